@@ -1,0 +1,25 @@
+export { ByteReader, ByteWriter, bytesEqual, concatBytes, fromHex, fromUtf8, toHex, utf8 } from './bytes.ts';
+export { finishChecksum, internetChecksum, sum16, updateChecksum } from './checksum.ts';
+export { type Clock, RealClock, type Timer, VirtualClock } from './clock.ts';
+export { ParseError } from './errors.ts';
+export { hexdump } from './hexdump.ts';
+export { Prng } from './prng.ts';
+export {
+  seqAdd,
+  seqDiff,
+  seqGeq,
+  seqGt,
+  seqInWindow,
+  seqLeq,
+  seqLt,
+  seqMax,
+  seqMin,
+} from './serial.ts';
+export {
+  Counters,
+  silentTrace,
+  TraceBus,
+  type TraceDirection,
+  type TraceEvent,
+  type TraceListener,
+} from './trace.ts';

@@ -1,0 +1,20 @@
+import fc from 'fast-check';
+import { ParseError } from './errors.ts';
+
+/** Arbitrary byte strings, biased toward short ones where parsers have most edge cases. */
+export const arbitraryBytes = (maxLength = 256): fc.Arbitrary<Uint8Array> =>
+  fc.uint8Array({ minLength: 0, maxLength });
+
+/**
+ * The arbitrary-bytes law of every codec: decode returns a value or throws ParseError,
+ * never anything else. Returns true so it can sit inside fc.property.
+ */
+export function decodesOrParseError<T>(decode: (b: Uint8Array) => T, bytes: Uint8Array): boolean {
+  try {
+    decode(bytes);
+  } catch (e) {
+    if (e instanceof ParseError) return true;
+    throw e;
+  }
+  return true;
+}

@@ -1,0 +1,70 @@
+/**
+ * Structured trace events. Every layer emits them; the CLI renders a ladder, tests
+ * assert on them, the pcap writer keeps the raw bytes alongside.
+ *
+ * Cost when no one listens: emitters check `trace.enabled` before building an event.
+ */
+export type TraceDirection = 'in' | 'out' | 'drop' | 'local';
+
+export interface TraceEvent {
+  /** Milliseconds on the emitting host's clock. */
+  t: number;
+  host: string;
+  /** 'link' | 'ipv4' | 'ipv6' | 'icmp' | 'udp' | 'tcp' | 'tls' | 'http' | ... */
+  layer: string;
+  dir: TraceDirection;
+  /** One line a ladder can print, e.g. 'SYN seq=4096 win=65535 mss=1460'. */
+  summary: string;
+  /** Peer host name, when known, so a ladder can draw the arrow. */
+  peer?: string;
+  fields?: Record<string, unknown>;
+  state?: { from: string; to: string };
+  /** The rule that produced this event, e.g. 'RFC 9293 §3.10.7.4'. */
+  rfc?: string;
+  /** For drops: the counter name that was incremented. */
+  reason?: string;
+}
+
+export type TraceListener = (e: TraceEvent) => void;
+
+export class TraceBus {
+  private listeners: TraceListener[] = [];
+
+  get enabled(): boolean {
+    return this.listeners.length > 0;
+  }
+
+  on(listener: TraceListener): () => void {
+    this.listeners = [...this.listeners, listener];
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    };
+  }
+
+  emit(e: TraceEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+}
+
+/** A bus with no listeners ever, for components built without tracing. */
+export const silentTrace = new TraceBus();
+
+/** Named counters, e.g. drop reasons. Always on: counting is cheap and tests rely on it. */
+export class Counters {
+  private readonly m = new Map<string, number>();
+  inc(name: string, by = 1): void {
+    this.m.set(name, (this.m.get(name) ?? 0) + by);
+  }
+  get(name: string): number {
+    return this.m.get(name) ?? 0;
+  }
+  /** Sum of every counter whose name starts with prefix. */
+  total(prefix = ''): number {
+    let n = 0;
+    for (const [k, v] of this.m) if (k.startsWith(prefix)) n += v;
+    return n;
+  }
+  snapshot(): Record<string, number> {
+    return Object.fromEntries([...this.m].sort(([a], [b]) => a.localeCompare(b)));
+  }
+}
