@@ -1,0 +1,90 @@
+import type { Clock, Counters, Prng, TraceBus } from '@stepwire/wire';
+
+/**
+ * The contract between the IP layer and the transports above it (UDP, TCP, ICMP users).
+ * IP dispatches by protocol number through this registry, so ip never imports udp or tcp.
+ *
+ * Addresses are strings in canonical form: dotted quad for IPv4 ('198.18.0.1'), RFC 5952
+ * text for IPv6 ('fd00:5757::1'). Plain, comparable with ===, usable as map keys.
+ */
+export type IpVersion = 4 | 6;
+
+/** A reassembled datagram as delivered to an upper-layer protocol. */
+export interface IpDelivery {
+  version: IpVersion;
+  src: string;
+  dst: string;
+  /** IPv4 protocol / IPv6 final next-header. */
+  protocol: number;
+  /** TTL or hop limit as received. */
+  ttl: number;
+  payload: Uint8Array;
+  /**
+   * The original datagram's leading bytes (header + first payload bytes), kept so an
+   * upper layer can ask for an ICMP error quoting it (RFC 792, RFC 4443 §2.4(c)).
+   */
+  original: Uint8Array;
+}
+
+/** What an ICMP error said about a datagram this host sent (RFC 1122 §4.1.3.3, §4.2.3.9). */
+export interface IcmpErrorReport {
+  version: IpVersion;
+  /** 'unreachable' (ICMPv4 type 3 / ICMPv6 type 1), 'packet-too-big', 'time-exceeded', 'parameter-problem' */
+  kind: 'unreachable' | 'packet-too-big' | 'time-exceeded' | 'parameter-problem';
+  code: number;
+  /** The host that sent the ICMP error. */
+  reporter: string;
+  /** Fields of the quoted (offending) datagram. */
+  src: string;
+  dst: string;
+  protocol: number;
+  /** Quoted transport bytes (at least the first 8: ports for UDP/TCP). */
+  quoted: Uint8Array;
+  /** Next-hop MTU for fragmentation-needed / packet-too-big. */
+  mtu?: number;
+}
+
+export interface IpProtocolHandler {
+  receive(d: IpDelivery): void;
+  receiveIcmpError?(e: IcmpErrorReport): void;
+}
+
+export interface SendOptions {
+  /** Source address; chosen from the route to dst when omitted. */
+  src?: string;
+  dst: string;
+  protocol: number;
+  payload: Uint8Array;
+  ttl?: number;
+  /** IPv4 DF bit (default false). For IPv6, forbids source fragmentation. */
+  dontFragment?: boolean;
+}
+
+/** Ways a send can fail locally; network losses are never reported here. */
+export type SendResult =
+  | { ok: true }
+  | { ok: false; error: 'no-route' | 'too-big' | 'no-source'; mtu?: number };
+
+/** The face a transport sees of its Host. */
+export interface IpStack {
+  readonly name: string;
+  readonly clock: Clock;
+  readonly trace: TraceBus;
+  readonly prng: Prng;
+  readonly counters: Counters;
+  registerProtocol(protocol: number, handler: IpProtocolHandler): void;
+  send(opts: SendOptions): SendResult;
+  /** The source address this host would use to reach dst, or undefined if unroutable. */
+  sourceFor(dst: string): string | undefined;
+  /** Path MTU toward dst as the host knows it (link MTU, lowered by PTB / frag-needed). */
+  mtuFor(dst: string): number;
+  /** True when addr is one of this host's own addresses. */
+  isLocalAddress(addr: string): boolean;
+  /** Answer a datagram with ICMP destination-unreachable (rate-limited, RFC 1812 / RFC 4443 §2.4(f)). */
+  sendUnreachable(d: IpDelivery, reason: 'port' | 'protocol' | 'admin'): void;
+}
+
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+export const IPPROTO_ICMPV6 = 58;
