@@ -6,17 +6,24 @@
  * payload in separate calls (RFC 1071 §2(B), the sum is associative) and fold once.
  */
 export function sum16(data: Uint8Array, initial = 0): number {
-  let sum = initial;
   const n = data.length;
-  const even = n & ~1;
-  // Sum in 32-bit chunks of two words; fold often enough that a JS number never loses bits.
+  const view = new DataView(data.buffer, data.byteOffset, n);
+  // Sum 32-bit big-endian words: by RFC 1071 §2(C) a 32-bit sum folds to the same 16-bit
+  // sum. A double holds integers up to 2^53 exactly, so fold every 2^20 words.
+  let sum = initial;
   let i = 0;
-  while (i < even) {
-    const stop = Math.min(even, i + 0x10000);
-    for (; i < stop; i += 2) sum += (data[i]! << 8) | data[i + 1]!;
-    sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
+  const words = n & ~3;
+  while (i < words) {
+    const stop = Math.min(words, i + 0x400000);
+    let acc = 0;
+    for (; i < stop; i += 4) acc += view.getUint32(i);
+    sum += (acc % 0x10000) + Math.floor(acc / 0x10000);
   }
-  if (n & 1) sum += data[n - 1]! << 8;
+  if (n - i >= 2) {
+    sum += view.getUint16(i);
+    i += 2;
+  }
+  if (i < n) sum += data[i]! << 8;
   return sum;
 }
 
