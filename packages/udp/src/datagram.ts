@@ -1,0 +1,166 @@
+import { ByteReader, finishChecksum, ParseError, sum16 } from '@stepwire/wire';
+import { addressSum } from './address.ts';
+
+/**
+ * The UDP datagram (RFC 768):
+ *
+ *     0      7 8     15 16    23 24    31
+ *    +--------+--------+--------+--------+
+ *    |     Source      |   Destination   |
+ *    |      Port       |      Port       |
+ *    +--------+--------+--------+--------+
+ *    |     Length      |    Checksum     |
+ *    +--------+--------+--------+--------+
+ *    |          data octets ...
+ *
+ * Length and Checksum are not part of the plain value: the encoder derives them, the
+ * decoder checks them. That keeps decode(encode(x)) equal to x.
+ */
+export interface UdpDatagram {
+  sourcePort: number;
+  destinationPort: number;
+  payload: Uint8Array;
+}
+
+/** The header as it sits on the wire, for traces and for datagrams quoted in ICMP errors. */
+export interface UdpHeader {
+  sourcePort: number;
+  destinationPort: number;
+  length: number;
+  checksum: number;
+}
+
+/**
+ * The addresses of the IP header that carries the datagram. The checksum covers them
+ * through the pseudo-header (RFC 768; RFC 8200 §8.1 for IPv6). The family follows from
+ * the address text: IPv6 addresses contain ':'.
+ */
+export interface PseudoHeader {
+  src: string;
+  dst: string;
+}
+
+export interface DecodeUdpOptions {
+  /**
+   * Do not verify the checksum at all (nor reject a zero checksum over IPv6). Only for
+   * bytes whose checksum is known to be unfinished or already checked, e.g. captures
+   * taken on a host with checksum offload. Never for datagrams taken off a network.
+   */
+  skipChecksumVerification?: boolean;
+}
+
+export const UDP_HEADER_LENGTH = 8;
+/** The Length field is 16 bits and counts the header (RFC 768). */
+export const UDP_MAX_PAYLOAD = 0xffff - UDP_HEADER_LENGTH;
+const IPPROTO_UDP = 17;
+const LAYER = 'udp';
+
+/**
+ * The unfolded sum of the pseudo-header. For both families it reduces to the same words:
+ * IPv4 (RFC 768) adds src, dst, zero|protocol and the UDP length; IPv6 (RFC 8200 §8.1) adds
+ * src, dst, the 32-bit upper-layer length (UDP's own Length field, whose upper half is
+ * zero) and 24 zero bits | next header.
+ */
+function pseudoSum(pseudo: PseudoHeader, length: number): number {
+  const srcV6 = pseudo.src.includes(':');
+  if (srcV6 !== pseudo.dst.includes(':')) {
+    throw new TypeError(`pseudo-header mixes address families: ${pseudo.src} -> ${pseudo.dst}`);
+  }
+  return addressSum(pseudo.src) + addressSum(pseudo.dst) + IPPROTO_UDP + length;
+}
+
+export function isIpv6Pseudo(pseudo: PseudoHeader): boolean {
+  return pseudo.src.includes(':');
+}
+
+/**
+ * Encode a datagram with its checksum. Throws RangeError for a value that has no wire
+ * form (ports outside 0..65535, a payload longer than 65527 bytes); these are caller
+ * errors, never consequences of received bytes.
+ */
+export function encodeUdp(d: UdpDatagram, pseudo: PseudoHeader): Uint8Array {
+  checkPort(d.sourcePort, 'sourcePort');
+  checkPort(d.destinationPort, 'destinationPort');
+  const length = UDP_HEADER_LENGTH + d.payload.length;
+  if (length > 0xffff) {
+    throw new RangeError(
+      `UDP payload of ${d.payload.length} bytes exceeds ${UDP_MAX_PAYLOAD} (RFC 768 Length)`,
+    );
+  }
+  const out = new Uint8Array(length);
+  out[0] = d.sourcePort >>> 8;
+  out[1] = d.sourcePort & 0xff;
+  out[2] = d.destinationPort >>> 8;
+  out[3] = d.destinationPort & 0xff;
+  out[4] = length >>> 8;
+  out[5] = length & 0xff;
+  out.set(d.payload, UDP_HEADER_LENGTH);
+  // The checksum field is zero while summing (RFC 768).
+  let checksum = finishChecksum(sum16(out, pseudoSum(pseudo, length)));
+  // RFC 768: "If the computed checksum is zero, it is transmitted as all ones"; zero on the
+  // wire means "no checksum" (IPv4) or is invalid (IPv6, RFC 8200 §8.1).
+  if (checksum === 0) checksum = 0xffff;
+  out[6] = checksum >>> 8;
+  out[7] = checksum & 0xff;
+  return out;
+}
+
+/** The eight header bytes without any check beyond their presence (for traces and ICMP quotes). */
+export function decodeUdpHeader(bytes: Uint8Array): UdpHeader {
+  const r = new ByteReader(bytes, LAYER);
+  return {
+    sourcePort: r.u16('sourcePort'),
+    destinationPort: r.u16('destinationPort'),
+    length: r.u16('length'),
+    checksum: r.u16('checksum'),
+  };
+}
+
+/**
+ * Decode a datagram carried in an IP payload. The returned payload is a view into
+ * `bytes`, not a copy.
+ *
+ * Length (RFC 768): must be at least 8 and at most the bytes present. Bytes after Length
+ * are not part of the datagram and are ignored, as the BSD and Linux stacks do (they trim
+ * the IP payload to the UDP Length); the checksum covers only the Length bytes.
+ *
+ * Checksum: over IPv4 a zero checksum means the sender computed none and is accepted
+ * (RFC 768); over IPv6 zero is rejected (RFC 8200 §8.1). A wrong checksum throws
+ * ParseError with field 'checksum'.
+ */
+export function decodeUdp(bytes: Uint8Array, pseudo: PseudoHeader, opts?: DecodeUdpOptions): UdpDatagram {
+  if (bytes.length < UDP_HEADER_LENGTH) {
+    throw new ParseError(LAYER, 'header', bytes.length, `needs 8 bytes, ${bytes.length} present`);
+  }
+  const sourcePort = (bytes[0]! << 8) | bytes[1]!;
+  const destinationPort = (bytes[2]! << 8) | bytes[3]!;
+  const length = (bytes[4]! << 8) | bytes[5]!;
+  const checksum = (bytes[6]! << 8) | bytes[7]!;
+  if (length < UDP_HEADER_LENGTH) {
+    throw new ParseError(LAYER, 'length', 4, `length ${length} is below the 8-byte header (RFC 768)`);
+  }
+  if (length > bytes.length) {
+    throw new ParseError(LAYER, 'length', 4, `length ${length} exceeds the ${bytes.length} bytes present`);
+  }
+  const datagram = length === bytes.length ? bytes : bytes.subarray(0, length);
+  if (!opts?.skipChecksumVerification) {
+    if (checksum === 0) {
+      if (isIpv6Pseudo(pseudo)) {
+        throw new ParseError(LAYER, 'checksum', 6, 'zero checksum is not allowed over IPv6 (RFC 8200 §8.1)');
+      }
+      // RFC 768: an all-zero checksum means the transmitter generated none.
+    } else if (finishChecksum(sum16(datagram, pseudoSum(pseudo, length))) !== 0) {
+      throw new ParseError(
+        LAYER,
+        'checksum',
+        6,
+        `checksum 0x${checksum.toString(16).padStart(4, '0')} does not verify over the pseudo-header`,
+      );
+    }
+  }
+  return { sourcePort, destinationPort, payload: datagram.subarray(UDP_HEADER_LENGTH) };
+}
+
+function checkPort(p: number, name: string): void {
+  if (!Number.isInteger(p) || p < 0 || p > 0xffff) throw new RangeError(`${name} ${p} is not a 16-bit port`);
+}
