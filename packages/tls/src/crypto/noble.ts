@@ -1,0 +1,84 @@
+import { gcm } from '@noble/ciphers/aes.js';
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { x25519 } from '@noble/curves/ed25519.js';
+import { p256 } from '@noble/curves/nist.js';
+import { expand, extract } from '@noble/hashes/hkdf.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256, sha384 } from '@noble/hashes/sha2.js';
+import { randomBytes } from '@noble/hashes/utils.js';
+import {
+  AEAD_KEY_LENGTH,
+  type Aead,
+  type AeadName,
+  type CryptoProvider,
+  type GroupName,
+  type HashName,
+  isAllZero,
+  type KeyPair,
+  KeyShareError,
+  PUBLIC_KEY_LENGTH,
+} from './provider.ts';
+
+const HASHES = { sha256, sha384 } as const;
+
+function nobleAead(name: AeadName, key: Uint8Array): Aead {
+  if (key.length !== AEAD_KEY_LENGTH[name])
+    throw new RangeError(`${name} needs a ${AEAD_KEY_LENGTH[name]}-byte key`);
+  const k = key.slice();
+  const make = name === 'CHACHA20_POLY1305' ? chacha20poly1305 : gcm;
+  return {
+    name,
+    seal: (nonce, aad, plaintext) => make(k, nonce, aad).encrypt(plaintext),
+    open: (nonce, aad, ciphertext) => {
+      try {
+        return make(k, nonce, aad).decrypt(ciphertext);
+      } catch {
+        // noble throws on a bad tag (and on a too-short input); both are an authentication failure.
+        return null;
+      }
+    },
+  };
+}
+
+/** The default provider: @noble/hashes, @noble/ciphers, @noble/curves (pure TypeScript). */
+export const nobleCrypto: CryptoProvider = {
+  name: 'noble',
+  hash: (alg: HashName, data) => HASHES[alg](data),
+  hmac: (alg: HashName, key, data) => hmac(HASHES[alg], key, data),
+  hkdfExtract: (alg, salt, ikm) => extract(HASHES[alg], ikm, salt),
+  hkdfExpand: (alg, prk, info, length) => expand(HASHES[alg], prk, info, length),
+  aead: nobleAead,
+  generateKeyPair(group: GroupName, privateKey?: Uint8Array): KeyPair {
+    if (group === 'x25519') {
+      const sk = privateKey ?? x25519.utils.randomSecretKey();
+      return { group, privateKey: sk, publicKey: x25519.getPublicKey(sk) };
+    }
+    const sk = privateKey ?? p256.utils.randomSecretKey();
+    return { group, privateKey: sk, publicKey: p256.getPublicKey(sk, false) };
+  },
+  sharedSecret(group, privateKey, peerPublicKey) {
+    if (peerPublicKey.length !== PUBLIC_KEY_LENGTH[group]) {
+      throw new KeyShareError(`${group} public key must be ${PUBLIC_KEY_LENGTH[group]} bytes`);
+    }
+    if (group === 'x25519') {
+      let out: Uint8Array;
+      try {
+        out = x25519.getSharedSecret(privateKey, peerPublicKey);
+      } catch (e) {
+        throw new KeyShareError(`x25519: ${(e as Error).message}`);
+      }
+      // RFC 8446 §7.4.2: an all-zero X25519 result MUST be rejected.
+      if (isAllZero(out)) throw new KeyShareError('x25519 shared secret is all zeros');
+      return out;
+    }
+    // RFC 8446 §4.2.8.2: only the uncompressed form (0x04 || X || Y) is allowed.
+    if (peerPublicKey[0] !== 4) throw new KeyShareError('secp256r1 key share must be uncompressed');
+    try {
+      // RFC 8446 §7.4.1: the shared secret is the x-coordinate of the shared point.
+      return p256.getSharedSecret(privateKey, peerPublicKey, true).subarray(1);
+    } catch (e) {
+      throw new KeyShareError(`secp256r1: ${(e as Error).message}`);
+    }
+  },
+  randomBytes: (n) => randomBytes(n),
+};
