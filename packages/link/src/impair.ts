@@ -1,0 +1,324 @@
+import { type Clock, type Counters, Prng, silentTrace, type Timer, type TraceBus } from '@stepwire/wire';
+import type { Link } from './link.ts';
+
+/**
+ * What a path does to packets, in the spirit of Linux netem (which this machine's kernel
+ * lacks, so the TUN link needs it in user space too). Probabilities are in [0, 1], times
+ * in milliseconds. Every random choice comes from a seeded Prng, so a seed replays a run.
+ */
+export interface Impairments {
+  /** Probability that a packet is lost. */
+  loss?: number;
+  /** Probability that a packet is sent twice (both copies go through the rest). */
+  duplicate?: number;
+  /** Probability that a packet is held back by `reorderDelay`, so later packets overtake it. */
+  reorder?: number;
+  /** Extra hold for a reordered packet; default 10 ms. */
+  reorderDelay?: number;
+  /** Fixed one-way delay added to every packet. */
+  delay?: number;
+  /**
+   * Uniform extra delay in [0, jitter). Jitter alone keeps packets in order (a later packet
+   * never arrives before an earlier one); use `reorder` to reorder. netem reorders with
+   * jitter, which surprises people; here each effect is separate and countable.
+   */
+  jitter?: number;
+  /** Serialisation rate in bits per second (0 or absent: unlimited). */
+  rateBps?: number;
+  /** Packets that may wait for the serialiser (the one in service included); default 1000, like netem's limit. Drop-tail beyond. */
+  queueLimit?: number;
+  /** Probability that a packet is corrupted by flipping `corruptBits` random bits. */
+  corrupt?: number;
+  /** Bits flipped in a corrupted packet; default 1. */
+  corruptBits?: number;
+}
+
+export interface ImpairOptions extends Impairments {
+  /** Seed of the Prng behind every choice; default 1. */
+  seed?: number;
+  /** Impairments applied to packets arriving from the link, before the handler sees them. */
+  receive?: Impairments;
+  /** Where drop and impairment events go (layer 'link'); default: nowhere. */
+  trace?: TraceBus;
+  /** Host name for trace events; default the link's name. */
+  host?: string;
+}
+
+const DEFAULT_QUEUE_LIMIT = 1000;
+const DEFAULT_REORDER_DELAY = 10;
+
+function checkProbability(name: string, p: number | undefined): void {
+  if (p !== undefined && !(p >= 0 && p <= 1))
+    throw new RangeError(`impair: ${name} must be in [0, 1], got ${p}`);
+}
+
+function checkNonNegative(name: string, v: number | undefined): void {
+  if (v !== undefined && !(v >= 0 && Number.isFinite(v))) {
+    throw new RangeError(`impair: ${name} must be a finite number >= 0, got ${v}`);
+  }
+}
+
+function validate(i: Impairments): void {
+  checkProbability('loss', i.loss);
+  checkProbability('duplicate', i.duplicate);
+  checkProbability('reorder', i.reorder);
+  checkProbability('corrupt', i.corrupt);
+  checkNonNegative('delay', i.delay);
+  checkNonNegative('jitter', i.jitter);
+  checkNonNegative('reorderDelay', i.reorderDelay);
+  checkNonNegative('rateBps', i.rateBps);
+  checkNonNegative('corruptBits', i.corruptBits);
+  if (i.queueLimit !== undefined && !(Number.isInteger(i.queueLimit) && i.queueLimit >= 1)) {
+    throw new RangeError(`impair: queueLimit must be an integer >= 1, got ${i.queueLimit}`);
+  }
+}
+
+/** True when no option changes anything, so the wrapper can pass packets straight through. */
+function isPerfect(i: Impairments): boolean {
+  return !(i.loss || i.duplicate || i.reorder || i.delay || i.jitter || i.rateBps || i.corrupt);
+}
+
+/**
+ * One direction's impairment pipeline: loss, duplication, corruption, then timing
+ * (serialisation at `rateBps` behind a drop-tail queue, propagation `delay` + `jitter`,
+ * and reordering by holding a packet back). Survivors are handed to `forward` from a
+ * clock timer, never from inside process(), unless no timing option is set.
+ */
+class Direction {
+  private readonly timed: boolean;
+  private readonly perfect: boolean;
+  /** When the serialiser finishes what it has accepted so far. */
+  private txFree = Number.NEGATIVE_INFINITY;
+  /** Completion times of packets accepted by the serialiser and not yet finished (FIFO). */
+  private readonly inService: number[] = [];
+  /** Arrival time of the last in-order packet: jitter never lets a packet pass it. */
+  private lastArrival = Number.NEGATIVE_INFINITY;
+  private readonly timers = new Set<Timer>();
+
+  constructor(
+    private readonly cfg: Impairments,
+    private readonly rng: Prng,
+    private readonly clock: Clock,
+    private readonly counters: Counters,
+    private readonly forward: (packet: Uint8Array) => void,
+    private readonly trace: TraceBus,
+    private readonly host: string,
+    private readonly label: 'send' | 'receive',
+  ) {
+    this.perfect = isPerfect(cfg);
+    this.timed = !!(cfg.delay || cfg.jitter || cfg.rateBps || cfg.reorder);
+  }
+
+  process(packet: Uint8Array): void {
+    if (this.perfect) {
+      this.forward(packet);
+      return;
+    }
+    const cfg = this.cfg;
+    if (this.rng.chance(cfg.loss ?? 0)) {
+      this.drop('drop.loss', packet);
+      return;
+    }
+    const copies = [packet];
+    if (this.rng.chance(cfg.duplicate ?? 0)) {
+      this.counters.inc('duplicate');
+      this.note('duplicate', packet);
+      copies.push(packet);
+    }
+    for (let c of copies) {
+      if (this.rng.chance(cfg.corrupt ?? 0)) c = this.corrupt(c);
+      this.schedule(c);
+    }
+  }
+
+  private corrupt(packet: Uint8Array): Uint8Array {
+    if (packet.length === 0) return packet;
+    // Never flip bits in the caller's buffer: it may be kept for retransmission.
+    const out = packet.slice();
+    const bits = Math.max(1, Math.floor(this.cfg.corruptBits ?? 1));
+    const flipped: number[] = [];
+    for (let i = 0; i < bits; i++) {
+      const bit = this.rng.int(0, out.length * 8 - 1);
+      out[bit >> 3]! ^= 0x80 >> (bit & 7);
+      flipped.push(bit);
+    }
+    this.counters.inc('corrupt');
+    this.note(`corrupt bit(s) ${flipped.join(',')}`, packet);
+    return out;
+  }
+
+  private schedule(packet: Uint8Array): void {
+    const cfg = this.cfg;
+    if (!this.timed) {
+      this.forward(packet);
+      return;
+    }
+    const now = this.clock.now();
+    let departure = now;
+    if (cfg.rateBps) {
+      const inService = this.inService;
+      while (inService.length > 0 && inService[0]! <= now) inService.shift();
+      if (inService.length >= (cfg.queueLimit ?? DEFAULT_QUEUE_LIMIT)) {
+        this.drop('drop.queue', packet);
+        return;
+      }
+      // Serialisation: the last bit leaves length*8/rate seconds after the serialiser frees up.
+      departure = Math.max(now, this.txFree) + (packet.length * 8 * 1000) / cfg.rateBps;
+      this.txFree = departure;
+      inService.push(departure);
+    }
+    let arrival = departure + (cfg.delay ?? 0);
+    if (cfg.jitter) arrival += this.rng.float() * cfg.jitter;
+    if (this.rng.chance(cfg.reorder ?? 0)) {
+      // Held back off the FIFO: later packets keep lastArrival and overtake this one.
+      arrival = Math.max(arrival, this.lastArrival) + (cfg.reorderDelay ?? DEFAULT_REORDER_DELAY);
+      this.counters.inc('reorder');
+      this.note('reorder', packet);
+    } else {
+      arrival = Math.max(arrival, this.lastArrival);
+      this.lastArrival = arrival;
+    }
+    const timer = this.clock.setTimer(arrival, () => {
+      this.timers.delete(timer);
+      this.forward(packet);
+    });
+    this.timers.add(timer);
+  }
+
+  /** Packets still waiting in timers. */
+  get pending(): number {
+    return this.timers.size;
+  }
+
+  cancelAll(): void {
+    for (const t of this.timers) t.cancel();
+    if (this.timers.size > 0) this.counters.inc('drop.closed', this.timers.size);
+    this.timers.clear();
+  }
+
+  private drop(reason: string, packet: Uint8Array): void {
+    this.counters.inc(reason);
+    if (this.trace.enabled) {
+      this.trace.emit({
+        t: this.clock.now(),
+        host: this.host,
+        layer: 'link',
+        dir: 'drop',
+        summary: `${reason} (${this.label}) len=${packet.length}`,
+        reason,
+        fields: { direction: this.label, length: packet.length },
+      });
+    }
+  }
+
+  private note(what: string, packet: Uint8Array): void {
+    if (this.trace.enabled) {
+      this.trace.emit({
+        t: this.clock.now(),
+        host: this.host,
+        layer: 'link',
+        dir: 'local',
+        summary: `${what} (${this.label}) len=${packet.length}`,
+        fields: { direction: this.label, length: packet.length },
+      });
+    }
+  }
+}
+
+/** A Link seen through impairments; the underlying link does the real sending. */
+export class ImpairedLink implements Link {
+  readonly name: string;
+  readonly counters: Counters;
+  private handler: ((packet: Uint8Array) => void) | undefined;
+  private closed = false;
+  private readonly tx: Direction;
+  private readonly rx: Direction;
+
+  constructor(
+    readonly inner: Link,
+    options: ImpairOptions,
+    clock: Clock,
+  ) {
+    validate(options);
+    if (options.receive) validate(options.receive);
+    this.name = inner.name;
+    // One set of counters per endpoint: the inner link counts tx/rx at the medium, this
+    // wrapper adds its drop reasons next to them.
+    this.counters = inner.counters;
+    const root = new Prng(options.seed ?? 1);
+    const trace = options.trace ?? silentTrace;
+    const host = options.host ?? inner.name;
+    this.tx = new Direction(
+      options,
+      root.fork(),
+      clock,
+      this.counters,
+      (p) => this.inner.send(p),
+      trace,
+      host,
+      'send',
+    );
+    this.rx = new Direction(
+      options.receive ?? {},
+      root.fork(),
+      clock,
+      this.counters,
+      (p) => this.deliver(p),
+      trace,
+      host,
+      'receive',
+    );
+    inner.onPacket((p) => {
+      if (this.closed) return;
+      this.rx.process(p);
+    });
+  }
+
+  get mtu(): number {
+    return this.inner.mtu;
+  }
+
+  /** Packets held in delay/rate/reorder timers (both directions). */
+  get pending(): number {
+    return this.tx.pending + this.rx.pending;
+  }
+
+  send(packet: Uint8Array): void {
+    if (this.closed) {
+      this.counters.inc('drop.closed');
+      return;
+    }
+    // Checked here as well as in the inner link so an oversize packet takes no queue slot.
+    if (packet.length > this.inner.mtu) {
+      this.counters.inc('drop.mtu');
+      return;
+    }
+    this.tx.process(packet);
+  }
+
+  onPacket(handler: (packet: Uint8Array) => void): void {
+    this.handler = handler;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.tx.cancelAll();
+    this.rx.cancelAll();
+    this.inner.close();
+  }
+
+  private deliver(packet: Uint8Array): void {
+    if (this.closed) return;
+    if (this.handler) this.handler(packet);
+    else this.counters.inc('drop.no-handler');
+  }
+}
+
+/**
+ * Wrap any Link (memory or TUN) with seeded impairments on send and, optionally, on
+ * receive. The same seed and the same input give the same output, packet for packet.
+ */
+export function impair(link: Link, options: ImpairOptions, clock: Clock): ImpairedLink {
+  return new ImpairedLink(link, options, clock);
+}
