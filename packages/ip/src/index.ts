@@ -1,2 +1,6 @@
 export * from './address.ts';
+export * from './checksum.ts';
+export * from './icmp.ts';
+export * from './ipv4.ts';
+export * from './ipv6.ts';
 export * from './types.ts';

@@ -1,0 +1,33 @@
+import { cachedAddressBytes } from './address.ts';
+
+/**
+ * The unfolded one's-complement sum of the pseudo-header a transport checksum covers:
+ * IPv4 (RFC 768, RFC 9293 §3.1): src, dst, zero, protocol, 16-bit length;
+ * IPv6 (RFC 8200 §8.1): src, dst, 32-bit upper-layer length, three zero bytes, next header.
+ *
+ * Pass the result as `initial` to sum16() over the transport bytes, then finishChecksum().
+ * Addresses are canonical strings or raw bytes (4 or 16); both must be of one family.
+ */
+export function pseudoHeaderSum(
+  src: string | Uint8Array,
+  dst: string | Uint8Array,
+  protocol: number,
+  length: number,
+): number {
+  const s = typeof src === 'string' ? cachedAddressBytes(src) : src;
+  const d = typeof dst === 'string' ? cachedAddressBytes(dst) : dst;
+  if (s === undefined || d === undefined || s.length !== d.length || (s.length !== 4 && s.length !== 16)) {
+    throw new RangeError(`pseudoHeaderSum: bad address pair ${String(src)} ${String(dst)}`);
+  }
+  let sum = 0;
+  for (let i = 0; i < s.length; i += 2) sum += ((s[i]! << 8) | s[i + 1]!) + ((d[i]! << 8) | d[i + 1]!);
+  if (s.length === 4) {
+    sum += protocol & 0xff;
+    sum += length & 0xffff;
+  } else {
+    sum += (length >>> 16) & 0xffff;
+    sum += length & 0xffff;
+    sum += protocol & 0xff;
+  }
+  return sum;
+}

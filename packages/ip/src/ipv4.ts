@@ -1,0 +1,202 @@
+import { ByteReader, finishChecksum, ParseError, sum16 } from '@stepwire/wire';
+import { cachedAddressBytes, formatIpv4 } from './address.ts';
+
+/**
+ * The IPv4 header (RFC 791 §3.1).
+ *
+ * Derived fields are not part of the value: IHL and Total Length follow from the options
+ * and payload, the Header Checksum is verified on decode and computed on encode.
+ * A header whose checksum does not verify is a ParseError with field 'checksum'
+ * (pass { verifyChecksum: false } to look at it anyway).
+ */
+export interface Ipv4Option {
+  /** The whole option-type octet (copied flag, class, number). 1 = No Operation, which has no length octet. */
+  type: number;
+  /** The option's data after the type and length octets (empty for No Operation). */
+  data: Uint8Array;
+}
+
+export interface Ipv4Packet {
+  /** Differentiated Services Code Point, upper six bits of the old Type of Service (RFC 2474). */
+  dscp: number;
+  /** Explicit Congestion Notification, lower two bits (RFC 3168). */
+  ecn: number;
+  identification: number;
+  /** Bit 0 of the flags, reserved, must be zero (RFC 791); kept so a decoder shows what arrived. */
+  reservedFlag: boolean;
+  /** DF */
+  dontFragment: boolean;
+  /** MF */
+  moreFragments: boolean;
+  /** In units of 8 octets, as on the wire (RFC 791). */
+  fragmentOffset: number;
+  ttl: number;
+  protocol: number;
+  src: string;
+  dst: string;
+  /** Options in order; End of Option List ends parsing and is not listed. */
+  options: Ipv4Option[];
+  /** The bytes after the header up to Total Length (a view into the input on decode). */
+  payload: Uint8Array;
+}
+
+export interface Ipv4DecodeOptions {
+  /** Default true: a bad header checksum is a ParseError. */
+  verifyChecksum?: boolean;
+  /**
+   * For the datagram quoted inside an ICMP error: accept a buffer shorter than Total
+   * Length and return whatever payload is present.
+   */
+  truncated?: boolean;
+}
+
+/** Wire facts a decoder learns that are not part of the packet value. */
+export interface Ipv4DecodeInfo {
+  headerLength: number;
+  totalLength: number;
+  headerChecksum: number;
+  checksumOk: boolean;
+}
+
+export const IPV4_OPTION_EOL = 0;
+export const IPV4_OPTION_NOP = 1;
+export const IPV4_MIN_HEADER = 20;
+export const IPV4_MAX_HEADER = 60;
+
+const LAYER = 'ipv4';
+
+export function decodeIpv4(bytes: Uint8Array, opts?: Ipv4DecodeOptions, info?: Ipv4DecodeInfo): Ipv4Packet {
+  const r = new ByteReader(bytes, LAYER);
+  const vihl = r.u8('version');
+  const version = vihl >> 4;
+  if (version !== 4) r.fail('version', `version ${version}, expected 4`, 0);
+  const headerLength = (vihl & 0x0f) * 4;
+  if (headerLength < IPV4_MIN_HEADER) r.fail('ihl', `IHL ${headerLength / 4} < 5`, 0);
+  const tos = r.u8('tos');
+  const totalLength = r.u16('totalLength');
+  if (totalLength < headerLength) r.fail('totalLength', `${totalLength} < header length ${headerLength}`, 2);
+  if (!opts?.truncated && totalLength > bytes.length) {
+    r.fail('totalLength', `${totalLength} > ${bytes.length} bytes received`, 2);
+  }
+  const identification = r.u16('identification');
+  const flagsFrag = r.u16('flags');
+  const ttl = r.u8('ttl');
+  const protocol = r.u8('protocol');
+  const headerChecksum = r.u16('checksum');
+  r.skip(8, 'addresses');
+  const optionBytes = r.bytesView(headerLength - IPV4_MIN_HEADER, 'options');
+  const checksumOk = finishChecksum(sum16(bytes.subarray(0, headerLength))) === 0;
+  if (!checksumOk && opts?.verifyChecksum !== false) {
+    throw new ParseError(
+      LAYER,
+      'checksum',
+      10,
+      `header checksum 0x${headerChecksum.toString(16)} does not verify`,
+    );
+  }
+  const options = optionBytes.length === 0 ? [] : decodeIpv4Options(optionBytes);
+  if (info) {
+    info.headerLength = headerLength;
+    info.totalLength = totalLength;
+    info.headerChecksum = headerChecksum;
+    info.checksumOk = checksumOk;
+  }
+  return {
+    dscp: tos >> 2,
+    ecn: tos & 3,
+    identification,
+    reservedFlag: (flagsFrag & 0x8000) !== 0,
+    dontFragment: (flagsFrag & 0x4000) !== 0,
+    moreFragments: (flagsFrag & 0x2000) !== 0,
+    fragmentOffset: flagsFrag & 0x1fff,
+    ttl,
+    protocol,
+    src: formatIpv4(bytes, 12),
+    dst: formatIpv4(bytes, 16),
+    options,
+    payload: bytes.subarray(headerLength, Math.min(totalLength, bytes.length)),
+  };
+}
+
+/** RFC 791 §3.1 option format: type, or type-length-data; EOL ends the list. */
+export function decodeIpv4Options(b: Uint8Array, base = IPV4_MIN_HEADER): Ipv4Option[] {
+  const r = new ByteReader(b, LAYER, base);
+  const out: Ipv4Option[] = [];
+  while (!r.atEnd) {
+    const type = r.u8('options');
+    if (type === IPV4_OPTION_EOL) break;
+    if (type === IPV4_OPTION_NOP) {
+      out.push({ type, data: new Uint8Array(0) });
+      continue;
+    }
+    const at = r.offset;
+    const len = r.u8('options.length');
+    if (len < 2) r.fail('options.length', `option ${type} length ${len} < 2`, at);
+    out.push({ type, data: r.copy(len - 2, 'options.data') });
+  }
+  return out;
+}
+
+export function ipv4OptionsLength(options: readonly Ipv4Option[]): number {
+  let n = 0;
+  for (const o of options)
+    n += o.type === IPV4_OPTION_NOP || o.type === IPV4_OPTION_EOL ? 1 : 2 + o.data.length;
+  return (n + 3) & ~3;
+}
+
+export interface Ipv4EncodeOptions {
+  /** Write this header checksum instead of computing it (to craft bad packets in tests). */
+  checksum?: number;
+  /** Write this Total Length instead of header + payload (for quoting a truncated datagram). */
+  totalLength?: number;
+}
+
+/** Encode header and payload; throws RangeError for values that cannot be put on the wire. */
+export function encodeIpv4(p: Ipv4Packet, opts?: Ipv4EncodeOptions): Uint8Array {
+  const optLen = p.options.length === 0 ? 0 : ipv4OptionsLength(p.options);
+  const headerLength = IPV4_MIN_HEADER + optLen;
+  if (headerLength > IPV4_MAX_HEADER)
+    throw new RangeError(`IPv4 options take ${optLen} bytes, at most 40 fit`);
+  const total = headerLength + p.payload.length;
+  if (total > 0xffff) throw new RangeError(`IPv4 datagram of ${total} bytes exceeds 65535`);
+  const src = cachedAddressBytes(p.src);
+  const dst = cachedAddressBytes(p.dst);
+  if (src?.length !== 4 || dst?.length !== 4) throw new RangeError(`not IPv4 addresses: ${p.src} ${p.dst}`);
+  const out = new Uint8Array(total);
+  out[0] = 0x40 | (headerLength >> 2);
+  out[1] = ((p.dscp & 0x3f) << 2) | (p.ecn & 3);
+  const tl = opts?.totalLength ?? total;
+  out[2] = tl >> 8;
+  out[3] = tl & 0xff;
+  out[4] = p.identification >> 8;
+  out[5] = p.identification & 0xff;
+  const ff =
+    (p.reservedFlag ? 0x8000 : 0) |
+    (p.dontFragment ? 0x4000 : 0) |
+    (p.moreFragments ? 0x2000 : 0) |
+    (p.fragmentOffset & 0x1fff);
+  out[6] = ff >> 8;
+  out[7] = ff & 0xff;
+  out[8] = p.ttl;
+  out[9] = p.protocol;
+  out.set(src, 12);
+  out.set(dst, 16);
+  let at = IPV4_MIN_HEADER;
+  for (const o of p.options) {
+    out[at++] = o.type;
+    if (o.type === IPV4_OPTION_NOP || o.type === IPV4_OPTION_EOL) continue;
+    if (o.data.length > 38) throw new RangeError(`IPv4 option ${o.type} data of ${o.data.length} bytes`);
+    out[at++] = o.data.length + 2;
+    out.set(o.data, at);
+    at += o.data.length;
+  }
+  // The rest of the option area stays zero: End of Option List, then padding (RFC 791).
+  out.set(p.payload, headerLength);
+  const ck = opts?.checksum ?? finishChecksum(sum16(out.subarray(0, headerLength)));
+  out[10] = ck >> 8;
+  out[11] = ck & 0xff;
+  return out;
+}
+
+/** Option type octet bit 0: copied into every fragment (RFC 791 §3.1). */
+export const ipv4OptionCopied = (type: number): boolean => (type & 0x80) !== 0;
