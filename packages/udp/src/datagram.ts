@@ -1,5 +1,5 @@
+import { IPPROTO_UDP, pseudoHeaderSum } from '@stepwire/ip';
 import { ByteReader, finishChecksum, ParseError, sum16 } from '@stepwire/wire';
-import { addressSum } from './address.ts';
 
 /**
  * The UDP datagram (RFC 768):
@@ -52,21 +52,14 @@ export interface DecodeUdpOptions {
 export const UDP_HEADER_LENGTH = 8;
 /** The Length field is 16 bits and counts the header (RFC 768). */
 export const UDP_MAX_PAYLOAD = 0xffff - UDP_HEADER_LENGTH;
-const IPPROTO_UDP = 17;
 const LAYER = 'udp';
 
 /**
- * The unfolded sum of the pseudo-header. For both families it reduces to the same words:
- * IPv4 (RFC 768) adds src, dst, zero|protocol and the UDP length; IPv6 (RFC 8200 §8.1) adds
- * src, dst, the 32-bit upper-layer length (UDP's own Length field, whose upper half is
- * zero) and 24 zero bits | next header.
+ * The unfolded sum of the pseudo-header: src, dst, protocol and the UDP Length, which is
+ * also the IPv6 upper-layer length (RFC 8200 §8.1: "the Length field in the UDP header").
  */
 function pseudoSum(pseudo: PseudoHeader, length: number): number {
-  const srcV6 = pseudo.src.includes(':');
-  if (srcV6 !== pseudo.dst.includes(':')) {
-    throw new TypeError(`pseudo-header mixes address families: ${pseudo.src} -> ${pseudo.dst}`);
-  }
-  return addressSum(pseudo.src) + addressSum(pseudo.dst) + IPPROTO_UDP + length;
+  return pseudoHeaderSum(pseudo.src, pseudo.dst, IPPROTO_UDP, length);
 }
 
 export function isIpv6Pseudo(pseudo: PseudoHeader): boolean {

@@ -1,5 +1,5 @@
+import { formatIpv6 } from '@stepwire/ip';
 import fc from 'fast-check';
-import { formatIpv6 } from './address.ts';
 import type { PseudoHeader, UdpDatagram } from './datagram.ts';
 
 export const arbitraryPort: fc.Arbitrary<number> = fc.integer({ min: 0, max: 0xffff });

@@ -1,0 +1,53 @@
+import type { Udp, UdpSocket, UdpSocketType } from './socket.ts';
+
+export interface UdpEchoService {
+  readonly port: number;
+  readonly sockets: readonly UdpSocket[];
+  /** Datagrams echoed so far. */
+  readonly echoed: number;
+  close(): void;
+}
+
+/**
+ * The Echo service over UDP (RFC 862 §"UDP Based Echo Service"): every datagram received
+ * on the port is sent back to its source with the same data. One socket per family, each
+ * on the wildcard address. Binding happens at once and throws (EADDRINUSE, ...) on failure.
+ *
+ * The reply goes out from inside the 'message' handler and reuses the received bytes, so
+ * the echo path makes no copy beyond the one encoding the reply.
+ */
+export function udpEcho(
+  udp: Udp,
+  port = 7,
+  families: readonly UdpSocketType[] = ['udp4', 'udp6'],
+): UdpEchoService {
+  const sockets: UdpSocket[] = [];
+  let echoed = 0;
+  try {
+    for (const type of families) {
+      const s = udp.createSocket(type);
+      sockets.push(s);
+      s.on('message', (msg, rinfo) => {
+        echoed++;
+        s.send(msg, rinfo.port, rinfo.address);
+      });
+      // An echo server has nobody to tell about a failed reply or an ICMP error caused by
+      // one (the client went away): count them and keep serving.
+      s.on('error', () => udp.stack.counters.inc('udp.echo.error'));
+      s.bindSync(port);
+    }
+  } catch (e) {
+    for (const s of sockets) s.close();
+    throw e;
+  }
+  return {
+    port,
+    sockets,
+    get echoed() {
+      return echoed;
+    },
+    close() {
+      for (const s of sockets) s.close();
+    },
+  };
+}

@@ -1,0 +1,770 @@
+import { EventEmitter } from 'node:events';
+import {
+  type IcmpErrorReport,
+  IPPROTO_UDP,
+  type IpDelivery,
+  type IpProtocolHandler,
+  type IpStack,
+  type SendResult,
+} from '@stepwire/ip';
+import { ParseError } from '@stepwire/wire';
+import { type AddressFamily, canonicalAddress, isMulticastOrBroadcast } from './address.ts';
+import { decodeUdp, encodeUdp } from './datagram.ts';
+import { codeError, type SystemErrorCode, systemError, type UdpSystemError } from './errors.ts';
+
+export type UdpSocketType = 'udp4' | 'udp6';
+
+export interface UdpSocketOptions {
+  type: UdpSocketType;
+  /**
+   * SO_REUSEADDR: two sockets that both set it may bind the same port (for example one on a
+   * specific address and one on the wildcard). Without it, such a bind fails with EADDRINUSE,
+   * as on Linux.
+   */
+  reuseAddr?: boolean;
+}
+
+/** Where a datagram came from, as node:dgram reports it. */
+export interface RemoteInfo {
+  address: string;
+  family: AddressFamily;
+  port: number;
+  /** Payload bytes. */
+  size: number;
+}
+
+export interface AddressInfo {
+  address: string;
+  family: AddressFamily;
+  port: number;
+}
+
+export interface BindOptions {
+  port?: number;
+  address?: string;
+  /** Accepted for node:dgram compatibility; there is no cluster to share with. */
+  exclusive?: boolean;
+}
+
+export type SendCallback = (error: Error | null, bytes?: number) => void;
+/** What send() accepts, as node:dgram: bytes, text (UTF-8), or a list of them sent as one datagram. */
+export type UdpMessage = string | ArrayBufferView | readonly (string | ArrayBufferView)[];
+
+type UdpSocketEvents = {
+  message: [msg: Buffer, rinfo: RemoteInfo];
+  listening: [];
+  connect: [];
+  close: [];
+  error: [err: Error];
+};
+
+/** RFC 6335 §6: the Dynamic and/or Private Ports, used for ephemeral ports. */
+export const EPHEMERAL_PORT_MIN = 49152;
+export const EPHEMERAL_PORT_MAX = 65535;
+/** 65535 − 20 (IPv4 header) − 8: the IPv4 Total Length field counts the IP header. */
+export const UDP_MAX_PAYLOAD_IPV4 = 65507;
+/** 65535 − 8: the IPv6 Payload Length excludes the fixed header (RFC 8200 §3); no jumbograms. */
+export const UDP_MAX_PAYLOAD_IPV6 = 65527;
+
+interface FamilyInfo {
+  family: AddressFamily;
+  any: string;
+  loopback: string;
+  maxPayload: number;
+}
+
+const FAMILIES: Record<UdpSocketType, FamilyInfo> = {
+  udp4: { family: 'IPv4', any: '0.0.0.0', loopback: '127.0.0.1', maxPayload: UDP_MAX_PAYLOAD_IPV4 },
+  udp6: { family: 'IPv6', any: '::', loopback: '::1', maxPayload: UDP_MAX_PAYLOAD_IPV6 },
+};
+
+const RFC_768 = 'RFC 768';
+
+/**
+ * How an ICMP error becomes an errno, and whether it is "hard" (reported to the socket) or
+ * "soft" (counted only). The table follows Linux (icmp_err_convert, icmpv6_err_convert),
+ * which follows the hard/soft split of RFC 1122 §4.2.3.9; RFC 1122 §4.1.3.3 asks UDP to pass
+ * ICMP errors up, and a soft error (a transient routing problem, a smaller path MTU) says
+ * nothing the application can act on.
+ */
+const ICMPV4_UNREACH: readonly [SystemErrorCode, boolean][] = [
+  ['ENETUNREACH', false], // 0 net unreachable
+  ['EHOSTUNREACH', false], // 1 host unreachable
+  ['ENOPROTOOPT', true], // 2 protocol unreachable
+  ['ECONNREFUSED', true], // 3 port unreachable
+  ['EMSGSIZE', false], // 4 fragmentation needed (IP lowers the path MTU)
+  ['EOPNOTSUPP', false], // 5 source route failed
+  ['ENETUNREACH', true], // 6 destination network unknown
+  ['EHOSTDOWN', true], // 7 destination host unknown
+  ['ENONET', true], // 8 source host isolated
+  ['ENETUNREACH', true], // 9 network administratively prohibited
+  ['EHOSTUNREACH', true], // 10 host administratively prohibited
+  ['ENETUNREACH', false], // 11 network unreachable for TOS
+  ['EHOSTUNREACH', false], // 12 host unreachable for TOS
+  ['EHOSTUNREACH', true], // 13 communication administratively prohibited (RFC 1812)
+  ['EHOSTUNREACH', true], // 14 host precedence violation
+  ['EHOSTUNREACH', true], // 15 precedence cutoff in effect
+];
+const ICMPV6_UNREACH: readonly [SystemErrorCode, boolean][] = [
+  ['ENETUNREACH', false], // 0 no route to destination (RFC 4443 §3.1)
+  ['EACCES', true], // 1 administratively prohibited
+  ['EHOSTUNREACH', false], // 2 beyond scope of source address
+  ['EHOSTUNREACH', false], // 3 address unreachable
+  ['ECONNREFUSED', true], // 4 port unreachable
+  ['EACCES', true], // 5 source address failed ingress/egress policy
+  ['EACCES', true], // 6 reject route to destination
+];
+
+function classifyIcmp(e: IcmpErrorReport): [SystemErrorCode, boolean] {
+  switch (e.kind) {
+    case 'unreachable': {
+      const row = (e.version === 4 ? ICMPV4_UNREACH : ICMPV6_UNREACH)[e.code];
+      return row ?? ['EHOSTUNREACH', false];
+    }
+    case 'packet-too-big':
+      return ['EMSGSIZE', false];
+    case 'time-exceeded':
+      return ['EHOSTUNREACH', false];
+    case 'parameter-problem':
+      return ['EPROTO', true];
+  }
+}
+
+const SEND_ERRORS: Record<Exclude<SendResult, { ok: true }>['error'], SystemErrorCode> = {
+  'no-route': 'ENETUNREACH',
+  'too-big': 'EMSGSIZE',
+  'no-source': 'EADDRNOTAVAIL',
+};
+
+/**
+ * UDP for one host (RFC 768): the protocol handler the IP layer calls for protocol 17,
+ * the table of bound sockets, and the factory of node:dgram-like sockets.
+ *
+ * Demultiplexing (RFC 1122 §4.1.3.1 leaves the policy to the host) picks, among the sockets
+ * on the destination port of the datagram's family, the most specific match: a connected
+ * socket whose remote address and port equal the datagram's source beats one bound to the
+ * exact local address, which beats one on the wildcard; a connected socket never receives
+ * from another peer. IPv4 and IPv6 are separate tables: a 'udp6' socket on '::' does not
+ * receive IPv4 datagrams (as with IPV6_V6ONLY).
+ *
+ * Counters (on the stack): 'udp.rx' (delivered to a socket), 'udp.tx', 'udp.drop.checksum',
+ * 'udp.drop.malformed', 'udp.drop.no-port', 'udp.tx.error', 'udp.icmp.hard',
+ * 'udp.icmp.soft', 'udp.icmp.no-socket', 'udp.icmp.unreported', 'udp.icmp.malformed'.
+ */
+export class Udp implements IpProtocolHandler {
+  private readonly tables: Record<AddressFamily, Map<number, UdpSocket[]>> = {
+    IPv4: new Map(),
+    IPv6: new Map(),
+  };
+
+  constructor(readonly stack: IpStack) {
+    stack.registerProtocol(IPPROTO_UDP, this);
+  }
+
+  /** Like dgram.createSocket: a type or options, and an optional 'message' listener. */
+  createSocket(
+    typeOrOptions: UdpSocketType | UdpSocketOptions,
+    onMessage?: (msg: Buffer, rinfo: RemoteInfo) => void,
+  ): UdpSocket {
+    const opts = typeof typeOrOptions === 'string' ? { type: typeOrOptions } : typeOrOptions;
+    if (opts.type !== 'udp4' && opts.type !== 'udp6') {
+      throw codeError(
+        TypeError,
+        'ERR_SOCKET_BAD_TYPE',
+        'Bad socket type specified. Valid types are: udp4, udp6',
+      );
+    }
+    const s = new UdpSocket(this, opts.type, opts.reuseAddr === true);
+    if (onMessage) s.on('message', onMessage);
+    return s;
+  }
+
+  /** Sockets currently bound, for inspection (CLI, tests). */
+  boundSockets(): UdpSocket[] {
+    const out: UdpSocket[] = [];
+    for (const t of Object.values(this.tables)) for (const list of t.values()) out.push(...list);
+    return out;
+  }
+
+  // ---- binding table (used by UdpSocket) ----
+
+  /** @internal Claim (address, port) for the socket; port 0 picks an ephemeral port. */
+  claim(s: UdpSocket, address: string, port: number): UdpSystemError | undefined {
+    const table = this.tables[s.familyInfo.family];
+    if (port === 0) {
+      const p = this.ephemeralPort(table, address);
+      if (p === undefined) return systemError('bind', 'EADDRINUSE', address, 0);
+      port = p;
+    } else if (!this.portFree(table, port, address, s.reuseAddr)) {
+      return systemError('bind', 'EADDRINUSE', address, port);
+    }
+    s.localAddress = address;
+    s.localPort = port;
+    let list = table.get(port);
+    if (!list) table.set(port, (list = []));
+    list.push(s);
+    return undefined;
+  }
+
+  /** @internal */
+  release(s: UdpSocket): void {
+    const table = this.tables[s.familyInfo.family];
+    const list = table.get(s.localPort);
+    if (!list) return;
+    const i = list.indexOf(s);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) table.delete(s.localPort);
+  }
+
+  private portFree(table: Map<number, UdpSocket[]>, port: number, address: string, reuse: boolean): boolean {
+    const list = table.get(port);
+    if (!list) return true;
+    for (const other of list) {
+      if (reuse && other.reuseAddr) continue;
+      const any = other.familyInfo.any;
+      if (other.localAddress === address || other.localAddress === any || address === any) return false;
+    }
+    return true;
+  }
+
+  /**
+   * RFC 6056 §3.3.1 (Algorithm 1): start at a random port of the range and walk up, wrapping,
+   * until a free one is found. The randomness comes from the stack's seeded Prng, so a
+   * simulated run repeats exactly.
+   */
+  private ephemeralPort(table: Map<number, UdpSocket[]>, address: string): number | undefined {
+    const n = EPHEMERAL_PORT_MAX - EPHEMERAL_PORT_MIN + 1;
+    let port = EPHEMERAL_PORT_MIN + this.stack.prng.int(0, n - 1);
+    for (let count = n; count > 0; count--) {
+      if (this.portFree(table, port, address, false)) return port;
+      port = port === EPHEMERAL_PORT_MAX ? EPHEMERAL_PORT_MIN : port + 1;
+    }
+    return undefined;
+  }
+
+  private lookup(
+    family: AddressFamily,
+    localAddress: string,
+    localPort: number,
+    remoteAddress: string,
+    remotePort: number,
+  ): UdpSocket | undefined {
+    const list = this.tables[family].get(localPort);
+    if (!list) return undefined;
+    let best: UdpSocket | undefined;
+    let bestScore = -1;
+    for (const s of list) {
+      let score = 0;
+      if (s.localAddress !== s.familyInfo.any) {
+        if (s.localAddress !== localAddress) continue;
+        score += 2;
+      }
+      const r = s.remote;
+      if (r) {
+        if (r.address !== remoteAddress || r.port !== remotePort) continue;
+        score += 4;
+      }
+      // '>=': among equals (only possible with reuseAddr) the socket bound last wins, as on Linux.
+      if (score >= bestScore) {
+        best = s;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  // ---- IP protocol handler ----
+
+  receive(d: IpDelivery): void {
+    const stack = this.stack;
+    let dg: ReturnType<typeof decodeUdp>;
+    try {
+      dg = decodeUdp(d.payload, d);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      const reason = e.field === 'checksum' ? 'udp.drop.checksum' : 'udp.drop.malformed';
+      stack.counters.inc(reason);
+      if (stack.trace.enabled) {
+        stack.trace.emit({
+          t: stack.clock.now(),
+          host: stack.name,
+          layer: 'udp',
+          dir: 'drop',
+          summary: `UDP from ${d.src} dropped: ${e.message}`,
+          fields: { src: d.src, dst: d.dst, length: d.payload.length },
+          reason,
+          rfc: e.field === 'checksum' ? (d.version === 6 ? 'RFC 8200 §8.1' : RFC_768) : RFC_768,
+        });
+      }
+      return;
+    }
+    const family: AddressFamily = d.version === 4 ? 'IPv4' : 'IPv6';
+    const sock = this.lookup(family, d.dst, dg.destinationPort, d.src, dg.sourcePort);
+    if (!sock) {
+      stack.counters.inc('udp.drop.no-port');
+      const answer = !isMulticastOrBroadcast(d.dst);
+      if (stack.trace.enabled) {
+        stack.trace.emit({
+          t: stack.clock.now(),
+          host: stack.name,
+          layer: 'udp',
+          dir: 'drop',
+          summary: `UDP ${dg.sourcePort}→${dg.destinationPort} len=${dg.payload.length} no socket${answer ? ', port unreachable' : ''}`,
+          fields: this.fields(d.src, d.dst, d.payload, dg.payload.length),
+          reason: 'udp.drop.no-port',
+          rfc: 'RFC 1122 §4.1.3.1',
+        });
+      }
+      // RFC 1122 §4.1.3.1: SHOULD send ICMP Port Unreachable, never for broadcast/multicast.
+      if (answer) stack.sendUnreachable(d, 'port');
+      return;
+    }
+    stack.counters.inc('udp.rx');
+    if (stack.trace.enabled) {
+      stack.trace.emit({
+        t: stack.clock.now(),
+        host: stack.name,
+        layer: 'udp',
+        dir: 'in',
+        summary: `UDP ${dg.sourcePort}→${dg.destinationPort} len=${dg.payload.length}`,
+        fields: this.fields(d.src, d.dst, d.payload, dg.payload.length),
+        rfc: RFC_768,
+      });
+    }
+    sock.deliver(dg.payload, d.src, dg.sourcePort);
+  }
+
+  receiveIcmpError(e: IcmpErrorReport): void {
+    const stack = this.stack;
+    if (e.quoted.length < 4) {
+      stack.counters.inc('udp.icmp.malformed');
+      return;
+    }
+    // The quoted datagram is one this host sent: its source is our socket, its destination the peer.
+    const sourcePort = (e.quoted[0]! << 8) | e.quoted[1]!;
+    const destinationPort = (e.quoted[2]! << 8) | e.quoted[3]!;
+    const family: AddressFamily = e.version === 4 ? 'IPv4' : 'IPv6';
+    const sock = this.lookup(family, e.src, sourcePort, e.dst, destinationPort);
+    const [code, hard] = classifyIcmp(e);
+    const counter = !sock ? 'udp.icmp.no-socket' : hard ? 'udp.icmp.hard' : 'udp.icmp.soft';
+    stack.counters.inc(counter);
+    if (stack.trace.enabled) {
+      stack.trace.emit({
+        t: stack.clock.now(),
+        host: stack.name,
+        layer: 'udp',
+        dir: sock ? 'local' : 'drop',
+        summary: `UDP ${sourcePort}→${destinationPort} ICMP ${e.kind} code ${e.code} from ${e.reporter}: ${code}${hard ? '' : ' (soft, not reported)'}${sock ? '' : ', no socket'}`,
+        fields: { kind: e.kind, code: e.code, reporter: e.reporter, src: e.src, dst: e.dst, errno: code },
+        reason: counter,
+        rfc: 'RFC 1122 §4.1.3.3',
+      });
+    }
+    if (!sock || !hard) return;
+    // A socket nobody listens to for errors must not turn a peer's ICMP message (which anyone
+    // can forge) into an uncaught exception: count it instead of emitting.
+    if (sock.listenerCount('error') === 0) {
+      stack.counters.inc('udp.icmp.unreported');
+      return;
+    }
+    const err = systemError('recvmsg', code, e.dst, destinationPort);
+    err.icmp = { kind: e.kind, code: e.code, reporter: e.reporter };
+    sock.emit('error', err);
+  }
+
+  /** @internal Encode and hand one datagram to IP. */
+  transmit(s: UdpSocket, payload: Uint8Array, dst: string, port: number): UdpSystemError | undefined {
+    const stack = this.stack;
+    const src = s.localAddress !== s.familyInfo.any ? s.localAddress : stack.sourceFor(dst);
+    if (src === undefined) return this.txError('ENETUNREACH', s, payload, dst, port, 'no source address');
+    const bytes = encodeUdp({ sourcePort: s.localPort, destinationPort: port, payload }, { src, dst });
+    if (stack.trace.enabled) {
+      stack.trace.emit({
+        t: stack.clock.now(),
+        host: stack.name,
+        layer: 'udp',
+        dir: 'out',
+        summary: `UDP ${s.localPort}→${port} len=${payload.length}`,
+        fields: this.fields(src, dst, bytes, payload.length),
+        rfc: RFC_768,
+      });
+    }
+    const r = stack.send({ src, dst, protocol: IPPROTO_UDP, payload: bytes, ttl: s.ttl });
+    if (!r.ok) return this.txError(SEND_ERRORS[r.error], s, payload, dst, port, r.error);
+    stack.counters.inc('udp.tx');
+    return undefined;
+  }
+
+  private txError(
+    code: SystemErrorCode,
+    s: UdpSocket,
+    payload: Uint8Array,
+    dst: string,
+    port: number,
+    why: string,
+  ): UdpSystemError {
+    const stack = this.stack;
+    stack.counters.inc('udp.tx.error');
+    if (stack.trace.enabled) {
+      stack.trace.emit({
+        t: stack.clock.now(),
+        host: stack.name,
+        layer: 'udp',
+        dir: 'drop',
+        summary: `UDP ${s.localPort}→${port} len=${payload.length} not sent: ${why} (${code})`,
+        fields: { dst, destinationPort: port, error: why },
+        reason: 'udp.tx.error',
+      });
+    }
+    return systemError('send', code, dst, port);
+  }
+
+  private fields(src: string, dst: string, wire: Uint8Array, payloadLength: number): Record<string, unknown> {
+    return {
+      src,
+      dst,
+      sourcePort: (wire[0]! << 8) | wire[1]!,
+      destinationPort: (wire[2]! << 8) | wire[3]!,
+      length: (wire[4]! << 8) | wire[5]!,
+      checksum: (wire[6]! << 8) | wire[7]!,
+      payloadLength,
+    };
+  }
+}
+
+type State = 'unbound' | 'bound' | 'closed';
+
+/**
+ * A datagram socket shaped like node:dgram's Socket: bind, send, connect, 'message',
+ * 'listening', 'connect', 'close', 'error', address(), close().
+ *
+ * Timing: state changes happen at once (after bind() returns, address() works), while the
+ * events Node emits asynchronously ('listening', 'connect', 'close', send callbacks and
+ * errors) are scheduled on the stack's clock at the current time. Under a VirtualClock they
+ * fire on the next advance, so a simulated run stays deterministic. 'message' and ICMP
+ * 'error' events fire synchronously as the IP layer delivers.
+ *
+ * The Buffer handed to 'message' is a view of the received packet, not a copy.
+ *
+ * ICMP errors: a hard error (port unreachable -> ECONNREFUSED, see classifyIcmp) is emitted
+ * as 'error' on the socket that sent the offending datagram, connected or not. Linux (and so
+ * Node) reports it only on connected sockets; here an unconnected socket gets it too, with
+ * the remote address and port in err.address / err.port, so that the sender of a datagram
+ * learns that nobody listens. The socket keeps working after such an error. A socket with no
+ * 'error' listener does not get it (counted as 'udp.icmp.unreported') rather than throwing.
+ */
+export class UdpSocket extends EventEmitter<UdpSocketEvents> {
+  /** @internal */ localAddress = '';
+  /** @internal */ localPort = 0;
+  /** @internal */ remote: { address: string; port: number } | undefined;
+  /** @internal */ ttl: number | undefined;
+  /** @internal */ readonly familyInfo: FamilyInfo;
+  private state: State = 'unbound';
+
+  /** @internal Use Udp.createSocket. */
+  constructor(
+    private readonly udp: Udp,
+    readonly type: UdpSocketType,
+    /** @internal */ readonly reuseAddr: boolean,
+  ) {
+    super();
+    this.familyInfo = FAMILIES[type];
+  }
+
+  /** bind(port?, address?, callback?) or bind({port, address}, callback?). Port 0 or none: ephemeral. */
+  bind(
+    port?: number | BindOptions | (() => void),
+    address?: string | (() => void),
+    callback?: () => void,
+  ): this {
+    let p: number | undefined;
+    let a: string | undefined;
+    if (typeof port === 'function') {
+      callback = port;
+    } else if (typeof port === 'object' && port !== null) {
+      if (typeof address === 'function') callback = address;
+      p = port.port;
+      a = port.address;
+    } else {
+      p = port;
+      if (typeof address === 'function') callback = address;
+      else a = address;
+    }
+    if (this.state === 'closed') throw notRunning();
+    if (this.state === 'bound') throw codeError(Error, 'ERR_SOCKET_ALREADY_BOUND', 'Socket is already bound');
+    if (p !== undefined && p !== null && !isPort(p, true)) throw badPort(p, true);
+    if (callback) this.once('listening', callback);
+    const err = this.doBind(p ?? 0, a);
+    if (err) this.later(() => this.emit('error', err));
+    return this;
+  }
+
+  /**
+   * A stepwire extension for servers and tests: bind now and throw the system error
+   * (EADDRINUSE, EADDRNOTAVAIL, ...) instead of emitting it. 'listening' is still emitted.
+   */
+  bindSync(port = 0, address?: string): AddressInfo {
+    if (this.state === 'closed') throw notRunning();
+    if (this.state === 'bound') throw codeError(Error, 'ERR_SOCKET_ALREADY_BOUND', 'Socket is already bound');
+    if (!isPort(port, true)) throw badPort(port, true);
+    const err = this.doBind(port, address);
+    if (err) throw err;
+    return this.address();
+  }
+
+  private doBind(port: number, address: string | undefined): UdpSystemError | undefined {
+    const fam = this.familyInfo;
+    let local = fam.any;
+    if (address !== undefined && address !== '') {
+      const resolved = this.resolve(address, 'bind', port);
+      if (resolved.error) return resolved.error;
+      local = resolved.address;
+      if (local !== fam.any && !this.udp.stack.isLocalAddress(local)) {
+        return systemError('bind', 'EADDRNOTAVAIL', local, port);
+      }
+    }
+    const err = this.udp.claim(this, local, port);
+    if (err) return err;
+    this.state = 'bound';
+    this.later(() => {
+      if (this.state === 'bound') this.emit('listening');
+    });
+    return undefined;
+  }
+
+  /** Resolve an address argument: an IP literal of this socket's family, or 'localhost'. */
+  private resolve(
+    text: string,
+    syscall: string,
+    port: number,
+  ): { address: string; error?: undefined } | { address?: undefined; error: UdpSystemError } {
+    const fam = this.familyInfo;
+    if (text === 'localhost') return { address: fam.loopback };
+    const c = canonicalAddress(text);
+    // No resolver: any other name fails as getaddrinfo would for an unknown host.
+    if (!c) return { error: systemError('getaddrinfo', 'ENOTFOUND', text) };
+    if (c.family !== fam.family) return { error: systemError(syscall, 'EINVAL', c.address, port) };
+    return { address: c.address };
+  }
+
+  /**
+   * node:dgram's send forms:
+   *   send(msg, port, address?, cb?)              send(msg, offset, length, port, address?, cb?)
+   *   send(msg, cb?) on a connected socket        send(msg, offset, length, cb?) on a connected socket
+   * An omitted address means the loopback address of the family, as in Node.
+   */
+  send(msg: UdpMessage, port?: number, address?: string, callback?: SendCallback): void;
+  send(msg: UdpMessage, port?: number, callback?: SendCallback): void;
+  send(msg: UdpMessage, callback?: SendCallback): void;
+  send(
+    msg: UdpMessage,
+    offset: number,
+    length: number,
+    port?: number,
+    address?: string,
+    callback?: SendCallback,
+  ): void;
+  send(msg: UdpMessage, offset: number, length: number, callback?: SendCallback): void;
+  send(msg: UdpMessage, ...rest: unknown[]): void {
+    let callback: SendCallback | undefined;
+    const fnAt = rest.findIndex((x) => typeof x === 'function');
+    if (fnAt >= 0) {
+      callback = rest[fnAt] as SendCallback;
+      rest = rest.slice(0, fnAt);
+    }
+    while (rest.length > 0 && (rest[rest.length - 1] === undefined || rest[rest.length - 1] === null))
+      rest.pop();
+
+    let payload = toBytes(msg);
+    let port: unknown;
+    let address: unknown;
+    if (this.remote) {
+      if (rest.length === 2 && typeof rest[0] === 'number' && typeof rest[1] === 'number') {
+        payload = sliceBytes(payload, rest[0], rest[1]);
+      } else if (rest.length !== 0) {
+        throw codeError(Error, 'ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected');
+      }
+    } else {
+      if (rest.length >= 3) {
+        payload = sliceBytes(payload, rest[0], rest[1]);
+        rest = rest.slice(2);
+      }
+      [port, address] = rest;
+      if (!isPort(port, false)) throw badPort(port, false);
+      if (address !== undefined && address !== null && typeof address !== 'string') {
+        throw codeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "address" argument must be of type string');
+      }
+    }
+    if (this.state === 'closed') throw notRunning();
+    const err = this.sendNow(payload, port as number, address as string | undefined, callback);
+    if (err) this.later(() => (callback ? callback(err) : this.emit('error', err)));
+  }
+
+  private sendNow(
+    payload: Uint8Array,
+    port: number,
+    address: string | undefined,
+    callback: SendCallback | undefined,
+  ): UdpSystemError | undefined {
+    if (this.state === 'unbound') {
+      const err = this.doBind(0, undefined);
+      if (err) return err;
+    }
+    let dst: string;
+    let dport: number;
+    if (this.remote) {
+      dst = this.remote.address;
+      dport = this.remote.port;
+    } else {
+      dport = port;
+      const r = this.resolve(address || this.familyInfo.loopback, 'send', dport);
+      if (r.error) return r.error;
+      dst = r.address;
+    }
+    if (payload.length > this.familyInfo.maxPayload) return systemError('send', 'EMSGSIZE', dst, dport);
+    const err = this.udp.transmit(this, payload, dst, dport);
+    if (err) return err;
+    if (callback) {
+      const n = payload.length;
+      this.later(() => callback(null, n));
+    }
+    return undefined;
+  }
+
+  /** Fix the remote end: send() without an address goes there, and only its datagrams arrive. */
+  connect(port: number, address?: string | ((err?: Error) => void), callback?: (err?: Error) => void): void {
+    if (typeof address === 'function') {
+      callback = address;
+      address = undefined;
+    }
+    if (this.state === 'closed') throw notRunning();
+    if (this.remote) throw codeError(Error, 'ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected');
+    if (!isPort(port, false)) throw badPort(port, false);
+    const err = this.connectNow(port, address);
+    if (err) {
+      this.later(() => (callback ? callback(err) : this.emit('error', err)));
+      return;
+    }
+    if (callback) this.once('connect', callback);
+    this.later(() => {
+      if (this.remote) this.emit('connect');
+    });
+  }
+
+  private connectNow(port: number, address: string | undefined): UdpSystemError | undefined {
+    const r = this.resolve(address || this.familyInfo.loopback, 'connect', port);
+    if (r.error) return r.error;
+    if (this.state === 'unbound') {
+      const err = this.doBind(0, undefined);
+      if (err) return err;
+    }
+    this.remote = { address: r.address, port };
+    return undefined;
+  }
+
+  disconnect(): void {
+    if (this.state === 'closed') throw notRunning();
+    if (!this.remote) throw codeError(Error, 'ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected');
+    this.remote = undefined;
+  }
+
+  address(): AddressInfo {
+    if (this.state !== 'bound') throw notRunning();
+    return { address: this.localAddress, family: this.familyInfo.family, port: this.localPort };
+  }
+
+  remoteAddress(): AddressInfo {
+    if (this.state === 'closed') throw notRunning();
+    if (!this.remote) throw codeError(Error, 'ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected');
+    return { address: this.remote.address, family: this.familyInfo.family, port: this.remote.port };
+  }
+
+  close(callback?: () => void): this {
+    if (this.state === 'closed') throw notRunning();
+    if (callback) this.once('close', callback);
+    if (this.state === 'bound') this.udp.release(this);
+    this.state = 'closed';
+    this.remote = undefined;
+    this.later(() => this.emit('close'));
+    return this;
+  }
+
+  /** Unicast TTL / hop limit for datagrams this socket sends (IP_TTL / IPV6_UNICAST_HOPS). */
+  setTTL(ttl: number): number {
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw systemError('setTTL', 'EINVAL');
+    this.ttl = ttl;
+    return ttl;
+  }
+
+  /** No event-loop handle to hold: both are no-ops kept for node:dgram compatibility. */
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+
+  /** @internal Called by Udp for a datagram demultiplexed to this socket. */
+  deliver(payload: Uint8Array, address: string, port: number): void {
+    const msg = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    this.emit('message', msg, { address, family: this.familyInfo.family, port, size: payload.byteLength });
+  }
+
+  private later(fn: () => void): void {
+    const clock = this.udp.stack.clock;
+    clock.setTimer(clock.now(), fn);
+  }
+}
+
+function isPort(p: unknown, allowZero: boolean): p is number {
+  return typeof p === 'number' && Number.isInteger(p) && p >= (allowZero ? 0 : 1) && p <= 0xffff;
+}
+
+function badPort(p: unknown, allowZero: boolean): RangeError {
+  return codeError(
+    RangeError,
+    'ERR_SOCKET_BAD_PORT',
+    `Port should be ${allowZero ? '>= 0' : '> 0'} and < 65536. Received ${String(p)}.`,
+  );
+}
+
+function notRunning(): Error {
+  return codeError(Error, 'ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
+}
+
+function viewBytes(v: string | ArrayBufferView): Uint8Array {
+  if (typeof v === 'string') return Buffer.from(v, 'utf8');
+  if (v instanceof Uint8Array) return v;
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  throw codeError(
+    TypeError,
+    'ERR_INVALID_ARG_TYPE',
+    'The "buffer" argument must be of type string or an instance of Buffer, TypedArray, or DataView',
+  );
+}
+
+function toBytes(msg: UdpMessage): Uint8Array {
+  if (!Array.isArray(msg)) return viewBytes(msg as string | ArrayBufferView);
+  const parts = (msg as readonly (string | ArrayBufferView)[]).map(viewBytes);
+  if (parts.length === 1) return parts[0]!;
+  return Buffer.concat(parts);
+}
+
+function sliceBytes(b: Uint8Array, offset: unknown, length: unknown): Uint8Array {
+  if (
+    !Number.isInteger(offset) ||
+    (offset as number) < 0 ||
+    !Number.isInteger(length) ||
+    (length as number) < 0
+  ) {
+    throw codeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'offset and length must be non-negative integers');
+  }
+  const o = offset as number;
+  const n = length as number;
+  if (o > b.byteLength)
+    throw codeError(RangeError, 'ERR_BUFFER_OUT_OF_BOUNDS', '"offset" is outside of buffer bounds');
+  if (o + n > b.byteLength) {
+    throw codeError(RangeError, 'ERR_BUFFER_OUT_OF_BOUNDS', '"length" is outside of buffer bounds');
+  }
+  return b.subarray(o, o + n);
+}
