@@ -1,5 +1,6 @@
 export * from './address.ts';
 export * from './checksum.ts';
+export * from './fragment.ts';
 export * from './icmp.ts';
 export * from './ipv4.ts';
 export * from './ipv6.ts';

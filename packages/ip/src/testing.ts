@@ -45,7 +45,7 @@ export const arbitraryIpv4Packet = (maxPayload = 256): fc.Arbitrary<Ipv4Packet> 
     src: arbitraryIpv4Address,
     dst: arbitraryIpv4Address,
     options: fc.oneof(fc.constant<Ipv4Option[]>([]), arbitraryIpv4Options),
-    payload: fc.uint8Array({ maxLength: maxPayload }),
+    payload: fc.uint8Array({ maxLength: maxPayload, size: 'medium' }),
   });
 
 const EXT = new Set([0, 43, 44, 60]);
@@ -96,7 +96,7 @@ export const arbitraryIpv6Packet = (maxPayload = 256): fc.Arbitrary<Ipv6Packet> 
     dst: arbitraryIpv6Address,
     extensionHeaders: fc.oneof(fc.constant<Ipv6ExtensionHeader[]>([]), arbitraryIpv6ExtensionHeaders),
     nextHeader: arbitraryUpperLayerProtocol,
-    payload: fc.uint8Array({ maxLength: maxPayload }),
+    payload: fc.uint8Array({ maxLength: maxPayload, size: 'medium' }),
   });
 
 const u8 = fc.integer({ min: 0, max: 255 });
