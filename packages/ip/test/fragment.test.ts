@@ -2,7 +2,7 @@ import { Counters, Prng, VirtualClock } from '@stepwire/wire';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fragmentIpv4, fragmentIpv6, Reassembler, type ReassemblyLimits } from '../src/fragment.ts';
-import { decodeIpv4, encodeIpv4, type Ipv4Packet } from '../src/ipv4.ts';
+import { decodeIpv4, encodeIpv4, type Ipv4Option, type Ipv4Packet } from '../src/ipv4.ts';
 import { decodeIpv6, decodeIpv6ExtensionChain, encodeIpv6, type Ipv6ExtensionHeader } from '../src/ipv6.ts';
 import { arbitraryIpv4Options, arbitraryIpv6Address } from '../src/testing.ts';
 
@@ -46,7 +46,7 @@ function v4Fragment(b: Uint8Array) {
 describe('IPv4 fragmentation and reassembly (RFC 791, RFC 815)', () => {
   const datagram = fc.record({
     payload: fc.uint8Array({ minLength: 0, maxLength: 3000, size: 'max' }),
-    options: fc.oneof(fc.constant([]), arbitraryIpv4Options),
+    options: fc.oneof(fc.constant<Ipv4Option[]>([]), arbitraryIpv4Options),
     identification: fc.integer({ min: 0, max: 0xffff }),
     protocol: fc.integer({ min: 0, max: 255 }),
   });
