@@ -222,14 +222,14 @@ export class DerReader {
   /** `[n] EXPLICIT`, if the next element is that tag; undefined otherwise. */
   optionalExplicit(n: number, field: string): DerReader | undefined {
     const t = this.peekTag(field);
-    if (!t || t.cls !== 'context' || t.number !== n) return undefined;
+    if (t?.cls !== 'context' || t.number !== n) return undefined;
     const tlv = this.expect(field, 'context', n, true);
     return this.childReader(tlv);
   }
   /** `[n] IMPLICIT` (primitive or constructed as the caller says), if next; else undefined. */
   optionalImplicit(n: number, field: string, constructed: boolean): Tlv | undefined {
     const t = this.peekTag(field);
-    if (!t || t.cls !== 'context' || t.number !== n) return undefined;
+    if (t?.cls !== 'context' || t.number !== n) return undefined;
     return this.expect(field, 'context', n, constructed);
   }
   /** True (without consuming) when the next element has this universal tag. */

@@ -4,6 +4,7 @@
  * (RFC 8017 Appendix A.1.2). Keys are plain data; the signature providers turn them into
  * whatever their library wants.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { ParseError } from '@stepwire/wire';
@@ -233,4 +234,29 @@ export function ed25519KeyFromSeed(seed: Uint8Array): PrivateKey {
 /** EC key from its scalar. */
 export function ecKeyFromScalar(curve: 'P-256' | 'P-384', d: Uint8Array): PrivateKey {
   return { type: 'ec', curve, d: d.slice(), publicKey: ecPublic(curve, d) };
+}
+
+export type KeyType = 'ed25519' | 'P-256' | 'P-384' | 'rsa2048' | 'rsa3072';
+
+/**
+ * A fresh key pair. Ed25519 and EC keys come from @noble/curves with the platform CSPRNG;
+ * RSA prime generation is left to node:crypto (OpenSSL) and imported through PKCS#8.
+ */
+export function generateKey(type: KeyType): PrivateKey {
+  switch (type) {
+    case 'ed25519':
+      return ed25519KeyFromSeed(ed25519.utils.randomSecretKey());
+    case 'P-256':
+      return ecKeyFromScalar('P-256', p256.utils.randomSecretKey());
+    case 'P-384':
+      return ecKeyFromScalar('P-384', p384.utils.randomSecretKey());
+    case 'rsa2048':
+    case 'rsa3072': {
+      const { privateKey } = generateKeyPairSync('rsa', {
+        modulusLength: type === 'rsa2048' ? 2048 : 3072,
+        publicExponent: 65537,
+      });
+      return decodePkcs8(new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' })));
+    }
+  }
 }
