@@ -1,6 +1,18 @@
+export { type LinkSetupCode, LinkSetupError } from './errors.ts';
 export { type ImpairedLink, type Impairments, type ImpairOptions, impair } from './impair.ts';
 export type { Link } from './link.ts';
 export { MemoryLink, type MemoryLinkOptions } from './memory.ts';
+export {
+  NETNS_DEFAULTS,
+  Netns,
+  type NetnsInfo,
+  type NetnsOptions,
+  netnsDown,
+  netnsExists,
+  netnsUp,
+  type RunOptions,
+  type RunResult,
+} from './netns.ts';
 export {
   decodePcap,
   encodePcap,
@@ -15,3 +27,5 @@ export {
   type RecordedLink,
   recordLink,
 } from './pcap.ts';
+export { TunLink, type TunLinkOptions } from './tun.ts';
+export type { OpenTunOptions } from './tun-ffi.ts';

@@ -1,0 +1,331 @@
+/**
+ * The only file that talks to libc. Everything Linux-specific about TUN lives here: open
+ * /dev/net/tun, TUNSETIFF, the MTU ioctls, setns() into a named network namespace, and a
+ * bounded poll() run on a worker thread. koffi is loaded lazily so that importing the link
+ * package on another OS (for MemoryLink) never touches native code.
+ */
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as os from 'node:os';
+import { LinkSetupError } from './errors.ts';
+
+type Koffi = typeof import('koffi');
+type Fn = (...args: unknown[]) => number;
+interface AsyncFn extends Fn {
+  async: (...args: unknown[]) => void;
+}
+
+interface Libc {
+  koffi: Koffi;
+  open: Fn;
+  close: Fn;
+  ioctl: Fn;
+  setns: Fn;
+  socket: Fn;
+  poll: AsyncFn;
+  errnoNames: Map<number, string>;
+}
+
+// <linux/if_tun.h>, <linux/sockios.h>, <fcntl.h>, <sched.h> on x86-64 and arm64. The ioctl
+// numbers differ on mips, powerpc, sparc and alpha; those are refused below.
+const TUNSETIFF = 0x400454ca; // _IOW('T', 202, int)
+const SIOCGIFMTU = 0x8921;
+const SIOCSIFMTU = 0x8922;
+const IFF_TUN = 0x0001;
+const IFF_NO_PI = 0x1000;
+const IFNAMSIZ = 16;
+const IFREQ_SIZE = 40;
+const O_RDONLY = 0;
+const O_RDWR = 2;
+const O_NONBLOCK = 0o4000;
+const O_CLOEXEC = 0o2000000;
+const CLONE_NEWNET = 0x40000000;
+const AF_INET = 2;
+const SOCK_DGRAM = 2;
+const SOCK_CLOEXEC = 0o2000000;
+export const POLLIN = 0x1;
+export const POLLERR = 0x8;
+export const POLLHUP = 0x10;
+export const POLLNVAL = 0x20;
+
+let libc: Libc | undefined;
+
+function loadLibc(): Libc {
+  if (libc) return libc;
+  if (process.platform !== 'linux') {
+    throw new LinkSetupError('ERR_TUN_NOT_LINUX', `TUN links need Linux; this is ${process.platform}`);
+  }
+  if (process.arch !== 'x64' && process.arch !== 'arm64') {
+    throw new LinkSetupError(
+      'ERR_TUN_UNSUPPORTED_ARCH',
+      `TUN links support x64 and arm64 Linux; this is ${process.arch}`,
+    );
+  }
+  try {
+    const koffi = createRequire(import.meta.url)('koffi') as Koffi;
+    const lib = koffi.load('libc.so.6');
+    const errnoNames = new Map<number, string>();
+    for (const [name, n] of Object.entries(koffi.os.errno)) if (!errnoNames.has(n)) errnoNames.set(n, name);
+    libc = {
+      koffi,
+      open: lib.func('int open(const char *path, int flags, ...)') as Fn,
+      close: lib.func('int close(int fd)') as Fn,
+      ioctl: lib.func('int ioctl(int fd, unsigned long request, ...)') as Fn,
+      setns: lib.func('int setns(int fd, int nstype)') as Fn,
+      socket: lib.func('int socket(int domain, int type, int protocol)') as Fn,
+      poll: lib.func('int poll(void *fds, unsigned long nfds, int timeout)') as AsyncFn,
+      errnoNames,
+    };
+    return libc;
+  } catch (e) {
+    if (e instanceof LinkSetupError) throw e;
+    throw new LinkSetupError(
+      'ERR_TUN_FFI',
+      `cannot load libc through koffi: ${(e as Error).message.split('\n')[0]}`,
+    );
+  }
+}
+
+function lastErrno(c: Libc): string {
+  const n = c.koffi.errno();
+  return c.errnoNames.get(n) ?? `errno ${n}`;
+}
+
+function sysOpen(c: Libc, path: string, flags: number): number {
+  const fd = c.open(path, flags);
+  if (fd < 0) throw Object.assign(new Error(`open ${path}`), { errno: lastErrno(c) });
+  return fd;
+}
+
+const isPermission = (errno: string): boolean => errno === 'EPERM' || errno === 'EACCES';
+
+function ifreq(name: string): Buffer {
+  const buf = Buffer.alloc(IFREQ_SIZE);
+  buf.write(name, 0, IFNAMSIZ - 1, 'latin1');
+  return buf;
+}
+
+const ifreqName = (buf: Buffer): string => {
+  const end = buf.indexOf(0);
+  return buf.toString('latin1', 0, end < 0 || end > IFNAMSIZ ? IFNAMSIZ : end);
+};
+
+/** Interface names the kernel accepts (dev_valid_name), plus TUN's '%d' template. */
+export function checkIfName(name: string): void {
+  if (!/^[A-Za-z0-9_.%-]{1,15}$/.test(name) || name === '.' || name === '..') {
+    throw new LinkSetupError(
+      'ERR_TUN_BAD_NAME',
+      `bad interface name '${name}': 1-15 characters of letters, digits, '_', '.', '-' (and '%d')`,
+    );
+  }
+}
+
+export interface TunDevice {
+  fd: number;
+  /** The name the kernel gave (a '%d' template is filled in). */
+  name: string;
+  mtu: number;
+}
+
+export interface OpenTunOptions {
+  /** Interface name or template; default 'sw%d'. An existing persistent TUN device of that name is attached. */
+  name?: string;
+  /** Create the device inside this named namespace (/var/run/netns/NAME). */
+  netns?: string;
+  /** Set this MTU on the device; default: keep the device's (1500 for a new TUN). */
+  mtu?: number;
+}
+
+/**
+ * Open a TUN device (IFF_TUN | IFF_NO_PI: whole IP packets, no header) with a
+ * non-blocking, close-on-exec fd.
+ *
+ * With `netns`, the main thread enters the namespace with setns(), opens /dev/net/tun and
+ * issues TUNSETIFF there, then returns to the namespace it came from. The kernel binds a
+ * TUN file to the namespace of the process that opened /dev/net/tun (tun_chr_open takes
+ * current's net namespace), so the device lives in the target namespace while the fd
+ * stays usable from our root-namespace process. `ip netns exec ... ip tuntap add` alone
+ * cannot hand us an fd, and passing one back over a Unix socket needs SCM_RIGHTS, which
+ * Node does not expose; setns on one thread for a few synchronous syscalls needs neither.
+ * Nothing else runs on the main thread between the two setns calls, and the namespace
+ * we return to is checked by inode afterwards.
+ */
+export function openTun(options: OpenTunOptions = {}): TunDevice {
+  const c = loadLibc();
+  const name = options.name ?? 'sw%d';
+  checkIfName(name);
+  if (
+    options.mtu !== undefined &&
+    !(Number.isInteger(options.mtu) && options.mtu >= 68 && options.mtu <= 65535)
+  ) {
+    throw new RangeError(`TUN mtu must be an integer in [68, 65535], got ${options.mtu}`);
+  }
+  if (!options.netns) return createTun(c, name, options.mtu);
+
+  const netns = options.netns;
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(netns) || netns === '.' || netns === '..') {
+    throw new LinkSetupError('ERR_NETNS_BAD_NAME', `bad namespace name '${netns}'`);
+  }
+  const selfNs = '/proc/thread-self/ns/net';
+  const homeIno = fs.statSync(selfNs).ino;
+  let homeFd = -1;
+  let nsFd = -1;
+  try {
+    homeFd = sysOpen(c, selfNs, O_RDONLY | O_CLOEXEC);
+    try {
+      nsFd = sysOpen(c, `/var/run/netns/${netns}`, O_RDONLY | O_CLOEXEC);
+    } catch (e) {
+      const errno = (e as { errno?: string }).errno ?? '';
+      if (errno === 'ENOENT') {
+        throw new LinkSetupError('ERR_NETNS_MISSING', `network namespace '${netns}' does not exist`, errno);
+      }
+      if (isPermission(errno)) {
+        throw new LinkSetupError(
+          'ERR_TUN_PERMISSION',
+          `permission denied opening namespace '${netns}': run as root`,
+          errno,
+        );
+      }
+      throw new LinkSetupError('ERR_TUN_SYSCALL', `cannot open namespace '${netns}': ${errno}`, errno);
+    }
+    if (c.setns(nsFd, CLONE_NEWNET) !== 0) {
+      const errno = lastErrno(c);
+      throw new LinkSetupError(
+        isPermission(errno) ? 'ERR_TUN_PERMISSION' : 'ERR_TUN_SYSCALL',
+        `cannot enter namespace '${netns}' (setns: ${errno})${isPermission(errno) ? ': run as root or with CAP_SYS_ADMIN' : ''}`,
+        errno,
+      );
+    }
+    try {
+      return createTun(c, name, options.mtu);
+    } finally {
+      const back = c.setns(homeFd, CLONE_NEWNET);
+      // Staying in the wrong namespace would send the rest of the process's traffic
+      // there; there is no sane way to continue. exit() (not abort) so that cleanup
+      // handlers still remove the namespaces this process made.
+      if (back !== 0 || fs.statSync(selfNs).ino !== homeIno) {
+        process.stderr.write(
+          `stepwire: could not return to the original network namespace (${lastErrno(c)})\n`,
+        );
+        process.exit(70);
+      }
+    }
+  } finally {
+    if (nsFd >= 0) c.close(nsFd);
+    if (homeFd >= 0) c.close(homeFd);
+  }
+}
+
+function createTun(c: Libc, name: string, mtu: number | undefined): TunDevice {
+  let fd: number;
+  try {
+    fd = sysOpen(c, '/dev/net/tun', O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  } catch (e) {
+    const errno = (e as { errno?: string }).errno ?? '';
+    if (errno === 'ENOENT' || errno === 'ENODEV' || errno === 'ENXIO') {
+      throw new LinkSetupError(
+        'ERR_TUN_MISSING',
+        '/dev/net/tun is missing: load the tun module (modprobe tun) or give the container the device',
+        errno,
+      );
+    }
+    if (isPermission(errno)) {
+      throw new LinkSetupError(
+        'ERR_TUN_PERMISSION',
+        'permission denied opening /dev/net/tun: run as root',
+        errno,
+      );
+    }
+    throw new LinkSetupError('ERR_TUN_SYSCALL', `cannot open /dev/net/tun: ${errno}`, errno);
+  }
+  try {
+    const req = ifreq(name);
+    req.writeInt16LE(IFF_TUN | IFF_NO_PI, IFNAMSIZ);
+    if (c.ioctl(fd, TUNSETIFF, 'void *', req) !== 0) {
+      const errno = lastErrno(c);
+      if (isPermission(errno)) {
+        throw new LinkSetupError(
+          'ERR_TUN_PERMISSION',
+          `permission denied creating TUN device '${name}': run as root or with CAP_NET_ADMIN`,
+          errno,
+        );
+      }
+      if (errno === 'EBUSY' || errno === 'EINVAL') {
+        throw new LinkSetupError(
+          'ERR_TUN_BUSY',
+          `TUN device '${name}' is in use by another process or is not a TUN device (${errno})`,
+          errno,
+        );
+      }
+      throw new LinkSetupError('ERR_TUN_SYSCALL', `TUNSETIFF '${name}' failed: ${errno}`, errno);
+    }
+    const actual = ifreqName(req);
+    return { fd, name: actual, mtu: deviceMtu(c, actual, mtu) };
+  } catch (e) {
+    c.close(fd);
+    throw e;
+  }
+}
+
+/** Set (if asked) and read back the MTU through an AF_INET socket in the current namespace. */
+function deviceMtu(c: Libc, name: string, mtu: number | undefined): number {
+  const sock = c.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) throw new LinkSetupError('ERR_TUN_SYSCALL', `socket() failed: ${lastErrno(c)}`);
+  const le = os.endianness() === 'LE';
+  try {
+    const req = ifreq(name);
+    if (mtu !== undefined) {
+      if (le) req.writeInt32LE(mtu, IFNAMSIZ);
+      else req.writeInt32BE(mtu, IFNAMSIZ);
+      if (c.ioctl(sock, SIOCSIFMTU, 'void *', req) !== 0) {
+        const errno = lastErrno(c);
+        throw new LinkSetupError('ERR_TUN_SYSCALL', `cannot set MTU ${mtu} on '${name}': ${errno}`, errno);
+      }
+    }
+    if (c.ioctl(sock, SIOCGIFMTU, 'void *', req) !== 0) {
+      const errno = lastErrno(c);
+      throw new LinkSetupError('ERR_TUN_SYSCALL', `cannot read the MTU of '${name}': ${errno}`, errno);
+    }
+    return le ? req.readInt32LE(IFNAMSIZ) : req.readInt32BE(IFNAMSIZ);
+  } finally {
+    c.close(sock);
+  }
+}
+
+export interface PollResult {
+  /** poll() returned -1 (EINTR and the like): nothing to read this time. */
+  failed: boolean;
+  readable: boolean;
+  /** POLLERR, POLLHUP or POLLNVAL: the device is gone or broken; stop reading. */
+  broken: boolean;
+}
+
+/**
+ * Wait up to `timeoutMs` for `fd` to become readable, on a libuv worker thread, so the
+ * main thread stays free. The timeout bounds how long a closed link keeps a worker thread
+ * (and so the event loop) busy: poll() does not return when another thread closes the fd.
+ */
+export function pollReadable(fd: number, timeoutMs: number, done: (r: PollResult) => void): void {
+  const c = loadLibc();
+  const pfd = Buffer.alloc(8);
+  const le = os.endianness() === 'LE';
+  if (le) {
+    pfd.writeInt32LE(fd, 0);
+    pfd.writeInt16LE(POLLIN, 4);
+  } else {
+    pfd.writeInt32BE(fd, 0);
+    pfd.writeInt16BE(POLLIN, 4);
+  }
+  c.poll.async(pfd, 1, timeoutMs, (err: unknown, n: number) => {
+    if (err || n < 0) {
+      done({ failed: true, readable: false, broken: false });
+      return;
+    }
+    const revents = le ? pfd.readUInt16LE(6) : pfd.readUInt16BE(6);
+    done({
+      failed: false,
+      readable: n > 0 && (revents & POLLIN) !== 0,
+      broken: (revents & (POLLERR | POLLHUP | POLLNVAL)) !== 0,
+    });
+  });
+}
