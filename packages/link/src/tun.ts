@@ -122,27 +122,38 @@ export class TunLink implements Link {
       } else {
         this.pollFailures = 0;
       }
-      if (r.readable && !this.drain()) return;
       if (r.broken) return this.stop(new Error(`${this.name}: device reported an error or hang-up`));
-      this.waitForPackets();
+      if (r.readable) this.drainThenWait();
+      else this.waitForPackets();
     });
   }
 
-  /** Read up to maxBurst packets; false when the loop must stop. */
-  private drain(): boolean {
+  /**
+   * Read a burst; while bursts come back full, more is likely queued, so read again on the
+   * next turn of the event loop (other work runs in between) without a poll() round trip.
+   */
+  private drainThenWait(): void {
+    const outcome = this.drain();
+    if (outcome === 'stop') return;
+    if (outcome === 'more' && this.fd !== undefined) setImmediate(() => this.drainThenWait());
+    else this.waitForPackets();
+  }
+
+  /** Read up to maxBurst packets: 'empty' on EAGAIN, 'more' after a full burst, 'stop' on a fatal error. */
+  private drain(): 'empty' | 'more' | 'stop' {
     for (let i = 0; i < this.maxBurst; i++) {
       const fd = this.fd;
-      if (fd === undefined) return true; // closed by a handler; the next turn ends the loop
+      if (fd === undefined) return 'empty'; // closed by a handler; waitForPackets ends the loop
       let n: number;
       try {
         n = fs.readSync(fd, this.buf, 0, this.buf.length, null);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EINTR') return true;
+        if (code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EINTR') return 'empty';
         this.stop(new Error(`${this.name}: read failed: ${code ?? (e as Error).message}`));
-        return false;
+        return 'stop';
       }
-      if (n <= 0) return true;
+      if (n <= 0) return 'empty';
       this.counters.inc('rx');
       const packet = new Uint8Array(this.buf.subarray(0, n));
       if (!this.handler) {
@@ -160,7 +171,7 @@ export class TunLink implements Link {
         });
       }
     }
-    return true;
+    return 'more';
   }
 
   private stop(err: Error): void {
