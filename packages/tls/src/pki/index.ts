@@ -14,6 +14,21 @@ export {
 } from './der.ts';
 export { canonicalIp, formatIp, parseIp, tryParseIp } from './ip.ts';
 export {
+  type CaOptions,
+  type CertificateTemplate,
+  type Credentials,
+  createCertificateAuthority,
+  createLeafCertificate,
+  createStepwireCredentials,
+  defaultCertificateSignature,
+  type ExtensionSpec,
+  type Issuer,
+  issueCertificate,
+  keyIdentifier,
+  type LeafOptions,
+  STEPWIRE_SERVER_NAMES,
+} from './issue.ts';
+export {
   decodePkcs1,
   decodePkcs8,
   decodePrivateKeyPem,
@@ -56,6 +71,16 @@ export {
   verifySignature,
   verifyWith,
 } from './signature.ts';
+export {
+  ALERT_FOR,
+  type CertificateAlert,
+  CertificateError,
+  type CertificateErrorCode,
+  matchesHostname,
+  type VerifiedPath,
+  type VerifyOptions,
+  verifyCertificateChain,
+} from './verify.ts';
 export {
   type AlgorithmIdentifier,
   type AttributeTypeAndValue,
