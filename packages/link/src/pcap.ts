@@ -123,6 +123,11 @@ export function msToPcapTime(ms: number): { tsSec: number; tsUsec: number } {
 export interface PcapWriterOptions {
   linkType?: number;
   snaplen?: number;
+  /**
+   * Added to every clock time before it is written: Clocks count from their own start, so
+   * pass Date.now() taken at that start to see wall-clock dates in Wireshark. Default 0.
+   */
+  epochMs?: number;
 }
 
 /**
@@ -135,12 +140,14 @@ export class PcapWriter {
   private closed = false;
   private count = 0;
   readonly snaplen: number;
+  private readonly epochMs: number;
 
   private constructor(
     private readonly target: { path: string } | 'memory',
     options: PcapWriterOptions,
   ) {
     this.snaplen = options.snaplen ?? PCAP_SNAPLEN;
+    this.epochMs = options.epochMs ?? 0;
     const w = new ByteWriter(GLOBAL_HEADER_LEN);
     encodeGlobalHeader(
       {
@@ -180,7 +187,7 @@ export class PcapWriter {
   /** Record one packet seen at `timeMs` on a Clock. Ignored after close(). */
   write(packet: Uint8Array, timeMs: number): void {
     if (this.closed) return;
-    const { tsSec, tsUsec } = msToPcapTime(timeMs);
+    const { tsSec, tsUsec } = msToPcapTime(this.epochMs + timeMs);
     const data = packet.length > this.snaplen ? packet.subarray(0, this.snaplen) : packet;
     const w = new ByteWriter(RECORD_HEADER_LEN + data.length);
     encodeRecord({ tsSec, tsFrac: tsUsec, origLen: packet.length, data }, true, w);

@@ -106,6 +106,13 @@ describe('pcap writer and reader', () => {
     expect(msToPcapTime(-5)).toEqual({ tsSec: 0, tsUsec: 0 });
   });
 
+  it('adds epochMs to clock times', () => {
+    const w = PcapWriter.inMemory({ epochMs: 1_700_000_000_000 });
+    w.write(new Uint8Array(20), 2.5);
+    const [r] = decodePcap(w.bytes()).records;
+    expect([r!.tsSec, r!.tsFrac]).toEqual([1_700_000_000, 2500]);
+  });
+
   it('truncates to snaplen and keeps the original length', () => {
     const w = PcapWriter.inMemory({ snaplen: 100 });
     w.write(new Uint8Array(200).fill(7), 0);

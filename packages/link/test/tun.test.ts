@@ -5,6 +5,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ByteWriter, internetChecksum, RealClock } from '@stepwire/wire';
@@ -13,6 +14,7 @@ import { LinkSetupError } from '../src/errors.ts';
 import { impair } from '../src/impair.ts';
 import type { Link } from '../src/link.ts';
 import { Netns, netnsDown, netnsExists, netnsUp } from '../src/netns.ts';
+import { PcapWriter, recordLink } from '../src/pcap.ts';
 import { TunLink } from '../src/tun.ts';
 
 const NS = 'sw-link-test';
@@ -242,6 +244,57 @@ describe('TunLink in a namespace, against the kernel', () => {
     });
     expect(r.stdout).toMatch(/2 packets transmitted, 2 received/);
     expect(seen).toHaveLength(2);
+  });
+
+  it('recordLink on a TunLink: tshark sees the kernel requests and our replies, checksums good', async () => {
+    const file = path.join(os.tmpdir(), `sw-link-tun-${process.pid}.pcap`);
+    const clock = new RealClock();
+    const writer = PcapWriter.toFile(file, { epochMs: Date.now() });
+    try {
+      answerPings(recordLink(ns!.link, writer, clock));
+      const r = await ns!.run('ping', ['-c', '2', '-W', '1', '-i', '0.2', '198.18.0.2'], {
+        timeoutMs: 15_000,
+      });
+      expect(r.code).toBe(0);
+      writer.close();
+      const out = execFileSync(
+        '/usr/bin/tshark',
+        [
+          '-r',
+          file,
+          '-o',
+          'ip.check_checksum:TRUE',
+          '-Y',
+          'icmp',
+          '-T',
+          'fields',
+          '-E',
+          'separator=|',
+          '-e',
+          'ip.src',
+          '-e',
+          'ip.dst',
+          '-e',
+          'icmp.type',
+          '-e',
+          'ip.checksum.status',
+          '-e',
+          'icmp.checksum.status',
+          '-e',
+          'icmp.resp_to',
+        ],
+        { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      expect(out.trim().split('\n')).toEqual([
+        '198.18.0.1|198.18.0.2|8|1|1|',
+        '198.18.0.2|198.18.0.1|0|1|1|1',
+        '198.18.0.1|198.18.0.2|8|1|1|',
+        '198.18.0.2|198.18.0.1|0|1|1|3',
+      ]);
+    } finally {
+      writer.close();
+      fs.rmSync(file, { force: true });
+    }
   });
 
   it('the kernel drops a reply with a bad IPv4 header checksum: ping sees no answer', async () => {
