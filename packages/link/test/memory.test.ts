@@ -1,4 +1,4 @@
-import { Counters, toHex, VirtualClock } from '@stepwire/wire';
+import { Counters, TraceBus, type TraceEvent, toHex, VirtualClock } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
 import { type Impairments, impair } from '../src/impair.ts';
 import type { Link } from '../src/link.ts';
@@ -305,6 +305,22 @@ describe('impairments do what they say', () => {
     expect(Math.abs(written.length - 300)).toBeLessThan(45);
     expect(counters.get('drop.loss') + written.length).toBe(400);
     expect(counters.get('drop.mtu')).toBe(1);
+  });
+
+  it('drops and impairments are traced with their reason when someone listens', () => {
+    const clock = new VirtualClock();
+    const trace = new TraceBus();
+    const events: TraceEvent[] = [];
+    trace.on((e) => events.push(e));
+    const [a] = MemoryLink.pair({ clock, trace, seed: 3, impairments: { loss: 0.5, corrupt: 0.5 } });
+    for (let i = 0; i < 40; i++) a.send(numbered(i));
+    clock.runUntilIdle();
+    const drops = events.filter((e) => e.dir === 'drop');
+    expect(drops).toHaveLength(a.counters.get('drop.loss'));
+    expect(drops.length).toBeGreaterThan(0);
+    for (const e of drops) expect(e).toMatchObject({ layer: 'link', host: 'mem:a', reason: 'drop.loss' });
+    const corrupt = events.filter((e) => e.summary.startsWith('corrupt'));
+    expect(corrupt).toHaveLength(a.counters.get('corrupt'));
   });
 
   it('rejects nonsense settings', () => {
