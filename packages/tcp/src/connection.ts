@@ -1629,7 +1629,10 @@ export class TcpConnection {
   }
 
   private sendAck(): void {
-    this.emit(this.sndNxt, ACK, EMPTY, true);
+    // SND.NXT in the RFC's sense: the highest sequence sent. After an RTO sndNxt goes
+    // back to SND.UNA, and an ACK carrying that older number would fail the peer's
+    // acceptability test (its RCV.NXT is past it) and be dropped with its news.
+    this.emit(this.sndMax, ACK, EMPTY, true);
   }
 
   /**

@@ -1,5 +1,10 @@
 import { Prng, type Timer, VirtualClock } from '@stepwire/wire';
-import { TcpConnection, type TcpConnectionOptions, type TcpEvent, type TcpOutput } from '../src/connection.ts';
+import {
+  TcpConnection,
+  type TcpConnectionOptions,
+  type TcpEvent,
+  type TcpOutput,
+} from '../src/connection.ts';
 import { describeSegment, type TcpSegment } from '../src/segment.ts';
 
 export const A = { addr: '198.18.0.1', port: 40000 };
@@ -41,7 +46,12 @@ export class Pair {
   dropFilter?: (from: Side, seg: TcpSegment) => boolean;
   delivered = 0;
 
-  constructor(aOpts: Partial<TcpConnectionOptions>, bOpts: Partial<TcpConnectionOptions>, seed = 1, impair: Impairments = {}) {
+  constructor(
+    aOpts: Partial<TcpConnectionOptions>,
+    bOpts: Partial<TcpConnectionOptions>,
+    seed = 1,
+    impair: Impairments = {},
+  ) {
     this.prng = new Prng(seed);
     this.impair = impair;
     this.conns = {
