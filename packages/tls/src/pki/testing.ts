@@ -3,7 +3,12 @@
  * property-tests their own ASN.1 or X.509 handling.
  */
 import fc from 'fast-check';
-import { type Asn1Node, decodeAsn1, der, type StringType, type TagClass } from './der.ts';
+import { type Asn1Node, decodeAsn1, der, encodeAsn1, type StringType, type TagClass } from './der.ts';
+import { formatIp } from './ip.ts';
+import type { CertificateTemplate } from './issue.ts';
+import { ed25519KeyFromSeed, publicKeyOf } from './keys.ts';
+import { OID } from './oids.ts';
+import { type GeneralName, KEY_USAGE_BITS, KNOWN_EXTENSIONS } from './x509.ts';
 
 /** Dotted OIDs obeying X.660 (first arc 0..2, second < 40 unless the first is 2), with some huge arcs. */
 export const arbitraryOid: fc.Arbitrary<string> = fc
@@ -92,3 +97,85 @@ export const arbitraryAsn1Node: fc.Arbitrary<Asn1Node> = fc.letrec<{ node: Asn1N
       .map(([cls, tagNumber, children]): Asn1Node => ({ cls, constructed: true, tagNumber, children })),
   ),
 })).node;
+
+/** Names of subject attributes the arbitrary uses, with the string each may hold. */
+const arbitrarySubject: fc.Arbitrary<[string, string][]> = fc.array(
+  fc.oneof(
+    fc
+      .tuple(
+        fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZ'.split('')),
+        fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZ'.split('')),
+      )
+      .map(([a, b]): [string, string] => ['C', a + b]),
+    fc
+      .tuple(
+        fc.constantFrom('O', 'OU', 'CN', 'L', 'ST'),
+        fc.string({ unit: 'grapheme', minLength: 1, maxLength: 24 }),
+      )
+      .map(([k, v]): [string, string] => [k, v]),
+  ),
+  { maxLength: 5 },
+);
+
+const arbitraryGeneralName: fc.Arbitrary<GeneralName> = fc.oneof(
+  fc.domain().map((value): GeneralName => ({ type: 'dns', value })),
+  fc.domain().map((value): GeneralName => ({ type: 'dns', value: `*.${value}` })),
+  fc
+    .oneof(fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.uint8Array({ minLength: 16, maxLength: 16 }))
+    .map((b): GeneralName => ({ type: 'ip', value: formatIp(b) })),
+  fc.emailAddress().map((value): GeneralName => ({ type: 'email', value })),
+  fc.webUrl().map((value): GeneralName => ({ type: 'uri', value })),
+);
+
+/**
+ * Certificate templates for `issueCertificate`: any subject, serial, validity (1950..9999),
+ * an Ed25519 key, CA or leaf, key usages, purposes, subjectAltNames and unknown extensions
+ * (critical or not) whose values are arbitrary DER.
+ */
+export const arbitraryCertificateTemplate: fc.Arbitrary<CertificateTemplate> = fc
+  .record({
+    subject: arbitrarySubject,
+    serialNumber: fc.bigInt({ min: 1n, max: (1n << 159n) - 1n }),
+    dates: fc.tuple(arbitraryGeneralizedDate, arbitraryGeneralizedDate),
+    seed: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    isCA: fc.boolean(),
+    pathLen: fc.option(fc.integer({ min: 0, max: 1000 }), { nil: undefined }),
+    keyUsage: fc.option(fc.subarray([...KEY_USAGE_BITS], { minLength: 1 }), { nil: undefined }),
+    extKeyUsage: fc.option(
+      fc.uniqueArray(fc.oneof(fc.constantFrom(OID.serverAuth, OID.clientAuth), arbitraryOid), {
+        minLength: 1,
+        maxLength: 4,
+      }),
+      {
+        nil: undefined,
+      },
+    ),
+    subjectAltNames: fc.option(fc.array(arbitraryGeneralName, { minLength: 1, maxLength: 5 }), {
+      nil: undefined,
+    }),
+    extra: fc.uniqueArray(
+      fc.record({
+        oid: arbitraryOid.filter((o) => !KNOWN_EXTENSIONS.has(o)),
+        critical: fc.boolean(),
+        value: arbitraryAsn1Node.map(encodeAsn1),
+      }),
+      { maxLength: 3, selector: (e) => e.oid },
+    ),
+  })
+  .map((r) => {
+    const [a, b] = r.dates;
+    const t: CertificateTemplate = {
+      subject: r.subject,
+      serialNumber: r.serialNumber,
+      notBefore: a < b ? a : b,
+      notAfter: a < b ? b : a,
+      publicKey: publicKeyOf(ed25519KeyFromSeed(r.seed)),
+      isCA: r.isCA,
+      extraExtensions: r.extra,
+    };
+    if (r.isCA && r.pathLen !== undefined) t.pathLenConstraint = r.pathLen;
+    if (r.keyUsage) t.keyUsage = r.keyUsage;
+    if (r.extKeyUsage) t.extKeyUsage = r.extKeyUsage;
+    if (r.subjectAltNames) t.subjectAltNames = r.subjectAltNames;
+    return t;
+  });
