@@ -1,0 +1,56 @@
+import type { TraceEvent } from '@stepwire/wire';
+
+/**
+ * A ladder: one line per packet that crossed the wire, in time order, with the state
+ * changes and notes of each host between the packets that caused them.
+ *
+ *    time  dir     summary
+ *   0.000  A→B     IPv4 198.18.0.1→198.18.0.2 ICMP echo request id=1 seq=1 len=84
+ *   0.000  A       tcp CLOSED → SYN-SENT
+ */
+export interface LadderPacket {
+  kind: 'packet';
+  t: number;
+  from: string;
+  to: string;
+  summary: string;
+  /** Set when the link dropped it (loss, MTU, corruption detected at the receiver). */
+  dropped?: string;
+}
+
+export interface LadderNote {
+  kind: 'note';
+  t: number;
+  host: string;
+  text: string;
+}
+
+export type LadderLine = LadderPacket | LadderNote;
+
+export function formatLadderLine(l: LadderLine): string {
+  const time = (l.t / 1000).toFixed(3).padStart(7);
+  if (l.kind === 'packet') {
+    const dir = `${l.from}→${l.to}`.padEnd(6);
+    const drop = l.dropped ? `  ✗ ${l.dropped}` : '';
+    return `${time}  ${dir}  ${l.summary}${drop}`;
+  }
+  return `${time}  ${l.host.padEnd(6)}  · ${l.text}`;
+}
+
+export function ladderHeader(): string {
+  return `${'time'.padStart(7)}  ${'dir'.padEnd(6)}  summary`;
+}
+
+/** The trace events a ladder shows as notes: state changes, handshake messages, drops. */
+export function noteFor(e: TraceEvent): LadderNote | undefined {
+  if (e.state) {
+    return { kind: 'note', t: e.t, host: e.host, text: `${e.layer} ${e.state.from} → ${e.state.to}` };
+  }
+  if (e.dir === 'drop') {
+    return { kind: 'note', t: e.t, host: e.host, text: `${e.layer} dropped: ${e.summary}` };
+  }
+  if (e.dir === 'local') {
+    return { kind: 'note', t: e.t, host: e.host, text: `${e.layer} ${e.summary}` };
+  }
+  return undefined;
+}

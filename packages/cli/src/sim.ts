@@ -1,0 +1,126 @@
+import { Host } from '@stepwire/ip';
+import { type Impairments, type Link, MemoryLink, PcapWriter, recordLink } from '@stepwire/link';
+import { Udp } from '@stepwire/udp';
+import { Counters, Prng, TraceBus, type TraceEvent, VirtualClock } from '@stepwire/wire';
+import { dissect } from './dissect.ts';
+import type { LadderLine } from './ladder.ts';
+
+/**
+ * Two hosts, A and B, on one simulated wire, with everything a reader wants to watch:
+ * a ladder of the packets that crossed it, the trace of both hosts, and optionally a pcap.
+ * Used by `stepwire demo` and by the tshark oracle test, so both see the same exchange.
+ */
+export interface SimOptions {
+  seed?: number;
+  mtu?: number;
+  impairments?: Impairments;
+  pcapPath?: string;
+  /** Keep the pcap in memory (for tests) when no path is given. */
+  pcapInMemory?: boolean;
+  /** Called for every ladder line as it happens. */
+  onLine?: (l: LadderLine) => void;
+}
+
+export interface SimHost {
+  name: string;
+  host: Host;
+  udp: Udp;
+  ipv4: string;
+  ipv6: string;
+}
+
+export class Sim {
+  readonly clock = new VirtualClock();
+  readonly trace = new TraceBus();
+  readonly lines: LadderLine[] = [];
+  readonly a: SimHost;
+  readonly b: SimHost;
+  readonly pcap: PcapWriter | undefined;
+  readonly links: [Link, Link];
+
+  constructor(opts: SimOptions = {}) {
+    const seed = opts.seed ?? 1;
+    const prng = new Prng(seed);
+    const [la, lb] = MemoryLink.pair({
+      clock: this.clock,
+      mtu: opts.mtu ?? 1500,
+      seed: prng.u32(),
+      impairments: opts.impairments ?? {},
+      trace: this.trace,
+      name: 'wire',
+    });
+    this.pcap = opts.pcapPath
+      ? PcapWriter.toFile(opts.pcapPath)
+      : opts.pcapInMemory
+        ? PcapWriter.inMemory()
+        : undefined;
+    this.links = [this.tap(la, 'A', 'B', opts.onLine), this.tap(lb, 'B', 'A', opts.onLine)];
+    this.a = this.makeHost('A', this.links[0], '198.18.0.1', 'fd00:5757::1', prng.u32());
+    this.b = this.makeHost('B', this.links[1], '198.18.0.2', 'fd00:5757::2', prng.u32());
+  }
+
+  private makeHost(name: string, link: Link, ipv4: string, ipv6: string, seed: number): SimHost {
+    const host = new Host({
+      name,
+      clock: this.clock,
+      trace: this.trace,
+      prng: new Prng(seed),
+      counters: new Counters(),
+    });
+    host.addInterface({ link, ipv4: `${ipv4}/24`, ipv6: `${ipv6}/64` });
+    return { name, host, udp: new Udp(host), ipv4, ipv6 };
+  }
+
+  /** Record each packet a host hands to the wire as a ladder line (and into the pcap). */
+  private tap(link: Link, from: string, to: string, onLine?: (l: LadderLine) => void): Link {
+    const inner = this.pcap ? recordLink(link, this.pcap, this.clock) : link;
+    const send = inner.send.bind(inner);
+    inner.send = (packet: Uint8Array) => {
+      const line: LadderLine = { kind: 'packet', t: this.clock.now(), from, to, summary: dissect(packet) };
+      this.lines.push(line);
+      onLine?.(line);
+      send(packet);
+    };
+    return inner;
+  }
+
+  /** Add a trace-derived note to the ladder (state changes, drops). */
+  note(e: TraceEvent, text: string): void {
+    const line: LadderLine = { kind: 'note', t: e.t, host: e.host, text };
+    this.lines.push(line);
+  }
+
+  /**
+   * Await a promise whose completion depends on simulated time: advance the virtual clock
+   * timer by timer, letting promise callbacks run between timers. Throws if nothing is left
+   * to fire and the promise is still pending, or after `limitMs` of simulated time.
+   */
+  async run<T>(p: Promise<T>, limitMs = 120_000): Promise<T> {
+    let settled = false;
+    const watched = p.finally(() => {
+      settled = true;
+    });
+    watched.catch(() => {});
+    const deadline = this.clock.now() + limitMs;
+    await flushMicrotasks();
+    while (!settled) {
+      const at = this.clock.nextTimerAt();
+      if (at === undefined || at > deadline) {
+        throw new Error(`simulation stalled at t=${this.clock.now()} ms with the operation still pending`);
+      }
+      this.clock.advanceTo(at);
+      await flushMicrotasks();
+    }
+    return watched;
+  }
+
+  close(): void {
+    this.a.host.close();
+    this.b.host.close();
+    this.pcap?.close();
+  }
+}
+
+function flushMicrotasks(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
