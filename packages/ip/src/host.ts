@@ -544,8 +544,13 @@ export class Host implements IpStack {
 
   private process4(p: Ipv4Packet, b: Uint8Array, headerLength: number, iface: HostInterface): void {
     const srcBytes = b.subarray(12, 16);
-    // RFC 1122 §3.2.1.3: a broadcast or multicast source is discarded.
-    if (isIpv4Multicast(srcBytes) || this.broadcasts.has(p.src)) {
+    // RFC 1122 §3.2.1.3: a broadcast or multicast source is discarded, and so is a
+    // loopback source (127/8) arriving on a real interface.
+    if (
+      isIpv4Multicast(srcBytes) ||
+      this.broadcasts.has(p.src) ||
+      (srcBytes[0] === 127 && iface !== this.loopback)
+    ) {
       this.dropped('ipv4', 'ipv4.drop.bad-source', `source ${p.src}`);
       return;
     }
@@ -636,7 +641,11 @@ export class Host implements IpStack {
 
   private process6(p: Ipv6Packet, b: Uint8Array, info: Ipv6DecodeInfo, iface: HostInterface): void {
     const srcBytes = b.subarray(8, 24);
-    if (isIpv6Multicast(srcBytes) || isUnspecified(srcBytes)) {
+    if (
+      isIpv6Multicast(srcBytes) ||
+      isUnspecified(srcBytes) ||
+      (p.src === '::1' && iface !== this.loopback)
+    ) {
       // RFC 4291 §2.7: multicast never a source; '::' only in address configuration we do not run.
       this.dropped('ipv6', 'ipv6.drop.bad-source', `source ${p.src}`);
       return;

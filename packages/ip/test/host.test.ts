@@ -1,56 +1,13 @@
-import type { Link } from '@stepwire/link';
-import { Counters, type TraceEvent, VirtualClock } from '@stepwire/wire';
+import { type TraceEvent, VirtualClock } from '@stepwire/wire';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Host, PingError } from '../src/host.ts';
-import { encodeIcmpv4, encodeIcmpv6 } from '../src/icmp.ts';
+import { decodeIcmpv6, encodeIcmpv4, encodeIcmpv6 } from '../src/icmp.ts';
 import { decodeIpv4, encodeIpv4 } from '../src/ipv4.ts';
-import { decodeIpv6, encodeIpv6 } from '../src/ipv6.ts';
+import { decodeIpv6, encodeIpv6, type Ipv6ExtensionHeader } from '../src/ipv6.ts';
 import { arbitraryIpv4Packet, arbitraryIpv6Packet } from '../src/testing.ts';
 import type { IcmpErrorReport, IpDelivery } from '../src/types.ts';
-
-/** A tiny two-ended raw-IP wire: each packet arrives `delay` ms later, unless `filter` says no. */
-class PipeEnd implements Link {
-  readonly counters = new Counters();
-  handler: ((p: Uint8Array) => void) | undefined;
-  peer!: PipeEnd;
-  sent: Uint8Array[] = [];
-  filter: (p: Uint8Array) => boolean = () => true;
-  constructor(
-    readonly name: string,
-    readonly mtu: number,
-    private readonly clock: VirtualClock,
-    private readonly delay: number,
-  ) {}
-  send(packet: Uint8Array): void {
-    if (packet.length > this.mtu) {
-      this.counters.inc('drop.mtu');
-      return;
-    }
-    this.sent.push(packet);
-    this.counters.inc('tx');
-    if (!this.filter(packet)) {
-      this.counters.inc('drop.filter');
-      return;
-    }
-    const copy = packet.slice();
-    this.clock.setTimer(this.clock.now() + this.delay, () => this.peer.handler?.(copy));
-  }
-  onPacket(handler: (packet: Uint8Array) => void): void {
-    this.handler = handler;
-  }
-  close(): void {
-    this.handler = undefined;
-  }
-}
-
-function pipe(clock: VirtualClock, mtu = 1500, delay = 5, names = ['a0', 'b0']): [PipeEnd, PipeEnd] {
-  const a = new PipeEnd(names[0]!, mtu, clock, delay);
-  const b = new PipeEnd(names[1]!, mtu, clock, delay);
-  a.peer = b;
-  b.peer = a;
-  return [a, b];
-}
+import { pipe } from './pipe.ts';
 
 function pair(opts: { mtu?: number; delay?: number } = {}) {
   const clock = new VirtualClock();
@@ -126,6 +83,30 @@ describe('Host: ping', () => {
     // An unrouted destination fails at once.
     const e2 = await a.ping('203.0.113.9').catch((e: unknown) => e);
     expect((e2 as PingError).reason).toBe('send-failed');
+  });
+
+  it('rejects with the report when an ICMP error answers the echo request', async () => {
+    const { clock, a, la } = pair();
+    const p = a.ping('198.18.0.9', { id: 3, seq: 4 });
+    const req = la.sent[0]!;
+    const unreachable = encodeIcmpv4({
+      kind: 'destination-unreachable',
+      code: 1,
+      nextHopMtu: 0,
+      original: req.subarray(0, 28),
+    });
+    a.receive(
+      encodeIpv4({ ...decodeIpv4(req), src: '198.18.0.254', dst: '198.18.0.1', payload: unreachable }),
+    );
+    const err = (await p.catch((e: unknown) => e)) as PingError;
+    expect(err.reason).toBe('icmp-error');
+    expect(err.report).toMatchObject({
+      kind: 'unreachable',
+      code: 1,
+      reporter: '198.18.0.254',
+      dst: '198.18.0.9',
+    });
+    expect(clock.now()).toBe(0);
   });
 
   it('offers a callback form that runs on the virtual clock', () => {
@@ -512,6 +493,88 @@ describe('Host: addressing and routing', () => {
     // The reply comes from a unicast address, so a ping to the group matches nothing and times out.
     expect(seen).toEqual(['timeout']);
     expect(a.counters.get('icmpv6.echo.unmatched-reply')).toBe(1);
+  });
+
+  it('refuses a loopback source from the wire (RFC 1122 §3.2.1.3)', () => {
+    const { b } = pair();
+    const echo = encodeIcmpv4({
+      kind: 'echo-request',
+      code: 0,
+      identifier: 1,
+      sequence: 1,
+      data: new Uint8Array(0),
+    });
+    b.receive(
+      encodeIpv4({
+        dscp: 0,
+        ecn: 0,
+        identification: 1,
+        reservedFlag: false,
+        dontFragment: false,
+        moreFragments: false,
+        fragmentOffset: 0,
+        ttl: 64,
+        protocol: 1,
+        src: '127.0.0.1',
+        dst: '198.18.0.2',
+        options: [],
+        payload: echo,
+      }),
+    );
+    expect(b.counters.get('ipv4.drop.bad-source')).toBe(1);
+    expect(b.counters.get('icmpv4.echo.replied')).toBe(0);
+  });
+
+  it('processes IPv6 extension headers per RFC 8200 §4: options, routing, misplaced Hop-by-Hop', () => {
+    const { clock, a, b, lb } = pair();
+    const reports: IcmpErrorReport[] = [];
+    const got: IpDelivery[] = [];
+    a.registerProtocol(17, { receive: () => {}, receiveIcmpError: (e) => reports.push(e) });
+    b.registerProtocol(17, { receive: (d) => got.push(d) });
+    const v6 = (extensionHeaders: Ipv6ExtensionHeader[]) =>
+      encodeIpv6({
+        trafficClass: 0,
+        flowLabel: 0,
+        hopLimit: 64,
+        src: 'fd00:5757::1',
+        dst: 'fd00:5757::2',
+        extensionHeaders,
+        nextHeader: 17,
+        payload: new Uint8Array(8),
+      });
+    // Unknown option with action 00: skipped, the datagram is delivered.
+    b.receive(v6([{ kind: 'destination', options: [{ type: 0x1e, data: new Uint8Array(3) }] }]));
+    expect(got).toHaveLength(1);
+    // Action 01: silently discarded.
+    b.receive(v6([{ kind: 'hop-by-hop', options: [{ type: 0x5e, data: new Uint8Array(3) }] }]));
+    // Action 10: discarded with Parameter Problem code 2 pointing at the option type.
+    b.receive(v6([{ kind: 'destination', options: [{ type: 0x9e, data: new Uint8Array(3) }] }]));
+    // A Routing header of a type nobody knows with Segments Left > 0: code 0 at the Routing Type.
+    b.receive(v6([{ kind: 'routing', routingType: 0, segmentsLeft: 1, data: new Uint8Array(20) }]));
+    // Segments Left 0: ignored (RFC 8200 §4.4).
+    b.receive(v6([{ kind: 'routing', routingType: 0, segmentsLeft: 0, data: new Uint8Array(20) }]));
+    expect(got).toHaveLength(2);
+    // Hop-by-Hop after a Destination Options header is malformed.
+    b.receive(
+      v6([
+        { kind: 'destination', options: [] },
+        { kind: 'hop-by-hop', options: [] },
+      ]),
+    );
+    expect(b.counters.get('ipv6.drop.malformed')).toBe(1);
+    expect(b.counters.get('ipv6.drop.unknown-option')).toBe(2);
+    clock.runUntilIdle();
+    expect(reports.map((r) => [r.kind, r.code])).toEqual([
+      ['parameter-problem', 2],
+      ['parameter-problem', 0],
+    ]);
+    // Both pointers name byte 42: the option type after the 2-byte header, and the Routing Type.
+    const pointers = lb.sent.map((p) => {
+      const d = decodeIpv6(p);
+      const m = decodeIcmpv6(d.payload, d.src, d.dst);
+      return m.kind === 'parameter-problem' ? m.pointer : -1;
+    });
+    expect(pointers).toEqual([42, 42]);
   });
 
   it('routes by longest prefix, with default routes and no-route / no-source results', () => {
