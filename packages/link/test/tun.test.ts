@@ -329,7 +329,9 @@ describe('TunLink in a namespace, against the kernel', () => {
     const r = await ns!.run('ping', ['-c', '2', '-W', '2', '-i', '0.2', '198.18.0.2'], { timeoutMs: 15_000 });
     expect(r.stdout).toMatch(/2 received/);
     const rtt = /= ([\d.]+)\/([\d.]+)\/([\d.]+)/.exec(r.stdout);
-    expect(Number(rtt?.[1])).toBeGreaterThanOrEqual(79);
+    // RealClock timers ride on Node's integer-millisecond, loop-cached timers and may fire a
+    // millisecond or two early; without the delay the round trip is ~0.05 ms.
+    expect(Number(rtt?.[1])).toBeGreaterThanOrEqual(75);
   });
 
   it('sends larger than the MTU are dropped and counted, and bad packets the kernel refuses are counted', () => {
