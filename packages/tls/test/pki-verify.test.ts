@@ -1,3 +1,4 @@
+import { fc, test } from '@fast-check/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Certificate,
@@ -474,4 +475,52 @@ describe('chains we issue', () => {
       ),
     ).toBe('path_length_exceeded');
   });
+});
+
+describe('verifying hostile chains', () => {
+  const t = new Date();
+  const ca = createCertificateAuthority({ now: t });
+  const sub = (() => {
+    const key = generateKey('P-256');
+    const cert = issueCertificate(
+      {
+        subject: [['CN', 'sub CA']],
+        notBefore: new Date(t.getTime() - 1000),
+        notAfter: new Date(t.getTime() + 86_400_000),
+        publicKey: publicKeyOf(key),
+        isCA: true,
+        keyUsage: ['keyCertSign'],
+      },
+      { certificate: ca.certificate, privateKey: ca.privateKey },
+    );
+    return { ...ca, certificate: cert, privateKey: key };
+  })();
+  // The CA above has pathLen 0; trust the sub-CA's issuer through a fresh root without a limit.
+  const root = createCertificateAuthority({ now: t });
+  const leaf = createLeafCertificate(root, { now: t, dnsNames: ['stepwire.test'] });
+  const opts = { trustAnchors: [root.certificate, ca.certificate], now: t, hostname: 'stepwire.test' };
+
+  it('the unmutated chain verifies', () => {
+    expect(verifyCertificateChain(leaf.certificateDer, [sub.certificate.raw], opts).chain.length).toBe(2);
+  });
+
+  test.prop([fc.boolean(), fc.nat(), fc.integer({ min: 0, max: 255 })], { numRuns: 400 })(
+    'a one-byte mutation of the leaf or the intermediate: verified only if unchanged, else CertificateError',
+    (which, at, value) => {
+      const l = leaf.certificateDer.slice();
+      const x = sub.certificate.raw.slice();
+      const target = which ? l : x;
+      const changed = target[at % target.length] !== value;
+      target[at % target.length] = value;
+      try {
+        verifyCertificateChain(l, [x], opts);
+        // The leaf chains to `root` directly, so a changed extra certificate may be ignored
+        // if it still parses; a changed leaf must never verify.
+        expect(which && changed).toBe(false);
+      } catch (e) {
+        if (!(e instanceof CertificateError)) throw e;
+        expect(changed).toBe(true);
+      }
+    },
+  );
 });

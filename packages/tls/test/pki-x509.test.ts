@@ -10,8 +10,10 @@ import {
   decodeCertificate,
   decodeCertificatesPem,
   decodePem,
+  decodePkcs1,
   decodePkcs8,
   decodePrivateKeyPem,
+  decodeSec1,
   decodeSpki,
   encodeCertificatePem,
   encodePkcs1,
@@ -95,6 +97,30 @@ test.prop([arbitraryBytes(400)], { numRuns: 1500 })(
     return decodesOrParseError(decodeSpki, b);
   },
 );
+
+test.prop([arbitraryBytes(300)], { numRuns: 1000 })('arbitrary bytes: decodeSec1/decodePkcs1', (b) => {
+  decodesOrParseError(decodeSec1, b);
+  return decodesOrParseError(decodePkcs1, b);
+});
+
+test.prop(
+  [
+    fc.oneof(
+      fc.string({ maxLength: 400 }),
+      fc
+        .tuple(
+          fc.constantFrom('PRIVATE KEY', 'EC PRIVATE KEY', 'RSA PRIVATE KEY', 'CERTIFICATE'),
+          fc.base64String({ maxLength: 300 }),
+        )
+        .map(([l, b]) => `-----BEGIN ${l}-----\n${b}\n-----END ${l}-----\n`),
+    ),
+  ],
+  { numRuns: 1000 },
+)('arbitrary text: PEM decoders return or throw ParseError', (text) => {
+  decodesOrParseError(() => decodePem(text), new Uint8Array());
+  decodesOrParseError(() => decodePrivateKeyPem(text), new Uint8Array());
+  return decodesOrParseError(() => decodeCertificatesPem(text), new Uint8Array());
+});
 
 describe('IP text forms (RFC 5952)', () => {
   it('formats and parses', () => {
@@ -235,6 +261,20 @@ describe('certificates and keys made by openssl req -x509', () => {
       expect(new Uint8Array(ssl.read(`${kind}.ours.spki`))).toEqual(cert.subjectPublicKeyInfo.raw);
     });
   }
+
+  test.prop([fc.constantFrom('ed25519', 'p256', 'rsa'), fc.nat(), fc.integer({ min: 0, max: 255 })], {
+    numRuns: 600,
+  })(
+    'one-byte mutations of openssl’s PKCS#8 keys and certificates parse or throw ParseError',
+    (kind, at, value) => {
+      const key = decodePem(made[kind]!.keyPem)[0]!.der.slice();
+      key[at % key.length] = value;
+      decodesOrParseError(decodePkcs8, key);
+      const cert = made[kind]!.cert.raw.slice();
+      cert[at % cert.length] = value;
+      return decodesOrParseError(decodeCertificate, cert);
+    },
+  );
 
   it('traditional SEC1 and PKCS#1 keys from openssl parse to the same keys', () => {
     ssl.run('ec', '-in', 'p256.key', '-out', 'p256.sec1.pem');

@@ -56,6 +56,7 @@ export {
   ecdsaDerToCompact,
   getDefaultSignatureProvider,
   type HashName,
+  MAX_RSA_BITS,
   nodeSignatures,
   pureSignatures,
   type SignatureAlgorithm,

@@ -22,6 +22,7 @@ import { OID } from './oids.ts';
 import {
   type AlgorithmIdentifier,
   bigintToBytes,
+  bitLength,
   decodeSpki,
   type PublicKey,
   type SubjectPublicKeyInfo,
@@ -385,6 +386,9 @@ export function modPow(b: bigint, e: bigint, m: bigint): bigint {
   return result;
 }
 
+/** Largest RSA modulus either provider will verify with. */
+export const MAX_RSA_BITS = 16384;
+
 const os2ip = (b: Uint8Array): bigint =>
   b.length === 0 ? 0n : BigInt(`0x${Buffer.from(b).toString('hex')}`);
 
@@ -483,6 +487,8 @@ function rsaVerifyPure(
   message: Uint8Array,
   signature: Uint8Array,
 ): boolean {
+  // Bounds on the work a hostile key can cause; OpenSSL refuses the same (OPENSSL_RSA_MAX_MODULUS_BITS, RSA_R_BAD_E_VALUE).
+  if (key.bits > MAX_RSA_BITS || bitLength(key.e) > 64) return false;
   const k = Math.ceil(key.bits / 8);
   // RFC 8017 §8.1.2 step 1 / §8.2.2 step 1: the signature is exactly k octets.
   if (signature.length !== k) return false;

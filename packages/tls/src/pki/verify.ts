@@ -16,6 +16,7 @@ import { OID } from './oids.ts';
 import {
   algorithmForCertificate,
   getDefaultSignatureProvider,
+  MAX_RSA_BITS,
   SignatureError,
   type SignatureProvider,
 } from './signature.ts';
@@ -301,6 +302,14 @@ function validatePath(path: Certificate[], options: VerifyOptions, provider: Sig
     const key = c.subjectPublicKeyInfo.publicKey;
     if (key.type === 'rsa' && key.bits < minRsaBits) {
       throw new CertificateError('weak_key', `RSA key of ${key.bits} bits`, i, subject);
+    }
+    if (key.type === 'rsa' && (key.bits > MAX_RSA_BITS || key.e >= 1n << 64n)) {
+      throw new CertificateError(
+        'unsupported_algorithm',
+        `RSA key of ${key.bits} bits, e of ${key.e.toString(2).length} bits`,
+        i,
+        subject,
+      );
     }
     if (i > 0) checkIssuer(path, i, isAnchor, options);
     // The anchor's own signature is never checked: its key is trusted directly (§6.1.1 (d)).
