@@ -805,7 +805,7 @@ export class TcpConnection {
     }
     if (ackOk) {
       this.sampleHandshakeRtt(seg);
-      this.sndWnd = seg.window << this.sndShift;
+      this.sndWnd = this.segWindow(seg);
       this.maxSndWnd = this.sndWnd;
       this.sndWl1 = seg.seq;
       this.sndWl2 = seg.ack;
@@ -968,7 +968,7 @@ export class TcpConnection {
       return false;
     }
     this.sampleHandshakeRtt(seg);
-    this.sndWnd = seg.window << this.sndShift;
+    this.sndWnd = this.segWindow(seg);
     this.maxSndWnd = this.sndWnd;
     this.sndWl1 = seg.seq;
     this.sndWl2 = seg.ack;
@@ -1029,7 +1029,7 @@ export class TcpConnection {
       this.drop('ack-too-old');
       return false;
     }
-    const window = seg.window << this.sndShift;
+    const window = this.segWindow(seg);
     const hasSack = this.sackOk && seg.options.sack !== undefined;
     let sackNews = false;
     if (hasSack && seqLt(this.sndUna, this.sndMax)) {
@@ -1088,6 +1088,11 @@ export class TcpConnection {
   }
 
   /** The FIN's sequence number: just past the last queued byte. */
+  /** SEG.WND in bytes: scaled, except in a SYN (RFC 7323 §2.2). */
+  private segWindow(seg: TcpSegment): number {
+    return seg.flags & SYN ? seg.window : seg.window * 2 ** this.sndShift;
+  }
+
   private finSeq(): number {
     return seqAdd(this.sendBase, this.sendQueue.length);
   }

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import type { TcpConnection } from '../src/connection.ts';
+import { ACK, RST, SYN, type TcpSegment } from '../src/segment.ts';
+import { bytes, deliver, established, kinds, lines } from './scenario.ts';
+
+// RFC 5961 on an ESTABLISHED pair: A (ISS 1000) and B (ISS 5000), window 65535.
+function fromB(a: TcpConnection, over: Partial<TcpSegment>): TcpSegment {
+  void a;
+  return {
+    srcPort: 80,
+    dstPort: 40000,
+    seq: 5001,
+    ack: 1001,
+    flags: ACK,
+    window: 65535,
+    urgentPointer: 0,
+    options: {},
+    payload: new Uint8Array(0),
+    ...over,
+  };
+}
+
+describe('RFC 5961 blind in-window attacks', () => {
+  it('a RST with exactly RCV.NXT resets the connection (§3.2)', () => {
+    const { a } = established();
+    const out = a.receive(fromB(a, { flags: RST, seq: 5001, ack: 0 }), 10);
+    expect(kinds(out)).toEqual(['error:ECONNRESET', 'closed']);
+    expect(out.segments).toEqual([]);
+  });
+
+  it('a RST inside the window but not at RCV.NXT draws a challenge ACK and changes nothing (§3.2)', () => {
+    const { a } = established();
+    const out = a.receive(fromB(a, { flags: RST, seq: 6000, ack: 0 }), 10);
+    expect(lines(out)).toEqual(['ACK seq=1001 ack=5001 win=65535']);
+    expect(kinds(out)).toEqual([]);
+    expect(a.state).toBe('ESTABLISHED');
+    expect(a.stats.challengeAcks).toBe(1);
+  });
+
+  it('a RST outside the window is dropped silently (§3.2)', () => {
+    const { a } = established();
+    const out = a.receive(fromB(a, { flags: RST, seq: 5001 + 70000, ack: 0 }), 10);
+    expect(out.segments).toEqual([]);
+    expect(a.state).toBe('ESTABLISHED');
+  });
+
+  it('a SYN in a synchronized state draws a challenge ACK whatever its sequence number (§4.2)', () => {
+    const { a } = established();
+    for (const seq of [5001, 5500, 123456789]) {
+      const out = a.receive(fromB(a, { flags: SYN, seq, ack: 0 }), 10);
+      expect(lines(out)).toEqual(['ACK seq=1001 ack=5001 win=65535']);
+    }
+    expect(a.state).toBe('ESTABLISHED');
+  });
+
+  it('data whose ACK is older than SND.UNA - MAX.SND.WND is dropped with an ACK (§5.2)', () => {
+    const { a, b } = established();
+    // Move SND.UNA forward so that an old ACK value is well defined.
+    deliver(b, a.send(bytes(1000), 0), 1);
+    deliver(a, b.onTimeout(b.nextTimeout()!), 50); // B's delayed ACK
+    expect(a.stats.sndUna).toBe(2001);
+    const ack = (1001 + 1000 - 65535 - 10) >>> 0; // just beyond the acceptable range
+    const out = a.receive(fromB(a, { seq: 5001, ack, payload: bytes(10, 0x66) }), 3);
+    expect(lines(out)).toEqual(['ACK seq=2001 ack=5001 win=65535']);
+    expect(a.readable).toBe(0);
+    // An ACK for data never sent is dropped the same way (RFC 9293 §3.10.7.4).
+    const future = a.receive(fromB(a, { seq: 5001, ack: 9999, payload: bytes(10) }), 4);
+    expect(lines(future)).toEqual(['ACK seq=2001 ack=5001 win=65535']);
+    expect(a.readable).toBe(0);
+    // A right ACK delivers the same data.
+    const good = a.receive(fromB(a, { seq: 5001, ack: 2001, payload: bytes(10, 0x66) }), 5);
+    expect(kinds(good)).toEqual(['data-readable']);
+  });
+
+  it('challenge ACKs are rate-limited per second (§7)', () => {
+    const { a } = established({ challengeAckLimit: 3 });
+    let sent = 0;
+    for (let i = 0; i < 10; i++)
+      sent += a.receive(fromB(a, { flags: RST, seq: 6000 + i, ack: 0 }), 100).segments.length;
+    expect(sent).toBe(3);
+    expect(a.receive(fromB(a, { flags: RST, seq: 7000, ack: 0 }), 1100).segments.length).toBe(1);
+  });
+});
+
+describe('PAWS (RFC 7323 §5)', () => {
+  it('drops a segment whose TSval is older than TS.Recent and ACKs', () => {
+    const { a, b } = established({ timestamps: true }, { timestamps: true }, 100);
+    const d1 = b.send(bytes(10, 1), 200);
+    const ts = d1.segments[0]!.options.timestamps!;
+    deliver(a, d1, 201);
+    expect(a.readable).toBe(10);
+    // The same bytes again with an older TSval and the next sequence number: not taken.
+    const old = {
+      ...d1.segments[0]!,
+      seq: 5011,
+      options: { timestamps: { value: ts.value - 50, echo: ts.echo } },
+    };
+    const out = a.receive(old, 202);
+    expect(out.segments.length).toBe(1);
+    expect(out.segments[0]!.flags).toBe(ACK);
+    expect(a.readable).toBe(10);
+    expect(a.stats.pawsDropped).toBe(1);
+    // Without a timestamp at all, once negotiated: dropped (RFC 7323 §3.2).
+    const bare = { ...d1.segments[0]!, seq: 5011, options: {} };
+    a.receive(bare, 203);
+    expect(a.readable).toBe(10);
+  });
+});
