@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { ipBenchmarks } from './ip.bench.ts';
 import type { Benchmark, BenchResult } from './lib.ts';
 import { wireBenchmarks } from './wire.bench.ts';
 
@@ -8,7 +9,7 @@ const { values } = parseArgs({
   allowPositionals: false,
 });
 
-const all: Benchmark[] = [...wireBenchmarks];
+const all: Benchmark[] = [...wireBenchmarks, ...ipBenchmarks];
 const chosen = values.filter ? all.filter((b) => b.name.includes(values.filter!)) : all;
 
 const results: BenchResult[] = [];

@@ -54,7 +54,10 @@ export class Sim {
       : opts.pcapInMemory
         ? PcapWriter.inMemory()
         : undefined;
-    this.links = [this.tap(la, 'A', 'B', opts.onLine), this.tap(lb, 'B', 'A', opts.onLine)];
+    // The pcap is taken on A's side, like tcpdump on A's interface: each packet once, with
+    // what A sent (before the wire's impairments) and what reached A.
+    const recordedA = this.pcap ? recordLink(la, this.pcap, this.clock) : la;
+    this.links = [this.tap(recordedA, 'A', 'B', opts.onLine), this.tap(lb, 'B', 'A', opts.onLine)];
     this.a = this.makeHost('A', this.links[0], '198.18.0.1', 'fd00:5757::1', prng.u32());
     this.b = this.makeHost('B', this.links[1], '198.18.0.2', 'fd00:5757::2', prng.u32());
   }
@@ -73,15 +76,14 @@ export class Sim {
 
   /** Record each packet a host hands to the wire as a ladder line (and into the pcap). */
   private tap(link: Link, from: string, to: string, onLine?: (l: LadderLine) => void): Link {
-    const inner = this.pcap ? recordLink(link, this.pcap, this.clock) : link;
-    const send = inner.send.bind(inner);
-    inner.send = (packet: Uint8Array) => {
+    const send = link.send.bind(link);
+    link.send = (packet: Uint8Array) => {
       const line: LadderLine = { kind: 'packet', t: this.clock.now(), from, to, summary: dissect(packet) };
       this.lines.push(line);
       onLine?.(line);
       send(packet);
     };
-    return inner;
+    return link;
   }
 
   /** Add a trace-derived note to the ladder (state changes, drops). */
