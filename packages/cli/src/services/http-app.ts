@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+
+/**
+ * The HTTP routes `stepwire serve` and the demo offer on port 80 (and, over TLS, on 443).
+ * Served by node:http over any Duplex — our TCP sockets, until our own HTTP server lands —
+ * so the routes are plain request handlers:
+ *
+ *   GET  /          a short text page
+ *   GET  /bytes/N   N bytes (N ≤ 1 GiB) of a fixed pattern, streamed with backpressure
+ *   POST /echo      the request body back
+ *   POST /sha256    the hex SHA-256 of the request body
+ */
+export const MAX_BYTES = 1 << 30;
+
+/** The /bytes pattern: byte i is i mod 251 (a prime, so it never lines up with 2^k chunks). */
+export function patternChunk(offset: number, length: number): Buffer {
+  const b = Buffer.allocUnsafe(length);
+  for (let i = 0; i < length; i++) b[i] = (offset + i) % 251;
+  return b;
+}
+
+const CHUNK = 64 * 1024;
+/** 251 * 1024 bytes: a whole number of pattern periods, so it can be reused for any offset ≡ 0. */
+const PERIOD_BLOCK = patternChunk(0, 251 * 256);
+
+function streamPattern(res: http.ServerResponse, total: number): void {
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < total) {
+      const n = Math.min(CHUNK, total - sent);
+      const start = sent % 251;
+      const chunk =
+        n <= PERIOD_BLOCK.length - start ? PERIOD_BLOCK.subarray(start, start + n) : patternChunk(sent, n);
+      sent += n;
+      if (!res.write(chunk)) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+    res.end();
+  };
+  pump();
+}
+
+function text(res: http.ServerResponse, status: number, body: string): void {
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+export function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const url = new URL(req.url ?? '/', 'http://stepwire.test');
+  const bytes = /^\/bytes\/(\d{1,10})$/.exec(url.pathname);
+  if (req.method === 'GET' && url.pathname === '/') {
+    text(res, 200, 'Hello from stepwire: this page crossed a TCP stack written in TypeScript.\n');
+  } else if (req.method === 'GET' && bytes) {
+    const n = Number(bytes[1]);
+    if (n > MAX_BYTES) return text(res, 400, `at most ${MAX_BYTES} bytes\n`);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
+    streamPattern(res, n);
+  } else if (req.method === 'POST' && url.pathname === '/echo') {
+    const type = req.headers['content-type'] ?? 'application/octet-stream';
+    const length = req.headers['content-length'];
+    res.writeHead(
+      200,
+      length ? { 'content-type': type, 'content-length': length } : { 'content-type': type },
+    );
+    // pipe() carries backpressure both ways: the response stalls the request body.
+    req.pipe(res);
+  } else if (req.method === 'POST' && url.pathname === '/sha256') {
+    const h = createHash('sha256');
+    req.on('data', (c: Buffer) => h.update(c));
+    req.on('end', () => text(res, 200, `${h.digest('hex')}\n`));
+  } else if (['/', '/echo', '/sha256'].includes(url.pathname) || bytes) {
+    res.setHeader('allow', url.pathname.startsWith('/bytes') || url.pathname === '/' ? 'GET' : 'POST');
+    text(res, 405, 'method not allowed\n');
+  } else {
+    text(res, 404, 'not found\n');
+  }
+}
+
+/** An http.Server that is never bound to a kernel port: feed it sockets with emit('connection'). */
+export function createHttpApp(): http.Server {
+  return http.createServer(handleRequest);
+}

@@ -1,0 +1,44 @@
+import { createHash } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpApp, patternChunk } from '../src/services/http-app.ts';
+
+// The routes checked over the kernel's loopback with Node's fetch as the client, so the
+// same app can later be trusted behind our own TCP and TLS.
+const app = createHttpApp();
+let base = '';
+beforeAll(async () => {
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((r) => app.close(() => r())));
+
+describe('the HTTP routes of stepwire serve', () => {
+  it('GET / is a short text page', async () => {
+    const r = await fetch(`${base}/`);
+    expect(r.status).toBe(200);
+    expect(await r.text()).toMatch(/stepwire/);
+  });
+
+  it('GET /bytes/N streams N pattern bytes', async () => {
+    for (const n of [0, 1, 250, 251, 252, 300_000]) {
+      const body = new Uint8Array(await (await fetch(`${base}/bytes/${n}`)).arrayBuffer());
+      expect(body.length).toBe(n);
+      expect(Buffer.from(body).equals(patternChunk(0, n))).toBe(true);
+    }
+    expect((await fetch(`${base}/bytes/${2 ** 30 + 1}`)).status).toBe(400);
+  });
+
+  it('POST /echo returns the body and POST /sha256 its hash', async () => {
+    const body = patternChunk(7, 200_000);
+    const echoed = Buffer.from(await (await fetch(`${base}/echo`, { method: 'POST', body })).arrayBuffer());
+    expect(echoed.equals(body)).toBe(true);
+    const hex = (await (await fetch(`${base}/sha256`, { method: 'POST', body })).text()).trim();
+    expect(hex).toBe(createHash('sha256').update(body).digest('hex'));
+  });
+
+  it('answers 404 and 405', async () => {
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+    expect((await fetch(`${base}/echo`)).status).toBe(405);
+  });
+});
