@@ -2,6 +2,12 @@ import { Command, CommanderError } from 'commander';
 import { registerCommands } from './commands/index.ts';
 import { UsageError } from './errors.ts';
 
+// `stepwire demo | head` closes our stdout early: that is the reader's choice, not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 const program = new Command('stepwire')
   .description('A network protocol stack in TypeScript, stepped packet by packet')
   .showHelpAfterError('(run with --help for usage)')
