@@ -639,7 +639,7 @@ export class TcpConnection {
     this.counters.timeouts++;
     // RFC 6298 §5.5-5.6, RFC 5681 §3.1 (loss window), RFC 6582 §3.2 / RFC 6675 §5.1:
     // no new recovery until everything sent so far is acknowledged.
-    this.cc.onRto(this.now, this.flight());
+    this.cc.onRto(this.now, this.flightSize());
     this.rtt.backoff();
     this.rttSeq = undefined;
     this.inRecovery = false;
@@ -1132,7 +1132,7 @@ export class TcpConnection {
         // RFC 6582 §3.2 step 3 / RFC 6675 §5: full acknowledgment ends recovery.
         this.inRecovery = false;
         this.dupAcks = 0;
-        this.cc.onRecoveryExit(this.now, this.flight());
+        this.cc.onRecoveryExit(this.now, this.flightSize());
       } else if (!this.sackOk) {
         // RFC 6582 §3.2 step 4: partial acknowledgment: retransmit the next hole and
         // deflate the window by the amount acked, adding back one SMSS.
@@ -1185,11 +1185,11 @@ export class TcpConnection {
       return;
     }
     // Enter fast recovery (RFC 5681 §3.2 steps 2-3, RFC 6582 §3.2 step 2, RFC 6675 §5 step 4).
+    this.cc.onCongestionEvent(this.now, this.flightSize());
     this.inRecovery = true;
     this.recover = this.sndMax;
     this.highRxt = this.sndUna;
     this.rttSeq = undefined;
-    this.cc.onCongestionEvent(this.now, this.flight());
     this.counters.fastRetransmits++;
     if (this.sackOk) {
       // RFC 6675 §5 step 4.3: retransmit the first un-SACKed segment.
@@ -1332,6 +1332,12 @@ export class TcpConnection {
   // -------------------------------------------------------------------------------------
   // Sending
 
+  /** RFC 5681 FlightSize: data sent and not yet cumulatively acknowledged. */
+  private flightSize(): number {
+    return seqDiff(this.sndMax, this.sndUna);
+  }
+
+  /** What the congestion window is compared with: RFC 6675 pipe during SACK recovery. */
   private flight(): number {
     if (this.inRecovery && this.sackOk) return this.pipe();
     return seqDiff(this.sndNxt, this.sndUna);

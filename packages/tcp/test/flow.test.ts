@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bytes, client, deliver, established, kinds, lines, server } from './scenario.ts';
+import { bytes, client, deliver, established, lines, server } from './scenario.ts';
 
 describe('window scale (RFC 7323 §2)', () => {
   it('negotiates the shift in the SYNs, leaves the SYN windows unscaled and scales afterwards', () => {

@@ -1,0 +1,169 @@
+import { describe, expect, it } from 'vitest';
+import type { TcpSegment } from '../src/segment.ts';
+import { bytes, client, deliver, established, kinds, lines, server } from './scenario.ts';
+
+const ackFromB = (ack: number, extra: Partial<TcpSegment> = {}): TcpSegment => ({
+  srcPort: 80,
+  dstPort: 40000,
+  seq: 5001,
+  ack,
+  flags: 0x10,
+  window: 65535,
+  urgentPointer: 0,
+  options: {},
+  payload: new Uint8Array(0),
+  ...extra,
+});
+
+describe('retransmission timer (RFC 6298)', () => {
+  it('retransmits the first unacknowledged segment with exponential back-off, then ETIMEDOUT', () => {
+    const { a } = established({ maxRetries: 4 });
+    expect(lines(a.send(bytes(100), 0))).toEqual(['PSH,ACK seq=1001 ack=5001 win=65535 len=100']);
+    const at: number[] = [];
+    let out = a.onTimeout(0);
+    for (let i = 0; i < 5; i++) {
+      const t = a.nextTimeout()!;
+      at.push(t);
+      out = a.onTimeout(t);
+      if (i < 4) expect(lines(out)).toEqual(['PSH,ACK seq=1001 ack=5001 win=65535 len=100']);
+    }
+    // No RTT sample yet: RTO 1 s (§2.1), doubled on each expiry (§5.5).
+    expect(at).toEqual([1000, 3000, 7000, 15000, 31000]);
+    expect(kinds(out)).toEqual(['error:ETIMEDOUT', 'closed']);
+    expect(a.stats.retransmits).toBe(4);
+  });
+
+  it('measures RTT from a timed segment and applies Karn: no sample from a retransmitted one', () => {
+    const a = client({ rto: { min: 200 } });
+    const b = server();
+    b.listen(0);
+    const synAck = deliver(b, a.open(0), 50);
+    deliver(b, deliver(a, synAck, 100), 150);
+    // The handshake is the first sample, R = 100: SRTT = R, RTTVAR = R/2 (§2.2),
+    // RTO = SRTT + 4*RTTVAR = 300.
+    expect([a.stats.srtt, a.stats.rttvar, a.stats.rto]).toEqual([100, 50, 300]);
+    a.send(bytes(100), 1000);
+    a.receive(ackFromB(1101), 1300);
+    // R = 300 (§2.3): RTTVAR = 3/4*50 + 1/4*|100-300| = 87.5; SRTT = 7/8*100 + 1/8*300 = 125.
+    expect([a.stats.srtt, a.stats.rttvar, a.stats.rto]).toEqual([125, 87.5, 475]);
+    a.send(bytes(100), 2000);
+    expect(a.nextTimeout()).toBe(2475);
+    a.onTimeout(2475); // the segment goes again and the RTO doubles (§5.5)
+    expect(a.stats.rto).toBe(950);
+    a.receive(ackFromB(1201), 2600);
+    // Karn (§3): the ACK of a retransmitted segment is no sample; the backed-off RTO stays.
+    expect([a.stats.srtt, a.stats.rttvar, a.stats.rto]).toEqual([125, 87.5, 950]);
+    a.send(bytes(100), 3000);
+    a.receive(ackFromB(1301), 3100);
+    // R = 100: RTTVAR = 3/4*87.5 + 1/4*25 = 71.875; SRTT = 7/8*125 + 1/8*100 = 121.875.
+    expect([a.stats.srtt, a.stats.rttvar, a.stats.rto]).toEqual([121.875, 71.875, 409.375]);
+  });
+
+  it('after an RTO the loss window is one segment and slow start resumes (RFC 5681 §3.1)', () => {
+    const { a } = established();
+    const sent = a.send(bytes(4380), 0);
+    expect(sent.segments.length).toBe(3);
+    const rto = a.onTimeout(a.nextTimeout()!);
+    expect(lines(rto)).toEqual(['ACK seq=1001 ack=5001 win=65535 len=1460']);
+    expect(a.stats.cwnd).toBe(1460);
+    expect(a.stats.ssthresh).toBe(2920);
+    // The ACK of the retransmission lets two more go (cwnd 2920).
+    expect(lines(a.receive(ackFromB(2461), 1100))).toEqual([
+      'ACK seq=2461 ack=5001 win=65535 len=1460',
+      'PSH,ACK seq=3921 ack=5001 win=65535 len=1460',
+    ]);
+  });
+});
+
+describe('fast retransmit and NewReno (RFC 5681 §3.2, RFC 6582) without SACK', () => {
+  it('three duplicate ACKs retransmit; a partial ACK retransmits the next hole; a full ACK ends recovery', () => {
+    const { a } = established({ sack: false }, { sack: false });
+    // Open cwnd first: 10 segments acked in slow start.
+    a.send(bytes(14600), 0);
+    for (let ack = 1001 + 1460; ack <= 1001 + 14600; ack += 1460) {
+      a.receive(ackFromB(ack), 10);
+    }
+    expect(a.stats.sndUna).toBe(15601);
+    const cwnd0 = a.stats.cwnd;
+    const burst = a.send(bytes(8 * 1460), 20).segments;
+    expect(burst.length).toBe(8);
+    // Segments 1 and 3 of the burst are lost; segments 2, 4.. produce duplicate ACKs.
+    const una = 15601;
+    const d1 = a.receive(ackFromB(una), 30);
+    const d2 = a.receive(ackFromB(una), 30);
+    expect(d1.segments.concat(d2.segments)).toEqual([]);
+    const d3 = a.receive(ackFromB(una), 30);
+    expect(lines(d3)).toEqual(['ACK seq=15601 ack=5001 win=65535 len=1460']);
+    expect(a.stats.inRecovery).toBe(true);
+    const flight = 8 * 1460;
+    expect(a.stats.ssthresh).toBe(flight / 2);
+    expect(a.stats.cwnd).toBe(flight / 2 + 3 * 1460);
+    void cwnd0;
+    // Partial ACK up to the second hole: retransmit it at once (RFC 6582 §3.2 step 4).
+    const partial = a.receive(ackFromB(una + 2 * 1460), 40);
+    expect(lines(partial)[0]).toBe('ACK seq=18521 ack=5001 win=65535 len=1460');
+    expect(a.stats.inRecovery).toBe(true);
+    // Full ACK: recovery ends, cwnd = min(ssthresh, FlightSize + SMSS).
+    a.receive(ackFromB(una + 8 * 1460), 50);
+    expect(a.stats.inRecovery).toBe(false);
+    expect(a.stats.fastRetransmits).toBe(1);
+  });
+});
+
+describe('SACK loss recovery (RFC 6675)', () => {
+  it('retransmits exactly the holes the scoreboard shows', () => {
+    const { a } = established();
+    a.send(bytes(14600), 0);
+    for (let ack = 1001 + 1460; ack <= 1001 + 14600; ack += 1460) a.receive(ackFromB(ack), 10);
+    const una = 15601;
+    const burst = a.send(bytes(10 * 1460), 20).segments;
+    expect(burst.length).toBe(10);
+    const seg = (i: number) => una + i * 1460;
+    // Segments 0 and 4 lost; the receiver SACKs 1-3 and 5-9 as they arrive.
+    const sacks = [
+      [[seg(1), seg(2)]],
+      [[seg(1), seg(3)]],
+      [[seg(1), seg(4)]],
+      [
+        [seg(5), seg(6)],
+        [seg(1), seg(4)],
+      ],
+    ];
+    const out: string[] = [];
+    for (const blocks of sacks) {
+      const r = a.receive(
+        ackFromB(una, { options: { sack: blocks.map(([left, right]) => ({ left: left!, right: right! })) } }),
+        30,
+      );
+      out.push(...lines(r));
+    }
+    // The third SACK (3 segments SACKed above the hole) marks segment 0 lost: it goes at
+    // once (RFC 6675 §5 step 4) and cwnd = ssthresh = FlightSize/2 = 5 segments. With the
+    // fourth, pipe is 6 segments (segments 1-9 less 4 SACKed, plus the retransmission).
+    expect(out).toEqual([`ACK seq=${seg(0)} ack=5001 win=65535 len=1460`]);
+    expect(a.stats.ssthresh).toBe(5 * 1460);
+    expect(a.stats.inRecovery).toBe(true);
+    expect(a.stats.sackRanges).toEqual([
+      { left: seg(1), right: seg(4) },
+      { left: seg(5), right: seg(6) },
+    ]);
+    // Segments 5-7 SACKed: now 3 segments above segment 4 are SACKed, so it is lost
+    // (IsLost), and pipe (segments 8, 9 and the retransmitted 0) leaves room for it.
+    const more = a.receive(
+      ackFromB(una, {
+        options: {
+          sack: [
+            { left: seg(5), right: seg(8) },
+            { left: seg(1), right: seg(4) },
+          ],
+        },
+      }),
+      31,
+    );
+    expect(lines(more)).toEqual([`ACK seq=${seg(4)} ack=5001 win=65535 len=1460`]);
+    // The cumulative ACK for all of it ends recovery.
+    a.receive(ackFromB(seg(10)), 40);
+    expect(a.stats.inRecovery).toBe(false);
+    expect(a.stats.sackRanges).toEqual([]);
+  });
+});
