@@ -1,1 +1,11 @@
-export {};
+// @stepwire/tls: TLS 1.3 (RFC 8446) over any byte stream.
+
+// ---- Core: crypto seam, codecs, key schedule, record protection (tls core helper) ----
+export * from './codec/alert.ts';
+export * from './codec/common.ts';
+export * from './codec/extensions.ts';
+export * from './codec/handshake.ts';
+export * from './codec/record.ts';
+export * from './crypto/index.ts';
+
+// ---- PKI: X.509, ASN.1, certificate signatures (pki helper adds its exports below) ----
