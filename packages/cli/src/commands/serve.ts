@@ -1,0 +1,84 @@
+import { Command } from 'commander';
+import { UsageError } from '../errors.ts';
+import { ladderHeader } from '../ladder.ts';
+import { describeService, SERVICES, startServices } from '../tun/services.ts';
+import { dropCount, TunSession } from '../tun/session.ts';
+import { ladderNotes, ladderTap } from '../tun/trace.ts';
+
+export interface ServeOptions {
+  tun?: boolean;
+  netns: string;
+  trace?: boolean;
+  pcap?: string;
+}
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description(
+      'run the stack on a Linux TUN device in a network namespace (root) and serve ping and UDP echo until SIGINT/SIGTERM',
+    )
+    .option('--tun', 'run on a TUN device (the only mode for now)')
+    .option(
+      '--netns <name>',
+      'network namespace of the kernel side; made if missing and then removed on exit',
+      'stepwire',
+    )
+    .option('--trace', 'print every packet in and out as a ladder line, with the drops between them')
+    .option('--pcap <file>', 'also record every packet to a pcap file for Wireshark')
+    .action(async (o: ServeOptions) => {
+      const print = (s: string) => process.stdout.write(`${s}\n`);
+      await runServe(o, print, waitForSignal());
+    });
+}
+
+/**
+ * Resolves with the first SIGINT or SIGTERM. The listeners stay installed (further
+ * signals are ignored while shutting down): Netns's own handler re-raises a signal only
+ * when nobody else listens, and we want to finish cleanly and exit 0 instead.
+ */
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (s: NodeJS.Signals) => resolve(s);
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+/**
+ * Serve until `stop` resolves. Prints the addresses and services one per line, then
+ * 'ready'; then (with trace) a ladder line per packet; at the end one line of counts.
+ */
+export async function runServe(o: ServeOptions, print: (s: string) => void, stop: Promise<unknown>) {
+  if (!o.tun) {
+    throw new UsageError(
+      "only TUN mode exists for now: run 'stepwire serve --tun' as root ('stepwire demo' shows the simulated network)",
+    );
+  }
+  const session = TunSession.open({
+    netns: o.netns,
+    ...(o.trace ? { tap: ladderTap(print) } : {}),
+    ...(o.pcap ? { pcap: o.pcap } : {}),
+  });
+  try {
+    const services = startServices({ host: session.host, udp: session.udp }, SERVICES);
+    print(
+      `namespace ${session.netns} (${session.created ? 'made for this run, removed on exit' : 'existing, kept'}), device ${session.device}, mtu ${session.tun.mtu}`,
+    );
+    print(`address ${session.ours.v4}/24 (kernel side ${session.kernel.v4})`);
+    print(`address ${session.ours.v6}/64 (kernel side ${session.kernel.v6})`);
+    for (const r of services.running) print(`service ${describeService(r.spec)}`);
+    if (o.trace) {
+      ladderNotes(session.trace, print);
+      print(ladderHeader());
+    }
+    print('ready');
+    await stop;
+    services.close();
+    const c = session.tun.counters;
+    print(
+      `stopped: ${c.get('rx')} packets in, ${c.get('tx')} out, ${dropCount(session.host.counters) + dropCount(c)} dropped`,
+    );
+  } finally {
+    await session.close();
+  }
+}

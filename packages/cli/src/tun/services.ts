@@ -1,0 +1,74 @@
+import type { Host } from '@stepwire/ip';
+import { type Udp, udpEcho } from '@stepwire/udp';
+
+/** What a service gets to run on: the Host and the transports built on it. */
+export interface ServiceContext {
+  host: Host;
+  udp: Udp;
+}
+
+export interface RunningService {
+  close(): void;
+}
+
+/**
+ * One service of `stepwire serve`. A new layer adds its services by adding an entry to
+ * SERVICES (and, if it needs a transport the context lacks, a field to ServiceContext):
+ *   { name: 'tcp-echo', protocol: 'tcp', port: 7, rfc: 'RFC 862', description: 'echo',
+ *     start: ({ tcp }) => tcpEcho(tcp, 7) }
+ */
+export interface ServiceSpec {
+  name: string;
+  protocol: 'icmp' | 'udp' | 'tcp';
+  /** Absent for services of the IP layer itself (ICMP echo). */
+  port?: number;
+  rfc: string;
+  description: string;
+  start(ctx: ServiceContext): RunningService;
+}
+
+export const SERVICES: readonly ServiceSpec[] = [
+  {
+    name: 'icmp-echo',
+    protocol: 'icmp',
+    rfc: 'RFC 792, RFC 4443 §4',
+    description: 'echo (ping), IPv4 and IPv6',
+    // The Host's echo responder answers on every address it has; nothing to start.
+    start: () => ({ close() {} }),
+  },
+  {
+    name: 'udp-echo',
+    protocol: 'udp',
+    port: 7,
+    rfc: 'RFC 862',
+    description: 'echo, IPv4 and IPv6',
+    start: ({ udp }) => udpEcho(udp, 7),
+  },
+];
+
+/** 'udp 7 echo, IPv4 and IPv6 (RFC 862)', as serve prints it. */
+export function describeService(s: ServiceSpec): string {
+  const where = s.port === undefined ? s.protocol : `${s.protocol} ${s.port}`;
+  return `${where} ${s.description} (${s.rfc})`;
+}
+
+/**
+ * Start every service, or none: if one fails to start (a port taken twice in the table),
+ * those already running are closed and the error is thrown.
+ */
+export function startServices(
+  ctx: ServiceContext,
+  specs: readonly ServiceSpec[] = SERVICES,
+): { running: { spec: ServiceSpec; service: RunningService }[]; close(): void } {
+  const running: { spec: ServiceSpec; service: RunningService }[] = [];
+  const close = () => {
+    for (const r of running.splice(0).reverse()) r.service.close();
+  };
+  try {
+    for (const spec of specs) running.push({ spec, service: spec.start(ctx) });
+  } catch (e) {
+    close();
+    throw e;
+  }
+  return { running, close };
+}

@@ -1,0 +1,186 @@
+import { spawnSync } from 'node:child_process';
+import { Host } from '@stepwire/ip';
+import {
+  type Link,
+  NETNS_DEFAULTS,
+  Netns,
+  netnsExists,
+  PcapWriter,
+  type RecordedLink,
+  recordLink,
+  TunLink,
+} from '@stepwire/link';
+import { Udp } from '@stepwire/udp';
+import { type Counters, RealClock, TraceBus } from '@stepwire/wire';
+import { UsageError } from '../errors.ts';
+
+/** Which way a packet crossed the TUN device, seen from our stack. */
+export type TapDirection = 'in' | 'out';
+
+export interface TunSessionOptions {
+  /** Network namespace holding the kernel side; made (and removed on close) if missing. */
+  netns: string;
+  /** Host name in trace events; default 'stepwire'. */
+  hostName?: string;
+  /** Called for every packet in and out, after the pcap and before the stack sees it. */
+  tap?: (dir: TapDirection, packet: Uint8Array, t: number) => void;
+  /** Record every packet to this pcap file. */
+  pcap?: string;
+  /** Keep a pcap in memory (tests) when no path is given. */
+  pcapInMemory?: boolean;
+  /** Passed to TunLink: bounds how long the read loop outlives close(). */
+  pollTimeoutMs?: number;
+}
+
+/** A Link that shows every packet to a tap on its way in and out. */
+class TappedLink implements Link {
+  private handler: ((p: Uint8Array) => void) | undefined;
+  constructor(
+    private readonly inner: Link,
+    private readonly clock: RealClock,
+    private readonly tap: (dir: TapDirection, packet: Uint8Array, t: number) => void,
+  ) {
+    inner.onPacket((p) => {
+      this.tap('in', p, this.clock.now());
+      this.handler?.(p);
+    });
+  }
+  get name(): string {
+    return this.inner.name;
+  }
+  get mtu(): number {
+    return this.inner.mtu;
+  }
+  get counters(): Counters {
+    return this.inner.counters;
+  }
+  send(packet: Uint8Array): void {
+    this.tap('out', packet, this.clock.now());
+    this.inner.send(packet);
+  }
+  onPacket(handler: (p: Uint8Array) => void): void {
+    this.handler = handler;
+  }
+  close(): void {
+    this.inner.close();
+  }
+}
+
+/**
+ * Our stack on a TUN device whose kernel side lives in a network namespace: a Host with
+ * 198.18.0.2/24 and fd00:5757::2/64 on a real clock, UDP on top, and the namespace.
+ *
+ * If the namespace exists (made by `stepwire netns up`, with its persistent device), the
+ * session attaches to its device and leaves both in place on close. Otherwise it makes
+ * them with Netns.create and removes them on close, and also on exit, SIGINT and SIGTERM
+ * (Netns registers those handlers), so an interrupted run leaves nothing behind.
+ */
+export class TunSession {
+  readonly clock = new RealClock();
+  readonly trace = new TraceBus();
+  readonly host: Host;
+  readonly udp: Udp;
+  /** The TUN device itself, for its counters ('rx', 'tx', 'drop.*'). */
+  readonly tun: TunLink;
+  readonly pcap: PcapWriter | undefined;
+  readonly device: string;
+  /** Whether this session made the namespace (and so removes it). */
+  readonly created: boolean;
+  readonly ours = { v4: NETNS_DEFAULTS.ourV4, v6: NETNS_DEFAULTS.ourV6 } as const;
+  readonly kernel = {
+    v4: NETNS_DEFAULTS.kernelV4.split('/')[0]!,
+    v6: NETNS_DEFAULTS.kernelV6.split('/')[0]!,
+  };
+  readonly prefixes = { v4: '198.18.0.0/24', v6: 'fd00:5757::/64' } as const;
+  private readonly ns: Netns | undefined;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    readonly netns: string,
+    tun: TunLink,
+    ns: Netns | undefined,
+    opts: TunSessionOptions,
+  ) {
+    this.tun = tun;
+    this.ns = ns;
+    this.created = ns !== undefined;
+    this.device = NETNS_DEFAULTS.device;
+    this.pcap = opts.pcap
+      ? PcapWriter.toFile(opts.pcap, { epochMs: Date.now() })
+      : opts.pcapInMemory
+        ? PcapWriter.inMemory({ epochMs: Date.now() })
+        : undefined;
+    let link: Link = tun;
+    if (this.pcap) link = recordLink(link, this.pcap, this.clock) satisfies RecordedLink;
+    if (opts.tap) link = new TappedLink(link, this.clock, opts.tap);
+    this.host = new Host({ name: opts.hostName ?? 'stepwire', clock: this.clock, trace: this.trace });
+    this.host.addInterface({ link, ipv4: `${this.ours.v4}/24`, ipv6: `${this.ours.v6}/64` });
+    this.udp = new Udp(this.host);
+  }
+
+  /** Open the namespace's TUN device (making both if needed). Setup errors are one line. */
+  static open(opts: TunSessionOptions): TunSession {
+    const name = opts.netns;
+    const poll = opts.pollTimeoutMs !== undefined ? { pollTimeoutMs: opts.pollTimeoutMs } : {};
+    if (netnsExists(name)) {
+      const device = NETNS_DEFAULTS.device;
+      if (!deviceExists(name, device)) {
+        throw new UsageError(
+          `namespace '${name}' exists but has no device ${device}: remove it with 'stepwire netns down --netns ${name}' or choose another --netns`,
+        );
+      }
+      const tun = TunLink.open({ netns: name, name: device, ...poll });
+      return new TunSession(name, tun, undefined, opts);
+    }
+    const ns = Netns.create({ name, ...poll });
+    try {
+      return new TunSession(name, ns.link, ns, opts);
+    } catch (e) {
+      ns.closeSync();
+      throw e;
+    }
+  }
+
+  /** Run a program inside the namespace (only for sessions that made it; tests use this). */
+  get namespace(): Netns | undefined {
+    return this.ns;
+  }
+
+  /** Close the stack and the device; remove the namespace if this session made it. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.host.close();
+      if (this.ns) await this.ns.close();
+      else {
+        this.tun.close();
+        await Promise.race([this.tun.closed, new Promise((r) => setTimeout(r, 2000).unref())]);
+      }
+      this.pcap?.close();
+    })();
+    return this.closing;
+  }
+
+  /** The same without waiting, for paths that cannot await. */
+  closeSync(): void {
+    this.host.close();
+    if (this.ns) this.ns.closeSync();
+    else this.tun.close();
+    this.pcap?.close();
+  }
+}
+
+function deviceExists(netns: string, device: string): boolean {
+  const r = spawnSync('ip', ['-n', netns, 'link', 'show', 'dev', device], {
+    stdio: 'ignore',
+    timeout: 10_000,
+  });
+  return r.status === 0;
+}
+
+/** Every drop a Counters holds: the names '<layer>.drop.<reason>' (and a link's 'drop.<reason>'). */
+export function dropCount(c: Counters): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(c.snapshot()))
+    if (k.includes('.drop.') || k.startsWith('drop.')) n += v;
+  return n;
+}
