@@ -6,6 +6,7 @@ import {
   type CertificateErrorCode,
   createCertificateAuthority,
   createLeafCertificate,
+  decodeCertificate,
   decodeCertificatesPem,
   generateKey,
   issueCertificate,
@@ -523,4 +524,60 @@ describe('verifying hostile chains', () => {
       }
     },
   );
+});
+
+describe('bounded work', () => {
+  it('32 certificates that all claim the same name: the search stops early, with few signature checks', () => {
+    const t = new Date();
+    const loop = Array.from({ length: 32 }, () => {
+      const key = generateKey('P-256');
+      const cert = issueCertificate(
+        {
+          subject: [['CN', 'Loop']],
+          notBefore: new Date(t.getTime() - 1000),
+          notAfter: new Date(t.getTime() + 86_400_000),
+          publicKey: publicKeyOf(key),
+          isCA: true,
+        },
+        { privateKey: key },
+      );
+      // Without key identifiers every certificate may have issued every other.
+      return { ...decodeCertificate(cert.raw), subjectKeyIdentifier: undefined };
+    });
+    const anchorKey = generateKey('P-256');
+    const anchor = issueCertificate(
+      {
+        subject: [['CN', 'Loop']],
+        notBefore: new Date(t.getTime() - 1000),
+        notAfter: new Date(t.getTime() + 86_400_000),
+        publicKey: publicKeyOf(anchorKey),
+        isCA: true,
+      },
+      { privateKey: anchorKey },
+    );
+    const leaf = createLeafCertificate(
+      {
+        ...createCertificateAuthority({ now: t }),
+        certificate: { ...loop[0]!, subjectKeyIdentifier: undefined },
+      },
+      { now: t, dnsNames: ['stepwire.test'] },
+    ).certificate;
+    let calls = 0;
+    const counting = {
+      ...nodeSignatures,
+      verify: (...a: Parameters<typeof nodeSignatures.verify>) => (calls++, nodeSignatures.verify(...a)),
+    };
+    const started = Date.now();
+    const code = codeOf(() =>
+      verifyCertificateChain({ ...leaf, authorityKeyIdentifier: undefined }, loop, {
+        trustAnchors: [anchor],
+        now: t,
+        provider: counting,
+      }),
+    );
+    expect(['bad_signature', 'unknown_issuer', 'chain_too_long']).toContain(code);
+    // 32 candidates and an anchor: each (child, issuer) pair is checked at most once.
+    expect(calls).toBeLessThanOrEqual(33 * 33);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
 });

@@ -21,6 +21,8 @@ export const ASN1_LAYER = 'asn1';
 export const MAX_DEPTH = 64;
 /** A single OID may not have more arcs than this (real ones have < 20). */
 const MAX_OID_ARCS = 128;
+/** Octets in one OID subidentifier: 2.25 UUID arcs (128 bits) need 19. */
+const MAX_SUBIDENTIFIER_OCTETS = 24;
 /** Tag numbers above this (high-tag form) are refused: nothing real comes close. */
 const MAX_TAG_NUMBER = 0x0fff_ffff;
 
@@ -339,10 +341,15 @@ function checkIntegerContents(c: Uint8Array, field: string, at: number): void {
   }
 }
 
+/** Unsigned big-endian bytes to a bigint, in linear time (a shift loop is quadratic on long input). */
+export function bytesToBigInt(b: Uint8Array): bigint {
+  if (b.length === 0) return 0n;
+  return BigInt(`0x${Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')}`);
+}
+
 function decodeIntegerContents(c: Uint8Array, field: string, at: number): bigint {
   checkIntegerContents(c, field, at);
-  let v = 0n;
-  for (const b of c) v = (v << 8n) | BigInt(b);
+  let v = bytesToBigInt(c);
   if ((c[0]! & 0x80) !== 0) v -= 1n << BigInt(c.length * 8);
   return v;
 }
@@ -366,9 +373,12 @@ function decodeOidContents(c: Uint8Array, field: string, at: number): string {
   const subs: bigint[] = [];
   let v = 0n;
   let started = false;
+  let octets = 0;
   for (let i = 0; i < c.length; i++) {
     const b = c[i]!;
     if (!started && b === 0x80) fail(field, at + i, 'non-minimal OID subidentifier');
+    if (!started) octets = 0;
+    if (++octets > MAX_SUBIDENTIFIER_OCTETS) fail(field, at + i, 'OID subidentifier too long');
     started = true;
     v = (v << 7n) | BigInt(b & 0x7f);
     if ((b & 0x80) === 0) {

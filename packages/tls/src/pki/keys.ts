@@ -8,7 +8,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { ParseError } from '@stepwire/wire';
-import { DerReader, der } from './der.ts';
+import { bytesToBigInt, DerReader, der } from './der.ts';
 import { OID } from './oids.ts';
 import { bigintToBytes, decodePem, encodePem, type PublicKey } from './x509.ts';
 
@@ -26,12 +26,6 @@ export type PrivateKey =
       dq: bigint;
       qi: bigint;
     };
-
-const toBig = (b: Uint8Array): bigint => {
-  let v = 0n;
-  for (const x of b) v = (v << 8n) | BigInt(x);
-  return v;
-};
 
 function ecPublic(curve: 'P-256' | 'P-384', d: Uint8Array): Uint8Array {
   return (curve === 'P-256' ? p256 : p384).getPublicKey(d, false);
@@ -87,7 +81,7 @@ function readEcPrivateKey(r: DerReader, curveFromOuter: 'P-256' | 'P-384' | unde
 function readRsaPrivateKey(r: DerReader): PrivateKey {
   const s = r.sequence('rsaPrivateKey');
   s.smallInteger('rsaPrivateKey.version', 0, 0);
-  const int = (f: string) => toBig(s.unsignedIntegerBytes(`rsaPrivateKey.${f}`));
+  const int = (f: string) => bytesToBigInt(s.unsignedIntegerBytes(`rsaPrivateKey.${f}`));
   const key: PrivateKey = {
     type: 'rsa',
     n: int('modulus'),

@@ -16,7 +16,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import { ParseError } from '@stepwire/wire';
-import { DerReader, der } from './der.ts';
+import { bytesToBigInt, DerReader, der } from './der.ts';
 import { encodePkcs8, type PrivateKey, publicKeyOf } from './keys.ts';
 import { OID } from './oids.ts';
 import {
@@ -389,8 +389,7 @@ export function modPow(b: bigint, e: bigint, m: bigint): bigint {
 /** Largest RSA modulus either provider will verify with. */
 export const MAX_RSA_BITS = 16384;
 
-const os2ip = (b: Uint8Array): bigint =>
-  b.length === 0 ? 0n : BigInt(`0x${Buffer.from(b).toString('hex')}`);
+const os2ip = bytesToBigInt; // RFC 8017 §4.2
 
 // RFC 8017 Appendix B.2.1
 function mgf1(hash: HashName, seed: Uint8Array, length: number): Uint8Array {

@@ -123,6 +123,8 @@ export interface VerifiedPath {
 
 /** Most candidate paths examined before giving up: bounds the work a hostile peer can cause. */
 const MAX_PATHS = 64;
+/** Most steps of the path search: bounds the search over certificates that all claim the same names. */
+const MAX_SEARCH_STEPS = 256;
 /** Most certificates taken from the peer (RFC 8446 allows any number; real chains have 2–4). */
 const MAX_PEER_CERTIFICATES = 32;
 
@@ -160,18 +162,38 @@ export function verifyCertificateChain(
 
   let firstError: CertificateError | undefined;
   let pathsTried = 0;
+  let steps = 0;
+  // Each (certificate, issuer) signature is checked at most once however many paths share it.
+  const signatureChecks = new Map<Certificate, Map<Certificate, CertificateError | null>>();
+  const checkEdge = (c: Certificate, issuer: Certificate, depth: number): void => {
+    let row = signatureChecks.get(c);
+    if (!row) signatureChecks.set(c, (row = new Map()));
+    let verdict = row.get(issuer);
+    if (verdict === undefined) {
+      try {
+        checkSignature(c, issuer, depth, provider);
+        verdict = null;
+      } catch (e) {
+        if (!(e instanceof CertificateError)) throw e;
+        verdict = e;
+      }
+      row.set(issuer, verdict);
+    }
+    if (verdict) throw verdict;
+  };
   const note = (e: unknown) => {
     if (!(e instanceof CertificateError)) throw e;
     firstError ??= e;
   };
 
   const search = (path: Certificate[]): VerifiedPath | undefined => {
+    if (++steps > MAX_SEARCH_STEPS) return undefined;
     const cur = path[path.length - 1]!;
     // The certificate is itself an anchor (e.g. a pinned self-signed leaf or a root sent by the peer).
     if (anchors.some((a) => sameBytes(a.raw, cur.raw))) {
       if (++pathsTried > MAX_PATHS) return undefined;
       try {
-        validatePath(path, options, provider);
+        validatePath(path, options, checkEdge);
         return { chain: path, anchor: cur };
       } catch (e) {
         note(e);
@@ -182,7 +204,7 @@ export function verifyCertificateChain(
       if (++pathsTried > MAX_PATHS) return undefined;
       const full = [...path, anchor];
       try {
-        validatePath(full, options, provider);
+        validatePath(full, options, checkEdge);
         return { chain: full, anchor };
       } catch (e) {
         note(e);
@@ -200,7 +222,7 @@ export function verifyCertificateChain(
       if (!mayHaveIssued(next, cur) || path.some((p) => sameBytes(p.raw, next.raw))) continue;
       const found = search([...path, next]);
       if (found) return found;
-      if (pathsTried > MAX_PATHS) return undefined;
+      if (pathsTried > MAX_PATHS || steps > MAX_SEARCH_STEPS) return undefined;
     }
     return undefined;
   };
@@ -269,7 +291,11 @@ function checkExtKeyUsage(c: Certificate, purpose: 'serverAuth' | 'clientAuth', 
 }
 
 /** RFC 5280 §6.1.3/§6.1.4 over a candidate path [leaf, ..., trust anchor]. */
-function validatePath(path: Certificate[], options: VerifyOptions, provider: SignatureProvider): void {
+function validatePath(
+  path: Certificate[],
+  options: VerifyOptions,
+  checkEdge: (c: Certificate, issuer: Certificate, depth: number) => void,
+): void {
   const now = options.now.getTime();
   const minRsaBits = options.minRsaBits ?? 2048;
   // Walk from the anchor toward the leaf, as RFC 5280 §6.1 does.
@@ -313,7 +339,7 @@ function validatePath(path: Certificate[], options: VerifyOptions, provider: Sig
     }
     if (i > 0) checkIssuer(path, i, isAnchor, options);
     // The anchor's own signature is never checked: its key is trusted directly (§6.1.1 (d)).
-    if (!isAnchor) checkSignature(c, path[i + 1]!, i, provider);
+    if (!isAnchor) checkEdge(c, path[i + 1]!, i);
   }
 }
 

@@ -7,7 +7,7 @@
  * refuse a certificate with a critical extension it does not understand (RFC 5280 §4.2).
  */
 import { ParseError } from '@stepwire/wire';
-import { ASN1_LAYER, DerReader, der, type StringType, type Tlv } from './der.ts';
+import { ASN1_LAYER, bytesToBigInt, DerReader, der, type StringType, type Tlv } from './der.ts';
 import { formatIp, parseIp } from './ip.ts';
 import { NAME_ATTRIBUTE_OID, NAME_ATTRIBUTES, OID } from './oids.ts';
 
@@ -131,11 +131,6 @@ export interface SubjectPublicKeyInfo {
   publicKey: PublicKey;
 }
 
-const bytesToBigint = (b: Uint8Array): bigint => {
-  let v = 0n;
-  for (const x of b) v = (v << 8n) | BigInt(x);
-  return v;
-};
 export const bigintToBytes = (v: bigint, length?: number): Uint8Array => {
   let hex = v.toString(16);
   if (hex.length % 2) hex = `0${hex}`;
@@ -185,8 +180,8 @@ function interpretKey(alg: AlgorithmIdentifier, key: Uint8Array, field: string, 
     case OID.rsaEncryption: {
       // RFC 8017 Appendix A.1.1: RSAPublicKey ::= SEQUENCE { modulus, publicExponent }.
       const k = new DerReader(key, at).sequence(`${field}.rsaPublicKey`);
-      const n = bytesToBigint(k.unsignedIntegerBytes(`${field}.rsaPublicKey.modulus`));
-      const e = bytesToBigint(k.unsignedIntegerBytes(`${field}.rsaPublicKey.publicExponent`));
+      const n = bytesToBigInt(k.unsignedIntegerBytes(`${field}.rsaPublicKey.modulus`));
+      const e = bytesToBigInt(k.unsignedIntegerBytes(`${field}.rsaPublicKey.publicExponent`));
       k.end(`${field}.rsaPublicKey`);
       if (n < 3n || e < 3n || e % 2n === 0n) bad('implausible RSA key');
       return { type: 'rsa', n, e, bits: bitLength(n) };
@@ -439,6 +434,7 @@ export function decodeCertificate(bytes: Uint8Array): Certificate {
     signatureAlgorithm,
     signatureValue,
   };
+  const seen = new Set<string>();
   const exts = tbs.optionalExplicit(3, 'tbsCertificate.extensions');
   if (exts) {
     // RFC 5280 §4.1.2.9: extensions only in v3.
@@ -458,8 +454,8 @@ export function decodeCertificate(bytes: Uint8Array): Certificate {
       const value = valueTlv.contents.slice();
       e.end('extension');
       // RFC 5280 §4.2: at most one instance of a particular extension.
-      if (extensions.some((x) => x.oid === oid))
-        e.fail('extension', `duplicate extension ${oid}`, valueTlv.offset);
+      if (seen.has(oid)) e.fail('extension', `duplicate extension ${oid}`, valueTlv.offset);
+      seen.add(oid);
       extensions.push({ oid, critical, value });
       applyExtension(c, oid, new DerReader(value, valueTlv.contentsOffset, e.depth + 1));
     }
