@@ -3,7 +3,7 @@ import { ChunkQueue } from './buffers.ts';
 import { cubic } from './congestion/cubic.ts';
 import { newReno } from './congestion/newreno.ts';
 import type { CongestionControl, CongestionFactory } from './congestion/types.ts';
-import { defaultIsn } from './isn.ts';
+import { defaultIsn, type IsnGenerator } from './isn.ts';
 import type { SackBlock, TcpOptions } from './options.ts';
 import { type RtoOptions, RttEstimator } from './rto.ts';
 import { OutOfOrderQueue, Scoreboard } from './sack.ts';
@@ -89,8 +89,10 @@ export interface FastOpenServer {
 export interface TcpConnectionOptions {
   local: TcpEndpoint;
   remote: TcpEndpoint;
-  /** Initial send sequence number; by default RFC 6528 (src/isn.ts). */
+  /** Initial send sequence number; by default chosen at open/listen time per RFC 6528. */
   iss?: number;
+  /** The RFC 6528 generator used when `iss` is not given (default: one per process). */
+  isn?: IsnGenerator;
   /** The MSS this host can receive, advertised in the SYN (driver: route MTU - 40 or - 60). Default 1460. */
   mss?: number;
   /** Receive buffer size: the most the advertised window reaches. Default 256 KiB. */
@@ -247,7 +249,7 @@ export class TcpConnection {
   private tsRecent = 0;
   private tsRecentAge = 0;
   private lastAckSent = 0;
-  private readonly tsOffset: number;
+  private tsOffset: number;
 
   // Buffers.
   private readonly sendQueue = new ChunkQueue();
@@ -345,13 +347,11 @@ export class TcpConnection {
   constructor(opts: TcpConnectionOptions) {
     this.local = opts.local;
     this.remote = opts.remote;
-    this.iss = (opts.iss ?? defaultIsn(opts.local, opts.remote, 0)) >>> 0;
-    this.sndUna = this.iss;
-    this.sndNxt = this.iss;
-    this.sndMax = this.iss;
+    this.issGiven = opts.iss !== undefined;
+    this.isnGenerator = opts.isn;
+    this.iss = (opts.iss ?? 0) >>> 0;
+    this.sndUna = this.sndNxt = this.sndMax = this.recover = this.highRxt = this.iss;
     this.sendBase = seqAdd(this.iss, 1);
-    this.recover = this.iss;
-    this.highRxt = this.iss;
     this.ourMss = opts.mss ?? 1460;
     this.peerMss = defaultPeerMss(opts.remote.addr);
     this.mss = Math.min(this.ourMss, this.peerMss);
@@ -392,8 +392,26 @@ export class TcpConnection {
     this.trace = opts.trace ?? silentTrace;
     this.hostName = opts.hostName ?? opts.local.addr;
     this.peerName = opts.peerName;
-    // RFC 7323 §5.4: a per-connection random offset for TSval; derived from the ISS.
+    this.tsOffset = 0;
+    this.setIss(this.iss);
+  }
+
+  private readonly issGiven: boolean;
+  private readonly isnGenerator: IsnGenerator | undefined;
+
+  private setIss(iss: number): void {
+    this.iss = iss >>> 0;
+    this.sndUna = this.sndNxt = this.sndMax = this.recover = this.highRxt = this.iss;
+    this.sendBase = seqAdd(this.iss, 1);
+    // RFC 7323 §5.4: a per-connection offset for TSval, derived from the (secret) ISS.
     this.tsOffset = Math.imul(this.iss ^ 0x5bd1e995, 0x9e3779b1) >>> 0;
+  }
+
+  /** RFC 6528: the ISS depends on the 4-tuple, a secret and the clock at open time. */
+  private chooseIss(now: number): void {
+    if (this.issGiven) return;
+    const gen = this.isnGenerator;
+    this.setIss(gen ? gen.isn(this.local, this.remote, now) : defaultIsn(this.local, this.remote, now));
   }
 
   // -------------------------------------------------------------------------------------
@@ -403,6 +421,7 @@ export class TcpConnection {
   open(now: number, data?: Uint8Array): TcpOutput {
     this.begin(now);
     if (this.state !== 'CLOSED') throw new Error(`tcp: open in state ${this.state}`);
+    this.chooseIss(now);
     if (data) this.sendQueue.push(data);
     this.sendSyn(false);
     this.setState('SYN-SENT', 'RFC 9293 §3.10.1');
@@ -413,6 +432,7 @@ export class TcpConnection {
   listen(now: number): TcpOutput {
     this.begin(now);
     if (this.state !== 'CLOSED') throw new Error(`tcp: listen in state ${this.state}`);
+    this.chooseIss(now);
     this.passive = true;
     this.setState('LISTEN', 'RFC 9293 §3.10.1');
     return this.finish();
