@@ -8,6 +8,7 @@ import {
   createCertificateAuthority,
   createLeafCertificate,
   createStepwireCredentials,
+  credentialsFromPem,
   decodeCertificate,
   decodeCertificatesPem,
   decodePrivateKeyPem,
@@ -99,6 +100,10 @@ describe('createStepwireCredentials (what `stepwire serve` makes on first use)',
     expect(leaf.privateKeyPem).toContain('-----BEGIN PRIVATE KEY-----');
     expect(decodePrivateKeyPem(leaf.privateKeyPem)).toEqual(leaf.privateKey);
     expect(decodeCertificatesPem(leaf.certificatePem)[0]!.raw).toEqual(leaf.certificateDer);
+    // What `stepwire serve` stores, it can load again; a key from elsewhere is refused.
+    expect(credentialsFromPem(leaf.certificatePem, leaf.privateKeyPem)).toEqual(leaf);
+    expect(() => credentialsFromPem(leaf.certificatePem, ca.privateKeyPem)).toThrow(/does not belong/);
+    expect(() => credentialsFromPem('nothing here', leaf.privateKeyPem)).toThrow(/no CERTIFICATE/);
   });
 
   it('node:crypto X509Certificate agrees (issuer, host, IPs, signature)', () => {

@@ -7,6 +7,7 @@ import {
   altNames,
   type Certificate,
   canonicalIp,
+  certificateSummary,
   decodeCertificate,
   decodeCertificatesPem,
   decodePem,
@@ -21,6 +22,7 @@ import {
   encodeSec1,
   encodeSpki,
   formatIp,
+  nameToRfc4514,
   nameToString,
   OID,
   parseIp,
@@ -217,6 +219,14 @@ describe('certificates and keys made by openssl req -x509', () => {
         `notAfter=${cert.notAfter.toISOString().replace('T', ' ').replace('.000', '')}`,
       );
       expect(nameToString(cert.subject)).toBe('C=SE, O=Stepwire Test\\, Inc., CN=stepwire.test');
+      const rfc2253 = ssl
+        .run('x509', '-in', `${kind}.crt`, '-noout', '-subject', '-nameopt', 'RFC2253')
+        .trim();
+      expect(rfc2253).toBe(`subject=${nameToRfc4514(cert.subject)}`);
+      expect(nameToRfc4514(cert.subject)).toBe('CN=stepwire.test,O=Stepwire Test\\, Inc.,C=SE');
+      expect(certificateSummary(cert)).toContain(
+        'SAN DNS:stepwire.test DNS:*.example.test IP:198.18.0.2 IP:fd00:5757::2',
+      );
       expect(nameToString(cert.issuer)).toBe(nameToString(cert.subject));
       expect(altNames(cert, 'dns')).toEqual(['stepwire.test', '*.example.test']);
       expect(altNames(cert, 'ip')).toEqual(['198.18.0.2', 'fd00:5757::2']);

@@ -5,8 +5,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { sha1 } from '@noble/hashes/legacy.js';
+import { ParseError } from '@stepwire/wire';
 import { DerReader, der } from './der.ts';
-import { encodePrivateKeyPem, generateKey, type PrivateKey, publicKeyOf } from './keys.ts';
+import {
+  decodePrivateKeyPem,
+  encodePrivateKeyPem,
+  generateKey,
+  type PrivateKey,
+  publicKeyOf,
+} from './keys.ts';
 import { OID } from './oids.ts';
 import {
   algorithmIdentifierFor,
@@ -17,6 +24,7 @@ import {
 import {
   type Certificate,
   decodeCertificate,
+  decodeCertificatesPem,
   encodeCertificatePem,
   encodeGeneralNames,
   encodeName,
@@ -187,6 +195,23 @@ function credentials(certificate: Certificate, privateKey: PrivateKey): Credenti
     privateKey,
     privateKeyPem: encodePrivateKeyPem(privateKey),
   };
+}
+
+/**
+ * Credentials from PEM text (what `stepwire serve` stores): the first certificate and the
+ * private key, which must belong to it. Throws ParseError on malformed PEM or DER, and
+ * RangeError if the key is not the certificate's.
+ */
+export function credentialsFromPem(certificatePem: string, privateKeyPem: string): Credentials {
+  const certificate = decodeCertificatesPem(certificatePem)[0];
+  if (!certificate) throw new ParseError('pem', 'CERTIFICATE', 0, 'no CERTIFICATE block');
+  const privateKey = decodePrivateKeyPem(privateKeyPem);
+  const spki = encodeSpki(publicKeyOf(privateKey));
+  const a = certificate.subjectPublicKeyInfo.raw;
+  if (spki.length !== a.length || spki.some((v, i) => v !== a[i])) {
+    throw new RangeError('the private key does not belong to the certificate');
+  }
+  return credentials(certificate, privateKey);
 }
 
 const DAY = 86_400_000;

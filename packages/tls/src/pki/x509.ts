@@ -57,6 +57,23 @@ export function nameToString(name: Name): string {
     .join(', ');
 }
 
+/**
+ * The RFC 4514 string form: RDNs in reverse order ('CN=stepwire.test,O=stepwire,C=SE'), with
+ * RFC 4514 §2.4 escaping; attribute types without a short name appear as dotted OIDs.
+ */
+export function nameToRfc4514(name: Name): string {
+  const escape = (v: string) =>
+    v
+      .replace(/[\\"+,;<>]/g, (ch) => `\\${ch}`)
+      .replace(/^([ #])/, '\\$1')
+      .replace(/ $/, '\\ ')
+      .replace(/\0/g, '\\00');
+  return [...name.rdns]
+    .reverse()
+    .map((rdn) => rdn.map((a) => `${NAME_ATTRIBUTES[a.type] ?? a.type}=${escape(a.value)}`).join('+'))
+    .join(',');
+}
+
 /** The first commonName, if any. */
 export function commonNameOf(name: Name): string | undefined {
   for (const rdn of name.rdns) for (const a of rdn) if (a.type === '2.5.4.3') return a.value;
@@ -488,6 +505,27 @@ function applyExtension(c: Certificate, oid: string, r: DerReader): void {
       return;
   }
   r.end(`extension ${oid}`);
+}
+
+/** A one-line description for logs and traces. */
+export function certificateSummary(c: Certificate): string {
+  const key = c.subjectPublicKeyInfo.publicKey;
+  const keyText =
+    key.type === 'ec'
+      ? `EC ${key.curve}`
+      : key.type === 'rsa'
+        ? `RSA ${key.bits}`
+        : key.type === 'ed25519'
+          ? 'Ed25519'
+          : key.algorithm;
+  const san = (c.subjectAltName ?? [])
+    .map((g) => (g.type === 'other' ? `[${g.tag}]` : `${g.type.toUpperCase()}:${g.value}`))
+    .join(' ');
+  return (
+    `subject "${nameToString(c.subject)}" issuer "${nameToString(c.issuer)}" ${keyText}` +
+    ` ${c.notBefore.toISOString()}..${c.notAfter.toISOString()}` +
+    `${c.basicConstraints?.cA ? ' CA' : ''}${san ? ` SAN ${san}` : ''}`
+  );
 }
 
 /** The subjectAltName entries of a type, e.g. `altNames(cert, 'dns')`. */
