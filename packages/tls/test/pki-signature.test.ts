@@ -8,6 +8,8 @@ import {
   certificateVerifyContent,
   decodeCertificatesPem,
   decodePrivateKeyPem,
+  ecdsaCompactToDer,
+  ecdsaDerToCompact,
   encodePem,
   encodePrivateKeyPem,
   encodeSpki,
@@ -160,6 +162,52 @@ describe('every scheme, both providers, both directions', () => {
     expect(schemesForKey(keys.ed25519!)).toEqual([0x0807]);
     expect(schemesForKey(keys.rsa!)).toEqual([0x0804, 0x0805, 0x0806]);
   });
+
+  it('malleability: both accept ECDSA high-S (as OpenSSL does), both refuse Ed25519 S >= L (RFC 8032 §5.1.7)', () => {
+    const n = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+    const spki = encodeSpki(publicKeyOf(keys.p256!));
+    const msg = enc('malleable?');
+    const sig = sign(SignatureScheme.ecdsa_secp256r1_sha256, keys.p256!, msg, pureSignatures);
+    const compact = ecdsaDerToCompact(sig, 32)!;
+    const s = BigInt(`0x${Buffer.from(compact.subarray(32)).toString('hex')}`);
+    const flipped = Uint8Array.from(Buffer.from((n - s).toString(16).padStart(64, '0'), 'hex'));
+    const highS = ecdsaCompactToDer(Uint8Array.from([...compact.subarray(0, 32), ...flipped]));
+    for (const p of providers) expect(verifySignature(0x0403, spki, msg, highS, p), p.name).toBe(true);
+
+    const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+    const edSpki = encodeSpki(publicKeyOf(keys.ed25519!));
+    const edSig = sign(SignatureScheme.ed25519, keys.ed25519!, msg, nodeSignatures);
+    const sLe = BigInt(`0x${Buffer.from(edSig.subarray(32)).reverse().toString('hex')}`);
+    const bumped = Buffer.from((sLe + L).toString(16).padStart(64, '0'), 'hex').reverse();
+    const nonCanonical = Uint8Array.from([...edSig.subarray(0, 32), ...bumped]);
+    for (const p of providers) {
+      expect(verifySignature(0x0807, edSpki, msg, edSig, p)).toBe(true);
+      expect(verifySignature(0x0807, edSpki, msg, nonCanonical, p), p.name).toBe(false);
+    }
+  });
+
+  test.prop(
+    [
+      fc.constantFrom(...cases),
+      fc.uint8Array({ maxLength: 64 }),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }),
+      fc.integer({ min: -2, max: 2 }),
+    ],
+    { numRuns: 300 },
+  )(
+    'differential: node:crypto and pure agree on mutated, truncated and extended signatures',
+    ([name, keyName], msg, edits, grow) => {
+      const key = keys[keyName]!;
+      const spki = encodeSpki(publicKeyOf(key));
+      let sig = sign(SignatureScheme[name], key, msg, nodeSignatures);
+      for (const [at, v] of edits) sig[at % sig.length] = v;
+      if (grow < 0) sig = sig.subarray(0, sig.length + grow);
+      if (grow > 0) sig = Uint8Array.from([...sig, ...new Uint8Array(grow)]);
+      const a = verifySignature(SignatureScheme[name], spki, msg, sig, nodeSignatures);
+      const b = verifySignature(SignatureScheme[name], spki, msg, sig, pureSignatures);
+      expect(b).toBe(a);
+    },
+  );
 
   test.prop([fc.uint8Array({ maxLength: 300 }), fc.constantFrom(...cases)], { numRuns: 300 })(
     'arbitrary signature bytes verify false, never throw',
