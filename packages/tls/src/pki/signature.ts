@@ -321,11 +321,25 @@ export function ecdsaCompactToDer(compact: Uint8Array): Uint8Array {
 
 // ---------- node:crypto ----------
 
+// KeyObjects are cached per parsed key: a server signs with the same key on every handshake.
+const publicKeyObjects = new WeakMap<SubjectPublicKeyInfo, crypto.KeyObject>();
+const privateKeyObjects = new WeakMap<PrivateKey, crypto.KeyObject>();
+
 function nodePublicKey(spki: SubjectPublicKeyInfo): crypto.KeyObject {
-  return crypto.createPublicKey({ key: Buffer.from(spki.raw), format: 'der', type: 'spki' });
+  let k = publicKeyObjects.get(spki);
+  if (!k) {
+    k = crypto.createPublicKey({ key: Buffer.from(spki.raw), format: 'der', type: 'spki' });
+    publicKeyObjects.set(spki, k);
+  }
+  return k;
 }
 function nodePrivateKey(key: PrivateKey): crypto.KeyObject {
-  return crypto.createPrivateKey({ key: Buffer.from(encodePkcs8(key)), format: 'der', type: 'pkcs8' });
+  let k = privateKeyObjects.get(key);
+  if (!k) {
+    k = crypto.createPrivateKey({ key: Buffer.from(encodePkcs8(key)), format: 'der', type: 'pkcs8' });
+    privateKeyObjects.set(key, k);
+  }
+  return k;
 }
 
 function nodeOptions(

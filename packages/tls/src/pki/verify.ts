@@ -153,7 +153,8 @@ export function verifyCertificateChain(
   if (leaf === undefined) throw new CertificateError('no_certificate', 'the peer sent no certificate');
   const leafCert = parse(leaf, 0);
   const pool = intermediates.slice(0, MAX_PEER_CERTIFICATES).map((c, i) => parse(c, i + 1));
-  const anchors = options.trustAnchors.map((c) => parse(c, -1));
+  // Anchors are local configuration, not peer input: a malformed one is a ParseError for the caller.
+  const anchors = options.trustAnchors.map((c) => (c instanceof Uint8Array ? decodeCertificate(c) : c));
   const maxDepth = options.maxDepth ?? 8;
   const provider = options.provider ?? getDefaultSignatureProvider();
 
