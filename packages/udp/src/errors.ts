@@ -7,6 +7,7 @@
 
 /** Linux errno values (asm-generic/errno.h), which libuv reports negated on Linux. */
 const ERRNO = {
+  EBADF: 9,
   EACCES: 13,
   EINVAL: 22,
   ENONET: 64,

@@ -669,7 +669,9 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
   }
 
   address(): AddressInfo {
-    if (this.state !== 'bound') throw notRunning();
+    if (this.state === 'closed') throw notRunning();
+    // As node:dgram on Linux: getsockname on a socket not yet bound fails with EBADF.
+    if (this.state === 'unbound') throw systemError('getsockname', 'EBADF');
     return { address: this.localAddress, family: this.familyInfo.family, port: this.localPort };
   }
 
