@@ -1135,12 +1135,20 @@ export class TcpConnection {
   }
 
   private onNewAck(seg: TcpSegment, ack: number): void {
+    const prevUna = this.sndUna;
     const ackedBytes = this.ackAdvance(ack);
     this.retries = 0;
     // RTT: RFC 7323 §4.1 with timestamps; else one timed segment at a time with Karn's
     // rule (RFC 6298 §3), the timing cancelled whenever anything is retransmitted.
+    // Karn applies to timestamps too: when the first ACK of a segment is lost and the
+    // segment is retransmitted, the receiver drops the copy as a duplicate without taking
+    // its TSval (RFC 7323 §5.3 R2 before R3), so the echo is that of the original and the
+    // sample would include the whole RTO.
     const ts = seg.options.timestamps;
-    if (this.tsOk && ts && ts.echo !== 0) {
+    if (this.karnUntil !== undefined && seqLt(prevUna, this.karnUntil)) {
+      this.rttSeq = undefined;
+      if (seqGeq(this.sndUna, this.karnUntil)) this.karnUntil = undefined;
+    } else if (this.tsOk && ts && ts.echo !== 0) {
       this.rtt.sample(Math.max(0, Math.floor(this.now) - ((ts.echo - this.tsOffset) >>> 0)));
     } else if (this.rttSeq !== undefined && seqGt(ack, this.rttSeq)) {
       this.rtt.sample(this.now - this.rttTime);
@@ -1486,6 +1494,7 @@ export class TcpConnection {
     if (retransmission) {
       this.counters.retransmits++;
       this.rttSeq = undefined; // Karn (RFC 6298 §3)
+      this.noteRetransmitted(end);
     } else if (this.rttSeq === undefined && !this.tsOk) {
       this.rttSeq = seq;
       this.rttTime = this.now;
@@ -1498,6 +1507,13 @@ export class TcpConnection {
     // RFC 6298 §5.1
     if (this.rtxAt === undefined) this.rtxAt = this.now + this.rtt.rto;
     this.persistAt = undefined;
+  }
+
+  /** End of the highest range ever retransmitted: ACKs below it give no RTT sample. */
+  private karnUntil: number | undefined;
+
+  private noteRetransmitted(end: number): void {
+    if (this.karnUntil === undefined || seqGt(end, this.karnUntil)) this.karnUntil = end;
   }
 
   /** A retransmission that does not move SND.NXT (fast retransmit, SACK recovery). */
@@ -1513,6 +1529,7 @@ export class TcpConnection {
     this.rttSeq = undefined;
     this.emit(seq, flags, payload, true);
     const end = seqAdd(seq, dataLen + (fin ? 1 : 0));
+    this.noteRetransmitted(end);
     if (seqGt(end, this.highRxt)) this.highRxt = end;
     if (this.rtxAt === undefined) this.rtxAt = this.now + this.rtt.rto;
   }

@@ -5,7 +5,7 @@ import {
   type TcpEvent,
   type TcpOutput,
 } from '../src/connection.ts';
-import { describeSegment, type TcpSegment } from '../src/segment.ts';
+import { decodeSegment, describeSegment, encodeSegment, type TcpSegment } from '../src/segment.ts';
 
 export const A = { addr: '198.18.0.1', port: 40000 };
 export const B = { addr: '198.18.0.2', port: 80 };
@@ -45,6 +45,9 @@ export class Pair {
   private timers: Record<Side, { at: number; t: Timer } | undefined> = { a: undefined, b: undefined };
   dropFilter?: (from: Side, seg: TcpSegment) => boolean;
   delivered = 0;
+  /** Pass every segment through encodeSegment/decodeSegment, corrupting real bytes. */
+  useCodec = false;
+  checksumDrops = 0;
 
   constructor(
     aOpts: Partial<TcpConnectionOptions>,
@@ -103,12 +106,27 @@ export class Pair {
     const p = this.prng;
     const im = this.impair;
     if (p.chance(im.loss ?? 0)) return;
-    if (p.chance(im.corrupt ?? 0)) return; // a bad checksum: the receiver drops it
+    const to = this.other(from);
+    if (this.useCodec) {
+      const pseudo = { src: from === 'a' ? A.addr : B.addr, dst: from === 'a' ? B.addr : A.addr };
+      const wire = encodeSegment(seg, pseudo);
+      if (p.chance(im.corrupt ?? 0)) {
+        const bit = p.int(0, wire.length * 8 - 1);
+        wire[bit >> 3] = wire[bit >> 3]! ^ (1 << (bit & 7));
+      }
+      try {
+        seg = decodeSegment(wire, { src: pseudo.src, dst: pseudo.dst });
+      } catch {
+        this.checksumDrops++; // RFC 9293 §3.1: a bad checksum is dropped
+        return;
+      }
+    } else if (p.chance(im.corrupt ?? 0)) {
+      return; // as a bad checksum would have it
+    }
     const copies = p.chance(im.duplicate ?? 0) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
       let delay = (im.delay ?? 1) + (im.jitter ? p.float() * im.jitter : 0);
       if (p.chance(im.reorder ?? 0)) delay += (im.delay ?? 1) * 2 + p.float() * 5;
-      const to = this.other(from);
       this.clock.setTimer(this.clock.now() + delay, () => {
         this.delivered++;
         this.handle(to, this.conns[to].receive(seg, this.clock.now()));

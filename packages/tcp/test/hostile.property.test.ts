@@ -95,38 +95,35 @@ describe('hostile segments', () => {
       // numbers and fed to a fresh copy, so a shrunk counterexample replays exactly.
       const ref = builders[state]();
       fc.assert(
-        fc.property(
-          fc.array(hostileSegment(ref), { minLength: 1, maxLength: 60 }),
-          (segs) => {
-            const c = builders[state]();
-            let now = 1;
-            for (const seg of segs) {
-              const before = c.state;
-              const rcvNxt = c.stats.rcvNxt;
-              c.receive(seg, now);
-              now += 7;
-              const t = c.nextTimeout();
-              if (t !== undefined) expect(Number.isFinite(t)).toBe(true);
-              if (before === 'ESTABLISHED' && c.state !== 'ESTABLISHED') {
-                // RFC 5961 §3.2: only a RST at exactly RCV.NXT resets; a FIN needs the
-                // right sequence number and an acceptable ACK (a peer's own close).
-                if (c.state === 'CLOSED') {
-                  expect(seg.flags & RST).toBeTruthy();
-                  expect(seg.seq).toBe(rcvNxt);
-                } else {
-                  expect(c.state).toBe('CLOSE-WAIT');
-                }
-              }
-              const s = c.stats;
-              expect(s.outOfOrderBytes).toBeLessThanOrEqual(256 * 1024);
-              expect(s.sackRanges.length).toBeLessThanOrEqual(64);
-              expect(s.readable).toBeLessThanOrEqual(256 * 1024 + (1 << 14));
-            }
-            // Timers keep working after the barrage.
+        fc.property(fc.array(hostileSegment(ref), { minLength: 1, maxLength: 60 }), (segs) => {
+          const c = builders[state]();
+          let now = 1;
+          for (const seg of segs) {
+            const before = c.state;
+            const rcvNxt = c.stats.rcvNxt;
+            c.receive(seg, now);
+            now += 7;
             const t = c.nextTimeout();
-            if (t !== undefined) c.onTimeout(t);
-          },
-        ),
+            if (t !== undefined) expect(Number.isFinite(t)).toBe(true);
+            if (before === 'ESTABLISHED' && c.state !== 'ESTABLISHED') {
+              // RFC 5961 §3.2: only a RST at exactly RCV.NXT resets; a FIN needs the
+              // right sequence number and an acceptable ACK (a peer's own close).
+              if (c.state === 'CLOSED') {
+                expect(seg.flags & RST).toBeTruthy();
+                expect(seg.seq).toBe(rcvNxt);
+              } else {
+                expect(c.state).toBe('CLOSE-WAIT');
+              }
+            }
+            const s = c.stats;
+            expect(s.outOfOrderBytes).toBeLessThanOrEqual(256 * 1024);
+            expect(s.sackRanges.length).toBeLessThanOrEqual(64);
+            expect(s.readable).toBeLessThanOrEqual(256 * 1024 + (1 << 14));
+          }
+          // Timers keep working after the barrage.
+          const t = c.nextTimeout();
+          if (t !== undefined) c.onTimeout(t);
+        }),
         { numRuns: 150 },
       );
     });

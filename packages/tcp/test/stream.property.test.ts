@@ -37,6 +37,8 @@ export interface Scenario {
   receiveBuffer: number;
 }
 
+let totalChecksumDrops = 0;
+
 export function runScenario(s: Scenario, debug = false): Pair {
   const common = {
     sack: s.sack,
@@ -62,6 +64,7 @@ export function runScenario(s: Scenario, debug = false): Pair {
   const written: Record<Side, number> = { a: 0, b: 0 };
   const closed: Record<Side, boolean> = { a: false, b: false };
   p.keepWire = debug;
+  p.useCodec = true;
   p.open();
   // Writers: random sizes at random times; readers pause at random.
   const tick = (side: Side) => {
@@ -110,6 +113,7 @@ export function runScenario(s: Scenario, debug = false): Pair {
   expect(p.conns.b.state).toBe('CLOSED');
   expect(p.events.a.filter((e) => e.type === 'error')).toEqual([]);
   expect(p.events.b.filter((e) => e.type === 'error')).toEqual([]);
+  totalChecksumDrops += p.checksumDrops;
   return p;
 }
 
@@ -141,5 +145,7 @@ describe('two connections over a lossy, duplicating, reordering, corrupting chan
       }),
       { numRuns: Number(process.env.RUNS ?? 40), seed: Number(process.env.SEED ?? 20261125) },
     );
+    // Corrupted bytes really went through the codec and were caught by the checksum.
+    expect(totalChecksumDrops).toBeGreaterThan(0);
   });
 });
