@@ -565,7 +565,10 @@ describe('bounded work', () => {
     let calls = 0;
     const counting = {
       ...nodeSignatures,
-      verify: (...a: Parameters<typeof nodeSignatures.verify>) => (calls++, nodeSignatures.verify(...a)),
+      verify: (...a: Parameters<typeof nodeSignatures.verify>) => {
+        calls++;
+        return nodeSignatures.verify(...a);
+      },
     };
     const started = Date.now();
     const code = codeOf(() =>

@@ -167,8 +167,8 @@ export const arbitraryCertificateTemplate: fc.Arbitrary<CertificateTemplate> = f
     const t: CertificateTemplate = {
       subject: r.subject,
       serialNumber: r.serialNumber,
-      notBefore: a < b ? a : b,
-      notAfter: a < b ? b : a,
+      notBefore: new Date(Math.min(a.getTime(), b.getTime())),
+      notAfter: new Date(Math.max(a.getTime(), b.getTime())),
       publicKey: publicKeyOf(ed25519KeyFromSeed(r.seed)),
       isCA: r.isCA,
       extraExtensions: r.extra,

@@ -62,7 +62,7 @@ export function nameToString(name: Name): string {
  * RFC 4514 §2.4 escaping; attribute types without a short name appear as dotted OIDs.
  */
 export function nameToRfc4514(name: Name): string {
-  const escape = (v: string) =>
+  const escapeValue = (v: string) =>
     v
       .replace(/[\\"+,;<>]/g, (ch) => `\\${ch}`)
       .replace(/^([ #])/, '\\$1')
@@ -70,7 +70,7 @@ export function nameToRfc4514(name: Name): string {
       .replace(/\0/g, '\\00');
   return [...name.rdns]
     .reverse()
-    .map((rdn) => rdn.map((a) => `${NAME_ATTRIBUTES[a.type] ?? a.type}=${escape(a.value)}`).join('+'))
+    .map((rdn) => rdn.map((a) => `${NAME_ATTRIBUTES[a.type] ?? a.type}=${escapeValue(a.value)}`).join('+'))
     .join(',');
 }
 
@@ -535,22 +535,23 @@ export function altNames(c: Certificate, type: 'dns' | 'ip' | 'email' | 'uri'): 
 
 /** The DER GeneralNames for a subjectAltName extension. */
 export function encodeGeneralNames(names: GeneralName[]): Uint8Array {
-  return der.sequence(
-    ...names.map((g) => {
-      switch (g.type) {
-        case 'email':
-          return der.implicit(1, new TextEncoder().encode(g.value));
-        case 'dns':
-          return der.implicit(2, new TextEncoder().encode(g.value));
-        case 'uri':
-          return der.implicit(6, new TextEncoder().encode(g.value));
-        case 'ip':
-          return der.implicit(7, parseIp(g.value));
-        case 'other':
-          return g.raw;
-      }
-    }),
-  );
+  return der.sequence(...names.map(encodeGeneralName));
+}
+
+// RFC 5280 §4.2.1.6: the choices are IMPLICIT tags over IA5String or OCTET STRING contents.
+function encodeGeneralName(g: GeneralName): Uint8Array {
+  switch (g.type) {
+    case 'email':
+      return der.implicit(1, new TextEncoder().encode(g.value));
+    case 'dns':
+      return der.implicit(2, new TextEncoder().encode(g.value));
+    case 'uri':
+      return der.implicit(6, new TextEncoder().encode(g.value));
+    case 'ip':
+      return der.implicit(7, parseIp(g.value));
+    case 'other':
+      return g.raw;
+  }
 }
 
 // ---------- PEM (RFC 7468) ----------
