@@ -540,13 +540,18 @@ export function encodeGeneralNames(names: GeneralName[]): Uint8Array {
 
 // RFC 5280 §4.2.1.6: the choices are IMPLICIT tags over IA5String or OCTET STRING contents.
 function encodeGeneralName(g: GeneralName): Uint8Array {
+  const ia5 = (v: string): Uint8Array => {
+    // IDNs must already be A-labels (RFC 5280 §7.2); IA5String is ASCII.
+    if (!/^[\x00-\x7f]*$/.test(v)) throw new RangeError(`${JSON.stringify(v)} is not ASCII (IA5String)`);
+    return new TextEncoder().encode(v);
+  };
   switch (g.type) {
     case 'email':
-      return der.implicit(1, new TextEncoder().encode(g.value));
+      return der.implicit(1, ia5(g.value));
     case 'dns':
-      return der.implicit(2, new TextEncoder().encode(g.value));
+      return der.implicit(2, ia5(g.value));
     case 'uri':
-      return der.implicit(6, new TextEncoder().encode(g.value));
+      return der.implicit(6, ia5(g.value));
     case 'ip':
       return der.implicit(7, parseIp(g.value));
     case 'other':
