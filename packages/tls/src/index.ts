@@ -7,5 +7,7 @@ export * from './codec/extensions.ts';
 export * from './codec/handshake.ts';
 export * from './codec/record.ts';
 export * from './crypto/index.ts';
+export * from './keyschedule.ts';
+export * from './record.ts';
 
 // ---- PKI: X.509, ASN.1, certificate signatures (pki helper adds its exports below) ----

@@ -9,7 +9,13 @@ import {
   writeOpaque,
   writeVector,
 } from './common.ts';
-import { type Extension, type ExtensionContext, readExtensions, writeExtensions } from './extensions.ts';
+import {
+  bindersLength,
+  type Extension,
+  type ExtensionContext,
+  readExtensions,
+  writeExtensions,
+} from './extensions.ts';
 
 /**
  * RFC 8446 §4.1.3: a ServerHello whose random is SHA-256("HelloRetryRequest") is a
@@ -417,4 +423,17 @@ export function extensionContextOf(m: HandshakeMessage): ExtensionContext | unde
     default:
       return undefined;
   }
+}
+
+/**
+ * The ClientHello prefix the PSK binders are computed over (RFC 8446 §4.2.11.2): the whole
+ * message (header included) up to but not including the binders list, which is the last
+ * field of the last extension. `encoded` must be the encoding of `ch`.
+ */
+export function truncatedClientHello(encoded: Uint8Array, ch: ClientHello): Uint8Array {
+  const last = ch.extensions[ch.extensions.length - 1];
+  if (!last || last.type !== 'pre_shared_key' || !('binders' in last)) {
+    throw new RangeError('ClientHello has no pre_shared_key extension last');
+  }
+  return encoded.subarray(0, encoded.length - bindersLength(last.binders));
 }
