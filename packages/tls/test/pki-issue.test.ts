@@ -261,5 +261,10 @@ describe('issueCertificate', () => {
     expect(
       ssl.status('verify', '-CAfile', 'rsa-ca.pem', '-purpose', 'sslclient', 'rsa-leaf.pem').code,
     ).not.toBe(0);
+    // dNSName is IA5String: IDNs go in as A-labels or not at all.
+    expect(() => createLeafCertificate(ca, { now: t, dnsNames: ['bücher.test'] })).toThrow(/not ASCII/);
+    expect(
+      createLeafCertificate(ca, { now: t, dnsNames: ['xn--bcher-kva.test'] }).certificate.subjectAltName,
+    ).toEqual([{ type: 'dns', value: 'xn--bcher-kva.test' }]);
   });
 });
