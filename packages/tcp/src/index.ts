@@ -15,8 +15,29 @@ export {
   type TcpState,
   type TcpStats,
 } from './connection.ts';
+export { codeError, systemError, type TcpErrorCode, type TcpSystemError } from './errors.ts';
+export { FASTOPEN_COOKIE_LENGTH, FastOpenCache, type FastOpenCacheEntry, FastOpenKeys } from './fastopen.ts';
 export { defaultIsn, IsnGenerator } from './isn.ts';
+export { TcpListener, type TcpListenerStats, type TcpListenOptions } from './listener.ts';
 export * from './options.ts';
 export { type RtoOptions, RttEstimator } from './rto.ts';
 export { OutOfOrderQueue, Scoreboard } from './sack.ts';
 export * from './segment.ts';
+export { type TcpListenArgs, TcpServer, type TcpServerOptions } from './server.ts';
+export {
+  type TcpAddressInfo,
+  type TcpConnectOptions,
+  TcpSocket,
+  type TcpSocketOptions,
+} from './socket.ts';
+export { SYNCOOKIE_MSS_TABLE, SYNCOOKIE_PERIOD, SynCookies } from './syncookie.ts';
+export {
+  classifyIcmp,
+  Tcb,
+  type TcbOwner,
+  Tcp,
+  type TcpConnectionDefaults,
+  type TcpStackOptions,
+  type TcpStats as TcpStackStats,
+  tupleKey,
+} from './tcp.ts';

@@ -1,0 +1,513 @@
+import { Duplex } from 'node:stream';
+import { formatIp, tryParseIp } from '@stepwire/ip';
+import type { Timer } from '@stepwire/wire';
+import type { TcpConnectionOptions, TcpEvent } from './connection.ts';
+import { codeError, systemError, type TcpSystemError } from './errors.ts';
+import { setConnectionKeepalive, setConnectionNoDelay } from './hooks.ts';
+import { type Tcb, type TcbOwner, Tcp } from './tcp.ts';
+
+export interface TcpConnectOptions {
+  port: number;
+  /** An IP literal or 'localhost'. Default 'localhost'. */
+  host?: string;
+  /** 4 or 6: which loopback 'localhost' means. Default 4. */
+  family?: 4 | 6;
+  localAddress?: string;
+  localPort?: number;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  /** Milliseconds of idle before the first keep-alive probe. */
+  keepAliveInitialDelay?: number;
+  /**
+   * TCP Fast Open (RFC 7413): with a cookie cached for the server, what is written before
+   * the SYN leaves rides in it; without one, the SYN asks for a cookie.
+   */
+  fastOpen?: boolean;
+  /** Idle timeout in ms, as socket.setTimeout. */
+  timeout?: number;
+  allowHalfOpen?: boolean;
+  /** TcpConnection options for this connection (buffers, congestion control, ...). */
+  tcp?: Partial<TcpConnectionOptions>;
+}
+
+export interface TcpSocketOptions {
+  allowHalfOpen?: boolean;
+  readableHighWaterMark?: number;
+  writableHighWaterMark?: number;
+}
+
+export interface TcpAddressInfo {
+  address: string;
+  family: 'IPv4' | 'IPv6';
+  port: number;
+}
+
+/** The most read from the connection per push; large enough to amortise, small enough to stream. */
+const READ_CHUNK = 256 * 1024;
+
+type Pending = { chunk: Uint8Array; cb: (err?: Error | null) => void };
+
+/**
+ * A TCP connection as a `stream.Duplex`, shaped like `net.Socket`:
+ *
+ * - 'connect' and 'ready' when the handshake completes (client sockets), 'data', 'end' when
+ *   the peer's FIN has been read, 'finish' after end(), 'close' when the socket is done,
+ *   'error' with Node-shaped errors (code ECONNREFUSED, ECONNRESET, ETIMEDOUT, EPIPE, ...,
+ *   errno, syscall, address and port for connect errors), 'timeout' after setTimeout's idle.
+ * - Backpressure both ways: write() returns false once the connection holds more than its
+ *   send high-water mark unacknowledged (and 'drain' follows when it falls to the low-water
+ *   mark); a paused or full readable stops reading from the connection, whose receive
+ *   buffer then fills and whose advertised window closes (RFC 9293 §3.8.6.2.2).
+ * - end() half-closes (a FIN, RFC 9293 §3.10.4); with allowHalfOpen false (net's default)
+ *   the socket ends its side when the peer's FIN is read.
+ * - destroy() closes with a FIN, or aborts with a RST when received data is unread or on
+ *   an error (as Linux's close(): RFC 2525 §2.17), like net.Socket over the kernel.
+ *
+ * Written buffers are copied (the connection keeps bytes until acknowledged and a caller may
+ * reuse its buffer after the write callback, as with net).
+ */
+export class TcpSocket extends Duplex implements TcbOwner {
+  connecting = false;
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  remoteFamily: 'IPv4' | 'IPv6' | undefined;
+  localAddress: string | undefined;
+  localPort: number | undefined;
+  localFamily: 'IPv4' | 'IPv6' | undefined;
+  bytesRead = 0;
+  /** Bytes handed to the connection. */
+  private written = 0;
+  /** Idle timeout in ms (0: none), as net.Socket.timeout. */
+  timeout: number | undefined;
+
+  /** @internal */ tcb: Tcb | undefined;
+  private wantRead = false;
+  private pulling = false;
+  private pushedEnd = false;
+  private finQueued = false;
+  private writeWaiting: ((err?: Error | null) => void) | undefined;
+  private beforeConnect: Pending[] = [];
+  private finalWaiting: ((err?: Error | null) => void) | undefined;
+  private noDelay: boolean | undefined;
+  private keepAlive: { enable: boolean; delay: number } | undefined;
+  private idleTimer: Timer | undefined;
+  private lastActivity = 0;
+  private resetOnDestroy = false;
+
+  /** @internal Use Tcp.connect, or a TcpServer's 'connection'. */
+  constructor(
+    private readonly tcp: Tcp,
+    opts: TcpSocketOptions = {},
+  ) {
+    super({
+      allowHalfOpen: opts.allowHalfOpen ?? false,
+      emitClose: true,
+      autoDestroy: true,
+      decodeStrings: true,
+      ...(opts.readableHighWaterMark !== undefined
+        ? { readableHighWaterMark: opts.readableHighWaterMark }
+        : {}),
+      ...(opts.writableHighWaterMark !== undefined
+        ? { writableHighWaterMark: opts.writableHighWaterMark }
+        : {}),
+    });
+  }
+
+  /** Bytes written so far, those still buffered in the stream included (as net.Socket). */
+  get bytesWritten(): number {
+    return this.written + this.writableLength;
+  }
+
+  /** True until connected, as net.Socket.pending. */
+  get pending(): boolean {
+    return !this.tcb || this.connecting;
+  }
+
+  get readyState(): 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed' {
+    if (this.connecting) return 'opening';
+    if (this.readable && this.writable) return 'open';
+    if (this.readable) return 'readOnly';
+    if (this.writable) return 'writeOnly';
+    return 'closed';
+  }
+
+  /** The connection machine under this socket (for inspection: stats, state). */
+  get connection() {
+    return this.tcb?.conn;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Connecting
+
+  /** @internal Start an active open (Tcp.connect calls this). */
+  connect(opts: TcpConnectOptions, onConnect?: () => void): this {
+    const port = opts.port;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 0xffff) {
+      throw codeError(
+        RangeError,
+        'ERR_SOCKET_BAD_PORT',
+        `Port should be >= 0 and < 65536. Received ${String(port)}.`,
+      );
+    }
+    if (this.connecting || this.tcb)
+      throw codeError(Error, 'ERR_SOCKET_CONNECTING', 'Socket is already connecting');
+    this.connecting = true;
+    if (onConnect) this.once('connect', onConnect);
+    if (opts.timeout) this.setTimeout(opts.timeout);
+    if (opts.noDelay !== undefined) this.noDelay = opts.noDelay;
+    if (opts.keepAlive) this.keepAlive = { enable: true, delay: opts.keepAliveInitialDelay ?? 0 };
+    const host = opts.host ?? 'localhost';
+    // As net.connect with an IP literal: the connection starts on the next tick, so that
+    // listeners and writes made right after connect() are in place (and a Fast Open SYN can
+    // carry what was written).
+    process.nextTick(() => this.startConnect(host, port, opts));
+    return this;
+  }
+
+  private startConnect(host: string, port: number, opts: TcpConnectOptions): void {
+    if (this.destroyed) return;
+    let addr: string;
+    if (host === 'localhost') {
+      addr = opts.family === 6 ? '::1' : '127.0.0.1';
+    } else {
+      const b = tryParseIp(host);
+      if (!b) {
+        // No resolver: any name but 'localhost' fails as getaddrinfo would.
+        const err = systemError('getaddrinfo', 'ENOTFOUND', host);
+        (err as TcpSystemError & { hostname: string }).hostname = host;
+        this.destroy(err);
+        return;
+      }
+      addr = formatIp(b);
+    }
+    this.remoteAddress = addr;
+    this.remotePort = port;
+    this.remoteFamily = addr.includes(':') ? 'IPv6' : 'IPv4';
+    const connection: Partial<TcpConnectionOptions> = { ...opts.tcp };
+    if (this.noDelay !== undefined) connection.noDelay = this.noDelay;
+    if (this.keepAlive?.enable) {
+      connection.keepalive = this.keepAlive.delay > 0 ? { idle: this.keepAlive.delay } : {};
+    }
+    const r = this.tcp.open(
+      this,
+      { addr, port },
+      {
+        localAddress: opts.localAddress,
+        localPort: opts.localPort,
+        connection,
+        fastOpen: opts.fastOpen === true,
+        takeSynData: () => this.takeBeforeConnect(),
+      },
+    );
+    if (!('conn' in r)) {
+      this.destroy(r);
+      return;
+    }
+    this.tcb = r;
+    this.setLocal();
+  }
+
+  /** Data written before the SYN left, for a Fast Open SYN; its callbacks complete now. */
+  private takeBeforeConnect(): Uint8Array | undefined {
+    if (this.beforeConnect.length === 0) return undefined;
+    const pending = this.beforeConnect;
+    this.beforeConnect = [];
+    const data = pending.length === 1 ? pending[0]!.chunk : Buffer.concat(pending.map((p) => p.chunk));
+    process.nextTick(() => {
+      for (const p of pending) p.cb();
+    });
+    return data;
+  }
+
+  private setLocal(): void {
+    const t = this.tcb;
+    if (!t) return;
+    this.localAddress = t.local.addr;
+    this.localPort = t.local.port;
+    this.localFamily = t.local.addr.includes(':') ? 'IPv6' : 'IPv4';
+  }
+
+  /** @internal A server hands over an accepted connection. */
+  attach(tcb: Tcb): void {
+    this.tcb = tcb;
+    tcb.owner = this;
+    this.remoteAddress = tcb.remote.addr;
+    this.remotePort = tcb.remote.port;
+    this.remoteFamily = tcb.remote.addr.includes(':') ? 'IPv6' : 'IPv4';
+    this.setLocal();
+    this.applyOptions();
+    this.touch();
+    // Whatever arrived while it sat in the accept queue (data, even a FIN) is there to read.
+    if (tcb.closed && tcb.hardError) this.destroy(tcb.hardError);
+  }
+
+  private applyOptions(): void {
+    const tcb = this.tcb;
+    if (!tcb) return;
+    if (this.noDelay !== undefined) setConnectionNoDelay(tcb.conn, this.noDelay);
+    if (this.keepAlive) {
+      const ka = this.keepAlive;
+      setConnectionKeepalive(
+        tcb.conn,
+        ka.enable ? { idle: ka.delay > 0 ? ka.delay : 7_200_000, interval: 75_000, count: 9 } : false,
+        this.tcp.stack.clock.now(),
+      );
+      this.tcp.arm(tcb);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Events from the connection
+
+  /** @internal */
+  onTcpEvent(e: TcpEvent, tcb: Tcb): void {
+    switch (e.type) {
+      case 'connected':
+        if (this.connecting) {
+          this.connecting = false;
+          this.touch();
+          this.flushBeforeConnect();
+          this.emit('connect');
+          this.emit('ready');
+        }
+        this.pull();
+        break;
+      case 'data-readable':
+      case 'peer-fin':
+        this.pull();
+        break;
+      case 'writable': {
+        const cb = this.writeWaiting;
+        this.writeWaiting = undefined;
+        cb?.();
+        break;
+      }
+      case 'error':
+        this.destroy(this.errorFor(e.code, tcb));
+        break;
+      case 'closed':
+        if (tcb.hardError) {
+          this.destroy(tcb.hardError);
+        } else if (!this.destroyed) {
+          // A graceful end (both FINs): let any unread bytes and the EOF through first.
+          this.pull();
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  private errorFor(code: 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT', tcb: Tcb): TcpSystemError {
+    const addr = this.remoteAddress;
+    const port = this.remotePort;
+    if (this.connecting) {
+      // A soft ICMP error explains a timeout better than the timeout (Linux: sk_err_soft).
+      const c = code === 'ETIMEDOUT' && tcb.softError ? tcb.softError : code;
+      return systemError('connect', c, addr, port);
+    }
+    if (code === 'ETIMEDOUT') return systemError('read', tcb.softError ?? 'ETIMEDOUT');
+    // A reset after the peer's FIN was read answers what we wrote since: EPIPE on write.
+    if (code === 'ECONNRESET' && this.pushedEnd) return systemError('write', 'EPIPE');
+    return systemError('read', code);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Readable side
+
+  override _read(_size: number): void {
+    this.wantRead = true;
+    this.pull();
+  }
+
+  /** Move bytes from the connection into the stream while the stream wants them. */
+  private pull(): void {
+    if (this.pulling) return;
+    const tcb = this.tcb;
+    if (!tcb) return;
+    this.pulling = true;
+    try {
+      const conn = tcb.conn;
+      while (this.wantRead && !this.destroyed && this.tcb === tcb) {
+        if (conn.readable > 0) {
+          const r = conn.read(this.tcp.stack.clock.now(), READ_CHUNK);
+          tcb.handle(r);
+          const data = r.data;
+          this.bytesRead += data.length;
+          this.touch();
+          if (!this.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength))) this.wantRead = false;
+        } else {
+          if (!this.pushedEnd && (conn.readEnded || (tcb.closed && !tcb.hardError))) {
+            this.pushedEnd = true;
+            this.push(null);
+          }
+          break;
+        }
+      }
+    } finally {
+      this.pulling = false;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Writable side
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.send(Buffer.from(chunk), cb);
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    this.send(Buffer.concat(chunks.map((c) => c.chunk)), cb);
+  }
+
+  /** `data` is ours (a copy). */
+  private send(data: Uint8Array, cb: (err?: Error | null) => void): void {
+    if (this.connecting || !this.tcb) {
+      this.beforeConnect.push({ chunk: data, cb });
+      return;
+    }
+    const tcb = this.tcb;
+    if (tcb.closed || !Tcp.canSend(tcb.conn.state)) {
+      cb(systemError('write', 'EPIPE'));
+      return;
+    }
+    this.touch();
+    this.written += data.byteLength;
+    tcb.handle(tcb.conn.send(data, this.tcp.stack.clock.now()));
+    // The connection sends 'writable' later exactly when it holds more than its high-water mark.
+    if (tcb.conn.sendQueued > tcb.sendHighWater && !tcb.closed) this.writeWaiting = cb;
+    else cb();
+  }
+
+  private flushBeforeConnect(): void {
+    const pending = this.beforeConnect;
+    this.beforeConnect = [];
+    if (pending.length) {
+      const data = pending.length === 1 ? pending[0]!.chunk : Buffer.concat(pending.map((p) => p.chunk));
+      this.send(data, (err) => {
+        for (const p of pending) p.cb(err);
+      });
+    }
+    const fin = this.finalWaiting;
+    if (fin) {
+      this.finalWaiting = undefined;
+      this._final(fin);
+    }
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.connecting || !this.tcb) {
+      this.finalWaiting = cb;
+      return;
+    }
+    const tcb = this.tcb;
+    this.finQueued = true;
+    if (!tcb.closed) tcb.handle(tcb.conn.close(this.tcp.stack.clock.now()));
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.idleTimer?.cancel();
+    this.idleTimer = undefined;
+    const tcb = this.tcb;
+    this.connecting = false;
+    this.writeWaiting = undefined;
+    for (const p of this.beforeConnect)
+      p.cb(err ?? codeError(Error, 'ERR_STREAM_DESTROYED', 'Cannot call write after a stream was destroyed'));
+    this.beforeConnect = [];
+    if (tcb && !tcb.closed) {
+      const conn = tcb.conn;
+      const now = this.tcp.stack.clock.now();
+      this.tcp.orphan(tcb);
+      if (err || this.resetOnDestroy || conn.readable > 0 || conn.state === 'SYN-SENT') {
+        // RFC 9293 §3.10.5 ABORT; Linux does it on close() with unread data (RFC 2525 §2.17).
+        tcb.handle(conn.abort(now));
+      } else if (!this.finQueued) {
+        this.finQueued = true;
+        tcb.handle(conn.close(now));
+      }
+    } else if (tcb) {
+      tcb.owner = undefined;
+    }
+    cb(err);
+  }
+
+  /** Close with a RST (net.Socket.resetAndDestroy). */
+  resetAndDestroy(): this {
+    this.resetOnDestroy = true;
+    this.destroy();
+    return this;
+  }
+
+  /** End, then destroy once everything is written (used by node:http). */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Options
+
+  setNoDelay(noDelay = true): this {
+    this.noDelay = noDelay;
+    if (this.tcb) setConnectionNoDelay(this.tcb.conn, noDelay);
+    return this;
+  }
+
+  /** SO_KEEPALIVE with TCP_KEEPIDLE = initialDelay ms (0: the 2-hour default of RFC 1122 §4.2.3.6). */
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    this.keepAlive = { enable, delay: initialDelay };
+    if (this.tcb && !this.connecting) this.applyOptions();
+    return this;
+  }
+
+  /** Emit 'timeout' after `ms` without reads or writes (0 disables), as net.Socket.setTimeout. */
+  setTimeout(ms: number, cb?: () => void): this {
+    if (cb) {
+      if (ms === 0) this.removeListener('timeout', cb);
+      else this.once('timeout', cb);
+    }
+    this.timeout = ms;
+    this.idleTimer?.cancel();
+    this.idleTimer = undefined;
+    if (ms > 0) {
+      this.touch();
+      this.armIdle();
+    }
+    return this;
+  }
+
+  private touch(): void {
+    this.lastActivity = this.tcp.stack.clock.now();
+    if (this.timeout && !this.idleTimer) this.armIdle();
+  }
+
+  private armIdle(): void {
+    const ms = this.timeout;
+    if (!ms || this.destroyed) return;
+    const clock = this.tcp.stack.clock;
+    this.idleTimer = clock.setTimer(this.lastActivity + ms, () => {
+      this.idleTimer = undefined;
+      if (this.destroyed || this.timeout !== ms) return;
+      if (clock.now() >= this.lastActivity + ms) {
+        this.emit('timeout');
+        return;
+      }
+      this.armIdle();
+    });
+  }
+
+  address(): TcpAddressInfo | Record<string, never> {
+    if (this.localAddress === undefined || this.localPort === undefined) return {};
+    return { address: this.localAddress, family: this.localFamily ?? 'IPv4', port: this.localPort };
+  }
+
+  /** No event-loop handle to hold: kept for net.Socket compatibility. */
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+}

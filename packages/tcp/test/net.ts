@@ -1,0 +1,69 @@
+import { Sim, type SimOptions } from '@stepwire/cli';
+import { Tcp, type TcpStackOptions } from '../src/index.ts';
+
+/** Two simulated hosts (A 198.18.0.1, B 198.18.0.2) with TCP on each. */
+export interface TcpSim {
+  sim: Sim;
+  a: Tcp;
+  b: Tcp;
+  /** Await a promise while driving the virtual clock. */
+  run<T>(p: Promise<T>, limitMs?: number): Promise<T>;
+}
+
+export function tcpSim(opts: SimOptions = {}, tcpOpts: TcpStackOptions = {}): TcpSim {
+  const sim = new Sim(opts);
+  const a = new Tcp(sim.a.host, tcpOpts);
+  const b = new Tcp(sim.b.host, tcpOpts);
+  return { sim, a, b, run: (p, limit) => drive(sim, p, limit) };
+}
+
+/**
+ * Like Sim.run but quicker: every timer due at the current instant fires before the event
+ * loop is given a turn (streams run their callbacks on process.nextTick).
+ */
+export async function drive<T>(sim: Sim, p: Promise<T>, limitMs = 600_000): Promise<T> {
+  let settled = false;
+  const watched = p.finally(() => {
+    settled = true;
+  });
+  watched.catch(() => {});
+  const clock = sim.clock;
+  const deadline = clock.now() + limitMs;
+  await turn();
+  while (!settled) {
+    const at = clock.nextTimerAt();
+    if (at === undefined || at > deadline) {
+      throw new Error(`simulation stalled at t=${clock.now()} ms with the operation still pending`);
+    }
+    clock.advanceTo(at);
+    await turn();
+  }
+  return watched;
+}
+
+function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Resolve with every byte a readable gives until 'end'. */
+export function collect(s: NodeJS.ReadableStream): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    s.on('data', (d: Buffer) => parts.push(d));
+    s.on('end', () => resolve(Buffer.concat(parts)));
+    s.on('error', reject);
+  });
+}
+
+export function once<T = unknown>(e: NodeJS.EventEmitter, name: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onErr = (err: Error) => {
+      if (name !== 'error') reject(err);
+    };
+    e.once(name, (v: T) => {
+      e.removeListener('error', onErr);
+      resolve(v);
+    });
+    if (name !== 'error') e.once('error', onErr);
+  });
+}
