@@ -432,6 +432,59 @@ describe('Host: reassembly on the wire', () => {
   });
 });
 
+describe('Host: reassembly limits', () => {
+  it('caps what one source can make it buffer, without starving another source', () => {
+    const clock = new VirtualClock();
+    const [la, lb] = pipe(clock);
+    const a = new Host({ name: 'A', clock });
+    const b = new Host({
+      name: 'B',
+      clock,
+      maxReassemblyBytesPerSource: 16_000,
+      maxReassemblyFragmentsPerSource: 100,
+      maxReassemblyDatagramsPerSource: 4,
+    });
+    a.addInterface({ link: la, ipv4: '198.18.0.1/24' });
+    b.addInterface({ link: lb, ipv4: '198.18.0.2/24' });
+    const got: IpDelivery[] = [];
+    b.registerProtocol(17, { receive: (d) => got.push(d) });
+    const frag = (src: string, id: number, offset: number, more: boolean, len: number) =>
+      encodeIpv4({
+        dscp: 0,
+        ecn: 0,
+        identification: id,
+        reservedFlag: false,
+        dontFragment: false,
+        moreFragments: more,
+        fragmentOffset: offset / 8,
+        ttl: 64,
+        protocol: 17,
+        src,
+        dst: '198.18.0.2',
+        options: [],
+        payload: new Uint8Array(len),
+      });
+    // 1000 never-completed datagrams from one source: at most 4 are held, at most 16000 bytes.
+    for (let id = 0; id < 1000; id++) b.receive(frag('198.18.0.66', id, 8, true, 1000));
+    expect(b.counters.get('reasm.drop.limit')).toBe(996);
+    // A second source still gets its datagram through.
+    b.receive(frag('198.18.0.1', 1, 0, true, 1000));
+    b.receive(frag('198.18.0.1', 1, 1000, false, 500));
+    expect(got.map((d) => d.payload.length)).toEqual([1500]);
+    // A datagram that would exceed the byte cap is discarded whole.
+    for (let i = 0; i < 20; i++) b.receive(frag('198.18.0.77', 5, i * 1000, true, 1000));
+    expect(b.counters.get('reasm.drop.limit')).toBe(997);
+    expect(b.counters.get('reasm.drop.discarded')).toBe(3);
+    // Overlapping pieces of one IPv4 datagram discard it (the RFC 5722 rule, applied to IPv4 too).
+    b.receive(frag('198.18.0.1', 2, 0, true, 1000));
+    b.receive(frag('198.18.0.1', 2, 992, false, 100));
+    expect(b.counters.get('reasm.drop.overlap')).toBe(1);
+    clock.runUntilIdle();
+    expect(b.counters.get('reasm.drop.timeout')).toBe(4);
+    expect(got).toHaveLength(1);
+  });
+});
+
 describe('Host: addressing and routing', () => {
   it('drops traffic for other hosts and kernel multicast quietly, answers all-nodes', () => {
     const { clock, a, b, lb } = pair();
