@@ -7,6 +7,7 @@ export * from './codec/extensions.ts';
 export * from './codec/handshake.ts';
 export * from './codec/record.ts';
 export * from './crypto/index.ts';
+export * from './keylog.ts';
 export * from './keyschedule.ts';
 export * from './record.ts';
 
