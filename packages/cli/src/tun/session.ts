@@ -30,6 +30,13 @@ export interface TunSessionOptions {
   pcapInMemory?: boolean;
   /** Passed to TunLink: bounds how long the read loop outlives close(). */
   pollTimeoutMs?: number;
+  /**
+   * Always make a fresh namespace, removing one of the same name first (tests: a leftover
+   * of a crashed run must not be mistaken for `stepwire netns up`'s). Default false.
+   */
+  replace?: boolean;
+  /** For a namespace this session makes: keep the kernel from soliciting routers (default true). */
+  quietIpv6?: boolean;
 }
 
 /** A Link that shows every packet to a tap on its way in and out. */
@@ -122,7 +129,7 @@ export class TunSession {
   static open(opts: TunSessionOptions): TunSession {
     const name = opts.netns;
     const poll = opts.pollTimeoutMs !== undefined ? { pollTimeoutMs: opts.pollTimeoutMs } : {};
-    if (netnsExists(name)) {
+    if (!opts.replace && netnsExists(name)) {
       const device = NETNS_DEFAULTS.device;
       if (!deviceExists(name, device)) {
         throw new UsageError(
@@ -132,7 +139,11 @@ export class TunSession {
       const tun = TunLink.open({ netns: name, name: device, ...poll });
       return new TunSession(name, tun, undefined, opts);
     }
-    const ns = Netns.create({ name, ...poll });
+    const ns = Netns.create({
+      name,
+      ...poll,
+      ...(opts.quietIpv6 !== undefined ? { quietIpv6: opts.quietIpv6 } : {}),
+    });
     try {
       return new TunSession(name, ns.link, ns, opts);
     } catch (e) {
