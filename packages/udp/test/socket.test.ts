@@ -505,3 +505,125 @@ describe('UDP sockets over a fake IpStack', () => {
     },
   );
 });
+
+describe('demultiplexing against a model', () => {
+  const LOCALS = ['198.18.0.1', '198.18.0.3'];
+  const PEERS = ['198.18.0.2', '198.18.0.4'];
+  const PORTS = [53, 54];
+  type Op =
+    | { op: 'bind'; port: number; addr: string | undefined; reuse: boolean }
+    | { op: 'connect'; i: number; peer: string; port: number }
+    | { op: 'close'; i: number }
+    | { op: 'dgram'; dst: string; dport: number; src: string; sport: number };
+  // Weighted toward binds and datagrams so that shared ports (reuseAddr ties) come up often.
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        op: fc.constant('bind' as const),
+        port: fc.constantFrom(...PORTS),
+        addr: fc.constantFrom(undefined, ...LOCALS),
+        reuse: fc.boolean(),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        op: fc.constant('connect' as const),
+        i: fc.nat(20),
+        peer: fc.constantFrom(...PEERS),
+        port: fc.constantFrom(...PORTS),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('close' as const), i: fc.nat(20) }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        op: fc.constant('dgram' as const),
+        dst: fc.constantFrom(...LOCALS),
+        dport: fc.constantFrom(...PORTS),
+        src: fc.constantFrom(...PEERS),
+        sport: fc.constantFrom(...PORTS),
+      }),
+    },
+  );
+
+  fcTest.prop([fc.array(opArb, { minLength: 10, maxLength: 60 })], { numRuns: 300 })(
+    'each datagram goes to the most specific matching socket (latest among equals), or none matches',
+    (ops) => {
+      const clock = new VirtualClock();
+      const a = new FakeStack('A', clock, LOCALS, 1);
+      const udp = new Udp(a);
+      type M = {
+        s: UdpSocket;
+        addr: string;
+        port: number;
+        reuse: boolean;
+        remote?: [string, number];
+        got: number;
+      };
+      const live: M[] = [];
+      const all: M[] = [];
+      for (const o of ops) {
+        if (o.op === 'bind') {
+          const s = udp.createSocket({ type: 'udp4', reuseAddr: o.reuse });
+          const addr = o.addr ?? '0.0.0.0';
+          // Linux without SO_REUSEADDR on both: same port conflicts when either side is the wildcard or both equal.
+          const conflict = live.some(
+            (m) =>
+              m.port === o.port &&
+              !(o.reuse && m.reuse) &&
+              (m.addr === addr || m.addr === '0.0.0.0' || addr === '0.0.0.0'),
+          );
+          if (conflict) {
+            expect(() => s.bindSync(o.port, o.addr)).toThrow(expect.objectContaining({ code: 'EADDRINUSE' }));
+            continue;
+          }
+          s.bindSync(o.port, o.addr);
+          const m: M = { s, addr, port: o.port, reuse: o.reuse, got: 0 };
+          s.on('message', () => m.got++);
+          live.push(m);
+          all.push(m);
+        } else if (o.op === 'connect') {
+          const m = live[o.i % Math.max(1, live.length)];
+          if (!m || m.remote) continue;
+          m.s.connect(o.port, o.peer);
+          m.remote = [o.peer, o.port];
+        } else if (o.op === 'close') {
+          const k = o.i % Math.max(1, live.length);
+          const m = live[k];
+          if (!m) continue;
+          m.s.close();
+          live.splice(k, 1);
+        } else {
+          const before = all.map((m) => m.got);
+          const noPort = a.counters.get('udp.drop.no-port');
+          const payload = encodeUdp(
+            { sourcePort: o.sport, destinationPort: o.dport, payload: utf8('m') },
+            { src: o.src, dst: o.dst },
+          );
+          a.deliver({
+            version: 4,
+            src: o.src,
+            dst: o.dst,
+            protocol: 17,
+            ttl: 64,
+            payload,
+            original: payload,
+          });
+          const score = (m: M): number => {
+            if (m.port !== o.dport) return -1;
+            if (m.addr !== '0.0.0.0' && m.addr !== o.dst) return -1;
+            if (m.remote && (m.remote[0] !== o.src || m.remote[1] !== o.sport)) return -1;
+            return (m.remote ? 4 : 0) + (m.addr !== '0.0.0.0' ? 2 : 0);
+          };
+          let want: M | undefined;
+          for (const m of live) if (score(m) >= 0 && (!want || score(m) >= score(want))) want = m;
+          const changed = all.filter((m, i) => m.got !== before[i]);
+          expect(changed).toEqual(want ? [want] : []);
+          expect(a.counters.get('udp.drop.no-port')).toBe(noPort + (want ? 0 : 1));
+        }
+      }
+    },
+  );
+});
