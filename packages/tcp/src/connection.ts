@@ -1,4 +1,13 @@
-import { seqAdd, seqDiff, seqGeq, seqGt, seqLeq, seqLt, silentTrace, type TraceBus } from '@stepwire/wire';
+import {
+  silentTrace,
+  type TraceBus,
+  seqAdd as wire_seqAdd,
+  seqDiff as wire_seqDiff,
+  seqGeq as wire_seqGeq,
+  seqGt as wire_seqGt,
+  seqLeq as wire_seqLeq,
+  seqLt as wire_seqLt,
+} from '@stepwire/wire';
 import { ChunkQueue } from './buffers.ts';
 import { cubic } from './congestion/cubic.ts';
 import { newReno } from './congestion/newreno.ts';
@@ -8,6 +17,15 @@ import type { SackBlock, TcpOptions } from './options.ts';
 import { type RtoOptions, RttEstimator } from './rto.ts';
 import { OutOfOrderQueue, Scoreboard } from './sack.ts';
 import { ACK, describeSegment, FIN, PSH, RST, SYN, type TcpSegment } from './segment.ts';
+
+// Bound once to locals: on the per-segment path each access to an imported binding can
+// cost a getter call under some module loaders (esbuild/tsx, vite-node).
+const seqAdd = wire_seqAdd;
+const seqDiff = wire_seqDiff;
+const seqGeq = wire_seqGeq;
+const seqGt = wire_seqGt;
+const seqLeq = wire_seqLeq;
+const seqLt = wire_seqLt;
 
 /**
  * The TCP connection machine of RFC 9293 §3.10, sans I/O.
@@ -553,9 +571,19 @@ export class TcpConnection {
     this.begin(now);
     const data = this.recvQueue.take(max);
     if (data.length && SYNCHRONIZED.has(this.state) && !this.peerFinSeen) {
-      // RFC 9293 §3.8.6.2.2: update only when the right edge moves by min(BUFF/2, MSS).
+      // RFC 9293 §3.8.6.2.2: the right edge moves only by min(BUFF/2, MSS) or more. An
+      // update is worth a segment of its own only when the window now offered is small
+      // (at most half the buffer) and reading at least doubles it, as Linux judges
+      // (tcp_cleanup_rbuf); otherwise the next ACK carries the larger window anyway.
       const grow = seqDiff(seqAdd(this.rcvNxt, this.freeSpace()), this.rcvAdvRight);
-      if (grow >= Math.min(this.receiveBuffer / 2, this.ourMss)) this.ackNow = true;
+      const offered = seqDiff(this.rcvAdvRight, this.rcvNxt);
+      if (
+        grow >= Math.min(this.receiveBuffer / 2, this.ourMss) &&
+        offered <= this.receiveBuffer / 2 &&
+        offered + grow >= 2 * offered
+      ) {
+        this.ackNow = true;
+      }
     }
     const o = this.finish() as TcpReadResult;
     o.data = data;

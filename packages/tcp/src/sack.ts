@@ -1,5 +1,17 @@
-import { seqAdd, seqDiff, seqGt, seqLt } from '@stepwire/wire';
+import {
+  seqAdd as wire_seqAdd,
+  seqDiff as wire_seqDiff,
+  seqGt as wire_seqGt,
+  seqLt as wire_seqLt,
+} from '@stepwire/wire';
 import type { SackBlock } from './options.ts';
+
+// Bound once to locals: on the per-segment path each access to an imported binding can
+// cost a getter call under some module loaders (esbuild/tsx, vite-node).
+const seqAdd = wire_seqAdd;
+const seqDiff = wire_seqDiff;
+const seqGt = wire_seqGt;
+const seqLt = wire_seqLt;
 
 interface OooBlock {
   left: number;

@@ -171,18 +171,42 @@ export function pseudoHeaderSum(p: PseudoHeader, length: number): number {
  * input from the network).
  */
 export function encodeSegment(s: TcpSegment, pseudo: PseudoHeader): Uint8Array {
-  const optLen = optionsLength(s.options);
+  const o = s.options;
+  // The data-segment fast path: timestamps only, written in place.
+  const tsOnly =
+    o.timestamps !== undefined &&
+    o.mss === undefined &&
+    o.windowScale === undefined &&
+    !o.sackPermitted &&
+    o.sack === undefined &&
+    o.fastOpen === undefined &&
+    o.unknown === undefined;
+  const optLen = tsOnly ? 12 : optionsLength(o);
   if (optLen > MAX_OPTIONS_LENGTH) throw new RangeError(`tcp: options take ${optLen} bytes > 40`);
   const hdrLen = TCP_HEADER_LENGTH + optLen;
   const total = hdrLen + s.payload.length;
-  const w = new ByteWriter(total);
-  w.u16(s.srcPort).u16(s.dstPort).u32(s.seq).u32(s.ack);
-  w.u16(((hdrLen / 4) << 12) | (s.flags & 0x0fff));
-  w.u16(s.window).u16(0).u16(s.urgentPointer);
-  if (optLen) writeOptions(w, s.options);
-  if (w.length !== hdrLen) throw new RangeError('tcp: options length mismatch');
-  w.bytes(s.payload);
-  const out = w.finish();
+  const out = new Uint8Array(total);
+  put16(out, 0, s.srcPort);
+  put16(out, 2, s.dstPort);
+  put32(out, 4, s.seq);
+  put32(out, 8, s.ack);
+  put16(out, 12, ((hdrLen / 4) << 12) | (s.flags & 0x0fff));
+  put16(out, 14, s.window);
+  put16(out, 18, s.urgentPointer);
+  if (tsOnly) {
+    out[20] = 1;
+    out[21] = 1;
+    out[22] = 8;
+    out[23] = 10;
+    put32(out, 24, o.timestamps!.value);
+    put32(out, 28, o.timestamps!.echo);
+  } else if (optLen) {
+    const w = new ByteWriter(optLen);
+    writeOptions(w, o);
+    if (w.length !== optLen) throw new RangeError('tcp: options length mismatch');
+    out.set(w.finish(), TCP_HEADER_LENGTH);
+  }
+  out.set(s.payload, hdrLen);
   const ck = finishChecksum(sum16(out, pseudoHeaderSum(pseudo, total)));
   out[16] = ck >> 8;
   out[17] = ck & 0xff;
@@ -194,27 +218,76 @@ export function encodeSegment(s: TcpSegment, pseudo: PseudoHeader): Uint8Array {
  * end, bad option lengths, bad checksum) is a ParseError naming the field and offset.
  */
 export function decodeSegment(bytes: Uint8Array, pseudo: PseudoHeader, opts?: DecodeOptions): TcpSegment {
-  const r = new ByteReader(bytes, 'tcp');
-  const srcPort = r.u16('source port');
-  const dstPort = r.u16('destination port');
-  const seq = r.u32('sequence number');
-  const ack = r.u32('acknowledgment number');
-  const offFlags = r.u16('data offset');
-  const window = r.u16('window');
-  r.u16('checksum');
-  const urgentPointer = r.u16('urgent pointer');
+  if (bytes.length < TCP_HEADER_LENGTH) {
+    const field = HEADER_FIELDS.find(([end]) => bytes.length < end)!;
+    throw new ParseError(
+      'tcp',
+      field[1],
+      field[2],
+      `needs ${field[0] - field[2]} byte(s), ${bytes.length - field[2]} left`,
+    );
+  }
+  const srcPort = get16(bytes, 0);
+  const dstPort = get16(bytes, 2);
+  const seq = get32(bytes, 4);
+  const ack = get32(bytes, 8);
+  const offFlags = get16(bytes, 12);
+  const window = get16(bytes, 14);
+  const urgentPointer = get16(bytes, 18);
   const hdrLen = (offFlags >> 12) * 4;
-  if (hdrLen < TCP_HEADER_LENGTH) r.fail('data offset', `${hdrLen / 4} words < 5`, 12);
-  if (hdrLen > bytes.length)
-    r.fail('data offset', `header of ${hdrLen} bytes exceeds segment of ${bytes.length}`, 12);
+  if (hdrLen < TCP_HEADER_LENGTH) throw new ParseError('tcp', 'data offset', 12, `${hdrLen / 4} words < 5`);
+  if (hdrLen > bytes.length) {
+    throw new ParseError(
+      'tcp',
+      'data offset',
+      12,
+      `header of ${hdrLen} bytes exceeds segment of ${bytes.length}`,
+    );
+  }
   if (!opts?.skipChecksum) {
     const sum = finishChecksum(sum16(bytes, pseudoHeaderSum(pseudo, bytes.length)));
     if (sum !== 0) throw new ParseError('tcp', 'checksum', 16, 'bad checksum');
   }
-  const options = hdrLen > TCP_HEADER_LENGTH ? readOptions(r.sub(hdrLen - TCP_HEADER_LENGTH, 'options')) : {};
+  let options: TcpOptions;
+  if (hdrLen === 32 && bytes[20] === 1 && bytes[21] === 1 && bytes[22] === 8 && bytes[23] === 10) {
+    // The common layout of a data segment: NOP, NOP, timestamps (RFC 7323 Appendix A).
+    options = { timestamps: { value: get32(bytes, 24), echo: get32(bytes, 28) } };
+  } else if (hdrLen > TCP_HEADER_LENGTH) {
+    options = readOptions(
+      new ByteReader(bytes.subarray(TCP_HEADER_LENGTH, hdrLen), 'tcp', TCP_HEADER_LENGTH),
+    );
+  } else {
+    options = {};
+  }
   const payload = bytes.subarray(hdrLen);
   return { srcPort, dstPort, seq, ack, flags: offFlags & 0x0fff, window, urgentPointer, options, payload };
 }
+
+const get16 = (b: Uint8Array, at: number): number => (b[at]! << 8) | b[at + 1]!;
+const get32 = (b: Uint8Array, at: number): number =>
+  ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+const put16 = (b: Uint8Array, at: number, v: number): void => {
+  b[at] = (v >>> 8) & 0xff;
+  b[at + 1] = v & 0xff;
+};
+const put32 = (b: Uint8Array, at: number, v: number): void => {
+  b[at] = (v >>> 24) & 0xff;
+  b[at + 1] = (v >>> 16) & 0xff;
+  b[at + 2] = (v >>> 8) & 0xff;
+  b[at + 3] = v & 0xff;
+};
+
+/** [end offset, field, start offset] of the fixed header, for short-input errors. */
+const HEADER_FIELDS: [number, string, number][] = [
+  [2, 'source port', 0],
+  [4, 'destination port', 2],
+  [8, 'sequence number', 4],
+  [12, 'acknowledgment number', 8],
+  [14, 'data offset', 12],
+  [16, 'window', 14],
+  [18, 'checksum', 16],
+  [20, 'urgent pointer', 18],
+];
 
 /** Ports only, for demultiplexing and ICMP error matching (needs the first 4 bytes). */
 export function peekPorts(bytes: Uint8Array): { srcPort: number; dstPort: number } | undefined {

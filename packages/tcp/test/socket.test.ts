@@ -1,24 +1,296 @@
+import { createHash } from 'node:crypto';
+import { Host } from '@stepwire/ip';
+import type { TraceEvent } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
-import type { TcpSocket } from '../src/index.ts';
-import { collect, once, tcpSim } from './net.ts';
+import { Tcp, type TcpSocket, type TcpSystemError } from '../src/index.ts';
+import { collect, drive, once, tcpSim } from './net.ts';
+
+function bytes(n: number, seed = 1): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 describe('TcpSocket over two simulated hosts', () => {
-  it('echoes', async () => {
+  it('echoes over IPv4, with addresses and byte counts like net.Socket', async () => {
     const { a, b, run, sim } = tcpSim();
-    const server = b.createServer((s: TcpSocket) => s.pipe(s));
+    let serverSide: TcpSocket | undefined;
+    const server = b.createServer((s: TcpSocket) => {
+      serverSide = s;
+      s.pipe(s);
+    });
     server.listen(7);
     await run(once(server, 'listening'));
+    expect(server.address()).toEqual({ address: '::', family: 'IPv6', port: 7 });
     const c = a.connect({ host: sim.b.ipv4, port: 7 });
+    expect(c.connecting).toBe(true);
+    expect(c.readyState).toBe('opening');
     const got = collect(c);
     const closed = once(c, 'close');
     await run(once(c, 'connect'));
+    expect(c.readyState).toBe('open');
     expect(c.remoteAddress).toBe('198.18.0.2');
     expect(c.remotePort).toBe(7);
+    expect(c.remoteFamily).toBe('IPv4');
     expect(c.localAddress).toBe('198.18.0.1');
+    expect(c.localPort).toBeGreaterThanOrEqual(49152);
+    expect(c.address()).toEqual({ address: '198.18.0.1', family: 'IPv4', port: c.localPort });
     c.write('hello ');
     c.end('world');
     const data = await run(got);
     expect(data.toString()).toBe('hello world');
     await run(closed);
+    expect(c.bytesWritten).toBe(11);
+    expect(c.bytesRead).toBe(11);
+    expect(serverSide?.remoteAddress).toBe('198.18.0.1');
+    expect(serverSide?.remotePort).toBe(c.localPort);
+    // The client closed first: its end of the connection waits in TIME-WAIT (RFC 9293 §3.10.8).
+    expect(a.stats.byState['TIME-WAIT']).toBe(1);
+    sim.clock.advance(61_000);
+    expect(a.stats.connections).toBe(0);
+  });
+
+  it('echoes over IPv6', async () => {
+    const { a, b, run, sim } = tcpSim();
+    const server = b.createServer((s: TcpSocket) => s.pipe(s)).listen(8080, sim.b.ipv6);
+    await run(once(server, 'listening'));
+    const c = a.connect({ host: sim.b.ipv6, port: 8080 });
+    const got = collect(c);
+    c.end(bytes(100_000));
+    expect(sha(await run(got))).toBe(sha(bytes(100_000)));
+    expect(c.remoteFamily).toBe('IPv6');
+    expect(c.localAddress).toBe('fd00:5757::1');
+    expect(c.connection?.mss).toBe(1500 - 60 - 12);
+  });
+
+  it('half-closes: after the client ends, an allowHalfOpen server still sends', async () => {
+    const { a, b, run, sim } = tcpSim();
+    const server = b.createServer({ allowHalfOpen: true }, (s: TcpSocket) => {
+      const parts: Buffer[] = [];
+      s.on('data', (d: Buffer) => parts.push(d));
+      s.on('end', () => {
+        // Our FIN came; the connection is in CLOSE-WAIT and still carries data out.
+        expect(s.connection?.state).toBe('CLOSE-WAIT');
+        const req = Buffer.concat(parts).toString();
+        s.write(`you said ${req}; `);
+        setImmediate(() => s.end('bye'));
+      });
+    });
+    server.listen(9);
+    const c = a.connect({ host: sim.b.ipv4, port: 9, allowHalfOpen: true });
+    const got = collect(c);
+    const finished = once(c, 'finish');
+    c.end('ping');
+    await run(finished);
+    const reply = await run(got);
+    expect(reply.toString()).toBe('you said ping; bye');
+  });
+
+  it('a SYN to a closed port is answered with RST: ECONNREFUSED', async () => {
+    const { a, b, run, sim } = tcpSim();
+    const c = a.connect({ host: sim.b.ipv4, port: 4444 });
+    const err = await run(once<TcpSystemError>(c, 'error'));
+    expect(err.code).toBe('ECONNREFUSED');
+    expect(err.errno).toBe(-111);
+    expect(err.syscall).toBe('connect');
+    expect(err.address).toBe('198.18.0.2');
+    expect(err.port).toBe(4444);
+    expect(err.message).toBe('connect ECONNREFUSED 198.18.0.2:4444');
+    expect(sim.b.host.counters.get('tcp.rst.sent')).toBe(1);
+    expect(sim.b.host.counters.get('tcp.drop.no-port')).toBe(1);
+    expect(c.destroyed).toBe(true);
+    expect(a.stats.connections).toBe(0);
+    expect(b.stats.connections).toBe(0);
+  });
+
+  it('a connection attempt into a black hole ends with ETIMEDOUT', async () => {
+    const { a, run, sim } = tcpSim({ impairments: { loss: 1 } });
+    const c = a.connect({ host: sim.b.ipv4, port: 80 });
+    const t0 = sim.clock.now();
+    const err = await run(once<TcpSystemError>(c, 'error'), 600_000);
+    expect(err.code).toBe('ETIMEDOUT');
+    expect(err.syscall).toBe('connect');
+    expect(err.errno).toBe(-110);
+    // RFC 6298 §5.5 backoff over the SYN retries: 1+2+4+8+16+32+64 s.
+    expect(sim.clock.now() - t0).toBeGreaterThan(60_000);
+  });
+
+  it('a hard ICMP error ends a connection attempt (protocol unreachable from a host without TCP)', async () => {
+    const { Sim } = await import('@stepwire/cli');
+    const sim = new Sim();
+    const a = new Tcp(sim.a.host);
+    const c = a.connect({ host: sim.b.ipv4, port: 80 });
+    const err = await drive(sim, once<TcpSystemError>(c, 'error'));
+    expect(err.code).toBe('ENOPROTOOPT');
+    expect(err.syscall).toBe('connect');
+    expect(err.icmp).toMatchObject({ kind: 'unreachable', code: 2, reporter: '198.18.0.2' });
+    expect(sim.a.host.counters.get('tcp.icmp.hard')).toBe(1);
+  });
+
+  it('destroy() with unread data resets the connection: the peer sees ECONNRESET on read', async () => {
+    const { a, b, run, sim } = tcpSim();
+    const server = b.createServer({ pauseOnConnect: true }, (s: TcpSocket) => {
+      // Never read; drop the connection once the bytes are in the receive buffer.
+      const t = setInterval(() => {
+        if ((s.connection?.readable ?? 0) >= 5) {
+          clearInterval(t);
+          s.destroy();
+        }
+      }, 1);
+    });
+    server.listen(10);
+    const c = a.connect({ host: sim.b.ipv4, port: 10 });
+    c.write('hello');
+    const err = await run(once<TcpSystemError>(c, 'error'));
+    expect(err.code).toBe('ECONNRESET');
+    expect(err.syscall).toBe('read');
+    expect(err.errno).toBe(-104);
+    expect(sim.b.host.counters.get('tcp.rst.sent')).toBe(1);
+  });
+
+  it('writing after the peer closed: the reset that answers comes back as EPIPE on write', async () => {
+    const { a, b, run, sim } = tcpSim();
+    const server = b.createServer((s: TcpSocket) => {
+      s.on('data', () => {});
+      s.end('done');
+    });
+    server.listen(11);
+    const c = a.connect({ host: sim.b.ipv4, port: 11, allowHalfOpen: true });
+    c.on('data', () => {});
+    await run(once(c, 'end'));
+    // The server's socket has gone: its connection is an orphan, and data for it is refused.
+    c.write('anyone?');
+    const err = await run(once<TcpSystemError>(c, 'error'));
+    expect(err.code).toBe('EPIPE');
+    expect(err.syscall).toBe('write');
+    expect(err.errno).toBe(-32);
+    expect(sim.b.host.counters.get('tcp.orphan.reset')).toBe(1);
+  });
+
+  it('backpressure both ways: write() returns false, a paused reader closes the window, drain follows', async () => {
+    const { a, b, run, sim } = tcpSim();
+    let serverSide: TcpSocket | undefined;
+    const server = b.createServer({ pauseOnConnect: true }, (s: TcpSocket) => {
+      serverSide = s;
+    });
+    server.listen(12);
+    const c = a.connect({ host: sim.b.ipv4, port: 12 });
+    await run(once(c, 'connect'));
+    const chunk = bytes(64 * 1024);
+    let writes = 0;
+    while (c.write(chunk)) writes++;
+    // The stream's buffer (16 KiB) and the connection's send buffer (256 KiB) are full.
+    expect(writes).toBeGreaterThan(1);
+    expect(writes).toBeLessThan(10);
+    let drained = false;
+    c.once('drain', () => {
+      drained = true;
+    });
+    sim.clock.advance(5_000);
+    await new Promise((r) => setImmediate(r));
+    // The server reads nothing: its receive buffer (256 KiB) filled and its window closed.
+    const sconn = serverSide!.connection!;
+    expect(sconn.readable).toBe(256 * 1024);
+    expect(sconn.stats.rcvWnd).toBe(0);
+    expect(c.connection!.stats.sndWnd).toBe(0);
+    expect(drained).toBe(false);
+    // The sender probes the zero window (RFC 9293 §3.8.6.1).
+    expect(c.connection!.stats.zeroWindowProbes).toBeGreaterThan(0);
+    const got = collect(serverSide!);
+    serverSide!.resume();
+    await run(once(c, 'drain'));
+    expect(drained).toBe(true);
+    c.end();
+    const all = await run(got);
+    expect(all.length).toBe((writes + 1) * chunk.length);
+  });
+
+  it("setTimeout emits 'timeout' after idle time, and setKeepAlive probes an idle connection", async () => {
+    const { a, b, run, sim } = tcpSim();
+    b.createServer((s: TcpSocket) => s.resume()).listen(13);
+    const c = a.connect({ host: sim.b.ipv4, port: 13 });
+    await run(once(c, 'connect'));
+    const t0 = sim.clock.now();
+    c.setTimeout(3_000);
+    await run(once(c, 'timeout'));
+    expect(sim.clock.now() - t0).toBe(3_000);
+    c.setKeepAlive(true, 10_000);
+    sim.clock.advance(25_000);
+    expect(c.connection!.stats.keepalivesSent).toBeGreaterThanOrEqual(1);
+    expect(c.connection!.state).toBe('ESTABLISHED');
+  });
+
+  it('setNoDelay lets small writes go at once (Nagle off)', async () => {
+    const { a, b, run, sim } = tcpSim();
+    const seen: number[] = [];
+    b.createServer((s: TcpSocket) => s.on('data', (d: Buffer) => seen.push(d.length))).listen(14);
+    const c = a.connect({ host: sim.b.ipv4, port: 14 });
+    await run(once(c, 'connect'));
+    c.setNoDelay(true);
+    const before = c.connection!.stats.segmentsOut;
+    c.write('a');
+    c.write('b');
+    c.write('c');
+    await run(new Promise((r) => setImmediate(r)));
+    // With Nagle the second and third bytes would wait for the first ACK.
+    expect(c.connection!.stats.segmentsOut - before).toBeGreaterThanOrEqual(2);
+  });
+
+  it('listen errors: EADDRINUSE and EADDRNOTAVAIL; port 0 picks an ephemeral port', async () => {
+    const { b, run } = tcpSim();
+    const s1 = b.createServer().listen(80);
+    await run(once(s1, 'listening'));
+    const s2 = b.createServer().listen(80, '198.18.0.2');
+    const e2 = await run(once<TcpSystemError>(s2, 'error'));
+    expect(e2.code).toBe('EADDRINUSE');
+    expect(e2.syscall).toBe('listen');
+    const s3 = b.createServer().listen(81, '198.18.0.99');
+    expect((await run(once<TcpSystemError>(s3, 'error'))).code).toBe('EADDRNOTAVAIL');
+    const s4 = b.createServer().listen(0, '198.18.0.2');
+    await run(once(s4, 'listening'));
+    expect(s4.address()!.port).toBeGreaterThanOrEqual(49152);
+    const closed = new Promise<void>((r) => s1.close(() => r()));
+    await run(closed);
+    const s5 = b.createServer().listen(80, '198.18.0.2');
+    await run(once(s5, 'listening'));
+  });
+
+  it('unknown host names fail like getaddrinfo', async () => {
+    const { a, run } = tcpSim();
+    const c = a.connect({ host: 'example.invalid', port: 80 });
+    const err = await run(once<TcpSystemError>(c, 'error'));
+    expect(err.code).toBe('ENOTFOUND');
+    expect(err.syscall).toBe('getaddrinfo');
+  });
+
+  it('the trace shows the handshake and the state changes', async () => {
+    const { a, b, run, sim } = tcpSim();
+    const events: TraceEvent[] = [];
+    sim.trace.on((e) => {
+      if (e.layer === 'tcp') events.push(e);
+    });
+    b.createServer((s: TcpSocket) => s.end()).listen(15);
+    const c = a.connect({ host: sim.b.ipv4, port: 15 });
+    c.resume();
+    await run(once(c, 'close'));
+    const out = events.filter((e) => e.dir === 'out').map((e) => `${e.host} ${e.summary.split(' ')[0]}`);
+    expect(out.slice(0, 3)).toEqual(['A SYN', 'B SYN,ACK', 'A ACK']);
+    expect(events.some((e) => e.host === 'B' && e.state?.to === 'ESTABLISHED')).toBe(true);
+    expect(events.some((e) => e.summary.includes('SYN queue -> accept queue'))).toBe(true);
+    expect(events.some((e) => e.summary.includes('accepted: accept queue -> application'))).toBe(true);
+  });
+
+  it('two hosts share nothing: a Tcp registers itself as IP protocol 6', () => {
+    const h = new Host({ name: 'x', clock: { now: () => 0, setTimer: () => ({ cancel() {} }) } });
+    const t = new Tcp(h);
+    expect(t.stack).toBe(h);
   });
 });
