@@ -757,6 +757,13 @@ export class Host implements IpStack {
       if (!multicast) this.paramProblem6(p, b, ICMPV6_PARAM.header, at + 2);
       return;
     }
+    // RFC 8200 §4.5 (after RFC 7112): the first fragment must hold the whole header chain up
+    // to the upper-layer header; otherwise Parameter Problem code 3 with pointer zero.
+    if (offset === 0 && fh.moreFragments && !this.chainComplete(p.nextHeader, p.payload)) {
+      this.dropped('ipv6', 'ipv6.drop.incomplete-chain', 'first fragment lacks the upper-layer header');
+      if (!multicast) this.paramProblem6(p, b, 3, 0);
+      return;
+    }
     const perFragment = p.extensionHeaders.slice(0, index);
     let whole: Ipv6Packet;
     if (offset === 0 && !fh.moreFragments) {
@@ -816,6 +823,16 @@ export class Host implements IpStack {
       this.emit('ipv6', 'local', `reassembled ${summary6(again, full.length)}`, fields6(again, full.length));
     }
     this.process6(again, full, info, iface);
+  }
+
+  private chainComplete(first: number, bytes: Uint8Array): boolean {
+    try {
+      decodeIpv6ExtensionChain(first, bytes);
+      return true;
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      return false;
+    }
   }
 
   // ---- ICMP ---------------------------------------------------------------------------
@@ -941,7 +958,8 @@ export class Host implements IpStack {
         const fh = q.extensionHeaders.find((h) => h.kind === 'fragment');
         if (fh?.kind === 'fragment') {
           firstFragment = fh.fragmentOffset === 0;
-          if (firstFragment) {
+          // The quote may end inside the chain; then the transport stays unknown.
+          if (firstFragment && this.chainComplete(q.nextHeader, q.payload)) {
             const chain = decodeIpv6ExtensionChain(q.nextHeader, q.payload);
             protocol = chain.nextHeader;
             quoted = q.payload.subarray(chain.payloadOffset);

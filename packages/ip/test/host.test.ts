@@ -630,6 +630,67 @@ describe('Host: addressing and routing', () => {
     expect(pointers).toEqual([42, 42]);
   });
 
+  it('IPv6 fragments: atomic fragments alone (RFC 6946), overlaps (RFC 5722), an incomplete first chain (RFC 7112)', () => {
+    const { clock, a, b, lb } = pair();
+    const got: IpDelivery[] = [];
+    b.registerProtocol(17, { receive: (d) => got.push(d) });
+    const reports: IcmpErrorReport[] = [];
+    a.registerProtocol(17, { receive: () => {}, receiveIcmpError: (e) => reports.push(e) });
+    const frag = (
+      id: number,
+      offset: number,
+      more: boolean,
+      payload: Uint8Array,
+      nextHeader = 17,
+      pre: Ipv6ExtensionHeader[] = [],
+    ) =>
+      encodeIpv6({
+        trafficClass: 0,
+        flowLabel: 0,
+        hopLimit: 64,
+        src: 'fd00:5757::1',
+        dst: 'fd00:5757::2',
+        extensionHeaders: [
+          ...pre,
+          { kind: 'fragment', fragmentOffset: offset / 8, moreFragments: more, identification: id },
+        ],
+        nextHeader,
+        payload,
+      });
+    // An atomic fragment is delivered at once, even while a datagram with its id is pending.
+    b.receive(frag(1, 0, true, new Uint8Array(16)));
+    b.receive(frag(1, 0, false, new Uint8Array(5)));
+    expect(got.map((d) => d.payload.length)).toEqual([5]);
+    expect(b.counters.get('ipv6.atomic-fragment')).toBe(1);
+    // Overlap: the whole datagram goes, and so does its late last piece.
+    b.receive(frag(1, 8, true, new Uint8Array(16)));
+    b.receive(frag(1, 24, false, new Uint8Array(8)));
+    expect(b.counters.get('reasm.drop.overlap')).toBe(1);
+    expect(b.counters.get('reasm.drop.discarded')).toBe(1);
+    expect(got).toHaveLength(1);
+    // A first fragment whose Destination Options header runs past its end.
+    const dstOpts = new Uint8Array(16);
+    dstOpts[0] = 17;
+    dstOpts[1] = 3; // claims 32 bytes
+    b.receive(frag(2, 0, true, dstOpts, 60));
+    expect(b.counters.get('ipv6.drop.incomplete-chain')).toBe(1);
+    // A non-last fragment whose length is not a multiple of 8: code 0 at Payload Length.
+    b.receive(frag(3, 0, true, new Uint8Array(13)));
+    clock.runUntilIdle();
+    // The first error quotes a datagram whose transport cannot be found: nobody claims it.
+    expect(reports.map((r) => [r.kind, r.code])).toEqual([['parameter-problem', 0]]);
+    expect(a.counters.get('icmpv6.error.unclaimed')).toBe(1);
+    const sent = lb.sent.map((p) => {
+      const d = decodeIpv6(p);
+      const m = decodeIcmpv6(d.payload, d.src, d.dst);
+      return m.kind === 'parameter-problem' ? [m.code, m.pointer] : [];
+    });
+    expect(sent).toEqual([
+      [3, 0],
+      [0, 4],
+    ]);
+  });
+
   it('routes by longest prefix, with default routes and no-route / no-source results', () => {
     const clock = new VirtualClock();
     const [l1] = pipe(clock, 1500, 5, ['eth0', 'x']);
