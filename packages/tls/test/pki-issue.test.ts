@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate as NodeX509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import { test } from '@fast-check/vitest';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -107,8 +107,8 @@ describe('createStepwireCredentials (what `stepwire serve` makes on first use)',
   });
 
   it('node:crypto X509Certificate agrees (issuer, host, IPs, signature)', () => {
-    const x = new X509Certificate(leaf.certificatePem);
-    const c = new X509Certificate(ca.certificatePem);
+    const x = new NodeX509Certificate(leaf.certificatePem);
+    const c = new NodeX509Certificate(ca.certificatePem);
     expect(x.checkIssued(c)).toBe(true);
     expect(x.verify(c.publicKey)).toBe(true);
     expect(x.checkHost('stepwire.test')).toBe('stepwire.test');

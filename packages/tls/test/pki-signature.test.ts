@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fc, test } from '@fast-check/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SignatureScheme } from '../src/codec/common.ts';
 import {
   algorithmForCertificate,
-  type Certificate,
   certificateVerifyContent,
   decodeCertificatesPem,
   decodePrivateKeyPem,
@@ -19,12 +19,12 @@ import {
   publicKeyOf,
   pureSignatures,
   SignatureError,
-  SignatureScheme,
   schemesForKey,
   sign,
   signWith,
   verifySignature,
   verifyWith,
+  type X509Certificate,
 } from '../src/pki/index.ts';
 import { OpensslDir } from './pki-openssl.ts';
 
@@ -221,7 +221,7 @@ describe('every scheme, both providers, both directions', () => {
 
 describe('interop with openssl', () => {
   const ssl = new OpensslDir();
-  const made: Record<string, { cert: Certificate; key: PrivateKey }> = {};
+  const made: Record<string, { cert: X509Certificate; key: PrivateKey }> = {};
   const kinds: Record<string, string[]> = {
     ed25519: ['-newkey', 'ed25519'],
     p256: ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'],

@@ -1,7 +1,6 @@
 import { fc, test } from '@fast-check/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type Certificate,
   CertificateError,
   type CertificateErrorCode,
   createCertificateAuthority,
@@ -17,6 +16,7 @@ import {
   pureSignatures,
   type VerifyOptions,
   verifyCertificateChain,
+  type X509Certificate,
 } from '../src/pki/index.ts';
 import { OpensslDir } from './pki-openssl.ts';
 
@@ -32,7 +32,7 @@ function mk(
   ext: string[],
   issuer?: string,
   days = 30,
-): Certificate {
+): X509Certificate {
   const gen: Record<KeyKind, string[]> = {
     ec: ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'],
     p384: ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384'],
@@ -77,7 +77,7 @@ const LEAF_EXT = [
   'authorityKeyIdentifier=keyid',
 ];
 
-const certs: Record<string, Certificate> = {};
+const certs: Record<string, X509Certificate> = {};
 
 beforeAll(() => {
   // A mixed-algorithm chain: RSA root, P-256 intermediate, Ed25519 leaf; and an all-ECDSA one.

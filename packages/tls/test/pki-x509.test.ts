@@ -5,7 +5,6 @@ import { arbitraryBytes, decodesOrParseError } from '@stepwire/wire/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   altNames,
-  type Certificate,
   canonicalIp,
   certificateSummary,
   decodeCertificate,
@@ -27,6 +26,7 @@ import {
   OID,
   parseIp,
   publicKeyOf,
+  type X509Certificate,
 } from '../src/pki/index.ts';
 import { OpensslDir } from './pki-openssl.ts';
 
@@ -150,7 +150,7 @@ describe('IP text forms (RFC 5952)', () => {
 
 describe('certificates and keys made by openssl req -x509', () => {
   const ssl = new OpensslDir();
-  const made: Record<string, { cert: Certificate; keyPem: string; text: string }> = {};
+  const made: Record<string, { cert: X509Certificate; keyPem: string; text: string }> = {};
   const kinds = {
     ed25519: ['-newkey', 'ed25519'],
     p256: ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'],

@@ -22,7 +22,6 @@ import {
   type SignatureProvider,
 } from './signature.ts';
 import {
-  type Certificate,
   decodeCertificate,
   decodeCertificatesPem,
   encodeCertificatePem,
@@ -33,6 +32,7 @@ import {
   KEY_USAGE_BITS,
   type KeyUsage,
   type PublicKey,
+  type X509Certificate,
 } from './x509.ts';
 
 export interface ExtensionSpec {
@@ -63,7 +63,7 @@ export interface CertificateTemplate {
 
 export interface Issuer {
   /** The issuer's certificate; undefined for a self-signed certificate. */
-  certificate?: Certificate;
+  certificate?: X509Certificate;
   privateKey: PrivateKey;
 }
 
@@ -112,7 +112,7 @@ export function issueCertificate(
   template: CertificateTemplate,
   issuer: Issuer,
   options: { signature?: SignatureAlgorithm; provider?: SignatureProvider } = {},
-): Certificate {
+): X509Certificate {
   const provider = options.provider ?? getDefaultSignatureProvider();
   const sigAlg = options.signature ?? defaultCertificateSignature(issuer.privateKey);
   const algId = algorithmIdentifierFor(sigAlg);
@@ -178,7 +178,7 @@ export function issueCertificate(
 
 /** A certificate with its private key, in the forms servers and tools want. */
 export interface Credentials {
-  certificate: Certificate;
+  certificate: X509Certificate;
   /** DER of the certificate. */
   certificateDer: Uint8Array;
   certificatePem: string;
@@ -187,7 +187,7 @@ export interface Credentials {
   privateKeyPem: string;
 }
 
-function credentials(certificate: Certificate, privateKey: PrivateKey): Credentials {
+function credentials(certificate: X509Certificate, privateKey: PrivateKey): Credentials {
   return {
     certificate,
     certificateDer: certificate.raw,

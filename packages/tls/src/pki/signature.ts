@@ -16,6 +16,8 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import { ParseError } from '@stepwire/wire';
+// One table of code points for the whole TLS package: the codec's (RFC 8446 §4.2.3).
+import { SignatureScheme } from '../codec/common.ts';
 import { bytesToBigInt, DerReader, der } from './der.ts';
 import { encodePkcs8, type PrivateKey, publicKeyOf } from './keys.ts';
 import { OID } from './oids.ts';
@@ -28,18 +30,6 @@ import {
   type SubjectPublicKeyInfo,
 } from './x509.ts';
 
-/** RFC 8446 §4.2.3 SignatureScheme code points this layer knows. */
-export const SignatureScheme = {
-  rsa_pkcs1_sha256: 0x0401,
-  rsa_pkcs1_sha384: 0x0501,
-  rsa_pkcs1_sha512: 0x0601,
-  ecdsa_secp256r1_sha256: 0x0403,
-  ecdsa_secp384r1_sha384: 0x0503,
-  rsa_pss_rsae_sha256: 0x0804,
-  rsa_pss_rsae_sha384: 0x0805,
-  rsa_pss_rsae_sha512: 0x0806,
-  ed25519: 0x0807,
-} as const;
 export type SignatureSchemeName = keyof typeof SignatureScheme;
 
 export function signatureSchemeName(code: number): string {
@@ -60,17 +50,17 @@ export const CERTIFICATE_VERIFY_SCHEMES: readonly number[] = [
   SignatureScheme.rsa_pss_rsae_sha512,
 ];
 
-export type HashName = 'sha256' | 'sha384' | 'sha512';
-const HASH_LEN: Record<HashName, number> = { sha256: 32, sha384: 48, sha512: 64 };
-const HASH_FN: Record<HashName, (m: Uint8Array) => Uint8Array> = { sha256, sha384, sha512 };
+export type SignatureHash = 'sha256' | 'sha384' | 'sha512';
+const HASH_LEN: Record<SignatureHash, number> = { sha256: 32, sha384: 48, sha512: 64 };
+const HASH_FN: Record<SignatureHash, (m: Uint8Array) => Uint8Array> = { sha256, sha384, sha512 };
 
 /** What a signature is, independent of where it was named (TLS code point or certificate OID). */
 export type SignatureAlgorithm =
   | { kind: 'ed25519' }
   /** `curve` set: the scheme binds the curve (TLS 1.3); unset: any supported curve (certificates). */
-  | { kind: 'ecdsa'; hash: HashName; curve?: 'P-256' | 'P-384' }
-  | { kind: 'rsa-pss'; hash: HashName; saltLength: number }
-  | { kind: 'rsa-pkcs1'; hash: HashName };
+  | { kind: 'ecdsa'; hash: SignatureHash; curve?: 'P-256' | 'P-384' }
+  | { kind: 'rsa-pss'; hash: SignatureHash; saltLength: number }
+  | { kind: 'rsa-pkcs1'; hash: SignatureHash };
 
 /** TLS alerts (RFC 8446 §6.2) a signature problem maps to. */
 export class SignatureError extends Error {
@@ -112,7 +102,7 @@ export function algorithmForScheme(scheme: number): SignatureAlgorithm {
   }
 }
 
-const HASH_OF_OID: Record<string, HashName> = {
+const HASH_OF_OID: Record<string, SignatureHash> = {
   [OID.sha256]: 'sha256',
   [OID.sha384]: 'sha384',
   [OID.sha512]: 'sha512',
@@ -170,8 +160,8 @@ function pssParams(params: Uint8Array | undefined): SignatureAlgorithm | undefin
   if (!params) return undefined;
   try {
     const s = new DerReader(params).sequence('rsassaPssParams');
-    let hash: HashName | undefined;
-    let mgfHash: HashName | undefined;
+    let hash: SignatureHash | undefined;
+    let mgfHash: SignatureHash | undefined;
     let saltLength = 20;
     const h = s.optionalExplicit(0, 'hashAlgorithm');
     if (h) hash = HASH_OF_OID[h.sequence('hashAlgorithm').oid('hashAlgorithm.algorithm')];
@@ -406,7 +396,7 @@ export const MAX_RSA_BITS = 16384;
 const os2ip = bytesToBigInt; // RFC 8017 §4.2
 
 // RFC 8017 Appendix B.2.1
-function mgf1(hash: HashName, seed: Uint8Array, length: number): Uint8Array {
+function mgf1(hash: SignatureHash, seed: Uint8Array, length: number): Uint8Array {
   const out = new Uint8Array(length);
   const hLen = HASH_LEN[hash];
   const block = new Uint8Array(seed.length + 4);
@@ -419,7 +409,12 @@ function mgf1(hash: HashName, seed: Uint8Array, length: number): Uint8Array {
 }
 
 // RFC 8017 §9.1.1 EMSA-PSS-ENCODE
-function emsaPssEncode(hash: HashName, message: Uint8Array, emBits: number, salt: Uint8Array): Uint8Array {
+function emsaPssEncode(
+  hash: SignatureHash,
+  message: Uint8Array,
+  emBits: number,
+  salt: Uint8Array,
+): Uint8Array {
   const hLen = HASH_LEN[hash];
   const emLen = Math.ceil(emBits / 8);
   if (emLen < hLen + salt.length + 2) throw new SignatureError('internal_error', 'RSA key too small for PSS');
@@ -443,7 +438,7 @@ function emsaPssEncode(hash: HashName, message: Uint8Array, emBits: number, salt
 
 // RFC 8017 §9.1.2 EMSA-PSS-VERIFY
 function emsaPssVerify(
-  hash: HashName,
+  hash: SignatureHash,
   message: Uint8Array,
   em: Uint8Array,
   emBits: number,
@@ -471,12 +466,12 @@ function emsaPssVerify(
 }
 
 // RFC 8017 §9.2 EMSA-PKCS1-v1_5-ENCODE (DigestInfo prefixes from its note 1).
-const DIGEST_INFO: Record<HashName, string> = {
+const DIGEST_INFO: Record<SignatureHash, string> = {
   sha256: '3031300d060960864801650304020105000420',
   sha384: '3041300d060960864801650304020205000430',
   sha512: '3051300d060960864801650304020305000440',
 };
-function emsaPkcs1Encode(hash: HashName, message: Uint8Array, emLen: number): Uint8Array {
+function emsaPkcs1Encode(hash: SignatureHash, message: Uint8Array, emLen: number): Uint8Array {
   const t = Buffer.concat([Buffer.from(DIGEST_INFO[hash], 'hex'), HASH_FN[hash](message)]);
   if (emLen < t.length + 11) throw new SignatureError('internal_error', 'RSA key too small for PKCS#1 v1.5');
   const em = new Uint8Array(emLen).fill(0xff);

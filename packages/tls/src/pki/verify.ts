@@ -21,12 +21,12 @@ import {
   type SignatureProvider,
 } from './signature.ts';
 import {
-  type Certificate,
   commonNameOf,
   decodeCertificate,
   KNOWN_EXTENSIONS,
   namesEqual,
   nameToString,
+  type X509Certificate,
 } from './x509.ts';
 
 export type CertificateErrorCode =
@@ -99,7 +99,7 @@ export class CertificateError extends Error {
 
 export interface VerifyOptions {
   /** Certificates whose keys are trusted (RFC 5280 §6.1.1 (d)); DER or parsed. */
-  trustAnchors: readonly (Certificate | Uint8Array)[];
+  trustAnchors: readonly (X509Certificate | Uint8Array)[];
   /** The validation time (RFC 5280 §6.1.1 (c)); a sans-I/O caller passes its clock's now. */
   now: Date;
   /** DNS name or IP address literal the peer must hold; omitted: no identity check. */
@@ -117,8 +117,8 @@ export interface VerifyOptions {
 
 export interface VerifiedPath {
   /** Leaf first, trust anchor last. */
-  chain: Certificate[];
-  anchor: Certificate;
+  chain: X509Certificate[];
+  anchor: X509Certificate;
 }
 
 /** Most candidate paths examined before giving up: bounds the work a hostile peer can cause. */
@@ -128,7 +128,7 @@ const MAX_SEARCH_STEPS = 256;
 /** Most certificates taken from the peer (RFC 8446 allows any number; real chains have 2–4). */
 const MAX_PEER_CERTIFICATES = 32;
 
-function parse(c: Certificate | Uint8Array, depth: number): Certificate {
+function parse(c: X509Certificate | Uint8Array, depth: number): X509Certificate {
   if (!(c instanceof Uint8Array)) return c;
   try {
     return decodeCertificate(c);
@@ -146,8 +146,8 @@ const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.e
  * validated; throws CertificateError otherwise.
  */
 export function verifyCertificateChain(
-  leaf: Certificate | Uint8Array | undefined,
-  intermediates: readonly (Certificate | Uint8Array)[],
+  leaf: X509Certificate | Uint8Array | undefined,
+  intermediates: readonly (X509Certificate | Uint8Array)[],
   options: VerifyOptions,
 ): VerifiedPath {
   if (leaf === undefined) throw new CertificateError('no_certificate', 'the peer sent no certificate');
@@ -165,8 +165,8 @@ export function verifyCertificateChain(
   let pathsTried = 0;
   let steps = 0;
   // Each (certificate, issuer) signature is checked at most once however many paths share it.
-  const signatureChecks = new Map<Certificate, Map<Certificate, CertificateError | null>>();
-  const checkEdge = (c: Certificate, issuer: Certificate, depth: number): void => {
+  const signatureChecks = new Map<X509Certificate, Map<X509Certificate, CertificateError | null>>();
+  const checkEdge = (c: X509Certificate, issuer: X509Certificate, depth: number): void => {
     let row = signatureChecks.get(c);
     if (!row) signatureChecks.set(c, (row = new Map()));
     let verdict = row.get(issuer);
@@ -187,7 +187,7 @@ export function verifyCertificateChain(
     firstError ??= e;
   };
 
-  const search = (path: Certificate[]): VerifiedPath | undefined => {
+  const search = (path: X509Certificate[]): VerifiedPath | undefined => {
     if (++steps > MAX_SEARCH_STEPS) return undefined;
     const cur = path[path.length - 1]!;
     // The certificate is itself an anchor (e.g. a pinned self-signed leaf or a root sent by the peer).
@@ -242,14 +242,14 @@ export function verifyCertificateChain(
 }
 
 /** Name chaining (RFC 5280 §6.1.3 (a)(4)) plus the key identifier hint when both sides carry one. */
-function mayHaveIssued(issuer: Certificate, child: Certificate): boolean {
+function mayHaveIssued(issuer: X509Certificate, child: X509Certificate): boolean {
   if (!namesEqual(issuer.subject, child.issuer)) return false;
   const aki = child.authorityKeyIdentifier?.keyIdentifier;
   const ski = issuer.subjectKeyIdentifier;
   return !(aki && ski && !sameBytes(aki, ski));
 }
 
-function checkLeaf(leaf: Certificate, options: VerifyOptions): void {
+function checkLeaf(leaf: X509Certificate, options: VerifyOptions): void {
   const subject = nameToString(leaf.subject);
   if (leaf.subjectPublicKeyInfo.publicKey.type === 'unknown') {
     throw new CertificateError(
@@ -278,7 +278,7 @@ function checkLeaf(leaf: Certificate, options: VerifyOptions): void {
 }
 
 // RFC 5280 §4.2.1.12: if present, the extension limits the purposes the key may be used for.
-function checkExtKeyUsage(c: Certificate, purpose: 'serverAuth' | 'clientAuth', depth: number): void {
+function checkExtKeyUsage(c: X509Certificate, purpose: 'serverAuth' | 'clientAuth', depth: number): void {
   if (!c.extKeyUsage) return;
   const wanted = purpose === 'serverAuth' ? OID.serverAuth : OID.clientAuth;
   if (!c.extKeyUsage.includes(wanted) && !c.extKeyUsage.includes(OID.anyExtendedKeyUsage)) {
@@ -293,9 +293,9 @@ function checkExtKeyUsage(c: Certificate, purpose: 'serverAuth' | 'clientAuth', 
 
 /** RFC 5280 §6.1.3/§6.1.4 over a candidate path [leaf, ..., trust anchor]. */
 function validatePath(
-  path: Certificate[],
+  path: X509Certificate[],
   options: VerifyOptions,
-  checkEdge: (c: Certificate, issuer: Certificate, depth: number) => void,
+  checkEdge: (c: X509Certificate, issuer: X509Certificate, depth: number) => void,
 ): void {
   const now = options.now.getTime();
   const minRsaBits = options.minRsaBits ?? 2048;
@@ -344,7 +344,7 @@ function validatePath(
   }
 }
 
-function checkIssuer(path: Certificate[], i: number, isAnchor: boolean, options: VerifyOptions): void {
+function checkIssuer(path: X509Certificate[], i: number, isAnchor: boolean, options: VerifyOptions): void {
   const c = path[i]!;
   const subject = nameToString(c.subject);
   // §6.1.4 (k): an issuer must be a CA. A v1 certificate has no extensions to say so; it is
@@ -375,7 +375,12 @@ function checkIssuer(path: Certificate[], i: number, isAnchor: boolean, options:
   if (!isAnchor) checkExtKeyUsage(c, options.purpose ?? 'serverAuth', i);
 }
 
-function checkSignature(c: Certificate, issuer: Certificate, i: number, provider: SignatureProvider): void {
+function checkSignature(
+  c: X509Certificate,
+  issuer: X509Certificate,
+  i: number,
+  provider: SignatureProvider,
+): void {
   const subject = nameToString(c.subject);
   // §4.1.1.2: signatureAlgorithm must equal tbsCertificate.signature.
   const a = c.signatureAlgorithm;
@@ -419,7 +424,7 @@ function checkSignature(c: Certificate, issuer: Certificate, i: number, provider
  * stricter rule of RFC 9525 §6.3 forbids partial-label wildcards such as 'w*.example.com').
  * The subject CN is consulted only when there is no subjectAltName extension at all.
  */
-export function matchesHostname(cert: Certificate, hostname: string, commonNameFallback = true): boolean {
+export function matchesHostname(cert: X509Certificate, hostname: string, commonNameFallback = true): boolean {
   const ip = tryParseIp(hostname);
   if (ip) {
     const want = canonicalIp(hostname.replace(/^\[(.*)\]$/, '$1'));

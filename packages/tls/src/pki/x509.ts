@@ -242,7 +242,7 @@ export function encodeSpki(key: PublicKey): Uint8Array {
 
 // ---------- extensions (RFC 5280 §4.2) ----------
 
-export interface Extension {
+export interface CertificateExtension {
   oid: string;
   critical: boolean;
   /** The extnValue OCTET STRING's contents (the DER of the extension's own structure). */
@@ -377,7 +377,7 @@ function parseAuthorityKeyIdentifier(r: DerReader): AuthorityKeyIdentifier {
 
 // ---------- the certificate ----------
 
-export interface Certificate {
+export interface X509Certificate {
   /** The whole certificate's DER. */
   raw: Uint8Array;
   /** The exact tbsCertificate bytes the issuer signed. */
@@ -391,7 +391,7 @@ export interface Certificate {
   notAfter: Date;
   subject: Name;
   subjectPublicKeyInfo: SubjectPublicKeyInfo;
-  extensions: Extension[];
+  extensions: CertificateExtension[];
   signatureAlgorithm: AlgorithmIdentifier;
   signatureValue: Uint8Array;
 
@@ -405,7 +405,7 @@ export interface Certificate {
 }
 
 /** Parses a DER certificate; throws ParseError (layer 'asn1') on anything malformed. */
-export function decodeCertificate(bytes: Uint8Array): Certificate {
+export function decodeCertificate(bytes: Uint8Array): X509Certificate {
   const top = new DerReader(bytes);
   const { reader: cert, tlv: certTlv } = top.sequenceTlv('certificate');
   top.end('certificate');
@@ -435,8 +435,8 @@ export function decodeCertificate(bytes: Uint8Array): Certificate {
   const subjectUid = tbs.optionalImplicit(2, 'tbsCertificate.subjectUniqueID', false);
   if ((issuerUid || subjectUid) && version === 1)
     tbs.fail('tbsCertificate', 'unique identifier in a v1 certificate');
-  const extensions: Extension[] = [];
-  const c: Certificate = {
+  const extensions: CertificateExtension[] = [];
+  const c: X509Certificate = {
     raw: certTlv.raw.slice(),
     tbsCertificate: tbsTlv.raw.slice(),
     version,
@@ -481,7 +481,7 @@ export function decodeCertificate(bytes: Uint8Array): Certificate {
   return c;
 }
 
-function applyExtension(c: Certificate, oid: string, r: DerReader): void {
+function applyExtension(c: X509Certificate, oid: string, r: DerReader): void {
   switch (oid) {
     case OID.basicConstraints:
       c.basicConstraints = parseBasicConstraints(r);
@@ -508,7 +508,7 @@ function applyExtension(c: Certificate, oid: string, r: DerReader): void {
 }
 
 /** A one-line description for logs and traces. */
-export function certificateSummary(c: Certificate): string {
+export function certificateSummary(c: X509Certificate): string {
   const key = c.subjectPublicKeyInfo.publicKey;
   const keyText =
     key.type === 'ec'
@@ -529,7 +529,7 @@ export function certificateSummary(c: Certificate): string {
 }
 
 /** The subjectAltName entries of a type, e.g. `altNames(cert, 'dns')`. */
-export function altNames(c: Certificate, type: 'dns' | 'ip' | 'email' | 'uri'): string[] {
+export function altNames(c: X509Certificate, type: 'dns' | 'ip' | 'email' | 'uri'): string[] {
   return (c.subjectAltName ?? []).flatMap((g) => (g.type === type ? [g.value] : []));
 }
 
@@ -591,12 +591,12 @@ export function encodePem(label: string, bytes: Uint8Array): string {
 }
 
 /** All CERTIFICATE blocks of a PEM text, parsed. */
-export function decodeCertificatesPem(text: string): Certificate[] {
+export function decodeCertificatesPem(text: string): X509Certificate[] {
   return decodePem(text)
     .filter((b) => b.label === 'CERTIFICATE')
     .map((b) => decodeCertificate(b.der));
 }
 
-export function encodeCertificatePem(c: Certificate | Uint8Array): string {
+export function encodeCertificatePem(c: X509Certificate | Uint8Array): string {
   return encodePem('CERTIFICATE', c instanceof Uint8Array ? c : c.raw);
 }
