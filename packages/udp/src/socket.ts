@@ -492,9 +492,9 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
     }
     if (this.state === 'closed') throw notRunning();
     if (this.state === 'bound') throw codeError(Error, 'ERR_SOCKET_ALREADY_BOUND', 'Socket is already bound');
-    if (p !== undefined && p !== null && !isPort(p, true)) throw badPort(p, true);
+    const bindPort = p === undefined || p === null ? 0 : portOf(p, true);
     if (callback) this.once('listening', callback);
-    const err = this.doBind(p ?? 0, a);
+    const err = this.doBind(bindPort, a);
     if (err) this.later(() => this.emit('error', err));
     return this;
   }
@@ -506,8 +506,7 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
   bindSync(port = 0, address?: string): AddressInfo {
     if (this.state === 'closed') throw notRunning();
     if (this.state === 'bound') throw codeError(Error, 'ERR_SOCKET_ALREADY_BOUND', 'Socket is already bound');
-    if (!isPort(port, true)) throw badPort(port, true);
-    const err = this.doBind(port, address);
+    const err = this.doBind(portOf(port, true), address);
     if (err) throw err;
     return this.address();
   }
@@ -576,7 +575,7 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
       rest.pop();
 
     let payload = toBytes(msg);
-    let port: unknown;
+    let port = 0;
     let address: unknown;
     if (this.remote) {
       if (rest.length === 2 && typeof rest[0] === 'number' && typeof rest[1] === 'number') {
@@ -589,14 +588,14 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
         payload = sliceBytes(payload, rest[0], rest[1]);
         rest = rest.slice(2);
       }
-      [port, address] = rest;
-      if (!isPort(port, false)) throw badPort(port, false);
+      port = portOf(rest[0], false);
+      address = rest[1];
       if (address !== undefined && address !== null && typeof address !== 'string') {
         throw codeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "address" argument must be of type string');
       }
     }
     if (this.state === 'closed') throw notRunning();
-    const err = this.sendNow(payload, port as number, address as string | undefined, callback);
+    const err = this.sendNow(payload, port, address as string | undefined, callback);
     if (err) this.later(() => (callback ? callback(err) : this.emit('error', err)));
   }
 
@@ -639,8 +638,7 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
     }
     if (this.state === 'closed') throw notRunning();
     if (this.remote) throw codeError(Error, 'ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected');
-    if (!isPort(port, false)) throw badPort(port, false);
-    const err = this.connectNow(port, address);
+    const err = this.connectNow(portOf(port, false), address);
     if (err) {
       this.later(() => (callback ? callback(err) : this.emit('error', err)));
       return;
@@ -718,16 +716,17 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
   }
 }
 
-function isPort(p: unknown, allowZero: boolean): p is number {
-  return typeof p === 'number' && Number.isInteger(p) && p >= (allowZero ? 0 : 1) && p <= 0xffff;
-}
-
-function badPort(p: unknown, allowZero: boolean): RangeError {
-  return codeError(
-    RangeError,
-    'ERR_SOCKET_BAD_PORT',
-    `Port should be ${allowZero ? '>= 0' : '> 0'} and < 65536. Received ${String(p)}.`,
-  );
+/** Validate a port as node:dgram does: an integer or a numeric string, 1..65535 (0 allowed for bind). */
+function portOf(p: unknown, allowZero: boolean): number {
+  const n = typeof p === 'number' ? p : typeof p === 'string' && p.trim() !== '' ? Number(p) : Number.NaN;
+  if (!Number.isInteger(n) || n < (allowZero ? 0 : 1) || n > 0xffff) {
+    throw codeError(
+      RangeError,
+      'ERR_SOCKET_BAD_PORT',
+      `Port should be ${allowZero ? '>= 0' : '> 0'} and < 65536. Received ${String(p)}.`,
+    );
+  }
+  return n;
 }
 
 function notRunning(): Error {

@@ -119,8 +119,13 @@ describe('UDP sockets over a fake IpStack', () => {
     c.send(Buffer.from('xxhelloxx'), 2, 5, 9, B6);
     c.send(['ab', utf8('cd'), new Uint16Array([0x6565])], 9, B6);
     c.send(new DataView(utf8('dv').buffer), 9, B6);
+    // node:dgram accepts a numeric string as the port.
+    (c.send as (...a: unknown[]) => void)('str', '9', B6);
     clock.runUntilIdle();
-    expect(got.map((m) => m.msg.toString())).toEqual(['hello', 'abcdee', 'dv']);
+    expect(got.map((m) => m.msg.toString())).toEqual(['hello', 'abcdee', 'dv', 'str']);
+    expect(() => (c.send as (...a: unknown[]) => void)('x', 'nine', B6)).toThrow(
+      expect.objectContaining({ code: 'ERR_SOCKET_BAD_PORT' }),
+    );
     expect(() => c.send(Buffer.from('abc'), 2, 5, 9, B6)).toThrow(
       expect.objectContaining({ code: 'ERR_BUFFER_OUT_OF_BOUNDS' }),
     );
