@@ -13,6 +13,7 @@ import {
   decodeCertificatesPem,
   decodePrivateKeyPem,
   ed25519KeyFromSeed,
+  encodeCertificatePem,
   encodeSpki,
   issueCertificate,
   KEY_USAGE_BITS,
@@ -261,6 +262,33 @@ describe('issueCertificate', () => {
     expect(
       ssl.status('verify', '-CAfile', 'rsa-ca.pem', '-purpose', 'sslclient', 'rsa-leaf.pem').code,
     ).not.toBe(0);
+    // RSASSA-PSS certificate signatures (RFC 4055 parameters) that openssl accepts.
+    const pssCa = createCertificateAuthority({ now: t, keyType: 'rsa2048', commonName: 'PSS CA' });
+    const pssLeafKey = ed25519KeyFromSeed(new Uint8Array(32).fill(3));
+    const pssLeaf = issueCertificate(
+      {
+        subject: [['CN', 'stepwire.test']],
+        notBefore: new Date(t.getTime() - 1000),
+        notAfter: new Date(t.getTime() + 86_400_000),
+        publicKey: publicKeyOf(pssLeafKey),
+        isCA: false,
+        keyUsage: ['digitalSignature'],
+        subjectAltNames: [{ type: 'dns', value: 'stepwire.test' }],
+      },
+      pssCa,
+      { signature: { kind: 'rsa-pss', hash: 'sha384', saltLength: 48 }, provider: pureSignatures },
+    );
+    expect(pssLeaf.signatureAlgorithm.oid).toBe(OID.rsassaPss);
+    ssl.write('pss-ca.pem', pssCa.certificatePem);
+    ssl.write('pss-leaf.pem', encodeCertificatePem(pssLeaf));
+    expect(ssl.run('x509', '-in', 'pss-leaf.pem', '-noout', '-text')).toMatch(
+      /rsassaPss[\s\S]*Hash Algorithm: sha384[\s\S]*Salt Length: 0x30/,
+    );
+    expect(ssl.status('verify', '-CAfile', 'pss-ca.pem', 'pss-leaf.pem').out).toContain('pss-leaf.pem: OK');
+    expect(
+      verifyCertificateChain(pssLeaf, [], { trustAnchors: [pssCa.certificate], now: t }).chain.length,
+    ).toBe(2);
+
     // dNSName is IA5String: IDNs go in as A-labels or not at all.
     expect(() => createLeafCertificate(ca, { now: t, dnsNames: ['bücher.test'] })).toThrow(/not ASCII/);
     expect(

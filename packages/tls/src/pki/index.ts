@@ -1,4 +1,24 @@
-/** The certificate layer of @stepwire/tls: DER, X.509, keys, signatures, chain validation, issuing. */
+/**
+ * The certificate layer of @stepwire/tls: DER, X.509, keys, signatures, chain validation, issuing.
+ *
+ * What a TLS 1.3 handshake calls (RFC 8446 §4.4.2–§4.4.3):
+ *
+ *   // client, on the server's Certificate message (DER entries, leaf first):
+ *   const { chain } = verifyCertificateChain(entries[0], entries.slice(1), { trustAnchors, now, hostname });
+ *   // ... throws CertificateError; send the alert named by err.alert.
+ *   // on CertificateVerify:
+ *   const content = certificateVerifyContent('server', transcriptHash);
+ *   if (!CERTIFICATE_VERIFY_SCHEMES.includes(scheme)) -> illegal_parameter
+ *   if (!verifySignature(scheme, chain[0].subjectPublicKeyInfo, content, signature)) -> decrypt_error
+ *   // ... verifySignature throws SignatureError (alert 'illegal_parameter') if the scheme does not fit the key.
+ *
+ *   // server, with credentials from createStepwireCredentials() or credentialsFromPem():
+ *   const scheme = schemesForKey(leaf.privateKey).find((s) => peerSchemes.includes(s));
+ *   const signature = sign(scheme, leaf.privateKey, certificateVerifyContent('server', transcriptHash));
+ *
+ * Signatures go through a SignatureProvider: `nodeSignatures` (default) or `pureSignatures`;
+ * pass one explicitly or call setDefaultSignatureProvider.
+ */
 export {
   type Asn1Node,
   type BitString,
