@@ -461,7 +461,15 @@ export class Host implements IpStack {
       this.transmit4(iface, p);
     } else {
       // RFC 791 §2.3: a datagram larger than the link allows is fragmented unless DF is set.
-      const frags = fragmentIpv4(p, mtu);
+      let frags: Ipv4Packet[];
+      try {
+        frags = fragmentIpv4(p, mtu);
+      } catch (e) {
+        // A link MTU below 68 (RFC 791's minimum) leaves no room for 8 octets of data.
+        if (!(e instanceof RangeError)) throw e;
+        this.counters.inc('ipv4.send.too-big');
+        return { ok: false, error: 'too-big', mtu };
+      }
       this.counters.inc('ipv4.tx.fragments', frags.length);
       for (const f of frags) this.transmit4(iface, f);
     }
@@ -488,7 +496,14 @@ export class Host implements IpStack {
       this.transmit6(iface, p);
     } else {
       // RFC 8200 §5: only the source fragments, with a Fragment header, to the path MTU.
-      const frags = fragmentIpv6(p, mtu, this.nextFragId);
+      let frags: Ipv6Packet[];
+      try {
+        frags = fragmentIpv6(p, mtu, this.nextFragId);
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        this.counters.inc('ipv6.send.too-big');
+        return { ok: false, error: 'too-big', mtu };
+      }
       this.nextFragId = (this.nextFragId + 1) >>> 0;
       this.counters.inc('ipv6.tx.fragments', frags.length);
       for (const f of frags) this.transmit6(iface, f);
@@ -526,7 +541,7 @@ export class Host implements IpStack {
   }
 
   private receive4(b: Uint8Array, iface: HostInterface): void {
-    const info = {} as Ipv4DecodeInfo;
+    const info: Ipv4DecodeInfo = { headerLength: 0, totalLength: 0, headerChecksum: 0, checksumOk: false };
     let p: Ipv4Packet;
     try {
       p = decodeIpv4(b, undefined, info);
