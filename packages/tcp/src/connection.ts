@@ -845,7 +845,8 @@ export class TcpConnection {
     }
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
-    this.rcvAdvRight = this.rcvNxt;
+    // The window our SYN offered (unscaled, RFC 7323 §2.2) holds for data in their SYN.
+    this.rcvAdvRight = seqAdd(this.rcvNxt, Math.min(0xffff, this.freeSpace()));
     this.negotiate(seg);
     this.keepTimestamp(seg);
     if (seg.options.fastOpen && seg.options.fastOpen.length > 0 && (this.tfoRequest || this.tfoCookie)) {
@@ -1235,11 +1236,8 @@ export class TcpConnection {
       ? this.dupAcks >= this.o.dupThresh ||
         this.scoreboard.lostBoundary(this.o.dupThresh, this.mss) !== undefined
       : this.dupAcks >= this.o.dupThresh;
-    if (!lost) {
-      // RFC 5681 §3.2 limited transmit (RFC 3042) comes free: transmit() may send new
-      // data if the windows allow.
-      return;
-    }
+    if (!lost) return; // limited transmit (RFC 3042) happens in sendNew
+
     // Enter fast recovery (RFC 5681 §3.2 steps 2-3, RFC 6582 §3.2 step 2, RFC 6675 §5 step 4).
     this.cc.onCongestionEvent(this.now, this.flightSize());
     this.inRecovery = true;
@@ -1482,7 +1480,10 @@ export class TcpConnection {
       return false;
     }
     const wndRoom = this.sendWindowAvailable();
-    const cwndRoom = this.cc.cwnd - this.flight();
+    // RFC 3042 limited transmit: each of the first two duplicate ACKs lets one new
+    // segment go beyond cwnd (FlightSize <= cwnd + 2*SMSS).
+    const limited = !this.inRecovery && this.dupAcks > 0 ? Math.min(this.dupAcks, 2) * this.mss : 0;
+    const cwndRoom = this.cc.cwnd + limited - this.flight();
     let len = Math.min(this.mss, unsent);
     const retransmission = seqLt(this.sndNxt, this.sndMax);
     if (!force) {

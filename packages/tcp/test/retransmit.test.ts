@@ -59,6 +59,23 @@ describe('retransmission timer (RFC 6298)', () => {
     expect([a.stats.srtt, a.stats.rttvar, a.stats.rto]).toEqual([121.875, 71.875, 409.375]);
   });
 
+  it('measures RTT from echoed timestamps (RFC 7323 §4), delayed ACK included', () => {
+    const a = client({ timestamps: true, rto: { min: 200 } });
+    const b = server({ timestamps: true });
+    b.listen(0);
+    const synAck = deliver(b, a.open(0), 20);
+    deliver(b, deliver(a, synAck, 40), 60);
+    // The SYN-ACK echoes the SYN's TSval: R = 40.
+    expect([a.stats.srtt, a.stats.rttvar]).toEqual([40, 20]);
+    const data = a.send(bytes(100), 100);
+    expect(deliver(b, data, 130).segments).toEqual([]); // B delays its ACK
+    const ack = b.onTimeout(b.nextTimeout()!);
+    expect(ack.segments[0]!.options.timestamps!.echo).toBe(data.segments[0]!.options.timestamps!.value);
+    deliver(a, ack, 190);
+    // R = 190 - 100 = 90: RTTVAR = 3/4*20 + 1/4*50 = 27.5; SRTT = 7/8*40 + 1/8*90 = 46.25.
+    expect([a.stats.srtt, a.stats.rttvar]).toEqual([46.25, 27.5]);
+  });
+
   it('after an RTO the loss window is one segment and slow start resumes (RFC 5681 §3.1)', () => {
     const { a } = established();
     const sent = a.send(bytes(4380), 0);
@@ -107,6 +124,19 @@ describe('fast retransmit and NewReno (RFC 5681 §3.2, RFC 6582) without SACK', 
     a.receive(ackFromB(una + 8 * 1460), 50);
     expect(a.stats.inRecovery).toBe(false);
     expect(a.stats.fastRetransmits).toBe(1);
+  });
+});
+
+describe('limited transmit (RFC 3042)', () => {
+  it('sends one new segment for each of the first two duplicate ACKs', () => {
+    const { a } = established({ sack: false }, { sack: false });
+    const first = a.send(bytes(10 * 1460), 0);
+    expect(first.segments.length).toBe(3); // the initial window
+    // Segment 1 is lost; segments 2 and 3 produce duplicate ACKs.
+    expect(lines(a.receive(ackFromB(1001), 10))).toEqual(['ACK seq=5381 ack=5001 win=65535 len=1460']);
+    expect(lines(a.receive(ackFromB(1001), 10))).toEqual(['ACK seq=6841 ack=5001 win=65535 len=1460']);
+    // The third duplicate ACK is fast retransmit, not more new data.
+    expect(lines(a.receive(ackFromB(1001), 10))).toEqual(['ACK seq=1001 ack=5001 win=65535 len=1460']);
   });
 });
 
