@@ -1,5 +1,6 @@
 import { fc, test as fcTest } from '@fast-check/vitest';
 import { encodeIpv4, encodeIpv6, Host } from '@stepwire/ip';
+import { MemoryLink } from '@stepwire/link';
 import { Prng, type TraceEvent, VirtualClock } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
 import { encodeUdp } from '../src/datagram.ts';
@@ -224,4 +225,48 @@ describe('UDP over two real Hosts', () => {
     expect(got).toEqual(['ok']);
     expect(b.counters.get('udp.drop.checksum')).toBe(1);
   });
+});
+
+describe('UDP over an impaired MemoryLink', () => {
+  for (const [type, server] of [
+    ['udp4', B4],
+    ['udp6', B6],
+  ] as const) {
+    it(`never delivers a damaged datagram: loss, duplication, reordering, bit flips (${type})`, () => {
+      const clock = new VirtualClock();
+      const [la, lb] = MemoryLink.pair({
+        clock,
+        mtu: 1500,
+        seed: 5,
+        impairments: { loss: 0.1, duplicate: 0.1, reorder: 0.1, reorderDelay: 3, corrupt: 0.3, delay: 1 },
+      });
+      const a = new Host({ name: 'A', clock, prng: new Prng(1) });
+      const b = new Host({ name: 'B', clock, prng: new Prng(2) });
+      a.addInterface({ link: la, ipv4: `${A4}/24`, ipv6: `${A6}/64` });
+      b.addInterface({ link: lb, ipv4: `${B4}/24`, ipv6: `${B6}/64` });
+      const ua = new Udp(a);
+      udpEcho(new Udp(b), 7);
+      const c = ua.createSocket(type);
+      c.on('error', () => {}); // an ICMP error caused by a corrupted port is possible and harmless here
+      const rng = new Prng(11);
+      const sent = new Map<number, Uint8Array>();
+      for (let i = 0; i < 300; i++) {
+        const p = rng.bytes(20 + (i % 200));
+        p[0] = i >> 8;
+        p[1] = i & 0xff;
+        sent.set(i, p);
+      }
+      let received = 0;
+      c.on('message', (m) => {
+        received++;
+        const want = sent.get((m[0]! << 8) | m[1]!);
+        expect(want && Buffer.compare(m, want)).toBe(0);
+      });
+      for (const [, p] of sent) c.send(p, 7, server);
+      clock.runUntilIdle();
+      const drops = a.counters.get('udp.drop.checksum') + b.counters.get('udp.drop.checksum');
+      expect(drops).toBeGreaterThan(5);
+      expect(received).toBeGreaterThan(100);
+    });
+  }
 });
