@@ -7,6 +7,7 @@ import {
   altNames,
   canonicalIp,
   certificateSummary,
+  decodeAsn1,
   decodeCertificate,
   decodeCertificatesPem,
   decodePem,
@@ -15,12 +16,16 @@ import {
   decodePrivateKeyPem,
   decodeSec1,
   decodeSpki,
+  der,
+  ed25519KeyFromSeed,
+  encodeAsn1,
   encodeCertificatePem,
   encodePkcs1,
   encodePkcs8,
   encodeSec1,
   encodeSpki,
   formatIp,
+  issueCertificate,
   nameToRfc4514,
   nameToString,
   OID,
@@ -122,6 +127,39 @@ test.prop(
   decodesOrParseError(() => decodePem(text), new Uint8Array());
   decodesOrParseError(() => decodePrivateKeyPem(text), new Uint8Array());
   return decodesOrParseError(() => decodeCertificatesPem(text), new Uint8Array());
+});
+
+it('tolerates an explicit FALSE for extension critical and basicConstraints cA (a BER habit seen in the wild)', () => {
+  const key = ed25519KeyFromSeed(new Uint8Array(32).fill(9));
+  const c = issueCertificate(
+    {
+      subject: [['CN', 'x']],
+      notBefore: new Date(0),
+      notAfter: new Date(1e12),
+      publicKey: publicKeyOf(key),
+      isCA: false,
+    },
+    { privateKey: key },
+  );
+  // Certificate > tbsCertificate > [3] > extensions: swap basicConstraints for one with explicit FALSEs.
+  const tree = decodeAsn1(c.raw);
+  const tbs = tree.constructed ? tree.children[0] : undefined;
+  const explicit = tbs?.constructed ? tbs.children.at(-1) : undefined;
+  const list = explicit?.constructed ? explicit.children[0] : undefined;
+  if (!list?.constructed) throw new Error('unexpected certificate shape');
+  const at = list.children.findIndex((e) =>
+    Buffer.from(encodeAsn1(e)).includes(Buffer.from(der.oid(OID.basicConstraints))),
+  );
+  list.children[at] = decodeAsn1(
+    der.sequence(
+      der.oid(OID.basicConstraints),
+      der.boolean(false),
+      der.octetString(der.sequence(der.boolean(false))),
+    ),
+  );
+  const parsed = decodeCertificate(encodeAsn1(tree));
+  expect(parsed.basicConstraints).toEqual({ cA: false });
+  expect(parsed.extensions.find((e) => e.oid === OID.basicConstraints)!.critical).toBe(false);
 });
 
 describe('IP text forms (RFC 5952)', () => {

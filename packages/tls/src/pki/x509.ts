@@ -294,12 +294,9 @@ function parseBasicConstraints(r: DerReader): BasicConstraints {
   // RFC 5280 §4.2.1.9: SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER (0..MAX) OPTIONAL }
   const s = r.sequence('basicConstraints');
   const bc: BasicConstraints = { cA: false };
-  if (s.nextIs(1)) {
-    const at = s.offset;
-    bc.cA = s.boolean('basicConstraints.cA');
-    // DER (X.690 §11.5): a DEFAULT value is never encoded.
-    if (!bc.cA) s.fail('basicConstraints.cA', 'explicit FALSE is not DER', at);
-  }
+  // X.690 §11.5 says a DEFAULT value is never encoded, but certificates with an explicit FALSE
+  // exist and OpenSSL and Go accept them; so do we (the meaning is unambiguous).
+  if (s.nextIs(1)) bc.cA = s.boolean('basicConstraints.cA');
   if (s.nextIs(2)) bc.pathLenConstraint = s.smallInteger('basicConstraints.pathLenConstraint', 0, 0x7fffffff);
   s.end('basicConstraints');
   return bc;
@@ -462,11 +459,8 @@ export function decodeCertificate(bytes: Uint8Array): X509Certificate {
       const e = list.sequence('extension');
       const oid = e.oid('extension.extnID');
       let critical = false;
-      if (e.nextIs(1)) {
-        const at = e.offset;
-        critical = e.boolean('extension.critical');
-        if (!critical) e.fail('extension.critical', 'explicit FALSE is not DER', at);
-      }
+      // An explicit FALSE breaks DER's DEFAULT rule but is accepted, as for basicConstraints.cA.
+      if (e.nextIs(1)) critical = e.boolean('extension.critical');
       const valueTlv = e.expect('extension.extnValue', 'universal', 4, false);
       const value = valueTlv.contents.slice();
       e.end('extension');
