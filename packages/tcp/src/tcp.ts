@@ -881,7 +881,6 @@ export class Tcp implements IpProtocolHandler {
     const conn = tcb.conn;
     // RFC 5927 §4.1 (and RFC 5961's spirit): believe only errors about data in flight.
     if (!(seqLeq(conn.sndUna, seq) && seqLt(seq, conn.sndMax))) {
-      stack.counters.inc('tcp.icmp.out-of-window');
       this.dropped(
         'tcp.icmp.out-of-window',
         `ICMP ${e.kind} for seq ${seq} outside [${conn.sndUna}, ${conn.sndMax})`,
