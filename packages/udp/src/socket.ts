@@ -293,7 +293,7 @@ export class Udp implements IpProtocolHandler {
           summary: `UDP from ${d.src} dropped: ${e.message}`,
           fields: { src: d.src, dst: d.dst, length: d.payload.length },
           reason,
-          rfc: e.field === 'checksum' ? (d.version === 6 ? 'RFC 8200 §8.1' : RFC_768) : RFC_768,
+          rfc: e.field !== 'checksum' ? RFC_768 : d.version === 6 ? 'RFC 8200 §8.1' : 'RFC 1122 §4.1.3.4',
         });
       }
       return;
