@@ -333,6 +333,10 @@ describe('certificates and keys made by openssl req -x509', () => {
     if (sec1.type !== 'ec') throw new Error('expected EC');
     expect(encodeSec1(sec1)).toEqual(decodePem(sec1Pem)[0]!.der);
 
+    // A SEC1 key whose public point is written compressed (openssl ec -conv_form compressed).
+    ssl.run('ec', '-in', 'p256.key', '-conv_form', 'compressed', '-out', 'p256.compressed.pem');
+    expect(decodePrivateKeyPem(ssl.readText('p256.compressed.pem'))).toEqual(sec1);
+
     ssl.run('rsa', '-in', 'rsa.key', '-traditional', '-out', 'rsa.pkcs1.pem');
     const pkcs1Pem = ssl.readText('rsa.pkcs1.pem');
     expect(pkcs1Pem).toContain('BEGIN RSA PRIVATE KEY');

@@ -43,6 +43,15 @@ export function publicKeyOf(key: PrivateKey): PublicKey {
   }
 }
 
+/** `given` (SEC1 §2.3.3, compressed or not) is the uncompressed point `derived`. */
+function samePoint(given: Uint8Array, derived: Uint8Array, size: number): boolean {
+  const x = derived.subarray(1, 1 + size);
+  if (given[0] === 0x04) return Buffer.compare(Buffer.from(given), Buffer.from(derived)) === 0;
+  if (given.length !== 1 + size || (given[0] !== 0x02 && given[0] !== 0x03)) return false;
+  const odd = (derived[derived.length - 1]! & 1) === 1;
+  return Buffer.compare(Buffer.from(given.subarray(1)), Buffer.from(x)) === 0 && odd === (given[0] === 0x03);
+}
+
 // RFC 5915 §3: ECPrivateKey ::= SEQUENCE { version 1, privateKey OCTET STRING, [0] parameters, [1] publicKey }
 function readEcPrivateKey(r: DerReader, curveFromOuter: 'P-256' | 'P-384' | undefined): PrivateKey {
   const s = r.sequence('ecPrivateKey');
@@ -71,7 +80,7 @@ function readEcPrivateKey(r: DerReader, curveFromOuter: 'P-256' | 'P-384' | unde
   } catch {
     return s.fail('ecPrivateKey.privateKey', 'scalar out of range', dAt);
   }
-  if (publicKey && Buffer.compare(Buffer.from(publicKey), Buffer.from(derived)) !== 0) {
+  if (publicKey && !samePoint(publicKey, derived, size)) {
     s.fail('ecPrivateKey.publicKey', 'public key does not match the private key', dAt);
   }
   return { type: 'ec', curve, d, publicKey: derived };
