@@ -336,7 +336,7 @@ export class TcpConnection {
   private readonly offerWs: boolean;
   private readonly offerSack: boolean;
   private readonly offerTs: boolean;
-  private readonly keepalive: Required<KeepaliveOptions> | undefined;
+  private keepalive: Required<KeepaliveOptions> | undefined;
   private readonly fastOpenServer: FastOpenServer | undefined;
   private readonly trace: TraceBus;
   private readonly hostName: string;
@@ -544,6 +544,43 @@ export class TcpConnection {
         break;
       default:
         this.toClosed('RFC 9293 §3.10.5');
+    }
+    return this.finish();
+  }
+
+  /** Turn Nagle's algorithm off (true) or on; held data goes with the next call that sends. */
+  setNoDelay(on: boolean): void {
+    this.o.noDelay = on;
+  }
+
+  /** Keepalive on with these timings, or off (RFC 1122 §4.2.3.6). */
+  setKeepalive(opts: KeepaliveOptions | false, now: number): void {
+    this.keepalive = opts
+      ? { idle: opts.idle ?? 7_200_000, interval: opts.interval ?? 75_000, count: opts.count ?? 9 }
+      : undefined;
+    this.keepaliveProbes = 0;
+    const running = this.state === 'ESTABLISHED' || this.state === 'CLOSE-WAIT';
+    this.keepaliveAt = this.keepalive && running ? now + this.keepalive.idle : undefined;
+  }
+
+  /**
+   * Lower the payload bytes per segment (a smaller path MTU was learned, RFC 8201 §4 /
+   * RFC 1191 §6.4); never raises it. With `now`, segments already sent at the old size are
+   * sent again at once (they were dropped for being too big), without a congestion
+   * response: the output carries them.
+   */
+  setMss(mss: number, now?: number): TcpOutput {
+    if (now !== undefined) this.begin(now);
+    const m = Math.max(64, Math.floor(mss));
+    if (m < this.mss) {
+      this.mss = m;
+      const cwnd = this.cc.cwnd;
+      this.cc.setMss(m);
+      this.cc.cwnd = Math.max(this.cc.cwnd, cwnd);
+      if (now !== undefined && SEND_STATES.has(this.state) && seqLt(this.sndUna, this.sndMax)) {
+        this.sndNxt = this.sndUna;
+        this.transmit(true);
+      }
     }
     return this.finish();
   }

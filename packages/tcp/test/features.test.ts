@@ -123,6 +123,35 @@ describe('out-of-order data cap', () => {
 });
 
 describe('MSS (RFC 9293 §3.7.1)', () => {
+  it('shrinks to a smaller path MTU and resends what was too big (RFC 8201 §4)', () => {
+    const { a } = established();
+    const sent = a.send(bytes(2920), 0);
+    expect(sent.segments.map((x) => x.payload.length)).toEqual([1460, 1460]);
+    const again = a.setMss(1240, 5);
+    expect(lines(again)).toEqual([
+      'ACK seq=1001 ack=5001 win=65535 len=1240',
+      'ACK seq=2241 ack=5001 win=65535 len=1240',
+      'PSH,ACK seq=3481 ack=5001 win=65535 len=440',
+    ]);
+    expect(a.stats.mss).toBe(1240);
+    expect(a.setMss(1400, 6).segments).toEqual([]); // never raised
+    expect(a.stats.mss).toBe(1240);
+  });
+
+  it('toggles Nagle and keepalive on a live connection', () => {
+    const { a } = established();
+    a.send(bytes(10), 0);
+    expect(a.send(bytes(10), 1).segments).toEqual([]);
+    a.setNoDelay(true);
+    expect(lines(a.send(bytes(10), 2))).toEqual(['PSH,ACK seq=1011 ack=5001 win=65535 len=20']);
+    a.setKeepalive({ idle: 5000 }, 3);
+    const { a: idle } = established();
+    idle.setKeepalive({ idle: 5000, interval: 100, count: 1 }, 3);
+    expect(idle.nextTimeout()).toBe(5003);
+    idle.setKeepalive(false, 4);
+    expect(idle.nextTimeout()).toBeUndefined();
+  });
+
   it('sends segments no larger than the smaller MSS, less the timestamp option', () => {
     const { a } = established({ mss: 1460, timestamps: true }, { mss: 1220, timestamps: true });
     expect(a.stats.mss).toBe(1220 - 12);
