@@ -28,6 +28,11 @@ export function udpEcho(
       const s = udp.createSocket(type);
       sockets.push(s);
       s.on('message', (msg, rinfo) => {
+        // RFC 768: source port 0 means the sender expects no reply; there is nowhere to send one.
+        if (rinfo.port === 0) {
+          udp.stack.counters.inc('udp.echo.no-reply');
+          return;
+        }
         echoed++;
         s.send(msg, rinfo.port, rinfo.address);
       });

@@ -73,6 +73,23 @@ describe('UDP sockets over a fake IpStack', () => {
     });
   }
 
+  it('the echo service ignores a datagram from source port 0 (RFC 768: no reply wanted)', () => {
+    const { clock, a, b, ub } = pair();
+    const echo = udpEcho(ub, 7, ['udp4']);
+    const payload = encodeUdp(
+      { sourcePort: 0, destinationPort: 7, payload: utf8('q') },
+      { src: A4, dst: B4 },
+    );
+    expect(() =>
+      b.deliver({ version: 4, src: A4, dst: B4, protocol: 17, ttl: 64, payload, original: payload }),
+    ).not.toThrow();
+    clock.runUntilIdle();
+    expect(echo.echoed).toBe(0);
+    expect(b.counters.get('udp.echo.no-reply')).toBe(1);
+    expect(b.sent).toHaveLength(0);
+    expect(a.delivered).toHaveLength(0);
+  });
+
   it('hands the message as a view of the received packet, not a copy', () => {
     const { clock, a, ua, ub } = pair();
     const s = ua.createSocket('udp4');
