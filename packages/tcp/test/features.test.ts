@@ -179,3 +179,40 @@ describe('MSS (RFC 9293 §3.7.1)', () => {
     expect(a.stats.mss).toBe(536);
   });
 });
+
+describe('send buffer marks', () => {
+  it("emits 'writable' once the queue drains to the low-water mark after passing the high one", () => {
+    const { a, b } = established({ sendHighWater: 2000, sendLowWater: 1000, noDelay: true });
+    const out = a.send(bytes(2920), 0);
+    expect(a.sendQueued).toBe(2920);
+    const ack = deliver(b, out, 1); // two segments: ACK at once
+    const ev = deliver(a, ack, 2);
+    expect(a.sendQueued).toBe(0);
+    expect(kinds(ev)).toEqual(['writable', 'acked']);
+  });
+});
+
+describe('SYN-RECEIVED corners (RFC 9293 §3.10.4, §3.10.7.4)', () => {
+  it('a close in SYN-RECEIVED sends the FIN once the handshake completes', () => {
+    const a = client();
+    const syn = a.open(0).segments[0]!;
+    const { conn: b, output } = TcpConnection.accept(
+      syn,
+      { local: B, remote: A, iss: 5000, timestamps: false },
+      1,
+    );
+    expect(b.close(2).segments).toEqual([]);
+    const ack = deliver(a, output, 3);
+    const fin = deliver(b, ack, 4);
+    expect(b.state).toBe('FIN-WAIT-1');
+    expect(lines(fin)).toEqual(['FIN,ACK seq=5001 ack=1001 win=32768']); // 256 KiB >> 3
+  });
+
+  it('a RST at RCV.NXT in SYN-RECEIVED of a passive open just closes it (the listener stays)', () => {
+    const a = client();
+    const syn = a.open(0).segments[0]!;
+    const { conn: b } = TcpConnection.accept(syn, { local: B, remote: A, iss: 5000, timestamps: false }, 1);
+    const rst = { ...syn, flags: 0x04, seq: 1001, options: {} };
+    expect(kinds(b.receive(rst, 2))).toEqual(['closed']);
+  });
+});
