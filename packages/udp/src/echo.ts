@@ -1,5 +1,8 @@
 import type { Udp, UdpSocket, UdpSocketType } from './socket.ts';
 
+/** Echo (7, RFC 862), daytime (13, RFC 867), chargen (19, RFC 864), time (37, RFC 868): services that answer anything. */
+const LOOP_PORTS = new Set([7, 13, 19, 37]);
+
 export interface UdpEchoService {
   readonly port: number;
   readonly sockets: readonly UdpSocket[];
@@ -31,6 +34,12 @@ export function udpEcho(
         // RFC 768: source port 0 means the sender expects no reply; there is nowhere to send one.
         if (rinfo.port === 0) {
           udp.stack.counters.inc('udp.echo.no-reply');
+          return;
+        }
+        // A datagram "from" another echo-like service (often spoofed) would start an endless
+        // ping-pong between the two servers; like inetd, do not answer those ports.
+        if (rinfo.port === port || LOOP_PORTS.has(rinfo.port)) {
+          udp.stack.counters.inc('udp.echo.loop-guard');
           return;
         }
         echoed++;

@@ -90,6 +90,21 @@ describe('UDP sockets over a fake IpStack', () => {
     expect(a.delivered).toHaveLength(0);
   });
 
+  it('two echo services never bounce a datagram between them forever (loop guard)', () => {
+    const { clock, a, b, ua, ub } = pair();
+    udpEcho(ua, 7, ['udp4']);
+    udpEcho(ub, 7, ['udp4']);
+    // A datagram forged as coming from A's echo port reaches B's echo service.
+    const payload = encodeUdp(
+      { sourcePort: 7, destinationPort: 7, payload: utf8('loop') },
+      { src: A4, dst: B4 },
+    );
+    b.deliver({ version: 4, src: A4, dst: B4, protocol: 17, ttl: 64, payload, original: payload });
+    expect(clock.runUntilIdle(Number.POSITIVE_INFINITY, 1000)).toBeLessThan(1000);
+    expect(b.counters.get('udp.echo.loop-guard')).toBe(1);
+    expect(a.delivered).toHaveLength(0);
+  });
+
   it('hands the message as a view of the received packet, not a copy', () => {
     const { clock, a, ua, ub } = pair();
     const s = ua.createSocket('udp4');
