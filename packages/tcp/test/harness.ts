@@ -77,13 +77,18 @@ export class Pair {
   drain(side: Side): void {
     const c = this.conns[side];
     if (!this.reading[side] || c.readable === 0) return;
-    const r = c.read(this.clock.now(), this.readMax);
-    if (r.data.length) {
-      this.received[side].push(r.data.slice());
-      this.receivedBytes[side] += r.data.length;
-      this.onData?.(side, r.data);
+    // Read in pieces of at most readMax until the buffer is empty.
+    for (let guard = 0; guard < 1_000_000 && c.readable > 0; guard++) {
+      const r = c.read(this.clock.now(), this.readMax);
+      if (r.data.length) {
+        this.received[side].push(this.onData ? r.data : r.data.slice());
+        this.receivedBytes[side] += r.data.length;
+        this.onData?.(side, r.data);
+      }
+      for (const e of r.events) this.events[side].push(e);
+      for (const seg of r.segments) this.transmit(side, seg);
     }
-    this.handle(side, r);
+    this.arm(side);
   }
 
   arm(side: Side): void {

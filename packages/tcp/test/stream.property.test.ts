@@ -35,6 +35,7 @@ export interface Scenario {
   cubic: boolean;
   noDelay: boolean;
   receiveBuffer: number;
+  readMax: number;
 }
 
 let totalChecksumDrops = 0;
@@ -64,6 +65,7 @@ export function runScenario(s: Scenario, debug = false): Pair {
   const written: Record<Side, number> = { a: 0, b: 0 };
   const closed: Record<Side, boolean> = { a: false, b: false };
   p.keepWire = debug;
+  p.readMax = s.readMax;
   p.useCodec = true;
   p.open();
   // Writers: random sizes at random times; readers pause at random.
@@ -131,6 +133,7 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
   cubic: fc.boolean(),
   noDelay: fc.boolean(),
   receiveBuffer: fc.constantFrom(4096, 65535, 256 * 1024),
+  readMax: fc.constantFrom(1, 100, 1460, 65536, Number.MAX_SAFE_INTEGER),
 });
 
 describe('two connections over a lossy, duplicating, reordering, corrupting channel', () => {
