@@ -22,6 +22,8 @@ export interface UdpSocketOptions {
    * as on Linux.
    */
   reuseAddr?: boolean;
+  /** Aborting it closes the socket, as with node:dgram. */
+  signal?: AbortSignal;
 }
 
 /** Where a datagram came from, as node:dgram reports it. */
@@ -176,6 +178,14 @@ export class Udp implements IpProtocolHandler {
     }
     const s = new UdpSocket(this, opts.type, opts.reuseAddr === true);
     if (onMessage) s.on('message', onMessage);
+    const signal = opts.signal;
+    if (signal) {
+      const abort = (): void => {
+        if (!s.isClosed) s.close();
+      };
+      if (signal.aborted) abort();
+      else signal.addEventListener('abort', abort, { once: true });
+    }
     return s;
   }
 
@@ -460,6 +470,7 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
   /** @internal */ ttl: number | undefined;
   /** @internal */ readonly familyInfo: FamilyInfo;
   private state: State = 'unbound';
+  private broadcast = false;
 
   /** @internal Use Udp.createSocket. */
   constructor(
@@ -621,6 +632,9 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
       dst = r.address;
     }
     if (payload.length > this.familyInfo.maxPayload) return systemError('send', 'EMSGSIZE', dst, dport);
+    // SO_BROADCAST: Linux refuses a broadcast destination unless the socket asked for it. Only
+    // the limited broadcast is recognized here: directed broadcasts are the IP layer's knowledge.
+    if (dst === '255.255.255.255' && !this.broadcast) return systemError('send', 'EACCES', dst, dport);
     const err = this.udp.transmit(this, payload, dst, dport);
     if (err) return err;
     if (callback) {
@@ -687,6 +701,27 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
     this.remote = undefined;
     this.later(() => this.emit('close'));
     return this;
+  }
+
+  /** SO_BROADCAST: allow sending to 255.255.255.255. As in Node, only on a bound socket. */
+  setBroadcast(flag: boolean): void {
+    if (this.state === 'closed') throw notRunning();
+    if (this.state === 'unbound') throw systemError('setBroadcast', 'EBADF');
+    this.broadcast = flag;
+  }
+
+  /** Bytes waiting to be sent: always 0, a datagram goes to the IP layer within send(). */
+  getSendQueueSize(): number {
+    return 0;
+  }
+
+  /** Datagrams waiting to be sent: always 0, for the same reason. */
+  getSendQueueCount(): number {
+    return 0;
+  }
+
+  get isClosed(): boolean {
+    return this.state === 'closed';
   }
 
   /** Unicast TTL / hop limit for datagrams this socket sends (IP_TTL / IPV6_UNICAST_HOPS). */

@@ -135,6 +135,26 @@ describe('UDP over two real Hosts', () => {
     expect(errs.map((e) => e.code)).toEqual(['EADDRINUSE']);
   });
 
+  it('sends to the limited broadcast only after setBroadcast(true) (SO_BROADCAST), and B receives it', () => {
+    const { clock, a, ua, ub } = net();
+    const server = ub.createSocket('udp4');
+    server.bind(67);
+    const got: [string, string][] = [];
+    server.on('message', (m, r) => got.push([m.toString(), r.address]));
+    const c = ua.createSocket('udp4');
+    expect(() => c.setBroadcast(true)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    c.bindSync(0);
+    const results: unknown[] = [];
+    c.send('no', 67, '255.255.255.255', (e) => results.push((e as UdpSystemError | null)?.code ?? null));
+    clock.runUntilIdle();
+    c.setBroadcast(true);
+    c.send('yes', 67, '255.255.255.255', (e) => results.push((e as UdpSystemError | null)?.code ?? null));
+    clock.runUntilIdle();
+    expect(results).toEqual(['EACCES', null]);
+    expect(got).toEqual([['yes', A4]]);
+    expect(a.counters.get('udp.tx')).toBe(1);
+  });
+
   it('traces UDP between the IP lines of the ladder', () => {
     const { clock, a, ua, ub } = net();
     udpEcho(ub, 7, ['udp4']);

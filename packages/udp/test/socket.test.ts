@@ -458,6 +458,24 @@ describe('UDP sockets over a fake IpStack', () => {
     expect(ua.boundSockets()).toHaveLength(1);
   });
 
+  it('closes on an aborted signal; has no send queue', () => {
+    const { clock, ua } = pair();
+    const ac = new AbortController();
+    const s = ua.createSocket({ type: 'udp4', signal: ac.signal });
+    s.bindSync(53);
+    expect(s.getSendQueueSize()).toBe(0);
+    expect(s.getSendQueueCount()).toBe(0);
+    let closed = false;
+    s.on('close', () => (closed = true));
+    ac.abort();
+    clock.runUntilIdle();
+    expect(closed).toBe(true);
+    expect(s.isClosed).toBe(true);
+    expect(ua.createSocket('udp4').bindSync(53).port).toBe(53);
+    const pre = ua.createSocket({ type: 'udp6', signal: AbortSignal.abort() });
+    expect(pre.isClosed).toBe(true);
+  });
+
   it('uses the socket TTL for its datagrams', () => {
     const { a, ua } = pair();
     const s = ua.createSocket('udp4');
