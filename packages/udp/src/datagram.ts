@@ -68,8 +68,9 @@ export function isIpv6Pseudo(pseudo: PseudoHeader): boolean {
 
 /**
  * Encode a datagram with its checksum. Throws RangeError for a value that has no wire
- * form (ports outside 0..65535, a payload longer than 65527 bytes); these are caller
- * errors, never consequences of received bytes.
+ * form (ports outside 0..65535, a payload longer than 65527 bytes, pseudo-header addresses
+ * that are not an IPv4 or IPv6 pair); these are caller errors, never consequences of
+ * received bytes.
  */
 export function encodeUdp(d: UdpDatagram, pseudo: PseudoHeader): Uint8Array {
   checkPort(d.sourcePort, 'sourcePort');
