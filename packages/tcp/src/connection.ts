@@ -34,6 +34,28 @@ const seqLt = wire_seqLt;
  * ports but no IP information; the driver encodes them with its pseudo-header) and events
  * for the user. The connection never reads a clock and never arms a timer: the driver asks
  * `nextTimeout()` after every call and calls `onTimeout(now)` when that time comes.
+ *
+ *     const c = new TcpConnection({ local, remote, mss: 1460 });
+ *     out(c.open(now));                         // SYN
+ *     out(c.receive(decodeSegment(bytes, pseudo), now));
+ *     out(c.send(utf8('hello'), now));
+ *     const { data, ...o } = c.read(now); out(o);
+ *     out(c.close(now));                        // FIN after the queued data
+ *     // whenever c.nextTimeout() passes: out(c.onTimeout(now))
+ *
+ * A listener creates the server side with `TcpConnection.accept(syn, options, now)`, which
+ * returns the connection in SYN-RECEIVED and its SYN-ACK.
+ *
+ * What lives where: the receive path follows RFC 9293 §3.10.7 step by step (inListen,
+ * inSynSent, inSynchronized: sequence check, RST, SYN, ACK, text, FIN), with RFC 5961
+ * checks in the RST/SYN/ACK steps and PAWS (RFC 7323 §5) before the sequence check. The
+ * send path (transmit/sendNew) applies the peer window, cwnd, Nagle and sender SWS
+ * avoidance; loss recovery is RFC 6675 with SACK and RFC 6582 NewReno without, the window
+ * arithmetic behind the CongestionControl interface (src/congestion/). Timers: RTO (RFC
+ * 6298, src/rto.ts), persist, delayed ACK, keepalive and TIME-WAIT, as absolute deadlines.
+ *
+ * sndNxt goes back to sndUna after an RTO (go-back-N, RFC 5681 §3.1 loss window), so the
+ * RFC's SND.NXT in the acceptability tests is sndMax, the highest sequence number sent.
  */
 
 export type TcpState =

@@ -29,8 +29,6 @@ describe('window scale (RFC 7323 §2)', () => {
   });
 });
 
-const PROBE0 = 45 + 1000;
-
 describe('flow control (RFC 9293 §3.8.6)', () => {
   it('a paused reader closes the window; the sender probes with back-off; reading reopens it', () => {
     const { a, b } = established({ noDelay: true }, { receiveBuffer: 4000 });
