@@ -1,4 +1,10 @@
-import { ByteReader, ByteWriter, finishChecksum, ParseError, sum16 } from '@stepwire/wire';
+import {
+  ByteReader,
+  ByteWriter,
+  ParseError,
+  finishChecksum as wire_finishChecksum,
+  sum16 as wire_sum16,
+} from '@stepwire/wire';
 import {
   describeOptions,
   MAX_OPTIONS_LENGTH,
@@ -7,6 +13,11 @@ import {
   type TcpOptions,
   writeOptions,
 } from './options.ts';
+
+// Bound once to locals: each access to an imported binding can cost a getter call under
+// some module loaders (esbuild/tsx, vite-node), and these run once per segment.
+const finishChecksum = wire_finishChecksum;
+const sum16 = wire_sum16;
 
 /**
  * The TCP header (RFC 9293 §3.1) as plain data.
