@@ -42,7 +42,12 @@ export interface SupportedGroupsExt {
   groups: number[];
 }
 export interface SignatureAlgorithmsExt {
-  type: 'signature_algorithms' | 'signature_algorithms_cert';
+  type: 'signature_algorithms';
+  schemes: number[];
+}
+/** signature_algorithms_cert (RFC 8446 §4.2.3): schemes acceptable in certificates. */
+export interface SignatureAlgorithmsCertExt {
+  type: 'signature_algorithms_cert';
   schemes: number[];
 }
 /** application_layer_protocol_negotiation (RFC 7301 §3.1). Names as latin1 so any bytes survive. */
@@ -113,6 +118,7 @@ export type Extension =
   | ServerNameExt
   | SupportedGroupsExt
   | SignatureAlgorithmsExt
+  | SignatureAlgorithmsCertExt
   | AlpnExt
   | SupportedVersionsClientExt
   | SupportedVersionsServerExt

@@ -80,5 +80,10 @@ export const nobleCrypto: CryptoProvider = {
       throw new KeyShareError(`secp256r1: ${(e as Error).message}`);
     }
   },
-  randomBytes: (n) => randomBytes(n),
+  randomBytes(n) {
+    // getRandomValues fills at most 65536 bytes per call.
+    const out = new Uint8Array(n);
+    for (let at = 0; at < n; at += 65536) out.set(randomBytes(Math.min(65536, n - at)), at);
+    return out;
+  },
 };

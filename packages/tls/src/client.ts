@@ -1,0 +1,512 @@
+/**
+ * The TLS 1.3 client handshake (RFC 8446 §2, Appendix A.1) as a sans-I/O machine:
+ * START -> WAIT_SH -> WAIT_EE -> WAIT_CERT_CR -> WAIT_CERT -> WAIT_CV -> WAIT_FINISHED -> CONNECTED.
+ * Full (EC)DHE handshakes, HelloRetryRequest, resumption with psk_dhe_ke, ALPN, SNI,
+ * record_size_limit, KeyUpdate and session tickets. 0-RTT is not sent.
+ */
+import { bytesEqual } from '@stepwire/wire';
+import { alert, type CertificateVerifier, certificateVerifyInput, macEqual } from './auth.ts';
+import { AlertDescription } from './codec/alert.ts';
+import {
+  ExtensionType,
+  NamedGroup,
+  nameOf,
+  PskKeyExchangeMode,
+  SignatureScheme,
+  TLS_1_2,
+  TLS_1_3,
+} from './codec/common.ts';
+import { type Extension, extensionCode, findExtension } from './codec/extensions.ts';
+import {
+  type ClientHello,
+  type EncryptedExtensions,
+  encodeHandshake,
+  type HandshakeMessage,
+  type HelloRetryRequest,
+  type ServerHello,
+  truncatedClientHello,
+} from './codec/handshake.ts';
+import { MAX_PLAINTEXT } from './codec/record.ts';
+import { type SessionTicket, type TlsCommonOptions, TlsConnection, type TlsOutput } from './connection.ts';
+import type { GroupName, KeyPair } from './crypto/provider.ts';
+import {
+  CIPHER_SUITES,
+  type CipherSuiteParams,
+  cipherSuite,
+  finishedVerifyData,
+  KeySchedule,
+  resumptionPsk,
+} from './keyschedule.ts';
+
+export const GROUP_NAMES: Record<number, GroupName> = {
+  [NamedGroup.x25519]: 'x25519',
+  [NamedGroup.secp256r1]: 'secp256r1',
+};
+
+export const DEFAULT_CIPHER_SUITES = [0x1301, 0x1302, 0x1303];
+export const DEFAULT_GROUPS = [NamedGroup.x25519, NamedGroup.secp256r1];
+
+export interface TlsClientOptions extends TlsCommonOptions {
+  /** Sent as server_name (RFC 6066) unless it is an IP literal; the verifier checks the certificate against it. */
+  serverName?: string;
+  verifier: CertificateVerifier;
+  cipherSuites?: readonly number[];
+  /** supported_groups, in preference order; the first gets a key share. */
+  groups?: readonly number[];
+  alpnProtocols?: readonly string[];
+  /** A ticket from an earlier connection to resume (RFC 8446 §2.2). */
+  session?: SessionTicket;
+  /** Send a 32-byte legacy_session_id and a change_cipher_spec (middlebox compatibility, RFC 8446 §D.4). */
+  compatibilityMode?: boolean;
+  /** Our record_size_limit (RFC 8449); default 2^14+1. */
+  recordSizeLimit?: number;
+}
+
+const IP_LITERAL = /^[\d.]+$|:/;
+
+export class TlsClient extends TlsConnection {
+  private readonly options: TlsClientOptions;
+  private clientHello?: ClientHello;
+  private keyShare?: KeyPair;
+  private shareGroup?: number;
+  private retried = false;
+  private hrrSuite?: number;
+  private schedule?: KeySchedule;
+  private pskAccepted = false;
+  private handshakeSecrets?: { client: Uint8Array; server: Uint8Array };
+  private certificateRequest?: { context: Uint8Array };
+  private peerCertificates: Uint8Array[] = [];
+  private alpn?: string;
+  private groupName?: string;
+
+  constructor(options: TlsClientOptions) {
+    super('client', options, 'START');
+    this.options = options;
+  }
+
+  /** Build and send the first ClientHello. */
+  start(now: number): TlsOutput {
+    this.now = now;
+    return this.guard(() => {
+      const groups = this.options.groups ?? DEFAULT_GROUPS;
+      const first = groups.find((g) => GROUP_NAMES[g]);
+      if (first === undefined) throw new Error('no supported group configured');
+      this.keyShare = this.crypto.generateKeyPair(GROUP_NAMES[first]!);
+      this.shareGroup = first;
+      this.clientRandom = this.crypto.randomBytes(32);
+      this.clientHello = this.buildClientHello(first);
+      this.sendClientHello();
+      this.setState('WAIT_SH', 'RFC 8446 §A.1');
+    });
+  }
+
+  private buildClientHello(shareGroup: number, cookie?: Uint8Array): ClientHello {
+    const o = this.options;
+    const exts: Extension[] = [];
+    if (o.serverName && !IP_LITERAL.test(o.serverName))
+      exts.push({ type: 'server_name', hostName: o.serverName });
+    exts.push({ type: 'supported_groups', groups: [...(o.groups ?? DEFAULT_GROUPS)] });
+    exts.push({ type: 'signature_algorithms', schemes: [...o.verifier.signatureSchemes] });
+    if (o.alpnProtocols?.length) exts.push({ type: 'alpn', protocols: [...o.alpnProtocols] });
+    exts.push({
+      type: 'key_share',
+      clientShares: [{ group: shareGroup, keyExchange: this.keyShare!.publicKey }],
+    });
+    exts.push({ type: 'supported_versions', versions: [TLS_1_3] });
+    if (cookie) exts.push({ type: 'cookie', cookie });
+    exts.push({ type: 'record_size_limit', limit: o.recordSizeLimit ?? MAX_PLAINTEXT + 1 });
+    exts.push({ type: 'psk_key_exchange_modes', modes: [PskKeyExchangeMode.psk_dhe_ke] });
+    const session = this.usableSession();
+    if (session) {
+      const hashLen = cipherSuite(session.cipherSuite).hashLength;
+      // RFC 8446 §4.2.11.1: obfuscated_ticket_age = age in ms + ticket_age_add, mod 2^32.
+      const age = Math.max(0, Math.floor(this.now - session.receivedAt));
+      exts.push({
+        type: 'pre_shared_key',
+        identities: [{ identity: session.ticket, obfuscatedTicketAge: (age + session.ageAdd) >>> 0 }],
+        binders: [new Uint8Array(hashLen)],
+      });
+    }
+    return {
+      msgType: 'client_hello',
+      legacyVersion: TLS_1_2,
+      random: this.clientRandom,
+      legacySessionId: o.compatibilityMode
+        ? (this.clientHello?.legacySessionId ?? this.crypto.randomBytes(32))
+        : (new Uint8Array(0) as Uint8Array),
+      cipherSuites: [...(o.cipherSuites ?? DEFAULT_CIPHER_SUITES)],
+      legacyCompressionMethods: Uint8Array.of(0),
+      extensions: exts,
+    };
+  }
+
+  /** A ticket we may offer: not expired (RFC 8446 §4.6.1) and for a suite we still offer. */
+  private usableSession(): SessionTicket | undefined {
+    const s = this.options.session;
+    if (!s) return undefined;
+    if (this.now - s.receivedAt > s.lifetimeSeconds * 1000) return undefined;
+    if (!(this.options.cipherSuites ?? DEFAULT_CIPHER_SUITES).includes(s.cipherSuite)) return undefined;
+    if (!CIPHER_SUITES.has(s.cipherSuite)) return undefined;
+    return s;
+  }
+
+  /** Encode the ClientHello, filling in the PSK binder over its truncated form (RFC 8446 §4.2.11.2). */
+  private sendClientHello(): void {
+    const ch = this.clientHello!;
+    const psk = ch.extensions[ch.extensions.length - 1];
+    if (psk?.type === 'pre_shared_key' && 'binders' in psk) {
+      const session = this.options.session!;
+      const s = cipherSuite(session.cipherSuite);
+      const ks = new KeySchedule(this.crypto, s.hash);
+      ks.deriveEarlySecret(session.psk);
+      const prefix = truncatedClientHello(encodeHandshake(ch), ch);
+      // After a HelloRetryRequest the binder covers the transcript so far plus the new truncated hello.
+      const th = this.crypto.hash(s.hash, concat2(this.transcript.bytes, prefix));
+      psk.binders = [finishedVerifyData(this.crypto, s.hash, ks.binderKey('resumption'), th)];
+    }
+    this.sendHandshake(ch);
+  }
+
+  protected onHandshakeMessage(msg: HandshakeMessage, raw: Uint8Array): void {
+    switch (this.stateName) {
+      case 'WAIT_SH':
+        if (msg.msgType === 'hello_retry_request') {
+          this.onHelloRetryRequest(msg, raw);
+          return;
+        }
+        if (msg.msgType === 'server_hello') {
+          this.onServerHello(msg, raw);
+          return;
+        }
+        break;
+      case 'WAIT_EE':
+        if (msg.msgType === 'encrypted_extensions') {
+          this.onEncryptedExtensions(msg, raw);
+          return;
+        }
+        break;
+      case 'WAIT_CERT_CR':
+        if (msg.msgType === 'certificate_request') {
+          // RFC 8446 §4.3.2: signature_algorithms is required.
+          if (!findExtension(msg.extensions, 'signature_algorithms')) {
+            alert(AlertDescription.missing_extension, 'CertificateRequest without signature_algorithms');
+          }
+          this.certificateRequest = { context: msg.certificateRequestContext };
+          this.transcript.add(raw);
+          this.setState('WAIT_CERT');
+          return;
+        }
+        if (msg.msgType === 'certificate') {
+          this.onCertificate(msg, raw);
+          return;
+        }
+        break;
+      case 'WAIT_CERT':
+        if (msg.msgType === 'certificate') {
+          this.onCertificate(msg, raw);
+          return;
+        }
+        break;
+      case 'WAIT_CV':
+        if (msg.msgType === 'certificate_verify') {
+          // RFC 8446 §4.4.3: the scheme must be one we offered; the signature covers the transcript through Certificate.
+          if (!this.options.verifier.signatureSchemes.includes(msg.algorithm)) {
+            alert(
+              AlertDescription.illegal_parameter,
+              `CertificateVerify scheme ${nameOf(SignatureScheme, msg.algorithm)} not offered`,
+            );
+          }
+          const content = certificateVerifyInput(
+            'server',
+            this.transcript.hash(this.crypto, this.suite!.hash),
+          );
+          if (
+            !this.options.verifier.verifySignature(
+              this.peerCertificates[0]!,
+              msg.algorithm,
+              content,
+              msg.signature,
+            )
+          ) {
+            alert(AlertDescription.decrypt_error, 'server CertificateVerify signature does not verify');
+          }
+          this.transcript.add(raw);
+          this.setState('WAIT_FINISHED');
+          return;
+        }
+        break;
+      case 'WAIT_FINISHED':
+        if (msg.msgType === 'finished') {
+          this.onFinished(msg.verifyData, raw);
+          return;
+        }
+        break;
+    }
+    alert(AlertDescription.unexpected_message, `${msg.msgType} in state ${this.stateName}`);
+  }
+
+  /** Checks common to ServerHello and HelloRetryRequest (RFC 8446 §4.1.3, §4.1.4). */
+  private checkServerHelloCommon(sh: ServerHello | HelloRetryRequest): void {
+    const ch = this.clientHello!;
+    const sv = findExtension(sh.extensions, 'supported_versions');
+    if (!sv || !('selectedVersion' in sv)) {
+      // Without supported_versions the server is negotiating TLS 1.2 or older, which we do not speak.
+      alert(AlertDescription.protocol_version, 'server did not select TLS 1.3');
+    }
+    if (sv.selectedVersion !== TLS_1_3)
+      alert(AlertDescription.illegal_parameter, `selected_version 0x${sv.selectedVersion.toString(16)}`);
+    if (sh.legacyVersion !== TLS_1_2)
+      alert(AlertDescription.illegal_parameter, 'legacy_version is not 0x0303');
+    if (!bytesEqual(sh.legacySessionIdEcho, ch.legacySessionId))
+      alert(AlertDescription.illegal_parameter, 'legacy_session_id_echo mismatch');
+    if (sh.legacyCompressionMethod !== 0)
+      alert(AlertDescription.illegal_parameter, 'compression method is not null');
+    if (!ch.cipherSuites.includes(sh.cipherSuite) || !CIPHER_SUITES.has(sh.cipherSuite)) {
+      alert(
+        AlertDescription.illegal_parameter,
+        `cipher suite 0x${sh.cipherSuite.toString(16)} was not offered`,
+      );
+    }
+    // RFC 8446 §4.1.4: after an HRR, the ServerHello's suite must be the HRR's.
+    if (this.hrrSuite !== undefined && sh.cipherSuite !== this.hrrSuite)
+      alert(AlertDescription.illegal_parameter, 'cipher suite changed after HRR');
+    const offered = new Set(ch.extensions.map(extensionCode));
+    for (const e of sh.extensions) {
+      // RFC 8446 §4.1.4: any extension the client did not offer (cookie aside) is unsupported_extension.
+      const code = extensionCode(e);
+      if (!offered.has(code) && !(sh.msgType === 'hello_retry_request' && code === ExtensionType.cookie)) {
+        alert(AlertDescription.unsupported_extension, `server sent unoffered extension ${code}`);
+      }
+    }
+  }
+
+  private onHelloRetryRequest(hrr: HelloRetryRequest, raw: Uint8Array): void {
+    // RFC 8446 §4.1.4: a second HelloRetryRequest is an unexpected_message.
+    if (this.retried) alert(AlertDescription.unexpected_message, 'second HelloRetryRequest');
+    this.retried = true;
+    this.checkServerHelloCommon(hrr);
+    this.hrrSuite = hrr.cipherSuite;
+    const ks = findExtension(hrr.extensions, 'key_share');
+    const cookie = findExtension(hrr.extensions, 'cookie');
+    // RFC 8446 §4.1.4: the HRR must change something.
+    if (!ks && !cookie)
+      alert(AlertDescription.illegal_parameter, 'HelloRetryRequest would not change the ClientHello');
+    let shareGroup = this.shareGroup!;
+    if (ks) {
+      if (!('selectedGroup' in ks)) alert(AlertDescription.illegal_parameter, 'malformed HRR key_share');
+      // RFC 8446 §4.2.8: the group must be offered in supported_groups and not already have a share.
+      const groups = this.options.groups ?? DEFAULT_GROUPS;
+      if (!groups.includes(ks.selectedGroup) || !GROUP_NAMES[ks.selectedGroup])
+        alert(AlertDescription.illegal_parameter, 'HRR selected an unoffered group');
+      if (ks.selectedGroup === shareGroup)
+        alert(AlertDescription.illegal_parameter, 'HRR asked for the group we already sent');
+      shareGroup = ks.selectedGroup;
+      this.keyShare = this.crypto.generateKeyPair(GROUP_NAMES[shareGroup]!);
+    }
+    this.shareGroup = shareGroup;
+    const suite = cipherSuite(hrr.cipherSuite);
+    // RFC 8446 §4.4.1: ClientHello1 becomes message_hash, then the HRR joins the transcript.
+    this.transcript.replaceWithMessageHash(this.crypto, suite.hash);
+    this.transcript.add(raw);
+    // A ticket for a suite with another hash cannot be used after this HRR.
+    if (this.options.session && cipherSuite(this.options.session.cipherSuite).hash !== suite.hash) {
+      this.options.session = undefined;
+    }
+    this.clientHello = this.buildClientHello(shareGroup, cookie?.cookie);
+    if (this.options.compatibilityMode) this.sendChangeCipherSpec();
+    this.sendClientHello();
+    this.setState('WAIT_SH', 'RFC 8446 §4.1.4');
+  }
+
+  private onServerHello(sh: ServerHello, raw: Uint8Array): void {
+    this.checkServerHelloCommon(sh);
+    // RFC 8446 §4.1.3: TLS 1.3 servers never put the downgrade sentinel here; seeing it means an attack.
+    const tail = sh.random.subarray(24);
+    if (
+      tail[0] === 0x44 &&
+      tail[1] === 0x4f &&
+      tail[2] === 0x57 &&
+      tail[3] === 0x4e &&
+      tail[4] === 0x47 &&
+      tail[5] === 0x52 &&
+      tail[6] === 0x44
+    ) {
+      alert(AlertDescription.illegal_parameter, 'downgrade sentinel in a TLS 1.3 ServerHello');
+    }
+    this.suite = cipherSuite(sh.cipherSuite);
+    const ks = findExtension(sh.extensions, 'key_share');
+    const psk = findExtension(sh.extensions, 'pre_shared_key');
+    if (!ks || !('serverShare' in ks))
+      alert(AlertDescription.missing_extension, 'ServerHello without key_share (psk_ke was not offered)');
+    if (ks.serverShare.group !== this.shareGroup) {
+      alert(AlertDescription.illegal_parameter, 'server key share is not for the group we offered');
+    }
+    const schedule = new KeySchedule(this.crypto, this.suite.hash);
+    if (psk && 'selectedIdentity' in psk) {
+      const session = this.options.session;
+      const offered = this.clientHello!.extensions.some((e) => e.type === 'pre_shared_key');
+      // RFC 8446 §4.2.11: the index must be in range and the suite's hash the ticket's.
+      if (!offered || !session || psk.selectedIdentity !== 0)
+        alert(AlertDescription.illegal_parameter, 'server selected a PSK we did not offer');
+      if (cipherSuite(session.cipherSuite).hash !== this.suite.hash)
+        alert(AlertDescription.illegal_parameter, 'PSK hash does not match the suite');
+      schedule.deriveEarlySecret(session.psk);
+      this.pskAccepted = true;
+    } else {
+      schedule.deriveEarlySecret();
+    }
+    const shared = this.crypto.sharedSecret(
+      this.keyShare!.group,
+      this.keyShare!.privateKey,
+      ks.serverShare.keyExchange,
+    );
+    this.groupName = this.keyShare!.group;
+    schedule.deriveHandshakeSecret(shared);
+    this.schedule = schedule;
+    this.transcript.add(raw);
+    const th = this.transcript.hash(this.crypto, this.suite.hash);
+    const client = schedule.clientHandshakeTrafficSecret(th);
+    const server = schedule.serverHandshakeTrafficSecret(th);
+    this.handshakeSecrets = { client, server };
+    this.log('CLIENT_HANDSHAKE_TRAFFIC_SECRET', client);
+    this.log('SERVER_HANDSHAKE_TRAFFIC_SECRET', server);
+    this.setReadKey(server);
+    // Alerts from here on go under the handshake key, as the server expects (RFC 8446 §5).
+    if (this.options.compatibilityMode && !this.retried) this.sendChangeCipherSpec();
+    this.setWriteKey(client);
+    this.setState('WAIT_EE');
+  }
+
+  private onEncryptedExtensions(ee: EncryptedExtensions, raw: Uint8Array): void {
+    const offered = new Set(this.clientHello!.extensions.map(extensionCode));
+    const forbidden = new Set<number>([
+      ExtensionType.supported_versions,
+      ExtensionType.key_share,
+      ExtensionType.pre_shared_key,
+      ExtensionType.psk_key_exchange_modes,
+      ExtensionType.cookie,
+      ExtensionType.signature_algorithms,
+    ]);
+    for (const e of ee.extensions) {
+      const code = extensionCode(e);
+      // RFC 8446 §4.2: an extension not allowed in EncryptedExtensions is an illegal_parameter.
+      if (forbidden.has(code))
+        alert(AlertDescription.illegal_parameter, `extension ${code} in EncryptedExtensions`);
+      if (!offered.has(code)) alert(AlertDescription.unsupported_extension, `unoffered extension ${code}`);
+    }
+    const alpn = findExtension(ee.extensions, 'alpn');
+    if (alpn) {
+      const p = alpn.protocols[0]!;
+      // RFC 7301 §3.2: the selected protocol must be one the client offered.
+      if (!this.options.alpnProtocols?.includes(p))
+        alert(AlertDescription.illegal_parameter, `server selected ALPN ${p}`);
+      this.alpn = p;
+    }
+    const rsl = findExtension(ee.extensions, 'record_size_limit');
+    // RFC 8449 §4: the limit counts the content type byte in TLS 1.3.
+    if (rsl) this.sendLimit = Math.min(MAX_PLAINTEXT, rsl.limit - 1);
+    if (findExtension(ee.extensions, 'early_data'))
+      alert(AlertDescription.illegal_parameter, 'early_data accepted but not offered');
+    this.transcript.add(raw);
+    this.setState(this.pskAccepted ? 'WAIT_FINISHED' : 'WAIT_CERT_CR');
+  }
+
+  private onCertificate(msg: Extract<HandshakeMessage, { msgType: 'certificate' }>, raw: Uint8Array): void {
+    // RFC 8446 §4.4.2: the server's context is empty; an empty list is a decode_error (§4.4.2.4).
+    if (msg.certificateRequestContext.length !== 0)
+      alert(AlertDescription.illegal_parameter, 'non-empty certificate_request_context');
+    if (msg.certificateList.length === 0) alert(AlertDescription.decode_error, 'server sent no certificate');
+    this.peerCertificates = msg.certificateList.map((e) => e.certData);
+    this.options.verifier.verifyChain(this.peerCertificates, {
+      serverName: this.options.serverName,
+      now: this.now,
+    });
+    this.transcript.add(raw);
+    this.setState('WAIT_CV');
+  }
+
+  private onFinished(verifyData: Uint8Array, raw: Uint8Array): void {
+    const s = this.suite!;
+    const expected = finishedVerifyData(
+      this.crypto,
+      s.hash,
+      this.handshakeSecrets!.server,
+      this.transcript.hash(this.crypto, s.hash),
+    );
+    // RFC 8446 §4.4.4: a wrong verify_data is a decrypt_error.
+    if (!macEqual(verifyData, expected))
+      alert(AlertDescription.decrypt_error, 'server Finished does not verify');
+    this.transcript.add(raw);
+    const ks = this.schedule!;
+    ks.deriveMasterSecret();
+    const th = this.transcript.hash(this.crypto, s.hash);
+    const cAp = ks.clientApplicationTrafficSecret0(th);
+    const sAp = ks.serverApplicationTrafficSecret0(th);
+    const exporter = ks.exporterMasterSecret(th);
+    this.log('CLIENT_TRAFFIC_SECRET_0', cAp);
+    this.log('SERVER_TRAFFIC_SECRET_0', sAp);
+    this.log('EXPORTER_SECRET', exporter);
+    this.setExporterSecret(exporter);
+    this.setReadKey(sAp);
+    if (this.certificateRequest) {
+      // No client certificate is configured: an empty Certificate, no CertificateVerify (RFC 8446 §4.4.2).
+      this.sendHandshake({
+        msgType: 'certificate',
+        certificateRequestContext: this.certificateRequest.context,
+        certificateList: [],
+      });
+    }
+    const fin = finishedVerifyData(
+      this.crypto,
+      s.hash,
+      this.handshakeSecrets!.client,
+      this.transcript.hash(this.crypto, s.hash),
+    );
+    this.sendHandshake({ msgType: 'finished', verifyData: fin });
+    this.setWriteKey(cAp);
+    this.resumptionMaster = ks.resumptionMasterSecret(this.transcript.hash(this.crypto, s.hash));
+    this.completeHandshake({
+      type: 'handshake-complete',
+      cipherSuite: s.name,
+      group: this.groupName,
+      alpn: this.alpn,
+      serverName: this.options.serverName,
+      resumed: this.pskAccepted,
+      peerCertificates: this.peerCertificates,
+    });
+  }
+
+  private resumptionMaster?: Uint8Array;
+
+  protected override onPostHandshake(msg: HandshakeMessage, raw: Uint8Array): void {
+    if (msg.msgType === 'new_session_ticket') {
+      const s = this.suite!;
+      const ed = findExtension(msg.extensions, 'early_data');
+      // RFC 8446 §4.6.1: lifetime is capped at 7 days; 0 means do not use.
+      const lifetime = Math.min(msg.ticketLifetime, 604800);
+      const ticket: SessionTicket = {
+        ticket: msg.ticket,
+        psk: resumptionPsk(this.crypto, s.hash, this.resumptionMaster!, msg.ticketNonce),
+        cipherSuite: s.id,
+        receivedAt: this.now,
+        lifetimeSeconds: lifetime,
+        ageAdd: msg.ticketAgeAdd,
+        maxEarlyDataSize: ed && 'maxEarlyDataSize' in ed ? ed.maxEarlyDataSize : 0,
+        serverName: this.options.serverName,
+        alpn: this.alpn,
+      };
+      if (lifetime > 0) this.emit({ type: 'session-ticket', ticket });
+      return;
+    }
+    super.onPostHandshake(msg, raw);
+  }
+}
+
+function concat2(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+export type { CipherSuiteParams };

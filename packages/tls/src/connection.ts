@@ -1,0 +1,554 @@
+/**
+ * What the client and server machines share: the record layer (framing, epochs,
+ * fragmentation), handshake reassembly, alerts, application data, KeyUpdate, closure,
+ * tracing and the key log. Sans-I/O: bytes and `now` in, bytes and events out.
+ */
+import { Counters, ParseError, silentTrace, type TraceBus } from '@stepwire/wire';
+import {
+  AlertDescription,
+  AlertLevel,
+  alertName,
+  decodeAlert,
+  encodeAlert,
+  isClosure,
+  TlsAlertError,
+} from './codec/alert.ts';
+import { ContentType } from './codec/common.ts';
+import {
+  decodeHandshake,
+  encodeHandshake,
+  type HandshakeMessage,
+  HandshakeReassembler,
+  KeyUpdateRequest,
+} from './codec/handshake.ts';
+import { decodeTLSPlaintext, encodeTLSPlaintext, MAX_PLAINTEXT, RecordReader } from './codec/record.ts';
+import { nobleCrypto } from './crypto/noble.ts';
+import { type CryptoProvider, KeyShareError } from './crypto/provider.ts';
+import { type KeyLogCallback, type KeyLogLabel, keyLogLine } from './keylog.ts';
+import {
+  type CipherSuiteParams,
+  exportKeyingMaterial,
+  nextTrafficSecret,
+  Transcript,
+} from './keyschedule.ts';
+import { RecordProtection } from './record.ts';
+
+/** What a connection reports to its user. */
+export type TlsEvent =
+  | {
+      type: 'handshake-complete';
+      cipherSuite: string;
+      group?: string;
+      alpn?: string;
+      serverName?: string;
+      resumed: boolean;
+      peerCertificates: readonly Uint8Array[];
+    }
+  | { type: 'data'; data: Uint8Array }
+  | { type: 'session-ticket'; ticket: SessionTicket }
+  | { type: 'key-update'; direction: 'read' | 'write' }
+  /** The peer sent close_notify: it will send no more data (RFC 8446 §6.1). */
+  | { type: 'peer-closed' }
+  /** The connection failed; `sent` tells whether we sent the alert or received it. */
+  | { type: 'error'; alert: number; alertName: string; reason: string; sent: boolean };
+
+/** A resumption ticket (RFC 8446 §4.6.1) with the PSK it stands for. Keep it secret: it is key material. */
+export interface SessionTicket {
+  ticket: Uint8Array;
+  psk: Uint8Array;
+  cipherSuite: number;
+  /** Milliseconds on the client's clock when the ticket arrived. */
+  receivedAt: number;
+  lifetimeSeconds: number;
+  ageAdd: number;
+  maxEarlyDataSize: number;
+  serverName?: string;
+  alpn?: string;
+}
+
+export interface TlsOutput {
+  /** Bytes for the transport, in order. */
+  data: Uint8Array[];
+  events: TlsEvent[];
+}
+
+export interface TlsCommonOptions {
+  crypto?: CryptoProvider;
+  trace?: TraceBus;
+  /** Host name for trace events. */
+  host?: string;
+  /** Receives NSS key log lines; the only place secrets leave the stack. */
+  keyLog?: KeyLogCallback;
+  /** Largest handshake message we buffer; a peer cannot make us hold more. Default 128 KiB. */
+  maxHandshakeMessage?: number;
+}
+
+type Role = 'client' | 'server';
+
+export abstract class TlsConnection {
+  readonly crypto: CryptoProvider;
+  readonly counters = new Counters();
+  protected readonly trace: TraceBus;
+  protected readonly host: string;
+  protected readonly keyLog?: KeyLogCallback;
+
+  protected stateName: string;
+  protected now = 0;
+  protected suite?: CipherSuiteParams;
+  protected readonly transcript = new Transcript();
+  protected clientRandom: Uint8Array = new Uint8Array(32);
+
+  private readonly records = new RecordReader();
+  private readonly reassembler: HandshakeReassembler;
+  private readEpoch: RecordProtection | null = null;
+  private writeEpoch: RecordProtection | null = null;
+  private readSecret?: Uint8Array;
+  private writeSecret?: Uint8Array;
+  private exporterSecret?: Uint8Array;
+  private pendingHandshake: Uint8Array[] = [];
+  private out: Uint8Array[] = [];
+  private events: TlsEvent[] = [];
+  private readKeyChanged = false;
+  /** The most a peer may put in one record for us (RFC 8449); ours for sending. */
+  protected sendLimit = MAX_PLAINTEXT;
+  protected handshakeDone = false;
+  private failed = false;
+  private sentClose = false;
+  private receivedClose = false;
+
+  protected constructor(
+    readonly role: Role,
+    options: TlsCommonOptions,
+    initialState: string,
+  ) {
+    this.crypto = options.crypto ?? nobleCrypto;
+    this.trace = options.trace ?? silentTrace;
+    this.host = options.host ?? role;
+    this.keyLog = options.keyLog;
+    this.reassembler = new HandshakeReassembler(options.maxHandshakeMessage ?? 1 << 17);
+    this.stateName = initialState;
+  }
+
+  /** The RFC 8446 Appendix A state name. */
+  get state(): string {
+    return this.stateName;
+  }
+  get isConnected(): boolean {
+    return this.handshakeDone && !this.failed && !this.sentClose;
+  }
+  get isClosed(): boolean {
+    return this.failed || (this.sentClose && this.receivedClose);
+  }
+  get negotiatedCipherSuite(): CipherSuiteParams | undefined {
+    return this.suite;
+  }
+
+  /** TLS has no timers of its own: the transport retransmits. */
+  nextTimeout(): number | undefined {
+    return undefined;
+  }
+
+  /** Bytes from the transport. */
+  receive(bytes: Uint8Array, now: number): TlsOutput {
+    this.now = now;
+    if (this.failed) {
+      this.counters.inc('drop.after-failure');
+      return this.flush();
+    }
+    try {
+      for (const record of this.records.push(bytes)) {
+        this.handleRecord(record);
+        if (this.failed) break;
+      }
+      this.flushHandshake();
+    } catch (e) {
+      this.fail(e);
+    }
+    return this.flush();
+  }
+
+  /** Application data to protect and send. */
+  send(data: Uint8Array, now: number): TlsOutput {
+    this.now = now;
+    if (!this.isConnected) throw new Error(`cannot send application data in state ${this.stateName}`);
+    try {
+      this.sendRecord(ContentType.application_data, data);
+    } catch (e) {
+      this.fail(e);
+    }
+    return this.flush();
+  }
+
+  /** Send close_notify (RFC 8446 §6.1); we send nothing after it. */
+  close(now: number): TlsOutput {
+    this.now = now;
+    if (!this.failed && !this.sentClose) {
+      this.sendAlert(AlertDescription.close_notify, AlertLevel.warning);
+      this.sentClose = true;
+      this.setState(this.receivedClose ? 'CLOSED' : this.stateName);
+    }
+    return this.flush();
+  }
+
+  /** Update our sending keys and optionally ask the peer to update theirs (RFC 8446 §4.6.3). */
+  updateKeys(requestPeerUpdate: boolean, now: number): TlsOutput {
+    this.now = now;
+    if (!this.isConnected) throw new Error('KeyUpdate before the handshake completed');
+    this.sendHandshake({
+      msgType: 'key_update',
+      requestUpdate: requestPeerUpdate
+        ? KeyUpdateRequest.update_requested
+        : KeyUpdateRequest.update_not_requested,
+    });
+    this.flushHandshake();
+    this.rotateWriteKey();
+    return this.flush();
+  }
+
+  /** TLS-Exporter (RFC 8446 §7.5) over the exporter_master_secret. */
+  exportKeyingMaterial(label: string, context: Uint8Array, length: number): Uint8Array {
+    if (!this.exporterSecret || !this.suite)
+      throw new Error('exporter secret not available before the handshake');
+    return exportKeyingMaterial(this.crypto, this.suite.hash, this.exporterSecret, label, context, length);
+  }
+
+  // ---- For the subclasses ----
+
+  protected abstract onHandshakeMessage(msg: HandshakeMessage, raw: Uint8Array): void;
+
+  protected emit(e: TlsEvent): void {
+    this.events.push(e);
+  }
+
+  protected setState(to: string, rfc?: string): void {
+    const from = this.stateName;
+    if (from === to) return;
+    this.stateName = to;
+    if (this.trace.enabled) {
+      this.trace.emit({
+        t: this.now,
+        host: this.host,
+        layer: 'tls',
+        dir: 'local',
+        summary: `${from} -> ${to}`,
+        state: { from, to },
+        rfc,
+      });
+    }
+  }
+
+  protected traceMessage(dir: 'in' | 'out', msg: HandshakeMessage, detail = ''): void {
+    if (!this.trace.enabled) return;
+    this.trace.emit({
+      t: this.now,
+      host: this.host,
+      layer: 'tls',
+      dir,
+      summary: `${messageName(msg)}${detail ? ` ${detail}` : ''}`,
+      fields: { msgType: msg.msgType },
+    });
+  }
+
+  protected log(label: KeyLogLabel, secret: Uint8Array): void {
+    this.keyLog?.(keyLogLine(label, this.clientRandom, secret));
+  }
+
+  /** Queue a handshake message: it joins the transcript now and leaves in the next flush. */
+  protected sendHandshake(msg: HandshakeMessage, addToTranscript = true): Uint8Array {
+    const raw = encodeHandshake(msg);
+    if (addToTranscript) this.transcript.add(raw);
+    this.pendingHandshake.push(raw);
+    this.traceMessage('out', msg);
+    return raw;
+  }
+
+  /** Write the queued handshake messages as records of the current write epoch (coalesced, §5.1). */
+  protected flushHandshake(): void {
+    if (this.pendingHandshake.length === 0) return;
+    const all =
+      this.pendingHandshake.length === 1 ? this.pendingHandshake[0]! : concat(this.pendingHandshake);
+    this.pendingHandshake = [];
+    this.sendRecord(ContentType.handshake, all);
+  }
+
+  /** A compatibility-mode change_cipher_spec record (RFC 8446 §D.4). */
+  protected sendChangeCipherSpec(): void {
+    this.flushHandshake();
+    this.out.push(
+      encodeTLSPlaintext({
+        type: ContentType.change_cipher_spec,
+        legacyRecordVersion: 0x0303,
+        fragment: Uint8Array.of(1),
+      }),
+    );
+  }
+
+  protected setReadKey(secret: Uint8Array): void {
+    // RFC 8446 §5.1: handshake messages must not span a key change.
+    if (!this.reassembler.empty)
+      throw new TlsAlertError(AlertDescription.unexpected_message, 'handshake message spans a key change');
+    this.readEpoch = new RecordProtection(this.crypto, this.suite!, secret);
+    this.readSecret = secret;
+    this.readKeyChanged = true;
+  }
+
+  protected setWriteKey(secret: Uint8Array): void {
+    this.flushHandshake();
+    this.writeEpoch = new RecordProtection(this.crypto, this.suite!, secret);
+    this.writeSecret = secret;
+  }
+
+  protected setExporterSecret(secret: Uint8Array): void {
+    this.exporterSecret = secret;
+  }
+
+  protected completeHandshake(event: Extract<TlsEvent, { type: 'handshake-complete' }>): void {
+    this.handshakeDone = true;
+    this.setState('CONNECTED');
+    this.emit(event);
+  }
+
+  // ---- Records ----
+
+  private handleRecord(record: Uint8Array): void {
+    const type = record[0]!;
+    if (this.receivedClose) {
+      // RFC 8446 §6.1: data after close_notify is ignored.
+      this.counters.inc('drop.after-close-notify');
+      return;
+    }
+    if (type === ContentType.change_cipher_spec) {
+      const p = decodeTLSPlaintext(record);
+      // RFC 8446 §5: a single 0x01 CCS during the handshake is dropped; anything else is fatal.
+      if (!this.handshakeDone && p.fragment.length === 1 && p.fragment[0] === 1) {
+        this.counters.inc('ccs.ignored');
+        return;
+      }
+      throw new TlsAlertError(
+        AlertDescription.unexpected_message,
+        'change_cipher_spec outside the handshake',
+      );
+    }
+    let contentType: number;
+    let content: Uint8Array;
+    if (this.readEpoch) {
+      if (type !== ContentType.application_data) {
+        throw new TlsAlertError(
+          AlertDescription.unexpected_message,
+          `unprotected record of type ${type} after keys`,
+        );
+      }
+      const opened = this.readEpoch.open(record);
+      contentType = opened.type;
+      content = opened.content;
+    } else {
+      const p = decodeTLSPlaintext(record);
+      contentType = p.type;
+      content = p.fragment;
+      if (contentType === ContentType.application_data) {
+        throw new TlsAlertError(AlertDescription.unexpected_message, 'application data before keys');
+      }
+    }
+    switch (contentType) {
+      case ContentType.handshake:
+        if (content.length === 0)
+          throw new TlsAlertError(AlertDescription.unexpected_message, 'empty handshake record');
+        this.handleHandshakeBytes(content);
+        return;
+      case ContentType.alert:
+        this.handleAlert(content);
+        return;
+      case ContentType.application_data:
+        // RFC 8446 §2: application data flows only after the handshake (0-RTT is not accepted here).
+        if (!this.handshakeDone)
+          throw new TlsAlertError(
+            AlertDescription.unexpected_message,
+            'application data during the handshake',
+          );
+        if (content.length > 0) this.emit({ type: 'data', data: content });
+        return;
+      default:
+        throw new TlsAlertError(
+          AlertDescription.unexpected_message,
+          `unexpected content type ${contentType}`,
+        );
+    }
+  }
+
+  private handleHandshakeBytes(fragment: Uint8Array): void {
+    const messages = this.reassembler.push(fragment);
+    for (let i = 0; i < messages.length; i++) {
+      const raw = messages[i]!;
+      this.readKeyChanged = false;
+      const msg = decodeHandshake(raw);
+      this.traceMessage('in', msg);
+      if (this.handshakeDone) this.onPostHandshake(msg, raw);
+      else this.onHandshakeMessage(msg, raw);
+      if (this.failed) return;
+      // RFC 8446 §5.1: a key change must fall on a record boundary.
+      if (this.readKeyChanged && (i < messages.length - 1 || !this.reassembler.empty)) {
+        throw new TlsAlertError(
+          AlertDescription.unexpected_message,
+          'data after a key change in the same record',
+        );
+      }
+    }
+  }
+
+  protected onPostHandshake(msg: HandshakeMessage, _raw: Uint8Array): void {
+    if (msg.msgType === 'key_update') {
+      // RFC 8446 §4.6.3: update the read key; answer a request with our own update.
+      this.readSecret = nextTrafficSecret(this.crypto, this.suite!.hash, this.readSecret!);
+      this.readEpoch = new RecordProtection(this.crypto, this.suite!, this.readSecret);
+      this.readKeyChanged = true;
+      this.emit({ type: 'key-update', direction: 'read' });
+      if (msg.requestUpdate === KeyUpdateRequest.update_requested && !this.sentClose) {
+        this.sendHandshake({ msgType: 'key_update', requestUpdate: KeyUpdateRequest.update_not_requested });
+        this.flushHandshake();
+        this.rotateWriteKey();
+      }
+      return;
+    }
+    throw new TlsAlertError(
+      AlertDescription.unexpected_message,
+      `unexpected ${msg.msgType} after the handshake`,
+    );
+  }
+
+  private rotateWriteKey(): void {
+    const next = nextTrafficSecret(this.crypto, this.suite!.hash, this.writeSecret!);
+    this.writeEpoch = new RecordProtection(this.crypto, this.suite!, next);
+    this.writeSecret = next;
+    this.emit({ type: 'key-update', direction: 'write' });
+  }
+
+  private handleAlert(content: Uint8Array): void {
+    const a = decodeAlert(content);
+    if (a.description === AlertDescription.close_notify) {
+      this.receivedClose = true;
+      this.emit({ type: 'peer-closed' });
+      if (this.sentClose) this.setState('CLOSED');
+      return;
+    }
+    // RFC 8446 §6: all other alerts end the connection, whatever their level; user_canceled is followed by close_notify.
+    if (isClosure(a.description)) {
+      this.counters.inc('alert.user_canceled');
+      return;
+    }
+    this.failed = true;
+    this.emit({
+      type: 'error',
+      alert: a.description,
+      alertName: alertName(a.description),
+      reason: 'alert from peer',
+      sent: false,
+    });
+    this.setState('CLOSED');
+  }
+
+  protected sendAlert(description: number, level: number = AlertLevel.fatal): void {
+    this.pendingHandshake = [];
+    this.sendRecord(ContentType.alert, encodeAlert({ level, description }));
+    if (this.trace.enabled) {
+      this.trace.emit({
+        t: this.now,
+        host: this.host,
+        layer: 'tls',
+        dir: 'out',
+        summary: `Alert ${alertName(description)}`,
+      });
+    }
+  }
+
+  /** Fragment into records no larger than the peer allows (RFC 8446 §5.1, RFC 8449). */
+  protected sendRecord(type: number, data: Uint8Array): void {
+    const limit = this.writeEpoch ? this.sendLimit : MAX_PLAINTEXT;
+    let at = 0;
+    do {
+      const chunk = data.subarray(at, Math.min(data.length, at + limit));
+      at += chunk.length;
+      if (this.writeEpoch) this.out.push(this.writeEpoch.seal(type, chunk));
+      else this.out.push(encodeTLSPlaintext({ type, legacyRecordVersion: 0x0303, fragment: chunk }));
+    } while (at < data.length);
+  }
+
+  /** Map any failure to the alert RFC 8446 asks for, send it, and stop. */
+  protected fail(e: unknown): void {
+    if (this.failed) return;
+    let description: number;
+    let reason: string;
+    if (e instanceof TlsAlertError) {
+      description = e.description;
+      reason = e.message;
+    } else if (e instanceof ParseError) {
+      // RFC 8446 §6.2: a message that cannot be parsed is a decode_error, except the record limits.
+      description = /record_overflow/.test(e.reason)
+        ? AlertDescription.record_overflow
+        : AlertDescription.decode_error;
+      reason = e.message;
+    } else if (e instanceof KeyShareError) {
+      description = AlertDescription.illegal_parameter;
+      reason = e.message;
+    } else {
+      description = AlertDescription.internal_error;
+      reason = e instanceof Error ? e.message : String(e);
+    }
+    this.counters.inc(`alert.sent.${alertName(description)}`);
+    try {
+      this.sendAlert(description);
+    } catch {
+      // Nothing more can be sent (e.g. the sequence space is exhausted); the error event still goes out.
+    }
+    this.failed = true;
+    this.emit({ type: 'error', alert: description, alertName: alertName(description), reason, sent: true });
+    this.setState('CLOSED');
+  }
+
+  protected flush(): TlsOutput {
+    const o = { data: this.out, events: this.events };
+    this.out = [];
+    this.events = [];
+    return o;
+  }
+
+  /** For subclasses that start a flight outside receive() (a client's first ClientHello). */
+  protected guard(fn: () => void): TlsOutput {
+    try {
+      fn();
+      this.flushHandshake();
+    } catch (e) {
+      this.fail(e);
+    }
+    return this.flush();
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+const MESSAGE_NAMES: Record<HandshakeMessage['msgType'], string> = {
+  client_hello: 'ClientHello',
+  server_hello: 'ServerHello',
+  hello_retry_request: 'HelloRetryRequest',
+  encrypted_extensions: 'EncryptedExtensions',
+  certificate_request: 'CertificateRequest',
+  certificate: 'Certificate',
+  certificate_verify: 'CertificateVerify',
+  finished: 'Finished',
+  new_session_ticket: 'NewSessionTicket',
+  end_of_early_data: 'EndOfEarlyData',
+  key_update: 'KeyUpdate',
+};
+
+export function messageName(m: HandshakeMessage): string {
+  return MESSAGE_NAMES[m.msgType];
+}

@@ -1,0 +1,383 @@
+/**
+ * The TLS 1.3 server handshake (RFC 8446 §2, Appendix A.2) as a sans-I/O machine:
+ * START -> (HelloRetryRequest -> START) -> NEGOTIATED -> WAIT_FINISHED -> CONNECTED.
+ * Certificate authentication through a CertificateSigner, HelloRetryRequest when the
+ * client's key shares miss our groups, resumption (psk_dhe_ke) from self-encrypted
+ * tickets, ALPN, SNI, record_size_limit, KeyUpdate. 0-RTT and client certificates are
+ * not requested.
+ */
+import { ByteReader, ByteWriter, utf8 } from '@stepwire/wire';
+import { alert, type CertificateSigner, certificateVerifyInput, macEqual } from './auth.ts';
+import { DEFAULT_CIPHER_SUITES, DEFAULT_GROUPS, GROUP_NAMES } from './client.ts';
+import { AlertDescription } from './codec/alert.ts';
+import { PskKeyExchangeMode, TLS_1_2, TLS_1_3 } from './codec/common.ts';
+import { type Extension, findExtension } from './codec/extensions.ts';
+import { type ClientHello, type HandshakeMessage, truncatedClientHello } from './codec/handshake.ts';
+import { MAX_PLAINTEXT } from './codec/record.ts';
+import { type TlsCommonOptions, TlsConnection } from './connection.ts';
+import type { KeyPair } from './crypto/provider.ts';
+import { cipherSuite, finishedVerifyData, KeySchedule, resumptionPsk } from './keyschedule.ts';
+
+export interface TlsServerOptions extends TlsCommonOptions {
+  signer: CertificateSigner;
+  /** Server preference order. */
+  cipherSuites?: readonly number[];
+  /** Server preference order; a client without a share for any of these gets a HelloRetryRequest. */
+  groups?: readonly number[];
+  alpnProtocols?: readonly string[];
+  /** Key that seals our session tickets (32 bytes); random per server when absent. */
+  ticketKey?: Uint8Array;
+  /** NewSessionTickets sent after the handshake (RFC 8446 §4.6.1). Default 1. */
+  ticketsToSend?: number;
+  ticketLifetimeSeconds?: number;
+  recordSizeLimit?: number;
+}
+
+const TICKET_AAD = utf8('stepwire tls13 ticket v1');
+
+interface TicketState {
+  cipherSuite: number;
+  issuedAt: number;
+  lifetimeSeconds: number;
+  psk: Uint8Array;
+}
+
+export class TlsServer extends TlsConnection {
+  private readonly options: TlsServerOptions;
+  private readonly ticketKey: Uint8Array;
+  private retried = false;
+  private hrrGroup?: number;
+  private firstHello?: ClientHello;
+  private schedule?: KeySchedule;
+  private clientHandshakeSecret?: Uint8Array;
+  private serverName?: string;
+  private alpn?: string;
+  private groupName?: string;
+  private resumed = false;
+  private ticketCounter = 0;
+
+  constructor(options: TlsServerOptions) {
+    super('server', options, 'START');
+    this.options = options;
+    this.ticketKey = options.ticketKey ?? this.crypto.randomBytes(32);
+    if (this.ticketKey.length !== 32) throw new RangeError('ticketKey must be 32 bytes');
+  }
+
+  get clientServerName(): string | undefined {
+    return this.serverName;
+  }
+
+  protected onHandshakeMessage(msg: HandshakeMessage, raw: Uint8Array): void {
+    if (this.stateName === 'START' && msg.msgType === 'client_hello') {
+      this.onClientHello(msg, raw);
+      return;
+    }
+    if (this.stateName === 'WAIT_FINISHED' && msg.msgType === 'finished') {
+      this.onFinished(msg.verifyData, raw);
+      return;
+    }
+    alert(AlertDescription.unexpected_message, `${msg.msgType} in state ${this.stateName}`);
+  }
+
+  private onClientHello(ch: ClientHello, raw: Uint8Array): void {
+    const o = this.options;
+    const sv = findExtension(ch.extensions, 'supported_versions');
+    // RFC 8446 §4.2.1: without TLS 1.3 in supported_versions we would have to speak TLS 1.2, which we do not.
+    if (!sv || !('versions' in sv) || !sv.versions.includes(TLS_1_3))
+      alert(AlertDescription.protocol_version, 'client does not offer TLS 1.3');
+    // RFC 8446 §4.1.2: exactly one compression method, null.
+    if (ch.legacyCompressionMethods.length !== 1 || ch.legacyCompressionMethods[0] !== 0) {
+      alert(AlertDescription.illegal_parameter, 'legacy_compression_methods is not [null]');
+    }
+    const suiteId = (o.cipherSuites ?? DEFAULT_CIPHER_SUITES).find((s) => ch.cipherSuites.includes(s));
+    if (suiteId === undefined) alert(AlertDescription.handshake_failure, 'no cipher suite in common');
+    const suite = cipherSuite(suiteId);
+
+    const groupsExt = findExtension(ch.extensions, 'supported_groups');
+    const shareExt = findExtension(ch.extensions, 'key_share');
+    // RFC 8446 §9.2: supported_groups and key_share come together.
+    if (!groupsExt || !shareExt || !('clientShares' in shareExt))
+      alert(AlertDescription.missing_extension, 'key_share and supported_groups are required');
+    for (const s of shareExt.clientShares) {
+      // RFC 8446 §4.2.8: shares only for offered groups.
+      if (!groupsExt.groups.includes(s.group))
+        alert(AlertDescription.illegal_parameter, `key share for unoffered group ${s.group}`);
+    }
+
+    if (this.retried) {
+      const first = this.firstHello!;
+      // RFC 8446 §4.1.2: the second ClientHello keeps the first's suites and answers our group with one share.
+      if (shareExt.clientShares.length !== 1 || shareExt.clientShares[0]!.group !== this.hrrGroup) {
+        alert(
+          AlertDescription.illegal_parameter,
+          'second ClientHello does not carry the requested key share',
+        );
+      }
+      if (ch.cipherSuites.join() !== first.cipherSuites.join() || this.suite?.id !== suiteId) {
+        alert(AlertDescription.illegal_parameter, 'second ClientHello changed its cipher suites');
+      }
+    }
+
+    const serverGroups = o.groups ?? DEFAULT_GROUPS;
+    const share = serverGroups
+      .filter((g) => GROUP_NAMES[g])
+      .map((g) => shareExt.clientShares.find((s) => s.group === g))
+      .find((s) => s !== undefined);
+    if (!share) {
+      const common = serverGroups.find((g) => GROUP_NAMES[g] && groupsExt.groups.includes(g));
+      if (common === undefined || this.retried)
+        alert(AlertDescription.handshake_failure, 'no key exchange group in common');
+      this.sendHelloRetryRequest(ch, raw, suiteId, common);
+      return;
+    }
+
+    this.suite = suite;
+    this.clientRandom = ch.random;
+    const sni = findExtension(ch.extensions, 'server_name');
+    this.serverName = sni?.hostName;
+
+    // Resumption (RFC 8446 §4.2.11): the first identity whose ticket opens, matches our hash and whose binder verifies.
+    const schedule = new KeySchedule(this.crypto, suite.hash);
+    let selectedIdentity: number | undefined;
+    const pskExt = ch.extensions[ch.extensions.length - 1];
+    if (pskExt?.type === 'pre_shared_key' && 'identities' in pskExt) {
+      const modes = findExtension(ch.extensions, 'psk_key_exchange_modes');
+      // RFC 8446 §4.2.9: pre_shared_key without psk_key_exchange_modes is an error.
+      if (!modes) alert(AlertDescription.missing_extension, 'pre_shared_key without psk_key_exchange_modes');
+      if (modes.modes.includes(PskKeyExchangeMode.psk_dhe_ke)) {
+        const prefix = truncatedClientHello(raw, ch);
+        for (let i = 0; i < pskExt.identities.length; i++) {
+          const t = this.openTicket(pskExt.identities[i]!.identity);
+          if (!t || cipherSuite(t.cipherSuite).hash !== suite.hash) continue;
+          const ks = new KeySchedule(this.crypto, suite.hash);
+          ks.deriveEarlySecret(t.psk);
+          const th = this.crypto.hash(suite.hash, concat(this.transcript.bytes, prefix));
+          const expected = finishedVerifyData(this.crypto, suite.hash, ks.binderKey('resumption'), th);
+          // RFC 8446 §4.2.11.2: a binder that does not verify aborts the handshake.
+          if (!macEqual(expected, pskExt.binders[i]!))
+            alert(AlertDescription.decrypt_error, 'PSK binder does not verify');
+          schedule.deriveEarlySecret(t.psk);
+          selectedIdentity = i;
+          break;
+        }
+      }
+    }
+    if (selectedIdentity === undefined) schedule.deriveEarlySecret();
+    this.resumed = selectedIdentity !== undefined;
+
+    let scheme: number | undefined;
+    if (!this.resumed) {
+      const sa = findExtension(ch.extensions, 'signature_algorithms');
+      // RFC 8446 §4.2.3: certificate authentication needs signature_algorithms.
+      if (!sa) alert(AlertDescription.missing_extension, 'no signature_algorithms');
+      scheme = o.signer.signatureSchemes.find((s) => sa.schemes.includes(s));
+      if (scheme === undefined) alert(AlertDescription.handshake_failure, 'no signature scheme in common');
+    }
+
+    const alpnExt = findExtension(ch.extensions, 'alpn');
+    if (alpnExt && o.alpnProtocols?.length) {
+      this.alpn = o.alpnProtocols.find((p) => alpnExt.protocols.includes(p));
+      // RFC 7301 §3.2: no protocol in common is a no_application_protocol alert.
+      if (this.alpn === undefined)
+        alert(AlertDescription.no_application_protocol, 'no ALPN protocol in common');
+    }
+    const rsl = findExtension(ch.extensions, 'record_size_limit');
+    if (rsl) this.sendLimit = Math.min(MAX_PLAINTEXT, rsl.limit - 1);
+
+    // ServerHello.
+    const group = GROUP_NAMES[share.group]!;
+    const ours: KeyPair = this.crypto.generateKeyPair(group);
+    const shared = this.crypto.sharedSecret(group, ours.privateKey, share.keyExchange);
+    this.groupName = group;
+    this.transcript.add(raw);
+    const shExts: Extension[] = [
+      { type: 'supported_versions', selectedVersion: TLS_1_3 },
+      { type: 'key_share', serverShare: { group: share.group, keyExchange: ours.publicKey } },
+    ];
+    if (selectedIdentity !== undefined) shExts.push({ type: 'pre_shared_key', selectedIdentity });
+    this.sendHandshake({
+      msgType: 'server_hello',
+      legacyVersion: TLS_1_2,
+      random: this.crypto.randomBytes(32),
+      legacySessionIdEcho: ch.legacySessionId,
+      cipherSuite: suiteId,
+      legacyCompressionMethod: 0,
+      extensions: shExts,
+    });
+    // RFC 8446 §D.4: a client in compatibility mode gets a change_cipher_spec after our first message.
+    if (ch.legacySessionId.length > 0 && !this.retried) this.sendChangeCipherSpec();
+
+    schedule.deriveHandshakeSecret(shared);
+    this.schedule = schedule;
+    const th = this.transcript.hash(this.crypto, suite.hash);
+    const cHs = schedule.clientHandshakeTrafficSecret(th);
+    const sHs = schedule.serverHandshakeTrafficSecret(th);
+    this.clientHandshakeSecret = cHs;
+    this.log('CLIENT_HANDSHAKE_TRAFFIC_SECRET', cHs);
+    this.log('SERVER_HANDSHAKE_TRAFFIC_SECRET', sHs);
+    this.setWriteKey(sHs);
+    this.setReadKey(cHs);
+    this.setState('NEGOTIATED', 'RFC 8446 §A.2');
+
+    // EncryptedExtensions, then Certificate and CertificateVerify unless a PSK authenticates.
+    const ee: Extension[] = [];
+    if (this.serverName !== undefined) ee.push({ type: 'server_name' });
+    if (this.alpn !== undefined) ee.push({ type: 'alpn', protocols: [this.alpn] });
+    if (rsl) ee.push({ type: 'record_size_limit', limit: o.recordSizeLimit ?? MAX_PLAINTEXT + 1 });
+    this.sendHandshake({ msgType: 'encrypted_extensions', extensions: ee });
+    if (!this.resumed) {
+      this.sendHandshake({
+        msgType: 'certificate',
+        certificateRequestContext: new Uint8Array(0),
+        certificateList: o.signer.certificateChain.map((certData) => ({ certData, extensions: [] })),
+      });
+      const content = certificateVerifyInput('server', this.transcript.hash(this.crypto, suite.hash));
+      this.sendHandshake({
+        msgType: 'certificate_verify',
+        algorithm: scheme!,
+        signature: o.signer.sign(scheme!, content),
+      });
+    }
+    const fin = finishedVerifyData(
+      this.crypto,
+      suite.hash,
+      sHs,
+      this.transcript.hash(this.crypto, suite.hash),
+    );
+    this.sendHandshake({ msgType: 'finished', verifyData: fin });
+
+    schedule.deriveMasterSecret();
+    const th2 = this.transcript.hash(this.crypto, suite.hash);
+    const cAp = schedule.clientApplicationTrafficSecret0(th2);
+    const sAp = schedule.serverApplicationTrafficSecret0(th2);
+    const exporter = schedule.exporterMasterSecret(th2);
+    this.log('CLIENT_TRAFFIC_SECRET_0', cAp);
+    this.log('SERVER_TRAFFIC_SECRET_0', sAp);
+    this.log('EXPORTER_SECRET', exporter);
+    this.setExporterSecret(exporter);
+    this.pendingClientAp = cAp;
+    // RFC 8446 §2: the server may send application data after its Finished (0.5-RTT); our writes use the new key.
+    this.setWriteKey(sAp);
+    this.setState('WAIT_FINISHED');
+  }
+
+  private pendingClientAp?: Uint8Array;
+
+  private sendHelloRetryRequest(ch: ClientHello, raw: Uint8Array, suiteId: number, group: number): void {
+    const suite = cipherSuite(suiteId);
+    this.suite = suite;
+    this.retried = true;
+    this.hrrGroup = group;
+    this.firstHello = ch;
+    this.transcript.add(raw);
+    // RFC 8446 §4.4.1: the transcript continues from message_hash(ClientHello1).
+    this.transcript.replaceWithMessageHash(this.crypto, suite.hash);
+    this.sendHandshake({
+      msgType: 'hello_retry_request',
+      legacyVersion: TLS_1_2,
+      legacySessionIdEcho: ch.legacySessionId,
+      cipherSuite: suiteId,
+      legacyCompressionMethod: 0,
+      extensions: [
+        { type: 'supported_versions', selectedVersion: TLS_1_3 },
+        { type: 'key_share', selectedGroup: group },
+      ],
+    });
+    if (ch.legacySessionId.length > 0) this.sendChangeCipherSpec();
+  }
+
+  private onFinished(verifyData: Uint8Array, raw: Uint8Array): void {
+    const s = this.suite!;
+    const expected = finishedVerifyData(
+      this.crypto,
+      s.hash,
+      this.clientHandshakeSecret!,
+      this.transcript.hash(this.crypto, s.hash),
+    );
+    // RFC 8446 §4.4.4: a wrong verify_data is a decrypt_error.
+    if (!macEqual(verifyData, expected))
+      alert(AlertDescription.decrypt_error, 'client Finished does not verify');
+    this.transcript.add(raw);
+    const rms = this.schedule!.resumptionMasterSecret(this.transcript.hash(this.crypto, s.hash));
+    this.setReadKey(this.pendingClientAp!);
+    this.completeHandshake({
+      type: 'handshake-complete',
+      cipherSuite: s.name,
+      group: this.groupName,
+      alpn: this.alpn,
+      serverName: this.serverName,
+      resumed: this.resumed,
+      peerCertificates: [],
+    });
+    for (let i = 0; i < (this.options.ticketsToSend ?? 1); i++) this.sendTicket(rms);
+  }
+
+  /** NewSessionTicket (RFC 8446 §4.6.1) whose ticket is the sealed state we need to resume. */
+  private sendTicket(rms: Uint8Array): void {
+    const s = this.suite!;
+    const nonce = new ByteWriter(8)
+      .u32(0)
+      .u32(this.ticketCounter++)
+      .finish()
+      .slice();
+    const lifetime = Math.min(this.options.ticketLifetimeSeconds ?? 7200, 604800);
+    const psk = resumptionPsk(this.crypto, s.hash, rms, nonce);
+    const ageAdd = new DataView(this.crypto.randomBytes(4).buffer).getUint32(0);
+    this.sendHandshake(
+      {
+        msgType: 'new_session_ticket',
+        ticketLifetime: lifetime,
+        ticketAgeAdd: ageAdd,
+        ticketNonce: nonce,
+        ticket: this.sealTicket({ cipherSuite: s.id, issuedAt: this.now, lifetimeSeconds: lifetime, psk }),
+        extensions: [],
+      },
+      false,
+    );
+    this.flushHandshake();
+  }
+
+  private sealTicket(t: TicketState): Uint8Array {
+    const w = new ByteWriter(64);
+    w.u16(t.cipherSuite)
+      .u64(BigInt(Math.floor(t.issuedAt)))
+      .u32(t.lifetimeSeconds)
+      .u8(t.psk.length)
+      .bytes(t.psk);
+    const iv = this.crypto.randomBytes(12);
+    const sealed = this.crypto.aead('AES_256_GCM', this.ticketKey).seal(iv, TICKET_AAD, w.finish());
+    const out = new Uint8Array(12 + sealed.length);
+    out.set(iv, 0);
+    out.set(sealed, 12);
+    return out;
+  }
+
+  /** The state in a ticket we issued and that is still valid, or undefined (then the PSK is just not used). */
+  private openTicket(ticket: Uint8Array): TicketState | undefined {
+    if (ticket.length < 12 + 16) return undefined;
+    const plain = this.crypto
+      .aead('AES_256_GCM', this.ticketKey)
+      .open(ticket.subarray(0, 12), TICKET_AAD, ticket.subarray(12));
+    if (!plain) {
+      this.counters.inc('ticket.rejected');
+      return undefined;
+    }
+    const r = new ByteReader(plain, 'tls.ticket');
+    const cipherSuiteId = r.u16('suite');
+    const issuedAt = Number(r.u64('issued'));
+    const lifetimeSeconds = r.u32('lifetime');
+    const psk = r.copy(r.u8('psk length'), 'psk');
+    if (this.now - issuedAt > lifetimeSeconds * 1000 || this.now < issuedAt) {
+      this.counters.inc('ticket.expired');
+      return undefined;
+    }
+    return { cipherSuite: cipherSuiteId, issuedAt, lifetimeSeconds, psk };
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}

@@ -1,0 +1,221 @@
+/**
+ * Our client against our server, in memory: full handshakes, HelloRetryRequest,
+ * resumption, ALPN, KeyUpdate, closure, fragmentation and failure paths. Once per provider.
+ */
+import { TraceBus, type TraceEvent, toHex, utf8 } from '@stepwire/wire';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { TlsClient, type TlsClientOptions } from '../src/client.ts';
+import { AlertDescription } from '../src/codec/alert.ts';
+import { NamedGroup } from '../src/codec/common.ts';
+import type { SessionTicket, TlsEvent } from '../src/connection.ts';
+import { TlsServer, type TlsServerOptions } from '../src/server.ts';
+import { makeIdentity, pinnedVerifier, signerFor, type TestIdentity } from './helpers/node-auth.ts';
+import { deliver, pump } from './helpers/pump.ts';
+import { PROVIDERS } from './providers.ts';
+
+let ec: TestIdentity;
+let rsa: TestIdentity;
+beforeAll(() => {
+  ec = makeIdentity('stepwire.test', 'ec');
+  rsa = makeIdentity('stepwire.test', 'rsa');
+});
+
+const NOW = 1_000_000;
+const of = <T extends TlsEvent['type']>(events: TlsEvent[], type: T) =>
+  events.filter((e): e is Extract<TlsEvent, { type: T }> => e.type === type);
+
+describe.each(PROVIDERS)('client <-> server in memory ($name)', (crypto) => {
+  function connect(
+    copts: Partial<TlsClientOptions> = {},
+    sopts: Partial<TlsServerOptions> = {},
+    pumpOpts: Parameters<typeof pump>[3] = {},
+  ) {
+    const client = new TlsClient({
+      crypto,
+      serverName: 'stepwire.test',
+      verifier: pinnedVerifier([ec, rsa]),
+      ...copts,
+    });
+    const server = new TlsServer({ crypto, signer: signerFor(ec), ...sopts });
+    const ev = pump(client, server, client.start(NOW), { now: NOW, ...pumpOpts });
+    return { client, server, ev };
+  }
+
+  it('completes a full handshake and carries data both ways', () => {
+    const clientLog: string[] = [];
+    const serverLog: string[] = [];
+    const { client, server, ev } = connect(
+      { keyLog: (l) => clientLog.push(l) },
+      { keyLog: (l) => serverLog.push(l) },
+    );
+    expect(client.state).toBe('CONNECTED');
+    expect(server.state).toBe('CONNECTED');
+    const done = of(ev.a, 'handshake-complete')[0]!;
+    expect(done).toMatchObject({ cipherSuite: 'TLS_AES_128_GCM_SHA256', group: 'x25519', resumed: false });
+    expect(done.peerCertificates[0]).toEqual(ec.certDer);
+    expect(of(ev.b, 'handshake-complete')[0]).toMatchObject({ serverName: 'stepwire.test' });
+    expect(of(ev.a, 'session-ticket').length).toBe(1);
+    // Both sides log the same five secrets for the same client_random.
+    expect(clientLog.sort()).toEqual(serverLog.sort());
+    expect(clientLog.length).toBe(5);
+    expect(toHex(client.exportKeyingMaterial('EXPERIMENTAL test', utf8('ctx'), 32))).toBe(
+      toHex(server.exportKeyingMaterial('EXPERIMENTAL test', utf8('ctx'), 32)),
+    );
+
+    const toServer = deliver(server, client.send(utf8('ping'), NOW));
+    expect(of(toServer.events, 'data')[0]!.data).toEqual(utf8('ping'));
+    const toClient = deliver(client, server.send(utf8('pong'), NOW));
+    expect(of(toClient.events, 'data')[0]!.data).toEqual(utf8('pong'));
+
+    const closing = deliver(server, client.close(NOW));
+    expect(of(closing.events, 'peer-closed').length).toBe(1);
+    deliver(client, server.close(NOW));
+    expect(client.isClosed && server.isClosed).toBe(true);
+  });
+
+  it('signs with RSA-PSS and honours the server suite preference', () => {
+    const { ev } = connect({}, { signer: signerFor(rsa), cipherSuites: [0x1303, 0x1302] });
+    expect(of(ev.a, 'handshake-complete')[0]!.cipherSuite).toBe('TLS_CHACHA20_POLY1305_SHA256');
+    const { ev: ev2 } = connect({ cipherSuites: [0x1302] }, { signer: signerFor(rsa) });
+    expect(of(ev2.a, 'handshake-complete')[0]!.cipherSuite).toBe('TLS_AES_256_GCM_SHA384');
+  });
+
+  it('retries with a P-256 share after a HelloRetryRequest (RFC 8446 §4.1.4)', () => {
+    const trace = new TraceBus();
+    const seen: TraceEvent[] = [];
+    trace.on((e) => seen.push(e));
+    const { client, ev } = connect({ trace }, { groups: [NamedGroup.secp256r1] });
+    expect(client.state).toBe('CONNECTED');
+    expect(of(ev.a, 'handshake-complete')[0]!.group).toBe('secp256r1');
+    const summaries = seen.filter((e) => e.dir !== 'local').map((e) => `${e.dir} ${e.summary}`);
+    expect(summaries.slice(0, 3)).toEqual(['out ClientHello', 'in HelloRetryRequest', 'out ClientHello']);
+    // Traces never carry secrets: no 32-byte hex string appears anywhere.
+    expect(JSON.stringify(seen)).not.toMatch(/[0-9a-f]{64}/);
+  });
+
+  it('resumes with a ticket and skips the certificate (RFC 8446 §2.2)', () => {
+    const ticketKey = crypto.randomBytes(32);
+    const first = connect({}, { ticketKey });
+    const ticket = of(first.ev.a, 'session-ticket')[0]!.ticket;
+    const second = connect({ session: ticket }, { ticketKey });
+    const done = of(second.ev.a, 'handshake-complete')[0]!;
+    expect(done.resumed).toBe(true);
+    expect(done.peerCertificates.length).toBe(0);
+    expect(of(second.ev.b, 'handshake-complete')[0]!.resumed).toBe(true);
+    // A server with another ticket key cannot open the ticket: a full handshake instead.
+    const third = connect({ session: ticket }, {});
+    expect(of(third.ev.a, 'handshake-complete')[0]!.resumed).toBe(false);
+    // An expired ticket is not offered.
+    const stale: SessionTicket = { ...ticket, receivedAt: NOW - ticket.lifetimeSeconds * 1000 - 1 };
+    expect(of(connect({ session: stale }, { ticketKey }).ev.a, 'handshake-complete')[0]!.resumed).toBe(false);
+  });
+
+  it('resumes after a HelloRetryRequest, binders recomputed over the new transcript', () => {
+    const ticketKey = crypto.randomBytes(32);
+    const ticket = of(connect({}, { ticketKey }).ev.a, 'session-ticket')[0]!.ticket;
+    const { ev } = connect({ session: ticket }, { ticketKey, groups: [NamedGroup.secp256r1] });
+    expect(of(ev.a, 'handshake-complete')[0]).toMatchObject({ resumed: true, group: 'secp256r1' });
+  });
+
+  it('rejects a tampered PSK binder with decrypt_error', () => {
+    const ticketKey = crypto.randomBytes(32);
+    const ticket = of(connect({}, { ticketKey }).ev.a, 'session-ticket')[0]!.ticket;
+    const bad: SessionTicket = { ...ticket, psk: ticket.psk.map((b) => b ^ 1) };
+    const { ev } = connect({ session: bad }, { ticketKey });
+    expect(of(ev.b, 'error')[0]).toMatchObject({ alertName: 'decrypt_error', sent: true });
+    expect(of(ev.a, 'error')[0]).toMatchObject({ alertName: 'decrypt_error', sent: false });
+  });
+
+  it('negotiates ALPN and fails without a common protocol', () => {
+    const ok = connect({ alpnProtocols: ['h2', 'http/1.1'] }, { alpnProtocols: ['http/1.1', 'h2'] });
+    expect(of(ok.ev.a, 'handshake-complete')[0]!.alpn).toBe('http/1.1');
+    const bad = connect({ alpnProtocols: ['h2'] }, { alpnProtocols: ['imap'] });
+    expect(of(bad.ev.a, 'error')[0]).toMatchObject({ alertName: 'no_application_protocol', sent: false });
+  });
+
+  it('updates keys on request in both directions (RFC 8446 §4.6.3)', () => {
+    const { client, server } = connect();
+    const atServer = deliver(server, client.updateKeys(true, NOW));
+    expect(of(atServer.events, 'key-update').map((e) => e.direction)).toEqual(['read', 'write']);
+    const atClient = deliver(client, atServer);
+    expect(of(atClient.events, 'key-update').map((e) => e.direction)).toEqual(['read']);
+    expect(of(deliver(server, client.send(utf8('after'), NOW)).events, 'data')[0]!.data).toEqual(
+      utf8('after'),
+    );
+    expect(of(deliver(client, server.send(utf8('back'), NOW)).events, 'data')[0]!.data).toEqual(utf8('back'));
+  });
+
+  it('fragments large writes and honours record_size_limit (RFC 8449)', () => {
+    const { client, server } = connect({ recordSizeLimit: 1000 });
+    const big = crypto.randomBytes(100_000);
+    const out = server.send(big, NOW);
+    // Each record holds at most 999 bytes of data + 1 type byte + 16 tag bytes + 5 header bytes.
+    for (const r of out.data) expect(r.length).toBeLessThanOrEqual(1000 + 16 + 5);
+    const got = of(deliver(client, out).events, 'data').map((e) => e.data);
+    expect(Buffer.concat(got).equals(Buffer.from(big))).toBe(true);
+    const out2 = client.send(big, NOW);
+    expect(Math.max(...out2.data.map((r) => r.length))).toBe((1 << 14) + 1 + 16 + 5);
+  });
+
+  it('survives byte-at-a-time delivery', () => {
+    const { client, server } = connect({}, {}, { chunk: 1 });
+    expect(client.state).toBe('CONNECTED');
+    expect(server.state).toBe('CONNECTED');
+  });
+
+  it('answers a tampered record with bad_record_mac', () => {
+    const { client, server } = connect();
+    const out = client.send(utf8('hello'), NOW);
+    out.data[0]![10] = out.data[0]![10]! ^ 1;
+    const r = deliver(server, out);
+    expect(of(r.events, 'error')[0]).toMatchObject({ alertName: 'bad_record_mac', sent: true });
+    expect(of(deliver(client, r).events, 'error')[0]).toMatchObject({
+      alertName: 'bad_record_mac',
+      sent: false,
+    });
+    expect(server.counters.get('alert.sent.bad_record_mac')).toBe(1);
+  });
+
+  it('refuses a certificate for another name and an untrusted one', () => {
+    const wrongName = connect({ serverName: 'other.test' });
+    expect(of(wrongName.ev.a, 'error')[0]).toMatchObject({
+      alert: AlertDescription.bad_certificate,
+      sent: true,
+    });
+    expect(of(wrongName.ev.b, 'error')[0]).toMatchObject({
+      alert: AlertDescription.bad_certificate,
+      sent: false,
+    });
+    const untrusted = connect({ verifier: pinnedVerifier([rsa]) });
+    expect(of(untrusted.ev.a, 'error')[0]).toMatchObject({ alertName: 'unknown_ca' });
+  });
+
+  it('fails cleanly without a common suite or group', () => {
+    const suites = connect({ cipherSuites: [0x1303] }, { cipherSuites: [0x1301] });
+    expect(of(suites.ev.b, 'error')[0]).toMatchObject({ alertName: 'handshake_failure', sent: true });
+    const groups = connect({ groups: [NamedGroup.x25519] }, { groups: [NamedGroup.secp256r1] });
+    expect(of(groups.ev.b, 'error')[0]).toMatchObject({ alertName: 'handshake_failure' });
+  });
+
+  it('drops compatibility-mode change_cipher_spec records (RFC 8446 §D.4)', () => {
+    const { client, server } = connect({ compatibilityMode: true });
+    expect(client.state).toBe('CONNECTED');
+    expect(client.counters.get('ccs.ignored')).toBe(1);
+    expect(server.counters.get('ccs.ignored')).toBe(1);
+  });
+
+  it('treats garbage from the peer as a decode or record error, never a crash', () => {
+    const server = new TlsServer({ crypto, signer: signerFor(ec) });
+    const out = server.receive(Uint8Array.from([22, 3, 1, 0, 4, 1, 0, 0, 0]), NOW);
+    expect(of(out.events, 'error')[0]).toMatchObject({ alertName: 'decode_error', sent: true });
+    expect(out.data.length).toBe(1);
+    const s2 = new TlsServer({ crypto, signer: signerFor(ec) });
+    expect(of(s2.receive(Uint8Array.from([99, 3, 3, 0, 1, 0]), NOW).events, 'error')[0]).toMatchObject({
+      alertName: 'decode_error',
+    });
+    const s3 = new TlsServer({ crypto, signer: signerFor(ec) });
+    expect(of(s3.receive(Uint8Array.from([23, 3, 3, 0, 1, 0]), NOW).events, 'error')[0]).toMatchObject({
+      alertName: 'unexpected_message',
+    });
+  });
+});
