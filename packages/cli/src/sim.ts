@@ -1,5 +1,6 @@
 import { Host } from '@stepwire/ip';
 import { type Impairments, type Link, MemoryLink, PcapWriter, recordLink } from '@stepwire/link';
+import { Tcp } from '@stepwire/tcp';
 import { Udp } from '@stepwire/udp';
 import { Counters, Prng, TraceBus, type TraceEvent, VirtualClock } from '@stepwire/wire';
 import { dissect } from './dissect.ts';
@@ -25,6 +26,7 @@ export interface SimHost {
   name: string;
   host: Host;
   udp: Udp;
+  tcp: Tcp;
   ipv4: string;
   ipv6: string;
 }
@@ -71,7 +73,14 @@ export class Sim {
       counters: new Counters(),
     });
     host.addInterface({ link, ipv4: `${ipv4}/24`, ipv6: `${ipv6}/64` });
-    return { name, host, udp: new Udp(host), ipv4, ipv6 };
+    // Secrets from the seed too: the same seed gives the same ISNs, cookies and ladder.
+    const prngOf = host.prng;
+    const tcp = new Tcp(host, {
+      isnSecret: prngOf.bytes(16),
+      synCookieSecret: prngOf.bytes(16),
+      fastOpenKey: prngOf.bytes(16),
+    });
+    return { name, host, udp: new Udp(host), tcp, ipv4, ipv6 };
   }
 
   /** Record each packet a host hands to the wire as a ladder line (and into the pcap). */

@@ -14,6 +14,10 @@ describe('the stepwire command', () => {
     expect(r.stdout).toMatch(/B→A +IPv6 fd00:5757::2→fd00:5757::1 ICMPv6 echo/);
     expect(r.stdout).toMatch(/UDP \d+→7 len=15/);
     expect(r.stdout).toMatch(/frag id=\d+ off=1480 MF/);
+    expect(r.stdout).toMatch(/TCP \d+→80 SYN seq=\d+ win=65535 mss=1460/);
+    expect(r.stdout).toMatch(/tcp SYN-SENT → ESTABLISHED/);
+    expect(r.stdout).toMatch(/✓ HTTP 200: Hello from stepwire/);
+    expect(r.stdout).toMatch(/tcp LAST-ACK → CLOSED/);
     expect(r.stdout).not.toMatch(/✗/);
   });
 

@@ -1,8 +1,11 @@
+import http from 'node:http';
 import { PingError } from '@stepwire/ip';
 import { udpEcho } from '@stepwire/udp';
 import { Command } from 'commander';
 import { intIn, probability } from '../args.ts';
 import { formatLadderLine, ladderHeader, noteFor } from '../ladder.ts';
+import { forbidKernelTrafficOffLoopback } from '../safety.ts';
+import { createHttpApp } from '../services/http-app.ts';
 import { Sim, type SimHost } from '../sim.ts';
 
 interface DemoOptions {
@@ -25,6 +28,7 @@ export function demoCommand(): Command {
 }
 
 export async function runDemo(o: DemoOptions, print: (s: string) => void): Promise<void> {
+  forbidKernelTrafficOffLoopback();
   const sim = new Sim({
     seed: o.seed,
     mtu: o.mtu,
@@ -85,6 +89,38 @@ export async function runDemo(o: DemoOptions, print: (s: string) => void): Promi
 
   client.close();
   echo.close();
+
+  step('TCP (RFC 9293): handshake, an HTTP request and its response, the close — node:http over our sockets');
+  const app = createHttpApp();
+  const server = b.tcp.createServer((socket) => app.emit('connection', socket));
+  server.listen(80);
+  try {
+    const res = await sim.run(
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.get(
+          {
+            host: b.ipv4,
+            path: '/',
+            headers: { host: 'stepwire.test', connection: 'close' },
+            createConnection: () => a.tcp.connect({ host: b.ipv4, port: 80 }) as never,
+          },
+          (r) => {
+            let body = '';
+            r.setEncoding('utf8');
+            r.on('data', (c: string) => (body += c));
+            r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
+          },
+        );
+        req.on('error', reject);
+      }),
+    );
+    print(`        A       ✓ HTTP ${res.status}: ${res.body.trim()}`);
+  } catch (e) {
+    print(`        A       ✗ HTTP request failed: ${(e as Error).message}`);
+  }
+  // Let both ends finish the close (FIN, ACK, TIME-WAIT) so the ladder shows it all.
+  await sim.run(new Promise<void>((r) => sim.clock.setTimer(sim.clock.now() + 5_000, r)));
+  server.close();
   sim.close();
   if (o.pcap) print(`\npcap written to ${o.pcap}`);
 }
