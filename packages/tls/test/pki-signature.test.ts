@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fc, test } from '@fast-check/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignatureScheme } from '../src/codec/common.ts';
@@ -29,7 +30,7 @@ import {
 import { OpensslDir } from './pki-openssl.ts';
 
 const providers = [nodeSignatures, pureSignatures];
-const VECTORS = '/work/shared/vectors/illustrated-tls13';
+const VECTORS = join(import.meta.dirname, 'vectors/illustrated-tls13');
 const enc = (s: string) => new TextEncoder().encode(s);
 
 describe('The Illustrated TLS 1.3 server CertificateVerify (rsa_pss_rsae_sha256, tls13.xargs.org)', () => {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fc, test } from '@fast-check/vitest';
 import { toHex } from '@stepwire/wire';
 import { arbitraryBytes, decodesOrParseError } from '@stepwire/wire/testing';
@@ -35,7 +36,7 @@ import {
 } from '../src/pki/index.ts';
 import { OpensslDir } from './pki-openssl.ts';
 
-const VECTORS = '/work/shared/vectors/illustrated-tls13';
+const VECTORS = join(import.meta.dirname, 'vectors/illustrated-tls13');
 
 describe('the RSA certificate from The Illustrated TLS 1.3 (tls13.xargs.org, server.crt)', () => {
   const pem = readFileSync(`${VECTORS}/server.crt`, 'utf8');
