@@ -184,13 +184,14 @@ describe('UDP echo, us to the kernel: our socket against a kernel-side echo', ()
         const dst = family === 4 ? s.kernel.v4 : s.kernel.v6;
         const child =
           tool === 'socat'
-            ? // fork: a child per peer, so each of our sockets gets its own cat.
+            ? // No fork: socat serves the one peer (our socket) itself, so killing its PID
+              // ends it, and its cat sees end of input; a forked child would outlive the kill.
               ns.spawn('socat', [
                 '-T',
                 '10',
                 '-b',
                 '65536',
-                `UDP${family}-LISTEN:${port},bind=${family === 4 ? dst : `[${dst}]`},fork`,
+                `UDP${family}-LISTEN:${port},bind=${family === 4 ? dst : `[${dst}]`}`,
                 'EXEC:cat',
               ])
             : python(ECHO, [String(port)]);
