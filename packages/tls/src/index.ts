@@ -1,7 +1,7 @@
 // @stepwire/tls: TLS 1.3 (RFC 8446) over any byte stream.
 
 // ---- Core: crypto seam, codecs, key schedule, record protection, handshake machines (tls core helper) ----
-export * from './auth.ts';
+export { type CertificateSigner, type CertificateVerifier, certificateVerifyInput } from './auth.ts';
 export * from './client.ts';
 export * from './codec/alert.ts';
 export * from './codec/common.ts';
