@@ -44,6 +44,8 @@ export interface TcpAddressInfo {
 
 /** The most read from the connection per push; large enough to amortise, small enough to stream. */
 const READ_CHUNK = 256 * 1024;
+/** Bytes buffered in the connection that make a read happen at once rather than on the next tick. */
+const READ_BATCH = 16 * 1024;
 
 type Pending = { chunk: Uint8Array; cb: (err?: Error | null) => void };
 
@@ -83,6 +85,7 @@ export class TcpSocket extends Duplex implements TcbOwner {
   /** @internal */ tcb: Tcb | undefined;
   private wantRead = false;
   private pulling = false;
+  private pullScheduled = false;
   private pushedEnd = false;
   private finQueued = false;
   private writeWaiting: ((err?: Error | null) => void) | undefined;
@@ -273,8 +276,13 @@ export class TcpSocket extends Duplex implements TcbOwner {
         this.pull();
         break;
       case 'data-readable':
+        // Enough for a worthwhile read: take it now and keep the window open; less waits
+        // for the next tick, when more may have come.
+        if (e.readable >= READ_BATCH) this.pull();
+        else this.schedulePull();
+        break;
       case 'peer-fin':
-        this.pull();
+        this.schedulePull();
         break;
       case 'writable': {
         const cb = this.writeWaiting;
@@ -314,6 +322,20 @@ export class TcpSocket extends Duplex implements TcbOwner {
 
   // -------------------------------------------------------------------------------------
   // Readable side
+
+  /**
+   * Read on the next tick rather than per segment: segments that arrive together (a window's
+   * worth on a fast path) become one read and one 'data' event, as a kernel socket hands
+   * over what accumulated since the last read.
+   */
+  private schedulePull(): void {
+    if (this.pullScheduled) return;
+    this.pullScheduled = true;
+    process.nextTick(() => {
+      this.pullScheduled = false;
+      this.pull();
+    });
+  }
 
   override _read(_size: number): void {
     this.wantRead = true;

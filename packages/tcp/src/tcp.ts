@@ -223,6 +223,7 @@ export class Tcp implements IpProtocolHandler {
   private readonly portMin: number;
   private readonly portMax: number;
   private timeWaitCount = 0;
+  private lastTcb: Tcb | undefined;
   private readonly connTrace: GatedTrace;
 
   constructor(
@@ -610,8 +611,19 @@ export class Tcp implements IpProtocolHandler {
     }
     stack.counters.inc('tcp.rx');
     const now = stack.clock.now();
-    const key = tupleKey(d.dst, seg.dstPort, d.src, seg.srcPort);
-    const tcb = this.conns.get(key);
+    // One-entry cache in front of the table: a busy connection's segments come in runs.
+    let tcb = this.lastTcb;
+    if (
+      tcb === undefined ||
+      tcb.closed ||
+      tcb.conn.local.port !== seg.dstPort ||
+      tcb.conn.remote.port !== seg.srcPort ||
+      tcb.conn.remote.addr !== d.src ||
+      tcb.conn.local.addr !== d.dst
+    ) {
+      tcb = this.conns.get(tupleKey(d.dst, seg.dstPort, d.src, seg.srcPort));
+      if (tcb) this.lastTcb = tcb;
+    }
     if (tcb) {
       const conn = tcb.conn;
       const f = seg.flags;

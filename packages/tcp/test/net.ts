@@ -1,4 +1,7 @@
 import { Sim, type SimOptions } from '@stepwire/cli';
+import { Host } from '@stepwire/ip';
+import { MemoryLink } from '@stepwire/link';
+import { VirtualClock } from '@stepwire/wire';
 import { Tcp, type TcpStackOptions } from '../src/index.ts';
 
 /** Two simulated hosts (A 198.18.0.1, B 198.18.0.2) with TCP on each. */
@@ -12,8 +15,11 @@ export interface TcpSim {
 
 export function tcpSim(opts: SimOptions = {}, tcpOpts: TcpStackOptions = {}): TcpSim {
   const sim = new Sim(opts);
-  const a = new Tcp(sim.a.host, tcpOpts);
-  const b = new Tcp(sim.b.host, tcpOpts);
+  // The Sim gives each host a Tcp with seeded secrets; other options need a new one (which
+  // takes over protocol 6 on the host).
+  const custom = Object.keys(tcpOpts).length > 0;
+  const a = custom ? new Tcp(sim.a.host, tcpOpts) : sim.a.tcp;
+  const b = custom ? new Tcp(sim.b.host, tcpOpts) : sim.b.tcp;
   return { sim, a, b, run: (p, limit) => drive(sim, p, limit) };
 }
 
@@ -66,4 +72,15 @@ export function once<T = unknown>(e: NodeJS.EventEmitter, name: string): Promise
     });
     if (name !== 'error') e.once('error', onErr);
   });
+}
+
+/** Two bare Hosts (no TCP unless the caller adds one) on a perfect MemoryLink. */
+export function rawHosts(): { clock: VirtualClock; a: Host; b: Host } {
+  const clock = new VirtualClock();
+  const [la, lb] = MemoryLink.pair({ clock });
+  const a = new Host({ name: 'A', clock });
+  a.addInterface({ link: la, ipv4: '198.18.0.1/24' });
+  const b = new Host({ name: 'B', clock });
+  b.addInterface({ link: lb, ipv4: '198.18.0.2/24' });
+  return { clock, a, b };
 }
