@@ -294,6 +294,69 @@ describe('TcpSocket over two simulated hosts', () => {
     expect(events.some((e) => e.summary.includes('accepted: accept queue -> application'))).toBe(true);
   });
 
+  it("loopback: a client and a server on one host, host 'localhost'", async () => {
+    const { a, run } = tcpSim();
+    const server = a.createServer((s: TcpSocket) => s.pipe(s)).listen(7, 'localhost');
+    await run(once(server, 'listening'));
+    expect(server.address()).toEqual({ address: '127.0.0.1', family: 'IPv4', port: 7 });
+    const c = a.connect(7, 'localhost');
+    const got = collect(c);
+    c.end('over loopback');
+    expect((await run(got)).toString()).toBe('over loopback');
+    expect(c.remoteAddress).toBe('127.0.0.1');
+    expect(c.localAddress).toBe('127.0.0.1');
+  });
+
+  it("server.close waits for its connections; maxConnections refuses extra ones ('drop')", async () => {
+    const { a, b, run, sim } = tcpSim();
+    const accepted: TcpSocket[] = [];
+    const server = b.createServer((s: TcpSocket) => {
+      accepted.push(s);
+      s.resume();
+    });
+    server.maxConnections = 1;
+    const drops: unknown[] = [];
+    server.on('drop', (d) => drops.push(d));
+    server.listen(20, sim.b.ipv4);
+    const c1 = a.connect({ host: sim.b.ipv4, port: 20 });
+    await run(once(c1, 'connect'));
+    const c2 = a.connect({ host: sim.b.ipv4, port: 20 });
+    c2.on('error', () => {});
+    const c2closed = once(c2, 'close');
+    c2.resume();
+    await run(c2closed);
+    expect(drops.length).toBe(1);
+    expect(accepted.length).toBe(1);
+    const count = await run(new Promise<number>((r) => server.getConnections((_e, n) => r(n))));
+    expect(count).toBe(1);
+    let closed = false;
+    server.close(() => {
+      closed = true;
+    });
+    sim.clock.advance(10);
+    await new Promise((r) => setImmediate(r));
+    expect(closed).toBe(false);
+    expect(server.listening).toBe(false);
+    c1.end();
+    c1.resume();
+    await run(once(server, 'close'));
+    expect(closed).toBe(true);
+  });
+
+  it('resetAndDestroy sends a RST at once; the peer sees ECONNRESET', async () => {
+    const { a, b, run, sim } = tcpSim();
+    const server = b.createServer((s: TcpSocket) => {
+      s.on('error', () => {});
+      s.resetAndDestroy();
+    });
+    server.listen(21, sim.b.ipv4);
+    const c = a.connect({ host: sim.b.ipv4, port: 21 });
+    c.resume();
+    const err = await run(once<TcpSystemError>(c, 'error'));
+    expect(err.code).toBe('ECONNRESET');
+    expect(sim.b.host.counters.get('tcp.rst.sent')).toBe(1);
+  });
+
   it('two hosts share nothing: a Tcp registers itself as IP protocol 6', () => {
     const h = new Host({ name: 'x', clock: { now: () => 0, setTimer: () => ({ cancel() {} }) } });
     const t = new Tcp(h);
