@@ -180,6 +180,35 @@ describe('listener queues', () => {
     expect(retransmitted).toBe(8 * 6);
   });
 
+  it('a real client whose SYN meets a full SYN queue connects through a SYN cookie', async () => {
+    const { a, b, run, sim } = tcpSim();
+    const server = b.createServer((s: TcpSocket) => s.pipe(s));
+    server.listen(80, B, 1);
+    // A half-open connection from an address that will never answer fills the SYN queue.
+    const spoofed = encodeSegment(segment({ srcPort: 999, seq: 1, options: { mss: 1460 } }), {
+      src: '198.18.0.77',
+      dst: B,
+    });
+    b.receive({
+      version: 4,
+      src: '198.18.0.77',
+      dst: B,
+      protocol: 6,
+      ttl: 64,
+      payload: spoofed,
+      original: spoofed,
+    });
+    expect(server.queues!.synQueue).toBe(1);
+    const c = a.connect({ host: B, port: 80 });
+    const got = collect(c);
+    c.end('through a cookie');
+    expect((await run(got)).toString()).toBe('through a cookie');
+    expect(server.queues).toMatchObject({ synCookiesSent: 1, synCookiesValidated: 1 });
+    // Nothing but the MSS survives a cookie: no timestamps, so the full 1460 bytes per segment.
+    expect(c.connection!.mss).toBe(1460);
+    expect(sim.b.host.counters.get('tcp.syncookie.valid')).toBe(1);
+  });
+
   it('RFC 9293 §3.10.7.2: an ACK or a lone segment to a listener; RSTs to it are dropped quietly', async () => {
     const sim = new Sim();
     const b = new Tcp(sim.b.host);

@@ -357,6 +357,22 @@ describe('TcpSocket over two simulated hosts', () => {
     expect(sim.b.host.counters.get('tcp.rst.sent')).toBe(1);
   });
 
+  it('an orphaned connection in FIN-WAIT-2 is forgotten after finTimeout (Linux tcp_fin_timeout)', async () => {
+    const { a, b, run, sim } = tcpSim();
+    b.createServer({ allowHalfOpen: true }, (s: TcpSocket) => s.resume()).listen(22, sim.b.ipv4);
+    const c = a.connect({ host: sim.b.ipv4, port: 22 });
+    await run(once(c, 'connect'));
+    const conn = c.connection!;
+    c.destroy();
+    sim.clock.advance(1_000);
+    // Our FIN was acknowledged; the server keeps its half open and never sends its FIN.
+    expect(conn.state).toBe('FIN-WAIT-2');
+    expect(a.stats.connections).toBe(1);
+    sim.clock.advance(60_000);
+    expect(a.stats.connections).toBe(0);
+    expect(sim.a.host.counters.get('tcp.orphan.fin-timeout')).toBe(1);
+  });
+
   it('two hosts share nothing: a Tcp registers itself as IP protocol 6', () => {
     const h = new Host({ name: 'x', clock: { now: () => 0, setTimer: () => ({ cancel() {} }) } });
     const t = new Tcp(h);
