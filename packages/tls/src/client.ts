@@ -29,14 +29,7 @@ import {
 import { MAX_PLAINTEXT } from './codec/record.ts';
 import { type SessionTicket, type TlsCommonOptions, TlsConnection, type TlsOutput } from './connection.ts';
 import type { GroupName, KeyPair } from './crypto/provider.ts';
-import {
-  CIPHER_SUITES,
-  type CipherSuiteParams,
-  cipherSuite,
-  finishedVerifyData,
-  KeySchedule,
-  resumptionPsk,
-} from './keyschedule.ts';
+import { CIPHER_SUITES, cipherSuite, finishedVerifyData, KeySchedule, resumptionPsk } from './keyschedule.ts';
 
 export const GROUP_NAMES: Record<number, GroupName> = {
   [NamedGroup.x25519]: 'x25519',
@@ -78,6 +71,7 @@ export class TlsClient extends TlsConnection {
   private peerCertificates: Uint8Array[] = [];
   private alpn?: string;
   private groupName?: string;
+  private resumptionMaster?: Uint8Array;
 
   constructor(options: TlsClientOptions) {
     super('client', options, 'START');
@@ -476,8 +470,6 @@ export class TlsClient extends TlsConnection {
     });
   }
 
-  private resumptionMaster?: Uint8Array;
-
   protected override onPostHandshake(msg: HandshakeMessage, raw: Uint8Array): void {
     if (msg.msgType === 'new_session_ticket') {
       const s = this.suite!;
@@ -508,5 +500,3 @@ function concat2(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(b, a.length);
   return out;
 }
-
-export type { CipherSuiteParams };

@@ -237,15 +237,17 @@ export abstract class TlsConnection {
     }
   }
 
-  protected traceMessage(dir: 'in' | 'out', msg: HandshakeMessage, detail = ''): void {
+  protected traceMessage(dir: 'in' | 'out', msg: HandshakeMessage): void {
     if (!this.trace.enabled) return;
+    const { detail, fields } = describeMessage(msg);
     this.trace.emit({
       t: this.now,
       host: this.host,
       layer: 'tls',
       dir,
       summary: `${messageName(msg)}${detail ? ` ${detail}` : ''}`,
-      fields: { msgType: msg.msgType },
+      fields: { msgType: msg.msgType, ...fields },
+      rfc: MESSAGE_RFC[msg.msgType],
     });
   }
 
@@ -551,4 +553,72 @@ const MESSAGE_NAMES: Record<HandshakeMessage['msgType'], string> = {
 
 export function messageName(m: HandshakeMessage): string {
   return MESSAGE_NAMES[m.msgType];
+}
+
+const MESSAGE_RFC: Record<HandshakeMessage['msgType'], string> = {
+  client_hello: 'RFC 8446 §4.1.2',
+  server_hello: 'RFC 8446 §4.1.3',
+  hello_retry_request: 'RFC 8446 §4.1.4',
+  encrypted_extensions: 'RFC 8446 §4.3.1',
+  certificate_request: 'RFC 8446 §4.3.2',
+  certificate: 'RFC 8446 §4.4.2',
+  certificate_verify: 'RFC 8446 §4.4.3',
+  finished: 'RFC 8446 §4.4.4',
+  new_session_ticket: 'RFC 8446 §4.6.1',
+  end_of_early_data: 'RFC 8446 §4.5',
+  key_update: 'RFC 8446 §4.6.3',
+};
+
+/**
+ * A one-line description and fields for traces: negotiated parameters only, never key
+ * shares' private halves, PSKs, binders, tickets or Finished values.
+ */
+function describeMessage(m: HandshakeMessage): { detail: string; fields: Record<string, unknown> } {
+  const hex16 = (v: number) => `0x${v.toString(16).padStart(4, '0')}`;
+  switch (m.msgType) {
+    case 'client_hello': {
+      const sni = m.extensions.find((e) => e.type === 'server_name');
+      const ks = m.extensions.find((e) => e.type === 'key_share');
+      const groups = ks && 'clientShares' in ks ? ks.clientShares.map((s) => hex16(s.group)) : [];
+      const psk = m.extensions.some((e) => e.type === 'pre_shared_key');
+      const fields = { suites: m.cipherSuites.map(hex16), shares: groups, sni: sni?.hostName, psk };
+      return {
+        detail: `suites=${fields.suites.join(',')} shares=${groups.join(',')}${sni?.hostName ? ` sni=${sni.hostName}` : ''}${psk ? ' psk' : ''}`,
+        fields,
+      };
+    }
+    case 'server_hello':
+    case 'hello_retry_request': {
+      const ks = m.extensions.find((e) => e.type === 'key_share');
+      const group =
+        ks && 'serverShare' in ks
+          ? ks.serverShare.group
+          : ks && 'selectedGroup' in ks
+            ? ks.selectedGroup
+            : undefined;
+      const psk = m.extensions.some((e) => e.type === 'pre_shared_key');
+      const fields = {
+        suite: hex16(m.cipherSuite),
+        group: group === undefined ? undefined : hex16(group),
+        psk,
+      };
+      return {
+        detail: `suite=${fields.suite}${fields.group ? ` group=${fields.group}` : ''}${psk ? ' psk' : ''}`,
+        fields,
+      };
+    }
+    case 'certificate':
+      return { detail: `${m.certificateList.length} cert(s)`, fields: { count: m.certificateList.length } };
+    case 'certificate_verify':
+      return { detail: `scheme=${hex16(m.algorithm)}`, fields: { scheme: m.algorithm } };
+    case 'new_session_ticket':
+      return { detail: `lifetime=${m.ticketLifetime}s`, fields: { lifetime: m.ticketLifetime } };
+    case 'key_update':
+      return {
+        detail: m.requestUpdate ? 'update_requested' : 'update_not_requested',
+        fields: { requestUpdate: m.requestUpdate },
+      };
+    default:
+      return { detail: '', fields: {} };
+  }
 }

@@ -87,8 +87,16 @@ describe.each(PROVIDERS)('client <-> server in memory ($name)', (crypto) => {
     const { client, ev } = connect({ trace }, { groups: [NamedGroup.secp256r1] });
     expect(client.state).toBe('CONNECTED');
     expect(of(ev.a, 'handshake-complete')[0]!.group).toBe('secp256r1');
-    const summaries = seen.filter((e) => e.dir !== 'local').map((e) => `${e.dir} ${e.summary}`);
-    expect(summaries.slice(0, 3)).toEqual(['out ClientHello', 'in HelloRetryRequest', 'out ClientHello']);
+    const messages = seen.filter((e) => e.dir !== 'local').map((e) => `${e.dir} ${e.summary.split(' ')[0]}`);
+    expect(messages.slice(0, 3)).toEqual(['out ClientHello', 'in HelloRetryRequest', 'out ClientHello']);
+    const retry = seen.find((e) => e.summary.startsWith('HelloRetryRequest'))!;
+    expect(retry).toMatchObject({
+      layer: 'tls',
+      dir: 'in',
+      rfc: 'RFC 8446 §4.1.4',
+      fields: { group: '0x0017' },
+    });
+    expect(seen.some((e) => e.state?.to === 'CONNECTED')).toBe(true);
     // Traces never carry secrets: no 32-byte hex string appears anywhere.
     expect(JSON.stringify(seen)).not.toMatch(/[0-9a-f]{64}/);
   });
