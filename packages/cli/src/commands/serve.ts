@@ -15,7 +15,7 @@ export interface ServeOptions {
 export function serveCommand(): Command {
   return new Command('serve')
     .description(
-      'run the stack on a Linux TUN device in a network namespace (root) and serve ping and UDP echo until SIGINT/SIGTERM',
+      'run the stack on a Linux TUN device in a network namespace (root) and serve ping, UDP echo, TCP echo/discard and HTTP until SIGINT/SIGTERM',
     )
     .option('--tun', 'run on a TUN device (the only mode for now)')
     .option(
@@ -60,7 +60,7 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
     ...(o.pcap ? { pcap: o.pcap } : {}),
   });
   try {
-    const services = startServices({ host: session.host, udp: session.udp }, SERVICES);
+    const services = startServices({ host: session.host, udp: session.udp, tcp: session.tcp }, SERVICES);
     print(
       `namespace ${session.netns} (${session.created ? 'made for this run, removed on exit' : 'existing, kept'}), device ${session.device}, mtu ${session.tun.mtu}`,
     );

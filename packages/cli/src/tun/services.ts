@@ -1,10 +1,13 @@
 import type { Host } from '@stepwire/ip';
+import type { Tcp } from '@stepwire/tcp';
 import { type Udp, udpEcho } from '@stepwire/udp';
+import { httpOverTcp, tcpDiscard, tcpEcho } from '../services/tcp-services.ts';
 
 /** What a service gets to run on: the Host and the transports built on it. */
 export interface ServiceContext {
   host: Host;
   udp: Udp;
+  tcp: Tcp;
 }
 
 export interface RunningService {
@@ -43,6 +46,30 @@ export const SERVICES: readonly ServiceSpec[] = [
     rfc: 'RFC 862',
     description: 'echo, IPv4 and IPv6',
     start: ({ udp }) => udpEcho(udp, 7),
+  },
+  {
+    name: 'tcp-echo',
+    protocol: 'tcp',
+    port: 7,
+    rfc: 'RFC 862',
+    description: 'echo, IPv4 and IPv6',
+    start: ({ tcp }) => tcpEcho(tcp, 7),
+  },
+  {
+    name: 'tcp-discard',
+    protocol: 'tcp',
+    port: 9,
+    rfc: 'RFC 863',
+    description: 'discard, IPv4 and IPv6',
+    start: ({ tcp }) => tcpDiscard(tcp, 9),
+  },
+  {
+    name: 'http',
+    protocol: 'tcp',
+    port: 80,
+    rfc: 'RFC 9112',
+    description: 'HTTP/1.1 (node:http over our TCP): GET /, GET /bytes/N, POST /echo, POST /sha256',
+    start: ({ tcp }) => httpOverTcp(tcp, 80),
   },
 ];
 

@@ -10,6 +10,7 @@ import {
   recordLink,
   TunLink,
 } from '@stepwire/link';
+import { Tcp, type TcpStackOptions } from '@stepwire/tcp';
 import { Udp } from '@stepwire/udp';
 import { type Counters, RealClock, TraceBus } from '@stepwire/wire';
 import { UsageError } from '../errors.ts';
@@ -37,6 +38,13 @@ export interface TunSessionOptions {
   replace?: boolean;
   /** For a namespace this session makes: keep the kernel from soliciting routers (default true). */
   quietIpv6?: boolean;
+  /** Options of the session's TCP (connection defaults, secrets, ephemeral ports). */
+  tcp?: TcpStackOptions;
+  /**
+   * Wrap the link between the TUN device (with its pcap) and the stack, e.g. with
+   * @stepwire/link's impair() to add loss or reordering the kernel cannot (no netem here).
+   */
+  wrapLink?: (link: Link, clock: RealClock) => Link;
 }
 
 /** A Link that shows every packet to a tap on its way in and out. */
@@ -75,7 +83,7 @@ class TappedLink implements Link {
 
 /**
  * Our stack on a TUN device whose kernel side lives in a network namespace: a Host with
- * 198.18.0.2/24 and fd00:5757::2/64 on a real clock, UDP on top, and the namespace.
+ * 198.18.0.2/24 and fd00:5757::2/64 on a real clock, UDP and TCP on top, and the namespace.
  *
  * If the namespace exists (made by `stepwire netns up`, with its persistent device), the
  * session attaches to its device and leaves both in place on close. Otherwise it makes
@@ -87,6 +95,7 @@ export class TunSession {
   readonly trace = new TraceBus();
   readonly host: Host;
   readonly udp: Udp;
+  readonly tcp: Tcp;
   /** The TUN device itself, for its counters ('rx', 'tx', 'drop.*'). */
   readonly tun: TunLink;
   readonly pcap: PcapWriter | undefined;
@@ -120,9 +129,11 @@ export class TunSession {
     let link: Link = tun;
     if (this.pcap) link = recordLink(link, this.pcap, this.clock) satisfies RecordedLink;
     if (opts.tap) link = new TappedLink(link, this.clock, opts.tap);
+    if (opts.wrapLink) link = opts.wrapLink(link, this.clock);
     this.host = new Host({ name: opts.hostName ?? 'stepwire', clock: this.clock, trace: this.trace });
     this.host.addInterface({ link, ipv4: `${this.ours.v4}/24`, ipv6: `${this.ours.v6}/64` });
     this.udp = new Udp(this.host);
+    this.tcp = new Tcp(this.host, opts.tcp);
   }
 
   /** Open the namespace's TUN device (making both if needed). Setup errors are one line. */
