@@ -1099,7 +1099,10 @@ export class TcpConnection {
       if (wnd === 0) return seq === rn;
       return seqLeq(rn, seq) && seqLt(seq, seqAdd(rn, wnd));
     }
-    if (wnd === 0) return false;
+    // RFC 9293 §3.10.7.4: with a zero window "special allowance should be made to accept
+    // valid ACKs, URGs, and RSTs": a segment at exactly RCV.NXT passes for its control
+    // fields; its text falls outside the window and is not taken (processText).
+    if (wnd === 0) return seq === rn;
     const end = seqAdd(seq, len - 1);
     const right = seqAdd(rn, wnd);
     return (seqLeq(rn, seq) && seqLt(seq, right)) || (seqLeq(rn, end) && seqLt(end, right));

@@ -73,6 +73,30 @@ describe('flow control (RFC 9293 §3.8.6)', () => {
     ]);
   });
 
+  it('a zero window still takes the ACK of a data segment at RCV.NXT, not its text (§3.10.7.4)', () => {
+    const { a, b } = established({ receiveBuffer: 1000, noDelay: true }, { noDelay: true });
+    // Fill A's window, and have B's data in flight to A.
+    deliver(a, b.send(bytes(1000), 0), 1);
+    const zero = a.onTimeout(a.nextTimeout()!);
+    expect(lines(zero)).toEqual(['ACK seq=1001 ack=6001 win=0']);
+    deliver(b, zero, 42);
+    deliver(b, a.send(bytes(100), 43), 44);
+    // B's probe-like segment with one byte at A's RCV.NXT, acknowledging A's 100 bytes.
+    const seg = {
+      ...zero.segments[0]!,
+      srcPort: 80,
+      dstPort: 40000,
+      seq: 6001,
+      ack: 1101,
+      window: 65535,
+      payload: bytes(1),
+    };
+    const out = a.receive(seg, 50);
+    expect(a.stats.sndUna).toBe(1101);
+    expect(a.readable).toBe(1000);
+    expect(lines(out)).toEqual(['ACK seq=1101 ack=6001 win=0']);
+  });
+
   it('sender SWS avoidance: no sliver segment into the tail of a small window', () => {
     const { a, b } = established({ noDelay: true }, { receiveBuffer: 4000 });
     const first = a.send(bytes(4000), 0);
