@@ -1,0 +1,222 @@
+/**
+ * Interop with GnuTLS, an implementation independent of both OpenSSL and ours, over
+ * loopback TCP: our client against gnutls-serv (plain and with a HelloRetryRequest),
+ * gnutls-cli against our server (data, exporter, resumption). Every process this file
+ * starts is killed by PID when its test ends.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { toHex, utf8 } from '@stepwire/wire';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TlsClient } from '../src/client.ts';
+import { NamedGroup } from '../src/codec/common.ts';
+import type { TlsConnection, TlsEvent, TlsOutput } from '../src/connection.ts';
+import { TlsServer } from '../src/server.ts';
+import { makeIdentity, pinnedVerifier, signerFor, type TestIdentity } from './helpers/node-auth.ts';
+import { PROVIDERS } from './providers.ts';
+
+const TLS13 = 'NORMAL:-VERS-ALL:+VERS-TLS1.3';
+let id: TestIdentity;
+let dir: string;
+const children: ChildProcess[] = [];
+const sockets: net.Socket[] = [];
+const servers: net.Server[] = [];
+
+beforeAll(() => {
+  id = makeIdentity('stepwire.test', 'ec');
+  dir = mkdtempSync(join(tmpdir(), 'stepwire-gnutls-'));
+  writeFileSync(join(dir, 'cert.pem'), id.certPem);
+  writeFileSync(join(dir, 'key.pem'), id.keyPem);
+});
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const s of sockets.splice(0)) s.destroy();
+  for (const s of servers.splice(0)) s.close();
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function attach(conn: TlsConnection, sock: net.Socket) {
+  const events: TlsEvent[] = [];
+  const emit = (o: TlsOutput) => {
+    for (const d of o.data) sock.write(d);
+    events.push(...o.events);
+  };
+  sock.on('data', (b: Buffer) => emit(conn.receive(new Uint8Array(b), Date.now())));
+  sock.on('error', () => {});
+  const received = () =>
+    Buffer.concat(
+      events.filter((e): e is Extract<TlsEvent, { type: 'data' }> => e.type === 'data').map((e) => e.data),
+    ).toString();
+  return { events, emit, received };
+}
+
+/** Start gnutls-serv on a free loopback port (retrying a few ports) and wait until it listens. */
+async function gnutlsServ(priority: string): Promise<number> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const p = spawn(
+      'gnutls-serv',
+      [
+        '--echo',
+        '-a',
+        '-p',
+        String(port),
+        '--x509certfile',
+        join(dir, 'cert.pem'),
+        '--x509keyfile',
+        join(dir, 'key.pem'),
+        '--priority',
+        priority,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    children.push(p);
+    let out = '';
+    p.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    p.stderr!.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    try {
+      await until(() => /listening/i.test(out) || p.exitCode !== null, 'gnutls-serv to listen', 10_000);
+    } catch {
+      p.kill('SIGKILL');
+      continue;
+    }
+    if (p.exitCode === null) return port;
+  }
+  throw new Error('gnutls-serv did not start');
+}
+
+async function ourClientTo(port: number, crypto: (typeof PROVIDERS)[number], groups?: number[]) {
+  // gnutls-serv reports "listening" per address family; the IPv4 socket may trail it briefly.
+  let sock: net.Socket | undefined;
+  for (let attempt = 0; !sock; attempt++) {
+    const s = net.connect(port, '127.0.0.1');
+    sockets.push(s);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        s.once('connect', resolve);
+        s.once('error', reject);
+      });
+      sock = s;
+    } catch (e) {
+      if (attempt >= 40) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  const client = new TlsClient({
+    crypto,
+    serverName: 'stepwire.test',
+    verifier: pinnedVerifier([id]),
+    groups,
+  });
+  const io = attach(client, sock);
+  io.emit(client.start(Date.now()));
+  await until(() => client.state === 'CONNECTED' || client.isClosed, 'the handshake with gnutls-serv');
+  return { client, io };
+}
+
+/** Our server on a loopback port; every accepted connection gets a fresh TlsServer that echoes. */
+async function ourServer(crypto: (typeof PROVIDERS)[number], ticketKey: Uint8Array) {
+  const conns: TlsServer[] = [];
+  const srv = net.createServer((sock) => {
+    const s = new TlsServer({ crypto, signer: signerFor(id), ticketKey });
+    conns.push(s);
+    const io = attach(s, sock);
+    sock.on('data', () => {
+      const text = io.received();
+      if (text.endsWith('\n') && s.isConnected) {
+        io.emit(s.send(utf8(`echo:${text}`), Date.now()));
+        io.events.length = 0;
+      }
+    });
+  });
+  servers.push(srv);
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return { port: (srv.address() as net.AddressInfo).port, conns };
+}
+
+function gnutlsCli(port: number, extra: string[]) {
+  const p = spawn(
+    'gnutls-cli',
+    [
+      '-p',
+      String(port),
+      '--x509cafile',
+      join(dir, 'cert.pem'),
+      '--verify-hostname',
+      'stepwire.test',
+      '--sni-hostname',
+      'stepwire.test',
+      '--priority',
+      TLS13,
+      ...extra,
+      '127.0.0.1',
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  children.push(p);
+  let out = '';
+  p.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  p.stderr!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  return { p, output: () => out };
+}
+
+describe.each(PROVIDERS)('interop with GnuTLS ($name)', (crypto) => {
+  it('our client talks to gnutls-serv', async () => {
+    const port = await gnutlsServ(TLS13);
+    const { client, io } = await ourClientTo(port, crypto);
+    expect(client.state).toBe('CONNECTED');
+    io.emit(client.send(utf8('hello gnutls\n'), Date.now()));
+    await until(() => io.received() === 'hello gnutls\n', 'the echo');
+    io.emit(client.close(Date.now()));
+  });
+
+  it('our client follows a GnuTLS HelloRetryRequest to P-256', async () => {
+    const port = await gnutlsServ(`${TLS13}:-GROUP-ALL:+GROUP-SECP256R1`);
+    const { client, io } = await ourClientTo(port, crypto, [NamedGroup.x25519, NamedGroup.secp256r1]);
+    expect(client.state).toBe('CONNECTED');
+    expect(io.events.find((e) => e.type === 'handshake-complete')).toMatchObject({ group: 'secp256r1' });
+    io.emit(client.send(utf8('p256\n'), Date.now()));
+    await until(() => io.received() === 'p256\n', 'the echo');
+  });
+
+  it('gnutls-cli talks to our server and exports the same keying material', async () => {
+    const { port, conns } = await ourServer(crypto, crypto.randomBytes(32));
+    const cli = gnutlsCli(port, ['--keymatexport', 'EXPERIMENTAL-stepwire', '--keymatexportsize', '24']);
+    await until(() => conns[0]?.state === 'CONNECTED', 'our server to connect');
+    cli.p.stdin!.write('ping\n');
+    await until(() => cli.output().includes('echo:ping'), 'the echo at gnutls-cli');
+    const m = /Key material: ([0-9A-Fa-f]+)/.exec(cli.output());
+    expect(m).not.toBeNull();
+    expect(m![1]!.toLowerCase()).toBe(
+      toHex(conns[0]!.exportKeyingMaterial('EXPERIMENTAL-stepwire', new Uint8Array(0), 24)),
+    );
+    cli.p.stdin!.end();
+  });
+
+  it('gnutls-cli resumes with our ticket', async () => {
+    const { port, conns } = await ourServer(crypto, crypto.randomBytes(32));
+    const cli = gnutlsCli(port, ['--resume']);
+    await until(() => conns.length >= 2 && conns[1]!.state === 'CONNECTED', 'the resumed connection', 15_000);
+    await until(() => /resumed session/i.test(cli.output()), 'gnutls-cli to report resumption');
+    expect(conns.map((c) => c.state)).toEqual(['CONNECTED', 'CONNECTED']);
+  });
+});
