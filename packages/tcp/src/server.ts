@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { formatIp, tryParseIp } from '@stepwire/ip';
 import type { TcpConnectionOptions } from './connection.ts';
 import { codeError, type TcpSystemError } from './errors.ts';
 import type { TcpListener, TcpListenerStats } from './listener.ts';
@@ -103,6 +104,14 @@ export class TcpServer extends EventEmitter<ServerEvents> {
     if (cb) this.once('listening', cb);
     let host = a.host ?? '::';
     if (host === 'localhost') host = '127.0.0.1';
+    const parsed = tryParseIp(host);
+    if (!parsed)
+      throw codeError(
+        TypeError,
+        'ERR_INVALID_ARG_VALUE',
+        `The argument 'host' must be an IP address. Received '${host}'`,
+      );
+    host = formatIp(parsed);
     const o = this.options;
     const connection: Partial<TcpConnectionOptions> = { ...o.connection };
     if (o.noDelay !== undefined) connection.noDelay = o.noDelay;
