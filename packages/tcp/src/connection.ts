@@ -11,7 +11,7 @@ import {
 import { ChunkQueue } from './buffers.ts';
 import { cubic } from './congestion/cubic.ts';
 import { newReno } from './congestion/newreno.ts';
-import type { CongestionControl, CongestionFactory } from './congestion/types.ts';
+import { type CongestionControl, type CongestionFactory, initialWindow } from './congestion/types.ts';
 import { defaultIsn, type IsnGenerator } from './isn.ts';
 import type { SackBlock, TcpOptions } from './options.ts';
 import { type RtoOptions, RttEstimator } from './rto.ts';
@@ -1488,6 +1488,17 @@ export class TcpConnection {
    */
   private transmit(force = false): void {
     if (!SEND_STATES.has(this.state)) return;
+    // RFC 5681 §4.1: after an idle period longer than the RTO, restart from
+    // min(IW, cwnd): the network may have changed while nothing probed it.
+    if (
+      this.sndUna === this.sndMax &&
+      this.lastSendAt !== undefined &&
+      this.now - this.lastSendAt > this.rtt.rto
+    ) {
+      const iw = initialWindow(this.mss);
+      if (this.cc.cwnd > iw) this.cc.cwnd = iw;
+      this.lastSendAt = undefined;
+    }
     let forced = force;
     for (let guard = 0; guard < 100_000; guard++) {
       if (this.inRecovery && this.sackOk) {
@@ -1591,6 +1602,7 @@ export class TcpConnection {
       this.rttTime = this.now;
     }
     if (fin) this.finSent = true;
+    this.lastSendAt = this.now;
     this.emit(seq, flags, payload, true);
     this.counters.bytesOut += len;
     this.sndNxt = end;
@@ -1599,6 +1611,9 @@ export class TcpConnection {
     if (this.rtxAt === undefined) this.rtxAt = this.now + this.rtt.rto;
     this.persistAt = undefined;
   }
+
+  /** When data was last sent, for the restart window (RFC 5681 §4.1). */
+  private lastSendAt: number | undefined;
 
   /** End of the highest range ever retransmitted: ACKs below it give no RTT sample. */
   private karnUntil: number | undefined;

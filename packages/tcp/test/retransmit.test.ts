@@ -127,6 +127,20 @@ describe('fast retransmit and NewReno (RFC 5681 §3.2, RFC 6582) without SACK', 
   });
 });
 
+describe('restart window (RFC 5681 §4.1)', () => {
+  it('falls back to the initial window after an idle period longer than the RTO', () => {
+    const { a } = established();
+    a.send(bytes(20 * 1460), 0);
+    for (let ack = 1001 + 1460; ack <= 1001 + 20 * 1460; ack += 1460) a.receive(ackFromB(ack), 10);
+    expect(a.stats.cwnd).toBeGreaterThan(20 * 1460);
+    // Sent again within the RTO: the window stands.
+    expect(a.send(bytes(10 * 1460), 500).segments.length).toBe(10);
+    for (let ack = 1001 + 21 * 1460; ack <= 1001 + 30 * 1460; ack += 1460) a.receive(ackFromB(ack), 510);
+    // Idle for 5 s (> RTO of 1 s): restart with 3 segments.
+    expect(a.send(bytes(10 * 1460), 5510).segments.length).toBe(3);
+  });
+});
+
 describe('limited transmit (RFC 3042)', () => {
   it('sends one new segment for each of the first two duplicate ACKs', () => {
     const { a } = established({ sack: false }, { sack: false });
