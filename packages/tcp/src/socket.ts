@@ -216,6 +216,7 @@ export class TcpSocket extends Duplex implements TcbOwner {
     const pending = this.beforeConnect;
     this.beforeConnect = [];
     const data = pending.length === 1 ? pending[0]!.chunk : Buffer.concat(pending.map((p) => p.chunk));
+    this.written += data.byteLength;
     process.nextTick(() => {
       for (const p of pending) p.cb();
     });
