@@ -932,6 +932,19 @@ export class Tcp implements IpProtocolHandler {
     );
   }
 
+  /**
+   * Stop everything at once: cancel every timer and forget every connection and listener,
+   * sending nothing (for tearing a simulation or a TUN session down; sockets still open see
+   * no further events).
+   */
+  shutdown(): void {
+    for (const tcb of [...this.conns.values()]) {
+      tcb.owner = undefined;
+      this.forget(tcb);
+    }
+    for (const list of [...this.listeners.values()]) for (const l of [...list]) this.unlisten(l);
+  }
+
   // -------------------------------------------------------------------------------------
   // Inspection
 

@@ -225,6 +225,34 @@ describe('listener queues', () => {
     expect(sim.b.host.counters.get('tcp.listen.no-syn')).toBe(1);
   });
 
+  it('a corrupted segment is counted and traced as a checksum drop, and never answered', async () => {
+    const sim = new Sim();
+    const b = sim.b.tcp;
+    const drops: TraceEvent[] = [];
+    sim.trace.on((e) => {
+      if (e.layer === 'tcp' && e.dir === 'drop') drops.push(e);
+    });
+    b.createServer().listen(80, B);
+    const bytes = encodeSegment(segment({ seq: 1 }), { src: A, dst: B });
+    bytes[19]! ^= 0x01; // one bit of the urgent pointer
+    b.receive({ version: 4, src: A, dst: B, protocol: 6, ttl: 64, payload: bytes, original: bytes });
+    b.receive({
+      version: 4,
+      src: A,
+      dst: B,
+      protocol: 6,
+      ttl: 64,
+      payload: bytes.subarray(0, 9),
+      original: bytes,
+    });
+    expect(sim.b.host.counters.get('tcp.drop.checksum')).toBe(1);
+    expect(sim.b.host.counters.get('tcp.drop.malformed')).toBe(1);
+    expect(sim.b.host.counters.get('tcp.rst.sent')).toBe(0);
+    expect(drops.map((d) => d.reason)).toEqual(['tcp.drop.checksum', 'tcp.drop.malformed']);
+    b.shutdown();
+    expect(b.stats).toEqual({ connections: 0, byState: {}, listeners: [] });
+  });
+
   it('closing a server resets connections still in its queues', async () => {
     const { a, b, run, sim } = tcpSim();
     const server = b.createServer();
