@@ -17,6 +17,8 @@ export type LinkSetupCode =
   /** The named network namespace does not exist. */
   | 'ERR_NETNS_MISSING'
   | 'ERR_NETNS_BAD_NAME'
+  /** This process already has an open Netns of that name. */
+  | 'ERR_NETNS_IN_USE'
   /** An `ip` command failed while building or removing a namespace. */
   | 'ERR_NETNS_COMMAND';
 

@@ -204,6 +204,8 @@ function ensureRoute(name: string, family: '-4' | '-6', prefix: string, device: 
 
 // One set of process-wide handlers, however many namespaces are open.
 const cleanups = new Set<() => void>();
+/** Names of this process's open Netns: making one again would pull the namespace from under it. */
+const openNames = new Set<string>();
 let handlersInstalled = false;
 
 function runCleanups(): void {
@@ -282,6 +284,9 @@ export class Netns {
   static create(options: NetnsOptions): Netns {
     const k = resolve(options);
     const name = options.name;
+    if (openNames.has(name)) {
+      throw new LinkSetupError('ERR_NETNS_IN_USE', `namespace '${name}' is already open in this process`);
+    }
     netnsDown(name); // a leftover from a crashed run
     ip(['netns', 'add', name]);
     let link: TunLink | undefined;
@@ -310,6 +315,7 @@ export class Netns {
     unregister(early);
     const ns = new Netns(name, k, link);
     register(ns.cleanup);
+    openNames.add(name);
     return ns;
   }
 
@@ -385,6 +391,7 @@ export class Netns {
     if (this.state === 'closed') return;
     this.state = 'closed';
     unregister(this.cleanup);
+    openNames.delete(this.name);
     for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     this.link.close();
     netnsDown(this.name);

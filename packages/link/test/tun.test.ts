@@ -204,6 +204,13 @@ describe('TunLink in a namespace, against the kernel', () => {
     await ns?.close();
   });
 
+  it('refuses to make a namespace this process already has open', () => {
+    expect(() => Netns.create({ name: NS, device: 'swlt9' })).toThrow(
+      expect.objectContaining({ code: 'ERR_NETNS_IN_USE' }),
+    );
+    expect(ns!.isOpen).toBe(true);
+  });
+
   it('the namespace has the device with the kernel addresses; the root namespace does not', async () => {
     const addr = await ns!.run('ip', ['addr', 'show', 'dev', DEV]);
     expect(addr.code).toBe(0);
