@@ -332,11 +332,13 @@ export class TcpSocket extends Duplex implements TcbOwner {
   private schedulePull(): void {
     if (this.pullScheduled) return;
     this.pullScheduled = true;
-    process.nextTick(() => {
-      this.pullScheduled = false;
-      this.pull();
-    });
+    process.nextTick(this.pullTick);
   }
+
+  private readonly pullTick = (): void => {
+    this.pullScheduled = false;
+    this.pull();
+  };
 
   override _read(_size: number): void {
     this.wantRead = true;
