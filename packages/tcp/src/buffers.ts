@@ -14,8 +14,31 @@ export class ChunkQueue {
   length = 0;
   private cursor = 0;
 
-  push(b: Uint8Array): void {
+  private tail: Tail | undefined;
+
+  /**
+   * Append bytes (kept by reference). With `coalesce`, a piece under SMALL_CHUNK bytes is
+   * copied into a shared slab instead, so that a flood of tiny segments costs bytes rather
+   * than one object per segment (Linux "collapses" its queues for the same reason).
+   */
+  push(b: Uint8Array, coalesce = false): void {
     if (b.length === 0) return;
+    if (coalesce && b.length < SMALL_CHUNK) {
+      const last = this.chunks.length - 1;
+      const t = this.tail;
+      if (t && last >= this.head && this.chunks[last] === t.view && t.used + b.length <= t.buf.length) {
+        t.buf.set(b, t.used);
+        t.used += b.length;
+        t.view = t.buf.subarray(t.start, t.used);
+        this.chunks[last] = t.view;
+        this.length += b.length;
+        return;
+      }
+      const buf = new Uint8Array(SLAB);
+      buf.set(b);
+      this.tail = { buf, start: 0, used: b.length, view: buf.subarray(0, b.length) };
+      b = this.tail.view;
+    }
     this.chunks.push(b);
     this.starts.push(this.base + this.length);
     this.length += b.length;
@@ -87,3 +110,43 @@ export class ChunkQueue {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Pieces shorter than this are copied together (see push). */
+export const SMALL_CHUNK = 512;
+const SLAB = 8192;
+
+/** A slab that small pieces are copied into; `view` is its chunk in the list. */
+export interface Tail {
+  buf: Uint8Array;
+  start: number;
+  used: number;
+  view: Uint8Array;
+}
+
+/**
+ * Append to a plain chunk list, copying small pieces into the list's tail slab (the same
+ * policy as ChunkQueue.push with coalescing). Returns the tail to keep for the next call.
+ */
+export function appendCoalescing(
+  chunks: Uint8Array[],
+  tail: Tail | undefined,
+  b: Uint8Array,
+): Tail | undefined {
+  if (b.length >= SMALL_CHUNK) {
+    chunks.push(b);
+    return tail;
+  }
+  const last = chunks.length - 1;
+  if (tail && last >= 0 && chunks[last] === tail.view && tail.used + b.length <= tail.buf.length) {
+    tail.buf.set(b, tail.used);
+    tail.used += b.length;
+    tail.view = tail.buf.subarray(tail.start, tail.used);
+    chunks[last] = tail.view;
+    return tail;
+  }
+  const buf = new Uint8Array(SLAB);
+  buf.set(b);
+  const t = { buf, start: 0, used: b.length, view: buf.subarray(0, b.length) };
+  chunks.push(t.view);
+  return t;
+}

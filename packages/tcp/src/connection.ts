@@ -203,6 +203,7 @@ export interface TcpStats {
   dupAcks: number;
   inRecovery: boolean;
   outOfOrderBytes: number;
+  outOfOrderBlocks: number;
   outOfOrderDropped: number;
   challengeAcks: number;
   pawsDropped: number;
@@ -682,6 +683,7 @@ export class TcpConnection {
       dupAcks: this.dupAcks,
       inRecovery: this.inRecovery,
       outOfOrderBytes: this.ooo.bytes,
+      outOfOrderBlocks: this.ooo.blockCount,
       sackRanges: this.scoreboard.ranges(),
     };
   }
@@ -1386,7 +1388,7 @@ export class TcpConnection {
 
   /** Bytes at RCV.NXT: to the reader, then whatever out-of-order data they join. */
   private appendInOrder(data: Uint8Array): void {
-    this.recvQueue.push(data);
+    this.recvQueue.push(data, true);
     this.rcvNxt = seqAdd(this.rcvNxt, data.length);
     this.counters.bytesIn += data.length;
     if (!this.ooo.isEmpty) {
@@ -1394,7 +1396,7 @@ export class TcpConnection {
       let run = this.ooo.takeInOrder(this.rcvNxt);
       while (run) {
         for (const c of run) {
-          this.recvQueue.push(c);
+          this.recvQueue.push(c, true);
           this.rcvNxt = seqAdd(this.rcvNxt, c.length);
           this.counters.bytesIn += c.length;
         }

@@ -4,6 +4,7 @@ import {
   seqGt as wire_seqGt,
   seqLt as wire_seqLt,
 } from '@stepwire/wire';
+import { appendCoalescing, type Tail } from './buffers.ts';
 import type { SackBlock } from './options.ts';
 
 // Bound once to locals: on the per-segment path each access to an imported binding can
@@ -17,6 +18,8 @@ interface OooBlock {
   left: number;
   right: number;
   chunks: Uint8Array[];
+  /** Slab that small appended pieces are copied into. */
+  tail?: Tail | undefined;
   /** Recency stamp, for the SACK block order of RFC 2018 §4. */
   touched: number;
 }
@@ -31,7 +34,14 @@ export class OutOfOrderQueue {
   private stamp = 0;
   bytes = 0;
 
-  constructor(readonly cap: number) {}
+  /**
+   * `cap` bounds the bytes held, `maxBlocks` the separate runs (each costs objects and
+   * search time, so a peer spraying one-byte segments across the window is bounded too).
+   */
+  constructor(
+    readonly cap: number,
+    readonly maxBlocks = 512,
+  ) {}
 
   get isEmpty(): boolean {
     return this.blocks.length === 0;
@@ -50,9 +60,19 @@ export class OutOfOrderQueue {
     const r1 = r0 + data.length;
     const rel = (s: number) => seqDiff(s, rcvNxt);
     const bs = this.blocks;
-    // Blocks that touch [r0, r1] form a run i..j (they are sorted and disjoint).
+    // Blocks that touch [r0, r1] form a run i..j (they are sorted and disjoint); i is the
+    // first block whose right edge reaches r0 (binary search; appends hit the last block).
     let i = bs.length;
-    while (i > 0 && rel(bs[i - 1]!.right) >= r0) i--;
+    if (i > 0 && rel(bs[i - 1]!.right) >= r0) {
+      let lo = 0;
+      let hi = bs.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (rel(bs[mid]!.right) >= r0) hi = mid;
+        else lo = mid + 1;
+      }
+      i = lo;
+    }
     let j = i;
     let covered = 0;
     while (j < bs.length && rel(bs[j]!.left) <= r1) {
@@ -68,13 +88,19 @@ export class OutOfOrderQueue {
     if (this.bytes + added > this.cap) return false;
     this.bytes += added;
     if (j === i) {
-      bs.splice(i, 0, { left: seq, right: seqAdd(seq, data.length), chunks: [data], touched: ++this.stamp });
+      if (bs.length >= this.maxBlocks) {
+        this.bytes -= added;
+        return false;
+      }
+      const chunks: Uint8Array[] = [];
+      const tail = appendCoalescing(chunks, undefined, data);
+      bs.splice(i, 0, { left: seq, right: seqAdd(seq, data.length), chunks, tail, touched: ++this.stamp });
       return true;
     }
     // The common case: the segment extends the run just below it.
     const first = bs[i]!;
     if (j === i + 1 && rel(first.right) === r0) {
-      first.chunks.push(data);
+      first.tail = appendCoalescing(first.chunks, first.tail, data);
       first.right = seqAdd(seq, data.length);
       first.touched = ++this.stamp;
       return true;

@@ -99,13 +99,13 @@ describe('ChunkQueue', () => {
   it('slices across chunks and drops from the front', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.uint8Array({ minLength: 1, maxLength: 50 }), { maxLength: 20 }),
-        fc.array(fc.tuple(fc.nat(200), fc.nat(60), fc.nat(40)), { maxLength: 20 }),
+        fc.array(fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 700 }), fc.boolean()), { maxLength: 20 }),
+        fc.array(fc.tuple(fc.nat(2000), fc.nat(600), fc.nat(400)), { maxLength: 20 }),
         (chunks, ops) => {
           const q = new ChunkQueue();
           let model: number[] = [];
-          for (const c of chunks) {
-            q.push(c);
+          for (const [c, coalesce] of chunks) {
+            q.push(c, coalesce);
             model.push(...c);
           }
           for (const [off, len, drop] of ops) {
@@ -114,6 +114,10 @@ describe('ChunkQueue', () => {
               expect([...q.slice(off, len)]).toEqual(model.slice(off, off + len));
             q.drop(drop);
             model = model.slice(drop);
+            // Pushing after a drop must extend the right bytes.
+            const extra = new Uint8Array([off & 0xff, len & 0xff]);
+            q.push(extra, true);
+            model.push(...extra);
           }
           expect([...q.take(Number.POSITIVE_INFINITY)]).toEqual(model);
         },
@@ -164,6 +168,22 @@ describe('OutOfOrderQueue', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('bounds the number of separate runs, and coalesces tiny segments into slabs', () => {
+    const q = new OutOfOrderQueue(1 << 20, 8);
+    let refused = 0;
+    for (let k = 0; k < 20; k++) if (!q.insert(10 + 2 * k, new Uint8Array([k]), 0)) refused++;
+    expect(q.blockCount).toBe(8);
+    expect(refused).toBe(12);
+    expect(q.bytes).toBe(8);
+    // 1000 adjacent one-byte segments make one run of a few slabs, not 1000 objects.
+    const r = new OutOfOrderQueue(1 << 20);
+    for (let k = 0; k < 1000; k++) r.insert(100 + k, new Uint8Array([k & 0xff]), 0);
+    const run = r.takeInOrder(100)!;
+    expect(run.length).toBe(1);
+    expect(run[0]!.length).toBe(1000);
+    expect(run[0]![999]).toBe(999 & 0xff);
   });
 
   it('refuses what would exceed the cap', () => {
