@@ -31,9 +31,10 @@ const MAX_POLL_FAILURES = 10;
  *
  * Measured here (2 cores): the loop ends 20-100 ms after close(); the kernel's `ping -f`
  * gets 5000 hand-made replies in 0.26 s (~50 us a round trip), and with 64 in flight
- * 20000 in 0.31 s. Cost: while open, each TunLink keeps one of libuv's four threadpool
- * threads busy in poll(), so other threadpool work (async fs, dns.lookup, async crypto)
- * queues behind it for up to pollTimeoutMs. Raise UV_THREADPOOL_SIZE when opening several.
+ * 20000 in 0.31 s. Cost: while open, each TunLink keeps one of libuv's threadpool threads
+ * (four by default) busy in poll(); with as many links as threads, other threadpool work
+ * (async fs, dns.lookup, async crypto) waits up to pollTimeoutMs for a turn. Raise
+ * UV_THREADPOOL_SIZE before opening several in one process.
  */
 export class TunLink implements Link {
   readonly counters = new Counters();
