@@ -373,6 +373,54 @@ describe('TcpSocket over two simulated hosts', () => {
     expect(sim.a.host.counters.get('tcp.orphan.fin-timeout')).toBe(1);
   });
 
+  it('a soft ICMP error during the handshake is what a connection timeout reports (as Linux does)', async () => {
+    const { a, run, sim } = tcpSim({ impairments: { loss: 1 } });
+    const c = a.connect({ host: sim.b.ipv4, port: 80 });
+    const errP = once<TcpSystemError>(c, 'error');
+    await new Promise((r) => setImmediate(r));
+    const conn = c.connection!;
+    const q = new Uint8Array(8);
+    const v = new DataView(q.buffer);
+    v.setUint16(0, c.localPort!);
+    v.setUint16(2, 80);
+    v.setUint32(4, conn.iss);
+    // Host unreachable (ICMPv4 code 1) is soft (RFC 1122 §4.2.3.9): the attempt goes on...
+    a.receiveIcmpError({
+      version: 4,
+      kind: 'unreachable',
+      code: 1,
+      reporter: '198.18.0.254',
+      src: sim.a.ipv4,
+      dst: sim.b.ipv4,
+      protocol: 6,
+      quoted: q,
+    });
+    expect(conn.state).toBe('SYN-SENT');
+    // ...and when it times out, the error names the reason.
+    const err = await run(errP, 600_000);
+    expect(err.code).toBe('EHOSTUNREACH');
+    expect(err.syscall).toBe('connect');
+  });
+
+  it('a new SYN with a higher sequence number reopens a 4-tuple in TIME-WAIT (RFC 6191)', async () => {
+    const { a, b, run, sim } = tcpSim();
+    b.createServer((s: TcpSocket) => {
+      s.resume();
+      s.end('bye');
+    }).listen(23, sim.b.ipv4);
+    const c1 = a.connect({ host: sim.b.ipv4, port: 23, localPort: 40123 });
+    c1.resume();
+    await run(once(c1, 'close'));
+    sim.clock.advance(10);
+    // The server closed first: it holds the 4-tuple in TIME-WAIT.
+    expect(b.stats.byState['TIME-WAIT']).toBe(1);
+    sim.clock.advance(2_000);
+    const c2 = a.connect({ host: sim.b.ipv4, port: 23, localPort: 40123 });
+    const got = collect(c2);
+    expect((await run(got)).toString()).toBe('bye');
+    expect(sim.b.host.counters.get('tcp.timewait.reuse')).toBe(1);
+  });
+
   it('two hosts share nothing: a Tcp registers itself as IP protocol 6', () => {
     const h = new Host({ name: 'x', clock: { now: () => 0, setTimer: () => ({ cancel() {} }) } });
     const t = new Tcp(h);
