@@ -5,7 +5,13 @@
  * record_size_limit, KeyUpdate and session tickets. 0-RTT is not sent.
  */
 import { bytesEqual } from '@stepwire/wire';
-import { alert, type CertificateVerifier, certificateVerifyInput, macEqual } from './auth.ts';
+import {
+  alert,
+  type CertificateSigner,
+  type CertificateVerifier,
+  certificateVerifyInput,
+  macEqual,
+} from './auth.ts';
 import { AlertDescription } from './codec/alert.ts';
 import {
   ExtensionType,
@@ -53,6 +59,8 @@ export interface TlsClientOptions extends TlsCommonOptions {
   compatibilityMode?: boolean;
   /** Our record_size_limit (RFC 8449); default 2^14+1. */
   recordSizeLimit?: number;
+  /** Our certificate and key, for servers that request client authentication (RFC 8446 §4.3.2). */
+  certificate?: CertificateSigner;
 }
 
 const IP_LITERAL = /^[\d.]+$|:/;
@@ -67,7 +75,7 @@ export class TlsClient extends TlsConnection {
   private schedule?: KeySchedule;
   private pskAccepted = false;
   private handshakeSecrets?: { client: Uint8Array; server: Uint8Array };
-  private certificateRequest?: { context: Uint8Array };
+  private certificateRequest?: { context: Uint8Array; schemes: number[] };
   private peerCertificates: Uint8Array[] = [];
   private alpn?: string;
   private groupName?: string;
@@ -182,10 +190,10 @@ export class TlsClient extends TlsConnection {
       case 'WAIT_CERT_CR':
         if (msg.msgType === 'certificate_request') {
           // RFC 8446 §4.3.2: signature_algorithms is required.
-          if (!findExtension(msg.extensions, 'signature_algorithms')) {
+          const sa = findExtension(msg.extensions, 'signature_algorithms');
+          if (!sa)
             alert(AlertDescription.missing_extension, 'CertificateRequest without signature_algorithms');
-          }
-          this.certificateRequest = { context: msg.certificateRequestContext };
+          this.certificateRequest = { context: msg.certificateRequestContext, schemes: sa.schemes };
           this.transcript.add(raw);
           this.setState('WAIT_CERT');
           return;
@@ -442,14 +450,7 @@ export class TlsClient extends TlsConnection {
     this.log('EXPORTER_SECRET', exporter);
     this.setExporterSecret(exporter);
     this.setReadKey(sAp);
-    if (this.certificateRequest) {
-      // No client certificate is configured: an empty Certificate, no CertificateVerify (RFC 8446 §4.4.2).
-      this.sendHandshake({
-        msgType: 'certificate',
-        certificateRequestContext: this.certificateRequest.context,
-        certificateList: [],
-      });
-    }
+    if (this.certificateRequest) this.sendClientCertificate(this.certificateRequest);
     const fin = finishedVerifyData(
       this.crypto,
       s.hash,
@@ -467,6 +468,34 @@ export class TlsClient extends TlsConnection {
       serverName: this.options.serverName,
       resumed: this.pskAccepted,
       peerCertificates: this.peerCertificates,
+    });
+  }
+
+  /**
+   * Answer a CertificateRequest (RFC 8446 §4.4.2): our chain and a CertificateVerify when we
+   * have a certificate whose key can sign one of the requested schemes, else an empty Certificate.
+   */
+  private sendClientCertificate(req: { context: Uint8Array; schemes: number[] }): void {
+    const signer = this.options.certificate;
+    const scheme = signer?.signatureSchemes.find((x) => req.schemes.includes(x));
+    if (!signer || scheme === undefined) {
+      this.sendHandshake({
+        msgType: 'certificate',
+        certificateRequestContext: req.context,
+        certificateList: [],
+      });
+      return;
+    }
+    this.sendHandshake({
+      msgType: 'certificate',
+      certificateRequestContext: req.context,
+      certificateList: signer.certificateChain.map((certData) => ({ certData, extensions: [] })),
+    });
+    const content = certificateVerifyInput('client', this.transcript.hash(this.crypto, this.suite!.hash));
+    this.sendHandshake({
+      msgType: 'certificate_verify',
+      algorithm: scheme,
+      signature: signer.sign(scheme, content),
     });
   }
 

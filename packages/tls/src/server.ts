@@ -7,7 +7,13 @@
  * not requested.
  */
 import { ByteReader, ByteWriter, utf8 } from '@stepwire/wire';
-import { alert, type CertificateSigner, certificateVerifyInput, macEqual } from './auth.ts';
+import {
+  alert,
+  type CertificateSigner,
+  type CertificateVerifier,
+  certificateVerifyInput,
+  macEqual,
+} from './auth.ts';
 import { DEFAULT_CIPHER_SUITES, DEFAULT_GROUPS, GROUP_NAMES } from './client.ts';
 import { AlertDescription } from './codec/alert.ts';
 import { PskKeyExchangeMode, TLS_1_2, TLS_1_3 } from './codec/common.ts';
@@ -31,6 +37,8 @@ export interface TlsServerOptions extends TlsCommonOptions {
   ticketsToSend?: number;
   ticketLifetimeSeconds?: number;
   recordSizeLimit?: number;
+  /** Request a client certificate (RFC 8446 §4.3.2) and check it with this verifier. */
+  clientAuth?: { verifier: CertificateVerifier; required?: boolean };
 }
 
 const TICKET_AAD = utf8('stepwire tls13 ticket v1');
@@ -70,6 +78,23 @@ export class TlsServer extends TlsConnection {
   protected onHandshakeMessage(msg: HandshakeMessage, raw: Uint8Array): void {
     if (this.stateName === 'START' && msg.msgType === 'client_hello') {
       this.onClientHello(msg, raw);
+      return;
+    }
+    if (this.stateName === 'WAIT_CERT' && msg.msgType === 'certificate') {
+      this.onClientCertificate(msg, raw);
+      return;
+    }
+    if (this.stateName === 'WAIT_CV' && msg.msgType === 'certificate_verify') {
+      const verifier = this.options.clientAuth!.verifier;
+      // RFC 8446 §4.4.3: a scheme we asked for, over the transcript through the client's Certificate.
+      if (!verifier.signatureSchemes.includes(msg.algorithm))
+        alert(AlertDescription.illegal_parameter, 'CertificateVerify scheme not requested');
+      const content = certificateVerifyInput('client', this.transcript.hash(this.crypto, this.suite!.hash));
+      if (!verifier.verifySignature(this.peerCertificates[0]!, msg.algorithm, content, msg.signature)) {
+        alert(AlertDescription.decrypt_error, 'client CertificateVerify signature does not verify');
+      }
+      this.transcript.add(raw);
+      this.setState('WAIT_FINISHED');
       return;
     }
     if (this.stateName === 'WAIT_FINISHED' && msg.msgType === 'finished') {
@@ -225,6 +250,14 @@ export class TlsServer extends TlsConnection {
     if (this.alpn !== undefined) ee.push({ type: 'alpn', protocols: [this.alpn] });
     if (rsl) ee.push({ type: 'record_size_limit', limit: o.recordSizeLimit ?? MAX_PLAINTEXT + 1 });
     this.sendHandshake({ msgType: 'encrypted_extensions', extensions: ee });
+    const requestCertificate = !this.resumed && o.clientAuth !== undefined;
+    if (requestCertificate) {
+      this.sendHandshake({
+        msgType: 'certificate_request',
+        certificateRequestContext: new Uint8Array(0),
+        extensions: [{ type: 'signature_algorithms', schemes: [...o.clientAuth!.verifier.signatureSchemes] }],
+      });
+    }
     if (!this.resumed) {
       this.sendHandshake({
         msgType: 'certificate',
@@ -258,8 +291,31 @@ export class TlsServer extends TlsConnection {
     this.pendingClientAp = cAp;
     // RFC 8446 §2: the server may send application data after its Finished (0.5-RTT); our writes use the new key.
     this.setWriteKey(sAp);
-    this.setState('WAIT_FINISHED');
+    // RFC 8446 §A.2: WAIT_FLIGHT2 leads to WAIT_CERT when we asked for a certificate.
+    this.setState(requestCertificate ? 'WAIT_CERT' : 'WAIT_FINISHED');
   }
+
+  private onClientCertificate(
+    msg: Extract<HandshakeMessage, { msgType: 'certificate' }>,
+    raw: Uint8Array,
+  ): void {
+    const auth = this.options.clientAuth!;
+    // RFC 8446 §4.4.2: the context echoes the CertificateRequest's (empty here).
+    if (msg.certificateRequestContext.length !== 0)
+      alert(AlertDescription.illegal_parameter, 'wrong certificate_request_context');
+    this.transcript.add(raw);
+    if (msg.certificateList.length === 0) {
+      // RFC 8446 §4.4.2.4: no certificate where one is required is certificate_required.
+      if (auth.required) alert(AlertDescription.certificate_required, 'client sent no certificate');
+      this.setState('WAIT_FINISHED');
+      return;
+    }
+    this.peerCertificates = msg.certificateList.map((e) => e.certData);
+    auth.verifier.verifyChain(this.peerCertificates, { now: this.now });
+    this.setState('WAIT_CV');
+  }
+
+  private peerCertificates: Uint8Array[] = [];
 
   private pendingClientAp?: Uint8Array;
 
@@ -307,7 +363,7 @@ export class TlsServer extends TlsConnection {
       alpn: this.alpn,
       serverName: this.serverName,
       resumed: this.resumed,
-      peerCertificates: [],
+      peerCertificates: this.peerCertificates,
     });
     for (let i = 0; i < (this.options.ticketsToSend ?? 1); i++) this.sendTicket(rms);
   }

@@ -198,6 +198,20 @@ describe.each(PROVIDERS)('client <-> server in memory ($name)', (crypto) => {
     expect(of(untrusted.ev.a, 'error')[0]).toMatchObject({ alertName: 'unknown_ca' });
   });
 
+  it('authenticates the client when the server asks (RFC 8446 §4.3.2, §4.4.2)', () => {
+    const clientAuth = { verifier: pinnedVerifier([rsa]), required: true };
+    const ok = connect({ certificate: signerFor(rsa) }, { clientAuth });
+    expect(of(ok.ev.b, 'handshake-complete')[0]!.peerCertificates[0]).toEqual(rsa.certDer);
+    expect(ok.client.state).toBe('CONNECTED');
+    const missing = connect({}, { clientAuth });
+    expect(of(missing.ev.b, 'error')[0]).toMatchObject({ alertName: 'certificate_required', sent: true });
+    const optional = connect({}, { clientAuth: { ...clientAuth, required: false } });
+    expect(optional.server.state).toBe('CONNECTED');
+    expect(of(optional.ev.b, 'handshake-complete')[0]!.peerCertificates.length).toBe(0);
+    const untrusted = connect({ certificate: signerFor(ec) }, { clientAuth });
+    expect(of(untrusted.ev.b, 'error')[0]).toMatchObject({ alertName: 'unknown_ca', sent: true });
+  });
+
   it('fails cleanly without a common suite or group', () => {
     const suites = connect({ cipherSuites: [0x1303] }, { cipherSuites: [0x1301] });
     expect(of(suites.ev.b, 'error')[0]).toMatchObject({ alertName: 'handshake_failure', sent: true });

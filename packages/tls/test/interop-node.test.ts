@@ -53,6 +53,8 @@ describe.each(PROVIDERS)('interop with node:tls ($name)', (crypto) => {
     const [ours, theirs] = duplexPair();
     const server = new tls.TLSSocket(theirs, {
       isServer: true,
+      requestCert: sopts.requestCert,
+      rejectUnauthorized: false,
       secureContext:
         sopts.context ??
         tls.createSecureContext({
@@ -65,7 +67,14 @@ describe.each(PROVIDERS)('interop with node:tls ($name)', (crypto) => {
     });
     server.on('keylog', (l: Buffer) => sopts.onKeylog?.(l.toString().trim()));
     server.on('data', (d: Buffer) => server.write(Buffer.concat([utf8('echo:'), d])));
-    server.on('error', () => {});
+    let serverError: Error | undefined;
+    server.on('error', (e) => {
+      serverError = e;
+    });
+    let secure = false;
+    server.on('secure', () => {
+      secure = true;
+    });
     const client = new TlsClient({
       crypto,
       serverName: 'stepwire.test',
@@ -75,7 +84,7 @@ describe.each(PROVIDERS)('interop with node:tls ($name)', (crypto) => {
     const io = attach(client, ours);
     io.emit(client.start(Date.now()));
     await until(() => client.state === 'CONNECTED' || client.isClosed, 'our client to connect');
-    return { client, server, io };
+    return { client, server, io, secure: () => secure, serverError: () => serverError };
   }
 
   it('our client completes a handshake with OpenSSL, exchanges data and agrees on secrets', async () => {
@@ -130,6 +139,58 @@ describe.each(PROVIDERS)('interop with node:tls ($name)', (crypto) => {
     second.io.emit(second.client.send(utf8('again'), Date.now()));
     await until(() => second.io.received().toString() === 'echo:again', 'the echo after resumption');
     second.server.destroy();
+  });
+
+  it('our client presents a certificate to OpenSSL, and OpenSSL to our server', async () => {
+    const a = await ourClientAgainstNode(
+      { certificate: signerFor(rsa) },
+      {
+        context: tls.createSecureContext({
+          cert: ec.certPem,
+          key: ec.keyPem,
+          ca: rsa.certPem,
+          minVersion: 'TLSv1.3',
+        }),
+        requestCert: true,
+      },
+    );
+    expect(a.client.state).toBe('CONNECTED');
+    await until(() => a.secure(), 'node to finish its handshake');
+    // OpenSSL has our chain and accepted our CertificateVerify (a bad one aborts its handshake, below).
+    expect(a.server.getPeerX509Certificate()?.raw.equals(Buffer.from(rsa.certDer))).toBe(true);
+    a.io.emit(a.client.send(utf8('authenticated'), Date.now()));
+    await until(() => a.io.received().toString() === 'echo:authenticated', 'the echo');
+    a.server.destroy();
+
+    const forged = { ...signerFor(rsa), sign: () => crypto.randomBytes(256) };
+    const c = await ourClientAgainstNode(
+      { certificate: forged },
+      {
+        context: tls.createSecureContext({
+          cert: ec.certPem,
+          key: ec.keyPem,
+          ca: rsa.certPem,
+          minVersion: 'TLSv1.3',
+        }),
+        requestCert: true,
+      },
+    );
+    await until(() => c.serverError() !== undefined, 'OpenSSL to refuse a forged CertificateVerify');
+    // OpenSSL's RSA-PSS check rejects the signature ("last octet invalid" or similar).
+    expect(c.serverError()!.message).toMatch(/rsa|signature|pss/i);
+    expect(c.secure()).toBe(false);
+    c.server.destroy();
+
+    const b = await nodeClientAgainstOurs(
+      { clientAuth: { verifier: pinnedVerifier([rsa]), required: true } },
+      { cert: rsa.certPem, key: rsa.keyPem },
+    );
+    expect(b.server.state).toBe('CONNECTED');
+    const done = b.io.events.find(
+      (e): e is Extract<TlsEvent, { type: 'handshake-complete' }> => e.type === 'handshake-complete',
+    );
+    expect(done!.peerCertificates[0]).toEqual(rsa.certDer);
+    b.client.destroy();
   });
 
   async function nodeClientAgainstOurs(sopts: Partial<TlsServerOptions>, copts: tls.ConnectionOptions = {}) {
