@@ -58,9 +58,12 @@ export function handleRequest(req: http.IncomingMessage, res: http.ServerRespons
     text(res, 200, 'Hello from stepwire: this page crossed a TCP stack written in TypeScript.\n');
   } else if (req.method === 'GET' && bytes) {
     const n = Number(bytes[1]);
-    if (n > MAX_BYTES) return text(res, 400, `at most ${MAX_BYTES} bytes\n`);
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
-    streamPattern(res, n);
+    if (n > MAX_BYTES) {
+      text(res, 400, `at most ${MAX_BYTES} bytes\n`);
+    } else {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
+      streamPattern(res, n);
+    }
   } else if (req.method === 'POST' && url.pathname === '/echo') {
     const type = req.headers['content-type'] ?? 'application/octet-stream';
     const length = req.headers['content-length'];
