@@ -6,11 +6,14 @@
  * killed by PID and every namespace removed in afterAll, also when a test fails.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { netnsDown, netnsExists } from '@stepwire/link';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePingSummary, requireRootAndPrograms, waitForLine } from '../packages/cli/src/tun/kernel.ts';
+import { tsharkFields, tsharkProblems } from './support/tshark.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(root, 'packages/cli/bin/stepwire.js');
@@ -18,7 +21,7 @@ const NAMES = ['sw-tun-cli', 'sw-tun-cli-trace', 'sw-tun-cli-ping', 'sw-tun-cli-
 const children = new Set<ChildProcess>();
 
 beforeAll(() => {
-  requireRootAndPrograms(['ip', 'ping', 'socat']);
+  requireRootAndPrograms(['ip', 'ping', 'socat', 'tshark']);
   for (const n of NAMES) netnsDown(n);
 });
 
@@ -114,9 +117,11 @@ describe('stepwire serve --tun', () => {
     expect(netnsExists(ns)).toBe(false);
   });
 
-  it('--trace prints each packet as a ladder line; SIGINT also cleans up', async () => {
+  it('--trace prints each packet as a ladder line, --pcap records them for tshark; SIGINT also cleans up', async () => {
     const ns = 'sw-tun-cli-trace';
-    const { child, done } = stepwire(['serve', '--tun', '--netns', ns, '--trace']);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-tun-cli-'));
+    const pcap = path.join(dir, 'serve.pcap');
+    const { child, done } = stepwire(['serve', '--tun', '--netns', ns, '--trace', '--pcap', pcap]);
     await waitForLine(child, /^ready$/, 30_000);
     for (const size of ['56', '3000']) {
       const r1 = await inNs(ns, ['ping', '-n', '-c', '1', '-s', size, '198.18.0.2']);
@@ -136,6 +141,14 @@ describe('stepwire serve --tun', () => {
     expect(ladder.some((l) => /sw→kernel +IPv4 .*unreachable/i.test(l))).toBe(true);
     expect(ladder.some((l) => /sw +· udp dropped: .*no socket/.test(l))).toBe(true);
     expect(netnsExists(ns)).toBe(false);
+    try {
+      // Every packet of the ladder is in the capture, and tshark finds nothing wrong with it.
+      const packets = ladder.filter((l) => /(kernel→sw|sw→kernel)/.test(l)).length;
+      expect(tsharkFields(pcap, ['frame.number'])).toHaveLength(packets);
+      expect(tsharkProblems(pcap)).toEqual([]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('without --tun: one line saying only TUN mode exists, exit 2, no stack trace', async () => {
