@@ -421,6 +421,18 @@ describe('TcpSocket over two simulated hosts', () => {
     expect(sim.b.host.counters.get('tcp.timewait.reuse')).toBe(1);
   });
 
+  it('beyond maxTimeWait a closing connection skips TIME-WAIT (Linux tcp_max_tw_buckets)', async () => {
+    const { a, b, run, sim } = tcpSim({}, { maxTimeWait: 0 });
+    b.createServer((s: TcpSocket) => s.pipe(s)).listen(24, sim.b.ipv4);
+    const c = a.connect({ host: sim.b.ipv4, port: 24 });
+    const got = collect(c);
+    c.end('x');
+    await run(got);
+    sim.clock.advance(10);
+    expect(a.stats.connections).toBe(0);
+    expect(sim.a.host.counters.get('tcp.timewait.overflow')).toBe(1);
+  });
+
   it('two hosts share nothing: a Tcp registers itself as IP protocol 6', () => {
     const h = new Host({ name: 'x', clock: { now: () => 0, setTimer: () => ({ cancel() {} }) } });
     const t = new Tcp(h);
