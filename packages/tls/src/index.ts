@@ -14,5 +14,6 @@ export * from './keylog.ts';
 export * from './keyschedule.ts';
 export * from './record.ts';
 export * from './server.ts';
+export * from './socket.ts';
 
 // ---- PKI: X.509, ASN.1, certificate signatures (pki helper adds its exports below) ----
