@@ -1007,6 +1007,9 @@ export class TcpConnection {
     const wnd = seqDiff(this.rcvAdvRight, this.rcvNxt);
     if (!this.acceptable(seq, len, wnd)) {
       if (!(f & RST)) this.ackNow = true;
+      if (seg.payload.length && seqLeq(seqAdd(seq, seg.payload.length), this.rcvNxt)) {
+        this.noteDuplicate(seq, seg.payload.length);
+      }
       this.drop('unacceptable-seq');
       return;
     }
@@ -1344,12 +1347,15 @@ export class TcpConnection {
       if (!fits) data = room > 0 ? data.subarray(0, room) : EMPTY;
       if (data.length === 0) {
         this.ackNow = true; // a duplicate: tell the sender where we are
+        if (seqLt(seq, this.rcvNxt))
+          this.noteDuplicate(seq, Math.min(payload.length, seqDiff(this.rcvNxt, seq)));
       } else if (start === this.rcvNxt) {
         this.appendInOrder(data);
       } else {
         // Out of order: hold it (up to the cap) and ACK at once (RFC 5681 §4.2).
         if (this.ooo.insert(start, data, this.rcvNxt)) {
           if (segFin && fits) this.oooFin = seqAdd(start, data.length);
+          if (this.ooo.lastWasDuplicate) this.noteDuplicate(start, data.length);
         } else {
           this.counters.outOfOrderDropped++;
           this.drop('ooo-cap');
@@ -1410,6 +1416,12 @@ export class TcpConnection {
   }
 
   private oooFin: number | undefined;
+  /** A duplicate range to report first in the next SACK option (RFC 2883 D-SACK). */
+  private dsack: SackBlock | undefined;
+
+  private noteDuplicate(seq: number, len: number): void {
+    if (this.sackOk && len > 0) this.dsack = { left: seq, right: seqAdd(seq, len) };
+  }
 
   private takeFin(): void {
     if (this.peerFinSeen) return;
@@ -1802,10 +1814,20 @@ export class TcpConnection {
     if (withState || flags & ACK) {
       ack = this.rcvNxt;
       window = this.windowField();
-      if (this.tsOk || (this.sackOk && !this.ooo.isEmpty)) {
+      const sacking = this.sackOk && (!this.ooo.isEmpty || this.dsack !== undefined);
+      if (this.tsOk || sacking) {
         options = {};
         if (this.tsOk) options.timestamps = { value: this.tsVal(), echo: this.tsRecent };
-        if (this.sackOk && !this.ooo.isEmpty) options.sack = this.ooo.sackBlocks(this.tsOk ? 3 : 4);
+        if (sacking) {
+          const max = this.tsOk ? 3 : 4;
+          if (this.dsack) {
+            // RFC 2883 §4: the duplicate range goes first, then the usual blocks.
+            options.sack = [this.dsack, ...this.ooo.sackBlocks(max - 1)];
+            this.dsack = undefined;
+          } else {
+            options.sack = this.ooo.sackBlocks(max);
+          }
+        }
       }
       this.lastAckSent = this.rcvNxt;
       this.clearAckState();

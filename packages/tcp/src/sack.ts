@@ -33,6 +33,8 @@ export class OutOfOrderQueue {
   private blocks: OooBlock[] = [];
   private stamp = 0;
   bytes = 0;
+  /** The last insert brought nothing new (every byte was held already): a D-SACK case. */
+  lastWasDuplicate = false;
 
   /**
    * `cap` bounds the bytes held, `maxBlocks` the separate runs (each costs objects and
@@ -81,6 +83,7 @@ export class OutOfOrderQueue {
       j++;
     }
     const added = data.length - covered;
+    this.lastWasDuplicate = added === 0;
     if (added === 0) {
       if (j > i) bs[i]!.touched = ++this.stamp;
       return true;

@@ -165,4 +165,21 @@ describe("Nagle's algorithm (RFC 9293 §3.7.4) and delayed ACKs (RFC 9293 §3.8.
     expect(lines(b.receive(four[2]!, 4))).toEqual(['ACK seq=5001 ack=6841 win=59695']);
     expect(b.readable).toBe(4 * 1460);
   });
+
+  it('reports a duplicate segment in a D-SACK block first (RFC 2883)', () => {
+    const { a, b } = established();
+    const segs = a.send(bytes(3 * 1460), 0).segments;
+    b.receive(segs[0]!, 1);
+    expect(lines(b.receive(segs[2]!, 1))).toEqual(['ACK seq=5001 ack=2461 win=64075 sack=3921-5381']);
+    // The first segment again (a spurious retransmission): below RCV.NXT.
+    expect(lines(b.receive(segs[0]!, 2))).toEqual([
+      'ACK seq=5001 ack=2461 win=64075 sack=1001-2461,3921-5381',
+    ]);
+    // The out-of-order one again: a duplicate of held data.
+    expect(lines(b.receive(segs[2]!, 3))).toEqual([
+      'ACK seq=5001 ack=2461 win=64075 sack=3921-5381,3921-5381',
+    ]);
+    // And the D-SACK is reported once.
+    expect(lines(b.receive(segs[1]!, 4))).toEqual(['ACK seq=5001 ack=5381 win=61155']);
+  });
 });
