@@ -78,6 +78,8 @@ describe('bulk transfer', () => {
       );
       expect(bad).toBe(-1);
       expect(checked).toBe(TOTAL);
+      // The brief's bound: the whole 100 MB well under a minute of wall-clock time.
+      expect(ms).toBeLessThan(60_000);
       p.close('b');
       p.run(10_000_000);
       expect(p.conns.a.state).toBe('CLOSED');
