@@ -1,0 +1,439 @@
+/**
+ * Our TCP as a server, the Linux kernel as the client, over TUN: curl against node:http
+ * on our sockets, socat and nc against our echo (RFC 862) and discard (RFC 863) services,
+ * python clients for the orderly closes and the aborts, curl's TCP Fast Open against our
+ * TFO listener, and a SYN to a port of ours where nothing listens. Every packet goes to a
+ * pcap, and tshark (an independent dissector) is the judge of RSTs, TFO SYNs, malformed
+ * segments and checksums.
+ *
+ * Root only; fails (never skips) without it. Namespace 'sw-tcptun-srv-<pid>', removed in
+ * afterAll; kernel-side programs run with `ip netns exec` and are killed by PID.
+ */
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import type { Netns } from '@stepwire/link';
+import { netnsExists } from '@stepwire/link';
+import type { TcpServer, TcpSocket } from '@stepwire/tcp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  httpOverTcp,
+  type TcpService,
+  tcpDiscard,
+  tcpEcho,
+} from '../packages/cli/src/services/tcp-services.ts';
+import { requireRootAndPrograms } from '../packages/cli/src/tun/kernel.ts';
+import { TunSession } from '../packages/cli/src/tun/session.ts';
+import {
+  bash,
+  type KernelProcess,
+  kernelSockets,
+  kernelTcpExt,
+  patternSha256,
+  python,
+  runInfo,
+  seededBytes,
+  sha256,
+  waitUntil,
+} from './support/tcp-tun.ts';
+import { tsharkFields, tsharkProblems } from './support/tshark.ts';
+
+// The PID keeps two runs of this file (two people, or a watcher) from sharing a namespace.
+const NS = `sw-tcptun-srv-${process.pid}`;
+const dir = mkdtempSync(path.join(tmpdir(), 'sw-tcptun-srv-'));
+const PCAP = path.join(dir, 'session.pcap');
+let s: TunSession;
+let ns: Netns;
+const services: TcpService[] = [];
+const servers: TcpServer[] = [];
+const procs: KernelProcess[] = [];
+let http: TcpService;
+let echo: TcpService;
+let discard: TcpService;
+
+beforeAll(() => {
+  requireRootAndPrograms(['ip', 'ss', 'curl', 'socat', 'nc', 'tshark', 'sha256sum', '/usr/bin/python3']);
+  s = TunSession.open({ netns: NS, replace: true, pollTimeoutMs: 50, pcap: PCAP });
+  ns = s.namespace!;
+  http = httpOverTcp(s.tcp, 80);
+  echo = tcpEcho(s.tcp, 7);
+  discard = tcpDiscard(s.tcp, 9);
+  services.push(http, echo, discard);
+});
+
+afterAll(async () => {
+  for (const p of procs) p.kill();
+  for (const x of services) x.close();
+  for (const x of servers) x.close();
+  await s?.close();
+  // For a look in Wireshark after a failure: STEPWIRE_KEEP_PCAP=/path/file.pcap.
+  if (process.env.STEPWIRE_KEEP_PCAP) copyFileSync(PCAP, process.env.STEPWIRE_KEEP_PCAP);
+  rmSync(dir, { recursive: true, force: true });
+  expect(netnsExists(NS)).toBe(false);
+});
+
+/** A server of ours on `port` for one test; closed in afterAll. */
+function server(port: number, onConnection: (sock: TcpSocket) => void, fastOpen = false): TcpServer {
+  const srv = s.tcp.createServer({ fastOpen, pauseOnConnect: true }, onConnection);
+  srv.listen(port);
+  servers.push(srv);
+  return srv;
+}
+
+/** The kernel's TCP sockets of port in the namespace are all in `state` (or there are none, for ''). */
+async function kernelStates(port: number): Promise<string[]> {
+  return (await kernelSockets(ns, port)).map((l) => l.split(' ')[0]!);
+}
+
+/** Our connections with this remote port, by state. */
+function ourStates(remotePort: number): string[] {
+  return s.tcp
+    .connections()
+    .filter((c) => c.remote.port === remotePort)
+    .map((c) => c.state);
+}
+
+describe('curl against node:http on our TCP', () => {
+  for (const host of ['198.18.0.2', '[fd00:5757::2]']) {
+    it(`GET / over ${host.includes(':') ? 'IPv6' : 'IPv4'}`, async () => {
+      const r = await ns.run('curl', ['-sS', '--max-time', '10', `http://${host}/`], { timeoutMs: 15_000 });
+      expect(r.code, runInfo(r)).toBe(0);
+      expect(r.stdout).toMatch(/^Hello from stepwire/);
+    });
+  }
+
+  it('GET /bytes/4000000: the body hashes to the pattern', async () => {
+    const r = await bash(ns, 'curl -sS --max-time 30 http://198.18.0.2/bytes/4000000 | sha256sum', 40_000);
+    expect(r.code, runInfo(r)).toBe(0);
+    expect(r.stdout.split(' ')[0]).toBe(patternSha256(4_000_000));
+  });
+
+  it('POST 3 MB to /sha256 and /echo: our hash and our echo match the file', async () => {
+    const file = path.join(dir, 'post.bin');
+    const body = seededBytes(3_000_000, 7);
+    writeFileSync(file, body);
+    let r = await ns.run(
+      'curl',
+      ['-sS', '--max-time', '30', '--data-binary', `@${file}`, 'http://198.18.0.2/sha256'],
+      { timeoutMs: 40_000 },
+    );
+    expect(r.code, runInfo(r)).toBe(0);
+    expect(r.stdout.trim()).toBe(sha256(body));
+    r = await bash(
+      ns,
+      `curl -sS --max-time 30 -H 'content-type: application/octet-stream' --data-binary @${file} http://198.18.0.2/echo | sha256sum`,
+      40_000,
+    );
+    expect(r.code, runInfo(r)).toBe(0);
+    expect(r.stdout.split(' ')[0]).toBe(sha256(body));
+  });
+
+  it('keep-alive: three requests on one connection (curl reuses it)', async () => {
+    const before = http.connections;
+    const r = await ns.run(
+      'curl',
+      [
+        '-sS',
+        '--max-time',
+        '10',
+        '-o',
+        '/dev/null',
+        '-o',
+        '/dev/null',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}\n',
+        'http://198.18.0.2/',
+        'http://198.18.0.2/bytes/100000',
+        'http://198.18.0.2/bytes/7',
+      ],
+      { timeoutMs: 15_000 },
+    );
+    expect(r.code, runInfo(r)).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual(['200', '200', '200']);
+    expect(http.connections - before).toBe(1);
+  });
+});
+
+describe('echo (RFC 862) and discard (RFC 863) from kernel clients', () => {
+  it('nc: a line comes back, and nc -N half-closes, which our echo answers with its FIN', async () => {
+    const r = await ns.run('nc', ['-N', '-w', '5', '198.18.0.2', '7'], {
+      input: 'hello, echo\n',
+      timeoutMs: 10_000,
+    });
+    expect(r.code, runInfo(r)).toBe(0);
+    expect(r.stdout).toBe('hello, echo\n');
+  });
+
+  for (const host of ['198.18.0.2', '[fd00:5757::2]']) {
+    it(`socat: 4 MB through our echo over ${host.includes(':') ? 'IPv6' : 'IPv4'} comes back unchanged`, async () => {
+      const file = path.join(dir, `echo-${host.length}.bin`);
+      const body = seededBytes(4_000_000, host.length);
+      writeFileSync(file, body);
+      const before = echo.bytesIn;
+      const target = host.includes(':') ? `TCP6:${host}:7` : `TCP4:${host}:7`;
+      const r = await bash(ns, `socat -t 30 -T 30 - ${target} < ${file} | sha256sum`, 40_000);
+      expect(r.code, runInfo(r)).toBe(0);
+      expect(r.stdout.split(' ')[0]).toBe(sha256(body));
+      expect(echo.bytesIn - before).toBe(body.length);
+    });
+  }
+
+  it('socat: 4 MB into discard are all read and thrown away; the connection closes cleanly', async () => {
+    const file = path.join(dir, 'discard.bin');
+    writeFileSync(file, seededBytes(4_000_000, 9));
+    const before = discard.bytesIn;
+    const r = await ns.run('socat', ['-u', '-T', '30', `OPEN:${file},rdonly`, 'TCP4:198.18.0.2:9'], {
+      timeoutMs: 40_000,
+    });
+    expect(r.code, runInfo(r)).toBe(0);
+    expect(await waitUntil(() => discard.bytesIn - before === 4_000_000, 5000)).toBe(true);
+  });
+});
+
+/** Sends n bytes, half-closes, reads to EOF; prints its port, then 'eof <count> <same?>'. */
+const HALF_CLOSE_CLIENT = `
+import socket, sys
+addr, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.create_connection((addr, port), timeout=10)
+print('ready', s.getsockname()[1], flush=True)
+data = bytes(i % 256 for i in range(n))
+s.sendall(data)
+s.shutdown(socket.SHUT_WR)
+got = bytearray()
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    got += d
+s.close()
+print('eof', len(got), got == data, flush=True)
+`;
+
+/** Reads to EOF, then closes; prints its port, then what it read. */
+const READ_TO_EOF_CLIENT = `
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+print('ready', s.getsockname()[1], flush=True)
+got = bytearray()
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    got += d
+s.close()
+print('eof', got.decode(), flush=True)
+`;
+
+/** Reads `expect` bytes, then aborts: SO_LINGER {on, 0} makes close() send a RST (RFC 9293 §3.10.5). */
+const ABORT_CLIENT = `
+import socket, struct, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+print('ready', s.getsockname()[1], flush=True)
+got = b''
+while len(got) < int(sys.argv[3]):
+    got += s.recv(100)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+s.close()
+print('aborted', flush=True)
+`;
+
+/** Sends a message, then waits for an answer: prints 'reset' if the connection is reset. */
+const EXPECT_RESET_CLIENT = `
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+print('ready', s.getsockname()[1], flush=True)
+s.sendall(b'data nobody will read')
+try:
+    d = s.recv(100)
+    print('got', d, flush=True)
+except ConnectionResetError:
+    print('reset', flush=True)
+`;
+
+/** Connects to a port where nothing listens: prints 'refused' on ConnectionRefusedError. */
+const CONNECT_CLIENT = `
+import socket, sys
+print('ready', flush=True)
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+    print('connected', flush=True)
+except ConnectionRefusedError:
+    print('refused', flush=True)
+except socket.timeout:
+    print('timeout', flush=True)
+`;
+
+const portOf = (p: KernelProcess) => Number(/^ready (\d+)/m.exec(p.out)?.[1]);
+
+async function kernelRun(script: string, args: string[]): Promise<KernelProcess> {
+  const p = await python(ns, script, args);
+  procs.push(p);
+  return p;
+}
+
+// Ports whose segments must carry no RST (checked in the pcap at the end).
+const GRACEFUL_PORTS = [7, 9, 80, 5002];
+
+describe('orderly close (RFC 9293 §3.10.4, §3.6): both ends reach CLOSED, no RST', () => {
+  it('the kernel closes first: it sends its FIN, we echo what it sent and answer with ours', async () => {
+    const closed = new Promise<void>((resolve) =>
+      echo.server.once('connection', (sock) => sock.once('close', () => resolve())),
+    );
+    const p = await kernelRun(HALF_CLOSE_CLIENT, ['198.18.0.2', '7', '100000']);
+    const exit = await p.exited;
+    expect(exit.code, p.err).toBe(0);
+    expect(p.out).toMatch(/^eof 100000 True$/m);
+    await closed;
+    const port = portOf(p);
+    // The kernel closed first, so its socket waits in TIME-WAIT; ours went LAST-ACK -> CLOSED.
+    expect(await kernelStates(port)).toEqual(['TIME-WAIT']);
+    expect(await waitUntil(() => ourStates(port).length === 0, 3000), ourStates(port).join()).toBe(true);
+  });
+
+  it('we close first: our FIN, the kernel reads EOF and closes; we wait in TIME-WAIT, it keeps nothing', async () => {
+    let ours: TcpSocket | undefined;
+    const closed = new Promise<void>((resolve) => {
+      server(5002, (sock) => {
+        ours = sock;
+        sock.resume();
+        sock.once('close', () => resolve());
+        sock.end('bye from stepwire\n');
+      });
+    });
+    const p = await kernelRun(READ_TO_EOF_CLIENT, ['198.18.0.2', '5002']);
+    const exit = await p.exited;
+    expect(exit.code, p.err).toBe(0);
+    expect(p.out).toMatch(/^eof bye from stepwire$/m);
+    await closed;
+    expect(ours?.destroyed).toBe(true);
+    const port = portOf(p);
+    expect(ourStates(port)).toEqual(['TIME-WAIT']);
+    // Its LAST-ACK ends with our ACK of its FIN; then it keeps no socket at all.
+    let kernel = await kernelStates(port);
+    for (let i = 0; i < 20 && kernel.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      kernel = await kernelStates(port);
+    }
+    expect(kernel).toEqual([]);
+  });
+});
+
+describe('resets (RFC 9293 §3.10.7, §3.10.5)', () => {
+  it('the kernel aborts (SO_LINGER 0): our socket errors with ECONNRESET', async () => {
+    const err = new Promise<Error>((resolve) => {
+      server(5003, (sock) => {
+        sock.on('error', resolve);
+        sock.resume();
+        sock.write('hi');
+      });
+    });
+    const p = await kernelRun(ABORT_CLIENT, ['198.18.0.2', '5003', '2']);
+    expect((await p.exited).code, p.err).toBe(0);
+    const e = (await err) as NodeJS.ErrnoException;
+    expect(e.code).toBe('ECONNRESET');
+  });
+
+  it('we destroy() with unread data: a RST, and the kernel client sees ECONNRESET', async () => {
+    server(5004, (sock) => {
+      sock.on('error', () => {});
+      // Paused (pauseOnConnect): wait until the client's bytes sit unread in the connection.
+      void waitUntil(() => (sock.connection?.readable ?? 0) > 0, 5000).then(() => sock.destroy());
+    });
+    const p = await kernelRun(EXPECT_RESET_CLIENT, ['198.18.0.2', '5004']);
+    expect((await p.exited).code, p.err).toBe(0);
+    expect(p.out).toMatch(/^reset$/m);
+  });
+
+  it('we resetAndDestroy() a connection: the kernel client sees ECONNRESET', async () => {
+    server(5005, (sock) => {
+      sock.on('error', () => {});
+      setTimeout(() => sock.resetAndDestroy(), 100);
+    });
+    const p = await kernelRun(EXPECT_RESET_CLIENT, ['198.18.0.2', '5005']);
+    expect((await p.exited).code, p.err).toBe(0);
+    expect(p.out).toMatch(/^reset$/m);
+  });
+
+  for (const host of ['198.18.0.2', 'fd00:5757::2']) {
+    it(`a SYN to a port of ours where nothing listens is refused (${host.includes(':') ? 'IPv6' : 'IPv4'})`, async () => {
+      const before = s.host.counters.get('tcp.drop.no-port');
+      const p = await kernelRun(CONNECT_CLIENT, [host, '5999']);
+      expect((await p.exited).code, p.err).toBe(0);
+      expect(p.out).toMatch(/^refused$/m);
+      expect(s.host.counters.get('tcp.drop.no-port') - before).toBe(1);
+    });
+  }
+});
+
+describe('TCP Fast Open (RFC 7413): curl --tcp-fastopen against our TFO listener', () => {
+  it('the first connection gets a cookie, the second carries the request in its SYN', async () => {
+    // Client and server TFO for the namespace's kernel only (net.ipv4.tcp_fastopen is per namespace).
+    const rootBefore = readFileSync('/proc/sys/net/ipv4/tcp_fastopen', 'utf8');
+    const set = await ns.run('sysctl', ['-w', 'net.ipv4.tcp_fastopen=3']);
+    expect(set.code, runInfo(set)).toBe(0);
+    expect(readFileSync('/proc/sys/net/ipv4/tcp_fastopen', 'utf8')).toBe(rootBefore);
+    const tfo = httpOverTcp(s.tcp, 5006, undefined, { server: { fastOpen: true } });
+    services.push(tfo);
+    const before = await kernelTcpExt(ns);
+    for (let i = 0; i < 2; i++) {
+      const r = await ns.run(
+        'curl',
+        ['-sS', '--max-time', '10', '--tcp-fastopen', 'http://198.18.0.2:5006/'],
+        {
+          timeoutMs: 15_000,
+        },
+      );
+      expect(r.code, runInfo(r)).toBe(0);
+      expect(r.stdout).toMatch(/^Hello from stepwire/);
+    }
+    const after = await kernelTcpExt(ns);
+    // The kernel counts a connection whose SYN data the server acknowledged (TCPFastOpenActive).
+    expect((after.TCPFastOpenActive ?? 0) - (before.TCPFastOpenActive ?? 0)).toBe(1);
+    expect((after.TCPFastOpenActiveFail ?? 0) - (before.TCPFastOpenActiveFail ?? 0)).toBe(0);
+    // Wireshark's view: two SYNs to 5006 with the TFO option; the first asks (empty
+    // cookie), the second carries a cookie and the HTTP request.
+    const syns = tsharkFields(PCAP, ['tcp.len', 'tcp.options.tfo.cookie', 'tcp.options.tfo.request'], {
+      filter: 'tcp.dstport == 5006 && tcp.flags.syn == 1 && tcp.flags.ack == 0',
+    });
+    expect(syns).toHaveLength(2);
+    expect(syns[0]!['tcp.len']).toBe('0');
+    expect(syns[0]!['tcp.options.tfo.request']).not.toBe('');
+    expect(Number(syns[1]!['tcp.len'])).toBeGreaterThan(0);
+    expect(syns[1]!['tcp.options.tfo.cookie']).toMatch(/^[0-9a-f:]{8,}/);
+    // Our SYN-ACKs: the first carries the cookie; the second acknowledges the SYN's data.
+    const synAcks = tsharkFields(PCAP, ['tcp.ack', 'tcp.options.tfo.cookie'], {
+      filter: 'tcp.srcport == 5006 && tcp.flags.syn == 1 && tcp.flags.ack == 1',
+      extra: ['-o', 'tcp.relative_sequence_numbers:TRUE'],
+    });
+    expect(synAcks).toHaveLength(2);
+    expect(synAcks[0]!['tcp.options.tfo.cookie']).not.toBe('');
+    expect(Number(synAcks[1]!['tcp.ack'])).toBe(1 + Number(syns[1]!['tcp.len']));
+  });
+});
+
+describe('the pcap of the whole session, through tshark', () => {
+  it('no malformed segment, no bad checksum, no RST on the connections that closed in order', async () => {
+    // Close first, so that every packet is in the file.
+    for (const x of services) x.close();
+    await s.close();
+    const rst = tsharkFields(PCAP, ['frame.number', 'tcp.srcport', 'tcp.dstport'], {
+      filter: `tcp.flags.reset == 1 && (${GRACEFUL_PORTS.map((p) => `tcp.port == ${p}`).join(' || ')})`,
+    });
+    expect(rst).toEqual([]);
+    // Wireshark flags flow control as warnings: a zero window (our echo stops reading while
+    // its replies wait for the kernel's reader, so our window closes) and the sender
+    // filling the window. Those are TCP doing its job (RFC 9293 §3.8.6.2); the resets are
+    // the ones the tests asked for. A D-SACK (RFC 2883) from us reports a segment the
+    // kernel sent twice (a tail loss probe or an RTO when this busy machine held our
+    // ACKs back): the duplicate was the kernel's, the report is right. Anything else (malformed, checksum, lost or
+    // retransmitted segments on this lossless link) is a problem.
+    const expected =
+      /Connection reset \(RST\)|Zero Window segment|window specified by the receiver is now completely full|^#\d+ TCP D-SACK Sequence/;
+    const problems = tsharkProblems(PCAP).filter((p) => !expected.test(p));
+    expect(problems).toEqual([]);
+    const resets = tsharkFields(PCAP, ['tcp.srcport'], { filter: 'tcp.flags.reset == 1' });
+    expect(resets.length).toBeGreaterThanOrEqual(4);
+  });
+});
