@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ipBenchmarks } from './ip.bench.ts';
 import type { Benchmark, BenchResult } from './lib.ts';
+import { tunBenchmarks } from './tun.bench.ts';
 import { wireBenchmarks } from './wire.bench.ts';
 
 const { values } = parseArgs({
@@ -9,7 +10,7 @@ const { values } = parseArgs({
   allowPositionals: false,
 });
 
-const all: Benchmark[] = [...wireBenchmarks, ...ipBenchmarks];
+const all: Benchmark[] = [...wireBenchmarks, ...ipBenchmarks, ...tunBenchmarks];
 const chosen = values.filter ? all.filter((b) => b.name.includes(values.filter!)) : all;
 
 const results: BenchResult[] = [];
