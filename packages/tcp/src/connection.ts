@@ -155,6 +155,11 @@ export interface TcpConnectionOptions {
   maxRetries?: number;
   /** SYN / SYN-ACK retransmissions before giving up. Default 6. */
   synRetries?: number;
+  /**
+   * USER TIMEOUT (RFC 9293 §3.10.8, RFC 5482): give up with ETIMEDOUT when sent data stays
+   * unacknowledged this long, whatever maxRetries says. Default none.
+   */
+  userTimeout?: number;
   /** Maximum segment lifetime; TIME-WAIT lasts 2*MSL (RFC 9293 §3.4.2). Default 30 s. */
   msl?: number;
   keepalive?: KeepaliveOptions | false;
@@ -361,6 +366,9 @@ export class TcpConnection {
   private readonly offerTs: boolean;
   private keepalive: Required<KeepaliveOptions> | undefined;
   private readonly fastOpenServer: FastOpenServer | undefined;
+  private readonly userTimeout: number | undefined;
+  /** When the send side last made progress (an ACK of new data, or sending from idle). */
+  private progressAt = 0;
   private readonly trace: TraceBus;
   private readonly hostName: string;
   private readonly peerName: string | undefined;
@@ -430,6 +438,7 @@ export class TcpConnection {
       this.tfoRequest = !opts.fastOpen.cookie;
     }
     this.fastOpenServer = opts.fastOpenServer;
+    this.userTimeout = opts.userTimeout;
     this.trace = opts.trace ?? silentTrace;
     this.hostName = opts.hostName ?? opts.local.addr;
     this.peerName = opts.peerName;
@@ -742,6 +751,10 @@ export class TcpConnection {
     if (!SYNCHRONIZED.has(st) || this.sndMax === this.sndUna) return;
     if (this.retries >= this.o.maxRetries) {
       this.fail('ETIMEDOUT', 'RFC 9293 §3.8.3');
+      return;
+    }
+    if (this.userTimeout !== undefined && this.now - this.progressAt >= this.userTimeout) {
+      this.fail('ETIMEDOUT', 'RFC 9293 §3.10.8');
       return;
     }
     this.retries++;
@@ -1233,6 +1246,7 @@ export class TcpConnection {
   private onNewAck(seg: TcpSegment, ack: number): void {
     const prevUna = this.sndUna;
     const ackedBytes = this.ackAdvance(ack);
+    this.progressAt = this.now;
     this.retries = 0;
     // RTT: RFC 7323 §4.1 with timestamps; else one timed segment at a time with Karn's
     // rule (RFC 6298 §3), the timing cancelled whenever anything is retransmitted.
@@ -1616,6 +1630,7 @@ export class TcpConnection {
       this.rttTime = this.now;
     }
     if (fin) this.finSent = true;
+    if (this.sndUna === this.sndMax) this.progressAt = this.now; // the clock starts from idle
     this.lastSendAt = this.now;
     this.emit(seq, flags, payload, true);
     this.counters.bytesOut += len;

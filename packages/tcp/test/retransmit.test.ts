@@ -33,6 +33,16 @@ describe('retransmission timer (RFC 6298)', () => {
     expect(a.stats.retransmits).toBe(4);
   });
 
+  it('gives up after the user timeout even with retries left (RFC 9293 §3.10.8)', () => {
+    const { a } = established({ userTimeout: 5000, maxRetries: 100 });
+    a.send(bytes(100), 0);
+    let out = a.onTimeout(a.nextTimeout()!); // t = 1000
+    out = a.onTimeout(a.nextTimeout()!); // t = 3000
+    expect(kinds(out)).toEqual([]);
+    out = a.onTimeout(a.nextTimeout()!); // t = 7000 > 5000
+    expect(kinds(out)).toEqual(['error:ETIMEDOUT', 'closed']);
+  });
+
   it('measures RTT from a timed segment and applies Karn: no sample from a retransmitted one', () => {
     const a = client({ rto: { min: 200 } });
     const b = server();
