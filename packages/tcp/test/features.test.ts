@@ -27,7 +27,7 @@ describe('TCP Fast Open (RFC 7413)', () => {
     const done = deliver(a, output, 2);
     expect(kinds(done)).toEqual(['fastopen-cookie', 'connected']);
     expect(done.events[0]).toEqual({ type: 'fastopen-cookie', cookie: COOKIE });
-    void b;
+    expect(b.state).toBe('SYN-RECEIVED');
   });
 
   it('with a valid cookie the data rides in the SYN and the server can read it before the handshake ends', () => {

@@ -111,7 +111,6 @@ describe('fast retransmit and NewReno (RFC 5681 §3.2, RFC 6582) without SACK', 
       a.receive(ackFromB(ack), 10);
     }
     expect(a.stats.sndUna).toBe(15601);
-    const cwnd0 = a.stats.cwnd;
     const burst = a.send(bytes(8 * 1460), 20).segments;
     expect(burst.length).toBe(8);
     // Segments 1 and 3 of the burst are lost; segments 2, 4.. produce duplicate ACKs.
@@ -125,7 +124,6 @@ describe('fast retransmit and NewReno (RFC 5681 §3.2, RFC 6582) without SACK', 
     const flight = 8 * 1460;
     expect(a.stats.ssthresh).toBe(flight / 2);
     expect(a.stats.cwnd).toBe(flight / 2 + 3 * 1460);
-    void cwnd0;
     // Partial ACK up to the second hole: retransmit it at once (RFC 6582 §3.2 step 4).
     const partial = a.receive(ackFromB(una + 2 * 1460), 40);
     expect(lines(partial)[0]).toBe('ACK seq=18521 ack=5001 win=65535 len=1460');

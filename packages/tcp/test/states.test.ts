@@ -230,12 +230,11 @@ describe('sequence numbers across 2^32 (RFC 9293 §3.4)', () => {
     const { a, b } = established({ iss: 0xfffffff0 }, { iss: 0xffffffff });
     const data = a.send(bytes(40, 0x7a), 0);
     expect(lines(data)).toEqual(['PSH,ACK seq=4294967281 ack=0 win=65535 len=40']);
-    const ack = deliver(b, data, 1);
+    expect(deliver(b, data, 1).segments).toEqual([]); // one segment: B delays its ACK
     expect(b.read(1).data).toEqual(bytes(40, 0x7a));
     expect(b.stats.rcvNxt).toBe(25);
     const fin = a.close(50);
     expect(lines(fin)).toEqual(['FIN,ACK seq=25 ack=0 win=65535']);
-    void ack;
     deliver(a, deliver(b, fin, 51), 52);
     expect(a.state).toBe('FIN-WAIT-2');
     expect(a.stats.sndUna).toBe(26);
