@@ -147,6 +147,8 @@ export class TlsClient extends TlsConnection {
     const s = this.options.session;
     if (!s) return undefined;
     if (this.now - s.receivedAt > s.lifetimeSeconds * 1000) return undefined;
+    // RFC 8446 §4.6.1: resume only toward the server name the ticket was issued for.
+    if (s.serverName !== this.options.serverName) return undefined;
     if (!(this.options.cipherSuites ?? DEFAULT_CIPHER_SUITES).includes(s.cipherSuite)) return undefined;
     if (!CIPHER_SUITES.has(s.cipherSuite)) return undefined;
     return s;

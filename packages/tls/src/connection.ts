@@ -340,10 +340,17 @@ export abstract class TlsConnection {
           `unprotected record of type ${type} after keys`,
         );
       }
-      const opened = this.readEpoch.open(record);
+      let opened: { type: number; content: Uint8Array };
+      try {
+        opened = this.readEpoch.open(record);
+      } catch (e) {
+        if (this.skipRejectedEarlyData(record, e)) return;
+        throw e;
+      }
       contentType = opened.type;
       content = opened.content;
     } else {
+      if (type === ContentType.application_data && this.skipRejectedEarlyData(record, undefined)) return;
       const p = decodeTLSPlaintext(record);
       contentType = p.type;
       content = p.fragment;
@@ -375,6 +382,28 @@ export abstract class TlsConnection {
           `unexpected content type ${contentType}`,
         );
     }
+  }
+
+  /**
+   * Bytes of 0-RTT data we may still skip. A server that does not accept early data must
+   * discard the client's 0-RTT records (which it cannot decrypt, or which arrive before its
+   * HelloRetryRequest's answer) up to max_early_data_size (RFC 8446 §4.2.10). Set by the server.
+   */
+  protected earlyDataSkipBudget = 0;
+
+  private skipRejectedEarlyData(record: Uint8Array, error: unknown): boolean {
+    if (this.earlyDataSkipBudget <= 0 || this.handshakeDone) return false;
+    if (
+      error !== undefined &&
+      !(error instanceof TlsAlertError && error.description === AlertDescription.bad_record_mac)
+    ) {
+      return false;
+    }
+    const n = record.length - 5;
+    if (n > this.earlyDataSkipBudget) return false;
+    this.earlyDataSkipBudget -= n;
+    this.counters.inc('early-data.skipped');
+    return true;
   }
 
   private handleHandshakeBytes(fragment: Uint8Array): void {

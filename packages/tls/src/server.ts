@@ -42,6 +42,8 @@ export interface TlsServerOptions extends TlsCommonOptions {
 }
 
 const TICKET_AAD = utf8('stepwire tls13 ticket v1');
+/** How much rejected 0-RTT data we skip; our tickets allow none, so this only covers misbehaving clients. */
+const EARLY_DATA_SKIP_LIMIT = 1 << 16;
 
 interface TicketState {
   cipherSuite: number;
@@ -158,6 +160,8 @@ export class TlsServer extends TlsConnection {
 
     this.suite = suite;
     this.clientRandom = ch.random;
+    // We never accept 0-RTT: a client that sent some gets its records skipped (RFC 8446 §4.2.10).
+    if (findExtension(ch.extensions, 'early_data')) this.earlyDataSkipBudget = EARLY_DATA_SKIP_LIMIT;
     const sni = findExtension(ch.extensions, 'server_name');
     this.serverName = sni?.hostName;
 
@@ -321,6 +325,7 @@ export class TlsServer extends TlsConnection {
 
   private sendHelloRetryRequest(ch: ClientHello, raw: Uint8Array, suiteId: number, group: number): void {
     const suite = cipherSuite(suiteId);
+    if (findExtension(ch.extensions, 'early_data')) this.earlyDataSkipBudget = EARLY_DATA_SKIP_LIMIT;
     this.suite = suite;
     this.retried = true;
     this.hrrGroup = group;

@@ -7,6 +7,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { TlsClient, type TlsClientOptions } from '../src/client.ts';
 import { AlertDescription } from '../src/codec/alert.ts';
 import { NamedGroup } from '../src/codec/common.ts';
+import { type ClientHello, decodeHandshake, encodeHandshake } from '../src/codec/handshake.ts';
+import { encodeTLSPlaintext } from '../src/codec/record.ts';
 import type { SessionTicket, TlsEvent } from '../src/connection.ts';
 import { TlsServer, type TlsServerOptions } from '../src/server.ts';
 import { makeIdentity, pinnedVerifier, signerFor, type TestIdentity } from './helpers/node-auth.ts';
@@ -217,6 +219,49 @@ describe.each(PROVIDERS)('client <-> server in memory ($name)', (crypto) => {
     expect(of(suites.ev.b, 'error')[0]).toMatchObject({ alertName: 'handshake_failure', sent: true });
     const groups = connect({ groups: [NamedGroup.x25519] }, { groups: [NamedGroup.secp256r1] });
     expect(of(groups.ev.b, 'error')[0]).toMatchObject({ alertName: 'handshake_failure' });
+  });
+
+  it('skips 0-RTT records it does not accept (RFC 8446 §4.2.10)', () => {
+    const withEarlyData = (groups?: number[]) => {
+      const client = new TlsClient({ crypto, serverName: 'stepwire.test', verifier: pinnedVerifier([ec]) });
+      const hello = decodeHandshake(client.start(NOW).data[0]!.subarray(5)) as ClientHello;
+      hello.extensions.push({ type: 'early_data' });
+      const ch = encodeTLSPlaintext({
+        type: 22,
+        legacyRecordVersion: 0x0301,
+        fragment: encodeHandshake(hello),
+      });
+      const junk = new Uint8Array([23, 3, 3, 0, 40, ...crypto.randomBytes(40)]);
+      const server = new TlsServer({ crypto, signer: signerFor(ec), groups });
+      return { server, out: [server.receive(ch, NOW), server.receive(junk, NOW), server.receive(junk, NOW)] };
+    };
+    const { server, out } = withEarlyData();
+    expect(out.flatMap((o) => of(o.events, 'error'))).toEqual([]);
+    expect(server.state).toBe('WAIT_FINISHED');
+    expect(server.counters.get('early-data.skipped')).toBe(2);
+    // After a HelloRetryRequest the 0-RTT records arrive while we still read plaintext.
+    const retry = withEarlyData([NamedGroup.secp256r1]);
+    expect(retry.server.state).toBe('START');
+    expect(retry.server.counters.get('early-data.skipped')).toBe(2);
+    // Without early_data in the ClientHello the same record is a bad_record_mac.
+    const client = new TlsClient({ crypto, serverName: 'stepwire.test', verifier: pinnedVerifier([ec]) });
+    const server2 = new TlsServer({ crypto, signer: signerFor(ec) });
+    server2.receive(client.start(NOW).data[0]!, NOW);
+    const bad = server2.receive(new Uint8Array([23, 3, 3, 0, 40, ...crypto.randomBytes(40)]), NOW);
+    expect(of(bad.events, 'error')[0]).toMatchObject({ alertName: 'bad_record_mac' });
+  });
+
+  it('offers a ticket only to the server name it was issued for (RFC 8446 §4.6.1)', () => {
+    const ticketKey = crypto.randomBytes(32);
+    const ticket = of(connect({}, { ticketKey }).ev.a, 'session-ticket')[0]!.ticket;
+    const client = new TlsClient({
+      crypto,
+      serverName: 'other.test',
+      verifier: pinnedVerifier([ec]),
+      session: ticket,
+    });
+    const hello = decodeHandshake(client.start(NOW).data[0]!.subarray(5)) as ClientHello;
+    expect(hello.extensions.some((e) => e.type === 'pre_shared_key')).toBe(false);
   });
 
   it('drops compatibility-mode change_cipher_spec records (RFC 8446 §D.4)', () => {
