@@ -257,3 +257,44 @@ describe('tracing', () => {
     expect(events[0]!.peer).toBe('B');
   });
 });
+
+describe('a whole exchange as the trace shows it', () => {
+  it('reads as a ladder: segments out and in, and every state change with its rule', () => {
+    const trace = new TraceBus();
+    const lines: string[] = [];
+    trace.on((e) => {
+      if (e.dir === 'local') lines.push(`${e.host}   ${e.summary}  (${e.rfc})`);
+      else if (e.dir === 'out') lines.push(`${e.host} > ${e.summary}`);
+    });
+    const a = client({ trace, hostName: 'A', msl: 10 });
+    const b = server({ trace, hostName: 'B', msl: 10 });
+    b.listen(0);
+    const synAck = deliver(b, a.open(0), 1);
+    deliver(b, deliver(a, synAck, 2), 3);
+    const data = a.send(bytes(5, 0x68), 4);
+    deliver(a, deliver(b, data, 5), 6);
+    const fin = a.close(50);
+    deliver(a, deliver(b, fin, 51), 52);
+    deliver(a, b.close(60), 61);
+    expect(lines).toEqual([
+      'B   CLOSED -> LISTEN  (RFC 9293 §3.10.1)',
+      'A > SYN seq=1000 win=65535 mss=1460 ws=0 sack',
+      'A   CLOSED -> SYN-SENT  (RFC 9293 §3.10.1)',
+      'B   LISTEN -> SYN-RECEIVED  (RFC 9293 §3.10.7.2)',
+      'B > SYN,ACK seq=5000 ack=1001 win=65535 mss=1460 ws=0 sack',
+      'A   SYN-SENT -> ESTABLISHED  (RFC 9293 §3.10.7.3)',
+      'A > ACK seq=1001 ack=5001 win=65535',
+      'B   SYN-RECEIVED -> ESTABLISHED  (RFC 9293 §3.10.7.4)',
+      'A > PSH,ACK seq=1001 ack=5001 win=65535 len=5',
+      'A   ESTABLISHED -> FIN-WAIT-1  (RFC 9293 §3.10.4)',
+      'A > FIN,ACK seq=1006 ack=5001 win=65535',
+      'B   ESTABLISHED -> CLOSE-WAIT  (RFC 9293 §3.10.7.4)',
+      'B > ACK seq=5001 ack=1007 win=65529',
+      'A   FIN-WAIT-1 -> FIN-WAIT-2  (RFC 9293 §3.10.7.4)',
+      'B   CLOSE-WAIT -> LAST-ACK  (RFC 9293 §3.10.4)',
+      'B > FIN,ACK seq=5001 ack=1007 win=65529',
+      'A   FIN-WAIT-2 -> TIME-WAIT  (RFC 9293 §3.10.7.4)',
+      'A > ACK seq=1007 ack=5002 win=65534',
+    ]);
+  });
+});
