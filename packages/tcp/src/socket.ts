@@ -104,7 +104,8 @@ export class TcpSocket extends Duplex implements TcbOwner {
   ) {
     super({
       allowHalfOpen: opts.allowHalfOpen ?? false,
-      emitClose: true,
+      // 'close' is emitted by _destroy with net's hadError argument.
+      emitClose: false,
       autoDestroy: true,
       decodeStrings: true,
       ...(opts.readableHighWaterMark !== undefined
@@ -455,6 +456,9 @@ export class TcpSocket extends Duplex implements TcbOwner {
       tcb.owner = undefined;
     }
     cb(err);
+    // After the stream's own 'error' (also on the next tick): net.Socket's 'close'(hadError).
+    const hadError = err !== null && err !== undefined;
+    process.nextTick(() => this.emit('close', hadError));
   }
 
   /** Close with a RST (net.Socket.resetAndDestroy). */

@@ -97,7 +97,13 @@ describe('TcpSocket over two simulated hosts', () => {
   it('a SYN to a closed port is answered with RST: ECONNREFUSED', async () => {
     const { a, b, run, sim } = tcpSim();
     const c = a.connect({ host: sim.b.ipv4, port: 4444 });
+    const order: string[] = [];
+    c.on('error', () => order.push('error'));
+    c.on('close', (hadError: boolean) => order.push(`close(${hadError})`));
     const err = await run(once<TcpSystemError>(c, 'error'));
+    await new Promise((r) => setImmediate(r));
+    // As net.Socket: 'error', then 'close' with hadError.
+    expect(order).toEqual(['error', 'close(true)']);
     expect(err.code).toBe('ECONNREFUSED');
     expect(err.errno).toBe(-111);
     expect(err.syscall).toBe('connect');
