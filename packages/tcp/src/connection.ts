@@ -1159,6 +1159,8 @@ export class TcpConnection {
       return false;
     }
     const window = this.segWindow(seg);
+    const unaBefore = this.sndUna;
+    const sackedBefore = this.scoreboard.sacked;
     const hasSack = this.sackOk && seg.options.sack !== undefined;
     let sackNews = false;
     if (hasSack && seqLt(this.sndUna, this.sndMax)) {
@@ -1177,6 +1179,10 @@ export class TcpConnection {
         ? sackNews
         : seg.payload.length === 0 && !(seg.flags & (SYN | FIN)) && window === this.sndWnd;
       if (dup) this.onDupAck();
+    }
+    if (this.inRecovery && this.sackOk) {
+      // RFC 6937 §3: DeliveredData = change in SND.UNA + change in SACKed bytes.
+      this.prrUpdate(seqDiff(this.sndUna, unaBefore) + this.scoreboard.sacked - sackedBefore);
     }
 
     // RFC 9293 §3.10.7.4: update the send window from the newest segment.
@@ -1327,6 +1333,10 @@ export class TcpConnection {
     this.rttSeq = undefined;
     this.counters.fastRetransmits++;
     if (this.sackOk) {
+      // RFC 6937 §3: proportional rate reduction paces the recovery that follows.
+      this.recoverFs = this.flightSize();
+      this.prrDelivered = 0;
+      this.prrOut = 0;
       // RFC 6675 §5 step 4.3: retransmit the first un-SACKed segment.
       const hole = this.scoreboard.nextHole(this.sndUna, this.sndMax);
       if (hole) this.retransmitRange(hole.start, Math.min(this.mss, seqDiff(hole.end, hole.start)));
@@ -1335,6 +1345,30 @@ export class TcpConnection {
       this.cc.cwnd = this.cc.ssthresh + 3 * this.mss;
     }
     this.rtxAt = this.now + this.rtt.rto;
+  }
+
+  // RFC 6937 state for the current SACK recovery.
+  private recoverFs = 0;
+  private prrDelivered = 0;
+  private prrOut = 0;
+
+  /**
+   * RFC 6937 §3 on each ACK in recovery: while pipe is above ssthresh, send in proportion
+   * to what the receiver got (PRR); below it, grow back toward ssthresh no faster than
+   * slow start (PRR-SSRB). The result is this ACK's cwnd, pipe + sndcnt.
+   */
+  private prrUpdate(delivered: number): void {
+    this.prrDelivered += delivered;
+    const pipe = this.pipe();
+    const ss = this.cc.ssthresh;
+    let sndcnt: number;
+    if (pipe > ss) {
+      sndcnt = Math.ceil((this.prrDelivered * ss) / Math.max(1, this.recoverFs)) - this.prrOut;
+    } else {
+      const limit = Math.max(this.prrDelivered - this.prrOut, delivered) + this.mss;
+      sndcnt = Math.min(ss - pipe, limit);
+    }
+    this.cc.cwnd = pipe + Math.max(0, sndcnt);
   }
 
   /** Seventh and eighth steps: segment text and FIN (RFC 9293 §3.10.7.4). */
@@ -1630,6 +1664,7 @@ export class TcpConnection {
       this.rttTime = this.now;
     }
     if (fin) this.finSent = true;
+    if (this.inRecovery) this.prrOut += len + (fin ? 1 : 0);
     if (this.sndUna === this.sndMax) this.progressAt = this.now; // the clock starts from idle
     this.lastSendAt = this.now;
     this.emit(seq, flags, payload, true);
@@ -1662,6 +1697,7 @@ export class TcpConnection {
     if (fin) flags |= FIN;
     this.counters.retransmits++;
     this.rttSeq = undefined;
+    if (this.inRecovery) this.prrOut += dataLen + (fin ? 1 : 0);
     this.emit(seq, flags, payload, true);
     const end = seqAdd(seq, dataLen + (fin ? 1 : 0));
     this.noteRetransmitted(end);

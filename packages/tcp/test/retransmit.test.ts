@@ -219,3 +219,30 @@ describe('SACK loss recovery (RFC 6675)', () => {
     expect(a.stats.sackRanges).toEqual([]);
   });
 });
+
+describe('proportional rate reduction (RFC 6937)', () => {
+  it('sends about one segment for every two delivered while pipe is above ssthresh', () => {
+    const { a } = established();
+    a.send(bytes(20 * 1460), 0);
+    for (let ack = 1001 + 1460; ack <= 1001 + 20 * 1460; ack += 1460) a.receive(ackFromB(ack), 10);
+    const una = 1001 + 20 * 1460;
+    const seg = (i: number) => una + i * 1460;
+    expect(a.send(bytes(20 * 1460), 20).segments.length).toBe(20); // cwnd grew in slow start
+    a.send(bytes(20 * 1460), 21); // 3 more fit in cwnd (23 segments); the rest waits
+    // Segment 0 is lost; segments 1, 2, ... arrive and are SACKed one by one.
+    const counts: number[] = [];
+    for (let k = 1; k <= 12; k++) {
+      const out = a.receive(
+        ackFromB(una, { options: { sack: [{ left: seg(1), right: seg(k + 1) }] } }),
+        30 + k,
+      );
+      counts.push(out.segments.length);
+    }
+    // The first two SACKs each let one new segment go (limited transmit, RFC 3042), the
+    // third starts recovery with the fast retransmit. FlightSize was 25 segments (23 of
+    // cwnd + 2), so ssthresh = 12.5 and PRR sends one segment per two delivered: after
+    // the retransmission it owes nothing until 4 segments are delivered, then every 2nd.
+    expect(a.stats.ssthresh).toBe(12.5 * 1460);
+    expect(counts).toEqual([1, 1, 1, 0, 0, 1, 0, 1, 0, 1, 0, 1]);
+  });
+});
