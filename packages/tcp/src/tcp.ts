@@ -568,13 +568,19 @@ export class Tcp implements IpProtocolHandler {
     const stack = this.stack;
     const bytes = encodeSegment(seg, { src, dst });
     // RFC 8201 / RFC 1191: segments go with DF, and the MSS follows the path MTU.
-    const r = stack.send({ src, dst, protocol: IPPROTO_TCP, payload: bytes, dontFragment: true });
+    let r = stack.send({ src, dst, protocol: IPPROTO_TCP, payload: bytes, dontFragment: true });
     stack.counters.inc('tcp.tx');
     if (seg.flags & RST) stack.counters.inc('tcp.rst.sent');
-    if (!r.ok) {
-      stack.counters.inc('tcp.tx.error');
-      if (r.error === 'too-big' && r.mtu !== undefined && tcb) this.pathMtuDropped(tcb, r.mtu);
+    if (!r.ok && r.error === 'too-big') {
+      // Too big for the path: future segments shrink to the MTU; this one must not be lost
+      // (a retransmission of the same bytes would be just as big), so IP fragments it.
+      // It also catches segments the connection made too big itself: a full MSS of data
+      // plus SACK blocks (RFC 9293 §3.7.1 asks the sender to leave room for its options).
+      if (r.mtu !== undefined && tcb) this.pathMtuDropped(tcb, r.mtu);
+      stack.counters.inc('tcp.tx.fragmented');
+      r = stack.send({ src, dst, protocol: IPPROTO_TCP, payload: bytes, dontFragment: false });
     }
+    if (!r.ok) stack.counters.inc('tcp.tx.error');
   }
 
   /** A smaller path MTU: segments shrink to fit it (RFC 8201 §4, RFC 1191 §6.4). */
