@@ -37,6 +37,8 @@ describe('sockets over an impaired simulated network (whole stack)', () => {
         duplicate: fc.integer({ min: 0, max: 50 }).map((x) => x / 1000),
         reorder: fc.integer({ min: 0, max: 80 }).map((x) => x / 1000),
         delay: fc.integer({ min: 0, max: 30 }),
+        corrupt: fc.integer({ min: 0, max: 20 }).map((x) => x / 1000),
+        mtu: fc.constantFrom(1280, 1500, 9000),
         up: fc.integer({ min: 0, max: 120_000 }),
         down: fc.integer({ min: 0, max: 120_000 }),
         sizes: fc.array(fc.integer({ min: 1, max: 20_000 }), { minLength: 1, maxLength: 5 }),
@@ -56,6 +58,8 @@ describe('sockets over an impaired simulated network (whole stack)', () => {
             duplicate: 0,
             reorder: 0,
             delay: 0,
+            corrupt: 0,
+            mtu: 1500,
             up: 26065,
             down: 7241,
             sizes: [1],
@@ -68,7 +72,14 @@ describe('sockets over an impaired simulated network (whole stack)', () => {
   )('both directions arrive intact and both ends close', async (p) => {
     const { a, b, run, sim } = tcpSim({
       seed: p.seed,
-      impairments: { loss: p.loss, duplicate: p.duplicate, reorder: p.reorder, delay: p.delay },
+      mtu: p.mtu,
+      impairments: {
+        loss: p.loss,
+        duplicate: p.duplicate,
+        reorder: p.reorder,
+        delay: p.delay,
+        corrupt: p.corrupt,
+      },
     });
     const up = bytes(p.up, p.seed);
     const down = bytes(p.down, p.seed + 1);
