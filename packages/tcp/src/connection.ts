@@ -534,11 +534,13 @@ export class TcpConnection {
     this.begin(now);
     switch (this.state) {
       case 'LISTEN':
-      case 'SYN-SENT':
         this.toClosed('RFC 9293 §3.10.4');
         break;
+      case 'SYN-SENT':
       case 'SYN-RECEIVED':
-        // RFC 9293 §3.10.4: queue the FIN; it goes out once ESTABLISHED.
+        // RFC 9293 §3.10.4: queue the FIN; it goes out once ESTABLISHED. (For SYN-SENT the
+        // RFC deletes the connection; this is a half-close, so like Linux's shutdown(SHUT_WR)
+        // the data queued so far still goes, then the FIN. abort() is the RFC's delete.)
         this.finQueued = true;
         this.allAckedReported = false;
         break;
@@ -945,6 +947,7 @@ export class TcpConnection {
       this.ev.push({ type: 'connected' });
       this.ackNow = true;
       this.afterHandshake();
+      if (this.finQueued) this.setState('FIN-WAIT-1', 'RFC 9293 §3.10.4');
       // RFC 9293 §3.10.7.3: continue at the sixth step (data and FIN in the SYN-ACK).
       this.processText(seg, seqAdd(seg.seq, 1));
       return;

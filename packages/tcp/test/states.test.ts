@@ -217,11 +217,30 @@ describe('connection termination (RFC 9293 §3.6)', () => {
     expect(kinds(deliver(b, rst, 1))).toEqual(['error:ECONNRESET', 'closed']);
   });
 
-  it('close before the handshake completes goes straight to CLOSED', () => {
+  it('abort before the handshake completes goes straight to CLOSED, silently', () => {
     const a = client();
     a.open(0);
-    expect(kinds(a.close(1))).toEqual(['closed']);
+    const out = a.abort(1);
+    expect(kinds(out)).toEqual(['closed']);
+    expect(out.segments).toEqual([]);
     expect(a.nextTimeout()).toBeUndefined();
+  });
+
+  it('close in SYN-SENT is a half-close: the queued data and then the FIN follow the handshake', () => {
+    const a = client();
+    const b = server();
+    b.listen(0);
+    const syn = a.open(0);
+    a.send(bytes(3, 0x78), 0);
+    expect(a.close(0).segments).toEqual([]);
+    expect(a.state).toBe('SYN-SENT');
+    const synAck = deliver(b, syn, 1);
+    const out = deliver(a, synAck, 2);
+    expect(a.state).toBe('FIN-WAIT-1');
+    expect(lines(out)).toEqual(['FIN,PSH,ACK seq=1001 ack=5001 win=65535 len=3']);
+    deliver(b, out, 3);
+    expect(b.state).toBe('CLOSE-WAIT');
+    expect(b.read(4).data).toEqual(bytes(3, 0x78));
   });
 });
 
