@@ -439,6 +439,21 @@ describe('TcpSocket over two simulated hosts', () => {
     expect(sim.a.host.counters.get('tcp.timewait.overflow')).toBe(1);
   });
 
+  it('keep-alive finds a peer that vanished: ETIMEDOUT after the unanswered probes (RFC 1122 §4.2.3.6)', async () => {
+    const { a, b, run, sim } = tcpSim();
+    b.createServer((s: TcpSocket) => s.resume()).listen(25, sim.b.ipv4);
+    const c = a.connect({ host: sim.b.ipv4, port: 25, keepAlive: true, keepAliveInitialDelay: 1_000 });
+    await run(once(c, 'connect'));
+    sim.links[1].close();
+    const t0 = sim.clock.now();
+    const err = await run(once<TcpSystemError>(c, 'error'), 3_600_000);
+    expect(err.code).toBe('ETIMEDOUT');
+    expect(err.syscall).toBe('read');
+    expect(c.connection!.stats.keepalivesSent).toBe(9);
+    // 1 s idle, then 9 probes 75 s apart (Linux's defaults for interval and count).
+    expect(sim.clock.now() - t0).toBeGreaterThanOrEqual(1_000 + 9 * 75_000);
+  });
+
   it('two hosts share nothing: a Tcp registers itself as IP protocol 6', () => {
     const h = new Host({ name: 'x', clock: { now: () => 0, setTimer: () => ({ cancel() {} }) } });
     const t = new Tcp(h);
