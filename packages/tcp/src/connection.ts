@@ -7,6 +7,7 @@ import {
   seqGt as wire_seqGt,
   seqLeq as wire_seqLeq,
   seqLt as wire_seqLt,
+  seqMax as wire_seqMax,
 } from '@stepwire/wire';
 import { ChunkQueue } from './buffers.ts';
 import { cubic } from './congestion/cubic.ts';
@@ -26,6 +27,7 @@ const seqGeq = wire_seqGeq;
 const seqGt = wire_seqGt;
 const seqLeq = wire_seqLeq;
 const seqLt = wire_seqLt;
+const seqMax = wire_seqMax;
 
 /**
  * The TCP connection machine of RFC 9293 §3.10, sans I/O.
@@ -1337,6 +1339,7 @@ export class TcpConnection {
     this.counters.fastRetransmits++;
     if (this.sackOk) {
       // RFC 6937 §3: proportional rate reduction paces the recovery that follows.
+      this.rescueRxt = undefined;
       this.recoverFs = this.flightSize();
       this.prrDelivered = 0;
       this.prrOut = 0;
@@ -1585,11 +1588,36 @@ export class TcpConnection {
           }
         }
       }
-      if (!this.sendNew(forced)) break;
+      if (!this.sendNew(forced)) {
+        if (this.inRecovery && this.sackOk) this.rescueRetransmission();
+        break;
+      }
       forced = false;
     }
     this.armPersistIfBlocked();
   }
+
+  /**
+   * RFC 6675 §4 NextSeg rule (4), the rescue retransmission: once per recovery (per
+   * window of data), when nothing else can go, resend the segment holding the highest
+   * outstanding un-SACKed byte, so a loss at the tail of the window is repaired without
+   * waiting for the RTO. HighRxt is not moved.
+   */
+  private rescueRetransmission(): void {
+    if (this.rescueRxt !== undefined && !seqGt(this.sndUna, this.rescueRxt)) return;
+    if (this.cc.cwnd - this.pipe() < this.mss) return;
+    const hi = this.scoreboard.highest;
+    if (hi !== undefined && !seqLt(hi, this.sndMax)) return; // the tail is SACKed
+    const start = seqMax(seqMax(seqAdd(this.sndMax, -this.mss), hi ?? this.sndUna), this.sndUna);
+    const len = seqDiff(this.sndMax, start);
+    if (len <= 0) return;
+    const highRxt = this.highRxt;
+    this.retransmitRange(start, len);
+    this.highRxt = highRxt;
+    this.rescueRxt = this.recover;
+  }
+
+  private rescueRxt: number | undefined;
 
   /** How much unsent data the peer window and cwnd would let go now (ignoring Nagle). */
   private newDataSendable(): number {

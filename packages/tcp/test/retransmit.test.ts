@@ -212,11 +212,46 @@ describe('SACK loss recovery (RFC 6675)', () => {
       }),
       31,
     );
-    expect(lines(more)).toEqual([`ACK seq=${seg(4)} ack=5001 win=65535 len=1460`]);
+    // With nothing new to send, the tail (segments 8-9, above every SACK) gets its one
+    // rescue retransmission too (RFC 6675 §4 rule 4): segment 9, the highest outstanding.
+    expect(lines(more)).toEqual([
+      `ACK seq=${seg(4)} ack=5001 win=65535 len=1460`,
+      `ACK seq=${seg(9)} ack=5001 win=65535 len=1460`,
+    ]);
     // The cumulative ACK for all of it ends recovery.
     a.receive(ackFromB(seg(10)), 40);
     expect(a.stats.inRecovery).toBe(false);
     expect(a.stats.sackRanges).toEqual([]);
+  });
+});
+
+describe('rescue retransmission (RFC 6675 §4 rule 4)', () => {
+  it('repairs a loss at the tail of the window without waiting for the RTO', () => {
+    const { a } = established();
+    a.send(bytes(14600), 0);
+    for (let ack = 1001 + 1460; ack <= 1001 + 14600; ack += 1460) a.receive(ackFromB(ack), 10);
+    const una = 15601;
+    const seg = (i: number) => una + i * 1460;
+    expect(a.send(bytes(10 * 1460), 20).segments.length).toBe(10);
+    // Segments 0 and 9 are lost; 1-8 arrive and are SACKed.
+    let out: string[] = [];
+    for (let k = 2; k <= 9; k++) {
+      out = out.concat(
+        lines(a.receive(ackFromB(una, { options: { sack: [{ left: seg(1), right: seg(k) }] } }), 30)),
+      );
+    }
+    // Segment 0 goes by fast retransmit. Segment 9 is above every SACK block, so rules
+    // (1)-(3) never pick it; with no new data to send, rule (4) resends it once, as soon
+    // as the window has room, instead of leaving it to the RTO.
+    expect(out).toEqual([
+      `ACK seq=${seg(0)} ack=5001 win=65535 len=1460`,
+      `ACK seq=${seg(9)} ack=5001 win=65535 len=1460`,
+    ]);
+    // Once per recovery: the partial ACK for segments 0-8 brings no second rescue.
+    expect(a.receive(ackFromB(seg(9)), 40).segments).toEqual([]);
+    a.receive(ackFromB(seg(10)), 50);
+    expect(a.stats.inRecovery).toBe(false);
+    expect(a.stats.timeouts).toBe(0);
   });
 });
 
