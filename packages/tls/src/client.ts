@@ -14,6 +14,7 @@ import {
 } from './auth.ts';
 import { AlertDescription } from './codec/alert.ts';
 import {
+  ContentType,
   ExtensionType,
   NamedGroup,
   nameOf,
@@ -61,6 +62,11 @@ export interface TlsClientOptions extends TlsCommonOptions {
   recordSizeLimit?: number;
   /** Our certificate and key, for servers that request client authentication (RFC 8446 §4.3.2). */
   certificate?: CertificateSigner;
+  /**
+   * Application data to send as 0-RTT data with `session` (RFC 8446 §2.3), when the ticket
+   * allows that much. It can be replayed by an attacker: send only idempotent requests.
+   */
+  earlyData?: Uint8Array;
 }
 
 const IP_LITERAL = /^[\d.]+$|:/;
@@ -80,6 +86,8 @@ export class TlsClient extends TlsConnection {
   private alpn?: string;
   private groupName?: string;
   private resumptionMaster?: Uint8Array;
+  /** 0-RTT: none tried, attempted (sent, outcome unknown), accepted or rejected. */
+  private earlyData: 'none' | 'attempted' | 'accepted' | 'rejected' = 'none';
 
   constructor(options: TlsClientOptions) {
     super('client', options, 'START');
@@ -96,13 +104,45 @@ export class TlsClient extends TlsConnection {
       this.keyShare = this.crypto.generateKeyPair(GROUP_NAMES[first]!);
       this.shareGroup = first;
       this.clientRandom = this.crypto.randomBytes(32);
-      this.clientHello = this.buildClientHello(first);
+      this.clientHello = this.buildClientHello(first, undefined, this.canSendEarlyData());
       this.sendClientHello();
+      if (this.clientHello.extensions.some((e) => e.type === 'early_data')) this.sendEarlyData();
       this.setState('WAIT_SH', 'RFC 8446 §A.1');
     });
   }
 
-  private buildClientHello(shareGroup: number, cookie?: Uint8Array): ClientHello {
+  /** RFC 8446 §4.2.10: 0-RTT needs a ticket that allows it, for this much data and the same ALPN. */
+  private canSendEarlyData(): boolean {
+    const data = this.options.earlyData;
+    const s = this.usableSession();
+    if (!data || !s || s.maxEarlyDataSize < data.length) return false;
+    if (s.alpn !== undefined && this.options.alpnProtocols?.[0] !== s.alpn) return false;
+    return true;
+  }
+
+  /** The early traffic key protects the 0-RTT data, right after the ClientHello (RFC 8446 §7.1). */
+  private sendEarlyData(): void {
+    const session = this.options.session!;
+    this.suite = cipherSuite(session.cipherSuite);
+    const ks = new KeySchedule(this.crypto, this.suite.hash);
+    ks.deriveEarlySecret(session.psk);
+    const th = this.transcript.hash(this.crypto, this.suite.hash);
+    const secret = ks.clientEarlyTrafficSecret(th);
+    this.log('CLIENT_EARLY_TRAFFIC_SECRET', secret);
+    this.log('EARLY_EXPORTER_SECRET', ks.earlyExporterMasterSecret(th));
+    // RFC 8446 §D.4: in compatibility mode the change_cipher_spec goes before the first protected record.
+    if (this.options.compatibilityMode) this.sendChangeCipherSpec();
+    this.setWriteKey(secret);
+    this.sendRecord(ContentType.application_data, this.options.earlyData!);
+    this.earlyData = 'attempted';
+  }
+
+  private rejectEarlyData(): void {
+    this.earlyData = 'rejected';
+    this.emit({ type: 'early-data-status', accepted: false });
+  }
+
+  private buildClientHello(shareGroup: number, cookie?: Uint8Array, earlyData = false): ClientHello {
     const o = this.options;
     const exts: Extension[] = [];
     if (o.serverName && !IP_LITERAL.test(o.serverName))
@@ -119,6 +159,8 @@ export class TlsClient extends TlsConnection {
     exts.push({ type: 'record_size_limit', limit: o.recordSizeLimit ?? MAX_PLAINTEXT + 1 });
     exts.push({ type: 'psk_key_exchange_modes', modes: [PskKeyExchangeMode.psk_dhe_ke] });
     const session = this.usableSession();
+    // early_data goes before pre_shared_key, which must be last (RFC 8446 §4.2.11).
+    if (session && earlyData) exts.push({ type: 'early_data' });
     if (session) {
       const hashLen = cipherSuite(session.cipherSuite).hashLength;
       // RFC 8446 §4.2.11.1: obfuscated_ticket_age = age in ms + ticket_age_add, mod 2^32.
@@ -316,8 +358,13 @@ export class TlsClient extends TlsConnection {
     if (this.options.session && cipherSuite(this.options.session.cipherSuite).hash !== suite.hash) {
       this.options.session = undefined;
     }
+    // RFC 8446 §4.1.2: the second ClientHello carries no early_data; the 0-RTT data was rejected.
+    if (this.earlyData === 'attempted') {
+      this.rejectEarlyData();
+      this.clearWriteKey();
+    }
     this.clientHello = this.buildClientHello(shareGroup, cookie?.cookie);
-    if (this.options.compatibilityMode) this.sendChangeCipherSpec();
+    if (this.options.compatibilityMode && this.earlyData === 'none') this.sendChangeCipherSpec();
     this.sendClientHello();
     this.setState('WAIT_SH', 'RFC 8446 §4.1.4');
   }
@@ -375,9 +422,14 @@ export class TlsClient extends TlsConnection {
     this.log('CLIENT_HANDSHAKE_TRAFFIC_SECRET', client);
     this.log('SERVER_HANDSHAKE_TRAFFIC_SECRET', server);
     this.setReadKey(server);
-    // Alerts from here on go under the handshake key, as the server expects (RFC 8446 §5).
-    if (this.options.compatibilityMode && !this.retried) this.sendChangeCipherSpec();
-    this.setWriteKey(client);
+    if (this.earlyData === 'attempted' && !this.pskAccepted) this.rejectEarlyData();
+    // While 0-RTT may be accepted we keep writing under the early key until EndOfEarlyData (RFC 8446 §4.5).
+    if (this.earlyData !== 'attempted') {
+      // Alerts from here on go under the handshake key, as the server expects (RFC 8446 §5).
+      if (this.options.compatibilityMode && !this.retried && this.earlyData === 'none')
+        this.sendChangeCipherSpec();
+      this.setWriteKey(client);
+    }
     this.setState('WAIT_EE');
   }
 
@@ -409,8 +461,17 @@ export class TlsClient extends TlsConnection {
     const rsl = findExtension(ee.extensions, 'record_size_limit');
     // RFC 8449 §4: the limit counts the content type byte in TLS 1.3.
     if (rsl) this.sendLimit = Math.min(MAX_PLAINTEXT, rsl.limit - 1);
-    if (findExtension(ee.extensions, 'early_data'))
-      alert(AlertDescription.illegal_parameter, 'early_data accepted but not offered');
+    if (findExtension(ee.extensions, 'early_data')) {
+      // RFC 8446 §4.2.10: acceptance is only valid for what we offered, with the ticket's suite.
+      if (this.earlyData !== 'attempted' || this.suite!.id !== this.options.session?.cipherSuite) {
+        alert(AlertDescription.illegal_parameter, 'early_data accepted but not offered');
+      }
+      this.earlyData = 'accepted';
+      this.emit({ type: 'early-data-status', accepted: true });
+    } else if (this.earlyData === 'attempted') {
+      this.rejectEarlyData();
+      this.setWriteKey(this.handshakeSecrets!.client);
+    }
     this.transcript.add(raw);
     this.setState(this.pskAccepted ? 'WAIT_FINISHED' : 'WAIT_CERT_CR');
   }
@@ -452,6 +513,11 @@ export class TlsClient extends TlsConnection {
     this.log('EXPORTER_SECRET', exporter);
     this.setExporterSecret(exporter);
     this.setReadKey(sAp);
+    if (this.earlyData === 'accepted') {
+      // RFC 8446 §4.5: EndOfEarlyData closes the 0-RTT epoch, under the early key, and joins the transcript.
+      this.sendHandshake({ msgType: 'end_of_early_data' });
+      this.setWriteKey(this.handshakeSecrets!.client);
+    }
     if (this.certificateRequest) this.sendClientCertificate(this.certificateRequest);
     const fin = finishedVerifyData(
       this.crypto,

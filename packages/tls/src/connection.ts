@@ -45,6 +45,10 @@ export type TlsEvent =
       peerCertificates: readonly Uint8Array[];
     }
   | { type: 'data'; data: Uint8Array }
+  /** Server: 0-RTT application data, accepted before the handshake completes (RFC 8446 §2.3; replayable). */
+  | { type: 'early-data'; data: Uint8Array }
+  /** Client: whether the server took our 0-RTT data; if not, the application must send it again. */
+  | { type: 'early-data-status'; accepted: boolean }
   | { type: 'session-ticket'; ticket: SessionTicket }
   | { type: 'key-update'; direction: 'read' | 'write' }
   /** The peer sent close_notify: it will send no more data (RFC 8446 §6.1). */
@@ -294,6 +298,18 @@ export abstract class TlsConnection {
     this.readKeyChanged = true;
   }
 
+  /** Back to plaintext writing: a HelloRetryRequest cancels the 0-RTT epoch (RFC 8446 §4.1.2). */
+  protected clearWriteKey(): void {
+    this.flushHandshake();
+    this.writeEpoch = null;
+    this.writeSecret = undefined;
+  }
+
+  /** A server in WAIT_EOED takes application data as 0-RTT data; everyone else refuses it before the handshake. */
+  protected onEarlyApplicationData(_content: Uint8Array): boolean {
+    return false;
+  }
+
   protected setWriteKey(secret: Uint8Array): void {
     this.flushHandshake();
     this.writeEpoch = new RecordProtection(this.crypto, this.suite!, secret);
@@ -369,11 +385,13 @@ export abstract class TlsConnection {
         return;
       case ContentType.application_data:
         // RFC 8446 §2: application data flows only after the handshake (0-RTT is not accepted here).
-        if (!this.handshakeDone)
+        if (!this.handshakeDone) {
+          if (this.onEarlyApplicationData(content)) return;
           throw new TlsAlertError(
             AlertDescription.unexpected_message,
             'application data during the handshake',
           );
+        }
         if (content.length > 0) this.emit({ type: 'data', data: content });
         return;
       default:

@@ -6,7 +6,7 @@
  * tickets, ALPN, SNI, record_size_limit, KeyUpdate. 0-RTT and client certificates are
  * not requested.
  */
-import { ByteReader, ByteWriter, utf8 } from '@stepwire/wire';
+import { ByteReader, ByteWriter, toHex, utf8 } from '@stepwire/wire';
 import {
   alert,
   type CertificateSigner,
@@ -16,7 +16,7 @@ import {
 } from './auth.ts';
 import { DEFAULT_CIPHER_SUITES, DEFAULT_GROUPS, GROUP_NAMES } from './client.ts';
 import { AlertDescription } from './codec/alert.ts';
-import { PskKeyExchangeMode, TLS_1_2, TLS_1_3 } from './codec/common.ts';
+import { fromLatin1, latin1, PskKeyExchangeMode, TLS_1_2, TLS_1_3, writeOpaque } from './codec/common.ts';
 import { type Extension, findExtension } from './codec/extensions.ts';
 import { type ClientHello, type HandshakeMessage, truncatedClientHello } from './codec/handshake.ts';
 import { MAX_PLAINTEXT } from './codec/record.ts';
@@ -37,6 +37,9 @@ export interface TlsServerOptions extends TlsCommonOptions {
   ticketsToSend?: number;
   ticketLifetimeSeconds?: number;
   recordSizeLimit?: number;
+  /** Offer 0-RTT in our tickets (max_early_data_size, RFC 8446 §4.6.1); needs `antiReplay`. Default 0. */
+  maxEarlyData?: number;
+  antiReplay?: AntiReplayCache;
   /** Request a client certificate (RFC 8446 §4.3.2) and check it with this verifier. */
   clientAuth?: { verifier: CertificateVerifier; required?: boolean };
 }
@@ -49,8 +52,36 @@ interface TicketState {
   cipherSuite: number;
   issuedAt: number;
   lifetimeSeconds: number;
+  ageAdd: number;
+  maxEarlyData: number;
+  /** The ALPN protocol of the connection that issued it ('' for none); 0-RTT must reuse it (RFC 8446 §4.2.10). */
+  alpn: string;
   psk: Uint8Array;
 }
+
+/**
+ * Anti-replay for 0-RTT (RFC 8446 §8.2): remembers the binders of accepted ClientHellos
+ * for as long as tickets live, so each one can carry early data only once. Share one
+ * instance among all connections of a server; without one, 0-RTT is never accepted.
+ */
+export class AntiReplayCache {
+  private readonly seen = new Map<string, number>();
+  constructor(readonly capacity = 100_000) {}
+
+  /** True the first time a key is seen; when full, refuses (so 0-RTT falls back to 1-RTT). */
+  firstUse(key: string, expiresAt: number, now: number): boolean {
+    if (this.seen.has(key)) return false;
+    if (this.seen.size >= this.capacity) {
+      for (const [k, exp] of this.seen) if (exp < now) this.seen.delete(k);
+      if (this.seen.size >= this.capacity) return false;
+    }
+    this.seen.set(key, expiresAt);
+    return true;
+  }
+}
+
+/** RFC 8446 §8.3: how far the client's view of the ticket age may stray from ours. */
+const TICKET_AGE_TOLERANCE_MS = 10_000;
 
 export class TlsServer extends TlsConnection {
   private readonly options: TlsServerOptions;
@@ -80,6 +111,13 @@ export class TlsServer extends TlsConnection {
   protected onHandshakeMessage(msg: HandshakeMessage, raw: Uint8Array): void {
     if (this.stateName === 'START' && msg.msgType === 'client_hello') {
       this.onClientHello(msg, raw);
+      return;
+    }
+    if (this.stateName === 'WAIT_EOED' && msg.msgType === 'end_of_early_data') {
+      // RFC 8446 §4.5: the end of 0-RTT; the client's handshake key takes over.
+      this.transcript.add(raw);
+      this.setReadKey(this.clientHandshakeSecret!);
+      this.setState('WAIT_FINISHED');
       return;
     }
     if (this.stateName === 'WAIT_CERT' && msg.msgType === 'certificate') {
@@ -160,14 +198,13 @@ export class TlsServer extends TlsConnection {
 
     this.suite = suite;
     this.clientRandom = ch.random;
-    // We never accept 0-RTT: a client that sent some gets its records skipped (RFC 8446 §4.2.10).
-    if (findExtension(ch.extensions, 'early_data')) this.earlyDataSkipBudget = EARLY_DATA_SKIP_LIMIT;
     const sni = findExtension(ch.extensions, 'server_name');
     this.serverName = sni?.hostName;
 
     // Resumption (RFC 8446 §4.2.11): the first identity whose ticket opens, matches our hash and whose binder verifies.
     const schedule = new KeySchedule(this.crypto, suite.hash);
     let selectedIdentity: number | undefined;
+    let ticket: TicketState | undefined;
     const pskExt = ch.extensions[ch.extensions.length - 1];
     if (pskExt?.type === 'pre_shared_key' && 'identities' in pskExt) {
       const modes = findExtension(ch.extensions, 'psk_key_exchange_modes');
@@ -187,6 +224,7 @@ export class TlsServer extends TlsConnection {
             alert(AlertDescription.decrypt_error, 'PSK binder does not verify');
           schedule.deriveEarlySecret(t.psk);
           selectedIdentity = i;
+          ticket = t;
           break;
         }
       }
@@ -212,6 +250,35 @@ export class TlsServer extends TlsConnection {
     }
     const rsl = findExtension(ch.extensions, 'record_size_limit');
     if (rsl) this.sendLimit = Math.min(MAX_PLAINTEXT, rsl.limit - 1);
+
+    // 0-RTT (RFC 8446 §4.2.10): accepted for the first PSK, with the ticket's suite and ALPN,
+    // a plausible ticket age (§8.3) and a binder never seen before (§8.2). Otherwise skipped.
+    const offeredEarly = findExtension(ch.extensions, 'early_data') !== undefined;
+    if (
+      offeredEarly &&
+      ticket &&
+      selectedIdentity === 0 &&
+      pskExt?.type === 'pre_shared_key' &&
+      'identities' in pskExt
+    ) {
+      const clientAge = (pskExt.identities[0]!.obfuscatedTicketAge - ticket.ageAdd) >>> 0;
+      const ourAge = this.now - ticket.issuedAt;
+      this.acceptEarlyData =
+        ticket.maxEarlyData > 0 &&
+        ticket.cipherSuite === suiteId &&
+        ticket.alpn === (this.alpn ?? '') &&
+        Math.abs(clientAge - ourAge) <= TICKET_AGE_TOLERANCE_MS &&
+        o.antiReplay !== undefined &&
+        o.antiReplay.firstUse(
+          toHex(pskExt.binders[0]!),
+          ticket.issuedAt + ticket.lifetimeSeconds * 1000,
+          this.now,
+        );
+      if (this.acceptEarlyData) this.earlyDataLeft = ticket.maxEarlyData;
+      else this.counters.inc('early-data.rejected');
+    }
+    // We did not take the 0-RTT data: its records are skipped, up to a limit (RFC 8446 §4.2.10).
+    if (offeredEarly && !this.acceptEarlyData) this.earlyDataSkipBudget = EARLY_DATA_SKIP_LIMIT;
 
     // ServerHello.
     const group = GROUP_NAMES[share.group]!;
@@ -245,7 +312,16 @@ export class TlsServer extends TlsConnection {
     this.log('CLIENT_HANDSHAKE_TRAFFIC_SECRET', cHs);
     this.log('SERVER_HANDSHAKE_TRAFFIC_SECRET', sHs);
     this.setWriteKey(sHs);
-    this.setReadKey(cHs);
+    if (this.acceptEarlyData) {
+      // The client's 0-RTT records use the early traffic key until its EndOfEarlyData (RFC 8446 §4.5).
+      const chHash = this.crypto.hash(suite.hash, raw);
+      const early = schedule.clientEarlyTrafficSecret(chHash);
+      this.log('CLIENT_EARLY_TRAFFIC_SECRET', early);
+      this.log('EARLY_EXPORTER_SECRET', schedule.earlyExporterMasterSecret(chHash));
+      this.setReadKey(early);
+    } else {
+      this.setReadKey(cHs);
+    }
     this.setState('NEGOTIATED', 'RFC 8446 §A.2');
 
     // EncryptedExtensions, then Certificate and CertificateVerify unless a PSK authenticates.
@@ -253,6 +329,7 @@ export class TlsServer extends TlsConnection {
     if (this.serverName !== undefined) ee.push({ type: 'server_name' });
     if (this.alpn !== undefined) ee.push({ type: 'alpn', protocols: [this.alpn] });
     if (rsl) ee.push({ type: 'record_size_limit', limit: o.recordSizeLimit ?? MAX_PLAINTEXT + 1 });
+    if (this.acceptEarlyData) ee.push({ type: 'early_data' });
     this.sendHandshake({ msgType: 'encrypted_extensions', extensions: ee });
     const requestCertificate = !this.resumed && o.clientAuth !== undefined;
     if (requestCertificate) {
@@ -296,7 +373,7 @@ export class TlsServer extends TlsConnection {
     // RFC 8446 §2: the server may send application data after its Finished (0.5-RTT); our writes use the new key.
     this.setWriteKey(sAp);
     // RFC 8446 §A.2: WAIT_FLIGHT2 leads to WAIT_CERT when we asked for a certificate.
-    this.setState(requestCertificate ? 'WAIT_CERT' : 'WAIT_FINISHED');
+    this.setState(this.acceptEarlyData ? 'WAIT_EOED' : requestCertificate ? 'WAIT_CERT' : 'WAIT_FINISHED');
   }
 
   private onClientCertificate(
@@ -320,6 +397,17 @@ export class TlsServer extends TlsConnection {
   }
 
   private peerCertificates: Uint8Array[] = [];
+  private acceptEarlyData = false;
+  private earlyDataLeft = 0;
+
+  protected override onEarlyApplicationData(content: Uint8Array): boolean {
+    if (this.stateName !== 'WAIT_EOED') return false;
+    // RFC 8446 §4.2.10: more than max_early_data_size is an unexpected_message.
+    this.earlyDataLeft -= content.length;
+    if (this.earlyDataLeft < 0) alert(AlertDescription.unexpected_message, 'too much early data');
+    if (content.length > 0) this.emit({ type: 'early-data', data: content });
+    return true;
+  }
 
   private pendingClientAp?: Uint8Array;
 
@@ -384,14 +472,23 @@ export class TlsServer extends TlsConnection {
     const lifetime = Math.min(this.options.ticketLifetimeSeconds ?? 7200, 604800);
     const psk = resumptionPsk(this.crypto, s.hash, rms, nonce);
     const ageAdd = new DataView(this.crypto.randomBytes(4).buffer).getUint32(0);
+    const maxEarlyData = this.options.antiReplay ? (this.options.maxEarlyData ?? 0) : 0;
     this.sendHandshake(
       {
         msgType: 'new_session_ticket',
         ticketLifetime: lifetime,
         ticketAgeAdd: ageAdd,
         ticketNonce: nonce,
-        ticket: this.sealTicket({ cipherSuite: s.id, issuedAt: this.now, lifetimeSeconds: lifetime, psk }),
-        extensions: [],
+        ticket: this.sealTicket({
+          cipherSuite: s.id,
+          issuedAt: this.now,
+          lifetimeSeconds: lifetime,
+          ageAdd,
+          maxEarlyData,
+          alpn: this.alpn ?? '',
+          psk,
+        }),
+        extensions: maxEarlyData > 0 ? [{ type: 'early_data', maxEarlyDataSize: maxEarlyData }] : [],
       },
       false,
     );
@@ -403,8 +500,10 @@ export class TlsServer extends TlsConnection {
     w.u16(t.cipherSuite)
       .u64(BigInt(Math.floor(t.issuedAt)))
       .u32(t.lifetimeSeconds)
-      .u8(t.psk.length)
-      .bytes(t.psk);
+      .u32(t.ageAdd)
+      .u32(t.maxEarlyData);
+    writeOpaque(w, 1, fromLatin1(t.alpn, 'alpn'), 'alpn');
+    w.u8(t.psk.length).bytes(t.psk);
     const iv = this.crypto.randomBytes(12);
     const sealed = this.crypto.aead('AES_256_GCM', this.ticketKey).seal(iv, TICKET_AAD, w.finish());
     const out = new Uint8Array(12 + sealed.length);
@@ -427,12 +526,15 @@ export class TlsServer extends TlsConnection {
     const cipherSuiteId = r.u16('suite');
     const issuedAt = Number(r.u64('issued'));
     const lifetimeSeconds = r.u32('lifetime');
+    const ageAdd = r.u32('age add');
+    const maxEarlyData = r.u32('max early data');
+    const alpn = latin1(r.copy(r.u8('alpn length'), 'alpn'));
     const psk = r.copy(r.u8('psk length'), 'psk');
     if (this.now - issuedAt > lifetimeSeconds * 1000 || this.now < issuedAt) {
       this.counters.inc('ticket.expired');
       return undefined;
     }
-    return { cipherSuite: cipherSuiteId, issuedAt, lifetimeSeconds, psk };
+    return { cipherSuite: cipherSuiteId, issuedAt, lifetimeSeconds, ageAdd, maxEarlyData, alpn, psk };
   }
 }
 

@@ -10,7 +10,7 @@ import { NamedGroup } from '../src/codec/common.ts';
 import { type ClientHello, decodeHandshake, encodeHandshake } from '../src/codec/handshake.ts';
 import { encodeTLSPlaintext } from '../src/codec/record.ts';
 import type { SessionTicket, TlsEvent } from '../src/connection.ts';
-import { TlsServer, type TlsServerOptions } from '../src/server.ts';
+import { AntiReplayCache, TlsServer, type TlsServerOptions } from '../src/server.ts';
 import { makeIdentity, pinnedVerifier, signerFor, type TestIdentity } from './helpers/node-auth.ts';
 import { deliver, pump } from './helpers/pump.ts';
 import { PROVIDERS } from './providers.ts';
@@ -249,6 +249,73 @@ describe.each(PROVIDERS)('client <-> server in memory ($name)', (crypto) => {
     server2.receive(client.start(NOW).data[0]!, NOW);
     const bad = server2.receive(new Uint8Array([23, 3, 3, 0, 40, ...crypto.randomBytes(40)]), NOW);
     expect(of(bad.events, 'error')[0]).toMatchObject({ alertName: 'bad_record_mac' });
+  });
+
+  it('sends and accepts 0-RTT data once, with anti-replay (RFC 8446 §2.3, §4.2.10, §8)', () => {
+    const ticketKey = crypto.randomBytes(32);
+    const antiReplay = new AntiReplayCache();
+    const sopts = { ticketKey, maxEarlyData: 1024, antiReplay };
+    const ticket = of(connect({}, sopts).ev.a, 'session-ticket')[0]!.ticket;
+    expect(ticket.maxEarlyDataSize).toBe(1024);
+    const clientLog: string[] = [];
+    const serverLog: string[] = [];
+    const second = connect(
+      { session: ticket, earlyData: utf8('GET / idempotent'), keyLog: (l) => clientLog.push(l) },
+      { ...sopts, keyLog: (l) => serverLog.push(l) },
+    );
+    expect(of(second.ev.a, 'early-data-status')).toEqual([{ type: 'early-data-status', accepted: true }]);
+    const serverEvents = second.ev.b.map((e) => e.type);
+    expect(serverEvents.indexOf('early-data')).toBeLessThan(serverEvents.indexOf('handshake-complete'));
+    expect(of(second.ev.b, 'early-data')[0]!.data).toEqual(utf8('GET / idempotent'));
+    expect(second.server.state).toBe('CONNECTED');
+    expect(clientLog.some((l) => l.startsWith('CLIENT_EARLY_TRAFFIC_SECRET'))).toBe(true);
+    expect(clientLog.sort()).toEqual(serverLog.sort());
+    expect(
+      of(deliver(second.server, second.client.send(utf8('after'), NOW)).events, 'data')[0]!.data,
+    ).toEqual(utf8('after'));
+
+    // The same ClientHello and 0-RTT record replayed to another server instance: the binder was seen.
+    const replayClient = new TlsClient({
+      crypto,
+      serverName: 'stepwire.test',
+      verifier: pinnedVerifier([ec]),
+      session: ticket,
+      earlyData: utf8('x'),
+    });
+    const flight = replayClient.start(NOW).data;
+    const first = new TlsServer({ crypto, signer: signerFor(ec), ...sopts });
+    const replayed = new TlsServer({ crypto, signer: signerFor(ec), ...sopts });
+    const got1 = flight.flatMap((d) => first.receive(d, NOW).events);
+    const got2 = flight.flatMap((d) => replayed.receive(d, NOW).events);
+    expect(of(got1, 'early-data').length).toBe(1);
+    expect(of(got2, 'early-data').length).toBe(0);
+    expect(replayed.counters.get('early-data.rejected')).toBe(1);
+    expect(replayed.counters.get('early-data.skipped')).toBe(1);
+  });
+
+  it('falls back to 1-RTT when 0-RTT is refused or cancelled by a HelloRetryRequest', () => {
+    const ticketKey = crypto.randomBytes(32);
+    const antiReplay = new AntiReplayCache();
+    const ticket = of(connect({}, { ticketKey, maxEarlyData: 100, antiReplay }).ev.a, 'session-ticket')[0]!
+      .ticket;
+    // A server without an anti-replay cache does not take 0-RTT.
+    const refused = connect({ session: ticket, earlyData: utf8('zero') }, { ticketKey });
+    expect(of(refused.ev.a, 'early-data-status')).toEqual([{ type: 'early-data-status', accepted: false }]);
+    expect(of(refused.ev.a, 'handshake-complete')[0]!.resumed).toBe(true);
+    expect(of(refused.ev.b, 'early-data').length).toBe(0);
+    expect(refused.server.counters.get('early-data.skipped')).toBe(1);
+    const retried = connect(
+      { session: ticket, earlyData: utf8('zero') },
+      { ticketKey, maxEarlyData: 100, antiReplay, groups: [NamedGroup.secp256r1] },
+    );
+    expect(of(retried.ev.a, 'early-data-status')).toEqual([{ type: 'early-data-status', accepted: false }]);
+    expect(retried.client.state).toBe('CONNECTED');
+    // More than the ticket allows is not even attempted.
+    const tooBig = connect(
+      { session: ticket, earlyData: new Uint8Array(101) },
+      { ticketKey, maxEarlyData: 100, antiReplay },
+    );
+    expect(of(tooBig.ev.a, 'early-data-status').length).toBe(0);
   });
 
   it('offers a ticket only to the server name it was issued for (RFC 8446 §4.6.1)', () => {

@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toHex, utf8 } from '@stepwire/wire';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TlsClient } from '../src/client.ts';
+import { TlsClient, type TlsClientOptions } from '../src/client.ts';
 import { NamedGroup } from '../src/codec/common.ts';
 import type { TlsConnection, TlsEvent, TlsOutput } from '../src/connection.ts';
-import { TlsServer } from '../src/server.ts';
+import { AntiReplayCache, TlsServer, type TlsServerOptions } from '../src/server.ts';
 import { makeIdentity, pinnedVerifier, signerFor, type TestIdentity } from './helpers/node-auth.ts';
 import { PROVIDERS } from './providers.ts';
 
@@ -24,6 +24,8 @@ let dir: string;
 const children: ChildProcess[] = [];
 const sockets: net.Socket[] = [];
 const servers: net.Server[] = [];
+/** Everything the last gnutls-serv printed. */
+let servOutput = '';
 
 beforeAll(() => {
   id = makeIdentity('stepwire.test', 'ec');
@@ -62,7 +64,7 @@ function attach(conn: TlsConnection, sock: net.Socket) {
 }
 
 /** Start gnutls-serv on a free loopback port (retrying a few ports) and wait until it listens. */
-async function gnutlsServ(priority: string): Promise<number> {
+async function gnutlsServ(priority: string, extra: string[] = []): Promise<number> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = 20_000 + Math.floor(Math.random() * 20_000);
     const p = spawn(
@@ -78,16 +80,20 @@ async function gnutlsServ(priority: string): Promise<number> {
         join(dir, 'key.pem'),
         '--priority',
         priority,
+        ...extra,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     children.push(p);
     let out = '';
+    servOutput = '';
     p.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
+      servOutput += d.toString();
     });
     p.stderr!.on('data', (d: Buffer) => {
       out += d.toString();
+      servOutput += d.toString();
     });
     try {
       await until(() => /listening/i.test(out) || p.exitCode !== null, 'gnutls-serv to listen', 10_000);
@@ -100,7 +106,12 @@ async function gnutlsServ(priority: string): Promise<number> {
   throw new Error('gnutls-serv did not start');
 }
 
-async function ourClientTo(port: number, crypto: (typeof PROVIDERS)[number], groups?: number[]) {
+async function ourClientTo(
+  port: number,
+  crypto: (typeof PROVIDERS)[number],
+  groups?: number[],
+  more: Partial<TlsClientOptions> = {},
+) {
   // gnutls-serv reports "listening" per address family; the IPv4 socket may trail it briefly.
   let sock: net.Socket | undefined;
   for (let attempt = 0; !sock; attempt++) {
@@ -122,6 +133,7 @@ async function ourClientTo(port: number, crypto: (typeof PROVIDERS)[number], gro
     serverName: 'stepwire.test',
     verifier: pinnedVerifier([id]),
     groups,
+    ...more,
   });
   const io = attach(client, sock);
   io.emit(client.start(Date.now()));
@@ -130,23 +142,31 @@ async function ourClientTo(port: number, crypto: (typeof PROVIDERS)[number], gro
 }
 
 /** Our server on a loopback port; every accepted connection gets a fresh TlsServer that echoes. */
-async function ourServer(crypto: (typeof PROVIDERS)[number], ticketKey: Uint8Array) {
+async function ourServer(
+  crypto: (typeof PROVIDERS)[number],
+  ticketKey: Uint8Array,
+  more: Partial<TlsServerOptions> = {},
+) {
   const conns: TlsServer[] = [];
+  const early: string[] = [];
   const srv = net.createServer((sock) => {
-    const s = new TlsServer({ crypto, signer: signerFor(id), ticketKey });
+    const s = new TlsServer({ crypto, signer: signerFor(id), ticketKey, ...more });
     conns.push(s);
     const io = attach(s, sock);
+    // Consume events once: collect 0-RTT data, echo each complete line of ordinary data.
     sock.on('data', () => {
-      const text = io.received();
-      if (text.endsWith('\n') && s.isConnected) {
-        io.emit(s.send(utf8(`echo:${text}`), Date.now()));
-        io.events.length = 0;
+      for (const e of io.events.splice(0)) {
+        if (e.type === 'early-data') early.push(Buffer.from(e.data).toString());
+        if (e.type === 'data') {
+          const text = Buffer.from(e.data).toString();
+          if (s.isConnected) io.emit(s.send(utf8(`echo:${text}`), Date.now()));
+        }
       }
     });
   });
   servers.push(srv);
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return { port: (srv.address() as net.AddressInfo).port, conns };
+  return { port: (srv.address() as net.AddressInfo).port, conns, early };
 }
 
 function gnutlsCli(port: number, extra: string[]) {
@@ -210,6 +230,44 @@ describe.each(PROVIDERS)('interop with GnuTLS ($name)', (crypto) => {
       toHex(conns[0]!.exportKeyingMaterial('EXPERIMENTAL-stepwire', new Uint8Array(0), 24)),
     );
     cli.p.stdin!.end();
+  });
+
+  it('gnutls-cli sends 0-RTT data that our server accepts', async () => {
+    const file = join(dir, 'early.txt');
+    writeFileSync(file, 'zero round trip\n');
+    const { port, conns, early } = await ourServer(crypto, crypto.randomBytes(32), {
+      maxEarlyData: 4096,
+      antiReplay: new AntiReplayCache(),
+    });
+    gnutlsCli(port, ['--resume', `--earlydata=${file}`]);
+    await until(() => conns.length >= 2 && conns[1]!.state === 'CONNECTED', 'the resumed connection', 15_000);
+    await until(() => early.join('') === 'zero round trip\n', 'the early data at our server');
+    expect(conns[1]!.counters.get('early-data.rejected')).toBe(0);
+  });
+
+  it('our client sends 0-RTT data that gnutls-serv accepts', async () => {
+    const port = await gnutlsServ(TLS13, ['--earlydata', '--maxearlydata=4096']);
+    const first = await ourClientTo(port, crypto);
+    await until(() => first.io.events.some((e) => e.type === 'session-ticket'), 'a ticket from gnutls-serv');
+    const ticket = first.io.events.find(
+      (e): e is Extract<TlsEvent, { type: 'session-ticket' }> => e.type === 'session-ticket',
+    )!.ticket;
+    expect(ticket.maxEarlyDataSize).toBe(4096);
+    first.io.emit(first.client.close(Date.now()));
+    const second = await ourClientTo(port, crypto, undefined, {
+      session: ticket,
+      earlyData: utf8('early echo\n'),
+    });
+    expect(second.io.events.filter((e) => e.type === 'early-data-status')).toEqual([
+      { type: 'early-data-status', accepted: true },
+    ]);
+    expect(second.io.events.find((e) => e.type === 'handshake-complete')).toMatchObject({ resumed: true });
+    // GnuTLS took the 0-RTT data (early_data in its EncryptedExtensions) and then verified our
+    // Finished over a transcript that includes EndOfEarlyData; its echo server does not echo
+    // early data, so ordinary data proves the connection is sound.
+    await until(() => /resumed session/.test(servOutput), 'gnutls-serv to report resumption');
+    second.io.emit(second.client.send(utf8('after 0-RTT\n'), Date.now()));
+    await until(() => second.io.received() === 'after 0-RTT\n', 'gnutls-serv to echo');
   });
 
   it('gnutls-cli resumes with our ticket', async () => {
