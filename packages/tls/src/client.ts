@@ -1,8 +1,9 @@
 /**
  * The TLS 1.3 client handshake (RFC 8446 §2, Appendix A.1) as a sans-I/O machine:
  * START -> WAIT_SH -> WAIT_EE -> WAIT_CERT_CR -> WAIT_CERT -> WAIT_CV -> WAIT_FINISHED -> CONNECTED.
- * Full (EC)DHE handshakes, HelloRetryRequest, resumption with psk_dhe_ke, ALPN, SNI,
- * record_size_limit, KeyUpdate and session tickets. 0-RTT is not sent.
+ * Full (EC)DHE handshakes, HelloRetryRequest, resumption with psk_dhe_ke and 0-RTT data,
+ * client certificates on request, ALPN, SNI, record_size_limit, KeyUpdate, session tickets,
+ * middlebox compatibility mode.
  */
 import { bytesEqual } from '@stepwire/wire';
 import {

@@ -1,10 +1,11 @@
 /**
  * The TLS 1.3 server handshake (RFC 8446 §2, Appendix A.2) as a sans-I/O machine:
- * START -> (HelloRetryRequest -> START) -> NEGOTIATED -> WAIT_FINISHED -> CONNECTED.
+ * START -> (HelloRetryRequest -> START) -> NEGOTIATED -> [WAIT_EOED] -> [WAIT_CERT -> WAIT_CV]
+ * -> WAIT_FINISHED -> CONNECTED.
  * Certificate authentication through a CertificateSigner, HelloRetryRequest when the
  * client's key shares miss our groups, resumption (psk_dhe_ke) from self-encrypted
- * tickets, ALPN, SNI, record_size_limit, KeyUpdate. 0-RTT and client certificates are
- * not requested.
+ * tickets, 0-RTT with an anti-replay cache, optional client certificates, ALPN, SNI,
+ * record_size_limit, KeyUpdate. Post-handshake client authentication is not offered.
  */
 import { ByteReader, ByteWriter, toHex, utf8 } from '@stepwire/wire';
 import {
@@ -268,12 +269,11 @@ export class TlsServer extends TlsConnection {
         ticket.cipherSuite === suiteId &&
         ticket.alpn === (this.alpn ?? '') &&
         Math.abs(clientAge - ourAge) <= TICKET_AGE_TOLERANCE_MS &&
-        o.antiReplay !== undefined &&
-        o.antiReplay.firstUse(
+        o.antiReplay?.firstUse(
           toHex(pskExt.binders[0]!),
           ticket.issuedAt + ticket.lifetimeSeconds * 1000,
           this.now,
-        );
+        ) === true;
       if (this.acceptEarlyData) this.earlyDataLeft = ticket.maxEarlyData;
       else this.counters.inc('early-data.rejected');
     }

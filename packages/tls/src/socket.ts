@@ -76,6 +76,12 @@ export class TlsSocket extends Duplex {
         case 'data':
           this.push(e.data);
           break;
+        case 'early-data':
+          this.emit('earlyData', e.data);
+          break;
+        case 'early-data-status':
+          this.emit('earlyDataStatus', e.accepted);
+          break;
         case 'session-ticket':
           this.emit('session', e.ticket satisfies SessionTicket);
           break;

@@ -432,7 +432,7 @@ export function extensionContextOf(m: HandshakeMessage): ExtensionContext | unde
  */
 export function truncatedClientHello(encoded: Uint8Array, ch: ClientHello): Uint8Array {
   const last = ch.extensions[ch.extensions.length - 1];
-  if (!last || last.type !== 'pre_shared_key' || !('binders' in last)) {
+  if (last?.type !== 'pre_shared_key' || !('binders' in last)) {
     throw new RangeError('ClientHello has no pre_shared_key extension last');
   }
   return encoded.subarray(0, encoded.length - bindersLength(last.binders));
