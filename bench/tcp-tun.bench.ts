@@ -1,0 +1,261 @@
+/**
+ * TCP throughput between our stack and the Linux kernel over TUN, against the kernel
+ * talking to itself over a veth pair between two namespaces, in the same run and with the
+ * same programs on the kernel side:
+ *
+ *  - kernel -> us: a python client in the namespace sends N bytes to our discard service
+ *    (RFC 863) and waits for our FIN, which comes after we have read everything; the peer
+ *    figure is the same client sending to a python sink in a second namespace over veth.
+ *  - us -> kernel: our socket sends N bytes to a python sink in the namespace, which times
+ *    from accept to EOF; the peer figure is the python client in the second namespace
+ *    sending to the same sink over veth.
+ *
+ * The kernel's figure includes python's per-call cost on both ends; ours includes it on
+ * one end. Each figure is the best of RUNS. Needs root; every loop is bounded in bytes and
+ * time; both namespaces are removed, also on failure.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { netnsDown } from '@stepwire/link';
+import { tcpDiscard } from '../packages/cli/src/services/tcp-services.ts';
+import { TunSession } from '../packages/cli/src/tun/session.ts';
+import { type Benchmark, type BenchResult, result } from './lib.ts';
+
+const NS = `sw-tcptun-bench-${process.pid}`;
+const PEER_NS = `sw-tcptun-bpeer-${process.pid}`;
+/** The veth pair: the TUN namespace's end, and the peer namespace's end (RFC 2544 range). */
+const VETH = { a: 'swv0', b: 'swv1', aAddr: '198.19.7.1', bAddr: '198.19.7.2' } as const;
+const BYTES = 100 * 1024 * 1024;
+const RUNS = 3;
+const SINK_PORT = 40100;
+
+/**
+ * argv: address, port, bytes. Connects, sends `bytes` (1 MiB writes), half-closes, reads to
+ * EOF; prints 'rate <bytes per second> <bytes>' timed from before connect to EOF.
+ */
+const CLIENT = `
+import socket, sys, time
+addr, port, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+buf = bytes(range(256)) * 4096
+t = time.perf_counter()
+s = socket.create_connection((addr, port), timeout=60)
+sent = 0
+while sent < total:
+    n = min(len(buf), total - sent)
+    s.sendall(buf[:n] if n < len(buf) else buf)
+    sent += n
+s.shutdown(socket.SHUT_WR)
+while s.recv(65536):
+    pass
+e = time.perf_counter() - t
+print('rate', total / e, total, flush=True)
+`;
+
+/**
+ * argv: address, port, connections. For each connection: read to EOF, then close; prints
+ * 'rate <bytes per second> <bytes>' timed from accept to EOF. Gives up after 120 s.
+ */
+const SINK = `
+import socket, sys, time
+addr, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((addr, port))
+l.listen(8)
+l.settimeout(120)
+print('ready', flush=True)
+for _ in range(count):
+    c, _ = l.accept()
+    c.settimeout(60)
+    t = time.perf_counter()
+    n = 0
+    while True:
+        d = c.recv(1 << 20)
+        if not d:
+            break
+        n += len(d)
+    e = time.perf_counter() - t
+    c.close()
+    print('rate', n / e, n, flush=True)
+`;
+
+function missing(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root (TUN device and network namespaces)';
+  for (const p of ['ip', '/usr/bin/python3']) {
+    const r = p.startsWith('/')
+      ? spawnSync('test', ['-x', p])
+      : spawnSync('sh', ['-c', `command -v ${p}`], { stdio: 'ignore' });
+    if (r.status !== 0) return `needs ${p}`;
+  }
+  return undefined;
+}
+
+function ip(args: string[]): void {
+  const r = spawnSync('ip', args, { encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${(r.stderr ?? '').trim()}`);
+}
+
+/** A second namespace joined to the session's by a veth pair made inside them (never in the root namespace). */
+function makePeer(): void {
+  netnsDown(PEER_NS);
+  ip(['netns', 'add', PEER_NS]);
+  ip(['-n', NS, 'link', 'add', VETH.a, 'type', 'veth', 'peer', 'name', VETH.b, 'netns', PEER_NS]);
+  ip(['-n', NS, 'addr', 'add', `${VETH.aAddr}/24`, 'dev', VETH.a]);
+  ip(['-n', PEER_NS, 'addr', 'add', `${VETH.bAddr}/24`, 'dev', VETH.b]);
+  ip(['-n', NS, 'link', 'set', VETH.a, 'up']);
+  ip(['-n', PEER_NS, 'link', 'set', VETH.b, 'up']);
+  ip(['-n', PEER_NS, 'link', 'set', 'lo', 'up']);
+}
+
+const running = new Set<ChildProcess>();
+
+/**
+ * Run python in a namespace to completion (killed after timeoutMs): `ready` resolves at its
+ * 'ready' line, `rates` with its 'rate' lines (bytes/s) once it exits 0.
+ */
+function pythonIn(
+  ns: string,
+  script: string,
+  args: string[],
+  timeoutMs: number,
+): { ready: Promise<void>; rates: Promise<number[]> } {
+  const child = spawn('ip', ['netns', 'exec', ns, '/usr/bin/python3', '-u', '-c', script, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let out = '';
+  let err = '';
+  let onReady: () => void = () => {};
+  const ready = new Promise<void>((r) => {
+    onReady = r;
+  });
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    if (/^ready$/m.test(out)) onReady();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    if (err.length < 10_000) err += d;
+  });
+  const rates = new Promise<number[]>((resolve, reject) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      running.delete(child);
+      const rs = [...out.matchAll(/^rate ([\d.e+]+) (\d+)$/gm)].map((m) => Number(m[1]));
+      if (code !== 0 || rs.length === 0) reject(new Error(`python in ${ns} failed (${code}): ${err.trim()}`));
+      else resolve(rs);
+    });
+  });
+  return { ready, rates };
+}
+
+/**
+ * Start a sink for `count` connections and wait until it listens. Its rates come in an
+ * object: an async function returning the bare promise would wait for it.
+ */
+async function startSink(ns: string, addr: string, count: number): Promise<{ rates: Promise<number[]> }> {
+  const p = pythonIn(ns, SINK, [addr, String(SINK_PORT), String(count)], 150_000);
+  // Settled here so that a failure before anyone awaits it is not an unhandled rejection.
+  p.rates.catch(() => {});
+  await Promise.race([p.ready, p.rates]);
+  return { rates: p.rates };
+}
+
+/** The python client's rates, run `runs` times in a namespace. */
+async function clientRuns(ns: string, addr: string, port: number, runs: number): Promise<number[]> {
+  const rates: number[] = [];
+  for (let i = 0; i < runs; i++)
+    rates.push(...(await pythonIn(ns, CLIENT, [addr, String(port), String(BYTES)], 90_000).rates));
+  return rates;
+}
+
+const best = (xs: number[]) => Math.max(...xs);
+const mbit = (bytesPerSec: number) => (bytesPerSec * 8) / 1e6;
+
+/** Our socket sends BYTES to (addr, port); resolves when the sink has closed. */
+async function ourSend(s: TunSession, addr: string, port: number): Promise<void> {
+  const sock = s.tcp.connect({ host: addr, port });
+  const mib = Buffer.alloc(1 << 20, 'stepwire');
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error('our send did not finish within 60 s'));
+    }, 60_000);
+    sock.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    sock.on('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    sock.resume();
+    let sent = 0;
+    const more = () => {
+      while (sent < BYTES) {
+        sent += mib.length;
+        if (!sock.write(mib)) {
+          sock.once('drain', more);
+          return;
+        }
+      }
+      sock.end();
+    };
+    sock.once('connect', more);
+  });
+}
+
+export const tcpTunBenchmarks: Benchmark[] = [
+  {
+    name: 'tcp-tun',
+    requires: missing,
+    async run(): Promise<BenchResult[]> {
+      const s = TunSession.open({ netns: NS, replace: true, pollTimeoutMs: 50 });
+      const discard = tcpDiscard(s.tcp, 9);
+      try {
+        makePeer();
+        const out: BenchResult[] = [];
+
+        // kernel -> us, and the same client to a kernel sink over veth.
+        const ours = await clientRuns(NS, s.ours.v4, 9, RUNS);
+        const kernelSink = await startSink(NS, VETH.aAddr, RUNS);
+        const peer = await clientRuns(PEER_NS, VETH.aAddr, SINK_PORT, RUNS);
+        await kernelSink.rates;
+        out.push(
+          result(
+            `TCP kernel -> us over TUN, ${BYTES >> 20} MiB (${mbit(best(ours)).toFixed(0)} vs ${mbit(best(peer)).toFixed(0)} Mbit/s)`,
+            best(ours),
+            'B/s',
+            'kernel -> kernel over veth',
+            best(peer),
+          ),
+        );
+
+        // us -> kernel, and a kernel client over veth to the same sink.
+        const sink = await startSink(NS, s.kernel.v4, RUNS);
+        for (let i = 0; i < RUNS; i++) await ourSend(s, s.kernel.v4, SINK_PORT);
+        const oursOut = await sink.rates;
+        const sink2 = await startSink(NS, VETH.aAddr, RUNS);
+        await clientRuns(PEER_NS, VETH.aAddr, SINK_PORT, RUNS);
+        const peerOut = await sink2.rates;
+        out.push(
+          result(
+            `TCP us -> kernel over TUN, ${BYTES >> 20} MiB (${mbit(best(oursOut)).toFixed(0)} vs ${mbit(best(peerOut)).toFixed(0)} Mbit/s)`,
+            best(oursOut),
+            'B/s',
+            'kernel -> kernel over veth',
+            best(peerOut),
+          ),
+        );
+        return out;
+      } finally {
+        for (const c of running) c.kill('SIGKILL');
+        discard.close();
+        try {
+          netnsDown(PEER_NS);
+        } finally {
+          await s.close();
+        }
+      }
+    },
+  },
+];
