@@ -773,6 +773,8 @@ export class TcpConnection {
     this.recover = this.sndMax;
     // RFC 2018 §8: the receiver may have reneged; forget the SACK scoreboard.
     this.scoreboard.clear();
+    this.rxtLog.length = 0;
+    this.relost.length = 0;
     this.sndNxt = this.sndUna;
     this.highRxt = this.sndUna;
     this.transmit(true);
@@ -1186,6 +1188,7 @@ export class TcpConnection {
       if (dup) this.onDupAck();
     }
     if (this.inRecovery && this.sackOk) {
+      this.detectLostRetransmissions();
       // RFC 6937 §3: DeliveredData = change in SND.UNA + change in SACKed bytes.
       this.prrUpdate(seqDiff(this.sndUna, unaBefore) + this.scoreboard.sacked - sackedBefore);
     }
@@ -1281,6 +1284,8 @@ export class TcpConnection {
         // RFC 6582 §3.2 step 3 / RFC 6675 §5: full acknowledgment ends recovery.
         this.inRecovery = false;
         this.dupAcks = 0;
+        this.rxtLog.length = 0;
+        this.relost.length = 0;
         this.cc.onRecoveryExit(this.now, this.flightSize());
       } else if (!this.sackOk) {
         // RFC 6582 §3.2 step 4: partial acknowledgment: retransmit the next hole and
@@ -1340,6 +1345,8 @@ export class TcpConnection {
     if (this.sackOk) {
       // RFC 6937 §3: proportional rate reduction paces the recovery that follows.
       this.rescueRxt = undefined;
+      this.rxtLog.length = 0;
+      this.relost.length = 0;
       this.recoverFs = this.flightSize();
       this.prrDelivered = 0;
       this.prrOut = 0;
@@ -1571,6 +1578,17 @@ export class TcpConnection {
     for (let guard = 0; guard < 100_000; guard++) {
       if (this.inRecovery && this.sackOk) {
         if (this.cc.cwnd - this.pipe() < this.mss && !forced) break;
+        if (this.relost.length) {
+          const start = this.relost[0]!;
+          const end = this.relost[1]!;
+          this.relost.splice(0, 2);
+          if (seqGt(end, this.sndUna) && !this.scoreboard.isSacked(start)) {
+            const from = seqLt(start, this.sndUna) ? this.sndUna : start;
+            this.retransmitRange(from, Math.min(this.mss, seqDiff(end, from)));
+            forced = false;
+          }
+          continue;
+        }
         // RFC 6675 §4 NextSeg rules (1) and (3): retransmit a hole below the highest SACK.
         const hi = this.scoreboard.highest;
         if (hi !== undefined) {
@@ -1618,6 +1636,37 @@ export class TcpConnection {
   }
 
   private rescueRxt: number | undefined;
+
+  /** Retransmissions of this recovery: [start, end, SND.MAX when sent] triples. */
+  private rxtLog: number[] = [];
+  /** Retransmissions found lost, to send again first: [start, end] pairs. */
+  private relost: number[] = [];
+
+  /**
+   * A lost retransmission, detected from SACKs (as Linux did before RACK, and as RACK
+   * does by time, RFC 8985 §6): when data sent after a retransmission is SACKed while
+   * the retransmitted range is still missing, that retransmission was lost too. Without
+   * this only the RTO would repair it (RFC 6675 marks each hole for one retransmission).
+   */
+  private detectLostRetransmissions(): void {
+    const hi = this.scoreboard.highest;
+    const log = this.rxtLog;
+    let w = 0;
+    for (let k = 0; k < log.length; k += 3) {
+      const start = log[k]!;
+      const end = log[k + 1]!;
+      const sentAt = log[k + 2]!;
+      if (!seqGt(end, this.sndUna)) continue; // acknowledged: forget it
+      if (hi !== undefined && seqGt(hi, sentAt) && !this.scoreboard.isSacked(start)) {
+        this.relost.push(seqLt(start, this.sndUna) ? this.sndUna : start, end);
+        continue;
+      }
+      log[w++] = start;
+      log[w++] = end;
+      log[w++] = sentAt;
+    }
+    log.length = w;
+  }
 
   /** How much unsent data the peer window and cwnd would let go now (ignoring Nagle). */
   private newDataSendable(): number {
@@ -1731,6 +1780,8 @@ export class TcpConnection {
     if (this.inRecovery) this.prrOut += dataLen + (fin ? 1 : 0);
     this.emit(seq, flags, payload, true);
     const end = seqAdd(seq, dataLen + (fin ? 1 : 0));
+    if (this.inRecovery && this.sackOk && this.rxtLog.length < 3 * 256)
+      this.rxtLog.push(seq, end, this.sndMax);
     this.noteRetransmitted(end);
     if (seqGt(end, this.highRxt)) this.highRxt = end;
     if (this.rtxAt === undefined) this.rtxAt = this.now + this.rtt.rto;

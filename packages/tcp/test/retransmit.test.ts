@@ -255,6 +255,31 @@ describe('rescue retransmission (RFC 6675 §4 rule 4)', () => {
   });
 });
 
+describe('lost retransmissions (RFC 8985 §6, by SACK order)', () => {
+  it('sends a hole again when data sent after its retransmission is SACKed first', () => {
+    const { a } = established();
+    a.send(bytes(14600), 0);
+    for (let ack = 1001 + 1460; ack <= 1001 + 14600; ack += 1460) a.receive(ackFromB(ack), 10);
+    const una = 15601;
+    const seg = (i: number) => una + i * 1460;
+    a.send(bytes(10 * 1460), 20);
+    a.send(bytes(20 * 1460), 21); // more data queued behind the window
+    // Segment 0 is lost, and so is its fast retransmission. Everything else arrives.
+    const sent: string[] = [];
+    for (let k = 2; k <= 16; k++) {
+      const out = a.receive(ackFromB(una, { options: { sack: [{ left: seg(1), right: seg(k) }] } }), 30 + k);
+      sent.push(...lines(out).map((l) => l.split(' ')[1]!));
+    }
+    const zero = `seq=${seg(0)}`;
+    // Sent twice: the fast retransmit, then again once a segment sent after it (the first
+    // one new in recovery) was SACKed while segment 0 still was not.
+    expect(sent.filter((x) => x === zero)).toHaveLength(2);
+    const firstNewInRecovery = sent.indexOf(zero) + 1;
+    expect(sent.lastIndexOf(zero)).toBeGreaterThan(firstNewInRecovery);
+    expect(a.stats.timeouts).toBe(0);
+  });
+});
+
 describe('proportional rate reduction (RFC 6937)', () => {
   it('sends about one segment for every two delivered while pipe is above ssthresh', () => {
     const { a } = established();
