@@ -1,0 +1,422 @@
+/**
+ * Our TLS 1.3 against OpenSSL, over kernel TCP on loopback: our client against
+ * `openssl s_server`, our server against `openssl s_client`. What OpenSSL prints about each
+ * handshake (cipher, group, New/Reused, HelloRetryRequest, KeyUpdate, alerts, early data) is
+ * the independent verdict; our own handshake event must agree with it.
+ */
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { eventually, ourConnect, ourConnectError, readUntil, startOurServer } from './support/tls-ours.ts';
+import {
+  GROUP_CODE,
+  GROUPS,
+  KEY_KINDS,
+  OPENSSL_GROUP,
+  parseOpensslOutput,
+  runOpensslClient,
+  SUITE_CODE,
+  SUITES,
+  scratchDir,
+  startOpensslClient,
+  startOpensslServer,
+  stopAllPeers,
+  tlsFixtures,
+  writeScratchFile,
+} from './support/tls-peers.ts';
+
+afterAll(stopAllPeers);
+
+const fx = tlsFixtures();
+const p256 = fx.server['P-256'];
+const GET = 'GET / HTTP/1.0\r\n\r\n';
+
+describe('our client vs openssl s_server', () => {
+  for (const suite of SUITES) {
+    for (const group of GROUPS) {
+      it(`${suite} over ${group}: both sides agree, a line comes back reversed`, async () => {
+        const srv = await startOpensslServer({
+          ...p256.leaf,
+          mode: 'rev',
+          ciphersuites: suite,
+          groups: OPENSSL_GROUP[group],
+        });
+        const c = await ourConnect({
+          port: srv.port,
+          ca: p256.ca,
+          cipherSuites: [SUITE_CODE[suite]],
+          groups: [GROUP_CODE[group]],
+        });
+        expect(c.handshake).toMatchObject({ cipher: suite, group, resumed: false });
+        c.socket.write('stepwire over openssl\n');
+        expect(await readUntil(c.socket, /lssnepo revo eriwpets/)).toContain('lssnepo revo eriwpets');
+        c.socket.end();
+        await srv.process.waitFor(/CONNECTION CLOSED/);
+        expect(srv.facts()).toMatchObject({ protocol: 'TLSv1.3', cipher: suite, helloRetry: false });
+        await srv.stop();
+      });
+    }
+  }
+
+  for (const kind of KEY_KINDS) {
+    it(`verifies a ${kind} server certificate and its CertificateVerify`, async () => {
+      const srv = await startOpensslServer({ ...fx.server[kind].leaf, mode: 'rev' });
+      const c = await ourConnect({ port: srv.port, ca: fx.server[kind].ca });
+      expect(c.handshake.peerCertificates).toBe(1);
+      c.socket.write('abc\n');
+      expect(await readUntil(c.socket, /cba/)).toContain('cba');
+      c.socket.destroy();
+      await srv.stop();
+    });
+  }
+
+  it('HelloRetryRequest: s_server wants P-256, we offered an x25519 share first', async () => {
+    const srv = await startOpensslServer({ ...p256.leaf, mode: 'rev', groups: 'P-256' });
+    const c = await ourConnect({
+      port: srv.port,
+      ca: p256.ca,
+      groups: [GROUP_CODE.x25519, GROUP_CODE['P-256']],
+    });
+    expect(c.handshake).toMatchObject({ group: 'P-256', helloRetry: true });
+    c.socket.write('retry\n');
+    expect(await readUntil(c.socket, /yrter/)).toContain('yrter');
+    c.socket.end();
+    await srv.process.waitFor(/CONNECTION CLOSED/);
+    expect(srv.facts()).toMatchObject({ clientHellos: 2, helloRetry: true });
+    await srv.stop();
+  });
+
+  it('resumption: the second connection presents our ticket and s_server says Reused', async () => {
+    const srv = await startOpensslServer({ ...p256.leaf, mode: 'www' });
+    const first = await ourConnect({ port: srv.port, ca: p256.ca });
+    const ticket = first.ticket();
+    first.socket.write(GET);
+    expect(parseOpensslOutput(await readUntil(first.socket)).reused).toBe(false);
+    // s_server -www waits for our close_notify before it accepts the next connection.
+    first.socket.end();
+    const session = await ticket;
+    const second = await ourConnect({ port: srv.port, ca: p256.ca, session });
+    expect(second.handshake.resumed).toBe(true);
+    expect(second.handshake.peerCertificates).toBe(0);
+    second.socket.write(GET);
+    expect(parseOpensslOutput(await readUntil(second.socket))).toMatchObject({ reused: true });
+    second.socket.end();
+    await srv.stop();
+  });
+
+  it('0-RTT: s_server -early_data accepts our early data and prints it', async () => {
+    const srv = await startOpensslServer({ ...p256.leaf, mode: 'interactive', earlyData: true });
+    const first = await ourConnect({ port: srv.port, ca: p256.ca });
+    const session = await first.ticket();
+    expect(session.maxEarlyDataSize).toBeGreaterThan(0);
+    first.socket.end();
+    await srv.process.waitFor(/DONE/);
+    const mark = srv.process.mark();
+    const second = await ourConnect({
+      port: srv.port,
+      ca: p256.ca,
+      session,
+      earlyData: new TextEncoder().encode('zero round trip from stepwire\n'),
+    });
+    expect(second.handshake.resumed).toBe(true);
+    await srv.process.waitFor(/zero round trip from stepwire/, { since: mark });
+    await srv.process.waitFor(/Early data received/, { since: mark });
+    await srv.process.waitFor(/Reused session-id/, { since: mark });
+    expect(srv.facts(mark)).toMatchObject({ reused: true, earlyDataReceived: true });
+    // And what the server's user types comes back to us afterwards.
+    srv.process.write('echoed after 0-RTT\n');
+    expect(await readUntil(second.socket, /echoed after 0-RTT/)).toContain('echoed after 0-RTT');
+    second.socket.destroy();
+    await srv.stop();
+  });
+
+  it('KeyUpdate from us (update_requested): s_server takes it, answers with its own, data flows both ways', async () => {
+    const srv = await startOpensslServer({ ...p256.leaf, mode: 'interactive' });
+    const c = await ourConnect({ port: srv.port, ca: p256.ca });
+    c.socket.write('before update\n');
+    await srv.process.waitFor(/before update/);
+    const mark = srv.process.mark();
+    const updates: string[] = [];
+    c.socket.on('keyUpdate', (direction: string) => updates.push(direction));
+    c.socket.updateKeys(true);
+    c.socket.write('after our update\n');
+    await srv.process.waitFor(/after our update/, { since: mark });
+    // OpenSSL sends its own KeyUpdate before the next record it writes (RFC 8446 §4.6.3).
+    srv.process.write('server data after update\n');
+    expect(await readUntil(c.socket, /server data after update/)).toContain('server data after update');
+    await srv.process.waitFor(/>>> [^\n]*KeyUpdate/, { since: mark });
+    expect(srv.facts(mark)).toMatchObject({ keyUpdatesReceived: 1, keyUpdatesSent: 1 });
+    expect(updates).toEqual(['write', 'read']);
+    c.socket.destroy();
+    await srv.stop();
+  });
+
+  it("KeyUpdate from s_server ('K': update_requested): we update our reading and our writing keys", async () => {
+    const srv = await startOpensslServer({ ...p256.leaf, mode: 'interactive' });
+    const c = await ourConnect({ port: srv.port, ca: p256.ca });
+    c.socket.write('hello\n');
+    await srv.process.waitFor(/^hello$/m);
+    const updates: string[] = [];
+    c.socket.on('keyUpdate', (direction: string) => updates.push(direction));
+    const mark = srv.process.mark();
+    srv.process.write('K\n');
+    // s_server reads a command only as a whole line of its own: wait until it has acted on it.
+    await srv.process.waitFor(/>>> [^\n]*KeyUpdate/, { since: mark });
+    srv.process.write('from the server after K\n');
+    expect(await readUntil(c.socket, /from the server after K/)).toContain('from the server after K');
+    c.socket.write('from us after K\n');
+    await srv.process.waitFor(/from us after K/, { since: mark });
+    expect(srv.facts(mark)).toMatchObject({ keyUpdatesSent: 1, keyUpdatesReceived: 1 });
+    expect(updates).toEqual(['read', 'write']);
+    c.socket.destroy();
+    await srv.stop();
+  });
+
+  it('mutual TLS: s_server -Verify 1 gets and verifies our client certificate', async () => {
+    const srv = await startOpensslServer({
+      ...p256.leaf,
+      mode: 'www',
+      requireClientCert: { caFile: fx.client.ca.certFile },
+    });
+    const c = await ourConnect({ port: srv.port, ca: p256.ca, cert: fx.client.leaf });
+    c.socket.write(GET);
+    const page = await readUntil(c.socket);
+    c.socket.end();
+    expect(page).toMatch(/Client certificate/);
+    expect(page).toContain('stepwire test client');
+    await srv.stop();
+  });
+
+  it('mutual TLS without a certificate: s_server refuses with certificate_required', async () => {
+    const srv = await startOpensslServer({
+      ...p256.leaf,
+      mode: 'www',
+      requireClientCert: { caFile: fx.client.ca.certFile },
+    });
+    const c = await ourConnect({ port: srv.port, ca: p256.ca });
+    c.socket.write(GET);
+    const err = await new Promise<Error & { alert?: string; sentByUs?: boolean }>((resolve) =>
+      c.socket.once('error', resolve),
+    );
+    expect(err).toMatchObject({ alert: 'certificate_required', sentByUs: false });
+    await srv.process.waitFor(/>>> [^\n]*Alert/);
+    expect(srv.facts().alertsSent).toContain('certificate_required');
+    await srv.stop();
+  });
+
+  it('ALPN: s_server offers h2 and http/1.1, we ask for http/1.1', async () => {
+    const srv = await startOpensslServer({ ...p256.leaf, mode: 'www', alpn: ['h2', 'http/1.1'] });
+    const c = await ourConnect({ port: srv.port, ca: p256.ca, alpn: ['http/1.1'] });
+    expect(c.handshake.alpn).toBe('http/1.1');
+    c.socket.destroy();
+    await srv.stop();
+  });
+
+  it('a server certificate from a CA we do not trust: we send unknown_ca, s_server receives it', async () => {
+    const srv = await startOpensslServer({ ...p256.leaf, mode: 'rev' });
+    const err = await ourConnectError({ port: srv.port, ca: fx.unrelatedCa });
+    expect(err).toMatchObject({ name: 'TlsError', alert: 'unknown_ca', sentByUs: true });
+    await srv.process.waitFor(/<<< [^\n]*Alert/);
+    expect(srv.facts().alertsReceived).toEqual(['unknown_ca']);
+    await srv.stop();
+  });
+
+  it('a server certificate for another name: we send bad_certificate', async () => {
+    const srv = await startOpensslServer({ ...fx.wrongName, mode: 'rev' });
+    const err = await ourConnectError({ port: srv.port, ca: p256.ca });
+    expect(err).toMatchObject({ name: 'TlsError', alert: 'bad_certificate', sentByUs: true });
+    await srv.process.waitFor(/<<< [^\n]*Alert/);
+    expect(srv.facts().alertsReceived).toEqual(['bad_certificate']);
+    await srv.stop();
+  });
+});
+
+describe('openssl s_client vs our server', () => {
+  for (const suite of SUITES) {
+    for (const group of GROUPS) {
+      it(`${suite} over ${group}: s_client's summary and our handshake agree, echo`, async () => {
+        const srv = await startOurServer({
+          identity: p256.leaf,
+          cipherSuites: [SUITE_CODE[suite]],
+          groups: [GROUP_CODE[group]],
+        });
+        const run = await runOpensslClient({
+          port: srv.port,
+          caFile: p256.ca.certFile,
+          groups: OPENSSL_GROUP[group],
+          input: 'ping\n',
+          until: /^ping$/m,
+        });
+        expect(run.code, run.stdout + run.stderr).toBe(0);
+        expect(run.facts).toMatchObject({
+          protocol: 'TLSv1.3',
+          cipher: suite,
+          group,
+          verifyOk: true,
+          reused: false,
+          helloRetry: false,
+        });
+        expect(srv.handshakes[0]).toMatchObject({ cipher: suite, group, resumed: false });
+        await srv.close();
+      });
+    }
+  }
+
+  for (const kind of KEY_KINDS) {
+    it(`s_client verifies our ${kind} certificate and CertificateVerify`, async () => {
+      const srv = await startOurServer({ identity: fx.server[kind].leaf });
+      const run = await runOpensslClient({
+        port: srv.port,
+        caFile: fx.server[kind].ca.certFile,
+        input: 'x\n',
+        until: /^x$/m,
+      });
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      expect(run.facts).toMatchObject({ verifyOk: true, peerSubject: 'CN = stepwire.test' });
+      await srv.close();
+    });
+  }
+
+  it('HelloRetryRequest: our server wants P-256, s_client sends an x25519 share first', async () => {
+    const srv = await startOurServer({ identity: p256.leaf, groups: [GROUP_CODE['P-256']] });
+    const run = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      groups: 'X25519:P-256',
+      input: 'x\n',
+      until: /^x$/m,
+    });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.facts).toMatchObject({ helloRetry: true, clientHellos: 2, group: 'P-256' });
+    expect(srv.handshakes[0]).toMatchObject({ group: 'P-256', helloRetry: true });
+    await srv.close();
+  });
+
+  it('resumption with -sess_out / -sess_in: New, then Reused', async () => {
+    const srv = await startOurServer({ identity: p256.leaf });
+    const sess = join(scratchDir('sess'), 'session.pem');
+    const first = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      sessOut: sess,
+      input: 'one\n',
+      until: /^one$/m,
+      lingerMs: 100,
+    });
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(first.facts).toMatchObject({ reused: false });
+    expect(first.facts.ticketsReceived).toBeGreaterThan(0);
+    const second = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      sessIn: sess,
+      input: 'two\n',
+      until: /^two$/m,
+    });
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(second.facts.reused).toBe(true);
+    expect(srv.handshakes.map((h) => h.resumed)).toEqual([false, true]);
+    await srv.close();
+  });
+
+  it('0-RTT: s_client -early_data is accepted and our server delivers the early data', async () => {
+    const srv = await startOurServer({ identity: p256.leaf, maxEarlyData: 16384 });
+    const sess = join(scratchDir('sess'), 'session.pem');
+    const first = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      sessOut: sess,
+      // The ticket comes before the echo; s_client's own status lines are stdio-buffered.
+      input: 'first\n',
+      until: /^first$/m,
+      lingerMs: 100,
+    });
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/Max Early Data: 16384/);
+    const early = writeScratchFile('early.txt', 'early words for stepwire\n');
+    const second = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      sessIn: sess,
+      earlyDataFile: early,
+      until: /^early words for stepwire$/m,
+    });
+    expect(second.facts).toMatchObject({ reused: true, earlyData: 'accepted' });
+    // The early data reaches our application (which echoes it) like any other data.
+    expect(second.stdout).toMatch(/^early words for stepwire$/m);
+    expect(second.code).toBe(0);
+    await srv.close();
+  });
+
+  it("KeyUpdate from s_client ('K'): our server updates and keeps echoing", async () => {
+    const srv = await startOurServer({ identity: p256.leaf });
+    const client = startOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      commands: true,
+      keepInputOpen: true,
+    });
+    await client.process.waitFor(/Verify return code: 0/);
+    client.process.write('before\n');
+    await client.process.waitFor(/^before$/m);
+    client.process.write('K\n');
+    client.process.write('after\n');
+    await client.process.waitFor(/^after$/m);
+    client.process.endInput();
+    const run = await client.result;
+    expect(run.code).toBe(0);
+    // Ours answered update_requested with a KeyUpdate of its own (RFC 8446 §4.6.3).
+    expect(run.facts).toMatchObject({ keyUpdatesSent: 1, keyUpdatesReceived: 1 });
+    await srv.close();
+  });
+
+  it('client certificates: s_client -cert/-key, our server verifies the chain', async () => {
+    const srv = await startOurServer({ identity: p256.leaf, clientAuth: { ca: fx.client.ca } });
+    const run = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      certFile: fx.client.leaf.certFile,
+      keyFile: fx.client.leaf.keyFile,
+      input: 'mtls\n',
+      until: /^mtls$/m,
+    });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(srv.handshakes[0]?.peerCertificates).toBe(1);
+    await srv.close();
+  });
+
+  it('client certificate required but none sent: our server sends certificate_required', async () => {
+    const srv = await startOurServer({
+      identity: p256.leaf,
+      clientAuth: { ca: fx.client.ca, required: true },
+    });
+    const run = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      input: 'x\n',
+      until: /^x$/m,
+    });
+    expect(run.code).not.toBe(0);
+    expect(run.facts.alertsReceived).toContain('certificate_required');
+    await eventually(() =>
+      expect(srv.errors[0]).toMatchObject({ alert: 'certificate_required', sentByUs: true }),
+    );
+    await srv.close();
+  });
+
+  it('our server with a certificate for another name: s_client reports a hostname mismatch', async () => {
+    const srv = await startOurServer({ identity: fx.wrongName });
+    const run = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      input: 'x\n',
+      until: /^x$/m,
+    });
+    expect(run.code).not.toBe(0);
+    expect(run.facts).toMatchObject({ verifyOk: false, verifyCode: 62 });
+    expect(run.facts.alertsSent).toContain('bad_certificate');
+    await eventually(() =>
+      expect(srv.errors[0]).toMatchObject({ alert: 'bad_certificate', sentByUs: false }),
+    );
+    await srv.close();
+  });
+});
