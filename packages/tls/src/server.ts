@@ -38,6 +38,8 @@ export interface TlsServerOptions extends TlsCommonOptions {
   ticketsToSend?: number;
   ticketLifetimeSeconds?: number;
   recordSizeLimit?: number;
+  /** Send our groups in EncryptedExtensions (RFC 8446 §4.2.7). Default true. */
+  advertiseGroups?: boolean;
   /** Offer 0-RTT in our tickets (max_early_data_size, RFC 8446 §4.6.1); needs `antiReplay`. Default 0. */
   maxEarlyData?: number;
   antiReplay?: AntiReplayCache;
@@ -286,11 +288,11 @@ export class TlsServer extends TlsConnection {
     const shared = this.crypto.sharedSecret(group, ours.privateKey, share.keyExchange);
     this.groupName = group;
     this.transcript.add(raw);
-    const shExts: Extension[] = [
-      { type: 'supported_versions', selectedVersion: TLS_1_3 },
-      { type: 'key_share', serverShare: { group: share.group, keyExchange: ours.publicKey } },
-    ];
+    // Extension order is free; this is the order of the RFC 8448 traces (NSS), so they can be replayed.
+    const shExts: Extension[] = [];
     if (selectedIdentity !== undefined) shExts.push({ type: 'pre_shared_key', selectedIdentity });
+    shExts.push({ type: 'key_share', serverShare: { group: share.group, keyExchange: ours.publicKey } });
+    shExts.push({ type: 'supported_versions', selectedVersion: TLS_1_3 });
     this.sendHandshake({
       msgType: 'server_hello',
       legacyVersion: TLS_1_2,
@@ -326,9 +328,11 @@ export class TlsServer extends TlsConnection {
 
     // EncryptedExtensions, then Certificate and CertificateVerify unless a PSK authenticates.
     const ee: Extension[] = [];
-    if (this.serverName !== undefined) ee.push({ type: 'server_name' });
+    // RFC 8446 §4.2.7: our groups, so the client can send the right share next time.
+    if (o.advertiseGroups !== false) ee.push({ type: 'supported_groups', groups: [...serverGroups] });
     if (this.alpn !== undefined) ee.push({ type: 'alpn', protocols: [this.alpn] });
     if (rsl) ee.push({ type: 'record_size_limit', limit: o.recordSizeLimit ?? MAX_PLAINTEXT + 1 });
+    if (this.serverName !== undefined) ee.push({ type: 'server_name' });
     if (this.acceptEarlyData) ee.push({ type: 'early_data' });
     this.sendHandshake({ msgType: 'encrypted_extensions', extensions: ee });
     const requestCertificate = !this.resumed && o.clientAuth !== undefined;

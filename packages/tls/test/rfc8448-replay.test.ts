@@ -1,0 +1,121 @@
+/**
+ * Our TlsServer machine replays RFC 8448 §3 byte for byte: fed the RFC's ClientHello, with
+ * the RFC's server random and x25519 key and a signer that returns the RFC's signature for
+ * exactly the content the RFC signed, it writes the RFC's ServerHello record and the RFC's
+ * encrypted server flight, accepts the RFC's client Finished, and protects application
+ * data and close_notify exactly as the RFC does.
+ */
+import { concatBytes, toHex, utf8 } from '@stepwire/wire';
+import { describe, expect, it } from 'vitest';
+import type { CertificateSigner } from '../src/auth.ts';
+import { decodeHandshake } from '../src/codec/handshake.ts';
+import type { TlsEvent } from '../src/connection.ts';
+import type { CryptoProvider } from '../src/crypto/provider.ts';
+import { CIPHER_SUITES } from '../src/keyschedule.ts';
+import { RecordProtection } from '../src/record.ts';
+import { TlsServer } from '../src/server.ts';
+import { PROVIDERS } from './providers.ts';
+import { h } from './vectors/rfc8448/hex.ts';
+import * as simple from './vectors/rfc8448/simple.ts';
+
+const hex = toHex;
+
+/** A provider that hands out the RFC's server random and key pair, then behaves normally. */
+function scripted(base: CryptoProvider, random: Uint8Array, x25519Private: Uint8Array): CryptoProvider {
+  let randomUsed = false;
+  let keyUsed = false;
+  return {
+    ...base,
+    name: `${base.name}, scripted`,
+    randomBytes(n) {
+      if (n === 32 && !randomUsed) {
+        randomUsed = true;
+        return random;
+      }
+      return base.randomBytes(n);
+    },
+    generateKeyPair(group, privateKey) {
+      if (group === 'x25519' && !privateKey && !keyUsed) {
+        keyUsed = true;
+        return base.generateKeyPair(group, x25519Private);
+      }
+      return base.generateKeyPair(group, privateKey);
+    },
+  };
+}
+
+describe.each(PROVIDERS)('our server replays RFC 8448 §3 ($name)', (c) => {
+  it('writes the RFC records byte for byte', () => {
+    const sh = decodeHandshake(simple.serverHello);
+    if (sh.msgType !== 'server_hello') throw new Error('not a ServerHello');
+    const cert = decodeHandshake(simple.certificate);
+    if (cert.msgType !== 'certificate') throw new Error('not a Certificate');
+    // What RFC 8448 §3's server signed (RFC 8446 §4.4.3): spaces, context, 0, Transcript-Hash(ClientHello..Certificate).
+    const signed = concatBytes(
+      new Uint8Array(64).fill(0x20),
+      utf8('TLS 1.3, server CertificateVerify'),
+      Uint8Array.of(0),
+      h('764d6632b3c35c3f3205e3499ac3edbaabb88295fba751461d3678e2e5ea0687'),
+    );
+    const asked: string[] = [];
+    const signer: CertificateSigner = {
+      certificateChain: [cert.certificateList[0]!.certData],
+      signatureSchemes: [0x0804],
+      sign(scheme, content) {
+        asked.push(`${scheme}:${hex(content)}`);
+        // RSA-PSS is randomized: return the RFC's signature, but only for the RFC's content.
+        return hex(content) === hex(signed) ? simple.certificateVerify.subarray(8) : new Uint8Array(128);
+      },
+    };
+    const serverLog: string[] = [];
+    const server = new TlsServer({
+      crypto: scripted(c, sh.random, simple.serverPrivate),
+      signer,
+      ticketKey: new Uint8Array(32),
+      // The groups NSS advertises in the RFC's EncryptedExtensions; we pick x25519 from them.
+      groups: [0x001d, 0x0017, 0x0018, 0x0019, 0x0100, 0x0101, 0x0102, 0x0103, 0x0104],
+      keyLog: (l) => serverLog.push(l),
+    });
+    const flight = server.receive(concatBytes(simple.clientHelloRecordHeader, simple.clientHello), 0);
+    expect(flight.events).toEqual([]);
+    expect(asked).toEqual([`2052:${hex(signed)}`]);
+    expect(flight.data.map(hex)).toEqual([
+      hex(concatBytes(simple.serverHelloRecordHeader, simple.serverHello)),
+      hex(simple.serverHandshakeRecord),
+    ]);
+    expect(server.state).toBe('WAIT_FINISHED');
+
+    const done = server.receive(simple.clientFinishedRecord, 0);
+    expect(done.events[0]).toMatchObject({
+      type: 'handshake-complete',
+      cipherSuite: 'TLS_AES_128_GCM_SHA256',
+      serverName: 'server',
+    });
+    // One NewSessionTicket (our own ticket, so not the RFC's bytes) at sequence number 0.
+    expect(done.data.length).toBe(1);
+    const nst = new RecordProtection(
+      c,
+      CIPHER_SUITES.get(0x1301)!,
+      simple.serverApplicationTrafficSecret,
+    ).open(done.data[0]!);
+    expect(decodeHandshake(nst.content).msgType).toBe('new_session_ticket');
+    // Then the RFC's application data and close_notify, at sequence numbers 1 and 2.
+    expect(server.send(simple.applicationData, 0).data.map(hex)).toEqual([
+      hex(simple.serverApplicationRecord),
+    ]);
+    const got = server.receive(simple.clientApplicationRecord, 0).events;
+    expect(got).toEqual([{ type: 'data', data: simple.applicationData } satisfies TlsEvent]);
+    expect(server.receive(simple.clientAlertRecord, 0).events).toEqual([{ type: 'peer-closed' }]);
+    expect(server.close(0).data.map(hex)).toEqual([hex(simple.serverAlertRecord)]);
+    expect(server.state).toBe('CLOSED');
+
+    const random = hex(simple.clientHello.subarray(6, 38));
+    expect(serverLog).toContain(
+      `CLIENT_HANDSHAKE_TRAFFIC_SECRET ${random} ${hex(simple.clientHandshakeTrafficSecret)}`,
+    );
+    expect(serverLog).toContain(
+      `SERVER_TRAFFIC_SECRET_0 ${random} ${hex(simple.serverApplicationTrafficSecret)}`,
+    );
+    expect(serverLog).toContain(`EXPORTER_SECRET ${random} ${hex(simple.exporterMasterSecret)}`);
+  });
+});
