@@ -358,7 +358,10 @@ describe('openssl s_client vs our server', () => {
     await client.process.waitFor(/Verify return code: 0/);
     client.process.write('before\n');
     await client.process.waitFor(/^before$/m);
+    const mark = client.process.mark();
     client.process.write('K\n');
+    // s_client takes a command only as a line of its own: wait until it has acted on it.
+    await client.process.waitFor(/KEYUPDATE/, { since: mark });
     client.process.write('after\n');
     await client.process.waitFor(/^after$/m);
     client.process.endInput();

@@ -587,7 +587,9 @@ describe('peer vs peer: the 0-RTT and KeyUpdate plumbing', () => {
       keepInputOpen: true,
     });
     await client.process.waitFor(/Verify return code: 0/);
+    const mark = client.process.mark();
     client.process.write('K\n');
+    await client.process.waitFor(/KEYUPDATE/, { since: mark });
     await srv.process.waitFor(/<<< [^\n]*KeyUpdate/);
     client.process.write('data after update\n');
     await srv.process.waitFor(/data after update/);

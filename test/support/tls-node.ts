@@ -20,6 +20,9 @@ export function nodeTlsConnect(opts: tls.ConnectionOptions & { timeoutMs?: numbe
     s.once('secureConnect', () => {
       clearTimeout(timer);
       s.off('error', onError);
+      // Later errors (a reset when a test tears its server down) surface through readUntil's
+      // own listener; without any listener they would crash the worker.
+      s.on('error', () => {});
       resolve(s);
     });
     const onError = (e: Error): void => {

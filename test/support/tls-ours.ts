@@ -203,6 +203,8 @@ export async function ourConnect(opts: OurClientOptions): Promise<OurClient> {
     socket.once('secure', () => {
       clearTimeout(timer);
       socket.off('error', onError);
+      // As with node:tls above: later errors reach the test through readUntil or its own listener.
+      socket.on('error', () => {});
       resolve();
     });
     const onError = (e: Error): void => {

@@ -1065,7 +1065,7 @@ export interface CurlOptions {
   /** Force a new connection for every path (so later ones resume the first one's session). */
   freshConnections?: boolean;
   /** Request body (POST). */
-  data?: string;
+  data?: string | Uint8Array;
   timeoutMs?: number;
   extraArgs?: string[];
 }
@@ -1089,7 +1089,8 @@ export async function runCurl(opts: CurlOptions): Promise<CurlRun> {
   if (opts.certFile) a.push('--cert', opts.certFile);
   if (opts.keyFile) a.push('--key', opts.keyFile);
   if (opts.freshConnections) a.push('-H', 'Connection: close');
-  if (opts.data !== undefined) a.push('--data-binary', opts.data);
+  // From a file: a body of any size (the argument list has a limit).
+  if (opts.data !== undefined) a.push('--data-binary', `@${writeScratchFile('body', opts.data)}`);
   a.push('-w', '%{stderr}CURLINFO %{json}\\n');
   a.push(...(opts.extraArgs ?? []));
   for (const path of opts.paths ?? ['/']) a.push(`https://${host}:${opts.port}${path}`);
