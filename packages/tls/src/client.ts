@@ -68,6 +68,12 @@ export interface TlsClientOptions extends TlsCommonOptions {
    * allows that much. It can be replayed by an attacker: send only idempotent requests.
    */
   earlyData?: Uint8Array;
+  /**
+   * Reshape each ClientHello before it is sent (add, drop or reorder extensions: GREASE,
+   * padding, another implementation's order). pre_shared_key must stay last; its binders
+   * are computed afterwards.
+   */
+  customizeHello?: (hello: ClientHello) => ClientHello;
 }
 
 const IP_LITERAL = /^[\d.]+$|:/;
@@ -106,7 +112,11 @@ export class TlsClient extends TlsConnection {
       this.shareGroup = first;
       this.clientRandom = this.crypto.randomBytes(32);
       this.clientHello = this.buildClientHello(first, undefined, this.canSendEarlyData());
+      // RFC 8446 §5.1: the initial ClientHello's record may say 0x0301, as most clients send it.
+      this.plaintextRecordVersion = 0x0301;
       this.sendClientHello();
+      this.flushHandshake();
+      this.plaintextRecordVersion = 0x0303;
       if (this.clientHello.extensions.some((e) => e.type === 'early_data')) this.sendEarlyData();
       this.setState('WAIT_SH', 'RFC 8446 §A.1');
     });
@@ -172,7 +182,7 @@ export class TlsClient extends TlsConnection {
         binders: [new Uint8Array(hashLen)],
       });
     }
-    return {
+    const hello: ClientHello = {
       msgType: 'client_hello',
       legacyVersion: TLS_1_2,
       random: this.clientRandom,
@@ -183,6 +193,7 @@ export class TlsClient extends TlsConnection {
       legacyCompressionMethods: Uint8Array.of(0),
       extensions: exts,
     };
+    return o.customizeHello ? o.customizeHello(hello) : hello;
   }
 
   /** A ticket we may offer: not expired (RFC 8446 §4.6.1) and for a suite we still offer. */

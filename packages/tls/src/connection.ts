@@ -115,6 +115,8 @@ export abstract class TlsConnection {
   private readKeyChanged = false;
   /** The most a peer may put in one record for us (RFC 8449); ours for sending. */
   protected sendLimit = MAX_PLAINTEXT;
+  /** RFC 8446 §5.1: 0x0303, except that an initial ClientHello may go out as 0x0301 for old middleboxes. */
+  protected plaintextRecordVersion = 0x0303;
   protected handshakeDone = false;
   private failed = false;
   private sentClose = false;
@@ -517,7 +519,10 @@ export abstract class TlsConnection {
       const chunk = data.subarray(at, Math.min(data.length, at + limit));
       at += chunk.length;
       if (this.writeEpoch) this.out.push(this.writeEpoch.seal(type, chunk));
-      else this.out.push(encodeTLSPlaintext({ type, legacyRecordVersion: 0x0303, fragment: chunk }));
+      else
+        this.out.push(
+          encodeTLSPlaintext({ type, legacyRecordVersion: this.plaintextRecordVersion, fragment: chunk }),
+        );
     } while (at < data.length);
   }
 
