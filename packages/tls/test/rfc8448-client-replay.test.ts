@@ -4,7 +4,8 @@
  * that only adds the raw extensions NSS sends and uses NSS's order, it writes the RFC's
  * ClientHello, accepts the RFC server's flight, writes the RFC's Finished, turns the RFC's
  * NewSessionTicket into the RFC's PSK, and then resumes with 0-RTT: the RFC's ClientHello
- * with its binder, the RFC's early data, EndOfEarlyData and Finished records.
+ * with its binder, the RFC's early data, EndOfEarlyData and Finished records. Likewise §5:
+ * both ClientHellos around the HelloRetryRequest and the Finished after it.
  */
 import { constants, verify, X509Certificate } from 'node:crypto';
 import { concatBytes, toHex } from '@stepwire/wire';
@@ -18,6 +19,7 @@ import type { SessionTicket, TlsEvent } from '../src/connection.ts';
 import type { CryptoProvider } from '../src/crypto/provider.ts';
 import { PROVIDERS } from './providers.ts';
 import { h } from './vectors/rfc8448/hex.ts';
+import * as hrr from './vectors/rfc8448/hrr.ts';
 import * as res from './vectors/rfc8448/resumed.ts';
 import * as simple from './vectors/rfc8448/simple.ts';
 
@@ -28,9 +30,15 @@ const RFC_SCHEMES = [
   0x0602, 0x0202,
 ];
 
-function scripted(base: CryptoProvider, random: Uint8Array, x25519Private: Uint8Array): CryptoProvider {
+function scripted(
+  base: CryptoProvider,
+  random: Uint8Array,
+  x25519Private: Uint8Array,
+  p256Private?: Uint8Array,
+): CryptoProvider {
   let randomUsed = false;
   let keyUsed = false;
+  let p256Used = false;
   return {
     ...base,
     randomBytes(n) {
@@ -44,6 +52,10 @@ function scripted(base: CryptoProvider, random: Uint8Array, x25519Private: Uint8
       if (group === 'x25519' && !privateKey && !keyUsed) {
         keyUsed = true;
         return base.generateKeyPair(group, x25519Private);
+      }
+      if (group === 'secp256r1' && !privateKey && p256Private && !p256Used) {
+        p256Used = true;
+        return base.generateKeyPair(group, p256Private);
       }
       return base.generateKeyPair(group, privateKey);
     },
@@ -108,6 +120,27 @@ function nssOrder(resumed: boolean) {
   };
 }
 
+/** NSS's order for RFC 8448 §5: the second ClientHello adds the cookie and pads to 512 bytes. */
+function nssRetryOrder(ch: ClientHello): ClientHello {
+  const get = (t: Extension['type']) => ch.extensions.find((e) => e.type === t);
+  const cookie = get('cookie');
+  const exts = [
+    get('server_name'),
+    { type: 'raw', code: 0xff01, data: Uint8Array.of(0) } as Extension,
+    get('supported_groups'),
+    get('key_share'),
+    get('supported_versions'),
+    get('signature_algorithms'),
+    cookie,
+    get('psk_key_exchange_modes'),
+    get('record_size_limit'),
+    cookie
+      ? ({ type: 'raw', code: ExtensionType.padding, data: new Uint8Array(0xaf) } as Extension)
+      : undefined,
+  ].filter((e): e is Extension => e !== undefined);
+  return { ...ch, extensions: exts };
+}
+
 const of = <T extends TlsEvent['type']>(events: TlsEvent[], type: T) =>
   events.filter((e): e is Extract<TlsEvent, { type: T }> => e.type === type);
 
@@ -158,6 +191,26 @@ describe.each(PROVIDERS)('our client replays RFC 8448 §3 and §4 ($name)', (c) 
     expect(log).toContain(
       `SERVER_HANDSHAKE_TRAFFIC_SECRET ${hex(simple.clientHello.subarray(6, 38))} ${hex(simple.serverHandshakeTrafficSecret)}`,
     );
+  });
+
+  it('§5: HelloRetryRequest to P-256, every record the client writes', () => {
+    const ch1 = hrr.clientHello1Record.subarray(5);
+    const client = new TlsClient({
+      ...common,
+      groups: [0x001d, 0x0017, 0x0018],
+      crypto: scripted(c, ch1.subarray(6, 38), hrr.clientX25519Private, hrr.clientP256Private),
+      customizeHello: nssRetryOrder,
+    });
+    expect(client.start(T0).data.map(hex)).toEqual([hex(hrr.clientHello1Record)]);
+    const retry = client.receive(hrr.helloRetryRequestRecord, T0);
+    expect(of(retry.events, 'error')).toEqual([]);
+    expect(retry.data.map(hex)).toEqual([hex(hrr.clientHello2Record)]);
+    const flight = client.receive(concatBytes(hrr.serverHelloRecord, hrr.serverHandshakeRecord), T0);
+    expect(of(flight.events, 'error')).toEqual([]);
+    expect(flight.data.map(hex)).toEqual([hex(hrr.clientFinishedRecord)]);
+    expect(of(flight.events, 'handshake-complete')[0]).toMatchObject({ group: 'secp256r1' });
+    expect(client.close(T0).data.map(hex)).toEqual([hex(hrr.clientAlertRecord)]);
+    expect(client.receive(hrr.serverAlertRecord, T0).events).toEqual([{ type: 'peer-closed' }]);
   });
 
   it('§4: resumption with 0-RTT, every record the client writes', () => {
