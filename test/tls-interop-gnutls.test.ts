@@ -237,6 +237,7 @@ describe('gnutls-cli vs our server', () => {
       until: /^gnutls zero rtt$/m,
     });
     expect(run.connections.map((c) => c.reused)).toEqual([false, true]);
+    expect(Buffer.concat(srv.earlyData).toString()).toBe('gnutls zero rtt\n');
     expect(run.stdout).toMatch(/^gnutls zero rtt$/m);
     expect(run.code).toBe(0);
     await srv.close();

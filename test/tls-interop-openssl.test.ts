@@ -118,6 +118,7 @@ describe('our client vs openssl s_server', () => {
       earlyData: new TextEncoder().encode('zero round trip from stepwire\n'),
     });
     expect(second.handshake.resumed).toBe(true);
+    expect(second.earlyDataAccepted).toBe(true);
     await srv.process.waitFor(/zero round trip from stepwire/, { since: mark });
     await srv.process.waitFor(/Early data received/, { since: mark });
     await srv.process.waitFor(/Reused session-id/, { since: mark });
@@ -341,7 +342,8 @@ describe('openssl s_client vs our server', () => {
       until: /^early words for stepwire$/m,
     });
     expect(second.facts).toMatchObject({ reused: true, earlyData: 'accepted' });
-    // The early data reaches our application (which echoes it) like any other data.
+    // The early data reaches our application (which echoes it).
+    expect(Buffer.concat(srv.earlyData).toString()).toBe('early words for stepwire\n');
     expect(second.stdout).toMatch(/^early words for stepwire$/m);
     expect(second.code).toBe(0);
     await srv.close();

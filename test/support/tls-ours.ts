@@ -158,6 +158,8 @@ export interface OurClient {
   tickets: SessionTicket[];
   /** Resolves with the next ticket (or the latest one if one already arrived). */
   ticket(timeoutMs?: number): Promise<SessionTicket>;
+  /** With `earlyData`: whether the server accepted it (RFC 8446 §4.2.10); undefined when none was offered. */
+  earlyDataAccepted?: boolean;
 }
 
 function describe(h: NonNullable<TlsSocket['handshake']>, messages: string[]): OurHandshake {
@@ -189,6 +191,10 @@ export async function ourConnect(opts: OurClientOptions): Promise<OurClient> {
     ...(opts.crypto ? { crypto: opts.crypto } : {}),
     ...(opts.keyLog ? { keyLog: opts.keyLog } : {}),
   });
+  let earlyDataAccepted: boolean | undefined;
+  socket.on('earlyDataStatus', (accepted: boolean) => {
+    earlyDataAccepted = accepted;
+  });
   const tickets: SessionTicket[] = [];
   const ticketWaiters: ((t: SessionTicket) => void)[] = [];
   socket.on('session', (t: SessionTicket) => {
@@ -218,6 +224,9 @@ export async function ourConnect(opts: OurClientOptions): Promise<OurClient> {
     tcp,
     handshake: describe(socket.handshake!, log.messages),
     tickets,
+    get earlyDataAccepted() {
+      return earlyDataAccepted;
+    },
     ticket: (timeoutMs = 5000) =>
       tickets.length > 0
         ? Promise.resolve(tickets.at(-1)!)
@@ -266,6 +275,8 @@ export interface OurServer {
   handshakes: OurHandshake[];
   /** Every accepted TLS socket, in order. */
   sockets: TlsSocket[];
+  /** 0-RTT data the server accepted, per chunk, in order of arrival. */
+  earlyData: Uint8Array[];
   /** Handshake and connection errors (TlsError carries the alert). */
   errors: (Error & { alert?: string; sentByUs?: boolean })[];
   close(): Promise<void>;
@@ -279,6 +290,7 @@ export function startOurServer(opts: OurServerOptions): Promise<OurServer> {
   const handshakes: OurHandshake[] = [];
   const sockets: TlsSocket[] = [];
   const errors: OurServer['errors'] = [];
+  const earlyData: Uint8Array[] = [];
   const ticketKey = crypto.getRandomValues(new Uint8Array(32));
   const antiReplay = new AntiReplayCache();
   const app = http.createServer(handleRequest);
@@ -313,9 +325,13 @@ export function startOurServer(opts: OurServerOptions): Promise<OurServer> {
     socket.once('secure', () => {
       handshakes.push(describe(socket.handshake!, log.messages));
     });
+    socket.on('earlyData', (d: Uint8Array) => earlyData.push(d));
     if (opts.mode === 'http') {
       app.emit('connection', socket);
     } else {
+      // 0-RTT data comes as an event, not in the stream: the echo answers it too (queued until
+      // the handshake completes).
+      socket.on('earlyData', (d: Uint8Array) => socket.write(d));
       socket.on('data', (d: Buffer) => socket.write(d));
       socket.on('end', () => socket.end());
     }
@@ -327,6 +343,7 @@ export function startOurServer(opts: OurServerOptions): Promise<OurServer> {
         handshakes,
         sockets,
         errors,
+        earlyData,
         close: () =>
           new Promise((r) => {
             for (const s of tcpSockets) s.destroy();
