@@ -158,7 +158,7 @@ export abstract class TlsConnection {
   receive(bytes: Uint8Array, now: number): TlsOutput {
     this.now = now;
     if (this.failed) {
-      this.counters.inc('drop.after-failure');
+      this.drop('drop.after-failure', 'bytes after the connection failed', 'RFC 8446 §6.2');
       return this.flush();
     }
     try {
@@ -221,6 +221,22 @@ export abstract class TlsConnection {
   // ---- For the subclasses ----
 
   protected abstract onHandshakeMessage(msg: HandshakeMessage, raw: Uint8Array): void;
+
+  /** Count, and trace when someone listens, input we ignore on purpose. */
+  protected drop(counter: string, summary: string, rfc: string): void {
+    this.counters.inc(counter);
+    if (this.trace.enabled) {
+      this.trace.emit({
+        t: this.now,
+        host: this.host,
+        layer: 'tls',
+        dir: 'drop',
+        summary,
+        reason: counter,
+        rfc,
+      });
+    }
+  }
 
   protected emit(e: TlsEvent): void {
     this.events.push(e);
@@ -334,14 +350,14 @@ export abstract class TlsConnection {
     const type = record[0]!;
     if (this.receivedClose) {
       // RFC 8446 §6.1: data after close_notify is ignored.
-      this.counters.inc('drop.after-close-notify');
+      this.drop('drop.after-close-notify', 'record after close_notify', 'RFC 8446 §6.1');
       return;
     }
     if (type === ContentType.change_cipher_spec) {
       const p = decodeTLSPlaintext(record);
       // RFC 8446 §5: a single 0x01 CCS during the handshake is dropped; anything else is fatal.
       if (!this.handshakeDone && p.fragment.length === 1 && p.fragment[0] === 1) {
-        this.counters.inc('ccs.ignored');
+        this.drop('ccs.ignored', 'compatibility change_cipher_spec', 'RFC 8446 §5');
         return;
       }
       throw new TlsAlertError(
@@ -422,7 +438,7 @@ export abstract class TlsConnection {
     const n = record.length - 5;
     if (n > this.earlyDataSkipBudget) return false;
     this.earlyDataSkipBudget -= n;
-    this.counters.inc('early-data.skipped');
+    this.drop('early-data.skipped', 'rejected 0-RTT record', 'RFC 8446 §4.2.10');
     return true;
   }
 
@@ -483,7 +499,7 @@ export abstract class TlsConnection {
     }
     // RFC 8446 §6: all other alerts end the connection, whatever their level; user_canceled is followed by close_notify.
     if (isClosure(a.description)) {
-      this.counters.inc('alert.user_canceled');
+      this.drop('alert.user_canceled', 'user_canceled alert', 'RFC 8446 §6.1');
       return;
     }
     this.failed = true;

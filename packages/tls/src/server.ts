@@ -277,7 +277,7 @@ export class TlsServer extends TlsConnection {
           this.now,
         ) === true;
       if (this.acceptEarlyData) this.earlyDataLeft = ticket.maxEarlyData;
-      else this.counters.inc('early-data.rejected');
+      else this.drop('early-data.rejected', '0-RTT offered but not accepted', 'RFC 8446 §4.2.10');
     }
     // We did not take the 0-RTT data: its records are skipped, up to a limit (RFC 8446 §4.2.10).
     if (offeredEarly && !this.acceptEarlyData) this.earlyDataSkipBudget = EARLY_DATA_SKIP_LIMIT;
@@ -523,7 +523,7 @@ export class TlsServer extends TlsConnection {
       .aead('AES_256_GCM', this.ticketKey)
       .open(ticket.subarray(0, 12), TICKET_AAD, ticket.subarray(12));
     if (!plain) {
-      this.counters.inc('ticket.rejected');
+      this.drop('ticket.rejected', 'ticket we cannot open', 'RFC 8446 §4.2.11');
       return undefined;
     }
     const r = new ByteReader(plain, 'tls.ticket');
@@ -535,7 +535,7 @@ export class TlsServer extends TlsConnection {
     const alpn = latin1(r.copy(r.u8('alpn length'), 'alpn'));
     const psk = r.copy(r.u8('psk length'), 'psk');
     if (this.now - issuedAt > lifetimeSeconds * 1000 || this.now < issuedAt) {
-      this.counters.inc('ticket.expired');
+      this.drop('ticket.expired', 'expired ticket', 'RFC 8446 §4.6.1');
       return undefined;
     }
     return { cipherSuite: cipherSuiteId, issuedAt, lifetimeSeconds, ageAdd, maxEarlyData, alpn, psk };

@@ -332,7 +332,15 @@ describe.each(PROVIDERS)('client <-> server in memory ($name)', (crypto) => {
   });
 
   it('drops compatibility-mode change_cipher_spec records (RFC 8446 §D.4)', () => {
-    const { client, server } = connect({ compatibilityMode: true });
+    const trace = new TraceBus();
+    const drops: TraceEvent[] = [];
+    trace.on((e) => {
+      if (e.dir === 'drop') drops.push(e);
+    });
+    const { client, server } = connect({ compatibilityMode: true }, { trace });
+    expect(drops).toEqual([
+      expect.objectContaining({ layer: 'tls', reason: 'ccs.ignored', rfc: 'RFC 8446 §5' }),
+    ]);
     expect(client.state).toBe('CONNECTED');
     expect(client.counters.get('ccs.ignored')).toBe(1);
     expect(server.counters.get('ccs.ignored')).toBe(1);
