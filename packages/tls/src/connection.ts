@@ -85,6 +85,11 @@ export interface TlsCommonOptions {
   keyLog?: KeyLogCallback;
   /** Largest handshake message we buffer; a peer cannot make us hold more. Default 128 KiB. */
   maxHandshakeMessage?: number;
+  /**
+   * Records we protect under one application key before we rekey with a KeyUpdate on our own
+   * (RFC 8446 §5.5). Default: the AEAD's limit (2^24.5 records for AES-GCM).
+   */
+  maxRecordsPerKey?: number;
 }
 
 type Role = 'client' | 'server';
@@ -132,6 +137,7 @@ export abstract class TlsConnection {
     this.host = options.host ?? role;
     this.keyLog = options.keyLog;
     this.reassembler = new HandshakeReassembler(options.maxHandshakeMessage ?? 1 << 17);
+    this.maxRecordsPerKey = options.maxRecordsPerKey ?? Number.POSITIVE_INFINITY;
     this.stateName = initialState;
   }
 
@@ -482,6 +488,20 @@ export abstract class TlsConnection {
     );
   }
 
+  private readonly maxRecordsPerKey: number;
+
+  /** RFC 8446 §5.5: before a key reaches its limit, send a KeyUpdate and continue under the next one. */
+  private rekeyIfDue(): void {
+    const epoch = this.writeEpoch;
+    if (!epoch || !this.handshakeDone || this.sentClose) return;
+    if (!epoch.keyUpdateDue && epoch.recordsProcessed < this.maxRecordsPerKey) return;
+    this.sendRecord(
+      ContentType.handshake,
+      encodeHandshake({ msgType: 'key_update', requestUpdate: KeyUpdateRequest.update_not_requested }),
+    );
+    this.rotateWriteKey();
+  }
+
   private rotateWriteKey(): void {
     const next = nextTrafficSecret(this.crypto, this.suite!.hash, this.writeSecret!);
     this.writeEpoch = new RecordProtection(this.crypto, this.suite!, next);
@@ -532,6 +552,7 @@ export abstract class TlsConnection {
     const limit = this.writeEpoch ? this.sendLimit : MAX_PLAINTEXT;
     let at = 0;
     do {
+      if (type === ContentType.application_data) this.rekeyIfDue();
       const chunk = data.subarray(at, Math.min(data.length, at + limit));
       at += chunk.length;
       if (this.writeEpoch) this.out.push(this.writeEpoch.seal(type, chunk));

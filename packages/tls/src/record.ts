@@ -59,6 +59,11 @@ export class RecordProtection {
     return (BigInt(this.seqHi) << 32n) | BigInt(this.seqLo);
   }
 
+  /** Records protected (or opened) with this key so far. */
+  get recordsProcessed(): number {
+    return this.count;
+  }
+
   /** RFC 8446 §5.5: true once this key has protected as many records as it safely can. */
   get keyUpdateDue(): boolean {
     return this.count >= AEAD_RECORD_LIMIT[this.suite.aead] || this.seqHi === 0xffffffff;

@@ -155,6 +155,24 @@ describe.each(PROVIDERS)('client <-> server in memory ($name)', (crypto) => {
     expect(of(deliver(client, server.send(utf8('back'), NOW)).events, 'data')[0]!.data).toEqual(utf8('back'));
   });
 
+  it('rekeys on its own before a key wears out (RFC 8446 §5.5)', () => {
+    const { client, server } = connect({ maxRecordsPerKey: 3 });
+    const got: TlsEvent[] = [];
+    for (let i = 0; i < 8; i++) got.push(...deliver(server, client.send(utf8(`m${i}`), NOW)).events);
+    expect(of(got, 'data').map((e) => Buffer.from(e.data).toString())).toEqual([
+      'm0',
+      'm1',
+      'm2',
+      'm3',
+      'm4',
+      'm5',
+      'm6',
+      'm7',
+    ]);
+    // Three data records per key: m0-m2, KeyUpdate, m3-m5, KeyUpdate, m6-m7.
+    expect(of(got, 'key-update').length).toBe(2);
+  });
+
   it('fragments large writes and honours record_size_limit (RFC 8449)', () => {
     const { client, server } = connect({ recordSizeLimit: 1000 });
     const big = crypto.randomBytes(100_000);
