@@ -6,93 +6,27 @@
  *   const s = await ourConnect({ port, ca: fx.server['P-256'].ca, cipherSuites: [0x1301] });
  *   const srv = await startOurServer({ identity: fx.server.ed25519.leaf, mode: 'http' });
  *
- * The glue from pki to the handshake's CertificateVerifier/CertificateSigner seams lives here
- * until @stepwire/tls exports its own.
+ * The glue from pki to the handshake's CertificateVerifier/CertificateSigner seams is in
+ * tls-pki.ts (re-exported here).
  */
 import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
-  AlertDescription,
   AntiReplayCache,
   accept,
-  type CertificateSigner,
-  type CertificateVerifier,
   type CryptoProvider,
   connect,
   type SessionTicket,
-  TlsAlertError,
   type TlsSocket,
 } from '@stepwire/tls';
 import { TraceBus } from '@stepwire/wire';
 import { handleRequest } from '../../packages/cli/src/services/http-app.ts';
-import {
-  CERTIFICATE_VERIFY_SCHEMES,
-  CertificateError,
-  type Credentials,
-  decodeCertificate,
-  schemesForKey,
-  sign,
-  verifyCertificateChain,
-  verifySignature,
-  type X509Certificate,
-} from '../../packages/tls/src/pki/index.ts';
+import type { Credentials } from '../../packages/tls/src/pki/index.ts';
 import { normalizeGroup, type PemIdentity, SERVER_NAME } from './tls-peers.ts';
+import { pkiSigner, pkiVerifier, type Trust } from './tls-pki.ts';
 
-type Trust = PemIdentity | Credentials | readonly (PemIdentity | Credentials)[];
-
-function anchorsOf(trust: Trust): X509Certificate[] {
-  const list = Array.isArray(trust) ? trust : [trust];
-  return list.map((t: PemIdentity | Credentials) => ('credentials' in t ? t.credentials : t).certificate);
-}
-
-function credentialsOf(id: PemIdentity | Credentials): Credentials {
-  return 'credentials' in id ? id.credentials : id;
-}
-
-/**
- * A CertificateVerifier on our pki: RFC 5280 path validation to `trust`, the RFC 6125 name
- * check, and CertificateVerify signatures; a refusal is the TLS alert pki names for it.
- */
-export function pkiVerifier(
-  trust: Trust,
-  purpose: 'serverAuth' | 'clientAuth' = 'serverAuth',
-): CertificateVerifier {
-  const trustAnchors = anchorsOf(trust);
-  return {
-    signatureSchemes: CERTIFICATE_VERIFY_SCHEMES,
-    verifyChain(chain, context) {
-      try {
-        verifyCertificateChain(chain[0], chain.slice(1), {
-          trustAnchors,
-          now: new Date(context.now),
-          hostname: context.serverName,
-          purpose,
-        });
-      } catch (e) {
-        if (e instanceof CertificateError) throw new TlsAlertError(AlertDescription[e.alert], e.message);
-        throw new TlsAlertError(AlertDescription.bad_certificate, (e as Error).message);
-      }
-    },
-    verifySignature(leaf, scheme, content, signature) {
-      try {
-        return verifySignature(scheme, decodeCertificate(leaf).subjectPublicKeyInfo, content, signature);
-      } catch {
-        return false;
-      }
-    },
-  };
-}
-
-/** A CertificateSigner on our pki for a certificate and its key. */
-export function pkiSigner(id: PemIdentity | Credentials): CertificateSigner {
-  const c = credentialsOf(id);
-  return {
-    certificateChain: [c.certificateDer],
-    signatureSchemes: schemesForKey(c.privateKey),
-    sign: (scheme, content) => sign(scheme, c.privateKey, content),
-  };
-}
+export { pkiSigner, pkiVerifier };
 
 /** Opens a node:net connection to 127.0.0.1:port and resolves once it is connected. */
 export function tcpConnect(port: number, host = '127.0.0.1'): Promise<net.Socket> {
