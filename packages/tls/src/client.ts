@@ -36,7 +36,7 @@ import {
 } from './codec/handshake.ts';
 import { MAX_PLAINTEXT } from './codec/record.ts';
 import { type SessionTicket, type TlsCommonOptions, TlsConnection, type TlsOutput } from './connection.ts';
-import type { GroupName, KeyPair } from './crypto/provider.ts';
+import { type GroupName, HASH_LENGTH, type HashName, type KeyPair } from './crypto/provider.ts';
 import { CIPHER_SUITES, cipherSuite, finishedVerifyData, KeySchedule, resumptionPsk } from './keyschedule.ts';
 
 export const GROUP_NAMES: Record<number, GroupName> = {
@@ -74,6 +74,20 @@ export interface TlsClientOptions extends TlsCommonOptions {
    * are computed afterwards.
    */
   customizeHello?: (hello: ClientHello) => ClientHello;
+  /**
+   * An externally established PSK (RFC 8446 §2.2, §4.2.11), offered with psk_dhe_ke when no
+   * ticket is. A server that accepts it authenticates with it instead of a certificate.
+   */
+  externalPsk?: { identity: Uint8Array; key: Uint8Array; hash?: HashName };
+}
+
+/** The PSK a ClientHello offers: a ticket's or an external one. */
+interface OfferedPsk {
+  kind: 'resumption' | 'external';
+  identity: Uint8Array;
+  key: Uint8Array;
+  hash: HashName;
+  obfuscatedTicketAge: number;
 }
 
 const IP_LITERAL = /^[\d.]+$|:/;
@@ -93,12 +107,16 @@ export class TlsClient extends TlsConnection {
   private alpn?: string;
   private groupName?: string;
   private resumptionMaster?: Uint8Array;
+  private psk?: OfferedPsk;
+  /** After a HelloRetryRequest whose suite has another hash, no PSK can be offered again. */
+  private pskUnusable = false;
   /** 0-RTT: none tried, attempted (sent, outcome unknown), accepted or rejected. */
   private earlyData: 'none' | 'attempted' | 'accepted' | 'rejected' = 'none';
 
   constructor(options: TlsClientOptions) {
     super('client', options, 'START');
-    this.options = options;
+    // A copy: the handshake may drop the session after a HelloRetryRequest without touching the caller's object.
+    this.options = { ...options };
   }
 
   /** Build and send the first ClientHello. */
@@ -169,17 +187,14 @@ export class TlsClient extends TlsConnection {
     if (cookie) exts.push({ type: 'cookie', cookie });
     exts.push({ type: 'record_size_limit', limit: o.recordSizeLimit ?? MAX_PLAINTEXT + 1 });
     exts.push({ type: 'psk_key_exchange_modes', modes: [PskKeyExchangeMode.psk_dhe_ke] });
-    const session = this.usableSession();
+    this.psk = this.offeredPsk();
     // early_data goes before pre_shared_key, which must be last (RFC 8446 §4.2.11).
-    if (session && earlyData) exts.push({ type: 'early_data' });
-    if (session) {
-      const hashLen = cipherSuite(session.cipherSuite).hashLength;
-      // RFC 8446 §4.2.11.1: obfuscated_ticket_age = age in ms + ticket_age_add, mod 2^32.
-      const age = Math.max(0, Math.floor(this.now - session.receivedAt));
+    if (this.psk?.kind === 'resumption' && earlyData) exts.push({ type: 'early_data' });
+    if (this.psk) {
       exts.push({
         type: 'pre_shared_key',
-        identities: [{ identity: session.ticket, obfuscatedTicketAge: (age + session.ageAdd) >>> 0 }],
-        binders: [new Uint8Array(hashLen)],
+        identities: [{ identity: this.psk.identity, obfuscatedTicketAge: this.psk.obfuscatedTicketAge }],
+        binders: [new Uint8Array(HASH_LENGTH[this.psk.hash])],
       });
     }
     const hello: ClientHello = {
@@ -194,6 +209,34 @@ export class TlsClient extends TlsConnection {
       extensions: exts,
     };
     return o.customizeHello ? o.customizeHello(hello) : hello;
+  }
+
+  private offeredPsk(): OfferedPsk | undefined {
+    if (this.pskUnusable) return undefined;
+    const s = this.usableSession();
+    if (s) {
+      // RFC 8446 §4.2.11.1: obfuscated_ticket_age = age in ms + ticket_age_add, mod 2^32.
+      const age = Math.max(0, Math.floor(this.now - s.receivedAt));
+      const hash = cipherSuite(s.cipherSuite).hash;
+      return {
+        kind: 'resumption',
+        identity: s.ticket,
+        key: s.psk,
+        hash,
+        obfuscatedTicketAge: (age + s.ageAdd) >>> 0,
+      };
+    }
+    const e = this.options.externalPsk;
+    // RFC 8446 §4.2.11: external identities use an obfuscated_ticket_age of 0.
+    if (e)
+      return {
+        kind: 'external',
+        identity: e.identity,
+        key: e.key,
+        hash: e.hash ?? 'sha256',
+        obfuscatedTicketAge: 0,
+      };
+    return undefined;
   }
 
   /** A ticket we may offer: not expired (RFC 8446 §4.6.1) and for a suite we still offer. */
@@ -212,15 +255,14 @@ export class TlsClient extends TlsConnection {
   private sendClientHello(): void {
     const ch = this.clientHello!;
     const psk = ch.extensions[ch.extensions.length - 1];
-    if (psk?.type === 'pre_shared_key' && 'binders' in psk) {
-      const session = this.options.session!;
-      const s = cipherSuite(session.cipherSuite);
-      const ks = new KeySchedule(this.crypto, s.hash);
-      ks.deriveEarlySecret(session.psk);
+    if (psk?.type === 'pre_shared_key' && 'binders' in psk && this.psk) {
+      const { hash, key, kind } = this.psk;
+      const ks = new KeySchedule(this.crypto, hash);
+      ks.deriveEarlySecret(key);
       const prefix = truncatedClientHello(encodeHandshake(ch), ch);
       // After a HelloRetryRequest the binder covers the transcript so far plus the new truncated hello.
-      const th = this.crypto.hash(s.hash, concat2(this.transcript.bytes, prefix));
-      psk.binders = [finishedVerifyData(this.crypto, s.hash, ks.binderKey('resumption'), th)];
+      const th = this.crypto.hash(hash, concat2(this.transcript.bytes, prefix));
+      psk.binders = [finishedVerifyData(this.crypto, hash, ks.binderKey(kind), th)];
     }
     this.sendHandshake(ch);
   }
@@ -366,10 +408,8 @@ export class TlsClient extends TlsConnection {
     // RFC 8446 §4.4.1: ClientHello1 becomes message_hash, then the HRR joins the transcript.
     this.transcript.replaceWithMessageHash(this.crypto, suite.hash);
     this.transcript.add(raw);
-    // A ticket for a suite with another hash cannot be used after this HRR.
-    if (this.options.session && cipherSuite(this.options.session.cipherSuite).hash !== suite.hash) {
-      this.options.session = undefined;
-    }
+    // A PSK for another hash cannot be offered after this HRR (RFC 8446 §4.1.4).
+    if (this.psk && this.psk.hash !== suite.hash) this.pskUnusable = true;
     // RFC 8446 §4.1.2: the second ClientHello carries no early_data; the 0-RTT data was rejected.
     if (this.earlyData === 'attempted') {
       this.rejectEarlyData();
@@ -406,14 +446,14 @@ export class TlsClient extends TlsConnection {
     }
     const schedule = new KeySchedule(this.crypto, this.suite.hash);
     if (psk && 'selectedIdentity' in psk) {
-      const session = this.options.session;
-      const offered = this.clientHello!.extensions.some((e) => e.type === 'pre_shared_key');
-      // RFC 8446 §4.2.11: the index must be in range and the suite's hash the ticket's.
-      if (!offered || !session || psk.selectedIdentity !== 0)
+      const offered = this.psk;
+      const sent = this.clientHello!.extensions.some((e) => e.type === 'pre_shared_key');
+      // RFC 8446 §4.2.11: the index must be in range and the suite's hash the PSK's.
+      if (!offered || !sent || psk.selectedIdentity !== 0)
         alert(AlertDescription.illegal_parameter, 'server selected a PSK we did not offer');
-      if (cipherSuite(session.cipherSuite).hash !== this.suite.hash)
+      if (offered.hash !== this.suite.hash)
         alert(AlertDescription.illegal_parameter, 'PSK hash does not match the suite');
-      schedule.deriveEarlySecret(session.psk);
+      schedule.deriveEarlySecret(offered.key);
       this.pskAccepted = true;
     } else {
       schedule.deriveEarlySecret();
@@ -546,7 +586,8 @@ export class TlsClient extends TlsConnection {
       group: this.groupName,
       alpn: this.alpn,
       serverName: this.options.serverName,
-      resumed: this.pskAccepted,
+      resumed: this.pskAccepted && this.psk?.kind === 'resumption',
+      psk: this.pskAccepted ? this.psk?.kind : undefined,
       peerCertificates: this.peerCertificates,
     });
   }

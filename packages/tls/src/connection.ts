@@ -42,6 +42,8 @@ export type TlsEvent =
       alpn?: string;
       serverName?: string;
       resumed: boolean;
+      /** Which kind of PSK authenticated the handshake, if one did. */
+      psk?: 'resumption' | 'external';
       peerCertificates: readonly Uint8Array[];
     }
   | { type: 'data'; data: Uint8Array }

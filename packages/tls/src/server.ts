@@ -22,7 +22,7 @@ import { type Extension, findExtension } from './codec/extensions.ts';
 import { type ClientHello, type HandshakeMessage, truncatedClientHello } from './codec/handshake.ts';
 import { MAX_PLAINTEXT } from './codec/record.ts';
 import { type TlsCommonOptions, TlsConnection } from './connection.ts';
-import type { KeyPair } from './crypto/provider.ts';
+import type { HashName, KeyPair } from './crypto/provider.ts';
 import { cipherSuite, finishedVerifyData, KeySchedule, resumptionPsk } from './keyschedule.ts';
 
 export interface TlsServerOptions extends TlsCommonOptions {
@@ -38,6 +38,11 @@ export interface TlsServerOptions extends TlsCommonOptions {
   ticketsToSend?: number;
   ticketLifetimeSeconds?: number;
   recordSizeLimit?: number;
+  /**
+   * Look up an external PSK by identity (RFC 8446 §2.2); a match whose binder verifies
+   * authenticates the handshake instead of our certificate.
+   */
+  externalPsk?: (identity: Uint8Array) => { key: Uint8Array; hash?: HashName } | undefined;
   /** Send our groups in EncryptedExtensions (RFC 8446 §4.2.7). Default true. */
   advertiseGroups?: boolean;
   /** Offer 0-RTT in our tickets (max_early_data_size, RFC 8446 §4.6.1); needs `antiReplay`. Default 0. */
@@ -99,6 +104,7 @@ export class TlsServer extends TlsConnection {
   private groupName?: string;
   private resumed = false;
   private ticketCounter = 0;
+  private pskKind?: 'resumption' | 'external';
 
   constructor(options: TlsServerOptions) {
     super('server', options, 'START');
@@ -216,27 +222,38 @@ export class TlsServer extends TlsConnection {
       if (modes.modes.includes(PskKeyExchangeMode.psk_dhe_ke)) {
         const prefix = truncatedClientHello(raw, ch);
         for (let i = 0; i < pskExt.identities.length; i++) {
-          const t = this.openTicket(pskExt.identities[i]!.identity);
-          if (!t || cipherSuite(t.cipherSuite).hash !== suite.hash) continue;
+          const identity = pskExt.identities[i]!.identity;
+          const external = o.externalPsk?.(identity);
+          const t = external ? undefined : this.openTicket(identity);
+          const key = external?.key ?? t?.psk;
+          const hash = external
+            ? (external.hash ?? 'sha256')
+            : t
+              ? cipherSuite(t.cipherSuite).hash
+              : undefined;
+          if (!key || hash !== suite.hash) continue;
+          const kind = external ? 'external' : 'resumption';
           const ks = new KeySchedule(this.crypto, suite.hash);
-          ks.deriveEarlySecret(t.psk);
+          ks.deriveEarlySecret(key);
           const th = this.crypto.hash(suite.hash, concat(this.transcript.bytes, prefix));
-          const expected = finishedVerifyData(this.crypto, suite.hash, ks.binderKey('resumption'), th);
+          const expected = finishedVerifyData(this.crypto, suite.hash, ks.binderKey(kind), th);
           // RFC 8446 §4.2.11.2: a binder that does not verify aborts the handshake.
           if (!macEqual(expected, pskExt.binders[i]!))
             alert(AlertDescription.decrypt_error, 'PSK binder does not verify');
-          schedule.deriveEarlySecret(t.psk);
+          schedule.deriveEarlySecret(key);
           selectedIdentity = i;
           ticket = t;
+          this.pskKind = kind;
           break;
         }
       }
     }
     if (selectedIdentity === undefined) schedule.deriveEarlySecret();
-    this.resumed = selectedIdentity !== undefined;
+    this.resumed = this.pskKind === 'resumption';
+    const pskAuthenticated = selectedIdentity !== undefined;
 
     let scheme: number | undefined;
-    if (!this.resumed) {
+    if (!pskAuthenticated) {
       const sa = findExtension(ch.extensions, 'signature_algorithms');
       // RFC 8446 §4.2.3: certificate authentication needs signature_algorithms.
       if (!sa) alert(AlertDescription.missing_extension, 'no signature_algorithms');
@@ -335,7 +352,7 @@ export class TlsServer extends TlsConnection {
     if (this.serverName !== undefined) ee.push({ type: 'server_name' });
     if (this.acceptEarlyData) ee.push({ type: 'early_data' });
     this.sendHandshake({ msgType: 'encrypted_extensions', extensions: ee });
-    const requestCertificate = !this.resumed && o.clientAuth !== undefined;
+    const requestCertificate = !pskAuthenticated && o.clientAuth !== undefined;
     if (requestCertificate) {
       this.sendHandshake({
         msgType: 'certificate_request',
@@ -343,7 +360,7 @@ export class TlsServer extends TlsConnection {
         extensions: [{ type: 'signature_algorithms', schemes: [...o.clientAuth!.verifier.signatureSchemes] }],
       });
     }
-    if (!this.resumed) {
+    if (!pskAuthenticated) {
       this.sendHandshake({
         msgType: 'certificate',
         certificateRequestContext: new Uint8Array(0),
@@ -460,6 +477,7 @@ export class TlsServer extends TlsConnection {
       alpn: this.alpn,
       serverName: this.serverName,
       resumed: this.resumed,
+      psk: this.pskKind,
       peerCertificates: this.peerCertificates,
     });
     for (let i = 0; i < (this.options.ticketsToSend ?? 1); i++) this.sendTicket(rms);

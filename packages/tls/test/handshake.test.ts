@@ -336,6 +336,39 @@ describe.each(PROVIDERS)('client <-> server in memory ($name)', (crypto) => {
     expect(of(tooBig.ev.a, 'early-data-status').length).toBe(0);
   });
 
+  it('authenticates with an external PSK instead of a certificate (RFC 8446 §2.2)', () => {
+    const key = crypto.randomBytes(32);
+    const identity = utf8('device-17');
+    const lookup = (id: Uint8Array) => (Buffer.from(id).equals(Buffer.from(identity)) ? { key } : undefined);
+    const ok = connect({ externalPsk: { identity, key } }, { externalPsk: lookup });
+    expect(of(ok.ev.a, 'handshake-complete')[0]).toMatchObject({
+      psk: 'external',
+      resumed: false,
+      peerCertificates: [],
+    });
+    expect(of(ok.ev.b, 'handshake-complete')[0]).toMatchObject({ psk: 'external' });
+    expect(of(deliver(ok.server, ok.client.send(utf8('psk'), NOW)).events, 'data')[0]!.data).toEqual(
+      utf8('psk'),
+    );
+    // The wrong key: the binder does not verify.
+    const bad = connect({ externalPsk: { identity, key: crypto.randomBytes(32) } }, { externalPsk: lookup });
+    expect(of(bad.ev.b, 'error')[0]).toMatchObject({ alertName: 'decrypt_error', sent: true });
+    // An identity the server does not know: a certificate handshake instead.
+    const unknown = connect({ externalPsk: { identity: utf8('stranger'), key } }, { externalPsk: lookup });
+    expect(of(unknown.ev.a, 'handshake-complete')[0]).toMatchObject({ psk: undefined });
+    expect(of(unknown.ev.a, 'handshake-complete')[0]!.peerCertificates.length).toBe(1);
+    // A SHA-384 PSK needs a SHA-384 suite.
+    const k48 = crypto.randomBytes(48);
+    const sha384 = connect(
+      { externalPsk: { identity, key: k48, hash: 'sha384' } },
+      { externalPsk: () => ({ key: k48, hash: 'sha384' }), cipherSuites: [0x1302, 0x1301] },
+    );
+    expect(of(sha384.ev.a, 'handshake-complete')[0]).toMatchObject({
+      psk: 'external',
+      cipherSuite: 'TLS_AES_256_GCM_SHA384',
+    });
+  });
+
   it('offers a ticket only to the server name it was issued for (RFC 8446 §4.6.1)', () => {
     const ticketKey = crypto.randomBytes(32);
     const ticket = of(connect({}, { ticketKey }).ev.a, 'session-ticket')[0]!.ticket;

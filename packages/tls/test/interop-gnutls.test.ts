@@ -149,6 +149,7 @@ async function ourServer(
 ) {
   const conns: TlsServer[] = [];
   const early: string[] = [];
+  const done: Extract<TlsEvent, { type: 'handshake-complete' }>[] = [];
   const srv = net.createServer((sock) => {
     const s = new TlsServer({ crypto, signer: signerFor(id), ticketKey, ...more });
     conns.push(s);
@@ -157,6 +158,7 @@ async function ourServer(
     sock.on('data', () => {
       for (const e of io.events.splice(0)) {
         if (e.type === 'early-data') early.push(Buffer.from(e.data).toString());
+        if (e.type === 'handshake-complete') done.push(e);
         if (e.type === 'data') {
           const text = Buffer.from(e.data).toString();
           if (s.isConnected) io.emit(s.send(utf8(`echo:${text}`), Date.now()));
@@ -166,7 +168,7 @@ async function ourServer(
   });
   servers.push(srv);
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  return { port: (srv.address() as net.AddressInfo).port, conns, early };
+  return { port: (srv.address() as net.AddressInfo).port, conns, early, done };
 }
 
 function gnutlsCli(port: number, extra: string[]) {
@@ -268,6 +270,50 @@ describe.each(PROVIDERS)('interop with GnuTLS ($name)', (crypto) => {
     await until(() => /resumed session/.test(servOutput), 'gnutls-serv to report resumption');
     second.io.emit(second.client.send(utf8('after 0-RTT\n'), Date.now()));
     await until(() => second.io.received() === 'after 0-RTT\n', 'gnutls-serv to echo');
+  });
+
+  it('external PSK both ways: our client to gnutls-serv, gnutls-cli to our server', async () => {
+    const key = crypto.randomBytes(32);
+    writeFileSync(join(dir, 'psk.passwd'), `stepwire:${toHex(key)}\n`);
+    const port = await gnutlsServ(`${TLS13}:+ECDHE-PSK:+PSK`, ['--pskpasswd', join(dir, 'psk.passwd')]);
+    const { client, io } = await ourClientTo(port, crypto, undefined, {
+      externalPsk: { identity: utf8('stepwire'), key },
+    });
+    expect(client.state).toBe('CONNECTED');
+    expect(io.events.find((e) => e.type === 'handshake-complete')).toMatchObject({
+      psk: 'external',
+      peerCertificates: [],
+    });
+    io.emit(client.send(utf8('psk hello\n'), Date.now()));
+    await until(() => io.received() === 'psk hello\n', 'the echo');
+
+    const ours = await ourServer(crypto, crypto.randomBytes(32), {
+      externalPsk: (id) => (Buffer.from(id).toString() === 'gnutls' ? { key } : undefined),
+    });
+    const cli = spawn(
+      'gnutls-cli',
+      [
+        '-p',
+        String(ours.port),
+        '--priority',
+        `${TLS13}:+ECDHE-PSK:+PSK`,
+        '--pskusername',
+        'gnutls',
+        '--pskkey',
+        toHex(key),
+        '127.0.0.1',
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    children.push(cli);
+    let out = '';
+    cli.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    await until(() => ours.conns[0]?.state === 'CONNECTED', 'our server to accept the PSK handshake');
+    cli.stdin!.write('psk ping\n');
+    await until(() => out.includes('echo:psk ping'), 'the echo at gnutls-cli');
+    expect(ours.done[0]).toMatchObject({ psk: 'external', resumed: false });
   });
 
   it('gnutls-cli resumes with our ticket', async () => {
