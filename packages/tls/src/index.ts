@@ -1,4 +1,15 @@
-// @stepwire/tls: TLS 1.3 (RFC 8446) over any byte stream.
+/**
+ * @stepwire/tls: TLS 1.3 (RFC 8446) over any byte stream.
+ *
+ * - Codecs (codec/*): records, alerts, handshake messages and extensions, each a plain-data
+ *   type with decodeX/encodeX; arbitraries in '@stepwire/tls/testing'.
+ * - Crypto seam (crypto/*): CryptoProvider, nobleCrypto (default) and nodeCrypto (OpenSSL).
+ * - Key schedule and record protection: KeySchedule, Transcript, RecordProtection.
+ * - Sans-I/O machines: TlsClient and TlsServer take bytes and `now`, return bytes and events;
+ *   certificates come in through the CertificateVerifier and CertificateSigner seams.
+ * - TlsSocket (connect/accept): the same machines as a Node Duplex over any Duplex.
+ * Secrets leave only through the keyLog callback (NSS key log lines), never through traces.
+ */
 
 // ---- Core: crypto seam, codecs, key schedule, record protection, handshake machines (tls core helper) ----
 export { type CertificateSigner, type CertificateVerifier, certificateVerifyInput } from './auth.ts';
