@@ -3,6 +3,7 @@
  * `gnutls-serv --echo`, our server against `gnutls-cli`. GnuTLS is a second, unrelated
  * implementation: its verdicts on cipher, group, resumption and certificates must match ours.
  */
+import { nobleCrypto, nodeCrypto } from '@stepwire/tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { eventually, ourConnect, ourConnectError, readUntil, startOurServer } from './support/tls-ours.ts';
 import {
@@ -24,29 +25,37 @@ afterAll(stopAllPeers);
 
 const fx = tlsFixtures();
 const p256 = fx.server['P-256'];
+/** Both crypto providers: the protocol must not depend on which one computes. */
+const PROVIDERS = [
+  ['noble', nobleCrypto],
+  ['node', nodeCrypto],
+] as const;
 
 describe('our client vs gnutls-serv', () => {
-  for (const suite of SUITES) {
-    for (const group of GROUPS) {
-      it(`${suite} over ${group}: both sides agree, echo`, async () => {
-        const srv = await startGnutlsServer({
-          ...p256.leaf,
-          priority: gnutlsPriority({ suites: [suite], groups: [group] }),
+  for (const [providerName, crypto] of PROVIDERS) {
+    for (const suite of SUITES) {
+      for (const group of GROUPS) {
+        it(`${suite} over ${group} (${providerName} crypto): both sides agree, echo`, async () => {
+          const srv = await startGnutlsServer({
+            ...p256.leaf,
+            priority: gnutlsPriority({ suites: [suite], groups: [group] }),
+          });
+          const c = await ourConnect({
+            port: srv.port,
+            ca: p256.ca,
+            cipherSuites: [SUITE_CODE[suite]],
+            groups: [GROUP_CODE[group]],
+            crypto,
+          });
+          expect(c.handshake).toMatchObject({ cipher: suite, group, resumed: false });
+          c.socket.write('stepwire over gnutls\n');
+          expect(await readUntil(c.socket, /stepwire over gnutls/)).toContain('stepwire over gnutls');
+          c.socket.end();
+          await srv.process.waitFor(/Description/);
+          expect(srv.facts()).toMatchObject({ protocol: 'TLSv1.3', cipher: suite, group, reused: false });
+          await srv.stop();
         });
-        const c = await ourConnect({
-          port: srv.port,
-          ca: p256.ca,
-          cipherSuites: [SUITE_CODE[suite]],
-          groups: [GROUP_CODE[group]],
-        });
-        expect(c.handshake).toMatchObject({ cipher: suite, group, resumed: false });
-        c.socket.write('stepwire over gnutls\n');
-        expect(await readUntil(c.socket, /stepwire over gnutls/)).toContain('stepwire over gnutls');
-        c.socket.end();
-        await srv.process.waitFor(/Description/);
-        expect(srv.facts()).toMatchObject({ protocol: 'TLSv1.3', cipher: suite, group, reused: false });
-        await srv.stop();
-      });
+      }
     }
   }
 
@@ -154,28 +163,48 @@ describe('our client vs gnutls-serv', () => {
 });
 
 describe('gnutls-cli vs our server', () => {
-  for (const suite of SUITES) {
-    for (const group of GROUPS) {
-      it(`${suite} over ${group}: gnutls-cli's description and our handshake agree, echo`, async () => {
-        const srv = await startOurServer({
-          identity: p256.leaf,
-          cipherSuites: [SUITE_CODE[suite]],
-          groups: [GROUP_CODE[group]],
+  for (const [providerName, crypto] of PROVIDERS) {
+    for (const suite of SUITES) {
+      for (const group of GROUPS) {
+        it(`${suite} over ${group} (${providerName} crypto): gnutls-cli's description and ours agree, echo`, async () => {
+          const srv = await startOurServer({
+            identity: p256.leaf,
+            cipherSuites: [SUITE_CODE[suite]],
+            groups: [GROUP_CODE[group]],
+            crypto,
+          });
+          const run = await runGnutlsClient({
+            port: srv.port,
+            caFile: p256.ca.certFile,
+            priority: gnutlsPriority({ groups: [group] }),
+            input: 'ping\n',
+            until: /^ping$/m,
+          });
+          expect(run.code, run.stdout + run.stderr).toBe(0);
+          expect(run.facts).toMatchObject({ protocol: 'TLSv1.3', cipher: suite, group, verifyOk: true });
+          expect(srv.handshakes[0]).toMatchObject({ cipher: suite, group, resumed: false });
+          await srv.close();
         });
-        const run = await runGnutlsClient({
-          port: srv.port,
-          caFile: p256.ca.certFile,
-          priority: gnutlsPriority({ groups: [group] }),
-          input: 'ping\n',
-          until: /^ping$/m,
-        });
-        expect(run.code, run.stdout + run.stderr).toBe(0);
-        expect(run.facts).toMatchObject({ protocol: 'TLSv1.3', cipher: suite, group, verifyOk: true });
-        expect(srv.handshakes[0]).toMatchObject({ cipher: suite, group, resumed: false });
-        await srv.close();
-      });
+      }
     }
   }
+
+  it('exporter (RFC 8446 §7.5): gnutls-cli --keymatexport and our server agree', async () => {
+    const srv = await startOurServer({ identity: p256.leaf });
+    const run = await runGnutlsClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      keymatExport: { label: 'EXPERIMENTAL-stepwire', length: 32 },
+      input: 'x\n',
+      until: /^x$/m,
+    });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const ours = Buffer.from(srv.sockets[0]!.exportKeyingMaterial(32, 'EXPERIMENTAL-stepwire')).toString(
+      'hex',
+    );
+    expect(run.facts.keyingMaterial).toBe(ours);
+    await srv.close();
+  });
 
   for (const kind of KEY_KINDS) {
     it(`gnutls-cli trusts our ${kind} certificate and CertificateVerify`, async () => {

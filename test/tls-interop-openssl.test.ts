@@ -4,8 +4,11 @@
  * handshake (cipher, group, New/Reused, HelloRetryRequest, KeyUpdate, alerts, early data) is
  * the independent verdict; our own handshake event must agree with it.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { nobleCrypto, nodeCrypto } from '@stepwire/tls';
 import { afterAll, describe, expect, it } from 'vitest';
+import { patternChunk } from '../packages/cli/src/services/http-app.ts';
 import { eventually, ourConnect, ourConnectError, readUntil, startOurServer } from './support/tls-ours.ts';
 import {
   GROUP_CODE,
@@ -29,33 +32,105 @@ afterAll(stopAllPeers);
 const fx = tlsFixtures();
 const p256 = fx.server['P-256'];
 const GET = 'GET / HTTP/1.0\r\n\r\n';
+/** Both crypto providers: the protocol must not depend on which one computes. */
+const PROVIDERS = [
+  ['noble', nobleCrypto],
+  ['node', nodeCrypto],
+] as const;
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+/** NSS key log lines as a sorted list (order differs between implementations). */
+const keyLogLines = (text: string): string[] =>
+  text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /^[A-Z_0-9]+ [0-9a-f]{64} [0-9a-f]+$/i.test(l))
+    .map((l) => l.toLowerCase())
+    .sort();
 
 describe('our client vs openssl s_server', () => {
-  for (const suite of SUITES) {
-    for (const group of GROUPS) {
-      it(`${suite} over ${group}: both sides agree, a line comes back reversed`, async () => {
-        const srv = await startOpensslServer({
-          ...p256.leaf,
-          mode: 'rev',
-          ciphersuites: suite,
-          groups: OPENSSL_GROUP[group],
+  for (const [providerName, crypto] of PROVIDERS) {
+    for (const suite of SUITES) {
+      for (const group of GROUPS) {
+        it(`${suite} over ${group} (${providerName} crypto): both sides agree, a line comes back reversed`, async () => {
+          const srv = await startOpensslServer({
+            ...p256.leaf,
+            mode: 'rev',
+            ciphersuites: suite,
+            groups: OPENSSL_GROUP[group],
+          });
+          const c = await ourConnect({
+            port: srv.port,
+            ca: p256.ca,
+            cipherSuites: [SUITE_CODE[suite]],
+            groups: [GROUP_CODE[group]],
+            crypto,
+          });
+          expect(c.handshake).toMatchObject({ cipher: suite, group, resumed: false });
+          c.socket.write('stepwire over openssl\n');
+          expect(await readUntil(c.socket, /lssnepo revo eriwpets/)).toContain('lssnepo revo eriwpets');
+          c.socket.end();
+          await srv.process.waitFor(/CONNECTION CLOSED/);
+          expect(srv.facts()).toMatchObject({ protocol: 'TLSv1.3', cipher: suite, helloRetry: false });
+          await srv.stop();
         });
-        const c = await ourConnect({
-          port: srv.port,
-          ca: p256.ca,
-          cipherSuites: [SUITE_CODE[suite]],
-          groups: [GROUP_CODE[group]],
-        });
-        expect(c.handshake).toMatchObject({ cipher: suite, group, resumed: false });
-        c.socket.write('stepwire over openssl\n');
-        expect(await readUntil(c.socket, /lssnepo revo eriwpets/)).toContain('lssnepo revo eriwpets');
-        c.socket.end();
-        await srv.process.waitFor(/CONNECTION CLOSED/);
-        expect(srv.facts()).toMatchObject({ protocol: 'TLSv1.3', cipher: suite, helloRetry: false });
-        await srv.stop();
-      });
+      }
     }
   }
+
+  it("key schedule: our client's NSS key log equals s_server's -keylogfile, line for line", async () => {
+    const keylogFile = join(scratchDir('keylog'), 'server.keys');
+    const srv = await startOpensslServer({ ...p256.leaf, mode: 'rev', keylogFile });
+    const ours: string[] = [];
+    const c = await ourConnect({ port: srv.port, ca: p256.ca, keyLog: (l) => ours.push(l) });
+    c.socket.write('keys\n');
+    await readUntil(c.socket, /syek/);
+    c.socket.end();
+    await srv.process.waitFor(/CONNECTION CLOSED/);
+    const theirs = keyLogLines(readFileSync(keylogFile, 'utf8'));
+    expect(theirs.map((l) => l.split(' ')[0])).toEqual([
+      'client_handshake_traffic_secret',
+      'client_traffic_secret_0',
+      'exporter_secret',
+      'server_handshake_traffic_secret',
+      'server_traffic_secret_0',
+    ]);
+    expect(keyLogLines(ours.join('\n'))).toEqual(theirs);
+    await srv.stop();
+  });
+
+  it('exporter (RFC 8446 §7.5): s_server -keymatexport and ours agree', async () => {
+    const srv = await startOpensslServer({
+      ...p256.leaf,
+      // s_server prints exported keying material only in its interactive mode.
+      mode: 'interactive',
+      keymatExport: { label: 'EXPERIMENTAL-stepwire', length: 32 },
+    });
+    const c = await ourConnect({ port: srv.port, ca: p256.ca });
+    await srv.process.waitFor(/Keying material: [0-9A-F]+/);
+    expect(srv.facts().keyingMaterial).toBe(hex(c.socket.exportKeyingMaterial(32, 'EXPERIMENTAL-stepwire')));
+    c.socket.destroy();
+    await srv.stop();
+  });
+
+  it('bulk: a 2 MB file from s_server -WWW arrives intact (many full records from OpenSSL)', async () => {
+    const docRoot = scratchDir('www');
+    const n = 2 * 1024 * 1024;
+    writeFileSync(join(docRoot, 'blob.bin'), patternChunk(0, n));
+    const srv = await startOpensslServer({ ...p256.leaf, mode: 'WWW', docRoot, msg: false });
+    const c = await ourConnect({ port: srv.port, ca: p256.ca });
+    const chunks: Buffer[] = [];
+    c.socket.on('data', (d: Buffer) => chunks.push(d));
+    const ended = new Promise((r) => c.socket.once('end', r));
+    c.socket.write('GET /blob.bin HTTP/1.0\r\n\r\n');
+    await ended;
+    c.socket.end();
+    const all = Buffer.concat(chunks);
+    const body = all.subarray(all.indexOf('\r\n\r\n') + 4);
+    expect(all.subarray(0, 15).toString()).toBe('HTTP/1.0 200 ok');
+    expect(body.length).toBe(n);
+    expect(body.equals(patternChunk(0, n))).toBe(true);
+    await srv.stop();
+  });
 
   for (const kind of KEY_KINDS) {
     it(`verifies a ${kind} server certificate and its CertificateVerify`, async () => {
@@ -232,35 +307,60 @@ describe('our client vs openssl s_server', () => {
 });
 
 describe('openssl s_client vs our server', () => {
-  for (const suite of SUITES) {
-    for (const group of GROUPS) {
-      it(`${suite} over ${group}: s_client's summary and our handshake agree, echo`, async () => {
-        const srv = await startOurServer({
-          identity: p256.leaf,
-          cipherSuites: [SUITE_CODE[suite]],
-          groups: [GROUP_CODE[group]],
+  for (const [providerName, crypto] of PROVIDERS) {
+    for (const suite of SUITES) {
+      for (const group of GROUPS) {
+        it(`${suite} over ${group} (${providerName} crypto): s_client's summary and our handshake agree, echo`, async () => {
+          const srv = await startOurServer({
+            identity: p256.leaf,
+            cipherSuites: [SUITE_CODE[suite]],
+            groups: [GROUP_CODE[group]],
+            crypto,
+          });
+          const run = await runOpensslClient({
+            port: srv.port,
+            caFile: p256.ca.certFile,
+            groups: OPENSSL_GROUP[group],
+            input: 'ping\n',
+            until: /^ping$/m,
+          });
+          expect(run.code, run.stdout + run.stderr).toBe(0);
+          expect(run.facts).toMatchObject({
+            protocol: 'TLSv1.3',
+            cipher: suite,
+            group,
+            verifyOk: true,
+            reused: false,
+            helloRetry: false,
+          });
+          expect(srv.handshakes[0]).toMatchObject({ cipher: suite, group, resumed: false });
+          await srv.close();
         });
-        const run = await runOpensslClient({
-          port: srv.port,
-          caFile: p256.ca.certFile,
-          groups: OPENSSL_GROUP[group],
-          input: 'ping\n',
-          until: /^ping$/m,
-        });
-        expect(run.code, run.stdout + run.stderr).toBe(0);
-        expect(run.facts).toMatchObject({
-          protocol: 'TLSv1.3',
-          cipher: suite,
-          group,
-          verifyOk: true,
-          reused: false,
-          helloRetry: false,
-        });
-        expect(srv.handshakes[0]).toMatchObject({ cipher: suite, group, resumed: false });
-        await srv.close();
-      });
+      }
     }
   }
+
+  it("key schedule: s_client's -keylogfile equals our server's NSS key log, and the exporters agree", async () => {
+    const keylogFile = join(scratchDir('keylog'), 'client.keys');
+    const ours: string[] = [];
+    const srv = await startOurServer({ identity: p256.leaf, keyLog: (l) => ours.push(l) });
+    const run = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      keylogFile,
+      keymatExport: { label: 'EXPERIMENTAL-stepwire', length: 48 },
+      input: 'k\n',
+      until: /^k$/m,
+    });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const theirs = keyLogLines(readFileSync(keylogFile, 'utf8'));
+    expect(theirs).toHaveLength(5);
+    expect(keyLogLines(ours.join('\n'))).toEqual(theirs);
+    expect(run.facts.keyingMaterial).toBe(
+      hex(srv.sockets[0]!.exportKeyingMaterial(48, 'EXPERIMENTAL-stepwire')),
+    );
+    await srv.close();
+  });
 
   for (const kind of KEY_KINDS) {
     it(`s_client verifies our ${kind} certificate and CertificateVerify`, async () => {

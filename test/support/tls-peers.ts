@@ -517,6 +517,8 @@ export interface TlsFacts {
   peerSubject?: string;
   /** Whether the peer presented a certificate (server: a client certificate). */
   peerCertificate?: boolean;
+  /** Exported keying material (RFC 8446 §7.5), lowercase hex, when the peer was asked for it. */
+  keyingMaterial?: string;
 }
 
 function emptyFacts(): TlsFacts {
@@ -619,6 +621,8 @@ export function parseOpensslOutput(text: string): TlsFacts {
     if (!f.alertsReceived.includes(name)) f.alertsReceived.push(name);
   }
   f.ticketsReceived = count(text, /^Post-Handshake New Session Ticket arrived/m);
+  const ekm = /Keying material: ([0-9A-Fa-f]+)/.exec(text);
+  if (ekm) f.keyingMaterial = ekm[1]!.toLowerCase();
   const subject = /^subject=(.*)$/m.exec(text);
   if (subject) f.peerSubject = subject[1]!.trim();
   if (/^Client certificate$/m.test(text)) f.peerCertificate = true;
@@ -659,6 +663,8 @@ function parseGnutlsConnection(text: string): TlsFacts {
   if (/\*\*\* PKI verification of server certificate failed/.test(text)) f.verifyOk = false;
   const alpn = /^- Application protocol: (\S+)/m.exec(text);
   f.alpn = alpn ? alpn[1]! : null;
+  const ekm = /^- Key material: ([0-9a-fA-F]+)/m.exec(text);
+  if (ekm) f.keyingMaterial = ekm[1]!.toLowerCase();
   for (const m of text.matchAll(/\*\*\* Received alert \[(\d+)\]/g))
     f.alertsReceived.push(alertName(Number(m[1])));
   const subject = /subject `([^']*)'/.exec(text);
@@ -729,8 +735,12 @@ export interface OpensslServerOptions {
    * 'www': GET / returns a status page with the session summary (New/Reused, cipher, shared
    * groups); 'interactive': received data goes to stdout, stdin goes to the client, and stdin
    * lines 'k'/'K' send a KeyUpdate (K: update_requested). Early data needs 'interactive'.
+   * Beware: in 'interactive' a stdin line starting with 'Q' stops the server.
+   * 'WWW': GET /name serves the file `name` from `docRoot`.
    */
-  mode?: 'rev' | 'www' | 'interactive';
+  mode?: 'rev' | 'www' | 'WWW' | 'interactive';
+  /** The directory 'WWW' serves files from. */
+  docRoot?: string;
   ciphersuites?: string;
   /** Colon-separated, preference order (OpenSSL names: X25519, P-256). */
   groups?: string;
@@ -741,6 +751,8 @@ export interface OpensslServerOptions {
   alpn?: string[];
   numTickets?: number;
   keylogFile?: string;
+  /** Print keying material exported with this label (RFC 8446 §7.5, no context). */
+  keymatExport?: { label: string; length: number };
   /** -msg message trace (default true): ClientHello/KeyUpdate/alert counts. */
   msg?: boolean;
   /** -trace: a full decode, including the ServerHello's key_share group. */
@@ -757,12 +769,13 @@ async function startWithRetry(
   makeArgs: (port: number) => string[],
   ready: RegExp,
   parse: (text: string) => TlsFacts,
+  cwd?: string,
 ): Promise<PeerServer> {
   let lastError: unknown;
   // The free port may be taken between our probe and the peer's bind: try a few.
   for (let attempt = 0; attempt < 4; attempt++) {
     const port = await freePort();
-    const p = new PeerProcess(program, makeArgs(port));
+    const p = new PeerProcess(program, makeArgs(port), { cwd });
     try {
       // Both peers print their ready line right after listen(): no probe connection needed,
       // which would otherwise show up in their output as a failed handshake.
@@ -804,6 +817,7 @@ export async function startOpensslServer(opts: OpensslServerOptions): Promise<Pe
     ];
     if (mode === 'rev') a.push('-rev');
     if (mode === 'www') a.push('-www');
+    if (mode === 'WWW') a.push('-WWW');
     if (opts.ciphersuites) a.push('-ciphersuites', opts.ciphersuites);
     if (opts.groups) a.push('-groups', opts.groups);
     if (opts.earlyData) a.push('-early_data');
@@ -814,12 +828,16 @@ export async function startOpensslServer(opts: OpensslServerOptions): Promise<Pe
     if (opts.alpn) a.push('-alpn', opts.alpn.join(','));
     if (opts.numTickets !== undefined) a.push('-num_tickets', String(opts.numTickets));
     if (opts.keylogFile) a.push('-keylogfile', opts.keylogFile);
+    if (opts.keymatExport) {
+      a.push('-keymatexport', opts.keymatExport.label, '-keymatexportlen', String(opts.keymatExport.length));
+    }
     if (opts.msg ?? true) a.push('-msg');
     if (opts.trace) a.push('-trace');
     a.push(...(opts.extraArgs ?? []));
     return a;
   };
-  return startWithRetry('openssl s_server', 'openssl', args, /^ACCEPT$/m, parseOpensslOutput);
+  if (mode === 'WWW' && !opts.docRoot) throw new Error("mode 'WWW' needs a docRoot");
+  return startWithRetry('openssl s_server', 'openssl', args, /^ACCEPT$/m, parseOpensslOutput, opts.docRoot);
 }
 
 export interface GnutlsServerOptions {
@@ -975,6 +993,8 @@ export interface OpensslClientOptions extends RunOptions {
   ignEof?: boolean;
   /** Interactive command letters on stdin (k, K, Q, R); off by default (-nocommands). */
   commands?: boolean;
+  /** Print keying material exported with this label (RFC 8446 §7.5, no context). */
+  keymatExport?: { label: string; length: number };
   msg?: boolean;
   trace?: boolean;
   extraArgs?: string[];
@@ -1003,6 +1023,9 @@ export function startOpensslClient(opts: OpensslClientOptions): PeerRunning {
   if (opts.sessIn) a.push('-sess_in', opts.sessIn);
   if (opts.earlyDataFile) a.push('-early_data', opts.earlyDataFile);
   if (opts.keylogFile) a.push('-keylogfile', opts.keylogFile);
+  if (opts.keymatExport) {
+    a.push('-keymatexport', opts.keymatExport.label, '-keymatexportlen', String(opts.keymatExport.length));
+  }
   if (opts.certFile) a.push('-cert', opts.certFile);
   if (opts.keyFile) a.push('-key', opts.keyFile);
   if (opts.alpn) a.push('-alpn', opts.alpn.join(','));
@@ -1028,6 +1051,8 @@ export interface GnutlsClientOptions extends RunOptions {
   certFile?: string;
   keyFile?: string;
   alpn?: string[];
+  /** Print keying material exported with this label (RFC 8446 §7.5, no context). */
+  keymatExport?: { label: string; length: number };
   extraArgs?: string[];
 }
 
@@ -1046,6 +1071,9 @@ export function startGnutlsClient(opts: GnutlsClientOptions): PeerRunning {
   if (opts.earlyDataFile) a.push(`--earlydata=${opts.earlyDataFile}`);
   if (opts.certFile && opts.keyFile) a.push('--x509certfile', opts.certFile, '--x509keyfile', opts.keyFile);
   if (opts.alpn) for (const p of opts.alpn) a.push('--alpn', p);
+  if (opts.keymatExport) {
+    a.push(`--keymatexport=${opts.keymatExport.label}`, `--keymatexportsize=${opts.keymatExport.length}`);
+  }
   a.push(...(opts.extraArgs ?? []), opts.host ?? '127.0.0.1');
   return startPeer('gnutls-cli', a, opts, (out, err) => parseGnutlsConnections(`${out}\n${err}`));
 }
