@@ -43,6 +43,14 @@ export interface TlsServerOptions extends TlsCommonOptions {
    * authenticates the handshake instead of our certificate.
    */
   externalPsk?: (identity: Uint8Array) => { key: Uint8Array; hash?: HashName } | undefined;
+  /**
+   * 'shares' (default): use any client key share for a group we support, sparing a round
+   * trip. 'preference': use our first group the client supports, with a HelloRetryRequest
+   * when it sent no share for it (RFC 8446 §4.2.8).
+   */
+  groupSelection?: 'shares' | 'preference';
+  /** A cookie to put in our HelloRetryRequest, given the first ClientHello (RFC 8446 §4.2.2); it must come back. */
+  helloRetryCookie?: (clientHello1: Uint8Array) => Uint8Array;
   /** Send our groups in EncryptedExtensions (RFC 8446 §4.2.7). Default true. */
   advertiseGroups?: boolean;
   /** Offer 0-RTT in our tickets (max_early_data_size, RFC 8446 §4.6.1); needs `antiReplay`. Default 0. */
@@ -105,6 +113,7 @@ export class TlsServer extends TlsConnection {
   private resumed = false;
   private ticketCounter = 0;
   private pskKind?: 'resumption' | 'external';
+  private hrrCookie?: Uint8Array;
 
   constructor(options: TlsServerOptions) {
     super('server', options, 'START');
@@ -190,18 +199,25 @@ export class TlsServer extends TlsConnection {
       if (ch.cipherSuites.join() !== first.cipherSuites.join() || this.suite?.id !== suiteId) {
         alert(AlertDescription.illegal_parameter, 'second ClientHello changed its cipher suites');
       }
+      // RFC 8446 §4.2.2: a cookie we sent comes back unchanged.
+      const cookie = findExtension(ch.extensions, 'cookie');
+      if (this.hrrCookie && (!cookie || toHex(cookie.cookie) !== toHex(this.hrrCookie))) {
+        alert(AlertDescription.illegal_parameter, 'second ClientHello does not echo our cookie');
+      }
     }
 
     const serverGroups = o.groups ?? DEFAULT_GROUPS;
-    const share = serverGroups
-      .filter((g) => GROUP_NAMES[g])
-      .map((g) => shareExt.clientShares.find((s) => s.group === g))
-      .find((s) => s !== undefined);
+    const common = serverGroups.filter((g) => GROUP_NAMES[g] && groupsExt.groups.includes(g));
+    // 'shares' takes any share we can use (no round trip); 'preference' insists on our first common group.
+    const share =
+      o.groupSelection === 'preference'
+        ? shareExt.clientShares.find((s) => s.group === common[0])
+        : common.map((g) => shareExt.clientShares.find((s) => s.group === g)).find((s) => s !== undefined);
     if (!share) {
-      const common = serverGroups.find((g) => GROUP_NAMES[g] && groupsExt.groups.includes(g));
-      if (common === undefined || this.retried)
+      const group = common[0];
+      if (group === undefined || this.retried)
         alert(AlertDescription.handshake_failure, 'no key exchange group in common');
-      this.sendHelloRetryRequest(ch, raw, suiteId, common);
+      this.sendHelloRetryRequest(ch, raw, suiteId, group);
       return;
     }
 
@@ -439,6 +455,7 @@ export class TlsServer extends TlsConnection {
     this.retried = true;
     this.hrrGroup = group;
     this.firstHello = ch;
+    this.hrrCookie = this.options.helloRetryCookie?.(raw);
     this.transcript.add(raw);
     // RFC 8446 §4.4.1: the transcript continues from message_hash(ClientHello1).
     this.transcript.replaceWithMessageHash(this.crypto, suite.hash);
@@ -448,9 +465,11 @@ export class TlsServer extends TlsConnection {
       legacySessionIdEcho: ch.legacySessionId,
       cipherSuite: suiteId,
       legacyCompressionMethod: 0,
+      // Order as in the RFC 8448 traces: key_share, cookie, supported_versions.
       extensions: [
-        { type: 'supported_versions', selectedVersion: TLS_1_3 },
         { type: 'key_share', selectedGroup: group },
+        ...(this.hrrCookie ? [{ type: 'cookie' as const, cookie: this.hrrCookie }] : []),
+        { type: 'supported_versions', selectedVersion: TLS_1_3 },
       ],
     });
     if (ch.legacySessionId.length > 0) this.sendChangeCipherSpec();

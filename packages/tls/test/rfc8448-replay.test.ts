@@ -3,7 +3,8 @@
  * the RFC's server random and x25519 key and a signer that returns the RFC's signature for
  * exactly the content the RFC signed, it writes the RFC's ServerHello record and the RFC's
  * encrypted server flight, accepts the RFC's client Finished, and protects application
- * data and close_notify exactly as the RFC does.
+ * data and close_notify exactly as the RFC does. Likewise §5: the RFC's HelloRetryRequest
+ * (with NSS's cookie handed in), ServerHello and P-256 flight.
  */
 import { concatBytes, toHex, utf8 } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
@@ -16,14 +17,21 @@ import { RecordProtection } from '../src/record.ts';
 import { TlsServer } from '../src/server.ts';
 import { PROVIDERS } from './providers.ts';
 import { h } from './vectors/rfc8448/hex.ts';
+import * as hrr from './vectors/rfc8448/hrr.ts';
 import * as simple from './vectors/rfc8448/simple.ts';
 
 const hex = toHex;
 
 /** A provider that hands out the RFC's server random and key pair, then behaves normally. */
-function scripted(base: CryptoProvider, random: Uint8Array, x25519Private: Uint8Array): CryptoProvider {
+function scripted(
+  base: CryptoProvider,
+  random: Uint8Array,
+  x25519Private: Uint8Array,
+  p256Private?: Uint8Array,
+): CryptoProvider {
   let randomUsed = false;
   let keyUsed = false;
+  let p256Used = false;
   return {
     ...base,
     name: `${base.name}, scripted`,
@@ -38,6 +46,10 @@ function scripted(base: CryptoProvider, random: Uint8Array, x25519Private: Uint8
       if (group === 'x25519' && !privateKey && !keyUsed) {
         keyUsed = true;
         return base.generateKeyPair(group, x25519Private);
+      }
+      if (group === 'secp256r1' && !privateKey && p256Private && !p256Used) {
+        p256Used = true;
+        return base.generateKeyPair(group, p256Private);
       }
       return base.generateKeyPair(group, privateKey);
     },
@@ -117,5 +129,70 @@ describe.each(PROVIDERS)('our server replays RFC 8448 §3 ($name)', (c) => {
       `SERVER_TRAFFIC_SECRET_0 ${random} ${hex(simple.serverApplicationTrafficSecret)}`,
     );
     expect(serverLog).toContain(`EXPORTER_SECRET ${random} ${hex(simple.exporterMasterSecret)}`);
+  });
+
+  it('§5: HelloRetryRequest with a cookie, then P-256, byte for byte', () => {
+    const hrrMsg = decodeHandshake(hrr.helloRetryRequestRecord.subarray(5));
+    if (hrrMsg.msgType !== 'hello_retry_request') throw new Error('not an HRR');
+    const rfcCookie = hrrMsg.extensions.find((e) => e.type === 'cookie');
+    if (rfcCookie?.type !== 'cookie') throw new Error('no cookie');
+    const sh = decodeHandshake(hrr.serverHelloRecord.subarray(5));
+    if (sh.msgType !== 'server_hello') throw new Error('not a ServerHello');
+    const cert = decodeHandshake(simple.certificate);
+    if (cert.msgType !== 'certificate') throw new Error('not a Certificate');
+    const signed = concatBytes(
+      new Uint8Array(64).fill(0x20),
+      utf8('TLS 1.3, server CertificateVerify'),
+      Uint8Array.of(0),
+      h('a303fd397938c2b5c3fb0dfb33bd6c46d890331e3be5ed3b8ea2be5218c3db1a'),
+    );
+    const server = new TlsServer({
+      crypto: scripted(c, sh.random, new Uint8Array(32).fill(1), hrr.serverP256Private),
+      signer: {
+        certificateChain: [cert.certificateList[0]!.certData],
+        signatureSchemes: [0x0804],
+        sign: (_scheme, content) =>
+          hex(content) === hex(signed) ? hrr.certificateVerify.subarray(8) : new Uint8Array(128),
+      },
+      ticketKey: new Uint8Array(32),
+      ticketsToSend: 0,
+      // NSS prefers P-256 enough to ask for it although the client sent an x25519 share.
+      groups: [0x0017, 0x0018, 0x001d],
+      groupSelection: 'preference',
+      helloRetryCookie: () => rfcCookie.cookie,
+    });
+    expect(server.receive(hrr.clientHello1Record, 0).data.map(hex)).toEqual([
+      hex(hrr.helloRetryRequestRecord),
+    ]);
+    expect(server.state).toBe('START');
+    const flight = server.receive(hrr.clientHello2Record, 0);
+    expect(flight.events).toEqual([]);
+    expect(flight.data.map(hex)).toEqual([hex(hrr.serverHelloRecord), hex(hrr.serverHandshakeRecord)]);
+    expect(server.receive(hrr.clientFinishedRecord, 0).events[0]).toMatchObject({
+      type: 'handshake-complete',
+      group: 'secp256r1',
+    });
+    expect(server.receive(hrr.clientAlertRecord, 0).events).toEqual([{ type: 'peer-closed' }]);
+    expect(server.close(0).data.map(hex)).toEqual([hex(hrr.serverAlertRecord)]);
+  });
+
+  it('refuses a second ClientHello that drops our cookie', () => {
+    const server = new TlsServer({
+      crypto: c,
+      signer: {
+        certificateChain: [new Uint8Array(1)],
+        signatureSchemes: [0x0804],
+        sign: () => new Uint8Array(0),
+      },
+      groups: [0x0017, 0x001d],
+      groupSelection: 'preference',
+      helloRetryCookie: () => Uint8Array.of(1, 2, 3),
+    });
+    server.receive(hrr.clientHello1Record, 0);
+    // The RFC's second ClientHello carries NSS's cookie, not ours.
+    expect(server.receive(hrr.clientHello2Record, 0).events[0]).toMatchObject({
+      type: 'error',
+      alertName: 'illegal_parameter',
+    });
   });
 });
