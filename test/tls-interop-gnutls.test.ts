@@ -15,6 +15,7 @@ import {
   runGnutlsClient,
   SUITE_CODE,
   SUITES,
+  startGnutlsClient,
   startGnutlsServer,
   stopAllPeers,
   tlsFixtures,
@@ -238,6 +239,30 @@ describe('gnutls-cli vs our server', () => {
     expect(srv.handshakes[0]?.messages.filter((m) => m === 'in client_hello')).toHaveLength(
       offeredBoth ? 1 : 2,
     );
+    await srv.close();
+  });
+
+  it('KeyUpdate from gnutls-cli (^rekey^, update_requested): our server updates both ways, echo continues', async () => {
+    const srv = await startOurServer({ identity: p256.leaf });
+    const client = startGnutlsClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      keepInputOpen: true,
+      extraArgs: ['--inline-commands'],
+    });
+    await client.process.waitFor(/Simple Client Mode/);
+    const updates: string[] = [];
+    srv.sockets[0]!.on('keyUpdate', (d: string) => updates.push(d));
+    client.process.write('one\n');
+    await client.process.waitFor(/^one$/m);
+    client.process.write('^rekey^\n');
+    await client.process.waitFor(/Rekey was completed/);
+    client.process.write('two\n');
+    await client.process.waitFor(/^two$/m);
+    client.process.endInput();
+    const run = await client.result;
+    expect(run.code).toBe(0);
+    expect(updates).toEqual(['read', 'write']);
     await srv.close();
   });
 

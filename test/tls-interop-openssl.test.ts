@@ -262,6 +262,21 @@ describe('our client vs openssl s_server', () => {
     await srv.stop();
   });
 
+  it('small records: s_server -max_send_frag 512 splits its certificate flight, we reassemble it', async () => {
+    const srv = await startOpensslServer({
+      ...fx.server.rsa2048.leaf,
+      mode: 'rev',
+      extraArgs: ['-max_send_frag', '512'],
+    });
+    const c = await ourConnect({ port: srv.port, ca: fx.server.rsa2048.ca });
+    const line = `${'0123456789'.repeat(150)}\n`;
+    c.socket.write(line);
+    const reversed = [...line.trimEnd()].reverse().join('');
+    expect(await readUntil(c.socket, new RegExp(reversed))).toContain(reversed);
+    c.socket.destroy();
+    await srv.stop();
+  });
+
   it('mutual TLS without a certificate: s_server refuses with certificate_required', async () => {
     const srv = await startOpensslServer({
       ...p256.leaf,
@@ -483,6 +498,26 @@ describe('openssl s_client vs our server', () => {
       keyFile: fx.client.leaf.keyFile,
       input: 'mtls\n',
       until: /^mtls$/m,
+    });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(srv.handshakes[0]?.peerCertificates).toBe(1);
+    await srv.close();
+  });
+
+  it('small records: s_client -max_send_frag 512 splits its certificate flight, our server reassembles it', async () => {
+    const srv = await startOurServer({ identity: p256.leaf, clientAuth: { ca: fx.client.ca } });
+    const line = `${'abcdefghij'.repeat(200)}`;
+    const run = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      // An RSA certificate (about 800 bytes) and a 256-byte signature: the flight spans records.
+      certFile: fx.client.rsaLeaf.certFile,
+      keyFile: fx.client.rsaLeaf.keyFile,
+      extraArgs: ['-max_send_frag', '512'],
+      // Without -msg, whose lines would land between the pieces of the echoed line.
+      msg: false,
+      input: `${line}\n`,
+      until: new RegExp(`^${line}$`, 'm'),
     });
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(srv.handshakes[0]?.peerCertificates).toBe(1);

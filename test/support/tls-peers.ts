@@ -139,8 +139,8 @@ export interface TlsFixtures {
   server: Record<KeyKind, { ca: PemIdentity; leaf: PemIdentity }>;
   /** Every server CA in one PEM bundle. */
   serverCaBundle: string;
-  /** A separate P-256 CA and a client (clientAuth) leaf for mutual TLS. */
-  client: { ca: PemIdentity; leaf: PemIdentity };
+  /** A separate P-256 CA and a client (clientAuth) leaf for mutual TLS; rsaLeaf: an RSA-2048 one (a bigger flight). */
+  client: { ca: PemIdentity; leaf: PemIdentity; rsaLeaf: PemIdentity };
   /** A leaf signed by the P-256 server CA but for 'other.test' only: a name mismatch. */
   wrongName: PemIdentity;
   /** A CA nobody's certificate chains to: trusting only it must fail verification. */
@@ -149,7 +149,7 @@ export interface TlsFixtures {
   names: { dns: string; ips: string[] };
 }
 
-const FIXTURE_VERSION = 1;
+const FIXTURE_VERSION = 2;
 const FIXTURE_PREFIX = `stepwire-tls-fixtures-v${FIXTURE_VERSION}-`;
 export const SERVER_NAME = 'stepwire.test';
 const SERVER_IPS = ['127.0.0.1', '198.18.0.2', '::1'];
@@ -202,6 +202,17 @@ function buildFixtures(dir: string): void {
   });
   writeIdentity(dir, 'client-ca', clientCa);
   writeIdentity(dir, 'client-leaf', client);
+  writeIdentity(
+    dir,
+    'client-rsa-leaf',
+    createLeafCertificate(clientCa, {
+      now,
+      dnsNames: ['client.stepwire.test'],
+      commonName: 'stepwire test RSA client',
+      keyType: 'rsa2048',
+      extKeyUsage: ['clientAuth'],
+    }),
+  );
   writeIdentity(dir, 'unrelated-ca', createCertificateAuthority({ now, commonName: 'nobody we know' }));
   writeFileSync(
     join(dir, 'server-cas.pem'),
@@ -274,7 +285,11 @@ export function tlsFixtures(): TlsFixtures {
     dir,
     server,
     serverCaBundle: join(dir, 'server-cas.pem'),
-    client: { ca: loadIdentity(dir, 'client-ca'), leaf: loadIdentity(dir, 'client-leaf') },
+    client: {
+      ca: loadIdentity(dir, 'client-ca'),
+      leaf: loadIdentity(dir, 'client-leaf'),
+      rsaLeaf: loadIdentity(dir, 'client-rsa-leaf'),
+    },
     wrongName: loadIdentity(dir, 'wrong-name'),
     unrelatedCa: loadIdentity(dir, 'unrelated-ca'),
     names: { dns: SERVER_NAME, ips: SERVER_IPS },
