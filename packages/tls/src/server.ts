@@ -32,6 +32,12 @@ export interface TlsServerOptions extends TlsCommonOptions {
   /** Server preference order; a client without a share for any of these gets a HelloRetryRequest. */
   groups?: readonly number[];
   alpnProtocols?: readonly string[];
+  /**
+   * How tickets are made and read back. By default the state is sealed with AES-256-GCM under
+   * `ticketKey`; a stateful store or a key shared by several servers can take its place.
+   * `open` returns undefined for a ticket it does not know (the PSK is then just not used).
+   */
+  ticketCodec?: { seal(state: TicketState): Uint8Array; open(ticket: Uint8Array): TicketState | undefined };
   /** Key that seals our session tickets (32 bytes); random per server when absent. */
   ticketKey?: Uint8Array;
   /** NewSessionTickets sent after the handshake (RFC 8446 §4.6.1). Default 1. */
@@ -64,7 +70,8 @@ const TICKET_AAD = utf8('stepwire tls13 ticket v1');
 /** How much rejected 0-RTT data we skip; our tickets allow none, so this only covers misbehaving clients. */
 const EARLY_DATA_SKIP_LIMIT = 1 << 16;
 
-interface TicketState {
+/** What a session ticket must bring back for resumption (RFC 8446 §4.6.1). */
+export interface TicketState {
   cipherSuite: number;
   issuedAt: number;
   lifetimeSeconds: number;
@@ -537,6 +544,7 @@ export class TlsServer extends TlsConnection {
   }
 
   private sealTicket(t: TicketState): Uint8Array {
+    if (this.options.ticketCodec) return this.options.ticketCodec.seal(t);
     const w = new ByteWriter(64);
     w.u16(t.cipherSuite)
       .u64(BigInt(Math.floor(t.issuedAt)))
@@ -555,14 +563,26 @@ export class TlsServer extends TlsConnection {
 
   /** The state in a ticket we issued and that is still valid, or undefined (then the PSK is just not used). */
   private openTicket(ticket: Uint8Array): TicketState | undefined {
+    const state = this.options.ticketCodec
+      ? this.options.ticketCodec.open(ticket)
+      : this.unsealTicket(ticket);
+    if (!state) {
+      this.drop('ticket.rejected', 'ticket we cannot open', 'RFC 8446 §4.2.11');
+      return undefined;
+    }
+    if (this.now - state.issuedAt > state.lifetimeSeconds * 1000 || this.now < state.issuedAt) {
+      this.drop('ticket.expired', 'expired ticket', 'RFC 8446 §4.6.1');
+      return undefined;
+    }
+    return state;
+  }
+
+  private unsealTicket(ticket: Uint8Array): TicketState | undefined {
     if (ticket.length < 12 + 16) return undefined;
     const plain = this.crypto
       .aead('AES_256_GCM', this.ticketKey)
       .open(ticket.subarray(0, 12), TICKET_AAD, ticket.subarray(12));
-    if (!plain) {
-      this.drop('ticket.rejected', 'ticket we cannot open', 'RFC 8446 §4.2.11');
-      return undefined;
-    }
+    if (!plain) return undefined;
     const r = new ByteReader(plain, 'tls.ticket');
     const cipherSuiteId = r.u16('suite');
     const issuedAt = Number(r.u64('issued'));
@@ -571,10 +591,6 @@ export class TlsServer extends TlsConnection {
     const maxEarlyData = r.u32('max early data');
     const alpn = latin1(r.copy(r.u8('alpn length'), 'alpn'));
     const psk = r.copy(r.u8('psk length'), 'psk');
-    if (this.now - issuedAt > lifetimeSeconds * 1000 || this.now < issuedAt) {
-      this.drop('ticket.expired', 'expired ticket', 'RFC 8446 §4.6.1');
-      return undefined;
-    }
     return { cipherSuite: cipherSuiteId, issuedAt, lifetimeSeconds, ageAdd, maxEarlyData, alpn, psk };
   }
 }

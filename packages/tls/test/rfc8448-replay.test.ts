@@ -4,7 +4,8 @@
  * exactly the content the RFC signed, it writes the RFC's ServerHello record and the RFC's
  * encrypted server flight, accepts the RFC's client Finished, and protects application
  * data and close_notify exactly as the RFC does. Likewise §5: the RFC's HelloRetryRequest
- * (with NSS's cookie handed in), ServerHello and P-256 flight.
+ * (with NSS's cookie handed in), ServerHello and P-256 flight; and §4: with a ticket codec
+ * that knows NSS's ticket, the resumed handshake, 0-RTT data and EndOfEarlyData.
  */
 import { concatBytes, toHex, utf8 } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
@@ -14,10 +15,11 @@ import type { TlsEvent } from '../src/connection.ts';
 import type { CryptoProvider } from '../src/crypto/provider.ts';
 import { CIPHER_SUITES } from '../src/keyschedule.ts';
 import { RecordProtection } from '../src/record.ts';
-import { TlsServer } from '../src/server.ts';
+import { AntiReplayCache, type TicketState, TlsServer } from '../src/server.ts';
 import { PROVIDERS } from './providers.ts';
 import { h } from './vectors/rfc8448/hex.ts';
 import * as hrr from './vectors/rfc8448/hrr.ts';
+import * as res from './vectors/rfc8448/resumed.ts';
 import * as simple from './vectors/rfc8448/simple.ts';
 
 const hex = toHex;
@@ -194,5 +196,59 @@ describe.each(PROVIDERS)('our server replays RFC 8448 §3 ($name)', (c) => {
       type: 'error',
       alertName: 'illegal_parameter',
     });
+  });
+
+  it('§4: resumption with 0-RTT accepted, byte for byte', () => {
+    const NOW = 5_000_000;
+    const nst = decodeHandshake(simple.newSessionTicket);
+    if (nst.msgType !== 'new_session_ticket') throw new Error('not a NewSessionTicket');
+    const sh = decodeHandshake(res.serverHello);
+    if (sh.msgType !== 'server_hello') throw new Error('not a ServerHello');
+    // §3's ticket is NSS's; a ticket codec maps it to the state §3 established (the ticket was 6 ms old).
+    const state: TicketState = {
+      cipherSuite: 0x1301,
+      issuedAt: NOW - 6,
+      lifetimeSeconds: nst.ticketLifetime,
+      ageAdd: nst.ticketAgeAdd,
+      maxEarlyData: 0x400,
+      alpn: '',
+      psk: simple.resumptionPsk,
+    };
+    const server = new TlsServer({
+      crypto: scripted(c, sh.random, res.serverPrivate),
+      signer: { certificateChain: [], signatureSchemes: [], sign: () => new Uint8Array(0) },
+      ticketCodec: {
+        seal: () => new Uint8Array(1),
+        open: (ticket) => (hex(ticket) === hex(nst.ticket) ? state : undefined),
+      },
+      antiReplay: new AntiReplayCache(),
+      ticketKey: new Uint8Array(32),
+      ticketsToSend: 0,
+      groups: [0x001d, 0x0017, 0x0018, 0x0019, 0x0100, 0x0101, 0x0102, 0x0103, 0x0104],
+    });
+    const flight = server.receive(res.clientHelloRecord, NOW);
+    expect(flight.events).toEqual([]);
+    expect(flight.data.map(hex)).toEqual([
+      hex(concatBytes(h('16 03 03 00 60'), res.serverHello)),
+      hex(res.serverHandshakeRecord),
+    ]);
+    expect(server.state).toBe('WAIT_EOED');
+    expect(server.receive(res.earlyDataRecord, NOW).events).toEqual([
+      { type: 'early-data', data: res.earlyData },
+    ]);
+    expect(server.receive(res.endOfEarlyDataRecord, NOW).events).toEqual([]);
+    expect(server.state).toBe('WAIT_FINISHED');
+    expect(server.receive(res.clientFinishedRecord, NOW).events[0]).toMatchObject({
+      type: 'handshake-complete',
+      resumed: true,
+    });
+    expect(server.send(simple.applicationData, NOW).data.map(hex)).toEqual([
+      hex(res.serverApplicationRecord),
+    ]);
+    expect(server.receive(res.clientApplicationRecord, NOW).events).toEqual([
+      { type: 'data', data: simple.applicationData },
+    ]);
+    expect(server.receive(res.clientAlertRecord, NOW).events).toEqual([{ type: 'peer-closed' }]);
+    expect(server.close(NOW).data.map(hex)).toEqual([hex(res.serverAlertRecord)]);
   });
 });
