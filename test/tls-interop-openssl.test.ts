@@ -38,6 +38,14 @@ const PROVIDERS = [
   ['node', nodeCrypto],
 ] as const;
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const PSK = {
+  identity: 'stepwire-psk',
+  keyHex: '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f',
+};
+const PSK_BYTES = {
+  identity: new TextEncoder().encode(PSK.identity),
+  key: new Uint8Array(Buffer.from(PSK.keyHex, 'hex')),
+};
 /** NSS key log lines as a sorted list (order differs between implementations). */
 const keyLogLines = (text: string): string[] =>
   text
@@ -274,6 +282,28 @@ describe('our client vs openssl s_server', () => {
     const reversed = [...line.trimEnd()].reverse().join('');
     expect(await readUntil(c.socket, new RegExp(reversed))).toContain(reversed);
     c.socket.destroy();
+    await srv.stop();
+  });
+
+  it('external PSK: s_server -psk -nocert and our client agree on the key, no certificates', async () => {
+    const srv = await startOpensslServer({ mode: 'rev', psk: PSK });
+    const c = await ourConnect({ port: srv.port, ca: p256.ca, externalPsk: PSK_BYTES });
+    expect(c.handshake.peerCertificates).toBe(0);
+    c.socket.write('shared key\n');
+    expect(await readUntil(c.socket, /yek derahs/)).toContain('yek derahs');
+    c.socket.end();
+    await srv.process.waitFor(/CONNECTION CLOSED/);
+    // Only the orderly close_notify answer to ours, no failure.
+    expect(srv.facts().alertsSent).toEqual(['close_notify']);
+    await srv.stop();
+  });
+
+  it('external PSK with the wrong key: the handshake fails on our side with a typed alert', async () => {
+    const srv = await startOpensslServer({ mode: 'rev', psk: PSK });
+    const wrong = { identity: PSK_BYTES.identity, key: PSK_BYTES.key.map((b) => b ^ 1) };
+    const err = await ourConnectError({ port: srv.port, ca: p256.ca, externalPsk: wrong });
+    expect(err).toMatchObject({ name: 'TlsError' });
+    expect(['decrypt_error', 'bad_record_mac', 'illegal_parameter']).toContain(err.alert);
     await srv.stop();
   });
 
@@ -521,6 +551,42 @@ describe('openssl s_client vs our server', () => {
     });
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(srv.handshakes[0]?.peerCertificates).toBe(1);
+    await srv.close();
+  });
+
+  it('external PSK: s_client -psk against our server, "Reused" in s_client\'s words', async () => {
+    const srv = await startOurServer({
+      identity: p256.leaf,
+      externalPsks: new Map([[PSK.identity, PSK_BYTES.key]]),
+    });
+    const run = await runOpensslClient({
+      port: srv.port,
+      servername: null,
+      psk: PSK,
+      input: 'psk\n',
+      until: /^psk$/m,
+    });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.facts.reused).toBe(true);
+    expect(srv.handshakes[0]?.peerCertificates).toBe(0);
+    await srv.close();
+  });
+
+  it("group preference: our server insists on P-256 and retries s_client's x25519 share", async () => {
+    const srv = await startOurServer({
+      identity: p256.leaf,
+      groups: [GROUP_CODE['P-256'], GROUP_CODE.x25519],
+      groupSelection: 'preference',
+    });
+    const run = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      groups: 'X25519:P-256',
+      input: 'x\n',
+      until: /^x$/m,
+    });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.facts).toMatchObject({ helloRetry: true, group: 'P-256' });
     await srv.close();
   });
 

@@ -53,6 +53,8 @@ export interface OurClientOptions {
   earlyData?: Uint8Array;
   /** Our client certificate, for servers that ask for one. */
   cert?: PemIdentity | Credentials;
+  /** An external PSK (RFC 8446 §2.2); the hash defaults to SHA-256. */
+  externalPsk?: { identity: Uint8Array; key: Uint8Array };
   crypto?: CryptoProvider;
   keyLog?: (line: string) => void;
   timeoutMs?: number;
@@ -122,6 +124,7 @@ export async function ourConnect(opts: OurClientOptions): Promise<OurClient> {
     ...(opts.session ? { session: opts.session } : {}),
     ...(opts.earlyData ? { earlyData: opts.earlyData } : {}),
     ...(opts.cert ? { certificate: pkiSigner(opts.cert) } : {}),
+    ...(opts.externalPsk ? { externalPsk: opts.externalPsk } : {}),
     ...(opts.crypto ? { crypto: opts.crypto } : {}),
     ...(opts.keyLog ? { keyLog: opts.keyLog } : {}),
   });
@@ -199,6 +202,10 @@ export interface OurServerOptions {
   /** Allow 0-RTT (max_early_data_size in our tickets) with a shared anti-replay cache. */
   maxEarlyData?: number;
   ticketsToSend?: number;
+  /** External PSKs by identity (RFC 8446 §2.2). */
+  externalPsks?: ReadonlyMap<string, Uint8Array>;
+  /** 'preference': our group order wins even when the client's share is another group we support. */
+  groupSelection?: 'shares' | 'preference';
   crypto?: CryptoProvider;
   keyLog?: (line: string) => void;
 }
@@ -251,6 +258,15 @@ export function startOurServer(opts: OurServerOptions): Promise<OurServer> {
         : {}),
       ...(opts.maxEarlyData ? { maxEarlyData: opts.maxEarlyData, antiReplay } : {}),
       ...(opts.ticketsToSend !== undefined ? { ticketsToSend: opts.ticketsToSend } : {}),
+      ...(opts.groupSelection ? { groupSelection: opts.groupSelection } : {}),
+      ...(opts.externalPsks
+        ? {
+            externalPsk: (identity: Uint8Array) => {
+              const key = opts.externalPsks!.get(Buffer.from(identity).toString('latin1'));
+              return key ? { key } : undefined;
+            },
+          }
+        : {}),
       ...(opts.crypto ? { crypto: opts.crypto } : {}),
       ...(opts.keyLog ? { keyLog: opts.keyLog } : {}),
     });

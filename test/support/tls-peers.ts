@@ -743,8 +743,11 @@ export interface PeerServer {
 }
 
 export interface OpensslServerOptions {
-  certFile: string;
-  keyFile: string;
+  /** The server's certificate and key; without them (and with `psk`) -nocert: PSK only. */
+  certFile?: string;
+  keyFile?: string;
+  /** An external PSK (RFC 8446 §2.2): identity and key (hex). */
+  psk?: { identity: string; keyHex: string };
   /**
    * 'rev': each line comes back reversed (an echo whose answer the sender did not write);
    * 'www': GET / returns a status page with the session summary (New/Reused, cipher, shared
@@ -820,16 +823,10 @@ export async function startOpensslServer(opts: OpensslServerOptions): Promise<Pe
     throw new Error("openssl s_server accepts early data only in mode 'interactive'");
   }
   const args = (port: number): string[] => {
-    const a = [
-      's_server',
-      '-tls1_3',
-      '-accept',
-      `127.0.0.1:${port}`,
-      '-cert',
-      opts.certFile,
-      '-key',
-      opts.keyFile,
-    ];
+    const a = ['s_server', '-tls1_3', '-accept', `127.0.0.1:${port}`];
+    if (opts.certFile && opts.keyFile) a.push('-cert', opts.certFile, '-key', opts.keyFile);
+    else a.push('-nocert');
+    if (opts.psk) a.push('-psk', opts.psk.keyHex, '-psk_identity', opts.psk.identity);
     if (mode === 'rev') a.push('-rev');
     if (mode === 'www') a.push('-www');
     if (mode === 'WWW') a.push('-WWW');
@@ -1008,6 +1005,8 @@ export interface OpensslClientOptions extends RunOptions {
   ignEof?: boolean;
   /** Interactive command letters on stdin (k, K, Q, R); off by default (-nocommands). */
   commands?: boolean;
+  /** An external PSK (RFC 8446 §2.2): identity and key (hex). */
+  psk?: { identity: string; keyHex: string };
   /** Print keying material exported with this label (RFC 8446 §7.5, no context). */
   keymatExport?: { label: string; length: number };
   msg?: boolean;
@@ -1043,6 +1042,7 @@ export function startOpensslClient(opts: OpensslClientOptions): PeerRunning {
   }
   if (opts.certFile) a.push('-cert', opts.certFile);
   if (opts.keyFile) a.push('-key', opts.keyFile);
+  if (opts.psk) a.push('-psk', opts.psk.keyHex, '-psk_identity', opts.psk.identity);
   if (opts.alpn) a.push('-alpn', opts.alpn.join(','));
   if (opts.ignEof) a.push('-ign_eof');
   if (!opts.commands) a.push('-nocommands');
