@@ -2,6 +2,9 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ipBenchmarks } from './ip.bench.ts';
 import type { Benchmark, BenchResult } from './lib.ts';
+import { tcpBenchmarks } from './tcp.bench.ts';
+import { tcpTunBenchmarks } from './tcp-tun.bench.ts';
+import { tlsBenchmarks } from './tls.bench.ts';
 import { tunBenchmarks } from './tun.bench.ts';
 import { wireBenchmarks } from './wire.bench.ts';
 
@@ -10,7 +13,14 @@ const { values } = parseArgs({
   allowPositionals: false,
 });
 
-const all: Benchmark[] = [...wireBenchmarks, ...ipBenchmarks, ...tunBenchmarks];
+const all: Benchmark[] = [
+  ...wireBenchmarks,
+  ...ipBenchmarks,
+  ...tunBenchmarks,
+  ...tcpBenchmarks,
+  ...tcpTunBenchmarks,
+  ...tlsBenchmarks,
+];
 const chosen = values.filter ? all.filter((b) => b.name.includes(values.filter!)) : all;
 
 const results: BenchResult[] = [];
