@@ -20,7 +20,16 @@ import { FastOpenCache, FastOpenKeys } from './fastopen.ts';
 import { lowerConnectionMss } from './hooks.ts';
 import { IsnGenerator } from './isn.ts';
 import { TcpListener, type TcpListenerStats, type TcpListenOptions } from './listener.ts';
-import { ACK, decodeSegment, describeSegment, encodeSegment, RST, SYN, type TcpSegment } from './segment.ts';
+import {
+  ACK,
+  decodeSegment,
+  describeSegment,
+  encodeSegment,
+  FIN,
+  RST,
+  SYN,
+  type TcpSegment,
+} from './segment.ts';
 import { TcpServer, type TcpServerOptions } from './server.ts';
 import { type TcpConnectOptions, TcpSocket } from './socket.ts';
 import { SynCookies } from './syncookie.ts';
@@ -71,6 +80,8 @@ export class Tcb {
   /** @internal */ timeWait = false;
   /** @internal When the owner let go (for the FIN-WAIT-2 timeout of orphans). */
   orphanSince: number | undefined;
+  /** @internal When an ACK last answered a dropped segment (see Tcp.limitInvalidAck). */
+  lastInvalidAck: number | undefined;
   /** @internal */ timer: Timer | undefined;
   /** @internal */ timerAt: number | undefined;
   /** The connection's sendHighWater: above it, it reports 'writable' when it drains. */
@@ -115,6 +126,8 @@ class GatedTrace extends TraceBus {
 }
 
 const RFC_RST = 'RFC 9293 §3.10.7.1';
+/** Linux net.ipv4.tcp_invalid_ratelimit. */
+const INVALID_ACK_INTERVAL = 500;
 const EMPTY = new Uint8Array(0);
 const SEND_OK_STATES: ReadonlySet<TcpState> = new Set(['SYN-RECEIVED', 'ESTABLISHED', 'CLOSE-WAIT']);
 
@@ -205,7 +218,8 @@ export interface TcpStats {
  * 'tcp.syncookie.sent', 'tcp.syncookie.valid', 'tcp.syncookie.invalid', 'tcp.icmp.hard',
  * 'tcp.icmp.soft', 'tcp.icmp.pmtu', 'tcp.icmp.no-connection', 'tcp.icmp.out-of-window',
  * 'tcp.icmp.malformed', 'tcp.tx.error', 'tcp.timewait.reuse', 'tcp.timewait.overflow',
- * 'tcp.orphan.reset', 'tcp.orphan.fin-timeout', 'tcp.fastopen.cookie-cached'.
+ * 'tcp.orphan.reset', 'tcp.orphan.fin-timeout', 'tcp.fastopen.cookie-cached',
+ * 'tcp.invalid-ack.limited', 'tcp.tx.fragmented'.
  */
 export class Tcp implements IpProtocolHandler {
   /** @internal Connections by 4-tuple key. */
@@ -658,7 +672,10 @@ export class Tcp implements IpProtocolHandler {
           l.note(tcb, 'final ACK dropped, accept queue full', 'RFC 9293 §3.10.7.4', 'tcp.listen.overflow');
           return;
         }
-        tcb.handle(conn.receive(seg, now));
+        const droppedBefore = conn.counters.dropped;
+        const out = conn.receive(seg, now);
+        if (conn.counters.dropped !== droppedBefore) this.limitInvalidAck(tcb, seg, out, now);
+        tcb.handle(out);
         return;
       }
     }
@@ -673,6 +690,30 @@ export class Tcp implements IpProtocolHandler {
       RFC_RST,
     );
     this.reset(d, seg);
+  }
+
+  /**
+   * The connection dropped a segment and answers with an ACK (an unacceptable sequence
+   * number, an ACK of unsent data, PAWS: RFC 9293 §3.10.7.4, RFC 5961 §5.2, RFC 7323 §5.3).
+   * Two ends that disagree about the sequence space would answer each other's answers
+   * forever, an ACK storm (RFC 5961 §5 notes it). Like Linux (tcp_oow_rate_limited,
+   * net.ipv4.tcp_invalid_ratelimit = 500 ms), such ACKs for segments without data go out
+   * at most once per 500 ms per connection; data segments always get theirs (fast
+   * retransmit counts on duplicate ACKs). Where the connection machine limits some of these
+   * itself, this is a second line that costs one comparison.
+   */
+  private limitInvalidAck(tcb: Tcb, seg: TcpSegment, out: TcpOutput, now: number): void {
+    if (seg.payload.length > 0 || seg.flags & (SYN | FIN)) return;
+    const segs = out.segments;
+    if (segs.length !== 1) return;
+    const ack = segs[0]!;
+    if (ack.flags !== ACK || ack.payload.length > 0) return;
+    if (tcb.lastInvalidAck !== undefined && now - tcb.lastInvalidAck < INVALID_ACK_INTERVAL) {
+      segs.length = 0;
+      this.stack.counters.inc('tcp.invalid-ack.limited');
+      return;
+    }
+    tcb.lastInvalidAck = now;
   }
 
   /** RFC 9293 §3.10.7.1: the RST for a segment no connection wants (never for a RST). */

@@ -351,3 +351,41 @@ describe('ICMP errors for established connections', () => {
     expect(conn.stats.bytesOut).toBeGreaterThanOrEqual(20_000);
   });
 });
+
+describe('ACK storms', () => {
+  it('two ends that disagree about the sequence space do not answer each other forever (RFC 5961 §5)', async () => {
+    const { a, b, run, sim } = tcpSim();
+    let server: TcpSocket | undefined;
+    b.createServer((s: TcpSocket) => {
+      server = s;
+      s.resume();
+    }).listen(80, B);
+    const c = a.connect({ host: B, port: 80 });
+    c.on('error', () => {});
+    await run(once(c, 'connect'));
+    sim.clock.advance(100);
+    const sconn = server!.connection!;
+    // A byte "from A" that A never sent: B now acknowledges one byte past A's SND.NXT.
+    const forged = encodeSegment(
+      {
+        srcPort: c.localPort!,
+        dstPort: 80,
+        seq: sconn.rcvNxt,
+        ack: sconn.sndUna,
+        flags: ACK,
+        window: 1000,
+        urgentPointer: 0,
+        options: { timestamps: { value: 0x7fffffff, echo: 0 } },
+        payload: new Uint8Array([0x58]),
+      },
+      { src: A, dst: B },
+    );
+    b.receive({ version: 4, src: A, dst: B, protocol: 6, ttl: 64, payload: forged, original: forged });
+    // Without a limit, A's "ACK of unsent data" answer and B's "unacceptable segment" answer
+    // would ping-pong at one instant and advance() would never return.
+    sim.clock.advance(2_000);
+    const sent = sim.a.host.counters.get('tcp.tx') + sim.b.host.counters.get('tcp.tx');
+    expect(sent).toBeLessThan(60);
+    expect(sim.clock.now()).toBeGreaterThan(2_000);
+  });
+});
