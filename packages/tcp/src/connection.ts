@@ -174,6 +174,11 @@ export interface TcpConnectionOptions {
   maxOutOfOrder?: number;
   /** Challenge ACKs per second (RFC 5961 §7). Default 100. */
   challengeAckLimit?: number;
+  /**
+   * Least time between ACKs answering unacceptable segments that carry no data (RFC 5961
+   * §7 throttling; Linux tcp_invalid_ratelimit). Default 500 ms; 0 = no limit.
+   */
+  invalidAckInterval?: number;
   /** Duplicate-ACK threshold (RFC 5681 §3.2). Default 3. */
   dupThresh?: number;
   trace?: TraceBus;
@@ -217,6 +222,7 @@ export interface TcpStats {
   dropped: number;
   zeroWindowProbes: number;
   keepalivesSent: number;
+  oowAcksSuppressed: number;
   sackRanges: SackBlock[];
 }
 
@@ -361,6 +367,7 @@ export class TcpConnection {
       | 'dupThresh'
       | 'sendHighWater'
       | 'sendLowWater'
+      | 'invalidAckInterval'
     >
   >;
   private readonly offerWs: boolean;
@@ -393,6 +400,7 @@ export class TcpConnection {
     dropped: 0,
     zeroWindowProbes: 0,
     keepalivesSent: 0,
+    oowAcksSuppressed: 0,
   };
 
   constructor(opts: TcpConnectionOptions) {
@@ -427,6 +435,7 @@ export class TcpConnection {
       dupThresh: opts.dupThresh ?? 3,
       sendHighWater: high,
       sendLowWater: opts.sendLowWater ?? Math.floor(high / 2),
+      invalidAckInterval: opts.invalidAckInterval ?? 500,
     };
     this.keepalive = opts.keepalive
       ? {
@@ -1015,7 +1024,7 @@ export class TcpConnection {
           this.tsRecent = ts.value; // RFC 7323 §5.5
         } else {
           this.counters.pawsDropped++;
-          this.ackNow = true;
+          this.outOfWindowAck(seg);
           this.drop('paws');
           return;
         }
@@ -1026,7 +1035,7 @@ export class TcpConnection {
     const len = seg.payload.length + (f & SYN ? 1 : 0) + (f & FIN ? 1 : 0);
     const wnd = seqDiff(this.rcvAdvRight, this.rcvNxt);
     if (!this.acceptable(seq, len, wnd)) {
-      if (!(f & RST)) this.ackNow = true;
+      if (!(f & RST)) this.outOfWindowAck(seg);
       if (seg.payload.length && seqLeq(seqAdd(seq, seg.payload.length), this.rcvNxt)) {
         this.noteDuplicate(seq, seg.payload.length);
       }
@@ -1133,6 +1142,29 @@ export class TcpConnection {
     return (seqLeq(rn, seq) && seqLt(seq, right)) || (seqLeq(rn, end) && seqLt(end, right));
   }
 
+  /**
+   * The ACK that answers an unacceptable segment (RFC 9293 §3.10.7.4 first and fifth
+   * steps, RFC 7323 §5.3, RFC 5961 §5.2). Two ends that disagree about the sequence space
+   * (one was fed a forged segment) would answer each other's ACKs forever: an ACK storm.
+   * So, as RFC 5961 §7 asks and as Linux does (tcp_invalid_ratelimit), the answer to a
+   * segment without data is rate-limited; a data segment (a real retransmission whose
+   * sender needs to hear) is always answered.
+   */
+  private outOfWindowAck(seg: TcpSegment): void {
+    if (seg.payload.length > 0 && !(seg.flags & SYN)) {
+      this.ackNow = true;
+      return;
+    }
+    if (this.lastOowAckAt !== undefined && this.now - this.lastOowAckAt < this.o.invalidAckInterval) {
+      this.counters.oowAcksSuppressed++;
+      return;
+    }
+    this.lastOowAckAt = this.now;
+    this.ackNow = true;
+  }
+
+  private lastOowAckAt: number | undefined;
+
   /** RFC 5961 §3.2, §4.2 and §7: an ACK for the peer to check, rate-limited. */
   private challengeAck(): void {
     if (this.now - this.challengeWindowStart >= 1000) {
@@ -1156,12 +1188,12 @@ export class TcpConnection {
     const ack = seg.ack;
     // RFC 5961 §5.2: acceptable iff (SND.UNA - MAX.SND.WND) <= SEG.ACK <= SND.NXT.
     if (seqGt(ack, this.sndMax)) {
-      this.ackNow = true;
+      this.outOfWindowAck(seg);
       this.drop('ack-unsent');
       return false;
     }
     if (seqLt(ack, seqAdd(this.sndUna, -this.maxSndWnd))) {
-      this.ackNow = true;
+      this.outOfWindowAck(seg);
       this.drop('ack-too-old');
       return false;
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ACK, RST, SYN, type TcpSegment } from '../src/segment.ts';
+import { Pair } from './harness.ts';
 import { bytes, deliver, established, kinds, lines } from './scenario.ts';
 
 // RFC 5961 on an ESTABLISHED pair: A (ISS 1000) and B (ISS 5000), window 65535.
@@ -102,5 +103,29 @@ describe('PAWS (RFC 7323 §5)', () => {
     const bare = { ...d1.segments[0]!, seq: 5011, options: {} };
     a.receive(bare, 203);
     expect(a.readable).toBe(10);
+  });
+});
+
+describe('ACK storms (RFC 5961 §7)', () => {
+  it('two ends desynchronized by a forged segment do not answer each other without end', () => {
+    const p = new Pair({ timestamps: false }, { timestamps: false }, 1, { delay: 0.01 });
+    p.open();
+    p.run(10);
+    // A forged segment: in A's window at exactly RCV.NXT, with an acceptable ACK, carrying
+    // 100 bytes B never sent. A takes them; now A acknowledges more than B has sent.
+    const a = p.conns.a;
+    p.handle(
+      'a',
+      a.receive(fromB({ seq: a.stats.rcvNxt, ack: a.stats.sndUna, payload: bytes(100) }), p.clock.now()),
+    );
+    // B's next segment looks old to A, and A's ACK acknowledges data B never sent: each
+    // end answers the other. Without the throttle this loops at the speed of the link.
+    p.send('b', bytes(10));
+    const before = p.delivered;
+    p.run(5000);
+    const exchanged = p.delivered - before;
+    expect(exchanged).toBeGreaterThan(5); // the ends do keep disagreeing...
+    expect(exchanged).toBeLessThan(100); // ...at a trickle (500 ms apart), not a storm
+    expect(a.stats.oowAcksSuppressed + p.conns.b.stats.oowAcksSuppressed).toBeGreaterThan(0);
   });
 });

@@ -146,7 +146,7 @@ describe('two connections over a lossy, duplicating, reordering, corrupting chan
           throw new Error(`scenario ${JSON.stringify(s)}: ${(e as Error).message}`);
         }
       }),
-      { numRuns: Number(process.env.RUNS ?? 40), seed: Number(process.env.SEED ?? 20261125) },
+      { numRuns: Number(process.env.RUNS ?? 80), seed: Number(process.env.SEED ?? 20261125) },
     );
     // Corrupted bytes really went through the codec and were caught by the checksum.
     expect(totalChecksumDrops).toBeGreaterThan(0);
