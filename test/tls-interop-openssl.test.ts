@@ -331,6 +331,29 @@ describe('our client vs openssl s_server', () => {
     await srv.stop();
   });
 
+  it('no cipher suite in common: s_server refuses, we get a typed handshake_failure', async () => {
+    const srv = await startOpensslServer({
+      ...p256.leaf,
+      mode: 'rev',
+      ciphersuites: 'TLS_AES_256_GCM_SHA384',
+    });
+    const err = await ourConnectError({
+      port: srv.port,
+      ca: p256.ca,
+      cipherSuites: [SUITE_CODE.TLS_AES_128_GCM_SHA256],
+    });
+    expect(err).toMatchObject({ name: 'TlsError', alert: 'handshake_failure', sentByUs: false });
+    await srv.stop();
+  });
+
+  it('no group in common: s_server refuses, we get a typed alert', async () => {
+    const srv = await startOpensslServer({ ...p256.leaf, mode: 'rev', groups: 'P-384' });
+    const err = await ourConnectError({ port: srv.port, ca: p256.ca });
+    expect(err).toMatchObject({ name: 'TlsError', sentByUs: false });
+    expect(['handshake_failure', 'insufficient_security']).toContain(err.alert);
+    await srv.stop();
+  });
+
   it('a server certificate from a CA we do not trust: we send unknown_ca, s_server receives it', async () => {
     const srv = await startOpensslServer({ ...p256.leaf, mode: 'rev' });
     const err = await ourConnectError({ port: srv.port, ca: fx.unrelatedCa });
@@ -586,6 +609,55 @@ describe('openssl s_client vs our server', () => {
     });
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.facts).toMatchObject({ helloRetry: true, group: 'P-256' });
+    await srv.close();
+  });
+
+  it('no cipher suite in common: our server sends handshake_failure, s_client reports it', async () => {
+    const srv = await startOurServer({
+      identity: p256.leaf,
+      cipherSuites: [SUITE_CODE.TLS_AES_256_GCM_SHA384],
+    });
+    const run = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      ciphersuites: 'TLS_CHACHA20_POLY1305_SHA256',
+      input: 'x\n',
+      until: /^x$/m,
+    });
+    expect(run.code).not.toBe(0);
+    expect(run.facts.alertsReceived).toEqual(['handshake_failure']);
+    await eventually(() =>
+      expect(srv.errors[0]).toMatchObject({ alert: 'handshake_failure', sentByUs: true }),
+    );
+    await srv.close();
+  });
+
+  it('no ALPN protocol in common: our server sends no_application_protocol (RFC 7301 §3.2)', async () => {
+    const srv = await startOurServer({ identity: p256.leaf, alpn: ['h2'] });
+    const run = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      alpn: ['http/1.1'],
+      input: 'x\n',
+      until: /^x$/m,
+    });
+    expect(run.code).not.toBe(0);
+    expect(run.facts.alertsReceived).toEqual(['no_application_protocol']);
+    await srv.close();
+  });
+
+  it('ALPN: s_client offers h2 and http/1.1, our server picks its own preference', async () => {
+    const srv = await startOurServer({ identity: p256.leaf, alpn: ['http/1.1', 'h2'] });
+    const run = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      alpn: ['h2', 'http/1.1'],
+      input: 'x\n',
+      until: /^x$/m,
+    });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.facts.alpn).toBe('http/1.1');
+    expect(srv.handshakes[0]?.alpn).toBe('http/1.1');
     await srv.close();
   });
 
