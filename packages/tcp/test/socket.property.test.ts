@@ -173,3 +173,109 @@ describe('a listener under a burst of clients', () => {
     if (!p.synCookies) expect(q.synCookiesSent).toBe(0);
   });
 });
+
+type Op =
+  | 'write'
+  | 'end'
+  | 'destroy'
+  | 'destroyWithError'
+  | 'resetAndDestroy'
+  | 'pause'
+  | 'resume'
+  | 'noDelay'
+  | 'keepAlive'
+  | 'timeout';
+
+describe('any sequence of socket calls', () => {
+  test.prop(
+    [
+      fc.integer({ min: 1, max: 1_000_000 }),
+      fc.array(
+        fc.record({
+          client: fc.boolean(),
+          op: fc.constantFrom<Op>(
+            'write',
+            'write',
+            'write',
+            'end',
+            'destroy',
+            'destroyWithError',
+            'resetAndDestroy',
+            'pause',
+            'resume',
+            'noDelay',
+            'keepAlive',
+            'timeout',
+          ),
+          at: fc.integer({ min: 0, max: 3_000 }),
+          size: fc.integer({ min: 0, max: 300_000 }),
+        }),
+        { maxLength: 12 },
+      ),
+    ],
+    { numRuns: 60 },
+  )('never throws, and every connection ends', async (seed, ops) => {
+    const { a, b, run, sim } = tcpSim({ seed, impairments: { loss: 0.01, delay: 5 } });
+    let server: TcpSocket | undefined;
+    b.createServer({ allowHalfOpen: (seed & 1) === 1 }, (s: TcpSocket) => {
+      server = s;
+      s.on('error', () => {});
+      s.on('data', () => {});
+    }).listen(80, sim.b.ipv4);
+    const c = a.connect({ host: sim.b.ipv4, port: 80, allowHalfOpen: (seed & 2) === 2 });
+    c.on('error', () => {});
+    c.on('data', () => {});
+    const apply = (s: TcpSocket | undefined, op: Op, size: number) => {
+      if (!s || s.destroyed) return;
+      switch (op) {
+        case 'write':
+          if (s.writable) s.write(Buffer.alloc(size, 1));
+          break;
+        case 'end':
+          s.end();
+          break;
+        case 'destroy':
+          s.destroy();
+          break;
+        case 'destroyWithError':
+          s.destroy(new Error('boom'));
+          break;
+        case 'resetAndDestroy':
+          s.resetAndDestroy();
+          break;
+        case 'pause':
+          s.pause();
+          break;
+        case 'resume':
+          s.resume();
+          break;
+        case 'noDelay':
+          s.setNoDelay(size % 2 === 0);
+          break;
+        case 'keepAlive':
+          s.setKeepAlive(size % 2 === 0, size % 5000);
+          break;
+        case 'timeout':
+          s.setTimeout(size % 4000);
+          break;
+      }
+    };
+    for (const o of ops) {
+      sim.clock.setTimer(o.at, () => apply(o.client ? c : server, o.op, o.size));
+    }
+    await run(new Promise((r) => setImmediate(r)));
+    for (let t = 0; t < 40; t++) {
+      sim.clock.advance(100);
+      await new Promise((r) => setImmediate(r));
+    }
+    c.destroy();
+    server?.destroy();
+    // Everything ends: retransmissions give up, FIN-WAIT-2 orphans time out, TIME-WAIT expires.
+    for (let t = 0; t < 40; t++) {
+      sim.clock.advance(60_000);
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(a.stats.connections).toBe(0);
+    expect(b.stats.connections).toBe(0);
+  });
+});
