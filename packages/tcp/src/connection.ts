@@ -52,9 +52,11 @@ const seqMax = wire_seqMax;
  * inSynSent, inSynchronized: sequence check, RST, SYN, ACK, text, FIN), with RFC 5961
  * checks in the RST/SYN/ACK steps and PAWS (RFC 7323 §5) before the sequence check. The
  * send path (transmit/sendNew) applies the peer window, cwnd, Nagle and sender SWS
- * avoidance; loss recovery is RFC 6675 with SACK and RFC 6582 NewReno without, the window
- * arithmetic behind the CongestionControl interface (src/congestion/). Timers: RTO (RFC
- * 6298, src/rto.ts), persist, delayed ACK, keepalive and TIME-WAIT, as absolute deadlines.
+ * avoidance; loss recovery is RFC 6675 with SACK (paced by RFC 6937 PRR, with the rescue
+ * retransmission and lost-retransmission detection) and RFC 6582 NewReno without, the
+ * window arithmetic behind the CongestionControl interface (src/congestion/). Timers: RTO
+ * (RFC 6298, src/rto.ts), persist, delayed ACK, keepalive and TIME-WAIT, as absolute
+ * deadlines.
  *
  * sndNxt goes back to sndUna after an RTO (go-back-N, RFC 5681 §3.1 loss window), so the
  * RFC's SND.NXT in the acceptability tests is sndMax, the highest sequence number sent.
