@@ -104,6 +104,30 @@ describe('our client vs gnutls-serv', () => {
     await srv.stop();
   });
 
+  it('0-RTT: gnutls-serv --earlydata accepts our early data and the connection carries on', async () => {
+    const srv = await startGnutlsServer({ ...p256.leaf, earlyData: true });
+    const first = await ourConnect({ port: srv.port, ca: p256.ca });
+    first.socket.write('one\n');
+    await readUntil(first.socket, /one/);
+    const session = await first.ticket();
+    expect(session.maxEarlyDataSize).toBeGreaterThan(0);
+    first.socket.end();
+    const second = await ourConnect({
+      port: srv.port,
+      ca: p256.ca,
+      session,
+      earlyData: new TextEncoder().encode('early for gnutls\n'),
+    });
+    // gnutls-serv's echo mode neither prints nor echoes 0-RTT data: acceptance (its
+    // EncryptedExtensions early_data) is what can be observed, and that the 1-RTT data after it flows.
+    expect(second.earlyDataAccepted).toBe(true);
+    expect(second.handshake.resumed).toBe(true);
+    second.socket.write('after early\n');
+    expect(await readUntil(second.socket, /after early/)).toContain('after early');
+    second.socket.end();
+    await srv.stop();
+  });
+
   it('KeyUpdate from us (update_requested): GnuTLS answers with its own and keeps echoing', async () => {
     const srv = await startGnutlsServer({ ...p256.leaf });
     const c = await ourConnect({ port: srv.port, ca: p256.ca });
