@@ -1,4 +1,4 @@
-import { ByteReader, finishChecksum, ParseError, sum16 } from '@stepwire/wire';
+import { allocBytes, ByteReader, finishChecksum, ParseError, sum16 } from '@stepwire/wire';
 import { cachedAddressBytes, formatIpv4 } from './address.ts';
 
 /**
@@ -162,7 +162,7 @@ export function encodeIpv4(p: Ipv4Packet, opts?: Ipv4EncodeOptions): Uint8Array 
   const src = cachedAddressBytes(p.src);
   const dst = cachedAddressBytes(p.dst);
   if (src?.length !== 4 || dst?.length !== 4) throw new RangeError(`not IPv4 addresses: ${p.src} ${p.dst}`);
-  const out = new Uint8Array(total);
+  const out = allocBytes(total);
   out[0] = 0x40 | (headerLength >> 2);
   out[1] = ((p.dscp & 0x3f) << 2) | (p.ecn & 3);
   const tl = opts?.totalLength ?? total;
@@ -179,6 +179,9 @@ export function encodeIpv4(p: Ipv4Packet, opts?: Ipv4EncodeOptions): Uint8Array 
   out[7] = ff & 0xff;
   out[8] = p.ttl;
   out[9] = p.protocol;
+  // The checksum is computed over the header with this field zero (RFC 791 §3.1).
+  out[10] = 0;
+  out[11] = 0;
   out.set(src, 12);
   out.set(dst, 16);
   let at = IPV4_MIN_HEADER;
@@ -190,7 +193,8 @@ export function encodeIpv4(p: Ipv4Packet, opts?: Ipv4EncodeOptions): Uint8Array 
     out.set(o.data, at);
     at += o.data.length;
   }
-  // The rest of the option area stays zero: End of Option List, then padding (RFC 791).
+  // The rest of the option area is zero: End of Option List, then padding (RFC 791).
+  out.fill(0, at, headerLength);
   out.set(p.payload, headerLength);
   const ck = opts?.checksum ?? finishChecksum(sum16(out.subarray(0, headerLength)));
   out[10] = ck >> 8;

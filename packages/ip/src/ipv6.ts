@@ -1,4 +1,4 @@
-import { ByteReader } from '@stepwire/wire';
+import { allocBytes, ByteReader } from '@stepwire/wire';
 import { cachedAddressBytes, formatIpv6 } from './address.ts';
 
 /**
@@ -282,7 +282,9 @@ export function encodeIpv6(p: Ipv6Packet, opts?: Ipv6EncodeOptions): Uint8Array 
   const src = cachedAddressBytes(p.src);
   const dst = cachedAddressBytes(p.dst);
   if (src?.length !== 16 || dst?.length !== 16) throw new RangeError(`not IPv6 addresses: ${p.src} ${p.dst}`);
-  const out = new Uint8Array(IPV6_HEADER_LENGTH + payloadLength);
+  const out = allocBytes(IPV6_HEADER_LENGTH + payloadLength);
+  // Extension headers leave reserved fields and padding as zero bytes they do not write.
+  if (extLen > 0) out.fill(0, IPV6_HEADER_LENGTH, IPV6_HEADER_LENGTH + extLen);
   const w0 = (6 << 28) | ((p.trafficClass & 0xff) << 20) | (p.flowLabel & 0xfffff);
   out[0] = w0 >>> 24;
   out[1] = (w0 >>> 16) & 0xff;

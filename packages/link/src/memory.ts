@@ -1,4 +1,4 @@
-import { type Clock, Counters, Prng, type TraceBus } from '@stepwire/wire';
+import { allocBytes, type Clock, Counters, Prng, type TraceBus } from '@stepwire/wire';
 import { type ImpairedLink, type Impairments, impair } from './impair.ts';
 import type { Link } from './link.ts';
 
@@ -30,7 +30,8 @@ class PipeEnd implements Link {
     }
     this.counters.inc('tx');
     // A copy: the sender may reuse its buffer, the receiver may keep what it gets.
-    const copy = packet.slice();
+    const copy = allocBytes(packet.length);
+    copy.set(packet);
     const peer = this.peer;
     this.clock.setTimer(this.clock.now(), () => peer?.arrive(copy));
   }

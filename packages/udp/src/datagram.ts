@@ -1,5 +1,5 @@
 import { IPPROTO_UDP, pseudoHeaderSum } from '@stepwire/ip';
-import { ByteReader, finishChecksum, ParseError, sum16 } from '@stepwire/wire';
+import { allocBytes, ByteReader, finishChecksum, ParseError, sum16 } from '@stepwire/wire';
 
 /**
  * The UDP datagram (RFC 768):
@@ -81,7 +81,7 @@ export function encodeUdp(d: UdpDatagram, pseudo: PseudoHeader): Uint8Array {
       `UDP payload of ${d.payload.length} bytes exceeds ${UDP_MAX_PAYLOAD} (RFC 768 Length)`,
     );
   }
-  const out = allocate(length);
+  const out = allocBytes(length);
   out[0] = d.sourcePort >>> 8;
   out[1] = d.sourcePort & 0xff;
   out[2] = d.destinationPort >>> 8;
@@ -155,17 +155,6 @@ export function decodeUdp(bytes: Uint8Array, pseudo: PseudoHeader, opts?: Decode
     }
   }
   return { sourcePort, destinationPort, payload: datagram.subarray(UDP_HEADER_LENGTH) };
-}
-
-/**
- * Uninitialized memory for a datagram whose every byte the caller writes. Buffer.allocUnsafe
- * serves packet-sized requests from a shared slab, several times cheaper than
- * `new Uint8Array(n)` (which allocates and zeroes a backing store per datagram) on the echo
- * path. The result is a plain Uint8Array view so that `.slice()` still copies.
- */
-function allocate(n: number): Uint8Array {
-  const b = Buffer.allocUnsafe(n);
-  return new Uint8Array(b.buffer, b.byteOffset, n);
 }
 
 function checkPort(p: number, name: string): void {

@@ -191,6 +191,19 @@ export class ByteWriter {
   }
 }
 
+/**
+ * Uninitialised bytes for a packet whose every byte the caller writes. Buffer.allocUnsafe
+ * serves packet-sized requests from a shared slab, several times cheaper than
+ * `new Uint8Array(n)`, which allocates and zeroes a backing store each time: the encoders
+ * on the per-packet path use this. The result is a plain Uint8Array view (so `.slice()`
+ * still copies, and equality with other Uint8Arrays holds); its `.buffer` is shared, so
+ * always pair it with byteOffset/byteLength.
+ */
+export function allocBytes(n: number): Uint8Array {
+  const b = Buffer.allocUnsafe(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   let n = 0;
   for (const p of parts) n += p.length;

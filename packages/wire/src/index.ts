@@ -1,4 +1,14 @@
-export { ByteReader, ByteWriter, bytesEqual, concatBytes, fromHex, fromUtf8, toHex, utf8 } from './bytes.ts';
+export {
+  allocBytes,
+  ByteReader,
+  ByteWriter,
+  bytesEqual,
+  concatBytes,
+  fromHex,
+  fromUtf8,
+  toHex,
+  utf8,
+} from './bytes.ts';
 export { finishChecksum, internetChecksum, sum16, updateChecksum } from './checksum.ts';
 export { type Clock, RealClock, type Timer, VirtualClock } from './clock.ts';
 export { ParseError } from './errors.ts';
