@@ -3,11 +3,12 @@
  * TCP-TUN benchmark: kernel-side programs in the namespace, hashes of the HTTP app's byte
  * pattern, the kernel's TCP counters. Nothing here skips: a missing program throws.
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { Netns, RunResult } from '@stepwire/link';
 import { patternChunk } from '../../packages/cli/src/services/http-app.ts';
 import { waitForLine, waitUntil } from '../../packages/cli/src/tun/kernel.ts';
+import { tsharkFields, tsharkProblems } from './tshark.ts';
 
 /** SHA-256 (hex) of the first n bytes of the /bytes/N pattern. */
 export function patternSha256(n: number): string {
@@ -115,9 +116,17 @@ export async function waitListening(ns: Netns, port: number, timeoutMs = 10_000)
   throw new Error(`nothing listens on kernel-side port ${port} after ${timeoutMs} ms`);
 }
 
-/** The kernel's TCP sockets in the namespace touching `port` (ss -tan), as 'STATE local peer' lines. */
-export async function kernelSockets(ns: Netns, port: number): Promise<string[]> {
-  const r = await ns.run('ss', ['-Htan', `( sport = :${port} or dport = :${port} )`], { timeoutMs: 5000 });
+/**
+ * The kernel's TCP sockets in the namespace on `port` (ss -tan), as 'STATE local peer'
+ * lines; with `otherPort`, only the connection between those two ports (Linux reuses an
+ * ephemeral port for a different 4-tuple, so a port alone may match an older connection).
+ */
+export async function kernelSockets(ns: Netns, port: number, otherPort?: number): Promise<string[]> {
+  const filter =
+    otherPort === undefined
+      ? `( sport = :${port} or dport = :${port} )`
+      : `( ( sport = :${port} and dport = :${otherPort} ) or ( sport = :${otherPort} and dport = :${port} ) )`;
+  const r = await ns.run('ss', ['-Htan', filter], { timeoutMs: 5000 });
   return r.stdout
     .split('\n')
     .map((l) => l.trim().split(/\s+/))
@@ -156,4 +165,127 @@ export function seededBytes(n: number, seed: number): Buffer {
 
 export function sha256(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
+}
+
+/**
+ * Check that every TCP connection on `port` in a pcap closed with a FIN from each side,
+ * each FIN acknowledged, and no RST before that. A RST after both FINs were acknowledged
+ * is allowed: it answers a late duplicate (for example our ACK of a FIN the peer sent
+ * twice because a busy machine delayed our first ACK) that reached a socket already gone,
+ * which is what RFC 9293 §3.10.7.1 asks of a closed port. Returns one line per problem.
+ */
+export function closeProblems(pcap: string, port: number): string[] {
+  const rows = tsharkFields(
+    pcap,
+    [
+      'frame.number',
+      'tcp.stream',
+      'tcp.srcport',
+      'tcp.flags.fin',
+      'tcp.flags.reset',
+      'tcp.flags.ack',
+      'tcp.seq_raw',
+      'tcp.ack_raw',
+      'tcp.len',
+    ],
+    { filter: `tcp.port == ${port}` },
+  );
+  const streams = new Map<string, Record<string, string>[]>();
+  for (const r of rows) {
+    const k = r['tcp.stream']!;
+    if (!streams.has(k)) streams.set(k, []);
+    streams.get(k)!.push(r);
+  }
+  const problems: string[] = [];
+  for (const [stream, frames] of streams) {
+    // The side is the source port: `port` itself (the listener's side) or the other end.
+    const finEnd = new Map<string, number>();
+    const acked = new Set<string>();
+    let closedAt: number | undefined;
+    for (const f of frames) {
+      const side = f['tcp.srcport'] === String(port) ? 'listener' : 'peer';
+      const other = side === 'listener' ? 'peer' : 'listener';
+      const n = Number(f['frame.number']);
+      if (f['tcp.flags.reset'] === '1' || f['tcp.flags.reset'] === 'True') {
+        if (closedAt === undefined)
+          problems.push(
+            `stream ${stream}: RST from the ${side} in frame ${n} before both FINs were acknowledged`,
+          );
+        continue;
+      }
+      if ((f['tcp.flags.fin'] === '1' || f['tcp.flags.fin'] === 'True') && !finEnd.has(side)) {
+        finEnd.set(side, (Number(f['tcp.seq_raw']) + Number(f['tcp.len']) + 1) >>> 0);
+      }
+      const otherFin = finEnd.get(other);
+      if (
+        otherFin !== undefined &&
+        (f['tcp.flags.ack'] === '1' || f['tcp.flags.ack'] === 'True') &&
+        Number(f['tcp.ack_raw']) === otherFin
+      ) {
+        acked.add(other);
+      }
+      if (closedAt === undefined && acked.size === 2) closedAt = n;
+    }
+    if (closedAt === undefined) {
+      problems.push(
+        `stream ${stream}: FIN from ${[...finEnd.keys()].join(' and ') || 'nobody'}, acknowledged for ${[...acked].join(' and ') || 'nobody'}`,
+      );
+    }
+  }
+  if (streams.size === 0) problems.push(`no connection on port ${port} in the capture`);
+  return problems;
+}
+
+/** What tshark dissects in the TCP checks: the network and transport layers, nothing above. */
+const TRANSPORT_ONLY = new Set(['frame', 'raw', 'ip', 'ipv6', 'tcp', 'icmp', 'icmpv6', 'data']);
+let disableAbove: string[] | undefined;
+
+/**
+ * tshark arguments that switch off every dissector above TCP. Our payloads are random bytes
+ * on arbitrary ports (and the kernel's ephemeral ports cover many registered ones), which
+ * application dissectors and heuristics (X11, Thrift, ...) would otherwise report as
+ * malformed. What is checked is IP and TCP: their fields, checksums and sequence analysis.
+ */
+export function tsharkTransportOnly(): string[] {
+  if (!disableAbove) {
+    const out = execFileSync('tshark', ['-G', 'protocols'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    disableAbove = out
+      .split('\n')
+      .map((l) => l.split('\t')[2])
+      .filter((f): f is string => !!f && !f.startsWith('_ws.') && !TRANSPORT_ONLY.has(f))
+      .flatMap((f) => ['--disable-protocol', f]);
+  }
+  return disableAbove;
+}
+
+/**
+ * What Wireshark reports about a TUN session's capture that is a real problem: tshark's
+ * malformed frames and warnings (bad checksums included) at the IP and TCP layers, less
+ * what is TCP working as it should:
+ *  - flow control: 'Zero Window segment' (a reader fell behind, so the window closed) and
+ *    'window ... completely full' (a sender filled it), RFC 9293 §3.8.6.2;
+ *  - 'Connection reset (RST)': the resets a test asked for (closeProblems checks the
+ *    connections that had to close in order);
+ *  - 'D-SACK Sequence' (RFC 2883): a receiver reporting a segment the sender sent twice
+ *    (a tail loss probe or an RTO when this busy machine delayed an ACK);
+ *  - a TCP checksum of 0xffff where 0x0000 was computed, from the kernel only: Linux's
+ *    software checksum (skb_checksum_help) writes a zero sum as CSUM_MANGLED_0 = 0xffff,
+ *    the same number in ones' complement; tshark flags it (RFC 1624 §3). Ours must not.
+ */
+export function tcpTunProblems(pcap: string, kernel: { v4: string; v6: string }): string[] {
+  const expected =
+    /Connection reset \(RST\)|Zero Window segment|window specified by the receiver is now completely full|^#\d+ TCP D-SACK Sequence/;
+  const mangled = new Set(
+    tsharkFields(pcap, ['frame.number'], {
+      filter: `tcp.checksum == 0xffff && (ip.src == ${kernel.v4} || ipv6.src == ${kernel.v6})`,
+    }).map((r) => `#${r['frame.number']} `),
+  );
+  return tsharkProblems(pcap, tsharkTransportOnly()).filter((p) => {
+    if (expected.test(p)) return false;
+    const frame = /^#\d+ /.exec(p)?.[0];
+    return !(frame && mangled.has(frame) && /Checksum 0xffff instead of 0x0000/i.test(p));
+  });
 }
