@@ -124,7 +124,7 @@ async function ourClientTo(
       });
       sock = s;
     } catch (e) {
-      if (attempt >= 40) throw e;
+      if (attempt >= 200) throw e;
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -169,6 +169,16 @@ async function ourServer(
   servers.push(srv);
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   return { port: (srv.address() as net.AddressInfo).port, conns, early, done };
+}
+
+/**
+ * gnutls-cli --resume reconnects as soon as its first handshake is done; on a loaded machine
+ * it can leave before our NewSessionTicket arrives and then has nothing to resume with. Such
+ * a run proves nothing either way, so it is tried again (at most three times).
+ */
+async function resumeWithRetries(run: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 3; i++) if (await run()) return;
+  throw new Error('gnutls-cli never resumed in three runs');
 }
 
 function gnutlsCli(port: number, extra: string[]) {
@@ -237,14 +247,25 @@ describe.each(PROVIDERS)('interop with GnuTLS ($name)', (crypto) => {
   it('gnutls-cli sends 0-RTT data that our server accepts', async () => {
     const file = join(dir, 'early.txt');
     writeFileSync(file, 'zero round trip\n');
-    const { port, conns, early } = await ourServer(crypto, crypto.randomBytes(32), {
-      maxEarlyData: 4096,
-      antiReplay: new AntiReplayCache(),
+    await resumeWithRetries(async () => {
+      const { port, conns, early, done } = await ourServer(crypto, crypto.randomBytes(32), {
+        maxEarlyData: 4096,
+        antiReplay: new AntiReplayCache(),
+      });
+      const cli = gnutlsCli(port, ['--resume', `--earlydata=${file}`]);
+      await until(
+        () => conns.length >= 2 && conns[1]!.state === 'CONNECTED',
+        'the resumed connection',
+        15_000,
+      );
+      if (!done[1]?.resumed) {
+        cli.p.kill('SIGKILL');
+        return false;
+      }
+      await until(() => early.join('') === 'zero round trip\n', 'the early data at our server');
+      expect(conns[1]!.counters.get('early-data.rejected')).toBe(0);
+      return true;
     });
-    gnutlsCli(port, ['--resume', `--earlydata=${file}`]);
-    await until(() => conns.length >= 2 && conns[1]!.state === 'CONNECTED', 'the resumed connection', 15_000);
-    await until(() => early.join('') === 'zero round trip\n', 'the early data at our server');
-    expect(conns[1]!.counters.get('early-data.rejected')).toBe(0);
   });
 
   it('our client sends 0-RTT data that gnutls-serv accepts', async () => {
@@ -317,10 +338,21 @@ describe.each(PROVIDERS)('interop with GnuTLS ($name)', (crypto) => {
   });
 
   it('gnutls-cli resumes with our ticket', async () => {
-    const { port, conns } = await ourServer(crypto, crypto.randomBytes(32));
-    const cli = gnutlsCli(port, ['--resume']);
-    await until(() => conns.length >= 2 && conns[1]!.state === 'CONNECTED', 'the resumed connection', 15_000);
-    await until(() => /resumed session/i.test(cli.output()), 'gnutls-cli to report resumption');
-    expect(conns.map((c) => c.state)).toEqual(['CONNECTED', 'CONNECTED']);
+    await resumeWithRetries(async () => {
+      const { port, conns, done } = await ourServer(crypto, crypto.randomBytes(32));
+      const cli = gnutlsCli(port, ['--resume']);
+      await until(
+        () => conns.length >= 2 && conns[1]!.state === 'CONNECTED',
+        'the resumed connection',
+        15_000,
+      );
+      if (!done[1]?.resumed) {
+        cli.p.kill('SIGKILL');
+        return false;
+      }
+      await until(() => /resumed session/i.test(cli.output()), 'gnutls-cli to report resumption');
+      expect(conns.map((c) => c.state)).toEqual(['CONNECTED', 'CONNECTED']);
+      return true;
+    });
   });
 });
