@@ -5,6 +5,7 @@
  * the independent verdict; our own handshake event must agree with it.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { nobleCrypto, nodeCrypto } from '@stepwire/tls';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -210,6 +211,28 @@ describe('our client vs openssl s_server', () => {
     srv.process.write('echoed after 0-RTT\n');
     expect(await readUntil(second.socket, /echoed after 0-RTT/)).toContain('echoed after 0-RTT');
     second.socket.destroy();
+    await srv.stop();
+  });
+
+  it("0-RTT replayed: s_server accepts a ticket's early data once, rejects it the second time; we carry on", async () => {
+    const srv = await startOpensslServer({ ...p256.leaf, mode: 'interactive', earlyData: true });
+    const first = await ourConnect({ port: srv.port, ca: p256.ca });
+    const session = await first.ticket();
+    first.socket.end();
+    await srv.process.waitFor(/DONE/);
+    const early = new TextEncoder().encode('replayable\n');
+    const a = await ourConnect({ port: srv.port, ca: p256.ca, session, earlyData: early });
+    expect(a.earlyDataAccepted).toBe(true);
+    a.socket.end();
+    await srv.process.waitFor(/DONE[\s\S]*DONE/);
+    const mark = srv.process.mark();
+    const b = await ourConnect({ port: srv.port, ca: p256.ca, session, earlyData: early });
+    // OpenSSL's anti-replay (RFC 8446 §8): the same ticket carries early data only once.
+    expect(b.earlyDataAccepted).toBe(false);
+    b.socket.write('in 1-RTT instead\n');
+    await srv.process.waitFor(/in 1-RTT instead/, { since: mark });
+    expect(srv.process.text(mark)).not.toMatch(/replayable/);
+    b.socket.destroy();
     await srv.stop();
   });
 
@@ -513,6 +536,68 @@ describe('openssl s_client vs our server', () => {
     expect(Buffer.concat(srv.earlyData).toString()).toBe('early words for stepwire\n');
     expect(second.stdout).toMatch(/^early words for stepwire$/m);
     expect(second.code).toBe(0);
+    await srv.close();
+  });
+
+  it("0-RTT replayed by an attacker: s_client's captured first flight, sent again, brings no early data (RFC 8446 §8.2)", async () => {
+    const srv = await startOurServer({ identity: p256.leaf, maxEarlyData: 16384 });
+    const sess = join(scratchDir('sess'), 'session.pem');
+    const first = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      sessOut: sess,
+      input: 'first\n',
+      until: /^first$/m,
+      lingerMs: 100,
+    });
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    // An on-path recorder: what the client sends before the server has said anything is its
+    // ClientHello and the 0-RTT records.
+    const flight: Buffer[] = [];
+    const proxy = net.createServer((down) => {
+      const up = net.connect({ host: '127.0.0.1', port: srv.port });
+      let serverSpoke = false;
+      down.on('data', (d: Buffer) => {
+        if (!serverSpoke) flight.push(d);
+        up.write(d);
+      });
+      up.on('data', (d: Buffer) => {
+        serverSpoke = true;
+        down.write(d);
+      });
+      down.on('error', () => up.destroy());
+      up.on('error', () => down.destroy());
+      down.on('close', () => up.end());
+      up.on('close', () => down.end());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const early = writeScratchFile('early.txt', 'transfer 100 coins\n');
+    const once = await runOpensslClient({
+      port: (proxy.address() as net.AddressInfo).port,
+      caFile: p256.ca.certFile,
+      sessIn: sess,
+      earlyDataFile: early,
+      until: /^transfer 100 coins$/m,
+    });
+    expect(once.facts.earlyData).toBe('accepted');
+    expect(Buffer.concat(srv.earlyData).toString()).toBe('transfer 100 coins\n');
+    proxy.close();
+    // The recorded flight really holds the 0-RTT data: records after the ClientHello that are
+    // application_data on the wire (RFC 8446 §5.2), beyond a compatibility change_cipher_spec.
+    const bytes = Buffer.concat(flight);
+    const types: number[] = [];
+    for (let at = 0; at + 5 <= bytes.length; at += 5 + bytes.readUInt16BE(at + 3)) types.push(bytes[at]!);
+    expect(types[0]).toBe(22);
+    expect(types.filter((t) => t === 23).length).toBeGreaterThanOrEqual(1);
+    // The attacker's replay: the same bytes on a new connection.
+    const replay = net.connect({ host: '127.0.0.1', port: srv.port });
+    replay.on('error', () => {});
+    await new Promise((r) => replay.once('connect', r));
+    replay.write(Buffer.concat(flight));
+    await new Promise((r) => setTimeout(r, 500));
+    replay.destroy();
+    expect(srv.handshakes).toHaveLength(2);
+    expect(Buffer.concat(srv.earlyData).toString()).toBe('transfer 100 coins\n');
     await srv.close();
   });
 
