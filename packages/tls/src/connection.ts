@@ -331,6 +331,11 @@ export abstract class TlsConnection {
     this.writeSecret = undefined;
   }
 
+  /** RFC 8446 §5: a compatibility change_cipher_spec may arrive between the first ClientHello and the peer's Finished. */
+  protected ccsAllowed(): boolean {
+    return !this.handshakeDone;
+  }
+
   /** A server in WAIT_EOED takes application data as 0-RTT data; everyone else refuses it before the handshake. */
   protected onEarlyApplicationData(_content: Uint8Array): boolean {
     return false;
@@ -364,7 +369,7 @@ export abstract class TlsConnection {
     if (type === ContentType.change_cipher_spec) {
       const p = decodeTLSPlaintext(record);
       // RFC 8446 §5: a single 0x01 CCS during the handshake is dropped; anything else is fatal.
-      if (!this.handshakeDone && p.fragment.length === 1 && p.fragment[0] === 1) {
+      if (this.ccsAllowed() && p.fragment.length === 1 && p.fragment[0] === 1) {
         this.drop('ccs.ignored', 'compatibility change_cipher_spec', 'RFC 8446 §5');
         return;
       }

@@ -444,6 +444,11 @@ export class TlsServer extends TlsConnection {
   private acceptEarlyData = false;
   private earlyDataLeft = 0;
 
+  /** Not before the first ClientHello (RFC 8446 §5). */
+  protected override ccsAllowed(): boolean {
+    return super.ccsAllowed() && (this.stateName !== 'START' || this.retried);
+  }
+
   protected override onEarlyApplicationData(content: Uint8Array): boolean {
     if (this.stateName !== 'WAIT_EOED') return false;
     // RFC 8446 §4.2.10: more than max_early_data_size is an unexpected_message.

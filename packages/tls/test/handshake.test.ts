@@ -406,6 +406,11 @@ describe.each(PROVIDERS)('client <-> server in memory ($name)', (crypto) => {
     expect(of(s2.receive(Uint8Array.from([99, 3, 3, 0, 1, 0]), NOW).events, 'error')[0]).toMatchObject({
       alertName: 'decode_error',
     });
+    // A change_cipher_spec before any ClientHello is not the compatibility one (RFC 8446 §5).
+    const s4 = new TlsServer({ crypto, signer: signerFor(ec) });
+    expect(of(s4.receive(Uint8Array.from([20, 3, 3, 0, 1, 1]), NOW).events, 'error')[0]).toMatchObject({
+      alertName: 'unexpected_message',
+    });
     const s3 = new TlsServer({ crypto, signer: signerFor(ec) });
     expect(of(s3.receive(Uint8Array.from([23, 3, 3, 0, 1, 0]), NOW).events, 'error')[0]).toMatchObject({
       alertName: 'unexpected_message',
