@@ -3,7 +3,6 @@ import { formatIp, tryParseIp } from '@stepwire/ip';
 import type { Timer } from '@stepwire/wire';
 import type { TcpConnectionOptions, TcpEvent } from './connection.ts';
 import { codeError, systemError, type TcpSystemError } from './errors.ts';
-import { setConnectionKeepalive, setConnectionNoDelay } from './hooks.ts';
 import { type Tcb, type TcbOwner, Tcp } from './tcp.ts';
 
 export interface TcpConnectOptions {
@@ -249,11 +248,10 @@ export class TcpSocket extends Duplex implements TcbOwner {
   private applyOptions(): void {
     const tcb = this.tcb;
     if (!tcb) return;
-    if (this.noDelay !== undefined) setConnectionNoDelay(tcb.conn, this.noDelay);
+    if (this.noDelay !== undefined) tcb.conn.setNoDelay(this.noDelay);
     if (this.keepAlive) {
       const ka = this.keepAlive;
-      setConnectionKeepalive(
-        tcb.conn,
+      tcb.conn.setKeepalive(
         ka.enable ? { idle: ka.delay > 0 ? ka.delay : 7_200_000, interval: 75_000, count: 9 } : false,
         this.tcp.stack.clock.now(),
       );
@@ -480,7 +478,7 @@ export class TcpSocket extends Duplex implements TcbOwner {
 
   setNoDelay(noDelay = true): this {
     this.noDelay = noDelay;
-    if (this.tcb) setConnectionNoDelay(this.tcb.conn, noDelay);
+    if (this.tcb) this.tcb.conn.setNoDelay(noDelay);
     return this;
   }
 

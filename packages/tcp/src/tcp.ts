@@ -17,7 +17,6 @@ import {
 } from './connection.ts';
 import { systemError, type TcpErrorCode, type TcpSystemError } from './errors.ts';
 import { FastOpenCache, FastOpenKeys } from './fastopen.ts';
-import { lowerConnectionMss } from './hooks.ts';
 import { IsnGenerator } from './isn.ts';
 import { TcpListener, type TcpListenerStats, type TcpListenOptions } from './listener.ts';
 import {
@@ -597,16 +596,23 @@ export class Tcp implements IpProtocolHandler {
     if (!r.ok) stack.counters.inc('tcp.tx.error');
   }
 
-  /** A smaller path MTU: segments shrink to fit it (RFC 8201 §4, RFC 1191 §6.4). */
-  private pathMtuDropped(tcb: Tcb, mtu: number): void {
+  /**
+   * A smaller path MTU: segments shrink to fit it (RFC 8201 §4, RFC 1191 §6.4). With `now`
+   * (an ICMP report, not the middle of sending) what was lost for being too big goes again
+   * at once at the new size.
+   */
+  private pathMtuDropped(tcb: Tcb, mtu: number, now?: number): void {
     const overhead = (tcb.version === 6 ? 60 : 40) + (tcb.timestamps ? 12 : 0);
-    if (lowerConnectionMss(tcb.conn, mtu - overhead)) {
+    const before = tcb.conn.mss;
+    const out = tcb.conn.setMss(mtu - overhead, now);
+    if (tcb.conn.mss < before) {
       this.stack.counters.inc('tcp.pmtu.mss-lowered');
       this.traceLocal(`${tcb.key} path MTU ${mtu}: MSS -> ${tcb.conn.mss}`, 'RFC 8201 §4', {
         mtu,
         mss: tcb.conn.mss,
       });
     }
+    if (now !== undefined) this.output(tcb, out);
   }
 
   // -------------------------------------------------------------------------------------
@@ -950,7 +956,7 @@ export class Tcp implements IpProtocolHandler {
     if (e.kind === 'packet-too-big') {
       stack.counters.inc('tcp.icmp.pmtu');
       // The IP layer has lowered its path MTU already; follow it.
-      this.pathMtuDropped(tcb, e.mtu ?? stack.mtuFor(tcb.remote.addr));
+      this.pathMtuDropped(tcb, e.mtu ?? stack.mtuFor(tcb.remote.addr), stack.clock.now());
       return;
     }
     const [code, hard] = classifyIcmp(e);
