@@ -153,6 +153,26 @@ describe('our client vs openssl s_server', () => {
     });
   }
 
+  it('connecting by IP address: no SNI (RFC 6066 §3), the certificate matched on its iPAddress SAN', async () => {
+    const srv = await startOpensslServer({ ...p256.leaf, mode: 'rev', msg: false, trace: true });
+    // Control: by name, s_server's trace shows our server_name extension.
+    const byName = await ourConnect({ port: srv.port, ca: p256.ca });
+    byName.socket.end();
+    await srv.process.waitFor(/CONNECTION CLOSED/);
+    expect(srv.process.text()).toMatch(/extension_type=server_name\(0\)/);
+    const mark = srv.process.mark();
+    const c = await ourConnect({ port: srv.port, ca: p256.ca, servername: '127.0.0.1' });
+    c.socket.write('by address\n');
+    expect(await readUntil(c.socket, /sserdda yb/)).toContain('sserdda yb');
+    c.socket.end();
+    await srv.process.waitFor(/CONNECTION CLOSED/, { since: mark });
+    expect(srv.process.text(mark)).toMatch(/ClientHello/);
+    expect(srv.process.text(mark)).not.toMatch(/extension_type=server_name/);
+    const wrongIp = await ourConnectError({ port: srv.port, ca: p256.ca, servername: '127.0.0.2' });
+    expect(wrongIp).toMatchObject({ name: 'TlsError', alert: 'bad_certificate', sentByUs: true });
+    await srv.stop();
+  });
+
   it('HelloRetryRequest: s_server wants P-256, we offered an x25519 share first', async () => {
     const srv = await startOpensslServer({ ...p256.leaf, mode: 'rev', groups: 'P-256' });
     const c = await ourConnect({
@@ -466,6 +486,21 @@ describe('openssl s_client vs our server', () => {
       await srv.close();
     });
   }
+
+  it('s_client by IP address without SNI: -verify_ip 127.0.0.1 accepts our certificate', async () => {
+    const srv = await startOurServer({ identity: p256.leaf });
+    const run = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      servername: null,
+      extraArgs: ['-verify_ip', '127.0.0.1'],
+      input: 'x\n',
+      until: /^x$/m,
+    });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.facts.verifyOk).toBe(true);
+    await srv.close();
+  });
 
   it('HelloRetryRequest: our server wants P-256, s_client sends an x25519 share first', async () => {
     const srv = await startOurServer({ identity: p256.leaf, groups: [GROUP_CODE['P-256']] });
