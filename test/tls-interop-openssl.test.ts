@@ -389,6 +389,13 @@ describe('our client vs openssl s_server', () => {
     await srv.stop();
   });
 
+  it('a TLS 1.2-only s_server: it refuses our 1.3-only ClientHello, we get a typed protocol_version', async () => {
+    const srv = await startOpensslServer({ ...p256.leaf, mode: 'rev', version: 'tls1_2' });
+    const err = await ourConnectError({ port: srv.port, ca: p256.ca });
+    expect(err).toMatchObject({ name: 'TlsError', alert: 'protocol_version', sentByUs: false });
+    await srv.stop();
+  });
+
   it('no group in common: s_server refuses, we get a typed alert', async () => {
     const srv = await startOpensslServer({ ...p256.leaf, mode: 'rev', groups: 'P-384' });
     const err = await ourConnectError({ port: srv.port, ca: p256.ca });
@@ -748,6 +755,23 @@ describe('openssl s_client vs our server', () => {
     expect(run.facts.alertsReceived).toEqual(['handshake_failure']);
     await eventually(() =>
       expect(srv.errors[0]).toMatchObject({ alert: 'handshake_failure', sentByUs: true }),
+    );
+    await srv.close();
+  });
+
+  it('a TLS 1.2-only s_client: our server answers protocol_version (RFC 8446 §4.2.1)', async () => {
+    const srv = await startOurServer({ identity: p256.leaf });
+    const run = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      version: 'tls1_2',
+      input: 'x\n',
+      until: /^x$/m,
+    });
+    expect(run.code).not.toBe(0);
+    expect(run.facts.alertsReceived).toEqual(['protocol_version']);
+    await eventually(() =>
+      expect(srv.errors[0]).toMatchObject({ alert: 'protocol_version', sentByUs: true }),
     );
     await srv.close();
   });

@@ -748,6 +748,8 @@ export interface OpensslServerOptions {
   keyFile?: string;
   /** An external PSK (RFC 8446 §2.2): identity and key (hex). */
   psk?: { identity: string; keyHex: string };
+  /** The one protocol version to speak; TLS 1.3 by default (tls1_2 for version-negotiation tests). */
+  version?: 'tls1_3' | 'tls1_2';
   /**
    * 'rev': each line comes back reversed (an echo whose answer the sender did not write);
    * 'www': GET / returns a status page with the session summary (New/Reused, cipher, shared
@@ -823,7 +825,7 @@ export async function startOpensslServer(opts: OpensslServerOptions): Promise<Pe
     throw new Error("openssl s_server accepts early data only in mode 'interactive'");
   }
   const args = (port: number): string[] => {
-    const a = ['s_server', '-tls1_3', '-accept', `127.0.0.1:${port}`];
+    const a = ['s_server', `-${opts.version ?? 'tls1_3'}`, '-accept', `127.0.0.1:${port}`];
     if (opts.certFile && opts.keyFile) a.push('-cert', opts.certFile, '-key', opts.keyFile);
     else a.push('-nocert');
     if (opts.psk) a.push('-psk', opts.psk.keyHex, '-psk_identity', opts.psk.identity);
@@ -1007,6 +1009,8 @@ export interface OpensslClientOptions extends RunOptions {
   commands?: boolean;
   /** An external PSK (RFC 8446 §2.2): identity and key (hex). */
   psk?: { identity: string; keyHex: string };
+  /** The one protocol version to speak; TLS 1.3 by default (tls1_2 for version-negotiation tests). */
+  version?: 'tls1_3' | 'tls1_2';
   /** Print keying material exported with this label (RFC 8446 §7.5, no context). */
   keymatExport?: { label: string; length: number };
   msg?: boolean;
@@ -1026,7 +1030,12 @@ export function runOpensslClient(opts: OpensslClientOptions): Promise<PeerRun> {
 export function startOpensslClient(opts: OpensslClientOptions): PeerRunning {
   requirePeer('openssl');
   const servername = opts.servername === undefined ? SERVER_NAME : opts.servername;
-  const a = ['s_client', '-tls1_3', '-connect', `${opts.host ?? '127.0.0.1'}:${opts.port}`];
+  const a = [
+    's_client',
+    `-${opts.version ?? 'tls1_3'}`,
+    '-connect',
+    `${opts.host ?? '127.0.0.1'}:${opts.port}`,
+  ];
   if (servername !== null) a.push('-servername', servername, '-verify_hostname', servername);
   else a.push('-noservername');
   if (opts.caFile) a.push('-CAfile', opts.caFile);
