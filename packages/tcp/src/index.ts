@@ -32,7 +32,6 @@ export {
 } from './socket.ts';
 export { SYNCOOKIE_MSS_TABLE, SYNCOOKIE_PERIOD, SynCookies } from './syncookie.ts';
 export {
-  classifyIcmp,
   Tcb,
   type TcbOwner,
   Tcp,

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import {
+  classifyIcmp,
   type IcmpErrorReport,
   IPPROTO_UDP,
   type IpDelivery,
@@ -81,56 +82,6 @@ const FAMILIES: Record<UdpSocketType, FamilyInfo> = {
 };
 
 const RFC_768 = 'RFC 768';
-
-/**
- * How an ICMP error becomes an errno, and whether it is "hard" (reported to the socket) or
- * "soft" (counted only). The table follows Linux (icmp_err_convert, icmpv6_err_convert),
- * which follows the hard/soft split of RFC 1122 §4.2.3.9; RFC 1122 §4.1.3.3 asks UDP to pass
- * ICMP errors up, and a soft error (a transient routing problem, a smaller path MTU) says
- * nothing the application can act on.
- */
-const ICMPV4_UNREACH: readonly [SystemErrorCode, boolean][] = [
-  ['ENETUNREACH', false], // 0 net unreachable
-  ['EHOSTUNREACH', false], // 1 host unreachable
-  ['ENOPROTOOPT', true], // 2 protocol unreachable
-  ['ECONNREFUSED', true], // 3 port unreachable
-  ['EMSGSIZE', false], // 4 fragmentation needed (IP lowers the path MTU)
-  ['EOPNOTSUPP', false], // 5 source route failed
-  ['ENETUNREACH', true], // 6 destination network unknown
-  ['EHOSTDOWN', true], // 7 destination host unknown
-  ['ENONET', true], // 8 source host isolated
-  ['ENETUNREACH', true], // 9 network administratively prohibited
-  ['EHOSTUNREACH', true], // 10 host administratively prohibited
-  ['ENETUNREACH', false], // 11 network unreachable for TOS
-  ['EHOSTUNREACH', false], // 12 host unreachable for TOS
-  ['EHOSTUNREACH', true], // 13 communication administratively prohibited (RFC 1812)
-  ['EHOSTUNREACH', true], // 14 host precedence violation
-  ['EHOSTUNREACH', true], // 15 precedence cutoff in effect
-];
-const ICMPV6_UNREACH: readonly [SystemErrorCode, boolean][] = [
-  ['ENETUNREACH', false], // 0 no route to destination (RFC 4443 §3.1)
-  ['EACCES', true], // 1 administratively prohibited
-  ['EHOSTUNREACH', false], // 2 beyond scope of source address
-  ['EHOSTUNREACH', false], // 3 address unreachable
-  ['ECONNREFUSED', true], // 4 port unreachable
-  ['EACCES', true], // 5 source address failed ingress/egress policy
-  ['EACCES', true], // 6 reject route to destination
-];
-
-function classifyIcmp(e: IcmpErrorReport): [SystemErrorCode, boolean] {
-  switch (e.kind) {
-    case 'unreachable': {
-      const row = (e.version === 4 ? ICMPV4_UNREACH : ICMPV6_UNREACH)[e.code];
-      return row ?? ['EHOSTUNREACH', false];
-    }
-    case 'packet-too-big':
-      return ['EMSGSIZE', false];
-    case 'time-exceeded':
-      return ['EHOSTUNREACH', false];
-    case 'parameter-problem':
-      return ['EPROTO', true];
-  }
-}
 
 const SEND_ERRORS: Record<Exclude<SendResult, { ok: true }>['error'], SystemErrorCode> = {
   'no-route': 'ENETUNREACH',
@@ -355,6 +306,8 @@ export class Udp implements IpProtocolHandler {
     const destinationPort = (e.quoted[2]! << 8) | e.quoted[3]!;
     const family: AddressFamily = e.version === 4 ? 'IPv4' : 'IPv6';
     const sock = this.lookup(family, e.src, sourcePort, e.dst, destinationPort);
+    // RFC 1122 §4.1.3.3: UDP passes ICMP errors up; hard ones reach the socket, soft ones
+    // (a transient routing problem, a smaller path MTU) are only counted.
     const [code, hard] = classifyIcmp(e);
     const counter = !sock ? 'udp.icmp.no-socket' : hard ? 'udp.icmp.hard' : 'udp.icmp.soft';
     stack.counters.inc(counter);

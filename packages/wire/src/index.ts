@@ -13,6 +13,7 @@ export { finishChecksum, internetChecksum, sum16, updateChecksum } from './check
 export { type Clock, RealClock, type Timer, VirtualClock } from './clock.ts';
 export { ParseError } from './errors.ts';
 export { hexdump } from './hexdump.ts';
+export { codeError, type SystemError, type SystemErrorCode, systemError } from './node-errors.ts';
 export { Prng } from './prng.ts';
 export {
   seqAdd,
