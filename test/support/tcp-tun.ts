@@ -174,13 +174,14 @@ export function sha256(b: Uint8Array): string {
  * twice because a busy machine delayed our first ACK) that reached a socket already gone,
  * which is what RFC 9293 §3.10.7.1 asks of a closed port. Returns one line per problem.
  */
-export function closeProblems(pcap: string, port: number): string[] {
-  const rows = tsharkFields(
+export function closeProblems(pcap: string, ports: readonly number[]): string[] {
+  const rows = bigTsharkFields(
     pcap,
     [
       'frame.number',
       'tcp.stream',
       'tcp.srcport',
+      'tcp.dstport',
       'tcp.flags.fin',
       'tcp.flags.reset',
       'tcp.flags.ack',
@@ -188,7 +189,7 @@ export function closeProblems(pcap: string, port: number): string[] {
       'tcp.ack_raw',
       'tcp.len',
     ],
-    { filter: `tcp.port == ${port}` },
+    { filter: `tcp.port in {${ports.join(',')}}`, extra: tsharkTransportOnly() },
   );
   const streams = new Map<string, Record<string, string>[]>();
   for (const r of rows) {
@@ -196,8 +197,15 @@ export function closeProblems(pcap: string, port: number): string[] {
     if (!streams.has(k)) streams.set(k, []);
     streams.get(k)!.push(r);
   }
+  const on = (v: string | undefined) => v === '1' || v === 'True';
   const problems: string[] = [];
+  const seen = new Set<number>();
   for (const [stream, frames] of streams) {
+    const first = frames[0]!;
+    const port = ports.includes(Number(first['tcp.dstport']))
+      ? Number(first['tcp.dstport'])
+      : Number(first['tcp.srcport']);
+    seen.add(port);
     // The side is the source port: `port` itself (the listener's side) or the other end.
     const finEnd = new Map<string, number>();
     const acked = new Set<string>();
@@ -206,34 +214,55 @@ export function closeProblems(pcap: string, port: number): string[] {
       const side = f['tcp.srcport'] === String(port) ? 'listener' : 'peer';
       const other = side === 'listener' ? 'peer' : 'listener';
       const n = Number(f['frame.number']);
-      if (f['tcp.flags.reset'] === '1' || f['tcp.flags.reset'] === 'True') {
+      if (on(f['tcp.flags.reset'])) {
         if (closedAt === undefined)
           problems.push(
-            `stream ${stream}: RST from the ${side} in frame ${n} before both FINs were acknowledged`,
+            `port ${port} stream ${stream}: RST from the ${side} in frame ${n} before both FINs were acknowledged`,
           );
         continue;
       }
-      if ((f['tcp.flags.fin'] === '1' || f['tcp.flags.fin'] === 'True') && !finEnd.has(side)) {
+      if (on(f['tcp.flags.fin']) && !finEnd.has(side)) {
         finEnd.set(side, (Number(f['tcp.seq_raw']) + Number(f['tcp.len']) + 1) >>> 0);
       }
       const otherFin = finEnd.get(other);
-      if (
-        otherFin !== undefined &&
-        (f['tcp.flags.ack'] === '1' || f['tcp.flags.ack'] === 'True') &&
-        Number(f['tcp.ack_raw']) === otherFin
-      ) {
+      if (otherFin !== undefined && on(f['tcp.flags.ack']) && Number(f['tcp.ack_raw']) === otherFin)
         acked.add(other);
-      }
       if (closedAt === undefined && acked.size === 2) closedAt = n;
     }
     if (closedAt === undefined) {
       problems.push(
-        `stream ${stream}: FIN from ${[...finEnd.keys()].join(' and ') || 'nobody'}, acknowledged for ${[...acked].join(' and ') || 'nobody'}`,
+        `port ${port} stream ${stream}: FIN from ${[...finEnd.keys()].join(' and ') || 'nobody'}, acknowledged for ${[...acked].join(' and ') || 'nobody'}`,
       );
     }
   }
-  if (streams.size === 0) problems.push(`no connection on port ${port} in the capture`);
+  for (const p of ports) if (!seen.has(p)) problems.push(`no connection on port ${p} in the capture`);
   return problems;
+}
+
+/**
+ * tsharkFields for captures with many frames: the same records, read with an output buffer
+ * to match (a bulk transfer is tens of thousands of frames, over execFileSync's 1 MiB).
+ */
+function bigTsharkFields(
+  pcap: string,
+  fields: string[],
+  opts: { filter: string; extra: string[] },
+): Record<string, string>[] {
+  const args = ['-r', pcap, '-n', '-o', 'tcp.check_checksum:TRUE', ...opts.extra, '-T', 'fields'];
+  args.push('-E', 'separator=\t', '-E', 'occurrence=f', '-Y', opts.filter);
+  for (const f of fields) args.push('-e', f);
+  const out = execFileSync('tshark', args, {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 1 << 28,
+  });
+  return out
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((line) => {
+      const cols = line.split('\t');
+      return Object.fromEntries(fields.map((f, i) => [f, cols[i] ?? '']));
+    });
 }
 
 /** What tshark dissects in the TCP checks: the network and transport layers, nothing above. */
@@ -255,7 +284,8 @@ export function tsharkTransportOnly(): string[] {
     disableAbove = out
       .split('\n')
       .map((l) => l.split('\t')[2])
-      .filter((f): f is string => !!f && !f.startsWith('_ws.') && !TRANSPORT_ONLY.has(f))
+      // Whole protocols only: names with a dot are parts of others (tcp.options.tfo, ...).
+      .filter((f): f is string => !!f && !f.includes('.') && !TRANSPORT_ONLY.has(f))
       .flatMap((f) => ['--disable-protocol', f]);
   }
   return disableAbove;
@@ -281,6 +311,7 @@ export function tcpTunProblems(pcap: string, kernel: { v4: string; v6: string })
   const mangled = new Set(
     tsharkFields(pcap, ['frame.number'], {
       filter: `tcp.checksum == 0xffff && (ip.src == ${kernel.v4} || ipv6.src == ${kernel.v6})`,
+      extra: tsharkTransportOnly(),
     }).map((r) => `#${r['frame.number']} `),
   );
   return tsharkProblems(pcap, tsharkTransportOnly()).filter((p) => {
