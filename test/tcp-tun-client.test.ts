@@ -198,7 +198,7 @@ for _ in range(n):
 print('done', flush=True)
 `;
 
-const GRACEFUL_PORTS = [40001, 40002, 40003, 40004, 40005, 40006];
+const GRACEFUL_PORTS = [40001, 40002, 40003, 40004, 40005, 40006, 40011, 40012];
 
 describe('our sockets against kernel echo servers', () => {
   it('socat EXEC:cat (IPv4): 2 MB written, half-closed, all of it read back, then its FIN', async () => {
@@ -359,6 +359,92 @@ describe('resets', () => {
       expect(e.syscall).toBe('connect');
     });
   }
+});
+
+/** A reader that falls behind: tiny receive buffer, 2 s before the first read; hashes to EOF. */
+const SLOW_SINK = `
+import hashlib, socket, sys, time
+l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+l.bind((sys.argv[1], int(sys.argv[2])))
+l.listen(4)
+l.settimeout(20)
+print('ready', flush=True)
+c, _ = l.accept()
+c.settimeout(20)
+time.sleep(2)
+h = hashlib.sha256()
+n = 0
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    h.update(d)
+    n += len(d)
+c.close()
+print('sha256', h.hexdigest(), n, flush=True)
+`;
+
+/** Accepts, stays silent for 2.5 s, then says 'bye' and closes. */
+const IDLE_SERVER = `
+import socket, sys, time
+l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2])))
+l.listen(4)
+l.settimeout(20)
+print('ready', flush=True)
+c, _ = l.accept()
+time.sleep(2.5)
+c.sendall(b'bye')
+c.close()
+`;
+
+describe('flow control and liveness, the kernel as server', () => {
+  it("the kernel's reader falls behind: its window closes, our persist timer probes (RFC 9293 §3.8.6.1), all 1 MB arrives", async () => {
+    const p = await kernel(SLOW_SINK, ['198.18.0.1', '40011']);
+    const body = seededBytes(1_000_000, 11);
+    const sock = connect('198.18.0.1', 40011);
+    sock.resume();
+    sock.end(body);
+    expect((await exitWithin(p, 20_000)).code, p.err).toBe(0);
+    expect(p.out).toContain(`sha256 ${sha256(body)} ${body.length}`);
+    await closed(sock);
+    expect(sock.connection?.stats.zeroWindowProbes).toBeGreaterThanOrEqual(1);
+    const zero = tsharkFields(PCAP, ['frame.number'], {
+      filter: 'tcp.srcport == 40011 && tcp.window_size == 0',
+      extra: tsharkTransportOnly(),
+    });
+    expect(zero.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it("our keep-alive probes (idle 600 ms) draw the kernel's ACKs while its server is silent", async () => {
+    const p = await kernel(IDLE_SERVER, ['198.18.0.1', '40012']);
+    const sock = s.tcp.connect({
+      host: '198.18.0.1',
+      port: 40012,
+      // An answered probe counts as activity, so the next one comes after `idle` again (as
+      // on Linux; `interval` spaces unanswered ones). Linux answers out-of-window segments,
+      // which a keep-alive at SND.UNA-1 is, at most once per 500 ms (tcp_invalid_ratelimit).
+      tcp: { keepalive: { idle: 600, interval: 600, count: 4 } },
+    });
+    sockets.push(sock);
+    expect((await readAll(sock)).toString()).toBe('bye');
+    expect((await exitWithin(p, 10_000)).code, p.err).toBe(0);
+    const port = sock.localPort!;
+    const probes = tsharkFields(PCAP, ['frame.number'], {
+      filter: `tcp.srcport == ${port} && tcp.dstport == 40012 && tcp.analysis.keep_alive`,
+      extra: tsharkTransportOnly(),
+    });
+    // The kernel's first answer also opens its window past the SYN-ACK's (a window update).
+    const acks = tsharkFields(PCAP, ['frame.number'], {
+      filter: `tcp.srcport == 40012 && tcp.dstport == ${port} && tcp.len == 0 && (tcp.analysis.keep_alive_ack || tcp.analysis.window_update)`,
+      extra: tsharkTransportOnly(),
+    });
+    expect(probes.length).toBeGreaterThanOrEqual(2);
+    expect(acks.length).toBe(probes.length);
+  });
 });
 
 describe("TCP Fast Open (RFC 7413): our client against the kernel's TFO server", () => {
