@@ -28,3 +28,20 @@ export * from './server.ts';
 export * from './socket.ts';
 
 // ---- PKI: X.509, ASN.1, certificate signatures (pki helper adds its exports below) ----
+
+// ---- node:tls-shaped API and the pki glue for the seams (api.ts, credentials.ts) ----
+// The explicit `connect` below takes precedence over socket.ts's: it keeps that form
+// (connect(transport, TlsClientOptions)) as an overload and adds connect({ socket, ... }).
+export {
+  type ConnectionSource,
+  type ConnectOptions,
+  connect,
+  createServer,
+  type PeerCertificate,
+  type ProviderChoice,
+  SecureServer,
+  SecureSocket,
+  type ServerOptions,
+} from './api.ts';
+export * from './credentials.ts';
+export * as pki from './pki/index.ts';
