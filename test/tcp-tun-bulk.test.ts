@@ -13,13 +13,13 @@
  */
 
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Netns } from '@stepwire/link';
 import { netnsExists } from '@stepwire/link';
-import type { TcpSocket } from '@stepwire/tcp';
+import type { TcpConnection, TcpSocket } from '@stepwire/tcp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpOverTcp, type TcpService } from '../packages/cli/src/services/tcp-services.ts';
 import { requireRootAndPrograms } from '../packages/cli/src/tun/kernel.ts';
@@ -203,3 +203,66 @@ describe('100 MB between our client and kernel servers', () => {
     expect(p.out).toContain(`sha256 ${bodyHash} ${MB100}`);
   });
 });
+
+describe('IPv6, and a kernel without TCP options', () => {
+  it('curl GETs 20 MB from us over IPv6', async () => {
+    const n = 20 * 1024 * 1024;
+    const t = performance.now();
+    const r = await bash(ns, `curl -sS --max-time 60 'http://[fd00:5757::2]/bytes/${n}' | sha256sum`, 70_000);
+    report('us -> kernel over IPv6 (curl GET)', n, performance.now() - t);
+    expect(r.code, runInfo(r)).toBe(0);
+    expect(r.stdout.split(' ')[0]).toBe(patternSha256(n));
+  });
+
+  it('the kernel with SACK, timestamps and window scaling off: 20 MB each way through our fallbacks', async () => {
+    // Per-namespace sysctls (set with ip netns exec): the root namespace keeps its own.
+    const names = ['net.ipv4.tcp_sack', 'net.ipv4.tcp_timestamps', 'net.ipv4.tcp_window_scaling'];
+    const rootBefore = names.map((n) => readFileSync(`/proc/sys/${n.replaceAll('.', '/')}`, 'utf8'));
+    const set = await ns.run('sysctl', ['-w', ...names.map((n) => `${n}=0`)]);
+    expect(set.code, runInfo(set)).toBe(0);
+    const inside = await ns.run('sysctl', ['-n', ...names]);
+    expect(inside.stdout.trim().split('\n')).toEqual(['0', '0', '0']);
+    expect(names.map((n) => readFileSync(`/proc/sys/${n.replaceAll('.', '/')}`, 'utf8'))).toEqual(rootBefore);
+    let conn: TcpConnection | undefined;
+    const onConn = (sock: TcpSocket) => {
+      conn = sock.connection;
+    };
+    web.server.on('connection', onConn);
+    try {
+      const n = 20 * 1024 * 1024;
+      let t = performance.now();
+      const get = await bash(ns, `curl -sS --max-time 60 http://198.18.0.2/bytes/${n} | sha256sum`, 70_000);
+      report('us -> kernel, no TCP options (curl GET)', n, performance.now() - t);
+      expect(get.code, runInfo(get)).toBe(0);
+      expect(get.stdout.split(' ')[0]).toBe(patternSha256(n));
+      // What our side agreed to: nothing the kernel did not offer.
+      expect(conn?.stats).toMatchObject({ mss: 1460 });
+      const file = path.join(dir, 'plain.bin');
+      const body = body20();
+      writeFileSync(file, body);
+      t = performance.now();
+      const post = await ns.run(
+        'curl',
+        ['-sS', '--max-time', '60', '--data-binary', `@${file}`, 'http://198.18.0.2/sha256'],
+        { timeoutMs: 70_000 },
+      );
+      report('kernel -> us, no TCP options (curl POST)', body.length, performance.now() - t);
+      expect(post.code, runInfo(post)).toBe(0);
+      expect(post.stdout.trim()).toBe(sha256(body));
+      // Without window scaling the kernel can have at most 64 KiB in flight to us.
+      expect(conn?.stats.rcvWnd).toBeLessThanOrEqual(0xffff);
+    } finally {
+      web.server.off('connection', onConn);
+      await ns.run('sysctl', [
+        '-w',
+        'net.ipv4.tcp_sack=1',
+        'net.ipv4.tcp_timestamps=1',
+        'net.ipv4.tcp_window_scaling=1',
+      ]);
+    }
+  });
+});
+
+function body20(): Buffer {
+  return seededBytes(20 * 1024 * 1024, 20);
+}
