@@ -1,0 +1,226 @@
+/**
+ * HTTPS for `stepwire serve`: our TLS 1.3 (@stepwire/tls createServer) over our TCP, with
+ * node:http and the routes of http-app.ts on top (the same as port 80).
+ *
+ * The certificate comes from a small CA that serve makes on first use and keeps, so that
+ * `curl --cacert ~/.stepwire/ca/ca.pem https://198.18.0.2/` verifies it run after run:
+ *
+ *   $STEPWIRE_HOME/ca/ (default ~/.stepwire/ca/)
+ *     ca.pem   ca.key     the CA (P-256, 10 years); made when missing, unreadable or expired
+ *     leaf.pem leaf.key   stepwire.test, 198.18.0.2, fd00:5757::2; made again when missing,
+ *                         expired (or within a day of it), or not issued by ca.pem
+ * Keys are written with mode 0600 (the directory 0700), each file atomically (write, rename).
+ */
+import * as fs from 'node:fs';
+import type http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { systemError, type Tcp, type TcpSocket } from '@stepwire/tcp';
+import { createServer, pki, type SecureServer, type SecureSocket } from '@stepwire/tls';
+import { createHttpApp } from './http-app.ts';
+
+const DAY = 86_400_000;
+
+export interface TlsIdentity {
+  /** Certificate chain PEM, leaf first. */
+  certPem: string;
+  keyPem: string;
+  /** Where the CA certificate lies, for `curl --cacert`; absent for user-supplied certificates. */
+  caPath?: string;
+  /** The CA certificate PEM, when we made it. */
+  caPem?: string;
+}
+
+/** $STEPWIRE_HOME/ca, or ~/.stepwire/ca. */
+export function defaultCaDir(env: NodeJS.ProcessEnv = process.env): string {
+  const home = env.STEPWIRE_HOME ?? path.join(os.homedir(), '.stepwire');
+  return path.join(home, 'ca');
+}
+
+function writeAtomic(file: string, text: string, mode: number): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text, { mode });
+  // writeFileSync's mode only applies to new files; the rename target takes the tmp file's mode.
+  fs.chmodSync(tmp, mode);
+  fs.renameSync(tmp, file);
+}
+
+function readIf(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** The stored credentials if both files parse, belong together and are valid `margin` ms from now. */
+function loadValid(
+  certFile: string,
+  keyFile: string,
+  now: Date,
+  margin: number,
+): pki.Credentials | undefined {
+  const cert = readIf(certFile);
+  const key = readIf(keyFile);
+  if (cert === undefined || key === undefined) return undefined;
+  try {
+    const c = pki.credentialsFromPem(cert, key);
+    const t = now.getTime();
+    if (c.certificate.notBefore.getTime() > t || c.certificate.notAfter.getTime() < t + margin)
+      return undefined;
+    return c;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface CaStoreResult extends TlsIdentity {
+  caPath: string;
+  caPem: string;
+  /** What was made on this call (for the start-up lines). */
+  made: { ca: boolean; leaf: boolean };
+}
+
+/**
+ * The serve CA and its leaf from `dir`, made or renewed as needed (see the file comment).
+ * Throws the file system's error when `dir` cannot be written.
+ */
+export function loadOrCreateServeIdentity(dir: string = defaultCaDir(), now = new Date()): CaStoreResult {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const files = {
+    ca: path.join(dir, 'ca.pem'),
+    caKey: path.join(dir, 'ca.key'),
+    leaf: path.join(dir, 'leaf.pem'),
+    leafKey: path.join(dir, 'leaf.key'),
+  };
+  let ca = loadValid(files.ca, files.caKey, now, DAY);
+  const madeCa = ca === undefined;
+  if (!ca) {
+    ca = pki.createCertificateAuthority({ now, commonName: `stepwire serve CA (${os.hostname()})` });
+    writeAtomic(files.caKey, ca.privateKeyPem, 0o600);
+    writeAtomic(files.ca, ca.certificatePem, 0o644);
+  }
+  let leaf = madeCa ? undefined : loadValid(files.leaf, files.leafKey, now, DAY);
+  if (leaf) {
+    // The leaf must chain to this CA and still name every address serve answers on.
+    try {
+      for (const hostname of [
+        ...pki.STEPWIRE_SERVER_NAMES.dnsNames,
+        ...pki.STEPWIRE_SERVER_NAMES.ipAddresses,
+      ])
+        pki.verifyCertificateChain(leaf.certificate, [], { trustAnchors: [ca.certificate], now, hostname });
+    } catch {
+      leaf = undefined;
+    }
+  }
+  const madeLeaf = leaf === undefined;
+  if (!leaf) {
+    leaf = pki.createLeafCertificate(ca, {
+      now,
+      dnsNames: [...pki.STEPWIRE_SERVER_NAMES.dnsNames],
+      ipAddresses: [...pki.STEPWIRE_SERVER_NAMES.ipAddresses],
+      validDays: 90,
+      extKeyUsage: ['serverAuth'],
+    });
+    writeAtomic(files.leafKey, leaf.privateKeyPem, 0o600);
+    writeAtomic(files.leaf, leaf.certificatePem, 0o644);
+  }
+  return {
+    certPem: leaf.certificatePem + ca.certificatePem,
+    keyPem: leaf.privateKeyPem,
+    caPath: files.ca,
+    caPem: ca.certificatePem,
+    made: { ca: madeCa, leaf: madeLeaf },
+  };
+}
+
+/** A fresh in-memory CA and leaf (nothing written): for services started without a configured identity. */
+export function ephemeralServeIdentity(now = new Date()): TlsIdentity {
+  const { ca, leaf } = pki.createStepwireCredentials(now);
+  return {
+    certPem: leaf.certificatePem + ca.certificatePem,
+    keyPem: leaf.privateKeyPem,
+    caPem: ca.certificatePem,
+  };
+}
+
+/** The user's own --cert/--key files; a key that is not the certificate's is a one-line error. */
+export function identityFromFiles(certFile: string, keyFile: string): TlsIdentity {
+  const certPem = fs.readFileSync(certFile, 'utf8');
+  const keyPem = fs.readFileSync(keyFile, 'utf8');
+  // Parse now, so a wrong file fails at start-up rather than at the first handshake.
+  pki.credentialsFromPem(certPem, keyPem);
+  return { certPem, keyPem };
+}
+
+export interface HttpsOptions {
+  identity: TlsIdentity;
+  /** Receives each NSS key log line (SSLKEYLOGFILE) of every connection. */
+  keylog?: (line: string) => void;
+  app?: http.Server;
+}
+
+export interface HttpsService {
+  readonly port: number;
+  readonly tls: SecureServer;
+  readonly app: http.Server;
+  /** TCP connections accepted, handshakes completed, handshakes failed. */
+  readonly connections: number;
+  readonly handshakes: number;
+  readonly tlsErrors: number;
+  close(): void;
+}
+
+/** HTTPS on `port` of our TCP (both families): TLS 1.3 with ALPN http/1.1, then the HTTP app. */
+export function httpsOverTcp(tcp: Tcp, port: number, options: HttpsOptions): HttpsService {
+  const app = options.app ?? createHttpApp();
+  const counts = { connections: 0, handshakes: 0, tlsErrors: 0 };
+  const secure = createServer(
+    {
+      cert: options.identity.certPem,
+      key: options.identity.keyPem,
+      ALPNProtocols: ['http/1.1'],
+      ...(options.keylog ? { keylog: options.keylog } : {}),
+    },
+    (s: SecureSocket) => {
+      counts.handshakes++;
+      app.emit('connection', s);
+    },
+  );
+  // A client that refuses our certificate (curl without --cacert) ends only its own connection.
+  secure.on('tlsClientError', () => {
+    counts.tlsErrors++;
+  });
+  const open = new Set<TcpSocket>();
+  const server = tcp.createServer({}, (s) => {
+    counts.connections++;
+    open.add(s);
+    s.once('close', () => open.delete(s));
+    s.on('error', () => {});
+    secure.emit('connection', s);
+  });
+  server.on('error', () => {});
+  server.listen(port, '::');
+  if (!server.listening) throw systemError('listen', 'EADDRINUSE', '::', port);
+  return {
+    port,
+    tls: secure,
+    app,
+    get connections() {
+      return counts.connections;
+    },
+    get handshakes() {
+      return counts.handshakes;
+    },
+    get tlsErrors() {
+      return counts.tlsErrors;
+    },
+    close() {
+      secure.close(true);
+      server.close();
+      for (const s of open) s.destroy();
+      open.clear();
+    },
+  };
+}
