@@ -1,6 +1,13 @@
+import * as fs from 'node:fs';
 import { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import { ladderHeader } from '../ladder.ts';
+import {
+  defaultCaDir,
+  identityFromFiles,
+  loadOrCreateServeIdentity,
+  type TlsIdentity,
+} from '../services/https.ts';
 import { describeService, SERVICES, startServices } from '../tun/services.ts';
 import { dropCount, TunSession } from '../tun/session.ts';
 import { ladderNotes, ladderTap } from '../tun/trace.ts';
@@ -10,12 +17,17 @@ export interface ServeOptions {
   netns: string;
   trace?: boolean;
   pcap?: string;
+  /** The HTTPS certificate chain and key (PEM); default: the serve CA's leaf ($STEPWIRE_HOME/ca). */
+  cert?: string;
+  key?: string;
+  /** Append the TLS secrets of every HTTPS connection here (SSLKEYLOGFILE format). */
+  keylog?: string;
 }
 
 export function serveCommand(): Command {
   return new Command('serve')
     .description(
-      'run the stack on a Linux TUN device in a network namespace (root) and serve ping, UDP echo, TCP echo/discard and HTTP until SIGINT/SIGTERM',
+      'run the stack on a Linux TUN device in a network namespace (root) and serve ping, UDP echo, TCP echo/discard, HTTP and HTTPS until SIGINT/SIGTERM',
     )
     .option('--tun', 'run on a TUN device (the only mode for now)')
     .option(
@@ -25,6 +37,15 @@ export function serveCommand(): Command {
     )
     .option('--trace', 'print every packet in and out as a ladder line, with the drops between them')
     .option('--pcap <file>', 'also record every packet to a pcap file for Wireshark')
+    .option(
+      '--cert <file>',
+      'HTTPS certificate chain (PEM, leaf first); default: a leaf for stepwire.test, 198.18.0.2 and fd00:5757::2 from a CA kept in $STEPWIRE_HOME/ca (~/.stepwire/ca)',
+    )
+    .option('--key <file>', 'private key (PEM) of --cert')
+    .option(
+      '--keylog <file>',
+      'append the TLS secrets of every HTTPS connection (SSLKEYLOGFILE format, for Wireshark)',
+    )
     .action(async (o: ServeOptions) => {
       const print = (s: string) => process.stdout.write(`${s}\n`);
       await runServe(o, print, waitForSignal());
@@ -54,19 +75,59 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
       "only TUN mode exists for now: run 'stepwire serve --tun' as root ('stepwire demo' shows the simulated network)",
     );
   }
+  if ((o.cert === undefined) !== (o.key === undefined))
+    throw new UsageError('--cert and --key go together: give both, or neither to use the serve CA');
+  let identity: TlsIdentity;
+  let made: { ca: boolean; leaf: boolean } | undefined;
+  if (o.cert !== undefined && o.key !== undefined) {
+    try {
+      identity = identityFromFiles(o.cert, o.key);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code?.startsWith('E')) throw e;
+      throw new UsageError(`--cert/--key: ${(e as Error).message}`);
+    }
+  } else {
+    const r = loadOrCreateServeIdentity(defaultCaDir());
+    identity = r;
+    made = r.made;
+  }
+  let keylogFd: number | undefined;
+  const keylog = o.keylog
+    ? (line: string) => {
+        keylogFd ??= fs.openSync(o.keylog!, 'a', 0o600);
+        fs.writeSync(keylogFd, `${line}\n`);
+      }
+    : undefined;
   const session = TunSession.open({
     netns: o.netns,
     ...(o.trace ? { tap: ladderTap(print) } : {}),
     ...(o.pcap ? { pcap: o.pcap } : {}),
   });
   try {
-    const services = startServices({ host: session.host, udp: session.udp, tcp: session.tcp }, SERVICES);
+    const services = startServices(
+      {
+        host: session.host,
+        udp: session.udp,
+        tcp: session.tcp,
+        tls: { identity, ...(keylog ? { keylog } : {}) },
+      },
+      SERVICES,
+    );
     print(
       `namespace ${session.netns} (${session.created ? 'made for this run, removed on exit' : 'existing, kept'}), device ${session.device}, mtu ${session.tun.mtu}`,
     );
     print(`address ${session.ours.v4}/24 (kernel side ${session.kernel.v4})`);
     print(`address ${session.ours.v6}/64 (kernel side ${session.kernel.v6})`);
     for (const r of services.running) print(`service ${describeService(r.spec)}`);
+    if (identity.caPath) {
+      print(`ca: ${identity.caPath}`);
+      print(
+        `https certificate for stepwire.test, ${session.ours.v4}, ${session.ours.v6}: ${made?.ca ? 'CA made now' : made?.leaf ? 'CA kept, leaf made now' : 'CA and leaf kept'} (curl --cacert ${identity.caPath} https://${session.ours.v4}/)`,
+      );
+    } else {
+      print(`https certificate: ${o.cert} (yours)`);
+    }
+    if (o.keylog) print(`keylog: ${o.keylog}`);
     if (o.trace) {
       ladderNotes(session.trace, print);
       print(ladderHeader());
@@ -80,5 +141,6 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
     );
   } finally {
     await session.close();
+    if (keylogFd !== undefined) fs.closeSync(keylogFd);
   }
 }

@@ -1,6 +1,7 @@
 import type { Host } from '@stepwire/ip';
 import type { Tcp } from '@stepwire/tcp';
 import { type Udp, udpEcho } from '@stepwire/udp';
+import { ephemeralServeIdentity, httpsOverTcp, type TlsIdentity } from '../services/https.ts';
 import { httpOverTcp, tcpDiscard, tcpEcho } from '../services/tcp-services.ts';
 
 /** What a service gets to run on: the Host and the transports built on it. */
@@ -8,6 +9,11 @@ export interface ServiceContext {
   host: Host;
   udp: Udp;
   tcp: Tcp;
+  /**
+   * The certificate and key of the TLS services, and where their key log goes. Without it
+   * they make a throwaway CA in memory (tests on the simulated network).
+   */
+  tls?: { identity: TlsIdentity; keylog?: (line: string) => void };
 }
 
 export interface RunningService {
@@ -70,6 +76,18 @@ export const SERVICES: readonly ServiceSpec[] = [
     rfc: 'RFC 9112',
     description: 'HTTP/1.1 (node:http over our TCP): GET /, GET /bytes/N, POST /echo, POST /sha256',
     start: ({ tcp }) => httpOverTcp(tcp, 80),
+  },
+  {
+    name: 'https',
+    protocol: 'tcp',
+    port: 443,
+    rfc: 'RFC 8446, RFC 9110 §4.2.2',
+    description: 'HTTPS: our TLS 1.3 over our TCP, the routes of port 80 (node:http on top)',
+    start: ({ tcp, tls }) =>
+      httpsOverTcp(tcp, 443, {
+        identity: tls?.identity ?? ephemeralServeIdentity(),
+        ...(tls?.keylog ? { keylog: tls.keylog } : {}),
+      }),
   },
 ];
 
