@@ -1,26 +1,16 @@
 /**
- * The glue from our pki (RFC 5280 path validation, TLS 1.3 signature schemes) to the
- * handshake machines' CertificateVerifier and CertificateSigner seams. It depends on nothing
- * but @stepwire/tls, so benchmarks can use it too.
+ * Certificates for the handshake seams from the fixtures: thin adapters over the package's
+ * own pki glue (certificateVerifier/certificateSigner in @stepwire/tls), so the interop tests
+ * exercise exactly what users get. It depends on nothing but @stepwire/tls, so benchmarks can
+ * use it too.
  */
 import {
-  AlertDescription,
   type CertificateSigner,
   type CertificateVerifier,
-  TlsAlertError,
+  certificateSigner,
+  certificateVerifier,
 } from '@stepwire/tls';
-import {
-  CERTIFICATE_VERIFY_SCHEMES,
-  CertificateError,
-  type Credentials,
-  decodeCertificate,
-  type SignatureProvider,
-  schemesForKey,
-  sign,
-  verifyCertificateChain,
-  verifySignature,
-  type X509Certificate,
-} from '../../packages/tls/src/pki/index.ts';
+import type { Credentials, SignatureProvider, X509Certificate } from '../../packages/tls/src/pki/index.ts';
 
 /** Anything with a certificate: a PEM fixture (tls-peers.ts) or pki Credentials. */
 interface HasCredentials {
@@ -39,8 +29,9 @@ function credentialsOf(id: HasCredentials | Credentials): Credentials {
 }
 
 /**
- * A CertificateVerifier on our pki: RFC 5280 path validation to `trust`, the RFC 6125 name
- * check, and CertificateVerify signatures; a refusal is the TLS alert pki names for it.
+ * Verifies the peer's chain against `trust` (RFC 5280 path validation, the RFC 6125 name check
+ * against the connection's server name for servers) and its CertificateVerify signatures; a
+ * refusal is the TLS alert pki names for it.
  */
 export function pkiVerifier(
   trust: Trust,
@@ -48,45 +39,19 @@ export function pkiVerifier(
   /** Where signatures are checked: pki's default (node:crypto) or pureSignatures. */
   provider?: SignatureProvider,
 ): CertificateVerifier {
-  const trustAnchors = anchorsOf(trust);
-  return {
-    signatureSchemes: CERTIFICATE_VERIFY_SCHEMES,
-    verifyChain(chain, context) {
-      try {
-        verifyCertificateChain(chain[0], chain.slice(1), {
-          trustAnchors,
-          now: new Date(context.now),
-          hostname: context.serverName,
-          purpose,
-          ...(provider ? { provider } : {}),
-        });
-      } catch (e) {
-        if (e instanceof CertificateError) throw new TlsAlertError(AlertDescription[e.alert], e.message);
-        throw new TlsAlertError(AlertDescription.bad_certificate, (e as Error).message);
-      }
-    },
-    verifySignature(leaf, scheme, content, signature) {
-      try {
-        return verifySignature(
-          scheme,
-          decodeCertificate(leaf).subjectPublicKeyInfo,
-          content,
-          signature,
-          provider,
-        );
-      } catch {
-        return false;
-      }
-    },
-  };
+  return certificateVerifier({
+    ca: anchorsOf(trust),
+    purpose,
+    ...(provider ? { signatures: provider } : {}),
+  });
 }
 
-/** A CertificateSigner on our pki for a certificate and its key. */
+/** Signs CertificateVerify with a fixture's key, sending its certificate. */
 export function pkiSigner(id: HasCredentials | Credentials, provider?: SignatureProvider): CertificateSigner {
   const c = credentialsOf(id);
-  return {
-    certificateChain: [c.certificateDer],
-    signatureSchemes: schemesForKey(c.privateKey),
-    sign: (scheme, content) => sign(scheme, c.privateKey, content, provider),
-  };
+  return certificateSigner({
+    cert: c.certificate,
+    key: c.privateKey,
+    ...(provider ? { signatures: provider } : {}),
+  });
 }
