@@ -298,6 +298,28 @@ describe('our client vs openssl s_server', () => {
     await srv.stop();
   });
 
+  it("three KeyUpdates from s_server ('k': update_not_requested): we update only our reading keys", async () => {
+    const srv = await startOpensslServer({ ...p256.leaf, mode: 'interactive' });
+    const c = await ourConnect({ port: srv.port, ca: p256.ca });
+    const updates: string[] = [];
+    c.socket.on('keyUpdate', (direction: string) => updates.push(direction));
+    c.socket.write('start\n');
+    await srv.process.waitFor(/^start$/m);
+    for (let i = 1; i <= 3; i++) {
+      const mark = srv.process.mark();
+      srv.process.write('k\n');
+      await srv.process.waitFor(/>>> [^\n]*KeyUpdate/, { since: mark });
+      srv.process.write(`generation ${i}\n`);
+      expect(await readUntil(c.socket, new RegExp(`generation ${i}`))).toContain(`generation ${i}`);
+    }
+    c.socket.write('still here\n');
+    await srv.process.waitFor(/still here/);
+    expect(updates).toEqual(['read', 'read', 'read']);
+    expect(srv.facts().keyUpdatesReceived).toBe(0);
+    c.socket.destroy();
+    await srv.stop();
+  });
+
   it('mutual TLS: s_server -Verify 1 gets and verifies our client certificate', async () => {
     const srv = await startOpensslServer({
       ...p256.leaf,
