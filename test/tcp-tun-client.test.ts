@@ -476,6 +476,37 @@ describe("TCP Fast Open (RFC 7413): our client against the kernel's TFO server",
     expect(syns[1]!['tcp.len']).toBe(String('hello 1'.length));
     expect(syns[1]!['tcp.options.tfo.cookie']).not.toBe('');
   });
+
+  it('after the kernel changes its TFO key, our stale cookie is refused: the data goes again after the handshake, and the new cookie works', async () => {
+    // The cookie from the test above is in our cache; a new key (per namespace) voids it.
+    expect(s.tcp.fastOpenCache.get('198.18.0.1')).toBeDefined();
+    const oldCookie = Buffer.from(s.tcp.fastOpenCache.get('198.18.0.1')!.cookie).toString('hex');
+    const key = await ns.run('sysctl', [
+      '-w',
+      'net.ipv4.tcp_fastopen_key=01234567-89abcdef-01234567-89abcdef',
+    ]);
+    expect(key.code, runInfo(key)).toBe(0);
+    const p = await kernel(TFO_SERVER, ['198.18.0.1', '40013', '2']);
+    const before = await kernelTcpExt(ns);
+    for (let i = 0; i < 2; i++) {
+      const sock = connect('198.18.0.1', 40013, { fastOpen: true });
+      sock.write(`again ${i}`);
+      expect((await readAll(sock)).toString()).toBe(`echo:again ${i}`);
+      await closed(sock);
+    }
+    expect((await exitWithin(p, 10_000)).code, p.err).toBe(0);
+    const after = await kernelTcpExt(ns);
+    // RFC 7413 §4.2.2: the first SYN's data is not accepted (a fail), the second's is.
+    expect((after.TCPFastOpenPassiveFail ?? 0) - (before.TCPFastOpenPassiveFail ?? 0)).toBe(1);
+    expect((after.TCPFastOpenPassive ?? 0) - (before.TCPFastOpenPassive ?? 0)).toBe(1);
+    const newCookie = Buffer.from(s.tcp.fastOpenCache.get('198.18.0.1')!.cookie).toString('hex');
+    expect(newCookie).not.toBe(oldCookie);
+    const syns = tsharkFields(PCAP, ['tcp.len'], {
+      filter: 'tcp.dstport == 40013 && tcp.flags.syn == 1 && tcp.flags.ack == 0',
+      extra: tsharkTransportOnly(),
+    });
+    expect(syns.map((r) => r['tcp.len'])).toEqual([String('again 0'.length), String('again 1'.length)]);
+  });
 });
 
 describe('the pcap of the whole session, through tshark', () => {
