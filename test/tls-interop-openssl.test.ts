@@ -189,6 +189,26 @@ describe('our client vs openssl s_server', () => {
     await srv.stop();
   });
 
+  it('resumption through a HelloRetryRequest: the retried ClientHello carries the PSK again, s_server says Reused', async () => {
+    const srv = await startOpensslServer({ ...p256.leaf, mode: 'www', groups: 'P-256' });
+    const first = await ourConnect({ port: srv.port, ca: p256.ca, groups: [GROUP_CODE['P-256']] });
+    first.socket.write(GET);
+    await readUntil(first.socket);
+    first.socket.end();
+    const session = await first.ticket();
+    const second = await ourConnect({
+      port: srv.port,
+      ca: p256.ca,
+      session,
+      groups: [GROUP_CODE.x25519, GROUP_CODE['P-256']],
+    });
+    expect(second.handshake).toMatchObject({ helloRetry: true, resumed: true, peerCertificates: 0 });
+    second.socket.write(GET);
+    expect(parseOpensslOutput(await readUntil(second.socket))).toMatchObject({ reused: true });
+    second.socket.end();
+    await srv.stop();
+  });
+
   it('resumption: the second connection presents our ticket and s_server says Reused', async () => {
     const srv = await startOpensslServer({ ...p256.leaf, mode: 'www' });
     const first = await ourConnect({ port: srv.port, ca: p256.ca });
@@ -253,6 +273,37 @@ describe('our client vs openssl s_server', () => {
     await srv.process.waitFor(/in 1-RTT instead/, { since: mark });
     expect(srv.process.text(mark)).not.toMatch(/replayable/);
     b.socket.destroy();
+    await srv.stop();
+  });
+
+  it('0-RTT meets a HelloRetryRequest: the early data is rejected (RFC 8446 §4.1.2) and the connection goes on', async () => {
+    const srv = await startOpensslServer({
+      ...p256.leaf,
+      mode: 'interactive',
+      earlyData: true,
+      groups: 'P-256',
+    });
+    const first = await ourConnect({ port: srv.port, ca: p256.ca, groups: [GROUP_CODE['P-256']] });
+    const session = await first.ticket();
+    first.socket.end();
+    await srv.process.waitFor(/DONE/);
+    const mark = srv.process.mark();
+    // Our first key share is x25519: s_server, P-256 only, must ask again.
+    const second = await ourConnect({
+      port: srv.port,
+      ca: p256.ca,
+      session,
+      groups: [GROUP_CODE.x25519, GROUP_CODE['P-256']],
+      earlyData: new TextEncoder().encode('lost to the retry\n'),
+    });
+    // With -early_data OpenSSL keeps single-use tickets (RFC 8446 §8.1) and spends ours on the
+    // first ClientHello, so the retried one is a full handshake: resumed or not is its choice.
+    expect(second.handshake).toMatchObject({ helloRetry: true, group: 'P-256' });
+    expect(second.earlyDataAccepted).toBe(false);
+    second.socket.write('after the retry\n');
+    await srv.process.waitFor(/after the retry/, { since: mark });
+    expect(srv.process.text(mark)).not.toMatch(/lost to the retry/);
+    second.socket.destroy();
     await srv.stop();
   });
 
@@ -662,6 +713,40 @@ describe('openssl s_client vs our server', () => {
     replay.destroy();
     expect(srv.handshakes).toHaveLength(2);
     expect(Buffer.concat(srv.earlyData).toString()).toBe('transfer 100 coins\n');
+    await srv.close();
+  });
+
+  it('s_client 0-RTT into a HelloRetryRequest: our server skips the early records (RFC 8446 §4.2.10), s_client sees "rejected"', async () => {
+    const srv = await startOurServer({
+      identity: p256.leaf,
+      maxEarlyData: 16384,
+      groups: [GROUP_CODE['P-256'], GROUP_CODE.x25519],
+      groupSelection: 'preference',
+    });
+    const sess = join(scratchDir('sess'), 'session.pem');
+    const first = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      sessOut: sess,
+      groups: 'P-256',
+      input: 'first\n',
+      until: /^first$/m,
+      lingerMs: 100,
+    });
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    const early = writeScratchFile('early.txt', 'too early\n');
+    const second = await runOpensslClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      sessIn: sess,
+      groups: 'X25519:P-256',
+      earlyDataFile: early,
+      input: 'in 1-RTT\n',
+      until: /^in 1-RTT$/m,
+    });
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(second.facts).toMatchObject({ helloRetry: true, reused: true, earlyData: 'rejected' });
+    expect(srv.earlyData).toEqual([]);
     await srv.close();
   });
 
