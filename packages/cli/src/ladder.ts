@@ -49,6 +49,11 @@ export function noteFor(e: TraceEvent): LadderNote | undefined {
   if (e.dir === 'drop') {
     return { kind: 'note', t: e.t, host: e.host, text: `${e.layer} dropped: ${e.summary}` };
   }
+  // Messages inside a byte stream (TLS handshake messages): shown where they are written,
+  // so a reader sees what the next segments carry.
+  if (e.dir === 'out' && e.layer === 'tls') {
+    return { kind: 'note', t: e.t, host: e.host, text: `tls → ${e.summary}` };
+  }
   if (e.dir === 'local') {
     return { kind: 'note', t: e.t, host: e.host, text: `${e.layer} ${e.summary}` };
   }

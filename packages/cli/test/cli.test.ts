@@ -18,6 +18,9 @@ describe('the stepwire command', () => {
     expect(r.stdout).toMatch(/tcp SYN-SENT → ESTABLISHED/);
     expect(r.stdout).toMatch(/✓ HTTP 200: Hello from stepwire/);
     expect(r.stdout).toMatch(/tcp LAST-ACK → CLOSED/);
+    expect(r.stdout).toMatch(/tls → ClientHello .*sni=stepwire\.test/);
+    expect(r.stdout).toMatch(/tls WAIT_FINISHED → CONNECTED/);
+    expect(r.stdout).toMatch(/✓ HTTPS 200 over TLS 1\.3/);
     expect(r.stdout).not.toMatch(/✗/);
   });
 

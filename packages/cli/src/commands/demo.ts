@@ -1,6 +1,9 @@
+import { appendFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { PingError } from '@stepwire/ip';
+import { type CryptoProvider, connect, createServer, nobleCrypto, pki } from '@stepwire/tls';
 import { udpEcho } from '@stepwire/udp';
+import { Prng } from '@stepwire/wire';
 import { Command } from 'commander';
 import { intIn, probability } from '../args.ts';
 import { formatLadderLine, ladderHeader, noteFor } from '../ladder.ts';
@@ -13,6 +16,22 @@ interface DemoOptions {
   loss: number;
   mtu: number;
   pcap?: string;
+  keylog?: string;
+}
+
+/**
+ * The demo's TLS runs on a fixed calendar date plus simulated time, with randomness drawn
+ * from the run's seed: the same seed gives the same certificates' lengths, key shares,
+ * randoms and therefore the same ladder. (Never do this outside a simulation.)
+ */
+const DEMO_EPOCH = Date.UTC(2026, 0, 1);
+
+function seededCrypto(prng: Prng): CryptoProvider {
+  return {
+    ...nobleCrypto,
+    randomBytes: (n: number) => prng.bytes(n),
+    generateKeyPair: (group, privateKey) => nobleCrypto.generateKeyPair(group, privateKey ?? prng.bytes(32)),
+  };
 }
 
 export function demoCommand(): Command {
@@ -22,6 +41,10 @@ export function demoCommand(): Command {
     .option('--loss <p>', 'probability that the wire loses a packet', probability, 0)
     .option('--mtu <n>', 'MTU of the wire (IPv6 needs at least 1280)', intIn(68, 65535), 1500)
     .option('--pcap <file>', 'also write every packet to a pcap file for Wireshark')
+    .option(
+      '--keylog <file>',
+      'write the TLS secrets (SSLKEYLOGFILE format) so Wireshark can decrypt the pcap',
+    )
     .action(async (o: DemoOptions) => {
       await runDemo(o, (s) => process.stdout.write(`${s}\n`));
     });
@@ -37,7 +60,9 @@ export async function runDemo(o: DemoOptions, print: (s: string) => void): Promi
     onLine: (l) => print(formatLadderLine(l)),
   });
   sim.trace.on((e) => {
-    const n = noteFor(e);
+    // Events are emitted as they happen: stamp them with simulated time (TLS keeps a
+    // calendar clock of its own for certificate validity).
+    const n = noteFor({ ...e, t: sim.clock.now() });
     if (n) print(formatLadderLine(n));
   });
   const step = (title: string) => print(`\n— ${title}`);
@@ -121,6 +146,67 @@ export async function runDemo(o: DemoOptions, print: (s: string) => void): Promi
   // Let both ends finish the close (FIN, ACK, TIME-WAIT) so the ladder shows it all.
   await sim.run(new Promise<void>((r) => sim.clock.setTimer(sim.clock.now() + 5_000, r)));
   server.close();
+
+  step('TLS 1.3 (RFC 8446) over that TCP: the handshake, then HTTPS — our client, our server');
+  if (o.keylog) writeFileSync(o.keylog, '');
+  const tlsPrng = new Prng(o.seed ^ 0x7715);
+  const provider = seededCrypto(tlsPrng);
+  const now = () => DEMO_EPOCH + sim.clock.now();
+  const { ca, leaf } = pki.createStepwireCredentials(new Date(DEMO_EPOCH - 3600_000), { keyType: 'ed25519' });
+  const keylog = o.keylog ? (line: string) => appendFileSync(o.keylog!, `${line}\n`) : undefined;
+  const tls = createServer({
+    cert: leaf.certificatePem,
+    key: leaf.privateKeyPem,
+    ALPNProtocols: ['http/1.1'],
+    provider,
+    ticketKey: tlsPrng.bytes(32),
+    trace: sim.trace,
+    hostName: 'B',
+    now,
+    ...(keylog ? { keylog } : {}),
+  });
+  tls.on('secureConnection', (s) => app.emit('connection', s));
+  const tcp443 = b.tcp.createServer((socket) => tls.emit('connection', socket));
+  tcp443.listen(443);
+  try {
+    const res = await sim.run(
+      new Promise<{ status: number; body: string; alpn?: string }>((resolve, reject) => {
+        const req = http.get(
+          {
+            host: b.ipv4,
+            path: '/',
+            headers: { host: 'stepwire.test', connection: 'close' },
+            createConnection: () =>
+              connect({
+                socket: a.tcp.connect({ host: b.ipv4, port: 443 }),
+                servername: 'stepwire.test',
+                ca: ca.certificatePem,
+                ALPNProtocols: ['http/1.1'],
+                provider,
+                trace: sim.trace,
+                hostName: 'A',
+                now,
+                ...(keylog ? { keylog } : {}),
+              }) as never,
+          },
+          (r) => {
+            let body = '';
+            r.setEncoding('utf8');
+            r.on('data', (c: string) => (body += c));
+            r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
+          },
+        );
+        req.on('error', reject);
+      }),
+    );
+    print(`        A       ✓ HTTPS ${res.status} over TLS 1.3: ${res.body.trim()}`);
+  } catch (e) {
+    print(`        A       ✗ HTTPS request failed: ${(e as Error).message}`);
+  }
+  await sim.run(new Promise<void>((r) => sim.clock.setTimer(sim.clock.now() + 5_000, r)));
+  tcp443.close();
   sim.close();
+  if (o.keylog)
+    print(`\nTLS key log written to ${o.keylog} (Wireshark: Preferences → TLS → (Pre)-Master-Secret log)`);
   if (o.pcap) print(`\npcap written to ${o.pcap}`);
 }
