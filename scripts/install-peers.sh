@@ -13,6 +13,8 @@ declare -A need=(
   [nc]=netcat-openbsd
   [ip]=iproute2
   [ping]=iputils-ping
+  [sysctl]=procps
+  [gnutls-serv]=gnutls-bin
   [scapy]=python3-scapy
 )
 
