@@ -349,7 +349,10 @@ class WireEnd extends Duplex {
     if (this.options.tap) bytes = this.options.tap(this.dir, bytes);
     const cut = this.options.cut;
     if (cut && cut.dir === this.dir) {
-      if (this.cutDone) return cb();
+      if (this.cutDone) {
+        cb();
+        return;
+      }
       if (this.sent + bytes.length >= cut.after) {
         bytes = bytes.subarray(0, cut.after - this.sent);
         this.cutDone = true;
