@@ -232,6 +232,19 @@ function describePeer(der: Uint8Array): PeerCertificate {
   };
 }
 
+/** What a net.Socket-like transport (node:net, our TcpSocket) may offer beyond Duplex. */
+interface NetLike {
+  remoteAddress?: string;
+  remotePort?: number;
+  remoteFamily?: string;
+  localAddress?: string;
+  localPort?: number;
+  address?(): object;
+  setTimeout?(ms: number): unknown;
+  setNoDelay?(noDelay: boolean): unknown;
+  setKeepAlive?(enable: boolean, initialDelay: number): unknown;
+}
+
 /**
  * A TlsSocket with node:tls's accessors. Client sockets emit 'secureConnect', server sockets
  * make their server emit 'secureConnection'; both emit 'session' (client: a SessionTicket
@@ -263,6 +276,48 @@ export class SecureSocket extends TlsSocket {
     this.once('secure', () => {
       if (!isServer) this.emit('secureConnect');
     });
+    // An idle timeout set through us (node:http's keepAliveTimeout, say) fires on the transport.
+    transport.on('timeout', () => this.emit('timeout'));
+  }
+
+  private get net(): NetLike {
+    return this.transport as NetLike;
+  }
+  /** The transport's addresses, as node:tls passes them through from its net.Socket. */
+  get remoteAddress(): string | undefined {
+    return this.net.remoteAddress;
+  }
+  get remotePort(): number | undefined {
+    return this.net.remotePort;
+  }
+  get remoteFamily(): string | undefined {
+    return this.net.remoteFamily;
+  }
+  get localAddress(): string | undefined {
+    return this.net.localAddress;
+  }
+  get localPort(): number | undefined {
+    return this.net.localPort;
+  }
+  address(): object {
+    return this.net.address?.() ?? {};
+  }
+  /** Idle timeout of the transport (when it has one): emits 'timeout', as net.Socket does. */
+  setTimeout(ms: number, callback?: () => void): this {
+    if (callback) {
+      if (ms === 0) this.off('timeout', callback);
+      else this.once('timeout', callback);
+    }
+    this.net.setTimeout?.(ms);
+    return this;
+  }
+  setNoDelay(noDelay = true): this {
+    this.net.setNoDelay?.(noDelay);
+    return this;
+  }
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    this.net.setKeepAlive?.(enable, initialDelay);
+    return this;
   }
 
   /** SNI: what we asked for (client) or what the client asked for (server). */

@@ -384,7 +384,10 @@ describe.each(['noble', 'node'] as const)('over node:net on loopback (%s provide
   });
 
   it('node:http over our TLS both ways: an https client to our server, our client to an https server', async () => {
-    const app = http.createServer((req, res) => res.end(`${req.method} ${req.url} via ${req.headers.host}`));
+    const app = http.createServer((req, res) => {
+      expect(req.socket.remoteAddress).toBe('127.0.0.1');
+      res.end(`${req.method} ${req.url} via ${req.headers.host}`);
+    });
     const server = createServer(serverOpts({ provider, ALPNProtocols: ['http/1.1'] }), (s) =>
       app.emit('connection', s),
     );
@@ -406,6 +409,19 @@ describe.each(['noble', 'node'] as const)('over node:net on loopback (%s provide
         .on('error', reject);
     });
     expect((await readAll(res)).toString()).toBe('GET /a via 127.0.0.1:' + portOf(srv));
+    // node:http times idle keep-alive connections through the TLS socket's setTimeout.
+    app.keepAliveTimeout = 150;
+    const idle = connect({
+      socket: await tcp(portOf(srv)),
+      servername: 'stepwire.test',
+      ca: ca.certificatePem,
+      provider,
+    });
+    const all = readAll(idle);
+    idle.write('GET /k HTTP/1.1\r\nhost: stepwire.test\r\n\r\n');
+    const started = Date.now();
+    expect((await all).toString()).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*GET \/k via stepwire\.test$/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
 
     const hs = https.createServer({ cert: leaf.certificatePem, key: leaf.privateKeyPem }, (req, r) =>
       r.end(`${req.url} over ${(req.socket as tls.TLSSocket).getProtocol()}`),
