@@ -79,7 +79,12 @@ export interface ConnectOptions extends CommonOptions {
   ALPNProtocols?: readonly string[];
   /** A ticket from an earlier connection's 'session' event, to resume (RFC 8446 §2.2). */
   session?: SessionTicket;
-  /** 0-RTT data sent with `session` when its ticket allows (replayable: idempotent requests only). */
+  /**
+   * Data to send first: as 0-RTT data with `session` when its ticket allows (RFC 8446 §2.3;
+   * replayable by an attacker: idempotent requests only), otherwise, or when the server
+   * refuses it, as ordinary data right after the handshake. Either way the server reads it
+   * once, before anything written later; `earlyDataAccepted` tells which way it went.
+   */
   earlyData?: Uint8Array | string;
   /** Send a legacy session id and change_cipher_spec (RFC 8446 §D.4). Default true, as browsers do. */
   compatibilityMode?: boolean;
@@ -259,6 +264,8 @@ export class SecureSocket extends TlsSocket {
   /** For a client with `earlyData`: whether the server took it (RFC 8446 §4.2.10). */
   earlyDataAccepted?: boolean;
   private lastSession?: SessionTicket;
+  /** Client 0-RTT: writes wait here until we know whether the early data must be sent again. */
+  private early?: { data: Uint8Array; held: { chunk: Buffer; cb: (e?: Error | null) => void }[] };
 
   constructor(
     transport: Duplex,
@@ -278,6 +285,34 @@ export class SecureSocket extends TlsSocket {
     });
     // An idle timeout set through us (node:http's keepAliveTimeout, say) fires on the transport.
     transport.on('timeout', () => this.emit('timeout'));
+  }
+
+  /**
+   * Hold application writes until the fate of `data`, sent as 0-RTT, is known: accepted, it
+   * is delivered; refused (RFC 8446 §4.2.10) or never sent (the ticket did not allow it), it
+   * is written again ahead of the held writes, so the stream stays in order.
+   */
+  holdForEarlyData(data: Uint8Array): void {
+    this.early = { data, held: [] };
+    const settle = (accepted: boolean) => {
+      const e = this.early;
+      if (!e) return;
+      this.early = undefined;
+      if (!accepted) super._write(Buffer.from(e.data), 'buffer' as BufferEncoding, () => {});
+      for (const h of e.held) super._write(h.chunk, 'buffer' as BufferEncoding, h.cb);
+    };
+    this.once('earlyDataStatus', settle);
+    this.once('secure', () => settle(this.earlyDataAccepted === true));
+  }
+
+  override _write(chunk: Buffer, enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    if (this.early) this.early.held.push({ chunk, cb });
+    else super._write(chunk, enc, cb);
+  }
+
+  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    for (const h of this.early?.held.splice(0) ?? []) h.cb(err ?? new Error('socket destroyed'));
+    super._destroy(err, cb);
   }
 
   private get net(): NetLike {
@@ -433,6 +468,7 @@ export function connect(
   };
   socket = new SecureSocket(o.socket, new TlsClient(options), false, o.now);
   const s = socket;
+  if (earlyData) s.holdForEarlyData(new Uint8Array(earlyData));
   s.once('secure', () => {
     if (s.handshake?.resumed) {
       // RFC 8446 §2.2: a resumed handshake is authenticated by the PSK, which stands for the

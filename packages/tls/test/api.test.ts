@@ -239,6 +239,32 @@ describe('connect/createServer over an in-memory pair', () => {
     expect((await back).toString()).toBe('early;late');
   });
 
+  it('0-RTT refused or impossible: the early data is sent again after the handshake, ahead of later writes', async () => {
+    const issuing = createServer(serverOpts({ earlyData: true }), (s) => s.resume());
+    const first = await pair({ servername: 'stepwire.test', ca: ca.certificatePem }, issuing);
+    const ticket = await nextSession(first.c);
+    // Another server (another ticket key) cannot open the ticket: full handshake, 0-RTT refused.
+    const other = createServer(serverOpts({ earlyData: true }), (s) => s.pipe(s));
+    const refused = await pair(
+      { servername: 'stepwire.test', ca: ca.certificatePem, session: ticket, earlyData: 'early;' },
+      other,
+    );
+    expect(refused.c.earlyDataAccepted).toBe(false);
+    expect(refused.c.isSessionReused()).toBe(false);
+    const back = readAll(refused.c);
+    refused.c.end('late');
+    expect((await back).toString()).toBe('early;late');
+    // No ticket at all: nothing goes early, the data simply leads the stream.
+    const [a, b] = duplexPair();
+    other.emit('connection', b);
+    const c = connect({ socket: a, servername: 'stepwire.test', ca: ca.certificatePem, earlyData: 'first;' });
+    c.write('second;');
+    const all = readAll(c);
+    c.end('third');
+    expect((await all).toString()).toBe('first;second;third');
+    expect(c.earlyDataAccepted).toBeUndefined();
+  });
+
   it('client certificates: required and given, required and missing (certificate_required)', async () => {
     const server = createServer(serverOpts({ requestCert: true, ca: ca.certificatePem }));
     const ok = await pair(
