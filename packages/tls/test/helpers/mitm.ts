@@ -42,6 +42,8 @@ export interface SeenRecord {
   content: Uint8Array;
   /** Whole handshake messages in `content` when it is a handshake record. */
   messages: Uint8Array[];
+  /** The record as it came off the wire (header included). */
+  record: Uint8Array;
 }
 
 /** What goes on to the receiver instead. */
@@ -230,6 +232,7 @@ export class Mitm {
       type,
       content,
       messages,
+      record,
     };
     this.seen.push(seen);
     const edited = this.edit(seen);
