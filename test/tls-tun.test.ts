@@ -136,7 +136,13 @@ describe('our TLS client on our TCP on TUN', () => {
       ['198.18.0.1', 'node'],
     ] as const) {
       const tcp = s.tcp.connect({ host: '198.18.0.1', port: 4433 });
-      const tlsSock: SecureSocket = connect({ socket: tcp, servername, ca: ca.certificatePem, provider });
+      const tlsSock: SecureSocket = connect({
+        socket: tcp,
+        servername,
+        ca: ca.certificatePem,
+        provider,
+        keylog: (l) => keylogLines.push(l),
+      });
       await new Promise<void>((resolve, reject) => {
         tlsSock.once('secureConnect', resolve);
         tlsSock.once('error', reject);
@@ -162,7 +168,7 @@ describe('our TLS client on our TCP on TUN', () => {
 });
 
 describe('the key log, checked by tshark on the pcap of this session', () => {
-  it('tshark decrypts every HTTPS request with our server key log', async () => {
+  it('tshark decrypts every HTTPS request with our key log (server and client side)', async () => {
     writeFileSync(KEYLOG, `${keylogLines.join('\n')}\n`);
     // Let the last packets reach the capture.
     await new Promise((r) => setTimeout(r, 200));
@@ -181,5 +187,11 @@ describe('the key log, checked by tshark on the pcap of this session', () => {
     });
     expect(responses.length).toBeGreaterThanOrEqual(4);
     expect(new Set(responses.map((r) => r['http.response.code']))).toEqual(new Set(['200']));
+    // Our client's secrets open its two connections to s_server (port 4433 is not TLS's by default).
+    const toKernel = tsharkFields(PCAP, ['http.request.uri'], {
+      filter: 'http.request && tcp.port == 4433',
+      extra: ['-o', `tls.keylog_file:${KEYLOG}`, '-d', 'tcp.port==4433,tls'],
+    });
+    expect(toKernel.map((r) => r['http.request.uri'])).toEqual(['/', '/']);
   });
 });
