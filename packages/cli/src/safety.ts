@@ -28,8 +28,9 @@ export function forbidKernelTrafficOffLoopback(): void {
   net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
     const first = Array.isArray(args[0]) ? args[0][0] : args[0];
     if (typeof first === 'object' && first !== null) {
-      const o = first as { host?: string; path?: string };
-      if (o.path === undefined) check('TCP connection', o.host);
+      const o = first as { host?: string; path?: string | null };
+      // node:http passes path: null for TCP; only a string path is a Unix socket.
+      if (typeof o.path !== 'string') check('TCP connection', o.host);
     } else if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
       check('TCP connection', args[1]);
     }
