@@ -280,9 +280,6 @@ export class SecureSocket extends TlsSocket {
     this.on('earlyDataStatus', (accepted: boolean) => {
       this.earlyDataAccepted = accepted;
     });
-    this.once('secure', () => {
-      if (!isServer) this.emit('secureConnect');
-    });
     // An idle timeout set through us (node:http's keepAliveTimeout, say) fires on the transport.
     transport.on('timeout', () => this.emit('timeout'));
   }
@@ -481,10 +478,12 @@ export function connect(
           'no_certificate',
           'resumed from a ticket whose first connection this process did not see',
         );
-      return;
+    } else {
+      s.authorized = result?.ok === true;
+      if (result?.error) s.authorizationError = result.error;
     }
-    s.authorized = result?.ok === true;
-    if (result?.error) s.authorizationError = result.error;
+    // After the verdict, so a secureConnect listener reads `authorized` as it will stay.
+    s.emit('secureConnect');
   });
   s.on('session', (t: SessionTicket) => {
     ticketOrigin.set(t, {

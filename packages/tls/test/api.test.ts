@@ -304,6 +304,19 @@ describe('connect/createServer over an in-memory pair', () => {
     expect(events).toEqual(serverLines.map((l) => `${l}\n`));
   });
 
+  it('the onSecureConnect callback already sees the verdict', async () => {
+    const server = createServer(serverOpts());
+    const [a, b] = duplexPair();
+    server.emit('connection', b);
+    const seen = await new Promise<[boolean, string | undefined]>((resolve) => {
+      const c = connect({ socket: a, servername: 'stepwire.test', ca: ca.certificatePem }, () =>
+        resolve([c.authorized, c.getPeerCertificate()?.subject.CN]),
+      );
+      cleanups.push(() => c.destroy());
+    });
+    expect(seen).toEqual([true, 'stepwire.test']);
+  });
+
   it('refuses what it does not implement instead of ignoring it', () => {
     const [a] = duplexPair();
     expect(() => connect({ socket: a, minVersion: 'TLSv1.2' })).toThrow(/only TLSv1.3/);
