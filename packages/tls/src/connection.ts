@@ -112,6 +112,8 @@ export abstract class TlsConnection {
   private readonly records = new RecordReader();
   private readonly reassembler: HandshakeReassembler;
   private readEpoch: RecordProtection | null = null;
+  /** Whether any protected record from the peer has opened (see the cleartext-alert rule). */
+  private peerRecordOpened = false;
   private writeEpoch: RecordProtection | null = null;
   private readSecret?: Uint8Array;
   private writeSecret?: Uint8Array;
@@ -380,6 +382,17 @@ export abstract class TlsConnection {
     }
     let contentType: number;
     let content: Uint8Array;
+    if (this.readEpoch && type === ContentType.alert && !this.peerRecordOpened) {
+      // A peer that gives up before it has protected anything may still send its alert in
+      // the clear: OpenSSL's client does so when it refuses our certificate (it has not
+      // switched to its handshake keys yet). Taking that alert for what it is tells the
+      // application why the handshake failed; dropping it would report a protocol error of
+      // our own instead. Once one protected record has arrived, cleartext is refused.
+      const p = decodeTLSPlaintext(record);
+      this.drop('alert.unprotected', 'alert in the clear before the peer protected a record', 'RFC 8446 §6');
+      this.handleAlert(p.fragment);
+      return;
+    }
     if (this.readEpoch) {
       if (type !== ContentType.application_data) {
         throw new TlsAlertError(
@@ -390,6 +403,7 @@ export abstract class TlsConnection {
       let opened: { type: number; content: Uint8Array };
       try {
         opened = this.readEpoch.open(record);
+        this.peerRecordOpened = true;
       } catch (e) {
         if (this.skipRejectedEarlyData(record, e)) return;
         throw e;
