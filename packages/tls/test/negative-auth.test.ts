@@ -2,8 +2,9 @@
  * Authentication failures end the handshake with the alert RFC 8446 names, sent by the side
  * that detects them and seen by its peer: a wrong Finished (§4.4.4), a bad or unoffered
  * CertificateVerify (§4.4.3), a refused certificate (§4.4.2.4, RFC 5280 via our pki), a
- * missing client certificate (§4.4.2.4). Each case runs twice: the sans-I/O machines with a
- * man in the middle that re-encrypts with the logged keys, and TlsSockets over a Duplex pair.
+ * missing client certificate (§4.4.2.4). Each case runs on the sans-I/O machines with a man in
+ * the middle that re-encrypts with the logged keys, and on TlsSockets over our Duplex pair
+ * (asynchronous delivery) and over node:stream duplexPair()s.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AlertDescription, type AlertDescriptionName } from '../src/codec/alert.ts';
@@ -203,13 +204,16 @@ describe.each(PROVIDERS)('authentication failures ($name)', (crypto) => {
       expect(alerts.map((x) => [...x.content])).toEqual([[2, AlertDescription[c.alert]]]);
     });
 
-    it(`sockets: TlsError ${c.alert} on both sides (sent by the ${c.detector})`, async () => {
-      const r = await runSockets(c.scenario(crypto));
-      const det = r[c.detector];
-      const peer = r[other(c.detector)];
-      expect(tlsErrorOf(det)).toEqual({ alert: c.alert, sentByUs: true });
-      expect(det.secure).toBe(false);
-      expect(tlsErrorOf(peer)).toEqual({ alert: c.alert, sentByUs: false });
-    });
+    it.each(['wire', 'node'] as const)(
+      `sockets (%s Duplex pair): TlsError ${c.alert} on both sides (sent by the ${c.detector})`,
+      async (transport) => {
+        const r = await runSockets(c.scenario(crypto), { transport });
+        const det = r[c.detector];
+        const peer = r[other(c.detector)];
+        expect(tlsErrorOf(det)).toEqual({ alert: c.alert, sentByUs: true });
+        expect(det.secure).toBe(false);
+        expect(tlsErrorOf(peer)).toEqual({ alert: c.alert, sentByUs: false });
+      },
+    );
   });
 });

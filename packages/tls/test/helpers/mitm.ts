@@ -7,7 +7,7 @@
  * receiver's keys and sequence numbers. Tests use it to put a wrong message, a wrong byte or
  * a wrong size exactly where the RFC rule under test applies, with everything else intact.
  */
-import { Duplex } from 'node:stream';
+import { Duplex, duplexPair } from 'node:stream';
 import { fromHex } from '@stepwire/wire';
 import type { CertificateSigner, CertificateVerifier } from '../../src/auth.ts';
 import { TlsClient, type TlsClientOptions } from '../../src/client.ts';
@@ -392,6 +392,28 @@ class WireEnd extends Duplex {
   }
 }
 
+/**
+ * The MITM between two node:stream duplexPair()s: client <-> [a, m1] relay [m2, b] <-> server.
+ * An end travels on; a destroy does not (duplexPair has no such signal), as with a half-dead peer.
+ */
+export function nodePairs(tap: (dir: Direction, bytes: Uint8Array) => Uint8Array): [Duplex, Duplex] {
+  const [a, m1] = duplexPair();
+  const [m2, b] = duplexPair();
+  const relay = (from: Duplex, to: Duplex, dir: Direction) => {
+    from.on('data', (d: Buffer) => {
+      const out = tap(dir, new Uint8Array(d.buffer, d.byteOffset, d.byteLength).slice());
+      if (out.length > 0 && !to.destroyed && !to.writableEnded) to.write(out);
+    });
+    from.on('end', () => {
+      if (!to.destroyed && !to.writableEnded) to.end();
+    });
+    from.on('error', () => {});
+  };
+  relay(m1, m2, 'c2s');
+  relay(m2, m1, 's2c');
+  return [a, b];
+}
+
 /** Two connected Duplex ends: [client side, server side]. */
 export function wirePair(options: WireOptions = {}): [Duplex, Duplex] {
   const c = new WireEnd('c2s', options);
@@ -479,11 +501,12 @@ export interface SocketRun {
 /** The same scenario over TlsSockets on a hand-made Duplex pair (asynchronous delivery, optional chunking). */
 export async function runSockets(
   sc: Scenario,
-  wire: Omit<WireOptions, 'tap'> = {},
-  ms = 1500,
+  wire: Omit<WireOptions, 'tap'> & { transport?: 'wire' | 'node' } = {},
+  ms = 1000,
 ): Promise<SocketRun> {
   const mitm = new Mitm(sc.crypto, sc.edit);
-  const [a, b] = wirePair({ ...wire, tap: (dir, bytes) => mitm.forward(dir, bytes) });
+  const tap = (dir: Direction, bytes: Uint8Array) => mitm.forward(dir, bytes);
+  const [a, b] = wire.transport === 'node' ? nodePairs(tap) : wirePair({ ...wire, tap });
   const now = () => sc.now;
   const client = new TlsSocket(
     a,
