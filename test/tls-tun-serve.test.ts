@@ -111,6 +111,42 @@ describe('the serve CA store', () => {
     ).not.toThrow();
   });
 
+  it('the store is locked while a CA is made: a live lock is waited for, an abandoned one taken over', async () => {
+    const store = path.join(dir, 'store-c');
+    fs.mkdirSync(store, { recursive: true });
+    const lock = path.join(store, '.lock');
+    fs.writeFileSync(lock, '');
+    const script = `import { loadOrCreateServeIdentity } from ${JSON.stringify(path.join(root, 'packages/cli/src/services/https.ts'))};
+process.stdout.write(loadOrCreateServeIdentity(process.argv[1]).caPem);`;
+    let exited = false;
+    const child = new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', '--input-type=module', '-e', script, store],
+        { cwd: root, timeout: 30_000 },
+        (err, out) => {
+          exited = true;
+          return err ? reject(err) : resolve(out);
+        },
+      ),
+    );
+    // The other process holds the lock: nothing is written and the child keeps waiting.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(exited).toBe(false);
+    expect(fs.existsSync(path.join(store, 'ca.pem'))).toBe(false);
+    fs.rmSync(lock);
+    const caPem = await child;
+    expect(fs.readFileSync(path.join(store, 'ca.pem'), 'utf8')).toBe(caPem);
+    expect(fs.existsSync(lock)).toBe(false);
+    // A lock a minute old is a crashed run's: taken over at once.
+    fs.writeFileSync(lock, '');
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(lock, old, old);
+    fs.rmSync(path.join(store, 'leaf.pem'));
+    expect(loadOrCreateServeIdentity(store).made).toEqual({ ca: false, leaf: true });
+    expect(fs.existsSync(lock)).toBe(false);
+  });
+
   it('a damaged leaf or one from another CA is made again; a damaged CA key makes a new CA', () => {
     const store = path.join(dir, 'store-b');
     const first = loadOrCreateServeIdentity(store);

@@ -167,6 +167,9 @@ describe('connect/createServer over an in-memory pair', () => {
     expect(clientErr).toBeInstanceOf(TlsError);
     expect(clientErr).toMatchObject({ alert: 'unknown_ca', sentByUs: true });
     expect(serverErr).toMatchObject({ alert: 'unknown_ca', sentByUs: false });
+    // Without `ca`, node:tls's bundled roots are the anchors: our test CA is not among them.
+    const noCa = await failure({ servername: 'stepwire.test' }, server);
+    expect(noCa.clientErr).toMatchObject({ alert: 'unknown_ca', sentByUs: true });
   });
 
   it('wrong host: bad_certificate', async () => {

@@ -88,6 +88,38 @@ export interface CaStoreResult extends TlsIdentity {
  */
 export function loadOrCreateServeIdentity(dir: string = defaultCaDir(), now = new Date()): CaStoreResult {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // Two serves starting at once must not each write half of a CA (one's ca.pem, the other's ca.key).
+  return withLock(path.join(dir, '.lock'), () => loadOrCreateLocked(dir, now));
+}
+
+/** A 10-second bound on waiting for another process's lock; an older lock is taken as abandoned. */
+const LOCK_WAIT_MS = 10_000;
+const LOCK_STALE_MS = 30_000;
+
+function withLock<T>(lock: string, fn: () => T): T {
+  const end = Date.now() + LOCK_WAIT_MS;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      fs.closeSync(fs.openSync(lock, 'wx', 0o600));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > LOCK_STALE_MS) fs.rmSync(lock, { force: true });
+      else if (Date.now() > end)
+        throw new Error(`${lock} is held by another stepwire; remove it if none runs`);
+      else Atomics.wait(nap, 0, 0, 50);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
+function loadOrCreateLocked(dir: string, now: Date): CaStoreResult {
   const files = {
     ca: path.join(dir, 'ca.pem'),
     caKey: path.join(dir, 'ca.key'),
