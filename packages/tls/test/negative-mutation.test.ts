@@ -4,8 +4,8 @@
  * Every run must end in one of:
  * - both sides complete with identical secrets (the byte did not matter: only the ignored
  *   legacy_record_version of an unprotected record may do that, RFC 8446 §5.1);
- * - an alert on at least one side, naming an RFC 8446 alert, sent on the wire by the side that
- *   raised it;
+ * - an alert raised by one side, naming an RFC 8446 alert, sent on the wire, and received as
+ *   that same alert by the peer (or the peer detects a failure of its own);
  * - a stall where a length field now announces more bytes than will ever come (TLS has no timer;
  *   the transport's end or timeout decides, see negative-record's truncation tests).
  * Never an exception out of receive(), never both sides complete with different keys.
@@ -137,9 +137,14 @@ describe('one changed byte anywhere in a real handshake', () => {
           const errS = firstError(server);
           if (errC || errS) {
             tally.alert++;
-            // The peer is never left believing all is well: it reads the alert, or (a server that
-            // already reads protected records, facing a client's cleartext alert) fails on its own.
-            expect(errC !== undefined && errS !== undefined, `one side only: ${where}`).toBe(true);
+            // One side detects and sends the alert; the peer reads that same alert (RFC 8446 §6),
+            // unless it detected a failure itself (when the transcripts, and so the keys, diverged,
+            // neither can open the other's protected alert: both send bad_record_mac).
+            const [sender, receiver] = errC?.sent ? [errC, errS] : [errS, errC];
+            expect(sender?.sent, `no side sent an alert: ${where}`).toBe(true);
+            expect(receiver, `the peer was left without an error: ${where}`).toBeDefined();
+            if (!receiver!.sent)
+              expect(receiver!.alertName, `the peer got another alert: ${where}`).toBe(sender!.alertName);
             // A side that raised an alert put it on the wire (an alert record: unprotected type 21
             // or protected type 23), as the last thing it wrote.
             for (const [err, from] of [
