@@ -17,6 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { systemError, type Tcp, type TcpSocket } from '@stepwire/tcp';
 import { createServer, pki, type SecureServer, type SecureSocket } from '@stepwire/tls';
+import type { TraceBus } from '@stepwire/wire';
 import { createHttpApp } from './http-app.ts';
 
 const DAY = 86_400_000;
@@ -190,6 +191,9 @@ export interface HttpsOptions {
   identity: TlsIdentity;
   /** Receives each NSS key log line (SSLKEYLOGFILE) of every connection. */
   keylog?: (line: string) => void;
+  /** Handshake messages and state changes of every connection, as host `traceHost`. */
+  trace?: TraceBus;
+  traceHost?: string;
   app?: http.Server;
 }
 
@@ -214,6 +218,7 @@ export function httpsOverTcp(tcp: Tcp, port: number, options: HttpsOptions): Htt
       key: options.identity.keyPem,
       ALPNProtocols: ['http/1.1'],
       ...(options.keylog ? { keylog: options.keylog } : {}),
+      ...(options.trace ? { trace: options.trace, hostName: options.traceHost ?? 'https' } : {}),
     },
     (s: SecureSocket) => {
       counts.handshakes++;
