@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { TraceBus } from '@stepwire/wire';
 import { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import { ladderHeader } from '../ladder.ts';
@@ -10,7 +11,7 @@ import {
 } from '../services/https.ts';
 import { describeService, SERVICES, startServices } from '../tun/services.ts';
 import { dropCount, TunSession } from '../tun/session.ts';
-import { ladderNotes, ladderTap } from '../tun/trace.ts';
+import { ladderNotes, ladderTap, US } from '../tun/trace.ts';
 
 export interface ServeOptions {
   tun?: boolean;
@@ -50,6 +51,16 @@ export function serveCommand(): Command {
       const print = (s: string) => process.stdout.write(`${s}\n`);
       await runServe(o, print, waitForSignal());
     });
+}
+
+/**
+ * A trace bus for TLS, whose machines keep epoch time (certificate validity, ticket ages):
+ * its events join the session's ladder stamped with the session clock like every packet.
+ */
+function retimed(session: TunSession): TraceBus {
+  const bus = new TraceBus();
+  bus.on((e) => session.trace.emit({ ...e, t: session.clock.now() }));
+  return bus;
 }
 
 /**
@@ -109,7 +120,11 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
         host: session.host,
         udp: session.udp,
         tcp: session.tcp,
-        tls: { identity, ...(keylog ? { keylog } : {}) },
+        tls: {
+          identity,
+          ...(keylog ? { keylog } : {}),
+          ...(o.trace ? { trace: retimed(session), traceHost: US } : {}),
+        },
       },
       SERVICES,
     );

@@ -1,6 +1,7 @@
 import type { Host } from '@stepwire/ip';
 import type { Tcp } from '@stepwire/tcp';
 import { type Udp, udpEcho } from '@stepwire/udp';
+import type { TraceBus } from '@stepwire/wire';
 import { ephemeralServeIdentity, httpsOverTcp, type TlsIdentity } from '../services/https.ts';
 import { httpOverTcp, tcpDiscard, tcpEcho } from '../services/tcp-services.ts';
 
@@ -13,7 +14,7 @@ export interface ServiceContext {
    * The certificate and key of the TLS services, and where their key log goes. Without it
    * they make a throwaway CA in memory (tests on the simulated network).
    */
-  tls?: { identity: TlsIdentity; keylog?: (line: string) => void };
+  tls?: { identity: TlsIdentity; keylog?: (line: string) => void; trace?: TraceBus; traceHost?: string };
 }
 
 export interface RunningService {
@@ -87,6 +88,7 @@ export const SERVICES: readonly ServiceSpec[] = [
       httpsOverTcp(tcp, 443, {
         identity: tls?.identity ?? ephemeralServeIdentity(),
         ...(tls?.keylog ? { keylog: tls.keylog } : {}),
+        ...(tls?.trace ? { trace: tls.trace, traceHost: tls.traceHost ?? 'https' } : {}),
       }),
   },
 ];
