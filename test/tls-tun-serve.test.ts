@@ -212,7 +212,7 @@ describe('stepwire serve --tun: HTTPS', () => {
     expect(mode(keylog)).toBe(0o600);
   });
 
-  it('--cert/--key serve the user’s own certificate (no ca: line); --cert alone is a usage error', async () => {
+  it('--cert/--key serve the user’s own certificate (no ca: line), --trace shows its TLS handshake; --cert alone is a usage error', async () => {
     const bad = await stepwire(['serve', '--tun', '--netns', NS2, '--cert', '/nonexistent.pem']).done;
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--cert and --key go together/);
@@ -225,7 +225,7 @@ describe('stepwire serve --tun: HTTPS', () => {
     fs.writeFileSync(caFile, own.ca.certificatePem);
     const home = path.join(dir, 'home2');
     const { child, done, stdout } = stepwire(
-      ['serve', '--tun', '--netns', NS2, '--cert', cert, '--key', key],
+      ['serve', '--tun', '--netns', NS2, '--cert', cert, '--key', key, '--trace'],
       {
         STEPWIRE_HOME: home,
       },
@@ -247,7 +247,19 @@ describe('stepwire serve --tun: HTTPS', () => {
     ]);
     expect(r1.stdout, r1.stderr).toMatch(/^Hello from stepwire/);
     child.kill('SIGTERM');
-    expect(await done).toMatchObject({ code: 0, signal: null });
+    const r = await done;
+    expect(r).toMatchObject({ code: 0, signal: null });
+    // --trace: our TLS server's messages and states sit in the ladder between the packets.
+    const ladder = r.stdout.split('\n');
+    for (const re of [
+      /sw +· tls → ServerHello/,
+      /sw +· tls → Certificate 1 cert/,
+      /sw +· tls WAIT_FINISHED → CONNECTED/,
+    ])
+      expect(
+        ladder.some((l) => re.test(l)),
+        String(re),
+      ).toBe(true);
     // Nothing was written to the CA store when the user brought a certificate.
     expect(fs.existsSync(home)).toBe(false);
   });
