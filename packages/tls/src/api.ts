@@ -39,6 +39,7 @@ import {
   type X509Certificate,
 } from './pki/index.ts';
 import { AntiReplayCache, TlsServer, type TlsServerOptions } from './server.ts';
+import { decodeStoredSession, encodeStoredSession } from './session-ticket.ts';
 import { TlsSocket } from './socket.ts';
 
 /** 'noble' (pure TypeScript, with pure signatures), 'node' (OpenSSL through node:crypto) or your own. */
@@ -402,6 +403,34 @@ const ticketOrigin = new WeakMap<
   SessionTicket,
   { authorized: boolean; authorizationError?: CertificateError }
 >();
+
+/**
+ * A session from the 'session' event as bytes to keep (a file, a cache), with whether its
+ * connection was authorized, so a resumption from it reports `authorized` again. The bytes
+ * hold the resumption secret: keep them as private as a key.
+ */
+export function encodeSession(ticket: SessionTicket): Buffer {
+  const origin = ticketOrigin.get(ticket);
+  return Buffer.from(encodeStoredSession({ ticket, authorized: origin?.authorized === true }));
+}
+
+/** A session back from encodeSession's bytes, for `session` in connect(). Throws ParseError on other bytes. */
+export function decodeSession(bytes: Uint8Array): SessionTicket {
+  const { ticket, authorized } = decodeStoredSession(bytes);
+  ticketOrigin.set(
+    ticket,
+    authorized
+      ? { authorized }
+      : {
+          authorized,
+          authorizationError: new CertificateError(
+            'no_certificate',
+            'the connection that got this session did not verify the server',
+          ),
+        },
+  );
+  return ticket;
+}
 
 /** Is `x` a stream rather than an options object? (the low-level connect(transport, options) form) */
 function isStream(x: unknown): x is Duplex {

@@ -37,6 +37,8 @@ export {
   type ConnectOptions,
   connect,
   createServer,
+  decodeSession,
+  encodeSession,
   type PeerCertificate,
   type ProviderChoice,
   SecureServer,
@@ -45,3 +47,4 @@ export {
 } from './api.ts';
 export * from './credentials.ts';
 export * as pki from './pki/index.ts';
+export * from './session-ticket.ts';
