@@ -37,7 +37,7 @@ let caFile: string;
 const procs: KernelProcess[] = [];
 
 beforeAll(() => {
-  requireRootAndPrograms(['ip', 'ss', 'curl', 'openssl', 'tshark']);
+  requireRootAndPrograms(['ip', 'ss', 'curl', 'openssl', 'tshark', 'socat']);
   s = TunSession.open({ netns: NS, replace: true, pollTimeoutMs: 50, pcap: PCAP });
   ns = s.namespace!;
   const identity = loadOrCreateServeIdentity(path.join(dir, 'ca'));
@@ -90,6 +90,21 @@ describe('our TLS server on our TCP on TUN', () => {
     expect(r.code).toBe(60); // CURLE_PEER_FAILED_VERIFICATION
     await new Promise((res) => setTimeout(res, 100));
     expect(https.tlsErrors).toBe(before + 1);
+  });
+
+  it('plain HTTP sent to 443 gets a fatal TLS alert and a close; the service keeps serving', async () => {
+    const before = https.tlsErrors;
+    const r = await bash(
+      ns,
+      "printf 'GET / HTTP/1.1\\r\\nhost: x\\r\\n\\r\\n' | timeout 5 socat -t 3 - TCP:198.18.0.2:443 | od -An -tx1 | tr -d ' \\n'",
+    );
+    expect(r.code, runInfo(r)).toBe(0);
+    // One plaintext alert record (RFC 8446 §5.1, §6): content type 21, level fatal (2), then the description.
+    expect(r.stdout).toMatch(/^1503030002 ?02[0-9a-f]{2}$/);
+    await new Promise((res) => setTimeout(res, 100));
+    expect(https.tlsErrors).toBe(before + 1);
+    const again = await bash(ns, `curl -sS --fail --max-time 10 --cacert ${caFile} https://198.18.0.2/`);
+    expect(again.stdout).toMatch(/^Hello from stepwire/);
   });
 
   it('openssl s_client -tls1_3 -CAfile: Verify return code 0', async () => {
@@ -173,16 +188,18 @@ describe('the key log, checked by tshark on the pcap of this session', () => {
     // Let the last packets reach the capture.
     await new Promise((r) => setTimeout(r, 200));
     const rows = tsharkFields(PCAP, ['http.request.method', 'http.request.uri', 'tls.handshake.type'], {
-      filter: 'http.request && tcp.port == 443',
+      filter: 'http.request && tcp.port == 443 && tls',
       extra: ['-o', `tls.keylog_file:${KEYLOG}`],
     });
     const uris = rows.map((r) => r['http.request.uri']);
     expect(uris).toContain('/');
     expect(uris).toContain('/bytes/1000000');
     // Without the key log, nothing inside is readable.
-    expect(tsharkFields(PCAP, ['frame.number'], { filter: 'http.request && tcp.port == 443' })).toEqual([]);
+    expect(
+      tsharkFields(PCAP, ['frame.number'], { filter: 'http.request && tcp.port == 443 && tls' }),
+    ).toEqual([]);
     const responses = tsharkFields(PCAP, ['http.response.code'], {
-      filter: 'http.response && tcp.port == 443',
+      filter: 'http.response && tcp.port == 443 && tls',
       extra: ['-o', `tls.keylog_file:${KEYLOG}`],
     });
     expect(responses.length).toBeGreaterThanOrEqual(4);
