@@ -337,6 +337,41 @@ const CASES: Case[] = [
     alert: 'unexpected_message',
     edit: once(c2s('plaintext', HandshakeType.client_hello), (r) => [same(r), ccs(2)]),
   },
+  // ---- Key changes fall on record boundaries (RFC 8446 §5.1: "Handshake messages MUST NOT span
+  // key changes. Implementations MUST verify that all messages immediately preceding a key change
+  // align with a record boundary; if not, then they MUST terminate the connection with an
+  // "unexpected_message" alert.") ----
+  {
+    name: 'client: EncryptedExtensions in the clear, in the same record as the ServerHello',
+    detector: 'client',
+    alert: 'unexpected_message',
+    edit: once(s2c('plaintext', HandshakeType.server_hello), (r) => [
+      handshake(r.messages[0]!, ENCRYPTED_EXTENSIONS),
+    ]),
+  },
+  {
+    name: 'client: the first bytes of a next message after the ServerHello, in the same record',
+    detector: 'client',
+    alert: 'unexpected_message',
+    edit: once(s2c('plaintext', HandshakeType.server_hello), (r) => [
+      {
+        type: ContentType.handshake,
+        content: Uint8Array.from([...r.messages[0]!, HandshakeType.encrypted_extensions, 0, 0]),
+      },
+    ]),
+  },
+  {
+    // Fails today on the machines: the server accepts the Finished, emits 'handshake-complete'
+    // (the socket fires 'secure') and sends a NewSessionTicket, and only then, in the same
+    // receive(), finds the KeyUpdate after the key change and sends unexpected_message. The
+    // boundary check (RFC 8446 §5.1) must come before the handshake is declared complete: the
+    // client gets a resumption ticket from a connection that was aborted. Over sockets the alert
+    // is also lost behind the ticket's queued write (the destroy() bug above) and the client hangs.
+    name: 'server: a KeyUpdate after the client Finished, in the same record',
+    detector: 'server',
+    alert: 'unexpected_message',
+    edit: once(c2s('handshake', HandshakeType.finished), (r) => [handshake(...r.messages, KEY_UPDATE)]),
+  },
   // ---- change_cipher_spec (RFC 8446 §5): only a single 0x01, unprotected, during the handshake ----
   {
     // Over sockets this fails today, and the failure is a TlsSocket bug, not a test artefact: the
