@@ -236,7 +236,7 @@ describe.each(CASES)('$name', (c) => {
     expect(peer).toMatchObject({ alertName: c.alert, sent: false });
   });
 
-  it(`sockets: TlsError ${c.alert} at the ${c.detector}`, async () => {
+  it(`sockets: TlsError ${c.alert} sent by the ${c.detector}, received by its peer`, async () => {
     const r = await runSockets(scenario(c));
     expect(tlsErrorOf(r[c.detector])).toEqual({ alert: c.alert, sentByUs: true });
     const peer = r[other(c.detector)];

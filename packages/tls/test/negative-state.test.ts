@@ -541,7 +541,7 @@ describe.each([
     });
 
     it.each(['wire', 'node'] as const)(
-      `sockets (%s Duplex pair): TlsError ${c.alert} at the ${c.detector}`,
+      `sockets (%s Duplex pair): TlsError ${c.alert} sent by the ${c.detector}, received by its peer`,
       async (transport) => {
         const r = await runSockets(scenario(c), { transport });
         const det = r[c.detector];

@@ -465,8 +465,8 @@ export interface SocketOutcome {
   closed: boolean;
 }
 
-/** Watch a socket until it closes or `ms` pass (a hang shows as closed: false). */
-export function outcome(s: Duplex, ms: number): Promise<SocketOutcome> {
+/** Record what a socket reports; `closed` settles on its 'close'. */
+export function watch(s: Duplex): { o: SocketOutcome; closed: Promise<void> } {
   const o: SocketOutcome = { secure: false, data: Buffer.alloc(0), ended: false, closed: false };
   s.on('secure', () => {
     o.secure = true;
@@ -480,16 +480,16 @@ export function outcome(s: Duplex, ms: number): Promise<SocketOutcome> {
   s.on('end', () => {
     o.ended = true;
   });
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(o), ms);
+  const closed = new Promise<void>((resolve) =>
     s.on('close', () => {
       o.closed = true;
-      clearTimeout(timer);
-      // Let a last 'error' or 'data' already queued land first.
-      setImmediate(() => resolve(o));
-    });
-  });
+      resolve();
+    }),
+  );
+  return { o, closed };
 }
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export interface SocketRun {
   client: SocketOutcome;
@@ -498,7 +498,10 @@ export interface SocketRun {
   sockets: { client: TlsSocket; server: TlsSocket };
 }
 
-/** The same scenario over TlsSockets on a hand-made Duplex pair (asynchronous delivery, optional chunking). */
+/**
+ * The same scenario over TlsSockets on a hand-made Duplex pair (asynchronous delivery, optional
+ * chunking, a cut) or on node:stream duplexPair()s, with the MITM in between.
+ */
 export async function runSockets(
   sc: Scenario,
   wire: Omit<WireOptions, 'tap'> & { transport?: 'wire' | 'node' } = {},
@@ -518,13 +521,23 @@ export async function runSockets(
     new TlsServer({ ...sc.server, crypto: sc.crypto, keyLog: mitm.serverKeyLog }),
     { now },
   );
-  const results = Promise.all([outcome(client, ms), outcome(server, ms)]);
+  const c = watch(client);
+  const s = watch(server);
   client.startHandshake();
   if (sc.clientWrites) client.write(sc.clientWrites);
-  const [c, s] = await results;
+  // Until both sides close; at most `ms`; and once one side has closed, the other gets `grace`
+  // to follow (an alert in flight lands within a few event-loop turns). A hang shows as closed: false.
+  const grace = 300;
+  await Promise.race([
+    Promise.all([c.closed, s.closed]),
+    sleep(ms),
+    Promise.race([c.closed, s.closed]).then(() => sleep(grace)),
+  ]);
+  // Let a last 'error' or 'data' already queued land first.
+  await new Promise((r) => setImmediate(r));
   client.destroy();
   server.destroy();
-  return { client: c, server: s, mitm, sockets: { client, server } };
+  return { client: c.o, server: s.o, mitm, sockets: { client, server } };
 }
 
 /** The first error event of a side. */
