@@ -113,6 +113,14 @@ export interface ServerOptions extends CommonOptions {
    * only for idempotent requests. An anti-replay cache per server refuses a second use.
    */
   earlyData?: boolean | number;
+  /**
+   * Milliseconds a client has to finish its handshake (node:tls's handshakeTimeout, same
+   * default 120 s; 0 for none). A stalled one is destroyed and reported as 'tlsClientError'
+   * with code ERR_TLS_HANDSHAKE_TIMEOUT, so idle connections cannot pile up. The timer is a
+   * real one: with your own `now` (a virtual clock) the default is 0, so a simulation paused
+   * in a debugger is not cut off.
+   */
+  handshakeTimeout?: number;
 }
 
 const CIPHER_NAMES = CipherSuite as Record<string, number>;
@@ -627,7 +635,19 @@ export class SecureServer extends EventEmitter {
     s.on('earlyData', (d: Uint8Array) => s.push(d));
     const onError = (e: Error) => this.emit('tlsClientError', e, s);
     s.on('error', onError);
+    const limit = o.handshakeTimeout ?? (o.now ? 0 : 120_000);
+    const timer =
+      limit > 0
+        ? setTimeout(() => {
+            s.destroy(
+              Object.assign(new Error('TLS handshake timeout'), { code: 'ERR_TLS_HANDSHAKE_TIMEOUT' }),
+            );
+          }, limit)
+        : undefined;
+    timer?.unref?.();
+    s.once('close', () => clearTimeout(timer));
     s.once('secure', () => {
+      clearTimeout(timer);
       s.off('error', onError);
       if (s.handshake?.resumed && this.clientCa && reject) {
         // Our tickets come only from handshakes that passed the same required client

@@ -307,6 +307,19 @@ describe('connect/createServer over an in-memory pair', () => {
     expect(events).toEqual(serverLines.map((l) => `${l}\n`));
   });
 
+  it('a client that never finishes its handshake is cut off after handshakeTimeout', async () => {
+    const server = createServer(serverOpts({ handshakeTimeout: 100 }));
+    const [a, b] = duplexPair();
+    const started = Date.now();
+    const err = once(server, 'tlsClientError') as Promise<[Error & { code?: string }]>;
+    server.emit('connection', b);
+    a.write(Buffer.from([22, 3, 1])); // the start of a record header, and then nothing
+    const [e] = await err;
+    expect(e.code).toBe('ERR_TLS_HANDSHAKE_TIMEOUT');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+    expect(b.destroyed).toBe(true);
+  });
+
   it('the onSecureConnect callback already sees the verdict', async () => {
     const server = createServer(serverOpts());
     const [a, b] = duplexPair();
