@@ -261,9 +261,14 @@ describe('node:tls client vs openssl s_server', () => {
     await srv.process.waitFor(/^after$/m, { since: mark });
     srv.process.write('from the server\n');
     expect(await readUntil(s, /from the server/)).toContain('from the server');
+    // update_requested: node's OpenSSL answers with its own KeyUpdate before the next data it
+    // writes after reading the request. 'after' may have left before the request arrived;
+    // 'again' is written once 'from the server' (sent after the KeyUpdate) has been read.
+    s.write('again\n');
+    await srv.process.waitFor(/^again$/m, { since: mark });
+    await srv.process.waitFor(/^<<< [^\n]*, KeyUpdate$/m, { since: mark });
     const facts = srv.facts(mark);
     expect(facts.keyUpdatesSent).toBe(1);
-    // update_requested: node's OpenSSL answers with its own KeyUpdate before its next data.
     expect(facts.keyUpdatesReceived).toBe(1);
     s.destroy();
     await srv.stop();
