@@ -8,6 +8,8 @@
  * is killed by PID and the namespace removed in afterAll, also when a test fails.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { netnsDown, netnsExists } from '@stepwire/link';
@@ -54,6 +56,8 @@ describe('stepwire serve --tun with TCP services', () => {
   it('serves HTTP, echo and discard to the kernel; SIGTERM exits 0 and removes the namespace', async () => {
     child = spawn(process.execPath, [BIN, 'serve', '--tun', '--netns', NS], {
       cwd: root,
+      // serve keeps its CA under $STEPWIRE_HOME: a temporary one, not the user's home.
+      env: { ...process.env, STEPWIRE_HOME: mkdtempSync(path.join(tmpdir(), 'sw-home-')) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -39,7 +39,13 @@ interface Run {
 
 /** Start `stepwire ...args`; `done` resolves with its exit and output. */
 function stepwire(args: string[]): { child: ChildProcess; done: Promise<Run> } {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  // serve keeps its CA under $STEPWIRE_HOME: a temporary one, not the user's home.
+  const env = { ...process.env, STEPWIRE_HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'sw-home-')) };
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.add(child);
   let stdout = '';
   let stderr = '';
