@@ -240,7 +240,10 @@ function decodeServerHello(r: ByteReader): ServerHello | HelloRetryRequest {
       extensions,
     };
   }
-  const extensions = readExtensions(r, 'server_hello');
+  // RFC 5246 §7.4.1.3: a TLS 1.2 (or older) ServerHello may end here, without an extensions
+  // block. Decoding it lets the client answer with the version alert RFC 8446 §4.1.3/§D.1 ask
+  // for instead of a decode_error; a TLS 1.3 ServerHello always has supported_versions.
+  const extensions = r.atEnd ? [] : readExtensions(r, 'server_hello');
   return {
     msgType: 'server_hello',
     legacyVersion,
@@ -363,7 +366,9 @@ function encodeBody(w: ByteWriter, m: HandshakeMessage): void {
       writeFixed(w, m.msgType === 'server_hello' ? m.random : HELLO_RETRY_REQUEST_RANDOM, 32, 'random');
       writeOpaque(w, 1, m.legacySessionIdEcho, 'legacy_session_id_echo');
       w.u16(m.cipherSuite).u8(m.legacyCompressionMethod);
-      writeExtensions(w, m.extensions);
+      // An empty list is the extension-less ServerHello of RFC 5246 §7.4.1.3 (the TLS 1.3 block
+      // cannot be empty), so the two encodings decode to the same value.
+      if (m.msgType === 'hello_retry_request' || m.extensions.length > 0) writeExtensions(w, m.extensions);
       return;
     case 'encrypted_extensions':
       writeExtensions(w, m.extensions);
