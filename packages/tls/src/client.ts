@@ -27,6 +27,8 @@ import {
 import { type Extension, extensionCode, findExtension } from './codec/extensions.ts';
 import {
   type ClientHello,
+  DOWNGRADE_TLS11,
+  DOWNGRADE_TLS12,
   type EncryptedExtensions,
   encodeHandshake,
   type HandshakeMessage,
@@ -350,7 +352,14 @@ export class TlsClient extends TlsConnection {
     const ch = this.clientHello!;
     const sv = findExtension(sh.extensions, 'supported_versions');
     if (!sv || !('selectedVersion' in sv)) {
-      // Without supported_versions the server is negotiating TLS 1.2 or older, which we do not speak.
+      // RFC 8446 §4.1.3: a ServerHello for TLS 1.2 or below is first checked for the downgrade
+      // sentinels; one of them means an attacker removed TLS 1.3 from our offer.
+      if (sh.msgType === 'server_hello') {
+        const tail = sh.random.subarray(24);
+        if (bytesEqual(tail, DOWNGRADE_TLS12) || bytesEqual(tail, DOWNGRADE_TLS11))
+          alert(AlertDescription.illegal_parameter, 'downgrade sentinel in a TLS 1.2-or-older ServerHello');
+      }
+      // RFC 8446 §D.1: the server is negotiating TLS 1.2 or older, which we do not speak.
       alert(AlertDescription.protocol_version, 'server did not select TLS 1.3');
     }
     if (sv.selectedVersion !== TLS_1_3)
@@ -512,7 +521,11 @@ export class TlsClient extends TlsConnection {
     }
     const rsl = findExtension(ee.extensions, 'record_size_limit');
     // RFC 8449 §4: the limit counts the content type byte in TLS 1.3.
-    if (rsl) this.sendLimit = Math.min(MAX_PLAINTEXT, rsl.limit - 1);
+    if (rsl) {
+      this.sendLimit = Math.min(MAX_PLAINTEXT, rsl.limit - 1);
+      // RFC 8449 §4: the server has seen our limit, so records larger than it are a record_overflow.
+      this.receiveLimit = Math.min(MAX_PLAINTEXT + 1, this.options.recordSizeLimit ?? MAX_PLAINTEXT + 1);
+    }
     if (findExtension(ee.extensions, 'early_data')) {
       // RFC 8446 §4.2.10: acceptance is only valid for what we offered, with the ticket's suite.
       if (this.earlyData !== 'attempted' || this.suite!.id !== this.options.session?.cipherSuite) {

@@ -21,9 +21,15 @@ import {
   HandshakeReassembler,
   KeyUpdateRequest,
 } from './codec/handshake.ts';
-import { decodeTLSPlaintext, encodeTLSPlaintext, MAX_PLAINTEXT, RecordReader } from './codec/record.ts';
+import {
+  decodeTLSPlaintext,
+  encodeTLSPlaintext,
+  MAX_PLAINTEXT,
+  RECORD_HEADER_LENGTH,
+  RecordReader,
+} from './codec/record.ts';
 import { nobleCrypto } from './crypto/noble.ts';
-import { type CryptoProvider, KeyShareError } from './crypto/provider.ts';
+import { AEAD_TAG_LENGTH, type CryptoProvider, KeyShareError } from './crypto/provider.ts';
 import { type KeyLogCallback, type KeyLogLabel, keyLogLine } from './keylog.ts';
 import {
   type CipherSuiteParams,
@@ -122,8 +128,15 @@ export abstract class TlsConnection {
   private out: Uint8Array[] = [];
   private events: TlsEvent[] = [];
   private readKeyChanged = false;
+  /** Whether handshake bytes follow the message being handled, in the same record (RFC 8446 §5.1). */
+  private moreHandshakeInRecord = false;
   /** The most a peer may put in one record for us (RFC 8449); ours for sending. */
   protected sendLimit = MAX_PLAINTEXT;
+  /**
+   * The largest TLSInnerPlaintext we accept (RFC 8449 §4: our advertised record_size_limit,
+   * counting the content type and padding in TLS 1.3), once the peer has agreed to honour it.
+   */
+  protected receiveLimit = MAX_PLAINTEXT + 1;
   /** RFC 8446 §5.1: 0x0303, except that an initial ClientHello may go out as 0x0301 for old middleboxes. */
   protected plaintextRecordVersion = 0x0303;
   protected handshakeDone = false;
@@ -318,8 +331,10 @@ export abstract class TlsConnection {
   }
 
   protected setReadKey(secret: Uint8Array): void {
-    // RFC 8446 §5.1: handshake messages must not span a key change.
-    if (!this.reassembler.empty)
+    // RFC 8446 §5.1: handshake messages must not span a key change, and a message that follows
+    // the key change in the same record is refused before the change takes effect (so a
+    // Finished followed by more data never completes the handshake).
+    if (!this.reassembler.empty || this.moreHandshakeInRecord)
       throw new TlsAlertError(AlertDescription.unexpected_message, 'handshake message spans a key change');
     this.readEpoch = new RecordProtection(this.crypto, this.suite!, secret);
     this.readSecret = secret;
@@ -408,6 +423,15 @@ export abstract class TlsConnection {
         if (this.skipRejectedEarlyData(record, e)) return;
         throw e;
       }
+      // RFC 8449 §4: a record larger than the limit we advertised is a record_overflow. The
+      // inner plaintext is the ciphertext less the AEAD tag (content, type byte and padding).
+      const inner = record.length - RECORD_HEADER_LENGTH - AEAD_TAG_LENGTH;
+      if (inner > this.receiveLimit) {
+        throw new TlsAlertError(
+          AlertDescription.record_overflow,
+          `inner plaintext of ${inner} bytes exceeds our record_size_limit ${this.receiveLimit}`,
+        );
+      }
       contentType = opened.type;
       content = opened.content;
     } else {
@@ -474,6 +498,7 @@ export abstract class TlsConnection {
     for (let i = 0; i < messages.length; i++) {
       const raw = messages[i]!;
       this.readKeyChanged = false;
+      this.moreHandshakeInRecord = i < messages.length - 1 || !this.reassembler.empty;
       const msg = decodeHandshake(raw);
       this.traceMessage('in', msg);
       if (this.handshakeDone) this.onPostHandshake(msg, raw);
@@ -487,10 +512,17 @@ export abstract class TlsConnection {
         );
       }
     }
+    this.moreHandshakeInRecord = false;
   }
 
   protected onPostHandshake(msg: HandshakeMessage, _raw: Uint8Array): void {
     if (msg.msgType === 'key_update') {
+      // RFC 8446 §5.1: the key changes after this message, so nothing may follow it in its record.
+      if (this.moreHandshakeInRecord || !this.reassembler.empty)
+        throw new TlsAlertError(
+          AlertDescription.unexpected_message,
+          'data after a KeyUpdate in the same record',
+        );
       // RFC 8446 §4.6.3: update the read key; answer a request with our own update.
       this.readSecret = nextTrafficSecret(this.crypto, this.suite!.hash, this.readSecret!);
       this.readEpoch = new RecordProtection(this.crypto, this.suite!, this.readSecret);

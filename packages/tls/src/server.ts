@@ -121,6 +121,8 @@ export class TlsServer extends TlsConnection {
   private ticketCounter = 0;
   private pskKind?: 'resumption' | 'external';
   private hrrCookie?: Uint8Array;
+  /** Our record_size_limit once the client has offered the extension (RFC 8449), else the protocol maximum. */
+  private agreedReceiveLimit = MAX_PLAINTEXT + 1;
 
   constructor(options: TlsServerOptions) {
     super('server', options, 'START');
@@ -142,6 +144,7 @@ export class TlsServer extends TlsConnection {
       // RFC 8446 §4.5: the end of 0-RTT; the client's handshake key takes over.
       this.transcript.add(raw);
       this.setReadKey(this.clientHandshakeSecret!);
+      this.receiveLimit = this.agreedReceiveLimit;
       this.setState('WAIT_FINISHED');
       return;
     }
@@ -292,7 +295,12 @@ export class TlsServer extends TlsConnection {
         alert(AlertDescription.no_application_protocol, 'no ALPN protocol in common');
     }
     const rsl = findExtension(ch.extensions, 'record_size_limit');
-    if (rsl) this.sendLimit = Math.min(MAX_PLAINTEXT, rsl.limit - 1);
+    if (rsl) {
+      this.sendLimit = Math.min(MAX_PLAINTEXT, rsl.limit - 1);
+      // RFC 8449 §4: our own limit binds the client once it reads it in EncryptedExtensions, so
+      // it applies from its handshake-key records on (not to 0-RTT records, sent before it knew).
+      this.agreedReceiveLimit = Math.min(MAX_PLAINTEXT + 1, o.recordSizeLimit ?? MAX_PLAINTEXT + 1);
+    }
 
     // 0-RTT (RFC 8446 §4.2.10): accepted for the first PSK, with the ticket's suite and ALPN,
     // a plausible ticket age (§8.3) and a binder never seen before (§8.2). Otherwise skipped.
@@ -363,6 +371,7 @@ export class TlsServer extends TlsConnection {
       this.setReadKey(early);
     } else {
       this.setReadKey(cHs);
+      this.receiveLimit = this.agreedReceiveLimit;
     }
     this.setState('NEGOTIATED', 'RFC 8446 §A.2');
 
