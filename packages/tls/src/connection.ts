@@ -168,6 +168,10 @@ export abstract class TlsConnection {
   get isClosed(): boolean {
     return this.failed || (this.sentClose && this.receivedClose);
   }
+  /** Bytes of a record not yet complete: a transport that ends now cut a record (RFC 8446 §6.1). */
+  get partialRecordBytes(): number {
+    return this.records.buffered;
+  }
   get negotiatedCipherSuite(): CipherSuiteParams | undefined {
     return this.suite;
   }

@@ -19,26 +19,53 @@ export class TlsError extends Error {
   }
 }
 
+/**
+ * The transport ended where TLS cannot end: during the handshake or inside a record, without
+ * close_notify (RFC 8446 §6.1). No alert was exchanged; `alert` is 'truncated'.
+ */
+export class TlsTruncationError extends TlsError {
+  readonly code = 'ECONNRESET';
+  constructor(reason: string) {
+    super('truncated', reason, false);
+    this.message = `TLS connection truncated: ${reason}`;
+  }
+}
+
+export interface TlsSocketOptions {
+  now?: () => number;
+  /**
+   * After we send a fatal alert or close_notify, how long (ms) the transport may take to deliver
+   * it before it is destroyed anyway, so a peer that never reads cannot hold us open. Default 3000.
+   */
+  closeTimeoutMs?: number;
+}
+
 export class TlsSocket extends Duplex {
   /** The negotiated parameters once 'secure' has fired. */
   handshake?: Extract<TlsEvent, { type: 'handshake-complete' }>;
   private queued: { chunk: Uint8Array; cb: (e?: Error | null) => void }[] = [];
   private readonly now: () => number;
+  private readonly closeTimeoutMs: number;
+  /** We wrote an alert or close_notify the peer must still receive (RFC 8446 §6). */
+  private flushOnClose = false;
+  /** The peer's close_notify arrived: a transport end after it is a clean end (RFC 8446 §6.1). */
+  private peerClosed = false;
+  private outQueue: Uint8Array[] = [];
+  private endQueued = false;
+  private writing = false;
 
   constructor(
     readonly transport: Duplex,
     readonly machine: TlsClient | TlsServer,
-    options: { now?: () => number } = {},
+    options: TlsSocketOptions = {},
   ) {
     super();
     this.now = options.now ?? Date.now;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 3000;
     transport.on('data', (b: Buffer) =>
       this.apply(this.machine.receive(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), this.now())),
     );
-    transport.on('end', () => {
-      // A transport EOF without close_notify is a truncation; the reader still sees the end (RFC 8446 §6.1).
-      this.push(null);
-    });
+    transport.on('end', () => this.onTransportEnd());
     transport.on('error', (e) => this.destroy(e));
     transport.on('close', () => {
       if (!this.destroyed) this.destroy();
@@ -64,8 +91,52 @@ export class TlsSocket extends Duplex {
     return this.machine.exportKeyingMaterial(label, context, length);
   }
 
+  /**
+   * RFC 8446 §6.1: an end without close_notify is a truncation. During the handshake or inside
+   * a record it can only be a failure (and no alert can reach the peer); at a record boundary
+   * after the handshake the reader sees the end, as with node:tls.
+   */
+  private onTransportEnd(): void {
+    if (this.destroyed) return;
+    if (!this.peerClosed && !this.machine.isClosed) {
+      if (this.handshake === undefined) {
+        this.destroy(new TlsTruncationError('transport ended during the handshake'));
+        return;
+      }
+      const partial = this.machine.partialRecordBytes;
+      if (partial > 0) {
+        this.destroy(new TlsTruncationError(`transport ended inside a record (${partial} bytes of it)`));
+        return;
+      }
+    }
+    this.push(null);
+  }
+
+  /**
+   * Write records (and then, with `end`, end the transport) in the order the machine made them.
+   * A transport may deliver synchronously (duplexPair), so a write can re-enter us through the
+   * peer; what the nested call produces (its alert, say) queues behind the records still being
+   * written, whose sequence numbers come first (RFC 8446 §5.3).
+   */
+  private output(data: Uint8Array[], end = false): void {
+    this.outQueue.push(...data);
+    if (end) this.endQueued = true;
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      const t = this.transport;
+      for (let d = this.outQueue.shift(); d !== undefined; d = this.outQueue.shift()) {
+        // Nothing goes out after the transport has ended (after our close_notify or fatal alert).
+        if (!t.writableEnded && !t.destroyed) t.write(d);
+      }
+      if (this.endQueued && !t.writableEnded && !t.destroyed) t.end();
+    } finally {
+      this.writing = false;
+    }
+  }
+
   private apply(out: TlsOutput): void {
-    for (const d of out.data) this.transport.write(d);
+    this.output(out.data);
     for (const e of out.events) {
       switch (e.type) {
         case 'handshake-complete':
@@ -86,12 +157,15 @@ export class TlsSocket extends Duplex {
           this.emit('session', e.ticket satisfies SessionTicket);
           break;
         case 'peer-closed':
+          this.peerClosed = true;
           this.push(null);
           break;
         case 'key-update':
           this.emit('keyUpdate', e.direction);
           break;
         case 'error':
+          // RFC 8446 §6: the alert we just wrote must reach the peer before the transport goes.
+          if (e.sent) this.flushOnClose = true;
           this.destroy(new TlsError(e.alertName, e.reason, e.sent));
           break;
       }
@@ -119,14 +193,40 @@ export class TlsSocket extends Duplex {
 
   override _final(cb: (e?: Error | null) => void): void {
     this.apply(this.machine.close(this.now()));
-    this.transport.end();
+    this.flushOnClose = true;
+    this.output([], true);
     cb();
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
     for (const q of this.queued.splice(0)) q.cb(err ?? new Error('socket destroyed'));
-    this.transport.destroy();
+    this.closeTransport();
     cb(err);
+  }
+
+  /**
+   * destroy() discards writes the transport still queues (backpressure, or a duplexPair waiting
+   * for its reader), and with them our alert or close_notify: the peer would never learn why we
+   * left (RFC 8446 §6). So after such a write the transport is ended and destroyed once it has
+   * flushed, or after closeTimeoutMs if the peer never reads.
+   */
+  private closeTransport(): void {
+    const t = this.transport;
+    if (t.destroyed) return;
+    if (!this.flushOnClose || t.writableFinished) {
+      t.destroy();
+      return;
+    }
+    const timer = setTimeout(() => t.destroy(), this.closeTimeoutMs);
+    timer.unref?.();
+    const done = () => {
+      clearTimeout(timer);
+      t.destroy();
+    };
+    t.once('finish', done);
+    t.once('close', () => clearTimeout(timer));
+    t.once('error', done);
+    this.output([], true);
   }
 }
 
