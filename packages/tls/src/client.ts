@@ -567,16 +567,7 @@ export class TlsClient extends TlsConnection {
     if (!macEqual(verifyData, expected))
       alert(AlertDescription.decrypt_error, 'server Finished does not verify');
     this.transcript.add(raw);
-    const ks = this.schedule!;
-    ks.deriveMasterSecret();
-    const th = this.transcript.hash(this.crypto, s.hash);
-    const cAp = ks.clientApplicationTrafficSecret0(th);
-    const sAp = ks.serverApplicationTrafficSecret0(th);
-    const exporter = ks.exporterMasterSecret(th);
-    this.log('CLIENT_TRAFFIC_SECRET_0', cAp);
-    this.log('SERVER_TRAFFIC_SECRET_0', sAp);
-    this.log('EXPORTER_SECRET', exporter);
-    this.setExporterSecret(exporter);
+    const { cAp, sAp } = this.deriveApplicationSecrets(this.schedule!, s.hash);
     this.setReadKey(sAp);
     if (this.earlyData === 'accepted') {
       // RFC 8446 §4.5: EndOfEarlyData closes the 0-RTT epoch, under the early key, and joins the transcript.
@@ -592,7 +583,7 @@ export class TlsClient extends TlsConnection {
     );
     this.sendHandshake({ msgType: 'finished', verifyData: fin });
     this.setWriteKey(cAp);
-    this.resumptionMaster = ks.resumptionMasterSecret(this.transcript.hash(this.crypto, s.hash));
+    this.resumptionMaster = this.schedule!.resumptionMasterSecret(this.transcript.hash(this.crypto, s.hash));
     this.completeHandshake({
       type: 'handshake-complete',
       cipherSuite: s.name,

@@ -34,6 +34,7 @@ import { type KeyLogCallback, type KeyLogLabel, keyLogLine } from './keylog.ts';
 import {
   type CipherSuiteParams,
   exportKeyingMaterial,
+  type KeySchedule,
   nextTrafficSecret,
   Transcript,
 } from './keyschedule.ts';
@@ -298,6 +299,27 @@ export abstract class TlsConnection {
       fields: { msgType: msg.msgType, ...fields },
       rfc: MESSAGE_RFC[msg.msgType],
     });
+  }
+
+  /**
+   * After the server Finished (RFC 8446 §7.1): the master secret, both application traffic
+   * secrets and the exporter secret over the transcript up to that Finished; logged for
+   * the key log. Each side installs the keys itself, at the moment its role requires.
+   */
+  protected deriveApplicationSecrets(
+    schedule: KeySchedule,
+    hash: CipherSuiteParams['hash'],
+  ): { cAp: Uint8Array; sAp: Uint8Array } {
+    schedule.deriveMasterSecret();
+    const th = this.transcript.hash(this.crypto, hash);
+    const cAp = schedule.clientApplicationTrafficSecret0(th);
+    const sAp = schedule.serverApplicationTrafficSecret0(th);
+    const exporter = schedule.exporterMasterSecret(th);
+    this.log('CLIENT_TRAFFIC_SECRET_0', cAp);
+    this.log('SERVER_TRAFFIC_SECRET_0', sAp);
+    this.log('EXPORTER_SECRET', exporter);
+    this.setExporterSecret(exporter);
+    return { cAp, sAp };
   }
 
   protected log(label: KeyLogLabel, secret: Uint8Array): void {

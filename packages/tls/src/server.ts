@@ -413,15 +413,7 @@ export class TlsServer extends TlsConnection {
     );
     this.sendHandshake({ msgType: 'finished', verifyData: fin });
 
-    schedule.deriveMasterSecret();
-    const th2 = this.transcript.hash(this.crypto, suite.hash);
-    const cAp = schedule.clientApplicationTrafficSecret0(th2);
-    const sAp = schedule.serverApplicationTrafficSecret0(th2);
-    const exporter = schedule.exporterMasterSecret(th2);
-    this.log('CLIENT_TRAFFIC_SECRET_0', cAp);
-    this.log('SERVER_TRAFFIC_SECRET_0', sAp);
-    this.log('EXPORTER_SECRET', exporter);
-    this.setExporterSecret(exporter);
+    const { cAp, sAp } = this.deriveApplicationSecrets(schedule, suite.hash);
     this.pendingClientAp = cAp;
     // RFC 8446 §2: the server may send application data after its Finished (0.5-RTT); our writes use the new key.
     this.setWriteKey(sAp);
