@@ -1986,8 +1986,15 @@ export class TcpConnection {
         options = {};
         if (this.tsOk) options.timestamps = { value: this.tsVal(), echo: this.tsRecent };
         if (sacking) {
-          const max = this.tsOk ? 3 : 4;
-          if (this.dsack) {
+          // RFC 9293 §3.7.1: options must not push a segment past the MSS. `mss` already
+          // leaves room for timestamps; SACK takes 4 + 8n bytes (two NOPs, kind, length,
+          // n blocks), so a full-sized data segment carries fewer blocks (or none) — pure
+          // ACKs still carry them all.
+          const room = Math.max(0, this.mss - payload.length);
+          const max = Math.min(this.tsOk ? 3 : 4, Math.max(0, Math.floor((room - 4) / 8)));
+          if (max === 0) {
+            // No room in this segment; the blocks go with the next one that has it.
+          } else if (this.dsack) {
             // RFC 2883 §4: the duplicate range goes first, then the usual blocks.
             options.sack = [this.dsack, ...this.ooo.sackBlocks(max - 1)];
             this.dsack = undefined;

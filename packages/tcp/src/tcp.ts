@@ -542,8 +542,6 @@ export class Tcp implements IpProtocolHandler {
     if (!r.ok && r.error === 'too-big') {
       // Too big for the path: future segments shrink to the MTU; this one must not be lost
       // (a retransmission of the same bytes would be just as big), so IP fragments it.
-      // It also catches segments the connection made too big itself: a full MSS of data
-      // plus SACK blocks (RFC 9293 §3.7.1 asks the sender to leave room for its options).
       if (r.mtu !== undefined && tcb) this.pathMtuDropped(tcb, r.mtu);
       stack.counters.inc('tcp.tx.fragmented');
       r = stack.send({ src, dst, protocol: IPPROTO_TCP, payload: bytes, dontFragment: false });

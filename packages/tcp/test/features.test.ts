@@ -159,6 +159,23 @@ describe('MSS (RFC 9293 §3.7.1)', () => {
     expect(segs.map((s) => s.payload.length)).toEqual([1208, 1208, 1208]);
   });
 
+  it('leaves out SACK blocks that would push a full-sized segment past the MSS', () => {
+    // RFC 9293 §3.7.1: options count against the MSS. B's first segment is lost, its second
+    // reaches A out of order, so A has a SACK block to report while it sends data itself.
+    const { a, b } = established({ noDelay: true }, { noDelay: true });
+    const fromB = b.send(bytes(2920, 0x62), 0).segments;
+    expect(fromB).toHaveLength(2);
+    const dupAck = a.receive(fromB[1]!, 1);
+    expect(dupAck.segments[0]!.options.sack).toEqual([{ left: 6461, right: 7921 }]);
+    // A full-sized segment has no room: no blocks (20 + 1460 bytes on the wire).
+    const full = a.send(bytes(1460), 2).segments;
+    expect(full.map((x) => x.payload.length)).toEqual([1460]);
+    expect(full[0]!.options.sack).toBeUndefined();
+    // A smaller one has room for the block again (4 + 8 bytes of option).
+    const small = a.send(bytes(1000), 3).segments;
+    expect(small[0]!.options.sack).toEqual([{ left: 6461, right: 7921 }]);
+  });
+
   it('assumes 536 (IPv4) when the peer sends no MSS option', () => {
     const a = client();
     a.open(0);
