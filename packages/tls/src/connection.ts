@@ -13,7 +13,7 @@ import {
   isClosure,
   TlsAlertError,
 } from './codec/alert.ts';
-import { ContentType } from './codec/common.ts';
+import { CipherSuite, ContentType, NamedGroup, SignatureScheme } from './codec/common.ts';
 import {
   decodeHandshake,
   encodeHandshake,
@@ -741,8 +741,18 @@ const MESSAGE_RFC: Record<HandshakeMessage['msgType'], string> = {
  * A one-line description and fields for traces: negotiated parameters only, never key
  * shares' private halves, PSKs, binders, tickets or Finished values.
  */
+const hex16 = (v: number) => `0x${v.toString(16).padStart(4, '0')}`;
+
+/** The RFC's name for a code point, for a reader of the ladder; hex when we have none. */
+function nameIn(table: Record<string, number>): (v: number) => string {
+  const names = new Map(Object.entries(table).map(([k, v]) => [v, k]));
+  return (v) => names.get(v) ?? hex16(v);
+}
+const suiteName = nameIn(CipherSuite);
+const groupName = nameIn(NamedGroup);
+const schemeName = nameIn(SignatureScheme);
+
 function describeMessage(m: HandshakeMessage): { detail: string; fields: Record<string, unknown> } {
-  const hex16 = (v: number) => `0x${v.toString(16).padStart(4, '0')}`;
   switch (m.msgType) {
     case 'client_hello': {
       const sni = m.extensions.find((e) => e.type === 'server_name');
@@ -751,7 +761,7 @@ function describeMessage(m: HandshakeMessage): { detail: string; fields: Record<
       const psk = m.extensions.some((e) => e.type === 'pre_shared_key');
       const fields = { suites: m.cipherSuites.map(hex16), shares: groups, sni: sni?.hostName, psk };
       return {
-        detail: `suites=${fields.suites.join(',')} shares=${groups.join(',')}${sni?.hostName ? ` sni=${sni.hostName}` : ''}${psk ? ' psk' : ''}`,
+        detail: `suites=${m.cipherSuites.map(suiteName).join(',')} shares=${ks && 'clientShares' in ks ? ks.clientShares.map((x) => groupName(x.group)).join(',') : ''}${sni?.hostName ? ` sni=${sni.hostName}` : ''}${psk ? ' psk' : ''}`,
         fields,
       };
     }
@@ -771,14 +781,14 @@ function describeMessage(m: HandshakeMessage): { detail: string; fields: Record<
         psk,
       };
       return {
-        detail: `suite=${fields.suite}${fields.group ? ` group=${fields.group}` : ''}${psk ? ' psk' : ''}`,
+        detail: `suite=${suiteName(m.cipherSuite)}${group === undefined ? '' : ` group=${groupName(group)}`}${psk ? ' psk' : ''}`,
         fields,
       };
     }
     case 'certificate':
       return { detail: `${m.certificateList.length} cert(s)`, fields: { count: m.certificateList.length } };
     case 'certificate_verify':
-      return { detail: `scheme=${hex16(m.algorithm)}`, fields: { scheme: m.algorithm } };
+      return { detail: `scheme=${schemeName(m.algorithm)}`, fields: { scheme: m.algorithm } };
     case 'new_session_ticket':
       return { detail: `lifetime=${m.ticketLifetime}s`, fields: { lifetime: m.ticketLifetime } };
     case 'key_update':
