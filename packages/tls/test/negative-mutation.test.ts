@@ -187,9 +187,17 @@ describe('one changed byte anywhere in a real handshake', () => {
     // A deterministic sweep: every 7th byte of every flight, XOR 0x80.
     const lengths = flightLengths();
     let silent = 0;
+    let missed = 0;
     for (let flight = 0; flight < 3; flight++) {
       for (let pick = 0; pick < lengths[flight]!; pick += 7) {
         const run = handshake({ flight, pick, xor: 0x80 });
+        // Every handshake signs afresh: an ECDSA signature is a byte or two shorter now and
+        // then, so a pick near the end of the server's flight can fall past it. Nothing was
+        // changed then, and a completed handshake proves nothing either way.
+        if (!run.hit) {
+          missed++;
+          continue;
+        }
         const err = firstError(run.events.client) ?? firstError(run.events.server);
         const both = completed(run.events.client) && completed(run.events.server);
         if (!err && both) {
@@ -201,5 +209,6 @@ describe('one changed byte anywhere in a real handshake', () => {
     // The only harmless change is an unprotected record's version minor byte (offset 2 of the
     // ClientHello or ServerHello record), and picks 0, 7, 14, ... never land there.
     expect(silent).toBe(0);
+    expect(missed).toBeLessThanOrEqual(1);
   });
 });
