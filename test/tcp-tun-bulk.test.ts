@@ -31,6 +31,7 @@ import {
   patternSha256,
   python,
   runInfo,
+  SINK_SERVER,
   seededBytes,
   sha256,
   track,
@@ -73,29 +74,6 @@ function report(what: string, bytes: number, ms: number): void {
     `tcp-tun bulk ${what}: ${bytes} bytes in ${ms.toFixed(0)} ms (${((bytes * 8) / ms / 1000).toFixed(0)} Mbit/s)`,
   );
 }
-
-/** Accepts one connection, hashes everything to EOF, prints 'sha256 <hex> <count>'. */
-const SINK_SERVER = `
-import hashlib, socket, sys
-l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind((sys.argv[1], int(sys.argv[2])))
-l.listen(4)
-l.settimeout(60)
-print('ready', flush=True)
-c, _ = l.accept()
-c.settimeout(60)
-h = hashlib.sha256()
-n = 0
-while True:
-    d = c.recv(1 << 20)
-    if not d:
-        break
-    h.update(d)
-    n += len(d)
-c.close()
-print('sha256', h.hexdigest(), n, flush=True)
-`;
 
 describe('100 MB between curl and our HTTP server', () => {
   it('curl GETs /bytes/104857600 from us: the body hashes to the pattern', async () => {

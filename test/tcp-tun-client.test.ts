@@ -26,6 +26,7 @@ import {
   kernelTcpExt,
   python,
   runInfo,
+  SINK_SERVER,
   seededBytes,
   sha256,
   tcpTunProblems,
@@ -110,29 +111,6 @@ while True:
         break
     c.sendall(d)
 c.close()
-`;
-
-/** Accepts one connection, hashes everything to EOF, prints 'sha256 <hex> <count>', closes. */
-const SINK_SERVER = `
-import hashlib, socket, sys
-l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind((sys.argv[1], int(sys.argv[2])))
-l.listen(4)
-l.settimeout(60)
-print('ready', flush=True)
-c, _ = l.accept()
-c.settimeout(60)
-h = hashlib.sha256()
-n = 0
-while True:
-    d = c.recv(1 << 20)
-    if not d:
-        break
-    h.update(d)
-    n += len(d)
-c.close()
-print('sha256', h.hexdigest(), n, flush=True)
 `;
 
 /**

@@ -25,6 +25,7 @@ import {
   patternSha256,
   python,
   runInfo,
+  SINK_SERVER,
   seededBytes,
   sha256,
 } from './support/tcp-tun.ts';
@@ -74,29 +75,6 @@ function report(what: string, bytes: number, ms: number, conn?: TcpConnection): 
 }
 
 const linkDrops = () => s.tun.counters.get('drop.loss');
-
-/** Accepts one connection, hashes everything to EOF, prints 'sha256 <hex> <count>'. */
-const SINK_SERVER = `
-import hashlib, socket, sys
-l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind((sys.argv[1], int(sys.argv[2])))
-l.listen(4)
-l.settimeout(60)
-print('ready', flush=True)
-c, _ = l.accept()
-c.settimeout(60)
-h = hashlib.sha256()
-n = 0
-while True:
-    d = c.recv(1 << 20)
-    if not d:
-        break
-    h.update(d)
-    n += len(d)
-c.close()
-print('sha256', h.hexdigest(), n, flush=True)
-`;
 
 describe('2% loss and 2% reordering each way on the TUN link', () => {
   it('us -> kernel: curl GETs 20 MB from us intact; we retransmitted what was lost', async () => {

@@ -320,3 +320,27 @@ export function tcpTunProblems(pcap: string, kernel: { v4: string; v6: string })
     return !(frame && mangled.has(frame) && /Checksum 0xffff instead of 0x0000/i.test(p));
   });
 }
+
+/** A kernel-side python program: accepts one connection, hashes everything to EOF, prints
+ * 'sha256 <hex> <count>'. Arguments: address, port. */
+export const SINK_SERVER = `
+import hashlib, socket, sys
+l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2])))
+l.listen(4)
+l.settimeout(60)
+print('ready', flush=True)
+c, _ = l.accept()
+c.settimeout(60)
+h = hashlib.sha256()
+n = 0
+while True:
+    d = c.recv(1 << 20)
+    if not d:
+        break
+    h.update(d)
+    n += len(d)
+c.close()
+print('sha256', h.hexdigest(), n, flush=True)
+`;
