@@ -16,13 +16,24 @@ declare -A need=(
   [sysctl]=procps
   [gnutls-serv]=gnutls-bin
   [scapy]=python3-scapy
+  [nghttp]=nghttp2-client
+  [h2load]=nghttp2-client
+  [nghttpd]=nghttp2-server
+  [nghttpx]=nghttp2-proxy
+  [gtlsclient]=ngtcp2-client
+  [gtlsserver]=ngtcp2-server
+  [wrk]=wrk
+  [nginx]=nginx
+  [websockets]=python3-websockets
+  [h2]=python3-h2
+  [grpc]=python3-grpcio
 )
 
 missing=()
 for cmd in "${!need[@]}"; do
-  if [ "$cmd" = scapy ]; then
-    # Debian's scapy lives in Debian's python; the python3 on PATH may be another build.
-    /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+  if [[ "$cmd" =~ ^(scapy|websockets|h2|grpc)$ ]]; then
+    # Debian's Python modules live in Debian's python; the python3 on PATH may be another build.
+    /usr/bin/python3 -c "import $cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
   else
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
   fi

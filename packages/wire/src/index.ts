@@ -26,6 +26,7 @@ export {
   seqMax,
   seqMin,
 } from './serial.ts';
+export { TimerGroup } from './timers.ts';
 export {
   Counters,
   silentTrace,

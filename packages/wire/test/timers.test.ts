@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { TimerGroup, VirtualClock } from '../src/index.ts';
+
+describe('TimerGroup', () => {
+  it('counts a timer as armed until it fires or is cancelled, once', () => {
+    const clock = new VirtualClock();
+    const g = new TimerGroup(clock);
+    let fired = 0;
+    const a = g.setTimer(10, () => fired++);
+    const b = g.setTimer(20, () => fired++);
+    expect(g.armed).toBe(2);
+    a.cancel();
+    a.cancel();
+    expect(g.armed).toBe(1);
+    clock.advanceTo(15);
+    expect(fired).toBe(0);
+    clock.advanceTo(20);
+    expect(fired).toBe(1);
+    expect(g.armed).toBe(0);
+    b.cancel();
+    expect(g.armed).toBe(0);
+    expect(clock.pending).toBe(0);
+  });
+});
