@@ -705,12 +705,26 @@ describe('openssl s_client vs our server', () => {
     expect(types[0]).toBe(22);
     expect(types.filter((t) => t === 23).length).toBeGreaterThanOrEqual(1);
     // The attacker's replay: the same bytes on a new connection.
+    const before = srv.sockets.length;
     const replay = net.connect({ host: '127.0.0.1', port: srv.port });
     replay.on('error', () => {});
+    const answer: Buffer[] = [];
+    replay.on('data', (d: Buffer) => answer.push(d));
     await new Promise((r) => replay.once('connect', r));
     replay.write(Buffer.concat(flight));
-    await new Promise((r) => setTimeout(r, 500));
-    replay.destroy();
+    // EOF right after the flight: the server handles every replayed record before it reads the
+    // end, then fails the unfinished handshake (truncated transport) and closes. Waiting for that
+    // close, rather than a fixed sleep, means the early records were seen and skipped.
+    replay.end();
+    await eventually(() => expect(srv.sockets.length).toBe(before + 1));
+    const replayed = srv.sockets[before]!;
+    if (!replayed.destroyed) await new Promise((r) => replayed.once('close', r));
+    // Our side closes once it has read everything the server wrote before closing.
+    if (!replay.destroyed) await new Promise((r) => replay.once('close', r));
+    // The server did take the replayed ClientHello (it answered with a handshake record, a
+    // ServerHello) but no handshake completed and no early data was delivered twice.
+    expect(srv.errors.at(-1)?.message).toMatch(/truncated/);
+    expect(Buffer.concat(answer)[0]).toBe(22);
     expect(srv.handshakes).toHaveLength(2);
     expect(Buffer.concat(srv.earlyData).toString()).toBe('transfer 100 coins\n');
     await srv.close();
