@@ -1,4 +1,5 @@
 import type { IpStack } from '@stepwire/ip';
+import type { Clock } from '@stepwire/wire';
 import type { TcpConnectionOptions } from './connection.ts';
 import type { Tcb } from './tcp.ts';
 
@@ -82,6 +83,8 @@ export class TcpListener {
   constructor(
     private readonly stack: IpStack,
     opts: TcpListenOptions,
+    /** Where the listener's timers are counted (the Tcp driver's TimerGroup). */
+    private readonly timers: Clock = stack.clock,
   ) {
     this.address = opts.address;
     this.port = opts.port;
@@ -167,7 +170,7 @@ export class TcpListener {
   private scheduleAccept(): void {
     if (this.acceptScheduled || !this.onAcceptable) return;
     this.acceptScheduled = true;
-    const clock = this.stack.clock;
+    const clock = this.timers;
     // A clock event rather than a direct call: the application accepts "later", so a burst
     // of handshakes arriving together fills the queue as it would on a real host.
     clock.setTimer(clock.now(), () => {

@@ -431,8 +431,7 @@ export class TcpSocket extends Duplex implements TcbOwner {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.idleTimer?.cancel();
-    this.idleTimer = undefined;
+    this.cancelIdle();
     const tcb = this.tcb;
     this.connecting = false;
     this.writeWaiting = undefined;
@@ -489,17 +488,20 @@ export class TcpSocket extends Duplex implements TcbOwner {
     return this;
   }
 
-  /** Emit 'timeout' after `ms` without reads or writes (0 disables), as net.Socket.setTimeout. */
+  /**
+   * Emit 'timeout' after `ms` without reads or writes (0 disables), as net.Socket.setTimeout.
+   * The socket owns at most one idle timer: calling this again (node:http does on every
+   * keep-alive request) replaces it, never adds a second one.
+   */
   setTimeout(ms: number, cb?: () => void): this {
     if (cb) {
       if (ms === 0) this.removeListener('timeout', cb);
       else this.once('timeout', cb);
     }
     this.timeout = ms;
-    this.idleTimer?.cancel();
-    this.idleTimer = undefined;
+    this.cancelIdle();
     if (ms > 0) {
-      this.touch();
+      this.lastActivity = this.tcp.stack.clock.now();
       this.armIdle();
     }
     return this;
@@ -510,19 +512,31 @@ export class TcpSocket extends Duplex implements TcbOwner {
     if (this.timeout && !this.idleTimer) this.armIdle();
   }
 
+  private cancelIdle(): void {
+    this.idleTimer?.cancel();
+    this.idleTimer = undefined;
+  }
+
+  /**
+   * One timer per idle period. Activity does not re-arm it (that would cost a timer per
+   * segment); when it fires early because of activity it re-arms for the new deadline.
+   */
   private armIdle(): void {
+    this.cancelIdle();
     const ms = this.timeout;
     if (!ms || this.destroyed) return;
-    const clock = this.tcp.stack.clock;
-    this.idleTimer = clock.setTimer(this.lastActivity + ms, () => {
+    const timers = this.tcp.timers;
+    const handle = timers.setTimer(this.lastActivity + ms, () => {
+      if (this.idleTimer !== handle) return;
       this.idleTimer = undefined;
       if (this.destroyed || this.timeout !== ms) return;
-      if (clock.now() >= this.lastActivity + ms) {
+      if (timers.now() >= this.lastActivity + ms) {
         this.emit('timeout');
         return;
       }
       this.armIdle();
     });
+    this.idleTimer = handle;
   }
 
   address(): TcpAddressInfo | Record<string, never> {

@@ -6,7 +6,16 @@ import {
   type IpProtocolHandler,
   type IpStack,
 } from '@stepwire/ip';
-import { ParseError, seqGt, seqLeq, seqLt, type Timer, TraceBus, type TraceEvent } from '@stepwire/wire';
+import {
+  ParseError,
+  seqGt,
+  seqLeq,
+  seqLt,
+  type Timer,
+  TimerGroup,
+  TraceBus,
+  type TraceEvent,
+} from '@stepwire/wire';
 import {
   resetFor,
   TcpConnection,
@@ -144,6 +153,11 @@ export interface TcpStats {
   connections: number;
   byState: Partial<Record<TcpState, number>>;
   listeners: TcpListenerStats[];
+  /** Timers armed by this stack's TCP (connections, listeners, socket idle timers). */
+  timersArmed: number;
+  /** Bytes held for the peer (queued or in flight) and for the application (unread). */
+  sendBuffered: number;
+  receiveBuffered: number;
 }
 
 /**
@@ -186,6 +200,8 @@ export class Tcp implements IpProtocolHandler {
   /** The client's Fast Open cookies, per server address (RFC 7413 §4.1.3). */
   readonly fastOpenCache = new FastOpenCache();
   readonly defaults: TcpConnectionDefaults;
+  /** Every timer this TCP arms goes through here, so `stats.timersArmed` shows them all. */
+  readonly timers: TimerGroup;
   private readonly maxTimeWait: number;
   private readonly finTimeout: number;
   private readonly portMin: number;
@@ -206,6 +222,7 @@ export class Tcp implements IpProtocolHandler {
     this.finTimeout = options.finTimeout ?? 60_000;
     [this.portMin, this.portMax] = options.ephemeralPorts ?? [49152, 65535];
     this.connTrace = new GatedTrace(stack.trace);
+    this.timers = new TimerGroup(stack.clock);
     stack.registerProtocol(IPPROTO_TCP, this);
   }
 
@@ -253,7 +270,7 @@ export class Tcp implements IpProtocolHandler {
     if (!any && !this.stack.isLocalAddress(opts.address)) {
       return systemError('listen', 'EADDRNOTAVAIL', opts.address, opts.port);
     }
-    const l = new TcpListener(this.stack, opts);
+    const l = new TcpListener(this.stack, opts, this.timers);
     if (l.port === 0) {
       const p = this.freeListenPort(l);
       if (p === undefined) return systemError('listen', 'EADDRINUSE', opts.address, 0);
@@ -495,7 +512,7 @@ export class Tcp implements IpProtocolHandler {
     if (tcb.timer && tcb.timerAt !== undefined && tcb.timerAt <= next) return;
     tcb.timer?.cancel();
     tcb.timerAt = next;
-    tcb.timer = this.stack.clock.setTimer(next, () => this.fire(tcb));
+    tcb.timer = this.timers.setTimer(next, () => this.fire(tcb));
   }
 
   private fire(tcb: Tcb): void {
@@ -959,7 +976,20 @@ export class Tcp implements IpProtocolHandler {
     for (const t of this.conns.values()) byState[t.conn.state] = (byState[t.conn.state] ?? 0) + 1;
     const listeners: TcpListenerStats[] = [];
     for (const list of this.listeners.values()) for (const l of list) listeners.push(l.stats);
-    return { connections: this.conns.size, byState, listeners };
+    let sendBuffered = 0;
+    let receiveBuffered = 0;
+    for (const t of this.conns.values()) {
+      sendBuffered += t.conn.sendQueued;
+      receiveBuffered += t.conn.readable;
+    }
+    return {
+      connections: this.conns.size,
+      byState,
+      listeners,
+      timersArmed: this.timers.armed,
+      sendBuffered,
+      receiveBuffered,
+    };
   }
 
   /** Every connection in the table (TIME-WAIT included), for the CLI and tests. */

@@ -250,7 +250,14 @@ describe('listener queues', () => {
     expect(sim.b.host.counters.get('tcp.rst.sent')).toBe(0);
     expect(drops.map((d) => d.reason)).toEqual(['tcp.drop.checksum', 'tcp.drop.malformed']);
     b.shutdown();
-    expect(b.stats).toEqual({ connections: 0, byState: {}, listeners: [] });
+    expect(b.stats).toEqual({
+      connections: 0,
+      byState: {},
+      listeners: [],
+      timersArmed: 0,
+      sendBuffered: 0,
+      receiveBuffered: 0,
+    });
   });
 
   it('closing a server resets connections still in its queues', async () => {
