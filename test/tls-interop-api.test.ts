@@ -4,6 +4,7 @@
  * facts checked against what OpenSSL, GnuTLS and curl say.
  */
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -376,6 +377,8 @@ describe('createServer(...).listen(net.Server) against peer clients', () => {
       key: p256.leaf.keyPem,
       cipherSuites: 'TLS_AES_128_GCM_SHA256',
     });
+    // Wait for the event itself rather than sleeping: it may come after s_client has exited.
+    const failed = once(srv.server, 'tlsClientError');
     const run = await runOpensslClient({
       port: srv.port,
       caFile: p256.ca.certFile,
@@ -384,8 +387,9 @@ describe('createServer(...).listen(net.Server) against peer clients', () => {
       until: /^x$/m,
     });
     expect(run.facts.alertsReceived).toEqual(['handshake_failure']);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(srv.clientErrors[0]).toMatchObject({
+    const [error] = await failed;
+    expect(srv.clientErrors).toEqual([error]);
+    expect(error).toMatchObject({
       name: 'TlsError',
       alert: 'handshake_failure',
       sentByUs: true,
