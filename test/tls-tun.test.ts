@@ -185,8 +185,9 @@ describe('our TLS client on our TCP on TUN', () => {
 describe('the key log, checked by tshark on the pcap of this session', () => {
   it('tshark decrypts every HTTPS request with our key log (server and client side)', async () => {
     writeFileSync(KEYLOG, `${keylogLines.join('\n')}\n`);
-    // Let the last packets reach the capture.
-    await new Promise((r) => setTimeout(r, 200));
+    // No wait needed: the session's PcapWriter writes each packet synchronously as our link sends
+    // or receives it, so every request and response the earlier tests saw complete (our server
+    // answered, our client read its answer) is already in the file.
     const rows = tsharkFields(PCAP, ['http.request.method', 'http.request.uri', 'tls.handshake.type'], {
       filter: 'http.request && tcp.port == 443 && tls',
       extra: ['-o', `tls.keylog_file:${KEYLOG}`],
