@@ -116,23 +116,46 @@ describe('the serve CA store', () => {
     fs.mkdirSync(store, { recursive: true });
     const lock = path.join(store, '.lock');
     fs.writeFileSync(lock, '');
-    const script = `import { loadOrCreateServeIdentity } from ${JSON.stringify(path.join(root, 'packages/cli/src/services/https.ts'))};
+    // The child reports each failed attempt at the lock (openSync 'wx' on an existing file) on
+    // stderr, so the test knows it is really waiting on our lock rather than not yet started.
+    const https = JSON.stringify(path.join(root, 'packages/cli/src/services/https.ts'));
+    const script = `import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+const open = fs.openSync;
+fs.openSync = (...a) => {
+  try { return open(...a); } catch (e) { if (e.code === 'EEXIST') process.stderr.write('lock busy\\n'); throw e; }
+};
+syncBuiltinESMExports();
+const { loadOrCreateServeIdentity } = await import(${https});
 process.stdout.write(loadOrCreateServeIdentity(process.argv[1]).caPem);`;
     let exited = false;
-    const child = new Promise<string>((resolve, reject) =>
-      execFile(
+    let busy = 0;
+    let onBusy = (): void => {};
+    const child = new Promise<string>((resolve, reject) => {
+      const proc = execFile(
         process.execPath,
         ['--import', 'tsx', '--input-type=module', '-e', script, store],
         { cwd: root, timeout: 30_000 },
         (err, out) => {
           exited = true;
+          onBusy();
           return err ? reject(err) : resolve(out);
         },
-      ),
-    );
+      );
+      proc.stderr?.on('data', (d: Buffer) => {
+        busy += d.toString().split('lock busy').length - 1;
+        onBusy();
+      });
+    });
+    // Two failed attempts: the child found the lock held, slept, and tried again.
+    await new Promise<void>((r) => {
+      onBusy = () => {
+        if (busy >= 2 || exited) r();
+      };
+    });
     // The other process holds the lock: nothing is written and the child keeps waiting.
-    await new Promise((r) => setTimeout(r, 2500));
     expect(exited).toBe(false);
+    expect(busy).toBeGreaterThanOrEqual(2);
     expect(fs.existsSync(path.join(store, 'ca.pem'))).toBe(false);
     fs.rmSync(lock);
     const caPem = await child;
