@@ -5,6 +5,7 @@ import {
   ParseError,
   Prng,
   type Timer,
+  TimerGroup,
   TraceBus,
   type TraceEvent,
 } from '@stepwire/wire';
@@ -204,6 +205,16 @@ class LoopbackLink implements Link {
  * It does not forward: a datagram for another address is counted and dropped.
  * Counters are named '<layer>.<what>' and every drop is '<layer>.drop.<reason>'.
  */
+export interface HostStats {
+  timersArmed: number;
+  pendingPings: number;
+  reassemblyDatagrams: number;
+  reassemblyBytes: number;
+  pmtuEntries: number;
+}
+
+const MAX_PMTU_ENTRIES = 4096;
+
 export class Host implements IpStack {
   readonly name: string;
   readonly clock: Clock;
@@ -221,6 +232,8 @@ export class Host implements IpStack {
   private readonly pmtu = new Map<string, { mtu: number; expires: number }>();
   private readonly reasm4: Reassembler<Ipv4Packet>;
   private readonly reasm6: Reassembler<Ipv6Packet>;
+  /** The host's own timers (reassembly, pings), counted for `stats`. */
+  private readonly timers: TimerGroup;
   private reasmTimer: Timer | undefined;
   private reasmTimerAt = Number.POSITIVE_INFINITY;
   private readonly pings = new Map<string, PendingPing>();
@@ -238,6 +251,7 @@ export class Host implements IpStack {
   constructor(opts: HostOptions) {
     this.name = opts.name;
     this.clock = opts.clock;
+    this.timers = new TimerGroup(this.clock);
     this.trace = opts.trace ?? new TraceBus();
     this.prng = opts.prng ?? new Prng(0x1a2b3c4d);
     this.counters = opts.counters ?? new Counters();
@@ -1044,6 +1058,9 @@ export class Host implements IpStack {
     const mtu = Math.max(floor, reported);
     const current = this.mtuFor(dst);
     if (mtu >= current) return;
+    // Bounded like the route cache: a flood of packet-too-big messages naming many
+    // destinations cannot grow it without limit (entries are only hints, RFC 8201 §5.3).
+    if (this.pmtu.size >= MAX_PMTU_ENTRIES && !this.pmtu.has(dst)) this.prunePmtu();
     this.pmtu.set(dst, { mtu, expires: this.clock.now() + this.pmtuExpiryMs });
     this.counters.inc('pmtu.lowered');
     if (this.trace.enabled) {
@@ -1202,6 +1219,28 @@ export class Host implements IpStack {
     return r.ok;
   }
 
+  /** What the host holds right now: a leak shows as one of these growing under load. */
+  get stats(): HostStats {
+    return {
+      timersArmed: this.timers.armed,
+      pendingPings: this.pings.size,
+      reassemblyDatagrams: this.reasm4.size + this.reasm6.size,
+      reassemblyBytes: this.reasm4.bufferedBytes + this.reasm6.bufferedBytes,
+      pmtuEntries: this.pmtu.size,
+    };
+  }
+
+  private prunePmtu(): void {
+    const now = this.clock.now();
+    for (const [k, v] of this.pmtu) if (v.expires <= now) this.pmtu.delete(k);
+    // Still full: forget the oldest (Map iterates in insertion order).
+    while (this.pmtu.size >= MAX_PMTU_ENTRIES) {
+      const first = this.pmtu.keys().next();
+      if (first.done) break;
+      this.pmtu.delete(first.value);
+    }
+  }
+
   // ---- reassembly timer ---------------------------------------------------------------
 
   private armReassemblyTimer(): void {
@@ -1212,7 +1251,7 @@ export class Host implements IpStack {
     if (this.reasmTimer !== undefined && this.reasmTimerAt <= next) return;
     this.reasmTimer?.cancel();
     this.reasmTimerAt = next;
-    this.reasmTimer = this.clock.setTimer(next, () => {
+    this.reasmTimer = this.timers.setTimer(next, () => {
       this.reasmTimer = undefined;
       this.reasmTimerAt = Number.POSITIVE_INFINITY;
       this.reassemblyTimeout();
@@ -1299,7 +1338,7 @@ export class Host implements IpStack {
       seq,
       data,
       done,
-      timer: this.clock.setTimer(this.clock.now() + timeoutMs, () => {
+      timer: this.timers.setTimer(this.clock.now() + timeoutMs, () => {
         if (this.pings.get(key) !== pending) return;
         this.pings.delete(key);
         done(new PingError('timeout', `no echo reply from ${target} within ${timeoutMs} ms`));
