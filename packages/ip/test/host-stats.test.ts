@@ -43,7 +43,7 @@ describe('Host stats', () => {
       protocol: 17,
       src: '198.18.0.2',
       dst: '198.18.0.1',
-      options: new Uint8Array(0),
+      options: [],
       payload: new Uint8Array(64),
     });
     a.receive(frag);
@@ -72,7 +72,7 @@ describe('Host stats', () => {
         protocol: 17,
         src: '198.18.0.1',
         dst,
-        options: new Uint8Array(0),
+        options: [],
         payload: new Uint8Array(1472),
       }).subarray(0, 28);
       const err = encodeIcmpv4({
@@ -94,7 +94,7 @@ describe('Host stats', () => {
           protocol: 1,
           src: '198.18.0.254',
           dst: '198.18.0.1',
-          options: new Uint8Array(0),
+          options: [],
           payload: err,
         }),
       );
