@@ -570,7 +570,6 @@ describe('bounded work', () => {
         return nodeSignatures.verify(...a);
       },
     };
-    const started = Date.now();
     const code = codeOf(() =>
       verifyCertificateChain({ ...leaf, authorityKeyIdentifier: undefined }, loop, {
         trustAnchors: [anchor],
@@ -581,6 +580,5 @@ describe('bounded work', () => {
     expect(['bad_signature', 'unknown_issuer', 'chain_too_long']).toContain(code);
     // 32 candidates and an anchor: each (child, issuer) pair is checked at most once.
     expect(calls).toBeLessThanOrEqual(33 * 33);
-    expect(Date.now() - started).toBeLessThan(5000);
   });
 });
