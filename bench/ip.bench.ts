@@ -1,6 +1,6 @@
 import dgram from 'node:dgram';
-import { Sim } from '@stepwire/cli';
 import { decodeIpv4, encodeIpv4, IPPROTO_UDP, type Ipv4Packet } from '@stepwire/ip';
+import { Sim } from '@stepwire/sim';
 import { decodeUdp, encodeUdp, udpEcho } from '@stepwire/udp';
 import { type Benchmark, rate, result } from './lib.ts';
 

@@ -7,9 +7,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Sim } from '@stepwire/cli';
 import { decodeIpv4, decodeIpv6 } from '@stepwire/ip';
 import { decodePcap } from '@stepwire/link';
+import { Sim } from '@stepwire/sim';
 import { udpEcho } from '@stepwire/udp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tsharkFields, tsharkProblems } from './support/tshark.ts';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Sim } from '@stepwire/cli';
+import { Sim } from '@stepwire/sim';
 import { Tcp, type TcpSocket } from '@stepwire/tcp';
 import { describe, expect, it } from 'vitest';
 

@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Sim } from '@stepwire/cli';
+import { Sim } from '@stepwire/sim';
 import { encodeSegment, SYN, type TcpSocket } from '@stepwire/tcp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tsharkFields, tsharkProblems } from './support/tshark.ts';

@@ -5,7 +5,7 @@
  * taken twice fails at once with EADDRINUSE, and close() ends open connections.
  * The same services against the Linux kernel: tcp-tun-server.test.ts and tcp-tun-cli.test.ts.
  */
-import { Sim } from '@stepwire/cli';
+import { Sim } from '@stepwire/sim';
 import type { TcpSocket } from '@stepwire/tcp';
 import { describe, expect, it } from 'vitest';
 import { httpOverTcp, tcpDiscard, tcpEcho } from '../packages/cli/src/services/tcp-services.ts';

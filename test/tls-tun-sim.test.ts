@@ -7,7 +7,7 @@
  * on TUN: tls-tun.test.ts and tls-tun-serve.test.ts.
  */
 import http from 'node:http';
-import { Sim } from '@stepwire/cli';
+import { Sim } from '@stepwire/sim';
 import { connect } from '@stepwire/tls';
 import { describe, expect, it } from 'vitest';
 import { ephemeralServeIdentity } from '../packages/cli/src/services/https.ts';

@@ -3,7 +3,7 @@
  * every registered service answers, the printed lines name them, and a set that cannot
  * start leaves nothing half-running.
  */
-import { Sim } from '@stepwire/cli';
+import { Sim } from '@stepwire/sim';
 import { describe, expect, it } from 'vitest';
 import {
   describeService,

@@ -1,3 +1,5 @@
-export { dissect } from './dissect.ts';
-export { formatLadderLine, type LadderLine, ladderHeader, noteFor } from './ladder.ts';
-export { Sim, type SimHost, type SimOptions } from './sim.ts';
+/**
+ * @stepwire/cli is the `stepwire` command. The simulated network it drives (Sim,
+ * createNetwork, the ladder and the dissector) lives in @stepwire/sim: import it from there.
+ */
+export {};

@@ -1,5 +1,5 @@
-import { Sim } from '@stepwire/cli';
 import { IPPROTO_TCP, type IpDelivery } from '@stepwire/ip';
+import { Sim } from '@stepwire/sim';
 import type { TraceEvent } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
 import {

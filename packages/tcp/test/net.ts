@@ -1,6 +1,6 @@
-import { Sim, type SimOptions } from '@stepwire/cli';
 import { Host } from '@stepwire/ip';
 import { MemoryLink } from '@stepwire/link';
+import { Sim, type SimOptions } from '@stepwire/sim';
 import { VirtualClock } from '@stepwire/wire';
 import { Tcp, type TcpStackOptions } from '../src/index.ts';
 

@@ -1,15 +1,14 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { PingError } from '@stepwire/ip';
+import { formatLadderLine, ladderHeader, noteFor, Sim, type SimHost } from '@stepwire/sim';
 import { type CryptoProvider, connect, createServer, nobleCrypto, pki } from '@stepwire/tls';
 import { udpEcho } from '@stepwire/udp';
 import { Prng } from '@stepwire/wire';
 import { Command } from 'commander';
 import { intIn, probability } from '../args.ts';
-import { formatLadderLine, ladderHeader, noteFor } from '../ladder.ts';
 import { forbidKernelTrafficOffLoopback } from '../safety.ts';
 import { createHttpApp } from '../services/http-app.ts';
-import { Sim, type SimHost } from '../sim.ts';
 
 interface DemoOptions {
   seed: number;

@@ -1,9 +1,9 @@
 import { canonicalIp, PingError, type PingResult } from '@stepwire/ip';
+import { ladderHeader } from '@stepwire/sim';
 import { ParseError } from '@stepwire/wire';
 import { Command, InvalidArgumentError } from 'commander';
 import { intIn } from '../args.ts';
 import { UsageError } from '../errors.ts';
-import { ladderHeader } from '../ladder.ts';
 import { TunSession } from '../tun/session.ts';
 import { ladderNotes, ladderTap } from '../tun/trace.ts';
 

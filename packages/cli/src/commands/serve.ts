@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
+import { ladderHeader } from '@stepwire/sim';
 import { TraceBus } from '@stepwire/wire';
 import { Command } from 'commander';
 import { UsageError } from '../errors.ts';
-import { ladderHeader } from '../ladder.ts';
 import {
   defaultCaDir,
   identityFromFiles,

@@ -1,6 +1,5 @@
+import { dissect, formatLadderLine, noteFor } from '@stepwire/sim';
 import type { TraceBus } from '@stepwire/wire';
-import { dissect } from '../dissect.ts';
-import { formatLadderLine, noteFor } from '../ladder.ts';
 import type { TapDirection } from './session.ts';
 
 /** The two ends of the TUN ladder: the kernel in the namespace, and our stack. */

@@ -5,6 +5,8 @@ import { Udp } from '@stepwire/udp';
 import { Counters, Prng, TraceBus, type TraceEvent, VirtualClock } from '@stepwire/wire';
 import { dissect } from './dissect.ts';
 import type { LadderLine } from './ladder.ts';
+import { SIM_EPOCH } from './network.ts';
+import { type PendingReport, runVirtual } from './run.ts';
 
 /**
  * Two hosts, A and B, on one simulated wire, with everything a reader wants to watch:
@@ -18,6 +20,8 @@ export interface SimOptions {
   pcapPath?: string;
   /** Keep the pcap in memory (for tests) when no path is given. */
   pcapInMemory?: boolean;
+  /** Milliseconds since 1970 at virtual t = 0, for pcap timestamps; default SIM_EPOCH. */
+  epoch?: number;
   /** Called for every ladder line as it happens. */
   onLine?: (l: LadderLine) => void;
 }
@@ -51,10 +55,12 @@ export class Sim {
       trace: this.trace,
       name: 'wire',
     });
+    // Timestamps on the simulation's calendar (SIM_EPOCH + virtual time), like its TLS.
+    const epochMs = opts.epoch ?? SIM_EPOCH;
     this.pcap = opts.pcapPath
-      ? PcapWriter.toFile(opts.pcapPath)
+      ? PcapWriter.toFile(opts.pcapPath, { epochMs })
       : opts.pcapInMemory
-        ? PcapWriter.inMemory()
+        ? PcapWriter.inMemory({ epochMs })
         : undefined;
     // The pcap is taken on A's side, like tcpdump on A's interface: each packet once, with
     // what A sent (before the wire's impairments) and what reached A.
@@ -107,22 +113,24 @@ export class Sim {
    * to fire and the promise is still pending, or after `limitMs` of simulated time.
    */
   async run<T>(p: Promise<T>, limitMs = 120_000): Promise<T> {
-    let settled = false;
-    const watched = p.finally(() => {
-      settled = true;
-    });
-    watched.catch(() => {});
-    const deadline = this.clock.now() + limitMs;
-    await flushMicrotasks();
-    while (!settled) {
-      const at = this.clock.nextTimerAt();
-      if (at === undefined || at > deadline) {
-        throw new Error(`simulation stalled at t=${this.clock.now()} ms with the operation still pending`);
-      }
-      this.clock.advanceTo(at);
-      await flushMicrotasks();
-    }
-    return watched;
+    return (await runVirtual(this.clock, p, { limit: limitMs, settleTurns: 0 }, () => this.pending())) as T;
+  }
+
+  /** Open TCP connections, listeners and bound UDP sockets of A and B (timers are the wire's, shared). */
+  pending(): PendingReport {
+    return {
+      t: this.clock.now(),
+      wireTimers: this.clock.pending,
+      hosts: [this.a, this.b].map((h) => ({
+        name: h.name,
+        timers: { total: 0, tcp: h.tcp.stats.timersArmed ?? 0 },
+        connections: h.tcp
+          .connections()
+          .map((c) => `${c.local.addr}:${c.local.port} → ${c.remote.addr}:${c.remote.port} ${c.state}`),
+        listeners: h.tcp.stats.listeners.map((l) => `${l.address}:${l.port}`),
+        udpSockets: h.udp.boundSockets().map((s) => `${s.localAddress}:${s.localPort}`),
+      })),
+    };
   }
 
   close(): void {
@@ -130,8 +138,4 @@ export class Sim {
     this.b.host.close();
     this.pcap?.close();
   }
-}
-
-function flushMicrotasks(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }

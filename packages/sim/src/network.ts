@@ -1,0 +1,490 @@
+import { Host } from '@stepwire/ip';
+import { type Impairments, type Link, MemoryLink, PcapWriter } from '@stepwire/link';
+import { Tcp, type TcpServer } from '@stepwire/tcp';
+import {
+  type ConnectOptions,
+  type CryptoProvider,
+  nobleCrypto,
+  pki,
+  type SecureServer,
+  type SecureSocket,
+  type ServerOptions,
+  connect as tlsConnect,
+  createServer as tlsCreateServer,
+} from '@stepwire/tls';
+import { Udp } from '@stepwire/udp';
+import {
+  type Clock,
+  Counters,
+  Prng,
+  RealClock,
+  TimerGroup,
+  TraceBus,
+  type TraceEvent,
+  VirtualClock,
+} from '@stepwire/wire';
+import { dissect } from './dissect.ts';
+import { KeepAlive, WatchedClock } from './keepalive.ts';
+import { formatLadderLine, type LadderLine, ladderHeader, noteFor } from './ladder.ts';
+import {
+  isIdle,
+  type PendingHost,
+  type PendingReport,
+  type RunOptions,
+  type RunTarget,
+  runVirtual,
+  SimulationTimeLimit,
+} from './run.ts';
+
+/**
+ * The calendar date a simulation's clock starts at: t = 0 on the virtual clock is this
+ * instant for certificates, ticket ages and pcap timestamps. Fixed, so runs stay
+ * deterministic while Wireshark shows a sensible date (not 1970) and certificates issued
+ * "now" are valid. (RealClock networks use the real date.)
+ */
+export const SIM_EPOCH = Date.UTC(2026, 0, 1);
+
+/** What every link from a host to the network's switch does to packets (one direction: host → switch). */
+export interface LinkOptions extends Impairments {
+  /** Largest IP packet; default 1500 (IPv6 needs 1280). */
+  mtu?: number;
+}
+
+export interface NetworkOptions {
+  /** Every random choice (ISNs, ports, loss, TLS randoms and key shares) comes from it; default 1. */
+  seed?: number;
+  link?: LinkOptions;
+  /** Write every packet, as each host sends it, to this pcap file (or keep it in memory with `true`). */
+  pcap?: string | true;
+  /**
+   * Record a ladder (net.ladder(), net.lines): `true`, or a function that also gets each
+   * formatted line as it happens (e.g. console.log). Off by default: dissecting costs time.
+   */
+  trace?: boolean | ((line: string) => void);
+  /**
+   * 'virtual' (default): time moves only inside net.run(), deterministically. 'real': a
+   * RealClock; packets move on their own and a ref'd handle keeps the process alive while
+   * anything is pending.
+   */
+  clock?: 'virtual' | 'real';
+  /** Milliseconds since 1970 at t = 0 (certificates, pcap); default SIM_EPOCH, or Date.now() on a real clock. */
+  epoch?: number;
+  /** Receives every TLS secret (NSS key log lines), for Wireshark with the pcap. */
+  keylog?: (line: string) => void;
+}
+
+export interface HostOptions {
+  /** Options for this host's TCP (connection defaults, ...); secrets still come from the seed. */
+  tcp?: ConstructorParameters<typeof Tcp>[1];
+}
+
+/** Our TLS on one host, with the network's CA, clock, seeded randomness and trace filled in. */
+export interface HostTls {
+  /**
+   * A node:tls-style server (see @stepwire/tls createServer) with a certificate from the
+   * network's CA for this host's addresses, `${name}.test` and stepwire.test; listening on
+   * `port` of this host's TCP when one is given.
+   */
+  createServer(
+    options?: Partial<ServerOptions> & { port?: number },
+    onSecureConnection?: (s: SecureSocket) => void,
+  ): SecureServer & { tcp?: TcpServer };
+  /** A TLS client over a new TCP connection from this host; trusts the network's CA by default. */
+  connect(options: Omit<ConnectOptions, 'socket'> & { host: string; port: number }): SecureSocket;
+}
+
+export interface NetHost {
+  name: string;
+  /** The IP layer (ICMP, routes, ping). */
+  ip: Host;
+  udp: Udp;
+  tcp: Tcp;
+  tls: HostTls;
+  ipv4: string;
+  ipv6: string;
+  /** Timers this host's layers have armed (IP, UDP and TCP; TCP's own count is in tcp.stats). */
+  readonly timers: TimerGroup;
+}
+
+interface Port {
+  host: NetHost;
+  /** The switch's end of this host's link. */
+  sw: Link;
+}
+
+/**
+ * A simulated network: hosts on one switch, each behind its own link with the given
+ * impairments (applied as a host sends, so a→b crosses them once), everything driven by
+ * one clock. Create it with createNetwork().
+ */
+export class Network {
+  readonly clock: Clock;
+  readonly trace = new TraceBus();
+  /** Ladder lines (with `trace`), in order: packets and the notes between them. */
+  readonly lines: LadderLine[] = [];
+  readonly pcap: PcapWriter | undefined;
+  readonly epoch: number;
+  readonly seed: number;
+  /** Counters of the switch ('switch.drop.no-host'). */
+  readonly counters = new Counters();
+  private readonly wire: TimerGroup;
+  private readonly prng: Prng;
+  private readonly ports: Port[] = [];
+  private readonly byAddress = new Map<string, Port>();
+  private readonly opts: NetworkOptions;
+  private readonly keepAlive: KeepAlive | undefined;
+  private readonly tlsPrng: Prng;
+  private readonly cryptoProvider: CryptoProvider;
+  private readonly ticketKey: Uint8Array;
+  private ca: pki.Credentials | undefined;
+  private closed = false;
+
+  constructor(opts: NetworkOptions = {}) {
+    this.opts = opts;
+    this.seed = opts.seed ?? 1;
+    this.prng = new Prng(this.seed);
+    const real = opts.clock === 'real';
+    this.epoch = opts.epoch ?? (real ? Date.now() : SIM_EPOCH);
+    if (real) {
+      this.keepAlive = new KeepAlive(() => !this.closed && !isIdle(this.pending()));
+      const ka = this.keepAlive;
+      this.clock = new WatchedClock(new RealClock(), () => ka.poke());
+    } else {
+      this.clock = new VirtualClock();
+    }
+    this.wire = new TimerGroup(this.clock);
+    this.pcap =
+      opts.pcap === undefined
+        ? undefined
+        : opts.pcap === true
+          ? PcapWriter.inMemory({ epochMs: this.epoch })
+          : PcapWriter.toFile(opts.pcap, { epochMs: this.epoch });
+    // TLS randomness from its own stream of the seed: adding a host does not shift it.
+    this.tlsPrng = new Prng((this.seed ^ 0x7715) >>> 0);
+    this.cryptoProvider = real ? nobleCrypto : seededCrypto(this.tlsPrng);
+    this.ticketKey = this.tlsPrng.bytes(32);
+    if (opts.trace) {
+      const sink = typeof opts.trace === 'function' ? opts.trace : undefined;
+      sink?.(ladderHeader());
+      this.trace.on((e: TraceEvent) => {
+        // TLS stamps events with its calendar clock: put them on the network's time line.
+        const n = noteFor({ ...e, t: this.clock.now() });
+        if (n) this.addLine(n);
+      });
+    }
+  }
+
+  /** The calendar time of the simulation (ms since 1970): epoch + clock. */
+  now(): number {
+    return this.epoch + this.clock.now();
+  }
+
+  /** The host called `name`, made on first use with the next addresses (198.18.0.N, fd00:5757::N). */
+  host(name: string, options: HostOptions = {}): NetHost {
+    const found = this.ports.find((p) => p.host.name === name);
+    if (found) return found.host;
+    if (this.closed) throw new Error('network is closed');
+    const n = this.ports.length + 1;
+    if (n > 254) throw new RangeError('a network holds at most 254 hosts (one /24)');
+    const ipv4 = `198.18.0.${n}`;
+    const ipv6 = `fd00:5757::${n.toString(16)}`;
+    const l = this.opts.link ?? {};
+    const { mtu, ...impairments } = l;
+    const [hostEnd, swEnd] = MemoryLink.pair({
+      clock: this.wire,
+      mtu: mtu ?? 1500,
+      seed: this.prng.u32(),
+      // Impaired on the way from the host to the switch only: each path crosses it once.
+      impairments: [impairments, {}],
+      trace: this.trace,
+      name,
+    });
+    const timers = new TimerGroup(this.clock);
+    const ip = new Host({
+      name,
+      clock: timers,
+      trace: this.trace,
+      prng: new Prng(this.prng.u32()),
+      counters: new Counters(),
+    });
+    ip.addInterface({ link: this.tap(hostEnd, name), ipv4: `${ipv4}/24`, ipv6: `${ipv6}/64` });
+    // Secrets from the seed too: the same seed gives the same ISNs, cookies and ladder.
+    const tcp = new Tcp(ip, {
+      isnSecret: ip.prng.bytes(16),
+      synCookieSecret: ip.prng.bytes(16),
+      fastOpenKey: ip.prng.bytes(16),
+      ...options.tcp,
+    });
+    const udp = new Udp(ip);
+    if (this.keepAlive) this.watchSockets(tcp, udp, this.keepAlive);
+    const host: NetHost = { name, ip, udp, tcp, ipv4, ipv6, timers, tls: this.tlsFor(() => host) };
+    const port: Port = { host, sw: swEnd };
+    this.ports.push(port);
+    this.byAddress.set(addressKey4(n), port);
+    this.byAddress.set(addressKey6(n), port);
+    swEnd.onPacket((p) => this.forward(port, p));
+    return host;
+  }
+
+  /** Every host, in the order they were made. */
+  get hosts(): NetHost[] {
+    return this.ports.map((p) => p.host);
+  }
+
+  /**
+   * Drive the network until `until` is done, letting Node's own callbacks (nextTick,
+   * promises, setImmediate, node:http on our sockets) run between timers:
+   * - a promise: until it settles; returns its value or throws its error;
+   * - a function: until it returns true;
+   * - a number: for that many ms of simulated time;
+   * - nothing: until no timer is armed anywhere (every exchange and TIME-WAIT is over).
+   * Throws SimulationStalled when nothing can happen any more while the promise (or
+   * condition) is pending, and SimulationTimeLimit after `limit` ms of simulated time.
+   * On a real clock, time runs by itself: this just waits (the limit is then real ms).
+   */
+  async run<T>(until?: Promise<T>, options?: RunOptions): Promise<T>;
+  async run(until?: (() => boolean) | number, options?: RunOptions): Promise<void>;
+  async run<T>(until?: RunTarget<T>, options: RunOptions = {}): Promise<T | undefined> {
+    if (this.clock instanceof VirtualClock) {
+      return runVirtual(this.clock, until, options, () => this.pending());
+    }
+    return this.runReal(until, options);
+  }
+
+  private async runReal<T>(until: RunTarget<T>, options: RunOptions): Promise<T | undefined> {
+    const limit = options.limit ?? 600_000;
+    const start = this.clock.now();
+    if (typeof until === 'number') {
+      await new Promise((r) => setTimeout(r, until));
+      return undefined;
+    }
+    if (until !== undefined && typeof until !== 'function') {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const limited = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new SimulationTimeLimit('the awaited promise', limit, this.pending())),
+          limit,
+        );
+      });
+      try {
+        return await Promise.race([until, limited]);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    const done = until ?? (() => this.timersArmed() === 0);
+    while (!done()) {
+      if (this.clock.now() - start > limit) {
+        throw new SimulationTimeLimit('the condition given to run()', limit, this.pending());
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return undefined;
+  }
+
+  private timersArmed(): number {
+    return this.wire.armed + this.ports.reduce((s, p) => s + p.host.timers.armed, 0);
+  }
+
+  /** What is still pending: armed timers per host and layer, open connections, listeners, sockets. */
+  pending(): PendingReport {
+    const hosts: PendingHost[] = this.ports.map(({ host }) => {
+      const tcpStats = host.tcp.stats;
+      return {
+        name: host.name,
+        timers: { total: host.timers.armed, tcp: tcpStats.timersArmed ?? 0 },
+        connections: host.tcp
+          .connections()
+          .map((c) => `${c.local.addr}:${c.local.port} → ${c.remote.addr}:${c.remote.port} ${c.state}`),
+        listeners: tcpStats.listeners.map((l) => `${l.address}:${l.port}`),
+        udpSockets: host.udp.boundSockets().map((s) => `${s.localAddress}:${s.localPort}`),
+      };
+    });
+    return { t: this.clock.now(), wireTimers: this.wire.armed, hosts };
+  }
+
+  /** The ladder so far (needs `trace`), one line per packet or note, with its header. */
+  ladder(): string {
+    return [ladderHeader(), ...this.lines.map(formatLadderLine)].join('\n');
+  }
+
+  /** Stop everything: timers, connections, the pcap, and the real clock's hold on the process. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.ports) {
+      p.host.tcp.shutdown();
+      p.host.ip.close();
+      p.sw.close();
+    }
+    this.pcap?.close();
+    this.keepAlive?.close();
+  }
+
+  private addLine(l: LadderLine): void {
+    this.lines.push(l);
+    if (typeof this.opts.trace === 'function') this.opts.trace(formatLadderLine(l));
+  }
+
+  /** Every packet a host hands to its link: into the pcap and (with trace) the ladder. */
+  private tap(link: Link, from: string): Link {
+    const send = link.send.bind(link);
+    link.send = (packet: Uint8Array) => {
+      this.pcap?.write(packet, this.clock.now());
+      if (this.opts.trace) {
+        const to = this.destination(packet);
+        const name = to === 'all' ? '*' : (to?.host.name ?? '?');
+        this.addLine({ kind: 'packet', t: this.clock.now(), from, to: name, summary: dissect(packet) });
+      }
+      send(packet);
+    };
+    return link;
+  }
+
+  /** The port a packet is for, 'all' for broadcast and multicast, undefined for nobody here. */
+  private destination(p: Uint8Array): Port | 'all' | undefined {
+    const v = p[0] === undefined ? 0 : p[0] >> 4;
+    if (v === 4 && p.length >= 20) {
+      const last = p[19] ?? 0;
+      if ((p[16] ?? 0) >= 224 || last === 255) return 'all'; // multicast, broadcast (RFC 919)
+      return this.byAddress.get(`4:${p[16]}.${p[17]}.${p[18]}.${last}`);
+    }
+    if (v === 6 && p.length >= 40) {
+      if (p[24] === 0xff) return 'all'; // multicast (RFC 4291 §2.7)
+      return this.byAddress.get(`6:${Buffer.from(p.subarray(24, 40)).toString('hex')}`);
+    }
+    return undefined;
+  }
+
+  /** The switch: a packet from one port goes to the port that owns its destination address. */
+  private forward(from: Port, packet: Uint8Array): void {
+    const to = this.destination(packet);
+    if (to === 'all') {
+      for (const p of this.ports) if (p !== from) p.sw.send(packet);
+    } else if (to) {
+      to.sw.send(packet);
+    } else {
+      this.counters.inc('switch.drop.no-host');
+      this.trace.emit({
+        t: this.clock.now(),
+        host: 'switch',
+        layer: 'link',
+        dir: 'drop',
+        summary: `no host has the destination of ${dissect(packet)}`,
+      });
+    }
+  }
+
+  /** Listeners and bound sockets hold a real-clock process like Node's servers and dgram sockets do. */
+  private watchSockets(tcp: Tcp, udp: Udp, ka: KeepAlive): void {
+    const listen = tcp.listen.bind(tcp);
+    tcp.listen = (o) => {
+      const r = listen(o);
+      ka.poke();
+      return r;
+    };
+    const claim = udp.claim.bind(udp);
+    udp.claim = (s, address, port) => {
+      const r = claim(s, address, port);
+      ka.poke();
+      return r;
+    };
+  }
+
+  /** The network's CA, made on first use (valid from an hour before t = 0). */
+  certificateAuthority(): pki.Credentials {
+    this.ca ??= pki.createCertificateAuthority({
+      now: new Date(this.epoch - 3600_000),
+      keyType: 'ed25519',
+      commonName: 'stepwire simulation CA',
+    });
+    return this.ca;
+  }
+
+  private tlsFor(self: () => NetHost): HostTls {
+    return {
+      createServer: (options = {}, onSecure) => {
+        const h = self();
+        const { port, ...rest } = options;
+        let cert = rest.cert;
+        let key = rest.key;
+        if (cert === undefined || key === undefined) {
+          const leaf = pki.createLeafCertificate(this.certificateAuthority(), {
+            now: new Date(this.epoch - 3600_000),
+            dnsNames: [`${h.name}.test`, 'stepwire.test'],
+            ipAddresses: [h.ipv4, h.ipv6],
+            keyType: 'ed25519',
+          });
+          cert = leaf.certificatePem;
+          key = leaf.privateKeyPem;
+        }
+        const server: SecureServer & { tcp?: TcpServer } = tlsCreateServer(
+          {
+            provider: this.cryptoProvider,
+            ticketKey: this.ticketKey,
+            trace: this.trace,
+            hostName: h.name,
+            now: () => this.now(),
+            ...(this.opts.keylog ? { keylog: this.opts.keylog } : {}),
+            ...rest,
+            cert,
+            key,
+          },
+          onSecure,
+        );
+        if (port !== undefined) {
+          const tcpServer = h.tcp.createServer();
+          server.listen(tcpServer);
+          tcpServer.listen(port);
+          server.tcp = tcpServer;
+          server.on('close', () => tcpServer.close());
+        }
+        return server;
+      },
+      connect: (options) => {
+        const h = self();
+        const { host, port, ...rest } = options;
+        return tlsConnect({
+          ca: this.certificateAuthority().certificatePem,
+          servername: 'stepwire.test',
+          provider: this.cryptoProvider,
+          trace: this.trace,
+          hostName: h.name,
+          now: () => this.now(),
+          ...(this.opts.keylog ? { keylog: this.opts.keylog } : {}),
+          ...rest,
+          socket: h.tcp.connect({ host, port }),
+        });
+      },
+    };
+  }
+}
+
+/** Make a simulated network; add hosts with net.host('a'). */
+export function createNetwork(options: NetworkOptions = {}): Network {
+  return new Network(options);
+}
+
+function addressKey4(n: number): string {
+  return `4:198.18.0.${n}`;
+}
+
+function addressKey6(n: number): string {
+  const b = new Uint8Array(16);
+  b.set([0xfd, 0x00, 0x57, 0x57]);
+  b[14] = n >> 8;
+  b[15] = n & 0xff;
+  return `6:${Buffer.from(b).toString('hex')}`;
+}
+
+/**
+ * TLS randomness (client/server randoms, key shares, ticket nonces) from a seeded stream:
+ * the same seed gives the same handshake bytes. Only for simulations — never outside one.
+ */
+export function seededCrypto(prng: Prng): CryptoProvider {
+  return {
+    ...nobleCrypto,
+    randomBytes: (n: number) => prng.bytes(n),
+    generateKeyPair: (group, privateKey) => nobleCrypto.generateKeyPair(group, privateKey ?? prng.bytes(32)),
+  };
+}
