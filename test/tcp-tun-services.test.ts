@@ -70,7 +70,14 @@ describe('tcp services on the simulated network', () => {
       const res = await sim.run(back);
       const split = res.indexOf('\r\n\r\n');
       expect(res.subarray(0, split).toString()).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
-      expect(sha256(res.subarray(split + 4))).toBe(patternSha256(100_000));
+      const body = res.subarray(split + 4);
+      expect(body.length).toBe(100_000);
+      // The pattern's definition, byte by byte: byte i is i mod 251.
+      expect(body.findIndex((b, i) => b !== i % 251)).toBe(-1);
+      expect(sha256(body)).toBe(patternSha256(100_000));
+      // The hash helper the TUN tests use, pinned to a digest computed outside this codebase:
+      // /usr/bin/python3 -c "import hashlib; print(hashlib.sha256(bytes(i % 251 for i in range(100000))).hexdigest())"
+      expect(patternSha256(100_000)).toBe('cd2df694e424bc7968cc37f47751019e5ca0cd1bdf2e479ea537c3a1c32ee1aa');
       expect(web.connections).toBe(1);
     } finally {
       web.close();

@@ -6,21 +6,24 @@
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { Netns, RunResult } from '@stepwire/link';
-import { patternChunk } from '../../packages/cli/src/services/http-app.ts';
 import { waitForLine, waitUntil } from '../../packages/cli/src/tun/kernel.ts';
 import { tsharkFields, tsharkProblems } from './tshark.ts';
 
-/** SHA-256 (hex) of the first n bytes of the /bytes/N pattern. */
+/**
+ * SHA-256 (hex) of the first n bytes of the /bytes/N pattern, from its definition (byte i is
+ * i mod 251) rather than the server's own generator, so a changed generator fails the tests.
+ */
 export function patternSha256(n: number): string {
   const h = createHash('sha256');
-  // 251 * 4096 bytes: whole periods of the pattern, so every full block is the same.
-  const block = patternChunk(0, 251 * 4096);
+  const period = Uint8Array.from({ length: 251 }, (_, i) => i);
+  // 251 * 4096 bytes: whole periods, so every full block is the same and the tail restarts at 0.
+  const block = Buffer.alloc(251 * 4096, period);
   let done = 0;
   while (n - done >= block.length) {
     h.update(block);
     done += block.length;
   }
-  h.update(patternChunk(done, n - done));
+  h.update(block.subarray(0, n - done));
   return h.digest('hex');
 }
 
