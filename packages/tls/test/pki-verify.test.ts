@@ -146,14 +146,34 @@ function codeOf(f: () => unknown): CertificateErrorCode {
   throw new Error('expected a CertificateError');
 }
 
-/** openssl verify's verdict, at an optional time and for an optional host. */
-function opensslVerdict(leaf: string, root: string, untrusted: string[], extra: string[] = []): boolean {
+/** Runs openssl verify on `leaf`.crt against `root`.crt, at an optional time and for an optional host. */
+function opensslVerify(
+  leaf: string,
+  root: string,
+  untrusted: string[],
+  extra: string[],
+): { code: number; out: string } {
   const args = ['verify', '-CAfile', `${root}.crt`];
   if (untrusted.length) {
     ssl.write('untrusted.pem', untrusted.map((u) => ssl.readText(`${u}.crt`)).join(''));
     args.push('-untrusted', 'untrusted.pem');
   }
-  return ssl.status(...args, ...extra, `${leaf}.crt`).code === 0;
+  return ssl.status(...args, ...extra, `${leaf}.crt`);
+}
+
+/** openssl verify's verdict: true when it accepts the chain. */
+function opensslVerdict(leaf: string, root: string, untrusted: string[], extra: string[] = []): boolean {
+  return opensslVerify(leaf, root, untrusted, extra).code === 0;
+}
+
+/**
+ * openssl verify's refusal: it must fail, and its output (`error N at D depth lookup: reason`)
+ * is returned so a test matches the reason; a refusal for any other reason must not pass.
+ */
+function opensslRefusal(leaf: string, root: string, untrusted: string[], extra: string[] = []): string {
+  const r = opensslVerify(leaf, root, untrusted, extra);
+  expect(r.code, r.out).not.toBe(0);
+  return r.out;
 }
 
 describe('chains openssl built', () => {
@@ -230,8 +250,12 @@ describe('chains openssl built', () => {
     // Root, intermediate and leaf share their validity here; RFC 5280 §6.1 meets the root first.
     expect(e.depth).toBe(2);
     const secs = (d: Date) => String(Math.floor(d.getTime() / 1000));
-    expect(opensslVerdict('leaf', 'root', ['inter'], ['-attime', secs(after)])).toBe(false);
-    expect(opensslVerdict('leaf', 'root', ['inter'], ['-attime', secs(before)])).toBe(false);
+    expect(opensslRefusal('leaf', 'root', ['inter'], ['-attime', secs(after)])).toMatch(
+      /error 10 at 2 depth lookup: certificate has expired/,
+    );
+    expect(opensslRefusal('leaf', 'root', ['inter'], ['-attime', secs(before)])).toMatch(
+      /error 9 at 2 depth lookup: certificate is not yet valid/,
+    );
     expect(
       opensslVerdict(
         'leaf',
@@ -259,8 +283,12 @@ describe('chains openssl built', () => {
       expect(e, bad).toBe('hostname_mismatch');
     }
     expect(opensslVerdict('leaf', 'root', ['inter'], ['-verify_hostname', 'stepwire.test'])).toBe(true);
-    expect(opensslVerdict('leaf', 'root', ['inter'], ['-verify_hostname', 'other.test'])).toBe(false);
-    expect(opensslVerdict('leaf', 'root', ['inter'], ['-verify_ip', '198.18.0.3'])).toBe(false);
+    expect(opensslRefusal('leaf', 'root', ['inter'], ['-verify_hostname', 'other.test'])).toMatch(
+      /error 62 at 0 depth lookup: hostname mismatch/,
+    );
+    expect(opensslRefusal('leaf', 'root', ['inter'], ['-verify_ip', '198.18.0.3'])).toMatch(
+      /error 64 at 0 depth lookup: IP address mismatch/,
+    );
   });
 
   it('unknown CA (same name, different key; or no intermediate): unknown_ca', () => {
@@ -277,9 +305,15 @@ describe('chains openssl built', () => {
     expect(
       codeOf(() => verifyCertificateChain(certs.leaf!, [], { trustAnchors: [certs.root!], now: now() })),
     ).toBe('unknown_issuer');
-    expect(opensslVerdict('leaf', 'root2', ['inter'])).toBe(false);
-    expect(opensslVerdict('leaf', 'other', ['inter'])).toBe(false);
-    expect(opensslVerdict('leaf', 'root', [])).toBe(false);
+    expect(opensslRefusal('leaf', 'root2', ['inter'])).toMatch(
+      /error 20 at 1 depth lookup: unable to get local issuer certificate/,
+    );
+    expect(opensslRefusal('leaf', 'other', ['inter'])).toMatch(
+      /error 20 at 1 depth lookup: unable to get local issuer certificate/,
+    );
+    expect(opensslRefusal('leaf', 'root', [])).toMatch(
+      /error 20 at 0 depth lookup: unable to get local issuer certificate/,
+    );
   });
 
   it('issuer without cA=true: not_a_ca (unknown_ca alert), and openssl refuses too', () => {
@@ -292,7 +326,9 @@ describe('chains openssl built', () => {
     expect(err?.code).toBe('not_a_ca');
     expect(err?.alert).toBe('unknown_ca');
     expect(err?.depth).toBe(1);
-    expect(opensslVerdict('leaf-notca', 'root', ['notca'])).toBe(false);
+    expect(opensslRefusal('leaf-notca', 'root', ['notca'])).toMatch(
+      /error 79 at 1 depth lookup: invalid CA certificate/,
+    );
   });
 
   it('bad signature (one byte flipped in the leaf’s signature or tbsCertificate): bad_certificate', () => {
@@ -322,7 +358,9 @@ describe('chains openssl built', () => {
       'leaf-badsig.crt',
       `-----BEGIN CERTIFICATE-----\n${Buffer.from(raw).toString('base64')}\n-----END CERTIFICATE-----\n`,
     );
-    expect(opensslVerdict('leaf-badsig', 'root', ['inter'])).toBe(false);
+    expect(opensslRefusal('leaf-badsig', 'root', ['inter'])).toMatch(
+      /error 7 at 0 depth lookup: certificate signature failure/,
+    );
   });
 
   it('unknown critical extension: unsupported_certificate, and openssl refuses too', () => {
@@ -331,7 +369,9 @@ describe('chains openssl built', () => {
     expect(
       codeOf(() => verifyCertificateChain(c, [certs.inter!], { trustAnchors: [certs.root!], now: now() })),
     ).toBe('unknown_critical_extension');
-    expect(opensslVerdict('critical', 'root', ['inter'])).toBe(false);
+    expect(opensslRefusal('critical', 'root', ['inter'])).toMatch(
+      /error 34 at 0 depth lookup: unhandled critical extension/,
+    );
   });
 
   it('pathLenConstraint 0 with an intermediate below: path_length_exceeded, and openssl refuses too', () => {
@@ -343,7 +383,9 @@ describe('chains openssl built', () => {
         }),
       ),
     ).toBe('path_length_exceeded');
-    expect(opensslVerdict('leaf-p0', 'root-p0', ['inter-p0'])).toBe(false);
+    expect(opensslRefusal('leaf-p0', 'root-p0', ['inter-p0'])).toMatch(
+      /error 25 at 2 depth lookup: path length constraint exceeded/,
+    );
   });
 
   it('issuer keyUsage without keyCertSign: refused by both', () => {
@@ -355,7 +397,9 @@ describe('chains openssl built', () => {
         }),
       ),
     ).toBe('issuer_key_usage');
-    expect(opensslVerdict('leaf-nosign', 'root', ['inter-nosign'])).toBe(false);
+    expect(opensslRefusal('leaf-nosign', 'root', ['inter-nosign'])).toMatch(
+      /error 32 at 1 depth lookup: key usage does not include certificate signing/,
+    );
   });
 
   it('extKeyUsage clientAuth only: refused for serverAuth, accepted for clientAuth (openssl -purpose agrees)', () => {
@@ -367,7 +411,9 @@ describe('chains openssl built', () => {
       verifyCertificateChain(certs.clientOnly!, [certs.inter!], { ...base, purpose: 'clientAuth' }).chain
         .length,
     ).toBe(3);
-    expect(opensslVerdict('client-only', 'root', ['inter'], ['-purpose', 'sslserver'])).toBe(false);
+    expect(opensslRefusal('client-only', 'root', ['inter'], ['-purpose', 'sslserver'])).toMatch(
+      /error 26 at 0 depth lookup: unsuitable certificate purpose/,
+    );
     expect(opensslVerdict('client-only', 'root', ['inter'], ['-purpose', 'sslclient'])).toBe(true);
   });
 
