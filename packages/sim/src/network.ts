@@ -27,7 +27,6 @@ import { dissect } from './dissect.ts';
 import { KeepAlive, WatchedClock } from './keepalive.ts';
 import { formatLadderLine, type LadderLine, ladderHeader, noteFor } from './ladder.ts';
 import {
-  isIdle,
   type PendingHost,
   type PendingReport,
   type RunOptions,
@@ -71,6 +70,12 @@ export interface NetworkOptions {
   epoch?: number;
   /** Receives every TLS secret (NSS key log lines), for Wireshark with the pcap. */
   keylog?: (line: string) => void;
+  /**
+   * On a real clock, hold the process open while anything is pending (default true), as
+   * open node:net sockets and listening servers do. false shows what happens without it:
+   * the stack's timers are unref'd, so a script awaiting our sockets exits with code 13.
+   */
+  keepAlive?: boolean;
 }
 
 export interface HostOptions {
@@ -145,10 +150,12 @@ export class Network {
     this.prng = new Prng(this.seed);
     const real = opts.clock === 'real';
     this.epoch = opts.epoch ?? (real ? Date.now() : SIM_EPOCH);
-    if (real) {
-      this.keepAlive = new KeepAlive(() => !this.closed && !isIdle(this.pending()));
+    if (real && opts.keepAlive !== false) {
+      this.keepAlive = new KeepAlive(() => !this.closed && this.holdsProcess());
       const ka = this.keepAlive;
       this.clock = new WatchedClock(new RealClock(), () => ka.poke());
+    } else if (real) {
+      this.clock = new RealClock();
     } else {
       this.clock = new VirtualClock();
     }
@@ -280,6 +287,23 @@ export class Network {
       await new Promise((r) => setTimeout(r, 5));
     }
     return undefined;
+  }
+
+  /**
+   * What holds a real-clock process open, as Node's own handles would: packets in flight,
+   * IP and UDP timers (a ping awaiting its timeout), TCP connections other than TIME-WAIT
+   * (which, like the kernel's, outlives the program), listeners and bound UDP sockets.
+   */
+  private holdsProcess(): boolean {
+    if (this.wire.armed > 0) return true;
+    for (const { host } of this.ports) {
+      const stats = host.tcp.stats;
+      if (host.timers.armed - (stats.timersArmed ?? 0) > 0) return true;
+      if (stats.listeners.length > 0 || host.udp.boundSockets().length > 0) return true;
+      for (const c of host.tcp.connections())
+        if (c.state !== 'TIME-WAIT' && c.state !== 'CLOSED') return true;
+    }
+    return false;
   }
 
   private timersArmed(): number {
