@@ -56,6 +56,54 @@ const keyLogLines = (text: string): string[] =>
     .map((l) => l.toLowerCase())
     .sort();
 
+/**
+ * An on-path recorder on 127.0.0.1 in front of `port`: every byte each way, so a test can read
+ * the TLS records that really crossed the wire rather than trust either endpoint's account.
+ */
+async function recordingProxy(port: number): Promise<{
+  port: number;
+  toServer: Buffer[];
+  toClient: Buffer[];
+  close(): void;
+}> {
+  const toServer: Buffer[] = [];
+  const toClient: Buffer[] = [];
+  const proxy = net.createServer((down) => {
+    const up = net.connect({ host: '127.0.0.1', port });
+    down.on('data', (d: Buffer) => {
+      toServer.push(d);
+      up.write(d);
+    });
+    up.on('data', (d: Buffer) => {
+      toClient.push(d);
+      down.write(d);
+    });
+    down.on('error', () => up.destroy());
+    up.on('error', () => down.destroy());
+    down.on('close', () => up.end());
+    up.on('close', () => down.end());
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  return { port: (proxy.address() as net.AddressInfo).port, toServer, toClient, close: () => proxy.close() };
+}
+
+/** The TLSPlaintext/TLSCiphertext headers in a byte stream (RFC 8446 §5.1): type and length. */
+function recordsOnWire(chunks: Buffer[]): { type: number; length: number }[] {
+  const bytes = Buffer.concat(chunks);
+  const out: { type: number; length: number }[] = [];
+  for (let at = 0; at + 5 <= bytes.length; at += 5 + bytes.readUInt16BE(at + 3)) {
+    out.push({ type: bytes[at]!, length: bytes.readUInt16BE(at + 3) });
+  }
+  return out;
+}
+
+/**
+ * With -max_send_frag 512 every protected record carries at most 512 bytes of content, plus
+ * the inner content type byte and the 16-byte AEAD tag (RFC 8446 §5.2; OpenSSL adds no padding
+ * by default): at most 529 bytes on the wire, and a full fragment is exactly 529.
+ */
+const SPLIT_512_MAX = 512 + 1 + 16;
+
 describe('our client vs openssl s_server', () => {
   for (const [providerName, crypto] of PROVIDERS) {
     for (const suite of SUITES) {
@@ -392,13 +440,25 @@ describe('our client vs openssl s_server', () => {
       mode: 'rev',
       extraArgs: ['-max_send_frag', '512'],
     });
-    const c = await ourConnect({ port: srv.port, ca: fx.server.rsa2048.ca });
+    const wire = await recordingProxy(srv.port);
+    const c = await ourConnect({ port: wire.port, ca: fx.server.rsa2048.ca });
     const line = `${'0123456789'.repeat(150)}\n`;
     c.socket.write(line);
     const reversed = [...line.trimEnd()].reverse().join('');
     expect(await readUntil(c.socket, new RegExp(reversed))).toContain(reversed);
     c.socket.destroy();
+    wire.close();
     await srv.stop();
+    // The records s_server really sent: the protected ones (application_data on the wire) are
+    // all within the 512-byte split, full fragments among them, and the certificate flight
+    // (an RSA-2048 certificate and its 256-byte signature) and the 1500-byte line need several.
+    const records = recordsOnWire(wire.toClient);
+    const protectedLengths = records.filter((r) => r.type === 23).map((r) => r.length);
+    expect(records[0]?.type).toBe(22);
+    expect(Math.max(...protectedLengths)).toBeLessThanOrEqual(SPLIT_512_MAX);
+    // One full fragment for the ~940-byte Certificate message (continued in the next record),
+    // two for the line; the rest (EncryptedExtensions, CertificateVerify, Finished, tickets) fit.
+    expect(protectedLengths.filter((n) => n === SPLIT_512_MAX).length).toBeGreaterThanOrEqual(3);
   });
 
   it('external PSK: s_server -psk -nocert and our client agree on the key, no certificates', async () => {
@@ -806,9 +866,10 @@ describe('openssl s_client vs our server', () => {
 
   it('small records: s_client -max_send_frag 512 splits its certificate flight, our server reassembles it', async () => {
     const srv = await startOurServer({ identity: p256.leaf, clientAuth: { ca: fx.client.ca } });
+    const wire = await recordingProxy(srv.port);
     const line = `${'abcdefghij'.repeat(200)}`;
     const run = await runOpensslClient({
-      port: srv.port,
+      port: wire.port,
       caFile: p256.ca.certFile,
       // An RSA certificate (about 800 bytes) and a 256-byte signature: the flight spans records.
       certFile: fx.client.rsaLeaf.certFile,
@@ -821,7 +882,16 @@ describe('openssl s_client vs our server', () => {
     });
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(srv.handshakes[0]?.peerCertificates).toBe(1);
+    wire.close();
     await srv.close();
+    // The records s_client really sent: its ClientHello in the clear, then protected records
+    // all within the 512-byte split, full ones among them (its certificate flight and the
+    // 2000-byte line both need several).
+    const records = recordsOnWire(wire.toServer);
+    const protectedLengths = records.filter((r) => r.type === 23).map((r) => r.length);
+    expect(records[0]?.type).toBe(22);
+    expect(Math.max(...protectedLengths)).toBeLessThanOrEqual(SPLIT_512_MAX);
+    expect(protectedLengths.filter((n) => n === SPLIT_512_MAX).length).toBeGreaterThanOrEqual(4);
   });
 
   it('external PSK: s_client -psk against our server, "Reused" in s_client\'s words', async () => {
