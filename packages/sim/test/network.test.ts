@@ -11,7 +11,7 @@ import {
 } from '../src/index.ts';
 
 /** node:http on our TCP: a server on `server`, one GET from `client`; resolves with status and body. */
-function httpGet(net: Network, client: NetHost, server: NetHost, path = '/hello') {
+function httpGet(client: NetHost, server: NetHost, path = '/hello') {
   const app = http.createServer((req, res) => {
     res.setHeader('content-type', 'text/plain');
     res.end(`you asked for ${req.url} from ${req.socket.remoteAddress}`);
@@ -57,7 +57,7 @@ describe('createNetwork', () => {
     const net = createNetwork({ seed: 3, link: { delay: 5 }, trace: true });
     const a = net.host('a');
     const b = net.host('b');
-    const { done, close } = httpGet(net, a, b);
+    const { done, close } = httpGet(a, b);
     const res = await net.run(done);
     expect(res).toEqual({ status: 200, body: 'you asked for /hello from 198.18.0.1' });
     // Handshake, request, response and close crossed the switch; each path pays 5 ms once.
@@ -77,7 +77,7 @@ describe('createNetwork', () => {
       const net = createNetwork({ seed, link: { loss: 0.2, delay: 2, jitter: 3 }, trace: true });
       const a = net.host('a');
       const b = net.host('b');
-      const { done, close } = httpGet(net, a, b);
+      const { done, close } = httpGet(a, b);
       const res = await net.run(done);
       close();
       await net.run();
