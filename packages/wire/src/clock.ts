@@ -34,12 +34,16 @@ interface Pending {
   seq: number;
   fn: () => void;
   cancelled: boolean;
+  /** Taken out of the heap to fire. */
+  fired: boolean;
 }
 
 export class VirtualClock implements Clock {
   private t: number;
   private seq = 0;
   private heap: Pending[] = [];
+  /** Cancelled timers still in the heap (removed lazily when they reach the top). */
+  private cancelledInHeap = 0;
 
   constructor(start = 0) {
     this.t = start;
@@ -50,19 +54,41 @@ export class VirtualClock implements Clock {
   }
 
   setTimer(at: number, fn: () => void): Timer {
-    const p: Pending = { at: Math.max(at, this.t), seq: this.seq++, fn, cancelled: false };
+    const p: Pending = { at: Math.max(at, this.t), seq: this.seq++, fn, cancelled: false, fired: false };
     this.push(p);
     return {
       cancel: () => {
+        if (p.cancelled || p.fired) return;
         p.cancelled = true;
+        this.noteCancelled();
       },
     };
+  }
+
+  /**
+   * Lazy removal alone lets cancelled timers pile up when time hardly moves (a zero-delay
+   * link under load re-arms an idle timer per request, as node:http does): once they are
+   * half the heap, rebuild it without them, so memory stays proportional to live timers.
+   */
+  private noteCancelled(): void {
+    this.cancelledInHeap++;
+    if (this.cancelledInHeap > 64 && this.cancelledInHeap * 2 > this.heap.length) {
+      const live = this.heap.filter((p) => !p.cancelled);
+      this.heap = [];
+      this.cancelledInHeap = 0;
+      for (const p of live) this.push(p);
+    }
   }
 
   /** Time of the earliest pending timer, or undefined when none is armed. */
   nextTimerAt(): number | undefined {
     this.dropCancelled();
     return this.heap[0]?.at;
+  }
+
+  /** Entries held, cancelled ones not yet removed included (bounded at twice `pending` + 64). */
+  get queued(): number {
+    return this.heap.length;
   }
 
   get pending(): number {
@@ -78,6 +104,7 @@ export class VirtualClock implements Clock {
       const top = this.heap[0];
       if (!top || top.at > target) break;
       this.pop();
+      top.fired = true;
       this.t = Math.max(this.t, top.at);
       top.fn();
     }
@@ -115,7 +142,10 @@ export class VirtualClock implements Clock {
   }
 
   private dropCancelled(): void {
-    while (this.heap[0]?.cancelled) this.pop();
+    while (this.heap[0]?.cancelled) {
+      this.pop();
+      this.cancelledInHeap--;
+    }
   }
 
   private less(a: Pending, b: Pending): boolean {

@@ -21,4 +21,23 @@ describe('TimerGroup', () => {
     expect(g.armed).toBe(0);
     expect(clock.pending).toBe(0);
   });
+
+  it('a VirtualClock does not hoard cancelled timers while time stands still', () => {
+    const clock = new VirtualClock();
+    const g = new TimerGroup(clock);
+    let t = g.setTimer(5_000, () => {});
+    for (let i = 0; i < 100_000; i++) {
+      t.cancel();
+      t = g.setTimer(5_000, () => {});
+    }
+    expect(g.armed).toBe(1);
+    expect(clock.pending).toBe(1);
+    expect(clock.queued).toBeLessThanOrEqual(2 + 64 * 2);
+    let fired = 0;
+    t.cancel();
+    g.setTimer(10, () => fired++);
+    clock.advanceTo(10_000);
+    expect(fired).toBe(1);
+    expect(clock.queued).toBe(0);
+  });
 });
