@@ -563,7 +563,13 @@ export class TlsClient extends TlsConnection {
       this.handshakeSecrets!.server,
       this.transcript.hash(this.crypto, s.hash),
     );
-    // RFC 8446 §4.4.4: a wrong verify_data is a decrypt_error.
+    // RFC 8446 §4.4.4/§6.2: verify_data is Hash.length bytes; another length is a message that
+    // does not decode (decode_error), a wrong value of the right length a decrypt_error.
+    if (verifyData.length !== expected.length)
+      alert(
+        AlertDescription.decode_error,
+        `server Finished of ${verifyData.length} bytes, not ${expected.length}`,
+      );
     if (!macEqual(verifyData, expected))
       alert(AlertDescription.decrypt_error, 'server Finished does not verify');
     this.transcript.add(raw);

@@ -7,6 +7,7 @@ import { Counters, ParseError, silentTrace, type TraceBus } from '@stepwire/wire
 import {
   AlertDescription,
   AlertLevel,
+  alertForParseError,
   alertName,
   decodeAlert,
   encodeAlert,
@@ -190,11 +191,15 @@ export abstract class TlsConnection {
       return this.flush();
     }
     try {
-      for (const record of this.records.push(bytes)) {
+      // Records before a bad header are handled first (a Finished, answered by our ticket),
+      // then the bad header fails the connection.
+      const { records, error } = this.records.pushUntilError(bytes);
+      for (const record of records) {
         this.handleRecord(record);
         if (this.failed) break;
       }
       this.flushHandshake();
+      if (error && !this.failed && !this.receivedClose) throw error;
     } catch (e) {
       this.fail(e);
     }
@@ -205,6 +210,9 @@ export abstract class TlsConnection {
   send(data: Uint8Array, now: number): TlsOutput {
     this.now = now;
     if (!this.isConnected) throw new Error(`cannot send application data in state ${this.stateName}`);
+    // An empty write makes no record: zero-length application data is legal (RFC 8446 §5.1)
+    // but peers that expect close_notify next take it for a protocol error.
+    if (data.length === 0) return this.flush();
     try {
       this.sendRecord(ContentType.application_data, data);
     } catch (e) {
@@ -469,6 +477,13 @@ export abstract class TlsConnection {
         throw new TlsAlertError(AlertDescription.unexpected_message, 'application data before keys');
       }
     }
+    // RFC 8446 §5.1: "Handshake messages MUST NOT be interleaved with other record types":
+    // a record of another type while a handshake message is incomplete.
+    if (contentType !== ContentType.handshake && !this.reassembler.empty)
+      throw new TlsAlertError(
+        AlertDescription.unexpected_message,
+        'a record of another type inside a fragmented handshake message',
+      );
     switch (contentType) {
       case ContentType.handshake:
         if (content.length === 0)
@@ -476,6 +491,10 @@ export abstract class TlsConnection {
         this.handleHandshakeBytes(content);
         return;
       case ContentType.alert:
+        // RFC 8446 §5.1: zero-length alert fragments MUST NOT be sent; an alert record holds
+        // exactly one alert (other lengths fail to decode: decode_error).
+        if (content.length === 0)
+          throw new TlsAlertError(AlertDescription.unexpected_message, 'empty alert record');
         this.handleAlert(content);
         return;
       case ContentType.application_data:
@@ -651,10 +670,8 @@ export abstract class TlsConnection {
       description = e.description;
       reason = e.message;
     } else if (e instanceof ParseError) {
-      // RFC 8446 §6.2: a message that cannot be parsed is a decode_error, except the record limits.
-      description = /record_overflow/.test(e.reason)
-        ? AlertDescription.record_overflow
-        : AlertDescription.decode_error;
+      // RFC 8446 §6.2: a message that cannot be parsed is a decode_error, except where the RFC names another.
+      description = alertForParseError(e);
       reason = e.message;
     } else if (e instanceof KeyShareError) {
       description = AlertDescription.illegal_parameter;

@@ -174,6 +174,10 @@ export class TlsServer extends TlsConnection {
 
   private onClientHello(ch: ClientHello, raw: Uint8Array): void {
     const o = this.options;
+    // RFC 8446 §D.5: a ClientHello.legacy_version of 0x0300 (SSL 3.0) or less MUST be answered
+    // with protocol_version, whatever supported_versions says.
+    if (ch.legacyVersion <= 0x0300)
+      alert(AlertDescription.protocol_version, 'legacy_version SSL 3.0 or older');
     const sv = findExtension(ch.extensions, 'supported_versions');
     // RFC 8446 §4.2.1: without TLS 1.3 in supported_versions we would have to speak TLS 1.2, which we do not.
     if (!sv || !('versions' in sv) || !sv.versions.includes(TLS_1_3))
@@ -496,7 +500,13 @@ export class TlsServer extends TlsConnection {
       this.clientHandshakeSecret!,
       this.transcript.hash(this.crypto, s.hash),
     );
-    // RFC 8446 §4.4.4: a wrong verify_data is a decrypt_error.
+    // RFC 8446 §4.4.4/§6.2: verify_data is Hash.length bytes; another length is a message that
+    // does not decode (decode_error), a wrong value of the right length a decrypt_error.
+    if (verifyData.length !== expected.length)
+      alert(
+        AlertDescription.decode_error,
+        `client Finished of ${verifyData.length} bytes, not ${expected.length}`,
+      );
     if (!macEqual(verifyData, expected))
       alert(AlertDescription.decrypt_error, 'client Finished does not verify');
     this.transcript.add(raw);

@@ -207,13 +207,17 @@ export class TlsSocket extends Duplex {
   /**
    * destroy() discards writes the transport still queues (backpressure, or a duplexPair waiting
    * for its reader), and with them our alert or close_notify: the peer would never learn why we
-   * left (RFC 8446 §6). So after such a write the transport is ended and destroyed once it has
-   * flushed, or after closeTimeoutMs if the peer never reads.
+   * left (RFC 8446 §6). And a TCP socket closed while the peer's bytes are still unread (or
+   * still arriving) answers with a reset, which can make the peer's stack drop our alert
+   * before its application reads it. So after such a write we shut down our sending side,
+   * keep reading (and discarding) until the peer ends too, and only then destroy the
+   * transport; closeTimeoutMs bounds the whole, so a peer that never reads or never ends
+   * cannot hold us open.
    */
   private closeTransport(): void {
     const t = this.transport;
     if (t.destroyed) return;
-    if (!this.flushOnClose || t.writableFinished) {
+    if (!this.flushOnClose) {
       t.destroy();
       return;
     }
@@ -221,11 +225,18 @@ export class TlsSocket extends Duplex {
     timer.unref?.();
     const done = () => {
       clearTimeout(timer);
-      t.destroy();
+      if (!t.destroyed) t.destroy();
     };
-    t.once('finish', done);
+    const drain = () => {
+      if (t.readableEnded || !t.readable) return done();
+      t.once('end', done);
+      // Bytes still arriving are read and dropped (the machine counts them), never left unread.
+      t.resume();
+    };
     t.once('close', () => clearTimeout(timer));
     t.once('error', done);
+    if (t.writableFinished) drain();
+    else t.once('finish', drain);
     this.output([], true);
   }
 }

@@ -402,9 +402,10 @@ describe.each(PROVIDERS)('client <-> server in memory ($name)', (crypto) => {
     const out = server.receive(Uint8Array.from([22, 3, 1, 0, 4, 1, 0, 0, 0]), NOW);
     expect(of(out.events, 'error')[0]).toMatchObject({ alertName: 'decode_error', sent: true });
     expect(out.data.length).toBe(1);
+    // RFC 8446 §5: an unknown record type is an unexpected_message.
     const s2 = new TlsServer({ crypto, signer: signerFor(ec) });
     expect(of(s2.receive(Uint8Array.from([99, 3, 3, 0, 1, 0]), NOW).events, 'error')[0]).toMatchObject({
-      alertName: 'decode_error',
+      alertName: 'unexpected_message',
     });
     // A change_cipher_spec before any ClientHello is not the compatibility one (RFC 8446 §5).
     const s4 = new TlsServer({ crypto, signer: signerFor(ec) });

@@ -88,3 +88,38 @@ export class TlsAlertError extends Error {
     super(`${alertName(description)}: ${reason}`);
   }
 }
+
+/**
+ * The alert for input that failed to decode. RFC 8446 §6.2 makes decode_error the rule ("a
+ * message could not be decoded because some field was out of the specified range or the
+ * length of the message was incorrect"); these fields have an alert of their own in the RFCs.
+ */
+const ALERT_FOR_FIELD: Record<string, number> = {
+  // RFC 8446 §5: "If a TLS implementation receives an unexpected record type, it MUST
+  // terminate the connection with an "unexpected_message" alert."
+  'record.type': AlertDescription.unexpected_message,
+  // RFC 8446 §4: a handshake message type we do not expect (or know) is unexpected_message.
+  'handshake.msg_type': AlertDescription.unexpected_message,
+  // RFC 8446 §4.6.3: "If an implementation receives any other value [of request_update], it
+  // MUST terminate the connection with an "illegal_parameter" alert."
+  'key_update.request_update': AlertDescription.illegal_parameter,
+  // RFC 8446 §4.2.8: two KeyShareEntry values for one group: "illegal_parameter".
+  'key_share.group': AlertDescription.illegal_parameter,
+  // RFC 8446 §4.2: two extensions of one type; §4.2.11: pre_shared_key not last ("MUST ...
+  // fail the handshake with an "illegal_parameter" alert"). OpenSSL and rustls agree.
+  extension_type: AlertDescription.illegal_parameter,
+  // RFC 8449 §4: a record_size_limit below 64 "MUST be treated as an illegal_parameter".
+  record_size_limit: AlertDescription.illegal_parameter,
+};
+
+/** The alert RFC 8446 asks for when `e` (a ParseError's field and reason) ends a connection. */
+export function alertForParseError(e: { field: string; reason: string }): number {
+  // RFC 8446 §5.1/§5.2: a record over its length limit is a record_overflow, not a decode_error.
+  if (/record_overflow/.test(e.reason)) return AlertDescription.record_overflow;
+  // RFC 8446 §5.1: zero-length handshake or alert fragments MUST NOT be sent; like other
+  // records that break the framing rules they are unexpected messages.
+  if (e.field === 'record.length' && /empty/.test(e.reason)) return AlertDescription.unexpected_message;
+  // RFC 8446 §5.4: an inner plaintext of only zeros is an unexpected_message.
+  if (e.field === 'TLSInnerPlaintext.type') return AlertDescription.unexpected_message;
+  return ALERT_FOR_FIELD[e.field] ?? AlertDescription.decode_error;
+}

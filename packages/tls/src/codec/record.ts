@@ -1,4 +1,4 @@
-import { ByteWriter } from '@stepwire/wire';
+import { ByteWriter, ParseError } from '@stepwire/wire';
 import { ContentType, parseFail, reader } from './common.ts';
 
 /** RFC 8446 §5.1: a TLSPlaintext fragment MUST NOT exceed 2^14 bytes. */
@@ -147,6 +147,16 @@ export class RecordReader {
 
   /** Add stream bytes; returns every record now complete, each as header + body bytes. */
   push(chunk: Uint8Array): Uint8Array[] {
+    const { records, error } = this.pushUntilError(chunk);
+    if (error) throw error;
+    return records;
+  }
+
+  /**
+   * Like push, but the records complete before a bad header come back together with the
+   * error, so a receiver handles them (and answers them) before it fails on the rest.
+   */
+  pushUntilError(chunk: Uint8Array): { records: Uint8Array[]; error?: ParseError } {
     if (this.buf.length === 0) this.buf = chunk.slice();
     else {
       const next = new Uint8Array(this.buf.length + chunk.length);
@@ -156,9 +166,17 @@ export class RecordReader {
     }
     const out: Uint8Array[] = [];
     let at = 0;
+    let error: ParseError | undefined;
     while (this.buf.length - at >= RECORD_HEADER_LENGTH) {
-      // Throws ParseError (record_overflow, bad type) before waiting for an impossible body.
-      const h = decodeRecordHeader(this.buf.subarray(at, at + RECORD_HEADER_LENGTH), this.consumed + at);
+      // A ParseError (record_overflow, bad type) comes before waiting for an impossible body.
+      let h: RecordHeader;
+      try {
+        h = decodeRecordHeader(this.buf.subarray(at, at + RECORD_HEADER_LENGTH), this.consumed + at);
+      } catch (e) {
+        if (!(e instanceof ParseError)) throw e;
+        error = e;
+        break;
+      }
       const total = RECORD_HEADER_LENGTH + h.length;
       if (this.buf.length - at < total) break;
       out.push(this.buf.slice(at, at + total));
@@ -166,6 +184,6 @@ export class RecordReader {
     }
     this.consumed += at;
     this.buf = this.buf.slice(at);
-    return out;
+    return error ? { records: out, error } : { records: out };
   }
 }
