@@ -472,7 +472,7 @@ export function frameSummary(f: Http2Frame): string {
  * buffered (§4.2): the limit bounds this buffer.
  */
 export class FrameReader {
-  private buf = new Uint8Array(0);
+  private buf: Uint8Array = new Uint8Array(0);
   private start = 0;
   private end = 0;
   constructor(public maxFrameSize = MIN_MAX_FRAME_SIZE) {}

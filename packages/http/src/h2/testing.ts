@@ -15,7 +15,10 @@ const u31 = fc.integer({ min: 0, max: 0x7fffffff });
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const bytes = (max = 64) => fc.uint8Array({ maxLength: max });
 const padding = fc.option(fc.integer({ min: 0, max: 255 }), { nil: undefined });
-const withPadding = <T extends { padding?: number }>(f: T, p: number | undefined): T => {
+const withPadding = <T extends Http2Frame & { padding?: number }>(
+  f: T,
+  p: number | undefined,
+): Http2Frame => {
   if (p !== undefined) f.padding = p;
   return f;
 };
@@ -53,7 +56,7 @@ export const arbitraryHttp2Frame: fc.Arbitrary<Http2Frame> = fc.oneof(
   fc
     .tuple(streamId, fc.boolean(), bytes(), padding)
     .map(([streamId, endStream, data, p]) =>
-      withPadding({ type: 'DATA' as const, streamId, endStream, data }, p),
+      withPadding<Http2Frame & { type: 'DATA' }>({ type: 'DATA', streamId, endStream, data }, p),
     ),
   fc
     .tuple(
