@@ -1,1 +1,3 @@
-export {};
+export * from './codec.ts';
+export * from './connection.ts';
+export * from './state.ts';

@@ -1,0 +1,632 @@
+import { ParseError } from '@stepwire/wire';
+
+/**
+ * HTTP/1.1 message syntax (RFC 9112) as plain data and total functions: request and
+ * response heads, field lines, chunked framing with extensions and trailers.
+ *
+ * Text is kept as latin1 strings (one char per byte): field values may carry obs-text
+ * (0x80–0xFF, RFC 9110 §5.5) and must come back out byte for byte.
+ */
+
+/** A field line as received: name with its case, value with OWS trimmed (RFC 9110 §5.5). */
+export type Field = readonly [name: string, value: string];
+
+export interface HttpVersion {
+  major: number;
+  minor: number;
+}
+
+/** RFC 9112 §3: request-line and the header section. */
+export interface RequestHead {
+  method: string;
+  target: string;
+  version: HttpVersion;
+  fields: Field[];
+}
+
+/** RFC 9112 §4: status-line and the header section. */
+export interface ResponseHead {
+  version: HttpVersion;
+  status: number;
+  reason: string;
+  fields: Field[];
+}
+
+/** RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ) */
+export interface ChunkExtension {
+  name: string;
+  /** The value as sent: a token, or a quoted-string with its quotes and escapes. */
+  value?: string;
+}
+
+/** One chunk of a chunked body (RFC 9112 §7.1); the last chunk has size 0. */
+export interface Chunk {
+  data: Uint8Array;
+  extensions: ChunkExtension[];
+}
+
+/** A whole chunked body: its chunks (not the last), the last chunk's extensions, the trailer section. */
+export interface ChunkedBody {
+  chunks: Chunk[];
+  lastExtensions: ChunkExtension[];
+  trailers: Field[];
+}
+
+/**
+ * What went wrong, by name: each is a counter in the server's stats and a named test. The
+ * status is what a server answers (RFC 9112 and RFC 9110 §15.5).
+ */
+export type HttpErrorKind =
+  | 'bad-request-line'
+  | 'bad-method'
+  | 'bad-target'
+  | 'uri-too-long'
+  | 'version-not-supported'
+  | 'bad-status-line'
+  | 'bare-cr'
+  | 'bare-lf'
+  | 'obs-fold'
+  | 'bad-field-name'
+  | 'space-before-colon'
+  | 'bad-field-value'
+  | 'header-too-large'
+  | 'field-line-too-large'
+  | 'too-many-fields'
+  | 'missing-host'
+  | 'duplicate-host'
+  | 'bad-content-length'
+  | 'duplicate-content-length'
+  | 'te-and-cl'
+  | 'te-in-http10'
+  | 'te-not-chunked'
+  | 'te-unsupported'
+  | 'bad-chunk-size'
+  | 'chunk-size-overflow'
+  | 'bad-chunk-ext'
+  | 'bad-chunk-crlf'
+  | 'chunk-ext-too-large'
+  | 'body-too-large'
+  | 'bad-expect'
+  | 'truncated'
+  | 'unexpected-data';
+
+const STATUS_OF: Record<HttpErrorKind, number> = {
+  'bad-request-line': 400,
+  'bad-method': 400,
+  'bad-target': 400,
+  'uri-too-long': 414,
+  'version-not-supported': 505,
+  'bad-status-line': 400,
+  'bare-cr': 400,
+  'bare-lf': 400,
+  'obs-fold': 400,
+  'bad-field-name': 400,
+  'space-before-colon': 400,
+  'bad-field-value': 400,
+  'header-too-large': 431,
+  'field-line-too-large': 431,
+  'too-many-fields': 431,
+  'missing-host': 400,
+  'duplicate-host': 400,
+  'bad-content-length': 400,
+  'duplicate-content-length': 400,
+  'te-and-cl': 400,
+  'te-in-http10': 400,
+  'te-not-chunked': 400,
+  'te-unsupported': 501,
+  'bad-chunk-size': 400,
+  'chunk-size-overflow': 400,
+  'bad-chunk-ext': 400,
+  'bad-chunk-crlf': 400,
+  'chunk-ext-too-large': 400,
+  'body-too-large': 413,
+  'bad-expect': 417,
+  truncated: 400,
+  'unexpected-data': 400,
+};
+
+/** A ParseError that also names its kind and the status a server answers with. */
+export class HttpParseError extends ParseError {
+  readonly status: number;
+  constructor(
+    readonly kind: HttpErrorKind,
+    field: string,
+    offset: number,
+    reason: string,
+  ) {
+    super('http', field, offset, reason);
+    this.status = STATUS_OF[kind];
+  }
+}
+
+export const statusOfKind = (k: HttpErrorKind): number => STATUS_OF[k];
+
+const fail = (kind: HttpErrorKind, field: string, offset: number, reason: string): never => {
+  throw new HttpParseError(kind, field, offset, reason);
+};
+
+// --- character classes (RFC 9110 §5.6.2, RFC 5234 B.1) ---
+
+/** tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA */
+export const TCHAR: Uint8Array = (() => {
+  const t = new Uint8Array(256);
+  for (const c of "!#$%&'*+-.^_`|~") t[c.charCodeAt(0)] = 1;
+  for (let c = 0x30; c <= 0x39; c++) t[c] = 1;
+  for (let c = 0x41; c <= 0x5a; c++) t[c] = 1;
+  for (let c = 0x61; c <= 0x7a; c++) t[c] = 1;
+  return t;
+})();
+
+/** field-vchar = VCHAR / obs-text, plus SP and HTAB inside a value (RFC 9110 §5.5). */
+const VALUE_OK: Uint8Array = (() => {
+  const t = new Uint8Array(256);
+  for (let c = 0x21; c <= 0x7e; c++) t[c] = 1;
+  for (let c = 0x80; c <= 0xff; c++) t[c] = 1;
+  t[0x20] = 1;
+  t[0x09] = 1;
+  return t;
+})();
+
+export function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) if (TCHAR[s.charCodeAt(i)] !== 1) return false;
+  return true;
+}
+
+/** A value a sender may put on the wire: field-vchar, SP, HTAB, no OWS at either end. */
+export function isFieldValue(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff || VALUE_OK[c] !== 1) return false;
+  }
+  return s.length === 0 || (!isOws(s.charCodeAt(0)) && !isOws(s.charCodeAt(s.length - 1)));
+}
+
+const isOws = (c: number): boolean => c === 0x20 || c === 0x09;
+
+const latin1 = (b: Uint8Array, start: number, end: number): string =>
+  Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
+
+const fromLatin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+const CR = 0x0d;
+const LF = 0x0a;
+
+/**
+ * Split a head (or trailer section) into its lines. RFC 9112 §2.2: lines end in CRLF; a
+ * bare CR is rejected (it is how smuggled requests hide), and we also refuse a bare LF
+ * (the RFC lets a recipient accept one; strictness keeps us and the proxy in front of us
+ * agreeing on where a line ends). The bytes must end with an empty line.
+ */
+function splitLines(b: Uint8Array, base: number): { start: number; end: number }[] {
+  const lines: { start: number; end: number }[] = [];
+  let start = 0;
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i];
+    if (c === CR) {
+      if (b[i + 1] !== LF) fail('bare-cr', 'line', base + i, 'CR not followed by LF');
+      lines.push({ start, end: i });
+      i++;
+      start = i + 1;
+      const last = lines[lines.length - 1];
+      if (last && last.end === last.start) {
+        if (start !== b.length) fail('unexpected-data', 'head', base + start, 'bytes after the empty line');
+        return lines;
+      }
+    } else if (c === LF) {
+      fail('bare-lf', 'line', base + i, 'LF without CR');
+    }
+  }
+  return fail('truncated', 'head', base + b.length, 'no empty line ends the section');
+}
+
+/** RFC 9112 §5.1: field-line = field-name ":" OWS field-value OWS */
+export function decodeFieldLine(b: Uint8Array, start = 0, end = b.length, base = 0): Field {
+  if (isOws(b[start] ?? 0))
+    fail('obs-fold', 'field-line', base + start, 'line starts with whitespace (obs-fold)');
+  let i = start;
+  while (i < end && TCHAR[b[i] ?? 0] === 1) i++;
+  if (i === end) fail('bad-field-name', 'field-name', base + i, 'no colon');
+  if (b[i] !== 0x3a) {
+    // RFC 9112 §5.1: no whitespace is allowed between the field name and colon (400).
+    if (isOws(b[i] ?? 0)) fail('space-before-colon', 'field-name', base + i, 'whitespace before colon');
+    fail('bad-field-name', 'field-name', base + i, `byte 0x${(b[i] ?? 0).toString(16)} in field name`);
+  }
+  if (i === start) fail('bad-field-name', 'field-name', base + i, 'empty field name');
+  const name = latin1(b, start, i);
+  let vs = i + 1;
+  let ve = end;
+  while (vs < ve && isOws(b[vs] ?? 0)) vs++;
+  while (ve > vs && isOws(b[ve - 1] ?? 0)) ve--;
+  for (let j = vs; j < ve; j++) {
+    // RFC 9110 §5.5: NUL, CR, LF and other CTLs are invalid in a value.
+    if (VALUE_OK[b[j] ?? 0] !== 1)
+      fail('bad-field-value', 'field-value', base + j, `control byte 0x${(b[j] ?? 0).toString(16)}`);
+  }
+  return [name, latin1(b, vs, ve)];
+}
+
+export function encodeFieldLine(f: Field): string {
+  return `${f[0]}: ${f[1]}\r\n`;
+}
+
+function checkField(f: Field, where: string): void {
+  if (!isToken(f[0])) throw new TypeError(`${where}: invalid field name ${JSON.stringify(f[0])}`);
+  if (!isFieldValue(f[1])) throw new TypeError(`${where}: invalid value for ${f[0]}`);
+}
+
+function decodeFields(
+  b: Uint8Array,
+  lines: { start: number; end: number }[],
+  from: number,
+  base: number,
+): Field[] {
+  const fields: Field[] = [];
+  for (let k = from; k < lines.length - 1; k++) {
+    const l = lines[k];
+    if (l) fields.push(decodeFieldLine(b, l.start, l.end, base));
+  }
+  return fields;
+}
+
+function decodeVersion(s: string, offset: number, kind: HttpErrorKind): HttpVersion {
+  // RFC 9112 §2.3: HTTP-version = HTTP-name "/" DIGIT "." DIGIT (case-sensitive).
+  const m = /^HTTP\/(\d)\.(\d)$/.exec(s);
+  if (!m) return fail(kind, 'HTTP-version', offset, `not an HTTP version: ${JSON.stringify(s.slice(0, 16))}`);
+  return { major: Number(m[1]), minor: Number(m[2]) };
+}
+
+/** The four request-target forms of RFC 9112 §3.2. */
+export type TargetForm = 'origin' | 'absolute' | 'authority' | 'asterisk';
+
+export function targetForm(target: string): TargetForm | undefined {
+  if (target.startsWith('/')) return 'origin';
+  if (target === '*') return 'asterisk';
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(target)) return 'absolute';
+  // authority-form = uri-host ":" port
+  if (/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+):\d{1,5}$/.test(target)) return 'authority';
+  return undefined;
+}
+
+function checkTarget(method: string, target: string, offset: number): void {
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f)
+      fail('bad-target', 'request-target', offset + i, 'byte outside visible ASCII');
+  }
+  const form = targetForm(target);
+  // RFC 9112 §3.2.3: CONNECT uses authority-form and only it does; §3.2.4: "*" only for OPTIONS.
+  if (method === 'CONNECT') {
+    if (form !== 'authority') fail('bad-target', 'request-target', offset, 'CONNECT needs host:port');
+  } else if (form === 'authority' || form === undefined) {
+    fail(
+      'bad-target',
+      'request-target',
+      offset,
+      `no request-target form fits ${JSON.stringify(target.slice(0, 32))}`,
+    );
+  } else if (form === 'asterisk' && method !== 'OPTIONS') {
+    fail('bad-target', 'request-target', offset, '"*" is only for OPTIONS');
+  }
+}
+
+/**
+ * Decode a request head: request-line CRLF *( field-line CRLF ) CRLF (RFC 9112 §2.1),
+ * exactly those bytes. Leading empty lines are skipped (RFC 9112 §2.2).
+ */
+export function decodeRequestHead(b: Uint8Array): RequestHead {
+  let skip = 0;
+  while (b[skip] === CR && b[skip + 1] === LF) skip += 2;
+  const body = skip ? b.subarray(skip) : b;
+  const lines = splitLines(body, skip);
+  const first = lines[0];
+  if (!first || first.end === first.start) return fail('bad-request-line', 'request-line', skip, 'empty');
+  // RFC 9112 §3: request-line = method SP request-target SP HTTP-version (single spaces).
+  const line = latin1(body, first.start, first.end);
+  const sp1 = line.indexOf(' ');
+  const sp2 = sp1 < 0 ? -1 : line.indexOf(' ', sp1 + 1);
+  if (sp1 <= 0 || sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0)
+    fail('bad-request-line', 'request-line', skip, 'not method SP target SP version');
+  const method = line.slice(0, sp1);
+  if (!isToken(method)) fail('bad-method', 'method', skip, 'method is not a token');
+  const target = line.slice(sp1 + 1, sp2);
+  if (target.length === 0) fail('bad-target', 'request-target', skip + sp1 + 1, 'empty');
+  const version = decodeVersion(line.slice(sp2 + 1), skip + sp2 + 1, 'bad-request-line');
+  if (version.major !== 1)
+    fail('version-not-supported', 'HTTP-version', skip + sp2 + 1, `HTTP/${version.major}.${version.minor}`);
+  checkTarget(method, target, skip + sp1 + 1);
+  return { method, target, version, fields: decodeFields(body, lines, 1, skip) };
+}
+
+/** Decode a response head: status-line CRLF *( field-line CRLF ) CRLF (RFC 9112 §4). */
+export function decodeResponseHead(b: Uint8Array): ResponseHead {
+  const lines = splitLines(b, 0);
+  const first = lines[0];
+  if (!first || first.end === first.start) return fail('bad-status-line', 'status-line', 0, 'empty');
+  const line = latin1(b, first.start, first.end);
+  // status-line = HTTP-version SP status-code SP [ reason-phrase ]; recipients accept a
+  // missing final SP (RFC 9112 §4).
+  const m = /^(\S+) (\d{3})(?: ([\s\S]*))?$/.exec(line);
+  if (!m) return fail('bad-status-line', 'status-line', 0, 'not version SP 3DIGIT SP reason');
+  const version = decodeVersion(m[1] ?? '', 0, 'bad-status-line');
+  if (version.major !== 1)
+    fail('version-not-supported', 'HTTP-version', 0, `HTTP/${version.major}.${version.minor}`);
+  const reason = m[3] ?? '';
+  for (let i = 0; i < reason.length; i++) {
+    const c = reason.charCodeAt(i);
+    if (VALUE_OK[c] !== 1) fail('bad-status-line', 'reason-phrase', 13 + i, 'control byte');
+  }
+  return { version, status: Number(m[2]), reason, fields: decodeFields(b, lines, 1, 0) };
+}
+
+const versionText = (v: HttpVersion): string => `HTTP/${v.major}.${v.minor}`;
+
+function checkVersion(v: HttpVersion): void {
+  if (
+    !Number.isInteger(v.major) ||
+    !Number.isInteger(v.minor) ||
+    v.major < 0 ||
+    v.major > 9 ||
+    v.minor < 0 ||
+    v.minor > 9
+  )
+    throw new TypeError(`bad HTTP version ${v.major}.${v.minor}`);
+}
+
+export function encodeRequestHead(h: RequestHead): Uint8Array {
+  if (!isToken(h.method)) throw new TypeError(`invalid method ${JSON.stringify(h.method)}`);
+  if (!/^[\x21-\x7e]+$/.test(h.target))
+    throw new TypeError(`invalid request-target ${JSON.stringify(h.target)}`);
+  checkVersion(h.version);
+  let s = `${h.method} ${h.target} ${versionText(h.version)}\r\n`;
+  for (const f of h.fields) {
+    checkField(f, 'request');
+    s += encodeFieldLine(f);
+  }
+  return fromLatin1(`${s}\r\n`);
+}
+
+export function encodeResponseHead(h: ResponseHead): Uint8Array {
+  if (!Number.isInteger(h.status) || h.status < 100 || h.status > 999)
+    throw new TypeError(`invalid status ${h.status}`);
+  if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(h.reason)) throw new TypeError('invalid reason phrase');
+  checkVersion(h.version);
+  let s = `${versionText(h.version)} ${h.status} ${h.reason}\r\n`;
+  for (const f of h.fields) {
+    checkField(f, 'response');
+    s += encodeFieldLine(f);
+  }
+  return fromLatin1(`${s}\r\n`);
+}
+
+/** Decode a trailer section: *( field-line CRLF ) CRLF (RFC 9112 §7.1.2). */
+export function decodeTrailerSection(b: Uint8Array, base = 0): Field[] {
+  const lines = splitLines(b, base);
+  return decodeFields(b, lines, 0, base);
+}
+
+export function encodeTrailerSection(fields: readonly Field[]): Uint8Array {
+  let s = '';
+  for (const f of fields) {
+    checkField(f, 'trailer');
+    s += encodeFieldLine(f);
+  }
+  return fromLatin1(`${s}\r\n`);
+}
+
+// --- chunked (RFC 9112 §7.1) ---
+
+const HEX: Int8Array = (() => {
+  const t = new Int8Array(256).fill(-1);
+  for (let c = 0; c < 10; c++) t[0x30 + c] = c;
+  for (let c = 0; c < 6; c++) {
+    t[0x41 + c] = 10 + c;
+    t[0x61 + c] = 10 + c;
+  }
+  return t;
+})();
+
+/** chunk-size is at most 2^53 − 1 here: a longer number is an overflow, not a wrap-around. */
+const MAX_CHUNK_HEX_DIGITS = 14;
+
+/**
+ * Decode one chunk-size line without its CRLF: chunk-size [ chunk-ext ] (RFC 9112 §7.1).
+ * Throws on bad hex, an empty size, an overflow or a malformed extension.
+ */
+export function decodeChunkHeader(b: Uint8Array, base = 0): { size: number; extensions: ChunkExtension[] } {
+  let i = 0;
+  let size = 0;
+  let digits = 0;
+  while (i < b.length && HEX[b[i] ?? 0] !== -1) {
+    const d = HEX[b[i] ?? 0] ?? 0;
+    if (size !== 0 || d !== 0) digits++;
+    if (digits > MAX_CHUNK_HEX_DIGITS)
+      fail('chunk-size-overflow', 'chunk-size', base + i, 'chunk size too large');
+    size = size * 16 + d;
+    i++;
+  }
+  if (i === 0) fail('bad-chunk-size', 'chunk-size', base, 'no hex digits');
+  if (size > Number.MAX_SAFE_INTEGER) fail('chunk-size-overflow', 'chunk-size', base, 'chunk size too large');
+  const extensions = decodeChunkExtensions(b, i, base);
+  return { size, extensions };
+}
+
+function decodeChunkExtensions(b: Uint8Array, from: number, base: number): ChunkExtension[] {
+  const out: ChunkExtension[] = [];
+  let i = from;
+  const ws = () => {
+    while (i < b.length && isOws(b[i] ?? 0)) i++;
+  };
+  const token = (field: string): string => {
+    const s = i;
+    while (i < b.length && TCHAR[b[i] ?? 0] === 1) i++;
+    if (i === s) fail('bad-chunk-ext', field, base + i, 'expected a token');
+    return latin1(b, s, i);
+  };
+  for (;;) {
+    ws();
+    if (i === b.length) return out;
+    if (b[i] !== 0x3b) {
+      if (out.length === 0 && i === from) fail('bad-chunk-size', 'chunk-size', base + i, 'not a hex digit');
+      fail('bad-chunk-ext', 'chunk-ext', base + i, 'expected ";"');
+    }
+    i++;
+    ws();
+    const name = token('chunk-ext-name');
+    ws();
+    if (b[i] !== 0x3d) {
+      out.push({ name });
+      continue;
+    }
+    i++;
+    ws();
+    if (b[i] === 0x22) {
+      // quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE (RFC 9110 §5.6.4)
+      const s = i;
+      i++;
+      for (;;) {
+        const c = b[i];
+        if (c === undefined) fail('bad-chunk-ext', 'chunk-ext-val', base + i, 'unterminated quoted-string');
+        else if (c === 0x22) break;
+        else if (c === 0x5c) {
+          const n = b[i + 1];
+          if (n === undefined || VALUE_OK[n] !== 1)
+            fail('bad-chunk-ext', 'chunk-ext-val', base + i, 'bad quoted-pair');
+          i += 2;
+        } else if (VALUE_OK[c] !== 1) fail('bad-chunk-ext', 'chunk-ext-val', base + i, 'control byte');
+        else i++;
+      }
+      i++;
+      out.push({ name, value: latin1(b, s, i) });
+    } else {
+      out.push({ name, value: token('chunk-ext-val') });
+    }
+  }
+}
+
+export function encodeChunkHeader(size: number, extensions: readonly ChunkExtension[] = []): Uint8Array {
+  if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`bad chunk size ${size}`);
+  let s = size.toString(16);
+  for (const e of extensions) {
+    if (!isToken(e.name)) throw new TypeError('invalid chunk-ext-name');
+    s += `;${e.name}`;
+    if (e.value !== undefined) {
+      if (
+        !isToken(e.value) &&
+        !/^"([\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"$/.test(e.value)
+      )
+        throw new TypeError('invalid chunk-ext-val');
+      s += `=${e.value}`;
+    }
+  }
+  return fromLatin1(`${s}\r\n`);
+}
+
+/** Decode a complete chunked body, last chunk and trailer section included, and nothing after. */
+export function decodeChunkedBody(b: Uint8Array): ChunkedBody {
+  const chunks: Chunk[] = [];
+  let i = 0;
+  for (;;) {
+    const lineEnd = indexOfCrlf(b, i);
+    if (lineEnd < 0) fail('truncated', 'chunk-size', i, 'no CRLF after chunk size');
+    const { size, extensions } = decodeChunkHeader(b.subarray(i, lineEnd), i);
+    i = lineEnd + 2;
+    if (size === 0) {
+      return { chunks, lastExtensions: extensions, trailers: decodeTrailerSection(b.subarray(i), i) };
+    }
+    if (i + size + 2 > b.length) fail('truncated', 'chunk-data', i, 'chunk data runs past the end');
+    chunks.push({ data: b.slice(i, i + size), extensions });
+    i += size;
+    if (b[i] !== CR || b[i + 1] !== LF) fail('bad-chunk-crlf', 'chunk-data', i, 'no CRLF after chunk data');
+    i += 2;
+  }
+}
+
+export function encodeChunkedBody(body: ChunkedBody): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const c of body.chunks) {
+    if (c.data.length === 0) throw new RangeError('an empty chunk would end the body');
+    parts.push(encodeChunkHeader(c.data.length, c.extensions), c.data, CRLF);
+  }
+  parts.push(encodeChunkHeader(0, body.lastExtensions), encodeTrailerSection(body.trailers));
+  return Buffer.concat(parts);
+}
+
+export const CRLF: Uint8Array = Uint8Array.of(CR, LF);
+
+/** Index of the first CRLF at or after `from`, or −1; a bare CR before it is an error. */
+export function indexOfCrlf(b: Uint8Array, from: number): number {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  const lf = buf.indexOf(LF, from);
+  if (lf < 0) return -1;
+  if (lf === from || b[lf - 1] !== CR) fail('bare-lf', 'line', lf, 'LF without CR');
+  return lf - 1;
+}
+
+/** Field values by lower-cased name, for framing decisions. */
+export function fieldValues(fields: readonly Field[], lowerName: string): string[] {
+  const out: string[] = [];
+  for (const [n, v] of fields)
+    if (n.length === lowerName.length && n.toLowerCase() === lowerName) out.push(v);
+  return out;
+}
+
+/** The comma-separated elements of a list-valued field (RFC 9110 §5.6.1), lower-cased. */
+export function listTokens(fields: readonly Field[], lowerName: string): string[] {
+  const out: string[] = [];
+  for (const v of fieldValues(fields, lowerName))
+    for (const e of v.split(',')) {
+      const t = e.trim().toLowerCase();
+      if (t) out.push(t);
+    }
+  return out;
+}
+
+export const STATUS_TEXT: Record<number, string> = {
+  100: 'Continue',
+  101: 'Switching Protocols',
+  102: 'Processing',
+  103: 'Early Hints',
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  203: 'Non-Authoritative Information',
+  204: 'No Content',
+  205: 'Reset Content',
+  206: 'Partial Content',
+  300: 'Multiple Choices',
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
+  304: 'Not Modified',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  410: 'Gone',
+  411: 'Length Required',
+  412: 'Precondition Failed',
+  413: 'Content Too Large',
+  414: 'URI Too Long',
+  415: 'Unsupported Media Type',
+  416: 'Range Not Satisfiable',
+  417: 'Expectation Failed',
+  421: 'Misdirected Request',
+  422: 'Unprocessable Content',
+  426: 'Upgrade Required',
+  428: 'Precondition Required',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
+};

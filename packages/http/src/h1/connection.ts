@@ -1,0 +1,825 @@
+import {
+  decodeChunkHeader,
+  decodeRequestHead,
+  decodeResponseHead,
+  decodeTrailerSection,
+  encodeChunkHeader,
+  encodeRequestHead,
+  encodeResponseHead,
+  encodeTrailerSection,
+  type Field,
+  fieldValues,
+  type HttpErrorKind,
+  HttpParseError,
+  listTokens,
+  type RequestHead,
+  type ResponseHead,
+} from './codec.ts';
+import { ConnectionState, ProtocolStateError, type Role, type SideState } from './state.ts';
+
+/**
+ * A sans-I/O HTTP/1.1 connection for either role: bytes in → events out, events in →
+ * bytes out. No socket, no timer, no clock: `now` comes in with every call and the next
+ * deadline goes out through `nextTimeout()`. The state rules live in state.ts.
+ */
+
+/** How a message body is delimited (RFC 9112 §6.3). */
+export type Framing =
+  | { kind: 'length'; length: number }
+  | { kind: 'chunked' }
+  /** Read until the connection closes (responses only, RFC 9112 §6.3 rule 8). */
+  | { kind: 'close' };
+
+const NO_BODY: Framing = { kind: 'length', length: 0 };
+
+export interface Http1Limits {
+  /** request-line bytes (414 URI Too Long). nginx's default large header buffer is 8 KiB. */
+  maxRequestLineSize: number;
+  /** The whole head, start line included (431); Node's --max-http-header-size is 16 KiB. */
+  maxHeaderSize: number;
+  /** One field line (431). */
+  maxFieldLineSize: number;
+  /** Field lines in one section (431); Node's maxHeadersCount is 2000. */
+  maxFieldCount: number;
+  /** Body bytes of one message (413). Unlimited by default, as in Node. */
+  maxBodySize: number;
+  /** A chunk-size line with its extensions (400). */
+  maxChunkLineSize: number;
+}
+
+export const DEFAULT_LIMITS: Http1Limits = {
+  maxRequestLineSize: 8 * 1024,
+  maxHeaderSize: 16 * 1024,
+  maxFieldLineSize: 16 * 1024,
+  maxFieldCount: 2000,
+  maxBodySize: Number.POSITIVE_INFINITY,
+  maxChunkLineSize: 4 * 1024,
+};
+
+/** Deadlines against slow clients (slowloris), in ms; 0 turns one off. Node's defaults. */
+export interface Http1Timeouts {
+  /** From a request's first byte (or the connection's start) to the end of its head. */
+  headersTimeout: number;
+  /** From a request's first byte to the end of its body. */
+  requestTimeout: number;
+  /** Idle between a finished response and the next request's first byte. */
+  keepAliveTimeout: number;
+}
+
+export const DEFAULT_TIMEOUTS: Http1Timeouts = {
+  headersTimeout: 60_000,
+  requestTimeout: 300_000,
+  keepAliveTimeout: 5_000,
+};
+
+export type TimeoutKind = 'headers' | 'request' | 'keep-alive';
+
+export interface RequestInfo {
+  framing: Framing;
+  /** Connection stays open after this exchange, as far as the request goes (RFC 9112 §9.3). */
+  keepAlive: boolean;
+  /** Expect: 100-continue (RFC 9110 §10.1.1). */
+  expectContinue: boolean;
+  /** The protocols of an Upgrade request (RFC 9110 §7.8), lower-cased; undefined when none. */
+  upgrade: string[] | undefined;
+}
+
+export type Http1Event =
+  | ({ type: 'request'; head: RequestHead } & RequestInfo)
+  | { type: 'informational'; head: ResponseHead }
+  | { type: 'response'; head: ResponseHead; framing: Framing }
+  | { type: 'data'; data: Uint8Array }
+  | { type: 'trailers'; fields: Field[] }
+  | { type: 'end' }
+  /** The peer accepted a switch (101, or 2xx to CONNECT): the rest is raw bytes of the new protocol. */
+  | { type: 'upgrade'; head: ResponseHead; rest: Uint8Array }
+  | { type: 'error'; error: HttpParseError }
+  | { type: 'timeout'; kind: TimeoutKind }
+  /** The peer closed its sending side. */
+  | { type: 'closed' };
+
+export type Http1SendEvent =
+  | { type: 'request'; head: RequestHead }
+  | { type: 'informational'; head: ResponseHead }
+  | { type: 'response'; head: ResponseHead }
+  | { type: 'data'; data: Uint8Array }
+  | { type: 'end'; trailers?: readonly Field[] };
+
+/** A local misuse (sending what the state or framing forbids): a bug in the caller. */
+export class LocalProtocolError extends Error {
+  override readonly name = 'LocalProtocolError';
+}
+
+export interface Http1ConnectionOptions {
+  role: Role;
+  limits?: Partial<Http1Limits>;
+  /** Server role only. */
+  timeouts?: Partial<Http1Timeouts>;
+  /** Time of the connection's start, for the first request's headers timeout. */
+  now?: number;
+}
+
+type BodyReader =
+  | { kind: 'length'; remaining: number }
+  | { kind: 'close' }
+  | { kind: 'chunked'; phase: 'size' | 'data' | 'data-crlf' | 'trailers'; remaining: number };
+
+type BodyWriter =
+  | { kind: 'length'; remaining: number }
+  | { kind: 'chunked' }
+  | { kind: 'close' }
+  | { kind: 'none' };
+
+const EMPTY = new Uint8Array(0);
+const CRLF_BUF = Buffer.from('\r\n');
+const LAST_CHUNK = Buffer.from('0\r\n');
+
+export class Http1Connection {
+  readonly role: Role;
+  readonly state = new ConnectionState();
+  readonly limits: Http1Limits;
+  readonly timeouts: Http1Timeouts;
+  private buf: Buffer = Buffer.alloc(0);
+  private scanFrom = 0;
+  private reader: BodyReader | undefined;
+  private writer: BodyWriter = { kind: 'none' };
+  private bodyBytes = 0;
+  /** The method of the request in this cycle (a response to HEAD has no body, §6.3). */
+  private method = '';
+  private eof = false;
+  /** Server role: when the current request began, when the connection last went idle. */
+  private requestStart: number | undefined;
+  private idleSince: number;
+  private startedAt: number;
+  private timedOut = false;
+  private switchedRest: Uint8Array | undefined;
+  private clockHint = 0;
+
+  constructor(options: Http1ConnectionOptions) {
+    this.role = options.role;
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.startedAt = options.now ?? 0;
+    this.idleSince = this.startedAt;
+  }
+
+  private get peer(): Role {
+    return this.role === 'server' ? 'client' : 'server';
+  }
+
+  get ourState(): SideState {
+    return this.state.get(this.role);
+  }
+
+  get theirState(): SideState {
+    return this.state.get(this.peer);
+  }
+
+  /** Bytes received and not yet turned into events (pipelined requests wait here). */
+  get bufferedBytes(): number {
+    return this.buf.length;
+  }
+
+  /** True while the connection may carry another request after this one. */
+  get keepAlive(): boolean {
+    return this.state.facts.keepAlive;
+  }
+
+  /** Requests (server) or responses (client) completed on this connection. */
+  get cycles(): number {
+    return this.state.cycles;
+  }
+
+  /** Feed bytes from the peer; returns the events they complete. */
+  receive(data: Uint8Array, now = 0): Http1Event[] {
+    if (data.length > 0) {
+      if (this.role === 'server' && this.requestStart === undefined && this.theirState === 'IDLE')
+        this.requestStart = now;
+      const chunk = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    }
+    return this.pump(now);
+  }
+
+  /** The peer closed its side (TCP FIN). */
+  receiveEof(now = 0): Http1Event[] {
+    this.eof = true;
+    return this.pump(now);
+  }
+
+  /**
+   * Parse what is buffered as far as the state allows. Call it after the cycle moves on
+   * (a response finished) to get the next pipelined request.
+   */
+  pump(now = 0): Http1Event[] {
+    this.clockHint = now;
+    const out: Http1Event[] = [];
+    try {
+      for (;;) {
+        const them = this.theirState;
+        if (them === 'IDLE' && this.role === 'server') {
+          if (this.buf.length === 0) break;
+          if (this.requestStart === undefined) this.requestStart = now;
+          if (!this.readRequestHead(out)) break;
+        } else if (this.role === 'client' && them === 'SEND_RESPONSE' && this.state.client !== 'IDLE') {
+          if (this.buf.length === 0) break;
+          if (!this.readResponseHead(out)) break;
+        } else if (them === 'SEND_BODY' && this.reader) {
+          if (!this.readBody(out)) break;
+        } else {
+          break;
+        }
+      }
+      if (this.eof) this.handleEof(out);
+    } catch (e) {
+      if (!(e instanceof HttpParseError)) throw e;
+      this.state.fail(this.peer);
+      this.reader = undefined;
+      this.buf = Buffer.alloc(0);
+      out.push({ type: 'error', error: e });
+    }
+    return out;
+  }
+
+  private handleEof(out: Http1Event[]): void {
+    const them = this.theirState;
+    if (them === 'SEND_BODY' && this.reader?.kind === 'close') {
+      // RFC 9112 §6.3 rule 8: a close-delimited body ends with the connection.
+      this.reader = undefined;
+      out.push({ type: 'end' });
+      this.state.process(this.peer, 'end');
+    }
+    const s = this.theirState;
+    if (s === 'IDLE' && this.buf.length > 0)
+      throw new HttpParseError(
+        'truncated',
+        'head',
+        this.buf.length,
+        'connection closed inside a message head',
+      );
+    if (s === 'SEND_BODY' || (s === 'SEND_RESPONSE' && this.role === 'client'))
+      throw new HttpParseError('truncated', 'body', this.bodyBytes, 'connection closed inside a message');
+    if (s === 'IDLE' || s === 'DONE' || s === 'MUST_CLOSE' || s === 'CLOSED') {
+      if (s !== 'CLOSED') {
+        this.state.process(this.peer, 'closed');
+        out.push({ type: 'closed' });
+      }
+    } else if (s !== 'ERROR') {
+      out.push({ type: 'closed' });
+    }
+  }
+
+  /** Find the end of a head: index just past its empty line, or −1 (limits checked). */
+  private headEnd(isRequest: boolean): number {
+    const b = this.buf;
+    // RFC 9112 §2.2: ignore empty lines before a request-line.
+    let skip = 0;
+    if (isRequest) {
+      while (b[skip] === 0x0d && b[skip + 1] === 0x0a && skip < this.limits.maxRequestLineSize) skip += 2;
+    }
+    if (isRequest) {
+      const lf = b.indexOf(0x0a, skip);
+      const lineLen = (lf < 0 ? b.length : lf) - skip;
+      if (lineLen > this.limits.maxRequestLineSize)
+        throw new HttpParseError(
+          'uri-too-long',
+          'request-line',
+          skip,
+          `request-line over ${this.limits.maxRequestLineSize} bytes`,
+        );
+    }
+    const from = Math.max(skip, this.scanFrom - 3);
+    // The section ends at the first empty line; LF-only endings are found too so that the
+    // codec can reject them at once rather than waiting for a limit.
+    let end = -1;
+    for (let i = b.indexOf(0x0a, from); i >= 0; i = b.indexOf(0x0a, i + 1)) {
+      if (b[i + 1] === 0x0a) {
+        end = i + 2;
+        break;
+      }
+      if (b[i + 1] === 0x0d && b[i + 2] === 0x0a) {
+        end = i + 3;
+        break;
+      }
+      if (i + 2 >= b.length) break;
+    }
+    if (end < 0) {
+      this.scanFrom = b.length;
+      if (b.length > this.limits.maxHeaderSize)
+        throw new HttpParseError(
+          'header-too-large',
+          'header-section',
+          this.limits.maxHeaderSize,
+          `head over ${this.limits.maxHeaderSize} bytes`,
+        );
+      return -1;
+    }
+    if (end > this.limits.maxHeaderSize)
+      throw new HttpParseError(
+        'header-too-large',
+        'header-section',
+        this.limits.maxHeaderSize,
+        `head over ${this.limits.maxHeaderSize} bytes`,
+      );
+    this.scanFrom = 0;
+    return end;
+  }
+
+  private checkFields(fields: Field[]): void {
+    if (fields.length > this.limits.maxFieldCount)
+      throw new HttpParseError(
+        'too-many-fields',
+        'header-section',
+        0,
+        `more than ${this.limits.maxFieldCount} field lines`,
+      );
+    for (const [n, v] of fields)
+      if (n.length + v.length + 2 > this.limits.maxFieldLineSize)
+        throw new HttpParseError(
+          'field-line-too-large',
+          n,
+          0,
+          `field line over ${this.limits.maxFieldLineSize} bytes`,
+        );
+  }
+
+  private take(n: number): Buffer {
+    const head = this.buf.subarray(0, n);
+    this.buf = this.buf.subarray(n);
+    return head;
+  }
+
+  private readRequestHead(out: Http1Event[]): boolean {
+    const end = this.headEnd(true);
+    if (end < 0) return false;
+    const head = decodeRequestHead(this.take(end));
+    this.checkFields(head.fields);
+    const info = requestInfo(head, this.limits);
+    this.method = head.method;
+    this.bodyBytes = 0;
+    if (info.upgrade) this.state.proposeSwitch('upgrade');
+    else if (head.method === 'CONNECT') this.state.proposeSwitch('connect');
+    this.state.process('client', 'request');
+    if (!info.keepAlive) this.state.noKeepAlive();
+    this.setReader(info.framing);
+    out.push({ type: 'request', head, ...info });
+    if (info.framing.kind === 'length' && info.framing.length === 0) this.finishBody(out, []);
+    return true;
+  }
+
+  private readResponseHead(out: Http1Event[]): boolean {
+    const end = this.headEnd(false);
+    if (end < 0) return false;
+    const head = decodeResponseHead(this.take(end));
+    this.checkFields(head.fields);
+    const pending = this.state.facts.pendingSwitch;
+    if (head.status < 200) {
+      if (head.status === 101 && pending === 'upgrade') {
+        this.state.process('server', 'informational', 'upgrade');
+        out.push({ type: 'upgrade', head, rest: this.takeAll() });
+        return true;
+      }
+      // RFC 9110 §15.2: 1xx responses are interim; the final response follows.
+      this.state.process('server', 'informational');
+      out.push({ type: 'informational', head });
+      return true;
+    }
+    if (pending === 'connect' && head.status < 300) {
+      this.state.process('server', 'response', 'connect');
+      out.push({ type: 'upgrade', head, rest: this.takeAll() });
+      return true;
+    }
+    this.state.declineSwitch();
+    const framing = responseFraming(this.method, head, this.limits);
+    if (!responseKeepAlive(head, framing)) this.state.noKeepAlive();
+    this.state.process('server', 'response');
+    this.setReader(framing);
+    out.push({ type: 'response', head, framing });
+    if (framing.kind === 'length' && framing.length === 0) this.finishBody(out, []);
+    return true;
+  }
+
+  private takeAll(): Uint8Array {
+    const rest = this.buf;
+    this.buf = Buffer.alloc(0);
+    return rest;
+  }
+
+  private setReader(f: Framing): void {
+    this.reader =
+      f.kind === 'length'
+        ? { kind: 'length', remaining: f.length }
+        : f.kind === 'chunked'
+          ? { kind: 'chunked', phase: 'size', remaining: 0 }
+          : { kind: 'close' };
+  }
+
+  private countBody(n: number): void {
+    this.bodyBytes += n;
+    if (this.bodyBytes > this.limits.maxBodySize)
+      throw new HttpParseError(
+        'body-too-large',
+        'body',
+        this.bodyBytes,
+        `body over ${this.limits.maxBodySize} bytes`,
+      );
+  }
+
+  private finishBody(out: Http1Event[], trailers: Field[]): void {
+    this.reader = undefined;
+    if (trailers.length > 0) out.push({ type: 'trailers', fields: trailers });
+    out.push({ type: 'end' });
+    this.state.process(this.peer, 'end');
+    if (this.role === 'server') {
+      this.requestStart = undefined;
+      if (this.state.client === 'IDLE') this.idleSince = this.clockHint;
+    }
+  }
+
+  /** Returns false when more bytes are needed. */
+  private readBody(out: Http1Event[]): boolean {
+    const r = this.reader;
+    if (!r) return false;
+    if (r.kind === 'length') {
+      if (this.buf.length === 0) return false;
+      const n = Math.min(r.remaining, this.buf.length);
+      out.push({ type: 'data', data: this.take(n) });
+      r.remaining -= n;
+      if (r.remaining === 0) this.finishBody(out, []);
+      return true;
+    }
+    if (r.kind === 'close') {
+      if (this.buf.length === 0) return false;
+      this.countBody(this.buf.length);
+      out.push({ type: 'data', data: this.takeAll() });
+      return true;
+    }
+    // RFC 9112 §7.1: chunked-body = *chunk last-chunk trailer-section CRLF
+    switch (r.phase) {
+      case 'size': {
+        const lf = this.buf.indexOf(0x0a);
+        if (lf < 0) {
+          if (this.buf.length > this.limits.maxChunkLineSize)
+            throw new HttpParseError('chunk-ext-too-large', 'chunk-size', 0, 'chunk-size line too long');
+          return false;
+        }
+        if (lf === 0 || this.buf[lf - 1] !== 0x0d)
+          throw new HttpParseError('bare-lf', 'chunk-size', lf, 'LF without CR');
+        if (lf > this.limits.maxChunkLineSize)
+          throw new HttpParseError('chunk-ext-too-large', 'chunk-size', 0, 'chunk-size line too long');
+        const line = this.take(lf + 1).subarray(0, lf - 1);
+        const cr = line.indexOf(0x0d);
+        if (cr >= 0) throw new HttpParseError('bare-cr', 'chunk-size', cr, 'CR inside a chunk-size line');
+        const { size } = decodeChunkHeader(line);
+        if (size === 0) {
+          r.phase = 'trailers';
+        } else {
+          this.countBody(size);
+          r.phase = 'data';
+          r.remaining = size;
+        }
+        return true;
+      }
+      case 'data': {
+        if (this.buf.length === 0) return false;
+        const n = Math.min(r.remaining, this.buf.length);
+        out.push({ type: 'data', data: this.take(n) });
+        r.remaining -= n;
+        if (r.remaining === 0) r.phase = 'data-crlf';
+        return true;
+      }
+      case 'data-crlf': {
+        if (this.buf.length < 2) {
+          if (this.buf.length === 1 && this.buf[0] !== 0x0d)
+            throw new HttpParseError('bad-chunk-crlf', 'chunk-data', 0, 'no CRLF after chunk data');
+          return false;
+        }
+        if (this.buf[0] !== 0x0d || this.buf[1] !== 0x0a)
+          throw new HttpParseError('bad-chunk-crlf', 'chunk-data', 0, 'no CRLF after chunk data');
+        this.take(2);
+        r.phase = 'size';
+        return true;
+      }
+      case 'trailers': {
+        let end: number;
+        if (this.buf.length >= 2 && this.buf[0] === 0x0d && this.buf[1] === 0x0a) end = 2;
+        else {
+          if (this.buf.length >= 1 && (this.buf[0] === 0x20 || this.buf[0] === 0x09))
+            throw new HttpParseError('obs-fold', 'trailer-section', 0, 'trailer starts with whitespace');
+          const i = this.buf.indexOf('\r\n\r\n');
+          if (i < 0) {
+            const lfOnly = this.buf.indexOf('\n\n');
+            if (lfOnly >= 0) end = lfOnly + 2;
+            else {
+              if (this.buf.length > this.limits.maxHeaderSize)
+                throw new HttpParseError(
+                  'header-too-large',
+                  'trailer-section',
+                  0,
+                  'trailer section too large',
+                );
+              return false;
+            }
+          } else end = i + 4;
+          if (end > this.limits.maxHeaderSize)
+            throw new HttpParseError('header-too-large', 'trailer-section', 0, 'trailer section too large');
+        }
+        const fields = decodeTrailerSection(this.take(end));
+        this.checkFields(fields);
+        this.finishBody(out, fields);
+        return true;
+      }
+    }
+  }
+
+  // --- sending ---
+
+  /** Encode an event of our role; returns the bytes to write (possibly none). */
+  send(ev: Http1SendEvent, now = 0): Uint8Array {
+    const role = this.role;
+    switch (ev.type) {
+      case 'request': {
+        if (role !== 'client') throw new LocalProtocolError('only a client sends requests');
+        const info = requestInfo(ev.head, this.limits, true);
+        this.check(() => {
+          if (info.upgrade) this.state.proposeSwitch('upgrade');
+          else if (ev.head.method === 'CONNECT') this.state.proposeSwitch('connect');
+          this.state.process('client', 'request');
+        });
+        if (!info.keepAlive) this.state.noKeepAlive();
+        this.method = ev.head.method;
+        this.writer =
+          info.framing.kind === 'length'
+            ? { kind: 'length', remaining: info.framing.length }
+            : { kind: 'chunked' };
+        return encodeRequestHead(ev.head);
+      }
+      case 'informational': {
+        if (role !== 'server') throw new LocalProtocolError('only a server sends responses');
+        if (ev.head.status >= 200 || ev.head.status < 100)
+          throw new LocalProtocolError('informational status is 1xx');
+        const bytes = encodeResponseHead(ev.head);
+        const upgrade = ev.head.status === 101 && this.state.facts.pendingSwitch === 'upgrade';
+        this.check(() => this.state.process('server', 'informational', upgrade ? 'upgrade' : undefined));
+        if (upgrade) this.switchedRest = this.takeAll();
+        return bytes;
+      }
+      case 'response': {
+        if (role !== 'server') throw new LocalProtocolError('only a server sends responses');
+        if (ev.head.status < 200) throw new LocalProtocolError('use informational for 1xx');
+        const bytes = encodeResponseHead(ev.head);
+        if (this.state.facts.pendingSwitch === 'connect' && ev.head.status < 300) {
+          this.check(() => this.state.process('server', 'response', 'connect'));
+          this.switchedRest = this.takeAll();
+          return bytes;
+        }
+        this.state.declineSwitch();
+        const framing =
+          this.state.server === 'IDLE'
+            ? frameOf(ev.head, false)
+            : responseFraming(this.method, ev.head, this.limits, true);
+        if (!responseKeepAlive(ev.head, framing)) this.state.noKeepAlive();
+        this.check(() => this.state.process('server', 'response'));
+        this.writer =
+          framing.kind === 'length'
+            ? { kind: 'length', remaining: framing.length }
+            : framing.kind === 'chunked'
+              ? { kind: 'chunked' }
+              : { kind: 'close' };
+        // A response to HEAD and 1xx/204/304 have no body whatever the fields say (RFC 9110 §9.3.2, §6.4.1).
+        if (this.method === 'HEAD' || ev.head.status === 204 || ev.head.status === 304)
+          this.writer = { kind: 'none' };
+        return bytes;
+      }
+      case 'data': {
+        const side = this.ourState;
+        if (side !== 'SEND_BODY') throw new LocalProtocolError(`cannot send data in state ${side}`);
+        const w = this.writer;
+        const d = ev.data;
+        if (d.length === 0) return EMPTY;
+        if (w.kind === 'none') return EMPTY;
+        if (w.kind === 'length') {
+          if (d.length > w.remaining)
+            throw new LocalProtocolError(`body longer than Content-Length by ${d.length - w.remaining}`);
+          w.remaining -= d.length;
+          return d;
+        }
+        if (w.kind === 'close') return d;
+        return Buffer.concat([encodeChunkHeader(d.length), d, CRLF_BUF]);
+      }
+      case 'end': {
+        const side = this.ourState;
+        if (side !== 'SEND_BODY') throw new LocalProtocolError(`cannot end a message in state ${side}`);
+        const w = this.writer;
+        let bytes: Uint8Array = EMPTY;
+        if (w.kind === 'length' && w.remaining > 0)
+          throw new LocalProtocolError(`body ${w.remaining} bytes short of Content-Length`);
+        if (w.kind === 'chunked')
+          bytes = Buffer.concat([LAST_CHUNK, encodeTrailerSection(ev.trailers ?? [])]);
+        this.writer = { kind: 'none' };
+        this.check(() => this.state.process(role, 'end'));
+        if (this.state.get(role) === 'IDLE' || this.theirState === 'IDLE') this.idleSince = now;
+        return bytes;
+      }
+    }
+  }
+
+  private check(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      if (e instanceof ProtocolStateError) throw new LocalProtocolError(e.message);
+      throw e;
+    }
+  }
+
+  /** True when our message's framing is set by the connection's close (we must close after). */
+  get closeDelimited(): boolean {
+    return this.writer.kind === 'close';
+  }
+
+  /**
+   * Node-style hand-off: switch at once (server role, after an Upgrade or CONNECT request)
+   * and take the bytes that followed the request head. The caller speaks the new protocol,
+   * 101 or 200 included.
+   */
+  detach(): Uint8Array {
+    this.state.switchNow();
+    this.reader = undefined;
+    return this.switchedRest ?? this.takeAll();
+  }
+
+  /** After we sent a 101 (or 2xx to CONNECT): the bytes that already belong to the new protocol. */
+  takeRemainder(): Uint8Array {
+    const r = this.switchedRest ?? this.takeAll();
+    this.switchedRest = undefined;
+    return r;
+  }
+
+  /** We are closing (sent or will send FIN). */
+  close(): void {
+    const role = this.role;
+    const s = this.state.get(role);
+    if (s === 'DONE' || s === 'MUST_CLOSE' || s === 'IDLE' || s === 'CLOSED')
+      this.state.process(role, 'closed');
+    else this.state.fail(role);
+  }
+
+  // --- time (server role) ---
+
+  /** The next deadline and what it is for, or undefined when none applies. */
+  private deadline(): { at: number; kind: TimeoutKind } | undefined {
+    if (this.role !== 'server' || this.timedOut) return undefined;
+    const t = this.timeouts;
+    const them = this.theirState;
+    let best: { at: number; kind: TimeoutKind } | undefined;
+    const offer = (start: number, ms: number, kind: TimeoutKind) => {
+      if (ms > 0 && (best === undefined || start + ms < best.at)) best = { at: start + ms, kind };
+    };
+    if (them === 'IDLE' && this.state.server === 'IDLE') {
+      if (this.requestStart === undefined) {
+        // Waiting for a request's first byte: the first on a connection gets the headers
+        // timeout (as Node does), later ones the keep-alive timeout.
+        if (this.state.cycles > 0) offer(this.idleSince, t.keepAliveTimeout, 'keep-alive');
+        else offer(this.startedAt, t.headersTimeout, 'headers');
+      } else {
+        offer(this.requestStart, t.headersTimeout, 'headers');
+        offer(this.requestStart, t.requestTimeout, 'request');
+      }
+    } else if (them === 'SEND_BODY' && this.requestStart !== undefined) {
+      offer(this.requestStart, t.requestTimeout, 'request');
+    }
+    return best;
+  }
+
+  /** The next deadline (ms on the caller's clock), or undefined when none is armed. */
+  nextTimeout(): number | undefined {
+    return this.deadline()?.at;
+  }
+
+  /** Wake at or after nextTimeout(): returns the timeout that fired, if any; the peer's side is then failed. */
+  onTimeout(now: number): Http1Event[] {
+    const d = this.deadline();
+    if (d === undefined || now < d.at) return [];
+    this.timedOut = true;
+    this.state.fail(this.peer);
+    this.state.noKeepAlive();
+    return [{ type: 'timeout', kind: d.kind }];
+  }
+}
+
+/** RFC 9112 §6.3 for a request, with the smuggling defenses of §6.1 and §11.2. */
+export function requestInfo(
+  head: RequestHead,
+  limits: Http1Limits = DEFAULT_LIMITS,
+  local = false,
+): RequestInfo {
+  const fields = head.fields;
+  const v11 = head.version.major === 1 && head.version.minor >= 1;
+  const hosts = fieldValues(fields, 'host');
+  const err = (kind: HttpErrorKind, field: string, reason: string): never => {
+    if (local) throw new LocalProtocolError(reason);
+    throw new HttpParseError(kind, field, 0, reason);
+  };
+  // RFC 9112 §3.2: a client MUST send Host in HTTP/1.1; a server MUST answer 400 to a
+  // request without one or with more than one.
+  if (v11 && hosts.length === 0) err('missing-host', 'host', 'HTTP/1.1 request without Host');
+  if (hosts.length > 1) err('duplicate-host', 'host', 'more than one Host field');
+  const framing = frameOf(head, true, err, v11, limits);
+  const conn = listTokens(fields, 'connection');
+  const keepAlive = conn.includes('close') ? false : v11 ? true : conn.includes('keep-alive');
+  const expect = listTokens(fields, 'expect');
+  const upgradeValues = fieldValues(fields, 'upgrade');
+  const upgrade =
+    conn.includes('upgrade') && upgradeValues.length > 0 && head.method !== 'CONNECT'
+      ? listTokens(fields, 'upgrade')
+      : undefined;
+  return { framing, keepAlive, expectContinue: v11 && expect.includes('100-continue'), upgrade };
+}
+
+function frameOf(
+  head: RequestHead | ResponseHead,
+  isRequest: boolean,
+  err: (kind: HttpErrorKind, field: string, reason: string) => never = (k, f, r) => {
+    throw new HttpParseError(k, f, 0, r);
+  },
+  v11 = head.version.minor >= 1,
+  limits: Http1Limits = DEFAULT_LIMITS,
+): Framing {
+  const fields = head.fields;
+  const te = fieldValues(fields, 'transfer-encoding');
+  const cl = fieldValues(fields, 'content-length');
+  if (te.length > 0) {
+    // RFC 9112 §6.1: TE with CL is how requests are smuggled; "a server MAY reject" it and
+    // must close after — we reject.
+    if (cl.length > 0) err('te-and-cl', 'transfer-encoding', 'Transfer-Encoding with Content-Length');
+    // RFC 9112 §6.1: a server that receives TE in an HTTP/1.0 request MUST treat it as faulty.
+    if (isRequest && !v11) err('te-in-http10', 'transfer-encoding', 'Transfer-Encoding in HTTP/1.0');
+    const codings = listTokens(fields, 'transfer-encoding');
+    const last = codings[codings.length - 1];
+    if (last !== 'chunked') {
+      // RFC 9112 §6.3 rule 4: on a request, TE without a final chunked is a 400 and close;
+      // on a response, the body runs to the close.
+      if (isRequest)
+        err('te-not-chunked', 'transfer-encoding', `final transfer coding is ${JSON.stringify(last ?? '')}`);
+      return { kind: 'close' };
+    }
+    // chunked applied more than once is invalid (RFC 9112 §7).
+    if (codings.indexOf('chunked') !== codings.length - 1)
+      err('te-not-chunked', 'transfer-encoding', 'chunked twice');
+    // Other codings would have to be undone: a server that knows none answers 501 (RFC 9112 §6.1).
+    if (isRequest && codings.length > 1)
+      err('te-unsupported', 'transfer-encoding', `unsupported coding ${codings[0]}`);
+    return { kind: 'chunked' };
+  }
+  if (cl.length > 0) {
+    // RFC 9110 §8.6: 1*DIGIT; a list of identical values may be taken as one; differing ones are an error.
+    let length: number | undefined;
+    for (const v of cl)
+      for (const part of v.split(',')) {
+        const s = part.trim();
+        if (!/^\d{1,15}$/.test(s))
+          err('bad-content-length', 'content-length', `bad Content-Length ${JSON.stringify(s.slice(0, 20))}`);
+        const n = Number(s);
+        if (length !== undefined && n !== length)
+          err('duplicate-content-length', 'content-length', 'Content-Length values differ');
+        length = n;
+      }
+    const n = length ?? 0;
+    if (n > limits.maxBodySize)
+      err('body-too-large', 'content-length', `body of ${n} bytes over ${limits.maxBodySize}`);
+    return { kind: 'length', length: n };
+  }
+  // RFC 9112 §6.3 rule 6/8: a request without either has no body; a response runs to the close.
+  return isRequest ? NO_BODY : { kind: 'close' };
+}
+
+/** RFC 9112 §6.3 for a response to `method`. */
+export function responseFraming(
+  method: string,
+  head: ResponseHead,
+  limits: Http1Limits = DEFAULT_LIMITS,
+  local = false,
+): Framing {
+  // Rule 1: HEAD, 1xx, 204, 304 never have content; rule 2: 2xx to CONNECT is a tunnel.
+  if (method === 'HEAD' || head.status < 200 || head.status === 204 || head.status === 304) return NO_BODY;
+  return frameOf(
+    head,
+    false,
+    (k, f, r) => {
+      if (local) throw new LocalProtocolError(r);
+      throw new HttpParseError(k, f, 0, r);
+    },
+    true,
+    limits,
+  );
+}
+
+/** RFC 9112 §9.3: does the connection persist after this response? */
+export function responseKeepAlive(head: ResponseHead, framing: Framing): boolean {
+  const conn = listTokens(head.fields, 'connection');
+  if (conn.includes('close')) return false;
+  if (framing.kind === 'close') return false;
+  if (head.version.minor === 0) return conn.includes('keep-alive');
+  return true;
+}
