@@ -1,1 +1,12 @@
-export {};
+/**
+ * @stepwire/quic — QUIC v1 (RFC 9000, 9001, 9002), QPACK (RFC 9204), HTTP/3 (RFC 9114).
+ *
+ * - Codecs: varints, packet headers and packet numbers (packet/), frames and their
+ *   packet-type legality (frames/), transport parameters.
+ */
+export * from './frames/frame.ts';
+export * from './frames/legality.ts';
+export * from './packet/header.ts';
+export * from './packet/number.ts';
+export * from './packet/varint.ts';
+export * from './transport-parameters.ts';
