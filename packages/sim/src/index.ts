@@ -24,6 +24,8 @@ export {
   type NetworkOptions,
   SIM_EPOCH,
   seededCrypto,
+  type TunHost,
+  type TunHostOptions,
 } from './network.ts';
 export {
   formatPending,

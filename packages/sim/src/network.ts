@@ -1,5 +1,5 @@
 import { Host } from '@stepwire/ip';
-import { type Impairments, type Link, MemoryLink, PcapWriter } from '@stepwire/link';
+import { type Impairments, type Link, MemoryLink, Netns, PcapWriter, recordLink } from '@stepwire/link';
 import { Tcp, type TcpServer } from '@stepwire/tcp';
 import {
   type ConnectOptions,
@@ -111,6 +111,20 @@ export interface NetHost {
   readonly timers: TimerGroup;
 }
 
+/** A host of ours on a Linux TUN device whose kernel side lives in a namespace made for it. */
+export interface TunHost extends NetHost {
+  /** The namespace: run kernel-side programs with netns.spawn()/run(); removed by net.close(). */
+  netns: Netns;
+  /** The kernel's addresses on the device (198.18.0.1, fd00:5757::1 by default). */
+  kernel: { v4: string; v6: string };
+}
+
+export interface TunHostOptions {
+  /** Name of the namespace to make (removed on close, also on exit or SIGINT); one of a crashed run is replaced. */
+  netns: string;
+  mtu?: number;
+}
+
 interface Port {
   host: NetHost;
   /** The switch's end of this host's link. */
@@ -135,6 +149,7 @@ export class Network {
   private readonly wire: TimerGroup;
   private readonly prng: Prng;
   private readonly ports: Port[] = [];
+  private readonly tunHosts: TunHost[] = [];
   private readonly byAddress = new Map<string, Port>();
   private readonly opts: NetworkOptions;
   private readonly keepAlive: KeepAlive | undefined;
@@ -233,6 +248,57 @@ export class Network {
     return host;
   }
 
+  /**
+   * A host on a real Linux TUN device (root only; needs clock: 'real'): the network namespace
+   * `netns` is made with the kernel at 198.18.0.1 / fd00:5757::1 and our host at 198.18.0.2 /
+   * fd00:5757::2, and removed again by close() (or at exit). Kernel programs (curl, openssl)
+   * run inside it with `host.netns.spawn(...)`; nothing is ever sent from the root namespace.
+   */
+  tun(name: string, options: TunHostOptions): TunHost {
+    if (this.clock instanceof VirtualClock)
+      throw new Error("a TUN host needs createNetwork({ clock: 'real' })");
+    if (this.closed) throw new Error('network is closed');
+    const ns = Netns.create({
+      name: options.netns,
+      ...(options.mtu ? { mtu: options.mtu } : {}),
+      pollTimeoutMs: 50,
+    });
+    try {
+      let link: Link = ns.link;
+      if (this.pcap) link = recordLink(link, this.pcap, this.clock);
+      const timers = new TimerGroup(this.clock);
+      const ip = new Host({
+        name,
+        clock: timers,
+        trace: this.trace,
+        prng: new Prng(this.prng.u32()),
+        counters: new Counters(),
+      });
+      ip.addInterface({ link: this.tapTun(link, name), ipv4: `${ns.ours.v4}/24`, ipv6: `${ns.ours.v6}/64` });
+      const tcp = new Tcp(ip);
+      const udp = new Udp(ip);
+      if (this.keepAlive) this.watchSockets(tcp, udp, this.keepAlive);
+      const kernel = { v4: ns.kernel.v4.split('/')[0] ?? '', v6: ns.kernel.v6.split('/')[0] ?? '' };
+      const host: TunHost = {
+        name,
+        ip,
+        udp,
+        tcp,
+        ipv4: ns.ours.v4,
+        ipv6: ns.ours.v6,
+        timers,
+        tls: this.tlsFor(() => host),
+        netns: ns,
+        kernel,
+      };
+      this.tunHosts.push(host);
+      return host;
+    } catch (e) {
+      ns.closeSync();
+      throw e;
+    }
+  }
+
   /** Every host, in the order they were made. */
   get hosts(): NetHost[] {
     return this.ports.map((p) => p.host);
@@ -296,7 +362,7 @@ export class Network {
    */
   private holdsProcess(): boolean {
     if (this.wire.armed > 0) return true;
-    for (const { host } of this.ports) {
+    for (const host of this.allHosts()) {
       const stats = host.tcp.stats;
       if (host.timers.armed - (stats.timersArmed ?? 0) > 0) return true;
       if (stats.listeners.length > 0 || host.udp.boundSockets().length > 0) return true;
@@ -307,12 +373,16 @@ export class Network {
   }
 
   private timersArmed(): number {
-    return this.wire.armed + this.ports.reduce((s, p) => s + p.host.timers.armed, 0);
+    return this.wire.armed + this.allHosts().reduce((s, h) => s + h.timers.armed, 0);
+  }
+
+  private allHosts(): NetHost[] {
+    return [...this.ports.map((p) => p.host), ...this.tunHosts];
   }
 
   /** What is still pending: armed timers per host and layer, open connections, listeners, sockets. */
   pending(): PendingReport {
-    const hosts: PendingHost[] = this.ports.map(({ host }) => {
+    const hosts: PendingHost[] = this.allHosts().map((host) => {
       const tcpStats = host.tcp.stats;
       return {
         name: host.name,
@@ -341,6 +411,11 @@ export class Network {
       p.host.ip.close();
       p.sw.close();
     }
+    for (const h of this.tunHosts) {
+      h.tcp.shutdown();
+      h.ip.close();
+      h.netns.closeSync();
+    }
     this.pcap?.close();
     this.keepAlive?.close();
   }
@@ -362,6 +437,35 @@ export class Network {
       }
       send(packet);
     };
+    return link;
+  }
+
+  /** A TUN host's packets in the ladder: 'name→kernel' out, 'kernel→name' in. */
+  private tapTun(link: Link, name: string): Link {
+    if (!this.opts.trace) return link;
+    const send = link.send.bind(link);
+    link.send = (packet: Uint8Array) => {
+      this.addLine({
+        kind: 'packet',
+        t: this.clock.now(),
+        from: name,
+        to: 'kernel',
+        summary: dissect(packet),
+      });
+      send(packet);
+    };
+    const onPacket = link.onPacket.bind(link);
+    link.onPacket = (handler) =>
+      onPacket((packet) => {
+        this.addLine({
+          kind: 'packet',
+          t: this.clock.now(),
+          from: 'kernel',
+          to: name,
+          summary: dissect(packet),
+        });
+        handler(packet);
+      });
     return link;
   }
 

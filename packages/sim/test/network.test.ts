@@ -4,7 +4,6 @@ import { describe, expect, it } from 'vitest';
 import {
   createNetwork,
   type NetHost,
-  type Network,
   SIM_EPOCH,
   SimulationStalled,
   SimulationTimeLimit,

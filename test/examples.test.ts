@@ -1,0 +1,80 @@
+/**
+ * Every program in examples/ runs as a user would run it (`pnpm example <name>`, i.e. node
+ * with tsx) and prints what its header promises. tls-openssl-tun needs root and openssl:
+ * like the other TUN tests it fails, never skips, without them.
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { netnsExists } from '@stepwire/link';
+import { describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..');
+const example = (name: string, ...args: string[]) => {
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'scripts/example.ts'), name, ...args],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
+  return { ...r, info: `exit ${r.status} ${r.signal ?? ''}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}` };
+};
+
+describe('examples', () => {
+  it('has a test below for every example', () => {
+    const names = readdirSync(join(root, 'examples'))
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => f.slice(0, -3))
+      .sort();
+    expect(names).toEqual(['http-over-tcp', 'property-test', 'tls-openssl-tun', 'udp-exchange']);
+  });
+
+  it('udp-exchange: the datagram goes out and comes back 20 ms later', () => {
+    const r = example('udp-exchange');
+    expect(r.status, r.info).toBe(0);
+    expect(r.stdout).toMatch(/0\.000 +a→b +IPv4 198\.18\.0\.1→198\.18\.0\.2 UDP \d+→7 len=8/);
+    expect(r.stdout).toMatch(/0\.010 +b→a +IPv4 198\.18\.0\.2→198\.18\.0\.1 UDP 7→\d+ len=8/);
+    expect(r.stdout).toMatch(/a got back 'hello, b' at t=20 ms/);
+  });
+
+  it('http-over-tcp: the lost request is retransmitted after 1 s and answered', () => {
+    const r = example('http-over-tcp');
+    expect(r.status, r.info).toBe(0);
+    const lines = r.stdout.split('\n');
+    const lost = lines.findIndex((l) => /link dropped: drop\.loss \(send\) len=120/.test(l));
+    expect(lost, r.info).toBeGreaterThan(0);
+    // The line before the drop is the request; its copy 1 s later is the retransmission.
+    const request = /TCP (\d+)→80 PSH,ACK seq=(\d+) .* len=68/.exec(lines[lost - 1] ?? '');
+    expect(request, r.info).not.toBeNull();
+    expect(r.stdout).toMatch(
+      new RegExp(`\\n +1\\.010 +client→server .*PSH,ACK seq=${request?.[2]} .*len=68`),
+    );
+    expect(r.stdout).toMatch(/HTTP 200: hello 198\.18\.0\.1, you asked for \/index\.html/);
+    expect(r.stdout).toMatch(/the wire lost 1 packet\(s\)/);
+  });
+
+  it('property-test: both properties hold, and the seed is printed for a replay', () => {
+    const r = example('property-test', '--seed', '42');
+    expect(r.status, r.info).toBe(0);
+    expect(r.stdout).toBe(
+      'seed 42\nok: forward() matches a full re-encode (500 packets)\nok: forward() never crashes on arbitrary bytes (500 inputs)\n',
+    );
+  });
+
+  it('tls-openssl-tun: our client verifies OpenSSL and reads its page over TUN, leaving no namespace', () => {
+    const r = example('tls-openssl-tun');
+    expect(r.status, r.info).toBe(0);
+    expect(r.stdout).toMatch(/stepwire→kernel +IPv4 198\.18\.0\.2→198\.18\.0\.1 TCP \d+→4433 SYN /);
+    expect(r.stdout).toMatch(/tls WAIT_FINISHED → CONNECTED/);
+    expect(r.stdout).toMatch(/verified OpenSSL's certificate: true, cipher TLS_AES_128_GCM_SHA256/);
+    expect(r.stdout).toMatch(
+      /OpenSSL says: HTTP\/1\.0 200 ok; New, TLSv1\.3, Cipher is TLS_AES_128_GCM_SHA256/,
+    );
+    const ns = /in namespace (\S+)/.exec(r.stdout)?.[1];
+    expect(ns).toBeDefined();
+    expect(netnsExists(ns ?? '')).toBe(false);
+  });
+});
