@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { FastOpenServer } from './connection.ts';
+import type { FastOpenServer } from './connection/index.ts';
 
 /**
  * TCP Fast Open (RFC 7413).

@@ -14,7 +14,7 @@ export {
   type TcpReadResult,
   type TcpState,
   type TcpStats,
-} from './connection.ts';
+} from './connection/index.ts';
 export { codeError, systemError, type TcpErrorCode, type TcpSystemError } from './errors.ts';
 export { FASTOPEN_COOKIE_LENGTH, FastOpenCache, type FastOpenCacheEntry, FastOpenKeys } from './fastopen.ts';
 export { defaultIsn, IsnGenerator } from './isn.ts';

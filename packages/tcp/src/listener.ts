@@ -1,6 +1,6 @@
 import type { IpStack } from '@stepwire/ip';
 import type { Clock } from '@stepwire/wire';
-import type { TcpConnectionOptions } from './connection.ts';
+import type { TcpConnectionOptions } from './connection/index.ts';
 import type { Tcb } from './tcp.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { formatIp, tryParseIp } from '@stepwire/ip';
-import type { TcpConnectionOptions } from './connection.ts';
+import type { TcpConnectionOptions } from './connection/index.ts';
 import { codeError, type TcpSystemError } from './errors.ts';
 import type { TcpListener, TcpListenerStats } from './listener.ts';
 import { type TcpAddressInfo, TcpSocket } from './socket.ts';

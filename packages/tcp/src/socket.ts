@@ -1,7 +1,7 @@
 import { Duplex } from 'node:stream';
 import { formatIp, tryParseIp } from '@stepwire/ip';
 import type { Timer } from '@stepwire/wire';
-import type { TcpConnectionOptions, TcpEvent } from './connection.ts';
+import type { TcpConnectionOptions, TcpEvent } from './connection/index.ts';
 import { codeError, systemError, type TcpSystemError } from './errors.ts';
 import { type Tcb, type TcbOwner, Tcp } from './tcp.ts';
 

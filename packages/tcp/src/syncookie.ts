@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import type { TcpEndpoint } from './connection.ts';
+import type { TcpEndpoint } from './connection/index.ts';
 
 /**
  * SYN cookies (RFC 4987 §3.6): when the SYN queue is full, a listener answers a SYN without

@@ -24,7 +24,8 @@ import {
   type TcpEvent,
   type TcpOutput,
   type TcpState,
-} from './connection.ts';
+  USER_SEND_STATES,
+} from './connection/index.ts';
 import { systemError, type TcpErrorCode, type TcpSystemError } from './errors.ts';
 import { FastOpenCache, FastOpenKeys } from './fastopen.ts';
 import { IsnGenerator } from './isn.ts';
@@ -138,7 +139,6 @@ const RFC_RST = 'RFC 9293 §3.10.7.1';
 /** Linux net.ipv4.tcp_invalid_ratelimit. */
 const INVALID_ACK_INTERVAL = 500;
 const EMPTY = new Uint8Array(0);
-const SEND_OK_STATES: ReadonlySet<TcpState> = new Set(['SYN-RECEIVED', 'ESTABLISHED', 'CLOSE-WAIT']);
 
 export function tupleKey(
   localAddr: string,
@@ -999,7 +999,7 @@ export class Tcp implements IpProtocolHandler {
 
   /** @internal Can this connection take SEND calls? */
   static canSend(state: TcpState): boolean {
-    return SEND_OK_STATES.has(state);
+    return USER_SEND_STATES.has(state);
   }
 
   private dropped(counter: string, detail: string, rfc: string): void {

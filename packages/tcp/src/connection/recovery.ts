@@ -1,0 +1,227 @@
+/**
+ * Loss recovery: RFC 5681 fast retransmit and fast recovery, RFC 6582 NewReno without
+ * SACK, RFC 6675 SACK-based recovery paced by RFC 6937 PRR (with the rescue retransmission
+ * and detection of lost retransmissions). The window arithmetic itself sits behind the
+ * CongestionControl interface (src/congestion/).
+ */
+import * as wire from '@stepwire/wire';
+import type { ControlBlock } from './control-block.ts';
+import { retransmitRange } from './segments.ts';
+
+const { seqAdd, seqDiff, seqGeq, seqGt, seqLt, seqMax } = wire;
+
+/** What the congestion window is compared with: RFC 6675 pipe during SACK recovery. */
+export function flight(tcb: ControlBlock): number {
+  if (tcb.recovery.inRecovery && tcb.sackOk) return pipe(tcb);
+  return seqDiff(tcb.snd.nxt, tcb.snd.una);
+}
+
+/** RFC 6675 §4 SetPipe, computed from ranges rather than octet by octet. */
+export function pipe(tcb: ControlBlock): number {
+  const sb = tcb.scoreboard;
+  const una = tcb.snd.una;
+  const max = tcb.snd.max;
+  const lost = sb.lostBoundary(tcb.o.dupThresh, tcb.mss);
+  const lostEnd = lost === undefined || seqLt(lost, una) ? una : lost;
+  const notLost = seqDiff(max, lostEnd) - sb.sackedBetween(lostEnd, max);
+  const rxEnd = seqLt(tcb.recovery.highRxt, max) ? tcb.recovery.highRxt : max;
+  const rexmitted = seqGt(rxEnd, una) ? seqDiff(rxEnd, una) - sb.sackedBetween(una, rxEnd) : 0;
+  return notLost + rexmitted;
+}
+
+export function onDupAck(tcb: ControlBlock): void {
+  tcb.recovery.dupAcks++;
+  if (tcb.recovery.inRecovery) {
+    if (!tcb.sackOk) tcb.cc.cwnd += tcb.mss; // RFC 6582 §3.2 step 3 (RFC 5681 step 4)
+    return;
+  }
+  // RFC 6582 §3.2 step 2 / RFC 6675 §5.1: no new recovery for losses from the window
+  // that an earlier recovery or RTO already dealt with (SND.UNA still below recover).
+  if (seqLt(tcb.snd.una, tcb.recovery.recover)) return;
+  const lost = tcb.sackOk
+    ? tcb.recovery.dupAcks >= tcb.o.dupThresh ||
+      tcb.scoreboard.lostBoundary(tcb.o.dupThresh, tcb.mss) !== undefined
+    : tcb.recovery.dupAcks >= tcb.o.dupThresh;
+  if (!lost) return; // limited transmit (RFC 3042) happens in sendNew
+
+  // Enter fast recovery (RFC 5681 §3.2 steps 2-3, RFC 6582 §3.2 step 2, RFC 6675 §5 step 4).
+  tcb.cc.onCongestionEvent(tcb.now, tcb.flightSize());
+  tcb.recovery.inRecovery = true;
+  tcb.recovery.recover = tcb.snd.max;
+  tcb.recovery.highRxt = tcb.snd.una;
+  tcb.rttProbe.seq = undefined;
+  tcb.counters.fastRetransmits++;
+  if (tcb.sackOk) {
+    // RFC 6937 §3: proportional rate reduction paces the recovery that follows.
+    tcb.recovery.rescueRxt = undefined;
+    tcb.recovery.rxtLog.length = 0;
+    tcb.recovery.relost.length = 0;
+    tcb.recovery.recoverFs = tcb.flightSize();
+    tcb.recovery.prrDelivered = 0;
+    tcb.recovery.prrOut = 0;
+    // RFC 6675 §5 step 4.3: retransmit the first un-SACKed segment.
+    const hole = tcb.scoreboard.nextHole(tcb.snd.una, tcb.snd.max);
+    if (hole) retransmitRange(tcb, hole.start, Math.min(tcb.mss, seqDiff(hole.end, hole.start)));
+  } else {
+    retransmitRange(tcb, tcb.snd.una, Math.min(tcb.mss, seqDiff(tcb.snd.max, tcb.snd.una)));
+    tcb.cc.cwnd = tcb.cc.ssthresh + 3 * tcb.mss;
+  }
+  tcb.timers.rtx = tcb.now + tcb.rtt.rto;
+}
+
+/**
+ * RFC 6937 §3 on each ACK in recovery: while pipe is above ssthresh, send in proportion
+ * to what the receiver got (PRR); below it, grow back toward ssthresh no faster than
+ * slow start (PRR-SSRB). The result is this ACK's cwnd, pipe + sndcnt.
+ */
+export function prrUpdate(tcb: ControlBlock, delivered: number): void {
+  tcb.recovery.prrDelivered += delivered;
+  const inFlight = pipe(tcb);
+  const ss = tcb.cc.ssthresh;
+  let sndcnt: number;
+  if (inFlight > ss) {
+    sndcnt =
+      Math.ceil((tcb.recovery.prrDelivered * ss) / Math.max(1, tcb.recovery.recoverFs)) - tcb.recovery.prrOut;
+  } else {
+    const limit = Math.max(tcb.recovery.prrDelivered - tcb.recovery.prrOut, delivered) + tcb.mss;
+    sndcnt = Math.min(ss - inFlight, limit);
+  }
+  tcb.cc.cwnd = inFlight + Math.max(0, sndcnt);
+}
+
+/**
+ * RFC 6675 §4 NextSeg rule (4), the rescue retransmission: once per recovery (per
+ * window of data), when nothing else can go, resend the segment holding the highest
+ * outstanding un-SACKed byte, so a loss at the tail of the window is repaired without
+ * waiting for the RTO. HighRxt is not moved.
+ */
+export function rescueRetransmission(tcb: ControlBlock): void {
+  if (tcb.recovery.rescueRxt !== undefined && !seqGt(tcb.snd.una, tcb.recovery.rescueRxt)) return;
+  if (tcb.cc.cwnd - pipe(tcb) < tcb.mss) return;
+  const hi = tcb.scoreboard.highest;
+  if (hi !== undefined && !seqLt(hi, tcb.snd.max)) return; // the tail is SACKed
+  const start = seqMax(seqMax(seqAdd(tcb.snd.max, -tcb.mss), hi ?? tcb.snd.una), tcb.snd.una);
+  const len = seqDiff(tcb.snd.max, start);
+  if (len <= 0) return;
+  const highRxt = tcb.recovery.highRxt;
+  retransmitRange(tcb, start, len);
+  tcb.recovery.highRxt = highRxt;
+  tcb.recovery.rescueRxt = tcb.recovery.recover;
+}
+
+/**
+ * A lost retransmission, detected from SACKs (as Linux did before RACK, and as RACK
+ * does by time, RFC 8985 §6): when data sent after a retransmission is SACKed while
+ * the retransmitted range is still missing, that retransmission was lost too. Without
+ * this only the RTO would repair it (RFC 6675 marks each hole for one retransmission).
+ */
+export function detectLostRetransmissions(tcb: ControlBlock): void {
+  const hi = tcb.scoreboard.highest;
+  const log = tcb.recovery.rxtLog;
+  let w = 0;
+  for (let k = 0; k < log.length; k += 3) {
+    const start = log[k]!;
+    const end = log[k + 1]!;
+    const sentAt = log[k + 2]!;
+    if (!seqGt(end, tcb.snd.una)) continue; // acknowledged: forget it
+    if (hi !== undefined && seqGt(hi, sentAt) && !tcb.scoreboard.isSacked(start)) {
+      tcb.recovery.relost.push(seqLt(start, tcb.snd.una) ? tcb.snd.una : start, end);
+      continue;
+    }
+    log[w++] = start;
+    log[w++] = end;
+    log[w++] = sentAt;
+  }
+  log.length = w;
+}
+
+/**
+ * The congestion response to an ACK of new data (RFC 5681 §3.1, RFC 6582 §3.2, RFC 6675 §5).
+ * In recovery, a full acknowledgment ends it; without SACK a partial one retransmits the
+ * next hole (NewReno). Outside recovery the controller grows the window.
+ */
+export function onNewAckCongestion(tcb: ControlBlock, ackedBytes: number): void {
+  const r = tcb.recovery;
+  if (!r.inRecovery) {
+    r.dupAcks = 0;
+    tcb.cc.onAck(ackedBytes, tcb.now, tcb.rtt.srtt);
+    return;
+  }
+  if (seqGeq(tcb.snd.una, r.recover)) {
+    // RFC 6582 §3.2 step 3 / RFC 6675 §5: full acknowledgment ends recovery.
+    r.inRecovery = false;
+    r.dupAcks = 0;
+    r.rxtLog.length = 0;
+    r.relost.length = 0;
+    tcb.cc.onRecoveryExit(tcb.now, tcb.flightSize());
+  } else if (!tcb.sackOk) {
+    // RFC 6582 §3.2 step 4: partial acknowledgment: retransmit the next hole and
+    // deflate the window by the amount acked, adding back one SMSS.
+    retransmitRange(tcb, tcb.snd.una, Math.min(tcb.mss, seqDiff(tcb.snd.max, tcb.snd.una)));
+    tcb.cc.cwnd = Math.max(tcb.mss, tcb.cc.cwnd - ackedBytes + (ackedBytes >= tcb.mss ? tcb.mss : 0));
+  }
+}
+
+/** Each ACK during SACK recovery: find lost retransmissions, then let PRR set cwnd. */
+export function onSackRecoveryAck(tcb: ControlBlock, delivered: number): void {
+  detectLostRetransmissions(tcb);
+  prrUpdate(tcb, delivered);
+}
+
+/**
+ * The recovery side of a retransmission timeout (RFC 6298 §5.5-5.6, RFC 5681 §3.1 loss
+ * window, RFC 6582 §3.2 / RFC 6675 §5.1): no new recovery until everything sent so far is
+ * acknowledged, and sending goes back to SND.UNA.
+ */
+export function onRtoRecovery(tcb: ControlBlock): void {
+  const r = tcb.recovery;
+  tcb.cc.onRto(tcb.now, tcb.flightSize());
+  tcb.rtt.backoff();
+  tcb.rttProbe.seq = undefined;
+  r.inRecovery = false;
+  r.dupAcks = 0;
+  r.recover = tcb.snd.max;
+  // RFC 2018 §8: the receiver may have reneged; forget the SACK scoreboard.
+  tcb.scoreboard.clear();
+  r.rxtLog.length = 0;
+  r.relost.length = 0;
+  tcb.snd.nxt = tcb.snd.una;
+  r.highRxt = tcb.snd.una;
+}
+
+/**
+ * RFC 6675 §5 step (C) during SACK recovery: the next retransmission, if any. Lost
+ * retransmissions go first; then NextSeg rules (1) and (3), a hole below the highest
+ * SACKed byte. 'blocked' when the congestion window allows nothing, 'sent' when a segment
+ * went, 'skip' when a stale entry was dropped, 'none' when new data may go instead.
+ */
+export function sackRecoverySend(
+  tcb: ControlBlock,
+  forced: boolean,
+  canSendNew: (tcb: ControlBlock) => boolean,
+): 'blocked' | 'sent' | 'skip' | 'none' {
+  const r = tcb.recovery;
+  const una = tcb.snd.una;
+  if (tcb.cc.cwnd - pipe(tcb) < tcb.mss && !forced) return 'blocked';
+  if (r.relost.length) {
+    const start = r.relost[0]!;
+    const end = r.relost[1]!;
+    r.relost.splice(0, 2);
+    if (seqGt(end, una) && !tcb.scoreboard.isSacked(start)) {
+      const from = seqLt(start, una) ? una : start;
+      retransmitRange(tcb, from, Math.min(tcb.mss, seqDiff(end, from)));
+      return 'sent';
+    }
+    return 'skip';
+  }
+  const hi = tcb.scoreboard.highest;
+  if (hi === undefined) return 'none';
+  const from = seqGt(r.highRxt, una) ? r.highRxt : una;
+  const hole = tcb.scoreboard.nextHole(from, hi);
+  if (!hole) return 'none';
+  const lost = tcb.scoreboard.lostBoundary(tcb.o.dupThresh, tcb.mss);
+  const isLost = lost !== undefined && seqLt(hole.start, lost);
+  if (!isLost && canSendNew(tcb)) return 'none';
+  retransmitRange(tcb, hole.start, Math.min(tcb.mss, seqDiff(hole.end, hole.start)));
+  return 'sent';
+}

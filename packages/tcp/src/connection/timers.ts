@@ -1,0 +1,117 @@
+/**
+ * The connection's timers as absolute deadlines (the driver owns the clock): retransmission
+ * (RFC 6298), persist (RFC 9293 §3.8.6.1), delayed ACK (§3.8.6.3), keepalive (§3.8.4,
+ * RFC 1122 §4.2.3.6) and TIME-WAIT (§3.10.8).
+ */
+import * as wire from '@stepwire/wire';
+import { ACK } from '../segment.ts';
+import { type ControlBlock, EMPTY } from './control-block.ts';
+import { onRtoRecovery } from './recovery.ts';
+import { emit, sendSyn } from './segments.ts';
+import { transmit } from './send.ts';
+import { KEEPALIVE_STATES, SEND_STATES, SYNCHRONIZED } from './state.ts';
+
+const { seqAdd } = wire;
+
+/** The next time onTimeout must be called, or undefined when no timer is armed. */
+export function nextDeadline(tcb: ControlBlock): number | undefined {
+  let t = tcb.timers.rtx;
+  for (const x of [tcb.timers.persist, tcb.timers.delAck, tcb.timers.keepalive, tcb.timers.timeWait]) {
+    if (x !== undefined && (t === undefined || x < t)) t = x;
+  }
+  return t;
+}
+
+/** Whatever timers are due at `now`; TIME-WAIT's expiry ends the connection. */
+export function timersFire(tcb: ControlBlock): void {
+  const now = tcb.now;
+  if (tcb.timers.timeWait !== undefined && now >= tcb.timers.timeWait) {
+    tcb.timers.timeWait = undefined;
+    tcb.toClosed('time-wait-timeout');
+    return;
+  }
+  if (tcb.timers.rtx !== undefined && now >= tcb.timers.rtx) {
+    tcb.timers.rtx = undefined;
+    onRetransmissionTimeout(tcb);
+  }
+  if (tcb.timers.persist !== undefined && now >= tcb.timers.persist) {
+    tcb.timers.persist = undefined;
+    onPersistTimeout(tcb);
+  }
+  if (tcb.timers.delAck !== undefined && now >= tcb.timers.delAck) {
+    tcb.timers.delAck = undefined;
+    if (tcb.acks.unackedSegs > 0 || tcb.acks.now) tcb.acks.now = true;
+  }
+  if (tcb.timers.keepalive !== undefined && now >= tcb.timers.keepalive) {
+    tcb.timers.keepalive = undefined;
+    onKeepaliveTimeout(tcb);
+  }
+}
+
+export function onRetransmissionTimeout(tcb: ControlBlock): void {
+  const st = tcb.state;
+  if (st === 'SYN-SENT' || st === 'SYN-RECEIVED') {
+    if (tcb.retries >= tcb.o.synRetries) {
+      tcb.fail('ETIMEDOUT', 'retransmission-timeout');
+      return;
+    }
+    tcb.retries++;
+    tcb.counters.timeouts++;
+    tcb.counters.retransmits++;
+    tcb.synRetransmitted = true;
+    tcb.rtt.backoff();
+    tcb.rttProbe.seq = undefined;
+    // RFC 7413 §4.2.2: a retransmitted SYN carries no data.
+    sendSyn(tcb, st === 'SYN-RECEIVED', true);
+    return;
+  }
+  if (!SYNCHRONIZED.has(st) || tcb.snd.max === tcb.snd.una) return;
+  if (tcb.retries >= tcb.o.maxRetries) {
+    tcb.fail('ETIMEDOUT', 'retransmission-timeout');
+    return;
+  }
+  if (tcb.userTimeout !== undefined && tcb.now - tcb.progressAt >= tcb.userTimeout) {
+    tcb.fail('ETIMEDOUT', 'user-timeout');
+    return;
+  }
+  tcb.retries++;
+  tcb.counters.timeouts++;
+  onRtoRecovery(tcb);
+  transmit(tcb, true);
+  if (tcb.timers.rtx === undefined) tcb.timers.rtx = tcb.now + tcb.rtt.rto;
+}
+
+export function onPersistTimeout(tcb: ControlBlock): void {
+  if (!SEND_STATES.has(tcb.state)) return;
+  if (tcb.sendWindowAvailable() <= 0) {
+    // RFC 9293 §3.8.6.1 zero-window probe. It carries the sequence number SND.UNA-1 and
+    // no data, so the receiver answers with an ACK stating its current window whatever
+    // it is (an unacceptable segment is answered with an ACK, §3.10.7.4) and sequence
+    // state never moves for a probe. Probes back off exponentially up to RTO max.
+    tcb.counters.zeroWindowProbes++;
+    emit(tcb, seqAdd(tcb.snd.una, -1), ACK, EMPTY, false);
+    tcb.timers.persistBackoff++;
+    tcb.timers.persist = tcb.now + tcb.persistInterval();
+    return;
+  }
+  // RFC 9293 §3.8.6.2.1: the override timeout, send what the window allows.
+  transmit(tcb, true);
+}
+
+export function onKeepaliveTimeout(tcb: ControlBlock): void {
+  const ka = tcb.keepalive;
+  if (!ka || !KEEPALIVE_STATES.has(tcb.state)) return;
+  if (tcb.snd.max !== tcb.snd.una) {
+    tcb.timers.keepalive = tcb.now + ka.idle;
+    return;
+  }
+  if (tcb.timers.keepaliveProbes >= ka.count) {
+    tcb.fail('ETIMEDOUT', 'keepalive-timeout');
+    return;
+  }
+  // RFC 9293 §3.8.4 / RFC 1122 §4.2.3.6: <SEQ=SND.NXT-1>, no data, elicits an ACK.
+  tcb.timers.keepaliveProbes++;
+  tcb.counters.keepalivesSent++;
+  emit(tcb, seqAdd(tcb.snd.una, -1), ACK, EMPTY, false);
+  tcb.timers.keepalive = tcb.now + ka.interval;
+}
