@@ -3,7 +3,13 @@
  *
  * - Codecs: varints, packet headers and packet numbers (packet/), frames and their
  *   packet-type legality (frames/), transport parameters.
+ * - Packet protection (crypto/): Initial secrets, packet keys and key update, AEAD and
+ *   header protection over a seam with noble and node:crypto implementations, Retry tags.
  */
+export * from './crypto/hp.ts';
+export * from './crypto/keys.ts';
+export * from './crypto/protect.ts';
+export * from './crypto/retry.ts';
 export * from './frames/frame.ts';
 export * from './frames/legality.ts';
 export * from './packet/header.ts';
