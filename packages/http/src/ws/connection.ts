@@ -192,8 +192,18 @@ export class WebSocketConnection {
     return out;
   }
 
-  /** Feed received bytes; returns the events they complete. */
-  receive(bytes: Uint8Array): WebSocketEvent[] {
+  /** Received bytes not yet parsed. */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  /**
+   * Feed received bytes; returns the events they complete. With `untilMessage`, parsing
+   * stops after the first complete data message, leaving later frames buffered (call again
+   * with no bytes for the rest): a driver then lets the application answer a message before
+   * a later bad frame in the same read fails the connection, as a frame-by-frame reader would.
+   */
+  receive(bytes: Uint8Array, o: { untilMessage?: boolean } = {}): WebSocketEvent[] {
     this.stats.bytesIn += bytes.length;
     if (this.stateValue === 'CLOSED') return this.drainEvents();
     if (bytes.length > 0) {
@@ -201,7 +211,7 @@ export class WebSocketConnection {
       this.buffered += bytes.length;
     }
     try {
-      this.parse();
+      this.parse(!!o.untilMessage);
     } catch (e) {
       if (e instanceof WebSocketFailure) this.fail(e.code, e.message);
       else if (e instanceof ParseError) this.fail(CloseCode.ProtocolError, e.message);
@@ -226,7 +236,7 @@ export class WebSocketConnection {
     return e;
   }
 
-  private parse(): void {
+  private parse(untilMessage: boolean): void {
     while (this.stateValue !== 'CLOSED') {
       if (!this.header) {
         // A header is 2 to 14 bytes (RFC 6455 §5.2); look at no more than that.
@@ -244,7 +254,9 @@ export class WebSocketConnection {
       this.stats.framesIn++;
       if (this.traceFrames)
         this.events.push({ type: 'frame', dir: 'in', summary: summarizeFrame(h, payload.length) });
+      const before = this.stats.messagesIn;
       this.onFrame(h, payload);
+      if (untilMessage && this.stats.messagesIn !== before) return;
     }
   }
 
@@ -399,8 +411,8 @@ export class WebSocketConnection {
     }
     const wasOpen = this.stateValue === 'OPEN';
     this.transition('receive-close');
-    // RFC 6455 §5.5.1: answer with a Close (echoing the code, as most endpoints do).
-    if (wasOpen && !this.closeSent) this.writeClose(code === CloseCode.NoStatus ? undefined : code, '');
+    // RFC 6455 §5.5.1: answer with a Close; "typically echos the status code it received" (and, as ws does, the reason).
+    if (wasOpen && !this.closeSent) this.writeClose(code === CloseCode.NoStatus ? undefined : code, reason);
     this.closeTransport = true;
     this.events.push({ type: 'close', code, reason, wasClean: true });
   }

@@ -124,8 +124,17 @@ export class WebSocket extends EventEmitter {
   }
 
   private onData(b: Uint8Array): void {
-    if (!this.core) return;
-    this.apply(this.core.receive(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)));
+    const core = this.core;
+    if (!core) return;
+    const bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    // One message at a time, so handlers run (and may answer) before later frames are judged.
+    this.apply(core.receive(bytes, { untilMessage: true }));
+    while (core.bufferedBytes > 0 && core.state !== 'CLOSED' && !this.closed) {
+      const before = core.bufferedBytes;
+      this.apply(core.receive(new Uint8Array(0), { untilMessage: true }));
+      // A frame still incomplete: wait for more bytes.
+      if (core.bufferedBytes === before) break;
+    }
   }
 
   private apply(events: WebSocketEvent[]): void {
@@ -250,7 +259,8 @@ export class WebSocket extends EventEmitter {
   terminate(): void {
     if (this.core) this.core.transportClosed();
     this.transport?.destroy();
-    if (!this.transport) this.finish();
+    // Asynchronously, as after a transport close, so 'error' listeners can await 'close'.
+    if (!this.transport) setImmediate(() => this.finish());
   }
 }
 
