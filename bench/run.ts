@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ipBenchmarks } from './ip.bench.ts';
 import type { Benchmark, BenchResult } from './lib.ts';
+import { loadBenchmarks } from './load.bench.ts';
 import { tcpBenchmarks } from './tcp.bench.ts';
 import { tcpTunBenchmarks } from './tcp-tun.bench.ts';
 import { tlsBenchmarks } from './tls.bench.ts';
@@ -20,6 +21,7 @@ const all: Benchmark[] = [
   ...tcpBenchmarks,
   ...tcpTunBenchmarks,
   ...tlsBenchmarks,
+  ...loadBenchmarks,
 ];
 const chosen = values.filter ? all.filter((b) => b.name.includes(values.filter!)) : all;
 

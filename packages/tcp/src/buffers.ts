@@ -34,7 +34,10 @@ export class ChunkQueue {
         this.length += b.length;
         return;
       }
-      const buf = new Uint8Array(SLAB);
+      // The first slab after the queue drained is small and each next one doubles: an idle
+      // keep-alive connection that got one small request then holds 1 KiB, not 8 (issue 15).
+      const size = t && this.length > 0 ? Math.min(SLAB, t.buf.length * 2) : MIN_SLAB;
+      const buf = new Uint8Array(size);
       buf.set(b);
       this.tail = { buf, start: 0, used: b.length, view: buf.subarray(0, b.length) };
       b = this.tail.view;
@@ -50,6 +53,8 @@ export class ChunkQueue {
     if (n > this.length) n = this.length;
     this.base += n;
     this.length -= n;
+    // Drained: let the tail slab go with the views the reader took of it.
+    if (this.length === 0) this.tail = undefined;
     while (this.head < this.chunks.length) {
       const end = this.starts[this.head]! + this.chunks[this.head]!.length;
       if (end > this.base) break;
@@ -114,6 +119,7 @@ const EMPTY = new Uint8Array(0);
 /** Pieces shorter than this are copied together (see push). */
 export const SMALL_CHUNK = 512;
 const SLAB = 8192;
+const MIN_SLAB = 1024;
 
 /** A slab that small pieces are copied into; `view` is its chunk in the list. */
 export interface Tail {
