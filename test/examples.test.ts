@@ -4,13 +4,15 @@
  * like the other TUN tests it fails, never skips, without them.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { netnsExists } from '@stepwire/link';
 import { describe, expect, it } from 'vitest';
+import { tsharkFields } from './support/tshark.ts';
 
 const root = join(import.meta.dirname, '..');
-const example = (name: string, ...args: string[]) => {
+const example = (name: string, args: string[] = [], env: Record<string, string> = {}) => {
   const r = spawnSync(
     process.execPath,
     ['--import', 'tsx', join(root, 'scripts/example.ts'), name, ...args],
@@ -18,6 +20,7 @@ const example = (name: string, ...args: string[]) => {
       cwd: root,
       encoding: 'utf8',
       timeout: 60_000,
+      env: { ...process.env, ...env },
     },
   );
   return { ...r, info: `exit ${r.status} ${r.signal ?? ''}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}` };
@@ -29,7 +32,13 @@ describe('examples', () => {
       .filter((f) => f.endsWith('.ts'))
       .map((f) => f.slice(0, -3))
       .sort();
-    expect(names).toEqual(['http-over-tcp', 'property-test', 'tls-openssl-tun', 'udp-exchange']);
+    expect(names).toEqual([
+      'http-over-tcp',
+      'https-between-hosts',
+      'property-test',
+      'tls-openssl-tun',
+      'udp-exchange',
+    ]);
   });
 
   it('udp-exchange: the datagram goes out and comes back 20 ms later', () => {
@@ -56,8 +65,34 @@ describe('examples', () => {
     expect(r.stdout).toMatch(/the wire lost 1 packet\(s\)/);
   });
 
+  it('https-between-hosts: HTTPS completes, and tshark decrypts the pcap with the SSLKEYLOGFILE secrets', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sw-example-https-'));
+    try {
+      const pcap = join(dir, 'x.pcap');
+      const keylog = join(dir, 'keys.txt');
+      const r = example('https-between-hosts', [], { PCAP: pcap, SSLKEYLOGFILE: keylog });
+      expect(r.status, r.info).toBe(0);
+      expect(r.stdout).toMatch(/client +· tls → ClientHello .*sni=server\.test/);
+      expect(r.stdout).toMatch(/client +· tls WAIT_FINISHED → CONNECTED/);
+      expect(r.stdout).toMatch(/HTTP 200: hello over TLS, 198\.18\.0\.1/);
+      expect(r.stdout).toMatch(/dated 2026-01-01T00:00:00\.000Z/);
+      expect(readFileSync(keylog, 'utf8')).toMatch(
+        /^CLIENT_HANDSHAKE_TRAFFIC_SECRET [0-9a-f]{64} [0-9a-f]{64}$/m,
+      );
+      const http = tsharkFields(pcap, ['frame.time_epoch', 'http.request.method', 'http.response.code'], {
+        filter: 'http',
+        extra: ['-o', `tls.keylog_file:${keylog}`],
+      });
+      expect(http.map((h) => h['http.request.method'] || h['http.response.code'])).toEqual(['GET', '200']);
+      // Dated on the simulation's calendar (2026-01-01), not 1970.
+      expect(Math.floor(Number(http[0]?.['frame.time_epoch']))).toBe(Date.UTC(2026, 0, 1) / 1000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('property-test: both properties hold, and the seed is printed for a replay', () => {
-    const r = example('property-test', '--seed', '42');
+    const r = example('property-test', ['--seed', '42']);
     expect(r.status, r.info).toBe(0);
     expect(r.stdout).toBe(
       'seed 42\nok: forward() matches a full re-encode (500 packets)\nok: forward() never crashes on arbitrary bytes (500 inputs)\n',
