@@ -186,7 +186,7 @@ export interface TcpStats {
  * 'tcp.syncookie.sent', 'tcp.syncookie.valid', 'tcp.syncookie.invalid', 'tcp.icmp.hard',
  * 'tcp.icmp.soft', 'tcp.icmp.pmtu', 'tcp.icmp.no-connection', 'tcp.icmp.out-of-window',
  * 'tcp.icmp.malformed', 'tcp.tx.error', 'tcp.timewait.reuse', 'tcp.timewait.overflow',
- * 'tcp.orphan.reset', 'tcp.orphan.fin-timeout', 'tcp.fastopen.cookie-cached',
+ * 'tcp.orphan.reset', 'tcp.orphan.fin-timeout', 'tcp.fastopen.cookie-cached', 'tcp.fastopen.cookie-rejected',
  * 'tcp.invalid-ack.limited', 'tcp.tx.fragmented'.
  */
 export class Tcp implements IpProtocolHandler {
@@ -471,6 +471,10 @@ export class Tcp implements IpProtocolHandler {
       case 'fastopen-cookie':
         this.fastOpenCache.set(tcb.remote.addr, { cookie: e.cookie });
         this.stack.counters.inc('tcp.fastopen.cookie-cached');
+        break;
+      case 'fastopen-rejected':
+        this.fastOpenCache.delete(tcb.remote.addr);
+        this.stack.counters.inc('tcp.fastopen.cookie-rejected');
         break;
       default:
         break;

@@ -58,15 +58,30 @@ describe('TCP Fast Open (RFC 7413)', () => {
     expect(b.read(4).data).toEqual(utf8('hello'));
   });
 
-  it('a server without TFO ignores SYN data (acks only the SYN)', () => {
+  it('a server without TFO ignores SYN data (acks only the SYN); the client drops the cookie (RFC 7413 §4.1.3)', () => {
     const a = client({ fastOpen: { cookie: COOKIE } });
     const syn = a.open(0, utf8('hi'));
-    const { output } = TcpConnection.accept(
+    const { conn: b, output } = TcpConnection.accept(
       syn.segments[0]!,
       { ...serverOpts(), fastOpenServer: undefined },
       1,
     );
     expect(lines(output)).toEqual(['SYN,ACK seq=5000 ack=1001 win=65535 mss=1460 ws=0 sack']);
+    // No data taken and no fresh cookie: the cookie is worthless to this server.
+    const resend = deliver(a, output, 2);
+    expect(kinds(resend)).toEqual(['fastopen-rejected', 'connected']);
+    expect(lines(resend)).toEqual(['PSH,ACK seq=1001 ack=5001 win=65535 len=2']);
+    deliver(b, resend, 3);
+    expect(b.read(4).data).toEqual(utf8('hi'));
+  });
+
+  it('keeps the cookie when the SYN carrying it was lost: the retransmitted SYN had no cookie', () => {
+    const a = client({ fastOpen: { cookie: COOKIE } });
+    a.open(0, utf8('hi'));
+    const again = a.onTimeout(a.nextTimeout()!);
+    expect(lines(again)).toEqual(['SYN seq=1000 win=65535 mss=1460 ws=0 sack']);
+    const { output } = TcpConnection.accept(again.segments[0]!, serverOpts(), 1001);
+    expect(kinds(deliver(a, output, 1002))).toEqual(['connected']);
   });
 });
 

@@ -323,6 +323,20 @@ describe('TCP Fast Open (RFC 7413)', () => {
   });
 });
 
+describe('Fast Open cookie rejected (RFC 7413 §4.1.3)', () => {
+  it('a server that stopped doing TFO: the client forgets its cookie and asks afresh next time', async () => {
+    const { a, b, run, sim } = tcpSim();
+    b.createServer((s: TcpSocket) => s.pipe(s)).listen(80, B);
+    a.fastOpenCache.set(B, { cookie: new Uint8Array(8).fill(7) });
+    const c = a.connect({ host: B, port: 80, fastOpen: true });
+    const r = collect(c);
+    c.end('payload');
+    expect((await run(r)).toString()).toBe('payload');
+    expect(a.fastOpenCache.get(B)).toBeUndefined();
+    expect(sim.a.host.counters.get('tcp.fastopen.cookie-rejected')).toBe(1);
+  });
+});
+
 describe('ICMP errors for established connections', () => {
   it('packet too big lowers the MSS; soft errors do not abort; errors outside the window are ignored', async () => {
     const { a, b, run, sim } = tcpSim();

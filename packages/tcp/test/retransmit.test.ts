@@ -33,6 +33,30 @@ describe('retransmission timer (RFC 6298)', () => {
     expect(a.stats.retransmits).toBe(4);
   });
 
+  it('floors the RTO at minRto: 1 s by default (RFC 6298 §2.4), 200 ms when asked (as Linux)', () => {
+    for (const [minRto, rto] of [
+      [undefined, 1000],
+      [200, 200],
+    ] as const) {
+      const a = client(minRto === undefined ? {} : { minRto });
+      const b = server();
+      b.listen(0);
+      const synAck = deliver(b, a.open(0), 5);
+      deliver(b, deliver(a, synAck, 10), 15);
+      // The handshake's sample R = 10 gives SRTT + 4*RTTVAR = 30 ms, below the floor.
+      expect([a.stats.srtt, a.stats.rto]).toEqual([10, rto]);
+      a.send(bytes(100), 100);
+      expect(a.nextTimeout()).toBe(100 + rto);
+      expect(lines(a.onTimeout(100 + rto))).toEqual(['PSH,ACK seq=1001 ack=5001 win=65535 len=100']);
+    }
+    // minRto wins over rto.min when both are given.
+    const c = client({ minRto: 300, rto: { min: 50 } });
+    c.open(0);
+    expect(c.stats.rto).toBe(1000);
+    c.receive({ ...ackFromB(1001), flags: 0x12, seq: 5000 }, 1);
+    expect(c.stats.rto).toBe(300);
+  });
+
   it('gives up after the user timeout even with retries left (RFC 9293 §3.10.8)', () => {
     const { a } = established({ userTimeout: 5000, maxRetries: 100 });
     a.send(bytes(100), 0);

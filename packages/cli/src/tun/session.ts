@@ -133,7 +133,7 @@ export class TunSession {
     this.host = new Host({ name: opts.hostName ?? 'stepwire', clock: this.clock, trace: this.trace });
     this.host.addInterface({ link, ipv4: `${this.ours.v4}/24`, ipv6: `${this.ours.v6}/64` });
     this.udp = new Udp(this.host);
-    this.tcp = new Tcp(this.host, opts.tcp);
+    this.tcp = new Tcp(this.host, { ...opts.tcp, connection: { minRto: 200, ...opts.tcp?.connection } }); // Linux's 200 ms RTO floor (RFC 6298 §2.4 allows it)
   }
 
   /** Open the namespace's TUN device (making both if needed). Setup errors are one line. */

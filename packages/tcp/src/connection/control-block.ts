@@ -333,7 +333,8 @@ export class ControlBlock {
     this.offerTs = opts.timestamps ?? true;
     this.rcv = { irs: 0, nxt: 0, advRight: 0, shift: this.offerWs ? shiftFor(this.receiveBuffer) : 0 };
     this.ooo = new OutOfOrderQueue(opts.maxOutOfOrder ?? this.receiveBuffer);
-    this.rtt = new RttEstimator(opts.rto);
+    const minRto = opts.minRto ?? opts.rto?.min;
+    this.rtt = new RttEstimator(minRto === undefined ? opts.rto : { ...opts.rto, min: minRto });
     const cf: CongestionFactory =
       typeof opts.congestion === 'function' ? opts.congestion : opts.congestion === 'cubic' ? cubic : newReno;
     this.cc = cf(this.mss);

@@ -38,13 +38,13 @@ export function segmentArrives(tcb: ControlBlock, seg: TcpSegment): void {
 }
 
 /** RFC 9293 §3.10.7.1 */
-export function inClosed(tcb: ControlBlock, seg: TcpSegment): void {
+function inClosed(tcb: ControlBlock, seg: TcpSegment): void {
   const rst = resetFor(seg);
   if (rst) tcb.push(rst);
 }
 
 /** RFC 9293 §3.10.7.2 */
-export function inListen(tcb: ControlBlock, seg: TcpSegment): void {
+function inListen(tcb: ControlBlock, seg: TcpSegment): void {
   if (seg.flags & RST) {
     tcb.drop('listen-rst');
     return;
@@ -90,7 +90,7 @@ export function inListen(tcb: ControlBlock, seg: TcpSegment): void {
 }
 
 /** RFC 9293 §3.10.7.3 */
-export function inSynSent(tcb: ControlBlock, seg: TcpSegment): void {
+function inSynSent(tcb: ControlBlock, seg: TcpSegment): void {
   const f = seg.flags;
   let ackOk = false;
   if (f & ACK) {
@@ -122,8 +122,9 @@ export function inSynSent(tcb: ControlBlock, seg: TcpSegment): void {
   tcb.rcv.advRight = seqAdd(tcb.rcv.nxt, Math.min(0xffff, tcb.freeSpace()));
   negotiate(tcb, seg);
   keepTimestamp(tcb, seg);
-  if (seg.options.fastOpen && seg.options.fastOpen.length > 0 && (tcb.tfo.request || tcb.tfo.cookie)) {
-    tcb.ev.push({ type: 'fastopen-cookie', cookie: seg.options.fastOpen });
+  const newCookie = seg.options.fastOpen !== undefined && seg.options.fastOpen.length > 0;
+  if (newCookie && (tcb.tfo.request || tcb.tfo.cookie)) {
+    tcb.ev.push({ type: 'fastopen-cookie', cookie: seg.options.fastOpen! });
   }
   if (ackOk) {
     sampleHandshakeRtt(tcb, seg);
@@ -137,6 +138,11 @@ export function inSynSent(tcb: ControlBlock, seg: TcpSegment): void {
       tcb.snd.nxt = tcb.snd.una;
       tcb.snd.max = tcb.snd.una;
       tcb.timers.rtx = undefined;
+      // RFC 7413 §4.1.3: the cookie went with the data and the server neither took the data
+      // nor gave a fresh cookie: it rejected the cookie (or no longer does TFO). Tell the
+      // driver to forget it, so the next connection asks again rather than sending data
+      // that is sent twice every time. (A retransmitted SYN carried no cookie: no verdict.)
+      if (tcb.tfo.cookie && !newCookie && !tcb.synRetransmitted) tcb.ev.push({ type: 'fastopen-rejected' });
     }
     tcb.retries = 0;
     if (tcb.synRetransmitted) tcb.rtt.resetAfterSynTimeout();
@@ -160,13 +166,13 @@ export function inSynSent(tcb: ControlBlock, seg: TcpSegment): void {
   sendSyn(tcb, true);
 }
 
-export function afterHandshake(tcb: ControlBlock): void {
+function afterHandshake(tcb: ControlBlock): void {
   if (tcb.keepalive) tcb.timers.keepalive = tcb.now + tcb.keepalive.idle;
   if (tcb.sendQueue.length === 0 && !tcb.finQueued) tcb.timers.rtx = undefined;
 }
 
 /** Options from the peer's SYN (RFC 9293 §3.7.1, RFC 7323 §2.2, §3.2, RFC 2018 §2). */
-export function negotiate(tcb: ControlBlock, syn: TcpSegment): void {
+function negotiate(tcb: ControlBlock, syn: TcpSegment): void {
   const o = syn.options;
   tcb.peerOfferedWs = o.windowScale !== undefined;
   if (o.mss !== undefined && o.mss > 0) tcb.peerMss = o.mss;
@@ -182,14 +188,14 @@ export function negotiate(tcb: ControlBlock, syn: TcpSegment): void {
   tcb.cc.setMss(tcb.mss);
 }
 
-export function keepTimestamp(tcb: ControlBlock, syn: TcpSegment): void {
+function keepTimestamp(tcb: ControlBlock, syn: TcpSegment): void {
   if (tcb.ts.ok && syn.options.timestamps) {
     tcb.ts.recent = syn.options.timestamps.value;
     tcb.ts.recentAge = tcb.now;
   }
 }
 
-export function sampleHandshakeRtt(tcb: ControlBlock, seg: TcpSegment): void {
+function sampleHandshakeRtt(tcb: ControlBlock, seg: TcpSegment): void {
   const ts = seg.options.timestamps;
   if (tcb.ts.ok && ts && ts.echo !== 0) {
     tcb.rtt.sample(Math.max(0, Math.floor(tcb.now) - ((ts.echo - tcb.ts.offset) >>> 0)));
@@ -200,7 +206,7 @@ export function sampleHandshakeRtt(tcb: ControlBlock, seg: TcpSegment): void {
 }
 
 /** RFC 9293 §3.10.7.4, for SYN-RECEIVED and the synchronized states. */
-export function inSynchronized(tcb: ControlBlock, seg: TcpSegment): void {
+function inSynchronized(tcb: ControlBlock, seg: TcpSegment): void {
   const f = seg.flags;
   let seq = seg.seq;
 
@@ -320,7 +326,7 @@ export function inSynchronized(tcb: ControlBlock, seg: TcpSegment): void {
   processText(tcb, seg, seq);
 }
 
-export function acceptable(tcb: ControlBlock, seq: number, len: number, wnd: number): boolean {
+function acceptable(tcb: ControlBlock, seq: number, len: number, wnd: number): boolean {
   const rn = tcb.rcv.nxt;
   if (len === 0) {
     if (wnd === 0) return seq === rn;
@@ -343,7 +349,7 @@ export function acceptable(tcb: ControlBlock, seq: number, len: number, wnd: num
  * segment without data is rate-limited; a data segment (a real retransmission whose
  * sender needs to hear) is always answered.
  */
-export function outOfWindowAck(tcb: ControlBlock, seg: TcpSegment): void {
+function outOfWindowAck(tcb: ControlBlock, seg: TcpSegment): void {
   if (seg.payload.length > 0 && !(seg.flags & SYN)) {
     tcb.acks.now = true;
     return;
@@ -357,7 +363,7 @@ export function outOfWindowAck(tcb: ControlBlock, seg: TcpSegment): void {
 }
 
 /** RFC 5961 §3.2, §4.2 and §7: an ACK for the peer to check, rate-limited. */
-export function challengeAck(tcb: ControlBlock): void {
+function challengeAck(tcb: ControlBlock): void {
   if (tcb.now - tcb.acks.challengeWindowStart >= 1000) {
     tcb.acks.challengeWindowStart = tcb.now;
     tcb.acks.challengeCount = 0;
@@ -372,7 +378,7 @@ export function challengeAck(tcb: ControlBlock): void {
 }
 
 /** ACK processing in SYN-RECEIVED (RFC 9293 §3.10.7.4, fifth, SYN-RECEIVED). */
-export function ackInSynReceived(tcb: ControlBlock, seg: TcpSegment): boolean {
+function ackInSynReceived(tcb: ControlBlock, seg: TcpSegment): boolean {
   if (!(seqLt(tcb.snd.una, seg.ack) && seqLeq(seg.ack, tcb.snd.max))) {
     emit(tcb, seg.ack, RST, EMPTY, false);
     tcb.drop('synrcvd-bad-ack');
@@ -400,7 +406,7 @@ export function ackInSynReceived(tcb: ControlBlock, seg: TcpSegment): boolean {
  * The ACK field in the synchronized states (RFC 9293 §3.10.7.4 fifth, RFC 5961 §5.2,
  * RFC 5681, RFC 6582, RFC 6675). Returns false when the segment is to be dropped.
  */
-export function processAck(tcb: ControlBlock, seg: TcpSegment): boolean {
+function processAck(tcb: ControlBlock, seg: TcpSegment): boolean {
   const ack = seg.ack;
   // RFC 5961 §5.2: acceptable iff (SND.UNA - MAX.SND.WND) <= SEG.ACK <= SND.NXT.
   if (seqGt(ack, tcb.snd.max)) {
@@ -478,7 +484,7 @@ export function processAck(tcb: ControlBlock, seg: TcpSegment): boolean {
 }
 
 /** SND.UNA moves to `ack`: drop acknowledged bytes, SYN and FIN. */
-export function ackAdvance(tcb: ControlBlock, ack: number): number {
+function ackAdvance(tcb: ControlBlock, ack: number): number {
   const dataEnd = seqAdd(tcb.sendBase, tcb.sendQueue.length);
   const upTo = seqLt(ack, dataEnd) ? ack : dataEnd;
   const acked = seqDiff(upTo, tcb.sendBase);
@@ -494,7 +500,7 @@ export function ackAdvance(tcb: ControlBlock, ack: number): number {
   return seqDiff(ack, prev);
 }
 
-export function onNewAck(tcb: ControlBlock, seg: TcpSegment, ack: number): void {
+function onNewAck(tcb: ControlBlock, seg: TcpSegment, ack: number): void {
   const prevUna = tcb.snd.una;
   const ackedBytes = ackAdvance(tcb, ack);
   tcb.progressAt = tcb.now;
@@ -538,7 +544,7 @@ export function onNewAck(tcb: ControlBlock, seg: TcpSegment, ack: number): void 
 }
 
 /** Seventh and eighth steps: segment text and FIN (RFC 9293 §3.10.7.4). */
-export function processText(tcb: ControlBlock, seg: TcpSegment, seq: number): void {
+function processText(tcb: ControlBlock, seg: TcpSegment, seq: number): void {
   const st = tcb.state;
   const payload = seg.payload;
   const segFin = (seg.flags & FIN) !== 0;
@@ -603,7 +609,7 @@ export function processText(tcb: ControlBlock, seg: TcpSegment, seq: number): vo
 }
 
 /** Bytes at RCV.NXT: to the reader, then whatever out-of-order data they join. */
-export function appendInOrder(tcb: ControlBlock, data: Uint8Array): void {
+function appendInOrder(tcb: ControlBlock, data: Uint8Array): void {
   tcb.recvQueue.push(data, true);
   tcb.rcv.nxt = seqAdd(tcb.rcv.nxt, data.length);
   tcb.counters.bytesIn += data.length;
@@ -625,7 +631,7 @@ export function appendInOrder(tcb: ControlBlock, data: Uint8Array): void {
   tcb.pushReadable();
 }
 
-export function takeFin(tcb: ControlBlock): void {
+function takeFin(tcb: ControlBlock): void {
   if (tcb.peerFinSeen) return;
   tcb.peerFinSeen = true;
   tcb.rcv.nxt = seqAdd(tcb.rcv.nxt, 1);
@@ -634,7 +640,7 @@ export function takeFin(tcb: ControlBlock): void {
 }
 
 /** RFC 9293 §3.8.6.3 / RFC 5681 §4.2: ACK every second segment, else within the delay. */
-export function noteDataReceived(tcb: ControlBlock): void {
+function noteDataReceived(tcb: ControlBlock): void {
   tcb.acks.unackedSegs++;
   if (tcb.o.delayedAck === 0 || tcb.acks.unackedSegs >= 2) {
     tcb.acks.now = true;

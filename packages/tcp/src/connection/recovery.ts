@@ -74,7 +74,7 @@ export function onDupAck(tcb: ControlBlock): void {
  * to what the receiver got (PRR); below it, grow back toward ssthresh no faster than
  * slow start (PRR-SSRB). The result is this ACK's cwnd, pipe + sndcnt.
  */
-export function prrUpdate(tcb: ControlBlock, delivered: number): void {
+function prrUpdate(tcb: ControlBlock, delivered: number): void {
   tcb.recovery.prrDelivered += delivered;
   const inFlight = pipe(tcb);
   const ss = tcb.cc.ssthresh;
@@ -115,7 +115,7 @@ export function rescueRetransmission(tcb: ControlBlock): void {
  * the retransmitted range is still missing, that retransmission was lost too. Without
  * this only the RTO would repair it (RFC 6675 marks each hole for one retransmission).
  */
-export function detectLostRetransmissions(tcb: ControlBlock): void {
+function detectLostRetransmissions(tcb: ControlBlock): void {
   const hi = tcb.scoreboard.highest;
   const log = tcb.recovery.rxtLog;
   let w = 0;

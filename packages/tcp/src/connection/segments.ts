@@ -79,7 +79,7 @@ export function sendAck(tcb: ControlBlock): void {
  * The window field for an outgoing segment (RFC 9293 §3.8.6.2.2 receiver SWS avoidance,
  * RFC 7323 §2.3 scaling). The right edge never moves left.
  */
-export function windowField(tcb: ControlBlock): number {
+function windowField(tcb: ControlBlock): number {
   const candidate = seqAdd(tcb.rcv.nxt, tcb.freeSpace());
   let right = tcb.rcv.advRight;
   const grow = seqDiff(candidate, right);
@@ -202,7 +202,7 @@ export function retransmitRange(tcb: ControlBlock, seq: number, len: number): vo
   if (tcb.timers.rtx === undefined) tcb.timers.rtx = tcb.now + tcb.rtt.rto;
 }
 
-export function noteRetransmitted(tcb: ControlBlock, end: number): void {
+function noteRetransmitted(tcb: ControlBlock, end: number): void {
   if (tcb.rttProbe.karnUntil === undefined || seqGt(end, tcb.rttProbe.karnUntil))
     tcb.rttProbe.karnUntil = end;
 }

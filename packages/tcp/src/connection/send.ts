@@ -46,7 +46,7 @@ export function transmit(tcb: ControlBlock, force = false): void {
 const canSendNew = (tcb: ControlBlock): boolean => newDataSendable(tcb) > 0;
 
 /** How much unsent data the peer window and cwnd would let go now (ignoring Nagle). */
-export function newDataSendable(tcb: ControlBlock): number {
+function newDataSendable(tcb: ControlBlock): number {
   const dataEnd = seqAdd(tcb.sendBase, tcb.sendQueue.length);
   const unsent = seqDiff(dataEnd, tcb.snd.nxt);
   if (unsent <= 0) return 0;
@@ -55,7 +55,7 @@ export function newDataSendable(tcb: ControlBlock): number {
 }
 
 /** One segment from SND.NXT (new data, or going back after an RTO). False when nothing went. */
-export function sendNew(tcb: ControlBlock, force: boolean): boolean {
+function sendNew(tcb: ControlBlock, force: boolean): boolean {
   const dataEnd = seqAdd(tcb.sendBase, tcb.sendQueue.length);
   const unsent = seqDiff(dataEnd, tcb.snd.nxt);
   const wantFin =
@@ -102,7 +102,7 @@ export function sendNew(tcb: ControlBlock, force: boolean): boolean {
   return true;
 }
 
-export function armPersistIfBlocked(tcb: ControlBlock): void {
+function armPersistIfBlocked(tcb: ControlBlock): void {
   if (!SEND_STATES.has(tcb.state)) return;
   const dataEnd = seqAdd(tcb.sendBase, tcb.sendQueue.length);
   const unsent = seqDiff(dataEnd, tcb.snd.nxt);

@@ -48,7 +48,7 @@ export function timersFire(tcb: ControlBlock): void {
   }
 }
 
-export function onRetransmissionTimeout(tcb: ControlBlock): void {
+function onRetransmissionTimeout(tcb: ControlBlock): void {
   const st = tcb.state;
   if (st === 'SYN-SENT' || st === 'SYN-RECEIVED') {
     if (tcb.retries >= tcb.o.synRetries) {
@@ -81,7 +81,7 @@ export function onRetransmissionTimeout(tcb: ControlBlock): void {
   if (tcb.timers.rtx === undefined) tcb.timers.rtx = tcb.now + tcb.rtt.rto;
 }
 
-export function onPersistTimeout(tcb: ControlBlock): void {
+function onPersistTimeout(tcb: ControlBlock): void {
   if (!SEND_STATES.has(tcb.state)) return;
   if (tcb.sendWindowAvailable() <= 0) {
     // RFC 9293 §3.8.6.1 zero-window probe. It carries the sequence number SND.UNA-1 and
@@ -98,7 +98,7 @@ export function onPersistTimeout(tcb: ControlBlock): void {
   transmit(tcb, true);
 }
 
-export function onKeepaliveTimeout(tcb: ControlBlock): void {
+function onKeepaliveTimeout(tcb: ControlBlock): void {
   const ka = tcb.keepalive;
   if (!ka || !KEEPALIVE_STATES.has(tcb.state)) return;
   if (tcb.snd.max !== tcb.snd.una) {

@@ -26,6 +26,8 @@ export interface TcpEndpoint {
  * - error: the connection failed (refused, reset by the peer, or timed out); 'closed' follows.
  * - closed: the connection reached CLOSED and can be forgotten.
  * - fastopen-cookie: the server gave a TFO cookie (RFC 7413 §4.1.2), for the client to cache.
+ * - fastopen-rejected: the server acknowledged only our SYN and gave no new cookie: the
+ *   cached cookie is no good (RFC 7413 §4.1.3), for the client to forget.
  */
 export type TcpEvent =
   | { type: 'connected' }
@@ -35,7 +37,8 @@ export type TcpEvent =
   | { type: 'acked' }
   | { type: 'error'; code: 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' }
   | { type: 'closed' }
-  | { type: 'fastopen-cookie'; cookie: Uint8Array };
+  | { type: 'fastopen-cookie'; cookie: Uint8Array }
+  | { type: 'fastopen-rejected' };
 
 export interface TcpOutput {
   segments: TcpSegment[];
@@ -88,6 +91,11 @@ export interface TcpConnectionOptions {
   /** Delayed-ACK timeout in ms (RFC 9293 §3.8.6.3, ≤ 500; here ≤ 200); 0 = ACK every segment. Default 40. */
   delayedAck?: number;
   rto?: RtoOptions;
+  /**
+   * Lower bound on the retransmission timeout in ms (RFC 6298 §2.4: 1 s, the default; Linux
+   * uses 200 ms, as the TUN sessions do). Takes precedence over `rto.min`.
+   */
+  minRto?: number;
   /** RTO expiries in a row before ETIMEDOUT (RFC 9293 §3.8.3 R2). Default 12. */
   maxRetries?: number;
   /** SYN / SYN-ACK retransmissions before giving up. Default 6. */
