@@ -16,7 +16,7 @@ import type { Duplex } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import type { TraceBus } from '@stepwire/wire';
 import { TlsClient, type TlsClientOptions } from './client.ts';
-import { CipherSuite, NamedGroup } from './codec/common.ts';
+import { CipherSuite, NamedGroup, SignatureScheme } from './codec/common.ts';
 import type { SessionTicket } from './connection.ts';
 import {
   type CertificatesInput,
@@ -78,6 +78,11 @@ export interface ConnectOptions extends CommonOptions {
   cert?: CertificatesInput;
   key?: string | PrivateKey;
   ALPNProtocols?: readonly string[];
+  /**
+   * The signature schemes we accept from the server (signature_algorithms, RFC 8446 §4.2.3),
+   * preferred first: node:tls's 'ecdsa_secp256r1_sha256:rsa_pss_rsae_sha256' or code points.
+   */
+  sigalgs?: string | readonly number[];
   /** A ticket from an earlier connection's 'session' event, to resume (RFC 8446 §2.2). */
   session?: SessionTicket;
   /**
@@ -91,10 +96,22 @@ export interface ConnectOptions extends CommonOptions {
   compatibilityMode?: boolean;
 }
 
-export interface ServerOptions extends CommonOptions {
-  /** Our certificate chain, leaf first, and its key. */
+/** One certificate chain (leaf first) and the leaf's private key. */
+export interface KeyCertPair {
   cert: CertificatesInput;
   key: string | PrivateKey;
+}
+
+export interface ServerOptions extends CommonOptions {
+  /**
+   * Our certificate chain, leaf first, and its key. As in node:tls, several chains with keys of
+   * different types may be given as arrays (`key: [ecKey, rsaKey], cert: [ecChain, rsaChain]`):
+   * each handshake then takes the one that fits the client's SNI and signature_algorithms.
+   */
+  cert?: CertificatesInput | readonly CertificatesInput[];
+  key?: string | PrivateKey | readonly (string | PrivateKey)[];
+  /** Several certificates (ECDSA, RSA, Ed25519, ...), in preference order; with or instead of cert/key. */
+  certificates?: readonly KeyCertPair[];
   /** Our ALPN protocols, preferred first (RFC 7301). */
   ALPNProtocols?: readonly string[];
   /** Trust anchors for client certificates (with requestCert); default node:tls's root certificates. */
@@ -157,6 +174,21 @@ function groupsOf(v: string | readonly number[] | undefined): number[] | undefin
     });
 }
 
+const SCHEME_NAMES = SignatureScheme as Record<string, number>;
+
+function sigalgsOf(v: string | readonly number[] | undefined): number[] | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') return [...v];
+  return v
+    .split(':')
+    .filter((s) => s !== '')
+    .map((name) => {
+      const code = SCHEME_NAMES[name.toLowerCase()];
+      if (code === undefined) throw new RangeError(`unknown TLS 1.3 signature scheme '${name}'`);
+      return code;
+    });
+}
+
 function checkVersions(o: CommonOptions): void {
   for (const [k, v] of [
     ['minVersion', o.minVersion],
@@ -190,6 +222,24 @@ function defaultCa(): X509Certificate[] {
     });
   }
   return defaultAnchors;
+}
+
+/**
+ * The key/cert pairs of server options: `certificates`, then cert/key, where (as in node:tls)
+ * a key array goes with a cert array of the same length, one chain per key.
+ */
+function keyCertPairs(o: Pick<ServerOptions, 'cert' | 'key' | 'certificates'>): KeyCertPair[] {
+  const out: KeyCertPair[] = [...(o.certificates ?? [])];
+  if (o.key === undefined && o.cert === undefined) return out;
+  if (o.key === undefined || o.cert === undefined) throw new TypeError('cert and key go together');
+  if (Array.isArray(o.key)) {
+    const certs = o.cert as readonly CertificatesInput[];
+    if (!Array.isArray(o.cert) || certs.length !== o.key.length)
+      throw new TypeError('with several keys, cert is an array of as many chains, in the same order');
+    const keys = o.key as readonly (string | PrivateKey)[];
+    for (let i = 0; i < keys.length; i++) out.push({ key: keys[i]!, cert: certs[i]! });
+  } else out.push({ key: o.key as string | PrivateKey, cert: o.cert as CertificatesInput });
+  return out;
 }
 
 /** A peer certificate as node:tls's getPeerCertificate() describes it. */
@@ -467,7 +517,9 @@ export function connect(
   const reject = o.rejectUnauthorized ?? true;
   let socket: SecureSocket | undefined;
   let result: { ok: boolean; error?: CertificateError } | undefined;
+  const sigalgs = sigalgsOf(o.sigalgs);
   const verifier = certificateVerifier({
+    ...(sigalgs ? { signatureSchemes: sigalgs } : {}),
     ca: o.ca ?? defaultCa(),
     purpose: 'serverAuth',
     // node:tls checks 'localhost' when neither servername nor host is given; so do we.
@@ -567,11 +619,10 @@ export class SecureServer extends EventEmitter {
     this.options = options;
     const { crypto, signatures } = providerOf(options.provider);
     this.signatures = signatures;
-    const signer = certificateSigner({
-      cert: options.cert,
-      key: options.key,
-      ...(signatures ? { signatures } : {}),
-    });
+    const signer = keyCertPairs(options).map((p) =>
+      certificateSigner({ cert: p.cert, key: p.key, ...(signatures ? { signatures } : {}) }),
+    );
+    if (signer.length === 0) throw new TypeError('a TLS server needs cert and key (or certificates)');
     const maxEarlyData =
       options.earlyData === true ? 16 * 1024 : options.earlyData ? Math.max(0, options.earlyData) : 0;
     const cipherSuites = cipherSuitesOf(options.cipherSuites);

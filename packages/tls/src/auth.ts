@@ -24,6 +24,53 @@ export interface CertificateSigner {
   /** Schemes our key can sign with, in preference order. */
   readonly signatureSchemes: readonly number[];
   sign(scheme: number, content: Uint8Array): Uint8Array;
+  /**
+   * Whether the leaf is for this server name (RFC 6125), so a server holding several
+   * certificates can choose by SNI (RFC 6066 §3). Absent: the certificate serves any name.
+   */
+  matchesServerName?(name: string): boolean;
+  /**
+   * The SignatureSchemes of the signatures inside the chain (a self-signed root's excluded),
+   * matched against the client's signature_algorithms_cert (RFC 8446 §4.2.3).
+   */
+  readonly chainSchemes?: readonly number[];
+}
+
+/** What a ClientHello says that chooses among several certificates. */
+export interface CertificateRequestContext {
+  /** signature_algorithms (RFC 8446 §4.2.3), the client's preference order. */
+  signatureAlgorithms: readonly number[];
+  /** signature_algorithms_cert, when sent; otherwise signature_algorithms applies to certificates too. */
+  signatureAlgorithmsCert?: readonly number[];
+  /** SNI host_name (RFC 6066 §3). */
+  serverName?: string;
+}
+
+/**
+ * Choose a certificate and its CertificateVerify scheme among several, as rustls and nginx do:
+ * first the certificates for the client's SNI (all of them when none is), then the first one
+ * (in our order) whose key signs with a scheme in signature_algorithms, preferring one whose
+ * chain is signed with schemes the client accepts in certificates (RFC 8446 §4.2.3). When no
+ * chain fits, a certificate the client may still accept is sent anyway (RFC 8446 §4.4.2.2:
+ * "the server SHOULD continue the handshake by sending the client a certificate chain of its
+ * choice"). Undefined when no key can make a signature the client accepts (handshake_failure).
+ */
+export function selectCertificate(
+  signers: readonly CertificateSigner[],
+  hello: CertificateRequestContext,
+): { signer: CertificateSigner; scheme: number } | undefined {
+  const name = hello.serverName;
+  const named = name === undefined ? [] : signers.filter((s) => s.matchesServerName?.(name) === true);
+  const pool = named.length > 0 ? named : signers;
+  const certSchemes = hello.signatureAlgorithmsCert ?? hello.signatureAlgorithms;
+  let fallback: { signer: CertificateSigner; scheme: number } | undefined;
+  for (const signer of pool) {
+    const scheme = signer.signatureSchemes.find((x) => hello.signatureAlgorithms.includes(x));
+    if (scheme === undefined) continue;
+    if ((signer.chainSchemes ?? []).every((x) => certSchemes.includes(x))) return { signer, scheme };
+    fallback ??= { signer, scheme };
+  }
+  return fallback;
 }
 
 /**

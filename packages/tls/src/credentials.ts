@@ -12,7 +12,9 @@
 
 import type { CertificateSigner, CertificateVerifier } from './auth.ts';
 import { AlertDescription, TlsAlertError } from './codec/alert.ts';
+import { SignatureScheme } from './codec/common.ts';
 import {
+  algorithmForCertificate,
   CERTIFICATE_VERIFY_SCHEMES,
   CertificateError,
   type Credentials,
@@ -20,6 +22,8 @@ import {
   decodeCertificatesPem,
   decodePrivateKeyPem,
   encodeSpki,
+  matchesHostname,
+  namesEqual,
   type PrivateKey,
   publicKeyOf,
   SignatureError,
@@ -165,9 +169,62 @@ export function certificateSigner(options: SignerOptions | Credentials): Certifi
   const leafSpki = leaf.subjectPublicKeyInfo.raw;
   if (spki.length !== leafSpki.length || spki.some((v, i) => v !== leafSpki[i]))
     throw new RangeError('the private key does not belong to the first certificate');
+  const chainSchemes = new Set<number>();
+  for (const c of chain) {
+    // A self-signed root's own signature is not checked by anyone (it is the anchor).
+    if (namesEqual(c.subject, c.issuer)) continue;
+    const scheme = certificateSignatureScheme(c);
+    if (scheme !== undefined) chainSchemes.add(scheme);
+  }
   return {
     certificateChain: chain.map((c) => c.raw),
     signatureSchemes: schemesForKey(key),
     sign: (scheme, content) => sign(scheme, key, content, signatures),
+    // RFC 6066 §3 / RFC 6125: SNI is a DNS name; an IP literal is never sent, but a client that
+    // connects by address is still best served by a certificate naming it.
+    matchesServerName: (name) => {
+      try {
+        return matchesHostname(leaf, name, false);
+      } catch {
+        return false;
+      }
+    },
+    chainSchemes: [...chainSchemes],
   };
+}
+
+/**
+ * The TLS SignatureScheme (RFC 8446 §4.2.3) a certificate's signature corresponds to, for
+ * signature_algorithms_cert; undefined when TLS has no code point for it.
+ */
+export function certificateSignatureScheme(c: X509Certificate): number | undefined {
+  let alg: ReturnType<typeof algorithmForCertificate>;
+  try {
+    alg = algorithmForCertificate(c.signatureAlgorithm);
+  } catch {
+    return undefined;
+  }
+  const h = { sha256: 0, sha384: 1, sha512: 2 } as const;
+  switch (alg.kind) {
+    case 'ed25519':
+      return SignatureScheme.ed25519;
+    case 'ecdsa':
+      return [
+        SignatureScheme.ecdsa_secp256r1_sha256,
+        SignatureScheme.ecdsa_secp384r1_sha384,
+        SignatureScheme.ecdsa_secp521r1_sha512,
+      ][h[alg.hash]];
+    case 'rsa-pkcs1':
+      return [
+        SignatureScheme.rsa_pkcs1_sha256,
+        SignatureScheme.rsa_pkcs1_sha384,
+        SignatureScheme.rsa_pkcs1_sha512,
+      ][h[alg.hash]];
+    case 'rsa-pss':
+      return [
+        SignatureScheme.rsa_pss_rsae_sha256,
+        SignatureScheme.rsa_pss_rsae_sha384,
+        SignatureScheme.rsa_pss_rsae_sha512,
+      ][h[alg.hash]];
+  }
 }

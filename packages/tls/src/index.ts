@@ -12,7 +12,13 @@
  */
 
 // ---- Core: crypto seam, codecs, key schedule, record protection, handshake machines (tls core helper) ----
-export { type CertificateSigner, type CertificateVerifier, certificateVerifyInput } from './auth.ts';
+export {
+  type CertificateRequestContext,
+  type CertificateSigner,
+  type CertificateVerifier,
+  certificateVerifyInput,
+  selectCertificate,
+} from './auth.ts';
 export * from './client.ts';
 export * from './codec/alert.ts';
 export * from './codec/common.ts';
@@ -39,6 +45,7 @@ export {
   createServer,
   decodeSession,
   encodeSession,
+  type KeyCertPair,
   type PeerCertificate,
   type ProviderChoice,
   SecureServer,

@@ -14,6 +14,7 @@ import {
   type CertificateVerifier,
   certificateVerifyInput,
   macEqual,
+  selectCertificate,
 } from './auth.ts';
 import { DEFAULT_CIPHER_SUITES, DEFAULT_GROUPS, GROUP_NAMES } from './client.ts';
 import { AlertDescription } from './codec/alert.ts';
@@ -26,7 +27,11 @@ import type { HashName, KeyPair } from './crypto/provider.ts';
 import { cipherSuite, finishedVerifyData, KeySchedule, resumptionPsk } from './keyschedule.ts';
 
 export interface TlsServerOptions extends TlsCommonOptions {
-  signer: CertificateSigner;
+  /**
+   * Our certificate(s). With several (say ECDSA, RSA and Ed25519), each handshake takes the
+   * one that fits the client's SNI and signature_algorithms (selectCertificate in auth.ts).
+   */
+  signer: CertificateSigner | readonly CertificateSigner[];
   /** Server preference order. */
   cipherSuites?: readonly number[];
   /** Server preference order; a client without a share for any of these gets a HelloRetryRequest. */
@@ -282,13 +287,20 @@ export class TlsServer extends TlsConnection {
     this.resumed = this.pskKind === 'resumption';
     const pskAuthenticated = selectedIdentity !== undefined;
 
-    let scheme: number | undefined;
+    let certificate: { signer: CertificateSigner; scheme: number } | undefined;
     if (!pskAuthenticated) {
       const sa = findExtension(ch.extensions, 'signature_algorithms');
       // RFC 8446 §4.2.3: certificate authentication needs signature_algorithms.
       if (!sa) alert(AlertDescription.missing_extension, 'no signature_algorithms');
-      scheme = o.signer.signatureSchemes.find((s) => sa.schemes.includes(s));
-      if (scheme === undefined) alert(AlertDescription.handshake_failure, 'no signature scheme in common');
+      const saCert = findExtension(ch.extensions, 'signature_algorithms_cert');
+      certificate = selectCertificate(Array.isArray(o.signer) ? o.signer : [o.signer as CertificateSigner], {
+        signatureAlgorithms: sa.schemes,
+        ...(saCert ? { signatureAlgorithmsCert: saCert.schemes } : {}),
+        ...(this.serverName !== undefined ? { serverName: this.serverName } : {}),
+      });
+      // RFC 8446 §4.4.2.2/§4.2.3: no key of ours can sign in a way the client accepts.
+      if (certificate === undefined)
+        alert(AlertDescription.handshake_failure, 'no signature scheme in common');
     }
 
     const alpnExt = findExtension(ch.extensions, 'alpn');
@@ -396,17 +408,18 @@ export class TlsServer extends TlsConnection {
         extensions: [{ type: 'signature_algorithms', schemes: [...o.clientAuth!.verifier.signatureSchemes] }],
       });
     }
-    if (!pskAuthenticated) {
+    if (certificate) {
+      const { signer, scheme } = certificate;
       this.sendHandshake({
         msgType: 'certificate',
         certificateRequestContext: new Uint8Array(0),
-        certificateList: o.signer.certificateChain.map((certData) => ({ certData, extensions: [] })),
+        certificateList: signer.certificateChain.map((certData) => ({ certData, extensions: [] })),
       });
       const content = certificateVerifyInput('server', this.transcript.hash(this.crypto, suite.hash));
       this.sendHandshake({
         msgType: 'certificate_verify',
-        algorithm: scheme!,
-        signature: o.signer.sign(scheme!, content),
+        algorithm: scheme,
+        signature: signer.sign(scheme, content),
       });
     }
     const fin = finishedVerifyData(

@@ -7,8 +7,13 @@
  *
  *   $STEPWIRE_HOME/ca/ (default ~/.stepwire/ca/)
  *     ca.pem   ca.key     the CA (P-256, 10 years); made when missing, unreadable or expired
- *     leaf.pem leaf.key   stepwire.test, 198.18.0.2, fd00:5757::2; made again when missing,
- *                         expired (or within a day of it), or not issued by ca.pem
+ *     leaf.pem leaf.key   stepwire.test, 198.18.0.2, fd00:5757::2 (ECDSA P-256); made again
+ *                         when missing, expired (or within a day of it), or not issued by ca.pem
+ *     leaf-rsa.pem leaf-rsa.key           the same names, RSA 2048 (RSA-PSS signatures)
+ *     leaf-ed25519.pem leaf-ed25519.key   the same names, Ed25519
+ * The server holds all three and each handshake takes the one the client's
+ * signature_algorithms can verify (as nginx and rustls do), so a client that offers only
+ * RSA-PSS, say, still connects.
  * Keys are written with mode 0600 (the directory 0700), each file atomically (write, rename).
  */
 import * as fs from 'node:fs';
@@ -30,7 +35,16 @@ export interface TlsIdentity {
   caPath?: string;
   /** The CA certificate PEM, when we made it. */
   caPem?: string;
+  /** More certificates (other key types) besides certPem/keyPem, chosen per handshake by signature_algorithms. */
+  more?: { certPem: string; keyPem: string }[];
 }
+
+/** The leaves serve holds: file stem and key type, the first is certPem/keyPem. */
+const LEAF_KINDS = [
+  { stem: 'leaf', keyType: 'P-256' },
+  { stem: 'leaf-rsa', keyType: 'rsa2048' },
+  { stem: 'leaf-ed25519', keyType: 'ed25519' },
+] as const;
 
 /** $STEPWIRE_HOME/ca, or ~/.stepwire/ca. */
 export function defaultCaDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -124,8 +138,6 @@ function loadOrCreateLocked(dir: string, now: Date): CaStoreResult {
   const files = {
     ca: path.join(dir, 'ca.pem'),
     caKey: path.join(dir, 'ca.key'),
-    leaf: path.join(dir, 'leaf.pem'),
-    leafKey: path.join(dir, 'leaf.key'),
   };
   let ca = loadValid(files.ca, files.caKey, now, DAY);
   const madeCa = ca === undefined;
@@ -134,34 +146,44 @@ function loadOrCreateLocked(dir: string, now: Date): CaStoreResult {
     writeAtomic(files.caKey, ca.privateKeyPem, 0o600);
     writeAtomic(files.ca, ca.certificatePem, 0o644);
   }
-  let leaf = madeCa ? undefined : loadValid(files.leaf, files.leafKey, now, DAY);
-  if (leaf) {
-    // The leaf must chain to this CA and still name every address serve answers on.
-    try {
-      for (const hostname of [
-        ...pki.STEPWIRE_SERVER_NAMES.dnsNames,
-        ...pki.STEPWIRE_SERVER_NAMES.ipAddresses,
-      ])
-        pki.verifyCertificateChain(leaf.certificate, [], { trustAnchors: [ca.certificate], now, hostname });
-    } catch {
-      leaf = undefined;
+  let madeLeaf = false;
+  const leaves: pki.Credentials[] = [];
+  for (const kind of LEAF_KINDS) {
+    const certFile = path.join(dir, `${kind.stem}.pem`);
+    const keyFile = path.join(dir, `${kind.stem}.key`);
+    let leaf = madeCa ? undefined : loadValid(certFile, keyFile, now, DAY);
+    if (leaf) {
+      // The leaf must chain to this CA and still name every address serve answers on.
+      try {
+        for (const hostname of [
+          ...pki.STEPWIRE_SERVER_NAMES.dnsNames,
+          ...pki.STEPWIRE_SERVER_NAMES.ipAddresses,
+        ])
+          pki.verifyCertificateChain(leaf.certificate, [], { trustAnchors: [ca.certificate], now, hostname });
+      } catch {
+        leaf = undefined;
+      }
     }
+    if (!leaf) {
+      madeLeaf = true;
+      leaf = pki.createLeafCertificate(ca, {
+        now,
+        dnsNames: [...pki.STEPWIRE_SERVER_NAMES.dnsNames],
+        ipAddresses: [...pki.STEPWIRE_SERVER_NAMES.ipAddresses],
+        validDays: 90,
+        extKeyUsage: ['serverAuth'],
+        keyType: kind.keyType,
+      });
+      writeAtomic(keyFile, leaf.privateKeyPem, 0o600);
+      writeAtomic(certFile, leaf.certificatePem, 0o644);
+    }
+    leaves.push(leaf);
   }
-  const madeLeaf = leaf === undefined;
-  if (!leaf) {
-    leaf = pki.createLeafCertificate(ca, {
-      now,
-      dnsNames: [...pki.STEPWIRE_SERVER_NAMES.dnsNames],
-      ipAddresses: [...pki.STEPWIRE_SERVER_NAMES.ipAddresses],
-      validDays: 90,
-      extKeyUsage: ['serverAuth'],
-    });
-    writeAtomic(files.leafKey, leaf.privateKeyPem, 0o600);
-    writeAtomic(files.leaf, leaf.certificatePem, 0o644);
-  }
+  const [first, ...more] = leaves as [pki.Credentials, ...pki.Credentials[]];
   return {
-    certPem: leaf.certificatePem + ca.certificatePem,
-    keyPem: leaf.privateKeyPem,
+    certPem: first.certificatePem + ca.certificatePem,
+    keyPem: first.privateKeyPem,
+    more: more.map((l) => ({ certPem: l.certificatePem + ca.certificatePem, keyPem: l.privateKeyPem })),
     caPath: files.ca,
     caPem: ca.certificatePem,
     made: { ca: madeCa, leaf: madeLeaf },
@@ -171,9 +193,20 @@ function loadOrCreateLocked(dir: string, now: Date): CaStoreResult {
 /** A fresh in-memory CA and leaf (nothing written): for services started without a configured identity. */
 export function ephemeralServeIdentity(now = new Date()): TlsIdentity {
   const { ca, leaf } = pki.createStepwireCredentials(now);
+  const more = LEAF_KINDS.slice(1).map((kind) => {
+    const l = pki.createLeafCertificate(ca, {
+      now,
+      dnsNames: [...pki.STEPWIRE_SERVER_NAMES.dnsNames],
+      ipAddresses: [...pki.STEPWIRE_SERVER_NAMES.ipAddresses],
+      extKeyUsage: ['serverAuth'],
+      keyType: kind.keyType,
+    });
+    return { certPem: l.certificatePem + ca.certificatePem, keyPem: l.privateKeyPem };
+  });
   return {
     certPem: leaf.certificatePem + ca.certificatePem,
     keyPem: leaf.privateKeyPem,
+    more,
     caPem: ca.certificatePem,
   };
 }
@@ -214,8 +247,10 @@ export function httpsOverTcp(tcp: Tcp, port: number, options: HttpsOptions): Htt
   const counts = { connections: 0, handshakes: 0, tlsErrors: 0 };
   const secure = createServer(
     {
-      cert: options.identity.certPem,
-      key: options.identity.keyPem,
+      certificates: [
+        { cert: options.identity.certPem, key: options.identity.keyPem },
+        ...(options.identity.more ?? []).map((m) => ({ cert: m.certPem, key: m.keyPem })),
+      ],
       ALPNProtocols: ['http/1.1'],
       ...(options.keylog ? { keylog: options.keylog } : {}),
       ...(options.trace ? { trace: options.trace, hostName: options.traceHost ?? 'https' } : {}),
