@@ -1,1 +1,3 @@
-export {};
+export * from './event-source.ts';
+export * from './stream.ts';
+export * from './writer.ts';
