@@ -1,0 +1,379 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { type Field, isFieldValue, isToken, STATUS_TEXT } from './codec.ts';
+
+/**
+ * The server's request and response objects, shaped like node:http's IncomingMessage and
+ * ServerResponse, and independent of the protocol under them: an HTTP/1.1 connection
+ * (server.ts) or an HTTP/2 stream feeds an IncomingMessage and gives a ServerResponse a
+ * ResponseChannel to write through.
+ */
+
+/** How a response reaches the wire: one HTTP/1.1 exchange, or one HTTP/2 stream. */
+export interface ResponseChannel {
+  /**
+   * Send the response head. `knownLength` is the body's length when the whole body was
+   * given to end() before the head went out; the channel adds the framing fields its
+   * protocol needs (Content-Length, Transfer-Encoding, Connection, Date).
+   */
+  sendHead(status: number, reason: string, fields: Field[], knownLength: number | undefined): void;
+  /** A 1xx interim response (100 Continue, 103 Early Hints). */
+  sendInformational(status: number, reason: string, fields: Field[]): void;
+  /** Body bytes; `done` runs when more may be written (backpressure). */
+  sendData(chunk: Uint8Array, done: (err?: Error | null) => void): void;
+  /** End of the body, with trailers when the framing carries them. */
+  sendEnd(trailers: Field[], done: (err?: Error | null) => void): void;
+  /** Abandon the exchange (the connection or stream is reset). */
+  abort(err?: Error): void;
+}
+
+/** The `headers` object the way node:http builds it (lower-case names, duplicates folded). */
+export function headersObject(fields: readonly Field[]): IncomingHttpHeaders {
+  const h: Record<string, string | string[]> = Object.create(null);
+  for (const [rawName, value] of fields) {
+    const name = rawName.toLowerCase();
+    const prev = h[name];
+    if (name === 'set-cookie') {
+      if (Array.isArray(prev)) prev.push(value);
+      else h[name] = [value];
+    } else if (prev === undefined) {
+      h[name] = value;
+    } else if (DROP_DUPLICATES.has(name)) {
+      // node:http keeps the first of these single-valued fields
+    } else {
+      h[name] = `${prev}${name === 'cookie' ? '; ' : ', '}${value}`;
+    }
+  }
+  return h as IncomingHttpHeaders;
+}
+
+const DROP_DUPLICATES = new Set([
+  'age',
+  'authorization',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+]);
+
+export interface IncomingInit {
+  method: string;
+  url: string;
+  httpVersionMajor: number;
+  httpVersionMinor: number;
+  fields: readonly Field[];
+  /** Called when the reader wants more (resume the source). */
+  onRead?: () => void;
+}
+
+/** A request as node:http's IncomingMessage: a Readable of the body. */
+export class IncomingMessage extends Readable {
+  method: string;
+  url: string;
+  httpVersion: string;
+  httpVersionMajor: number;
+  httpVersionMinor: number;
+  headers: IncomingHttpHeaders;
+  rawHeaders: string[];
+  trailers: Record<string, string | undefined> = {};
+  rawTrailers: string[] = [];
+  /** The whole body arrived. */
+  complete = false;
+  aborted = false;
+  readonly socket: Duplex;
+  private readonly onRead: (() => void) | undefined;
+
+  constructor(socket: Duplex, init: IncomingInit) {
+    super();
+    this.socket = socket;
+    this.method = init.method;
+    this.url = init.url;
+    this.httpVersionMajor = init.httpVersionMajor;
+    this.httpVersionMinor = init.httpVersionMinor;
+    this.httpVersion = `${init.httpVersionMajor}.${init.httpVersionMinor}`;
+    this.headers = headersObject(init.fields);
+    this.rawHeaders = init.fields.flat();
+    this.onRead = init.onRead;
+  }
+
+  get connection(): Duplex {
+    return this.socket;
+  }
+
+  get headersDistinct(): Record<string, string[]> {
+    return distinct(this.rawHeaders);
+  }
+
+  get trailersDistinct(): Record<string, string[]> {
+    return distinct(this.rawTrailers);
+  }
+
+  setTimeout(_ms: number, cb?: () => void): this {
+    if (cb) this.on('timeout', cb);
+    return this;
+  }
+
+  override _read(): void {
+    this.onRead?.();
+  }
+
+  /** @internal The transport's trailer section. */
+  setTrailers(fields: readonly Field[]): void {
+    this.rawTrailers = fields.flat();
+    this.trailers = headersObject(fields) as Record<string, string | undefined>;
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (!this.complete) {
+      this.aborted = true;
+      this.emit('aborted');
+    }
+    // As node:http: an error reaches 'error' only when someone listens for it.
+    cb(err && this.listenerCount('error') > 0 ? err : null);
+  }
+}
+
+function distinct(raw: string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = Object.create(null);
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const n = (raw[i] ?? '').toLowerCase();
+    const list = out[n] ?? [];
+    list.push(raw[i + 1] ?? '');
+    out[n] = list;
+  }
+  return out;
+}
+
+type HeaderValue = number | string | readonly string[];
+
+function fieldsOf(name: string, value: HeaderValue): Field[] {
+  const values = Array.isArray(value) ? value.map(String) : [String(value)];
+  return values.map((v) => [name, v] as Field);
+}
+
+function checkHeader(name: string, value: HeaderValue | undefined): void {
+  if (!isToken(name))
+    throw Object.assign(new TypeError(`Header name must be a valid HTTP token ["${name}"]`), {
+      code: 'ERR_INVALID_HTTP_TOKEN',
+    });
+  if (value === undefined)
+    throw Object.assign(new TypeError(`Invalid value "undefined" for header "${name}"`), {
+      code: 'ERR_HTTP_INVALID_HEADER_VALUE',
+    });
+  for (const v of Array.isArray(value) ? value : [value])
+    if (!isFieldValue(String(v).trim()) || /[\r\n\0]/.test(String(v)))
+      throw Object.assign(new TypeError(`Invalid character in header content ["${name}"]`), {
+        code: 'ERR_INVALID_CHAR',
+      });
+}
+
+/** A response as node:http's ServerResponse: a Writable of the body. */
+export class ServerResponse extends Writable {
+  statusCode = 200;
+  statusMessage = '';
+  sendDate = true;
+  readonly req: IncomingMessage;
+  private readonly headers = new Map<string, { name: string; value: HeaderValue }>();
+  private readonly channel: ResponseChannel;
+  /** writeHead() ran or the head went out: headers can no longer change. */
+  private headSent = false;
+  /** The head went to the channel. */
+  private flushed = false;
+  private wroteBody = false;
+  private trailerFields: Field[] = [];
+  private knownLength: number | undefined;
+
+  constructor(req: IncomingMessage, channel: ResponseChannel) {
+    super();
+    this.req = req;
+    this.channel = channel;
+  }
+
+  get socket(): Duplex {
+    return this.req.socket;
+  }
+
+  get connection(): Duplex {
+    return this.req.socket;
+  }
+
+  get headersSent(): boolean {
+    return this.headSent;
+  }
+
+  get finished(): boolean {
+    return this.writableEnded;
+  }
+
+  setHeader(name: string, value: HeaderValue): this {
+    if (this.headSent)
+      throw Object.assign(new Error('Cannot set headers after they are sent to the client'), {
+        code: 'ERR_HTTP_HEADERS_SENT',
+      });
+    checkHeader(name, value);
+    this.headers.set(name.toLowerCase(), { name, value });
+    return this;
+  }
+
+  appendHeader(name: string, value: HeaderValue): this {
+    const prev = this.headers.get(name.toLowerCase());
+    if (!prev) return this.setHeader(name, value);
+    const list = [
+      ...(Array.isArray(prev.value) ? prev.value : [String(prev.value)]),
+      ...(Array.isArray(value) ? value : [String(value)]),
+    ];
+    return this.setHeader(prev.name, list);
+  }
+
+  getHeader(name: string): HeaderValue | undefined {
+    return this.headers.get(name.toLowerCase())?.value;
+  }
+
+  getHeaders(): OutgoingHttpHeaders {
+    const o: OutgoingHttpHeaders = Object.create(null);
+    for (const [k, { value }] of this.headers) o[k] = value as string | number | string[];
+    return o;
+  }
+
+  getHeaderNames(): string[] {
+    return [...this.headers.keys()];
+  }
+
+  hasHeader(name: string): boolean {
+    return this.headers.has(name.toLowerCase());
+  }
+
+  removeHeader(name: string): void {
+    if (this.headSent)
+      throw Object.assign(new Error('Cannot remove headers after they are sent to the client'), {
+        code: 'ERR_HTTP_HEADERS_SENT',
+      });
+    this.headers.delete(name.toLowerCase());
+  }
+
+  writeHead(
+    statusCode: number,
+    reason?: string | OutgoingHttpHeaders | readonly string[],
+    headers?: OutgoingHttpHeaders | readonly string[],
+  ): this {
+    if (this.headSent)
+      throw Object.assign(new Error('Cannot write headers after they are sent to the client'), {
+        code: 'ERR_HTTP_HEADERS_SENT',
+      });
+    if (!Number.isInteger(statusCode) || statusCode < 100 || statusCode > 999)
+      throw Object.assign(new RangeError(`Invalid status code: ${statusCode}`), {
+        code: 'ERR_HTTP_INVALID_STATUS_CODE',
+      });
+    this.statusCode = statusCode;
+    let h = headers;
+    if (typeof reason === 'string') this.statusMessage = reason;
+    else if (reason) h = reason;
+    if (Array.isArray(h)) {
+      for (let i = 0; i + 1 < h.length; i += 2) this.appendHeader(String(h[i]), String(h[i + 1]));
+    } else if (h) {
+      for (const [k, v] of Object.entries(h)) if (v !== undefined) this.setHeader(k, v as HeaderValue);
+    }
+    // Like node:http, the head waits for the first write or end() (one packet for small
+    // responses); unlike it, end(body) after writeHead() still gets a Content-Length.
+    this.headSent = true;
+    return this;
+  }
+
+  /** Send the head now, without waiting for the body. */
+  flushHeaders(): void {
+    if (!this.flushed) this.sendHeadNow();
+  }
+
+  /** RFC 9110 §15.2.1: tell a client that sent Expect: 100-continue to go on. */
+  writeContinue(cb?: () => void): void {
+    this.channel.sendInformational(100, 'Continue', []);
+    if (cb) process.nextTick(cb);
+  }
+
+  /** RFC 9110 §15.2.3. */
+  writeProcessing(cb?: () => void): void {
+    this.channel.sendInformational(102, 'Processing', []);
+    if (cb) process.nextTick(cb);
+  }
+
+  /** RFC 8297: 103 Early Hints. */
+  writeEarlyHints(hints: Record<string, string | string[]>, cb?: () => void): void {
+    const fields: Field[] = [];
+    for (const [k, v] of Object.entries(hints)) fields.push(...fieldsOf(k, v));
+    this.channel.sendInformational(103, 'Early Hints', fields);
+    if (cb) process.nextTick(cb);
+  }
+
+  addTrailers(headers: Record<string, string> | readonly [string, string][]): void {
+    const entries = Array.isArray(headers) ? headers : Object.entries(headers);
+    for (const [k, v] of entries) {
+      checkHeader(k, v);
+      this.trailerFields.push([k, String(v)]);
+    }
+  }
+
+  setTimeout(_ms: number, cb?: () => void): this {
+    if (cb) this.on('timeout', cb);
+    return this;
+  }
+
+  // Writable's end() runs _write for the last chunk before _final: to send a Content-Length
+  // for `res.end(body)`, the length is taken here, before the chunk goes in.
+  override end(chunk?: unknown, encoding?: unknown, cb?: unknown): this {
+    if (typeof chunk === 'function') return this.end(undefined, undefined, chunk);
+    if (typeof encoding === 'function') return this.end(chunk, undefined, encoding);
+    if (!this.flushed && !this.wroteBody && !this.writableEnded) {
+      if (chunk === undefined || chunk === null) this.knownLength = 0;
+      else if (typeof chunk === 'string')
+        this.knownLength = Buffer.byteLength(chunk, (encoding as BufferEncoding) ?? 'utf8');
+      else if (chunk instanceof Uint8Array) this.knownLength = chunk.length;
+    }
+    if (chunk === undefined || chunk === null) super.end(cb as () => void);
+    else super.end(chunk, encoding as BufferEncoding, cb as () => void);
+    return this;
+  }
+
+  override write(chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+    if (chunk !== undefined && chunk !== null && !this.writableEnded) this.wroteBody = true;
+    return super.write(chunk, encoding as BufferEncoding, cb as (e?: Error | null) => void);
+  }
+
+  private sendHeadNow(): void {
+    this.headSent = true;
+    this.flushed = true;
+    const fields: Field[] = [];
+    for (const { name, value } of this.headers.values()) fields.push(...fieldsOf(name, value));
+    const reason = this.statusMessage || STATUS_TEXT[this.statusCode] || 'Unknown';
+    this.statusMessage = reason;
+    if (this.sendDate && !this.headers.has('date')) fields.push(['Date', new Date().toUTCString()]);
+    this.channel.sendHead(this.statusCode, reason, fields, this.knownLength);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (!this.flushed) this.sendHeadNow();
+    this.channel.sendData(chunk, cb);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    if (!this.flushed) this.sendHeadNow();
+    this.channel.sendEnd(this.trailerFields, cb);
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (!this.writableFinished) this.channel.abort(err ?? undefined);
+    cb(err && this.listenerCount('error') > 0 ? err : null);
+  }
+}

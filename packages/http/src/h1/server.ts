@@ -1,0 +1,785 @@
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { SecureServer } from '@stepwire/tls';
+import {
+  type Clock,
+  Counters,
+  RealClock,
+  type Timer,
+  TimerGroup,
+  type TraceBus,
+  type TraceDirection,
+} from '@stepwire/wire';
+import { type Field, type HttpErrorKind, type HttpParseError, listTokens, STATUS_TEXT } from './codec.ts';
+import {
+  Http1Connection,
+  type Http1Event,
+  type Http1Limits,
+  type Http1Timeouts,
+  type RequestInfo,
+  type TimeoutKind,
+} from './connection.ts';
+import { IncomingMessage, type ResponseChannel, ServerResponse } from './messages.ts';
+
+/**
+ * An HTTP/1.1 server shaped like node:http's: `createServer((req, res) => …)`, fed byte
+ * streams from any source — `server.emit('connection', duplex)` / `handle(duplex)`, or
+ * `listen(source)` on our TcpServer, our TLS server, a node:net or node:tls server — or
+ * `listen(port, host)` on a node:net server of its own.
+ *
+ * Each connection is an Http1Connection (the sans-I/O core) driven here: socket bytes in,
+ * events out to IncomingMessage/ServerResponse, response bytes out, and the core's
+ * deadlines armed through a TimerGroup so `stats()` shows them.
+ */
+
+export interface HttpServerOptions {
+  limits?: Partial<Http1Limits>;
+  /** headersTimeout, requestTimeout, keepAliveTimeout (ms; 0 turns one off). Node's defaults. */
+  timeouts?: Partial<Http1Timeouts>;
+  /** Close a connection after this many requests (0: no limit), as Node's maxRequestsPerSocket. */
+  maxRequestsPerSocket?: number;
+  /** Pipelined bytes buffered before the socket is paused. */
+  maxPipelineBuffer?: number;
+  clock?: Clock;
+  trace?: TraceBus;
+  /** Host name in trace events. */
+  hostName?: string;
+}
+
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Anything that announces incoming byte streams. */
+export interface HttpConnectionSource {
+  on(event: string, listener: (socket: Duplex) => void): unknown;
+  off?(event: string, listener: (socket: Duplex) => void): unknown;
+  removeListener?(event: string, listener: (socket: Duplex) => void): unknown;
+}
+
+export interface HttpServerStats {
+  /** Connections open now. */
+  connections: number;
+  /** Timers armed now (one per connection with a deadline). */
+  armedTimers: number;
+  /** Bytes received and not yet parsed, plus bytes queued on the sockets. */
+  bufferedBytes: number;
+  accepted: number;
+  requests: number;
+  responses: number;
+  upgrades: number;
+  /** Parse errors by kind (te-and-cl, header-too-large, ...). */
+  parseErrors: Record<string, number>;
+  timeouts: Record<TimeoutKind, number>;
+  counters: Record<string, number>;
+}
+
+/** An error handed to 'clientError', in node:http's shape (code, bytesParsed, rawPacket). */
+export interface HttpClientError extends Error {
+  code: string;
+  status: number;
+  kind: HttpErrorKind | 'timeout';
+}
+
+function clientError(e: HttpParseError): HttpClientError {
+  const code = e.status === 431 ? 'HPE_HEADER_OVERFLOW' : `HPE_${e.kind.toUpperCase().replace(/-/g, '_')}`;
+  return Object.assign(new Error(`Parse Error: ${e.reason}`), { code, status: e.status, kind: e.kind });
+}
+
+export class HttpServer extends EventEmitter {
+  readonly options: HttpServerOptions;
+  readonly timers: TimerGroup;
+  readonly counters = new Counters();
+  maxRequestsPerSocket: number;
+  private readonly open = new Set<H1ServerConnection>();
+  private readonly sources: { source: HttpConnectionSource; event: string; listener: (s: Duplex) => void }[] =
+    [];
+  private netServer: net.Server | undefined;
+  private closing = false;
+  private nextId = 1;
+
+  constructor(options: HttpServerOptions = {}, listener?: RequestListener) {
+    super();
+    this.options = options;
+    this.timers = new TimerGroup(options.clock ?? new RealClock());
+    this.maxRequestsPerSocket = options.maxRequestsPerSocket ?? 0;
+    if (listener) this.on('request', listener);
+    this.on('connection', (socket: Duplex) => this.accept(socket));
+  }
+
+  get listening(): boolean {
+    return this.netServer?.listening === true || this.sources.length > 0;
+  }
+
+  /** Serve one byte stream (a TCP or TLS socket, a node:net socket, a Duplex pair). */
+  handle(socket: Duplex): void {
+    this.emit('connection', socket);
+  }
+
+  private accept(socket: Duplex): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const c = new H1ServerConnection(this, socket, this.nextId++);
+    this.open.add(c);
+    this.counters.inc('accepted');
+  }
+
+  /** @internal */
+  forget(c: H1ServerConnection): void {
+    this.open.delete(c);
+    if (this.closing && this.open.size === 0) this.finishClose();
+  }
+
+  /**
+   * listen(source[, event]) takes connections from a connection source: our TcpServer or a
+   * node:net Server ('connection'), our TLS SecureServer or a node:tls Server
+   * ('secureConnection'). listen(port[, host][, cb]) opens a node:net server of its own.
+   */
+  listen(source: HttpConnectionSource, event?: string): this;
+  listen(port?: number, host?: string, cb?: () => void): this;
+  listen(port: number, cb?: () => void): this;
+  listen(...args: unknown[]): this {
+    const first = args[0];
+    if (
+      first !== null &&
+      typeof first === 'object' &&
+      typeof (first as HttpConnectionSource).on === 'function'
+    ) {
+      const source = first as HttpConnectionSource;
+      const event =
+        (args[1] as string | undefined) ??
+        (source instanceof tls.Server || source instanceof SecureServer ? 'secureConnection' : 'connection');
+      const listener = (s: Duplex) => {
+        if (!this.closing) this.handle(s);
+        else s.destroy();
+      };
+      source.on(event, listener);
+      this.sources.push({ source, event, listener });
+      this.closing = false;
+      return this;
+    }
+    const cb = args.find((a) => typeof a === 'function') as (() => void) | undefined;
+    const port = typeof first === 'number' ? first : 0;
+    const host = typeof args[1] === 'string' ? args[1] : undefined;
+    this.closing = false;
+    // allowHalfOpen as node:http: a client's FIN does not cut the response in progress.
+    const srv = net.createServer({ allowHalfOpen: true }, (s) => this.handle(s));
+    this.netServer = srv;
+    srv.on('error', (e) => this.emit('error', e));
+    srv.listen(port, host, () => {
+      this.emit('listening');
+      cb?.();
+    });
+    return this;
+  }
+
+  address(): net.AddressInfo | string | null {
+    return this.netServer?.address() ?? null;
+  }
+
+  /**
+   * Stop taking connections, close the idle ones (as Node ≥ 19 does), and call back once
+   * every connection has ended. Busy connections close after their current response.
+   */
+  close(cb?: (err?: Error) => void): this {
+    this.closing = true;
+    for (const { source, event, listener } of this.sources.splice(0)) {
+      if (source.off) source.off(event, listener);
+      else source.removeListener?.(event, listener);
+    }
+    if (cb) this.once('close', cb);
+    const srv = this.netServer;
+    this.netServer = undefined;
+    this.pendingNetClose = srv !== undefined;
+    if (srv)
+      srv.close(() => {
+        this.pendingNetClose = false;
+        if (this.open.size === 0) this.finishClose();
+      });
+    this.closeIdleConnections();
+    if (this.open.size === 0 && !this.pendingNetClose) this.finishClose();
+    return this;
+  }
+
+  private pendingNetClose = false;
+  private closeEmitted = false;
+
+  private finishClose(): void {
+    if (this.pendingNetClose || this.closeEmitted) return;
+    this.closeEmitted = true;
+    process.nextTick(() => this.emit('close'));
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  closeIdleConnections(): void {
+    for (const c of [...this.open]) if (c.idle) c.destroy();
+  }
+
+  closeAllConnections(): void {
+    for (const c of [...this.open]) c.destroy();
+  }
+
+  getConnections(cb: (err: Error | null, n: number) => void): void {
+    process.nextTick(() => cb(null, this.open.size));
+  }
+
+  stats(): HttpServerStats {
+    const snap = this.counters.snapshot();
+    const parseErrors: Record<string, number> = {};
+    for (const [k, v] of Object.entries(snap)) if (k.startsWith('parse-error.')) parseErrors[k.slice(12)] = v;
+    let buffered = 0;
+    for (const c of this.open) buffered += c.bufferedBytes;
+    return {
+      connections: this.open.size,
+      armedTimers: this.timers.armed,
+      bufferedBytes: buffered,
+      accepted: this.counters.get('accepted'),
+      requests: this.counters.get('requests'),
+      responses: this.counters.get('responses'),
+      upgrades: this.counters.get('upgrades'),
+      parseErrors,
+      timeouts: {
+        headers: this.counters.get('timeout.headers'),
+        request: this.counters.get('timeout.request'),
+        'keep-alive': this.counters.get('timeout.keep-alive'),
+      },
+      counters: snap,
+    };
+  }
+
+  /** @internal */
+  trace(
+    conn: number,
+    dir: TraceDirection,
+    summary: string,
+    fields?: Record<string, unknown>,
+    rfc?: string,
+    reason?: string,
+  ): void {
+    const bus = this.options.trace;
+    if (!bus?.enabled) return;
+    bus.emit({
+      t: this.timers.now(),
+      host: this.options.hostName ?? 'http',
+      layer: 'http',
+      dir,
+      summary,
+      fields: { conn, ...fields },
+      ...(rfc ? { rfc } : {}),
+      ...(reason ? { reason } : {}),
+    });
+  }
+}
+
+/** node:http's createServer: `createServer((req, res) => …)` or `createServer(options, listener)`. */
+export function createServer(listener?: RequestListener): HttpServer;
+export function createServer(options: HttpServerOptions, listener?: RequestListener): HttpServer;
+export function createServer(a?: HttpServerOptions | RequestListener, b?: RequestListener): HttpServer {
+  return typeof a === 'function' ? new HttpServer({}, a) : new HttpServer(a ?? {}, b);
+}
+
+/** The package-wide name of createServer (HTTP/2 has its own). */
+export const createHttpServer = createServer;
+
+/** One connection: the driver of an Http1Connection over a Duplex. */
+class H1ServerConnection {
+  private readonly conn: Http1Connection;
+  private timer: Timer | undefined;
+  private timerAt: number | undefined;
+  private req: IncomingMessage | undefined;
+  private res: ServerResponse | undefined;
+  private info: RequestInfo | undefined;
+  private pausedForReader = false;
+  private pausedForPipeline = false;
+  private dumping = false;
+  private detached = false;
+  private closed = false;
+  private handled = 0;
+
+  constructor(
+    private readonly server: HttpServer,
+    private readonly socket: Duplex,
+    private readonly id: number,
+  ) {
+    this.conn = new Http1Connection({
+      role: 'server',
+      limits: server.options.limits,
+      timeouts: server.options.timeouts,
+      now: server.timers.now(),
+    });
+    const remote = (socket as { remoteAddress?: string }).remoteAddress;
+    const port = (socket as { remotePort?: number }).remotePort;
+    server.trace(id, 'in', `accept${remote ? ` ${remote}:${port}` : ''}`, { remote, port });
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    this.arm();
+  }
+
+  get idle(): boolean {
+    return this.req === undefined && this.conn.bufferedBytes === 0 && this.conn.theirState === 'IDLE';
+  }
+
+  get bufferedBytes(): number {
+    return this.conn.bufferedBytes + (this.socket.writableLength ?? 0);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private readonly onData = (d: Buffer): void => {
+    if (this.detached || this.closed) return;
+    this.server.trace(this.id, 'in', `read ${d.length} bytes`, { bytes: d.length });
+    this.handle(this.conn.receive(d, this.server.timers.now()));
+    const max = this.server.options.maxPipelineBuffer ?? 1024 * 1024;
+    if (!this.detached && this.conn.bufferedBytes > max && !this.pausedForPipeline) {
+      this.pausedForPipeline = true;
+      this.socket.pause();
+    }
+  };
+
+  private readonly onEnd = (): void => {
+    if (this.detached || this.closed) return;
+    this.handle(this.conn.receiveEof(this.server.timers.now()));
+  };
+
+  private readonly onError = (e: Error): void => {
+    this.server.counters.inc('socket-errors');
+    this.server.trace(
+      this.id,
+      'drop',
+      `socket error ${(e as { code?: string }).code ?? e.message}`,
+      undefined,
+      undefined,
+      'socket-errors',
+    );
+  };
+
+  private readonly onClose = (): void => {
+    if (this.closed) return;
+    this.closed = true;
+    this.disarm();
+    if (this.detached) {
+      this.server.forget(this);
+      return;
+    }
+    this.server.trace(this.id, 'local', 'connection closed');
+    const req = this.req;
+    if (req && !req.complete) req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+    const res = this.res;
+    if (res && !res.writableFinished) res.destroy();
+    this.server.forget(this);
+  };
+
+  private handle(events: Http1Event[]): void {
+    for (const e of events) {
+      if (this.detached || this.closed) return;
+      switch (e.type) {
+        case 'request':
+          this.onRequest(e);
+          break;
+        case 'data':
+          if (this.req && !this.dumping && !this.req.destroyed) {
+            if (!this.req.push(e.data) && !this.pausedForReader) {
+              this.pausedForReader = true;
+              this.socket.pause();
+            }
+          }
+          break;
+        case 'trailers':
+          this.req?.setTrailers(e.fields);
+          break;
+        case 'end':
+          this.onRequestEnd();
+          break;
+        case 'error':
+          this.onParseError(e.error);
+          return;
+        case 'timeout':
+          this.onTimeout(e.kind);
+          return;
+        case 'closed':
+          // The peer is done sending. With nothing in progress, close our side too.
+          if (!this.req && !this.res) this.socket.end();
+          break;
+        case 'informational':
+        case 'response':
+        case 'upgrade':
+          break;
+      }
+    }
+    this.arm();
+  }
+
+  private onRequest(e: Extract<Http1Event, { type: 'request' }>): void {
+    const s = this.server;
+    s.counters.inc('requests');
+    this.handled++;
+    const h = e.head;
+    s.trace(
+      this.id,
+      'in',
+      `parse ${h.method} ${h.target} HTTP/${h.version.major}.${h.version.minor}`,
+      {
+        method: h.method,
+        target: h.target,
+        fields: h.fields.length,
+        framing: e.framing.kind === 'length' ? e.framing.length : e.framing.kind,
+      },
+      'RFC 9112 §3',
+    );
+    const req = new IncomingMessage(this.socket, {
+      method: h.method,
+      url: h.target,
+      httpVersionMajor: h.version.major,
+      httpVersionMinor: h.version.minor,
+      fields: h.fields,
+      onRead: () => this.resumeForReader(),
+    });
+    this.req = req;
+    this.info = e;
+    this.dumping = false;
+    // Node's hand-offs: an Upgrade or CONNECT request goes to its listener with the socket
+    // and the bytes that followed the head; the listener speaks from there on.
+    const handOff = h.method === 'CONNECT' ? 'connect' : e.upgrade ? 'upgrade' : undefined;
+    if (handOff && (s.listenerCount(handOff) > 0 || handOff === 'connect')) {
+      if (s.listenerCount(handOff) === 0) {
+        // Node closes a CONNECT it has no listener for.
+        this.socket.destroy();
+        return;
+      }
+      const rest = this.conn.detach();
+      this.detach();
+      s.counters.inc('upgrades');
+      s.trace(
+        this.id,
+        'local',
+        `${handOff} ${e.upgrade?.join(',') ?? h.target}: stream handed over`,
+        undefined,
+        'RFC 9110 §7.8',
+      );
+      req.complete = true;
+      req.push(null);
+      s.emit(handOff, req, this.socket, Buffer.from(rest.buffer, rest.byteOffset, rest.byteLength));
+      return;
+    }
+    const res = new ServerResponse(req, this.channel(e));
+    this.res = res;
+    if (
+      !e.keepAlive ||
+      (s.maxRequestsPerSocket > 0 && this.handled >= s.maxRequestsPerSocket) ||
+      s.isClosing
+    ) {
+      // tell the core now, so the head says Connection: close
+      this.conn.state.noKeepAlive();
+    }
+    res.once('finish', () => this.onResponseDone());
+    const expect = listTokens(h.fields, 'expect');
+    s.trace(this.id, 'local', `process ${h.method} ${h.target}`);
+    try {
+      if (e.expectContinue) {
+        if (s.listenerCount('checkContinue') > 0) s.emit('checkContinue', req, res);
+        else {
+          res.writeContinue();
+          s.emit('request', req, res);
+        }
+      } else if (expect.length > 0 && h.version.minor >= 1) {
+        // RFC 9110 §10.1.1: an expectation we do not know is answered 417.
+        if (s.listenerCount('checkExpectation') > 0) s.emit('checkExpectation', req, res);
+        else {
+          res.writeHead(417, { 'content-length': 0, connection: 'close' });
+          res.end();
+        }
+      } else {
+        s.emit('request', req, res);
+      }
+    } catch (err) {
+      s.counters.inc('handler-errors');
+      s.trace(
+        this.id,
+        'drop',
+        `handler threw: ${(err as Error).message}`,
+        undefined,
+        undefined,
+        'handler-errors',
+      );
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-length': 0, connection: 'close' });
+        res.end();
+      } else this.socket.destroy();
+    }
+  }
+
+  private channel(
+    info: RequestInfo & { head: { method: string; version: { minor: number } } },
+  ): ResponseChannel {
+    const conn = this.conn;
+    const socket = this.socket;
+    const s = this.server;
+    const write = (bytes: Uint8Array, done?: (err?: Error | null) => void): void => {
+      if (bytes.length === 0 || socket.destroyed || !socket.writable) {
+        done?.();
+        return;
+      }
+      if (socket.write(bytes) || !done) done?.();
+      else socket.once('drain', () => done());
+    };
+    const send = (fn: () => Uint8Array, done?: (err?: Error | null) => void): void => {
+      let bytes: Uint8Array;
+      try {
+        bytes = fn();
+      } catch (err) {
+        s.counters.inc('local-protocol-errors');
+        done?.(err as Error);
+        return;
+      }
+      write(bytes, done);
+    };
+    return {
+      sendHead: (status, reason, fields, knownLength) => {
+        const has = (n: string) => fields.some(([k]) => k.toLowerCase() === n);
+        const bodiless = info.head.method === 'HEAD' || status === 204 || status === 304;
+        if (!has('content-length') && !has('transfer-encoding') && status !== 204 && status !== 304) {
+          if (knownLength !== undefined) fields.push(['Content-Length', String(knownLength)]);
+          else if (bodiless) {
+            // a HEAD response that does not know the GET's length says nothing about it
+          } else if (info.head.version.minor >= 1) fields.push(['Transfer-Encoding', 'chunked']);
+          else conn.state.noKeepAlive(); // HTTP/1.0: the body ends with the connection
+        }
+        const connTokens = listTokens(fields, 'connection');
+        if (!connTokens.includes('close')) {
+          if (!conn.keepAlive) fields.push(['Connection', 'close']);
+          else if (!connTokens.includes('keep-alive')) {
+            fields.push(['Connection', 'keep-alive']);
+            const ka = conn.timeouts.keepAliveTimeout;
+            if (ka > 0 && !has('keep-alive')) fields.push(['Keep-Alive', `timeout=${Math.floor(ka / 1000)}`]);
+          }
+        }
+        // Batch head and first body bytes into one write when the socket allows.
+        const corked = typeof socket.cork === 'function';
+        if (corked) {
+          socket.cork();
+          process.nextTick(() => socket.uncork());
+        }
+        send(() =>
+          conn.send(
+            { type: 'response', head: { version: { major: 1, minor: 1 }, status, reason, fields } },
+            s.timers.now(),
+          ),
+        );
+        s.counters.inc('responses');
+        s.trace(
+          this.id,
+          'out',
+          `respond ${status} ${reason}`,
+          { status, fields: fields.length },
+          'RFC 9112 §4',
+        );
+      },
+      sendInformational: (status, reason, fields) => {
+        if (conn.ourState !== 'SEND_RESPONSE') return;
+        send(() =>
+          conn.send({
+            type: 'informational',
+            head: { version: { major: 1, minor: 1 }, status, reason, fields },
+          }),
+        );
+        s.trace(this.id, 'out', `respond ${status} ${reason}`, { status }, 'RFC 9110 §15.2');
+      },
+      sendData: (chunk, done) => {
+        if (this.closed) return done();
+        send(() => conn.send({ type: 'data', data: chunk }), done);
+      },
+      sendEnd: (trailers: Field[], done) => {
+        if (this.closed) return done();
+        send(() => conn.send({ type: 'end', trailers }, s.timers.now()), done);
+      },
+      abort: () => {
+        if (!this.closed) socket.destroy();
+      },
+    };
+  }
+
+  private resumeForReader(): void {
+    if (!this.pausedForReader) return;
+    this.pausedForReader = false;
+    if (!this.pausedForPipeline && !this.closed) this.socket.resume();
+  }
+
+  private onRequestEnd(): void {
+    const req = this.req;
+    if (req) {
+      req.complete = true;
+      if (!this.dumping) req.push(null);
+    }
+    this.afterCycleStep();
+  }
+
+  /** The response went out entirely. */
+  private onResponseDone(): void {
+    // RFC 9110 §10.1.1: we answered without reading a body the client still waits to send (no 100 was sent):
+    // keep the connection only if the client goes on; dump whatever body comes.
+    const req = this.req;
+    if (req && !req.complete) {
+      this.dumping = true;
+      if (this.info?.expectContinue) {
+        this.closeAfterResponse();
+        return;
+      }
+      this.resumeForReader();
+      req.resume();
+    }
+    this.afterCycleStep();
+  }
+
+  private closeAfterResponse(): void {
+    this.socket.end();
+    this.disarm();
+  }
+
+  /** Called when either side of the cycle finishes: start the next one or close. */
+  private afterCycleStep(): void {
+    const conn = this.conn;
+    const them = conn.theirState;
+    const us = conn.ourState;
+    if (us === 'MUST_CLOSE' || us === 'CLOSED') {
+      // our response is out and the connection ends with it (RFC 9112 §9.6)
+      this.server.trace(this.id, 'local', 'close after response', undefined, 'RFC 9112 §9.6');
+      this.req = undefined;
+      this.res = undefined;
+      this.closeAfterResponse();
+      return;
+    }
+    if (them === 'CLOSED' && us === 'DONE') {
+      // the client closed its side after its request; our answer is out, so close too
+      this.req = undefined;
+      this.res = undefined;
+      this.closeAfterResponse();
+      return;
+    }
+    if (us === 'IDLE' && them === 'IDLE') {
+      this.req = undefined;
+      this.res = undefined;
+      this.info = undefined;
+      this.dumping = false;
+      if (this.server.isClosing) {
+        this.socket.end();
+        return;
+      }
+      if (this.pausedForPipeline) {
+        this.pausedForPipeline = false;
+        if (!this.pausedForReader) this.socket.resume();
+      }
+      if (conn.bufferedBytes > 0) {
+        // the next pipelined request, after the response before it (RFC 9112 §9.3.2)
+        const next = conn.pump(this.server.timers.now());
+        if (next.length > 0) {
+          this.handle(next);
+          return;
+        }
+      }
+    }
+    this.arm();
+  }
+
+  private onParseError(e: HttpParseError): void {
+    const s = this.server;
+    s.counters.inc(`parse-error.${e.kind}`);
+    s.trace(
+      this.id,
+      'drop',
+      `parse error ${e.status} ${e.kind}: ${e.reason}`,
+      { offset: e.offset },
+      undefined,
+      `parse-error.${e.kind}`,
+    );
+    const req = this.req;
+    if (req && !req.complete) req.destroy(clientError(e));
+    const err = clientError(e);
+    if (s.listenerCount('clientError') > 0) {
+      s.emit('clientError', err, this.socket);
+      this.disarm();
+      return;
+    }
+    this.answerAndClose(e.status);
+  }
+
+  /** Default 'clientError' handling, as Node: an error status with Connection: close, then close. */
+  private answerAndClose(status: number): void {
+    const us = this.conn.ourState;
+    const res = this.res;
+    this.disarm();
+    if ((us === 'IDLE' || us === 'SEND_RESPONSE') && !res?.headersSent && this.socket.writable) {
+      const head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
+      this.res = undefined;
+      this.socket.end(head);
+      // a client that never reads its answer does not keep the socket
+      const t = this.server.timers.setTimer(this.server.timers.now() + 1000, () => this.socket.destroy());
+      this.socket.once('close', () => t.cancel());
+    } else {
+      this.socket.destroy();
+    }
+  }
+
+  private onTimeout(kind: TimeoutKind): void {
+    const s = this.server;
+    s.counters.inc(`timeout.${kind}`);
+    s.trace(this.id, 'drop', `timeout ${kind}`, undefined, 'RFC 9112 §9.5', `timeout.${kind}`);
+    if (kind === 'keep-alive') {
+      this.disarm();
+      this.socket.destroy();
+      return;
+    }
+    const err = Object.assign(new Error(`${kind} timeout`), {
+      code: 'ERR_HTTP_REQUEST_TIMEOUT',
+      status: 408,
+      kind: 'timeout' as const,
+    });
+    if (this.req && !this.req.complete) this.req.destroy(err);
+    if (s.listenerCount('clientError') > 0) {
+      s.emit('clientError', err, this.socket);
+      return;
+    }
+    this.answerAndClose(408);
+  }
+
+  private detach(): void {
+    this.detached = true;
+    this.disarm();
+    this.socket.off('data', this.onData);
+    this.socket.off('end', this.onEnd);
+    this.socket.off('error', this.onError);
+    this.socket.once('close', () => this.server.forget(this));
+    this.socket.off('close', this.onClose);
+  }
+
+  private arm(): void {
+    if (this.closed || this.detached) return;
+    const at = this.conn.nextTimeout();
+    if (at === this.timerAt) return;
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.timerAt = at;
+    if (at === undefined) return;
+    this.timer = this.server.timers.setTimer(at, () => {
+      this.timer = undefined;
+      this.timerAt = undefined;
+      if (this.closed || this.detached) return;
+      this.handle(this.conn.onTimeout(this.server.timers.now()));
+      this.arm();
+    });
+  }
+
+  private disarm(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.timerAt = -1;
+  }
+}
