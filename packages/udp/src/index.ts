@@ -25,4 +25,5 @@ export {
   UdpSocket,
   type UdpSocketOptions,
   type UdpSocketType,
+  type UdpStats,
 } from './socket.ts';

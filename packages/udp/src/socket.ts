@@ -8,7 +8,7 @@ import {
   type IpStack,
   type SendResult,
 } from '@stepwire/ip';
-import { ParseError } from '@stepwire/wire';
+import { ParseError, TimerGroup } from '@stepwire/wire';
 import { type AddressFamily, canonicalAddress, isMulticastOrBroadcast } from './address.ts';
 import { decodeUdp, encodeUdp } from './datagram.ts';
 import { codeError, type SystemErrorCode, systemError, type UdpSystemError } from './errors.ts';
@@ -104,14 +104,30 @@ const SEND_ERRORS: Record<Exclude<SendResult, { ok: true }>['error'], SystemErro
  * 'udp.drop.malformed', 'udp.drop.no-port', 'udp.tx.error', 'udp.icmp.hard',
  * 'udp.icmp.soft', 'udp.icmp.no-socket', 'udp.icmp.unreported', 'udp.icmp.malformed'.
  */
+export interface UdpStats {
+  boundSockets: number;
+  timersArmed: number;
+}
+
 export class Udp implements IpProtocolHandler {
   private readonly tables: Record<AddressFamily, Map<number, UdpSocket[]>> = {
     IPv4: new Map(),
     IPv6: new Map(),
   };
 
+  /** Deferred socket callbacks ('listening', 'close', send callbacks), counted for stats. */
+  /** @internal */ readonly timers: TimerGroup;
+
   constructor(readonly stack: IpStack) {
     stack.registerProtocol(IPPROTO_UDP, this);
+    this.timers = new TimerGroup(stack.clock);
+  }
+
+  /** Bound sockets and armed timers: both must return to their idle values when sockets close. */
+  get stats(): UdpStats {
+    let sockets = 0;
+    for (const table of Object.values(this.tables)) for (const list of table.values()) sockets += list.length;
+    return { boundSockets: sockets, timersArmed: this.timers.armed };
   }
 
   /** Like dgram.createSocket: a type or options, and an optional 'message' listener. */
@@ -699,8 +715,8 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
   }
 
   private later(fn: () => void): void {
-    const clock = this.udp.stack.clock;
-    clock.setTimer(clock.now(), fn);
+    const timers = this.udp.timers;
+    timers.setTimer(timers.now(), fn);
   }
 }
 
