@@ -1,0 +1,226 @@
+/** The sans-I/O connection: exchanges between our client and server, both roles. */
+import { describe, expect, it } from 'vitest';
+import { ErrorCode, Http2Connection, SettingId, STREAM_TRANSITIONS } from '../../src/h2/index.ts';
+import { Pair, RawPeer, req, status } from './harness.ts';
+
+const bytes = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
+
+describe('stream state table (RFC 9113 §5.1)', () => {
+  it('has a fallback row for every state and direction, each citing its section', () => {
+    const states = new Set(STREAM_TRANSITIONS.map((r) => r[0]));
+    expect(states.size).toBe(8);
+    for (const st of states)
+      for (const dir of ['send', 'recv'] as const)
+        expect(
+          STREAM_TRANSITIONS.some((r) => r[0] === st && r[1] === dir && r[2] === '*'),
+          `${st} ${dir}`,
+        ).toBe(true);
+    for (const r of STREAM_TRANSITIONS) expect(r[4]).toMatch(/RFC 9113 §/);
+  });
+});
+
+describe('exchanges', () => {
+  it('preface, SETTINGS both ways with ACKs, a GET and its response', () => {
+    const p = new Pair();
+    const id = p.client.request(req('/hello'), true);
+    p.pump();
+    expect(p.serverEvents.filter((e) => e.type === 'settingsAck')).toHaveLength(1);
+    expect(p.clientEvents.filter((e) => e.type === 'settingsAck')).toHaveLength(1);
+    const h = p.serverEvents.find((e) => e.type === 'headers');
+    expect(h).toMatchObject({ streamId: 1, kind: 'request', endStream: true });
+    expect(p.server.streamState(id)).toBe('half-closed (remote)');
+    p.server.respond(id, status(200, { 'content-type': 'text/plain' }), false);
+    p.server.sendData(id, new TextEncoder().encode('hi'), false);
+    p.server.sendTrailers(id, [{ name: 'x-checksum', value: 'abc' }]);
+    p.pump();
+    const kinds = p.clientEvents.filter((e) => e.type === 'headers').map((e) => (e as { kind: string }).kind);
+    expect(kinds).toEqual(['response', 'trailers']);
+    expect(new TextDecoder().decode(p.bodyOf('client', id))).toBe('hi');
+    expect(p.client.streamState(id)).toBe('closed');
+    expect(p.server.streamState(id)).toBe('closed');
+  });
+
+  it('many concurrent streams, each body intact, through small windows (flow control at both levels)', () => {
+    const p = new Pair(
+      { settings: { initialWindowSize: 1000 }, connectionWindow: 65_535 },
+      { settings: { initialWindowSize: 1000 } },
+    );
+    const ids = Array.from({ length: 20 }, (_, i) => p.client.request(req(`/${i}`, 'POST'), false));
+    ids.forEach((id, i) => p.client.sendData(id, bytes(50_000, i), true));
+    p.pump(100_000);
+    ids.forEach((id, i) => expect(p.bodyOf('server', id)).toEqual(bytes(50_000, i)));
+    for (const id of ids) {
+      p.server.respond(id, status(200), false);
+      p.server.sendData(id, bytes(30_000, id), true);
+    }
+    p.pump(100_000);
+    for (const id of ids) expect(p.bodyOf('client', id)).toEqual(bytes(30_000, id));
+  });
+
+  it('a sender never exceeds the windows: without WINDOW_UPDATE it stops at exactly the window', () => {
+    const p = new Pair({}, { settings: { initialWindowSize: 10_000 } });
+    p.autoConsume = false;
+    p.pump();
+    const id = p.client.request(req('/', 'POST'), false);
+    p.client.sendData(id, bytes(100_000), true);
+    p.pump();
+    expect(p.bodyOf('server', id).length).toBe(10_000);
+    expect(p.client.bufferedAmount(id)).toBe(90_000);
+    p.server.consumed(id, 10_000);
+    p.pump();
+    expect(p.bodyOf('server', id).length).toBe(20_000);
+  });
+
+  it('SETTINGS_INITIAL_WINDOW_SIZE changes apply to open streams (RFC 9113 §6.9.2)', () => {
+    const p = new Pair({}, { settings: { initialWindowSize: 5_000 } });
+    p.autoConsume = false;
+    p.pump();
+    const id = p.client.request(req('/', 'POST'), false);
+    p.client.sendData(id, bytes(20_000), false);
+    p.pump();
+    expect(p.client.sendWindow(id)).toBe(0);
+    p.server.updateSettings({ initialWindowSize: 8_000 });
+    p.pump();
+    expect(p.bodyOf('server', id).length).toBe(8_000);
+    // Lowering makes the window negative (allowed, §6.9.2): nothing more is sent.
+    p.server.updateSettings({ initialWindowSize: 1_000 });
+    p.pump();
+    expect(p.client.sendWindow(id)).toBe(-7_000);
+    expect(p.bodyOf('server', id).length).toBe(8_000);
+  });
+
+  it('WINDOW_UPDATE policy keeps a fast sender busy: credit returns after a quarter window', () => {
+    const p = new Pair({}, { settings: { initialWindowSize: 64 * 1024 } });
+    p.pump();
+    const id = p.client.request(req('/', 'POST'), false);
+    p.client.sendData(id, bytes(16 * 1024), false);
+    p.pump();
+    // 16 KiB consumed of 64 KiB: one update of 16 KiB, the window is full again.
+    expect(p.client.sendWindow(id)).toBe(64 * 1024);
+  });
+
+  it('a request split across HEADERS and CONTINUATION (large headers)', () => {
+    const p = new Pair();
+    p.pump();
+    const big = Array.from({ length: 40 }, (_, i) => ({ name: `x-h${i}`, value: 'v'.repeat(1000) + i }));
+    const id = p.client.request([...req('/'), ...big], true);
+    p.pump();
+    const h = p.serverEvents.find((e) => e.type === 'headers' && e.streamId === id) as { headers: unknown[] };
+    expect(h.headers).toHaveLength(44);
+  });
+
+  it('PING is answered with the same payload', () => {
+    const p = new Pair();
+    p.client.ping(Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]));
+    p.pump();
+    expect(p.clientEvents.find((e) => e.type === 'pingAck')).toMatchObject({
+      payload: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]),
+    });
+  });
+
+  it('server push when the client allows it; refused with RST_STREAM by a client that does not want it', () => {
+    const p = new Pair({ settings: { enablePush: true } });
+    const id = p.client.request(req('/'), true);
+    p.pump();
+    const pid = p.server.push(id, req('/style.css'));
+    p.server.respond(id, status(200), false);
+    p.server.sendData(id, bytes(10), true);
+    p.server.respond(pid, status(200), false);
+    p.server.sendData(pid, bytes(20), true);
+    p.pump();
+    const push = p.clientEvents.find((e) => e.type === 'push');
+    expect(push).toMatchObject({ streamId: id, promisedStreamId: 2 });
+    expect(p.bodyOf('client', pid)).toEqual(bytes(20));
+    // The client refuses the next one.
+    const id2 = p.client.request(req('/2'), true);
+    p.pump();
+    const pid2 = p.server.push(id2, req('/x.js'));
+    p.pump();
+    p.client.reset(pid2, ErrorCode.REFUSED_STREAM);
+    p.pump();
+    expect(p.serverEvents.find((e) => e.type === 'streamReset' && e.streamId === pid2)).toMatchObject({
+      errorCode: ErrorCode.REFUSED_STREAM,
+      remote: true,
+    });
+  });
+
+  it('a server never pushes to a client that disabled push (our client default)', () => {
+    const p = new Pair();
+    const id = p.client.request(req('/'), true);
+    p.pump();
+    expect(() => p.server.push(id, req('/a'))).toThrow(/disabled push/);
+  });
+
+  it('GOAWAY graceful shutdown: in-flight streams finish, later ones are refused, then close', () => {
+    const p = new Pair();
+    const a = p.client.request(req('/a'), true);
+    p.pump();
+    p.server.goaway();
+    const b = p.client.request(req('/b'), true);
+    p.pump();
+    // b was sent before the client saw GOAWAY: it is above last-stream-id and refused locally.
+    expect(p.clientEvents.find((e) => e.type === 'goaway')).toMatchObject({ lastStreamId: a });
+    expect(p.clientEvents.find((e) => e.type === 'streamReset' && e.streamId === b)).toMatchObject({
+      errorCode: ErrorCode.REFUSED_STREAM,
+    });
+    expect(p.server.isClosed).toBe(false);
+    p.server.respond(a, status(204), true);
+    p.pump();
+    expect(p.clientEvents.find((e) => e.type === 'headers' && e.streamId === a)).toBeDefined();
+    expect(p.server.isClosed).toBe(true);
+    expect(p.client.isClosed).toBe(true);
+    expect(() => p.client.request(req('/c'), true)).toThrow(/going away/);
+  });
+
+  it('concurrency limit: streams beyond SETTINGS_MAX_CONCURRENT_STREAMS wait on our side', () => {
+    const p = new Pair({}, { settings: { maxConcurrentStreams: 2 } });
+    p.pump();
+    const ids = [1, 2, 3, 4].map((i) => p.client.request(req(`/${i}`), true));
+    p.pump();
+    expect(p.serverEvents.filter((e) => e.type === 'headers')).toHaveLength(2);
+    p.server.respond(ids[0] as number, status(200), true);
+    p.pump();
+    expect(p.serverEvents.filter((e) => e.type === 'headers')).toHaveLength(3);
+  });
+
+  it('RFC 9218 priorities: the lower urgency stream is sent first', () => {
+    const p = new Pair();
+    const lo = p.client.request([...req('/lo'), { name: 'priority', value: 'u=5' }], true);
+    const hi = p.client.request([...req('/hi'), { name: 'priority', value: 'u=0' }], true);
+    p.pump();
+    p.server.respond(lo, status(200), false);
+    p.server.sendData(lo, bytes(1000), true);
+    p.server.respond(hi, status(200), false);
+    p.server.sendData(hi, bytes(1000), true);
+    p.pump();
+    const order = p.clientEvents
+      .filter((e) => e.type === 'data')
+      .map((e) => (e as { streamId: number }).streamId);
+    expect(order[0]).toBe(hi);
+  });
+
+  it('SETTINGS with every defined setting are applied and acknowledged', () => {
+    const peer = new RawPeer(new Http2Connection({ role: 'server' }));
+    peer.handshake([
+      [SettingId.HEADER_TABLE_SIZE, 0],
+      [SettingId.ENABLE_PUSH, 0],
+      [SettingId.MAX_CONCURRENT_STREAMS, 7],
+      [SettingId.INITIAL_WINDOW_SIZE, 1234],
+      [SettingId.MAX_FRAME_SIZE, 20000],
+      [SettingId.MAX_HEADER_LIST_SIZE, 9999],
+      [SettingId.ENABLE_CONNECT_PROTOCOL, 1],
+      [SettingId.NO_RFC7540_PRIORITIES, 1],
+      [0x7777, 5],
+    ]);
+    expect(peer.conn.remoteSettings).toEqual({
+      headerTableSize: 0,
+      enablePush: false,
+      maxConcurrentStreams: 7,
+      initialWindowSize: 1234,
+      maxFrameSize: 20000,
+      maxHeaderListSize: 9999,
+      enableConnectProtocol: true,
+      noRfc7540Priorities: true,
+    });
+  });
+});
