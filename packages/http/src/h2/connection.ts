@@ -25,7 +25,6 @@ import {
   encodeFrame,
   type FrameHeader,
   FrameReader,
-  FrameType,
   frameSummary,
   type Http2Frame,
   MAX_WINDOW,
@@ -382,29 +381,38 @@ export class Http2Connection {
       throw new Http2Error(ErrorCode.PROTOCOL_ERROR, `${f.type} inside a header block`);
     switch (f.type) {
       case 'DATA':
-        return this.onData(f, h.length);
+        this.onData(f, h.length);
+        return;
       case 'HEADERS':
       case 'PUSH_PROMISE':
-        return this.onHeaderBlockStart(f);
+        this.onHeaderBlockStart(f);
+        return;
       case 'CONTINUATION':
-        return this.onContinuation(f);
+        this.onContinuation(f);
+        return;
       case 'PRIORITY':
         // RFC 9113 §5.3.2: the RFC 7540 scheme is deprecated; we only check §5.3.1.
         if (f.priority.streamDependency === f.streamId)
           this.streamError(f.streamId, ErrorCode.PROTOCOL_ERROR, 'stream depends on itself');
         return;
       case 'RST_STREAM':
-        return this.onRstStream(f.streamId, f.errorCode);
+        this.onRstStream(f.streamId, f.errorCode);
+        return;
       case 'SETTINGS':
-        return this.onSettings(f);
+        this.onSettings(f);
+        return;
       case 'PING':
-        return this.onPing(f);
+        this.onPing(f);
+        return;
       case 'GOAWAY':
-        return this.onGoaway(f);
+        this.onGoaway(f);
+        return;
       case 'WINDOW_UPDATE':
-        return this.onWindowUpdate(f.streamId, f.windowSizeIncrement);
+        this.onWindowUpdate(f.streamId, f.windowSizeIncrement);
+        return;
       case 'PRIORITY_UPDATE':
-        return this.onPriorityUpdate(f.prioritizedStreamId, f.priorityFieldValue);
+        this.onPriorityUpdate(f.prioritizedStreamId, f.priorityFieldValue);
+        return;
       case 'UNKNOWN':
         // RFC 9113 §5.5: unknown frame types are ignored.
         this.counters.inc('h2.unknown-frame');
@@ -597,8 +605,8 @@ export class Http2Connection {
       }
     }
     const f = block.frame;
-    if (f.type === 'PUSH_PROMISE') return this.onPushPromise(f, fields, tooLarge);
-    this.onHeaders(f, fields, tooLarge);
+    if (f.type === 'PUSH_PROMISE') this.onPushPromise(f, fields, tooLarge);
+    else this.onHeaders(f, fields, tooLarge);
   }
 
   private onHeaders(
@@ -607,8 +615,10 @@ export class Http2Connection {
     tooLarge: boolean,
   ): void {
     const id = f.streamId;
-    if (f.priority && f.priority.streamDependency === id)
-      return this.streamError(id, ErrorCode.PROTOCOL_ERROR, 'stream depends on itself (RFC 9113 §5.3.1)');
+    if (f.priority && f.priority.streamDependency === id) {
+      this.streamError(id, ErrorCode.PROTOCOL_ERROR, 'stream depends on itself (RFC 9113 §5.3.1)');
+      return;
+    }
     let s = this.lookup(id);
     // RFC 9113 §5.1.1: a new stream id lower than one already used (and not a stream we
     // know as closed) is a connection error PROTOCOL_ERROR.
@@ -668,18 +678,24 @@ export class Http2Connection {
     let reason = malformedReason(fields, kind, this.localSettings.enableConnectProtocol);
     if (!reason && kind === 'trailers' && !f.endStream) reason = 'trailers without END_STREAM';
     if (!reason && kind === 'informational' && f.endStream) reason = '1xx response with END_STREAM';
-    if (reason)
-      return this.streamError(id, ErrorCode.PROTOCOL_ERROR, `malformed: ${reason} (RFC 9113 §8.1.1)`);
+    if (reason) {
+      this.streamError(id, ErrorCode.PROTOCOL_ERROR, `malformed: ${reason} (RFC 9113 §8.1.1)`);
+      return;
+    }
     st.headerBlocks++;
     if (kind === 'response' || kind === 'request') {
       st.finalResponseSeen = kind === 'response';
       const cl = contentLengthOf(fields);
       if (cl !== undefined) {
-        if (Number.isNaN(cl))
-          return this.streamError(id, ErrorCode.PROTOCOL_ERROR, 'malformed: invalid content-length');
+        if (Number.isNaN(cl)) {
+          this.streamError(id, ErrorCode.PROTOCOL_ERROR, 'malformed: invalid content-length');
+          return;
+        }
         st.contentLength = cl;
-        if (f.endStream && cl !== 0 && !st.head && statusOf(fields) !== 304)
-          return this.streamError(id, ErrorCode.PROTOCOL_ERROR, 'malformed: content-length with no DATA');
+        if (f.endStream && cl !== 0 && !st.head && statusOf(fields) !== 304) {
+          this.streamError(id, ErrorCode.PROTOCOL_ERROR, 'malformed: content-length with no DATA');
+          return;
+        }
       }
       if (kind === 'request') {
         const p = fields.find((x) => x.name === 'priority');
@@ -715,7 +731,10 @@ export class Http2Connection {
     this.recvTransition(pid, 'PUSH_PROMISE');
     const reason =
       tooLarge || !fields ? 'promised request too large' : malformedReason(fields, 'push-request', false);
-    if (reason || !fields) return this.streamError(pid, ErrorCode.PROTOCOL_ERROR, `malformed: ${reason}`);
+    if (reason || !fields) {
+      this.streamError(pid, ErrorCode.PROTOCOL_ERROR, `malformed: ${reason}`);
+      return;
+    }
     s.head = fields.some((x) => x.name === ':method' && x.value === 'HEAD');
     this.events.push({ type: 'push', streamId: f.streamId, promisedStreamId: pid, headers: fields });
   }
@@ -857,12 +876,10 @@ export class Http2Connection {
     }
     const s = this.recvTransition(id, 'WINDOW_UPDATE');
     if (!s) return;
-    if (s.sendWindow + inc > MAX_WINDOW)
-      return this.streamError(
-        id,
-        ErrorCode.FLOW_CONTROL_ERROR,
-        'stream window above 2^31-1 (RFC 9113 §6.9.1)',
-      );
+    if (s.sendWindow + inc > MAX_WINDOW) {
+      this.streamError(id, ErrorCode.FLOW_CONTROL_ERROR, 'stream window above 2^31-1 (RFC 9113 §6.9.1)');
+      return;
+    }
     s.sendWindow += inc;
     s.blockedSince = undefined;
     this.events.push({ type: 'drain', streamId: id });

@@ -46,9 +46,13 @@ describe('exchanges', () => {
       { settings: { initialWindowSize: 1000 } },
     );
     const ids = Array.from({ length: 20 }, (_, i) => p.client.request(req(`/${i}`, 'POST'), false));
-    ids.forEach((id, i) => p.client.sendData(id, bytes(50_000, i), true));
+    ids.forEach((id, i) => {
+      p.client.sendData(id, bytes(50_000, i), true);
+    });
     p.pump(100_000);
-    ids.forEach((id, i) => expect(p.bodyOf('server', id)).toEqual(bytes(50_000, i)));
+    ids.forEach((id, i) => {
+      expect(p.bodyOf('server', id)).toEqual(bytes(50_000, i));
+    });
     for (const id of ids) {
       p.server.respond(id, status(200), false);
       p.server.sendData(id, bytes(30_000, id), true);

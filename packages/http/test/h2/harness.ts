@@ -76,7 +76,7 @@ export class RawPeer {
   readonly enc = new HpackEncoder();
   readonly dec = new HpackDecoder();
   readonly events: Http2Event[] = [];
-  private pending = new Uint8Array(0);
+  private pending: Uint8Array = new Uint8Array(0);
   now = 0;
 
   constructor(readonly conn: Http2Connection) {
