@@ -14,9 +14,18 @@ import type { TcpEndpoint } from './connection/index.ts';
  *     bits 23..0   s: a keyed hash (HMAC-SHA-256, truncated) of the 4-tuple, the client's
  *                  ISN and t
  *
- * A cookie is accepted for two periods (64-128 s), like Linux. What a cookie cannot carry
- * is lost (RFC 4987 §3.6 notes it): the connection has no window scaling, SACK or
- * timestamps, so the SYN-ACK does not offer them either.
+ * A cookie is accepted for two periods (64-128 s), like Linux.
+ *
+ * 32 bits have no room for the options the SYN offered (RFC 4987 §3.6 notes what is lost).
+ * When the SYN carried timestamps, Linux keeps the rest in the low bits of the TSval of
+ * its SYN-ACK, which the client echoes in every segment (RFC 7323 §4.3): so does this, in
+ * the same layout (tcp_syncookies, cookie_init_timestamp):
+ *
+ *     bits 3..0    the client's window shift (RFC 7323 §2.3), 0xf for none
+ *     bit  4       SACK permitted (RFC 2018 §2)
+ *     bit  5       ECN (not used here: always 0)
+ *
+ * Without timestamps only the MSS survives, and the SYN-ACK offers nothing else.
  */
 
 /** MSS values a cookie can encode (bits 26..24). Covers IPv4 and IPv6 paths of common MTUs. */
@@ -24,6 +33,19 @@ export const SYNCOOKIE_MSS_TABLE: readonly number[] = [536, 1024, 1220, 1300, 14
 
 /** Length of a cookie period in milliseconds. */
 export const SYNCOOKIE_PERIOD = 64_000;
+
+/** Low TSval bits that carry the options (Linux TSBITS). */
+const TS_BITS = 6;
+const TS_MASK = (1 << TS_BITS) - 1;
+const TS_NO_WSCALE = 0xf;
+const TS_SACK = 0x10;
+
+/** What a cookie's timestamp remembers of the client's SYN. */
+export interface SynCookieOptions {
+  /** The client's window shift, when it offered window scaling. */
+  windowScale?: number;
+  sackPermitted: boolean;
+}
 
 export class SynCookies {
   private readonly secret: Uint8Array;
@@ -77,5 +99,28 @@ export class SynCookies {
     const s = cookie & 0xffffff;
     if (this.hash(local, remote, clientIsn, t) !== s) return undefined;
     return SYNCOOKIE_MSS_TABLE[(cookie >>> 24) & 7];
+  }
+
+  /**
+   * The TSval for a cookie SYN-ACK: `tsNow` (what the connection's clock would say) with
+   * the options in its low bits, moved back one step if that put it in the future, as
+   * Linux does, so the timestamps the rebuilt connection sends next never go backwards.
+   */
+  static timestamp(tsNow: number, o: SynCookieOptions): number {
+    const bits =
+      (o.windowScale === undefined ? TS_NO_WSCALE : Math.min(14, o.windowScale)) |
+      (o.sackPermitted ? TS_SACK : 0);
+    let ts = ((tsNow & ~TS_MASK) | bits) >>> 0;
+    if (((ts - tsNow) | 0) > 0) ts = (ts - (TS_MASK + 1)) >>> 0;
+    return ts;
+  }
+
+  /** The options in the TSecr of the client's ACK (the echo of our cookie TSval). */
+  static optionsFrom(tsEcr: number): SynCookieOptions {
+    const ws = tsEcr & 0xf;
+    return {
+      ...(ws === TS_NO_WSCALE ? {} : { windowScale: ws }),
+      sackPermitted: (tsEcr & TS_SACK) !== 0,
+    };
   }
 }

@@ -24,12 +24,15 @@ import {
   type TcpEvent,
   type TcpOutput,
   type TcpState,
+  timestampOffset,
   USER_SEND_STATES,
+  windowShiftFor,
 } from './connection/index.ts';
 import { systemError, type TcpErrorCode, type TcpSystemError } from './errors.ts';
 import { FastOpenCache, FastOpenKeys } from './fastopen.ts';
 import { IsnGenerator } from './isn.ts';
 import { TcpListener, type TcpListenerStats, type TcpListenOptions } from './listener.ts';
+import type { TcpOptions } from './options.ts';
 import {
   ACK,
   decodeSegment,
@@ -805,7 +808,26 @@ export class Tcp implements IpProtocolHandler {
     const opts = this.connectionOptions(local, remote, extra, now);
     const peerMss = seg.options.mss ?? (d.version === 6 ? 1220 : 536);
     const iss = this.synCookies.encode(local, remote, seg.seq, peerMss, now);
-    const rcvBuf = opts.receiveBuffer ?? 256 * 1024;
+    const rcvBuf = Math.max(1, opts.receiveBuffer ?? 256 * 1024);
+    // The MSS is in the cookie; with timestamps the other options ride in our TSval's low
+    // bits (see syncookie.ts), offered in the same order and form as a SYN-ACK of a
+    // connection would (connection/segments.ts sendSyn). Without timestamps, only the MSS.
+    const options: TcpOptions = { mss: opts.mss ?? 1460 };
+    const peer = seg.options;
+    if ((opts.timestamps ?? true) && peer.timestamps) {
+      const sackPermitted = (opts.sack ?? true) && peer.sackPermitted === true;
+      const ws = (opts.windowScale ?? true) && peer.windowScale !== undefined;
+      if (sackPermitted) options.sackPermitted = true;
+      const tsNow = (Math.floor(now) + timestampOffset(iss)) >>> 0;
+      options.timestamps = {
+        value: SynCookies.timestamp(tsNow, {
+          ...(ws ? { windowScale: peer.windowScale } : {}),
+          sackPermitted,
+        }),
+        echo: peer.timestamps.value,
+      };
+      if (ws) options.windowScale = windowShiftFor(rcvBuf);
+    }
     const synAck: TcpSegment = {
       srcPort: local.port,
       dstPort: remote.port,
@@ -814,8 +836,7 @@ export class Tcp implements IpProtocolHandler {
       flags: SYN | ACK,
       window: Math.min(0xffff, rcvBuf),
       urgentPointer: 0,
-      // What a cookie cannot remember is not offered: no window scale, SACK or timestamps.
-      options: { mss: opts.mss ?? 1460 },
+      options,
       payload: EMPTY,
     };
     l.lastCookieAt = now;
@@ -859,6 +880,16 @@ export class Tcp implements IpProtocolHandler {
       this.stack.counters.inc('tcp.syncookie.invalid');
       return false;
     }
+    const opts = this.connectionOptions(local, remote, { ...l.connection, iss: cookie }, now);
+    // With timestamps, the echo of our cookie TSval holds the SYN's other options.
+    const synOptions: TcpOptions = { mss };
+    const ts = seg.options.timestamps;
+    if (ts && (opts.timestamps ?? true)) {
+      const o = SynCookies.optionsFrom(ts.echo);
+      if (o.sackPermitted) synOptions.sackPermitted = true;
+      synOptions.timestamps = { value: ts.value, echo: 0 };
+      if (o.windowScale !== undefined) synOptions.windowScale = o.windowScale;
+    }
     if (l.acceptQueueFull) {
       l.counts.acceptOverflows++;
       this.stack.counters.inc('tcp.listen.overflow');
@@ -874,7 +905,6 @@ export class Tcp implements IpProtocolHandler {
     this.stack.counters.inc('tcp.syncookie.valid');
     // Rebuild the connection: replay the SYN the cookie stands for (its SYN-ACK went out
     // already, statelessly, so the replayed one is not sent), then take the ACK.
-    const opts = this.connectionOptions(local, remote, { ...l.connection, iss: cookie }, now);
     const conn = new TcpConnection(opts);
     const syn: TcpSegment = {
       srcPort: seg.srcPort,
@@ -884,7 +914,7 @@ export class Tcp implements IpProtocolHandler {
       flags: SYN,
       window: seg.window,
       urgentPointer: 0,
-      options: { mss },
+      options: synOptions,
       payload: EMPTY,
     };
     this.connTrace.muted = true;

@@ -204,9 +204,63 @@ describe('listener queues', () => {
     c.end('through a cookie');
     expect((await run(got)).toString()).toBe('through a cookie');
     expect(server.queues).toMatchObject({ synCookiesSent: 1, synCookiesValidated: 1 });
-    // Nothing but the MSS survives a cookie: no timestamps, so the full 1460 bytes per segment.
-    expect(c.connection!.mss).toBe(1460);
+    // Timestamps survive the cookie (and carry window scale and SACK): 1460 - 12 per segment.
+    expect(c.connection!.mss).toBe(1448);
     expect(sim.b.host.counters.get('tcp.syncookie.valid')).toBe(1);
+  });
+
+  it('a cookie keeps window scale, SACK and timestamps in the low bits of its TSval (RFC 4987 §3.6, as Linux)', async () => {
+    const sim = new Sim();
+    const b = new Tcp(sim.b.host, { synCookieSecret: new Uint8Array(32).fill(9) });
+    const { got, send } = rawHostA(sim);
+    const accepted: TcpSocket[] = [];
+    b.createServer((s: TcpSocket) => accepted.push(s)).listen(80, B, 1);
+    send({ srcPort: 30000, seq: 1, options: { mss: 1460 } }); // fills the SYN queue
+    const synOptions = {
+      mss: 1460,
+      windowScale: 7,
+      sackPermitted: true,
+      timestamps: { value: 4242, echo: 0 },
+    };
+    send({ srcPort: 30001, seq: 7000, options: synOptions });
+    // A SYN without timestamps: nothing but the MSS can be remembered.
+    send({ srcPort: 30002, seq: 9000, options: { mss: 1460, windowScale: 7, sackPermitted: true } });
+    sim.clock.advance(1);
+    const synAck = got.find((s) => s.dstPort === 30001)!;
+    expect(synAck.flags).toBe(SYN | ACK);
+    const ts = synAck.options.timestamps!;
+    expect(synAck.options).toEqual({ mss: 1460, sackPermitted: true, timestamps: ts, windowScale: 3 });
+    expect(ts.echo).toBe(4242);
+    expect(ts.value & 0x3f).toBe(7 | 0x10); // shift 7, SACK; ECN bit clear
+    expect(SynCookies.optionsFrom(ts.value)).toEqual({ windowScale: 7, sackPermitted: true });
+    expect(got.find((s) => s.dstPort === 30002)!.options).toEqual({ mss: 1460 });
+
+    // The client's ACK echoes the TSval; then a segment past a hole, to be SACKed.
+    const iss = synAck.seq;
+    const ack = (n: number) => ({
+      srcPort: 30001,
+      flags: ACK,
+      ack: (iss + 1) >>> 0,
+      window: 512,
+      seq: 7001 + n,
+    });
+    send({ ...ack(0), options: { timestamps: { value: 4250, echo: ts.value } } });
+    send({
+      ...ack(100),
+      options: { timestamps: { value: 4251, echo: ts.value } },
+      payload: new Uint8Array(10),
+    });
+    sim.clock.advance(1);
+    await new Promise((r) => setImmediate(r));
+    expect(sim.b.host.counters.get('tcp.syncookie.valid')).toBe(1);
+    expect(accepted.length).toBe(1);
+    const conn = accepted[0]!.connection!;
+    expect(conn.mss).toBe(1448); // timestamps on: 1460 - 12
+    expect(conn.sndWnd).toBe(512 << 7); // the client's window, scaled by its shift
+    const answer = got.filter((s) => s.dstPort === 30001 && s.flags === ACK).at(-1)!;
+    expect(answer.options.timestamps!.echo).toBe(4250); // TS.Recent (RFC 7323 §4.3)
+    expect(answer.options.sack).toEqual([{ left: 7101, right: 7111 }]);
+    expect(answer.window).toBe((256 * 1024) >> 3); // our shift, 3 for 256 KiB
   });
 
   it('RFC 9293 §3.10.7.2: an ACK or a lone segment to a listener; RSTs to it are dropped quietly', async () => {

@@ -180,10 +180,20 @@ function defaultPeerMss(addr: string): number {
   return addr.includes(':') ? 1220 : 536;
 }
 
-function shiftFor(buffer: number): number {
+/** The window shift this host uses for a receive buffer (RFC 7323 §2.3: the least that fits it). */
+export function windowShiftFor(buffer: number): number {
   let s = 0;
   while (s < 14 && buffer >> s > 0xffff) s++;
   return s;
+}
+
+/**
+ * RFC 7323 §5.4: a per-connection offset for TSval, derived from the (secret) ISS. A SYN
+ * cookie's SYN-ACK (syncookie.ts) uses the same one, so the connection rebuilt from the
+ * cookie goes on with the timestamps that SYN-ACK began.
+ */
+export function timestampOffset(iss: number): number {
+  return Math.imul(iss ^ 0x5bd1e995, 0x9e3779b1) >>> 0;
 }
 
 export function keepaliveOptions(opts: KeepaliveOptions): Required<KeepaliveOptions> {
@@ -331,7 +341,7 @@ export class ControlBlock {
     this.offerWs = opts.windowScale ?? true;
     this.offerSack = opts.sack ?? true;
     this.offerTs = opts.timestamps ?? true;
-    this.rcv = { irs: 0, nxt: 0, advRight: 0, shift: this.offerWs ? shiftFor(this.receiveBuffer) : 0 };
+    this.rcv = { irs: 0, nxt: 0, advRight: 0, shift: this.offerWs ? windowShiftFor(this.receiveBuffer) : 0 };
     this.ooo = new OutOfOrderQueue(opts.maxOutOfOrder ?? this.receiveBuffer);
     const minRto = opts.minRto ?? opts.rto?.min;
     this.rtt = new RttEstimator(minRto === undefined ? opts.rto : { ...opts.rto, min: minRto });
@@ -369,8 +379,7 @@ export class ControlBlock {
     s.iss = iss >>> 0;
     s.una = s.nxt = s.max = this.recovery.recover = this.recovery.highRxt = s.iss;
     this.sendBase = seqAdd(s.iss, 1);
-    // RFC 7323 §5.4: a per-connection offset for TSval, derived from the (secret) ISS.
-    this.ts.offset = Math.imul(s.iss ^ 0x5bd1e995, 0x9e3779b1) >>> 0;
+    this.ts.offset = timestampOffset(s.iss);
   }
 
   /** RFC 6528: the ISS depends on the 4-tuple, a secret and the clock at open time. */

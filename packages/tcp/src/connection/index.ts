@@ -1,4 +1,5 @@
 export { TcpConnection } from './connection.ts';
+export { timestampOffset, windowShiftFor } from './control-block.ts';
 export { resetFor } from './segments.ts';
 export {
   KEEPALIVE_STATES,
