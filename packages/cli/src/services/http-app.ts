@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
-import http from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { Readable, Writable } from 'node:stream';
+import { createHttpServer, type HttpServer, type HttpServerOptions } from '@stepwire/http';
 
 /**
  * The HTTP routes `stepwire serve` and the demo offer on port 80 (and, over TLS, on 443).
- * Served by node:http over any Duplex — our TCP sockets, until our own HTTP server lands —
- * so the routes are plain request handlers:
+ * Served by our HTTP/1.1 server (@stepwire/http) over any Duplex — our TCP and TLS sockets —
+ * as plain request handlers that node:http's server can run too:
  *
  *   GET  /          a short text page
  *   GET  /bytes/N   N bytes (N ≤ 1 GiB) of a fixed pattern, streamed with backpressure
@@ -12,6 +14,19 @@ import http from 'node:http';
  *   POST /sha256    the hex SHA-256 of the request body
  */
 export const MAX_BYTES = 1 << 30;
+
+/** What the routes need of a request: ours and node:http's IncomingMessage both fit. */
+export interface AppRequest extends Readable {
+  method?: string | undefined;
+  url?: string | undefined;
+  headers: IncomingHttpHeaders;
+}
+
+/** What the routes need of a response: ours and node:http's ServerResponse both fit. */
+export interface AppResponse extends Writable {
+  writeHead(status: number, headers: OutgoingHttpHeaders): unknown;
+  setHeader(name: string, value: number | string | readonly string[]): unknown;
+}
 
 /** The /bytes pattern: byte i is i mod 251 (a prime, so it never lines up with 2^k chunks). */
 export function patternChunk(offset: number, length: number): Buffer {
@@ -24,7 +39,7 @@ const CHUNK = 64 * 1024;
 /** 251 * 1024 bytes: a whole number of pattern periods, so it can be reused for any offset ≡ 0. */
 const PERIOD_BLOCK = patternChunk(0, 251 * 256);
 
-function streamPattern(res: http.ServerResponse, total: number): void {
+function streamPattern(res: AppResponse, total: number): void {
   let sent = 0;
   const pump = (): void => {
     while (sent < total) {
@@ -43,7 +58,7 @@ function streamPattern(res: http.ServerResponse, total: number): void {
   pump();
 }
 
-function text(res: http.ServerResponse, status: number, body: string): void {
+function text(res: AppResponse, status: number, body: string): void {
   res.writeHead(status, {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
@@ -51,7 +66,7 @@ function text(res: http.ServerResponse, status: number, body: string): void {
   res.end(body);
 }
 
-export function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+export function handleRequest(req: AppRequest, res: AppResponse): void {
   const url = new URL(req.url ?? '/', 'http://stepwire.test');
   const bytes = /^\/bytes\/(\d{1,10})$/.exec(url.pathname);
   if (req.method === 'GET' && url.pathname === '/') {
@@ -85,7 +100,7 @@ export function handleRequest(req: http.IncomingMessage, res: http.ServerRespons
   }
 }
 
-/** An http.Server that is never bound to a kernel port: feed it sockets with emit('connection'). */
-export function createHttpApp(): http.Server {
-  return http.createServer(handleRequest);
+/** Our HTTP server with these routes, never bound to a kernel port: feed it sockets with emit('connection'). */
+export function createHttpApp(options: HttpServerOptions = {}): HttpServer {
+  return createHttpServer(options, handleRequest);
 }

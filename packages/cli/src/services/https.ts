@@ -1,6 +1,6 @@
 /**
  * HTTPS for `stepwire serve`: our TLS 1.3 (@stepwire/tls createServer) over our TCP, with
- * node:http and the routes of http-app.ts on top (the same as port 80).
+ * our HTTP/1.1 server and the routes of http-app.ts on top (the same as port 80).
  *
  * The certificate comes from a small CA that serve makes on first use and keeps, so that
  * `curl --cacert ~/.stepwire/ca/ca.pem https://198.18.0.2/` verifies it run after run:
@@ -17,9 +17,9 @@
  * Keys are written with mode 0600 (the directory 0700), each file atomically (write, rename).
  */
 import * as fs from 'node:fs';
-import type http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { HttpServer } from '@stepwire/http';
 import { systemError, type Tcp, type TcpSocket } from '@stepwire/tcp';
 import { createServer, pki, type SecureServer, type SecureSocket } from '@stepwire/tls';
 import type { TraceBus } from '@stepwire/wire';
@@ -227,13 +227,13 @@ export interface HttpsOptions {
   /** Handshake messages and state changes of every connection, as host `traceHost`. */
   trace?: TraceBus;
   traceHost?: string;
-  app?: http.Server;
+  app?: HttpServer;
 }
 
 export interface HttpsService {
   readonly port: number;
   readonly tls: SecureServer;
-  readonly app: http.Server;
+  readonly app: HttpServer;
   /** TCP connections accepted, handshakes completed, handshakes failed. */
   readonly connections: number;
   readonly handshakes: number;

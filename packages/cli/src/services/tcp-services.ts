@@ -1,10 +1,10 @@
-import type http from 'node:http';
+import type { HttpServer } from '@stepwire/http';
 import { systemError, type Tcp, type TcpServer, type TcpServerOptions, type TcpSocket } from '@stepwire/tcp';
 import { createHttpApp } from './http-app.ts';
 
 /**
  * The TCP services of `stepwire serve`: echo (RFC 862), discard (RFC 863) and HTTP (the
- * routes of http-app.ts, served by node:http over our sockets). Each listens on both
+ * routes of http-app.ts, served by our HTTP/1.1 server over our sockets). Each listens on both
  * families ('::' without ipv6Only) and counts what it did, so tests and the CLI can check
  * that the bytes went where they should.
  */
@@ -114,16 +114,16 @@ export function tcpDiscard(tcp: Tcp, port = 9, options: TcpServiceOptions = {}):
 }
 
 /**
- * An HTTP server on our TCP: node:http's parser and response writer over our sockets,
+ * An HTTP server on our TCP: our HTTP/1.1 server (@stepwire/http) over our sockets,
  * with the routes of http-app.ts unless another app is given. The app is never bound to a
  * kernel port; it only sees sockets handed to it.
  */
 export function httpOverTcp(
   tcp: Tcp,
   port = 80,
-  app: http.Server = createHttpApp(),
+  app: HttpServer = createHttpApp(),
   options: TcpServiceOptions = {},
-): TcpService & { app: http.Server } {
+): TcpService & { app: HttpServer } {
   const service = serve(tcp, port, options, (s, counts) => {
     s.on('data', (d: Buffer) => {
       counts.bytesIn += d.length;
