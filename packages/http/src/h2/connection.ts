@@ -96,7 +96,8 @@ export interface Http2ConnectionOptions {
   limits?: Partial<Http2Limits>;
   trace?: TraceBus;
   hostName?: string;
-  /** Client: expect no server preface check; server: require the client preface (RFC 9113 §3.4). */
+  /** The first stream id we open (default 1 for a client, 2 for a server's pushes); tests of id exhaustion start near 2^31. */
+  firstStreamId?: number;
 }
 
 /** What the connection tells its user. */
@@ -217,6 +218,7 @@ export class Http2Connection {
   private connBlockedSince: number | undefined;
   private closeReported = false;
   private rrCursor = 0;
+  private goawayAfterOpen = false;
 
   constructor(options: Http2ConnectionOptions) {
     this.role = options.role;
@@ -238,7 +240,7 @@ export class Http2Connection {
     this.encoder = new HpackEncoder();
     this.decoder = new HpackDecoder({ maxHeaderListSize: this.localSettings.maxHeaderListSize });
     this.prefaceNeeded = this.role === 'server' ? CONNECTION_PREFACE.length : 0;
-    this.nextLocalId = this.role === 'client' ? 1 : 2;
+    this.nextLocalId = options.firstStreamId ?? (this.role === 'client' ? 1 : 2);
     const bucket = (burst: number): TokenBucket => ({ tokens: burst, last: 0 });
     this.buckets = {
       reset: bucket(this.limits.resetBurst),
@@ -1065,6 +1067,10 @@ export class Http2Connection {
     const parts: Uint8Array[] = [];
     this.flushControl(parts);
     this.openWaiting(parts);
+    if (this.goawayAfterOpen && this.waitingOpen.length === 0) {
+      this.goawayAfterOpen = false;
+      this.goaway(ErrorCode.NO_ERROR);
+    }
     this.flushControl(parts);
     this.flushStreams(parts);
     if (parts.length === 0) return new Uint8Array(0);
@@ -1290,7 +1296,8 @@ export class Http2Connection {
     // Stream-id exhaustion (RFC 9113 §5.1.1): the client must open a new connection.
     if (this.nextLocalId > MAX_STREAM_ID) {
       this.counters.inc('h2.stream-ids-exhausted');
-      this.goaway(ErrorCode.NO_ERROR);
+      // After the streams already queued have been opened (their HEADERS go first).
+      this.goawayAfterOpen = true;
       throw new Http2Error(ErrorCode.REFUSED_STREAM, 'stream identifiers exhausted: open a new connection');
     }
     const id = this.nextLocalId;
