@@ -5,6 +5,8 @@
  *   packet-type legality (frames/), transport parameters.
  * - Packet protection (crypto/): Initial secrets, packet keys and key update, AEAD and
  *   header protection over a seam with noble and node:crypto implementations, Retry tags.
+ * - Recovery (recovery/): RTT estimation, loss detection and PTO, NewReno (RFC 9002), and
+ *   the receiver's ACK generation (RFC 9000 §13.2).
  */
 export * from './crypto/hp.ts';
 export * from './crypto/keys.ts';
@@ -15,4 +17,8 @@ export * from './frames/legality.ts';
 export * from './packet/header.ts';
 export * from './packet/number.ts';
 export * from './packet/varint.ts';
+export * from './recovery/ack-tracker.ts';
+export * from './recovery/congestion.ts';
+export * from './recovery/loss.ts';
+export * from './recovery/rtt.ts';
 export * from './transport-parameters.ts';
