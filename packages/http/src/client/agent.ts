@@ -1,0 +1,304 @@
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { type ConnectOptions as TlsConnectOptions, connect as tlsConnect } from '@stepwire/tls';
+import { type Clock, RealClock, type Timer, TimerGroup, type TraceBus } from '@stepwire/wire';
+import { ClientConnection } from './connection.ts';
+
+/** Where connections of a pool go: scheme, host, port (RFC 6454 §4, the origin triple). */
+export interface Origin {
+  protocol: 'http:' | 'https:';
+  hostname: string;
+  port: number;
+}
+
+export function originKey(o: Origin): string {
+  const host = o.hostname.includes(':') ? `[${o.hostname}]` : o.hostname;
+  return `${o.protocol}//${host}:${o.port}`;
+}
+
+export interface AgentOptions {
+  /** Keep connections open for reuse (RFC 9112 §9.3). Default true. */
+  keepAlive?: boolean;
+  /** Connections per origin, in use or idle; requests past it wait in a queue. Default Infinity, as node:http. */
+  maxSockets?: number;
+  /** Idle connections kept per origin. Default 256. */
+  maxFreeSockets?: number;
+  /** An idle connection is closed after this many ms. Default 4000 (undici's keep-alive timeout). */
+  idleTimeout?: number;
+  /** Requests allowed to wait for a connection per origin; past it they fail with ENOBUFS-like errors. Default Infinity. */
+  maxQueue?: number;
+  /**
+   * Opens a byte stream to an origin. Default: node:net.connect to the origin's host and
+   * port (the kernel; the safety guard keeps it on loopback); for https, @stepwire/tls over it.
+   * Pass our TCP's connect to run on the simulated network.
+   */
+  connect?: (origin: Origin) => Duplex;
+  /** TLS options for https origins (ca, servername, rejectUnauthorized, ...). */
+  tls?: Omit<TlsConnectOptions, 'socket'>;
+  clock?: Clock;
+  trace?: TraceBus;
+  /** Host name in trace events. */
+  traceHost?: string;
+}
+
+interface Waiter {
+  give: (c: ClientConnection) => void;
+  fail: (e: Error) => void;
+}
+
+interface Pool {
+  origin: Origin;
+  active: Set<ClientConnection>;
+  idle: ClientConnection[];
+  queue: Waiter[];
+  timers: Map<ClientConnection, Timer>;
+  created: number;
+  reused: number;
+  queuedTotal: number;
+  maxQueued: number;
+  idleClosed: number;
+}
+
+export interface PoolStats {
+  active: number;
+  idle: number;
+  queued: number;
+  /** Connections opened, requests that reused a kept connection, requests that had to wait. */
+  created: number;
+  reused: number;
+  queuedTotal: number;
+  maxQueued: number;
+  idleClosed: number;
+}
+
+export interface AgentStats {
+  origins: Record<string, PoolStats>;
+  /** Idle timers armed across all pools: back to 0 when nothing is idle. */
+  timersArmed: number;
+}
+
+/**
+ * A connection pool per origin, like node:http's Agent and undici's Pool: at most
+ * `maxSockets` connections, idle ones kept for `idleTimeout` ms, requests queued in order
+ * when every connection is busy.
+ */
+export class Agent {
+  readonly keepAlive: boolean;
+  readonly maxSockets: number;
+  readonly maxFreeSockets: number;
+  readonly idleTimeout: number;
+  readonly maxQueue: number;
+  private readonly pools = new Map<string, Pool>();
+  private readonly timers: TimerGroup;
+  private destroyed = false;
+
+  constructor(readonly options: AgentOptions = {}) {
+    this.keepAlive = options.keepAlive ?? true;
+    this.maxSockets = options.maxSockets ?? Number.POSITIVE_INFINITY;
+    this.maxFreeSockets = options.maxFreeSockets ?? 256;
+    this.idleTimeout = options.idleTimeout ?? 4000;
+    this.maxQueue = options.maxQueue ?? Number.POSITIVE_INFINITY;
+    this.timers = new TimerGroup(options.clock ?? new RealClock());
+  }
+
+  now(): number {
+    return this.timers.now();
+  }
+
+  private trace(summary: string, fields: Record<string, unknown>): void {
+    const t = this.options.trace;
+    if (!t?.enabled) return;
+    t.emit({
+      t: this.timers.now(),
+      host: this.options.traceHost ?? 'client',
+      layer: 'http',
+      dir: 'local',
+      summary,
+      fields,
+      rfc: 'RFC 9112 §9.3',
+    });
+  }
+
+  private pool(origin: Origin): Pool {
+    const key = originKey(origin);
+    let p = this.pools.get(key);
+    if (!p) {
+      p = {
+        origin,
+        active: new Set(),
+        idle: [],
+        queue: [],
+        timers: new Map(),
+        created: 0,
+        reused: 0,
+        queuedTotal: 0,
+        maxQueued: 0,
+        idleClosed: 0,
+      };
+      this.pools.set(key, p);
+    }
+    return p;
+  }
+
+  /** Get a connection for `origin`: an idle one, a new one, or a place in the queue. */
+  acquire(origin: Origin): Promise<ClientConnection> {
+    if (this.destroyed) return Promise.reject(new Error('agent destroyed'));
+    const p = this.pool(origin);
+    const key = originKey(origin);
+    // Most recently used first: its server is least likely to have timed it out.
+    for (let c = p.idle.pop(); c; c = p.idle.pop()) {
+      p.timers.get(c)?.cancel();
+      p.timers.delete(c);
+      if (c.dead) continue;
+      p.active.add(c);
+      p.reused++;
+      this.trace(`pool ${key}: reuse connection #${c.id}`, {
+        origin: key,
+        connection: c.id,
+        active: p.active.size,
+      });
+      return Promise.resolve(c);
+    }
+    if (p.active.size + p.idle.length < this.maxSockets) return Promise.resolve(this.open(p));
+    if (p.queue.length >= this.maxQueue) {
+      return Promise.reject(
+        Object.assign(new Error(`request queue for ${key} is full`), { code: 'ENOBUFS' }),
+      );
+    }
+    return new Promise((give, fail) => {
+      p.queue.push({ give, fail });
+      p.queuedTotal++;
+      p.maxQueued = Math.max(p.maxQueued, p.queue.length);
+      this.trace(`pool ${key}: all ${p.active.size} connections busy, queued (${p.queue.length} waiting)`, {
+        origin: key,
+        queued: p.queue.length,
+      });
+    });
+  }
+
+  private open(p: Pool): ClientConnection {
+    const o = p.origin;
+    const socket = this.connectTo(o);
+    const c = new ClientConnection(socket, () => this.timers.now());
+    p.created++;
+    p.active.add(c);
+    const key = originKey(o);
+    this.trace(`pool ${key}: new connection #${c.id} (${p.active.size + p.idle.length}/${this.maxSockets})`, {
+      origin: key,
+      connection: c.id,
+    });
+    c.onReusable = () => this.release(p, c);
+    c.onDead = () => this.remove(p, c);
+    return c;
+  }
+
+  private connectTo(o: Origin): Duplex {
+    if (this.options.connect) {
+      const s = this.options.connect(o);
+      return o.protocol === 'https:' ? tlsConnect({ ...this.tlsOptions(o), socket: s }) : s;
+    }
+    // Through net.connect, so the loopback safety guard sees every kernel connection.
+    const s = net.connect({ host: o.hostname, port: o.port });
+    s.setNoDelay(true);
+    return o.protocol === 'https:' ? tlsConnect({ ...this.tlsOptions(o), socket: s }) : s;
+  }
+
+  private tlsOptions(o: Origin): Omit<TlsConnectOptions, 'socket'> {
+    return { host: o.hostname, ALPNProtocols: ['http/1.1'], ...(this.options.tls ?? {}) };
+  }
+
+  /** An exchange finished and the connection may carry another. */
+  private release(p: Pool, c: ClientConnection): void {
+    const key = originKey(p.origin);
+    const next = p.queue.shift();
+    if (next && this.keepAlive) {
+      p.reused++;
+      this.trace(`pool ${key}: connection #${c.id} to the next queued request (${p.queue.length} waiting)`, {
+        origin: key,
+        connection: c.id,
+      });
+      next.give(c);
+      return;
+    }
+    if (next) p.queue.unshift(next);
+    p.active.delete(c);
+    if (!this.keepAlive || this.destroyed || p.idle.length >= this.maxFreeSockets) {
+      c.close();
+      return;
+    }
+    p.idle.push(c);
+    this.trace(`pool ${key}: connection #${c.id} idle`, {
+      origin: key,
+      connection: c.id,
+      idle: p.idle.length,
+    });
+    p.timers.set(
+      c,
+      this.timers.setTimer(this.timers.now() + this.idleTimeout, () => {
+        p.timers.delete(c);
+        p.idleClosed++;
+        this.trace(`pool ${key}: connection #${c.id} idle for ${this.idleTimeout} ms, closing`, {
+          origin: key,
+          connection: c.id,
+        });
+        c.close();
+      }),
+    );
+  }
+
+  /** A connection died (closed by either side, error, upgrade): free its slot for the queue. */
+  private remove(p: Pool, c: ClientConnection): void {
+    p.active.delete(c);
+    const i = p.idle.indexOf(c);
+    if (i >= 0) p.idle.splice(i, 1);
+    p.timers.get(c)?.cancel();
+    p.timers.delete(c);
+    if (this.destroyed) return;
+    while (p.queue.length > 0 && p.active.size + p.idle.length < this.maxSockets) {
+      const w = p.queue.shift();
+      if (!w) break;
+      try {
+        w.give(this.open(p));
+      } catch (e) {
+        w.fail(e as Error);
+      }
+    }
+  }
+
+  stats(): AgentStats {
+    const origins: Record<string, PoolStats> = {};
+    for (const [k, p] of this.pools) {
+      origins[k] = {
+        active: p.active.size,
+        idle: p.idle.length,
+        queued: p.queue.length,
+        created: p.created,
+        reused: p.reused,
+        queuedTotal: p.queuedTotal,
+        maxQueued: p.maxQueued,
+        idleClosed: p.idleClosed,
+      };
+    }
+    return { origins, timersArmed: this.timers.armed };
+  }
+
+  /** Close idle connections now (node:http's agent.destroy closes all). */
+  closeIdle(): void {
+    for (const p of this.pools.values()) for (const c of [...p.idle]) c.close();
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    for (const p of this.pools.values()) {
+      for (const w of p.queue.splice(0)) w.fail(new Error('agent destroyed'));
+      for (const c of [...p.idle, ...p.active]) c.close();
+    }
+  }
+}
+
+let globalAgentValue: Agent | undefined;
+/** The agent used when a request names none (like http.globalAgent). */
+export function globalAgent(): Agent {
+  globalAgentValue ??= new Agent();
+  return globalAgentValue;
+}

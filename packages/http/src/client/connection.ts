@@ -1,0 +1,231 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { type Duplex, Readable } from 'node:stream';
+import type { Field, RequestHead, ResponseHead } from '../h1/codec.ts';
+import { Http1Connection, type Http1Event } from '../h1/connection.ts';
+import { headersObject } from '../h1/messages.ts';
+
+/**
+ * A response as node:http's client sees it (IncomingMessage): a Readable of the body with
+ * statusCode, headers, rawHeaders and, at the end, trailers.
+ */
+export class ClientResponse extends Readable {
+  statusCode: number;
+  statusMessage: string;
+  httpVersion: string;
+  httpVersionMajor: number;
+  httpVersionMinor: number;
+  headers: IncomingHttpHeaders;
+  rawHeaders: string[];
+  trailers: Record<string, string | undefined> = {};
+  rawTrailers: string[] = [];
+  /** The whole body arrived. */
+  complete = false;
+  readonly socket: Duplex;
+  /** Called when the reader wants more after a push said stop. */
+  onRead: (() => void) | undefined;
+
+  constructor(socket: Duplex, head: ResponseHead) {
+    super();
+    this.socket = socket;
+    this.statusCode = head.status;
+    this.statusMessage = head.reason;
+    this.httpVersionMajor = head.version.major;
+    this.httpVersionMinor = head.version.minor;
+    this.httpVersion = `${head.version.major}.${head.version.minor}`;
+    this.headers = headersObject(head.fields);
+    this.rawHeaders = head.fields.flat();
+  }
+
+  get headersDistinct(): Record<string, string[]> {
+    const out: Record<string, string[]> = Object.create(null);
+    for (let i = 0; i + 1 < this.rawHeaders.length; i += 2) {
+      const n = (this.rawHeaders[i] ?? '').toLowerCase();
+      (out[n] ??= []).push(this.rawHeaders[i + 1] ?? '');
+    }
+    return out;
+  }
+
+  override _read(): void {
+    this.onRead?.();
+  }
+
+  /** @internal */
+  setTrailers(fields: readonly Field[]): void {
+    this.rawTrailers = fields.flat();
+    this.trailers = headersObject(fields) as Record<string, string | undefined>;
+  }
+}
+
+/** What one request/response exchange hears from its connection. */
+export interface ExchangeHandlers {
+  onInformational(head: ResponseHead): void;
+  onResponse(head: ResponseHead): void;
+  onData(data: Uint8Array): boolean;
+  onEnd(trailers: readonly Field[]): void;
+  /** The server accepted an Upgrade (101) or CONNECT (2xx): the socket is the caller's now. */
+  onUpgrade(head: ResponseHead, rest: Uint8Array): void;
+  onError(err: Error): void;
+}
+
+let nextId = 1;
+
+/**
+ * One HTTP/1.1 client connection: the sans-I/O Http1Connection (client role) driven over a
+ * Duplex. One exchange at a time (no pipelining, as node:http and browsers); when both the
+ * request and the response are done and the connection may persist, `onReusable` hands it
+ * back to the pool.
+ */
+export class ClientConnection {
+  readonly id = nextId++;
+  readonly core = new Http1Connection({ role: 'client' });
+  private exchange: ExchangeHandlers | undefined;
+  private responseDone = false;
+  private requestDone = false;
+  /** The transport is gone (closed, errored, or handed to an upgrade). */
+  dead = false;
+  requests = 0;
+  onReusable: (() => void) | undefined;
+  onDead: (() => void) | undefined;
+
+  constructor(
+    readonly socket: Duplex,
+    readonly now: () => number = () => 0,
+  ) {
+    socket.on('data', (b: Buffer) => this.dispatch(this.core.receive(b, this.now())));
+    socket.on('end', () => {
+      this.dispatch(this.core.receiveEof(this.now()));
+      this.kill(new Error('socket hang up'), 'ECONNRESET');
+    });
+    socket.on('error', (e) => this.kill(e));
+    socket.on('close', () => this.kill(new Error('socket hang up'), 'ECONNRESET'));
+  }
+
+  get busy(): boolean {
+    return this.exchange !== undefined;
+  }
+
+  /** Start an exchange: write the head; body writes follow through writeData/writeEnd. */
+  begin(head: RequestHead, handlers: ExchangeHandlers): void {
+    if (this.exchange) throw new Error('connection busy');
+    this.exchange = handlers;
+    this.requests++;
+    this.responseDone = false;
+    this.requestDone = false;
+    this.write(this.core.send({ type: 'request', head }, this.now()));
+  }
+
+  writeData(data: Uint8Array, cb: (err?: Error | null) => void): void {
+    if (this.dead) {
+      cb(new Error('socket closed'));
+      return;
+    }
+    const bytes = this.core.send({ type: 'data', data }, this.now());
+    if (bytes.length === 0) cb();
+    else this.socket.write(bytes, cb);
+  }
+
+  writeEnd(trailers: readonly Field[], cb: (err?: Error | null) => void): void {
+    if (this.dead) {
+      cb(new Error('socket closed'));
+      return;
+    }
+    const bytes = this.core.send({ type: 'end', trailers }, this.now());
+    this.requestDone = true;
+    if (bytes.length > 0) this.socket.write(bytes, cb);
+    else cb();
+    this.maybeFinish();
+  }
+
+  private write(bytes: Uint8Array): void {
+    if (bytes.length > 0 && !this.dead) this.socket.write(bytes);
+  }
+
+  /** Stop reading while the response's reader is full; resume when it asks for more. */
+  pause(): void {
+    this.socket.pause();
+  }
+  resume(): void {
+    this.socket.resume();
+  }
+
+  private dispatch(events: Http1Event[]): void {
+    for (const e of events) {
+      const x = this.exchange;
+      switch (e.type) {
+        case 'informational':
+          x?.onInformational(e.head);
+          break;
+        case 'response':
+          x?.onResponse(e.head);
+          break;
+        case 'data':
+          if (x && !x.onData(e.data)) this.pause();
+          break;
+        case 'trailers':
+          break;
+        case 'end': {
+          this.responseDone = true;
+          x?.onEnd(this.pendingTrailers);
+          this.pendingTrailers = [];
+          this.maybeFinish();
+          break;
+        }
+        case 'upgrade':
+          this.dead = true;
+          this.exchange = undefined;
+          this.detachListeners();
+          x?.onUpgrade(e.head, e.rest);
+          break;
+        case 'error':
+          this.kill(e.error);
+          break;
+        case 'timeout':
+          break;
+        case 'closed':
+          break;
+      }
+      if (e.type === 'trailers') this.pendingTrailers = e.fields;
+    }
+  }
+
+  private pendingTrailers: readonly Field[] = [];
+
+  private maybeFinish(): void {
+    if (!this.exchange || !this.responseDone || !this.requestDone) return;
+    this.exchange = undefined;
+    // RFC 9112 §9.3: the connection persists unless either side said close.
+    if (this.core.ourState === 'IDLE' && this.core.theirState === 'IDLE' && !this.dead) {
+      this.onReusable?.();
+    } else {
+      this.close();
+    }
+  }
+
+  private detachListeners(): void {
+    this.socket.removeAllListeners('data');
+    this.socket.removeAllListeners('end');
+    this.socket.removeAllListeners('close');
+    this.socket.removeAllListeners('error');
+  }
+
+  /** Close the transport (idle timeout, pool shutdown, no keep-alive). */
+  close(): void {
+    if (this.dead) return;
+    this.socket.end();
+    this.socket.destroy();
+    this.kill(new Error('connection closed'));
+  }
+
+  private kill(err: Error & { code?: string }, code?: string): void {
+    if (this.dead) return;
+    this.dead = true;
+    const x = this.exchange;
+    this.exchange = undefined;
+    if (!this.socket.destroyed) this.socket.destroy();
+    if (x && !this.responseDone) {
+      if (code && !err.code) err.code = code;
+      x.onError(err);
+    }
+    this.onDead?.();
+  }
+}
