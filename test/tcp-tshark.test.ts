@@ -104,11 +104,23 @@ describe('our TCP through tshark', () => {
     const tfo = tsharkFields(PCAP, ['tcp.flags.ack', 'tcp.option_len'], { filter: 'tcp.option_kind == 34' });
     expect(tfo.map((t) => t['tcp.flags.ack'])).toEqual(['0', '1', '0']);
     expect(tfo.map((t) => t['tcp.option_len']!.split(',').pop())).toEqual(['2', '10', '10']);
-    // The SYN cookie's SYN-ACK offers only an MSS.
-    const cookieSynAck = tsharkFields(PCAP, ['tcp.options.wscale.shift', 'tcp.options.mss_val'], {
-      filter: 'ip.dst == 198.18.0.1 && tcp.srcport == 81 && tcp.flags.syn == 1 && tcp.flags.ack == 1',
-    });
-    expect(cookieSynAck).toEqual([{ 'tcp.options.wscale.shift': '', 'tcp.options.mss_val': '1460' }]);
+    // The SYN cookie's SYN-ACK offers what the client's SYN did, window scale and SACK kept
+    // in the low six bits of its TSval as Linux does (RFC 4987 §3.6): the client's shift, 0x10 for SACK.
+    const cookieSynAck = tsharkFields(
+      PCAP,
+      [
+        'tcp.options.wscale.shift',
+        'tcp.options.mss_val',
+        'tcp.options.sack_perm',
+        'tcp.options.timestamp.tsval',
+      ],
+      { filter: 'ip.dst == 198.18.0.1 && tcp.srcport == 81 && tcp.flags.syn == 1 && tcp.flags.ack == 1' },
+    );
+    expect(cookieSynAck.map((r) => [r['tcp.options.wscale.shift'], r['tcp.options.mss_val']])).toEqual([
+      ['3', '1460'],
+    ]);
+    expect(cookieSynAck[0]!['tcp.options.sack_perm']).not.toBe('');
+    expect(Number(cookieSynAck[0]!['tcp.options.timestamp.tsval']) & 0x3f).toBe(0x10 | 3);
     // The refused SYN drew one RST from B.
     const rst = tsharkFields(PCAP, ['tcp.srcport'], { filter: 'tcp.flags.reset == 1' });
     expect(rst).toEqual([{ 'tcp.srcport': '82' }]);
