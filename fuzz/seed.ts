@@ -1,0 +1,277 @@
+/**
+ * Writes the committed seed corpus, fuzz/corpus/<target>/: RFC 8448's TLS traces, inputs our
+ * encoders make from the packages' own arbitraries (a fixed fast-check seed), keys and
+ * certificates from OpenSSL and from our issuer, and for the machines, real exchanges
+ * (a TLS client's hello and the server's answering flight; each TCP state's opening).
+ * Rerun after a codec changes: `pnpm exec tsx fuzz/seed.ts` (the old seeds are replaced).
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { encodeIcmpv4, encodeIcmpv6 } from '../packages/ip/src/icmp.ts';
+import { encodeIpv4 } from '../packages/ip/src/ipv4.ts';
+import { encodeIpv6 } from '../packages/ip/src/ipv6.ts';
+import {
+  arbitraryIcmpv4Message,
+  arbitraryIcmpv6Message,
+  arbitraryIpv4Packet,
+  arbitraryIpv6Packet,
+} from '../packages/ip/src/testing.ts';
+import { encodePcap, PcapWriter } from '../packages/link/src/pcap.ts';
+import { arbitraryPcapFile } from '../packages/link/src/testing.ts';
+import { optionsLength, writeOptions } from '../packages/tcp/src/options.ts';
+import { encodeSegment } from '../packages/tcp/src/segment.ts';
+import { arbitraryTcpOptions, arbitraryTcpSegment } from '../packages/tcp/src/testing.ts';
+import { TlsClient } from '../packages/tls/src/client.ts';
+import { encodeAlert } from '../packages/tls/src/codec/alert.ts';
+import { type ExtensionContext, encodeExtensions } from '../packages/tls/src/codec/extensions.ts';
+import { encodeHandshake } from '../packages/tls/src/codec/handshake.ts';
+import { encodeTLSCiphertext, encodeTLSPlaintext } from '../packages/tls/src/codec/record.ts';
+import { createStepwireCredentials } from '../packages/tls/src/pki/issue.ts';
+import { encodePkcs8 } from '../packages/tls/src/pki/keys.ts';
+import { TlsServer } from '../packages/tls/src/server.ts';
+import { encodeStoredSession } from '../packages/tls/src/session-ticket.ts';
+import {
+  arbitraryExtensions,
+  arbitraryHandshakeMessage,
+  arbitraryTLSCiphertext,
+  arbitraryTLSPlaintext,
+} from '../packages/tls/src/testing.ts';
+import * as hrr from '../packages/tls/test/vectors/rfc8448/hrr.ts';
+import * as simple from '../packages/tls/test/vectors/rfc8448/simple.ts';
+import { encodeUdp } from '../packages/udp/src/datagram.ts';
+import { arbitraryUdpDatagramOf } from '../packages/udp/src/testing.ts';
+import { ByteWriter } from '../packages/wire/src/bytes.ts';
+import { reach, states } from './targets/tcp-machine.ts';
+import { fixedCrypto, NOW, SERVER_NAME, signer, verifier } from './targets/tls-peers.ts';
+import { CORPUS_DIR } from './targets.ts';
+
+const SEED = 20261206;
+const sample = <T>(arb: fc.Arbitrary<T>, n = 6): T[] => fc.sample(arb, { seed: SEED, numRuns: n });
+const V4 = { src: '198.18.0.1', dst: '198.18.0.2' };
+const V6 = { src: 'fd00::1', dst: 'fd00::2' };
+const u16 = (n: number): Uint8Array => Uint8Array.of(n >> 8, n & 0xff);
+const cat = (...parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat(parts));
+/** A machine input: each chunk with its 2-byte length (fuzz/targets/expect.ts chunks()). */
+const framed = (...parts: Uint8Array[]): Uint8Array => cat(...parts.flatMap((p) => [u16(p.length), p]));
+
+const seeds = new Map<string, Map<string, Uint8Array>>();
+function add(target: string, name: string, bytes: Uint8Array): void {
+  // Small seeds mutate faster; the arbitraries can make 16 KB records.
+  if (name.startsWith('arb-') && bytes.length > 2048) return;
+  let m = seeds.get(target);
+  if (!m) seeds.set(target, (m = new Map()));
+  m.set(name, bytes);
+}
+
+// ---- IP, ICMP, UDP, TCP: our encoders over the packages' arbitraries ----
+sample(arbitraryIpv4Packet(48)).forEach((p, i) => {
+  const b = encodeIpv4(p);
+  add('ipv4', `arb-${i}`, b);
+  // An ICMP error quotes the header and at least 8 bytes (RFC 792); often the first 28 bytes.
+  add('ipv4-quoted', `arb-${i}-quoted`, b.subarray(0, Math.min(b.length, (b[0]! & 0x0f) * 4 + 8)));
+});
+sample(arbitraryIpv6Packet(48)).forEach((p, i) => {
+  const b = encodeIpv6(p);
+  add('ipv6', `arb-${i}`, b);
+  add('ipv6-quoted', `arb-${i}-quoted`, b.subarray(0, Math.min(b.length, 48)));
+});
+sample(arbitraryIcmpv4Message, 8).forEach((m, i) => {
+  add('icmpv4', `arb-${i}`, encodeIcmpv4(m));
+});
+sample(arbitraryIcmpv6Message, 8).forEach((m, i) => {
+  add('icmpv6', `arb-${i}`, encodeIcmpv6(m, V6.src, V6.dst));
+});
+sample(arbitraryUdpDatagramOf(32)).forEach((d, i) => {
+  add('udp', `arb-${i}`, encodeUdp(d, i % 2 ? V6 : V4));
+});
+sample(arbitraryTcpSegment(24), 8).forEach((s, i) => {
+  add('tcp-segment', `arb-${i}`, encodeSegment(s, V4));
+});
+sample(arbitraryTcpOptions, 8).forEach((o, i) => {
+  const w = new ByteWriter(optionsLength(o));
+  writeOptions(w, o);
+  add('tcp-options', `arb-${i}`, w.finish());
+});
+
+// ---- TCP machine: each state's opening, then a data segment at RCV.NXT, time, a close ----
+states.forEach((s, i) => {
+  if (reach(i) !== s) throw new Error(`tcp-machine prelude ${i} reaches ${reach(i)}, not ${s}`);
+  const segment = Uint8Array.of(0x00, 0x18, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 4, 1, 2, 3, 4, 1, 2, 4, 5, 0xb4);
+  add(
+    'tcp-machine',
+    `${s.toLowerCase()}`,
+    cat(Uint8Array.of(i), segment, Uint8Array.of(0x04, 0x03, 0xe8, 0x06)),
+  );
+});
+
+// ---- TLS codecs: RFC 8448 (simple 1-RTT and HelloRetryRequest traces), then arbitraries ----
+const record = (type: number, body: Uint8Array): Uint8Array =>
+  cat(Uint8Array.of(type, 3, 3), u16(body.length), body);
+add('tls-record', 'rfc8448-client-hello', cat(simple.clientHelloRecordHeader, simple.clientHello));
+add('tls-record', 'rfc8448-server-hello', cat(simple.serverHelloRecordHeader, simple.serverHello));
+add('tls-record', 'rfc8448-server-handshake-record', simple.serverHandshakeRecord);
+add('tls-record', 'alert', record(21, encodeAlert({ level: 2, description: 40 })));
+sample(arbitraryTLSPlaintext, 3).forEach((p, i) => {
+  add('tls-record', `arb-plain-${i}`, encodeTLSPlaintext(p));
+});
+sample(arbitraryTLSCiphertext, 2).forEach((c, i) => {
+  add('tls-record', `arb-cipher-${i}`, encodeTLSCiphertext(c));
+});
+for (const [name, msg] of Object.entries({
+  'client-hello': simple.clientHello,
+  'server-hello': simple.serverHello,
+  'encrypted-extensions': simple.encryptedExtensions,
+  certificate: simple.certificate,
+  'certificate-verify': simple.certificateVerify,
+  finished: simple.serverFinished,
+  'hrr-encrypted-extensions': hrr.encryptedExtensions,
+})) {
+  add('tls-handshake', `rfc8448-${name}`, msg);
+}
+sample(arbitraryHandshakeMessage, 6).forEach((m, i) => {
+  add('tls-handshake', `arb-${i}`, encodeHandshake(m));
+});
+const CONTEXTS: ExtensionContext[] = [
+  'client_hello',
+  'server_hello',
+  'hello_retry_request',
+  'encrypted_extensions',
+  'certificate_request',
+  'certificate',
+  'new_session_ticket',
+];
+CONTEXTS.forEach((ctx, i) => {
+  for (const e of sample(arbitraryExtensions(ctx, 4), 1)) {
+    add('tls-extensions', `arb-${ctx}`, cat(Uint8Array.of(i), encodeExtensions(e)));
+  }
+});
+// The RFC's ClientHello extensions: after version, random, session id, suites, compression.
+{
+  const ch = simple.clientHello.subarray(4);
+  let at = 2 + 32;
+  at += 1 + ch[at]!;
+  at += 2 + ((ch[at]! << 8) | ch[at + 1]!);
+  at += 1 + ch[at]!;
+  add('tls-extensions', 'rfc8448-client-hello', cat(Uint8Array.of(0), ch.subarray(at)));
+}
+fc.sample(
+  fc.record({
+    ticket: fc.record({
+      ticket: fc.uint8Array({ minLength: 1, maxLength: 40 }),
+      psk: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      cipherSuite: fc.constantFrom(0x1301, 0x1302, 0x1303),
+      receivedAt: fc.integer({ min: 0, max: 2 ** 42 }),
+      lifetimeSeconds: fc.integer({ min: 0, max: 604800 }),
+      ageAdd: fc.integer({ min: 0, max: 0xffffffff }),
+      maxEarlyDataSize: fc.integer({ min: 0, max: 16384 }),
+      serverName: fc.constant('stepwire.test'),
+      alpn: fc.constant('h2'),
+    }),
+    authorized: fc.boolean(),
+  }),
+  { seed: SEED, numRuns: 3 },
+).forEach((s, i) => {
+  add('tls-session', `arb-${i}`, encodeStoredSession(s));
+});
+
+// ---- PKI: our issuer's certificates and keys, and OpenSSL's (an independent encoder) ----
+const ours = createStepwireCredentials(new Date(Date.UTC(2026, 0, 1)), { keyType: 'P-256' });
+const oursEd = createStepwireCredentials(new Date(Date.UTC(2026, 0, 1)), { keyType: 'ed25519' });
+add('x509', 'ours-p256-ca', ours.ca.certificateDer);
+add('x509', 'ours-p256-leaf', ours.leaf.certificateDer);
+add('x509', 'ours-ed25519-leaf', oursEd.leaf.certificateDer);
+add('der', 'ours-p256-leaf', ours.leaf.certificateDer);
+add('pkcs8', 'ours-p256', encodePkcs8(ours.leaf.privateKey));
+add('pkcs8', 'ours-ed25519', encodePkcs8(oursEd.leaf.privateKey));
+add('pem', 'ours-leaf-and-key', new TextEncoder().encode(ours.leaf.certificatePem + ours.leaf.privateKeyPem));
+const dir = mkdtempSync(join(tmpdir(), 'stepwire-seed-'));
+try {
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  ssl('genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024', '-out', 'rsa.pem');
+  ssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'ec.pem');
+  ssl('pkey', '-in', 'rsa.pem', '-outform', 'DER', '-out', 'rsa.p8.der');
+  ssl('pkey', '-in', 'ec.pem', '-outform', 'DER', '-out', 'ec.p8.der');
+  ssl('rsa', '-in', 'rsa.pem', '-traditional', '-outform', 'DER', '-out', 'rsa.p1.der');
+  ssl('ec', '-in', 'ec.pem', '-outform', 'DER', '-out', 'ec.sec1.der');
+  ssl(
+    'req',
+    '-x509',
+    '-key',
+    'rsa.pem',
+    '-subj',
+    '/CN=openssl.test',
+    '-days',
+    '1',
+    '-addext',
+    'subjectAltName=DNS:openssl.test,IP:198.18.0.1',
+    '-outform',
+    'DER',
+    '-out',
+    'rsa.crt.der',
+  );
+  ssl('req', '-x509', '-key', 'rsa.pem', '-subj', '/CN=openssl.test', '-days', '1', '-out', 'rsa.crt.pem');
+  const read = (f: string) => new Uint8Array(readFileSync(join(dir, f)));
+  add('pkcs8', 'openssl-rsa1024', read('rsa.p8.der'));
+  add('pkcs8', 'openssl-p256', read('ec.p8.der'));
+  add('pkcs8', 'openssl-rsa1024-pkcs1', read('rsa.p1.der'));
+  add('pkcs8', 'openssl-p256-sec1', read('ec.sec1.der'));
+  add('x509', 'openssl-rsa1024', read('rsa.crt.der'));
+  add('der', 'openssl-rsa1024-cert', read('rsa.crt.der'));
+  add('der', 'openssl-rsa1024-key', read('rsa.p1.der'));
+  add('pem', 'openssl-rsa-cert', read('rsa.crt.pem'));
+  add('pem', 'openssl-ec-key', read('ec.pem'));
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+// ---- pcap: our writer, and the codec over the arbitrary (both byte orders and precisions) ----
+{
+  const w = PcapWriter.inMemory();
+  for (const b of (seeds.get('ipv4') ?? new Map()).values()) w.write(b, 1000);
+  add('pcap', 'writer-ipv4', w.bytes());
+  sample(arbitraryPcapFile, 3).forEach((f, i) => {
+    add('pcap', `arb-${i}`, encodePcap(f));
+  });
+}
+
+// ---- TLS machines: a real exchange with the targets' own deterministic peers ----
+{
+  const client = new TlsClient({ crypto: fixedCrypto(1), serverName: SERVER_NAME, verifier });
+  const hello = Buffer.concat(client.start(NOW).data);
+  const server = new TlsServer({ crypto: fixedCrypto(2), signer, ticketKey: new Uint8Array(32).fill(7) });
+  const flight = Buffer.concat(server.receive(hello, NOW).data);
+  const fin = Buffer.concat(client.receive(flight, NOW).data);
+  if (client.state !== 'CONNECTED') throw new Error(`the seed handshake ended in ${client.state}`);
+  add('tls-server', 'client-hello', framed(hello));
+  add(
+    'tls-server',
+    'client-hello-split',
+    framed(hello.subarray(0, 5), hello.subarray(5, 60), hello.subarray(60)),
+  );
+  add('tls-server', 'client-hello-and-finished', framed(hello, fin));
+  add('tls-server', 'rfc8448-client-hello', framed(cat(simple.clientHelloRecordHeader, simple.clientHello)));
+  add('tls-server', 'rfc8448-hrr-client-hello', framed(hrr.clientHello1Record));
+  add('tls-client', 'server-flight', framed(flight));
+  add('tls-client', 'server-flight-split', framed(flight.subarray(0, 100), flight.subarray(100)));
+  add('tls-client', 'rfc8448-server-hello', framed(cat(simple.serverHelloRecordHeader, simple.serverHello)));
+  add('tls-client', 'rfc8448-hello-retry-request', framed(hrr.helloRetryRequestRecord));
+  add('tls-record', 'server-flight', flight);
+}
+
+for (const [target, files] of seeds) {
+  const d = join(CORPUS_DIR, target);
+  rmSync(d, { recursive: true, force: true });
+  mkdirSync(d, { recursive: true });
+  for (const [name, bytes] of files) writeFileSync(join(d, name), bytes);
+  const size = [...files.values()].reduce((n, b) => n + b.length, 0);
+  console.log(
+    `${target}: ${files.size} seeds, ${size} bytes, ${createHash('sha1')
+      .update(Buffer.concat([...files.values()]))
+      .digest('hex')
+      .slice(0, 8)}`,
+  );
+}
