@@ -22,6 +22,7 @@ export {
   type NetHost,
   Network,
   type NetworkOptions,
+  ROUTER,
   SIM_EPOCH,
   seededCrypto,
   type TunHost,
@@ -38,4 +39,12 @@ export {
   SimulationTimeLimit,
   turn,
 } from './run.ts';
+export {
+  findScenario,
+  runScenario,
+  SCENARIOS,
+  type Scenario,
+  type ScenarioContext,
+  type ScenarioRun,
+} from './scenarios.ts';
 export { Sim, type SimHost, type SimOptions } from './sim.ts';

@@ -1,4 +1,15 @@
-import { Host } from '@stepwire/ip';
+import {
+  decodeIpv4,
+  decodeIpv6,
+  encodeIcmpv4,
+  encodeIcmpv6,
+  encodeIpv4,
+  encodeIpv6,
+  fragmentIpv4,
+  Host,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+} from '@stepwire/ip';
 import { type Impairments, type Link, MemoryLink, Netns, PcapWriter, recordLink } from '@stepwire/link';
 import { Tcp, type TcpServer } from '@stepwire/tcp';
 import {
@@ -78,7 +89,17 @@ export interface NetworkOptions {
   keepAlive?: boolean;
 }
 
+/** The switch's own addresses, when it answers as a router (ICMP errors: packet too big). */
+export const ROUTER = { v4: '198.18.0.254', v6: 'fd00:5757::fe' } as const;
+
 export interface HostOptions {
+  /**
+   * MTU of this host's own link (default: the network's). Packets bigger than it that other
+   * hosts send here make the switch answer as a router would (RFC 1191, RFC 8201): ICMP
+   * "fragmentation needed" (IPv4 with DF) or "packet too big" (IPv6) from 198.18.0.254 /
+   * fd00:5757::fe; IPv4 without DF is fragmented on the way (RFC 791 §2.3).
+   */
+  mtu?: number;
   /** Options for this host's TCP (connection defaults, ...); secrets still come from the seed. */
   tcp?: ConstructorParameters<typeof Tcp>[1];
 }
@@ -127,6 +148,7 @@ export interface TunHostOptions {
 
 interface Port {
   host: NetHost;
+  mtu: number;
   /** The switch's end of this host's link. */
   sw: Link;
 }
@@ -214,7 +236,7 @@ export class Network {
     const { mtu, ...impairments } = l;
     const [hostEnd, swEnd] = MemoryLink.pair({
       clock: this.wire,
-      mtu: mtu ?? 1500,
+      mtu: options.mtu ?? mtu ?? 1500,
       seed: this.prng.u32(),
       // Impaired on the way from the host to the switch only: each path crosses it once.
       impairments: [impairments, {}],
@@ -240,7 +262,7 @@ export class Network {
     const udp = new Udp(ip);
     if (this.keepAlive) this.watchSockets(tcp, udp, this.keepAlive);
     const host: NetHost = { name, ip, udp, tcp, ipv4, ipv6, timers, tls: this.tlsFor(() => host) };
-    const port: Port = { host, sw: swEnd };
+    const port: Port = { host, sw: swEnd, mtu: options.mtu ?? mtu ?? 1500 };
     this.ports.push(port);
     this.byAddress.set(addressKey4(n), port);
     this.byAddress.set(addressKey6(n), port);
@@ -490,7 +512,8 @@ export class Network {
     if (to === 'all') {
       for (const p of this.ports) if (p !== from) p.sw.send(packet);
     } else if (to) {
-      to.sw.send(packet);
+      if (packet.length > to.mtu) this.tooBig(from, to, packet);
+      else to.sw.send(packet);
     } else {
       this.counters.inc('switch.drop.no-host');
       this.trace.emit({
@@ -501,6 +524,88 @@ export class Network {
         summary: `no host has the destination of ${dissect(packet)}`,
       });
     }
+  }
+
+  /**
+   * A packet bigger than the next link's MTU, as a router handles it: IPv4 without DF is
+   * fragmented (RFC 791 §2.3); IPv4 with DF gets ICMP type 3 code 4 with the next-hop MTU
+   * (RFC 1191 §4); IPv6 gets ICMPv6 Packet Too Big (RFC 4443 §3.2, RFC 8201). The error
+   * quotes as much of the packet as fits (RFC 1812 §4.3.2.3, RFC 4443 §2.4 (c)).
+   */
+  private tooBig(from: Port, to: Port, packet: Uint8Array): void {
+    const v = (packet[0] ?? 0) >> 4;
+    this.counters.inc('switch.too-big');
+    if (v === 4) {
+      const p = decodeIpv4(packet, { verifyChecksum: false });
+      if (!p.dontFragment) {
+        for (const f of fragmentIpv4(p, to.mtu)) this.routerSend(to, encodeIpv4(f));
+        return;
+      }
+      const icmp = encodeIcmpv4({
+        kind: 'destination-unreachable',
+        code: 4,
+        nextHopMtu: to.mtu,
+        original: packet.subarray(0, Math.min(packet.length, 548)),
+      });
+      this.routerSend(
+        from,
+        encodeIpv4({
+          dscp: 0,
+          ecn: 0,
+          identification: 0,
+          reservedFlag: false,
+          dontFragment: false,
+          moreFragments: false,
+          fragmentOffset: 0,
+          ttl: 64,
+          protocol: IPPROTO_ICMP,
+          src: ROUTER.v4,
+          dst: p.src,
+          options: [],
+          payload: icmp,
+        }),
+      );
+    } else if (v === 6) {
+      const p = decodeIpv6(packet);
+      const icmp = encodeIcmpv6(
+        {
+          kind: 'packet-too-big',
+          code: 0,
+          mtu: to.mtu,
+          original: packet.subarray(0, Math.min(packet.length, 1232)),
+        },
+        ROUTER.v6,
+        p.src,
+      );
+      this.routerSend(
+        from,
+        encodeIpv6({
+          trafficClass: 0,
+          flowLabel: 0,
+          hopLimit: 64,
+          src: ROUTER.v6,
+          dst: p.src,
+          extensionHeaders: [],
+          nextHeader: IPPROTO_ICMPV6,
+          payload: icmp,
+        }),
+      );
+    }
+  }
+
+  /** A packet the switch itself sends, as a router: into the pcap and the ladder like a host's. */
+  private routerSend(to: Port, packet: Uint8Array): void {
+    this.pcap?.write(packet, this.clock.now());
+    if (this.opts.trace) {
+      this.addLine({
+        kind: 'packet',
+        t: this.clock.now(),
+        from: 'router',
+        to: to.host.name,
+        summary: dissect(packet),
+      });
+    }
+    to.sw.send(packet);
   }
 
   /** Listeners and bound sockets hold a real-clock process like Node's servers and dgram sockets do. */
@@ -529,6 +634,16 @@ export class Network {
     return this.ca;
   }
 
+  /** A certificate and key from the network's CA (server and client use), for these names. */
+  issueCertificate(dnsNames: string[], ipAddresses: string[] = []): pki.Credentials {
+    return pki.createLeafCertificate(this.certificateAuthority(), {
+      now: new Date(this.epoch - 3600_000),
+      dnsNames,
+      ipAddresses,
+      keyType: 'ed25519',
+    });
+  }
+
   private tlsFor(self: () => NetHost): HostTls {
     return {
       createServer: (options = {}, onSecure) => {
@@ -537,12 +652,7 @@ export class Network {
         let cert = rest.cert;
         let key = rest.key;
         if (cert === undefined || key === undefined) {
-          const leaf = pki.createLeafCertificate(this.certificateAuthority(), {
-            now: new Date(this.epoch - 3600_000),
-            dnsNames: [`${h.name}.test`, 'stepwire.test'],
-            ipAddresses: [h.ipv4, h.ipv6],
-            keyType: 'ed25519',
-          });
+          const leaf = this.issueCertificate([`${h.name}.test`, 'stepwire.test'], [h.ipv4, h.ipv6]);
           cert = leaf.certificatePem;
           key = leaf.privateKeyPem;
         }
