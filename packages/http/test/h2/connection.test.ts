@@ -1,6 +1,6 @@
 /** The sans-I/O connection: exchanges between our client and server, both roles. */
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, Http2Connection, SettingId, STREAM_TRANSITIONS } from '../../src/h2/index.ts';
+import { ErrorCode, Http2Connection, SettingId, STREAM_TRANSITIONS } from '../../src/h2/internal.ts';
 import { Pair, RawPeer, req, status } from './harness.ts';
 
 const bytes = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);

@@ -1,6 +1,6 @@
 /** Flood and exhaustion defenses: each bounded by a limit, each answered, each counted. */
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, Http2Connection, type Http2Frame } from '../../src/h2/index.ts';
+import { ErrorCode, Http2Connection, type Http2Frame } from '../../src/h2/internal.ts';
 import { Pair, RawPeer, req } from './harness.ts';
 
 const server = (limits = {}, settings = {}) => {

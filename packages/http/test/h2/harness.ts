@@ -10,7 +10,7 @@ import {
   type Http2ConnectionOptions,
   type Http2Event,
   type Http2Frame,
-} from '../../src/h2/index.ts';
+} from '../../src/h2/internal.ts';
 import { HpackDecoder, HpackEncoder } from '../../src/hpack/index.ts';
 
 export const req = (path = '/', method = 'GET') => [

@@ -3,7 +3,7 @@
  * to our server connection and checks the answer (GOAWAY or RST_STREAM with the right code).
  */
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, encodeFrame, Http2Connection, type Http2Frame } from '../../src/h2/index.ts';
+import { ErrorCode, encodeFrame, Http2Connection, type Http2Frame } from '../../src/h2/internal.ts';
 import { RawPeer, req } from './harness.ts';
 
 const server = (o: ConstructorParameters<typeof Http2Connection>[0] = { role: 'server' }) => {
