@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpApp, patternChunk } from '../src/services/http-app.ts';
 
 // The routes checked over the kernel's loopback with Node's fetch as the client, so the
-// same app can later be trusted behind our own TCP and TLS.
+// same app can be trusted behind our own TCP and TLS. The app is our HTTP/1.1 server.
 const app = createHttpApp();
 let base = '';
 beforeAll(async () => {
@@ -35,6 +35,21 @@ describe('the HTTP routes of stepwire serve', () => {
     expect(echoed.equals(body)).toBe(true);
     const hex = (await (await fetch(`${base}/sha256`, { method: 'POST', body })).text()).trim();
     expect(hex).toBe(createHash('sha256').update(body).digest('hex'));
+  });
+
+  it('is our HTTP/1.1 server: its stats count what it answered, keep-alive included', async () => {
+    const before = app.stats();
+    for (let i = 0; i < 3; i++) expect((await fetch(`${base}/`)).status).toBe(200);
+    const after = app.stats();
+    expect(after.requests - before.requests).toBe(3);
+    expect(after.responses - before.responses).toBe(3);
+    expect(Object.keys(after.parseErrors)).toEqual([]);
+  });
+
+  it('HEAD /bytes/N gives the length and no body', async () => {
+    const r = await fetch(`${base}/bytes/1000`, { method: 'HEAD' });
+    expect(r.headers.get('content-length')).toBe('1000');
+    expect((await r.arrayBuffer()).byteLength).toBe(0);
   });
 
   it('answers 404 and 405', async () => {

@@ -69,15 +69,18 @@ function text(res: AppResponse, status: number, body: string): void {
 export function handleRequest(req: AppRequest, res: AppResponse): void {
   const url = new URL(req.url ?? '/', 'http://stepwire.test');
   const bytes = /^\/bytes\/(\d{1,10})$/.exec(url.pathname);
-  if (req.method === 'GET' && url.pathname === '/') {
+  // RFC 9110 §9.3.2: HEAD is GET without the content (the server drops the body).
+  const get = req.method === 'GET' || req.method === 'HEAD';
+  if (get && url.pathname === '/') {
     text(res, 200, 'Hello from stepwire: this page crossed a TCP stack written in TypeScript.\n');
-  } else if (req.method === 'GET' && bytes) {
+  } else if (get && bytes) {
     const n = Number(bytes[1]);
     if (n > MAX_BYTES) {
       text(res, 400, `at most ${MAX_BYTES} bytes\n`);
     } else {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
-      streamPattern(res, n);
+      if (req.method === 'HEAD') res.end();
+      else streamPattern(res, n);
     }
   } else if (req.method === 'POST' && url.pathname === '/echo') {
     const type = req.headers['content-type'] ?? 'application/octet-stream';
