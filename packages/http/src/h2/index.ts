@@ -2,6 +2,8 @@
  * HTTP/2 (RFC 9113) public surface. Names carry an Http2/HTTP2 prefix where the bare name
  * would be ambiguous in the package entry (which also exports HTTP/1.1 and WebSocket).
  */
+
+export { h2RequestResponse } from './compat.ts';
 export {
   DEFAULT_LIMITS as DEFAULT_HTTP2_LIMITS,
   Http2Connection,
@@ -26,6 +28,15 @@ export {
   toHeaderList as http2HeaderList,
   toHeaderObject as http2HeaderObject,
 } from './message.ts';
+export {
+  type ConnectOptions as Http2ConnectOptions,
+  connect as connectHttp2,
+  createServer as createHttp2Server,
+  Http2Server,
+  Http2Session,
+  Http2Stream,
+  type SessionOptions as Http2SessionOptions,
+} from './session.ts';
 export { DEFAULT_SETTINGS as DEFAULT_HTTP2_SETTINGS, type Http2Settings } from './settings.ts';
 export {
   STREAM_TRANSITIONS as HTTP2_STREAM_TRANSITIONS,

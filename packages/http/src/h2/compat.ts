@@ -1,0 +1,96 @@
+/**
+ * HTTP/2 streams as node:http-style (req, res) pairs, so the HTTP/1.1 server's request
+ * handler answers HTTP/2 too. The h1 module's IncomingMessage and ServerResponse are
+ * protocol-independent: they write through a ResponseChannel, which here is one stream.
+ *
+ *   const h2 = createServer();
+ *   h2.on('stream', (stream, headers) => {
+ *     const { req, res } = h2RequestResponse(stream, headers);
+ *     handler(req, res);            // the same (req, res) => … the HTTP/1.1 server runs
+ *   });
+ */
+import type { Field } from '../h1/codec.ts';
+import { IncomingMessage, type ResponseChannel, ServerResponse } from '../h1/messages.ts';
+import { ErrorCode } from './errors.ts';
+import type { IncomingHeaders, OutgoingHeaders } from './message.ts';
+import type { Http2Stream } from './session.ts';
+
+/** RFC 9113 §8.2.2: fields that mean something only to an HTTP/1.1 connection. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+function fieldsOf(headers: IncomingHeaders): Field[] {
+  const out: Field[] = [];
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue;
+    // RFC 9113 §8.3.1: :authority stands for Host.
+    const name = k === ':authority' ? 'host' : k;
+    if (name.startsWith(':')) continue;
+    for (const value of Array.isArray(v) ? v : [v]) out.push([name, value]);
+  }
+  return out;
+}
+
+/** Wraps a server stream and its request headers as node:http's (req, res). */
+export function h2RequestResponse(
+  stream: Http2Stream,
+  headers: IncomingHeaders,
+): { req: IncomingMessage; res: ServerResponse } {
+  const one = (n: string) => {
+    const v = headers[n];
+    return Array.isArray(v) ? (v[0] ?? '') : (v ?? '');
+  };
+  const req = new IncomingMessage(stream, {
+    method: one(':method'),
+    url: one(':path') || one(':authority'),
+    httpVersionMajor: 2,
+    httpVersionMinor: 0,
+    fields: fieldsOf(headers),
+    onRead: () => stream.resume(),
+  });
+  stream.on('data', (chunk: Buffer) => {
+    if (!req.push(chunk)) stream.pause();
+  });
+  stream.on('trailers', (t: IncomingHeaders) => req.setTrailers(fieldsOf(t)));
+  stream.on('end', () => {
+    req.complete = true;
+    req.push(null);
+  });
+  stream.on('error', (e) => req.destroy(e));
+  let trailersWanted: Field[] = [];
+  const channel: ResponseChannel = {
+    sendHead(status, _reason, fields, knownLength) {
+      const h: OutgoingHeaders = { ':status': status };
+      for (const [name, value] of fields) {
+        const n = name.toLowerCase();
+        if (HOP_BY_HOP.has(n)) continue;
+        const prev = h[n];
+        h[n] = prev === undefined ? value : [...(Array.isArray(prev) ? prev : [String(prev)]), value];
+      }
+      if (knownLength !== undefined && h['content-length'] === undefined) h['content-length'] = knownLength;
+      stream.respond(h, { waitForTrailers: true });
+      stream.once('wantTrailers', () => {
+        if (trailersWanted.length > 0) {
+          const t: OutgoingHeaders = {};
+          for (const [n, v] of trailersWanted) t[n.toLowerCase()] = v;
+          stream.sendTrailers(t);
+        } else stream.sendTrailers({});
+      });
+    },
+    sendInformational(status, _reason, fields) {
+      const h: OutgoingHeaders = { ':status': status };
+      for (const [n, v] of fields) h[n.toLowerCase()] = v;
+      stream.additionalHeaders(h);
+    },
+    sendData(chunk, done) {
+      stream.write(chunk, (e) => done(e ?? null));
+    },
+    sendEnd(trailers, done) {
+      trailersWanted = trailers;
+      stream.end(() => done(null));
+    },
+    abort() {
+      stream.close(ErrorCode.INTERNAL_ERROR);
+    },
+  };
+  return { req, res: new ServerResponse(req, channel) };
+}

@@ -1,0 +1,545 @@
+/**
+ * A node:http2-shaped face on the sans-I/O connection, over any Duplex (our TCP or TLS
+ * socket, a node:net or node:tls socket, an in-memory pair):
+ *
+ *   const session = connect('http://127.0.0.1:8080', { createConnection: () => net.connect(8080, '127.0.0.1') });
+ *   const req = session.request({ ':path': '/' });
+ *   req.on('response', (headers) => ...); req.on('data', ...); req.end();
+ *
+ *   const server = createServer();
+ *   server.on('stream', (stream, headers) => stream.respond({ ':status': 200 }) && stream.end('hi'));
+ *   net.createServer((socket) => server.handle(socket)).listen(8080);
+ *
+ * The driver owns the I/O and the clock: it feeds socket bytes to the connection, writes
+ * what the connection outputs, turns connection events into stream events, and arms one
+ * timer (through a TimerGroup) for the connection's next deadline.
+ */
+import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
+import { Duplex } from 'node:stream';
+import { type Clock, RealClock, type Timer, TimerGroup, type TraceBus } from '@stepwire/wire';
+import {
+  Http2Connection,
+  type Http2ConnectionOptions,
+  type Http2Event,
+  type Http2Limits,
+} from './connection.ts';
+import { ErrorCode, errorCodeName, Http2Error } from './errors.ts';
+import { type IncomingHeaders, type OutgoingHeaders, toHeaderList, toHeaderObject } from './message.ts';
+import type { Http2Settings } from './settings.ts';
+
+export interface SessionOptions {
+  settings?: Partial<Http2Settings>;
+  limits?: Partial<Http2Limits>;
+  connectionWindow?: number;
+  trace?: TraceBus;
+  hostName?: string;
+  /** The clock for deadlines; real time by default. */
+  clock?: Clock;
+  /** Bytes a stream may queue before write() returns false (backpressure). Default 64 KiB. */
+  highWaterMark?: number;
+}
+
+export interface StreamFlags {
+  endStream: boolean;
+}
+
+/** One HTTP/2 stream as a Duplex: writes are its DATA, reads the peer's DATA. */
+export class Http2Stream extends Duplex {
+  /** Response (client) or request (server) headers, once received. */
+  headers: IncomingHeaders | undefined;
+  trailers: IncomingHeaders | undefined;
+  rstCode: number | undefined;
+  headersSent = false;
+  private creditOwed = 0;
+  private pendingWrite: (() => void) | undefined;
+  private wantTrailers = false;
+  private finalCallback: ((e?: Error | null) => void) | undefined;
+  /** @internal Our side of the stream has ended (END_STREAM queued). */
+  ended = false;
+
+  constructor(
+    readonly session: Http2Session,
+    readonly id: number,
+  ) {
+    super({ allowHalfOpen: true, highWaterMark: session.highWaterMark });
+  }
+
+  /** Server: send the response header section (RFC 9113 §8.1). */
+  respond(
+    headers: OutgoingHeaders = { ':status': 200 },
+    options: { endStream?: boolean; waitForTrailers?: boolean } = {},
+  ): void {
+    if (this.headersSent) throw new Error('ERR_HTTP2_HEADERS_SENT');
+    const h = { ...headers };
+    if (h[':status'] === undefined) h[':status'] = 200;
+    this.headersSent = Number(h[':status']) >= 200;
+    this.wantTrailers = options.waitForTrailers === true;
+    this.session.connection.respond(this.id, toHeaderList(h), options.endStream === true);
+    if (options.endStream) {
+      this.ended = true;
+      this.end();
+    }
+    this.session.flush();
+  }
+
+  /** Informational 1xx response (e.g. 103 Early Hints). */
+  additionalHeaders(headers: OutgoingHeaders): void {
+    this.session.connection.respond(this.id, toHeaderList(headers), false);
+    this.session.flush();
+  }
+
+  /** Trailers end the stream (RFC 9113 §8.1); call from 'wantTrailers' or instead of end(). */
+  sendTrailers(headers: OutgoingHeaders): void {
+    const list = toHeaderList(headers);
+    // No trailers after all: END_STREAM on an empty DATA frame is the shorter way to end.
+    if (list.length === 0) this.session.connection.sendData(this.id, new Uint8Array(0), true);
+    else this.session.connection.sendTrailers(this.id, list);
+    this.ended = true;
+    this.session.flush();
+    const cb = this.finalCallback;
+    this.finalCallback = undefined;
+    cb?.();
+  }
+
+  /** RST_STREAM with `code` (default NO_ERROR, as node:http2's close()). */
+  close(code: number = ErrorCode.NO_ERROR): void {
+    this.rstCode = code;
+    this.session.connection.reset(this.id, code);
+    this.session.flush();
+    this.destroy();
+  }
+
+  /** Server push (RFC 9113 §8.4), only when the client allows it. */
+  pushStream(
+    headers: OutgoingHeaders,
+    callback: (err: Error | null, pushStream?: Http2Stream, headers?: OutgoingHeaders) => void,
+  ): void {
+    try {
+      const h: OutgoingHeaders = { ':method': 'GET', ':scheme': 'https', ...headers };
+      if (h[':authority'] === undefined && this.headers?.[':authority'])
+        h[':authority'] = this.headers[':authority'];
+      if (this.headers?.[':scheme']) h[':scheme'] ??= this.headers[':scheme'];
+      const id = this.session.connection.push(this.id, toHeaderList(h));
+      const s = this.session.adopt(id);
+      this.session.flush();
+      callback(null, s, h);
+    } catch (e) {
+      callback(e as Error);
+    }
+  }
+
+  override _write(chunk: Buffer | Uint8Array, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    try {
+      if (!this.headersSent && this.session.role === 'server') this.respond({ ':status': 200 });
+      this.session.connection.sendData(
+        this.id,
+        new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length),
+        false,
+      );
+    } catch (e) {
+      cb(e as Error);
+      return;
+    }
+    this.session.flush();
+    if (this.session.connection.bufferedAmount(this.id) < this.writableHighWaterMark) cb();
+    else this.pendingWrite = () => cb();
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    if (this.ended) {
+      cb();
+      return;
+    }
+    if (!this.headersSent && this.session.role === 'server')
+      this.respond({ ':status': 200 }, { endStream: !this.wantTrailers });
+    if (this.ended) {
+      cb();
+      return;
+    }
+    if (this.wantTrailers) {
+      this.finalCallback = cb;
+      this.emit('wantTrailers');
+      return;
+    }
+    try {
+      this.session.connection.sendData(this.id, new Uint8Array(0), true);
+      this.ended = true;
+    } catch (e) {
+      cb(e as Error);
+      return;
+    }
+    this.session.flush();
+    cb();
+  }
+
+  override _read(): void {
+    if (this.creditOwed > 0) {
+      const n = this.creditOwed;
+      this.creditOwed = 0;
+      this.session.connection.consumed(this.id, n);
+      this.session.flush();
+    }
+  }
+
+  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    // A stream that ended both ways finishes on its own (queued DATA still drains);
+    // anything else destroyed early is cancelled.
+    const done = this.ended && this.readableEnded;
+    if (!done && !this.session.connection.streamState(this.id).startsWith('closed')) {
+      this.session.connection.reset(this.id, err ? ErrorCode.INTERNAL_ERROR : ErrorCode.CANCEL);
+      this.session.flush();
+    }
+    this.session.forget(this.id);
+    cb(err);
+  }
+
+  /** @internal */
+  onData(data: Uint8Array, endStream: boolean): void {
+    if (data.length > 0) {
+      // Flow control follows the reader: credit is returned when the app reads (RFC 9113 §5.2).
+      if (this.push(Buffer.from(data.buffer, data.byteOffset, data.length)))
+        this.session.connection.consumed(this.id, data.length);
+      else this.creditOwed += data.length;
+    }
+    if (endStream) this.push(null);
+  }
+
+  /** @internal */
+  onDrain(): void {
+    const w = this.pendingWrite;
+    if (w && this.session.connection.bufferedAmount(this.id) < this.writableHighWaterMark) {
+      this.pendingWrite = undefined;
+      w();
+    }
+  }
+}
+
+/** One HTTP/2 connection over a Duplex, for either role. */
+export class Http2Session extends EventEmitter {
+  readonly connection: Http2Connection;
+  readonly timers: TimerGroup;
+  readonly highWaterMark: number;
+  private readonly streams = new Map<number, Http2Stream>();
+  private timer: Timer | undefined;
+  private timerAt: number | undefined;
+  private destroyed = false;
+  private flushing = false;
+  closed = false;
+  alpnProtocol: string | undefined;
+
+  constructor(
+    readonly socket: Duplex,
+    readonly role: 'client' | 'server',
+    options: SessionOptions = {},
+  ) {
+    super();
+    this.highWaterMark = options.highWaterMark ?? 64 * 1024;
+    this.timers = new TimerGroup(options.clock ?? new RealClock());
+    const o: Http2ConnectionOptions = { role };
+    if (options.settings) o.settings = options.settings;
+    if (options.limits) o.limits = options.limits;
+    if (options.connectionWindow) o.connectionWindow = options.connectionWindow;
+    if (options.trace) o.trace = options.trace;
+    if (options.hostName) o.hostName = options.hostName;
+    this.connection = new Http2Connection(o);
+    this.connection.start(this.timers.now());
+    socket.on('data', (chunk: Buffer) => {
+      if (this.destroyed) return;
+      this.dispatch(
+        this.connection.receive(
+          new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length),
+          this.timers.now(),
+        ),
+      );
+      this.flush();
+    });
+    socket.on('end', () => this.destroy());
+    socket.on('close', () => this.destroy());
+    socket.on('error', (e) => this.destroy(e));
+    this.flush();
+  }
+
+  get remoteSettings(): Http2Settings {
+    return this.connection.remoteSettings;
+  }
+  get localSettings(): Http2Settings {
+    return this.connection.localSettings;
+  }
+
+  /** Client: a request stream (node:http2's ClientHttp2Session.request). */
+  request(headers: OutgoingHeaders, options: { endStream?: boolean } = {}): Http2Stream {
+    const h: OutgoingHeaders = { ':method': 'GET', ':path': '/', ':scheme': 'http', ...headers };
+    if (h[':authority'] === undefined && this.authority) h[':authority'] = this.authority;
+    const method = String(h[':method']);
+    const endStream = options.endStream ?? (method === 'GET' || method === 'HEAD');
+    const id = this.connection.request(toHeaderList(h), endStream);
+    const s = this.adopt(id);
+    if (endStream) {
+      s.ended = true;
+      s.end();
+    }
+    this.flush();
+    return s;
+  }
+
+  /** Set by connect(): the default :authority. */
+  authority: string | undefined;
+
+  ping(
+    payload: Uint8Array = new Uint8Array(8),
+    cb?: (err: Error | null, ms: number, payload: Uint8Array) => void,
+  ): void {
+    const start = this.timers.now();
+    if (cb) {
+      const on = (e: Http2Event) => {
+        if (e.type === 'pingAck') {
+          this.off('__pingAck', on);
+          cb(null, this.timers.now() - start, e.payload);
+        }
+      };
+      this.on('__pingAck', on);
+    }
+    this.connection.ping(payload);
+    this.flush();
+  }
+
+  settings(s: Partial<Http2Settings>): void {
+    this.connection.updateSettings(s, this.timers.now());
+    this.flush();
+  }
+
+  /** GOAWAY (RFC 9113 §6.8); NO_ERROR lets in-flight streams finish. */
+  goaway(code: number = ErrorCode.NO_ERROR, _lastStreamId?: number, data?: Uint8Array): void {
+    this.connection.goaway(code, data);
+    this.flush();
+  }
+
+  /** Graceful close: no new streams; the transport ends once every stream has finished. */
+  close(cb?: () => void): void {
+    if (cb) this.once('close', cb);
+    if (this.connection.isClosed) this.destroy();
+    else this.goaway(ErrorCode.NO_ERROR);
+  }
+
+  destroy(err?: Error): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.closed = true;
+    this.timer?.cancel();
+    this.timer = undefined;
+    for (const s of this.streams.values())
+      s.destroy(err ?? new Error('ERR_HTTP2_STREAM_CANCEL: session closed'));
+    this.streams.clear();
+    if (!this.socket.destroyed) this.socket.destroy();
+    if (err) this.emit('error', err);
+    this.emit('close');
+  }
+
+  /** @internal */
+  adopt(id: number): Http2Stream {
+    const s = new Http2Stream(this, id);
+    this.streams.set(id, s);
+    return s;
+  }
+
+  /** @internal */
+  forget(id: number): void {
+    this.streams.delete(id);
+  }
+
+  /** Writes whatever the connection has ready, delivers its events, re-arms the timer. */
+  flush(): void {
+    if (this.flushing || this.destroyed) return;
+    this.flushing = true;
+    try {
+      for (let i = 0; i < 64; i++) {
+        const out = this.connection.output();
+        if (out.length > 0 && !this.socket.destroyed) this.socket.write(out);
+        const evs = this.connection.takeEvents();
+        this.dispatch(evs);
+        if (out.length === 0 && evs.length === 0) break;
+      }
+    } finally {
+      this.flushing = false;
+    }
+    this.arm();
+  }
+
+  private arm(): void {
+    const at = this.connection.nextTimeout();
+    if (at === this.timerAt) return;
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.timerAt = at;
+    if (at === undefined || this.destroyed) return;
+    this.timer = this.timers.setTimer(at, () => {
+      this.timer = undefined;
+      this.timerAt = undefined;
+      this.dispatch(this.connection.onTimeout(this.timers.now()));
+      this.flush();
+    });
+  }
+
+  private dispatch(evs: Http2Event[]): void {
+    for (const e of evs) {
+      switch (e.type) {
+        case 'remoteSettings':
+          this.emit('remoteSettings', e.settings);
+          if (!this.connectedOnce) {
+            this.connectedOnce = true;
+            this.emit('connect', this, this.socket);
+          }
+          break;
+        case 'settingsAck':
+          this.emit('localSettings', this.connection.localSettings);
+          break;
+        case 'headers': {
+          const h = toHeaderObject(e.headers);
+          let s = this.streams.get(e.streamId);
+          if (e.kind === 'request') {
+            s = this.adopt(e.streamId);
+            s.headers = h;
+            if (e.endStream) s.push(null);
+            this.emit('stream', s, h, { endStream: e.endStream });
+            break;
+          }
+          if (!s) break;
+          if (e.kind === 'informational') s.emit('headers', h);
+          else if (e.kind === 'response') {
+            s.headers = h;
+            s.emit('response', h, { endStream: e.endStream });
+          } else {
+            s.trailers = h;
+            s.emit('trailers', h);
+          }
+          if (e.endStream) s.push(null);
+          break;
+        }
+        case 'data':
+          this.streams.get(e.streamId)?.onData(e.data, e.endStream);
+          break;
+        case 'push': {
+          const parent = this.streams.get(e.streamId);
+          const s = this.adopt(e.promisedStreamId);
+          const h = toHeaderObject(e.headers);
+          s.headers = undefined;
+          if (parent && parent.listenerCount('push') > 0) parent.emit('push', s, h);
+          else if (this.listenerCount('stream') > 0) this.emit('stream', s, h, { endStream: false });
+          else s.close(ErrorCode.REFUSED_STREAM);
+          break;
+        }
+        case 'streamReset': {
+          const s = this.streams.get(e.streamId);
+          if (!s) break;
+          s.rstCode = e.errorCode;
+          this.streams.delete(e.streamId);
+          if (e.errorCode === ErrorCode.NO_ERROR || e.errorCode === ErrorCode.CANCEL) {
+            s.push(null);
+            s.destroy();
+          } else
+            s.destroy(new Http2Error(e.errorCode, `stream reset: ${errorCodeName(e.errorCode)}`, e.streamId));
+          break;
+        }
+        case 'streamClosed': {
+          const s = this.streams.get(e.streamId);
+          if (s) {
+            this.streams.delete(e.streamId);
+            s.emit('streamClosed');
+          }
+          break;
+        }
+        case 'drain':
+          this.streams.get(e.streamId)?.onDrain();
+          break;
+        case 'goaway':
+          this.emit('goaway', e.errorCode, e.lastStreamId, e.debugData);
+          break;
+        case 'ping':
+          this.emit('ping', e.payload);
+          break;
+        case 'pingAck':
+          this.emit('__pingAck', e);
+          break;
+        case 'priorityUpdate':
+          break;
+        case 'close': {
+          // Let the last frames (GOAWAY) reach the socket, then end it.
+          const out = this.connection.output();
+          if (out.length > 0 && !this.socket.destroyed) this.socket.write(out);
+          if (!this.socket.destroyed) this.socket.end();
+          this.emit('connectionClose', e.errorCode, e.reason);
+          setImmediate(() => this.destroy());
+          break;
+        }
+      }
+    }
+  }
+  private connectedOnce = false;
+}
+
+export interface ConnectOptions extends SessionOptions {
+  /** Returns the transport (node:http2's createConnection): a node:net/tls socket, our TLS socket, any Duplex. */
+  createConnection?: (authority: URL, options: ConnectOptions) => Duplex;
+}
+
+/** node:http2's connect(): a client session to `authority` ('http://host:port' or a URL). */
+export function connect(
+  authority: string | URL,
+  options: ConnectOptions = {},
+  listener?: (s: Http2Session) => void,
+): Http2Session {
+  const url = typeof authority === 'string' ? new URL(authority) : authority;
+  const socket =
+    options.createConnection?.(url, options) ??
+    net.connect({
+      host: url.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
+    });
+  const session = new Http2Session(socket, 'client', options);
+  session.authority = url.host;
+  if (listener) session.once('connect', listener);
+  return session;
+}
+
+/** A server: hand it any Duplex (a socket after TLS with ALPN 'h2', or h2c prior knowledge). */
+export class Http2Server extends EventEmitter {
+  readonly sessions = new Set<Http2Session>();
+  constructor(readonly options: SessionOptions = {}) {
+    super();
+  }
+
+  handle(socket: Duplex): Http2Session {
+    const session = new Http2Session(socket, 'server', this.options);
+    this.sessions.add(session);
+    session.on('stream', (stream: Http2Stream, headers: IncomingHeaders, flags: StreamFlags) =>
+      this.emit('stream', stream, headers, flags),
+    );
+    session.on('error', (e) => this.emit('sessionError', e, session));
+    session.on('close', () => this.sessions.delete(session));
+    this.emit('session', session);
+    return session;
+  }
+
+  /** Graceful shutdown of every session (GOAWAY NO_ERROR, in-flight streams finish). */
+  close(cb?: () => void): void {
+    let n = this.sessions.size;
+    if (n === 0) {
+      cb?.();
+      return;
+    }
+    for (const s of this.sessions)
+      s.close(() => {
+        if (--n === 0) cb?.();
+      });
+  }
+}
+
+export function createServer(
+  options: SessionOptions = {},
+  onStream?: (stream: Http2Stream, headers: IncomingHeaders, flags: StreamFlags) => void,
+): Http2Server {
+  const s = new Http2Server(options);
+  if (onStream) s.on('stream', onStream);
+  return s;
+}
