@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { httpBenchmarks } from './http.bench.ts';
 import { ipBenchmarks } from './ip.bench.ts';
 import type { Benchmark, BenchResult } from './lib.ts';
 import { loadBenchmarks } from './load.bench.ts';
@@ -21,6 +22,7 @@ const all: Benchmark[] = [
   ...tcpBenchmarks,
   ...tcpTunBenchmarks,
   ...tlsBenchmarks,
+  ...httpBenchmarks,
   ...loadBenchmarks,
 ];
 const chosen = values.filter ? all.filter((b) => b.name.includes(values.filter!)) : all;
