@@ -169,14 +169,18 @@ export class TcpServer extends EventEmitter<ServerEvents> {
       const tcb = l.accept();
       if (!tcb) break;
       const socket = new TcpSocket(this.tcp, { allowHalfOpen: this.options.allowHalfOpen ?? false });
+      // A dual-stack listener reports its IPv4 peers as ::ffff:a.b.c.d, as node:net does.
+      const v4Mapped = l.address === '::' && !l.ipv6Only && tcb.version === 4;
       if (this.maxConnections !== undefined && this.sockets.size >= this.maxConnections) {
         // net.Server closes connections beyond maxConnections right away.
-        socket.attach(tcb);
+        socket.attach(tcb, v4Mapped);
         this.emit('drop', {
-          localAddress: tcb.local.addr,
+          localAddress: socket.localAddress,
           localPort: tcb.local.port,
-          remoteAddress: tcb.remote.addr,
+          localFamily: socket.localFamily,
+          remoteAddress: socket.remoteAddress,
           remotePort: tcb.remote.port,
+          remoteFamily: socket.remoteFamily,
         });
         socket.destroy();
         continue;
@@ -186,7 +190,7 @@ export class TcpServer extends EventEmitter<ServerEvents> {
         this.sockets.delete(socket);
         this.maybeEmitClose();
       });
-      socket.attach(tcb);
+      socket.attach(tcb, v4Mapped);
       if (this.options.pauseOnConnect) socket.pause();
       this.emit('connection', socket);
     }

@@ -223,22 +223,26 @@ export class TcpSocket extends Duplex implements TcbOwner {
     return data;
   }
 
-  private setLocal(): void {
+  private setLocal(v4Mapped = false): void {
     const t = this.tcb;
     if (!t) return;
-    this.localAddress = t.local.addr;
+    this.localAddress = v4Mapped ? `::ffff:${t.local.addr}` : t.local.addr;
     this.localPort = t.local.port;
-    this.localFamily = t.local.addr.includes(':') ? 'IPv6' : 'IPv4';
+    this.localFamily = v4Mapped || t.local.addr.includes(':') ? 'IPv6' : 'IPv4';
   }
 
-  /** @internal A server hands over an accepted connection. */
-  attach(tcb: Tcb): void {
+  /**
+   * @internal A server hands over an accepted connection. `v4Mapped`: an IPv4 peer of a
+   * dual-stack listener on '::', whose addresses Node reports as IPv4-mapped IPv6
+   * (`::ffff:a.b.c.d`, RFC 4291 §2.5.5.2), family 'IPv6', as an AF_INET6 socket sees them.
+   */
+  attach(tcb: Tcb, v4Mapped = false): void {
     this.tcb = tcb;
     tcb.owner = this;
-    this.remoteAddress = tcb.remote.addr;
+    this.remoteAddress = v4Mapped ? `::ffff:${tcb.remote.addr}` : tcb.remote.addr;
     this.remotePort = tcb.remote.port;
-    this.remoteFamily = tcb.remote.addr.includes(':') ? 'IPv6' : 'IPv4';
-    this.setLocal();
+    this.remoteFamily = v4Mapped || tcb.remote.addr.includes(':') ? 'IPv6' : 'IPv4';
+    this.setLocal(v4Mapped);
     this.applyOptions();
     this.touch();
     // Whatever arrived while it sat in the accept queue (data, even a FIN) is there to read.

@@ -50,12 +50,47 @@ describe('TcpSocket over two simulated hosts', () => {
     await run(closed);
     expect(c.bytesWritten).toBe(11);
     expect(c.bytesRead).toBe(11);
-    expect(serverSide?.remoteAddress).toBe('198.18.0.1');
+    // The server listens on '::' (both families): like node:net it sees its IPv4 peer as an
+    // IPv4-mapped IPv6 address (RFC 4291 §2.5.5.2); the client sees plain IPv4.
+    expect(serverSide?.remoteAddress).toBe('::ffff:198.18.0.1');
+    expect(serverSide?.remoteFamily).toBe('IPv6');
+    expect(serverSide?.address()).toEqual({ address: '::ffff:198.18.0.2', family: 'IPv6', port: 7 });
     expect(serverSide?.remotePort).toBe(c.localPort);
     // The client closed first: its end of the connection waits in TIME-WAIT (RFC 9293 §3.10.8).
     expect(a.stats.byState['TIME-WAIT']).toBe(1);
     sim.clock.advance(61_000);
     expect(a.stats.connections).toBe(0);
+  });
+
+  it('dual-stack addresses as node:net reports them: mapped on a :: listener, plain IPv4 on 0.0.0.0 or ipv6Only', async () => {
+    const { a, b, run, sim } = tcpSim();
+    const seen = new Map<number, [string | undefined, string | undefined, string | undefined]>();
+    for (const [port, host, ipv6Only] of [
+      [81, '::', false],
+      [82, '0.0.0.0', false],
+      [83, '::', true],
+    ] as const) {
+      b.createServer((s: TcpSocket) => {
+        seen.set(port, [s.remoteAddress, s.remoteFamily, s.localAddress]);
+        s.end();
+      }).listen({ port, host, ipv6Only });
+    }
+    for (const port of [81, 82]) {
+      const c4 = a.connect({ host: sim.b.ipv4, port });
+      c4.resume();
+      await run(once(c4, 'close'));
+    }
+    await expect(run(once(a.connect({ host: sim.b.ipv4, port: 83 }), 'connect'))).rejects.toThrow(
+      /ECONNREFUSED/,
+    );
+    expect(seen.get(81)).toEqual(['::ffff:198.18.0.1', 'IPv6', '::ffff:198.18.0.2']);
+    expect(seen.get(82)).toEqual(['198.18.0.1', 'IPv4', '198.18.0.2']);
+    expect(seen.has(83)).toBe(false); // IPV6_V6ONLY: the IPv4 SYN was refused
+    // An IPv6 peer of the :: listener keeps its address.
+    const c6 = a.connect({ host: sim.b.ipv6, port: 81 });
+    c6.resume();
+    await run(once(c6, 'close'));
+    expect(seen.get(81)).toEqual(['fd00:5757::1', 'IPv6', 'fd00:5757::2']);
   });
 
   it('echoes over IPv6', async () => {
