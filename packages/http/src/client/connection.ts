@@ -49,6 +49,28 @@ export class ClientResponse extends Readable {
     this.onRead?.();
   }
 
+  private pendingError: Error | undefined;
+
+  /**
+   * The body was cut short: hand the reader every byte that did arrive, then the error
+   * (destroying at once would drop what is still buffered here).
+   */
+  failAfterDrain(err: Error): void {
+    this.emit('aborted');
+    if (this.readableLength === 0) this.destroy(err);
+    else this.pendingError = err;
+  }
+
+  override read(n?: number): unknown {
+    const chunk = super.read(n);
+    const err = this.pendingError;
+    if (err && this.readableLength === 0) {
+      this.pendingError = undefined;
+      queueMicrotask(() => this.destroy(err));
+    }
+    return chunk;
+  }
+
   /** @internal */
   setTrailers(fields: readonly Field[]): void {
     this.rawTrailers = fields.flat();

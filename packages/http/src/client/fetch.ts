@@ -79,6 +79,57 @@ function decode(res: ClientResponse): Readable {
   return stream;
 }
 
+/**
+ * A Node Readable as a WHATWG ReadableStream that hands over every byte that arrived before
+ * an error, then the error (Readable.toWeb drops queued chunks when the source errors,
+ * which would lose the last events of an event stream cut mid-way). High-water mark 0: a
+ * chunk is pulled from the socket only when the reader asks, so backpressure reaches TCP.
+ */
+function toWebStream(r: Readable): ReadableStream<Uint8Array> {
+  let done = false;
+  let failure: unknown;
+  let ctrl: ReadableStreamDefaultController<Uint8Array> | undefined;
+  const finish = (c: ReadableStreamDefaultController<Uint8Array>) => {
+    if (done) return;
+    done = true;
+    if (failure !== undefined) c.error(failure);
+    else c.close();
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        ctrl = c;
+        r.pause();
+        r.on('data', (chunk: Buffer) => {
+          if (done) return;
+          c.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          if ((c.desiredSize ?? 0) <= 0) r.pause();
+        });
+        r.on('end', () => finish(c));
+        r.on('error', (e) => {
+          failure = e;
+          // Deliver what is queued first: error only once the reader has drained it.
+          if ((c.desiredSize ?? 0) >= 0) finish(c);
+        });
+        r.on('close', () => {
+          if (!done && !r.readableEnded && failure === undefined) failure = new Error('terminated');
+          if ((c.desiredSize ?? 0) >= 0) finish(c);
+        });
+      },
+      pull(c) {
+        if (failure !== undefined || r.readableEnded) finish(c);
+        else r.resume();
+      },
+      cancel() {
+        done = true;
+        r.destroy();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  void ctrl;
+}
+
 function send(
   url: URL,
   method: string,
@@ -188,7 +239,7 @@ export async function fetch(input: string | URL | Request, init: FetchInit = {})
         responseHeaders.delete('content-encoding');
         responseHeaders.delete('content-length');
       }
-      stream = Readable.toWeb(decoded) as unknown as ReadableStream<Uint8Array>;
+      stream = toWebStream(decoded);
     }
     if (signal) {
       signal.addEventListener(

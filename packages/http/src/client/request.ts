@@ -336,10 +336,7 @@ export class ClientRequest extends Writable {
     if (this.failed) return;
     this.failed = true;
     const res = this.res;
-    if (res && !res.complete) {
-      res.emit('aborted');
-      res.destroy(e);
-    }
+    if (res && !res.complete) res.failAfterDrain(e);
     if (!res) this.destroy(e);
   }
 

@@ -1,4 +1,5 @@
 import { type Clock, RealClock, type Timer, TimerGroup } from '@stepwire/wire';
+import { fetch as ourFetch } from '../client/fetch.ts';
 import { EventStreamParser, type EventStreamParserOptions, type StreamItem } from './stream.ts';
 
 /** The fetch this client needs: WHATWG-shaped, so global fetch (undici), ours, or a test double fit. */
@@ -8,7 +9,7 @@ export type FetchLike = (
 ) => Promise<Response>;
 
 export interface EventSourceOptions extends EventStreamParserOptions {
-  /** The HTTP client; default globalThis.fetch. */
+  /** The HTTP client; default our fetch (packages/http/src/client) over the global agent. */
   fetch?: FetchLike;
   headers?: Record<string, string>;
   /** Initial reconnection time (ms) until the server sends `retry:` (§9.2.2: "a user-agent-defined value"). Default 3000. */
@@ -72,9 +73,7 @@ export class EventSource extends EventTarget {
     super();
     this.url = new URL(url).href;
     this.options = options;
-    const f = options.fetch ?? (globalThis.fetch as unknown as FetchLike | undefined);
-    if (!f) throw new Error('EventSource needs a fetch');
-    this.fetcher = f;
+    this.fetcher = options.fetch ?? (ourFetch as FetchLike);
     this.timers = new TimerGroup(options.clock ?? new RealClock());
     this.reconnectionTime = options.reconnectionTime ?? 3000;
     this.lastEventId = options.lastEventId ?? '';

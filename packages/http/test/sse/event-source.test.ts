@@ -86,8 +86,9 @@ describe('EventSource over node:http', () => {
     expect(errors).toBe(1);
     expect(es.reconnectionTime).toBe(20);
     expect(es.stats).toMatchObject({ connections: 2, reconnections: 1, events: 6 });
-    // Heartbeat comments are counted, never dispatched as events.
-    expect(es.stats.comments).toBeGreaterThanOrEqual(8);
+    // Heartbeat comments are counted, never dispatched as events: the 4 of the first stream
+    // and the 3 of the second that precede event 6 (the one after it may not be read yet).
+    expect(es.stats.comments).toBeGreaterThanOrEqual(7);
     expect(es.readyState).toBe(2);
     expect(es.stats.timersArmed).toBe(0);
   });
