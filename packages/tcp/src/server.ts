@@ -34,7 +34,16 @@ type ServerEvents = {
   connection: [socket: TcpSocket];
   close: [];
   error: [err: Error];
-  drop: [data: { localAddress: string; localPort: number; remoteAddress: string; remotePort: number }];
+  drop: [
+    data: {
+      localAddress: string;
+      localPort: number;
+      localFamily: 'IPv4' | 'IPv6';
+      remoteAddress: string;
+      remotePort: number;
+      remoteFamily: 'IPv4' | 'IPv6';
+    },
+  ];
 };
 
 /**
@@ -175,12 +184,12 @@ export class TcpServer extends EventEmitter<ServerEvents> {
         // net.Server closes connections beyond maxConnections right away.
         socket.attach(tcb, v4Mapped);
         this.emit('drop', {
-          localAddress: socket.localAddress,
+          localAddress: socket.localAddress ?? tcb.local.addr,
           localPort: tcb.local.port,
-          localFamily: socket.localFamily,
-          remoteAddress: socket.remoteAddress,
+          localFamily: socket.localFamily ?? 'IPv4',
+          remoteAddress: socket.remoteAddress ?? tcb.remote.addr,
           remotePort: tcb.remote.port,
-          remoteFamily: socket.remoteFamily,
+          remoteFamily: socket.remoteFamily ?? 'IPv4',
         });
         socket.destroy();
         continue;
