@@ -88,7 +88,6 @@ function decode(res: ClientResponse): Readable {
 function toWebStream(r: Readable): ReadableStream<Uint8Array> {
   let done = false;
   let failure: unknown;
-  let ctrl: ReadableStreamDefaultController<Uint8Array> | undefined;
   const finish = (c: ReadableStreamDefaultController<Uint8Array>) => {
     if (done) return;
     done = true;
@@ -98,7 +97,6 @@ function toWebStream(r: Readable): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>(
     {
       start(c) {
-        ctrl = c;
         r.pause();
         r.on('data', (chunk: Buffer) => {
           if (done) return;
@@ -127,7 +125,6 @@ function toWebStream(r: Readable): ReadableStream<Uint8Array> {
     },
     { highWaterMark: 0 },
   );
-  void ctrl;
 }
 
 function send(
