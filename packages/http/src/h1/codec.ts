@@ -310,11 +310,51 @@ function checkTarget(method: string, target: string, offset: number): void {
   }
 }
 
+// The fast path: the whole head as one latin1 string, lines split on CRLF, each line
+// matched by one regular expression of the strict grammar. Anything it does not accept
+// goes to the byte-by-byte decoder, which accepts the same language and names the error.
+const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP\/1\.([0-9])$/;
+const FIELD_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*$/;
+
+function fastFields(s: string, from: number): Field[] | undefined {
+  const fields: Field[] = [];
+  let i = from;
+  for (;;) {
+    const e = s.indexOf('\r\n', i);
+    if (e < 0) return undefined;
+    if (e === i) return e + 2 === s.length ? fields : undefined;
+    const m = FIELD_LINE.exec(s.slice(i, e));
+    if (!m) return undefined;
+    fields.push([m[1] as string, m[2] as string]);
+    i = e + 2;
+  }
+}
+
+function fastRequestHead(b: Uint8Array): RequestHead | undefined {
+  const s = latin1(b, 0, b.length);
+  const e = s.indexOf('\r\n');
+  if (e <= 0) return undefined;
+  const m = REQUEST_LINE.exec(s.slice(0, e));
+  if (!m) return undefined;
+  const method = m[1] as string;
+  const target = m[2] as string;
+  // origin-form needs no further check; other forms take the careful path
+  if (target.charCodeAt(0) !== 0x2f || method === 'CONNECT') return undefined;
+  const fields = fastFields(s, e + 2);
+  if (!fields) return undefined;
+  return { method, target, version: { major: 1, minor: Number(m[3]) }, fields };
+}
+
 /**
  * Decode a request head: request-line CRLF *( field-line CRLF ) CRLF (RFC 9112 §2.1),
  * exactly those bytes. Leading empty lines are skipped (RFC 9112 §2.2).
  */
 export function decodeRequestHead(b: Uint8Array): RequestHead {
+  return fastRequestHead(b) ?? decodeRequestHeadStrictly(b);
+}
+
+/** The byte-by-byte decoder: the same grammar as the fast path, with precise errors. */
+export function decodeRequestHeadStrictly(b: Uint8Array): RequestHead {
   let skip = 0;
   while (b[skip] === CR && b[skip + 1] === LF) skip += 2;
   const body = skip ? b.subarray(skip) : b;

@@ -157,6 +157,20 @@ function distinct(raw: string[]): Record<string, string[]> {
   return out;
 }
 
+let dateText = '';
+let dateSecond = -1;
+
+/** IMF-fixdate of now (RFC 9110 §5.6.7), made once a second. */
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(now).toUTCString();
+  }
+  return dateText;
+}
+
 type HeaderValue = number | string | readonly string[];
 
 function fieldsOf(name: string, value: HeaderValue): Field[] {
@@ -358,7 +372,7 @@ export class ServerResponse extends Writable {
     for (const { name, value } of this.headers.values()) fields.push(...fieldsOf(name, value));
     const reason = this.statusMessage || STATUS_TEXT[this.statusCode] || 'Unknown';
     this.statusMessage = reason;
-    if (this.sendDate && !this.headers.has('date')) fields.push(['Date', new Date().toUTCString()]);
+    if (this.sendDate && !this.headers.has('date')) fields.push(['Date', httpDate()]);
     this.channel.sendHead(this.statusCode, reason, fields, this.knownLength);
   }
 

@@ -252,6 +252,11 @@ export class HttpServer extends EventEmitter {
     };
   }
 
+  /** @internal Tracing costs nothing when no one listens: callers check this first. */
+  get tracing(): boolean {
+    return this.options.trace?.enabled === true;
+  }
+
   /** @internal */
   trace(
     conn: number,
@@ -314,7 +319,8 @@ class H1ServerConnection {
     });
     const remote = (socket as { remoteAddress?: string }).remoteAddress;
     const port = (socket as { remotePort?: number }).remotePort;
-    server.trace(id, 'in', `accept${remote ? ` ${remote}:${port}` : ''}`, { remote, port });
+    if (server.tracing)
+      server.trace(id, 'in', `accept${remote ? ` ${remote}:${port}` : ''}`, { remote, port });
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
@@ -336,7 +342,7 @@ class H1ServerConnection {
 
   private readonly onData = (d: Buffer): void => {
     if (this.detached || this.closed) return;
-    this.server.trace(this.id, 'in', `read ${d.length} bytes`, { bytes: d.length });
+    if (this.server.tracing) this.server.trace(this.id, 'in', `read ${d.length} bytes`, { bytes: d.length });
     this.handle(this.conn.receive(d, this.server.timers.now()));
     const max = this.server.options.maxPipelineBuffer ?? 1024 * 1024;
     if (!this.detached && this.conn.bufferedBytes > max && !this.pausedForPipeline) {
@@ -352,14 +358,15 @@ class H1ServerConnection {
 
   private readonly onError = (e: Error): void => {
     this.server.counters.inc('socket-errors');
-    this.server.trace(
-      this.id,
-      'drop',
-      `socket error ${(e as { code?: string }).code ?? e.message}`,
-      undefined,
-      undefined,
-      'socket-errors',
-    );
+    if (this.server.tracing)
+      this.server.trace(
+        this.id,
+        'drop',
+        `socket error ${(e as { code?: string }).code ?? e.message}`,
+        undefined,
+        undefined,
+        'socket-errors',
+      );
   };
 
   private readonly onClose = (): void => {
@@ -370,7 +377,7 @@ class H1ServerConnection {
       this.server.forget(this);
       return;
     }
-    this.server.trace(this.id, 'local', 'connection closed');
+    if (this.server.tracing) this.server.trace(this.id, 'local', 'connection closed');
     const req = this.req;
     if (req && !req.complete) req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
     const res = this.res;
@@ -423,18 +430,19 @@ class H1ServerConnection {
     s.counters.inc('requests');
     this.handled++;
     const h = e.head;
-    s.trace(
-      this.id,
-      'in',
-      `parse ${h.method} ${h.target} HTTP/${h.version.major}.${h.version.minor}`,
-      {
-        method: h.method,
-        target: h.target,
-        fields: h.fields.length,
-        framing: e.framing.kind === 'length' ? e.framing.length : e.framing.kind,
-      },
-      'RFC 9112 §3',
-    );
+    if (s.tracing)
+      s.trace(
+        this.id,
+        'in',
+        `parse ${h.method} ${h.target} HTTP/${h.version.major}.${h.version.minor}`,
+        {
+          method: h.method,
+          target: h.target,
+          fields: h.fields.length,
+          framing: e.framing.kind === 'length' ? e.framing.length : e.framing.kind,
+        },
+        'RFC 9112 §3',
+      );
     const req = new IncomingMessage(this.socket, {
       method: h.method,
       url: h.target,
@@ -458,13 +466,14 @@ class H1ServerConnection {
       const rest = this.conn.detach();
       this.detach();
       s.counters.inc('upgrades');
-      s.trace(
-        this.id,
-        'local',
-        `${handOff} ${e.upgrade?.join(',') ?? h.target}: stream handed over`,
-        undefined,
-        'RFC 9110 §7.8',
-      );
+      if (s.tracing)
+        s.trace(
+          this.id,
+          'local',
+          `${handOff} ${e.upgrade?.join(',') ?? h.target}: stream handed over`,
+          undefined,
+          'RFC 9110 §7.8',
+        );
       req.complete = true;
       req.push(null);
       s.emit(handOff, req, this.socket, Buffer.from(rest.buffer, rest.byteOffset, rest.byteLength));
@@ -482,7 +491,7 @@ class H1ServerConnection {
     }
     res.once('finish', () => this.onResponseDone());
     const expect = listTokens(h.fields, 'expect');
-    s.trace(this.id, 'local', `process ${h.method} ${h.target}`);
+    if (s.tracing) s.trace(this.id, 'local', `process ${h.method} ${h.target}`);
     try {
       if (e.expectContinue) {
         if (s.listenerCount('checkContinue') > 0) s.emit('checkContinue', req, res);
@@ -502,14 +511,15 @@ class H1ServerConnection {
       }
     } catch (err) {
       s.counters.inc('handler-errors');
-      s.trace(
-        this.id,
-        'drop',
-        `handler threw: ${(err as Error).message}`,
-        undefined,
-        undefined,
-        'handler-errors',
-      );
+      if (s.tracing)
+        s.trace(
+          this.id,
+          'drop',
+          `handler threw: ${(err as Error).message}`,
+          undefined,
+          undefined,
+          'handler-errors',
+        );
       if (!res.headersSent) {
         res.writeHead(500, { 'content-length': 0, connection: 'close' });
         res.end();
@@ -531,6 +541,14 @@ class H1ServerConnection {
       if (socket.write(bytes) || !done) done?.();
       else socket.once('drain', () => done());
     };
+    // The head waits for the first body bytes (or the next tick) so that a small response
+    // leaves in one write, as node:http's does.
+    let pendingHead: Uint8Array | undefined;
+    const flushHead = (): void => {
+      const h = pendingHead;
+      pendingHead = undefined;
+      if (h) write(h);
+    };
     const send = (fn: () => Uint8Array, done?: (err?: Error | null) => void): void => {
       let bytes: Uint8Array;
       try {
@@ -539,6 +557,10 @@ class H1ServerConnection {
         s.counters.inc('local-protocol-errors');
         done?.(err as Error);
         return;
+      }
+      if (pendingHead) {
+        bytes = bytes.length > 0 ? Buffer.concat([pendingHead, bytes]) : pendingHead;
+        pendingHead = undefined;
       }
       write(bytes, done);
     };
@@ -562,26 +584,25 @@ class H1ServerConnection {
             if (ka > 0 && !has('keep-alive')) fields.push(['Keep-Alive', `timeout=${Math.floor(ka / 1000)}`]);
           }
         }
-        // Batch head and first body bytes into one write when the socket allows.
-        const corked = typeof socket.cork === 'function';
-        if (corked) {
-          socket.cork();
-          process.nextTick(() => socket.uncork());
-        }
-        send(() =>
-          conn.send(
+        try {
+          pendingHead = conn.send(
             { type: 'response', head: { version: { major: 1, minor: 1 }, status, reason, fields } },
             s.timers.now(),
-          ),
-        );
+          );
+        } catch (err) {
+          s.counters.inc('local-protocol-errors');
+          throw err;
+        }
+        process.nextTick(flushHead);
         s.counters.inc('responses');
-        s.trace(
-          this.id,
-          'out',
-          `respond ${status} ${reason}`,
-          { status, fields: fields.length },
-          'RFC 9112 §4',
-        );
+        if (s.tracing)
+          s.trace(
+            this.id,
+            'out',
+            `respond ${status} ${reason}`,
+            { status, fields: fields.length },
+            'RFC 9112 §4',
+          );
       },
       sendInformational: (status, reason, fields) => {
         if (conn.ourState !== 'SEND_RESPONSE') return;
@@ -591,7 +612,7 @@ class H1ServerConnection {
             head: { version: { major: 1, minor: 1 }, status, reason, fields },
           }),
         );
-        s.trace(this.id, 'out', `respond ${status} ${reason}`, { status }, 'RFC 9110 §15.2');
+        if (s.tracing) s.trace(this.id, 'out', `respond ${status} ${reason}`, { status }, 'RFC 9110 §15.2');
       },
       sendData: (chunk, done) => {
         if (this.closed) return done();
@@ -651,7 +672,8 @@ class H1ServerConnection {
     const us = conn.ourState;
     if (us === 'MUST_CLOSE' || us === 'CLOSED') {
       // our response is out and the connection ends with it (RFC 9112 §9.6)
-      this.server.trace(this.id, 'local', 'close after response', undefined, 'RFC 9112 §9.6');
+      if (this.server.tracing)
+        this.server.trace(this.id, 'local', 'close after response', undefined, 'RFC 9112 §9.6');
       this.req = undefined;
       this.res = undefined;
       this.closeAfterResponse();
@@ -692,14 +714,15 @@ class H1ServerConnection {
   private onParseError(e: HttpParseError): void {
     const s = this.server;
     s.counters.inc(`parse-error.${e.kind}`);
-    s.trace(
-      this.id,
-      'drop',
-      `parse error ${e.status} ${e.kind}: ${e.reason}`,
-      { offset: e.offset },
-      undefined,
-      `parse-error.${e.kind}`,
-    );
+    if (s.tracing)
+      s.trace(
+        this.id,
+        'drop',
+        `parse error ${e.status} ${e.kind}: ${e.reason}`,
+        { offset: e.offset },
+        undefined,
+        `parse-error.${e.kind}`,
+      );
     const req = this.req;
     if (req && !req.complete) req.destroy(clientError(e));
     const err = clientError(e);
@@ -731,7 +754,7 @@ class H1ServerConnection {
   private onTimeout(kind: TimeoutKind): void {
     const s = this.server;
     s.counters.inc(`timeout.${kind}`);
-    s.trace(this.id, 'drop', `timeout ${kind}`, undefined, 'RFC 9112 §9.5', `timeout.${kind}`);
+    if (s.tracing) s.trace(this.id, 'drop', `timeout ${kind}`, undefined, 'RFC 9112 §9.5', `timeout.${kind}`);
     if (kind === 'keep-alive') {
       this.disarm();
       this.socket.destroy();
@@ -760,10 +783,16 @@ class H1ServerConnection {
     this.socket.off('close', this.onClose);
   }
 
+  /**
+   * Keep one timer at or before the core's next deadline. A later deadline keeps the armed
+   * timer (it re-arms when it fires early), so a busy keep-alive connection does not set
+   * and clear a timer per request.
+   */
   private arm(): void {
     if (this.closed || this.detached) return;
     const at = this.conn.nextTimeout();
-    if (at === this.timerAt) return;
+    if (this.timer && (at === undefined || (this.timerAt !== undefined && this.timerAt <= at))) return;
+    if (!this.timer && at === undefined) return;
     this.timer?.cancel();
     this.timer = undefined;
     this.timerAt = at;
@@ -780,6 +809,6 @@ class H1ServerConnection {
   private disarm(): void {
     this.timer?.cancel();
     this.timer = undefined;
-    this.timerAt = -1;
+    this.timerAt = undefined;
   }
 }

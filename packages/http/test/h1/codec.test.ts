@@ -7,6 +7,7 @@ import {
   decodeChunkHeader,
   decodeFieldLine,
   decodeRequestHead,
+  decodeRequestHeadStrictly,
   decodeResponseHead,
   decodeTrailerSection,
   encodeChunkedBody,
@@ -153,6 +154,25 @@ describe('HTTP/1.1 codec: strict grammar', () => {
 describe('HTTP/1.1 codec laws', () => {
   fcTest.prop([arbitraryRequestHead])('request head round trip', (h) => {
     expect(decodeRequestHead(encodeRequestHead(h))).toEqual(h);
+  });
+  const outcome = (fn: () => unknown): unknown => {
+    try {
+      return { ok: fn() };
+    } catch (e) {
+      return { err: (e as HttpParseError).kind };
+    }
+  };
+  fcTest.prop([
+    fc.oneof(
+      arbitraryRequestHead.map((h) => encodeRequestHead(h)),
+      arbitraryHttpishBytes.map((b) => Buffer.concat([b, Buffer.from('\r\n\r\n')])),
+      arbitraryBytes(120),
+    ),
+  ])('the fast request-head path accepts exactly what the strict decoder does, with the same result', (bytes) => {
+    const fast = outcome(() => decodeRequestHead(bytes));
+    const strict = outcome(() => decodeRequestHeadStrictly(bytes));
+    if ('ok' in (fast as object)) expect(fast).toEqual(strict);
+    else expect((strict as { err?: string }).err).toBeDefined();
   });
   fcTest.prop([arbitraryResponseHead])('response head round trip', (h) => {
     expect(decodeResponseHead(encodeResponseHead(h))).toEqual(h);
