@@ -230,6 +230,11 @@ export class WebSocketConnection {
     return this.drainEvents();
   }
 
+  /** Events produced outside receive() (the 'frame' traces of send, ping, close). */
+  takeEvents(): WebSocketEvent[] {
+    return this.drainEvents();
+  }
+
   private drainEvents(): WebSocketEvent[] {
     const e = this.events;
     this.events = [];

@@ -134,6 +134,7 @@ export class WebSocketServer extends EventEmitter {
     );
     const core = new WebSocketConnection({
       role: 'server',
+      traceFrames: !!o.trace,
       deflate,
       ...(o.maxPayload !== undefined ? { maxPayload: o.maxPayload } : {}),
       ...(o.maskingKey ? { maskingKey: o.maskingKey } : {}),

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type ConnectOptions as TlsConnectOptions, connect as tlsConnect } from '@stepwire/tls';
-import { type Clock, RealClock, type Timer, TimerGroup } from '@stepwire/wire';
+import { type Clock, RealClock, type Timer, TimerGroup, type TraceBus } from '@stepwire/wire';
 import { CloseCode, WebSocketConnection, type WebSocketEvent, type WebSocketStats } from './connection.ts';
 import {
   checkDeflateResponse,
@@ -38,6 +38,10 @@ export interface WebSocketDriverOptions {
   /** How long (ms) to wait for the peer's Close after ours before dropping the transport. Default 30 s, like ws. */
   closeTimeout?: number;
   clock?: Clock;
+  /** Frames and closing-handshake steps as trace events (layer 'websocket'). */
+  trace?: TraceBus;
+  /** Host name in trace events. */
+  traceHost?: string;
 }
 
 const toBuffer = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
@@ -73,9 +77,13 @@ export class WebSocket extends EventEmitter {
   private readonly closeTimeout: number;
   /** Set when close() is called while CONNECTING: abort the handshake. */
   private abortConnect = false;
+  private readonly trace: TraceBus | undefined;
+  private readonly traceHost: string;
 
   constructor(o: WebSocketDriverOptions = {}) {
     super();
+    this.trace = o.trace;
+    this.traceHost = o.traceHost ?? 'websocket';
     this.timers = new TimerGroup(o.clock ?? new RealClock());
     this.closeTimeout = o.closeTimeout ?? 30_000;
   }
@@ -158,9 +166,20 @@ export class WebSocket extends EventEmitter {
           break;
         case 'close':
           this.closeInfo = { code: e.code, reason: e.reason };
+          if (this.trace?.enabled) {
+            this.trace.emit({
+              t: this.timers.now(),
+              host: this.traceHost,
+              layer: 'websocket',
+              dir: 'local',
+              summary: `closed ${e.code}${e.reason ? ` ${e.reason}` : ''}${e.wasClean ? '' : ' (not clean)'}`,
+              state: { from: 'OPEN', to: 'CLOSED' },
+              rfc: e.wasClean ? 'RFC 6455 §7.1.3' : e.code === 1006 ? 'RFC 6455 §7.1.5' : 'RFC 6455 §7.1.7',
+            });
+          }
           break;
         case 'frame':
-          this.emit('frame', e);
+          this.traceFrame(e);
           break;
       }
     }
@@ -169,6 +188,23 @@ export class WebSocket extends EventEmitter {
       t.end();
       this.armCloseTimer();
     }
+  }
+
+  private traceFrame(e: Extract<WebSocketEvent, { type: 'frame' }>): void {
+    if (!this.trace?.enabled) return;
+    this.trace.emit({
+      t: this.timers.now(),
+      host: this.traceHost,
+      layer: 'websocket',
+      dir: e.dir,
+      summary: e.summary,
+      rfc: 'RFC 6455 §5.2',
+    });
+  }
+
+  /** Trace the frames that send/ping/pong/close produced. */
+  private traceSent(): void {
+    for (const e of this.core?.takeEvents() ?? []) if (e.type === 'frame') this.traceFrame(e);
   }
 
   private flush(): void {
@@ -220,6 +256,7 @@ export class WebSocket extends EventEmitter {
   }
 
   private flushWithCallback(cb?: (err?: Error) => void): void {
+    this.traceSent();
     const t = this.transport;
     const out = this.core?.takeOutput() ?? [];
     if (!t || t.writableEnded) {
@@ -251,6 +288,7 @@ export class WebSocket extends EventEmitter {
     }
     if (this.core.state !== 'OPEN') return;
     this.core.close(code, reason ?? '');
+    this.traceSent();
     this.flush();
     this.armCloseTimer();
   }
@@ -390,6 +428,7 @@ export function connectWebSocket(
     ws.protocol = check.protocol ?? '';
     const core = new WebSocketConnection({
       role: 'client',
+      traceFrames: !!o.trace,
       deflate,
       ...(o.maxPayload !== undefined ? { maxPayload: o.maxPayload } : {}),
       ...(o.maskingKey ? { maskingKey: o.maskingKey } : {}),

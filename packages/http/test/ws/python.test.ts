@@ -3,7 +3,9 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { TraceBus, type TraceEvent } from '@stepwire/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpServer, type HttpServer } from '../../src/h1/server.ts';
 import { WebSocketServer } from '../../src/ws/server.ts';
 import { connectWebSocket, type WebSocket } from '../../src/ws/websocket.ts';
 
@@ -95,6 +97,60 @@ describe.each(['deflate', 'none'])(
     });
   },
 );
+
+describe('python3-websockets client → our WebSocket on our HTTP/1.1 server (node:net)', () => {
+  let server: HttpServer;
+  const trace: TraceEvent[] = [];
+  const closes: number[] = [];
+
+  beforeAll(async () => {
+    server = createHttpServer((_req, res) => res.end('not a websocket'));
+    const bus = new TraceBus();
+    bus.on((e) => trace.push(e));
+    const wss = new WebSocketServer({
+      server,
+      perMessageDeflate: true,
+      trace: bus,
+      traceHost: 'server',
+      handleProtocols: (p) => (p.has('chat') ? 'chat' : false),
+    });
+    wss.on('connection', (ws: WebSocket) => {
+      ws.on('message', (data: Buffer, isBinary: boolean) => ws.send(isBinary ? data : data.toString('utf8')));
+      ws.on('close', (code: number) => closes.push(code));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+  });
+  afterAll(() => server.close());
+
+  it('the same exchange, with frames and the closing handshake in the trace', async () => {
+    const { port } = server.address() as AddressInfo;
+    const r = await runPython([peer('client.py'), `ws://127.0.0.1:${port}/echo`, 'deflate']);
+    expect(r.stderr).toBe('');
+    expect(r.lines.map((l) => l.event)).toEqual([
+      'open',
+      'echo-text',
+      'echo-binary',
+      'echo-fragmented',
+      'pong',
+      'echo-large',
+      'closed',
+    ]);
+    expect(r.lines[0]).toMatchObject({ subprotocol: 'chat', extensions: ['PerMessageDeflate'] });
+    expect(r.lines.at(-1)).toEqual({ event: 'closed', code: 4000, reason: 'python done' });
+    await new Promise((res) => setImmediate(res));
+    expect(closes).toEqual([4000]);
+    const summaries = trace.map((e) => `${e.dir} ${e.summary}`);
+    expect(summaries).toContain('in PING fin len=13 masked');
+    expect(summaries).toContain('out PONG fin len=13');
+    // The fragmented message: a first frame without FIN, then continuations.
+    expect(summaries.some((s) => /^in TEXT( rsv1)? len=\d+ masked$/.test(s))).toBe(true);
+    expect(summaries.some((s) => /^in CONT fin len=\d+ masked$/.test(s))).toBe(true);
+    expect(summaries).toContain('in CLOSE fin len=13 masked');
+    expect(summaries).toContain('out CLOSE fin len=13');
+    expect(summaries).toContain('local closed 4000 python done');
+  });
+});
 
 describe.each(['deflate', 'none'])(
   'our client → python3-websockets server (compression %s)',
