@@ -2,9 +2,13 @@
  * A node:tls-shaped face on our TLS 1.3 machines, for programs that hold a byte stream
  * (our TCP socket, a node:net socket, an in-memory pair) and want TLS on it:
  *
- *   const s = connect({ socket: tcp, servername: 'stepwire.test', ca: caPem, ALPNProtocols: ['http/1.1'] },
+ *   const s = connect({ host: 'stepwire.test', port: 443, ca: caPem, ALPNProtocols: ['http/1.1'] },
  *     () => console.log(s.authorized, s.alpnProtocol));
- *   const server = createServer({ cert: leafPem, key: keyPem }, (s) => s.pipe(s)).listen(tcpServer);
+ *   const server = createServer({ cert: leafPem, key: keyPem }, (s) => s.pipe(s)).listen(8443);
+ *
+ * Sockets come from node:net by default; `net: ourTcp` (anything with connect() and
+ * createServer(), like @stepwire/tcp's Tcp) runs the same code on our TCP, and `socket: duplex`
+ * runs it over a stream you already hold (`listen(source)` takes a server's connections).
  *
  * Certificates go through our pki (credentials.ts); errors are TlsError with the alert's
  * name. Only TLS 1.3 exists here (RFC 8446): minVersion/maxVersion other than 'TLSv1.3' are
@@ -12,12 +16,16 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import * as nodeNet from 'node:net';
 import type { Duplex } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import type { TraceBus } from '@stepwire/wire';
+import type { CertificateSigner, CertificateVerifier } from './auth.ts';
 import { TlsClient, type TlsClientOptions } from './client.ts';
-import { CipherSuite, NamedGroup, SignatureScheme } from './codec/common.ts';
-import type { SessionTicket } from './connection.ts';
+import { AlertDescription, TlsAlertError } from './codec/alert.ts';
+import { CipherSuite, ContentType, HandshakeType, NamedGroup, SignatureScheme } from './codec/common.ts';
+import { decodeHandshake } from './codec/handshake.ts';
+import type { SessionTicket, TlsEvent } from './connection.ts';
 import {
   type CertificatesInput,
   certificateSigner,
@@ -27,11 +35,14 @@ import {
 import { nobleCrypto } from './crypto/noble.ts';
 import { nodeCrypto } from './crypto/node.ts';
 import type { CryptoProvider } from './crypto/provider.ts';
+import { nodeCodeForCertificateError, X509_MESSAGE } from './node-codes.ts';
 import {
   CertificateError,
   decodeCertificate,
+  matchesHostname,
   NAME_ATTRIBUTES,
   type Name,
+  namesEqual,
   nodeSignatures,
   type PrivateKey,
   pureSignatures,
@@ -40,10 +51,24 @@ import {
 } from './pki/index.ts';
 import { AntiReplayCache, TlsServer, type TlsServerOptions } from './server.ts';
 import { decodeStoredSession, encodeStoredSession } from './session-ticket.ts';
-import { TlsSocket } from './socket.ts';
+import { type TlsError, TlsSocket } from './socket.ts';
 
 /** 'noble' (pure TypeScript, with pure signatures), 'node' (OpenSSL through node:crypto) or your own. */
 export type ProviderChoice = 'noble' | 'node' | CryptoProvider;
+
+/** What connect() and listen() need from a TCP stack: node:net, or our Tcp. */
+export interface NetModule {
+  connect(options: { host: string; port: number }): Duplex;
+  createServer(): NetServerLike;
+}
+
+/** A listening TCP server as node:net.Server (and our TcpServer) shape it. */
+export interface NetServerLike extends ConnectionSource {
+  listen(...args: unknown[]): unknown;
+  address(): unknown;
+  close(cb?: (err?: Error) => void): unknown;
+  once(event: string, listener: (...args: never[]) => void): unknown;
+}
 
 interface CommonOptions {
   /** Only 'TLSv1.3' exists here; anything else throws. */
@@ -53,6 +78,13 @@ interface CommonOptions {
   cipherSuites?: string | readonly number[];
   /** 'X25519:P-256' (node's ecdhCurve names) or NamedGroup code points, preferred first. */
   groups?: string | readonly number[];
+  /** node:tls's name for `groups`: 'auto' (our default order) or 'X25519:P-256'. */
+  ecdhCurve?: string;
+  /**
+   * Where TCP connections come from when no `socket` is given (connect) or when listen() gets
+   * a port: node:net by default, or anything shaped like it, e.g. @stepwire/tcp's Tcp.
+   */
+  net?: NetModule;
   provider?: ProviderChoice;
   /** Receives each NSS key log line (no newline); also emitted as 'keylog' events (Buffer, with newline). */
   keylog?: (line: string) => void;
@@ -64,12 +96,22 @@ interface CommonOptions {
 }
 
 export interface ConnectOptions extends CommonOptions {
-  /** The byte stream to run TLS over. */
-  socket: Duplex;
+  /** The byte stream to run TLS over; without it we open a TCP connection to host:port (`net`). */
+  socket?: Duplex;
+  /** With host, where to connect when no socket is given. */
+  port?: number;
   /** SNI (RFC 6066; not sent for IP literals) and the name the certificate must hold. */
   servername?: string;
-  /** Used as servername when that is absent, as node:tls does. */
+  /** Where to connect (default 'localhost'), and servername when that is absent, as node:tls does. */
   host?: string;
+  /**
+   * Our own check of the server's name, as node:tls's: return an Error to refuse the server
+   * (its `code` becomes the connection error's code), undefined to accept. Replaces the RFC
+   * 6125 check we otherwise make against servername.
+   */
+  checkServerIdentity?: (hostname: string, cert: PeerCertificate) => Error | undefined;
+  /** node:tls's createSecureContext() result: its ca, cert and key unless given here. */
+  secureContext?: SecureContext;
   /** Trust anchors; default node:tls's bundled root certificates. */
   ca?: CertificatesInput;
   /** Fail the handshake on a certificate we cannot verify (default true); false: report it in `authorized`. */
@@ -83,8 +125,11 @@ export interface ConnectOptions extends CommonOptions {
    * preferred first: node:tls's 'ecdsa_secp256r1_sha256:rsa_pss_rsae_sha256' or code points.
    */
   sigalgs?: string | readonly number[];
-  /** A ticket from an earlier connection's 'session' event, to resume (RFC 8446 §2.2). */
-  session?: SessionTicket;
+  /**
+   * A session from an earlier connection's 'session' event (bytes, as node:tls's Buffer) to
+   * resume (RFC 8446 §2.2); a SessionTicket object works too.
+   */
+  session?: Uint8Array | SessionTicket;
   /**
    * Data to send first: as 0-RTT data with `session` when its ticket allows (RFC 8446 §2.3;
    * replayable by an attacker: idempotent requests only), otherwise, or when the server
@@ -122,6 +167,18 @@ export interface ServerOptions extends CommonOptions {
   rejectUnauthorized?: boolean;
   /** 32 bytes that seal our session tickets; random per server when absent (then resumption works with this server only). */
   ticketKey?: Uint8Array;
+  /** node:tls's form: 48 bytes (our sealing key is derived from them); see getTicketKeys/setTicketKeys. */
+  ticketKeys?: Uint8Array;
+  /**
+   * node:tls's SNICallback: given the client's server_name, answer cb(null, secureContext) with
+   * the certificates for it (or cb(err) to refuse the client). It may answer later: the
+   * handshake waits. Not called for clients that send no SNI.
+   */
+  SNICallback?: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
+  /** node:tls's ALPNCallback: choose from the client's protocols, or return undefined to refuse it. */
+  ALPNCallback?: (offer: { servername?: string; protocols: string[] }) => string | undefined;
+  /** A createSecureContext() result: its certificates when cert/key are not given. */
+  secureContext?: SecureContext;
   /** Seconds a ticket is good for (RFC 8446 §4.6.1, at most 7 days). */
   sessionTimeout?: number;
   /**
@@ -162,7 +219,7 @@ function cipherSuitesOf(v: string | readonly number[] | undefined): number[] | u
 }
 
 function groupsOf(v: string | readonly number[] | undefined): number[] | undefined {
-  if (v === undefined) return undefined;
+  if (v === undefined || v === 'auto') return undefined;
   if (typeof v !== 'string') return [...v];
   return v
     .split(':')
@@ -189,14 +246,14 @@ function sigalgsOf(v: string | readonly number[] | undefined): number[] | undefi
     });
 }
 
+const VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+
+/** A minVersion up to TLSv1.3 allows TLS 1.3; a maxVersion below it would need a TLS we lack. */
 function checkVersions(o: CommonOptions): void {
-  for (const [k, v] of [
-    ['minVersion', o.minVersion],
-    ['maxVersion', o.maxVersion],
-  ] as const) {
-    if (v !== undefined && v !== 'TLSv1.3')
-      throw new RangeError(`${k} '${v}': only TLSv1.3 is implemented (RFC 8446)`);
-  }
+  if (o.minVersion !== undefined && !VERSIONS.includes(o.minVersion))
+    throw new RangeError(`minVersion '${o.minVersion}' is not a TLS version`);
+  if (o.maxVersion !== undefined && o.maxVersion !== 'TLSv1.3')
+    throw new RangeError(`maxVersion '${o.maxVersion}': only TLSv1.3 is implemented (RFC 8446)`);
 }
 
 function providerOf(p: ProviderChoice | undefined): {
@@ -248,16 +305,31 @@ export interface PeerCertificate {
   issuer: Record<string, string>;
   /** 'DNS:stepwire.test, IP Address:198.18.0.2', as node:tls writes it. */
   subjectaltname?: string;
+  /** 'Dec  6 18:46:40 2026 GMT', as OpenSSL prints times. */
   valid_from: string;
   valid_to: string;
-  /** Hex, upper case. */
+  /** Hex, upper case, two digits a byte. */
   serialNumber: string;
-  /** SHA-256 of the DER, 'AB:CD:...'. */
+  /** SHA-1, SHA-256 and SHA-512 of the DER, 'AB:CD:...'. */
+  fingerprint: string;
   fingerprint256: string;
+  fingerprint512: string;
+  /** Key size in bits (RSA modulus, EC curve, 253 for Ed25519 as OpenSSL says). */
+  bits?: number;
+  /** Extended key usage OIDs. */
+  ext_key_usage?: string[];
   ca: boolean;
   raw: Buffer;
   /** The parsed certificate, for everything else. */
   x509: X509Certificate;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+/** OpenSSL's ASN1_TIME_print form, which node:tls's valid_from/valid_to carry: 'Dec  6 18:46:40 2026 GMT'. */
+function opensslTime(d: Date): string {
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  const time = `${p2(d.getUTCHours())}:${p2(d.getUTCMinutes())}:${p2(d.getUTCSeconds())}`;
+  return `${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ${time} ${d.getUTCFullYear()} GMT`;
 }
 
 function nameRecord(n: Name): Record<string, string> {
@@ -281,15 +353,23 @@ function describePeer(der: Uint8Array): PeerCertificate {
               : undefined,
     )
     .filter((s) => s !== undefined);
-  const digest = createHash('sha256').update(der).digest('hex').toUpperCase();
+  const fp = (alg: string) =>
+    (createHash(alg).update(der).digest('hex').toUpperCase().match(/../g) ?? []).join(':');
+  const serial = c.serialNumber.toString(16).toUpperCase();
+  const key = c.subjectPublicKeyInfo.publicKey;
+  const bits = key.type === 'rsa' ? key.bits : key.type === 'ec' ? (key.curve === 'P-256' ? 256 : 384) : 253;
   return {
     subject: nameRecord(c.subject),
     issuer: nameRecord(c.issuer),
     ...(san.length ? { subjectaltname: san.join(', ') } : {}),
-    valid_from: c.notBefore.toUTCString(),
-    valid_to: c.notAfter.toUTCString(),
-    serialNumber: c.serialNumber.toString(16).toUpperCase(),
-    fingerprint256: digest.match(/../g)!.join(':'),
+    valid_from: opensslTime(c.notBefore),
+    valid_to: opensslTime(c.notAfter),
+    serialNumber: serial.length % 2 ? `0${serial}` : serial,
+    fingerprint: fp('sha1'),
+    fingerprint256: fp('sha256'),
+    fingerprint512: fp('sha512'),
+    bits,
+    ...(c.extKeyUsage ? { ext_key_usage: [...c.extKeyUsage] } : {}),
     ca: c.basicConstraints?.cA ?? false,
     raw: Buffer.from(der),
     x509: c,
@@ -310,21 +390,82 @@ interface NetLike {
 }
 
 /**
+ * node:tls's SecureContext: certificates (and trust anchors) made once and used by many
+ * connections, for SNICallback, addContext and the secureContext options.
+ */
+export class SecureContext {
+  /** Our certificates, in preference order (empty for a client-only context without cert/key). */
+  readonly signers: readonly CertificateSigner[];
+  readonly ca?: X509Certificate[];
+  /** The parsed options, so a client context can still give its own cert and key. */
+  readonly pairs: readonly KeyCertPair[];
+  constructor(options: SecureContextOptions = {}) {
+    const { signatures } = providerOf(options.provider);
+    this.pairs = keyCertPairs(options);
+    this.signers = this.pairs.map((p) =>
+      certificateSigner({ cert: p.cert, key: p.key, ...(signatures ? { signatures } : {}) }),
+    );
+    if (options.ca !== undefined) this.ca = parseCertificates(options.ca);
+  }
+}
+
+export interface SecureContextOptions {
+  cert?: CertificatesInput | readonly CertificatesInput[];
+  key?: string | PrivateKey | readonly (string | PrivateKey)[];
+  certificates?: readonly KeyCertPair[];
+  ca?: CertificatesInput;
+  provider?: ProviderChoice;
+}
+
+/** node:tls's createSecureContext. */
+export function createSecureContext(options: SecureContextOptions = {}): SecureContext {
+  return new SecureContext(options);
+}
+
+/** A chain as node:tls tells unknown issuers apart: which certificates sign themselves. */
+function chainShape(chain: readonly Uint8Array[]): { selfSigned: boolean }[] {
+  return chain.map((der) => {
+    try {
+      const c = decodeCertificate(der);
+      return { selfSigned: namesEqual(c.subject, c.issuer) };
+    } catch {
+      return { selfSigned: false };
+    }
+  });
+}
+
+/** A refused certificate's Node code, and OpenSSL's words for it where Node users know them. */
+function certificateFailure(
+  error: CertificateError,
+  chain: readonly Uint8Array[],
+): { code: string; message: string } {
+  const code = nodeCodeForCertificateError(error, chainShape(chain));
+  return { code, message: X509_MESSAGE[code] ?? error.message };
+}
+
+/**
  * A TlsSocket with node:tls's accessors. Client sockets emit 'secureConnect', server sockets
- * make their server emit 'secureConnection'; both emit 'session' (client: a SessionTicket
- * for `session` next time) and 'keylog' (Buffer line with newline, as node:tls).
+ * make their server emit 'secureConnection'; client sockets emit 'session' (bytes for the
+ * `session` option next time, as node:tls's Buffer) and both emit 'keylog' (Buffer line with
+ * newline, as node:tls).
  */
 export class SecureSocket extends TlsSocket {
   readonly encrypted = true;
   /** The peer's chain verified (client: always, unless rejectUnauthorized was false; server: with requestCert). */
   authorized = false;
-  /** Why `authorized` is false: the pki error, with its code and the alert it maps to. */
-  authorizationError?: CertificateError;
+  /** Why `authorized` is false, as node:tls says it: 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', ... */
+  authorizationError?: string;
+  /** The same verdict from our pki: its code, message and the alert it maps to. */
+  authorizationDetail?: CertificateError;
   /** For a client with `earlyData`: whether the server took it (RFC 8446 §4.2.10). */
   earlyDataAccepted?: boolean;
-  private lastSession?: SessionTicket;
+  private lastSession?: Buffer;
   /** Client 0-RTT: writes wait here until we know whether the early data must be sent again. */
   private early?: { data: Uint8Array; held: { chunk: Buffer; cb: (e?: Error | null) => void }[] };
+  /** Set by connect()/accept(): the error a failed certificate check should be reported with. */
+  failureOverride?: () => { code: string; message: string; cause?: Error } | undefined;
+  /** Server: the certificates an SNICallback chose for this connection. */
+  sniSigners?: readonly CertificateSigner[];
 
   constructor(
     transport: Duplex,
@@ -333,14 +474,60 @@ export class SecureSocket extends TlsSocket {
     now?: () => number,
   ) {
     super(transport, machine, now ? { now } : {});
-    this.on('session', (t: SessionTicket) => {
-      this.lastSession = t;
-    });
     this.on('earlyDataStatus', (accepted: boolean) => {
       this.earlyDataAccepted = accepted;
     });
     // An idle timeout set through us (node:http's keepAliveTimeout, say) fires on the transport.
     transport.on('timeout', () => this.emit('timeout'));
+  }
+
+  /** The verdict on the server's certificate, for the tickets this connection receives. */
+  protected override onSessionTicket(ticket: SessionTicket): void {
+    ticketOrigin.set(ticket, {
+      authorized: this.authorized,
+      ...(this.authorizationDetail ? { authorizationError: this.authorizationDetail } : {}),
+    });
+    this.lastSession = encodeSession(ticket);
+    this.emit('session', this.lastSession);
+  }
+
+  protected override errorFor(e: Extract<TlsEvent, { type: 'error' }>): Error {
+    const err = super.errorFor(e) as TlsError;
+    const o = e.sent ? this.failureOverride?.() : undefined;
+    if (o) {
+      err.code = o.code;
+      err.message = `${o.message} (TLS ${e.alertName} sent: ${e.reason})`;
+      if (o.cause) err.cause = o.cause;
+    }
+    return err;
+  }
+
+  /**
+   * Server with an asynchronous SNICallback: hold the client's bytes until its ClientHello is
+   * whole, ask the callback for the certificates for its server_name, then let them through.
+   */
+  waitForSni(callback: NonNullable<ServerOptions['SNICallback']>): void {
+    this.heldInput = [];
+    let asked = false;
+    this.onHeldInput = (held) => {
+      if (asked) return;
+      const sni = peekServerName(held);
+      if (sni === 'incomplete') return;
+      asked = true;
+      if (sni === undefined) {
+        this.releaseInput();
+        return;
+      }
+      callback(sni, (err, ctx) => {
+        if (this.destroyed) return;
+        if (err) {
+          this.destroy(err);
+          return;
+        }
+        if (ctx) this.sniSigners = ctx.signers;
+        this.releaseInput();
+      });
+    };
   }
 
   /**
@@ -425,8 +612,8 @@ export class SecureSocket extends TlsSocket {
     return h && { name: h.cipherSuite, standardName: h.cipherSuite, version: 'TLSv1.3' };
   }
 
-  /** The latest session ticket the server sent (client), for `session` on a later connect. */
-  getSession(): SessionTicket | undefined {
+  /** The latest session (client) as bytes for `session` on a later connect, as node:tls's Buffer. */
+  getSession(): Buffer | undefined {
     return this.lastSession;
   }
 
@@ -434,16 +621,56 @@ export class SecureSocket extends TlsSocket {
     return this.handshake?.resumed ?? false;
   }
 
-  /** The peer's leaf; undefined before the handshake or when the peer sent none. */
-  getPeerCertificate(): PeerCertificate | undefined {
+  /**
+   * The peer's leaf in node:tls's form; as node:tls, an empty object `{}` when the peer sent
+   * none (or before the handshake), so check `Object.keys(c).length` or `c.subject`.
+   */
+  getPeerCertificate(): PeerCertificate {
     const leaf = this.handshake?.peerCertificates[0];
-    return leaf && describePeer(leaf);
+    return leaf ? describePeer(leaf) : ({} as PeerCertificate);
   }
 
   /** The peer's certificates as sent, leaf first, parsed. */
   getPeerX509Certificates(): X509Certificate[] {
     return (this.handshake?.peerCertificates ?? []).map((d) => decodeCertificate(d));
   }
+}
+
+/**
+ * The server_name in the ClientHello at the start of `held` (cleartext handshake records),
+ * 'incomplete' while more bytes are needed, undefined when there is none or the bytes are not
+ * a ClientHello (the machine then answers them as it should).
+ */
+function peekServerName(held: readonly Uint8Array[]): string | undefined | 'incomplete' {
+  const all = Buffer.concat(held);
+  const body: Buffer[] = [];
+  let at = 0;
+  let have = 0;
+  while (all.length - at >= 5) {
+    if (all[at] !== ContentType.handshake) return undefined;
+    const len = all.readUInt16BE(at + 3);
+    if (all.length - at < 5 + len) break;
+    body.push(all.subarray(at + 5, at + 5 + len));
+    have += len;
+    at += 5 + len;
+    const msg = Buffer.concat(body);
+    if (msg.length >= 4) {
+      if (msg[0] !== HandshakeType.client_hello) return undefined;
+      const need = 4 + msg.readUIntBE(1, 3);
+      if (have >= need) {
+        try {
+          const ch = decodeHandshake(new Uint8Array(msg.subarray(0, need)));
+          if (ch.msgType !== 'client_hello') return undefined;
+          const sni = ch.extensions.find((e) => e.type === 'server_name');
+          return sni && 'hostName' in sni ? sni.hostName : undefined;
+        } catch {
+          return undefined;
+        }
+      }
+    }
+  }
+  // A ClientHello is at most 2^24 bytes, but we hold no more than 64 KiB waiting for one.
+  return all.length > 1 << 16 ? undefined : 'incomplete';
 }
 
 function keylogFanout(o: CommonOptions, target: () => EventEmitter | undefined, server?: SecureServer) {
@@ -495,44 +722,106 @@ function isStream(x: unknown): x is Duplex {
   return typeof (x as Duplex)?.pipe === 'function' && typeof (x as Duplex)?.write === 'function';
 }
 
+/** node:tls's default check of the server's name (RFC 6125), with its error code and message. */
+export function checkServerIdentity(hostname: string, cert: PeerCertificate): Error | undefined {
+  if (cert.x509 && matchesHostname(cert.x509, hostname, false)) return undefined;
+  const err = new Error(
+    `Hostname/IP does not match certificate's altnames: Host: ${hostname}. is not in the cert's altnames: ${cert.subjectaltname ?? ''}`,
+  ) as Error & { code: string; reason: string; host: string; cert: PeerCertificate };
+  err.code = 'ERR_TLS_CERT_ALTNAME_INVALID';
+  err.reason = `Host: ${hostname}. is not in the cert's altnames: ${cert.subjectaltname ?? ''}`;
+  err.host = hostname;
+  err.cert = cert;
+  return err;
+}
+
 /**
- * node:tls-style: TLS 1.3 over `options.socket`, the handshake started at once. The result
- * emits 'secureConnect' (also given as `onSecureConnect`) once the handshake is done and the
- * server's certificate verified; a failure is an 'error' event with a TlsError.
+ * node:tls-style: TLS 1.3 to `host:port` over a TCP connection we open (node:net, or `net`),
+ * or over `options.socket`; the handshake starts on the next tick. The result emits
+ * 'secureConnect' (also given as `onSecureConnect`) once the handshake is done and the
+ * server's certificate verified; a failure is an 'error' event with a TlsError whose `code`
+ * is node:tls's (ERR_TLS_CERT_ALTNAME_INVALID, UNABLE_TO_VERIFY_LEAF_SIGNATURE,
+ * ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE, ...) and whose `alert` is the TLS alert.
  *
- * The low-level form connect(transport, TlsClientOptions) of socket.ts is kept: it takes
- * the machine's own options (a CertificateVerifier rather than PEM).
+ * Also as node:tls: connect(port[, host][, options][, onSecureConnect]). The low-level form
+ * connect(transport, TlsClientOptions) of socket.ts is kept: it takes the machine's own
+ * options (a CertificateVerifier rather than PEM).
  */
 export function connect(options: ConnectOptions, onSecureConnect?: () => void): SecureSocket;
+export function connect(
+  port: number,
+  host?: string | ConnectOptions | (() => void),
+  options?: ConnectOptions | (() => void),
+  onSecureConnect?: () => void,
+): SecureSocket;
 export function connect(transport: Duplex, options: TlsClientOptions): TlsSocket;
 export function connect(
-  a: ConnectOptions | Duplex,
-  b?: (() => void) | TlsClientOptions,
+  a: ConnectOptions | Duplex | number,
+  b?: (() => void) | TlsClientOptions | string | ConnectOptions,
+  c?: ConnectOptions | (() => void),
+  d?: () => void,
 ): SecureSocket | TlsSocket {
   if (isStream(a)) return new TlsSocket(a, new TlsClient(b as TlsClientOptions)).startHandshake();
-  const o = a;
+  if (typeof a === 'number') {
+    const args = [b, c, d];
+    const host = typeof args[0] === 'string' ? (args.shift() as string) : undefined;
+    const opts = typeof args[0] === 'object' ? (args.shift() as ConnectOptions) : {};
+    const cb = args.find((x): x is () => void => typeof x === 'function');
+    return connectWith({ ...opts, port: a, ...(host !== undefined ? { host } : {}) }, cb);
+  }
+  return connectWith(a, typeof b === 'function' ? b : undefined);
+}
+
+function connectWith(o: ConnectOptions, onSecureConnect?: () => void): SecureSocket {
   checkVersions(o);
   const { crypto, signatures } = providerOf(o.provider);
   const servername = o.servername ?? o.host;
   const reject = o.rejectUnauthorized ?? true;
   let socket: SecureSocket | undefined;
-  let result: { ok: boolean; error?: CertificateError } | undefined;
+  let result: { ok: boolean; error?: CertificateError; chain: readonly Uint8Array[] } | undefined;
+  let identityError: Error | undefined;
   const sigalgs = sigalgsOf(o.sigalgs);
-  const verifier = certificateVerifier({
+  const ctx = o.secureContext;
+  // node:tls checks 'localhost' when neither servername nor host is given; so do we.
+  const checkedName = servername ?? 'localhost';
+  const base = certificateVerifier({
     ...(sigalgs ? { signatureSchemes: sigalgs } : {}),
-    ca: o.ca ?? defaultCa(),
+    ca: o.ca ?? ctx?.ca ?? defaultCa(),
     purpose: 'serverAuth',
-    // node:tls checks 'localhost' when neither servername nor host is given; so do we.
-    hostname: servername ?? 'localhost',
+    hostname: checkedName,
+    checkHostname: o.checkServerIdentity === undefined,
     ...(signatures ? { signatures } : {}),
     reject,
     onResult: (r) => {
-      result = r.ok ? { ok: true } : { ok: false, error: r.error };
+      result = r.ok ? { ok: true, chain: [] } : { ok: false, error: r.error, chain: [] };
     },
   });
+  const verifier: CertificateVerifier = {
+    signatureSchemes: base.signatureSchemes,
+    verifySignature: (...args) => base.verifySignature(...args),
+    verifyChain(chain, context) {
+      base.verifyChain(chain, context);
+      if (result) result.chain = chain;
+      const leaf = chain[0];
+      if (o.checkServerIdentity && leaf && result?.ok) {
+        identityError = o.checkServerIdentity(checkedName, describePeer(leaf));
+        if (identityError) {
+          result = {
+            ok: false,
+            error: new CertificateError('hostname_mismatch', identityError.message, 0),
+            chain,
+          };
+          // RFC 8446 §4.4.2.4: a server we refuse gets bad_certificate, as for a wrong name.
+          if (reject) throw new TlsAlertError(AlertDescription.bad_certificate, identityError.message);
+        }
+      }
+    },
+  };
   const earlyData = typeof o.earlyData === 'string' ? Buffer.from(o.earlyData) : o.earlyData;
   const cipherSuites = cipherSuitesOf(o.cipherSuites);
-  const groups = groupsOf(o.groups);
+  const groups = groupsOf(o.groups ?? o.ecdhCurve);
+  const session = o.session instanceof Uint8Array ? decodeSession(o.session) : o.session;
+  const own = o.cert !== undefined && o.key !== undefined ? { cert: o.cert, key: o.key } : ctx?.pairs[0];
   const options: TlsClientOptions = {
     verifier,
     crypto,
@@ -542,45 +831,66 @@ export function connect(
     ...(cipherSuites ? { cipherSuites } : {}),
     ...(groups ? { groups } : {}),
     ...(o.ALPNProtocols ? { alpnProtocols: o.ALPNProtocols } : {}),
-    ...(o.session ? { session: o.session } : {}),
+    ...(session ? { session } : {}),
     ...(earlyData ? { earlyData: new Uint8Array(earlyData) } : {}),
-    ...(o.cert !== undefined && o.key !== undefined
+    ...(own
       ? {
-          certificate: certificateSigner({ cert: o.cert, key: o.key, ...(signatures ? { signatures } : {}) }),
+          certificate: certificateSigner({
+            cert: own.cert,
+            key: own.key,
+            ...(signatures ? { signatures } : {}),
+          }),
         }
       : {}),
     ...(o.trace ? { trace: o.trace } : {}),
     ...(o.hostName ? { host: o.hostName } : {}),
   };
-  socket = new SecureSocket(o.socket, new TlsClient(options), false, o.now);
+  const transport =
+    o.socket ?? (o.net ?? nodeNet).connect({ host: o.host ?? 'localhost', port: o.port ?? 443 });
+  socket = new SecureSocket(transport, new TlsClient(options), false, o.now);
   const s = socket;
+  s.failureOverride = () => {
+    if (identityError)
+      return {
+        code: (identityError as { code?: string }).code ?? 'ERR_TLS_CERT_ALTNAME_INVALID',
+        message: identityError.message,
+        cause: identityError,
+      };
+    if (result?.error) return certificateFailure(result.error, result.chain);
+    return undefined;
+  };
   if (earlyData) s.holdForEarlyData(new Uint8Array(earlyData));
   s.once('secure', () => {
     if (s.handshake?.resumed) {
       // RFC 8446 §2.2: a resumed handshake is authenticated by the PSK, which stands for the
       // connection that issued the ticket; that connection's verdict carries over.
-      const origin = o.session && ticketOrigin.get(o.session);
+      const origin = session && ticketOrigin.get(session);
       s.authorized = origin?.authorized === true;
-      if (origin?.authorizationError) s.authorizationError = origin.authorizationError;
-      else if (!origin)
-        s.authorizationError = new CertificateError(
-          'no_certificate',
-          'resumed from a ticket whose first connection this process did not see',
-        );
+      const detail =
+        origin?.authorizationError ??
+        (origin
+          ? undefined
+          : new CertificateError(
+              'no_certificate',
+              'resumed from a ticket whose first connection this process did not see',
+            ));
+      if (detail) {
+        s.authorizationDetail = detail;
+        s.authorizationError = nodeCodeForCertificateError(detail);
+      }
     } else {
       s.authorized = result?.ok === true;
-      if (result?.error) s.authorizationError = result.error;
+      if (result?.error) {
+        s.authorizationDetail = result.error;
+        s.authorizationError = identityError
+          ? ((identityError as { code?: string }).code ?? 'ERR_TLS_CERT_ALTNAME_INVALID')
+          : certificateFailure(result.error, result.chain).code;
+      }
     }
     // After the verdict, so a secureConnect listener reads `authorized` as it will stay.
     s.emit('secureConnect');
   });
-  s.on('session', (t: SessionTicket) => {
-    ticketOrigin.set(t, {
-      authorized: s.authorized,
-      ...(s.authorizationError ? { authorizationError: s.authorizationError } : {}),
-    });
-  });
-  if (typeof b === 'function') s.once('secureConnect', b);
+  if (onSecureConnect) s.once('secureConnect', onSecureConnect);
   // Listeners attach after connect() returns; the ClientHello goes out on the next tick.
   process.nextTick(() => {
     if (!s.destroyed) s.startHandshake();
@@ -596,22 +906,31 @@ export interface ConnectionSource {
 }
 
 /**
- * A TLS server in the shape of node:tls.Server, without a listening socket of its own: hand
- * it byte streams with `server.emit('connection', duplex)` (as node:http takes them) or
- * `accept(duplex)`, or let `listen(source)` take every connection of a TCP server. Emits
- * 'secureConnection' (SecureSocket), 'tlsClientError' (TlsError, socket) for handshakes that
- * fail, 'keylog' (line, socket).
+ * A TLS server in the shape of node:tls.Server. listen(port[, host][, cb]) opens a TCP server
+ * (node:net, or `net` such as our Tcp) as node:tls does; or hand it byte streams with
+ * `server.emit('connection', duplex)` (as node:http takes them) or `accept(duplex)`, or let
+ * `listen(source)` take every connection of a TCP server you hold. Emits 'secureConnection'
+ * (SecureSocket), 'tlsClientError' (TlsError, socket) for handshakes that fail, 'keylog'
+ * (line, socket), 'listening', and 'close' once closed and the last session has ended.
  */
 export class SecureServer extends EventEmitter {
   /** Connections handed to us so far. */
   connections = 0;
-  private readonly base: Omit<TlsServerOptions, 'clientAuth'>;
+  private readonly base: Omit<TlsServerOptions, 'clientAuth' | 'signer' | 'ticketKey'>;
   private readonly options: ServerOptions;
   private readonly signatures?: SignatureProvider;
   private readonly clientCa?: X509Certificate[];
   private readonly sources: { source: ConnectionSource; listener: (s: Duplex) => void }[] = [];
   private readonly open = new Set<SecureSocket>();
+  private readonly signers: readonly CertificateSigner[];
+  private readonly contexts: { pattern: string; context: SecureContext }[] = [];
+  private ticketKeys: Buffer;
+  private ticketKey: Uint8Array;
+  /** The TCP server listen(port) opened, if any: ours to close. */
+  private server?: NetServerLike;
   private closed = false;
+  private closeCallbacks: ((err?: Error) => void)[] = [];
+  private closeEmitted = false;
 
   constructor(options: ServerOptions, onSecureConnection?: (socket: SecureSocket) => void) {
     super();
@@ -619,22 +938,39 @@ export class SecureServer extends EventEmitter {
     this.options = options;
     const { crypto, signatures } = providerOf(options.provider);
     this.signatures = signatures;
-    const signer = keyCertPairs(options).map((p) =>
+    const own = keyCertPairs(options).map((p) =>
       certificateSigner({ cert: p.cert, key: p.key, ...(signatures ? { signatures } : {}) }),
     );
-    if (signer.length === 0) throw new TypeError('a TLS server needs cert and key (or certificates)');
+    this.signers = own.length > 0 ? own : (options.secureContext?.signers ?? []);
+    if (this.signers.length === 0 && !options.SNICallback)
+      throw new TypeError('a TLS server needs cert and key (or certificates, secureContext or SNICallback)');
+    if (options.ALPNCallback && options.ALPNProtocols)
+      throw Object.assign(new TypeError('ALPNCallback and ALPNProtocols cannot both be set'), {
+        code: 'ERR_TLS_ALPN_CALLBACK_WITH_PROTOCOLS',
+      });
     const maxEarlyData =
       options.earlyData === true ? 16 * 1024 : options.earlyData ? Math.max(0, options.earlyData) : 0;
     const cipherSuites = cipherSuitesOf(options.cipherSuites);
-    const groups = groupsOf(options.groups);
+    const groups = groupsOf(options.groups ?? options.ecdhCurve);
+    this.ticketKeys = Buffer.from(options.ticketKeys ?? randomBytes(48));
+    if (this.ticketKeys.length !== 48) throw new TypeError('ticketKeys must be 48 bytes, as in node:tls');
+    // One key for every connection of this server: a ticket from one resumes on another.
+    this.ticketKey = options.ticketKey ?? ticketKeyFrom(this.ticketKeys);
+    const alpnCallback = options.ALPNCallback;
     this.base = {
-      signer,
       crypto,
-      // One key for every connection of this server: a ticket from one resumes on another.
-      ticketKey: options.ticketKey ?? new Uint8Array(randomBytes(32)),
       ...(cipherSuites ? { cipherSuites } : {}),
       ...(groups ? { groups } : {}),
       ...(options.ALPNProtocols ? { alpnProtocols: options.ALPNProtocols } : {}),
+      ...(alpnCallback
+        ? {
+            alpnSelect: (offer: { protocols: readonly string[]; serverName?: string }) =>
+              alpnCallback({
+                protocols: [...offer.protocols],
+                ...(offer.serverName !== undefined ? { servername: offer.serverName } : {}),
+              }),
+          }
+        : {}),
       ...(options.sessionTimeout !== undefined ? { ticketLifetimeSeconds: options.sessionTimeout } : {}),
       ...(maxEarlyData > 0 ? { maxEarlyData, antiReplay: new AntiReplayCache() } : {}),
       ...(options.trace ? { trace: options.trace } : {}),
@@ -645,6 +981,41 @@ export class SecureServer extends EventEmitter {
     this.on('connection', (duplex: Duplex) => {
       this.accept(duplex);
     });
+  }
+
+  /** node:tls: the 48 bytes our ticket key comes from. */
+  getTicketKeys(): Buffer {
+    return Buffer.from(this.ticketKeys);
+  }
+
+  /** node:tls: new ticket keys for connections from now on (tickets sealed before no longer open). */
+  setTicketKeys(keys: Uint8Array): void {
+    if (keys.length !== 48) throw new TypeError('ticketKeys must be 48 bytes, as in node:tls');
+    this.ticketKeys = Buffer.from(keys);
+    this.ticketKey = ticketKeyFrom(this.ticketKeys);
+  }
+
+  /** node:tls: certificates for clients whose SNI matches `hostname` ('*.example.com' allowed). */
+  addContext(hostname: string, context: SecureContext | SecureContextOptions): void {
+    this.contexts.unshift({
+      pattern: hostname.toLowerCase(),
+      context: context instanceof SecureContext ? context : new SecureContext(context),
+    });
+  }
+
+  /** The certificates for a server name: addContext's match, else ours. */
+  private signersFor(serverName: string | undefined): readonly CertificateSigner[] {
+    if (serverName !== undefined) {
+      const name = serverName.toLowerCase();
+      for (const { pattern, context } of this.contexts) {
+        const wild =
+          pattern.startsWith('*.') &&
+          name.endsWith(pattern.slice(1)) &&
+          !name.slice(0, -pattern.length + 1).includes('.');
+        if (pattern === name || wild) return context.signers;
+      }
+    }
+    return this.signers;
   }
 
   /** Run a TLS server handshake on `transport`; the socket is returned at once. */
@@ -660,6 +1031,8 @@ export class SecureServer extends EventEmitter {
     const reject = o.rejectUnauthorized ?? true;
     const machineOptions: TlsServerOptions = {
       ...this.base,
+      ticketKey: this.ticketKey,
+      signer: (hello) => socket?.sniSigners ?? this.signersFor(hello.serverName),
       keyLog: keylogFanout(o, () => socket, this),
       ...(this.clientCa
         ? {
@@ -680,8 +1053,12 @@ export class SecureServer extends EventEmitter {
     };
     socket = new SecureSocket(transport, new TlsServer(machineOptions), true, o.now);
     const s = socket;
+    if (o.SNICallback) s.waitForSni(o.SNICallback);
     this.open.add(s);
-    s.once('close', () => this.open.delete(s));
+    s.once('close', () => {
+      this.open.delete(s);
+      this.maybeClosed();
+    });
     // 0-RTT data is application data that came early: the reader gets it first, in order.
     s.on('earlyData', (d: Uint8Array) => s.push(d));
     const onError = (e: Error) => this.emit('tlsClientError', e, s);
@@ -706,36 +1083,100 @@ export class SecureServer extends EventEmitter {
         s.authorized = true;
       } else {
         s.authorized = result?.ok === true;
-        if (result?.error) s.authorizationError = result.error;
+        if (this.clientCa && !result) {
+          // node:tls: a client that sent no certificate reads as UNABLE_TO_GET_ISSUER_CERT.
+          s.authorizationError = 'UNABLE_TO_GET_ISSUER_CERT';
+        }
+        if (result?.error) {
+          s.authorizationDetail = result.error;
+          s.authorizationError = certificateFailure(result.error, s.handshake?.peerCertificates ?? []).code;
+        }
       }
       this.emit('secureConnection', s);
     });
     return s;
   }
 
-  /** Take every 'connection' of `source` (our TcpServer, node:net.Server). */
-  listen(source: ConnectionSource): this {
-    const listener = (d: Duplex) => {
-      if (!this.closed) this.emit('connection', d);
-    };
-    source.on('connection', listener);
-    this.sources.push({ source, listener });
+  /**
+   * As node:tls: listen(port[, host][, backlog][, cb]) or listen({ port, host }[, cb]) opens a
+   * TCP server (node:net, or the `net` option's) and takes its connections. listen(source)
+   * takes every 'connection' of a server you hold (our TcpServer, node:net.Server) instead.
+   */
+  listen(source: ConnectionSource): this;
+  listen(port?: number, host?: string, backlog?: number, cb?: () => void): this;
+  listen(port?: number, host?: string, cb?: () => void): this;
+  listen(port?: number, cb?: () => void): this;
+  listen(options: { port?: number; host?: string }, cb?: () => void): this;
+  listen(...args: unknown[]): this {
+    const first = args[0] as ConnectionSource | undefined;
+    if (first && typeof first === 'object' && typeof first.on === 'function') {
+      this.attach(first);
+      return this;
+    }
+    const server = (this.options.net ?? (nodeNet as unknown as NetModule)).createServer();
+    this.server = server;
+    this.closed = false;
+    this.closeEmitted = false;
+    this.attach(server);
+    server.once('listening', () => this.emit('listening'));
+    server.once('error', ((e: Error) => this.emit('error', e)) as (...a: never[]) => void);
+    server.listen(...args);
     return this;
   }
 
+  private attach(source: ConnectionSource): void {
+    const listener = (d: Duplex) => {
+      if (!this.closed) this.emit('connection', d);
+      else d.destroy();
+    };
+    source.on('connection', listener);
+    this.sources.push({ source, listener });
+  }
+
+  /** The address listen(port) bound, as net.Server.address(); null otherwise. */
+  address(): nodeNet.AddressInfo | string | null {
+    return (this.server?.address() as nodeNet.AddressInfo | string | null | undefined) ?? null;
+  }
+
+  get listening(): boolean {
+    return this.server !== undefined && !this.closed;
+  }
+
   /**
-   * Stop taking connections (detach from the sources given to listen(); they stay open, they
-   * are yours) and, with `destroyOpen`, end the sessions in progress too.
+   * As node:tls: stop taking connections, let the open sessions finish, and call `cb` (and
+   * emit 'close') when the last has ended. The TCP server listen(port) opened is closed;
+   * sources given to listen(source) are only let go (they are yours). close(true) also ends
+   * the sessions in progress.
    */
-  close(destroyOpen = false): void {
+  close(cb?: ((err?: Error) => void) | boolean): this {
+    const destroyOpen = cb === true;
+    if (typeof cb === 'function') this.closeCallbacks.push(cb);
+    const wasClosed = this.closed;
     this.closed = true;
     for (const { source, listener } of this.sources.splice(0)) {
       if (source.off) source.off('connection', listener);
       else source.removeListener?.('connection', listener);
     }
+    if (this.server && !wasClosed) this.server.close(() => {});
     if (destroyOpen) for (const s of [...this.open]) s.destroy();
-    this.emit('close');
+    this.maybeClosed();
+    return this;
   }
+
+  private maybeClosed(): void {
+    if (!this.closed || this.open.size > 0 || this.closeEmitted) return;
+    this.closeEmitted = true;
+    const cbs = this.closeCallbacks.splice(0);
+    process.nextTick(() => {
+      for (const cb of cbs) cb();
+      this.emit('close');
+    });
+  }
+}
+
+/** Our 32-byte ticket sealing key from node:tls's 48 bytes of ticket keys. */
+function ticketKeyFrom(keys: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update('stepwire ticket key').update(keys).digest());
 }
 
 /** node:tls-style createServer (see SecureServer). */

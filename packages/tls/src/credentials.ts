@@ -68,6 +68,8 @@ export interface VerifierOptions {
    * serverName. A server checking client certificates checks no name.
    */
   hostname?: string;
+  /** false: check no name here (the caller does, as node:tls's checkServerIdentity). Default true. */
+  checkHostname?: boolean;
   /** Where signatures are checked; pki's default (node:crypto) when absent. */
   signatures?: SignatureProvider;
   /** CertificateVerify schemes we accept, preferred first (signature_algorithms). */
@@ -101,7 +103,10 @@ export function certificateVerifier(options: VerifierOptions): CertificateVerifi
   return {
     signatureSchemes: options.signatureSchemes ?? CERTIFICATE_VERIFY_SCHEMES,
     verifyChain(chain, context) {
-      const hostname = purpose === 'serverAuth' ? (options.hostname ?? context.serverName) : undefined;
+      const hostname =
+        purpose === 'serverAuth' && options.checkHostname !== false
+          ? (options.hostname ?? context.serverName)
+          : undefined;
       let error: CertificateError;
       try {
         const path = verifyCertificateChain(chain[0], chain.slice(1), {

@@ -10,6 +10,7 @@
 import { ByteReader, ByteWriter, toHex, utf8 } from '@stepwire/wire';
 import {
   alert,
+  type CertificateRequestContext,
   type CertificateSigner,
   type CertificateVerifier,
   certificateVerifyInput,
@@ -31,12 +32,21 @@ export interface TlsServerOptions extends TlsCommonOptions {
    * Our certificate(s). With several (say ECDSA, RSA and Ed25519), each handshake takes the
    * one that fits the client's SNI and signature_algorithms (selectCertificate in auth.ts).
    */
-  signer: CertificateSigner | readonly CertificateSigner[];
+  signer:
+    | CertificateSigner
+    | readonly CertificateSigner[]
+    /** Chosen per handshake from what the ClientHello says (SNI contexts, say). */
+    | ((hello: CertificateRequestContext) => CertificateSigner | readonly CertificateSigner[]);
   /** Server preference order. */
   cipherSuites?: readonly number[];
   /** Server preference order; a client without a share for any of these gets a HelloRetryRequest. */
   groups?: readonly number[];
   alpnProtocols?: readonly string[];
+  /**
+   * Choose the ALPN protocol ourselves (node:tls's ALPNCallback): given the client's list,
+   * return one of them, or undefined to refuse with no_application_protocol (RFC 7301 §3.2).
+   */
+  alpnSelect?: (offer: { protocols: readonly string[]; serverName?: string }) => string | undefined;
   /**
    * How tickets are made and read back. By default the state is sealed with AES-256-GCM under
    * `ticketKey`; a stateful store or a key shared by several servers can take its place.
@@ -293,18 +303,29 @@ export class TlsServer extends TlsConnection {
       // RFC 8446 §4.2.3: certificate authentication needs signature_algorithms.
       if (!sa) alert(AlertDescription.missing_extension, 'no signature_algorithms');
       const saCert = findExtension(ch.extensions, 'signature_algorithms_cert');
-      certificate = selectCertificate(Array.isArray(o.signer) ? o.signer : [o.signer as CertificateSigner], {
+      const hello: CertificateRequestContext = {
         signatureAlgorithms: sa.schemes,
         ...(saCert ? { signatureAlgorithmsCert: saCert.schemes } : {}),
         ...(this.serverName !== undefined ? { serverName: this.serverName } : {}),
-      });
+      };
+      const pool = typeof o.signer === 'function' ? o.signer(hello) : o.signer;
+      certificate = selectCertificate(Array.isArray(pool) ? pool : [pool as CertificateSigner], hello);
       // RFC 8446 §4.4.2.2/§4.2.3: no key of ours can sign in a way the client accepts.
       if (certificate === undefined)
         alert(AlertDescription.handshake_failure, 'no signature scheme in common');
     }
 
     const alpnExt = findExtension(ch.extensions, 'alpn');
-    if (alpnExt && o.alpnProtocols?.length) {
+    if (alpnExt && o.alpnSelect) {
+      const chosen = o.alpnSelect({
+        protocols: alpnExt.protocols,
+        ...(this.serverName !== undefined ? { serverName: this.serverName } : {}),
+      });
+      // RFC 7301 §3.1: the server's choice is one the client offered.
+      if (chosen === undefined || !alpnExt.protocols.includes(chosen))
+        alert(AlertDescription.no_application_protocol, 'the ALPN callback chose no offered protocol');
+      this.alpn = chosen;
+    } else if (alpnExt && o.alpnProtocols?.length) {
       this.alpn = o.alpnProtocols.find((p) => alpnExt.protocols.includes(p));
       // RFC 7301 §3.2: no protocol in common is a no_application_protocol alert.
       if (this.alpn === undefined)

@@ -6,16 +6,24 @@
 import { Duplex } from 'node:stream';
 import { TlsClient, type TlsClientOptions } from './client.ts';
 import type { SessionTicket, TlsEvent, TlsOutput } from './connection.ts';
+import { nodeCodeForAlert } from './node-codes.ts';
 import { TlsServer, type TlsServerOptions } from './server.ts';
 
 export class TlsError extends Error {
   override readonly name = 'TlsError';
+  /**
+   * node:tls's code for the failure (ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE, ...; for a refused
+   * certificate the X.509 code, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE), so Node code that checks
+   * `err.code` works; `alert` and `reason` keep what TLS said.
+   */
+  code: string;
   constructor(
     readonly alert: string,
     readonly reason: string,
     readonly sentByUs: boolean,
   ) {
     super(`TLS ${alert} (${sentByUs ? 'sent' : 'received'}): ${reason}`);
+    this.code = nodeCodeForAlert(alert);
   }
 }
 
@@ -24,9 +32,10 @@ export class TlsError extends Error {
  * close_notify (RFC 8446 §6.1). No alert was exchanged; `alert` is 'truncated'.
  */
 export class TlsTruncationError extends TlsError {
-  readonly code = 'ECONNRESET';
   constructor(reason: string) {
     super('truncated', reason, false);
+    // node:tls: 'Client network socket disconnected before secure TLS connection was established'.
+    this.code = 'ECONNRESET';
     this.message = `TLS connection truncated: ${reason}`;
   }
 }
@@ -62,9 +71,7 @@ export class TlsSocket extends Duplex {
     super();
     this.now = options.now ?? Date.now;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 3000;
-    transport.on('data', (b: Buffer) =>
-      this.apply(this.machine.receive(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), this.now())),
-    );
+    transport.on('data', (b: Buffer) => this.input(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)));
     transport.on('end', () => this.onTransportEnd());
     transport.on('error', (e) => this.destroy(e));
     transport.on('close', () => {
@@ -72,8 +79,38 @@ export class TlsSocket extends Duplex {
     });
   }
 
-  get alpnProtocol(): string | undefined {
-    return this.handshake?.alpn;
+  /** As node:tls: the negotiated ALPN protocol, false when none was, null before the handshake. */
+  get alpnProtocol(): string | false | null {
+    if (!this.handshake) return null;
+    return this.handshake.alpn ?? false;
+  }
+
+  /**
+   * Transport bytes held back from the machine (a server waiting for an asynchronous SNI
+   * callback before it can choose its certificate); undefined while bytes flow straight in.
+   */
+  protected heldInput?: Uint8Array[];
+
+  private input(bytes: Uint8Array): void {
+    if (this.heldInput) {
+      this.heldInput.push(bytes.slice());
+      this.onHeldInput(this.heldInput);
+      return;
+    }
+    this.apply(this.machine.receive(bytes, this.now()));
+  }
+
+  /** Bytes arrived while held; subclasses look at them and call releaseInput(). */
+  protected onHeldInput(_held: readonly Uint8Array[]): void {}
+
+  /** Hand the held bytes to the machine and let later ones flow straight in. */
+  protected releaseInput(): void {
+    const held = this.heldInput ?? [];
+    this.heldInput = undefined;
+    for (const b of held) {
+      if (this.destroyed) return;
+      this.apply(this.machine.receive(b, this.now()));
+    }
   }
 
   /** Start a client handshake (servers wait for the ClientHello). */
@@ -154,7 +191,7 @@ export class TlsSocket extends Duplex {
           this.emit('earlyDataStatus', e.accepted);
           break;
         case 'session-ticket':
-          this.emit('session', e.ticket satisfies SessionTicket);
+          this.onSessionTicket(e.ticket);
           break;
         case 'peer-closed':
           this.peerClosed = true;
@@ -166,10 +203,20 @@ export class TlsSocket extends Duplex {
         case 'error':
           // RFC 8446 §6: the alert we just wrote must reach the peer before the transport goes.
           if (e.sent) this.flushOnClose = true;
-          this.destroy(new TlsError(e.alertName, e.reason, e.sent));
+          this.destroy(this.errorFor(e));
           break;
       }
     }
+  }
+
+  /** A ticket for resumption arrived (client): emitted as 'session'. */
+  protected onSessionTicket(ticket: SessionTicket): void {
+    this.emit('session', ticket);
+  }
+
+  /** The error a failure is reported with; subclasses add what they know (certificate verdicts). */
+  protected errorFor(e: Extract<TlsEvent, { type: 'error' }>): Error {
+    return new TlsError(e.alertName, e.reason, e.sent);
   }
 
   private writeNow(chunk: Uint8Array, cb: (e?: Error | null) => void): void {
