@@ -1328,9 +1328,22 @@ export class Http2Connection {
   sendData(id: number, data: Uint8Array, endStream: boolean): void {
     const s = this.usable(id);
     if (data.length === 0 && !endStream) return;
+    // END_STREAM rides on the last queued DATA frame rather than an empty one of its own.
+    const last = s.out[s.out.length - 1];
+    if (data.length === 0 && last?.kind === 'data') {
+      last.endStream = true;
+      s.localEnded = true;
+      return;
+    }
     s.out.push({ kind: 'data', data, endStream });
     s.outBytes += data.length;
     if (endStream) s.localEnded = true;
+  }
+
+  /** Whether our side of stream `id` may still send (not ended, not reset). */
+  canSend(id: number): boolean {
+    const s = this.lookup(id);
+    return s !== undefined && !s.localEnded && !isClosed(s.state);
   }
 
   /** Octets queued on a stream and not yet written (for writers' backpressure). */

@@ -71,6 +71,8 @@ export class Http2Stream extends Duplex {
     options: { endStream?: boolean; waitForTrailers?: boolean } = {},
   ): void {
     if (this.headersSent) throw new Error('ERR_HTTP2_HEADERS_SENT');
+    // A stream the peer reset (or that failed) while the handler ran: nothing to answer.
+    if (!this.session.connection.canSend(this.id)) return;
     const h = { ...headers };
     if (h[':status'] === undefined) h[':status'] = 200;
     this.headersSent = Number(h[':status']) >= 200;
@@ -85,12 +87,19 @@ export class Http2Stream extends Duplex {
 
   /** Informational 1xx response (e.g. 103 Early Hints). */
   additionalHeaders(headers: OutgoingHeaders): void {
+    if (!this.session.connection.canSend(this.id)) return;
     this.session.connection.respond(this.id, toHeaderList(headers), false);
     this.session.flush();
   }
 
   /** Trailers end the stream (RFC 9113 §8.1); call from 'wantTrailers' or instead of end(). */
   sendTrailers(headers: OutgoingHeaders): void {
+    if (!this.session.connection.canSend(this.id)) {
+      const cb = this.finalCallback;
+      this.finalCallback = undefined;
+      cb?.();
+      return;
+    }
     const list = toHeaderList(headers);
     // No trailers after all: END_STREAM on an empty DATA frame is the shorter way to end.
     if (list.length === 0) this.session.connection.sendData(this.id, new Uint8Array(0), true);
@@ -130,18 +139,20 @@ export class Http2Stream extends Duplex {
   }
 
   override _write(chunk: Buffer | Uint8Array, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    try {
-      if (!this.headersSent && this.session.role === 'server') this.respond({ ':status': 200 });
-      this.session.connection.sendData(
-        this.id,
-        new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length),
-        false,
-      );
-    } catch (e) {
-      cb(e as Error);
+    if (!this.headersSent && this.session.role === 'server') this.respond({ ':status': 200 });
+    // Written to a stream that was reset meanwhile: the bytes have nowhere to go.
+    if (!this.session.connection.canSend(this.id)) {
+      cb();
       return;
     }
-    this.session.flush();
+    this.session.connection.sendData(
+      this.id,
+      new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length),
+      false,
+    );
+    // Flushed a little later, so that an end() right after this write puts END_STREAM on
+    // the same DATA frame.
+    this.session.scheduleFlush();
     if (this.session.connection.bufferedAmount(this.id) < this.writableHighWaterMark) cb();
     else this.pendingWrite = () => cb();
   }
@@ -157,18 +168,17 @@ export class Http2Stream extends Duplex {
       cb();
       return;
     }
+    if (!this.session.connection.canSend(this.id)) {
+      cb();
+      return;
+    }
     if (this.wantTrailers) {
       this.finalCallback = cb;
       this.emit('wantTrailers');
       return;
     }
-    try {
-      this.session.connection.sendData(this.id, new Uint8Array(0), true);
-      this.ended = true;
-    } catch (e) {
-      cb(e as Error);
-      return;
-    }
+    this.session.connection.sendData(this.id, new Uint8Array(0), true);
+    this.ended = true;
     this.session.flush();
     cb();
   }
@@ -329,7 +339,11 @@ export class Http2Session extends EventEmitter {
     this.timer?.cancel();
     this.timer = undefined;
     for (const s of this.streams.values())
-      s.destroy(err ?? new Error('ERR_HTTP2_STREAM_CANCEL: session closed'));
+      s.destroy(
+        s.listenerCount('error') > 0
+          ? (err ?? new Error('ERR_HTTP2_STREAM_CANCEL: session closed'))
+          : undefined,
+      );
     this.streams.clear();
     if (!this.socket.destroyed) this.socket.destroy();
     if (err) this.emit('error', err);
@@ -346,6 +360,17 @@ export class Http2Session extends EventEmitter {
   /** @internal */
   forget(id: number): void {
     this.streams.delete(id);
+  }
+
+  private flushScheduled = false;
+  /** @internal A flush after the current synchronous work (coalesces writes and end()). */
+  scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
   }
 
   /** Writes whatever the connection has ready, delivers its events, re-arms the timer. */
@@ -434,7 +459,10 @@ export class Http2Session extends EventEmitter {
           if (!s) break;
           s.rstCode = e.errorCode;
           this.streams.delete(e.streamId);
-          if (e.errorCode === ErrorCode.NO_ERROR || e.errorCode === ErrorCode.CANCEL) {
+          // As node:http's messages: an error reaches 'error' only when someone listens, so a
+          // handler that does not care about resets cannot crash the process.
+          const quiet = e.errorCode === ErrorCode.NO_ERROR || e.errorCode === ErrorCode.CANCEL;
+          if (quiet || s.listenerCount('error') === 0) {
             s.push(null);
             s.destroy();
           } else
