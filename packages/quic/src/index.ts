@@ -7,6 +7,8 @@
  *   header protection over a seam with noble and node:crypto implementations, Retry tags.
  * - Recovery (recovery/): RTT estimation, loss detection and PTO, NewReno (RFC 9002), and
  *   the receiver's ACK generation (RFC 9000 §13.2).
+ * - QPACK (qpack/): static table, Huffman code, instructions and field lines, dynamic
+ *   table, encoder and decoder with blocked streams (RFC 9204).
  */
 export * from './crypto/hp.ts';
 export * from './crypto/keys.ts';
@@ -17,6 +19,12 @@ export * from './frames/legality.ts';
 export * from './packet/header.ts';
 export * from './packet/number.ts';
 export * from './packet/varint.ts';
+export * from './qpack/decoder.ts';
+export * from './qpack/encoder.ts';
+export * from './qpack/huffman.ts';
+export * from './qpack/instructions.ts';
+export * from './qpack/static-table.ts';
+export * from './qpack/table.ts';
 export * from './recovery/ack-tracker.ts';
 export * from './recovery/congestion.ts';
 export * from './recovery/loss.ts';

@@ -13,6 +13,14 @@ import type {
   VersionNegotiationPacket,
 } from './packet/header.ts';
 import type { PacketNumberLength } from './packet/number.ts';
+import type { Field } from './qpack/decoder.ts';
+import type {
+  DecoderInstruction,
+  EncodedFieldSection,
+  EncoderInstruction,
+  FieldLine,
+  Literal,
+} from './qpack/instructions.ts';
 import type { TransportParameters } from './transport-parameters.ts';
 
 const bytes = (minLength: number, maxLength: number) => fc.uint8Array({ minLength, maxLength });
@@ -297,3 +305,85 @@ export const arbitraryTransportParameters: fc.Arbitrary<TransportParameters> = f
     }
     return out as TransportParameters;
   });
+
+// ---- QPACK (RFC 9204) ----
+
+const latin1Text = (max: number) =>
+  fc.uint8Array({ maxLength: max }).map((b) => Buffer.from(b).toString('latin1'));
+const qint = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 2 ** 40 }));
+
+export const arbitraryQpackLiteral: fc.Arbitrary<Literal> = fc.record({
+  text: latin1Text(40),
+  huffman: fc.boolean(),
+});
+
+export const arbitraryEncoderInstruction: fc.Arbitrary<EncoderInstruction> = fc.oneof(
+  fc.record({ type: fc.constant('SetDynamicTableCapacity' as const), capacity: qint }),
+  fc.record({
+    type: fc.constant('InsertWithNameReference' as const),
+    isStatic: fc.boolean(),
+    nameIndex: qint,
+    value: arbitraryQpackLiteral,
+  }),
+  fc.record({
+    type: fc.constant('InsertWithLiteralName' as const),
+    name: arbitraryQpackLiteral,
+    value: arbitraryQpackLiteral,
+  }),
+  fc.record({ type: fc.constant('Duplicate' as const), index: qint }),
+);
+
+export const arbitraryDecoderInstruction: fc.Arbitrary<DecoderInstruction> = fc.oneof(
+  fc.record({ type: fc.constant('SectionAcknowledgment' as const), streamId: qint }),
+  fc.record({ type: fc.constant('StreamCancellation' as const), streamId: qint }),
+  fc.record({ type: fc.constant('InsertCountIncrement' as const), increment: qint }),
+);
+
+export const arbitraryFieldLine: fc.Arbitrary<FieldLine> = fc.oneof(
+  fc.record({ type: fc.constant('Indexed' as const), isStatic: fc.boolean(), index: qint }),
+  fc.record({ type: fc.constant('IndexedPostBase' as const), index: qint }),
+  fc.record({
+    type: fc.constant('LiteralWithNameReference' as const),
+    neverIndexed: fc.boolean(),
+    isStatic: fc.boolean(),
+    nameIndex: qint,
+    value: arbitraryQpackLiteral,
+  }),
+  fc.record({
+    type: fc.constant('LiteralWithPostBaseNameReference' as const),
+    neverIndexed: fc.boolean(),
+    nameIndex: qint,
+    value: arbitraryQpackLiteral,
+  }),
+  fc.record({
+    type: fc.constant('LiteralWithLiteralName' as const),
+    neverIndexed: fc.boolean(),
+    name: arbitraryQpackLiteral,
+    value: arbitraryQpackLiteral,
+  }),
+);
+
+export const arbitraryEncodedFieldSection: fc.Arbitrary<EncodedFieldSection> = fc.record({
+  prefix: fc.record({ encodedInsertCount: qint, sign: fc.boolean(), deltaBase: qint }),
+  lines: fc.array(arbitraryFieldLine, { maxLength: 8 }),
+});
+
+/** Header lists drawn from a small vocabulary, so the dynamic table sees repeats. */
+export const arbitraryFieldList: fc.Arbitrary<Field[]> = fc.array(
+  fc.tuple(
+    fc.oneof(
+      fc.constantFrom(
+        ':path',
+        ':authority',
+        'user-agent',
+        'x-trace',
+        'custom-key',
+        'authorization',
+        'cookie',
+      ),
+      latin1Text(12),
+    ),
+    fc.oneof(fc.constantFrom('/', '/index.html', 'www.example.com', 'a', 'b', 'token'), latin1Text(30)),
+  ),
+  { maxLength: 12 },
+);
