@@ -575,6 +575,8 @@ class H1ServerConnection {
           } else if (info.head.version.minor >= 1) fields.push(['Transfer-Encoding', 'chunked']);
           else conn.state.noKeepAlive(); // HTTP/1.0: the body ends with the connection
         }
+        // a server that is closing ends each connection after the response in progress
+        if (s.isClosing) conn.state.noKeepAlive();
         const connTokens = listTokens(fields, 'connection');
         if (!connTokens.includes('close')) {
           if (!conn.keepAlive) fields.push(['Connection', 'close']);

@@ -168,12 +168,15 @@ describe('HTTP/1.1 codec laws', () => {
       arbitraryHttpishBytes.map((b) => Buffer.concat([b, Buffer.from('\r\n\r\n')])),
       arbitraryBytes(120),
     ),
-  ])('the fast request-head path accepts exactly what the strict decoder does, with the same result', (bytes) => {
-    const fast = outcome(() => decodeRequestHead(bytes));
-    const strict = outcome(() => decodeRequestHeadStrictly(bytes));
-    if ('ok' in (fast as object)) expect(fast).toEqual(strict);
-    else expect((strict as { err?: string }).err).toBeDefined();
-  });
+  ])(
+    'the fast request-head path accepts exactly what the strict decoder does, with the same result',
+    (bytes) => {
+      const fast = outcome(() => decodeRequestHead(bytes));
+      const strict = outcome(() => decodeRequestHeadStrictly(bytes));
+      if ('ok' in (fast as object)) expect(fast).toEqual(strict);
+      else expect((strict as { err?: string }).err).toBeDefined();
+    },
+  );
   fcTest.prop([arbitraryResponseHead])('response head round trip', (h) => {
     expect(decodeResponseHead(encodeResponseHead(h))).toEqual(h);
   });

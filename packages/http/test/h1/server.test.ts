@@ -385,6 +385,95 @@ describe('HttpServer: slowloris timeouts on a virtual clock', () => {
   });
 });
 
+describe('HttpServer: backpressure, half-close, per-socket limits, close', () => {
+  it('a handler that does not read pauses the socket: the request buffer stays bounded', async () => {
+    let req: import('../../src/h1/index.ts').IncomingMessage | undefined;
+    const server = createServer({ clock: new VirtualClock() }, (r) => {
+      req = r; // never read
+    });
+    const s = new FakeSocket();
+    server.handle(s);
+    s.feed('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1048576\r\n\r\n');
+    for (let i = 0; i < 64; i++) s.feed(Buffer.alloc(16 * 1024, 1));
+    await settle();
+    expect(s.isPaused()).toBe(true);
+    expect(req?.readableLength ?? 0).toBeLessThanOrEqual(64 * 1024);
+    expect(s.readableLength).toBeGreaterThan(900 * 1024);
+    // reading drains it all
+    let got = 0;
+    req?.on('data', (d: Buffer) => {
+      got += d.length;
+    });
+    await new Promise((r) => req?.once('end', r));
+    expect(got).toBe(1048576);
+    server.closeAllConnections();
+  });
+
+  it('pipelined bytes past maxPipelineBuffer pause the socket until the cycle moves on', async () => {
+    const held: import('../../src/h1/index.ts').ServerResponse[] = [];
+    const server = createServer({ clock: new VirtualClock(), maxPipelineBuffer: 1000 }, (_req, res) => {
+      held.push(res);
+    });
+    const s = new FakeSocket();
+    server.handle(s);
+    s.feed('GET /1 HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(100));
+    await settle();
+    expect(held).toHaveLength(1);
+    expect(s.isPaused()).toBe(true);
+    expect(server.stats().bufferedBytes).toBeGreaterThan(1000);
+    for (let i = 0; i < 100; i++) {
+      held[i]?.end('x');
+      await settle();
+    }
+    expect(held).toHaveLength(100);
+    expect(server.stats().bufferedBytes).toBe(0);
+    server.closeAllConnections();
+  });
+
+  it('a client that half-closes after its request still gets the response, then the close', async () => {
+    const { port } = await listen(hello);
+    const out = await raw(port, 'GET /half HTTP/1.1\r\nHost: a\r\n\r\n', { end: true });
+    expect(out).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*hello GET \/half 1\.1$/);
+  });
+
+  it('maxRequestsPerSocket: the last allowed response says Connection: close', async () => {
+    const { port } = await listen(hello, { maxRequestsPerSocket: 2 });
+    const out = await raw(
+      port,
+      'GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\n\r\n',
+    );
+    expect(out.match(/HTTP\/1\.1 200/g)).toHaveLength(2);
+    expect(out.split('HTTP/1.1 200 OK')[2]).toMatch(/Connection: close\r\n/);
+  });
+
+  it('close(): idle connections go at once, a busy one after its response, then the callback', async () => {
+    let release: (() => void) | undefined;
+    const server = createServer({ clock: new VirtualClock() }, (_req, res) => {
+      release = () => res.end('done');
+    });
+    const idle = new FakeSocket();
+    const busy = new FakeSocket();
+    server.handle(idle);
+    server.handle(busy);
+    busy.feed('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+    await settle();
+    let closed = false;
+    server.close(() => {
+      closed = true;
+    });
+    await settle();
+    expect(idle.destroyed).toBe(true);
+    expect(closed).toBe(false);
+    release?.();
+    await settle();
+    expect(busy.output).toMatch(/Connection: close\r\n/);
+    expect(busy.ended).toBe(true);
+    busy.destroy();
+    await settle();
+    expect(closed).toBe(true);
+  });
+});
+
 describe('HttpServer: close, idle connections, trace', () => {
   it('closeIdleConnections closes only the idle ones', async () => {
     const server = createServer({ clock: new VirtualClock() }, (_req, res) => {
