@@ -330,3 +330,73 @@ describe('proportional rate reduction (RFC 6937)', () => {
     expect(counts).toEqual([1, 1, 1, 0, 0, 1, 0, 1, 0, 1, 0, 1]);
   });
 });
+
+describe('spurious retransmissions undone (RFC 3708 by D-SACK, RFC 4015 response)', () => {
+  // A sender with 10 segments in flight after slow start (ssthresh still unbounded).
+  function inFlight() {
+    const { a } = established();
+    a.send(bytes(14600), 0);
+    for (let ack = 1001 + 1460; ack <= 1001 + 14600; ack += 1460) a.receive(ackFromB(ack), 10);
+    const una = 15601;
+    const seg = (i: number) => una + i * 1460;
+    expect(a.send(bytes(10 * 1460), 20).segments.length).toBe(10);
+    return { a, una, seg, sack: (...b: [number, number][]) => b.map(([left, right]) => ({ left, right })) };
+  }
+
+  it('a fast retransmit of a segment that was only reordered: cwnd and ssthresh come back, DupThresh rises', () => {
+    const { a, seg, sack } = inFlight();
+    const before = { cwnd: a.stats.cwnd, ssthresh: a.stats.ssthresh };
+    // Segment 0 is late: 1-3 arrive first and are SACKed, so it is deemed lost and resent.
+    const out: string[] = [];
+    for (let k = 2; k <= 4; k++)
+      out.push(...lines(a.receive(ackFromB(seg(0), { options: { sack: sack([seg(1), seg(k)]) } }), 30)));
+    expect(out).toEqual([`ACK seq=${seg(0)} ack=5001 win=65535 len=1460`]);
+    expect(a.stats.inRecovery).toBe(true);
+    expect(a.stats.cwnd).toBeLessThan(before.cwnd);
+    // Then the original arrives, with the rest: the cumulative ACK ends recovery ...
+    a.receive(ackFromB(seg(10)), 31);
+    expect(a.stats.inRecovery).toBe(false);
+    expect(a.stats.ssthresh).toBe(5 * 1460);
+    // ... and the retransmission reaches the receiver as a duplicate: it reports it in a
+    // D-SACK block below the cumulative ACK (RFC 2883 §4). The only retransmission of the
+    // episode was not needed: undo.
+    a.receive(ackFromB(seg(10), { options: { sack: sack([seg(0), seg(1)]) } }), 32);
+    expect(a.stats).toMatchObject({ dsacksReceived: 1, spuriousRecoveries: 1, ...before });
+    // The reordering seen (segment 0 passed by 4 segments) is now waited for: DupThresh 5.
+    expect(a.stats.dupThresh).toBe(5);
+    // The same reordering again: 3 and then 4 SACKed segments above a late one are no loss now.
+    const una2 = seg(10);
+    const s2 = (i: number) => una2 + i * 1460;
+    a.send(bytes(10 * 1460), 40);
+    const again: string[] = [];
+    for (let k = 2; k <= 5; k++)
+      again.push(...lines(a.receive(ackFromB(s2(0), { options: { sack: sack([s2(1), s2(k)]) } }), 50)));
+    expect(again.filter((l) => l.includes(`seq=${s2(0)} `))).toEqual([]);
+    expect(a.stats.inRecovery).toBe(false);
+  });
+
+  it('a real loss is not undone: the retransmission is the copy that arrives, no D-SACK', () => {
+    const { a, seg, sack } = inFlight();
+    for (let k = 2; k <= 4; k++)
+      a.receive(ackFromB(seg(0), { options: { sack: sack([seg(1), seg(k)]) } }), 30);
+    a.receive(ackFromB(seg(10)), 31);
+    expect(a.stats).toMatchObject({ spuriousRecoveries: 0, ssthresh: 5 * 1460, dupThresh: 3 });
+    // A D-SACK for some other, older duplicate proves nothing about this episode.
+    a.receive(ackFromB(seg(10), { options: { sack: sack([1001, 2461]) } }), 32);
+    expect(a.stats).toMatchObject({ dsacksReceived: 1, spuriousRecoveries: 0, ssthresh: 5 * 1460 });
+  });
+
+  it('a spurious RTO (the ACKs were only late): every resent segment comes back D-SACKed, the window returns', () => {
+    const { a, seg, sack } = inFlight();
+    const before = { cwnd: a.stats.cwnd, ssthresh: a.stats.ssthresh };
+    // Nothing heard for an RTO: go-back-N from SND.UNA, one segment (loss window).
+    const rto = a.onTimeout(a.nextTimeout()!);
+    expect(lines(rto)).toEqual([`ACK seq=${seg(0)} ack=5001 win=65535 len=1460`]);
+    expect(a.stats.cwnd).toBe(1460);
+    // The late ACK for everything, then the D-SACK of the resent segment.
+    a.receive(ackFromB(seg(10)), 1100);
+    expect(a.stats.spuriousRecoveries).toBe(0);
+    a.receive(ackFromB(seg(10), { options: { sack: sack([seg(0), seg(1)]) } }), 1101);
+    expect(a.stats).toMatchObject({ spuriousRecoveries: 1, dupThresh: 3, ...before });
+  });
+});

@@ -331,6 +331,7 @@ export class TcpConnection {
       ...tcb.counters,
       dupAcks: tcb.recovery.dupAcks,
       inRecovery: tcb.recovery.inRecovery,
+      dupThresh: tcb.recovery.dupThresh,
       outOfOrderBytes: tcb.ooo.bytes,
       outOfOrderBlocks: tcb.ooo.blockCount,
       sackRanges: tcb.scoreboard.ranges(),

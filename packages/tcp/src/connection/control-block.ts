@@ -98,6 +98,36 @@ export interface RecoveryState {
   recoverFs: number;
   prrDelivered: number;
   prrOut: number;
+  /**
+   * DupThresh in force (RFC 6675 §2; RFC 4653 lets a sender raise it): the option's value,
+   * raised when an undo proves the network reorders more deeply (as Linux's tp->reordering).
+   */
+  dupThresh: number;
+}
+
+/**
+ * Undoing a congestion response that turns out spurious (RFC 3708 detection by D-SACK,
+ * RFC 4015 response, as Linux's undo_marker/undo_retrans): every segment retransmitted in
+ * a recovery episode is counted, every D-SACK for the episode's range takes one off; when
+ * all of them came back as duplicates, the data was never lost (only reordered or
+ * delayed) and cwnd and ssthresh go back to what they were.
+ */
+export interface UndoState {
+  /** An episode (fast recovery or RTO) whose retransmissions may yet prove spurious. */
+  active: boolean;
+  /** Fast recovery (true) or RTO (false). */
+  fast: boolean;
+  priorCwnd: number;
+  priorSsthresh: number;
+  /** SND.UNA and SND.MAX when the episode began: the range its retransmissions cover. */
+  start: number;
+  end: number;
+  /** Retransmitted segments not yet reported by a D-SACK. */
+  retrans: number;
+  /** D-SACKs received for the episode. */
+  dsacks: number;
+  /** Segments from SND.UNA to the highest SACKed byte when recovery began. */
+  reorderSegs: number;
 }
 
 /** Timers as absolute deadlines in ms; undefined = not armed. */
@@ -173,6 +203,8 @@ interface TcpConnectionCounters {
   zeroWindowProbes: number;
   keepalivesSent: number;
   oowAcksSuppressed: number;
+  dsacksReceived: number;
+  spuriousRecoveries: number;
 }
 
 function defaultPeerMss(addr: string): number {
@@ -256,6 +288,17 @@ export class ControlBlock {
   readonly cc: CongestionControl;
   readonly scoreboard = new Scoreboard();
   readonly recovery: RecoveryState;
+  readonly undo: UndoState = {
+    active: false,
+    fast: false,
+    priorCwnd: 0,
+    priorSsthresh: 0,
+    start: 0,
+    end: 0,
+    retrans: 0,
+    dsacks: 0,
+    reorderSegs: 0,
+  };
   /** RTO expiries (or SYN retransmissions) in a row. */
   retries = 0;
   synRetransmitted = false;
@@ -312,6 +355,8 @@ export class ControlBlock {
     zeroWindowProbes: 0,
     keepalivesSent: 0,
     oowAcksSuppressed: 0,
+    dsacksReceived: 0,
+    spuriousRecoveries: 0,
   };
 
   constructor(opts: TcpConnectionOptions) {
@@ -332,6 +377,7 @@ export class ControlBlock {
       recoverFs: 0,
       prrDelivered: 0,
       prrOut: 0,
+      dupThresh: opts.dupThresh ?? 3,
     };
     this.sendBase = seqAdd(iss, 1);
     this.ourMss = opts.mss ?? 1460;

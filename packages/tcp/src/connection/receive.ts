@@ -7,7 +7,7 @@
 import * as wire from '@stepwire/wire';
 import { ACK, FIN, RST, SYN, type TcpSegment } from '../segment.ts';
 import { type ControlBlock, EMPTY } from './control-block.ts';
-import { onDupAck, onNewAckCongestion, onSackRecoveryAck } from './recovery.ts';
+import { dsackBlock, onDsack, onDupAck, onNewAckCongestion, onSackRecoveryAck, tryUndo } from './recovery.ts';
 import { emit, resetFor, sendAck, sendSyn } from './segments.ts';
 import { transmit } from './send.ts';
 import { SEND_STATES, type TcpState, TEXT_STATES } from './state.ts';
@@ -424,6 +424,11 @@ function processAck(tcb: ControlBlock, seg: TcpSegment): boolean {
   const sackedBefore = tcb.scoreboard.sacked;
   const hasSack = tcb.sackOk && seg.options.sack !== undefined;
   let sackNews = false;
+  if (hasSack) {
+    // RFC 2883 §4: a D-SACK reports a segment received twice (RFC 3708 uses it below).
+    const d = dsackBlock(seg.options.sack!, ack);
+    if (d) onDsack(tcb, d);
+  }
   if (hasSack && seqLt(tcb.snd.una, tcb.snd.max)) {
     sackNews = tcb.scoreboard.update(
       seg.options.sack!,
@@ -461,6 +466,9 @@ function processAck(tcb: ControlBlock, seg: TcpSegment): boolean {
       tcb.timers.persistBackoff = 0;
     }
   }
+
+  // RFC 3708 / RFC 4015: was the last recovery for nothing?
+  if (tcb.undo.active) tryUndo(tcb);
 
   // FIN acknowledged? (state changes of RFC 9293 §3.10.7.4 fifth)
   const finAcked = tcb.finSent && tcb.snd.una === tcb.snd.max && seqGt(tcb.snd.una, tcb.finSeq());

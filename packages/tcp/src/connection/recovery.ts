@@ -5,10 +5,11 @@
  * CongestionControl interface (src/congestion/).
  */
 import * as wire from '@stepwire/wire';
+import type { SackBlock } from '../options.ts';
 import type { ControlBlock } from './control-block.ts';
 import { retransmitRange } from './segments.ts';
 
-const { seqAdd, seqDiff, seqGeq, seqGt, seqLt, seqMax } = wire;
+const { seqAdd, seqDiff, seqGeq, seqGt, seqLeq, seqLt, seqMax } = wire;
 
 /** What the congestion window is compared with: RFC 6675 pipe during SACK recovery. */
 export function flight(tcb: ControlBlock): number {
@@ -21,7 +22,7 @@ export function pipe(tcb: ControlBlock): number {
   const sb = tcb.scoreboard;
   const una = tcb.snd.una;
   const max = tcb.snd.max;
-  const lost = sb.lostBoundary(tcb.o.dupThresh, tcb.mss);
+  const lost = sb.lostBoundary(tcb.recovery.dupThresh, tcb.mss);
   const lostEnd = lost === undefined || seqLt(lost, una) ? una : lost;
   const notLost = seqDiff(max, lostEnd) - sb.sackedBetween(lostEnd, max);
   const rxEnd = seqLt(tcb.recovery.highRxt, max) ? tcb.recovery.highRxt : max;
@@ -39,12 +40,13 @@ export function onDupAck(tcb: ControlBlock): void {
   // that an earlier recovery or RTO already dealt with (SND.UNA still below recover).
   if (seqLt(tcb.snd.una, tcb.recovery.recover)) return;
   const lost = tcb.sackOk
-    ? tcb.recovery.dupAcks >= tcb.o.dupThresh ||
-      tcb.scoreboard.lostBoundary(tcb.o.dupThresh, tcb.mss) !== undefined
-    : tcb.recovery.dupAcks >= tcb.o.dupThresh;
+    ? tcb.recovery.dupAcks >= tcb.recovery.dupThresh ||
+      tcb.scoreboard.lostBoundary(tcb.recovery.dupThresh, tcb.mss) !== undefined
+    : tcb.recovery.dupAcks >= tcb.recovery.dupThresh;
   if (!lost) return; // limited transmit (RFC 3042) happens in sendNew
 
   // Enter fast recovery (RFC 5681 §3.2 steps 2-3, RFC 6582 §3.2 step 2, RFC 6675 §5 step 4).
+  beginUndo(tcb, true);
   tcb.cc.onCongestionEvent(tcb.now, tcb.flightSize());
   tcb.recovery.inRecovery = true;
   tcb.recovery.recover = tcb.snd.max;
@@ -175,6 +177,8 @@ export function onSackRecoveryAck(tcb: ControlBlock, delivered: number): void {
  */
 export function onRtoRecovery(tcb: ControlBlock): void {
   const r = tcb.recovery;
+  // An RTO inside an episode still undoes to the window before the episode (as Linux).
+  if (!tcb.undo.active || tcb.undo.fast) beginUndo(tcb, false);
   tcb.cc.onRto(tcb.now, tcb.flightSize());
   tcb.rtt.backoff();
   tcb.rttProbe.seq = undefined;
@@ -219,9 +223,86 @@ export function sackRecoverySend(
   const from = seqGt(r.highRxt, una) ? r.highRxt : una;
   const hole = tcb.scoreboard.nextHole(from, hi);
   if (!hole) return 'none';
-  const lost = tcb.scoreboard.lostBoundary(tcb.o.dupThresh, tcb.mss);
+  const lost = tcb.scoreboard.lostBoundary(tcb.recovery.dupThresh, tcb.mss);
   const isLost = lost !== undefined && seqLt(hole.start, lost);
   if (!isLost && canSendNew(tcb)) return 'none';
   retransmitRange(tcb, hole.start, Math.min(tcb.mss, seqDiff(hole.end, hole.start)));
   return 'sent';
+}
+
+// -------------------------------------------------------------------------------------
+// Spurious retransmissions: RFC 3708 detection by D-SACK, RFC 4015 response
+
+/** Most segments of reordering an undo may teach DupThresh to wait for. */
+const MAX_DUPTHRESH = 32;
+
+/** A recovery episode begins: remember the window it is about to reduce. */
+function beginUndo(tcb: ControlBlock, fast: boolean): void {
+  const u = tcb.undo;
+  if (!tcb.sackOk) {
+    u.active = false; // D-SACK is the only evidence this sender uses
+    return;
+  }
+  // An RTO while a fast recovery is in progress keeps the window from before it.
+  const keepPrior = !fast && u.active && u.fast && tcb.recovery.inRecovery;
+  u.active = true;
+  u.fast = fast;
+  u.end = tcb.snd.max;
+  if (keepPrior) return; // and the retransmissions counted so far still count
+  u.priorCwnd = tcb.cc.cwnd;
+  u.priorSsthresh = tcb.cc.ssthresh;
+  u.start = tcb.snd.una;
+  u.retrans = 0;
+  u.dsacks = 0;
+  const hi = tcb.scoreboard.highest;
+  u.reorderSegs = hi === undefined ? 0 : Math.ceil(seqDiff(hi, tcb.snd.una) / tcb.mss);
+}
+
+/**
+ * The D-SACK block of an ACK, if it has one (RFC 2883 §4): the first block, when it lies
+ * below the cumulative ACK or inside the second block.
+ */
+export function dsackBlock(blocks: readonly SackBlock[], ack: number): SackBlock | undefined {
+  const first = blocks[0];
+  if (!first || !seqLt(first.left, first.right)) return undefined;
+  if (seqLt(first.left, ack)) return first;
+  const second = blocks[1];
+  if (second && seqGeq(first.left, second.left) && seqLeq(first.right, second.right)) return first;
+  return undefined;
+}
+
+/** A D-SACK arrived: one of the episode's retransmissions was not needed (RFC 3708 §3). */
+export function onDsack(tcb: ControlBlock, d: SackBlock): void {
+  tcb.counters.dsacksReceived++;
+  const u = tcb.undo;
+  if (!u.active || seqLt(d.left, u.start) || seqGt(d.right, u.end)) return;
+  u.dsacks++;
+  u.retrans -= Math.max(1, Math.ceil(seqDiff(d.right, d.left) / tcb.mss));
+}
+
+/**
+ * After each ACK: once the episode is over and every one of its retransmissions came back
+ * in a D-SACK, the loss was spurious (RFC 3708 §3.2). Restore cwnd and ssthresh (RFC 4015
+ * §3, as Linux's tcp_undo_cwnd_reduction) and, after a fast recovery, raise DupThresh to
+ * the reordering just seen so the same reordering is not taken for loss again.
+ */
+export function tryUndo(tcb: ControlBlock): void {
+  const u = tcb.undo;
+  if (!u.active || u.dsacks === 0 || u.retrans > 0 || tcb.recovery.inRecovery) return;
+  u.active = false;
+  tcb.cc.cwnd = Math.max(tcb.cc.cwnd, u.priorCwnd);
+  tcb.cc.ssthresh = Math.max(tcb.cc.ssthresh, u.priorSsthresh);
+  tcb.counters.spuriousRecoveries++;
+  const r = tcb.recovery;
+  if (u.fast) r.dupThresh = Math.min(MAX_DUPTHRESH, Math.max(r.dupThresh, u.reorderSegs + 1));
+  if (tcb.trace.enabled) {
+    tcb.trace.emit({
+      t: tcb.now,
+      host: tcb.hostName,
+      layer: 'tcp',
+      dir: 'local',
+      summary: `spurious ${u.fast ? 'fast retransmit' : 'RTO'} undone: cwnd=${tcb.cc.cwnd} dupthresh=${r.dupThresh}`,
+      rfc: 'RFC 3708 §3, RFC 4015 §3',
+    });
+  }
 }

@@ -164,6 +164,7 @@ export function sendData(tcb: ControlBlock, seq: number, len: number, fin: boole
     tcb.counters.retransmits++;
     tcb.rttProbe.seq = undefined; // Karn (RFC 6298 §3)
     noteRetransmitted(tcb, end);
+    if (tcb.undo.active) tcb.undo.retrans++;
   } else if (tcb.rttProbe.seq === undefined && !tcb.ts.ok) {
     tcb.rttProbe.seq = seq;
     tcb.rttProbe.time = tcb.now;
@@ -192,6 +193,7 @@ export function retransmitRange(tcb: ControlBlock, seq: number, len: number): vo
   if (fin) flags |= FIN;
   tcb.counters.retransmits++;
   tcb.rttProbe.seq = undefined;
+  if (tcb.undo.active) tcb.undo.retrans++;
   if (tcb.recovery.inRecovery) tcb.recovery.prrOut += dataLen + (fin ? 1 : 0);
   emit(tcb, seq, flags, payload, true);
   const end = seqAdd(seq, dataLen + (fin ? 1 : 0));

@@ -166,5 +166,11 @@ export interface TcpStats {
   zeroWindowProbes: number;
   keepalivesSent: number;
   oowAcksSuppressed: number;
+  /** D-SACK blocks received (RFC 2883). */
+  dsacksReceived: number;
+  /** Recoveries undone as spurious (RFC 3708, RFC 4015). */
+  spuriousRecoveries: number;
+  /** DupThresh in force (raised by proven reordering). */
+  dupThresh: number;
   sackRanges: SackBlock[];
 }
