@@ -3,7 +3,7 @@
  * (test/fuzz-<group>.test.ts) so the groups run in parallel. Each target stops after `runs`
  * executions or its share of the group's `seconds`, whichever comes first; the seed is fixed
  * (override with STEPWIRE_FUZZ_SEED) so a CI failure replays with `pnpm fuzz <target> --seed S
- * --runs N`. Together the groups stay within 90 s of wall time on two cores (48 s of
+ * --runs N`. Together the groups stay within 90 s of wall time on two cores (60 s of
  * fuzzing plus the builds, even when vitest runs the files one after another).
  */
 export interface CiGroup {
@@ -46,6 +46,18 @@ export const CI_GROUPS: Record<string, CiGroup> = {
       x509: { runs: 15_000 },
       pem: { runs: 15_000 },
       pkcs8: { runs: 15_000 },
+    },
+  },
+  'http-quic': {
+    seconds: 12,
+    targets: {
+      'h1-codec': { runs: 20_000 },
+      hpack: { runs: 30_000 },
+      'h2-frames': { runs: 30_000 },
+      ws: { runs: 30_000 },
+      'quic-packet': { runs: 30_000 },
+      'quic-frames': { runs: 30_000 },
+      qpack: { runs: 30_000 },
     },
   },
   'tls-machines': {

@@ -11,6 +11,18 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { encodeChunkedBody, encodeRequestHead, encodeResponseHead } from '../packages/http/src/h1/codec.ts';
+import {
+  arbitraryChunkedBody,
+  arbitraryRequestHead,
+  arbitraryResponseHead,
+} from '../packages/http/src/h1/testing.ts';
+import { encodeFrame as encodeH2Frame } from '../packages/http/src/h2/frames.ts';
+import { arbitraryHttp2Frame } from '../packages/http/src/h2/testing.ts';
+import { HpackDecoder, HpackEncoder } from '../packages/http/src/hpack/codec.ts';
+import { arbitraryHeaderBlockSequence } from '../packages/http/src/hpack/testing.ts';
+import { encodeFrame as encodeWsFrame } from '../packages/http/src/ws/frame.ts';
+import { arbitraryWebSocketFrameOf } from '../packages/http/src/ws/testing.ts';
 import { encodeIcmpv4, encodeIcmpv6 } from '../packages/ip/src/icmp.ts';
 import { encodeIpv4 } from '../packages/ip/src/ipv4.ts';
 import { encodeIpv6 } from '../packages/ip/src/ipv6.ts';
@@ -22,6 +34,21 @@ import {
 } from '../packages/ip/src/testing.ts';
 import { encodePcap, PcapWriter } from '../packages/link/src/pcap.ts';
 import { arbitraryPcapFile } from '../packages/link/src/testing.ts';
+import { encodeFrames as encodeQuicFrames } from '../packages/quic/src/frames/frame.ts';
+import {
+  encodePlainPacket,
+  encodeRetry,
+  encodeVersionNegotiation,
+} from '../packages/quic/src/packet/header.ts';
+import {
+  arbitraryPlainPacket,
+  arbitraryFrame as arbitraryQuicFrame,
+  arbitraryFrameOf as arbitraryQuicFrameOf,
+  arbitraryRetryPacket,
+  arbitraryTransportParameters,
+  arbitraryVersionNegotiationPacket,
+} from '../packages/quic/src/testing.ts';
+import { encodeTransportParameters } from '../packages/quic/src/transport-parameters.ts';
 import { optionsLength, writeOptions } from '../packages/tcp/src/options.ts';
 import { encodeSegment } from '../packages/tcp/src/segment.ts';
 import { arbitraryTcpOptions, arbitraryTcpSegment } from '../packages/tcp/src/testing.ts';
@@ -238,6 +265,84 @@ try {
   });
 }
 
+// ---- HTTP/1.1, HPACK, HTTP/2, WebSocket, QUIC, QPACK ----
+const hex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h.replace(/\s+/g, ''), 'hex'));
+const ascii = (t: string): Uint8Array => new TextEncoder().encode(t);
+add('h1-codec', 'get', ascii('GET /bytes/100 HTTP/1.1\r\nHost: stepwire.test\r\nAccept: */*\r\n\r\n'));
+add('h1-codec', 'chunked', ascii('5;ext=1\r\nhello\r\n0\r\nTrailer: x\r\n\r\n'));
+sample(arbitraryRequestHead, 3).forEach((h, i) => {
+  add('h1-codec', `arb-request-${i}`, encodeRequestHead(h));
+});
+sample(arbitraryResponseHead, 2).forEach((h, i) => {
+  add('h1-codec', `arb-response-${i}`, encodeResponseHead(h));
+});
+sample(arbitraryChunkedBody, 2).forEach((b, i) => {
+  add('h1-codec', `arb-chunked-${i}`, encodeChunkedBody(b));
+});
+{
+  // RFC 7541 Appendix C.3 (requests without Huffman, one connection) and C.4.1 (with Huffman).
+  const c3 = [
+    '8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d',
+    '8286 84be 5808 6e6f 2d63 6163 6865',
+    '8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65',
+  ].map(hex);
+  const d = new HpackDecoder();
+  const authority = d.decode(c3[0]!).find((f) => f.name === ':authority')?.value;
+  if (authority !== 'www.example.com') throw new Error(`RFC 7541 C.3.1 decodes to ${authority}`);
+  add('hpack', 'rfc7541-c3', framed(...c3));
+  add('hpack', 'rfc7541-c4.1', framed(hex('8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff')));
+  sample(arbitraryHeaderBlockSequence, 3).forEach((seq, i) => {
+    const e = new HpackEncoder();
+    add('hpack', `arb-${i}`, framed(...seq.blocks.slice(0, 4).map((b) => e.encode(b))));
+  });
+}
+sample(arbitraryHttp2Frame, 8).forEach((f, i) => {
+  add('h2-frames', `arb-${i}`, encodeH2Frame(f));
+});
+// RFC 6455 §5.7: "Hello" unmasked and masked, a fragmented message, a ping, 256 bytes binary.
+add('ws', 'rfc6455-hello', hex('8105 48656c6c6f'));
+add('ws', 'rfc6455-hello-masked', hex('8185 37fa213d 7f9f4d5158'));
+add('ws', 'rfc6455-fragment', hex('0103 48656c'));
+add('ws', 'rfc6455-ping', hex('8905 48656c6c6f'));
+add('ws', 'rfc6455-binary-256', cat(hex('827e 0100'), new Uint8Array(256).fill(0x61)));
+add(
+  'ws',
+  'response-head',
+  ascii(
+    'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n',
+  ),
+);
+sample(arbitraryWebSocketFrameOf(40), 4).forEach((f, i) => {
+  add('ws', `arb-${i}`, encodeWsFrame(f));
+});
+sample(arbitraryPlainPacket(8), 4).forEach((p, i) => {
+  add('quic-packet', `arb-${i}`, cat(Uint8Array.of(8), encodePlainPacket(p)));
+});
+sample(arbitraryRetryPacket, 1).forEach((p) => {
+  add('quic-packet', 'arb-retry', cat(Uint8Array.of(8), encodeRetry(p)));
+});
+sample(arbitraryVersionNegotiationPacket, 1).forEach((p) => {
+  add('quic-packet', 'arb-version-negotiation', cat(Uint8Array.of(8), encodeVersionNegotiation(p)));
+});
+sample(fc.tuple(fc.array(arbitraryQuicFrameOf(false), { maxLength: 3 }), arbitraryQuicFrame), 5).forEach(
+  ([f, last], i) => {
+    add('quic-frames', `arb-${i}`, encodeQuicFrames([...f, last]));
+  },
+);
+sample(arbitraryTransportParameters, 3).forEach((t, i) => {
+  add('quic-frames', `arb-transport-parameters-${i}`, encodeTransportParameters(t));
+});
+// RFC 9204 Appendix B.1 (a static reference, stream 0) and B.2 (encoder stream inserts, then a section).
+add('qpack', 'rfc9204-b1', framed(new Uint8Array(0), hex('0000 510b 2f69 6e64 6578 2e68 746d 6c')));
+add(
+  'qpack',
+  'rfc9204-b2',
+  framed(
+    hex('3fbd01 c00f 7777 772e 6578 616d 706c 652e 636f 6d c10c 2f73 616d 706c 652f 7061 7468'),
+    hex('0381 10 11'),
+  ),
+);
+
 // ---- TLS machines: a real exchange with the targets' own deterministic peers ----
 {
   const client = new TlsClient({ crypto: fixedCrypto(1), serverName: SERVER_NAME, verifier });
@@ -246,6 +351,12 @@ try {
   const flight = Buffer.concat(server.receive(hello, NOW).data);
   const fin = Buffer.concat(client.receive(flight, NOW).data);
   if (client.state !== 'CONNECTED') throw new Error(`the seed handshake ended in ${client.state}`);
+  // The client target's client is a fresh one: the recorded flight must complete its handshake too.
+  const again = new TlsClient({ crypto: fixedCrypto(1), serverName: SERVER_NAME, verifier });
+  again.start(NOW);
+  again.receive(flight, NOW);
+  if (again.state !== 'CONNECTED')
+    throw new Error(`a fresh client ends the recorded flight in ${again.state}`);
   add('tls-server', 'client-hello', framed(hello));
   add(
     'tls-server',

@@ -11,7 +11,7 @@ export const CORPUS_DIR = join(here, 'corpus');
 export const REGRESSIONS_DIR = join(here, 'regressions');
 
 /** Helper modules in targets/ that are not targets themselves. */
-const HELPERS = new Set(['expect', 'tls-peers']);
+const HELPERS = new Set(['expect', 'tls-peers', 'tls-identity']);
 
 /** Every target's name, sorted. */
 export function targetNames(): string[] {

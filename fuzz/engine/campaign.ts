@@ -1,6 +1,7 @@
 /** One target's run from its name: build, seeds (corpus and past findings), fuzz, and where a finding goes. */
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CORPUS_DIR, REGRESSIONS_DIR } from '../targets.ts';
 import { buildTarget } from './build.ts';
@@ -9,9 +10,14 @@ import { type Finding, type FuzzOptions, type FuzzResult, fuzzBuilt, readInputs 
 export type { Finding, FuzzResult } from './run.ts';
 
 export async function runTarget(name: string, opts: Omit<FuzzOptions, 'corpus'>): Promise<FuzzResult> {
-  const built = await buildTarget(name);
-  const corpus = [...readInputs(join(CORPUS_DIR, name)), ...readInputs(join(REGRESSIONS_DIR, name))];
-  return fuzzBuilt(built, { ...opts, corpus });
+  const dir = mkdtempSync(join(tmpdir(), `stepwire-fuzz-${name}-`));
+  try {
+    const built = await buildTarget(name, dir);
+    const corpus = [...readInputs(join(CORPUS_DIR, name)), ...readInputs(join(REGRESSIONS_DIR, name))];
+    return await fuzzBuilt(built, { ...opts, corpus });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export const sha1 = (b: Uint8Array): string => createHash('sha1').update(b).digest('hex');

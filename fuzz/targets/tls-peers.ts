@@ -7,12 +7,11 @@
 import { certificateSigner, certificateVerifier } from '../../packages/tls/src/credentials.ts';
 import { nodeCrypto } from '../../packages/tls/src/crypto/node.ts';
 import type { CryptoProvider } from '../../packages/tls/src/crypto/provider.ts';
-import { createStepwireCredentials } from '../../packages/tls/src/pki/issue.ts';
+import { credentialsFromPem, decodeCertificatesPem } from '../../packages/tls/src/pki/index.ts';
+import { CA_PEM, LEAF_KEY_PEM, LEAF_PEM } from './tls-identity.ts';
 
-// A fixed date: the same certificates' validity for every run.
-const creds = createStepwireCredentials(new Date(Date.UTC(2026, 0, 1)), { keyType: 'P-256' });
-export const signer = certificateSigner(creds.leaf);
-export const verifier = certificateVerifier({ ca: [creds.ca.certificate] });
+export const signer = certificateSigner(credentialsFromPem(LEAF_PEM, LEAF_KEY_PEM));
+export const verifier = certificateVerifier({ ca: decodeCertificatesPem(CA_PEM) });
 export const SERVER_NAME = 'stepwire.test';
 /** Connection time inside the certificates' validity (the verifier checks it at the connection's now). */
 export const NOW = Date.UTC(2026, 0, 2);
