@@ -52,6 +52,15 @@ describe('the HTTP routes of stepwire serve', () => {
     expect((await r.arrayBuffer()).byteLength).toBe(0);
   });
 
+  it('GET /sse streams numbered tick events, resuming after Last-Event-ID', async () => {
+    const r = await fetch(`${base}/sse?every=10&count=3`, { headers: { 'last-event-id': '41' } });
+    expect(r.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    const text = await r.text();
+    expect(text.match(/^event: tick$/gm)).toHaveLength(3);
+    expect(text.match(/^id: \d+$/gm)).toEqual(['id: 42', 'id: 43', 'id: 44']);
+    expect(text).toMatch(/^retry: 10$/m);
+  });
+
   it('answers 404 and 405', async () => {
     expect((await fetch(`${base}/nope`)).status).toBe(404);
     expect((await fetch(`${base}/echo`)).status).toBe(405);

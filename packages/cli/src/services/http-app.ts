@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Readable, Writable } from 'node:stream';
-import { createHttpServer, type HttpServer, type HttpServerOptions } from '@stepwire/http';
+import {
+  createHttpServer,
+  type HttpServer,
+  type HttpServerOptions,
+  lastEventIdOf,
+  SseWriter,
+} from '@stepwire/http';
 
 /**
  * The HTTP routes `stepwire serve` and the demo offer on port 80 (and, over TLS, on 443).
@@ -12,6 +18,8 @@ import { createHttpServer, type HttpServer, type HttpServerOptions } from '@step
  *   GET  /bytes/N   N bytes (N ≤ 1 GiB) of a fixed pattern, streamed with backpressure
  *   POST /echo      the request body back
  *   POST /sha256    the hex SHA-256 of the request body
+ *   GET  /sse       Server-Sent Events: a `tick` a second (?every=MS, ?count=N to end after
+ *                   N), numbered on from Last-Event-ID when a client resumes
  */
 export const MAX_BYTES = 1 << 30;
 
@@ -82,6 +90,8 @@ export function handleRequest(req: AppRequest, res: AppResponse): void {
       if (req.method === 'HEAD') res.end();
       else streamPattern(res, n);
     }
+  } else if (req.method === 'GET' && url.pathname === '/sse') {
+    serveTicks(req, res, url);
   } else if (req.method === 'POST' && url.pathname === '/echo') {
     const type = req.headers['content-type'] ?? 'application/octet-stream';
     const length = req.headers['content-length'];
@@ -101,6 +111,26 @@ export function handleRequest(req: AppRequest, res: AppResponse): void {
   } else {
     text(res, 404, 'not found\n');
   }
+}
+
+function serveTicks(req: AppRequest, res: AppResponse, url: URL): void {
+  const every = Math.max(10, Number(url.searchParams.get('every')) || 1000);
+  const count = Number(url.searchParams.get('count')) || Number.POSITIVE_INFINITY;
+  const sse = new SseWriter(res, { retry: every });
+  let id = Number(lastEventIdOf(req)) || 0;
+  let sent = 0;
+  const tick = (): void => {
+    sse.send({ event: 'tick', id: String(++id), data: new Date().toISOString() });
+    if (++sent >= count) {
+      clearInterval(timer);
+      sse.end();
+    }
+  };
+  const timer = setInterval(tick, every);
+  // the stream alone does not keep a process alive, and it stops with its connection
+  timer.unref();
+  res.once('close', () => clearInterval(timer));
+  tick();
 }
 
 /** Our HTTP server with these routes, never bound to a kernel port: feed it sockets with emit('connection'). */
