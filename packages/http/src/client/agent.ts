@@ -140,11 +140,27 @@ export class Agent {
     return p;
   }
 
-  /** Get a connection for `origin`: an idle one, a new one, or a place in the queue. */
-  acquire(origin: Origin): Promise<ClientConnection> {
+  /** A timer on the agent's clock, counted in stats().timersArmed (request timeouts use it). */
+  setTimer(ms: number, fn: () => void): Timer {
+    return this.timers.setTimer(this.timers.now() + ms, fn);
+  }
+
+  /**
+   * Get a connection for `origin`: an idle one, a new one, or a place in the queue. With
+   * `fresh`, idle connections are skipped (a retry after a kept connection turned out dead).
+   */
+  acquire(origin: Origin, o: { fresh?: boolean } = {}): Promise<ClientConnection> {
     if (this.destroyed) return Promise.reject(new Error('agent destroyed'));
     const p = this.pool(origin);
     const key = originKey(origin);
+    if (o.fresh) {
+      // Close the idle ones too: they are as old as the one that just failed.
+      for (const c of p.idle.splice(0)) {
+        p.timers.get(c)?.cancel();
+        p.timers.delete(c);
+        c.close();
+      }
+    }
     // Most recently used first: its server is least likely to have timed it out.
     for (let c = p.idle.pop(); c; c = p.idle.pop()) {
       p.timers.get(c)?.cancel();

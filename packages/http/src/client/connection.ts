@@ -61,6 +61,12 @@ export class ClientResponse extends Readable {
     else this.pendingError = err;
   }
 
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    // As node:http: an error reaches 'error' only when someone listens for it (a reader that
+    // comes later sees a premature close instead of crashing the process).
+    cb(err && this.listenerCount('error') > 0 ? err : null);
+  }
+
   override read(n?: number): unknown {
     const chunk = super.read(n);
     const err = this.pendingError;
@@ -102,6 +108,7 @@ export class ClientConnection {
   readonly core = new Http1Connection({ role: 'client' });
   private exchange: ExchangeHandlers | undefined;
   private responseDone = false;
+  private responseStarted = false;
   private requestDone = false;
   /** The transport is gone (closed, errored, or handed to an upgrade). */
   dead = false;
@@ -132,6 +139,7 @@ export class ClientConnection {
     this.exchange = handlers;
     this.requests++;
     this.responseDone = false;
+    this.responseStarted = false;
     this.requestDone = false;
     this.write(this.core.send({ type: 'request', head }, this.now()));
   }
@@ -178,6 +186,7 @@ export class ClientConnection {
           x?.onInformational(e.head);
           break;
         case 'response':
+          this.responseStarted = true;
           x?.onResponse(e.head);
           break;
         case 'data':
@@ -199,7 +208,17 @@ export class ClientConnection {
           x?.onUpgrade(e.head, e.rest);
           break;
         case 'error':
-          this.kill(e.error);
+          if (e.error.kind === 'truncated') {
+            // The peer closed mid-message: node:http calls this a hang-up (ECONNRESET).
+            this.kill(
+              Object.assign(
+                new Error(this.responseStarted ? 'aborted' : 'socket hang up', { cause: e.error }),
+                {
+                  code: 'ECONNRESET',
+                },
+              ),
+            );
+          } else this.kill(e.error);
           break;
         case 'timeout':
           break;

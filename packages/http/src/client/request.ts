@@ -22,6 +22,9 @@ export interface RequestOptions {
   setHost?: boolean;
 }
 
+/** RFC 9110 §9.2.2: methods whose repetition has the effect of one request. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
 /** Methods that carry no body unless the caller writes one (node:http's useChunkedEncodingByDefault). */
 const BODYLESS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
 
@@ -168,12 +171,12 @@ export class ClientRequest extends Writable {
 
   setTimeout(ms: number, cb?: () => void): this {
     if (cb) this.once('timeout', cb);
-    const timer = setTimeout(() => {
+    // On the agent's clock (a TimerGroup), so a virtual clock drives it and stats count it.
+    const timer = this.agent.setTimer(ms, () => {
       if (!this.res && !this.destroyed) this.emit('timeout');
-    }, ms);
-    timer.unref?.();
-    this.once('response', () => clearTimeout(timer));
-    this.once('close', () => clearTimeout(timer));
+    });
+    this.once('response', () => timer.cancel());
+    this.once('close', () => timer.cancel());
     return this;
   }
 
@@ -332,8 +335,43 @@ export class ClientRequest extends Writable {
     this.emit(event, res, c.socket, Buffer.from(rest));
   }
 
+  /**
+   * A kept-alive connection can die just as we reuse it (the server's idle timeout raced our
+   * request; RFC 9112 §9.3.1 lets a client retry a request that is idempotent when the
+   * connection closed before any response). We retry once, on a new connection, when no
+   * response byte came and the request had no body to replay.
+   */
+  private retryable(): boolean {
+    return (
+      !this.retried &&
+      this.reusedSocket &&
+      !this.res &&
+      !this.wroteBody &&
+      (this.knownLength ?? 0) === 0 &&
+      this.writableEnded &&
+      IDEMPOTENT.has(this.method)
+    );
+  }
+
+  private retried = false;
+
   private fail(e: Error): void {
     if (this.failed) return;
+    if (this.retryable()) {
+      this.retried = true;
+      this.conn = undefined;
+      this.headSent = false;
+      this.emit('retry', e);
+      this.agent.acquire(this.origin, { fresh: true }).then(
+        (c) => {
+          this.onConnection(c);
+          this.sendHead();
+          this.conn?.writeEnd(this.trailerFields, () => {});
+        },
+        (err: Error) => this.fail(err),
+      );
+      return;
+    }
     this.failed = true;
     const res = this.res;
     if (res && !res.complete) res.failAfterDrain(e);
