@@ -72,9 +72,17 @@ export interface BuiltTarget {
 
 const OUR_SOURCE = /[\\/]packages[\\/][^\\/]+[\\/]src[\\/].*\.ts$/;
 
+export interface BuildOptions {
+  /** The module exporting `fuzz` (default fuzz/targets/<name>.ts). */
+  entry?: string;
+  /** Files to instrument (default: our packages' sources). */
+  instrument?: RegExp;
+}
+
 export async function buildTarget(
   name: string,
   outDir = join(tmpdir(), `stepwire-fuzz-${process.pid}`),
+  opts: BuildOptions = {},
 ): Promise<BuiltTarget> {
   mkdirSync(outDir, { recursive: true });
   let nextEdge = 0;
@@ -108,7 +116,7 @@ export async function buildTarget(
   const instrument: EsbuildPlugin = {
     name: 'stepwire-jazzer-coverage',
     setup(b) {
-      b.onLoad({ filter: OUR_SOURCE }, async (args) => {
+      b.onLoad({ filter: opts.instrument ?? OUR_SOURCE }, async (args) => {
         const ts = readFileSync(args.path, 'utf8');
         const js = await esbuild.transform(ts, {
           loader: 'ts',
@@ -130,7 +138,7 @@ export async function buildTarget(
   const file = join(outDir, `${name}.cjs`);
   await esbuild.build({
     stdin: {
-      contents: `import * as target from './targets/${name}.ts';\nimport { workerMain } from './engine/worker.ts';\nworkerMain(target);\n`,
+      contents: `import * as target from ${JSON.stringify(opts.entry ?? `./targets/${name}.ts`)};\nimport { workerMain } from './engine/worker.ts';\nworkerMain(target);\n`,
       resolveDir: FUZZ_DIR,
       sourcefile: `fuzz-${name}-entry.ts`,
       loader: 'ts',
