@@ -7,10 +7,12 @@
  *
  *   node --max-old-space-size=96 --import tsx test/load/keepalive.ts [requests] [connections] [server]
  *
- * `server` is `node` (node:http on our sockets).
+ * `server` is `node` (node:http on our sockets) or `ours` (@stepwire/http's HTTP/1.1 server,
+ * on the same virtual clock, whose stats join the idle check).
  */
 import http from 'node:http';
 import { forbidKernelTrafficOffLoopback } from '@stepwire/cli/safety';
+import { createHttpServer } from '@stepwire/http';
 import { Host } from '@stepwire/ip';
 import { MemoryLink } from '@stepwire/link';
 import { Tcp, type TcpSocket } from '@stepwire/tcp';
@@ -31,7 +33,29 @@ hostB.addInterface({ link: lb, ipv4: '198.18.0.2/24' });
 const a = new Tcp(hostA);
 const b = new Tcp(hostB);
 
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+const respond: Handler = (req, res) => {
+  req.resume();
+  req.on('end', () => {
+    res.setHeader('content-type', 'text/plain');
+    res.end(`hello ${req.url}\n`);
+  });
+};
+const ours =
+  serverKind === 'ours'
+    ? createHttpServer({ clock }, respond as unknown as Parameters<typeof createHttpServer>[1])
+    : undefined;
+const server: { emit(e: 'connection', s: TcpSocket): unknown; close(): unknown } =
+  serverKind === 'node' ? http.createServer(respond) : ours!;
+if (serverKind !== 'node' && serverKind !== 'ours') throw new Error(`unknown server ${serverKind}`);
+
+const httpIdle = () => {
+  if (!ours) return undefined;
+  const s = ours.stats();
+  return { connections: s.connections, armedTimers: s.armedTimers, bufferedBytes: s.bufferedBytes };
+};
 const idle = () => ({
+  http: httpIdle(),
   clientTcp: a.stats,
   serverTcp: b.stats,
   clientHost: hostA.stats,
@@ -40,14 +64,6 @@ const idle = () => ({
 });
 const before = idle();
 
-if (serverKind !== 'node') throw new Error(`unknown server ${serverKind}`);
-const server = http.createServer((req, res) => {
-  req.resume();
-  req.on('end', () => {
-    res.setHeader('content-type', 'text/plain');
-    res.end(`hello ${req.url}\n`);
-  });
-});
 const listener = b.createServer((s: TcpSocket) => server.emit('connection', s));
 listener.listen(80, '198.18.0.2');
 
@@ -104,7 +120,7 @@ async function drive(until: () => boolean, limitMs: number): Promise<void> {
     if ((done & 1023) === 0) {
       const h = process.memoryUsage().heapUsed;
       if (h > peakHeap) peakHeap = h;
-      const t = b.stats.timersArmed + a.stats.timersArmed;
+      const t = b.stats.timersArmed + a.stats.timersArmed + (ours?.stats().armedTimers ?? 0);
       if (t > peakTimers) peakTimers = t;
       // Every timer on the clock, whoever armed it (a timer that escapes the counts shows here).
       const p = clock.pending;
@@ -117,7 +133,7 @@ const started = performance.now();
 for (let i = 0; i < connections * 2; i++) issue();
 await drive(() => done >= requests, 24 * 3600_000);
 const loadMs = performance.now() - started;
-const busy = { serverTcp: b.stats, clientTcp: a.stats };
+const busy = { serverTcp: b.stats, clientTcp: a.stats, http: httpIdle() };
 
 agent.destroy();
 server.close();
