@@ -23,9 +23,10 @@ import { HpackDecoder, HpackEncoder } from '../packages/http/src/hpack/codec.ts'
 import { arbitraryHeaderBlockSequence } from '../packages/http/src/hpack/testing.ts';
 import { encodeFrame as encodeWsFrame } from '../packages/http/src/ws/frame.ts';
 import { arbitraryWebSocketFrameOf } from '../packages/http/src/ws/testing.ts';
+import { fragmentIpv4, fragmentIpv6 } from '../packages/ip/src/fragment.ts';
 import { encodeIcmpv4, encodeIcmpv6 } from '../packages/ip/src/icmp.ts';
-import { encodeIpv4 } from '../packages/ip/src/ipv4.ts';
-import { encodeIpv6 } from '../packages/ip/src/ipv6.ts';
+import { encodeIpv4, type Ipv4Packet } from '../packages/ip/src/ipv4.ts';
+import { encodeIpv6, type Ipv6Packet } from '../packages/ip/src/ipv6.ts';
 import {
   arbitraryIcmpv4Message,
   arbitraryIcmpv6Message,
@@ -72,6 +73,7 @@ import * as simple from '../packages/tls/test/vectors/rfc8448/simple.ts';
 import { encodeUdp } from '../packages/udp/src/datagram.ts';
 import { arbitraryUdpDatagramOf } from '../packages/udp/src/testing.ts';
 import { ByteWriter } from '../packages/wire/src/bytes.ts';
+import { HOST_V4, HOST_V6 } from './targets/ip-host.ts';
 import { reach, states } from './targets/tcp-machine.ts';
 import { fixedCrypto, NOW, SERVER_NAME, signer, verifier } from './targets/tls-peers.ts';
 import { CORPUS_DIR } from './targets.ts';
@@ -342,6 +344,139 @@ add(
     hex('0381 10 11'),
   ),
 );
+
+// ---- IP host: packets addressed to it (fuzz/targets/ip-host.ts), each after its control byte ----
+{
+  const peer4 = '198.18.0.1';
+  const peer6 = 'fd00:5757::1';
+  const v4 = (protocol: number, payload: Uint8Array, over: Partial<Ipv4Packet> = {}): Ipv4Packet => ({
+    dscp: 0,
+    ecn: 0,
+    identification: 7,
+    reservedFlag: false,
+    dontFragment: false,
+    moreFragments: false,
+    fragmentOffset: 0,
+    ttl: 64,
+    protocol,
+    src: peer4,
+    dst: HOST_V4,
+    options: [],
+    payload,
+    ...over,
+  });
+  const v6p = (nextHeader: number, payload: Uint8Array, over: Partial<Ipv6Packet> = {}): Ipv6Packet => ({
+    trafficClass: 0,
+    flowLabel: 0,
+    hopLimit: 64,
+    src: peer6,
+    dst: HOST_V6,
+    extensionHeaders: [],
+    nextHeader,
+    payload,
+    ...over,
+  });
+  // Control byte 3 (fix lengths and checksums) for whole packets; 1 for fragments, whose
+  // ICMP header (if any) is in the first fragment only.
+  const pkt = (b: Uint8Array, control = 3): Uint8Array => cat(Uint8Array.of(control), b);
+  const echo4 = encodeIcmpv4({
+    kind: 'echo-request',
+    code: 0,
+    identifier: 1,
+    sequence: 1,
+    data: new Uint8Array(3000).fill(0x61),
+  });
+  const echo6 = encodeIcmpv6(
+    { kind: 'echo-request', code: 0, identifier: 1, sequence: 1, data: new Uint8Array(3000).fill(0x62) },
+    peer6,
+    HOST_V6,
+  );
+  add('ip-host', 'echo-v4', framed(pkt(encodeIpv4(v4(1, echo4.subarray(0, 64))))));
+  add(
+    'ip-host',
+    'fragments-v4',
+    framed(...fragmentIpv4(v4(1, echo4), 1500).map((f) => pkt(encodeIpv4(f), 1))),
+  );
+  add(
+    'ip-host',
+    'fragments-v6',
+    framed(...fragmentIpv6(v6p(58, echo6), 1280, 9).map((f) => pkt(encodeIpv6(f), 1))),
+  );
+  const udpFromUs = encodeUdp(
+    { sourcePort: 5000, destinationPort: 53, payload: new Uint8Array(8) },
+    { src: HOST_V4, dst: peer4 },
+  );
+  const quoted4 = encodeIpv4(v4(17, udpFromUs, { src: HOST_V4, dst: peer4 }));
+  add(
+    'ip-host',
+    'port-unreachable-v4',
+    framed(
+      pkt(encodeIpv4(v4(1, encodeIcmpv4({ kind: 'destination-unreachable', code: 3, original: quoted4 })))),
+    ),
+  );
+  add(
+    'ip-host',
+    'frag-needed-v4',
+    framed(
+      pkt(
+        encodeIpv4(
+          v4(
+            1,
+            encodeIcmpv4({
+              kind: 'destination-unreachable',
+              code: 4,
+              nextHopMtu: 1400,
+              original: quoted4.subarray(0, 28),
+            }),
+          ),
+        ),
+      ),
+    ),
+  );
+  add(
+    'ip-host',
+    'udp-and-tcp-v4',
+    framed(
+      pkt(
+        encodeIpv4(
+          v4(
+            17,
+            encodeUdp(
+              { sourcePort: 1, destinationPort: 9, payload: new Uint8Array(4) },
+              { src: peer4, dst: HOST_V4 },
+            ),
+          ),
+        ),
+      ),
+      pkt(encodeIpv4(v4(6, new Uint8Array(20)))),
+    ),
+  );
+  const quoted6 = encodeIpv6(
+    v6p(
+      17,
+      encodeUdp(
+        { sourcePort: 5000, destinationPort: 53, payload: new Uint8Array(8) },
+        { src: HOST_V6, dst: peer6 },
+      ),
+      { src: HOST_V6, dst: peer6 },
+    ),
+  );
+  add(
+    'ip-host',
+    'packet-too-big-v6',
+    framed(
+      pkt(
+        encodeIpv6(
+          v6p(
+            58,
+            encodeIcmpv6({ kind: 'packet-too-big', code: 0, mtu: 1280, original: quoted6 }, peer6, HOST_V6),
+          ),
+        ),
+      ),
+    ),
+  );
+  add('ip-host', 'echo-v6', framed(pkt(encodeIpv6(v6p(58, echo6.subarray(0, 64))))));
+}
 
 // ---- TLS machines: a real exchange with the targets' own deterministic peers ----
 {
