@@ -61,7 +61,7 @@ describe('examples', () => {
     expect(r.stdout).toMatch(
       new RegExp(`\\n +1\\.010 +client→server .*PSH,ACK seq=${request?.[2]} .*len=68`),
     );
-    expect(r.stdout).toMatch(/HTTP 200: hello 198\.18\.0\.1, you asked for \/index\.html/);
+    expect(r.stdout).toMatch(/HTTP 200: hello (::ffff:)?198\.18\.0\.1, you asked for \/index\.html/);
     expect(r.stdout).toMatch(/the wire lost 1 packet\(s\)/);
   });
 
@@ -74,7 +74,7 @@ describe('examples', () => {
       expect(r.status, r.info).toBe(0);
       expect(r.stdout).toMatch(/client +· tls → ClientHello .*sni=server\.test/);
       expect(r.stdout).toMatch(/client +· tls WAIT_FINISHED → CONNECTED/);
-      expect(r.stdout).toMatch(/HTTP 200: hello over TLS, 198\.18\.0\.1/);
+      expect(r.stdout).toMatch(/HTTP 200: hello over TLS, (::ffff:)?198\.18\.0\.1/);
       expect(r.stdout).toMatch(/dated 2026-01-01T00:00:00\.000Z/);
       expect(readFileSync(keylog, 'utf8')).toMatch(
         /^CLIENT_HANDSHAKE_TRAFFIC_SECRET [0-9a-f]{64} [0-9a-f]{64}$/m,

@@ -157,11 +157,13 @@ describe('stepwire serve --tun', () => {
     }
   });
 
-  it('without --tun: one line saying only TUN mode exists, exit 2, no stack trace', async () => {
+  it('without --tun: one line saying only TUN mode exists and the help hint, exit 2, no stack trace', async () => {
     const r = await stepwireRun(['serve']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^stepwire: only TUN mode exists for now.*\n$/);
-    expect(r.stderr.split('\n')).toHaveLength(2);
+    expect(r.stderr).toMatch(
+      /^stepwire: only TUN mode exists for now.*\n\(run 'stepwire serve --help' for usage\)\n$/,
+    );
+    expect(r.stderr.split('\n')).toHaveLength(3);
   });
 });
 
@@ -219,8 +221,8 @@ describe('stepwire ping --tun', () => {
 
   it('a bad address or one outside the namespace is a one-line error', async () => {
     for (const [addr, msg] of [
-      ['not-an-ip', /^stepwire: not an IP address: 'not-an-ip'\n$/],
-      ['192.0.2.1', /^stepwire: no route to 192\.0\.2\.1: .*\n$/],
+      ['not-an-ip', /^stepwire: not an IP address: 'not-an-ip'\n\(run 'stepwire ping --help' for usage\)\n$/],
+      ['192.0.2.1', /^stepwire: no route to 192\.0\.2\.1: .*\n\(run 'stepwire ping --help' for usage\)\n$/],
     ] as const) {
       const r = await stepwireRun(['ping', addr, '--tun', '--netns', 'sw-tun-cli-ping']);
       expect(r.code).toBe(2);

@@ -1,6 +1,8 @@
-import { Command, CommanderError } from 'commander';
-import { registerCommands } from './commands/index.ts';
-import { UsageError } from './errors.ts';
+import { runCli } from './commands/index.ts';
+import { forbidKernelTrafficOffLoopback } from './safety.ts';
+
+// Every command runs with the guard: no kernel socket of this process reaches beyond loopback.
+forbidKernelTrafficOffLoopback();
 
 // `stepwire demo | head` closes our stdout early: that is the reader's choice, not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -8,27 +10,6 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
-const program = new Command('stepwire')
-  .description('A network protocol stack in TypeScript, stepped packet by packet')
-  .showHelpAfterError('(run with --help for usage)')
-  .exitOverride();
-
-registerCommands(program);
-
-try {
-  await program.parseAsync(process.argv);
-} catch (e) {
-  if (e instanceof CommanderError) {
-    // Commander already printed its one-line message (or the help text).
-    process.exitCode = e.exitCode;
-  } else if (e instanceof UsageError) {
-    process.stderr.write(`stepwire: ${e.message}\n`);
-    process.exitCode = e.exitCode;
-  } else if (e instanceof Error && 'code' in e && typeof e.code === 'string' && e.code.startsWith('E')) {
-    // Operating-system errors (EPERM, ENOENT, ...) are the user's environment, not a bug.
-    process.stderr.write(`stepwire: ${e.message}\n`);
-    process.exitCode = 1;
-  } else {
-    throw e;
-  }
-}
+const status = await runCli(process.argv.slice(2));
+// A command may already have set a failing status (ping with no reply, a failed scenario).
+if (status !== 0 || process.exitCode === undefined) process.exitCode = status;

@@ -1,14 +1,35 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { decodePcap } from '@stepwire/link';
+import { SCENARIOS } from '@stepwire/sim';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/commands/index.ts';
 
 const bin = join(import.meta.dirname, '../bin/stepwire.js');
-const run = (...args: string[]) =>
-  spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
+const runWith = (env: Record<string, string>, ...args: string[]) =>
+  spawnSync(process.execPath, [bin, ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, SSLKEYLOGFILE: '', ...env },
+  });
+/** The real binary, for what only a process shows: exit status, output streams. */
+const spawnRun = (...args: string[]) => runWith({}, ...args);
+
+/** The same program in this process (fast): status, stdout and stderr as strings. */
+async function run(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const status = await runCli(args, { out: (t) => (stdout += t), err: (t) => (stderr += t) });
+  return { status, stdout, stderr };
+}
+const dir = mkdtempSync(join(tmpdir(), 'sw-cli-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('the stepwire command', () => {
-  it('runs the demo: every step succeeds on a clean wire', () => {
-    const r = run('demo', '--seed', '5');
+  it('runs the demo: every step succeeds on a clean wire', async () => {
+    const r = await run('demo', '--seed', '5');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/A→B +IPv4 198\.18\.0\.1→198\.18\.0\.2 ICMP echo id=\d+ seq=1/);
     expect(r.stdout).toMatch(/B→A +IPv6 fd00:5757::2→fd00:5757::1 ICMPv6 echo/);
@@ -24,32 +45,136 @@ describe('the stepwire command', () => {
     expect(r.stdout).not.toMatch(/✗/);
   });
 
-  it('is deterministic for a seed, also with loss', () => {
-    const a = run('demo', '--seed', '9', '--loss', '0.2');
-    const b = run('demo', '--seed', '9', '--loss', '0.2');
+  it('is deterministic for a seed, also with loss', async () => {
+    const a = await run('demo', '--seed', '9', '--loss', '0.2');
+    const b = await run('demo', '--seed', '9', '--loss', '0.2');
     expect(a.status).toBe(0);
     expect(a.stdout).toBe(b.stdout);
   });
 
-  it('has --help for every command', () => {
+  it('has --help for every command', async () => {
     for (const args of [['--help'], ['demo', '--help']]) {
-      const r = run(...args);
+      const r = await run(...args);
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(/Usage: stepwire/);
     }
   });
 
-  it('rejects bad arguments with a one-line error and no stack trace', () => {
+  it('rejects bad arguments with a one-line error and no stack trace', async () => {
     for (const args of [
       ['demo', '--mtu', '10'],
       ['demo', '--loss', 'x'],
       ['nonsense'],
       ['demo', '--seed', '-1'],
     ]) {
-      const r = run(...args);
+      const r = await run(...args);
       expect(r.status).not.toBe(0);
       expect(r.stderr).toMatch(/^error: /);
       expect(r.stderr).not.toMatch(/\n\s+at /);
     }
+  });
+
+  it('prints its version with --version and -V', async () => {
+    const version = JSON.parse(readFileSync(join(import.meta.dirname, '../package.json'), 'utf8')).version;
+    for (const flag of ['--version', '-V']) {
+      const r = flag === '--version' ? spawnRun(flag) : await run(flag);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe(`${version}\n`);
+    }
+  });
+
+  it('prints its help and exits 0 when run bare', async () => {
+    const r = spawnRun();
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: stepwire \[options\] \[command\]/);
+    for (const c of ['demo', 'serve', 'ping', 'netns']) expect(r.stdout).toMatch(new RegExp(`\\n  ${c} `));
+    expect(r.stderr).toBe('');
+  });
+
+  it('exits 2 on every usage error, naming the help to read', async () => {
+    const cases: [string[], RegExp][] = [
+      [['demo', '--mtu', '10'], /^error: .*\n\(run 'stepwire demo --help' for usage\)\n$/],
+      [['nonsense'], /^error: unknown command 'nonsense'\n\(run 'stepwire --help' for usage\)\n$/],
+      [['netns', 'sideways'], /\(run 'stepwire netns --help' for usage\)\n$/],
+      [['netns'], /missing required argument 'action'/],
+      [['ping', '198.18.0.1'], /^stepwire: only TUN mode .*\n\(run 'stepwire ping --help' for usage\)\n$/],
+      [['serve'], /^stepwire: only TUN mode .*\n\(run 'stepwire serve --help' for usage\)\n$/],
+      [['demo', 'no-such-scenario'], /^stepwire: no scenario 'no-such-scenario'.*tcp-handshake/],
+      [['demo', '--list', 'tls-full'], /--list takes no scenario/],
+    ];
+    for (const [args, stderr] of cases) {
+      // The first through the real binary (its exit status), the rest in this process.
+      const r = args === cases[0]?.[0] ? spawnRun(...args) : await run(...args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(stderr);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it("says in each command's help what it does; demo's lists its steps and scenarios", async () => {
+    const demo = await run('demo', '--help');
+    expect(demo.status).toBe(0);
+    expect(demo.stdout).toMatch(
+      /1\. ping A→B over IPv4[\s\S]*2\. a UDP echo[\s\S]*3\. a 4000-byte[\s\S]*4\. TCP[\s\S]*5\. TLS 1\.3/,
+    );
+    for (const s of SCENARIOS) expect(demo.stdout).toContain(`  ${s.name}  `);
+    expect((await run('serve', '--help')).stdout).toMatch(/tcp 443 HTTPS[\s\S]*Examples:/);
+    expect((await run('ping', '--help')).stdout).toMatch(/prints each reply like ping\(8\)[\s\S]*Examples:/);
+    expect((await run('netns', '--help')).stdout).toMatch(/persistent TUN device[\s\S]*Examples:/);
+  });
+
+  it('lists the scenarios with what to watch in each', async () => {
+    const r = await run('demo', '--list');
+    expect(r.status).toBe(0);
+    for (const s of SCENARIOS) {
+      expect(r.stdout).toContain(`${s.name}: ${s.title}\n`);
+      for (const w of s.watch) expect(r.stdout).toContain(`    ${w}\n`);
+    }
+  });
+
+  it('runs a scenario: what to watch, then its ladder, and writes it as a mermaid diagram', async () => {
+    const file = join(dir, 'handshake.mmd');
+    const r = await run('demo', 'tcp-handshake', '--seed', '4', '--mermaid', file);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^tcp-handshake: TCP three-way handshake/);
+    expect(r.stdout).toMatch(/What to watch:\n {2}• A's SYN offers its options/);
+    expect(r.stdout).toMatch(/A→B +IPv4 198\.18\.0\.1→198\.18\.0\.2 TCP \d+→7 SYN /);
+    expect(r.stdout).toMatch(/A +✓ echoed 'hello, B'/);
+    const mmd = readFileSync(file, 'utf8');
+    expect(mmd).toMatch(/^sequenceDiagram\n {2}title TCP three-way handshake/);
+    expect(mmd).toMatch(/participant p\d as A\n/);
+    // One arrow per packet of the ladder, in the same order.
+    const packets = r.stdout.split('\n').filter((l) => /^ +\d+\.\d{3} +[AB]→[AB] /.test(l));
+    const arrows = mmd.split('\n').filter((l) => /->>/.test(l));
+    expect(arrows).toHaveLength(packets.length);
+    expect(arrows[0]).toMatch(/^ {2}p\d->>p\d: 0\.000 IPv4 .* SYN /);
+    expect(mmd).toMatch(/Note over p\d: [\d.]+ tcp SYN-SENT → ESTABLISHED/);
+  });
+
+  it("honours SSLKEYLOGFILE (appending, like curl) and dates the pcap on the simulation's calendar", async () => {
+    const keylog = join(dir, 'sslkeylog.txt');
+    const pcap = join(dir, 'tls.pcap');
+    writeFileSync(keylog, '# earlier lines stay\n');
+    const before = process.env.SSLKEYLOGFILE;
+    process.env.SSLKEYLOGFILE = keylog;
+    const r = await run('demo', 'tls-full', '--pcap', pcap).finally(() => {
+      if (before === undefined) delete process.env.SSLKEYLOGFILE;
+      else process.env.SSLKEYLOGFILE = before;
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = readFileSync(keylog, 'utf8').split('\n');
+    expect(lines[0]).toBe('# earlier lines stay');
+    for (const label of [
+      'CLIENT_HANDSHAKE_TRAFFIC_SECRET',
+      'SERVER_HANDSHAKE_TRAFFIC_SECRET',
+      'CLIENT_TRAFFIC_SECRET_0',
+    ]) {
+      expect(lines.some((l) => new RegExp(`^${label} [0-9a-f]{64} [0-9a-f]{64}$`).test(l))).toBe(true);
+    }
+    expect(r.stdout).toContain(`TLS key log written to ${keylog}`);
+    const records = decodePcap(new Uint8Array(readFileSync(pcap))).records;
+    expect(records.length).toBeGreaterThan(10);
+    // 2026-01-01T00:00:00Z plus simulated time, never 1970.
+    expect(records[0]?.tsSec).toBe(Date.UTC(2026, 0, 1) / 1000);
   });
 });

@@ -14,6 +14,7 @@ export {
   ladderHeader,
   noteFor,
 } from './ladder.ts';
+export { toMermaid } from './mermaid.ts';
 export {
   createNetwork,
   type HostOptions,

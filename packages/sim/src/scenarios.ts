@@ -43,13 +43,15 @@ export async function runScenario(
     print?: (line: string) => void;
     pcap?: string;
     keylog?: (line: string) => void;
+    /** Changes to the scenario's wire (the CLI's --loss and --mtu). */
+    link?: LinkOptions;
   } = {},
 ): Promise<ScenarioRun> {
   const print = o.print ?? (() => {});
   const net = createNetwork({
     seed: o.seed ?? 1,
     trace: print,
-    ...(s.link ? { link: s.link } : {}),
+    link: { ...s.link, ...o.link },
     ...(o.pcap ? { pcap: o.pcap } : {}),
     ...(o.keylog ? { keylog: o.keylog } : {}),
   });

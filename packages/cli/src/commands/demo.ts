@@ -1,68 +1,194 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { PingError } from '@stepwire/ip';
-import { formatLadderLine, ladderHeader, noteFor, Sim, type SimHost } from '@stepwire/sim';
-import { type CryptoProvider, connect, createServer, nobleCrypto, pki } from '@stepwire/tls';
+import {
+  findScenario,
+  formatLadderLine,
+  type LadderLine,
+  ladderHeader,
+  noteFor,
+  runScenario,
+  SCENARIOS,
+  SIM_EPOCH,
+  Sim,
+  type SimHost,
+  seededCrypto,
+  toMermaid,
+} from '@stepwire/sim';
+import { connect, createServer, pki } from '@stepwire/tls';
 import { udpEcho } from '@stepwire/udp';
 import { Prng } from '@stepwire/wire';
 import { Command } from 'commander';
 import { intIn, probability } from '../args.ts';
+import { UsageError } from '../errors.ts';
 import { forbidKernelTrafficOffLoopback } from '../safety.ts';
 import { createHttpApp } from '../services/http-app.ts';
 
-interface DemoOptions {
+export interface DemoOptions {
   seed: number;
-  loss: number;
-  mtu: number;
+  /** Undefined: the tour's clean wire, or the scenario's own. */
+  loss?: number;
+  mtu?: number;
   pcap?: string;
   keylog?: string;
+  mermaid?: string;
+  list?: boolean;
 }
 
 /**
- * The demo's TLS runs on a fixed calendar date plus simulated time, with randomness drawn
- * from the run's seed: the same seed gives the same certificates' lengths, key shares,
- * randoms and therefore the same ladder. (Never do this outside a simulation.)
+ * The demo's TLS runs on the simulation's calendar (SIM_EPOCH plus simulated time, also
+ * the pcap's timestamps), with randomness drawn from the run's seed: the same seed gives
+ * the same certificates' lengths, key shares, randoms and therefore the same ladder.
+ * (Never do this outside a simulation.)
  */
-const DEMO_EPOCH = Date.UTC(2026, 0, 1);
+const DEMO_EPOCH = SIM_EPOCH;
 
-function seededCrypto(prng: Prng): CryptoProvider {
-  return {
-    ...nobleCrypto,
-    randomBytes: (n: number) => prng.bytes(n),
-    generateKeyPair: (group, privateKey) => nobleCrypto.generateKeyPair(group, privateKey ?? prng.bytes(32)),
-  };
+/** The tour's steps, as `stepwire demo --help` lists them. */
+const TOUR = [
+  'ping A→B over IPv4 and B→A over IPv6 (RFC 792, RFC 4443)',
+  'a UDP echo (RFC 768, RFC 862)',
+  'a 4000-byte UDP datagram fragmented at the MTU and reassembled (RFC 791 §2.3)',
+  'TCP (RFC 9293): handshake, an HTTP request with node:http over our sockets, the close',
+  'TLS 1.3 (RFC 8446) over TCP: handshake, then HTTPS between our client and our server',
+];
+
+/**
+ * Where TLS secrets go: --keylog FILE (started afresh), else $SSLKEYLOGFILE (appended to,
+ * as curl and Node's --tls-keylog do), else nowhere.
+ */
+function keylogTarget(o: DemoOptions): { path: string; append: boolean } | undefined {
+  if (o.keylog) return { path: o.keylog, append: false };
+  const env = process.env.SSLKEYLOGFILE;
+  return env ? { path: env, append: true } : undefined;
 }
 
-export function demoCommand(): Command {
+function keylogWriter(o: DemoOptions): { write?: (line: string) => void; path?: string } {
+  const target = keylogTarget(o);
+  if (!target) return {};
+  if (!target.append) writeFileSync(target.path, '');
+  return { write: (line: string) => appendFileSync(target.path, `${line}\n`), path: target.path };
+}
+
+function demoHelp(): string {
+  const width = Math.max(...SCENARIOS.map((s) => s.name.length));
+  return [
+    '',
+    'Without a scenario, a tour of the stack between two simulated hosts, A (198.18.0.1,',
+    'fd00:5757::1) and B (198.18.0.2, fd00:5757::2), printed as a ladder — one line per packet,',
+    'with the state changes between them:',
+    ...TOUR.map((t, i) => `  ${i + 1}. ${t}`),
+    '',
+    'Scenarios (stepwire demo <name>; --list prints what to watch in each):',
+    ...SCENARIOS.map((s) => `  ${s.name.padEnd(width)}  ${s.title}`),
+    '',
+    'Every run is deterministic: the same --seed prints the same ladder. The pcap is dated on',
+    "the simulation's calendar (2026-01-01 plus simulated time); TLS secrets go to --keylog or",
+    '$SSLKEYLOGFILE, so Wireshark decrypts the pcap.',
+    '',
+    'Examples:',
+    '  stepwire demo --seed 7 --loss 0.1',
+    '  stepwire demo tls-hrr --pcap hrr.pcap --keylog keys.txt',
+    '  stepwire demo tcp-handshake --mermaid handshake.mmd',
+  ].join('\n');
+}
+
+export function demoCommand(print: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
   return new Command('demo')
-    .description('two simulated hosts ping, echo UDP and send a fragmented datagram; prints the ladder')
+    .description(
+      'simulate two hosts and print every packet between them as a ladder: a tour of the stack, or one scenario',
+    )
+    .argument('[scenario]', 'a scenario to run instead of the tour (see --list)')
+    .option('--list', 'list the scenarios and what to watch in each')
     .option('--seed <n>', 'seed of the simulated network', intIn(0, 2 ** 32 - 1), 1)
-    .option('--loss <p>', 'probability that the wire loses a packet', probability, 0)
-    .option('--mtu <n>', 'MTU of the wire (IPv6 needs at least 1280)', intIn(68, 65535), 1500)
-    .option('--pcap <file>', 'also write every packet to a pcap file for Wireshark')
+    .option('--loss <p>', 'probability that the wire loses a packet (tour default 0)', probability)
+    .option('--mtu <n>', 'MTU of the wire, IPv6 needs at least 1280 (tour default 1500)', intIn(68, 65535))
+    .option(
+      '--pcap <file>',
+      "also write every packet to a pcap file for Wireshark, dated on the simulation's clock",
+    )
     .option(
       '--keylog <file>',
-      'write the TLS secrets (SSLKEYLOGFILE format) so Wireshark can decrypt the pcap',
+      'write the TLS secrets (SSLKEYLOGFILE format) so Wireshark can decrypt the pcap; default $SSLKEYLOGFILE',
     )
-    .action(async (o: DemoOptions) => {
-      await runDemo(o, (s) => process.stdout.write(`${s}\n`));
+    .option('--mermaid <file>', 'also write the exchange as a mermaid sequence diagram')
+    .addHelpText('after', demoHelp)
+    .action(async (scenario: string | undefined, o: DemoOptions) => {
+      if (o.list) {
+        if (scenario) throw new UsageError('--list takes no scenario');
+        listScenarios(print);
+      } else if (scenario) await runNamedScenario(scenario, o, print);
+      else await runDemo(o, print);
     });
 }
 
-export async function runDemo(o: DemoOptions, print: (s: string) => void): Promise<void> {
+export function listScenarios(print: (s: string) => void): void {
+  for (const s of SCENARIOS) {
+    print(`${s.name}: ${s.title}`);
+    for (const w of s.watch) print(`    ${w}`);
+    print('');
+  }
+  print("Run one with 'stepwire demo <name> [--seed N] [--pcap F] [--mermaid F]'.");
+}
+
+export async function runNamedScenario(
+  name: string,
+  o: DemoOptions,
+  print: (s: string) => void,
+): Promise<void> {
+  const s = findScenario(name);
+  if (!s) {
+    throw new UsageError(
+      `no scenario '${name}'; 'stepwire demo --list' shows them: ${SCENARIOS.map((x) => x.name).join(', ')}`,
+    );
+  }
+  const keylog = keylogWriter(o);
+  print(`${s.name}: ${s.title}`);
+  print('What to watch:');
+  for (const w of s.watch) print(`  • ${w}`);
+  print(`A = 198.18.0.1, fd00:5757::1    B = 198.18.0.2, fd00:5757::2    seed ${o.seed}`);
+  print('');
+  const r = await runScenario(s, {
+    seed: o.seed,
+    print,
+    ...(o.pcap ? { pcap: o.pcap } : {}),
+    ...(keylog.write ? { keylog: keylog.write } : {}),
+    link: {
+      ...(o.loss !== undefined ? { loss: o.loss } : {}),
+      ...(o.mtu !== undefined ? { mtu: o.mtu } : {}),
+    },
+  });
+  if (o.mermaid) {
+    writeFileSync(o.mermaid, toMermaid(r.net.lines, s.title));
+    print(`\nmermaid sequence diagram written to ${o.mermaid}`);
+  }
+  if (keylog.path)
+    print(`\nTLS key log written to ${keylog.path} (Wireshark: Preferences → TLS → (Pre)-Master-Secret log)`);
+  if (o.pcap) print(`\npcap written to ${o.pcap}`);
+  if (!r.ok) process.exitCode = 1;
+}
+
+export async function runDemo(opts: DemoOptions, print: (s: string) => void): Promise<void> {
   forbidKernelTrafficOffLoopback();
+  const o = { ...opts, loss: opts.loss ?? 0, mtu: opts.mtu ?? 1500 };
+  const lines: LadderLine[] = [];
   const sim = new Sim({
     seed: o.seed,
     mtu: o.mtu,
     impairments: { loss: o.loss, delay: 1 },
     ...(o.pcap ? { pcapPath: o.pcap } : {}),
-    onLine: (l) => print(formatLadderLine(l)),
+    onLine: (l) => {
+      lines.push(l);
+      print(formatLadderLine(l));
+    },
   });
   sim.trace.on((e) => {
     // Events are emitted as they happen: stamp them with simulated time (TLS keeps a
     // calendar clock of its own for certificate validity).
     const n = noteFor({ ...e, t: sim.clock.now() });
-    if (n) print(formatLadderLine(n));
+    if (n) {
+      lines.push(n);
+      print(formatLadderLine(n));
+    }
   });
   const step = (title: string) => print(`\n— ${title}`);
   const { a, b } = sim;
@@ -147,12 +273,12 @@ export async function runDemo(o: DemoOptions, print: (s: string) => void): Promi
   server.close();
 
   step('TLS 1.3 (RFC 8446) over that TCP: the handshake, then HTTPS — our client, our server');
-  if (o.keylog) writeFileSync(o.keylog, '');
+  const keylogOut = keylogWriter(o);
   const tlsPrng = new Prng(o.seed ^ 0x7715);
   const provider = seededCrypto(tlsPrng);
   const now = () => DEMO_EPOCH + sim.clock.now();
   const { ca, leaf } = pki.createStepwireCredentials(new Date(DEMO_EPOCH - 3600_000), { keyType: 'ed25519' });
-  const keylog = o.keylog ? (line: string) => appendFileSync(o.keylog!, `${line}\n`) : undefined;
+  const keylog = keylogOut.write;
   const tls = createServer({
     cert: leaf.certificatePem,
     key: leaf.privateKeyPem,
@@ -205,7 +331,13 @@ export async function runDemo(o: DemoOptions, print: (s: string) => void): Promi
   await sim.run(new Promise<void>((r) => sim.clock.setTimer(sim.clock.now() + 5_000, r)));
   tcp443.close();
   sim.close();
-  if (o.keylog)
-    print(`\nTLS key log written to ${o.keylog} (Wireshark: Preferences → TLS → (Pre)-Master-Secret log)`);
+  if (o.mermaid) {
+    writeFileSync(o.mermaid, toMermaid(lines, 'stepwire demo'));
+    print(`\nmermaid sequence diagram written to ${o.mermaid}`);
+  }
+  if (keylogOut.path)
+    print(
+      `\nTLS key log written to ${keylogOut.path} (Wireshark: Preferences → TLS → (Pre)-Master-Secret log)`,
+    );
   if (o.pcap) print(`\npcap written to ${o.pcap}`);
 }

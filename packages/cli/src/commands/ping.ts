@@ -28,7 +28,7 @@ function seconds(min: number, max: number) {
   };
 }
 
-export function pingCommand(): Command {
+export function pingCommand(print: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
   return new Command('ping')
     .description('ping from our stack (198.18.0.2, fd00:5757::2) over TUN, printed like ping(8)')
     .argument('<address>', 'the kernel side (198.18.0.1, fd00:5757::1) or another address in its prefixes')
@@ -43,8 +43,21 @@ export function pingCommand(): Command {
     .option('-i, --interval <s>', 'seconds between requests', seconds(0.001, 60), 1)
     .option('-W, --wait <s>', 'seconds to wait for each reply', seconds(0.001, 60), 1)
     .option('--trace', 'print every packet in and out as a ladder line')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Sends ICMP echo requests (RFC 792, RFC 4443 §4.1) from our stack on a TUN device to the',
+        'kernel side in a network namespace (made for the run and removed after, unless it',
+        'exists), prints each reply like ping(8), then the loss and rtt summary; exits 1 when',
+        'no reply came. Large -s values are fragmented by our IP layer (RFC 791 §2.3).',
+        '',
+        'Examples:',
+        '  stepwire ping --tun 198.18.0.1',
+        '  stepwire ping --tun -c 3 -s 4000 --trace fd00:5757::1',
+      ].join('\n'),
+    )
     .action(async (address: string, o: PingOptions) => {
-      const print = (s: string) => process.stdout.write(`${s}\n`);
       const received = await runPing(address, o, print, interruptOnSignal());
       if (received === 0) process.exitCode = 1;
     });

@@ -25,7 +25,7 @@ export interface ServeOptions {
   keylog?: string;
 }
 
-export function serveCommand(): Command {
+export function serveCommand(print: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
   return new Command('serve')
     .description(
       'run the stack on a Linux TUN device in a network namespace (root) and serve ping, UDP echo, TCP echo/discard, HTTP and HTTPS until SIGINT/SIGTERM',
@@ -47,8 +47,21 @@ export function serveCommand(): Command {
       '--keylog <file>',
       'append the TLS secrets of every HTTPS connection (SSLKEYLOGFILE format, for Wireshark)',
     )
+    .addHelpText('after', () =>
+      [
+        '',
+        'Makes the namespace (unless it exists) with the kernel at 198.18.0.1 / fd00:5757::1 and',
+        'our stack at 198.18.0.2 / fd00:5757::2, then serves until SIGINT or SIGTERM:',
+        ...SERVICES.map((spec) => `  ${describeService(spec)}`),
+        'and removes what it made. Everything stays inside the namespace.',
+        '',
+        'Examples:',
+        '  stepwire serve --tun --trace',
+        '  ip netns exec stepwire curl --cacert ~/.stepwire/ca/ca.pem https://198.18.0.2/',
+        '  stepwire serve --tun --pcap serve.pcap --keylog keys.txt',
+      ].join('\n'),
+    )
     .action(async (o: ServeOptions) => {
-      const print = (s: string) => process.stdout.write(`${s}\n`);
       await runServe(o, print, waitForSignal());
     });
 }
