@@ -192,13 +192,18 @@ export class Http1Connection {
 
   /** Feed bytes from the peer; returns the events they complete. */
   receive(data: Uint8Array, now = 0): Http1Event[] {
+    this.feed(data, now);
+    return this.pump(now);
+  }
+
+  /** Buffer bytes without parsing them yet (pump() parses). */
+  feed(data: Uint8Array, now = 0): void {
     if (data.length > 0) {
       if (this.role === 'server' && this.requestStart === undefined && this.theirState === 'IDLE')
         this.requestStart = now;
       const chunk = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
       this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     }
-    return this.pump(now);
   }
 
   /** The peer closed its side (TCP FIN). */

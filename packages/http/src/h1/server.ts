@@ -305,6 +305,9 @@ class H1ServerConnection {
   private detached = false;
   private closed = false;
   private handled = 0;
+  private depth = 0;
+  private wantPump = false;
+  private eofPending = false;
 
   constructor(
     private readonly server: HttpServer,
@@ -343,7 +346,12 @@ class H1ServerConnection {
   private readonly onData = (d: Buffer): void => {
     if (this.detached || this.closed) return;
     if (this.server.tracing) this.server.trace(this.id, 'in', `read ${d.length} bytes`, { bytes: d.length });
-    this.handle(this.conn.receive(d, this.server.timers.now()));
+    if (this.depth > 0) {
+      // bytes delivered while we are inside a handler (an in-memory pair writes through):
+      // buffer them, the outer loop parses them in order
+      this.conn.feed(d, this.server.timers.now());
+      this.wantPump = true;
+    } else this.handle(this.conn.receive(d, this.server.timers.now()));
     const max = this.server.options.maxPipelineBuffer ?? 1024 * 1024;
     if (!this.detached && this.conn.bufferedBytes > max && !this.pausedForPipeline) {
       this.pausedForPipeline = true;
@@ -353,6 +361,11 @@ class H1ServerConnection {
 
   private readonly onEnd = (): void => {
     if (this.detached || this.closed) return;
+    if (this.depth > 0) {
+      this.eofPending = true;
+      this.wantPump = true;
+      return;
+    }
     this.handle(this.conn.receiveEof(this.server.timers.now()));
   };
 
@@ -385,7 +398,40 @@ class H1ServerConnection {
     this.server.forget(this);
   };
 
+  /**
+   * Dispatch events, then parse what waits. Never recursive: a response finished inside a
+   * handler, or bytes a socket delivers while we write, only set `wantPump`, and the
+   * outermost call parses the next pipelined request in a loop (thousands of pipelined
+   * requests with a synchronous handler would otherwise grow the stack without bound).
+   */
   private handle(events: Http1Event[]): void {
+    this.depth++;
+    try {
+      this.dispatch(events);
+    } finally {
+      this.depth--;
+    }
+    if (this.depth === 0) this.drain();
+    this.arm();
+  }
+
+  private drain(): void {
+    while (this.wantPump && !this.closed && !this.detached) {
+      this.wantPump = false;
+      const now = this.server.timers.now();
+      const events = this.eofPending ? this.conn.receiveEof(now) : this.conn.pump(now);
+      this.eofPending = false;
+      if (events.length === 0) continue;
+      this.depth++;
+      try {
+        this.dispatch(events);
+      } finally {
+        this.depth--;
+      }
+    }
+  }
+
+  private dispatch(events: Http1Event[]): void {
     for (const e of events) {
       if (this.detached || this.closed) return;
       switch (e.type) {
@@ -422,7 +468,6 @@ class H1ServerConnection {
           break;
       }
     }
-    this.arm();
   }
 
   private onRequest(e: Extract<Http1Event, { type: 'request' }>): void {
@@ -703,11 +748,9 @@ class H1ServerConnection {
       }
       if (conn.bufferedBytes > 0) {
         // the next pipelined request, after the response before it (RFC 9112 §9.3.2)
-        const next = conn.pump(this.server.timers.now());
-        if (next.length > 0) {
-          this.handle(next);
-          return;
-        }
+        this.wantPump = true;
+        if (this.depth === 0) this.handle([]);
+        return;
       }
     }
     this.arm();

@@ -430,6 +430,26 @@ describe('HttpServer: backpressure, half-close, per-socket limits, close', () =>
     server.closeAllConnections();
   });
 
+  it('20 000 pipelined requests with a synchronous handler: answered in order, the stack does not grow', async () => {
+    const server = createServer({ clock: new VirtualClock(), maxPipelineBuffer: 1 << 20 }, (req, res) =>
+      res.end(req.url),
+    );
+    const s = new FakeSocket();
+    server.handle(s);
+    let all = '';
+    for (let i = 0; i < 20_000; i++) all += `GET /${i} HTTP/1.1\r\nHost: a\r\n\r\n`;
+    s.feed(all);
+    for (let i = 0; i < 50 && server.stats().responses < 20_000; i++) await settle();
+    expect(server.stats().responses).toBe(20_000);
+    const bodies = s.output
+      .split('\r\n\r\n')
+      .filter((_, i) => i > 0)
+      .map((p) => p.split('HTTP/1.1')[0]);
+    expect(bodies.slice(0, 3)).toEqual(['/0', '/1', '/2']);
+    expect(bodies[19_999]).toBe('/19999');
+    server.closeAllConnections();
+  });
+
   it('a client that half-closes after its request still gets the response, then the close', async () => {
     const { port } = await listen(hello);
     const out = await raw(port, 'GET /half HTTP/1.1\r\nHost: a\r\n\r\n', { end: true });
