@@ -159,3 +159,28 @@ describe('the client against misbehaving servers', () => {
     agent.destroy();
   });
 });
+
+describe('interim responses', () => {
+  it('103 Early Hints and 100 Continue come as information events before the final response', async () => {
+    const port = await rawServer((socket) =>
+      socket.write(
+        'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n' +
+          ok('final'),
+      ),
+    );
+    const agent = new Agent();
+    const req = request(`http://127.0.0.1:${port}/`, { agent }).end() as ClientRequest;
+    const infos: { statusCode: number; headers: Record<string, string> }[] = [];
+    let continued = false;
+    req.on('information', (i: { statusCode: number; headers: Record<string, string> }) => infos.push(i));
+    req.on('continue', () => {
+      continued = true;
+    });
+    const res = await responseOf(req);
+    expect(await text(res)).toBe('final');
+    expect(infos.map((i) => i.statusCode)).toEqual([100, 103]);
+    expect(infos[1]?.headers.link).toBe('</style.css>; rel=preload');
+    expect(continued).toBe(true);
+    agent.destroy();
+  });
+});

@@ -1,3 +1,5 @@
+import { fc, test as fcTest } from '@fast-check/vitest';
+import { decodesOrParseError } from '@stepwire/wire/testing';
 import { describe, expect, it } from 'vitest';
 import { acceptDeflate, checkDeflateResponse, offerDeflate } from '../../src/ws/deflate.ts';
 import {
@@ -148,5 +150,26 @@ describe('permessage-deflate negotiation (RFC 7692 §7.1)', () => {
     expect(checkDeflateResponse(offers('permessage-deflate')[0]!, { serverNoContextTakeover: true })).toMatch(
       /not agreed/,
     );
+  });
+});
+
+describe('handshake readers on arbitrary input', () => {
+  fcTest.prop([fc.uint8Array({ maxLength: 400 })])(
+    'decodeResponseHead returns, waits, or throws ParseError',
+    (b) => {
+      expect(decodesOrParseError(decodeResponseHead, b)).toBe(true);
+    },
+  );
+  fcTest.prop([fc.array(fc.string({ maxLength: 40 }), { maxLength: 3 })])(
+    'parseExtensions returns or throws ParseError',
+    (values) => {
+      expect(decodesOrParseError(() => parseExtensions(values), new Uint8Array(0))).toBe(true);
+    },
+  );
+  fcTest.prop([
+    fc.array(fc.tuple(fc.string({ maxLength: 20 }), fc.string({ maxLength: 40 })), { maxLength: 8 }),
+  ])('checkClientHandshake answers every header list with ok or a status, never an exception', (headers) => {
+    const r = checkClientHandshake('GET', '1.1', headers);
+    expect(r.ok || [400, 405, 426].includes(r.status)).toBe(true);
   });
 });
