@@ -76,6 +76,11 @@ interface CommonOptions {
   maxVersion?: string;
   /** node:tls style 'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256' or code points, preferred first. */
   cipherSuites?: string | readonly number[];
+  /**
+   * node:tls's `ciphers` list: its TLS 1.3 suite names are taken (as cipherSuites), the TLS 1.2
+   * names it may also hold are ignored, since only TLS 1.3 exists here.
+   */
+  ciphers?: string;
   /** 'X25519:P-256' (node's ecdhCurve names) or NamedGroup code points, preferred first. */
   groups?: string | readonly number[];
   /** node:tls's name for `groups`: 'auto' (our default order) or 'X25519:P-256'. */
@@ -204,6 +209,13 @@ const GROUP_ALIASES: Record<string, number> = {
   prime256v1: NamedGroup.secp256r1,
   secp256r1: NamedGroup.secp256r1,
 };
+
+/** cipherSuites, else the TLS 1.3 names in node:tls's `ciphers` (undefined: our default). */
+function suitesOf(o: CommonOptions): number[] | undefined {
+  if (o.cipherSuites !== undefined) return cipherSuitesOf(o.cipherSuites);
+  const names = (o.ciphers ?? '').split(':').filter((n) => CIPHER_NAMES[n] !== undefined);
+  return names.length > 0 ? cipherSuitesOf(names.join(':')) : undefined;
+}
 
 function cipherSuitesOf(v: string | readonly number[] | undefined): number[] | undefined {
   if (v === undefined) return undefined;
@@ -793,15 +805,16 @@ function connectWith(o: ConnectOptions, onSecureConnect?: () => void): SecureSoc
     ...(signatures ? { signatures } : {}),
     reject,
     onResult: (r) => {
-      result = r.ok ? { ok: true, chain: [] } : { ok: false, error: r.error, chain: [] };
+      result = r.ok ? { ok: true, chain: lastChain } : { ok: false, error: r.error, chain: lastChain };
     },
   });
+  let lastChain: readonly Uint8Array[] = [];
   const verifier: CertificateVerifier = {
     signatureSchemes: base.signatureSchemes,
     verifySignature: (...args) => base.verifySignature(...args),
     verifyChain(chain, context) {
+      lastChain = chain;
       base.verifyChain(chain, context);
-      if (result) result.chain = chain;
       const leaf = chain[0];
       if (o.checkServerIdentity && leaf && result?.ok) {
         identityError = o.checkServerIdentity(checkedName, describePeer(leaf));
@@ -818,7 +831,7 @@ function connectWith(o: ConnectOptions, onSecureConnect?: () => void): SecureSoc
     },
   };
   const earlyData = typeof o.earlyData === 'string' ? Buffer.from(o.earlyData) : o.earlyData;
-  const cipherSuites = cipherSuitesOf(o.cipherSuites);
+  const cipherSuites = suitesOf(o);
   const groups = groupsOf(o.groups ?? o.ecdhCurve);
   const session = o.session instanceof Uint8Array ? decodeSession(o.session) : o.session;
   const own = o.cert !== undefined && o.key !== undefined ? { cert: o.cert, key: o.key } : ctx?.pairs[0];
@@ -950,7 +963,7 @@ export class SecureServer extends EventEmitter {
       });
     const maxEarlyData =
       options.earlyData === true ? 16 * 1024 : options.earlyData ? Math.max(0, options.earlyData) : 0;
-    const cipherSuites = cipherSuitesOf(options.cipherSuites);
+    const cipherSuites = suitesOf(options);
     const groups = groupsOf(options.groups ?? options.ecdhCurve);
     this.ticketKeys = Buffer.from(options.ticketKeys ?? randomBytes(48));
     if (this.ticketKeys.length !== 48) throw new TypeError('ticketKeys must be 48 bytes, as in node:tls');
