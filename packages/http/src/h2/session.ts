@@ -155,7 +155,10 @@ export class Http2Stream extends Duplex {
     // the same DATA frame.
     this.session.scheduleFlush();
     if (this.session.connection.bufferedAmount(this.id) < this.writableHighWaterMark) cb();
-    else this.pendingWrite = () => cb();
+    else {
+      this.pendingWrite = () => cb();
+      this.session.waitingWriters.add(this);
+    }
   }
 
   override _final(cb: (e?: Error | null) => void): void {
@@ -202,6 +205,8 @@ export class Http2Stream extends Duplex {
       this.session.flush();
     }
     this.session.forget(this.id);
+    this.session.waitingWriters.delete(this);
+    this.pendingWrite = undefined;
     cb(err);
   }
 
@@ -221,6 +226,7 @@ export class Http2Stream extends Duplex {
     const w = this.pendingWrite;
     if (w && this.session.connection.bufferedAmount(this.id) < this.writableHighWaterMark) {
       this.pendingWrite = undefined;
+      this.session.waitingWriters.delete(this);
       w();
     }
   }
@@ -376,6 +382,8 @@ export class Http2Session extends EventEmitter {
     });
   }
 
+  /** @internal Streams whose last write waits for queued data to leave (backpressure). */
+  readonly waitingWriters = new Set<Http2Stream>();
   private corked = false;
   /**
    * Writes are corked until the end of the current tick: the many small flushes one batch
@@ -405,6 +413,8 @@ export class Http2Session extends EventEmitter {
         this.dispatch(evs);
         if (out.length === 0 && evs.length === 0) break;
       }
+      // Written data frees room in stream queues even without a WINDOW_UPDATE.
+      for (const w of [...this.waitingWriters]) w.onDrain();
     } finally {
       this.flushing = false;
     }
