@@ -4,6 +4,7 @@ import { httpBenchmarks } from './http.bench.ts';
 import { ipBenchmarks } from './ip.bench.ts';
 import type { Benchmark, BenchResult } from './lib.ts';
 import { loadBenchmarks } from './load.bench.ts';
+import { quicBenchmarks } from './quic.bench.ts';
 import { tcpBenchmarks } from './tcp.bench.ts';
 import { tcpTunBenchmarks } from './tcp-tun.bench.ts';
 import { tlsBenchmarks } from './tls.bench.ts';
@@ -22,6 +23,7 @@ const all: Benchmark[] = [
   ...tcpBenchmarks,
   ...tcpTunBenchmarks,
   ...tlsBenchmarks,
+  ...quicBenchmarks,
   ...httpBenchmarks,
   ...loadBenchmarks,
 ];

@@ -1,4 +1,4 @@
-import { ParseError } from '@stepwire/wire';
+import { allocBytes, ParseError } from '@stepwire/wire';
 import {
   encodePacketHeader,
   HEADER_FORM_BIT,
@@ -66,7 +66,8 @@ export function protectPacket(
     );
   }
   const sealed = keys.aead.seal(packetNonce(keys.iv, packetNumber), header, payload);
-  const out = new Uint8Array(header.length + sealed.length);
+  // Every byte is written below: no need to zero a fresh buffer per packet.
+  const out = allocBytes(header.length + sealed.length);
   out.set(header, 0);
   out.set(sealed, header.length);
   const sampleAt = pnOffset + SAMPLE_OFFSET_FROM_PN;

@@ -190,21 +190,27 @@ export function encodePacketHeader(
 ): Uint8Array {
   checkCid(h.dcid, 'dcid');
   checkPnFields(h);
+  if (h.type === '1-RTT') {
+    // The per-packet path of 1-RTT traffic: first byte, DCID, packet number, written in place.
+    const out = new Uint8Array(1 + h.dcid.length + h.packetNumberLength);
+    out[0] = firstByte(h);
+    out.set(h.dcid, 1);
+    for (let i = 0, pn = h.truncatedPacketNumber; i < h.packetNumberLength; i++, pn = Math.floor(pn / 256)) {
+      out[out.length - 1 - i] = pn & 0xff;
+    }
+    return out;
+  }
   const w = new ByteWriter(64);
   w.u8(firstByte(h));
-  if (h.type === '1-RTT') {
-    w.bytes(h.dcid);
-  } else {
-    checkCid(h.scid, 'scid');
-    w.u32(h.version);
-    w.u8(h.dcid.length).bytes(h.dcid);
-    w.u8(h.scid.length).bytes(h.scid);
-    if (h.type === 'Initial') {
-      writeVarint(w, h.token.length);
-      w.bytes(h.token);
-    }
-    writeVarint(w, h.packetNumberLength + payloadLength, lengthFieldWidth);
+  checkCid(h.scid, 'scid');
+  w.u32(h.version);
+  w.u8(h.dcid.length).bytes(h.dcid);
+  w.u8(h.scid.length).bytes(h.scid);
+  if (h.type === 'Initial') {
+    writeVarint(w, h.token.length);
+    w.bytes(h.token);
   }
+  writeVarint(w, h.packetNumberLength + payloadLength, lengthFieldWidth);
   writePacketNumber(w, h.truncatedPacketNumber, h.packetNumberLength);
   return w.finish().slice();
 }
