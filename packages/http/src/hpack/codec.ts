@@ -107,9 +107,9 @@ export function encodeString(s: string, huffman: boolean): Uint8Array {
   return out.slice(0, writeString(s, huffman, out, 0));
 }
 
-function writeString(s: string, huffman: boolean, out: Uint8Array, at: number): number {
+function writeString(s: string, huffman: boolean, out: Uint8Array, at: number, huffmanLength = -1): number {
   if (huffman) {
-    at = encodeIntegerInto(huffmanEncodedLength(s), 7, 0x80, out, at);
+    at = encodeIntegerInto(huffmanLength >= 0 ? huffmanLength : huffmanEncodedLength(s), 7, 0x80, out, at);
     return huffmanEncodeInto(s, out, at);
   }
   at = encodeIntegerInto(s.length, 7, 0, out, at);
@@ -263,7 +263,8 @@ const NEVER_INDEX = new Set(['authorization', 'proxy-authorization']);
 
 export class HpackEncoder {
   readonly table: DynamicTable;
-  private readonly fieldIndex = new Map<string, number>();
+  /** name → value → insertion number of the newest entry with that field. */
+  private readonly fieldIndex = new Map<string, Map<string, number>>();
   private readonly nameIndex = new Map<string, number>();
   private readonly huffman: 'auto' | 'always' | 'never';
   private readonly indexing: ((name: string, value: string) => IndexingChoice | undefined) | undefined;
@@ -279,8 +280,11 @@ export class HpackEncoder {
     this.huffman = options.huffman ?? 'auto';
     this.indexing = options.indexing;
     this.table = new DynamicTable(Math.min(this.cap, DEFAULT_HEADER_TABLE_SIZE), (name, value, ins) => {
-      const key = `${name}\0${value}`;
-      if (this.fieldIndex.get(key) === ins) this.fieldIndex.delete(key);
+      const byValue = this.fieldIndex.get(name);
+      if (byValue?.get(value) === ins) {
+        byValue.delete(value);
+        if (byValue.size === 0) this.fieldIndex.delete(name);
+      }
       if (this.nameIndex.get(name) === ins) this.nameIndex.delete(name);
     });
   }
@@ -330,21 +334,22 @@ export class HpackEncoder {
     return 'index';
   }
 
-  private useHuffman(s: string): boolean {
-    if (this.huffman === 'never') return false;
-    if (this.huffman === 'always') return true;
-    return s.length > 0 && huffmanEncodedLength(s) <= s.length;
+  /** Writes a string literal, Huffman-coded when the policy says so (RFC 7541 §5.2). */
+  private string(s: string, out: Uint8Array, at: number): number {
+    if (this.huffman === 'never' || s.length === 0) return writeString(s, false, out, at);
+    const h = huffmanEncodedLength(s);
+    if (this.huffman === 'always' || h <= s.length) return writeString(s, true, out, at, h);
+    return writeString(s, false, out, at);
   }
 
   private field(f: HeaderField, out: Uint8Array, at: number): number {
     const { name, value } = f;
     const choice = this.choose(f);
-    const key = `${name}\0${value}`;
     if (choice !== 'never') {
       // RFC 7541 §6.1: a full match in either table is one indexed field.
-      const s = STATIC_FIELD_INDEX.get(key);
+      const s = STATIC_FIELD_INDEX.get(name)?.get(value);
       if (s !== undefined) return encodeIntegerInto(s, 7, 0x80, out, at);
-      const d = this.fieldIndex.get(key);
+      const d = this.fieldIndex.get(name)?.get(value);
       if (d !== undefined) {
         const pos = this.table.positionOf(d);
         if (pos >= 0) return encodeIntegerInto(STATIC_TABLE_LENGTH + 1 + pos, 7, 0x80, out, at);
@@ -360,13 +365,15 @@ export class HpackEncoder {
     }
     if (choice === 'index') at = encodeIntegerInto(nameIdx, 6, 0x40, out, at);
     else at = encodeIntegerInto(nameIdx, 4, choice === 'never' ? 0x10 : 0, out, at);
-    if (nameIdx === 0) at = writeString(name, this.useHuffman(name), out, at);
-    at = writeString(value, this.useHuffman(value), out, at);
+    if (nameIdx === 0) at = this.string(name, out, at);
+    at = this.string(value, out, at);
     if (choice === 'index') {
       const ins = this.table.inserted;
       this.table.add(name, value);
       if (this.table.positionOf(ins) >= 0) {
-        this.fieldIndex.set(key, ins);
+        let byValue = this.fieldIndex.get(name);
+        if (byValue === undefined) this.fieldIndex.set(name, (byValue = new Map()));
+        byValue.set(value, ins);
         this.nameIndex.set(name, ins);
       }
     }

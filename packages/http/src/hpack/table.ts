@@ -38,10 +38,12 @@ export const STATIC_TABLE_LENGTH = STATIC_TABLE.length;
 
 /** For the encoder: name → lowest static index with that name, and name+value → index. */
 export const STATIC_NAME_INDEX = new Map<string, number>();
-export const STATIC_FIELD_INDEX = new Map<string, number>();
+export const STATIC_FIELD_INDEX = new Map<string, Map<string, number>>();
 STATIC_TABLE.forEach(([name, value], i) => {
   if (!STATIC_NAME_INDEX.has(name)) STATIC_NAME_INDEX.set(name, i + 1);
-  STATIC_FIELD_INDEX.set(`${name}\0${value}`, i + 1);
+  let byValue = STATIC_FIELD_INDEX.get(name);
+  if (byValue === undefined) STATIC_FIELD_INDEX.set(name, (byValue = new Map()));
+  if (!byValue.has(value)) byValue.set(value, i + 1);
 });
 
 /** RFC 7541 §4.1: an entry's size is its name and value lengths in octets plus 32. */
