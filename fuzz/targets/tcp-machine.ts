@@ -8,7 +8,7 @@
  * fire), or a user call (send, close, read, abort). receive() and onTimeout() must never
  * throw; user calls are only made where the API allows them. After every step the send
  * sequence variables stay ordered (SND.UNA ≤ SND.NXT ≤ SND.MAX, RFC 9293 §3.3.1) and the
- * receive buffer stays within its limit.
+ * receive and out-of-order buffers stay within their limits.
  */
 import { TcpConnection, type TcpOutput } from '../../packages/tcp/src/connection.ts';
 import { decodeOptions } from '../../packages/tcp/src/options.ts';
