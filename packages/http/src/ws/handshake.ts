@@ -265,7 +265,7 @@ export function serverHandshakeHeaders(o: {
 }
 
 /** A status line and headers as bytes (for the 101 and for refusals written on a raw socket). */
-export function encodeResponseHead(status: number, reason: string, headers: HeaderList): Uint8Array {
+export function encodeHandshakeResponse(status: number, reason: string, headers: HeaderList): Uint8Array {
   const lines = [`HTTP/1.1 ${status} ${reason}`, ...headers.map(([n, v]) => `${n}: ${v}`)];
   return Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
 }
@@ -316,7 +316,7 @@ export function checkServerHandshake(
 
 // --- A bounded response-head reader for the client ------------------------------------
 
-export interface ResponseHead {
+export interface HandshakeResponse {
   status: number;
   reason: string;
   headers: HeaderList;
@@ -333,7 +333,7 @@ export const MAX_HANDSHAKE_HEAD = 16 * 1024;
  * input or a head past MAX_HANDSHAKE_HEAD. Enough for the handshake answer only: bodies of
  * refusals are not read.
  */
-export function decodeResponseHead(bytes: Uint8Array): ResponseHead | undefined {
+export function decodeHandshakeResponse(bytes: Uint8Array): HandshakeResponse | undefined {
   const text = Buffer.from(
     bytes.buffer,
     bytes.byteOffset,

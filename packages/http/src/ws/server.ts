@@ -4,7 +4,7 @@ import { WebSocketConnection } from './connection.ts';
 import { acceptDeflate, PerMessageDeflate, type PerMessageDeflateOptions } from './deflate.ts';
 import {
   checkClientHandshake,
-  encodeResponseHead,
+  encodeHandshakeResponse,
   formatExtensions,
   fromRawHeaders,
   type HeaderList,
@@ -39,7 +39,7 @@ function refuse(socket: Duplex, status: number, reason: string, headers: HeaderL
   const body = Buffer.from(`${reason}\n`);
   socket.end(
     Buffer.concat([
-      encodeResponseHead(
+      encodeHandshakeResponse(
         status,
         status === 426
           ? 'Upgrade Required'
@@ -122,7 +122,7 @@ export class WebSocketServer extends EventEmitter {
     }
     if (socket.destroyed) return;
     socket.write(
-      encodeResponseHead(
+      encodeHandshakeResponse(
         101,
         'Switching Protocols',
         serverHandshakeHeaders({

@@ -13,12 +13,12 @@ import {
 } from './deflate.ts';
 import {
   checkServerHandshake,
-  decodeResponseHead,
+  decodeHandshakeResponse,
   encodeClientHandshake,
   formatExtensions,
   generateKey,
+  type HandshakeResponse,
   type HeaderList,
-  type ResponseHead,
 } from './handshake.ts';
 
 /** A WebSocket failure: `closeCode` is the code sent (or 1006 when none could be). */
@@ -67,7 +67,7 @@ export class WebSocket extends EventEmitter {
   /** The agreed extensions, as the Sec-WebSocket-Extensions value ('' when none). */
   extensions = '';
   /** The opening handshake's HTTP response, on the client. */
-  response?: ResponseHead;
+  response?: HandshakeResponse;
   private core: WebSocketConnection | undefined;
   private transport: Duplex | undefined;
   private closed = false;
@@ -393,9 +393,9 @@ export function connectWebSocket(
   );
   const onData = (b: Buffer) => {
     received = Buffer.concat([received, b]);
-    let head: ResponseHead | undefined;
+    let head: HandshakeResponse | undefined;
     try {
-      head = decodeResponseHead(received);
+      head = decodeHandshakeResponse(received);
     } catch (e) {
       fail(`bad handshake response: ${(e as Error).message}`);
       return;

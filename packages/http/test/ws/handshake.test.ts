@@ -5,7 +5,7 @@ import { acceptDeflate, checkDeflateResponse, offerDeflate } from '../../src/ws/
 import {
   checkClientHandshake,
   checkServerHandshake,
-  decodeResponseHead,
+  decodeHandshakeResponse,
   encodeClientHandshake,
   formatExtensions,
   type HeaderList,
@@ -81,8 +81,9 @@ describe('the client checks the answer (RFC 6455 §4.1)', () => {
   });
   it('reads a response head byte by byte until the empty line', () => {
     const head = Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\nxyz');
-    for (let i = 0; i < head.length - 3; i++) expect(decodeResponseHead(head.subarray(0, i))).toBeUndefined();
-    expect(decodeResponseHead(head)).toMatchObject({ status: 101, length: head.length - 3 });
+    for (let i = 0; i < head.length - 3; i++)
+      expect(decodeHandshakeResponse(head.subarray(0, i))).toBeUndefined();
+    expect(decodeHandshakeResponse(head)).toMatchObject({ status: 101, length: head.length - 3 });
   });
   it('writes the request of §1.2', () => {
     const text = Buffer.from(
@@ -155,9 +156,9 @@ describe('permessage-deflate negotiation (RFC 7692 §7.1)', () => {
 
 describe('handshake readers on arbitrary input', () => {
   fcTest.prop([fc.uint8Array({ maxLength: 400 })])(
-    'decodeResponseHead returns, waits, or throws ParseError',
+    'decodeHandshakeResponse returns, waits, or throws ParseError',
     (b) => {
-      expect(decodesOrParseError(decodeResponseHead, b)).toBe(true);
+      expect(decodesOrParseError(decodeHandshakeResponse, b)).toBe(true);
     },
   );
   fcTest.prop([fc.array(fc.string({ maxLength: 40 }), { maxLength: 3 })])(
