@@ -6,6 +6,7 @@ import { decodePcap } from '@stepwire/link';
 import { SCENARIOS } from '@stepwire/sim';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/commands/index.ts';
+import { STEP_PROMPT } from '../src/commands/step.ts';
 
 const bin = join(import.meta.dirname, '../bin/stepwire.js');
 const runWith = (env: Record<string, string>, ...args: string[]) =>
@@ -176,5 +177,82 @@ describe('the stepwire command', () => {
     expect(records.length).toBeGreaterThan(10);
     // 2026-01-01T00:00:00Z plus simulated time, never 1970.
     expect(records[0]?.tsSec).toBe(Date.UTC(2026, 0, 1) / 1000);
+  });
+
+  describe('demo --step, driven through a pseudo-terminal', () => {
+    // A pty answered from Python: each step prompt gets the next key, as a person would type it.
+    const driver = join(dir, 'pty-drive.py');
+    writeFileSync(
+      driver,
+      [
+        'import os, pty, sys, time, select',
+        "keys = sys.argv[1].split(',')",
+        'pid, fd = pty.fork()',
+        'if pid == 0:',
+        '    os.execvp(sys.argv[2], sys.argv[2:])',
+        "out, sent, prompt = b'', 0, b'c continue'",
+        'deadline = time.time() + 150',
+        'while time.time() < deadline:',
+        '    r, _, _ = select.select([fd], [], [], 0.2)',
+        '    if r:',
+        '        try:',
+        '            data = os.read(fd, 65536)',
+        '        except OSError:',
+        '            break',
+        '        if not data:',
+        '            break',
+        '        out += data',
+        '    if sent < len(keys) and out.count(prompt) > sent:',
+        "        os.write(fd, b'\\n' if keys[sent] == 'enter' else keys[sent].encode())",
+        '        sent += 1',
+        '_, status = os.waitpid(pid, 0)',
+        "sys.stdout.write(out.decode('utf8', 'replace').replace('\\r\\n', '\\n'))",
+        "sys.stdout.write('\\nEXIT %d\\n' % (os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1))",
+      ].join('\n'),
+    );
+    const stepThrough = (keys: string[], ...args: string[]) =>
+      spawnSync(
+        '/usr/bin/python3',
+        [driver, keys.join(','), process.execPath, bin, 'demo', ...args, '--step'],
+        {
+          encoding: 'utf8',
+          timeout: 180_000,
+        },
+      ).stdout;
+
+    it('stops at each event; t runs to the next TCP event and shows the segment as a layer tree; q quits', () => {
+      const out = stepThrough(['enter', 't', 'q'], 'tcp-handshake');
+      const stops = out.split(STEP_PROMPT);
+      expect(stops).toHaveLength(4);
+      expect(stops[0]).toMatch(
+        /B +· tcp listen :::7 LISTEN.*\n +tcp event on B {2}\[RFC 9293 §3\.10\.1\]\n$/,
+      );
+      expect(stops[1]).toMatch(/^\n +0\.000 +A +· tcp CLOSED → SYN-SENT\n/);
+      // t: on to the SYN, shown field by field with its bytes, meaning and RFC section.
+      expect(stops[2]).toMatch(/\(continuing to the next TCP event\)\n +0\.000 +A→B +IPv4 .* SYN /);
+      expect(stops[2]).toMatch(
+        /Internet Protocol version 4, 198\.18\.0\.1 → 198\.18\.0\.2 {2}\[RFC 791 §3\.1\]/,
+      );
+      expect(stops[2]).toMatch(/\n +8 {2}40 +Time to Live: 64 hops left\n/);
+      expect(stops[2]).toMatch(/Transmission Control Protocol, \d+ → 7, SYN {2}\[RFC 9293 §3\.1\]/);
+      expect(stops[2]).toMatch(/\n +24 {2}(?:[0-9a-f]{2} ){4} +Sequence Number: \d+: the ISN/);
+      expect(stops[2]).toMatch(/\n +40 {2}02 04 05 b4 +Option 2: MSS 1460: .*\(RFC 9293 §3\.7\.1\)/);
+      expect(stops[2]).toMatch(/Option 4: SACK permitted \(RFC 2018 §2\)/);
+      // q: nothing more happens, and the process ends cleanly.
+      expect(stops[3]).toMatch(/^\nquit\n\nEXIT 0\n$/);
+    });
+
+    it('l runs on to the next TLS event, past the TCP segments in between', () => {
+      const out = stepThrough(['l', 'q'], 'tls-full');
+      const stops = out.split(STEP_PROMPT);
+      expect(stops).toHaveLength(3);
+      expect(stops[1]).toMatch(/\(continuing to the next TLS event\)\n/);
+      // The SYN goes by without a stop (no tree), then the ClientHello stops with its RFC section.
+      expect(stops[1]).toMatch(
+        /A→B +IPv4 .* SYN .*\n +0\.000 +A +· tls → ClientHello .*\n +tls event on A {2}\[RFC 8446 §4\.1\.2\]\n$/,
+      );
+      expect(stops[1]).not.toMatch(/Transmission Control Protocol/);
+      expect(stops[2]).toMatch(/quit\n\nEXIT 0\n$/);
+    });
   });
 });

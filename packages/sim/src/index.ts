@@ -49,3 +49,4 @@ export {
   type ScenarioRun,
 } from './scenarios.ts';
 export { Sim, type SimHost, type SimOptions } from './sim.ts';
+export { formatTree, packetTree, type TreeField, type TreeLayer } from './tree.ts';

@@ -16,6 +16,8 @@ export interface LadderPacket {
   summary: string;
   /** Set when the link dropped it (loss, MTU, corruption detected at the receiver). */
   dropped?: string;
+  /** The IP packet itself (for the layer tree of `demo --step`), when the ladder keeps it. */
+  packet?: Uint8Array;
 }
 
 export interface LadderNote {
@@ -23,6 +25,9 @@ export interface LadderNote {
   t: number;
   host: string;
   text: string;
+  /** The layer that emitted it ('tcp', 'tls', 'ipv4', 'link', ...) and the rule it cites. */
+  layer?: string;
+  rfc?: string;
 }
 
 export type LadderLine = LadderPacket | LadderNote;
@@ -43,19 +48,19 @@ export function ladderHeader(): string {
 
 /** The trace events a ladder shows as notes: state changes, handshake messages, drops. */
 export function noteFor(e: TraceEvent): LadderNote | undefined {
-  if (e.state) {
-    return { kind: 'note', t: e.t, host: e.host, text: `${e.layer} ${e.state.from} → ${e.state.to}` };
-  }
-  if (e.dir === 'drop') {
-    return { kind: 'note', t: e.t, host: e.host, text: `${e.layer} dropped: ${e.summary}` };
-  }
+  const note = (text: string): LadderNote => ({
+    kind: 'note',
+    t: e.t,
+    host: e.host,
+    text,
+    layer: e.layer,
+    ...(e.rfc ? { rfc: e.rfc } : {}),
+  });
+  if (e.state) return note(`${e.layer} ${e.state.from} → ${e.state.to}`);
+  if (e.dir === 'drop') return note(`${e.layer} dropped: ${e.summary}`);
   // Messages inside a byte stream (TLS handshake messages): shown where they are written,
   // so a reader sees what the next segments carry.
-  if (e.dir === 'out' && e.layer === 'tls') {
-    return { kind: 'note', t: e.t, host: e.host, text: `tls → ${e.summary}` };
-  }
-  if (e.dir === 'local') {
-    return { kind: 'note', t: e.t, host: e.host, text: `${e.layer} ${e.summary}` };
-  }
+  if (e.dir === 'out' && e.layer === 'tls') return note(`tls → ${e.summary}`);
+  if (e.dir === 'local') return note(`${e.layer} ${e.summary}`);
   return undefined;
 }

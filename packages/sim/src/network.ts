@@ -71,6 +71,8 @@ export interface NetworkOptions {
    * formatted line as it happens (e.g. console.log). Off by default: dissecting costs time.
    */
   trace?: boolean | ((line: string) => void);
+  /** With `trace`: every ladder line as data, as it happens (the packet's bytes included). */
+  onLine?: (line: LadderLine) => void;
   /**
    * 'virtual' (default): time moves only inside net.run(), deterministically. 'real': a
    * RealClock; packets move on their own and a ref'd handle keeps the process alive while
@@ -443,8 +445,14 @@ export class Network {
   }
 
   private addLine(l: LadderLine): void {
-    this.lines.push(l);
+    // The packet goes to onLine only: senders may reuse their buffers, and a long run would
+    // otherwise keep every packet alive.
+    if (l.kind === 'packet' && l.packet) {
+      const { packet: _, ...kept } = l;
+      this.lines.push(kept);
+    } else this.lines.push(l);
     if (typeof this.opts.trace === 'function') this.opts.trace(formatLadderLine(l));
+    this.opts.onLine?.(l);
   }
 
   /** Every packet a host hands to its link: into the pcap and (with trace) the ladder. */
@@ -455,7 +463,14 @@ export class Network {
       if (this.opts.trace) {
         const to = this.destination(packet);
         const name = to === 'all' ? '*' : (to?.host.name ?? '?');
-        this.addLine({ kind: 'packet', t: this.clock.now(), from, to: name, summary: dissect(packet) });
+        this.addLine({
+          kind: 'packet',
+          t: this.clock.now(),
+          from,
+          to: name,
+          summary: dissect(packet),
+          packet,
+        });
       }
       send(packet);
     };

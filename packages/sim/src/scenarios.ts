@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { PingError } from '@stepwire/ip';
 import { encodeSegment, SYN, type TcpSocket } from '@stepwire/tcp';
 import type { SecureSocket, SessionTicket } from '@stepwire/tls';
+import { type LadderLine, ladderHeader } from './ladder.ts';
 import { createNetwork, type LinkOptions, type NetHost, type Network } from './network.ts';
 
 export interface ScenarioContext {
@@ -45,12 +46,16 @@ export async function runScenario(
     keylog?: (line: string) => void;
     /** Changes to the scenario's wire (the CLI's --loss and --mtu). */
     link?: LinkOptions;
+    /** Each ladder line as data (with its packet's bytes) instead of printed: `demo --step`. */
+    onLine?: (line: LadderLine) => void;
   } = {},
 ): Promise<ScenarioRun> {
   const print = o.print ?? (() => {});
+  if (o.onLine) print(ladderHeader());
   const net = createNetwork({
     seed: o.seed ?? 1,
-    trace: print,
+    trace: o.onLine ? true : print,
+    ...(o.onLine ? { onLine: o.onLine } : {}),
     link: { ...s.link, ...o.link },
     ...(o.pcap ? { pcap: o.pcap } : {}),
     ...(o.keylog ? { keylog: o.keylog } : {}),

@@ -95,7 +95,8 @@ export class Sim {
     link.send = (packet: Uint8Array) => {
       const line: LadderLine = { kind: 'packet', t: this.clock.now(), from, to, summary: dissect(packet) };
       this.lines.push(line);
-      onLine?.(line);
+      // The bytes go to the listener only (valid during the call: the sender may reuse them).
+      onLine?.({ ...line, packet });
       send(packet);
     };
     return link;

@@ -23,6 +23,7 @@ import { intIn, probability } from '../args.ts';
 import { UsageError } from '../errors.ts';
 import { forbidKernelTrafficOffLoopback } from '../safety.ts';
 import { createHttpApp } from '../services/http-app.ts';
+import { type KeySource, Stepper, terminalKeys } from './step.ts';
 
 export interface DemoOptions {
   seed: number;
@@ -33,6 +34,9 @@ export interface DemoOptions {
   keylog?: string;
   mermaid?: string;
   list?: boolean;
+  step?: boolean;
+  /** Each ladder line as data instead of printed (set by --step). */
+  onLine?: (l: LadderLine) => void;
 }
 
 /**
@@ -111,13 +115,32 @@ export function demoCommand(print: (s: string) => void = (s) => process.stdout.w
       'write the TLS secrets (SSLKEYLOGFILE format) so Wireshark can decrypt the pcap; default $SSLKEYLOGFILE',
     )
     .option('--mermaid <file>', 'also write the exchange as a mermaid sequence diagram')
+    .option(
+      '--step',
+      'stop at every packet and event: the packet as a layer tree (bytes, meaning, RFC section); keys n t l i u c q',
+    )
     .addHelpText('after', demoHelp)
     .action(async (scenario: string | undefined, o: DemoOptions) => {
       if (o.list) {
         if (scenario) throw new UsageError('--list takes no scenario');
         listScenarios(print);
-      } else if (scenario) await runNamedScenario(scenario, o, print);
-      else await runDemo(o, print);
+        return;
+      }
+      let keys: KeySource | undefined;
+      if (o.step) {
+        keys = terminalKeys();
+        const source = keys;
+        o.onLine = new Stepper(print, source, () => {
+          source.close();
+          process.exit(0);
+        }).onLine;
+      }
+      try {
+        if (scenario) await runNamedScenario(scenario, o, print);
+        else await runDemo(o, print);
+      } finally {
+        keys?.close();
+      }
     });
 }
 
@@ -150,6 +173,7 @@ export async function runNamedScenario(
   const r = await runScenario(s, {
     seed: o.seed,
     print,
+    ...(o.onLine ? { onLine: o.onLine } : {}),
     ...(o.pcap ? { pcap: o.pcap } : {}),
     ...(keylog.write ? { keylog: keylog.write } : {}),
     link: {
@@ -178,7 +202,8 @@ export async function runDemo(opts: DemoOptions, print: (s: string) => void): Pr
     ...(o.pcap ? { pcapPath: o.pcap } : {}),
     onLine: (l) => {
       lines.push(l);
-      print(formatLadderLine(l));
+      if (o.onLine) o.onLine(l);
+      else print(formatLadderLine(l));
     },
   });
   sim.trace.on((e) => {
@@ -187,7 +212,8 @@ export async function runDemo(opts: DemoOptions, print: (s: string) => void): Pr
     const n = noteFor({ ...e, t: sim.clock.now() });
     if (n) {
       lines.push(n);
-      print(formatLadderLine(n));
+      if (o.onLine) o.onLine(n);
+      else print(formatLadderLine(n));
     }
   });
   const step = (title: string) => print(`\n— ${title}`);
