@@ -976,6 +976,12 @@ export class Http2Connection {
   private maybeFinishClosing(): void {
     if (this.phase !== 'closing') return;
     if (this.streams.size > 0 || this.waitingOpen.length > 0) return;
+    // RFC 9113 §6.8: endpoints SHOULD send GOAWAY before closing, also after the peer's.
+    if (!this.goawaySent) {
+      const last = this.role === 'server' ? this.lastRemoteId : this.lastPromisedId;
+      this.goawaySent = { lastStreamId: last };
+      this.queueFrame({ type: 'GOAWAY', lastStreamId: last, errorCode: ErrorCode.NO_ERROR, debugData: new Uint8Array(0) }, false);
+    }
     this.finish(ErrorCode.NO_ERROR, 'graceful shutdown complete', this.goawaySent === undefined);
   }
 
