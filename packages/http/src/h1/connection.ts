@@ -15,7 +15,14 @@ import {
   type RequestHead,
   type ResponseHead,
 } from './codec.ts';
-import { ConnectionState, ProtocolStateError, type Role, type SideState } from './state.ts';
+import {
+  ConnectionState,
+  type MessageEvent,
+  ProtocolStateError,
+  type Role,
+  type SideState,
+  type SwitchKind,
+} from './state.ts';
 
 /**
  * A sans-I/O HTTP/1.1 connection for either role: bytes in → events out, events in →
@@ -546,11 +553,11 @@ export class Http1Connection {
       case 'request': {
         if (role !== 'client') throw new LocalProtocolError('only a client sends requests');
         const info = requestInfo(ev.head, this.limits, true);
-        this.check(() => {
-          if (info.upgrade) this.state.proposeSwitch('upgrade');
-          else if (ev.head.method === 'CONNECT') this.state.proposeSwitch('connect');
-          this.state.process('client', 'request');
-        });
+        if (this.state.client !== 'IDLE')
+          throw new LocalProtocolError(`client cannot request in state ${this.state.client}`);
+        if (info.upgrade) this.state.proposeSwitch('upgrade');
+        else if (ev.head.method === 'CONNECT') this.state.proposeSwitch('connect');
+        this.step('client', 'request');
         if (!info.keepAlive) this.state.noKeepAlive();
         this.method = ev.head.method;
         this.writer =
@@ -565,7 +572,7 @@ export class Http1Connection {
           throw new LocalProtocolError('informational status is 1xx');
         const bytes = encodeResponseHead(ev.head);
         const upgrade = ev.head.status === 101 && this.state.facts.pendingSwitch === 'upgrade';
-        this.check(() => this.state.process('server', 'informational', upgrade ? 'upgrade' : undefined));
+        this.step('server', 'informational', upgrade ? 'upgrade' : undefined);
         if (upgrade) this.switchedRest = this.takeAll();
         return bytes;
       }
@@ -574,17 +581,17 @@ export class Http1Connection {
         if (ev.head.status < 200) throw new LocalProtocolError('use informational for 1xx');
         const bytes = encodeResponseHead(ev.head);
         if (this.state.facts.pendingSwitch === 'connect' && ev.head.status < 300) {
-          this.check(() => this.state.process('server', 'response', 'connect'));
+          this.step('server', 'response', 'connect');
           this.switchedRest = this.takeAll();
           return bytes;
         }
         this.state.declineSwitch();
         const framing =
           this.state.server === 'IDLE'
-            ? frameOf(ev.head, false)
+            ? frameOf(ev.head, false, true)
             : responseFraming(this.method, ev.head, this.limits, true);
         if (!responseKeepAlive(ev.head, framing)) this.state.noKeepAlive();
-        this.check(() => this.state.process('server', 'response'));
+        this.step('server', 'response');
         this.writer =
           framing.kind === 'length'
             ? { kind: 'length', remaining: framing.length }
@@ -622,16 +629,17 @@ export class Http1Connection {
         if (w.kind === 'chunked')
           bytes = Buffer.concat([LAST_CHUNK, encodeTrailerSection(ev.trailers ?? [])]);
         this.writer = { kind: 'none' };
-        this.check(() => this.state.process(role, 'end'));
+        this.step(role, 'end');
         if (this.state.get(role) === 'IDLE' || this.theirState === 'IDLE') this.idleSince = now;
         return bytes;
       }
     }
   }
 
-  private check(fn: () => void): void {
+  /** A state change for what we send: a missing row is the caller's mistake. */
+  private step(role: Role, on: MessageEvent, accepts?: SwitchKind): void {
     try {
-      fn();
+      this.state.process(role, on, accepts);
     } catch (e) {
       if (e instanceof ProtocolStateError) throw new LocalProtocolError(e.message);
       throw e;
@@ -677,24 +685,20 @@ export class Http1Connection {
     if (this.role !== 'server' || this.timedOut) return undefined;
     const t = this.timeouts;
     const them = this.theirState;
-    let best: { at: number; kind: TimeoutKind } | undefined;
-    const offer = (start: number, ms: number, kind: TimeoutKind) => {
-      if (ms > 0 && (best === undefined || start + ms < best.at)) best = { at: start + ms, kind };
-    };
     if (them === 'IDLE' && this.state.server === 'IDLE') {
       if (this.requestStart === undefined) {
         // Waiting for a request's first byte: the first on a connection gets the headers
         // timeout (as Node does), later ones the keep-alive timeout.
-        if (this.state.cycles > 0) offer(this.idleSince, t.keepAliveTimeout, 'keep-alive');
-        else offer(this.startedAt, t.headersTimeout, 'headers');
-      } else {
-        offer(this.requestStart, t.headersTimeout, 'headers');
-        offer(this.requestStart, t.requestTimeout, 'request');
+        if (this.state.cycles > 0)
+          return earliest(undefined, this.idleSince, t.keepAliveTimeout, 'keep-alive');
+        return earliest(undefined, this.startedAt, t.headersTimeout, 'headers');
       }
-    } else if (them === 'SEND_BODY' && this.requestStart !== undefined) {
-      offer(this.requestStart, t.requestTimeout, 'request');
+      const h = earliest(undefined, this.requestStart, t.headersTimeout, 'headers');
+      return earliest(h, this.requestStart, t.requestTimeout, 'request');
     }
-    return best;
+    if (them === 'SEND_BODY' && this.requestStart !== undefined)
+      return earliest(undefined, this.requestStart, t.requestTimeout, 'request');
+    return undefined;
   }
 
   /** The next deadline (ms on the caller's clock), or undefined when none is armed. */
@@ -713,6 +717,17 @@ export class Http1Connection {
   }
 }
 
+/** The earlier of `best` and start + ms (a timeout of 0 is off). */
+function earliest(
+  best: { at: number; kind: TimeoutKind } | undefined,
+  start: number,
+  ms: number,
+  kind: TimeoutKind,
+): { at: number; kind: TimeoutKind } | undefined {
+  if (ms <= 0 || (best !== undefined && best.at <= start + ms)) return best;
+  return { at: start + ms, kind };
+}
+
 /** RFC 9112 §6.3 for a request, with the smuggling defenses of §6.1 and §11.2. */
 export function requestInfo(
   head: RequestHead,
@@ -722,15 +737,11 @@ export function requestInfo(
   const fields = head.fields;
   const v11 = head.version.major === 1 && head.version.minor >= 1;
   const hosts = fieldValues(fields, 'host');
-  const err = (kind: HttpErrorKind, field: string, reason: string): never => {
-    if (local) throw new LocalProtocolError(reason);
-    throw new HttpParseError(kind, field, 0, reason);
-  };
   // RFC 9112 §3.2: a client MUST send Host in HTTP/1.1; a server MUST answer 400 to a
   // request without one or with more than one.
-  if (v11 && hosts.length === 0) err('missing-host', 'host', 'HTTP/1.1 request without Host');
-  if (hosts.length > 1) err('duplicate-host', 'host', 'more than one Host field');
-  const framing = frameOf(head, true, err, v11, limits);
+  if (v11 && hosts.length === 0) framingError(local, 'missing-host', 'host', 'HTTP/1.1 request without Host');
+  if (hosts.length > 1) framingError(local, 'duplicate-host', 'host', 'more than one Host field');
+  const framing = frameOf(head, true, local, v11, limits);
   const conn = listTokens(fields, 'connection');
   const keepAlive = conn.includes('close') ? false : v11 ? true : conn.includes('keep-alive');
   const expect = listTokens(fields, 'expect');
@@ -745,9 +756,7 @@ export function requestInfo(
 function frameOf(
   head: RequestHead | ResponseHead,
   isRequest: boolean,
-  err: (kind: HttpErrorKind, field: string, reason: string) => never = (k, f, r) => {
-    throw new HttpParseError(k, f, 0, r);
-  },
+  local: boolean,
   v11 = head.version.minor >= 1,
   limits: Http1Limits = DEFAULT_LIMITS,
 ): Framing {
@@ -757,24 +766,31 @@ function frameOf(
   if (te.length > 0) {
     // RFC 9112 §6.1: TE with CL is how requests are smuggled; "a server MAY reject" it and
     // must close after — we reject.
-    if (cl.length > 0) err('te-and-cl', 'transfer-encoding', 'Transfer-Encoding with Content-Length');
+    if (cl.length > 0)
+      framingError(local, 'te-and-cl', 'transfer-encoding', 'Transfer-Encoding with Content-Length');
     // RFC 9112 §6.1: a server that receives TE in an HTTP/1.0 request MUST treat it as faulty.
-    if (isRequest && !v11) err('te-in-http10', 'transfer-encoding', 'Transfer-Encoding in HTTP/1.0');
+    if (isRequest && !v11)
+      framingError(local, 'te-in-http10', 'transfer-encoding', 'Transfer-Encoding in HTTP/1.0');
     const codings = listTokens(fields, 'transfer-encoding');
     const last = codings[codings.length - 1];
     if (last !== 'chunked') {
       // RFC 9112 §6.3 rule 4: on a request, TE without a final chunked is a 400 and close;
       // on a response, the body runs to the close.
       if (isRequest)
-        err('te-not-chunked', 'transfer-encoding', `final transfer coding is ${JSON.stringify(last ?? '')}`);
+        framingError(
+          local,
+          'te-not-chunked',
+          'transfer-encoding',
+          `final transfer coding is ${JSON.stringify(last ?? '')}`,
+        );
       return { kind: 'close' };
     }
     // chunked applied more than once is invalid (RFC 9112 §7).
     if (codings.indexOf('chunked') !== codings.length - 1)
-      err('te-not-chunked', 'transfer-encoding', 'chunked twice');
+      framingError(local, 'te-not-chunked', 'transfer-encoding', 'chunked twice');
     // Other codings would have to be undone: a server that knows none answers 501 (RFC 9112 §6.1).
     if (isRequest && codings.length > 1)
-      err('te-unsupported', 'transfer-encoding', `unsupported coding ${codings[0]}`);
+      framingError(local, 'te-unsupported', 'transfer-encoding', `unsupported coding ${codings[0]}`);
     return { kind: 'chunked' };
   }
   if (cl.length > 0) {
@@ -784,15 +800,25 @@ function frameOf(
       for (const part of v.split(',')) {
         const s = part.trim();
         if (!/^\d{1,15}$/.test(s))
-          err('bad-content-length', 'content-length', `bad Content-Length ${JSON.stringify(s.slice(0, 20))}`);
+          framingError(
+            local,
+            'bad-content-length',
+            'content-length',
+            `bad Content-Length ${JSON.stringify(s.slice(0, 20))}`,
+          );
         const n = Number(s);
         if (length !== undefined && n !== length)
-          err('duplicate-content-length', 'content-length', 'Content-Length values differ');
+          framingError(local, 'duplicate-content-length', 'content-length', 'Content-Length values differ');
         length = n;
       }
     const n = length ?? 0;
     if (n > limits.maxBodySize)
-      err('body-too-large', 'content-length', `body of ${n} bytes over ${limits.maxBodySize}`);
+      framingError(
+        local,
+        'body-too-large',
+        'content-length',
+        `body of ${n} bytes over ${limits.maxBodySize}`,
+      );
     return { kind: 'length', length: n };
   }
   // RFC 9112 §6.3 rule 6/8: a request without either has no body; a response runs to the close.
@@ -808,16 +834,13 @@ export function responseFraming(
 ): Framing {
   // Rule 1: HEAD, 1xx, 204, 304 never have content; rule 2: 2xx to CONNECT is a tunnel.
   if (method === 'HEAD' || head.status < 200 || head.status === 204 || head.status === 304) return NO_BODY;
-  return frameOf(
-    head,
-    false,
-    (k, f, r) => {
-      if (local) throw new LocalProtocolError(r);
-      throw new HttpParseError(k, f, 0, r);
-    },
-    true,
-    limits,
-  );
+  return frameOf(head, false, local, true, limits);
+}
+
+/** A framing error: the peer's (HttpParseError) or, for what we send, ours (LocalProtocolError). */
+function framingError(local: boolean, kind: HttpErrorKind, field: string, reason: string): never {
+  if (local) throw new LocalProtocolError(reason);
+  throw new HttpParseError(kind, field, 0, reason);
 }
 
 /** RFC 9112 §9.3: does the connection persist after this response? */

@@ -494,7 +494,7 @@ class H1ServerConnection {
       httpVersionMajor: h.version.major,
       httpVersionMinor: h.version.minor,
       fields: h.fields,
-      onRead: () => this.resumeForReader(),
+      onRead: this.onReqRead,
     });
     this.req = req;
     this.info = e;
@@ -524,7 +524,10 @@ class H1ServerConnection {
       s.emit(handOff, req, this.socket, Buffer.from(rest.buffer, rest.byteOffset, rest.byteLength));
       return;
     }
-    const res = new ServerResponse(req, this.channel(e));
+    const res = new ServerResponse(
+      req,
+      new H1ResponseChannel(this.conn, this.socket, s, this.id, this, h.method, h.version.minor),
+    );
     this.res = res;
     if (
       !e.keepAlive ||
@@ -534,7 +537,7 @@ class H1ServerConnection {
       // tell the core now, so the head says Connection: close
       this.conn.state.noKeepAlive();
     }
-    res.once('finish', () => this.onResponseDone());
+    res.once('finish', this.onResFinish);
     const expect = listTokens(h.fields, 'expect');
     if (s.tracing) s.trace(this.id, 'local', `process ${h.method} ${h.target}`);
     try {
@@ -572,108 +575,13 @@ class H1ServerConnection {
     }
   }
 
-  private channel(
-    info: RequestInfo & { head: { method: string; version: { minor: number } } },
-  ): ResponseChannel {
-    const conn = this.conn;
-    const socket = this.socket;
-    const s = this.server;
-    const write = (bytes: Uint8Array, done?: (err?: Error | null) => void): void => {
-      if (bytes.length === 0 || socket.destroyed || !socket.writable) {
-        done?.();
-        return;
-      }
-      if (socket.write(bytes) || !done) done?.();
-      else socket.once('drain', () => done());
-    };
-    // The head waits for the first body bytes (or the next tick) so that a small response
-    // leaves in one write, as node:http's does.
-    let pendingHead: Uint8Array | undefined;
-    const flushHead = (): void => {
-      const h = pendingHead;
-      pendingHead = undefined;
-      if (h) write(h);
-    };
-    const send = (fn: () => Uint8Array, done?: (err?: Error | null) => void): void => {
-      let bytes: Uint8Array;
-      try {
-        bytes = fn();
-      } catch (err) {
-        s.counters.inc('local-protocol-errors');
-        done?.(err as Error);
-        return;
-      }
-      if (pendingHead) {
-        bytes = bytes.length > 0 ? Buffer.concat([pendingHead, bytes]) : pendingHead;
-        pendingHead = undefined;
-      }
-      write(bytes, done);
-    };
-    return {
-      sendHead: (status, reason, fields, knownLength) => {
-        const has = (n: string) => fields.some(([k]) => k.toLowerCase() === n);
-        const bodiless = info.head.method === 'HEAD' || status === 204 || status === 304;
-        if (!has('content-length') && !has('transfer-encoding') && status !== 204 && status !== 304) {
-          if (knownLength !== undefined) fields.push(['Content-Length', String(knownLength)]);
-          else if (bodiless) {
-            // a HEAD response that does not know the GET's length says nothing about it
-          } else if (info.head.version.minor >= 1) fields.push(['Transfer-Encoding', 'chunked']);
-          else conn.state.noKeepAlive(); // HTTP/1.0: the body ends with the connection
-        }
-        // a server that is closing ends each connection after the response in progress
-        if (s.isClosing) conn.state.noKeepAlive();
-        const connTokens = listTokens(fields, 'connection');
-        if (!connTokens.includes('close')) {
-          if (!conn.keepAlive) fields.push(['Connection', 'close']);
-          else if (!connTokens.includes('keep-alive')) {
-            fields.push(['Connection', 'keep-alive']);
-            const ka = conn.timeouts.keepAliveTimeout;
-            if (ka > 0 && !has('keep-alive')) fields.push(['Keep-Alive', `timeout=${Math.floor(ka / 1000)}`]);
-          }
-        }
-        try {
-          pendingHead = conn.send(
-            { type: 'response', head: { version: { major: 1, minor: 1 }, status, reason, fields } },
-            s.timers.now(),
-          );
-        } catch (err) {
-          s.counters.inc('local-protocol-errors');
-          throw err;
-        }
-        process.nextTick(flushHead);
-        s.counters.inc('responses');
-        if (s.tracing)
-          s.trace(
-            this.id,
-            'out',
-            `respond ${status} ${reason}`,
-            { status, fields: fields.length },
-            'RFC 9112 §4',
-          );
-      },
-      sendInformational: (status, reason, fields) => {
-        if (conn.ourState !== 'SEND_RESPONSE') return;
-        send(() =>
-          conn.send({
-            type: 'informational',
-            head: { version: { major: 1, minor: 1 }, status, reason, fields },
-          }),
-        );
-        if (s.tracing) s.trace(this.id, 'out', `respond ${status} ${reason}`, { status }, 'RFC 9110 §15.2');
-      },
-      sendData: (chunk, done) => {
-        if (this.closed) return done();
-        send(() => conn.send({ type: 'data', data: chunk }), done);
-      },
-      sendEnd: (trailers: Field[], done) => {
-        if (this.closed) return done();
-        send(() => conn.send({ type: 'end', trailers }, s.timers.now()), done);
-      },
-      abort: () => {
-        if (!this.closed) socket.destroy();
-      },
-    };
+  /** @internal For the response channel. */
+  get isClosed(): boolean {
+    return this.closed;
   }
+
+  private readonly onReqRead = (): void => this.resumeForReader();
+  private readonly onResFinish = (): void => this.onResponseDone();
 
   private resumeForReader(): void {
     if (!this.pausedForReader) return;
@@ -855,5 +763,153 @@ class H1ServerConnection {
     this.timer?.cancel();
     this.timer = undefined;
     this.timerAt = undefined;
+  }
+}
+
+const HTTP11 = { major: 1, minor: 1 };
+
+function flushPending(ch: H1ResponseChannel): void {
+  ch.flushHead();
+}
+
+function hasField(fields: readonly Field[], lower: string): boolean {
+  for (const [k] of fields) if (k.length === lower.length && k.toLowerCase() === lower) return true;
+  return false;
+}
+
+/** One response's way to the wire over an HTTP/1.1 connection (see ResponseChannel). */
+class H1ResponseChannel implements ResponseChannel {
+  /** The head waits for the first body bytes (or the next tick): a small response leaves in one write, as node:http's does. */
+  private pendingHead: Uint8Array | undefined;
+
+  constructor(
+    private readonly conn: Http1Connection,
+    private readonly socket: Duplex,
+    private readonly server: HttpServer,
+    private readonly id: number,
+    private readonly owner: { readonly isClosed: boolean },
+    private readonly method: string,
+    private readonly requestMinor: number,
+  ) {}
+
+  sendHead(status: number, reason: string, fields: Field[], knownLength: number | undefined): void {
+    const conn = this.conn;
+    const s = this.server;
+    const bodiless = this.method === 'HEAD' || status === 204 || status === 304;
+    if (
+      !hasField(fields, 'content-length') &&
+      !hasField(fields, 'transfer-encoding') &&
+      status !== 204 &&
+      status !== 304
+    ) {
+      if (knownLength !== undefined) fields.push(['Content-Length', String(knownLength)]);
+      else if (bodiless) {
+        // a HEAD response that does not know the GET's length says nothing about it
+      } else if (this.requestMinor >= 1) fields.push(['Transfer-Encoding', 'chunked']);
+      else conn.state.noKeepAlive(); // HTTP/1.0: the body ends with the connection
+    }
+    // a server that is closing ends each connection after the response in progress
+    if (s.isClosing) conn.state.noKeepAlive();
+    const connTokens = listTokens(fields, 'connection');
+    if (!connTokens.includes('close')) {
+      if (!conn.keepAlive) fields.push(['Connection', 'close']);
+      else if (!connTokens.includes('keep-alive')) {
+        fields.push(['Connection', 'keep-alive']);
+        const ka = conn.timeouts.keepAliveTimeout;
+        if (ka > 0 && !hasField(fields, 'keep-alive'))
+          fields.push(['Keep-Alive', `timeout=${Math.floor(ka / 1000)}`]);
+      }
+    }
+    try {
+      this.pendingHead = conn.send(
+        { type: 'response', head: { version: HTTP11, status, reason, fields } },
+        s.timers.now(),
+      );
+    } catch (err) {
+      s.counters.inc('local-protocol-errors');
+      throw err;
+    }
+    process.nextTick(flushPending, this);
+    s.counters.inc('responses');
+    if (s.tracing)
+      s.trace(
+        this.id,
+        'out',
+        `respond ${status} ${reason}`,
+        { status, fields: fields.length },
+        'RFC 9112 §4',
+      );
+  }
+
+  sendInformational(status: number, reason: string, fields: Field[]): void {
+    if (this.conn.ourState !== 'SEND_RESPONSE') return;
+    let bytes: Uint8Array;
+    try {
+      bytes = this.conn.send({ type: 'informational', head: { version: HTTP11, status, reason, fields } });
+    } catch {
+      this.server.counters.inc('local-protocol-errors');
+      return;
+    }
+    this.write(bytes);
+    if (this.server.tracing)
+      this.server.trace(this.id, 'out', `respond ${status} ${reason}`, { status }, 'RFC 9110 §15.2');
+  }
+
+  sendData(chunk: Uint8Array, done: (err?: Error | null) => void): void {
+    if (this.owner.isClosed) {
+      done();
+      return;
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = this.conn.send({ type: 'data', data: chunk });
+    } catch (err) {
+      this.server.counters.inc('local-protocol-errors');
+      done(err as Error);
+      return;
+    }
+    this.write(bytes, done);
+  }
+
+  sendEnd(trailers: Field[], done: (err?: Error | null) => void): void {
+    if (this.owner.isClosed) {
+      done();
+      return;
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = this.conn.send({ type: 'end', trailers }, this.server.timers.now());
+    } catch (err) {
+      this.server.counters.inc('local-protocol-errors');
+      done(err as Error);
+      return;
+    }
+    this.write(bytes, done);
+  }
+
+  abort(): void {
+    if (!this.owner.isClosed) this.socket.destroy();
+  }
+
+  flushHead(): void {
+    const h = this.pendingHead;
+    this.pendingHead = undefined;
+    if (h) this.write(h);
+  }
+
+  private write(data: Uint8Array, done?: (err?: Error | null) => void): void {
+    let bytes = data;
+    const head = this.pendingHead;
+    if (head) {
+      bytes = bytes.length > 0 ? Buffer.concat([head, bytes]) : head;
+      this.pendingHead = undefined;
+    }
+    const socket = this.socket;
+    if (bytes.length === 0 || socket.destroyed || !socket.writable) {
+      done?.();
+      return;
+    }
+    if (socket.write(bytes) || !done) done?.();
+    else socket.once('drain', () => done());
   }
 }

@@ -138,6 +138,14 @@ export const STATE_RULES: readonly StateRule[] = [
   },
 ];
 
+const ruleKey = (role: Role, from: SideState, on: MessageEvent, accepts: SwitchKind | undefined): string =>
+  `${role} ${from} ${on} ${accepts ?? ''}`;
+
+/** EVENT_RULES by (role, from, on, accepts), for a lookup per event. */
+const RULE_INDEX: ReadonlyMap<string, EventRule> = new Map(
+  EVENT_RULES.map((r) => [ruleKey(r.role, r.from, r.on, r.accepts), r]),
+);
+
 export class ProtocolStateError extends Error {
   override readonly name = 'ProtocolStateError';
 }
@@ -159,9 +167,7 @@ export class ConnectionState {
   /** Apply `on` to `role`'s side; throws ProtocolStateError when the table has no row for it. */
   process(role: Role, on: MessageEvent, accepts?: SwitchKind): void {
     const from = this.get(role);
-    const rule = EVENT_RULES.find(
-      (r) => r.role === role && r.from === from && r.on === on && r.accepts === accepts,
-    );
+    const rule = RULE_INDEX.get(ruleKey(role, from, on, accepts));
     if (!rule) throw new ProtocolStateError(`${role} cannot ${on} in state ${from}`);
     // The client's request also moves the server: it now owes a response.
     if (role === 'client' && on === 'request') this.process('server', 'request');
@@ -211,7 +217,13 @@ export class ConnectionState {
 
   private settle(): void {
     for (let guard = 0; guard < 8; guard++) {
-      const rule = STATE_RULES.find((r) => r.when(this.client, this.server, this.facts));
+      let rule: StateRule | undefined;
+      for (const r of STATE_RULES) {
+        if (r.when(this.client, this.server, this.facts)) {
+          rule = r;
+          break;
+        }
+      }
       if (!rule) return;
       const [c, s] = rule.to(this.client, this.server);
       if (c === this.client && s === this.server) return;
