@@ -179,6 +179,80 @@ describe('our client against nghttpd', () => {
   });
 });
 
+async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+  const p = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  return p;
+}
+
+async function waitListening(p: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect(p, '127.0.0.1', () => {
+        s.destroy();
+        r(true);
+      });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing listens on ${p}`);
+}
+
+describe('nghttpx (nghttp2-proxy) as a reverse proxy with our server as its h2 backend', () => {
+  it('curl over h2 and over HTTP/1.1 to nghttpx, nghttpx to us over h2; our client through nghttpx too', async () => {
+    const front = await freePort();
+    const proxy = spawn(
+      'nghttpx',
+      [
+        '--conf=/dev/null',
+        `-f127.0.0.1,${front};no-tls`,
+        `-b127.0.0.1,${port};;proto=h2`,
+        '--workers=1',
+        '--accesslog-file=/dev/null',
+        `--errorlog-file=${join(dir, 'nghttpx.log')}`,
+      ],
+      { stdio: 'ignore' },
+    );
+    try {
+      await waitListening(front);
+      const h2 = await run('curl', [
+        '-s',
+        '--http2-prior-knowledge',
+        '-w',
+        '|%{http_version}',
+        `http://127.0.0.1:${front}/via-proxy`,
+      ]);
+      expect(h2.stdout).toBe('hello h2\n|2');
+      const h1 = await run('curl', ['-s', '-w', '|%{http_version}', `http://127.0.0.1:${front}/big`]);
+      expect(h1.stdout).toBe(`${BIG.toString()}|1.1`);
+      const session = connect(`http://127.0.0.1:${front}`);
+      const bodies = await Promise.all(
+        Array.from(
+          { length: 10 },
+          () =>
+            new Promise<string>((resolve, reject) => {
+              const req = session.request({ ':path': '/' });
+              let b = '';
+              req.on('data', (c: Buffer) => {
+                b += c;
+              });
+              req.on('end', () => resolve(b));
+              req.on('error', reject);
+            }),
+        ),
+      );
+      expect(bodies.every((b) => b === 'hello h2\n')).toBe(true);
+      await new Promise<void>((r) => session.close(r));
+    } finally {
+      if (proxy.pid) process.kill(proxy.pid, 'SIGKILL');
+    }
+  });
+});
+
 // A raw-frame client in Python (hyperframe + hpack from Debian's python3-h2): it writes the
 // preface, SETTINGS, an ACK and a violation, then reports the first GOAWAY or RST_STREAM.
 const PY = String.raw`
