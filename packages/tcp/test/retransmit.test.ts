@@ -188,7 +188,9 @@ describe('limited transmit (RFC 3042)', () => {
 
 describe('SACK loss recovery (RFC 6675)', () => {
   it('retransmits exactly the holes the scoreboard shows', () => {
-    const { a } = established();
+    // RFC 6675's counting rules alone: RACK would find segment 4 lost by time as soon as
+    // segment 5, sent with it, was SACKed (see the RACK tests below).
+    const { a } = established({ rack: false });
     a.send(bytes(14600), 0);
     for (let ack = 1001 + 1460; ack <= 1001 + 14600; ack += 1460) a.receive(ackFromB(ack), 10);
     const una = 15601;
@@ -306,7 +308,9 @@ describe('lost retransmissions (RFC 8985 §6, by SACK order)', () => {
 
 describe('proportional rate reduction (RFC 6937)', () => {
   it('sends about one segment for every two delivered while pipe is above ssthresh', () => {
-    const { a } = established();
+    // RACK off: the ACKs here come at once (RTT 0), so RACK's time rule would start the
+    // recovery at the first SACK, with another FlightSize; this counts RFC 6675's way.
+    const { a } = established({ rack: false });
     a.send(bytes(20 * 1460), 0);
     for (let ack = 1001 + 1460; ack <= 1001 + 20 * 1460; ack += 1460) a.receive(ackFromB(ack), 10);
     const una = 1001 + 20 * 1460;
@@ -332,9 +336,10 @@ describe('proportional rate reduction (RFC 6937)', () => {
 });
 
 describe('spurious retransmissions undone (RFC 3708 by D-SACK, RFC 4015 response)', () => {
-  // A sender with 10 segments in flight after slow start (ssthresh still unbounded).
+  // A sender with 10 segments in flight after slow start (ssthresh still unbounded). RACK
+  // off: here the reordering is met by DupThresh; with RACK it is met by RACK's window.
   function inFlight() {
-    const { a } = established();
+    const { a } = established({ rack: false });
     a.send(bytes(14600), 0);
     for (let ack = 1001 + 1460; ack <= 1001 + 14600; ack += 1460) a.receive(ackFromB(ack), 10);
     const una = 15601;
@@ -398,5 +403,48 @@ describe('spurious retransmissions undone (RFC 3708 by D-SACK, RFC 4015 response
     expect(a.stats.spuriousRecoveries).toBe(0);
     a.receive(ackFromB(seg(10), { options: { sack: sack([seg(0), seg(1)]) } }), 1101);
     expect(a.stats).toMatchObject({ spuriousRecoveries: 1, dupThresh: 3, ...before });
+  });
+});
+
+describe('RACK (RFC 8985): loss found by time', () => {
+  // Slow start with every ACK one RTT (10 ms) after its segments: RACK's min_RTT is 10.
+  function warm(opts = {}) {
+    const { a } = established(opts);
+    a.send(bytes(30 * 1460), 0);
+    let t = 0;
+    while (a.stats.sndUna !== a.stats.sndMax) {
+      t += 10;
+      a.receive(ackFromB(a.stats.sndMax), t);
+    }
+    const una = a.stats.sndUna;
+    const seg = (i: number) => una + i * 1460;
+    expect(a.send(bytes(2 * 1460), 100).segments.length).toBe(2);
+    return { a, seg };
+  }
+  const sack = (left: number, right: number) => ({ options: { sack: [{ left, right }] } });
+
+  it('one SACKed segment is enough: the earlier one is lost once RTT + reo_wnd passed (§6.2, §6.3)', () => {
+    const { a, seg } = warm();
+    // Segment 0 is lost, segment 1 SACKed: one duplicate ACK, far from DupThresh.
+    expect(lines(a.receive(ackFromB(seg(0), sack(seg(1), seg(2))), 110))).toEqual([]);
+    // reo_wnd = min(min_RTT/4, SRTT) (no reordering seen yet): due at 100 + 10 + 2.5.
+    expect(a.nextTimeout()).toBe(112.5);
+    expect(lines(a.onTimeout(112.5))).toEqual([`ACK seq=${seg(0)} ack=5001 win=65535 len=1460`]);
+    expect(a.stats.inRecovery).toBe(true);
+    expect(a.stats.timeouts).toBe(0);
+  });
+
+  it('without RACK the same loss waits for the RTO', () => {
+    const { a, seg } = warm({ rack: false });
+    a.receive(ackFromB(seg(0), sack(seg(1), seg(2))), 110);
+    expect(a.nextTimeout()).toBe(1100); // RFC 6298 §2.4: the RTO is at least 1 s
+  });
+
+  it('reordering within reo_wnd costs nothing: the late segment is ACKed before the timer', () => {
+    const { a, seg } = warm();
+    a.receive(ackFromB(seg(0), sack(seg(1), seg(2))), 110);
+    expect(lines(a.receive(ackFromB(seg(2)), 111))).toEqual([]);
+    expect(a.nextTimeout()).toBeUndefined();
+    expect(a.stats).toMatchObject({ retransmits: 0, inRecovery: false });
   });
 });

@@ -8,6 +8,7 @@ import type { SackBlock, TcpOptions } from '../options.ts';
 import { RttEstimator } from '../rto.ts';
 import { OutOfOrderQueue, Scoreboard } from '../sack.ts';
 import { describeSegment, SYN, type TcpSegment } from '../segment.ts';
+import { newRackState, type RackState } from './rack.ts';
 import { STRICT_TRANSITIONS, type TcpInput, type TcpState, transitionFor } from './state.ts';
 import type {
   FastOpenServer,
@@ -144,6 +145,8 @@ export interface Timers {
   keepaliveProbes: number;
   /** TIME-WAIT's 2 MSL (RFC 9293 §3.10.8). */
   timeWait: number | undefined;
+  /** RACK's reordering timer (RFC 8985 §6.3). */
+  rack: number | undefined;
 }
 
 /** What the next ACK owes and how often unacceptable segments may be answered. */
@@ -288,6 +291,7 @@ export class ControlBlock {
   readonly cc: CongestionControl;
   readonly scoreboard = new Scoreboard();
   readonly recovery: RecoveryState;
+  readonly rack: RackState;
   readonly undo: UndoState = {
     active: false,
     fast: false,
@@ -311,6 +315,7 @@ export class ControlBlock {
     keepalive: undefined,
     keepaliveProbes: 0,
     timeWait: undefined,
+    rack: undefined,
   };
   readonly acks: AckState = {
     unackedSegs: 0,
@@ -389,6 +394,7 @@ export class ControlBlock {
     this.offerTs = opts.timestamps ?? true;
     this.rcv = { irs: 0, nxt: 0, advRight: 0, shift: this.offerWs ? windowShiftFor(this.receiveBuffer) : 0 };
     this.ooo = new OutOfOrderQueue(opts.maxOutOfOrder ?? this.receiveBuffer);
+    this.rack = newRackState(opts.rack ?? true);
     const minRto = opts.minRto ?? opts.rto?.min;
     this.rtt = new RttEstimator(minRto === undefined ? opts.rto : { ...opts.rto, min: minRto });
     const cf: CongestionFactory =
@@ -541,6 +547,7 @@ export class ControlBlock {
     this.timers.rtx = undefined;
     this.timers.persist = undefined;
     this.timers.keepalive = undefined;
+    this.timers.rack = undefined;
     this.timers.timeWait = this.now + 2 * this.o.msl;
   }
 
@@ -548,7 +555,7 @@ export class ControlBlock {
     if (this.state === 'CLOSED') return;
     this.transition(on);
     const t = this.timers;
-    t.rtx = t.persist = t.delAck = t.keepalive = t.timeWait = undefined;
+    t.rtx = t.persist = t.delAck = t.keepalive = t.timeWait = t.rack = undefined;
     this.acks.now = false;
     this.sendQueue.clear();
     this.ooo.clear();

@@ -7,7 +7,15 @@
 import * as wire from '@stepwire/wire';
 import { ACK, FIN, RST, SYN, type TcpSegment } from '../segment.ts';
 import { type ControlBlock, EMPTY } from './control-block.ts';
-import { dsackBlock, onDsack, onDupAck, onNewAckCongestion, onSackRecoveryAck, tryUndo } from './recovery.ts';
+import {
+  dsackBlock,
+  onDsack,
+  onDupAck,
+  onNewAckCongestion,
+  onSackRecoveryAck,
+  rackLoss,
+  tryUndo,
+} from './recovery.ts';
 import { emit, resetFor, sendAck, sendSyn } from './segments.ts';
 import { transmit } from './send.ts';
 import { SEND_STATES, type TcpState, TEXT_STATES } from './state.ts';
@@ -446,6 +454,7 @@ function processAck(tcb: ControlBlock, seg: TcpSegment): boolean {
       : seg.payload.length === 0 && !(seg.flags & (SYN | FIN)) && window === tcb.snd.wnd;
     if (dup) onDupAck(tcb);
   }
+  if (tcb.rack.enabled && tcb.sackOk) rackLoss(tcb);
   if (tcb.recovery.inRecovery && tcb.sackOk) {
     // RFC 6937 §3: DeliveredData = change in SND.UNA + change in SACKed bytes.
     onSackRecoveryAck(tcb, seqDiff(tcb.snd.una, unaBefore) + tcb.scoreboard.sacked - sackedBefore);

@@ -8,6 +8,7 @@ import * as wire from '@stepwire/wire';
 import type { TcpOptions } from '../options.ts';
 import { ACK, FIN, PSH, RST, SYN, type TcpSegment } from '../segment.ts';
 import { type ControlBlock, EMPTY, NO_OPTIONS } from './control-block.ts';
+import { rackRetransmitted, rackSent } from './rack.ts';
 
 // Bound once to locals: on the per-segment path each access to an imported binding can
 // cost a getter call under some module loaders (esbuild/tsx, vite-node).
@@ -165,9 +166,13 @@ export function sendData(tcb: ControlBlock, seq: number, len: number, fin: boole
     tcb.rttProbe.seq = undefined; // Karn (RFC 6298 §3)
     noteRetransmitted(tcb, end);
     if (tcb.undo.active) tcb.undo.retrans++;
-  } else if (tcb.rttProbe.seq === undefined && !tcb.ts.ok) {
-    tcb.rttProbe.seq = seq;
-    tcb.rttProbe.time = tcb.now;
+    rackRetransmitted(tcb, seq, end);
+  } else {
+    if (tcb.rttProbe.seq === undefined && !tcb.ts.ok) {
+      tcb.rttProbe.seq = seq;
+      tcb.rttProbe.time = tcb.now;
+    }
+    rackSent(tcb, seq, end);
   }
   if (fin) tcb.finSent = true;
   if (tcb.recovery.inRecovery) tcb.recovery.prrOut += len + (fin ? 1 : 0);
@@ -199,6 +204,7 @@ export function retransmitRange(tcb: ControlBlock, seq: number, len: number): vo
   const end = seqAdd(seq, dataLen + (fin ? 1 : 0));
   if (tcb.recovery.inRecovery && tcb.sackOk && tcb.recovery.rxtLog.length < 3 * 256)
     tcb.recovery.rxtLog.push(seq, end, tcb.snd.max);
+  rackRetransmitted(tcb, seq, end);
   noteRetransmitted(tcb, end);
   if (seqGt(end, tcb.recovery.highRxt)) tcb.recovery.highRxt = end;
   if (tcb.timers.rtx === undefined) tcb.timers.rtx = tcb.now + tcb.rtt.rto;

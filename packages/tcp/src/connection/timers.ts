@@ -6,7 +6,7 @@
 import * as wire from '@stepwire/wire';
 import { ACK } from '../segment.ts';
 import { type ControlBlock, EMPTY } from './control-block.ts';
-import { onRtoRecovery } from './recovery.ts';
+import { onRtoRecovery, rackLoss } from './recovery.ts';
 import { emit, sendSyn } from './segments.ts';
 import { transmit } from './send.ts';
 import { KEEPALIVE_STATES, SEND_STATES, SYNCHRONIZED } from './state.ts';
@@ -16,7 +16,8 @@ const { seqAdd } = wire;
 /** The next time onTimeout must be called, or undefined when no timer is armed. */
 export function nextDeadline(tcb: ControlBlock): number | undefined {
   let t = tcb.timers.rtx;
-  for (const x of [tcb.timers.persist, tcb.timers.delAck, tcb.timers.keepalive, tcb.timers.timeWait]) {
+  const tm = tcb.timers;
+  for (const x of [tm.persist, tm.delAck, tm.keepalive, tm.timeWait, tm.rack]) {
     if (x !== undefined && (t === undefined || x < t)) t = x;
   }
   return t;
@@ -33,6 +34,14 @@ export function timersFire(tcb: ControlBlock): void {
   if (tcb.timers.rtx !== undefined && now >= tcb.timers.rtx) {
     tcb.timers.rtx = undefined;
     onRetransmissionTimeout(tcb);
+  }
+  if (tcb.timers.rack !== undefined && now >= tcb.timers.rack) {
+    // RFC 8985 §6.3: the reordering window of a segment passed; look again.
+    tcb.timers.rack = undefined;
+    if (SEND_STATES.has(tcb.state)) {
+      rackLoss(tcb);
+      transmit(tcb);
+    }
   }
   if (tcb.timers.persist !== undefined && now >= tcb.timers.persist) {
     tcb.timers.persist = undefined;

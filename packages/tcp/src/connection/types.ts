@@ -122,6 +122,8 @@ export interface TcpConnectionOptions {
    * §7 throttling; Linux tcp_invalid_ratelimit). Default 500 ms; 0 = no limit.
    */
   invalidAckInterval?: number;
+  /** RACK loss detection by time (RFC 8985 §6), with SACK. Default true. */
+  rack?: boolean;
   /** Duplicate-ACK threshold (RFC 5681 §3.2). Default 3. */
   dupThresh?: number;
   trace?: TraceBus;

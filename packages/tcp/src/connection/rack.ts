@@ -1,0 +1,207 @@
+/**
+ * RACK (RFC 8985 §6): loss detection by time rather than by counting. Each sent segment
+ * keeps when it was (last) sent; when a segment sent later has been delivered (ACKed or
+ * SACKed) and an RTT plus a reordering window has passed since this one went, this one is
+ * lost. Reordering shorter than the window costs nothing, and a lost retransmission is
+ * found like any other loss. The reordering window starts at min_RTT/4 and grows with
+ * D-SACKs (§6.2 step 4).
+ *
+ * Lost ranges go to RecoveryState.relost, which the SACK recovery sends first
+ * (recovery.ts sackRecoverySend); RACK only runs with SACK. TLP (§7) is not implemented:
+ * a tail loss outside recovery still waits for the rescue retransmission or the RTO.
+ */
+import * as wire from '@stepwire/wire';
+import type { ControlBlock } from './control-block.ts';
+
+const { seqGeq, seqGt, seqLeq, seqLt } = wire;
+
+const NONE: number[] = [];
+const RETRANSMITTED = 1;
+const DELIVERED = 2;
+const LOST = 4;
+
+/** RFC 8985 state, with the per-segment log its §6.1 asks for. */
+export interface RackState {
+  enabled: boolean;
+  /** Sent segments by sequence: start, end, last transmission time, flags. Entries below `head` are gone. */
+  start: number[];
+  end: number[];
+  xmit: number[];
+  flags: number[];
+  head: number;
+  /** RACK.xmit_ts, RACK.end_seq, RACK.rtt: the most recently sent delivered segment. */
+  xmitTs: number;
+  endSeq: number;
+  rtt: number;
+  /** RACK.min_RTT (from the segments' own delivery times). */
+  minRtt: number;
+  /** RACK.fack: the highest end delivered. */
+  fack: number;
+  reorderingSeen: boolean;
+  reoWndMult: number;
+  reoWndPersist: number;
+  dsackRound: number | undefined;
+}
+
+export function newRackState(enabled: boolean): RackState {
+  return {
+    enabled,
+    start: [],
+    end: [],
+    xmit: [],
+    flags: [],
+    head: 0,
+    xmitTs: Number.NEGATIVE_INFINITY,
+    endSeq: 0,
+    rtt: 0,
+    minRtt: Number.POSITIVE_INFINITY,
+    fack: 0,
+    reorderingSeen: false,
+    reoWndMult: 1,
+    reoWndPersist: 0,
+    dsackRound: undefined,
+  };
+}
+
+/** New data [start, end) went out at `now`. */
+export function rackSent(tcb: ControlBlock, start: number, end: number): void {
+  const r = tcb.rack;
+  if (!r.enabled || !tcb.sackOk) return;
+  const n = r.end.length;
+  if (n > r.head && seqGt(r.end[n - 1]!, start)) {
+    rackRetransmitted(tcb, start, end);
+    return;
+  }
+  r.start.push(start);
+  r.end.push(end);
+  r.xmit.push(tcb.now);
+  r.flags.push(0);
+}
+
+/** [start, end) went again at `now`: the entries it overlaps take the new time. */
+export function rackRetransmitted(tcb: ControlBlock, start: number, end: number): void {
+  const r = tcb.rack;
+  if (!r.enabled || !tcb.sackOk) return;
+  for (let i = r.head; i < r.end.length; i++) {
+    if (!seqGt(r.end[i]!, start)) continue;
+    if (!seqLt(r.start[i]!, end)) break;
+    r.xmit[i] = tcb.now;
+    r.flags[i] = (r.flags[i]! | RETRANSMITTED) & ~LOST;
+  }
+}
+
+/** After an RTO every SACK is forgotten (RFC 2018 §8): so are the deliveries it reported. */
+export function rackOnRto(tcb: ControlBlock): void {
+  const r = tcb.rack;
+  for (let i = r.head; i < r.flags.length; i++) r.flags[i] = r.flags[i]! & ~(DELIVERED | LOST);
+}
+
+/** RFC 8985 §6.2 step 2: a segment was delivered. */
+function delivered(tcb: ControlBlock, i: number): void {
+  const r = tcb.rack;
+  const xmit = r.xmit[i]!;
+  const end = r.end[i]!;
+  const rtt = tcb.now - xmit;
+  const retransmitted = (r.flags[i]! & RETRANSMITTED) !== 0;
+  r.flags[i] = r.flags[i]! | DELIVERED;
+  // Step 3: delivered below the highest delivered, never retransmitted: reordering.
+  if (!retransmitted && seqLt(end, r.fack)) r.reorderingSeen = true;
+  if (seqGt(end, r.fack)) r.fack = end;
+  // The ACK of a retransmitted segment may be for the original: too quick to be the copy.
+  if (retransmitted && rtt < r.minRtt) return;
+  if (!retransmitted && rtt < r.minRtt) r.minRtt = rtt;
+  if (xmit > r.xmitTs || (xmit === r.xmitTs && seqGt(end, r.endSeq))) {
+    r.xmitTs = xmit;
+    r.endSeq = end;
+    r.rtt = rtt;
+  }
+}
+
+/** RFC 8985 §6.2 step 4, RACK_update_reo_wnd, on a D-SACK. */
+export function rackOnDsack(tcb: ControlBlock): void {
+  const r = tcb.rack;
+  if (!r.enabled) return;
+  if (r.dsackRound === undefined || seqGeq(tcb.snd.una, r.dsackRound)) {
+    r.dsackRound = tcb.snd.max;
+    r.reoWndMult++;
+    r.reoWndPersist = 16;
+  }
+}
+
+/** A recovery ended: after 16 without a D-SACK the reordering window shrinks back. */
+export function rackOnRecoveryExit(tcb: ControlBlock): void {
+  const r = tcb.rack;
+  if (r.reoWndPersist > 0 && --r.reoWndPersist === 0) r.reoWndMult = 1;
+}
+
+/** RACK.reo_wnd (§6.2 step 4). */
+function reoWnd(tcb: ControlBlock, sackedSegs: number): number {
+  const r = tcb.rack;
+  if (!r.reorderingSeen && (tcb.recovery.inRecovery || sackedSegs >= tcb.recovery.dupThresh)) return 0;
+  const srtt = tcb.rtt.srtt ?? r.minRtt;
+  const min = Number.isFinite(r.minRtt) ? r.minRtt : srtt;
+  return Math.min((r.reoWndMult * min) / 4, srtt);
+}
+
+/**
+ * On each ACK (and when the reordering timer fires): take the deliveries this ACK reports,
+ * then mark lost what RACK says is (§6.2 step 5). Returns the ranges newly found lost, as
+ * [start, end] pairs. Arms or clears the reordering timer.
+ */
+export function rackDetect(tcb: ControlBlock): number[] {
+  const r = tcb.rack;
+  if (!r.enabled || !tcb.sackOk) return NONE;
+  const una = tcb.snd.una;
+  const sb = tcb.scoreboard;
+  // Deliveries: cumulatively acknowledged entries leave the log; SACKed ones are marked.
+  while (r.head < r.end.length && seqLeq(r.end[r.head]!, una)) {
+    if (!(r.flags[r.head]! & DELIVERED)) delivered(tcb, r.head);
+    r.head++;
+  }
+  if (r.head > 1024 && r.head * 2 > r.end.length) {
+    r.start.splice(0, r.head);
+    r.end.splice(0, r.head);
+    r.xmit.splice(0, r.head);
+    r.flags.splice(0, r.head);
+    r.head = 0;
+  }
+  if (r.head === r.end.length) {
+    tcb.timers.rack = undefined;
+    return NONE;
+  }
+  if (!sb.isEmpty) {
+    // Both sorted by sequence: walk the SACKed ranges and the entries together.
+    const ranges = sb.ranges();
+    let k = 0;
+    for (let i = r.head; i < r.end.length && k < ranges.length; i++) {
+      const s0 = r.start[i]!;
+      while (k < ranges.length && seqLeq(ranges[k]!.right, s0)) k++;
+      const range = ranges[k];
+      if (!range || r.flags[i]! & DELIVERED) continue;
+      if (seqLeq(range.left, s0) && seqLeq(r.end[i]!, range.right)) delivered(tcb, i);
+    }
+  }
+  if (!Number.isFinite(r.xmitTs)) return NONE;
+  // Without SACKed data above it, no undelivered segment was sent before a delivered one
+  // (cumulative ACKs deliver in order): nothing to look for.
+  if (sb.isEmpty && tcb.timers.rack === undefined) return NONE;
+  const wnd = reoWnd(tcb, Math.floor(sb.sacked / tcb.mss));
+  let timeout = 0;
+  let lost = NONE;
+  for (let i = r.head; i < r.end.length; i++) {
+    const f = r.flags[i]!;
+    if (f & (DELIVERED | LOST)) continue;
+    const xmit = r.xmit[i]!;
+    if (!(xmit < r.xmitTs || (xmit === r.xmitTs && seqLt(r.end[i]!, r.endSeq)))) continue;
+    const remaining = xmit + r.rtt + wnd - tcb.now;
+    if (remaining <= 0) {
+      r.flags[i] = f | LOST;
+      if (lost === NONE) lost = [];
+      lost.push(seqLt(r.start[i]!, una) ? una : r.start[i]!, r.end[i]!);
+    } else if (remaining > timeout) {
+      timeout = remaining;
+    }
+  }
+  tcb.timers.rack = timeout > 0 ? tcb.now + timeout : undefined;
+  return lost;
+}
