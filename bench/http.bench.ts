@@ -88,6 +88,11 @@ function pipelined(n: number): Buffer {
   return Buffer.from(one.repeat(n), 'latin1');
 }
 
+function hasRequest(events: readonly { type: string }[]): boolean {
+  for (const e of events) if (e.type === 'request') return true;
+  return false;
+}
+
 function parserThroughput(): BenchResult {
   const N = 1000;
   const bytes = pipelined(N);
@@ -97,8 +102,7 @@ function parserThroughput(): BenchResult {
     const c = new Http1Connection({ role: 'server' });
     let ev = c.receive(bytes);
     let seen = 0;
-    for (;;) {
-      if (!ev.some((e) => e.type === 'request')) break;
+    while (hasRequest(ev)) {
       seen++;
       c.send({ type: 'response', head: response });
       c.send({ type: 'end' });

@@ -138,13 +138,21 @@ export const STATE_RULES: readonly StateRule[] = [
   },
 ];
 
-const ruleKey = (role: Role, from: SideState, on: MessageEvent, accepts: SwitchKind | undefined): string =>
-  `${role} ${from} ${on} ${accepts ?? ''}`;
+type RuleTable = Record<Role, Partial<Record<SideState, Partial<Record<MessageEvent, EventRule[]>>>>>;
 
-/** EVENT_RULES by (role, from, on, accepts), for a lookup per event. */
-const RULE_INDEX: ReadonlyMap<string, EventRule> = new Map(
-  EVENT_RULES.map((r) => [ruleKey(r.role, r.from, r.on, r.accepts), r]),
-);
+/** EVENT_RULES by role, state and event, for a lookup per event without building a key. */
+const RULE_TABLE: RuleTable = (() => {
+  const t: RuleTable = { client: {}, server: {} };
+  for (const r of EVENT_RULES) {
+    const byState = t[r.role];
+    const byEvent = byState[r.from] ?? {};
+    byState[r.from] = byEvent;
+    const rows = byEvent[r.on] ?? [];
+    byEvent[r.on] = rows;
+    rows.push(r);
+  }
+  return t;
+})();
 
 export class ProtocolStateError extends Error {
   override readonly name = 'ProtocolStateError';
@@ -167,7 +175,9 @@ export class ConnectionState {
   /** Apply `on` to `role`'s side; throws ProtocolStateError when the table has no row for it. */
   process(role: Role, on: MessageEvent, accepts?: SwitchKind): void {
     const from = this.get(role);
-    const rule = RULE_INDEX.get(ruleKey(role, from, on, accepts));
+    let rule: EventRule | undefined;
+    const rows = RULE_TABLE[role][from]?.[on];
+    if (rows) for (const r of rows) if (r.accepts === accepts) rule = r;
     if (!rule) throw new ProtocolStateError(`${role} cannot ${on} in state ${from}`);
     // The client's request also moves the server: it now owes a response.
     if (role === 'client' && on === 'request') this.process('server', 'request');
