@@ -103,6 +103,29 @@ describe('exchanges', () => {
     expect(p.client.sendWindow(id)).toBe(64 * 1024);
   });
 
+  it('WINDOW_UPDATE policy on a long link: 16 MiB arrive in a few round trips, not one per 64 KiB', () => {
+    // Each pump exchange is half a round trip of a high-latency link: both sides send all
+    // they may and it arrives. The 1 MiB stream window is credited back in quarters, so
+    // the sender moves a full window per round trip: 16 MiB in about 16 round trips,
+    // where RFC 9113's default 65 535-octet windows need 256.
+    const p = new Pair();
+    p.pump();
+    const id = p.client.request(req('/', 'POST'), false);
+    p.client.sendData(id, bytes(16 << 20), true);
+    const rtts = p.pump();
+    expect(p.bodyOf('server', id).length).toBe(16 << 20);
+    expect(rtts / 2).toBeLessThanOrEqual(20);
+    // The RFC's default windows, for comparison.
+    const slow = new Pair(
+      { settings: { initialWindowSize: 65_535 }, connectionWindow: 65_535 },
+      { settings: { initialWindowSize: 65_535 }, connectionWindow: 65_535 },
+    );
+    slow.pump();
+    const id2 = slow.client.request(req('/', 'POST'), false);
+    slow.client.sendData(id2, bytes(16 << 20), true);
+    expect(slow.pump(10_000) / 2).toBeGreaterThanOrEqual(256);
+  });
+
   it('a request split across HEADERS and CONTINUATION (large headers)', () => {
     const p = new Pair();
     p.pump();

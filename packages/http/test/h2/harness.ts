@@ -40,14 +40,17 @@ export class Pair {
     this.server.start(0);
   }
 
-  /** Moves bytes both ways until neither side has anything to say. */
-  pump(max = 1000): void {
+  /**
+   * Moves bytes both ways until neither side has anything to say; returns the number of
+   * exchanges it took (each is one round trip: everything each side can send, delivered).
+   */
+  pump(max = 1000): number {
     for (let i = 0; i < max; i++) {
       const a = this.client.output();
       this.collect(this.client, this.clientEvents, this.client.takeEvents());
       const b = this.server.output();
       this.collect(this.server, this.serverEvents, this.server.takeEvents());
-      if (a.length === 0 && b.length === 0) return;
+      if (a.length === 0 && b.length === 0) return i;
       if (a.length) this.collect(this.server, this.serverEvents, this.server.receive(a, this.now));
       if (b.length) this.collect(this.client, this.clientEvents, this.client.receive(b, this.now));
     }
