@@ -5,7 +5,9 @@ import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { createHttpServer, type HttpServer } from '@stepwire/http';
+import { createServer as createOurTlsServer } from '@stepwire/tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // Real HTTP/1.1 peers against our server on node:net over loopback: curl, undici, wrk,
@@ -131,6 +133,49 @@ describe('curl 7.88 against our HTTP/1.1 server', () => {
     expect(r.stdout).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(r.stdout).toMatch(/Content-Length: 14\r\n/i);
     expect(r.stdout.endsWith('\r\n\r\n')).toBe(true);
+  });
+});
+
+describe('over TLS: listen() on a node:tls server and on our TLS server over node:net', () => {
+  it('curl --cacert fetches through node:tls and through our TLS 1.3', async () => {
+    const { ephemeralServeIdentity } = await import('../packages/cli/src/services/https.ts');
+    const id = ephemeralServeIdentity();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stepwire-h1-tls-'));
+    const caFile = path.join(dir, 'ca.pem');
+    fs.writeFileSync(caFile, id.caPem ?? '');
+    const app = createHttpServer((req, res) => res.end(`secure ${req.url}\n`));
+    const nodeTls = tls.createServer({ cert: id.certPem, key: id.keyPem, ALPNProtocols: ['http/1.1'] });
+    app.listen(nodeTls);
+    const ours = createOurTlsServer({ cert: id.certPem, key: id.keyPem, ALPNProtocols: ['http/1.1'] });
+    const kernel = net.createServer();
+    ours.listen(kernel);
+    app.listen(ours);
+    try {
+      for (const srv of [nodeTls, kernel]) {
+        await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+        const p = (srv.address() as AddressInfo).port;
+        const r = await run('curl', [
+          '-s',
+          '--cacert',
+          caFile,
+          '--resolve',
+          `stepwire.test:${p}:127.0.0.1`,
+          `https://stepwire.test:${p}/a`,
+          `https://stepwire.test:${p}/b`,
+        ]);
+        expect(r.stdout).toBe('secure /a\nsecure /b\n');
+      }
+      // two connections in all, each reused for its second URL
+      expect(app.stats().accepted).toBe(2);
+      expect(app.stats().requests).toBe(4);
+    } finally {
+      app.closeAllConnections();
+      app.close();
+      ours.close(true);
+      await new Promise((r) => nodeTls.close(r));
+      await new Promise((r) => kernel.close(r));
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
