@@ -369,7 +369,9 @@ export class Network {
         clearTimeout(timer);
       }
     }
-    const done = until ?? (() => this.timersArmed() === 0);
+    // Idle on a real clock: nothing in flight and no connection but TIME-WAIT (whose 2×MSL,
+    // like the kernel's, outlives the program); listeners may stay open.
+    const done = until ?? (() => !this.holdsProcess(false));
     while (!done()) {
       if (this.clock.now() - start > limit) {
         throw new SimulationTimeLimit('the condition given to run()', limit, this.pending());
@@ -384,20 +386,16 @@ export class Network {
    * IP and UDP timers (a ping awaiting its timeout), TCP connections other than TIME-WAIT
    * (which, like the kernel's, outlives the program), listeners and bound UDP sockets.
    */
-  private holdsProcess(): boolean {
+  private holdsProcess(listenersCount = true): boolean {
     if (this.wire.armed > 0) return true;
     for (const host of this.allHosts()) {
       const stats = host.tcp.stats;
       if (host.timers.armed - (stats.timersArmed ?? 0) > 0) return true;
-      if (stats.listeners.length > 0 || host.udp.boundSockets().length > 0) return true;
+      if (listenersCount && (stats.listeners.length > 0 || host.udp.boundSockets().length > 0)) return true;
       for (const c of host.tcp.connections())
         if (c.state !== 'TIME-WAIT' && c.state !== 'CLOSED') return true;
     }
     return false;
-  }
-
-  private timersArmed(): number {
-    return this.wire.armed + this.allHosts().reduce((s, h) => s + h.timers.armed, 0);
   }
 
   private allHosts(): NetHost[] {
@@ -488,6 +486,7 @@ export class Network {
         from: name,
         to: 'kernel',
         summary: dissect(packet),
+        packet,
       });
       send(packet);
     };
@@ -500,6 +499,7 @@ export class Network {
           from: 'kernel',
           to: name,
           summary: dissect(packet),
+          packet,
         });
         handler(packet);
       });
@@ -618,6 +618,7 @@ export class Network {
         from: 'router',
         to: to.host.name,
         summary: dissect(packet),
+        packet,
       });
     }
     to.sw.send(packet);

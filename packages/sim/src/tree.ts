@@ -93,7 +93,8 @@ function ipv4(b: Uint8Array, layers: TreeLayer[]): void {
       ...(ihl > 20 ? [{ offset: 20, length: ihl - 20, name: 'Options', value: `${ihl - 20} bytes` }] : []),
     ],
   });
-  if (p.fragmentOffset !== 0 || p.moreFragments) {
+  // A later fragment is bare data; the first one still starts with the transport header.
+  if (p.fragmentOffset !== 0) {
     layers.push(data(ihl, p.payload.length, `fragment data (reassembled at the destination, RFC 791 §3.2)`));
     return;
   }
@@ -145,7 +146,7 @@ function ipv6(b: Uint8Array, layers: TreeLayer[]): void {
         ],
       });
       at += 8;
-      if (h.fragmentOffset !== 0 || h.moreFragments) {
+      if (h.fragmentOffset !== 0) {
         layers.push(data(at, b.length - at, 'fragment data (reassembled at the destination, RFC 8200 §4.5)'));
         return;
       }
