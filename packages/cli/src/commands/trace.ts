@@ -1,0 +1,158 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { decodePcap, type PcapFile } from '@stepwire/link';
+import { dissect } from '@stepwire/sim';
+import { ParseError } from '@stepwire/wire';
+import { Command } from 'commander';
+import { UsageError } from '../errors.ts';
+import { renderHtml, type ViewPacket } from '../views/html.ts';
+import { packetTree, type TreeOptions } from '../views/tree.ts';
+
+/**
+ * `stepwire trace FILE.pcap`: our parsers as a tool. Any capture (tcpdump on a TUN, an
+ * Ethernet or a Linux "any" interface, Wireshark, our own) is decoded with our codecs into
+ * the ladder, and with --html into the same page the demo makes. A packet our decoders refuse
+ * is shown with the ParseError's offset and reason, and the rest of the file still decodes.
+ */
+export interface TraceOptions {
+  html?: string;
+  /** commander's --no-verify-checksums sets this false. */
+  verifyChecksums?: boolean;
+  /** Show each packet's layer tree under its ladder line. */
+  verbose?: boolean;
+}
+
+// Link-layer header types (tcpdump.org/linktypes.html) and how to reach the IP packet.
+const LINKTYPE_ETHERNET = 1;
+const LINKTYPE_RAW = 101;
+const LINKTYPE_LINUX_SLL = 113;
+const LINKTYPE_IPV4 = 228;
+const LINKTYPE_IPV6 = 229;
+const LINKTYPE_LINUX_SLL2 = 276;
+
+/** The IP packet inside a link-layer frame, or why there is none. */
+export function ipPayload(linkType: number, frame: Uint8Array): Uint8Array | string {
+  const ethertype = (at: number) => (frame[at]! << 8) | frame[at + 1]!;
+  const ipOf = (type: number, at: number) =>
+    type === 0x0800 || type === 0x86dd
+      ? frame.subarray(at)
+      : `ethertype 0x${type.toString(16).padStart(4, '0')} (not IP)`;
+  switch (linkType) {
+    case LINKTYPE_RAW:
+    case LINKTYPE_IPV4:
+    case LINKTYPE_IPV6:
+      return frame;
+    case LINKTYPE_ETHERNET: {
+      if (frame.length < 14) return 'Ethernet frame shorter than its header';
+      let at = 12;
+      // 802.1Q / 802.1ad tags before the real ethertype.
+      while ((ethertype(at) === 0x8100 || ethertype(at) === 0x88a8) && frame.length >= at + 6) at += 4;
+      return ipOf(ethertype(at), at + 2);
+    }
+    case LINKTYPE_LINUX_SLL:
+      return frame.length < 16 ? 'SLL header truncated' : ipOf(ethertype(14), 16);
+    case LINKTYPE_LINUX_SLL2:
+      return frame.length < 20 ? 'SLL2 header truncated' : ipOf(ethertype(0), 20);
+    default:
+      return `link type ${linkType} is not supported`;
+  }
+}
+
+export interface TracedPacket {
+  t: number;
+  summary: string;
+  ip?: Uint8Array;
+}
+
+/** Decode a capture file's bytes into ladder lines (times in ms from its first packet). */
+export function traceCapture(
+  bytes: Uint8Array,
+  options: TreeOptions = {},
+): { file: PcapFile; packets: TracedPacket[] } {
+  const file = decodePcap(bytes);
+  const scale = file.precision === 'nsec' ? 1e-6 : 1e-3;
+  const first = file.records[0];
+  const t0 = first ? first.tsSec * 1000 + first.tsFrac * scale : 0;
+  const packets = file.records.map((r) => {
+    const t = r.tsSec * 1000 + r.tsFrac * scale - t0;
+    const ip = ipPayload(file.linkType, r.data);
+    if (typeof ip === 'string') return { t, summary: `not decoded: ${ip}` };
+    return { t, summary: summarize(ip, options), ip };
+  });
+  return { file, packets };
+}
+
+/** dissect() with the refusing layer's offset and reason spelled out. */
+function summarize(ip: Uint8Array, options: TreeOptions): string {
+  const bad = packetTree(ip, options).layers.find((l) => l.error);
+  // dissect() checks checksums itself; without them, the tree's own line is the summary.
+  const line = options.verifyChecksums === false ? treeLine(ip, options) : dissect(ip);
+  if (!bad?.error) return line;
+  return `${line} — ${bad.name} refused at byte ${bad.error.offset}${bad.error.field ? ` (${bad.error.field})` : ''}: ${bad.error.reason}`;
+}
+
+function treeLine(ip: Uint8Array, options: TreeOptions): string {
+  const layers = packetTree(ip, options).layers;
+  const ipLayer = layers[0]!;
+  const rest = layers.slice(1).map((l) => `${l.name} ${l.summary}`);
+  return `${ipLayer.name} ${ipLayer.summary.split(',')[0]} ${rest.join(' ')} [${ip.length} B]`;
+}
+
+export function runTrace(path: string, o: TraceOptions, print: (s: string) => void): void {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`cannot read ${path}: ${(e as Error).message}`);
+  }
+  let traced: ReturnType<typeof traceCapture>;
+  try {
+    traced = traceCapture(bytes, { verifyChecksums: o.verifyChecksums !== false });
+  } catch (e) {
+    if (e instanceof ParseError) throw new UsageError(`${path} is not a pcap file we can read: ${e.message}`);
+    throw e;
+  }
+  print(`${'time (ms)'.padStart(12)}  summary`);
+  for (const p of traced.packets) {
+    print(`${p.t.toFixed(3).padStart(12)}  ${p.summary}`);
+    if (o.verbose && p.ip) {
+      for (const l of packetTree(p.ip).layers) {
+        print(`${''.padStart(14)}${l.name}: ${l.summary}${l.rfc ? ` (${l.rfc})` : ''}`);
+        for (const f of l.fields)
+          print(`${''.padStart(16)}${f.name}${f.value ? `: ${f.value}` : ''}  [${f.offset}+${f.length}]`);
+      }
+    }
+  }
+  const refused = traced.packets.filter((p) => / refused at byte |^not decoded/.test(p.summary)).length;
+  print(`${traced.packets.length} packets, ${refused} refused by our decoders`);
+  const checksumOnly = traced.packets.filter((p) =>
+    / refused at byte \d+ \(checksum\)/.test(p.summary),
+  ).length;
+  if (checksumOnly > 0 && checksumOnly === refused && o.verifyChecksums !== false) {
+    print(
+      'every refusal is a checksum: a capture taken on a host with checksum offload looks like this (try --no-verify-checksums)',
+    );
+  }
+  if (o.html) {
+    const packets: ViewPacket[] = traced.packets.flatMap((p) => (p.ip ? [{ t: p.t, bytes: p.ip }] : []));
+    writeFileSync(o.html, renderHtml({ title: `stepwire trace ${path}`, packets }));
+    print(`html: ${o.html}`);
+  }
+}
+
+export function traceCommand(print: (s: string) => void): Command {
+  return new Command('trace')
+    .description(
+      'decode any pcap capture (raw IP, Ethernet, Linux cooked) with our codecs: the ladder, each refusal with its offset and reason, and optionally the HTML view',
+    )
+    .argument('<file>', 'a pcap file (tcpdump -w, Wireshark "pcap" format, stepwire demo --pcap)')
+    .option(
+      '--html <file>',
+      'also write a self-contained HTML page: ladder, layer tree, bytes, filters, timelines',
+    )
+    .option('-v, --verbose', 'print every layer and field under its packet')
+    .option(
+      '--no-verify-checksums',
+      'show wrong checksums without refusing the packet (captures taken with checksum offload), as Wireshark does',
+    )
+    .action((file: string, o: TraceOptions) => runTrace(file, o, print));
+}
