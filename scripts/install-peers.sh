@@ -27,6 +27,8 @@ declare -A need=(
   [websockets]=python3-websockets
   [h2]=python3-h2
   [grpc]=python3-grpcio
+  [dumpcap]=tshark
+  [chromium]=chromium
 )
 
 missing=()
