@@ -220,10 +220,10 @@ describe('the stepwire command', () => {
         },
       ).stdout;
 
-    it('stops at each event; t runs to the next TCP event and shows the segment as a layer tree; q quits', () => {
-      const out = stepThrough(['enter', 't', 'q'], 'tcp-handshake');
+    it('stops at each event; t runs to the next TCP event and shows the segment as a layer tree; k follows its connection; q quits', () => {
+      const out = stepThrough(['enter', 't', 'k', 'q'], 'tcp-handshake');
       const stops = out.split(STEP_PROMPT);
-      expect(stops).toHaveLength(4);
+      expect(stops).toHaveLength(5);
       expect(stops[0]).toMatch(
         /B +· tcp listen :::7 LISTEN.*\n +tcp event on B {2}\[RFC 9293 §3\.10\.1\]\n$/,
       );
@@ -238,8 +238,15 @@ describe('the stepwire command', () => {
       expect(stops[2]).toMatch(/\n +24 {2}(?:[0-9a-f]{2} ){4} +Sequence Number: \d+: the ISN/);
       expect(stops[2]).toMatch(/\n +40 {2}02 04 05 b4 +Option 2: MSS 1460: .*\(RFC 9293 §3\.7\.1\)/);
       expect(stops[2]).toMatch(/Option 4: SACK permitted \(RFC 2018 §2\)/);
+      // k: past B's notes, straight to the next packet of this connection, the SYN,ACK.
+      expect(stops[3]).toMatch(
+        /^\n +\(continuing to the next packet of tcp 198\.18\.0\.1:\d+ 198\.18\.0\.2:7\)\n/,
+      );
+      expect(stops[3]).toMatch(
+        /B +· tcp LISTEN → SYN-RECEIVED\n +0\.005 +B→A +IPv4 .* SYN,ACK .*\n +Internet Protocol/,
+      );
       // q: nothing more happens, and the process ends cleanly.
-      expect(stops[3]).toMatch(/^\nquit\n\nEXIT 0\n$/);
+      expect(stops[4]).toMatch(/^\nquit\n\nEXIT 0\n$/);
     });
 
     it('l runs on to the next TLS event, past the TCP segments in between', () => {

@@ -11,7 +11,7 @@ import { formatLadderLine, formatTree, type LadderLine, packetTree } from '@step
  */
 
 export const STEP_PROMPT =
-  '  ── ⏎/n next · t next TCP · l next TLS · i next IP/ICMP · u next UDP · c continue · q quit';
+  '  ── ⏎/n next · k next of this connection · t next TCP · l next TLS · i next IP/ICMP · u next UDP · c continue · q quit';
 
 /** Which layers a line belongs to, for "continue to the next event of a layer". */
 function layersOf(l: LadderLine): Set<string> {
@@ -29,6 +29,24 @@ function layersOf(l: LadderLine): Set<string> {
 }
 
 const KEY_LAYERS: Record<string, string> = { t: 'tcp', l: 'tls', i: 'ip', u: 'udp' };
+
+/**
+ * The connection a packet belongs to, the same in both directions: 'tcp 198.18.0.1:57428
+ * 198.18.0.2:7' with the two ends sorted. Undefined for packets without ports.
+ */
+function connectionOf(l: LadderLine): string | undefined {
+  if (l.kind !== 'packet' || !l.packet) return undefined;
+  const tree = packetTree(l.packet);
+  const ip = tree.find((t) => t.layer === 'ipv4' || t.layer === 'ipv6');
+  const transport = tree.find((t) => t.layer === 'tcp' || t.layer === 'udp');
+  if (!ip || !transport) return undefined;
+  const value = (layer: typeof ip, name: string) => layer.fields.find((f) => f.name === name)?.value ?? '';
+  const ends = [
+    `${value(ip, 'Source Address')}:${value(transport, 'Source Port')}`,
+    `${value(ip, 'Destination Address')}:${value(transport, 'Destination Port')}`,
+  ].sort();
+  return `${transport.layer} ${ends.join(' ')}`;
+}
 
 export interface KeySource {
   /** The next key pressed (one character), or undefined when input has ended. */
@@ -94,6 +112,8 @@ export function terminalKeys(): KeySource {
 export class Stepper {
   /** undefined: stop at every line; a layer: stop at its next line; 'end': never again. */
   private until: string | undefined;
+  /** Set by 'k': stop only at the next packet of this connection. */
+  private connection: string | undefined;
 
   constructor(
     private readonly print: (s: string) => void,
@@ -105,7 +125,9 @@ export class Stepper {
     this.print(formatLadderLine(l));
     if (this.until === 'end') return;
     if (this.until !== undefined && !layersOf(l).has(this.until)) return;
+    if (this.connection !== undefined && connectionOf(l) !== this.connection) return;
     this.until = undefined;
+    this.connection = undefined;
     if (l.kind === 'packet' && l.packet) {
       for (const line of formatTree(l.packet, packetTree(l.packet))) this.print(line);
     } else if (l.kind === 'note') {
@@ -122,6 +144,17 @@ export class Stepper {
         this.print('quit');
         this.keys.close();
         this.quit();
+      }
+      if (key === 'k') {
+        const c = connectionOf(l);
+        if (c) {
+          this.connection = c;
+          this.print(`  (continuing to the next packet of ${c})`);
+          return;
+        }
+        this.print('  (k needs a TCP or UDP packet to follow: step to one first)');
+        this.print(STEP_PROMPT);
+        continue;
       }
       const layer = KEY_LAYERS[key];
       if (layer) {
