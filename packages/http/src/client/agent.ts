@@ -106,16 +106,26 @@ export class Agent {
   }
 
   private trace(summary: string, fields: Record<string, unknown>): void {
+    this.traceEvent('local', summary, fields, 'RFC 9112 §9.3');
+  }
+
+  /** A trace event on the agent's bus (requests and responses of its connections use it too). */
+  traceEvent(
+    dir: 'in' | 'out' | 'local',
+    summary: string,
+    fields: Record<string, unknown>,
+    rfc: string,
+  ): void {
     const t = this.options.trace;
     if (!t?.enabled) return;
     t.emit({
       t: this.timers.now(),
       host: this.options.traceHost ?? 'client',
       layer: 'http',
-      dir: 'local',
+      dir,
       summary,
       fields,
-      rfc: 'RFC 9112 §9.3',
+      rfc,
     });
   }
 

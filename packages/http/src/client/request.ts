@@ -242,6 +242,13 @@ export class ClientRequest extends Writable {
       version: { major: 1, minor: 1 },
       fields,
     };
+    const framing = fields.find(([n]) => /^(content-length|transfer-encoding)$/i.test(n));
+    this.agent.traceEvent(
+      'out',
+      `${this.method} ${this.path} HTTP/1.1${framing ? ` ${framing[0]}: ${framing[1]}` : ''} on #${this.conn.id}`,
+      { method: this.method, target: this.path, fields: fields.length, connection: this.conn.id },
+      'RFC 9112 §3',
+    );
     try {
       this.conn.begin(head, {
         onInformational: (h) => this.onInformational(h),
@@ -295,6 +302,12 @@ export class ClientRequest extends Writable {
   private onResponse(h: ResponseHead): void {
     const c = this.conn;
     if (!c) return;
+    this.agent.traceEvent(
+      'in',
+      `HTTP/${h.version.major}.${h.version.minor} ${h.status} ${h.reason} on #${c.id}`,
+      { status: h.status, fields: h.fields.length, connection: c.id },
+      'RFC 9112 §4',
+    );
     const res = new ClientResponse(c.socket, h);
     res.onRead = () => c.resume();
     // A response dropped before its end leaves the connection mid-message: it cannot be reused.

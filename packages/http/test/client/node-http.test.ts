@@ -201,6 +201,13 @@ describe('request() against node:http', () => {
     expect(trace.filter((e) => e.summary.includes('busy, queued')).length).toBe(8);
     expect(trace.filter((e) => e.summary.includes('to the next queued request')).length).toBe(8);
     expect(trace.filter((e) => e.summary.includes('new connection')).length).toBe(2);
+    // Each request and response crosses the trace: out the request line, in the status line.
+    expect(
+      trace.filter((e) => e.dir === 'out' && /^GET \/slow\?i=\d HTTP\/1\.1 on #\d+$/.test(e.summary)).length,
+    ).toBe(10);
+    expect(trace.filter((e) => e.dir === 'in' && /^HTTP\/1\.1 200 OK on #\d+$/.test(e.summary)).length).toBe(
+      10,
+    );
     agent.destroy();
   });
 

@@ -186,3 +186,33 @@ describe('the close timer', () => {
     expect(ws.stats?.timersArmed).toBe(0);
   });
 });
+
+describe('frames in the same packet as the handshake (the upgrade head bytes)', () => {
+  it('our HTTP/1.1 server hands them over and they are answered', async () => {
+    const { createHttpServer } = await import('../../src/h1/server.ts');
+    const ours = createHttpServer((_q, r) => r.end());
+    new WebSocketServer({ server: ours }).on('connection', (ws: WebSocket) =>
+      ws.on('message', (d: Buffer) => ws.send(`got ${d.toString()}`)),
+    );
+    ours.listen(0, '127.0.0.1');
+    await once(ours, 'listening');
+    const p = (ours.address() as AddressInfo).port;
+    const s = net.connect({ host: '127.0.0.1', port: p });
+    const chunks: Buffer[] = [];
+    s.on('data', (b) => chunks.push(b));
+    // One write: the handshake, a text frame, a Close.
+    s.write(
+      Buffer.concat([
+        Buffer.from(handshake().replace(`127.0.0.1:${port}`, `127.0.0.1:${p}`)),
+        frame({ opcode: Opcode.Text, payload: Buffer.from('early') }),
+        frame({ opcode: Opcode.Close, payload: fromHex('03e8') }),
+      ]),
+    );
+    await once(s, 'close');
+    const got = afterHead(Buffer.concat(chunks));
+    expect(got).toEqual(
+      Buffer.concat([Buffer.from('\x81\x09got early', 'latin1'), Buffer.from(fromHex('880203e8'))]),
+    );
+    ours.close();
+  });
+});
