@@ -9,11 +9,13 @@
  *     handler(req, res);            // the same (req, res) => … the HTTP/1.1 server runs
  *   });
  */
+import type { Duplex } from 'node:stream';
 import type { Field } from '../h1/codec.ts';
 import { IncomingMessage, type ResponseChannel, ServerResponse } from '../h1/messages.ts';
 import { ErrorCode } from './errors.ts';
+import { CONNECTION_PREFACE } from './frames.ts';
 import type { IncomingHeaders, OutgoingHeaders } from './message.ts';
-import type { Http2Stream } from './session.ts';
+import { createServer, type Http2Server, type Http2Stream, type SessionOptions } from './session.ts';
 
 /** RFC 9113 §8.2.2: fields that mean something only to an HTTP/1.1 connection. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
@@ -93,4 +95,45 @@ export function h2RequestResponse(
     },
   };
   return { req, res: new ServerResponse(req, channel) };
+}
+
+/** The HTTP/1.1 server's handler shape: node:http's (req, res). */
+export type CompatRequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** An h2 server whose streams run an HTTP/1.1-style (req, res) handler. */
+export function createCompatHttp2Server(
+  listener: CompatRequestListener,
+  options: SessionOptions = {},
+): Http2Server {
+  return createServer(options, (stream, headers) => {
+    const { req, res } = h2RequestResponse(stream, headers);
+    listener(req, res);
+  });
+}
+
+/**
+ * Cleartext connections on one port for both versions (RFC 9113 §3.3, prior knowledge):
+ * reads until the first octets match or rule out the client preface, puts them back, and
+ * hands the socket to the h2 server or to the HTTP/1.1 server (anything with handle()).
+ */
+export function routeByPreface(
+  socket: Duplex,
+  h2: { handle(socket: Duplex): unknown },
+  h1: { handle(socket: Duplex): unknown },
+): void {
+  let seen: Buffer = Buffer.alloc(0);
+  const preface = Buffer.from(CONNECTION_PREFACE);
+  const onData = (chunk: Buffer) => {
+    seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+    const n = Math.min(seen.length, preface.length);
+    const match = seen.subarray(0, n).equals(preface.subarray(0, n));
+    if (match && seen.length < preface.length) return;
+    socket.off('data', onData);
+    socket.pause();
+    socket.unshift(seen);
+    (match ? h2 : h1).handle(socket);
+    // The chosen server reads with 'data' listeners (flowing mode) or 'readable'.
+    if (socket.listenerCount('data') > 0) socket.resume();
+  };
+  socket.on('data', onData);
 }

@@ -980,7 +980,10 @@ export class Http2Connection {
     if (!this.goawaySent) {
       const last = this.role === 'server' ? this.lastRemoteId : this.lastPromisedId;
       this.goawaySent = { lastStreamId: last };
-      this.queueFrame({ type: 'GOAWAY', lastStreamId: last, errorCode: ErrorCode.NO_ERROR, debugData: new Uint8Array(0) }, false);
+      this.queueFrame(
+        { type: 'GOAWAY', lastStreamId: last, errorCode: ErrorCode.NO_ERROR, debugData: new Uint8Array(0) },
+        false,
+      );
     }
     this.finish(ErrorCode.NO_ERROR, 'graceful shutdown complete', this.goawaySent === undefined);
   }

@@ -3,7 +3,12 @@
  * would be ambiguous in the package entry (which also exports HTTP/1.1 and WebSocket).
  */
 
-export { h2RequestResponse } from './compat.ts';
+export {
+  type CompatRequestListener,
+  createCompatHttp2Server,
+  h2RequestResponse,
+  routeByPreface,
+} from './compat.ts';
 export {
   DEFAULT_LIMITS as DEFAULT_HTTP2_LIMITS,
   Http2Connection,
