@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import { Host } from '@stepwire/ip';
-import { MemoryLink } from '@stepwire/link';
-import { Tcp, type TcpSocket } from '@stepwire/tcp';
+import { type Impairments, MemoryLink } from '@stepwire/link';
+import { Tcp, type TcpConnectionDefaults, type TcpSocket } from '@stepwire/tcp';
 import { VirtualClock } from '@stepwire/wire';
 import { type Benchmark, result } from './lib.ts';
 
@@ -21,16 +21,28 @@ import { type Benchmark, result } from './lib.ts';
 
 const CHUNK = 64 * 1024;
 
-function simPair(mtu: number): { clock: VirtualClock; a: Tcp; b: Tcp } {
+function simPair(
+  mtu: number,
+  impairments?: Impairments,
+  connection?: TcpConnectionDefaults,
+  seed = 1,
+): { clock: VirtualClock; a: Tcp; b: Tcp } {
   const clock = new VirtualClock();
-  const [la, lb] = MemoryLink.pair({ clock, mtu, name: 'bench' });
+  const [la, lb] = MemoryLink.pair({
+    clock,
+    mtu,
+    name: 'bench',
+    seed,
+    ...(impairments ? { impairments } : {}),
+  });
   const ha = new Host({ name: 'A', clock });
   ha.addInterface({ link: la, ipv4: '198.18.0.1/24' });
   const hb = new Host({ name: 'B', clock });
   hb.addInterface({ link: lb, ipv4: '198.18.0.2/24' });
   // The connection-rate benchmark closes from the client, whose TIME-WAIT holds its port
   // for 2 MSL; the clock steps 5 ms per connection, so 2 MSL = 60 s keeps 12k ports busy.
-  return { clock, a: new Tcp(ha), b: new Tcp(hb) };
+  const opts = connection ? { connection } : {};
+  return { clock, a: new Tcp(ha, opts), b: new Tcp(hb, opts) };
 }
 
 /** Fire due timers, yield to the event loop (stream callbacks use nextTick), repeat. */
@@ -87,6 +99,35 @@ export async function ourBulk(mtu: number, total: number): Promise<number> {
   const secs = (performance.now() - t0) / 1000;
   if (received !== total) throw new Error(`bench: received ${received} of ${total}`);
   return total / secs;
+}
+
+/**
+ * Loss recovery on a bad link: a MemoryLink with loss, reordering, delay and a rate limit,
+ * bytes per second of *virtual* time (what the link carried, not what the CPU cost), for
+ * one seed. The loss recovery decides it: RTOs, spurious retransmissions and needless
+ * window cuts all show here.
+ */
+export async function ourImpairedBulk(total: number, seed: number, rack: boolean): Promise<number> {
+  const impairments: Impairments = { loss: 0.01, reorder: 0.03, delay: 5, rateBps: 200e6 };
+  const conn = { rack, receiveBuffer: 4 * MB, sendHighWater: 4 * MB };
+  const { clock, a, b } = simPair(1500, impairments, conn, seed);
+  let received = 0;
+  let ended = false;
+  b.createServer((s: TcpSocket) => {
+    s.on('data', (d: Buffer) => {
+      received += d.length;
+    });
+    s.on('end', () => {
+      ended = true;
+    });
+  }).listen(5003, '198.18.0.2');
+  const c = a.connect({ host: '198.18.0.2', port: 5003 });
+  await pump(clock, () => !c.connecting);
+  const t0 = clock.now();
+  writeBulk(c, total, Buffer.alloc(CHUNK, 0x5a));
+  await pump(clock, () => ended);
+  if (received !== total) throw new Error(`bench: received ${received} of ${total}`);
+  return total / ((clock.now() - t0) / 1000);
 }
 
 /** Bytes per second through node:net over loopback (the kernel's TCP). */
@@ -194,6 +235,29 @@ export const tcpBenchmarks: Benchmark[] = [
         );
       }
       return out;
+    },
+  },
+  {
+    name: 'tcp impaired',
+    async run() {
+      // The mean over three seeds of the link's impairments; the peer is the same stack
+      // with RACK off (duplicate-ACK counting and D-SACK undo only).
+      const mean = async (rack: boolean) => {
+        let sum = 0;
+        for (const seed of [1, 2, 3]) sum += await ourImpairedBulk(8 * MB, seed, rack);
+        return sum / 3;
+      };
+      const off = await mean(false);
+      const on = await mean(true);
+      return [
+        result(
+          'tcp bulk MemoryLink loss 1% reorder 3% 5 ms 200 Mbit/s (virtual time)',
+          (on * 8) / 1e6,
+          'Mbit/s',
+          'same stack, RACK off',
+          (off * 8) / 1e6,
+        ),
+      ];
     },
   },
   {
