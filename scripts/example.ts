@@ -19,8 +19,9 @@ const summary = (name: string) => {
 const [name, ...rest] = process.argv.slice(2);
 if (!name || name === '--help' || name === '--list') {
   console.log('usage: pnpm example <name> [args]\n\nexamples:');
-  for (const n of names) console.log(`  ${n.padEnd(18)} ${summary(n)}`);
-  process.exit(name ? 0 : 2);
+  const width = Math.max(...names.map((n) => n.length));
+  for (const n of names) console.log(`  ${n.padEnd(width)}  ${summary(n)}`);
+  process.exit(0);
 }
 if (!names.includes(name)) {
   console.error(`pnpm example: no example '${name}' (have: ${names.join(', ')})`);
