@@ -19,7 +19,7 @@ const example = (name: string, args: string[] = [], env: Record<string, string> 
     {
       cwd: root,
       encoding: 'utf8',
-      timeout: 60_000,
+      timeout: 120_000,
       env: { ...process.env, ...env },
     },
   );

@@ -8,7 +8,7 @@ const run = (...args: string[]) =>
   spawnSync(process.execPath, ['--import', 'tsx', script, ...args], {
     cwd: root,
     encoding: 'utf8',
-    timeout: 30_000,
+    timeout: 90_000,
   });
 
 describe('a network on the real clock', () => {
