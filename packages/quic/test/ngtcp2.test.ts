@@ -1,19 +1,25 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { bytesEqual, fromHex, toHex, utf8 } from '@stepwire/wire';
-import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bytesEqual, concatBytes, fromHex, toHex, utf8 } from '@stepwire/wire';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { initialKeys, nobleQuicCrypto, nodeQuicCrypto } from '../src/crypto/keys.ts';
-import { openPacket } from '../src/crypto/protect.ts';
-import { sealRetry } from '../src/crypto/retry.ts';
-import { decodeFrames, type Frame } from '../src/frames/frame.ts';
+import { openPacket, sealPacket } from '../src/crypto/protect.ts';
+import { sealRetry, verifyRetry } from '../src/crypto/retry.ts';
+import { decodeFrames, encodeFrames, type Frame } from '../src/frames/frame.ts';
 import { firstIllegalFrame } from '../src/frames/legality.ts';
 import {
+  decodeRetry,
+  encodePacketHeader,
   encodeRetry,
   encodeVersionNegotiation,
   parseProtectedHeader,
   splitCoalescedPackets,
 } from '../src/packet/header.ts';
 import { checkTransportParametersFrom, decodeTransportParameters } from '../src/transport-parameters.ts';
+import * as A from './vectors/rfc9001.ts';
 
 /**
  * ngtcp2's client (gtlsclient, GnuTLS build) as an independent peer, over node:dgram on
@@ -207,5 +213,122 @@ describe('ngtcp2 client (gtlsclient) against our codecs and protection', () => {
       new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 4000)),
     ]);
     expect(code).not.toBe('timeout');
+  });
+});
+
+describe('ngtcp2 server (gtlsserver) against our codecs and protection', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stepwire-quic-ngtcp2-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const key = join(dir, 'key.pem');
+  const cert = join(dir, 'cert.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-subj',
+      '/CN=stepwire.test',
+      '-days',
+      '1',
+    ],
+    { stdio: 'ignore' },
+  );
+
+  /** Our client Initial: the RFC 9001 A.2 ClientHello in a CRYPTO frame, padded to 1200 bytes. */
+  function clientInitial(dcid: Uint8Array, token: Uint8Array): Uint8Array {
+    // A.2's transport parameters name 8394c8f03e515708 as initial_source_connection_id, so that is our SCID (RFC 9000 §7.3).
+    const scid = fromHex('8394c8f03e515708');
+    const crypto = decodeFrames(fromHex(A.CLIENT_CRYPTO_FRAME));
+    const header = {
+      type: 'Initial' as const,
+      version: 1,
+      dcid,
+      scid,
+      token,
+      reservedBits: 0,
+      packetNumberLength: 1 as const,
+      truncatedPacketNumber: 0,
+    };
+    const bare = encodeFrames(crypto);
+    // RFC 9000 §14.1: a server drops a client Initial in a datagram below 1200 bytes.
+    const overhead = encodePacketHeader(header, 1000).length + 16;
+    const payload = concatBytes(bare, new Uint8Array(1200 - overhead - bare.length));
+    return sealPacket(initialKeys(nodeQuicCrypto, dcid).client, header, 0, payload);
+  }
+
+  async function server(extra: string[]): Promise<{ exchange: (d: Uint8Array) => Promise<Uint8Array> }> {
+    const s = createSocket('udp4');
+    sock = s;
+    await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+    // A free port for the server: bind, read, release (loopback only).
+    const probe = createSocket('udp4');
+    await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', resolve));
+    const port = probe.address().port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    child = spawn('gtlsserver', ['--quiet', ...extra, '127.0.0.1', String(port), key, cert], {
+      stdio: 'ignore',
+    });
+    const exchange = (d: Uint8Array) =>
+      new Promise<Uint8Array>((resolve, reject) => {
+        // Resend until the server is up and answers (bounded: 25 tries, 5 s).
+        let tries = 0;
+        const timer = setInterval(() => {
+          if (++tries > 25) {
+            clearInterval(timer);
+            reject(new Error('gtlsserver did not answer'));
+          } else s.send(d, port, '127.0.0.1');
+        }, 200);
+        s.send(d, port, '127.0.0.1');
+        s.once('message', (msg) => {
+          clearInterval(timer);
+          resolve(new Uint8Array(msg));
+        });
+      });
+    return { exchange };
+  }
+
+  it('answers our Initial with packets that split, unprotect and decode (ACK, CRYPTO or CONNECTION_CLOSE)', async () => {
+    const { exchange } = await server([]);
+    const dcid = fromHex('d1d2d3d4d5d6d7d8');
+    const initial = clientInitial(dcid, new Uint8Array(0));
+    expect(initial.length).toBe(1200);
+    const reply = await exchange(initial);
+    const { packets, error } = splitCoalescedPackets(reply, 8);
+    expect(error).toBeUndefined();
+    const first = packets[0]!;
+    const info = parseProtectedHeader(first, 8);
+    expect(info.type).toBe('Initial');
+    expect(toHex(info.dcid)).toBe('8394c8f03e515708');
+    const opened = [nobleQuicCrypto, nodeQuicCrypto].map((qc) =>
+      openPacket(initialKeys(qc, dcid).server, first, info.pnOffset, -1),
+    );
+    expect(opened[0]).toBeDefined();
+    expect(toHex(opened[0]!.payload)).toBe(toHex(opened[1]?.payload ?? new Uint8Array()));
+    const frames = decodeFrames(opened[0]!.payload);
+    expect(firstIllegalFrame(frames, 'Initial')).toBeUndefined();
+    expect(frames.some((f) => f.type === 'CRYPTO' || f.type === 'CONNECTION_CLOSE')).toBe(true);
+    // Whatever follows in the datagram (Handshake packets) splits at its Length fields.
+    for (const p of packets.slice(1)) expect(parseProtectedHeader(p, 8).type).toBe('Handshake');
+  });
+
+  it('with address validation (-V) answers with a Retry whose integrity tag we verify', async () => {
+    const { exchange } = await server(['-V']);
+    const dcid = fromHex('e1e2e3e4e5e6e7e8');
+    const reply = await exchange(clientInitial(dcid, new Uint8Array(0)));
+    const retry = decodeRetry(reply);
+    expect(toHex(retry.dcid)).toBe('8394c8f03e515708');
+    expect(retry.retryToken.length).toBeGreaterThan(0);
+    expect(verifyRetry(nodeQuicCrypto.crypto, dcid, reply)).toBe(true);
+    expect(verifyRetry(nobleQuicCrypto.crypto, dcid, reply)).toBe(true);
+    expect(verifyRetry(nodeQuicCrypto.crypto, fromHex('0000000000000000'), reply)).toBe(false);
   });
 });
