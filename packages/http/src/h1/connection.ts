@@ -161,6 +161,8 @@ export class Http1Connection {
   private timedOut = false;
   private switchedRest: Uint8Array | undefined;
   private clockHint = 0;
+  /** Bytes received after a message that ended the connection, dropped. */
+  droppedBytes = 0;
 
   constructor(options: Http1ConnectionOptions) {
     this.role = options.role;
@@ -239,6 +241,12 @@ export class Http1Connection {
         } else if (them === 'SEND_BODY' && this.reader) {
           if (!this.readBody(out)) break;
         } else {
+          // RFC 9112 §9.6: after a message that ends the connection nothing more is read;
+          // dropping it keeps a peer from growing our buffer.
+          if ((them === 'MUST_CLOSE' || them === 'CLOSED' || them === 'ERROR') && this.buf.length > 0) {
+            this.droppedBytes += this.buf.length;
+            this.buf = Buffer.alloc(0);
+          }
           break;
         }
       }

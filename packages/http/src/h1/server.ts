@@ -265,6 +265,7 @@ export class HttpServer extends EventEmitter {
     fields?: Record<string, unknown>,
     rfc?: string,
     reason?: string,
+    state?: { from: string; to: string },
   ): void {
     const bus = this.options.trace;
     if (!bus?.enabled) return;
@@ -277,6 +278,7 @@ export class HttpServer extends EventEmitter {
       fields: { conn, ...fields },
       ...(rfc ? { rfc } : {}),
       ...(reason ? { reason } : {}),
+      ...(state ? { state } : {}),
     });
   }
 }
@@ -324,6 +326,11 @@ class H1ServerConnection {
     const port = (socket as { remotePort?: number }).remotePort;
     if (server.tracing)
       server.trace(id, 'in', `accept${remote ? ` ${remote}:${port}` : ''}`, { remote, port });
+    // State changes of both sides, each with the rule that made it, for the ladder.
+    this.conn.state.onChange = (role, from, to, rfc) => {
+      if (server.tracing)
+        server.trace(id, 'local', `${role} ${from} -> ${to}`, { role }, rfc, undefined, { from, to });
+    };
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
@@ -826,8 +833,8 @@ class H1ResponseChannel implements ResponseChannel {
         s.timers.now(),
       );
     } catch (err) {
-      s.counters.inc('local-protocol-errors');
-      throw err;
+      this.localError(err as Error);
+      return;
     }
     process.nextTick(flushPending, this);
     s.counters.inc('responses');
@@ -846,8 +853,8 @@ class H1ResponseChannel implements ResponseChannel {
     let bytes: Uint8Array;
     try {
       bytes = this.conn.send({ type: 'informational', head: { version: HTTP11, status, reason, fields } });
-    } catch {
-      this.server.counters.inc('local-protocol-errors');
+    } catch (err) {
+      this.localError(err as Error);
       return;
     }
     this.write(bytes);
@@ -864,7 +871,7 @@ class H1ResponseChannel implements ResponseChannel {
     try {
       bytes = this.conn.send({ type: 'data', data: chunk });
     } catch (err) {
-      this.server.counters.inc('local-protocol-errors');
+      this.localError(err as Error);
       done(err as Error);
       return;
     }
@@ -880,7 +887,7 @@ class H1ResponseChannel implements ResponseChannel {
     try {
       bytes = this.conn.send({ type: 'end', trailers }, this.server.timers.now());
     } catch (err) {
-      this.server.counters.inc('local-protocol-errors');
+      this.localError(err as Error);
       done(err as Error);
       return;
     }
@@ -889,6 +896,26 @@ class H1ResponseChannel implements ResponseChannel {
 
   abort(): void {
     if (!this.owner.isClosed) this.socket.destroy();
+  }
+
+  /**
+   * The application broke the framing (more bytes than its Content-Length, a response after
+   * the response, ...): what the client has seen can no longer be trusted to end where it
+   * should, so the connection goes. Counted and traced; the server carries on.
+   */
+  private localError(err: Error): void {
+    this.server.counters.inc('local-protocol-errors');
+    if (this.server.tracing)
+      this.server.trace(
+        this.id,
+        'drop',
+        `application error: ${err.message}`,
+        undefined,
+        'RFC 9112 §6.3',
+        'local-protocol-errors',
+      );
+    this.pendingHead = undefined;
+    this.socket.destroy();
   }
 
   flushHead(): void {

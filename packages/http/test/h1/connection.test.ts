@@ -321,6 +321,16 @@ describe('Http1Connection: message exchange', () => {
     expect(c.pump()).toEqual([]);
   });
 
+  it('bytes after a request with Connection: close are dropped, not buffered (RFC 9112 §9.6)', () => {
+    const c = server();
+    c.receive(b('GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'));
+    c.send({ type: 'response', head: res(200, [['Content-Length', '0']]) });
+    c.send({ type: 'end' });
+    expect(c.receive(b('GET /more HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(100)))).toEqual([]);
+    expect(c.bufferedBytes).toBe(0);
+    expect(c.droppedBytes).toBeGreaterThan(0);
+  });
+
   it('Connection: close from the server ends it too, and HTTP/1.0 closes unless keep-alive', () => {
     const c = server();
     c.receive(b('GET / HTTP/1.1\r\nHost: a\r\n\r\n'));

@@ -450,6 +450,19 @@ describe('HttpServer: backpressure, half-close, per-socket limits, close', () =>
     server.closeAllConnections();
   });
 
+  it('a handler that writes past its Content-Length loses its connection, counted; the server carries on', async () => {
+    const { server, port } = await listen((req, res) => {
+      if (req.url === '/bad') {
+        res.setHeader('content-length', '2');
+        res.end('abc');
+      } else res.end('fine');
+    });
+    const out = await raw(port, 'GET /bad HTTP/1.1\r\nHost: a\r\n\r\n');
+    expect(out).not.toMatch(/abc/);
+    expect(server.stats().counters['local-protocol-errors']).toBe(1);
+    expect((await request(port, { path: '/ok' })).body.toString()).toBe('fine');
+  });
+
   it('a client that half-closes after its request still gets the response, then the close', async () => {
     const { port } = await listen(hello);
     const out = await raw(port, 'GET /half HTTP/1.1\r\nHost: a\r\n\r\n', { end: true });
@@ -526,8 +539,13 @@ describe('HttpServer: close, idle connections, trace', () => {
     server.handle(s);
     s.feed('GET /j HTTP/1.1\r\nHost: a\r\n\r\n');
     await settle();
-    const words = events.map((e) => e.summary.split(' ')[0]);
+    const words = events.filter((e) => !e.state).map((e) => e.summary.split(' ')[0]);
     expect(words.slice(0, 5)).toEqual(['accept', 'read', 'parse', 'process', 'respond']);
+    // and every state change of both sides, with the rule that made it
+    const changes = events.filter((e) => e.state).map((e) => e.summary);
+    expect(changes.slice(0, 2)).toEqual(['server IDLE -> SEND_RESPONSE', 'client IDLE -> SEND_BODY']);
+    expect(changes).toContain('server SEND_BODY -> DONE');
+    expect(events.filter((e) => e.state).every((e) => /^RFC 911[02] §/.test(e.rfc ?? ''))).toBe(true);
     expect(events.every((e) => e.layer === 'http' && e.host === 'B')).toBe(true);
     server.closeAllConnections();
   });
