@@ -39,7 +39,7 @@ describe('examples', () => {
       'tls-openssl-tun',
       'udp-exchange',
     ]);
-  });
+  }, 150_000);
 
   it('udp-exchange: the datagram goes out and comes back 20 ms later', () => {
     const r = example('udp-exchange');
@@ -47,7 +47,7 @@ describe('examples', () => {
     expect(r.stdout).toMatch(/0\.000 +a→b +IPv4 198\.18\.0\.1→198\.18\.0\.2 UDP \d+→7 len=8/);
     expect(r.stdout).toMatch(/0\.010 +b→a +IPv4 198\.18\.0\.2→198\.18\.0\.1 UDP 7→\d+ len=8/);
     expect(r.stdout).toMatch(/a got back 'hello, b' at t=20 ms/);
-  });
+  }, 150_000);
 
   it('http-over-tcp: the lost request is retransmitted after 1 s and answered', () => {
     const r = example('http-over-tcp');
@@ -63,7 +63,7 @@ describe('examples', () => {
     );
     expect(r.stdout).toMatch(/HTTP 200: hello (::ffff:)?198\.18\.0\.1, you asked for \/index\.html/);
     expect(r.stdout).toMatch(/the wire lost 1 packet\(s\)/);
-  });
+  }, 150_000);
 
   it('https-between-hosts: HTTPS completes, and tshark decrypts the pcap with the SSLKEYLOGFILE secrets', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sw-example-https-'));
@@ -89,7 +89,7 @@ describe('examples', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 150_000);
 
   it('property-test: both properties hold, and the seed is printed for a replay', () => {
     const r = example('property-test', ['--seed', '42']);
@@ -97,7 +97,7 @@ describe('examples', () => {
     expect(r.stdout).toBe(
       'seed 42\nok: forward() matches a full re-encode (500 packets)\nok: forward() never crashes on arbitrary bytes (500 inputs)\n',
     );
-  });
+  }, 150_000);
 
   it('tls-openssl-tun: our client verifies OpenSSL and reads its page over TUN, leaving no namespace', () => {
     const r = example('tls-openssl-tun');
@@ -111,5 +111,5 @@ describe('examples', () => {
     const ns = /in namespace (\S+)/.exec(r.stdout)?.[1];
     expect(ns).toBeDefined();
     expect(netnsExists(ns ?? '')).toBe(false);
-  });
+  }, 150_000);
 });

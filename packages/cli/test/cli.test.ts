@@ -247,7 +247,7 @@ describe('the stepwire command', () => {
       );
       // q: nothing more happens, and the process ends cleanly.
       expect(stops[4]).toMatch(/^\nquit\n\nEXIT 0\n$/);
-    });
+    }, 200_000);
 
     it('l runs on to the next TLS event, past the TCP segments in between', () => {
       const out = stepThrough(['l', 'q'], 'tls-full');
@@ -260,6 +260,6 @@ describe('the stepwire command', () => {
       );
       expect(stops[1]).not.toMatch(/Transmission Control Protocol/);
       expect(stops[2]).toMatch(/quit\n\nEXIT 0\n$/);
-    });
+    }, 200_000);
   });
 });

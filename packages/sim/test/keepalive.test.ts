@@ -18,11 +18,11 @@ describe('a network on the real clock', () => {
     expect(r.signal).toBeNull(); // it ended by itself, not by the timeout's SIGTERM
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('got: hello over a real clock\n');
-  });
+  }, 150_000);
 
   it('without the keep-alive, Node exits at once with 13 (the problem it solves)', () => {
     const r = run('no-keepalive');
     expect(r.status).toBe(13);
     expect(r.stdout).toBe('');
-  });
+  }, 150_000);
 });
