@@ -501,11 +501,17 @@ add(
   add('tls-server', 'client-hello-and-finished', framed(hello, fin));
   add('tls-server', 'rfc8448-client-hello', framed(cat(simple.clientHelloRecordHeader, simple.clientHello)));
   add('tls-server', 'rfc8448-hrr-client-hello', framed(hrr.clientHello1Record));
-  add('tls-client', 'server-flight', framed(flight));
-  add('tls-client', 'server-flight-split', framed(flight.subarray(0, 100), flight.subarray(100)));
-  add('tls-client', 'rfc8448-server-hello', framed(cat(simple.serverHelloRecordHeader, simple.serverHello)));
-  add('tls-client', 'rfc8448-hello-retry-request', framed(hrr.helloRetryRequestRecord));
   add('tls-record', 'server-flight', flight);
+  // tls-client: a server mode byte (plain, HelloRetryRequest, CertificateRequest, ALPN,
+  // tickets), then operations on the live flight's records (fuzz/targets/tls-client.ts).
+  for (let mode = 0; mode < 5; mode++) {
+    add('tls-client', `mode-${mode}`, Uint8Array.of(mode));
+    add('tls-client', `mode-${mode}-split-each`, Uint8Array.of(mode, 2, 0, 3, 2, 0, 7, 2, 0, 40, 2, 1, 0));
+  }
+  add('tls-client', 'inject-alert-first', Uint8Array.of(0, 6, 21, 2, 2, 40));
+  add('tls-client', 'inject-ccs-then-handshake', Uint8Array.of(0, 0, 6, 20, 1, 1, 6, 22, 4, 8, 0, 0, 0));
+  add('tls-client', 'flip-in-second-record', Uint8Array.of(0, 0, 3, 0, 9, 0x80));
+  add('tls-client', 'drop-and-repeat', Uint8Array.of(1, 5, 4, 0, 7));
 }
 
 for (const [target, files] of seeds) {
