@@ -122,6 +122,10 @@ describe('scenarios', () => {
     expect(text).toMatch(/B +· tls → HelloRetryRequest .*group=secp256r1/);
     expect(text).toMatch(/A +· tls → ClientHello .*shares=secp256r1/);
     expect(text).toMatch(/B +· tls → ServerHello .*group=secp256r1/);
+    // The retry costs a round trip (2 × 10 ms) or more compared with tls-full.
+    const connected = (t: string) => Number(/(\d+\.\d+) +A +· tls WAIT_FINISHED → CONNECTED/.exec(t)?.[1]);
+    const full = await ladderOf('tls-full');
+    expect(connected(text) - connected(full.text)).toBeGreaterThanOrEqual(0.02);
   });
 
   it('tls-resumption: a ticket, then psk on both hellos and no Certificate the second time', async () => {
