@@ -288,7 +288,7 @@ export class Http2Session extends EventEmitter {
 
   /** Client: a request stream (node:http2's ClientHttp2Session.request). */
   request(headers: OutgoingHeaders, options: { endStream?: boolean } = {}): Http2Stream {
-    const h: OutgoingHeaders = { ':method': 'GET', ':path': '/', ':scheme': 'http', ...headers };
+    const h: OutgoingHeaders = { ':method': 'GET', ':path': '/', ':scheme': this.scheme, ...headers };
     if (h[':authority'] === undefined && this.authority) h[':authority'] = this.authority;
     const method = String(h[':method']);
     const endStream = options.endStream ?? (method === 'GET' || method === 'HEAD');
@@ -302,8 +302,9 @@ export class Http2Session extends EventEmitter {
     return s;
   }
 
-  /** Set by connect(): the default :authority. */
+  /** Set by connect(): the default :authority and :scheme. */
   authority: string | undefined;
+  scheme = 'http';
 
   ping(
     payload: Uint8Array = new Uint8Array(8),
@@ -556,6 +557,7 @@ export function connect(
     });
   const session = new Http2Session(socket, 'client', options);
   session.authority = url.host;
+  session.scheme = url.protocol === 'https:' ? 'https' : 'http';
   if (listener) session.once('connect', listener);
   return session;
 }

@@ -1,4 +1,5 @@
 /** The sans-I/O connection: exchanges between our client and server, both roles. */
+import { TraceBus, type TraceEvent } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, Http2Connection, SettingId, STREAM_TRANSITIONS } from '../../src/h2/internal.ts';
 import { Pair, RawPeer, req, status } from './harness.ts';
@@ -226,6 +227,57 @@ describe('exchanges', () => {
       .filter((e) => e.type === 'data')
       .map((e) => (e as { streamId: number }).streamId);
     expect(order[0]).toBe(hi);
+  });
+
+  it('extended CONNECT (RFC 8441): :protocol accepted only after SETTINGS_ENABLE_CONNECT_PROTOCOL, stream stays open both ways', () => {
+    const connect = [
+      { name: ':method', value: 'CONNECT' },
+      { name: ':protocol', value: 'websocket' },
+      { name: ':scheme', value: 'https' },
+      { name: ':authority', value: 'test' },
+      { name: ':path', value: '/chat' },
+    ];
+    const p = new Pair({}, { settings: { enableConnectProtocol: true } });
+    p.pump();
+    expect(p.client.remoteSettings.enableConnectProtocol).toBe(true);
+    const id = p.client.request(connect, false);
+    p.pump();
+    expect(p.serverEvents.find((e) => e.type === 'headers')).toMatchObject({
+      streamId: id,
+      kind: 'request',
+      endStream: false,
+    });
+    p.server.respond(id, status(200), false);
+    p.client.sendData(id, Uint8Array.of(1, 2, 3), false);
+    p.server.sendData(id, Uint8Array.of(4, 5), false);
+    p.pump();
+    expect(p.server.streamState(id)).toBe('open');
+    expect([...p.bodyOf('server', id)]).toEqual([1, 2, 3]);
+    expect([...p.bodyOf('client', id)]).toEqual([4, 5]);
+    // Without the setting, :protocol makes the request malformed (RFC 8441 §4).
+    const q = new Pair();
+    const id2 = q.client.request(connect, false);
+    q.pump();
+    expect(q.clientEvents.find((e) => e.type === 'streamReset')).toMatchObject({
+      streamId: id2,
+      errorCode: ErrorCode.PROTOCOL_ERROR,
+    });
+  });
+
+  it('traces every frame and every stream state change with the RFC rule that made it', () => {
+    const trace = new TraceBus();
+    const seen: TraceEvent[] = [];
+    trace.on((e) => seen.push(e));
+    const p = new Pair({}, { trace, hostName: 'srv' });
+    const id = p.client.request(req('/'), true);
+    p.pump();
+    p.server.respond(id, status(204), true);
+    p.pump();
+    const states = seen.filter((e) => e.state).map((e) => `${e.state?.from}→${e.state?.to}`);
+    expect(states).toEqual(['idle→open', 'open→half-closed (remote)', 'half-closed (remote)→closed']);
+    expect(seen.filter((e) => e.state).every((e) => /RFC 9113 §5\.1/.test(e.rfc ?? ''))).toBe(true);
+    expect(seen.some((e) => e.dir === 'in' && e.summary.startsWith('HEADERS s=1'))).toBe(true);
+    expect(seen.some((e) => e.dir === 'out' && e.summary.startsWith('HEADERS s=1'))).toBe(true);
   });
 
   it('SETTINGS with every defined setting are applied and acknowledged', () => {
