@@ -204,6 +204,7 @@ export interface ServerOptions extends CommonOptions {
 
 const CIPHER_NAMES = CipherSuite as Record<string, number>;
 const GROUP_ALIASES: Record<string, number> = {
+  x25519mlkem768: NamedGroup.X25519MLKEM768,
   x25519: NamedGroup.x25519,
   'p-256': NamedGroup.secp256r1,
   prime256v1: NamedGroup.secp256r1,
@@ -238,7 +239,8 @@ function groupsOf(v: string | readonly number[] | undefined): number[] | undefin
     .filter((s) => s !== '')
     .map((name) => {
       const code = GROUP_ALIASES[name.toLowerCase()];
-      if (code === undefined) throw new RangeError(`unsupported group '${name}' (X25519 and P-256 exist)`);
+      if (code === undefined)
+        throw new RangeError(`unsupported group '${name}' (X25519MLKEM768, X25519 and P-256 exist)`);
       return code;
     });
 }

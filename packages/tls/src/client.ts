@@ -38,24 +38,40 @@ import {
 } from './codec/handshake.ts';
 import { MAX_PLAINTEXT } from './codec/record.ts';
 import { type SessionTicket, type TlsCommonOptions, TlsConnection, type TlsOutput } from './connection.ts';
-import { type GroupName, HASH_LENGTH, type HashName, type KeyPair } from './crypto/provider.ts';
+import { HASH_LENGTH, type HashName } from './crypto/provider.ts';
+import {
+  clientKeyShare,
+  clientSharedSecret,
+  KEX_GROUPS,
+  type KexGroupName,
+  type KexShare,
+  X25519MLKEM768,
+} from './kex.ts';
 import { CIPHER_SUITES, cipherSuite, finishedVerifyData, KeySchedule, resumptionPsk } from './keyschedule.ts';
 
-export const GROUP_NAMES: Record<number, GroupName> = {
-  [NamedGroup.x25519]: 'x25519',
-  [NamedGroup.secp256r1]: 'secp256r1',
-};
+/** The groups we implement by code point (kex.ts). */
+export const GROUP_NAMES: Record<number, KexGroupName> = KEX_GROUPS;
 
 export const DEFAULT_CIPHER_SUITES = [0x1301, 0x1302, 0x1303];
-export const DEFAULT_GROUPS = [NamedGroup.x25519, NamedGroup.secp256r1];
+/**
+ * The hybrid post-quantum group first, as current browsers and OpenSSL 3.5 offer it
+ * (draft-ietf-tls-ecdhe-mlkem), then X25519 and P-256.
+ */
+export const DEFAULT_GROUPS = [X25519MLKEM768, NamedGroup.x25519, NamedGroup.secp256r1];
 
 export interface TlsClientOptions extends TlsCommonOptions {
   /** Sent as server_name (RFC 6066) unless it is an IP literal; the verifier checks the certificate against it. */
   serverName?: string;
   verifier: CertificateVerifier;
   cipherSuites?: readonly number[];
-  /** supported_groups, in preference order; the first gets a key share. */
+  /**
+   * supported_groups, in preference order. The first gets a key share; when it is the hybrid
+   * X25519MLKEM768, X25519 gets one too (if listed), as browsers send, so a server without
+   * the hybrid still answers in one round trip.
+   */
   groups?: readonly number[];
+  /** The groups to send key shares for, overriding the rule above (each must be in `groups`). */
+  keyShareGroups?: readonly number[];
   alpnProtocols?: readonly string[];
   /** A ticket from an earlier connection to resume (RFC 8446 §2.2). */
   session?: SessionTicket;
@@ -97,8 +113,8 @@ const IP_LITERAL = /^[\d.]+$|:/;
 export class TlsClient extends TlsConnection {
   private readonly options: TlsClientOptions;
   private clientHello?: ClientHello;
-  private keyShare?: KeyPair;
-  private shareGroup?: number;
+  /** Our key shares by group code point: those of the ClientHello we sent last (RFC 8446 §4.2.8). */
+  private keyShares = new Map<number, KexShare>();
   private retried = false;
   private hrrSuite?: number;
   private schedule?: KeySchedule;
@@ -125,13 +141,10 @@ export class TlsClient extends TlsConnection {
   start(now: number): TlsOutput {
     this.now = now;
     return this.guard(() => {
-      const groups = this.options.groups ?? DEFAULT_GROUPS;
-      const first = groups.find((g) => GROUP_NAMES[g]);
-      if (first === undefined) throw new Error('no supported group configured');
-      this.keyShare = this.crypto.generateKeyPair(GROUP_NAMES[first]!);
-      this.shareGroup = first;
+      for (const g of this.initialShareGroups())
+        this.keyShares.set(g, clientKeyShare(this.crypto, GROUP_NAMES[g]!));
       this.clientRandom = this.crypto.randomBytes(32);
-      this.clientHello = this.buildClientHello(first, undefined, this.canSendEarlyData());
+      this.clientHello = this.buildClientHello(undefined, this.canSendEarlyData());
       // RFC 8446 §5.1: the initial ClientHello's record may say 0x0301, as most clients send it.
       this.plaintextRecordVersion = 0x0301;
       this.sendClientHello();
@@ -140,6 +153,21 @@ export class TlsClient extends TlsConnection {
       if (this.clientHello.extensions.some((e) => e.type === 'early_data')) this.sendEarlyData();
       this.setState('WAIT_SH', 'RFC 8446 §A.1');
     });
+  }
+
+  /** Which groups the first ClientHello carries shares for (see TlsClientOptions.groups). */
+  private initialShareGroups(): number[] {
+    const groups = (this.options.groups ?? DEFAULT_GROUPS).filter((g) => GROUP_NAMES[g]);
+    if (this.options.keyShareGroups) {
+      const chosen = this.options.keyShareGroups.filter((g) => groups.includes(g));
+      if (chosen.length === 0) throw new Error('keyShareGroups names no configured group');
+      return chosen;
+    }
+    const first = groups[0];
+    if (first === undefined) throw new Error('no supported group configured');
+    // A hybrid share alone would cost a HelloRetryRequest with every server that lacks it.
+    if (first === X25519MLKEM768 && groups.includes(NamedGroup.x25519)) return [first, NamedGroup.x25519];
+    return [first];
   }
 
   /** RFC 8446 §4.2.10: 0-RTT needs a ticket that allows it, for this much data and the same ALPN. */
@@ -173,7 +201,7 @@ export class TlsClient extends TlsConnection {
     this.emit({ type: 'early-data-status', accepted: false });
   }
 
-  private buildClientHello(shareGroup: number, cookie?: Uint8Array, earlyData = false): ClientHello {
+  private buildClientHello(cookie?: Uint8Array, earlyData = false): ClientHello {
     const o = this.options;
     const exts: Extension[] = [];
     if (o.serverName && !IP_LITERAL.test(o.serverName))
@@ -183,7 +211,7 @@ export class TlsClient extends TlsConnection {
     if (o.alpnProtocols?.length) exts.push({ type: 'alpn', protocols: [...o.alpnProtocols] });
     exts.push({
       type: 'key_share',
-      clientShares: [{ group: shareGroup, keyExchange: this.keyShare!.publicKey }],
+      clientShares: [...this.keyShares].map(([group, share]) => ({ group, keyExchange: share.publicKey })),
     });
     exts.push({ type: 'supported_versions', versions: [TLS_1_3] });
     if (cookie) exts.push({ type: 'cookie', cookie });
@@ -400,19 +428,19 @@ export class TlsClient extends TlsConnection {
     // RFC 8446 §4.1.4: the HRR must change something.
     if (!ks && !cookie)
       alert(AlertDescription.illegal_parameter, 'HelloRetryRequest would not change the ClientHello');
-    let shareGroup = this.shareGroup!;
     if (ks) {
       if (!('selectedGroup' in ks)) alert(AlertDescription.illegal_parameter, 'malformed HRR key_share');
       // RFC 8446 §4.2.8: the group must be offered in supported_groups and not already have a share.
       const groups = this.options.groups ?? DEFAULT_GROUPS;
       if (!groups.includes(ks.selectedGroup) || !GROUP_NAMES[ks.selectedGroup])
         alert(AlertDescription.illegal_parameter, 'HRR selected an unoffered group');
-      if (ks.selectedGroup === shareGroup)
-        alert(AlertDescription.illegal_parameter, 'HRR asked for the group we already sent');
-      shareGroup = ks.selectedGroup;
-      this.keyShare = this.crypto.generateKeyPair(GROUP_NAMES[shareGroup]!);
+      if (this.keyShares.has(ks.selectedGroup))
+        alert(AlertDescription.illegal_parameter, 'HRR asked for a group we already sent');
+      // RFC 8446 §4.1.2: the second ClientHello carries one share, for the group asked for.
+      this.keyShares = new Map([
+        [ks.selectedGroup, clientKeyShare(this.crypto, GROUP_NAMES[ks.selectedGroup]!)],
+      ]);
     }
-    this.shareGroup = shareGroup;
     const suite = cipherSuite(hrr.cipherSuite);
     // RFC 8446 §4.4.1: ClientHello1 becomes message_hash, then the HRR joins the transcript.
     this.transcript.replaceWithMessageHash(this.crypto, suite.hash);
@@ -424,7 +452,7 @@ export class TlsClient extends TlsConnection {
       this.rejectEarlyData();
       this.clearWriteKey();
     }
-    this.clientHello = this.buildClientHello(shareGroup, cookie?.cookie);
+    this.clientHello = this.buildClientHello(cookie?.cookie);
     if (this.options.compatibilityMode && this.earlyData === 'none') this.sendChangeCipherSpec();
     this.sendClientHello();
     this.setState('WAIT_SH', 'RFC 8446 §4.1.4');
@@ -450,9 +478,9 @@ export class TlsClient extends TlsConnection {
     const psk = findExtension(sh.extensions, 'pre_shared_key');
     if (!ks || !('serverShare' in ks))
       alert(AlertDescription.missing_extension, 'ServerHello without key_share (psk_ke was not offered)');
-    if (ks.serverShare.group !== this.shareGroup) {
-      alert(AlertDescription.illegal_parameter, 'server key share is not for the group we offered');
-    }
+    // RFC 8446 §4.2.8: the server's share is for one of the groups we sent a share for.
+    const ours = this.keyShares.get(ks.serverShare.group);
+    if (!ours) alert(AlertDescription.illegal_parameter, 'server key share is not for a group we sent');
     const schedule = new KeySchedule(this.crypto, this.suite.hash);
     if (psk && 'selectedIdentity' in psk) {
       const offered = this.psk;
@@ -467,12 +495,8 @@ export class TlsClient extends TlsConnection {
     } else {
       schedule.deriveEarlySecret();
     }
-    const shared = this.crypto.sharedSecret(
-      this.keyShare!.group,
-      this.keyShare!.privateKey,
-      ks.serverShare.keyExchange,
-    );
-    this.groupName = this.keyShare!.group;
+    const shared = clientSharedSecret(this.crypto, ours, ks.serverShare.keyExchange);
+    this.groupName = ours.group;
     schedule.deriveHandshakeSecret(shared);
     this.schedule = schedule;
     this.transcript.add(raw);

@@ -24,7 +24,8 @@ import { type Extension, findExtension } from './codec/extensions.ts';
 import { type ClientHello, type HandshakeMessage, truncatedClientHello } from './codec/handshake.ts';
 import { MAX_PLAINTEXT } from './codec/record.ts';
 import { type TlsCommonOptions, TlsConnection } from './connection.ts';
-import type { HashName, KeyPair } from './crypto/provider.ts';
+import type { HashName } from './crypto/provider.ts';
+import { serverKeyShare } from './kex.ts';
 import { cipherSuite, finishedVerifyData, KeySchedule, resumptionPsk } from './keyschedule.ts';
 
 export interface TlsServerOptions extends TlsCommonOptions {
@@ -369,8 +370,8 @@ export class TlsServer extends TlsConnection {
 
     // ServerHello.
     const group = GROUP_NAMES[share.group]!;
-    const ours: KeyPair = this.crypto.generateKeyPair(group);
-    const shared = this.crypto.sharedSecret(group, ours.privateKey, share.keyExchange);
+    const ours = serverKeyShare(this.crypto, group, share.keyExchange);
+    const shared = ours.shared;
     this.groupName = group;
     this.transcript.add(raw);
     // Extension order is free; this is the order of the RFC 8448 traces (NSS), so they can be replayed.

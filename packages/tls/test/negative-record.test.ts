@@ -279,8 +279,12 @@ describe('size boundaries that must pass', () => {
   });
 
   it('1-byte transport chunks: sockets over a hand-made Duplex pair', async () => {
+    const base = scenario({ edit: () => () => undefined });
+    // X25519 alone: the 1.2 KB hybrid share would make this run of single-byte deliveries
+    // much longer than the 400 ms it is given.
     const sc = {
-      ...scenario({ edit: () => () => undefined }),
+      ...base,
+      client: { ...base.client, groups: [0x001d] },
       clientWrites: Buffer.from('one byte at a time'),
     };
     const r = await runSockets(sc, { chunk: 1 }, 400);

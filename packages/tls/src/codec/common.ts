@@ -73,6 +73,8 @@ export const NamedGroup = {
   ffdhe4096: 0x0102,
   ffdhe6144: 0x0103,
   ffdhe8192: 0x0104,
+  /** Hybrid ML-KEM-768 + X25519 (draft-ietf-tls-ecdhe-mlkem; IANA TLS Supported Groups 4588). */
+  X25519MLKEM768: 0x11ec,
 } as const;
 
 /** SignatureScheme (RFC 8446 §4.2.3). */

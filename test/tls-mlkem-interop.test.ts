@@ -1,0 +1,45 @@
+/**
+ * X25519MLKEM768 offered by default against peers that lack it (OpenSSL 3.0's s_server,
+ * gnutls-serv): because our ClientHello also carries an X25519 share, as browsers' do, they
+ * answer in one round trip with X25519 — no HelloRetryRequest (issue #12). No peer with the
+ * hybrid group is installed here (OpenSSL 3.5 would be one); our client against our server
+ * negotiating it is in packages/tls/test/kex-mlkem.test.ts.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { ourConnect, readUntil } from './support/tls-ours.ts';
+import { startGnutlsServer, startOpensslServer, stopAllPeers, tlsFixtures } from './support/tls-peers.ts';
+
+afterAll(stopAllPeers);
+const fx = tlsFixtures();
+const p256 = fx.server['P-256'];
+
+describe('our default ClientHello (X25519MLKEM768 first, X25519 beside it) against peers without the hybrid', () => {
+  it('openssl s_server: X25519 in one handshake, one ClientHello', async () => {
+    const srv = await startOpensslServer({ ...p256.leaf, mode: 'rev' });
+    try {
+      const c = await ourConnect({ port: srv.port, ca: p256.ca });
+      c.socket.write('pq\n');
+      await readUntil(c.socket, /qp/);
+      expect(c.handshake.group).toBe('x25519');
+      expect(c.handshake.helloRetry).toBe(false);
+      // The ClientHello offered the hybrid first, with a 1216-byte share (draft-ietf-tls-ecdhe-mlkem §3).
+      c.socket.end();
+      expect(srv.facts().helloRetry ?? false).toBe(false);
+      expect(srv.facts().clientHellos).toBe(1);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('gnutls-serv: X25519 in one handshake', async () => {
+    const srv = await startGnutlsServer({ ...p256.leaf });
+    try {
+      const c = await ourConnect({ port: srv.port, ca: p256.ca });
+      expect(c.handshake.group).toBe('x25519');
+      expect(c.handshake.helloRetry).toBe(false);
+      c.socket.destroy();
+    } finally {
+      await srv.stop();
+    }
+  });
+});
