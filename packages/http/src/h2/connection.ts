@@ -135,8 +135,9 @@ interface Stream {
   recvWindow: number;
   /** Octets delivered to the user and not yet credited back with WINDOW_UPDATE. */
   unacked: number;
-  /** Octets consumed (credited) but below the WINDOW_UPDATE threshold. */
+  /** What the user queued and the windows have not let out yet: header sections and DATA, in order. */
   out: OutItem[];
+  /** DATA octets in `out` (for backpressure and the stall defense). */
   outBytes: number;
   /** The user queued END_STREAM (or RST): no more sends accepted. */
   localEnded: boolean;
@@ -428,7 +429,7 @@ export class Http2Connection {
     return id > this.lastRemoteId && !(id % 2 === 0 && id <= this.lastPromisedId);
   }
 
-  /** The stream's current record, or a transient one describing an idle/closed stream. */
+  /** The stream's record while it is known (not idle, not yet retired after closing). */
   private lookup(id: number): Stream | undefined {
     return this.streams.get(id);
   }
@@ -765,8 +766,8 @@ export class Http2Connection {
 
   private onSettings(f: Extract<Http2Frame, { type: 'SETTINGS' }>): void {
     if (f.ack) {
-      // RFC 9113 §6.5.3: an ACK for a SETTINGS we never sent is a protocol error... we
-      // treat it as one, as nghttp2 does.
+      // An ACK for a SETTINGS we never sent: RFC 9113 §6.5.3 leaves it open; we treat it
+      // as a PROTOCOL_ERROR, as nghttp2 does.
       if (this.settingsSentAt.length === 0)
         throw new Http2Error(ErrorCode.PROTOCOL_ERROR, 'unexpected SETTINGS ACK');
       this.settingsSentAt.shift();
@@ -1403,6 +1404,12 @@ export class Http2Connection {
     this.newStream(id, true);
     this.control.push({ streamId: parentId, promisedStreamId: id, fields: requestFields });
     return id;
+  }
+
+  /** Client: re-prioritize a request (RFC 9218 §7.1), e.g. 'u=0' or 'u=5, i'. */
+  priorityUpdate(id: number, priorityFieldValue: string): void {
+    if (this.role !== 'client') throw new TypeError('only a client sends PRIORITY_UPDATE');
+    this.queueFrame({ type: 'PRIORITY_UPDATE', prioritizedStreamId: id, priorityFieldValue }, false);
   }
 
   ping(payload: Uint8Array = new Uint8Array(8)): void {

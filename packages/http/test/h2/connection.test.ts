@@ -280,6 +280,28 @@ describe('exchanges', () => {
     expect(seen.some((e) => e.dir === 'out' && e.summary.startsWith('HEADERS s=1'))).toBe(true);
   });
 
+  it('RFC 9218 PRIORITY_UPDATE re-prioritizes a stream the server has not answered yet', () => {
+    const p = new Pair();
+    const a = p.client.request(req('/a'), true);
+    const b = p.client.request(req('/b'), true);
+    p.pump();
+    p.client.priorityUpdate(b, 'u=0');
+    p.pump();
+    expect(p.serverEvents.find((e) => e.type === 'priorityUpdate')).toMatchObject({
+      streamId: b,
+      urgency: 0,
+    });
+    for (const id of [a, b]) {
+      p.server.respond(id, status(200), false);
+      p.server.sendData(id, bytes(100), true);
+    }
+    p.pump();
+    const order = p.clientEvents
+      .filter((e) => e.type === 'data')
+      .map((e) => (e as { streamId: number }).streamId);
+    expect(order[0]).toBe(b);
+  });
+
   it('SETTINGS with every defined setting are applied and acknowledged', () => {
     const peer = new RawPeer(new Http2Connection({ role: 'server' }));
     peer.handshake([
