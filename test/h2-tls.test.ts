@@ -8,7 +8,14 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { connect as tlsConnect, createServer as tlsCreateServer } from '@stepwire/tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, createServer, type Http2Server } from '../packages/http/src/h2/internal.ts';
+import type { IncomingMessage, ServerResponse } from '../packages/http/src/h1/messages.ts';
+import { createServer as createHttpServer } from '../packages/http/src/h1/server.ts';
+import {
+  connect,
+  createCompatHttp2Server,
+  createServer,
+  type Http2Server,
+} from '../packages/http/src/h2/internal.ts';
 import { SERVER_NAME, tlsFixtures } from './support/tls-peers.ts';
 
 function run(
@@ -92,6 +99,32 @@ describe('h2 over our TLS with ALPN', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/The negotiated protocol: h2/);
     expect(r.stdout).toMatch(/h2 over stepwire TLS \/nghttp/);
+  });
+
+  it('one TLS port, one (req, res) handler: ALPN picks h2 or HTTP/1.1 (curl both ways)', async () => {
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      req.resume();
+      req.on('end', () => res.end(`${req.httpVersion} ${req.url}\n`));
+    };
+    const h1 = createHttpServer(handler);
+    const h2c = createCompatHttp2Server(handler);
+    const tls = tlsCreateServer(
+      { cert: id.leaf.certPem, key: id.leaf.keyPem, ALPNProtocols: ['h2', 'http/1.1'] },
+      (sock) => (sock.alpnProtocol === 'h2' ? h2c.handle(sock) : h1.handle(sock)),
+    );
+    const server = net.createServer((s) => tls.emit('connection', s));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const p = (server.address() as net.AddressInfo).port;
+    try {
+      const common = ['-s', '--cacert', id.ca.certFile, '--resolve', `${SERVER_NAME}:${p}:127.0.0.1`];
+      const a = await run('curl', [...common, '--http2', `https://${SERVER_NAME}:${p}/alpn`]);
+      expect(a.stdout, a.stderr).toBe('2.0 /alpn\n');
+      const b = await run('curl', [...common, '--http1.1', `https://${SERVER_NAME}:${p}/alpn`]);
+      expect(b.stdout, b.stderr).toBe('1.1 /alpn\n');
+    } finally {
+      for (const s of h2c.sessions) s.destroy();
+      server.close();
+    }
   });
 
   it('our client over our TLS against node:http2 createSecureServer', async () => {
