@@ -143,6 +143,51 @@ describe('RFC 9204 Appendix B examples', () => {
     expect(e.knownReceivedCount).toBe(2);
   });
 
+  it('B.2-B.5: our encoder replays the whole example, byte for byte, against our decoder', () => {
+    const e = new QpackEncoder({
+      peerMaxTableCapacity: 220,
+      peerMaxBlockedStreams: 1,
+      capacity: 220,
+      huffman: false,
+    });
+    const d = new QpackDecoder({ maxTableCapacity: 220, maxBlockedStreams: 1 });
+    const step = (encoderHex: string) => {
+      expect(toHex(e.takeEncoderStreamData())).toBe(encoderHex.replace(/ /g, ''));
+      d.onEncoderStream(h(encoderHex));
+    };
+    // B.2
+    const s4 = e.encodeFieldSection(4, [
+      [':authority', 'www.example.com'],
+      [':path', '/sample/path'],
+    ]);
+    step('3fbd01 c00f 7777 772e 6578 616d 706c 652e 636f 6d c10c 2f73 616d 706c 652f 7061 7468');
+    expect(toHex(s4)).toBe('03811011');
+    expect(d.decodeFieldSection(4, s4).status).toBe('done');
+    expect(toHex(d.takeDecoderStreamData())).toBe('84');
+    e.onDecoderStream(h('84'));
+    // B.3: speculative insert, acknowledged by an Insert Count Increment.
+    expect(e.insert('custom-key', 'custom-value')).toBe(2);
+    step('4a63 7573 746f 6d2d 6b65 790c 6375 7374 6f6d 2d76 616c 7565');
+    expect(toHex(d.takeDecoderStreamData())).toBe('01');
+    e.onDecoderStream(h('01'));
+    expect(e.knownReceivedCount).toBe(3);
+    // B.4: duplicate the oldest entry, then a section referencing it, then cancellation.
+    expect(e.duplicate(0)).toBe(3);
+    step('02');
+    d.takeDecoderStreamData();
+    const s8 = e.encodeFieldSection(8, [
+      [':authority', 'www.example.com'],
+      [':path', '/'],
+      ['custom-key', 'custom-value'],
+    ]);
+    expect(toHex(s8)).toBe('050080c181');
+    e.onDecoderStream(h('48'));
+    // B.5: inserting custom-value2 names entry 2 (relative 1) and evicts entry 0.
+    expect(e.insert('custom-key', 'custom-value2')).toBe(4);
+    step('810d 6375 7374 6f6d 2d76 616c 7565 32');
+    expect([e.table.size, d.table.size]).toEqual([215, 215]);
+  });
+
   it('the decoder instructions of Appendix B round-trip', () => {
     expect(decodeDecoderInstructions(h('84 01 48'))).toEqual([
       { type: 'SectionAcknowledgment', streamId: 4 },

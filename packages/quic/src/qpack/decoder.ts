@@ -68,8 +68,20 @@ export class QpackDecoder {
     return this.blocked.length;
   }
 
-  /** Decoder stream bytes produced so far (to be sent on our decoder stream); clears them. */
+  /**
+   * Decoder stream bytes produced so far (to be sent on our decoder stream); clears them.
+   * §4.4.3: inserts not covered by a Section Acknowledgment are reported here, once, as
+   * an Insert Count Increment: deferring it to the moment of sending lets acknowledgements
+   * of sections decoded meanwhile make it smaller or unnecessary.
+   */
   takeDecoderStreamData(): Uint8Array {
+    if (this.table.insertCount > this.acknowledgedInsertCount) {
+      this.emit({
+        type: 'InsertCountIncrement',
+        increment: this.table.insertCount - this.acknowledgedInsertCount,
+      });
+      this.acknowledgedInsertCount = this.table.insertCount;
+    }
     const b = this.out.finish().slice();
     this.out = new ByteWriter(16);
     return b;
@@ -102,14 +114,6 @@ export class QpackDecoder {
     this.encoderBuffer = buf.slice(consumed);
     if (this.encoderBuffer.length > this.maxEncoderStreamBuffer) {
       throw new QpackError('QPACK_ENCODER_STREAM_ERROR', 'incomplete instruction exceeds the buffer limit');
-    }
-    // §4.4.3: tell the encoder about inserts not yet covered by a Section Acknowledgment.
-    if (this.table.insertCount > this.acknowledgedInsertCount) {
-      this.emit({
-        type: 'InsertCountIncrement',
-        increment: this.table.insertCount - this.acknowledgedInsertCount,
-      });
-      this.acknowledgedInsertCount = this.table.insertCount;
     }
     return this.unblock();
   }

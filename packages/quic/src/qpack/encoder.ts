@@ -94,6 +94,44 @@ export class QpackEncoder {
     );
   }
 
+  /**
+   * Inserts an entry ahead of any field section that uses it (a "speculative insert",
+   * RFC 9204 Appendix B.3), naming a static or dynamic entry when one has the name.
+   * Returns the new entry's absolute index, or undefined when it cannot fit without
+   * evicting an entry that must stay (§2.1.1).
+   */
+  insert(name: string, value: string): number | undefined {
+    const t = this.table;
+    const sn = staticNameIndex(name);
+    const dn = t.find(name, value).name;
+    if (!t.insert(name, value, (abs) => this.evictable(abs, []))) return undefined;
+    if (sn !== undefined)
+      this.emit({ type: 'InsertWithNameReference', isStatic: true, nameIndex: sn, value: this.lit(value) });
+    else if (dn !== undefined) {
+      this.emit({
+        type: 'InsertWithNameReference',
+        isStatic: false,
+        nameIndex: t.insertCount - 2 - dn,
+        value: this.lit(value),
+      });
+    } else this.emit({ type: 'InsertWithLiteralName', name: this.lit(name), value: this.lit(value) });
+    return t.insertCount - 1;
+  }
+
+  /**
+   * §4.3.4: re-inserts an existing entry, typically one about to become unevictable-but-old
+   * ("draining", §2.1.1.1), so sections can keep referencing it. Returns the new index.
+   */
+  duplicate(absolute: number): number | undefined {
+    const t = this.table;
+    const e = t.get(absolute);
+    if (!e) throw new RangeError(`no dynamic table entry ${absolute}`);
+    const relative = t.insertCount - 1 - absolute;
+    if (!t.insert(e.name, e.value, (abs) => abs !== absolute && this.evictable(abs, []))) return undefined;
+    this.emit({ type: 'Duplicate', index: relative });
+    return t.insertCount - 1;
+  }
+
   /** Encodes a field section for `streamId`; encoder stream bytes it needs are left for takeEncoderStreamData. */
   encodeFieldSection(streamId: number, fields: readonly Field[]): Uint8Array {
     const t = this.table;
