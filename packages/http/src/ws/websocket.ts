@@ -77,6 +77,12 @@ export class WebSocket extends EventEmitter {
   private readonly closeTimeout: number;
   /** Set when close() is called while CONNECTING: abort the handshake. */
   private abortConnect = false;
+  /** Set by connectWebSocket while the opening handshake runs. */
+  onAbortHandshake: (() => void) | undefined;
+  /** The URL a client connected to ('' on the server side). */
+  url = '';
+  /** How binary messages are delivered to 'message' listeners, as in ws. */
+  binaryType: 'nodebuffer' | 'arraybuffer' = 'nodebuffer';
   private readonly trace: TraceBus | undefined;
   private readonly traceHost: string;
 
@@ -153,7 +159,13 @@ export class WebSocket extends EventEmitter {
     for (const e of events) {
       switch (e.type) {
         case 'message':
-          this.emit('message', toBuffer(e.data), e.binary);
+          this.emit(
+            'message',
+            e.binary && this.binaryType === 'arraybuffer'
+              ? e.data.buffer.slice(e.data.byteOffset, e.data.byteOffset + e.data.byteLength)
+              : toBuffer(e.data),
+            e.binary,
+          );
           break;
         case 'ping':
           this.emit('ping', toBuffer(e.data));
@@ -282,8 +294,9 @@ export class WebSocket extends EventEmitter {
   close(code?: number, reason?: string): void {
     if (this.closed) return;
     if (!this.core) {
+      // Closed while CONNECTING: abandon the opening handshake (ws and WHATWG do the same).
       this.abortConnect = true;
-      this.transport?.destroy();
+      this.onAbortHandshake?.();
       return;
     }
     if (this.core.state !== 'OPEN') return;
@@ -359,6 +372,7 @@ export function connectWebSocket(
   const defaultPort = secure ? 443 : 80;
   const hostHeader = `${host.includes(':') ? `[${host}]` : host}${port === defaultPort ? '' : `:${port}`}`;
   const ws = new WebSocket(o);
+  ws.url = url?.href ?? `${secure ? 'wss' : 'ws'}://${hostHeader}${path}`;
   const deflateOptions = o.perMessageDeflate === true ? {} : o.perMessageDeflate || undefined;
   const key = generateKey((o.randomBytes ?? randomBytes)(16));
   const headers: HeaderList = Array.isArray(o.headers)
@@ -425,6 +439,7 @@ export function connectWebSocket(
     }
     done = true;
     cleanup();
+    ws.onAbortHandshake = undefined;
     ws.protocol = check.protocol ?? '';
     const core = new WebSocketConnection({
       role: 'client',
@@ -449,6 +464,20 @@ export function connectWebSocket(
     socket.off('end', onEnd);
     socket.off('close', onEnd);
     socket.off('error', onError);
+  };
+  ws.onAbortHandshake = () => {
+    if (done) return;
+    done = true;
+    cleanup();
+    socket.destroy();
+    // Later, as ws does, so the caller of close() can still attach its listeners.
+    setImmediate(() => {
+      ws.emit(
+        'error',
+        new WebSocketError('WebSocket was closed before the connection was established', CloseCode.Abnormal),
+      );
+      ws.terminate();
+    });
   };
   socket.on('data', onData);
   socket.on('end', onEnd);

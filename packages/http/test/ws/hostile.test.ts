@@ -216,3 +216,30 @@ describe('frames in the same packet as the handshake (the upgrade head bytes)', 
     ours.close();
   });
 });
+
+describe('client API details', () => {
+  it('close() while CONNECTING abandons the handshake: error, then close 1006', async () => {
+    const ws = connectWebSocket(`ws://127.0.0.1:${port}/`);
+    expect(ws.readyState).toBe(0);
+    ws.close();
+    const [err] = (await once(ws, 'error')) as [Error];
+    expect(err.message).toMatch(/closed before the connection was established/);
+    const [code] = await once(ws, 'close');
+    expect(code).toBe(1006);
+    expect(ws.readyState).toBe(3);
+  });
+
+  it("binaryType 'arraybuffer' delivers ArrayBuffers; url names the target", async () => {
+    const ws = connectWebSocket(`ws://127.0.0.1:${port}/path?q=1`);
+    expect(ws.url).toBe(`ws://127.0.0.1:${port}/path?q=1`);
+    ws.binaryType = 'arraybuffer';
+    await once(ws, 'open');
+    ws.send(new Uint8Array([1, 2, 3]));
+    const [data, isBinary] = (await once(ws, 'message')) as [ArrayBuffer, boolean];
+    expect(isBinary).toBe(true);
+    expect(data).toBeInstanceOf(ArrayBuffer);
+    expect([...new Uint8Array(data)]).toEqual([1, 2, 3]);
+    ws.close();
+    await once(ws, 'close');
+  });
+});
