@@ -6,6 +6,7 @@ import { EVENT_RULES, STATE_RULES } from '../../src/h1/state.ts';
 import {
   arbitraryHttpishBytes,
   arbitraryRequestMessage,
+  arbitraryResponseHead,
   arbitrarySplit,
   bodyOf,
   encodeRequestMessage,
@@ -425,6 +426,84 @@ describe('Http1Connection: message exchange', () => {
     expect(summary(d.receiveEof())).toEqual([{ error: 'truncated' }]);
     const e = server();
     expect(e.receiveEof()).toEqual([{ type: 'closed' }]);
+  });
+});
+
+describe('Http1Connection: the client role', () => {
+  const get = (c: Http1Connection, method = 'GET', fields: [string, string][] = []) => {
+    c.send({
+      type: 'request',
+      head: { method, target: '/', version: V11, fields: [['Host', 'a'], ...fields] },
+    });
+    c.send({ type: 'end' });
+  };
+  it('keeps the connection for the next request when both messages are done', () => {
+    const c = new Http1Connection({ role: 'client' });
+    get(c);
+    expect(summary(c.receive(b('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')))).toHaveLength(3);
+    expect([c.ourState, c.theirState]).toEqual(['IDLE', 'IDLE']);
+    get(c);
+    c.receive(b('HTTP/1.1 204 No Content\r\n\r\n'));
+    expect(c.cycles).toBe(2);
+  });
+  it('a response with Transfer-Encoding and Content-Length is refused (RFC 9112 §6.1)', () => {
+    const c = new Http1Connection({ role: 'client' });
+    get(c);
+    expect(
+      summary(c.receive(b('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n'))),
+    ).toEqual([{ error: 'te-and-cl' }]);
+  });
+  it('a response with differing Content-Lengths is refused', () => {
+    const c = new Http1Connection({ role: 'client' });
+    get(c);
+    expect(
+      summary(c.receive(b('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n'))),
+    ).toEqual([{ error: 'duplicate-content-length' }]);
+  });
+  it('a response that is not chunked-last runs to the close (RFC 9112 §6.3 rule 4)', () => {
+    const c = new Http1Connection({ role: 'client' });
+    get(c);
+    const ev = c.receive(b('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nzzz'));
+    expect(ev[0]?.type === 'response' && ev[0].framing).toEqual({ kind: 'close' });
+    expect(summary(c.receiveEof())).toEqual([{ type: 'end' }, { type: 'closed' }]);
+  });
+  it('101 to an Upgrade request hands over the rest', () => {
+    const c = new Http1Connection({ role: 'client' });
+    get(c, 'GET', [
+      ['Connection', 'Upgrade'],
+      ['Upgrade', 'websocket'],
+    ]);
+    const ev = c.receive(
+      b('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x02hi'),
+    );
+    expect(ev[0]?.type).toBe('upgrade');
+    expect(ev[0]?.type === 'upgrade' && Buffer.from(ev[0].rest).toString('latin1')).toBe('\x81\x02hi');
+    expect([c.ourState, c.theirState]).toEqual(['SWITCHED_PROTOCOL', 'SWITCHED_PROTOCOL']);
+  });
+  it('an early response, before the request body is sent, is read', () => {
+    const c = new Http1Connection({ role: 'client' });
+    c.send({
+      type: 'request',
+      head: {
+        method: 'POST',
+        target: '/',
+        version: V11,
+        fields: [
+          ['Host', 'a'],
+          ['Content-Length', '10'],
+        ],
+      },
+    });
+    const ev = c.receive(
+      b('HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'),
+    );
+    expect(ev.map((e) => e.type)).toEqual(['response', 'end']);
+    expect(c.ourState).toBe('SEND_BODY');
+  });
+  it('a client cannot send a second request before the cycle ends', () => {
+    const c = new Http1Connection({ role: 'client' });
+    get(c);
+    expect(() => get(c)).toThrow(LocalProtocolError);
   });
 });
 
