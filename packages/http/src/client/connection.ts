@@ -205,6 +205,8 @@ export class ClientConnection {
           this.dead = true;
           this.exchange = undefined;
           this.detachListeners();
+          // The socket is the caller's now: its pool slot is free.
+          this.onDead?.();
           x?.onUpgrade(e.head, e.rest);
           break;
         case 'error':

@@ -360,3 +360,65 @@ describe('fetch() against node:http', () => {
     agent.destroy();
   });
 });
+
+describe('protocol hand-offs', () => {
+  it('CONNECT: a 200 hands the socket to the caller as a tunnel (RFC 9110 §9.3.6), and it leaves the pool', async () => {
+    const proxy = http.createServer();
+    proxy.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+      socket.write(`HTTP/1.1 200 Connection Established\r\nX-Target: ${req.url}\r\n\r\n`);
+      if (head.length) socket.write(head);
+      socket.pipe(socket);
+    });
+    proxy.listen(0, '127.0.0.1');
+    await once(proxy, 'listening');
+    const agent = new Agent();
+    const req = request({
+      hostname: '127.0.0.1',
+      port: (proxy.address() as AddressInfo).port,
+      method: 'CONNECT',
+      path: 'origin.test:443',
+      agent,
+    });
+    req.end();
+    const [res, socket] = (await once(req, 'connect')) as [ClientResponse, Socket];
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-target']).toBe('origin.test:443');
+    socket.write('through the tunnel');
+    const [echo] = (await once(socket, 'data')) as [Buffer];
+    expect(echo.toString()).toBe('through the tunnel');
+    socket.destroy();
+    expect(Object.values(agent.stats().origins)[0]).toMatchObject({ active: 0, idle: 0 });
+    agent.destroy();
+    proxy.closeAllConnections();
+    proxy.close();
+  });
+
+  it("Upgrade: a 101 hands the socket to the 'upgrade' listener with the bytes after the head", async () => {
+    const up = http.createServer();
+    up.on('upgrade', (_req: http.IncomingMessage, socket: Socket) => {
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nhello after 101',
+      );
+      socket.pipe(socket);
+    });
+    up.listen(0, '127.0.0.1');
+    await once(up, 'listening');
+    const agent = new Agent();
+    const req = request({
+      hostname: '127.0.0.1',
+      port: (up.address() as AddressInfo).port,
+      headers: { Connection: 'Upgrade', Upgrade: 'echo' },
+      agent,
+    });
+    req.end();
+    const [res, socket, head] = (await once(req, 'upgrade')) as [ClientResponse, Socket, Buffer];
+    expect(res.statusCode).toBe(101);
+    let seen = head.toString();
+    while (!seen.includes('hello after 101'))
+      seen += ((await once(socket, 'data')) as [Buffer])[0].toString();
+    socket.destroy();
+    agent.destroy();
+    up.closeAllConnections();
+    up.close();
+  });
+});
