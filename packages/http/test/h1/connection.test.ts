@@ -592,6 +592,32 @@ describe('Http1Connection: laws', () => {
   });
 
   fcTest.prop([
+    arbitraryResponseHead,
+    fc.array(fc.uint8Array({ minLength: 1, maxLength: 50 }), { maxLength: 4 }),
+    fc.boolean(),
+  ])('round trip: what a server sends, a client receives (chunked or by length)', (head, chunks, chunked) => {
+    const srv = server();
+    srv.receive(b('GET / HTTP/1.1\r\nHost: a\r\n\r\n'));
+    const total = chunks.reduce((n, c) => n + c.length, 0);
+    const framing: [string, string] = chunked
+      ? ['Transfer-Encoding', 'chunked']
+      : ['Content-Length', String(total)];
+    const h = { ...head, version: V11, fields: [...head.fields, framing] };
+    const wire = [
+      srv.send({ type: 'response', head: h }),
+      ...chunks.map((d) => srv.send({ type: 'data', data: d })),
+      srv.send({ type: 'end' }),
+    ];
+    const cl = new Http1Connection({ role: 'client' });
+    cl.send({ type: 'request', head: { method: 'GET', target: '/', version: V11, fields: [['Host', 'a']] } });
+    cl.send({ type: 'end' });
+    const ev = cl.receive(Buffer.concat(wire));
+    expect(ev[0]?.type === 'response' && ev[0].head).toEqual(h);
+    const got = Buffer.concat(ev.flatMap((e) => (e.type === 'data' ? [Buffer.from(e.data)] : [])));
+    expect(got.equals(Buffer.concat(chunks))).toBe(true);
+    expect(ev[ev.length - 1]).toEqual({ type: 'end' });
+  });
+  fcTest.prop([
     fc.array(fc.oneof(arbitraryHttpishBytes, fc.uint8Array({ maxLength: 64 })), { maxLength: 6 }),
     fc.boolean(),
   ])('total over arbitrary bytes: events, never a throw, on both roles', (pieces, asClient) => {
