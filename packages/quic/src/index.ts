@@ -11,6 +11,7 @@
  *   table, encoder and decoder with blocked streams (RFC 9204).
  */
 export * from './crypto/hp.ts';
+export * from './crypto/key-update.ts';
 export * from './crypto/keys.ts';
 export * from './crypto/protect.ts';
 export * from './crypto/retry.ts';
