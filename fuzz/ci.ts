@@ -51,7 +51,7 @@ export const CI_GROUPS: Record<string, CiGroup> = {
     },
   },
   'http-quic': {
-    seconds: 9,
+    seconds: 11,
     targets: {
       'h1-codec': { runs: 20_000 },
       hpack: { runs: 30_000 },
@@ -60,6 +60,8 @@ export const CI_GROUPS: Record<string, CiGroup> = {
       'quic-packet': { runs: 30_000 },
       'quic-frames': { runs: 30_000 },
       qpack: { runs: 30_000 },
+      'h1-connection': { runs: 10_000 },
+      'h2-connection': { runs: 10_000 },
     },
   },
   'tls-machines': {

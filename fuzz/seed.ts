@@ -345,6 +345,101 @@ add(
   ),
 );
 
+// ---- HTTP/1.1 and HTTP/2 connection cores (servers fed client bytes) ----
+add(
+  'h1-connection',
+  'pipelined',
+  framed(
+    ascii('GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc'),
+  ),
+);
+add(
+  'h1-connection',
+  'chunked-upload',
+  framed(
+    ascii('POST /sha256 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n'),
+    ascii('4\r\nwiki\r\n0\r\nX-T: 1\r\n\r\n'),
+  ),
+);
+add(
+  'h1-connection',
+  'expect-continue',
+  framed(
+    ascii('PUT /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n'),
+    ascii('ok'),
+  ),
+);
+add(
+  'h1-connection',
+  'upgrade',
+  framed(
+    ascii(
+      'GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    ),
+  ),
+);
+add('h1-connection', 'http10-close', framed(ascii('GET / HTTP/1.0\r\n\r\n')));
+{
+  const preface = ascii('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+  const e = new HpackEncoder();
+  const get = e.encode([
+    { name: ':method', value: 'GET' },
+    { name: ':scheme', value: 'https' },
+    { name: ':authority', value: 'stepwire.test' },
+    { name: ':path', value: '/' },
+  ]);
+  const post = new HpackEncoder().encode([
+    { name: ':method', value: 'POST' },
+    { name: ':scheme', value: 'https' },
+    { name: ':authority', value: 'stepwire.test' },
+    { name: ':path', value: '/echo' },
+  ]);
+  const settings = encodeH2Frame({ type: 'SETTINGS', ack: false, settings: [[4, 65535]] });
+  const ack = encodeH2Frame({ type: 'SETTINGS', ack: true, settings: [] });
+  add(
+    'h2-connection',
+    'get',
+    framed(
+      preface,
+      settings,
+      encodeH2Frame({
+        type: 'HEADERS',
+        streamId: 1,
+        endStream: true,
+        endHeaders: true,
+        headerBlockFragment: get,
+      }),
+      ack,
+    ),
+  );
+  add(
+    'h2-connection',
+    'post-with-data-window-ping',
+    framed(
+      preface,
+      settings,
+      encodeH2Frame({
+        type: 'HEADERS',
+        streamId: 3,
+        endStream: false,
+        endHeaders: false,
+        headerBlockFragment: post.subarray(0, 4),
+      }),
+      encodeH2Frame({
+        type: 'CONTINUATION',
+        streamId: 3,
+        endHeaders: true,
+        headerBlockFragment: post.subarray(4),
+      }),
+      encodeH2Frame({ type: 'DATA', streamId: 3, endStream: true, data: ascii('hello'), padding: 3 }),
+      encodeH2Frame({ type: 'WINDOW_UPDATE', streamId: 0, windowSizeIncrement: 1000 }),
+      encodeH2Frame({ type: 'PING', ack: false, opaqueData: new Uint8Array(8) }),
+      encodeH2Frame({ type: 'RST_STREAM', streamId: 3, errorCode: 8 }),
+      encodeH2Frame({ type: 'GOAWAY', lastStreamId: 3, errorCode: 0, debugData: new Uint8Array(0) }),
+    ),
+  );
+}
+
 // ---- IP host: packets addressed to it (fuzz/targets/ip-host.ts), each after its control byte ----
 {
   const peer4 = '198.18.0.1';
