@@ -75,6 +75,9 @@ export class HpackReader {
     for (;;) {
       if (this.pos >= b.length) throw new ParseError('hpack', 'integer', this.pos, 'truncated');
       const byte = b[this.pos++]!;
+      // Zero-valued continuation octets add nothing but must not run on: five of them
+      // already cover 2^35.
+      if (m > 2 ** 35) throw new ParseError('hpack', 'integer', this.pos - 1, 'integer encoding too long');
       value += (byte & 0x7f) * m;
       m *= 128;
       if (value > MAX_INTEGER)

@@ -310,3 +310,17 @@ describe('RFC 7541 §4.2/§6.3 dynamic table size updates', () => {
     expect(() => new HpackDecoder().decode(hex('400a6375'))).toThrow(ParseError);
   });
 });
+
+describe('integer encodings that never end in value', () => {
+  it('refuses a long run of zero-valued continuation octets (no NaN index)', () => {
+    const block = Uint8Array.of(0xff, ...new Array(40).fill(0x80), 0x01);
+    expect(() => new HpackDecoder().decode(block)).toThrow(/too long/);
+    expect(() => decodeInteger(Uint8Array.of(0x1f, ...new Array(10).fill(0x80), 0x00), 5)).toThrow(
+      ParseError,
+    );
+  });
+  it('accepts redundant zero continuation octets within the limit', () => {
+    // 31 + 0 with one redundant octet: still 31 (RFC 7541 §5.1 does not forbid it).
+    expect(decodeInteger(Uint8Array.of(0x1f, 0x80, 0x00), 5)).toBe(31);
+  });
+});
