@@ -176,6 +176,7 @@ export class Agent {
       p.timers.get(c)?.cancel();
       p.timers.delete(c);
       if (c.dead) continue;
+      refSocket(c, true);
       p.active.add(c);
       p.reused++;
       this.trace(`pool ${key}: reuse connection #${c.id}`, {
@@ -253,6 +254,8 @@ export class Agent {
       return;
     }
     p.idle.push(c);
+    // As node:http's agent: an idle kept connection does not keep the process alive.
+    refSocket(c, false);
     this.trace(`pool ${key}: connection #${c.id} idle`, {
       origin: key,
       connection: c.id,
@@ -319,6 +322,20 @@ export class Agent {
       for (const w of p.queue.splice(0)) w.fail(new Error('agent destroyed'));
       for (const c of [...p.idle, ...p.active]) c.close();
     }
+  }
+}
+
+/** ref()/unref() the kernel socket under a connection (under TLS too), when there is one. */
+function refSocket(c: ClientConnection, on: boolean): void {
+  type Refable = { ref?: () => unknown; unref?: () => unknown; transport?: unknown };
+  let s = c.socket as unknown as Refable | undefined;
+  for (let depth = 0; s && depth < 3; depth++) {
+    if (typeof s.unref === 'function' && typeof s.ref === 'function') {
+      if (on) s.ref();
+      else s.unref();
+      return;
+    }
+    s = s.transport as Refable | undefined;
   }
 }
 
