@@ -6,7 +6,7 @@
  */
 import { certificateSigner, certificateVerifier } from '../../packages/tls/src/credentials.ts';
 import { nodeCrypto } from '../../packages/tls/src/crypto/node.ts';
-import type { CryptoProvider } from '../../packages/tls/src/crypto/provider.ts';
+import type { CryptoProvider, GroupName, KeyPair } from '../../packages/tls/src/crypto/provider.ts';
 import { credentialsFromPem, decodeCertificatesPem } from '../../packages/tls/src/pki/index.ts';
 import { CA_PEM, LEAF_KEY_PEM, LEAF_PEM } from './tls-identity.ts';
 
@@ -16,8 +16,9 @@ export const SERVER_NAME = 'stepwire.test';
 /** Connection time inside the certificates' validity (the verifier checks it at the connection's now). */
 export const NOW = Date.UTC(2026, 0, 2);
 
-// Fixed scalars (any 32 bytes clamp to an x25519 key; 0x22.. is below the P-256 order).
-const FIXED_KEYS = {
+// Fixed scalars (any 32 bytes clamp to an x25519 key; 0x22.. is below the P-256 order);
+// groups without one here get fresh keys.
+const FIXED_KEYS: Partial<Record<GroupName, KeyPair>> = {
   x25519: nodeCrypto.generateKeyPair('x25519', new Uint8Array(32).fill(0x11)),
   secp256r1: nodeCrypto.generateKeyPair('secp256r1', new Uint8Array(32).fill(0x22)),
 };
@@ -34,7 +35,8 @@ export function fixedCrypto(label: number): CryptoProvider {
     },
     generateKeyPair(group, privateKey) {
       if (privateKey) return nodeCrypto.generateKeyPair(group, privateKey);
-      return nodeCrypto.generateKeyPair(group, FIXED_KEYS[group].privateKey);
+      const fixed = FIXED_KEYS[group];
+      return fixed ? nodeCrypto.generateKeyPair(group, fixed.privateKey) : nodeCrypto.generateKeyPair(group);
     },
   };
 }
