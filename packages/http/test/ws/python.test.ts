@@ -110,6 +110,7 @@ describe('python3-websockets client → our WebSocket on our HTTP/1.1 server (no
     const wss = new WebSocketServer({
       server,
       perMessageDeflate: true,
+      maxPayload: 1024 * 1024,
       trace: bus,
       traceHost: 'server',
       handleProtocols: (p) => (p.has('chat') ? 'chat' : false),
@@ -150,6 +151,16 @@ describe('python3-websockets client → our WebSocket on our HTTP/1.1 server (no
     expect(summaries).toContain('out CLOSE fin len=13');
     expect(summaries).toContain('local closed 4000 python done');
   });
+
+  it.each(['deflate', 'none'])(
+    'a 2 MiB message past maxPayload (1 MiB) is refused with 1009 (compression %s)',
+    async (c) => {
+      const { port } = server.address() as AddressInfo;
+      const r = await runPython([peer('client.py'), `ws://127.0.0.1:${port}/`, c, 'too-large']);
+      expect(r.stderr).toBe('');
+      expect(r.lines).toEqual([{ event: 'closed', code: 1009, reason: '' }]);
+    },
+  );
 });
 
 describe.each(['deflate', 'none'])(

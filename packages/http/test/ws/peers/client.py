@@ -1,6 +1,6 @@
 """python3-websockets client run against our WebSocket server (an independent peer).
 
-Usage: client.py URL COMPRESSION(deflate|none)
+Usage: client.py URL COMPRESSION(deflate|none) [too-large]
 Prints one JSON object per line describing what it saw; exits 0.
 """
 import asyncio
@@ -12,6 +12,17 @@ import websockets
 
 def out(**kw):
     print(json.dumps(kw), flush=True)
+
+
+async def too_large(url, compression):
+    comp = "deflate" if compression == "deflate" else None
+    async with websockets.connect(url, compression=comp, max_size=2**24) as ws:
+        await ws.send(b"\x00" * (2 * 1024 * 1024))
+        try:
+            await asyncio.wait_for(ws.recv(), 5)
+        except websockets.ConnectionClosed:
+            pass
+        out(event="closed", code=ws.close_code, reason=ws.close_reason)
 
 
 async def main(url, compression):
@@ -38,4 +49,7 @@ async def main(url, compression):
         out(event="closed", code=ws.close_code, reason=ws.close_reason)
 
 
-asyncio.run(main(sys.argv[1], sys.argv[2]))
+if len(sys.argv) > 3 and sys.argv[3] == "too-large":
+    asyncio.run(too_large(sys.argv[1], sys.argv[2]))
+else:
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
