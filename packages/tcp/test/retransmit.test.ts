@@ -15,9 +15,13 @@ const ackFromB = (ack: number, extra: Partial<TcpSegment> = {}): TcpSegment => (
   ...extra,
 });
 
+// These follow the retransmission timer alone: without RACK-TLP, whose probe timeout
+// (about 2 RTT, RFC 8985 §7.2) would come first (see the RACK tests at the end).
+const RTO_ONLY = { rack: false };
+
 describe('retransmission timer (RFC 6298)', () => {
   it('retransmits the first unacknowledged segment with exponential back-off, then ETIMEDOUT', () => {
-    const { a } = established({ maxRetries: 4 });
+    const { a } = established({ maxRetries: 4, ...RTO_ONLY });
     expect(lines(a.send(bytes(100), 0))).toEqual(['PSH,ACK seq=1001 ack=5001 win=65535 len=100']);
     const at: number[] = [];
     let out = a.onTimeout(0);
@@ -38,7 +42,7 @@ describe('retransmission timer (RFC 6298)', () => {
       [undefined, 1000],
       [200, 200],
     ] as const) {
-      const a = client(minRto === undefined ? {} : { minRto });
+      const a = client(minRto === undefined ? RTO_ONLY : { minRto, ...RTO_ONLY });
       const b = server();
       b.listen(0);
       const synAck = deliver(b, a.open(0), 5);
@@ -58,7 +62,7 @@ describe('retransmission timer (RFC 6298)', () => {
   });
 
   it('gives up after the user timeout even with retries left (RFC 9293 §3.10.8)', () => {
-    const { a } = established({ userTimeout: 5000, maxRetries: 100 });
+    const { a } = established({ userTimeout: 5000, maxRetries: 100, ...RTO_ONLY });
     a.send(bytes(100), 0);
     let out = a.onTimeout(a.nextTimeout()!); // t = 1000
     out = a.onTimeout(a.nextTimeout()!); // t = 3000
@@ -68,7 +72,7 @@ describe('retransmission timer (RFC 6298)', () => {
   });
 
   it('measures RTT from a timed segment and applies Karn: no sample from a retransmitted one', () => {
-    const a = client({ rto: { min: 200 } });
+    const a = client({ rto: { min: 200 }, ...RTO_ONLY });
     const b = server();
     b.listen(0);
     const synAck = deliver(b, a.open(0), 50);
@@ -111,7 +115,7 @@ describe('retransmission timer (RFC 6298)', () => {
   });
 
   it('after an RTO the loss window is one segment and slow start resumes (RFC 5681 §3.1)', () => {
-    const { a } = established();
+    const { a } = established(RTO_ONLY);
     const sent = a.send(bytes(4380), 0);
     expect(sent.segments.length).toBe(3);
     const rto = a.onTimeout(a.nextTimeout()!);
@@ -446,5 +450,31 @@ describe('RACK (RFC 8985): loss found by time', () => {
     expect(lines(a.receive(ackFromB(seg(2)), 111))).toEqual([]);
     expect(a.nextTimeout()).toBeUndefined();
     expect(a.stats).toMatchObject({ retransmits: 0, inRecovery: false });
+  });
+
+  it('TLP: a lost tail draws a probe after about 2 SRTT; its SACK lets RACK find the rest (§7)', () => {
+    const { a, seg } = warm();
+    // Both segments lost: no ACK at all. The probe timeout comes long before the RTO.
+    const pto = a.nextTimeout()!;
+    expect(pto).toBeLessThan(150);
+    const probe = a.onTimeout(pto);
+    // No new data to send: the last segment goes again (§7.3).
+    expect(lines(probe)).toEqual([`ACK seq=${seg(1)} ack=5001 win=65535 len=1460`]);
+    // Its ACK SACKs it: segment 0, sent before, is lost by RACK's rule, and resent at once.
+    const out = a.receive(ackFromB(seg(0), sack(seg(1), seg(2))), pto + 10);
+    expect(lines(out)).toEqual([`ACK seq=${seg(0)} ack=5001 win=65535 len=1460`]);
+    expect(a.stats).toMatchObject({ tailLossProbes: 1, timeouts: 0, inRecovery: true });
+  });
+
+  it('TLP: when the probe itself repaired the loss, the window is reduced once (§7.4)', () => {
+    const { a, seg } = warm();
+    a.receive(ackFromB(seg(1)), 110); // segment 1, the tail, is lost
+    const before = a.stats.cwnd;
+    const pto = a.nextTimeout()!;
+    expect(pto).toBeGreaterThan(310); // one segment in flight: 2*SRTT + WCDelAckT (200 ms)
+    expect(lines(a.onTimeout(pto))).toEqual([`ACK seq=${seg(1)} ack=5001 win=65535 len=1460`]);
+    a.receive(ackFromB(seg(2)), pto + 10);
+    expect(a.stats).toMatchObject({ tailLossProbes: 1, tlpRepairs: 1, timeouts: 0 });
+    expect(a.stats.cwnd).toBeLessThan(before);
   });
 });

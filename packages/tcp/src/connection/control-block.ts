@@ -147,6 +147,8 @@ export interface Timers {
   timeWait: number | undefined;
   /** RACK's reordering timer (RFC 8985 §6.3). */
   rack: number | undefined;
+  /** The tail loss probe timeout (RFC 8985 §7.2). */
+  tlp: number | undefined;
 }
 
 /** What the next ACK owes and how often unacceptable segments may be answered. */
@@ -208,6 +210,8 @@ interface TcpConnectionCounters {
   oowAcksSuppressed: number;
   dsacksReceived: number;
   spuriousRecoveries: number;
+  tailLossProbes: number;
+  tlpRepairs: number;
 }
 
 function defaultPeerMss(addr: string): number {
@@ -316,6 +320,7 @@ export class ControlBlock {
     keepaliveProbes: 0,
     timeWait: undefined,
     rack: undefined,
+    tlp: undefined,
   };
   readonly acks: AckState = {
     unackedSegs: 0,
@@ -362,6 +367,8 @@ export class ControlBlock {
     oowAcksSuppressed: 0,
     dsacksReceived: 0,
     spuriousRecoveries: 0,
+    tailLossProbes: 0,
+    tlpRepairs: 0,
   };
 
   constructor(opts: TcpConnectionOptions) {
@@ -548,6 +555,7 @@ export class ControlBlock {
     this.timers.persist = undefined;
     this.timers.keepalive = undefined;
     this.timers.rack = undefined;
+    this.timers.tlp = undefined;
     this.timers.timeWait = this.now + 2 * this.o.msl;
   }
 
@@ -555,7 +563,7 @@ export class ControlBlock {
     if (this.state === 'CLOSED') return;
     this.transition(on);
     const t = this.timers;
-    t.rtx = t.persist = t.delAck = t.keepalive = t.timeWait = t.rack = undefined;
+    t.rtx = t.persist = t.delAck = t.keepalive = t.timeWait = t.rack = t.tlp = undefined;
     this.acks.now = false;
     this.sendQueue.clear();
     this.ooo.clear();

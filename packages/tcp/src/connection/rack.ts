@@ -7,8 +7,12 @@
  * D-SACKs (§6.2 step 4).
  *
  * Lost ranges go to RecoveryState.relost, which the SACK recovery sends first
- * (recovery.ts sackRecoverySend); RACK only runs with SACK. TLP (§7) is not implemented:
- * a tail loss outside recovery still waits for the rescue retransmission or the RTO.
+ * (recovery.ts sackRecoverySend); RACK only runs with SACK.
+ *
+ * TLP (§7): when the tail of a flight is lost no later segment is delivered, so RACK has
+ * nothing to compare with and only the RTO would notice. A probe timeout of about two
+ * RTTs (the PTO, armed here, fired in timers.ts) sends one segment (new data, or the last
+ * one again) to draw an ACK whose SACK lets RACK find the loss, at a fraction of the RTO.
  */
 import * as wire from '@stepwire/wire';
 import type { ControlBlock } from './control-block.ts';
@@ -41,6 +45,9 @@ export interface RackState {
   reoWndMult: number;
   reoWndPersist: number;
   dsackRound: number | undefined;
+  /** TLP.end_seq and TLP.is_retrans (§7.3): the probe outstanding, if any. */
+  tlpEnd: number | undefined;
+  tlpRetrans: boolean;
 }
 
 export function newRackState(enabled: boolean): RackState {
@@ -60,6 +67,8 @@ export function newRackState(enabled: boolean): RackState {
     reoWndMult: 1,
     reoWndPersist: 0,
     dsackRound: undefined,
+    tlpEnd: undefined,
+    tlpRetrans: false,
   };
 }
 
@@ -204,4 +213,55 @@ export function rackDetect(tcb: ControlBlock): number[] {
   }
   tcb.timers.rack = timeout > 0 ? tcb.now + timeout : undefined;
   return lost;
+}
+
+/** RFC 8985 §7.2: the worst-case delayed ACK, added when one segment is in flight. */
+const WC_DEL_ACK_T = 200;
+
+/**
+ * RFC 8985 §7.2: (re)arm the probe timeout after sending or on an ACK, when a tail probe
+ * may help: SACK on, not in recovery nor in the window of an RTO, no probe out, data
+ * unacknowledged. PTO = 2*SRTT (+ WCDelAckT for a single segment), never past the RTO.
+ */
+export function tlpArm(tcb: ControlBlock): void {
+  const r = tcb.rack;
+  const t = tcb.timers;
+  const srtt = tcb.rtt.srtt;
+  if (
+    !r.enabled ||
+    !tcb.sackOk ||
+    tcb.recovery.inRecovery ||
+    r.tlpEnd !== undefined ||
+    tcb.snd.una === tcb.snd.max ||
+    seqLt(tcb.snd.una, tcb.recovery.recover) ||
+    srtt === undefined
+  ) {
+    t.tlp = undefined;
+    return;
+  }
+  let pto = 2 * srtt;
+  if (tcb.flightSize() <= tcb.mss) pto += WC_DEL_ACK_T;
+  const at = tcb.now + Math.max(1, pto);
+  t.tlp = t.rtx !== undefined && at >= t.rtx ? undefined : at;
+}
+
+/**
+ * RFC 8985 §7.4 on each ACK: was the probe needed? A D-SACK for a retransmitted probe says
+ * no; an ACK of it without one says the probe repaired a loss, and the sender responds to
+ * that loss as fast recovery would have (one window reduction).
+ */
+export function tlpOnAck(tcb: ControlBlock, dsack: boolean): void {
+  const r = tcb.rack;
+  if (r.tlpEnd === undefined) return;
+  if (dsack && r.tlpRetrans) {
+    r.tlpEnd = undefined;
+    return;
+  }
+  if (!seqGeq(tcb.snd.una, r.tlpEnd)) return;
+  if (r.tlpRetrans && !tcb.recovery.inRecovery) {
+    tcb.cc.onCongestionEvent(tcb.now, tcb.flightSize());
+    tcb.cc.onRecoveryExit(tcb.now, tcb.flightSize());
+    tcb.counters.tlpRepairs++;
+  }
+  r.tlpEnd = undefined;
 }

@@ -7,6 +7,7 @@
 import * as wire from '@stepwire/wire';
 import { ACK, FIN, RST, SYN, type TcpSegment } from '../segment.ts';
 import { type ControlBlock, EMPTY } from './control-block.ts';
+import { tlpOnAck } from './rack.ts';
 import {
   dsackBlock,
   onDsack,
@@ -432,10 +433,12 @@ function processAck(tcb: ControlBlock, seg: TcpSegment): boolean {
   const sackedBefore = tcb.scoreboard.sacked;
   const hasSack = tcb.sackOk && seg.options.sack !== undefined;
   let sackNews = false;
+  let dsack = false;
   if (hasSack) {
     // RFC 2883 §4: a D-SACK reports a segment received twice (RFC 3708 uses it below).
     const d = dsackBlock(seg.options.sack!, ack);
     if (d) onDsack(tcb, d);
+    dsack = d !== undefined;
   }
   if (hasSack && seqLt(tcb.snd.una, tcb.snd.max)) {
     sackNews = tcb.scoreboard.update(
@@ -454,7 +457,10 @@ function processAck(tcb: ControlBlock, seg: TcpSegment): boolean {
       : seg.payload.length === 0 && !(seg.flags & (SYN | FIN)) && window === tcb.snd.wnd;
     if (dup) onDupAck(tcb);
   }
-  if (tcb.rack.enabled && tcb.sackOk) rackLoss(tcb);
+  if (tcb.rack.enabled && tcb.sackOk) {
+    tlpOnAck(tcb, dsack);
+    rackLoss(tcb);
+  }
   if (tcb.recovery.inRecovery && tcb.sackOk) {
     // RFC 6937 §3: DeliveredData = change in SND.UNA + change in SACKed bytes.
     onSackRecoveryAck(tcb, seqDiff(tcb.snd.una, unaBefore) + tcb.scoreboard.sacked - sackedBefore);

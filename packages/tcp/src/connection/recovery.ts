@@ -54,6 +54,7 @@ export function onDupAck(tcb: ControlBlock): void {
  */
 function enterRecovery(tcb: ControlBlock, retransmitFirst: boolean): void {
   beginUndo(tcb, true);
+  tcb.rack.tlpEnd = undefined; // this recovery is the response to whatever the probe found
   tcb.cc.onCongestionEvent(tcb.now, tcb.flightSize());
   tcb.recovery.inRecovery = true;
   tcb.recovery.recover = tcb.snd.max;
@@ -197,6 +198,8 @@ export function onRtoRecovery(tcb: ControlBlock): void {
   tcb.scoreboard.clear();
   rackOnRto(tcb);
   tcb.timers.rack = undefined;
+  tcb.timers.tlp = undefined;
+  tcb.rack.tlpEnd = undefined;
   r.rxtLog.length = 0;
   r.relost.length = 0;
   tcb.snd.nxt = tcb.snd.una;

@@ -6,6 +6,7 @@
 import * as wire from '@stepwire/wire';
 import { initialWindow } from '../congestion/types.ts';
 import type { ControlBlock } from './control-block.ts';
+import { tlpArm } from './rack.ts';
 import { flight, rescueRetransmission, sackRecoverySend } from './recovery.ts';
 import { sendData } from './segments.ts';
 import { SEND_STATES } from './state.ts';
@@ -41,6 +42,7 @@ export function transmit(tcb: ControlBlock, force = false): void {
     forced = false;
   }
   armPersistIfBlocked(tcb);
+  tlpArm(tcb);
 }
 
 const canSendNew = (tcb: ControlBlock): boolean => newDataSendable(tcb) > 0;
@@ -55,7 +57,7 @@ function newDataSendable(tcb: ControlBlock): number {
 }
 
 /** One segment from SND.NXT (new data, or going back after an RTO). False when nothing went. */
-function sendNew(tcb: ControlBlock, force: boolean): boolean {
+export function sendNew(tcb: ControlBlock, force: boolean): boolean {
   const dataEnd = seqAdd(tcb.sendBase, tcb.sendQueue.length);
   const unsent = seqDiff(dataEnd, tcb.snd.nxt);
   const wantFin =

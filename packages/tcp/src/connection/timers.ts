@@ -7,17 +7,17 @@ import * as wire from '@stepwire/wire';
 import { ACK } from '../segment.ts';
 import { type ControlBlock, EMPTY } from './control-block.ts';
 import { onRtoRecovery, rackLoss } from './recovery.ts';
-import { emit, sendSyn } from './segments.ts';
-import { transmit } from './send.ts';
+import { emit, retransmitRange, sendSyn } from './segments.ts';
+import { sendNew, transmit } from './send.ts';
 import { KEEPALIVE_STATES, SEND_STATES, SYNCHRONIZED } from './state.ts';
 
-const { seqAdd } = wire;
+const { seqAdd, seqDiff, seqMax } = wire;
 
 /** The next time onTimeout must be called, or undefined when no timer is armed. */
 export function nextDeadline(tcb: ControlBlock): number | undefined {
   let t = tcb.timers.rtx;
   const tm = tcb.timers;
-  for (const x of [tm.persist, tm.delAck, tm.keepalive, tm.timeWait, tm.rack]) {
+  for (const x of [tm.persist, tm.delAck, tm.keepalive, tm.timeWait, tm.rack, tm.tlp]) {
     if (x !== undefined && (t === undefined || x < t)) t = x;
   }
   return t;
@@ -42,6 +42,10 @@ export function timersFire(tcb: ControlBlock): void {
       rackLoss(tcb);
       transmit(tcb);
     }
+  }
+  if (tcb.timers.tlp !== undefined && now >= tcb.timers.tlp) {
+    tcb.timers.tlp = undefined;
+    onProbeTimeout(tcb);
   }
   if (tcb.timers.persist !== undefined && now >= tcb.timers.persist) {
     tcb.timers.persist = undefined;
@@ -123,4 +127,24 @@ function onKeepaliveTimeout(tcb: ControlBlock): void {
   tcb.counters.keepalivesSent++;
   emit(tcb, seqAdd(tcb.snd.una, -1), ACK, EMPTY, false);
   tcb.timers.keepalive = tcb.now + ka.interval;
+}
+
+/**
+ * RFC 8985 §7.3: the probe. New data if the peer's window lets one segment go (whatever
+ * cwnd says), else the last segment sent, again; then the RTO runs from now.
+ */
+function onProbeTimeout(tcb: ControlBlock): void {
+  const r = tcb.rack;
+  if (!SEND_STATES.has(tcb.state) || tcb.snd.una === tcb.snd.max || tcb.recovery.inRecovery) return;
+  const before = tcb.snd.max;
+  if (!sendNew(tcb, true) || tcb.snd.max === before) {
+    const start = seqMax(seqAdd(tcb.snd.max, -tcb.mss), tcb.snd.una);
+    retransmitRange(tcb, start, seqDiff(tcb.snd.max, start));
+    r.tlpRetrans = true;
+  } else {
+    r.tlpRetrans = false;
+  }
+  r.tlpEnd = tcb.snd.max;
+  tcb.counters.tailLossProbes++;
+  tcb.timers.rtx = tcb.now + tcb.rtt.rto;
 }

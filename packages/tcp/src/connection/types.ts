@@ -122,7 +122,7 @@ export interface TcpConnectionOptions {
    * §7 throttling; Linux tcp_invalid_ratelimit). Default 500 ms; 0 = no limit.
    */
   invalidAckInterval?: number;
-  /** RACK loss detection by time (RFC 8985 §6), with SACK. Default true. */
+  /** RACK-TLP: loss detection by time and tail loss probes (RFC 8985), with SACK. Default true. */
   rack?: boolean;
   /** Duplicate-ACK threshold (RFC 5681 §3.2). Default 3. */
   dupThresh?: number;
@@ -172,6 +172,9 @@ export interface TcpStats {
   dsacksReceived: number;
   /** Recoveries undone as spurious (RFC 3708, RFC 4015). */
   spuriousRecoveries: number;
+  /** Tail loss probes sent, and those that repaired a loss (RFC 8985 §7). */
+  tailLossProbes: number;
+  tlpRepairs: number;
   /** DupThresh in force (raised by proven reordering). */
   dupThresh: number;
   sackRanges: SackBlock[];
