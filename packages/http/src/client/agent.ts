@@ -186,7 +186,14 @@ export class Agent {
       });
       return Promise.resolve(c);
     }
-    if (p.active.size + p.idle.length < this.maxSockets) return Promise.resolve(this.open(p));
+    if (p.active.size + p.idle.length < this.maxSockets) {
+      try {
+        return Promise.resolve(this.open(p));
+      } catch (e) {
+        // connect() refused at once (a bad address, or the loopback safety guard).
+        return Promise.reject(e);
+      }
+    }
     if (p.queue.length >= this.maxQueue) {
       return Promise.reject(
         Object.assign(new Error(`request queue for ${key} is full`), { code: 'ENOBUFS' }),

@@ -184,3 +184,14 @@ describe('interim responses', () => {
     agent.destroy();
   });
 });
+
+describe('the default connect goes through net.connect, so the loopback guard sees it', () => {
+  it('a request off loopback fails with the safety error, never reaching the kernel', async () => {
+    const agent = new Agent();
+    const req = request('http://198.18.0.2/', { agent }).end() as ClientRequest;
+    const [err] = (await once(req, 'error')) as [Error];
+    expect(err.message).toMatch(/stepwire safety: refusing a kernel TCP connection to 198\.18\.0\.2/);
+    expect(agent.stats().origins['http://198.18.0.2:80']).toMatchObject({ active: 0, created: 0 });
+    agent.destroy();
+  });
+});
