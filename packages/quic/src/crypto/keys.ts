@@ -52,6 +52,21 @@ export const QUIC_SUITES: Readonly<Record<QuicCipherSuite, SuiteParams>> = {
   },
 };
 
+/**
+ * RFC 9001 §6.6: usage limits per key. The confidentiality limit counts packets protected
+ * with one key (an endpoint updates keys before reaching it); the integrity limit counts
+ * packets that failed authentication across all keys of the connection (reaching it ends
+ * the connection with AEAD_LIMIT_REACHED).
+ */
+export const AEAD_LIMITS: Readonly<Record<QuicCipherSuite, { confidentiality: number; integrity: number }>> =
+  {
+    TLS_AES_128_GCM_SHA256: { confidentiality: 2 ** 23, integrity: 2 ** 52 },
+    TLS_AES_256_GCM_SHA384: { confidentiality: 2 ** 23, integrity: 2 ** 52 },
+    // §6.6: "For AEAD_CHACHA20_POLY1305, the confidentiality limit is greater than the
+    // number of possible packets (2^62) and so can be disregarded."
+    TLS_CHACHA20_POLY1305_SHA256: { confidentiality: Number.POSITIVE_INFINITY, integrity: 2 ** 36 },
+  };
+
 /** TLS 1.3 cipher suite code points (RFC 8446 §B.4), for mapping a negotiated suite. */
 export const QUIC_SUITE_BY_CODE: ReadonlyMap<number, QuicCipherSuite> = new Map([
   [0x1301, 'TLS_AES_128_GCM_SHA256'],
