@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Duplex } from 'node:stream';
 import { createHttpServer, Http1Connection } from '@stepwire/http';
 import { type Benchmark, type BenchResult, rate, result } from './lib.ts';
 
@@ -82,6 +83,67 @@ async function requestsPerSecond(keepAlive: boolean): Promise<BenchResult> {
   );
 }
 
+/** A socket in memory: what a server writes goes to `onOut`, `push` is what the client sends. */
+class MemorySocket extends Duplex {
+  onOut: (b: Buffer) => void = () => {};
+  remoteAddress = '127.0.0.1';
+  override _read(): void {}
+  override _write(c: Buffer, _e: BufferEncoding, cb: () => void): void {
+    this.onOut(c);
+    cb();
+  }
+}
+
+const ONE_REQUEST = Buffer.from(
+  'GET /index.html HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n',
+);
+
+/** Keep-alive requests one after another on one in-memory connection: the servers' own cost, no kernel. */
+async function inMemory(server: { emit(e: string, s: unknown): unknown }, n: number): Promise<number> {
+  const sock = new MemorySocket();
+  server.emit('connection', sock);
+  let done = 0;
+  const t0 = performance.now();
+  await new Promise<void>((resolve) => {
+    sock.onOut = (b) => {
+      // every response ends with the body's last byte, '\n'
+      if (b[b.length - 1] !== 0x0a) return;
+      if (++done === n) resolve();
+      else setImmediate(pushRequest, sock);
+    };
+    sock.push(ONE_REQUEST);
+  });
+  const rate = n / ((performance.now() - t0) / 1000);
+  sock.destroy();
+  return rate;
+}
+
+function pushRequest(sock: MemorySocket): void {
+  sock.push(ONE_REQUEST);
+}
+
+async function inMemoryRequestsPerSecond(): Promise<BenchResult> {
+  const handler = (
+    _req: unknown,
+    res: { setHeader(n: string, v: string): unknown; end(b: string): unknown },
+  ) => {
+    res.setHeader('content-type', 'text/plain');
+    res.end(BODY);
+  };
+  const ours = createHttpServer(handler as never);
+  const node = http.createServer(handler as never);
+  let a = 0;
+  let b = 0;
+  // warm both up, then best of three alternating rounds
+  await inMemory(ours, 5000);
+  await inMemory(node, 5000);
+  for (let i = 0; i < 3; i++) {
+    a = Math.max(a, await inMemory(ours, 20_000));
+    b = Math.max(b, await inMemory(node, 20_000));
+  }
+  return result('http/1.1 server req/s in memory', a, 'req/s', 'node:http (same Duplex)', b);
+}
+
 function pipelined(n: number): Buffer {
   const one =
     'GET /index.html?q=1 HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: stepwire-bench/1\r\nAccept: */*\r\nAccept-Encoding: gzip\r\n\r\n';
@@ -157,6 +219,10 @@ export const httpBenchmarks: Benchmark[] = [
   {
     name: 'http/1.1 parser',
     run: async () => [parserThroughput()],
+  },
+  {
+    name: 'http/1.1 server req/s in memory',
+    run: async () => [await inMemoryRequestsPerSecond()],
   },
   {
     name: 'http/1.1 server req/s',

@@ -86,8 +86,6 @@ export class IncomingMessage extends Readable {
   httpVersion: string;
   httpVersionMajor: number;
   httpVersionMinor: number;
-  headers: IncomingHttpHeaders;
-  rawHeaders: string[];
   trailers: Record<string, string | undefined> = {};
   rawTrailers: string[] = [];
   /** The whole body arrived. */
@@ -104,9 +102,32 @@ export class IncomingMessage extends Readable {
     this.httpVersionMajor = init.httpVersionMajor;
     this.httpVersionMinor = init.httpVersionMinor;
     this.httpVersion = `${init.httpVersionMajor}.${init.httpVersionMinor}`;
-    this.headers = headersObject(init.fields);
-    this.rawHeaders = init.fields.flat();
+    this.fields = init.fields;
     this.onRead = init.onRead;
+  }
+
+  // headers and rawHeaders are built on first use, as node:http does: many handlers never
+  // look at most of them.
+  private readonly fields: readonly Field[];
+  private headersCache: IncomingHttpHeaders | undefined;
+  private rawCache: string[] | undefined;
+
+  get headers(): IncomingHttpHeaders {
+    this.headersCache ??= headersObject(this.fields);
+    return this.headersCache;
+  }
+
+  set headers(h: IncomingHttpHeaders) {
+    this.headersCache = h;
+  }
+
+  get rawHeaders(): string[] {
+    this.rawCache ??= this.fields.flat();
+    return this.rawCache;
+  }
+
+  set rawHeaders(r: string[]) {
+    this.rawCache = r;
   }
 
   get connection(): Duplex {
