@@ -2,6 +2,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type ConnectOptions as TlsConnectOptions, connect as tlsConnect } from '@stepwire/tls';
 import { type Clock, RealClock, type Timer, TimerGroup, type TraceBus } from '@stepwire/wire';
+import type { Http1Limits } from '../h1/connection.ts';
 import { ClientConnection } from './connection.ts';
 
 /** Where connections of a pool go: scheme, host, port (RFC 6454 §4, the origin triple). */
@@ -35,6 +36,8 @@ export interface AgentOptions {
   connect?: (origin: Origin) => Duplex;
   /** TLS options for https origins (ca, servername, rejectUnauthorized, ...). */
   tls?: Omit<TlsConnectOptions, 'socket'>;
+  /** Limits on what a server may send (head size, field count, body size); HTTP/1.1 core defaults, like Node's. */
+  limits?: Partial<Http1Limits>;
   clock?: Clock;
   trace?: TraceBus;
   /** Host name in trace events. */
@@ -213,7 +216,7 @@ export class Agent {
   private open(p: Pool): ClientConnection {
     const o = p.origin;
     const socket = this.connectTo(o);
-    const c = new ClientConnection(socket, () => this.timers.now());
+    const c = new ClientConnection(socket, () => this.timers.now(), this.options.limits);
     p.created++;
     p.active.add(c);
     const key = originKey(o);

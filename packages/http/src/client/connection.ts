@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Duplex, Readable } from 'node:stream';
 import type { Field, RequestHead, ResponseHead } from '../h1/codec.ts';
-import { Http1Connection, type Http1Event } from '../h1/connection.ts';
+import { Http1Connection, type Http1Event, type Http1Limits } from '../h1/connection.ts';
 import { headersObject } from '../h1/messages.ts';
 
 /**
@@ -105,7 +105,7 @@ let nextId = 1;
  */
 export class ClientConnection {
   readonly id = nextId++;
-  readonly core = new Http1Connection({ role: 'client' });
+  readonly core: Http1Connection;
   private exchange: ExchangeHandlers | undefined;
   private responseDone = false;
   private responseStarted = false;
@@ -119,7 +119,10 @@ export class ClientConnection {
   constructor(
     readonly socket: Duplex,
     readonly now: () => number = () => 0,
+    limits: Partial<Http1Limits> = {},
   ) {
+    // Response heads, field lines and (if set) bodies are bounded: a server cannot grow our buffers without end.
+    this.core = new Http1Connection({ role: 'client', limits });
     socket.on('data', (b: Buffer) => this.dispatch(this.core.receive(b, this.now())));
     socket.on('end', () => {
       this.dispatch(this.core.receiveEof(this.now()));

@@ -195,3 +195,25 @@ describe('the default connect goes through net.connect, so the loopback guard se
     agent.destroy();
   });
 });
+
+describe('limits on what a server may send', () => {
+  it('a response head past maxHeaderSize and a body past maxBodySize are errors, not memory', async () => {
+    const port = await rawServer((socket, index) => {
+      if (index === 0)
+        socket.write(`HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(20_000)}\r\nContent-Length: 0\r\n\r\n`);
+    });
+    const agent = new Agent();
+    await expect(
+      responseOf(request(`http://127.0.0.1:${port}/`, { agent }).end() as ClientRequest),
+    ).rejects.toThrow(/head over 16384/);
+    const port2 = await rawServer((socket) =>
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n${'b'.repeat(5000)}`),
+    );
+    const small = new Agent({ limits: { maxBodySize: 1000 } });
+    await expect(
+      responseOf(request(`http://127.0.0.1:${port2}/`, { agent: small }).end() as ClientRequest),
+    ).rejects.toThrow(/over 1000/);
+    agent.destroy();
+    small.destroy();
+  });
+});
