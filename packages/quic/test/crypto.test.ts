@@ -19,7 +19,7 @@ import {
   removeHeaderProtection,
   sealPacket,
 } from '../src/crypto/protect.ts';
-import { retryIntegrityTag, sealRetry, verifyRetry } from '../src/crypto/retry.ts';
+import { buildRetry, retryIntegrityTag, sealRetry, verifyRetry } from '../src/crypto/retry.ts';
 import { parseProtectedHeader } from '../src/packet/header.ts';
 import { encodePacketNumber } from '../src/packet/number.ts';
 import { arbitraryPacketHeader } from '../src/testing.ts';
@@ -85,6 +85,14 @@ for (const qc of [nobleQuicCrypto, nodeQuicCrypto]) {
       const body = retry.subarray(0, retry.length - 16);
       expect(toHex(retryIntegrityTag(qc.crypto, hex(A.DCID), body))).toBe(A.RETRY_TAG);
       expect(toHex(sealRetry(qc.crypto, hex(A.DCID), body))).toBe(A.RETRY);
+      const built = buildRetry(qc.crypto, hex(A.DCID), {
+        version: 1,
+        unusedBits: 0xf,
+        dcid: new Uint8Array(0),
+        scid: hex('f067a5502a4262b5'),
+        retryToken: new TextEncoder().encode('token'),
+      });
+      expect(toHex(built)).toBe(A.RETRY);
       expect(verifyRetry(qc.crypto, hex(A.DCID), retry)).toBe(true);
       // A tag for another ODCID, or a changed token, does not verify (§5.8).
       expect(verifyRetry(qc.crypto, hex('0102030405060708'), retry)).toBe(false);

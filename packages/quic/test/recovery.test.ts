@@ -5,6 +5,7 @@ import { AckTracker } from '../src/recovery/ack-tracker.ts';
 import { initialWindow, minimumWindow, NewReno } from '../src/recovery/congestion.ts';
 import { type PacketNumberSpace, Recovery, type SentPacket } from '../src/recovery/loss.ts';
 import { kInitialRtt, RttEstimator } from '../src/recovery/rtt.ts';
+import { arbitraryAckFrame } from '../src/testing.ts';
 
 const MSS = 1200;
 
@@ -343,6 +344,42 @@ describe('ACK generation (RFC 9000 §13.2)', () => {
         for (let pn = r.smallest; pn <= r.largest; pn++) covered.add(pn);
       }
       expect([...covered].sort((a, b) => a - b)).toEqual([...pns].sort((a, b) => a - b));
+    },
+  );
+});
+
+describe('hostile ACK frames (RFC 9000 §13.1)', () => {
+  fcTest.prop([
+    fc.array(arbitraryAckFrame, { minLength: 1, maxLength: 5 }),
+    fc.integer({ min: 1, max: 60 }),
+    fc.boolean(),
+  ])(
+    'any well-formed ACK is absorbed or refused as acknowledging unsent packets; bookkeeping stays consistent',
+    (acks, sent, confirmedHs) => {
+      const r = new Recovery<string>({ isServer: false });
+      r.handshakeConfirmed = confirmedHs;
+      for (let pn = 0; pn < sent; pn++) r.onPacketSent('ApplicationData', pkt(pn, pn), pn);
+      let now = sent;
+      for (const frame of acks) {
+        // Shift the frame into the sent range half the time, so both outcomes are exercised.
+        const ranges = ackFrameRanges(frame).map((x) => ({
+          smallest: x.smallest % (2 * sent),
+          largest: x.largest % (2 * sent),
+        }));
+        const valid = ranges.filter((x) => x.smallest <= x.largest).sort((a, b) => b.largest - a.largest);
+        now += 10;
+        const out = r.onAckReceived(
+          'ApplicationData',
+          { ranges: valid, ackDelay: frame.ackDelay / 125, ecnCounts: frame.ecnCounts },
+          now,
+        );
+        if (valid.length > 0 && valid[0]!.largest >= sent)
+          expect(out.error).toBe('acknowledged unsent packet');
+        const inFlight = r.unacked('ApplicationData').reduce((s, p) => s + p.sentBytes, 0);
+        expect(r.bytesInFlight).toBe(inFlight);
+        expect(r.cc.congestionWindow).toBeGreaterThanOrEqual(minimumWindow(MSS));
+        expect(Number.isFinite(r.rtt.smoothedRtt) && r.rtt.smoothedRtt >= 0).toBe(true);
+      }
     },
   );
 });

@@ -1,6 +1,6 @@
 import type { CryptoProvider } from '@stepwire/tls';
 import { bytesEqual, fromHex } from '@stepwire/wire';
-import { RETRY_INTEGRITY_TAG_LENGTH } from '../packet/header.ts';
+import { encodeRetry, RETRY_INTEGRITY_TAG_LENGTH, type RetryPacket } from '../packet/header.ts';
 
 /**
  * The Retry integrity tag (RFC 9001 §5.8): AES-128-GCM with a fixed key and nonce over an
@@ -58,4 +58,18 @@ export function verifyRetry(c: CryptoProvider, originalDcid: Uint8Array, retry: 
     retry.subarray(body.length),
   );
   return opened !== null && bytesEqual(opened, new Uint8Array(0));
+}
+
+/** Encodes a Retry packet (RFC 9000 §17.2.5) and computes its tag for the client's original DCID. */
+export function buildRetry(
+  c: CryptoProvider,
+  originalDcid: Uint8Array,
+  retry: Omit<RetryPacket, 'type' | 'retryIntegrityTag'>,
+): Uint8Array {
+  const untagged = encodeRetry({
+    ...retry,
+    type: 'Retry',
+    retryIntegrityTag: new Uint8Array(RETRY_INTEGRITY_TAG_LENGTH),
+  });
+  return sealRetry(c, originalDcid, untagged.subarray(0, untagged.length - RETRY_INTEGRITY_TAG_LENGTH));
 }
