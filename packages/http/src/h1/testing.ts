@@ -148,8 +148,6 @@ export function bodyOf(m: RequestMessage): Uint8Array {
   return m.body.kind === 'length' ? m.body.data : Buffer.concat(m.body.chunked.chunks.map((c) => c.data));
 }
 
-export { encodeResponseHead };
-
 /** Cut `bytes` at random points: the pieces a socket might deliver. */
 export function arbitrarySplit(bytes: Uint8Array, maxCuts = 12): fc.Arbitrary<Uint8Array[]> {
   return fc
