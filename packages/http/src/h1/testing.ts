@@ -4,7 +4,6 @@ import {
   type ChunkedBody,
   encodeChunkedBody,
   encodeRequestHead,
-  encodeResponseHead,
   type Field,
   type RequestHead,
   type ResponseHead,
