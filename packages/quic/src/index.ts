@@ -20,6 +20,12 @@ export * from './frames/frame.ts';
 export * from './frames/legality.ts';
 export * from './packet/header.ts';
 export * from './packet/number.ts';
+export {
+  encodeStatelessReset,
+  isStatelessReset,
+  MIN_STATELESS_RESET_LENGTH,
+  statelessResetTokenOf,
+} from './packet/stateless-reset.ts';
 export * from './packet/varint.ts';
 export * from './qpack/decoder.ts';
 export * from './qpack/encoder.ts';

@@ -24,6 +24,11 @@ import {
   splitCoalescedPackets,
 } from '../src/packet/header.ts';
 import { decodePacketNumber, encodePacketNumber } from '../src/packet/number.ts';
+import {
+  encodeStatelessReset,
+  isStatelessReset,
+  statelessResetTokenOf,
+} from '../src/packet/stateless-reset.ts';
 import { decodeVarint, encodeVarint, readVarintLimit, VARINT_SAFE_MAX } from '../src/packet/varint.ts';
 import {
   arbitraryFrame,
@@ -391,4 +396,20 @@ describe('frame legality (RFC 9000 §12.4 Table 3)', () => {
     expect(isAckEliciting([{ type: 'PADDING', length: 3 }])).toBe(false);
     expect(isAckEliciting([{ type: 'PADDING', length: 3 }, { type: 'PING' }])).toBe(true);
   });
+});
+
+describe('stateless reset (RFC 9000 §10.3)', () => {
+  const token = fromHex('00112233445566778899aabbccddeeff');
+  const random = (n: number) => new Uint8Array(n).fill(0xa5);
+  it('looks like a short-header packet and ends in the token', () => {
+    const d = encodeStatelessReset(token, 40, random);
+    expect(d.length).toBe(40);
+    expect(d[0]! & 0xc0).toBe(0x40);
+    expect(toHex(statelessResetTokenOf(d))).toBe(toHex(token));
+    expect(isStatelessReset(d, [fromHex('ff'.repeat(16)), token])).toBe(true);
+    expect(isStatelessReset(d, [fromHex('ff'.repeat(16))])).toBe(false);
+    expect(isStatelessReset(d.subarray(0, 20), [token])).toBe(false);
+    expect(() => encodeStatelessReset(token, 20, random)).toThrow(RangeError);
+  });
+  fcTest.prop([arbitraryBytes(64)])('arbitrary bytes', (b) => decodesOrParseError(statelessResetTokenOf, b));
 });
