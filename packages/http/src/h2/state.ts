@@ -142,9 +142,14 @@ export const STREAM_TRANSITIONS: readonly Row[] = [
   ['closed (reset sent)', 'send', '*', misuse, 'RFC 9113 §5.1 closed: MUST NOT send frames other than PRIORITY'],
 ];
 
-const TABLE = new Map<string, { outcome: Outcome; rfc: string }>();
-for (const [state, dir, ev, outcome, rfc] of STREAM_TRANSITIONS)
-  TABLE.set(`${state}|${dir}|${ev}`, { outcome, rfc });
+type Row2 = { outcome: Outcome; rfc: string };
+/** state → direction → event → row; nested maps so a lookup builds no key strings. */
+const TABLE = new Map<StreamState, { send: Map<StreamEvent, Row2>; recv: Map<StreamEvent, Row2> }>();
+for (const [state, dir, ev, outcome, rfc] of STREAM_TRANSITIONS) {
+  let byDir = TABLE.get(state);
+  if (!byDir) TABLE.set(state, (byDir = { send: new Map(), recv: new Map() }));
+  byDir[dir].set(ev, { outcome, rfc });
+}
 
 /** Looks up (state, direction, event), falling back to the state's '*' row. */
 export function transition(
@@ -152,7 +157,8 @@ export function transition(
   dir: 'send' | 'recv',
   ev: Exclude<StreamEvent, '*'>,
 ): { outcome: Outcome; rfc: string } {
-  const row = TABLE.get(`${state}|${dir}|${ev}`) ?? TABLE.get(`${state}|${dir}|*`);
+  const byEvent = TABLE.get(state)?.[dir];
+  const row = byEvent?.get(ev) ?? byEvent?.get('*');
   // Every state has a '*' row for both directions (a test checks it), so this is unreachable.
   if (row === undefined) throw new Error(`no transition for ${state} ${dir} ${ev}`);
   return row;
