@@ -43,3 +43,26 @@ describe('our default ClientHello (X25519MLKEM768 first, X25519 beside it) again
     }
   });
 });
+
+describe('P-384 (secp384r1) against openssl s_server -groups P-384', () => {
+  it.each(['noble', 'node'] as const)('with the %s provider', async (name) => {
+    const { nobleCrypto, nodeCrypto, NamedGroup } = await import('@stepwire/tls');
+    const srv = await startOpensslServer({ ...p256.leaf, mode: 'rev', groups: 'P-384' });
+    try {
+      const c = await ourConnect({
+        port: srv.port,
+        ca: p256.ca,
+        groups: [NamedGroup.X25519MLKEM768, NamedGroup.x25519, NamedGroup.secp384r1],
+        crypto: name === 'noble' ? nobleCrypto : nodeCrypto,
+      });
+      c.socket.write('p384\n');
+      await readUntil(c.socket, /483p/);
+      expect(c.handshake.group).toBe('P-384');
+      // No share for P-384 in the first ClientHello: s_server asks for one.
+      expect(c.handshake.helloRetry).toBe(true);
+      c.socket.end();
+    } finally {
+      await srv.stop();
+    }
+  });
+});

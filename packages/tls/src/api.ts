@@ -209,6 +209,8 @@ const GROUP_ALIASES: Record<string, number> = {
   'p-256': NamedGroup.secp256r1,
   prime256v1: NamedGroup.secp256r1,
   secp256r1: NamedGroup.secp256r1,
+  'p-384': NamedGroup.secp384r1,
+  secp384r1: NamedGroup.secp384r1,
 };
 
 /** cipherSuites, else the TLS 1.3 names in node:tls's `ciphers` (undefined: our default). */
@@ -240,7 +242,7 @@ function groupsOf(v: string | readonly number[] | undefined): number[] | undefin
     .map((name) => {
       const code = GROUP_ALIASES[name.toLowerCase()];
       if (code === undefined)
-        throw new RangeError(`unsupported group '${name}' (X25519MLKEM768, X25519 and P-256 exist)`);
+        throw new RangeError(`unsupported group '${name}' (X25519MLKEM768, X25519, P-256 and P-384 exist)`);
       return code;
     });
 }

@@ -55,9 +55,9 @@ export const GROUP_NAMES: Record<number, KexGroupName> = KEX_GROUPS;
 export const DEFAULT_CIPHER_SUITES = [0x1301, 0x1302, 0x1303];
 /**
  * The hybrid post-quantum group first, as current browsers and OpenSSL 3.5 offer it
- * (draft-ietf-tls-ecdhe-mlkem), then X25519 and P-256.
+ * (draft-ietf-tls-ecdhe-mlkem), then X25519, P-256 and P-384.
  */
-export const DEFAULT_GROUPS = [X25519MLKEM768, NamedGroup.x25519, NamedGroup.secp256r1];
+export const DEFAULT_GROUPS = [X25519MLKEM768, NamedGroup.x25519, NamedGroup.secp256r1, NamedGroup.secp384r1];
 
 export interface TlsClientOptions extends TlsCommonOptions {
   /** Sent as server_name (RFC 6066) unless it is an IP literal; the verifier checks the certificate against it. */

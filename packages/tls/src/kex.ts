@@ -25,6 +25,7 @@ export const KEX_GROUPS: Record<number, KexGroupName> = {
   [X25519MLKEM768]: 'X25519MLKEM768',
   [NamedGroup.x25519]: 'x25519',
   [NamedGroup.secp256r1]: 'secp256r1',
+  [NamedGroup.secp384r1]: 'secp384r1',
 };
 
 /** Our half of a key exchange, kept until the peer's share arrives. */

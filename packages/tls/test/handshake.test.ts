@@ -54,7 +54,11 @@ describe.each(PROVIDERS)('client <-> server in memory ($name)', (crypto) => {
     expect(server.state).toBe('CONNECTED');
     const done = of(ev.a, 'handshake-complete')[0]!;
     // The hybrid post-quantum group is our default first choice (draft-ietf-tls-ecdhe-mlkem).
-    expect(done).toMatchObject({ cipherSuite: 'TLS_AES_128_GCM_SHA256', group: 'X25519MLKEM768', resumed: false });
+    expect(done).toMatchObject({
+      cipherSuite: 'TLS_AES_128_GCM_SHA256',
+      group: 'X25519MLKEM768',
+      resumed: false,
+    });
     expect(done.peerCertificates[0]).toEqual(ec.certDer);
     expect(of(ev.b, 'handshake-complete')[0]).toMatchObject({ serverName: 'stepwire.test' });
     expect(of(ev.a, 'session-ticket').length).toBe(1);

@@ -163,3 +163,20 @@ describe.each(PROVIDERS)('the X25519MLKEM768 construction ($name)', (crypto) => 
     expect(toHex(clientSharedSecret(crypto, clientRaw, server.publicKey))).toBe(toHex(server.shared));
   });
 });
+
+describe.each(PROVIDERS)('secp384r1 ($name)', (crypto) => {
+  it('our client and server agree on P-384 when it is the only group (RFC 8446 §4.2.7)', () => {
+    const client = new TlsClient({
+      crypto,
+      serverName: 'stepwire.test',
+      verifier: pinnedVerifier([ec]),
+      groups: [NamedGroup.secp384r1],
+    });
+    const server = new TlsServer({ crypto, signer: signerFor(ec) });
+    const ev = pump(client, server, client.start(NOW), { now: NOW });
+    expect(done(ev.a)?.group).toBe('secp384r1');
+    const share = client as unknown as { keyShares: Map<number, { publicKey: Uint8Array }> };
+    // RFC 8446 §4.2.8.2: the uncompressed point, 1 + 2 * 48 bytes.
+    expect(share.keyShares.get(NamedGroup.secp384r1)?.publicKey.length).toBe(97);
+  });
+});

@@ -1,7 +1,7 @@
 import { gcm } from '@noble/ciphers/aes.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { x25519 } from '@noble/curves/ed25519.js';
-import { p256 } from '@noble/curves/nist.js';
+import { p256, p384 } from '@noble/curves/nist.js';
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha384 } from '@noble/hashes/sha2.js';
@@ -53,8 +53,9 @@ export const nobleCrypto: CryptoProvider = {
       const sk = privateKey ?? x25519.utils.randomSecretKey();
       return { group, privateKey: sk, publicKey: x25519.getPublicKey(sk) };
     }
-    const sk = privateKey ?? p256.utils.randomSecretKey();
-    return { group, privateKey: sk, publicKey: p256.getPublicKey(sk, false) };
+    const curve = group === 'secp384r1' ? p384 : p256;
+    const sk = privateKey ?? curve.utils.randomSecretKey();
+    return { group, privateKey: sk, publicKey: curve.getPublicKey(sk, false) };
   },
   sharedSecret(group, privateKey, peerPublicKey) {
     if (peerPublicKey.length !== PUBLIC_KEY_LENGTH[group]) {
@@ -72,12 +73,13 @@ export const nobleCrypto: CryptoProvider = {
       return out;
     }
     // RFC 8446 §4.2.8.2: only the uncompressed form (0x04 || X || Y) is allowed.
-    if (peerPublicKey[0] !== 4) throw new KeyShareError('secp256r1 key share must be uncompressed');
+    if (peerPublicKey[0] !== 4) throw new KeyShareError(`${group} key share must be uncompressed`);
+    const curve = group === 'secp384r1' ? p384 : p256;
     try {
       // RFC 8446 §7.4.1: the shared secret is the x-coordinate of the shared point.
-      return p256.getSharedSecret(privateKey, peerPublicKey, true).subarray(1);
+      return curve.getSharedSecret(privateKey, peerPublicKey, true).subarray(1);
     } catch (e) {
-      throw new KeyShareError(`secp256r1: ${(e as Error).message}`);
+      throw new KeyShareError(`${group}: ${(e as Error).message}`);
     }
   },
   randomBytes(n) {

@@ -129,7 +129,7 @@ export const nodeCrypto: CryptoProvider = {
         publicKey: u8(spki.subarray(X25519_SPKI_PREFIX.length)),
       };
     }
-    const ecdh = createECDH('prime256v1');
+    const ecdh = createECDH(group === 'secp384r1' ? 'secp384r1' : 'prime256v1');
     if (privateKey) ecdh.setPrivateKey(Buffer.from(privateKey));
     else ecdh.generateKeys();
     return {
@@ -156,14 +156,14 @@ export const nodeCrypto: CryptoProvider = {
       return out;
     }
     // RFC 8446 §4.2.8.2: only the uncompressed form (0x04 || X || Y) is allowed.
-    if (peerPublicKey[0] !== 4) throw new KeyShareError('secp256r1 key share must be uncompressed');
+    if (peerPublicKey[0] !== 4) throw new KeyShareError(`${group} key share must be uncompressed`);
     try {
-      const ecdh = createECDH('prime256v1');
+      const ecdh = createECDH(group === 'secp384r1' ? 'secp384r1' : 'prime256v1');
       ecdh.setPrivateKey(Buffer.from(privateKey));
       // RFC 8446 §7.4.1: computeSecret returns the x-coordinate, as TLS wants.
       return u8(ecdh.computeSecret(Buffer.from(peerPublicKey)));
     } catch (e) {
-      throw new KeyShareError(`secp256r1: ${(e as Error).message}`);
+      throw new KeyShareError(`${group}: ${(e as Error).message}`);
     }
   },
   randomBytes: (n) => u8(randomBytes(n)),

@@ -12,7 +12,7 @@ export type HashName = 'sha256' | 'sha384';
 export type AeadName = 'AES_128_GCM' | 'AES_256_GCM' | 'CHACHA20_POLY1305';
 
 /** Key-exchange groups we implement (RFC 8446 §4.2.7 names). */
-export type GroupName = 'x25519' | 'secp256r1';
+export type GroupName = 'x25519' | 'secp256r1' | 'secp384r1';
 
 export const HASH_LENGTH: Record<HashName, number> = { sha256: 32, sha384: 48 };
 export const AEAD_KEY_LENGTH: Record<AeadName, number> = {
@@ -35,7 +35,7 @@ export interface Aead {
 
 export interface KeyPair {
   readonly group: GroupName;
-  /** x25519: the 32-byte scalar; secp256r1: the 32-byte big-endian scalar. */
+  /** x25519: the 32-byte scalar; secp256r1/secp384r1: the 32/48-byte big-endian scalar. */
   readonly privateKey: Uint8Array;
   /** As sent in a KeyShareEntry (RFC 8446 §4.2.8.2): x25519 32 bytes; secp256r1 uncompressed 65 bytes. */
   readonly publicKey: Uint8Array;
@@ -66,7 +66,7 @@ export interface CryptoProvider {
 }
 
 /** Public key lengths per group, for validating a KeyShareEntry before any math (RFC 8446 §4.2.8.2). */
-export const PUBLIC_KEY_LENGTH: Record<GroupName, number> = { x25519: 32, secp256r1: 65 };
+export const PUBLIC_KEY_LENGTH: Record<GroupName, number> = { x25519: 32, secp256r1: 65, secp384r1: 97 };
 
 export function isAllZero(b: Uint8Array): boolean {
   let acc = 0;
