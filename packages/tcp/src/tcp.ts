@@ -7,6 +7,7 @@ import {
   type IpStack,
 } from '@stepwire/ip';
 import {
+  chooseEphemeralPort,
   ParseError,
   seqGt,
   seqLeq,
@@ -340,15 +341,12 @@ export class Tcp implements IpProtocolHandler {
    * until a port gives a 4-tuple no connection uses and no listener holds the port.
    */
   private ephemeralPort(src: string, remote: TcpEndpoint): number | undefined {
-    const n = this.portMax - this.portMin + 1;
-    let port = this.portMin + this.stack.prng.int(0, n - 1);
-    for (let i = 0; i < n; i++) {
-      if (!this.listeners.has(port) && !this.conns.has(tupleKey(src, port, remote.addr, remote.port))) {
-        return port;
-      }
-      port = port === this.portMax ? this.portMin : port + 1;
-    }
-    return undefined;
+    return chooseEphemeralPort(
+      this.stack.prng,
+      this.portMin,
+      this.portMax,
+      (port) => !this.listeners.has(port) && !this.conns.has(tupleKey(src, port, remote.addr, remote.port)),
+    );
   }
 
   /** The MSS to advertise toward `dst`: the path MTU less the IP and TCP headers (RFC 9293 §3.7.1). */

@@ -1,4 +1,4 @@
-import { seqAdd } from '@stepwire/wire';
+import { chooseEphemeralPort, Prng, seqAdd } from '@stepwire/wire';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ChunkQueue } from '../src/buffers.ts';
@@ -219,5 +219,21 @@ describe('Scoreboard (RFC 6675)', () => {
     s.advance(380);
     expect(s.ranges()).toEqual([{ left: 400, right: 500 }]);
     expect(s.sacked).toBe(100);
+  });
+});
+
+describe('ephemeral ports (RFC 6056 §3.3.1, Algorithm 1)', () => {
+  it('starts at a seeded random port, walks up and wraps, and says when all are taken', () => {
+    const pick = (seed: number, free: (p: number) => boolean) =>
+      chooseEphemeralPort(new Prng(seed), 49152, 65535, free);
+    const first = pick(7, () => true)!;
+    expect(first).toBe(pick(7, () => true)); // the same seed, the same port
+    expect(first).toBeGreaterThanOrEqual(49152);
+    expect(first).toBeLessThanOrEqual(65535);
+    // A start at the top of the range: the walk wraps to the bottom, skipping what is taken.
+    const top = { int: (_lo: number, hi: number) => hi } as unknown as Prng;
+    const taken = new Set([65535, 49152, 49153]);
+    expect(chooseEphemeralPort(top, 49152, 65535, (p) => !taken.has(p))).toBe(49154);
+    expect(pick(1, () => false)).toBeUndefined();
   });
 });

@@ -8,7 +8,7 @@ import {
   type IpStack,
   type SendResult,
 } from '@stepwire/ip';
-import { ParseError, TimerGroup } from '@stepwire/wire';
+import { chooseEphemeralPort, ParseError, TimerGroup } from '@stepwire/wire';
 import { type AddressFamily, canonicalAddress, isMulticastOrBroadcast } from './address.ts';
 import { decodeUdp, encodeUdp } from './datagram.ts';
 import { codeError, type SystemErrorCode, systemError, type UdpSystemError } from './errors.ts';
@@ -210,13 +210,9 @@ export class Udp implements IpProtocolHandler {
    * simulated run repeats exactly.
    */
   private ephemeralPort(table: Map<number, UdpSocket[]>, address: string): number | undefined {
-    const n = EPHEMERAL_PORT_MAX - EPHEMERAL_PORT_MIN + 1;
-    let port = EPHEMERAL_PORT_MIN + this.stack.prng.int(0, n - 1);
-    for (let count = n; count > 0; count--) {
-      if (this.portFree(table, port, address, false)) return port;
-      port = port === EPHEMERAL_PORT_MAX ? EPHEMERAL_PORT_MIN : port + 1;
-    }
-    return undefined;
+    return chooseEphemeralPort(this.stack.prng, EPHEMERAL_PORT_MIN, EPHEMERAL_PORT_MAX, (port) =>
+      this.portFree(table, port, address, false),
+    );
   }
 
   private lookup(

@@ -14,6 +14,7 @@ export { type Clock, RealClock, type Timer, VirtualClock } from './clock.ts';
 export { ParseError } from './errors.ts';
 export { hexdump } from './hexdump.ts';
 export { codeError, type SystemError, type SystemErrorCode, systemError } from './node-errors.ts';
+export { chooseEphemeralPort } from './ports.ts';
 export { Prng } from './prng.ts';
 export {
   seqAdd,

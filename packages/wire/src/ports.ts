@@ -1,0 +1,22 @@
+import type { Prng } from './prng.ts';
+
+/**
+ * An ephemeral port by RFC 6056 §3.3.1 (Algorithm 1, "simple port randomization"): a random
+ * start in [min, max], then walk up, wrapping, until `free(port)` says yes. The randomness
+ * comes from the caller's seeded Prng, so a simulated run repeats exactly. Undefined when
+ * every port of the range is taken. TCP and UDP choose their ports here.
+ */
+export function chooseEphemeralPort(
+  prng: Prng,
+  min: number,
+  max: number,
+  free: (port: number) => boolean,
+): number | undefined {
+  const n = max - min + 1;
+  let port = min + prng.int(0, n - 1);
+  for (let i = 0; i < n; i++) {
+    if (free(port)) return port;
+    port = port === max ? min : port + 1;
+  }
+  return undefined;
+}
