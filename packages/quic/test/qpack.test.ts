@@ -238,6 +238,11 @@ describe('QPACK decoder defenses', () => {
     expect(() => d.decodeFieldSection(0, h('0000 80'))).toThrow(/invalid dynamic table reference/);
     expect(() => d.decodeFieldSection(0, h('0000 ff64'))).toThrow(/static index/);
     expect(() => d.decodeFieldSection(0, h('0f00'))).toThrow(/exceeds/); // encoded RIC 15 > 2*6
+    d.onEncoderStream(h('c10c 2f73 616d 706c 652f 7061 7468'));
+    // RIC 2, Base 2: referencing entry 1 is exactly what RIC 2 says; referencing only
+    // entry 0 makes RIC 2 more than the section needs.
+    expect(d.decodeFieldSection(0, h('0300 80')).status).toBe('done');
+    expect(() => d.decodeFieldSection(0, h('0300 81'))).toThrow(/largest reference/);
   });
   it('refuses an encoder stream that never completes an instruction beyond the buffer limit', () => {
     const d = new QpackDecoder({ maxTableCapacity: 220, maxEncoderStreamBuffer: 32 });

@@ -222,10 +222,19 @@ export class QpackDecoder {
     if (base < 0) throw new QpackError('QPACK_DECOMPRESSION_FAILED', 'negative Base');
     const fields: Field[] = [];
     let size = 0;
+    this.largestReferenced = -1;
     for (const line of section.lines) {
       const f = this.resolve(line, base, ric);
       size += entrySize(f[0], f[1]);
       fields.push(f);
+    }
+    // §4.5.1.1: the encoder sets Required Insert Count to the largest absolute index it
+    // references plus one; a larger value (one the section does not need) is an error.
+    if (ric > 0 && this.largestReferenced + 1 !== ric) {
+      throw new QpackError(
+        'QPACK_DECOMPRESSION_FAILED',
+        `Required Insert Count ${ric} but the largest reference is ${this.largestReferenced}`,
+      );
     }
     // §2.2.2.1: a section that referenced the dynamic table is acknowledged.
     if (ric > 0) {
@@ -236,7 +245,11 @@ export class QpackDecoder {
     return { status: 'done', fields };
   }
 
+  /** The largest absolute index referenced by the section being decoded. */
+  private largestReferenced = -1;
+
   private dynamic(absolute: number, ric: number): { name: string; value: string } {
+    this.largestReferenced = Math.max(this.largestReferenced, absolute);
     // §4.5.1.1 / §2.2.3: an evicted entry, or one at or past Required Insert Count, is an error.
     const e = absolute < ric ? this.table.get(absolute) : undefined;
     if (!e) throw new QpackError('QPACK_DECOMPRESSION_FAILED', `invalid dynamic table reference ${absolute}`);
