@@ -79,7 +79,7 @@ export class DynamicTable {
 
   /** Entry at 0-based position `i` from the newest; undefined beyond the table. */
   get(i: number): readonly [string, string] | undefined {
-    if (i < 0 || i >= this.length) return undefined;
+    if (!(i >= 0 && i < this.length)) return undefined;
     const cap = this.names.length;
     const slot = (this.head + this.length - 1 - i) % cap;
     return [this.names[slot] as string, this.values[slot] as string];
