@@ -14,7 +14,7 @@
  * ours (engine/worker.ts): AFL-style edge buckets as feedback, libFuzzer-style mutations and
  * a dictionary of the constants our decoders compare against, collected at build time.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -65,10 +65,27 @@ export const MAX_EDGES = 1 << 18;
 export interface BuiltTarget {
   name: string;
   file: string;
+  /** Edges instrumented in this bundle (the sum of `ranges`). */
   edges: number;
+  /** The counter ids of this bundle's modules, [start, end) each (ids are unique per process). */
+  ranges: [number, number][];
   /** Constants our decoders compare against (u8/u16/u32 big-endian and short strings). */
   dictionary: Uint8Array[];
 }
+
+/**
+ * Instrumented modules are cached per process (by path and mtime): targets share most of
+ * their modules (tls-client and tls-server, ipv4 and ipv4-quoted), and babel is the slow
+ * part of a build. So edge ids are handed out per process, and each bundle lists its ranges.
+ */
+interface InstrumentedModule {
+  mtimeMs: number;
+  code: string;
+  range: [number, number];
+  words: Uint8Array[];
+}
+const moduleCache = new Map<string, InstrumentedModule>();
+let nextEdge = 0;
 
 const OUR_SOURCE = /[\\/]packages[\\/][^\\/]+[\\/]src[\\/].*\.ts$/;
 
@@ -85,53 +102,66 @@ export async function buildTarget(
   opts: BuildOptions = {},
 ): Promise<BuiltTarget> {
   mkdirSync(outDir, { recursive: true });
-  let nextEdge = 0;
-  const words = new Set<string>();
-  const dictionary: Uint8Array[] = [];
-  const addWord = (b: Uint8Array): void => {
-    const k = Buffer.from(b).toString('hex');
-    if (words.has(k) || dictionary.length >= 4096) return;
-    words.add(k);
-    dictionary.push(b);
-  };
   const t = babel.types;
   const counter = () =>
     t.updateExpression('++', t.memberExpression(t.identifier('__swcov'), t.numericLiteral(nextEdge++), true));
-  const collect = () => ({
-    visitor: {
-      NumericLiteral(path: { node: { value: number } }) {
-        const v = path.node.value;
-        if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) return;
-        if (v > 0xff && v <= 0xffff) addWord(Uint8Array.of(v >> 8, v & 0xff));
-        else if (v > 0xffff) addWord(Uint8Array.of(v >>> 24, (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff));
-        else addWord(Uint8Array.of(v));
+  const instrumentModule = async (path: string): Promise<InstrumentedModule> => {
+    const mtimeMs = statSync(path).mtimeMs;
+    const cached = moduleCache.get(path);
+    if (cached && cached.mtimeMs === mtimeMs) return cached;
+    const words: Uint8Array[] = [];
+    const collect = () => ({
+      visitor: {
+        NumericLiteral(p: { node: { value: number } }) {
+          const v = p.node.value;
+          if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) return;
+          if (v > 0xff && v <= 0xffff) words.push(Uint8Array.of(v >> 8, v & 0xff));
+          else if (v > 0xffff)
+            words.push(Uint8Array.of(v >>> 24, (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff));
+          else words.push(Uint8Array.of(v));
+        },
+        StringLiteral(p: { node: { value: string } }) {
+          const v = p.node.value;
+          if (v.length >= 2 && v.length <= 32 && /^[\x20-\x7e\r\n]+$/.test(v))
+            words.push(new TextEncoder().encode(v));
+        },
       },
-      StringLiteral(path: { node: { value: string } }) {
-        const s = path.node.value;
-        if (s.length >= 2 && s.length <= 32 && /^[\x20-\x7e\r\n]+$/.test(s))
-          addWord(new TextEncoder().encode(s));
-      },
-    },
-  });
+    });
+    const ts = readFileSync(path, 'utf8');
+    const js = await esbuild.transform(ts, {
+      loader: 'ts',
+      format: 'esm',
+      target: 'node20',
+      sourcefile: path,
+    });
+    const start = nextEdge;
+    const out = babel.transformSync(js.code, {
+      filename: path,
+      babelrc: false,
+      configFile: false,
+      sourceType: 'module',
+      plugins: [collect, () => ({ visitor: makeCoverageVisitor(counter) })],
+    });
+    const m: InstrumentedModule = { mtimeMs, code: out?.code ?? js.code, range: [start, nextEdge], words };
+    moduleCache.set(path, m);
+    return m;
+  };
+  const ranges: [number, number][] = [];
+  const seen = new Set<string>();
+  const dictionary: Uint8Array[] = [];
   const instrument: EsbuildPlugin = {
     name: 'stepwire-jazzer-coverage',
     setup(b) {
       b.onLoad({ filter: opts.instrument ?? OUR_SOURCE }, async (args) => {
-        const ts = readFileSync(args.path, 'utf8');
-        const js = await esbuild.transform(ts, {
-          loader: 'ts',
-          format: 'esm',
-          target: 'node20',
-          sourcefile: args.path,
-        });
-        const out = babel.transformSync(js.code, {
-          filename: args.path,
-          babelrc: false,
-          configFile: false,
-          sourceType: 'module',
-          plugins: [collect, () => ({ visitor: makeCoverageVisitor(counter) })],
-        });
-        return { contents: out?.code ?? js.code, loader: 'js' };
+        const m = await instrumentModule(args.path);
+        ranges.push(m.range);
+        for (const w of m.words) {
+          const k = Buffer.from(w).toString('hex');
+          if (seen.has(k) || dictionary.length >= 4096) continue;
+          seen.add(k);
+          dictionary.push(w);
+        }
+        return { contents: m.code, loader: 'js' };
       });
     },
   };
@@ -152,6 +182,8 @@ export async function buildTarget(
     plugins: [instrument],
     logLevel: 'error',
   });
-  if (nextEdge > MAX_EDGES) throw new Error(`${name}: ${nextEdge} edges, more than ${MAX_EDGES}`);
-  return { name, file, edges: nextEdge, dictionary };
+  if (nextEdge > MAX_EDGES) throw new Error(`${name}: edge ids reached ${nextEdge}, more than ${MAX_EDGES}`);
+  ranges.sort((x, y) => x[0] - y[0]);
+  const edges = ranges.reduce((n, [lo, hi]) => n + hi - lo, 0);
+  return { name, file, edges, ranges, dictionary };
 }

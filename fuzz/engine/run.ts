@@ -58,7 +58,7 @@ export function fuzzBuilt(target: BuiltTarget, opts: FuzzOptions): Promise<FuzzR
     seed: opts.seed,
     corpus: opts.corpus,
     dictionary: target.dictionary,
-    edges: target.edges,
+    ranges: target.ranges,
     maxLen,
     runs: opts.runs ?? Number.MAX_SAFE_INTEGER,
     deadline: Date.now() + (opts.seconds ?? 1e9) * 1000,

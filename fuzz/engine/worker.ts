@@ -21,7 +21,8 @@ export interface WorkerInput {
   seed: number;
   corpus: Uint8Array[];
   dictionary: Uint8Array[];
-  edges: number;
+  /** This bundle's edge counter ids, [start, end) each. */
+  ranges: [number, number][];
   maxLen: number;
   /** Stop after this many executions, or at this wall-clock time (ms since epoch), whichever first. */
   runs: number;
@@ -170,7 +171,7 @@ export function workerMain(target: FuzzTargetModule): void {
   const w = workerData as WorkerInput;
   const beat = new Int32Array(w.shared, 0, 2);
   const current = new Uint8Array(w.shared, 8);
-  const virgin = new Uint8Array(w.edges);
+  const virgin = new Uint8Array(w.ranges.reduce((m, [, hi]) => Math.max(m, hi), 0));
   const r = new Rand(w.seed);
   const corpus: Uint8Array[] = [];
   let execs = 0;
@@ -182,21 +183,23 @@ export function workerMain(target: FuzzTargetModule): void {
     Atomics.store(beat, 1, input.length);
     Atomics.add(beat, 0, 1);
     execs++;
-    __swcov.fill(0, 0, w.edges);
+    for (const [lo, hi] of w.ranges) __swcov.fill(0, lo, hi);
     try {
       target.fuzz(input);
     } catch (e) {
       return { fresh: false, error: e instanceof Error ? (e.stack ?? String(e)) : String(e) };
     }
     let fresh = false;
-    for (let i = 0; i < w.edges; i++) {
-      const c = __swcov[i]!;
-      if (c === 0) continue;
-      const bit = bucket(c);
-      if ((virgin[i]! & bit) === 0) {
-        if (virgin[i] === 0) covered++;
-        virgin[i]! |= bit;
-        fresh = true;
+    for (const [lo, hi] of w.ranges) {
+      for (let i = lo; i < hi; i++) {
+        const c = __swcov[i]!;
+        if (c === 0) continue;
+        const bit = bucket(c);
+        if ((virgin[i]! & bit) === 0) {
+          if (virgin[i] === 0) covered++;
+          virgin[i]! |= bit;
+          fresh = true;
+        }
       }
     }
     return { fresh };
