@@ -10,6 +10,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer as createHttpServer } from '../packages/http/src/h1/server.ts';
 import {
   connect,
   createServer,
@@ -249,6 +250,52 @@ describe('nghttpx (nghttp2-proxy) as a reverse proxy with our server as its h2 b
       await new Promise<void>((r) => session.close(r));
     } finally {
       if (proxy.pid) process.kill(proxy.pid, 'SIGKILL');
+    }
+  });
+});
+
+describe('nghttpx in front of our HTTP/1.1 server, our h2 client connecting to it', () => {
+  it('h2 from our client, HTTP/1.1 from nghttpx to our h1 server', async () => {
+    const h1 = createHttpServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.end(`h1 backend saw ${req.method} ${req.url} HTTP/${req.httpVersion}`));
+    });
+    const backend = net.createServer((s) => h1.handle(s));
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
+    const bport = (backend.address() as net.AddressInfo).port;
+    const front = await freePort();
+    const proxy = spawn(
+      'nghttpx',
+      [
+        '--conf=/dev/null',
+        `-f127.0.0.1,${front};no-tls`,
+        `-b127.0.0.1,${bport}`,
+        '--workers=1',
+        '--accesslog-file=/dev/null',
+        `--errorlog-file=${join(dir, 'nghttpx-h1.log')}`,
+      ],
+      { stdio: 'ignore' },
+    );
+    try {
+      await waitListening(front);
+      const session = connect(`http://127.0.0.1:${front}`);
+      const get = (path: string) =>
+        new Promise<string>((resolve, reject) => {
+          const req = session.request({ ':path': path });
+          let b = '';
+          req.on('data', (c: Buffer) => {
+            b += c;
+          });
+          req.on('end', () => resolve(b));
+          req.on('error', reject);
+        });
+      const answers = await Promise.all(['/a', '/b', '/c'].map(get));
+      expect(answers).toEqual(['/a', '/b', '/c'].map((p) => `h1 backend saw GET ${p} HTTP/1.1`));
+      await new Promise<void>((r) => session.close(r));
+    } finally {
+      if (proxy.pid) process.kill(proxy.pid, 'SIGKILL');
+      h1.closeAllConnections?.();
+      backend.close();
     }
   });
 });
