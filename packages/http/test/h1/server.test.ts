@@ -463,6 +463,28 @@ describe('HttpServer: backpressure, half-close, per-socket limits, close', () =>
     expect((await request(port, { path: '/ok' })).body.toString()).toBe('fine');
   });
 
+  it('a client gone mid-exchange: req is aborted, res closes, late writes are harmless', async () => {
+    const seen: string[] = [];
+    let res: import('../../src/h1/index.ts').ServerResponse | undefined;
+    const server = createServer({ clock: new VirtualClock() }, (req, r) => {
+      res = r;
+      req.on('aborted', () => seen.push('req aborted'));
+      r.on('close', () => seen.push('res close'));
+      r.write('partial');
+    });
+    const s = new FakeSocket();
+    server.handle(s);
+    s.feed('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc');
+    await settle();
+    s.destroy();
+    await settle();
+    expect(seen).toEqual(expect.arrayContaining(['req aborted', 'res close']));
+    res?.write('more');
+    res?.end('end');
+    await settle();
+    expect(server.stats().connections).toBe(0);
+  });
+
   it('a client that half-closes after its request still gets the response, then the close', async () => {
     const { port } = await listen(hello);
     const out = await raw(port, 'GET /half HTTP/1.1\r\nHost: a\r\n\r\n', { end: true });
