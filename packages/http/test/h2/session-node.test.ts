@@ -152,3 +152,64 @@ describe('our client against node:http2 server', () => {
     expect(session.closed).toBe(true);
   });
 });
+
+describe('server push from node:http2 to our client', () => {
+  it('accepted when our client enables push, refused (node sees push disabled) by default', async () => {
+    const pushErrors: string[] = [];
+    const server = http2.createServer();
+    server.on('stream', (stream) => {
+      if (stream.pushAllowed) {
+        stream.pushStream({ ':path': '/style.css' }, (err, push) => {
+          if (err || !push) return;
+          push.respond({ ':status': 200, 'content-type': 'text/css' });
+          push.end('body{}');
+        });
+      } else pushErrors.push('push not allowed');
+      stream.respond({ ':status': 200 });
+      stream.end('page');
+    });
+    const tcp = net.createServer();
+    tcp.on('connection', (s) => server.emit('connection', s));
+    const port = await listen(tcp);
+    cleanup.push(() => tcp.close());
+    const fetchWithPush = (enablePush: boolean) =>
+      new Promise<{ page: string; pushed: { path: string; body: string }[] }>((resolve, reject) => {
+        const session = connect(`http://127.0.0.1:${port}`, { settings: { enablePush } });
+        session.once('remoteSettings', () => {
+          const pushed: { path: string; body: string }[] = [];
+          const waits: Promise<void>[] = [];
+          const req = session.request({ ':path': '/' });
+          req.on('push', (ps: Http2Stream, headers: Record<string, unknown>) => {
+            let b = '';
+            ps.on('data', (c: Buffer) => {
+              b += c;
+            });
+            waits.push(
+              new Promise((r) =>
+                ps.on('end', () => {
+                  pushed.push({ path: String(headers[':path']), body: b });
+                  r();
+                }),
+              ),
+            );
+          });
+          let page = '';
+          req.on('data', (c: Buffer) => {
+            page += c;
+          });
+          req.on('error', reject);
+          req.on('end', async () => {
+            await Promise.all(waits);
+            session.close();
+            resolve({ page, pushed });
+          });
+        });
+      });
+    const withPush = await fetchWithPush(true);
+    expect(withPush.page).toBe('page');
+    expect(withPush.pushed).toEqual([{ path: '/style.css', body: 'body{}' }]);
+    const without = await fetchWithPush(false);
+    expect(without).toEqual({ page: 'page', pushed: [] });
+    expect(pushErrors).toEqual(['push not allowed']);
+  });
+});
