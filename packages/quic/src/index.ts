@@ -10,6 +10,7 @@
  * - QPACK (qpack/): static table, Huffman code, instructions and field lines, dynamic
  *   table, encoder and decoder with blocked streams (RFC 9204).
  */
+export * from './crypto/datagram.ts';
 export * from './crypto/hp.ts';
 export * from './crypto/key-update.ts';
 export * from './crypto/keys.ts';
