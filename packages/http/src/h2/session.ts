@@ -239,6 +239,8 @@ export class Http2Session extends EventEmitter {
   readonly highWaterMark: number;
   private readonly streams = new Map<number, Http2Stream>();
   private timer: Timer | undefined;
+  /** Bounds how long a closing session waits for its last bytes to drain. */
+  private linger: Timer | undefined;
   private timerAt: number | undefined;
   private destroyed = false;
   private flushing = false;
@@ -348,6 +350,8 @@ export class Http2Session extends EventEmitter {
     this.closed = true;
     this.timer?.cancel();
     this.timer = undefined;
+    this.linger?.cancel();
+    this.linger = undefined;
     for (const s of this.streams.values())
       s.destroy(
         s.listenerCount('error') > 0
@@ -526,9 +530,16 @@ export class Http2Session extends EventEmitter {
           // Let the last frames (GOAWAY) reach the socket, then end it.
           const out = this.connection.output();
           if (out.length > 0 && !this.socket.destroyed) this.socket.write(out);
-          if (!this.socket.destroyed) this.socket.end();
           this.emit('connectionClose', e.errorCode, e.reason);
-          setImmediate(() => this.destroy());
+          if (this.socket.destroyed || this.socket.writableFinished) {
+            setImmediate(() => this.destroy());
+            break;
+          }
+          // Destroy once the transport has taken the last bytes ('finish'), or after a
+          // second if a peer that stopped reading never lets them drain.
+          this.linger = this.timers.setTimer(this.timers.now() + 1000, () => this.destroy());
+          this.socket.once('finish', () => this.destroy());
+          this.socket.end();
           break;
         }
       }
