@@ -43,7 +43,7 @@ function load(dir: string): Story[] {
 
 export const hpackBenchmarks: Benchmark[] = [
   {
-    name: 'hpack',
+    name: 'h2-hpack',
     async run(): Promise<BenchResult[]> {
       const raw: HeaderField[][][] = load('raw-data').map((s) =>
         s.cases.map((c) =>
