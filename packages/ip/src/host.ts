@@ -2,6 +2,7 @@ import type { Link } from '@stepwire/link';
 import {
   type Clock,
   Counters,
+  countDrop,
   ParseError,
   Prng,
   type Timer,
@@ -1413,8 +1414,13 @@ export class Host implements IpStack {
   // ---- tracing ------------------------------------------------------------------------
 
   private dropped(layer: string, counter: string, detail: string, rfc?: string): void {
-    this.counters.inc(counter);
-    if (this.trace.enabled) this.traceDrop(layer, counter, detail, rfc);
+    countDrop(this.counters, this.trace, counter, () => ({
+      t: this.clock.now(),
+      host: this.name,
+      layer,
+      summary: `drop ${counter}: ${detail}`,
+      ...(rfc ? { rfc } : {}),
+    }));
   }
 
   private traceDrop(layer: string, counter: string, detail: string, rfc?: string): void {

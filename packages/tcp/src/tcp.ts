@@ -8,6 +8,7 @@ import {
 } from '@stepwire/ip';
 import {
   chooseEphemeralPort,
+  countDrop,
   ParseError,
   seqGt,
   seqLeq,
@@ -1036,18 +1037,13 @@ export class Tcp implements IpProtocolHandler {
 
   private dropped(counter: string, detail: string, rfc: string): void {
     const stack = this.stack;
-    stack.counters.inc(counter);
-    if (stack.trace.enabled) {
-      stack.trace.emit({
-        t: stack.clock.now(),
-        host: stack.name,
-        layer: 'tcp',
-        dir: 'drop',
-        summary: `dropped: ${detail}`,
-        reason: counter,
-        rfc,
-      });
-    }
+    countDrop(stack.counters, stack.trace, counter, () => ({
+      t: stack.clock.now(),
+      host: stack.name,
+      layer: 'tcp',
+      summary: `dropped: ${detail}`,
+      rfc,
+    }));
   }
 
   private traceLocal(summary: string, rfc: string, fields: Record<string, unknown>): void {

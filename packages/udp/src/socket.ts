@@ -8,7 +8,7 @@ import {
   type IpStack,
   type SendResult,
 } from '@stepwire/ip';
-import { chooseEphemeralPort, ParseError, TimerGroup } from '@stepwire/wire';
+import { chooseEphemeralPort, countDrop, ParseError, TimerGroup } from '@stepwire/wire';
 import { type AddressFamily, canonicalAddress, isMulticastOrBroadcast } from './address.ts';
 import { decodeUdp, encodeUdp } from './datagram.ts';
 import { codeError, type SystemErrorCode, systemError, type UdpSystemError } from './errors.ts';
@@ -256,38 +256,28 @@ export class Udp implements IpProtocolHandler {
     } catch (e) {
       if (!(e instanceof ParseError)) throw e;
       const reason = e.field === 'checksum' ? 'udp.drop.checksum' : 'udp.drop.malformed';
-      stack.counters.inc(reason);
-      if (stack.trace.enabled) {
-        stack.trace.emit({
-          t: stack.clock.now(),
-          host: stack.name,
-          layer: 'udp',
-          dir: 'drop',
-          summary: `UDP from ${d.src} dropped: ${e.message}`,
-          fields: { src: d.src, dst: d.dst, length: d.payload.length },
-          reason,
-          rfc: e.field !== 'checksum' ? RFC_768 : d.version === 6 ? 'RFC 8200 §8.1' : 'RFC 1122 §4.1.3.4',
-        });
-      }
+      countDrop(stack.counters, stack.trace, reason, () => ({
+        t: stack.clock.now(),
+        host: stack.name,
+        layer: 'udp',
+        summary: `UDP from ${d.src} dropped: ${e.message}`,
+        fields: { src: d.src, dst: d.dst, length: d.payload.length },
+        rfc: e.field !== 'checksum' ? RFC_768 : d.version === 6 ? 'RFC 8200 §8.1' : 'RFC 1122 §4.1.3.4',
+      }));
       return;
     }
     const family: AddressFamily = d.version === 4 ? 'IPv4' : 'IPv6';
     const sock = this.lookup(family, d.dst, dg.destinationPort, d.src, dg.sourcePort);
     if (!sock) {
-      stack.counters.inc('udp.drop.no-port');
       const answer = !isMulticastOrBroadcast(d.dst);
-      if (stack.trace.enabled) {
-        stack.trace.emit({
-          t: stack.clock.now(),
-          host: stack.name,
-          layer: 'udp',
-          dir: 'drop',
-          summary: `UDP ${dg.sourcePort}→${dg.destinationPort} len=${dg.payload.length} no socket${answer ? ', port unreachable' : ''}`,
-          fields: this.fields(d.src, d.dst, d.payload, dg.payload.length),
-          reason: 'udp.drop.no-port',
-          rfc: 'RFC 1122 §4.1.3.1',
-        });
-      }
+      countDrop(stack.counters, stack.trace, 'udp.drop.no-port', () => ({
+        t: stack.clock.now(),
+        host: stack.name,
+        layer: 'udp',
+        summary: `UDP ${dg.sourcePort}→${dg.destinationPort} len=${dg.payload.length} no socket${answer ? ', port unreachable' : ''}`,
+        fields: this.fields(d.src, d.dst, d.payload, dg.payload.length),
+        rfc: 'RFC 1122 §4.1.3.1',
+      }));
       // RFC 1122 §4.1.3.1: SHOULD send ICMP Port Unreachable, never for broadcast/multicast.
       if (answer) stack.sendUnreachable(d, 'port');
       return;
@@ -379,18 +369,13 @@ export class Udp implements IpProtocolHandler {
     why: string,
   ): UdpSystemError {
     const stack = this.stack;
-    stack.counters.inc('udp.tx.error');
-    if (stack.trace.enabled) {
-      stack.trace.emit({
-        t: stack.clock.now(),
-        host: stack.name,
-        layer: 'udp',
-        dir: 'drop',
-        summary: `UDP ${s.localPort}→${port} len=${payload.length} not sent: ${why} (${code})`,
-        fields: { dst, destinationPort: port, error: why },
-        reason: 'udp.tx.error',
-      });
-    }
+    countDrop(stack.counters, stack.trace, 'udp.tx.error', () => ({
+      t: stack.clock.now(),
+      host: stack.name,
+      layer: 'udp',
+      summary: `UDP ${s.localPort}→${port} len=${payload.length} not sent: ${why} (${code})`,
+      fields: { dst, destinationPort: port, error: why },
+    }));
     return systemError('send', code, dst, port);
   }
 

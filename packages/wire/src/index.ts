@@ -30,6 +30,7 @@ export {
 export { TimerGroup } from './timers.ts';
 export {
   Counters,
+  countDrop,
   silentTrace,
   TraceBus,
   type TraceDirection,

@@ -68,3 +68,19 @@ export class Counters {
     return Object.fromEntries([...this.m].sort(([a], [b]) => a.localeCompare(b)));
   }
 }
+
+/**
+ * Something dropped (a malformed packet, a segment no one wants, a send that failed):
+ * counted always under `reason`, and traced as a 'drop' event with that reason when
+ * someone listens — the event is only built then. Every layer drops through here, so a
+ * drop reads the same in a ladder and in the counters whichever layer made it.
+ */
+export function countDrop(
+  counters: Counters,
+  trace: TraceBus,
+  reason: string,
+  event: () => Omit<TraceEvent, 'dir' | 'reason'>,
+): void {
+  counters.inc(reason);
+  if (trace.enabled) trace.emit({ ...event(), dir: 'drop', reason });
+}
