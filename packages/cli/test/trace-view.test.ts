@@ -7,9 +7,10 @@ import { decodePcap, encodePcap } from '@stepwire/link';
 import { Sim } from '@stepwire/sim';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/commands/index.ts';
 import { runTrace, traceCapture } from '../src/commands/trace.ts';
+import { packetFacts } from '../src/views/facts.ts';
 import { renderHtml } from '../src/views/html.ts';
-import { packetTree } from '../src/views/tree.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'stepwire-trace-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,32 +37,22 @@ beforeAll(async () => {
   capture = await ourCapture();
 });
 
-describe('packet tree', () => {
-  it('names every field with its bytes and RFC, from IP to HTTP', () => {
+describe('packet facts', () => {
+  it('find the flow, TCP sequence space and, for a corrupted segment, the byte our decoder refuses', () => {
     const file = decodePcap(capture);
-    const withHttp = file.records
-      .map((r) => packetTree(r.data))
-      .find((p) => p.layers.some((l) => l.name === 'HTTP/1.1'))!;
-    expect(withHttp.layers.map((l) => l.name)).toEqual(['IPv4', 'TCP', 'HTTP/1.1']);
-    const [ip, tcp, http] = withHttp.layers;
-    expect(ip!.fields.find((f) => f.name === 'Source')).toMatchObject({
-      value: '198.18.0.1',
-      offset: 12,
-      length: 4,
+    const withData = file.records.map((r) => packetFacts(r.data)).find((f) => f.tcp && f.tcp.len > 0)!;
+    expect(withData.src).toBe('198.18.0.1');
+    expect(withData.flow).toMatch(/^tcp 198\.18\.0\.1:\d+ 198\.18\.0\.2:80$/);
+    expect(withData.refusal).toBeUndefined();
+    const bad = file.records[2]!.data.slice();
+    bad[20 + 14]! ^= 0xff;
+    expect(packetFacts(bad).refusal).toEqual({
+      layer: 'TCP',
+      offset: 36,
+      field: 'checksum',
+      reason: 'bad checksum',
     });
-    expect(tcp!.fields.find((f) => f.name === 'Destination port')).toMatchObject({
-      value: '80',
-      offset: 22,
-      length: 2,
-    });
-    expect(tcp!.fields.find((f) => f.name === 'Checksum')!.value).toMatch(/\(correct\)$/);
-    expect(tcp!.fields.some((f) => f.name === 'Option: Timestamps')).toBe(true);
-    expect(http!.fields[0]).toMatchObject({
-      name: 'Request line',
-      value: 'GET / HTTP/1.1',
-      offset: tcp!.offset + tcp!.length,
-    });
-    expect(withHttp.flow).toBe(`tcp 198.18.0.1:${tcp!.fields[0]!.value} 198.18.0.2:80`);
+    expect(packetFacts(bad, { verifyChecksums: false }).refusal).toBeUndefined();
   });
 });
 
@@ -118,7 +109,9 @@ describe('stepwire trace', () => {
     expect(file.linkType).toBe(1);
     expect(packets.length).toBeGreaterThanOrEqual(6);
     expect(packets[0]!.summary).toMatch(
-      new RegExp(`^IPv4 127\\.0\\.0\\.1 → 127\\.0\\.0\\.1 TCP \\d+ → ${port} \\[SYN\\]`),
+      new RegExp(
+        `^Internet Protocol version 4, 127\\.0\\.0\\.1 → 127\\.0\\.0\\.1 · Transmission Control Protocol, \\d+ → ${port}, SYN `,
+      ),
     );
     expect(packets.some((p) => p.summary.includes('refused'))).toBe(false);
   });
@@ -155,23 +148,46 @@ describe('HTML view in headless Chromium', () => {
       await tab.goto(`file://${page}`);
       expect(await tab.locator('tr.packet').count()).toBe(file.records.length);
       await tab.locator('tr.packet').nth(0).click();
-      await expect.poll(() => tab.locator('#tree').textContent()).toContain('Source port');
-      await tab.locator('.field', { hasText: 'Destination port' }).first().click();
+      await expect.poll(() => tab.locator('#tree').textContent()).toContain('Source Port');
+      await tab.locator('.field', { hasText: 'Destination Port' }).first().click();
       // The two bytes of the destination port are highlighted in the hex pane.
       expect(await tab.locator('#hex .hl').count()).toBe(2);
       // Hide TCP: every TCP segment goes, the ICMPv6 echo stays.
-      await tab.locator('input[data-layer="TCP"]').uncheck();
+      await tab.locator('input[data-layer="tcp"]').uncheck();
       const visible = await tab.locator('tr.packet:not(.hidden)').allInnerTexts();
       expect(visible.length).toBeGreaterThan(0);
       expect(visible.every((t) => t.includes('ICMP'))).toBe(true);
       expect(await tab.locator('#charts .chart').count()).toBe(1);
       const artifacts = join(import.meta.dirname, '../../../build/test-artifacts');
       mkdirSync(artifacts, { recursive: true });
-      await tab.locator('input[data-layer="TCP"]').check();
+      await tab.locator('input[data-layer="tcp"]').check();
       await tab.screenshot({ path: join(artifacts, 'trace-view.png'), fullPage: true });
       expect(problems).toEqual([]);
     } finally {
       await browser.close();
     }
   }, 60_000);
+});
+
+describe('stepwire demo --html', () => {
+  it('writes the scenario as a page whose packets carry their bytes and whose notes carry the TLS steps', async () => {
+    const path = join(dir, 'hrr.html');
+    let out = '';
+    const code = await runCli(['demo', 'tls-hrr', '--html', path], {
+      out: (t) => (out += t),
+      err: (t) => (out += t),
+    });
+    expect(code).toBe(0);
+    expect(out).toContain(`HTML view written to ${path}`);
+    const page = readFileSync(path, 'utf8');
+    const json = /<script type="application\/json" id="data">(.*?)<\/script>/s.exec(page)![1]!;
+    const data = JSON.parse(json) as {
+      packets: { from: string; to: string; hex: string; layers: { layer: string }[] }[];
+      notes: { text: string; layer?: string }[];
+    };
+    expect(data.packets.length).toBeGreaterThan(10);
+    expect(data.packets[0]).toMatchObject({ from: 'A', to: 'B' });
+    expect(data.packets.some((p) => p.layers.some((l) => l.layer === 'tls'))).toBe(true);
+    expect(data.notes.some((n) => n.layer === 'tls' && n.text.includes('HelloRetryRequest'))).toBe(true);
+  });
 });

@@ -17,7 +17,7 @@ export interface TreeField {
 }
 
 export interface TreeLayer {
-  /** Short name for filters: 'ipv4', 'ipv6', 'tcp', 'udp', 'icmp', 'tls', 'data'. */
+  /** Short name for filters: 'ipv4', 'ipv6', 'tcp', 'udp', 'icmp', 'tls', 'http', 'data'. */
   layer: string;
   title: string;
   rfc: string;
@@ -386,7 +386,7 @@ function tls(b: Uint8Array, at: number, layers: TreeLayer[]): void {
   const looksTls = (i: number) =>
     (b[i] ?? 0) >= 20 && (b[i] ?? 0) <= 23 && b[i + 1] === 3 && (b[i + 2] ?? 9) <= 4;
   if (!looksTls(at) || at + 5 > b.length) {
-    layers.push(data(at, b.length - at, 'TCP data'));
+    if (!http(b, at, layers)) layers.push(data(at, b.length - at, 'TCP data'));
     return;
   }
   let i = at;
@@ -426,6 +426,57 @@ function tls(b: Uint8Array, at: number, layers: TreeLayer[]): void {
     i += 5 + len;
   }
   if (i < b.length) layers.push(data(i, b.length - i, 'TCP data (continues a record)'));
+}
+
+const HTTP_START =
+  /^(?:(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|CONNECT|PATCH|TRACE) \S+ HTTP\/1\.[01]|HTTP\/1\.[01] \d{3})/;
+
+/**
+ * TCP data that starts an HTTP/1.x message: its start line and field lines, each with its
+ * bytes (RFC 9112 §2.1). Only what this segment holds; a message split across segments shows
+ * its first part. Returns false when the bytes do not look like HTTP/1.x.
+ */
+function http(b: Uint8Array, at: number, layers: TreeLayer[]): boolean {
+  const text = new TextDecoder('latin1').decode(b.subarray(at, Math.min(b.length, at + 8192)));
+  if (!HTTP_START.test(text)) return false;
+  const fields: TreeField[] = [];
+  let i = 0;
+  for (const line of text.split('\r\n')) {
+    if (i + line.length + 2 > text.length) break;
+    if (line === '') {
+      fields.push({
+        offset: at + i,
+        length: 2,
+        name: 'end of field section',
+        value: 'an empty line (RFC 9112 §2.1)',
+      });
+      i += 2;
+      break;
+    }
+    const start = fields.length === 0;
+    const colon = line.indexOf(':');
+    fields.push({
+      offset: at + i,
+      length: line.length + 2,
+      name: start
+        ? line.startsWith('HTTP/')
+          ? 'status-line'
+          : 'request-line'
+        : line.slice(0, Math.max(0, colon)),
+      value: start
+        ? `${line} (RFC 9112 ${line.startsWith('HTTP/') ? '§4' : '§3'})`
+        : `${line.slice(colon + 1).trim()} (field line, RFC 9112 §5)`,
+    });
+    i += line.length + 2;
+  }
+  layers.push({
+    layer: 'http',
+    title: `HTTP/1.1 ${text.slice(0, text.indexOf('\r\n'))}`,
+    rfc: 'RFC 9112',
+    fields,
+  });
+  if (at + i < b.length) layers.push(data(at + i, b.length - at - i, 'HTTP message body'));
+  return true;
 }
 
 /** Payload bytes: the first few in the hex column, the count in words. */

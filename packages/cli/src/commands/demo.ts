@@ -23,6 +23,7 @@ import { intIn, probability } from '../args.ts';
 import { UsageError } from '../errors.ts';
 import { forbidKernelTrafficOffLoopback } from '../safety.ts';
 import { createHttpApp } from '../services/http-app.ts';
+import { renderHtml, type ViewNote, type ViewPacket } from '../views/html.ts';
 import { type KeySource, Stepper, terminalKeys } from './step.ts';
 
 export interface DemoOptions {
@@ -33,6 +34,8 @@ export interface DemoOptions {
   pcap?: string;
   keylog?: string;
   mermaid?: string;
+  /** Also write the exchange as a self-contained HTML page. */
+  html?: string;
   list?: boolean;
   step?: boolean;
   /** Each ladder line as data instead of printed (set by --step). */
@@ -116,6 +119,10 @@ export function demoCommand(print: (s: string) => void = (s) => process.stdout.w
     )
     .option('--mermaid <file>', 'also write the exchange as a mermaid sequence diagram')
     .option(
+      '--html <file>',
+      'also write a self-contained HTML page: the ladder, each packet as a layer tree with its bytes, filters, TCP timelines',
+    )
+    .option(
       '--step',
       'stop at every packet and event: the packet as a layer tree (bytes, meaning, RFC section); keys n t l i u c q',
     )
@@ -135,13 +142,42 @@ export function demoCommand(print: (s: string) => void = (s) => process.stdout.w
           process.exit(0);
         }).onLine;
       }
+      const page = o.html ? htmlRecorder(o, print) : undefined;
       try {
         if (scenario) await runNamedScenario(scenario, o, print);
         else await runDemo(o, print);
+        if (page && o.html) {
+          writeFileSync(
+            o.html,
+            page.render(
+              scenario ? `stepwire demo ${scenario} (seed ${o.seed})` : `stepwire demo (seed ${o.seed})`,
+            ),
+          );
+          print(`\nHTML view written to ${o.html}`);
+        }
       } finally {
         keys?.close();
       }
     });
+}
+
+/**
+ * Keep every ladder line (with a copy of its packet) for the HTML page, and still print the
+ * ladder as usual (or hand it to --step's stepper).
+ */
+function htmlRecorder(o: DemoOptions, print: (s: string) => void): { render(title: string): string } {
+  const packets: ViewPacket[] = [];
+  const notes: ViewNote[] = [];
+  const inner = o.onLine;
+  o.onLine = (l) => {
+    if (l.kind === 'packet' && l.packet)
+      packets.push({ t: l.t, bytes: l.packet.slice(), from: l.from, to: l.to });
+    else if (l.kind === 'note')
+      notes.push({ t: l.t, host: l.host, text: l.text, ...(l.layer ? { layer: l.layer } : {}) });
+    if (inner) inner(l);
+    else print(formatLadderLine(l));
+  };
+  return { render: (title) => renderHtml({ title, packets, notes }) };
 }
 
 export function listScenarios(print: (s: string) => void): void {

@@ -5,6 +5,7 @@ import { demoCommand } from './demo.ts';
 import { netnsCommand } from './netns.ts';
 import { pingCommand } from './ping.ts';
 import { serveCommand } from './serve.ts';
+import { traceCommand } from './trace.ts';
 
 /** Where a run of the command writes: stdout and stderr, or a test's buffers. */
 export interface CliIo {
@@ -29,6 +30,7 @@ export function registerCommands(program: Command, print: (s: string) => void): 
   program.addCommand(netnsCommand(print));
   program.addCommand(serveCommand(print));
   program.addCommand(pingCommand(print));
+  program.addCommand(traceCommand(print));
 }
 
 /** The whole `stepwire` program, writing to `io`. */
@@ -57,7 +59,9 @@ Examples:
   stepwire demo                      ping, UDP, fragments, TCP and TLS between two simulated hosts
   stepwire demo --list               the scenarios, one per protocol feature
   stepwire demo tls-hrr --seed 7     one scenario, deterministic by seed
-  stepwire serve --tun --trace       our stack on a TUN device in a namespace (root)`,
+  stepwire serve --tun --trace       our stack on a TUN device in a namespace (root)
+  stepwire demo --html demo.html     the same exchange as a page: ladder, layer trees, bytes, filters
+  stepwire trace capture.pcap        any pcap decoded by our codecs (--html, -v, --no-verify-checksums)`,
   );
   return program;
 }

@@ -1,11 +1,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { decodePcap, type PcapFile } from '@stepwire/link';
-import { dissect } from '@stepwire/sim';
+import { dissect, formatTree, packetTree } from '@stepwire/sim';
 import { ParseError } from '@stepwire/wire';
 import { Command } from 'commander';
 import { UsageError } from '../errors.ts';
+import { type FactsOptions, packetFacts } from '../views/facts.ts';
 import { renderHtml, type ViewPacket } from '../views/html.ts';
-import { packetTree, type TreeOptions } from '../views/tree.ts';
 
 /**
  * `stepwire trace FILE.pcap`: our parsers as a tool. Any capture (tcpdump on a TUN, an
@@ -66,7 +66,7 @@ export interface TracedPacket {
 /** Decode a capture file's bytes into ladder lines (times in ms from its first packet). */
 export function traceCapture(
   bytes: Uint8Array,
-  options: TreeOptions = {},
+  options: FactsOptions = {},
 ): { file: PcapFile; packets: TracedPacket[] } {
   const file = decodePcap(bytes);
   const scale = file.precision === 'nsec' ? 1e-6 : 1e-3;
@@ -82,19 +82,17 @@ export function traceCapture(
 }
 
 /** dissect() with the refusing layer's offset and reason spelled out. */
-function summarize(ip: Uint8Array, options: TreeOptions): string {
-  const bad = packetTree(ip, options).layers.find((l) => l.error);
-  // dissect() checks checksums itself; without them, the tree's own line is the summary.
-  const line = options.verifyChecksums === false ? treeLine(ip, options) : dissect(ip);
-  if (!bad?.error) return line;
-  return `${line} — ${bad.name} refused at byte ${bad.error.offset}${bad.error.field ? ` (${bad.error.field})` : ''}: ${bad.error.reason}`;
-}
-
-function treeLine(ip: Uint8Array, options: TreeOptions): string {
-  const layers = packetTree(ip, options).layers;
-  const ipLayer = layers[0]!;
-  const rest = layers.slice(1).map((l) => `${l.name} ${l.summary}`);
-  return `${ipLayer.name} ${ipLayer.summary.split(',')[0]} ${rest.join(' ')} [${ip.length} B]`;
+function summarize(ip: Uint8Array, options: FactsOptions): string {
+  const { refusal } = packetFacts(ip, options);
+  // dissect() checks checksums itself; without them, the layer tree's titles make the line.
+  const line =
+    options.verifyChecksums === false
+      ? `${packetTree(ip)
+          .map((l) => l.title)
+          .join(' · ')} [${ip.length} B]`
+      : dissect(ip);
+  if (!refusal) return line;
+  return `${line} — ${refusal.layer} refused at byte ${refusal.offset}${refusal.field ? ` (${refusal.field})` : ''}: ${refusal.reason}`;
 }
 
 export function runTrace(path: string, o: TraceOptions, print: (s: string) => void): void {
@@ -114,13 +112,7 @@ export function runTrace(path: string, o: TraceOptions, print: (s: string) => vo
   print(`${'time (ms)'.padStart(12)}  summary`);
   for (const p of traced.packets) {
     print(`${p.t.toFixed(3).padStart(12)}  ${p.summary}`);
-    if (o.verbose && p.ip) {
-      for (const l of packetTree(p.ip).layers) {
-        print(`${''.padStart(14)}${l.name}: ${l.summary}${l.rfc ? ` (${l.rfc})` : ''}`);
-        for (const f of l.fields)
-          print(`${''.padStart(16)}${f.name}${f.value ? `: ${f.value}` : ''}  [${f.offset}+${f.length}]`);
-      }
-    }
+    if (o.verbose && p.ip) for (const line of formatTree(p.ip, packetTree(p.ip))) print(line);
   }
   const refused = traced.packets.filter((p) => / refused at byte |^not decoded/.test(p.summary)).length;
   print(`${traced.packets.length} packets, ${refused} refused by our decoders`);
@@ -134,7 +126,8 @@ export function runTrace(path: string, o: TraceOptions, print: (s: string) => vo
   }
   if (o.html) {
     const packets: ViewPacket[] = traced.packets.flatMap((p) => (p.ip ? [{ t: p.t, bytes: p.ip }] : []));
-    writeFileSync(o.html, renderHtml({ title: `stepwire trace ${path}`, packets }));
+    const checksums = { verifyChecksums: o.verifyChecksums !== false };
+    writeFileSync(o.html, renderHtml({ title: `stepwire trace ${path}`, packets, checksums }));
     print(`html: ${o.html}`);
   }
 }

@@ -1,5 +1,5 @@
-import { dissect } from '@stepwire/sim';
-import { type PacketInfo, packetTree } from './tree.ts';
+import { dissect, packetTree, type TreeLayer } from '@stepwire/sim';
+import { type FactsOptions, type PacketFacts, packetFacts } from './facts.ts';
 
 /**
  * One self-contained HTML page for a captured exchange (a demo run, a scenario or any pcap):
@@ -12,6 +12,9 @@ export interface ViewPacket {
   /** Milliseconds from the start of the capture. */
   t: number;
   bytes: Uint8Array;
+  /** Who sent it and to whom, when the caller knows the hosts' names (else from the addresses). */
+  from?: string;
+  to?: string;
 }
 
 export interface ViewNote {
@@ -28,6 +31,7 @@ export interface CaptureView {
   notes?: ViewNote[];
   /** Names for addresses (for example both addresses of host A map to 'A'). */
   hosts?: Record<string, string>;
+  checksums?: FactsOptions;
 }
 
 interface PagePacket {
@@ -37,23 +41,27 @@ interface PagePacket {
   to: string;
   summary: string;
   hex: string;
-  layers: PacketInfo['layers'];
+  layers: TreeLayer[];
   flow?: string;
+  tcp?: PacketFacts['tcp'];
+  refusal?: PacketFacts['refusal'];
 }
 
 export function renderHtml(view: CaptureView): string {
   const name = (addr: string | undefined) => (addr === undefined ? '?' : (view.hosts?.[addr] ?? addr));
   const packets: PagePacket[] = view.packets.map((p, i) => {
-    const info = packetTree(p.bytes);
+    const facts = packetFacts(p.bytes, view.checksums);
     return {
       i,
       t: p.t,
-      from: name(info.src),
-      to: name(info.dst),
+      from: p.from ?? name(facts.src),
+      to: p.to ?? name(facts.dst),
       summary: dissect(p.bytes),
       hex: Buffer.from(p.bytes).toString('hex'),
-      layers: info.layers,
-      ...(info.flow ? { flow: info.flow } : {}),
+      layers: packetTree(p.bytes),
+      ...(facts.flow ? { flow: facts.flow } : {}),
+      ...(facts.tcp ? { tcp: facts.tcp } : {}),
+      ...(facts.refusal ? { refusal: facts.refusal } : {}),
     };
   });
   const data = { title: view.title, packets, notes: view.notes ?? [] };
@@ -132,11 +140,11 @@ const SCRIPT = `
   const hosts = new Set();
   const flows = new Set();
   for (const p of data.packets) {
-    for (const l of p.layers) layerNames.add(l.name);
+    for (const l of p.layers) layerNames.add(l.layer);
     hosts.add(p.from); hosts.add(p.to);
     if (p.flow) flows.add(p.flow);
   }
-  for (const n of data.notes) { hosts.add(n.host); if (n.layer) layerNames.add(n.layer.toUpperCase()); }
+  for (const n of data.notes) { hosts.add(n.host); if (n.layer) layerNames.add(n.layer); }
   // Time order; at the same instant, packets in capture order before the notes they caused.
   const items = [
     ...data.packets.map((p, k) => ({ kind: 'packet', t: p.t, p, k })),
@@ -179,13 +187,13 @@ const SCRIPT = `
       if (!notesBox.checked) return false;
       if (host && it.n.host !== host) return false;
       if (flow) return false;
-      return !it.n.layer || shown.has(it.n.layer.toUpperCase());
+      return !it.n.layer || shown.has(it.n.layer);
     }
     const p = it.p;
     if (host && p.from !== host && p.to !== host) return false;
     if (flow && p.flow !== flow) return false;
     // A packet is shown when every layer it has is shown (hide TCP: every TCP segment goes).
-    return p.layers.every((l) => shown.has(l.name));
+    return p.layers.every((l) => shown.has(l.layer));
   }
   function filter() { for (const r of rows) r.tr.classList.toggle('hidden', !visible(r.it)); }
 
@@ -198,16 +206,17 @@ const SCRIPT = `
     tree.textContent = '';
     for (const l of p.layers) {
       const d = document.createElement('details');
-      d.open = true; d.className = 'layer' + (l.error ? ' bad' : '');
+      d.open = true; d.className = 'layer' + (l.layer === 'malformed' ? ' bad' : '');
       const s = document.createElement('summary');
-      s.textContent = l.name + ': ' + l.summary + (l.rfc ? '  (' + l.rfc + ')' : '');
-      s.addEventListener('click', () => highlight(l.offset, l.length));
+      s.textContent = l.title + (l.rfc ? '  (' + l.rfc + ')' : '');
+      const from = Math.min(...l.fields.map((f) => f.offset));
+      const to = Math.max(...l.fields.map((f) => f.offset + f.length));
+      s.addEventListener('click', () => highlight(from, to - from));
       d.appendChild(s);
       for (const f of l.fields) {
         const row = document.createElement('div');
         row.className = 'field';
         row.textContent = f.name + (f.value !== '' ? ': ' + f.value : '');
-        if (f.rfc) { const r = document.createElement('span'); r.className = 'rfc'; r.textContent = f.rfc; row.appendChild(r); }
         row.addEventListener('click', () => {
           document.querySelectorAll('.field.active').forEach((x) => x.classList.remove('active'));
           row.classList.add('active');
@@ -215,13 +224,14 @@ const SCRIPT = `
         });
         d.appendChild(row);
       }
-      if (l.error) {
-        const e = document.createElement('div');
-        e.className = 'error';
-        e.textContent = 'our decoder refused this at byte ' + l.error.offset + (l.error.field ? ' (' + l.error.field + ')' : '') + ': ' + l.error.reason;
-        d.appendChild(e);
-      }
       tree.appendChild(d);
+    }
+    if (p.refusal) {
+      const e = document.createElement('div');
+      e.className = 'error';
+      e.textContent = 'our ' + p.refusal.layer + ' decoder refuses this packet at byte ' + p.refusal.offset +
+        (p.refusal.field ? ' (' + p.refusal.field + ')' : '') + ': ' + p.refusal.reason;
+      tree.appendChild(e);
     }
     highlight(-1, 0);
   }
@@ -250,12 +260,8 @@ const SCRIPT = `
   for (const flow of [...flows].filter((f) => f.startsWith('tcp'))) {
     const pts = [];
     for (const p of data.packets) {
-      if (p.flow !== flow) continue;
-      const tcp = p.layers.find((l) => l.name === 'TCP');
-      if (!tcp || tcp.error) continue;
-      const get = (name) => (tcp.fields.find((f) => f.name === name) || {}).value;
-      const len = Number((/len=(\\d+)/.exec(tcp.summary) || [])[1] || 0);
-      pts.push({ t: p.t, dir: p.from, seq: Number(get('Sequence number')), len, win: Number(get('Window')) });
+      if (p.flow !== flow || !p.tcp) continue;
+      pts.push({ t: p.t, dir: p.from, seq: p.tcp.seq, len: p.tcp.len, win: p.tcp.win });
     }
     if (pts.length === 0) continue;
     const first = {};
@@ -280,7 +286,7 @@ const SCRIPT = `
     const div = document.createElement('div');
     div.className = 'chart';
     const cap = document.createElement('div');
-    cap.textContent = flow + ': dots = bytes sent (relative sequence number + length), faint line = advertised window; ' +
+    cap.textContent = flow + ': dots = bytes sent (relative sequence number + length), faint line = window field (unscaled); ' +
       dirs.map((d, k) => d + ' ' + ['blue', 'red'][k % 2]).join(', ');
     div.appendChild(cap);
     div.insertAdjacentHTML('beforeend', svg);
