@@ -183,7 +183,7 @@ export class Http2Stream extends Duplex {
     }
     this.session.connection.sendData(this.id, new Uint8Array(0), true);
     this.ended = true;
-    this.session.flush();
+    this.session.scheduleFlush();
     cb();
   }
 
