@@ -28,7 +28,10 @@ function h2load(port: number): Promise<number> {
     p.on('close', () => {
       clearTimeout(t);
       const m = /finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(out);
-      const ok = /20000 succeeded/.test(out);
+      const ok =
+        /requests: 20000 total, 20000 started, 20000 done, 20000 succeeded, 0 failed, 0 errored, 0 timeout/.test(
+          out,
+        );
       if (!m || !ok) reject(new Error(`h2load failed:\n${out}`));
       else resolve(Number(m[1]));
     });
@@ -59,12 +62,17 @@ export const h2Benchmarks: Benchmark[] = [
       const nodeTcp = net.createServer((s) => node.emit('connection', s));
       const [p1, p2] = [await listen(oursTcp), await listen(nodeTcp)];
       try {
-        // Warm both up, then measure alternately.
+        // Warm both up, then three alternating rounds; the best of each, since on a shared
+        // machine the noise only ever slows a run down.
         await h2load(p1);
         await h2load(p2);
-        const a = await h2load(p1);
-        const b = await h2load(p2);
-        return [result(`h2load ${FLAGS.join(' ')} (h2c, node:net)`, a, 'req/s', 'node:http2', b)];
+        let a = 0;
+        let b = 0;
+        for (let i = 0; i < 3; i++) {
+          a = Math.max(a, await h2load(p1));
+          b = Math.max(b, await h2load(p2));
+        }
+        return [result(`h2load ${FLAGS.join(' ')} (h2c, node:net, best of 3)`, a, 'req/s', 'node:http2', b)];
       } finally {
         for (const s of ours.sessions) s.destroy();
         oursTcp.close();
