@@ -40,6 +40,7 @@ export const TransportParameterId = {
   initial_source_connection_id: 0x0f,
   retry_source_connection_id: 0x10,
   max_datagram_frame_size: 0x20,
+  grease_quic_bit: 0x2ab2,
 } as const;
 
 /** RFC 9000 §18.2: the server's preferred address. */
@@ -78,6 +79,8 @@ export interface TransportParameters {
   initial_source_connection_id?: Uint8Array;
   retry_source_connection_id?: Uint8Array;
   max_datagram_frame_size?: number;
+  /** RFC 9287 §3: the sender accepts packets with the fixed bit set to 0. */
+  grease_quic_bit?: boolean;
   unknown?: UnknownTransportParameter[];
 }
 
@@ -204,6 +207,7 @@ export function encodeTransportParameters(p: TransportParameters): Uint8Array {
     entries.push([ids[name], varintBytes(v)]);
   }
   if (p.disable_active_migration) entries.push([ids.disable_active_migration, new Uint8Array(0)]);
+  if (p.grease_quic_bit) entries.push([ids.grease_quic_bit, new Uint8Array(0)]);
   if (p.preferred_address) entries.push([ids.preferred_address, encodePreferredAddress(p.preferred_address)]);
   // Parameters in ID order: the order carries no meaning (§18), this one is predictable.
   entries.sort((a, b) => a[0] - b[0]);
@@ -276,8 +280,9 @@ export function decodeTransportParameters(bytes: Uint8Array): TransportParameter
         out[name] = v.rest(name).slice();
         break;
       case 'disable_active_migration':
-        if (length !== 0)
-          v.fail(name, 'disable_active_migration has a zero-length value (RFC 9000 §18.2)', 0);
+      case 'grease_quic_bit':
+        // RFC 9000 §18.2 and RFC 9287 §3: both are zero-length flags.
+        if (length !== 0) v.fail(name, `${name} has a zero-length value`, 0);
         out[name] = true;
         break;
       case 'preferred_address':

@@ -54,6 +54,7 @@ describe('transport parameters (RFC 9000 §18)', () => {
     expect(() => decodeTransportParameters(fromHex('0e0101'))).toThrow(/below 2/); // active_connection_id_limit 1
     expect(() => decodeTransportParameters(fromHex('030244af'))).toThrow(/below 1200/); // 1199
     expect(() => decodeTransportParameters(fromHex('0c0100'))).toThrow(/zero-length/);
+    expect(decodeTransportParameters(fromHex('6ab200'))).toEqual({ grease_quic_bit: true }); // RFC 9287 §3
     expect(() => decodeTransportParameters(fromHex('0201ff'))).toThrow(/16 bytes/);
     expect(() => decodeTransportParameters(fromHex('010101010101'))).toThrow(/twice/);
     expect(() => decodeTransportParameters(fromHex('0808d000000000000001'))).toThrow(/2\^60/);

@@ -70,6 +70,8 @@ export interface OpenDatagramOptions {
   /** Length of the connection IDs we issued (RFC 9000 §17.3.1: short headers do not carry it). */
   shortDcidLength: number;
   keys: ReceiveKeys;
+  /** We sent grease_quic_bit (RFC 9287): accept packets whose fixed bit is 0. */
+  greaseQuicBit?: boolean;
   /** Largest packet number processed in a space, -1 if none (RFC 9000 Appendix A.3). */
   largestPn: (space: 'Initial' | 'Handshake' | 'ApplicationData') => number;
 }
@@ -80,7 +82,7 @@ function spaceOf(t: PacketType): 'Initial' | 'Handshake' | 'ApplicationData' {
 
 export function openDatagram(datagram: Uint8Array, opts: OpenDatagramOptions): DatagramEvent[] {
   const events: DatagramEvent[] = [];
-  const { packets, error } = splitCoalescedPackets(datagram, opts.shortDcidLength);
+  const { packets, error } = splitCoalescedPackets(datagram, opts.shortDcidLength, opts);
   let offset = 0;
   for (const bytes of packets) {
     events.push(openOne(bytes, offset, opts));
@@ -105,7 +107,7 @@ function openOne(bytes: Uint8Array, offset: number, opts: OpenDatagramOptions): 
   }
   let info: ReturnType<typeof parseProtectedHeader>;
   try {
-    info = parseProtectedHeader(bytes, opts.shortDcidLength);
+    info = parseProtectedHeader(bytes, opts.shortDcidLength, opts);
   } catch (e) {
     if (e instanceof ParseError) return { kind: 'dropped', reason: e.message, offset: offset + e.offset };
     throw e;

@@ -251,12 +251,27 @@ function readCid(r: ByteReader, field: string, max: number): Uint8Array {
  * For short headers the receiver supplies the DCID length it chose (RFC 9000 §17.3.1).
  * Retry and Version Negotiation packets have their own decoders; this throws for them.
  */
-export function parseProtectedHeader(bytes: Uint8Array, shortDcidLength: number): ProtectedHeaderInfo {
+/**
+ * RFC 9287: an endpoint that sent the grease_quic_bit transport parameter accepts packets
+ * whose fixed bit is 0 (its peer may set it to anything); otherwise such packets are not
+ * QUIC v1 packets and are discarded (RFC 9000 §17.2, §17.3.1).
+ */
+export interface HeaderOptions {
+  greaseQuicBit?: boolean;
+}
+
+export function parseProtectedHeader(
+  bytes: Uint8Array,
+  shortDcidLength: number,
+  opts?: HeaderOptions,
+): ProtectedHeaderInfo {
+  const fixedBitRequired = !opts?.greaseQuicBit;
   const r = new ByteReader(bytes, LAYER);
   const first = r.u8('firstByte');
   if ((first & HEADER_FORM_BIT) === 0) {
     // RFC 9000 §17.3.1: the fixed bit is 1; packets with it 0 are not valid in this version.
-    if ((first & FIXED_BIT) === 0) r.fail('fixedBit', 'fixed bit is 0 (RFC 9000 §17.3.1)', 0);
+    if (fixedBitRequired && (first & FIXED_BIT) === 0)
+      r.fail('fixedBit', 'fixed bit is 0 (RFC 9000 §17.3.1)', 0);
     const dcid = r.copy(shortDcidLength, 'dcid');
     return {
       type: '1-RTT',
@@ -273,7 +288,7 @@ export function parseProtectedHeader(bytes: Uint8Array, shortDcidLength: number)
     r.fail('version', 'a Version Negotiation packet has no packet number', 1);
   if (version !== QUIC_VERSION_1)
     r.fail('version', `unsupported version 0x${version.toString(16).padStart(8, '0')}`, 1);
-  if ((first & FIXED_BIT) === 0) r.fail('fixedBit', 'fixed bit is 0 (RFC 9000 §17.2)', 0);
+  if (fixedBitRequired && (first & FIXED_BIT) === 0) r.fail('fixedBit', 'fixed bit is 0 (RFC 9000 §17.2)', 0);
   const longType = LONG_PACKET_TYPE_BY_CODE[(first & LONG_PACKET_TYPE_MASK) >> 4]!;
   if (longType === 'Retry') r.fail('longPacketType', 'a Retry packet has no packet number', 0);
   const type = longType as LongHeader['type'];
@@ -439,6 +454,7 @@ export function decodeInvariantHeader(bytes: Uint8Array, shortDcidLength: number
 export function splitCoalescedPackets(
   datagram: Uint8Array,
   shortDcidLength: number,
+  opts?: HeaderOptions,
 ): { packets: Uint8Array[]; error?: ParseError } {
   const packets: Uint8Array[] = [];
   let at = 0;
@@ -457,7 +473,7 @@ export function splitCoalescedPackets(
       break;
     }
     try {
-      const info = parseProtectedHeader(rest, shortDcidLength);
+      const info = parseProtectedHeader(rest, shortDcidLength, opts);
       packets.push(rest.subarray(0, info.end));
       at += info.end;
     } catch (e) {
