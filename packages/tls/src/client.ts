@@ -72,6 +72,11 @@ export interface TlsClientOptions extends TlsCommonOptions {
   groups?: readonly number[];
   /** The groups to send key shares for, overriding the rule above (each must be in `groups`). */
   keyShareGroups?: readonly number[];
+  /**
+   * psk_key_exchange_modes to offer with a PSK (RFC 8446 §4.2.9), preferred first: default
+   * [psk_dhe_ke]; add psk_ke (0) to let a server that allows it skip (EC)DHE (no forward secrecy).
+   */
+  pskKeyExchangeModes?: readonly number[];
   alpnProtocols?: readonly string[];
   /** A ticket from an earlier connection to resume (RFC 8446 §2.2). */
   session?: SessionTicket;
@@ -216,7 +221,10 @@ export class TlsClient extends TlsConnection {
     exts.push({ type: 'supported_versions', versions: [TLS_1_3] });
     if (cookie) exts.push({ type: 'cookie', cookie });
     exts.push({ type: 'record_size_limit', limit: o.recordSizeLimit ?? MAX_PLAINTEXT + 1 });
-    exts.push({ type: 'psk_key_exchange_modes', modes: [PskKeyExchangeMode.psk_dhe_ke] });
+    exts.push({
+      type: 'psk_key_exchange_modes',
+      modes: [...(o.pskKeyExchangeModes ?? [PskKeyExchangeMode.psk_dhe_ke])],
+    });
     this.psk = this.offeredPsk();
     // early_data goes before pre_shared_key, which must be last (RFC 8446 §4.2.11).
     if (this.psk?.kind === 'resumption' && earlyData) exts.push({ type: 'early_data' });
@@ -476,11 +484,17 @@ export class TlsClient extends TlsConnection {
     this.suite = cipherSuite(sh.cipherSuite);
     const ks = findExtension(sh.extensions, 'key_share');
     const psk = findExtension(sh.extensions, 'pre_shared_key');
-    if (!ks || !('serverShare' in ks))
+    // RFC 8446 §4.2.9: without key_share the server chose psk_ke, which needs a selected PSK and our offer of psk_ke.
+    const pskKe =
+      !ks &&
+      psk !== undefined &&
+      (this.options.pskKeyExchangeModes ?? []).includes(PskKeyExchangeMode.psk_ke);
+    if (!pskKe && (!ks || !('serverShare' in ks)))
       alert(AlertDescription.missing_extension, 'ServerHello without key_share (psk_ke was not offered)');
     // RFC 8446 §4.2.8: the server's share is for one of the groups we sent a share for.
-    const ours = this.keyShares.get(ks.serverShare.group);
-    if (!ours) alert(AlertDescription.illegal_parameter, 'server key share is not for a group we sent');
+    const ours = ks && 'serverShare' in ks ? this.keyShares.get(ks.serverShare.group) : undefined;
+    if (!pskKe && !ours)
+      alert(AlertDescription.illegal_parameter, 'server key share is not for a group we sent');
     const schedule = new KeySchedule(this.crypto, this.suite.hash);
     if (psk && 'selectedIdentity' in psk) {
       const offered = this.psk;
@@ -495,8 +509,11 @@ export class TlsClient extends TlsConnection {
     } else {
       schedule.deriveEarlySecret();
     }
-    const shared = clientSharedSecret(this.crypto, ours, ks.serverShare.keyExchange);
-    this.groupName = ours.group;
+    const shared =
+      ours && ks && 'serverShare' in ks
+        ? clientSharedSecret(this.crypto, ours, ks.serverShare.keyExchange)
+        : undefined;
+    this.groupName = ours?.group;
     schedule.deriveHandshakeSecret(shared);
     this.schedule = schedule;
     this.transcript.add(raw);

@@ -73,6 +73,11 @@ export interface TlsServerOptions extends TlsCommonOptions {
   groupSelection?: 'shares' | 'preference';
   /** A cookie to put in our HelloRetryRequest, given the first ClientHello (RFC 8446 §4.2.2); it must come back. */
   helloRetryCookie?: (clientHello1: Uint8Array) => Uint8Array;
+  /**
+   * Accept psk_ke (RFC 8446 §4.2.9): a PSK handshake without (EC)DHE, hence without forward
+   * secrecy, when the client offers only that or sends no usable share. Default false.
+   */
+  allowPskKe?: boolean;
   /** Send our groups in EncryptedExtensions (RFC 8446 §4.2.7). Default true. */
   advertiseGroups?: boolean;
   /** Offer 0-RTT in our tickets (max_early_data_size, RFC 8446 §4.6.1); needs `antiReplay`. Default 0. */
@@ -207,20 +212,33 @@ export class TlsServer extends TlsConnection {
     const suite = cipherSuite(suiteId);
 
     const groupsExt = findExtension(ch.extensions, 'supported_groups');
-    const shareExt = findExtension(ch.extensions, 'key_share');
-    // RFC 8446 §9.2: supported_groups and key_share come together.
-    if (!groupsExt || !shareExt || !('clientShares' in shareExt))
-      alert(AlertDescription.missing_extension, 'key_share and supported_groups are required');
-    for (const s of shareExt.clientShares) {
+    const keyShareExt = findExtension(ch.extensions, 'key_share');
+    const lastExt = ch.extensions[ch.extensions.length - 1];
+    const modesExt = findExtension(ch.extensions, 'psk_key_exchange_modes');
+    // RFC 8446 §4.2.9: psk_ke (a PSK without (EC)DHE, so without forward secrecy) only where
+    // we were configured to allow it and the client offers it with a PSK.
+    const pskOnlyPossible =
+      o.allowPskKe === true &&
+      lastExt?.type === 'pre_shared_key' &&
+      modesExt?.modes.includes(PskKeyExchangeMode.psk_ke) === true;
+    // RFC 8446 §9.2: supported_groups and key_share come together; both are required unless
+    // the handshake can be psk_ke.
+    if (!(pskOnlyPossible && !groupsExt && !keyShareExt)) {
+      if (!groupsExt || !keyShareExt || !('clientShares' in keyShareExt))
+        alert(AlertDescription.missing_extension, 'key_share and supported_groups are required');
+    }
+    const clientShares = keyShareExt && 'clientShares' in keyShareExt ? keyShareExt.clientShares : [];
+    const offeredGroups = groupsExt?.groups ?? [];
+    for (const s of clientShares) {
       // RFC 8446 §4.2.8: shares only for offered groups.
-      if (!groupsExt.groups.includes(s.group))
+      if (!offeredGroups.includes(s.group))
         alert(AlertDescription.illegal_parameter, `key share for unoffered group ${s.group}`);
     }
 
     if (this.retried) {
       const first = this.firstHello!;
       // RFC 8446 §4.1.2: the second ClientHello keeps the first's suites and answers our group with one share.
-      if (shareExt.clientShares.length !== 1 || shareExt.clientShares[0]!.group !== this.hrrGroup) {
+      if (clientShares.length !== 1 || clientShares[0]!.group !== this.hrrGroup) {
         alert(
           AlertDescription.illegal_parameter,
           'second ClientHello does not carry the requested key share',
@@ -237,13 +255,13 @@ export class TlsServer extends TlsConnection {
     }
 
     const serverGroups = o.groups ?? DEFAULT_GROUPS;
-    const common = serverGroups.filter((g) => GROUP_NAMES[g] && groupsExt.groups.includes(g));
+    const common = serverGroups.filter((g) => GROUP_NAMES[g] && offeredGroups.includes(g));
     // 'shares' takes any share we can use (no round trip); 'preference' insists on our first common group.
-    const share =
+    let share =
       o.groupSelection === 'preference'
-        ? shareExt.clientShares.find((s) => s.group === common[0])
-        : common.map((g) => shareExt.clientShares.find((s) => s.group === g)).find((s) => s !== undefined);
-    if (!share) {
+        ? clientShares.find((s) => s.group === common[0])
+        : common.map((g) => clientShares.find((s) => s.group === g)).find((s) => s !== undefined);
+    if (!share && !pskOnlyPossible) {
       const group = common[0];
       if (group === undefined || this.retried)
         alert(AlertDescription.handshake_failure, 'no key exchange group in common');
@@ -265,7 +283,14 @@ export class TlsServer extends TlsConnection {
       const modes = findExtension(ch.extensions, 'psk_key_exchange_modes');
       // RFC 8446 §4.2.9: pre_shared_key without psk_key_exchange_modes is an error.
       if (!modes) alert(AlertDescription.missing_extension, 'pre_shared_key without psk_key_exchange_modes');
-      if (modes.modes.includes(PskKeyExchangeMode.psk_dhe_ke)) {
+      // psk_dhe_ke when we have a share to answer (forward secrecy first), else psk_ke if allowed.
+      const pskMode =
+        share && modes.modes.includes(PskKeyExchangeMode.psk_dhe_ke)
+          ? 'dhe'
+          : pskOnlyPossible
+            ? 'ke'
+            : undefined;
+      if (pskMode !== undefined) {
         const prefix = truncatedClientHello(raw, ch);
         for (let i = 0; i < pskExt.identities.length; i++) {
           const identity = pskExt.identities[i]!.identity;
@@ -290,11 +315,23 @@ export class TlsServer extends TlsConnection {
           selectedIdentity = i;
           ticket = t;
           this.pskKind = kind;
+          // RFC 8446 §4.2.9 psk_ke: the client's shares go unanswered.
+          if (pskMode === 'ke') share = undefined;
           break;
         }
       }
     }
-    if (selectedIdentity === undefined) schedule.deriveEarlySecret();
+    if (selectedIdentity === undefined) {
+      // psk_ke was the hope but no PSK matched: a certificate handshake needs a share.
+      if (!share) {
+        const group = common[0];
+        if (group === undefined || this.retried)
+          alert(AlertDescription.handshake_failure, 'no PSK for psk_ke and no key exchange group in common');
+        this.sendHelloRetryRequest(ch, raw, suiteId, group);
+        return;
+      }
+      schedule.deriveEarlySecret();
+    }
     this.resumed = this.pskKind === 'resumption';
     const pskAuthenticated = selectedIdentity !== undefined;
 
@@ -369,15 +406,18 @@ export class TlsServer extends TlsConnection {
     if (offeredEarly && !this.acceptEarlyData) this.earlyDataSkipBudget = EARLY_DATA_SKIP_LIMIT;
 
     // ServerHello.
-    const group = GROUP_NAMES[share.group]!;
-    const ours = serverKeyShare(this.crypto, group, share.keyExchange);
-    const shared = ours.shared;
-    this.groupName = group;
+    // RFC 8446 §4.2.9 psk_ke: no key_share in the ServerHello and no (EC)DHE secret.
+    const ours = share
+      ? serverKeyShare(this.crypto, GROUP_NAMES[share.group]!, share.keyExchange)
+      : undefined;
+    const shared = ours?.shared;
+    this.groupName = share ? GROUP_NAMES[share.group] : undefined;
     this.transcript.add(raw);
     // Extension order is free; this is the order of the RFC 8448 traces (NSS), so they can be replayed.
     const shExts: Extension[] = [];
     if (selectedIdentity !== undefined) shExts.push({ type: 'pre_shared_key', selectedIdentity });
-    shExts.push({ type: 'key_share', serverShare: { group: share.group, keyExchange: ours.publicKey } });
+    if (share && ours)
+      shExts.push({ type: 'key_share', serverShare: { group: share.group, keyExchange: ours.publicKey } });
     shExts.push({ type: 'supported_versions', selectedVersion: TLS_1_3 });
     this.sendHandshake({
       msgType: 'server_hello',
