@@ -119,8 +119,12 @@ const conn = (code: number, reason: string, at = 0) => new Http2Error(code, reas
 
 /** Strips RFC 9113 §6.1 padding: returns [start, end) of the content. */
 function unpad(p: Uint8Array, padded: boolean, prefix: number, type: string): [number, number, number?] {
+  // RFC 9113 §4.2/§6.2: a payload too short for its fixed fields (Pad Length, the
+  // priority fields, a Promised Stream ID) is a FRAME_SIZE_ERROR.
+  const fixed = (padded ? 1 : 0) + prefix;
+  if (p.length < fixed)
+    throw conn(ErrorCode.FRAME_SIZE_ERROR, `${type}: payload shorter than its ${fixed} fixed octets`);
   if (!padded) return [prefix, p.length];
-  if (p.length < 1) throw conn(ErrorCode.FRAME_SIZE_ERROR, `${type}: PADDED without a Pad Length`);
   const pad = p[0]!;
   // RFC 9113 §6.1/§6.2/§6.6: padding that is the length of the payload or more is a PROTOCOL_ERROR.
   if (1 + prefix + pad > p.length)

@@ -199,6 +199,15 @@ describe('frame errors (RFC 9113 §6)', () => {
       expect(e.isStreamError).toBe(stream);
     });
   }
+  it('HEADERS with PRIORITY but fewer than 5 octets (§6.2; found by the fuzz campaign): FRAME_SIZE_ERROR', () => {
+    const e = err('00000101231919030668');
+    expect(e.code).toBe(ErrorCode.FRAME_SIZE_ERROR);
+    expect(e.isStreamError).toBe(false);
+  });
+  it('PUSH_PROMISE shorter than its Promised Stream ID, padded or not (§6.6): FRAME_SIZE_ERROR', () => {
+    expect(err('000003050400000001000000').code).toBe(ErrorCode.FRAME_SIZE_ERROR);
+    expect(err('00000405080000000100000000').code).toBe(ErrorCode.FRAME_SIZE_ERROR);
+  });
   it('a frame larger than SETTINGS_MAX_FRAME_SIZE is refused from its header (§4.2)', () => {
     const r = new FrameReader(16384);
     r.push(fromHex('004001000000000001'));
