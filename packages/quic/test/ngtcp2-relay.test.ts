@@ -82,6 +82,7 @@ async function freePort(): Promise<number> {
 /** Runs one fetch through the relay; returns every datagram and the key log. */
 async function fetchThroughRelay(
   ciphers: string,
+  extra: string[] = [],
 ): Promise<{ captured: Captured[]; keylog: Map<string, Uint8Array> }> {
   const serverPort = await freePort();
   children.push(
@@ -111,6 +112,7 @@ async function fetchThroughRelay(
       '--quiet',
       '--exit-on-all-streams-close',
       `--ciphers=${ciphers}`,
+      ...extra,
       '127.0.0.1',
       String(port),
       `https://127.0.0.1:${port}/index.html`,
@@ -202,16 +204,21 @@ interface Side {
 }
 
 describe('ngtcp2 client ↔ ngtcp2 server through our relay, decoded by our stack', () => {
-  const suites: [string, QuicCipherSuite][] = [
-    ['+AES-128-GCM', 'TLS_AES_128_GCM_SHA256'],
-    ['+AES-256-GCM', 'TLS_AES_256_GCM_SHA384'],
-    ['+CHACHA20-POLY1305', 'TLS_CHACHA20_POLY1305_SHA256'],
+  const suites: [string, QuicCipherSuite, string[]][] = [
+    ['+AES-128-GCM', 'TLS_AES_128_GCM_SHA256', []],
+    ['+AES-256-GCM', 'TLS_AES_256_GCM_SHA384', []],
+    ['+CHACHA20-POLY1305', 'TLS_CHACHA20_POLY1305_SHA256', []],
+    // RFC 9001 §6: the client updates keys before it sends its request; the server follows.
+    ['+AES-128-GCM', 'TLS_AES_128_GCM_SHA256', ['--key-update=1ms', '--delay-stream=30ms']],
   ];
-  for (const [cipher, expected] of suites) {
-    it(`${expected}: every datagram opens, frames and transport parameters decode, nghttp3's QPACK decodes`, async () => {
+  for (const [cipher, expected, extra] of suites) {
+    const keyUpdate = extra.length > 0;
+    const name = `${expected}${keyUpdate ? ' with a key update' : ''}`;
+    it(`${name}: every datagram opens, frames and transport parameters decode, nghttp3's QPACK decodes`, async () => {
       const qc = nodeQuicCrypto;
       const { captured, keylog } = await fetchThroughRelay(
         `NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:${cipher}`,
+        extra,
       );
       const firstClient = captured.find((c) => c.fromClient)!;
       const firstServer = captured.find((c) => !c.fromClient)!;
@@ -302,6 +309,10 @@ describe('ngtcp2 client ↔ ngtcp2 server through our relay, decoded by our stac
         }
       }
       expect(bad).toEqual([]);
+      // Our key phase state followed the peers' update in both directions (and only then).
+      expect([keys.client['1-RTT'].updates, keys.server['1-RTT'].updates]).toEqual(
+        keyUpdate ? [1, 1] : [0, 0],
+      );
       const types = (who: 'client' | 'server') => new Set(sides[who].frames.map((f) => f.type));
       for (const t of ['CRYPTO', 'ACK', 'STREAM', 'PADDING']) expect(types('client')).toContain(t);
       for (const t of ['CRYPTO', 'ACK', 'STREAM', 'HANDSHAKE_DONE', 'NEW_CONNECTION_ID'])
