@@ -14,7 +14,7 @@ import {
   QUIC_SUITE_BY_CODE,
   type QuicCipherSuite,
 } from '../src/crypto/keys.ts';
-import type { Frame } from '../src/frames/frame.ts';
+import { ackFrameRanges, type Frame } from '../src/frames/frame.ts';
 import { parseProtectedHeader } from '../src/packet/header.ts';
 import { readVarint, readVarintLimit } from '../src/packet/varint.ts';
 import { type Field, QpackDecoder } from '../src/qpack/decoder.ts';
@@ -274,6 +274,13 @@ describe('ngtcp2 client ↔ ngtcp2 server through our relay, decoded by our stac
         },
       };
       const bad: DatagramEvent[] = [];
+      // Packet numbers each side sent per space, and the ACK ranges the other side returned.
+      const sent = { client: new Map<string, Set<number>>(), server: new Map<string, Set<number>>() };
+      const acked: {
+        who: 'client' | 'server';
+        space: string;
+        ranges: { smallest: number; largest: number }[];
+      }[] = [];
       for (const c of captured) {
         const who = c.fromClient ? 'client' : 'server';
         // Short headers carry the CID the receiver chose: the server's SCID toward the server, the client's toward the client.
@@ -296,6 +303,10 @@ describe('ngtcp2 client ↔ ngtcp2 server through our relay, decoded by our stac
                 ? 'Handshake'
                 : 'ApplicationData';
           largest[who].set(space, Math.max(largest[who].get(space) ?? -1, e.packet.packetNumber));
+          if (!sent[who].has(space)) sent[who].set(space, new Set());
+          sent[who].get(space)!.add(e.packet.packetNumber);
+          for (const f of e.packet.frames)
+            if (f.type === 'ACK') acked.push({ who, space, ranges: ackFrameRanges(f) });
           for (const f of e.packet.frames) {
             sides[who].frames.push(f);
             if (f.type === 'CRYPTO' && (e.packet.type === 'Initial' || e.packet.type === 'Handshake'))
@@ -309,6 +320,14 @@ describe('ngtcp2 client ↔ ngtcp2 server through our relay, decoded by our stac
         }
       }
       expect(bad).toEqual([]);
+      // Every packet number an ACK names was sent by the other side in that space (RFC 9000
+      // §13.1), so our reading of ACK ranges (§19.3.1) matches ngtcp2's writing of them.
+      expect(acked.length).toBeGreaterThan(0);
+      for (const a of acked) {
+        const theirs = sent[a.who === 'client' ? 'server' : 'client'].get(a.space) ?? new Set<number>();
+        for (const r of a.ranges)
+          for (let pn = r.smallest; pn <= r.largest; pn++) expect(theirs.has(pn)).toBe(true);
+      }
       // Our key phase state followed the peers' update in both directions (and only then).
       expect([keys.client['1-RTT'].updates, keys.server['1-RTT'].updates]).toEqual(
         keyUpdate ? [1, 1] : [0, 0],
