@@ -128,7 +128,17 @@ export function toHeaderList(headers: OutgoingHeaders, sensitive: readonly strin
     const list = name.startsWith(':') ? pseudo : regular;
     const values = Array.isArray(v) ? v : [String(v)];
     for (const value of values) {
-      const f: HeaderField = { name, value: String(value) };
+      // HPACK carries octets and we hold them one char each (latin1): a char above U+00FF
+      // would be silently cut, so it is refused, as node:http2 refuses invalid characters.
+      const v = String(value);
+      if (/[^\x00-\xff]/.test(v) || /[^\x00-\xff]/.test(name))
+        throw Object.assign(
+          new TypeError(`Invalid character in header "${name}" (octets only; encode non-Latin-1 text first)`),
+          {
+            code: 'ERR_INVALID_CHAR',
+          },
+        );
+      const f: HeaderField = { name, value: v };
       if (never.has(name)) f.sensitive = true;
       list.push(f);
     }

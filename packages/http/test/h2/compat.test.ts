@@ -64,3 +64,16 @@ describe('one port, one handler, HTTP/1.1 and h2 by preface', () => {
     expect(r.stdout).toBe('2.0 POST /two 6\n');
   });
 });
+
+describe('header values are octets', () => {
+  it('a header with a character above U+00FF is refused rather than cut to one octet', async () => {
+    const { http2HeaderList } = await import('../../src/h2/index.ts');
+    expect(() => http2HeaderList({ ':status': 200, 'x-name': 'caf\u00e9 \u2603' })).toThrow(
+      /Invalid character/,
+    );
+    expect(http2HeaderList({ ':status': 200, 'x-name': 'caf\u00e9' })).toEqual([
+      { name: ':status', value: '200' },
+      { name: 'x-name', value: 'caf\u00e9' },
+    ]);
+  });
+});
