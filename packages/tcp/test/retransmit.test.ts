@@ -478,3 +478,46 @@ describe('RACK (RFC 8985): loss found by time', () => {
     expect(a.stats.cwnd).toBeLessThan(before);
   });
 });
+
+describe('F-RTO (RFC 5682 §3, with SACK): spurious retransmission timeouts', () => {
+  // A window in flight and more data queued; RACK-TLP off so the RTO is what fires.
+  function stalled() {
+    const { a } = established(RTO_ONLY);
+    a.send(bytes(14600), 0);
+    for (let ack = 1001 + 1460; ack <= 1001 + 14600; ack += 1460) a.receive(ackFromB(ack), 10);
+    const una = 15601;
+    const seg = (i: number) => una + i * 1460;
+    const n = a.send(bytes(20 * 1460), 20).segments.length; // cwnd's worth; the rest waits
+    expect(n).toBeLessThan(20);
+    const before = { cwnd: a.stats.cwnd, ssthresh: a.stats.ssthresh };
+    // The RTO resends only the first segment: no go-back-N yet.
+    expect(lines(a.onTimeout(a.nextTimeout()!))).toEqual([`ACK seq=${seg(0)} ack=5001 win=65535 len=1460`]);
+    expect(a.stats.sndNxt).toBe(seg(n));
+    return { a, seg, n, before };
+  }
+
+  it('late ACKs: two new segments, then an ACK of never-retransmitted data: spurious, the window returns', () => {
+    const { a, seg, n, before } = stalled();
+    // The first ACK advances SND.UNA: two new segments instead of retransmissions (step 2b).
+    expect(lines(a.receive(ackFromB(seg(2)), 1100))).toEqual([
+      `ACK seq=${seg(n)} ack=5001 win=65535 len=1460`,
+      `ACK seq=${seg(n + 1)} ack=5001 win=65535 len=1460`,
+    ]);
+    // The second acknowledges segments that went only once: the originals arrived (3b).
+    a.receive(ackFromB(seg(5)), 1101);
+    expect(a.stats).toMatchObject({ spuriousRecoveries: 1, retransmits: 1, ...before });
+  });
+
+  it('a real timeout: the ACK after the new segments is a duplicate, so go-back-N resends the window', () => {
+    const { a, seg, n } = stalled();
+    a.receive(ackFromB(seg(1)), 1100); // the retransmission of segment 0 arrived
+    const dup = a.receive(
+      ackFromB(seg(1), { options: { sack: [{ left: seg(n), right: seg(n + 1) }] } }),
+      1101,
+    );
+    // Conventional recovery (step 3a): segment 1 onward again, as cwnd allows.
+    expect(lines(dup)[0]).toBe(`ACK seq=${seg(1)} ack=5001 win=65535 len=1460`);
+    expect(a.stats.spuriousRecoveries).toBe(0);
+    expect(a.stats.cwnd).toBeLessThan(5 * 1460);
+  });
+});

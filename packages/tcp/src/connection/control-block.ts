@@ -296,6 +296,8 @@ export class ControlBlock {
   readonly scoreboard = new Scoreboard();
   readonly recovery: RecoveryState;
   readonly rack: RackState;
+  /** F-RTO (RFC 5682): 0 idle, 1 after the RTO's one retransmission, 2 after two new segments. */
+  readonly frto: { enabled: boolean; state: 0 | 1 | 2 };
   readonly undo: UndoState = {
     active: false,
     fast: false,
@@ -402,6 +404,7 @@ export class ControlBlock {
     this.rcv = { irs: 0, nxt: 0, advRight: 0, shift: this.offerWs ? windowShiftFor(this.receiveBuffer) : 0 };
     this.ooo = new OutOfOrderQueue(opts.maxOutOfOrder ?? this.receiveBuffer);
     this.rack = newRackState(opts.rack ?? true);
+    this.frto = { enabled: opts.frto ?? true, state: 0 };
     const minRto = opts.minRto ?? opts.rto?.min;
     this.rtt = new RttEstimator(minRto === undefined ? opts.rto : { ...opts.rto, min: minRto });
     const cf: CongestionFactory =

@@ -7,6 +7,7 @@
 import * as wire from '@stepwire/wire';
 import { ACK, FIN, RST, SYN, type TcpSegment } from '../segment.ts';
 import { type ControlBlock, EMPTY } from './control-block.ts';
+import { frtoOnAck } from './frto.ts';
 import { tlpOnAck } from './rack.ts';
 import {
   dsackBlock,
@@ -457,6 +458,7 @@ function processAck(tcb: ControlBlock, seg: TcpSegment): boolean {
       : seg.payload.length === 0 && !(seg.flags & (SYN | FIN)) && window === tcb.snd.wnd;
     if (dup) onDupAck(tcb);
   }
+  if (tcb.frto.state !== 0) frtoOnAck(tcb, seqGt(tcb.snd.una, unaBefore));
   if (tcb.rack.enabled && tcb.sackOk) {
     tlpOnAck(tcb, dsack);
     rackLoss(tcb);

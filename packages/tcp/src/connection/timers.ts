@@ -6,6 +6,7 @@
 import * as wire from '@stepwire/wire';
 import { ACK } from '../segment.ts';
 import { type ControlBlock, EMPTY } from './control-block.ts';
+import { frtoStart } from './frto.ts';
 import { onRtoRecovery, rackLoss } from './recovery.ts';
 import { emit, retransmitRange, sendSyn } from './segments.ts';
 import { sendNew, transmit } from './send.ts';
@@ -90,7 +91,8 @@ function onRetransmissionTimeout(tcb: ControlBlock): void {
   tcb.retries++;
   tcb.counters.timeouts++;
   onRtoRecovery(tcb);
-  transmit(tcb, true);
+  // F-RTO resends one segment and waits for two ACKs; else go-back-N from SND.UNA.
+  if (!frtoStart(tcb)) transmit(tcb, true);
   if (tcb.timers.rtx === undefined) tcb.timers.rtx = tcb.now + tcb.rtt.rto;
 }
 

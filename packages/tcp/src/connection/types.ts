@@ -124,6 +124,8 @@ export interface TcpConnectionOptions {
   invalidAckInterval?: number;
   /** RACK-TLP: loss detection by time and tail loss probes (RFC 8985), with SACK. Default true. */
   rack?: boolean;
+  /** F-RTO detection of spurious retransmission timeouts (RFC 5682 §3), with SACK. Default true. */
+  frto?: boolean;
   /** Duplicate-ACK threshold (RFC 5681 §3.2). Default 3. */
   dupThresh?: number;
   trace?: TraceBus;
