@@ -27,5 +27,27 @@ export {
   type RecordedLink,
   recordLink,
 } from './pcap.ts';
+export {
+  BT_DSB,
+  BT_EPB,
+  BT_IDB,
+  BT_SHB,
+  BT_SPB,
+  decodePcapng,
+  encodePcapng,
+  encodePcapngBlock,
+  OPT_IF_TSRESOL,
+  PCAPNG_MAX_BLOCK,
+  type PcapngBlock,
+  type PcapngFile,
+  type PcapngOption,
+  type PcapngPacket,
+  type PcapngSection,
+  PcapngWriter,
+  type PcapngWriterOptions,
+  pcapngPackets,
+  SECRETS_TYPE_TLS_KEYLOG,
+  tsresolPerSecond,
+} from './pcapng.ts';
 export { TunLink, type TunLinkOptions } from './tun.ts';
 export type { OpenTunOptions } from './tun-ffi.ts';

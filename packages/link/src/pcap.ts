@@ -226,7 +226,7 @@ export class RecordedLink implements Link {
 
   constructor(
     readonly inner: Link,
-    private readonly writer: PcapWriter,
+    private readonly writer: Pick<PcapWriter, 'write'>,
     private readonly clock: Clock,
   ) {
     inner.onPacket((p) => {
@@ -266,6 +266,6 @@ export class RecordedLink implements Link {
  * link (before send-side impairments) when wrapped outermost. The writer is not closed
  * with the link: several links may share one writer.
  */
-export function recordLink(link: Link, writer: PcapWriter, clock: Clock): RecordedLink {
+export function recordLink(link: Link, writer: Pick<PcapWriter, 'write'>, clock: Clock): RecordedLink {
   return new RecordedLink(link, writer, clock);
 }
