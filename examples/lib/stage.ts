@@ -11,6 +11,8 @@ export interface StageOptions {
   seed?: number;
   /** One-way delay of every link, ms (a→b crosses two links: 2 × delay). */
   delay?: number;
+  /** More of the wire's behaviour (rateBps, loss, ...), for every host's link. */
+  link?: LinkOptions;
   /** Client host names, made after the server (198.18.0.2, .3, ...). */
   clients?: string[];
   /** Print the timeline as it happens. */
@@ -47,7 +49,7 @@ export function stage(listener: RequestListener, o: StageOptions = {}): Stage {
   const timeline: Moment[] = [];
   const net = createNetwork({
     seed: o.seed ?? 1,
-    link: { delay: o.delay ?? 5 },
+    link: { delay: o.delay ?? 5, ...o.link },
     ...(o.ladder && o.print ? { trace: (line: string) => console.log(line) } : {}),
   });
   const server = net.host('server');
