@@ -5,7 +5,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { Agent, createHttpServer, type HttpServer, type RequestListener } from '@stepwire/http';
-import { createNetwork, type NetHost, type Network } from '@stepwire/sim';
+import { createNetwork, type LinkOptions, type NetHost, type Network } from '@stepwire/sim';
 
 export interface StageOptions {
   seed?: number;
