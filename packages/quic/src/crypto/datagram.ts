@@ -99,7 +99,7 @@ function openOne(bytes: Uint8Array, offset: number, opts: OpenDatagramOptions): 
     try {
       if (version === 0) return { kind: 'version-negotiation', packet: decodeVersionNegotiation(bytes) };
       if (version === 1 && (first & 0x30) === 0x30)
-        return { kind: 'retry', retry: decodeRetry(bytes), bytes };
+        return { kind: 'retry', retry: decodeRetry(bytes, opts), bytes };
     } catch (e) {
       if (e instanceof ParseError) return { kind: 'dropped', reason: e.message, offset: offset + e.offset };
       throw e;

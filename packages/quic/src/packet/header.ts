@@ -386,11 +386,13 @@ export function encodeRetry(p: RetryPacket): Uint8Array {
   return w.finish().slice();
 }
 
-export function decodeRetry(bytes: Uint8Array): RetryPacket {
+export function decodeRetry(bytes: Uint8Array, opts?: HeaderOptions): RetryPacket {
   const r = new ByteReader(bytes, LAYER);
   const first = r.u8('firstByte');
   if ((first & HEADER_FORM_BIT) === 0) r.fail('headerForm', 'a Retry packet has a long header', 0);
-  if ((first & FIXED_BIT) === 0) r.fail('fixedBit', 'fixed bit is 0 (RFC 9000 §17.2)', 0);
+  // RFC 9287 lets a server that saw the client's grease_quic_bit clear this bit too.
+  if (!opts?.greaseQuicBit && (first & FIXED_BIT) === 0)
+    r.fail('fixedBit', 'fixed bit is 0 (RFC 9000 §17.2)', 0);
   if ((first & LONG_PACKET_TYPE_MASK) >> 4 !== LONG_PACKET_TYPE_CODE.Retry)
     r.fail('longPacketType', 'not a Retry packet', 0);
   const version = r.u32('version');
