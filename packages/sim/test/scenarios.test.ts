@@ -35,6 +35,11 @@ describe('scenarios', () => {
       'tls-keyupdate',
       'ping-pmtu',
       'fragmentation',
+      'http-keepalive',
+      'http-pipelining',
+      'http-long-polling',
+      'http-sse',
+      'websocket',
     ]);
     for (const s of SCENARIOS) {
       expect(s.title).toMatch(/RFC \d+/);
@@ -181,6 +186,112 @@ describe('scenarios', () => {
     for (const off of [0, 1480, 2960]) expect(text).toMatch(new RegExp(`A→B +IPv4 .* off=${off}`));
     for (const off of [0, 1448, 2896]) expect(text).toMatch(new RegExp(`A→B +IPv6 .* off=${off}`));
     expect(matching(text, /B→A .* frag id=/)).toHaveLength(6);
+  });
+
+  it('http-keepalive: one handshake, two request/response pairs on one pooled connection, an idle close', async () => {
+    const { text, ok } = await ladderOf('http-keepalive');
+    expect(ok).toBe(true);
+    expect(matching(text, /A→B .* SYN /)).toHaveLength(1);
+    // Connection numbers count per process: the one the pool opened is the one both requests use.
+    const id = /new connection #(\d+)/.exec(text)?.[1];
+    expect(matching(text, new RegExp(`A +· http → GET /(first|second) HTTP/1\\.1 on #${id}$`))).toHaveLength(
+      2,
+    );
+    expect(matching(text, /B +· http → respond 200 OK/)).toHaveLength(2);
+    expect(text).toMatch(
+      new RegExp(
+        `new connection #${id} [\\s\\S]*GET /first[\\s\\S]*reuse connection #${id}\n[\\s\\S]*GET /second`,
+      ),
+    );
+    expect(matching(text, /new connection/)).toHaveLength(1);
+    // Both requests and both responses ride the one connection: a single client port.
+    const ports = new Set(matching(text, /A→B .* TCP /).map((l) => /TCP (\d+)→80/.exec(l)?.[1]));
+    expect(ports.size).toBe(1);
+    expect(text).toMatch(/2\.0\d\d +A +· http pool .*idle for 2000 ms, closing\n.*\n.*A→B .* FIN,ACK/);
+  });
+
+  it('http-pipelining: three requests in one segment, /b and /c answered only after the slow /slow', async () => {
+    const { text, ok } = await ladderOf('http-pipelining');
+    expect(ok).toBe(true);
+    expect(matching(text, /A→B .* SYN /)).toHaveLength(1);
+    // One data segment from A carries all three requests (three heads of 44–46 bytes).
+    const data = matching(text, /A→B .* len=\d+/);
+    expect(data).toHaveLength(1);
+    expect(Number(/len=(\d+)/.exec(data[0] ?? '')?.[1])).toBeGreaterThan(120);
+    const order = matching(text, /B +· http (process|→ respond)/).map((l) => /http (.*)$/.exec(l)?.[1]);
+    expect(order).toEqual([
+      'process GET /slow',
+      '→ respond 200 OK',
+      'process GET /b',
+      '→ respond 200 OK',
+      'process GET /c',
+      '→ respond 200 OK',
+    ]);
+    // The first response waits 300 ms; the other two leave right behind it.
+    const at = (re: RegExp) => Number(new RegExp(`(\\d+\\.\\d+) +${re.source}`).exec(text)?.[1]);
+    expect(at(/B +· http process GET \/slow/)).toBeCloseTo(0.015, 3);
+    expect(at(/B +· http process GET \/c/)).toBeCloseTo(0.315, 3);
+    expect(text).toMatch(/responses in order: slow, b, c/);
+  });
+
+  it('http-long-polling: the response leaves at the instant of the publish, and a 204 at the hold timeout', async () => {
+    const { text, ok } = await ladderOf('http-long-polling');
+    expect(ok).toBe(true);
+    const lines = text.split('\n');
+    const process1 = lines.findIndex((l) => /B +· http process GET \/poll/.test(l));
+    const publish = lines.findIndex((l) => /B +· app publish 'news'/.test(l));
+    expect(process1).toBeGreaterThan(0);
+    expect(publish).toBeGreaterThan(process1);
+    // Between the request's arrival and the publish, B sends nothing but (at most) an ACK.
+    const between = lines.slice(process1 + 1, publish).filter((l) => /B→A/.test(l));
+    expect(between.every((l) => !/len=/.test(l))).toBe(true);
+    const time = (l: string | undefined) => /^ *(\d+\.\d+)/.exec(l ?? '')?.[1];
+    expect(time(lines[publish])).toBe('1.500');
+    const response = lines.slice(publish).find((l) => /B→A .* len=\d+/.test(l));
+    expect(time(response)).toBe('1.500');
+    const rest = lines.slice(publish);
+    const second = rest.findIndex((l) => /B +· http process GET \/poll/.test(l));
+    const noContent = rest.findIndex((l) => /B +· http → respond 204 No Content/.test(l));
+    expect(second).toBeGreaterThan(0);
+    expect(Number(time(rest[noContent])) - Number(time(rest[second]))).toBeCloseTo(3, 3);
+  });
+
+  it('http-sse: events 1–3 on one response, an RST, Last-Event-ID 3 on the retry, events 4–5', async () => {
+    const { text, ok } = await ladderOf('http-sse');
+    expect(ok).toBe(true);
+    expect(matching(text, /A +· http → GET \/events/)).toHaveLength(2);
+    expect(matching(text, /B +· http → respond 200 OK/)).toHaveLength(2);
+    const cut = text.indexOf('connection cut');
+    expect(cut).toBeGreaterThan(0);
+    const first = text.slice(0, cut);
+    const second = text.slice(cut);
+    const ids = (t: string) => matching(t, /B +· sse → id: \d/).map((l) => /id: (\d)/.exec(l)?.[1]);
+    expect(ids(first)).toEqual(['1', '2', '3']);
+    expect(second).toMatch(/B→A .* RST /);
+    expect(second).toMatch(/stream 2, Last-Event-ID '3': from event 4/);
+    expect(ids(second)).toEqual(['4', '5']);
+    // The client waits the server's retry: 1000 ms after losing the stream before it reconnects.
+    const lost = Number(/(\d+\.\d+) +A +· app stream lost/.exec(text)?.[1]);
+    const again = Number(/(\d+\.\d+) +A +· http pool .*new connection/.exec(text.slice(cut))?.[1]);
+    expect(again - lost).toBeCloseTo(1, 3);
+    expect(text).toMatch(/events 1,2,3,4,5 over 2 connections/);
+  });
+
+  it('websocket: the 101, masked frames from A only, ping/pong, and the closing handshake with B closing TCP', async () => {
+    const { text, ok } = await ladderOf('websocket');
+    expect(ok).toBe(true);
+    expect(text).toMatch(/B +· http upgrade websocket: stream handed over/);
+    expect(text).toMatch(/A +· websocket open: 101 accepted/);
+    const fromA = matching(text, /A +· websocket → /);
+    const fromB = matching(text, /B +· websocket → /);
+    expect(fromA.map((l) => /→ (\w+)/.exec(l)?.[1])).toEqual(['TEXT', 'PING', 'CLOSE']);
+    expect(fromB.map((l) => /→ (\w+)/.exec(l)?.[1])).toEqual(['TEXT', 'PONG', 'CLOSE']);
+    expect(fromA.every((l) => l.endsWith(' masked'))).toBe(true);
+    expect(fromB.some((l) => l.includes('masked'))).toBe(false);
+    // B, the server, sends the first FIN once both Close frames have crossed (RFC 6455 §7.1.1).
+    const fins = matching(text, /FIN,ACK/);
+    expect(fins[0]).toMatch(/B→A/);
+    expect(text).toMatch(/echo: hello \| pong 'are you there' \| close 1000 bye/);
   });
 
   it('is deterministic by seed', async () => {
