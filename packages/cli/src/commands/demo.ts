@@ -1,5 +1,5 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
+import { Agent, get as httpGet } from '@stepwire/http';
 import { PingError } from '@stepwire/ip';
 import {
   findScenario,
@@ -32,6 +32,8 @@ export interface DemoOptions {
   loss?: number;
   mtu?: number;
   pcap?: string;
+  /** A pcapng with the run's TLS secrets inside (a Decryption Secrets Block): decrypts alone. */
+  pcapng?: string;
   keylog?: string;
   mermaid?: string;
   /** Also write the exchange as a self-contained HTML page. */
@@ -55,7 +57,7 @@ const TOUR = [
   'ping A→B over IPv4 and B→A over IPv6 (RFC 792, RFC 4443)',
   'a UDP echo (RFC 768, RFC 862)',
   'a 4000-byte UDP datagram fragmented at the MTU and reassembled (RFC 791 §2.3)',
-  'TCP (RFC 9293): handshake, an HTTP request with node:http over our sockets, the close',
+  'TCP (RFC 9293): handshake, an HTTP request with our HTTP/1.1 client and server, the close',
   'TLS 1.3 (RFC 8446) over TCP: handshake, then HTTPS between our client and our server',
 ];
 
@@ -112,6 +114,10 @@ export function demoCommand(print: (s: string) => void = (s) => process.stdout.w
     .option(
       '--pcap <file>',
       "also write every packet to a pcap file for Wireshark, dated on the simulation's clock",
+    )
+    .option(
+      '--pcapng <file>',
+      'also write every packet to a pcapng file with the TLS secrets inside, so Wireshark decrypts it with no key log',
     )
     .option(
       '--keylog <file>',
@@ -211,6 +217,7 @@ export async function runNamedScenario(
     print,
     ...(o.onLine ? { onLine: o.onLine } : {}),
     ...(o.pcap ? { pcap: o.pcap } : {}),
+    ...(o.pcapng ? { pcapng: o.pcapng } : {}),
     ...(keylog.write ? { keylog: keylog.write } : {}),
     link: {
       ...(o.loss !== undefined ? { loss: o.loss } : {}),
@@ -224,6 +231,7 @@ export async function runNamedScenario(
   if (keylog.path)
     print(`\nTLS key log written to ${keylog.path} (Wireshark: Preferences → TLS → (Pre)-Master-Secret log)`);
   if (o.pcap) print(`\npcap written to ${o.pcap}`);
+  if (o.pcapng) print(`\npcapng (TLS secrets inside) written to ${o.pcapng}`);
   if (!r.ok) process.exitCode = 1;
 }
 
@@ -236,6 +244,7 @@ export async function runDemo(opts: DemoOptions, print: (s: string) => void): Pr
     mtu: o.mtu,
     impairments: { loss: o.loss, delay: 1 },
     ...(o.pcap ? { pcapPath: o.pcap } : {}),
+    ...(o.pcapng ? { pcapngPath: o.pcapng } : {}),
     onLine: (l) => {
       lines.push(l);
       if (o.onLine) o.onLine(l);
@@ -302,19 +311,26 @@ export async function runDemo(opts: DemoOptions, print: (s: string) => void): Pr
   client.close();
   echo.close();
 
-  step('TCP (RFC 9293): handshake, an HTTP request and its response, the close — node:http over our sockets');
+  step(
+    'TCP (RFC 9293): handshake, an HTTP request and its response, the close — our HTTP/1.1 client and server',
+  );
   const app = createHttpApp();
   const server = b.tcp.createServer((socket) => app.emit('connection', socket));
   server.listen(80);
+  const agent = new Agent({
+    clock: sim.clock,
+    connect: (origin) => a.tcp.connect({ host: origin.hostname, port: origin.port }),
+  });
   try {
     const res = await sim.run(
       new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = http.get(
+        const req = httpGet(
           {
             host: b.ipv4,
+            port: 80,
             path: '/',
             headers: { host: 'stepwire.test', connection: 'close' },
-            createConnection: () => a.tcp.connect({ host: b.ipv4, port: 80 }) as never,
+            agent,
           },
           (r) => {
             let body = '';
@@ -340,7 +356,16 @@ export async function runDemo(opts: DemoOptions, print: (s: string) => void): Pr
   const provider = seededCrypto(tlsPrng);
   const now = () => DEMO_EPOCH + sim.clock.now();
   const { ca, leaf } = pki.createStepwireCredentials(new Date(DEMO_EPOCH - 3600_000), { keyType: 'ed25519' });
-  const keylog = keylogOut.write;
+  // The secrets also go into the pcapng's Decryption Secrets Blocks, ahead of the packets they decrypt.
+  const ng = sim.pcapng;
+  const userKeylog = keylogOut.write;
+  const keylog =
+    ng || userKeylog
+      ? (line: string) => {
+          ng?.keylog(line);
+          userKeylog?.(line);
+        }
+      : undefined;
   const tls = createServer({
     cert: leaf.certificatePem,
     key: leaf.privateKeyPem,
@@ -358,23 +383,29 @@ export async function runDemo(opts: DemoOptions, print: (s: string) => void): Pr
   try {
     const res = await sim.run(
       new Promise<{ status: number; body: string; alpn?: string }>((resolve, reject) => {
-        const req = http.get(
+        // Our HTTP/1.1 client over our TLS client over our TCP: the agent's connections are TLS sockets.
+        const tlsAgent = new Agent({
+          clock: sim.clock,
+          connect: () =>
+            connect({
+              socket: a.tcp.connect({ host: b.ipv4, port: 443 }),
+              servername: 'stepwire.test',
+              ca: ca.certificatePem,
+              ALPNProtocols: ['http/1.1'],
+              provider,
+              trace: sim.trace,
+              hostName: 'A',
+              now,
+              ...(keylog ? { keylog } : {}),
+            }),
+        });
+        const req = httpGet(
           {
             host: b.ipv4,
+            port: 443,
             path: '/',
             headers: { host: 'stepwire.test', connection: 'close' },
-            createConnection: () =>
-              connect({
-                socket: a.tcp.connect({ host: b.ipv4, port: 443 }),
-                servername: 'stepwire.test',
-                ca: ca.certificatePem,
-                ALPNProtocols: ['http/1.1'],
-                provider,
-                trace: sim.trace,
-                hostName: 'A',
-                now,
-                ...(keylog ? { keylog } : {}),
-              }) as never,
+            agent: tlsAgent,
           },
           (r) => {
             let body = '';
@@ -402,4 +433,5 @@ export async function runDemo(opts: DemoOptions, print: (s: string) => void): Pr
       `\nTLS key log written to ${keylogOut.path} (Wireshark: Preferences → TLS → (Pre)-Master-Secret log)`,
     );
   if (o.pcap) print(`\npcap written to ${o.pcap}`);
+  if (o.pcapng) print(`\npcapng (TLS secrets inside) written to ${o.pcapng}`);
 }
