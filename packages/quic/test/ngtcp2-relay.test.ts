@@ -15,9 +15,11 @@ import {
   type QuicCipherSuite,
 } from '../src/crypto/keys.ts';
 import { ackFrameRanges, type Frame } from '../src/frames/frame.ts';
+import { countsInFlight, isAckEliciting } from '../src/frames/legality.ts';
 import { parseProtectedHeader } from '../src/packet/header.ts';
 import { readVarint, readVarintLimit } from '../src/packet/varint.ts';
 import { type Field, QpackDecoder } from '../src/qpack/decoder.ts';
+import { Recovery } from '../src/recovery/loss.ts';
 import { checkTransportParametersFrom, decodeTransportParameters } from '../src/transport-parameters.ts';
 
 /**
@@ -69,6 +71,8 @@ afterEach(() => {
 interface Captured {
   fromClient: boolean;
   bytes: Uint8Array;
+  /** When the relay saw it (ms). */
+  at: number;
 }
 
 async function freePort(): Promise<number> {
@@ -98,7 +102,7 @@ async function fetchThroughRelay(
   relay.on('message', (msg, rinfo) => {
     const fromClient = rinfo.port !== serverPort;
     if (fromClient) clientPort = rinfo.port;
-    captured.push({ fromClient, bytes: new Uint8Array(msg) });
+    captured.push({ fromClient, bytes: new Uint8Array(msg), at: performance.now() });
     const to = fromClient ? serverPort : clientPort;
     if (to !== undefined) relay.send(msg, to, '127.0.0.1');
   });
@@ -274,6 +278,13 @@ describe('ngtcp2 client ↔ ngtcp2 server through our relay, decoded by our stac
         },
       };
       const bad: DatagramEvent[] = [];
+      const recovery = {
+        client: new Recovery<null>({ isServer: false }),
+        server: new Recovery<null>({ isServer: true }),
+      };
+      const lastSent = { client: new Map<string, number>(), server: new Map<string, number>() };
+      recovery.client.handshakeConfirmed = true;
+      recovery.server.handshakeConfirmed = true;
       // Packet numbers each side sent per space, and the ACK ranges the other side returned.
       const sent = { client: new Map<string, Set<number>>(), server: new Map<string, Set<number>>() };
       const acked: {
@@ -307,6 +318,35 @@ describe('ngtcp2 client ↔ ngtcp2 server through our relay, decoded by our stac
           sent[who].get(space)!.add(e.packet.packetNumber);
           for (const f of e.packet.frames)
             if (f.type === 'ACK') acked.push({ who, space, ranges: ackFrameRanges(f) });
+          // Our recovery replays each side's sending and the ACKs it got back (RFC 9002 §5, §6).
+          const rec = recovery[who];
+          const other = recovery[who === 'client' ? 'server' : 'client'];
+          if (e.packet.packetNumber > (lastSent[who].get(space) ?? -1)) {
+            lastSent[who].set(space, e.packet.packetNumber);
+            const frames = e.packet.frames;
+            rec.onPacketSent(
+              space,
+              {
+                packetNumber: e.packet.packetNumber,
+                ackEliciting: isAckEliciting(frames),
+                inFlight: countsInFlight(frames),
+                sentBytes: e.packet.size,
+                timeSent: c.at,
+                frames: null,
+              },
+              c.at,
+            );
+          }
+          for (const f of e.packet.frames) {
+            if (f.type !== 'ACK') continue;
+            // ngtcp2 uses the default ack_delay_exponent of 3 (RFC 9000 §18.2).
+            const out = other.onAckReceived(
+              space,
+              { ranges: ackFrameRanges(f), ackDelay: (f.ackDelay * 8) / 1000, ecnCounts: f.ecnCounts },
+              c.at,
+            );
+            expect(out.error).toBeUndefined();
+          }
           for (const f of e.packet.frames) {
             sides[who].frames.push(f);
             if (f.type === 'CRYPTO' && (e.packet.type === 'Initial' || e.packet.type === 'Handshake'))
@@ -320,6 +360,17 @@ describe('ngtcp2 client ↔ ngtcp2 server through our relay, decoded by our stac
         }
       }
       expect(bad).toEqual([]);
+      // RTT from the relay's point of view: each side's round trip through loopback and its peer.
+      for (const who of ['client', 'server'] as const) {
+        const rtt = recovery[who].rtt;
+        expect(rtt.hasSample).toBe(true);
+        expect(rtt.minRtt).toBeGreaterThanOrEqual(0);
+        expect(rtt.smoothedRtt).toBeLessThan(2000);
+        const inFlight = (['Initial', 'Handshake', 'ApplicationData'] as const)
+          .flatMap((sp) => recovery[who].unacked(sp))
+          .reduce((n, p) => n + (p.inFlight ? p.sentBytes : 0), 0);
+        expect(recovery[who].bytesInFlight).toBe(inFlight);
+      }
       // Every packet number an ACK names was sent by the other side in that space (RFC 9000
       // §13.1), so our reading of ACK ranges (§19.3.1) matches ngtcp2's writing of them.
       expect(acked.length).toBeGreaterThan(0);
