@@ -1,5 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { h2Benchmarks } from './h2.bench.ts';
+import { hpackBenchmarks } from './hpack.bench.ts';
 import { httpBenchmarks } from './http.bench.ts';
 import { ipBenchmarks } from './ip.bench.ts';
 import type { Benchmark, BenchResult } from './lib.ts';
@@ -25,6 +27,8 @@ const all: Benchmark[] = [
   ...tlsBenchmarks,
   ...quicBenchmarks,
   ...httpBenchmarks,
+  ...hpackBenchmarks,
+  ...h2Benchmarks,
   ...loadBenchmarks,
 ];
 const chosen = values.filter ? all.filter((b) => b.name.includes(values.filter!)) : all;
