@@ -10,7 +10,15 @@ import {
   IPPROTO_ICMP,
   IPPROTO_ICMPV6,
 } from '@stepwire/ip';
-import { type Impairments, type Link, MemoryLink, Netns, PcapWriter, recordLink } from '@stepwire/link';
+import {
+  type Impairments,
+  type Link,
+  MemoryLink,
+  Netns,
+  PcapngWriter,
+  PcapWriter,
+  recordLink,
+} from '@stepwire/link';
 import { Tcp, type TcpServer } from '@stepwire/tcp';
 import {
   type ConnectOptions,
@@ -66,6 +74,12 @@ export interface NetworkOptions {
   link?: LinkOptions;
   /** Write every packet, as each host sends it, to this pcap file (or keep it in memory with `true`). */
   pcap?: string | true;
+  /**
+   * The same as a pcapng file (or in memory with `true`), with every TLS secret of the run
+   * in a Decryption Secrets Block ahead of the packets it decrypts: one file that Wireshark
+   * decrypts alone.
+   */
+  pcapng?: string | true;
   /**
    * Record a ladder (net.ladder(), net.lines): `true`, or a function that also gets each
    * formatted line as it happens (e.g. console.log). Off by default: dissecting costs time.
@@ -166,6 +180,7 @@ export class Network {
   /** Ladder lines (with `trace`), in order: packets and the notes between them. */
   readonly lines: LadderLine[] = [];
   readonly pcap: PcapWriter | undefined;
+  readonly pcapng: PcapngWriter | undefined;
   readonly epoch: number;
   readonly seed: number;
   /** Counters of the switch ('switch.drop.no-host'). */
@@ -182,6 +197,8 @@ export class Network {
   private readonly ticketKey: Uint8Array;
   private ca: pki.Credentials | undefined;
   private closed = false;
+  /** Where TLS secrets go: the user's keylog and the pcapng's secrets block. */
+  private readonly keylog: ((line: string) => void) | undefined;
 
   constructor(opts: NetworkOptions = {}) {
     this.opts = opts;
@@ -205,6 +222,20 @@ export class Network {
         : opts.pcap === true
           ? PcapWriter.inMemory({ epochMs: this.epoch })
           : PcapWriter.toFile(opts.pcap, { epochMs: this.epoch });
+    this.pcapng =
+      opts.pcapng === undefined
+        ? undefined
+        : opts.pcapng === true
+          ? PcapngWriter.inMemory({ epochMs: this.epoch })
+          : PcapngWriter.toFile(opts.pcapng, { epochMs: this.epoch });
+    if (this.pcapng) {
+      const ng = this.pcapng;
+      const user = opts.keylog;
+      this.keylog = (line) => {
+        ng.keylog(line);
+        user?.(line);
+      };
+    } else this.keylog = opts.keylog;
     // TLS randomness from its own stream of the seed: adding a host does not shift it.
     this.tlsPrng = new Prng((this.seed ^ 0x7715) >>> 0);
     this.cryptoProvider = real ? nobleCrypto : seededCrypto(this.tlsPrng);
@@ -290,6 +321,7 @@ export class Network {
     try {
       let link: Link = ns.link;
       if (this.pcap) link = recordLink(link, this.pcap, this.clock);
+      if (this.pcapng) link = recordLink(link, this.pcapng, this.clock);
       const timers = new TimerGroup(this.clock);
       const ip = new Host({
         name,
@@ -439,6 +471,7 @@ export class Network {
       h.netns.closeSync();
     }
     this.pcap?.close();
+    this.pcapng?.close();
     this.keepAlive?.close();
   }
 
@@ -453,11 +486,16 @@ export class Network {
     this.opts.onLine?.(l);
   }
 
+  private capture(packet: Uint8Array): void {
+    this.pcap?.write(packet, this.clock.now());
+    this.pcapng?.write(packet, this.clock.now());
+  }
+
   /** Every packet a host hands to its link: into the pcap and (with trace) the ladder. */
   private tap(link: Link, from: string): Link {
     const send = link.send.bind(link);
     link.send = (packet: Uint8Array) => {
-      this.pcap?.write(packet, this.clock.now());
+      this.capture(packet);
       if (this.opts.trace) {
         const to = this.destination(packet);
         const name = to === 'all' ? '*' : (to?.host.name ?? '?');
@@ -610,7 +648,7 @@ export class Network {
 
   /** A packet the switch itself sends, as a router: into the pcap and the ladder like a host's. */
   private routerSend(to: Port, packet: Uint8Array): void {
-    this.pcap?.write(packet, this.clock.now());
+    this.capture(packet);
     if (this.opts.trace) {
       this.addLine({
         kind: 'packet',
@@ -679,7 +717,7 @@ export class Network {
             trace: this.trace,
             hostName: h.name,
             now: () => this.now(),
-            ...(this.opts.keylog ? { keylog: this.opts.keylog } : {}),
+            ...(this.keylog ? { keylog: this.keylog } : {}),
             ...rest,
             cert,
             key,
@@ -705,7 +743,7 @@ export class Network {
           trace: this.trace,
           hostName: h.name,
           now: () => this.now(),
-          ...(this.opts.keylog ? { keylog: this.opts.keylog } : {}),
+          ...(this.keylog ? { keylog: this.keylog } : {}),
           ...rest,
           socket: h.tcp.connect({ host, port }),
         });

@@ -1,5 +1,12 @@
 import { Host } from '@stepwire/ip';
-import { type Impairments, type Link, MemoryLink, PcapWriter, recordLink } from '@stepwire/link';
+import {
+  type Impairments,
+  type Link,
+  MemoryLink,
+  PcapngWriter,
+  PcapWriter,
+  recordLink,
+} from '@stepwire/link';
 import { Tcp } from '@stepwire/tcp';
 import { Udp } from '@stepwire/udp';
 import { Counters, Prng, TraceBus, type TraceEvent, VirtualClock } from '@stepwire/wire';
@@ -18,6 +25,8 @@ export interface SimOptions {
   mtu?: number;
   impairments?: Impairments;
   pcapPath?: string;
+  /** Also (or instead) a pcapng; give it the TLS secrets with `sim.pcapng.keylog(line)`. */
+  pcapngPath?: string;
   /** Keep the pcap in memory (for tests) when no path is given. */
   pcapInMemory?: boolean;
   /** Milliseconds since 1970 at virtual t = 0, for pcap timestamps; default SIM_EPOCH. */
@@ -42,6 +51,7 @@ export class Sim {
   readonly a: SimHost;
   readonly b: SimHost;
   readonly pcap: PcapWriter | undefined;
+  readonly pcapng: PcapngWriter | undefined;
   readonly links: [Link, Link];
 
   constructor(opts: SimOptions = {}) {
@@ -64,7 +74,9 @@ export class Sim {
         : undefined;
     // The pcap is taken on A's side, like tcpdump on A's interface: each packet once, with
     // what A sent (before the wire's impairments) and what reached A.
-    const recordedA = this.pcap ? recordLink(la, this.pcap, this.clock) : la;
+    this.pcapng = opts.pcapngPath ? PcapngWriter.toFile(opts.pcapngPath, { epochMs }) : undefined;
+    let recordedA = this.pcap ? recordLink(la, this.pcap, this.clock) : la;
+    if (this.pcapng) recordedA = recordLink(recordedA, this.pcapng, this.clock);
     this.links = [this.tap(recordedA, 'A', 'B', opts.onLine), this.tap(lb, 'B', 'A', opts.onLine)];
     this.a = this.makeHost('A', this.links[0], '198.18.0.1', 'fd00:5757::1', prng.u32());
     this.b = this.makeHost('B', this.links[1], '198.18.0.2', 'fd00:5757::2', prng.u32());
@@ -138,5 +150,6 @@ export class Sim {
     this.a.host.close();
     this.b.host.close();
     this.pcap?.close();
+    this.pcapng?.close();
   }
 }
