@@ -73,7 +73,7 @@ async function start(): Promise<{
       '--exit-on-first-stream-close',
       `--dcid=${CLIENT_DCID}`,
       `--scid=${CLIENT_SCID}`,
-      '--timeout=5s',
+      '--timeout=30s',
       '127.0.0.1',
       String(port),
       'https://stepwire.test/',
@@ -84,7 +84,7 @@ async function start(): Promise<{
     new Promise<Received>((resolve, reject) => {
       const q = queue.shift();
       if (q) return resolve(q);
-      const t = setTimeout(() => reject(new Error('no datagram from gtlsclient within 5 s')), 5000);
+      const t = setTimeout(() => reject(new Error('no datagram from gtlsclient within 20 s')), 20_000);
       waiters.push((r) => {
         clearTimeout(t);
         resolve(r);
@@ -210,7 +210,7 @@ describe('ngtcp2 client (gtlsclient) against our codecs and protection', () => {
     peer.send(vn, first.port);
     const code = await Promise.race([
       exited,
-      new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 4000)),
+      new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 20_000)),
     ]);
     expect(code).not.toBe('timeout');
   });
@@ -279,10 +279,10 @@ describe('ngtcp2 server (gtlsserver) against our codecs and protection', () => {
     });
     const exchange = (d: Uint8Array) =>
       new Promise<Uint8Array>((resolve, reject) => {
-        // Resend until the server is up and answers (bounded: 25 tries, 5 s).
+        // Resend until the server is up and answers (bounded: 100 tries, 20 s).
         let tries = 0;
         const timer = setInterval(() => {
-          if (++tries > 25) {
+          if (++tries > 100) {
             clearInterval(timer);
             reject(new Error('gtlsserver did not answer'));
           } else s.send(d, port, '127.0.0.1');
