@@ -40,6 +40,7 @@ describe('scenarios', () => {
       'http-long-polling',
       'http-sse',
       'websocket',
+      'http2-multiplexing',
     ]);
     for (const s of SCENARIOS) {
       expect(s.title).toMatch(/RFC \d+/);
@@ -294,11 +295,43 @@ describe('scenarios', () => {
     expect(text).toMatch(/echo: hello \| pong 'are you there' \| close 1000 bye/);
   });
 
+  it('http2-multiplexing: streams 1, 3, 5 on one connection, /b and /c interleaved and done before /a', async () => {
+    const { text, ok } = await ladderOf('http2-multiplexing');
+    expect(ok).toBe(true);
+    expect(matching(text, /A→B .* SYN /)).toHaveLength(1);
+    expect(text).toMatch(/A +· h2 → SETTINGS[\s\S]*B +· h2 → SETTINGS/);
+    expect(matching(text, /A +· h2 → HEADERS/).map((l) => /s=(\d+)/.exec(l)?.[1])).toEqual(['1', '3', '5']);
+    // B's DATA frames in the order they were written: 3 and 5 take turns, 1 ends last.
+    const data = matching(text, /B +· h2 → DATA/).map((l) =>
+      /s=(\d+) .*?(END_STREAM)?$/.exec(l)?.slice(1, 3).join(''),
+    );
+    expect(data).toEqual(['3', '5', '3END_STREAM', '5END_STREAM', '1END_STREAM']);
+    // Every stream walks its own states on each side (RFC 9113 §5.1).
+    for (const id of [1, 3, 5]) {
+      expect(text).toMatch(
+        new RegExp(
+          `A +· h2 stream ${id} idle → open[\\s\\S]*A +· h2 stream ${id} half-closed \\(local\\) → closed`,
+        ),
+      );
+      expect(text).toMatch(
+        new RegExp(
+          `B +· h2 stream ${id} idle → open[\\s\\S]*B +· h2 stream ${id} half-closed \\(remote\\) → closed`,
+        ),
+      );
+    }
+    expect(text).toMatch(/B +· h2 → GOAWAY last=5/);
+    expect(text).toMatch(/finished in the order \/b, \/c, \/a on one connection/);
+  });
+
   it('is deterministic by seed', async () => {
     const a = await ladderOf('tls-full', 3);
     const b = await ladderOf('tls-full', 3);
     const c = await ladderOf('tls-full', 4);
     expect(b.text).toBe(a.text);
     expect(c.text).not.toBe(a.text);
+    // WebSocket masking keys and Sec-WebSocket-Key come from the seed as well.
+    const w1 = await ladderOf('websocket', 3);
+    const w2 = await ladderOf('websocket', 3);
+    expect(w2.text).toBe(w1.text);
   });
 });
