@@ -13,10 +13,16 @@ import {
   certificateVerifyInput,
   macEqual,
 } from './auth.ts';
+import {
+  type CertificateCompressor,
+  compressCertificateExtension,
+  decompressCertificate,
+} from './cert-compression.ts';
 import { AlertDescription } from './codec/alert.ts';
 import {
   ContentType,
   ExtensionType,
+  HandshakeType,
   NamedGroup,
   nameOf,
   PskKeyExchangeMode,
@@ -29,6 +35,7 @@ import {
   type ClientHello,
   DOWNGRADE_TLS11,
   DOWNGRADE_TLS12,
+  decodeHandshake,
   type EncryptedExtensions,
   encodeHandshake,
   type HandshakeMessage,
@@ -77,6 +84,11 @@ export interface TlsClientOptions extends TlsCommonOptions {
    * [psk_dhe_ke]; add psk_ke (0) to let a server that allows it skip (EC)DHE (no forward secrecy).
    */
   pskKeyExchangeModes?: readonly number[];
+  /**
+   * Offer certificate compression (RFC 8879): the algorithms we decompress, preferred first
+   * (brotliCompressor, zlibCompressor from cert-compression.ts). None by default.
+   */
+  certificateCompression?: readonly CertificateCompressor[];
   alpnProtocols?: readonly string[];
   /** A ticket from an earlier connection to resume (RFC 8446 §2.2). */
   session?: SessionTicket;
@@ -219,6 +231,8 @@ export class TlsClient extends TlsConnection {
       clientShares: [...this.keyShares].map(([group, share]) => ({ group, keyExchange: share.publicKey })),
     });
     exts.push({ type: 'supported_versions', versions: [TLS_1_3] });
+    if (o.certificateCompression?.length)
+      exts.push(compressCertificateExtension(o.certificateCompression.map((c) => c.algorithm)));
     if (cookie) exts.push({ type: 'cookie', cookie });
     exts.push({ type: 'record_size_limit', limit: o.recordSizeLimit ?? MAX_PLAINTEXT + 1 });
     exts.push({
@@ -338,10 +352,18 @@ export class TlsClient extends TlsConnection {
           this.onCertificate(msg, raw);
           return;
         }
+        if (msg.msgType === 'compressed_certificate') {
+          this.onCompressedCertificate(msg, raw);
+          return;
+        }
         break;
       case 'WAIT_CERT':
         if (msg.msgType === 'certificate') {
           this.onCertificate(msg, raw);
+          return;
+        }
+        if (msg.msgType === 'compressed_certificate') {
+          this.onCompressedCertificate(msg, raw);
           return;
         }
         break;
@@ -580,6 +602,38 @@ export class TlsClient extends TlsConnection {
     }
     this.transcript.add(raw);
     this.setState(this.pskAccepted ? 'WAIT_FINISHED' : 'WAIT_CERT_CR');
+  }
+
+  /**
+   * RFC 8879 §4: a CompressedCertificate in place of Certificate, only with an algorithm we
+   * offered; the transcript takes the message as sent, the chain comes from its contents.
+   */
+  private onCompressedCertificate(
+    msg: Extract<HandshakeMessage, { msgType: 'compressed_certificate' }>,
+    raw: Uint8Array,
+  ): void {
+    const compressor = this.options.certificateCompression?.find((c) => c.algorithm === msg.algorithm);
+    if (!compressor)
+      alert(
+        AlertDescription.illegal_parameter,
+        `certificate compressed with algorithm ${msg.algorithm} we did not offer`,
+      );
+    const body = decompressCertificate(
+      compressor,
+      msg.compressedCertificateMessage,
+      msg.uncompressedLength,
+      this.maxHandshakeBytes,
+    );
+    const framed = new Uint8Array(4 + body.length);
+    framed.set(
+      [HandshakeType.certificate, body.length >> 16, (body.length >> 8) & 0xff, body.length & 0xff],
+      0,
+    );
+    framed.set(body, 4);
+    const inner = decodeHandshake(framed);
+    if (inner.msgType !== 'certificate')
+      alert(AlertDescription.bad_certificate, 'compressed certificate is not a Certificate');
+    this.onCertificate(inner, raw);
   }
 
   private onCertificate(msg: Extract<HandshakeMessage, { msgType: 'certificate' }>, raw: Uint8Array): void {

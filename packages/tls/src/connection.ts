@@ -118,6 +118,8 @@ export abstract class TlsConnection {
   protected clientRandom: Uint8Array = new Uint8Array(32);
 
   private readonly records = new RecordReader();
+  /** The largest handshake message we take (maxHandshakeMessage); also bounds decompressed certificates. */
+  protected readonly maxHandshakeBytes: number;
   private readonly reassembler: HandshakeReassembler;
   private readEpoch: RecordProtection | null = null;
   /** Whether any protected record from the peer has opened (see the cleartext-alert rule). */
@@ -155,7 +157,8 @@ export abstract class TlsConnection {
     this.trace = options.trace ?? silentTrace;
     this.host = options.host ?? role;
     this.keyLog = options.keyLog;
-    this.reassembler = new HandshakeReassembler(options.maxHandshakeMessage ?? 1 << 17);
+    this.maxHandshakeBytes = options.maxHandshakeMessage ?? 1 << 17;
+    this.reassembler = new HandshakeReassembler(this.maxHandshakeBytes);
     this.maxRecordsPerKey = options.maxRecordsPerKey ?? Number.POSITIVE_INFINITY;
     this.stateName = initialState;
   }
@@ -734,6 +737,7 @@ const MESSAGE_NAMES: Record<HandshakeMessage['msgType'], string> = {
   new_session_ticket: 'NewSessionTicket',
   end_of_early_data: 'EndOfEarlyData',
   key_update: 'KeyUpdate',
+  compressed_certificate: 'CompressedCertificate',
 };
 
 export function messageName(m: HandshakeMessage): string {
@@ -752,6 +756,7 @@ const MESSAGE_RFC: Record<HandshakeMessage['msgType'], string> = {
   new_session_ticket: 'RFC 8446 §4.6.1',
   end_of_early_data: 'RFC 8446 §4.5',
   key_update: 'RFC 8446 §4.6.3',
+  compressed_certificate: 'RFC 8879 §4',
 };
 
 /**

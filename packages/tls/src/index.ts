@@ -19,6 +19,7 @@ export {
   certificateVerifyInput,
   selectCertificate,
 } from './auth.ts';
+export * from './cert-compression.ts';
 export * from './client.ts';
 export * from './codec/alert.ts';
 export * from './codec/common.ts';
@@ -27,6 +28,7 @@ export * from './codec/handshake.ts';
 export * from './codec/record.ts';
 export * from './connection.ts';
 export * from './crypto/index.ts';
+export * from './kex.ts';
 export * from './keylog.ts';
 export * from './keyschedule.ts';
 export * from './record.ts';

@@ -17,11 +17,17 @@ import {
   macEqual,
   selectCertificate,
 } from './auth.ts';
+import { type CertificateCompressor, DEFAULT_COMPRESSORS, offeredCompression } from './cert-compression.ts';
 import { DEFAULT_CIPHER_SUITES, DEFAULT_GROUPS, GROUP_NAMES } from './client.ts';
 import { AlertDescription } from './codec/alert.ts';
 import { fromLatin1, latin1, PskKeyExchangeMode, TLS_1_2, TLS_1_3, writeOpaque } from './codec/common.ts';
 import { type Extension, findExtension } from './codec/extensions.ts';
-import { type ClientHello, type HandshakeMessage, truncatedClientHello } from './codec/handshake.ts';
+import {
+  type ClientHello,
+  encodeHandshake,
+  type HandshakeMessage,
+  truncatedClientHello,
+} from './codec/handshake.ts';
 import { MAX_PLAINTEXT } from './codec/record.ts';
 import { type TlsCommonOptions, TlsConnection } from './connection.ts';
 import type { HashName } from './crypto/provider.ts';
@@ -78,6 +84,11 @@ export interface TlsServerOptions extends TlsCommonOptions {
    * secrecy, when the client offers only that or sends no usable share. Default false.
    */
   allowPskKe?: boolean;
+  /**
+   * Certificate compression we can do (RFC 8879), preferred first: used when the client
+   * offers one of them. Default brotli then zlib (node:zlib); false for none.
+   */
+  certificateCompression?: readonly CertificateCompressor[] | false;
   /** Send our groups in EncryptedExtensions (RFC 8446 §4.2.7). Default true. */
   advertiseGroups?: boolean;
   /** Offer 0-RTT in our tickets (max_early_data_size, RFC 8446 §4.6.1); needs `antiReplay`. Default 0. */
@@ -472,11 +483,18 @@ export class TlsServer extends TlsConnection {
     }
     if (certificate) {
       const { signer, scheme } = certificate;
-      this.sendHandshake({
+      const message: HandshakeMessage = {
         msgType: 'certificate',
         certificateRequestContext: new Uint8Array(0),
         certificateList: signer.certificateChain.map((certData) => ({ certData, extensions: [] })),
-      });
+      };
+      // RFC 8879 §4: CompressedCertificate instead, with the first of our algorithms the client offered.
+      const offered = offeredCompression(ch.extensions);
+      const compressor =
+        offered && o.certificateCompression !== false
+          ? (o.certificateCompression ?? DEFAULT_COMPRESSORS).find((c) => offered.includes(c.algorithm))
+          : undefined;
+      this.sendHandshake(compressor ? compressedCertificate(signer, message, compressor) : message);
       const content = certificateVerifyInput('server', this.transcript.hash(this.crypto, suite.hash));
       this.sendHandshake({
         msgType: 'certificate_verify',
@@ -684,6 +702,29 @@ export class TlsServer extends TlsConnection {
     const psk = r.copy(r.u8('psk length'), 'psk');
     return { cipherSuite: cipherSuiteId, issuedAt, lifetimeSeconds, ageAdd, maxEarlyData, alpn, psk };
   }
+}
+
+/** Compressed Certificate bodies per signer and algorithm: the same bytes every time, compressed once. */
+const compressedCache = new WeakMap<CertificateSigner, Map<number, HandshakeMessage>>();
+
+function compressedCertificate(
+  signer: CertificateSigner,
+  message: HandshakeMessage,
+  compressor: CertificateCompressor,
+): HandshakeMessage {
+  let bySigner = compressedCache.get(signer);
+  if (!bySigner) compressedCache.set(signer, (bySigner = new Map()));
+  const cached = bySigner.get(compressor.algorithm);
+  if (cached) return cached;
+  const body = encodeHandshake(message).subarray(4);
+  const out: HandshakeMessage = {
+    msgType: 'compressed_certificate',
+    algorithm: compressor.algorithm,
+    uncompressedLength: body.length,
+    compressedCertificateMessage: compressor.compress(body),
+  };
+  bySigner.set(compressor.algorithm, out);
+  return out;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -19,6 +19,7 @@ import {
   type CertificateRequest,
   type CertificateVerify,
   type ClientHello,
+  type CompressedCertificate,
   type EncryptedExtensions,
   type EndOfEarlyData,
   type Finished,
@@ -319,6 +320,13 @@ export const arbitraryEndOfEarlyData: fc.Arbitrary<EndOfEarlyData> = fc.constant
   msgType: 'end_of_early_data' as const,
 });
 
+export const arbitraryCompressedCertificate: fc.Arbitrary<CompressedCertificate> = fc.record({
+  msgType: fc.constant('compressed_certificate' as const),
+  algorithm: fc.constantFrom(1, 2, 3),
+  uncompressedLength: fc.integer({ min: 0, max: 0xffffff }),
+  compressedCertificateMessage: bytes(1, 200),
+});
+
 export const arbitraryHandshakeMessage: fc.Arbitrary<HandshakeMessage> = fc.oneof(
   arbitraryClientHello,
   arbitraryServerHello,
@@ -331,4 +339,5 @@ export const arbitraryHandshakeMessage: fc.Arbitrary<HandshakeMessage> = fc.oneo
   arbitraryNewSessionTicket,
   arbitraryKeyUpdate,
   arbitraryEndOfEarlyData,
+  arbitraryCompressedCertificate,
 );

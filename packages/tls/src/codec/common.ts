@@ -31,6 +31,8 @@ export const HandshakeType = {
   certificate_verify: 15,
   finished: 20,
   key_update: 24,
+  /** RFC 8879 §4. */
+  compressed_certificate: 25,
   message_hash: 254,
 } as const;
 
@@ -49,6 +51,8 @@ export const ExtensionType = {
   server_certificate_type: 20,
   padding: 21,
   record_size_limit: 28,
+  /** RFC 8879 §3. */
+  compress_certificate: 27,
   pre_shared_key: 41,
   early_data: 42,
   supported_versions: 43,

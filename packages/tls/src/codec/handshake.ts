@@ -126,7 +126,22 @@ export type HandshakeMessage =
   | Finished
   | NewSessionTicket
   | EndOfEarlyData
-  | KeyUpdate;
+  | KeyUpdate
+  | CompressedCertificate;
+
+/**
+ * CompressedCertificate (RFC 8879 §4): a Certificate message body, compressed. It stands in
+ * the transcript as sent; the receiver decompresses and checks the length.
+ */
+export interface CompressedCertificate {
+  msgType: 'compressed_certificate';
+  /** CertificateCompressionAlgorithm: zlib 1, brotli 2, zstd 3 (RFC 8879 §7.3). */
+  algorithm: number;
+  /** uint24 uncompressed_length. */
+  uncompressedLength: number;
+  /** opaque compressed_certificate_message<1..2^24-1>. */
+  compressedCertificateMessage: Uint8Array;
+}
 
 /** One framed handshake message (RFC 8446 §4): msg_type, a 24-bit length, the body. */
 export interface HandshakeFrame {
@@ -305,6 +320,22 @@ function decodeBody(msgType: number, r: ByteReader): HandshakeMessage {
     }
     case HandshakeType.end_of_early_data:
       return { msgType: 'end_of_early_data' };
+    case HandshakeType.compressed_certificate: {
+      const algorithm = r.u16('compressed_certificate.algorithm');
+      const uncompressedLength = r.u24('compressed_certificate.uncompressed_length');
+      const compressedCertificateMessage = readOpaque(
+        r,
+        3,
+        'compressed_certificate.compressed_certificate_message',
+        1,
+      );
+      return {
+        msgType: 'compressed_certificate',
+        algorithm,
+        uncompressedLength,
+        compressedCertificateMessage,
+      };
+    }
     case HandshakeType.key_update: {
       const requestUpdate = r.u8('key_update.request_update');
       // RFC 8446 §4.6.3: any other value is an illegal_parameter.
@@ -337,6 +368,7 @@ const TYPE_CODE: Record<HandshakeMessage['msgType'], number> = {
   new_session_ticket: HandshakeType.new_session_ticket,
   end_of_early_data: HandshakeType.end_of_early_data,
   key_update: HandshakeType.key_update,
+  compressed_certificate: HandshakeType.compressed_certificate,
 };
 
 export function handshakeTypeCode(m: HandshakeMessage): number {
@@ -403,6 +435,10 @@ function encodeBody(w: ByteWriter, m: HandshakeMessage): void {
       return;
     case 'key_update':
       w.u8(m.requestUpdate);
+      return;
+    case 'compressed_certificate':
+      w.u16(m.algorithm).u24(m.uncompressedLength);
+      writeOpaque(w, 3, m.compressedCertificateMessage, 'compressed_certificate_message');
       return;
   }
 }
