@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { UsageError } from '../errors.ts';
 import { demoCommand } from './demo.ts';
+import { fetchCommand } from './fetch.ts';
 import { netnsCommand } from './netns.ts';
 import { pingCommand } from './ping.ts';
 import { serveCommand } from './serve.ts';
@@ -31,6 +32,7 @@ export function registerCommands(program: Command, print: (s: string) => void): 
   program.addCommand(serveCommand(print));
   program.addCommand(pingCommand(print));
   program.addCommand(traceCommand(print));
+  program.addCommand(fetchCommand());
 }
 
 /** The whole `stepwire` program, writing to `io`. */

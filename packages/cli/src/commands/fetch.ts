@@ -1,0 +1,359 @@
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Agent, type ClientResponse, request } from '@stepwire/http';
+import { Command, Option } from 'commander';
+import { UsageError } from '../errors.ts';
+import { TunSession } from '../tun/session.ts';
+
+/**
+ * `stepwire fetch URL`: a curl-shaped client on our HTTP/1.1 client (and our TLS for https):
+ * on node:net sockets by default (the safety guard keeps those on loopback), or with --tun on
+ * our own IP and TCP over a TUN device whose kernel side is a namespace. Exit statuses follow
+ * curl's where they have a meaning here.
+ */
+
+export const EXIT = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  resolve: 6,
+  connect: 7,
+  httpError: 22,
+  write: 23,
+  timeout: 28,
+  tls: 35,
+  recv: 56,
+  peerCertificate: 60,
+} as const;
+
+export interface FetchCliOptions {
+  request?: string;
+  data?: string[];
+  dataBinary?: string[];
+  header?: string[];
+  output?: string;
+  include?: boolean;
+  fail?: boolean;
+  cacert?: string;
+  insecure?: boolean;
+  resolve?: string[];
+  tun?: boolean;
+  netns?: string;
+  silent?: boolean;
+  /** Seconds for the whole transfer (curl's -m). */
+  maxTime?: number;
+}
+
+/** Where a run writes: the body (and -i head) to out, messages and the progress bar to err. */
+export interface FetchIo {
+  out(bytes: Uint8Array): void;
+  err(text: string): void;
+  /** Whether stderr is a terminal (the progress bar is drawn only there). */
+  errIsTty: boolean;
+  /** Whether stdout is a terminal (no progress bar over a body printed to it). */
+  outIsTty: boolean;
+}
+
+/** A failure with curl's exit status and message: `stepwire fetch: (7) Failed to connect ...`. */
+class FetchFailure extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export function fetchCommand(): Command {
+  return new Command('fetch')
+    .description('a curl-like HTTP/1.1 client on our stack (node:net on loopback, or our TCP over TUN)')
+    .argument('<url>', 'http:// or https:// URL')
+    .option('-X, --request <method>', 'request method (default GET, or POST with -d)')
+    .option('-d, --data <data>', "request body; '@file' reads a file (CR and LF removed, as curl)", collect)
+    .option('--data-binary <data>', "request body as is; '@file' reads a file byte for byte", collect)
+    .option('-H, --header <line>', "extra field 'Name: value' (repeatable)", collect)
+    .option('-o, --output <file>', 'write the body to a file instead of stdout')
+    .option('-i, --include', 'print the response head (status line and fields) before the body')
+    .option('-f, --fail', 'exit 22 without printing the body when the status is 400 or more')
+    .option('--cacert <file>', 'trust the CA certificate(s) in this PEM file for https')
+    .option('-k, --insecure', 'do not verify the server certificate')
+    .option('--resolve <host:port:addr>', 'connect to addr for host:port (repeatable)', collect)
+    .option('--tun', 'run on our own IP/TCP stack over a TUN device (root); the kernel side is the peer')
+    .option(
+      '--netns <name>',
+      'with --tun: namespace of the kernel side; made if missing, removed after',
+      'stepwire',
+    )
+    .option('-s, --silent', 'no progress bar and no error messages')
+    .addOption(
+      new Option('-m, --max-time <seconds>', 'give up after this many seconds (exit 28)').argParser((v) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--max-time: expected seconds, got '${v}'`);
+        return n;
+      }),
+    )
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Names resolve only through --resolve and "localhost": no DNS query leaves this machine.',
+        'Without --tun the kernel carries the bytes and only loopback is reachable; with --tun our',
+        'stack (198.18.0.2, fd00:5757::2) talks to the kernel side of a namespace (198.18.0.1,',
+        'fd00:5757::1). A progress bar goes to stderr for large bodies when stderr is a terminal.',
+        '',
+        'Exit status as curl: 0 ok, 2 usage, 6 could not resolve host, 7 could not connect,',
+        '22 HTTP status >= 400 with -f, 23 write error, 28 timeout, 35 TLS handshake failed,',
+        '56 connection broken while receiving, 60 server certificate not trusted.',
+        '',
+        'Examples:',
+        '  stepwire fetch http://127.0.0.1:8080/ -i',
+        '  stepwire fetch -d @form.txt -H "X-Trace: 1" http://localhost:8080/echo',
+        '  stepwire fetch --cacert ca.pem --resolve example.test:8443:127.0.0.1 https://example.test:8443/',
+        '  stepwire fetch --tun -o page.html http://198.18.0.1:8000/',
+      ].join('\n'),
+    )
+    .action(async (url: string, o: FetchCliOptions) => {
+      const code = await runFetch(url, o, {
+        out: (b) => process.stdout.write(b),
+        err: (t) => process.stderr.write(t),
+        errIsTty: process.stderr.isTTY === true,
+        outIsTty: process.stdout.isTTY === true,
+      });
+      if (code !== 0) process.exitCode = code;
+    });
+}
+
+/** The fields to send, from -H lines (usage error on a line without a colon). */
+function parseHeaders(lines: readonly string[]): [string, string][] {
+  return lines.map((line) => {
+    const i = line.indexOf(':');
+    const name = line.slice(0, i).trim();
+    if (i <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name))
+      throw new UsageError(`-H expects 'Name: value', got '${line}'`);
+    return [name, line.slice(i + 1).trim()];
+  });
+}
+
+/** The request body from -d / --data-binary: parts joined with '&' as curl does. */
+function parseBody(data: readonly string[], binary: readonly string[]): Buffer | undefined {
+  const read = (v: string, strip: boolean) => {
+    if (!v.startsWith('@')) return Buffer.from(v);
+    const file = readFileSync(v.slice(1));
+    // curl -d @file drops carriage returns and newlines; --data-binary keeps every byte.
+    return strip ? Buffer.from(file.filter((b) => b !== 0x0d && b !== 0x0a)) : file;
+  };
+  const parts = [...data.map((d) => read(d, true)), ...binary.map((d) => read(d, false))];
+  if (parts.length === 0) return undefined;
+  const joined: Buffer[] = [];
+  for (const [i, p] of parts.entries()) {
+    if (i > 0) joined.push(Buffer.from('&'));
+    joined.push(p);
+  }
+  return Buffer.concat(joined);
+}
+
+/** host:port:addr entries of --resolve, keyed 'host:port' (lower case). */
+function parseResolve(entries: readonly string[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const e of entries) {
+    const match = /^([^:]+):(\d+):(.+)$/.exec(e);
+    const addr = match?.[3]?.replace(/^\[|\]$/g, '') ?? '';
+    if (!match || net.isIP(addr) === 0)
+      throw new UsageError(`--resolve expects host:port:address, got '${e}'`);
+    m.set(`${match[1]?.toLowerCase()}:${match[2]}`, addr);
+  }
+  return m;
+}
+
+/** Where to connect for host:port: --resolve, an address literal, or localhost; else curl's 6. */
+function addressFor(host: string, port: number, resolve: Map<string, string>, tun: boolean): string {
+  const given = resolve.get(`${host.toLowerCase()}:${port}`);
+  if (given) return given;
+  if (net.isIP(host) !== 0) return host;
+  if (!tun && host.toLowerCase() === 'localhost') return '127.0.0.1';
+  throw new FetchFailure(EXIT.resolve, `Could not resolve host: ${host}`);
+}
+
+/** curl's exit status for an error of the connection or the exchange. */
+function exitFor(e: Error & { code?: string }, connected: boolean): FetchFailure {
+  const code = e.code ?? '';
+  const text = e.message;
+  if (code === 'ETIMEDOUT_MAX') return new FetchFailure(EXIT.timeout, text);
+  if (/certificate|unknown_ca|bad_certificate|verif/i.test(text))
+    return new FetchFailure(EXIT.peerCertificate, `SSL certificate problem: ${text}`);
+  if (/tls|alert|handshake|ssl/i.test(`${code} ${text}`))
+    return new FetchFailure(EXIT.tls, `TLS connect error: ${text}`);
+  if (
+    !connected ||
+    ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EADDRNOTAVAIL'].includes(code)
+  )
+    return new FetchFailure(EXIT.connect, `Failed to connect: ${text}`);
+  return new FetchFailure(EXIT.recv, `Failure when receiving data from the peer: ${text}`);
+}
+
+const MiB = 1024 * 1024;
+/** Bodies at least this large get a progress bar (when stderr is a terminal). */
+export const PROGRESS_FROM = MiB;
+
+function fmtBytes(n: number): string {
+  return n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
+}
+
+/** A one-line progress bar on stderr, redrawn at most ten times a second. */
+class Progress {
+  private last = 0;
+  private shown = false;
+  private readonly start = performance.now();
+  constructor(
+    private readonly io: FetchIo,
+    private readonly total: number | undefined,
+  ) {}
+  update(received: number, final = false): void {
+    const now = performance.now();
+    if (!final && now - this.last < 100) return;
+    if (!this.shown && !final && received < PROGRESS_FROM && (this.total ?? 0) < PROGRESS_FROM) return;
+    if (!this.shown && final) return;
+    this.last = now;
+    this.shown = true;
+    const rate = received / Math.max(0.001, (now - this.start) / 1000);
+    const width = 30;
+    let bar: string;
+    if (this.total) {
+      const f = Math.min(1, received / this.total);
+      const fill = Math.round(f * width);
+      bar = `[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${(f * 100).toFixed(0).padStart(3)}%  ${fmtBytes(received)} / ${fmtBytes(this.total)}`;
+    } else bar = `${fmtBytes(received)}`;
+    this.io.err(`\r${bar}  ${fmtBytes(rate)}/s\x1b[K${final ? '\n' : ''}`);
+  }
+}
+
+/** Run one fetch; resolves with the exit status (usage errors are thrown as UsageError). */
+export async function runFetch(rawUrl: string, o: FetchCliOptions, io: FetchIo): Promise<number> {
+  let url: URL;
+  try {
+    url = new URL(rawUrl);
+  } catch {
+    throw new UsageError(`not a URL: '${rawUrl}'`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`only http:// and https:// URLs, got '${url.protocol}'`);
+  const headers = parseHeaders(o.header ?? []);
+  const body = parseBody(o.data ?? [], o.dataBinary ?? []);
+  const resolve = parseResolve(o.resolve ?? []);
+  const method = (o.request ?? (body ? 'POST' : 'GET')).toUpperCase();
+  const has = (name: string) => headers.some(([n]) => n.toLowerCase() === name);
+  if (!has('user-agent')) headers.push(['User-Agent', 'stepwire-fetch']);
+  if (!has('accept')) headers.push(['Accept', '*/*']);
+  if (o.data?.length && !has('content-type'))
+    headers.push(['Content-Type', 'application/x-www-form-urlencoded']);
+  const ca = o.cacert ? readFileSync(o.cacert, 'utf8') : undefined;
+
+  const fail = (f: FetchFailure) => {
+    if (!o.silent) io.err(`stepwire fetch: (${f.code}) ${f.message}\n`);
+    return f.code;
+  };
+  const hostname = url.hostname.replace(/^\[|\]$/g, '');
+  const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+  let address: string;
+  try {
+    address = addressFor(hostname, port, resolve, o.tun === true);
+  } catch (e) {
+    if (e instanceof FetchFailure) return fail(e);
+    throw e;
+  }
+
+  const session = o.tun ? TunSession.open({ netns: o.netns ?? 'stepwire' }) : undefined;
+  let connected = false;
+  const agent = new Agent({
+    keepAlive: false,
+    connect: (origin): Duplex => {
+      const socket = session
+        ? session.tcp.connect({ host: address, port: origin.port })
+        : net.connect({ host: address, port: origin.port });
+      socket.setNoDelay(true);
+      socket.once('connect', () => {
+        connected = true;
+      });
+      return socket;
+    },
+    ...(url.protocol === 'https:'
+      ? {
+          tls: {
+            servername: hostname,
+            ...(ca ? { ca } : {}),
+            ...(o.insecure ? { rejectUnauthorized: false } : {}),
+          },
+        }
+      : {}),
+  });
+  let fd: number | undefined;
+  try {
+    return await new Promise<number>((done) => {
+      const req = request(url, { method, headers, agent });
+      const timer =
+        o.maxTime !== undefined
+          ? setTimeout(
+              () =>
+                req.destroy(
+                  Object.assign(new Error(`Operation timed out after ${o.maxTime} s`), {
+                    code: 'ETIMEDOUT_MAX',
+                  }),
+                ),
+              o.maxTime * 1000,
+            )
+          : undefined;
+      const finish = (code: number) => {
+        if (timer) clearTimeout(timer);
+        done(code);
+      };
+      req.on('error', (e: Error & { code?: string }) => finish(fail(exitFor(e, connected))));
+      req.on('response', (res: ClientResponse) => {
+        if (o.fail && res.statusCode >= 400) {
+          res.resume();
+          finish(
+            fail(new FetchFailure(EXIT.httpError, `The requested URL returned error: ${res.statusCode}`)),
+          );
+          return;
+        }
+        try {
+          if (o.output) fd = openSync(o.output, 'w');
+        } catch (e) {
+          res.resume();
+          finish(fail(new FetchFailure(EXIT.write, `cannot write ${o.output}: ${(e as Error).message}`)));
+          return;
+        }
+        const write = (b: Uint8Array) => (fd !== undefined ? writeSync(fd, b) : io.out(b));
+        if (o.include) {
+          const lines = [`HTTP/${res.httpVersion} ${res.statusCode} ${res.statusMessage}`];
+          for (let i = 0; i + 1 < res.rawHeaders.length; i += 2)
+            lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
+          write(Buffer.from(`${lines.join('\r\n')}\r\n\r\n`));
+        }
+        const length = Number(res.headers['content-length']);
+        const showProgress = io.errIsTty && !o.silent && (o.output !== undefined || !io.outIsTty);
+        const progress = showProgress
+          ? new Progress(io, Number.isFinite(length) ? length : undefined)
+          : undefined;
+        let received = 0;
+        res.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+          write(chunk);
+          progress?.update(received);
+        });
+        res.on('end', () => {
+          progress?.update(received, true);
+          finish(EXIT.ok);
+        });
+        res.on('error', (e: Error & { code?: string }) => finish(fail(exitFor(e, true))));
+      });
+      req.end(body);
+    });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+    agent.destroy();
+    await session?.close();
+  }
+}
