@@ -264,6 +264,12 @@ export const arbitraryTransportParameters: fc.Arbitrary<TransportParameters> = f
       max_ack_delay: optional(fc.integer({ min: 0, max: 2 ** 14 - 1 })),
       disable_active_migration: optional(fc.constant(true)),
       grease_quic_bit: optional(fc.constant(true)),
+      version_information: optional(
+        fc.record({
+          chosenVersion: fc.integer({ min: 1, max: 0xffffffff }),
+          availableVersions: fc.array(fc.integer({ min: 0, max: 0xffffffff }), { maxLength: 4 }),
+        }),
+      ),
       preferred_address: optional(
         fc.record({
           ipv4Address: bytes(4, 4),
@@ -298,7 +304,7 @@ export const arbitraryTransportParameters: fc.Arbitrary<TransportParameters> = f
     // Drop keys whose value is undefined, and unknown IDs that collide with known ones.
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(p)) if (v !== undefined) out[k] = v;
-    const known = new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 0x20, 0x2ab2]);
+    const known = new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 0x11, 0x20, 0x2ab2]);
     if (p.unknown) {
       const unknown = p.unknown.filter((u) => !known.has(u.id));
       if (unknown.length > 0) out.unknown = unknown;

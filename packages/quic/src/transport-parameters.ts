@@ -39,9 +39,16 @@ export const TransportParameterId = {
   active_connection_id_limit: 0x0e,
   initial_source_connection_id: 0x0f,
   retry_source_connection_id: 0x10,
+  version_information: 0x11,
   max_datagram_frame_size: 0x20,
   grease_quic_bit: 0x2ab2,
 } as const;
+
+/** RFC 9368 §3: the version the sender uses and the versions it would use. */
+export interface VersionInformation {
+  chosenVersion: number;
+  availableVersions: number[];
+}
 
 /** RFC 9000 §18.2: the server's preferred address. */
 export interface PreferredAddress {
@@ -79,6 +86,8 @@ export interface TransportParameters {
   initial_source_connection_id?: Uint8Array;
   retry_source_connection_id?: Uint8Array;
   max_datagram_frame_size?: number;
+  /** RFC 9368 §3 (compatible version negotiation). */
+  version_information?: VersionInformation;
   /** RFC 9287 §3: the sender accepts packets with the fixed bit set to 0. */
   grease_quic_bit?: boolean;
   unknown?: UnknownTransportParameter[];
@@ -208,6 +217,14 @@ export function encodeTransportParameters(p: TransportParameters): Uint8Array {
   }
   if (p.disable_active_migration) entries.push([ids.disable_active_migration, new Uint8Array(0)]);
   if (p.grease_quic_bit) entries.push([ids.grease_quic_bit, new Uint8Array(0)]);
+  if (p.version_information) {
+    const v = p.version_information;
+    if (v.chosenVersion === 0) throw new RangeError('Chosen Version 0 is not allowed (RFC 9368 §3)');
+    const w = new ByteWriter(4 + 4 * v.availableVersions.length);
+    w.u32(v.chosenVersion);
+    for (const a of v.availableVersions) w.u32(a);
+    entries.push([ids.version_information, w.finish().slice()]);
+  }
   if (p.preferred_address) entries.push([ids.preferred_address, encodePreferredAddress(p.preferred_address)]);
   // Parameters in ID order: the order carries no meaning (§18), this one is predictable.
   entries.sort((a, b) => a[0] - b[0]);
@@ -288,6 +305,18 @@ export function decodeTransportParameters(bytes: Uint8Array): TransportParameter
       case 'preferred_address':
         out[name] = decodePreferredAddress(v);
         break;
+      case 'version_information': {
+        // RFC 9368 §3: a length that is not a positive multiple of 4, or a Chosen Version of 0,
+        // is a TRANSPORT_PARAMETER_ERROR.
+        if (length < 4 || length % 4 !== 0)
+          v.fail(name, `length ${length} is not a positive multiple of 4 (RFC 9368 §3)`, 0);
+        const chosenVersion = v.u32('chosenVersion');
+        if (chosenVersion === 0) v.fail(name, 'Chosen Version is 0 (RFC 9368 §3)', 0);
+        const availableVersions: number[] = [];
+        while (!v.atEnd) availableVersions.push(v.u32('availableVersion'));
+        out[name] = { chosenVersion, availableVersions };
+        break;
+      }
       default: {
         const streams = name === 'initial_max_streams_bidi' || name === 'initial_max_streams_uni';
         const value = streams ? readVarintLimitAtMostPow2(v, name, 60) : readVarintLimit(v, name);

@@ -394,6 +394,10 @@ describe('ngtcp2 client ↔ ngtcp2 server through our relay, decoded by our stac
       expect(tp.original_destination_connection_id).toEqual(odcid);
       expect(tp.initial_source_connection_id).toEqual(serverHeader.scid);
       expect(tp.grease_quic_bit).toBe(true);
+      // This ngtcp2 sends version information under the draft code point 0xff73db rather than
+      // RFC 9368's 0x11: kept, in order, as an unknown parameter (RFC 9000 §18.1).
+      expect(tp.unknown?.map((u) => u.id)).toContain(0xff73db);
+      expect(tp.version_information).toBeUndefined();
 
       // HTTP/3: each side's control stream SETTINGS tell the other side's QPACK decoder its limits.
       const uni = (who: 'client' | 'server', type: number) => {

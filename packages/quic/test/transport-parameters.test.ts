@@ -55,6 +55,12 @@ describe('transport parameters (RFC 9000 §18)', () => {
     expect(() => decodeTransportParameters(fromHex('030244af'))).toThrow(/below 1200/); // 1199
     expect(() => decodeTransportParameters(fromHex('0c0100'))).toThrow(/zero-length/);
     expect(decodeTransportParameters(fromHex('6ab200'))).toEqual({ grease_quic_bit: true }); // RFC 9287 §3
+    // RFC 9368 §3: version_information.
+    expect(decodeTransportParameters(fromHex('11080000000100000001'))).toEqual({
+      version_information: { chosenVersion: 1, availableVersions: [1] },
+    });
+    expect(() => decodeTransportParameters(fromHex('110400000000'))).toThrow(/Chosen Version is 0/);
+    expect(() => decodeTransportParameters(fromHex('1106000000010000'))).toThrow(/multiple of 4/);
     expect(() => decodeTransportParameters(fromHex('0201ff'))).toThrow(/16 bytes/);
     expect(() => decodeTransportParameters(fromHex('010101010101'))).toThrow(/twice/);
     expect(() => decodeTransportParameters(fromHex('0808d000000000000001'))).toThrow(/2\^60/);
