@@ -1,11 +1,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { decodePcap, type PcapFile } from '@stepwire/link';
+import { decodePcap, decodePcapng, pcapngPackets } from '@stepwire/link';
 import { dissect, formatTree, packetTree } from '@stepwire/sim';
 import { ParseError } from '@stepwire/wire';
 import { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import { type FactsOptions, packetFacts } from '../views/facts.ts';
 import { renderHtml, type ViewPacket } from '../views/html.ts';
+import { type Decrypted, decryptTls, parseKeyLog } from '../views/tls-decrypt.ts';
 
 /**
  * `stepwire trace FILE.pcap`: our parsers as a tool. Any capture (tcpdump on a TUN, an
@@ -19,6 +20,8 @@ export interface TraceOptions {
   verifyChecksums?: boolean;
   /** Show each packet's layer tree under its ladder line. */
   verbose?: boolean;
+  /** An NSS key log (SSLKEYLOGFILE format) to decrypt TLS 1.3 with; also $SSLKEYLOGFILE and the pcapng's secrets. */
+  keylog?: string;
 }
 
 // Link-layer header types (tcpdump.org/linktypes.html) and how to reach the IP packet.
@@ -61,24 +64,85 @@ export interface TracedPacket {
   t: number;
   summary: string;
   ip?: Uint8Array;
+  /** What TLS carried in this packet, decrypted with the key log (or why it could not be). */
+  decrypted?: Decrypted[];
 }
 
-/** Decode a capture file's bytes into ladder lines (times in ms from its first packet). */
+export interface TraceCaptureOptions extends FactsOptions {
+  /** Key log lines to decrypt TLS 1.3 with, besides the pcapng's own secrets. */
+  keylog?: string[];
+}
+
+/** A pcapng starts with a Section Header Block, type 0x0A0D0D0A (a palindrome: either byte order). */
+const isPcapng = (b: Uint8Array) => b[0] === 0x0a && b[1] === 0x0d && b[2] === 0x0d && b[3] === 0x0a;
+
+/**
+ * Decode a capture file's bytes (pcap or pcapng) into ladder lines (times in ms from its
+ * first packet); TLS 1.3 connections whose secrets are in the key log (given, or in the
+ * pcapng's Decryption Secrets Blocks) are decrypted.
+ */
 export function traceCapture(
   bytes: Uint8Array,
-  options: FactsOptions = {},
-): { file: PcapFile; packets: TracedPacket[] } {
-  const file = decodePcap(bytes);
-  const scale = file.precision === 'nsec' ? 1e-6 : 1e-3;
-  const first = file.records[0];
-  const t0 = first ? first.tsSec * 1000 + first.tsFrac * scale : 0;
-  const packets = file.records.map((r) => {
-    const t = r.tsSec * 1000 + r.tsFrac * scale - t0;
-    const ip = ipPayload(file.linkType, r.data);
+  options: TraceCaptureOptions = {},
+): {
+  file: { format: 'pcap' | 'pcapng'; linkType: number };
+  packets: TracedPacket[];
+  /** Key log lines found in the capture itself. */
+  secrets: string[];
+} {
+  let frames: { timeMs: number; linkType: number; data: Uint8Array }[];
+  let file: { format: 'pcap' | 'pcapng'; linkType: number };
+  let secrets: string[] = [];
+  if (isPcapng(bytes)) {
+    const ng = pcapngPackets(decodePcapng(bytes));
+    frames = ng.packets;
+    secrets = ng.keylog;
+    file = { format: 'pcapng', linkType: ng.packets[0]?.linkType ?? -1 };
+  } else {
+    const pcap = decodePcap(bytes);
+    const scale = pcap.precision === 'nsec' ? 1e-6 : 1e-3;
+    frames = pcap.records.map((r) => ({
+      timeMs: r.tsSec * 1000 + r.tsFrac * scale,
+      linkType: pcap.linkType,
+      data: r.data,
+    }));
+    file = { format: 'pcap', linkType: pcap.linkType };
+  }
+  const t0 = frames[0]?.timeMs ?? 0;
+  const packets: TracedPacket[] = frames.map((f) => {
+    const t = f.timeMs - t0;
+    const ip = ipPayload(f.linkType, f.data);
     if (typeof ip === 'string') return { t, summary: `not decoded: ${ip}` };
     return { t, summary: summarize(ip, options), ip };
   });
-  return { file, packets };
+  const keylog = parseKeyLog([...secrets, ...(options.keylog ?? [])]);
+  if (keylog.size > 0) {
+    const decrypted = decryptTls(
+      packets.flatMap((p, index) => (p.ip ? [{ index, ip: p.ip }] : [])),
+      keylog,
+    );
+    for (const [index, d] of decrypted) {
+      const p = packets[index];
+      if (p) p.decrypted = d;
+    }
+  }
+  return { file, packets, secrets };
+}
+
+/** Key log lines from --keylog FILE and from $SSLKEYLOGFILE (as curl and Node read it). */
+function keylogLines(o: TraceOptions): string[] {
+  const lines: string[] = [];
+  const read = (path: string, what: string) => {
+    try {
+      lines.push(...readFileSync(path, 'utf8').split(/\r?\n/));
+    } catch (e) {
+      throw new UsageError(`cannot read ${what} ${path}: ${(e as Error).message}`);
+    }
+  };
+  if (o.keylog) read(o.keylog, '--keylog');
+  const env = process.env.SSLKEYLOGFILE;
+  if (env && env !== o.keylog) read(env, '$SSLKEYLOGFILE');
+  return lines;
 }
 
 /** dissect() with the refusing layer's offset and reason spelled out. */
@@ -104,18 +168,27 @@ export function runTrace(path: string, o: TraceOptions, print: (s: string) => vo
   }
   let traced: ReturnType<typeof traceCapture>;
   try {
-    traced = traceCapture(bytes, { verifyChecksums: o.verifyChecksums !== false });
+    traced = traceCapture(bytes, { verifyChecksums: o.verifyChecksums !== false, keylog: keylogLines(o) });
   } catch (e) {
-    if (e instanceof ParseError) throw new UsageError(`${path} is not a pcap file we can read: ${e.message}`);
+    if (e instanceof ParseError)
+      throw new UsageError(`${path} is not a pcap or pcapng file we can read: ${e.message}`);
     throw e;
   }
   print(`${'time (ms)'.padStart(12)}  summary`);
   for (const p of traced.packets) {
     print(`${p.t.toFixed(3).padStart(12)}  ${p.summary}`);
+    for (const d of p.decrypted ?? []) print(`${' '.repeat(14)}↳ ${d.text}`);
     if (o.verbose && p.ip) for (const line of formatTree(p.ip, packetTree(p.ip))) print(line);
   }
   const refused = traced.packets.filter((p) => / refused at byte |^not decoded/.test(p.summary)).length;
   print(`${traced.packets.length} packets, ${refused} refused by our decoders`);
+  const records = traced.packets.flatMap((p) => p.decrypted ?? []);
+  if (records.length > 0 || traced.secrets.length > 0) {
+    const failed = records.filter((d) => / not decrypted/.test(d.text)).length;
+    print(
+      `TLS: ${records.length - failed} decrypted, ${failed} not decrypted${traced.secrets.length ? ` (${traced.secrets.length} secrets from the capture's Decryption Secrets Blocks)` : ''}`,
+    );
+  }
   const checksumOnly = traced.packets.filter((p) =>
     / refused at byte \d+ \(checksum\)/.test(p.summary),
   ).length;
@@ -125,7 +198,9 @@ export function runTrace(path: string, o: TraceOptions, print: (s: string) => vo
     );
   }
   if (o.html) {
-    const packets: ViewPacket[] = traced.packets.flatMap((p) => (p.ip ? [{ t: p.t, bytes: p.ip }] : []));
+    const packets: ViewPacket[] = traced.packets.flatMap((p) =>
+      p.ip ? [{ t: p.t, bytes: p.ip, ...(p.decrypted ? { decrypted: p.decrypted } : {}) }] : [],
+    );
     const checksums = { verifyChecksums: o.verifyChecksums !== false };
     writeFileSync(o.html, renderHtml({ title: `stepwire trace ${path}`, packets, checksums }));
     print(`html: ${o.html}`);
@@ -135,9 +210,16 @@ export function runTrace(path: string, o: TraceOptions, print: (s: string) => vo
 export function traceCommand(print: (s: string) => void): Command {
   return new Command('trace')
     .description(
-      'decode any pcap capture (raw IP, Ethernet, Linux cooked) with our codecs: the ladder, each refusal with its offset and reason, and optionally the HTML view',
+      'decode any pcap or pcapng capture (raw IP, Ethernet, Linux cooked) with our codecs: the ladder, each refusal with its offset and reason, TLS 1.3 decrypted with a key log, and optionally the HTML view',
     )
-    .argument('<file>', 'a pcap file (tcpdump -w, Wireshark "pcap" format, stepwire demo --pcap)')
+    .argument(
+      '<file>',
+      'a pcap or pcapng file (tcpdump -w, dumpcap, Wireshark, stepwire demo --pcap / --pcapng)',
+    )
+    .option(
+      '--keylog <file>',
+      "TLS secrets (SSLKEYLOGFILE format) to decrypt TLS 1.3 with; also read: $SSLKEYLOGFILE and the pcapng's Decryption Secrets Blocks",
+    )
     .option(
       '--html <file>',
       'also write a self-contained HTML page: ladder, layer tree, bytes, filters, timelines',

@@ -1,5 +1,6 @@
 import { dissect, packetTree, type TreeLayer } from '@stepwire/sim';
 import { type FactsOptions, type PacketFacts, packetFacts } from './facts.ts';
+import type { Decrypted } from './tls-decrypt.ts';
 
 /**
  * One self-contained HTML page for a captured exchange (a demo run, a scenario or any pcap):
@@ -15,6 +16,8 @@ export interface ViewPacket {
   /** Who sent it and to whom, when the caller knows the hosts' names (else from the addresses). */
   from?: string;
   to?: string;
+  /** What TLS carried in this packet once decrypted with a key log (stepwire trace). */
+  decrypted?: Decrypted[];
 }
 
 export interface ViewNote {
@@ -56,9 +59,9 @@ export function renderHtml(view: CaptureView): string {
       t: p.t,
       from: p.from ?? name(facts.src),
       to: p.to ?? name(facts.dst),
-      summary: dissect(p.bytes),
+      summary: [dissect(p.bytes), ...(p.decrypted ?? []).map((d) => d.text)].join(' · '),
       hex: Buffer.from(p.bytes).toString('hex'),
-      layers: packetTree(p.bytes),
+      layers: [...packetTree(p.bytes), ...(p.decrypted ?? []).map(decryptedLayer)],
       ...(facts.flow ? { flow: facts.flow } : {}),
       ...(facts.tcp ? { tcp: facts.tcp } : {}),
       ...(facts.refusal ? { refusal: facts.refusal } : {}),
@@ -97,6 +100,28 @@ export function renderHtml(view: CaptureView): string {
 </body>
 </html>
 `;
+}
+
+/**
+ * A decrypted record as a layer of the tree: its bytes are not in the packet as captured (they
+ * were encrypted), so its fields point at no packet bytes and show the plaintext instead.
+ */
+function decryptedLayer(d: Decrypted): TreeLayer {
+  const fields = [
+    { offset: 0, length: 0, name: d.layer === 'http' ? 'start line' : 'content', value: d.text },
+  ];
+  if (d.bytes) {
+    const head = d.bytes.subarray(0, 256);
+    const text =
+      d.layer === 'http' ? new TextDecoder('latin1').decode(head) : Buffer.from(head).toString('hex');
+    fields.push({
+      offset: 0,
+      length: 0,
+      name: `plaintext (${d.bytes.length} bytes${d.bytes.length > head.length ? `, first ${head.length}` : ''})`,
+      value: text,
+    });
+  }
+  return { layer: d.layer, title: d.text, rfc: d.layer === 'http' ? 'RFC 9112' : 'RFC 8446 §5.2', fields };
 }
 
 function escapeHtml(s: string): string {
