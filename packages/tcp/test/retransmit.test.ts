@@ -479,6 +479,27 @@ describe('RACK (RFC 8985): loss found by time', () => {
   });
 });
 
+describe('TLP and a closed window', () => {
+  it('sends no probe past a zero window: the persist timer owns it (RFC 9293 §3.8.6.1)', () => {
+    const { a } = established();
+    a.send(bytes(30 * 1460), 0);
+    let t = 0;
+    while (a.stats.sndUna !== a.stats.sndMax) {
+      t += 10;
+      a.receive(ackFromB(a.stats.sndMax), t);
+    }
+    const una = a.stats.sndUna;
+    a.send(bytes(4 * 1460), 100);
+    // Half acknowledged, and the window shuts with the other half still out.
+    a.receive(ackFromB(una + 2 * 1460, { window: 0 }), 110);
+    // No tail probe: the next deadline is the RTO for what is in flight.
+    expect(a.nextTimeout()).toBe(110 + a.stats.rto);
+    const out = a.onTimeout(a.nextTimeout()!);
+    expect(out.segments.every((x) => x.seq + x.payload.length <= una + 4 * 1460)).toBe(true);
+    expect(a.stats.tailLossProbes).toBe(0);
+  });
+});
+
 describe('F-RTO (RFC 5682 §3, with SACK): spurious retransmission timeouts', () => {
   // A window in flight and more data queued; RACK-TLP off so the RTO is what fires.
   function stalled() {

@@ -41,8 +41,10 @@ const { seqAdd, seqDiff, seqLt } = wire;
  * the connection's variables are the Transmission Control Block (control-block.ts); the
  * state diagram is a table (state.ts); SEGMENT ARRIVES follows §3.10.7 step by step
  * (receive.ts); when to send (send.ts), what each segment carries (segments.ts), loss
- * recovery (recovery.ts: RFC 6675 SACK with RFC 6937 PRR, RFC 6582 NewReno without) and
- * the timers (timers.ts: RTO, persist, delayed ACK, keepalive, TIME-WAIT).
+ * recovery (recovery.ts: RFC 6675 SACK with RFC 6937 PRR, RFC 6582 NewReno without, and
+ * the RFC 3708 / RFC 4015 undo of spurious ones; rack.ts: RFC 8985 RACK-TLP; frto.ts:
+ * RFC 5682 F-RTO) and the timers (timers.ts: RTO, RACK reordering, tail loss probe,
+ * persist, delayed ACK, keepalive, TIME-WAIT).
  */
 export class TcpConnection {
   /** The Transmission Control Block; the functions of this folder act on it. */

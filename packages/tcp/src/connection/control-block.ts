@@ -242,7 +242,7 @@ export function keepaliveOptions(opts: KeepaliveOptions): Required<KeepaliveOpti
 /**
  * The Transmission Control Block (RFC 9293 §3.3.1): everything one connection knows, in
  * small groups named after the RFC's variables. The functions of receive.ts, send.ts,
- * recovery.ts, segments.ts and timers.ts act on it; TcpConnection (connection.ts) is the
+ * recovery.ts, rack.ts, frto.ts, segments.ts and timers.ts act on it; TcpConnection (connection.ts) is the
  * user's face of it. The bookkeeping every part needs (state changes, output, drops,
  * tracing) lives here as methods.
  */

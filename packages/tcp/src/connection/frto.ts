@@ -47,7 +47,9 @@ export function frtoOnAck(tcb: ControlBlock, advanced: boolean): void {
     }
     // Step 2b: up to two new segments, whatever cwnd says.
     const before = tcb.snd.max;
-    if (sendNew(tcb, true)) sendNew(tcb, true);
+    // Never past the peer's window (sendNew's override would send a byte beyond it).
+    if (tcb.sendWindowAvailable() > 0 && sendNew(tcb, true) && tcb.sendWindowAvailable() > 0)
+      sendNew(tcb, true);
     if (tcb.snd.max === before) fallBack(tcb);
     else f.state = 2;
     return;

@@ -233,6 +233,7 @@ export function tlpArm(tcb: ControlBlock): void {
     tcb.recovery.inRecovery ||
     r.tlpEnd !== undefined ||
     tcb.snd.una === tcb.snd.max ||
+    tcb.snd.wnd === 0 || // a closed window is the persist timer's (RFC 9293 §3.8.6.1)
     seqLt(tcb.snd.una, tcb.recovery.recover) ||
     srtt === undefined
   ) {

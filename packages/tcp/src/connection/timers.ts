@@ -138,8 +138,10 @@ function onKeepaliveTimeout(tcb: ControlBlock): void {
 function onProbeTimeout(tcb: ControlBlock): void {
   const r = tcb.rack;
   if (!SEND_STATES.has(tcb.state) || tcb.snd.una === tcb.snd.max || tcb.recovery.inRecovery) return;
+  if (tcb.snd.wnd === 0) return; // the persist timer probes a closed window
   const before = tcb.snd.max;
-  if (!sendNew(tcb, true) || tcb.snd.max === before) {
+  // New data only inside the peer's window (sendNew's override would send a byte past it).
+  if (tcb.sendWindowAvailable() <= 0 || !sendNew(tcb, true) || tcb.snd.max === before) {
     const start = seqMax(seqAdd(tcb.snd.max, -tcb.mss), tcb.snd.una);
     retransmitRange(tcb, start, seqDiff(tcb.snd.max, start));
     r.tlpRetrans = true;
