@@ -1,10 +1,10 @@
 /**
  * `stepwire fetch`: our HTTP/1.1 client as a curl-like command. Against node:http and
- * node:https (OpenSSL, a self-signed certificate made by openssl here) on loopback, and over
+ * node:https (OpenSSL; the shared test CA and leaves of test/support/tls-peers.ts) on loopback, and over
  * TUN against python's http.server on the kernel side of a namespace this file makes and
  * removes (root; fails, never skips, without it).
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { netnsDown, netnsExists, netnsUp } from '@stepwire/link';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tlsFixtures } from '../../../test/support/tls-peers.ts';
 import { EXIT, type FetchCliOptions, type FetchIo, runFetch } from '../src/commands/fetch.ts';
 import { runCli } from '../src/commands/index.ts';
 
@@ -23,7 +24,9 @@ let server: http.Server;
 let base = '';
 let tlsServer: https.Server;
 let tlsPort = 0;
-let certPem = '';
+let caFile = '';
+let wrongServer: https.Server;
+let wrongPort = 0;
 const BIG = Buffer.alloc(2 * 1024 * 1024 + 7).map((_, i) => (i * 31) & 0xff);
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -57,35 +60,20 @@ beforeAll(async () => {
   await once(server, 'listening');
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'ca.pem'),
-      '-days',
-      '2',
-      '-subj',
-      '/CN=fetch.test',
-      '-addext',
-      'subjectAltName=DNS:fetch.test',
-    ],
-    { stdio: 'pipe', timeout: 30_000 },
-  );
-  certPem = readFileSync(join(dir, 'ca.pem'), 'utf8');
-  tlsServer = https.createServer(
-    { cert: certPem, key: readFileSync(join(dir, 'key.pem'), 'utf8'), minVersion: 'TLSv1.3' },
-    (req, res) =>
+  // The shared fixtures: a P-256 CA and a leaf for stepwire.test it signed; a leaf for
+  // other.test only (a name mismatch) from the same CA.
+  const pki = tlsFixtures();
+  const leaf = pki.server['P-256'].leaf;
+  caFile = pki.server['P-256'].ca.certFile;
+  const serve = (id: { certPem: string; keyPem: string }) =>
+    https.createServer({ cert: id.certPem, key: id.keyPem, minVersion: 'TLSv1.3' }, (req, res) =>
       res.end(`secure ${req.method} ${req.url} sni=${(req.socket as { servername?: string }).servername}`),
-  );
+    );
+  tlsServer = serve(leaf);
+  wrongServer = serve(pki.wrongName);
+  wrongServer.listen(0, '127.0.0.1');
+  await once(wrongServer, 'listening');
+  wrongPort = (wrongServer.address() as AddressInfo).port;
   tlsServer.listen(0, '127.0.0.1');
   await once(tlsServer, 'listening');
   tlsPort = (tlsServer.address() as AddressInfo).port;
@@ -94,8 +82,10 @@ beforeAll(async () => {
 afterAll(() => {
   server.closeAllConnections();
   server.close();
-  tlsServer.closeAllConnections();
-  tlsServer.close();
+  for (const x of [tlsServer, wrongServer]) {
+    x.closeAllConnections();
+    x.close();
+  }
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -230,24 +220,34 @@ describe('stepwire fetch against node:http on loopback', () => {
 
 describe('stepwire fetch over https (node:https, OpenSSL) on loopback', () => {
   it('--cacert and --resolve: verified against the name in the URL, SNI sent', async () => {
-    const url = `https://fetch.test:${tlsPort}/secure`;
+    const url = `https://stepwire.test:${tlsPort}/secure`;
     const r = await fetchCli(url, {
-      cacert: join(dir, 'ca.pem'),
-      resolve: [`fetch.test:${tlsPort}:127.0.0.1`],
+      cacert: caFile,
+      resolve: [`stepwire.test:${tlsPort}:127.0.0.1`],
     });
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(r.text).toBe('secure GET /secure sni=fetch.test');
+    expect(r.text).toBe('secure GET /secure sni=stepwire.test');
+  });
+
+  it('a certificate for another name, though from the trusted CA, is refused with exit 60', async () => {
+    const r = await fetchCli(`https://stepwire.test:${wrongPort}/`, {
+      cacert: caFile,
+      resolve: [`stepwire.test:${wrongPort}:127.0.0.1`],
+    });
+    expect(r.code).toBe(60);
+    expect(r.stdout.length).toBe(0);
   });
 
   it('without the CA the certificate is refused with exit 60; -k accepts it', async () => {
-    const url = `https://fetch.test:${tlsPort}/`;
-    const resolve = [`fetch.test:${tlsPort}:127.0.0.1`];
+    const url = `https://stepwire.test:${tlsPort}/`;
+    const resolve = [`stepwire.test:${tlsPort}:127.0.0.1`];
     const refused = await fetchCli(url, { resolve });
     expect(refused.code).toBe(60);
+    expect((await fetchCli(url, { resolve, cacert: join(dir, 'absent.pem') })).code).toBe(77);
     const insecure = await fetchCli(url, { resolve, insecure: true });
     expect(insecure.code).toBe(0);
-    expect(insecure.text).toBe('secure GET / sni=fetch.test');
+    expect(insecure.text).toBe('secure GET / sni=stepwire.test');
   });
 });
 

@@ -25,6 +25,7 @@ export const EXIT = {
   tls: 35,
   recv: 56,
   peerCertificate: 60,
+  cacert: 77,
 } as const;
 
 export interface FetchCliOptions {
@@ -106,7 +107,7 @@ export function fetchCommand(): Command {
         '',
         'Exit status as curl: 0 ok, 2 usage, 6 could not resolve host, 7 could not connect,',
         '22 HTTP status >= 400 with -f, 23 write error, 28 timeout, 35 TLS handshake failed,',
-        '56 connection broken while receiving, 60 server certificate not trusted.',
+        '56 connection broken while receiving, 60 server certificate not trusted, 77 CA file unreadable.',
         '',
         'Examples:',
         '  stepwire fetch http://127.0.0.1:8080/ -i',
@@ -249,12 +250,19 @@ export async function runFetch(rawUrl: string, o: FetchCliOptions, io: FetchIo):
   if (!has('accept')) headers.push(['Accept', '*/*']);
   if (o.data?.length && !has('content-type'))
     headers.push(['Content-Type', 'application/x-www-form-urlencoded']);
-  const ca = o.cacert ? readFileSync(o.cacert, 'utf8') : undefined;
 
   const fail = (f: FetchFailure) => {
     if (!o.silent) io.err(`stepwire fetch: (${f.code}) ${f.message}\n`);
     return f.code;
   };
+  let ca: string | undefined;
+  try {
+    ca = o.cacert ? readFileSync(o.cacert, 'utf8') : undefined;
+  } catch (e) {
+    return fail(
+      new FetchFailure(EXIT.cacert, `cannot read the CA file ${o.cacert}: ${(e as Error).message}`),
+    );
+  }
   const hostname = url.hostname.replace(/^\[|\]$/g, '');
   const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
   let address: string;
