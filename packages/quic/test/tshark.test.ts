@@ -4,13 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fc } from '@fast-check/vitest';
 import { encodeUdp } from '@stepwire/udp';
-import { concatBytes, fromHex, internetChecksum, toHex } from '@stepwire/wire';
+import { concatBytes, fromHex, internetChecksum, toHex, utf8 } from '@stepwire/wire';
 import { afterAll, describe, expect, it } from 'vitest';
 import { derivePacketKeys, initialKeys, nodeQuicCrypto } from '../src/crypto/keys.ts';
 import { sealPacket } from '../src/crypto/protect.ts';
+import { buildRetry } from '../src/crypto/retry.ts';
 import { encodeFrames, type Frame } from '../src/frames/frame.ts';
 import { FRAME_RULES, frameAllowedIn } from '../src/frames/legality.ts';
-import type { PacketType } from '../src/packet/header.ts';
+import { encodeVersionNegotiation, type PacketType } from '../src/packet/header.ts';
 import { arbitraryFrameOf } from '../src/testing.ts';
 import * as A from './vectors/rfc9001.ts';
 
@@ -232,5 +233,64 @@ describe('tshark dissects our QUIC packets', () => {
       expect(r[6] ?? '').toBe(list(of('MAX_STREAMS').map((f) => f.maximumStreams)));
       expect(r[7] ?? '').toBe(list(of('NEW_CONNECTION_ID').map((f) => f.sequenceNumber)));
     });
+  });
+
+  it('Retry (tag verified by tshark, RFC 9001 §5.8) and Version Negotiation packets', () => {
+    const odcid = fromHex('0badc0de0badc0de');
+    const scid = fromHex('c1c2c3c4');
+    const { client } = initialKeys(nodeQuicCrypto, odcid);
+    const initial = sealPacket(
+      client,
+      {
+        type: 'Initial',
+        version: 1,
+        dcid: odcid,
+        scid,
+        token: new Uint8Array(0),
+        reservedBits: 0,
+        packetNumberLength: 1,
+        truncatedPacketNumber: 0,
+      },
+      0,
+      encodeFrames([{ type: 'PING' }, { type: 'PADDING', length: 1100 }]),
+    );
+    const retryFields = {
+      version: 1,
+      unusedBits: 0,
+      dcid: scid,
+      scid: fromHex('5e5e5e5e5e5e5e5e'),
+      retryToken: utf8('stepwire-token'),
+    };
+    const good = buildRetry(nodeQuicCrypto.crypto, odcid, retryFields);
+    // The same Retry tagged for another ODCID: tshark must flag it (our negative control).
+    const bad = buildRetry(nodeQuicCrypto.crypto, fromHex('0000000000000000'), retryFields);
+    const vn = encodeVersionNegotiation({
+      type: 'VersionNegotiation',
+      unusedBits: 0x40,
+      dcid: scid,
+      scid: odcid,
+      supportedVersions: [1, 0x6b3343cf],
+    });
+    const file = join(dir, 'retry.pcap');
+    writeFileSync(
+      file,
+      pcap([
+        ipUdp(initial, true),
+        ipUdp(good, false),
+        ipUdp(initial, true),
+        ipUdp(bad, false),
+        ipUdp(vn, false),
+      ]),
+    );
+    const rows = tshark(file, [
+      'frame.number',
+      'quic.retry_token',
+      'quic.bad_retry',
+      'quic.supported_version',
+    ]);
+    expect(rows[1]?.[1]).toBe(toHex(utf8('stepwire-token')));
+    expect(rows[1]?.[2] ?? '').toBe('');
+    expect(rows[3]?.[2]).not.toBe('');
+    expect(rows[4]?.[3]).toBe('0x00000001,0x6b3343cf');
   });
 });
