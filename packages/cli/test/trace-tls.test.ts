@@ -1,0 +1,233 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodePcap, encodePcap } from '@stepwire/link';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/commands/index.ts';
+import { runTrace, traceCapture } from '../src/commands/trace.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'stepwire-trace-tls-'));
+// The trace reads $SSLKEYLOGFILE too: these tests say exactly which secrets it gets.
+const savedKeylogEnv = process.env.SSLKEYLOGFILE;
+delete process.env.SSLKEYLOGFILE;
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  if (savedKeylogEnv !== undefined) process.env.SSLKEYLOGFILE = savedKeylogEnv;
+});
+
+async function cli(args: string[]): Promise<string> {
+  let out = '';
+  const code = await runCli(args, { out: (t) => (out += t), err: (t) => (out += t) });
+  expect(code, out).toBe(0);
+  return out;
+}
+
+function trace(path: string, o: Parameters<typeof runTrace>[1] = {}): string[] {
+  const lines: string[] = [];
+  runTrace(path, o, (s) => lines.push(s));
+  return lines;
+}
+
+const decryptedLines = (lines: string[]) =>
+  lines.filter((l) => l.includes('↳')).map((l) => l.trim().slice(2));
+
+const pcap = join(dir, 'tls-full.pcap');
+const keys = join(dir, 'tls-full.keys');
+const tour = join(dir, 'tour.pcapng');
+beforeAll(async () => {
+  await cli(['demo', 'tls-full', '--pcap', pcap, '--keylog', keys]);
+  await cli(['demo', '--pcapng', tour]);
+}, 60_000);
+
+describe('stepwire trace decrypts TLS 1.3 with a key log', () => {
+  it('our demo (tls-full) with --keylog: the encrypted handshake of both sides, the data and the alerts', () => {
+    const lines = trace(pcap, { keylog: keys });
+    const d = decryptedLines(lines);
+    expect(d[0]).toBe('TLS (decrypted) EncryptedExtensions, Certificate, CertificateVerify, Finished');
+    expect(d[1]).toBe('TLS (decrypted) Finished');
+    expect(d).toContain('TLS (decrypted) NewSessionTicket');
+    expect(d.filter((l) => l === 'TLS (decrypted) Alert warning close_notify')).toHaveLength(2);
+    expect(d.some((l) => /application data, \d+ bytes|^HTTP/.test(l))).toBe(true);
+    expect(d.filter((l) => /not decrypted/.test(l))).toEqual([]);
+    expect(lines.at(-1)).toMatch(/^TLS: \d+ decrypted, 0 not decrypted$/);
+    // The handshake lines sit under the server's and then the client's packet.
+    const i = lines.findIndex((l) => l.includes('EncryptedExtensions'));
+    expect(lines[i - 1]).toMatch(/198\.18\.0\.2→198\.18\.0\.1 TCP 443→/);
+    // Without secrets: nothing is decrypted and nothing is claimed.
+    expect(decryptedLines(trace(pcap))).toEqual([]);
+  });
+
+  it('the secrets inside our pcapng are enough: HTTP/1.1 GET / and its 200 over TLS', () => {
+    const d = decryptedLines(trace(tour));
+    expect(d).toContain('HTTP/1.1 GET /');
+    expect(d).toContain('HTTP/1.1 200 OK');
+    expect(d).toContain('TLS (decrypted) EncryptedExtensions, Certificate, CertificateVerify, Finished');
+    expect(d.filter((l) => /not decrypted/.test(l))).toEqual([]);
+  });
+
+  it('segments out of order and retransmitted are put back in sequence order', () => {
+    const file = decodePcap(readFileSync(pcap));
+    const expected = decryptedLines(trace(pcap, { keylog: keys }));
+    // Data segments of the server (443 → client) in capture order; swap the first two and repeat one.
+    const fromServer = file.records
+      .map((r, i) => ({ r, i }))
+      .filter(
+        ({ r }) => r.data[9] === 6 && ((r.data[20]! << 8) | r.data[21]!) === 443 && r.data.length > 52 + 20,
+      );
+    expect(fromServer.length).toBeGreaterThanOrEqual(3);
+    const [a, b] = fromServer as [{ i: number }, { i: number }];
+    const records = file.records.slice();
+    [records[a.i], records[b.i]] = [records[b.i]!, records[a.i]!];
+    records.splice(b.i + 1, 0, records[b.i]!);
+    const shuffled = join(dir, 'shuffled.pcap');
+    writeFileSync(shuffled, encodePcap({ ...file, records }));
+    const got = decryptedLines(trace(shuffled, { keylog: keys }));
+    expect(got.filter((l) => /not decrypted/.test(l))).toEqual([]);
+    expect([...got].sort()).toEqual([...expected].sort());
+  });
+
+  it('a record that fails to decrypt is shown with the reason; a missing secret is named', () => {
+    const file = decodePcap(readFileSync(pcap));
+    // Flip a ciphertext byte near the end of the server's encrypted handshake flight.
+    const records = file.records.map((r) => ({ ...r, data: r.data.slice() }));
+    const flight = traceCapture(readFileSync(pcap), {
+      keylog: readFileSync(keys, 'utf8').split('\n'),
+    }).packets.findIndex((p) => p.decrypted?.some((d) => d.text.includes('EncryptedExtensions')));
+    const target = records[flight]!.data;
+    target[target.length - 3]! ^= 0x01;
+    const tampered = join(dir, 'tampered.pcap');
+    writeFileSync(tampered, encodePcap({ ...file, records }));
+    const d = decryptedLines(trace(tampered, { keylog: keys, verifyChecksums: false }));
+    expect(d[0]).toMatch(
+      /^TLS record not decrypted \(handshake keys, record 0\): bad_record_mac: record failed authentication$/,
+    );
+    // Only the client's secrets: the server's records name the one that is missing.
+    const clientOnly = join(dir, 'client-only.keys');
+    writeFileSync(
+      clientOnly,
+      readFileSync(keys, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('CLIENT_'))
+        .join('\n'),
+    );
+    const partial = decryptedLines(trace(pcap, { keylog: clientOnly }));
+    expect(partial[0]).toMatch(
+      /^TLS not decrypted: no SERVER_HANDSHAKE_TRAFFIC_SECRET for client_random [0-9a-f]{16}… in the key log$/,
+    );
+    expect(partial).toContain('TLS (decrypted) Finished');
+  });
+
+  it('--html: decrypted packets carry tls-decrypted and http layers in the page data', () => {
+    const html = join(dir, 'tour.html');
+    trace(tour, { html });
+    const json = /<script type="application\/json" id="data">(.*?)<\/script>/s.exec(
+      readFileSync(html, 'utf8'),
+    )![1]!;
+    const data = JSON.parse(json) as {
+      packets: { summary: string; layers: { layer: string; title: string }[] }[];
+    };
+    const http = data.packets.filter((p) =>
+      p.layers.some((l) => l.layer === 'http' && l.title === 'HTTP/1.1 GET /'),
+    );
+    expect(http.length).toBeGreaterThanOrEqual(1);
+    expect(http.some((p) => p.summary.includes('TCP') && p.summary.endsWith('HTTP/1.1 GET /'))).toBe(true);
+    expect(
+      data.packets.some((p) =>
+        p.layers.some((l) => l.layer === 'tls-decrypted' && l.title.includes('CertificateVerify')),
+      ),
+    ).toBe(true);
+  });
+});
+
+describe('stepwire trace decrypts curl talking to openssl s_server on the loopback', () => {
+  it('dumpcap capture + curl SSLKEYLOGFILE: the GET / and s_server -www status page; editcap-embedded secrets too', async () => {
+    const cert = join(dir, 'c.pem');
+    const key = join(dir, 'k.pem');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-subj',
+        '/CN=localhost',
+        '-days',
+        '1',
+      ],
+      { stdio: 'ignore' },
+    );
+    // A free loopback port for s_server.
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const server: ChildProcess = spawn(
+      'openssl',
+      ['s_server', '-accept', `127.0.0.1:${port}`, '-cert', cert, '-key', key, '-www', '-tls1_3'],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    const capture = join(dir, 'curl.pcap');
+    const cap: ChildProcess = spawn(
+      'dumpcap',
+      ['-q', '-i', 'lo', '-f', `tcp port ${port}`, '-a', 'duration:30', '-P', '-w', capture],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    try {
+      let err = '';
+      cap.stderr!.on('data', (d: Buffer) => (err += d));
+      let serverOut = '';
+      server.stdout!.on('data', (d: Buffer) => (serverOut += d));
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`dumpcap did not start: ${err}`)), 15_000);
+        cap.stderr!.on('data', () => {
+          if (!/Capturing on/.test(err)) return;
+          clearTimeout(t);
+          // "Capturing on" comes a moment before the capture filter is in place.
+          setTimeout(resolve, 1000);
+        });
+      });
+      await expect.poll(() => serverOut, { timeout: 10_000 }).toContain('ACCEPT');
+      const keylog = join(dir, 'curl.keys');
+      const page = execFileSync(
+        'curl',
+        ['-sk', '--tlsv1.3', '--max-time', '10', `https://127.0.0.1:${port}/`],
+        {
+          encoding: 'utf8',
+          env: { ...process.env, SSLKEYLOGFILE: keylog },
+        },
+      );
+      expect(page).toContain('<HTML>');
+      // Let the last segments reach the capture, then stop dumpcap (it writes what it has).
+      await new Promise((r) => setTimeout(r, 500));
+      const exited = new Promise((r) => cap.on('exit', r));
+      cap.kill('SIGTERM');
+      await exited;
+      // The kernel fills loopback checksums in after the capture point (offload).
+      const d = decryptedLines(trace(capture, { keylog, verifyChecksums: false }));
+      expect(d[0]).toBe('TLS (decrypted) EncryptedExtensions, Certificate, CertificateVerify, Finished');
+      expect(d).toContain('TLS (decrypted) Finished');
+      expect(d).toContain('HTTP/1.1 GET /');
+      expect(d).toContain('HTTP/1.0 200 ok');
+      expect(d.filter((l) => /not decrypted/.test(l))).toEqual([]);
+      // The same capture with the secrets embedded by Wireshark's editcap: a pcapng that decrypts alone.
+      const embedded = join(dir, 'curl.pcapng');
+      execFileSync('editcap', ['--inject-secrets', `tls,${keylog}`, capture, embedded], { stdio: 'ignore' });
+      const alone = trace(embedded, { verifyChecksums: false });
+      expect(decryptedLines(alone)).toEqual(d);
+      expect(alone.at(-1)).toMatch(/secrets from the capture's Decryption Secrets Blocks\)$/);
+    } finally {
+      if (cap.exitCode === null) cap.kill('SIGTERM');
+      server.kill('SIGTERM');
+    }
+  }, 60_000);
+});
