@@ -77,7 +77,8 @@ describe('stepwire trace decrypts TLS 1.3 with a key log', () => {
         ({ r }) => r.data[9] === 6 && ((r.data[20]! << 8) | r.data[21]!) === 443 && r.data.length > 52 + 20,
       );
     expect(fromServer.length).toBeGreaterThanOrEqual(3);
-    const [a, b] = fromServer as [{ i: number }, { i: number }];
+    const a = fromServer[0]!;
+    const b = fromServer[1]!;
     const records = file.records.slice();
     [records[a.i], records[b.i]] = [records[b.i]!, records[a.i]!];
     records.splice(b.i + 1, 0, records[b.i]!);
