@@ -21,6 +21,7 @@ import type { Duplex } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import type { TraceBus } from '@stepwire/wire';
 import type { CertificateSigner, CertificateVerifier } from './auth.ts';
+import type { CertificateCompressor } from './cert-compression.ts';
 import { TlsClient, type TlsClientOptions } from './client.ts';
 import { AlertDescription, TlsAlertError } from './codec/alert.ts';
 import { CipherSuite, ContentType, HandshakeType, NamedGroup, SignatureScheme } from './codec/common.ts';
@@ -144,6 +145,8 @@ export interface ConnectOptions extends CommonOptions {
   earlyData?: Uint8Array | string;
   /** Send a legacy session id and change_cipher_spec (RFC 8446 §D.4). Default true, as browsers do. */
   compatibilityMode?: boolean;
+  /** Offer certificate compression (RFC 8879), e.g. [brotliCompressor, zlibCompressor]. None by default. */
+  certificateCompression?: readonly CertificateCompressor[];
 }
 
 /** One certificate chain (leaf first) and the leaf's private key. */
@@ -184,6 +187,10 @@ export interface ServerOptions extends CommonOptions {
   ALPNCallback?: (offer: { servername?: string; protocols: string[] }) => string | undefined;
   /** A createSecureContext() result: its certificates when cert/key are not given. */
   secureContext?: SecureContext;
+  /** Certificate compression we do for clients that offer it (RFC 8879): default brotli, zlib; false for none. */
+  certificateCompression?: readonly CertificateCompressor[] | false;
+  /** Allow psk_ke (PSK without (EC)DHE, no forward secrecy; RFC 8446 §4.2.9) for resumption. Default false. */
+  allowPskKe?: boolean;
   /** Seconds a ticket is good for (RFC 8446 §4.6.1, at most 7 days). */
   sessionTimeout?: number;
   /**
@@ -848,6 +855,7 @@ function connectWith(o: ConnectOptions, onSecureConnect?: () => void): SecureSoc
     ...(cipherSuites ? { cipherSuites } : {}),
     ...(groups ? { groups } : {}),
     ...(o.ALPNProtocols ? { alpnProtocols: o.ALPNProtocols } : {}),
+    ...(o.certificateCompression ? { certificateCompression: o.certificateCompression } : {}),
     ...(session ? { session } : {}),
     ...(earlyData ? { earlyData: new Uint8Array(earlyData) } : {}),
     ...(own
@@ -989,6 +997,10 @@ export class SecureServer extends EventEmitter {
           }
         : {}),
       ...(options.sessionTimeout !== undefined ? { ticketLifetimeSeconds: options.sessionTimeout } : {}),
+      ...(options.certificateCompression !== undefined
+        ? { certificateCompression: options.certificateCompression }
+        : {}),
+      ...(options.allowPskKe ? { allowPskKe: true } : {}),
       ...(maxEarlyData > 0 ? { maxEarlyData, antiReplay: new AntiReplayCache() } : {}),
       ...(options.trace ? { trace: options.trace } : {}),
       ...(options.hostName ? { host: options.hostName } : {}),

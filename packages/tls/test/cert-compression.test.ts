@@ -97,3 +97,33 @@ describe('decompression failures are bad_certificate (RFC 8879 §4)', () => {
     expect(() => decodeCompressCertificate(Uint8Array.of(0))).toThrow();
   });
 });
+
+describe('through the node:tls-shaped API', () => {
+  it('connect({ certificateCompression }) to createServer(): compressed, verified', async () => {
+    const { duplexPair } = await import('node:stream');
+    const { connect, createServer } = await import('../src/api.ts');
+    const { createStepwireCredentials } = await import('../src/pki/index.ts');
+    const { ca, leaf } = createStepwireCredentials(new Date());
+    const trace = new TraceBus();
+    const sent: string[] = [];
+    trace.on((e) => {
+      if (e.dir === 'out' && typeof e.fields?.msgType === 'string') sent.push(e.fields.msgType);
+    });
+    const server = createServer({ cert: leaf.certificatePem, key: leaf.privateKeyPem, trace, hostName: 's' });
+    const [a, b] = duplexPair();
+    server.emit('connection', b);
+    const c = connect({
+      socket: a,
+      servername: 'stepwire.test',
+      ca: ca.certificatePem,
+      certificateCompression: [zlibCompressor],
+    });
+    await new Promise((resolve, reject) => {
+      c.once('secureConnect', resolve);
+      c.once('error', reject);
+    });
+    expect(c.authorized).toBe(true);
+    expect(sent).toContain('compressed_certificate');
+    c.destroy();
+  });
+});
