@@ -38,5 +38,8 @@ export * from './recovery/ack-tracker.ts';
 export * from './recovery/congestion.ts';
 export * from './recovery/loss.ts';
 export * from './recovery/rtt.ts';
+export * from './streams/flow-control.ts';
+export * from './streams/receive-buffer.ts';
+export * from './streams/stream-id.ts';
 export * from './summary.ts';
 export * from './transport-parameters.ts';
