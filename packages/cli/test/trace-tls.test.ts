@@ -57,6 +57,13 @@ describe('stepwire trace decrypts TLS 1.3 with a key log', () => {
     expect(lines[i - 1]).toMatch(/198\.18\.0\.2→198\.18\.0\.1 TCP 443→/);
     // Without secrets: nothing is decrypted and nothing is claimed.
     expect(decryptedLines(trace(pcap))).toEqual([]);
+    // $SSLKEYLOGFILE is read as curl and Node read it.
+    process.env.SSLKEYLOGFILE = keys;
+    try {
+      expect(decryptedLines(trace(pcap))).toEqual(d);
+    } finally {
+      delete process.env.SSLKEYLOGFILE;
+    }
   });
 
   it('the secrets inside our pcapng are enough: HTTP/1.1 GET / and its 200 over TLS', () => {
