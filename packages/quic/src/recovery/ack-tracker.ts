@@ -165,9 +165,9 @@ export class AckTracker {
 
   /**
    * The ACK frame for the current state. Ack Delay is the time since the largest packet
-   * arrived, in units of 2^ack_delay_exponent µs (RFC 9000 §13.2.5, §19.3); Initial and
-   * Handshake ACKs carry 0 there since their delay is not used (§13.2.5: "the ack delay is 0 ...
-   * for Initial and Handshake" is how RFC 9002 §5.3 treats them).
+   * arrived, in units of 2^ack_delay_exponent µs (RFC 9000 §13.2.5, §19.3). Initial and
+   * Handshake ACKs carry 0: those packets are acknowledged at once (§13.2.1), and the
+   * receiver of such an ACK may ignore its delay anyway (RFC 9002 §5.3).
    */
   buildAck(now: number): AckFrame | undefined {
     if (this.ranges.length === 0) return undefined;
