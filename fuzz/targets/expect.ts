@@ -32,3 +32,28 @@ export function chunks(data: Uint8Array, wide = true): Uint8Array[] {
   }
   return out;
 }
+
+/**
+ * For codecs whose encoding is canonical: bytes that decode must encode back to exactly the
+ * same bytes, or decode dropped or invented something. A ParseError from decode is fine.
+ */
+export function reencodes<T>(
+  name: string,
+  bytes: Uint8Array,
+  decode: (b: Uint8Array) => T,
+  encode: (v: T) => Uint8Array,
+): void {
+  let value: T;
+  try {
+    value = decode(bytes);
+  } catch (e) {
+    if (e instanceof ParseError) return;
+    throw e;
+  }
+  const again = encode(value);
+  if (again.length !== bytes.length || again.some((x, i) => x !== bytes[i])) {
+    throw new Error(
+      `${name}: ${bytes.length} octets decode to a value that encodes to ${again.length} different octets`,
+    );
+  }
+}

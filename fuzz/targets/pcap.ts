@@ -1,7 +1,7 @@
-/** Classic pcap files (draft-ietf-opsawg-pcap): either byte order and precision. */
-import { decodePcap } from '../../packages/link/src/pcap.ts';
-import { only } from './expect.ts';
+/** Classic pcap files (draft-ietf-opsawg-pcap): either byte order and precision; a file that decodes encodes back to the same octets. */
+import { decodePcap, encodePcap } from '../../packages/link/src/pcap.ts';
+import { reencodes } from './expect.ts';
 
 export function fuzz(data: Uint8Array): void {
-  only(() => decodePcap(data));
+  reencodes('pcap', data, decodePcap, encodePcap);
 }

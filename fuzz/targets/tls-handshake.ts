@@ -1,7 +1,10 @@
-/** TLS 1.3 handshake messages (RFC 8446 §4): every message type through decodeHandshake. */
-import { decodeHandshake } from '../../packages/tls/src/codec/handshake.ts';
-import { only } from './expect.ts';
+/**
+ * TLS 1.3 handshake messages (RFC 8446 §4): every message type through decodeHandshake; a
+ * message that decodes encodes back to the same octets (the transcript hash depends on it).
+ */
+import { decodeHandshake, encodeHandshake } from '../../packages/tls/src/codec/handshake.ts';
+import { reencodes } from './expect.ts';
 
 export function fuzz(data: Uint8Array): void {
-  only(() => decodeHandshake(data));
+  reencodes('handshake', data, (b) => decodeHandshake(b), encodeHandshake);
 }

@@ -5,12 +5,13 @@ import {
   decodeTLSCiphertext,
   decodeTLSInnerPlaintext,
   decodeTLSPlaintext,
+  encodeTLSPlaintext,
 } from '../../packages/tls/src/codec/record.ts';
-import { only } from './expect.ts';
+import { only, reencodes } from './expect.ts';
 
 export function fuzz(data: Uint8Array): void {
   only(() => decodeRecordHeader(data));
-  only(() => decodeTLSPlaintext(data));
+  reencodes('TLSPlaintext', data, (b) => decodeTLSPlaintext(b), encodeTLSPlaintext);
   only(() => decodeTLSCiphertext(data));
   only(() => decodeTLSInnerPlaintext(data));
   only(() => decodeAlert(data));

@@ -1,7 +1,7 @@
-/** Stored sessions (session-ticket.ts): the bytes a client keeps to resume across processes. */
-import { decodeStoredSession } from '../../packages/tls/src/session-ticket.ts';
-import { only } from './expect.ts';
+/** Stored sessions (session-ticket.ts): the bytes a client keeps to resume across processes; they re-encode exactly. */
+import { decodeStoredSession, encodeStoredSession } from '../../packages/tls/src/session-ticket.ts';
+import { reencodes } from './expect.ts';
 
 export function fuzz(data: Uint8Array): void {
-  only(() => decodeStoredSession(data));
+  reencodes('stored session', data, decodeStoredSession, encodeStoredSession);
 }
