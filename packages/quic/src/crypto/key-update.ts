@@ -79,8 +79,8 @@ export class KeyPhaseState {
 
   /**
    * Call once the packet authenticated with the keys `keysFor` chose. A packet of the next
-   * phase means the peer updated: we follow (§6.2: "update its send keys to the
-   * corresponding key phase before sending an acknowledgment").
+   * phase means the peer updated: we follow, so our packets, acknowledgements included,
+   * use the new phase from now on (§6.2).
    */
   onPacketAuthenticated(choice: KeyChoice, pn: number): void {
     if (choice === 'next') this.rotate();

@@ -60,7 +60,7 @@ export function protectPacket(
   const pnLength = (header[0]! & PACKET_NUMBER_LENGTH_MASK) + 1;
   const pnOffset = header.length - pnLength;
   if (pnLength + payload.length + AEAD_TAG_LENGTH < MIN_PROTECTED_LENGTH_AFTER_PN) {
-    // §5.4.2: "an endpoint MUST ... pad" short packets so the sample exists.
+    // §5.4.2: the sender pads short packets so that a sample always exists.
     throw new RangeError(
       `packet number and payload of ${pnLength + payload.length} bytes leave no room for the header protection sample`,
     );

@@ -8,7 +8,7 @@ import { FIXED_BIT, HEADER_FORM_BIT } from './header.ts';
  *   Stateless Reset { Fixed Bits (2) = 1, Unpredictable Bits (38..), Stateless Reset Token (128) }
  */
 export const STATELESS_RESET_TOKEN_LENGTH = 16;
-/** §10.3: "an endpoint SHOULD ensure that ... the packet is at least 21 bytes" (5 + 16 token bytes are the minimum it can be). */
+/** §10.3: the smallest stateless reset: 5 unpredictable bytes (at least 38 bits after the two fixed ones) and the 16-byte token. */
 export const MIN_STATELESS_RESET_LENGTH = 21;
 
 /**
