@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { h2Benchmarks } from './h2.bench.ts';
 import { hpackBenchmarks } from './hpack.bench.ts';
 import { httpBenchmarks } from './http.bench.ts';
+import { httpClientBenchmarks } from './http-client.bench.ts';
 import { ipBenchmarks } from './ip.bench.ts';
 import type { Benchmark, BenchResult } from './lib.ts';
 import { loadBenchmarks } from './load.bench.ts';
@@ -27,6 +28,7 @@ const all: Benchmark[] = [
   ...tlsBenchmarks,
   ...quicBenchmarks,
   ...httpBenchmarks,
+  ...httpClientBenchmarks,
   ...hpackBenchmarks,
   ...h2Benchmarks,
   ...loadBenchmarks,
