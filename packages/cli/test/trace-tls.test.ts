@@ -3,10 +3,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fc, test } from '@fast-check/vitest';
 import { decodePcap, encodePcap } from '@stepwire/link';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/commands/index.ts';
 import { runTrace, traceCapture } from '../src/commands/trace.ts';
+import { type Decrypted, decryptTls, parseKeyLog } from '../src/views/tls-decrypt.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'stepwire-trace-tls-'));
 // The trace reads $SSLKEYLOGFILE too: these tests say exactly which secrets it gets.
@@ -95,6 +97,71 @@ describe('stepwire trace decrypts TLS 1.3 with a key log', () => {
     expect(got.filter((l) => /not decrypted/.test(l))).toEqual([]);
     expect([...got].sort()).toEqual([...expected].sort());
   });
+
+  /**
+   * Cut an IPv4/TCP packet's payload at `cuts` into several segments, each starting up to
+   * `overlap` bytes early (a retransmission that repeats delivered bytes), in reverse order
+   * when asked: what a lossy path and a sender repacketizing look like in a capture.
+   */
+  function split(ip: Uint8Array, cuts: number[], overlap: number, reverse: boolean): Uint8Array[] {
+    const ihl = (ip[0]! & 15) * 4;
+    const hdr = ihl + (ip[ihl + 12]! >> 4) * 4;
+    const payload = ip.subarray(hdr);
+    if (payload.length < 2) return [ip];
+    const view = new DataView(ip.buffer, ip.byteOffset, ip.byteLength);
+    const seq = view.getUint32(ihl + 4);
+    const points = [...new Set([0, payload.length, ...cuts.map((c) => c % payload.length)])].sort(
+      (x, y) => x - y,
+    );
+    const pieces: Uint8Array[] = [];
+    for (let k = 0; k + 1 < points.length; k++) {
+      const start = Math.max(0, points[k]! - overlap);
+      const piece = new Uint8Array(hdr + points[k + 1]! - start);
+      piece.set(ip.subarray(0, hdr));
+      piece.set(payload.subarray(start, points[k + 1]!), hdr);
+      const v = new DataView(piece.buffer);
+      v.setUint16(2, piece.length);
+      v.setUint32(ihl + 4, (seq + start) >>> 0);
+      pieces.push(piece);
+    }
+    return reverse ? pieces.reverse() : pieces;
+  }
+  const names = (m: Map<number, Decrypted[]>) =>
+    [...m.entries()].sort(([a], [b]) => a - b).flatMap(([, ds]) => ds.flatMap((d) => d.messages ?? [d.text]));
+
+  test.prop(
+    [
+      fc.array(
+        fc.record({
+          cuts: fc.array(fc.nat(), { maxLength: 4 }),
+          overlap: fc.nat({ max: 40 }),
+          reverse: fc.boolean(),
+        }),
+        { minLength: 64, maxLength: 64 },
+      ),
+    ],
+    { numRuns: 60 },
+  )(
+    'any repacketizing, reordering within a flight and overlapping retransmission decrypts the same',
+    (plan) => {
+      const records = decodePcap(readFileSync(pcap)).records;
+      const keylog = parseKeyLog(readFileSync(keys, 'utf8').split('\n'));
+      const whole = decryptTls(
+        records.map((r, index) => ({ index, ip: r.data })),
+        keylog,
+      );
+      const pieces = records.flatMap((r, i) => {
+        const p = plan[i % plan.length]!;
+        return split(r.data, p.cuts, p.overlap, p.reverse);
+      });
+      const cut = decryptTls(
+        pieces.map((ip, index) => ({ index, ip })),
+        keylog,
+      );
+      expect(names(cut)).toEqual(names(whole));
+      expect(names(whole)).toContain('CertificateVerify');
+    },
+  );
 
   it('a record that fails to decrypt is shown with the reason; a missing secret is named', () => {
     const file = decodePcap(readFileSync(pcap));

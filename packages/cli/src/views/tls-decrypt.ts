@@ -89,7 +89,7 @@ const ALERTS: Record<number, string> = {
 /** One direction of a TCP connection, reassembled in sequence order. */
 class Direction {
   next: number | undefined;
-  private readonly ooo = new Map<number, { data: Uint8Array; packet: number }>();
+  private readonly ooo = new Map<number, Uint8Array>();
   private oooBytes = 0;
   private buf: Uint8Array = new Uint8Array(0);
   /** Set when the stream is given up; the reason is reported once. */
@@ -130,7 +130,7 @@ class Direction {
         return;
       }
       if (!this.ooo.has(seq >>> 0)) {
-        this.ooo.set(seq >>> 0, { data, packet });
+        this.ooo.set(seq >>> 0, data);
         this.oooBytes += data.length;
       }
       return;
@@ -143,9 +143,10 @@ class Direction {
         const d = (s - (this.next ?? 0)) | 0;
         if (d > 0) continue;
         this.ooo.delete(s);
-        this.oooBytes -= w.data.length;
+        this.oooBytes -= w.length;
         found = true;
-        if (-d < w.data.length) this.deliver(w.data.subarray(-d), w.packet, record, fail);
+        // Records completed now belong to the packet that filled the gap, as Wireshark shows them.
+        if (-d < w.length) this.deliver(w.subarray(-d), packet, record, fail);
         break;
       }
     }
