@@ -163,6 +163,41 @@ describe('stepwire trace decrypts TLS 1.3 with a key log', () => {
     },
   );
 
+  it.each([
+    ['tls-hrr', 'TLS (decrypted) EncryptedExtensions, Certificate, CertificateVerify, Finished', 1],
+    ['tls-resumption', 'TLS (decrypted) EncryptedExtensions, Finished', 1],
+    ['tls-0rtt', 'TLS (decrypted) EndOfEarlyData', 1],
+    ['tls-mtls', 'TLS (decrypted) Certificate, CertificateVerify, Finished', 1],
+    ['tls-keyupdate', 'TLS (decrypted) KeyUpdate', 2],
+  ])('%s: every record decrypts from the pcapng alone (%s ×%d)', async (scenario, line, times) => {
+    const file = join(dir, `${scenario}.pcapng`);
+    await cli(['demo', scenario, '--pcapng', file]);
+    const d = decryptedLines(trace(file));
+    expect(d.filter((l) => l === line)).toHaveLength(times);
+    expect(d.filter((l) => /not decrypted/.test(l))).toEqual([]);
+    expect(d.filter((l) => l === 'TLS (decrypted) Alert warning close_notify').length).toBeGreaterThanOrEqual(
+      2,
+    );
+  });
+
+  test.prop([fc.array(fc.tuple(fc.nat(), fc.nat({ max: 7 })), { minLength: 1, maxLength: 8 }), fc.nat()], {
+    numRuns: 200,
+  })('hostile captures: flipped bits and cut packets never make the decryption throw', (flips, cutAt) => {
+    const records = decodePcap(readFileSync(pcap)).records.map((r) => r.data.slice());
+    const keylog = parseKeyLog(readFileSync(keys, 'utf8').split('\n'));
+    for (const [at, bit] of flips) {
+      const r = records[at % records.length]!;
+      r[(at >>> 4) % r.length]! ^= 1 << bit;
+    }
+    const k = cutAt % records.length;
+    records[k] = records[k]!.subarray(0, cutAt % (records[k]!.length + 1));
+    const out = decryptTls(
+      records.map((ip, index) => ({ index, ip })),
+      keylog,
+    );
+    for (const ds of out.values()) for (const d of ds) expect(typeof d.text).toBe('string');
+  });
+
   it('a record that fails to decrypt is shown with the reason; a missing secret is named', () => {
     const file = decodePcap(readFileSync(pcap));
     // Flip a ciphertext byte near the end of the server's encrypted handshake flight.

@@ -97,7 +97,7 @@ class Direction {
   secret: Uint8Array | undefined;
   protection: RecordProtection | undefined;
   /** 'handshake' until this side's Finished, then 'application'. */
-  epoch: 'plain' | 'handshake' | 'application' = 'plain';
+  epoch: 'plain' | 'early' | 'handshake' | 'application' = 'plain';
   private hsBuf: Uint8Array = new Uint8Array(0);
   private hsPlainBuf: Uint8Array = new Uint8Array(0);
   isClient = false;
@@ -368,34 +368,75 @@ function onRecord(
   if (type !== 23) return; // a plaintext alert: the ladder shows it already
   if (!conn.clientRandom)
     return void add(packet, { layer: 'tls-decrypted', text: 'TLS not decrypted: no ClientHello seen' });
-  if (!conn.suite)
-    return void add(packet, {
-      layer: 'tls-decrypted',
-      text: 'TLS not decrypted: no ServerHello (cipher suite) seen',
-    });
-  const suite = conn.suite;
+  const cr = conn.clientRandom;
   const side = dir.isClient ? 'CLIENT' : 'SERVER';
-  if (dir.epoch === 'plain') {
-    const secret = keylog.get(`${side}_HANDSHAKE_TRAFFIC_SECRET ${conn.clientRandom}`);
-    if (!secret)
+  const missing = (label: string) =>
+    add(packet, {
+      layer: 'tls-decrypted',
+      text: `TLS not decrypted: no ${label} for client_random ${cr.slice(0, 16)}… in the key log`,
+    });
+  /** Switch this direction to its handshake keys (RFC 8446 §7.1); false when that cannot be done yet. */
+  const toHandshake = (): boolean => {
+    const secret = keylog.get(`${side}_HANDSHAKE_TRAFFIC_SECRET ${cr}`);
+    if (!conn.suite || !secret) return false;
+    dir.secret = secret;
+    dir.protection = new RecordProtection(nobleCrypto, conn.suite, secret);
+    dir.epoch = 'handshake';
+    return true;
+  };
+  if (dir.epoch === 'plain' && dir.isClient && !conn.suite) {
+    // §2.3: 0-RTT data before the ServerHello, under the early traffic secret. The suite is
+    // the resumed session's, not yet named on the wire: the one whose key opens the record.
+    const early = keylog.get(`CLIENT_EARLY_TRAFFIC_SECRET ${cr}`);
+    if (!early) return void missing('CLIENT_EARLY_TRAFFIC_SECRET (0-RTT data before the ServerHello)');
+    for (const candidate of CIPHER_SUITES.values()) {
+      if (candidate.hashLength !== early.length) continue;
+      const trial = new RecordProtection(nobleCrypto, candidate, early);
+      try {
+        trial.open(record);
+      } catch {
+        continue;
+      }
+      dir.secret = early;
+      dir.protection = new RecordProtection(nobleCrypto, candidate, early);
+      dir.epoch = 'early';
+      break;
+    }
+    if (dir.epoch !== 'early')
       return void add(packet, {
         layer: 'tls-decrypted',
-        text: `TLS not decrypted: no ${side}_HANDSHAKE_TRAFFIC_SECRET for client_random ${conn.clientRandom.slice(0, 16)}… in the key log`,
+        text: 'TLS record not decrypted (early keys): no cipher suite opens it with CLIENT_EARLY_TRAFFIC_SECRET',
       });
-    dir.secret = secret;
-    dir.protection = new RecordProtection(nobleCrypto, suite, secret);
-    dir.epoch = 'handshake';
   }
-  const prot = dir.protection;
+  if (dir.epoch === 'plain') {
+    if (!conn.suite)
+      return void add(packet, {
+        layer: 'tls-decrypted',
+        text: 'TLS not decrypted: no ServerHello (cipher suite) seen',
+      });
+    if (!toHandshake()) return void missing(`${side}_HANDSHAKE_TRAFFIC_SECRET`);
+  }
+  let prot = dir.protection;
   if (!prot) return;
   let inner: { type: number; content: Uint8Array };
   try {
     inner = prot.open(record);
   } catch (e) {
-    return void add(packet, {
-      layer: 'tls-decrypted',
-      text: `TLS record not decrypted (${dir.epoch} keys, record ${prot.sequenceNumber}): ${(e as Error).message}`,
-    });
+    // A server that rejects 0-RTT gets no EndOfEarlyData (§4.2.10): the client's next records
+    // are under its handshake keys.
+    let reopened: { type: number; content: Uint8Array } | undefined;
+    if (dir.epoch === 'early' && toHandshake() && dir.protection) {
+      prot = dir.protection;
+      try {
+        reopened = prot.open(record);
+      } catch {}
+    }
+    if (!reopened)
+      return void add(packet, {
+        layer: 'tls-decrypted',
+        text: `TLS record not decrypted (${dir.epoch} keys, record ${prot.sequenceNumber}): ${(e as Error).message}`,
+      });
+    inner = reopened;
   }
   if (inner.type === 22) {
     let msgs: Uint8Array[];
@@ -408,18 +449,21 @@ function onRecord(
     for (const m of msgs) {
       const t = m[0]!;
       names.push(HANDSHAKE_NAMES[t] ?? `handshake type ${t}`);
-      if (t === 20 && dir.epoch === 'handshake') {
+      if (t === 5 && dir.epoch === 'early') {
+        // §4.5: EndOfEarlyData is the last record under the early keys.
+        if (!toHandshake()) names.push('(no CLIENT_HANDSHAKE_TRAFFIC_SECRET in the key log)');
+      } else if (t === 20 && dir.epoch === 'handshake') {
         // §7.1: after its Finished, a side sends under its application traffic secret.
         const app = keylog.get(`${side}_TRAFFIC_SECRET_0 ${conn.clientRandom}`);
         dir.epoch = 'application';
         dir.secret = app;
-        dir.protection = app ? new RecordProtection(nobleCrypto, suite, app) : undefined;
+        dir.protection = app ? new RecordProtection(nobleCrypto, prot.suite, app) : undefined;
         if (!app)
           names.push(`(no ${side}_TRAFFIC_SECRET_0 in the key log: application data stays encrypted)`);
       } else if (t === 24 && dir.secret) {
         // §4.6.3, §7.2: the sender's next records use the next generation of its secret.
-        dir.secret = nextTrafficSecret(nobleCrypto, suite.hash, dir.secret);
-        dir.protection = new RecordProtection(nobleCrypto, suite, dir.secret);
+        dir.secret = nextTrafficSecret(nobleCrypto, prot.suite.hash, dir.secret);
+        dir.protection = new RecordProtection(nobleCrypto, prot.suite, dir.secret);
       }
     }
     if (names.length > 0)
