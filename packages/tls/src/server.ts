@@ -77,6 +77,14 @@ export interface TlsServerOptions extends TlsCommonOptions {
    * when it sent no share for it (RFC 8446 §4.2.8).
    */
   groupSelection?: 'shares' | 'preference';
+  /**
+   * Stateless HelloRetryRequest (RFC 8446 §4.2.2): the cookie carries the hash of ClientHello1,
+   * the suite and the group, sealed with this 32-byte key, so that any server holding the key
+   * (a fresh TlsServer, another process) can take the second ClientHello without the first.
+   * A change_cipher_spec before a ClientHello is then tolerated (it may follow an HRR another
+   * instance sent). Cookies older than maxAgeMs (default 30 s) are refused.
+   */
+  statelessRetry?: { key: Uint8Array; maxAgeMs?: number };
   /** A cookie to put in our HelloRetryRequest, given the first ClientHello (RFC 8446 §4.2.2); it must come back. */
   helloRetryCookie?: (clientHello1: Uint8Array) => Uint8Array;
   /**
@@ -206,6 +214,7 @@ export class TlsServer extends TlsConnection {
 
   private onClientHello(ch: ClientHello, raw: Uint8Array): void {
     const o = this.options;
+    if (o.statelessRetry && !this.retried) this.resumeFromCookie(ch);
     // RFC 8446 §D.5: a ClientHello.legacy_version of 0x0300 (SSL 3.0) or less MUST be answered
     // with protocol_version, whatever supported_versions says.
     if (ch.legacyVersion <= 0x0300)
@@ -542,9 +551,12 @@ export class TlsServer extends TlsConnection {
   private acceptEarlyData = false;
   private earlyDataLeft = 0;
 
-  /** Not before the first ClientHello (RFC 8446 §5). */
+  /** Not before the first ClientHello (RFC 8446 §5), unless another instance may have sent our HRR. */
   protected override ccsAllowed(): boolean {
-    return super.ccsAllowed() && (this.stateName !== 'START' || this.retried);
+    return (
+      super.ccsAllowed() &&
+      (this.stateName !== 'START' || this.retried || this.options.statelessRetry !== undefined)
+    );
   }
 
   protected override onEarlyApplicationData(content: Uint8Array): boolean {
@@ -565,24 +577,68 @@ export class TlsServer extends TlsConnection {
     this.retried = true;
     this.hrrGroup = group;
     this.firstHello = ch;
-    this.hrrCookie = this.options.helloRetryCookie?.(raw);
+    const stateless = this.options.statelessRetry;
+    this.hrrCookie = stateless
+      ? this.sealCookie(stateless.key, suiteId, group, this.crypto.hash(suite.hash, raw))
+      : this.options.helloRetryCookie?.(raw);
     this.transcript.add(raw);
     // RFC 8446 §4.4.1: the transcript continues from message_hash(ClientHello1).
     this.transcript.replaceWithMessageHash(this.crypto, suite.hash);
-    this.sendHandshake({
-      msgType: 'hello_retry_request',
-      legacyVersion: TLS_1_2,
-      legacySessionIdEcho: ch.legacySessionId,
-      cipherSuite: suiteId,
-      legacyCompressionMethod: 0,
-      // Order as in the RFC 8448 traces: key_share, cookie, supported_versions.
-      extensions: [
-        { type: 'key_share', selectedGroup: group },
-        ...(this.hrrCookie ? [{ type: 'cookie' as const, cookie: this.hrrCookie }] : []),
-        { type: 'supported_versions', selectedVersion: TLS_1_3 },
-      ],
-    });
+    this.sendHandshake(helloRetryRequest(ch, suiteId, group, this.hrrCookie));
     if (ch.legacySessionId.length > 0) this.sendChangeCipherSpec();
+  }
+
+  /** RFC 8446 §4.2.2: what a stateless server needs from ClientHello1, sealed in the cookie. */
+  private sealCookie(key: Uint8Array, suiteId: number, group: number, ch1Hash: Uint8Array): Uint8Array {
+    const w = new ByteWriter(16 + ch1Hash.length);
+    w.u16(suiteId)
+      .u16(group)
+      .u64(BigInt(Math.floor(this.now)))
+      .u8(ch1Hash.length)
+      .bytes(ch1Hash);
+    const iv = this.crypto.randomBytes(12);
+    const sealed = this.crypto.aead('AES_256_GCM', key).seal(iv, COOKIE_AAD, w.finish());
+    return concat(iv, sealed);
+  }
+
+  /**
+   * A second ClientHello whose cookie we sealed (possibly in another instance): rebuild the
+   * state of the HelloRetryRequest — the transcript message_hash(ClientHello1) || HRR (§4.4.1),
+   * the suite and the group asked for — as if this instance had sent it.
+   */
+  private resumeFromCookie(ch: ClientHello): void {
+    const o = this.options;
+    const stateless = o.statelessRetry;
+    const cookie = findExtension(ch.extensions, 'cookie');
+    if (!stateless || !cookie) return;
+    const c = cookie.cookie;
+    const plain =
+      c.length > 12 + 16
+        ? this.crypto.aead('AES_256_GCM', stateless.key).open(c.subarray(0, 12), COOKIE_AAD, c.subarray(12))
+        : null;
+    // RFC 8446 §4.2.2: a cookie must be one we sent; anything else is an illegal_parameter.
+    if (!plain) alert(AlertDescription.illegal_parameter, 'cookie we did not issue');
+    const r = new ByteReader(plain, 'tls.cookie');
+    const suiteId = r.u16('suite');
+    const group = r.u16('group');
+    const issuedAt = Number(r.u64('issued'));
+    const ch1Hash = r.copy(r.u8('hash length'), 'hash');
+    const age = this.now - issuedAt;
+    if (age < 0 || age > (stateless.maxAgeMs ?? 30_000))
+      alert(AlertDescription.illegal_parameter, 'stale HelloRetryRequest cookie');
+    const suite = cipherSuite(suiteId);
+    this.suite = suite;
+    this.retried = true;
+    this.hrrGroup = group;
+    this.firstHello = ch;
+    this.hrrCookie = c;
+    const m = new Uint8Array(4 + ch1Hash.length);
+    m[0] = 254; // message_hash (RFC 8446 §4.4.1)
+    m[3] = ch1Hash.length;
+    m.set(ch1Hash, 4);
+    this.transcript.add(m);
+    this.transcript.add(encodeHandshake(helloRetryRequest(ch, suiteId, group, c)));
+    this.drop('hrr.stateless', 'second ClientHello resumed from our cookie', 'RFC 8446 §4.2.2');
   }
 
   private onFinished(verifyData: Uint8Array, raw: Uint8Array): void {
@@ -702,6 +758,30 @@ export class TlsServer extends TlsConnection {
     const psk = r.copy(r.u8('psk length'), 'psk');
     return { cipherSuite: cipherSuiteId, issuedAt, lifetimeSeconds, ageAdd, maxEarlyData, alpn, psk };
   }
+}
+
+const COOKIE_AAD = utf8('stepwire tls13 hrr cookie v1');
+
+/** Our HelloRetryRequest; the same bytes whether sent now or rebuilt from a cookie. */
+function helloRetryRequest(
+  ch: ClientHello,
+  suiteId: number,
+  group: number,
+  cookie: Uint8Array | undefined,
+): HandshakeMessage {
+  return {
+    msgType: 'hello_retry_request',
+    legacyVersion: TLS_1_2,
+    legacySessionIdEcho: ch.legacySessionId,
+    cipherSuite: suiteId,
+    legacyCompressionMethod: 0,
+    // Order as in the RFC 8448 traces: key_share, cookie, supported_versions.
+    extensions: [
+      { type: 'key_share', selectedGroup: group },
+      ...(cookie ? [{ type: 'cookie' as const, cookie }] : []),
+      { type: 'supported_versions', selectedVersion: TLS_1_3 },
+    ],
+  };
 }
 
 /** Compressed Certificate bodies per signer and algorithm: the same bytes every time, compressed once. */
