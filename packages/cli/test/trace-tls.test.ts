@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fc, test } from '@fast-check/vitest';
 import { decodePcap, encodePcap } from '@stepwire/link';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/commands/index.ts';
 import { runTrace, traceCapture } from '../src/commands/trace.ts';
@@ -249,6 +250,42 @@ describe('stepwire trace decrypts TLS 1.3 with a key log', () => {
       ),
     ).toBe(true);
   });
+});
+
+describe('the decrypted page in headless Chromium', () => {
+  it('a decrypted packet shows its HTTP layer and plaintext; hiding http hides it', async () => {
+    const html = join(dir, 'tour-page.html');
+    trace(tour, { html });
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    try {
+      const tab = await browser.newPage();
+      const problems: string[] = [];
+      tab.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+      tab.on('pageerror', (e) => problems.push(e.message));
+      await tab.goto(`file://${html}`);
+      const get = tab.locator('tr.packet', { hasText: 'HTTP/1.1 GET /' }).filter({ hasText: '→443' });
+      expect(await get.count()).toBe(1);
+      await get.click();
+      await expect.poll(() => tab.locator('#tree').textContent()).toContain('plaintext (');
+      expect(await tab.locator('#tree').textContent()).toMatch(
+        /GET \/ HTTP\/1\.1\r?\n?host: stepwire\.test/i,
+      );
+      await tab.locator('input[data-layer="http"]').uncheck();
+      expect(await get.evaluate((tr) => tr.classList.contains('hidden'))).toBe(true);
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
 });
 
 describe('stepwire trace decrypts curl talking to openssl s_server on the loopback', () => {
