@@ -714,9 +714,12 @@ const httpLongPolling: Scenario = {
     const http = httpServer(net, b, 80, (_req: IncomingMessage, res) => {
       waiting.push(res);
       const hold = net.clock.setTimer(net.clock.now() + 3_000, () => {
-        waiting.splice(waiting.indexOf(res), 1);
+        const at = waiting.indexOf(res);
+        if (at >= 0) waiting.splice(at, 1);
         res.writeHead(204).end();
       });
+      // Answered by a publish (or gone): the hold ends with it.
+      res.on('finish', () => hold.cancel());
       res.on('close', () => hold.cancel());
     });
     const publish = (text: string) => {
