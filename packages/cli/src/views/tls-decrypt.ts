@@ -17,11 +17,14 @@ import { ParseError } from '@stepwire/wire';
  * secrets in the key log and the ServerHello its cipher suite; then every protected record
  * is opened with the tls package's RecordProtection under the traffic secret of its
  * direction and epoch — handshake secrets until that side's Finished, application secrets
- * after it (§7.1, §7.3), the next generation after a KeyUpdate (§7.2).
+ * after it (§7.1, §7.3), the next generation after a KeyUpdate (§7.2); 0-RTT data under
+ * the early secret until EndOfEarlyData (§2.3, §4.5).
  *
- * Memory is bounded: out-of-order data waits in at most MAX_OOO_BYTES per direction, a
- * record cannot announce more than 2^14 + 256 bytes, and a handshake message more than
- * MAX_HANDSHAKE bytes; past those the stream is given up and the reason is shown.
+ * Memory is bounded: at most MAX_CONNECTIONS connections are followed, out-of-order data
+ * waits in at most MAX_OOO_BYTES per direction, a record cannot announce more than
+ * 2^14 + 256 bytes, nor a handshake message more than MAX_HANDSHAKE bytes; past those the
+ * stream is given up and the reason is shown. Only the tls package's exported key schedule
+ * and RecordProtection are used (nothing had to be re-implemented).
  */
 
 /** One thing a packet carried once decrypted, for the ladder and the HTML page. */
@@ -50,6 +53,8 @@ export function parseKeyLog(lines: Iterable<string>, into: KeyLog = new Map()): 
 }
 
 const MAX_OOO_BYTES = 1 << 20;
+/** TCP connections followed at once: each holds at most a record and a handshake message. */
+const MAX_CONNECTIONS = 4096;
 const MAX_RECORD = 5 + (1 << 14) + 256;
 const MAX_HANDSHAKE = 1 << 17;
 const HELLO_RETRY_RANDOM = 'cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c';
@@ -266,6 +271,7 @@ export function decryptTls(
     list.push(d);
   };
   const conns = new Map<string, Connection>();
+  let tooMany = false;
   for (const { index, ip } of packets) {
     let src: string;
     let dst: string;
@@ -299,6 +305,15 @@ export function decryptTls(
     // A SYN (not a retransmitted one) starts a new connection on these ports.
     const synOnly = (seg.flags & SYN) !== 0 && (seg.flags & ACK) === 0;
     if (!conn || (synOnly && conn.dirs.get(from)?.next !== (seg.seq + 1) >>> 0)) {
+      if (!conn && conns.size >= MAX_CONNECTIONS) {
+        if (!tooMany)
+          add(index, {
+            layer: 'tls-decrypted',
+            text: `TLS not decrypted: more than ${MAX_CONNECTIONS} TCP connections followed`,
+          });
+        tooMany = true;
+        continue;
+      }
       conn = { dirs: new Map(), clientRandom: undefined, suite: undefined };
       conns.set(key, conn);
     }
