@@ -106,6 +106,8 @@ class Direction {
   private hsBuf: Uint8Array = new Uint8Array(0);
   private hsPlainBuf: Uint8Array = new Uint8Array(0);
   isClient = false;
+  /** TLS 1.2: this side sent ChangeCipherSpec, so its handshake records are encrypted. */
+  afterCcs = false;
   /** Whole records seen on this stream. */
   private records = 0;
 
@@ -228,8 +230,29 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 
 interface Connection {
   dirs: Map<string, Direction>;
+  /** The ServerHello carried no supported_versions: TLS 1.2 or older (RFC 8446 §4.2.1). */
+  tls12?: boolean;
   clientRandom: string | undefined;
   suite: CipherSuiteParams | undefined;
+}
+
+/**
+ * RFC 8446 §4.2.1: a TLS 1.3 ServerHello always carries supported_versions (43); read from
+ * the raw message so a TLS 1.2 ServerHello (which our TLS 1.3 codec may refuse) is told apart.
+ */
+function negotiatesTls13(m: Uint8Array): boolean {
+  let at = 4 + 2 + 32;
+  if (m.length < at + 1) return false;
+  at += 1 + m[at]! + 2 + 1; // session id, cipher suite, compression method
+  if (m.length < at + 2) return false;
+  const end = Math.min(m.length, at + 2 + ((m[at]! << 8) | m[at + 1]!));
+  at += 2;
+  while (at + 4 <= end) {
+    const type = (m[at]! << 8) | m[at + 1]!;
+    if (type === 43) return true;
+    at += 4 + ((m[at + 2]! << 8) | m[at + 3]!);
+  }
+  return false;
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -352,7 +375,17 @@ function onRecord(
 ): void {
   const type = record[0]!;
   const body = record.subarray(5);
-  if (type === 20) return; // change_cipher_spec: compatibility only in TLS 1.3 (§D.4)
+  const tls12 = () =>
+    add(packet, {
+      layer: 'tls-decrypted',
+      text: 'TLS not decrypted: the ServerHello chose TLS 1.2 or older (only TLS 1.3 is decrypted)',
+    });
+  if (type === 20) {
+    // change_cipher_spec: compatibility only in TLS 1.3 (§D.4); in TLS 1.2 the records after it are encrypted.
+    if (conn.tls12) dir.afterCcs = true;
+    return;
+  }
+  if (type === 22 && conn.tls12 && dir.afterCcs) return void tls12();
   if (type === 22) {
     // Plaintext handshake: ClientHello and ServerHello (and a HelloRetryRequest).
     let msgs: Uint8Array[];
@@ -360,11 +393,12 @@ function onRecord(
       msgs = dir.handshake(body, true);
     } catch (e) {
       dir.fail((e as Error).message, packet, (reason) =>
-        add(packet, { layer: 'tls-decrypted', text: reason }),
+        add(packet, { layer: 'tls-decrypted', text: `TLS not decrypted: ${reason}` }),
       );
       return;
     }
     for (const m of msgs) {
+      if (m[0] === 2 && !negotiatesTls13(m)) conn.tls12 = true;
       try {
         const h = decodeHandshake(m);
         if (h.msgType === 'client_hello') {
@@ -381,6 +415,7 @@ function onRecord(
     return;
   }
   if (type !== 23) return; // a plaintext alert: the ladder shows it already
+  if (conn.tls12) return void tls12();
   if (!conn.clientRandom)
     return void add(packet, { layer: 'tls-decrypted', text: 'TLS not decrypted: no ClientHello seen' });
   const cr = conn.clientRandom;
