@@ -92,11 +92,13 @@ function demoHelp(): string {
     '',
     'Every run is deterministic: the same --seed prints the same ladder. The pcap is dated on',
     "the simulation's calendar (2026-01-01 plus simulated time); TLS secrets go to --keylog or",
-    '$SSLKEYLOGFILE, so Wireshark decrypts the pcap.',
+    '$SSLKEYLOGFILE, so Wireshark decrypts the pcap; --pcapng writes them into the capture itself',
+    '(Decryption Secrets Blocks), so that one file decrypts alone in Wireshark and stepwire trace.',
     '',
     'Examples:',
     '  stepwire demo --seed 7 --loss 0.1',
     '  stepwire demo tls-hrr --pcap hrr.pcap --keylog keys.txt',
+    '  stepwire demo tls-full --pcapng tls.pcapng && stepwire trace tls.pcapng',
     '  stepwire demo tcp-handshake --mermaid handshake.mmd',
   ].join('\n');
 }
