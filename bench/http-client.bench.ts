@@ -8,7 +8,7 @@
  * - WebSocket echo round trips per second, one 1 KiB binary message in flight, against our
  *   WebSocket server: our client against undici's WebSocket client.
  *
- * Each pair runs alternately, best of two rounds, so a noisy neighbour hurts both alike.
+ * Each pair runs alternately, best of three rounds, so a noisy neighbour hurts both alike.
  *
  *   pnpm bench --filter "http client"
  */
@@ -40,7 +40,7 @@ const undici = require('undici') as {
 
 const REQUESTS = 5000;
 const IN_FLIGHT = 10;
-const ROUNDS = 2;
+const ROUNDS = 3;
 const BODY = 'hello world';
 
 /** N requests, IN_FLIGHT at a time, after a warm-up; requests per second. Every body is checked. */
