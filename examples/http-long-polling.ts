@@ -73,10 +73,13 @@ export async function run(o: { seed?: number; print?: boolean } = {}) {
     polls++;
     s.log('client', `→ GET /messages?since=${since}`);
     const r = await s.net.run(
-      fetch(s.url(`/messages?since=${since}`), { agent }).then(async (res) => ({
-        status: res.status,
-        body: res.status === 200 ? ((await res.json()) as { id: number; at: number }[]) : [],
-      })),
+      fetch(s.url(`/messages?since=${since}`), { agent }).then(async (res) => {
+        if (res.status !== 200 && res.status !== 204) throw new Error(`poll answered ${res.status}`);
+        return {
+          status: res.status,
+          body: res.status === 200 ? ((await res.json()) as { id: number; at: number }[]) : [],
+        };
+      }),
     );
     for (const m of r.body) {
       received.push({ id: m.id, publishedAt: m.at, receivedAt: s.now() });

@@ -96,6 +96,7 @@ export async function run(o: { seed?: number; print?: boolean; cutInChunk?: numb
     fetch(s.url('/uploads'), { method: 'POST', headers: { 'upload-length': String(FILE_BYTES) }, agent }),
   );
   const location = created.headers.get('location') ?? '';
+  if (created.status !== 201) throw new Error(`POST /uploads answered ${created.status}`);
   let offset = 0;
   let sent = 0;
   let failures = 0;
@@ -112,9 +113,11 @@ export async function run(o: { seed?: number; print?: boolean; cutInChunk?: numb
           agent,
         }),
       );
+      if (r.status !== 204) throw new Error(`PATCH answered ${r.status}, not 204: giving up`);
       offset = Number(r.headers.get('upload-offset'));
       s.log('client', `← ${r.status} Upload-Offset: ${offset}`);
     } catch (e) {
+      if (!(e instanceof TypeError)) throw e; // fetch failed: the connection is gone
       failures++;
       s.log('client', `✗ ${(e as Error).message}; asking where we stand`);
       const head = await s.net.run(fetch(s.url(location), { method: 'HEAD', agent }));

@@ -43,10 +43,13 @@ export async function run(o: { seed?: number; print?: boolean; interval?: number
     await s.net.run(interval);
     polls++;
     const r = await s.net.run(
-      fetch(s.url(`/messages?since=${since}`), { agent }).then(async (res) => ({
-        status: res.status,
-        body: res.status === 200 ? ((await res.json()) as { id: number; at: number }[]) : [],
-      })),
+      fetch(s.url(`/messages?since=${since}`), { agent }).then(async (res) => {
+        if (res.status !== 200 && res.status !== 204) throw new Error(`poll answered ${res.status}`);
+        return {
+          status: res.status,
+          body: res.status === 200 ? ((await res.json()) as { id: number; at: number }[]) : [],
+        };
+      }),
     );
     if (r.status === 204) empty++;
     for (const m of r.body) {
