@@ -3,7 +3,9 @@
  * (bounded by closeTimeoutMs) before it closes the transport (issue #12). Over our TCP on the
  * simulated network, where closing a socket with unread bytes aborts the connection with a RST
  * (RFC 9293 §3.10.5, as Linux does, RFC 2525 §2.17) and the abort drops what was not yet sent:
- * the client must still read the server's alert, not a reset.
+ * the client must still read the server's alert, not a reset. (Here the alert leaves before
+ * the abort, so this also passed before the drain; the discriminating case is the kernel-like
+ * pair in packages/tls/test/socket-drain.test.ts.)
  */
 import { Sim } from '@stepwire/sim';
 import { expect, it } from 'vitest';
