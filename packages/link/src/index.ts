@@ -36,6 +36,7 @@ export {
   decodePcapng,
   encodePcapng,
   encodePcapngBlock,
+  OPT_IF_TSOFFSET,
   OPT_IF_TSRESOL,
   PCAPNG_MAX_BLOCK,
   type PcapngBlock,

@@ -23,6 +23,8 @@ const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 export const SECRETS_TYPE_TLS_KEYLOG = 0x544c534b;
 /** §4.2 if_tsresol: the option code; its value byte is 10^-n seconds (top bit clear). */
 export const OPT_IF_TSRESOL = 9;
+/** §4.2 if_tsoffset: seconds added to the interface's timestamps. */
+export const OPT_IF_TSOFFSET = 14;
 const OPT_ENDOFOPT = 0;
 /** Blocks longer than this are refused: a bad length field cannot ask for gigabytes. */
 export const PCAPNG_MAX_BLOCK = 16 * 1024 * 1024;
@@ -325,6 +327,13 @@ export function tsresolPerSecond(idb: Extract<PcapngBlock, { type: 'idb' }> | un
   return v & 0x80 ? 2 ** (v & 0x7f) : 10 ** v;
 }
 
+/** §4.2 if_tsoffset (14): seconds to add to every timestamp of the interface (signed 64-bit). */
+function tsoffsetMs(idb: Extract<PcapngBlock, { type: 'idb' }>, byteOrder: 'le' | 'be'): number {
+  const v = idb.options.find((o) => o.code === OPT_IF_TSOFFSET)?.value;
+  if (!v || v.length !== 8) return 0;
+  return Number(new DataView(v.buffer, v.byteOffset, 8).getBigInt64(0, byteOrder === 'le')) * 1000;
+}
+
 /** A timestamp in milliseconds, dividing once so whole microseconds stay exact. */
 function unitsToMs(ts: bigint, perSecond: number): number {
   return perSecond >= 1000 ? Number(ts) / (perSecond / 1000) : (Number(ts) * 1000) / perSecond;
@@ -354,7 +363,7 @@ export function pcapngPackets(f: PcapngFile): { packets: PcapngPacket[]; keylog:
         const idb = ifaces[b.interfaceId];
         if (!idb) continue;
         packets.push({
-          timeMs: unitsToMs(b.timestamp, tsresolPerSecond(idb)),
+          timeMs: unitsToMs(b.timestamp, tsresolPerSecond(idb)) + tsoffsetMs(idb, s.byteOrder),
           linkType: idb.linkType,
           originalLength: b.originalLength,
           data: b.data,

@@ -65,6 +65,12 @@ describe('pcapng codec', () => {
     expect(keylog).toEqual(['hi']);
     // Nanosecond units (if_tsresol 9): 2^32 + 2 ns.
     expect(packets[0]!.timeMs).toBeCloseTo((2 ** 32 + 2) / 1e6, 9);
+    // §4.2 if_tsoffset (14) moves every timestamp of the interface by whole seconds.
+    const shifted = structuredClone(f);
+    const idb = shifted.sections[0]!.blocks[0]!;
+    if (idb.type !== 'idb') throw new Error('expected the IDB first');
+    idb.options.push({ code: 14, value: fromHex('0000000000000064') });
+    expect(pcapngPackets(shifted).packets[0]!.timeMs).toBeCloseTo(100_000 + (2 ** 32 + 2) / 1e6, 6);
     // The same file little-endian encodes to other bytes and decodes to the same blocks.
     const le = encodePcapng({ sections: [{ ...f.sections[0]!, byteOrder: 'le' }] });
     expect(toHex(le.subarray(8, 12))).toBe('4d3c2b1a');
