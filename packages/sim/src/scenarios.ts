@@ -889,7 +889,7 @@ const http2Multiplexing: Scenario = {
   watch: [
     'One TCP connection: the preface and SETTINGS each way, then HEADERS on streams 1, 3 and 5 at once.',
     'B answers /b and /c (streams 3, 5) first, their DATA frames interleaved; the slow /a (stream 1) ends last.',
-    'No head-of-line blocking between requests, unlike http-pipelining: each stream goes idle → open → closed on its own.',
+    'Unlike http-pipelining, a slow response holds no other back (a lost TCP segment still would); each stream walks idle → open → half-closed → closed on its own.',
   ],
   link: { delay: 5 },
   async run({ net, result, step }) {
