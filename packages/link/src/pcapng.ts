@@ -330,7 +330,7 @@ export function tsresolPerSecond(idb: Extract<PcapngBlock, { type: 'idb' }> | un
 /** §4.2 if_tsoffset (14): seconds to add to every timestamp of the interface (signed 64-bit). */
 function tsoffsetMs(idb: Extract<PcapngBlock, { type: 'idb' }>, byteOrder: 'le' | 'be'): number {
   const v = idb.options.find((o) => o.code === OPT_IF_TSOFFSET)?.value;
-  if (!v || v.length !== 8) return 0;
+  if (v?.length !== 8) return 0;
   return Number(new DataView(v.buffer, v.byteOffset, 8).getBigInt64(0, byteOrder === 'le')) * 1000;
 }
 
