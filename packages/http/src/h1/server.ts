@@ -12,8 +12,12 @@ import {
   type TraceBus,
   type TraceDirection,
 } from '@stepwire/wire';
+import { createCompatHttp2Server } from '../h2/compat.ts';
+import { CONNECTION_PREFACE } from '../h2/frames.ts';
+import type { Http2Server } from '../h2/session.ts';
 import { type Field, type HttpErrorKind, type HttpParseError, listTokens, STATUS_TEXT } from './codec.ts';
 import {
+  DEFAULT_TIMEOUTS,
   Http1Connection,
   type Http1Event,
   type Http1Limits,
@@ -22,6 +26,8 @@ import {
   type TimeoutKind,
 } from './connection.ts';
 import { IncomingMessage, type ResponseChannel, ServerResponse } from './messages.ts';
+
+const PREFACE = Buffer.from(CONNECTION_PREFACE);
 
 /**
  * An HTTP/1.1 server shaped like node:http's: `createServer((req, res) => …)`, fed byte
@@ -38,6 +44,11 @@ export interface HttpServerOptions {
   limits?: Partial<Http1Limits>;
   /** headersTimeout, requestTimeout, keepAliveTimeout (ms; 0 turns one off). Node's defaults. */
   timeouts?: Partial<Http1Timeouts>;
+  /**
+   * Answer HTTP/2 too (default true): by ALPN 'h2' on TLS sockets, by the connection preface
+   * on cleartext ones (h2c with prior knowledge), with the same request handler.
+   */
+  http2?: boolean;
   /** TCP_NODELAY on every connection, as node:http's default; false leaves Nagle on. */
   noDelay?: boolean;
   /** Close a connection after this many requests (0: no limit), as Node's maxRequestsPerSocket. */
@@ -123,12 +134,78 @@ export class HttpServer extends EventEmitter {
       socket.destroy();
       return;
     }
+    // RFC 9113 §3.2: over TLS the version is chosen by ALPN; in cleartext a client with prior
+    // knowledge starts with the connection preface (§3.4), which no HTTP/1.1 request can.
+    const alpn = (socket as { alpnProtocol?: string | false }).alpnProtocol;
+    if (this.options.http2 === false || (typeof alpn === 'string' && alpn !== 'h2')) this.acceptHttp1(socket);
+    else if (alpn === 'h2') this.acceptHttp2(socket);
+    else this.sniffPreface(socket);
+  }
+
+  /** The h2 side: the same 'request' handler, fed by h2 streams as IncomingMessage/ServerResponse. */
+  private h2: Http2Server | undefined;
+
+  private acceptHttp2(socket: Duplex): void {
+    this.h2 ??= createCompatHttp2Server((req, res) => this.emit('request', req, res), {
+      ...(this.options.clock ? { clock: this.options.clock } : {}),
+      ...(this.options.trace ? { trace: this.options.trace } : {}),
+      ...(this.options.hostName ? { hostName: this.options.hostName } : {}),
+    });
+    this.counters.inc('accepted.h2');
+    this.h2.handle(socket);
+  }
+
+  /**
+   * Read until the first octets match or rule out the h2 preface, put them back, and hand the
+   * socket on. A client that sends nothing is cut at the headers timeout, as HTTP/1.1's is.
+   */
+  private sniffPreface(socket: Duplex): void {
+    const preface = PREFACE;
+    const acceptedAt = this.timers.now();
+    let seen: Buffer = Buffer.alloc(0);
+    const limit = this.options.timeouts?.headersTimeout ?? DEFAULT_TIMEOUTS.headersTimeout;
+    // Silence until the headers timeout is HTTP/1.1's case: its connection, created with the
+    // accept time, finds its deadline passed and answers 408 as usual.
+    const timer = limit > 0 ? this.timers.setTimer(acceptedAt + limit, () => done(false)) : undefined;
+    const done = (h2: boolean) => {
+      timer?.cancel();
+      this.sniffing.delete(socket);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.pause();
+      if (seen.length > 0) socket.unshift(seen);
+      if (h2) this.acceptHttp2(socket);
+      else this.acceptHttp1(socket, acceptedAt);
+      // pause() above left the stream paused; a reader that listens for 'data' wants it flowing.
+      if (socket.listenerCount('data') > 0) socket.resume();
+    };
+    const onData = (chunk: Buffer) => {
+      seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+      const n = Math.min(seen.length, preface.length);
+      const match = seen.subarray(0, n).equals(preface.subarray(0, n));
+      if (match && seen.length < preface.length) return;
+      done(match);
+    };
+    const onClose = () => {
+      timer?.cancel();
+      this.sniffing.delete(socket);
+    };
+    this.sniffing.add(socket);
+    socket.on('data', onData);
+    socket.once('close', onClose);
+  }
+
+  /** Connections whose first bytes have not yet said which HTTP version they speak (idle). */
+  private readonly sniffing = new Set<Duplex>();
+
+  private acceptHttp1(socket: Duplex, acceptedAt = this.timers.now()): void {
     // node:http servers default to noDelay (Node ≥ 18): a response written as head, then
     // body, then TLS records would otherwise wait out the peer's delayed ACK behind Nagle
     // (measured: 40–48 ms per HTTPS request on our TCP against the kernel). Sockets handed
     // over with 'connection' never pass through a net.Server that would set it.
-    if (this.options.noDelay !== false) (socket as Partial<Pick<net.Socket, 'setNoDelay'>>).setNoDelay?.(true);
-    const c = new H1ServerConnection(this, socket, this.nextId++);
+    if (this.options.noDelay !== false)
+      (socket as Partial<Pick<net.Socket, 'setNoDelay'>>).setNoDelay?.(true);
+    const c = new H1ServerConnection(this, socket, this.nextId++, acceptedAt);
     this.open.add(c);
     this.counters.inc('accepted');
   }
@@ -206,6 +283,8 @@ export class HttpServer extends EventEmitter {
         if (this.open.size === 0) this.finishClose();
       });
     this.closeIdleConnections();
+    // h2 sessions shut down gracefully: GOAWAY, in-flight streams finish (RFC 9113 §6.8).
+    this.h2?.close();
     if (this.open.size === 0 && !this.pendingNetClose) this.finishClose();
     return this;
   }
@@ -224,10 +303,12 @@ export class HttpServer extends EventEmitter {
   }
 
   closeIdleConnections(): void {
+    for (const s of [...this.sniffing]) s.destroy();
     for (const c of [...this.open]) if (c.idle) c.destroy();
   }
 
   closeAllConnections(): void {
+    for (const s of [...this.sniffing]) s.destroy();
     for (const c of [...this.open]) c.destroy();
   }
 
@@ -322,12 +403,14 @@ class H1ServerConnection {
     private readonly server: HttpServer,
     private readonly socket: Duplex,
     private readonly id: number,
+    /** When the connection was accepted: its first head's deadline counts from here. */
+    acceptedAt: number,
   ) {
     this.conn = new Http1Connection({
       role: 'server',
       limits: server.options.limits,
       timeouts: server.options.timeouts,
-      now: server.timers.now(),
+      now: acceptedAt,
     });
     const remote = (socket as { remoteAddress?: string }).remoteAddress;
     const port = (socket as { remotePort?: number }).remotePort;
