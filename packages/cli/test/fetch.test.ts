@@ -36,7 +36,14 @@ beforeAll(async () => {
     req.on('data', (c: Buffer) => parts.push(c));
     req.on('end', () => {
       const body = Buffer.concat(parts);
-      if (req.url === '/big') {
+      const hop = /^\/hop\/(\d+)\/(\d+)$/.exec(req.url ?? '');
+      if (hop) {
+        // /hop/<status>/<n>: redirect with that status n more times, then /hello.
+        const n = Number(hop[2]);
+        res.writeHead(Number(hop[1]), { location: n > 1 ? `/hop/${hop[1]}/${n - 1}` : '/hello' }).end();
+      } else if (req.url === '/silent') {
+        // Never answers: for --max-time.
+      } else if (req.url === '/big') {
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BIG.length });
         res.end(BIG);
       } else if (req.url === '/missing') {
@@ -215,6 +222,47 @@ describe('stepwire fetch against node:http on loopback', () => {
     const [failed, shown] = await Promise.all([run(['-f', `${base}/missing`]), run([`${base}/missing`])]);
     expect(failed).toEqual({ code: 22, out: '' });
     expect(shown).toEqual({ code: 0, out: 'not here\n' });
+  });
+});
+
+describe('stepwire fetch: redirects, -v, --max-time', () => {
+  it('-L follows redirects: 302 after POST becomes GET, 307 keeps the method and body; without -L the 3xx is the answer', async () => {
+    const post = await fetchCli(`${base}/hop/302/2`, { data: ['x=1'], location: true, include: true });
+    expect(post.code).toBe(0);
+    expect(post.text.match(/^HTTP\/1\.1 302 Found\r$/gm)).toHaveLength(2);
+    expect(JSON.parse(post.text.slice(post.text.lastIndexOf('\r\n\r\n') + 4))).toMatchObject({
+      method: 'GET',
+      url: '/hello',
+      body: '',
+    });
+    const kept = await fetchCli(`${base}/hop/307/3`, { data: ['x=1'], location: true });
+    expect(JSON.parse(kept.text)).toMatchObject({ method: 'POST', url: '/hello', body: 'x=1' });
+    const stay = await fetchCli(`${base}/hop/302/1`, { include: true });
+    expect(stay.code).toBe(0);
+    expect(stay.text).toMatch(/^HTTP\/1\.1 302 Found\r\n/);
+    expect(stay.text).toMatch(/^location: \/hello\r$/im);
+  });
+
+  it('-L gives up after 20 redirects with exit 47', async () => {
+    const r = await fetchCli(`${base}/hop/301/25`, { location: true });
+    expect(r.code).toBe(47);
+    expect(r.err).toMatch(/Maximum \(20\) redirects followed/);
+  });
+
+  it('-v shows the connection, the request head and the response head on stderr, not in the body', async () => {
+    const r = await fetchCli(`${base}/hello`, { verbose: true, header: ['X-Trace: v'] });
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/^\* Connected to 127\.0\.0\.1 \(127\.0\.0\.1\) port \d+$/m);
+    expect(r.err).toMatch(/^> GET \/hello HTTP\/1\.1$/m);
+    expect(r.err).toMatch(/^> X-Trace: v$/m);
+    expect(r.err).toMatch(/^< HTTP\/1\.1 200 OK$/m);
+    expect(JSON.parse(r.text).trace).toEqual(['v']);
+  });
+
+  it('--max-time: a server that never answers ends in exit 28', async () => {
+    const r = await fetchCli(`${base}/silent`, { maxTime: 0.3 });
+    expect(r.code).toBe(28);
+    expect(r.err).toMatch(/timed out after 0\.3 s/);
   });
 });
 

@@ -26,6 +26,7 @@ export const EXIT = {
   recv: 56,
   peerCertificate: 60,
   cacert: 77,
+  tooManyRedirects: 47,
 } as const;
 
 export interface FetchCliOptions {
@@ -44,6 +45,10 @@ export interface FetchCliOptions {
   silent?: boolean;
   /** Seconds for the whole transfer (curl's -m). */
   maxTime?: number;
+  /** Follow redirects (curl's -L). */
+  location?: boolean;
+  /** Request and response heads on stderr (curl's -v). */
+  verbose?: boolean;
 }
 
 /** Where a run writes: the body (and -i head) to out, messages and the progress bar to err. */
@@ -89,6 +94,8 @@ export function fetchCommand(): Command {
       'stepwire',
     )
     .option('-s, --silent', 'no progress bar and no error messages')
+    .option('-L, --location', 'follow redirects (at most 20; 303, and 301/302 after POST, become GET)')
+    .option('-v, --verbose', 'show the connection, the request head and the response head on stderr')
     .addOption(
       new Option('-m, --max-time <seconds>', 'give up after this many seconds (exit 28)').argParser((v) => {
         const n = Number(v);
@@ -106,7 +113,7 @@ export function fetchCommand(): Command {
         'fd00:5757::1). A progress bar goes to stderr for large bodies when stderr is a terminal.',
         '',
         'Exit status as curl: 0 ok, 2 usage, 6 could not resolve host, 7 could not connect,',
-        '22 HTTP status >= 400 with -f, 23 write error, 28 timeout, 35 TLS handshake failed,',
+        '22 HTTP status >= 400 with -f, 23 write error, 28 timeout, 35 TLS handshake failed, 47 too many redirects,',
         '56 connection broken while receiving, 60 server certificate not trusted, 77 CA file unreadable.',
         '',
         'Examples:',
@@ -244,7 +251,7 @@ export async function runFetch(rawUrl: string, o: FetchCliOptions, io: FetchIo):
   const headers = parseHeaders(o.header ?? []);
   const body = parseBody(o.data ?? [], o.dataBinary ?? []);
   const resolve = parseResolve(o.resolve ?? []);
-  const method = (o.request ?? (body ? 'POST' : 'GET')).toUpperCase();
+  const methodOf = (o.request ?? (body ? 'POST' : 'GET')).toUpperCase();
   const has = (name: string) => headers.some(([n]) => n.toLowerCase() === name);
   if (!has('user-agent')) headers.push(['User-Agent', 'stepwire-fetch']);
   if (!has('accept')) headers.push(['Accept', '*/*']);
@@ -263,89 +270,116 @@ export async function runFetch(rawUrl: string, o: FetchCliOptions, io: FetchIo):
       new FetchFailure(EXIT.cacert, `cannot read the CA file ${o.cacert}: ${(e as Error).message}`),
     );
   }
-  const hostname = url.hostname.replace(/^\[|\]$/g, '');
-  const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
-  let address: string;
-  try {
-    address = addressFor(hostname, port, resolve, o.tun === true);
-  } catch (e) {
-    if (e instanceof FetchFailure) return fail(e);
-    throw e;
-  }
+  const verbose = (text: string) => {
+    if (o.verbose) io.err(`${text}\n`);
+  };
 
   const session = o.tun ? TunSession.open({ netns: o.netns ?? 'stepwire' }) : undefined;
   let connected = false;
+  /** Where each origin's connection goes: resolved before its request, read by connect. */
+  const addresses = new Map<string, string>();
   const agent = new Agent({
     keepAlive: false,
     connect: (origin): Duplex => {
+      const address = addresses.get(`${origin.hostname}:${origin.port}`) ?? origin.hostname;
       const socket = session
         ? session.tcp.connect({ host: address, port: origin.port })
         : net.connect({ host: address, port: origin.port });
       socket.setNoDelay(true);
       socket.once('connect', () => {
         connected = true;
+        verbose(`* Connected to ${origin.hostname} (${address}) port ${origin.port}`);
       });
       return socket;
     },
-    ...(url.protocol === 'https:'
+    ...(url.protocol === 'https:' || o.location
       ? {
           tls: {
-            servername: hostname,
             ...(ca ? { ca } : {}),
             ...(o.insecure ? { rejectUnauthorized: false } : {}),
           },
         }
       : {}),
   });
+  let current: ReturnType<typeof request> | undefined;
+  const timer =
+    o.maxTime !== undefined
+      ? setTimeout(() => {
+          current?.destroy(
+            Object.assign(new Error(`Operation timed out after ${o.maxTime} s`), { code: 'ETIMEDOUT_MAX' }),
+          );
+        }, o.maxTime * 1000)
+      : undefined;
   let fd: number | undefined;
   try {
-    return await new Promise<number>((done) => {
-      const req = request(url, { method, headers, agent });
-      const timer =
-        o.maxTime !== undefined
-          ? setTimeout(
-              () =>
-                req.destroy(
-                  Object.assign(new Error(`Operation timed out after ${o.maxTime} s`), {
-                    code: 'ETIMEDOUT_MAX',
-                  }),
-                ),
-              o.maxTime * 1000,
-            )
-          : undefined;
-      const finish = (code: number) => {
-        if (timer) clearTimeout(timer);
-        done(code);
-      };
-      req.on('error', (e: Error & { code?: string }) => finish(fail(exitFor(e, connected))));
-      req.on('response', (res: ClientResponse) => {
-        if (o.fail && res.statusCode >= 400) {
-          res.resume();
-          finish(
-            fail(new FetchFailure(EXIT.httpError, `The requested URL returned error: ${res.statusCode}`)),
+    let method = methodOf;
+    let sending = body;
+    for (let hops = 0; ; hops++) {
+      const hostname = url.hostname.replace(/^\[|\]$/g, '');
+      const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+      try {
+        addresses.set(`${hostname}:${port}`, addressFor(hostname, port, resolve, o.tun === true));
+      } catch (e) {
+        if (e instanceof FetchFailure) return fail(e);
+        throw e;
+      }
+      connected = false;
+      const res = await new Promise<ClientResponse | FetchFailure>((answer) => {
+        const req = request(url, { method, headers, agent });
+        current = req;
+        req.on('error', (e: Error & { code?: string }) => answer(exitFor(e, connected)));
+        req.on('response', answer);
+        verbose(`> ${method} ${url.pathname}${url.search} HTTP/1.1`);
+        verbose(`> Host: ${url.host}`);
+        for (const [n, v] of headers) verbose(`> ${n}: ${v}`);
+        req.end(sending);
+      });
+      if (res instanceof FetchFailure) return fail(res);
+      verbose(`< HTTP/${res.httpVersion} ${res.statusCode} ${res.statusMessage}`);
+      for (let i = 0; i + 1 < res.rawHeaders.length; i += 2)
+        verbose(`< ${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
+      const location = res.headers.location;
+      if (o.location && REDIRECTS.has(res.statusCode) && location) {
+        res.resume();
+        if (hops >= MAX_REDIRECTS)
+          return fail(
+            new FetchFailure(EXIT.tooManyRedirects, `Maximum (${MAX_REDIRECTS}) redirects followed`),
           );
-          return;
+        if (o.include) io.out(Buffer.from(`${head(res)}\r\n\r\n`));
+        const next = new URL(location, url);
+        if (next.protocol !== 'http:' && next.protocol !== 'https:')
+          return fail(new FetchFailure(EXIT.failure, `redirect to an unsupported URL: ${next.href}`));
+        verbose(`* Following the redirect to ${next.href}`);
+        // As curl: 303 turns into GET; so do 301 and 302 after a POST (RFC 9110 §15.4.2-4 allow it).
+        if (
+          res.statusCode === 303 ||
+          ((res.statusCode === 301 || res.statusCode === 302) && method === 'POST')
+        ) {
+          method = 'GET';
+          sending = undefined;
         }
-        try {
-          if (o.output) fd = openSync(o.output, 'w');
-        } catch (e) {
-          res.resume();
-          finish(fail(new FetchFailure(EXIT.write, `cannot write ${o.output}: ${(e as Error).message}`)));
-          return;
-        }
-        const write = (b: Uint8Array) => (fd !== undefined ? writeSync(fd, b) : io.out(b));
-        if (o.include) {
-          const lines = [`HTTP/${res.httpVersion} ${res.statusCode} ${res.statusMessage}`];
-          for (let i = 0; i + 1 < res.rawHeaders.length; i += 2)
-            lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
-          write(Buffer.from(`${lines.join('\r\n')}\r\n\r\n`));
-        }
-        const length = Number(res.headers['content-length']);
-        const showProgress = io.errIsTty && !o.silent && (o.output !== undefined || !io.outIsTty);
-        const progress = showProgress
-          ? new Progress(io, Number.isFinite(length) ? length : undefined)
-          : undefined;
-        let received = 0;
+        url = next;
+        continue;
+      }
+      if (o.fail && res.statusCode >= 400) {
+        res.resume();
+        return fail(new FetchFailure(EXIT.httpError, `The requested URL returned error: ${res.statusCode}`));
+      }
+      try {
+        if (o.output) fd = openSync(o.output, 'w');
+      } catch (e) {
+        res.resume();
+        return fail(new FetchFailure(EXIT.write, `cannot write ${o.output}: ${(e as Error).message}`));
+      }
+      const write = (b: Uint8Array) => (fd !== undefined ? writeSync(fd, b) : io.out(b));
+      if (o.include) write(Buffer.from(`${head(res)}\r\n\r\n`));
+      const length = Number(res.headers['content-length']);
+      const showProgress = io.errIsTty && !o.silent && (o.output !== undefined || !io.outIsTty);
+      const progress = showProgress
+        ? new Progress(io, Number.isFinite(length) ? length : undefined)
+        : undefined;
+      let received = 0;
+      return await new Promise<number>((done) => {
         res.on('data', (chunk: Buffer) => {
           received += chunk.length;
           write(chunk);
@@ -353,15 +387,27 @@ export async function runFetch(rawUrl: string, o: FetchCliOptions, io: FetchIo):
         });
         res.on('end', () => {
           progress?.update(received, true);
-          finish(EXIT.ok);
+          done(EXIT.ok);
         });
-        res.on('error', (e: Error & { code?: string }) => finish(fail(exitFor(e, true))));
+        res.on('error', (e: Error & { code?: string }) => done(fail(exitFor(e, true))));
       });
-      req.end(body);
-    });
+    }
   } finally {
+    if (timer) clearTimeout(timer);
     if (fd !== undefined) closeSync(fd);
     agent.destroy();
     await session?.close();
   }
 }
+
+/** The status line and fields as they came. */
+function head(res: ClientResponse): string {
+  const lines = [`HTTP/${res.httpVersion} ${res.statusCode} ${res.statusMessage}`];
+  for (let i = 0; i + 1 < res.rawHeaders.length; i += 2)
+    lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
+  return lines.join('\r\n');
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** curl's default --max-redirs is 50; fetch's limit (20) is the smaller of the two known ones. */
+const MAX_REDIRECTS = 20;
