@@ -90,6 +90,17 @@ describe('examples: HTTP patterns (2)', () => {
       expect(x.ms - (r.noDelay[i]?.ms ?? 0)).toBeGreaterThanOrEqual(i === 0 ? 0 : 40);
   });
 
+  it('deterministic by seed: the same seed gives the same timeline (and upload bytes); another seed another file', async () => {
+    for (const run of [pubsub, idempotency]) {
+      const a = await run({ seed: 9 });
+      expect((await run({ seed: 9 })).timeline).toEqual(a.timeline);
+    }
+    const u = await upload({ seed: 9 });
+    expect(await upload({ seed: 9 })).toEqual(u);
+    expect((await upload({ seed: 10 })).clientSha).not.toBe(u.clientSha);
+    expect(await nagle({ seed: 9 })).toEqual(await nagle({ seed: 9 }));
+  });
+
   it('`pnpm example http-long-polling` runs as a program and prints its timeline', () => {
     const r = spawnSync(
       process.execPath,

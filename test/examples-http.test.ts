@@ -15,6 +15,16 @@ import { run as chat, SCRIPT } from '../examples/http-websocket-chat.ts';
 const RTT = 10;
 
 describe('examples: HTTP patterns (1)', () => {
+  it('every pattern example is deterministic by seed: the same seed, the same timeline to the millisecond', async () => {
+    const runs = [requestResponse, asyncJob, shortPolling, longPolling, ssePush, chat];
+    for (const run of runs) {
+      const a = await run({ seed: 5 });
+      const b = await run({ seed: 5 });
+      expect(a.timeline.length).toBeGreaterThan(3);
+      expect(b.timeline).toEqual(a.timeline);
+    }
+  });
+
   it('request-response: each answer one round trip after its request, on one kept-alive connection', async () => {
     const r = await requestResponse();
     expect(r.exchanges.map((x) => [x.request, x.status, x.body])).toEqual([
