@@ -481,14 +481,24 @@ export class PcapngWriter {
   write(packet: Uint8Array, timeMs: number): void {
     if (this.closed) return;
     this.flushSecrets();
-    const us = BigInt(Math.max(0, Math.round((this.epochMs + timeMs) * 1000)));
+    const us = Math.max(0, Math.round((this.epochMs + timeMs) * 1000));
     const data = packet.length > this.snaplen ? packet.subarray(0, this.snaplen) : packet;
-    this.emit(
-      encodePcapngBlock(
-        { type: 'epb', interfaceId: 0, timestamp: us, originalLength: packet.length, data, options: [] },
-        'le',
-      ),
-    );
+    // The per-packet path writes the Enhanced Packet Block (§4.3) in one buffer: the same
+    // bytes as encodePcapngBlock, without its intermediate copy.
+    const total = 32 + data.length + pad4(data.length);
+    const block = new Uint8Array(total);
+    const v = new DataView(block.buffer);
+    v.setUint32(0, BT_EPB, true);
+    v.setUint32(4, total, true);
+    v.setUint32(8, 0, true); // Interface ID
+    v.setUint32(12, Math.floor(us / 2 ** 32), true); // Timestamp (High)
+    v.setUint32(16, us % 2 ** 32, true); // Timestamp (Low)
+    v.setUint32(20, data.length, true);
+    v.setUint32(24, packet.length, true);
+    block.set(data, 28);
+    v.setUint32(total - 4, total, true);
+    if (this.fd !== undefined) fs.writeSync(this.fd, block);
+    else this.chunks.push(block);
     this.count++;
   }
 
