@@ -66,3 +66,29 @@ describe('P-384 (secp384r1) against openssl s_server -groups P-384', () => {
     }
   });
 });
+
+describe('X448 and P-521 against openssl s_server', () => {
+  it.each([
+    ['X448', 'x448', 'X448'],
+    ['P-521', 'secp521r1', 'P-521'],
+  ] as const)('-groups %s', async (opensslName, _ours, reported) => {
+    const { nobleCrypto, nodeCrypto, NamedGroup } = await import('@stepwire/tls');
+    const srv = await startOpensslServer({ ...p256.leaf, mode: 'rev', groups: opensslName });
+    try {
+      for (const crypto of [nobleCrypto, nodeCrypto]) {
+        const c = await ourConnect({
+          port: srv.port,
+          ca: p256.ca,
+          groups: [NamedGroup.x25519, opensslName === 'X448' ? NamedGroup.x448 : NamedGroup.secp521r1],
+          crypto,
+        });
+        c.socket.write('abc\n');
+        await readUntil(c.socket, /cba/);
+        expect(c.handshake.group?.toLowerCase()).toBe(reported.toLowerCase());
+        c.socket.end();
+      }
+    } finally {
+      await srv.stop();
+    }
+  });
+});

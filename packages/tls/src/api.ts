@@ -218,6 +218,9 @@ const GROUP_ALIASES: Record<string, number> = {
   secp256r1: NamedGroup.secp256r1,
   'p-384': NamedGroup.secp384r1,
   secp384r1: NamedGroup.secp384r1,
+  'p-521': NamedGroup.secp521r1,
+  secp521r1: NamedGroup.secp521r1,
+  x448: NamedGroup.x448,
 };
 
 /** cipherSuites, else the TLS 1.3 names in node:tls's `ciphers` (undefined: our default). */
@@ -249,7 +252,9 @@ function groupsOf(v: string | readonly number[] | undefined): number[] | undefin
     .map((name) => {
       const code = GROUP_ALIASES[name.toLowerCase()];
       if (code === undefined)
-        throw new RangeError(`unsupported group '${name}' (X25519MLKEM768, X25519, P-256 and P-384 exist)`);
+        throw new RangeError(
+          `unsupported group '${name}' (X25519MLKEM768, X25519, X448, P-256, P-384 and P-521 exist)`,
+        );
       return code;
     });
 }

@@ -26,6 +26,8 @@ export const KEX_GROUPS: Record<number, KexGroupName> = {
   [NamedGroup.x25519]: 'x25519',
   [NamedGroup.secp256r1]: 'secp256r1',
   [NamedGroup.secp384r1]: 'secp384r1',
+  [NamedGroup.secp521r1]: 'secp521r1',
+  [NamedGroup.x448]: 'x448',
 };
 
 /** Our half of a key exchange, kept until the peer's share arrives. */

@@ -180,3 +180,31 @@ describe.each(PROVIDERS)('secp384r1 ($name)', (crypto) => {
     expect(share.keyShares.get(NamedGroup.secp384r1)?.publicKey.length).toBe(97);
   });
 });
+
+describe('x448 and secp521r1: each provider with itself and with the other (OpenSSL against noble)', () => {
+  it.each([
+    [NamedGroup.x448, 'x448', 56],
+    [NamedGroup.secp521r1, 'secp521r1', 133],
+  ] as const)('group %d (%s)', (group, name, shareLength) => {
+    const [noble, node] = PROVIDERS as readonly [CryptoProvider, CryptoProvider];
+    const pairs: [CryptoProvider, CryptoProvider][] = [
+      [noble, noble],
+      [node, node],
+      [noble, node],
+      [node, noble],
+    ];
+    for (const [c, s] of pairs) {
+      const client = new TlsClient({
+        crypto: c,
+        serverName: 'stepwire.test',
+        verifier: pinnedVerifier([ec]),
+        groups: [group],
+      });
+      const server = new TlsServer({ crypto: s, signer: signerFor(ec), groups: [group] });
+      const ev = pump(client, server, client.start(NOW), { now: NOW });
+      expect(done(ev.a)?.group, `${c.name} client, ${s.name} server`).toBe(name);
+      const shares = (client as unknown as { keyShares: Map<number, { publicKey: Uint8Array }> }).keyShares;
+      expect(shares.get(group)?.publicKey.length).toBe(shareLength);
+    }
+  });
+});

@@ -1,7 +1,8 @@
 import { gcm } from '@noble/ciphers/aes.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { x448 } from '@noble/curves/ed448.js';
 import { x25519 } from '@noble/curves/ed25519.js';
-import { p256, p384 } from '@noble/curves/nist.js';
+import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha384 } from '@noble/hashes/sha2.js';
@@ -49,11 +50,12 @@ export const nobleCrypto: CryptoProvider = {
   hkdfExpand: (alg, prk, info, length) => expand(HASHES[alg], prk, info, length),
   aead: nobleAead,
   generateKeyPair(group: GroupName, privateKey?: Uint8Array): KeyPair {
-    if (group === 'x25519') {
-      const sk = privateKey ?? x25519.utils.randomSecretKey();
-      return { group, privateKey: sk, publicKey: x25519.getPublicKey(sk) };
+    if (group === 'x25519' || group === 'x448') {
+      const m = group === 'x448' ? x448 : x25519;
+      const sk = privateKey ?? m.utils.randomSecretKey();
+      return { group, privateKey: sk, publicKey: m.getPublicKey(sk) };
     }
-    const curve = group === 'secp384r1' ? p384 : p256;
+    const curve = group === 'secp521r1' ? p521 : group === 'secp384r1' ? p384 : p256;
     const sk = privateKey ?? curve.utils.randomSecretKey();
     return { group, privateKey: sk, publicKey: curve.getPublicKey(sk, false) };
   },
@@ -61,20 +63,21 @@ export const nobleCrypto: CryptoProvider = {
     if (peerPublicKey.length !== PUBLIC_KEY_LENGTH[group]) {
       throw new KeyShareError(`${group} public key must be ${PUBLIC_KEY_LENGTH[group]} bytes`);
     }
-    if (group === 'x25519') {
+    if (group === 'x25519' || group === 'x448') {
+      const m = group === 'x448' ? x448 : x25519;
       let out: Uint8Array;
       try {
-        out = x25519.getSharedSecret(privateKey, peerPublicKey);
+        out = m.getSharedSecret(privateKey, peerPublicKey);
       } catch (e) {
-        throw new KeyShareError(`x25519: ${(e as Error).message}`);
+        throw new KeyShareError(`${group}: ${(e as Error).message}`);
       }
-      // RFC 8446 §7.4.2: an all-zero X25519 result MUST be rejected.
-      if (isAllZero(out)) throw new KeyShareError('x25519 shared secret is all zeros');
+      // RFC 8446 §7.4.2: an all-zero X25519 or X448 result MUST be rejected.
+      if (isAllZero(out)) throw new KeyShareError(`${group} shared secret is all zeros`);
       return out;
     }
     // RFC 8446 §4.2.8.2: only the uncompressed form (0x04 || X || Y) is allowed.
     if (peerPublicKey[0] !== 4) throw new KeyShareError(`${group} key share must be uncompressed`);
-    const curve = group === 'secp384r1' ? p384 : p256;
+    const curve = group === 'secp521r1' ? p521 : group === 'secp384r1' ? p384 : p256;
     try {
       // RFC 8446 §7.4.1: the shared secret is the x-coordinate of the shared point.
       return curve.getSharedSecret(privateKey, peerPublicKey, true).subarray(1);

@@ -76,6 +76,29 @@ function nodeAead(name: AeadName, key: Uint8Array): Aead {
 const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
 
+/** X25519 and X448 (RFC 7748) as OpenSSL takes raw keys: fixed DER prefixes (RFC 8410). */
+const MONTGOMERY: Record<'x25519' | 'x448', { type: string; pkcs8: Buffer; spki: Buffer }> = {
+  x25519: { type: 'x25519', pkcs8: X25519_PKCS8_PREFIX, spki: X25519_SPKI_PREFIX },
+  x448: {
+    type: 'x448',
+    pkcs8: Buffer.from('3046020100300506032b656f043a0438', 'hex'),
+    spki: Buffer.from('3042300506032b656f033900', 'hex'),
+  },
+};
+const EC_CURVE: Record<'secp256r1' | 'secp384r1' | 'secp521r1', string> = {
+  secp256r1: 'prime256v1',
+  secp384r1: 'secp384r1',
+  secp521r1: 'secp521r1',
+};
+
+function montPrivate(m: { pkcs8: Buffer }, raw: Uint8Array) {
+  return createPrivateKey({ key: Buffer.concat([m.pkcs8, raw]), format: 'der', type: 'pkcs8' });
+}
+
+function montPublic(m: { spki: Buffer }, raw: Uint8Array) {
+  return createPublicKey({ key: Buffer.concat([m.spki, raw]), format: 'der', type: 'spki' });
+}
+
 function x25519PrivateKey(raw: Uint8Array) {
   return createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, raw]), format: 'der', type: 'pkcs8' });
 }
@@ -111,25 +134,22 @@ export const nodeCrypto: CryptoProvider = {
   },
   aead: nodeAead,
   generateKeyPair(group: GroupName, privateKey?: Uint8Array): KeyPair {
-    if (group === 'x25519') {
+    const mont = MONTGOMERY[group as 'x25519' | 'x448'];
+    if (mont) {
       if (privateKey) {
-        const pub = createPublicKey(x25519PrivateKey(privateKey)).export({ format: 'der', type: 'spki' });
-        return {
-          group,
-          privateKey: privateKey.slice(),
-          publicKey: u8(pub.subarray(X25519_SPKI_PREFIX.length)),
-        };
+        const pub = createPublicKey(montPrivate(mont, privateKey)).export({ format: 'der', type: 'spki' });
+        return { group, privateKey: privateKey.slice(), publicKey: u8(pub.subarray(mont.spki.length)) };
       }
-      const kp = generateKeyPairSync('x25519');
+      const kp = generateKeyPairSync(mont.type as 'x25519');
       const der = kp.privateKey.export({ format: 'der', type: 'pkcs8' });
       const spki = kp.publicKey.export({ format: 'der', type: 'spki' });
       return {
         group,
-        privateKey: u8(der.subarray(X25519_PKCS8_PREFIX.length)),
-        publicKey: u8(spki.subarray(X25519_SPKI_PREFIX.length)),
+        privateKey: u8(der.subarray(mont.pkcs8.length)),
+        publicKey: u8(spki.subarray(mont.spki.length)),
       };
     }
-    const ecdh = createECDH(group === 'secp384r1' ? 'secp384r1' : 'prime256v1');
+    const ecdh = createECDH(EC_CURVE[group as 'secp256r1']);
     if (privateKey) ecdh.setPrivateKey(Buffer.from(privateKey));
     else ecdh.generateKeys();
     return {
@@ -142,25 +162,29 @@ export const nodeCrypto: CryptoProvider = {
     if (peerPublicKey.length !== PUBLIC_KEY_LENGTH[group]) {
       throw new KeyShareError(`${group} public key must be ${PUBLIC_KEY_LENGTH[group]} bytes`);
     }
-    if (group === 'x25519') {
+    const mont = MONTGOMERY[group as 'x25519' | 'x448'];
+    if (mont) {
       let out: Uint8Array;
       try {
         out = u8(
-          diffieHellman({ privateKey: x25519PrivateKey(privateKey), publicKey: x25519Public(peerPublicKey) }),
+          diffieHellman({
+            privateKey: montPrivate(mont, privateKey),
+            publicKey: montPublic(mont, peerPublicKey),
+          }),
         );
       } catch (e) {
-        throw new KeyShareError(`x25519: ${(e as Error).message}`);
+        throw new KeyShareError(`${group}: ${(e as Error).message}`);
       }
-      // RFC 8446 §7.4.2: an all-zero X25519 result MUST be rejected.
-      if (isAllZero(out)) throw new KeyShareError('x25519 shared secret is all zeros');
+      // RFC 8446 §7.4.2: an all-zero X25519 or X448 result MUST be rejected.
+      if (isAllZero(out)) throw new KeyShareError(`${group} shared secret is all zeros`);
       return out;
     }
     // RFC 8446 §4.2.8.2: only the uncompressed form (0x04 || X || Y) is allowed.
     if (peerPublicKey[0] !== 4) throw new KeyShareError(`${group} key share must be uncompressed`);
     try {
-      const ecdh = createECDH(group === 'secp384r1' ? 'secp384r1' : 'prime256v1');
+      const ecdh = createECDH(EC_CURVE[group as 'secp256r1']);
       ecdh.setPrivateKey(Buffer.from(privateKey));
-      // RFC 8446 §7.4.1: computeSecret returns the x-coordinate, as TLS wants.
+      // RFC 8446 §7.4.1: computeSecret returns the x-coordinate (left-padded to the field size), as TLS wants.
       return u8(ecdh.computeSecret(Buffer.from(peerPublicKey)));
     } catch (e) {
       throw new KeyShareError(`${group}: ${(e as Error).message}`);

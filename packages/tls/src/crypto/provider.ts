@@ -12,7 +12,7 @@ export type HashName = 'sha256' | 'sha384';
 export type AeadName = 'AES_128_GCM' | 'AES_256_GCM' | 'CHACHA20_POLY1305';
 
 /** Key-exchange groups we implement (RFC 8446 §4.2.7 names). */
-export type GroupName = 'x25519' | 'secp256r1' | 'secp384r1';
+export type GroupName = 'x25519' | 'x448' | 'secp256r1' | 'secp384r1' | 'secp521r1';
 
 export const HASH_LENGTH: Record<HashName, number> = { sha256: 32, sha384: 48 };
 export const AEAD_KEY_LENGTH: Record<AeadName, number> = {
@@ -66,7 +66,13 @@ export interface CryptoProvider {
 }
 
 /** Public key lengths per group, for validating a KeyShareEntry before any math (RFC 8446 §4.2.8.2). */
-export const PUBLIC_KEY_LENGTH: Record<GroupName, number> = { x25519: 32, secp256r1: 65, secp384r1: 97 };
+export const PUBLIC_KEY_LENGTH: Record<GroupName, number> = {
+  x25519: 32,
+  x448: 56,
+  secp256r1: 65,
+  secp384r1: 97,
+  secp521r1: 133,
+};
 
 export function isAllZero(b: Uint8Array): boolean {
   let acc = 0;
