@@ -11,30 +11,70 @@
  * (The first exchange, right after the handshake, has its header ACKed at once by our TCP;
  * from the second on, each waits out the delayed ACK.) Only the TCP segments are printed.
  *
+ * With `--tun` (root) the client is our stack on a TUN device and the server a Python
+ * program on the Linux kernel's TCP in a namespace: the kernel's own delayed ACK makes the
+ * same stall, in real time.
+ *
  *   pnpm example tcp-nagle-delayed-ack
+ *   pnpm example tcp-nagle-delayed-ack --tun
  */
-import { createNetwork } from '@stepwire/sim';
+import type { NetHost } from '@stepwire/sim';
+import { createNetwork, type LadderLine, type Network } from '@stepwire/sim';
 import { isMain } from './lib/stage.ts';
 
 export const HEADER = 20;
 export const BODY = 30;
 export const REPLY = 10;
+const PORT = 7000;
 
 export interface Exchange {
   /** ms from the header's write to the reply's arrival. */
   ms: number;
-  /** ms between the header and the body reaching the server. */
-  bodyLagMs: number;
+  /** Whether an ACK from the server came in between the header and the body leaving (Nagle holding the body). */
+  bodyAfterAck: boolean;
+  /** ms between the header and the body reaching the server (simulated server only). */
+  bodyLagMs?: number;
 }
 
-async function exchanges(noDelay: boolean, o: { seed: number; print: boolean; rounds: number }) {
-  const net = createNetwork({
-    seed: o.seed,
-    link: { delay: 5 },
-    ...(o.print
-      ? { trace: (line: string) => / TCP /.test(line) && !line.includes(' · ') && console.log(line) }
-      : {}),
-  });
+/** The kernel-side server: reads 50-byte requests, answers each with 10 bytes. */
+const KERNEL_SERVER = `
+import socket
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(('198.18.0.1', ${PORT}))
+l.listen(1)
+l.settimeout(20)
+print('ready', flush=True)
+c, _ = l.accept()
+c.settimeout(20)
+buf = b''
+while True:
+    d = c.recv(4096)
+    if not d:
+        break
+    buf += d
+    while len(buf) >= ${HEADER + BODY}:
+        buf = buf[${HEADER + BODY}:]
+        c.sendall(b'r' * ${REPLY})
+c.close()
+`;
+
+interface Wire {
+  net: Network;
+  client: NetHost;
+  serverAddress: string;
+  /** Server-side arrival times of the request bytes (simulated server only). */
+  arrivals?: number[];
+  stop(): void;
+}
+
+/** Two simulated hosts: our TCP on both ends. */
+function simulated(
+  seed: number,
+  trace: ((line: string) => void) | undefined,
+  onLine: (l: LadderLine) => void,
+): Wire {
+  const net = createNetwork({ seed, link: { delay: 5 }, trace: trace ?? true, onLine });
   const client = net.host('client');
   const server = net.host('server');
   const arrivals: number[] = [];
@@ -50,31 +90,86 @@ async function exchanges(noDelay: boolean, o: { seed: number; print: boolean; ro
       }
     });
   });
-  listening.listen(7000);
-  const socket = client.tcp.connect({ host: server.ipv4, port: 7000 });
-  socket.setNoDelay(noDelay);
-  await net.run(new Promise((resolve) => socket.once('connect', resolve)));
-  const out: Exchange[] = [];
-  for (let i = 0; i < o.rounds; i++) {
-    const start = net.clock.now();
-    const before = arrivals.length;
-    const reply = new Promise((resolve) => socket.once('data', resolve));
-    socket.write(Buffer.alloc(HEADER, 0x68));
-    socket.write(Buffer.alloc(BODY, 0x62));
-    await net.run(reply);
-    const got = arrivals.slice(before);
-    out.push({ ms: net.clock.now() - start, bodyLagMs: (got.at(-1) ?? 0) - (got[0] ?? 0) });
-    await net.run(100 - (net.clock.now() % 100));
-  }
-  socket.end();
-  listening.close();
-  await net.run(() => true);
-  net.close();
-  return out;
+  listening.listen(PORT);
+  return { net, client, serverAddress: server.ipv4, arrivals, stop: () => listening.close() };
 }
 
-export async function run(o: { seed?: number; print?: boolean; rounds?: number } = {}) {
-  const opts = { seed: o.seed ?? 1, print: o.print ?? false, rounds: o.rounds ?? 3 };
+/** Our stack on TUN, the kernel's TCP as the server (root). */
+async function overTun(
+  trace: ((line: string) => void) | undefined,
+  onLine: (l: LadderLine) => void,
+): Promise<Wire> {
+  const net = createNetwork({ clock: 'real', trace: trace ?? true, onLine });
+  const client = net.tun('stepwire', { netns: `sw-nagle-${process.pid}` });
+  const py = client.netns.spawn('/usr/bin/python3', ['-u', '-c', KERNEL_SERVER]);
+  await new Promise<void>((resolve, reject) => {
+    py.stdout?.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+    py.once('exit', (code) => reject(new Error(`kernel-side server exited ${code}`)));
+  });
+  return { net, client, serverAddress: client.kernel.v4, stop: () => py.kill('SIGKILL') };
+}
+
+async function exchanges(
+  noDelay: boolean,
+  o: { seed: number; print: boolean; rounds: number; tun: boolean },
+) {
+  const segments: { out: boolean; len: number }[] = [];
+  const onLine = (l: LadderLine) => {
+    if (l.kind !== 'packet' || !/ TCP /.test(l.summary)) return;
+    segments.push({
+      out: l.from === 'client' || l.from === 'stepwire',
+      len: Number(/len=(\d+)/.exec(l.summary)?.[1] ?? 0),
+    });
+  };
+  const print = o.print
+    ? (line: string) => / TCP /.test(line) && !line.includes(' · ') && console.log(line)
+    : undefined;
+  const wire = o.tun ? await overTun(print, onLine) : simulated(o.seed, print, onLine);
+  const { net, client } = wire;
+  const now = () => net.clock.now();
+  try {
+    const socket = client.tcp.connect({ host: wire.serverAddress, port: PORT });
+    socket.setNoDelay(noDelay);
+    await net.run(new Promise((resolve) => socket.once('connect', resolve)));
+    const out: Exchange[] = [];
+    for (let i = 0; i < o.rounds; i++) {
+      const start = now();
+      const before = wire.arrivals?.length ?? 0;
+      const firstSegment = segments.length;
+      const reply = new Promise((resolve) => socket.once('data', resolve));
+      socket.write(Buffer.alloc(HEADER, 0x68));
+      socket.write(Buffer.alloc(BODY, 0x62));
+      await net.run(reply);
+      // The ladder of this round: did an ACK come in between our header and our body?
+      const round = segments.slice(firstSegment);
+      const header = round.findIndex((s) => s.out && s.len === HEADER);
+      const body = round.findIndex((s) => s.out && s.len === BODY);
+      const bodyAfterAck = round.slice(header + 1, body).some((s) => !s.out);
+      const got = wire.arrivals?.slice(before);
+      out.push({
+        ms: Math.round((now() - start) * 10) / 10,
+        bodyAfterAck,
+        ...(got ? { bodyLagMs: (got.at(-1) ?? 0) - (got[0] ?? 0) } : {}),
+      });
+      // Start each round on a fresh 100 ms mark so the ladder reads easily.
+      await net.run(100 - (now() % 100));
+    }
+    socket.end();
+    wire.stop();
+    if (!o.tun) await net.run(() => true);
+    return out;
+  } finally {
+    net.close();
+  }
+}
+
+export async function run(o: { seed?: number; print?: boolean; rounds?: number; tun?: boolean } = {}) {
+  const opts = {
+    seed: o.seed ?? 1,
+    print: o.print ?? false,
+    rounds: o.rounds ?? (o.tun ? 5 : 3),
+    tun: o.tun ?? false,
+  };
   if (opts.print) console.log('— Nagle on (the default) —');
   const nagle = await exchanges(false, opts);
   if (opts.print) console.log('— setNoDelay(true) —');
@@ -85,10 +180,10 @@ export async function run(o: { seed?: number; print?: boolean; rounds?: number }
       ['noDelay ', noDelay],
     ] as const)
       console.log(
-        `${name}: exchanges took ${xs.map((x) => `${x.ms} ms`).join(', ')} (body ${xs.map((x) => x.bodyLagMs).join('/')} ms behind its header)`,
+        `${name}: exchanges took ${xs.map((x) => `${x.ms} ms`).join(', ')}; body held for an ACK: ${xs.map((x) => (x.bodyAfterAck ? 'yes' : 'no')).join('/')}`,
       );
   }
   return { nagle, noDelay };
 }
 
-if (isMain(import.meta.url)) await run({ print: true });
+if (isMain(import.meta.url)) await run({ print: true, tun: process.argv.includes('--tun') });
