@@ -132,9 +132,10 @@ function inSynSent(tcb: ControlBlock, seg: TcpSegment): void {
   tcb.rcv.advRight = seqAdd(tcb.rcv.nxt, Math.min(0xffff, tcb.freeSpace()));
   negotiate(tcb, seg);
   keepTimestamp(tcb, seg);
-  const newCookie = seg.options.fastOpen !== undefined && seg.options.fastOpen.length > 0;
+  const offered = seg.options.fastOpen;
+  const newCookie = offered !== undefined && offered.length > 0;
   if (newCookie && (tcb.tfo.request || tcb.tfo.cookie)) {
-    tcb.ev.push({ type: 'fastopen-cookie', cookie: seg.options.fastOpen! });
+    tcb.ev.push({ type: 'fastopen-cookie', cookie: offered });
   }
   if (ackOk) {
     sampleHandshakeRtt(tcb, seg);
