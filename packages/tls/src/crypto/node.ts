@@ -99,14 +99,6 @@ function montPublic(m: { spki: Buffer }, raw: Uint8Array) {
   return createPublicKey({ key: Buffer.concat([m.spki, raw]), format: 'der', type: 'spki' });
 }
 
-function x25519PrivateKey(raw: Uint8Array) {
-  return createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, raw]), format: 'der', type: 'pkcs8' });
-}
-
-function x25519Public(raw: Uint8Array) {
-  return createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
-}
-
 /** node:crypto (OpenSSL). Same results as the noble provider, faster on the AEAD hot path. */
 export const nodeCrypto: CryptoProvider = {
   name: 'node',
