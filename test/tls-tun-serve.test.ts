@@ -223,15 +223,35 @@ describe('stepwire serve --tun: HTTPS', () => {
       'https://[fd00:5757::2]/bytes/100000',
     ]);
     expect(sha256(Buffer.from(bytes.stdout, 'latin1'))).toBe(patternSha256(100_000));
+    // One app, both versions: ALPN h2 (curl's choice) or http/1.1 on 443, h2c by preface on 80.
+    const version = async (args: string[]) =>
+      (
+        await inNs(NS, [
+          'curl',
+          '-sS',
+          '--fail',
+          '--max-time',
+          '10',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_version}',
+          ...args,
+        ])
+      ).stdout;
+    expect(await version(['--cacert', ca, 'https://198.18.0.2/'])).toBe('2');
+    expect(await version(['--http1.1', '--cacert', ca, 'https://198.18.0.2/'])).toBe('1.1');
+    expect(await version(['--http2-prior-knowledge', 'http://198.18.0.2/bytes/70000'])).toBe('2');
+    expect(await version(['http://198.18.0.2/'])).toBe('1.1');
     child.kill('SIGTERM');
     const r = await done;
     expect(r.stderr).toBe('');
     expect(r).toMatchObject({ code: 0, signal: null });
     expect(netnsExists(NS)).toBe(false);
     const lines = fs.readFileSync(keylog, 'utf8').trim().split('\n');
-    // Two connections, five secrets each (RFC 8446 §7.1; the NSS key log labels).
-    expect(lines.filter((l) => l.startsWith('CLIENT_TRAFFIC_SECRET_0 '))).toHaveLength(2);
-    expect(lines).toHaveLength(10);
+    // Four TLS connections, five secrets each (RFC 8446 §7.1; the NSS key log labels).
+    expect(lines.filter((l) => l.startsWith('CLIENT_TRAFFIC_SECRET_0 '))).toHaveLength(4);
+    expect(lines).toHaveLength(20);
     expect(mode(keylog)).toBe(0o600);
   });
 

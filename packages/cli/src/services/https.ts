@@ -241,7 +241,7 @@ export interface HttpsService {
   close(): void;
 }
 
-/** HTTPS on `port` of our TCP (both families): TLS 1.3 with ALPN http/1.1, then the HTTP app. */
+/** HTTPS on `port` of our TCP (both families): TLS 1.3 with ALPN h2 or http/1.1, then the HTTP app (both versions). */
 export function httpsOverTcp(tcp: Tcp, port: number, options: HttpsOptions): HttpsService {
   const app = options.app ?? createHttpApp();
   const counts = { connections: 0, handshakes: 0, tlsErrors: 0 };
@@ -251,7 +251,8 @@ export function httpsOverTcp(tcp: Tcp, port: number, options: HttpsOptions): Htt
         { cert: options.identity.certPem, key: options.identity.keyPem },
         ...(options.identity.more ?? []).map((m) => ({ cert: m.certPem, key: m.keyPem })),
       ],
-      ALPNProtocols: ['http/1.1'],
+      // h2 first, as browsers and curl prefer it; the app serves both (RFC 9113 §3.2).
+      ALPNProtocols: ['h2', 'http/1.1'],
       ...(options.keylog ? { keylog: options.keylog } : {}),
       ...(options.trace ? { trace: options.trace, hostName: options.traceHost ?? 'https' } : {}),
     },

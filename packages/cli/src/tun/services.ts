@@ -74,8 +74,9 @@ export const SERVICES: readonly ServiceSpec[] = [
     name: 'http',
     protocol: 'tcp',
     port: 80,
-    rfc: 'RFC 9112',
-    description: 'HTTP/1.1 (node:http over our TCP): GET /, GET /bytes/N, POST /echo, POST /sha256',
+    rfc: 'RFC 9112, RFC 9113',
+    description:
+      'HTTP/1.1 and h2c (prior knowledge), our HTTP server over our TCP: GET /, GET /bytes/N, POST /echo, POST /sha256, GET /sse',
     start: ({ tcp }) => httpOverTcp(tcp, 80),
   },
   {
@@ -83,7 +84,7 @@ export const SERVICES: readonly ServiceSpec[] = [
     protocol: 'tcp',
     port: 443,
     rfc: 'RFC 8446, RFC 9110 §4.2.2',
-    description: 'HTTPS: our TLS 1.3 over our TCP, the routes of port 80 (node:http on top)',
+    description: 'HTTPS: our TLS 1.3 over our TCP, ALPN h2 or http/1.1, the routes of port 80',
     start: ({ tcp, tls }) =>
       httpsOverTcp(tcp, 443, {
         identity: tls?.identity ?? ephemeralServeIdentity(),
