@@ -1,5 +1,7 @@
 /**
- * Synchronous vs asynchronous work: the same 3-second job, once held open until done (200)
+ * Synchronous vs asynchronous work: a 3-second job held open (200), or accepted (202) and polled.
+ *
+ * The same 3-second job, once held open until done (200)
  * and once accepted at once (202 Accepted, RFC 9110 §15.3.3) with a status URL to poll.
  *
  * The synchronous client waits the whole 3 s with its request open; the asynchronous one has

@@ -1,5 +1,7 @@
 /**
- * Idempotent POST with `Idempotency-Key`: a payment is charged once however many times the
+ * Idempotent POST with `Idempotency-Key`: a retry and concurrent copies charge once.
+ *
+ * A payment is charged once however many times the
  * request arrives (draft-ietf-httpapi-idempotency-key-header).
  *
  * The server remembers each key with a fingerprint of the request body and, once done, the

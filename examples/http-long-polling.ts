@@ -1,5 +1,7 @@
 /**
- * Long polling: the client asks "anything new?" and the server holds the request open until
+ * Long polling: each poll is held until a message is published, or answered 204 at a timeout.
+ *
+ * The client asks "anything new?" and the server holds the request open until
  * there is — answering at the very instant a message is published, or with 204 at a timeout.
  *
  * The feed gets messages at 1.5 s, 2.6 s and 9 s; the server holds each poll up to 5 s. Watch

@@ -1,5 +1,7 @@
 /**
- * Publish/subscribe: a broker with topics fans each message out to its subscribers — one on
+ * Publish/subscribe: a broker fans topics out to SSE and WebSocket subscribers, at least once.
+ *
+ * A broker with topics fans each message out to its subscribers — one on
  * Server-Sent Events, one on a WebSocket — and delivers at least once: a message stays
  * pending until its subscriber acknowledges it, and is sent again after 1 s without one.
  *

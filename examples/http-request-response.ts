@@ -1,5 +1,7 @@
 /**
- * Request-response: the client asks, waits, and the server answers — one exchange at a time.
+ * Request-response on our HTTP/1.1 client and server, with the packet ladder.
+ *
+ * The client asks, waits, and the server answers — one exchange at a time.
  *
  * Host `client` runs our fetch (with a pool that keeps the connection alive), host `server`
  * our HTTP/1.1 server, both on our TCP over a simulated wire with 5 ms each way. The ladder

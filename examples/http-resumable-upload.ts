@@ -1,5 +1,7 @@
 /**
- * Chunked, resumable upload: a 320 KiB image goes up in 64 KiB chunks; the connection is cut
+ * Chunked resumable upload: cut mid-chunk, resumed from the last acknowledged chunk.
+ *
+ * A 320 KiB image goes up in 64 KiB chunks; the connection is cut
  * in the middle of one, and the client resumes from the last chunk the server acknowledged.
  *
  * The protocol is tus-shaped: `POST /uploads` (with `Upload-Length`) makes an upload and

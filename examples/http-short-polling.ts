@@ -1,5 +1,7 @@
 /**
- * Short polling: the client asks "anything new?" every second and the server answers at once,
+ * Short polling: the client asks every second, and mostly hears nothing new.
+ *
+ * The client asks "anything new?" every second and the server answers at once,
  * usually with nothing.
  *
  * The server's feed gets messages at 1.5 s, 2.6 s and 5.2 s. Each poll is a full request and

@@ -1,5 +1,7 @@
 /**
- * Server-Sent Events push: one long response (`text/event-stream`) on which the server
+ * Server-Sent Events push, and the resume with Last-Event-ID after the stream ends.
+ *
+ * One long response (`text/event-stream`) on which the server
  * sends each event the moment it happens; the client resumes with `Last-Event-ID` after a
  * break (HTML Living Standard §9.2).
  *

@@ -1,5 +1,7 @@
 /**
- * WebSocket push: a chat room. Three clients on three hosts upgrade `GET /chat` to a
+ * WebSocket push: a chat room on three hosts, every message to every member in one order.
+ *
+ * Three clients on three hosts upgrade `GET /chat` to a
  * WebSocket (RFC 6455 §4) and the server pushes every message to every member, in one order.
  *
  * Either side may speak at any time on the one connection: no polling, no request per

@@ -1,5 +1,7 @@
 /**
- * Nagle's algorithm meets delayed ACK: the same small-writes exchange with Nagle on and with
+ * Nagle's algorithm meets delayed ACK: a 40 ms stall per exchange, gone with setNoDelay.
+ *
+ * The same small-writes exchange with Nagle on and with
  * `setNoDelay(true)`, showing the stall in virtual time.
  *
  * The client sends each request as two small writes (a 20-byte header, then a 30-byte body)
