@@ -302,17 +302,18 @@ describe('stepwire fetch over https (node:https, OpenSSL) on loopback', () => {
 describe('stepwire fetch --tun (root): our IP/TCP stack against python http.server on the kernel side', () => {
   const NS = `sw-fetch-${process.pid}`;
   let py: ChildProcess | undefined;
+  let ssl: ChildProcess | undefined;
   const served = mkdtempSync(join(tmpdir(), 'sw-fetch-www-'));
   const page = Buffer.alloc(300 * 1024).map((_, i) => (i * 7 + 3) & 0xff);
 
   afterAll(() => {
-    if (py?.exitCode === null) py.kill('SIGKILL');
+    for (const p of [py, ssl]) if (p?.exitCode === null) p.kill('SIGKILL');
     netnsDown(NS);
     rmSync(served, { recursive: true, force: true });
     expect(netnsExists(NS)).toBe(false);
   });
 
-  it('downloads a 300 KiB file over TUN with -o and the hash matches; a namespace it makes is removed after', async () => {
+  it('downloads a 300 KiB file over TUN with -o and the hash matches, fetches https from openssl s_server; a namespace it makes is removed after', async () => {
     expect(process.getuid?.()).toBe(0);
     netnsUp(NS);
     writeFileSync(join(served, 'page.bin'), page);
@@ -357,6 +358,45 @@ describe('stepwire fetch --tun (root): our IP/TCP stack against python http.serv
     expect(head.text.split('\r\n')[0]).toBe('HTTP/1.0 200 OK');
     // The namespace was there before: fetch leaves it.
     expect(netnsExists(NS)).toBe(true);
+
+    // https over TUN: openssl s_server on the kernel side, our TLS on our TCP, verified with
+    // the CA for the name given by --resolve.
+    const leaf = tlsFixtures().server['P-256'].leaf;
+    ssl = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        NS,
+        'openssl',
+        's_server',
+        '-accept',
+        '198.18.0.1:4433',
+        '-cert',
+        leaf.certFile,
+        '-key',
+        leaf.keyFile,
+        '-www',
+        '-tls1_3',
+      ],
+      { stdio: 'ignore' },
+    );
+    for (let i = 0; i < 100; i++) {
+      const ss = spawnSync('ip', ['netns', 'exec', NS, 'ss', '-Hltn', 'sport = :4433'], { encoding: 'utf8' });
+      if (ss.stdout.trim() !== '') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const secure = await fetchCli('https://stepwire.test:4433/', {
+      tun: true,
+      netns: NS,
+      cacert: caFile,
+      resolve: ['stepwire.test:4433:198.18.0.1'],
+      include: true,
+    });
+    expect(secure.err).toBe('');
+    expect(secure.code).toBe(0);
+    expect(secure.text).toMatch(/^HTTP\/1\.0 200 ok\r\n/);
+    expect(secure.text).toMatch(/TLSv1\.3/);
 
     // A namespace fetch makes itself is gone after; nothing listens there, so the kernel resets: 7.
     const own = `${NS}-own`;
