@@ -6,8 +6,9 @@
  * `server.emit('connection', socket)`, the client through `createConnection`. `net.run()`
  * drives the virtual clock and lets Node's callbacks run between timers, so the code reads
  * like an ordinary node:http program. The wire loses 10% of the packets; with seed 10 it
- * loses the request itself: watch TCP send it again when its retransmission timer expires
- * (1 s, RFC 6298 §2.1) and the response arrive anyway.
+ * loses the request itself: watch TCP send it again with a tail loss probe (RFC 8985 §7),
+ * a couple of round trips later rather than after the 1 s retransmission timer of RFC 6298,
+ * and the response arrive anyway.
  *
  *   pnpm example http-over-tcp
  */
