@@ -11,7 +11,7 @@
  *
  *   pnpm example http-long-polling
  */
-import { fetch } from '@stepwire/http';
+import { poll, printLatencies, type Received } from './lib/feed.ts';
 import { isMain, stage } from './lib/stage.ts';
 
 export const PUBLISH_AT = [1500, 2600, 9000];
@@ -70,30 +70,18 @@ export async function run(o: { seed?: number; print?: boolean } = {}) {
   const agent = s.agent(client);
   let since = 0;
   let polls = 0;
-  const received: { id: number; publishedAt: number; receivedAt: number }[] = [];
+  const received: Received[] = [];
   while (since < PUBLISH_AT.length) {
     polls++;
     s.log('client', `→ GET /messages?since=${since}`);
-    const r = await s.net.run(
-      fetch(s.url(`/messages?since=${since}`), { agent }).then(async (res) => {
-        if (res.status !== 200 && res.status !== 204) throw new Error(`poll answered ${res.status}`);
-        return {
-          status: res.status,
-          body: res.status === 200 ? ((await res.json()) as { id: number; at: number }[]) : [],
-        };
-      }),
-    );
+    const r = await poll(s, agent, since);
     for (const m of r.body) {
       received.push({ id: m.id, publishedAt: m.at, receivedAt: s.now() });
       since = Math.max(since, m.id);
     }
     s.log('client', `← ${r.status}${r.body.map((m) => ` #${m.id}`).join('')}`);
   }
-  if (o.print)
-    for (const m of received)
-      console.log(
-        `message ${m.id}: published ${m.publishedAt} ms, seen ${m.receivedAt} ms (+${m.receivedAt - m.publishedAt} ms)`,
-      );
+  if (o.print) printLatencies(received);
   await s.close();
   return { polls, answers, received, timeline: s.timeline };
 }

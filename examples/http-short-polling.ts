@@ -11,7 +11,7 @@
  *
  *   pnpm example http-short-polling
  */
-import { fetch } from '@stepwire/http';
+import { poll, printLatencies, type Received } from './lib/feed.ts';
 import { isMain, stage } from './lib/stage.ts';
 
 export const PUBLISH_AT = [1500, 2600, 5200];
@@ -40,19 +40,11 @@ export async function run(o: { seed?: number; print?: boolean; interval?: number
   let since = 0;
   let polls = 0;
   let empty = 0;
-  const received: { id: number; publishedAt: number; receivedAt: number }[] = [];
+  const received: Received[] = [];
   while (s.now() < until) {
     await s.net.run(interval);
     polls++;
-    const r = await s.net.run(
-      fetch(s.url(`/messages?since=${since}`), { agent }).then(async (res) => {
-        if (res.status !== 200 && res.status !== 204) throw new Error(`poll answered ${res.status}`);
-        return {
-          status: res.status,
-          body: res.status === 200 ? ((await res.json()) as { id: number; at: number }[]) : [],
-        };
-      }),
-    );
+    const r = await poll(s, agent, since);
     if (r.status === 204) empty++;
     for (const m of r.body) {
       received.push({ id: m.id, publishedAt: m.at, receivedAt: s.now() });
@@ -65,10 +57,7 @@ export async function run(o: { seed?: number; print?: boolean; interval?: number
   }
   if (o.print) {
     console.log(`${polls} polls, ${empty} empty`);
-    for (const m of received)
-      console.log(
-        `message ${m.id}: published ${m.publishedAt} ms, seen ${m.receivedAt} ms (+${m.receivedAt - m.publishedAt} ms)`,
-      );
+    printLatencies(received);
   }
   await s.close();
   return { polls, empty, received, timeline: s.timeline };
