@@ -1,0 +1,252 @@
+/**
+ * Head-of-line blocking: 50 small resources over 6 HTTP/1.1 connections vs one HTTP/2 connection.
+ *
+ * A page needs 50 small resources (1–8 KiB each). Host `browser` fetches them all at once from
+ * host `server` (our HTTP/1.1 server, which answers h2 too, by the cleartext preface):
+ *
+ *   (a) HTTP/1.1: our fetch over an Agent with maxSockets 6, as browsers do (6 connections
+ *       per origin). Each connection carries one request at a time (RFC 9112 §9.3), so the
+ *       other 44 wait in the pool's queue, and a lost segment on one connection holds back
+ *       only that connection's response.
+ *   (b) HTTP/2: one session, 50 streams opened at once (RFC 9113 §5). Nothing waits for a
+ *       free connection, but every stream shares one TCP byte stream: a lost segment holds
+ *       back every response behind it until TCP repairs the hole (TCP head-of-line blocking,
+ *       the reason for QUIC).
+ *
+ * Both run on the same seeded wire, once clean and once lossy (30 ms each way, 2% loss),
+ * and print side by side: virtual time from the first request to the last byte, TCP
+ * connections the server accepted, and TCP retransmissions on both sides. Every body is
+ * checked against the server's sha256. Which one wins on the lossy link depends on where the
+ * losses fall (try other seeds): the clean link shows the cost of queueing, the lossy one
+ * the cost of one shared byte stream.
+ *
+ *   pnpm example h2-head-of-line
+ *   pnpm example h2-head-of-line --seed 7 --loss 0.05 --delay 50
+ */
+import { createHash } from 'node:crypto';
+import { Agent, createHttpServer, h2, fetch as httpFetch } from '@stepwire/http';
+import { createNetwork } from '@stepwire/sim';
+import type { TcpSocket } from '@stepwire/tcp';
+import { isMain } from './lib/stage.ts';
+
+/** How many resources the page needs. */
+export const RESOURCES = 50;
+/** Connections per origin a browser opens for HTTP/1.1. */
+export const MAX_SOCKETS = 6;
+
+/** Resource i: 1–8 KiB of bytes that depend on i, so a body delivered to the wrong request shows. */
+export function resource(i: number): Buffer {
+  const size = 1024 + ((i * 1543) % (7 * 1024));
+  const b = Buffer.alloc(size);
+  for (let k = 0; k < size; k++) b[k] = (i * 31 + k * 7) & 0xff;
+  return b;
+}
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+export interface Outcome {
+  protocol: 'http/1.1' | 'h2';
+  /** Virtual ms from the first request to the last byte of the last resource. */
+  ms: number;
+  /** TCP connections the server accepted. */
+  connections: number;
+  /** TCP retransmissions (RTO, fast retransmit, tail loss probes), both sides. */
+  retransmits: number;
+  /** Resources whose body matched the server's sha256 and whose status was 200. */
+  intact: number;
+  /** Virtual ms at which each resource's last byte arrived (index = resource). */
+  doneAt: number[];
+}
+
+export interface LinkSetting {
+  /** One-way delay of every link, ms (browser→server crosses two: 2 × delay each way). */
+  delay: number;
+  loss: number;
+}
+
+export interface Comparison {
+  link: LinkSetting;
+  h1: Outcome;
+  h2: Outcome;
+}
+
+export interface RunOptions {
+  seed?: number;
+  /** The lossy link; the clean one has the same delay and no loss. */
+  delay?: number;
+  loss?: number;
+  print?: boolean;
+}
+
+/** One side of the comparison on a fresh network: the server, the browser, and TCP's counters. */
+function setup(seed: number, link: LinkSetting) {
+  const net = createNetwork({ seed, link: { delay: link.delay, loss: link.loss } });
+  const server = net.host('server');
+  const browser = net.host('browser');
+  const bodies = Array.from({ length: RESOURCES }, (_, i) => resource(i));
+  const app = createHttpServer({ clock: net.clock, hostName: 'server' }, (req, res) => {
+    const m = /^\/r\/(\d+)$/.exec(req.url ?? '');
+    const body = m ? bodies[Number(m[1])] : undefined;
+    if (!body) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
+    res.end(body);
+  });
+  // Every TCP connection on both sides, to sum their retransmissions at the end.
+  const accepted: TcpSocket[] = [];
+  const dialled: TcpSocket[] = [];
+  const listening = server.tcp.createServer((socket) => {
+    accepted.push(socket);
+    app.handle(socket);
+  });
+  listening.listen(80);
+  const dial = (): TcpSocket => {
+    const s = browser.tcp.connect({ host: server.ipv4, port: 80 });
+    s.setNoDelay(true);
+    dialled.push(s);
+    return s;
+  };
+  const retransmits = () =>
+    [...accepted, ...dialled].reduce((n, s) => n + (s.connection?.counters.retransmits ?? 0), 0);
+  const close = async () => {
+    app.close();
+    listening.close();
+    await net.run(() => true);
+    net.close();
+  };
+  return { net, server, browser, bodies, dial, retransmits, accepted, close };
+}
+
+async function overHttp1(seed: number, link: LinkSetting): Promise<Outcome> {
+  const s = setup(seed, link);
+  const agent = new Agent({ clock: s.net.clock, maxSockets: MAX_SOCKETS, connect: () => s.dial() });
+  const start = s.net.clock.now();
+  const doneAt: number[] = [];
+  const results = await s.net.run(
+    Promise.all(
+      s.bodies.map(async (_, i) => {
+        const res = await httpFetch(`http://${s.server.ipv4}/r/${i}`, { agent });
+        const body = new Uint8Array(await res.arrayBuffer());
+        doneAt[i] = s.net.clock.now() - start;
+        return { status: res.status, body };
+      }),
+    ),
+  );
+  const out = outcome('http/1.1', s, start, doneAt, results);
+  agent.destroy();
+  await s.close();
+  return out;
+}
+
+async function overHttp2(seed: number, link: LinkSetting): Promise<Outcome> {
+  const s = setup(seed, link);
+  const session = h2.connectHttp2(`http://${s.server.ipv4}`, {
+    clock: s.net.clock,
+    createConnection: () => s.dial(),
+  });
+  const start = s.net.clock.now();
+  const doneAt: number[] = [];
+  const results = await s.net.run(
+    Promise.all(
+      s.bodies.map(
+        (_, i) =>
+          new Promise<{ status: number; body: Uint8Array }>((resolve, reject) => {
+            const stream = session.request({ ':path': `/r/${i}` });
+            let status = 0;
+            const parts: Buffer[] = [];
+            stream.on('response', (h: h2.Http2IncomingHeaders) => {
+              status = Number(h[':status']);
+            });
+            stream.on('data', (c: Buffer) => parts.push(c));
+            stream.on('end', () => {
+              doneAt[i] = s.net.clock.now() - start;
+              resolve({ status, body: Buffer.concat(parts) });
+            });
+            stream.on('error', reject);
+          }),
+      ),
+    ),
+  );
+  const out = outcome('h2', s, start, doneAt, results);
+  session.close();
+  await s.close();
+  return out;
+}
+
+function outcome(
+  protocol: Outcome['protocol'],
+  s: ReturnType<typeof setup>,
+  start: number,
+  doneAt: number[],
+  results: { status: number; body: Uint8Array }[],
+): Outcome {
+  const intact = results.filter((r, i) => {
+    const want = s.bodies[i];
+    return r.status === 200 && want !== undefined && sha(r.body) === sha(want);
+  }).length;
+  return {
+    protocol,
+    ms: s.net.clock.now() - start,
+    connections: s.accepted.length,
+    retransmits: s.retransmits(),
+    intact,
+    doneAt,
+  };
+}
+
+/** Both protocols on a clean link and on a lossy one, same seed. */
+export async function run(o: RunOptions = {}): Promise<{ clean: Comparison; lossy: Comparison }> {
+  const seed = o.seed ?? 1;
+  const delay = o.delay ?? 30;
+  // One network at a time: each run loop drives its own virtual clock.
+  const compare = async (link: LinkSetting): Promise<Comparison> => ({
+    link,
+    h1: await overHttp1(seed, link),
+    h2: await overHttp2(seed, link),
+  });
+  const clean = await compare({ delay, loss: 0 });
+  const lossy = await compare({ delay, loss: o.loss ?? 0.02 });
+  if (o.print) {
+    console.log(`${RESOURCES} resources of 1–8 KiB, seed ${seed}, one-way link delay ${delay} ms\n`);
+    for (const c of [clean, lossy]) print(c);
+  }
+  return { clean, lossy };
+}
+
+function print(c: Comparison): void {
+  const title = c.link.loss === 0 ? 'clean link' : `lossy link (${(c.link.loss * 100).toFixed(1)}% loss)`;
+  const row = (label: string, a: string | number, b: string | number) =>
+    console.log(`  ${label.padEnd(26)} ${String(a).padStart(14)} ${String(b).padStart(14)}`);
+  console.log(title);
+  row('', `HTTP/1.1 ×${MAX_SOCKETS}`, 'h2 ×1');
+  row('time to last byte (ms)', c.h1.ms.toFixed(1), c.h2.ms.toFixed(1));
+  row('median resource done (ms)', median(c.h1.doneAt).toFixed(1), median(c.h2.doneAt).toFixed(1));
+  row('TCP connections', c.h1.connections, c.h2.connections);
+  row('TCP retransmissions', c.h1.retransmits, c.h2.retransmits);
+  row('resources intact', `${c.h1.intact}/${RESOURCES}`, `${c.h2.intact}/${RESOURCES}`);
+  const faster = c.h1.ms < c.h2.ms ? 'HTTP/1.1' : c.h2.ms < c.h1.ms ? 'h2' : 'neither';
+  console.log(`  faster: ${faster}\n`);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+}
+
+if (isMain(import.meta.url)) {
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(`--${name}`);
+    const v = i >= 0 ? process.argv[i + 1] : undefined;
+    return v === undefined ? undefined : Number(v);
+  };
+  const opts: RunOptions = { print: true };
+  const seed = arg('seed');
+  const delay = arg('delay');
+  const loss = arg('loss');
+  if (seed !== undefined) opts.seed = seed;
+  if (delay !== undefined) opts.delay = delay;
+  if (loss !== undefined) opts.loss = loss;
+  await run(opts);
+}
