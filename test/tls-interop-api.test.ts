@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import {
   type ConnectOptions,
   connect,
@@ -155,8 +156,28 @@ describe('connect({ socket, ... }) against openssl s_server', () => {
     const srv = await startOpensslServer({ ...p256.leaf, mode: 'rev' });
     const s = await apiConnect(srv.port, { ca: fx.unrelatedCa.certPem, rejectUnauthorized: false });
     expect(s.authorized).toBe(false);
-    expect(s.authorizationError).toMatchObject({ code: 'unknown_issuer', alert: 'unknown_ca' });
+    const ours = s.authorizationError;
+    expect(s.authorizationDetail).toMatchObject({ code: 'unknown_issuer', alert: 'unknown_ca' });
     s.destroy();
+    // Node's string code: node:tls itself, against the same server, is the oracle — and our
+    // pki's verdict beside it.
+    const nodeSays = await new Promise<string>((resolve, reject) => {
+      const c = tls.connect(
+        {
+          port: srv.port,
+          host: '127.0.0.1',
+          servername: 'stepwire.test',
+          ca: fx.unrelatedCa.certPem,
+          rejectUnauthorized: false,
+        },
+        () => {
+          resolve(String(c.authorizationError));
+          c.destroy();
+        },
+      );
+      c.on('error', reject);
+    });
+    expect(ours).toBe(nodeSays);
     await srv.stop();
   });
 
@@ -300,7 +321,7 @@ describe('createServer(...).listen(net.Server) against peer clients', () => {
     });
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(seen?.authorized).toBe(false);
-    expect(seen?.authorizationError?.alert).toBe('unknown_ca');
+    expect(seen?.authorizationDetail?.alert).toBe('unknown_ca');
   });
 
   it('earlyData: true — s_client -early_data arrives as ordinary readable data and is echoed', async () => {
