@@ -232,6 +232,9 @@ export class Agent {
   private connectTo(o: Origin): Duplex {
     if (this.options.connect) {
       const s = this.options.connect(o);
+      // As node:http's client does on every socket: a request's head and body are separate
+      // writes, and with Nagle on the body waits out the server's delayed ACK (40+ ms).
+      (s as Partial<Pick<net.Socket, 'setNoDelay'>>).setNoDelay?.(true);
       return o.protocol === 'https:' ? tlsConnect({ ...this.tlsOptions(o), socket: s }) : s;
     }
     // Through net.connect, so the loopback safety guard sees every kernel connection.
