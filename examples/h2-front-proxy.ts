@@ -75,7 +75,7 @@ export interface DirectionOutcome {
 }
 
 /** What the backend saw, returned as the response body. */
-interface Seen {
+export interface Seen {
   method: string;
   path: string;
   id: string;
@@ -85,7 +85,7 @@ interface Seen {
   via: string;
 }
 
-interface Sent {
+export interface Sent {
   id: string;
   method: 'GET' | 'POST';
   path: string;
@@ -145,7 +145,8 @@ function backendHandler(log: Seen[]) {
   };
 }
 
-function check(sent: Sent, status: number, idHeader: string, body: Buffer): string | undefined {
+/** Why an answer does not fit its request, or undefined when it does. */
+export function check(sent: Sent, status: number, idHeader: string, body: Buffer): string | undefined {
   if (status !== 200) return `${sent.id}: status ${status}`;
   if (idHeader !== sent.id) return `${sent.id}: x-request-id ${idHeader}`;
   let seen: Seen;

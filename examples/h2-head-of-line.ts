@@ -13,10 +13,13 @@
  *       back every response behind it until TCP repairs the hole (TCP head-of-line blocking,
  *       the reason for QUIC).
  *
- * Both run on the same seeded wire, once clean and once lossy (30 ms each way, 2% loss),
+ * Both run on the same seeded wire, once clean and once lossy (30 ms each way, so a 60 ms
+ * round trip, and 2% loss),
  * and print side by side: virtual time from the first request to the last byte, TCP
  * connections the server accepted, and TCP retransmissions on both sides. Every body is
- * checked against the server's sha256. Which one wins on the lossy link depends on where the
+ * checked against the server's sha256. On the clean link HTTP/1.1 finishes in waves of six,
+ * a round trip apart; h2's server interleaves all 50 responses, so most finish together near
+ * the end. Which one wins on the lossy link depends on where the
  * losses fall (try other seeds): the clean link shows the cost of queueing, the lossy one
  * the cost of one shared byte stream.
  *
@@ -50,6 +53,9 @@ export interface Outcome {
   ms: number;
   /** TCP connections the server accepted. */
   connections: number;
+  /** IP packets that crossed the wire, and those the lossy link dropped. */
+  packets: number;
+  lost: number;
   /** TCP retransmissions (RTO, fast retransmit, tail loss probes), both sides. */
   retransmits: number;
   /** Resources whose body matched the server's sha256 and whose status was 200. */
@@ -59,7 +65,7 @@ export interface Outcome {
 }
 
 export interface LinkSetting {
-  /** One-way delay of every link, ms (browser→server crosses two: 2 × delay each way). */
+  /** One-way delay, ms (applied once on each path: a round trip is 2 × delay). */
   delay: number;
   loss: number;
 }
@@ -80,7 +86,17 @@ export interface RunOptions {
 
 /** One side of the comparison on a fresh network: the server, the browser, and TCP's counters. */
 function setup(seed: number, link: LinkSetting) {
-  const net = createNetwork({ seed, link: { delay: link.delay, loss: link.loss } });
+  // The ladder's lines are only read for the wire's drops (a packet the link lost).
+  let lost = 0;
+  let packets = 0;
+  const net = createNetwork({
+    seed,
+    link: { delay: link.delay, loss: link.loss },
+    trace: (line: string) => {
+      if (line.includes('drop.loss')) lost++;
+      else if (/ IPv[46] /.test(line)) packets++;
+    },
+  });
   const server = net.host('server');
   const browser = net.host('browser');
   const bodies = Array.from({ length: RESOURCES }, (_, i) => resource(i));
@@ -116,7 +132,18 @@ function setup(seed: number, link: LinkSetting) {
     await net.run(() => true);
     net.close();
   };
-  return { net, server, browser, bodies, dial, retransmits, accepted, close };
+  return {
+    net,
+    server,
+    browser,
+    bodies,
+    dial,
+    retransmits,
+    accepted,
+    close,
+    lost: () => lost,
+    packets: () => packets,
+  };
 }
 
 async function overHttp1(seed: number, link: LinkSetting): Promise<Outcome> {
@@ -190,6 +217,8 @@ function outcome(
     protocol,
     ms: s.net.clock.now() - start,
     connections: s.accepted.length,
+    packets: s.packets(),
+    lost: s.lost(),
     retransmits: s.retransmits(),
     intact,
     doneAt,
@@ -224,6 +253,7 @@ function print(c: Comparison): void {
   row('time to last byte (ms)', c.h1.ms.toFixed(1), c.h2.ms.toFixed(1));
   row('median resource done (ms)', median(c.h1.doneAt).toFixed(1), median(c.h2.doneAt).toFixed(1));
   row('TCP connections', c.h1.connections, c.h2.connections);
+  row('packets (lost on the wire)', `${c.h1.packets} (${c.h1.lost})`, `${c.h2.packets} (${c.h2.lost})`);
   row('TCP retransmissions', c.h1.retransmits, c.h2.retransmits);
   row('resources intact', `${c.h1.intact}/${RESOURCES}`, `${c.h2.intact}/${RESOURCES}`);
   const faster = c.h1.ms < c.h2.ms ? 'HTTP/1.1' : c.h2.ms < c.h1.ms ? 'h2' : 'neither';

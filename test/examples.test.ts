@@ -33,8 +33,10 @@ describe('examples', () => {
       .map((f) => f.slice(0, -3))
       .sort();
     // The HTTP pattern examples and tcp-nagle-delayed-ack are tested through their exported
-    // run() in test/examples-http*.test.ts; the rest below.
+    // run() in test/examples-http*.test.ts, the h2 ones in test/examples-h2.test.ts; the rest below.
     const elsewhere = new Set([
+      'h2-front-proxy',
+      'h2-head-of-line',
       'http-async-job',
       'http-idempotency',
       'http-long-polling',
