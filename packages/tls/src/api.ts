@@ -952,6 +952,9 @@ export class SecureServer extends EventEmitter {
   private readonly clientCa?: X509Certificate[];
   private readonly sources: { source: ConnectionSource; listener: (s: Duplex) => void }[] = [];
   private readonly open = new Set<SecureSocket>();
+  /** Handshake timers armed now, and handshakes cut by them (issue 15: visible, back to 0 when idle). */
+  private handshakeTimers = 0;
+  private handshakeTimeouts = 0;
   private readonly signers: readonly CertificateSigner[];
   private readonly contexts: { pattern: string; context: SecureContext }[] = [];
   private ticketKeys: Buffer;
@@ -1101,15 +1104,26 @@ export class SecureServer extends EventEmitter {
     const timer =
       limit > 0
         ? setTimeout(() => {
+            timerLive = false;
+            this.handshakeTimers--;
+            this.handshakeTimeouts++;
             s.destroy(
               Object.assign(new Error('TLS handshake timeout'), { code: 'ERR_TLS_HANDSHAKE_TIMEOUT' }),
             );
           }, limit)
         : undefined;
     timer?.unref?.();
-    s.once('close', () => clearTimeout(timer));
-    s.once('secure', () => {
+    if (timer) this.handshakeTimers++;
+    let timerLive = timer !== undefined;
+    const stopTimer = () => {
+      if (!timerLive) return;
+      timerLive = false;
       clearTimeout(timer);
+      this.handshakeTimers--;
+    };
+    s.once('close', stopTimer);
+    s.once('secure', () => {
+      stopTimer();
       s.off('error', onError);
       if (s.handshake?.resumed && this.clientCa && reject) {
         // Our tickets come only from handshakes that passed the same required client
@@ -1168,6 +1182,18 @@ export class SecureServer extends EventEmitter {
   }
 
   /** The address listen(port) bound, as net.Server.address(); null otherwise. */
+  /** What the server holds: open sessions, handshakes still in progress and their timers. */
+  stats(): { connections: number; handshaking: number; timersArmed: number; handshakeTimeouts: number } {
+    let handshaking = 0;
+    for (const s of this.open) if (!s.handshake) handshaking++;
+    return {
+      connections: this.open.size,
+      handshaking,
+      timersArmed: this.handshakeTimers,
+      handshakeTimeouts: this.handshakeTimeouts,
+    };
+  }
+
   address(): nodeNet.AddressInfo | string | null {
     return (this.server?.address() as nodeNet.AddressInfo | string | null | undefined) ?? null;
   }

@@ -318,10 +318,29 @@ describe('connect/createServer over an in-memory pair', () => {
     const err = once(server, 'tlsClientError') as Promise<[Error & { code?: string }]>;
     server.emit('connection', b);
     a.write(Buffer.from([22, 3, 1])); // the start of a record header, and then nothing
+    expect(server.stats()).toMatchObject({ connections: 1, handshaking: 1, timersArmed: 1 });
     const [e] = await err;
     expect(e.code).toBe('ERR_TLS_HANDSHAKE_TIMEOUT');
     expect(Date.now() - started).toBeGreaterThanOrEqual(90);
     expect(b.destroyed).toBe(true);
+    await new Promise((r) => setImmediate(r));
+    expect(server.stats()).toEqual({ connections: 0, handshaking: 0, timersArmed: 0, handshakeTimeouts: 1 });
+  });
+
+  it('stats: a finished handshake holds no timer, and a closed session leaves nothing behind (issue 15)', async () => {
+    const server = createServer(serverOpts({ handshakeTimeout: 60_000 }));
+    const [a, b] = duplexPair();
+    const accepted = once(server, 'secureConnection') as Promise<[SecureSocket]>;
+    server.emit('connection', b);
+    const c = connect({ socket: a, servername: 'stepwire.test', ca: ca.certificatePem });
+    await once(c, 'secureConnect');
+    const [serverSide] = await accepted;
+    expect(server.stats()).toMatchObject({ connections: 1, handshaking: 0, timersArmed: 0 });
+    const closed = once(serverSide, 'close');
+    c.destroy();
+    b.destroy();
+    await closed;
+    expect(server.stats()).toEqual({ connections: 0, handshaking: 0, timersArmed: 0, handshakeTimeouts: 0 });
   });
 
   it('the onSecureConnect callback already sees the verdict', async () => {
