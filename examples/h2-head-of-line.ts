@@ -2,7 +2,7 @@
  * Head-of-line blocking: 50 small resources over 6 HTTP/1.1 connections vs one HTTP/2 connection.
  *
  * A page needs 50 small resources (1–8 KiB each). Host `browser` fetches them all at once from
- * host `server` (our HTTP/1.1 server, which answers h2 too, by the cleartext preface):
+ * host `server` (our HTTP/1.1 server for (a), our h2 server for (b), h2c with prior knowledge):
  *
  *   (a) HTTP/1.1: our fetch over an Agent with maxSockets 6, as browsers do (6 connections
  *       per origin). Each connection carries one request at a time (RFC 9112 §9.3), so the
@@ -18,8 +18,8 @@
  * and print side by side: virtual time from the first request to the last byte, TCP
  * connections the server accepted, and TCP retransmissions on both sides. Every body is
  * checked against the server's sha256. On the clean link HTTP/1.1 finishes in waves of six,
- * a round trip apart; h2's server interleaves all 50 responses, so most finish together near
- * the end. Which one wins on the lossy link depends on where the
+ * a round trip apart; h2 in waves that grow with TCP's congestion window (RFC 5681 slow
+ * start), all on one connection. Which one wins on the lossy link depends on where the
  * losses fall (try other seeds): the clean link shows the cost of queueing, the lossy one
  * the cost of one shared byte stream.
  *
@@ -85,7 +85,7 @@ export interface RunOptions {
 }
 
 /** One side of the comparison on a fresh network: the server, the browser, and TCP's counters. */
-function setup(seed: number, link: LinkSetting) {
+function setup(protocol: Outcome['protocol'], seed: number, link: LinkSetting) {
   // The ladder's lines are only read for the wire's drops (a packet the link lost).
   let lost = 0;
   let packets = 0;
@@ -100,16 +100,39 @@ function setup(seed: number, link: LinkSetting) {
   const server = net.host('server');
   const browser = net.host('browser');
   const bodies = Array.from({ length: RESOURCES }, (_, i) => resource(i));
-  const app = createHttpServer({ clock: net.clock, hostName: 'server' }, (req, res) => {
-    const m = /^\/r\/(\d+)$/.exec(req.url ?? '');
-    const body = m ? bodies[Number(m[1])] : undefined;
-    if (!body) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
-    res.end(body);
-  });
+  const lookup = (path: string) => {
+    const m = /^\/r\/(\d+)$/.exec(path);
+    return m ? bodies[Number(m[1])] : undefined;
+  };
+  // HTTP/1.1: our HTTP/1.1 server. h2: our h2 server's streams directly (stream.respond and
+  // end(body): the last DATA frame carries END_STREAM). The HTTP/1.1 server would answer h2
+  // too, by the preface, but its (req, res) layer ends each h2 response with a separate
+  // END_STREAM frame queued behind every other response's data, so every stream would look
+  // done only at the very end; this comparison is about the protocols, not that layer.
+  const app: { handle(socket: TcpSocket): unknown; close(): void } =
+    protocol === 'http/1.1'
+      ? createHttpServer({ clock: net.clock, hostName: 'server', http2: false }, (req, res) => {
+          const body = lookup(req.url);
+          if (!body) {
+            res.writeHead(404).end();
+            return;
+          }
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
+          res.end(body);
+        })
+      : h2.createHttp2Server({ clock: net.clock, hostName: 'server' }, (stream, headers) => {
+          const body = lookup(String(headers[':path'] ?? ''));
+          if (!body) {
+            stream.respond({ ':status': 404 }, { endStream: true });
+            return;
+          }
+          stream.respond({
+            ':status': 200,
+            'content-type': 'application/octet-stream',
+            'content-length': body.length,
+          });
+          stream.end(body);
+        });
   // Every TCP connection on both sides, to sum their retransmissions at the end.
   const accepted: TcpSocket[] = [];
   const dialled: TcpSocket[] = [];
@@ -147,7 +170,7 @@ function setup(seed: number, link: LinkSetting) {
 }
 
 async function overHttp1(seed: number, link: LinkSetting): Promise<Outcome> {
-  const s = setup(seed, link);
+  const s = setup('http/1.1', seed, link);
   const agent = new Agent({ clock: s.net.clock, maxSockets: MAX_SOCKETS, connect: () => s.dial() });
   const start = s.net.clock.now();
   const doneAt: number[] = [];
@@ -168,7 +191,7 @@ async function overHttp1(seed: number, link: LinkSetting): Promise<Outcome> {
 }
 
 async function overHttp2(seed: number, link: LinkSetting): Promise<Outcome> {
-  const s = setup(seed, link);
+  const s = setup('h2', seed, link);
   const session = h2.connectHttp2(`http://${s.server.ipv4}`, {
     clock: s.net.clock,
     createConnection: () => s.dial(),
@@ -247,11 +270,13 @@ export async function run(o: RunOptions = {}): Promise<{ clean: Comparison; loss
 function print(c: Comparison): void {
   const title = c.link.loss === 0 ? 'clean link' : `lossy link (${(c.link.loss * 100).toFixed(1)}% loss)`;
   const row = (label: string, a: string | number, b: string | number) =>
-    console.log(`  ${label.padEnd(26)} ${String(a).padStart(14)} ${String(b).padStart(14)}`);
+    console.log(`  ${label.padEnd(26)} ${String(a).padStart(17)} ${String(b).padStart(17)}`);
   console.log(title);
   row('', `HTTP/1.1 ×${MAX_SOCKETS}`, 'h2 ×1');
   row('time to last byte (ms)', c.h1.ms.toFixed(1), c.h2.ms.toFixed(1));
-  row('median resource done (ms)', median(c.h1.doneAt).toFixed(1), median(c.h2.doneAt).toFixed(1));
+  const q = (o: Outcome) => [0.25, 0.5, 0.75].map((p) => quantile(o.doneAt, p).toFixed(0)).join(' / ');
+  row('first resource done (ms)', Math.min(...c.h1.doneAt).toFixed(1), Math.min(...c.h2.doneAt).toFixed(1));
+  row('25/50/75% done by (ms)', q(c.h1), q(c.h2));
   row('TCP connections', c.h1.connections, c.h2.connections);
   row('packets (lost on the wire)', `${c.h1.packets} (${c.h1.lost})`, `${c.h2.packets} (${c.h2.lost})`);
   row('TCP retransmissions', c.h1.retransmits, c.h2.retransmits);
@@ -260,9 +285,9 @@ function print(c: Comparison): void {
   console.log(`  faster: ${faster}\n`);
 }
 
-function median(xs: number[]): number {
+function quantile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? 0;
+  return s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)] ?? 0;
 }
 
 if (isMain(import.meta.url)) {

@@ -36,6 +36,14 @@ describe('examples: h2-head-of-line', () => {
     expect(clean.h1.doneAt.filter((t) => t === firstWave).length).toBeLessThanOrEqual(MAX_SOCKETS);
     // h2 needs one handshake and one round trip plus what slow start takes for ~225 KiB.
     expect(clean.h2.ms).toBeGreaterThanOrEqual(2 * rtt);
+    // The first resource of each is done after the handshake and one exchange...
+    expect(Math.min(...clean.h1.doneAt)).toBe(2 * rtt);
+    expect(clean.h2.doneAt[0]).toBe(2 * rtt);
+    // ... and h2's server sends responses of one urgency one at a time in stream order
+    // (RFC 9218 §10), each ending with its last DATA frame: they finish in request order,
+    // spread over the transfer, not all at the end.
+    expect(clean.h2.doneAt).toEqual([...clean.h2.doneAt].sort((a, b) => a - b));
+    expect(clean.h2.doneAt.filter((t) => t < clean.h2.ms).length).toBeGreaterThanOrEqual(RESOURCES / 2);
     expect(clean.h2.ms).toBeLessThan(clean.h1.ms);
   });
 
