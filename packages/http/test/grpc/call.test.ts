@@ -1,0 +1,295 @@
+/**
+ * Our gRPC client against our gRPC server over node:net on loopback (h2c): the four call
+ * kinds of stepwire.Echo, metadata both ways, statuses, deadlines, cancellation and limits.
+ * The independent peer (grpcio) is in test/grpc-python.test.ts.
+ */
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  addEchoService,
+  connectGrpc,
+  type EchoMessage,
+  echoService,
+  type GrpcClient,
+  GrpcError,
+  GrpcServer,
+  GrpcStatus,
+  grpcRawMethod,
+} from '../../src/grpc/index.ts';
+import { connect } from '../../src/h2/session.ts';
+
+const cleanup: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanup.splice(0)) c();
+});
+
+async function start(
+  setup: (s: GrpcServer) => void = addEchoService,
+  options = {},
+): Promise<{ server: GrpcServer; client: GrpcClient; port: number }> {
+  const server = new GrpcServer(options);
+  setup(server);
+  const tcp = net.createServer((sock) => server.handle(sock));
+  const port = await new Promise<number>((r) =>
+    tcp.listen(0, '127.0.0.1', () => r((tcp.address() as net.AddressInfo).port)),
+  );
+  const client = connectGrpc(`http://127.0.0.1:${port}`);
+  cleanup.push(() => {
+    client.session.destroy();
+    for (const s of server.http2.sessions) s.destroy();
+    tcp.close();
+  });
+  return { server, client, port };
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+async function failure(p: Promise<unknown>): Promise<GrpcError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof GrpcError) return e;
+    throw e;
+  }
+  throw new Error('the call succeeded');
+}
+
+describe('stepwire.Echo, our client and our server', () => {
+  it('unary, server-streaming, client-streaming and bidi calls', async () => {
+    const { client } = await start();
+    expect(await client.unary(echoService.Unary, { message: 'hello', n: 7 })).toEqual({
+      message: 'hello',
+      n: 7,
+    });
+    const streamed = await collect(client.serverStream(echoService.ServerStream, { message: 'x', n: 5 }));
+    expect(streamed.map((m) => m.n)).toEqual([0, 1, 2, 3, 4]);
+    const joined = await client.clientStream(echoService.ClientStream, [
+      { message: 'a', n: 0 },
+      { message: 'b', n: 0 },
+      { message: 'c', n: 0 },
+    ]);
+    expect(joined).toEqual({ message: 'abc', n: 3 });
+    // Bidi as a conversation: the next request is written only after the previous answer.
+    const answers: string[] = [];
+    let next: ((m: EchoMessage | undefined) => void) | undefined;
+    async function* requests(): AsyncGenerator<EchoMessage> {
+      for (let i = 0; ; i++) {
+        const m =
+          i === 0
+            ? { message: 'ping0', n: 0 }
+            : await new Promise<EchoMessage | undefined>((r) => {
+                next = r;
+              });
+        if (!m) return;
+        yield m;
+      }
+    }
+    const call = client.bidi(echoService.Bidi, requests());
+    for await (const a of call) {
+      answers.push(a.message);
+      next?.(answers.length < 4 ? { message: `ping${answers.length}`, n: answers.length } : undefined);
+    }
+    expect(answers).toEqual(['ping0', 'ping1', 'ping2', 'ping3']);
+    expect((await call.status).code).toBe(GrpcStatus.OK);
+  });
+
+  it('many calls multiplexed on one connection', async () => {
+    const { client } = await start();
+    const replies = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => client.unary(echoService.Unary, { message: `m${i}`, n: i })),
+    );
+    expect(replies.map((r) => r.n)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+  });
+
+  it('metadata reaches the handler; response headers and trailers reach the client', async () => {
+    const path = '/t.Meta/Get';
+    const { client } = await start((s) =>
+      s.addService(
+        { Get: grpcRawMethod(path, 'unary') },
+        {
+          Get: (req, call) => {
+            call.responseMetadata['x-head'] = 'h';
+            call.trailers['x-tail'] = 't';
+            return new TextEncoder().encode(`${call.metadata['x-who']}:${req.length}`);
+          },
+        },
+      ),
+    );
+    const call = client.call(grpcRawMethod(path, 'unary'), [new Uint8Array(3)], {
+      metadata: { 'x-who': 'me' },
+    });
+    expect(new TextDecoder().decode(await call.response())).toBe('me:3');
+    expect(await call.headers).toEqual(expect.objectContaining({ 'x-head': 'h' }));
+    const status = await call.status;
+    expect(status.code).toBe(GrpcStatus.OK);
+    expect(status.trailers['x-tail']).toBe('t');
+  });
+
+  it('an error status with a non-ASCII message survives percent-encoding (Trailers-Only)', async () => {
+    const { client } = await start();
+    const e = await failure(
+      client.unary(echoService.Unary, { message: 'error:NOT_FOUND:no such thing 100% ünïcödé', n: 0 }),
+    );
+    expect(e.code).toBe(GrpcStatus.NOT_FOUND);
+    expect(e.details).toBe('no such thing 100% ünïcödé');
+  });
+
+  it('an error after some messages comes in the trailers, after the messages', async () => {
+    const { client } = await start();
+    const got: string[] = [];
+    const call = client.bidi(echoService.Bidi, [
+      { message: 'one', n: 1 },
+      { message: 'two', n: 2 },
+      { message: 'error:ABORTED:stop', n: 0 },
+    ]);
+    const e = await failure(
+      (async () => {
+        for await (const m of call) got.push(m.message);
+      })(),
+    );
+    expect(got).toEqual(['one', 'two']);
+    expect(e.code).toBe(GrpcStatus.ABORTED);
+    expect(e.details).toBe('stop');
+  });
+
+  it('an unknown method is UNIMPLEMENTED', async () => {
+    const { client } = await start();
+    const e = await failure(client.unary('/stepwire.Echo/Nope', new Uint8Array(0)));
+    expect(e.code).toBe(GrpcStatus.UNIMPLEMENTED);
+  });
+
+  it('the deadline: client sends grpc-timeout, resets with CANCEL, and the call ends DEADLINE_EXCEEDED; the handler is aborted', async () => {
+    let serverSaw: unknown;
+    let timeoutSeen: number | undefined;
+    const path = '/t.Slow/Wait';
+    const { client } = await start((s) =>
+      s.addService(
+        { Wait: grpcRawMethod(path, 'unary') },
+        {
+          Wait: (_req, call) =>
+            new Promise<Uint8Array>((_resolve, reject) => {
+              timeoutSeen = call.timeout;
+              call.signal.addEventListener('abort', () => {
+                serverSaw = call.signal.reason;
+                reject(call.signal.reason);
+              });
+            }),
+        },
+      ),
+    );
+    const call = client.call(grpcRawMethod(path, 'unary'), [new Uint8Array(0)], { timeout: 150 });
+    const e = await failure(call.response());
+    expect(e.code).toBe(GrpcStatus.DEADLINE_EXCEEDED);
+    expect(call.endedLocally).toBe(true);
+    expect(timeoutSeen).toBeGreaterThan(100);
+    expect(timeoutSeen).toBeLessThanOrEqual(150);
+    // The client's timer and the server's (from grpc-timeout, rounded up) race: the server
+    // learns the end either from its own deadline or from the client's RST_STREAM CANCEL.
+    await expect
+      .poll(() => (serverSaw as GrpcError | undefined)?.code)
+      .toSatisfy((c) => c === GrpcStatus.DEADLINE_EXCEEDED || c === GrpcStatus.CANCELLED);
+  });
+
+  it('the server ends a call whose deadline passed with DEADLINE_EXCEEDED even if the client does not', async () => {
+    // A client that sends grpc-timeout but keeps no timer of its own: the status comes from the server.
+    const { port } = await start();
+    const session = connect(`http://127.0.0.1:${port}`);
+    cleanup.push(() => session.destroy());
+    const stream = session.request(
+      {
+        ':method': 'POST',
+        ':path': '/stepwire.Echo/Unary',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        'grpc-timeout': '100m',
+      },
+      { endStream: false },
+    );
+    const trailers = await new Promise<Record<string, unknown>>((resolve) => {
+      stream.on('response', (h, flags) => flags.endStream && resolve(h));
+      stream.on('trailers', resolve);
+      stream.resume();
+      // "sleep:10000" encoded by hand: field 1 (message), wire type 2.
+      const body = new TextEncoder().encode('sleep:10000');
+      const msg = new Uint8Array([0x0a, body.length, ...body]);
+      stream.write(new Uint8Array([0, 0, 0, 0, msg.length, ...msg]));
+    });
+    expect(trailers['grpc-status']).toBe(String(GrpcStatus.DEADLINE_EXCEEDED));
+  });
+
+  it('cancel() resets the stream; the server handler sees CANCELLED', async () => {
+    let serverSaw: unknown;
+    const { client } = await start((s) =>
+      s.addService(
+        { Forever: grpcRawMethod('/t.S/Forever', 'server_streaming') },
+        {
+          Forever: async function* (_req, call) {
+            call.signal.addEventListener('abort', () => {
+              serverSaw = call.signal.reason;
+            });
+            for (let i = 0; i < 1000 && !call.signal.aborted; i++) {
+              yield new Uint8Array([i & 0xff]);
+              await new Promise((r) => setTimeout(r, 5));
+            }
+          },
+        },
+      ),
+    );
+    const call = client.serverStream('/t.S/Forever', new Uint8Array(0));
+    let n = 0;
+    const e = await failure(
+      (async () => {
+        for await (const _ of call) if (++n === 3) call.cancel();
+      })(),
+    );
+    expect(e.code).toBe(GrpcStatus.CANCELLED);
+    await expect.poll(() => (serverSaw as GrpcError | undefined)?.code).toBe(GrpcStatus.CANCELLED);
+  });
+
+  it('a request over the server limit is RESOURCE_EXHAUSTED; so is a response over the client limit', async () => {
+    const { client, port } = await start(addEchoService, { maxReceiveMessageSize: 1000 });
+    const e = await failure(client.unary(echoService.Unary, { message: 'x'.repeat(2000), n: 0 }));
+    expect(e.code).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
+    const small = connectGrpc(`http://127.0.0.1:${port}`, { maxReceiveMessageSize: 10 });
+    cleanup.push(() => small.session.destroy());
+    const e2 = await failure(small.unary(echoService.Unary, { message: 'y'.repeat(100), n: 0 }));
+    expect(e2.code).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
+    // The connection is still fine for the next call.
+    expect(await client.unary(echoService.Unary, { message: 'ok', n: 1 })).toEqual({ message: 'ok', n: 1 });
+  });
+
+  it('a request that is not gRPC gets HTTP 415; a client given a non-gRPC answer maps the HTTP status', async () => {
+    const { port } = await start();
+    const session = connect(`http://127.0.0.1:${port}`);
+    cleanup.push(() => session.destroy());
+    const s = session.request(
+      { ':method': 'POST', ':path': '/stepwire.Echo/Unary', 'content-type': 'text/plain' },
+      { endStream: true },
+    );
+    const status = await new Promise((r) => s.on('response', (h) => r(h[':status'])));
+    s.resume();
+    expect(status).toBe('415');
+    // An h2 server that answers 404 in plain HTTP: UNIMPLEMENTED (http-grpc-status-mapping.md).
+    const { createServer } = await import('../../src/h2/session.ts');
+    const plain = createServer({}, (stream) => {
+      stream.respond({ ':status': 404, 'content-type': 'text/plain' });
+      stream.end('no');
+    });
+    const tcp = net.createServer((sock) => plain.handle(sock));
+    const p2 = await new Promise<number>((r) =>
+      tcp.listen(0, '127.0.0.1', () => r((tcp.address() as net.AddressInfo).port)),
+    );
+    const c2 = connectGrpc(`http://127.0.0.1:${p2}`);
+    cleanup.push(() => {
+      c2.session.destroy();
+      for (const x of plain.sessions) x.destroy();
+      tcp.close();
+    });
+    const e = await failure(c2.unary(echoService.Unary, { message: 'a', n: 0 }));
+    expect(e.code).toBe(GrpcStatus.UNIMPLEMENTED);
+  });
+});
