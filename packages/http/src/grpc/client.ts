@@ -77,9 +77,9 @@ export class GrpcClientCall<O> implements AsyncIterable<O> {
     requests: Many<unknown>,
     options: GrpcCallOptions,
   ) {
-    const headers = deferred<GrpcMetadata>();
-    this.headers = headers.promise;
-    this.resolveHeaders = headers.resolve;
+    const head = deferred<GrpcMetadata>();
+    this.headers = head.promise;
+    this.resolveHeaders = head.resolve;
     const status = deferred<GrpcCallStatus>();
     this.status = status.promise;
     this.resolveStatus = status.resolve;
