@@ -15,8 +15,10 @@
  *
  * The proxy drops the hop-by-hop fields (RFC 9110 §7.6.1, RFC 9113 §8.2.2), turns Host into
  * :authority and back (RFC 9113 §8.3.1), and adds Via (RFC 9110 §7.6.3). The backend
- * answers each request with what it saw (method, path, the client's x-request-id, the
- * sha256 of the body); each client checks its answer against what it sent.
+ * works 20 ms (virtual) on each request and answers with what it saw (method, path, the
+ * client's x-request-id, the sha256 of the body); each client checks its answer against what
+ * it sent. The backend's peak concurrency shows the difference: up to one request per
+ * incoming connection on the one h2 connection, never more than the pool's 4 over HTTP/1.1.
  *
  *   pnpm example h2-front-proxy
  *   pnpm example h2-front-proxy --clients 12 --loss 0.02
@@ -39,6 +41,8 @@ import { isMain } from './lib/stage.ts';
 /** Pool size of each client (h1→h2) and of the proxy towards the backend (h2→h1). */
 export const CLIENT_SOCKETS = 2;
 export const PROXY_POOL = 4;
+/** Virtual ms the backend works on each request. */
+export const WORK_MS = 20;
 
 export interface RunOptions {
   seed?: number;
@@ -49,6 +53,8 @@ export interface RunOptions {
   /** One-way delay of every link, ms. */
   delay?: number;
   loss?: number;
+  /** Virtual ms the backend works on each request (default WORK_MS). */
+  workMs?: number;
   print?: boolean;
 }
 
@@ -70,6 +76,8 @@ export interface DirectionOutcome {
   backendVersions: string[];
   /** Via values the backend saw (the proxy's stamp, RFC 9110 §7.6.3). */
   backendVia: string[];
+  /** Most requests the backend held at once (on one h2 connection, or across the pool). */
+  backendConcurrency: number;
   /** Virtual ms from the first request to the last answer. */
   ms: number;
 }
@@ -124,10 +132,18 @@ function readAll(r: NodeJS.ReadableStream): Promise<Buffer> {
   });
 }
 
-/** The backend's handler, the same for h2 and HTTP/1.1 (our servers share the (req, res) shape). */
-function backendHandler(log: Seen[]) {
+/**
+ * The backend's handler, the same for h2 and HTTP/1.1 (our servers share the (req, res)
+ * shape): it reads the body, works `workMs` of virtual time, and answers with what it saw.
+ */
+function backendHandler(w: World, workMs: number) {
+  let active = 0;
   return async (req: IncomingMessage, res: ServerResponse) => {
+    active++;
+    w.maxConcurrent = Math.max(w.maxConcurrent, active);
+    res.on('close', () => active--);
     const body = await readAll(req);
+    await new Promise<void>((r) => w.net.clock.setTimer(w.net.clock.now() + workMs, r));
     const one = (n: string) => String(req.headers[n] ?? '');
     const seen: Seen = {
       method: req.method,
@@ -138,7 +154,7 @@ function backendHandler(log: Seen[]) {
       version: req.httpVersion,
       via: one('via'),
     };
-    log.push(seen);
+    w.seen.push(seen);
     const out = Buffer.from(JSON.stringify(seen));
     res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': seen.id });
     res.end(out);
@@ -169,6 +185,8 @@ interface World {
   inbound: number;
   outbound: number;
   seen: Seen[];
+  /** Most requests the backend held at once. */
+  maxConcurrent: number;
 }
 
 function world(o: RunOptions): World {
@@ -176,7 +194,7 @@ function world(o: RunOptions): World {
   const proxy = net.host('proxy');
   const backend = net.host('backend');
   const clients = Array.from({ length: o.clients ?? 8 }, (_, k) => net.host(`c${k + 1}`));
-  return { net, proxy, backend, clients, inbound: 0, outbound: 0, seen: [] };
+  return { net, proxy, backend, clients, inbound: 0, outbound: 0, seen: [], maxConcurrent: 0 };
 }
 
 /** Headers of an HTTP/1.1 request as an h2 request's (RFC 9113 §8.3.1). */
@@ -197,7 +215,7 @@ async function h1ToH2(o: RunOptions): Promise<DirectionOutcome> {
   const w = world(o);
   const { net, proxy, backend } = w;
   // Backend: our h2 server with the (req, res) handler.
-  const h2Backend = h2.createCompatHttp2Server(backendHandler(w.seen), { clock: net.clock });
+  const h2Backend = h2.createCompatHttp2Server(backendHandler(w, o.workMs ?? WORK_MS), { clock: net.clock });
   const backendTcp = backend.tcp.createServer((socket) => {
     w.outbound++;
     h2Backend.handle(socket);
@@ -286,7 +304,7 @@ async function h2ToH1(o: RunOptions): Promise<DirectionOutcome> {
   // Backend: our HTTP/1.1 server, h2 turned off (an old backend).
   const h1Backend = createHttpServer(
     { clock: net.clock, hostName: 'backend', http2: false },
-    backendHandler(w.seen),
+    backendHandler(w, o.workMs ?? WORK_MS),
   );
   const backendTcp = backend.tcp.createServer((socket) => {
     w.outbound++;
@@ -401,6 +419,7 @@ function outcome(
     backendRequests: w.seen.length,
     backendVersions: [...new Set(w.seen.map((s) => s.version))].sort(),
     backendVia: [...new Set(w.seen.map((s) => s.via))].sort(),
+    backendConcurrency: w.maxConcurrent,
     ms,
   };
 }
@@ -412,13 +431,17 @@ export async function run(
   const b = await h2ToH1(o);
   if (o.print) {
     const n = o.clients ?? 8;
-    console.log(`${n} client hosts, ${o.requestsPerClient ?? 6} requests each, all at once\n`);
+    console.log(
+      `${n} client hosts, ${o.requestsPerClient ?? 6} requests each, all at once; the backend works ${o.workMs ?? WORK_MS} ms on each\n`,
+    );
     for (const r of [a, b]) {
       const [inP, outP] = r.direction === 'h1→h2' ? ['HTTP/1.1', 'h2'] : ['h2', 'HTTP/1.1'];
       console.log(`${r.direction}`);
       console.log(`  clients → proxy   ${String(r.inbound).padStart(3)} TCP connection(s), ${inP}`);
       console.log(`  proxy → backend   ${String(r.outbound).padStart(3)} TCP connection(s), ${outP}`);
-      console.log(`  backend answered  ${r.backendRequests} requests (HTTP/${r.backendVersions.join(', ')})`);
+      console.log(
+        `  backend answered  ${r.backendRequests} requests (HTTP/${r.backendVersions.join(', ')}), at most ${r.backendConcurrency} at once`,
+      );
       console.log(`  responses matched ${r.matched}/${r.requests} in ${r.ms.toFixed(1)} virtual ms`);
       for (const m of r.mismatches) console.log(`  MISMATCH ${m}`);
       console.log('');
@@ -434,7 +457,7 @@ if (isMain(import.meta.url)) {
     return v === undefined ? undefined : Number(v);
   };
   const opts: RunOptions = { print: true };
-  for (const k of ['seed', 'clients', 'requestsPerClient', 'delay', 'loss'] as const) {
+  for (const k of ['seed', 'clients', 'requestsPerClient', 'delay', 'loss', 'workMs'] as const) {
     const v = arg(k);
     if (v !== undefined) opts[k] = v;
   }

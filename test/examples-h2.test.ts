@@ -11,6 +11,7 @@ import {
   run as frontProxy,
   PROXY_POOL,
   type Sent,
+  WORK_MS,
 } from '../examples/h2-front-proxy.ts';
 import { run as headOfLine, MAX_SOCKETS, RESOURCES } from '../examples/h2-head-of-line.ts';
 
@@ -98,6 +99,12 @@ describe('examples: h2-front-proxy', () => {
       expect(h1ToH2.outbound).toBe(1);
       expect(h1ToH2.backendVersions).toEqual(['2.0']);
       expect(h1ToH2.backendVia).toEqual(['1.1 proxy']);
+      // The one connection really multiplexes: many requests at once on it, but never more
+      // than the client connections in (each carries one exchange at a time).
+      expect(h1ToH2.backendConcurrency).toBeGreaterThan(1);
+      expect(h1ToH2.backendConcurrency).toBeLessThanOrEqual(h1ToH2.inbound);
+      // Each client connection carries its 3 requests one after another.
+      expect(h1ToH2.ms).toBeGreaterThanOrEqual(3 * WORK_MS);
     },
   );
 
@@ -117,6 +124,9 @@ describe('examples: h2-front-proxy', () => {
       expect(h2ToH1.outbound).toBe(PROXY_POOL);
       expect(h2ToH1.backendVersions).toEqual(['1.1']);
       expect(h2ToH1.backendVia).toEqual(['2.0 proxy']);
+      // The pool bounds the backend's load; 48 requests of 20 ms, 4 at a time, take 12 turns.
+      expect(h2ToH1.backendConcurrency).toBe(PROXY_POOL);
+      expect(h2ToH1.ms).toBeGreaterThanOrEqual(((clients * 6) / PROXY_POOL) * WORK_MS);
     },
   );
 
