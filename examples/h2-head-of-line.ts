@@ -86,7 +86,7 @@ export interface RunOptions {
 
 /** One side of the comparison on a fresh network: the server, the browser, and TCP's counters. */
 function setup(protocol: Outcome['protocol'], seed: number, link: LinkSetting) {
-  // The ladder's lines are only read for the wire's drops (a packet the link lost).
+  // The ladder's lines are only counted: IP packets, and the wire's drops (packets the link lost).
   let lost = 0;
   let packets = 0;
   const net = createNetwork({
@@ -133,22 +133,26 @@ function setup(protocol: Outcome['protocol'], seed: number, link: LinkSetting) {
           });
           stream.end(body);
         });
-  // Every TCP connection on both sides, to sum their retransmissions at the end.
+  // Every TCP connection on both sides, held from its start, to sum their retransmissions at
+  // the end (a socket lets go of its connection once closed).
   const accepted: TcpSocket[] = [];
-  const dialled: TcpSocket[] = [];
+  const connections: NonNullable<TcpSocket['connection']>[] = [];
+  const hold = (socket: TcpSocket) => {
+    if (socket.connection) connections.push(socket.connection);
+  };
   const listening = server.tcp.createServer((socket) => {
     accepted.push(socket);
+    hold(socket);
     app.handle(socket);
   });
   listening.listen(80);
   const dial = (): TcpSocket => {
     const s = browser.tcp.connect({ host: server.ipv4, port: 80 });
     s.setNoDelay(true);
-    dialled.push(s);
+    s.once('connect', () => hold(s));
     return s;
   };
-  const retransmits = () =>
-    [...accepted, ...dialled].reduce((n, s) => n + (s.connection?.counters.retransmits ?? 0), 0);
+  const retransmits = () => connections.reduce((n, c) => n + c.counters.retransmits, 0);
   const close = async () => {
     app.close();
     listening.close();
