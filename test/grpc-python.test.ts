@@ -60,6 +60,8 @@ bd = ch.stream_stream("/stepwire.Echo/Bidi", request_serializer=ser, response_de
 out(case="bidi", messages=[m.message for m in bd(iter([Echo(message="b%d" % i, n=i) for i in range(4)]), timeout=5)])
 big = u(Echo(message="x" * 100000, n=1), timeout=5)
 out(case="big", length=len(big.message))
+gz = u(Echo(message="g" * 50000, n=9), timeout=5, compression=grpc.Compression.Gzip)
+out(case="gzip", length=len(gz.message), n=gz.n)
 try:
     u(Echo(message="sleep:5000"), timeout=0.3)
     out(case="deadline", code="OK")
@@ -106,7 +108,8 @@ handlers = {
     "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream, request_deserializer=de, response_serializer=ser),
     "Bidi": grpc.stream_stream_rpc_method_handler(bidi, request_deserializer=de, response_serializer=ser),
 }
-server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+# Responses gzip-compressed (the client says it accepts gzip), so our client inflates them.
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), compression=grpc.Compression.Gzip)
 server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("stepwire.Echo", handlers),))
 port = server.add_insecure_port("127.0.0.1:0")
 server.start()
@@ -181,6 +184,7 @@ describe('grpcio client against our server', () => {
     expect(out.get('client_stream')).toMatchObject({ message: 'abcd', n: 4 });
     expect(out.get('bidi')).toMatchObject({ messages: ['b0', 'b1', 'b2', 'b3'] });
     expect(out.get('big')).toMatchObject({ length: 100000 });
+    expect(out.get('gzip')).toMatchObject({ length: 50000, n: 9 });
     expect(out.get('deadline')).toMatchObject({ code: 'DEADLINE_EXCEEDED' });
     expect(out.get('error')).toMatchObject({ code: 'NOT_FOUND', details: 'no such thing 100% ünïcödé' });
     expect(out.get('unimplemented')).toMatchObject({ code: 'UNIMPLEMENTED' });
@@ -189,7 +193,7 @@ describe('grpcio client against our server', () => {
       (server.stats.statuses[GrpcStatus.DEADLINE_EXCEEDED] ?? 0) +
       (server.stats.statuses[GrpcStatus.CANCELLED] ?? 0);
     expect(ended).toBeGreaterThanOrEqual(1);
-    expect(server.stats.statuses[GrpcStatus.OK]).toBe(5);
+    expect(server.stats.statuses[GrpcStatus.OK]).toBe(6);
   });
 });
 
@@ -197,6 +201,7 @@ describe('our client against a grpcio server', () => {
   let py: ChildProcess;
   let client: GrpcClient;
   let killTimer: NodeJS.Timeout;
+  let pyPort = 0;
   beforeAll(async () => {
     py = spawn(PY, [join(dir, 'server.py')], { stdio: ['ignore', 'pipe', 'pipe'] });
     // Bounded: the server exits by itself after 60 s, and is killed by PID after 90 s or in afterAll.
@@ -218,6 +223,7 @@ describe('our client against a grpcio server', () => {
       py.on('error', (e) => reject(new Error(`${PY} could not run: ${e.message}`)));
       py.on('exit', (code) => reject(new Error(`server.py exited ${code}: ${stderr}`)));
     });
+    pyPort = port;
     client = connectGrpc(`http://127.0.0.1:${port}`);
   });
   afterAll(() => {
@@ -251,6 +257,18 @@ describe('our client against a grpcio server', () => {
     });
     expect((await call.response()).message.length).toBe(200_000);
     expect((await call.status).trailers['x-echo']).toBe('stepwire');
+  });
+
+  it("gzip both ways: our compressed requests, grpcio's compressed responses", async () => {
+    const gz = connectGrpc(`http://127.0.0.1:${pyPort}`, { compression: 'gzip' });
+    try {
+      const text = 'q'.repeat(100_000);
+      const call = gz.call(echoService.Unary, [{ message: text, n: 5 }]);
+      expect(await call.response()).toEqual({ message: text, n: 5 });
+      expect((await call.status).code).toBe(GrpcStatus.OK);
+    } finally {
+      gz.session.destroy();
+    }
   });
 
   it('an error status with a percent-encoded message', async () => {

@@ -15,6 +15,13 @@ import type { Timer } from '@stepwire/wire';
 import { ErrorCode } from '../h2/errors.ts';
 import type { IncomingHeaders, OutgoingHeaders } from '../h2/message.ts';
 import { type ConnectOptions, connect, type Http2Session, type Http2Stream } from '../h2/session.ts';
+import {
+  GRPC_ACCEPT_ENCODING,
+  type GrpcEncoding,
+  grpcCompress,
+  grpcDecompress,
+  isGrpcEncoding,
+} from './compression.ts';
 import { DEFAULT_MAX_MESSAGE_SIZE, encodeGrpcMessage, GrpcMessageReader } from './framing.ts';
 import {
   decodeGrpcMessageText,
@@ -40,6 +47,8 @@ export interface GrpcCallOptions {
 export interface GrpcClientOptions {
   maxReceiveMessageSize?: number;
   maxSendMessageSize?: number;
+  /** Compress request messages with this grpc-encoding (identity by default). */
+  compression?: GrpcEncoding;
   /** content-type of requests; "application/grpc+proto" by default. */
   contentType?: string;
 }
@@ -67,6 +76,7 @@ export class GrpcClientCall<O> implements AsyncIterable<O> {
   private outcome: GrpcCallStatus | undefined;
   private trailerStatus: GrpcCallStatus | undefined;
   private httpStatus = 0;
+  private responseEncoding: GrpcEncoding = 'identity';
   private deadlineTimer: Timer | undefined;
   private localEnd: GrpcError | undefined;
   readonly stream: Http2Stream | undefined;
@@ -105,10 +115,11 @@ export class GrpcClientCall<O> implements AsyncIterable<O> {
       ':path': method.path,
       te: 'trailers',
       'content-type': client.contentType,
-      'grpc-accept-encoding': 'identity',
+      'grpc-accept-encoding': GRPC_ACCEPT_ENCODING,
       'user-agent': 'stepwire-grpc/0.1',
       ...metadataToHeaders(options.metadata),
     };
+    if (client.compression !== 'identity') headers['grpc-encoding'] = client.compression;
     if (options.timeout !== undefined)
       headers['grpc-timeout'] = encodeGrpcTimeout(grpcTimeoutFromMillis(options.timeout));
     let stream: Http2Stream;
@@ -172,7 +183,7 @@ export class GrpcClientCall<O> implements AsyncIterable<O> {
             `request message larger than max (${data.length} vs. ${this.client.maxSendMessageSize})`,
           );
         await new Promise<void>((resolve, reject) =>
-          stream.write(encodeGrpcMessage({ compressed: false, data }), (e) => (e ? reject(e) : resolve())),
+          stream.write(encodeGrpcMessage(this.frame(data)), (e) => (e ? reject(e) : resolve())),
         );
       }
       if (!stream.destroyed) stream.end();
@@ -186,6 +197,14 @@ export class GrpcClientCall<O> implements AsyncIterable<O> {
     }
   }
 
+  /** A message as sent: compressed with the client's encoding, if any. */
+  private frame(data: Uint8Array): { compressed: boolean; data: Uint8Array } {
+    const enc = this.client.compression;
+    return enc === 'identity'
+      ? { compressed: false, data }
+      : { compressed: true, data: grpcCompress(enc, data) };
+  }
+
   private onResponse(h: IncomingHeaders, endStream: boolean): void {
     this.httpStatus = Number(h[':status']);
     if (endStream) {
@@ -195,6 +214,12 @@ export class GrpcClientCall<O> implements AsyncIterable<O> {
       return;
     }
     this.resolveHeaders(metadataFromHeaders(h));
+    const enc = h['grpc-encoding'] ?? 'identity';
+    if (isGrpcEncoding(enc)) this.responseEncoding = enc;
+    else
+      this.cancelWith(
+        new GrpcError(GrpcStatus.INTERNAL, `response grpc-encoding ${String(enc)} is not supported`),
+      );
     const ct = String(h['content-type'] ?? '');
     if (this.httpStatus !== 200)
       this.cancelWith(new GrpcError(grpcStatusFromHttp(this.httpStatus), `HTTP status ${this.httpStatus}`));
@@ -206,11 +231,15 @@ export class GrpcClientCall<O> implements AsyncIterable<O> {
     if (this.outcome) return;
     try {
       for (const m of this.reader.push(chunk)) {
-        if (m.compressed)
-          throw new GrpcError(GrpcStatus.INTERNAL, 'compressed message without grpc-encoding');
+        const data = grpcDecompress(
+          this.responseEncoding,
+          m.compressed,
+          m.data,
+          this.client.maxReceiveMessageSize,
+        );
         let v: O;
         try {
-          v = this.method.deserializeResponse(m.data);
+          v = this.method.deserializeResponse(data);
         } catch (e) {
           throw new GrpcError(GrpcStatus.INTERNAL, `response does not parse: ${(e as Error).message}`);
         }
@@ -315,6 +344,7 @@ export class GrpcClient {
   readonly maxReceiveMessageSize: number;
   readonly maxSendMessageSize: number;
   readonly contentType: string;
+  readonly compression: GrpcEncoding;
 
   constructor(
     readonly session: Http2Session,
@@ -323,6 +353,7 @@ export class GrpcClient {
     this.maxReceiveMessageSize = options.maxReceiveMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.maxSendMessageSize = options.maxSendMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.contentType = options.contentType ?? 'application/grpc+proto';
+    this.compression = options.compression ?? 'identity';
     // A session-level failure ends every call UNAVAILABLE; it must not crash the process.
     session.on('error', () => {});
   }

@@ -11,6 +11,13 @@ export {
   type GrpcClientOptions,
 } from './client.ts';
 export {
+  GRPC_ACCEPT_ENCODING,
+  type GrpcEncoding,
+  grpcCompress,
+  grpcDecompress,
+  isGrpcEncoding,
+} from './compression.ts';
+export {
   addEchoService,
   type EchoMessage,
   EchoMessageSchema,
@@ -45,6 +52,7 @@ export {
   type GrpcServerCall,
   type GrpcServerOptions,
   type GrpcServerStats,
+  isGrpcRequest,
 } from './server.ts';
 export {
   type AnyGrpcMethod,

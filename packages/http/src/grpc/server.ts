@@ -22,6 +22,7 @@ import {
   type Http2Stream,
   type SessionOptions,
 } from '../h2/session.ts';
+import { GRPC_ACCEPT_ENCODING, type GrpcEncoding, grpcDecompress, isGrpcEncoding } from './compression.ts';
 import { DEFAULT_MAX_MESSAGE_SIZE, encodeGrpcMessage, GrpcMessageReader } from './framing.ts';
 import {
   decodeGrpcTimeout,
@@ -91,6 +92,16 @@ interface Registered {
   handler: (...args: any[]) => any;
 }
 
+/**
+ * Whether an HTTP/2 request is a gRPC call (POST with content-type application/grpc,
+ * +proto, +json, ...): a server that mounts gRPC beside other routes dispatches on it.
+ */
+export function isGrpcRequest(headers: IncomingHeaders): boolean {
+  return (
+    headers[':method'] === 'POST' && /^application\/grpc($|[+;])/.test(String(headers['content-type'] ?? ''))
+  );
+}
+
 export class GrpcServer {
   readonly http2: Http2Server;
   readonly stats: GrpcServerStats = { calls: 0, statuses: {}, rejected: 0 };
@@ -126,12 +137,12 @@ export class GrpcServer {
 
   /**
    * Answers one HTTP/2 stream; usable from any h2 server's 'stream' event to mount gRPC
-   * beside other routes. Returns false (and answers nothing) when it is not a gRPC request.
+   * beside other routes (see isGrpcRequest). A request that is not gRPC is answered 415 (or
+   * 405 for a method other than POST) and false returned.
    */
   handleStream(stream: Http2Stream, headers: IncomingHeaders): boolean {
-    const contentType = String(headers['content-type'] ?? '');
     // PROTOCOL-HTTP2.md "Content-Type": anything not application/grpc[+...|;...] SHOULD get HTTP 415.
-    if (!/^application\/grpc($|[+;])/.test(contentType) || headers[':method'] !== 'POST') {
+    if (!isGrpcRequest(headers)) {
       this.stats.rejected++;
       stream.on('error', () => {});
       stream.respond(
@@ -163,6 +174,7 @@ class ServerCall implements GrpcServerCall {
   private readonly abort = new AbortController();
   private headersSent = false;
   private finished = false;
+  private encoding: GrpcEncoding = 'identity';
   private deadlineTimer: Timer | undefined;
   private readonly contentType: string;
 
@@ -212,7 +224,7 @@ class ServerCall implements GrpcServerCall {
         'content-type': this.contentType.startsWith('application/grpc')
           ? this.contentType
           : 'application/grpc',
-        'grpc-accept-encoding': 'identity',
+        'grpc-accept-encoding': GRPC_ACCEPT_ENCODING,
         ...metadataToHeaders(this.responseMetadata),
       },
       { waitForTrailers: true },
@@ -223,11 +235,12 @@ class ServerCall implements GrpcServerCall {
     try {
       const reg = this.methods.get(this.path);
       if (!reg) throw new GrpcError(GrpcStatus.UNIMPLEMENTED, `unknown method ${this.path}`);
-      const encoding = this.headers['grpc-encoding'];
-      // Compression is not offered (grpc-accept-encoding: identity); a client that compresses
-      // anyway is told so, as PROTOCOL-HTTP2.md asks, with UNIMPLEMENTED.
-      if (encoding !== undefined && encoding !== 'identity')
+      const encoding = this.headers['grpc-encoding'] ?? 'identity';
+      // compression.md: an encoding we cannot read is UNIMPLEMENTED, with our
+      // grpc-accept-encoding in the answer so the client can pick another.
+      if (!isGrpcEncoding(encoding))
         throw new GrpcError(GrpcStatus.UNIMPLEMENTED, `grpc-encoding ${String(encoding)} is not supported`);
+      this.encoding = encoding;
       const t = this.headers['grpc-timeout'];
       if (t !== undefined) {
         try {
@@ -285,12 +298,10 @@ class ServerCall implements GrpcServerCall {
     stream.on('data', (chunk: Buffer) => {
       try {
         for (const m of reader.push(chunk)) {
-          // PROTOCOL-HTTP2.md: a compressed message without a grpc-encoding is an error.
-          if (m.compressed)
-            throw new GrpcError(GrpcStatus.INTERNAL, 'compressed message without grpc-encoding');
+          const data = grpcDecompress(this.encoding, m.compressed, m.data, this.maxReceive);
           let value: I;
           try {
-            value = method.deserializeRequest(m.data);
+            value = method.deserializeRequest(data);
           } catch (e) {
             throw new GrpcError(GrpcStatus.INTERNAL, `request does not parse: ${(e as Error).message}`);
           }
@@ -360,6 +371,7 @@ class ServerCall implements GrpcServerCall {
         {
           ':status': 200,
           'content-type': 'application/grpc',
+          'grpc-accept-encoding': GRPC_ACCEPT_ENCODING,
           ...metadataToHeaders(this.responseMetadata),
           ...status,
         },

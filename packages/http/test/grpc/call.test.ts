@@ -292,4 +292,33 @@ describe('stepwire.Echo, our client and our server', () => {
     const e = await failure(c2.unary(echoService.Unary, { message: 'a', n: 0 }));
     expect(e.code).toBe(GrpcStatus.UNIMPLEMENTED);
   });
+
+  it('compressed requests (gzip, deflate) are read; a decompression bomb is RESOURCE_EXHAUSTED; an unknown grpc-encoding is UNIMPLEMENTED', async () => {
+    const { port } = await start(addEchoService, { maxReceiveMessageSize: 64 * 1024 });
+    for (const compression of ['gzip', 'deflate'] as const) {
+      const c = connectGrpc(`http://127.0.0.1:${port}`, { compression });
+      cleanup.push(() => c.session.destroy());
+      const text = 'z'.repeat(30_000);
+      expect(await c.unary(echoService.Unary, { message: text, n: 2 })).toEqual({ message: text, n: 2 });
+      // 1 MB of one letter compresses to about 1 KB: under the limit on the wire, far over it inflated.
+      const e = await failure(c.unary(echoService.Unary, { message: 'b'.repeat(1 << 20), n: 0 }));
+      expect(e.code).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
+    }
+    const session = connect(`http://127.0.0.1:${port}`);
+    cleanup.push(() => session.destroy());
+    const s = session.request(
+      {
+        ':method': 'POST',
+        ':path': '/stepwire.Echo/Unary',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        'grpc-encoding': 'br',
+      },
+      { endStream: true },
+    );
+    const h = await new Promise<Record<string, unknown>>((r) => s.on('response', r));
+    s.resume();
+    expect(h['grpc-status']).toBe(String(GrpcStatus.UNIMPLEMENTED));
+    expect(String(h['grpc-accept-encoding'])).toContain('gzip');
+  });
 });
