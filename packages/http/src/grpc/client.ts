@@ -11,7 +11,7 @@
  * the call ends DEADLINE_EXCEEDED. Cancelling (cancel() or the signal) resets it too and
  * the call ends CANCELLED.
  */
-import type { Timer } from '@stepwire/wire';
+import type { Timer, TraceBus } from '@stepwire/wire';
 import { ErrorCode } from '../h2/errors.ts';
 import type { IncomingHeaders, OutgoingHeaders } from '../h2/message.ts';
 import { type ConnectOptions, connect, type Http2Session, type Http2Stream } from '../h2/session.ts';
@@ -33,7 +33,14 @@ import {
 } from './headers.ts';
 import { MessageQueue } from './queue.ts';
 import { type GrpcMethod, type GrpcMethodKind, grpcRawMethod } from './service.ts';
-import { GrpcError, GrpcStatus, grpcStatusFromHttp, grpcStatusFromRstStream } from './status.ts';
+import {
+  GrpcError,
+  GrpcStatus,
+  grpcStatusFromHttp,
+  grpcStatusFromRstStream,
+  grpcStatusName,
+} from './status.ts';
+import { type GrpcTracer, traceGrpc } from './trace.ts';
 
 export interface GrpcCallOptions {
   /** Custom metadata sent with the request headers. */
@@ -47,6 +54,10 @@ export interface GrpcCallOptions {
 export interface GrpcClientOptions {
   maxReceiveMessageSize?: number;
   maxSendMessageSize?: number;
+  /** Where calls, messages and statuses are traced (layer 'grpc'); connectGrpc's h2 trace by default. */
+  trace?: TraceBus;
+  /** Host name in trace events. */
+  hostName?: string;
   /** Compress request messages with this grpc-encoding (identity by default). */
   compression?: GrpcEncoding;
   /** content-type of requests; "application/grpc+proto" by default. */
@@ -125,6 +136,13 @@ export class GrpcClientCall<O> implements AsyncIterable<O> {
     let stream: Http2Stream;
     try {
       stream = session.request(headers, { endStream: false });
+      traceGrpc(
+        client,
+        session.timers.now(),
+        'out',
+        () =>
+          `call ${method.path} (stream ${stream.id})${headers['grpc-timeout'] ? ` grpc-timeout=${String(headers['grpc-timeout'])}` : ''}`,
+      );
     } catch (e) {
       this.end(new GrpcError(GrpcStatus.UNAVAILABLE, `cannot start the call: ${(e as Error).message}`));
       return;
@@ -182,6 +200,12 @@ export class GrpcClientCall<O> implements AsyncIterable<O> {
             GrpcStatus.RESOURCE_EXHAUSTED,
             `request message larger than max (${data.length} vs. ${this.client.maxSendMessageSize})`,
           );
+        traceGrpc(
+          this.client,
+          this.client.session.timers.now(),
+          'out',
+          () => `message ${data.length} bytes on ${this.method.path}`,
+        );
         await new Promise<void>((resolve, reject) =>
           stream.write(encodeGrpcMessage(this.frame(data)), (e) => (e ? reject(e) : resolve())),
         );
@@ -243,6 +267,12 @@ export class GrpcClientCall<O> implements AsyncIterable<O> {
         } catch (e) {
           throw new GrpcError(GrpcStatus.INTERNAL, `response does not parse: ${(e as Error).message}`);
         }
+        traceGrpc(
+          this.client,
+          this.client.session.timers.now(),
+          'in',
+          () => `message ${data.length} bytes on ${this.method.path}`,
+        );
         this.queue.push(v);
       }
     } catch (e) {
@@ -289,6 +319,14 @@ export class GrpcClientCall<O> implements AsyncIterable<O> {
       trailers: error?.trailers ?? {},
     };
     this.resolveHeaders({});
+    const o = this.outcome;
+    traceGrpc(
+      this.client,
+      this.client.session.timers.now(),
+      this.localEnd ? 'local' : 'in',
+      () => `status ${grpcStatusName(o.code)}${o.details ? ` "${o.details}"` : ''} on ${this.method.path}`,
+      () => ({ path: this.method.path, code: o.code, details: o.details }),
+    );
     this.resolveStatus(this.outcome);
     this.queue.end(error);
   }
@@ -340,7 +378,9 @@ function statusOf(h: IncomingHeaders): GrpcCallStatus | undefined {
 }
 
 /** A gRPC client over one HTTP/2 session (our h2 over any Duplex). */
-export class GrpcClient {
+export class GrpcClient implements GrpcTracer {
+  readonly trace: TraceBus | undefined;
+  readonly host: string;
   readonly maxReceiveMessageSize: number;
   readonly maxSendMessageSize: number;
   readonly contentType: string;
@@ -354,6 +394,8 @@ export class GrpcClient {
     this.maxSendMessageSize = options.maxSendMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.contentType = options.contentType ?? 'application/grpc+proto';
     this.compression = options.compression ?? 'identity';
+    this.trace = options.trace;
+    this.host = options.hostName ?? 'client';
     // A session-level failure ends every call UNAVAILABLE; it must not crash the process.
     session.on('error', () => {});
   }

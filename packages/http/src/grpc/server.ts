@@ -12,7 +12,7 @@
  * request stream of client-streaming and bidi calls is an async iterable.
  */
 import type { Duplex } from 'node:stream';
-import type { Timer } from '@stepwire/wire';
+import type { Timer, TraceBus } from '@stepwire/wire';
 import { ErrorCode } from '../h2/errors.ts';
 import type { IncomingHeaders, OutgoingHeaders } from '../h2/message.ts';
 import {
@@ -34,7 +34,8 @@ import {
 } from './headers.ts';
 import { MessageQueue } from './queue.ts';
 import type { AnyGrpcMethod, GrpcMethod, GrpcMethodKind, GrpcServiceDefinition } from './service.ts';
-import { GrpcError, GrpcStatus } from './status.ts';
+import { GrpcError, GrpcStatus, grpcStatusName } from './status.ts';
+import { type GrpcTracer, traceGrpc } from './trace.ts';
 
 /** What a handler knows about its call. */
 export interface GrpcServerCall {
@@ -76,6 +77,10 @@ export interface GrpcServerOptions {
   maxSendMessageSize?: number;
   /** Options of the HTTP/2 sessions `handle()` makes. */
   http2?: SessionOptions;
+  /** Where calls, messages and statuses are traced (layer 'grpc'); the h2 trace by default. */
+  trace?: TraceBus;
+  /** Host name in trace events. */
+  hostName?: string;
 }
 
 export interface GrpcServerStats {
@@ -102,8 +107,10 @@ export function isGrpcRequest(headers: IncomingHeaders): boolean {
   );
 }
 
-export class GrpcServer {
+export class GrpcServer implements GrpcTracer {
   readonly http2: Http2Server;
+  readonly trace: TraceBus | undefined;
+  readonly host: string;
   readonly stats: GrpcServerStats = { calls: 0, statuses: {}, rejected: 0 };
   private readonly methods = new Map<string, Registered>();
   private readonly maxReceive: number;
@@ -112,6 +119,8 @@ export class GrpcServer {
   constructor(readonly options: GrpcServerOptions = {}) {
     this.maxReceive = options.maxReceiveMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.maxSend = options.maxSendMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.trace = options.trace ?? options.http2?.trace;
+    this.host = options.hostName ?? options.http2?.hostName ?? 'server';
     this.http2 = createServer(options.http2 ?? {}, (stream, headers) => this.handleStream(stream, headers));
   }
 
@@ -191,6 +200,14 @@ class ServerCall implements GrpcServerCall {
     this.contentType = String(headers['content-type']);
     this.headers = headers;
     server.stats.calls++;
+    traceGrpc(
+      server,
+      stream.session.timers.now(),
+      'in',
+      () =>
+        `call ${this.path} (stream ${stream.id})${headers['grpc-timeout'] ? ` grpc-timeout=${String(headers['grpc-timeout'])}` : ''}`,
+      () => ({ path: this.path, streamId: stream.id, metadata: this.metadata }),
+    );
     // A reset or a lost connection: the handler learns it through its signal.
     stream.on('error', () => {});
     // Workaround: the h2 session emits 'streamClosed' for a stream the peer reset but not
@@ -305,6 +322,12 @@ class ServerCall implements GrpcServerCall {
           } catch (e) {
             throw new GrpcError(GrpcStatus.INTERNAL, `request does not parse: ${(e as Error).message}`);
           }
+          traceGrpc(
+            this.server,
+            stream.session.timers.now(),
+            'in',
+            () => `message ${data.length} bytes${m.compressed ? ` (${this.encoding})` : ''} on ${this.path}`,
+          );
           queue.push(value);
         }
       } catch (e) {
@@ -334,6 +357,12 @@ class ServerCall implements GrpcServerCall {
           `response message larger than max (${data.length} vs. ${this.maxSend})`,
         );
       this.sendMetadata();
+      traceGrpc(
+        this.server,
+        this.stream.session.timers.now(),
+        'out',
+        () => `message ${data.length} bytes on ${this.path}`,
+      );
       await new Promise<void>((resolve, reject) =>
         this.stream.write(encodeGrpcMessage({ compressed: false, data }), (e) => (e ? reject(e) : resolve())),
       );
@@ -356,6 +385,14 @@ class ServerCall implements GrpcServerCall {
     this.deadlineTimer = undefined;
     const code = error?.code ?? GrpcStatus.OK;
     this.server.count(code);
+    traceGrpc(
+      this.server,
+      this.stream.session.timers.now(),
+      'out',
+      () =>
+        `status ${grpcStatusName(code)}${error?.details ? ` "${error.details}"` : ''} on ${this.path}${this.headersSent ? '' : ' (Trailers-Only)'}`,
+      () => ({ path: this.path, code, details: error?.details ?? '' }),
+    );
     if (error) this.abort.abort(error);
     const status: OutgoingHeaders = {
       ...metadataToHeaders({ ...this.trailers, ...(error?.trailers ?? {}) }),
