@@ -12,18 +12,24 @@
  *    have them all accepted and answered; then all close and the counts return to idle;
  *  - churn: 100,000 short connections (half HTTP with `Connection: close`, where we close
  *    first and hold TIME-WAIT; half TCP echo, where the kernel closes first), the TIME-WAIT
- *    table bounded throughout.
+ *    table bounded throughout;
+ *  - mixed: everything at once for STEPWIRE_MIXED_SECONDS (default 300 s) — ping floods on
+ *    both families, UDP echo, HTTP and HTTPS under wrk, bulk TCP both ways, and a scapy
+ *    storm of malformed packets every 30 s — with memory, file descriptors, timers and
+ *    buffers sampled: none may grow after warm-up, and all return to idle (issue 14).
  *
  * Needs root, wrk and Debian's python3. Every loop is bounded in count and time; the
  * namespace and every process started here are removed at the end, also on failure.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { forbidKernelTrafficOffLoopback } from '../packages/cli/src/safety.ts';
 import { SERVICES, startServices } from '../packages/cli/src/tun/services.ts';
 import { TunSession } from '../packages/cli/src/tun/session.ts';
+import { STORM } from '../test/support/storm.ts';
 import { type Benchmark, type BenchResult, result } from './lib.ts';
 
 forbidKernelTrafficOffLoopback();
@@ -36,6 +42,7 @@ const PEER_PORT = 8080;
 const SOAK_SECONDS = Number(process.env.STEPWIRE_SOAK_SECONDS ?? 600);
 const C10K = Number(process.env.STEPWIRE_C10K ?? 10_000);
 const CHURN = Number(process.env.STEPWIRE_CHURN ?? 100_000);
+const MIXED_SECONDS = Number(process.env.STEPWIRE_MIXED_SECONDS ?? 300);
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -137,6 +144,8 @@ asyncio.run(main())
 interface Lines {
   child: ChildProcess;
   next(prefix: string, timeoutMs: number): Promise<string>;
+  /** Everything it printed so far. */
+  text(): string;
 }
 
 /** A child in the namespace whose stdout is read line by line. */
@@ -146,8 +155,10 @@ function inNamespace(cmd: string, args: string[]): Lines {
   const waiters: Array<() => void> = [];
   let buf = '';
   let err = '';
+  let all = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => {
     buf += d;
+    all += d;
     let i = buf.indexOf('\n');
     while (i >= 0) {
       lines.push(buf.slice(0, i));
@@ -164,6 +175,7 @@ function inNamespace(cmd: string, args: string[]): Lines {
   });
   return {
     child,
+    text: () => all,
     next(prefix, timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       return new Promise((resolve, reject) => {
@@ -488,9 +500,153 @@ async function churn(): Promise<BenchResult[]> {
   });
 }
 
+/**
+ * argv: address, port, seconds. Sends 512-byte datagrams to the UDP echo service, one in
+ * flight, for `seconds`; prints 'udp <sent> <echoed>'.
+ */
+const UDP_CLIENT = `
+import socket, sys, time
+addr, port, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+fam = socket.AF_INET6 if ':' in addr else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.settimeout(0.5)
+end = time.time() + secs
+sent = echoed = 0
+msg = bytes(range(256)) * 2
+while time.time() < end:
+    s.sendto(msg, (addr, port)); sent += 1
+    try:
+        if s.recv(2048) == msg: echoed += 1
+    except socket.timeout:
+        pass
+print('udp', sent, echoed, flush=True)
+`;
+
+/**
+ * argv: address, seconds. Bulk TCP both ways until time runs out: 8 MiB to the discard
+ * service, then /bytes/8388608 read back over HTTP; prints 'bulk <bytes up> <bytes down> <errors>'.
+ */
+const BULK_CLIENT = `
+import socket, sys, time
+addr, secs = sys.argv[1], float(sys.argv[2])
+end = time.time() + secs
+up = down = errors = 0
+buf = bytes(range(256)) * 4096
+while time.time() < end:
+    try:
+        s = socket.create_connection((addr, 9), timeout=30)
+        for _ in range(8): s.sendall(buf); up += len(buf)
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(65536): pass
+        s.close()
+        s = socket.create_connection((addr, 80), timeout=30)
+        s.sendall(b'GET /bytes/8388608 HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')
+        while True:
+            d = s.recv(262144)
+            if not d: break
+            down += len(d)
+        s.close()
+    except Exception:
+        errors += 1
+print('bulk', up, down, errors, flush=True)
+`;
+
+const fdCount = () => readdirSync('/proc/self/fd').length;
+
+async function mixed(): Promise<BenchResult[]> {
+  return withStack(async (s) => {
+    const idle = idleOf(s);
+    const D = MIXED_SECONDS;
+    const samples: Array<{
+      t: number;
+      rss: number;
+      fds: number;
+      timers: number;
+      conns: number;
+      reasm: number;
+    }> = [];
+    const t0 = Date.now();
+    const sample = () => {
+      const st = idleOf(s);
+      samples.push({
+        t: (Date.now() - t0) / 1000,
+        rss: process.memoryUsage().rss,
+        fds: fdCount(),
+        timers: st.timers + s.udp.stats.timersArmed,
+        conns: st.connections,
+        reasm: s.host.stats.reassemblyBytes,
+      });
+    };
+    sample();
+    const sampler = setInterval(sample, 5000);
+    const fds0 = fdCount();
+    const pings = [
+      inNamespace('ping', ['-q', '-i', '0.01', '-w', String(D), OURS]),
+      inNamespace('ping', ['-q', '-6', '-i', '0.01', '-w', String(D), 'fd00:5757::2']),
+    ];
+    const udp = inNamespace('/usr/bin/python3', ['-u', '-c', UDP_CLIENT, OURS, '7', String(D)]);
+    const bulk = inNamespace('/usr/bin/python3', ['-u', '-c', BULK_CLIENT, OURS, String(D)]);
+    const web = Promise.all([
+      wrk(`http://${OURS}/bytes/100`, D, 16),
+      wrk(`https://${OURS}/bytes/100`, D, 16),
+    ]);
+    // A storm of 3000 malformed packets every 30 s (bounded: D / 30 of them).
+    let storms = 0;
+    const stormRuns: Promise<void>[] = [];
+    const stormTimer = setInterval(() => {
+      if ((Date.now() - t0) / 1000 > D - 20) return;
+      storms++;
+      const st = inNamespace('/usr/bin/python3', ['-u', '-c', STORM, s.device, '3000', String(storms)]);
+      stormRuns.push(st.next('{', 120_000).then(() => undefined));
+    }, 30_000);
+    const [http, https] = await web;
+    clearInterval(stormTimer);
+    await Promise.all(stormRuns);
+    const pingOut = await Promise.all(
+      pings.map(async (p) => {
+        if (p.child.exitCode === null && p.child.signalCode === null) await once(p.child, 'exit');
+        return p.text();
+      }),
+    );
+    const udpLine = (await udp.next('udp', 60_000)).split(' ');
+    const bulkLine = (await bulk.next('bulk', 120_000)).split(' ');
+    clearInterval(sampler);
+    sample();
+    const after = await drained(s, 180_000);
+    const fdsAfter = fdCount();
+    const warm = samples.filter((x) => x.t >= D / 6 && x.t <= D);
+    const perMinute = slope(
+      warm.map((x) => x.t / 60),
+      warm.map((x) => x.rss / 1e6),
+    );
+    const fdGrowth = Math.max(...warm.map((x) => x.fds)) - (warm[0]?.fds ?? fds0);
+    const loss = pingOut.map((o) => /(\d+(?:\.\d+)?)% packet loss/.exec(o)?.[1] ?? '?');
+    console.log(
+      `mixed: ${D} s; ping loss v4 ${loss[0]}% v6 ${loss[1]}%; udp ${udpLine[2]}/${udpLine[1]} echoed; ` +
+        `http ${http.requests} (${http.errors} errors), https ${https.requests} (${https.errors} errors); ` +
+        `bulk up ${(Number(bulkLine[1]) / 1e6).toFixed(0)} MB, down ${(Number(bulkLine[2]) / 1e6).toFixed(0)} MB, ${bulkLine[3]} errors; ${storms} storms; ` +
+        `rss slope ${perMinute.toFixed(2)} MB/min, fds ${fds0} → ${fdsAfter} (growth after warm-up ${fdGrowth}), ` +
+        `peak timers ${Math.max(...samples.map((x) => x.timers))}, peak reassembly ${Math.max(...samples.map((x) => x.reasm))} B; ` +
+        `after ${JSON.stringify(after)} vs idle ${JSON.stringify(idle)}`,
+    );
+    console.log(
+      `mixed samples (s, rss MB, fds, timers, conns): ${samples.map((x) => `${x.t.toFixed(0)},${(x.rss / 1e6).toFixed(0)},${x.fds},${x.timers},${x.conns}`).join(' ')}`,
+    );
+    return [
+      result('load mixed rss growth after warm-up', perMinute, 'MB/min'),
+      result('load mixed fd growth after warm-up', fdGrowth, 'fds'),
+      result('load mixed http+https errors', http.errors + https.errors, 'errors'),
+      result('load mixed bulk errors', Number(bulkLine[3]), 'errors'),
+      result('load mixed udp echoed', Number(udpLine[2]) / Math.max(1, Number(udpLine[1])), 'fraction'),
+      result('load mixed connections left after drain', after.connections, 'conns'),
+      result('load mixed timers left after drain', after.timers, 'timers'),
+    ];
+  });
+}
+
 function needs(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (TUN and a network namespace)';
-  for (const p of ['wrk', '/usr/bin/python3']) {
+  for (const p of ['wrk', '/usr/bin/python3', 'ping']) {
     if (spawnSync('sh', ['-c', `command -v ${p}`], { stdio: 'ignore' }).status !== 0) return `needs ${p}`;
   }
   return undefined;
@@ -500,4 +656,5 @@ export const loadBenchmarks: Benchmark[] = [
   { name: 'load soak', requires: needs, run: soak },
   { name: 'load c10k', requires: needs, run: c10k },
   { name: 'load churn', requires: needs, run: churn },
+  { name: 'load mixed', requires: needs, run: mixed },
 ];
