@@ -369,4 +369,38 @@ describe('stepwire.Echo, our client and our server', () => {
     expect(lines).toContain('C in status NOT_FOUND "gone" on /stepwire.Echo/Unary');
     expect(lines.filter((l) => l.startsWith('S in message'))).toHaveLength(2);
   });
+
+  it('a deadline passing after the response headers: the messages so far, then trailers with DEADLINE_EXCEEDED', async () => {
+    const { port } = await start();
+    const session = connect(`http://127.0.0.1:${port}`);
+    cleanup.push(() => session.destroy());
+    const stream = session.request(
+      {
+        ':method': 'POST',
+        ':path': '/stepwire.Echo/Bidi',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        'grpc-timeout': '150m',
+      },
+      { endStream: false },
+    );
+    const data: Buffer[] = [];
+    stream.on('data', (d: Buffer) => data.push(d));
+    const trailers = await new Promise<Record<string, unknown>>((resolve) => {
+      stream.on('trailers', resolve);
+      // One message ("a", field 1), and the request side left open: the server waits for more.
+      stream.write(Uint8Array.from([0, 0, 0, 0, 3, 0x0a, 1, 0x61]));
+    });
+    expect(trailers['grpc-status']).toBe(String(GrpcStatus.DEADLINE_EXCEEDED));
+    expect(Buffer.concat(data).toString('hex')).toBe('00000000030a0161');
+  });
+
+  it('close() is graceful (GOAWAY NO_ERROR): the call in flight finishes', async () => {
+    const { server, client } = await start();
+    const pending = client.unary(echoService.Unary, { message: 'sleep:100', n: 4 });
+    await expect.poll(() => server.stats.calls).toBe(1);
+    const closed = new Promise<void>((r) => server.close(r));
+    expect(await pending).toEqual({ message: 'sleep:100', n: 4 });
+    await closed;
+  });
 });
