@@ -16,8 +16,10 @@ import {
   GrpcServer,
   GrpcStatus,
   grpcRawMethod,
+  isGrpcRequest,
 } from '../../src/grpc/index.ts';
-import { connect } from '../../src/h2/session.ts';
+import { h2RequestResponse } from '../../src/h2/compat.ts';
+import { connect, createServer as createHttp2Server } from '../../src/h2/session.ts';
 
 const cleanup: (() => void)[] = [];
 afterEach(() => {
@@ -402,5 +404,32 @@ describe('stepwire.Echo, our client and our server', () => {
     const closed = new Promise<void>((r) => server.close(r));
     expect(await pending).toEqual({ message: 'sleep:100', n: 4 });
     await closed;
+  });
+
+  it('mounted beside plain HTTP routes on one h2 server (isGrpcRequest picks the stream)', async () => {
+    const grpc = addEchoService(new GrpcServer());
+    const h2 = createHttp2Server({}, (stream, headers) => {
+      if (isGrpcRequest(headers)) grpc.handleStream(stream, headers);
+      else {
+        const { res } = h2RequestResponse(stream, headers);
+        res.end('plain page');
+      }
+    });
+    const tcp = net.createServer((sock) => h2.handle(sock));
+    const port = await new Promise<number>((r) =>
+      tcp.listen(0, '127.0.0.1', () => r((tcp.address() as net.AddressInfo).port)),
+    );
+    const client = connectGrpc(`http://127.0.0.1:${port}`);
+    cleanup.push(() => {
+      client.session.destroy();
+      for (const s of h2.sessions) s.destroy();
+      tcp.close();
+    });
+    expect(await client.unary(echoService.Unary, { message: 'rpc', n: 1 })).toEqual({ message: 'rpc', n: 1 });
+    const page = client.session.request({ ':path': '/' });
+    const body: Buffer[] = [];
+    page.on('data', (d: Buffer) => body.push(d));
+    await new Promise((r) => page.on('end', r));
+    expect(Buffer.concat(body).toString()).toBe('plain page');
   });
 });
