@@ -18,40 +18,6 @@ import {
   type Http2Stream,
 } from '../packages/http/src/h2/internal.ts';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a peer program with a hard time limit; the process is killed by its PID. */
-function run(cmd: string, args: string[], timeoutMs = 20_000, input?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    p.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const t = setTimeout(() => {
-      if (p.pid) process.kill(p.pid, 'SIGKILL');
-    }, timeoutMs);
-    p.on('error', (e) => {
-      clearTimeout(t);
-      reject(new Error(`${cmd} could not run (${e.message}); scripts/install-peers.sh installs it`));
-    });
-    p.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-    if (input !== undefined) p.stdin.end(input);
-    else p.stdin.end();
-  });
-}
-
 const BIG = Buffer.alloc(1 << 20, 'x');
 
 function routes(stream: Http2Stream, headers: Record<string, unknown>): void {
@@ -89,7 +55,7 @@ afterAll(() => {
 
 describe('peers against our h2c server (prior knowledge)', () => {
   it('nghttp -nv: the exchange completes, frames as nghttp2 sees them', async () => {
-    const r = await run('nghttp', ['-nv', `http://127.0.0.1:${port}/`]);
+    const r = await runPeer('nghttp', ['-nv', `http://127.0.0.1:${port}/`]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/recv SETTINGS frame/);
     expect(r.stdout).toMatch(/recv \(stream_id=\d+\) :status: 200/);
@@ -98,14 +64,14 @@ describe('peers against our h2c server (prior knowledge)', () => {
   });
 
   it('nghttp downloads 1 MB intact', async () => {
-    const r = await run('nghttp', [`http://127.0.0.1:${port}/big`]);
+    const r = await runPeer('nghttp', [`http://127.0.0.1:${port}/big`]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.length).toBe(BIG.length);
     expect(r.stdout).toBe(BIG.toString());
   });
 
   it('curl --http2-prior-knowledge: GET and a POST echo', async () => {
-    const r = await run('curl', [
+    const r = await runPeer('curl', [
       '-s',
       '--http2-prior-knowledge',
       '-w',
@@ -114,7 +80,7 @@ describe('peers against our h2c server (prior knowledge)', () => {
     ]);
     expect(r.stdout).toBe('hello h2\n|2|200');
     const body = 'a'.repeat(100_000);
-    const e = await run(
+    const e = await runPeer(
       'curl',
       ['-s', '--http2-prior-knowledge', '--data-binary', '@-', `http://127.0.0.1:${port}/echo`],
       20_000,
@@ -124,7 +90,11 @@ describe('peers against our h2c server (prior knowledge)', () => {
   });
 
   it('h2load -n 2000 -c 4 -m 10: every request succeeds', async () => {
-    const r = await run('h2load', ['-n', '2000', '-c', '4', '-m', '10', `http://127.0.0.1:${port}/`], 60_000);
+    const r = await runPeer(
+      'h2load',
+      ['-n', '2000', '-c', '4', '-m', '10', `http://127.0.0.1:${port}/`],
+      60_000,
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(
       /requests: 2000 total, 2000 started, 2000 done, 2000 succeeded, 0 failed, 0 errored, 0 timeout/,
@@ -220,7 +190,7 @@ describe('nghttpx (nghttp2-proxy) as a reverse proxy with our server as its h2 b
     );
     try {
       await waitListening(front);
-      const h2 = await run('curl', [
+      const h2 = await runPeer('curl', [
         '-s',
         '--http2-prior-knowledge',
         '-w',
@@ -228,7 +198,7 @@ describe('nghttpx (nghttp2-proxy) as a reverse proxy with our server as its h2 b
         `http://127.0.0.1:${front}/via-proxy`,
       ]);
       expect(h2.stdout).toBe('hello h2\n|2');
-      const h1 = await run('curl', ['-s', '-w', '|%{http_version}', `http://127.0.0.1:${front}/big`]);
+      const h1 = await runPeer('curl', ['-s', '-w', '|%{http_version}', `http://127.0.0.1:${front}/big`]);
       expect(h1.stdout).toBe(`${BIG.toString()}|1.1`);
       const session = connect(`http://127.0.0.1:${front}`);
       const bodies = await Promise.all(
@@ -360,6 +330,8 @@ except socket.timeout:
 print(json.dumps(result))
 `;
 
+import { runPeer } from './support/peer-process.ts';
+
 describe('python3-h2 (hyperframe/hpack) raw-frame client: our answers to violations', () => {
   const cases: [string, string, Record<string, unknown>][] = [
     ['data-on-stream-0', 'DATA on stream 0 (RFC 9113 §6.1)', { frame: 'GOAWAY', code: 1 }],
@@ -385,7 +357,7 @@ describe('python3-h2 (hyperframe/hpack) raw-frame client: our answers to violati
     it(title, async () => {
       const script = join(dir, 'raw.py');
       writeFileSync(script, PY);
-      const r = await run('/usr/bin/python3', [script, String(port), key]);
+      const r = await runPeer('/usr/bin/python3', [script, String(port), key]);
       expect(r.code, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout)).toMatchObject(want);
     });

@@ -3,7 +3,6 @@
  * nghttp against our server (curl verifies our certificate with the fixture CA), and our
  * client over our TLS against node:http2's secure server.
  */
-import { spawn } from 'node:child_process';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { connect as tlsConnect, createServer as tlsCreateServer } from '@stepwire/tls';
@@ -16,36 +15,8 @@ import {
   createServer,
   type Http2Server,
 } from '../packages/http/src/h2/internal.ts';
+import { runPeer } from './support/peer-process.ts';
 import { SERVER_NAME, tlsFixtures } from './support/tls-peers.ts';
-
-function run(
-  cmd: string,
-  args: string[],
-  timeoutMs = 30_000,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    p.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const t = setTimeout(() => {
-      if (p.pid) process.kill(p.pid, 'SIGKILL');
-    }, timeoutMs);
-    p.on('error', (e) => {
-      clearTimeout(t);
-      reject(new Error(`${cmd}: ${e.message}; scripts/install-peers.sh installs it`));
-    });
-    p.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 const fx = tlsFixtures();
 const id = fx.server['P-256'];
@@ -79,7 +50,7 @@ afterAll(() => {
 
 describe('h2 over our TLS with ALPN', () => {
   it('curl --http2 verifies our certificate and speaks h2 after ALPN', async () => {
-    const r = await run('curl', [
+    const r = await runPeer('curl', [
       '-s',
       '--http2',
       '--cacert',
@@ -95,7 +66,7 @@ describe('h2 over our TLS with ALPN', () => {
   });
 
   it('nghttp over TLS negotiates h2 and completes', async () => {
-    const r = await run('nghttp', ['-v', `https://127.0.0.1:${port}/nghttp`]);
+    const r = await runPeer('nghttp', ['-v', `https://127.0.0.1:${port}/nghttp`]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/The negotiated protocol: h2/);
     expect(r.stdout).toMatch(/h2 over stepwire TLS \/nghttp/);
@@ -117,9 +88,9 @@ describe('h2 over our TLS with ALPN', () => {
     const p = (server.address() as net.AddressInfo).port;
     try {
       const common = ['-s', '--cacert', id.ca.certFile, '--resolve', `${SERVER_NAME}:${p}:127.0.0.1`];
-      const a = await run('curl', [...common, '--http2', `https://${SERVER_NAME}:${p}/alpn`]);
+      const a = await runPeer('curl', [...common, '--http2', `https://${SERVER_NAME}:${p}/alpn`]);
       expect(a.stdout, a.stderr).toBe('2.0 /alpn\n');
-      const b = await run('curl', [...common, '--http1.1', `https://${SERVER_NAME}:${p}/alpn`]);
+      const b = await runPeer('curl', [...common, '--http1.1', `https://${SERVER_NAME}:${p}/alpn`]);
       expect(b.stdout, b.stderr).toBe('1.1 /alpn\n');
     } finally {
       for (const s of h2c.sessions) s.destroy();

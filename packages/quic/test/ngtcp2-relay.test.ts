@@ -1,10 +1,11 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ByteReader, fromHex } from '@stepwire/wire';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { selfSignedCertificate } from '../../../test/support/peer-process.ts';
 import { type DatagramEvent, openDatagram } from '../src/crypto/datagram.ts';
 import { KeyPhaseState } from '../src/crypto/key-update.ts';
 import {
@@ -33,29 +34,7 @@ import { checkTransportParametersFrom, decodeTransportParameters } from '../src/
 
 const dir = mkdtempSync(join(tmpdir(), 'stepwire-quic-relay-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const key = join(dir, 'key.pem');
-const cert = join(dir, 'cert.pem');
-execFileSync(
-  'openssl',
-  [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-    '-subj',
-    '/CN=stepwire.test',
-    '-days',
-    '1',
-  ],
-  { stdio: 'ignore' },
-);
+const { key, cert } = selfSignedCertificate(dir);
 const htdocs = join(dir, 'htdocs');
 mkdirSync(htdocs);
 const BODY = 'stepwire over ngtcp2\n'.repeat(300);

@@ -1,10 +1,11 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bytesEqual, concatBytes, fromHex, toHex, utf8 } from '@stepwire/wire';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { selfSignedCertificate } from '../../../test/support/peer-process.ts';
 import { initialKeys, nobleQuicCrypto, nodeQuicCrypto } from '../src/crypto/keys.ts';
 import { openPacket, sealPacket } from '../src/crypto/protect.ts';
 import { sealRetry, verifyRetry } from '../src/crypto/retry.ts';
@@ -219,29 +220,7 @@ describe('ngtcp2 client (gtlsclient) against our codecs and protection', () => {
 describe('ngtcp2 server (gtlsserver) against our codecs and protection', () => {
   const dir = mkdtempSync(join(tmpdir(), 'stepwire-quic-ngtcp2-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const key = join(dir, 'key.pem');
-  const cert = join(dir, 'cert.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-subj',
-      '/CN=stepwire.test',
-      '-days',
-      '1',
-    ],
-    { stdio: 'ignore' },
-  );
+  const { key, cert } = selfSignedCertificate(dir);
 
   /** Our client Initial: the RFC 9001 A.2 ClientHello in a CRYPTO frame, padded to 1200 bytes. */
   function clientInitial(dcid: Uint8Array, token: Uint8Array): Uint8Array {

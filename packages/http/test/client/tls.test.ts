@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
@@ -6,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selfSignedCertificate } from '../../../../test/support/peer-process.ts';
 import { Agent } from '../../src/client/agent.ts';
 import { fetch } from '../../src/client/fetch.ts';
 import { WebSocketServer } from '../../src/ws/server.ts';
@@ -19,31 +19,9 @@ let certPem = '';
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'stepwire-http-tls-'));
   try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-        '-days',
-        '2',
-        '-subj',
-        '/CN=stepwire.test',
-        '-addext',
-        'subjectAltName=DNS:stepwire.test',
-      ],
-      { stdio: 'pipe', timeout: 30_000 },
-    );
-    certPem = readFileSync(join(dir, 'cert.pem'), 'utf8');
-    const keyPem = readFileSync(join(dir, 'key.pem'), 'utf8');
+    const made = selfSignedCertificate(dir);
+    certPem = readFileSync(made.cert, 'utf8');
+    const keyPem = readFileSync(made.key, 'utf8');
     server = https.createServer({ cert: certPem, key: keyPem, minVersion: 'TLSv1.3' }, (req, res) => {
       res.writeHead(200, {
         'content-type': 'text/plain',
