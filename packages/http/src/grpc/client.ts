@@ -173,7 +173,7 @@ export class GrpcClientCall<O> implements AsyncIterable<O> {
       this.end(new GrpcError(GrpcStatus.INTERNAL, 'stream reset by the server'));
       stream.destroy();
     });
-    void this.pump(requests);
+    this.pump(requests).catch(() => stream.destroy());
   }
 
   /** Cancel the call: RST_STREAM CANCEL, and the call ends CANCELLED. */

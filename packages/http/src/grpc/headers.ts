@@ -119,14 +119,19 @@ export function metadataFromHeaders(headers: Record<string, unknown> | undefined
   return md;
 }
 
-/** Metadata to send: names lowercased, reserved names refused (they would confuse the peer). */
-export function metadataToHeaders(md: GrpcMetadata | undefined): Record<string, string> {
+/**
+ * Metadata to send: names lowercased; reserved names (which would confuse the peer) refused
+ * with an error, or, where no one could catch it (a server finishing a call), left out.
+ */
+export function metadataToHeaders(md: GrpcMetadata | undefined, strict = true): Record<string, string> {
   const out: Record<string, string> = {};
   if (!md) return out;
   for (const [k, v] of Object.entries(md)) {
     const name = k.toLowerCase();
-    if (name.startsWith(':') || RESERVED.has(name))
-      throw new Error(`metadata name '${k}' is reserved by gRPC`);
+    if (name.startsWith(':') || RESERVED.has(name)) {
+      if (strict) throw new Error(`metadata name '${k}' is reserved by gRPC`);
+      continue;
+    }
     out[name] = v;
   }
   return out;

@@ -164,7 +164,10 @@ export class GrpcServer implements GrpcTracer {
       stream.end('not a gRPC request\n');
       return false;
     }
-    void new ServerCall(this, stream, headers, this.methods, this.maxReceive, this.maxSend).run();
+    // run() answers every failure with a status; anything that escapes it only ends the stream.
+    new ServerCall(this, stream, headers, this.methods, this.maxReceive, this.maxSend)
+      .run()
+      .catch(() => stream.destroy());
     return true;
   }
 
@@ -221,7 +224,9 @@ class ServerCall implements GrpcServerCall {
         this.finished = true;
         this.deadlineTimer?.cancel();
         this.server.count(GrpcStatus.CANCELLED);
-        this.abort.abort(new GrpcError(GrpcStatus.CANCELLED, 'call cancelled by the client'));
+        this.abort.abort(
+          new GrpcError(GrpcStatus.CANCELLED, 'call cancelled (client reset or connection lost)'),
+        );
       }
     });
   }
@@ -242,7 +247,7 @@ class ServerCall implements GrpcServerCall {
           ? this.contentType
           : 'application/grpc',
         'grpc-accept-encoding': GRPC_ACCEPT_ENCODING,
-        ...metadataToHeaders(this.responseMetadata),
+        ...metadataToHeaders(this.responseMetadata, false),
       },
       { waitForTrailers: true },
     );
@@ -395,7 +400,7 @@ class ServerCall implements GrpcServerCall {
     );
     if (error) this.abort.abort(error);
     const status: OutgoingHeaders = {
-      ...metadataToHeaders({ ...this.trailers, ...(error?.trailers ?? {}) }),
+      ...metadataToHeaders({ ...this.trailers, ...(error?.trailers ?? {}) }, false),
       'grpc-status': String(code),
     };
     if (error?.details) status['grpc-message'] = encodeGrpcMessageText(error.details);
@@ -409,7 +414,7 @@ class ServerCall implements GrpcServerCall {
           ':status': 200,
           'content-type': 'application/grpc',
           'grpc-accept-encoding': GRPC_ACCEPT_ENCODING,
-          ...metadataToHeaders(this.responseMetadata),
+          ...metadataToHeaders(this.responseMetadata, false),
           ...status,
         },
         { endStream: true },

@@ -432,4 +432,23 @@ describe('stepwire.Echo, our client and our server', () => {
     await new Promise((r) => page.on('end', r));
     expect(Buffer.concat(body).toString()).toBe('plain page');
   });
+
+  it('a handler that sets reserved names in its metadata cannot forge the status; the call ends as the handler returned', async () => {
+    const path = '/t.Forge/Get';
+    const { client } = await start((s) =>
+      s.addService(
+        { Get: grpcRawMethod(path, 'unary') },
+        {
+          Get: (req, call) => {
+            call.trailers['grpc-status'] = '13';
+            call.responseMetadata['content-type'] = 'text/html';
+            return req;
+          },
+        },
+      ),
+    );
+    const call = client.call(grpcRawMethod(path, 'unary'), [Uint8Array.from([1, 2])]);
+    expect([...(await call.response())]).toEqual([1, 2]);
+    expect((await call.status).code).toBe(GrpcStatus.OK);
+  });
 });
