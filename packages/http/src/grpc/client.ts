@@ -120,6 +120,13 @@ export class GrpcClientCall<O> implements AsyncIterable<O> {
     }
     // PROTOCOL-HTTP2.md "Request-Headers": :method POST, :scheme, :path, :authority, te,
     // content-type, then grpc-timeout, grpc-accept-encoding, user-agent and custom metadata.
+    let metadata: Record<string, string>;
+    try {
+      metadata = metadataToHeaders(options.metadata);
+    } catch (e) {
+      this.end(new GrpcError(GrpcStatus.INTERNAL, (e as Error).message));
+      return;
+    }
     const headers: OutgoingHeaders = {
       ':method': 'POST',
       ':scheme': session.scheme,
@@ -128,7 +135,7 @@ export class GrpcClientCall<O> implements AsyncIterable<O> {
       'content-type': client.contentType,
       'grpc-accept-encoding': GRPC_ACCEPT_ENCODING,
       'user-agent': 'stepwire-grpc/0.1',
-      ...metadataToHeaders(options.metadata),
+      ...metadata,
     };
     if (client.compression !== 'identity') headers['grpc-encoding'] = client.compression;
     if (options.timeout !== undefined)

@@ -159,10 +159,15 @@ describe('stepwire.Echo, our client and our server', () => {
     expect(e.details).toBe('stop');
   });
 
-  it('an unknown method is UNIMPLEMENTED', async () => {
+  it('an unknown method is UNIMPLEMENTED; reserved metadata names are refused', async () => {
     const { client } = await start();
     const e = await failure(client.unary('/stepwire.Echo/Nope', new Uint8Array(0)));
     expect(e.code).toBe(GrpcStatus.UNIMPLEMENTED);
+    // Reserved names in the caller's metadata fail the call before anything is sent.
+    const r = await failure(
+      client.unary(echoService.Unary, { message: 'a', n: 0 }, { metadata: { 'grpc-timeout': '1S' } }),
+    );
+    expect(r.code).toBe(GrpcStatus.INTERNAL);
   });
 
   it('the deadline: client sends grpc-timeout, resets with CANCEL, and the call ends DEADLINE_EXCEEDED; the handler is aborted', async () => {
