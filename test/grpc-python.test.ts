@@ -72,6 +72,20 @@ try:
     out(case="error", code="OK")
 except grpc.RpcError as e:
     out(case="error", code=e.code().name, details=e.details())
+import queue
+q = queue.Queue()
+def reqs():
+    while True:
+        m = q.get()
+        if m is None:
+            return
+        yield m
+call = bd(reqs(), timeout=10)
+q.put(Echo(message="c1"))
+first = next(call)
+call.cancel()
+q.put(None)
+out(case="cancel", first=first.message, code=call.code().name)
 try:
     ch.unary_unary("/stepwire.Echo/Nope")(b"", timeout=5)
 except grpc.RpcError as e:
@@ -171,7 +185,7 @@ describe('grpcio client against our server', () => {
     tcp.close();
   });
 
-  it('unary, server-streaming, client-streaming, bidi, a deadline that expires, an error status', async () => {
+  it('unary, server-streaming, client-streaming, bidi, gzip, a deadline that expires, cancellation, an error status', async () => {
     const r = await runPython('client.py', [String(port)]);
     if (r.code !== 0) throw new Error(`client.py exited ${r.code}: ${r.stderr}`);
     const out = new Map<string, Record<string, unknown>>();
@@ -187,12 +201,17 @@ describe('grpcio client against our server', () => {
     expect(out.get('gzip')).toMatchObject({ length: 50000, n: 9 });
     expect(out.get('deadline')).toMatchObject({ code: 'DEADLINE_EXCEEDED' });
     expect(out.get('error')).toMatchObject({ code: 'NOT_FOUND', details: 'no such thing 100% ünïcödé' });
+    expect(out.get('cancel')).toMatchObject({ first: 'c1', code: 'CANCELLED' });
     expect(out.get('unimplemented')).toMatchObject({ code: 'UNIMPLEMENTED' });
-    // The expired call ended on our side too (by our deadline timer or grpcio's RST_STREAM).
-    const ended =
-      (server.stats.statuses[GrpcStatus.DEADLINE_EXCEEDED] ?? 0) +
-      (server.stats.statuses[GrpcStatus.CANCELLED] ?? 0);
-    expect(ended).toBeGreaterThanOrEqual(1);
+    // The expired call and the cancelled one ended on our side too (the deadline by our timer
+    // or grpcio's RST_STREAM, the cancel by its RST_STREAM CANCEL).
+    await expect
+      .poll(
+        () =>
+          (server.stats.statuses[GrpcStatus.DEADLINE_EXCEEDED] ?? 0) +
+          (server.stats.statuses[GrpcStatus.CANCELLED] ?? 0),
+      )
+      .toBe(2);
     expect(server.stats.statuses[GrpcStatus.OK]).toBe(6);
   });
 });
