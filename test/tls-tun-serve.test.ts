@@ -243,6 +243,25 @@ describe('stepwire serve --tun: HTTPS', () => {
     expect(await version(['--http1.1', '--cacert', ca, 'https://198.18.0.2/'])).toBe('1.1');
     expect(await version(['--http2-prior-knowledge', 'http://198.18.0.2/bytes/70000'])).toBe('2');
     expect(await version(['http://198.18.0.2/'])).toBe('1.1');
+    // SIGUSR2: one JSON line of what every layer holds (issue 15).
+    child.kill('SIGUSR2');
+    await waitForLine(child, /^stats /, 10_000);
+    const statsLine = stdout()
+      .split('\n')
+      .find((l) => l.startsWith('stats '))!;
+    const stats = JSON.parse(statsLine.slice(6)) as {
+      tcp: { connections: number; timersArmed: number };
+      udp: { boundSockets: number };
+      ip: { timersArmed: number };
+      services: {
+        http: { connections: number; armedTimers: number };
+        https: { tls: { connections: number } };
+      };
+    };
+    expect(stats.tcp.timersArmed).toBeGreaterThanOrEqual(0);
+    expect(stats.udp.boundSockets).toBe(2);
+    expect(stats.services.http.armedTimers).toBeGreaterThanOrEqual(0);
+    expect(stats.services.https.tls.connections).toBeGreaterThanOrEqual(0);
     child.kill('SIGTERM');
     const r = await done;
     expect(r.stderr).toBe('');

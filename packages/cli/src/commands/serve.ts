@@ -128,7 +128,7 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
     ...(o.pcap ? { pcap: o.pcap } : {}),
   });
   try {
-    const services = startServices(
+    const started = startServices(
       {
         host: session.host,
         udp: session.udp,
@@ -146,7 +146,7 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
     );
     print(`address ${session.ours.v4}/24 (kernel side ${session.kernel.v4})`);
     print(`address ${session.ours.v6}/64 (kernel side ${session.kernel.v6})`);
-    for (const r of services.running) print(`service ${describeService(r.spec)}`);
+    for (const r of started.running) print(`service ${describeService(r.spec)}`);
     if (identity.caPath) {
       print(`ca: ${identity.caPath}`);
       print(
@@ -161,8 +161,23 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
       print(ladderHeader());
     }
     print('ready');
-    await stop;
-    services.close();
+    // `kill -USR2 <pid>` prints what the stack holds now, one JSON line: connections, armed
+    // timers and buffered bytes per layer (a leak shows as numbers that grow under load and do
+    // not come back when the load stops).
+    const printStats = () => {
+      const services: Record<string, unknown> = {};
+      for (const r of started.running) if (r.service.stats) services[r.spec.name] = r.service.stats();
+      print(
+        `stats ${JSON.stringify({ tcp: session.tcp.stats, udp: session.udp.stats, ip: session.host.stats, services })}`,
+      );
+    };
+    process.on('SIGUSR2', printStats);
+    try {
+      await stop;
+    } finally {
+      process.off('SIGUSR2', printStats);
+    }
+    started.close();
     const c = session.tun.counters;
     print(
       `stopped: ${c.get('rx')} packets in, ${c.get('tx')} out, ${dropCount(session.host.counters) + dropCount(c)} dropped`,

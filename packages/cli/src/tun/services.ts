@@ -19,6 +19,8 @@ export interface ServiceContext {
 
 export interface RunningService {
   close(): void;
+  /** What the service holds now (connections, timers, buffers), for `serve`'s stats line. */
+  stats?(): unknown;
 }
 
 /**
@@ -77,7 +79,10 @@ export const SERVICES: readonly ServiceSpec[] = [
     rfc: 'RFC 9112, RFC 9113',
     description:
       'HTTP/1.1 and h2c (prior knowledge), our HTTP server over our TCP: GET /, GET /bytes/N, POST /echo, POST /sha256, GET /sse',
-    start: ({ tcp }) => httpOverTcp(tcp, 80),
+    start: ({ tcp }) => {
+      const svc = httpOverTcp(tcp, 80);
+      return { close: () => svc.close(), stats: () => svc.app.stats() };
+    },
   },
   {
     name: 'https',
@@ -85,12 +90,14 @@ export const SERVICES: readonly ServiceSpec[] = [
     port: 443,
     rfc: 'RFC 8446, RFC 9110 §4.2.2',
     description: 'HTTPS: our TLS 1.3 over our TCP, ALPN h2 or http/1.1, the routes of port 80',
-    start: ({ tcp, tls }) =>
-      httpsOverTcp(tcp, 443, {
+    start: ({ tcp, tls }) => {
+      const svc = httpsOverTcp(tcp, 443, {
         identity: tls?.identity ?? ephemeralServeIdentity(),
         ...(tls?.keylog ? { keylog: tls.keylog } : {}),
         ...(tls?.trace ? { trace: tls.trace, traceHost: tls.traceHost ?? 'https' } : {}),
-      }),
+      });
+      return { close: () => svc.close(), stats: () => ({ tls: svc.tls.stats(), http: svc.app.stats() }) };
+    },
   },
 ];
 
