@@ -372,6 +372,7 @@ export abstract class Http2ConnectionReceiver extends Http2ConnectionBase {
   protected onRstStream(id: number, code: number): void {
     const s = this.lookup(id);
     const wasOpen = s !== undefined && !isClosed(s.state);
+    const mark = this.events.length;
     const st = this.recvTransition(id, 'RST_STREAM');
     if (!st) return;
     if (wasOpen) {
@@ -379,8 +380,10 @@ export abstract class Http2ConnectionReceiver extends Http2ConnectionBase {
       if (!st.initiatedLocally) this.chargeReset();
       st.out = [];
       st.outBytes = 0;
+      // The reset goes before the transition's 'streamClosed': a session unmaps a stream when
+      // it hears it closed, and would otherwise never learn the peer's error code.
+      this.events.splice(mark, 0, { type: 'streamReset', streamId: id, errorCode: code, remote: true });
       this.retire(st, false);
-      this.events.push({ type: 'streamReset', streamId: id, errorCode: code, remote: true });
     }
   }
 
