@@ -26,6 +26,7 @@ export const CI_GROUPS: Record<string, CiGroup> = {
       icmpv6: { runs: 40_000 },
       udp: { runs: 20_000 },
       pcap: { runs: 40_000 },
+      pcapng: { runs: 20_000 },
       'ip-host': { runs: 10_000 },
     },
   },

@@ -34,7 +34,8 @@ import {
   arbitraryIpv6Packet,
 } from '../packages/ip/src/testing.ts';
 import { encodePcap, PcapWriter } from '../packages/link/src/pcap.ts';
-import { arbitraryPcapFile } from '../packages/link/src/testing.ts';
+import { encodePcapng, PcapngWriter } from '../packages/link/src/pcapng.ts';
+import { arbitraryPcapFile, arbitraryPcapngFile } from '../packages/link/src/testing.ts';
 import { encodeFrames as encodeQuicFrames } from '../packages/quic/src/frames/frame.ts';
 import {
   encodePlainPacket,
@@ -264,6 +265,14 @@ try {
   add('pcap', 'writer-ipv4', w.bytes());
   sample(arbitraryPcapFile, 3).forEach((f, i) => {
     add('pcap', `arb-${i}`, encodePcap(f));
+  });
+  // pcapng: our writer with a TLS secrets block before the packets, and the codec's arbitraries.
+  const g = PcapngWriter.inMemory();
+  g.keylog('CLIENT_HANDSHAKE_TRAFFIC_SECRET 00 11');
+  for (const b of (seeds.get('ipv4') ?? new Map()).values()) g.write(b, 1000);
+  add('pcapng', 'writer-ipv4-secrets', g.bytes());
+  sample(arbitraryPcapngFile, 3).forEach((f, i) => {
+    add('pcapng', `arb-${i}`, encodePcapng(f));
   });
 }
 
