@@ -13,6 +13,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpApp } from '../packages/cli/src/services/http-app.ts';
 import {
   addEchoService,
   connectGrpc,
@@ -23,6 +24,7 @@ import {
   GrpcServer,
   GrpcStatus,
 } from '../packages/http/src/grpc/index.ts';
+import { runPeer } from './support/peer-process.ts';
 
 const PY = '/usr/bin/python3';
 const dir = mkdtempSync(join(tmpdir(), 'stepwire-grpc-'));
@@ -213,6 +215,34 @@ describe('grpcio client against our server', () => {
       )
       .toBe(2);
     expect(server.stats.statuses[GrpcStatus.OK]).toBe(6);
+  });
+});
+
+describe("grpcio client against serve's HTTP app: web routes and gRPC on one port", () => {
+  it('grpcio calls stepwire.Echo over h2c while curl gets the page over HTTP/1.1 from the same port', async () => {
+    const app = createHttpApp();
+    const tcp = net.createServer((sock) => app.handle(sock));
+    const port = await new Promise<number>((r) =>
+      tcp.listen(0, '127.0.0.1', () => r((tcp.address() as net.AddressInfo).port)),
+    );
+    try {
+      const r = await runPython('client.py', [String(port)]);
+      if (r.code !== 0) throw new Error(`client.py exited ${r.code}: ${r.stderr}`);
+      const out = new Map<string, Record<string, unknown>>();
+      for (const line of r.stdout.trim().split('\n')) {
+        const o = JSON.parse(line) as Record<string, unknown>;
+        out.set(String(o.case), o);
+      }
+      expect(out.get('unary')).toMatchObject({ message: 'hello', n: 7 });
+      expect(out.get('bidi')).toMatchObject({ messages: ['b0', 'b1', 'b2', 'b3'] });
+      expect(out.get('deadline')).toMatchObject({ code: 'DEADLINE_EXCEEDED' });
+      const page = await runPeer('curl', ['-s', '--http1.1', `http://127.0.0.1:${port}/`]);
+      expect(page.stdout).toMatch(/^Hello from stepwire/);
+    } finally {
+      app.closeAllConnections();
+      app.close();
+      tcp.close();
+    }
   });
 });
 

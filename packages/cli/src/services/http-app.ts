@@ -2,9 +2,12 @@ import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Readable, Writable } from 'node:stream';
 import {
+  addEchoService,
   createHttpServer,
+  GrpcServer,
   type HttpServer,
   type HttpServerOptions,
+  isGrpcRequest,
   lastEventIdOf,
   SseWriter,
 } from '@stepwire/http';
@@ -18,6 +21,7 @@ import {
  *   GET  /bytes/N   N bytes (N ≤ 1 GiB) of a fixed pattern, streamed with backpressure
  *   POST /echo      the request body back
  *   POST /sha256    the hex SHA-256 of the request body
+ *   gRPC            stepwire.Echo over h2 (Unary, ServerStream, ClientStream, Bidi)
  *   GET  /sse       Server-Sent Events: a `tick` a second (?every=MS, ?count=N to end after
  *                   N), numbered on from Last-Event-ID when a client resumes
  */
@@ -133,7 +137,18 @@ function serveTicks(req: AppRequest, res: AppResponse, url: URL): void {
   tick();
 }
 
-/** Our HTTP server with these routes, never bound to a kernel port: feed it sockets with emit('connection'). */
+/**
+ * Our HTTP server with these routes, never bound to a kernel port: feed it sockets with
+ * emit('connection'). Over h2 it also answers gRPC: the `stepwire.Echo` service (unary,
+ * server-, client-streaming and bidi), on the same port as the web routes.
+ */
 export function createHttpApp(options: HttpServerOptions = {}): HttpServer {
-  return createHttpServer(options, handleRequest);
+  const grpc = addEchoService(new GrpcServer());
+  return createHttpServer(
+    {
+      onHttp2Stream: (stream, headers) => isGrpcRequest(headers) && grpc.handleStream(stream, headers),
+      ...options,
+    },
+    handleRequest,
+  );
 }

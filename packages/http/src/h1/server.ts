@@ -12,9 +12,10 @@ import {
   type TraceBus,
   type TraceDirection,
 } from '@stepwire/wire';
-import { createCompatHttp2Server } from '../h2/compat.ts';
+import { h2RequestResponse } from '../h2/compat.ts';
 import { CONNECTION_PREFACE } from '../h2/frames.ts';
-import type { Http2Server } from '../h2/session.ts';
+import type { IncomingHeaders } from '../h2/message.ts';
+import { createServer as createHttp2Server, type Http2Server, type Http2Stream } from '../h2/session.ts';
 import { type Field, type HttpErrorKind, type HttpParseError, listTokens, STATUS_TEXT } from './codec.ts';
 import {
   DEFAULT_TIMEOUTS,
@@ -49,6 +50,11 @@ export interface HttpServerOptions {
    * on cleartext ones (h2c with prior knowledge), with the same request handler.
    */
   http2?: boolean;
+  /**
+   * Offered each h2 stream before it becomes a (req, res); return true to keep it (for
+   * example gRPC's `isGrpcRequest` + `handleStream`, so one port serves web routes and RPC).
+   */
+  onHttp2Stream?: (stream: Http2Stream, headers: IncomingHeaders) => boolean;
   /** TCP_NODELAY on every connection, as node:http's default; false leaves Nagle on. */
   noDelay?: boolean;
   /** Close a connection after this many requests (0: no limit), as Node's maxRequestsPerSocket. */
@@ -146,11 +152,19 @@ export class HttpServer extends EventEmitter {
   private h2: Http2Server | undefined;
 
   private acceptHttp2(socket: Duplex): void {
-    this.h2 ??= createCompatHttp2Server((req, res) => this.emit('request', req, res), {
-      ...(this.options.clock ? { clock: this.options.clock } : {}),
-      ...(this.options.trace ? { trace: this.options.trace } : {}),
-      ...(this.options.hostName ? { hostName: this.options.hostName } : {}),
-    });
+    this.h2 ??= createHttp2Server(
+      {
+        ...(this.options.clock ? { clock: this.options.clock } : {}),
+        ...(this.options.trace ? { trace: this.options.trace } : {}),
+        ...(this.options.hostName ? { hostName: this.options.hostName } : {}),
+      },
+      (stream, headers) => {
+        // A stream the application takes itself (gRPC, say) never becomes a (req, res).
+        if (this.options.onHttp2Stream?.(stream, headers)) return;
+        const { req, res } = h2RequestResponse(stream, headers);
+        this.emit('request', req, res);
+      },
+    );
     this.counters.inc('accepted.h2');
     this.h2.handle(socket);
   }
