@@ -94,4 +94,13 @@ describe('one HTTP server for h1 and h2', () => {
     quiet.close();
     srv.close();
   });
+
+  it('a client that resets before its first byte is counted, and the server keeps serving', async () => {
+    const c = net.connect(plainPort, '127.0.0.1');
+    await new Promise((r) => c.on('connect', r));
+    c.resetAndDestroy();
+    await expect.poll(() => app.counters.get('error.before-first-byte')).toBe(1);
+    const again = await curl(['--http1.1', `http://127.0.0.1:${plainPort}/after`]);
+    expect(again.stdout, again.stderr).toBe('1.1 GET /after 0\n');
+  });
 });

@@ -186,6 +186,7 @@ export class HttpServer extends EventEmitter {
       this.sniffing.delete(socket);
       socket.off('data', onData);
       socket.off('close', onClose);
+      socket.off('error', onError);
       socket.pause();
       if (seen.length > 0) socket.unshift(seen);
       if (h2) this.acceptHttp2(socket);
@@ -204,8 +205,15 @@ export class HttpServer extends EventEmitter {
       timer?.cancel();
       this.sniffing.delete(socket);
     };
+    // A peer that resets before its first byte (ECONNRESET) must not become an unhandled
+    // 'error' that takes the whole server down.
+    const onError = () => {
+      this.counters.inc('error.before-first-byte');
+      socket.destroy();
+    };
     this.sniffing.add(socket);
     socket.on('data', onData);
+    socket.on('error', onError);
     socket.once('close', onClose);
   }
 
