@@ -3,7 +3,11 @@ import { accessSync, constants } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Duplex } from 'node:stream';
-import { createHttpServer, Http1Connection } from '@stepwire/http';
+import { Agent, createHttpServer, Http1Connection, request } from '@stepwire/http';
+import { Host } from '@stepwire/ip';
+import { MemoryLink } from '@stepwire/link';
+import { Tcp, type TcpSocket } from '@stepwire/tcp';
+import { Prng, VirtualClock } from '@stepwire/wire';
 import { type Benchmark, type BenchResult, rate, result } from './lib.ts';
 
 /**
@@ -215,6 +219,220 @@ interface LlhttpParser {
   [k: number]: unknown;
 }
 
+/*
+ * Keep-alive requests per second through the whole stack: two hosts on a MemoryLink on the
+ * virtual clock, IP and TCP ours, driven as test/load/keepalive.ts drives it (advance to each
+ * timer, one turn of the event loop per instant). Three setups, each with CONNECTIONS pooled
+ * connections and at most STACK_REQUESTS requests or STACK_MS of wall clock:
+ *  - ours: our client (request + Agent whose connect is our TCP) and our HTTP/1.1 server;
+ *  - node-on-our-tcp: node:http's client and server on our TCP sockets;
+ *  - kernel: node:http's client and server on 127.0.0.1, the kernel's TCP.
+ * ours / kernel is the whole-stack figure; node-on-our-tcp / kernel isolates what our TCP
+ * (and IP, link, clock) costs; ours / node-on-our-tcp what our HTTP layer costs on top.
+ */
+const CONNECTIONS = 8;
+const STACK_REQUESTS = 20_000;
+const STACK_MS = 15_000;
+
+interface Run {
+  done: number;
+  failed: number;
+  ms: number;
+}
+
+type Respond = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+const respondWithPath: Respond = (req, res) => {
+  req.resume();
+  req.on('end', () => {
+    res.setHeader('content-type', 'text/plain');
+    res.end(`hello ${req.url}\n`);
+  });
+};
+
+/** A response as both clients give it: status, then a readable body. */
+interface AnyResponse {
+  statusCode?: number | undefined;
+  setEncoding(e: BufferEncoding): unknown;
+  on(e: 'data', f: (d: string) => void): unknown;
+  on(e: 'end', f: () => void): unknown;
+}
+
+/**
+ * Keep `CONNECTIONS * 2` requests in flight until `requests` have been answered; each checks
+ * its own body, so a wrong or crossed response counts as failed, not as speed.
+ */
+function loadGenerator(
+  requests: number,
+  send: (path: string, onResponse: (res: AnyResponse) => void, onError: () => void) => void,
+): { start(): void; run: Run; onDone: () => void } {
+  const run: Run = { done: 0, failed: 0, ms: 0 };
+  let issued = 0;
+  const finished = (): void => {
+    if (run.done === requests) gen.onDone();
+    else issue();
+  };
+  const issue = (): void => {
+    if (issued >= requests) return;
+    const path = `/${issued++}`;
+    send(
+      path,
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => {
+          if (res.statusCode !== 200 || body !== `hello ${path}\n`) run.failed++;
+          run.done++;
+          finished();
+        });
+      },
+      () => {
+        run.failed++;
+        run.done++;
+        finished();
+      },
+    );
+  };
+  const gen = {
+    run,
+    onDone: () => {},
+    start: () => {
+      for (let i = 0; i < CONNECTIONS * 2; i++) issue();
+    },
+  };
+  return gen;
+}
+
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+async function overOurStack(kind: 'ours' | 'node', requests: number): Promise<Run> {
+  const clock = new VirtualClock();
+  const [la, lb] = MemoryLink.pair({ clock, mtu: 1500, seed: 1 });
+  const hostA = new Host({ name: 'A', clock, prng: new Prng(1) });
+  const hostB = new Host({ name: 'B', clock, prng: new Prng(2) });
+  hostA.addInterface({ link: la, ipv4: '198.18.0.1/24' });
+  hostB.addInterface({ link: lb, ipv4: '198.18.0.2/24' });
+  const a = new Tcp(hostA);
+  const b = new Tcp(hostB);
+  const server: { emit(e: 'connection', s: TcpSocket): unknown; close(): unknown } =
+    kind === 'ours'
+      ? createHttpServer({ clock }, respondWithPath as unknown as Parameters<typeof createHttpServer>[1])
+      : http.createServer(respondWithPath);
+  const listener = b.createServer((s: TcpSocket) => server.emit('connection', s));
+  listener.listen(80, '198.18.0.2');
+  const dial = () => a.connect({ host: '198.18.0.2', port: 80 });
+  let destroyAgent: () => void;
+  let send: Parameters<typeof loadGenerator>[1];
+  if (kind === 'ours') {
+    const agent = new Agent({ clock, keepAlive: true, maxSockets: CONNECTIONS, connect: dial });
+    destroyAgent = () => agent.destroy();
+    send = (path, onResponse, onError) => {
+      const req = request({ hostname: '198.18.0.2', port: 80, path, agent }, onResponse);
+      req.on('error', onError);
+      req.end();
+    };
+  } else {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+    // node:http's Agent calls createConnection for each new socket; with an Agent (never
+    // `agent: false`) it does not dial the kernel.
+    (agent as unknown as { createConnection: () => TcpSocket }).createConnection = dial;
+    destroyAgent = () => agent.destroy();
+    send = (path, onResponse, onError) => {
+      const req = http.get({ host: '198.18.0.2', port: 80, path, agent }, onResponse);
+      req.on('error', onError);
+    };
+  }
+  const load = loadGenerator(requests, send);
+  const t0 = performance.now();
+  const wallDeadline = t0 + STACK_MS;
+  load.start();
+  let idleTurns = 0;
+  while (load.run.done < requests && performance.now() < wallDeadline) {
+    const at = clock.nextTimerAt();
+    if (at === undefined) {
+      // Nothing due on the clock: let Node's own callbacks run; give up if that stays so.
+      await turn();
+      if (++idleTurns > 1000) break;
+      continue;
+    }
+    idleTurns = 0;
+    clock.advanceTo(at);
+    // Let streams run (nextTick/setImmediate) once per instant, not per timer.
+    if (clock.nextTimerAt() !== clock.now()) await turn();
+  }
+  load.run.ms = performance.now() - t0;
+  destroyAgent();
+  server.close();
+  listener.close();
+  // Let the FIN exchanges and TIME-WAIT run out in virtual time, bounded.
+  for (let i = 0; i < 10_000 && (a.stats.connections > 0 || b.stats.connections > 0); i++) {
+    const at = clock.nextTimerAt();
+    if (at === undefined) break;
+    clock.advanceTo(at);
+    await turn();
+  }
+  return load.run;
+}
+
+async function overKernelLoopback(requests: number): Promise<Run> {
+  const server = http.createServer(respondWithPath);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const load = loadGenerator(requests, (path, onResponse, onError) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent }, onResponse);
+    req.on('error', onError);
+  });
+  const t0 = performance.now();
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, STACK_MS);
+    load.onDone = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    load.start();
+  });
+  load.run.ms = performance.now() - t0;
+  agent.destroy();
+  server.closeAllConnections();
+  await new Promise<void>((r) => server.close(() => r()));
+  return load.run;
+}
+
+async function wholeStackRequestsPerSecond(): Promise<BenchResult[]> {
+  const setups = {
+    ours: () => overOurStack('ours', STACK_REQUESTS),
+    nodeOnOurTcp: () => overOurStack('node', STACK_REQUESTS),
+    kernel: () => overKernelLoopback(STACK_REQUESTS),
+  };
+  const rates = { ours: 0, nodeOnOurTcp: 0, kernel: 0 };
+  // Warm up each once (small), then alternate two rounds, best of each, so a noisy
+  // neighbour on the shared machine hurts all three alike.
+  await overOurStack('ours', 1000);
+  await overOurStack('node', 1000);
+  await overKernelLoopback(1000);
+  for (let round = 0; round < 2; round++) {
+    for (const k of ['ours', 'nodeOnOurTcp', 'kernel'] as const) {
+      const r = await setups[k]();
+      if (r.failed > 0) throw new Error(`${k}: ${r.failed} of ${r.done} requests failed`);
+      if (r.done === 0) throw new Error(`${k}: no request answered in ${STACK_MS} ms`);
+      rates[k] = Math.max(rates[k], r.done / (r.ms / 1000));
+    }
+  }
+  const peer = `node:http 127.0.0.1 (${CONNECTIONS} conns)`;
+  return [
+    result('http/1.1 whole stack keep-alive req/s', rates.ours, 'req/s', peer, rates.kernel),
+    result('http/1.1 node:http on our tcp req/s', rates.nodeOnOurTcp, 'req/s', peer, rates.kernel),
+    result(
+      'http/1.1 whole stack vs node:http on our tcp',
+      rates.ours,
+      'req/s',
+      'node:http on our tcp',
+      rates.nodeOnOurTcp,
+    ),
+  ];
+}
+
 export const httpBenchmarks: Benchmark[] = [
   {
     name: 'http/1.1 parser',
@@ -228,6 +446,10 @@ export const httpBenchmarks: Benchmark[] = [
     name: 'http/1.1 server req/s',
     requires: () => (onPath('wrk') ? undefined : 'wrk is not installed'),
     run: async () => [await requestsPerSecond(true), await requestsPerSecond(false)],
+  },
+  {
+    name: 'http/1.1 whole stack keep-alive req/s',
+    run: wholeStackRequestsPerSecond,
   },
 ];
 
