@@ -4,6 +4,7 @@
  * (runScenario) and read `net.lines`. Every scenario says in two or three lines what to
  * watch, and its test checks that the ladder shows exactly that.
  */
+import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import {
   Agent,
@@ -250,6 +251,32 @@ const tcpHandshake: Scenario = {
     const back = await net.run(readAll(c));
     result('A', back.toString() === 'hello, B', `echoed '${back}'`);
     server.close();
+  },
+};
+
+const tcpSimultaneousOpen: Scenario = {
+  name: 'tcp-simultaneous-open',
+  title: 'Simultaneous open: both ends send SYN at once, and both close at once (RFC 9293 §3.5, §3.6)',
+  watch: [
+    'A and B each connect from port 5000 to the other: two SYNs cross on the wire, each side goes SYN-SENT → SYN-RECEIVED.',
+    'Each answers the SYN it got with a SYN,ACK; each SYN,ACK moves its receiver to ESTABLISHED (Figure 8 of RFC 9293).',
+    'Both close at once: the FINs cross, each side goes FIN-WAIT-1 → CLOSING → TIME-WAIT (Figure 13).',
+  ],
+  link: { delay: 5 },
+  async run({ net, result }) {
+    const a = net.host('A');
+    const b = net.host('B');
+    // No listener anywhere: two active opens whose ports name each other.
+    const ca = a.tcp.connect({ host: b.ipv4, port: 5000, localPort: 5000 });
+    const cb = b.tcp.connect({ host: a.ipv4, port: 5000, localPort: 5000 });
+    const both = Promise.all([once(ca, 'connect'), once(cb, 'connect')]);
+    await net.run(both);
+    const got = Promise.all([readAll(ca), readAll(cb)]);
+    ca.end('from A');
+    cb.end('from B');
+    const [atA, atB] = await net.run(got);
+    result('A', atA.toString() === 'from B', `read '${atA}'`);
+    result('B', atB.toString() === 'from A', `read '${atB}'`);
   },
 };
 
@@ -946,6 +973,7 @@ const http2Multiplexing: Scenario = {
 
 export const SCENARIOS: readonly Scenario[] = [
   tcpHandshake,
+  tcpSimultaneousOpen,
   tcpSackLoss,
   tcpZeroWindow,
   synFloodCookies,

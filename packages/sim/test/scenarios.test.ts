@@ -23,6 +23,7 @@ describe('scenarios', () => {
     expect(new Set(names).size).toBe(names.length);
     expect(names).toEqual([
       'tcp-handshake',
+      'tcp-simultaneous-open',
       'tcp-sack-loss',
       'tcp-zero-window',
       'syn-flood-cookies',
@@ -60,6 +61,22 @@ describe('scenarios', () => {
     expect(text).toMatch(/B→A .* FIN,ACK/);
     expect(text).toMatch(/A +· tcp FIN-WAIT-2 → TIME-WAIT/);
     expect(text).toMatch(/60\.\d+ +A +· tcp TIME-WAIT → CLOSED/);
+  });
+
+  it('tcp-simultaneous-open: crossing SYNs, SYN-RECEIVED on both sides, crossing FINs through CLOSING', async () => {
+    const { text, ok } = await ladderOf('tcp-simultaneous-open');
+    expect(ok).toBe(true);
+    // RFC 9293 Figure 8: each side sends a bare SYN, then a SYN,ACK for the SYN it received.
+    expect(matching(text, /TCP 5000→5000 SYN seq=/)).toHaveLength(2);
+    expect(matching(text, /TCP 5000→5000 SYN,ACK /)).toHaveLength(2);
+    for (const h of ['A', 'B']) {
+      expect(text).toMatch(new RegExp(`${h} +· tcp SYN-SENT → SYN-RECEIVED`));
+      expect(text).toMatch(new RegExp(`${h} +· tcp SYN-RECEIVED → ESTABLISHED`));
+      // Figure 13: simultaneous close.
+      expect(text).toMatch(new RegExp(`${h} +· tcp FIN-WAIT-1 → CLOSING`));
+      expect(text).toMatch(new RegExp(`${h} +· tcp CLOSING → TIME-WAIT`));
+    }
+    expect(text).not.toMatch(/LISTEN/);
   });
 
   it('tcp-sack-loss: SACK blocks after a loss, and only the missing segment sent again', async () => {
