@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { type ConnectOptions as TlsConnectOptions, connect as tlsConnect } from '@stepwire/tls';
 import { type Clock, RealClock, type Timer, TimerGroup, type TraceBus } from '@stepwire/wire';
 import type { Http1Limits } from '../h1/connection.ts';
+import { type Http2Session, connect as h2connect, type SessionOptions } from '../h2/session.ts';
 import { ClientConnection } from './connection.ts';
 
 /** Where connections of a pool go: scheme, host, port (RFC 6454 §4, the origin triple). */
@@ -38,11 +39,27 @@ export interface AgentOptions {
   tls?: Omit<TlsConnectOptions, 'socket'>;
   /** Limits on what a server may send (head size, field count, body size); HTTP/1.1 core defaults, like Node's. */
   limits?: Partial<Http1Limits>;
+  /**
+   * HTTP/2: true (the default) offers ALPN ['h2', 'http/1.1'] to https origins and uses one
+   * multiplexed session per origin when the server picks h2 (RFC 9113 §3.2); false keeps
+   * HTTP/1.1; 'prior-knowledge' also speaks h2c to http origins (RFC 9113 §3.3).
+   */
+  http2?: Http2Mode;
+  /** Settings and limits of the HTTP/2 sessions. */
+  http2Session?: Omit<SessionOptions, 'clock' | 'trace'>;
   clock?: Clock;
   trace?: TraceBus;
   /** Host name in trace events. */
   traceHost?: string;
 }
+
+export type Http2Mode = boolean | 'prior-knowledge';
+
+/** What carries a request: a connection of the HTTP/1.1 pool, or the origin's HTTP/2 session. */
+export type Carrier = { kind: 'h1'; conn: ClientConnection } | { kind: 'h2'; session: Http2Session };
+
+/** The first connection to an origin, once ALPN has chosen. */
+type Probe = { session: Http2Session } | { socket: Duplex | undefined };
 
 interface Waiter {
   give: (c: ClientConnection) => void;
@@ -78,6 +95,9 @@ export interface AgentStats {
   origins: Record<string, PoolStats>;
   /** Idle timers armed across all pools: back to 0 when nothing is idle. */
   timersArmed: number;
+  /** HTTP/2 sessions open now, and opened in all. */
+  http2Sessions: number;
+  http2SessionsCreated: number;
 }
 
 /**
@@ -92,6 +112,13 @@ export class Agent {
   readonly idleTimeout: number;
   readonly maxQueue: number;
   private readonly pools = new Map<string, Pool>();
+  /** One HTTP/2 session per origin (RFC 9113 §9.1.1: a client SHOULD NOT open more than one). */
+  private readonly sessions = new Map<string, Http2Session>();
+  /** A first TLS connection whose ALPN answer the origin's other requests wait for. */
+  private readonly probes = new Map<string, Promise<Probe>>();
+  /** Origins whose server answered ALPN without h2: they use the HTTP/1.1 pool. */
+  private readonly h1Origins = new Set<string>();
+  private sessionsCreated = 0;
   private readonly timers: TimerGroup;
   private destroyed = false;
 
@@ -229,22 +256,129 @@ export class Agent {
     return c;
   }
 
-  private connectTo(o: Origin): Duplex {
+  private connectTo(o: Origin, offerH2 = false): Duplex {
     if (this.options.connect) {
       const s = this.options.connect(o);
       // As node:http's client does on every socket: a request's head and body are separate
       // writes, and with Nagle on the body waits out the server's delayed ACK (40+ ms).
       (s as Partial<Pick<net.Socket, 'setNoDelay'>>).setNoDelay?.(true);
-      return o.protocol === 'https:' ? tlsConnect({ ...this.tlsOptions(o), socket: s }) : s;
+      return o.protocol === 'https:' ? tlsConnect({ ...this.tlsOptions(o, offerH2), socket: s }) : s;
     }
     // Through net.connect, so the loopback safety guard sees every kernel connection.
     const s = net.connect({ host: o.hostname, port: o.port });
     s.setNoDelay(true);
-    return o.protocol === 'https:' ? tlsConnect({ ...this.tlsOptions(o), socket: s }) : s;
+    return o.protocol === 'https:' ? tlsConnect({ ...this.tlsOptions(o, offerH2), socket: s }) : s;
   }
 
-  private tlsOptions(o: Origin): Omit<TlsConnectOptions, 'socket'> {
-    return { host: o.hostname, ALPNProtocols: ['http/1.1'], ...(this.options.tls ?? {}) };
+  private tlsOptions(o: Origin, offerH2: boolean): Omit<TlsConnectOptions, 'socket'> {
+    const t = { host: o.hostname, ALPNProtocols: ['http/1.1'], ...(this.options.tls ?? {}) };
+    // RFC 9113 §3.2: "h2" in the ALPN offer; http/1.1 after it so a server without h2 still answers.
+    return offerH2 ? { ...t, ALPNProtocols: ['h2', 'http/1.1'] } : t;
+  }
+
+  /**
+   * The carrier for a request: the origin's HTTP/2 session when the mode and the server allow
+   * it (every request shares it, no maxSockets queue), else a connection of the HTTP/1.1 pool.
+   * The first request to an https origin opens the connection whose ALPN answer decides;
+   * requests made meanwhile wait for that answer rather than opening connections of their own.
+   */
+  carrier(origin: Origin, mode: Http2Mode = this.options.http2 ?? true): Promise<Carrier> {
+    if (this.destroyed) return Promise.reject(new Error('agent destroyed'));
+    const key = originKey(origin);
+    const h2 = origin.protocol === 'https:' ? mode !== false : mode === 'prior-knowledge';
+    const viaPool = () => this.acquire(origin).then((conn): Carrier => ({ kind: 'h1', conn }));
+    if (!h2 || this.h1Origins.has(key)) return viaPool();
+    const open = this.sessions.get(key);
+    if (open) return Promise.resolve({ kind: 'h2', session: open });
+    if (origin.protocol === 'http:') {
+      // RFC 9113 §3.3: prior knowledge — the preface goes out at once, no negotiation.
+      try {
+        return Promise.resolve({ kind: 'h2', session: this.startSession(origin, this.connectTo(origin)) });
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    let probe = this.probes.get(key);
+    if (!probe) {
+      probe = this.probe(origin);
+      this.probes.set(key, probe);
+      const done = () => this.probes.delete(key);
+      probe.then(done, done);
+    }
+    return probe.then((r): Carrier | Promise<Carrier> => {
+      if ('session' in r) return { kind: 'h2', session: r.session };
+      // The server chose HTTP/1.1: the probe's connection joins the pool for one waiter.
+      const s = r.socket;
+      r.socket = undefined;
+      return s ? { kind: 'h1', conn: this.adoptSocket(origin, s) } : viaPool();
+    });
+  }
+
+  private probe(o: Origin): Promise<Probe> {
+    const key = originKey(o);
+    return new Promise((resolve, reject) => {
+      let s: Duplex;
+      try {
+        s = this.connectTo(o, true);
+      } catch (e) {
+        reject(e);
+        return;
+      }
+      const onError = (e: Error) => reject(e);
+      const onClose = () => reject(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+      s.once('error', onError);
+      s.once('close', onClose);
+      s.once('secureConnect', () => {
+        s.off('error', onError);
+        s.off('close', onClose);
+        const alpn = (s as { alpnProtocol?: string | false }).alpnProtocol;
+        this.trace(`origin ${key}: ALPN ${alpn || '(none)'}`, { origin: key, alpn: alpn || null });
+        if (alpn === 'h2') {
+          resolve({ session: this.startSession(o, s) });
+          return;
+        }
+        this.h1Origins.add(key);
+        // Until a pool connection listens, an error must not go unheard.
+        s.once('error', () => {});
+        resolve({ socket: s });
+      });
+    });
+  }
+
+  private startSession(o: Origin, socket: Duplex): Http2Session {
+    const key = originKey(o);
+    const host = o.hostname.includes(':') ? `[${o.hostname}]` : o.hostname;
+    const session = h2connect(`${o.protocol}//${host}:${o.port}`, {
+      ...(this.options.http2Session ?? {}),
+      ...(this.options.clock ? { clock: this.options.clock } : {}),
+      ...(this.options.trace ? { trace: this.options.trace } : {}),
+      ...(this.options.traceHost ? { hostName: this.options.traceHost } : {}),
+      createConnection: () => socket,
+    });
+    this.sessionsCreated++;
+    this.sessions.set(key, session);
+    this.trace(`origin ${key}: HTTP/2 session`, { origin: key });
+    // RFC 9113 §6.8: after GOAWAY no new streams go on this session; in-flight ones finish.
+    const forget = () => {
+      if (this.sessions.get(key) === session) this.sessions.delete(key);
+    };
+    session.on('goaway', forget);
+    session.on('connectionClose', forget);
+    session.on('close', forget);
+    // Its streams carry the error to their requests.
+    session.on('error', forget);
+    return session;
+  }
+
+  /** A connected socket (the ALPN probe's) as a connection of the HTTP/1.1 pool. */
+  private adoptSocket(origin: Origin, socket: Duplex): ClientConnection {
+    const p = this.pool(origin);
+    const c = new ClientConnection(socket, () => this.timers.now(), this.options.limits);
+    p.created++;
+    p.active.add(c);
+    c.onReusable = () => this.release(p, c);
+    c.onDead = () => this.remove(p, c);
+    return c;
   }
 
   /** An exchange finished and the connection may carry another. */
@@ -321,7 +455,12 @@ export class Agent {
         idleClosed: p.idleClosed,
       };
     }
-    return { origins, timersArmed: this.timers.armed };
+    return {
+      origins,
+      timersArmed: this.timers.armed,
+      http2Sessions: this.sessions.size,
+      http2SessionsCreated: this.sessionsCreated,
+    };
   }
 
   /** Close idle connections now (node:http's agent.destroy closes all). */
@@ -331,6 +470,8 @@ export class Agent {
 
   destroy(): void {
     this.destroyed = true;
+    for (const s of [...this.sessions.values()]) s.destroy();
+    this.sessions.clear();
     for (const p of this.pools.values()) {
       for (const w of p.queue.splice(0)) w.fail(new Error('agent destroyed'));
       for (const c of [...p.idle, ...p.active]) c.close();

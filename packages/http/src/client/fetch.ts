@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import type { Agent } from './agent.ts';
+import type { Agent, Http2Mode } from './agent.ts';
 import type { ClientResponse } from './connection.ts';
 import { ClientRequest } from './request.ts';
 
@@ -12,6 +12,8 @@ export interface FetchInit {
   signal?: AbortSignal | null;
   /** The pool to use; default the global agent. */
   agent?: Agent;
+  /** HTTP/2 for this fetch (default: the agent's, which offers h2 to https origins). */
+  http2?: Http2Mode;
   /** Required by WHATWG fetch for stream bodies; accepted and ignored. */
   duplex?: 'half';
 }
@@ -143,6 +145,7 @@ function send(
       method,
       headers: fields,
       ...(init.agent ? { agent: init.agent } : {}),
+      ...(init.http2 !== undefined ? { http2: init.http2 } : {}),
       ...(init.signal ? { signal: init.signal } : {}),
     });
     req.once('response', resolve);

@@ -1,7 +1,9 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Writable } from 'node:stream';
 import type { Field, RequestHead, ResponseHead } from '../h1/codec.ts';
-import { type Agent, globalAgent, type Origin } from './agent.ts';
+import type { IncomingHeaders, OutgoingHeaders } from '../h2/message.ts';
+import type { Http2Session, Http2Stream } from '../h2/session.ts';
+import { type Agent, globalAgent, type Http2Mode, type Origin } from './agent.ts';
 import { type ClientConnection, ClientResponse } from './connection.ts';
 
 export interface RequestOptions {
@@ -20,6 +22,36 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Add a Host field (default true). */
   setHost?: boolean;
+  /** HTTP/2 for this request (default: the agent's; see AgentOptions.http2). */
+  http2?: Http2Mode;
+}
+
+/**
+ * RFC 9113 §8.2.2: connection-specific fields are not sent over HTTP/2 (Host becomes
+ * :authority, §8.3.1; TE is allowed only as "trailers").
+ */
+const CONNECTION_SPECIFIC = new Set([
+  'connection',
+  'proxy-connection',
+  'keep-alive',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+]);
+
+/** An h2 header block as the fields of a ResponseHead (pseudo-headers left out, names lower-case). */
+function h2Fields(h: IncomingHeaders): Field[] {
+  const out: Field[] = [];
+  for (const [k, v] of Object.entries(h)) {
+    if (k.startsWith(':') || v === undefined) continue;
+    for (const x of Array.isArray(v) ? v : [v]) out.push([k, x]);
+  }
+  return out;
+}
+
+function h2Head(h: IncomingHeaders): ResponseHead {
+  // HTTP/2 has no reason phrase (RFC 9113 §8.3.2); node:http2 and undici give ''.
+  return { status: Number(h[':status']), reason: '', version: { major: 2, minor: 0 }, fields: h2Fields(h) };
 }
 
 /** RFC 9110 §9.2.2: methods whose repetition has the effect of one request. */
@@ -78,6 +110,9 @@ export class ClientRequest extends Writable {
   readonly agent: Agent;
   private readonly fields = new Map<string, { name: string; values: string[] }>();
   private conn: ClientConnection | undefined;
+  /** The HTTP/2 session and this request's stream on it, when the origin speaks h2. */
+  private h2: Http2Session | undefined;
+  private stream: Http2Stream | undefined;
   private waiting: (() => void)[] = [];
   private headSent = false;
   private wroteBody = false;
@@ -123,8 +158,8 @@ export class ClientRequest extends Writable {
       else signal.addEventListener('abort', () => this.destroy(abortError(signal)), { once: true });
     }
     if (n.options.timeout) this.setTimeout(n.options.timeout);
-    this.agent.acquire(this.origin).then(
-      (c) => this.onConnection(c),
+    this.agent.carrier(this.origin, n.options.http2).then(
+      (c) => (c.kind === 'h1' ? this.onConnection(c.conn) : this.onSession(c.session)),
       (e: Error) => this.fail(e),
     );
   }
@@ -162,7 +197,7 @@ export class ClientRequest extends Writable {
   }
 
   get socket() {
-    return this.conn?.socket;
+    return this.conn?.socket ?? this.h2?.socket;
   }
 
   addTrailers(t: Record<string, string> | readonly [string, string][]): void {
@@ -205,7 +240,7 @@ export class ClientRequest extends Writable {
   }
 
   private whenConnected(fn: () => void): void {
-    if (this.conn) fn();
+    if (this.conn || this.h2) fn();
     else this.waiting.push(fn);
   }
 
@@ -221,8 +256,108 @@ export class ClientRequest extends Writable {
     for (const fn of this.waiting.splice(0)) fn();
   }
 
+  private onSession(s: Http2Session): void {
+    if (this.destroyed || this.failed) return;
+    this.h2 = s;
+    this.emit('socket', s.socket);
+    for (const fn of this.waiting.splice(0)) fn();
+  }
+
+  /** The request as an HTTP/2 stream: pseudo-headers first (RFC 9113 §8.3.1), then the fields. */
+  private sendHead2(s: Http2Session): void {
+    this.headSent = true;
+    const host = this.fields.get('host')?.values[0];
+    const h: OutgoingHeaders = {
+      ':method': this.method,
+      ':scheme': this.protocol === 'https:' ? 'https' : 'http',
+      ...(host !== undefined ? { ':authority': host } : {}),
+      ':path': this.path,
+    };
+    // Fields the Connection field names are connection-specific too (RFC 9110 §7.6.1).
+    const named = new Set(
+      (this.fields.get('connection')?.values ?? []).flatMap((v) =>
+        v.split(',').map((x) => x.trim().toLowerCase()),
+      ),
+    );
+    for (const [k, f] of this.fields) {
+      if (CONNECTION_SPECIFIC.has(k) || named.has(k)) continue;
+      if (k === 'te') {
+        if (f.values.some((v) => v.trim().toLowerCase() === 'trailers')) h.te = 'trailers';
+        continue;
+      }
+      h[k] = f.values.length === 1 ? f.values[0] : f.values;
+    }
+    const complete = this.knownLength !== undefined && this.writableEnded;
+    if (
+      complete &&
+      h['content-length'] === undefined &&
+      (this.knownLength !== 0 || !BODYLESS.has(this.method))
+    )
+      h['content-length'] = String(this.knownLength);
+    // No body: END_STREAM on the HEADERS frame (RFC 9113 §8.1).
+    const endStream = complete && this.knownLength === 0 && this.trailerFields.length === 0;
+    let stream: Http2Stream;
+    try {
+      stream = s.request(h, { endStream });
+    } catch (e) {
+      this.fail(e as Error);
+      return;
+    }
+    this.stream = stream;
+    this.agent.traceEvent(
+      'out',
+      `${this.method} ${this.path} HTTP/2 on stream ${stream.id}`,
+      { method: this.method, target: this.path, stream: stream.id },
+      'RFC 9113 §8.3.1',
+    );
+    let trailers: Field[] = [];
+    stream.on('headers', (x: IncomingHeaders) => this.onInformational(h2Head(x)));
+    stream.on('response', (x: IncomingHeaders) => this.onResponse2(stream, h2Head(x)));
+    stream.on('data', (d: Buffer) => {
+      if (this.res && !this.res.push(d)) stream.pause();
+    });
+    stream.on('trailers', (x: IncomingHeaders) => {
+      trailers = h2Fields(x);
+    });
+    stream.on('end', () => this.onEnd(trailers));
+    stream.on('error', (e: Error) => this.fail(e));
+    stream.on('close', () => {
+      if (!this.finishedResponse)
+        this.fail(
+          errorWithCode(
+            `HTTP/2 stream closed before the response ended${stream.rstCode !== undefined ? ` (RST_STREAM ${stream.rstCode})` : ''}`,
+            'ECONNRESET',
+          ),
+        );
+    });
+  }
+
+  private onResponse2(stream: Http2Stream, h: ResponseHead): void {
+    const session = this.h2;
+    if (!session) return;
+    this.agent.traceEvent(
+      'in',
+      `HTTP/2 ${h.status} on stream ${stream.id}`,
+      { status: h.status, fields: h.fields.length, stream: stream.id },
+      'RFC 9113 §8.3.2',
+    );
+    const res = new ClientResponse(session.socket, h);
+    res.onRead = () => stream.resume();
+    // A response dropped before its end cancels its stream only (RST_STREAM CANCEL); the session stays.
+    res.on('close', () => {
+      if (!res.complete) stream.destroy();
+    });
+    this.res = res;
+    this.emit('response', res);
+  }
+
   private sendHead(): void {
-    if (this.headSent || !this.conn) return;
+    if (this.headSent) return;
+    if (this.h2) {
+      this.sendHead2(this.h2);
+      return;
+    }
+    if (!this.conn) return;
     this.headSent = true;
     const fields: Field[] = [];
     const has = (n: string) => this.fields.has(n);
@@ -266,6 +401,11 @@ export class ClientRequest extends Writable {
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.whenConnected(() => {
       this.sendHead();
+      if (this.h2) {
+        if (this.failed || !this.stream) return cb(new Error('request failed'));
+        this.stream.write(chunk, cb);
+        return;
+      }
       if (this.failed || !this.conn) return cb(new Error('request failed'));
       try {
         this.conn.writeData(chunk, cb);
@@ -278,6 +418,18 @@ export class ClientRequest extends Writable {
   override _final(cb: (err?: Error | null) => void): void {
     this.whenConnected(() => {
       this.sendHead();
+      if (this.h2) {
+        const stream = this.stream;
+        if (this.failed || !stream || stream.writableEnded) return cb();
+        // Trailers end the stream in a HEADERS frame (RFC 9113 §8.1).
+        if (this.trailerFields.length > 0) {
+          const t: OutgoingHeaders = {};
+          for (const [k, v] of this.trailerFields) t[k.toLowerCase()] = v;
+          stream.sendTrailers(t);
+        }
+        stream.end(() => cb());
+        return;
+      }
       if (this.failed || !this.conn) return cb();
       try {
         this.conn.writeEnd(this.trailerFields, (e) => cb(e ?? undefined));
@@ -393,7 +545,10 @@ export class ClientRequest extends Writable {
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     // An exchange cut short: its connection cannot be reused.
-    if (!this.finishedResponse) this.conn?.close();
+    if (!this.finishedResponse) {
+      this.conn?.close();
+      this.stream?.destroy();
+    }
     if (this.res && !this.res.complete && !this.res.destroyed) this.res.destroy(err ?? undefined);
     this.failed = true;
     cb(err);
