@@ -10,10 +10,12 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHttpServer } from '@stepwire/http';
 import { netnsDown, netnsExists, netnsUp } from '@stepwire/link';
+import { createServer as tlsCreateServer } from '@stepwire/tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tlsFixtures } from '../../../test/support/tls-peers.ts';
 import { EXIT, type FetchCliOptions, type FetchIo, runFetch } from '../src/commands/fetch.ts';
@@ -403,5 +405,52 @@ describe('stepwire fetch --tun (root): our IP/TCP stack against python http.serv
     const refused = await fetchCli('http://198.18.0.1:8000/', { tun: true, netns: own });
     expect(refused.code).toBe(7);
     expect(netnsExists(own)).toBe(false);
+  });
+});
+
+describe('stepwire fetch --http2 against our createHttpServer on loopback', () => {
+  it('--http2 speaks h2c to an http URL and -i prints HTTP/2 as curl; https offers h2 by ALPN; without --http2 http stays HTTP/1.1', async () => {
+    const app = createHttpServer((req, res) => {
+      res.setHeader('content-type', 'text/plain');
+      res.end(`${req.httpVersion} ${req.method} ${req.url}`);
+    });
+    const plain = net.createServer((s) => app.handle(s));
+    const leaf = tlsFixtures().server['P-256'].leaf;
+    const tls = tlsCreateServer({ cert: leaf.certPem, key: leaf.keyPem, ALPNProtocols: ['h2', 'http/1.1'] });
+    app.listen(tls, 'secureConnection');
+    const secure = net.createServer((s) => tls.emit('connection', s));
+    try {
+      for (const s of [plain, secure]) {
+        s.listen(0, '127.0.0.1');
+        await once(s, 'listening');
+      }
+      const port = (plain.address() as AddressInfo).port;
+      const h2 = await fetchCli(`http://127.0.0.1:${port}/two`, {
+        http2: true,
+        include: true,
+        data: ['x=1'],
+      });
+      expect(h2.code, h2.err).toBe(0);
+      const [top, body] = h2.text.split('\r\n\r\n');
+      const lines = top?.split('\r\n') ?? [];
+      expect(lines[0]).toBe('HTTP/2 200');
+      expect(lines).toContain('content-type: text/plain');
+      expect(body).toBe('2.0 POST /two');
+      const h1 = await fetchCli(`http://127.0.0.1:${port}/one`, { include: true });
+      expect(h1.text.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+      expect(h1.text.endsWith('1.1 GET /one')).toBe(true);
+      const securePort = (secure.address() as AddressInfo).port;
+      const viaAlpn = await fetchCli(`https://stepwire.test:${securePort}/s`, {
+        cacert: caFile,
+        resolve: [`stepwire.test:${securePort}:127.0.0.1`],
+      });
+      expect(viaAlpn.code, viaAlpn.err).toBe(0);
+      expect(viaAlpn.text).toBe('2.0 GET /s');
+    } finally {
+      app.closeAllConnections();
+      app.close();
+      plain.close();
+      secure.close();
+    }
   });
 });

@@ -49,6 +49,8 @@ export interface FetchCliOptions {
   location?: boolean;
   /** Request and response heads on stderr (curl's -v). */
   verbose?: boolean;
+  /** HTTP/2: h2c with prior knowledge for http URLs; https offers h2 by ALPN anyway, as curl. */
+  http2?: boolean;
 }
 
 /** Where a run writes: the body (and -i head) to out, messages and the progress bar to err. */
@@ -75,7 +77,9 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function fetchCommand(): Command {
   return new Command('fetch')
-    .description('a curl-like HTTP/1.1 client on our stack (node:net on loopback, or our TCP over TUN)')
+    .description(
+      'a curl-like HTTP/1.1 and HTTP/2 client on our stack (node:net on loopback, or our TCP over TUN)',
+    )
     .argument('<url>', 'http:// or https:// URL')
     .option('-X, --request <method>', 'request method (default GET, or POST with -d)')
     .option('-d, --data <data>', "request body; '@file' reads a file (CR and LF removed, as curl)", collect)
@@ -96,6 +100,10 @@ export function fetchCommand(): Command {
     .option('-s, --silent', 'no progress bar and no error messages')
     .option('-L, --location', 'follow redirects (at most 20; 303, and 301/302 after POST, become GET)')
     .option('-v, --verbose', 'show the connection, the request head and the response head on stderr')
+    .option(
+      '--http2',
+      'HTTP/2 with prior knowledge (h2c) for http:// URLs; https:// offers h2 by ALPN with or without it',
+    )
     .addOption(
       new Option('-m, --max-time <seconds>', 'give up after this many seconds (exit 28)').argParser((v) => {
         const n = Number(v);
@@ -280,6 +288,8 @@ export async function runFetch(rawUrl: string, o: FetchCliOptions, io: FetchIo):
   const addresses = new Map<string, string>();
   const agent = new Agent({
     keepAlive: false,
+    // As curl: https offers h2 by ALPN (RFC 9113 §3.2); --http2 speaks h2c to http origins (§3.3).
+    http2: o.http2 ? 'prior-knowledge' : true,
     connect: (origin): Duplex => {
       const address = addresses.get(`${origin.hostname}:${origin.port}`) ?? origin.hostname;
       const socket = session
@@ -335,7 +345,7 @@ export async function runFetch(rawUrl: string, o: FetchCliOptions, io: FetchIo):
         req.end(sending);
       });
       if (res instanceof FetchFailure) return fail(res);
-      verbose(`< HTTP/${res.httpVersion} ${res.statusCode} ${res.statusMessage}`);
+      verbose(`< ${statusLine(res)}`);
       for (let i = 0; i + 1 < res.rawHeaders.length; i += 2)
         verbose(`< ${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
       const location = res.headers.location;
@@ -402,10 +412,17 @@ export async function runFetch(rawUrl: string, o: FetchCliOptions, io: FetchIo):
 
 /** The status line and fields as they came. */
 function head(res: ClientResponse): string {
-  const lines = [`HTTP/${res.httpVersion} ${res.statusCode} ${res.statusMessage}`];
+  const lines = [statusLine(res)];
   for (let i = 0; i + 1 < res.rawHeaders.length; i += 2)
     lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
   return lines.join('\r\n');
+}
+
+/** As curl prints it: `HTTP/1.1 200 OK`, and `HTTP/2 200` (HTTP/2 has no reason phrase, RFC 9113 §8.3.2). */
+function statusLine(res: ClientResponse): string {
+  return res.httpVersionMajor === 2
+    ? `HTTP/2 ${res.statusCode}`
+    : `HTTP/${res.httpVersion} ${res.statusCode} ${res.statusMessage}`;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
