@@ -119,6 +119,8 @@ export class Agent {
   /** Origins whose server answered ALPN without h2: they use the HTTP/1.1 pool. */
   private readonly h1Origins = new Set<string>();
   private sessionsCreated = 0;
+  /** Requests in flight on each session, and the idle timer of a session with none. */
+  private readonly sessionBusy = new Map<Http2Session, { streams: number; idle: Timer | undefined }>();
   private readonly timers: TimerGroup;
   private destroyed = false;
 
@@ -357,10 +359,15 @@ export class Agent {
     });
     this.sessionsCreated++;
     this.sessions.set(key, session);
+    this.sessionBusy.set(session, { streams: 0, idle: undefined });
     this.trace(`origin ${key}: HTTP/2 session`, { origin: key });
     // RFC 9113 §6.8: after GOAWAY no new streams go on this session; in-flight ones finish.
     const forget = () => {
       if (this.sessions.get(key) === session) this.sessions.delete(key);
+      if (session.closed) {
+        this.sessionBusy.get(session)?.idle?.cancel();
+        this.sessionBusy.delete(session);
+      }
     };
     session.on('goaway', forget);
     session.on('connectionClose', forget);
@@ -368,6 +375,36 @@ export class Agent {
     // Its streams carry the error to their requests.
     session.on('error', forget);
     return session;
+  }
+
+  /**
+   * A request starts (+1) or ends (-1) on `session`. As the HTTP/1.1 pool does with idle
+   * connections: a session with no request in flight does not keep the process alive, and
+   * is closed (GOAWAY NO_ERROR) after `idleTimeout` ms.
+   */
+  sessionUse(session: Http2Session, delta: 1 | -1): void {
+    const b = this.sessionBusy.get(session);
+    if (!b || session.closed) return;
+    b.streams += delta;
+    b.idle?.cancel();
+    b.idle = undefined;
+    refDuplex(session.socket, b.streams > 0);
+    if (b.streams > 0) return;
+    if (!this.keepAlive) {
+      this.retire(session);
+      return;
+    }
+    b.idle = this.timers.setTimer(this.timers.now() + this.idleTimeout, () => {
+      b.idle = undefined;
+      this.trace(`HTTP/2 session idle for ${this.idleTimeout} ms, closing`, {});
+      this.retire(session);
+    });
+  }
+
+  /** No new requests on `session`; it closes gracefully (GOAWAY NO_ERROR, RFC 9113 §6.8). */
+  private retire(session: Http2Session): void {
+    for (const [k, v] of this.sessions) if (v === session) this.sessions.delete(k);
+    session.close();
   }
 
   /** A connected socket (the ALPN probe's) as a connection of the HTTP/1.1 pool. */
@@ -466,11 +503,16 @@ export class Agent {
   /** Close idle connections now (node:http's agent.destroy closes all). */
   closeIdle(): void {
     for (const p of this.pools.values()) for (const c of [...p.idle]) c.close();
+    for (const [s, b] of [...this.sessionBusy]) if (b.streams === 0) this.retire(s);
   }
 
   destroy(): void {
     this.destroyed = true;
-    for (const s of [...this.sessions.values()]) s.destroy();
+    for (const [s, b] of [...this.sessionBusy]) {
+      b.idle?.cancel();
+      s.destroy();
+    }
+    this.sessionBusy.clear();
     this.sessions.clear();
     for (const p of this.pools.values()) {
       for (const w of p.queue.splice(0)) w.fail(new Error('agent destroyed'));
@@ -481,8 +523,12 @@ export class Agent {
 
 /** ref()/unref() the kernel socket under a connection (under TLS too), when there is one. */
 function refSocket(c: ClientConnection, on: boolean): void {
+  refDuplex(c.socket, on);
+}
+
+function refDuplex(socket: Duplex, on: boolean): void {
   type Refable = { ref?: () => unknown; unref?: () => unknown; transport?: unknown };
-  let s = c.socket as unknown as Refable | undefined;
+  let s = socket as unknown as Refable | undefined;
   for (let depth = 0; s && depth < 3; depth++) {
     if (typeof s.unref === 'function' && typeof s.ref === 'function') {
       if (on) s.ref();

@@ -304,6 +304,8 @@ export class ClientRequest extends Writable {
       return;
     }
     this.stream = stream;
+    this.agent.sessionUse(s, 1);
+    stream.once('close', () => this.agent.sessionUse(s, -1));
     this.agent.traceEvent(
       'out',
       `${this.method} ${this.path} HTTP/2 on stream ${stream.id}`,

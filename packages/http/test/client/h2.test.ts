@@ -195,6 +195,19 @@ describe('client over HTTP/2', () => {
     agent.destroy();
   });
 
+  it('an idle session does not outlive idleTimeout: closed, its timer disarmed, the next request opens another', async () => {
+    const agent = new Agent({ tls, idleTimeout: 30 });
+    const r = await fetch(`https://127.0.0.1:${h2Port}/idle`, { agent });
+    expect(await r.text()).toBe(`GET /idle 0 ${EMPTY}`);
+    expect(agent.stats().http2Sessions).toBe(1);
+    await vi.waitFor(() => expect(agent.stats()).toMatchObject({ http2Sessions: 0, timersArmed: 0 }));
+    const r2 = await fetch(`https://127.0.0.1:${h2Port}/idle2`, { agent });
+    expect(await r2.text()).toBe(`GET /idle2 0 ${EMPTY}`);
+    expect(agent.stats().http2SessionsCreated).toBe(2);
+    agent.destroy();
+    expect(agent.stats()).toMatchObject({ http2Sessions: 0, timersArmed: 0 });
+  });
+
   it("http2: 'prior-knowledge' speaks h2c to an http origin", async () => {
     const agent = new Agent({ http2: 'prior-knowledge' });
     const before = accepted.plain;
