@@ -4,9 +4,13 @@
  * http/1.1 gets the HTTP/1.1 pool. Peers: our createHttpServer over our TLS on node:net, and
  * node:http2's secure server (OpenSSL and nghttp2) as an independent one.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer as tlsCreateServer } from '@stepwire/tls';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SERVER_NAME, tlsFixtures } from '../../../../test/support/tls-peers.ts';
@@ -246,5 +250,51 @@ describe('client over HTTP/2', () => {
     expect(await r2.text()).toBe('node GET /again');
     expect(agent.stats().http2SessionsCreated).toBe(2);
     agent.destroy();
+  });
+
+  it('against nghttpd over TLS: ALPN h2, ten concurrent fetches on one session, 404 passed through', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sw-h2-nghttpd-'));
+    writeFileSync(join(dir, 'index.html'), 'from nghttpd\n');
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const d = spawn(
+      'nghttpd',
+      ['-a', '127.0.0.1', '-d', dir, String(port), id.leaf.keyFile, id.leaf.certFile],
+      {
+        stdio: 'ignore',
+      },
+    );
+    const agent = new Agent({ tls });
+    try {
+      // Wait (bounded in count) until it listens.
+      for (let i = 0; i < 50; i++) {
+        const up = await new Promise<boolean>((r) => {
+          const s = net.connect(port, '127.0.0.1', () => {
+            s.destroy();
+            r(true);
+          });
+          s.on('error', () => r(false));
+        });
+        if (up) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const rs = await Promise.all(
+        Array.from({ length: 10 }, () => fetch(`https://127.0.0.1:${port}/index.html`, { agent })),
+      );
+      for (const r of rs) {
+        expect(r.status).toBe(200);
+        expect(await r.text()).toBe('from nghttpd\n');
+      }
+      const { res } = await getResponse(`https://127.0.0.1:${port}/missing`, agent);
+      expect(res.httpVersion).toBe('2.0');
+      expect(res.statusCode).toBe(404);
+      expect(agent.stats()).toMatchObject({ http2SessionsCreated: 1 });
+    } finally {
+      agent.destroy();
+      if (d.pid) process.kill(d.pid, 'SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
