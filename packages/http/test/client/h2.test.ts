@@ -63,6 +63,7 @@ async function secureServer(alpn: string[], count: keyof typeof accepted): Promi
 let nodeServer: http2.Http2SecureServer;
 let nodePort = 0;
 const nodeSessions = new Set<http2.ServerHttp2Session>();
+const hangResets: number[] = [];
 
 beforeAll(async () => {
   h2Port = await secureServer(['h2', 'http/1.1'], 'h2');
@@ -83,6 +84,15 @@ beforeAll(async () => {
     s.on('close', () => nodeSessions.delete(s));
   });
   nodeServer.on('stream', (stream, headers) => {
+    if (headers[':path'] === '/hang') {
+      // Answers the head, never the body: for aborts.
+      stream.respond({ ':status': 200 });
+      stream.write('part');
+      stream.on('close', () => {
+        hangResets.push(stream.rstCode);
+      });
+      return;
+    }
     stream.respond({
       ':status': 200,
       'x-alpn': String(stream.session?.alpnProtocol),
@@ -249,6 +259,21 @@ describe('client over HTTP/2', () => {
     const r2 = await fetch(`https://127.0.0.1:${nodePort}/again`, { agent });
     expect(await r2.text()).toBe('node GET /again');
     expect(agent.stats().http2SessionsCreated).toBe(2);
+    agent.destroy();
+  });
+
+  it('aborting one fetch resets only its stream (RST_STREAM CANCEL); the session goes on', async () => {
+    const agent = new Agent({ tls });
+    const ac = new AbortController();
+    const r = await fetch(`https://127.0.0.1:${nodePort}/hang`, { agent, signal: ac.signal });
+    const reader = (r.body as ReadableStream<Uint8Array>).getReader();
+    expect(Buffer.from((await reader.read()).value ?? []).toString()).toBe('part');
+    ac.abort();
+    await expect(reader.read()).rejects.toThrow();
+    await vi.waitFor(() => expect(hangResets).toEqual([http2.constants.NGHTTP2_CANCEL]));
+    const ok = await fetch(`https://127.0.0.1:${nodePort}/after`, { agent });
+    expect(await ok.text()).toBe('node GET /after');
+    expect(agent.stats()).toMatchObject({ http2Sessions: 1, http2SessionsCreated: 1 });
     agent.destroy();
   });
 
