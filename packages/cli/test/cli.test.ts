@@ -249,6 +249,28 @@ describe('the stepwire command', () => {
       expect(stops[4]).toMatch(/^\nquit\n\nEXIT 0\n$/);
     }, 200_000);
 
+    it('trace --step pauses at each packet of a capture with its layer tree; q quits', () => {
+      const pcap = join(dir, 'step.pcap');
+      const made = spawnSync(process.execPath, [bin, 'demo', 'tcp-handshake', '--pcap', pcap], {
+        encoding: 'utf8',
+      });
+      expect(made.status, made.stderr).toBe(0);
+      const out = spawnSync(
+        '/usr/bin/python3',
+        [driver, 'n,q', process.execPath, bin, 'trace', pcap, '--step'],
+        {
+          encoding: 'utf8',
+          timeout: 60_000,
+        },
+      ).stdout;
+      const stops = out.split(STEP_PROMPT);
+      expect(stops).toHaveLength(3);
+      expect(stops[0]).toMatch(/198\.18\.0\.1→198\.18\.0\.2 +IPv4 .* SYN .*\n +Internet Protocol version 4/);
+      expect(stops[0]).toMatch(/Transmission Control Protocol, \d+ → 7, SYN {2}\[RFC 9293 §3\.1\]/);
+      expect(stops[1]).toMatch(/198\.18\.0\.2→198\.18\.0\.1 +IPv4 .* SYN,ACK /);
+      expect(stops[2]).toMatch(/^\nquit\n\nEXIT 0\n$/);
+    }, 120_000);
+
     it('l runs on to the next TLS event, past the TCP segments in between', () => {
       const out = stepThrough(['l', 'q'], 'tls-full');
       const stops = out.split(STEP_PROMPT);

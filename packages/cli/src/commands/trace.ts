@@ -1,12 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { decodePcap, decodePcapng, pcapngPackets } from '@stepwire/link';
-import { dissect, formatTree, packetTree } from '@stepwire/sim';
+import { dissect, formatTree, type LadderLine, ladderHeader, packetTree } from '@stepwire/sim';
 import { ParseError } from '@stepwire/wire';
 import { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import { type FactsOptions, packetFacts } from '../views/facts.ts';
 import { renderHtml, type ViewPacket } from '../views/html.ts';
 import { type Decrypted, decryptTls, parseKeyLog } from '../views/tls-decrypt.ts';
+import { Stepper, terminalKeys } from './step.ts';
 
 /**
  * `stepwire trace FILE.pcap`: our parsers as a tool. Any capture (tcpdump on a TUN, an
@@ -22,6 +23,8 @@ export interface TraceOptions {
   verbose?: boolean;
   /** An NSS key log (SSLKEYLOGFILE format) to decrypt TLS 1.3 with; also $SSLKEYLOGFILE and the pcapng's secrets. */
   keylog?: string;
+  /** Pause at each packet with its layer tree, as `demo --step` does. */
+  step?: boolean;
 }
 
 // Link-layer header types (tcpdump.org/linktypes.html) and how to reach the IP packet.
@@ -174,6 +177,10 @@ export function runTrace(path: string, o: TraceOptions, print: (s: string) => vo
       throw new UsageError(`${path} is not a pcap or pcapng file we can read: ${e.message}`);
     throw e;
   }
+  if (o.step) {
+    stepThrough(traced.packets, o, print);
+    return;
+  }
   print(`${'time (ms)'.padStart(12)}  summary`);
   for (const p of traced.packets) {
     print(`${p.t.toFixed(3).padStart(12)}  ${p.summary}`);
@@ -207,6 +214,36 @@ export function runTrace(path: string, o: TraceOptions, print: (s: string) => vo
   }
 }
 
+/**
+ * The capture through demo --step's stepper: each packet a ladder line (sender → receiver by
+ * address), its layer tree at each stop, and the same keys (n, k, t/l/i/u, c, q).
+ */
+function stepThrough(packets: TracedPacket[], o: TraceOptions, print: (s: string) => void): void {
+  const keys = terminalKeys();
+  const stepper = new Stepper(print, keys, () => {
+    keys.close();
+    process.exit(0);
+  });
+  print(ladderHeader());
+  try {
+    for (const p of packets) {
+      const facts = p.ip ? packetFacts(p.ip, { verifyChecksums: o.verifyChecksums !== false }) : {};
+      const line: LadderLine = {
+        kind: 'packet',
+        t: p.t,
+        from: facts.src ?? '?',
+        to: facts.dst ?? '?',
+        summary: p.summary,
+        ...(p.ip ? { packet: p.ip } : {}),
+      };
+      stepper.onLine(line);
+      for (const d of p.decrypted ?? []) print(`${' '.repeat(14)}↳ ${d.text}`);
+    }
+  } finally {
+    keys.close();
+  }
+}
+
 export function traceCommand(print: (s: string) => void): Command {
   return new Command('trace')
     .description(
@@ -225,6 +262,10 @@ export function traceCommand(print: (s: string) => void): Command {
       'also write a self-contained HTML page: ladder, layer tree, bytes, filters, timelines',
     )
     .option('-v, --verbose', 'print every layer and field under its packet')
+    .option(
+      '--step',
+      'pause at each packet with its layer tree (keys as in demo --step: n next, k same connection, t/l/i/u next TCP/TLS/IP/UDP, c continue, q quit)',
+    )
     .option(
       '--no-verify-checksums',
       'show wrong checksums without refusing the packet (captures taken with checksum offload), as Wireshark does',
