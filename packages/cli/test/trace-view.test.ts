@@ -184,10 +184,15 @@ describe('stepwire demo --html', () => {
     const data = JSON.parse(json) as {
       packets: { from: string; to: string; hex: string; layers: { layer: string }[] }[];
       notes: { text: string; layer?: string }[];
+      tcpState: { host: string; srcPort: number; dstPort: number; cwnd: number; rto: number | null }[];
     };
     expect(data.packets.length).toBeGreaterThan(10);
     expect(data.packets[0]).toMatchObject({ from: 'A', to: 'B' });
     expect(data.packets.some((p) => p.layers.some((l) => l.layer === 'tls'))).toBe(true);
     expect(data.notes.some((n) => n.layer === 'tls' && n.text.includes('HelloRetryRequest'))).toBe(true);
+    // The senders' own state for the TCP timeline: cwnd (and RTO) from each side as it sent.
+    expect(new Set(data.tcpState.map((q) => q.host))).toEqual(new Set(['A', 'B']));
+    expect(data.tcpState.every((q) => q.cwnd > 0 && q.dstPort > 0)).toBe(true);
+    expect(data.tcpState.some((q) => q.srcPort === 443 || q.dstPort === 443)).toBe(true);
   });
 });

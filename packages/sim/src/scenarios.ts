@@ -23,7 +23,7 @@ import {
 import { PingError } from '@stepwire/ip';
 import { encodeSegment, SYN, type TcpSocket } from '@stepwire/tcp';
 import type { SecureSocket, SessionTicket } from '@stepwire/tls';
-import { Prng, TraceBus } from '@stepwire/wire';
+import { Prng, TraceBus, type TraceEvent } from '@stepwire/wire';
 import { type LadderLine, ladderHeader } from './ladder.ts';
 import { createNetwork, type LinkOptions, type NetHost, type Network } from './network.ts';
 
@@ -65,6 +65,8 @@ export async function runScenario(
     link?: LinkOptions;
     /** Each ladder line as data (with its packet's bytes) instead of printed: `demo --step`. */
     onLine?: (line: LadderLine) => void;
+    /** Every trace event of the run, with its fields (`demo --html`'s TCP timelines). */
+    onTrace?: (e: TraceEvent) => void;
   } = {},
 ): Promise<ScenarioRun> {
   const print = o.print ?? (() => {});
@@ -78,6 +80,7 @@ export async function runScenario(
     ...(o.pcapng ? { pcapng: o.pcapng } : {}),
     ...(o.keylog ? { keylog: o.keylog } : {}),
   });
+  if (o.onTrace) net.trace.on(o.onTrace);
   const results: string[] = [];
   let ok = true;
   const ctx: ScenarioContext = {

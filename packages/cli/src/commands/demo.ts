@@ -17,13 +17,13 @@ import {
 } from '@stepwire/sim';
 import { connect, createServer, pki } from '@stepwire/tls';
 import { udpEcho } from '@stepwire/udp';
-import { Prng } from '@stepwire/wire';
+import { Prng, type TraceEvent } from '@stepwire/wire';
 import { Command } from 'commander';
 import { intIn, probability } from '../args.ts';
 import { UsageError } from '../errors.ts';
 import { forbidKernelTrafficOffLoopback } from '../safety.ts';
 import { createHttpApp } from '../services/http-app.ts';
-import { renderHtml, type ViewNote, type ViewPacket } from '../views/html.ts';
+import { renderHtml, type TcpSample, type ViewNote, type ViewPacket } from '../views/html.ts';
 import { type KeySource, Stepper, terminalKeys } from './step.ts';
 
 export interface DemoOptions {
@@ -42,6 +42,8 @@ export interface DemoOptions {
   step?: boolean;
   /** Each ladder line as data instead of printed (set by --step). */
   onLine?: (l: LadderLine) => void;
+  /** Every trace event with its fields (set by --html for the TCP timelines). */
+  onTrace?: (e: TraceEvent) => void;
 }
 
 /**
@@ -176,6 +178,23 @@ export function demoCommand(print: (s: string) => void = (s) => process.stdout.w
 function htmlRecorder(o: DemoOptions, print: (s: string) => void): { render(title: string): string } {
   const packets: ViewPacket[] = [];
   const notes: ViewNote[] = [];
+  const tcpState: TcpSample[] = [];
+  // Each segment a host sends carries its sender's cwnd, ssthresh and RTT in the trace.
+  o.onTrace = (e) => {
+    const f = e.fields as Record<string, unknown> | undefined;
+    if (e.layer !== 'tcp' || e.dir !== 'out' || typeof f?.cwnd !== 'number') return;
+    tcpState.push({
+      t: e.t,
+      host: e.host,
+      srcPort: Number(f.srcPort),
+      dstPort: Number(f.dstPort),
+      cwnd: f.cwnd,
+      // Before the first loss ssthresh is "arbitrarily high" (RFC 5681 §3.1): no line for it.
+      ssthresh: typeof f.ssthresh === 'number' && f.ssthresh < 2 ** 30 ? f.ssthresh : null,
+      srtt: typeof f.srtt === 'number' ? f.srtt : null,
+      rto: typeof f.rto === 'number' ? f.rto : null,
+    });
+  };
   const inner = o.onLine;
   o.onLine = (l) => {
     if (l.kind === 'packet' && l.packet)
@@ -185,7 +204,7 @@ function htmlRecorder(o: DemoOptions, print: (s: string) => void): { render(titl
     if (inner) inner(l);
     else print(formatLadderLine(l));
   };
-  return { render: (title) => renderHtml({ title, packets, notes }) };
+  return { render: (title) => renderHtml({ title, packets, notes, tcpState }) };
 }
 
 export function listScenarios(print: (s: string) => void): void {
@@ -218,6 +237,7 @@ export async function runNamedScenario(
     seed: o.seed,
     print,
     ...(o.onLine ? { onLine: o.onLine } : {}),
+    ...(o.onTrace ? { onTrace: o.onTrace } : {}),
     ...(o.pcap ? { pcap: o.pcap } : {}),
     ...(o.pcapng ? { pcapng: o.pcapng } : {}),
     ...(keylog.write ? { keylog: keylog.write } : {}),
@@ -253,6 +273,7 @@ export async function runDemo(opts: DemoOptions, print: (s: string) => void): Pr
       else print(formatLadderLine(l));
     },
   });
+  if (o.onTrace) sim.trace.on(o.onTrace);
   sim.trace.on((e) => {
     // Events are emitted as they happen: stamp them with simulated time (TLS keeps a
     // calendar clock of its own for certificate validity).

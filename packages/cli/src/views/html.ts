@@ -28,6 +28,19 @@ export interface ViewNote {
   layer?: string;
 }
 
+/** One sent segment's view of its sender's state (RFC 5681 cwnd/ssthresh, RFC 6298 RTT). */
+export interface TcpSample {
+  t: number;
+  host: string;
+  srcPort: number;
+  dstPort: number;
+  cwnd: number;
+  /** null until the first loss sets it (Infinity before). */
+  ssthresh: number | null;
+  srtt: number | null;
+  rto: number | null;
+}
+
 export interface CaptureView {
   title: string;
   packets: ViewPacket[];
@@ -35,6 +48,8 @@ export interface CaptureView {
   /** Names for addresses (for example both addresses of host A map to 'A'). */
   hosts?: Record<string, string>;
   checksums?: FactsOptions;
+  /** The senders' congestion window, ssthresh and RTT per segment, when a trace has them. */
+  tcpState?: TcpSample[];
 }
 
 interface PagePacket {
@@ -67,7 +82,7 @@ export function renderHtml(view: CaptureView): string {
       ...(facts.refusal ? { refusal: facts.refusal } : {}),
     };
   });
-  const data = { title: view.title, packets, notes: view.notes ?? [] };
+  const data = { title: view.title, packets, notes: view.notes ?? [], tcpState: view.tcpState ?? [] };
   // Inside <script>, only "</" could end the element early; JSON never needs it raw.
   const json = JSON.stringify(data).replace(/<\//g, '<\\/');
   return `<!doctype html>
@@ -315,6 +330,33 @@ const SCRIPT = `
       dirs.map((d, k) => d + ' ' + ['blue', 'red'][k % 2]).join(', ');
     div.appendChild(cap);
     div.insertAdjacentHTML('beforeend', svg);
+    // The senders' own state, from the trace: cwnd solid, ssthresh dashed, per sender.
+    const ports = (flow.match(/:(\\d+)/g) || []).map((x) => Number(x.slice(1)));
+    const state = data.tcpState.filter((q) => ports.includes(q.srcPort) && ports.includes(q.dstPort));
+    if (state.length > 0) {
+      const senders = [...new Set(state.map((q) => q.host + ':' + q.srcPort))];
+      const maxY = Math.max(1, ...state.map((q) => q.cwnd), ...state.map((q) => q.ssthresh || 0));
+      const y = (v) => H - 10 - (v / maxY) * (H - 20);
+      let cw = '<svg class="cwnd" width="' + W + '" height="' + H + '" xmlns="http://www.w3.org/2000/svg">';
+      const notesText = [];
+      senders.forEach((sd, k) => {
+        const mine = state.filter((q) => q.host + ':' + q.srcPort === sd);
+        cw += '<polyline fill="none" stroke="' + colors[k % 2] + '" points="' +
+          mine.map((q) => x(q.t).toFixed(1) + ',' + y(q.cwnd).toFixed(1)).join(' ') + '"/>';
+        const ss = mine.filter((q) => q.ssthresh !== null);
+        if (ss.length > 0) cw += '<polyline fill="none" stroke-dasharray="4 3" stroke="' + colors[k % 2] + '" points="' +
+          ss.map((q) => x(q.t).toFixed(1) + ',' + y(q.ssthresh).toFixed(1)).join(' ') + '"/>';
+        const last = mine[mine.length - 1];
+        notesText.push(sd + ' cwnd ' + last.cwnd + ' B' + (last.srtt !== null ? ', srtt ' + last.srtt.toFixed(1) + ' ms' : '') +
+          (last.rto !== null ? ', rto ' + last.rto.toFixed(0) + ' ms' : ''));
+      });
+      cw += '</svg>';
+      const cap2 = document.createElement('div');
+      cap2.className = 'cwnd-caption';
+      cap2.textContent = 'congestion window (solid) and ssthresh (dashed) as each sender sent; last: ' + notesText.join('; ');
+      div.appendChild(cap2);
+      div.insertAdjacentHTML('beforeend', cw);
+    }
     charts.appendChild(div);
   }
   const tls = document.getElementById('tls');

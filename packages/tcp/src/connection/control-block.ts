@@ -609,6 +609,11 @@ export class ControlBlock {
         window: seg.window,
         len: seg.payload.length,
         options: seg.options,
+        // The sender's congestion and RTT state as it sends (RFC 5681, RFC 6298), for the
+        // timelines a viewer draws; ssthresh is Infinity until the first loss.
+        ...(dir === 'out'
+          ? { cwnd: this.cc.cwnd, ssthresh: this.cc.ssthresh, srtt: this.rtt.srtt, rto: this.rtt.rto }
+          : {}),
       },
     });
   }
