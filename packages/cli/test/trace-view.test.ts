@@ -190,6 +190,11 @@ describe('stepwire demo --html', () => {
     expect(data.packets[0]).toMatchObject({ from: 'A', to: 'B' });
     expect(data.packets.some((p) => p.layers.some((l) => l.layer === 'tls'))).toBe(true);
     expect(data.notes.some((n) => n.layer === 'tls' && n.text.includes('HelloRetryRequest'))).toBe(true);
+    // The key schedule's steps for the TLS panel, by name only (RFC 8446 §7.1), in order.
+    const steps = data.notes.filter((n) => n.text.includes('key schedule')).map((n) => n.text);
+    expect(steps.some((t) => t.includes('CLIENT_HANDSHAKE_TRAFFIC_SECRET'))).toBe(true);
+    expect(steps.some((t) => t.includes('SERVER_TRAFFIC_SECRET_0'))).toBe(true);
+    expect(page).not.toMatch(/SECRET(_0)? [0-9a-f]{32}/); // names only: no key-log line, no secret
     // The senders' own state for the TCP timeline: cwnd (and RTO) from each side as it sent.
     expect(new Set(data.tcpState.map((q) => q.host))).toEqual(new Set(['A', 'B']));
     expect(data.tcpState.every((q) => q.cwnd > 0 && q.dstPort > 0)).toBe(true);

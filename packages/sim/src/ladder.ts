@@ -61,6 +61,8 @@ export function noteFor(e: TraceEvent): LadderNote | undefined {
   // Messages inside a byte stream (TLS handshake messages): shown where they are written,
   // so a reader sees what the next segments carry.
   if (e.dir === 'out' && e.layer === 'tls') return note(`tls → ${e.summary}`);
+  // Key-schedule steps are for the HTML view's TLS panel; the ladder keeps to what happened.
+  if (e.fields?.keySchedule !== undefined) return undefined;
   if (e.dir === 'local') return note(`${e.layer} ${e.summary}`);
   return undefined;
 }

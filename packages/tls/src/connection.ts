@@ -335,6 +335,19 @@ export abstract class TlsConnection {
 
   protected log(label: KeyLogLabel, secret: Uint8Array): void {
     this.keyLog?.(keyLogLine(label, this.clientRandom, secret));
+    // The step of the key schedule, for viewers — its name only: secrets leave through the
+    // key log callback, never through traces.
+    if (this.trace.enabled) {
+      this.trace.emit({
+        t: this.now,
+        host: this.host,
+        layer: 'tls',
+        dir: 'local',
+        summary: `key schedule: ${label}`,
+        fields: { keySchedule: label },
+        rfc: 'RFC 8446 §7.1',
+      });
+    }
   }
 
   /** Queue a handshake message: it joins the transcript now and leaves in the next flush. */

@@ -180,8 +180,19 @@ function htmlRecorder(o: DemoOptions, print: (s: string) => void): { render(titl
   const notes: ViewNote[] = [];
   const tcpState: TcpSample[] = [];
   // Each segment a host sends carries its sender's cwnd, ssthresh and RTT in the trace.
+  let lastT = 0;
   o.onTrace = (e) => {
     const f = e.fields as Record<string, unknown> | undefined;
+    // TLS keeps a calendar clock of its own: place its steps at the ladder's current time.
+    if (e.layer === 'tls' && typeof f?.keySchedule === 'string') {
+      notes.push({
+        t: lastT,
+        host: e.host,
+        text: `tls ${e.summary} (${e.rfc ?? 'RFC 8446 §7.1'})`,
+        layer: 'tls',
+      });
+      return;
+    }
     if (e.layer !== 'tcp' || e.dir !== 'out' || typeof f?.cwnd !== 'number') return;
     tcpState.push({
       t: e.t,
@@ -197,6 +208,7 @@ function htmlRecorder(o: DemoOptions, print: (s: string) => void): { render(titl
   };
   const inner = o.onLine;
   o.onLine = (l) => {
+    lastT = l.t;
     if (l.kind === 'packet' && l.packet)
       packets.push({ t: l.t, bytes: l.packet.slice(), from: l.from, to: l.to });
     else if (l.kind === 'note')
