@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { ByteReader, ByteWriter, type Clock, type Counters } from '@stepwire/wire';
+import { ByteReader, ByteWriter, type Clock, type Counters, joinBytes } from '@stepwire/wire';
 import type { Link } from './link.ts';
 
 /**
@@ -199,16 +199,7 @@ export class PcapWriter {
 
   /** The file so far (in-memory writers), or the file's contents read back (file writers). */
   bytes(): Uint8Array {
-    if (this.target === 'memory') {
-      const n = this.chunks.reduce((s, c) => s + c.length, 0);
-      const out = new Uint8Array(n);
-      let at = 0;
-      for (const c of this.chunks) {
-        out.set(c, at);
-        at += c.length;
-      }
-      return out;
-    }
+    if (this.target === 'memory') return joinBytes(this.chunks);
     return new Uint8Array(fs.readFileSync(this.target.path));
   }
 

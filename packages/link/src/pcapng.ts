@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { ByteReader, ByteWriter } from '@stepwire/wire';
+import { ByteReader, ByteWriter, joinBytes } from '@stepwire/wire';
 import { LINKTYPE_RAW, PCAP_MAX_RECORD, PCAP_SNAPLEN } from './pcap.ts';
 
 /**
@@ -503,16 +503,7 @@ export class PcapngWriter {
   }
 
   bytes(): Uint8Array {
-    if (this.target === 'memory') {
-      const n = this.chunks.reduce((s, c) => s + c.length, 0);
-      const out = new Uint8Array(n);
-      let at = 0;
-      for (const c of this.chunks) {
-        out.set(c, at);
-        at += c.length;
-      }
-      return out;
-    }
+    if (this.target === 'memory') return joinBytes(this.chunks);
     return new Uint8Array(fs.readFileSync(this.target.path));
   }
 

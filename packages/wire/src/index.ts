@@ -6,6 +6,7 @@ export {
   concatBytes,
   fromHex,
   fromUtf8,
+  joinBytes,
   toHex,
   utf8,
 } from './bytes.ts';
