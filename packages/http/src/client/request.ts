@@ -1,6 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Writable } from 'node:stream';
 import type { Field, RequestHead, ResponseHead } from '../h1/codec.ts';
+import { wholeBodyLength } from '../h1/messages.ts';
 import type { IncomingHeaders, OutgoingHeaders } from '../h2/message.ts';
 import type { Http2Session, Http2Stream } from '../h2/session.ts';
 import { type Agent, globalAgent, type Http2Mode, type Origin } from './agent.ts';
@@ -223,12 +224,8 @@ export class ClientRequest extends Writable {
   override end(chunk?: unknown, encoding?: unknown, cb?: unknown): this {
     if (typeof chunk === 'function') return this.end(undefined, undefined, chunk);
     if (typeof encoding === 'function') return this.end(chunk, undefined, encoding);
-    if (!this.headSent && !this.wroteBody && !this.writableEnded) {
-      if (chunk === undefined || chunk === null) this.knownLength = 0;
-      else if (typeof chunk === 'string')
-        this.knownLength = Buffer.byteLength(chunk, (encoding as BufferEncoding) ?? 'utf8');
-      else if (chunk instanceof Uint8Array) this.knownLength = chunk.length;
-    }
+    if (!this.headSent && !this.wroteBody && !this.writableEnded)
+      this.knownLength = wholeBodyLength(chunk, encoding) ?? this.knownLength;
     if (chunk === undefined || chunk === null) super.end(cb as () => void);
     else super.end(chunk, encoding as BufferEncoding, cb as () => void);
     return this;

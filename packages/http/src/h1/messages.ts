@@ -215,6 +215,18 @@ function checkHeader(name: string, value: HeaderValue | undefined): void {
       });
 }
 
+/**
+ * The length of a body given whole to `end(body)` with nothing written before: what lets a
+ * message carry Content-Length instead of chunked framing (RFC 9112 §6.2, §6.3). Undefined
+ * for chunk types whose length only the stream's encoding would tell.
+ */
+export function wholeBodyLength(chunk: unknown, encoding: unknown): number | undefined {
+  if (chunk === undefined || chunk === null) return 0;
+  if (typeof chunk === 'string') return Buffer.byteLength(chunk, (encoding as BufferEncoding) ?? 'utf8');
+  if (chunk instanceof Uint8Array) return chunk.length;
+  return undefined;
+}
+
 /** A response as node:http's ServerResponse: a Writable of the body. */
 export class ServerResponse extends Writable {
   statusCode = 200;
@@ -370,12 +382,8 @@ export class ServerResponse extends Writable {
   override end(chunk?: unknown, encoding?: unknown, cb?: unknown): this {
     if (typeof chunk === 'function') return this.end(undefined, undefined, chunk);
     if (typeof encoding === 'function') return this.end(chunk, undefined, encoding);
-    if (!this.flushed && !this.wroteBody && !this.writableEnded) {
-      if (chunk === undefined || chunk === null) this.knownLength = 0;
-      else if (typeof chunk === 'string')
-        this.knownLength = Buffer.byteLength(chunk, (encoding as BufferEncoding) ?? 'utf8');
-      else if (chunk instanceof Uint8Array) this.knownLength = chunk.length;
-    }
+    if (!this.flushed && !this.wroteBody && !this.writableEnded)
+      this.knownLength = wholeBodyLength(chunk, encoding) ?? this.knownLength;
     if (chunk === undefined || chunk === null) super.end(cb as () => void);
     else super.end(chunk, encoding as BufferEncoding, cb as () => void);
     return this;
