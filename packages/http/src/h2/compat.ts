@@ -84,7 +84,18 @@ export function h2RequestResponse(
       stream.additionalHeaders(h);
     },
     sendData(chunk, done) {
-      stream.write(chunk, (e) => done(e ?? null));
+      // The chunk is queued on the stream at once; when the stream takes more without
+      // backpressure, the response hears so in the same tick. Waiting for the stream's own
+      // write callback (a tick later) let the session's flush after a batch of requests
+      // write this DATA without END_STREAM, and the END_STREAM that res.end() adds came
+      // later in an empty frame queued behind the other streams' data.
+      let called = false;
+      const once = (e?: Error | null) => {
+        if (called) return;
+        called = true;
+        done(e ?? null);
+      };
+      if (stream.write(chunk, once)) once(null);
     },
     sendEnd(trailers, done) {
       trailersWanted = trailers;

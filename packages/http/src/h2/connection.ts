@@ -307,6 +307,13 @@ export class Http2Connection extends Http2ConnectionReceiver {
       s.localEnded = true;
       return;
     }
+    // A message without a body ends on its header section (RFC 9113 §8.1), when that is
+    // still queued and is a final one (a 1xx cannot end a stream, §8.1.1).
+    if (data.length === 0 && endStream && last?.kind === 'headers' && !isInformational(last.fields)) {
+      last.endStream = true;
+      s.localEnded = true;
+      return;
+    }
     s.out.push({ kind: 'data', data, endStream });
     s.outBytes += data.length;
     if (endStream) s.localEnded = true;
@@ -446,4 +453,9 @@ export class Http2Connection extends Http2ConnectionReceiver {
     }
     return this.takeEvents();
   }
+}
+
+function isInformational(fields: HeaderField[]): boolean {
+  const status = fields.find((f) => f.name === ':status');
+  return status !== undefined && status.value.length === 3 && status.value.startsWith('1');
 }
