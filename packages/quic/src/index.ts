@@ -42,4 +42,6 @@ export * from './streams/flow-control.ts';
 export * from './streams/receive-buffer.ts';
 export * from './streams/stream-id.ts';
 export * from './summary.ts';
+export * from './tls/handshake.ts';
+export * from './tls/types.ts';
 export * from './transport-parameters.ts';

@@ -44,7 +44,13 @@ import {
   truncatedClientHello,
 } from './codec/handshake.ts';
 import { MAX_PLAINTEXT } from './codec/record.ts';
-import { type SessionTicket, type TlsCommonOptions, TlsConnection, type TlsOutput } from './connection.ts';
+import {
+  QUIC_TRANSPORT_PARAMETERS,
+  type SessionTicket,
+  type TlsCommonOptions,
+  TlsConnection,
+  type TlsOutput,
+} from './connection.ts';
 import { HASH_LENGTH, type HashName } from './crypto/provider.ts';
 import {
   clientKeyShare,
@@ -148,10 +154,14 @@ export class TlsClient extends TlsConnection {
   /** 0-RTT: none tried, attempted (sent, outcome unknown), accepted or rejected. */
   private earlyData: 'none' | 'attempted' | 'accepted' | 'rejected' = 'none';
 
+  /** QUIC mode: the server's quic_transport_parameters (RFC 9001 §8.2), once EncryptedExtensions arrived. */
+  private peerTransportParameters?: Uint8Array;
+
   constructor(options: TlsClientOptions) {
     super('client', options, 'START');
     // A copy: the handshake may drop the session after a HelloRetryRequest without touching the caller's object.
-    this.options = { ...options };
+    // RFC 9001 §8.4: QUIC clients do not use the middlebox compatibility mode.
+    this.options = options.quic ? { ...options, compatibilityMode: false } : { ...options };
   }
 
   /** Build and send the first ClientHello. */
@@ -189,8 +199,14 @@ export class TlsClient extends TlsConnection {
 
   /** RFC 8446 §4.2.10: 0-RTT needs a ticket that allows it, for this much data and the same ALPN. */
   private canSendEarlyData(): boolean {
-    const data = this.options.earlyData;
     const s = this.usableSession();
+    if (this.quic) {
+      // RFC 9001 §4.6.1: a QUIC ticket allows 0-RTT with max_early_data_size 0xffffffff; the
+      // amount is then bounded by the remembered transport parameters instead.
+      if (!this.quic.earlyData || !s || s.maxEarlyDataSize !== 0xffffffff) return false;
+      return s.alpn === undefined || this.options.alpnProtocols?.[0] === s.alpn;
+    }
+    const data = this.options.earlyData;
     if (!data || !s || s.maxEarlyDataSize < data.length) return false;
     if (s.alpn !== undefined && this.options.alpnProtocols?.[0] !== s.alpn) return false;
     return true;
@@ -208,8 +224,9 @@ export class TlsClient extends TlsConnection {
     this.log('EARLY_EXPORTER_SECRET', ks.earlyExporterMasterSecret(th));
     // RFC 8446 §D.4: in compatibility mode the change_cipher_spec goes before the first protected record.
     if (this.options.compatibilityMode) this.sendChangeCipherSpec();
-    this.setWriteKey(secret);
-    this.sendRecord(ContentType.application_data, this.options.earlyData!);
+    this.setWriteKey(secret, 'early');
+    // In QUIC the 0-RTT data goes in STREAM frames of 0-RTT packets (RFC 9001 §4.6.1).
+    if (!this.quic) this.sendRecord(ContentType.application_data, this.options.earlyData!);
     this.earlyData = 'attempted';
   }
 
@@ -239,6 +256,9 @@ export class TlsClient extends TlsConnection {
       type: 'psk_key_exchange_modes',
       modes: [...(o.pskKeyExchangeModes ?? [PskKeyExchangeMode.psk_dhe_ke])],
     });
+    // RFC 9001 §8.2: a QUIC ClientHello carries our transport parameters.
+    if (this.quic)
+      exts.push({ type: 'raw', code: QUIC_TRANSPORT_PARAMETERS, data: this.quic.transportParameters });
     this.psk = this.offeredPsk();
     // early_data goes before pre_shared_key, which must be last (RFC 8446 §4.2.11).
     if (this.psk?.kind === 'resumption' && earlyData) exts.push({ type: 'early_data' });
@@ -545,14 +565,16 @@ export class TlsClient extends TlsConnection {
     this.handshakeSecrets = { client, server };
     this.log('CLIENT_HANDSHAKE_TRAFFIC_SECRET', client);
     this.log('SERVER_HANDSHAKE_TRAFFIC_SECRET', server);
-    this.setReadKey(server);
+    this.setReadKey(server, 'handshake');
     if (this.earlyData === 'attempted' && !this.pskAccepted) this.rejectEarlyData();
-    // While 0-RTT may be accepted we keep writing under the early key until EndOfEarlyData (RFC 8446 §4.5).
-    if (this.earlyData !== 'attempted') {
+    // While 0-RTT may be accepted we keep writing under the early key until EndOfEarlyData
+    // (RFC 8446 §4.5). QUIC has no EndOfEarlyData: the handshake key is installed now, beside
+    // the 0-RTT one (RFC 9001 §4.1.4, §8.3).
+    if (this.earlyData !== 'attempted' || this.quic) {
       // Alerts from here on go under the handshake key, as the server expects (RFC 8446 §5).
       if (this.options.compatibilityMode && !this.retried && this.earlyData === 'none')
         this.sendChangeCipherSpec();
-      this.setWriteKey(client);
+      this.setWriteKey(client, 'handshake');
     }
     this.setState('WAIT_EE');
   }
@@ -598,7 +620,17 @@ export class TlsClient extends TlsConnection {
       this.emit({ type: 'early-data-status', accepted: true });
     } else if (this.earlyData === 'attempted') {
       this.rejectEarlyData();
-      this.setWriteKey(this.handshakeSecrets!.client);
+      if (!this.quic) this.setWriteKey(this.handshakeSecrets!.client, 'handshake');
+    }
+    if (this.quic) {
+      const tp = ee.extensions.find((e) => e.type === 'raw' && e.code === QUIC_TRANSPORT_PARAMETERS);
+      // RFC 9001 §8.2: without the server's transport parameters: missing_extension (0x016d).
+      if (tp?.type !== 'raw')
+        alert(AlertDescription.missing_extension, 'EncryptedExtensions without quic_transport_parameters');
+      this.peerTransportParameters = tp.data;
+      // RFC 9001 §8.1: QUIC requires an application protocol agreed by ALPN.
+      if (this.alpn === undefined)
+        alert(AlertDescription.no_application_protocol, 'no ALPN protocol selected for QUIC');
     }
     this.transcript.add(raw);
     this.setState(this.pskAccepted ? 'WAIT_FINISHED' : 'WAIT_CERT_CR');
@@ -669,11 +701,12 @@ export class TlsClient extends TlsConnection {
       alert(AlertDescription.decrypt_error, 'server Finished does not verify');
     this.transcript.add(raw);
     const { cAp, sAp } = this.deriveApplicationSecrets(this.schedule!, s.hash);
-    this.setReadKey(sAp);
-    if (this.earlyData === 'accepted') {
-      // RFC 8446 §4.5: EndOfEarlyData closes the 0-RTT epoch, under the early key, and joins the transcript.
+    this.setReadKey(sAp, 'application');
+    // RFC 8446 §4.5: EndOfEarlyData closes the 0-RTT epoch, under the early key, and joins the
+    // transcript. RFC 9001 §8.3: not in QUIC, where 0-RTT ends with the 1-RTT keys.
+    if (this.earlyData === 'accepted' && !this.quic) {
       this.sendHandshake({ msgType: 'end_of_early_data' });
-      this.setWriteKey(this.handshakeSecrets!.client);
+      this.setWriteKey(this.handshakeSecrets!.client, 'handshake');
     }
     if (this.certificateRequest) this.sendClientCertificate(this.certificateRequest);
     const fin = finishedVerifyData(
@@ -683,7 +716,7 @@ export class TlsClient extends TlsConnection {
       this.transcript.hash(this.crypto, s.hash),
     );
     this.sendHandshake({ msgType: 'finished', verifyData: fin });
-    this.setWriteKey(cAp);
+    this.setWriteKey(cAp, 'application');
     this.resumptionMaster = this.schedule!.resumptionMasterSecret(this.transcript.hash(this.crypto, s.hash));
     this.completeHandshake({
       type: 'handshake-complete',
@@ -694,6 +727,10 @@ export class TlsClient extends TlsConnection {
       resumed: this.pskAccepted && this.psk?.kind === 'resumption',
       psk: this.pskAccepted ? this.psk?.kind : undefined,
       peerCertificates: this.peerCertificates,
+      ...(this.quic ? { quicTransportParameters: this.peerTransportParameters } : {}),
+      ...(this.quic && this.earlyData !== 'none'
+        ? { earlyData: this.earlyData === 'accepted' ? ('accepted' as const) : ('rejected' as const) }
+        : {}),
     });
   }
 
@@ -729,6 +766,13 @@ export class TlsClient extends TlsConnection {
     if (msg.msgType === 'new_session_ticket') {
       const s = this.suite!;
       const ed = findExtension(msg.extensions, 'early_data');
+      // RFC 9001 §4.6.1: in QUIC a ticket's max_early_data_size is 0xffffffff or absent;
+      // anything else is a PROTOCOL_VIOLATION.
+      if (this.quic && ed && 'maxEarlyDataSize' in ed && ed.maxEarlyDataSize !== 0xffffffff)
+        alert(
+          AlertDescription.illegal_parameter,
+          'QUIC ticket with max_early_data_size other than 0xffffffff',
+        );
       // RFC 8446 §4.6.1: lifetime is capped at 7 days; 0 means do not use.
       const lifetime = Math.min(msg.ticketLifetime, 604800);
       const ticket: SessionTicket = {

@@ -53,6 +53,10 @@ export type TlsEvent =
       /** Which kind of PSK authenticated the handshake, if one did. */
       psk?: 'resumption' | 'external';
       peerCertificates: readonly Uint8Array[];
+      /** QUIC mode: the peer's quic_transport_parameters extension body (RFC 9001 §8.2). */
+      quicTransportParameters?: Uint8Array;
+      /** QUIC mode: what became of 0-RTT, when it was offered (RFC 9001 §4.6). */
+      earlyData?: 'accepted' | 'rejected';
     }
   | { type: 'data'; data: Uint8Array }
   /** Server: 0-RTT application data, accepted before the handshake completes (RFC 8446 §2.3; replayable). */
@@ -64,7 +68,43 @@ export type TlsEvent =
   /** The peer sent close_notify: it will send no more data (RFC 8446 §6.1). */
   | { type: 'peer-closed' }
   /** The connection failed; `sent` tells whether we sent the alert or received it. */
-  | { type: 'error'; alert: number; alertName: string; reason: string; sent: boolean };
+  | { type: 'error'; alert: number; alertName: string; reason: string; sent: boolean }
+  /** QUIC mode: handshake bytes for CRYPTO frames at this encryption level (RFC 9001 §4.1.3). */
+  | { type: 'quic-crypto'; level: QuicCryptoLevel; data: Uint8Array }
+  /**
+   * QUIC mode: a traffic secret as the key schedule derives it (RFC 9001 §4.1.4), for the
+   * QUIC connection's packet protection. This is the one event that carries key material:
+   * QUIC protects packets itself, so the secrets must leave TLS. Never traced.
+   */
+  | {
+      type: 'quic-secret';
+      level: KeyLevel;
+      direction: 'read' | 'write';
+      secret: Uint8Array;
+      cipherSuite: number;
+    };
+
+/** Where a handshake message travels in QUIC (RFC 9001 §4.1.4); 0-RTT carries no CRYPTO data. */
+export type QuicCryptoLevel = 'initial' | 'handshake' | 'application';
+/** Which traffic secret a key change installs (RFC 8446 §7.1 / RFC 9001 §4.1.4). */
+export type KeyLevel = 'early' | 'handshake' | 'application';
+
+/**
+ * QUIC mode (RFC 9001 §4): no TLS records. Handshake messages leave as `quic-crypto` events
+ * per encryption level and come back through `receiveCrypto`; traffic secrets leave as
+ * `quic-secret` events; no change_cipher_spec, no application data, no KeyUpdate, no
+ * close_notify (QUIC has its own); alerts become the `error` event only (QUIC turns them
+ * into CONNECTION_CLOSE 0x0100 + alert, RFC 9001 §4.8).
+ */
+export interface QuicModeOptions {
+  /** Our quic_transport_parameters extension body (RFC 9001 §8.2), encoded by the QUIC layer. */
+  transportParameters: Uint8Array;
+  /** Client: attempt 0-RTT with the session's ticket when it allows it (RFC 9001 §4.6.1). */
+  earlyData?: boolean;
+}
+
+/** RFC 9001 §8.2: the quic_transport_parameters extension code point. */
+export const QUIC_TRANSPORT_PARAMETERS = 0x39;
 
 /** A resumption ticket (RFC 8446 §4.6.1) with the PSK it stands for. Keep it secret: it is key material. */
 export interface SessionTicket {
@@ -100,6 +140,8 @@ export interface TlsCommonOptions {
    * (RFC 8446 §5.5). Default: the AEAD's limit (2^24.5 records for AES-GCM).
    */
   maxRecordsPerKey?: number;
+  /** Run for QUIC (RFC 9001): see QuicModeOptions. */
+  quic?: QuicModeOptions;
 }
 
 type Role = 'client' | 'server';
@@ -144,6 +186,11 @@ export abstract class TlsConnection {
   /** RFC 8446 §5.1: 0x0303, except that an initial ClientHello may go out as 0x0301 for old middleboxes. */
   protected plaintextRecordVersion = 0x0303;
   protected handshakeDone = false;
+  /** QUIC mode, when set (RFC 9001 §4). */
+  protected readonly quic?: QuicModeOptions;
+  /** QUIC mode: the level our next handshake bytes go out at, and the one we accept CRYPTO data at. */
+  private quicWriteLevel: QuicCryptoLevel = 'initial';
+  private quicReadLevel: QuicCryptoLevel = 'initial';
   private failed = false;
   private sentClose = false;
   private receivedClose = false;
@@ -161,6 +208,7 @@ export abstract class TlsConnection {
     this.reassembler = new HandshakeReassembler(this.maxHandshakeBytes);
     this.maxRecordsPerKey = options.maxRecordsPerKey ?? Number.POSITIVE_INFINITY;
     this.stateName = initialState;
+    this.quic = options.quic;
   }
 
   /** The RFC 8446 Appendix A state name. */
@@ -209,9 +257,36 @@ export abstract class TlsConnection {
     return this.flush();
   }
 
+  /**
+   * QUIC mode: handshake bytes from CRYPTO frames at `level`, in order (the QUIC connection
+   * reassembles by offset). RFC 9001 §4.1.3: data at a level other than the one the handshake
+   * expects next is an unexpected_message.
+   */
+  receiveCrypto(level: QuicCryptoLevel, data: Uint8Array, now: number): TlsOutput {
+    this.now = now;
+    if (!this.quic) throw new Error('receiveCrypto is for QUIC mode');
+    if (this.failed) {
+      this.drop('drop.after-failure', 'CRYPTO data after the connection failed', 'RFC 9001 §4.8');
+      return this.flush();
+    }
+    try {
+      if (level !== this.quicReadLevel)
+        throw new TlsAlertError(
+          AlertDescription.unexpected_message,
+          `CRYPTO data at the ${level} level while the handshake reads at ${this.quicReadLevel}`,
+        );
+      if (data.length > 0) this.handleHandshakeBytes(data);
+      this.flushHandshake();
+    } catch (e) {
+      this.fail(e);
+    }
+    return this.flush();
+  }
+
   /** Application data to protect and send. */
   send(data: Uint8Array, now: number): TlsOutput {
     this.now = now;
+    if (this.quic) throw new Error('in QUIC mode application data goes in STREAM frames (RFC 9001 §4)');
     if (!this.isConnected) throw new Error(`cannot send application data in state ${this.stateName}`);
     // An empty write makes no record: zero-length application data is legal (RFC 8446 §5.1)
     // but peers that expect close_notify next take it for a protocol error.
@@ -227,6 +302,11 @@ export abstract class TlsConnection {
   /** Send close_notify (RFC 8446 §6.1); we send nothing after it. */
   close(now: number): TlsOutput {
     this.now = now;
+    // RFC 9001 §4.8: QUIC closes with CONNECTION_CLOSE, never close_notify.
+    if (this.quic) {
+      this.sentClose = true;
+      return this.flush();
+    }
     if (!this.failed && !this.sentClose) {
       this.sendAlert(AlertDescription.close_notify, AlertLevel.warning);
       this.sentClose = true;
@@ -239,6 +319,8 @@ export abstract class TlsConnection {
   updateKeys(requestPeerUpdate: boolean, now: number): TlsOutput {
     this.now = now;
     if (!this.isConnected) throw new Error('KeyUpdate before the handshake completed');
+    // RFC 9001 §6: QUIC updates keys with its Key Phase bit; TLS KeyUpdate is not used.
+    if (this.quic) throw new Error('in QUIC mode keys are updated by QUIC (RFC 9001 §6)');
     this.sendHandshake({
       msgType: 'key_update',
       requestUpdate: requestPeerUpdate
@@ -365,11 +447,14 @@ export abstract class TlsConnection {
     const all =
       this.pendingHandshake.length === 1 ? this.pendingHandshake[0]! : concat(this.pendingHandshake);
     this.pendingHandshake = [];
-    this.sendRecord(ContentType.handshake, all);
+    if (this.quic) this.emit({ type: 'quic-crypto', level: this.quicWriteLevel, data: all });
+    else this.sendRecord(ContentType.handshake, all);
   }
 
   /** A compatibility-mode change_cipher_spec record (RFC 8446 §D.4). */
   protected sendChangeCipherSpec(): void {
+    // RFC 9001 §8.4: no middlebox compatibility mode in QUIC.
+    if (this.quic) return;
     this.flushHandshake();
     this.out.push(
       encodeTLSPlaintext({
@@ -380,12 +465,20 @@ export abstract class TlsConnection {
     );
   }
 
-  protected setReadKey(secret: Uint8Array): void {
+  protected setReadKey(secret: Uint8Array, level: KeyLevel): void {
     // RFC 8446 §5.1: handshake messages must not span a key change, and a message that follows
     // the key change in the same record is refused before the change takes effect (so a
-    // Finished followed by more data never completes the handshake).
+    // Finished followed by more data never completes the handshake). RFC 9001 §4.1.3: the
+    // same holds for CRYPTO data across encryption levels.
     if (!this.reassembler.empty || this.moreHandshakeInRecord)
       throw new TlsAlertError(AlertDescription.unexpected_message, 'handshake message spans a key change');
+    if (this.quic) {
+      this.emitQuicSecret(level, 'read', secret);
+      if (level !== 'early') this.quicReadLevel = level;
+      this.readSecret = secret;
+      this.readKeyChanged = true;
+      return;
+    }
     this.readEpoch = new RecordProtection(this.crypto, this.suite!, secret);
     this.readSecret = secret;
     this.readKeyChanged = true;
@@ -408,10 +501,21 @@ export abstract class TlsConnection {
     return false;
   }
 
-  protected setWriteKey(secret: Uint8Array): void {
+  protected setWriteKey(secret: Uint8Array, level: KeyLevel): void {
     this.flushHandshake();
+    if (this.quic) {
+      this.emitQuicSecret(level, 'write', secret);
+      // 0-RTT packets carry no CRYPTO frames: handshake bytes stay at their level.
+      if (level !== 'early') this.quicWriteLevel = level;
+      this.writeSecret = secret;
+      return;
+    }
     this.writeEpoch = new RecordProtection(this.crypto, this.suite!, secret);
     this.writeSecret = secret;
+  }
+
+  private emitQuicSecret(level: KeyLevel, direction: 'read' | 'write', secret: Uint8Array): void {
+    this.emit({ type: 'quic-secret', level, direction, secret, cipherSuite: this.suite!.id });
   }
 
   protected setExporterSecret(secret: Uint8Array): void {
@@ -577,6 +681,9 @@ export abstract class TlsConnection {
   }
 
   protected onPostHandshake(msg: HandshakeMessage, _raw: Uint8Array): void {
+    // RFC 9001 §6: a TLS KeyUpdate in QUIC is a connection error 0x010a (unexpected_message).
+    if (msg.msgType === 'key_update' && this.quic)
+      throw new TlsAlertError(AlertDescription.unexpected_message, 'TLS KeyUpdate in QUIC');
     if (msg.msgType === 'key_update') {
       // RFC 8446 §5.1: the key changes after this message, so nothing may follow it in its record.
       if (this.moreHandshakeInRecord || !this.reassembler.empty)
@@ -649,7 +756,8 @@ export abstract class TlsConnection {
 
   protected sendAlert(description: number, level: number = AlertLevel.fatal): void {
     this.pendingHandshake = [];
-    this.sendRecord(ContentType.alert, encodeAlert({ level, description }));
+    // RFC 9001 §4.8: in QUIC the alert travels as CONNECTION_CLOSE, made from the error event.
+    if (!this.quic) this.sendRecord(ContentType.alert, encodeAlert({ level, description }));
     if (this.trace.enabled) {
       this.trace.emit({
         t: this.now,

@@ -29,7 +29,7 @@ import {
   truncatedClientHello,
 } from './codec/handshake.ts';
 import { MAX_PLAINTEXT } from './codec/record.ts';
-import { type TlsCommonOptions, TlsConnection } from './connection.ts';
+import { QUIC_TRANSPORT_PARAMETERS, type TlsCommonOptions, TlsConnection } from './connection.ts';
 import type { HashName } from './crypto/provider.ts';
 import { serverKeyShare } from './kex.ts';
 import { cipherSuite, finishedVerifyData, KeySchedule, resumptionPsk } from './keyschedule.ts';
@@ -183,7 +183,7 @@ export class TlsServer extends TlsConnection {
     if (this.stateName === 'WAIT_EOED' && msg.msgType === 'end_of_early_data') {
       // RFC 8446 §4.5: the end of 0-RTT; the client's handshake key takes over.
       this.transcript.add(raw);
-      this.setReadKey(this.clientHandshakeSecret!);
+      this.setReadKey(this.clientHandshakeSecret!, 'handshake');
       this.receiveLimit = this.agreedReceiveLimit;
       this.setState('WAIT_FINISHED');
       return;
@@ -230,6 +230,16 @@ export class TlsServer extends TlsConnection {
     const suiteId = (o.cipherSuites ?? DEFAULT_CIPHER_SUITES).find((s) => ch.cipherSuites.includes(s));
     if (suiteId === undefined) alert(AlertDescription.handshake_failure, 'no cipher suite in common');
     const suite = cipherSuite(suiteId);
+    if (this.quic) {
+      // RFC 9001 §8.2: a QUIC ClientHello must carry transport parameters (missing_extension).
+      const tp = ch.extensions.find((e) => e.type === 'raw' && e.code === QUIC_TRANSPORT_PARAMETERS);
+      if (tp?.type !== 'raw')
+        alert(AlertDescription.missing_extension, 'ClientHello without quic_transport_parameters');
+      this.peerTransportParameters = tp.data;
+      // RFC 9001 §8.4: QUIC clients do not use middlebox compatibility mode.
+      if (ch.legacySessionId.length > 0)
+        alert(AlertDescription.illegal_parameter, 'QUIC ClientHello with a legacy_session_id');
+    }
 
     const groupsExt = findExtension(ch.extensions, 'supported_groups');
     const keyShareExt = findExtension(ch.extensions, 'key_share');
@@ -389,6 +399,9 @@ export class TlsServer extends TlsConnection {
       if (this.alpn === undefined)
         alert(AlertDescription.no_application_protocol, 'no ALPN protocol in common');
     }
+    // RFC 9001 §8.1: QUIC needs an application protocol agreed by ALPN.
+    if (this.quic && this.alpn === undefined)
+      alert(AlertDescription.no_application_protocol, 'no ALPN protocol for QUIC');
     const rsl = findExtension(ch.extensions, 'record_size_limit');
     if (rsl) {
       this.sendLimit = Math.min(MAX_PLAINTEXT, rsl.limit - 1);
@@ -400,6 +413,7 @@ export class TlsServer extends TlsConnection {
     // 0-RTT (RFC 8446 §4.2.10): accepted for the first PSK, with the ticket's suite and ALPN,
     // a plausible ticket age (§8.3) and a binder never seen before (§8.2). Otherwise skipped.
     const offeredEarly = findExtension(ch.extensions, 'early_data') !== undefined;
+    this.offeredEarlyData = offeredEarly;
     if (
       offeredEarly &&
       ticket &&
@@ -459,16 +473,18 @@ export class TlsServer extends TlsConnection {
     this.clientHandshakeSecret = cHs;
     this.log('CLIENT_HANDSHAKE_TRAFFIC_SECRET', cHs);
     this.log('SERVER_HANDSHAKE_TRAFFIC_SECRET', sHs);
-    this.setWriteKey(sHs);
+    this.setWriteKey(sHs, 'handshake');
     if (this.acceptEarlyData) {
       // The client's 0-RTT records use the early traffic key until its EndOfEarlyData (RFC 8446 §4.5).
       const chHash = this.crypto.hash(suite.hash, raw);
       const early = schedule.clientEarlyTrafficSecret(chHash);
       this.log('CLIENT_EARLY_TRAFFIC_SECRET', early);
       this.log('EARLY_EXPORTER_SECRET', schedule.earlyExporterMasterSecret(chHash));
-      this.setReadKey(early);
-    } else {
-      this.setReadKey(cHs);
+      this.setReadKey(early, 'early');
+    }
+    // RFC 9001 §8.3: QUIC has no EndOfEarlyData; the handshake read key comes at once, beside 0-RTT's.
+    if (!this.acceptEarlyData || this.quic) {
+      this.setReadKey(cHs, 'handshake');
       this.receiveLimit = this.agreedReceiveLimit;
     }
     this.setState('NEGOTIATED', 'RFC 8446 §A.2');
@@ -481,6 +497,8 @@ export class TlsServer extends TlsConnection {
     if (rsl) ee.push({ type: 'record_size_limit', limit: o.recordSizeLimit ?? MAX_PLAINTEXT + 1 });
     if (this.serverName !== undefined) ee.push({ type: 'server_name' });
     if (this.acceptEarlyData) ee.push({ type: 'early_data' });
+    if (this.quic)
+      ee.push({ type: 'raw', code: QUIC_TRANSPORT_PARAMETERS, data: this.quic.transportParameters });
     this.sendHandshake({ msgType: 'encrypted_extensions', extensions: ee });
     const requestCertificate = !pskAuthenticated && o.clientAuth !== undefined;
     if (requestCertificate) {
@@ -522,9 +540,11 @@ export class TlsServer extends TlsConnection {
     const { cAp, sAp } = this.deriveApplicationSecrets(schedule, suite.hash);
     this.pendingClientAp = cAp;
     // RFC 8446 §2: the server may send application data after its Finished (0.5-RTT); our writes use the new key.
-    this.setWriteKey(sAp);
+    this.setWriteKey(sAp, 'application');
     // RFC 8446 §A.2: WAIT_FLIGHT2 leads to WAIT_CERT when we asked for a certificate.
-    this.setState(this.acceptEarlyData ? 'WAIT_EOED' : requestCertificate ? 'WAIT_CERT' : 'WAIT_FINISHED');
+    this.setState(
+      this.acceptEarlyData && !this.quic ? 'WAIT_EOED' : requestCertificate ? 'WAIT_CERT' : 'WAIT_FINISHED',
+    );
   }
 
   private onClientCertificate(
@@ -549,6 +569,9 @@ export class TlsServer extends TlsConnection {
 
   private peerCertificates: Uint8Array[] = [];
   private acceptEarlyData = false;
+  private offeredEarlyData = false;
+  /** QUIC mode: the client's quic_transport_parameters (RFC 9001 §8.2). */
+  private peerTransportParameters?: Uint8Array;
   private earlyDataLeft = 0;
 
   /** Not before the first ClientHello (RFC 8446 §5), unless another instance may have sent our HRR. */
@@ -660,7 +683,7 @@ export class TlsServer extends TlsConnection {
       alert(AlertDescription.decrypt_error, 'client Finished does not verify');
     this.transcript.add(raw);
     const rms = this.schedule!.resumptionMasterSecret(this.transcript.hash(this.crypto, s.hash));
-    this.setReadKey(this.pendingClientAp!);
+    this.setReadKey(this.pendingClientAp!, 'application');
     this.completeHandshake({
       type: 'handshake-complete',
       cipherSuite: s.name,
@@ -670,6 +693,10 @@ export class TlsServer extends TlsConnection {
       resumed: this.resumed,
       psk: this.pskKind,
       peerCertificates: this.peerCertificates,
+      ...(this.quic ? { quicTransportParameters: this.peerTransportParameters } : {}),
+      ...(this.quic && this.offeredEarlyData
+        ? { earlyData: this.acceptEarlyData ? ('accepted' as const) : ('rejected' as const) }
+        : {}),
     });
     for (let i = 0; i < (this.options.ticketsToSend ?? 1); i++) this.sendTicket(rms);
   }
@@ -685,7 +712,9 @@ export class TlsServer extends TlsConnection {
     const lifetime = Math.min(this.options.ticketLifetimeSeconds ?? 7200, 604800);
     const psk = resumptionPsk(this.crypto, s.hash, rms, nonce);
     const ageAdd = new DataView(this.crypto.randomBytes(4).buffer).getUint32(0);
-    const maxEarlyData = this.options.antiReplay ? (this.options.maxEarlyData ?? 0) : 0;
+    const allowed = this.options.antiReplay ? (this.options.maxEarlyData ?? 0) : 0;
+    // RFC 9001 §4.6.1: a QUIC ticket that allows 0-RTT says 0xffffffff; QUIC's flow control limits the amount.
+    const maxEarlyData = this.quic && allowed > 0 ? 0xffffffff : allowed;
     this.sendHandshake(
       {
         msgType: 'new_session_ticket',
