@@ -275,9 +275,15 @@ export class Http2Session extends EventEmitter {
       );
       this.flush();
     });
-    socket.on('end', () => this.destroy());
+    // The peer's FIN: it sends nothing more, but may still read our last frames (GOAWAY).
+    socket.on('end', () => {
+      this.peerEnded = true;
+      this.shutdownTransport();
+    });
     socket.on('close', () => this.destroy());
-    socket.on('error', (e) => this.destroy(e));
+    // A transport reset once either side said GOAWAY is how many peers hang up (node:http2
+    // destroys its socket after the GOAWAY exchange): the session ends quietly.
+    socket.on('error', (e) => this.destroy(this.goingAway() ? undefined : e));
     this.flush();
   }
 
@@ -342,6 +348,33 @@ export class Http2Session extends EventEmitter {
     if (cb) this.once('close', cb);
     if (this.connection.isClosed) this.destroy();
     else this.goaway(ErrorCode.NO_ERROR);
+  }
+
+  private peerEnded = false;
+  private shuttingDown = false;
+
+  /** GOAWAY sent or received, or the transport is being shut down. */
+  private goingAway(): boolean {
+    return this.shuttingDown || this.connection.phase === 'closing' || this.connection.phase === 'closed';
+  }
+
+  /**
+   * Ends the transport in order: our FIN once the last frames are handed over, then destroy
+   * when the peer's FIN has come too. Destroying right after our own FIN made the TCP below
+   * answer the peer's closing GOAWAY with a RST (data for a socket already closed); a second
+   * of linger bounds a peer that never closes its side or never reads.
+   */
+  private shutdownTransport(): void {
+    if (this.destroyed) return;
+    if (this.socket.destroyed || (this.peerEnded && this.socket.writableFinished)) {
+      this.destroy();
+      return;
+    }
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    this.linger = this.timers.setTimer(this.timers.now() + 1000, () => this.destroy());
+    this.socket.once('finish', () => this.shutdownTransport());
+    if (!this.socket.writableEnded) this.socket.end();
   }
 
   destroy(err?: Error): void {
@@ -535,11 +568,7 @@ export class Http2Session extends EventEmitter {
             setImmediate(() => this.destroy());
             break;
           }
-          // Destroy once the transport has taken the last bytes ('finish'), or after a
-          // second if a peer that stopped reading never lets them drain.
-          this.linger = this.timers.setTimer(this.timers.now() + 1000, () => this.destroy());
-          this.socket.once('finish', () => this.destroy());
-          this.socket.end();
+          this.shutdownTransport();
           break;
         }
       }
