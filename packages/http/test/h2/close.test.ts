@@ -4,6 +4,7 @@
  * (no RST_STREAM written after the GOAWAY, no 'error'). Over node:net, against node:http2
  * and our own client and server.
  */
+import type { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -56,8 +57,7 @@ async function listen(server: net.Server | http2.Http2Server): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
-const once = <T>(e: { once(n: string, f: (...a: never[]) => void): unknown }, name: string) =>
-  new Promise<T>((r) => e.once(name, ((...a: unknown[]) => r(a[0] as T)) as never));
+const once = <T>(e: EventEmitter, name: string) => new Promise<T>((r) => e.once(name, (a: T) => r(a)));
 
 describe('our server closing', () => {
   it('graceful close with finished and unread streams: GOAWAY, then no RST_STREAM; node:http2 sees every answer', async () => {
