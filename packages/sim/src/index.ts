@@ -47,6 +47,6 @@ export {
   type Scenario,
   type ScenarioContext,
   type ScenarioRun,
-} from './scenarios.ts';
+} from './scenarios/index.ts';
 export { Sim, type SimHost, type SimOptions } from './sim.ts';
 export { formatTree, packetTree, type TreeField, type TreeLayer } from './tree.ts';
