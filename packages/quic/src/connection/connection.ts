@@ -1,0 +1,1963 @@
+import { webcrypto } from 'node:crypto';
+import {
+  bytesEqual,
+  Counters,
+  concatBytes,
+  fromUtf8,
+  joinBytes,
+  silentTrace,
+  type TraceBus,
+  toHex,
+  utf8,
+} from '@stepwire/wire';
+import { type DatagramEvent, type OpenedPacketInfo, openDatagram } from '../crypto/datagram.ts';
+import { KeyPhaseState } from '../crypto/key-update.ts';
+import {
+  derivePacketKeys,
+  initialKeys,
+  nodeQuicCrypto,
+  type PacketKeys,
+  QUIC_SUITE_BY_CODE,
+  type QuicCrypto,
+} from '../crypto/keys.ts';
+import { AEAD_TAG_LENGTH, protectPacket } from '../crypto/protect.ts';
+import { verifyRetry } from '../crypto/retry.ts';
+import { cryptoError, TransportErrorCode, type TransportErrorName } from '../errors.ts';
+import {
+  ackFrameRanges,
+  encodeFrame,
+  encodeFrames,
+  type Frame,
+  FrameType,
+  frameTypeCode,
+} from '../frames/frame.ts';
+import { isAckEliciting } from '../frames/legality.ts';
+import {
+  encodePacketHeader,
+  type PacketHeader,
+  type PacketType,
+  QUIC_VERSION_1,
+  type RetryPacket,
+  splitCoalescedPackets,
+} from '../packet/header.ts';
+import { encodePacketNumber } from '../packet/number.ts';
+import { isStatelessReset, MIN_STATELESS_RESET_LENGTH } from '../packet/stateless-reset.ts';
+import { varintLength } from '../packet/varint.ts';
+import { AckTracker } from '../recovery/ack-tracker.ts';
+import { type PacketNumberSpace, Recovery, type SentPacket, type TimeoutAction } from '../recovery/loss.ts';
+import { ReceiveCredit, SendCredit } from '../streams/flow-control.ts';
+import { ReceiveBuffer } from '../streams/receive-buffer.ts';
+import {
+  canReceive,
+  canSend,
+  type StreamDirection,
+  streamDirection,
+  streamIdOf,
+  streamIndex,
+  streamInitiator,
+} from '../streams/stream-id.ts';
+import { frameSummary, packetSummary } from '../summary.ts';
+import type { QuicLevel, QuicTls, QuicTlsEvent } from '../tls/types.ts';
+import {
+  checkTransportParametersFrom,
+  decodeTransportParameters,
+  effectiveTransportParameters,
+  encodeTransportParameters,
+  type TransportParameters,
+} from '../transport-parameters.ts';
+import { type ConnectionInput, type ConnectionState, connectionTransition } from './state.ts';
+import { RecvStream, SendStream } from './streams.ts';
+import {
+  DEFAULT_TRANSPORT,
+  type QuicCloseError,
+  type QuicConnectionEvent,
+  type QuicConnectionOptions,
+  type TransportConfig,
+} from './types.ts';
+
+/**
+ * A QUIC connection, sans-I/O (RFC 9000, 9001, 9002), shaped like quinn-proto's
+ * `Connection`: datagrams in with `handle(datagram, now)`, datagrams out with
+ * `pollTransmit(now)`, the next deadline from `pollTimeout()` (to be passed back to
+ * `handleTimeout(now)`), and events for the application from `pollEvent()`. It owns no
+ * socket, timer or clock. Times are milliseconds on the caller's clock.
+ */
+
+/** What a sent packet carried that must be resent (or noted) when it is lost or acknowledged (RFC 9000 §13.3). */
+type SentItem =
+  | { k: 'crypto'; space: PacketNumberSpace; offset: number; length: number }
+  | { k: 'stream'; id: number; offset: number; length: number; fin: boolean }
+  | { k: 'reset'; id: number }
+  | { k: 'stop'; id: number }
+  | { k: 'max-data' }
+  | { k: 'max-stream-data'; id: number }
+  | { k: 'max-streams'; bidi: boolean }
+  | { k: 'handshake-done' }
+  | { k: 'new-cid'; seq: number }
+  | { k: 'retire-cid'; seq: number }
+  | { k: 'ack'; largest: number }
+  | { k: 'ping' };
+
+interface Space {
+  readonly name: PacketNumberSpace;
+  readonly level: 'initial' | 'handshake' | 'application';
+  nextPn: number;
+  readonly ack: AckTracker;
+  /** Largest packet number processed (RFC 9000 Appendix A.3), -1 before any. */
+  largestRecvPn: number;
+  /** CRYPTO data to send at this level: a send stream without flow control (RFC 9000 §7.5). */
+  readonly cryptoSend: SendStream;
+  readonly cryptoRecv: ReceiveBuffer;
+  tx: PacketKeys | undefined;
+  rx: PacketKeys | undefined;
+  discarded: boolean;
+  /** Ack-eliciting packets owed by a PTO (RFC 9002 §6.2.4). */
+  probes: number;
+}
+
+interface StreamEntry {
+  id: number;
+  send: SendStream | undefined;
+  recv: RecvStream | undefined;
+  /** The FIN has been handed to the application. */
+  finDelivered: boolean;
+}
+
+interface PeerCid {
+  seq: number;
+  cid: Uint8Array;
+  resetToken: Uint8Array | undefined;
+}
+
+interface LocalCid {
+  seq: number;
+  cid: Uint8Array;
+  resetToken: Uint8Array;
+}
+
+/** Events for the endpoint: connection IDs to route to this connection, or to forget. */
+export type EndpointEvent =
+  | { type: 'cid-issued'; cid: Uint8Array }
+  | { type: 'cid-retired'; cid: Uint8Array };
+
+/** A transport error raised while processing a packet (RFC 9000 §11, §20.1). */
+class TransportError extends Error {
+  constructor(
+    readonly code: number,
+    reason: string,
+    readonly frameType = 0,
+  ) {
+    super(reason);
+  }
+}
+
+function transportError(name: TransportErrorName, reason: string, frameType = 0): TransportError {
+  return new TransportError(TransportErrorCode[name], reason, frameType);
+}
+
+const SPACE_OF_LEVEL = {
+  initial: 'Initial',
+  handshake: 'Handshake',
+  application: 'ApplicationData',
+} as const;
+/** Minimum datagram size carrying a client Initial (RFC 9000 §14.1). */
+export const MIN_INITIAL_DATAGRAM = 1200;
+/** RFC 9000 §8.1: before validation a server sends at most three times what it received. */
+const AMPLIFICATION_FACTOR = 3;
+/** Out-of-order packets held until their keys arrive (RFC 9001 §5.7). */
+const MAX_UNDECRYPTABLE = 8;
+const MAX_PATH_RESPONSES = 4;
+/** Connection IDs of the peer we keep (beyond our active_connection_id_limit is an error, §5.1.1). */
+const MAX_ISSUED_CIDS = 4;
+
+function defaultRandom(n: number): Uint8Array {
+  return webcrypto.getRandomValues(new Uint8Array(n));
+}
+
+export class QuicConnection {
+  readonly role: 'client' | 'server';
+  readonly counters = new Counters();
+  private connState: ConnectionState = 'handshaking';
+  private readonly config: TransportConfig;
+  private readonly qc: QuicCrypto;
+  private readonly random: (n: number) => Uint8Array;
+  private readonly trace: TraceBus;
+  private readonly host: string;
+  private readonly peerName: string | undefined;
+  private readonly tls: QuicTls;
+  private readonly resetTokenFor: (cid: Uint8Array) => Uint8Array;
+  private readonly localCidLength: number;
+
+  private readonly spaces: Record<PacketNumberSpace, Space>;
+  private oneRtt: KeyPhaseState | undefined = undefined;
+  private pendingAppTx: PacketKeys | undefined = undefined;
+  private pendingAppRx: PacketKeys | undefined = undefined;
+  private recovery: Recovery<SentItem[]>;
+  private readonly events: QuicConnectionEvent[] = [];
+  private readonly endpointEvents: EndpointEvent[] = [];
+
+  // ---- connection IDs (RFC 9000 §5.1) ----
+  /** Our first SCID. */
+  readonly initialLocalCid: Uint8Array;
+  private readonly localCids = new Map<number, LocalCid>();
+  private nextLocalCidSeq = 0;
+  private readonly peerCids: PeerCid[] = [];
+  private peerCid: PeerCid;
+  private readonly retireCidPending = new Set<number>();
+  private readonly newCidPending = new Set<number>();
+  /** Client: the first DCID, original_destination_connection_id to check (RFC 9000 §7.3). */
+  private readonly originalDcid: Uint8Array;
+  private retrySourceCid: Uint8Array | undefined;
+  private retryToken: Uint8Array = new Uint8Array(0);
+  private receivedFirstServerPacket = false;
+  private readonly clientScidSeen: Uint8Array | undefined;
+
+  // ---- handshake ----
+  private handshakeComplete = false;
+  private handshakeConfirmed = false;
+  private handshakeDonePending = false;
+  private alpn: string | undefined = undefined;
+  peerParams: TransportParameters | undefined = undefined;
+  private addressValidated: boolean;
+  private bytesReceived = 0;
+  private bytesSent = 0;
+  private readonly undecryptable: Uint8Array[] = [];
+
+  // ---- flow control and streams (RFC 9000 §4) ----
+  private readonly connRecv: ReceiveCredit;
+  private connRecvHighest = 0;
+  private maxDataPending = false;
+  private connSend = new SendCredit(0);
+  private readonly streams = new Map<number, StreamEntry>();
+  private readonly opened: Record<StreamDirection, number> = { bidi: 0, uni: 0 };
+  private readonly peerOpened: Record<StreamDirection, number> = { bidi: 0, uni: 0 };
+  private peerMaxStreams: Record<StreamDirection, number> = { bidi: 0, uni: 0 };
+  private readonly localMaxStreams: Record<StreamDirection, number>;
+  private readonly peerClosed: Record<StreamDirection, number> = { bidi: 0, uni: 0 };
+  private readonly maxStreamsPending: Record<StreamDirection, boolean> = { bidi: false, uni: false };
+  private sendOrder: number[] = [];
+  private readonly pathResponses: Uint8Array[] = [];
+  private peerAckDelayExponent = 3;
+
+  // ---- timers ----
+  private idleTimeout: number;
+  private idleDeadline: number | undefined;
+  private ackElicitingSinceReceive = false;
+  private closeDeadline: number | undefined = undefined;
+  private keyDiscardDeadline: number | undefined = undefined;
+  private lastKeyUpdates = 0;
+
+  // ---- closing (RFC 9000 §10.2) ----
+  private closeFrame: Frame | undefined = undefined;
+  private closeSendPending = false;
+  private packetsWhileClosing = 0;
+  closeError: QuicCloseError | undefined = undefined;
+
+  constructor(opts: QuicConnectionOptions) {
+    this.role = opts.role;
+    this.config = { ...DEFAULT_TRANSPORT, ...opts.transport };
+    this.qc = opts.crypto ?? nodeQuicCrypto;
+    this.random = opts.random ?? defaultRandom;
+    this.trace = opts.trace ?? silentTrace;
+    this.host = opts.host ?? opts.role;
+    this.peerName = opts.peer;
+    this.localCidLength = opts.localCidLength ?? opts.localCid?.length ?? 8;
+    this.resetTokenFor = opts.resetTokenFor ?? (() => this.random(16));
+    this.recovery = new Recovery({
+      isServer: this.role === 'server',
+      maxDatagramSize: this.config.maxDatagramSize,
+    });
+    this.connRecv = new ReceiveCredit(this.config.initialMaxData);
+    this.localMaxStreams = { bidi: this.config.initialMaxStreamsBidi, uni: this.config.initialMaxStreamsUni };
+    this.idleTimeout = this.config.maxIdleTimeout;
+    this.idleDeadline = this.idleTimeout > 0 ? opts.now + this.idleTimeout : undefined;
+
+    const space = (name: PacketNumberSpace, level: Space['level']): Space => ({
+      name,
+      level,
+      nextPn: 0,
+      ack: new AckTracker({
+        space: name,
+        maxAckDelay: this.config.maxAckDelay,
+        ackDelayExponent: this.config.ackDelayExponent,
+      }),
+      largestRecvPn: -1,
+      cryptoSend: new SendStream(-1, Number.POSITIVE_INFINITY),
+      cryptoRecv: new ReceiveBuffer(this.config.cryptoBufferSize, 256),
+      tx: undefined,
+      rx: undefined,
+      discarded: false,
+      probes: 0,
+    });
+    this.spaces = {
+      Initial: space('Initial', 'initial'),
+      Handshake: space('Handshake', 'handshake'),
+      ApplicationData: space('ApplicationData', 'application'),
+    };
+
+    this.initialLocalCid = opts.localCid ?? this.random(this.localCidLength);
+    this.localCids.set(0, {
+      seq: 0,
+      cid: this.initialLocalCid,
+      resetToken: this.resetTokenFor(this.initialLocalCid),
+    });
+    this.nextLocalCidSeq = 1;
+
+    const ours: TransportParameters = {
+      max_idle_timeout: this.config.maxIdleTimeout,
+      initial_max_data: this.config.initialMaxData,
+      initial_max_stream_data_bidi_local: this.config.initialMaxStreamDataBidiLocal,
+      initial_max_stream_data_bidi_remote: this.config.initialMaxStreamDataBidiRemote,
+      initial_max_stream_data_uni: this.config.initialMaxStreamDataUni,
+      initial_max_streams_bidi: this.config.initialMaxStreamsBidi,
+      initial_max_streams_uni: this.config.initialMaxStreamsUni,
+      active_connection_id_limit: this.config.activeConnectionIdLimit,
+      initial_source_connection_id: this.initialLocalCid,
+    };
+    if (this.config.maxAckDelay !== 25) ours.max_ack_delay = this.config.maxAckDelay;
+    if (this.config.ackDelayExponent !== 3) ours.ack_delay_exponent = this.config.ackDelayExponent;
+
+    if (this.role === 'client') {
+      // RFC 9000 §7.2: the client's first DCID is unpredictable and at least 8 bytes.
+      const dcid = opts.initialDcid ?? this.random(8);
+      this.originalDcid = dcid;
+      this.peerCid = { seq: 0, cid: dcid, resetToken: undefined };
+      this.peerCids.push(this.peerCid);
+      this.clientScidSeen = undefined;
+      this.addressValidated = true;
+      this.installInitialKeys(dcid);
+      this.tls = opts.tls(encodeTransportParameters(ours));
+      this.onTls(this.tls.start(opts.now), opts.now);
+    } else {
+      const s = opts.server;
+      if (!s) throw new Error('a server connection needs the client Initial info (opts.server)');
+      this.originalDcid = s.originalDcid;
+      this.retrySourceCid = s.retrySourceCid;
+      this.clientScidSeen = s.clientScid;
+      this.peerCid = { seq: 0, cid: s.clientScid, resetToken: undefined };
+      this.peerCids.push(this.peerCid);
+      this.addressValidated = s.addressValidated ?? false;
+      this.installInitialKeys(s.initialDcid);
+      // RFC 9000 §18.2: server-only parameters; the reset token of our first CID (§10.3).
+      ours.original_destination_connection_id = s.originalDcid;
+      if (s.retrySourceCid) ours.retry_source_connection_id = s.retrySourceCid;
+      ours.stateless_reset_token = this.localCids.get(0)?.resetToken;
+      this.tls = opts.tls(encodeTransportParameters(ours));
+    }
+  }
+
+  // ======================================================================
+  // Public API
+  // ======================================================================
+
+  get state(): ConnectionState {
+    return this.connState;
+  }
+  /** Nothing left to do: the endpoint may forget this connection. */
+  get isDrained(): boolean {
+    return this.connState === 'closed';
+  }
+  get isHandshakeConfirmed(): boolean {
+    return this.handshakeConfirmed;
+  }
+  /** Our connection IDs now routed to this connection. */
+  get activeLocalCids(): Uint8Array[] {
+    return [...this.localCids.values()].map((c) => c.cid);
+  }
+  /** The DCID we currently send with. */
+  get remoteCid(): Uint8Array {
+    return this.peerCid.cid;
+  }
+  get keyUpdates(): number {
+    return this.oneRtt?.updates ?? 0;
+  }
+
+  /** A snapshot of what the connection holds, for stats lines (a leak shows as a number that grows). */
+  stats(): Record<string, unknown> {
+    return {
+      state: this.connState,
+      streams: this.streams.size,
+      bytesInFlight: this.recovery.bytesInFlight,
+      cwnd: Math.round(this.recovery.cc.congestionWindow),
+      srtt: this.recovery.rtt.smoothedRtt,
+      sent: this.bytesSent,
+      received: this.bytesReceived,
+      keyUpdates: this.keyUpdates,
+      counters: this.counters.snapshot(),
+    };
+  }
+
+  pollEvent(): QuicConnectionEvent | undefined {
+    return this.events.shift();
+  }
+  /** @internal For the endpoint. */
+  pollEndpointEvent(): EndpointEvent | undefined {
+    return this.endpointEvents.shift();
+  }
+
+  /** Opens a stream of ours (RFC 9000 §2.1); throws when the peer's MAX_STREAMS does not allow it. */
+  openStream(direction: StreamDirection): number {
+    this.assertLive();
+    const n = this.opened[direction];
+    if (n >= this.peerMaxStreams[direction]) {
+      throw new Error(
+        `stream limit reached: the peer allows ${this.peerMaxStreams[direction]} ${direction} streams (RFC 9000 §4.6)`,
+      );
+    }
+    const id = streamIdOf(this.role, direction, n);
+    this.opened[direction] = n + 1;
+    this.createStream(id);
+    return id;
+  }
+
+  /** Whether openStream(direction) would succeed now. */
+  canOpenStream(direction: StreamDirection): boolean {
+    return this.isLive && this.opened[direction] < this.peerMaxStreams[direction];
+  }
+
+  write(id: number, data: Uint8Array, fin = false): void {
+    this.assertLive();
+    const e = this.streams.get(id);
+    if (!e?.send) throw new Error(`stream ${id} is not open for sending`);
+    e.send.write(data, fin);
+    this.markSendable(id);
+  }
+
+  /** RESET_STREAM (RFC 9000 §19.4): abandon sending on a stream. */
+  resetStream(id: number, code: number): void {
+    const e = this.streams.get(id);
+    if (!e?.send) return;
+    e.send.reset(code);
+    this.markSendable(id);
+  }
+
+  /** STOP_SENDING (RFC 9000 §19.5): ask the peer to stop sending on a stream. */
+  stopSending(id: number, code: number): void {
+    const e = this.streams.get(id);
+    if (!e?.recv || e.recv.stopCode !== undefined || e.recv.state !== 'Recv') return;
+    e.recv.stopCode = code;
+    e.recv.stopPending = true;
+  }
+
+  /** Sends a PING (RFC 9000 §19.2) in the highest space with keys. */
+  ping(): void {
+    const s = this.oneRtt
+      ? this.spaces.ApplicationData
+      : this.spaces.Handshake.tx
+        ? this.spaces.Handshake
+        : this.spaces.Initial;
+    s.probes = Math.max(s.probes, 1);
+  }
+
+  /** Starts a 1-RTT key update (RFC 9001 §6.1); false when not allowed yet. */
+  initiateKeyUpdate(now: number): boolean {
+    if (!this.oneRtt?.initiate(this.handshakeConfirmed)) return false;
+    this.noteKeyUpdate(now);
+    return true;
+  }
+
+  /**
+   * Closes the connection (RFC 9000 §10.2): CONNECTION_CLOSE of type 0x1d with an
+   * application error code, or of type 0x1c with a transport code when `application` is false.
+   */
+  close(now: number, code = 0, reason = '', application = true): void {
+    if (!this.isLive) return;
+    this.enterClosing(
+      now,
+      application
+        ? { type: 'CONNECTION_CLOSE_APPLICATION', errorCode: code, reasonPhrase: utf8(reason) }
+        : { type: 'CONNECTION_CLOSE', errorCode: code, frameType: 0, reasonPhrase: utf8(reason) },
+      code === 0 && !application ? undefined : { source: 'local', application, code, reason },
+    );
+  }
+
+  // ======================================================================
+  // Receiving (RFC 9000 §12, RFC 9001 §5)
+  // ======================================================================
+
+  handle(datagram: Uint8Array, now: number): void {
+    if (this.connState === 'closed' || this.connState === 'draining') {
+      this.counters.inc('quic.rx.after-close');
+      return;
+    }
+    this.bytesReceived += datagram.length;
+    if (this.connState === 'closing') {
+      // §10.2.1: answer incoming packets with the CONNECTION_CLOSE again, less and less often.
+      this.packetsWhileClosing++;
+      if ((this.packetsWhileClosing & (this.packetsWhileClosing - 1)) === 0) this.closeSendPending = true;
+      return;
+    }
+    const { packets, error } = splitCoalescedPackets(datagram, this.localCidLength);
+    let anyProcessed = false;
+    for (const bytes of packets) {
+      if (this.receivePacketBytes(bytes, now, true)) anyProcessed = true;
+      if (!this.isLive) return;
+    }
+    if (error) this.drop(now, 'quic.rx.malformed', error.message);
+    // §10.3.1: a datagram nothing in which could be processed may be a Stateless Reset.
+    if (!anyProcessed && datagram.length >= MIN_STATELESS_RESET_LENGTH) {
+      const tokens = this.peerCids.flatMap((c) => (c.resetToken ? [c.resetToken] : []));
+      if (isStatelessReset(datagram, tokens)) {
+        this.trace1(now, 'in', 'stateless reset', 'RFC 9000 §10.3.1');
+        this.transition('stateless-reset', now);
+        this.closeError = {
+          source: 'stateless-reset',
+          application: false,
+          code: 0,
+          reason: 'stateless reset',
+        };
+        this.events.push({ type: 'closed', error: this.closeError });
+        this.closeDeadline = now + 3 * this.ptoDuration();
+        return;
+      }
+    }
+    this.retryUndecryptable(now);
+  }
+
+  /** Tries packets held for lack of keys again once new keys arrived. */
+  private retryUndecryptable(now: number): void {
+    for (let round = 0; round < 4 && this.undecryptable.length > 0; round++) {
+      const held = this.undecryptable.splice(0);
+      let progress = false;
+      for (const b of held) {
+        if (this.receivePacketBytes(b, now, false)) progress = true;
+        if (!this.isLive) return;
+      }
+      if (!progress) break;
+    }
+  }
+
+  /** One coalesced packet: open, check, process. Returns whether it was processed. */
+  private receivePacketBytes(bytes: Uint8Array, now: number, mayHold: boolean): boolean {
+    const evs = openDatagram(bytes, {
+      shortDcidLength: this.localCidLength,
+      keys: {
+        Initial: this.spaces.Initial.rx,
+        Handshake: this.spaces.Handshake.rx,
+        '1-RTT': this.oneRtt,
+      },
+      largestPn: (s) => this.spaces[s].largestRecvPn,
+    });
+    let processed = false;
+    for (const ev of evs) {
+      if (this.onDatagramEvent(ev, bytes, now, mayHold)) processed = true;
+      if (!this.isLive) break;
+    }
+    return processed;
+  }
+
+  private onDatagramEvent(ev: DatagramEvent, bytes: Uint8Array, now: number, mayHold: boolean): boolean {
+    switch (ev.kind) {
+      case 'packet':
+        try {
+          return this.onPacket(ev.packet, now);
+        } catch (e) {
+          if (e instanceof TransportError) {
+            this.closeWithError(now, e);
+            return true;
+          }
+          throw e;
+        }
+      case 'retry':
+        this.onRetry(ev.retry, ev.bytes, now);
+        return false;
+      case 'version-negotiation':
+        // RFC 9000 §6.2: only before any other packet from the server, and only if it does not list our version.
+        if (
+          this.role === 'client' &&
+          !this.receivedFirstServerPacket &&
+          !ev.packet.supportedVersions.includes(QUIC_VERSION_1)
+        ) {
+          this.trace1(
+            now,
+            'in',
+            `VersionNegotiation versions=${ev.packet.supportedVersions.map((v) => v.toString(16)).join(',')}`,
+            'RFC 9000 §6.2',
+          );
+          this.closeError = {
+            source: 'version-negotiation',
+            application: false,
+            code: 0,
+            reason: 'no common QUIC version',
+          };
+          this.transition('version-negotiation', now);
+          this.events.push({ type: 'closed', error: this.closeError });
+        } else
+          this.drop(
+            now,
+            'quic.rx.version-negotiation-ignored',
+            'Version Negotiation ignored (RFC 9000 §6.2)',
+          );
+        return false;
+      case 'no-keys':
+        if (
+          mayHold &&
+          this.undecryptable.length < MAX_UNDECRYPTABLE &&
+          !this.spaceOfType(ev.type).discarded
+        ) {
+          this.undecryptable.push(bytes.slice());
+          this.counters.inc('quic.rx.held-for-keys');
+        } else this.drop(now, 'quic.rx.no-keys', `${ev.type} packet without keys (RFC 9001 §5.7)`);
+        return false;
+      case 'dropped':
+        this.drop(now, 'quic.rx.dropped', ev.reason);
+        return false;
+      case 'violation':
+        this.closeWithError(now, transportError(ev.error, ev.reason));
+        return true;
+    }
+  }
+
+  private spaceOfType(t: PacketType): Space {
+    return t === 'Initial'
+      ? this.spaces.Initial
+      : t === 'Handshake'
+        ? this.spaces.Handshake
+        : this.spaces.ApplicationData;
+  }
+
+  private onPacket(p: OpenedPacketInfo, now: number): boolean {
+    const space = this.spaceOfType(p.type);
+    if (p.type === '0-RTT') {
+      this.drop(now, 'quic.rx.0rtt', '0-RTT is not accepted');
+      return false;
+    }
+    if (space.discarded) {
+      this.drop(
+        now,
+        'quic.rx.discarded-space',
+        `${p.type} packet after its keys were discarded (RFC 9001 §4.9)`,
+      );
+      return false;
+    }
+    if (space.ack.isDuplicate(p.packetNumber)) {
+      this.drop(now, 'quic.rx.duplicate', `duplicate ${p.type} pn=${p.packetNumber} (RFC 9000 §12.3)`);
+      return false;
+    }
+    if (this.trace.enabled)
+      this.tracePacket(now, 'in', p.type, p.packetNumber, p.dcid, p.scid, p.frames, p.keyPhase);
+    this.counters.inc('quic.rx.packets');
+    // RFC 9000 §7.2: the client takes the server's SCID from its first Initial as its DCID.
+    if (this.role === 'client' && !this.receivedFirstServerPacket && p.type !== '1-RTT') {
+      this.receivedFirstServerPacket = true;
+      this.peerCid.cid = p.scid;
+    }
+    if (this.role === 'server' && p.type === 'Handshake') {
+      // RFC 9000 §8.1: a Handshake packet from the client proves its address.
+      this.addressValidated = true;
+      // RFC 9001 §4.9.1: "a server MUST discard Initial keys when it first successfully processes a Handshake packet".
+      this.discardSpace('Initial', now);
+    }
+    space.largestRecvPn = Math.max(space.largestRecvPn, p.packetNumber);
+    const eliciting = isAckEliciting(p.frames);
+    for (const f of p.frames) {
+      this.onFrame(f, space, now);
+      if (!this.isLive) return true;
+    }
+    if (!space.discarded) space.ack.onPacketReceived(p.packetNumber, eliciting, now);
+    if (p.type === '1-RTT') this.checkKeyPhase(now);
+    // RFC 9000 §10.1: any packet processed restarts the idle timer.
+    this.ackElicitingSinceReceive = false;
+    this.restartIdle(now);
+    return true;
+  }
+
+  private onRetry(retry: RetryPacket, bytes: Uint8Array, now: number): void {
+    // RFC 9000 §17.2.5.2: one Retry, only before any other packet, with a verified tag and a new SCID.
+    if (
+      this.role !== 'client' ||
+      this.receivedFirstServerPacket ||
+      this.retrySourceCid !== undefined ||
+      retry.retryToken.length === 0 ||
+      bytesEqual(retry.scid, this.originalDcid) ||
+      !verifyRetry(this.qc.crypto, this.originalDcid, bytes)
+    ) {
+      this.drop(now, 'quic.rx.retry-refused', 'Retry not acceptable (RFC 9000 §17.2.5.2, RFC 9001 §5.8)');
+      return;
+    }
+    this.trace1(now, 'in', packetSummary(retry), 'RFC 9000 §17.2.5');
+    this.retrySourceCid = retry.scid;
+    this.retryToken = retry.retryToken;
+    this.peerCid.cid = retry.scid;
+    this.installInitialKeys(retry.scid);
+    // Everything sent in Initial packets is sent again in new Initials (RFC 9000 §17.2.5.3).
+    // Packet numbers continue; recovery starts over: nothing sent so far will be acknowledged.
+    const old = this.recovery.unacked('Initial');
+    this.recovery = new Recovery({ isServer: false, maxDatagramSize: this.config.maxDatagramSize });
+    for (const p of old) this.onLost(p.frames);
+  }
+
+  // ---- frames (RFC 9000 §19) ----
+
+  private onFrame(f: Frame, space: Space, now: number): void {
+    switch (f.type) {
+      case 'PADDING':
+      case 'PING':
+        return;
+      case 'ACK':
+        this.onAck(f, space, now);
+        return;
+      case 'CRYPTO':
+        this.onCrypto(f.offset, f.data, space, now);
+        return;
+      case 'HANDSHAKE_DONE':
+        // RFC 9000 §19.20: a server receiving HANDSHAKE_DONE closes with PROTOCOL_VIOLATION.
+        if (this.role === 'server')
+          throw transportError(
+            'PROTOCOL_VIOLATION',
+            'HANDSHAKE_DONE from a client',
+            FrameType.HANDSHAKE_DONE,
+          );
+        if (!this.handshakeConfirmed) this.confirmHandshake(now);
+        return;
+      case 'NEW_TOKEN':
+        if (this.role === 'server')
+          throw transportError(
+            'PROTOCOL_VIOLATION',
+            'NEW_TOKEN from a client (RFC 9000 §19.7)',
+            FrameType.NEW_TOKEN,
+          );
+        return;
+      case 'CONNECTION_CLOSE':
+      case 'CONNECTION_CLOSE_APPLICATION':
+        this.onConnectionClose(f, now);
+        return;
+      case 'STREAM':
+        this.onStreamFrame(f.streamId, f.offset, f.data, f.fin, now);
+        return;
+      case 'RESET_STREAM':
+        this.onResetStream(f.streamId, f.applicationProtocolErrorCode, f.finalSize);
+        return;
+      case 'STOP_SENDING': {
+        const e = this.streamFor(f.streamId, 'send', FrameType.STOP_SENDING);
+        if (!e?.send) return;
+        this.events.push({ type: 'stop-sending', id: f.streamId, code: f.applicationProtocolErrorCode });
+        // RFC 9000 §3.5: "An endpoint that receives a STOP_SENDING frame MUST send a RESET_STREAM frame".
+        if (e.send.reset(f.applicationProtocolErrorCode)) this.markSendable(f.streamId);
+        return;
+      }
+      case 'MAX_DATA':
+        this.connSend.onMaxData(f.maximumData);
+        return;
+      case 'MAX_STREAM_DATA': {
+        const e = this.streamFor(f.streamId, 'send', FrameType.MAX_STREAM_DATA);
+        if (e?.send) {
+          e.send.credit.onMaxData(f.maximumStreamData);
+          this.markSendable(f.streamId);
+        }
+        return;
+      }
+      case 'MAX_STREAMS': {
+        const d: StreamDirection = f.bidirectional ? 'bidi' : 'uni';
+        this.peerMaxStreams[d] = Math.max(this.peerMaxStreams[d], f.maximumStreams);
+        return;
+      }
+      case 'DATA_BLOCKED':
+      case 'STREAM_DATA_BLOCKED':
+      case 'STREAMS_BLOCKED':
+        // Informational (RFC 9000 §4.1): our credit updates follow consumption.
+        if (
+          f.type === 'STREAMS_BLOCKED' &&
+          f.maximumStreams > (f.bidirectional ? this.localMaxStreams.bidi : this.localMaxStreams.uni)
+        ) {
+          throw transportError(
+            'STREAM_LIMIT_ERROR',
+            'STREAMS_BLOCKED above our limit (RFC 9000 §19.14)',
+            frameTypeCode(f),
+          );
+        }
+        return;
+      case 'NEW_CONNECTION_ID':
+        this.onNewConnectionId(f.sequenceNumber, f.retirePriorTo, f.connectionId, f.statelessResetToken);
+        return;
+      case 'RETIRE_CONNECTION_ID':
+        this.onRetireConnectionId(f.sequenceNumber, now);
+        return;
+      case 'PATH_CHALLENGE':
+        // RFC 9000 §8.2.2: echo the data in a PATH_RESPONSE.
+        if (this.pathResponses.length < MAX_PATH_RESPONSES) this.pathResponses.push(f.data);
+        return;
+      case 'PATH_RESPONSE':
+        return;
+      case 'DATAGRAM':
+        // RFC 9221 §3: we did not advertise max_datagram_frame_size.
+        throw transportError(
+          'PROTOCOL_VIOLATION',
+          'DATAGRAM frame not negotiated (RFC 9221 §3)',
+          frameTypeCode(f),
+        );
+    }
+  }
+
+  private onAck(f: Extract<Frame, { type: 'ACK' }>, space: Space, now: number): void {
+    const exponent = space.name === 'ApplicationData' ? this.peerAckDelayExponent : 3;
+    const outcome = this.recovery.onAckReceived(
+      space.name,
+      { ranges: ackFrameRanges(f), ackDelay: (f.ackDelay * 2 ** exponent) / 1000, ecnCounts: f.ecnCounts },
+      now,
+    );
+    // RFC 9000 §13.1: acknowledging a packet never sent is a PROTOCOL_VIOLATION.
+    if (outcome.error)
+      throw transportError(
+        'PROTOCOL_VIOLATION',
+        'ACK of a packet never sent (RFC 9000 §13.1)',
+        FrameType.ACK,
+      );
+    for (const p of outcome.newlyAcked) {
+      if (space.name === 'ApplicationData') this.oneRtt?.onPacketAcked(p.packetNumber);
+      this.onAcked(p.frames, space);
+    }
+    for (const p of outcome.lost) this.onLost(p.frames);
+    if (outcome.lost.length > 0) this.counters.inc('quic.lost', outcome.lost.length);
+  }
+
+  private onCrypto(offset: number, data: Uint8Array, space: Space, now: number): void {
+    const buf = space.cryptoRecv;
+    const err = buf.receive(offset, data);
+    // RFC 9000 §7.5: more than we buffer is CRYPTO_BUFFER_EXCEEDED.
+    if (err) throw transportError('CRYPTO_BUFFER_EXCEEDED', `CRYPTO data: ${err}`, FrameType.CRYPTO);
+    const chunk = buf.read();
+    if (chunk.length === 0) return;
+    buf.raiseLimit(buf.bytesRead + this.config.cryptoBufferSize);
+    this.onTls(this.tls.receive(space.level, chunk, now), now);
+  }
+
+  private onConnectionClose(
+    f: Extract<Frame, { type: 'CONNECTION_CLOSE' | 'CONNECTION_CLOSE_APPLICATION' }>,
+    now: number,
+  ): void {
+    const application = f.type === 'CONNECTION_CLOSE_APPLICATION';
+    const reason = fromUtf8(f.reasonPhrase);
+    const clean = !application && f.errorCode === TransportErrorCode.NO_ERROR;
+    this.closeError = {
+      source: 'peer',
+      application,
+      code: f.errorCode,
+      ...(f.type === 'CONNECTION_CLOSE' ? { frameType: f.frameType } : {}),
+      reason,
+    };
+    // §10.2.2: draining; nothing more is sent.
+    this.transition('close-received', now);
+    this.closeDeadline = now + 3 * this.ptoDuration();
+    this.events.push(clean ? { type: 'closed' } : { type: 'closed', error: this.closeError });
+  }
+
+  // ---- TLS (RFC 9001 §4) ----
+
+  private onTls(events: QuicTlsEvent[], now: number): void {
+    for (const ev of events) {
+      if (!this.isLive) return;
+      switch (ev.type) {
+        case 'crypto':
+          this.spaces[SPACE_OF_LEVEL[ev.level]].cryptoSend.write(ev.data, false);
+          break;
+        case 'secret':
+          this.onSecret(ev.level, ev.direction, ev.secret, ev.cipherSuite, now);
+          break;
+        case 'handshake-complete':
+          this.onHandshakeComplete(ev.alpn, ev.peerTransportParameters, now);
+          break;
+        case 'session-ticket':
+          this.events.push({ type: 'session-ticket', ticket: ev.ticket });
+          break;
+        case 'error':
+          // RFC 9001 §4.8: a TLS alert becomes CRYPTO_ERROR 0x100 + alert.
+          this.closeWithError(now, new TransportError(cryptoError(ev.alert), ev.reason, FrameType.CRYPTO));
+          break;
+      }
+    }
+  }
+
+  private onSecret(
+    level: QuicLevel,
+    direction: 'read' | 'write',
+    secret: Uint8Array,
+    cipherSuite: number,
+    now: number,
+  ): void {
+    if (level === 'early') return; // 0-RTT is not used by this connection.
+    const suite = QUIC_SUITE_BY_CODE.get(cipherSuite);
+    if (!suite) {
+      this.closeWithError(
+        now,
+        transportError('INTERNAL_ERROR', `cipher suite 0x${cipherSuite.toString(16)} not supported`),
+      );
+      return;
+    }
+    const keys = derivePacketKeys(this.qc, suite, secret);
+    if (level === 'handshake') {
+      if (direction === 'read') this.spaces.Handshake.rx = keys;
+      else {
+        this.spaces.Handshake.tx = keys;
+        this.recovery.hasHandshakeKeys = true;
+      }
+      return;
+    }
+    if (direction === 'read') this.pendingAppRx = keys;
+    else this.pendingAppTx = keys;
+    if (this.pendingAppRx && this.pendingAppTx) {
+      this.oneRtt = new KeyPhaseState(this.qc, this.pendingAppTx, this.pendingAppRx);
+      this.pendingAppRx = undefined;
+      this.pendingAppTx = undefined;
+    }
+  }
+
+  private onHandshakeComplete(alpn: string | undefined, raw: Uint8Array, now: number): void {
+    let params: TransportParameters;
+    try {
+      params = decodeTransportParameters(raw);
+    } catch (e) {
+      this.closeWithError(
+        now,
+        transportError('TRANSPORT_PARAMETER_ERROR', `peer transport parameters: ${(e as Error).message}`),
+      );
+      return;
+    }
+    const problem =
+      checkTransportParametersFrom(params, this.role === 'client' ? 'server' : 'client') ??
+      this.checkCids(params);
+    if (problem) {
+      this.closeWithError(now, transportError('TRANSPORT_PARAMETER_ERROR', problem));
+      return;
+    }
+    this.applyPeerParams(params, now);
+    this.alpn = alpn;
+    this.handshakeComplete = true;
+    this.transition('handshake-complete', now);
+    this.events.push({ type: 'connected', alpn });
+    if (this.role === 'server') {
+      // RFC 9001 §4.1.2: the server's handshake is confirmed when it completes; it sends HANDSHAKE_DONE.
+      this.handshakeDonePending = true;
+      this.confirmHandshake(now);
+      if (this.tls.sendSessionTicket) this.onTls(this.tls.sendSessionTicket(now), now);
+    }
+    this.issueConnectionIds();
+  }
+
+  /** RFC 9000 §7.3: the connection IDs both sides used must match what the parameters say. */
+  private checkCids(p: TransportParameters): string | undefined {
+    const eq = (a: Uint8Array | undefined, b: Uint8Array | undefined) =>
+      a !== undefined && b !== undefined && bytesEqual(a, b);
+    if (this.role === 'client') {
+      if (!eq(p.initial_source_connection_id, this.peerCids[0]?.cid))
+        return 'initial_source_connection_id does not match the server SCID (RFC 9000 §7.3)';
+      if (!eq(p.original_destination_connection_id, this.originalDcid))
+        return 'original_destination_connection_id mismatch (RFC 9000 §7.3)';
+      if (
+        this.retrySourceCid
+          ? !eq(p.retry_source_connection_id, this.retrySourceCid)
+          : p.retry_source_connection_id !== undefined
+      )
+        return 'retry_source_connection_id mismatch (RFC 9000 §7.3)';
+    } else if (!eq(p.initial_source_connection_id, this.clientScidSeen)) {
+      return 'initial_source_connection_id does not match the client SCID (RFC 9000 §7.3)';
+    }
+    return undefined;
+  }
+
+  private applyPeerParams(params: TransportParameters, now: number): void {
+    this.peerParams = params;
+    const p = effectiveTransportParameters(params);
+    this.connSend = new SendCredit(p.initial_max_data);
+    this.peerMaxStreams = { bidi: p.initial_max_streams_bidi, uni: p.initial_max_streams_uni };
+    this.recovery.maxAckDelay = p.max_ack_delay;
+    this.peerAckDelayExponent = p.ack_delay_exponent;
+    if (p.stateless_reset_token && this.peerCids[0]) this.peerCids[0].resetToken = p.stateless_reset_token;
+    // RFC 9000 §10.1: the effective idle timeout is the minimum of both non-zero values.
+    const theirs = p.max_idle_timeout;
+    const ours = this.config.maxIdleTimeout;
+    this.idleTimeout = ours === 0 ? theirs : theirs === 0 ? ours : Math.min(ours, theirs);
+    this.restartIdle(now);
+    // Streams opened before the limits were known take the peer's initial credit now.
+    for (const e of this.streams.values()) if (e.send) e.send.credit.onMaxData(this.initialSendWindow(e.id));
+  }
+
+  private initialSendWindow(id: number): number {
+    const p = effectiveTransportParameters(this.peerParams ?? {});
+    if (streamDirection(id) === 'uni') return p.initial_max_stream_data_uni;
+    // The peer's "local" limit applies to streams it opened, its "remote" limit to ours (§18.2).
+    return streamInitiator(id) === this.role
+      ? p.initial_max_stream_data_bidi_remote
+      : p.initial_max_stream_data_bidi_local;
+  }
+
+  private initialRecvWindow(id: number): number {
+    if (streamDirection(id) === 'uni') return this.config.initialMaxStreamDataUni;
+    return streamInitiator(id) === this.role
+      ? this.config.initialMaxStreamDataBidiLocal
+      : this.config.initialMaxStreamDataBidiRemote;
+  }
+
+  private confirmHandshake(now: number): void {
+    this.handshakeConfirmed = true;
+    this.recovery.handshakeConfirmed = true;
+    // RFC 9001 §4.9.2: Handshake keys are discarded once the handshake is confirmed.
+    this.discardSpace('Initial', now);
+    this.discardSpace('Handshake', now);
+    this.trace1(now, 'local', 'handshake confirmed', 'RFC 9001 §4.1.2');
+  }
+
+  private installInitialKeys(dcid: Uint8Array): void {
+    const k = initialKeys(this.qc, dcid);
+    this.spaces.Initial.tx = this.role === 'client' ? k.client : k.server;
+    this.spaces.Initial.rx = this.role === 'client' ? k.server : k.client;
+  }
+
+  private discardSpace(name: 'Initial' | 'Handshake', now: number): void {
+    const s = this.spaces[name];
+    if (s.discarded) return;
+    s.discarded = true;
+    s.tx = undefined;
+    s.rx = undefined;
+    s.probes = 0;
+    this.recovery.onPacketNumberSpaceDiscarded(name, now);
+    this.trace1(now, 'local', `${name} keys discarded`, 'RFC 9001 §4.9');
+  }
+
+  // ---- streams (RFC 9000 §2-4) ----
+
+  private createStream(id: number): StreamEntry {
+    const e: StreamEntry = {
+      id,
+      send: canSend(id, this.role)
+        ? new SendStream(id, this.peerParams ? this.initialSendWindow(id) : 0)
+        : undefined,
+      recv: canReceive(id, this.role) ? new RecvStream(id, this.initialRecvWindow(id)) : undefined,
+      finDelivered: false,
+    };
+    this.streams.set(id, e);
+    return e;
+  }
+
+  /**
+   * The stream a frame names, opening peer streams up to it (RFC 9000 §3.2), with the
+   * errors of §19.4-§19.10: a stream of ours not yet opened or the wrong direction is a
+   * STREAM_STATE_ERROR, a peer stream beyond our limit a STREAM_LIMIT_ERROR. Undefined when
+   * the stream existed and is gone (late frames are ignored).
+   */
+  private streamFor(id: number, need: 'send' | 'recv', frameType: number): StreamEntry | undefined {
+    const dir = streamDirection(id);
+    const ok = need === 'send' ? canSend(id, this.role) : canReceive(id, this.role);
+    if (!ok)
+      throw transportError(
+        'STREAM_STATE_ERROR',
+        `stream ${id} cannot be used that way (RFC 9000 §19.8)`,
+        frameType,
+      );
+    const index = streamIndex(id);
+    if (streamInitiator(id) === this.role) {
+      if (index >= this.opened[dir])
+        throw transportError(
+          'STREAM_STATE_ERROR',
+          `stream ${id} was never opened (RFC 9000 §19.8)`,
+          frameType,
+        );
+      return this.streams.get(id);
+    }
+    if (index >= this.localMaxStreams[dir])
+      throw transportError(
+        'STREAM_LIMIT_ERROR',
+        `stream ${id} beyond our MAX_STREAMS (RFC 9000 §4.6)`,
+        frameType,
+      );
+    while (this.peerOpened[dir] <= index) {
+      const nid = streamIdOf(streamInitiator(id), dir, this.peerOpened[dir]);
+      this.peerOpened[dir]++;
+      this.createStream(nid);
+      this.events.push({ type: 'stream-opened', id: nid });
+    }
+    return this.streams.get(id);
+  }
+
+  private onStreamFrame(id: number, offset: number, data: Uint8Array, fin: boolean, _now: number): void {
+    const e = this.streamFor(id, 'recv', FrameType.STREAM);
+    const r = e?.recv;
+    if (!e || !r || r.state === 'Reset Recvd' || r.state === 'Reset Read' || r.state === 'Data Read') return;
+    const before = r.buffer.highestOffset;
+    const err = r.buffer.receive(offset, data, fin);
+    if (err === 'TOO_FRAGMENTED')
+      throw transportError(
+        'PROTOCOL_VIOLATION',
+        `stream ${id}: too many out-of-order pieces`,
+        FrameType.STREAM,
+      );
+    if (err) throw transportError(err, `stream ${id}: ${err} (RFC 9000 §4)`, FrameType.STREAM);
+    this.connRecvHighest += r.buffer.highestOffset - before;
+    // RFC 9000 §4.1: the sum over streams may not pass MAX_DATA.
+    if (this.connRecvHighest > this.connRecv.maxData)
+      throw transportError(
+        'FLOW_CONTROL_ERROR',
+        'connection flow control exceeded (RFC 9000 §4.1)',
+        FrameType.STREAM,
+      );
+    if (fin && r.state === 'Recv') r.to('fin');
+    this.deliver(e, r);
+  }
+
+  private deliver(e: StreamEntry, r: RecvStream): void {
+    const chunk = r.buffer.read();
+    const finished = r.buffer.finished;
+    if (chunk.length > 0 && r.stopCode === undefined) {
+      this.events.push({ type: 'stream-data', id: e.id, data: chunk, fin: finished });
+      if (finished) e.finDelivered = true;
+    }
+    if (chunk.length > 0) {
+      // The application has the bytes: credit returns (RFC 9000 §4.2).
+      if (this.connRecv.onConsumed(chunk.length) !== undefined) this.maxDataPending = true;
+      const next = r.credit.onConsumed(chunk.length);
+      if (next !== undefined && r.state === 'Recv') {
+        r.buffer.raiseLimit(next);
+        r.maxDataPending = true;
+      }
+    }
+    if (finished && !e.finDelivered) {
+      if (r.stopCode === undefined)
+        this.events.push({ type: 'stream-data', id: e.id, data: new Uint8Array(0), fin: true });
+      e.finDelivered = true;
+    }
+    if (finished && r.state === 'Size Known') {
+      r.to('all-received');
+      r.to('read-all');
+      this.maybeForget(e);
+    }
+  }
+
+  private onResetStream(id: number, code: number, finalSize: number): void {
+    const e = this.streamFor(id, 'recv', FrameType.RESET_STREAM);
+    const r = e?.recv;
+    if (!e || !r || r.state === 'Reset Recvd' || r.state === 'Reset Read' || r.state === 'Data Read') return;
+    // RFC 9000 §4.5: the final size cannot change, nor be below what was received.
+    if (
+      (r.buffer.finalSize !== undefined && r.buffer.finalSize !== finalSize) ||
+      finalSize < r.buffer.highestOffset
+    )
+      throw transportError(
+        'FINAL_SIZE_ERROR',
+        `stream ${id}: RESET_STREAM final size ${finalSize}`,
+        FrameType.RESET_STREAM,
+      );
+    if (finalSize > r.buffer.limit)
+      throw transportError(
+        'FLOW_CONTROL_ERROR',
+        `stream ${id}: final size beyond our credit`,
+        FrameType.RESET_STREAM,
+      );
+    this.connRecvHighest += finalSize - r.buffer.highestOffset;
+    if (this.connRecvHighest > this.connRecv.maxData)
+      throw transportError(
+        'FLOW_CONTROL_ERROR',
+        'connection flow control exceeded (RFC 9000 §4.5)',
+        FrameType.RESET_STREAM,
+      );
+    // Bytes never delivered still count as consumed for the connection's credit (§4.5).
+    const unread = finalSize - r.buffer.bytesRead;
+    if (unread > 0 && this.connRecv.onConsumed(unread) !== undefined) this.maxDataPending = true;
+    r.to('reset');
+    this.events.push({ type: 'stream-reset', id, code });
+    r.to('reset-read');
+    r.maxDataPending = false;
+    r.stopPending = false;
+    this.maybeForget(e);
+  }
+
+  /** A stream whose both halves are done is forgotten; a peer's stream frees a slot (RFC 9000 §4.6). */
+  private maybeForget(e: StreamEntry): void {
+    if ((e.send && !e.send.done) || (e.recv && !e.recv.done)) return;
+    if (e.recv?.stopPending || e.send?.resetPending) return;
+    this.streams.delete(e.id);
+    if (streamInitiator(e.id) !== this.role) {
+      const dir = streamDirection(e.id);
+      this.peerClosed[dir]++;
+      const initial = dir === 'bidi' ? this.config.initialMaxStreamsBidi : this.config.initialMaxStreamsUni;
+      const next = this.peerClosed[dir] + initial;
+      if (next - this.localMaxStreams[dir] >= Math.max(1, initial / 2)) {
+        this.localMaxStreams[dir] = next;
+        this.maxStreamsPending[dir] = true;
+      }
+    }
+  }
+
+  private markSendable(id: number): void {
+    if (!this.sendOrder.includes(id)) this.sendOrder.push(id);
+  }
+
+  // ---- connection IDs (RFC 9000 §5.1) ----
+
+  private issueConnectionIds(): void {
+    const limit = Math.min(
+      effectiveTransportParameters(this.peerParams ?? {}).active_connection_id_limit,
+      MAX_ISSUED_CIDS,
+    );
+    while (this.localCids.size < limit) {
+      const cid = this.random(this.localCidLength);
+      const seq = this.nextLocalCidSeq++;
+      this.localCids.set(seq, { seq, cid, resetToken: this.resetTokenFor(cid) });
+      this.newCidPending.add(seq);
+      this.endpointEvents.push({ type: 'cid-issued', cid });
+    }
+  }
+
+  private onNewConnectionId(seq: number, retirePriorTo: number, cid: Uint8Array, token: Uint8Array): void {
+    // RFC 9000 §19.15: a zero-length DCID peer cannot send this.
+    if (this.peerCid.cid.length === 0)
+      throw transportError(
+        'PROTOCOL_VIOLATION',
+        'NEW_CONNECTION_ID with a zero-length connection ID in use',
+        FrameType.NEW_CONNECTION_ID,
+      );
+    const known = this.peerCids.find((c) => c.seq === seq);
+    if (known) {
+      if (!bytesEqual(known.cid, cid))
+        throw transportError(
+          'PROTOCOL_VIOLATION',
+          'sequence number reused for another connection ID (RFC 9000 §19.15)',
+          FrameType.NEW_CONNECTION_ID,
+        );
+      return;
+    }
+    if (!this.retiredPeerSeqs.has(seq)) this.peerCids.push({ seq, cid, resetToken: token });
+    // Retire Prior To (§5.1.2): retire every ID below it, switching to a live one.
+    for (const c of [...this.peerCids]) {
+      if (c.seq < retirePriorTo) this.retirePeerCid(c.seq);
+    }
+    if (this.peerCids.length > this.config.activeConnectionIdLimit) {
+      // §5.1.1: more active IDs than our active_connection_id_limit.
+      throw transportError(
+        'CONNECTION_ID_LIMIT_ERROR',
+        'more connection IDs than active_connection_id_limit',
+        FrameType.NEW_CONNECTION_ID,
+      );
+    }
+  }
+
+  private readonly retiredPeerSeqs = new Set<number>();
+
+  private retirePeerCid(seq: number): void {
+    const i = this.peerCids.findIndex((c) => c.seq === seq);
+    if (i < 0) return;
+    const [c] = this.peerCids.splice(i, 1);
+    this.retiredPeerSeqs.add(seq);
+    this.retireCidPending.add(seq);
+    if (c === this.peerCid) {
+      const next = this.peerCids[0];
+      if (!next)
+        throw transportError(
+          'PROTOCOL_VIOLATION',
+          'every connection ID retired',
+          FrameType.NEW_CONNECTION_ID,
+        );
+      this.peerCid = next;
+    }
+  }
+
+  private onRetireConnectionId(seq: number, _now: number): void {
+    // §19.16: retiring a sequence number never sent is a PROTOCOL_VIOLATION.
+    if (seq >= this.nextLocalCidSeq)
+      throw transportError(
+        'PROTOCOL_VIOLATION',
+        'RETIRE_CONNECTION_ID for an unsent sequence number',
+        FrameType.RETIRE_CONNECTION_ID,
+      );
+    const c = this.localCids.get(seq);
+    if (!c) return;
+    this.localCids.delete(seq);
+    this.newCidPending.delete(seq);
+    this.endpointEvents.push({ type: 'cid-retired', cid: c.cid });
+    this.issueConnectionIds();
+  }
+
+  // ======================================================================
+  // Sending (RFC 9000 §12.2, §13, §14; RFC 9002)
+  // ======================================================================
+
+  pollTransmit(now: number): Uint8Array | undefined {
+    if (this.connState === 'closed' || this.connState === 'draining') return undefined;
+    if (this.connState === 'closing') return this.closeDatagram(now);
+    let budget = this.config.maxDatagramSize;
+    if (!this.addressValidated) {
+      // RFC 9000 §8.1: three times the bytes received, until the client's address is validated.
+      const left = AMPLIFICATION_FACTOR * this.bytesReceived - this.bytesSent;
+      this.recovery.atAntiAmplificationLimit = left < MIN_INITIAL_DATAGRAM;
+      budget = Math.min(budget, left);
+      if (budget < 64) return undefined;
+    } else this.recovery.atAntiAmplificationLimit = false;
+
+    const parts: BuiltPacket[] = [];
+    let used = 0;
+    for (const name of ['Initial', 'Handshake', 'ApplicationData'] as const) {
+      const built = this.buildPacket(this.spaces[name], budget - used, now);
+      if (built) {
+        parts.push(built);
+        used += built.size;
+      }
+    }
+    const last = parts[parts.length - 1];
+    if (!last) return undefined;
+    // RFC 9000 §14.1: a datagram with a client Initial (or a server's ack-eliciting Initial) is at least 1200 bytes.
+    const needsPadding = parts.some(
+      (p) => p.space.name === 'Initial' && (this.role === 'client' || p.ackEliciting),
+    );
+    if (needsPadding && used < MIN_INITIAL_DATAGRAM) {
+      const pad = Math.min(MIN_INITIAL_DATAGRAM, budget) - used;
+      if (pad > 0) {
+        last.frames.push({ type: 'PADDING', length: pad });
+        last.size += pad;
+        last.padded = true;
+      }
+    }
+    const datagram = joinBytes(parts.map((p) => this.seal(p, now)));
+    this.bytesSent += datagram.length;
+    // RFC 9001 §4.9.1: "a client MUST discard Initial keys when it first sends a Handshake packet".
+    if (this.role === 'client' && parts.some((p) => p.space.name === 'Handshake'))
+      this.discardSpace('Initial', now);
+    return datagram;
+  }
+
+  private buildPacket(space: Space, room: number, now: number): BuiltPacket | undefined {
+    if (space.discarded) return undefined;
+    const is1Rtt = space.name === 'ApplicationData';
+    if (is1Rtt ? !this.oneRtt : !space.tx) return undefined;
+    const header = this.headerFor(space);
+    const overhead = this.headerLength(header) + AEAD_TAG_LENGTH;
+    let left = room - overhead;
+    if (left < 32) return undefined;
+    const frames: Frame[] = [];
+    const items: SentItem[] = [];
+    // ACK first, when there is something new to acknowledge (RFC 9000 §13.2).
+    const ack = space.ack.hasNews ? space.ack.buildAck(now) : undefined;
+    let ackSize = 0;
+    if (ack) {
+      ackSize = encodeFrame(ack).length;
+      if (ackSize > left) return undefined;
+      left -= ackSize;
+    }
+    // RFC 9002 §7: ack-eliciting packets only within the congestion window (probes excepted, §7.5).
+    const probing = space.probes > 0;
+    const cwndLeft = probing ? left : Math.min(left, this.recovery.cc.sendAllowance);
+    let eliciting = cwndLeft > 0 ? this.collectFrames(space, cwndLeft, frames, items) : 0;
+    if (probing && eliciting === 0) {
+      frames.push({ type: 'PING' });
+      items.push({ k: 'ping' });
+      eliciting = 1;
+    }
+    if (ack && (eliciting > 0 || space.ack.ackDue(now))) {
+      frames.unshift(ack);
+      items.push({ k: 'ack', largest: ack.largestAcknowledged });
+      space.ack.onAckSent();
+    }
+    if (frames.length === 0) return undefined;
+    if (eliciting > 0 && space.probes > 0) space.probes--;
+    let size = overhead + frames.reduce((n, f) => n + frameLength(f), 0);
+    // RFC 9001 §5.4.2: room for the header protection sample (4 bytes after the packet number start).
+    const pnLength = header.packetNumberLength;
+    const payloadLength = size - overhead;
+    if (pnLength + payloadLength < 4) {
+      const pad = 4 - pnLength - payloadLength;
+      frames.push({ type: 'PADDING', length: pad });
+      size += pad;
+    }
+    return { space, header, frames, items, size, ackEliciting: eliciting > 0, padded: false };
+  }
+
+  /** Adds ack-eliciting frames within `room` bytes; returns how many were added. */
+  private collectFrames(space: Space, room: number, frames: Frame[], items: SentItem[]): number {
+    let left = room;
+    let count = 0;
+    const add = (f: Frame, item: SentItem | undefined): boolean => {
+      const n = frameLength(f);
+      if (n > left) return false;
+      frames.push(f);
+      if (item) items.push(item);
+      left -= n;
+      count++;
+      return true;
+    };
+    if (space.name === 'ApplicationData') {
+      if (this.handshakeDonePending && this.role === 'server') {
+        if (add({ type: 'HANDSHAKE_DONE' }, { k: 'handshake-done' })) this.handshakeDonePending = false;
+      }
+      while (this.pathResponses.length > 0) {
+        const data = this.pathResponses[0];
+        if (!data || !add({ type: 'PATH_RESPONSE', data }, undefined)) break;
+        this.pathResponses.shift();
+      }
+      if (
+        this.maxDataPending &&
+        add({ type: 'MAX_DATA', maximumData: this.connRecv.maxData }, { k: 'max-data' })
+      )
+        this.maxDataPending = false;
+      for (const d of ['bidi', 'uni'] as const) {
+        if (
+          this.maxStreamsPending[d] &&
+          add(
+            { type: 'MAX_STREAMS', bidirectional: d === 'bidi', maximumStreams: this.localMaxStreams[d] },
+            { k: 'max-streams', bidi: d === 'bidi' },
+          )
+        )
+          this.maxStreamsPending[d] = false;
+      }
+      for (const seq of [...this.newCidPending]) {
+        const c = this.localCids.get(seq);
+        if (!c) {
+          this.newCidPending.delete(seq);
+          continue;
+        }
+        if (
+          !add(
+            {
+              type: 'NEW_CONNECTION_ID',
+              sequenceNumber: seq,
+              retirePriorTo: 0,
+              connectionId: c.cid,
+              statelessResetToken: c.resetToken,
+            },
+            { k: 'new-cid', seq },
+          )
+        )
+          break;
+        this.newCidPending.delete(seq);
+      }
+      for (const seq of [...this.retireCidPending]) {
+        if (!add({ type: 'RETIRE_CONNECTION_ID', sequenceNumber: seq }, { k: 'retire-cid', seq })) break;
+        this.retireCidPending.delete(seq);
+      }
+      for (const e of this.streams.values()) {
+        const r = e.recv;
+        if (r?.stopPending && r.stopCode !== undefined) {
+          if (
+            add(
+              { type: 'STOP_SENDING', streamId: e.id, applicationProtocolErrorCode: r.stopCode },
+              { k: 'stop', id: e.id },
+            )
+          )
+            r.stopPending = false;
+        }
+        if (r?.maxDataPending && r.state === 'Recv') {
+          if (
+            add(
+              { type: 'MAX_STREAM_DATA', streamId: e.id, maximumStreamData: r.credit.maxData },
+              { k: 'max-stream-data', id: e.id },
+            )
+          )
+            r.maxDataPending = false;
+        }
+        const s = e.send;
+        if (s?.resetPending && s.resetCode !== undefined) {
+          const f: Frame = {
+            type: 'RESET_STREAM',
+            streamId: e.id,
+            applicationProtocolErrorCode: s.resetCode,
+            finalSize: s.sendOffset,
+          };
+          if (add(f, { k: 'reset', id: e.id })) s.resetPending = false;
+        }
+      }
+    }
+    // CRYPTO data (RFC 9000 §7.5, §19.6).
+    for (;;) {
+      const max = left - (1 + varintLength(space.cryptoSend.sendOffset + 1) + 2);
+      if (max <= 0) break;
+      const c = space.cryptoSend.nextChunk(Math.min(max, 1100), Number.POSITIVE_INFINITY);
+      if (!c) break;
+      add(
+        { type: 'CRYPTO', offset: c.offset, data: c.data },
+        { k: 'crypto', space: space.name, offset: c.offset, length: c.data.length },
+      );
+    }
+    if (space.name === 'ApplicationData' && this.handshakeComplete)
+      count += this.collectStreamFrames(left, frames, items, (n) => {
+        left -= n;
+      });
+    return count;
+  }
+
+  private collectStreamFrames(
+    room: number,
+    frames: Frame[],
+    items: SentItem[],
+    consume: (n: number) => void,
+  ): number {
+    let left = room;
+    let count = 0;
+    const order = this.sendOrder;
+    let i = 0;
+    while (i < order.length && left > 24) {
+      const id = order[i] as number;
+      const e = this.streams.get(id);
+      const s = e?.send;
+      if (!s?.wantsToSend(this.connSend.available)) {
+        order.splice(i, 1);
+        continue;
+      }
+      const headerMax = 1 + varintLength(id) + 8 + 2;
+      const c = s.nextChunk(left - headerMax, this.connSend.available);
+      if (!c) {
+        i++;
+        continue;
+      }
+      if (c.newBytes > 0) this.connSend.onSent(c.newBytes);
+      const f: Frame = {
+        type: 'STREAM',
+        streamId: id,
+        offset: c.offset,
+        hasOffset: c.offset > 0,
+        hasLength: true,
+        fin: c.fin,
+        data: c.data,
+      };
+      const n = frameLength(f);
+      frames.push(f);
+      items.push({ k: 'stream', id, offset: c.offset, length: c.data.length, fin: c.fin });
+      left -= n;
+      consume(n);
+      count++;
+      // Round robin: a stream that sent goes to the back (RFC 9000 §2.3 leaves priorities to the application).
+      order.splice(i, 1);
+      if (s.wantsToSend(this.connSend.available)) order.push(id);
+    }
+    return count;
+  }
+
+  private headerFor(space: Space): PacketHeader {
+    const pn = space.nextPn;
+    const largestAcked = this.recovery.largestAcked(space.name);
+    const { truncated, length } = encodePacketNumber(pn, largestAcked);
+    if (space.name === 'ApplicationData') {
+      return {
+        type: '1-RTT',
+        dcid: this.peerCid.cid,
+        spinBit: false,
+        reservedBits: 0,
+        keyPhase: this.oneRtt?.keyPhase ?? false,
+        packetNumberLength: length,
+        truncatedPacketNumber: truncated,
+      };
+    }
+    const common = {
+      version: QUIC_VERSION_1,
+      dcid: this.peerCid.cid,
+      scid: this.initialLocalCid,
+      reservedBits: 0,
+      packetNumberLength: length,
+      truncatedPacketNumber: truncated,
+    };
+    return space.name === 'Initial'
+      ? { type: 'Initial', ...common, token: this.role === 'client' ? this.retryToken : new Uint8Array(0) }
+      : { type: 'Handshake', ...common };
+  }
+
+  private headerLength(h: PacketHeader): number {
+    if (h.type === '1-RTT') return 1 + h.dcid.length + h.packetNumberLength;
+    let n = 1 + 4 + 1 + h.dcid.length + 1 + h.scid.length + 2 + h.packetNumberLength;
+    if (h.type === 'Initial') n += varintLength(h.token.length) + h.token.length;
+    return n;
+  }
+
+  private seal(p: BuiltPacket, now: number): Uint8Array {
+    const payload = encodeFrames(p.frames);
+    const keys = p.space.name === 'ApplicationData' ? this.oneRtt?.tx : p.space.tx;
+    if (!keys) throw new Error(`no keys to seal a ${p.space.name} packet`);
+    // Long headers use a 2-byte Length so the size computed before padding holds.
+    const head = encodePacketHeader(
+      p.header,
+      payload.length + AEAD_TAG_LENGTH,
+      p.header.type === '1-RTT' ? undefined : 2,
+    );
+    const bytes = protectPacket(keys, head, p.space.nextPn, payload);
+    const pn = p.space.nextPn++;
+    if (p.space.name === 'ApplicationData') this.oneRtt?.onPacketSent(pn);
+    const inFlight = p.ackEliciting || p.padded || p.frames.some((f) => f.type === 'PADDING');
+    const sent: SentPacket<SentItem[]> = {
+      packetNumber: pn,
+      ackEliciting: p.ackEliciting,
+      inFlight,
+      sentBytes: bytes.length,
+      timeSent: now,
+      frames: p.items,
+    };
+    this.recovery.onPacketSent(p.space.name, sent, now);
+    this.counters.inc('quic.tx.packets');
+    if (p.ackEliciting) {
+      // RFC 9000 §10.1: the first ack-eliciting packet since the last receive restarts the idle timer.
+      if (!this.ackElicitingSinceReceive) this.restartIdle(now);
+      this.ackElicitingSinceReceive = true;
+    }
+    if (this.trace.enabled) {
+      const scid = p.header.type === '1-RTT' ? new Uint8Array(0) : p.header.scid;
+      this.tracePacket(
+        now,
+        'out',
+        p.header.type,
+        pn,
+        p.header.dcid,
+        scid,
+        p.frames,
+        p.header.type === '1-RTT' && p.header.keyPhase,
+      );
+    }
+    return bytes;
+  }
+
+  // ---- acknowledgement and loss (RFC 9000 §13.3, RFC 9002 §6) ----
+
+  private onAcked(items: SentItem[], space: Space): void {
+    for (const it of items) {
+      switch (it.k) {
+        case 'crypto':
+          this.spaces[it.space].cryptoSend.onAcked(it.offset, it.length, false);
+          break;
+        case 'stream': {
+          const e = this.streams.get(it.id);
+          if (e?.send) {
+            e.send.onAcked(it.offset, it.length, it.fin);
+            if (e.send.done) this.maybeForget(e);
+          }
+          break;
+        }
+        case 'reset': {
+          const e = this.streams.get(it.id);
+          if (e?.send) {
+            e.send.onResetAcked();
+            this.maybeForget(e);
+          }
+          break;
+        }
+        case 'ack':
+          // RFC 9000 §13.2.4: our ACK was received; older packets need not be acknowledged again.
+          space.ack.onAckOfAck(it.largest);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  private onLost(items: SentItem[]): void {
+    for (const it of items) {
+      switch (it.k) {
+        case 'crypto': {
+          const s = this.spaces[it.space];
+          if (!s.discarded) s.cryptoSend.onLost(it.offset, it.length, false);
+          break;
+        }
+        case 'stream': {
+          const e = this.streams.get(it.id);
+          if (e?.send) {
+            e.send.onLost(it.offset, it.length, it.fin);
+            this.markSendable(it.id);
+          }
+          break;
+        }
+        case 'reset': {
+          const s = this.streams.get(it.id)?.send;
+          if (s && s.state === 'Reset Sent') s.resetPending = true;
+          break;
+        }
+        case 'stop': {
+          const r = this.streams.get(it.id)?.recv;
+          if (r && r.state === 'Recv') r.stopPending = true;
+          break;
+        }
+        case 'max-data':
+          this.maxDataPending = true;
+          break;
+        case 'max-stream-data': {
+          const r = this.streams.get(it.id)?.recv;
+          if (r && r.state === 'Recv') r.maxDataPending = true;
+          break;
+        }
+        case 'max-streams':
+          this.maxStreamsPending[it.bidi ? 'bidi' : 'uni'] = true;
+          break;
+        case 'handshake-done':
+          this.handshakeDonePending = true;
+          break;
+        case 'new-cid':
+          if (this.localCids.has(it.seq)) this.newCidPending.add(it.seq);
+          break;
+        case 'retire-cid':
+          this.retireCidPending.add(it.seq);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  // ======================================================================
+  // Timers
+  // ======================================================================
+
+  pollTimeout(): number | undefined {
+    if (this.connState === 'closed') return undefined;
+    if (this.connState === 'closing' || this.connState === 'draining') return this.closeDeadline;
+    let t = this.idleDeadline;
+    const consider = (x: number | undefined) => {
+      if (x !== undefined && (t === undefined || x < t)) t = x;
+    };
+    consider(this.recovery.lossDetectionTimer);
+    for (const s of Object.values(this.spaces)) if (!s.discarded) consider(s.ack.nextTimeout());
+    consider(this.keyDiscardDeadline);
+    return t;
+  }
+
+  handleTimeout(now: number): void {
+    if (this.connState === 'closed') return;
+    if (this.connState === 'closing' || this.connState === 'draining') {
+      if (this.closeDeadline !== undefined && now >= this.closeDeadline) {
+        this.transition(this.connState === 'closing' ? 'closing-timeout' : 'draining-timeout', now);
+      }
+      return;
+    }
+    if (this.idleDeadline !== undefined && now >= this.idleDeadline) {
+      this.closeError = { source: 'idle-timeout', application: false, code: 0, reason: 'idle timeout' };
+      this.transition('idle-timeout', now);
+      this.events.push({ type: 'closed', error: this.closeError });
+      return;
+    }
+    if (this.keyDiscardDeadline !== undefined && now >= this.keyDiscardDeadline) {
+      // RFC 9001 §6.5: the previous phase's keys go about three PTOs after the update.
+      this.oneRtt?.discardPrevious();
+      this.keyDiscardDeadline = undefined;
+    }
+    const timer = this.recovery.lossDetectionTimer;
+    if (timer !== undefined && now >= timer) this.onLossTimeout(this.recovery.onLossDetectionTimeout(now));
+  }
+
+  private onLossTimeout(action: TimeoutAction<SentItem[]>): void {
+    switch (action.kind) {
+      case 'lost':
+        this.counters.inc('quic.lost', action.lost.length);
+        for (const p of action.lost) this.onLost(p.frames);
+        return;
+      case 'anti-deadlock':
+        this.spaces[action.space].probes = 1;
+        return;
+      case 'pto': {
+        this.counters.inc('quic.pto');
+        const space = this.spaces[action.space];
+        space.probes = action.packets;
+        // RFC 9002 §6.2.4: probes carry data when they can: the oldest unacknowledged data goes again.
+        const unacked = this.recovery.unacked(action.space).filter((p) => p.ackEliciting);
+        const resend = action.space === 'ApplicationData' ? unacked.slice(0, 2) : unacked;
+        for (const p of resend) this.onLost(p.frames);
+        return;
+      }
+      case 'none':
+        return;
+    }
+  }
+
+  // ======================================================================
+  // Closing (RFC 9000 §10)
+  // ======================================================================
+
+  private closeWithError(now: number, e: TransportError): void {
+    if (!this.isLive) return;
+    this.counters.inc('quic.close.error');
+    this.enterClosing(
+      now,
+      {
+        type: 'CONNECTION_CLOSE',
+        errorCode: e.code,
+        frameType: e.frameType,
+        reasonPhrase: utf8(e.message.slice(0, 100)),
+      },
+      { source: 'local', application: false, code: e.code, frameType: e.frameType, reason: e.message },
+    );
+  }
+
+  private enterClosing(now: number, frame: Frame, error: QuicCloseError | undefined): void {
+    this.closeFrame = frame;
+    this.closeSendPending = true;
+    this.closeError = error;
+    this.transition('close-local', now);
+    this.closeDeadline = now + 3 * this.ptoDuration();
+    this.events.push(error ? { type: 'closed', error } : { type: 'closed' });
+  }
+
+  /** §10.2.3: before the handshake is confirmed, the close goes in every space with keys; an application close becomes APPLICATION_ERROR outside 1-RTT. */
+  private closeDatagram(now: number): Uint8Array | undefined {
+    if (!this.closeSendPending || !this.closeFrame) return undefined;
+    this.closeSendPending = false;
+    const parts: Uint8Array[] = [];
+    let clientInitial = false;
+    for (const name of ['Initial', 'Handshake', 'ApplicationData'] as const) {
+      const space = this.spaces[name];
+      if (space.discarded) continue;
+      const keys = name === 'ApplicationData' ? this.oneRtt?.tx : space.tx;
+      if (!keys) continue;
+      let frame = this.closeFrame;
+      if (name !== 'ApplicationData' && frame.type === 'CONNECTION_CLOSE_APPLICATION')
+        frame = {
+          type: 'CONNECTION_CLOSE',
+          errorCode: TransportErrorCode.APPLICATION_ERROR,
+          frameType: 0,
+          reasonPhrase: new Uint8Array(0),
+        };
+      const header = this.headerFor(space);
+      const frames: Frame[] = [frame];
+      if (name === 'Initial' && this.role === 'client') clientInitial = true;
+      const payloadLength = frameLength(frame);
+      if (payloadLength + header.packetNumberLength < 4) frames.push({ type: 'PADDING', length: 4 });
+      parts.push(
+        this.seal({ space, header, frames, items: [], size: 0, ackEliciting: false, padded: false }, now),
+      );
+    }
+    if (clientInitial) {
+      const total = parts.reduce((n, p) => n + p.length, 0);
+      if (total < MIN_INITIAL_DATAGRAM) parts.push(new Uint8Array(MIN_INITIAL_DATAGRAM - total));
+    }
+    if (parts.length === 0) return undefined;
+    const d = concatBytes(...parts);
+    this.bytesSent += d.length;
+    return d;
+  }
+
+  // ======================================================================
+  // Helpers
+  // ======================================================================
+
+  private get isLive(): boolean {
+    return this.connState === 'handshaking' || this.connState === 'established';
+  }
+
+  private assertLive(): void {
+    if (!this.isLive) throw new Error(`connection is ${this.connState}`);
+  }
+
+  private transition(input: ConnectionInput, now: number): void {
+    const row = connectionTransition(this.connState, input);
+    if (!row) throw new Error(`no connection transition ${this.connState} --${input}-->`);
+    const from = this.connState;
+    this.connState = row.to;
+    if (this.trace.enabled) {
+      this.trace.emit({
+        t: now,
+        host: this.host,
+        layer: 'quic',
+        dir: 'local',
+        summary: `${from} → ${row.to} (${input})`,
+        state: { from, to: row.to },
+        rfc: row.rfc,
+      });
+    }
+  }
+
+  private ptoDuration(): number {
+    return this.recovery.rtt.ptoBase() + this.recovery.maxAckDelay;
+  }
+
+  private restartIdle(now: number): void {
+    if (this.idleTimeout <= 0) {
+      this.idleDeadline = undefined;
+      return;
+    }
+    // RFC 9000 §10.1: at least three PTOs, so probes have a chance before the connection gives up.
+    this.idleDeadline = now + Math.max(this.idleTimeout, 3 * this.ptoDuration());
+  }
+
+  private checkKeyPhase(now: number): void {
+    const n = this.oneRtt?.updates ?? 0;
+    if (n !== this.lastKeyUpdates) this.noteKeyUpdate(now);
+  }
+
+  private noteKeyUpdate(now: number): void {
+    this.lastKeyUpdates = this.oneRtt?.updates ?? 0;
+    this.keyDiscardDeadline = now + 3 * this.ptoDuration();
+    this.trace1(now, 'local', `key update → phase ${this.oneRtt?.keyPhase ? 1 : 0}`, 'RFC 9001 §6');
+  }
+
+  private drop(now: number, reason: string, detail: string): void {
+    this.counters.inc(reason);
+    if (this.trace.enabled)
+      this.trace.emit({
+        t: now,
+        host: this.host,
+        layer: 'quic',
+        dir: 'drop',
+        summary: detail,
+        reason,
+        ...(this.peerName ? { peer: this.peerName } : {}),
+      });
+  }
+
+  private trace1(now: number, dir: 'in' | 'out' | 'local', summary: string, rfc: string): void {
+    if (this.trace.enabled)
+      this.trace.emit({
+        t: now,
+        host: this.host,
+        layer: 'quic',
+        dir,
+        summary,
+        rfc,
+        ...(this.peerName ? { peer: this.peerName } : {}),
+      });
+  }
+
+  private tracePacket(
+    now: number,
+    dir: 'in' | 'out',
+    type: PacketType,
+    pn: number,
+    dcid: Uint8Array,
+    scid: Uint8Array,
+    frames: Frame[],
+    keyPhase: boolean,
+  ): void {
+    const header =
+      type === '1-RTT'
+        ? packetSummary(
+            {
+              type,
+              dcid,
+              spinBit: false,
+              reservedBits: 0,
+              keyPhase,
+              packetNumberLength: 1,
+              truncatedPacketNumber: 0,
+            },
+            pn,
+          )
+        : `${type} pn=${pn} dcid=${toHex(dcid)} scid=${toHex(scid)}`;
+    this.trace.emit({
+      t: now,
+      host: this.host,
+      layer: 'quic',
+      dir,
+      summary: `${header} ${frames.map(frameSummary).join(', ')}`,
+      fields: { type, packetNumber: pn, frames: frames.map((f) => f.type) },
+      ...(this.peerName ? { peer: this.peerName } : {}),
+    });
+  }
+}
+
+interface BuiltPacket {
+  space: Space;
+  header: PacketHeader;
+  frames: Frame[];
+  items: SentItem[];
+  size: number;
+  ackEliciting: boolean;
+  padded: boolean;
+}
+
+/** Encoded length of a frame (STREAM and CRYPTO computed without copying their data). */
+function frameLength(f: Frame): number {
+  switch (f.type) {
+    case 'PADDING':
+      return f.length;
+    case 'STREAM':
+      return (
+        1 +
+        varintLength(f.streamId) +
+        (f.hasOffset ? varintLength(f.offset) : 0) +
+        (f.hasLength ? varintLength(f.data.length) : 0) +
+        f.data.length
+      );
+    case 'CRYPTO':
+      return 1 + varintLength(f.offset) + varintLength(f.data.length) + f.data.length;
+    default:
+      return encodeFrame(f).length;
+  }
+}

@@ -1,0 +1,104 @@
+import type { SessionTicket } from '@stepwire/tls';
+import type { TraceBus } from '@stepwire/wire';
+import type { QuicCrypto } from '../crypto/keys.ts';
+import type { QuicTls } from '../tls/types.ts';
+
+/** Why a connection ended (RFC 9000 §10). Absent from the 'closed' event for a transport NO_ERROR close. */
+export interface QuicCloseError {
+  /** Who ended it: we did, the peer's CONNECTION_CLOSE, or a silent end. */
+  source: 'local' | 'peer' | 'idle-timeout' | 'stateless-reset' | 'version-negotiation';
+  /** CONNECTION_CLOSE type 0x1d (application) rather than 0x1c (transport), RFC 9000 §19.19. */
+  application: boolean;
+  code: number;
+  /** For transport errors: the frame type that caused it (0 when unknown). */
+  frameType?: number;
+  reason: string;
+}
+
+/** What the application polls from a connection (HTTP/3 is built on exactly these names). */
+export type QuicConnectionEvent =
+  | { type: 'connected'; alpn: string | undefined }
+  /** A stream the peer opened (RFC 9000 §3.2: opening stream N opens every lower one of its type). */
+  | { type: 'stream-opened'; id: number }
+  /** Bytes in order; `fin` once the final byte has been delivered. */
+  | { type: 'stream-data'; id: number; data: Uint8Array; fin: boolean }
+  | { type: 'stream-reset'; id: number; code: number }
+  | { type: 'stop-sending'; id: number; code: number }
+  /** Client: a ticket for resumption, as QuicTls hands it out. */
+  | { type: 'session-ticket'; ticket: SessionTicket }
+  | { type: 'closed'; error?: QuicCloseError };
+
+/** Our transport settings; they become the transport parameters we send (RFC 9000 §18.2). */
+export interface TransportConfig {
+  /** ms; 0 disables (RFC 9000 §10.1). */
+  maxIdleTimeout: number;
+  initialMaxData: number;
+  initialMaxStreamDataBidiLocal: number;
+  initialMaxStreamDataBidiRemote: number;
+  initialMaxStreamDataUni: number;
+  initialMaxStreamsBidi: number;
+  initialMaxStreamsUni: number;
+  /** ms (RFC 9000 §18.2). */
+  maxAckDelay: number;
+  ackDelayExponent: number;
+  activeConnectionIdLimit: number;
+  /** The UDP payload size we send (RFC 9000 §14: 1200 always works). */
+  maxDatagramSize: number;
+  /** Bytes of out-of-order CRYPTO data held per level (RFC 9000 §7.5: at least 4096). */
+  cryptoBufferSize: number;
+}
+
+export const DEFAULT_TRANSPORT: TransportConfig = {
+  maxIdleTimeout: 30_000,
+  initialMaxData: 16 * 1024 * 1024,
+  initialMaxStreamDataBidiLocal: 4 * 1024 * 1024,
+  initialMaxStreamDataBidiRemote: 4 * 1024 * 1024,
+  initialMaxStreamDataUni: 4 * 1024 * 1024,
+  initialMaxStreamsBidi: 100,
+  initialMaxStreamsUni: 100,
+  maxAckDelay: 25,
+  ackDelayExponent: 3,
+  activeConnectionIdLimit: 4,
+  maxDatagramSize: 1200,
+  cryptoBufferSize: 64 * 1024,
+};
+
+/** What a server connection learns from the client's first Initial (set by the endpoint). */
+export interface ServerHandshakeInfo {
+  /** The DCID of the client's very first Initial (before any Retry): original_destination_connection_id. */
+  originalDcid: Uint8Array;
+  /** The DCID of the Initial that created this connection: the Initial keys come from it (RFC 9001 §5.2). */
+  initialDcid: Uint8Array;
+  /** The client's SCID: our DCID, and what its initial_source_connection_id must say (RFC 9000 §7.3). */
+  clientScid: Uint8Array;
+  /** Set when the connection follows our Retry: the SCID of that Retry (retry_source_connection_id). */
+  retrySourceCid?: Uint8Array;
+  /** A Retry token proved the client's address (RFC 9000 §8.1.2): no amplification limit. */
+  addressValidated?: boolean;
+}
+
+export interface QuicConnectionOptions {
+  role: 'client' | 'server';
+  /** Builds the TLS side given our encoded transport parameters (RFC 9001 §8.2). */
+  tls: (transportParameters: Uint8Array) => QuicTls;
+  now: number;
+  crypto?: QuicCrypto;
+  /** Random bytes for connection IDs and tokens; tests pass a seeded source. */
+  random?: (n: number) => Uint8Array;
+  transport?: Partial<TransportConfig>;
+  /** Length of the connection IDs we issue (1..20; the endpoint routes short headers by it). */
+  localCidLength?: number;
+  /** Our first source connection ID; random by default. */
+  localCid?: Uint8Array;
+  /** Client: the DCID of the first Initial (RFC 9000 §7.2: at least 8 bytes); random by default. */
+  initialDcid?: Uint8Array;
+  /** The stateless reset token for a connection ID we issue (RFC 9000 §10.3.2); random by default. */
+  resetTokenFor?: (cid: Uint8Array) => Uint8Array;
+  /** Required for role 'server'. */
+  server?: ServerHandshakeInfo;
+  trace?: TraceBus;
+  /** Host name in trace events. */
+  host?: string;
+  /** Peer host name in trace events, so a ladder can draw the arrow. */
+  peer?: string;
+}
