@@ -453,7 +453,7 @@ export class Host implements IpStack {
   private sendV4(opts: SendOptions, src: string, iface: HostInterface, mtu: number): SendResult {
     const p: Ipv4Packet = {
       dscp: 0,
-      ecn: 0,
+      ecn: (opts.ecn ?? 0) & 3,
       identification: this.nextIpId,
       reservedFlag: false,
       dontFragment: opts.dontFragment === true,
@@ -493,7 +493,7 @@ export class Host implements IpStack {
 
   private sendV6(opts: SendOptions, src: string, iface: HostInterface, mtu: number): SendResult {
     const p: Ipv6Packet = {
-      trafficClass: 0,
+      trafficClass: (opts.ecn ?? 0) & 3, // RFC 3168 §5: ECN in the low two bits
       flowLabel: 0,
       hopLimit: opts.ttl ?? this.defaultTtl,
       src,
@@ -638,6 +638,7 @@ export class Host implements IpStack {
       protocol: p.protocol,
       ttl: p.ttl,
       payload: p.payload,
+      ecn: p.ecn,
       original: b.subarray(0, Math.min(b.length, headerLength + QUOTE_V4)),
     };
     if (p.protocol === IPPROTO_ICMP) this.icmp4In(d, broadcast || multicast);
@@ -720,6 +721,7 @@ export class Host implements IpStack {
       protocol: p.nextHeader,
       ttl: p.hopLimit,
       payload: p.payload,
+      ecn: p.trafficClass & 3,
       original: b.subarray(0, Math.min(b.length, info.headerLength + QUOTE_V6)),
     };
     if (p.nextHeader === IPPROTO_ICMPV6) this.icmp6In(d, multicast, iface);

@@ -20,6 +20,11 @@ export interface IpDelivery {
   ttl: number;
   payload: Uint8Array;
   /**
+   * The ECN field as received (RFC 3168 §5: 0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE): the
+   * two low bits of the IPv4 TOS byte or of the IPv6 Traffic Class, for TCP's ECN.
+   */
+  ecn?: number;
+  /**
    * The original datagram's leading bytes (header + first payload bytes), kept so an
    * upper layer can ask for an ICMP error quoting it (RFC 792, RFC 4443 §2.4(c)).
    */
@@ -58,6 +63,8 @@ export interface SendOptions {
   ttl?: number;
   /** IPv4 DF bit (default false). For IPv6, forbids source fragmentation. */
   dontFragment?: boolean;
+  /** The ECN codepoint to send with (RFC 3168 §5; default 0, Not-ECT). */
+  ecn?: number;
 }
 
 /** Ways a send can fail locally; network losses are never reported here. */

@@ -1,4 +1,12 @@
-import { type Clock, type Counters, Prng, silentTrace, type Timer, type TraceBus } from '@stepwire/wire';
+import {
+  type Clock,
+  type Counters,
+  Prng,
+  silentTrace,
+  type Timer,
+  type TraceBus,
+  updateChecksum,
+} from '@stepwire/wire';
 import type { Link } from './link.ts';
 
 /**
@@ -31,6 +39,12 @@ export interface Impairments {
   corrupt?: number;
   /** Bits flipped in a corrupted packet; default 1. */
   corruptBits?: number;
+  /**
+   * Probability of a congestion signal, given as an ECN-aware queue gives it (RFC 3168 §5):
+   * an ECN-capable IP packet (ECT(0) or ECT(1)) is marked CE and goes on; a packet that is
+   * not ECN-capable is dropped instead (counted as 'drop.congestion').
+   */
+  ceMark?: number;
 }
 
 export interface ImpairOptions extends Impairments {
@@ -63,6 +77,7 @@ function validate(i: Impairments): void {
   checkProbability('duplicate', i.duplicate);
   checkProbability('reorder', i.reorder);
   checkProbability('corrupt', i.corrupt);
+  checkProbability('ceMark', i.ceMark);
   checkNonNegative('delay', i.delay);
   checkNonNegative('jitter', i.jitter);
   checkNonNegative('reorderDelay', i.reorderDelay);
@@ -75,7 +90,7 @@ function validate(i: Impairments): void {
 
 /** True when no option changes anything, so the wrapper can pass packets straight through. */
 function isPerfect(i: Impairments): boolean {
-  return !(i.loss || i.duplicate || i.reorder || i.delay || i.jitter || i.rateBps || i.corrupt);
+  return !(i.loss || i.duplicate || i.reorder || i.delay || i.jitter || i.rateBps || i.corrupt || i.ceMark);
 }
 
 /**
@@ -118,6 +133,16 @@ class Direction {
     if (this.rng.chance(cfg.loss ?? 0)) {
       this.drop('drop.loss', packet);
       return;
+    }
+    if (cfg.ceMark && this.rng.chance(cfg.ceMark)) {
+      const marked = markCe(packet);
+      if (marked === undefined) {
+        this.drop('drop.congestion', packet);
+        return;
+      }
+      this.counters.inc('ce-marked');
+      this.note('CE marked', packet);
+      packet = marked;
     }
     const copies = [packet];
     if (this.rng.chance(cfg.duplicate ?? 0)) {
@@ -223,6 +248,35 @@ class Direction {
       });
     }
   }
+}
+
+/**
+ * A copy of an ECN-capable IP packet with its ECN field set to CE (RFC 3168 §5: 11), or
+ * undefined when the packet is not ECN-capable (Not-ECT, or not IPv4/IPv6). IPv4's ECN
+ * bits are the low two of the TOS byte, so the header checksum is updated (RFC 1624);
+ * IPv6's are bits 2-3 of the second byte (the Traffic Class straddles bytes 0 and 1).
+ */
+export function markCe(packet: Uint8Array): Uint8Array | undefined {
+  const version = (packet[0] ?? 0) >> 4;
+  if (version === 4 && packet.length >= 20) {
+    const tos = packet[1]!;
+    if ((tos & 3) === 0) return undefined;
+    const out = packet.slice();
+    out[1] = tos | 3;
+    const word = (out[0]! << 8) | tos;
+    const hc = updateChecksum((out[10]! << 8) | out[11]!, word, (out[0]! << 8) | out[1]!);
+    out[10] = hc >> 8;
+    out[11] = hc & 0xff;
+    return out;
+  }
+  if (version === 6 && packet.length >= 40) {
+    const ecn = (packet[1]! >> 4) & 3;
+    if (ecn === 0) return undefined;
+    const out = packet.slice();
+    out[1] = packet[1]! | 0x30;
+    return out;
+  }
+  return undefined;
 }
 
 /** A Link seen through impairments; the underlying link does the real sending. */

@@ -1,5 +1,5 @@
 export { type LinkSetupCode, LinkSetupError } from './errors.ts';
-export { type ImpairedLink, type Impairments, type ImpairOptions, impair } from './impair.ts';
+export { type ImpairedLink, type Impairments, type ImpairOptions, impair, markCe } from './impair.ts';
 export type { Link } from './link.ts';
 export { MemoryLink, type MemoryLinkOptions } from './memory.ts';
 export {

@@ -95,6 +95,8 @@ export class TcpSocket extends Duplex implements TcbOwner {
   private idleTimer: Timer | undefined;
   private lastActivity = 0;
   private resetOnDestroy = false;
+  /** Chunks given to writeUrgent, recognised when the stream hands them to _write. */
+  private readonly urgentChunks = new WeakSet<Uint8Array>();
 
   /** @internal Use Tcp.connect, or a TcpServer's 'connection'. */
   constructor(
@@ -288,6 +290,12 @@ export class TcpSocket extends Duplex implements TcbOwner {
       case 'peer-fin':
         this.schedulePull();
         break;
+      case 'urgent':
+        // RFC 9293 §3.8.5 MUST-32: the application hears of urgent data. The bytes stay in
+        // the stream (inline, RFC 6093 §6); the argument is the stream offset just past the
+        // last urgent byte, counted as bytesRead counts.
+        this.emit('urgent', this.bytesRead + e.offset);
+        break;
       case 'writable': {
         const cb = this.writeWaiting;
         this.writeWaiting = undefined;
@@ -380,16 +388,38 @@ export class TcpSocket extends Duplex implements TcbOwner {
   // -------------------------------------------------------------------------------------
   // Writable side
 
+  /**
+   * Write `data` as urgent data (RFC 9293 §3.10.2 SEND with the URGENT flag, §3.8.5): in
+   * order after what was written before, with the urgent pointer just past its last byte,
+   * as the kernel's send(MSG_OOB) does. A kernel reader gets its last byte with
+   * recv(MSG_OOB) (or inline with SO_OOBINLINE).
+   */
+  writeUrgent(data: Uint8Array | string, cb?: (err?: Error | null) => void): boolean {
+    const chunk = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data);
+    this.urgentChunks.add(chunk);
+    return cb ? this.write(chunk, cb) : this.write(chunk);
+  }
+
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.send(Buffer.from(chunk), cb);
+    this.send(Buffer.from(chunk), cb, this.urgentChunks.has(chunk));
   }
 
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
-    this.send(Buffer.concat(chunks.map((c) => c.chunk)), cb);
+    // An urgent chunk ends the urgent data: what follows it goes in a send of its own.
+    let i = 0;
+    while (i < chunks.length) {
+      let j = i;
+      while (j < chunks.length - 1 && !this.urgentChunks.has(chunks[j]!.chunk)) j++;
+      const part = chunks.slice(i, j + 1).map((c) => c.chunk);
+      const urgent = this.urgentChunks.has(chunks[j]!.chunk);
+      const last = j === chunks.length - 1;
+      this.send(Buffer.concat(part), last ? cb : () => {}, urgent);
+      i = j + 1;
+    }
   }
 
   /** `data` is ours (a copy). */
-  private send(data: Uint8Array, cb: (err?: Error | null) => void): void {
+  private send(data: Uint8Array, cb: (err?: Error | null) => void, urgent = false): void {
     if (this.connecting || !this.tcb) {
       this.beforeConnect.push({ chunk: data, cb });
       return;
@@ -401,7 +431,7 @@ export class TcpSocket extends Duplex implements TcbOwner {
     }
     this.touch();
     this.written += data.byteLength;
-    tcb.handle(tcb.conn.send(data, this.tcp.stack.clock.now()));
+    tcb.handle(tcb.conn.send(data, this.tcp.stack.clock.now(), urgent));
     // The connection sends 'writable' later exactly when it holds more than its high-water mark.
     if (tcb.conn.sendQueued > tcb.sendHighWater && !tcb.closed) this.writeWaiting = cb;
     else cb();

@@ -440,7 +440,8 @@ export class Tcp implements IpProtocolHandler {
   /** @internal */
   output(tcb: Tcb, out: TcpOutput): void {
     const segs = out.segments;
-    for (let i = 0; i < segs.length; i++) this.transmit(tcb, segs[i]!);
+    const ecn = out.ecn;
+    for (let i = 0; i < segs.length; i++) this.transmit(tcb, segs[i]!, ecn?.[i]);
     const evs = out.events;
     for (let i = 0; i < evs.length; i++) this.event(tcb, evs[i]!);
     if (!tcb.closed) {
@@ -548,18 +549,19 @@ export class Tcp implements IpProtocolHandler {
     this.arm(tcb);
   }
 
-  private transmit(tcb: Tcb, seg: TcpSegment): void {
+  private transmit(tcb: Tcb, seg: TcpSegment, ecn: number | undefined): void {
     if (seg.options.timestamps) tcb.timestamps = true;
     const src = tcb.conn.local.addr;
     const dst = tcb.conn.remote.addr;
-    this.sendSegment(src, dst, seg, tcb);
+    this.sendSegment(src, dst, seg, tcb, ecn);
   }
 
-  private sendSegment(src: string, dst: string, seg: TcpSegment, tcb?: Tcb): void {
+  private sendSegment(src: string, dst: string, seg: TcpSegment, tcb?: Tcb, ecn?: number): void {
     const stack = this.stack;
     const bytes = encodeSegment(seg, { src, dst });
     // RFC 8201 / RFC 1191: segments go with DF, and the MSS follows the path MTU.
-    let r = stack.send({ src, dst, protocol: IPPROTO_TCP, payload: bytes, dontFragment: true });
+    // RFC 3168 §6.1.1: the connection says which segments are ECN-capable.
+    let r = stack.send({ src, dst, protocol: IPPROTO_TCP, payload: bytes, dontFragment: true, ecn });
     stack.counters.inc('tcp.tx');
     if (seg.flags & RST) stack.counters.inc('tcp.rst.sent');
     if (!r.ok && r.error === 'too-big') {
@@ -567,7 +569,7 @@ export class Tcp implements IpProtocolHandler {
       // (a retransmission of the same bytes would be just as big), so IP fragments it.
       if (r.mtu !== undefined && tcb) this.pathMtuDropped(tcb, r.mtu);
       stack.counters.inc('tcp.tx.fragmented');
-      r = stack.send({ src, dst, protocol: IPPROTO_TCP, payload: bytes, dontFragment: false });
+      r = stack.send({ src, dst, protocol: IPPROTO_TCP, payload: bytes, dontFragment: false, ecn });
     }
     if (!r.ok) stack.counters.inc('tcp.tx.error');
   }
@@ -655,7 +657,7 @@ export class Tcp implements IpProtocolHandler {
           return;
         }
         const droppedBefore = conn.counters.dropped;
-        const out = conn.receive(seg, now);
+        const out = conn.receive(seg, now, d.ecn);
         if (conn.counters.dropped !== droppedBefore) this.limitInvalidAck(tcb, seg, out, now);
         tcb.handle(out);
         return;

@@ -16,7 +16,7 @@ import type {
   TcpStats,
 } from './types.ts';
 
-const { seqAdd, seqDiff, seqLt } = wire;
+const { seqAdd, seqDiff, seqLeq, seqLt } = wire;
 
 /**
  * The TCP connection machine of RFC 9293 §3.10, sans I/O.
@@ -142,9 +142,11 @@ export class TcpConnection {
 
   /**
    * SEND (RFC 9293 §3.10.2): queue bytes. The connection keeps a reference to `data`
-   * until it is acknowledged, so the caller must not modify it afterwards.
+   * until it is acknowledged, so the caller must not modify it afterwards. `urgent` is the
+   * call's URGENT flag (§3.8.5): SND.UP moves to just past these bytes, and every segment
+   * sent until they are acknowledged carries URG and the pointer to there.
    */
-  send(data: Uint8Array, now: number): TcpOutput {
+  send(data: Uint8Array, now: number, urgent = false): TcpOutput {
     const tcb = this.begin(now);
     switch (tcb.state) {
       case 'CLOSED':
@@ -160,6 +162,7 @@ export class TcpConnection {
     if (tcb.finQueued) throw new Error('tcp: send after close');
     tcb.sendQueue.push(data);
     if (data.length) tcb.allAckedReported = false;
+    if (urgent && data.length) tcb.urg.sndUp = seqAdd(tcb.sendBase, tcb.sendQueue.length);
     if (tcb.unsentAndUnacked() > tcb.o.sendHighWater) tcb.writableBlocked = true;
     transmit(tcb);
     return this.finish();
@@ -260,6 +263,23 @@ export class TcpConnection {
     return this.tcb.peerFinSeen && this.tcb.recvQueue.length === 0;
   }
 
+  /**
+   * Bytes from the next read to just past the peer's urgent data (RFC 9293 §3.8.5 MUST-33:
+   * how much urgent data remains to be read), or undefined when none is pending. The last
+   * urgent byte is at `urgentOffset - 1`, in the stream (RFC 6093 §6, inline).
+   */
+  get urgentOffset(): number | undefined {
+    const up = this.tcb.urg.rcvUp;
+    if (up === undefined) return undefined;
+    const left = seqDiff(up, this.tcb.readSeq());
+    return left > 0 ? left : undefined;
+  }
+
+  /** Classic ECN was agreed in the handshake (RFC 3168 §6.1.1). */
+  get ecn(): boolean {
+    return this.tcb.ecn.ok;
+  }
+
   /** Bytes written but not yet acknowledged (queued or in flight). */
   get sendQueued(): number {
     return this.tcb.sendQueue.length;
@@ -272,6 +292,8 @@ export class TcpConnection {
   read(now: number, max = Number.POSITIVE_INFINITY): TcpReadResult {
     const tcb = this.begin(now);
     const data = tcb.recvQueue.take(max);
+    // Urgent data read: urgent mode on receive ends (RFC 9293 §3.8.5).
+    if (tcb.urg.rcvUp !== undefined && seqLeq(tcb.urg.rcvUp, tcb.readSeq())) tcb.urg.rcvUp = undefined;
     if (data.length && SYNCHRONIZED.has(tcb.state) && !tcb.peerFinSeen) {
       // RFC 9293 §3.8.6.2.2: the right edge moves only by min(BUFF/2, MSS) or more. An
       // update is worth a segment of its own only when the window now offered is small
@@ -292,9 +314,12 @@ export class TcpConnection {
     return o;
   }
 
-  /** SEGMENT ARRIVES (RFC 9293 §3.10.7): see receive.ts. */
-  receive(seg: TcpSegment, now: number): TcpOutput {
-    segmentArrives(this.begin(now), seg);
+  /**
+   * SEGMENT ARRIVES (RFC 9293 §3.10.7): see receive.ts. `ecn`: the IP packet's ECN field
+   * (RFC 3168 §5), for ECN's congestion echo.
+   */
+  receive(seg: TcpSegment, now: number, ecn?: number): TcpOutput {
+    segmentArrives(this.begin(now), seg, ecn);
     return this.finish();
   }
 
@@ -334,6 +359,7 @@ export class TcpConnection {
       dupAcks: tcb.recovery.dupAcks,
       inRecovery: tcb.recovery.inRecovery,
       dupThresh: tcb.recovery.dupThresh,
+      ecn: tcb.ecn.ok,
       outOfOrderBytes: tcb.ooo.bytes,
       outOfOrderBlocks: tcb.ooo.blockCount,
       sackRanges: tcb.scoreboard.ranges(),
@@ -355,8 +381,10 @@ export class TcpConnection {
     const tcb = this.tcb;
     if (tcb.acks.now && SYNCHRONIZED.has(tcb.state)) sendAck(tcb);
     tcb.acks.now = false;
-    const out = { segments: tcb.out, events: tcb.ev };
+    const out: TcpOutput = { segments: tcb.out, events: tcb.ev };
+    if (tcb.outEcn !== undefined) out.ecn = tcb.outEcn;
     tcb.out = [];
+    tcb.outEcn = undefined;
     tcb.ev = [];
     return out;
   }

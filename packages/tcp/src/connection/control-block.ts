@@ -8,6 +8,7 @@ import type { SackBlock, TcpOptions } from '../options.ts';
 import { RttEstimator } from '../rto.ts';
 import { OutOfOrderQueue, Scoreboard } from '../sack.ts';
 import { describeSegment, SYN, type TcpSegment } from '../segment.ts';
+import { type EcnState, newEcnState } from './ecn.ts';
 import { newRackState, type RackState } from './rack.ts';
 import { STRICT_TRANSITIONS, type TcpInput, type TcpState, transitionFor } from './state.ts';
 import type {
@@ -166,6 +167,17 @@ export interface AckState {
   dsack: SackBlock | undefined;
 }
 
+/**
+ * Urgent data (RFC 9293 §3.8.5, with RFC 6093 §4's pointer: the sequence number of the
+ * octet just after the urgent data).
+ */
+export interface UrgentState {
+  /** SND.UP while in urgent mode (until the urgent data is acknowledged). */
+  sndUp: number | undefined;
+  /** RCV.UP while urgent data is pending for the reader. */
+  rcvUp: number | undefined;
+}
+
 /** Client TCP Fast Open (RFC 7413). */
 export interface FastOpenClient {
   /** A cookie to send with data in the SYN. */
@@ -212,6 +224,11 @@ interface TcpConnectionCounters {
   spuriousRecoveries: number;
   tailLossProbes: number;
   tlpRepairs: number;
+  ecnCeReceived: number;
+  ecnEceReceived: number;
+  ecnReductions: number;
+  ecnCwrSent: number;
+  urgentReceived: number;
 }
 
 function defaultPeerMss(addr: string): number {
@@ -309,6 +326,9 @@ export class ControlBlock {
     dsacks: 0,
     reorderSegs: 0,
   };
+  /** Classic ECN (RFC 3168 §6.1). */
+  readonly ecn: EcnState;
+  readonly urg: UrgentState = { sndUp: undefined, rcvUp: undefined };
   /** RTO expiries (or SYN retransmissions) in a row. */
   retries = 0;
   synRetransmitted = false;
@@ -349,6 +369,8 @@ export class ControlBlock {
 
   /** This call's output and the clock it was given. */
   out: TcpSegment[] = [];
+  /** The IP ECN codepoint of each of `out` (RFC 3168 §5), kept only once ECN is in use. */
+  outEcn: number[] | undefined = undefined;
   ev: TcpEvent[] = [];
   now = 0;
 
@@ -371,6 +393,11 @@ export class ControlBlock {
     spuriousRecoveries: 0,
     tailLossProbes: 0,
     tlpRepairs: 0,
+    ecnCeReceived: 0,
+    ecnEceReceived: 0,
+    ecnReductions: 0,
+    ecnCwrSent: 0,
+    urgentReceived: 0,
   };
 
   constructor(opts: TcpConnectionOptions) {
@@ -405,6 +432,7 @@ export class ControlBlock {
     this.ooo = new OutOfOrderQueue(opts.maxOutOfOrder ?? this.receiveBuffer);
     this.rack = newRackState(opts.rack ?? true);
     this.frto = { enabled: opts.frto ?? true, state: 0 };
+    this.ecn = newEcnState(opts.ecn);
     const minRto = opts.minRto ?? opts.rto?.min;
     this.rtt = new RttEstimator(minRto === undefined ? opts.rto : { ...opts.rto, min: minRto });
     const cf: CongestionFactory =
@@ -515,10 +543,20 @@ export class ControlBlock {
     this.timers.delAck = undefined;
   }
 
-  push(seg: TcpSegment): void {
+  /** Queue a segment for this call's output; `ect`: send it ECN-capable, ECT(0) (RFC 3168 §6.1.1). */
+  push(seg: TcpSegment, ect = false): void {
     this.counters.segmentsOut++;
     if (this.trace.enabled) this.traceSegment('out', seg);
+    if (this.ecn.ok || this.outEcn !== undefined) {
+      if (this.outEcn === undefined) this.outEcn = new Array<number>(this.out.length).fill(0);
+      this.outEcn.push(ect ? 2 : 0);
+    }
     this.out.push(seg);
+  }
+
+  /** The sequence number of the next byte the reader will get (RCV.NXT less what is buffered). */
+  readSeq(): number {
+    return seqAdd(this.rcv.nxt, -this.recvQueue.length - (this.peerFinSeen ? 1 : 0));
   }
 
   // -------------------------------------------------------------------------------------

@@ -5,8 +5,9 @@
  * checks), ACK, text and FIN.
  */
 import * as wire from '@stepwire/wire';
-import { ACK, FIN, RST, SYN, type TcpSegment } from '../segment.ts';
+import { ACK, FIN, RST, SYN, type TcpSegment, URG } from '../segment.ts';
 import { type ControlBlock, EMPTY } from './control-block.ts';
+import { ecnOnAck, ecnOnReceive, ecnOnSyn, ecnOnSynAck } from './ecn.ts';
 import { frtoOnAck } from './frto.ts';
 import { tlpOnAck } from './rack.ts';
 import {
@@ -27,8 +28,11 @@ const { seqAdd, seqDiff, seqGeq, seqGt, seqLeq, seqLt } = wire;
 /** RFC 7323 §5.5: TS.Recent is invalid after 24 days idle. */
 const PAWS_IDLE = 24 * 24 * 3600 * 1000;
 
-/** A segment for this connection (RFC 9293 §3.10.7), dispatched on the state. */
-export function segmentArrives(tcb: ControlBlock, seg: TcpSegment): void {
+/**
+ * A segment for this connection (RFC 9293 §3.10.7), dispatched on the state. `ipEcn` is
+ * the ECN field of the IP packet it came in (RFC 3168 §5), when the driver knows it.
+ */
+export function segmentArrives(tcb: ControlBlock, seg: TcpSegment, ipEcn?: number): void {
   tcb.counters.segmentsIn++;
   if (tcb.trace.enabled) tcb.traceSegment('in', seg);
   switch (tcb.state) {
@@ -42,7 +46,7 @@ export function segmentArrives(tcb: ControlBlock, seg: TcpSegment): void {
       inSynSent(tcb, seg);
       break;
     default:
-      inSynchronized(tcb, seg);
+      inSynchronized(tcb, seg, ipEcn);
   }
   if (SEND_STATES.has(tcb.state)) transmit(tcb);
 }
@@ -73,6 +77,7 @@ function inListen(tcb: ControlBlock, seg: TcpSegment): void {
   tcb.rcv.advRight = tcb.rcv.nxt;
   negotiate(tcb, seg);
   keepTimestamp(tcb, seg);
+  ecnOnSyn(tcb, seg);
   tcb.snd.wnd = seg.window; // RFC 7323 §2.2: the SYN's window is never scaled
   tcb.snd.maxWnd = tcb.snd.wnd;
   tcb.snd.wl1 = seg.seq;
@@ -138,6 +143,7 @@ function inSynSent(tcb: ControlBlock, seg: TcpSegment): void {
     tcb.ev.push({ type: 'fastopen-cookie', cookie: offered });
   }
   if (ackOk) {
+    ecnOnSynAck(tcb, seg);
     sampleHandshakeRtt(tcb, seg);
     tcb.snd.wnd = tcb.segWindow(seg);
     tcb.snd.maxWnd = tcb.snd.wnd;
@@ -217,7 +223,7 @@ function sampleHandshakeRtt(tcb: ControlBlock, seg: TcpSegment): void {
 }
 
 /** RFC 9293 §3.10.7.4, for SYN-RECEIVED and the synchronized states. */
-function inSynchronized(tcb: ControlBlock, seg: TcpSegment): void {
+function inSynchronized(tcb: ControlBlock, seg: TcpSegment, ipEcn: number | undefined): void {
   const f = seg.flags;
   let seq = seg.seq;
 
@@ -332,9 +338,34 @@ function inSynchronized(tcb: ControlBlock, seg: TcpSegment): void {
   }
   if (tcb.state === 'CLOSED') return;
 
-  // sixth (URG) is not acted on: RFC 6093 §5 asks new code not to use urgent data, and
-  // urgent bytes stay in the byte stream. seventh and eighth: text and FIN.
+  // RFC 3168 §6.1.3: a CE mark is echoed with ECE until the sender answers with CWR.
+  if (tcb.ecn.ok) ecnOnReceive(tcb, seg, ipEcn);
+
+  // sixth: check the URG bit
+  if (f & URG) urgentArrives(tcb, seg, seq);
+
+  // seventh and eighth: text and FIN.
   processText(tcb, seg, seq);
+}
+
+/**
+ * RFC 9293 §3.10.7.4 sixth step and §3.8.5: in ESTABLISHED and FIN-WAIT-1/2, RCV.UP
+ * becomes max(RCV.UP, SEG.UP) and the user is told when it advances (MUST-32). The pointer
+ * is read as RFC 6093 §4 and RFC 9293 (MUST-30) define it, the octet after the urgent data,
+ * which is what BSD and Linux send. The urgent bytes stay in the stream, delivered in order
+ * (RFC 6093 §6 recommends this SO_OOBINLINE behaviour): nothing is taken out of band, so
+ * a hostile pointer moves one number and buffers nothing.
+ */
+function urgentArrives(tcb: ControlBlock, seg: TcpSegment, seq: number): void {
+  if (!TEXT_STATES.has(tcb.state) || tcb.peerFinSeen || seg.urgentPointer === 0) return;
+  const up = seqAdd(seq, seg.urgentPointer);
+  const readSeq = tcb.readSeq();
+  if (seqLeq(up, readSeq)) return; // urgent data the reader already has
+  const prev = tcb.urg.rcvUp;
+  if (prev !== undefined && seqLeq(up, prev)) return; // no advance
+  tcb.urg.rcvUp = up;
+  tcb.counters.urgentReceived++;
+  tcb.ev.push({ type: 'urgent', offset: seqDiff(up, readSeq) });
 }
 
 function acceptable(tcb: ControlBlock, seq: number, len: number, wnd: number): boolean {
@@ -464,6 +495,8 @@ function processAck(tcb: ControlBlock, seg: TcpSegment): boolean {
     tlpOnAck(tcb, dsack);
     rackLoss(tcb);
   }
+  // RFC 3168 §6.1.2: ECE is a congestion signal without a loss.
+  if (tcb.ecn.ok) ecnOnAck(tcb, seg);
   if (tcb.recovery.inRecovery && tcb.sackOk) {
     // RFC 6937 §3: DeliveredData = change in SND.UNA + change in SACKed bytes.
     onSackRecoveryAck(tcb, seqDiff(tcb.snd.una, unaBefore) + tcb.scoreboard.sacked - sackedBefore);
@@ -523,6 +556,8 @@ function ackAdvance(tcb: ControlBlock, ack: number): number {
   if (seqLt(tcb.snd.nxt, ack)) tcb.snd.nxt = ack;
   if (seqLt(tcb.recovery.highRxt, ack)) tcb.recovery.highRxt = ack;
   tcb.scoreboard.advance(ack);
+  // RFC 9293 §3.8.5: urgent mode ends once the urgent data is acknowledged.
+  if (tcb.urg.sndUp !== undefined && seqGeq(ack, tcb.urg.sndUp)) tcb.urg.sndUp = undefined;
   return seqDiff(ack, prev);
 }
 

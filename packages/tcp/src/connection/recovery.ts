@@ -7,6 +7,7 @@
 import * as wire from '@stepwire/wire';
 import type { SackBlock } from '../options.ts';
 import type { ControlBlock } from './control-block.ts';
+import { ecnQueueCwr } from './ecn.ts';
 import { rackDetect, rackOnDsack, rackOnRecoveryExit, rackOnRto } from './rack.ts';
 import { retransmitRange } from './segments.ts';
 
@@ -56,6 +57,7 @@ function enterRecovery(tcb: ControlBlock, retransmitFirst: boolean): void {
   beginUndo(tcb, true);
   tcb.rack.tlpEnd = undefined; // this recovery is the response to whatever the probe found
   tcb.cc.onCongestionEvent(tcb.now, tcb.flightSize());
+  ecnQueueCwr(tcb); // RFC 3168 §6.1.2: the receiver learns the window was reduced
   tcb.recovery.inRecovery = true;
   tcb.recovery.recover = tcb.snd.max;
   tcb.recovery.highRxt = tcb.snd.una;
@@ -189,6 +191,7 @@ export function onRtoRecovery(tcb: ControlBlock): void {
   // An RTO inside an episode still undoes to the window before the episode (as Linux).
   if (!tcb.undo.active || tcb.undo.fast) beginUndo(tcb, false);
   tcb.cc.onRto(tcb.now, tcb.flightSize());
+  ecnQueueCwr(tcb);
   tcb.rtt.backoff();
   tcb.rttProbe.seq = undefined;
   r.inRecovery = false;

@@ -6,8 +6,9 @@
  */
 import * as wire from '@stepwire/wire';
 import type { TcpOptions } from '../options.ts';
-import { ACK, FIN, PSH, RST, SYN, type TcpSegment } from '../segment.ts';
+import { ACK, FIN, PSH, RST, SYN, type TcpSegment, URG } from '../segment.ts';
 import { type ControlBlock, EMPTY, NO_OPTIONS } from './control-block.ts';
+import { ecnOutFlags, ecnSynFlags } from './ecn.ts';
 import { rackRetransmitted, rackSent } from './rack.ts';
 
 // Bound once to locals: on the per-segment path each access to an imported binding can
@@ -17,6 +18,7 @@ const { seqAdd, seqDiff, seqGt, seqLt } = wire;
 /**
  * Build a segment. `withState` adds the ACK, window, timestamps and SACK blocks that every
  * segment of a synchronized connection carries; RSTs and probes of a closed one do not.
+ * `ect`: new data, sent ECN-capable when ECN is in use (RFC 3168 §6.1.1, §6.1.5).
  */
 export function emit(
   tcb: ControlBlock,
@@ -24,10 +26,23 @@ export function emit(
   flags: number,
   payload: Uint8Array,
   withState: boolean,
+  ect = false,
 ): void {
   let options = NO_OPTIONS;
   let ack = 0;
   let window = 0;
+  let urgentPointer = 0;
+  if (flags & ACK && !(flags & RST)) {
+    if (tcb.ecn.ok) flags |= ecnOutFlags(tcb, flags, ect);
+    // RFC 9293 §3.8.5 (MUST-30, RFC 6093 §4): while SND.UP is ahead of a segment, the
+    // segment carries URG and the offset from its sequence number to SND.UP; beyond the
+    // 16-bit field's reach, 0xFFFF says "urgent data further on", as Linux sends it.
+    const up = tcb.urg.sndUp;
+    if (up !== undefined && seqGt(up, seq)) {
+      flags |= URG;
+      urgentPointer = Math.min(0xffff, seqDiff(up, seq));
+    }
+  }
   if (withState || flags & ACK) {
     ack = tcb.rcv.nxt;
     window = windowField(tcb);
@@ -56,17 +71,20 @@ export function emit(
     tcb.ts.lastAckSent = tcb.rcv.nxt;
     tcb.clearAckState();
   }
-  tcb.push({
-    srcPort: tcb.local.port,
-    dstPort: tcb.remote.port,
-    seq,
-    ack,
-    flags,
-    window,
-    urgentPointer: 0,
-    options,
-    payload,
-  });
+  tcb.push(
+    {
+      srcPort: tcb.local.port,
+      dstPort: tcb.remote.port,
+      seq,
+      ack,
+      flags,
+      window,
+      urgentPointer,
+      options,
+      payload,
+    },
+    ect && tcb.ecn.ok,
+  );
 }
 
 export function sendAck(tcb: ControlBlock): void {
@@ -121,7 +139,7 @@ export function sendSyn(tcb: ControlBlock, synAck: boolean, retransmit = false, 
     payload = tcb.sendQueue.slice(0, Math.min(tcb.sendQueue.length, tcb.mss));
     tcb.tfo.synData = payload.length;
   }
-  const flags = synAck ? SYN | ACK : SYN;
+  const flags = (synAck ? SYN | ACK : SYN) | ecnSynFlags(tcb, synAck, retransmit);
   // RFC 7323 §2.2: the window field of a SYN is never scaled.
   const window = Math.min(0xffff, tcb.freeSpace());
   const seg: TcpSegment = {
@@ -178,7 +196,7 @@ export function sendData(tcb: ControlBlock, seq: number, len: number, fin: boole
   if (tcb.recovery.inRecovery) tcb.recovery.prrOut += len + (fin ? 1 : 0);
   if (tcb.snd.una === tcb.snd.max) tcb.progressAt = tcb.now; // the clock starts from idle
   tcb.lastSendAt = tcb.now;
-  emit(tcb, seq, flags, payload, true);
+  emit(tcb, seq, flags, payload, true, len > 0 && !retransmission);
   tcb.counters.bytesOut += len;
   tcb.snd.nxt = end;
   if (seqGt(end, tcb.snd.max)) tcb.snd.max = end;

@@ -91,7 +91,8 @@ export function sendNew(tcb: ControlBlock, force: boolean): boolean {
       const allOfIt = len === unsent;
       const limitedByWindow = len === wndRoom && wndRoom < unsent;
       const ok =
-        (allOfIt && (idle || tcb.o.noDelay)) ||
+        // In urgent mode Nagle holds nothing back (as Linux's tcp_nagle_test).
+        (allOfIt && (idle || tcb.o.noDelay || tcb.urg.sndUp !== undefined)) ||
         (limitedByWindow && len >= tcb.snd.maxWnd / 2 && (idle || tcb.o.noDelay));
       if (!ok) return false;
     }

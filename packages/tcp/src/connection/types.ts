@@ -28,6 +28,9 @@ export interface TcpEndpoint {
  * - fastopen-cookie: the server gave a TFO cookie (RFC 7413 §4.1.2), for the client to cache.
  * - fastopen-rejected: the server acknowledged only our SYN and gave no new cookie: the
  *   cached cookie is no good (RFC 7413 §4.1.3), for the client to forget.
+ * - urgent: the peer's urgent pointer arrived or advanced (RFC 9293 §3.8.5, MUST-32). The
+ *   urgent bytes stay in the stream (RFC 6093 §6 "inline"); `offset` is how many bytes
+ *   from the next read to just past the last urgent byte (some may not have arrived yet).
  */
 export type TcpEvent =
   | { type: 'connected' }
@@ -38,11 +41,17 @@ export type TcpEvent =
   | { type: 'error'; code: 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' }
   | { type: 'closed' }
   | { type: 'fastopen-cookie'; cookie: Uint8Array }
-  | { type: 'fastopen-rejected' };
+  | { type: 'fastopen-rejected' }
+  | { type: 'urgent'; offset: number };
 
 export interface TcpOutput {
   segments: TcpSegment[];
   events: TcpEvent[];
+  /**
+   * The IP ECN codepoint for each segment (RFC 3168 §5: 2 = ECT(0), 0 = Not-ECT), by
+   * index; absent when ECN is not in use on the connection (all Not-ECT).
+   */
+  ecn?: number[];
 }
 
 export interface TcpReadResult extends TcpOutput {
@@ -128,6 +137,12 @@ export interface TcpConnectionOptions {
   frto?: boolean;
   /** Duplicate-ACK threshold (RFC 5681 §3.2). Default 3. */
   dupThresh?: number;
+  /**
+   * Classic ECN (RFC 3168): true asks for it in our SYN and accepts it; false refuses it.
+   * Default (undefined): accept when the peer's SYN asks, never ask, as Linux's default
+   * net.ipv4.tcp_ecn = 2.
+   */
+  ecn?: boolean;
   trace?: TraceBus;
   hostName?: string;
   peerName?: string;
@@ -179,5 +194,14 @@ export interface TcpStats {
   tlpRepairs: number;
   /** DupThresh in force (raised by proven reordering). */
   dupThresh: number;
+  /** ECN agreed in the handshake (RFC 3168 §6.1.1). */
+  ecn: boolean;
+  /** Data segments received with CE (§6.1.3), ACKs received with ECE, window reductions for ECE (§6.1.2), CWRs sent. */
+  ecnCeReceived: number;
+  ecnEceReceived: number;
+  ecnReductions: number;
+  ecnCwrSent: number;
+  /** Urgent pointers that advanced on receive (RFC 9293 §3.8.5). */
+  urgentReceived: number;
   sackRanges: SackBlock[];
 }
