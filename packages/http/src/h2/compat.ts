@@ -32,11 +32,43 @@ function fieldsOf(headers: IncomingHeaders): Field[] {
   return out;
 }
 
+/**
+ * What `res` gains over HTTP/2, as node:http2's compat Http2ServerResponse: the stream it
+ * writes to, and server push (RFC 9113 §8.4).
+ */
+export interface Http2ResponseExtras {
+  /** The HTTP/2 stream under this response (node:http2's `response.stream`). */
+  readonly stream: Http2Stream;
+  /**
+   * Promises a request (`:path`, and optionally `:method`, `:authority`, `:scheme` and other
+   * fields) on this response's stream and hands `callback` the (req, res)-style response for
+   * the pushed stream. Refused with ERR_HTTP2_PUSH_DISABLED when the client's
+   * SETTINGS_ENABLE_PUSH is 0 (RFC 9113 §6.5.2), and with ERR_HTTP2_INVALID_STREAM once this
+   * response has ended (§8.4: a promise travels on an open stream).
+   */
+  createPushResponse(
+    headers: OutgoingHeaders,
+    callback: (err: Error | null, res?: ServerResponse & Http2ResponseExtras) => void,
+  ): void;
+}
+
+/** The `res` of an h2 stream: node:http's ServerResponse plus `stream` and push. */
+export type Http2CompatResponse = ServerResponse & Http2ResponseExtras;
+
+/** Whether `res` answers an HTTP/2 stream (and so has `stream` and `createPushResponse`). */
+export function isHttp2Response(res: ServerResponse): res is Http2CompatResponse {
+  return typeof (res as Partial<Http2ResponseExtras>).createPushResponse === 'function';
+}
+
+function codedError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
 /** Wraps a server stream and its request headers as node:http's (req, res). */
 export function h2RequestResponse(
   stream: Http2Stream,
   headers: IncomingHeaders,
-): { req: IncomingMessage; res: ServerResponse } {
+): { req: IncomingMessage; res: Http2CompatResponse } {
   const one = (n: string) => {
     const v = headers[n];
     return Array.isArray(v) ? (v[0] ?? '') : (v ?? '');
@@ -105,7 +137,32 @@ export function h2RequestResponse(
       stream.close(ErrorCode.INTERNAL_ERROR);
     },
   };
-  return { req, res: new ServerResponse(req, channel) };
+  const res = new ServerResponse(req, channel);
+  const extras: Http2ResponseExtras = {
+    stream,
+    createPushResponse(pushHeaders, callback) {
+      // RFC 9113 §8.4: only when the client allows push, and only while our side is open.
+      if (!stream.pushAllowed) {
+        const err = stream.session.remoteSettings.enablePush
+          ? codedError('ERR_HTTP2_INVALID_STREAM', 'the response has ended: nothing to push on')
+          : codedError('ERR_HTTP2_PUSH_DISABLED', 'the client disabled push (SETTINGS_ENABLE_PUSH = 0)');
+        process.nextTick(callback, err);
+        return;
+      }
+      stream.pushStream(pushHeaders, (err, pushed, promised) => {
+        if (err || !pushed) {
+          callback(err ?? codedError('ERR_HTTP2_INVALID_STREAM', 'push failed'));
+          return;
+        }
+        const pair = h2RequestResponse(pushed, { ...(promised ?? pushHeaders) } as IncomingHeaders);
+        // A pushed stream carries no request body: its request is complete as promised.
+        pair.req.complete = true;
+        pair.req.push(null);
+        callback(null, pair.res);
+      });
+    },
+  };
+  return { req, res: Object.assign(res, extras) };
 }
 
 /** The HTTP/1.1 server's handler shape: node:http's (req, res). */

@@ -6,7 +6,10 @@
 export {
   type CompatRequestListener,
   createCompatHttp2Server,
+  type Http2CompatResponse,
+  type Http2ResponseExtras,
   h2RequestResponse,
+  isHttp2Response,
   routeByPreface,
 } from './compat.ts';
 export {

@@ -120,18 +120,40 @@ export class Http2Stream extends Duplex {
     this.destroy();
   }
 
+  /** Whether a push may be promised on this stream now: the client allows push and our side is open. */
+  get pushAllowed(): boolean {
+    return (
+      this.session.role === 'server' &&
+      this.session.remoteSettings.enablePush &&
+      this.id % 2 === 1 &&
+      !this.ended &&
+      this.session.connection.canSend(this.id)
+    );
+  }
+
   /** Server push (RFC 9113 §8.4), only when the client allows it. */
   pushStream(
     headers: OutgoingHeaders,
     callback: (err: Error | null, pushStream?: Http2Stream, headers?: OutgoingHeaders) => void,
   ): void {
     try {
-      const h: OutgoingHeaders = { ':method': 'GET', ':scheme': 'https', ...headers };
+      // RFC 9113 §8.4.1: the promised request is one the client could have made on this
+      // connection: its authority and scheme default to the associated request's.
+      const h: OutgoingHeaders = {
+        ':method': 'GET',
+        ':scheme': this.headers?.[':scheme'] ?? 'https',
+        ...headers,
+      };
       if (h[':authority'] === undefined && this.headers?.[':authority'])
         h[':authority'] = this.headers[':authority'];
-      if (this.headers?.[':scheme']) h[':scheme'] ??= this.headers[':scheme'];
+      if (!this.session.remoteSettings.enablePush)
+        throw Object.assign(new Error('the client disabled push (SETTINGS_ENABLE_PUSH = 0)'), {
+          code: 'ERR_HTTP2_PUSH_DISABLED',
+        });
       const id = this.session.connection.push(this.id, toHeaderList(h));
       const s = this.session.adopt(id);
+      // RFC 9113 §8.4: a pushed stream is half-closed (remote) from its start; nothing will be read.
+      s.push(null);
       this.session.flush();
       callback(null, s, h);
     } catch (e) {
