@@ -9,6 +9,8 @@
  *   the receiver's ACK generation (RFC 9000 §13.2).
  * - QPACK (qpack/): static table, Huffman code, instructions and field lines, dynamic
  *   table, encoder and decoder with blocked streams (RFC 9204).
+ * - HTTP/3 (h3/): frames and stream types, the sans-I/O Http3Connection over an
+ *   H3Transport, the (req, res) server adapter, a client, Alt-Svc (RFC 9114).
  */
 export * from './crypto/datagram.ts';
 export * from './crypto/hp.ts';
@@ -19,6 +21,7 @@ export * from './crypto/retry.ts';
 export * from './errors.ts';
 export * from './frames/frame.ts';
 export * from './frames/legality.ts';
+export * from './h3/index.ts';
 export * from './packet/header.ts';
 export * from './packet/number.ts';
 export {

@@ -4,6 +4,7 @@
  */
 import fc from 'fast-check';
 import { type AckFrame, ackFrameFromRanges, type Frame, type PacketRange } from './frames/frame.ts';
+import { type H3Frame, H3FrameType, type H3Setting } from './h3/frames.ts';
 import type {
   InitialHeader,
   PacketHeader,
@@ -393,4 +394,45 @@ export const arbitraryFieldList: fc.Arbitrary<Field[]> = fc.array(
     fc.oneof(fc.constantFrom('/', '/index.html', 'www.example.com', 'a', 'b', 'token'), latin1Text(30)),
   ),
   { maxLength: 12 },
+);
+
+// ---- HTTP/3 (RFC 9114) ----
+
+const h3Payload = (max: number) => fc.uint8Array({ maxLength: max });
+const knownH3Types = new Set<number>(Object.values(H3FrameType));
+
+/** Frame types HTTP/3 does not define: reserved (grease, §7.2.8), HTTP/2's, and extensions. */
+export const arbitraryUnknownH3FrameType: fc.Arbitrary<number> = fc
+  .oneof(
+    fc.integer({ min: 0, max: 2 ** 20 }).map((n) => 0x1f * n + 0x21),
+    fc.constantFrom(0x02, 0x06, 0x08, 0x09),
+    arbitraryVarint,
+  )
+  .filter((t) => !knownH3Types.has(t));
+
+export const arbitraryH3Setting: fc.Arbitrary<H3Setting> = fc.record({
+  id: arbitraryVarint,
+  value: arbitraryVarint,
+});
+
+export const arbitraryH3Frame: fc.Arbitrary<H3Frame> = fc.oneof(
+  fc.record({ type: fc.constant('DATA' as const), data: h3Payload(64) }),
+  fc.record({ type: fc.constant('HEADERS' as const), fieldSection: h3Payload(64) }),
+  fc.record({ type: fc.constant('CANCEL_PUSH' as const), pushId: arbitraryVarint }),
+  fc.record({
+    type: fc.constant('SETTINGS' as const),
+    settings: fc.array(arbitraryH3Setting, { maxLength: 8 }),
+  }),
+  fc.record({
+    type: fc.constant('PUSH_PROMISE' as const),
+    pushId: arbitraryVarint,
+    fieldSection: h3Payload(64),
+  }),
+  fc.record({ type: fc.constant('GOAWAY' as const), id: arbitraryVarint }),
+  fc.record({ type: fc.constant('MAX_PUSH_ID' as const), pushId: arbitraryVarint }),
+  fc.record({
+    type: fc.constant('unknown' as const),
+    frameType: arbitraryUnknownH3FrameType,
+    payload: h3Payload(32),
+  }),
 );

@@ -1,0 +1,227 @@
+import type { Field } from '../qpack/decoder.ts';
+import {
+  type H3Event,
+  type H3Transport,
+  type H3TransportEvent,
+  Http3Connection,
+  type Http3ConnectionOptions,
+} from './connection.ts';
+import { H3ErrorCode, h3ErrorName } from './errors.ts';
+
+/**
+ * An HTTP/3 client over one QUIC connection: `request(headers, body)` resolves with the
+ * whole response. Requests run concurrently, one bidirectional stream each (RFC 9114 §4.1).
+ */
+export interface Http3ClientOptions extends Omit<Http3ConnectionOptions, 'role'> {
+  /** :authority when a request gives none. */
+  authority?: string;
+  /** :scheme when a request gives none (default https, RFC 9114 §3.1). */
+  scheme?: string;
+  /** A response body larger than this is refused (the stream is cancelled). Default 64 MiB. */
+  maxResponseBody?: number;
+}
+
+export interface H3Response {
+  status: number;
+  /** The response's fields, :status first, in the order received. */
+  headers: Field[];
+  body: Uint8Array;
+  trailers: Field[];
+  /** 1xx interim responses that came first (RFC 9114 §4.1). */
+  informational: Field[][];
+  streamId: number;
+}
+
+/** A request failed: the stream was reset (with the peer's or our code) or the connection closed. */
+export class H3RequestError extends Error {
+  override readonly name = 'H3RequestError';
+  constructor(
+    readonly code: number,
+    reason: string,
+  ) {
+    super(`${h3ErrorName(code)}: ${reason}`);
+  }
+  /** RFC 9114 §4.1.1 / §5.2: the server did not process the request; it may be retried. */
+  get retryable(): boolean {
+    return this.code === H3ErrorCode.H3_REQUEST_REJECTED;
+  }
+}
+
+export type H3RequestHeaders = readonly Field[] | Readonly<Record<string, string | readonly string[]>>;
+
+interface Pending {
+  resolve: (r: H3Response) => void;
+  reject: (e: Error) => void;
+  response: H3Response;
+  chunks: Uint8Array[];
+  size: number;
+}
+
+export class Http3Client {
+  readonly h3: Http3Connection;
+  private readonly pending = new Map<number, Pending>();
+  private readonly opts: Http3ClientOptions;
+  private readyWaiters: (() => void)[] = [];
+  private isReady = false;
+
+  constructor(transport: H3Transport, opts: Http3ClientOptions = {}) {
+    this.opts = opts;
+    this.h3 = new Http3Connection(transport, { ...opts, role: 'client' });
+  }
+
+  handle(e: H3TransportEvent, now?: number): void {
+    this.dispatch(this.h3.handle(e, now));
+  }
+
+  /** Resolves once the connection can carry requests. */
+  ready(): Promise<void> {
+    if (this.isReady) return Promise.resolve();
+    return new Promise((r) => this.readyWaiters.push(r));
+  }
+
+  /**
+   * Sends a request and resolves with the response. Pseudo-header fields default to
+   * GET, the client's scheme and authority, and '/'.
+   */
+  request(
+    headers: H3RequestHeaders,
+    body?: Uint8Array | string,
+    trailers: readonly Field[] = [],
+  ): Promise<H3Response> {
+    const fields = this.requestFields(headers);
+    const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body;
+    return new Promise<H3Response>((resolve, reject) => {
+      let id: number;
+      try {
+        const hasBody = bytes !== undefined && bytes.length > 0;
+        id = this.h3.sendRequest(fields, !hasBody && trailers.length === 0);
+        this.pending.set(id, {
+          resolve,
+          reject,
+          response: {
+            status: 0,
+            headers: [],
+            body: new Uint8Array(0),
+            trailers: [],
+            informational: [],
+            streamId: id,
+          },
+          chunks: [],
+          size: 0,
+        });
+        if (hasBody) this.h3.sendData(id, bytes, trailers.length === 0);
+        if (trailers.length > 0) this.h3.sendHeaders(id, trailers, true);
+      } catch (e) {
+        reject(e as Error);
+        return;
+      }
+      this.dispatch(this.h3.takeEvents());
+    });
+  }
+
+  /** GOAWAY (RFC 9114 §5.2); the connection closes when the requests in flight are answered. */
+  shutdown(): void {
+    this.h3.shutdown();
+    this.dispatch(this.h3.takeEvents());
+  }
+
+  close(): void {
+    this.h3.close();
+    this.dispatch(this.h3.takeEvents());
+  }
+
+  private requestFields(headers: H3RequestHeaders): Field[] {
+    const list: Field[] = [];
+    if (Array.isArray(headers))
+      for (const [n, v] of headers as readonly Field[]) list.push([n.toLowerCase(), v]);
+    else
+      for (const [n, v] of Object.entries(headers as Record<string, string | readonly string[]>))
+        for (const one of typeof v === 'string' ? [v] : v) list.push([n.toLowerCase(), one]);
+    const has = (n: string) => list.some(([k]) => k === n);
+    const pseudo: Field[] = [];
+    if (!has(':method')) pseudo.push([':method', 'GET']);
+    const method = list.find(([k]) => k === ':method')?.[1] ?? 'GET';
+    if (method !== 'CONNECT') {
+      if (!has(':scheme')) pseudo.push([':scheme', this.opts.scheme ?? 'https']);
+      if (!has(':path')) pseudo.push([':path', '/']);
+    }
+    if (!has(':authority') && this.opts.authority !== undefined)
+      pseudo.push([':authority', this.opts.authority]);
+    // RFC 9114 §4.3: pseudo-header fields precede regular ones.
+    const given = list.filter(([n]) => n.startsWith(':'));
+    const regular = list.filter(([n]) => !n.startsWith(':'));
+    return [...given, ...pseudo, ...regular];
+  }
+
+  private dispatch(events: H3Event[]): void {
+    for (const e of events) this.onEvent(e);
+  }
+
+  private onEvent(e: H3Event): void {
+    switch (e.type) {
+      case 'ready':
+        this.isReady = true;
+        for (const w of this.readyWaiters.splice(0)) w();
+        return;
+      case 'headers': {
+        const p = this.pending.get(e.streamId);
+        if (!p) return;
+        if (e.kind === 'informational') p.response.informational.push(e.fields);
+        else if (e.kind === 'trailers') p.response.trailers = e.fields;
+        else {
+          p.response.headers = e.fields;
+          p.response.status = Number(e.fields.find(([n]) => n === ':status')?.[1] ?? 0);
+        }
+        return;
+      }
+      case 'data': {
+        const p = this.pending.get(e.streamId);
+        if (!p) return;
+        p.size += e.data.length;
+        const max = this.opts.maxResponseBody ?? 64 * 1024 * 1024;
+        if (p.size > max) {
+          this.h3.resetStream(e.streamId, H3ErrorCode.H3_REQUEST_CANCELLED);
+          this.fail(e.streamId, H3ErrorCode.H3_EXCESSIVE_LOAD, `response body exceeds ${max} bytes`);
+          return;
+        }
+        p.chunks.push(e.data);
+        return;
+      }
+      case 'end': {
+        const p = this.pending.get(e.streamId);
+        if (!p) return;
+        this.pending.delete(e.streamId);
+        const body = new Uint8Array(p.size);
+        let at = 0;
+        for (const c of p.chunks) {
+          body.set(c, at);
+          at += c.length;
+        }
+        p.response.body = body;
+        p.resolve(p.response);
+        return;
+      }
+      case 'stream-reset':
+      case 'stream-error':
+        this.fail(e.streamId, e.code, e.type === 'stream-error' ? e.reason : 'reset by the server');
+        return;
+      case 'closed':
+        for (const id of [...this.pending.keys()])
+          this.fail(
+            id,
+            e.code ?? H3ErrorCode.H3_NO_ERROR,
+            `connection closed${e.reason ? `: ${e.reason}` : ''}`,
+          );
+        return;
+      default:
+        return;
+    }
+  }
+
+  private fail(id: number, code: number, reason: string): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    p.reject(new H3RequestError(code, reason));
+  }
+}

@@ -1,0 +1,205 @@
+import { Prng } from '@stepwire/wire';
+import type { H3Transport, H3TransportEvent } from './connection.ts';
+
+/**
+ * Two in-memory QUIC endpoints wired back to back, for testing HTTP/3 without packets.
+ * Each stream keeps its order (as QUIC guarantees), but with `reorder` the next stream
+ * to deliver is chosen at random (seeded), so a HEADERS frame can overtake the encoder
+ * stream instructions it needs — the case QPACK's blocked streams exist for (RFC 9204
+ * §2.1.2). `pause`/`resume` hold one stream back deterministically.
+ */
+export type FakeSide = 'client' | 'server';
+
+export interface FakeQuicPairOptions {
+  /** Deliver streams in a seeded random order (default: in the order written). */
+  reorder?: boolean;
+  seed?: number;
+  /** Split each write into pieces of at most this many bytes (frames then cross delivery boundaries). */
+  maxChunk?: number;
+}
+
+interface Delivery {
+  seq: number;
+  event: H3TransportEvent;
+}
+
+export class FakeQuicEndpoint implements H3Transport {
+  /** Set by the owner: receives the peer's writes as transport events. */
+  handler: ((e: H3TransportEvent) => void) | undefined;
+  private nextBidi: number;
+  private nextUni: number;
+  /** Everything written per stream, for assertions. */
+  readonly written = new Map<number, Uint8Array[]>();
+  readonly resets: { id: number; code: number }[] = [];
+  readonly stopSendings: { id: number; code: number }[] = [];
+  closedWith: { code: number; reason: string } | undefined;
+  private readonly finished = new Set<number>();
+
+  constructor(
+    readonly side: FakeSide,
+    private readonly pair: FakeQuicPair,
+  ) {
+    // RFC 9000 §2.1: the low bits give initiator (0 client, 1 server) and direction (2 = uni).
+    const low = side === 'client' ? 0 : 1;
+    this.nextBidi = low;
+    this.nextUni = low | 2;
+  }
+
+  openStream(kind: 'bidi' | 'uni'): number {
+    const id = kind === 'bidi' ? this.nextBidi : this.nextUni;
+    if (kind === 'bidi') this.nextBidi += 4;
+    else this.nextUni += 4;
+    return id;
+  }
+
+  write(id: number, data: Uint8Array, fin = false): void {
+    if (this.closedWith || this.pair.closed) return;
+    if (this.finished.has(id)) throw new Error(`write after FIN on stream ${id}`);
+    if (fin) this.finished.add(id);
+    const list = this.written.get(id) ?? [];
+    list.push(data.slice());
+    this.written.set(id, list);
+    this.pair.enqueueData(this.side, id, data.slice(), fin);
+  }
+
+  resetStream(id: number, code: number): void {
+    if (this.pair.closed) return;
+    this.resets.push({ id, code });
+    this.finished.add(id);
+    this.pair.enqueue(this.side, id, { type: 'stream-reset', id, code });
+  }
+
+  stopSending(id: number, code: number): void {
+    if (this.pair.closed) return;
+    this.stopSendings.push({ id, code });
+    this.pair.enqueue(this.side, `stop:${id}`, { type: 'stop-sending', id, code });
+  }
+
+  close(code: number, reason = ''): void {
+    if (this.pair.closed) return;
+    this.closedWith = { code, reason };
+    this.pair.closeFrom(this.side, code, reason);
+  }
+
+  /** All bytes written on a stream, joined. */
+  bytesOf(id: number): Uint8Array {
+    const parts = this.written.get(id) ?? [];
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+}
+
+export class FakeQuicPair {
+  readonly client: FakeQuicEndpoint;
+  readonly server: FakeQuicEndpoint;
+  closed = false;
+  /** Per receiving side and stream: events in stream order. */
+  private readonly queues = new Map<string, { to: FakeSide; items: Delivery[] }>();
+  private readonly paused = new Set<string>();
+  private readonly seen = new Set<string>();
+  private seq = 0;
+  private readonly prng: Prng | undefined;
+  private readonly maxChunk: number;
+  /** Events delivered so far. */
+  delivered = 0;
+
+  constructor(opts: FakeQuicPairOptions = {}) {
+    this.client = new FakeQuicEndpoint('client', this);
+    this.server = new FakeQuicEndpoint('server', this);
+    this.prng = opts.reorder ? new Prng(opts.seed ?? 1) : undefined;
+    this.maxChunk = opts.maxChunk ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Both sides learn the handshake finished (ALPN h3). */
+  connect(): void {
+    this.push('client', 'conn', { type: 'connected', alpn: 'h3' });
+    this.push('server', 'conn', { type: 'connected', alpn: 'h3' });
+  }
+
+  private push(to: FakeSide, key: string, event: H3TransportEvent): void {
+    const k = `${to}:${key}`;
+    let q = this.queues.get(k);
+    if (!q) {
+      q = { to, items: [] };
+      this.queues.set(k, q);
+    }
+    q.items.push({ seq: this.seq++, event });
+  }
+
+  /** @internal */
+  enqueueData(from: FakeSide, id: number, data: Uint8Array, fin: boolean): void {
+    const to: FakeSide = from === 'client' ? 'server' : 'client';
+    const k = `${to}:${id}`;
+    if (!this.seen.has(k)) {
+      this.seen.add(k);
+      this.push(to, String(id), { type: 'stream-opened', id });
+    }
+    if (data.length <= this.maxChunk) {
+      this.push(to, String(id), { type: 'stream-data', id, data, fin });
+      return;
+    }
+    for (let at = 0; at < data.length; at += this.maxChunk) {
+      const end = Math.min(data.length, at + this.maxChunk);
+      this.push(to, String(id), {
+        type: 'stream-data',
+        id,
+        data: data.subarray(at, end),
+        fin: fin && end === data.length,
+      });
+    }
+  }
+
+  /** @internal */
+  enqueue(from: FakeSide, key: number | string, event: H3TransportEvent): void {
+    this.push(from === 'client' ? 'server' : 'client', String(key), event);
+  }
+
+  /** @internal: CONNECTION_CLOSE reaches the peer; nothing else is delivered after it. */
+  closeFrom(from: FakeSide, code: number, reason: string): void {
+    this.queues.clear();
+    const to: FakeSide = from === 'client' ? 'server' : 'client';
+    this.push(to, 'conn', { type: 'closed', error: { code, reason } });
+    this.closed = true;
+  }
+
+  /** Holds back what `to` would receive on stream `id` until resume(). */
+  pause(to: FakeSide, id: number): void {
+    this.paused.add(`${to}:${id}`);
+  }
+  resume(to: FakeSide, id: number): void {
+    this.paused.delete(`${to}:${id}`);
+  }
+
+  /** Delivers one event; false when nothing is deliverable. */
+  step(): boolean {
+    const ready = [...this.queues.entries()].filter(([k, q]) => q.items.length > 0 && !this.paused.has(k));
+    if (ready.length === 0) return false;
+    let pick: (typeof ready)[number] | undefined;
+    if (this.prng) pick = ready[this.prng.int(0, ready.length - 1)];
+    else {
+      for (const r of ready) if (!pick || (r[1].items[0]?.seq ?? 0) < (pick[1].items[0]?.seq ?? 0)) pick = r;
+    }
+    if (!pick) return false;
+    const [, q] = pick;
+    const d = q.items.shift();
+    if (!d) return false;
+    this.delivered++;
+    const target = q.to === 'client' ? this.client : this.server;
+    target.handler?.(d.event);
+    return true;
+  }
+
+  /** Delivers until nothing is deliverable, at most maxSteps events (a livelock fails loudly). */
+  run(maxSteps = 1_000_000): number {
+    let n = 0;
+    while (this.step()) {
+      if (++n > maxSteps) throw new Error(`FakeQuicPair: more than ${maxSteps} deliveries`);
+    }
+    return n;
+  }
+}
