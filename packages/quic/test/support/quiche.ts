@@ -1,0 +1,216 @@
+/**
+ * Cloudflare's quiche (through @matrixai/quic's prebuilt binding) as an in-process QUIC peer:
+ * an implementation independent of ours, driven sans-I/O like our own connection — datagrams
+ * in, datagrams out — so a test pairs the two in memory with no socket at all. It keys its
+ * timers on the real clock (Rust's Instant), so tests that need its timeouts wait for real.
+ */
+import { randomBytes } from 'node:crypto';
+import { native } from '@matrixai/quic';
+
+const quiche = native.quiche;
+type Connection = ReturnType<typeof quiche.Connection.connect>;
+type Config = ReturnType<typeof quiche.Config.withBoringSslCtx>;
+export interface QuicheError {
+  isApp: boolean;
+  errorCode: number;
+  reason: Uint8Array;
+}
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface QuichePeerOptions {
+  role: 'client' | 'server';
+  /** Our address and the peer's, as quiche records the path. */
+  local?: HostPort;
+  remote?: HostPort;
+  alpn?: string[];
+  /** Client: the name to send and verify. */
+  serverName?: string;
+  /** Client: trust anchors (PEM); without them the client does not verify. */
+  caPem?: string;
+  /** Server: certificate chain and key (PEM). */
+  certPem?: string;
+  keyPem?: string;
+  /** Resumption: a session from `session()` of an earlier client connection. */
+  session?: Uint8Array;
+  earlyData?: boolean;
+  /** Flow-control and stream limits it advertises; generous by default. */
+  maxData?: number;
+  maxStreamData?: number;
+  maxStreams?: number;
+  idleTimeoutMs?: number;
+  /** Write its TLS secrets in NSS key log format (for tshark). */
+  keylogPath?: string;
+  /** Server: the ticket key, shared across server instances for resumption. */
+  ticketKey?: Uint8Array;
+}
+
+const enc = new TextEncoder();
+
+function config(o: QuichePeerOptions): Config {
+  const c =
+    o.role === 'server'
+      ? quiche.Config.withBoringSslCtx(
+          false,
+          false,
+          null,
+          [enc.encode(o.keyPem ?? '')],
+          [enc.encode(o.certPem ?? '')],
+          null,
+        )
+      : quiche.Config.withBoringSslCtx(
+          o.caPem !== undefined,
+          false,
+          o.caPem ? enc.encode(o.caPem) : null,
+          null,
+          null,
+          null,
+        );
+  c.setApplicationProtos(o.alpn ?? ['h3']);
+  c.setMaxIdleTimeout(o.idleTimeoutMs ?? 30_000);
+  const data = o.maxData ?? 16 << 20;
+  const stream = o.maxStreamData ?? 4 << 20;
+  c.setInitialMaxData(data);
+  c.setInitialMaxStreamDataBidiLocal(stream);
+  c.setInitialMaxStreamDataBidiRemote(stream);
+  c.setInitialMaxStreamDataUni(stream);
+  c.setInitialMaxStreamsBidi(o.maxStreams ?? 100);
+  c.setInitialMaxStreamsUni(o.maxStreams ?? 100);
+  if (o.earlyData) c.enableEarlyData();
+  if (o.ticketKey) c.setTicketKey(o.ticketKey);
+  if (o.keylogPath) c.logKeys();
+  return c;
+}
+
+/** One quiche connection, client or server (a server's is made by its first Initial). */
+export class QuichePeer {
+  readonly local: HostPort;
+  readonly remote: HostPort;
+  private conn?: Connection;
+  private readonly cfg: Config;
+  private readonly out = new Uint8Array(65_535);
+
+  constructor(private readonly o: QuichePeerOptions) {
+    this.local = o.local ?? { host: '127.0.0.1', port: o.role === 'client' ? 50_000 : 4433 };
+    this.remote = o.remote ?? { host: '127.0.0.1', port: o.role === 'client' ? 4433 : 50_000 };
+    this.cfg = config(o);
+    if (o.role === 'client') {
+      this.conn = quiche.Connection.connect(
+        o.serverName ?? 'stepwire.test',
+        randomBytes(16),
+        this.local,
+        this.remote,
+        this.cfg,
+      );
+      if (o.session) this.conn.setSession(o.session);
+      if (o.keylogPath) this.conn.setKeylog(o.keylogPath);
+    }
+  }
+
+  /** The connection, once there is one. */
+  get connection(): Connection {
+    if (!this.conn) throw new Error('quiche server: no Initial received yet');
+    return this.conn;
+  }
+  get started(): boolean {
+    return this.conn !== undefined;
+  }
+
+  /** A datagram from the peer. A server accepts the first one as a new connection (no Retry). */
+  receive(datagram: Uint8Array): void {
+    if (!this.conn) {
+      const h = quiche.Header.fromSlice(datagram, 16);
+      if (h.ty !== quiche.Type.Initial) return;
+      this.conn = quiche.Connection.accept(randomBytes(16), null, this.local, this.remote, this.cfg);
+      if (this.o.keylogPath) this.conn.setKeylog(this.o.keylogPath);
+    }
+    // quiche copies what it keeps; it may decrypt in place, so it gets its own copy.
+    this.conn.recv(datagram.slice(), { to: this.local, from: this.remote });
+  }
+
+  /** Every datagram quiche wants to send now. */
+  drain(): Uint8Array[] {
+    const list: Uint8Array[] = [];
+    if (!this.conn) return list;
+    for (;;) {
+      const r = this.conn.send(this.out);
+      if (r === null) break;
+      list.push(this.out.slice(0, r[0]));
+    }
+    return list;
+  }
+
+  /** Milliseconds until quiche's next timer, or null. */
+  timeout(): number | null {
+    return this.conn ? this.conn.timeout() : null;
+  }
+  onTimeout(): void {
+    this.conn?.onTimeout();
+  }
+
+  get established(): boolean {
+    return this.conn?.isEstablished() ?? false;
+  }
+  get closed(): boolean {
+    return this.conn?.isClosed() ?? false;
+  }
+  get alpn(): string {
+    return this.conn ? Buffer.from(this.conn.applicationProto()).toString('latin1') : '';
+  }
+
+  /** Queue bytes on a stream; returns how many quiche took (flow control may take fewer). */
+  send(streamId: number, data: Uint8Array, fin = false): number {
+    return this.connection.streamSend(streamId, data, fin) ?? 0;
+  }
+
+  /** Read what a stream has now; `fin` once its end arrived. */
+  read(streamId: number): { data: Uint8Array; fin: boolean } {
+    const parts: Uint8Array[] = [];
+    let fin = false;
+    const buf = new Uint8Array(65_535);
+    for (;;) {
+      const r = this.connection.streamRecv(streamId, buf);
+      if (r === null) break;
+      parts.push(buf.slice(0, r[0]));
+      if (r[1]) {
+        fin = true;
+        break;
+      }
+    }
+    return { data: Buffer.concat(parts), fin };
+  }
+
+  /** Stream ids with data (or an end) to read. */
+  readable(): number[] {
+    if (!this.conn) return [];
+    return [...this.conn.readable()].map(Number);
+  }
+
+  close(app: boolean, code: number, reason = ''): void {
+    this.conn?.close(app, code, enc.encode(reason));
+  }
+
+  /** The error the peer closed with, if any. */
+  peerError(): QuicheError | null {
+    return this.conn?.peerError() ?? null;
+  }
+  localError(): QuicheError | null {
+    return this.conn?.localError() ?? null;
+  }
+
+  /** Client: the session to resume with later (after a NewSessionTicket arrived). */
+  session(): Uint8Array | null {
+    return this.conn?.session() ?? null;
+  }
+  get resumed(): boolean {
+    return this.conn?.isResumed() ?? false;
+  }
+  get inEarlyData(): boolean {
+    return this.conn?.isInEarlyData() ?? false;
+  }
+  stats(): unknown {
+    return this.conn?.stats();
+  }
+}
