@@ -16,7 +16,7 @@ import { isMain, stage } from './lib/stage.ts';
 
 const JOB_MS = 3000;
 
-export async function run(o: { seed?: number; print?: boolean } = {}) {
+export async function run(o: { seed?: number; print?: boolean; tun?: boolean } = {}) {
   const jobs: { state: 'running' | 'done'; result?: string }[] = [];
   const s = stage(
     (req, res) => {
@@ -41,51 +41,54 @@ export async function run(o: { seed?: number; print?: boolean } = {}) {
         else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(j));
       } else res.writeHead(404).end();
     },
-    { seed: o.seed ?? 1, print: o.print ?? false },
+    { seed: o.seed ?? 1, print: o.print ?? false, tun: o.tun ?? false },
   );
-  const client = s.clients[0];
-  if (!client) throw new Error('no client');
-  const agent = s.agent(client);
+  try {
+    const client = s.clients[0];
+    if (!client) throw new Error('no client');
+    const agent = s.agent(client);
 
-  // Synchronous: one request, open for the whole job.
-  const syncStart = s.now();
-  s.log('client', '→ POST /sync/thumbnail');
-  const syncBody = await s.net.run(
-    fetch(s.url('/sync/thumbnail'), { method: 'POST', agent }).then((r) => r.text()),
-  );
-  const syncMs = s.now() - syncStart;
-  s.log('client', `← 200 ${syncBody} after ${syncMs} ms`);
-
-  // Asynchronous: accepted at once, then polled.
-  const asyncStart = s.now();
-  s.log('client', '→ POST /jobs');
-  const accepted = await s.net.run(fetch(s.url('/jobs'), { method: 'POST', agent }));
-  const acceptMs = s.now() - asyncStart;
-  const location = accepted.headers.get('location') ?? '';
-  const retryAfter = Number(accepted.headers.get('retry-after') ?? '1') * 1000;
-  s.log('client', `← ${accepted.status} Location: ${location} after ${acceptMs} ms`);
-  let polls = 0;
-  let result: { state: string; result?: string } = { state: 'running' };
-  while (result.state !== 'done') {
-    await s.net.run(retryAfter);
-    polls++;
-    s.log('client', `→ GET ${location}`);
-    result = await s.net.run(
-      fetch(s.url(location), { agent }).then((r) => r.json() as Promise<typeof result>),
+    // Synchronous: one request, open for the whole job.
+    const syncStart = s.now();
+    s.log('client', '→ POST /sync/thumbnail');
+    const syncBody = await s.net.run(
+      fetch(s.url('/sync/thumbnail'), { method: 'POST', agent }).then((r) => r.text()),
     );
-    s.log('client', `← 200 ${JSON.stringify(result)}`);
+    const syncMs = s.now() - syncStart;
+    s.log('client', `← 200 ${syncBody} after ${syncMs} ms`);
+
+    // Asynchronous: accepted at once, then polled.
+    const asyncStart = s.now();
+    s.log('client', '→ POST /jobs');
+    const accepted = await s.net.run(fetch(s.url('/jobs'), { method: 'POST', agent }));
+    const acceptMs = s.now() - asyncStart;
+    const location = accepted.headers.get('location') ?? '';
+    const retryAfter = Number(accepted.headers.get('retry-after') ?? '1') * 1000;
+    s.log('client', `← ${accepted.status} Location: ${location} after ${acceptMs} ms`);
+    let polls = 0;
+    let result: { state: string; result?: string } = { state: 'running' };
+    while (result.state !== 'done') {
+      await s.net.run(retryAfter);
+      polls++;
+      s.log('client', `→ GET ${location}`);
+      result = await s.net.run(
+        fetch(s.url(location), { agent }).then((r) => r.json() as Promise<typeof result>),
+      );
+      s.log('client', `← 200 ${JSON.stringify(result)}`);
+    }
+    const asyncMs = s.now() - asyncStart;
+    if (o.print)
+      console.log(
+        `sync: answered after ${syncMs} ms; async: accepted after ${acceptMs} ms, done after ${asyncMs} ms and ${polls} polls`,
+      );
+    return {
+      sync: { ms: syncMs, body: syncBody },
+      async: { status: accepted.status, location, acceptMs, polls, ms: asyncMs, result: result.result },
+      timeline: s.timeline,
+    };
+  } finally {
+    await s.close();
   }
-  const asyncMs = s.now() - asyncStart;
-  if (o.print)
-    console.log(
-      `sync: answered after ${syncMs} ms; async: accepted after ${acceptMs} ms, done after ${asyncMs} ms and ${polls} polls`,
-    );
-  await s.close();
-  return {
-    sync: { ms: syncMs, body: syncBody },
-    async: { status: accepted.status, location, acceptMs, polls, ms: asyncMs, result: result.result },
-    timeline: s.timeline,
-  };
 }
 
-if (isMain(import.meta.url)) await run({ print: true });
+if (isMain(import.meta.url)) await run({ print: true, tun: process.argv.includes('--tun') });

@@ -28,7 +28,7 @@ type Entry =
   | { state: 'running'; fingerprint: string; waiters: ((r: Stored) => void)[] }
   | { state: 'done'; fingerprint: string; response: Stored };
 
-export async function run(o: { seed?: number; print?: boolean } = {}) {
+export async function run(o: { seed?: number; print?: boolean; tun?: boolean } = {}) {
   const keys = new Map<string, Entry>();
   const charges: { key: string; at: number }[] = [];
   const s = stage(
@@ -75,50 +75,53 @@ export async function run(o: { seed?: number; print?: boolean } = {}) {
         });
       }
     },
-    { seed: o.seed ?? 1, print: o.print ?? false },
+    { seed: o.seed ?? 1, print: o.print ?? false, tun: o.tun ?? false },
   );
-  const client = s.clients[0];
-  if (!client) throw new Error('no client');
-  const agent = s.agent(client);
-  const pay = async (key: string, amount: number, timeoutMs?: number) => {
-    const controller = new AbortController();
-    if (timeoutMs !== undefined) s.after(timeoutMs, () => controller.abort(new Error('client timeout')));
-    s.log('client', `→ POST /payments ${key} ${amount} EUR`);
-    try {
-      const r = await fetch(s.url('/payments'), {
-        method: 'POST',
-        headers: { 'idempotency-key': key, 'content-type': 'application/json' },
-        body: JSON.stringify({ amount }),
-        signal: controller.signal,
-        agent,
-      });
-      const out = {
-        status: r.status,
-        replayed: r.headers.get('idempotent-replayed') === 'true',
-        body: await r.text(),
-      };
-      s.log('client', `← ${out.status}${out.replayed ? ' (replayed)' : ''} ${out.body}`);
-      return out;
-    } catch {
-      s.log('client', `gave up on ${key} after ${timeoutMs} ms`);
-      return { status: 0, replayed: false, body: '' };
-    }
-  };
-  // (1) A timeout, then retries.
-  const retries = [await s.net.run(pay('key-1', 40, 100))];
-  retries.push(await s.net.run(pay('key-1', 40)));
-  retries.push(await s.net.run(pay('key-1', 40)));
-  // (2) Three copies at once.
-  const concurrent = await s.net.run(Promise.all([pay('key-2', 75), pay('key-2', 75), pay('key-2', 75)]));
-  // (3) The key again, another body.
-  const mismatch = await s.net.run(pay('key-2', 99));
-  const runs = (key: string) => charges.filter((c) => c.key === key).length;
-  if (o.print)
-    console.log(
-      `key-1: ${retries.length} requests, ${runs('key-1')} charge; key-2: ${concurrent.length} concurrent requests, ${runs('key-2')} charge; reused key → ${mismatch.status}`,
-    );
-  await s.close();
-  return { retries, concurrent, mismatch, charges, timeline: s.timeline };
+  try {
+    const client = s.clients[0];
+    if (!client) throw new Error('no client');
+    const agent = s.agent(client);
+    const pay = async (key: string, amount: number, timeoutMs?: number) => {
+      const controller = new AbortController();
+      if (timeoutMs !== undefined) s.after(timeoutMs, () => controller.abort(new Error('client timeout')));
+      s.log('client', `→ POST /payments ${key} ${amount} EUR`);
+      try {
+        const r = await fetch(s.url('/payments'), {
+          method: 'POST',
+          headers: { 'idempotency-key': key, 'content-type': 'application/json' },
+          body: JSON.stringify({ amount }),
+          signal: controller.signal,
+          agent,
+        });
+        const out = {
+          status: r.status,
+          replayed: r.headers.get('idempotent-replayed') === 'true',
+          body: await r.text(),
+        };
+        s.log('client', `← ${out.status}${out.replayed ? ' (replayed)' : ''} ${out.body}`);
+        return out;
+      } catch {
+        s.log('client', `gave up on ${key} after ${timeoutMs} ms`);
+        return { status: 0, replayed: false, body: '' };
+      }
+    };
+    // (1) A timeout, then retries.
+    const retries = [await s.net.run(pay('key-1', 40, 100))];
+    retries.push(await s.net.run(pay('key-1', 40)));
+    retries.push(await s.net.run(pay('key-1', 40)));
+    // (2) Three copies at once.
+    const concurrent = await s.net.run(Promise.all([pay('key-2', 75), pay('key-2', 75), pay('key-2', 75)]));
+    // (3) The key again, another body.
+    const mismatch = await s.net.run(pay('key-2', 99));
+    const runs = (key: string) => charges.filter((c) => c.key === key).length;
+    if (o.print)
+      console.log(
+        `key-1: ${retries.length} requests, ${runs('key-1')} charge; key-2: ${concurrent.length} concurrent requests, ${runs('key-2')} charge; reused key → ${mismatch.status}`,
+      );
+    return { retries, concurrent, mismatch, charges, timeline: s.timeline };
+  } finally {
+    await s.close();
+  }
 }
 
-if (isMain(import.meta.url)) await run({ print: true });
+if (isMain(import.meta.url)) await run({ print: true, tun: process.argv.includes('--tun') });

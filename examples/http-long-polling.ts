@@ -22,7 +22,7 @@ interface Waiting {
   answer(status: 200 | 204): void;
 }
 
-export async function run(o: { seed?: number; print?: boolean } = {}) {
+export async function run(o: { seed?: number; print?: boolean; tun?: boolean } = {}) {
   const feed: { id: number; at: number }[] = [];
   const waiting = new Set<Waiting>();
   /** When and how the server answered each poll. */
@@ -37,7 +37,7 @@ export async function run(o: { seed?: number; print?: boolean } = {}) {
         res.end(JSON.stringify(feed.filter((m) => m.id > since)));
         return;
       }
-      const timer = s.net.clock.setTimer(arrived + HOLD_MS, () => w.answer(204));
+      const timer = s.after(HOLD_MS, () => w.answer(204));
       const w: Waiting = {
         answer(status) {
           waiting.delete(w);
@@ -57,33 +57,36 @@ export async function run(o: { seed?: number; print?: boolean } = {}) {
         timer.cancel();
       });
     },
-    { seed: o.seed ?? 1, print: o.print ?? false },
+    { seed: o.seed ?? 1, print: o.print ?? false, tun: o.tun ?? false },
   );
-  for (const [i, at] of PUBLISH_AT.entries())
-    s.after(at, () => {
-      feed.push({ id: i + 1, at });
-      s.log('server', `published message ${i + 1}`);
-      for (const w of [...waiting]) w.answer(200);
-    });
-  const client = s.clients[0];
-  if (!client) throw new Error('no client');
-  const agent = s.agent(client);
-  let since = 0;
-  let polls = 0;
-  const received: Received[] = [];
-  while (since < PUBLISH_AT.length) {
-    polls++;
-    s.log('client', `→ GET /messages?since=${since}`);
-    const r = await poll(s, agent, since);
-    for (const m of r.body) {
-      received.push({ id: m.id, publishedAt: m.at, receivedAt: s.now() });
-      since = Math.max(since, m.id);
+  try {
+    for (const [i, at] of PUBLISH_AT.entries())
+      s.at(at, () => {
+        feed.push({ id: i + 1, at: s.now() });
+        s.log('server', `published message ${i + 1}`);
+        for (const w of [...waiting]) w.answer(200);
+      });
+    const client = s.clients[0];
+    if (!client) throw new Error('no client');
+    const agent = s.agent(client);
+    let since = 0;
+    let polls = 0;
+    const received: Received[] = [];
+    while (since < PUBLISH_AT.length) {
+      polls++;
+      s.log('client', `→ GET /messages?since=${since}`);
+      const r = await poll(s, agent, since);
+      for (const m of r.body) {
+        received.push({ id: m.id, publishedAt: m.at, receivedAt: s.now() });
+        since = Math.max(since, m.id);
+      }
+      s.log('client', `← ${r.status}${r.body.map((m) => ` #${m.id}`).join('')}`);
     }
-    s.log('client', `← ${r.status}${r.body.map((m) => ` #${m.id}`).join('')}`);
+    if (o.print) printLatencies(received);
+    return { polls, answers, received, timeline: s.timeline };
+  } finally {
+    await s.close();
   }
-  if (o.print) printLatencies(received);
-  await s.close();
-  return { polls, answers, received, timeline: s.timeline };
 }
 
-if (isMain(import.meta.url)) await run({ print: true });
+if (isMain(import.meta.url)) await run({ print: true, tun: process.argv.includes('--tun') });

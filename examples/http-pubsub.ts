@@ -40,7 +40,7 @@ interface Subscriber {
   pending: Map<string, Timer>;
 }
 
-export async function run(o: { seed?: number; print?: boolean } = {}) {
+export async function run(o: { seed?: number; print?: boolean; tun?: boolean } = {}) {
   const subscribers = new Map<string, Subscriber>();
   const deliveries: { subscriber: string; id: string; attempt: number; at: number }[] = [];
   const counts = new Map<string, number>();
@@ -51,7 +51,7 @@ export async function run(o: { seed?: number; print?: boolean } = {}) {
     if (attempt < MAX_ATTEMPTS)
       sub.pending.set(
         m.id,
-        s.net.clock.setTimer(s.now() + REDELIVER_MS, () => deliver(sub, m, attempt + 1)),
+        s.after(REDELIVER_MS, () => deliver(sub, m, attempt + 1)),
       );
   };
   const ack = (name: string, id: string) => {
@@ -89,102 +89,110 @@ export async function run(o: { seed?: number; print?: boolean } = {}) {
         res.writeHead(204).end();
       } else res.writeHead(404).end();
     },
-    { seed: o.seed ?? 1, print: o.print ?? false, clients: ['publisher', 'dashboard', 'worker'] },
+    {
+      seed: o.seed ?? 1,
+      print: o.print ?? false,
+      tun: o.tun ?? false,
+      clients: ['publisher', 'dashboard', 'worker'],
+    },
   );
-  const wss = new ws.WebSocketServer({ server: s.http, path: '/ws', clock: s.net.clock });
-  wss.on('connection', (peer: ws.WebSocket) => {
-    let name = '';
-    peer.on('message', (data: Buffer) => {
-      const msg = JSON.parse(data.toString()) as { subscriber?: string; topics?: string[]; ack?: string };
-      if (msg.subscriber && msg.topics) {
-        name = msg.subscriber;
-        subscribers.set(msg.subscriber, {
-          name: msg.subscriber,
-          topics: new Set(msg.topics),
-          pending: new Map(),
-          push: (m, attempt) => peer.send(JSON.stringify({ ...m, attempt })),
-        });
-        s.log('broker', `${msg.subscriber} subscribed over WebSocket`);
-      } else if (msg.ack) {
-        ack(name, msg.ack);
+  try {
+    const wss = new ws.WebSocketServer({ server: s.http, path: '/ws', clock: s.net.clock });
+    wss.on('connection', (peer: ws.WebSocket) => {
+      let name = '';
+      peer.on('message', (data: Buffer) => {
+        const msg = JSON.parse(data.toString()) as { subscriber?: string; topics?: string[]; ack?: string };
+        if (msg.subscriber && msg.topics) {
+          name = msg.subscriber;
+          subscribers.set(msg.subscriber, {
+            name: msg.subscriber,
+            topics: new Set(msg.topics),
+            pending: new Map(),
+            push: (m, attempt) => peer.send(JSON.stringify({ ...m, attempt })),
+          });
+          s.log('broker', `${msg.subscriber} subscribed over WebSocket`);
+        } else if (msg.ack) {
+          ack(name, msg.ack);
+        }
+      });
+    });
+    const [publisher, dashboard, worker] = s.clients;
+    if (!publisher || !dashboard || !worker) throw new Error('hosts missing');
+
+    // Subscribers keep the ids they processed: a second copy is acknowledged, not processed again.
+    const processed: Record<string, string[]> = { dashboard: [], worker: [] };
+    const duplicates: Record<string, string[]> = { dashboard: [], worker: [] };
+    const receive = (who: 'dashboard' | 'worker', m: Message) => {
+      if (processed[who]?.includes(m.id)) {
+        duplicates[who]?.push(m.id);
+        s.log(who, `${m.id} again: a duplicate, acknowledged and skipped`);
+        return;
       }
+      processed[who]?.push(m.id);
+      s.log(who, `processed ${m.id}: ${m.data}`);
+    };
+
+    // The dashboard: EventSource over our fetch, acknowledgements by POST.
+    const dashAgent = s.agent(dashboard);
+    const viaDashboard: FetchLike = (url, init) => fetch(url, { ...init, agent: dashAgent });
+    let lostAcks = 0;
+    const es = new EventSource(s.url('/events?subscriber=dashboard&topic=orders'), {
+      fetch: viaDashboard,
+      clock: s.net.clock,
     });
-  });
-  const [publisher, dashboard, worker] = s.clients;
-  if (!publisher || !dashboard || !worker) throw new Error('hosts missing');
-
-  // Subscribers keep the ids they processed: a second copy is acknowledged, not processed again.
-  const processed: Record<string, string[]> = { dashboard: [], worker: [] };
-  const duplicates: Record<string, string[]> = { dashboard: [], worker: [] };
-  const receive = (who: 'dashboard' | 'worker', m: Message) => {
-    if (processed[who]?.includes(m.id)) {
-      duplicates[who]?.push(m.id);
-      s.log(who, `${m.id} again: a duplicate, acknowledged and skipped`);
-      return;
-    }
-    processed[who]?.push(m.id);
-    s.log(who, `processed ${m.id}: ${m.data}`);
-  };
-
-  // The dashboard: EventSource over our fetch, acknowledgements by POST.
-  const dashAgent = s.agent(dashboard);
-  const viaDashboard: FetchLike = (url, init) => fetch(url, { ...init, agent: dashAgent });
-  let lostAcks = 0;
-  const es = new EventSource(s.url('/events?subscriber=dashboard&topic=orders'), {
-    fetch: viaDashboard,
-    clock: s.net.clock,
-  });
-  es.addEventListener('orders', (e) => {
-    const m = JSON.parse((e as Event & { data: string }).data) as Message;
-    receive('dashboard', m);
-    if (m.id === 'orders-1' && lostAcks++ === 0) {
-      s.log('dashboard', `acknowledgement of ${m.id} lost on the way`);
-      return;
-    }
-    void fetch(s.url('/ack'), {
-      method: 'POST',
-      body: JSON.stringify({ subscriber: 'dashboard', id: m.id }),
-      agent: dashAgent,
+    es.addEventListener('orders', (e) => {
+      const m = JSON.parse((e as Event & { data: string }).data) as Message;
+      receive('dashboard', m);
+      if (m.id === 'orders-1' && lostAcks++ === 0) {
+        s.log('dashboard', `acknowledgement of ${m.id} lost on the way`);
+        return;
+      }
+      void fetch(s.url('/ack'), {
+        method: 'POST',
+        body: JSON.stringify({ subscriber: 'dashboard', id: m.id }),
+        agent: dashAgent,
+      });
     });
-  });
 
-  // The worker: a WebSocket, acknowledgements as messages.
-  const sock = ws.connectWebSocket(`ws://${s.server.ipv4}/ws`, {
-    socket: worker.tcp.connect({ host: s.server.ipv4, port: 80 }),
-    clock: s.net.clock,
-  });
-  let crashed = false;
-  sock.on('open', () => sock.send(JSON.stringify({ subscriber: 'worker', topics: ['orders', 'prices'] })));
-  sock.on('message', (data: Buffer) => {
-    const m = JSON.parse(data.toString()) as Message;
-    if (m.id === 'orders-2' && !crashed) {
-      crashed = true;
-      s.log('worker', `crashed handling ${m.id}, no acknowledgement`);
-      return;
-    }
-    receive('worker', m);
-    sock.send(JSON.stringify({ ack: m.id }));
-  });
-  await s.net.run(() => subscribers.size === 2);
-
-  // The publisher.
-  const pubAgent = s.agent(publisher);
-  for (const [at, topic, data] of PUBLISH)
-    s.net.clock.setTimer(at, () => {
-      s.log('publisher', `→ ${topic}: ${data}`);
-      void fetch(s.url(`/topics/${topic}`), { method: 'POST', body: data, agent: pubAgent });
+    // The worker: a WebSocket, acknowledgements as messages.
+    const sock = ws.connectWebSocket(`ws://${s.server.ipv4}/ws`, {
+      socket: worker.tcp.connect({ host: s.server.ipv4, port: 80 }),
+      clock: s.net.clock,
     });
-  const pendingCount = () => [...subscribers.values()].reduce((n, x) => n + x.pending.size, 0);
-  await s.net.run(() => s.now() > 500 && pendingCount() === 0);
-  const redeliveries = deliveries.filter((d) => d.attempt > 1);
-  if (o.print)
-    console.log(
-      `${deliveries.length} deliveries, ${redeliveries.length} redelivered; dashboard processed ${processed.dashboard?.join(', ')}; worker processed ${processed.worker?.join(', ')}`,
-    );
-  es.close();
-  sock.close(1000);
-  await s.close();
-  return { deliveries, redeliveries, processed, duplicates, pending: pendingCount(), timeline: s.timeline };
+    let crashed = false;
+    sock.on('open', () => sock.send(JSON.stringify({ subscriber: 'worker', topics: ['orders', 'prices'] })));
+    sock.on('message', (data: Buffer) => {
+      const m = JSON.parse(data.toString()) as Message;
+      if (m.id === 'orders-2' && !crashed) {
+        crashed = true;
+        s.log('worker', `crashed handling ${m.id}, no acknowledgement`);
+        return;
+      }
+      receive('worker', m);
+      sock.send(JSON.stringify({ ack: m.id }));
+    });
+    await s.net.run(() => subscribers.size === 2);
+
+    // The publisher.
+    const pubAgent = s.agent(publisher);
+    for (const [at, topic, data] of PUBLISH)
+      s.at(at, () => {
+        s.log('publisher', `→ ${topic}: ${data}`);
+        void fetch(s.url(`/topics/${topic}`), { method: 'POST', body: data, agent: pubAgent });
+      });
+    const pendingCount = () => [...subscribers.values()].reduce((n, x) => n + x.pending.size, 0);
+    await s.net.run(() => s.now() > 500 && pendingCount() === 0);
+    const redeliveries = deliveries.filter((d) => d.attempt > 1);
+    if (o.print)
+      console.log(
+        `${deliveries.length} deliveries, ${redeliveries.length} redelivered; dashboard processed ${processed.dashboard?.join(', ')}; worker processed ${processed.worker?.join(', ')}`,
+      );
+    es.close();
+    sock.close(1000);
+    return { deliveries, redeliveries, processed, duplicates, pending: pendingCount(), timeline: s.timeline };
+  } finally {
+    await s.close();
+  }
 }
 
-if (isMain(import.meta.url)) await run({ print: true });
+if (isMain(import.meta.url)) await run({ print: true, tun: process.argv.includes('--tun') });

@@ -21,7 +21,7 @@ export interface Exchange {
   answeredAt: number;
 }
 
-export async function run(o: { seed?: number; print?: boolean } = {}) {
+export async function run(o: { seed?: number; print?: boolean; tun?: boolean } = {}) {
   const users: Record<string, string> = { '42': 'Ada', '7': 'Grace' };
   const s = stage(
     async (req, res) => {
@@ -38,30 +38,33 @@ export async function run(o: { seed?: number; print?: boolean } = {}) {
         res.writeHead(405).end();
       }
     },
-    { seed: o.seed ?? 1, print: o.print ?? false, ladder: true },
+    { seed: o.seed ?? 1, print: o.print ?? false, tun: o.tun ?? false, ladder: true },
   );
-  const client = s.clients[0];
-  if (!client) throw new Error('no client');
-  const agent = s.agent(client);
-  const exchanges: Exchange[] = [];
-  const ask = async (method: string, path: string, body?: string) => {
-    const sentAt = s.now();
-    s.log('client', `→ ${method} ${path}`);
-    const r = await s.net.run(
-      fetch(method, path, body).then(async (res) => ({ status: res.status, body: await res.text() })),
-    );
-    s.log('client', `← ${r.status} ${r.body}`);
-    exchanges.push({ request: `${method} ${path}`, ...r, sentAt, answeredAt: s.now() });
-  };
-  const fetch = (method: string, path: string, body?: string) =>
-    httpFetch(s.url(path), { method, agent, ...(body !== undefined ? { body } : {}) });
-  await ask('GET', '/users/42');
-  await ask('POST', '/echo', 'hello, server');
-  await ask('GET', '/users/1');
-  const pool = Object.values(agent.stats().origins)[0];
-  if (o.print) console.log(`3 exchanges on ${pool?.created} connection(s), ${pool?.reused} reused`);
-  await s.close();
-  return { exchanges, connections: pool?.created ?? 0, reused: pool?.reused ?? 0, timeline: s.timeline };
+  try {
+    const client = s.clients[0];
+    if (!client) throw new Error('no client');
+    const agent = s.agent(client);
+    const exchanges: Exchange[] = [];
+    const ask = async (method: string, path: string, body?: string) => {
+      const sentAt = s.now();
+      s.log('client', `→ ${method} ${path}`);
+      const r = await s.net.run(
+        fetch(method, path, body).then(async (res) => ({ status: res.status, body: await res.text() })),
+      );
+      s.log('client', `← ${r.status} ${r.body}`);
+      exchanges.push({ request: `${method} ${path}`, ...r, sentAt, answeredAt: s.now() });
+    };
+    const fetch = (method: string, path: string, body?: string) =>
+      httpFetch(s.url(path), { method, agent, ...(body !== undefined ? { body } : {}) });
+    await ask('GET', '/users/42');
+    await ask('POST', '/echo', 'hello, server');
+    await ask('GET', '/users/1');
+    const pool = Object.values(agent.stats().origins)[0];
+    if (o.print) console.log(`3 exchanges on ${pool?.created} connection(s), ${pool?.reused} reused`);
+    return { exchanges, connections: pool?.created ?? 0, reused: pool?.reused ?? 0, timeline: s.timeline };
+  } finally {
+    await s.close();
+  }
 }
 
-if (isMain(import.meta.url)) await run({ print: true });
+if (isMain(import.meta.url)) await run({ print: true, tun: process.argv.includes('--tun') });

@@ -35,7 +35,7 @@ function image(seed: number): Uint8Array {
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-export async function run(o: { seed?: number; print?: boolean; cutInChunk?: number } = {}) {
+export async function run(o: { seed?: number; print?: boolean; tun?: boolean; cutInChunk?: number } = {}) {
   const file = image(o.seed ?? 1);
   const cutInChunk = o.cutInChunk ?? 2;
   const uploads: { length: number; stored: Buffer[]; offset: number }[] = [];
@@ -86,66 +86,69 @@ export async function run(o: { seed?: number; print?: boolean; cutInChunk?: numb
         req.on('error', () => {});
       } else res.writeHead(404).end();
     },
-    { seed: o.seed ?? 1, print: o.print ?? false, link: { rateBps: 8_000_000 } },
+    { seed: o.seed ?? 1, print: o.print ?? false, tun: o.tun ?? false, link: { rateBps: 8_000_000 } },
   );
-  const client = s.clients[0];
-  if (!client) throw new Error('no client');
-  const agent = s.agent(client);
-  const connections = () => Object.values(agent.stats().origins)[0]?.created ?? 0;
+  try {
+    const client = s.clients[0];
+    if (!client) throw new Error('no client');
+    const agent = s.agent(client);
+    const connections = () => Object.values(agent.stats().origins)[0]?.created ?? 0;
 
-  s.log('client', `→ POST /uploads (${FILE_BYTES} bytes, sha256 ${sha256(file).slice(0, 16)}…)`);
-  const created = await s.net.run(
-    fetch(s.url('/uploads'), { method: 'POST', headers: { 'upload-length': String(FILE_BYTES) }, agent }),
-  );
-  const location = created.headers.get('location') ?? '';
-  if (created.status !== 201) throw new Error(`POST /uploads answered ${created.status}`);
-  let offset = 0;
-  let sent = 0;
-  let failures = 0;
-  while (offset < FILE_BYTES) {
-    const chunk = file.subarray(offset, offset + CHUNK);
-    s.log('client', `→ PATCH ${location} Upload-Offset: ${offset} (${chunk.length} bytes)`);
-    sent += chunk.length;
-    try {
-      const r = await s.net.run(
-        fetch(s.url(location), {
-          method: 'PATCH',
-          headers: { 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream' },
-          body: chunk,
-          agent,
-        }),
-      );
-      if (r.status !== 204) throw new Error(`PATCH answered ${r.status}, not 204: giving up`);
-      offset = Number(r.headers.get('upload-offset'));
-      s.log('client', `← ${r.status} Upload-Offset: ${offset}`);
-    } catch (e) {
-      if (!(e instanceof TypeError)) throw e; // fetch failed: the connection is gone
-      failures++;
-      s.log('client', `✗ ${(e as Error).message}; asking where we stand`);
-      const head = await s.net.run(fetch(s.url(location), { method: 'HEAD', agent }));
-      offset = Number(head.headers.get('upload-offset'));
-      s.log('client', `← HEAD: Upload-Offset: ${offset}, resuming there`);
-    }
-  }
-  const up = uploads[0];
-  const serverSha = sha256(Buffer.concat(up?.stored ?? []));
-  const result = {
-    bytes: FILE_BYTES,
-    clientSha: sha256(file),
-    serverSha,
-    failures,
-    /** Bytes the client sent more than once. */
-    resent: sent - FILE_BYTES,
-    /** Bytes the server read more than once (part of the cut chunk). */
-    receivedTwice: serverReceived - FILE_BYTES,
-    connections: connections(),
-  };
-  if (o.print)
-    console.log(
-      `sha256 client ${result.clientSha.slice(0, 16)}… server ${serverSha.slice(0, 16)}… ${result.clientSha === serverSha ? 'match' : 'DIFFER'}; ${result.resent} bytes sent again (chunk ${CHUNK}), ${result.connections} connections`,
+    s.log('client', `→ POST /uploads (${FILE_BYTES} bytes, sha256 ${sha256(file).slice(0, 16)}…)`);
+    const created = await s.net.run(
+      fetch(s.url('/uploads'), { method: 'POST', headers: { 'upload-length': String(FILE_BYTES) }, agent }),
     );
-  await s.close();
-  return { ...result, timeline: s.timeline };
+    const location = created.headers.get('location') ?? '';
+    if (created.status !== 201) throw new Error(`POST /uploads answered ${created.status}`);
+    let offset = 0;
+    let sent = 0;
+    let failures = 0;
+    while (offset < FILE_BYTES) {
+      const chunk = file.subarray(offset, offset + CHUNK);
+      s.log('client', `→ PATCH ${location} Upload-Offset: ${offset} (${chunk.length} bytes)`);
+      sent += chunk.length;
+      try {
+        const r = await s.net.run(
+          fetch(s.url(location), {
+            method: 'PATCH',
+            headers: { 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream' },
+            body: chunk,
+            agent,
+          }),
+        );
+        if (r.status !== 204) throw new Error(`PATCH answered ${r.status}, not 204: giving up`);
+        offset = Number(r.headers.get('upload-offset'));
+        s.log('client', `← ${r.status} Upload-Offset: ${offset}`);
+      } catch (e) {
+        if (!(e instanceof TypeError)) throw e; // fetch failed: the connection is gone
+        failures++;
+        s.log('client', `✗ ${(e as Error).message}; asking where we stand`);
+        const head = await s.net.run(fetch(s.url(location), { method: 'HEAD', agent }));
+        offset = Number(head.headers.get('upload-offset'));
+        s.log('client', `← HEAD: Upload-Offset: ${offset}, resuming there`);
+      }
+    }
+    const up = uploads[0];
+    const serverSha = sha256(Buffer.concat(up?.stored ?? []));
+    const result = {
+      bytes: FILE_BYTES,
+      clientSha: sha256(file),
+      serverSha,
+      failures,
+      /** Bytes the client sent more than once. */
+      resent: sent - FILE_BYTES,
+      /** Bytes the server read more than once (part of the cut chunk). */
+      receivedTwice: serverReceived - FILE_BYTES,
+      connections: connections(),
+    };
+    if (o.print)
+      console.log(
+        `sha256 client ${result.clientSha.slice(0, 16)}… server ${serverSha.slice(0, 16)}… ${result.clientSha === serverSha ? 'match' : 'DIFFER'}; ${result.resent} bytes sent again (chunk ${CHUNK}), ${result.connections} connections`,
+      );
+    return { ...result, timeline: s.timeline };
+  } finally {
+    await s.close();
+  }
 }
 
-if (isMain(import.meta.url)) await run({ print: true });
+if (isMain(import.meta.url)) await run({ print: true, tun: process.argv.includes('--tun') });

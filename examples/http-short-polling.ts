@@ -16,7 +16,9 @@ import { isMain, stage } from './lib/stage.ts';
 
 export const PUBLISH_AT = [1500, 2600, 5200];
 
-export async function run(o: { seed?: number; print?: boolean; interval?: number; until?: number } = {}) {
+export async function run(
+  o: { seed?: number; print?: boolean; tun?: boolean; interval?: number; until?: number } = {},
+) {
   const interval = o.interval ?? 1000;
   const until = o.until ?? 6000;
   const feed: { id: number; text: string; at: number }[] = [];
@@ -27,40 +29,43 @@ export async function run(o: { seed?: number; print?: boolean; interval?: number
       if (fresh.length === 0) res.writeHead(204).end();
       else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(fresh));
     },
-    { seed: o.seed ?? 1, print: o.print ?? false },
+    { seed: o.seed ?? 1, print: o.print ?? false, tun: o.tun ?? false },
   );
-  for (const [i, at] of PUBLISH_AT.entries())
-    s.after(at, () => {
-      feed.push({ id: i + 1, text: `message ${i + 1}`, at });
-      s.log('server', `published message ${i + 1}`);
-    });
-  const client = s.clients[0];
-  if (!client) throw new Error('no client');
-  const agent = s.agent(client);
-  let since = 0;
-  let polls = 0;
-  let empty = 0;
-  const received: Received[] = [];
-  while (s.now() < until) {
-    await s.net.run(interval);
-    polls++;
-    const r = await poll(s, agent, since);
-    if (r.status === 204) empty++;
-    for (const m of r.body) {
-      received.push({ id: m.id, publishedAt: m.at, receivedAt: s.now() });
-      since = Math.max(since, m.id);
+  try {
+    for (const [i, at] of PUBLISH_AT.entries())
+      s.at(at, () => {
+        feed.push({ id: i + 1, text: `message ${i + 1}`, at: s.now() });
+        s.log('server', `published message ${i + 1}`);
+      });
+    const client = s.clients[0];
+    if (!client) throw new Error('no client');
+    const agent = s.agent(client);
+    let since = 0;
+    let polls = 0;
+    let empty = 0;
+    const received: Received[] = [];
+    while (s.now() < until) {
+      await s.net.run(interval);
+      polls++;
+      const r = await poll(s, agent, since);
+      if (r.status === 204) empty++;
+      for (const m of r.body) {
+        received.push({ id: m.id, publishedAt: m.at, receivedAt: s.now() });
+        since = Math.max(since, m.id);
+      }
+      s.log(
+        'client',
+        `poll ${polls}: ${r.status}${r.body.length ? ` ${r.body.map((m) => `#${m.id}`).join(' ')}` : ''}`,
+      );
     }
-    s.log(
-      'client',
-      `poll ${polls}: ${r.status}${r.body.length ? ` ${r.body.map((m) => `#${m.id}`).join(' ')}` : ''}`,
-    );
+    if (o.print) {
+      console.log(`${polls} polls, ${empty} empty`);
+      printLatencies(received);
+    }
+    return { polls, empty, received, timeline: s.timeline };
+  } finally {
+    await s.close();
   }
-  if (o.print) {
-    console.log(`${polls} polls, ${empty} empty`);
-    printLatencies(received);
-  }
-  await s.close();
-  return { polls, empty, received, timeline: s.timeline };
 }
 
-if (isMain(import.meta.url)) await run({ print: true });
+if (isMain(import.meta.url)) await run({ print: true, tun: process.argv.includes('--tun') });

@@ -18,7 +18,7 @@ import { isMain, stage } from './lib/stage.ts';
 /** When each event is sent, ms after its stream opened; the first stream ends after event 3. */
 export const EVENTS_AT = [1000, 1500, 4000];
 
-export async function run(o: { seed?: number; print?: boolean } = {}) {
+export async function run(o: { seed?: number; print?: boolean; tun?: boolean } = {}) {
   const sent = new Map<string, number>();
   const connections: { at: number; lastEventId: string }[] = [];
   const s = stage(
@@ -41,29 +41,32 @@ export async function run(o: { seed?: number; print?: boolean } = {}) {
           }
         });
     },
-    { seed: o.seed ?? 1, print: o.print ?? false },
+    { seed: o.seed ?? 1, print: o.print ?? false, tun: o.tun ?? false },
   );
-  const client = s.clients[0];
-  if (!client) throw new Error('no client');
-  const agent = s.agent(client);
-  const viaSim: FetchLike = (url, init) => fetch(url, { ...init, agent });
-  const es = new EventSource(s.url('/prices'), { fetch: viaSim, clock: s.net.clock });
-  const received: { id: string; data: string; sentAt: number; receivedAt: number }[] = [];
-  es.addEventListener('price', (e) => {
-    const m = e as Event & { lastEventId: string; data: string };
-    received.push({
-      id: m.lastEventId,
-      data: m.data,
-      sentAt: sent.get(m.lastEventId) ?? -1,
-      receivedAt: s.now(),
+  try {
+    const client = s.clients[0];
+    if (!client) throw new Error('no client');
+    const agent = s.agent(client);
+    const viaSim: FetchLike = (url, init) => fetch(url, { ...init, agent });
+    const es = new EventSource(s.url('/prices'), { fetch: viaSim, clock: s.net.clock });
+    const received: { id: string; data: string; sentAt: number; receivedAt: number }[] = [];
+    es.addEventListener('price', (e) => {
+      const m = e as Event & { lastEventId: string; data: string };
+      received.push({
+        id: m.lastEventId,
+        data: m.data,
+        sentAt: sent.get(m.lastEventId) ?? -1,
+        receivedAt: s.now(),
+      });
+      s.log('client', `← event ${m.lastEventId} ${m.data}`);
     });
-    s.log('client', `← event ${m.lastEventId} ${m.data}`);
-  });
-  es.onerror = () => s.log('client', 'stream lost, reconnecting');
-  await s.net.run(() => received.length >= 2 * EVENTS_AT.length);
-  es.close();
-  await s.close();
-  return { received, connections, timeline: s.timeline };
+    es.onerror = () => s.log('client', 'stream lost, reconnecting');
+    await s.net.run(() => received.length >= 2 * EVENTS_AT.length);
+    es.close();
+    return { received, connections, timeline: s.timeline };
+  } finally {
+    await s.close();
+  }
 }
 
-if (isMain(import.meta.url)) await run({ print: true });
+if (isMain(import.meta.url)) await run({ print: true, tun: process.argv.includes('--tun') });

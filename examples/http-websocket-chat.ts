@@ -27,67 +27,71 @@ export interface Line {
   text: string;
 }
 
-export async function run(o: { seed?: number; print?: boolean } = {}) {
+export async function run(o: { seed?: number; print?: boolean; tun?: boolean } = {}) {
   const names = ['alice', 'bob', 'carol'];
   const s = stage((_req, res) => res.writeHead(404).end(), {
     seed: o.seed ?? 1,
     print: o.print ?? false,
+    tun: o.tun ?? false,
     clients: names,
   });
-  const room = new Set<ws.WebSocket>();
-  const relayedAt: number[] = [];
-  let seq = 0;
-  const wss = new ws.WebSocketServer({ server: s.http, path: '/chat', clock: s.net.clock });
-  wss.on('connection', (peer: ws.WebSocket) => {
-    room.add(peer);
-    peer.on('message', (data: Buffer) => {
-      const m = JSON.parse(data.toString()) as { from: string; text: string };
-      const line: Line = { seq: ++seq, ...m };
-      relayedAt.push(s.now());
-      s.log('server', `#${line.seq} from ${m.from} → ${room.size} members`);
-      for (const member of room) member.send(JSON.stringify(line));
+  try {
+    const room = new Set<ws.WebSocket>();
+    const relayedAt: number[] = [];
+    let seq = 0;
+    const wss = new ws.WebSocketServer({ server: s.http, path: '/chat', clock: s.net.clock });
+    wss.on('connection', (peer: ws.WebSocket) => {
+      room.add(peer);
+      peer.on('message', (data: Buffer) => {
+        const m = JSON.parse(data.toString()) as { from: string; text: string };
+        const line: Line = { seq: ++seq, ...m };
+        relayedAt.push(s.now());
+        s.log('server', `#${line.seq} from ${m.from} → ${room.size} members`);
+        for (const member of room) member.send(JSON.stringify(line));
+      });
+      peer.on('close', () => room.delete(peer));
     });
-    peer.on('close', () => room.delete(peer));
-  });
 
-  const seen = new Map<string, (Line & { at: number })[]>();
-  const sockets = new Map<string, ws.WebSocket>();
-  await s.net.run(
-    Promise.all(
-      s.clients.map(
-        (host) =>
-          new Promise<void>((resolve, reject) => {
-            const c = ws.connectWebSocket(`ws://${s.server.ipv4}/chat`, {
-              socket: host.tcp.connect({ host: s.server.ipv4, port: 80 }),
-              clock: s.net.clock,
-            });
-            const lines: (Line & { at: number })[] = [];
-            seen.set(host.name, lines);
-            sockets.set(host.name, c);
-            c.on('message', (data: Buffer) => {
-              const line = JSON.parse(data.toString()) as Line;
-              lines.push({ ...line, at: s.now() });
-              s.log(host.name, `← #${line.seq} ${line.from}: ${line.text}`);
-            });
-            c.on('open', () => {
-              s.log(host.name, 'joined');
-              resolve();
-            });
-            c.on('error', reject);
-          }),
+    const seen = new Map<string, (Line & { at: number })[]>();
+    const sockets = new Map<string, ws.WebSocket>();
+    await s.net.run(
+      Promise.all(
+        s.clients.map(
+          (host) =>
+            new Promise<void>((resolve, reject) => {
+              const c = ws.connectWebSocket(`ws://${s.server.ipv4}/chat`, {
+                socket: host.tcp.connect({ host: s.server.ipv4, port: 80 }),
+                clock: s.net.clock,
+              });
+              const lines: (Line & { at: number })[] = [];
+              seen.set(host.name, lines);
+              sockets.set(host.name, c);
+              c.on('message', (data: Buffer) => {
+                const line = JSON.parse(data.toString()) as Line;
+                lines.push({ ...line, at: s.now() });
+                s.log(host.name, `← #${line.seq} ${line.from}: ${line.text}`);
+              });
+              c.on('open', () => {
+                s.log(host.name, 'joined');
+                resolve();
+              });
+              c.on('error', reject);
+            }),
+        ),
       ),
-    ),
-  );
-  for (const [at, from, text] of SCRIPT)
-    s.net.clock.setTimer(at, () => {
-      s.log(from, `→ ${text}`);
-      sockets.get(from)?.send(JSON.stringify({ from, text }));
-    });
-  await s.net.run(() => [...seen.values()].every((l) => l.length === SCRIPT.length));
-  for (const c of sockets.values()) c.close(1000, 'bye');
-  await s.net.run(() => room.size === 0);
-  await s.close();
-  return { seen: Object.fromEntries(seen), relayedAt, timeline: s.timeline };
+    );
+    for (const [at, from, text] of SCRIPT)
+      s.at(at, () => {
+        s.log(from, `→ ${text}`);
+        sockets.get(from)?.send(JSON.stringify({ from, text }));
+      });
+    await s.net.run(() => [...seen.values()].every((l) => l.length === SCRIPT.length));
+    for (const c of sockets.values()) c.close(1000, 'bye');
+    await s.net.run(() => room.size === 0);
+    return { seen: Object.fromEntries(seen), relayedAt, timeline: s.timeline };
+  } finally {
+    await s.close();
+  }
 }
 
-if (isMain(import.meta.url)) await run({ print: true });
+if (isMain(import.meta.url)) await run({ print: true, tun: process.argv.includes('--tun') });

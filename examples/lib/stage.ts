@@ -2,10 +2,20 @@
  * The stage every HTTP example shares: a seeded simulated network, one server host running
  * our HTTP/1.1 server on our TCP, client hosts with our fetch over their own pool, and a
  * timeline on the virtual clock. Kept small on purpose: each example reads on its own.
+ *
+ * With `tun: true` (root) the same hosts sit on Linux TUN devices instead, one device each in
+ * one network namespace the stage makes (sw-ex-<pid>-<n>), each on its own /30 of
+ * 198.18.0.0/24, with IPv4 forwarding on: every packet between two of our hosts leaves one
+ * device, is routed by the kernel and enters the other — real packets, capturable with
+ * `ip netns exec sw-ex-… tcpdump -i any`. Time is then real, the wire's delay and rate are
+ * applied in user space as our hosts send (the kernel here has no netem), and the namespace
+ * goes away with close() (or at exit).
  */
+import { execFileSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { Agent, createHttpServer, type HttpServer, type RequestListener } from '@stepwire/http';
 import { createNetwork, type LinkOptions, type NetHost, type Network } from '@stepwire/sim';
+import type { Timer } from '@stepwire/wire';
 
 export interface StageOptions {
   seed?: number;
@@ -19,10 +29,12 @@ export interface StageOptions {
   print?: boolean;
   /** Print the packet ladder too. */
   ladder?: boolean;
+  /** Put the hosts on TUN devices in a namespace of their own, the kernel routing between them (root). */
+  tun?: boolean;
 }
 
 export interface Moment {
-  /** Virtual time, ms. */
+  /** Time since the stage was set up, ms (virtual; real with `tun`). */
   t: number;
   who: string;
   text: string;
@@ -33,27 +45,67 @@ export interface Stage {
   server: NetHost;
   clients: NetHost[];
   http: HttpServer;
+  /** The namespace the hosts' TUN devices are in (with `tun`), removed by close(). */
+  netns: string | undefined;
   /** http://server/ + path. */
   url(path: string): string;
   /** The pool of a client host (one per host, made on first use). */
   agent(host: NetHost): Agent;
+  /** ms since the stage was set up (over TUN, after its devices were made). */
   now(): number;
-  /** Run fn at virtual time now + ms. */
-  after(ms: number, fn: () => void): void;
+  /** Run fn at stage time t. */
+  at(t: number, fn: () => void): Timer;
+  /** Run fn at stage time now + ms. */
+  after(ms: number, fn: () => void): Timer;
   log(who: string, text: string): void;
   timeline: Moment[];
+  /** Close the server, the pools and the network (and with it the namespace); idempotent. */
   close(): Promise<void>;
+}
+
+/** Stages made by this process: each over TUN gets a namespace of its own. */
+let made = 0;
+
+/** Server, then clients: each host on its own /30 (the kernel at .4n+1, ours at .4n+2). */
+function tunHosts(
+  net: Network,
+  names: string[],
+  impair: LinkOptions,
+): { server: NetHost; clients: NetHost[]; netns: string } {
+  const { mtu, ...impairments } = impair;
+  const netns = `sw-ex-${process.pid}-${++made}`;
+  const device = (n: number) => ({
+    device: `sw${n}`,
+    kernelV4: `198.18.0.${4 * n + 1}/30`,
+    ourV4: `198.18.0.${4 * n + 2}`,
+    kernelV6: `fd00:5757:${n}::1/64`,
+    ourV6: `fd00:5757:${n}::2`,
+    // The other hosts' subnets are reached through the kernel, which forwards between devices.
+    routes: ['198.18.0.0/24'],
+    impair: impairments,
+    ...(mtu ? { mtu } : {}),
+  });
+  const server = net.tun('server', { netns, ...device(0) });
+  try {
+    const clients = names.map((name, i) => net.tun(name, { netns: server.netns, ...device(i + 1) }));
+    return { server, clients, netns };
+  } catch (e) {
+    net.close();
+    throw e;
+  }
 }
 
 export function stage(listener: RequestListener, o: StageOptions = {}): Stage {
   const timeline: Moment[] = [];
-  const net = createNetwork({
-    seed: o.seed ?? 1,
-    link: { delay: o.delay ?? 5, ...o.link },
-    ...(o.ladder && o.print ? { trace: (line: string) => console.log(line) } : {}),
-  });
-  const server = net.host('server');
-  const clients = (o.clients ?? ['client']).map((n) => net.host(n));
+  const link: LinkOptions = { delay: o.delay ?? 5, ...o.link };
+  const trace = o.ladder && o.print ? { trace: (line: string) => console.log(line) } : {};
+  const net = o.tun
+    ? createNetwork({ seed: o.seed ?? 1, clock: 'real', ...trace })
+    : createNetwork({ seed: o.seed ?? 1, link, ...trace });
+  const names = o.clients ?? ['client'];
+  const { server, clients, netns } = o.tun
+    ? tunHosts(net, names, link)
+    : { server: net.host('server'), clients: names.map((n) => net.host(n)), netns: undefined };
   // Timeouts stay at their defaults except the idle one, which would otherwise end a
   // held long-poll or event stream the examples keep open on purpose.
   const http = createHttpServer(
@@ -64,12 +116,16 @@ export function stage(listener: RequestListener, o: StageOptions = {}): Stage {
   http.listen(listening);
   listening.listen(80);
   const agents = new Map<NetHost, Agent>();
+  // Stage time starts now: on a real clock, after the devices were made.
+  const zero = net.clock.now();
+  let closed = false;
   const s: Stage = {
     net,
     server,
     clients,
     http,
     timeline,
+    netns,
     url: (path) => `http://${server.ipv4}${path}`,
     agent(host) {
       let a = agents.get(host);
@@ -89,24 +145,45 @@ export function stage(listener: RequestListener, o: StageOptions = {}): Stage {
       }
       return a;
     },
-    now: () => net.clock.now(),
-    after(ms, fn) {
-      net.clock.setTimer(net.clock.now() + ms, fn);
-    },
+    // Real time is kept to 0.1 ms, as the timeline prints it.
+    now: () => (o.tun ? Math.round((net.clock.now() - zero) * 10) / 10 : net.clock.now() - zero),
+    at: (t, fn) => net.clock.setTimer(zero + t, fn),
+    after: (ms, fn) => net.clock.setTimer(net.clock.now() + ms, fn),
     log(who, text) {
-      const m = { t: net.clock.now(), who, text };
+      const m = { t: s.now(), who, text };
       timeline.push(m);
       if (o.print) console.log(`${m.t.toFixed(1).padStart(9)} ms  ${who.padEnd(8)} ${text}`);
     },
     async close() {
-      for (const a of agents.values()) a.destroy();
-      http.close();
-      listening.close();
-      await net.run(() => true);
-      net.close();
+      if (closed) return;
+      closed = true;
+      try {
+        for (const a of agents.values()) a.destroy();
+        http.close();
+        listening.close();
+        await net.run(() => true);
+        if (netns)
+          s.log('kernel', `forwarded ${kernelForwarded(netns)} IPv4 packets between the hosts' devices`);
+      } finally {
+        net.close();
+      }
     },
   };
   return s;
+}
+
+/** The namespace's count of IPv4 packets the kernel forwarded (RFC 4293 ipSystemStatsInForwDatagrams). */
+function kernelForwarded(netns: string): number {
+  const snmp = execFileSync('ip', ['netns', 'exec', netns, 'cat', '/proc/net/snmp'], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+  // Two 'Ip:' lines: the field names, then the values.
+  const [names, values] = snmp
+    .split('\n')
+    .filter((l) => l.startsWith('Ip: '))
+    .map((l) => l.split(/\s+/));
+  return Number(values?.[names?.indexOf('ForwDatagrams') ?? -1] ?? Number.NaN);
 }
 
 /** The request body as a Buffer. */

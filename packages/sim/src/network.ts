@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import {
   decodeIpv4,
   decodeIpv6,
@@ -12,12 +13,14 @@ import {
 } from '@stepwire/ip';
 import {
   type Impairments,
+  impair,
   type Link,
   MemoryLink,
   Netns,
   PcapngWriter,
   PcapWriter,
   recordLink,
+  TunLink,
 } from '@stepwire/link';
 import { Tcp, type TcpServer } from '@stepwire/tcp';
 import {
@@ -157,9 +160,33 @@ export interface TunHost extends NetHost {
 }
 
 export interface TunHostOptions {
-  /** Name of the namespace to make (removed on close, also on exit or SIGINT); one of a crashed run is replaced. */
-  netns: string;
+  /**
+   * Name of the namespace to make (removed on close, also on exit or SIGINT); one of a crashed
+   * run is replaced. Or the open namespace of another TUN host of this network, to join it:
+   * this host gets a device of its own there (give it another `device` and subnet), IPv4
+   * forwarding is turned on, and the kernel routes between the namespace's devices — every
+   * packet between two of our hosts is a real one through the kernel's forwarding path.
+   */
+  netns: string | Netns;
   mtu?: number;
+  /** The TUN device inside the namespace; default sw0. */
+  device?: string;
+  /** The kernel's side of the device, address/prefix; default 198.18.0.1/24 (our host's prefix is the same). */
+  kernelV4?: string;
+  /** Our host's address on the device; default 198.18.0.2. */
+  ourV4?: string;
+  /** The kernel's IPv6 address/prefix; default fd00:5757::1/64. */
+  kernelV6?: string;
+  /** Our host's IPv6 address; default fd00:5757::2. */
+  ourV6?: string;
+  /** Prefixes our host reaches through the kernel ('198.18.0.0/24'): other devices' subnets. */
+  routes?: string[];
+  /**
+   * What the path from our host into the kernel does to packets (delay, rate, loss, ...), as a
+   * simulated host's link does; applied as our host sends, so a host-to-host path through
+   * the kernel crosses it once. The kernel here has no netem, so it is done in user space.
+   */
+  impair?: Impairments;
 }
 
 interface Port {
@@ -189,6 +216,8 @@ export class Network {
   private readonly prng: Prng;
   private readonly ports: Port[] = [];
   private readonly tunHosts: TunHost[] = [];
+  /** Devices of hosts that joined another host's namespace (the namespace closes only its first). */
+  private readonly joinedLinks: TunLink[] = [];
   private readonly byAddress = new Map<string, Port>();
   private readonly opts: NetworkOptions;
   private readonly keepAlive: KeepAlive | undefined;
@@ -313,13 +342,32 @@ export class Network {
     if (this.clock instanceof VirtualClock)
       throw new Error("a TUN host needs createNetwork({ clock: 'real' })");
     if (this.closed) throw new Error('network is closed');
-    const ns = Netns.create({
-      name: options.netns,
-      ...(options.mtu ? { mtu: options.mtu } : {}),
-      pollTimeoutMs: 50,
-    });
+    const addresses = {
+      ...(options.device ? { device: options.device } : {}),
+      ...(options.kernelV4 ? { kernelV4: options.kernelV4 } : {}),
+      ...(options.ourV4 ? { ourV4: options.ourV4 } : {}),
+      ...(options.kernelV6 ? { kernelV6: options.kernelV6 } : {}),
+      ...(options.ourV6 ? { ourV6: options.ourV6 } : {}),
+    };
+    const joining = typeof options.netns !== 'string';
+    const ns =
+      typeof options.netns === 'string'
+        ? Netns.create({
+            name: options.netns,
+            ...(options.mtu ? { mtu: options.mtu } : {}),
+            ...addresses,
+            pollTimeoutMs: 50,
+          })
+        : options.netns;
+    let joined: TunLink | undefined;
     try {
-      let link: Link = ns.link;
+      if (joining) {
+        if (!ns.isOpen || !this.tunHosts.some((h) => h.netns === ns))
+          throw new Error(`namespace '${ns.name}' is not an open one of this network's TUN hosts`);
+        joined = joinNetns(ns, options);
+      }
+      let link: Link = joined ?? ns.link;
+      if (options.impair) link = impair(link, { seed: this.prng.u32(), ...options.impair }, this.wire);
       if (this.pcap) link = recordLink(link, this.pcap, this.clock);
       if (this.pcapng) link = recordLink(link, this.pcapng, this.clock);
       const timers = new TimerGroup(this.clock);
@@ -330,27 +378,39 @@ export class Network {
         prng: new Prng(this.prng.u32()),
         counters: new Counters(),
       });
-      ip.addInterface({ link: this.tapTun(link, name), ipv4: `${ns.ours.v4}/24`, ipv6: `${ns.ours.v6}/64` });
+      const kernelV4 = options.kernelV4 ?? (joining ? '' : `${ns.kernel.v4}/24`);
+      const kernelV6 = options.kernelV6 ?? (joining ? '' : `${ns.kernel.v6}/64`);
+      const ourV4 = joining ? (options.ourV4 ?? '') : ns.ours.v4;
+      const ourV6 = joining ? (options.ourV6 ?? '') : ns.ours.v6;
+      // Our address with the kernel side's prefix: the device is the link between the two.
+      const iface = ip.addInterface({
+        link: this.tapTun(link, name),
+        ipv4: `${ourV4}/${kernelV4.split('/')[1] ?? 24}`,
+        ipv6: `${ourV6}/${kernelV6.split('/')[1] ?? 64}`,
+      });
+      const kernel = { v4: kernelV4.split('/')[0] ?? '', v6: kernelV6.split('/')[0] ?? '' };
+      for (const r of options.routes ?? []) ip.addRoute(r, iface, r.includes(':') ? kernel.v6 : kernel.v4);
       const tcp = new Tcp(ip);
       const udp = new Udp(ip);
       if (this.keepAlive) this.watchSockets(tcp, udp, this.keepAlive);
-      const kernel = { v4: ns.kernel.v4.split('/')[0] ?? '', v6: ns.kernel.v6.split('/')[0] ?? '' };
       const host: TunHost = {
         name,
         ip,
         udp,
         tcp,
-        ipv4: ns.ours.v4,
-        ipv6: ns.ours.v6,
+        ipv4: ourV4,
+        ipv6: ourV6,
         timers,
         tls: this.tlsFor(() => host),
         netns: ns,
         kernel,
       };
       this.tunHosts.push(host);
+      if (joined) this.joinedLinks.push(joined);
       return host;
     } catch (e) {
-      ns.closeSync();
+      if (joined) joined.close();
+      else ns.closeSync();
       throw e;
     }
   }
@@ -468,8 +528,10 @@ export class Network {
     for (const h of this.tunHosts) {
       h.tcp.shutdown();
       h.ip.close();
-      h.netns.closeSync();
     }
+    // The joined devices first: an open fd would keep the namespace alive, unnamed.
+    for (const l of this.joinedLinks) l.close();
+    for (const h of this.tunHosts) h.netns.closeSync();
     this.pcap?.close();
     this.pcapng?.close();
     this.keepAlive?.close();
@@ -750,6 +812,43 @@ export class Network {
       },
     };
   }
+}
+
+/**
+ * Another TUN device in an open namespace (for a host joining it), configured as Netns does
+ * its first one: IPv6 router solicitations off, the kernel's addresses, up; and IPv4
+ * forwarding on, so the kernel routes between the namespace's devices (RFC 1812 §5.2).
+ */
+function joinNetns(ns: Netns, o: TunHostOptions): TunLink {
+  const device = o.device;
+  if (!device || device.includes('%') || !o.kernelV4 || !o.ourV4 || !o.kernelV6 || !o.ourV6)
+    throw new Error(
+      'a host joining a namespace needs a device of its own (a fixed name), kernelV4/ourV4 and kernelV6/ourV6',
+    );
+  const link = TunLink.open({ name: device, netns: ns.name, mtu: o.mtu ?? 1500, pollTimeoutMs: 50 });
+  try {
+    const run = (args: string[]) =>
+      execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+    // Per-namespace sysctls, written from inside it; before the device comes up, so it sends
+    // no router solicitation (RFC 4861 §6.3.7) and only the examples' packets cross it.
+    const conf = `/proc/sys/net/ipv6/conf/${device}`;
+    run([
+      'netns',
+      'exec',
+      ns.name,
+      'sh',
+      '-c',
+      `echo 0 > ${conf}/router_solicitations && echo 0 > ${conf}/accept_ra && echo 1 > /proc/sys/net/ipv4/ip_forward`,
+    ]);
+    run(['-n', ns.name, 'addr', 'add', o.kernelV4, 'dev', device]);
+    // nodad: no duplicate address detection (RFC 4862 §5.4), usable at once.
+    run(['-n', ns.name, '-6', 'addr', 'add', o.kernelV6, 'dev', device, 'nodad']);
+    run(['-n', ns.name, 'link', 'set', device, 'up']);
+  } catch (e) {
+    link.close();
+    throw e;
+  }
+  return link;
 }
 
 /** Make a simulated network; add hosts with net.host('a'). */

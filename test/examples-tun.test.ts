@@ -1,0 +1,349 @@
+/**
+ * The HTTP pattern examples over TUN (root): each example's run({ tun: true }) puts its hosts
+ * on TUN devices in one namespace of its own, one /30 each, the kernel forwarding between
+ * them, and the same program runs in real time. What each returns is checked for the same
+ * behaviour as test/examples-http*.test.ts checks on the virtual clock — who got what, in
+ * which order, on how many connections — with the times as lower bounds only: real timers
+ * run late, never (much) early, and the wire's 5 ms each way is still there (applied in
+ * user space as our hosts send). And the packets really cross the kernel: it counts what it
+ * forwarded, and a packet socket inside the namespace sees each one on both devices, one hop apart.
+ *
+ * Tests run concurrently (each example has its own namespace); the long ones (SSE, long and
+ * short polling, async job: 6-9 s of schedule each) start first.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { fetch } from '@stepwire/http';
+import { netnsExists } from '@stepwire/link';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run as asyncJob } from '../examples/http-async-job.ts';
+import { run as idempotency } from '../examples/http-idempotency.ts';
+import { HOLD_MS, PUBLISH_AT as LONG_AT, run as longPolling } from '../examples/http-long-polling.ts';
+import { PUBLISH, run as pubsub, REDELIVER_MS } from '../examples/http-pubsub.ts';
+import { run as requestResponse } from '../examples/http-request-response.ts';
+import { CHUNK, FILE_BYTES, run as upload } from '../examples/http-resumable-upload.ts';
+import { PUBLISH_AT as SHORT_AT, run as shortPolling } from '../examples/http-short-polling.ts';
+import { EVENTS_AT, run as ssePush } from '../examples/http-sse-push.ts';
+import { run as chat, SCRIPT } from '../examples/http-websocket-chat.ts';
+import { type Moment, stage } from '../examples/lib/stage.ts';
+
+/** One-way delay of the stage's wire, ms; a round trip between two hosts is twice that. */
+const DELAY = 5;
+const RTT = 2 * DELAY;
+/**
+ * Node's timers run on the event loop's millisecond clock, which truncates a delay to whole
+ * ms and is read at the start of a loop turn, so a timer can fire up to 2 ms before
+ * performance.now() (our RealClock) reaches its time: each timer on a path may be that early.
+ */
+const EARLY = 2;
+const tun = { tun: true } as const;
+/** This process's stage namespaces: sw-ex-<pid>-<n>. */
+const ours = () => readdirSync('/var/run/netns').filter((n) => n.startsWith(`sw-ex-${process.pid}-`));
+
+/** The kernel's own line at the end of a TUN run's timeline: how many packets it forwarded. */
+function forwarded(timeline: Moment[]): number {
+  const last = timeline.at(-1);
+  expect(last?.who).toBe('kernel');
+  return Number(/forwarded (\d+) IPv4 packets/.exec(last?.text ?? '')?.[1] ?? Number.NaN);
+}
+
+beforeAll(() => {
+  expect(process.getuid?.(), 'TUN needs root').toBe(0);
+});
+
+afterAll(() => {
+  // Every namespace a run made is gone, devices with it.
+  expect(ours()).toEqual([]);
+});
+
+describe.concurrent('examples over TUN: HTTP patterns, the kernel routing between our hosts', () => {
+  it('SSE push: events in order, each at least one link delay after it is sent; Last-Event-ID resumes with nothing lost or doubled', async ({
+    expect,
+  }) => {
+    const r = await ssePush(tun);
+    expect(r.received.map((e) => e.id)).toEqual(['1', '2', '3', '4', '5', '6']);
+    for (const e of r.received) expect(e.receivedAt - e.sentAt).toBeGreaterThanOrEqual(DELAY - EARLY);
+    expect(r.connections.map((c) => c.lastEventId)).toEqual(['', '3']);
+    const third = r.received[2]?.receivedAt ?? 0;
+    expect(r.connections[1]?.at ?? 0).toBeGreaterThanOrEqual(third + 500 - EARLY);
+    expect(r.received[3]?.sentAt ?? 0).toBeGreaterThanOrEqual(
+      (r.connections[1]?.at ?? 0) + (EVENTS_AT[0] ?? 0) - EARLY,
+    );
+    expect(forwarded(r.timeline)).toBeGreaterThan(0);
+  });
+
+  it('long polling: each 200 leaves the server in the publish itself, the quiet stretch ends in one 204 after the hold', async ({
+    expect,
+  }) => {
+    const r = await longPolling(tun);
+    expect(r.polls).toBe(4);
+    const ok = r.answers.filter((a) => a.status === 200);
+    expect(ok).toHaveLength(LONG_AT.length);
+    // The server's answer comes right after the publish in the timeline: nothing in between.
+    const { timeline } = r;
+    for (const [i] of LONG_AT.entries()) {
+      const k = timeline.findIndex((m) => m.who === 'server' && m.text === `published message ${i + 1}`);
+      expect(timeline[k + 1]?.text).toMatch(/^→ 200 after holding/);
+    }
+    for (const [i, at] of LONG_AT.entries())
+      expect(r.received[i]?.publishedAt ?? 0).toBeGreaterThanOrEqual(at - EARLY);
+    const timeouts = r.answers.filter((a) => a.status === 204);
+    expect(timeouts).toHaveLength(1);
+    expect(timeouts[0]?.heldMs ?? 0).toBeGreaterThanOrEqual(HOLD_MS - EARLY);
+    for (const m of r.received) expect(m.receivedAt - m.publishedAt).toBeGreaterThanOrEqual(DELAY - EARLY);
+    expect(forwarded(r.timeline)).toBeGreaterThan(0);
+  });
+
+  it('short polling: six polls a second apart, most empty; each message waits on the server for the next poll', async ({
+    expect,
+  }) => {
+    const r = await shortPolling(tun);
+    expect(r.polls).toBe(6);
+    expect(r.received.map((m) => m.id)).toEqual([1, 2, 3]);
+    for (const [i, at] of SHORT_AT.entries())
+      expect(r.received[i]?.publishedAt ?? 0).toBeGreaterThanOrEqual(at - EARLY);
+    const pollEnds = r.timeline.filter((m) => m.text.startsWith('poll ')).map((m) => m.t);
+    expect(pollEnds).toHaveLength(6);
+    // Each message is seen at the end of a poll, and the poll before that ended before it
+    // was published: it waited on the server for the next one.
+    for (const m of r.received) {
+      const k = pollEnds.indexOf(m.receivedAt);
+      expect(k).toBeGreaterThan(0);
+      expect(pollEnds[k - 1] ?? Number.POSITIVE_INFINITY).toBeLessThan(m.publishedAt);
+    }
+    expect(r.empty).toBe(r.polls - new Set(r.received.map((m) => m.receivedAt)).size);
+    expect(r.empty).toBeGreaterThanOrEqual(r.polls / 2 - 1);
+    // Message 1 (1.5 s) cannot be seen before the poll at 2 s.
+    expect(Math.max(...r.received.map((m) => m.receivedAt - m.publishedAt))).toBeGreaterThan(500 - EARLY);
+    expect(forwarded(r.timeline)).toBeGreaterThan(0);
+  });
+
+  it('async job: 202 with a status URL, polled until done, while sync holds the request 3 s', async ({
+    expect,
+  }) => {
+    const r = await asyncJob(tun);
+    expect(r.sync.body).toBe('thumbnail.png');
+    expect(r.sync.ms).toBeGreaterThanOrEqual(3000 - EARLY);
+    expect(r.async.status).toBe(202);
+    expect(r.async.location).toBe('/jobs/1');
+    expect(r.async.acceptMs).toBeGreaterThanOrEqual(RTT - 2 * EARLY);
+    expect(r.async.result).toBe('thumbnail.png');
+    expect(r.async.polls).toBe(3);
+    expect(r.async.ms).toBeGreaterThanOrEqual(3000 - EARLY);
+    const polls = r.timeline.filter((m) => m.who === 'client' && m.text.startsWith('← 200 {'));
+    expect(polls.map((m) => JSON.parse(m.text.slice(6)).state)).toEqual(['running', 'running', 'done']);
+    expect(forwarded(r.timeline)).toBeGreaterThan(0);
+  });
+
+  it('request-response: each answer at least a round trip after its request, on one kept-alive connection', async ({
+    expect,
+  }) => {
+    const r = await requestResponse(tun);
+    expect(r.exchanges.map((x) => [x.request, x.status, x.body])).toEqual([
+      ['GET /users/42', 200, 'Ada'],
+      ['POST /echo', 200, 'hello, server'],
+      ['GET /users/1', 404, 'no such user'],
+    ]);
+    const took = r.exchanges.map((x) => x.answeredAt - x.sentAt);
+    // The first pays for the handshake too (two round trips, four delayed crossings).
+    expect(took[0] ?? 0).toBeGreaterThanOrEqual(2 * RTT - 4 * EARLY);
+    for (const t of took.slice(1)) expect(t).toBeGreaterThanOrEqual(RTT - 2 * EARLY);
+    expect(r.connections).toBe(1);
+    expect(r.reused).toBe(2);
+    // Handshake, three requests and answers, their ACKs, the FINs: every one through the kernel.
+    expect(forwarded(r.timeline)).toBeGreaterThanOrEqual(8);
+  });
+
+  it('WebSocket chat on three client hosts: every member gets every message, all in the one order the server relayed them', async ({
+    expect,
+  }) => {
+    const r = await chat(tun);
+    const server = r.relayedAt.map((_, i) => i + 1);
+    expect(server).toEqual([1, 2, 3, 4]);
+    const orders = ['alice', 'bob', 'carol'].map((name) =>
+      (r.seen[name] ?? []).map(({ seq, from, text }) => ({ seq, from, text })),
+    );
+    // One order for all, the server's; every line of the script in it.
+    expect(orders[1]).toEqual(orders[0]);
+    expect(orders[2]).toEqual(orders[0]);
+    expect(orders[0]?.map((l) => l.seq)).toEqual([1, 2, 3, 4]);
+    expect(orders[0]?.map((l) => `${l.from}: ${l.text}`).sort()).toEqual(
+      SCRIPT.map(([, from, text]) => `${from}: ${text}`).sort(),
+    );
+    for (const name of ['alice', 'bob', 'carol'])
+      for (const l of r.seen[name] ?? [])
+        expect(l.at).toBeGreaterThanOrEqual((r.relayedAt[l.seq - 1] ?? 0) + DELAY - EARLY);
+    // Pushed, not polled: each relay at least one link delay after its sender's turn.
+    const earliest = Math.min(...SCRIPT.map(([at]) => at));
+    for (const t of r.relayedAt) expect(t).toBeGreaterThanOrEqual(earliest + DELAY - EARLY);
+    expect(forwarded(r.timeline)).toBeGreaterThan(0);
+  });
+
+  it('pubsub on four hosts: fan-out by topic to SSE and WebSocket, the two unacknowledged messages redelivered after 1 s, the duplicate recognised', async ({
+    expect,
+  }) => {
+    const r = await pubsub(tun);
+    const topics = (t: string) => PUBLISH.filter(([, topic]) => topic === t).map((_, i) => `${t}-${i + 1}`);
+    expect(r.processed.dashboard).toEqual(topics('orders'));
+    expect([...(r.processed.worker ?? [])].sort()).toEqual([...topics('orders'), ...topics('prices')].sort());
+    expect(
+      r.deliveries.filter((d) => d.subscriber === 'dashboard').every((d) => d.id.startsWith('orders')),
+    ).toBe(true);
+    expect(r.redeliveries.map((d) => [d.subscriber, d.id, d.attempt])).toEqual([
+      ['dashboard', 'orders-1', 2],
+      ['worker', 'orders-2', 2],
+    ]);
+    for (const d of r.redeliveries) {
+      const first = r.deliveries.find(
+        (x) => x.subscriber === d.subscriber && x.id === d.id && x.attempt === 1,
+      );
+      expect(d.at - (first?.at ?? 0)).toBeGreaterThanOrEqual(REDELIVER_MS - EARLY);
+    }
+    expect(r.duplicates).toEqual({ dashboard: ['orders-1'], worker: [] });
+    expect(r.pending).toBe(0);
+    expect(forwarded(r.timeline)).toBeGreaterThan(0);
+  });
+
+  it('idempotency: a timed-out retry and three concurrent copies charge once and get the stored response; a reused key is refused', async ({
+    expect,
+  }) => {
+    const r = await idempotency(tun);
+    expect(r.charges.map((c) => c.key)).toEqual(['key-1', 'key-2']);
+    expect(r.retries.map((x) => x.status)).toEqual([0, 201, 201]);
+    expect(r.retries.slice(1).every((x) => x.replayed)).toBe(true);
+    expect(new Set(r.retries.slice(1).map((x) => x.body))).toEqual(new Set(['{"id":"pay_1","amount":40}']));
+    expect(r.concurrent.map((x) => x.status)).toEqual([201, 201, 201]);
+    expect(new Set(r.concurrent.map((x) => x.body))).toEqual(new Set(['{"id":"pay_2","amount":75}']));
+    expect(r.concurrent.filter((x) => !x.replayed)).toHaveLength(1);
+    expect(r.mismatch.status).toBe(422);
+    expect(forwarded(r.timeline)).toBeGreaterThan(0);
+  });
+
+  it('resumable upload: cut mid-chunk, resumed from the last acknowledged chunk, at most one chunk twice, sha256 matches', async ({
+    expect,
+  }) => {
+    const cutInChunk = 2;
+    const r = await upload({ ...tun, cutInChunk });
+    expect(r.failures).toBe(1);
+    expect(r.connections).toBe(2);
+    expect(r.serverSha).toBe(r.clientSha);
+    expect(r.bytes).toBe(FILE_BYTES);
+    expect(r.resent).toBeGreaterThan(0);
+    expect(r.resent).toBeLessThanOrEqual(CHUNK);
+    expect(r.receivedTwice).toBeGreaterThan(0);
+    expect(r.receivedTwice).toBeLessThanOrEqual(CHUNK);
+    expect(r.timeline.find((m) => m.text.startsWith('← HEAD'))?.text).toContain(
+      `Upload-Offset: ${cutInChunk * CHUNK}`,
+    );
+    // 320 KiB and more in full-size segments, each forwarded by the kernel.
+    expect(forwarded(r.timeline)).toBeGreaterThan(FILE_BYTES / 1500);
+  });
+
+  it('the stage: one namespace, a device and a /30 per host, forwarding on; a packet socket there sees each segment on both devices, one hop apart; gone after close, also when the body throws', async ({
+    expect,
+  }) => {
+    const s = stage((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('routed'), tun);
+    let sniffer: ChildProcess | undefined;
+    try {
+      const netns = s.netns ?? '';
+      expect(netnsExists(netns)).toBe(true);
+      const sh = (cmd: string[]) =>
+        execFileSync('ip', ['netns', 'exec', netns, ...cmd], { encoding: 'utf8', timeout: 10_000 });
+      expect(sh(['cat', '/proc/sys/net/ipv4/ip_forward']).trim()).toBe('1');
+      const routes = sh(['ip', '-4', 'route', 'show']);
+      expect(routes).toMatch(/198\.18\.0\.0\/30 dev sw0/);
+      expect(routes).toMatch(/198\.18\.0\.4\/30 dev sw1/);
+      expect([s.server.ipv4, s.clients[0]?.ipv4]).toEqual(['198.18.0.2', '198.18.0.6']);
+
+      // scapy on a packet socket in the namespace, on both devices (dumpcap's ring buffer
+      // holds packets back until a timeout; a plain socket hands each over at once).
+      sniffer = spawn('ip', ['netns', 'exec', netns, '/usr/bin/python3', '-u', '-c', SNIFF], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      const proc = sniffer;
+      let out = '';
+      let err = '';
+      proc.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      proc.stderr?.on('data', (d: Buffer) => {
+        err += d.toString();
+      });
+      const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+      await Promise.race([
+        s.net.run(() => out.includes('ready\n')),
+        exited.then(() => {
+          throw new Error(`sniffer exited: ${err}`);
+        }),
+      ]);
+      const client = s.clients[0];
+      if (!client) throw new Error('no client');
+      const res = await s.net.run(fetch(s.url('/'), { agent: s.agent(client) }));
+      expect(await s.net.run(res.text())).toBe('routed');
+      // Let the last ACK cross before the sniffer stops (stdin closed: it stops and exits).
+      await s.net.run(3 * RTT);
+      proc.stdin?.end();
+      await exited;
+
+      const seen = out
+        .split('\n')
+        .filter((l) => l.startsWith('sw'))
+        .map((l) => {
+          const [dev, src, dst, ttl, seq] = l.split(' ');
+          return { dev, src, dst, ttl: Number(ttl), seq };
+        });
+      const key = (p: { src?: string; seq?: string }) => `${p.src} ${p.seq}`;
+      for (const [from, inOn, outOn] of [
+        ['198.18.0.6', 'sw1', 'sw0'],
+        ['198.18.0.2', 'sw0', 'sw1'],
+      ] as const) {
+        const sent = seen.filter((p) => p.src === from && p.dev === inOn);
+        const routed = seen.filter((p) => p.src === from && p.dev === outOn);
+        // Handshake, request (or answer), ACKs: every segment in on one device, out on the other.
+        expect(sent.length).toBeGreaterThanOrEqual(2);
+        expect(routed.map(key).sort()).toEqual(sent.map(key).sort());
+        // Our stack sends with TTL 64; the kernel's forwarding took one off (RFC 1812 §5.3.1).
+        expect(new Set(sent.map((p) => p.ttl))).toEqual(new Set([64]));
+        expect(new Set(routed.map((p) => p.ttl))).toEqual(new Set([63]));
+      }
+    } finally {
+      if (sniffer && sniffer.exitCode === null && sniffer.signalCode === null) sniffer.kill('SIGKILL');
+      await s.close();
+    }
+    expect(netnsExists(s.netns ?? '')).toBe(false);
+
+    // A run that fails half-way still removes its namespace (the examples close in finally).
+    let failed: string | undefined;
+    await expect(
+      (async () => {
+        const t = stage((_req, res) => res.end(), { ...tun, clients: ['a', 'b'] });
+        failed = t.netns;
+        try {
+          expect(netnsExists(failed ?? '')).toBe(true);
+          throw new Error('the example broke');
+        } finally {
+          await t.close();
+        }
+      })(),
+    ).rejects.toThrow('the example broke');
+    expect(failed).toMatch(/^sw-ex-\d+-\d+$/);
+    expect(netnsExists(failed ?? '')).toBe(false);
+  });
+});
+
+/** A packet socket on the stage's two devices: one line per TCP segment, 'ready' once listening. */
+const SNIFF = `
+import sys
+from scapy.all import AsyncSniffer, IP, TCP
+def on(p):
+    raw = bytes(p)  # TUN: no link header, the IP packet itself
+    if not raw or raw[0] >> 4 != 4:
+        return
+    ip = IP(raw)
+    if TCP in ip:
+        print(p.sniffed_on, ip.src, ip.dst, ip.ttl, ip[TCP].seq, flush=True)
+s = AsyncSniffer(iface=['sw0', 'sw1'], prn=on, store=False, started_callback=lambda: print('ready', flush=True))
+s.start()
+sys.stdin.read()
+s.stop()
+`;
