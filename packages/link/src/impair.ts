@@ -40,9 +40,9 @@ export interface Impairments {
   /** Bits flipped in a corrupted packet; default 1. */
   corruptBits?: number;
   /**
-   * Probability of a congestion signal, given as an ECN-aware queue gives it (RFC 3168 §5):
-   * an ECN-capable IP packet (ECT(0) or ECT(1)) is marked CE and goes on; a packet that is
-   * not ECN-capable is dropped instead (counted as 'drop.congestion').
+   * Probability that an ECN-capable IP packet (ECT(0) or ECT(1)) is marked Congestion
+   * Experienced and goes on (RFC 3168 §5: a router marks where it would otherwise drop).
+   * Packets that are not ECN-capable pass untouched; combine with `loss` for drops.
    */
   ceMark?: number;
 }
@@ -134,21 +134,20 @@ class Direction {
       this.drop('drop.loss', packet);
       return;
     }
+    let p = packet;
     if (cfg.ceMark && this.rng.chance(cfg.ceMark)) {
-      const marked = markCe(packet);
-      if (marked === undefined) {
-        this.drop('drop.congestion', packet);
-        return;
+      const marked = markCe(p);
+      if (marked !== undefined) {
+        this.counters.inc('ce-marked');
+        this.note('CE marked', p);
+        p = marked;
       }
-      this.counters.inc('ce-marked');
-      this.note('CE marked', packet);
-      packet = marked;
     }
-    const copies = [packet];
+    const copies = [p];
     if (this.rng.chance(cfg.duplicate ?? 0)) {
       this.counters.inc('duplicate');
       this.note('duplicate', packet);
-      copies.push(packet);
+      copies.push(p);
     }
     for (let c of copies) {
       if (this.rng.chance(cfg.corrupt ?? 0)) c = this.corrupt(c);

@@ -249,6 +249,13 @@ export class TcpSocket extends Duplex implements TcbOwner {
     this.touch();
     // Whatever arrived while it sat in the accept queue (data, even a FIN) is there to read.
     if (tcb.closed && tcb.hardError) this.destroy(tcb.hardError);
+    // Urgent data announced before there was a socket to hear it (RFC 9293 §3.8.5 MUST-32):
+    // told once the 'connection' handler has had its chance to listen.
+    const urgent = tcb.conn.urgentOffset;
+    if (urgent !== undefined) {
+      const mark = this.bytesRead + urgent;
+      process.nextTick(() => this.emit('urgent', mark));
+    }
   }
 
   private applyOptions(): void {
