@@ -291,6 +291,7 @@ export class Http3Connection {
     // RFC 9114 §5.2: no new request on a connection that received GOAWAY.
     if (this.goawayReceived !== undefined) throw new Error('the server sent GOAWAY: open a new connection');
     if (this.controlId === undefined) throw new Error('not started: wait for the transport to connect');
+    this.checkPeerFieldSectionSize(fields);
     const id = this.transport.openStream('bidi');
     const s = this.newStream(id);
     s.head = fields.some(([n, v]) => n === ':method' && v === 'HEAD');
@@ -301,13 +302,7 @@ export class Http3Connection {
   /** A header section (response, interim, or trailers when the body has begun) on a request stream. */
   sendHeaders(id: number, fields: readonly Field[], end = false): void {
     const s = this.sendable(id);
-    const peerMax = this.peerSettings?.get(H3SettingId.MAX_FIELD_SECTION_SIZE);
-    const size = fieldSectionSize(fields);
-    // RFC 9114 §4.2.2: a section larger than the peer's limit would be refused: do not send it.
-    if (peerMax !== undefined && size > peerMax)
-      throw new RangeError(
-        `field section of ${size} bytes exceeds the peer's SETTINGS_MAX_FIELD_SECTION_SIZE ${peerMax}`,
-      );
+    this.checkPeerFieldSectionSize(fields);
     const section = this.encoder.encodeFieldSection(id, fields);
     // The inserts this section references go out first; QUIC may still deliver them later
     // than the HEADERS (the peer's decoder then blocks the stream, RFC 9204 §2.2.1).
@@ -315,6 +310,16 @@ export class Http3Connection {
     this.writeFrame(id, { type: 'HEADERS', fieldSection: section }, end);
     s.send = end ? 'done' : 'open';
     if (end) this.maybeRetire(s);
+  }
+
+  /** RFC 9114 §4.2.2: a section larger than the peer's limit would be refused: it is not sent. */
+  private checkPeerFieldSectionSize(fields: readonly Field[]): void {
+    const peerMax = this.peerSettings?.get(H3SettingId.MAX_FIELD_SECTION_SIZE);
+    const size = fieldSectionSize(fields);
+    if (peerMax !== undefined && size > peerMax)
+      throw new RangeError(
+        `field section of ${size} bytes exceeds the peer's SETTINGS_MAX_FIELD_SECTION_SIZE ${peerMax}`,
+      );
   }
 
   sendData(id: number, data: Uint8Array, end = false): void {
@@ -555,6 +560,9 @@ export class Http3Connection {
     const f = item.frame;
     if (this.trace.enabled) this.traceFrame('in', s.id, f);
     if (f.type === 'unknown') return;
+    // §7.2.5: "A server MUST treat the receipt of a PUSH_PROMISE frame as a connection error of type H3_FRAME_UNEXPECTED."
+    if (f.type === 'PUSH_PROMISE' && this.role === 'server')
+      throw new H3ConnectionError('H3_FRAME_UNEXPECTED', 'PUSH_PROMISE from a client');
     if (f.type === 'PUSH_PROMISE' && this.role === 'client')
       // §7.2.5: a push ID above the maximum (we never sent MAX_PUSH_ID) is H3_ID_ERROR.
       throw new H3ConnectionError('H3_ID_ERROR', 'PUSH_PROMISE without MAX_PUSH_ID');
@@ -976,11 +984,15 @@ export class Http3Connection {
     }
   }
 
-  /** §5.2: once GOAWAY has been sent or received and nothing is in flight, the connection closes. */
+  /**
+   * §5.2: once GOAWAY has been sent or received and nothing is in flight, the connection
+   * can close. The client closes it: it knows when the last response has arrived, where a
+   * server that closed after writing its last bytes could discard them unacknowledged
+   * (a CONNECTION_CLOSE ends all streams, RFC 9000 §10.2).
+   */
   private maybeFinishShutdown(): void {
-    if (this.closed || this.streams.size > 0) return;
-    // A server that sent GOAWAY, or a client on either side of one, has nothing left to do.
-    if (this.goawaySent !== undefined || (this.role === 'client' && this.goawayReceived !== undefined))
+    if (this.closed || this.streams.size > 0 || this.role !== 'client') return;
+    if (this.goawaySent !== undefined || this.goawayReceived !== undefined)
       this.close(H3ErrorCode.H3_NO_ERROR, 'graceful shutdown complete');
   }
 }

@@ -159,9 +159,8 @@ export class FakeQuicPair {
     this.push(from === 'client' ? 'server' : 'client', String(key), event);
   }
 
-  /** @internal: CONNECTION_CLOSE reaches the peer; nothing else is delivered after it. */
+  /** @internal: CONNECTION_CLOSE reaches the peer; nothing written after it is sent, nothing is delivered after it. */
   closeFrom(from: FakeSide, code: number, reason: string): void {
-    this.queues.clear();
     const to: FakeSide = from === 'client' ? 'server' : 'client';
     this.push(to, 'conn', { type: 'closed', error: { code, reason } });
     this.closed = true;
@@ -189,6 +188,8 @@ export class FakeQuicPair {
     const d = q.items.shift();
     if (!d) return false;
     this.delivered++;
+    // CONNECTION_CLOSE: what was sent before it has arrived (in order); nothing else will.
+    if (d.event.type === 'closed') this.queues.clear();
     const target = q.to === 'client' ? this.client : this.server;
     target.handler?.(d.event);
     return true;
