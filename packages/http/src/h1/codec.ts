@@ -426,12 +426,30 @@ export function encodeRequestHead(h: RequestHead): Uint8Array {
   return fromLatin1(`${s}\r\n`);
 }
 
-export function encodeResponseHead(h: ResponseHead): Uint8Array {
+/**
+ * Status lines of HTTP/1.1 responses already written, by status: a server sends the same
+ * few again and again (node:http keeps such a cache too). Only a line whose reason matches
+ * is reused, so the checks below ran once for it.
+ */
+const STATUS_LINES = new Map<number, { reason: string; line: string }>();
+
+function statusLine(h: ResponseHead): string {
+  const v = h.version;
+  const v11 = v.major === 1 && v.minor === 1;
+  const cached = v11 ? STATUS_LINES.get(h.status) : undefined;
+  if (cached !== undefined && cached.reason === h.reason) return cached.line;
   if (!Number.isInteger(h.status) || h.status < 100 || h.status > 999)
     throw new TypeError(`invalid status ${h.status}`);
   if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(h.reason)) throw new TypeError('invalid reason phrase');
-  checkVersion(h.version);
-  let s = `${versionText(h.version)} ${h.status} ${h.reason}\r\n`;
+  checkVersion(v);
+  const line = `${versionText(v)} ${h.status} ${h.reason}\r\n`;
+  // bounded: one entry per status code (100–999), the last reason seen for it
+  if (v11) STATUS_LINES.set(h.status, { reason: h.reason, line });
+  return line;
+}
+
+export function encodeResponseHead(h: ResponseHead): Uint8Array {
+  let s = statusLine(h);
   for (const f of h.fields) {
     checkField(f, 'response');
     s += encodeFieldLine(f);

@@ -769,12 +769,18 @@ function frameOf(
   limits: Http1Limits = DEFAULT_LIMITS,
 ): Framing {
   const fields = head.fields;
-  const te = fieldValues(fields, 'transfer-encoding');
-  const cl = fieldValues(fields, 'content-length');
-  if (te.length > 0) {
+  // one pass for both framing fields (this runs for every message, both ways)
+  let te: string[] | undefined;
+  let cl: string[] | undefined;
+  for (const [n, v] of fields) {
+    if (n.length === 14) {
+      if (n.toLowerCase() === 'content-length') (cl ??= []).push(v);
+    } else if (n.length === 17 && n.toLowerCase() === 'transfer-encoding') (te ??= []).push(v);
+  }
+  if (te !== undefined) {
     // RFC 9112 §6.1: TE with CL is how requests are smuggled; "a server MAY reject" it and
     // must close after — we reject.
-    if (cl.length > 0)
+    if (cl !== undefined)
       framingError(local, 'te-and-cl', 'transfer-encoding', 'Transfer-Encoding with Content-Length');
     // RFC 9112 §6.1: a server that receives TE in an HTTP/1.0 request MUST treat it as faulty.
     if (isRequest && !v11)
@@ -801,8 +807,21 @@ function frameOf(
       framingError(local, 'te-unsupported', 'transfer-encoding', `unsupported coding ${codings[0]}`);
     return { kind: 'chunked' };
   }
-  if (cl.length > 0) {
+  if (cl !== undefined) {
     // RFC 9110 §8.6: 1*DIGIT; a list of identical values may be taken as one; differing ones are an error.
+    const only = cl.length === 1 ? cl[0] : undefined;
+    if (only !== undefined && isShortDigits(only)) {
+      // the common case, one plain number: the same rule as the loop below, without its splits
+      const n = Number(only);
+      if (n > limits.maxBodySize)
+        framingError(
+          local,
+          'body-too-large',
+          'content-length',
+          `body of ${n} bytes over ${limits.maxBodySize}`,
+        );
+      return { kind: 'length', length: n };
+    }
     let length: number | undefined;
     for (const v of cl)
       for (const part of v.split(',')) {
@@ -831,6 +850,16 @@ function frameOf(
   }
   // RFC 9112 §6.3 rule 6/8: a request without either has no body; a response runs to the close.
   return isRequest ? NO_BODY : { kind: 'close' };
+}
+
+/** 1*DIGIT of at most 15 digits (below 2^53), as /^\d{1,15}$/ without the regular expression. */
+function isShortDigits(v: string): boolean {
+  if (v.length === 0 || v.length > 15) return false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
 }
 
 /** RFC 9112 §6.3 for a response to `method`. */

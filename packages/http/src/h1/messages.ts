@@ -398,7 +398,11 @@ export class ServerResponse extends Writable {
     this.headSent = true;
     this.flushed = true;
     const fields: Field[] = [];
-    for (const { name, value } of this.headers.values()) fields.push(...fieldsOf(name, value));
+    for (const { name, value } of this.headers.values()) {
+      if (typeof value === 'string') fields.push([name, value]);
+      else if (typeof value === 'number') fields.push([name, String(value)]);
+      else for (const v of value) fields.push([name, String(v)]);
+    }
     const reason = this.statusMessage || STATUS_TEXT[this.statusCode] || 'Unknown';
     this.statusMessage = reason;
     if (this.sendDate && !this.headers.has('date')) fields.push(['Date', httpDate()]);

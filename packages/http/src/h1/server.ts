@@ -187,10 +187,18 @@ export class HttpServer extends EventEmitter {
       socket.off('data', onData);
       socket.off('close', onClose);
       socket.off('error', onError);
+      if (!h2) {
+        // HTTP/1.1 (nearly every cleartext connection): the bytes seen go straight to the
+        // new connection's parser. Putting them back with unshift() and resuming would
+        // re-deliver them a tick later through the stream's read machinery, a measurable
+        // part of a one-request connection's cost.
+        const c = this.acceptHttp1(socket, acceptedAt);
+        if (seen.length > 0) c.receiveFirst(seen);
+        return;
+      }
       socket.pause();
       if (seen.length > 0) socket.unshift(seen);
-      if (h2) this.acceptHttp2(socket);
-      else this.acceptHttp1(socket, acceptedAt);
+      this.acceptHttp2(socket);
       // pause() above left the stream paused; a reader that listens for 'data' wants it flowing.
       if (socket.listenerCount('data') > 0) socket.resume();
     };
@@ -220,7 +228,7 @@ export class HttpServer extends EventEmitter {
   /** Connections whose first bytes have not yet said which HTTP version they speak (idle). */
   private readonly sniffing = new Set<Duplex>();
 
-  private acceptHttp1(socket: Duplex, acceptedAt = this.timers.now()): void {
+  private acceptHttp1(socket: Duplex, acceptedAt = this.timers.now()): H1ServerConnection {
     // node:http servers default to noDelay (Node ≥ 18): a response written as head, then
     // body, then TLS records would otherwise wait out the peer's delayed ACK behind Nagle
     // (measured: 40–48 ms per HTTPS request on our TCP against the kernel). Sockets handed
@@ -230,6 +238,7 @@ export class HttpServer extends EventEmitter {
     const c = new H1ServerConnection(this, socket, this.nextId++, acceptedAt);
     this.open.add(c);
     this.counters.inc('accepted');
+    return c;
   }
 
   /** @internal */
@@ -434,10 +443,12 @@ class H1ServerConnection {
       timeouts: server.options.timeouts,
       now: acceptedAt,
     });
-    const remote = (socket as { remoteAddress?: string }).remoteAddress;
-    const port = (socket as { remotePort?: number }).remotePort;
-    if (server.tracing)
+    if (server.tracing) {
+      // remoteAddress asks the kernel (getpeername): only when someone reads the trace
+      const remote = (socket as { remoteAddress?: string }).remoteAddress;
+      const port = (socket as { remotePort?: number }).remotePort;
       server.trace(id, 'in', `accept${remote ? ` ${remote}:${port}` : ''}`, { remote, port });
+    }
     // State changes of both sides, each with the rule that made it, for the ladder.
     this.conn.state.onChange = (role, from, to, rfc) => {
       if (server.tracing)
@@ -460,6 +471,11 @@ class H1ServerConnection {
 
   destroy(): void {
     this.socket.destroy();
+  }
+
+  /** The bytes the server read while it looked for the h2 preface: this connection's first. */
+  receiveFirst(d: Buffer): void {
+    this.onData(d);
   }
 
   private readonly onData = (d: Buffer): void => {
@@ -579,7 +595,9 @@ class H1ServerConnection {
           return;
         case 'closed':
           // The peer is done sending. With nothing in progress, close our side too.
-          if (!this.req && !this.res) this.socket.end();
+          // (end() on a socket already ending builds an ERR_STREAM_ALREADY_FINISHED error
+          // with its stack: a cost on every Connection: close exchange.)
+          if (!this.req && !this.res && !this.socket.writableEnded) this.socket.end();
           break;
         case 'informational':
         case 'response':
@@ -735,7 +753,7 @@ class H1ServerConnection {
   }
 
   private closeAfterResponse(): void {
-    this.socket.end();
+    if (!this.socket.writableEnded) this.socket.end();
     this.disarm();
   }
 
@@ -886,14 +904,20 @@ class H1ServerConnection {
 }
 
 const HTTP11 = { major: 1, minor: 1 };
+const NO_TOKENS: readonly string[] = [];
+const CONNECTION_CLOSE: Field = ['Connection', 'close'];
+const CONNECTION_KEEP_ALIVE: Field = ['Connection', 'keep-alive'];
+let keepAliveCache: { ms: number; field: Field } | undefined;
+
+/** `Keep-Alive: timeout=N` (the same for every response of a server): made once. */
+function keepAliveField(ms: number): Field {
+  if (keepAliveCache?.ms !== ms)
+    keepAliveCache = { ms, field: ['Keep-Alive', `timeout=${Math.floor(ms / 1000)}`] };
+  return keepAliveCache.field;
+}
 
 function flushPending(ch: H1ResponseChannel): void {
   ch.flushHead();
-}
-
-function hasField(fields: readonly Field[], lower: string): boolean {
-  for (const [k] of fields) if (k.length === lower.length && k.toLowerCase() === lower) return true;
-  return false;
 }
 
 /** One response's way to the wire over an HTTP/1.1 connection (see ResponseChannel). */
@@ -915,12 +939,23 @@ class H1ResponseChannel implements ResponseChannel {
     const conn = this.conn;
     const s = this.server;
     const bodiless = this.method === 'HEAD' || status === 204 || status === 304;
-    if (
-      !hasField(fields, 'content-length') &&
-      !hasField(fields, 'transfer-encoding') &&
-      status !== 204 &&
-      status !== 304
-    ) {
+    // One look at the application's fields for the framing and connection fields we may add.
+    let framed = false;
+    let hasConnection = false;
+    let hasKeepAlive = false;
+    for (const [n] of fields) {
+      const l = n.length;
+      if (l === 14 || l === 17) {
+        const lower = n.toLowerCase();
+        if (lower === 'content-length' || lower === 'transfer-encoding') framed = true;
+      } else if (l === 10) {
+        // 'connection' and 'keep-alive' are both ten letters
+        const lower = n.toLowerCase();
+        if (lower === 'connection') hasConnection = true;
+        else if (lower === 'keep-alive') hasKeepAlive = true;
+      }
+    }
+    if (!framed && status !== 204 && status !== 304) {
       if (knownLength !== undefined) fields.push(['Content-Length', String(knownLength)]);
       else if (bodiless) {
         // a HEAD response that does not know the GET's length says nothing about it
@@ -929,14 +964,13 @@ class H1ResponseChannel implements ResponseChannel {
     }
     // a server that is closing ends each connection after the response in progress
     if (s.isClosing) conn.state.noKeepAlive();
-    const connTokens = listTokens(fields, 'connection');
+    const connTokens = hasConnection ? listTokens(fields, 'connection') : NO_TOKENS;
     if (!connTokens.includes('close')) {
-      if (!conn.keepAlive) fields.push(['Connection', 'close']);
+      if (!conn.keepAlive) fields.push(CONNECTION_CLOSE);
       else if (!connTokens.includes('keep-alive')) {
-        fields.push(['Connection', 'keep-alive']);
+        fields.push(CONNECTION_KEEP_ALIVE);
         const ka = conn.timeouts.keepAliveTimeout;
-        if (ka > 0 && !hasField(fields, 'keep-alive'))
-          fields.push(['Keep-Alive', `timeout=${Math.floor(ka / 1000)}`]);
+        if (ka > 0 && !hasKeepAlive) fields.push(keepAliveField(ka));
       }
     }
     try {

@@ -226,6 +226,10 @@ export class ConnectionState {
   }
 
   private settle(): void {
+    // Every rule in STATE_RULES needs the client DONE or MIGHT_SWITCH_PROTOCOL, or the
+    // server DONE: in any other pair none applies (most events of a cycle), so skip the scan.
+    const c0 = this.client;
+    if (c0 !== 'DONE' && c0 !== 'MIGHT_SWITCH_PROTOCOL' && this.server !== 'DONE') return;
     for (let guard = 0; guard < 8; guard++) {
       let rule: StateRule | undefined;
       for (const r of STATE_RULES) {
