@@ -13,9 +13,17 @@
  * The kernel's figure includes python's per-call cost on both ends; ours includes it on
  * one end. Each figure is the best of RUNS. Needs root; every loop is bounded in bytes and
  * time; both namespaces are removed, also on failure.
+ *
+ * 'tcp-tun-impaired' is the loss-recovery figure (issue 13): on one TUN session whose link
+ * drops 2% and reorders 2% of the packets in each direction (@stepwire/link's impair(),
+ * seeded; this kernel has no netem), our sender (our socket -> a python sink in the
+ * namespace) against the kernel's sender (the python client -> our discard service)
+ * through the very same impairment and the same receiving code paths' peers. The ratio
+ * is ours / kernel's; the goal is >= 0.5.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { netnsDown } from '@stepwire/link';
+import { impair, netnsDown } from '@stepwire/link';
+import type { TcpConnection } from '@stepwire/tcp';
 import { tcpDiscard } from '../packages/cli/src/services/tcp-services.ts';
 import { TunSession } from '../packages/cli/src/tun/session.ts';
 import { type Benchmark, type BenchResult, result } from './lib.ts';
@@ -161,20 +169,40 @@ async function startSink(ns: string, addr: string, count: number): Promise<{ rat
 }
 
 /** The python client's rates, run `runs` times in a namespace. */
-async function clientRuns(ns: string, addr: string, port: number, runs: number): Promise<number[]> {
+async function clientRuns(
+  ns: string,
+  addr: string,
+  port: number,
+  runs: number,
+  bytes = BYTES,
+): Promise<number[]> {
   const rates: number[] = [];
   for (let i = 0; i < runs; i++)
-    rates.push(...(await pythonIn(ns, CLIENT, [addr, String(port), String(BYTES)], 90_000).rates));
+    rates.push(...(await pythonIn(ns, CLIENT, [addr, String(port), String(bytes)], 90_000).rates));
   return rates;
 }
+
+/** The impairment of the loss-recovery figure: 2% loss and 2% reordering, each way. */
+const LOSSY = { loss: 0.02, reorder: 0.02, reorderDelay: 5 } as const;
+const LOSSY_BYTES = 20 * 1024 * 1024;
+const LOSSY_NS = `sw-tcptun-blossy-${process.pid}`;
 
 const best = (xs: number[]) => Math.max(...xs);
 const mbit = (bytesPerSec: number) => (bytesPerSec * 8) / 1e6;
 
-/** Our socket sends BYTES to (addr, port); resolves when the sink has closed. */
-async function ourSend(s: TunSession, addr: string, port: number): Promise<void> {
+/** Our socket sends `bytes` to (addr, port); resolves when the sink has closed. */
+async function ourSend(
+  s: TunSession,
+  addr: string,
+  port: number,
+  bytes = BYTES,
+): Promise<TcpConnection | undefined> {
   const sock = s.tcp.connect({ host: addr, port });
   const mib = Buffer.alloc(1 << 20, 'stepwire');
+  let conn: TcpConnection | undefined;
+  sock.once('connect', () => {
+    conn = sock.connection;
+  });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       sock.destroy();
@@ -191,7 +219,7 @@ async function ourSend(s: TunSession, addr: string, port: number): Promise<void>
     sock.resume();
     let sent = 0;
     const more = () => {
-      while (sent < BYTES) {
+      while (sent < bytes) {
         sent += mib.length;
         if (!sock.write(mib)) {
           sock.once('drain', more);
@@ -202,9 +230,49 @@ async function ourSend(s: TunSession, addr: string, port: number): Promise<void>
     };
     sock.once('connect', more);
   });
+  return conn;
 }
 
 export const tcpTunBenchmarks: Benchmark[] = [
+  {
+    name: 'tcp-tun-impaired',
+    requires: missing,
+    async run(): Promise<BenchResult[]> {
+      const s = TunSession.open({
+        netns: LOSSY_NS,
+        replace: true,
+        pollTimeoutMs: 50,
+        wrapLink: (link, clock) => impair(link, { ...LOSSY, seed: 2026, receive: LOSSY }, clock),
+      });
+      const discard = tcpDiscard(s.tcp, 9);
+      try {
+        // The kernel's sender: the python client to our discard service, through the impairment.
+        const kernel = await clientRuns(LOSSY_NS, s.ours.v4, 9, RUNS, LOSSY_BYTES);
+        // Our sender: our socket to a python sink, through the same impairment.
+        const sink = await startSink(LOSSY_NS, s.kernel.v4, RUNS);
+        const retransmits: string[] = [];
+        for (let i = 0; i < RUNS; i++) {
+          const st = (await ourSend(s, s.kernel.v4, SINK_PORT, LOSSY_BYTES))?.stats;
+          retransmits.push(st ? `${st.retransmits}(rto ${st.timeouts})` : '?');
+        }
+        const ours = await sink.rates;
+        const drops = s.tun.counters.get('drop.loss');
+        return [
+          result(
+            `TCP sender, 2% loss + 2% reorder TUN, ${LOSSY_BYTES >> 20} MiB (${mbit(best(ours)).toFixed(0)} vs ${mbit(best(kernel)).toFixed(0)} Mbit/s; ours ${ours.map((r) => mbit(r).toFixed(0)).join('/')}, kernel ${kernel.map((r) => mbit(r).toFixed(0)).join('/')}; our retransmits ${retransmits.join('/')}, link drops ${drops})`,
+            best(ours),
+            'B/s',
+            "kernel's sender, same link",
+            best(kernel),
+          ),
+        ];
+      } finally {
+        for (const c of running) c.kill('SIGKILL');
+        discard.close();
+        await s.close();
+      }
+    },
+  },
   {
     name: 'tcp-tun',
     requires: missing,
