@@ -17,6 +17,7 @@ import {
 } from '../src/crypto/keys.ts';
 import { ackFrameRanges, type Frame } from '../src/frames/frame.ts';
 import { countsInFlight, isAckEliciting } from '../src/frames/legality.ts';
+import { replayH3 } from '../src/h3/replay.ts';
 import { parseProtectedHeader } from '../src/packet/header.ts';
 import { readVarint, readVarintLimit } from '../src/packet/varint.ts';
 import { type Field, QpackDecoder } from '../src/qpack/decoder.ts';
@@ -429,6 +430,25 @@ describe('ngtcp2 client ↔ ngtcp2 server through our relay, decoded by our stac
         ]),
       );
       expect(Buffer.concat(response.data).toString()).toBe(BODY);
+
+      // Our HTTP/3 connection (src/h3) reads the same streams as each endpoint would: the
+      // server side gets nghttp3's request, the client side its response, with no error.
+      const streamsOf = (who: 'client' | 'server') =>
+        new Map([...sides[who].streams].map(([id, s]) => [id, s.bytes()] as const));
+      const asServer = replayH3({ role: 'server', local: streamsOf('server'), remote: streamsOf('client') });
+      expect(asServer.closedWith).toBeUndefined();
+      const req = asServer.events.find((e) => e.type === 'headers');
+      expect(req).toMatchObject({ streamId: 0, kind: 'request' });
+      expect(req?.type === 'headers' && req.fields).toEqual(
+        expect.arrayContaining([[':path', '/index.html']]),
+      );
+      const asClient = replayH3({ role: 'client', local: streamsOf('client'), remote: streamsOf('server') });
+      expect(asClient.closedWith).toBeUndefined();
+      expect(asClient.events).toContainEqual(expect.objectContaining({ type: 'settings' }));
+      const res = asClient.events.find((e) => e.type === 'headers');
+      expect(res?.type === 'headers' && res.fields).toEqual(expect.arrayContaining([[':status', '200']]));
+      const body = asClient.events.flatMap((e) => (e.type === 'data' ? [e.data] : []));
+      expect(Buffer.concat(body).toString()).toBe(BODY);
     });
   }
 });
