@@ -64,6 +64,11 @@ export type TlsEvent =
   /** Client: whether the server took our 0-RTT data; if not, the application must send it again. */
   | { type: 'early-data-status'; accepted: boolean }
   | { type: 'session-ticket'; ticket: SessionTicket }
+  /**
+   * Server: the client answered a post-handshake CertificateRequest (RFC 8446 §4.6.2); its
+   * chain (leaf first; empty when it declined and none was required) has been verified.
+   */
+  | { type: 'client-certificate'; peerCertificates: readonly Uint8Array[]; context: Uint8Array }
   | { type: 'key-update'; direction: 'read' | 'write' }
   /** The peer sent close_notify: it will send no more data (RFC 8446 §6.1). */
   | { type: 'peer-closed' }
@@ -516,6 +521,11 @@ export abstract class TlsConnection {
 
   private emitQuicSecret(level: KeyLevel, direction: 'read' | 'write', secret: Uint8Array): void {
     this.emit({ type: 'quic-secret', level, direction, secret, cipherSuite: this.suite!.id });
+  }
+
+  /** The current traffic secret one way: post-handshake Finished keys derive from it (RFC 8446 §4.4). */
+  protected trafficSecret(direction: 'read' | 'write'): Uint8Array | undefined {
+    return direction === 'read' ? this.readSecret : this.writeSecret;
   }
 
   protected setExporterSecret(secret: Uint8Array): void {
