@@ -306,6 +306,34 @@ describe('HTTP/3 exchange over an in-memory QUIC pair', () => {
     expect(text(r.body)).toBe('fine');
   });
 
+  it('a client that abandons an upload: both directions are reset and the handler sees the request aborted', async () => {
+    let aborted = false;
+    const { pair, client, sconn } = setup((req) => {
+      req.on('aborted', () => {
+        aborted = true;
+      });
+      req.resume();
+    });
+    const id = client.h3.sendRequest([
+      [':method', 'POST'],
+      [':scheme', 'https'],
+      [':authority', 'example.com'],
+      [':path', '/upload'],
+    ]);
+    client.h3.sendData(id, new Uint8Array(1000));
+    await settle(pair);
+    expect(sconn.h3.activeStreams).toBe(1);
+    client.h3.resetStream(id, H3ErrorCode.H3_REQUEST_CANCELLED);
+    await settle(pair);
+    expect(aborted).toBe(true);
+    expect(pair.client.resets).toContainEqual({ id, code: H3ErrorCode.H3_REQUEST_CANCELLED });
+    expect(pair.client.stopSendings).toContainEqual({ id, code: H3ErrorCode.H3_REQUEST_CANCELLED });
+    // The server answers STOP_SENDING with RESET_STREAM: no half of the stream is left open.
+    expect(pair.server.resets).toContainEqual({ id, code: H3ErrorCode.H3_REQUEST_CANCELLED });
+    expect(sconn.h3.activeStreams).toBe(0);
+    expect(client.h3.activeStreams).toBe(0);
+  });
+
   it('maxResponseBody: a response larger than the client accepts is cancelled', async () => {
     // Written in pieces, so the stream is still open when the client gives up on it.
     const { pair, client } = setup(

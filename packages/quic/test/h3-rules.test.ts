@@ -12,6 +12,7 @@ import {
   Http3Connection,
   type Http3ConnectionOptions,
   h3ErrorName,
+  h3TransportOverQuic,
 } from '../src/h3/index.ts';
 import type { Field } from '../src/qpack/decoder.ts';
 import { QpackEncoder } from '../src/qpack/encoder.ts';
@@ -450,6 +451,23 @@ describe('limits', () => {
     expect(r.h3.counters.get('h3.qpack.blocked')).toBe(1);
     r.send(r.peer.openStream('bidi'), blocking);
     expect(r.closedWith()).toBe('QPACK_DECOMPRESSION_FAILED');
+  });
+});
+
+describe('h3TransportOverQuic', () => {
+  it('closes with the time and an application error code (CONNECTION_CLOSE 0x1d, RFC 9114 §8)', () => {
+    const calls: unknown[][] = [];
+    const quic = {
+      openStream: (d: 'bidi' | 'uni') => (d === 'bidi' ? 0 : 2),
+      write: (...a: unknown[]) => void calls.push(['write', ...a]),
+      resetStream: (...a: unknown[]) => void calls.push(['reset', ...a]),
+      stopSending: (...a: unknown[]) => void calls.push(['stop', ...a]),
+      close: (...a: unknown[]) => void calls.push(['close', ...a]),
+    };
+    const t = h3TransportOverQuic(quic, () => 1234);
+    expect(t.openStream('uni')).toBe(2);
+    t.close(H3ErrorCode.H3_FRAME_ERROR, 'bad frame');
+    expect(calls).toEqual([['close', 1234, 0x106, 'bad frame', true]]);
   });
 });
 

@@ -46,7 +46,10 @@ export type H3TransportEvent =
   | { type: 'stream-reset'; id: number; code: number }
   | { type: 'stop-sending'; id: number; code: number }
   | { type: 'connected'; alpn?: string | undefined }
-  | { type: 'closed'; error?: unknown };
+  | { type: 'closed'; error?: unknown }
+  /** QUIC events HTTP/3 has no use for; accepted so a driver can pass every event through. */
+  | { type: 'streams-available'; direction: 'bidi' | 'uni' }
+  | { type: 'session-ticket'; ticket: unknown };
 
 /** Our SETTINGS (RFC 9114 §7.2.4.1, RFC 9204 §5). */
 export interface H3LocalSettings {
@@ -546,6 +549,16 @@ export class Http3Connection {
       case 'data': {
         if (s.recv !== 'DATA') this.step(s, 'data');
         s.received += item.data.length;
+        if (this.trace.enabled && item.data.length > 0)
+          this.trace.emit({
+            t: this.now,
+            host: this.host,
+            layer: 'h3',
+            dir: 'in',
+            summary: `DATA len=${item.data.length}${item.last ? '' : '…'} stream=${s.id}`,
+            fields: { streamId: s.id, frame: 'DATA' },
+            rfc: 'RFC 9114 §7.2.1',
+          });
         if (s.contentLength !== undefined && s.received > s.contentLength)
           throw new H3StreamError('H3_MESSAGE_ERROR', `more than content-length ${s.contentLength} byte(s)`);
         if (item.data.length > 0) this.events.push({ type: 'data', streamId: s.id, data: item.data });
@@ -889,6 +902,9 @@ export class Http3Connection {
     if (!s) return;
     // RFC 9204 §4.4.2: a section we will never decode is cancelled.
     if (s.blocked || s.recv === 'HEADERS') this.decoder.cancelStream(id);
+    // RFC 9114 §4.1.1: the exchange is over; our side is abandoned too, so neither the
+    // stream nor its QUIC state outlives it.
+    if (s.send !== 'done') this.transport.resetStream(id, H3ErrorCode.H3_REQUEST_CANCELLED);
     this.streams.delete(id);
     this.retire(id);
     this.events.push({ type: 'stream-reset', streamId: id, code });

@@ -9,6 +9,7 @@ export * from './errors.ts';
 export * from './fake-transport.ts';
 export * from './frames.ts';
 export * from './message.ts';
+export * from './quic-adapter.ts';
 export * from './replay.ts';
 export * from './server.ts';
 export {
