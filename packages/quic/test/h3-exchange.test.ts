@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import {
   FakeQuicPair,
   type FakeQuicPairOptions,
+  H3_GOAWAY_MAX_ID,
   H3ErrorCode,
   H3RequestError,
   type H3Response,
@@ -276,6 +277,34 @@ describe('HTTP/3 exchange over an in-memory QUIC pair', () => {
     await settle(pair);
     expect(sconn.h3.closed).toBe(true);
     expect(pair.server.closedWith?.code ?? pair.client.closedWith?.code).toBe(H3ErrorCode.H3_NO_ERROR);
+  });
+
+  it('GOAWAY in two phases: a maximal ID first, the real one after; requests sent in between are served (§5.2)', async () => {
+    const { pair, client, sconn } = setup((_req, res) => res.end('ok'));
+    sconn.h3.shutdown(H3_GOAWAY_MAX_ID);
+    await settle(pair);
+    expect(client.h3.goawayReceived).toBe(H3_GOAWAY_MAX_ID);
+    expect(client.h3.closed).toBe(true); // nothing in flight: the client closes at once
+    expect(pair.client.closedWith?.code).toBe(H3ErrorCode.H3_NO_ERROR);
+
+    const two = setup((req, res) => {
+      req.resume();
+      req.on('end', () => setImmediate(() => res.end('ok')));
+    });
+    const p = two.client.request({ ':path': '/in-flight' });
+    two.pair.run();
+    two.sconn.h3.shutdown(H3_GOAWAY_MAX_ID);
+    two.pair.run();
+    two.sconn.h3.shutdown();
+    const r = await drive(two.pair, p);
+    expect(text(r.body)).toBe('ok');
+    await settle(two.pair);
+    // The second GOAWAY named the first request not processed: the one after stream 0.
+    expect(two.client.h3.goawayReceived).toBe(4);
+    expect(two.client.h3.closed).toBe(true);
+    // A larger ID after a smaller one is never sent (§5.2).
+    two.sconn.h3.shutdown(H3_GOAWAY_MAX_ID);
+    expect(two.sconn.h3.goawaySent).toBe(4);
   });
 
   it('GOAWAY: requests at or above its ID are rejected and may be retried (H3_REQUEST_REJECTED)', async () => {

@@ -143,8 +143,12 @@ const isClientBidi = (id: number) => id % 4 === 0;
 const isUni = (id: number) => (id & 2) !== 0;
 const isServerInitiated = (id: number) => (id & 1) !== 0;
 
-/** RFC 9114 §7.2.6 / §5.2: the largest possible ID, for the first GOAWAY of a two-phase shutdown. */
-export const H3_GOAWAY_MAX_ID = 2 ** 62 - 4;
+/**
+ * RFC 9114 §5.2: the first GOAWAY of a two-phase shutdown names an ID above any the client
+ * could have used. The RFC suggests 2^62-4; IDs here are exact JavaScript numbers, and
+ * 2^53-4 (a client bidirectional ID too) is beyond any stream a connection will open.
+ */
+export const H3_GOAWAY_MAX_ID = 2 ** 53 - 4;
 
 /**
  * A sans-I/O HTTP/3 connection (RFC 9114), client or server, over any H3Transport.
