@@ -3,7 +3,12 @@ import type { Duplex } from 'node:stream';
 import { type ConnectOptions as TlsConnectOptions, connect as tlsConnect } from '@stepwire/tls';
 import { type Clock, RealClock, type Timer, TimerGroup, type TraceBus } from '@stepwire/wire';
 import type { Http1Limits } from '../h1/connection.ts';
-import { type Http2Session, connect as h2connect, type SessionOptions } from '../h2/session.ts';
+import {
+  type Http2Session,
+  type Http2Stream,
+  connect as h2connect,
+  type SessionOptions,
+} from '../h2/session.ts';
 import { ClientConnection } from './connection.ts';
 
 /** Where connections of a pool go: scheme, host, port (RFC 6454 §4, the origin triple). */
@@ -98,6 +103,8 @@ export interface AgentStats {
   /** HTTP/2 sessions open now, and opened in all. */
   http2Sessions: number;
   http2SessionsCreated: number;
+  /** HTTP/2 requests a server refused unprocessed that were sent again (RFC 9113 §8.7). */
+  http2Retried: number;
 }
 
 /**
@@ -119,6 +126,7 @@ export class Agent {
   /** Origins whose server answered ALPN without h2: they use the HTTP/1.1 pool. */
   private readonly h1Origins = new Set<string>();
   private sessionsCreated = 0;
+  private http2Retried = 0;
   /** Requests in flight on each session, and the idle timer of a session with none. */
   private readonly sessionBusy = new Map<Http2Session, { streams: number; idle: Timer | undefined }>();
   private readonly timers: TimerGroup;
@@ -369,12 +377,51 @@ export class Agent {
         this.sessionBusy.delete(session);
       }
     };
+    session.retryRefused = (stream) => this.resend(o, stream);
     session.on('goaway', forget);
     session.on('connectionClose', forget);
     session.on('close', forget);
     // Its streams carry the error to their requests.
     session.on('error', forget);
     return session;
+  }
+
+  /**
+   * RFC 9113 §8.7: a request the server did not process — above the last stream id of its
+   * GOAWAY (§6.8), or reset with REFUSED_STREAM — may be sent again. It goes on the
+   * origin's next session (a new connection once this one is going away); the stream the
+   * request holds moves there with its headers and kept body.
+   */
+  private resend(o: Origin, stream: Http2Stream): void {
+    const key = originKey(o);
+    const from = stream.session;
+    this.trace(
+      `origin ${key}: HTTP/2 request refused unprocessed (attempt ${stream.retries}), sending it again`,
+      {
+        origin: key,
+        stream: stream.id,
+      },
+    );
+    // The mode that gave this origin a session: prior knowledge for http, ALPN for https.
+    this.carrier(o, o.protocol === 'http:' ? 'prior-knowledge' : true).then(
+      (c) => {
+        if (c.kind === 'h1') {
+          // The server stopped offering h2 meanwhile: this stream cannot move to HTTP/1.1.
+          c.conn.close();
+          stream.failRetry();
+          return;
+        }
+        if (c.session === from || c.session.closed) {
+          stream.failRetry();
+          return;
+        }
+        this.http2Retried++;
+        this.sessionUse(c.session, 1);
+        stream.once('close', () => this.sessionUse(c.session, -1));
+        stream.migrate(c.session);
+      },
+      (e: Error) => stream.failRetry(e),
+    );
   }
 
   /**
@@ -497,6 +544,7 @@ export class Agent {
       timersArmed: this.timers.armed,
       http2Sessions: this.sessions.size,
       http2SessionsCreated: this.sessionsCreated,
+      http2Retried: this.http2Retried,
     };
   }
 

@@ -467,13 +467,15 @@ export abstract class Http2ConnectionReceiver extends Http2ConnectionBase {
         s.out = [];
         s.outBytes = 0;
         s.state = 'closed';
-        this.retire(s, false);
+        // The refusal first: the stream is still known to the driver when it hears of it
+        // (retire() announces it closed, after which drivers forget it).
         this.events.push({
           type: 'streamReset',
           streamId: s.id,
           errorCode: ErrorCode.REFUSED_STREAM,
           remote: true,
         });
+        this.retire(s, false);
       }
     }
     this.waitingOpen = this.waitingOpen.filter((id) => id <= last);

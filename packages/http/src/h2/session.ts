@@ -38,6 +38,12 @@ export interface SessionOptions {
   clock?: Clock;
   /** Bytes a stream may queue before write() returns false (backpressure). Default 64 KiB. */
   highWaterMark?: number;
+  /**
+   * Client: request body octets kept per stream so that a request the server refused
+   * unprocessed (REFUSED_STREAM, or above a GOAWAY's last stream id, RFC 9113 §8.7) can be
+   * sent again; a longer body makes its request not retryable. Default 64 KiB; 0 keeps none.
+   */
+  maxReplayBytes?: number;
 }
 
 export interface StreamFlags {
@@ -58,11 +64,105 @@ export class Http2Stream extends Duplex {
   /** @internal Our side of the stream has ended (END_STREAM queued). */
   ended = false;
 
-  constructor(
-    readonly session: Http2Session,
-    readonly id: number,
-  ) {
+  /** The session and stream id carrying this stream: both change when a refused request moves (see migrate). */
+  session: Http2Session;
+  id: number;
+
+  constructor(session: Http2Session, id: number) {
     super({ allowHalfOpen: true, highWaterMark: session.highWaterMark });
+    this.session = session;
+    this.id = id;
+  }
+
+  // ---- a client request refused unprocessed, sent again elsewhere (RFC 9113 §8.7) ----------
+
+  /**
+   * Client: what it takes to send this request again — its header section, the body written
+   * so far (up to the session's maxReplayBytes) and its trailers. Dropped once a response
+   * arrives (the server processed it), or when the body outgrows the bound (not replayable).
+   */
+  private replay:
+    | { headers: OutgoingHeaders; chunks: Uint8Array[]; bytes: number; trailers?: OutgoingHeaders }
+    | undefined;
+  /** Writes and end() that came while the request waits for its new session. */
+  private moving:
+    | { writes: [Uint8Array, (e?: Error | null) => void][]; final?: (e?: Error | null) => void }
+    | undefined;
+  /** Times this request was sent again. */
+  retries = 0;
+
+  /** @internal */
+  recordRequest(headers: OutgoingHeaders): void {
+    this.replay = { headers, chunks: [], bytes: 0 };
+  }
+
+  /** @internal A response came: the server processed the request, which is no longer retried. */
+  dropReplay(): void {
+    this.replay = undefined;
+  }
+
+  /** @internal Whether the request can be sent again: no response yet, and its body is all kept. */
+  canRetry(maxRetries: number): boolean {
+    return (
+      this.replay !== undefined && this.headers === undefined && this.retries < maxRetries && !this.destroyed
+    );
+  }
+
+  /** @internal The request leaves its session: writes and end() wait for migrate() or failRetry(). */
+  beginRetry(): void {
+    this.moving ??= { writes: [] };
+    this.session.waitingWriters.delete(this);
+    this.retries++;
+    this.emit('retry', this.retries);
+  }
+
+  /**
+   * @internal Sends the request again on `session` (another connection to the same origin):
+   * the same header section, the body written so far, the end or trailers if they were
+   * sent; writes made meanwhile follow. The stream object stays the one the user holds.
+   */
+  migrate(session: Http2Session): void {
+    const r = this.replay;
+    const m = this.moving;
+    if (!r || !m || this.destroyed) return;
+    this.session = session;
+    const endAtOpen = r.chunks.length === 0 && this.ended && r.trailers === undefined;
+    let id: number;
+    try {
+      id = session.connection.request(toHeaderList(r.headers), endAtOpen);
+    } catch (e) {
+      this.failRetry(e as Error);
+      return;
+    }
+    this.id = id;
+    session.attach(this, id);
+    for (const c of r.chunks) session.connection.sendData(id, c, false);
+    if (this.ended && !endAtOpen) {
+      if (r.trailers) session.connection.sendTrailers(id, toHeaderList(r.trailers));
+      else session.connection.sendData(id, new Uint8Array(0), true);
+    }
+    this.moving = undefined;
+    // A write that waited for room on the old session waits for room here.
+    if (this.pendingWrite) session.waitingWriters.add(this);
+    for (const [chunk, cb] of m.writes) this._write(chunk, 'buffer' as BufferEncoding, cb);
+    if (m.final) this._final(m.final);
+    session.flush();
+  }
+
+  /** @internal No new session for the refused request: it fails as the refusal said. */
+  failRetry(cause?: Error): void {
+    const m = this.moving;
+    this.moving = undefined;
+    this.rstCode = ErrorCode.REFUSED_STREAM;
+    const err =
+      cause ?? new Http2Error(ErrorCode.REFUSED_STREAM, 'stream refused and could not be retried', this.id);
+    for (const [, cb] of m?.writes ?? []) cb(err);
+    m?.final?.(err);
+    if (this.listenerCount('error') > 0) this.destroy(err);
+    else {
+      this.push(null);
+      this.destroy();
+    }
   }
 
   /** Server: send the response header section (RFC 9113 §8.1). */
@@ -95,6 +195,11 @@ export class Http2Stream extends Duplex {
 
   /** Trailers end the stream (RFC 9113 §8.1); call from 'wantTrailers' or instead of end(). */
   sendTrailers(headers: OutgoingHeaders): void {
+    if (this.replay) this.replay.trailers = headers;
+    if (this.moving) {
+      this.ended = true;
+      return;
+    }
     if (!this.session.connection.canSend(this.id)) {
       const cb = this.finalCallback;
       this.finalCallback = undefined;
@@ -162,6 +267,16 @@ export class Http2Stream extends Duplex {
   }
 
   override _write(chunk: Buffer | Uint8Array, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    if (this.moving) {
+      this.moving.writes.push([chunk, cb]);
+      return;
+    }
+    if (this.replay && this.headers === undefined) {
+      // Kept while the request may still be sent again; past the bound it cannot be.
+      this.replay.bytes += chunk.length;
+      if (this.replay.bytes > this.session.maxReplayBytes) this.replay = undefined;
+      else this.replay.chunks.push(chunk);
+    }
     if (!this.headersSent && this.session.role === 'server') this.respond({ ':status': 200 });
     // Written to a stream that was reset meanwhile: the bytes have nowhere to go.
     if (!this.session.connection.canSend(this.id)) {
@@ -184,6 +299,10 @@ export class Http2Stream extends Duplex {
   }
 
   override _final(cb: (e?: Error | null) => void): void {
+    if (this.moving) {
+      this.moving.final = cb;
+      return;
+    }
     if (this.ended) {
       cb();
       return;
@@ -259,6 +378,16 @@ export class Http2Session extends EventEmitter {
   readonly connection: Http2Connection;
   readonly timers: TimerGroup;
   readonly highWaterMark: number;
+  readonly maxReplayBytes: number;
+  /**
+   * Client: called with a request the server refused unprocessed (RFC 9113 §8.7) — above
+   * its GOAWAY's last stream id, reset with REFUSED_STREAM, or made after GOAWAY arrived —
+   * when the request can be sent again. The handler later calls stream.migrate(otherSession)
+   * or stream.failRetry(). Unset, such requests fail with REFUSED_STREAM (the Agent sets it).
+   */
+  retryRefused: ((stream: Http2Stream) => void) | undefined;
+  /** Times a refused request may be sent again. */
+  maxRetries = 2;
   private readonly streams = new Map<number, Http2Stream>();
   private timer: Timer | undefined;
   /** Bounds how long a closing session waits for its last bytes to drain. */
@@ -276,6 +405,7 @@ export class Http2Session extends EventEmitter {
   ) {
     super();
     this.highWaterMark = options.highWaterMark ?? 64 * 1024;
+    this.maxReplayBytes = options.maxReplayBytes ?? 64 * 1024;
     this.timers = new TimerGroup(options.clock ?? new RealClock());
     const o: Http2ConnectionOptions = { role };
     if (options.settings) o.settings = options.settings;
@@ -322,8 +452,26 @@ export class Http2Session extends EventEmitter {
     if (h[':authority'] === undefined && this.authority) h[':authority'] = this.authority;
     const method = String(h[':method']);
     const endStream = options.endStream ?? (method === 'GET' || method === 'HEAD');
-    const id = this.connection.request(toHeaderList(h), endStream);
+    let id: number;
+    try {
+      id = this.connection.request(toHeaderList(h), endStream);
+    } catch (e) {
+      // GOAWAY came before this request went out (RFC 9113 §6.8): it was never sent, so
+      // it may go on another connection.
+      if (!(e instanceof Http2Error) || e.code !== ErrorCode.REFUSED_STREAM || !this.retryRefused) throw e;
+      const s = new Http2Stream(this, 0);
+      s.recordRequest(h);
+      if (endStream) {
+        s.ended = true;
+        s.end();
+      }
+      s.beginRetry();
+      const retry = this.retryRefused;
+      queueMicrotask(() => retry(s));
+      return s;
+    }
     const s = this.adopt(id);
+    if (this.retryRefused) s.recordRequest(h);
     if (endStream) {
       s.ended = true;
       s.end();
@@ -426,6 +574,11 @@ export class Http2Session extends EventEmitter {
     return s;
   }
 
+  /** @internal A stream moved here from another session (a retried request). */
+  attach(s: Http2Stream, id: number): void {
+    this.streams.set(id, s);
+  }
+
   /** @internal */
   forget(id: number): void {
     this.streams.delete(id);
@@ -523,6 +676,7 @@ export class Http2Session extends EventEmitter {
           if (e.kind === 'informational') s.emit('headers', h);
           else if (e.kind === 'response') {
             s.headers = h;
+            s.dropReplay();
             s.emit('response', h, { endStream: e.endStream });
           } else {
             s.trailers = h;
@@ -547,6 +701,20 @@ export class Http2Session extends EventEmitter {
         case 'streamReset': {
           const s = this.streams.get(e.streamId);
           if (!s) break;
+          // RFC 9113 §8.7: a request refused before any processing may be retried.
+          const retry = this.retryRefused;
+          if (
+            retry &&
+            this.role === 'client' &&
+            e.remote &&
+            e.errorCode === ErrorCode.REFUSED_STREAM &&
+            s.canRetry(this.maxRetries)
+          ) {
+            this.streams.delete(e.streamId);
+            s.beginRetry();
+            retry(s);
+            break;
+          }
           s.rstCode = e.errorCode;
           this.streams.delete(e.streamId);
           // As node:http's messages: an error reaches 'error' only when someone listens, so a
