@@ -215,6 +215,7 @@ export function runPair(
     }
   };
   drain();
+  let stalled = 0;
   for (let step = 0; step < 2_000_000 && !done(now); step++) {
     inFlight.sort((x, y) => x.at - y.at || x.seq - y.seq);
     let next = inFlight[0]?.at;
@@ -223,6 +224,9 @@ export function runPair(
       if (t !== undefined && (next === undefined || t < next)) next = t;
     }
     if (next === undefined || next > limitMs) break;
+    // A deadline that does not move time forward again and again is a livelock: fail, not hang.
+    stalled = next <= now ? stalled + 1 : 0;
+    if (stalled > 1000) throw new Error(`livelock at t=${now}: a timer keeps firing without effect`);
     now = Math.max(now, next);
     while (inFlight.length > 0 && inFlight[0]!.at <= now) {
       const d = inFlight.shift()!;

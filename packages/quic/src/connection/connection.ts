@@ -749,7 +749,11 @@ export class QuicConnection {
       }
       case 'MAX_STREAMS': {
         const d: StreamDirection = f.bidirectional ? 'bidi' : 'uni';
-        this.peerMaxStreams[d] = Math.max(this.peerMaxStreams[d], f.maximumStreams);
+        if (f.maximumStreams > this.peerMaxStreams[d]) {
+          const wasBlocked = this.opened[d] >= this.peerMaxStreams[d];
+          this.peerMaxStreams[d] = f.maximumStreams;
+          if (wasBlocked) this.events.push({ type: 'streams-available', direction: d });
+        }
         return;
       }
       case 'DATA_BLOCKED':
@@ -1300,7 +1304,7 @@ export class QuicConnection {
     if (needsPadding && used < MIN_INITIAL_DATAGRAM) {
       const pad = Math.min(MIN_INITIAL_DATAGRAM, budget) - used;
       if (pad > 0) {
-        last.frames.push({ type: 'PADDING', length: pad });
+        addPadding(last.frames, pad);
         last.size += pad;
         last.padded = true;
       }
@@ -1333,7 +1337,7 @@ export class QuicConnection {
     }
     // RFC 9002 §7: ack-eliciting packets only within the congestion window (probes excepted, §7.5).
     const probing = space.probes > 0;
-    const cwndLeft = probing ? left : Math.min(left, this.recovery.cc.sendAllowance);
+    const cwndLeft = probing ? left : Math.min(left, Math.floor(this.recovery.cc.sendAllowance));
     let eliciting = cwndLeft > 0 ? this.collectFrames(space, cwndLeft, frames, items) : 0;
     if (probing && eliciting === 0) {
       frames.push({ type: 'PING' });
@@ -1353,7 +1357,7 @@ export class QuicConnection {
     const payloadLength = size - overhead;
     if (pnLength + payloadLength < 4) {
       const pad = 4 - pnLength - payloadLength;
-      frames.push({ type: 'PADDING', length: pad });
+      addPadding(frames, pad);
       size += pad;
     }
     return { space, header, frames, items, size, ackEliciting: eliciting > 0, padded: false };
@@ -1799,7 +1803,7 @@ export class QuicConnection {
       const frames: Frame[] = [frame];
       if (name === 'Initial' && this.role === 'client') clientInitial = true;
       const payloadLength = frameLength(frame);
-      if (payloadLength + header.packetNumberLength < 4) frames.push({ type: 'PADDING', length: 4 });
+      if (payloadLength + header.packetNumberLength < 4) addPadding(frames, 4);
       parts.push(
         this.seal({ space, header, frames, items: [], size: 0, ackEliciting: false, padded: false }, now),
       );
@@ -1960,4 +1964,11 @@ function frameLength(f: Frame): number {
     default:
       return encodeFrame(f).length;
   }
+}
+
+/** PADDING bytes at the end of a payload; one run, merged with a PADDING frame already last (RFC 9000 §19.1). */
+function addPadding(frames: Frame[], n: number): void {
+  const last = frames[frames.length - 1];
+  if (last?.type === 'PADDING') last.length += n;
+  else frames.push({ type: 'PADDING', length: n });
 }

@@ -24,6 +24,8 @@ export type QuicConnectionEvent =
   | { type: 'stream-data'; id: number; data: Uint8Array; fin: boolean }
   | { type: 'stream-reset'; id: number; code: number }
   | { type: 'stop-sending'; id: number; code: number }
+  /** The peer's MAX_STREAMS raised our limit: openStream(direction) works again (RFC 9000 §4.6). */
+  | { type: 'streams-available'; direction: 'bidi' | 'uni' }
   /** Client: a ticket for resumption, as QuicTls hands it out. */
   | { type: 'session-ticket'; ticket: SessionTicket }
   | { type: 'closed'; error?: QuicCloseError };

@@ -326,7 +326,6 @@ export class Recovery<T = unknown> {
       kTimeThreshold * Math.max(this.rtt.latestRtt, this.rtt.smoothedRtt),
       kGranularity,
     );
-    const lostSendTime = now - lossDelay;
     const lost: SentPacket<T>[] = [];
     // For persistent congestion: runs of consecutive unacknowledged packets (packet numbers
     // are sent without gaps, so a missing number below largest acked is an acknowledged packet).
@@ -341,7 +340,10 @@ export class Recovery<T = unknown> {
       }
       previous = unacked.packetNumber;
       // §6.1: lost by time threshold (§6.1.2) or packet threshold (§6.1.1).
-      if (unacked.timeSent <= lostSendTime || largestAcked >= unacked.packetNumber + kPacketThreshold) {
+      // Written as time_sent + loss_delay <= now, the same sum as loss_time below: with
+      // fractional times, now - loss_delay could round the other way and leave a loss_time
+      // at or before now that never fires as lost (a timer that re-arms at the same instant).
+      if (unacked.timeSent + lossDelay <= now || largestAcked >= unacked.packetNumber + kPacketThreshold) {
         lost.push(unacked);
         run.push(unacked);
       } else {
