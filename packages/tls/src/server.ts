@@ -1,13 +1,17 @@
 /**
  * The TLS 1.3 server handshake (RFC 8446 §2, Appendix A.2) as a sans-I/O machine:
  * START -> (HelloRetryRequest -> START) -> NEGOTIATED -> [WAIT_EOED] -> [WAIT_CERT -> WAIT_CV]
- * -> WAIT_FINISHED -> CONNECTED.
+ * -> WAIT_FINISHED -> CONNECTED. Each state is a type carrying its own data
+ * (handshake/server-states.ts) and the legal steps are one table (`transitions` below); the
+ * ClientHello's steps (negotiation, PSK, HelloRetryRequest, 0-RTT) are in
+ * handshake/client-hello.ts.
  * Certificate authentication through a CertificateSigner, HelloRetryRequest when the
- * client's key shares miss our groups, resumption (psk_dhe_ke) from self-encrypted
- * tickets, 0-RTT with an anti-replay cache, optional client certificates, ALPN, SNI,
- * record_size_limit, KeyUpdate. Post-handshake client authentication is not offered.
+ * client's key shares miss our groups (stateful or with a sealed cookie), resumption from
+ * self-encrypted tickets, external PSKs, 0-RTT with an anti-replay cache, client
+ * certificates during the handshake or after it (RFC 8446 §4.6.2), ALPN, SNI,
+ * record_size_limit, certificate compression, KeyUpdate.
  */
-import { ByteReader, ByteWriter, toHex, utf8 } from '@stepwire/wire';
+import { ByteReader, ByteWriter, utf8 } from '@stepwire/wire';
 import {
   alert,
   type CertificateRequestContext,
@@ -20,19 +24,50 @@ import {
 import { type CertificateCompressor, DEFAULT_COMPRESSORS, offeredCompression } from './cert-compression.ts';
 import { DEFAULT_CIPHER_SUITES, DEFAULT_GROUPS, GROUP_NAMES } from './client.ts';
 import { AlertDescription } from './codec/alert.ts';
-import { fromLatin1, latin1, PskKeyExchangeMode, TLS_1_2, TLS_1_3, writeOpaque } from './codec/common.ts';
+import { fromLatin1, latin1, TLS_1_2, TLS_1_3, writeOpaque } from './codec/common.ts';
 import { type Extension, findExtension } from './codec/extensions.ts';
-import {
-  type ClientHello,
-  encodeHandshake,
-  type HandshakeMessage,
-  truncatedClientHello,
-} from './codec/handshake.ts';
+import { type ClientHello, encodeHandshake, type HandshakeMessage } from './codec/handshake.ts';
 import { MAX_PLAINTEXT } from './codec/record.ts';
-import { QUIC_TRANSPORT_PARAMETERS, type TlsCommonOptions, TlsConnection } from './connection.ts';
+import {
+  QUIC_TRANSPORT_PARAMETERS,
+  type TlsCommonOptions,
+  TlsConnection,
+  type TlsOutput,
+} from './connection.ts';
 import type { HashName } from './crypto/provider.ts';
+import {
+  acceptEarlyData,
+  helloRetryRequest,
+  type Negotiation,
+  negotiate,
+  openCookie,
+  type PskChoice,
+  sealCookie,
+  selectAlpn,
+  selectPsk,
+  type TicketState,
+} from './handshake/client-hello.ts';
+import {
+  type AnyTransition,
+  checkNext,
+  findTransition,
+  type MessageOf,
+  nonEmptyChain,
+  runTransition,
+  type TransitionTable,
+} from './handshake/machine.ts';
+import type {
+  ClientAuthRequest,
+  ClientFlightKeys,
+  PostHandshakeAuthState,
+  RetryState,
+  ServerAgreement,
+  ServerState,
+} from './handshake/server-states.ts';
 import { serverKeyShare } from './kex.ts';
-import { cipherSuite, finishedVerifyData, KeySchedule, resumptionPsk } from './keyschedule.ts';
+import { cipherSuite, finishedVerifyData, KeySchedule, resumptionPsk, Transcript } from './keyschedule.ts';
+
+export type { TicketState } from './handshake/client-hello.ts';
 
 export interface TlsServerOptions extends TlsCommonOptions {
   /**
@@ -104,22 +139,11 @@ export interface TlsServerOptions extends TlsCommonOptions {
   antiReplay?: AntiReplayCache;
   /** Request a client certificate (RFC 8446 §4.3.2) and check it with this verifier. */
   clientAuth?: { verifier: CertificateVerifier; required?: boolean };
-}
-
-const TICKET_AAD = utf8('stepwire tls13 ticket v1');
-/** How much rejected 0-RTT data we skip; our tickets allow none, so this only covers misbehaving clients. */
-const EARLY_DATA_SKIP_LIMIT = 1 << 16;
-
-/** What a session ticket must bring back for resumption (RFC 8446 §4.6.1). */
-export interface TicketState {
-  cipherSuite: number;
-  issuedAt: number;
-  lifetimeSeconds: number;
-  ageAdd: number;
-  maxEarlyData: number;
-  /** The ALPN protocol of the connection that issued it ('' for none); 0-RTT must reuse it (RFC 8446 §4.2.10). */
-  alpn: string;
-  psk: Uint8Array;
+  /**
+   * How to check a certificate asked for after the handshake (`requestClientCertificate`,
+   * RFC 8446 §4.6.2); `clientAuth`'s verifier when absent.
+   */
+  postHandshakeAuth?: { verifier: CertificateVerifier; required?: boolean };
 }
 
 /**
@@ -143,26 +167,96 @@ export class AntiReplayCache {
   }
 }
 
-/** RFC 8446 §8.3: how far the client's view of the ticket age may stray from ours. */
-const TICKET_AGE_TOLERANCE_MS = 10_000;
+/** The state of our default ticket format, sealed under the ticket key. */
+const TICKET_AAD = utf8('stepwire tls13 ticket v1');
+/** How much rejected 0-RTT data we skip; our tickets allow none, so this only covers misbehaving clients. */
+const EARLY_DATA_SKIP_LIMIT = 1 << 16;
+
+type Handshake<K extends ServerState['name']> = Extract<ServerState, { name: K }>;
+type Pha<K extends PostHandshakeAuthState['name']> = Extract<PostHandshakeAuthState, { name: K }>;
 
 export class TlsServer extends TlsConnection {
   private readonly options: TlsServerOptions;
   private readonly ticketKey: Uint8Array;
-  private retried = false;
-  private hrrGroup?: number;
-  private firstHello?: ClientHello;
-  private schedule?: KeySchedule;
-  private clientHandshakeSecret?: Uint8Array;
-  private serverName?: string;
-  private alpn?: string;
-  private groupName?: string;
-  private resumed = false;
   private ticketCounter = 0;
-  private pskKind?: 'resumption' | 'external';
-  private hrrCookie?: Uint8Array;
-  /** Our record_size_limit once the client has offered the extension (RFC 8449), else the protocol maximum. */
-  private agreedReceiveLimit = MAX_PLAINTEXT + 1;
+  /** Where the handshake is (RFC 8446 §A.2), with that state's data. */
+  private hs: ServerState = { name: 'START' };
+  /** Post-handshake client authentication (RFC 8446 §4.6.2), once CONNECTED. */
+  private pha: PostHandshakeAuthState = { name: 'IDLE' };
+  /** The row being run: the states it lists are the only ones its handler may enter. */
+  private row?: AnyTransition;
+  /** SNI from the ClientHello (RFC 6066 §3), for the API's certificate and context choice. */
+  private serverName?: string;
+
+  /**
+   * The server's legal steps (RFC 8446 §A.2): (state, message) → handler, the states it may
+   * lead to and the section that allows it. Anything else is an unexpected_message.
+   */
+  private readonly transitions: TransitionTable<ServerState> = {
+    START: {
+      client_hello: {
+        rfc: 'RFC 8446 §4.1.2, §A.2',
+        next: ['START', 'NEGOTIATED', 'WAIT_EOED', 'WAIT_CERT', 'WAIT_FINISHED'],
+        handle: (s, m, raw) => this.onClientHello(s, m, raw),
+      },
+    },
+    WAIT_EOED: {
+      end_of_early_data: {
+        rfc: 'RFC 8446 §4.5',
+        next: ['WAIT_FINISHED'],
+        handle: (s, _m, raw) => this.onEndOfEarlyData(s, raw),
+      },
+    },
+    WAIT_CERT: {
+      certificate: {
+        rfc: 'RFC 8446 §4.4.2, §A.2',
+        next: ['WAIT_CV', 'WAIT_FINISHED'],
+        handle: (s, m, raw) => this.onClientCertificate(s, m, raw),
+      },
+    },
+    WAIT_CV: {
+      certificate_verify: {
+        rfc: 'RFC 8446 §4.4.3',
+        next: ['WAIT_FINISHED'],
+        handle: (s, m, raw) => this.onClientCertificateVerify(s, m, raw),
+      },
+    },
+    WAIT_FINISHED: {
+      finished: {
+        rfc: 'RFC 8446 §4.4.4',
+        next: ['CONNECTED'],
+        handle: (s, m, raw) => this.onFinished(s, m, raw),
+      },
+    },
+  };
+
+  /**
+   * Post-handshake client authentication (RFC 8446 §4.6.2): after our CertificateRequest,
+   * the client's Certificate, CertificateVerify (with a certificate) and Finished.
+   */
+  private readonly phaTransitions: TransitionTable<PostHandshakeAuthState> = {
+    WAIT_CERT: {
+      certificate: {
+        rfc: 'RFC 8446 §4.6.2, §4.4.2',
+        next: ['WAIT_CV', 'WAIT_FINISHED'],
+        handle: (s, m, raw) => this.onPhaCertificate(s, m, raw),
+      },
+    },
+    WAIT_CV: {
+      certificate_verify: {
+        rfc: 'RFC 8446 §4.6.2, §4.4.3',
+        next: ['WAIT_FINISHED'],
+        handle: (s, m, raw) => this.onPhaCertificateVerify(s, m, raw),
+      },
+    },
+    WAIT_FINISHED: {
+      finished: {
+        rfc: 'RFC 8446 §4.6.2, §4.4.4',
+        next: ['IDLE'],
+        handle: (s, m, raw) => this.onPhaFinished(s, m, raw),
+      },
+    },
+  };
 
   constructor(options: TlsServerOptions) {
     super('server', options, 'START');
@@ -176,280 +270,201 @@ export class TlsServer extends TlsConnection {
   }
 
   protected onHandshakeMessage(msg: HandshakeMessage, raw: Uint8Array): void {
-    if (this.stateName === 'START' && msg.msgType === 'client_hello') {
-      this.onClientHello(msg, raw);
-      return;
+    const state = this.hs;
+    const row = findTransition(this.transitions, state, msg);
+    this.row = row;
+    try {
+      runTransition(row, state, msg, raw);
+    } finally {
+      this.row = undefined;
     }
-    if (this.stateName === 'WAIT_EOED' && msg.msgType === 'end_of_early_data') {
-      // RFC 8446 §4.5: the end of 0-RTT; the client's handshake key takes over.
-      this.transcript.add(raw);
-      this.setReadKey(this.clientHandshakeSecret!, 'handshake');
-      this.receiveLimit = this.agreedReceiveLimit;
-      this.setState('WAIT_FINISHED');
-      return;
-    }
-    if (this.stateName === 'WAIT_CERT' && msg.msgType === 'certificate') {
-      this.onClientCertificate(msg, raw);
-      return;
-    }
-    if (this.stateName === 'WAIT_CV' && msg.msgType === 'certificate_verify') {
-      const verifier = this.options.clientAuth!.verifier;
-      // RFC 8446 §4.4.3: a scheme we asked for, over the transcript through the client's Certificate.
-      if (!verifier.signatureSchemes.includes(msg.algorithm))
-        alert(AlertDescription.illegal_parameter, 'CertificateVerify scheme not requested');
-      const content = certificateVerifyInput('client', this.transcript.hash(this.crypto, this.suite!.hash));
-      if (!verifier.verifySignature(this.peerCertificates[0]!, msg.algorithm, content, msg.signature)) {
-        alert(AlertDescription.decrypt_error, 'client CertificateVerify signature does not verify');
-      }
-      this.transcript.add(raw);
-      this.setState('WAIT_FINISHED');
-      return;
-    }
-    if (this.stateName === 'WAIT_FINISHED' && msg.msgType === 'finished') {
-      this.onFinished(msg.verifyData, raw);
-      return;
-    }
-    alert(AlertDescription.unexpected_message, `${msg.msgType} in state ${this.stateName}`);
   }
 
-  private onClientHello(ch: ClientHello, raw: Uint8Array): void {
+  /** Enter `next`, which the running row must allow; the trace shows the Appendix A names. */
+  private enter(next: ServerState, rfc?: string): void {
+    checkNext(this.row, this.hs.name, next.name);
+    this.hs = next;
+    this.setState(next.name, rfc ?? this.row?.rfc);
+  }
+
+  // ---- START: the ClientHello (RFC 8446 §4.1.2) ----
+
+  private onClientHello(s: Handshake<'START'>, ch: ClientHello, raw: Uint8Array): void {
     const o = this.options;
-    if (o.statelessRetry && !this.retried) this.resumeFromCookie(ch);
-    // RFC 8446 §D.5: a ClientHello.legacy_version of 0x0300 (SSL 3.0) or less MUST be answered
-    // with protocol_version, whatever supported_versions says.
-    if (ch.legacyVersion <= 0x0300)
-      alert(AlertDescription.protocol_version, 'legacy_version SSL 3.0 or older');
-    const sv = findExtension(ch.extensions, 'supported_versions');
-    // RFC 8446 §4.2.1: without TLS 1.3 in supported_versions we would have to speak TLS 1.2, which we do not.
-    if (!sv || !('versions' in sv) || !sv.versions.includes(TLS_1_3))
-      alert(AlertDescription.protocol_version, 'client does not offer TLS 1.3');
-    // RFC 8446 §4.1.2: exactly one compression method, null.
-    if (ch.legacyCompressionMethods.length !== 1 || ch.legacyCompressionMethods[0] !== 0) {
-      alert(AlertDescription.illegal_parameter, 'legacy_compression_methods is not [null]');
-    }
-    const suiteId = (o.cipherSuites ?? DEFAULT_CIPHER_SUITES).find((s) => ch.cipherSuites.includes(s));
-    if (suiteId === undefined) alert(AlertDescription.handshake_failure, 'no cipher suite in common');
-    const suite = cipherSuite(suiteId);
-    if (this.quic) {
-      // RFC 9001 §8.2: a QUIC ClientHello must carry transport parameters (missing_extension).
-      const tp = ch.extensions.find((e) => e.type === 'raw' && e.code === QUIC_TRANSPORT_PARAMETERS);
-      if (tp?.type !== 'raw')
-        alert(AlertDescription.missing_extension, 'ClientHello without quic_transport_parameters');
-      this.peerTransportParameters = tp.data;
-      // RFC 9001 §8.4: QUIC clients do not use middlebox compatibility mode.
-      if (ch.legacySessionId.length > 0)
-        alert(AlertDescription.illegal_parameter, 'QUIC ClientHello with a legacy_session_id');
-    }
-
-    const groupsExt = findExtension(ch.extensions, 'supported_groups');
-    const keyShareExt = findExtension(ch.extensions, 'key_share');
-    const lastExt = ch.extensions[ch.extensions.length - 1];
-    const modesExt = findExtension(ch.extensions, 'psk_key_exchange_modes');
-    // RFC 8446 §4.2.9: psk_ke (a PSK without (EC)DHE, so without forward secrecy) only where
-    // we were configured to allow it and the client offers it with a PSK.
-    const pskOnlyPossible =
-      o.allowPskKe === true &&
-      lastExt?.type === 'pre_shared_key' &&
-      modesExt?.modes.includes(PskKeyExchangeMode.psk_ke) === true;
-    // RFC 8446 §9.2: supported_groups and key_share come together; both are required unless
-    // the handshake can be psk_ke.
-    if (!(pskOnlyPossible && !groupsExt && !keyShareExt)) {
-      if (!groupsExt || !keyShareExt || !('clientShares' in keyShareExt))
-        alert(AlertDescription.missing_extension, 'key_share and supported_groups are required');
-    }
-    const clientShares = keyShareExt && 'clientShares' in keyShareExt ? keyShareExt.clientShares : [];
-    const offeredGroups = groupsExt?.groups ?? [];
-    for (const s of clientShares) {
-      // RFC 8446 §4.2.8: shares only for offered groups.
-      if (!offeredGroups.includes(s.group))
-        alert(AlertDescription.illegal_parameter, `key share for unoffered group ${s.group}`);
-    }
-
-    if (this.retried) {
-      const first = this.firstHello!;
-      // RFC 8446 §4.1.2: the second ClientHello keeps the first's suites and answers our group with one share.
-      if (clientShares.length !== 1 || clientShares[0]!.group !== this.hrrGroup) {
-        alert(
-          AlertDescription.illegal_parameter,
-          'second ClientHello does not carry the requested key share',
-        );
-      }
-      if (ch.cipherSuites.join() !== first.cipherSuites.join() || this.suite?.id !== suiteId) {
-        alert(AlertDescription.illegal_parameter, 'second ClientHello changed its cipher suites');
-      }
-      // RFC 8446 §4.2.2: a cookie we sent comes back unchanged.
-      const cookie = findExtension(ch.extensions, 'cookie');
-      if (this.hrrCookie && (!cookie || toHex(cookie.cookie) !== toHex(this.hrrCookie))) {
-        alert(AlertDescription.illegal_parameter, 'second ClientHello does not echo our cookie');
+    let retry = s.retry;
+    if (o.statelessRetry && !retry) {
+      // RFC 8446 §4.2.2: a cookie we sealed stands for the HelloRetryRequest state we did not keep.
+      const resumed = openCookie(this.crypto, o.statelessRetry, this.now, ch);
+      if (resumed) {
+        retry = resumed.retry;
+        this.suite = retry.suite;
+        for (const m of resumed.transcript) this.transcript.add(m);
+        this.drop('hrr.stateless', 'second ClientHello resumed from our cookie', 'RFC 8446 §4.2.2');
       }
     }
-
-    const serverGroups = o.groups ?? DEFAULT_GROUPS;
-    const common = serverGroups.filter((g) => GROUP_NAMES[g] && offeredGroups.includes(g));
-    // 'shares' takes any share we can use (no round trip); 'preference' insists on our first common group.
-    let share =
-      o.groupSelection === 'preference'
-        ? clientShares.find((s) => s.group === common[0])
-        : common.map((g) => clientShares.find((s) => s.group === g)).find((s) => s !== undefined);
-    if (!share && !pskOnlyPossible) {
-      const group = common[0];
-      if (group === undefined || this.retried)
-        alert(AlertDescription.handshake_failure, 'no key exchange group in common');
-      this.sendHelloRetryRequest(ch, raw, suiteId, group);
+    const n = negotiate(
+      ch,
+      {
+        cipherSuites: o.cipherSuites ?? DEFAULT_CIPHER_SUITES,
+        groups: o.groups ?? DEFAULT_GROUPS,
+        implemented: (g) => GROUP_NAMES[g] !== undefined,
+        ...(o.groupSelection ? { groupSelection: o.groupSelection } : {}),
+        ...(o.allowPskKe !== undefined ? { allowPskKe: o.allowPskKe } : {}),
+        quic: this.quic !== undefined,
+      },
+      retry,
+    );
+    // RFC 8446 §4.1.4: no share we can use (and no psk_ke to fall back on): ask for one.
+    if (!n.share && !n.pskOnlyPossible) {
+      this.retryOrFail(ch, raw, n, retry, 'no key exchange group in common');
       return;
     }
-
-    this.suite = suite;
+    this.suite = n.suite;
     this.clientRandom = ch.random;
-    const sni = findExtension(ch.extensions, 'server_name');
-    this.serverName = sni?.hostName;
+    this.serverName = findExtension(ch.extensions, 'server_name')?.hostName;
 
-    // Resumption (RFC 8446 §4.2.11): the first identity whose ticket opens, matches our hash and whose binder verifies.
+    const psk = selectPsk(
+      {
+        crypto: this.crypto,
+        transcriptBytes: this.transcript.bytes,
+        ...(o.externalPsk ? { externalPsk: o.externalPsk } : {}),
+        openTicket: (identity) => this.openTicket(identity),
+      },
+      ch,
+      raw,
+      n,
+    );
+    // psk_ke was the hope but no PSK matched: a certificate handshake needs a share.
+    if (!psk && !n.share) {
+      this.retryOrFail(ch, raw, n, retry, 'no PSK for psk_ke and no key exchange group in common');
+      return;
+    }
+    this.negotiated(ch, raw, n, psk, retry !== undefined);
+  }
+
+  /** A HelloRetryRequest for our first common group, or handshake_failure when there is none or we already asked. */
+  private retryOrFail(
+    ch: ClientHello,
+    raw: Uint8Array,
+    n: Negotiation,
+    retry: RetryState | undefined,
+    reason: string,
+  ): void {
+    const group = n.common[0];
+    // RFC 8446 §4.1.4: one HelloRetryRequest per handshake.
+    if (group === undefined || retry) alert(AlertDescription.handshake_failure, reason);
+    this.sendHelloRetryRequest(ch, raw, n.suite.id, group);
+  }
+
+  /** RFC 8446 §4.1.4: HelloRetryRequest; the transcript continues from message_hash(ClientHello1) (§4.4.1). */
+  private sendHelloRetryRequest(ch: ClientHello, raw: Uint8Array, suiteId: number, group: number): void {
+    const suite = cipherSuite(suiteId);
+    // RFC 8446 §4.2.10: the 0-RTT data that follows ClientHello1 is skipped.
+    if (findExtension(ch.extensions, 'early_data')) this.earlyDataSkipBudget = EARLY_DATA_SKIP_LIMIT;
+    this.suite = suite;
+    const stateless = this.options.statelessRetry;
+    const cookie = stateless
+      ? sealCookie(this.crypto, stateless.key, this.now, suiteId, group, this.crypto.hash(suite.hash, raw))
+      : this.options.helloRetryCookie?.(raw);
+    this.transcript.add(raw);
+    this.transcript.replaceWithMessageHash(this.crypto, suite.hash);
+    this.sendHandshake(helloRetryRequest(ch, suiteId, group, cookie));
+    // RFC 8446 §D.4: a client in compatibility mode gets a change_cipher_spec after our first message.
+    if (ch.legacySessionId.length > 0) this.sendChangeCipherSpec();
+    this.enter(
+      { name: 'START', retry: { firstHello: ch, suite, group, ...(cookie ? { cookie } : {}) } },
+      'RFC 8446 §4.1.4',
+    );
+  }
+
+  /** The certificate and CertificateVerify scheme for this ClientHello (RFC 8446 §4.4.2.2, §4.2.3). */
+  private chooseCertificate(ch: ClientHello): { signer: CertificateSigner; scheme: number } {
+    const o = this.options;
+    const sa = findExtension(ch.extensions, 'signature_algorithms');
+    // RFC 8446 §4.2.3: certificate authentication needs signature_algorithms.
+    if (!sa) alert(AlertDescription.missing_extension, 'no signature_algorithms');
+    const saCert = findExtension(ch.extensions, 'signature_algorithms_cert');
+    const hello: CertificateRequestContext = {
+      signatureAlgorithms: sa.schemes,
+      ...(saCert ? { signatureAlgorithmsCert: saCert.schemes } : {}),
+      ...(this.serverName !== undefined ? { serverName: this.serverName } : {}),
+    };
+    const pool = typeof o.signer === 'function' ? o.signer(hello) : o.signer;
+    const certificate = selectCertificate(isSignerList(pool) ? pool : [pool], hello);
+    // RFC 8446 §4.4.2.2/§4.2.3: no key of ours can sign in a way the client accepts.
+    if (certificate === undefined) alert(AlertDescription.handshake_failure, 'no signature scheme in common');
+    return certificate;
+  }
+
+  /**
+   * NEGOTIATED (RFC 8446 §A.2): ServerHello, our keys, then EncryptedExtensions,
+   * [CertificateRequest], Certificate and CertificateVerify unless a PSK authenticates, and
+   * Finished; then wait for the client's second flight.
+   */
+  private negotiated(
+    ch: ClientHello,
+    raw: Uint8Array,
+    n: Negotiation,
+    psk: PskChoice | undefined,
+    retried: boolean,
+  ): void {
+    const o = this.options;
+    const suite = n.suite;
     const schedule = new KeySchedule(this.crypto, suite.hash);
-    let selectedIdentity: number | undefined;
-    let ticket: TicketState | undefined;
-    const pskExt = ch.extensions[ch.extensions.length - 1];
-    if (pskExt?.type === 'pre_shared_key' && 'identities' in pskExt) {
-      const modes = findExtension(ch.extensions, 'psk_key_exchange_modes');
-      // RFC 8446 §4.2.9: pre_shared_key without psk_key_exchange_modes is an error.
-      if (!modes) alert(AlertDescription.missing_extension, 'pre_shared_key without psk_key_exchange_modes');
-      // psk_dhe_ke when we have a share to answer (forward secrecy first), else psk_ke if allowed.
-      const pskMode =
-        share && modes.modes.includes(PskKeyExchangeMode.psk_dhe_ke)
-          ? 'dhe'
-          : pskOnlyPossible
-            ? 'ke'
-            : undefined;
-      if (pskMode !== undefined) {
-        const prefix = truncatedClientHello(raw, ch);
-        for (let i = 0; i < pskExt.identities.length; i++) {
-          const identity = pskExt.identities[i]!.identity;
-          const external = o.externalPsk?.(identity);
-          const t = external ? undefined : this.openTicket(identity);
-          const key = external?.key ?? t?.psk;
-          const hash = external
-            ? (external.hash ?? 'sha256')
-            : t
-              ? cipherSuite(t.cipherSuite).hash
-              : undefined;
-          if (!key || hash !== suite.hash) continue;
-          const kind = external ? 'external' : 'resumption';
-          const ks = new KeySchedule(this.crypto, suite.hash);
-          ks.deriveEarlySecret(key);
-          const th = this.crypto.hash(suite.hash, concat(this.transcript.bytes, prefix));
-          const expected = finishedVerifyData(this.crypto, suite.hash, ks.binderKey(kind), th);
-          // RFC 8446 §4.2.11.2: a binder that does not verify aborts the handshake.
-          if (!macEqual(expected, pskExt.binders[i]!))
-            alert(AlertDescription.decrypt_error, 'PSK binder does not verify');
-          schedule.deriveEarlySecret(key);
-          selectedIdentity = i;
-          ticket = t;
-          this.pskKind = kind;
-          // RFC 8446 §4.2.9 psk_ke: the client's shares go unanswered.
-          if (pskMode === 'ke') share = undefined;
-          break;
-        }
-      }
-    }
-    if (selectedIdentity === undefined) {
-      // psk_ke was the hope but no PSK matched: a certificate handshake needs a share.
-      if (!share) {
-        const group = common[0];
-        if (group === undefined || this.retried)
-          alert(AlertDescription.handshake_failure, 'no PSK for psk_ke and no key exchange group in common');
-        this.sendHelloRetryRequest(ch, raw, suiteId, group);
-        return;
-      }
-      schedule.deriveEarlySecret();
-    }
-    this.resumed = this.pskKind === 'resumption';
-    const pskAuthenticated = selectedIdentity !== undefined;
+    schedule.deriveEarlySecret(psk?.key);
+    // RFC 8446 §4.2.9 psk_ke: the client's shares go unanswered.
+    const share = psk?.withoutDhe ? undefined : n.share;
+    const certificate = psk ? undefined : this.chooseCertificate(ch);
 
-    let certificate: { signer: CertificateSigner; scheme: number } | undefined;
-    if (!pskAuthenticated) {
-      const sa = findExtension(ch.extensions, 'signature_algorithms');
-      // RFC 8446 §4.2.3: certificate authentication needs signature_algorithms.
-      if (!sa) alert(AlertDescription.missing_extension, 'no signature_algorithms');
-      const saCert = findExtension(ch.extensions, 'signature_algorithms_cert');
-      const hello: CertificateRequestContext = {
-        signatureAlgorithms: sa.schemes,
-        ...(saCert ? { signatureAlgorithmsCert: saCert.schemes } : {}),
-        ...(this.serverName !== undefined ? { serverName: this.serverName } : {}),
-      };
-      const pool = typeof o.signer === 'function' ? o.signer(hello) : o.signer;
-      certificate = selectCertificate(Array.isArray(pool) ? pool : [pool as CertificateSigner], hello);
-      // RFC 8446 §4.4.2.2/§4.2.3: no key of ours can sign in a way the client accepts.
-      if (certificate === undefined)
-        alert(AlertDescription.handshake_failure, 'no signature scheme in common');
-    }
-
-    const alpnExt = findExtension(ch.extensions, 'alpn');
-    if (alpnExt && o.alpnSelect) {
-      const chosen = o.alpnSelect({
-        protocols: alpnExt.protocols,
-        ...(this.serverName !== undefined ? { serverName: this.serverName } : {}),
-      });
-      // RFC 7301 §3.1: the server's choice is one the client offered.
-      if (chosen === undefined || !alpnExt.protocols.includes(chosen))
-        alert(AlertDescription.no_application_protocol, 'the ALPN callback chose no offered protocol');
-      this.alpn = chosen;
-    } else if (alpnExt && o.alpnProtocols?.length) {
-      this.alpn = o.alpnProtocols.find((p) => alpnExt.protocols.includes(p));
-      // RFC 7301 §3.2: no protocol in common is a no_application_protocol alert.
-      if (this.alpn === undefined)
-        alert(AlertDescription.no_application_protocol, 'no ALPN protocol in common');
-    }
+    const alpn = selectAlpn(ch, o, this.serverName);
     // RFC 9001 §8.1: QUIC needs an application protocol agreed by ALPN.
-    if (this.quic && this.alpn === undefined)
+    if (this.quic && alpn === undefined)
       alert(AlertDescription.no_application_protocol, 'no ALPN protocol for QUIC');
     const rsl = findExtension(ch.extensions, 'record_size_limit');
+    let receiveLimit = MAX_PLAINTEXT + 1;
     if (rsl) {
       this.sendLimit = Math.min(MAX_PLAINTEXT, rsl.limit - 1);
       // RFC 8449 §4: our own limit binds the client once it reads it in EncryptedExtensions, so
       // it applies from its handshake-key records on (not to 0-RTT records, sent before it knew).
-      this.agreedReceiveLimit = Math.min(MAX_PLAINTEXT + 1, o.recordSizeLimit ?? MAX_PLAINTEXT + 1);
+      receiveLimit = Math.min(MAX_PLAINTEXT + 1, o.recordSizeLimit ?? MAX_PLAINTEXT + 1);
     }
 
-    // 0-RTT (RFC 8446 §4.2.10): accepted for the first PSK, with the ticket's suite and ALPN,
-    // a plausible ticket age (§8.3) and a binder never seen before (§8.2). Otherwise skipped.
+    // 0-RTT (RFC 8446 §4.2.10), or its records skipped up to a limit.
     const offeredEarly = findExtension(ch.extensions, 'early_data') !== undefined;
-    this.offeredEarlyData = offeredEarly;
-    if (
-      offeredEarly &&
-      ticket &&
-      selectedIdentity === 0 &&
-      pskExt?.type === 'pre_shared_key' &&
-      'identities' in pskExt
-    ) {
-      const clientAge = (pskExt.identities[0]!.obfuscatedTicketAge - ticket.ageAdd) >>> 0;
-      const ourAge = this.now - ticket.issuedAt;
-      this.acceptEarlyData =
-        ticket.maxEarlyData > 0 &&
-        ticket.cipherSuite === suiteId &&
-        ticket.alpn === (this.alpn ?? '') &&
-        Math.abs(clientAge - ourAge) <= TICKET_AGE_TOLERANCE_MS &&
-        o.antiReplay?.firstUse(
-          toHex(pskExt.binders[0]!),
-          ticket.issuedAt + ticket.lifetimeSeconds * 1000,
+    const antiReplay = o.antiReplay;
+    const earlyAllowed = offeredEarly
+      ? acceptEarlyData(
+          ch,
+          psk,
+          suite,
+          alpn,
           this.now,
-        ) === true;
-      if (this.acceptEarlyData) this.earlyDataLeft = ticket.maxEarlyData;
-      else this.drop('early-data.rejected', '0-RTT offered but not accepted', 'RFC 8446 §4.2.10');
-    }
-    // We did not take the 0-RTT data: its records are skipped, up to a limit (RFC 8446 §4.2.10).
-    if (offeredEarly && !this.acceptEarlyData) this.earlyDataSkipBudget = EARLY_DATA_SKIP_LIMIT;
-
-    // ServerHello.
-    // RFC 8446 §4.2.9 psk_ke: no key_share in the ServerHello and no (EC)DHE secret.
-    const ours = share
-      ? serverKeyShare(this.crypto, GROUP_NAMES[share.group]!, share.keyExchange)
+          antiReplay ? (key, expiresAt) => antiReplay.firstUse(key, expiresAt, this.now) : undefined,
+        )
       : undefined;
-    const shared = ours?.shared;
-    this.groupName = share ? GROUP_NAMES[share.group] : undefined;
+    if (earlyAllowed === 0)
+      this.drop('early-data.rejected', '0-RTT offered but not accepted', 'RFC 8446 §4.2.10');
+    const accepted = earlyAllowed !== undefined && earlyAllowed > 0;
+    if (offeredEarly && !accepted) this.earlyDataSkipBudget = EARLY_DATA_SKIP_LIMIT;
+
+    const groupName = share ? GROUP_NAMES[share.group] : undefined;
+    const agreement: ServerAgreement = {
+      suite,
+      ...(groupName !== undefined ? { group: groupName } : {}),
+      ...(alpn !== undefined ? { alpn } : {}),
+      ...(this.serverName !== undefined ? { serverName: this.serverName } : {}),
+      ...(psk ? { psk: psk.kind } : {}),
+      earlyData: offeredEarly ? (accepted ? 'accepted' : 'rejected') : 'none',
+      ...(n.quicTransportParameters ? { quicTransportParameters: n.quicTransportParameters } : {}),
+      postHandshakeAuth: ch.extensions.some((e) => e.type === 'post_handshake_auth'),
+    };
+
+    // ServerHello (RFC 8446 §4.1.3). psk_ke (§4.2.9): no key_share and no (EC)DHE secret.
+    const ours = share && groupName ? serverKeyShare(this.crypto, groupName, share.keyExchange) : undefined;
     this.transcript.add(raw);
     // Extension order is free; this is the order of the RFC 8448 traces (NSS), so they can be replayed.
     const shExts: Extension[] = [];
-    if (selectedIdentity !== undefined) shExts.push({ type: 'pre_shared_key', selectedIdentity });
+    if (psk) shExts.push({ type: 'pre_shared_key', selectedIdentity: psk.selectedIdentity });
     if (share && ours)
       shExts.push({ type: 'key_share', serverShare: { group: share.group, keyExchange: ours.publicKey } });
     shExts.push({ type: 'supported_versions', selectedVersion: TLS_1_3 });
@@ -458,23 +473,22 @@ export class TlsServer extends TlsConnection {
       legacyVersion: TLS_1_2,
       random: this.crypto.randomBytes(32),
       legacySessionIdEcho: ch.legacySessionId,
-      cipherSuite: suiteId,
+      cipherSuite: suite.id,
       legacyCompressionMethod: 0,
       extensions: shExts,
     });
     // RFC 8446 §D.4: a client in compatibility mode gets a change_cipher_spec after our first message.
-    if (ch.legacySessionId.length > 0 && !this.retried) this.sendChangeCipherSpec();
+    if (ch.legacySessionId.length > 0 && !retried) this.sendChangeCipherSpec();
 
-    schedule.deriveHandshakeSecret(shared);
-    this.schedule = schedule;
+    // RFC 8446 §7.1: the handshake secrets over ClientHello..ServerHello.
+    schedule.deriveHandshakeSecret(ours?.shared);
     const th = this.transcript.hash(this.crypto, suite.hash);
     const cHs = schedule.clientHandshakeTrafficSecret(th);
     const sHs = schedule.serverHandshakeTrafficSecret(th);
-    this.clientHandshakeSecret = cHs;
     this.log('CLIENT_HANDSHAKE_TRAFFIC_SECRET', cHs);
     this.log('SERVER_HANDSHAKE_TRAFFIC_SECRET', sHs);
     this.setWriteKey(sHs, 'handshake');
-    if (this.acceptEarlyData) {
+    if (accepted) {
       // The client's 0-RTT records use the early traffic key until its EndOfEarlyData (RFC 8446 §4.5).
       const chHash = this.crypto.hash(suite.hash, raw);
       const early = schedule.clientEarlyTrafficSecret(chHash);
@@ -483,52 +497,37 @@ export class TlsServer extends TlsConnection {
       this.setReadKey(early, 'early');
     }
     // RFC 9001 §8.3: QUIC has no EndOfEarlyData; the handshake read key comes at once, beside 0-RTT's.
-    if (!this.acceptEarlyData || this.quic) {
+    if (!accepted || this.quic) {
       this.setReadKey(cHs, 'handshake');
-      this.receiveLimit = this.agreedReceiveLimit;
+      this.receiveLimit = receiveLimit;
     }
-    this.setState('NEGOTIATED', 'RFC 8446 §A.2');
+    this.enter({ name: 'NEGOTIATED', agreement }, 'RFC 8446 §A.2');
 
-    // EncryptedExtensions, then Certificate and CertificateVerify unless a PSK authenticates.
+    // EncryptedExtensions (RFC 8446 §4.3.1).
     const ee: Extension[] = [];
     // RFC 8446 §4.2.7: our groups, so the client can send the right share next time.
-    if (o.advertiseGroups !== false) ee.push({ type: 'supported_groups', groups: [...serverGroups] });
-    if (this.alpn !== undefined) ee.push({ type: 'alpn', protocols: [this.alpn] });
+    if (o.advertiseGroups !== false)
+      ee.push({ type: 'supported_groups', groups: [...(o.groups ?? DEFAULT_GROUPS)] });
+    if (alpn !== undefined) ee.push({ type: 'alpn', protocols: [alpn] });
     if (rsl) ee.push({ type: 'record_size_limit', limit: o.recordSizeLimit ?? MAX_PLAINTEXT + 1 });
     if (this.serverName !== undefined) ee.push({ type: 'server_name' });
-    if (this.acceptEarlyData) ee.push({ type: 'early_data' });
+    if (accepted) ee.push({ type: 'early_data' });
     if (this.quic)
       ee.push({ type: 'raw', code: QUIC_TRANSPORT_PARAMETERS, data: this.quic.transportParameters });
     this.sendHandshake({ msgType: 'encrypted_extensions', extensions: ee });
-    const requestCertificate = !pskAuthenticated && o.clientAuth !== undefined;
-    if (requestCertificate) {
+    // RFC 8446 §4.3.2: a CertificateRequest only in a certificate-authenticated handshake.
+    const auth: ClientAuthRequest | undefined =
+      certificate && o.clientAuth
+        ? { verifier: o.clientAuth.verifier, required: o.clientAuth.required === true }
+        : undefined;
+    if (auth) {
       this.sendHandshake({
         msgType: 'certificate_request',
         certificateRequestContext: new Uint8Array(0),
-        extensions: [{ type: 'signature_algorithms', schemes: [...o.clientAuth!.verifier.signatureSchemes] }],
+        extensions: [{ type: 'signature_algorithms', schemes: [...auth.verifier.signatureSchemes] }],
       });
     }
-    if (certificate) {
-      const { signer, scheme } = certificate;
-      const message: HandshakeMessage = {
-        msgType: 'certificate',
-        certificateRequestContext: new Uint8Array(0),
-        certificateList: signer.certificateChain.map((certData) => ({ certData, extensions: [] })),
-      };
-      // RFC 8879 §4: CompressedCertificate instead, with the first of our algorithms the client offered.
-      const offered = offeredCompression(ch.extensions);
-      const compressor =
-        offered && o.certificateCompression !== false
-          ? (o.certificateCompression ?? DEFAULT_COMPRESSORS).find((c) => offered.includes(c.algorithm))
-          : undefined;
-      this.sendHandshake(compressor ? compressedCertificate(signer, message, compressor) : message);
-      const content = certificateVerifyInput('server', this.transcript.hash(this.crypto, suite.hash));
-      this.sendHandshake({
-        msgType: 'certificate_verify',
-        algorithm: scheme,
-        signature: signer.sign(scheme, content),
-      });
-    }
+    if (certificate) this.sendCertificate(ch, certificate, suite.hash);
     const fin = finishedVerifyData(
       this.crypto,
       suite.hash,
@@ -538,172 +537,291 @@ export class TlsServer extends TlsConnection {
     this.sendHandshake({ msgType: 'finished', verifyData: fin });
 
     const { cAp, sAp } = this.deriveApplicationSecrets(schedule, suite.hash);
-    this.pendingClientAp = cAp;
     // RFC 8446 §2: the server may send application data after its Finished (0.5-RTT); our writes use the new key.
     this.setWriteKey(sAp, 'application');
-    // RFC 8446 §A.2: WAIT_FLIGHT2 leads to WAIT_CERT when we asked for a certificate.
-    this.setState(
-      this.acceptEarlyData && !this.quic ? 'WAIT_EOED' : requestCertificate ? 'WAIT_CERT' : 'WAIT_FINISHED',
-    );
+    const keys: ClientFlightKeys = {
+      agreement,
+      schedule,
+      clientHandshakeSecret: cHs,
+      clientApplicationSecret: cAp,
+    };
+    // RFC 8446 §A.2: WAIT_EOED with 0-RTT (not in QUIC, §8.3 of RFC 9001), WAIT_CERT when we asked for a certificate.
+    if (accepted && earlyAllowed !== undefined && !this.quic)
+      this.enter({ name: 'WAIT_EOED', keys, earlyDataLeft: earlyAllowed, receiveLimit }, 'RFC 8446 §A.2');
+    else if (auth) this.enter({ name: 'WAIT_CERT', keys, auth }, 'RFC 8446 §A.2');
+    else this.enter({ name: 'WAIT_FINISHED', keys, peerCertificates: [] }, 'RFC 8446 §A.2');
+  }
+
+  /** Certificate (or CompressedCertificate, RFC 8879 §4) and CertificateVerify (RFC 8446 §4.4.2, §4.4.3). */
+  private sendCertificate(
+    ch: ClientHello,
+    { signer, scheme }: { signer: CertificateSigner; scheme: number },
+    hash: HashName,
+  ): void {
+    const o = this.options;
+    const message: HandshakeMessage = {
+      msgType: 'certificate',
+      certificateRequestContext: new Uint8Array(0),
+      certificateList: signer.certificateChain.map((certData) => ({ certData, extensions: [] })),
+    };
+    // RFC 8879 §4: CompressedCertificate instead, with the first of our algorithms the client offered.
+    const offered = offeredCompression(ch.extensions);
+    const compressor =
+      offered && o.certificateCompression !== false
+        ? (o.certificateCompression ?? DEFAULT_COMPRESSORS).find((c) => offered.includes(c.algorithm))
+        : undefined;
+    this.sendHandshake(compressor ? compressedCertificate(signer, message, compressor) : message);
+    const content = certificateVerifyInput('server', this.transcript.hash(this.crypto, hash));
+    this.sendHandshake({
+      msgType: 'certificate_verify',
+      algorithm: scheme,
+      signature: signer.sign(scheme, content),
+    });
+  }
+
+  // ---- The client's second flight ----
+
+  /** RFC 8446 §4.5: the end of 0-RTT; the client's handshake key takes over. */
+  private onEndOfEarlyData(s: Handshake<'WAIT_EOED'>, raw: Uint8Array): void {
+    this.transcript.add(raw);
+    this.setReadKey(s.keys.clientHandshakeSecret, 'handshake');
+    this.receiveLimit = s.receiveLimit;
+    this.enter({ name: 'WAIT_FINISHED', keys: s.keys, peerCertificates: [] });
   }
 
   private onClientCertificate(
-    msg: Extract<HandshakeMessage, { msgType: 'certificate' }>,
+    s: Handshake<'WAIT_CERT'>,
+    msg: MessageOf<'certificate'>,
     raw: Uint8Array,
   ): void {
-    const auth = this.options.clientAuth!;
     // RFC 8446 §4.4.2: the context echoes the CertificateRequest's (empty here).
     if (msg.certificateRequestContext.length !== 0)
       alert(AlertDescription.illegal_parameter, 'wrong certificate_request_context');
     this.transcript.add(raw);
-    if (msg.certificateList.length === 0) {
+    const chain = nonEmptyChain(msg.certificateList.map((e) => e.certData));
+    if (!chain) {
       // RFC 8446 §4.4.2.4: no certificate where one is required is certificate_required.
-      if (auth.required) alert(AlertDescription.certificate_required, 'client sent no certificate');
-      this.setState('WAIT_FINISHED');
+      if (s.auth.required) alert(AlertDescription.certificate_required, 'client sent no certificate');
+      this.enter({ name: 'WAIT_FINISHED', keys: s.keys, peerCertificates: [] }, 'RFC 8446 §4.4.2.4');
       return;
     }
-    this.peerCertificates = msg.certificateList.map((e) => e.certData);
-    auth.verifier.verifyChain(this.peerCertificates, { now: this.now });
-    this.setState('WAIT_CV');
+    s.auth.verifier.verifyChain(chain, { now: this.now });
+    this.enter({ name: 'WAIT_CV', keys: s.keys, auth: s.auth, peerCertificates: chain });
   }
 
-  private peerCertificates: Uint8Array[] = [];
-  private acceptEarlyData = false;
-  private offeredEarlyData = false;
-  /** QUIC mode: the client's quic_transport_parameters (RFC 9001 §8.2). */
-  private peerTransportParameters?: Uint8Array;
-  private earlyDataLeft = 0;
+  private onClientCertificateVerify(
+    s: Handshake<'WAIT_CV'>,
+    msg: MessageOf<'certificate_verify'>,
+    raw: Uint8Array,
+  ): void {
+    this.checkClientCertificateVerify(s.auth.verifier, s.peerCertificates, msg, this.transcript);
+    this.transcript.add(raw);
+    this.enter({ name: 'WAIT_FINISHED', keys: s.keys, peerCertificates: s.peerCertificates });
+  }
+
+  /** RFC 8446 §4.4.3: a scheme we asked for, over the transcript through the client's Certificate. */
+  private checkClientCertificateVerify(
+    verifier: CertificateVerifier,
+    chain: readonly [Uint8Array, ...Uint8Array[]],
+    msg: MessageOf<'certificate_verify'>,
+    transcript: Transcript,
+  ): void {
+    if (!verifier.signatureSchemes.includes(msg.algorithm))
+      alert(AlertDescription.illegal_parameter, 'CertificateVerify scheme not requested');
+    const hash = this.suite?.hash ?? 'sha256';
+    const content = certificateVerifyInput('client', transcript.hash(this.crypto, hash));
+    if (!verifier.verifySignature(chain[0], msg.algorithm, content, msg.signature))
+      alert(AlertDescription.decrypt_error, 'client CertificateVerify signature does not verify');
+  }
+
+  /** RFC 8446 §4.4.4: verify_data of Hash.length bytes under `baseKey`'s finished key. */
+  private checkFinished(
+    baseKey: Uint8Array,
+    msg: MessageOf<'finished'>,
+    transcript: Transcript,
+    hash: HashName,
+  ): void {
+    const expected = finishedVerifyData(this.crypto, hash, baseKey, transcript.hash(this.crypto, hash));
+    // RFC 8446 §4.4.4/§6.2: verify_data is Hash.length bytes; another length is a message that
+    // does not decode (decode_error), a wrong value of the right length a decrypt_error.
+    if (msg.verifyData.length !== expected.length)
+      alert(
+        AlertDescription.decode_error,
+        `client Finished of ${msg.verifyData.length} bytes, not ${expected.length}`,
+      );
+    if (!macEqual(msg.verifyData, expected))
+      alert(AlertDescription.decrypt_error, 'client Finished does not verify');
+  }
+
+  private onFinished(s: Handshake<'WAIT_FINISHED'>, msg: MessageOf<'finished'>, raw: Uint8Array): void {
+    const { agreement, schedule } = s.keys;
+    const hash = agreement.suite.hash;
+    this.checkFinished(s.keys.clientHandshakeSecret, msg, this.transcript, hash);
+    this.transcript.add(raw);
+    const rms = schedule.resumptionMasterSecret(this.transcript.hash(this.crypto, hash));
+    this.setReadKey(s.keys.clientApplicationSecret, 'application');
+    this.enter({ name: 'CONNECTED', connected: { agreement, handshakeTranscript: this.transcript.bytes } });
+    this.completeHandshake({
+      type: 'handshake-complete',
+      cipherSuite: agreement.suite.name,
+      group: agreement.group,
+      alpn: agreement.alpn,
+      serverName: agreement.serverName,
+      resumed: agreement.psk === 'resumption',
+      psk: agreement.psk,
+      peerCertificates: s.peerCertificates,
+      ...(this.quic ? { quicTransportParameters: agreement.quicTransportParameters } : {}),
+      ...(this.quic && agreement.earlyData !== 'none' ? { earlyData: agreement.earlyData } : {}),
+    });
+    for (let i = 0; i < (this.options.ticketsToSend ?? 1); i++) this.sendTicket(agreement, rms);
+  }
+
+  // ---- 0-RTT and change_cipher_spec ----
 
   /** Not before the first ClientHello (RFC 8446 §5), unless another instance may have sent our HRR. */
   protected override ccsAllowed(): boolean {
     return (
       super.ccsAllowed() &&
-      (this.stateName !== 'START' || this.retried || this.options.statelessRetry !== undefined)
+      (this.hs.name !== 'START' || this.hs.retry !== undefined || this.options.statelessRetry !== undefined)
     );
   }
 
   protected override onEarlyApplicationData(content: Uint8Array): boolean {
-    if (this.stateName !== 'WAIT_EOED') return false;
+    const s = this.hs;
+    if (s.name !== 'WAIT_EOED') return false;
     // RFC 8446 §4.2.10: more than max_early_data_size is an unexpected_message.
-    this.earlyDataLeft -= content.length;
-    if (this.earlyDataLeft < 0) alert(AlertDescription.unexpected_message, 'too much early data');
+    s.earlyDataLeft -= content.length;
+    if (s.earlyDataLeft < 0) alert(AlertDescription.unexpected_message, 'too much early data');
     if (content.length > 0) this.emit({ type: 'early-data', data: content });
     return true;
   }
 
-  private pendingClientAp?: Uint8Array;
+  // ---- Post-handshake client authentication (RFC 8446 §4.6.2) ----
 
-  private sendHelloRetryRequest(ch: ClientHello, raw: Uint8Array, suiteId: number, group: number): void {
-    const suite = cipherSuite(suiteId);
-    if (findExtension(ch.extensions, 'early_data')) this.earlyDataSkipBudget = EARLY_DATA_SKIP_LIMIT;
-    this.suite = suite;
-    this.retried = true;
-    this.hrrGroup = group;
-    this.firstHello = ch;
-    const stateless = this.options.statelessRetry;
-    this.hrrCookie = stateless
-      ? this.sealCookie(stateless.key, suiteId, group, this.crypto.hash(suite.hash, raw))
-      : this.options.helloRetryCookie?.(raw);
-    this.transcript.add(raw);
-    // RFC 8446 §4.4.1: the transcript continues from message_hash(ClientHello1).
-    this.transcript.replaceWithMessageHash(this.crypto, suite.hash);
-    this.sendHandshake(helloRetryRequest(ch, suiteId, group, this.hrrCookie));
-    if (ch.legacySessionId.length > 0) this.sendChangeCipherSpec();
-  }
-
-  /** RFC 8446 §4.2.2: what a stateless server needs from ClientHello1, sealed in the cookie. */
-  private sealCookie(key: Uint8Array, suiteId: number, group: number, ch1Hash: Uint8Array): Uint8Array {
-    const w = new ByteWriter(16 + ch1Hash.length);
-    w.u16(suiteId)
-      .u16(group)
-      .u64(BigInt(Math.floor(this.now)))
-      .u8(ch1Hash.length)
-      .bytes(ch1Hash);
-    const iv = this.crypto.randomBytes(12);
-    const sealed = this.crypto.aead('AES_256_GCM', key).seal(iv, COOKIE_AAD, w.finish());
-    return concat(iv, sealed);
+  /** Whether the client offered post_handshake_auth, so that requestClientCertificate may be used. */
+  get postHandshakeAuthOffered(): boolean {
+    return this.hs.name === 'CONNECTED' && this.hs.connected.agreement.postHandshakeAuth;
   }
 
   /**
-   * A second ClientHello whose cookie we sealed (possibly in another instance): rebuild the
-   * state of the HelloRetryRequest — the transcript message_hash(ClientHello1) || HRR (§4.4.1),
-   * the suite and the group asked for — as if this instance had sent it.
+   * Ask the client for a certificate now that the handshake is over (RFC 8446 §4.6.2): a
+   * CertificateRequest with a fresh context; the answer arrives as a `client-certificate`
+   * event (or fails the connection with the RFC's alert). Only when the client offered
+   * post_handshake_auth, and one request at a time.
    */
-  private resumeFromCookie(ch: ClientHello): void {
-    const o = this.options;
-    const stateless = o.statelessRetry;
-    const cookie = findExtension(ch.extensions, 'cookie');
-    if (!stateless || !cookie) return;
-    const c = cookie.cookie;
-    const plain =
-      c.length > 12 + 16
-        ? this.crypto.aead('AES_256_GCM', stateless.key).open(c.subarray(0, 12), COOKIE_AAD, c.subarray(12))
-        : null;
-    // RFC 8446 §4.2.2: a cookie must be one we sent; anything else is an illegal_parameter.
-    if (!plain) alert(AlertDescription.illegal_parameter, 'cookie we did not issue');
-    const r = new ByteReader(plain, 'tls.cookie');
-    const suiteId = r.u16('suite');
-    const group = r.u16('group');
-    const issuedAt = Number(r.u64('issued'));
-    const ch1Hash = r.copy(r.u8('hash length'), 'hash');
-    const age = this.now - issuedAt;
-    if (age < 0 || age > (stateless.maxAgeMs ?? 30_000))
-      alert(AlertDescription.illegal_parameter, 'stale HelloRetryRequest cookie');
-    const suite = cipherSuite(suiteId);
-    this.suite = suite;
-    this.retried = true;
-    this.hrrGroup = group;
-    this.firstHello = ch;
-    this.hrrCookie = c;
-    const m = new Uint8Array(4 + ch1Hash.length);
-    m[0] = 254; // message_hash (RFC 8446 §4.4.1)
-    m[3] = ch1Hash.length;
-    m.set(ch1Hash, 4);
-    this.transcript.add(m);
-    this.transcript.add(encodeHandshake(helloRetryRequest(ch, suiteId, group, c)));
-    this.drop('hrr.stateless', 'second ClientHello resumed from our cookie', 'RFC 8446 §4.2.2');
-  }
-
-  private onFinished(verifyData: Uint8Array, raw: Uint8Array): void {
-    const s = this.suite!;
-    const expected = finishedVerifyData(
-      this.crypto,
-      s.hash,
-      this.clientHandshakeSecret!,
-      this.transcript.hash(this.crypto, s.hash),
-    );
-    // RFC 8446 §4.4.4/§6.2: verify_data is Hash.length bytes; another length is a message that
-    // does not decode (decode_error), a wrong value of the right length a decrypt_error.
-    if (verifyData.length !== expected.length)
-      alert(
-        AlertDescription.decode_error,
-        `client Finished of ${verifyData.length} bytes, not ${expected.length}`,
+  requestClientCertificate(
+    now: number,
+    auth?: { verifier?: CertificateVerifier; required?: boolean },
+  ): TlsOutput {
+    this.now = now;
+    const s = this.hs;
+    if (s.name !== 'CONNECTED' || !this.isConnected)
+      throw new Error('a post-handshake CertificateRequest needs a connected session');
+    // RFC 9001 §4.4: QUIC does not use post-handshake client authentication.
+    if (this.quic) throw new Error('QUIC does not use post-handshake client authentication (RFC 9001 §4.4)');
+    // RFC 8446 §4.6.2: "servers MUST NOT send a post-handshake CertificateRequest to clients which do not offer this extension".
+    if (!s.connected.agreement.postHandshakeAuth)
+      throw new Error('the client did not offer post_handshake_auth (RFC 8446 §4.6.2)');
+    if (this.pha.name !== 'IDLE')
+      throw new Error('a post-handshake CertificateRequest is already outstanding');
+    const configured = this.options.postHandshakeAuth ?? this.options.clientAuth;
+    const verifier = auth?.verifier ?? configured?.verifier;
+    if (!verifier) throw new Error('no verifier for client certificates (postHandshakeAuth or clientAuth)');
+    const required = auth?.required ?? configured?.required ?? false;
+    return this.guard(() => {
+      // RFC 8446 §4.3.2: a context unique within this connection, echoed by the client's Certificate.
+      const context = this.crypto.randomBytes(32);
+      const transcript = new Transcript();
+      transcript.add(s.connected.handshakeTranscript);
+      const raw = this.sendHandshake(
+        {
+          msgType: 'certificate_request',
+          certificateRequestContext: context,
+          extensions: [{ type: 'signature_algorithms', schemes: [...verifier.signatureSchemes] }],
+        },
+        false,
       );
-    if (!macEqual(verifyData, expected))
-      alert(AlertDescription.decrypt_error, 'client Finished does not verify');
-    this.transcript.add(raw);
-    const rms = this.schedule!.resumptionMasterSecret(this.transcript.hash(this.crypto, s.hash));
-    this.setReadKey(this.pendingClientAp!, 'application');
-    this.completeHandshake({
-      type: 'handshake-complete',
-      cipherSuite: s.name,
-      group: this.groupName,
-      alpn: this.alpn,
-      serverName: this.serverName,
-      resumed: this.resumed,
-      psk: this.pskKind,
-      peerCertificates: this.peerCertificates,
-      ...(this.quic ? { quicTransportParameters: this.peerTransportParameters } : {}),
-      ...(this.quic && this.offeredEarlyData
-        ? { earlyData: this.acceptEarlyData ? ('accepted' as const) : ('rejected' as const) }
-        : {}),
+      transcript.add(raw);
+      this.pha = {
+        name: 'WAIT_CERT',
+        connected: s.connected,
+        context,
+        transcript,
+        auth: { verifier, required },
+      };
     });
-    for (let i = 0; i < (this.options.ticketsToSend ?? 1); i++) this.sendTicket(rms);
   }
 
-  /** NewSessionTicket (RFC 8446 §4.6.1) whose ticket is the sealed state we need to resume. */
-  private sendTicket(rms: Uint8Array): void {
-    const s = this.suite!;
+  protected override onPostHandshake(msg: HandshakeMessage, raw: Uint8Array): void {
+    if (msg.msgType !== 'certificate' && msg.msgType !== 'certificate_verify' && msg.msgType !== 'finished') {
+      super.onPostHandshake(msg, raw);
+      return;
+    }
+    const state = this.pha;
+    const row = findTransition(this.phaTransitions, state, msg, ' of post-handshake authentication');
+    this.row = row;
+    try {
+      runTransition(row, state, msg, raw);
+    } finally {
+      this.row = undefined;
+    }
+  }
+
+  private enterPha(next: PostHandshakeAuthState): void {
+    checkNext(this.row, this.pha.name, next.name);
+    this.pha = next;
+  }
+
+  private onPhaCertificate(s: Pha<'WAIT_CERT'>, msg: MessageOf<'certificate'>, raw: Uint8Array): void {
+    // RFC 8446 §4.4.2: the context echoes our CertificateRequest's.
+    if (!macEqual(msg.certificateRequestContext, s.context))
+      alert(
+        AlertDescription.illegal_parameter,
+        'certificate_request_context does not match our CertificateRequest',
+      );
+    s.transcript.add(raw);
+    const chain = nonEmptyChain(msg.certificateList.map((e) => e.certData));
+    const common = { connected: s.connected, context: s.context, transcript: s.transcript };
+    if (!chain) {
+      // RFC 8446 §4.4.2.4: no certificate where one is required is certificate_required.
+      if (s.auth.required) alert(AlertDescription.certificate_required, 'client sent no certificate');
+      this.enterPha({ ...common, name: 'WAIT_FINISHED', peerCertificates: [] });
+      return;
+    }
+    s.auth.verifier.verifyChain(chain, { now: this.now });
+    this.enterPha({ ...common, name: 'WAIT_CV', auth: s.auth, peerCertificates: chain });
+  }
+
+  private onPhaCertificateVerify(
+    s: Pha<'WAIT_CV'>,
+    msg: MessageOf<'certificate_verify'>,
+    raw: Uint8Array,
+  ): void {
+    this.checkClientCertificateVerify(s.auth.verifier, s.peerCertificates, msg, s.transcript);
+    s.transcript.add(raw);
+    this.enterPha({
+      name: 'WAIT_FINISHED',
+      connected: s.connected,
+      context: s.context,
+      transcript: s.transcript,
+      peerCertificates: s.peerCertificates,
+    });
+  }
+
+  private onPhaFinished(s: Pha<'WAIT_FINISHED'>, msg: MessageOf<'finished'>, _raw: Uint8Array): void {
+    // RFC 8446 §4.4: after the handshake the Finished key derives from client_application_traffic_secret_N.
+    const base = this.trafficSecret('read');
+    if (!base) alert(AlertDescription.internal_error, 'no client application traffic secret');
+    this.checkFinished(base, msg, s.transcript, s.connected.agreement.suite.hash);
+    this.enterPha({ name: 'IDLE' });
+    this.emit({ type: 'client-certificate', peerCertificates: s.peerCertificates, context: s.context });
+  }
+
+  // ---- Tickets (RFC 8446 §4.6.1) ----
+
+  /** NewSessionTicket whose ticket is the sealed state we need to resume. */
+  private sendTicket(agreement: ServerAgreement, rms: Uint8Array): void {
+    const s = agreement.suite;
     const nonce = new ByteWriter(8)
       .u32(0)
       .u32(this.ticketCounter++)
@@ -727,7 +845,7 @@ export class TlsServer extends TlsConnection {
           lifetimeSeconds: lifetime,
           ageAdd,
           maxEarlyData,
-          alpn: this.alpn ?? '',
+          alpn: agreement.alpn ?? '',
           psk,
         }),
         extensions: maxEarlyData > 0 ? [{ type: 'early_data', maxEarlyDataSize: maxEarlyData }] : [],
@@ -789,28 +907,10 @@ export class TlsServer extends TlsConnection {
   }
 }
 
-const COOKIE_AAD = utf8('stepwire tls13 hrr cookie v1');
-
-/** Our HelloRetryRequest; the same bytes whether sent now or rebuilt from a cookie. */
-function helloRetryRequest(
-  ch: ClientHello,
-  suiteId: number,
-  group: number,
-  cookie: Uint8Array | undefined,
-): HandshakeMessage {
-  return {
-    msgType: 'hello_retry_request',
-    legacyVersion: TLS_1_2,
-    legacySessionIdEcho: ch.legacySessionId,
-    cipherSuite: suiteId,
-    legacyCompressionMethod: 0,
-    // Order as in the RFC 8448 traces: key_share, cookie, supported_versions.
-    extensions: [
-      { type: 'key_share', selectedGroup: group },
-      ...(cookie ? [{ type: 'cookie' as const, cookie }] : []),
-      { type: 'supported_versions', selectedVersion: TLS_1_3 },
-    ],
-  };
+function isSignerList(
+  p: CertificateSigner | readonly CertificateSigner[],
+): p is readonly CertificateSigner[] {
+  return Array.isArray(p);
 }
 
 /** Compressed Certificate bodies per signer and algorithm: the same bytes every time, compressed once. */
@@ -833,12 +933,5 @@ function compressedCertificate(
     compressedCertificateMessage: compressor.compress(body),
   };
   bySigner.set(compressor.algorithm, out);
-  return out;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
   return out;
 }

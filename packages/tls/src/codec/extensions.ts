@@ -107,6 +107,10 @@ export interface RecordSizeLimitExt {
   type: 'record_size_limit';
   limit: number;
 }
+/** post_handshake_auth (RFC 8446 §4.2.6): the client will answer a CertificateRequest after the handshake; empty. */
+export interface PostHandshakeAuthExt {
+  type: 'post_handshake_auth';
+}
 /** Any extension we do not interpret in this context, kept byte for byte. */
 export interface RawExt {
   type: 'raw';
@@ -132,6 +136,7 @@ export type Extension =
   | EarlyDataTicketExt
   | CookieExt
   | RecordSizeLimitExt
+  | PostHandshakeAuthExt
   | RawExt;
 
 const T = ExtensionType;
@@ -151,6 +156,7 @@ export const STRUCTURED: Record<ExtensionContext, ReadonlySet<number>> = {
     T.early_data,
     T.cookie,
     T.record_size_limit,
+    T.post_handshake_auth,
   ]),
   server_hello: new Set([T.supported_versions, T.key_share, T.pre_shared_key]),
   hello_retry_request: new Set([T.supported_versions, T.key_share, T.cookie]),
@@ -295,6 +301,9 @@ function decodeBody(code: number, r: ByteReader, ctx: ExtensionContext): Extensi
       if (limit < 64) r.fail('record_size_limit', `limit ${limit} below 64`, 0);
       return { type: 'record_size_limit', limit };
     }
+    case T.post_handshake_auth:
+      // RFC 8446 §4.2.6: "The extension_data field of the post_handshake_auth extension is zero length."
+      return { type: 'post_handshake_auth' };
     default:
       return r.fail('extension_type', `no structured form for ${code}`, 0);
   }
@@ -389,6 +398,8 @@ function encodeBody(w: ByteWriter, e: Extension): void {
       return;
     case 'record_size_limit':
       w.u16(e.limit);
+      return;
+    case 'post_handshake_auth':
       return;
     case 'raw':
       w.bytes(e.data);

@@ -1,0 +1,78 @@
+/**
+ * The shape both handshake machines share (DESIGN.md "Transitions as data, states as
+ * types"): a state is a tagged type carrying exactly its own data, and each role keeps one
+ * table of (state, message) → handler, each row naming the states it may lead to and the
+ * RFC 8446 section that allows the step. A message with no row is an unexpected_message
+ * (RFC 8446 §6.2); a handler that tries to enter a state its row does not list is our bug.
+ */
+import { AlertDescription, TlsAlertError } from '../codec/alert.ts';
+import type { HandshakeMessage } from '../codec/handshake.ts';
+
+export type MessageType = HandshakeMessage['msgType'];
+export type MessageOf<M extends MessageType> = Extract<HandshakeMessage, { msgType: M }>;
+
+/** A state: its Appendix A name (the trace shows it) and its data. */
+export interface NamedState {
+  readonly name: string;
+}
+
+export interface Transition<S extends NamedState, K extends S['name'], M extends MessageType> {
+  /** Where RFC 8446 allows this message in this state. */
+  readonly rfc: string;
+  /** The states the handler may enter (in order, when it passes through several). */
+  readonly next: readonly S['name'][];
+  readonly handle: (state: Extract<S, { name: K }>, msg: MessageOf<M>, raw: Uint8Array) => void;
+}
+
+export type TransitionTable<S extends NamedState> = {
+  readonly [K in S['name']]?: { readonly [M in MessageType]?: Transition<S, K, M> };
+};
+
+/** A row with its state and message erased, as the dispatcher holds it. */
+export interface AnyTransition {
+  readonly rfc: string;
+  readonly next: readonly string[];
+  readonly handle: (state: never, msg: never, raw: Uint8Array) => void;
+}
+
+/** The row for `msg` in `state`, or an unexpected_message alert. */
+export function findTransition<S extends NamedState>(
+  table: TransitionTable<S>,
+  state: S,
+  msg: HandshakeMessage,
+  where = '',
+): AnyTransition {
+  const byMessage = (table as Record<string, Record<string, AnyTransition> | undefined>)[state.name];
+  const row = byMessage?.[msg.msgType];
+  // RFC 8446 §6.2: a message not allowed in this state is an unexpected_message.
+  if (!row) throw unexpected(`${msg.msgType} in state ${state.name}${where}`);
+  return row;
+}
+
+/** Run a row's handler with the state and message it was found for. */
+export function runTransition<S extends NamedState>(
+  row: AnyTransition,
+  state: S,
+  msg: HandshakeMessage,
+  raw: Uint8Array,
+): void {
+  // The table's types tie each handler to its (state, message); the lookup above matched both.
+  (row.handle as (s: S, m: HandshakeMessage, r: Uint8Array) => void)(state, msg, raw);
+}
+
+function unexpected(reason: string): TlsAlertError {
+  return new TlsAlertError(AlertDescription.unexpected_message, reason);
+}
+
+/** Thrown when a handler enters a state its row does not allow: a bug of ours (internal_error). */
+export function checkNext(row: AnyTransition | undefined, from: string, to: string): void {
+  if (row && !row.next.includes(to)) throw new Error(`transition ${from} -> ${to} is not in the table`);
+}
+
+/** A certificate chain that has its leaf. */
+export type Chain = readonly [Uint8Array, ...Uint8Array[]];
+
+export function nonEmptyChain(list: readonly Uint8Array[]): Chain | undefined {
+  const [leaf, ...rest] = list;
+  return leaf === undefined ? undefined : [leaf, ...rest];
+}
