@@ -442,6 +442,20 @@ describe('limits', () => {
     expect(r.closedWith()).toBe('H3_EXCESSIVE_LOAD');
   });
 
+  it('blocked streams: bytes held behind a blocked section are bounded (H3_EXCESSIVE_LOAD, Stream Cancellation)', () => {
+    const r = rig('server', { limits: { maxBlockedStreamBuffer: 1000 } });
+    const id = r.peer.openStream('bidi');
+    const blocking = frame({ type: 'HEADERS', fieldSection: new Uint8Array([0x02, 0x00, 0x80]) });
+    r.send(id, cat(blocking, data('x'.repeat(600))));
+    expect(r.resetCodes(id)).toEqual([]);
+    r.send(id, data('y'.repeat(600)));
+    expect(r.resetCodes(id)).toEqual(['H3_EXCESSIVE_LOAD']);
+    expect(r.h3.counters.get('h3.limit.blocked-buffer')).toBe(1);
+    // RFC 9204 §4.4.2: the decoder forgets the section and tells the encoder.
+    expect(r.h3.decoder.blockedStreams).toBe(0);
+    expect(r.closedWith()).toBeUndefined();
+  });
+
   it('blocked streams: a section beyond SETTINGS_QPACK_BLOCKED_STREAMS is QPACK_DECOMPRESSION_FAILED (RFC 9204 §2.2.1)', () => {
     const r = rig('server', { settings: { qpackBlockedStreams: 1 } });
     // Required Insert Count 1 (encoded 2) with no inserts received: the stream blocks.
