@@ -186,6 +186,8 @@ async function clientRuns(
 const LOSSY = { loss: 0.02, reorder: 0.02, reorderDelay: 5 } as const;
 const LOSSY_BYTES = 20 * 1024 * 1024;
 const LOSSY_NS = `sw-tcptun-blossy-${process.pid}`;
+/** Our congestion control for the loss-recovery figure (STEPWIRE_BENCH_CC overrides, to compare). */
+const LOSSY_CC = (process.env.STEPWIRE_BENCH_CC ?? 'bbr') as 'bbr' | 'cubic' | 'newreno';
 
 const best = (xs: number[]) => Math.max(...xs);
 const mbit = (bytesPerSec: number) => (bytesPerSec * 8) / 1e6;
@@ -242,8 +244,17 @@ export const tcpTunBenchmarks: Benchmark[] = [
         netns: LOSSY_NS,
         replace: true,
         pollTimeoutMs: 50,
+        // Our sender with the model-based controller, as the kernel's default here is BBR.
+        tcp: { connection: { congestion: LOSSY_CC } },
         wrapLink: (link, clock) => impair(link, { ...LOSSY, seed: 2026, receive: LOSSY }, clock),
       });
+      const kernelCc = spawnSync(
+        'ip',
+        ['netns', 'exec', LOSSY_NS, 'sysctl', '-n', 'net.ipv4.tcp_congestion_control'],
+        {
+          encoding: 'utf8',
+        },
+      ).stdout.trim();
       const discard = tcpDiscard(s.tcp, 9);
       try {
         // The kernel's sender: the python client to our discard service, through the impairment.
@@ -259,7 +270,7 @@ export const tcpTunBenchmarks: Benchmark[] = [
         const drops = s.tun.counters.get('drop.loss');
         return [
           result(
-            `TCP sender, 2% loss + 2% reorder TUN, ${LOSSY_BYTES >> 20} MiB (${mbit(best(ours)).toFixed(0)} vs ${mbit(best(kernel)).toFixed(0)} Mbit/s; ours ${ours.map((r) => mbit(r).toFixed(0)).join('/')}, kernel ${kernel.map((r) => mbit(r).toFixed(0)).join('/')}; our retransmits ${retransmits.join('/')}, link drops ${drops})`,
+            `TCP sender, 2% loss + 2% reorder TUN, ${LOSSY_BYTES >> 20} MiB (${mbit(best(ours)).toFixed(0)} vs ${mbit(best(kernel)).toFixed(0)} Mbit/s; ours ${LOSSY_CC} ${ours.map((r) => mbit(r).toFixed(0)).join('/')}, kernel ${kernelCc} ${kernel.map((r) => mbit(r).toFixed(0)).join('/')}; our retransmits ${retransmits.join('/')}, link drops ${drops})`,
             best(ours),
             'B/s',
             "kernel's sender, same link",

@@ -1,4 +1,5 @@
 export { ChunkQueue } from './buffers.ts';
+export { Bbr, bbr } from './congestion/bbr.ts';
 export { Cubic, cubic } from './congestion/cubic.ts';
 export { NewReno, newReno } from './congestion/newreno.ts';
 export { type CongestionControl, type CongestionFactory, initialWindow } from './congestion/types.ts';

@@ -19,6 +19,8 @@ const K = 4;
 export class RttEstimator {
   srtt: number | undefined;
   rttvar: number | undefined;
+  /** The last measurement taken. */
+  latest: number | undefined;
   /** The RTO without back-off, as the last sample set it. */
   baseRto: number;
   /** The RTO in force: baseRto doubled once per back-off, capped at max. */
@@ -42,6 +44,7 @@ export class RttEstimator {
   /** Take one RTT measurement R (RFC 6298 §2.2, §2.3); also collapses any back-off. */
   sample(r: number): void {
     if (r < 0) return;
+    this.latest = r;
     if (this.srtt === undefined || this.rttvar === undefined) {
       // RFC 6298 §2.2
       this.srtt = r;

@@ -16,6 +16,12 @@ export interface CongestionControl {
   onRto(now: number, flightSize: number): void;
   /** The handshake settled SMSS: adopt it (and the initial window it implies). */
   setMss(mss: number): void;
+  /**
+   * Every ACK, in recovery or not: the bytes it newly delivered (RFC 6937 DeliveredData:
+   * the change in SND.UNA plus the change in SACKed bytes), the RTT sample last taken
+   * and the smoothed RTT. For model-based controllers (BBR's delivery rate); optional.
+   */
+  onDelivered?(bytes: number, now: number, rtt: number | undefined, srtt: number | undefined): void;
 }
 
 export type CongestionFactory = (mss: number) => CongestionControl;

@@ -1,5 +1,6 @@
 import { seqAdd, seqDiff, silentTrace, type TraceBus } from '@stepwire/wire';
 import { ChunkQueue } from '../buffers.ts';
+import { bbr } from '../congestion/bbr.ts';
 import { cubic } from '../congestion/cubic.ts';
 import { newReno } from '../congestion/newreno.ts';
 import type { CongestionControl, CongestionFactory } from '../congestion/types.ts';
@@ -436,7 +437,13 @@ export class ControlBlock {
     const minRto = opts.minRto ?? opts.rto?.min;
     this.rtt = new RttEstimator(minRto === undefined ? opts.rto : { ...opts.rto, min: minRto });
     const cf: CongestionFactory =
-      typeof opts.congestion === 'function' ? opts.congestion : opts.congestion === 'cubic' ? cubic : newReno;
+      typeof opts.congestion === 'function'
+        ? opts.congestion
+        : opts.congestion === 'cubic'
+          ? cubic
+          : opts.congestion === 'bbr'
+            ? bbr
+            : newReno;
     this.cc = cf(this.mss);
     const high = opts.sendHighWater ?? 256 * 1024;
     this.o = {

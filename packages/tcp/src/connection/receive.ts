@@ -497,10 +497,10 @@ function processAck(tcb: ControlBlock, seg: TcpSegment): boolean {
   }
   // RFC 3168 §6.1.2: ECE is a congestion signal without a loss.
   if (tcb.ecn.ok) ecnOnAck(tcb, seg);
-  if (tcb.recovery.inRecovery && tcb.sackOk) {
-    // RFC 6937 §3: DeliveredData = change in SND.UNA + change in SACKed bytes.
-    onSackRecoveryAck(tcb, seqDiff(tcb.snd.una, unaBefore) + tcb.scoreboard.sacked - sackedBefore);
-  }
+  // RFC 6937 §3: DeliveredData = change in SND.UNA + change in SACKed bytes.
+  const delivered = seqDiff(tcb.snd.una, unaBefore) + tcb.scoreboard.sacked - sackedBefore;
+  if (tcb.cc.onDelivered) tcb.cc.onDelivered(delivered, tcb.now, tcb.rtt.latest, tcb.rtt.srtt);
+  if (tcb.recovery.inRecovery && tcb.sackOk) onSackRecoveryAck(tcb, delivered);
 
   // RFC 9293 §3.10.7.4: update the send window from the newest segment.
   if (

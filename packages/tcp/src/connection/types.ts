@@ -117,7 +117,11 @@ export interface TcpConnectionOptions {
   /** Maximum segment lifetime; TIME-WAIT lasts 2*MSL (RFC 9293 §3.4.2). Default 30 s. */
   msl?: number;
   keepalive?: KeepaliveOptions | false;
-  congestion?: 'newreno' | 'cubic' | CongestionFactory;
+  /**
+   * Congestion control: 'newreno' (RFC 5681/6582, the default), 'cubic' (RFC 9438) or
+   * 'bbr' (model-based after BBR v1, without pacing: see congestion/bbr.ts).
+   */
+  congestion?: 'newreno' | 'cubic' | 'bbr' | CongestionFactory;
   /** Client TFO (RFC 7413): send this cookie with data in the SYN, or request one ({}). */
   fastOpen?: { cookie?: Uint8Array };
   /** Server TFO, set by the listener. */
