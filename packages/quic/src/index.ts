@@ -12,12 +12,19 @@
  * - HTTP/3 (h3/): frames and stream types, the sans-I/O Http3Connection over an
  *   H3Transport, the (req, res) server adapter, a client, Alt-Svc (RFC 9114).
  */
+
+export * from './connection/connection.ts';
+export * from './connection/state.ts';
+export { RangeSet, RecvStream, SendStream } from './connection/streams.ts';
+export * from './connection/types.ts';
 export * from './crypto/datagram.ts';
 export * from './crypto/hp.ts';
 export * from './crypto/key-update.ts';
 export * from './crypto/keys.ts';
 export * from './crypto/protect.ts';
 export * from './crypto/retry.ts';
+export * from './endpoint/driver.ts';
+export * from './endpoint/endpoint.ts';
 export * from './errors.ts';
 export * from './frames/frame.ts';
 export * from './frames/legality.ts';

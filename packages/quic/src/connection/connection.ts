@@ -187,6 +187,7 @@ export class QuicConnection {
   private readonly tls: QuicTls;
   private readonly resetTokenFor: (cid: Uint8Array) => Uint8Array;
   private readonly localCidLength: number;
+  private readonly tlsEpoch: number;
 
   private readonly spaces: Record<PacketNumberSpace, Space>;
   private oneRtt: KeyPhaseState | undefined = undefined;
@@ -255,6 +256,7 @@ export class QuicConnection {
 
   constructor(opts: QuicConnectionOptions) {
     this.role = opts.role;
+    this.tlsEpoch = opts.tlsEpoch ?? 0;
     this.config = { ...DEFAULT_TRANSPORT, ...opts.transport };
     this.qc = opts.crypto ?? nodeQuicCrypto;
     this.random = opts.random ?? defaultRandom;
@@ -327,7 +329,7 @@ export class QuicConnection {
       this.addressValidated = true;
       this.installInitialKeys(dcid);
       this.tls = opts.tls(encodeTransportParameters(ours));
-      this.onTls(this.tls.start(opts.now), opts.now);
+      this.onTls(this.tls.start(opts.now + this.tlsEpoch), opts.now);
     } else {
       const s = opts.server;
       if (!s) throw new Error('a server connection needs the client Initial info (opts.server)');
@@ -823,7 +825,7 @@ export class QuicConnection {
     const chunk = buf.read();
     if (chunk.length === 0) return;
     buf.raiseLimit(buf.bytesRead + this.config.cryptoBufferSize);
-    this.onTls(this.tls.receive(space.level, chunk, now), now);
+    this.onTls(this.tls.receive(space.level, chunk, now + this.tlsEpoch), now);
   }
 
   private onConnectionClose(
@@ -933,7 +935,7 @@ export class QuicConnection {
       // RFC 9001 §4.1.2: the server's handshake is confirmed when it completes; it sends HANDSHAKE_DONE.
       this.handshakeDonePending = true;
       this.confirmHandshake(now);
-      if (this.tls.sendSessionTicket) this.onTls(this.tls.sendSessionTicket(now), now);
+      if (this.tls.sendSessionTicket) this.onTls(this.tls.sendSessionTicket(now + this.tlsEpoch), now);
     }
     this.issueConnectionIds();
   }

@@ -98,6 +98,11 @@ export interface QuicConnectionOptions {
   resetTokenFor?: (cid: Uint8Array) => Uint8Array;
   /** Required for role 'server'. */
   server?: ServerHandshakeInfo;
+  /**
+   * Milliseconds since 1970 at now = 0, added to `now` for the TLS side: certificates and
+   * ticket ages are checked against calendar time (a simulation's clock starts at 0).
+   */
+  tlsEpoch?: number;
   trace?: TraceBus;
   /** Host name in trace events. */
   host?: string;

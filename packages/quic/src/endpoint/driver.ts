@@ -1,0 +1,125 @@
+import { type Clock, type Timer, TimerGroup } from '@stepwire/wire';
+import type { QuicConnection } from '../connection/connection.ts';
+import type { QuicConnectionEvent } from '../connection/types.ts';
+import type { ConnectOptions, QuicEndpoint, RemoteAddress } from './endpoint.ts';
+
+/**
+ * A thin driver: a QuicEndpoint on a datagram socket and a clock. It feeds received
+ * datagrams and due timers to the endpoint, sends what it polls, and hands connection
+ * events to the application. Any socket shaped like node:dgram's works: node:dgram itself
+ * (on loopback in tests) and @stepwire/udp's UdpSocket (on the simulated network or TUN),
+ * each with its clock (RealClock or the simulation's VirtualClock). Its one timer goes
+ * through a TimerGroup, so `stats().timersArmed` shows a leak.
+ */
+export interface DatagramSocketLike {
+  on(
+    event: 'message',
+    listener: (msg: Uint8Array, rinfo: { address: string; port: number }) => void,
+  ): unknown;
+  send(msg: Uint8Array, port: number, address: string): void;
+}
+
+export interface QuicDriverOptions {
+  /** A new connection accepted by a server endpoint. */
+  onConnection?: (conn: QuicConnection) => void;
+  /** Every event of every connection, in order. */
+  onEvent?: (conn: QuicConnection, event: QuicConnectionEvent) => void;
+}
+
+export class QuicDriver {
+  readonly timers: TimerGroup;
+  private timer: Timer | undefined = undefined;
+  private timerAt: number | undefined = undefined;
+  private flushing = false;
+  private again = false;
+  private closed = false;
+  datagramsIn = 0;
+  datagramsOut = 0;
+
+  constructor(
+    readonly endpoint: QuicEndpoint,
+    readonly socket: DatagramSocketLike,
+    readonly clock: Clock,
+    private readonly opts: QuicDriverOptions = {},
+  ) {
+    this.timers = new TimerGroup(clock);
+    socket.on('message', (msg, rinfo) => {
+      if (this.closed) return;
+      this.datagramsIn++;
+      this.endpoint.handle(
+        new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength),
+        { address: rinfo.address, port: rinfo.port },
+        this.clock.now(),
+      );
+      this.flush();
+    });
+  }
+
+  connect(remote: RemoteAddress, opts: ConnectOptions): QuicConnection {
+    const conn = this.endpoint.connect(remote, opts, this.clock.now());
+    this.flush();
+    return conn;
+  }
+
+  /**
+   * Delivers events, sends every datagram the endpoint has, and re-arms the timer. Call
+   * after writing to a connection from outside an event handler.
+   */
+  flush(): void {
+    if (this.flushing) {
+      this.again = true;
+      return;
+    }
+    this.flushing = true;
+    try {
+      do {
+        this.again = false;
+        for (let c = this.endpoint.accept(); c; c = this.endpoint.accept()) this.opts.onConnection?.(c);
+        for (const conn of this.endpoint.connections) {
+          for (let e = conn.pollEvent(); e; e = conn.pollEvent()) this.opts.onEvent?.(conn, e);
+        }
+        const now = this.clock.now();
+        for (let t = this.endpoint.pollTransmit(now); t; t = this.endpoint.pollTransmit(now)) {
+          this.datagramsOut++;
+          this.socket.send(t.datagram, t.remote.port, t.remote.address);
+        }
+      } while (this.again && !this.closed);
+    } finally {
+      this.flushing = false;
+    }
+    this.arm();
+  }
+
+  private arm(): void {
+    if (this.closed) return;
+    const at = this.endpoint.pollTimeout();
+    if (at === this.timerAt) return;
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.timerAt = at;
+    if (at === undefined) return;
+    this.timer = this.timers.setTimer(at, () => {
+      this.timer = undefined;
+      this.timerAt = undefined;
+      this.endpoint.handleTimeout(this.clock.now());
+      this.flush();
+    });
+  }
+
+  /** Stops the driver: its timer is cancelled; the socket is the caller's to close. */
+  close(): void {
+    this.closed = true;
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.timerAt = undefined;
+  }
+
+  stats(): Record<string, unknown> {
+    return {
+      timersArmed: this.timers.armed,
+      datagramsIn: this.datagramsIn,
+      datagramsOut: this.datagramsOut,
+      endpoint: this.endpoint.stats(),
+    };
+  }
+}

@@ -1,0 +1,211 @@
+import { SIM_EPOCH, Sim } from '@stepwire/sim';
+import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
+import { bytesEqual, concatBytes, Prng, TraceBus } from '@stepwire/wire';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { QuicConnection } from '../src/connection/connection.ts';
+import type { QuicConnectionEvent } from '../src/connection/types.ts';
+import { QuicDriver } from '../src/endpoint/driver.ts';
+import { QuicEndpoint } from '../src/endpoint/endpoint.ts';
+import { decodeVersionNegotiation, encodePacketHeader, QUIC_VERSION_1 } from '../src/packet/header.ts';
+import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
+
+/**
+ * Two endpoints on our own stack: the simulated network (MemoryLink, IP, our UDP), the
+ * virtual clock, the tls package's machines in QUIC mode. A client fetches bytes from an
+ * echo server; with impairments on the wire the bytes still arrive intact. Plus the
+ * endpoint's stateless answers: Retry, Version Negotiation and Stateless Reset.
+ */
+
+let creds: ReturnType<typeof pki.createStepwireCredentials>;
+beforeAll(() => {
+  creds = pki.createStepwireCredentials(new Date(SIM_EPOCH));
+});
+
+const ALPN = 'stepwire-echo';
+
+function serverTls(tp: Uint8Array) {
+  return createQuicTlsServer({
+    signer: certificateSigner(creds.leaf),
+    alpnProtocols: [ALPN],
+    transportParameters: tp,
+  });
+}
+function clientTls(tp: Uint8Array) {
+  return createQuicTlsClient({
+    serverName: 'stepwire.test',
+    verifier: certificateVerifier({ ca: creds.ca.certificatePem }),
+    alpnProtocols: [ALPN],
+    transportParameters: tp,
+  });
+}
+
+interface World {
+  sim: Sim;
+  client: QuicDriver;
+  server: QuicDriver;
+  trace: TraceBus;
+}
+
+function world(seed: number, impairments = {}, retry = false): World {
+  const sim = new Sim({ seed, impairments });
+  const trace = new TraceBus();
+  const prng = new Prng(seed);
+  const random = (n: number) => prng.bytes(n);
+  const ss = sim.b.udp.createSocket('udp4');
+  ss.bindSync(4433, sim.b.ipv4);
+  const cs = sim.a.udp.createSocket('udp4');
+  cs.bindSync(0, sim.a.ipv4);
+  const serverEp = new QuicEndpoint({
+    random,
+    tlsEpoch: SIM_EPOCH,
+    trace,
+    host: 'B',
+    server: { tls: serverTls, retry },
+  });
+  const clientEp = new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH, trace, host: 'A' });
+  const server: QuicDriver = new QuicDriver(serverEp, ss, sim.clock, {
+    // Echo: every byte goes back on the same stream, FIN included.
+    onEvent: (conn, e) => {
+      if (e.type === 'stream-data') conn.write(e.id, e.data, e.fin);
+    },
+  });
+  const client = new QuicDriver(clientEp, cs, sim.clock);
+  return { sim, client, server, trace };
+}
+
+/** Connects, sends `body` on `streams` streams, resolves with what came back per stream. */
+function echoOver(
+  w: World,
+  body: Uint8Array,
+  streams: number,
+): Promise<{ conn: QuicConnection; got: Map<number, Uint8Array>; alpn: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const got = new Map<number, Uint8Array>();
+    let fins = 0;
+    let alpn: string | undefined;
+    const driver = new QuicDriver(w.client.endpoint, w.client.socket, w.sim.clock, {
+      onEvent: (c, e: QuicConnectionEvent) => {
+        if (e.type === 'connected') {
+          alpn = e.alpn;
+          for (let i = 0; i < streams; i++) c.write(c.openStream('bidi'), body, true);
+        }
+        if (e.type === 'stream-data') {
+          got.set(e.id, concatBytes(got.get(e.id) ?? new Uint8Array(0), e.data));
+          if (e.fin && ++fins === streams) resolve({ conn: c, got, alpn });
+        }
+        if (e.type === 'closed' && fins < streams) reject(new Error(`closed: ${JSON.stringify(e.error)}`));
+      },
+    });
+    w.client.close();
+    w.client = driver;
+    driver.connect({ address: w.sim.b.ipv4, port: 4433 }, { tls: clientTls });
+  });
+}
+
+describe('QuicEndpoint over the simulated network, with our TLS', () => {
+  it('handshakes (ALPN, certificate) and echoes 200 kB on 4 streams', async () => {
+    const w = world(1);
+    const body = new Prng(1).bytes(50_000);
+    const r = await w.sim.run(echoOver(w, body, 4), 60_000);
+    expect(r.alpn).toBe(ALPN);
+    expect(r.got.size).toBe(4);
+    for (const v of r.got.values()) expect(bytesEqual(v, body)).toBe(true);
+    // Close cleanly; both ends drain and forget the connection; no timer left armed.
+    r.conn.close(w.sim.clock.now(), 0, 'done');
+    w.client.flush();
+    await w.sim.run(new Promise<void>((res) => w.sim.clock.setTimer(w.sim.clock.now() + 5000, res)));
+    expect(w.client.endpoint.connections.length).toBe(0);
+    expect(w.server.endpoint.connections.length).toBe(0);
+    expect(w.client.timers.armed).toBe(0);
+    expect(w.server.timers.armed).toBe(0);
+  });
+
+  it('with a Retry first (RFC 9000 §8.1.2): the token validates the address', async () => {
+    const w = world(2, {}, true);
+    const lines: string[] = [];
+    w.trace.on((e) => lines.push(`${e.host} ${e.dir} ${e.summary}`));
+    const body = new Prng(2).bytes(5000);
+    const r = await w.sim.run(echoOver(w, body, 1), 60_000);
+    expect(bytesEqual(r.got.get(0) ?? new Uint8Array(0), body)).toBe(true);
+    expect(lines.some((l) => l.startsWith('B out Retry'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('A in Retry'))).toBe(true);
+  });
+
+  it.each([1, 2, 3])(
+    'bytes arrive intact through loss, duplication, reordering and corruption (seed %i)',
+    async (seed) => {
+      const w = world(seed, { loss: 0.05, duplicate: 0.03, reorder: 0.05, corrupt: 0.01, delay: 5 });
+      const body = new Prng(seed).bytes(40_000);
+      const r = await w.sim.run(echoOver(w, body, 2), 300_000);
+      for (const v of r.got.values()) expect(bytesEqual(v, body)).toBe(true);
+    },
+  );
+});
+
+describe('QuicEndpoint stateless answers', () => {
+  const remote = { address: '198.18.0.1', port: 5000 };
+
+  it('answers an unknown version with Version Negotiation listing v1 (RFC 9000 §6.1)', () => {
+    const ep = new QuicEndpoint({ server: { tls: serverTls } });
+    const d = new Uint8Array(1200);
+    const head = encodePacketHeader(
+      {
+        type: 'Initial',
+        version: QUIC_VERSION_1,
+        dcid: Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8),
+        scid: Uint8Array.of(9, 9),
+        reservedBits: 0,
+        packetNumberLength: 1,
+        truncatedPacketNumber: 0,
+        token: new Uint8Array(0),
+      },
+      1000,
+    );
+    d.set(head);
+    d.set([0x1a, 0x2a, 0x3a, 0x4a], 1); // a reserved (greasing) version
+    ep.handle(d, remote, 0);
+    const t = ep.pollTransmit(0);
+    expect(t?.remote).toEqual(remote);
+    const vn = decodeVersionNegotiation(t?.datagram ?? new Uint8Array(0));
+    expect(vn.supportedVersions).toEqual([QUIC_VERSION_1]);
+    expect([...vn.dcid]).toEqual([9, 9]);
+    expect([...vn.scid]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    // Too small to be a client's first datagram: no answer (no amplification).
+    ep.handle(d.subarray(0, 600), remote, 0);
+    expect(ep.pollTransmit(0)).toBeUndefined();
+  });
+
+  it('answers a short header for an unknown connection with a smaller Stateless Reset (RFC 9000 §10.3)', () => {
+    const ep = new QuicEndpoint({ server: { tls: serverTls } });
+    const d = new Prng(5).bytes(100);
+    d[0] = 0x40;
+    ep.handle(d, remote, 0);
+    const t = ep.pollTransmit(0);
+    expect(t).toBeDefined();
+    expect(t?.datagram.length).toBeLessThan(100);
+    expect((t?.datagram[0] ?? 0) & 0xc0).toBe(0x40);
+    // Small enough that a reset could not be smaller than it: silence.
+    ep.handle(d.subarray(0, 21), remote, 0);
+    expect(ep.pollTransmit(0)).toBeUndefined();
+  });
+
+  it('drops an Initial in a datagram below 1200 bytes (RFC 9000 §14.1)', () => {
+    const ep = new QuicEndpoint({ server: { tls: serverTls } });
+    const head = encodePacketHeader(
+      {
+        type: 'Initial',
+        version: QUIC_VERSION_1,
+        dcid: new Uint8Array(8),
+        scid: new Uint8Array(8),
+        reservedBits: 0,
+        packetNumberLength: 1,
+        truncatedPacketNumber: 0,
+        token: new Uint8Array(0),
+      },
+      100,
+    );
+    ep.handle(concatBytes(head, new Uint8Array(100)), remote, 0);
+    expect(ep.connections.length).toBe(0);
+    expect(ep.counters.get('quic.endpoint.initial-too-small')).toBe(1);
+  });
+});
