@@ -46,7 +46,7 @@ const READ_CHUNK = 256 * 1024;
 /** Bytes buffered in the connection that make a read happen at once rather than on the next tick. */
 const READ_BATCH = 16 * 1024;
 
-type Pending = { chunk: Uint8Array; cb: (err?: Error | null) => void };
+type Pending = { chunk: Uint8Array; cb: (err?: Error | null) => void; urgent?: boolean };
 
 /**
  * A TCP connection as a `stream.Duplex`, shaped like `net.Socket`:
@@ -428,7 +428,7 @@ export class TcpSocket extends Duplex implements TcbOwner {
   /** `data` is ours (a copy). */
   private send(data: Uint8Array, cb: (err?: Error | null) => void, urgent = false): void {
     if (this.connecting || !this.tcb) {
-      this.beforeConnect.push({ chunk: data, cb });
+      this.beforeConnect.push(urgent ? { chunk: data, cb, urgent } : { chunk: data, cb });
       return;
     }
     const tcb = this.tcb;
@@ -448,10 +448,20 @@ export class TcpSocket extends Duplex implements TcbOwner {
     const pending = this.beforeConnect;
     this.beforeConnect = [];
     if (pending.length) {
-      const data = pending.length === 1 ? pending[0]!.chunk : Buffer.concat(pending.map((p) => p.chunk));
-      this.send(data, (err) => {
+      const join = (ps: Pending[]) =>
+        ps.length === 1 ? ps[0]!.chunk : Buffer.concat(ps.map((p) => p.chunk));
+      const done = (err?: Error | null) => {
         for (const p of pending) p.cb(err);
-      });
+      };
+      // Urgent data written while connecting: SND.UP goes just past the last urgent chunk.
+      const lastUrgent = pending.findLastIndex((p) => p.urgent === true);
+      if (lastUrgent < 0) {
+        this.send(join(pending), done);
+      } else {
+        const rest = pending.slice(lastUrgent + 1);
+        this.send(join(pending.slice(0, lastUrgent + 1)), rest.length ? () => {} : done, true);
+        if (rest.length) this.send(join(rest), done);
+      }
     }
     const fin = this.finalWaiting;
     if (fin) {

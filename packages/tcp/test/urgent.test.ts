@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type TcpSegment, URG } from '../src/segment.ts';
+import { tcpSim } from './net.ts';
 import { bytes, deliver, established } from './scenario.ts';
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -84,5 +85,42 @@ describe('urgent data, receiving (RFC 9293 §3.10.7.4 sixth step)', () => {
     expect(b.urgentOffset).toBe(101); // counted from the next read, which has not moved
     expect(b.read(5).data.length).toBe(2);
     expect(b.urgentOffset).toBe(99);
+  });
+});
+
+describe('urgent data through sockets', () => {
+  it("writeUrgent (even before the handshake completes) reaches the peer inline with an 'urgent' event at the mark", async () => {
+    const { a, b, run } = tcpSim();
+    const marks: number[] = [];
+    let firstMark: () => void = () => {};
+    const first = new Promise<void>((r) => {
+      firstMark = r;
+    });
+    const got = new Promise<string>((resolve) => {
+      const srv = b.createServer((sock) => {
+        const parts: Buffer[] = [];
+        sock.on('urgent', (mark: number) => {
+          marks.push(mark);
+          firstMark();
+        });
+        sock.on('data', (d: Buffer) => parts.push(d));
+        sock.on('end', () => {
+          srv.close();
+          resolve(Buffer.concat(parts).toString());
+        });
+      });
+      srv.listen(80);
+    });
+    const sock = a.connect({ host: '198.18.0.2', port: 80 });
+    sock.write('ab');
+    sock.writeUrgent('!'); // still connecting: queued, and urgent when it goes
+    sock.write('cd');
+    await run(first);
+    sock.write('efg');
+    sock.writeUrgent('?');
+    sock.end('h');
+    expect(await run(got)).toBe('ab!cdefg?h');
+    // Stream offsets just past each urgent byte: '!' is byte 2, '?' byte 8.
+    expect(marks).toEqual([3, 9]);
   });
 });
