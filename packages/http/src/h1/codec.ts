@@ -313,29 +313,30 @@ function checkTarget(method: string, target: string, offset: number): void {
 // The fast path: the whole head as one latin1 string, lines split on CRLF, each line
 // matched by one regular expression of the strict grammar. Anything it does not accept
 // goes to the byte-by-byte decoder, which accepts the same language and names the error.
-const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP\/1\.([0-9])$/;
-const FIELD_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*$/;
+// Sticky (/y) expressions run at an index of the whole head, so no line is sliced out
+// first; neither class admits CR or LF, so a match ends at the line's own CRLF.
+const REQUEST_LINE = /([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP\/1\.([0-9])\r\n/y;
+const FIELD_LINE = /([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*\r\n/y;
 
 function fastFields(s: string, from: number): Field[] | undefined {
   const fields: Field[] = [];
   let i = from;
   for (;;) {
-    const e = s.indexOf('\r\n', i);
-    if (e < 0) return undefined;
-    if (e === i) return e + 2 === s.length ? fields : undefined;
-    const m = FIELD_LINE.exec(s.slice(i, e));
+    if (s.charCodeAt(i) === CR && s.charCodeAt(i + 1) === LF) return i + 2 === s.length ? fields : undefined;
+    FIELD_LINE.lastIndex = i;
+    const m = FIELD_LINE.exec(s);
     if (!m) return undefined;
     fields.push([m[1] as string, m[2] as string]);
-    i = e + 2;
+    i = FIELD_LINE.lastIndex;
   }
 }
 
 function fastRequestHead(b: Uint8Array): RequestHead | undefined {
   const s = latin1(b, 0, b.length);
-  const e = s.indexOf('\r\n');
-  if (e <= 0) return undefined;
-  const m = REQUEST_LINE.exec(s.slice(0, e));
+  REQUEST_LINE.lastIndex = 0;
+  const m = REQUEST_LINE.exec(s);
   if (!m) return undefined;
+  const e = REQUEST_LINE.lastIndex - 2;
   const method = m[1] as string;
   const target = m[2] as string;
   // origin-form needs no further check; other forms take the careful path
@@ -449,12 +450,20 @@ function statusLine(h: ResponseHead): string {
 }
 
 export function encodeResponseHead(h: ResponseHead): Uint8Array {
+  return fromLatin1(encodeResponseHeadText(h));
+}
+
+/**
+ * The same bytes as latin1 text (one char per byte): a server joins them with the body in
+ * one buffer, where a Buffer of the head alone would be one more allocation and copy.
+ */
+export function encodeResponseHeadText(h: ResponseHead): string {
   let s = statusLine(h);
   for (const f of h.fields) {
     checkField(f, 'response');
     s += encodeFieldLine(f);
   }
-  return fromLatin1(`${s}\r\n`);
+  return `${s}\r\n`;
 }
 
 /** Decode a trailer section: *( field-line CRLF ) CRLF (RFC 9112 §7.1.2). */

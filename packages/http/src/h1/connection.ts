@@ -6,9 +6,9 @@ import {
   encodeChunkHeader,
   encodeRequestHead,
   encodeResponseHead,
+  encodeResponseHeadText,
   encodeTrailerSection,
   type Field,
-  fieldValues,
   type HttpErrorKind,
   HttpParseError,
   listTokens,
@@ -584,33 +584,8 @@ export class Http1Connection {
         if (upgrade) this.switchedRest = this.takeAll();
         return bytes;
       }
-      case 'response': {
-        if (role !== 'server') throw new LocalProtocolError('only a server sends responses');
-        if (ev.head.status < 200) throw new LocalProtocolError('use informational for 1xx');
-        const bytes = encodeResponseHead(ev.head);
-        if (this.state.facts.pendingSwitch === 'connect' && ev.head.status < 300) {
-          this.step('server', 'response', 'connect');
-          this.switchedRest = this.takeAll();
-          return bytes;
-        }
-        this.state.declineSwitch();
-        const framing =
-          this.state.server === 'IDLE'
-            ? frameOf(ev.head, false, true)
-            : responseFraming(this.method, ev.head, this.limits, true);
-        if (!responseKeepAlive(ev.head, framing)) this.state.noKeepAlive();
-        this.step('server', 'response');
-        this.writer =
-          framing.kind === 'length'
-            ? { kind: 'length', remaining: framing.length }
-            : framing.kind === 'chunked'
-              ? { kind: 'chunked' }
-              : { kind: 'close' };
-        // A response to HEAD and 1xx/204/304 have no body whatever the fields say (RFC 9110 §9.3.2, §6.4.1).
-        if (this.method === 'HEAD' || ev.head.status === 204 || ev.head.status === 304)
-          this.writer = { kind: 'none' };
-        return bytes;
-      }
+      case 'response':
+        return Buffer.from(this.sendResponseText(ev.head), 'latin1');
       case 'data': {
         const side = this.ourState;
         if (side !== 'SEND_BODY') throw new LocalProtocolError(`cannot send data in state ${side}`);
@@ -642,6 +617,37 @@ export class Http1Connection {
         return bytes;
       }
     }
+  }
+
+  /**
+   * send({ type: 'response' }) with the head returned as latin1 text (one char per byte),
+   * for a driver that joins it with the first body bytes in one buffer.
+   */
+  sendResponseText(head: ResponseHead): string {
+    if (this.role !== 'server') throw new LocalProtocolError('only a server sends responses');
+    if (head.status < 200) throw new LocalProtocolError('use informational for 1xx');
+    const text = encodeResponseHeadText(head);
+    if (this.state.facts.pendingSwitch === 'connect' && head.status < 300) {
+      this.step('server', 'response', 'connect');
+      this.switchedRest = this.takeAll();
+      return text;
+    }
+    this.state.declineSwitch();
+    const framing =
+      this.state.server === 'IDLE'
+        ? frameOf(head, false, true)
+        : responseFraming(this.method, head, this.limits, true);
+    if (!responseKeepAlive(head, framing)) this.state.noKeepAlive();
+    this.step('server', 'response');
+    this.writer =
+      framing.kind === 'length'
+        ? { kind: 'length', remaining: framing.length }
+        : framing.kind === 'chunked'
+          ? { kind: 'chunked' }
+          : { kind: 'close' };
+    // A response to HEAD and 1xx/204/304 have no body whatever the fields say (RFC 9110 §9.3.2, §6.4.1).
+    if (this.method === 'HEAD' || head.status === 204 || head.status === 304) this.writer = { kind: 'none' };
+    return text;
   }
 
   /** A state change for what we send: a missing row is the caller's mistake. */
@@ -744,22 +750,44 @@ export function requestInfo(
 ): RequestInfo {
   const fields = head.fields;
   const v11 = head.version.major === 1 && head.version.minor >= 1;
-  const hosts = fieldValues(fields, 'host');
+  // One pass to see which of the fields below are present at all: most requests carry
+  // none but Host, and the lists are then built only for the fields that are there.
+  let hosts = 0;
+  let hasConnection = false;
+  let hasExpect = false;
+  let hasUpgrade = false;
+  for (const [n] of fields) {
+    switch (n.length) {
+      case 4:
+        if (n.toLowerCase() === 'host') hosts++;
+        break;
+      case 6:
+        if (n.toLowerCase() === 'expect') hasExpect = true;
+        break;
+      case 7:
+        if (n.toLowerCase() === 'upgrade') hasUpgrade = true;
+        break;
+      case 10:
+        if (n.toLowerCase() === 'connection') hasConnection = true;
+        break;
+    }
+  }
   // RFC 9112 §3.2: a client MUST send Host in HTTP/1.1; a server MUST answer 400 to a
   // request without one or with more than one.
-  if (v11 && hosts.length === 0) framingError(local, 'missing-host', 'host', 'HTTP/1.1 request without Host');
-  if (hosts.length > 1) framingError(local, 'duplicate-host', 'host', 'more than one Host field');
+  if (v11 && hosts === 0) framingError(local, 'missing-host', 'host', 'HTTP/1.1 request without Host');
+  if (hosts > 1) framingError(local, 'duplicate-host', 'host', 'more than one Host field');
   const framing = frameOf(head, true, local, v11, limits);
-  const conn = listTokens(fields, 'connection');
+  const conn = hasConnection ? listTokens(fields, 'connection') : NO_TOKENS;
   const keepAlive = conn.includes('close') ? false : v11 ? true : conn.includes('keep-alive');
-  const expect = listTokens(fields, 'expect');
-  const upgradeValues = fieldValues(fields, 'upgrade');
+  const expectContinue = v11 && hasExpect && listTokens(fields, 'expect').includes('100-continue');
   const upgrade =
-    conn.includes('upgrade') && upgradeValues.length > 0 && head.method !== 'CONNECT'
+    hasUpgrade && conn.includes('upgrade') && head.method !== 'CONNECT'
       ? listTokens(fields, 'upgrade')
       : undefined;
-  return { framing, keepAlive, expectContinue: v11 && expect.includes('100-continue'), upgrade };
+  return { framing, keepAlive, expectContinue, upgrade };
 }
+
+const NO_TOKENS: readonly string[] = [];
 
 function frameOf(
   head: RequestHead | ResponseHead,

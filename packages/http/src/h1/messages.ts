@@ -382,8 +382,31 @@ export class ServerResponse extends Writable {
   override end(chunk?: unknown, encoding?: unknown, cb?: unknown): this {
     if (typeof chunk === 'function') return this.end(undefined, undefined, chunk);
     if (typeof encoding === 'function') return this.end(chunk, undefined, encoding);
-    if (!this.flushed && !this.wroteBody && !this.writableEnded)
+    if (!this.flushed && !this.wroteBody && !this.writableEnded) {
       this.knownLength = wholeBodyLength(chunk, encoding) ?? this.knownLength;
+      // The usual `res.end(body)` with nothing written before: head and body go to the
+      // channel now (one write on HTTP/1.1), and Writable only runs its end (_final,
+      // 'finish'), as node:http's end() writes without a stream queue in between. 'finish'
+      // still means "handed to the transport", as in node:http.
+      const bytes =
+        typeof chunk === 'string'
+          ? encoding === undefined || encoding === 'utf8'
+            ? Buffer.from(chunk, 'utf8')
+            : undefined
+          : chunk instanceof Uint8Array
+            ? chunk
+            : undefined;
+      if (bytes !== undefined && this.writableLength === 0 && !this.writableCorked && !this.destroyed) {
+        this.wroteBody = true;
+        this.sendHeadNow();
+        if (bytes.length > 0)
+          this.channel.sendData(bytes, (err) => {
+            if (err) this.destroy(err);
+          });
+        super.end(cb as () => void);
+        return this;
+      }
+    }
     if (chunk === undefined || chunk === null) super.end(cb as () => void);
     else super.end(chunk, encoding as BufferEncoding, cb as () => void);
     return this;

@@ -675,7 +675,6 @@ class H1ServerConnection {
       this.conn.state.noKeepAlive();
     }
     res.once('finish', this.onResFinish);
-    const expect = listTokens(h.fields, 'expect');
     if (s.tracing) s.trace(this.id, 'local', `process ${h.method} ${h.target}`);
     try {
       if (e.expectContinue) {
@@ -684,7 +683,7 @@ class H1ServerConnection {
           res.writeContinue();
           s.emit('request', req, res);
         }
-      } else if (expect.length > 0 && h.version.minor >= 1) {
+      } else if (h.version.minor >= 1 && hasExpectation(h.fields)) {
         // RFC 9110 §10.1.1: an expectation we do not know is answered 417.
         if (s.listenerCount('checkExpectation') > 0) s.emit('checkExpectation', req, res);
         else {
@@ -904,6 +903,14 @@ class H1ServerConnection {
 }
 
 const HTTP11 = { major: 1, minor: 1 };
+const EMPTY = new Uint8Array(0);
+
+/** An Expect field with at least one expectation in it (list parsed only when one is there). */
+function hasExpectation(fields: readonly Field[]): boolean {
+  for (const [n] of fields)
+    if (n.length === 6 && n.toLowerCase() === 'expect') return listTokens(fields, 'expect').length > 0;
+  return false;
+}
 const NO_TOKENS: readonly string[] = [];
 const CONNECTION_CLOSE: Field = ['Connection', 'close'];
 const CONNECTION_KEEP_ALIVE: Field = ['Connection', 'keep-alive'];
@@ -923,7 +930,7 @@ function flushPending(ch: H1ResponseChannel): void {
 /** One response's way to the wire over an HTTP/1.1 connection (see ResponseChannel). */
 class H1ResponseChannel implements ResponseChannel {
   /** The head waits for the first body bytes (or the next tick): a small response leaves in one write, as node:http's does. */
-  private pendingHead: Uint8Array | undefined;
+  private pendingHead: string | undefined;
 
   constructor(
     private readonly conn: Http1Connection,
@@ -974,10 +981,8 @@ class H1ResponseChannel implements ResponseChannel {
       }
     }
     try {
-      this.pendingHead = conn.send(
-        { type: 'response', head: { version: HTTP11, status, reason, fields } },
-        s.timers.now(),
-      );
+      // latin1 text: write() joins it with the first body bytes in one buffer
+      this.pendingHead = conn.sendResponseText({ version: HTTP11, status, reason, fields });
     } catch (err) {
       this.localError(err as Error);
       return;
@@ -1065,17 +1070,20 @@ class H1ResponseChannel implements ResponseChannel {
   }
 
   flushHead(): void {
-    const h = this.pendingHead;
-    this.pendingHead = undefined;
-    if (h) this.write(h);
+    if (this.pendingHead !== undefined) this.write(EMPTY);
   }
 
   private write(data: Uint8Array, done?: (err?: Error | null) => void): void {
     let bytes = data;
     const head = this.pendingHead;
-    if (head) {
-      bytes = bytes.length > 0 ? Buffer.concat([head, bytes]) : head;
+    if (head !== undefined) {
       this.pendingHead = undefined;
+      // head and body in one buffer, one socket write (a small response is one segment)
+      const n = head.length;
+      const joined = Buffer.allocUnsafe(n + data.length);
+      joined.write(head, 0, n, 'latin1');
+      if (data.length > 0) joined.set(data, n);
+      bytes = joined;
     }
     const socket = this.socket;
     if (bytes.length === 0 || socket.destroyed || !socket.writable) {

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { encodeResponseHead, encodeResponseHeadText } from '../../src/h1/codec.ts';
+
+const v11 = { major: 1, minor: 1 };
+const latin1 = (b: Uint8Array) => Buffer.from(b).toString('latin1');
+
+describe('response head encoding (status-line cache)', () => {
+  it('a cached status line is reused only for the same reason; others are checked and written', () => {
+    const a = encodeResponseHead({ version: v11, status: 200, reason: 'OK', fields: [] });
+    const b = encodeResponseHead({ version: v11, status: 200, reason: 'Fine', fields: [['X', '1']] });
+    const c = encodeResponseHead({ version: v11, status: 200, reason: 'OK', fields: [] });
+    expect(latin1(a)).toBe('HTTP/1.1 200 OK\r\n\r\n');
+    expect(latin1(b)).toBe('HTTP/1.1 200 Fine\r\nX: 1\r\n\r\n');
+    expect(latin1(c)).toBe('HTTP/1.1 200 OK\r\n\r\n');
+    expect(
+      latin1(encodeResponseHead({ version: { major: 1, minor: 0 }, status: 200, reason: 'OK', fields: [] })),
+    ).toBe('HTTP/1.0 200 OK\r\n\r\n');
+  });
+
+  it('a bad reason or status is refused even after a good line for that status was cached', () => {
+    encodeResponseHead({ version: v11, status: 404, reason: 'Not Found', fields: [] });
+    expect(() => encodeResponseHead({ version: v11, status: 404, reason: 'x\r\ny', fields: [] })).toThrow(
+      TypeError,
+    );
+    expect(() => encodeResponseHead({ version: v11, status: 1000, reason: 'OK', fields: [] })).toThrow(
+      TypeError,
+    );
+    expect(() =>
+      encodeResponseHead({ version: v11, status: 404, reason: 'Not Found', fields: [['a b', 'c']] }),
+    ).toThrow(TypeError);
+  });
+
+  it('the text form is the byte form, one char per byte (obs-text included)', () => {
+    const h = { version: v11, status: 200, reason: 'OK', fields: [['X-Y', 'caf\xe9']] as [string, string][] };
+    expect(Buffer.from(encodeResponseHeadText(h), 'latin1').equals(Buffer.from(encodeResponseHead(h)))).toBe(
+      true,
+    );
+  });
+});
