@@ -108,58 +108,78 @@ describe('the Agent retries requests above GOAWAY last-stream-id', () => {
   it('node:http2 sends GOAWAY with last-stream-id 1 while streams 3 and 5 are open: both are answered on a second connection', {
     timeout: 10_000,
   }, async () => {
-    const srv = http2.createServer();
-    let connections = 0;
-    const served: string[] = [];
-    const open = new Set<http2.ServerHttp2Session>();
-    srv.on('session', (s) => {
-      open.add(s);
-      connections++;
-      s.on('error', () => {});
-      (s as unknown as { n: number }).n = connections;
-    });
-    srv.on('stream', (stream, headers) => {
-      const n = (stream.session as unknown as { n: number }).n;
-      stream.on('error', () => {});
-      if (n === 1 && (stream.id ?? 0) > 1) return; // never processed: above the GOAWAY's last id
-      if (n === 1 && stream.id === 1) {
-        // Once the client's three requests are here, refuse all but the first (RFC 9113 §6.8).
-        const session = stream.session;
-        setImmediate(() => session?.goaway(http2.constants.NGHTTP2_NO_ERROR, 1));
-      }
-      let body = '';
-      stream.setEncoding('utf8');
-      stream.on('data', (d: string) => {
-        body += d;
-      });
-      stream.on('end', () => {
-        served.push(`${headers[':path']} #${n}`);
-        stream.respond({ ':status': 200 });
-        stream.end(`${headers[':method']} ${headers[':path']} ${body} #${n}`);
-      });
-    });
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-    const port = (srv.address() as net.AddressInfo).port;
-    const agent = new Agent({ http2: 'prior-knowledge' });
-    try {
-      const url = (p: string) => `http://127.0.0.1:${port}${p}`;
-      const answers = await Promise.all([
-        send(url('/one'), agent, 'GET'),
-        send(url('/two'), agent, 'POST', 'abc'),
-        send(url('/three'), agent, 'GET'),
-      ]);
-      expect(answers).toEqual([
-        { status: 200, body: 'GET /one  #1' },
-        { status: 200, body: 'POST /two abc #2' },
-        { status: 200, body: 'GET /three  #2' },
-      ]);
-      expect(served.sort()).toEqual(['/one #1', '/three #2', '/two #2']);
-      expect(connections).toBe(2);
-      expect(agent.stats().http2Retried).toBe(2);
-    } finally {
-      agent.destroy();
-      for (const s of open) s.destroy();
-      await new Promise<void>((r) => srv.close(() => r()));
-    }
+    const r = await againstNode(new Agent({ http2: 'prior-knowledge' }));
+    expect(r.answers).toEqual([
+      { status: 200, body: 'GET /one  #1' },
+      { status: 200, body: 'POST /two abc #2' },
+      { status: 200, body: 'GET /three  #2' },
+    ]);
+    expect(r.served.sort()).toEqual(['/one #1', '/three #2', '/two #2']);
+    expect(r.connections).toBe(2);
+    expect(r.retried).toBe(2);
+  });
+
+  it('a body longer than maxReplayBytes is not kept: that request fails (REFUSED_STREAM), the bodiless one is retried', {
+    timeout: 10_000,
+  }, async () => {
+    const r = await againstNode(new Agent({ http2: 'prior-knowledge', http2Session: { maxReplayBytes: 2 } }));
+    expect(r.answers[0]).toEqual({ status: 200, body: 'GET /one  #1' });
+    expect(r.answers[1]).toMatchObject({ error: expect.stringMatching(/REFUSED_STREAM|refused/i) });
+    expect(r.answers[2]).toEqual({ status: 200, body: 'GET /three  #2' });
+    expect(r.served.sort()).toEqual(['/one #1', '/three #2']);
+    expect(r.retried).toBe(1);
   });
 });
+
+/**
+ * A node:http2 server that, once a connection's first three requests are in, answers the
+ * first and sends GOAWAY with last-stream-id 1; later connections answer everything.
+ */
+async function againstNode(agent: Agent) {
+  const srv = http2.createServer();
+  let connections = 0;
+  const served: string[] = [];
+  const open = new Set<http2.ServerHttp2Session>();
+  srv.on('session', (s) => {
+    open.add(s);
+    connections++;
+    s.on('error', () => {});
+    (s as unknown as { n: number }).n = connections;
+  });
+  srv.on('stream', (stream, headers) => {
+    const n = (stream.session as unknown as { n: number }).n;
+    stream.on('error', () => {});
+    if (n === 1 && (stream.id ?? 0) > 1) return; // never processed: above the GOAWAY's last id
+    if (n === 1 && stream.id === 1) {
+      // Once the client's three requests are here, refuse all but the first (RFC 9113 §6.8).
+      const session = stream.session;
+      setImmediate(() => session?.goaway(http2.constants.NGHTTP2_NO_ERROR, 1));
+    }
+    let body = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (d: string) => {
+      body += d;
+    });
+    stream.on('end', () => {
+      served.push(`${headers[':path']} #${n}`);
+      stream.respond({ ':status': 200 });
+      stream.end(`${headers[':method']} ${headers[':path']} ${body} #${n}`);
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as net.AddressInfo).port;
+  try {
+    const url = (p: string) => `http://127.0.0.1:${port}${p}`;
+    const settle = (p: Promise<Answer>) => p.catch((e: Error) => ({ error: String(e.message) }));
+    const answers = await Promise.all([
+      settle(send(url('/one'), agent, 'GET')),
+      settle(send(url('/two'), agent, 'POST', 'abc')),
+      settle(send(url('/three'), agent, 'GET')),
+    ]);
+    return { answers, served, connections, retried: agent.stats().http2Retried };
+  } finally {
+    agent.destroy();
+    for (const s of open) s.destroy();
+    await new Promise<void>((r) => srv.close(() => r()));
+  }
+}
