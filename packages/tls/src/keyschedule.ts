@@ -13,6 +13,7 @@ import {
   type CryptoProvider,
   HASH_LENGTH,
   type HashName,
+  type RunningHash,
 } from './crypto/provider.ts';
 
 /** What a cipher suite means to the key schedule and record layer (RFC 8446 §B.4). */
@@ -255,21 +256,26 @@ export class KeySchedule {
 
 /**
  * The handshake transcript (RFC 8446 §4.4.1). Messages are kept until the hash function is
- * known (the client sends ClientHello before the server picks a suite), then hashed on demand.
+ * known (the client sends ClientHello before the server picks a suite). The first hash taken
+ * starts a running hash that every later message feeds, so each Transcript-Hash costs a copy
+ * of the running state rather than a pass over every message so far.
  */
 export class Transcript {
   private parts: Uint8Array[] = [];
   private length = 0;
+  private joined?: Uint8Array;
+  private running?: { crypto: CryptoProvider; alg: HashName; hash: RunningHash; fed: number };
 
   /** Append one whole handshake message (4-byte header included). */
   add(message: Uint8Array): void {
     this.parts.push(message);
     this.length += message.length;
+    this.joined = undefined;
   }
 
   get bytes(): Uint8Array {
-    if (this.parts.length !== 1) this.parts = [concatBytes(...this.parts)];
-    return this.parts[0] ?? new Uint8Array(0);
+    if (!this.joined) this.joined = this.parts.length === 1 ? this.parts[0] : concatBytes(...this.parts);
+    return this.joined ?? new Uint8Array(0);
   }
 
   get size(): number {
@@ -277,7 +283,14 @@ export class Transcript {
   }
 
   hash(c: CryptoProvider, hash: HashName): Uint8Array {
-    return c.hash(hash, this.bytes);
+    if (!c.runningHash) return c.hash(hash, this.bytes);
+    let r = this.running;
+    if (!r || r.crypto !== c || r.alg !== hash) {
+      r = { crypto: c, alg: hash, hash: c.runningHash(hash), fed: 0 };
+      this.running = r;
+    }
+    for (; r.fed < this.parts.length; r.fed++) r.hash.update(this.parts[r.fed] as Uint8Array);
+    return r.hash.copy().digest();
   }
 
   /**
@@ -293,5 +306,7 @@ export class Transcript {
     m.set(h, 4);
     this.parts = [m];
     this.length = m.length;
+    this.joined = undefined;
+    this.running = undefined;
   }
 }

@@ -162,9 +162,15 @@ export class TlsSocket extends Duplex {
     this.writing = true;
     try {
       const t = this.transport;
-      for (let d = this.outQueue.shift(); d !== undefined; d = this.outQueue.shift()) {
-        // Nothing goes out after the transport has ended (after our close_notify or fatal alert).
-        if (!t.writableEnded && !t.destroyed) t.write(d);
+      while (this.outQueue.length > 0) {
+        // One transport write per batch of records (a flight, or one large write's records),
+        // not one per record. A nested call may queue more while we write: the loop takes it next.
+        const batch = coalesce(this.outQueue);
+        this.outQueue = [];
+        for (const d of batch) {
+          // Nothing goes out after the transport has ended (after our close_notify or fatal alert).
+          if (!t.writableEnded && !t.destroyed) t.write(d);
+        }
       }
       if (this.endQueued && !t.writableEnded && !t.destroyed) t.end();
     } finally {
@@ -286,6 +292,55 @@ export class TlsSocket extends Duplex {
     else t.once('finish', drain);
     this.output([], true);
   }
+}
+
+/** Pieces no larger than this are copied together into one write (a handshake flight). */
+const JOIN_LIMIT = 16 * 1024;
+
+/**
+ * The records queued for the transport, as few buffers as cheaply possible: records that lie
+ * side by side in one allocation (RecordProtection cuts a large write's records from one slab)
+ * become one view without a copy; small pieces in a row are copied into one buffer.
+ */
+export function coalesce(parts: readonly Uint8Array[]): Uint8Array[] {
+  if (parts.length <= 1) return parts.slice();
+  // Views of adjacent bytes of one buffer join for free.
+  const runs: Uint8Array[] = [];
+  for (const p of parts) {
+    if (p.length === 0) continue;
+    const last = runs[runs.length - 1];
+    if (last && last.buffer === p.buffer && last.byteOffset + last.byteLength === p.byteOffset) {
+      runs[runs.length - 1] = new Uint8Array(last.buffer, last.byteOffset, last.byteLength + p.byteLength);
+    } else runs.push(p);
+  }
+  // Then small runs in a row are copied together.
+  const out: Uint8Array[] = [];
+  let group: Uint8Array[] = [];
+  let groupBytes = 0;
+  const flush = (): void => {
+    if (group.length === 1) out.push(group[0] as Uint8Array);
+    else if (group.length > 1) {
+      const joined = new Uint8Array(groupBytes);
+      let at = 0;
+      for (const g of group) {
+        joined.set(g, at);
+        at += g.length;
+      }
+      out.push(joined);
+    }
+    group = [];
+    groupBytes = 0;
+  };
+  for (const r of runs) {
+    if (r.length > JOIN_LIMIT || groupBytes + r.length > JOIN_LIMIT) flush();
+    if (r.length > JOIN_LIMIT) out.push(r);
+    else {
+      group.push(r);
+      groupBytes += r.length;
+    }
+  }
+  flush();
+  return out;
 }
 
 /** A client TlsSocket over `transport`, handshake started. */

@@ -136,6 +136,11 @@ export function decodeTLSInnerPlaintext(bytes: Uint8Array, base = 0): TLSInnerPl
 /**
  * Cuts a byte stream into whole records. The buffer never grows past one maximal
  * record plus one read: a header announcing an oversized record throws at once.
+ *
+ * The records returned are views, not copies: of the chunk passed in when no partial record
+ * was waiting, else of a fresh buffer joining the two. They are for the caller to use
+ * before its next push (the chunk's owner may reuse it after); only the incomplete tail is
+ * copied and kept.
  */
 export class RecordReader {
   private buf: Uint8Array = new Uint8Array(0);
@@ -157,33 +162,34 @@ export class RecordReader {
    * error, so a receiver handles them (and answers them) before it fails on the rest.
    */
   pushUntilError(chunk: Uint8Array): { records: Uint8Array[]; error?: ParseError } {
-    if (this.buf.length === 0) this.buf = chunk.slice();
+    let buf: Uint8Array;
+    if (this.buf.length === 0) buf = chunk;
     else {
-      const next = new Uint8Array(this.buf.length + chunk.length);
-      next.set(this.buf, 0);
-      next.set(chunk, this.buf.length);
-      this.buf = next;
+      buf = new Uint8Array(this.buf.length + chunk.length);
+      buf.set(this.buf, 0);
+      buf.set(chunk, this.buf.length);
     }
     const out: Uint8Array[] = [];
     let at = 0;
     let error: ParseError | undefined;
-    while (this.buf.length - at >= RECORD_HEADER_LENGTH) {
+    while (buf.length - at >= RECORD_HEADER_LENGTH) {
       // A ParseError (record_overflow, bad type) comes before waiting for an impossible body.
       let h: RecordHeader;
       try {
-        h = decodeRecordHeader(this.buf.subarray(at, at + RECORD_HEADER_LENGTH), this.consumed + at);
+        h = decodeRecordHeader(buf.subarray(at, at + RECORD_HEADER_LENGTH), this.consumed + at);
       } catch (e) {
         if (!(e instanceof ParseError)) throw e;
         error = e;
         break;
       }
       const total = RECORD_HEADER_LENGTH + h.length;
-      if (this.buf.length - at < total) break;
-      out.push(this.buf.slice(at, at + total));
+      if (buf.length - at < total) break;
+      out.push(buf.subarray(at, at + total));
       at += total;
     }
     this.consumed += at;
-    this.buf = this.buf.slice(at);
+    // The incomplete tail outlives this call: a copy, since the chunk is not ours to keep.
+    this.buf = at === buf.length ? new Uint8Array(0) : buf.slice(at);
     return error ? { records: out, error } : { records: out };
   }
 }

@@ -18,6 +18,7 @@ import {
   type KeyPair,
   KeyShareError,
   PUBLIC_KEY_LENGTH,
+  type RunningHash,
 } from './provider.ts';
 
 const HASHES = { sha256, sha384 } as const;
@@ -41,10 +42,27 @@ function nobleAead(name: AeadName, key: Uint8Array): Aead {
   };
 }
 
+interface NobleHash {
+  update(data: Uint8Array): unknown;
+  clone(): NobleHash;
+  digest(): Uint8Array;
+}
+
+function nobleRunningHash(h: NobleHash): RunningHash {
+  return {
+    update: (data) => {
+      h.update(data);
+    },
+    copy: () => nobleRunningHash(h.clone()),
+    digest: () => h.digest(),
+  };
+}
+
 /** The default provider: @noble/hashes, @noble/ciphers, @noble/curves (pure TypeScript). */
 export const nobleCrypto: CryptoProvider = {
   name: 'noble',
   hash: (alg: HashName, data) => HASHES[alg](data),
+  runningHash: (alg: HashName) => nobleRunningHash(HASHES[alg].create()),
   hmac: (alg: HashName, key, data) => hmac(HASHES[alg], key, data),
   hkdfExtract: (alg, salt, ikm) => extract(HASHES[alg], ikm, salt),
   hkdfExpand: (alg, prk, info, length) => expand(HASHES[alg], prk, info, length),

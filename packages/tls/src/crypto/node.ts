@@ -6,8 +6,11 @@ import {
   createHmac,
   createPrivateKey,
   createPublicKey,
+  createSecretKey,
   diffieHellman,
   generateKeyPairSync,
+  type Hash,
+  type KeyObject,
   randomBytes,
 } from 'node:crypto';
 import {
@@ -22,6 +25,7 @@ import {
   type KeyPair,
   KeyShareError,
   PUBLIC_KEY_LENGTH,
+  type RunningHash,
 } from './provider.ts';
 
 const CIPHER: Record<AeadName, 'aes-128-gcm' | 'aes-256-gcm' | 'chacha20-poly1305'> = {
@@ -35,36 +39,52 @@ const u8 = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.b
 function nodeAead(name: AeadName, key: Uint8Array): Aead {
   if (key.length !== AEAD_KEY_LENGTH[name])
     throw new RangeError(`${name} needs a ${AEAD_KEY_LENGTH[name]}-byte key`);
-  const alg = CIPHER[name];
-  const k = Buffer.from(key);
+  const alg = CIPHER[name] as 'aes-128-gcm';
+  // One KeyObject per traffic key: createCipheriv with a KeyObject skips copying and
+  // validating raw key bytes on every record.
+  const k = createSecretKey(key);
   const opts = { authTagLength: AEAD_TAG_LENGTH };
+  // OpenSSL's EVP interface takes the nonce only at init, and node offers no re-init: one
+  // cipher context per record is the cheapest correct way to set a new nonce.
+  const sealInto = (
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    plaintext: Uint8Array,
+    trailer: Uint8Array,
+    out: Uint8Array,
+    at: number,
+  ): void => {
+    const c = createCipheriv(alg, k, nonce, opts);
+    c.setAAD(aad, { plaintextLength: plaintext.length + trailer.length });
+    // GCM and ChaCha20-Poly1305 are stream modes: update returns exactly its input's length.
+    out.set(c.update(plaintext), at);
+    let end = at + plaintext.length;
+    if (trailer.length > 0) {
+      out.set(c.update(trailer), end);
+      end += trailer.length;
+    }
+    c.final();
+    out.set(c.getAuthTag(), end);
+  };
   return {
     name,
+    sealInto,
     seal(nonce, aad, plaintext) {
-      // One OpenSSL context per record: createCipheriv is the cheapest correct way to set a new nonce.
-      const c = createCipheriv(alg as 'aes-128-gcm', k, nonce, opts);
-      c.setAAD(aad, { plaintextLength: plaintext.length });
       const out = new Uint8Array(plaintext.length + AEAD_TAG_LENGTH);
-      const body = c.update(plaintext);
-      out.set(body, 0);
-      let at = body.length;
-      const fin = c.final();
-      out.set(fin, at);
-      at += fin.length;
-      out.set(c.getAuthTag(), at);
+      sealInto(nonce, aad, plaintext, EMPTY, out, 0);
       return out;
     },
     open(nonce, aad, ciphertext) {
       if (ciphertext.length < AEAD_TAG_LENGTH) return null;
       const n = ciphertext.length - AEAD_TAG_LENGTH;
-      const d = createDecipheriv(alg as 'aes-128-gcm', k, nonce, opts);
+      const d = createDecipheriv(alg, k, nonce, opts);
       d.setAuthTag(ciphertext.subarray(n));
       d.setAAD(aad, { plaintextLength: n });
       const body = d.update(ciphertext.subarray(0, n));
       try {
-        const fin = d.final();
-        if (fin.length === 0) return u8(body);
-        return u8(Buffer.concat([body, fin]));
+        // Stream modes: final() yields no bytes, it only checks the tag.
+        d.final();
+        return u8(body);
       } catch {
         return null;
       }
@@ -72,18 +92,25 @@ function nodeAead(name: AeadName, key: Uint8Array): Aead {
   };
 }
 
-// DER wrappers for raw X25519 keys (RFC 8410 §7, §4): node:crypto only takes keys as KeyObjects.
-const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+const EMPTY = new Uint8Array(0);
 
-/** X25519 and X448 (RFC 7748) as OpenSSL takes raw keys: fixed DER prefixes (RFC 8410). */
-const MONTGOMERY: Record<'x25519' | 'x448', { type: string; pkcs8: Buffer; spki: Buffer }> = {
-  x25519: { type: 'x25519', pkcs8: X25519_PKCS8_PREFIX, spki: X25519_SPKI_PREFIX },
-  x448: {
-    type: 'x448',
-    pkcs8: Buffer.from('3046020100300506032b656f043a0438', 'hex'),
-    spki: Buffer.from('3042300506032b656f033900', 'hex'),
-  },
+function nodeRunningHash(h: Hash): RunningHash {
+  return {
+    update: (data) => {
+      h.update(data);
+    },
+    copy: () => nodeRunningHash(h.copy()),
+    digest: () => u8(h.digest()),
+  };
+}
+
+/**
+ * X25519 and X448 (RFC 7748) as OpenSSL takes raw private keys: a fixed PKCS#8 prefix (RFC
+ * 8410 §7); node:crypto only takes keys as KeyObjects.
+ */
+const MONTGOMERY: Record<'x25519' | 'x448', { type: string; pkcs8: Buffer }> = {
+  x25519: { type: 'x25519', pkcs8: Buffer.from('302e020100300506032b656e04220420', 'hex') },
+  x448: { type: 'x448', pkcs8: Buffer.from('3046020100300506032b656f043a0438', 'hex') },
 };
 const EC_CURVE: Record<'secp256r1' | 'secp384r1' | 'secp521r1', string> = {
   secp256r1: 'prime256v1',
@@ -91,18 +118,64 @@ const EC_CURVE: Record<'secp256r1' | 'secp384r1' | 'secp521r1', string> = {
   secp521r1: 'secp521r1',
 };
 
-function montPrivate(m: { pkcs8: Buffer }, raw: Uint8Array) {
-  return createPrivateKey({ key: Buffer.concat([m.pkcs8, raw]), format: 'der', type: 'pkcs8' });
+/**
+ * The private KeyObject of each X25519/X448 key pair generateKeyPair made, by its raw bytes:
+ * importing a raw key costs far more than the Diffie-Hellman itself (OpenSSL 3's PKCS#8
+ * decoder), and the pair's KeyObject is at hand when it is made.
+ */
+const montKeyObjects = new WeakMap<Uint8Array, KeyObject>();
+
+const b64url = (b: Uint8Array): string =>
+  Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
+const fromB64url = (s: string | undefined): Uint8Array => u8(Buffer.from(s ?? '', 'base64url'));
+const JWK_CURVE = { x25519: 'X25519', x448: 'X448' } as const;
+
+/**
+ * Import a raw X25519/X448 private key. JWK import is ten times cheaper than PKCS#8 here; node
+ * asks for the public `x` as well but derives the key from `d` alone, which the self-test below
+ * checks once (RFC 7748 §6.1's key pair) before the JWK route is trusted. Otherwise PKCS#8.
+ */
+function montPrivate(group: 'x25519' | 'x448', raw: Uint8Array): KeyObject {
+  const cached = montKeyObjects.get(raw);
+  if (cached) return cached;
+  const m = MONTGOMERY[group];
+  return group === 'x25519' && jwkPrivateImportDerivesPublic()
+    ? createPrivateKey({
+        key: { kty: 'OKP', crv: JWK_CURVE[group], d: b64url(raw), x: b64url(raw) },
+        format: 'jwk',
+      })
+    : createPrivateKey({ key: Buffer.concat([m.pkcs8, raw]), format: 'der', type: 'pkcs8' });
 }
 
-function montPublic(m: { spki: Buffer }, raw: Uint8Array) {
-  return createPublicKey({ key: Buffer.concat([m.spki, raw]), format: 'der', type: 'spki' });
+let jwkRouteChecked: boolean | undefined;
+function jwkPrivateImportDerivesPublic(): boolean {
+  if (jwkRouteChecked === undefined) {
+    // RFC 7748 §6.1: Alice's private key and the public key it yields.
+    const d = Buffer.from('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a', 'hex');
+    const x = '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a';
+    try {
+      const k = createPrivateKey({
+        key: { kty: 'OKP', crv: 'X25519', d: b64url(d), x: b64url(d) },
+        format: 'jwk',
+      });
+      jwkRouteChecked = Buffer.from(fromB64url(k.export({ format: 'jwk' }).x)).toString('hex') === x;
+    } catch {
+      jwkRouteChecked = false;
+    }
+  }
+  return jwkRouteChecked;
+}
+
+/** A peer's raw X25519/X448 public key (RFC 7748): JWK import, as cheap as it gets in node. */
+function montPublic(group: 'x25519' | 'x448', raw: Uint8Array): KeyObject {
+  return createPublicKey({ key: { kty: 'OKP', crv: JWK_CURVE[group], x: b64url(raw) }, format: 'jwk' });
 }
 
 /** node:crypto (OpenSSL). Same results as the noble provider, faster on the AEAD hot path. */
 export const nodeCrypto: CryptoProvider = {
   name: 'node',
   hash: (alg: HashName, data) => u8(createHash(alg).update(data).digest()),
+  runningHash: (alg: HashName) => nodeRunningHash(createHash(alg)),
   hmac: (alg: HashName, key, data) => u8(createHmac(alg, key).update(data).digest()),
   // HKDF-Extract is HMAC(salt, IKM) (RFC 5869 §2.2); node's hkdfSync only offers extract+expand together.
   hkdfExtract: (alg, salt, ikm) => u8(createHmac(alg, salt).update(ikm).digest()),
@@ -126,20 +199,20 @@ export const nodeCrypto: CryptoProvider = {
   },
   aead: nodeAead,
   generateKeyPair(group: GroupName, privateKey?: Uint8Array): KeyPair {
-    const mont = MONTGOMERY[group as 'x25519' | 'x448'];
-    if (mont) {
+    if (group === 'x25519' || group === 'x448') {
       if (privateKey) {
-        const pub = createPublicKey(montPrivate(mont, privateKey)).export({ format: 'der', type: 'spki' });
-        return { group, privateKey: privateKey.slice(), publicKey: u8(pub.subarray(mont.spki.length)) };
+        const sk = privateKey.slice();
+        const key = montPrivate(group, sk);
+        montKeyObjects.set(sk, key);
+        const pub = createPublicKey(key).export({ format: 'jwk' });
+        return { group, privateKey: sk, publicKey: fromB64url(pub.x) };
       }
-      const kp = generateKeyPairSync(mont.type as 'x25519');
-      const der = kp.privateKey.export({ format: 'der', type: 'pkcs8' });
-      const spki = kp.publicKey.export({ format: 'der', type: 'spki' });
-      return {
-        group,
-        privateKey: u8(der.subarray(mont.pkcs8.length)),
-        publicKey: u8(spki.subarray(mont.spki.length)),
-      };
+      // JWK export reads the raw key; PKCS#8/SPKI export runs OpenSSL's encoders, far slower.
+      const kp = generateKeyPairSync(MONTGOMERY[group].type as 'x25519');
+      const jwk = kp.privateKey.export({ format: 'jwk' });
+      const sk = fromB64url(jwk.d);
+      montKeyObjects.set(sk, kp.privateKey);
+      return { group, privateKey: sk, publicKey: fromB64url(jwk.x) };
     }
     const ecdh = createECDH(EC_CURVE[group as 'secp256r1']);
     if (privateKey) ecdh.setPrivateKey(Buffer.from(privateKey));
@@ -154,14 +227,13 @@ export const nodeCrypto: CryptoProvider = {
     if (peerPublicKey.length !== PUBLIC_KEY_LENGTH[group]) {
       throw new KeyShareError(`${group} public key must be ${PUBLIC_KEY_LENGTH[group]} bytes`);
     }
-    const mont = MONTGOMERY[group as 'x25519' | 'x448'];
-    if (mont) {
+    if (group === 'x25519' || group === 'x448') {
       let out: Uint8Array;
       try {
         out = u8(
           diffieHellman({
-            privateKey: montPrivate(mont, privateKey),
-            publicKey: montPublic(mont, peerPublicKey),
+            privateKey: montPrivate(group, privateKey),
+            publicKey: montPublic(group, peerPublicKey),
           }),
         );
       } catch (e) {

@@ -31,6 +31,31 @@ export interface Aead {
   seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array;
   /** The plaintext, or null when the tag does not verify (the record layer maps that to bad_record_mac). */
   open(nonce: Uint8Array, aad: Uint8Array, ciphertextAndTag: Uint8Array): Uint8Array | null;
+  /**
+   * Seal `plaintext || trailer` into `out` at `at`, the tag right after it: the record layer
+   * seals straight into the record it sends (header room in front), with no copies of its own.
+   * `out` may not overlap `plaintext` or `trailer`. Optional: without it the record layer uses seal.
+   */
+  sealInto?(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    plaintext: Uint8Array,
+    trailer: Uint8Array,
+    out: Uint8Array,
+    at: number,
+  ): void;
+}
+
+/**
+ * A hash that takes its input in pieces and can be forked: the transcript hash (RFC 8446
+ * §4.4.1) is read at several points of one handshake, each a prefix of the next.
+ */
+export interface RunningHash {
+  update(data: Uint8Array): void;
+  /** An independent copy of the state so far. */
+  copy(): RunningHash;
+  /** The digest; the hash must not be used after. */
+  digest(): Uint8Array;
 }
 
 export interface KeyPair {
@@ -49,6 +74,8 @@ export class KeyShareError extends Error {
 export interface CryptoProvider {
   readonly name: string;
   hash(alg: HashName, data: Uint8Array): Uint8Array;
+  /** A running hash, for transcripts. Optional: without it a transcript is rehashed whole. */
+  runningHash?(alg: HashName): RunningHash;
   hmac(alg: HashName, key: Uint8Array, data: Uint8Array): Uint8Array;
   /** HKDF-Extract(salt, IKM) (RFC 5869 §2.2). */
   hkdfExtract(alg: HashName, salt: Uint8Array, ikm: Uint8Array): Uint8Array;
