@@ -10,9 +10,10 @@
  * other work. Everything on the virtual clock of two simulated hosts.
  *
  *   pnpm example http-async-job
+ *   pnpm example http-async-job --tun    # root: real packets, the kernel routing (lib/stage.ts)
  */
 import { fetch } from '@stepwire/http';
-import { isMain, stage } from './lib/stage.ts';
+import { isMain, ms, stage } from './lib/stage.ts';
 
 const JOB_MS = 3000;
 
@@ -55,7 +56,7 @@ export async function run(o: { seed?: number; print?: boolean; tun?: boolean } =
       fetch(s.url('/sync/thumbnail'), { method: 'POST', agent }).then((r) => r.text()),
     );
     const syncMs = s.now() - syncStart;
-    s.log('client', `← 200 ${syncBody} after ${syncMs} ms`);
+    s.log('client', `← 200 ${syncBody} after ${ms(syncMs)}`);
 
     // Asynchronous: accepted at once, then polled.
     const asyncStart = s.now();
@@ -64,7 +65,7 @@ export async function run(o: { seed?: number; print?: boolean; tun?: boolean } =
     const acceptMs = s.now() - asyncStart;
     const location = accepted.headers.get('location') ?? '';
     const retryAfter = Number(accepted.headers.get('retry-after') ?? '1') * 1000;
-    s.log('client', `← ${accepted.status} Location: ${location} after ${acceptMs} ms`);
+    s.log('client', `← ${accepted.status} Location: ${location} after ${ms(acceptMs)}`);
     let polls = 0;
     let result: { state: string; result?: string } = { state: 'running' };
     while (result.state !== 'done') {
@@ -79,7 +80,7 @@ export async function run(o: { seed?: number; print?: boolean; tun?: boolean } =
     const asyncMs = s.now() - asyncStart;
     if (o.print)
       console.log(
-        `sync: answered after ${syncMs} ms; async: accepted after ${acceptMs} ms, done after ${asyncMs} ms and ${polls} polls`,
+        `sync: answered after ${ms(syncMs)}; async: accepted after ${ms(acceptMs)}, done after ${ms(asyncMs)} and ${polls} polls`,
       );
     return {
       sync: { ms: syncMs, body: syncBody },

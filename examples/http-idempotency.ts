@@ -5,13 +5,15 @@
  * request arrives (draft-ietf-httpapi-idempotency-key-header).
  *
  * The server remembers each key with a fingerprint of the request body and, once done, the
- * response. Three stories on two simulated hosts: (1) the client gives up waiting after
+ * response. Stories on two simulated hosts: (0) a payment without a key is refused with
+ * 400; (1) the client gives up waiting after
  * 100 ms and retries, twice — the first retry joins the charge still in progress, the
  * second gets the stored response at once; (2) three copies of one request race on three
  * connections — one charge, three identical answers; (3) the same key with another body is
  * refused with 422. `Idempotent-Replayed: true` marks stored answers.
  *
  *   pnpm example http-idempotency
+ *   pnpm example http-idempotency --tun    # root: real packets, the kernel routing (lib/stage.ts)
  */
 import { createHash } from 'node:crypto';
 import { fetch } from '@stepwire/http';
@@ -105,6 +107,15 @@ export async function run(o: { seed?: number; print?: boolean; tun?: boolean } =
         return { status: 0, replayed: false, body: '' };
       }
     };
+    // (0) No key: refused. This also opens the pool's connection, so the 100 ms of story 1
+    // are the server's time, not the handshake's (over TUN a busy machine can stall that long).
+    s.log('client', '→ POST /payments (no Idempotency-Key) 10 EUR');
+    const missing = await s.net.run(
+      fetch(s.url('/payments'), { method: 'POST', body: JSON.stringify({ amount: 10 }), agent }).then(
+        async (r) => ({ status: r.status, body: await r.text() }),
+      ),
+    );
+    s.log('client', `← ${missing.status} ${missing.body}`);
     // (1) A timeout, then retries.
     const retries = [await s.net.run(pay('key-1', 40, 100))];
     retries.push(await s.net.run(pay('key-1', 40)));
@@ -118,7 +129,7 @@ export async function run(o: { seed?: number; print?: boolean; tun?: boolean } =
       console.log(
         `key-1: ${retries.length} requests, ${runs('key-1')} charge; key-2: ${concurrent.length} concurrent requests, ${runs('key-2')} charge; reused key → ${mismatch.status}`,
       );
-    return { retries, concurrent, mismatch, charges, timeline: s.timeline };
+    return { missing, retries, concurrent, mismatch, charges, timeline: s.timeline };
   } finally {
     await s.close();
   }

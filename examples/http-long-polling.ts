@@ -10,9 +10,10 @@
  * http-short-polling, a fraction of the requests, and no interval of latency.
  *
  *   pnpm example http-long-polling
+ *   pnpm example http-long-polling --tun    # root: real packets, the kernel routing (lib/stage.ts)
  */
 import { poll, printLatencies, type Received } from './lib/feed.ts';
-import { isMain, stage } from './lib/stage.ts';
+import { isMain, ms, stage } from './lib/stage.ts';
 
 export const PUBLISH_AT = [1500, 2600, 9000];
 export const HOLD_MS = 5000;
@@ -43,7 +44,7 @@ export async function run(o: { seed?: number; print?: boolean; tun?: boolean } =
           waiting.delete(w);
           timer.cancel();
           answers.push({ status, at: s.now(), heldMs: s.now() - arrived });
-          s.log('server', `→ ${status} after holding ${s.now() - arrived} ms`);
+          s.log('server', `→ ${status} after holding ${ms(s.now() - arrived)}`);
           if (status === 204) res.writeHead(204).end();
           else
             res

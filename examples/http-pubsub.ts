@@ -13,6 +13,7 @@
  * its first copy of orders-2 before acknowledging, and the redelivery is what it processes.
  *
  *   pnpm example http-pubsub
+ *   pnpm example http-pubsub --tun    # root: real packets, the kernel routing (lib/stage.ts)
  */
 import { EventSource, type FetchLike, fetch, SseWriter, ws } from '@stepwire/http';
 import type { Timer } from '@stepwire/wire';
@@ -147,11 +148,13 @@ export async function run(o: { seed?: number; print?: boolean; tun?: boolean } =
         s.log('dashboard', `acknowledgement of ${m.id} lost on the way`);
         return;
       }
-      void fetch(s.url('/ack'), {
+      // Fire and forget: a lost ack is what redelivery is for (and at close, the pool may
+      // drop one still in flight).
+      fetch(s.url('/ack'), {
         method: 'POST',
         body: JSON.stringify({ subscriber: 'dashboard', id: m.id }),
         agent: dashAgent,
-      });
+      }).catch(() => {});
     });
 
     // The worker: a WebSocket, acknowledgements as messages.
@@ -175,13 +178,23 @@ export async function run(o: { seed?: number; print?: boolean; tun?: boolean } =
 
     // The publisher.
     const pubAgent = s.agent(publisher);
-    for (const [at, topic, data] of PUBLISH)
-      s.at(at, () => {
-        s.log('publisher', `→ ${topic}: ${data}`);
-        void fetch(s.url(`/topics/${topic}`), { method: 'POST', body: data, agent: pubAgent });
-      });
+    const taken = PUBLISH.map(
+      ([at, topic, data]) =>
+        new Promise<void>((resolve, reject) => {
+          s.at(at, () => {
+            s.log('publisher', `→ ${topic}: ${data}`);
+            fetch(s.url(`/topics/${topic}`), { method: 'POST', body: data, agent: pubAgent }).then(
+              () => resolve(),
+              reject,
+            );
+          });
+        }),
+    );
     const pendingCount = () => [...subscribers.values()].reduce((n, x) => n + x.pending.size, 0);
-    await s.net.run(() => s.now() > 500 && pendingCount() === 0);
+    // Done when every publish was taken (the broker pushes before it answers) and every
+    // delivery acknowledged, redeliveries included.
+    await s.net.run(Promise.all(taken));
+    await s.net.run(() => pendingCount() === 0);
     const redeliveries = deliveries.filter((d) => d.attempt > 1);
     if (o.print)
       console.log(

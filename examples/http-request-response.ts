@@ -9,6 +9,7 @@
  * the same connection (RFC 9112 §9.3 persistence), then the timeline of the three exchanges.
  *
  *   pnpm example http-request-response
+ *   pnpm example http-request-response --tun    # root: real packets, the kernel routing (lib/stage.ts)
  */
 import { fetch as httpFetch } from '@stepwire/http';
 import { isMain, readBody, stage } from './lib/stage.ts';

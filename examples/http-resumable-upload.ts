@@ -12,6 +12,7 @@
  * sha256 of the reassembled file matches the client's: at most one chunk went twice.
  *
  *   pnpm example http-resumable-upload
+ *   pnpm example http-resumable-upload --tun    # root: real packets, the kernel routing (lib/stage.ts)
  */
 import { createHash } from 'node:crypto';
 import { fetch } from '@stepwire/http';

@@ -10,6 +10,7 @@
  * for with requests that carry nothing. Compare http-long-polling and http-sse-push.
  *
  *   pnpm example http-short-polling
+ *   pnpm example http-short-polling --tun    # root: real packets, the kernel routing (lib/stage.ts)
  */
 import { poll, printLatencies, type Received } from './lib/feed.ts';
 import { isMain, stage } from './lib/stage.ts';
@@ -44,9 +45,12 @@ export async function run(
     let polls = 0;
     let empty = 0;
     const received: Received[] = [];
-    while (s.now() < until) {
-      await s.net.run(interval);
+    // A poll every interval on the client's clock (not an interval after the last answer):
+    // a slow answer does not push the later polls back.
+    for (let at = interval; at <= until; at += interval) {
+      await s.net.run(Math.max(0, at - s.now()));
       polls++;
+      s.log('client', `→ GET /messages?since=${since}`);
       const r = await poll(s, agent, since);
       if (r.status === 204) empty++;
       for (const m of r.body) {

@@ -11,6 +11,7 @@
  * Each event reaches the client one link delay (5 ms) after it is sent.
  *
  *   pnpm example http-sse-push
+ *   pnpm example http-sse-push --tun    # root: real packets, the kernel routing (lib/stage.ts)
  */
 import { EventSource, type FetchLike, fetch, lastEventIdOf, SseWriter } from '@stepwire/http';
 import { isMain, stage } from './lib/stage.ts';

@@ -10,6 +10,7 @@
  * (5 ms) after the server relays it.
  *
  *   pnpm example http-websocket-chat
+ *   pnpm example http-websocket-chat --tun    # root: real packets, the kernel routing (lib/stage.ts)
  */
 import { ws } from '@stepwire/http';
 import { isMain, stage } from './lib/stage.ts';

@@ -9,7 +9,10 @@
  * forwarded, and a packet socket inside the namespace sees each one on both devices, one hop apart.
  *
  * Tests run concurrently (each example has its own namespace); the long ones (SSE, long and
- * short polling, async job: 6-9 s of schedule each) start first.
+ * short polling, async job: 6-9 s of schedule each) start first. Making a namespace and its
+ * devices runs `ip` synchronously and stalls the one event loop for a moment, so the runs
+ * with the tightest real-time story (pubsub's 1 s redelivery, idempotency's 100 ms client
+ * timeout) start last, when the others are set up.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -40,6 +43,9 @@ const tun = { tun: true } as const;
 /** This process's stage namespaces: sw-ex-<pid>-<n>. */
 const ours = () => readdirSync('/var/run/netns').filter((n) => n.startsWith(`sw-ex-${process.pid}-`));
 
+/** A run's timeline as text: the message of a failed assertion, to see what happened when. */
+const story = (timeline: Moment[]) => timeline.map((m) => `${m.t} ${m.who}: ${m.text}`).join('\n');
+
 /** The kernel's own line at the end of a TUN run's timeline: how many packets it forwarded. */
 function forwarded(timeline: Moment[]): number {
   const last = timeline.at(-1);
@@ -61,7 +67,10 @@ describe.concurrent('examples over TUN: HTTP patterns, the kernel routing betwee
     expect,
   }) => {
     const r = await ssePush(tun);
-    expect(r.received.map((e) => e.id)).toEqual(['1', '2', '3', '4', '5', '6']);
+    expect(
+      r.received.map((e) => e.id),
+      story(r.timeline),
+    ).toEqual(['1', '2', '3', '4', '5', '6']);
     for (const e of r.received) expect(e.receivedAt - e.sentAt).toBeGreaterThanOrEqual(DELAY - EARLY);
     expect(r.connections.map((c) => c.lastEventId)).toEqual(['', '3']);
     const third = r.received[2]?.receivedAt ?? 0;
@@ -72,25 +81,43 @@ describe.concurrent('examples over TUN: HTTP patterns, the kernel routing betwee
     expect(forwarded(r.timeline)).toBeGreaterThan(0);
   });
 
-  it('long polling: each 200 leaves the server in the publish itself, the quiet stretch ends in one 204 after the hold', async ({
+  it('long polling: a held poll is answered in the first publish within the hold, or 204 when the hold runs out; one request per message', async ({
     expect,
   }) => {
     const r = await longPolling(tun);
-    expect(r.polls).toBe(4);
-    const ok = r.answers.filter((a) => a.status === 200);
-    expect(ok).toHaveLength(LONG_AT.length);
-    // The server's answer comes right after the publish in the timeline: nothing in between.
-    const { timeline } = r;
-    for (const [i] of LONG_AT.entries()) {
-      const k = timeline.findIndex((m) => m.who === 'server' && m.text === `published message ${i + 1}`);
-      expect(timeline[k + 1]?.text).toMatch(/^→ 200 after holding/);
-    }
+    expect(
+      r.received.map((m) => m.id),
+      story(r.timeline),
+    ).toEqual([1, 2, 3]);
     for (const [i, at] of LONG_AT.entries())
       expect(r.received[i]?.publishedAt ?? 0).toBeGreaterThanOrEqual(at - EARLY);
-    const timeouts = r.answers.filter((a) => a.status === 204);
-    expect(timeouts).toHaveLength(1);
-    expect(timeouts[0]?.heldMs ?? 0).toBeGreaterThanOrEqual(HOLD_MS - EARLY);
     for (const m of r.received) expect(m.receivedAt - m.publishedAt).toBeGreaterThanOrEqual(DELAY - EARLY);
+    // Held, not polled: a request per message, plus one per hold that ran out.
+    expect(r.polls).toBe(r.answers.length);
+    expect(r.answers.filter((a) => a.status === 200)).toHaveLength(LONG_AT.length);
+    // The rule, checked on every held poll against the real publish times (a busy machine
+    // can move a poll's arrival; the rule holds whatever the timing): answered 200 by the
+    // first publish within HOLD_MS of its arrival, else 204 after HOLD_MS.
+    const published = r.received.map((m) => m.publishedAt);
+    let held = 0;
+    for (const a of r.answers.filter((x) => x.heldMs > 0)) {
+      held++;
+      const arrival = a.at - a.heldMs;
+      const next = published.find((p) => p >= arrival);
+      if (next !== undefined && next - arrival < HOLD_MS - EARLY) {
+        expect(a.status).toBe(200);
+        expect(a.at).toBeGreaterThanOrEqual(next);
+      } else {
+        expect(a.status).toBe(204);
+        expect(a.heldMs).toBeGreaterThanOrEqual(HOLD_MS - EARLY);
+      }
+    }
+    expect(held).toBeGreaterThan(0);
+    // And a held 200 leaves in the publish itself: next in the timeline, nothing in between.
+    const { timeline } = r;
+    for (const [k, m] of timeline.entries())
+      if (/^→ 200 after holding/.test(m.text))
+        expect(timeline[k - 1]?.text).toMatch(/^published message \d$/);
     expect(forwarded(r.timeline)).toBeGreaterThan(0);
   });
 
@@ -98,23 +125,31 @@ describe.concurrent('examples over TUN: HTTP patterns, the kernel routing betwee
     expect,
   }) => {
     const r = await shortPolling(tun);
-    expect(r.polls).toBe(6);
+    // On a fixed schedule (1 s, 2 s, ... 6 s): six polls however long each one takes.
+    expect(r.polls, story(r.timeline)).toBe(6);
     expect(r.received.map((m) => m.id)).toEqual([1, 2, 3]);
     for (const [i, at] of SHORT_AT.entries())
       expect(r.received[i]?.publishedAt ?? 0).toBeGreaterThanOrEqual(at - EARLY);
-    const pollEnds = r.timeline.filter((m) => m.text.startsWith('poll ')).map((m) => m.t);
-    expect(pollEnds).toHaveLength(6);
-    // Each message is seen at the end of a poll, and the poll before that ended before it
-    // was published: it waited on the server for the next one.
+    const sent = r.timeline.filter((m) => m.who === 'client' && m.text.startsWith('→ GET /messages'));
+    const answered = r.timeline.filter((m) => m.text.startsWith('poll '));
+    expect(sent).toHaveLength(6);
+    expect(answered).toHaveLength(6);
+    // Each message comes with exactly one poll, and the poll before that one went out before
+    // the message was published (so early that it reached the server before it, a link delay
+    // later): the message waited on the server for the next poll.
     for (const m of r.received) {
-      const k = pollEnds.indexOf(m.receivedAt);
-      expect(k).toBeGreaterThan(0);
-      expect(pollEnds[k - 1] ?? Number.POSITIVE_INFINITY).toBeLessThan(m.publishedAt);
+      const carried = answered.filter((p) => p.text.split(' ').includes(`#${m.id}`));
+      expect(carried).toHaveLength(1);
+      const k = answered.indexOf(carried[0] as Moment);
+      // (A poll that did not carry it was read by the server before the publish, and the
+      // server reads a request at least a link delay after it went out.)
+      if (k > 0)
+        expect(sent[k - 1]?.t ?? Number.POSITIVE_INFINITY).toBeLessThan(m.publishedAt - DELAY + EARLY);
+      expect(m.receivedAt).toBeGreaterThan(m.publishedAt);
     }
-    expect(r.empty).toBe(r.polls - new Set(r.received.map((m) => m.receivedAt)).size);
-    expect(r.empty).toBeGreaterThanOrEqual(r.polls / 2 - 1);
-    // Message 1 (1.5 s) cannot be seen before the poll at 2 s.
-    expect(Math.max(...r.received.map((m) => m.receivedAt - m.publishedAt))).toBeGreaterThan(500 - EARLY);
+    // Most come back empty: three messages, six polls.
+    expect(r.empty).toBe(answered.filter((p) => !/#\d/.test(p.text)).length);
+    expect(r.empty).toBeGreaterThanOrEqual(r.polls / 2);
     expect(forwarded(r.timeline)).toBeGreaterThan(0);
   });
 
@@ -122,16 +157,21 @@ describe.concurrent('examples over TUN: HTTP patterns, the kernel routing betwee
     expect,
   }) => {
     const r = await asyncJob(tun);
-    expect(r.sync.body).toBe('thumbnail.png');
+    expect(r.sync.body, story(r.timeline)).toBe('thumbnail.png');
     expect(r.sync.ms).toBeGreaterThanOrEqual(3000 - EARLY);
     expect(r.async.status).toBe(202);
     expect(r.async.location).toBe('/jobs/1');
     expect(r.async.acceptMs).toBeGreaterThanOrEqual(RTT - 2 * EARLY);
     expect(r.async.result).toBe('thumbnail.png');
-    expect(r.async.polls).toBe(3);
-    expect(r.async.ms).toBeGreaterThanOrEqual(3000 - EARLY);
+    // Polled a second apart until done: 'running' until the 3 s are up, then 'done' — three
+    // polls, unless a busy machine held a poll back past the job's end.
     const polls = r.timeline.filter((m) => m.who === 'client' && m.text.startsWith('← 200 {'));
-    expect(polls.map((m) => JSON.parse(m.text.slice(6)).state)).toEqual(['running', 'running', 'done']);
+    const states = polls.map((m) => JSON.parse(m.text.slice(6)).state);
+    expect(states).toEqual([...states.slice(0, -1).map(() => 'running'), 'done']);
+    expect(r.async.polls).toBe(states.length);
+    expect(r.async.polls).toBeGreaterThanOrEqual(1);
+    expect(r.async.polls).toBeLessThanOrEqual(3);
+    expect(r.async.ms).toBeGreaterThanOrEqual(3000 - EARLY);
     expect(forwarded(r.timeline)).toBeGreaterThan(0);
   });
 
@@ -139,7 +179,10 @@ describe.concurrent('examples over TUN: HTTP patterns, the kernel routing betwee
     expect,
   }) => {
     const r = await requestResponse(tun);
-    expect(r.exchanges.map((x) => [x.request, x.status, x.body])).toEqual([
+    expect(
+      r.exchanges.map((x) => [x.request, x.status, x.body]),
+      story(r.timeline),
+    ).toEqual([
       ['GET /users/42', 200, 'Ada'],
       ['POST /echo', 200, 'hello, server'],
       ['GET /users/1', 404, 'no such user'],
@@ -159,7 +202,7 @@ describe.concurrent('examples over TUN: HTTP patterns, the kernel routing betwee
   }) => {
     const r = await chat(tun);
     const server = r.relayedAt.map((_, i) => i + 1);
-    expect(server).toEqual([1, 2, 3, 4]);
+    expect(server, story(r.timeline)).toEqual([1, 2, 3, 4]);
     const orders = ['alice', 'bob', 'carol'].map((name) =>
       (r.seen[name] ?? []).map(({ seq, from, text }) => ({ seq, from, text })),
     );
@@ -179,52 +222,12 @@ describe.concurrent('examples over TUN: HTTP patterns, the kernel routing betwee
     expect(forwarded(r.timeline)).toBeGreaterThan(0);
   });
 
-  it('pubsub on four hosts: fan-out by topic to SSE and WebSocket, the two unacknowledged messages redelivered after 1 s, the duplicate recognised', async ({
-    expect,
-  }) => {
-    const r = await pubsub(tun);
-    const topics = (t: string) => PUBLISH.filter(([, topic]) => topic === t).map((_, i) => `${t}-${i + 1}`);
-    expect(r.processed.dashboard).toEqual(topics('orders'));
-    expect([...(r.processed.worker ?? [])].sort()).toEqual([...topics('orders'), ...topics('prices')].sort());
-    expect(
-      r.deliveries.filter((d) => d.subscriber === 'dashboard').every((d) => d.id.startsWith('orders')),
-    ).toBe(true);
-    expect(r.redeliveries.map((d) => [d.subscriber, d.id, d.attempt])).toEqual([
-      ['dashboard', 'orders-1', 2],
-      ['worker', 'orders-2', 2],
-    ]);
-    for (const d of r.redeliveries) {
-      const first = r.deliveries.find(
-        (x) => x.subscriber === d.subscriber && x.id === d.id && x.attempt === 1,
-      );
-      expect(d.at - (first?.at ?? 0)).toBeGreaterThanOrEqual(REDELIVER_MS - EARLY);
-    }
-    expect(r.duplicates).toEqual({ dashboard: ['orders-1'], worker: [] });
-    expect(r.pending).toBe(0);
-    expect(forwarded(r.timeline)).toBeGreaterThan(0);
-  });
-
-  it('idempotency: a timed-out retry and three concurrent copies charge once and get the stored response; a reused key is refused', async ({
-    expect,
-  }) => {
-    const r = await idempotency(tun);
-    expect(r.charges.map((c) => c.key)).toEqual(['key-1', 'key-2']);
-    expect(r.retries.map((x) => x.status)).toEqual([0, 201, 201]);
-    expect(r.retries.slice(1).every((x) => x.replayed)).toBe(true);
-    expect(new Set(r.retries.slice(1).map((x) => x.body))).toEqual(new Set(['{"id":"pay_1","amount":40}']));
-    expect(r.concurrent.map((x) => x.status)).toEqual([201, 201, 201]);
-    expect(new Set(r.concurrent.map((x) => x.body))).toEqual(new Set(['{"id":"pay_2","amount":75}']));
-    expect(r.concurrent.filter((x) => !x.replayed)).toHaveLength(1);
-    expect(r.mismatch.status).toBe(422);
-    expect(forwarded(r.timeline)).toBeGreaterThan(0);
-  });
-
   it('resumable upload: cut mid-chunk, resumed from the last acknowledged chunk, at most one chunk twice, sha256 matches', async ({
     expect,
   }) => {
     const cutInChunk = 2;
     const r = await upload({ ...tun, cutInChunk });
-    expect(r.failures).toBe(1);
+    expect(r.failures, story(r.timeline)).toBe(1);
     expect(r.connections).toBe(2);
     expect(r.serverSha).toBe(r.clientSha);
     expect(r.bytes).toBe(FILE_BYTES);
@@ -328,6 +331,46 @@ describe.concurrent('examples over TUN: HTTP patterns, the kernel routing betwee
     ).rejects.toThrow('the example broke');
     expect(failed).toMatch(/^sw-ex-\d+-\d+$/);
     expect(netnsExists(failed ?? '')).toBe(false);
+  });
+  it('pubsub on four hosts: fan-out by topic to SSE and WebSocket, the two unacknowledged messages redelivered after 1 s, the duplicate recognised', async ({
+    expect,
+  }) => {
+    const r = await pubsub(tun);
+    const topics = (t: string) => PUBLISH.filter(([, topic]) => topic === t).map((_, i) => `${t}-${i + 1}`);
+    expect(r.processed.dashboard, story(r.timeline)).toEqual(topics('orders'));
+    expect([...(r.processed.worker ?? [])].sort()).toEqual([...topics('orders'), ...topics('prices')].sort());
+    expect(
+      r.deliveries.filter((d) => d.subscriber === 'dashboard').every((d) => d.id.startsWith('orders')),
+    ).toBe(true);
+    expect(r.redeliveries.map((d) => [d.subscriber, d.id, d.attempt])).toEqual([
+      ['dashboard', 'orders-1', 2],
+      ['worker', 'orders-2', 2],
+    ]);
+    for (const d of r.redeliveries) {
+      const first = r.deliveries.find(
+        (x) => x.subscriber === d.subscriber && x.id === d.id && x.attempt === 1,
+      );
+      expect(d.at - (first?.at ?? 0)).toBeGreaterThanOrEqual(REDELIVER_MS - EARLY);
+    }
+    expect(r.duplicates).toEqual({ dashboard: ['orders-1'], worker: [] });
+    expect(r.pending).toBe(0);
+    expect(forwarded(r.timeline)).toBeGreaterThan(0);
+  });
+
+  it('idempotency: a timed-out retry and three concurrent copies charge once and get the stored response; a reused key is refused', async ({
+    expect,
+  }) => {
+    const r = await idempotency(tun);
+    expect(r.missing.status, story(r.timeline)).toBe(400);
+    expect(r.charges.map((c) => c.key)).toEqual(['key-1', 'key-2']);
+    expect(r.retries.map((x) => x.status)).toEqual([0, 201, 201]);
+    expect(r.retries.slice(1).every((x) => x.replayed)).toBe(true);
+    expect(new Set(r.retries.slice(1).map((x) => x.body))).toEqual(new Set(['{"id":"pay_1","amount":40}']));
+    expect(r.concurrent.map((x) => x.status)).toEqual([201, 201, 201]);
+    expect(new Set(r.concurrent.map((x) => x.body))).toEqual(new Set(['{"id":"pay_2","amount":75}']));
+    expect(r.concurrent.filter((x) => !x.replayed)).toHaveLength(1);
+    expect(r.mismatch.status).toBe(422);
+    expect(forwarded(r.timeline)).toBeGreaterThan(0);
   });
 });
 

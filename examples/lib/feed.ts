@@ -3,11 +3,11 @@
  * the messages newer than N, or 204 when there are none (yet).
  */
 import { type Agent, fetch } from '@stepwire/http';
-import type { Stage } from './stage.ts';
+import { ms, type Stage } from './stage.ts';
 
 export interface FeedMessage {
   id: number;
-  /** Virtual time of its publication, ms. */
+  /** Stage time of its publication, ms. */
   at: number;
 }
 
@@ -34,6 +34,6 @@ export function poll(
 export function printLatencies(received: readonly Received[]): void {
   for (const m of received)
     console.log(
-      `message ${m.id}: published ${m.publishedAt} ms, seen ${m.receivedAt} ms (+${m.receivedAt - m.publishedAt} ms)`,
+      `message ${m.id}: published ${ms(m.publishedAt)}, seen ${ms(m.receivedAt)} (+${ms(m.receivedAt - m.publishedAt)})`,
     );
 }

@@ -118,6 +118,13 @@ export function stage(listener: RequestListener, o: StageOptions = {}): Stage {
   const agents = new Map<NetHost, Agent>();
   // Stage time starts now: on a real clock, after the devices were made.
   const zero = net.clock.now();
+  if (o.print && netns) {
+    const on = [server, ...clients].map((h, i) => `${h.name} ${h.ipv4} on sw${i}`).join(', ');
+    console.log(`over TUN in namespace ${netns}: ${on}; the kernel routes between them`);
+    console.log(
+      `  (watch: ip netns exec ${netns} tshark -i any; the ladder's clock started ${ms(zero)} earlier)`,
+    );
+  }
   let closed = false;
   const s: Stage = {
     net,
@@ -194,6 +201,11 @@ export function readBody(req: NodeJS.ReadableStream): Promise<Buffer> {
     req.on('end', () => resolve(Buffer.concat(parts)));
     req.on('error', reject);
   });
+}
+
+/** A duration for print: to 0.1 ms (real times over TUN have more digits than they mean). */
+export function ms(t: number): string {
+  return `${Math.round(t * 10) / 10} ms`;
 }
 
 /** True when this module is the program node was started with (not imported by a test). */
