@@ -59,7 +59,7 @@ async function transfer(congestion: 'bbr' | 'newreno', path: Impairments, size: 
 
 describe('BBR-style congestion control', () => {
   it('with 2% random loss it keeps the bottleneck far busier than NewReno', async () => {
-    const size = 6_000_000;
+    const size = 3_000_000;
     const lossy = { loss: 0.02 };
     const bbr = await transfer('bbr', lossy, size);
     const reno = await transfer('newreno', lossy, size);
@@ -73,7 +73,7 @@ describe('BBR-style congestion control', () => {
   });
 
   it('on a clean path it fills the bottleneck without overrunning its queue', async () => {
-    const size = 6_000_000;
+    const size = 3_000_000;
     const r = await transfer('bbr', {}, size);
     expect(r.got).toBe(size);
     expect(r.bps).toBeGreaterThan(0.85 * RATE);

@@ -13,6 +13,8 @@ const MIN_RTT_WINDOW = 10_000;
 const MAX_SAMPLES = 512;
 /** A cwnd never below four segments (draft §4.6.4.1, BBR.MinPipeCwnd). */
 const MIN_PIPE_SEGMENTS = 4;
+/** A smoothed RTT this many times MinRTT means a standing queue (see target()). */
+const QUEUE_FACTOR = 3;
 
 /**
  * A model-based congestion controller after BBR (draft-cardwell-iccrg-bbr-congestion-control,
@@ -49,6 +51,9 @@ export class Bbr implements CongestionControl {
   private fullBw = 0;
   private fullBwCount = 0;
   private roundEnd = 0;
+  /** The latest delivery-rate sample and smoothed RTT, for the queue guard. */
+  private lastRate = 0;
+  private srtt: number | undefined;
 
   constructor(private mss: number) {
     this.cwnd = initialWindow(mss);
@@ -64,10 +69,19 @@ export class Bbr implements CongestionControl {
     return this.bwFilter.length ? this.bwFilter[1]! : 0;
   }
 
-  /** The model's window: CWND_GAIN x BtlBw x MinRTT, at least MinPipeCwnd. */
+  /**
+   * The model's window: CWND_GAIN x BtlBw x MinRTT, at least MinPipeCwnd. When the RTT has
+   * grown past QUEUE_FACTOR x MinRTT a queue is building, which a paced BBR would drain
+   * (its Drain and ProbeRTT states) and which here, without pacing, would keep growing:
+   * the window then follows the latest delivery rate instead of the maximum, so what is
+   * in flight falls back toward what the path delivers and the queue empties. (ACKs read
+   * in batches also make single rate samples run high; the max filter would keep them.)
+   */
   private target(): number {
-    const bdp = this.bandwidth * (Number.isFinite(this.minRtt) ? this.minRtt : 0);
-    return Math.max(MIN_PIPE_SEGMENTS * this.mss, Math.ceil(CWND_GAIN * bdp));
+    const minRtt = Number.isFinite(this.minRtt) ? this.minRtt : 0;
+    const queued = this.srtt !== undefined && this.srtt > QUEUE_FACTOR * minRtt;
+    const bw = queued ? Math.min(this.lastRate, this.bandwidth) : this.bandwidth;
+    return Math.max(MIN_PIPE_SEGMENTS * this.mss, Math.ceil(CWND_GAIN * bw * minRtt));
   }
 
   onDelivered(bytes: number, now: number, _rtt: number | undefined, srtt: number | undefined): void {
@@ -79,6 +93,7 @@ export class Bbr implements CongestionControl {
       this.minRtt = Math.max(srtt, 0.05);
       this.minRttAt = now;
     }
+    this.srtt = srtt;
     if (bytes <= 0) return;
     this.delivered += bytes;
     const s = this.samples;
@@ -96,6 +111,7 @@ export class Bbr implements CongestionControl {
     if (s.length > 2 * MAX_SAMPLES) s.splice(0, s.length - 2 * MAX_SAMPLES);
     if (i < 0) return;
     const rate = (this.delivered - s[1]!) / Math.max(now - s[0]!, 0.001);
+    this.lastRate = rate;
     this.updateBw(now, rate, span);
     if (!this.filledPipe && now >= this.roundEnd) {
       // draft §4.3.1.2: one check per round trip.
@@ -119,23 +135,28 @@ export class Bbr implements CongestionControl {
   }
 
   onAck(acked: number, _now: number, _srtt: number | undefined): void {
-    // draft §4.6.4.6: grow toward the model, by what was delivered; in Startup as slow start.
+    // draft §4.6.4.6: grow toward the model, by what was delivered; in Startup as slow start
+    // (until a queue shows: then Startup is over, as BBR's exits when bandwidth stops growing).
     const t = this.target();
+    if (!this.filledPipe && this.srtt !== undefined && this.srtt > QUEUE_FACTOR * this.minRtt) {
+      this.filledPipe = true;
+    }
     if (!this.filledPipe) this.cwnd += acked;
     else if (this.cwnd < t) this.cwnd = Math.min(this.cwnd + acked, t);
     else this.cwnd = t;
   }
 
   onCongestionEvent(_now: number, flightSize: number): void {
-    // draft §4.6.4.4: on loss BBR keeps its model; recovery conserves packets (PRR with
-    // ssthresh = the window) and then refills. ssthresh is only that target.
-    this.ssthresh = Math.max(this.target(), Math.min(this.cwnd, flightSize), MIN_PIPE_SEGMENTS * this.mss);
+    // draft §4.6.4.4: on loss BBR keeps its model, not a fraction of the flight: recovery
+    // (PRR, RFC 6937) steers what is in flight to the model's window, ssthresh here; it
+    // conserves packets while more than that is out and refills when less is.
+    this.ssthresh = this.target();
     this.cwnd = Math.max(Math.min(this.cwnd, flightSize), MIN_PIPE_SEGMENTS * this.mss);
   }
 
   onRecoveryExit(_now: number, _flightSize: number): void {
-    // draft §4.6.4.5: restore the window the model allows.
-    this.cwnd = Math.max(this.cwnd, this.target());
+    // draft §4.6.4.5: back to the window the model allows.
+    this.cwnd = this.target();
     this.ssthresh = 0x7fffffff;
   }
 
