@@ -176,17 +176,35 @@ export class FakeQuicPair {
 
   /** Delivers one event; false when nothing is deliverable. */
   step(): boolean {
-    const ready = [...this.queues.entries()].filter(([k, q]) => q.items.length > 0 && !this.paused.has(k));
-    if (ready.length === 0) return false;
-    let pick: (typeof ready)[number] | undefined;
-    if (this.prng) pick = ready[this.prng.int(0, ready.length - 1)];
-    else {
-      for (const r of ready) if (!pick || (r[1].items[0]?.seq ?? 0) < (pick[1].items[0]?.seq ?? 0)) pick = r;
+    // Scans the busy queues in place (no arrays per step: this runs once per event).
+    let pick: [string, { to: FakeSide; items: Delivery[] }] | undefined;
+    if (this.prng) {
+      let ready = 0;
+      for (const [k, q] of this.queues) if (q.items.length > 0 && !this.paused.has(k)) ready++;
+      if (ready === 0) return false;
+      let n = this.prng.int(0, ready - 1);
+      for (const [k, q] of this.queues) {
+        if (q.items.length === 0 || this.paused.has(k)) continue;
+        if (n-- === 0) {
+          pick = [k, q];
+          break;
+        }
+      }
+    } else {
+      let best = Number.POSITIVE_INFINITY;
+      for (const [k, q] of this.queues) {
+        const head = q.items[0];
+        if (head === undefined || this.paused.has(k) || head.seq >= best) continue;
+        best = head.seq;
+        pick = [k, q];
+      }
     }
     if (!pick) return false;
-    const [, q] = pick;
+    const [key, q] = pick;
     const d = q.items.shift();
     if (!d) return false;
+    // Finished streams' queues go, so a step costs the number of busy streams, not of all streams ever.
+    if (q.items.length === 0) this.queues.delete(key);
     this.delivered++;
     // CONNECTION_CLOSE: what was sent before it has arrived (in order); nothing else will.
     if (d.event.type === 'closed') this.queues.clear();
