@@ -37,6 +37,7 @@ export * from './socket.ts';
 
 // ---- PKI: X.509, ASN.1, certificate signatures (pki helper adds its exports below) ----
 
+export * from './anti-replay.ts';
 // ---- node:tls-shaped API and the pki glue for the seams (api.ts, credentials.ts) ----
 // The explicit `connect` below takes precedence over socket.ts's: it keeps that form
 // (connect(transport, TlsClientOptions)) as an overload and adds connect({ socket, ... }).

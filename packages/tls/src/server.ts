@@ -12,6 +12,7 @@
  * record_size_limit, certificate compression, KeyUpdate.
  */
 import { ByteReader, ByteWriter, utf8 } from '@stepwire/wire';
+import type { AntiReplayStore } from './anti-replay.ts';
 import {
   alert,
   type CertificateRequestContext,
@@ -136,7 +137,8 @@ export interface TlsServerOptions extends TlsCommonOptions {
   advertiseGroups?: boolean;
   /** Offer 0-RTT in our tickets (max_early_data_size, RFC 8446 §4.6.1); needs `antiReplay`. Default 0. */
   maxEarlyData?: number;
-  antiReplay?: AntiReplayCache;
+  /** The strike register (RFC 8446 §8): an AntiReplayCache in memory, or FileAntiReplayStore across restarts and processes. */
+  antiReplay?: AntiReplayStore;
   /** Request a client certificate (RFC 8446 §4.3.2) and check it with this verifier. */
   clientAuth?: { verifier: CertificateVerifier; required?: boolean };
   /**
@@ -151,7 +153,7 @@ export interface TlsServerOptions extends TlsCommonOptions {
  * for as long as tickets live, so each one can carry early data only once. Share one
  * instance among all connections of a server; without one, 0-RTT is never accepted.
  */
-export class AntiReplayCache {
+export class AntiReplayCache implements AntiReplayStore {
   private readonly seen = new Map<string, number>();
   constructor(readonly capacity = 100_000) {}
 
