@@ -59,7 +59,7 @@ async function transfer(congestion: 'bbr' | 'newreno', path: Impairments, size: 
 
 describe('BBR-style congestion control', () => {
   it('with 2% random loss it keeps the bottleneck far busier than NewReno', async () => {
-    const size = 3_000_000;
+    const size = 2_000_000;
     const lossy = { loss: 0.02 };
     const bbr = await transfer('bbr', lossy, size);
     const reno = await transfer('newreno', lossy, size);
