@@ -17,7 +17,14 @@ export interface ResponseChannel {
    * given to end() before the head went out; the channel adds the framing fields its
    * protocol needs (Content-Length, Transfer-Encoding, Connection, Date).
    */
-  sendHead(status: number, reason: string, fields: Field[], knownLength: number | undefined): void;
+  sendHead(
+    status: number,
+    reason: string,
+    fields: Field[],
+    knownLength: number | undefined,
+    /** Body bytes or the end follow in this same call stack: the head may wait for them. */
+    followed?: boolean,
+  ): void;
   /** A 1xx interim response (100 Continue, 103 Early Hints). */
   sendInformational(status: number, reason: string, fields: Field[]): void;
   /** Body bytes; `done` runs when more may be written (backpressure). */
@@ -341,7 +348,7 @@ export class ServerResponse extends Writable {
 
   /** Send the head now, without waiting for the body. */
   flushHeaders(): void {
-    if (!this.flushed) this.sendHeadNow();
+    if (!this.flushed) this.sendHeadNow(false);
   }
 
   /** RFC 9110 §15.2.1: tell a client that sent Expect: 100-continue to go on. */
@@ -417,7 +424,7 @@ export class ServerResponse extends Writable {
     return super.write(chunk, encoding as BufferEncoding, cb as (e?: Error | null) => void);
   }
 
-  private sendHeadNow(): void {
+  private sendHeadNow(followed = true): void {
     this.headSent = true;
     this.flushed = true;
     const fields: Field[] = [];
@@ -429,7 +436,7 @@ export class ServerResponse extends Writable {
     const reason = this.statusMessage || STATUS_TEXT[this.statusCode] || 'Unknown';
     this.statusMessage = reason;
     if (this.sendDate && !this.headers.has('date')) fields.push(['Date', httpDate()]);
-    this.channel.sendHead(this.statusCode, reason, fields, this.knownLength);
+    this.channel.sendHead(this.statusCode, reason, fields, this.knownLength, followed);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {

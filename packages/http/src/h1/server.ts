@@ -942,7 +942,13 @@ class H1ResponseChannel implements ResponseChannel {
     private readonly requestMinor: number,
   ) {}
 
-  sendHead(status: number, reason: string, fields: Field[], knownLength: number | undefined): void {
+  sendHead(
+    status: number,
+    reason: string,
+    fields: Field[],
+    knownLength: number | undefined,
+    followed = false,
+  ): void {
     const conn = this.conn;
     const s = this.server;
     const bodiless = this.method === 'HEAD' || status === 204 || status === 304;
@@ -987,7 +993,8 @@ class H1ResponseChannel implements ResponseChannel {
       this.localError(err as Error);
       return;
     }
-    process.nextTick(flushPending, this);
+    // flushHeaders(): the head goes out on the next tick unless body bytes join it first
+    if (!followed) process.nextTick(flushPending, this);
     s.counters.inc('responses');
     if (s.tracing)
       s.trace(
