@@ -1,8 +1,10 @@
 /**
  * The TLS 1.3 client handshake (RFC 8446 §2, Appendix A.1) as a sans-I/O machine:
  * START -> WAIT_SH -> WAIT_EE -> WAIT_CERT_CR -> WAIT_CERT -> WAIT_CV -> WAIT_FINISHED -> CONNECTED.
+ * Each state is a type carrying its own data (handshake/client-states.ts) and the legal
+ * steps are one table (`transitions` below).
  * Full (EC)DHE handshakes, HelloRetryRequest, resumption with psk_dhe_ke and 0-RTT data,
- * client certificates on request, ALPN, SNI, record_size_limit, KeyUpdate, session tickets,
+ * client certificates on request (also after the handshake, RFC 8446 §4.6.2), ALPN, SNI, record_size_limit, KeyUpdate, session tickets,
  * middlebox compatibility mode.
  */
 import { bytesEqual } from '@stepwire/wire';
@@ -52,6 +54,24 @@ import {
   type TlsOutput,
 } from './connection.ts';
 import { HASH_LENGTH, type HashName } from './crypto/provider.ts';
+import type {
+  CertificateRequestInfo,
+  ClientConnected,
+  ClientOffer,
+  ClientState,
+  EarlyDataStatus,
+  OfferedPsk,
+} from './handshake/client-states.ts';
+import {
+  type AnyTransition,
+  checkNext,
+  findTransition,
+  type MessageOf,
+  nonEmptyChain,
+  runTransition,
+  type TransitionTable,
+} from './handshake/machine.ts';
+
 import {
   clientKeyShare,
   clientSharedSecret,
@@ -60,7 +80,14 @@ import {
   type KexShare,
   X25519MLKEM768,
 } from './kex.ts';
-import { CIPHER_SUITES, cipherSuite, finishedVerifyData, KeySchedule, resumptionPsk } from './keyschedule.ts';
+import {
+  CIPHER_SUITES,
+  cipherSuite,
+  finishedVerifyData,
+  KeySchedule,
+  resumptionPsk,
+  Transcript,
+} from './keyschedule.ts';
 
 /** The groups we implement by code point (kex.ts). */
 export const GROUP_NAMES: Record<number, KexGroupName> = KEX_GROUPS;
@@ -120,42 +147,95 @@ export interface TlsClientOptions extends TlsCommonOptions {
    * ticket is. A server that accepts it authenticates with it instead of a certificate.
    */
   externalPsk?: { identity: Uint8Array; key: Uint8Array; hash?: HashName };
-}
-
-/** The PSK a ClientHello offers: a ticket's or an external one. */
-interface OfferedPsk {
-  kind: 'resumption' | 'external';
-  identity: Uint8Array;
-  key: Uint8Array;
-  hash: HashName;
-  obfuscatedTicketAge: number;
+  /**
+   * Offer post_handshake_auth (RFC 8446 §4.2.6): the server may ask for our certificate after
+   * the handshake (§4.6.2). We answer with `certificate`, or an empty Certificate without one.
+   * Not in QUIC (RFC 9001 §4.4).
+   */
+  postHandshakeAuth?: boolean;
 }
 
 const IP_LITERAL = /^[\d.]+$|:/;
 
+type State<K extends ClientState['name']> = Extract<ClientState, { name: K }>;
+
 export class TlsClient extends TlsConnection {
   private readonly options: TlsClientOptions;
-  private clientHello?: ClientHello;
-  /** Our key shares by group code point: those of the ClientHello we sent last (RFC 8446 §4.2.8). */
-  private keyShares = new Map<number, KexShare>();
-  private retried = false;
-  private hrrSuite?: number;
-  private schedule?: KeySchedule;
-  private pskAccepted = false;
-  private handshakeSecrets?: { client: Uint8Array; server: Uint8Array };
-  private certificateRequest?: { context: Uint8Array; schemes: number[] };
-  private peerCertificates: Uint8Array[] = [];
-  private alpn?: string;
-  private groupName?: string;
-  private resumptionMaster?: Uint8Array;
-  private psk?: OfferedPsk;
-  /** After a HelloRetryRequest whose suite has another hash, no PSK can be offered again. */
-  private pskUnusable = false;
-  /** 0-RTT: none tried, attempted (sent, outcome unknown), accepted or rejected. */
-  private earlyData: 'none' | 'attempted' | 'accepted' | 'rejected' = 'none';
+  /** Where the handshake is (RFC 8446 §A.1), with that state's data. */
+  private hs: ClientState = { name: 'START' };
+  /** The row being run: the states it lists are the only ones its handler may enter. */
+  private row?: AnyTransition;
+  /** The offer of our last ClientHello, kept for inspection after the handshake (tests read its shares). */
+  private lastOffer?: ClientOffer;
 
-  /** QUIC mode: the server's quic_transport_parameters (RFC 9001 §8.2), once EncryptedExtensions arrived. */
-  private peerTransportParameters?: Uint8Array;
+  /**
+   * The client's legal steps (RFC 8446 §A.1): (state, message) → handler, the states it may
+   * lead to and the section that allows it. Anything else is an unexpected_message.
+   */
+  private readonly transitions: TransitionTable<ClientState> = {
+    WAIT_SH: {
+      hello_retry_request: {
+        rfc: 'RFC 8446 §4.1.4',
+        next: ['WAIT_SH'],
+        handle: (s, m, raw) => this.onHelloRetryRequest(s, m, raw),
+      },
+      server_hello: {
+        rfc: 'RFC 8446 §4.1.3, §A.1',
+        next: ['WAIT_EE'],
+        handle: (s, m, raw) => this.onServerHello(s, m, raw),
+      },
+    },
+    WAIT_EE: {
+      encrypted_extensions: {
+        rfc: 'RFC 8446 §4.3.1, §A.1',
+        next: ['WAIT_CERT_CR', 'WAIT_FINISHED'],
+        handle: (s, m, raw) => this.onEncryptedExtensions(s, m, raw),
+      },
+    },
+    WAIT_CERT_CR: {
+      certificate_request: {
+        rfc: 'RFC 8446 §4.3.2',
+        next: ['WAIT_CERT'],
+        handle: (s, m, raw) => this.onCertificateRequest(s, m, raw),
+      },
+      certificate: {
+        rfc: 'RFC 8446 §4.4.2',
+        next: ['WAIT_CV'],
+        handle: (s, m, raw) => this.onCertificate(s, m, raw),
+      },
+      compressed_certificate: {
+        rfc: 'RFC 8879 §4, RFC 8446 §4.4.2',
+        next: ['WAIT_CV'],
+        handle: (s, m, raw) => this.onCompressedCertificate(s, m, raw),
+      },
+    },
+    WAIT_CERT: {
+      certificate: {
+        rfc: 'RFC 8446 §4.4.2',
+        next: ['WAIT_CV'],
+        handle: (s, m, raw) => this.onCertificate(s, m, raw),
+      },
+      compressed_certificate: {
+        rfc: 'RFC 8879 §4, RFC 8446 §4.4.2',
+        next: ['WAIT_CV'],
+        handle: (s, m, raw) => this.onCompressedCertificate(s, m, raw),
+      },
+    },
+    WAIT_CV: {
+      certificate_verify: {
+        rfc: 'RFC 8446 §4.4.3',
+        next: ['WAIT_FINISHED'],
+        handle: (s, m, raw) => this.onCertificateVerify(s, m, raw),
+      },
+    },
+    WAIT_FINISHED: {
+      finished: {
+        rfc: 'RFC 8446 §4.4.4',
+        next: ['CONNECTED'],
+        handle: (s, m, raw) => this.onFinished(s, m, raw),
+      },
+    },
+  };
 
   constructor(options: TlsClientOptions) {
     super('client', options, 'START');
@@ -164,21 +244,47 @@ export class TlsClient extends TlsConnection {
     this.options = options.quic ? { ...options, compatibilityMode: false } : { ...options };
   }
 
-  /** Build and send the first ClientHello. */
+  /** Our key shares of the last ClientHello sent (RFC 8446 §4.2.8). */
+  private get keyShares(): ReadonlyMap<number, KexShare> {
+    return this.lastOffer?.keyShares ?? new Map();
+  }
+
+  protected onHandshakeMessage(msg: HandshakeMessage, raw: Uint8Array): void {
+    const state = this.hs;
+    const row = findTransition(this.transitions, state, msg);
+    this.row = row;
+    try {
+      runTransition(row, state, msg, raw);
+    } finally {
+      this.row = undefined;
+    }
+  }
+
+  /** Enter `next`, which the running row must allow; the trace shows the Appendix A names. */
+  private enter(next: ClientState, rfc?: string): void {
+    checkNext(this.row, this.hs.name, next.name);
+    this.hs = next;
+    this.setState(next.name, rfc ?? this.row?.rfc);
+  }
+
+  /** Build and send the first ClientHello (RFC 8446 §4.1.2). */
   start(now: number): TlsOutput {
     this.now = now;
     return this.guard(() => {
-      for (const g of this.initialShareGroups())
-        this.keyShares.set(g, clientKeyShare(this.crypto, GROUP_NAMES[g]!));
+      if (this.hs.name !== 'START') throw new Error('start() called twice');
+      const keyShares = new Map<number, KexShare>();
+      for (const g of this.initialShareGroups()) keyShares.set(g, clientKeyShare(this.crypto, groupName(g)));
       this.clientRandom = this.crypto.randomBytes(32);
-      this.clientHello = this.buildClientHello(undefined, this.canSendEarlyData());
+      const offer = this.buildClientHello(keyShares, { earlyData: this.canSendEarlyData(), pskUsable: true });
       // RFC 8446 §5.1: the initial ClientHello's record may say 0x0301, as most clients send it.
       this.plaintextRecordVersion = 0x0301;
-      this.sendClientHello();
+      this.sendClientHello(offer);
       this.flushHandshake();
       this.plaintextRecordVersion = 0x0303;
-      if (this.clientHello.extensions.some((e) => e.type === 'early_data')) this.sendEarlyData();
-      this.setState('WAIT_SH', 'RFC 8446 §A.1');
+      const session = this.usableSession();
+      const early = session && offer.hello.extensions.some((e) => e.type === 'early_data');
+      if (early) this.sendEarlyData(session);
+      this.enter({ name: 'WAIT_SH', offer, earlyData: early ? 'attempted' : 'none' }, 'RFC 8446 §A.1');
     });
   }
 
@@ -213,8 +319,7 @@ export class TlsClient extends TlsConnection {
   }
 
   /** The early traffic key protects the 0-RTT data, right after the ClientHello (RFC 8446 §7.1). */
-  private sendEarlyData(): void {
-    const session = this.options.session!;
+  private sendEarlyData(session: SessionTicket): void {
     this.suite = cipherSuite(session.cipherSuite);
     const ks = new KeySchedule(this.crypto, this.suite.hash);
     ks.deriveEarlySecret(session.psk);
@@ -226,16 +331,18 @@ export class TlsClient extends TlsConnection {
     if (this.options.compatibilityMode) this.sendChangeCipherSpec();
     this.setWriteKey(secret, 'early');
     // In QUIC the 0-RTT data goes in STREAM frames of 0-RTT packets (RFC 9001 §4.6.1).
-    if (!this.quic) this.sendRecord(ContentType.application_data, this.options.earlyData!);
-    this.earlyData = 'attempted';
+    const data = this.options.earlyData;
+    if (!this.quic && data) this.sendRecord(ContentType.application_data, data);
   }
 
   private rejectEarlyData(): void {
-    this.earlyData = 'rejected';
     this.emit({ type: 'early-data-status', accepted: false });
   }
 
-  private buildClientHello(cookie?: Uint8Array, earlyData = false): ClientHello {
+  private buildClientHello(
+    keyShares: ReadonlyMap<number, KexShare>,
+    { cookie, earlyData, pskUsable }: { cookie?: Uint8Array; earlyData: boolean; pskUsable: boolean },
+  ): ClientOffer {
     const o = this.options;
     const exts: Extension[] = [];
     if (o.serverName && !IP_LITERAL.test(o.serverName))
@@ -245,7 +352,7 @@ export class TlsClient extends TlsConnection {
     if (o.alpnProtocols?.length) exts.push({ type: 'alpn', protocols: [...o.alpnProtocols] });
     exts.push({
       type: 'key_share',
-      clientShares: [...this.keyShares].map(([group, share]) => ({ group, keyExchange: share.publicKey })),
+      clientShares: [...keyShares].map(([group, share]) => ({ group, keyExchange: share.publicKey })),
     });
     exts.push({ type: 'supported_versions', versions: [TLS_1_3] });
     if (o.certificateCompression?.length)
@@ -256,17 +363,19 @@ export class TlsClient extends TlsConnection {
       type: 'psk_key_exchange_modes',
       modes: [...(o.pskKeyExchangeModes ?? [PskKeyExchangeMode.psk_dhe_ke])],
     });
+    // RFC 8446 §4.2.6: we will answer a CertificateRequest after the handshake. RFC 9001 §4.4: not in QUIC.
+    if (this.offersPostHandshakeAuth()) exts.push({ type: 'post_handshake_auth' });
     // RFC 9001 §8.2: a QUIC ClientHello carries our transport parameters.
     if (this.quic)
       exts.push({ type: 'raw', code: QUIC_TRANSPORT_PARAMETERS, data: this.quic.transportParameters });
-    this.psk = this.offeredPsk();
+    const psk = pskUsable ? this.offeredPsk() : undefined;
     // early_data goes before pre_shared_key, which must be last (RFC 8446 §4.2.11).
-    if (this.psk?.kind === 'resumption' && earlyData) exts.push({ type: 'early_data' });
-    if (this.psk) {
+    if (psk?.kind === 'resumption' && earlyData) exts.push({ type: 'early_data' });
+    if (psk) {
       exts.push({
         type: 'pre_shared_key',
-        identities: [{ identity: this.psk.identity, obfuscatedTicketAge: this.psk.obfuscatedTicketAge }],
-        binders: [new Uint8Array(HASH_LENGTH[this.psk.hash])],
+        identities: [{ identity: psk.identity, obfuscatedTicketAge: psk.obfuscatedTicketAge }],
+        binders: [new Uint8Array(HASH_LENGTH[psk.hash])],
       });
     }
     const hello: ClientHello = {
@@ -274,17 +383,20 @@ export class TlsClient extends TlsConnection {
       legacyVersion: TLS_1_2,
       random: this.clientRandom,
       legacySessionId: o.compatibilityMode
-        ? (this.clientHello?.legacySessionId ?? this.crypto.randomBytes(32))
+        ? (this.lastOffer?.hello.legacySessionId ?? this.crypto.randomBytes(32))
         : (new Uint8Array(0) as Uint8Array),
       cipherSuites: [...(o.cipherSuites ?? DEFAULT_CIPHER_SUITES)],
       legacyCompressionMethods: Uint8Array.of(0),
       extensions: exts,
     };
-    return o.customizeHello ? o.customizeHello(hello) : hello;
+    return { hello: o.customizeHello ? o.customizeHello(hello) : hello, keyShares, ...(psk ? { psk } : {}) };
+  }
+
+  private offersPostHandshakeAuth(): boolean {
+    return this.options.postHandshakeAuth === true && !this.quic;
   }
 
   private offeredPsk(): OfferedPsk | undefined {
-    if (this.pskUnusable) return undefined;
     const s = this.usableSession();
     if (s) {
       // RFC 8446 §4.2.11.1: obfuscated_ticket_age = age in ms + ticket_age_add, mod 2^32.
@@ -324,11 +436,11 @@ export class TlsClient extends TlsConnection {
   }
 
   /** Encode the ClientHello, filling in the PSK binder over its truncated form (RFC 8446 §4.2.11.2). */
-  private sendClientHello(): void {
-    const ch = this.clientHello!;
+  private sendClientHello(offer: ClientOffer): void {
+    const ch = offer.hello;
     const psk = ch.extensions[ch.extensions.length - 1];
-    if (psk?.type === 'pre_shared_key' && 'binders' in psk && this.psk) {
-      const { hash, key, kind } = this.psk;
+    if (psk?.type === 'pre_shared_key' && 'binders' in psk && offer.psk) {
+      const { hash, key, kind } = offer.psk;
       const ks = new KeySchedule(this.crypto, hash);
       ks.deriveEarlySecret(key);
       const prefix = truncatedClientHello(encodeHandshake(ch), ch);
@@ -336,98 +448,13 @@ export class TlsClient extends TlsConnection {
       const th = this.crypto.hash(hash, concat2(this.transcript.bytes, prefix));
       psk.binders = [finishedVerifyData(this.crypto, hash, ks.binderKey(kind), th)];
     }
+    this.lastOffer = offer;
     this.sendHandshake(ch);
   }
 
-  protected onHandshakeMessage(msg: HandshakeMessage, raw: Uint8Array): void {
-    switch (this.stateName) {
-      case 'WAIT_SH':
-        if (msg.msgType === 'hello_retry_request') {
-          this.onHelloRetryRequest(msg, raw);
-          return;
-        }
-        if (msg.msgType === 'server_hello') {
-          this.onServerHello(msg, raw);
-          return;
-        }
-        break;
-      case 'WAIT_EE':
-        if (msg.msgType === 'encrypted_extensions') {
-          this.onEncryptedExtensions(msg, raw);
-          return;
-        }
-        break;
-      case 'WAIT_CERT_CR':
-        if (msg.msgType === 'certificate_request') {
-          // RFC 8446 §4.3.2: signature_algorithms is required.
-          const sa = findExtension(msg.extensions, 'signature_algorithms');
-          if (!sa)
-            alert(AlertDescription.missing_extension, 'CertificateRequest without signature_algorithms');
-          this.certificateRequest = { context: msg.certificateRequestContext, schemes: sa.schemes };
-          this.transcript.add(raw);
-          this.setState('WAIT_CERT');
-          return;
-        }
-        if (msg.msgType === 'certificate') {
-          this.onCertificate(msg, raw);
-          return;
-        }
-        if (msg.msgType === 'compressed_certificate') {
-          this.onCompressedCertificate(msg, raw);
-          return;
-        }
-        break;
-      case 'WAIT_CERT':
-        if (msg.msgType === 'certificate') {
-          this.onCertificate(msg, raw);
-          return;
-        }
-        if (msg.msgType === 'compressed_certificate') {
-          this.onCompressedCertificate(msg, raw);
-          return;
-        }
-        break;
-      case 'WAIT_CV':
-        if (msg.msgType === 'certificate_verify') {
-          // RFC 8446 §4.4.3: the scheme must be one we offered; the signature covers the transcript through Certificate.
-          if (!this.options.verifier.signatureSchemes.includes(msg.algorithm)) {
-            alert(
-              AlertDescription.illegal_parameter,
-              `CertificateVerify scheme ${nameOf(SignatureScheme, msg.algorithm)} not offered`,
-            );
-          }
-          const content = certificateVerifyInput(
-            'server',
-            this.transcript.hash(this.crypto, this.suite!.hash),
-          );
-          if (
-            !this.options.verifier.verifySignature(
-              this.peerCertificates[0]!,
-              msg.algorithm,
-              content,
-              msg.signature,
-            )
-          ) {
-            alert(AlertDescription.decrypt_error, 'server CertificateVerify signature does not verify');
-          }
-          this.transcript.add(raw);
-          this.setState('WAIT_FINISHED');
-          return;
-        }
-        break;
-      case 'WAIT_FINISHED':
-        if (msg.msgType === 'finished') {
-          this.onFinished(msg.verifyData, raw);
-          return;
-        }
-        break;
-    }
-    alert(AlertDescription.unexpected_message, `${msg.msgType} in state ${this.stateName}`);
-  }
-
   /** Checks common to ServerHello and HelloRetryRequest (RFC 8446 §4.1.3, §4.1.4). */
-  private checkServerHelloCommon(sh: ServerHello | HelloRetryRequest): void {
-    const ch = this.clientHello!;
+  private checkServerHelloCommon(s: State<'WAIT_SH'>, sh: ServerHello | HelloRetryRequest): void {
+    const ch = s.offer.hello;
     const sv = findExtension(sh.extensions, 'supported_versions');
     if (!sv || !('selectedVersion' in sv)) {
       // RFC 8446 §4.1.3: a ServerHello for TLS 1.2 or below is first checked for the downgrade
@@ -455,7 +482,7 @@ export class TlsClient extends TlsConnection {
       );
     }
     // RFC 8446 §4.1.4: after an HRR, the ServerHello's suite must be the HRR's.
-    if (this.hrrSuite !== undefined && sh.cipherSuite !== this.hrrSuite)
+    if (s.retrySuite !== undefined && sh.cipherSuite !== s.retrySuite)
       alert(AlertDescription.illegal_parameter, 'cipher suite changed after HRR');
     const offered = new Set(ch.extensions.map(extensionCode));
     for (const e of sh.extensions) {
@@ -467,63 +494,61 @@ export class TlsClient extends TlsConnection {
     }
   }
 
-  private onHelloRetryRequest(hrr: HelloRetryRequest, raw: Uint8Array): void {
+  /** WAIT_SH + HelloRetryRequest (RFC 8446 §4.1.4): a second ClientHello, once. */
+  private onHelloRetryRequest(s: State<'WAIT_SH'>, hrr: HelloRetryRequest, raw: Uint8Array): void {
     // RFC 8446 §4.1.4: a second HelloRetryRequest is an unexpected_message.
-    if (this.retried) alert(AlertDescription.unexpected_message, 'second HelloRetryRequest');
-    this.retried = true;
-    this.checkServerHelloCommon(hrr);
-    this.hrrSuite = hrr.cipherSuite;
+    if (s.retrySuite !== undefined) alert(AlertDescription.unexpected_message, 'second HelloRetryRequest');
+    this.checkServerHelloCommon(s, hrr);
     const ks = findExtension(hrr.extensions, 'key_share');
     const cookie = findExtension(hrr.extensions, 'cookie');
     // RFC 8446 §4.1.4: the HRR must change something.
     if (!ks && !cookie)
       alert(AlertDescription.illegal_parameter, 'HelloRetryRequest would not change the ClientHello');
+    let keyShares = s.offer.keyShares;
     if (ks) {
       if (!('selectedGroup' in ks)) alert(AlertDescription.illegal_parameter, 'malformed HRR key_share');
       // RFC 8446 §4.2.8: the group must be offered in supported_groups and not already have a share.
       const groups = this.options.groups ?? DEFAULT_GROUPS;
-      if (!groups.includes(ks.selectedGroup) || !GROUP_NAMES[ks.selectedGroup])
+      const name = GROUP_NAMES[ks.selectedGroup];
+      if (!groups.includes(ks.selectedGroup) || !name)
         alert(AlertDescription.illegal_parameter, 'HRR selected an unoffered group');
-      if (this.keyShares.has(ks.selectedGroup))
+      if (keyShares.has(ks.selectedGroup))
         alert(AlertDescription.illegal_parameter, 'HRR asked for a group we already sent');
       // RFC 8446 §4.1.2: the second ClientHello carries one share, for the group asked for.
-      this.keyShares = new Map([
-        [ks.selectedGroup, clientKeyShare(this.crypto, GROUP_NAMES[ks.selectedGroup]!)],
-      ]);
+      keyShares = new Map([[ks.selectedGroup, clientKeyShare(this.crypto, name)]]);
     }
     const suite = cipherSuite(hrr.cipherSuite);
     // RFC 8446 §4.4.1: ClientHello1 becomes message_hash, then the HRR joins the transcript.
     this.transcript.replaceWithMessageHash(this.crypto, suite.hash);
     this.transcript.add(raw);
     // A PSK for another hash cannot be offered after this HRR (RFC 8446 §4.1.4).
-    if (this.psk && this.psk.hash !== suite.hash) this.pskUnusable = true;
+    const pskUsable = !s.offer.psk || s.offer.psk.hash === suite.hash;
     // RFC 8446 §4.1.2: the second ClientHello carries no early_data; the 0-RTT data was rejected.
-    if (this.earlyData === 'attempted') {
+    let earlyData = s.earlyData;
+    if (earlyData === 'attempted') {
+      earlyData = 'rejected';
       this.rejectEarlyData();
       this.clearWriteKey();
     }
-    this.clientHello = this.buildClientHello(cookie?.cookie);
-    if (this.options.compatibilityMode && this.earlyData === 'none') this.sendChangeCipherSpec();
-    this.sendClientHello();
-    this.setState('WAIT_SH', 'RFC 8446 §4.1.4');
+    const offer = this.buildClientHello(keyShares, {
+      ...(cookie ? { cookie: cookie.cookie } : {}),
+      earlyData: false,
+      pskUsable,
+    });
+    if (this.options.compatibilityMode && earlyData === 'none') this.sendChangeCipherSpec();
+    this.sendClientHello(offer);
+    this.enter({ name: 'WAIT_SH', offer, earlyData, retrySuite: hrr.cipherSuite }, 'RFC 8446 §4.1.4');
   }
 
-  private onServerHello(sh: ServerHello, raw: Uint8Array): void {
-    this.checkServerHelloCommon(sh);
+  /** WAIT_SH + ServerHello (RFC 8446 §4.1.3): the handshake secrets (§7.1). */
+  private onServerHello(s: State<'WAIT_SH'>, sh: ServerHello, raw: Uint8Array): void {
+    this.checkServerHelloCommon(s, sh);
     // RFC 8446 §4.1.3: TLS 1.3 servers never put the downgrade sentinel here; seeing it means an attack.
-    const tail = sh.random.subarray(24);
-    if (
-      tail[0] === 0x44 &&
-      tail[1] === 0x4f &&
-      tail[2] === 0x57 &&
-      tail[3] === 0x4e &&
-      tail[4] === 0x47 &&
-      tail[5] === 0x52 &&
-      tail[6] === 0x44
-    ) {
+    const tail = sh.random.subarray(24, 31);
+    if (bytesEqual(tail, DOWNGRADE_TLS12.subarray(0, 7)))
       alert(AlertDescription.illegal_parameter, 'downgrade sentinel in a TLS 1.3 ServerHello');
-    }
-    this.suite = cipherSuite(sh.cipherSuite);
+    const suite = cipherSuite(sh.cipherSuite);
+    this.suite = suite;
     const ks = findExtension(sh.extensions, 'key_share');
     const psk = findExtension(sh.extensions, 'pre_shared_key');
     // RFC 8446 §4.2.9: without key_share the server chose psk_ke, which needs a selected PSK and our offer of psk_ke.
@@ -534,20 +559,21 @@ export class TlsClient extends TlsConnection {
     if (!pskKe && (!ks || !('serverShare' in ks)))
       alert(AlertDescription.missing_extension, 'ServerHello without key_share (psk_ke was not offered)');
     // RFC 8446 §4.2.8: the server's share is for one of the groups we sent a share for.
-    const ours = ks && 'serverShare' in ks ? this.keyShares.get(ks.serverShare.group) : undefined;
+    const ours = ks && 'serverShare' in ks ? s.offer.keyShares.get(ks.serverShare.group) : undefined;
     if (!pskKe && !ours)
       alert(AlertDescription.illegal_parameter, 'server key share is not for a group we sent');
-    const schedule = new KeySchedule(this.crypto, this.suite.hash);
+    const schedule = new KeySchedule(this.crypto, suite.hash);
+    let acceptedPsk: OfferedPsk | undefined;
     if (psk && 'selectedIdentity' in psk) {
-      const offered = this.psk;
-      const sent = this.clientHello!.extensions.some((e) => e.type === 'pre_shared_key');
+      const offered = s.offer.psk;
+      const sent = s.offer.hello.extensions.some((e) => e.type === 'pre_shared_key');
       // RFC 8446 §4.2.11: the index must be in range and the suite's hash the PSK's.
       if (!offered || !sent || psk.selectedIdentity !== 0)
         alert(AlertDescription.illegal_parameter, 'server selected a PSK we did not offer');
-      if (offered.hash !== this.suite.hash)
+      if (offered.hash !== suite.hash)
         alert(AlertDescription.illegal_parameter, 'PSK hash does not match the suite');
       schedule.deriveEarlySecret(offered.key);
-      this.pskAccepted = true;
+      acceptedPsk = offered;
     } else {
       schedule.deriveEarlySecret();
     }
@@ -555,32 +581,47 @@ export class TlsClient extends TlsConnection {
       ours && ks && 'serverShare' in ks
         ? clientSharedSecret(this.crypto, ours, ks.serverShare.keyExchange)
         : undefined;
-    this.groupName = ours?.group;
     schedule.deriveHandshakeSecret(shared);
-    this.schedule = schedule;
     this.transcript.add(raw);
-    const th = this.transcript.hash(this.crypto, this.suite.hash);
+    const th = this.transcript.hash(this.crypto, suite.hash);
     const client = schedule.clientHandshakeTrafficSecret(th);
     const server = schedule.serverHandshakeTrafficSecret(th);
-    this.handshakeSecrets = { client, server };
     this.log('CLIENT_HANDSHAKE_TRAFFIC_SECRET', client);
     this.log('SERVER_HANDSHAKE_TRAFFIC_SECRET', server);
     this.setReadKey(server, 'handshake');
-    if (this.earlyData === 'attempted' && !this.pskAccepted) this.rejectEarlyData();
+    let earlyData: EarlyDataStatus = s.earlyData;
+    if (earlyData === 'attempted' && !acceptedPsk) {
+      earlyData = 'rejected';
+      this.rejectEarlyData();
+    }
+    const retried = s.retrySuite !== undefined;
     // While 0-RTT may be accepted we keep writing under the early key until EndOfEarlyData
     // (RFC 8446 §4.5). QUIC has no EndOfEarlyData: the handshake key is installed now, beside
     // the 0-RTT one (RFC 9001 §4.1.4, §8.3).
-    if (this.earlyData !== 'attempted' || this.quic) {
+    if (earlyData !== 'attempted' || this.quic) {
       // Alerts from here on go under the handshake key, as the server expects (RFC 8446 §5).
-      if (this.options.compatibilityMode && !this.retried && this.earlyData === 'none')
-        this.sendChangeCipherSpec();
+      if (this.options.compatibilityMode && !retried && earlyData === 'none') this.sendChangeCipherSpec();
       this.setWriteKey(client, 'handshake');
     }
-    this.setState('WAIT_EE');
+    this.enter({
+      name: 'WAIT_EE',
+      hs: {
+        offer: s.offer,
+        suite,
+        schedule,
+        secrets: { client, server },
+        ...(acceptedPsk ? { psk: acceptedPsk } : {}),
+        ...(ours ? { group: ours.group } : {}),
+        retried,
+        earlyData,
+      },
+    });
   }
 
-  private onEncryptedExtensions(ee: EncryptedExtensions, raw: Uint8Array): void {
-    const offered = new Set(this.clientHello!.extensions.map(extensionCode));
+  /** WAIT_EE + EncryptedExtensions (RFC 8446 §4.3.1). */
+  private onEncryptedExtensions(s: State<'WAIT_EE'>, ee: EncryptedExtensions, raw: Uint8Array): void {
+    let hs = s.hs;
+    const offered = new Set(hs.offer.hello.extensions.map(extensionCode));
     const forbidden = new Set<number>([
       ExtensionType.supported_versions,
       ExtensionType.key_share,
@@ -588,6 +629,7 @@ export class TlsClient extends TlsConnection {
       ExtensionType.psk_key_exchange_modes,
       ExtensionType.cookie,
       ExtensionType.signature_algorithms,
+      ExtensionType.post_handshake_auth,
     ]);
     for (const e of ee.extensions) {
       const code = extensionCode(e);
@@ -598,11 +640,11 @@ export class TlsClient extends TlsConnection {
     }
     const alpn = findExtension(ee.extensions, 'alpn');
     if (alpn) {
-      const p = alpn.protocols[0]!;
+      const p = alpn.protocols[0];
       // RFC 7301 §3.2: the selected protocol must be one the client offered.
-      if (!this.options.alpnProtocols?.includes(p))
+      if (p === undefined || !this.options.alpnProtocols?.includes(p))
         alert(AlertDescription.illegal_parameter, `server selected ALPN ${p}`);
-      this.alpn = p;
+      hs = { ...hs, alpn: p };
     }
     const rsl = findExtension(ee.extensions, 'record_size_limit');
     // RFC 8449 §4: the limit counts the content type byte in TLS 1.3.
@@ -613,27 +655,47 @@ export class TlsClient extends TlsConnection {
     }
     if (findExtension(ee.extensions, 'early_data')) {
       // RFC 8446 §4.2.10: acceptance is only valid for what we offered, with the ticket's suite.
-      if (this.earlyData !== 'attempted' || this.suite!.id !== this.options.session?.cipherSuite) {
+      if (hs.earlyData !== 'attempted' || hs.suite.id !== this.options.session?.cipherSuite) {
         alert(AlertDescription.illegal_parameter, 'early_data accepted but not offered');
       }
-      this.earlyData = 'accepted';
+      hs = { ...hs, earlyData: 'accepted' };
       this.emit({ type: 'early-data-status', accepted: true });
-    } else if (this.earlyData === 'attempted') {
+    } else if (hs.earlyData === 'attempted') {
+      hs = { ...hs, earlyData: 'rejected' };
       this.rejectEarlyData();
-      if (!this.quic) this.setWriteKey(this.handshakeSecrets!.client, 'handshake');
+      if (!this.quic) this.setWriteKey(hs.secrets.client, 'handshake');
     }
     if (this.quic) {
       const tp = ee.extensions.find((e) => e.type === 'raw' && e.code === QUIC_TRANSPORT_PARAMETERS);
       // RFC 9001 §8.2: without the server's transport parameters: missing_extension (0x016d).
       if (tp?.type !== 'raw')
         alert(AlertDescription.missing_extension, 'EncryptedExtensions without quic_transport_parameters');
-      this.peerTransportParameters = tp.data;
+      hs = { ...hs, quicTransportParameters: tp.data };
       // RFC 9001 §8.1: QUIC requires an application protocol agreed by ALPN.
-      if (this.alpn === undefined)
+      if (hs.alpn === undefined)
         alert(AlertDescription.no_application_protocol, 'no ALPN protocol selected for QUIC');
     }
     this.transcript.add(raw);
-    this.setState(this.pskAccepted ? 'WAIT_FINISHED' : 'WAIT_CERT_CR');
+    // RFC 8446 §A.1: a PSK authenticates the server, so no Certificate follows.
+    if (hs.psk) this.enter({ name: 'WAIT_FINISHED', hs, peerCertificates: [] });
+    else this.enter({ name: 'WAIT_CERT_CR', hs });
+  }
+
+  /** WAIT_CERT_CR + CertificateRequest (RFC 8446 §4.3.2). */
+  private onCertificateRequest(
+    s: State<'WAIT_CERT_CR'>,
+    msg: MessageOf<'certificate_request'>,
+    raw: Uint8Array,
+  ): void {
+    // RFC 8446 §4.3.2: signature_algorithms is required.
+    const sa = findExtension(msg.extensions, 'signature_algorithms');
+    if (!sa) alert(AlertDescription.missing_extension, 'CertificateRequest without signature_algorithms');
+    this.transcript.add(raw);
+    this.enter({
+      name: 'WAIT_CERT',
+      hs: s.hs,
+      certificateRequest: { context: msg.certificateRequestContext, schemes: sa.schemes },
+    });
   }
 
   /**
@@ -641,7 +703,8 @@ export class TlsClient extends TlsConnection {
    * offered; the transcript takes the message as sent, the chain comes from its contents.
    */
   private onCompressedCertificate(
-    msg: Extract<HandshakeMessage, { msgType: 'compressed_certificate' }>,
+    s: State<'WAIT_CERT_CR' | 'WAIT_CERT'>,
+    msg: MessageOf<'compressed_certificate'>,
     raw: Uint8Array,
   ): void {
     const compressor = this.options.certificateCompression?.find((c) => c.algorithm === msg.algorithm);
@@ -665,71 +728,119 @@ export class TlsClient extends TlsConnection {
     const inner = decodeHandshake(framed);
     if (inner.msgType !== 'certificate')
       alert(AlertDescription.bad_certificate, 'compressed certificate is not a Certificate');
-    this.onCertificate(inner, raw);
+    this.onCertificate(s, inner, raw);
   }
 
-  private onCertificate(msg: Extract<HandshakeMessage, { msgType: 'certificate' }>, raw: Uint8Array): void {
+  /** WAIT_CERT_CR / WAIT_CERT + Certificate (RFC 8446 §4.4.2): the server's chain, verified. */
+  private onCertificate(
+    s: State<'WAIT_CERT_CR' | 'WAIT_CERT'>,
+    msg: MessageOf<'certificate'>,
+    raw: Uint8Array,
+  ): void {
     // RFC 8446 §4.4.2: the server's context is empty; an empty list is a decode_error (§4.4.2.4).
     if (msg.certificateRequestContext.length !== 0)
       alert(AlertDescription.illegal_parameter, 'non-empty certificate_request_context');
-    if (msg.certificateList.length === 0) alert(AlertDescription.decode_error, 'server sent no certificate');
-    this.peerCertificates = msg.certificateList.map((e) => e.certData);
-    this.options.verifier.verifyChain(this.peerCertificates, {
-      serverName: this.options.serverName,
-      now: this.now,
-    });
+    const chain = nonEmptyChain(msg.certificateList.map((e) => e.certData));
+    if (!chain) alert(AlertDescription.decode_error, 'server sent no certificate');
+    this.options.verifier.verifyChain(chain, { serverName: this.options.serverName, now: this.now });
     this.transcript.add(raw);
-    this.setState('WAIT_CV');
+    this.enter({
+      name: 'WAIT_CV',
+      hs: s.hs,
+      ...(s.name === 'WAIT_CERT' ? { certificateRequest: s.certificateRequest } : {}),
+      peerCertificates: chain,
+    });
   }
 
-  private onFinished(verifyData: Uint8Array, raw: Uint8Array): void {
-    const s = this.suite!;
+  /** WAIT_CV + CertificateVerify (RFC 8446 §4.4.3). */
+  private onCertificateVerify(
+    s: State<'WAIT_CV'>,
+    msg: MessageOf<'certificate_verify'>,
+    raw: Uint8Array,
+  ): void {
+    // RFC 8446 §4.4.3: the scheme must be one we offered; the signature covers the transcript through Certificate.
+    if (!this.options.verifier.signatureSchemes.includes(msg.algorithm)) {
+      alert(
+        AlertDescription.illegal_parameter,
+        `CertificateVerify scheme ${nameOf(SignatureScheme, msg.algorithm)} not offered`,
+      );
+    }
+    const content = certificateVerifyInput('server', this.transcript.hash(this.crypto, s.hs.suite.hash));
+    if (
+      !this.options.verifier.verifySignature(s.peerCertificates[0], msg.algorithm, content, msg.signature)
+    ) {
+      alert(AlertDescription.decrypt_error, 'server CertificateVerify signature does not verify');
+    }
+    this.transcript.add(raw);
+    this.enter({
+      name: 'WAIT_FINISHED',
+      hs: s.hs,
+      ...(s.certificateRequest ? { certificateRequest: s.certificateRequest } : {}),
+      peerCertificates: s.peerCertificates,
+    });
+  }
+
+  /** WAIT_FINISHED + Finished (RFC 8446 §4.4.4): our second flight, then CONNECTED. */
+  private onFinished(s: State<'WAIT_FINISHED'>, msg: MessageOf<'finished'>, raw: Uint8Array): void {
+    const { hs } = s;
+    const hash = hs.suite.hash;
     const expected = finishedVerifyData(
       this.crypto,
-      s.hash,
-      this.handshakeSecrets!.server,
-      this.transcript.hash(this.crypto, s.hash),
+      hash,
+      hs.secrets.server,
+      this.transcript.hash(this.crypto, hash),
     );
     // RFC 8446 §4.4.4/§6.2: verify_data is Hash.length bytes; another length is a message that
     // does not decode (decode_error), a wrong value of the right length a decrypt_error.
-    if (verifyData.length !== expected.length)
+    if (msg.verifyData.length !== expected.length)
       alert(
         AlertDescription.decode_error,
-        `server Finished of ${verifyData.length} bytes, not ${expected.length}`,
+        `server Finished of ${msg.verifyData.length} bytes, not ${expected.length}`,
       );
-    if (!macEqual(verifyData, expected))
+    if (!macEqual(msg.verifyData, expected))
       alert(AlertDescription.decrypt_error, 'server Finished does not verify');
     this.transcript.add(raw);
-    const { cAp, sAp } = this.deriveApplicationSecrets(this.schedule!, s.hash);
+    const { cAp, sAp } = this.deriveApplicationSecrets(hs.schedule, hash);
     this.setReadKey(sAp, 'application');
     // RFC 8446 §4.5: EndOfEarlyData closes the 0-RTT epoch, under the early key, and joins the
     // transcript. RFC 9001 §8.3: not in QUIC, where 0-RTT ends with the 1-RTT keys.
-    if (this.earlyData === 'accepted' && !this.quic) {
+    if (hs.earlyData === 'accepted' && !this.quic) {
       this.sendHandshake({ msgType: 'end_of_early_data' });
-      this.setWriteKey(this.handshakeSecrets!.client, 'handshake');
+      this.setWriteKey(hs.secrets.client, 'handshake');
     }
-    if (this.certificateRequest) this.sendClientCertificate(this.certificateRequest);
+    if (s.certificateRequest) this.sendClientCertificate(s.certificateRequest, hash, this.transcript);
     const fin = finishedVerifyData(
       this.crypto,
-      s.hash,
-      this.handshakeSecrets!.client,
-      this.transcript.hash(this.crypto, s.hash),
+      hash,
+      hs.secrets.client,
+      this.transcript.hash(this.crypto, hash),
     );
     this.sendHandshake({ msgType: 'finished', verifyData: fin });
     this.setWriteKey(cAp, 'application');
-    this.resumptionMaster = this.schedule!.resumptionMasterSecret(this.transcript.hash(this.crypto, s.hash));
+    const resumptionMaster = hs.schedule.resumptionMasterSecret(this.transcript.hash(this.crypto, hash));
+    this.enter({
+      name: 'CONNECTED',
+      connected: {
+        suite: hs.suite,
+        resumptionMaster,
+        ...(hs.alpn !== undefined ? { alpn: hs.alpn } : {}),
+        handshakeTranscript: this.transcript.bytes,
+        // What the ClientHello carried (customizeHello may have changed it), not what we meant to send.
+        postHandshakeAuth: hs.offer.hello.extensions.some((e) => e.type === 'post_handshake_auth'),
+      },
+    });
     this.completeHandshake({
       type: 'handshake-complete',
-      cipherSuite: s.name,
-      group: this.groupName,
-      alpn: this.alpn,
+      cipherSuite: hs.suite.name,
+      group: hs.group,
+      alpn: hs.alpn,
       serverName: this.options.serverName,
-      resumed: this.pskAccepted && this.psk?.kind === 'resumption',
-      psk: this.pskAccepted ? this.psk?.kind : undefined,
-      peerCertificates: this.peerCertificates,
-      ...(this.quic ? { quicTransportParameters: this.peerTransportParameters } : {}),
-      ...(this.quic && this.earlyData !== 'none'
-        ? { earlyData: this.earlyData === 'accepted' ? ('accepted' as const) : ('rejected' as const) }
+      resumed: hs.psk?.kind === 'resumption',
+      psk: hs.psk?.kind,
+      peerCertificates: s.peerCertificates,
+      ...(this.quic ? { quicTransportParameters: hs.quicTransportParameters } : {}),
+      ...(this.quic && hs.earlyData !== 'none'
+        ? { earlyData: hs.earlyData === 'accepted' ? ('accepted' as const) : ('rejected' as const) }
         : {}),
     });
   }
@@ -737,60 +848,108 @@ export class TlsClient extends TlsConnection {
   /**
    * Answer a CertificateRequest (RFC 8446 §4.4.2): our chain and a CertificateVerify when we
    * have a certificate whose key can sign one of the requested schemes, else an empty Certificate.
+   * Each message joins `transcript` (the handshake's, or post-handshake authentication's).
    */
-  private sendClientCertificate(req: { context: Uint8Array; schemes: number[] }): void {
+  private sendClientCertificate(req: CertificateRequestInfo, hash: HashName, transcript: Transcript): void {
     const signer = this.options.certificate;
     const scheme = signer?.signatureSchemes.find((x) => req.schemes.includes(x));
+    const send = (m: HandshakeMessage) => {
+      const raw = this.sendHandshake(m, false);
+      transcript.add(raw);
+    };
     if (!signer || scheme === undefined) {
-      this.sendHandshake({
-        msgType: 'certificate',
-        certificateRequestContext: req.context,
-        certificateList: [],
-      });
+      send({ msgType: 'certificate', certificateRequestContext: req.context, certificateList: [] });
       return;
     }
-    this.sendHandshake({
+    send({
       msgType: 'certificate',
       certificateRequestContext: req.context,
       certificateList: signer.certificateChain.map((certData) => ({ certData, extensions: [] })),
     });
-    const content = certificateVerifyInput('client', this.transcript.hash(this.crypto, this.suite!.hash));
-    this.sendHandshake({
-      msgType: 'certificate_verify',
-      algorithm: scheme,
-      signature: signer.sign(scheme, content),
-    });
+    const content = certificateVerifyInput('client', transcript.hash(this.crypto, hash));
+    send({ msgType: 'certificate_verify', algorithm: scheme, signature: signer.sign(scheme, content) });
   }
 
   protected override onPostHandshake(msg: HandshakeMessage, raw: Uint8Array): void {
+    const s = this.hs;
+    if (s.name !== 'CONNECTED') {
+      super.onPostHandshake(msg, raw);
+      return;
+    }
     if (msg.msgType === 'new_session_ticket') {
-      const s = this.suite!;
-      const ed = findExtension(msg.extensions, 'early_data');
-      // RFC 9001 §4.6.1: in QUIC a ticket's max_early_data_size is 0xffffffff or absent;
-      // anything else is a PROTOCOL_VIOLATION.
-      if (this.quic && ed && 'maxEarlyDataSize' in ed && ed.maxEarlyDataSize !== 0xffffffff)
-        alert(
-          AlertDescription.illegal_parameter,
-          'QUIC ticket with max_early_data_size other than 0xffffffff',
-        );
-      // RFC 8446 §4.6.1: lifetime is capped at 7 days; 0 means do not use.
-      const lifetime = Math.min(msg.ticketLifetime, 604800);
-      const ticket: SessionTicket = {
-        ticket: msg.ticket,
-        psk: resumptionPsk(this.crypto, s.hash, this.resumptionMaster!, msg.ticketNonce),
-        cipherSuite: s.id,
-        receivedAt: this.now,
-        lifetimeSeconds: lifetime,
-        ageAdd: msg.ticketAgeAdd,
-        maxEarlyDataSize: ed && 'maxEarlyDataSize' in ed ? ed.maxEarlyDataSize : 0,
-        serverName: this.options.serverName,
-        alpn: this.alpn,
-      };
-      if (lifetime > 0) this.emit({ type: 'session-ticket', ticket });
+      this.onNewSessionTicket(s.connected, msg);
+      return;
+    }
+    if (msg.msgType === 'certificate_request') {
+      this.onPostHandshakeCertificateRequest(s.connected, msg, raw);
       return;
     }
     super.onPostHandshake(msg, raw);
   }
+
+  /** NewSessionTicket (RFC 8446 §4.6.1): a PSK for resuming later. */
+  private onNewSessionTicket(c: ClientConnected, msg: MessageOf<'new_session_ticket'>): void {
+    const ed = findExtension(msg.extensions, 'early_data');
+    // RFC 9001 §4.6.1: in QUIC a ticket's max_early_data_size is 0xffffffff or absent;
+    // anything else is a PROTOCOL_VIOLATION.
+    if (this.quic && ed && 'maxEarlyDataSize' in ed && ed.maxEarlyDataSize !== 0xffffffff)
+      alert(AlertDescription.illegal_parameter, 'QUIC ticket with max_early_data_size other than 0xffffffff');
+    // RFC 8446 §4.6.1: lifetime is capped at 7 days; 0 means do not use.
+    const lifetime = Math.min(msg.ticketLifetime, 604800);
+    const ticket: SessionTicket = {
+      ticket: msg.ticket,
+      psk: resumptionPsk(this.crypto, c.suite.hash, c.resumptionMaster, msg.ticketNonce),
+      cipherSuite: c.suite.id,
+      receivedAt: this.now,
+      lifetimeSeconds: lifetime,
+      ageAdd: msg.ticketAgeAdd,
+      maxEarlyDataSize: ed && 'maxEarlyDataSize' in ed ? ed.maxEarlyDataSize : 0,
+      serverName: this.options.serverName,
+      alpn: c.alpn,
+    };
+    if (lifetime > 0) this.emit({ type: 'session-ticket', ticket });
+  }
+
+  /**
+   * Post-handshake CertificateRequest (RFC 8446 §4.6.2): answered at once with Certificate,
+   * CertificateVerify (with a certificate) and Finished, over the handshake transcript plus
+   * these messages; Finished under client_application_traffic_secret_N's finished key (§4.4).
+   */
+  private onPostHandshakeCertificateRequest(
+    c: ClientConnected,
+    msg: MessageOf<'certificate_request'>,
+    raw: Uint8Array,
+  ): void {
+    // RFC 8446 §4.6.2: "A client that receives a CertificateRequest message without having
+    // sent the "post_handshake_auth" extension MUST send an "unexpected_message" fatal alert."
+    if (!c.postHandshakeAuth)
+      alert(
+        AlertDescription.unexpected_message,
+        'CertificateRequest after the handshake without post_handshake_auth',
+      );
+    // RFC 8446 §4.3.2: signature_algorithms is required.
+    const sa = findExtension(msg.extensions, 'signature_algorithms');
+    if (!sa) alert(AlertDescription.missing_extension, 'CertificateRequest without signature_algorithms');
+    const hash = c.suite.hash;
+    const transcript = new Transcript();
+    transcript.add(c.handshakeTranscript);
+    transcript.add(raw);
+    this.sendClientCertificate(
+      { context: msg.certificateRequestContext, schemes: sa.schemes },
+      hash,
+      transcript,
+    );
+    const base = this.trafficSecret('write');
+    if (!base) alert(AlertDescription.internal_error, 'no client application traffic secret');
+    const fin = finishedVerifyData(this.crypto, hash, base, transcript.hash(this.crypto, hash));
+    this.sendHandshake({ msgType: 'finished', verifyData: fin }, false);
+  }
+}
+
+function groupName(code: number): KexGroupName {
+  const name = GROUP_NAMES[code];
+  if (!name) throw new Error(`group ${code} is not implemented`);
+  return name;
 }
 
 function concat2(a: Uint8Array, b: Uint8Array): Uint8Array {
