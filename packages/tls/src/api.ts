@@ -20,6 +20,7 @@ import * as nodeNet from 'node:net';
 import type { Duplex } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import type { TraceBus } from '@stepwire/wire';
+import type { AntiReplayStore } from './anti-replay.ts';
 import type { CertificateSigner, CertificateVerifier } from './auth.ts';
 import type { CertificateCompressor } from './cert-compression.ts';
 import { TlsClient, type TlsClientOptions } from './client.ts';
@@ -199,6 +200,12 @@ export interface ServerOptions extends CommonOptions {
    * only for idempotent requests. An anti-replay cache per server refuses a second use.
    */
   earlyData?: boolean | number;
+  /**
+   * The strike register that lets each 0-RTT ClientHello in once (RFC 8446 §8). Default: in
+   * memory, per server. A FileAntiReplayStore keeps refusing replays across restarts and
+   * processes (with `ticketKeys` shared, a ticket outlives the process that issued it).
+   */
+  antiReplay?: AntiReplayStore;
   /**
    * Milliseconds a client has to finish its handshake (node:tls's handshakeTimeout, same
    * default 120 s; 0 for none). A stalled one is destroyed and reported as 'tlsClientError'
@@ -1009,7 +1016,7 @@ export class SecureServer extends EventEmitter {
         ? { certificateCompression: options.certificateCompression }
         : {}),
       ...(options.allowPskKe ? { allowPskKe: true } : {}),
-      ...(maxEarlyData > 0 ? { maxEarlyData, antiReplay: new AntiReplayCache() } : {}),
+      ...(maxEarlyData > 0 ? { maxEarlyData, antiReplay: options.antiReplay ?? new AntiReplayCache() } : {}),
       ...(options.trace ? { trace: options.trace } : {}),
       ...(options.hostName ? { host: options.hostName } : {}),
     };
