@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
-import { ByteReader, bytesEqual, concatBytes, Prng, RealClock, utf8 } from '@stepwire/wire';
+import { ByteReader, bytesEqual, concatBytes, Prng, RealClock, TraceBus, utf8 } from '@stepwire/wire';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedCertificate } from '../../../test/support/peer-process.ts';
 import type { QuicConnection } from '../src/connection/connection.ts';
@@ -119,15 +119,30 @@ function waitFor(what: string, cond: () => boolean, ms = 20_000): Promise<void> 
 
 describe('our client against ngtcp2 gtlsserver (node:dgram, loopback)', () => {
   // Our client offers one suite at a time; gtlsserver takes what is offered.
-  for (const [ciphers, code] of [
-    ['TLS_AES_128_GCM_SHA256', 0x1301],
-    ['TLS_CHACHA20_POLY1305_SHA256', 0x1303],
-  ] as const) {
-    it(`handshake (${ciphers}), transport parameters, a 300 kB body, a clean close`, async () => {
+  const cases: { name: string; code: number; serverArgs: string[]; keyUpdate?: boolean; lossy?: boolean }[] =
+    [
+      { name: 'TLS_AES_128_GCM_SHA256', code: 0x1301, serverArgs: [] },
+      { name: 'TLS_CHACHA20_POLY1305_SHA256', code: 0x1303, serverArgs: [] },
+      // RFC 9001 §6: we update keys once the handshake is confirmed; ngtcp2 must follow.
+      { name: 'TLS_AES_128_GCM_SHA256, our key update', code: 0x1301, serverArgs: [], keyUpdate: true },
+      // ngtcp2 drops 10% of what it sends and receives: our recovery and its ACKs must cope.
+      {
+        name: 'TLS_AES_128_GCM_SHA256, 10% loss both ways',
+        code: 0x1301,
+        serverArgs: ['--tx-loss=0.1', '--rx-loss=0.1'],
+        lossy: true,
+      },
+    ];
+  for (const { name, code, serverArgs, keyUpdate, lossy } of cases) {
+    it(`handshake (${name}), transport parameters, a 300 kB body, a clean close`, async () => {
       const port = await freePort();
-      const server = spawn('gtlsserver', ['--quiet', '-d', htdocs, '127.0.0.1', String(port), key, cert], {
-        stdio: 'ignore',
-      });
+      const server = spawn(
+        'gtlsserver',
+        ['--quiet', '-d', htdocs, ...serverArgs, '127.0.0.1', String(port), key, cert],
+        {
+          stdio: 'ignore',
+        },
+      );
       children.push(server);
       await new Promise((r) => setTimeout(r, 300));
       const sock = await loopbackSocket();
@@ -136,20 +151,31 @@ describe('our client against ngtcp2 gtlsserver (node:dgram, loopback)', () => {
       let response: Uint8Array = new Uint8Array(0);
       let fin = false;
       let requestId = -1;
-      const driver = new QuicDriver(new QuicEndpoint({ tlsEpoch: Date.now() - clock.now() }), sock, clock, {
-        onEvent: (c, e) => {
-          events.push(e);
-          if (e.type === 'connected') {
-            c.write(c.openStream('uni'), CONTROL_STREAM);
-            requestId = c.openStream('bidi');
-            c.write(requestId, getRequest(`127.0.0.1:${port}`, '/big.bin'), true);
-          }
-          if (e.type === 'stream-data' && e.id === requestId) {
-            response = concatBytes(response, e.data);
-            fin ||= e.fin;
-          }
-        },
+      const trace = new TraceBus();
+      const ackLines: string[] = [];
+      trace.on((e) => {
+        if (e.dir === 'out' && e.summary.includes('ACK')) ackLines.push(e.summary);
       });
+      const driver = new QuicDriver(
+        new QuicEndpoint({ tlsEpoch: Date.now() - clock.now(), trace }),
+        sock,
+        clock,
+        {
+          onEvent: (c, e) => {
+            events.push(e);
+            if (e.type === 'connected') {
+              c.write(c.openStream('uni'), CONTROL_STREAM);
+              requestId = c.openStream('bidi');
+              c.write(requestId, getRequest(`127.0.0.1:${port}`, '/big.bin'), true);
+            }
+            if (e.type === 'stream-data' && e.id === requestId) {
+              if (keyUpdate && response.length === 0) c.initiateKeyUpdate(clock.now());
+              response = concatBytes(response, e.data);
+              fin ||= e.fin;
+            }
+          },
+        },
+      );
       drivers.push(driver);
       const conn: QuicConnection = driver.connect(
         { address: '127.0.0.1', port },
@@ -182,6 +208,9 @@ describe('our client against ngtcp2 gtlsserver (node:dgram, loopback)', () => {
       const body = concatBytes(...frames.filter((f) => f.type === 0x00).map((f) => f.payload));
       expect(body.length).toBe(BODY.length);
       expect(bytesEqual(body, BODY)).toBe(true);
+      if (keyUpdate) expect(conn.keyUpdates).toBe(1);
+      // The server's losses show as gaps in our ACK frames (RFC 9000 §19.3.1: more than one range).
+      if (lossy) expect(ackLines.some((l) => /ACK [0-9-]+,/.test(l))).toBe(true);
       // H3_NO_ERROR (RFC 9114 §8.1) in an application CONNECTION_CLOSE; we drain.
       conn.close(clock.now(), 0x100, '');
       driver.flush();
@@ -204,6 +233,8 @@ describe('ngtcp2 gtlsclient against our server (node:dgram, loopback)', () => {
       tlsEpoch: Date.now() - clock.now(),
       server: {
         retry,
+        // Short, so a close lost on the way still ends in an idle timeout within the test (RFC 9000 §10.1).
+        transport: { maxIdleTimeout: 3000 },
         tls: (transportParameters) =>
           createQuicTlsServer({
             signer: certificateSigner(creds.leaf),
