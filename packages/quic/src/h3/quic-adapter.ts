@@ -1,4 +1,4 @@
-import type { H3Transport } from './connection.ts';
+import type { H3Transport } from './types.ts';
 
 /**
  * The QUIC connection's stream operations as an H3Transport. QuicConnection (src/connection)
@@ -14,12 +14,46 @@ export interface QuicStreamsLike {
   close(now: number, code?: number, reason?: string, application?: boolean): void;
 }
 
-export function h3TransportOverQuic(quic: QuicStreamsLike, now: () => number): H3Transport {
+/**
+ * `afterWrite` runs after every operation: a driver that only sends when flushed (QuicDriver)
+ * passes a scheduler for its flush(), since a response may be written long after the event
+ * that delivered its request (a handler's res.end() in a later tick).
+ */
+export function h3TransportOverQuic(
+  quic: QuicStreamsLike,
+  now: () => number,
+  afterWrite: () => void = () => {},
+): H3Transport {
   return {
     openStream: (kind) => quic.openStream(kind),
-    write: (id, data, fin) => quic.write(id, data, fin),
-    resetStream: (id, code) => quic.resetStream(id, code),
-    stopSending: (id, code) => quic.stopSending(id, code),
-    close: (code, reason) => quic.close(now(), code, reason ?? '', true),
+    write: (id, data, fin) => {
+      quic.write(id, data, fin);
+      afterWrite();
+    },
+    resetStream: (id, code) => {
+      quic.resetStream(id, code);
+      afterWrite();
+    },
+    stopSending: (id, code) => {
+      quic.stopSending(id, code);
+      afterWrite();
+    },
+    close: (code, reason) => {
+      quic.close(now(), code, reason ?? '', true);
+      afterWrite();
+    },
+  };
+}
+
+/** Coalesces calls made in one tick into one call of `flush` in a microtask. */
+export function flushSoon(flush: () => void): () => void {
+  let pending = false;
+  return () => {
+    if (pending) return;
+    pending = true;
+    queueMicrotask(() => {
+      pending = false;
+      flush();
+    });
   };
 }

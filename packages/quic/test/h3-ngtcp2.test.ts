@@ -1,0 +1,297 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { IncomingMessage } from '@stepwire/http';
+import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
+import { bytesEqual, Prng, RealClock } from '@stepwire/wire';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { selfSignedCertificate } from '../../../test/support/peer-process.ts';
+import type { QuicConnection } from '../src/connection/connection.ts';
+import { QuicDriver } from '../src/endpoint/driver.ts';
+import { QuicEndpoint } from '../src/endpoint/endpoint.ts';
+import {
+  flushSoon,
+  H3ErrorCode,
+  type H3Response,
+  Http3Client,
+  Http3Server,
+  type Http3ServerConnection,
+  h3TransportOverQuic,
+} from '../src/h3/index.ts';
+import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
+
+/**
+ * Our HTTP/3 (src/h3) on our QUIC against ngtcp2's example programs, whose HTTP/3 is
+ * nghttp3: our Http3Client fetches from gtlsserver, and gtlsclient fetches from our
+ * Http3Server running a node:http-style (req, res) handler, over node:dgram on loopback.
+ * Both peers use QPACK's dynamic table, so nghttp3 decodes our encoder's inserts and we
+ * decode its own.
+ */
+
+const dir = mkdtempSync(join(tmpdir(), 'stepwire-h3-ngtcp2-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const { key, cert } = selfSignedCertificate(dir);
+const htdocs = join(dir, 'htdocs');
+mkdirSync(htdocs);
+const INDEX = 'stepwire HTTP/3 over ngtcp2\n'.repeat(200);
+const BIG = new Prng(9).bytes(400_000);
+writeFileSync(join(htdocs, 'index.html'), INDEX);
+writeFileSync(join(htdocs, 'big.bin'), BIG);
+
+let creds: ReturnType<typeof pki.createStepwireCredentials>;
+beforeAll(() => {
+  creds = pki.createStepwireCredentials(new Date());
+});
+
+const children: ChildProcess[] = [];
+const sockets: Socket[] = [];
+const drivers: QuicDriver[] = [];
+afterEach(() => {
+  // Only processes this file started, by their handle (PID).
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const d of drivers.splice(0)) d.close();
+  for (const s of sockets.splice(0)) s.close();
+});
+
+async function loopbackSocket(): Promise<Socket> {
+  const s = createSocket('udp4');
+  sockets.push(s);
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  return s;
+}
+
+async function freePort(): Promise<number> {
+  const probe = createSocket('udp4');
+  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
+  const port = probe.address().port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  return port;
+}
+
+function waitFor(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const start = Date.now();
+    const tick = () => {
+      if (cond()) return resolve();
+      if (Date.now() - start > ms) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(tick, 10);
+    };
+    tick();
+  });
+}
+
+const field = (r: H3Response, n: string) => r.headers.find(([k]) => k === n)?.[1];
+
+describe('our HTTP/3 client against ngtcp2 gtlsserver (nghttp3)', () => {
+  it('concurrent GETs with repeated custom fields (our dynamic table, its dynamic table), a 404, a clean close', async () => {
+    const port = await freePort();
+    const server = spawn('gtlsserver', ['--quiet', '-d', htdocs, '127.0.0.1', String(port), key, cert], {
+      stdio: 'ignore',
+    });
+    children.push(server);
+    await new Promise((r) => setTimeout(r, 300));
+    const sock = await loopbackSocket();
+    const clock = new RealClock();
+    let client: Http3Client | undefined;
+    const driver: QuicDriver = new QuicDriver(
+      new QuicEndpoint({ tlsEpoch: Date.now() - clock.now() }),
+      sock,
+      clock,
+      {
+        onEvent: (_conn, e) => client?.handle(e, clock.now()),
+      },
+    );
+    drivers.push(driver);
+    const conn: QuicConnection = driver.connect(
+      { address: '127.0.0.1', port },
+      {
+        tls: (transportParameters) =>
+          createQuicTlsClient({
+            serverName: 'stepwire.test',
+            verifier: certificateVerifier({ ca: readFileSync(cert, 'utf8') }),
+            alpnProtocols: ['h3'],
+            transportParameters,
+          }),
+      },
+    );
+    const h3 = new Http3Client(
+      h3TransportOverQuic(
+        conn,
+        () => clock.now(),
+        flushSoon(() => driver.flush()),
+      ),
+      { authority: `127.0.0.1:${port}` },
+    );
+    client = h3;
+    let ready = false;
+    void h3.ready().then(() => {
+      ready = true;
+    });
+    await waitFor('the handshake', () => ready);
+    // Fields worth indexing, sent on every request: inserted once, referenced after.
+    const custom = { 'user-agent': 'stepwire-h3/0.1', 'x-stepwire-trace': 'a1b2c3d4e5f60718293a4b5c' };
+    const results = await Promise.all([
+      h3.request({ ':path': '/index.html', ...custom }),
+      h3.request({ ':path': '/big.bin', ...custom }),
+      h3.request({ ':path': '/index.html', ...custom }),
+      h3.request({ ':path': '/no-such-file', ...custom }),
+    ]);
+    const [index, big, again, missing] = results as [H3Response, H3Response, H3Response, H3Response];
+    expect(index.status).toBe(200);
+    expect(Buffer.from(index.body).toString()).toBe(INDEX);
+    expect(field(index, 'content-length')).toBe(String(INDEX.length));
+    expect(Buffer.from(again.body).toString()).toBe(INDEX);
+    expect(big.status).toBe(200);
+    expect(bytesEqual(big.body, BIG)).toBe(true);
+    expect(missing.status).toBe(404);
+    // Our encoder inserted entries and nghttp3's decoder acknowledged them (RFC 9204 §4.4).
+    expect(h3.h3.encoder.table.insertCount).toBeGreaterThan(0);
+    expect(h3.h3.encoder.knownReceivedCount).toBeGreaterThan(0);
+    // nghttp3's encoder filled our decoder's table too.
+    expect(h3.h3.decoder.table.insertCount).toBeGreaterThan(0);
+    expect(h3.h3.peerSettings?.size).toBeGreaterThan(0);
+    expect(h3.h3.counters.total('h3.connection-error')).toBe(0);
+    // A later request reuses the entries: its HEADERS frame is a few index bytes.
+    const more = await h3.request({ ':path': '/index.html', ...custom });
+    expect(more.status).toBe(200);
+
+    h3.close();
+    driver.flush();
+    await waitFor('our side to close', () => conn.isDrained, 10_000);
+    expect(server.exitCode).toBeNull(); // nghttp3 did not fail on anything we sent
+  });
+});
+
+describe('ngtcp2 gtlsclient (nghttp3) against our HTTP/3 server', () => {
+  async function serve() {
+    const sock = await loopbackSocket();
+    const port = (sock.address() as { port: number }).port;
+    const clock = new RealClock();
+    const seen: { method: string; url: string; host: string; body: string }[] = [];
+    const app = new Http3Server((req: IncomingMessage, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString();
+        seen.push({ method: req.method, url: req.url, host: String(req.headers.host), body });
+        if (req.url === '/big') {
+          res.setHeader('content-type', 'application/octet-stream');
+          res.end(Buffer.from(BIG));
+          return;
+        }
+        res.setHeader('content-type', 'text/plain');
+        res.setHeader('x-served-by', 'stepwire-h3');
+        res.end(`${req.method} ${req.url} ${body.length}\n`);
+      });
+    });
+    const h3 = new Map<QuicConnection, Http3ServerConnection>();
+    const endpoint = new QuicEndpoint({
+      tlsEpoch: Date.now() - clock.now(),
+      server: {
+        tls: (transportParameters) =>
+          createQuicTlsServer({
+            signer: certificateSigner(creds.leaf),
+            alpnProtocols: ['h3'],
+            transportParameters,
+          }),
+      },
+    });
+    const closes: { code?: number | undefined; local: boolean }[] = [];
+    const driver: QuicDriver = new QuicDriver(endpoint, sock, clock, {
+      onEvent: (conn, e) => {
+        let c = h3.get(conn);
+        if (!c) {
+          c = app.accept(
+            h3TransportOverQuic(
+              conn,
+              () => clock.now(),
+              flushSoon(() => driver.flush()),
+            ),
+          );
+          h3.set(conn, c);
+        }
+        c.handle(e, clock.now());
+        if (e.type === 'closed') closes.push({ code: e.error?.code, local: false });
+      },
+    });
+    drivers.push(driver);
+    return { port, seen, h3, closes };
+  }
+
+  async function runClient(args: string[]): Promise<{ code: number | null; out: string }> {
+    const client = spawn('gtlsclient', ['--exit-on-all-streams-close', '--timeout=10s', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(client);
+    let out = '';
+    client.stdout?.on('data', (d: Buffer) => {
+      if (out.length < 1 << 20) out += d.toString();
+    });
+    client.stderr?.on('data', (d: Buffer) => {
+      if (out.length < 1 << 20) out += d.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => {
+      const t = setTimeout(() => resolve(-1), 30_000);
+      client.once('exit', (c) => {
+        clearTimeout(t);
+        resolve(c);
+      });
+    });
+    return { code, out };
+  }
+
+  it('GET, POST with a body and a 400 kB download, answered by the (req, res) handler', async () => {
+    const s = await serve();
+    const download = join(dir, `download-${s.port}`);
+    mkdirSync(download);
+    const data = join(dir, 'post-body.txt');
+    writeFileSync(data, 'posted by gtlsclient\n'.repeat(50));
+    const base = `https://127.0.0.1:${s.port}`;
+    const r = await runClient([
+      '--no-quic-dump',
+      `--download=${download}`,
+      '127.0.0.1',
+      String(s.port),
+      `${base}/hello`,
+      `${base}/big`,
+    ]);
+    expect(r.code).toBe(0);
+    expect(s.seen.map((x) => `${x.method} ${x.url}`)).toEqual(['GET /hello', 'GET /big']);
+    expect(s.seen[0]?.host).toBe(`127.0.0.1:${s.port}`);
+    // nghttp3 decoded our response header sections (gtlsclient prints each field it got).
+    expect(r.out).toContain('x-served-by: stepwire-h3');
+    expect(r.out).toMatch(/:status: 200/);
+    expect(readFileSync(join(download, 'hello'), 'utf8')).toBe('GET /hello 0\n');
+    expect(bytesEqual(new Uint8Array(readFileSync(join(download, 'big'))), BIG)).toBe(true);
+
+    const post = await runClient([
+      '--no-quic-dump',
+      '-m',
+      'POST',
+      '-d',
+      data,
+      '127.0.0.1',
+      String(s.port),
+      `${base}/upload`,
+    ]);
+    expect(post.code).toBe(0);
+    expect(s.seen[2]).toMatchObject({
+      method: 'POST',
+      url: '/upload',
+      body: 'posted by gtlsclient\n'.repeat(50),
+    });
+    const conns = [...s.h3.values()];
+    for (const c of conns) expect(c.h3.counters.total('h3.connection-error')).toBe(0);
+    // nghttp3 allows a dynamic table (SETTINGS_QPACK_MAX_TABLE_CAPACITY 4096): our encoder
+    // used it for the responses, and on the first connection (two responses) nghttp3's
+    // decoder acknowledged every insert (RFC 9204 §4.4).
+    expect(conns[0]?.h3.peerSettings?.get(0x01)).toBe(4096);
+    expect(conns[0]?.h3.encoder.table.insertCount).toBeGreaterThan(0);
+    expect(conns[0]?.h3.encoder.knownReceivedCount).toBe(conns[0]?.h3.encoder.table.insertCount);
+    // gtlsclient ends with H3_NO_ERROR or a transport NO_ERROR.
+    await waitFor('the closes', () => s.closes.length >= 2, 5000);
+    for (const c of s.closes) if (c.code !== undefined) expect(c.code).toBe(H3ErrorCode.H3_NO_ERROR);
+  });
+});
