@@ -8,12 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Sim } from '@stepwire/sim';
-import { encodeSegment, SYN, type TcpSocket } from '@stepwire/tcp';
+import { encodeSegment, SYN, Tcp, type TcpSocket } from '@stepwire/tcp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tsharkFields, tsharkProblems } from './support/tshark.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'sw-tcp-tshark-'));
 const PCAP = path.join(dir, 'tcp.pcap');
+const ECN_PCAP = path.join(dir, 'tcp-ecn-urg.pcap');
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -124,5 +125,68 @@ describe('our TCP through tshark', () => {
     // The refused SYN drew one RST from B.
     const rst = tsharkFields(PCAP, ['tcp.srcport'], { filter: 'tcp.flags.reset == 1' });
     expect(rst).toEqual([{ 'tcp.srcport': '82' }]);
+  });
+
+  it('ECN negotiation and ECT(0) data (RFC 3168 §6.1.1) and urgent data (RFC 9293 §3.8.5) read as we meant them', async () => {
+    const sim = new Sim({ seed: 4, pcapPath: ECN_PCAP });
+    // Stacks that ask for ECN (the Sim's own accept it but never ask).
+    const a = new Tcp(sim.a.host, { connection: { ecn: true } });
+    const b = new Tcp(sim.b.host, { connection: { ecn: true } });
+    b.createServer((sock) => sock.pipe(sock)).listen(80, sim.b.ipv4);
+    const c = a.connect({ host: sim.b.ipv4, port: 80 });
+    const parts: Buffer[] = [];
+    c.on('data', (d: Buffer) => parts.push(d));
+    const done = new Promise<string>((resolve, reject) => {
+      c.on('end', () => resolve(Buffer.concat(parts).toString()));
+      c.on('error', reject);
+    });
+    c.write('hello');
+    c.writeUrgent('!');
+    c.end('world');
+    expect(await drive(sim, done)).toBe('hello!world');
+    sim.clock.advance(70_000);
+    sim.close();
+
+    expect(tsharkProblems(ECN_PCAP)).toEqual([]);
+    // One dissection; tshark prints booleans as 1/0 or True/False depending on its version.
+    const bit = (v: string | undefined) => (v === '1' || v === 'True' ? 1 : 0);
+    const rows = tsharkFields(ECN_PCAP, [
+      'tcp.flags.syn',
+      'tcp.flags.ack',
+      'tcp.flags.fin',
+      'tcp.flags.reset',
+      'tcp.flags.ece',
+      'tcp.flags.cwr',
+      'tcp.flags.urg',
+      'tcp.urgent_pointer',
+      'ip.dsfield.ecn',
+      'tcp.len',
+    ]).map((r) => ({
+      syn: bit(r['tcp.flags.syn']),
+      ack: bit(r['tcp.flags.ack']),
+      other: bit(r['tcp.flags.fin']) | bit(r['tcp.flags.reset']),
+      ece: bit(r['tcp.flags.ece']),
+      cwr: bit(r['tcp.flags.cwr']),
+      urg: bit(r['tcp.flags.urg']),
+      up: r['tcp.urgent_pointer'],
+      ecn: r['ip.dsfield.ecn'],
+      len: Number(r['tcp.len']),
+    }));
+    const ecnOf = (xs: typeof rows) => xs.map((r) => `${r.ece} ${r.cwr} ${r.ecn}`);
+    // The ECN-setup SYN (ECE and CWR), the ECN-setup SYN-ACK (ECE only), both Not-ECT.
+    expect(ecnOf(rows.filter((r) => r.syn && !r.ack))).toEqual(['1 1 0']);
+    expect(ecnOf(rows.filter((r) => r.syn && r.ack))).toEqual(['1 0 0']);
+    // Every segment with data is ECT(0) (2); every pure ACK is Not-ECT (0).
+    const data = rows.filter((r) => r.len > 0);
+    expect(data.length).toBeGreaterThan(0);
+    expect(new Set(data.map((r) => r.ecn))).toEqual(new Set(['2']));
+    const acks = rows.filter((r) => r.len === 0 && !r.syn && !r.other);
+    expect(acks.length).toBeGreaterThan(0);
+    expect(new Set(acks.map((r) => r.ecn))).toEqual(new Set(['0']));
+    // The urgent byte: URG set and the pointer just past '!' (1 from a segment that starts
+    // at it, 6 from one that starts at 'hello'); the echo's copy carries none.
+    const urg = rows.filter((r) => r.urg);
+    expect(urg.length).toBeGreaterThan(0);
+    for (const u of urg) expect(['1', '6']).toContain(u.up);
   });
 });
