@@ -1,10 +1,10 @@
 import { fc, test as fcTest } from '@fast-check/vitest';
 import { bytesEqual, concatBytes, Prng, TraceBus, type TraceEvent } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
-import type { QuicConnection } from '../src/connection/connection.ts';
+import { QuicConnection } from '../src/connection/connection.ts';
 import type { QuicConnectionEvent } from '../src/connection/types.ts';
 import { decodeFrames } from '../src/frames/frame.ts';
-import { connectionPair, type Impairment, runPair } from './connection-helpers.ts';
+import { connectionPair, fakeTls, type Impairment, runPair } from './connection-helpers.ts';
 
 /**
  * Two of our connections against each other on a virtual clock, the TLS side played by a
@@ -312,6 +312,90 @@ describe('QuicConnection with a fake TLS', () => {
     expect(server.state).toBe('handshaking');
     // Payload frames of a sealed packet are checked too: decodeFrames of junk throws ParseError only.
     expect(() => decodeFrames(new Uint8Array([0x40]))).toThrow();
+  });
+});
+
+describe('QuicConnection rules, one at a time', () => {
+  /** Runs a pair to a confirmed handshake with no loss; returns the virtual time. */
+  function confirmed(seed: number) {
+    const pair = connectionPair(seed);
+    const r = runPair(
+      pair.client,
+      pair.server,
+      pair.prng,
+      {},
+      () => pair.client.isHandshakeConfirmed && pair.server.isHandshakeConfirmed,
+    );
+    return { ...pair, now: r.now };
+  }
+
+  it('one ack-eliciting 1-RTT packet is acknowledged within max_ack_delay, not at once (RFC 9000 §13.2.1)', () => {
+    const { client, server, now } = confirmed(20);
+    // Let everything in flight settle first.
+    for (let d = client.pollTransmit(now); d; d = client.pollTransmit(now)) server.handle(d, now);
+    for (let d = server.pollTransmit(now); d; d = server.pollTransmit(now)) client.handle(d, now);
+    const t = now + 100;
+    client.ping();
+    const d = client.pollTransmit(t) as Uint8Array;
+    expect(d).toBeDefined();
+    server.handle(d, t);
+    // Nothing due yet: the ACK waits (a single packet is below the threshold of two).
+    expect(server.pollTransmit(t)).toBeUndefined();
+    const due = server.pollTimeout() as number;
+    expect(due).toBeGreaterThan(t);
+    expect(due).toBeLessThanOrEqual(t + 25);
+    server.handleTimeout(due);
+    expect(server.pollTransmit(due)).toBeDefined();
+  });
+
+  it('a server whose idea of the client SCID differs closes with TRANSPORT_PARAMETER_ERROR (RFC 9000 §7.3)', () => {
+    const { client, prng } = connectionPair(21);
+    const server = new QuicConnection({
+      role: 'server',
+      now: 0,
+      random: (n) => prng.bytes(n),
+      tls: (tp) => fakeTls('server', tp, prng.bytes(32)),
+      server: {
+        originalDcid: client.remoteCid,
+        initialDcid: client.remoteCid,
+        clientScid: Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8),
+      },
+    });
+    const seen: QuicConnectionEvent[] = [];
+    runPair(
+      client,
+      server,
+      prng,
+      {},
+      () => server.state !== 'handshaking',
+      (side, e) => {
+        if (side === 'b') seen.push(e);
+      },
+    );
+    expect(seen).toContainEqual({
+      type: 'closed',
+      error: expect.objectContaining({ source: 'local', code: 0x08 }),
+    });
+  });
+
+  it('a closed connection polls nothing, arms nothing and drops what arrives', () => {
+    const { client, server, prng } = connectionPair(22);
+    runPair(
+      client,
+      server,
+      prng,
+      {},
+      () => client.isDrained,
+      (side, e, now) => {
+        if (side === 'a' && e.type === 'connected') client.close(now, 0, '', false);
+      },
+    );
+    expect(client.state).toBe('closed');
+    expect(client.pollTransmit(1e6)).toBeUndefined();
+    expect(client.pollTimeout()).toBeUndefined();
+    client.handle(new Uint8Array(50), 1e6);
+    expect(client.counters.get('quic.rx.after-close')).toBe(1);
+    expect(() => client.openStream('bidi')).toThrow();
   });
 });
 
