@@ -294,4 +294,24 @@ describe('ngtcp2 gtlsclient (nghttp3) against our HTTP/3 server', () => {
     await waitFor('the closes', () => s.closes.length >= 2, 5000);
     for (const c of s.closes) if (c.code !== undefined) expect(c.code).toBe(H3ErrorCode.H3_NO_ERROR);
   });
+
+  it('16 concurrent requests (gtlsclient -n 16) with 10% loss each way: every one answered, no error', async () => {
+    const s = await serve();
+    const base = `https://127.0.0.1:${s.port}`;
+    const r = await runClient([
+      '--quiet',
+      '-n',
+      '16',
+      '--tx-loss=0.1',
+      '--rx-loss=0.1',
+      '127.0.0.1',
+      String(s.port),
+      `${base}/many`,
+    ]);
+    expect(r.code).toBe(0);
+    expect(s.seen.filter((x) => x.url === '/many')).toHaveLength(16);
+    const c = [...s.h3.values()][0];
+    expect(c?.h3.counters.total('h3.connection-error')).toBe(0);
+    expect(c?.h3.counters.total('h3.stream-error')).toBe(0);
+  });
 });
