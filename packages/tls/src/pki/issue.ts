@@ -3,21 +3,16 @@
  * `stepwire serve` needs on first use. Output is DER, PEM and PKCS#8 keys that openssl,
  * curl and Node's tls accept.
  */
-import { randomBytes } from 'node:crypto';
 import { sha1 } from '@noble/hashes/legacy.js';
 import { ParseError } from '@stepwire/wire';
 import { DerReader, der } from './der.ts';
-import {
-  decodePrivateKeyPem,
-  encodePrivateKeyPem,
-  generateKey,
-  type PrivateKey,
-  publicKeyOf,
-} from './keys.ts';
+import { decodePrivateKeyPem, encodePrivateKeyPem, type PrivateKey, publicKeyOf } from './keys.ts';
 import { OID } from './oids.ts';
 import {
   algorithmIdentifierFor,
+  generateKey,
   getDefaultSignatureProvider,
+  randomBytesFrom,
   type SignatureAlgorithm,
   type SignatureProvider,
 } from './signature.ts';
@@ -100,11 +95,12 @@ function extension(oid: string, critical: boolean, value: Uint8Array): Uint8Arra
   return der.sequence(der.oid(oid), ...(critical ? [der.boolean(true)] : []), der.octetString(value));
 }
 
-function randomSerial(): bigint {
-  const b = randomBytes(16);
+/** RFC 5280 §4.1.2.2: a positive serial of up to 20 octets; 16 random ones, from the provider. */
+function randomSerial(provider: SignatureProvider): bigint {
+  const b = randomBytesFrom(provider, 16);
   b[0]! &= 0x7f; // positive
   b[0]! |= 0x01; // and non-zero, with a fixed length
-  return BigInt(`0x${b.toString('hex')}`);
+  return BigInt(`0x${Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('')}`);
 }
 
 /** Builds, signs and returns a certificate (parsed, so `raw` is its DER). */
@@ -118,7 +114,7 @@ export function issueCertificate(
   const algId = algorithmIdentifierFor(sigAlg);
   const subjectName = encodeName(template.subject);
   const issuerName = issuer.certificate ? issuer.certificate.subject.raw : subjectName;
-  const serial = template.serialNumber ?? randomSerial();
+  const serial = template.serialNumber ?? randomSerial(provider);
   if (serial <= 0n || serial >= 1n << 159n)
     throw new RangeError('serialNumber must be positive and at most 20 octets');
 
@@ -230,7 +226,10 @@ export interface CaOptions {
 
 /** A self-signed CA: basicConstraints cA (pathLen 0: it signs leaves only), keyCertSign + cRLSign. */
 export function createCertificateAuthority(options: CaOptions): Credentials {
-  const privateKey = generateKey(options.keyType ?? 'P-256');
+  const privateKey = generateKey(
+    options.keyType ?? 'P-256',
+    options.provider ?? getDefaultSignatureProvider(),
+  );
   const certificate = issueCertificate(
     {
       subject: [
@@ -264,7 +263,10 @@ export interface LeafOptions {
 
 /** A leaf for TLS: digitalSignature, serverAuth/clientAuth, the names in subjectAltName. */
 export function createLeafCertificate(ca: Credentials, options: LeafOptions): Credentials {
-  const privateKey = generateKey(options.keyType ?? 'P-256');
+  const privateKey = generateKey(
+    options.keyType ?? 'P-256',
+    options.provider ?? getDefaultSignatureProvider(),
+  );
   const cn = options.commonName ?? options.dnsNames[0];
   const certificate = issueCertificate(
     {

@@ -4,7 +4,6 @@
  * (RFC 8017 Appendix A.1.2). Keys are plain data; the signature providers turn them into
  * whatever their library wants.
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { ParseError } from '@stepwire/wire';
@@ -242,24 +241,29 @@ export function ecKeyFromScalar(curve: 'P-256' | 'P-384', d: Uint8Array): Privat
 export type KeyType = 'ed25519' | 'P-256' | 'P-384' | 'rsa2048' | 'rsa3072';
 
 /**
- * A fresh key pair. Ed25519 and EC keys come from @noble/curves with the platform CSPRNG;
- * RSA prime generation is left to node:crypto (OpenSSL) and imported through PKCS#8.
+ * A fresh key pair, from a source of randomness and RSA key generation — a signature
+ * provider (signature.ts), so that no key material comes from a library this module names.
+ * Ed25519 keys are 32 random bytes (RFC 8032 §5.1.5); EC scalars are mapped from 1.5 times
+ * their length of random bytes without modulo bias (FIPS 186-5 §A.2.1, noble's
+ * randomSecretKey); RSA primes are the source's business.
  */
-export function generateKey(type: KeyType): PrivateKey {
+export function generateKeyFrom(type: KeyType, source: KeySource): PrivateKey {
   switch (type) {
     case 'ed25519':
-      return ed25519KeyFromSeed(ed25519.utils.randomSecretKey());
+      return ed25519KeyFromSeed(ed25519.utils.randomSecretKey(source.randomBytes(32)));
     case 'P-256':
-      return ecKeyFromScalar('P-256', p256.utils.randomSecretKey());
+      return ecKeyFromScalar('P-256', p256.utils.randomSecretKey(source.randomBytes(48)));
     case 'P-384':
-      return ecKeyFromScalar('P-384', p384.utils.randomSecretKey());
+      return ecKeyFromScalar('P-384', p384.utils.randomSecretKey(source.randomBytes(72)));
     case 'rsa2048':
-    case 'rsa3072': {
-      const { privateKey } = generateKeyPairSync('rsa', {
-        modulusLength: type === 'rsa2048' ? 2048 : 3072,
-        publicExponent: 65537,
-      });
-      return decodePkcs8(new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' })));
-    }
+      return source.generateRsaKey(2048);
+    case 'rsa3072':
+      return source.generateRsaKey(3072);
   }
+}
+
+/** Where fresh keys come from (a SignatureProvider's randomBytes and generateRsaKey). */
+export interface KeySource {
+  randomBytes(n: number): Uint8Array;
+  generateRsaKey(bits: 2048 | 3072): PrivateKey;
 }

@@ -15,11 +15,19 @@ import * as crypto from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
+import { randomBytes as platformRandomBytes } from '@noble/hashes/utils.js';
 import { ParseError } from '@stepwire/wire';
 // One table of code points for the whole TLS package: the codec's (RFC 8446 §4.2.3).
 import { SignatureScheme } from '../codec/common.ts';
 import { bytesToBigInt, DerReader, der } from './der.ts';
-import { encodePkcs8, type PrivateKey, publicKeyOf } from './keys.ts';
+import {
+  decodePkcs8,
+  encodePkcs8,
+  generateKeyFrom,
+  type KeyType,
+  type PrivateKey,
+  publicKeyOf,
+} from './keys.ts';
 import { OID } from './oids.ts';
 import {
   type AlgorithmIdentifier,
@@ -277,6 +285,13 @@ export interface SignatureProvider {
     signature: Uint8Array,
   ): boolean;
   sign(alg: SignatureAlgorithm, key: PrivateKey, message: Uint8Array): Uint8Array;
+  /**
+   * Random bytes for new keys, certificate serial numbers and RSA-PSS salts. Optional for
+   * providers written elsewhere; the node:crypto provider's is used when absent.
+   */
+  randomBytes?(n: number): Uint8Array;
+  /** A fresh RSA key (prime generation). Optional as above. */
+  generateRsaKey?(bits: 2048 | 3072): PrivateKey;
 }
 
 // ---------- ECDSA-Sig-Value (RFC 5480 §2.2 / RFC 3279 §2.2.3) ----------
@@ -373,6 +388,14 @@ export const nodeSignatures: SignatureProvider = {
     checkKeyFits(alg, publicKeyOf(privateKey));
     const { hash, key } = nodeOptions(alg, nodePrivateKey(privateKey));
     return new Uint8Array(crypto.sign(hash, message, key as crypto.SignKeyObjectInput));
+  },
+  randomBytes(n) {
+    return new Uint8Array(crypto.randomBytes(n));
+  },
+  // RSA prime generation is OpenSSL's, imported through PKCS#8.
+  generateRsaKey(bits) {
+    const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 65537 });
+    return decodePkcs8(new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' })));
   },
 };
 
@@ -522,7 +545,7 @@ function rsaSignPure(
   const k = Math.ceil(bits / 8);
   let em: Uint8Array;
   if (alg.kind === 'rsa-pss') {
-    em = emsaPssEncode(alg.hash, message, bits - 1, new Uint8Array(crypto.randomBytes(alg.saltLength)));
+    em = emsaPssEncode(alg.hash, message, bits - 1, platformRandomBytes(alg.saltLength));
   } else if (alg.kind === 'rsa-pkcs1') {
     em = emsaPkcs1Encode(alg.hash, message, k);
   } else {
@@ -577,7 +600,36 @@ export const pureSignatures: SignatureProvider = {
     if (privateKey.type === 'rsa') return rsaSignPure(alg, privateKey, message);
     throw new SignatureError('internal_error', 'key and algorithm do not fit');
   },
+  // The platform CSPRNG (WebCrypto getRandomValues), as noble uses it.
+  randomBytes(n) {
+    return platformRandomBytes(n);
+  },
+  // Prime generation in pure TypeScript would take seconds per key: OpenSSL's, as node:crypto's provider.
+  generateRsaKey(bits) {
+    return nodeSignatures.generateRsaKey?.(bits) ?? unreachable();
+  },
 };
+
+function unreachable(): never {
+  throw new SignatureError('internal_error', 'no RSA key generation');
+}
+
+/** Random bytes from `provider`, or from the node:crypto provider when it has none. */
+export function randomBytesFrom(provider: SignatureProvider, n: number): Uint8Array {
+  return provider.randomBytes ? provider.randomBytes(n) : new Uint8Array(crypto.randomBytes(n));
+}
+
+/**
+ * A fresh key pair (see generateKeyFrom in keys.ts) whose randomness and RSA primes come from
+ * `provider` (the default one when none is given).
+ */
+export function generateKey(type: KeyType, provider: SignatureProvider = defaultProvider): PrivateKey {
+  return generateKeyFrom(type, {
+    randomBytes: (n) => randomBytesFrom(provider, n),
+    generateRsaKey: (bits) =>
+      provider.generateRsaKey?.(bits) ?? nodeSignatures.generateRsaKey?.(bits) ?? unreachable(),
+  });
+}
 
 let defaultProvider: SignatureProvider = nodeSignatures;
 /** Chooses the provider `verifySignature`/`sign` use when none is passed (node:crypto at start). */
