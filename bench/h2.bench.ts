@@ -1,7 +1,10 @@
 /**
  * h2load requests per second against our HTTP/2 server and against node:http2 in the same
  * process, same handler, same flags, runs interleaved (ratio > 1: we are faster). Each
- * figure is the median of RUNS runs, after one warm-up run each.
+ * figure is the median of RUNS runs, after one warm-up run each. Beside requests per
+ * second (which on a shared machine swing several-fold between runs), each row also gives
+ * requests per CPU-second of this process — the server side only, h2load being a child —
+ * which the machine's other load moves far less.
  *
  *   h2c, node:net     — our session API vs node:http2's, cleartext prior knowledge.
  *   h2, node:tls      — the server users run (the HTTP/1.1 server answering h2 by ALPN, one
@@ -32,8 +35,16 @@ const RUNS = 7;
 const BODY = 'hello h2\n';
 const NS = `sw-h2-bench-${process.pid}`;
 
+interface Run {
+  /** Requests per second, as h2load reports. */
+  rps: number;
+  /** Requests per CPU-second spent by this process (the server) during the run. */
+  perCpu: number;
+}
+
 /** One h2load run (bounded by a kill after 120 s); rejects unless every request succeeded. */
-function h2load(url: string, netns?: string): Promise<number> {
+function h2load(url: string, netns?: string): Promise<Run> {
+  const cpu0 = process.cpuUsage();
   const args = [...FLAGS, url];
   const [cmd, argv] = netns ? ['ip', ['netns', 'exec', netns, 'h2load', ...args]] : ['h2load', args];
   return new Promise((resolve, reject) => {
@@ -51,8 +62,9 @@ function h2load(url: string, netns?: string): Promise<number> {
       const ok = new RegExp(
         `requests: ${N} total, ${N} started, ${N} done, ${N} succeeded, 0 failed, 0 errored, 0 timeout`,
       ).test(out);
+      const cpu = process.cpuUsage(cpu0);
       if (!m || !ok) reject(new Error(`h2load failed:\n${out}`));
-      else resolve(Number(m[1]));
+      else resolve({ rps: Number(m[1]), perCpu: N / ((cpu.user + cpu.system) / 1e6) });
     });
   });
 }
@@ -62,18 +74,25 @@ const median = (xs: number[]): number => {
   return s[Math.floor(s.length / 2)] ?? 0;
 };
 
-/** Warm-up, then RUNS alternating rounds; medians and every run for the label. */
-async function compare(ours: () => Promise<number>, peer: () => Promise<number>) {
+const list = (xs: Run[]) => xs.map((x) => x.rps.toFixed(0)).join('/');
+
+/** Warm-up, then RUNS alternating rounds; medians, and every run's req/s for the label. */
+async function compare(ours: () => Promise<Run>, peer: () => Promise<Run>) {
   await ours();
   await peer();
-  const a: number[] = [];
-  const b: number[] = [];
+  const a: Run[] = [];
+  const b: Run[] = [];
   for (let i = 0; i < RUNS; i++) {
     a.push(await ours());
     b.push(await peer());
   }
-  const runs = `ours ${a.map((x) => x.toFixed(0)).join('/')}, peer ${b.map((x) => x.toFixed(0)).join('/')}`;
-  return { ours: median(a), peer: median(b), runs };
+  return {
+    ours: median(a.map((x) => x.rps)),
+    peer: median(b.map((x) => x.rps)),
+    oursCpu: median(a.map((x) => x.perCpu)),
+    peerCpu: median(b.map((x) => x.perCpu)),
+    runs: `ours ${list(a)}, peer ${list(b)}`,
+  };
 }
 
 async function listen(server: net.Server): Promise<number> {
@@ -124,12 +143,14 @@ export const h2Benchmarks: Benchmark[] = [
       await new Promise<void>((r) => nodeSecure.listen(0, '127.0.0.1', () => r()));
       const p4 = (nodeSecure.address() as net.AddressInfo).port;
       let h2cPeer = 0;
+      let h2cPeerCpu = 0;
       try {
         const c = await compare(
           () => h2load(`http://127.0.0.1:${p1}/`),
           () => h2load(`http://127.0.0.1:${p2}/`),
         );
         h2cPeer = c.peer;
+        h2cPeerCpu = c.peerCpu;
         out.push(
           result(
             `h2load ${FLAGS.join(' ')} h2c node:net, median of ${RUNS} (${c.runs})`,
@@ -137,6 +158,13 @@ export const h2Benchmarks: Benchmark[] = [
             'req/s',
             'node:http2',
             c.peer,
+          ),
+          result(
+            'h2c node:net, server requests per CPU-second',
+            c.oursCpu,
+            'req/cpu-s',
+            'node:http2',
+            c.peerCpu,
           ),
         );
         const t = await compare(
@@ -150,6 +178,13 @@ export const h2Benchmarks: Benchmark[] = [
             'req/s',
             'node:http2 compat',
             t.peer,
+          ),
+          result(
+            'h2 node:tls (req, res), server requests per CPU-second',
+            t.oursCpu,
+            'req/cpu-s',
+            'node:http2 compat',
+            t.peerCpu,
           ),
         );
       } finally {
@@ -178,15 +213,22 @@ export const h2Benchmarks: Benchmark[] = [
       try {
         const url = `http://${s.ours.v4}/`;
         await h2load(url, NS);
-        const runs: number[] = [];
+        const runs: Run[] = [];
         for (let i = 0; i < RUNS; i++) runs.push(await h2load(url, NS));
         out.push(
           result(
-            `h2load ${FLAGS.join(' ')} h2c, our IP/TCP on TUN, median of ${RUNS} (${runs.map((x) => x.toFixed(0)).join('/')})`,
-            median(runs),
+            `h2load ${FLAGS.join(' ')} h2c, our IP/TCP on TUN, median of ${RUNS} (${list(runs)})`,
+            median(runs.map((x) => x.rps)),
             'req/s',
             'node:http2 on kernel loopback',
             h2cPeer,
+          ),
+          result(
+            'h2c on our IP/TCP over TUN, requests per CPU-second (whole stack)',
+            median(runs.map((x) => x.perCpu)),
+            'req/cpu-s',
+            'node:http2 on kernel loopback',
+            h2cPeerCpu,
           ),
         );
       } finally {

@@ -395,6 +395,8 @@ export class Http2Session extends EventEmitter {
   private timerAt: number | undefined;
   private destroyed = false;
   private flushing = false;
+  /** Delivering a received chunk's events: flushes wait for the one after them. */
+  private receiving = false;
   closed = false;
   alpnProtocol: string | undefined;
 
@@ -419,12 +421,19 @@ export class Http2Session extends EventEmitter {
     (socket as Partial<net.Socket>).setNoDelay?.(true);
     socket.on('data', (chunk: Buffer) => {
       if (this.destroyed) return;
-      this.dispatch(
-        this.connection.receive(
-          new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length),
-          this.timers.now(),
-        ),
-      );
+      // Handlers run for this chunk's events may each end a response (and ask for a flush):
+      // one flush after them all writes every answer at once, not one write per stream.
+      this.receiving = true;
+      try {
+        this.dispatch(
+          this.connection.receive(
+            new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length),
+            this.timers.now(),
+          ),
+        );
+      } finally {
+        this.receiving = false;
+      }
       this.flush();
     });
     // The peer's FIN: it sends nothing more, but may still read our last frames (GOAWAY).
@@ -616,7 +625,7 @@ export class Http2Session extends EventEmitter {
 
   /** Writes whatever the connection has ready, delivers its events, re-arms the timer. */
   flush(): void {
-    if (this.flushing || this.destroyed) return;
+    if (this.flushing || this.destroyed || this.receiving) return;
     this.flushing = true;
     try {
       for (let i = 0; i < 64; i++) {
