@@ -31,8 +31,20 @@ function handler(req: IncomingMessage, res: ServerResponse): void {
 const server = createCompatHttp2Server(handler);
 let tcp: net.Server;
 let port = 0;
+/** Writes our server made to its sockets and chunks it read from them. */
+const io = { writes: 0, reads: 0 };
 beforeAll(async () => {
-  tcp = net.createServer((s) => server.handle(s));
+  tcp = net.createServer((s) => {
+    const write = s.write.bind(s) as (...a: unknown[]) => boolean;
+    (s as { write: unknown }).write = (...a: unknown[]) => {
+      io.writes++;
+      return write(...a);
+    };
+    s.on('data', () => {
+      io.reads++;
+    });
+    server.handle(s);
+  });
   await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', () => r()));
   port = (tcp.address() as net.AddressInfo).port;
 });
@@ -113,5 +125,19 @@ describe('(req, res) over h2: each response ends with its own last frame', () =>
         `stream ${id} (${kind})`,
       ).toEqual([]);
     }
+  });
+
+  it('the answers to one received batch leave in one write (not one per stream)', async () => {
+    io.writes = 0;
+    io.reads = 0;
+    const c = await RawClient.connect(port, [[0x4, 1 << 20]]);
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < 30; i++) parts.push(c.request(1 + 2 * i, `/small/${i}`));
+    c.write(...parts);
+    await c.until(() => c.streamFrames().filter(endsStream).length === 30);
+    c.destroy();
+    // One write for the server's preface, then at most one per chunk read.
+    expect(io.writes).toBeLessThanOrEqual(io.reads + 1);
+    expect(io.reads).toBeGreaterThan(0);
   });
 });
