@@ -9,5 +9,5 @@ export {
   type HttpServerOptions,
   type HttpServerStats,
   type RequestListener,
-} from './server.ts';
+} from './server/index.ts';
 export * from './state.ts';

@@ -1,0 +1,509 @@
+import type { Duplex } from 'node:stream';
+import type { Timer } from '@stepwire/wire';
+import { type Field, type HttpParseError, listTokens, STATUS_TEXT } from '../codec.ts';
+import { Http1Connection, type Http1Event, type RequestInfo, type TimeoutKind } from '../connection.ts';
+import { IncomingMessage, ServerResponse } from '../messages.ts';
+import { H1ResponseChannel } from './response.ts';
+import type { HttpClientError, HttpServer } from './server.ts';
+
+function clientError(e: HttpParseError): HttpClientError {
+  const code = e.status === 431 ? 'HPE_HEADER_OVERFLOW' : `HPE_${e.kind.toUpperCase().replace(/-/g, '_')}`;
+  return Object.assign(new Error(`Parse Error: ${e.reason}`), { code, status: e.status, kind: e.kind });
+}
+
+/** One connection: the driver of an Http1Connection over a Duplex. */
+export class H1ServerConnection {
+  private readonly conn: Http1Connection;
+  private timer: Timer | undefined;
+  private timerAt: number | undefined;
+  private req: IncomingMessage | undefined;
+  private res: ServerResponse | undefined;
+  private info: RequestInfo | undefined;
+  private pausedForReader = false;
+  private pausedForPipeline = false;
+  private dumping = false;
+  private detached = false;
+  private closed = false;
+  private handled = 0;
+  private depth = 0;
+  private wantPump = false;
+  private eofPending = false;
+
+  constructor(
+    private readonly server: HttpServer,
+    private readonly socket: Duplex,
+    private readonly id: number,
+    /** When the connection was accepted: its first head's deadline counts from here. */
+    acceptedAt: number,
+  ) {
+    this.conn = new Http1Connection({
+      role: 'server',
+      limits: server.options.limits,
+      timeouts: server.options.timeouts,
+      now: acceptedAt,
+    });
+    if (server.tracing) {
+      // remoteAddress asks the kernel (getpeername): only when someone reads the trace
+      const remote = (socket as { remoteAddress?: string }).remoteAddress;
+      const port = (socket as { remotePort?: number }).remotePort;
+      server.trace(id, 'in', `accept${remote ? ` ${remote}:${port}` : ''}`, { remote, port });
+    }
+    // State changes of both sides, each with the rule that made it, for the ladder.
+    this.conn.state.onChange = (role, from, to, rfc) => {
+      if (server.tracing)
+        server.trace(id, 'local', `${role} ${from} -> ${to}`, { role }, rfc, undefined, { from, to });
+    };
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    this.arm();
+  }
+
+  get idle(): boolean {
+    return this.req === undefined && this.conn.bufferedBytes === 0 && this.conn.theirState === 'IDLE';
+  }
+
+  get bufferedBytes(): number {
+    return this.conn.bufferedBytes + (this.socket.writableLength ?? 0);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** The bytes the server read while it looked for the h2 preface: this connection's first. */
+  receiveFirst(d: Buffer): void {
+    this.onData(d);
+  }
+
+  private readonly onData = (d: Buffer): void => {
+    if (this.detached || this.closed) return;
+    if (this.server.tracing) this.server.trace(this.id, 'in', `read ${d.length} bytes`, { bytes: d.length });
+    if (this.depth > 0) {
+      // bytes delivered while we are inside a handler (an in-memory pair writes through):
+      // buffer them, the outer loop parses them in order
+      this.conn.feed(d, this.server.timers.now());
+      this.wantPump = true;
+    } else this.handle(this.conn.receive(d, this.server.timers.now()));
+    const max = this.server.options.maxPipelineBuffer ?? 1024 * 1024;
+    if (!this.detached && this.conn.bufferedBytes > max && !this.pausedForPipeline) {
+      this.pausedForPipeline = true;
+      this.socket.pause();
+    }
+  };
+
+  private readonly onEnd = (): void => {
+    if (this.detached || this.closed) return;
+    if (this.depth > 0) {
+      this.eofPending = true;
+      this.wantPump = true;
+      return;
+    }
+    this.handle(this.conn.receiveEof(this.server.timers.now()));
+  };
+
+  private readonly onError = (e: Error): void => {
+    this.server.counters.inc('socket-errors');
+    if (this.server.tracing)
+      this.server.trace(
+        this.id,
+        'drop',
+        `socket error ${(e as { code?: string }).code ?? e.message}`,
+        undefined,
+        undefined,
+        'socket-errors',
+      );
+  };
+
+  private readonly onClose = (): void => {
+    if (this.closed) return;
+    this.closed = true;
+    this.disarm();
+    if (this.detached) {
+      this.server.forget(this);
+      return;
+    }
+    if (this.server.tracing) this.server.trace(this.id, 'local', 'connection closed');
+    const req = this.req;
+    if (req && !req.complete) req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+    const res = this.res;
+    if (res && !res.writableFinished) res.destroy();
+    this.server.forget(this);
+  };
+
+  /**
+   * Dispatch events, then parse what waits. Never recursive: a response finished inside a
+   * handler, or bytes a socket delivers while we write, only set `wantPump`, and the
+   * outermost call parses the next pipelined request in a loop (thousands of pipelined
+   * requests with a synchronous handler would otherwise grow the stack without bound).
+   */
+  private handle(events: Http1Event[]): void {
+    this.depth++;
+    try {
+      this.dispatch(events);
+    } finally {
+      this.depth--;
+    }
+    if (this.depth === 0) this.drain();
+    this.arm();
+  }
+
+  private drain(): void {
+    while (this.wantPump && !this.closed && !this.detached) {
+      this.wantPump = false;
+      const now = this.server.timers.now();
+      const events = this.eofPending ? this.conn.receiveEof(now) : this.conn.pump(now);
+      this.eofPending = false;
+      if (events.length === 0) continue;
+      this.depth++;
+      try {
+        this.dispatch(events);
+      } finally {
+        this.depth--;
+      }
+    }
+  }
+
+  private dispatch(events: Http1Event[]): void {
+    for (const e of events) {
+      if (this.detached || this.closed) return;
+      switch (e.type) {
+        case 'request':
+          this.onRequest(e);
+          break;
+        case 'data':
+          if (this.req && !this.dumping && !this.req.destroyed) {
+            if (!this.req.push(e.data) && !this.pausedForReader) {
+              this.pausedForReader = true;
+              this.socket.pause();
+            }
+          }
+          break;
+        case 'trailers':
+          this.req?.setTrailers(e.fields);
+          break;
+        case 'end':
+          this.onRequestEnd();
+          break;
+        case 'error':
+          this.onParseError(e.error);
+          return;
+        case 'timeout':
+          this.onTimeout(e.kind);
+          return;
+        case 'closed':
+          // The peer is done sending. With nothing in progress, close our side too.
+          // (end() on a socket already ending builds an ERR_STREAM_ALREADY_FINISHED error
+          // with its stack: a cost on every Connection: close exchange.)
+          if (!this.req && !this.res && !this.socket.writableEnded) this.socket.end();
+          break;
+        case 'informational':
+        case 'response':
+        case 'upgrade':
+          break;
+      }
+    }
+  }
+
+  private onRequest(e: Extract<Http1Event, { type: 'request' }>): void {
+    const s = this.server;
+    s.counters.inc('requests');
+    this.handled++;
+    const h = e.head;
+    if (s.tracing)
+      s.trace(
+        this.id,
+        'in',
+        `parse ${h.method} ${h.target} HTTP/${h.version.major}.${h.version.minor}`,
+        {
+          method: h.method,
+          target: h.target,
+          fields: h.fields.length,
+          framing: e.framing.kind === 'length' ? e.framing.length : e.framing.kind,
+        },
+        'RFC 9112 §3',
+      );
+    const req = new IncomingMessage(this.socket, {
+      method: h.method,
+      url: h.target,
+      httpVersionMajor: h.version.major,
+      httpVersionMinor: h.version.minor,
+      fields: h.fields,
+      onRead: this.onReqRead,
+    });
+    this.req = req;
+    this.info = e;
+    this.dumping = false;
+    // Node's hand-offs: an Upgrade or CONNECT request goes to its listener with the socket
+    // and the bytes that followed the head; the listener speaks from there on.
+    const handOff = h.method === 'CONNECT' ? 'connect' : e.upgrade ? 'upgrade' : undefined;
+    if (handOff && (s.listenerCount(handOff) > 0 || handOff === 'connect')) {
+      if (s.listenerCount(handOff) === 0) {
+        // Node closes a CONNECT it has no listener for.
+        this.socket.destroy();
+        return;
+      }
+      const rest = this.conn.detach();
+      this.detach();
+      s.counters.inc('upgrades');
+      if (s.tracing)
+        s.trace(
+          this.id,
+          'local',
+          `${handOff} ${e.upgrade?.join(',') ?? h.target}: stream handed over`,
+          undefined,
+          'RFC 9110 §7.8',
+        );
+      req.complete = true;
+      req.push(null);
+      s.emit(handOff, req, this.socket, Buffer.from(rest.buffer, rest.byteOffset, rest.byteLength));
+      return;
+    }
+    const res = new ServerResponse(
+      req,
+      new H1ResponseChannel(this.conn, this.socket, s, this.id, this, h.method, h.version.minor),
+    );
+    this.res = res;
+    if (
+      !e.keepAlive ||
+      (s.maxRequestsPerSocket > 0 && this.handled >= s.maxRequestsPerSocket) ||
+      s.isClosing
+    ) {
+      // tell the core now, so the head says Connection: close
+      this.conn.state.noKeepAlive();
+    }
+    res.once('finish', this.onResFinish);
+    if (s.tracing) s.trace(this.id, 'local', `process ${h.method} ${h.target}`);
+    try {
+      if (e.expectContinue) {
+        if (s.listenerCount('checkContinue') > 0) s.emit('checkContinue', req, res);
+        else {
+          res.writeContinue();
+          s.emit('request', req, res);
+        }
+      } else if (h.version.minor >= 1 && hasExpectation(h.fields)) {
+        // RFC 9110 §10.1.1: an expectation we do not know is answered 417.
+        if (s.listenerCount('checkExpectation') > 0) s.emit('checkExpectation', req, res);
+        else {
+          res.writeHead(417, { 'content-length': 0, connection: 'close' });
+          res.end();
+        }
+      } else {
+        s.emit('request', req, res);
+      }
+    } catch (err) {
+      s.counters.inc('handler-errors');
+      if (s.tracing)
+        s.trace(
+          this.id,
+          'drop',
+          `handler threw: ${(err as Error).message}`,
+          undefined,
+          undefined,
+          'handler-errors',
+        );
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-length': 0, connection: 'close' });
+        res.end();
+      } else this.socket.destroy();
+    }
+  }
+
+  /** @internal For the response channel. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private readonly onReqRead = (): void => this.resumeForReader();
+  private readonly onResFinish = (): void => this.onResponseDone();
+
+  private resumeForReader(): void {
+    if (!this.pausedForReader) return;
+    this.pausedForReader = false;
+    if (!this.pausedForPipeline && !this.closed) this.socket.resume();
+  }
+
+  private onRequestEnd(): void {
+    const req = this.req;
+    if (req) {
+      req.complete = true;
+      if (!this.dumping) req.push(null);
+    }
+    this.afterCycleStep();
+  }
+
+  /** The response went out entirely. */
+  private onResponseDone(): void {
+    // RFC 9110 §10.1.1: we answered without reading a body the client still waits to send (no 100 was sent):
+    // keep the connection only if the client goes on; dump whatever body comes.
+    const req = this.req;
+    if (req && !req.complete) {
+      this.dumping = true;
+      if (this.info?.expectContinue) {
+        this.closeAfterResponse();
+        return;
+      }
+      this.resumeForReader();
+      req.resume();
+    }
+    this.afterCycleStep();
+  }
+
+  private closeAfterResponse(): void {
+    if (!this.socket.writableEnded) this.socket.end();
+    this.disarm();
+  }
+
+  /** Called when either side of the cycle finishes: start the next one or close. */
+  private afterCycleStep(): void {
+    const conn = this.conn;
+    const them = conn.theirState;
+    const us = conn.ourState;
+    if (us === 'MUST_CLOSE' || us === 'CLOSED') {
+      // our response is out and the connection ends with it (RFC 9112 §9.6)
+      if (this.server.tracing)
+        this.server.trace(this.id, 'local', 'close after response', undefined, 'RFC 9112 §9.6');
+      this.req = undefined;
+      this.res = undefined;
+      this.closeAfterResponse();
+      return;
+    }
+    if (them === 'CLOSED' && us === 'DONE') {
+      // the client closed its side after its request; our answer is out, so close too
+      this.req = undefined;
+      this.res = undefined;
+      this.closeAfterResponse();
+      return;
+    }
+    if (us === 'IDLE' && them === 'IDLE') {
+      this.req = undefined;
+      this.res = undefined;
+      this.info = undefined;
+      this.dumping = false;
+      if (this.server.isClosing) {
+        this.socket.end();
+        return;
+      }
+      if (this.pausedForPipeline) {
+        this.pausedForPipeline = false;
+        if (!this.pausedForReader) this.socket.resume();
+      }
+      if (conn.bufferedBytes > 0) {
+        // the next pipelined request, after the response before it (RFC 9112 §9.3.2)
+        this.wantPump = true;
+        if (this.depth === 0) this.handle([]);
+        return;
+      }
+    }
+    this.arm();
+  }
+
+  private onParseError(e: HttpParseError): void {
+    const s = this.server;
+    s.counters.inc(`parse-error.${e.kind}`);
+    if (s.tracing)
+      s.trace(
+        this.id,
+        'drop',
+        `parse error ${e.status} ${e.kind}: ${e.reason}`,
+        { offset: e.offset },
+        undefined,
+        `parse-error.${e.kind}`,
+      );
+    const req = this.req;
+    if (req && !req.complete) req.destroy(clientError(e));
+    const err = clientError(e);
+    if (s.listenerCount('clientError') > 0) {
+      s.emit('clientError', err, this.socket);
+      this.disarm();
+      return;
+    }
+    this.answerAndClose(e.status);
+  }
+
+  /** Default 'clientError' handling, as Node: an error status with Connection: close, then close. */
+  private answerAndClose(status: number): void {
+    const us = this.conn.ourState;
+    const res = this.res;
+    this.disarm();
+    if ((us === 'IDLE' || us === 'SEND_RESPONSE') && !res?.headersSent && this.socket.writable) {
+      const head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
+      this.res = undefined;
+      this.socket.end(head);
+      // a client that never reads its answer does not keep the socket
+      const t = this.server.timers.setTimer(this.server.timers.now() + 1000, () => this.socket.destroy());
+      this.socket.once('close', () => t.cancel());
+    } else {
+      this.socket.destroy();
+    }
+  }
+
+  private onTimeout(kind: TimeoutKind): void {
+    const s = this.server;
+    s.counters.inc(`timeout.${kind}`);
+    if (s.tracing) s.trace(this.id, 'drop', `timeout ${kind}`, undefined, 'RFC 9112 §9.5', `timeout.${kind}`);
+    if (kind === 'keep-alive') {
+      this.disarm();
+      this.socket.destroy();
+      return;
+    }
+    const err = Object.assign(new Error(`${kind} timeout`), {
+      code: 'ERR_HTTP_REQUEST_TIMEOUT',
+      status: 408,
+      kind: 'timeout' as const,
+    });
+    if (this.req && !this.req.complete) this.req.destroy(err);
+    if (s.listenerCount('clientError') > 0) {
+      s.emit('clientError', err, this.socket);
+      return;
+    }
+    this.answerAndClose(408);
+  }
+
+  private detach(): void {
+    this.detached = true;
+    this.disarm();
+    this.socket.off('data', this.onData);
+    this.socket.off('end', this.onEnd);
+    this.socket.off('error', this.onError);
+    this.socket.once('close', () => this.server.forget(this));
+    this.socket.off('close', this.onClose);
+  }
+
+  /**
+   * Keep one timer at or before the core's next deadline. A later deadline keeps the armed
+   * timer (it re-arms when it fires early), so a busy keep-alive connection does not set
+   * and clear a timer per request.
+   */
+  private arm(): void {
+    if (this.closed || this.detached) return;
+    const at = this.conn.nextTimeout();
+    if (this.timer && (at === undefined || (this.timerAt !== undefined && this.timerAt <= at))) return;
+    if (!this.timer && at === undefined) return;
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.timerAt = at;
+    if (at === undefined) return;
+    this.timer = this.server.timers.setTimer(at, () => {
+      this.timer = undefined;
+      this.timerAt = undefined;
+      if (this.closed || this.detached) return;
+      this.handle(this.conn.onTimeout(this.server.timers.now()));
+      this.arm();
+    });
+  }
+
+  private disarm(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.timerAt = undefined;
+  }
+}
+
+/** An Expect field with at least one expectation in it (list parsed only when one is there). */
+function hasExpectation(fields: readonly Field[]): boolean {
+  for (const [n] of fields)
+    if (n.length === 6 && n.toLowerCase() === 'expect') return listTokens(fields, 'expect').length > 0;
+  return false;
+}
