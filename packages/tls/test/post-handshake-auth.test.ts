@@ -37,7 +37,6 @@ function exchange(from: TlsServer | TlsClient, to: TlsServer | TlsClient, out: T
 
 describe.each(PROVIDERS)('post-handshake client authentication ($name)', (crypto) => {
   function connect(copts: Partial<TlsClientOptions> = {}, sopts: Partial<TlsServerOptions> = {}) {
-    let hello: Uint8Array | undefined;
     const client = new TlsClient({
       crypto,
       serverName: 'stepwire.test',
@@ -53,7 +52,7 @@ describe.each(PROVIDERS)('post-handshake client authentication ($name)', (crypto
       ...sopts,
     });
     const first = client.start(NOW);
-    hello = first.data[0];
+    const hello = first.data[0];
     const ev = pump(client, server, first, { now: NOW });
     expect(client.state).toBe('CONNECTED');
     expect(server.state).toBe('CONNECTED');
