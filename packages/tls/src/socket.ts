@@ -4,6 +4,7 @@
  * Writes made before the handshake completes are queued.
  */
 import { Duplex } from 'node:stream';
+import type { CertificateVerifier } from './auth.ts';
 import { TlsClient, type TlsClientOptions } from './client.ts';
 import type { SessionTicket, TlsEvent, TlsOutput } from './connection.ts';
 import { nodeCodeForAlert } from './node-codes.ts';
@@ -119,6 +120,18 @@ export class TlsSocket extends Duplex {
     return this;
   }
 
+  /**
+   * Server: ask the client for its certificate now, after the handshake (RFC 8446 §4.6.2,
+   * TLS 1.3's replacement for renegotiation; node:tls has no such call). The verified chain
+   * arrives as 'clientCertificate' (leaf first; empty when the client declined and none was
+   * required); a refusal fails the socket with the alert. The client must have offered
+   * post_handshake_auth.
+   */
+  requestCertificate(options?: { verifier?: CertificateVerifier; required?: boolean }): void {
+    if (!(this.machine instanceof TlsServer)) throw new Error('requestCertificate is for server sockets');
+    this.apply(this.machine.requestClientCertificate(this.now(), options));
+  }
+
   /** Ask both sides to update their traffic keys (RFC 8446 §4.6.3). */
   updateKeys(requestPeer = true): void {
     this.apply(this.machine.updateKeys(requestPeer, this.now()));
@@ -198,6 +211,9 @@ export class TlsSocket extends Duplex {
           break;
         case 'session-ticket':
           this.onSessionTicket(e.ticket);
+          break;
+        case 'client-certificate':
+          this.emit('clientCertificate', e.peerCertificates);
           break;
         case 'peer-closed':
           this.peerClosed = true;
