@@ -20,8 +20,12 @@
  * it sent. The backend's peak concurrency shows the difference: up to one request per
  * incoming connection on the one h2 connection, never more than the pool's 4 over HTTP/1.1.
  *
+ * With `--tun` (root) every host sits on a TUN device of its own in one namespace and the
+ * Linux kernel routes every packet between them (see lib/stage.ts); times are then real.
+ *
  *   pnpm example h2-front-proxy
  *   pnpm example h2-front-proxy --clients 12 --loss 0.02
+ *   pnpm example h2-front-proxy --tun
  */
 import { createHash } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
@@ -36,7 +40,7 @@ import {
   type ServerResponse,
 } from '@stepwire/http';
 import { createNetwork, type NetHost, type Network } from '@stepwire/sim';
-import { isMain } from './lib/stage.ts';
+import { isMain, tunHosts } from './lib/stage.ts';
 
 /** Pool size of each client (h1→h2) and of the proxy towards the backend (h2→h1). */
 export const CLIENT_SOCKETS = 2;
@@ -56,6 +60,8 @@ export interface RunOptions {
   /** Virtual ms the backend works on each request (default WORK_MS). */
   workMs?: number;
   print?: boolean;
+  /** Over TUN (root): the kernel routes between the hosts; real time. */
+  tun?: boolean;
 }
 
 export interface DirectionOutcome {
@@ -190,11 +196,34 @@ interface World {
 }
 
 function world(o: RunOptions): World {
-  const net = createNetwork({ seed: o.seed ?? 1, link: { delay: o.delay ?? 5, loss: o.loss ?? 0 } });
-  const proxy = net.host('proxy');
-  const backend = net.host('backend');
-  const clients = Array.from({ length: o.clients ?? 8 }, (_, k) => net.host(`c${k + 1}`));
+  const link = { delay: o.delay ?? 5, loss: o.loss ?? 0 };
+  const names = ['backend', ...Array.from({ length: o.clients ?? 8 }, (_, k) => `c${k + 1}`)];
+  if (o.tun) {
+    const net = createNetwork({ seed: o.seed ?? 1, clock: 'real' });
+    const {
+      server: proxy,
+      clients: [backend, ...clients],
+    } = tunHosts(net, names, link, 'proxy');
+    if (!backend) throw new Error('no backend host');
+    return { net, proxy, backend, clients, inbound: 0, outbound: 0, seen: [], maxConcurrent: 0 };
+  }
+  const net = createNetwork({ seed: o.seed ?? 1, link });
+  const [proxy, backend, ...clients] = ['proxy', ...names].map((n) => net.host(n));
+  if (!proxy || !backend) throw new Error('hosts missing');
   return { net, proxy, backend, clients, inbound: 0, outbound: 0, seen: [], maxConcurrent: 0 };
+}
+
+/** A direction on a world of its own, closed (over TUN: the namespace removed) also on failure. */
+async function inWorld(
+  o: RunOptions,
+  direction: (w: World, o: RunOptions) => Promise<DirectionOutcome>,
+): Promise<DirectionOutcome> {
+  const w = world(o);
+  try {
+    return await direction(w, o);
+  } finally {
+    w.net.close();
+  }
 }
 
 /** Headers of an HTTP/1.1 request as an h2 request's (RFC 9113 §8.3.1). */
@@ -211,8 +240,7 @@ function toH2Request(req: IncomingMessage, authority: string): h2.Http2OutgoingH
 }
 
 /** h1 in, one h2 connection out. */
-async function h1ToH2(o: RunOptions): Promise<DirectionOutcome> {
-  const w = world(o);
+async function h1ToH2(w: World, o: RunOptions): Promise<DirectionOutcome> {
   const { net, proxy, backend } = w;
   // Backend: our h2 server with the (req, res) handler.
   const h2Backend = h2.createCompatHttp2Server(backendHandler(w, o.workMs ?? WORK_MS), { clock: net.clock });
@@ -298,8 +326,7 @@ async function h1ToH2(o: RunOptions): Promise<DirectionOutcome> {
 }
 
 /** h2 in, a pool of HTTP/1.1 connections out. */
-async function h2ToH1(o: RunOptions): Promise<DirectionOutcome> {
-  const w = world(o);
+async function h2ToH1(w: World, o: RunOptions): Promise<DirectionOutcome> {
   const { net, proxy, backend } = w;
   // Backend: our HTTP/1.1 server, h2 turned off (an old backend).
   const h1Backend = createHttpServer(
@@ -427,8 +454,8 @@ function outcome(
 export async function run(
   o: RunOptions = {},
 ): Promise<{ h1ToH2: DirectionOutcome; h2ToH1: DirectionOutcome }> {
-  const a = await h1ToH2(o);
-  const b = await h2ToH1(o);
+  const a = await inWorld(o, h1ToH2);
+  const b = await inWorld(o, h2ToH1);
   if (o.print) {
     const n = o.clients ?? 8;
     console.log(
@@ -442,7 +469,9 @@ export async function run(
       console.log(
         `  backend answered  ${r.backendRequests} requests (HTTP/${r.backendVersions.join(', ')}), at most ${r.backendConcurrency} at once`,
       );
-      console.log(`  responses matched ${r.matched}/${r.requests} in ${r.ms.toFixed(1)} virtual ms`);
+      console.log(
+        `  responses matched ${r.matched}/${r.requests} in ${r.ms.toFixed(1)} ${o.tun ? 'real' : 'virtual'} ms`,
+      );
       for (const m of r.mismatches) console.log(`  MISMATCH ${m}`);
       console.log('');
     }
@@ -456,7 +485,7 @@ if (isMain(import.meta.url)) {
     const v = i >= 0 ? process.argv[i + 1] : undefined;
     return v === undefined ? undefined : Number(v);
   };
-  const opts: RunOptions = { print: true };
+  const opts: RunOptions = { print: true, tun: process.argv.includes('--tun') };
   for (const k of ['seed', 'clients', 'requestsPerClient', 'delay', 'loss', 'workMs'] as const) {
     const v = arg(k);
     if (v !== undefined) opts[k] = v;

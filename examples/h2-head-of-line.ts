@@ -23,14 +23,19 @@
  * losses fall (try other seeds): the clean link shows the cost of queueing, the lossy one
  * the cost of one shared byte stream.
  *
+ * With `--tun` (root) the two hosts sit on TUN devices in a namespace, the Linux kernel
+ * routing every packet between them (see lib/stage.ts); the delay and loss are applied in
+ * user space as each host sends, and times are real.
+ *
  *   pnpm example h2-head-of-line
  *   pnpm example h2-head-of-line --seed 7 --loss 0.05 --delay 50
+ *   pnpm example h2-head-of-line --tun
  */
 import { createHash } from 'node:crypto';
 import { Agent, createHttpServer, h2, fetch as httpFetch } from '@stepwire/http';
 import { createNetwork } from '@stepwire/sim';
 import type { TcpSocket } from '@stepwire/tcp';
-import { isMain } from './lib/stage.ts';
+import { isMain, tunHosts } from './lib/stage.ts';
 
 /** How many resources the page needs. */
 export const RESOURCES = 50;
@@ -82,23 +87,30 @@ export interface RunOptions {
   delay?: number;
   loss?: number;
   print?: boolean;
+  /** Over TUN (root): the kernel routes between the two hosts; real time. */
+  tun?: boolean;
 }
 
 /** One side of the comparison on a fresh network: the server, the browser, and TCP's counters. */
-function setup(protocol: Outcome['protocol'], seed: number, link: LinkSetting) {
-  // The ladder's lines are only counted: IP packets, and the wire's drops (packets the link lost).
+function setup(protocol: Outcome['protocol'], seed: number, link: LinkSetting, tun: boolean) {
+  // The ladder's lines are only counted: IP packets, and the wire's drops (packets the link
+  // lost). Over TUN a packet shows twice, as a host sends it and as the kernel hands it on:
+  // count it once, as sent.
   let lost = 0;
   let packets = 0;
-  const net = createNetwork({
-    seed,
-    link: { delay: link.delay, loss: link.loss },
-    trace: (line: string) => {
-      if (line.includes('drop.loss')) lost++;
-      else if (/ IPv[46] /.test(line)) packets++;
-    },
-  });
-  const server = net.host('server');
-  const browser = net.host('browser');
+  const trace = (line: string) => {
+    if (line.includes('drop.loss')) lost++;
+    else if (/ IPv[46] /.test(line) && !line.includes('kernel→')) packets++;
+  };
+  const impairments = { delay: link.delay, loss: link.loss };
+  const net = tun
+    ? createNetwork({ seed, clock: 'real', trace })
+    : createNetwork({ seed, link: impairments, trace });
+  const { server, clients } = tun
+    ? tunHosts(net, ['browser'], impairments)
+    : { server: net.host('server'), clients: [net.host('browser')] };
+  const browser = clients[0];
+  if (!browser) throw new Error('no browser host');
   const bodies = Array.from({ length: RESOURCES }, (_, i) => resource(i));
   const lookup = (path: string) => {
     const m = /^\/r\/(\d+)$/.exec(path);
@@ -173,60 +185,66 @@ function setup(protocol: Outcome['protocol'], seed: number, link: LinkSetting) {
   };
 }
 
-async function overHttp1(seed: number, link: LinkSetting): Promise<Outcome> {
-  const s = setup('http/1.1', seed, link);
-  const agent = new Agent({ clock: s.net.clock, maxSockets: MAX_SOCKETS, connect: () => s.dial() });
-  const start = s.net.clock.now();
-  const doneAt: number[] = [];
-  const results = await s.net.run(
-    Promise.all(
-      s.bodies.map(async (_, i) => {
-        const res = await httpFetch(`http://${s.server.ipv4}/r/${i}`, { agent });
-        const body = new Uint8Array(await res.arrayBuffer());
-        doneAt[i] = s.net.clock.now() - start;
-        return { status: res.status, body };
-      }),
-    ),
-  );
-  const out = outcome('http/1.1', s, start, doneAt, results);
-  agent.destroy();
-  await s.close();
-  return out;
+async function overHttp1(seed: number, link: LinkSetting, tun: boolean): Promise<Outcome> {
+  const s = setup('http/1.1', seed, link, tun);
+  try {
+    const agent = new Agent({ clock: s.net.clock, maxSockets: MAX_SOCKETS, connect: () => s.dial() });
+    const start = s.net.clock.now();
+    const doneAt: number[] = [];
+    const results = await s.net.run(
+      Promise.all(
+        s.bodies.map(async (_, i) => {
+          const res = await httpFetch(`http://${s.server.ipv4}/r/${i}`, { agent });
+          const body = new Uint8Array(await res.arrayBuffer());
+          doneAt[i] = s.net.clock.now() - start;
+          return { status: res.status, body };
+        }),
+      ),
+    );
+    const out = outcome('http/1.1', s, start, doneAt, results);
+    agent.destroy();
+    return out;
+  } finally {
+    await s.close();
+  }
 }
 
-async function overHttp2(seed: number, link: LinkSetting): Promise<Outcome> {
-  const s = setup('h2', seed, link);
-  const session = h2.connectHttp2(`http://${s.server.ipv4}`, {
-    clock: s.net.clock,
-    createConnection: () => s.dial(),
-  });
-  const start = s.net.clock.now();
-  const doneAt: number[] = [];
-  const results = await s.net.run(
-    Promise.all(
-      s.bodies.map(
-        (_, i) =>
-          new Promise<{ status: number; body: Uint8Array }>((resolve, reject) => {
-            const stream = session.request({ ':path': `/r/${i}` });
-            let status = 0;
-            const parts: Buffer[] = [];
-            stream.on('response', (h: h2.Http2IncomingHeaders) => {
-              status = Number(h[':status']);
-            });
-            stream.on('data', (c: Buffer) => parts.push(c));
-            stream.on('end', () => {
-              doneAt[i] = s.net.clock.now() - start;
-              resolve({ status, body: Buffer.concat(parts) });
-            });
-            stream.on('error', reject);
-          }),
+async function overHttp2(seed: number, link: LinkSetting, tun: boolean): Promise<Outcome> {
+  const s = setup('h2', seed, link, tun);
+  try {
+    const session = h2.connectHttp2(`http://${s.server.ipv4}`, {
+      clock: s.net.clock,
+      createConnection: () => s.dial(),
+    });
+    const start = s.net.clock.now();
+    const doneAt: number[] = [];
+    const results = await s.net.run(
+      Promise.all(
+        s.bodies.map(
+          (_, i) =>
+            new Promise<{ status: number; body: Uint8Array }>((resolve, reject) => {
+              const stream = session.request({ ':path': `/r/${i}` });
+              let status = 0;
+              const parts: Buffer[] = [];
+              stream.on('response', (h: h2.Http2IncomingHeaders) => {
+                status = Number(h[':status']);
+              });
+              stream.on('data', (c: Buffer) => parts.push(c));
+              stream.on('end', () => {
+                doneAt[i] = s.net.clock.now() - start;
+                resolve({ status, body: Buffer.concat(parts) });
+              });
+              stream.on('error', reject);
+            }),
+        ),
       ),
-    ),
-  );
-  const out = outcome('h2', s, start, doneAt, results);
-  session.close();
-  await s.close();
-  return out;
+    );
+    const out = outcome('h2', s, start, doneAt, results);
+    session.close();
+    return out;
+  } finally {
+    await s.close();
+  }
 }
 
 function outcome(
@@ -259,8 +277,8 @@ export async function run(o: RunOptions = {}): Promise<{ clean: Comparison; loss
   // One network at a time: each run loop drives its own virtual clock.
   const compare = async (link: LinkSetting): Promise<Comparison> => ({
     link,
-    h1: await overHttp1(seed, link),
-    h2: await overHttp2(seed, link),
+    h1: await overHttp1(seed, link, o.tun ?? false),
+    h2: await overHttp2(seed, link, o.tun ?? false),
   });
   const clean = await compare({ delay, loss: 0 });
   const lossy = await compare({ delay, loss: o.loss ?? 0.02 });
@@ -300,7 +318,7 @@ if (isMain(import.meta.url)) {
     const v = i >= 0 ? process.argv[i + 1] : undefined;
     return v === undefined ? undefined : Number(v);
   };
-  const opts: RunOptions = { print: true };
+  const opts: RunOptions = { print: true, tun: process.argv.includes('--tun') };
   const seed = arg('seed');
   const delay = arg('delay');
   const loss = arg('loss');

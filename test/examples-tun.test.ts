@@ -1,5 +1,5 @@
 /**
- * The HTTP pattern examples over TUN (root): each example's run({ tun: true }) puts its hosts
+ * The HTTP pattern examples (and the two h2 ones) over TUN (root): each example's run({ tun: true }) puts its hosts
  * on TUN devices in one namespace of its own, one /30 each, the kernel forwarding between
  * them, and the same program runs in real time. What each returns is checked for the same
  * behaviour as test/examples-http*.test.ts checks on the virtual clock — who got what, in
@@ -19,6 +19,8 @@ import { readdirSync } from 'node:fs';
 import { fetch } from '@stepwire/http';
 import { netnsExists } from '@stepwire/link';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLIENT_SOCKETS, run as frontProxy, PROXY_POOL, WORK_MS } from '../examples/h2-front-proxy.ts';
+import { run as headOfLine, MAX_SOCKETS, RESOURCES } from '../examples/h2-head-of-line.ts';
 import { run as asyncJob } from '../examples/http-async-job.ts';
 import { run as idempotency } from '../examples/http-idempotency.ts';
 import { HOLD_MS, PUBLISH_AT as LONG_AT, run as longPolling } from '../examples/http-long-polling.ts';
@@ -334,6 +336,54 @@ describe.concurrent('examples over TUN: HTTP patterns, the kernel routing betwee
     expect(failed).toMatch(/^sw-ex-\d+-\d+$/);
     expect(netnsExists(failed ?? '')).toBe(false);
   });
+  it('h2 head-of-line: 50 resources over 6 HTTP/1.1 connections in waves a round trip apart, or all on one h2 connection; clean and lossy, every body intact', async ({
+    expect,
+  }) => {
+    const delay = 30;
+    const { clean, lossy } = await headOfLine({ ...tun, delay });
+    const rtt = 2 * delay;
+    for (const c of [clean, lossy]) {
+      expect(c.h1.intact).toBe(RESOURCES);
+      expect(c.h2.intact).toBe(RESOURCES);
+      expect(c.h2.connections).toBe(1);
+      expect(c.h1.connections).toBeLessThanOrEqual(MAX_SOCKETS);
+    }
+    expect(clean.h1.connections).toBe(MAX_SOCKETS);
+    // HTTP/1.1 queues: the i-th resource done is at best the (i/6 + 1)-th on its connection,
+    // after the handshake — a round trip per wave. (Lower bounds: real time only adds.)
+    const waves = [...clean.h1.doneAt].sort((a, b) => a - b);
+    for (const [i, t] of waves.entries())
+      expect(t).toBeGreaterThanOrEqual((Math.floor(i / MAX_SOCKETS) + 2) * rtt - 4 * EARLY);
+    expect(Math.min(...clean.h2.doneAt)).toBeGreaterThanOrEqual(2 * rtt - 4 * EARLY);
+    expect(clean.h1.lost + clean.h2.lost).toBe(0);
+    // The lossy link really lost packets, and TCP repaired them.
+    expect(lossy.h1.lost + lossy.h2.lost).toBeGreaterThan(0);
+    expect(lossy.h1.retransmits + lossy.h2.retransmits).toBeGreaterThan(0);
+  });
+
+  it('h2 front proxy on five hosts: HTTP/1.1 connections in, one h2 connection out; h2 in, a pool of 4 HTTP/1.1 out; every answer its own', async ({
+    expect,
+  }) => {
+    const clients = 3;
+    const { h1ToH2, h2ToH1 } = await frontProxy({ ...tun, clients, requestsPerClient: 6 });
+    for (const r of [h1ToH2, h2ToH1]) {
+      expect(r.mismatches).toEqual([]);
+      expect(r.matched).toBe(clients * 6);
+      expect(r.backendRequests).toBe(clients * 6);
+    }
+    expect(h1ToH2.inbound).toBe(clients * CLIENT_SOCKETS);
+    expect(h1ToH2.outbound).toBe(1);
+    expect(h1ToH2.backendVersions).toEqual(['2.0']);
+    expect(h1ToH2.backendConcurrency).toBeGreaterThan(1);
+    expect(h1ToH2.backendConcurrency).toBeLessThanOrEqual(h1ToH2.inbound);
+    expect(h1ToH2.ms).toBeGreaterThanOrEqual(3 * WORK_MS - EARLY);
+    expect(h2ToH1.inbound).toBe(clients);
+    expect(h2ToH1.outbound).toBe(PROXY_POOL);
+    expect(h2ToH1.backendVersions).toEqual(['1.1']);
+    expect(h2ToH1.backendConcurrency).toBe(PROXY_POOL);
+    expect(h2ToH1.ms).toBeGreaterThanOrEqual(((clients * 6) / PROXY_POOL) * WORK_MS - EARLY);
+  });
+
   it('pubsub on four hosts: fan-out by topic to SSE and WebSocket, the two unacknowledged messages redelivered after 1 s, the duplicate recognised', async ({
     expect,
   }) => {

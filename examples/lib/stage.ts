@@ -66,11 +66,17 @@ export interface Stage {
 /** Stages made by this process: each over TUN gets a namespace of its own. */
 let made = 0;
 
-/** Server, then clients: each host on its own /30 (the kernel at .4n+1, ours at .4n+2). */
-function tunHosts(
+/**
+ * Over TUN (root; `net` on a real clock): the server, then the clients, each on a TUN device
+ * of its own in one new namespace, each on its own /30 (the kernel at .4n+1, ours at .4n+2),
+ * the kernel forwarding between them; `link` applied as each host sends. net.close() removes
+ * the namespace.
+ */
+export function tunHosts(
   net: Network,
   names: string[],
   impair: LinkOptions,
+  serverName = 'server',
 ): { server: NetHost; clients: NetHost[]; netns: string } {
   const { mtu, ...impairments } = impair;
   const netns = `sw-ex-${process.pid}-${++made}`;
@@ -85,7 +91,7 @@ function tunHosts(
     impair: impairments,
     ...(mtu ? { mtu } : {}),
   });
-  const server = net.tun('server', { netns, ...device(0) });
+  const server = net.tun(serverName, { netns, ...device(0) });
   try {
     const clients = names.map((name, i) => net.tun(name, { netns: server.netns, ...device(i + 1) }));
     return { server, clients, netns };

@@ -367,7 +367,13 @@ export class Network {
         joined = joinNetns(ns, options);
       }
       let link: Link = joined ?? ns.link;
-      if (options.impair) link = impair(link, { seed: this.prng.u32(), ...options.impair }, this.wire);
+      // Drops and holds go on the trace as a simulated link's do ('drop.loss' in the ladder).
+      if (options.impair)
+        link = impair(
+          link,
+          { seed: this.prng.u32(), trace: this.trace, host: name, ...options.impair },
+          this.wire,
+        );
       if (this.pcap) link = recordLink(link, this.pcap, this.clock);
       if (this.pcapng) link = recordLink(link, this.pcapng, this.clock);
       const timers = new TimerGroup(this.clock);
