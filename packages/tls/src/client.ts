@@ -930,6 +930,11 @@ export class TlsClient extends TlsConnection {
     // RFC 8446 §4.3.2: signature_algorithms is required.
     const sa = findExtension(msg.extensions, 'signature_algorithms');
     if (!sa) alert(AlertDescription.missing_extension, 'CertificateRequest without signature_algorithms');
+    // RFC 8446 §6.1: nothing is sent after our close_notify; the request goes unanswered.
+    if (!this.isConnected) {
+      this.drop('pha.after-close', 'CertificateRequest after our close_notify', 'RFC 8446 §6.1');
+      return;
+    }
     const hash = c.suite.hash;
     const transcript = new Transcript();
     transcript.add(c.handshakeTranscript);

@@ -616,7 +616,13 @@ export class TlsServer extends TlsConnection {
     msg: MessageOf<'certificate_verify'>,
     raw: Uint8Array,
   ): void {
-    this.checkClientCertificateVerify(s.auth.verifier, s.peerCertificates, msg, this.transcript);
+    this.checkClientCertificateVerify(
+      s.auth.verifier,
+      s.peerCertificates,
+      msg,
+      this.transcript,
+      s.keys.agreement.suite.hash,
+    );
     this.transcript.add(raw);
     this.enter({ name: 'WAIT_FINISHED', keys: s.keys, peerCertificates: s.peerCertificates });
   }
@@ -627,10 +633,10 @@ export class TlsServer extends TlsConnection {
     chain: readonly [Uint8Array, ...Uint8Array[]],
     msg: MessageOf<'certificate_verify'>,
     transcript: Transcript,
+    hash: HashName,
   ): void {
     if (!verifier.signatureSchemes.includes(msg.algorithm))
       alert(AlertDescription.illegal_parameter, 'CertificateVerify scheme not requested');
-    const hash = this.suite?.hash ?? 'sha256';
     const content = certificateVerifyInput('client', transcript.hash(this.crypto, hash));
     if (!verifier.verifySignature(chain[0], msg.algorithm, content, msg.signature))
       alert(AlertDescription.decrypt_error, 'client CertificateVerify signature does not verify');
@@ -799,7 +805,13 @@ export class TlsServer extends TlsConnection {
     msg: MessageOf<'certificate_verify'>,
     raw: Uint8Array,
   ): void {
-    this.checkClientCertificateVerify(s.auth.verifier, s.peerCertificates, msg, s.transcript);
+    this.checkClientCertificateVerify(
+      s.auth.verifier,
+      s.peerCertificates,
+      msg,
+      s.transcript,
+      s.connected.agreement.suite.hash,
+    );
     s.transcript.add(raw);
     this.enterPha({
       name: 'WAIT_FINISHED',
