@@ -199,7 +199,13 @@ describe('QuicConnection with a fake TLS', () => {
   });
 
   it('flow control: a small window still moves a large body (MAX_STREAM_DATA / MAX_DATA, RFC 9000 §4)', () => {
+    const trace = new TraceBus();
+    const sent: string[] = [];
+    trace.on((e) => {
+      if (e.dir === 'out') sent.push(e.summary);
+    });
     const { client, server, prng } = connectionPair(9, {
+      trace,
       transport: {
         initialMaxData: 8000,
         initialMaxStreamDataBidiLocal: 4000,
@@ -227,6 +233,10 @@ describe('QuicConnection with a fake TLS', () => {
       },
     );
     expect(bytesEqual(got, body)).toBe(true);
+    // The receiver raised its limits as it consumed; the sender said when it was blocked (§4.1).
+    expect(sent.some((l) => l.includes('MAX_STREAM_DATA'))).toBe(true);
+    expect(sent.some((l) => l.includes('MAX_DATA'))).toBe(true);
+    expect(sent.some((l) => l.includes('DATA_BLOCKED'))).toBe(true);
   });
 
   it('stream limits: the peer raises MAX_STREAMS as streams finish (RFC 9000 §4.6)', () => {
@@ -254,6 +264,36 @@ describe('QuicConnection with a fake TLS', () => {
       },
     );
     expect(done).toBe(total);
+  });
+
+  it('openStream beyond MAX_STREAMS throws and announces STREAMS_BLOCKED (RFC 9000 §4.6)', () => {
+    const trace = new TraceBus();
+    const sent: string[] = [];
+    trace.on((e) => {
+      if (e.dir === 'out' && e.host === 'client') sent.push(e.summary);
+    });
+    const { client, server, prng } = connectionPair(23, { trace, transport: { initialMaxStreamsUni: 2 } });
+    let threw = false;
+    runPair(
+      client,
+      server,
+      prng,
+      {},
+      () => sent.some((l) => l.includes('STREAMS_BLOCKED')),
+      (side, e) => {
+        if (side === 'a' && e.type === 'connected') {
+          client.openStream('uni');
+          client.openStream('uni');
+          try {
+            client.openStream('uni');
+          } catch {
+            threw = true;
+          }
+        }
+      },
+    );
+    expect(threw).toBe(true);
+    expect(sent.some((l) => l.includes('STREAMS_BLOCKED uni 2'))).toBe(true);
   });
 
   it('key update initiated by one side and answered by the other (RFC 9001 §6)', () => {

@@ -22,7 +22,7 @@ import {
 } from '../crypto/keys.ts';
 import { AEAD_TAG_LENGTH, protectPacket } from '../crypto/protect.ts';
 import { verifyRetry } from '../crypto/retry.ts';
-import { cryptoError, TransportErrorCode, type TransportErrorName } from '../errors.ts';
+import { cryptoError, TransportErrorCode } from '../errors.ts';
 import {
   ackFrameRanges,
   encodeFrame,
@@ -45,17 +45,8 @@ import { isStatelessReset, MIN_STATELESS_RESET_LENGTH } from '../packet/stateles
 import { varintLength } from '../packet/varint.ts';
 import { AckTracker } from '../recovery/ack-tracker.ts';
 import { type PacketNumberSpace, Recovery, type SentPacket, type TimeoutAction } from '../recovery/loss.ts';
-import { ReceiveCredit, SendCredit } from '../streams/flow-control.ts';
 import { ReceiveBuffer } from '../streams/receive-buffer.ts';
-import {
-  canReceive,
-  canSend,
-  type StreamDirection,
-  streamDirection,
-  streamIdOf,
-  streamIndex,
-  streamInitiator,
-} from '../streams/stream-id.ts';
+import type { StreamDirection } from '../streams/stream-id.ts';
 import { frameSummary, packetSummary } from '../summary.ts';
 import type { QuicLevel, QuicTls, QuicTlsEvent } from '../tls/types.ts';
 import {
@@ -65,8 +56,11 @@ import {
   encodeTransportParameters,
   type TransportParameters,
 } from '../transport-parameters.ts';
+import { ConnectionIds, type EndpointEvent } from './cids.ts';
+import { addPadding, frameLength, type SentItem, TransportError, transportError } from './frames.ts';
 import { type ConnectionInput, type ConnectionState, connectionTransition } from './state.ts';
-import { RecvStream, SendStream } from './streams.ts';
+import { StreamSet } from './stream-set.ts';
+import { SendStream } from './streams.ts';
 import {
   DEFAULT_TRANSPORT,
   type QuicCloseError,
@@ -82,21 +76,6 @@ import {
  * `handleTimeout(now)`), and events for the application from `pollEvent()`. It owns no
  * socket, timer or clock. Times are milliseconds on the caller's clock.
  */
-
-/** What a sent packet carried that must be resent (or noted) when it is lost or acknowledged (RFC 9000 §13.3). */
-type SentItem =
-  | { k: 'crypto'; space: PacketNumberSpace; offset: number; length: number }
-  | { k: 'stream'; id: number; offset: number; length: number; fin: boolean }
-  | { k: 'reset'; id: number }
-  | { k: 'stop'; id: number }
-  | { k: 'max-data' }
-  | { k: 'max-stream-data'; id: number }
-  | { k: 'max-streams'; bidi: boolean }
-  | { k: 'handshake-done' }
-  | { k: 'new-cid'; seq: number }
-  | { k: 'retire-cid'; seq: number }
-  | { k: 'ack'; largest: number }
-  | { k: 'ping' };
 
 interface Space {
   readonly name: PacketNumberSpace;
@@ -115,45 +94,7 @@ interface Space {
   probes: number;
 }
 
-interface StreamEntry {
-  id: number;
-  send: SendStream | undefined;
-  recv: RecvStream | undefined;
-  /** The FIN has been handed to the application. */
-  finDelivered: boolean;
-}
-
-interface PeerCid {
-  seq: number;
-  cid: Uint8Array;
-  resetToken: Uint8Array | undefined;
-}
-
-interface LocalCid {
-  seq: number;
-  cid: Uint8Array;
-  resetToken: Uint8Array;
-}
-
-/** Events for the endpoint: connection IDs to route to this connection, or to forget. */
-export type EndpointEvent =
-  | { type: 'cid-issued'; cid: Uint8Array }
-  | { type: 'cid-retired'; cid: Uint8Array };
-
-/** A transport error raised while processing a packet (RFC 9000 §11, §20.1). */
-class TransportError extends Error {
-  constructor(
-    readonly code: number,
-    reason: string,
-    readonly frameType = 0,
-  ) {
-    super(reason);
-  }
-}
-
-function transportError(name: TransportErrorName, reason: string, frameType = 0): TransportError {
-  return new TransportError(TransportErrorCode[name], reason, frameType);
-}
+export type { EndpointEvent } from './cids.ts';
 
 const SPACE_OF_LEVEL = {
   initial: 'Initial',
@@ -167,8 +108,6 @@ const AMPLIFICATION_FACTOR = 3;
 /** Out-of-order packets held until their keys arrive (RFC 9001 §5.7). */
 const MAX_UNDECRYPTABLE = 8;
 const MAX_PATH_RESPONSES = 4;
-/** Connection IDs of the peer we keep (beyond our active_connection_id_limit is an error, §5.1.1). */
-const MAX_ISSUED_CIDS = 4;
 
 function defaultRandom(n: number): Uint8Array {
   return webcrypto.getRandomValues(new Uint8Array(n));
@@ -195,17 +134,11 @@ export class QuicConnection {
   private pendingAppRx: PacketKeys | undefined = undefined;
   private recovery: Recovery<SentItem[]>;
   private readonly events: QuicConnectionEvent[] = [];
-  private readonly endpointEvents: EndpointEvent[] = [];
 
   // ---- connection IDs (RFC 9000 §5.1) ----
   /** Our first SCID. */
   readonly initialLocalCid: Uint8Array;
-  private readonly localCids = new Map<number, LocalCid>();
-  private nextLocalCidSeq = 0;
-  private readonly peerCids: PeerCid[] = [];
-  private peerCid: PeerCid;
-  private readonly retireCidPending = new Set<number>();
-  private readonly newCidPending = new Set<number>();
+  private readonly cids: ConnectionIds;
   /** Client: the first DCID, original_destination_connection_id to check (RFC 9000 §7.3). */
   private readonly originalDcid: Uint8Array;
   private retrySourceCid: Uint8Array | undefined;
@@ -224,19 +157,8 @@ export class QuicConnection {
   private bytesSent = 0;
   private readonly undecryptable: Uint8Array[] = [];
 
-  // ---- flow control and streams (RFC 9000 §4) ----
-  private readonly connRecv: ReceiveCredit;
-  private connRecvHighest = 0;
-  private maxDataPending = false;
-  private connSend = new SendCredit(0);
-  private readonly streams = new Map<number, StreamEntry>();
-  private readonly opened: Record<StreamDirection, number> = { bidi: 0, uni: 0 };
-  private readonly peerOpened: Record<StreamDirection, number> = { bidi: 0, uni: 0 };
-  private peerMaxStreams: Record<StreamDirection, number> = { bidi: 0, uni: 0 };
-  private readonly localMaxStreams: Record<StreamDirection, number>;
-  private readonly peerClosed: Record<StreamDirection, number> = { bidi: 0, uni: 0 };
-  private readonly maxStreamsPending: Record<StreamDirection, boolean> = { bidi: false, uni: false };
-  private sendOrder: number[] = [];
+  // ---- streams and flow control (RFC 9000 §2-§4) ----
+  private readonly streamSet: StreamSet;
   private readonly pathResponses: Uint8Array[] = [];
   private peerAckDelayExponent = 3;
 
@@ -269,8 +191,7 @@ export class QuicConnection {
       isServer: this.role === 'server',
       maxDatagramSize: this.config.maxDatagramSize,
     });
-    this.connRecv = new ReceiveCredit(this.config.initialMaxData);
-    this.localMaxStreams = { bidi: this.config.initialMaxStreamsBidi, uni: this.config.initialMaxStreamsUni };
+    this.streamSet = new StreamSet(this.role, this.config, this.events);
     this.idleTimeout = this.config.maxIdleTimeout;
     this.idleDeadline = this.idleTimeout > 0 ? opts.now + this.idleTimeout : undefined;
 
@@ -298,12 +219,18 @@ export class QuicConnection {
     };
 
     this.initialLocalCid = opts.localCid ?? this.random(this.localCidLength);
-    this.localCids.set(0, {
-      seq: 0,
-      cid: this.initialLocalCid,
-      resetToken: this.resetTokenFor(this.initialLocalCid),
-    });
-    this.nextLocalCidSeq = 1;
+    // RFC 9000 §7.2: the client's first DCID is unpredictable and at least 8 bytes.
+    const firstDcid = opts.role === 'client' ? (opts.initialDcid ?? this.random(8)) : undefined;
+    const firstPeer = firstDcid ?? opts.server?.clientScid;
+    if (!firstPeer) throw new Error('a server connection needs the client Initial info (opts.server)');
+    this.cids = new ConnectionIds(
+      this.localCidLength,
+      this.random,
+      this.resetTokenFor,
+      this.initialLocalCid,
+      firstPeer,
+      this.config.activeConnectionIdLimit,
+    );
 
     const ours: TransportParameters = {
       max_idle_timeout: this.config.maxIdleTimeout,
@@ -320,11 +247,8 @@ export class QuicConnection {
     if (this.config.ackDelayExponent !== 3) ours.ack_delay_exponent = this.config.ackDelayExponent;
 
     if (this.role === 'client') {
-      // RFC 9000 §7.2: the client's first DCID is unpredictable and at least 8 bytes.
-      const dcid = opts.initialDcid ?? this.random(8);
+      const dcid = this.cids.remote;
       this.originalDcid = dcid;
-      this.peerCid = { seq: 0, cid: dcid, resetToken: undefined };
-      this.peerCids.push(this.peerCid);
       this.clientScidSeen = undefined;
       this.addressValidated = true;
       this.installInitialKeys(dcid);
@@ -336,14 +260,12 @@ export class QuicConnection {
       this.originalDcid = s.originalDcid;
       this.retrySourceCid = s.retrySourceCid;
       this.clientScidSeen = s.clientScid;
-      this.peerCid = { seq: 0, cid: s.clientScid, resetToken: undefined };
-      this.peerCids.push(this.peerCid);
       this.addressValidated = s.addressValidated ?? false;
       this.installInitialKeys(s.initialDcid);
       // RFC 9000 §18.2: server-only parameters; the reset token of our first CID (§10.3).
       ours.original_destination_connection_id = s.originalDcid;
       if (s.retrySourceCid) ours.retry_source_connection_id = s.retrySourceCid;
-      ours.stateless_reset_token = this.localCids.get(0)?.resetToken;
+      ours.stateless_reset_token = this.cids.resetTokenOfLocal(0);
       this.tls = opts.tls(encodeTransportParameters(ours));
     }
   }
@@ -364,11 +286,11 @@ export class QuicConnection {
   }
   /** Our connection IDs now routed to this connection. */
   get activeLocalCids(): Uint8Array[] {
-    return [...this.localCids.values()].map((c) => c.cid);
+    return this.cids.activeLocal;
   }
   /** The DCID we currently send with. */
   get remoteCid(): Uint8Array {
-    return this.peerCid.cid;
+    return this.cids.remote;
   }
   get keyUpdates(): number {
     return this.oneRtt?.updates ?? 0;
@@ -378,7 +300,7 @@ export class QuicConnection {
   stats(): Record<string, unknown> {
     return {
       state: this.connState,
-      streams: this.streams.size,
+      streams: this.streamSet.size,
       bytesInFlight: this.recovery.bytesInFlight,
       cwnd: Math.round(this.recovery.cc.congestionWindow),
       srtt: this.recovery.rtt.smoothedRtt,
@@ -394,51 +316,33 @@ export class QuicConnection {
   }
   /** @internal For the endpoint. */
   pollEndpointEvent(): EndpointEvent | undefined {
-    return this.endpointEvents.shift();
+    return this.cids.endpointEvents.shift();
   }
 
   /** Opens a stream of ours (RFC 9000 §2.1); throws when the peer's MAX_STREAMS does not allow it. */
   openStream(direction: StreamDirection): number {
     this.assertLive();
-    const n = this.opened[direction];
-    if (n >= this.peerMaxStreams[direction]) {
-      throw new Error(
-        `stream limit reached: the peer allows ${this.peerMaxStreams[direction]} ${direction} streams (RFC 9000 §4.6)`,
-      );
-    }
-    const id = streamIdOf(this.role, direction, n);
-    this.opened[direction] = n + 1;
-    this.createStream(id);
-    return id;
+    return this.streamSet.open(direction);
   }
 
   /** Whether openStream(direction) would succeed now. */
   canOpenStream(direction: StreamDirection): boolean {
-    return this.isLive && this.opened[direction] < this.peerMaxStreams[direction];
+    return this.isLive && this.streamSet.canOpen(direction);
   }
 
   write(id: number, data: Uint8Array, fin = false): void {
     this.assertLive();
-    const e = this.streams.get(id);
-    if (!e?.send) throw new Error(`stream ${id} is not open for sending`);
-    e.send.write(data, fin);
-    this.markSendable(id);
+    this.streamSet.write(id, data, fin);
   }
 
   /** RESET_STREAM (RFC 9000 §19.4): abandon sending on a stream. */
   resetStream(id: number, code: number): void {
-    const e = this.streams.get(id);
-    if (!e?.send) return;
-    e.send.reset(code);
-    this.markSendable(id);
+    this.streamSet.reset(id, code);
   }
 
   /** STOP_SENDING (RFC 9000 §19.5): ask the peer to stop sending on a stream. */
   stopSending(id: number, code: number): void {
-    const e = this.streams.get(id);
-    if (!e?.recv || e.recv.stopCode !== undefined || e.recv.state !== 'Recv') return;
-    e.recv.stopCode = code;
-    e.recv.stopPending = true;
+    this.streamSet.stopSending(id, code);
   }
 
   /** Sends a PING (RFC 9000 §19.2) in the highest space with keys. */
@@ -498,7 +402,7 @@ export class QuicConnection {
     if (error) this.drop(now, 'quic.rx.malformed', error.message);
     // §10.3.1: a datagram nothing in which could be processed may be a Stateless Reset.
     if (!anyProcessed && datagram.length >= MIN_STATELESS_RESET_LENGTH) {
-      const tokens = this.peerCids.flatMap((c) => (c.resetToken ? [c.resetToken] : []));
+      const tokens = this.cids.peerResetTokens;
       if (isStatelessReset(datagram, tokens)) {
         this.trace1(now, 'in', 'stateless reset', 'RFC 9000 §10.3.1');
         this.transition('stateless-reset', now);
@@ -642,7 +546,7 @@ export class QuicConnection {
     // RFC 9000 §7.2: the client takes the server's SCID from its first Initial as its DCID.
     if (this.role === 'client' && !this.receivedFirstServerPacket && p.type !== '1-RTT') {
       this.receivedFirstServerPacket = true;
-      this.peerCid.cid = p.scid;
+      this.cids.replaceFirstPeer(p.scid);
     }
     if (this.role === 'server' && p.type === 'Handshake') {
       // RFC 9000 §8.1: a Handshake packet from the client proves its address.
@@ -680,7 +584,7 @@ export class QuicConnection {
     this.trace1(now, 'in', packetSummary(retry), 'RFC 9000 §17.2.5');
     this.retrySourceCid = retry.scid;
     this.retryToken = retry.retryToken;
-    this.peerCid.cid = retry.scid;
+    this.cids.replaceFirstPeer(retry.scid);
     this.installInitialKeys(retry.scid);
     // Everything sent in Initial packets is sent again in new Initials (RFC 9000 §17.2.5.3).
     // Packet numbers continue; recovery starts over: nothing sent so far will be acknowledged.
@@ -725,59 +629,21 @@ export class QuicConnection {
         this.onConnectionClose(f, now);
         return;
       case 'STREAM':
-        this.onStreamFrame(f.streamId, f.offset, f.data, f.fin, now);
-        return;
       case 'RESET_STREAM':
-        this.onResetStream(f.streamId, f.applicationProtocolErrorCode, f.finalSize);
-        return;
-      case 'STOP_SENDING': {
-        const e = this.streamFor(f.streamId, 'send', FrameType.STOP_SENDING);
-        if (!e?.send) return;
-        this.events.push({ type: 'stop-sending', id: f.streamId, code: f.applicationProtocolErrorCode });
-        // RFC 9000 §3.5: "An endpoint that receives a STOP_SENDING frame MUST send a RESET_STREAM frame".
-        if (e.send.reset(f.applicationProtocolErrorCode)) this.markSendable(f.streamId);
-        return;
-      }
+      case 'STOP_SENDING':
       case 'MAX_DATA':
-        this.connSend.onMaxData(f.maximumData);
-        return;
-      case 'MAX_STREAM_DATA': {
-        const e = this.streamFor(f.streamId, 'send', FrameType.MAX_STREAM_DATA);
-        if (e?.send) {
-          e.send.credit.onMaxData(f.maximumStreamData);
-          this.markSendable(f.streamId);
-        }
-        return;
-      }
-      case 'MAX_STREAMS': {
-        const d: StreamDirection = f.bidirectional ? 'bidi' : 'uni';
-        if (f.maximumStreams > this.peerMaxStreams[d]) {
-          const wasBlocked = this.opened[d] >= this.peerMaxStreams[d];
-          this.peerMaxStreams[d] = f.maximumStreams;
-          if (wasBlocked) this.events.push({ type: 'streams-available', direction: d });
-        }
-        return;
-      }
+      case 'MAX_STREAM_DATA':
+      case 'MAX_STREAMS':
       case 'DATA_BLOCKED':
       case 'STREAM_DATA_BLOCKED':
       case 'STREAMS_BLOCKED':
-        // Informational (RFC 9000 §4.1): our credit updates follow consumption.
-        if (
-          f.type === 'STREAMS_BLOCKED' &&
-          f.maximumStreams > (f.bidirectional ? this.localMaxStreams.bidi : this.localMaxStreams.uni)
-        ) {
-          throw transportError(
-            'STREAM_LIMIT_ERROR',
-            'STREAMS_BLOCKED above our limit (RFC 9000 §19.14)',
-            frameTypeCode(f),
-          );
-        }
+        this.streamSet.onFrame(f);
         return;
       case 'NEW_CONNECTION_ID':
-        this.onNewConnectionId(f.sequenceNumber, f.retirePriorTo, f.connectionId, f.statelessResetToken);
+        this.cids.onNewConnectionId(f.sequenceNumber, f.retirePriorTo, f.connectionId, f.statelessResetToken);
         return;
       case 'RETIRE_CONNECTION_ID':
-        this.onRetireConnectionId(f.sequenceNumber, now);
+        this.cids.onRetireConnectionId(f.sequenceNumber, this.peerCidLimit);
         return;
       case 'PATH_CHALLENGE':
         // RFC 9000 §8.2.2: echo the data in a PATH_RESPONSE.
@@ -937,7 +803,7 @@ export class QuicConnection {
       this.confirmHandshake(now);
       if (this.tls.sendSessionTicket) this.onTls(this.tls.sendSessionTicket(now + this.tlsEpoch), now);
     }
-    this.issueConnectionIds();
+    this.cids.issue(this.peerCidLimit);
   }
 
   /** RFC 9000 §7.3: the connection IDs both sides used must match what the parameters say. */
@@ -945,7 +811,7 @@ export class QuicConnection {
     const eq = (a: Uint8Array | undefined, b: Uint8Array | undefined) =>
       a !== undefined && b !== undefined && bytesEqual(a, b);
     if (this.role === 'client') {
-      if (!eq(p.initial_source_connection_id, this.peerCids[0]?.cid))
+      if (!eq(p.initial_source_connection_id, this.cids.firstPeer))
         return 'initial_source_connection_id does not match the server SCID (RFC 9000 §7.3)';
       if (!eq(p.original_destination_connection_id, this.originalDcid))
         return 'original_destination_connection_id mismatch (RFC 9000 §7.3)';
@@ -964,34 +830,20 @@ export class QuicConnection {
   private applyPeerParams(params: TransportParameters, now: number): void {
     this.peerParams = params;
     const p = effectiveTransportParameters(params);
-    this.connSend = new SendCredit(p.initial_max_data);
-    this.peerMaxStreams = { bidi: p.initial_max_streams_bidi, uni: p.initial_max_streams_uni };
+    this.streamSet.applyPeerParams(params);
     this.recovery.maxAckDelay = p.max_ack_delay;
     this.peerAckDelayExponent = p.ack_delay_exponent;
-    if (p.stateless_reset_token && this.peerCids[0]) this.peerCids[0].resetToken = p.stateless_reset_token;
+    if (p.stateless_reset_token) this.cids.setFirstPeerResetToken(p.stateless_reset_token);
     // RFC 9000 §10.1: the effective idle timeout is the minimum of both non-zero values.
     const theirs = p.max_idle_timeout;
     const ours = this.config.maxIdleTimeout;
     this.idleTimeout = ours === 0 ? theirs : theirs === 0 ? ours : Math.min(ours, theirs);
     this.restartIdle(now);
-    // Streams opened before the limits were known take the peer's initial credit now.
-    for (const e of this.streams.values()) if (e.send) e.send.credit.onMaxData(this.initialSendWindow(e.id));
   }
 
-  private initialSendWindow(id: number): number {
-    const p = effectiveTransportParameters(this.peerParams ?? {});
-    if (streamDirection(id) === 'uni') return p.initial_max_stream_data_uni;
-    // The peer's "local" limit applies to streams it opened, its "remote" limit to ours (§18.2).
-    return streamInitiator(id) === this.role
-      ? p.initial_max_stream_data_bidi_remote
-      : p.initial_max_stream_data_bidi_local;
-  }
-
-  private initialRecvWindow(id: number): number {
-    if (streamDirection(id) === 'uni') return this.config.initialMaxStreamDataUni;
-    return streamInitiator(id) === this.role
-      ? this.config.initialMaxStreamDataBidiLocal
-      : this.config.initialMaxStreamDataBidiRemote;
+  /** The peer's active_connection_id_limit (RFC 9000 §18.2). */
+  private get peerCidLimit(): number {
+    return effectiveTransportParameters(this.peerParams ?? {}).active_connection_id_limit;
   }
 
   private confirmHandshake(now: number): void {
@@ -1018,258 +870,6 @@ export class QuicConnection {
     s.probes = 0;
     this.recovery.onPacketNumberSpaceDiscarded(name, now);
     this.trace1(now, 'local', `${name} keys discarded`, 'RFC 9001 §4.9');
-  }
-
-  // ---- streams (RFC 9000 §2-4) ----
-
-  private createStream(id: number): StreamEntry {
-    const e: StreamEntry = {
-      id,
-      send: canSend(id, this.role)
-        ? new SendStream(id, this.peerParams ? this.initialSendWindow(id) : 0)
-        : undefined,
-      recv: canReceive(id, this.role) ? new RecvStream(id, this.initialRecvWindow(id)) : undefined,
-      finDelivered: false,
-    };
-    this.streams.set(id, e);
-    return e;
-  }
-
-  /**
-   * The stream a frame names, opening peer streams up to it (RFC 9000 §3.2), with the
-   * errors of §19.4-§19.10: a stream of ours not yet opened or the wrong direction is a
-   * STREAM_STATE_ERROR, a peer stream beyond our limit a STREAM_LIMIT_ERROR. Undefined when
-   * the stream existed and is gone (late frames are ignored).
-   */
-  private streamFor(id: number, need: 'send' | 'recv', frameType: number): StreamEntry | undefined {
-    const dir = streamDirection(id);
-    const ok = need === 'send' ? canSend(id, this.role) : canReceive(id, this.role);
-    if (!ok)
-      throw transportError(
-        'STREAM_STATE_ERROR',
-        `stream ${id} cannot be used that way (RFC 9000 §19.8)`,
-        frameType,
-      );
-    const index = streamIndex(id);
-    if (streamInitiator(id) === this.role) {
-      if (index >= this.opened[dir])
-        throw transportError(
-          'STREAM_STATE_ERROR',
-          `stream ${id} was never opened (RFC 9000 §19.8)`,
-          frameType,
-        );
-      return this.streams.get(id);
-    }
-    if (index >= this.localMaxStreams[dir])
-      throw transportError(
-        'STREAM_LIMIT_ERROR',
-        `stream ${id} beyond our MAX_STREAMS (RFC 9000 §4.6)`,
-        frameType,
-      );
-    while (this.peerOpened[dir] <= index) {
-      const nid = streamIdOf(streamInitiator(id), dir, this.peerOpened[dir]);
-      this.peerOpened[dir]++;
-      this.createStream(nid);
-      this.events.push({ type: 'stream-opened', id: nid });
-    }
-    return this.streams.get(id);
-  }
-
-  private onStreamFrame(id: number, offset: number, data: Uint8Array, fin: boolean, _now: number): void {
-    const e = this.streamFor(id, 'recv', FrameType.STREAM);
-    const r = e?.recv;
-    if (!e || !r || r.state === 'Reset Recvd' || r.state === 'Reset Read' || r.state === 'Data Read') return;
-    const before = r.buffer.highestOffset;
-    const err = r.buffer.receive(offset, data, fin);
-    if (err === 'TOO_FRAGMENTED')
-      throw transportError(
-        'PROTOCOL_VIOLATION',
-        `stream ${id}: too many out-of-order pieces`,
-        FrameType.STREAM,
-      );
-    if (err) throw transportError(err, `stream ${id}: ${err} (RFC 9000 §4)`, FrameType.STREAM);
-    this.connRecvHighest += r.buffer.highestOffset - before;
-    // RFC 9000 §4.1: the sum over streams may not pass MAX_DATA.
-    if (this.connRecvHighest > this.connRecv.maxData)
-      throw transportError(
-        'FLOW_CONTROL_ERROR',
-        'connection flow control exceeded (RFC 9000 §4.1)',
-        FrameType.STREAM,
-      );
-    if (fin && r.state === 'Recv') r.to('fin');
-    this.deliver(e, r);
-  }
-
-  private deliver(e: StreamEntry, r: RecvStream): void {
-    const chunk = r.buffer.read();
-    const finished = r.buffer.finished;
-    if (chunk.length > 0 && r.stopCode === undefined) {
-      this.events.push({ type: 'stream-data', id: e.id, data: chunk, fin: finished });
-      if (finished) e.finDelivered = true;
-    }
-    if (chunk.length > 0) {
-      // The application has the bytes: credit returns (RFC 9000 §4.2).
-      if (this.connRecv.onConsumed(chunk.length) !== undefined) this.maxDataPending = true;
-      const next = r.credit.onConsumed(chunk.length);
-      if (next !== undefined && r.state === 'Recv') {
-        r.buffer.raiseLimit(next);
-        r.maxDataPending = true;
-      }
-    }
-    if (finished && !e.finDelivered) {
-      if (r.stopCode === undefined)
-        this.events.push({ type: 'stream-data', id: e.id, data: new Uint8Array(0), fin: true });
-      e.finDelivered = true;
-    }
-    if (finished && r.state === 'Size Known') {
-      r.to('all-received');
-      r.to('read-all');
-      this.maybeForget(e);
-    }
-  }
-
-  private onResetStream(id: number, code: number, finalSize: number): void {
-    const e = this.streamFor(id, 'recv', FrameType.RESET_STREAM);
-    const r = e?.recv;
-    if (!e || !r || r.state === 'Reset Recvd' || r.state === 'Reset Read' || r.state === 'Data Read') return;
-    // RFC 9000 §4.5: the final size cannot change, nor be below what was received.
-    if (
-      (r.buffer.finalSize !== undefined && r.buffer.finalSize !== finalSize) ||
-      finalSize < r.buffer.highestOffset
-    )
-      throw transportError(
-        'FINAL_SIZE_ERROR',
-        `stream ${id}: RESET_STREAM final size ${finalSize}`,
-        FrameType.RESET_STREAM,
-      );
-    if (finalSize > r.buffer.limit)
-      throw transportError(
-        'FLOW_CONTROL_ERROR',
-        `stream ${id}: final size beyond our credit`,
-        FrameType.RESET_STREAM,
-      );
-    this.connRecvHighest += finalSize - r.buffer.highestOffset;
-    if (this.connRecvHighest > this.connRecv.maxData)
-      throw transportError(
-        'FLOW_CONTROL_ERROR',
-        'connection flow control exceeded (RFC 9000 §4.5)',
-        FrameType.RESET_STREAM,
-      );
-    // Bytes never delivered still count as consumed for the connection's credit (§4.5).
-    const unread = finalSize - r.buffer.bytesRead;
-    if (unread > 0 && this.connRecv.onConsumed(unread) !== undefined) this.maxDataPending = true;
-    r.to('reset');
-    this.events.push({ type: 'stream-reset', id, code });
-    r.to('reset-read');
-    r.maxDataPending = false;
-    r.stopPending = false;
-    this.maybeForget(e);
-  }
-
-  /** A stream whose both halves are done is forgotten; a peer's stream frees a slot (RFC 9000 §4.6). */
-  private maybeForget(e: StreamEntry): void {
-    if ((e.send && !e.send.done) || (e.recv && !e.recv.done)) return;
-    if (e.recv?.stopPending || e.send?.resetPending) return;
-    this.streams.delete(e.id);
-    if (streamInitiator(e.id) !== this.role) {
-      const dir = streamDirection(e.id);
-      this.peerClosed[dir]++;
-      const initial = dir === 'bidi' ? this.config.initialMaxStreamsBidi : this.config.initialMaxStreamsUni;
-      const next = this.peerClosed[dir] + initial;
-      if (next - this.localMaxStreams[dir] >= Math.max(1, initial / 2)) {
-        this.localMaxStreams[dir] = next;
-        this.maxStreamsPending[dir] = true;
-      }
-    }
-  }
-
-  private markSendable(id: number): void {
-    if (!this.sendOrder.includes(id)) this.sendOrder.push(id);
-  }
-
-  // ---- connection IDs (RFC 9000 §5.1) ----
-
-  private issueConnectionIds(): void {
-    const limit = Math.min(
-      effectiveTransportParameters(this.peerParams ?? {}).active_connection_id_limit,
-      MAX_ISSUED_CIDS,
-    );
-    while (this.localCids.size < limit) {
-      const cid = this.random(this.localCidLength);
-      const seq = this.nextLocalCidSeq++;
-      this.localCids.set(seq, { seq, cid, resetToken: this.resetTokenFor(cid) });
-      this.newCidPending.add(seq);
-      this.endpointEvents.push({ type: 'cid-issued', cid });
-    }
-  }
-
-  private onNewConnectionId(seq: number, retirePriorTo: number, cid: Uint8Array, token: Uint8Array): void {
-    // RFC 9000 §19.15: a zero-length DCID peer cannot send this.
-    if (this.peerCid.cid.length === 0)
-      throw transportError(
-        'PROTOCOL_VIOLATION',
-        'NEW_CONNECTION_ID with a zero-length connection ID in use',
-        FrameType.NEW_CONNECTION_ID,
-      );
-    const known = this.peerCids.find((c) => c.seq === seq);
-    if (known) {
-      if (!bytesEqual(known.cid, cid))
-        throw transportError(
-          'PROTOCOL_VIOLATION',
-          'sequence number reused for another connection ID (RFC 9000 §19.15)',
-          FrameType.NEW_CONNECTION_ID,
-        );
-      return;
-    }
-    if (!this.retiredPeerSeqs.has(seq)) this.peerCids.push({ seq, cid, resetToken: token });
-    // Retire Prior To (§5.1.2): retire every ID below it, switching to a live one.
-    for (const c of [...this.peerCids]) {
-      if (c.seq < retirePriorTo) this.retirePeerCid(c.seq);
-    }
-    if (this.peerCids.length > this.config.activeConnectionIdLimit) {
-      // §5.1.1: more active IDs than our active_connection_id_limit.
-      throw transportError(
-        'CONNECTION_ID_LIMIT_ERROR',
-        'more connection IDs than active_connection_id_limit',
-        FrameType.NEW_CONNECTION_ID,
-      );
-    }
-  }
-
-  private readonly retiredPeerSeqs = new Set<number>();
-
-  private retirePeerCid(seq: number): void {
-    const i = this.peerCids.findIndex((c) => c.seq === seq);
-    if (i < 0) return;
-    const [c] = this.peerCids.splice(i, 1);
-    this.retiredPeerSeqs.add(seq);
-    this.retireCidPending.add(seq);
-    if (c === this.peerCid) {
-      const next = this.peerCids[0];
-      if (!next)
-        throw transportError(
-          'PROTOCOL_VIOLATION',
-          'every connection ID retired',
-          FrameType.NEW_CONNECTION_ID,
-        );
-      this.peerCid = next;
-    }
-  }
-
-  private onRetireConnectionId(seq: number, _now: number): void {
-    // §19.16: retiring a sequence number never sent is a PROTOCOL_VIOLATION.
-    if (seq >= this.nextLocalCidSeq)
-      throw transportError(
-        'PROTOCOL_VIOLATION',
-        'RETIRE_CONNECTION_ID for an unsent sequence number',
-        FrameType.RETIRE_CONNECTION_ID,
-      );
-    const c = this.localCids.get(seq);
-    if (!c) return;
-    this.localCids.delete(seq);
-    this.newCidPending.delete(seq);
-    this.endpointEvents.push({ type: 'cid-retired', cid: c.cid });
-    this.issueConnectionIds();
   }
 
   // ======================================================================
@@ -1387,77 +987,8 @@ export class QuicConnection {
         if (!data || !add({ type: 'PATH_RESPONSE', data }, undefined)) break;
         this.pathResponses.shift();
       }
-      if (
-        this.maxDataPending &&
-        add({ type: 'MAX_DATA', maximumData: this.connRecv.maxData }, { k: 'max-data' })
-      )
-        this.maxDataPending = false;
-      for (const d of ['bidi', 'uni'] as const) {
-        if (
-          this.maxStreamsPending[d] &&
-          add(
-            { type: 'MAX_STREAMS', bidirectional: d === 'bidi', maximumStreams: this.localMaxStreams[d] },
-            { k: 'max-streams', bidi: d === 'bidi' },
-          )
-        )
-          this.maxStreamsPending[d] = false;
-      }
-      for (const seq of [...this.newCidPending]) {
-        const c = this.localCids.get(seq);
-        if (!c) {
-          this.newCidPending.delete(seq);
-          continue;
-        }
-        if (
-          !add(
-            {
-              type: 'NEW_CONNECTION_ID',
-              sequenceNumber: seq,
-              retirePriorTo: 0,
-              connectionId: c.cid,
-              statelessResetToken: c.resetToken,
-            },
-            { k: 'new-cid', seq },
-          )
-        )
-          break;
-        this.newCidPending.delete(seq);
-      }
-      for (const seq of [...this.retireCidPending]) {
-        if (!add({ type: 'RETIRE_CONNECTION_ID', sequenceNumber: seq }, { k: 'retire-cid', seq })) break;
-        this.retireCidPending.delete(seq);
-      }
-      for (const e of this.streams.values()) {
-        const r = e.recv;
-        if (r?.stopPending && r.stopCode !== undefined) {
-          if (
-            add(
-              { type: 'STOP_SENDING', streamId: e.id, applicationProtocolErrorCode: r.stopCode },
-              { k: 'stop', id: e.id },
-            )
-          )
-            r.stopPending = false;
-        }
-        if (r?.maxDataPending && r.state === 'Recv') {
-          if (
-            add(
-              { type: 'MAX_STREAM_DATA', streamId: e.id, maximumStreamData: r.credit.maxData },
-              { k: 'max-stream-data', id: e.id },
-            )
-          )
-            r.maxDataPending = false;
-        }
-        const s = e.send;
-        if (s?.resetPending && s.resetCode !== undefined) {
-          const f: Frame = {
-            type: 'RESET_STREAM',
-            streamId: e.id,
-            applicationProtocolErrorCode: s.resetCode,
-            finalSize: s.sendOffset,
-          };
-          if (add(f, { k: 'reset', id: e.id })) s.resetPending = false;
-        }
-      }
+      this.streamSet.collectControl(add);
+      this.cids.collect(add);
     }
     // CRYPTO data (RFC 9000 §7.5, §19.6).
     for (;;) {
@@ -1470,56 +1001,10 @@ export class QuicConnection {
         { k: 'crypto', space: space.name, offset: c.offset, length: c.data.length },
       );
     }
-    if (space.name === 'ApplicationData' && this.handshakeComplete)
-      count += this.collectStreamFrames(left, frames, items, (n) => {
-        left -= n;
-      });
-    return count;
-  }
-
-  private collectStreamFrames(
-    room: number,
-    frames: Frame[],
-    items: SentItem[],
-    consume: (n: number) => void,
-  ): number {
-    let left = room;
-    let count = 0;
-    const order = this.sendOrder;
-    let i = 0;
-    while (i < order.length && left > 24) {
-      const id = order[i] as number;
-      const e = this.streams.get(id);
-      const s = e?.send;
-      if (!s?.wantsToSend(this.connSend.available)) {
-        order.splice(i, 1);
-        continue;
-      }
-      const headerMax = 1 + varintLength(id) + 8 + 2;
-      const c = s.nextChunk(left - headerMax, this.connSend.available);
-      if (!c) {
-        i++;
-        continue;
-      }
-      if (c.newBytes > 0) this.connSend.onSent(c.newBytes);
-      const f: Frame = {
-        type: 'STREAM',
-        streamId: id,
-        offset: c.offset,
-        hasOffset: c.offset > 0,
-        hasLength: true,
-        fin: c.fin,
-        data: c.data,
-      };
-      const n = frameLength(f);
-      frames.push(f);
-      items.push({ k: 'stream', id, offset: c.offset, length: c.data.length, fin: c.fin });
-      left -= n;
-      consume(n);
-      count++;
-      // Round robin: a stream that sent goes to the back (RFC 9000 §2.3 leaves priorities to the application).
-      order.splice(i, 1);
-      if (s.wantsToSend(this.connSend.available)) order.push(id);
+    if (space.name === 'ApplicationData' && this.handshakeComplete) {
+      const r = this.streamSet.collectStreamFrames(left, frames, items);
+      count += r.count;
+      left -= r.used;
     }
     return count;
   }
@@ -1531,7 +1016,7 @@ export class QuicConnection {
     if (space.name === 'ApplicationData') {
       return {
         type: '1-RTT',
-        dcid: this.peerCid.cid,
+        dcid: this.cids.remote,
         spinBit: false,
         reservedBits: 0,
         keyPhase: this.oneRtt?.keyPhase ?? false,
@@ -1541,7 +1026,7 @@ export class QuicConnection {
     }
     const common = {
       version: QUIC_VERSION_1,
-      dcid: this.peerCid.cid,
+      dcid: this.cids.remote,
       scid: this.initialLocalCid,
       reservedBits: 0,
       packetNumberLength: length,
@@ -1608,36 +1093,14 @@ export class QuicConnection {
 
   private onAcked(items: SentItem[], space: Space): void {
     for (const it of items) {
-      switch (it.k) {
-        case 'crypto':
-          this.spaces[it.space].cryptoSend.onAcked(it.offset, it.length, false);
-          break;
-        case 'stream': {
-          const e = this.streams.get(it.id);
-          if (e?.send) {
-            e.send.onAcked(it.offset, it.length, it.fin);
-            if (e.send.done) this.maybeForget(e);
-          }
-          break;
-        }
-        case 'reset': {
-          const e = this.streams.get(it.id);
-          if (e?.send) {
-            e.send.onResetAcked();
-            this.maybeForget(e);
-          }
-          break;
-        }
-        case 'ack':
-          // RFC 9000 §13.2.4: our ACK was received; older packets need not be acknowledged again.
-          space.ack.onAckOfAck(it.largest);
-          break;
-        default:
-          break;
-      }
+      if (it.k === 'crypto') this.spaces[it.space].cryptoSend.onAcked(it.offset, it.length, false);
+      // RFC 9000 §13.2.4: our ACK was received; older packets need not be acknowledged again.
+      else if (it.k === 'ack') space.ack.onAckOfAck(it.largest);
+      else this.streamSet.onAcked(it);
     }
   }
 
+  /** RFC 9000 §13.3: what a lost packet carried is sent again, in new packets. */
   private onLost(items: SentItem[]): void {
     for (const it of items) {
       switch (it.k) {
@@ -1646,46 +1109,15 @@ export class QuicConnection {
           if (!s.discarded) s.cryptoSend.onLost(it.offset, it.length, false);
           break;
         }
-        case 'stream': {
-          const e = this.streams.get(it.id);
-          if (e?.send) {
-            e.send.onLost(it.offset, it.length, it.fin);
-            this.markSendable(it.id);
-          }
-          break;
-        }
-        case 'reset': {
-          const s = this.streams.get(it.id)?.send;
-          if (s && s.state === 'Reset Sent') s.resetPending = true;
-          break;
-        }
-        case 'stop': {
-          const r = this.streams.get(it.id)?.recv;
-          if (r && r.state === 'Recv') r.stopPending = true;
-          break;
-        }
-        case 'max-data':
-          this.maxDataPending = true;
-          break;
-        case 'max-stream-data': {
-          const r = this.streams.get(it.id)?.recv;
-          if (r && r.state === 'Recv') r.maxDataPending = true;
-          break;
-        }
-        case 'max-streams':
-          this.maxStreamsPending[it.bidi ? 'bidi' : 'uni'] = true;
-          break;
         case 'handshake-done':
           this.handshakeDonePending = true;
           break;
         case 'new-cid':
-          if (this.localCids.has(it.seq)) this.newCidPending.add(it.seq);
-          break;
         case 'retire-cid':
-          this.retireCidPending.add(it.seq);
+          this.cids.onLost(it);
           break;
         default:
-          break;
+          this.streamSet.onLost(it);
       }
     }
   }
@@ -1946,31 +1378,4 @@ interface BuiltPacket {
   size: number;
   ackEliciting: boolean;
   padded: boolean;
-}
-
-/** Encoded length of a frame (STREAM and CRYPTO computed without copying their data). */
-function frameLength(f: Frame): number {
-  switch (f.type) {
-    case 'PADDING':
-      return f.length;
-    case 'STREAM':
-      return (
-        1 +
-        varintLength(f.streamId) +
-        (f.hasOffset ? varintLength(f.offset) : 0) +
-        (f.hasLength ? varintLength(f.data.length) : 0) +
-        f.data.length
-      );
-    case 'CRYPTO':
-      return 1 + varintLength(f.offset) + varintLength(f.data.length) + f.data.length;
-    default:
-      return encodeFrame(f).length;
-  }
-}
-
-/** PADDING bytes at the end of a payload; one run, merged with a PADDING frame already last (RFC 9000 §19.1). */
-function addPadding(frames: Frame[], n: number): void {
-  const last = frames[frames.length - 1];
-  if (last?.type === 'PADDING') last.length += n;
-  else frames.push({ type: 'PADDING', length: n });
 }
