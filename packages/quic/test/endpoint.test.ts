@@ -6,7 +6,12 @@ import type { QuicConnection } from '../src/connection/connection.ts';
 import type { QuicConnectionEvent } from '../src/connection/types.ts';
 import { QuicDriver } from '../src/endpoint/driver.ts';
 import { QuicEndpoint } from '../src/endpoint/endpoint.ts';
-import { decodeVersionNegotiation, encodePacketHeader, QUIC_VERSION_1 } from '../src/packet/header.ts';
+import {
+  decodeVersionNegotiation,
+  encodePacketHeader,
+  encodeVersionNegotiation,
+  QUIC_VERSION_1,
+} from '../src/packet/header.ts';
 import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
 
 /**
@@ -207,5 +212,69 @@ describe('QuicEndpoint stateless answers', () => {
     ep.handle(concatBytes(head, new Uint8Array(100)), remote, 0);
     expect(ep.connections.length).toBe(0);
     expect(ep.counters.get('quic.endpoint.initial-too-small')).toBe(1);
+  });
+
+  it('a server that lost its state answers with a Stateless Reset the client recognises (RFC 9000 §10.3)', () => {
+    const secret = new Prng(9).bytes(32);
+    const prng = new Prng(9);
+    const random = (n: number) => prng.bytes(n);
+    const client = new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH });
+    let server = new QuicEndpoint({ random, secret, tlsEpoch: SIM_EPOCH, server: { tls: serverTls } });
+    const cAddr = { address: '198.18.0.1', port: 1111 };
+    const sAddr = { address: '198.18.0.2', port: 443 };
+    const conn = client.connect(sAddr, { tls: clientTls }, 0);
+    const events: QuicConnectionEvent[] = [];
+    let now = 0;
+    const ferry = () => {
+      for (let i = 0; i < 200; i++) {
+        let moved = false;
+        for (let t = client.pollTransmit(now); t; t = client.pollTransmit(now)) {
+          server.handle(t.datagram, cAddr, now);
+          moved = true;
+        }
+        for (let t = server.pollTransmit(now); t; t = server.pollTransmit(now)) {
+          client.handle(t.datagram, sAddr, now);
+          moved = true;
+        }
+        for (let e = conn.pollEvent(); e; e = conn.pollEvent()) events.push(e);
+        if (!moved) break;
+        now += 1;
+      }
+    };
+    ferry();
+    expect(conn.isHandshakeConfirmed).toBe(true);
+    // The server restarts with the same secret and no connections.
+    server = new QuicEndpoint({ random, secret, tlsEpoch: SIM_EPOCH, server: { tls: serverTls } });
+    conn.ping();
+    ferry();
+    expect(server.counters.get('quic.endpoint.stateless-reset')).toBe(1);
+    expect(client.counters.get('quic.endpoint.stateless-reset-received')).toBe(1);
+    expect(events).toContainEqual({
+      type: 'closed',
+      error: expect.objectContaining({ source: 'stateless-reset' }),
+    });
+    expect(conn.state).toBe('draining');
+  });
+
+  it('a client told of no common version gives up (RFC 9000 §6.2)', () => {
+    const client = new QuicEndpoint({ tlsEpoch: SIM_EPOCH });
+    const sAddr = { address: '198.18.0.2', port: 443 };
+    const conn = client.connect(sAddr, { tls: clientTls }, 0);
+    const first = client.pollTransmit(0);
+    expect(first).toBeDefined();
+    const vn = encodeVersionNegotiation({
+      type: 'VersionNegotiation',
+      unusedBits: 0x2a,
+      dcid: conn.initialLocalCid,
+      scid: conn.remoteCid,
+      supportedVersions: [0x6b3343cf, 0xff00001d],
+    });
+    client.handle(vn, sAddr, 5);
+    expect(conn.pollEvent()).toEqual({
+      type: 'closed',
+      error: expect.objectContaining({ source: 'version-negotiation' }),
+    });
+    expect(conn.state).toBe('closed');
+    expect(client.connections.length).toBe(0);
   });
 });

@@ -292,6 +292,10 @@ export class QuicConnection {
   get remoteCid(): Uint8Array {
     return this.cids.remote;
   }
+  /** Stateless reset tokens the peer issued (RFC 9000 §10.3.1), for the endpoint to recognise a reset. */
+  get peerResetTokens(): Uint8Array[] {
+    return this.cids.peerResetTokens;
+  }
   get keyUpdates(): number {
     return this.oneRtt?.updates ?? 0;
   }

@@ -22,7 +22,11 @@ import {
   QUIC_VERSION_1,
   VERSION_NEGOTIATION,
 } from '../packet/header.ts';
-import { encodeStatelessReset, MIN_STATELESS_RESET_LENGTH } from '../packet/stateless-reset.ts';
+import {
+  encodeStatelessReset,
+  isStatelessReset,
+  MIN_STATELESS_RESET_LENGTH,
+} from '../packet/stateless-reset.ts';
 import type { QuicTls } from '../tls/types.ts';
 
 /**
@@ -233,6 +237,16 @@ export class QuicEndpoint {
       return;
     }
     if (!long) {
+      // RFC 9000 §10.3.1: a Stateless Reset carries no connection ID of ours; its last 16
+      // bytes are checked against the tokens of the connections with that peer.
+      for (const e of this.entries) {
+        if (e.remote.address !== remote.address || e.remote.port !== remote.port) continue;
+        if (!isStatelessReset(datagram, e.conn.peerResetTokens)) continue;
+        this.counters.inc('quic.endpoint.stateless-reset-received');
+        e.conn.handle(datagram, now);
+        this.afterConnection(e);
+        return;
+      }
       this.maybeStatelessReset(datagram, dcid, remote, now);
       return;
     }
