@@ -18,6 +18,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { fetch } from '@stepwire/http';
 import { netnsExists } from '@stepwire/link';
+import type { TunHost } from '@stepwire/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_SOCKETS, run as frontProxy, PROXY_POOL, WORK_MS } from '../examples/h2-front-proxy.ts';
 import { run as headOfLine, MAX_SOCKETS, RESOURCES } from '../examples/h2-head-of-line.ts';
@@ -261,6 +262,19 @@ describe.concurrent('examples over TUN: HTTP patterns, the kernel routing betwee
       expect(routes).toMatch(/198\.18\.0\.0\/30 dev sw0/);
       expect(routes).toMatch(/198\.18\.0\.4\/30 dev sw1/);
       expect([s.server.ipv4, s.clients[0]?.ipv4]).toEqual(['198.18.0.2', '198.18.0.6']);
+      // A host joining with a device that is taken fails, and leaves the namespace to its owner.
+      const owner = s.server as TunHost;
+      expect(() =>
+        s.net.tun('intruder', {
+          netns: owner.netns,
+          device: 'sw1',
+          kernelV4: '198.18.0.9/30',
+          ourV4: '198.18.0.10',
+          kernelV6: 'fd00:5757:9::1/64',
+          ourV6: 'fd00:5757:9::2',
+        }),
+      ).toThrow();
+      expect(netnsExists(netns)).toBe(true);
 
       // scapy on a packet socket in the namespace, on both devices (dumpcap's ring buffer
       // holds packets back until a timeout; a plain socket hands each over at once).

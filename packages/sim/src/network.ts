@@ -415,8 +415,9 @@ export class Network {
       if (joined) this.joinedLinks.push(joined);
       return host;
     } catch (e) {
+      // Undo only what this call made: a joined namespace belongs to the host that made it.
       if (joined) joined.close();
-      else ns.closeSync();
+      if (!joining) ns.closeSync();
       throw e;
     }
   }
