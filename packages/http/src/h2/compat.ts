@@ -12,10 +12,17 @@
 import type { Duplex } from 'node:stream';
 import type { Field } from '../h1/codec.ts';
 import { IncomingMessage, type ResponseChannel, ServerResponse } from '../h1/messages.ts';
+import { Http2Connection } from './connection.ts';
 import { ErrorCode } from './errors.ts';
 import { CONNECTION_PREFACE } from './frames.ts';
 import type { IncomingHeaders, OutgoingHeaders } from './message.ts';
-import { createServer, type Http2Server, type Http2Stream, type SessionOptions } from './session.ts';
+import {
+  createServer,
+  type Http2Server,
+  type Http2Session,
+  type Http2Stream,
+  type SessionOptions,
+} from './session.ts';
 
 /** RFC 9113 §8.2.2: fields that mean something only to an HTTP/1.1 connection. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
@@ -204,4 +211,79 @@ export function routeByPreface(
     if (socket.listenerCount('data') > 0) socket.resume();
   };
   socket.on('data', onData);
+}
+
+// ---- h2c upgrade from HTTP/1.1 (RFC 7540 §3.2) ------------------------------------------
+
+/** The 101 that switches an HTTP/1.1 connection to h2c (RFC 7540 §3.2). */
+export const H2C_SWITCHING_PROTOCOLS =
+  'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n';
+
+const tokens = (fields: readonly Field[], name: string): string[] =>
+  fields
+    .filter(([n]) => n.toLowerCase() === name)
+    .flatMap(([, v]) => v.split(','))
+    .map((t) => t.trim().toLowerCase())
+    .filter((t) => t.length > 0);
+
+/**
+ * Whether an HTTP/1.1 request asks to continue in h2c and can (RFC 7540 §3.2): `Upgrade`
+ * names h2c, exactly one `HTTP2-Settings` field holds a base64url SETTINGS payload
+ * (§3.2.1), and the request has no body (ours are only upgraded when complete at their
+ * head; others are answered in HTTP/1.1, which §3.2 allows). Returns the decoded payload,
+ * or undefined to answer in HTTP/1.1 as if no upgrade were asked.
+ */
+export function h2cUpgradeSettings(fields: readonly Field[]): Uint8Array | undefined {
+  if (!tokens(fields, 'upgrade').includes('h2c')) return undefined;
+  const settings = fields.filter(([n]) => n.toLowerCase() === 'http2-settings');
+  const value = settings[0]?.[1].trim();
+  if (settings.length !== 1 || value === undefined || !/^[A-Za-z0-9_-]*=*$/.test(value)) return undefined;
+  if (fields.some(([n]) => n.toLowerCase() === 'transfer-encoding')) return undefined;
+  const length = fields.find(([n]) => n.toLowerCase() === 'content-length')?.[1].trim();
+  if (length !== undefined && length !== '0') return undefined;
+  const payload = new Uint8Array(Buffer.from(value, 'base64url'));
+  return payload.length % 6 === 0 ? payload : undefined;
+}
+
+/**
+ * Switches `socket` to h2c: writes the 101, puts back the octets read past the request
+ * (`rest`, usually the client preface), and hands the socket to `h2` with the request as
+ * stream 1 (RFC 7540 §3.2). The caller has stopped reading the socket as HTTP/1.1.
+ * Throws Http2Error (and writes nothing) when the settings payload is malformed.
+ */
+export function upgradeToH2c(
+  h2: Http2Server,
+  socket: Duplex,
+  request: { method: string; target: string; fields: readonly Field[] },
+  settingsPayload: Uint8Array,
+  rest: Uint8Array = new Uint8Array(0),
+): Http2Session {
+  // RFC 9113 §8.3.1: the request's control data as pseudo-header fields; the fields that
+  // only meant something to the HTTP/1.1 connection (and the upgrade) are dropped.
+  const skip = new Set([
+    ...HOP_BY_HOP,
+    'host',
+    'http2-settings',
+    'te',
+    ...tokens(request.fields, 'connection'),
+  ]);
+  const host = request.fields.find(([n]) => n.toLowerCase() === 'host')?.[1] ?? '';
+  const headers: OutgoingHeaders = {
+    ':method': request.method,
+    ':scheme': 'http',
+    ':authority': host,
+    ':path': request.target,
+  };
+  for (const [n, v] of request.fields) {
+    const name = n.toLowerCase();
+    if (skip.has(name)) continue;
+    const prev = headers[name];
+    headers[name] = prev === undefined ? v : [...(Array.isArray(prev) ? prev : [String(prev)]), v];
+  }
+  // A malformed payload throws here, before the socket is touched.
+  new Http2Connection({ role: 'server' }).acceptUpgrade(settingsPayload, []);
+  if (rest.length > 0) socket.unshift(Buffer.from(rest.buffer, rest.byteOffset, rest.byteLength));
+  const session = h2.handleUpgrade(socket, settingsPayload, headers, H2C_SWITCHING_PROTOCOLS);
+  if (socket.listenerCount('data') > 0) socket.resume();
+  return session;
 }

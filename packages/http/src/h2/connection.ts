@@ -18,7 +18,14 @@ import { concatBytes } from '@stepwire/wire';
 import type { HeaderField } from '../hpack/table.ts';
 import { type Http2Event, MAX_STREAM_ID, type OutItem, type Stream } from './connection-base.ts';
 import { ErrorCode, Http2Error } from './errors.ts';
-import { encodeDataHeader, encodeFrame, frameSummary, type Http2Frame } from './frames.ts';
+import {
+  decodeFramePayload,
+  encodeDataHeader,
+  encodeFrame,
+  FrameType,
+  frameSummary,
+  type Http2Frame,
+} from './frames.ts';
 import { malformedReason } from './message.ts';
 import { Http2ConnectionReceiver } from './receive.ts';
 import { isClosed, type StreamEvent, transition } from './state.ts';
@@ -32,6 +39,36 @@ export {
 } from './connection-base.ts';
 
 export class Http2Connection extends Http2ConnectionReceiver {
+  /**
+   * Server, h2c upgrade (RFC 7540 §3.2; RFC 9113 §3.1 deprecates it, yet `curl --http2`
+   * sends it for http URLs): after the 101, the HTTP/1.1 request that asked is stream 1,
+   * half-closed (remote) — its request is complete — and the HTTP2-Settings field's
+   * SETTINGS payload binds us as a SETTINGS frame would, without an ACK (§3.2.1: the 101
+   * acknowledges it). The client's preface follows as usual. Throws Http2Error for a
+   * malformed payload (the caller answers HTTP/1.1 400 then).
+   */
+  acceptUpgrade(settingsPayload: Uint8Array, request: HeaderField[], now = this.now): void {
+    if (this.role !== 'server') throw new TypeError('only a server accepts an h2c upgrade');
+    if (this.lastRemoteId !== 0 || this.streams.size > 0) throw new TypeError('the upgrade comes first');
+    const f = decodeFramePayload(
+      { length: settingsPayload.length, type: FrameType.SETTINGS, flags: 0, streamId: 0 },
+      settingsPayload,
+    );
+    if (f.type !== 'SETTINGS')
+      throw new Http2Error(ErrorCode.PROTOCOL_ERROR, 'HTTP2-Settings is not a SETTINGS payload');
+    this.now = now;
+    this.onSettings(f, false);
+    const s = this.newStream(1, false);
+    this.lastRemoteId = 1;
+    s.headerBlocks = 1;
+    this.setState(
+      s,
+      'half-closed (remote)',
+      'RFC 7540 §3.2: the upgraded request is stream 1, half-closed (remote)',
+    );
+    this.events.push({ type: 'headers', streamId: 1, kind: 'request', headers: request, endStream: true });
+  }
+
   // ---- output ---------------------------------------------------------------------------
 
   /** Whether output() would return anything now. */

@@ -6,11 +6,14 @@
 export {
   type CompatRequestListener,
   createCompatHttp2Server,
+  H2C_SWITCHING_PROTOCOLS,
   type Http2CompatResponse,
   type Http2ResponseExtras,
+  h2cUpgradeSettings,
   h2RequestResponse,
   isHttp2Response,
   routeByPreface,
+  upgradeToH2c,
 } from './compat.ts';
 export {
   DEFAULT_LIMITS as DEFAULT_HTTP2_LIMITS,

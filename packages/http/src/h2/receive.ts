@@ -387,7 +387,8 @@ export abstract class Http2ConnectionReceiver extends Http2ConnectionBase {
     }
   }
 
-  protected onSettings(f: Extract<Http2Frame, { type: 'SETTINGS' }>): void {
+  /** `acknowledge` false: settings that came in an h2c upgrade's HTTP2-Settings field (no frame to ACK, RFC 7540 §3.2.1). */
+  protected onSettings(f: Extract<Http2Frame, { type: 'SETTINGS' }>, acknowledge = true): void {
     if (f.ack) {
       // An ACK for a SETTINGS we never sent: RFC 9113 §6.5.3 leaves it open; we treat it
       // as a PROTOCOL_ERROR, as nghttp2 does.
@@ -435,7 +436,7 @@ export abstract class Http2ConnectionReceiver extends Http2ConnectionBase {
       throw new Http2Error(ErrorCode.PROTOCOL_ERROR, 'SETTINGS_ENABLE_CONNECT_PROTOCOL withdrawn');
     this.remoteSettings = next;
     // RFC 9113 §6.5.3: acknowledge at once.
-    this.queueFrame({ type: 'SETTINGS', ack: true, settings: [] }, true);
+    if (acknowledge) this.queueFrame({ type: 'SETTINGS', ack: true, settings: [] }, true);
     this.events.push({ type: 'remoteSettings', settings: next });
     if (delta > 0)
       for (const s of this.streams.values())

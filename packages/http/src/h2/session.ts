@@ -18,6 +18,7 @@ import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 import { type Clock, RealClock, type Timer, TimerGroup, type TraceBus } from '@stepwire/wire';
+import type { HeaderField } from '../hpack/table.ts';
 import {
   Http2Connection,
   type Http2ConnectionOptions,
@@ -583,6 +584,13 @@ export class Http2Session extends EventEmitter {
     return s;
   }
 
+  /** @internal The h2c upgrade's request as stream 1 (see Http2Server.handleUpgrade). */
+  acceptUpgrade(settingsPayload: Uint8Array, request: HeaderField[]): void {
+    this.connection.acceptUpgrade(settingsPayload, request, this.timers.now());
+    this.dispatch(this.connection.takeEvents());
+    this.flush();
+  }
+
   /** @internal A stream moved here from another session (a retried request). */
   attach(s: Http2Stream, id: number): void {
     this.streams.set(id, s);
@@ -817,6 +825,29 @@ export class Http2Server extends EventEmitter {
     session.on('error', (e) => this.emit('sessionError', e, session));
     session.on('close', () => this.sessions.delete(session));
     this.emit('session', session);
+    return session;
+  }
+
+  /**
+   * An h2c upgrade (RFC 7540 §3.2): the HTTP/1.1 side has read the request and written
+   * `101 Switching Protocols`; `socket` now speaks h2 (with any octets read past the request
+   * put back first). `settingsPayload` is the HTTP2-Settings field decoded from base64url,
+   * `request` the request as h2 header fields (:method, :scheme, :authority, :path first).
+   * The request arrives as stream 1 through 'stream', like any other. Throws Http2Error for
+   * a malformed payload, before anything is written.
+   */
+  handleUpgrade(
+    socket: Duplex,
+    settingsPayload: Uint8Array,
+    request: OutgoingHeaders,
+    /** Written first once the payload is known good: the 101 response, for instance. */
+    preamble?: string | Uint8Array,
+  ): Http2Session {
+    // Checked on a scratch connection first, so a bad field is refused before any octet.
+    new Http2Connection({ role: 'server' }).acceptUpgrade(settingsPayload, toHeaderList(request));
+    if (preamble !== undefined) socket.write(preamble);
+    const session = this.handle(socket);
+    session.acceptUpgrade(settingsPayload, toHeaderList(request));
     return session;
   }
 
