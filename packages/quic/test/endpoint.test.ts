@@ -1,6 +1,6 @@
 import { SIM_EPOCH, Sim } from '@stepwire/sim';
 import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
-import { bytesEqual, concatBytes, Prng, TraceBus } from '@stepwire/wire';
+import { bytesEqual, concatBytes, Prng, TraceBus, utf8 } from '@stepwire/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { QuicConnection } from '../src/connection/connection.ts';
 import type { QuicConnectionEvent } from '../src/connection/types.ts';
@@ -276,5 +276,58 @@ describe('QuicEndpoint stateless answers', () => {
     });
     expect(conn.state).toBe('closed');
     expect(client.connections.length).toBe(0);
+  });
+
+  it('NAT rebinding: the server validates the new address and sends there (RFC 9000 §9.3, §8.2)', () => {
+    const prng = new Prng(10);
+    const random = (n: number) => prng.bytes(n);
+    const trace = new TraceBus();
+    const lines: string[] = [];
+    trace.on((e) => lines.push(`${e.host} ${e.dir} ${e.summary}`));
+    const client = new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH, trace, host: 'A' });
+    const server = new QuicEndpoint({
+      random,
+      tlsEpoch: SIM_EPOCH,
+      trace,
+      host: 'B',
+      server: { tls: serverTls },
+    });
+    let cAddr = { address: '198.18.0.1', port: 1111 };
+    const sAddr = { address: '198.18.0.2', port: 443 };
+    const conn = client.connect(sAddr, { tls: clientTls }, 0);
+    const toClient: { address: string; port: number }[] = [];
+    let now = 0;
+    const ferry = () => {
+      for (let i = 0; i < 200; i++) {
+        let moved = false;
+        for (let t = client.pollTransmit(now); t; t = client.pollTransmit(now)) {
+          server.handle(t.datagram, cAddr, now);
+          moved = true;
+        }
+        for (let t = server.pollTransmit(now); t; t = server.pollTransmit(now)) {
+          toClient.push(t.remote);
+          // Only what is sent to the client's current address reaches it.
+          if (t.remote.port === cAddr.port) client.handle(t.datagram, sAddr, now);
+          moved = true;
+        }
+        if (!moved) break;
+        now += 1;
+      }
+    };
+    ferry();
+    expect(conn.isHandshakeConfirmed).toBe(true);
+    const serverConn = server.connections[0] as QuicConnection;
+    // The client's NAT gives it a new port.
+    cAddr = { address: '198.18.0.1', port: 2222 };
+    toClient.length = 0;
+    const id = conn.openStream('bidi');
+    conn.write(id, utf8('after the rebinding'), true);
+    ferry();
+    expect(server.remoteOf(serverConn)).toEqual(cAddr);
+    expect(toClient.every((r) => r.port === 2222)).toBe(true);
+    expect(lines.some((l) => l.startsWith('B out') && l.includes('PATH_CHALLENGE'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('A out') && l.includes('PATH_RESPONSE'))).toBe(true);
+    expect(lines).toContain('B local path validated');
+    expect(serverConn.counters.get('quic.path.migrated')).toBe(1);
   });
 });

@@ -31,7 +31,7 @@ import {
   FrameType,
   frameTypeCode,
 } from '../frames/frame.ts';
-import { isAckEliciting } from '../frames/legality.ts';
+import { isAckEliciting, isProbingPacket } from '../frames/legality.ts';
 import {
   encodePacketHeader,
   type PacketHeader,
@@ -66,6 +66,7 @@ import {
   type QuicCloseError,
   type QuicConnectionEvent,
   type QuicConnectionOptions,
+  type RemoteAddress,
   type TransportConfig,
 } from './types.ts';
 
@@ -160,6 +161,15 @@ export class QuicConnection {
   // ---- streams and flow control (RFC 9000 §2-§4) ----
   private readonly streamSet: StreamSet;
   private readonly pathResponses: Uint8Array[] = [];
+  // ---- the path (RFC 9000 §8.2, §9) ----
+  private remoteAddr: RemoteAddress | undefined;
+  private previousRemote: RemoteAddress | undefined = undefined;
+  private pathValidated = true;
+  private pathBytesReceived = 0;
+  private pathBytesSent = 0;
+  private pathChallenge: { data: Uint8Array; sent: boolean; deadline: number } | undefined = undefined;
+  /** Set while processing a datagram that held the newest non-probing packet (§9.3). */
+  private newestNonProbing = false;
   private peerAckDelayExponent = 3;
 
   // ---- timers ----
@@ -179,6 +189,7 @@ export class QuicConnection {
   constructor(opts: QuicConnectionOptions) {
     this.role = opts.role;
     this.tlsEpoch = opts.tlsEpoch ?? 0;
+    this.remoteAddr = opts.remote ? { ...opts.remote } : undefined;
     this.config = { ...DEFAULT_TRANSPORT, ...opts.transport };
     this.qc = opts.crypto ?? nodeQuicCrypto;
     this.random = opts.random ?? defaultRandom;
@@ -385,7 +396,12 @@ export class QuicConnection {
   // Receiving (RFC 9000 §12, RFC 9001 §5)
   // ======================================================================
 
-  handle(datagram: Uint8Array, now: number): void {
+  /** The peer's address we send to (changes when the peer migrates, RFC 9000 §9). */
+  get remote(): RemoteAddress | undefined {
+    return this.remoteAddr;
+  }
+
+  handle(datagram: Uint8Array, now: number, remote?: RemoteAddress): void {
     if (this.connState === 'closed' || this.connState === 'draining') {
       this.counters.inc('quic.rx.after-close');
       return;
@@ -397,6 +413,11 @@ export class QuicConnection {
       if ((this.packetsWhileClosing & (this.packetsWhileClosing - 1)) === 0) this.closeSendPending = true;
       return;
     }
+    if (remote && !this.remoteAddr) this.remoteAddr = { ...remote };
+    const fromElsewhere =
+      remote !== undefined && this.remoteAddr !== undefined && !sameAddress(remote, this.remoteAddr);
+    if (!fromElsewhere) this.pathBytesReceived += datagram.length;
+    this.newestNonProbing = false;
     const { packets, error } = splitCoalescedPackets(datagram, this.localCidLength);
     let anyProcessed = false;
     for (const bytes of packets) {
@@ -404,6 +425,9 @@ export class QuicConnection {
       if (!this.isLive) return;
     }
     if (error) this.drop(now, 'quic.rx.malformed', error.message);
+    // RFC 9000 §9.3: the newest non-probing packet from a new address moves the path there.
+    if (fromElsewhere && remote && this.newestNonProbing && this.role === 'server' && this.handshakeConfirmed)
+      this.migrate(remote, datagram.length, now);
     // §10.3.1: a datagram nothing in which could be processed may be a Stateless Reset.
     if (!anyProcessed && datagram.length >= MIN_STATELESS_RESET_LENGTH) {
       const tokens = this.cids.peerResetTokens;
@@ -558,6 +582,8 @@ export class QuicConnection {
       // RFC 9001 §4.9.1: "a server MUST discard Initial keys when it first successfully processes a Handshake packet".
       this.discardSpace('Initial', now);
     }
+    if (p.type === '1-RTT' && p.packetNumber > space.largestRecvPn && !isProbingPacket(p.frames))
+      this.newestNonProbing = true;
     space.largestRecvPn = Math.max(space.largestRecvPn, p.packetNumber);
     const eliciting = isAckEliciting(p.frames);
     for (const f of p.frames) {
@@ -654,6 +680,13 @@ export class QuicConnection {
         if (this.pathResponses.length < MAX_PATH_RESPONSES) this.pathResponses.push(f.data);
         return;
       case 'PATH_RESPONSE':
+        // RFC 9000 §8.2.3: a response echoing our challenge validates the new path.
+        if (this.pathChallenge && bytesEqual(f.data, this.pathChallenge.data)) {
+          this.pathChallenge = undefined;
+          this.pathValidated = true;
+          this.previousRemote = undefined;
+          this.trace1(now, 'local', 'path validated', 'RFC 9000 §8.2.3');
+        }
         return;
       case 'DATAGRAM':
         // RFC 9221 §3: we did not advertise max_datagram_frame_size.
@@ -884,9 +917,12 @@ export class QuicConnection {
     if (this.connState === 'closed' || this.connState === 'draining') return undefined;
     if (this.connState === 'closing') return this.closeDatagram(now);
     let budget = this.config.maxDatagramSize;
-    if (!this.addressValidated) {
-      // RFC 9000 §8.1: three times the bytes received, until the client's address is validated.
-      const left = AMPLIFICATION_FACTOR * this.bytesReceived - this.bytesSent;
+    if (!this.addressValidated || !this.pathValidated) {
+      // RFC 9000 §8.1 (and §9.3 for a new path): three times the bytes received, until the
+      // peer's address is validated.
+      const left = !this.addressValidated
+        ? AMPLIFICATION_FACTOR * this.bytesReceived - this.bytesSent
+        : AMPLIFICATION_FACTOR * this.pathBytesReceived - this.pathBytesSent;
       this.recovery.atAntiAmplificationLimit = left < MIN_INITIAL_DATAGRAM;
       budget = Math.min(budget, left);
       if (budget < 64) return undefined;
@@ -904,8 +940,11 @@ export class QuicConnection {
     const last = parts[parts.length - 1];
     if (!last) return undefined;
     // RFC 9000 §14.1: a datagram with a client Initial (or a server's ack-eliciting Initial) is at least 1200 bytes.
+    // RFC 9000 §8.2.1, §8.2.2: PATH_CHALLENGE and PATH_RESPONSE go in full-size datagrams (within the limit).
     const needsPadding = parts.some(
-      (p) => p.space.name === 'Initial' && (this.role === 'client' || p.ackEliciting),
+      (p) =>
+        (p.space.name === 'Initial' && (this.role === 'client' || p.ackEliciting)) ||
+        p.frames.some((f) => f.type === 'PATH_CHALLENGE' || f.type === 'PATH_RESPONSE'),
     );
     if (needsPadding && used < MIN_INITIAL_DATAGRAM) {
       const pad = Math.min(MIN_INITIAL_DATAGRAM, budget) - used;
@@ -917,6 +956,7 @@ export class QuicConnection {
     }
     const datagram = joinBytes(parts.map((p) => this.seal(p, now)));
     this.bytesSent += datagram.length;
+    this.pathBytesSent += datagram.length;
     // RFC 9001 §4.9.1: "a client MUST discard Initial keys when it first sends a Handshake packet".
     if (this.role === 'client' && parts.some((p) => p.space.name === 'Handshake'))
       this.discardSpace('Initial', now);
@@ -985,6 +1025,10 @@ export class QuicConnection {
     if (space.name === 'ApplicationData') {
       if (this.handshakeDonePending && this.role === 'server') {
         if (add({ type: 'HANDSHAKE_DONE' }, { k: 'handshake-done' })) this.handshakeDonePending = false;
+      }
+      if (this.pathChallenge && !this.pathChallenge.sent) {
+        if (add({ type: 'PATH_CHALLENGE', data: this.pathChallenge.data }, { k: 'path-challenge' }))
+          this.pathChallenge.sent = true;
       }
       while (this.pathResponses.length > 0) {
         const data = this.pathResponses[0];
@@ -1116,6 +1160,9 @@ export class QuicConnection {
         case 'handshake-done':
           this.handshakeDonePending = true;
           break;
+        case 'path-challenge':
+          if (this.pathChallenge) this.pathChallenge.sent = false;
+          break;
         case 'new-cid':
         case 'retire-cid':
           this.cids.onLost(it);
@@ -1140,6 +1187,7 @@ export class QuicConnection {
     consider(this.recovery.lossDetectionTimer);
     for (const s of Object.values(this.spaces)) if (!s.discarded) consider(s.ack.nextTimeout());
     consider(this.keyDiscardDeadline);
+    consider(this.pathChallenge?.deadline);
     return t;
   }
 
@@ -1161,6 +1209,15 @@ export class QuicConnection {
       // RFC 9001 §6.5: the previous phase's keys go about three PTOs after the update.
       this.oneRtt?.discardPrevious();
       this.keyDiscardDeadline = undefined;
+    }
+    if (this.pathChallenge && now >= this.pathChallenge.deadline) {
+      // RFC 9000 §9.3.2: validation failed; go back to the last validated path.
+      this.pathChallenge = undefined;
+      this.pathValidated = true;
+      if (this.previousRemote) this.remoteAddr = this.previousRemote;
+      this.previousRemote = undefined;
+      this.counters.inc('quic.path.validation-failed');
+      this.trace1(now, 'local', 'path validation failed: back to the previous address', 'RFC 9000 §9.3.2');
     }
     const timer = this.recovery.lossDetectionTimer;
     if (timer !== undefined && now >= timer) this.onLossTimeout(this.recovery.onLossDetectionTimeout(now));
@@ -1193,6 +1250,23 @@ export class QuicConnection {
   // ======================================================================
   // Closing (RFC 9000 §10)
   // ======================================================================
+
+  /**
+   * RFC 9000 §9.3: the peer moved (a NAT rebinding, or a migration): send there from now on,
+   * validate the new address with PATH_CHALLENGE (§8.2), and until it answers send no more
+   * than three times what arrived from it. The congestion state is kept: right for a NAT
+   * rebinding (§9.4); a move to another network would reset it, which is left out.
+   */
+  private migrate(remote: RemoteAddress, firstDatagram: number, now: number): void {
+    this.previousRemote = this.pathValidated ? this.remoteAddr : this.previousRemote;
+    this.remoteAddr = { ...remote };
+    this.pathValidated = false;
+    this.pathBytesReceived = firstDatagram;
+    this.pathBytesSent = 0;
+    this.pathChallenge = { data: this.random(8), sent: false, deadline: now + 3 * this.ptoDuration() };
+    this.counters.inc('quic.path.migrated');
+    this.trace1(now, 'local', `peer moved to ${remote.address}:${remote.port}: validating`, 'RFC 9000 §9.3');
+  }
 
   private closeWithError(now: number, e: TransportError): void {
     if (!this.isLive) return;
@@ -1382,4 +1456,8 @@ interface BuiltPacket {
   size: number;
   ackEliciting: boolean;
   padded: boolean;
+}
+
+function sameAddress(a: RemoteAddress, b: RemoteAddress): boolean {
+  return a.address === b.address && a.port === b.port;
 }

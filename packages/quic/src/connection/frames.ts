@@ -24,6 +24,7 @@ export type SentItem =
   | { k: 'new-cid'; seq: number }
   | { k: 'retire-cid'; seq: number }
   | { k: 'ack'; largest: number }
+  | { k: 'path-challenge' }
   | { k: 'ping' };
 
 /** Adds a frame to the packet being built if it fits; returns whether it did. */

@@ -3,6 +3,12 @@ import type { TraceBus } from '@stepwire/wire';
 import type { QuicCrypto } from '../crypto/keys.ts';
 import type { QuicTls } from '../tls/types.ts';
 
+/** A peer's UDP address as drivers name it; the connection compares it to notice a new path (RFC 9000 §9). */
+export interface RemoteAddress {
+  address: string;
+  port: number;
+}
+
 /** Why a connection ended (RFC 9000 §10). Absent from the 'closed' event for a transport NO_ERROR close. */
 export interface QuicCloseError {
   /** Who ended it: we did, the peer's CONNECTION_CLOSE, or a silent end. */
@@ -96,6 +102,8 @@ export interface QuicConnectionOptions {
   initialDcid?: Uint8Array;
   /** The stateless reset token for a connection ID we issue (RFC 9000 §10.3.2); random by default. */
   resetTokenFor?: (cid: Uint8Array) => Uint8Array;
+  /** The peer's address, when the driver knows it (a change of it is a migration, RFC 9000 §9). */
+  remote?: RemoteAddress;
   /** Required for role 'server'. */
   server?: ServerHandshakeInfo;
   /**

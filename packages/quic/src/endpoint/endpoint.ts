@@ -10,7 +10,7 @@ import {
   utf8,
 } from '@stepwire/wire';
 import { QuicConnection } from '../connection/connection.ts';
-import type { QuicConnectionOptions, TransportConfig } from '../connection/types.ts';
+import type { QuicConnectionOptions, RemoteAddress, TransportConfig } from '../connection/types.ts';
 import { nodeQuicCrypto, type QuicCrypto } from '../crypto/keys.ts';
 import { buildRetry } from '../crypto/retry.ts';
 import {
@@ -39,10 +39,7 @@ import type { QuicTls } from '../tls/types.ts';
  * `handleTimeout(now)`; the drivers in driver.ts own the socket and the clock.
  */
 
-export interface RemoteAddress {
-  address: string;
-  port: number;
-}
+export type { RemoteAddress } from '../connection/types.ts';
 
 export interface Transmit {
   datagram: Uint8Array;
@@ -134,7 +131,8 @@ export class QuicEndpoint {
   }
 
   remoteOf(conn: QuicConnection): RemoteAddress | undefined {
-    return this.entries.find((e) => e.conn === conn)?.remote;
+    const e = this.entries.find((x) => x.conn === conn);
+    return e ? (e.conn.remote ?? e.remote) : undefined;
   }
 
   stats(): Record<string, unknown> {
@@ -157,6 +155,7 @@ export class QuicEndpoint {
       ...this.connectionBase(),
       role: 'client',
       now,
+      remote,
       tls: opts.tls,
       ...(opts.transport ? { transport: opts.transport } : {}),
       ...(opts.initialDcid ? { initialDcid: opts.initialDcid } : {}),
@@ -232,7 +231,7 @@ export class QuicEndpoint {
     }
     const entry = this.byCid.get(toHex(dcid));
     if (entry) {
-      entry.conn.handle(datagram, now);
+      entry.conn.handle(datagram, now, remote);
       this.afterConnection(entry);
       return;
     }
@@ -240,10 +239,11 @@ export class QuicEndpoint {
       // RFC 9000 §10.3.1: a Stateless Reset carries no connection ID of ours; its last 16
       // bytes are checked against the tokens of the connections with that peer.
       for (const e of this.entries) {
-        if (e.remote.address !== remote.address || e.remote.port !== remote.port) continue;
+        const r = e.conn.remote ?? e.remote;
+        if (r.address !== remote.address || r.port !== remote.port) continue;
         if (!isStatelessReset(datagram, e.conn.peerResetTokens)) continue;
         this.counters.inc('quic.endpoint.stateless-reset-received');
-        e.conn.handle(datagram, now);
+        e.conn.handle(datagram, now, remote);
         this.afterConnection(e);
         return;
       }
@@ -346,6 +346,7 @@ export class QuicEndpoint {
       ...this.connectionBase(),
       role: 'server',
       now,
+      remote,
       tls: server.tls,
       ...(server.transport ? { transport: server.transport } : {}),
       server: {
@@ -360,7 +361,7 @@ export class QuicEndpoint {
     const entry = this.register(conn, remote, [dcid]);
     this.counters.inc('quic.endpoint.accepted');
     this.accepted.push(conn);
-    conn.handle(datagram, now);
+    conn.handle(datagram, now, remote);
     this.afterConnection(entry);
   }
 
@@ -494,7 +495,7 @@ export class QuicEndpoint {
       this.afterConnection(entry);
       if (d) {
         this.next = (this.next + i + 1) % Math.max(1, this.entries.length);
-        return { datagram: d, remote: entry.remote };
+        return { datagram: d, remote: entry.conn.remote ?? entry.remote };
       }
     }
     return undefined;
