@@ -39,12 +39,16 @@ const TS_BITS = 6;
 const TS_MASK = (1 << TS_BITS) - 1;
 const TS_NO_WSCALE = 0xf;
 const TS_SACK = 0x10;
+/** ECN agreed (RFC 3168 §6.1.1), in the bit Linux uses (TS_OPT_ECN). */
+const TS_ECN = 0x20;
 
 /** What a cookie's timestamp remembers of the client's SYN. */
 export interface SynCookieOptions {
   /** The client's window shift, when it offered window scaling. */
   windowScale?: number;
   sackPermitted: boolean;
+  /** The SYN asked for ECN and our SYN-ACK agreed. */
+  ecn?: boolean;
 }
 
 export class SynCookies {
@@ -109,7 +113,8 @@ export class SynCookies {
   static timestamp(tsNow: number, o: SynCookieOptions): number {
     const bits =
       (o.windowScale === undefined ? TS_NO_WSCALE : Math.min(14, o.windowScale)) |
-      (o.sackPermitted ? TS_SACK : 0);
+      (o.sackPermitted ? TS_SACK : 0) |
+      (o.ecn ? TS_ECN : 0);
     let ts = ((tsNow & ~TS_MASK) | bits) >>> 0;
     if (((ts - tsNow) | 0) > 0) ts = (ts - (TS_MASK + 1)) >>> 0;
     return ts;
@@ -121,6 +126,7 @@ export class SynCookies {
     return {
       ...(ws === TS_NO_WSCALE ? {} : { windowScale: ws }),
       sackPermitted: (tsEcr & TS_SACK) !== 0,
+      ...((tsEcr & TS_ECN) !== 0 ? { ecn: true } : {}),
     };
   }
 }

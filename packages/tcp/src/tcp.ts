@@ -37,8 +37,10 @@ import { TcpListener, type TcpListenerStats, type TcpListenOptions } from './lis
 import type { TcpOptions } from './options.ts';
 import {
   ACK,
+  CWR,
   decodeSegment,
   describeSegment,
+  ECE,
   encodeSegment,
   FIN,
   RST,
@@ -815,15 +817,20 @@ export class Tcp implements IpProtocolHandler {
     // connection would (connection/segments.ts sendSyn). Without timestamps, only the MSS.
     const options: TcpOptions = { mss: opts.mss ?? 1460 };
     const peer = seg.options;
+    let ecn = false;
     if ((opts.timestamps ?? true) && peer.timestamps) {
       const sackPermitted = (opts.sack ?? true) && peer.sackPermitted === true;
       const ws = (opts.windowScale ?? true) && peer.windowScale !== undefined;
+      // RFC 3168 §6.1.1: an ECN-setup SYN is agreed to (unless ECN is refused), and the
+      // agreement kept in the TSval as Linux keeps it.
+      ecn = opts.ecn !== false && (seg.flags & (ECE | CWR)) === (ECE | CWR);
       if (sackPermitted) options.sackPermitted = true;
       const tsNow = (Math.floor(now) + timestampOffset(iss)) >>> 0;
       options.timestamps = {
         value: SynCookies.timestamp(tsNow, {
           ...(ws ? { windowScale: peer.windowScale } : {}),
           sackPermitted,
+          ecn,
         }),
         echo: peer.timestamps.value,
       };
@@ -834,7 +841,7 @@ export class Tcp implements IpProtocolHandler {
       dstPort: remote.port,
       seq: iss,
       ack: (seg.seq + 1) >>> 0,
-      flags: SYN | ACK,
+      flags: SYN | ACK | (ecn ? ECE : 0),
       window: Math.min(0xffff, rcvBuf),
       urgentPointer: 0,
       options,
@@ -884,10 +891,12 @@ export class Tcp implements IpProtocolHandler {
     const opts = this.connectionOptions(local, remote, { ...l.connection, iss: cookie }, now);
     // With timestamps, the echo of our cookie TSval holds the SYN's other options.
     const synOptions: TcpOptions = { mss };
+    let synFlags = SYN;
     const ts = seg.options.timestamps;
     if (ts && (opts.timestamps ?? true)) {
       const o = SynCookies.optionsFrom(ts.echo);
       if (o.sackPermitted) synOptions.sackPermitted = true;
+      if (o.ecn) synFlags |= ECE | CWR; // the SYN asked for ECN and the cookie agreed
       synOptions.timestamps = { value: ts.value, echo: 0 };
       if (o.windowScale !== undefined) synOptions.windowScale = o.windowScale;
     }
@@ -912,7 +921,7 @@ export class Tcp implements IpProtocolHandler {
       dstPort: seg.dstPort,
       seq: clientIsn,
       ack: 0,
-      flags: SYN,
+      flags: synFlags,
       window: seg.window,
       urgentPointer: 0,
       options: synOptions,

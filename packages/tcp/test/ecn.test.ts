@@ -7,8 +7,9 @@ import { impair, MemoryLink, markCe } from '@stepwire/link';
 import { VirtualClock } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
 import type { TcpConnection } from '../src/connection.ts';
-import { CWR, ECE, SYN, type TcpSegment } from '../src/segment.ts';
+import { CWR, ECE, encodeSegment, SYN, type TcpSegment } from '../src/segment.ts';
 import { Tcp } from '../src/tcp.ts';
+import { collect, tcpSim } from './net.ts';
 import { bytes, client, deliver, established, server } from './scenario.ts';
 
 const CE = 3;
@@ -271,5 +272,48 @@ describe('ECN end to end through a CE-marking link', () => {
     expect(without.marks).toBe(0);
     expect(without.st.ecnReductions).toBe(0);
     expect(without.st.ssthresh).toBe(0x7fffffff);
+  });
+});
+
+describe('ECN through a SYN cookie (RFC 3168 §6.1.1, kept in the TSval as Linux does)', () => {
+  it('a client whose ECN-setup SYN meets a full SYN queue still gets ECN on both sides', async () => {
+    const { a, b, run } = tcpSim({}, { connection: { ecn: true } });
+    let serverConn: TcpConnection | undefined;
+    const server = b.createServer((s) => {
+      serverConn = s.connection;
+      s.pipe(s);
+    });
+    server.listen(80, '198.18.0.2', 1);
+    // A half-open connection from an address that never answers fills the SYN queue.
+    const spoofed = encodeSegment(
+      {
+        srcPort: 999,
+        dstPort: 80,
+        seq: 1,
+        ack: 0,
+        flags: SYN,
+        window: 65535,
+        urgentPointer: 0,
+        options: { mss: 1460 },
+        payload: new Uint8Array(0),
+      },
+      { src: '198.18.0.77', dst: '198.18.0.2' },
+    );
+    b.receive({
+      version: 4,
+      src: '198.18.0.77',
+      dst: '198.18.0.2',
+      protocol: 6,
+      ttl: 64,
+      payload: spoofed,
+      original: spoofed,
+    });
+    const c = a.connect({ host: '198.18.0.2', port: 80 });
+    const got = collect(c);
+    c.end('through a cookie, with ECN');
+    expect((await run(got)).toString()).toBe('through a cookie, with ECN');
+    expect(server.queues).toMatchObject({ synCookiesSent: 1, synCookiesValidated: 1 });
+    expect(c.connection?.ecn ?? a.connections()[0]?.ecn).toBe(true);
+    expect(serverConn?.ecn).toBe(true);
   });
 });
