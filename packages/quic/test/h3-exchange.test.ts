@@ -255,6 +255,21 @@ describe('HTTP/3 exchange over an in-memory QUIC pair', () => {
     expect(blocked).toBeGreaterThan(0);
   });
 
+  it('stream limit: 30 requests with the server allowing 8 at a time all complete, the rest waiting for MAX_STREAMS (RFC 9000 §4.6)', async () => {
+    const { pair, client } = setup(echo, { pair: { maxBidiStreams: 8 } });
+    const ps = Array.from({ length: 30 }, (_, i) =>
+      client.request({ ':method': 'POST', ':path': `/q${i}` }, `body ${i}`),
+    );
+    expect(client.queued).toBe(22);
+    const rs = await drive(pair, Promise.all(ps));
+    rs.forEach((r, i) => {
+      expect(text(r.body)).toBe(`body ${i}`);
+    });
+    expect(client.queued).toBe(0);
+    expect(pair.client.openedBidi).toBe(30);
+    expect(pair.client.maxOpenBidi).toBe(8);
+  });
+
   it('GOAWAY: the request in flight completes, then the connection closes with H3_NO_ERROR (RFC 9114 §5.2)', async () => {
     let release: () => void = () => {};
     const gate = new Promise<void>((r) => {

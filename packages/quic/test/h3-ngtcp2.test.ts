@@ -84,52 +84,67 @@ function waitFor(what: string, cond: () => boolean, ms = 20_000): Promise<void> 
 
 const field = (r: H3Response, n: string) => r.headers.find(([k]) => k === n)?.[1];
 
+/** gtlsserver serving htdocs on a fresh loopback port. */
+async function startGtlsServer(): Promise<{ port: number; server: ChildProcess }> {
+  const port = await freePort();
+  const server = spawn('gtlsserver', ['--quiet', '-d', htdocs, '127.0.0.1', String(port), key, cert], {
+    stdio: 'ignore',
+  });
+  children.push(server);
+  // Give it a moment to bind; our client retransmits its Initial anyway.
+  await new Promise((r) => setTimeout(r, 300));
+  return { port, server };
+}
+
+/** Our Http3Client on our QUIC (QuicDriver on node:dgram), connected to `to` and ready. */
+async function connectClient(to: number, authorityPort = to) {
+  const sock = await loopbackSocket();
+  const clock = new RealClock();
+  let client: Http3Client | undefined;
+  const driver: QuicDriver = new QuicDriver(
+    new QuicEndpoint({ tlsEpoch: Date.now() - clock.now() }),
+    sock,
+    clock,
+    {
+      onEvent: (_conn, e) => client?.handle(e, clock.now()),
+    },
+  );
+  drivers.push(driver);
+  const conn: QuicConnection = driver.connect(
+    { address: '127.0.0.1', port: to },
+    {
+      tls: (transportParameters) =>
+        createQuicTlsClient({
+          serverName: 'stepwire.test',
+          verifier: certificateVerifier({ ca: readFileSync(cert, 'utf8') }),
+          alpnProtocols: ['h3'],
+          transportParameters,
+        }),
+    },
+  );
+  const h3 = new Http3Client(
+    h3TransportOverQuic(
+      conn,
+      () => clock.now(),
+      flushSoon(() => driver.flush()),
+    ),
+    {
+      authority: `127.0.0.1:${authorityPort}`,
+    },
+  );
+  client = h3;
+  let ready = false;
+  void h3.ready().then(() => {
+    ready = true;
+  });
+  await waitFor('the handshake', () => ready, 30_000);
+  return { h3, conn, driver };
+}
+
 describe('our HTTP/3 client against ngtcp2 gtlsserver (nghttp3)', () => {
   it('concurrent GETs with repeated custom fields (our dynamic table, its dynamic table), a 404, a clean close', async () => {
-    const port = await freePort();
-    const server = spawn('gtlsserver', ['--quiet', '-d', htdocs, '127.0.0.1', String(port), key, cert], {
-      stdio: 'ignore',
-    });
-    children.push(server);
-    await new Promise((r) => setTimeout(r, 300));
-    const sock = await loopbackSocket();
-    const clock = new RealClock();
-    let client: Http3Client | undefined;
-    const driver: QuicDriver = new QuicDriver(
-      new QuicEndpoint({ tlsEpoch: Date.now() - clock.now() }),
-      sock,
-      clock,
-      {
-        onEvent: (_conn, e) => client?.handle(e, clock.now()),
-      },
-    );
-    drivers.push(driver);
-    const conn: QuicConnection = driver.connect(
-      { address: '127.0.0.1', port },
-      {
-        tls: (transportParameters) =>
-          createQuicTlsClient({
-            serverName: 'stepwire.test',
-            verifier: certificateVerifier({ ca: readFileSync(cert, 'utf8') }),
-            alpnProtocols: ['h3'],
-            transportParameters,
-          }),
-      },
-    );
-    const h3 = new Http3Client(
-      h3TransportOverQuic(
-        conn,
-        () => clock.now(),
-        flushSoon(() => driver.flush()),
-      ),
-      { authority: `127.0.0.1:${port}` },
-    );
-    client = h3;
-    let ready = false;
-    void h3.ready().then(() => {
-      ready = true;
-    });
-    await waitFor('the handshake', () => ready);
+    const { port, server } = await startGtlsServer();
+    const { h3, conn, driver } = await connectClient(port);
     // Fields worth indexing, sent on every request: inserted once, referenced after.
     const custom = { 'user-agent': 'stepwire-h3/0.1', 'x-stepwire-trace': 'a1b2c3d4e5f60718293a4b5c' };
     const results = await Promise.all([
@@ -164,14 +179,29 @@ describe('our HTTP/3 client against ngtcp2 gtlsserver (nghttp3)', () => {
   });
 });
 
+describe('our HTTP/3 client against gtlsserver: more requests than its stream limit', () => {
+  it("150 concurrent requests: those beyond the server's MAX_STREAMS wait and go as streams close (RFC 9000 §4.6)", async () => {
+    const { port } = await startGtlsServer();
+    const { h3 } = await connectClient(port);
+    const all = Array.from({ length: 150 }, (_, i) =>
+      h3.request({ ':path': '/index.html', 'x-n': String(i % 5) }),
+    );
+    // ngtcp2's server allows 100 bidirectional streams at first: the rest are held back.
+    expect(h3.queued).toBeGreaterThan(0);
+    const rs = await Promise.all(all);
+    for (const r of rs) {
+      expect(r.status).toBe(200);
+      expect(r.body.length).toBe(INDEX.length);
+    }
+    expect(h3.queued).toBe(0);
+    expect(h3.h3.counters.total('h3.connection-error')).toBe(0);
+    h3.close();
+  });
+});
+
 describe('our HTTP/3 client against gtlsserver through a lossy relay', () => {
   it('12 concurrent requests with 10% of datagrams dropped each way (seeded): every body intact, no error', async () => {
-    const port = await freePort();
-    const server = spawn('gtlsserver', ['--quiet', '-d', htdocs, '127.0.0.1', String(port), key, cert], {
-      stdio: 'ignore',
-    });
-    children.push(server);
-    await new Promise((r) => setTimeout(r, 300));
+    const { port, server } = await startGtlsServer();
     // A relay on loopback that drops datagrams at random (seeded), so streams arrive out of
     // step with each other: sections can overtake the encoder stream inserts they need.
     const relay = await loopbackSocket();
@@ -189,46 +219,7 @@ describe('our HTTP/3 client against gtlsserver through a lossy relay', () => {
       if (to !== undefined) relay.send(msg, to, '127.0.0.1');
     });
     const relayPort = (relay.address() as { port: number }).port;
-    const sock = await loopbackSocket();
-    const clock = new RealClock();
-    let client: Http3Client | undefined;
-    const driver: QuicDriver = new QuicDriver(
-      new QuicEndpoint({ tlsEpoch: Date.now() - clock.now() }),
-      sock,
-      clock,
-      {
-        onEvent: (_conn, e) => client?.handle(e, clock.now()),
-      },
-    );
-    drivers.push(driver);
-    const conn = driver.connect(
-      { address: '127.0.0.1', port: relayPort },
-      {
-        tls: (transportParameters) =>
-          createQuicTlsClient({
-            serverName: 'stepwire.test',
-            verifier: certificateVerifier({ ca: readFileSync(cert, 'utf8') }),
-            alpnProtocols: ['h3'],
-            transportParameters,
-          }),
-      },
-    );
-    const h3 = new Http3Client(
-      h3TransportOverQuic(
-        conn,
-        () => clock.now(),
-        flushSoon(() => driver.flush()),
-      ),
-      {
-        authority: `127.0.0.1:${port}`,
-      },
-    );
-    client = h3;
-    let ready = false;
-    void h3.ready().then(() => {
-      ready = true;
-    });
-    await waitFor('the handshake', () => ready, 30_000);
+    const { h3, driver } = await connectClient(relayPort, port);
     const results = await Promise.all(
       Array.from({ length: 12 }, (_, i) =>
         h3.request({ ':path': i % 3 === 0 ? '/big.bin' : '/index.html', 'x-request': `number-${i % 4}` }),

@@ -49,6 +49,14 @@ export class H3RequestError extends Error {
 
 export type H3RequestHeaders = readonly Field[] | Readonly<Record<string, string | readonly string[]>>;
 
+interface Waiting {
+  fields: Field[];
+  body: Uint8Array | undefined;
+  trailers: readonly Field[];
+  resolve: (r: H3Response) => void;
+  reject: (e: Error) => void;
+}
+
 interface Pending {
   resolve: (r: H3Response) => void;
   reject: (e: Error) => void;
@@ -60,6 +68,7 @@ interface Pending {
 export class Http3Client {
   readonly h3: Http3Connection;
   private readonly pending = new Map<number, Pending>();
+  private readonly waiting: Waiting[] = [];
   private readonly opts: Http3ClientOptions;
   private readyWaiters: (() => void)[] = [];
   private isReady = false;
@@ -91,32 +100,55 @@ export class Http3Client {
     const fields = this.requestFields(headers);
     const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body;
     return new Promise<H3Response>((resolve, reject) => {
-      let id: number;
-      try {
-        const hasBody = bytes !== undefined && bytes.length > 0;
-        id = this.h3.sendRequest(fields, !hasBody && trailers.length === 0);
-        this.pending.set(id, {
-          resolve,
-          reject,
-          response: {
-            status: 0,
-            headers: [],
-            body: new Uint8Array(0),
-            trailers: [],
-            informational: [],
-            streamId: id,
-          },
-          chunks: [],
-          size: 0,
-        });
-        if (hasBody) this.h3.sendData(id, bytes, trailers.length === 0);
-        if (trailers.length > 0) this.h3.sendHeaders(id, trailers, true);
-      } catch (e) {
-        reject(e as Error);
+      const job: Waiting = { fields, body: bytes, trailers, resolve, reject };
+      // RFC 9000 §4.6: with the peer's stream limit used up, requests wait for MAX_STREAMS.
+      if (this.waiting.length > 0 || !this.h3.canOpenRequest()) {
+        this.waiting.push(job);
         return;
       }
-      this.dispatch(this.h3.takeEvents());
+      this.start(job);
     });
+  }
+
+  /** Requests waiting for the peer to allow another stream. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  private start(job: Waiting): void {
+    const { fields, body, trailers, resolve, reject } = job;
+    try {
+      const hasBody = body !== undefined && body.length > 0;
+      const id = this.h3.sendRequest(fields, !hasBody && trailers.length === 0);
+      this.pending.set(id, {
+        resolve,
+        reject,
+        response: {
+          status: 0,
+          headers: [],
+          body: new Uint8Array(0),
+          trailers: [],
+          informational: [],
+          streamId: id,
+        },
+        chunks: [],
+        size: 0,
+      });
+      if (hasBody) this.h3.sendData(id, body, trailers.length === 0);
+      if (trailers.length > 0) this.h3.sendHeaders(id, trailers, true);
+    } catch (e) {
+      reject(e as Error);
+      return;
+    }
+    this.dispatch(this.h3.takeEvents());
+  }
+
+  private drain(): void {
+    while (this.waiting.length > 0 && this.h3.canOpenRequest() && !this.h3.closed) {
+      const job = this.waiting.shift();
+      if (!job) break;
+      this.start(job);
+    }
   }
 
   /** GOAWAY (RFC 9114 §5.2); the connection closes when the requests in flight are answered. */
@@ -199,13 +231,30 @@ export class Http3Client {
         }
         p.response.body = body;
         p.resolve(p.response);
+        this.drain();
         return;
       }
       case 'stream-reset':
       case 'stream-error':
         this.fail(e.streamId, e.code, e.type === 'stream-error' ? e.reason : 'reset by the server');
+        this.drain();
+        return;
+      case 'streams-available':
+        this.drain();
+        return;
+      case 'goaway':
+        // RFC 9114 §5.2: requests not yet sent will not be; they may go on a new connection.
+        for (const w of this.waiting.splice(0))
+          w.reject(new H3RequestError(H3ErrorCode.H3_REQUEST_REJECTED, 'GOAWAY before the request was sent'));
         return;
       case 'closed':
+        for (const w of this.waiting.splice(0))
+          w.reject(
+            new H3RequestError(
+              e.code ?? H3ErrorCode.H3_NO_ERROR,
+              'connection closed before the request was sent',
+            ),
+          );
         for (const id of [...this.pending.keys()])
           this.fail(
             id,

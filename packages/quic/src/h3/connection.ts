@@ -172,6 +172,9 @@ export class Http3Connection {
           this.closed = true;
           this.events.push({ type: 'closed', local: false, ...closeInfo(e.error) });
           break;
+        case 'streams-available':
+          if (e.direction === 'bidi') this.events.push({ type: 'streams-available' });
+          break;
       }
       this.flushQpack();
     } catch (err) {
@@ -224,6 +227,11 @@ export class Http3Connection {
     s.head = fields.some(([n, v]) => n === ':method' && v === 'HEAD');
     this.sendHeaders(id, fields, end);
     return id;
+  }
+
+  /** Whether sendRequest can open a stream now (false while the peer's MAX_STREAMS is used up). */
+  canOpenRequest(): boolean {
+    return this.transport.canOpenStream?.('bidi') ?? true;
   }
 
   /** A header section (response, interim, or trailers when the body has begun) on a request stream. */
@@ -300,6 +308,12 @@ export class Http3Connection {
     this.closed = true;
     this.transport.close(code, reason);
     this.events.push({ type: 'closed', code, reason, local: true });
+  }
+
+  /** Whether our side of request stream `id` is open (not ended, reset, rejected or closed). */
+  canSend(id: number): boolean {
+    const s = this.streams.get(id);
+    return s !== undefined && !this.closed && s.send !== 'done';
   }
 
   private sendable(id: number): RequestStream {

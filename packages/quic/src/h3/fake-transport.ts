@@ -16,6 +16,12 @@ export interface FakeQuicPairOptions {
   seed?: number;
   /** Split each write into pieces of at most this many bytes (frames then cross delivery boundaries). */
   maxChunk?: number;
+  /**
+   * The server's initial MAX_STREAMS for the client's bidirectional streams (RFC 9000
+   * §4.6); each request stream closed in both directions grants one more, announced with
+   * 'streams-available' when the client had used them all. Default: no limit.
+   */
+  maxBidiStreams?: number;
 }
 
 interface Delivery {
@@ -34,6 +40,15 @@ export class FakeQuicEndpoint implements H3Transport {
   readonly stopSendings: { id: number; code: number }[] = [];
   closedWith: { code: number; reason: string } | undefined;
   private readonly finished = new Set<number>();
+  /** Bidirectional streams we may open in all (the peer's MAX_STREAMS) and have opened. */
+  bidiLimit = Number.POSITIVE_INFINITY;
+  openedBidi = 0;
+  /** Of those, how many the peer has seen end both ways. */
+  closedBidi = 0;
+  /** Most of our bidirectional streams open at once, for tests of the limit. */
+  maxOpenBidi = 0;
+  /** Peer-initiated bidirectional streams: which directions have ended (FIN or reset). */
+  private readonly peerBidi = new Map<number, { sent: boolean; recv: boolean }>();
 
   constructor(
     readonly side: FakeSide,
@@ -45,7 +60,16 @@ export class FakeQuicEndpoint implements H3Transport {
     this.nextUni = low | 2;
   }
 
+  canOpenStream(kind: 'bidi' | 'uni'): boolean {
+    return kind === 'uni' || this.openedBidi < this.bidiLimit;
+  }
+
   openStream(kind: 'bidi' | 'uni'): number {
+    if (!this.canOpenStream(kind)) throw new Error(`stream limit reached: ${this.bidiLimit} (RFC 9000 §4.6)`);
+    if (kind === 'bidi') {
+      this.openedBidi++;
+      this.maxOpenBidi = Math.max(this.maxOpenBidi, this.openedBidi - this.closedBidi);
+    }
     const id = kind === 'bidi' ? this.nextBidi : this.nextUni;
     if (kind === 'bidi') this.nextBidi += 4;
     else this.nextUni += 4;
@@ -55,7 +79,10 @@ export class FakeQuicEndpoint implements H3Transport {
   write(id: number, data: Uint8Array, fin = false): void {
     if (this.closedWith || this.pair.closed) return;
     if (this.finished.has(id)) throw new Error(`write after FIN on stream ${id}`);
-    if (fin) this.finished.add(id);
+    if (fin) {
+      this.finished.add(id);
+      this.ended(id, 'sent');
+    }
     const list = this.written.get(id) ?? [];
     list.push(data.slice());
     this.written.set(id, list);
@@ -66,6 +93,7 @@ export class FakeQuicEndpoint implements H3Transport {
     if (this.pair.closed) return;
     this.resets.push({ id, code });
     this.finished.add(id);
+    this.ended(id, 'sent');
     this.pair.enqueue(this.side, id, { type: 'stream-reset', id, code });
   }
 
@@ -79,6 +107,23 @@ export class FakeQuicEndpoint implements H3Transport {
     if (this.pair.closed) return;
     this.closedWith = { code, reason };
     this.pair.closeFrom(this.side, code, reason);
+  }
+
+  /**
+   * @internal One direction of a stream ended. When both directions of a peer-initiated
+   * bidirectional stream have, the peer may open one more (MAX_STREAMS, RFC 9000 §4.6).
+   */
+  ended(id: number, dir: 'sent' | 'recv'): void {
+    const peerInitiated = (id & 2) === 0 && (id & 1) !== (this.side === 'client' ? 0 : 1);
+    if (!peerInitiated) return;
+    const st = this.peerBidi.get(id) ?? { sent: false, recv: false };
+    st[dir] = true;
+    if (!(st.sent && st.recv)) {
+      this.peerBidi.set(id, st);
+      return;
+    }
+    this.peerBidi.delete(id);
+    this.pair.grantBidi(this.side === 'client' ? 'server' : 'client');
   }
 
   /** All bytes written on a stream, joined. */
@@ -112,6 +157,7 @@ export class FakeQuicPair {
     this.client = new FakeQuicEndpoint('client', this);
     this.server = new FakeQuicEndpoint('server', this);
     this.prng = opts.reorder ? new Prng(opts.seed ?? 1) : undefined;
+    if (opts.maxBidiStreams !== undefined) this.client.bidiLimit = opts.maxBidiStreams;
     this.maxChunk = opts.maxChunk ?? Number.POSITIVE_INFINITY;
   }
 
@@ -166,6 +212,15 @@ export class FakeQuicPair {
     this.closed = true;
   }
 
+  /** @internal The peer of `side` raised its MAX_STREAMS by one. */
+  grantBidi(side: FakeSide): void {
+    const e = side === 'client' ? this.client : this.server;
+    const wasBlocked = e.openedBidi >= e.bidiLimit;
+    e.closedBidi++;
+    e.bidiLimit++;
+    if (wasBlocked) this.push(side, 'conn', { type: 'streams-available', direction: 'bidi' });
+  }
+
   /** Holds back what `to` would receive on stream `id` until resume(). */
   pause(to: FakeSide, id: number): void {
     this.paused.add(`${to}:${id}`);
@@ -209,6 +264,8 @@ export class FakeQuicPair {
     // CONNECTION_CLOSE: what was sent before it has arrived (in order); nothing else will.
     if (d.event.type === 'closed') this.queues.clear();
     const target = q.to === 'client' ? this.client : this.server;
+    if ((d.event.type === 'stream-data' && d.event.fin) || d.event.type === 'stream-reset')
+      target.ended(d.event.id, 'recv');
     target.handler?.(d.event);
     return true;
   }

@@ -12,6 +12,7 @@ export interface QuicStreamsLike {
   resetStream(id: number, code: number): void;
   stopSending(id: number, code: number): void;
   close(now: number, code?: number, reason?: string, application?: boolean): void;
+  canOpenStream?(direction: 'bidi' | 'uni'): boolean;
 }
 
 /**
@@ -26,6 +27,7 @@ export function h3TransportOverQuic(
 ): H3Transport {
   return {
     openStream: (kind) => quic.openStream(kind),
+    canOpenStream: (kind) => quic.canOpenStream?.(kind) ?? true,
     write: (id, data, fin) => {
       quic.write(id, data, fin);
       afterWrite();

@@ -161,7 +161,10 @@ export class Http3ServerConnection {
       httpVersionMinor: 0,
       fields: requestFields(fields),
     });
+    // Body bytes for a stream that is gone are dropped: the exchange was aborted already
+    // (the request's 'aborted', the response destroyed), so a late write is not an error.
     const guard = (done: (err?: Error | null) => void, f: () => void) => {
+      if (!h3.canSend(id)) return done(null);
       try {
         f();
         done(null);
@@ -174,11 +177,14 @@ export class Http3ServerConnection {
         const out: Field[] = [[':status', String(status)], ...lowerFields(headFields)];
         if (knownLength !== undefined && !out.some(([n]) => n === 'content-length'))
           out.push(['content-length', String(knownLength)]);
-        if (h3.closed) return;
+        // The stream may be gone (reset, rejected by GOAWAY, connection closed) by the time a
+        // handler answers: the exchange was already aborted, so there is nothing to send.
+        if (!h3.canSend(id)) return;
         h3.sendHeaders(id, out, false);
       },
       sendInformational(status, _reason, infoFields) {
-        if (!h3.closed) h3.sendHeaders(id, [[':status', String(status)], ...lowerFields(infoFields)], false);
+        if (h3.canSend(id))
+          h3.sendHeaders(id, [[':status', String(status)], ...lowerFields(infoFields)], false);
       },
       sendData(chunk, done) {
         guard(done, () => h3.sendData(id, chunk, false));

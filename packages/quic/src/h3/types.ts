@@ -15,6 +15,11 @@ export interface H3Transport {
   resetStream(id: number, code: number): void;
   /** STOP_SENDING: asks the peer to abandon its sending side (RFC 9000 §19.5). */
   stopSending(id: number, code: number): void;
+  /**
+   * Whether openStream(kind) would succeed now (the peer's MAX_STREAMS, RFC 9000 §4.6).
+   * Optional: a transport without a limit need not say.
+   */
+  canOpenStream?(kind: 'bidi' | 'uni'): boolean;
   /** CONNECTION_CLOSE of type 0x1d with an application (HTTP/3) error code (RFC 9000 §19.19). */
   close(code: number, reason?: string): void;
 }
@@ -92,4 +97,6 @@ export type H3Event =
   /** We reset the stream because of a stream error (RFC 9114 §8). */
   | { type: 'stream-error'; streamId: number; code: number; reason: string }
   | { type: 'goaway'; id: number }
+  /** The peer raised its stream limit (RFC 9000 §4.6): requests held back may go now. */
+  | { type: 'streams-available' }
   | { type: 'closed'; code?: number; reason?: string; local: boolean };
