@@ -23,23 +23,25 @@ export class RawClient {
   private waiters: (() => void)[] = [];
 
   private constructor(readonly socket: net.Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.pending = concatBytes(this.pending, new Uint8Array(chunk));
-      let at = 0;
-      while (this.pending.length - at >= 9) {
-        const h = decodeFrameHeader(this.pending, at);
-        if (this.pending.length - at < 9 + h.length) break;
-        this.frames.push(decodeFrame(this.pending.subarray(at, at + 9 + h.length)));
-        at += 9 + h.length;
-      }
-      this.pending = this.pending.slice(at);
-      this.wake();
-    });
+    socket.on('data', (chunk: Buffer) => this.onChunk(chunk));
     socket.on('close', () => {
       this.closed = true;
       this.wake();
     });
     socket.on('error', () => {});
+  }
+
+  private onChunk(chunk: Uint8Array): void {
+    this.pending = concatBytes(this.pending, new Uint8Array(chunk));
+    let at = 0;
+    while (this.pending.length - at >= 9) {
+      const h = decodeFrameHeader(this.pending, at);
+      if (this.pending.length - at < 9 + h.length) break;
+      this.frames.push(decodeFrame(this.pending.subarray(at, at + 9 + h.length)));
+      at += 9 + h.length;
+    }
+    this.pending = this.pending.slice(at);
+    this.wake();
   }
 
   private wake(): void {
@@ -62,6 +64,13 @@ export class RawClient {
     );
     await c.until(() => c.frames.some((f) => f.type === 'SETTINGS' && !f.ack));
     c.write(encodeFrame({ type: 'SETTINGS', ack: true, settings: [] }));
+    return c;
+  }
+
+  /** Reads frames from a socket already connected (e.g. after an h2c upgrade's 101), starting with `first`. */
+  static adopt(socket: net.Socket, first: Uint8Array = new Uint8Array(0)): RawClient {
+    const c = new RawClient(socket);
+    if (first.length > 0) c.onChunk(first);
     return c;
   }
 
