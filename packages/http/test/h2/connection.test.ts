@@ -193,6 +193,12 @@ describe('exchanges', () => {
     expect(p.clientEvents.find((e) => e.type === 'streamReset' && e.streamId === b)).toMatchObject({
       errorCode: ErrorCode.REFUSED_STREAM,
     });
+    // The refusal comes before the stream is announced closed: a driver forgets a stream
+    // it hears closed, and would drop the refusal (the request then hung, never retried).
+    const refusedAt = p.clientEvents.findIndex((e) => e.type === 'streamReset' && e.streamId === b);
+    const closedAt = p.clientEvents.findIndex((e) => e.type === 'streamClosed' && e.streamId === b);
+    expect(refusedAt).toBeGreaterThanOrEqual(0);
+    expect(closedAt).toBeGreaterThan(refusedAt);
     expect(p.server.isClosed).toBe(false);
     p.server.respond(a, status(204), true);
     p.pump();
