@@ -16,6 +16,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fetch } from '@stepwire/http';
 import { netnsExists } from '@stepwire/link';
 import type { TunHost } from '@stepwire/sim';
@@ -353,7 +354,8 @@ describe.concurrent('examples over TUN: HTTP patterns, the kernel routing betwee
   it('h2 head-of-line: 50 resources over 6 HTTP/1.1 connections in waves a round trip apart, or all on one h2 connection; clean and lossy, every body intact', async ({
     expect,
   }) => {
-    const delay = 30;
+    // 10 ms each way (the example's default is 30): the same waves, in less real time.
+    const delay = 10;
     const { clean, lossy } = await headOfLine({ ...tun, delay });
     const rtt = 2 * delay;
     for (const c of [clean, lossy]) {
@@ -396,6 +398,44 @@ describe.concurrent('examples over TUN: HTTP patterns, the kernel routing betwee
     expect(h2ToH1.backendVersions).toEqual(['1.1']);
     expect(h2ToH1.backendConcurrency).toBe(PROXY_POOL);
     expect(h2ToH1.ms).toBeGreaterThanOrEqual(((clients * 6) / PROXY_POOL) * WORK_MS - EARLY);
+  });
+
+  it('as a program: `http-long-polling --tun` interrupted (SIGINT) while its poll is held removes its namespace on the way out', async ({
+    expect,
+  }) => {
+    const root = join(import.meta.dirname, '..');
+    const program = (args: string[]) =>
+      spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const collect = (p: ChildProcess) => {
+      const out = { text: '', err: '' };
+      p.stdout?.on('data', (d: Buffer) => {
+        out.text += d.toString();
+      });
+      p.stderr?.on('data', (d: Buffer) => {
+        out.err += d.toString();
+      });
+      return out;
+    };
+    const exit = (p: ChildProcess) =>
+      new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        p.once('exit', (code, signal) => resolve({ code, signal })),
+      );
+    const nsOf = (text: string) => /over TUN in namespace (sw-ex-\d+-\d+)/.exec(text)?.[1] ?? '';
+
+    const lp = program(['examples/http-long-polling.ts', '--tun']);
+    const lpOut = collect(lp);
+    const lpDone = exit(lp);
+    const killer = setInterval(() => {
+      if (lpOut.text.includes('→ GET /messages?since=0') && lp.pid !== undefined) {
+        clearInterval(killer);
+        process.kill(lp.pid, 'SIGINT');
+      }
+    }, 20);
+    const ended = await lpDone;
+    clearInterval(killer);
+    expect(ended.signal, lpOut.err).toBe('SIGINT');
+    expect(nsOf(lpOut.text)).not.toBe('');
+    expect(netnsExists(nsOf(lpOut.text))).toBe(false);
   });
 
   it('pubsub on four hosts: fan-out by topic to SSE and WebSocket, the two unacknowledged messages redelivered after 1 s, the duplicate recognised', async ({
