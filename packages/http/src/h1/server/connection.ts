@@ -3,6 +3,7 @@ import type { Timer } from '@stepwire/wire';
 import { type Field, type HttpParseError, listTokens, STATUS_TEXT } from '../codec.ts';
 import { Http1Connection, type Http1Event, type RequestInfo, type TimeoutKind } from '../connection.ts';
 import { IncomingMessage, ServerResponse } from '../messages.ts';
+import { handOffToHttp2, isPrefacePrefix, PREFACE_LENGTH } from './h2.ts';
 import { H1ResponseChannel } from './response.ts';
 import type { HttpClientError, HttpServer } from './server.ts';
 
@@ -28,6 +29,19 @@ export class H1ServerConnection {
   private depth = 0;
   private wantPump = false;
   private eofPending = false;
+  /**
+   * Cleartext connections where HTTP/2 is on: the first bytes, until they match or rule out
+   * the h2 preface (RFC 9113 §3.4); undefined once this is known to be HTTP/1.1.
+   */
+  private sniffed: Buffer | undefined;
+  // Socket listeners, made in the constructor (assigned there rather than as arrow class
+  // fields: under tsx/esbuild's keepNames each of those costs a defineProperty per connection).
+  private readonly onData: (d: Buffer) => void;
+  private readonly onEnd: () => void;
+  private readonly onError: (e: Error) => void;
+  private readonly onClose: () => void;
+  private readonly onReqRead: () => void;
+  private readonly onResFinish: () => void;
 
   constructor(
     private readonly server: HttpServer,
@@ -35,7 +49,16 @@ export class H1ServerConnection {
     private readonly id: number,
     /** When the connection was accepted: its first head's deadline counts from here. */
     acceptedAt: number,
+    /** Look for the h2 preface in the first bytes first. */
+    sniff = false,
   ) {
+    if (sniff) this.sniffed = EMPTY;
+    this.onData = (d) => this.receiveData(d);
+    this.onEnd = () => this.receiveEnd();
+    this.onError = (e) => this.socketError(e);
+    this.onClose = () => this.socketClosed();
+    this.onReqRead = () => this.resumeForReader();
+    this.onResFinish = () => this.onResponseDone();
     this.conn = new Http1Connection({
       role: 'server',
       limits: server.options.limits,
@@ -72,13 +95,42 @@ export class H1ServerConnection {
     this.socket.destroy();
   }
 
-  /** The bytes the server read while it looked for the h2 preface: this connection's first. */
-  receiveFirst(d: Buffer): void {
-    this.onData(d);
+  /**
+   * Until the first bytes rule out the h2 preface: undefined while they are (so far) the
+   * preface — more are awaited, or the connection went to HTTP/2 — else the HTTP/1.1 bytes
+   * to parse (what was held back, then `d`).
+   */
+  private sniff(d: Buffer): Buffer | undefined {
+    const before = this.sniffed;
+    if (before === undefined) return d;
+    const seen = before.length === 0 ? d : Buffer.concat([before, d]);
+    if (isPrefacePrefix(seen)) {
+      if (seen.length < PREFACE_LENGTH) {
+        this.sniffed = seen;
+        return undefined;
+      }
+      // RFC 9113 §3.4: HTTP/2 with prior knowledge. The HTTP/1.1 driver steps aside.
+      this.sniffed = undefined;
+      this.detach();
+      this.server.forget(this);
+      handOffToHttp2(this.server, this.socket, seen);
+      return undefined;
+    }
+    this.decidedHttp1();
+    return seen;
   }
 
-  private readonly onData = (d: Buffer): void => {
+  /** The first bytes were not the h2 preface (or never came): an HTTP/1.1 connection. */
+  private decidedHttp1(): void {
+    if (this.sniffed === undefined) return;
+    this.sniffed = undefined;
+    this.server.counters.inc('accepted');
+  }
+
+  private receiveData(chunk: Buffer): void {
     if (this.detached || this.closed) return;
+    const d = this.sniffed === undefined ? chunk : this.sniff(chunk);
+    if (d === undefined) return;
     if (this.server.tracing) this.server.trace(this.id, 'in', `read ${d.length} bytes`, { bytes: d.length });
     if (this.depth > 0) {
       // bytes delivered while we are inside a handler (an in-memory pair writes through):
@@ -91,19 +143,29 @@ export class H1ServerConnection {
       this.pausedForPipeline = true;
       this.socket.pause();
     }
-  };
+  }
 
-  private readonly onEnd = (): void => {
+  private receiveEnd(): void {
     if (this.detached || this.closed) return;
+    const partial = this.sniffed;
+    this.decidedHttp1();
+    // part of a preface, then FIN: parsed as the HTTP/1.1 bytes they are (a 400)
+    if (partial !== undefined && partial.length > 0) this.conn.feed(partial, this.server.timers.now());
     if (this.depth > 0) {
       this.eofPending = true;
       this.wantPump = true;
       return;
     }
     this.handle(this.conn.receiveEof(this.server.timers.now()));
-  };
+  }
 
-  private readonly onError = (e: Error): void => {
+  private socketError(e: Error): void {
+    if (this.sniffed?.length === 0) {
+      // A peer that resets before its first byte (ECONNRESET): counted and closed.
+      this.server.counters.inc('error.before-first-byte');
+      this.socket.destroy();
+      return;
+    }
     this.server.counters.inc('socket-errors');
     if (this.server.tracing)
       this.server.trace(
@@ -114,9 +176,9 @@ export class H1ServerConnection {
         undefined,
         'socket-errors',
       );
-  };
+  }
 
-  private readonly onClose = (): void => {
+  private socketClosed(): void {
     if (this.closed) return;
     this.closed = true;
     this.disarm();
@@ -130,7 +192,7 @@ export class H1ServerConnection {
     const res = this.res;
     if (res && !res.writableFinished) res.destroy();
     this.server.forget(this);
-  };
+  }
 
   /**
    * Dispatch events, then parse what waits. Never recursive: a response finished inside a
@@ -315,9 +377,6 @@ export class H1ServerConnection {
     return this.closed;
   }
 
-  private readonly onReqRead = (): void => this.resumeForReader();
-  private readonly onResFinish = (): void => this.onResponseDone();
-
   private resumeForReader(): void {
     if (!this.pausedForReader) return;
     this.pausedForReader = false;
@@ -489,6 +548,8 @@ export class H1ServerConnection {
       this.timer = undefined;
       this.timerAt = undefined;
       if (this.closed || this.detached) return;
+      // silent (or a preface never finished) until the headers timeout: HTTP/1.1's 408
+      this.decidedHttp1();
       this.handle(this.conn.onTimeout(this.server.timers.now()));
       this.arm();
     });
@@ -507,3 +568,5 @@ function hasExpectation(fields: readonly Field[]): boolean {
     if (n.length === 6 && n.toLowerCase() === 'expect') return listTokens(fields, 'expect').length > 0;
   return false;
 }
+
+const EMPTY = Buffer.alloc(0);

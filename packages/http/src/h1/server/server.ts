@@ -17,7 +17,7 @@ import type { HttpErrorKind } from '../codec.ts';
 import type { Http1Limits, Http1Timeouts, TimeoutKind } from '../connection.ts';
 import type { IncomingMessage, ServerResponse } from '../messages.ts';
 import { H1ServerConnection } from './connection.ts';
-import { acceptHttp2, sniffPreface } from './h2.ts';
+import { acceptHttp2 } from './h2.ts';
 
 /**
  * An HTTP/1.1 server shaped like node:http's: `createServer((req, res) => …)`, fed byte
@@ -129,26 +129,28 @@ export class HttpServer extends EventEmitter {
     const alpn = (socket as { alpnProtocol?: string | false }).alpnProtocol;
     if (this.options.http2 === false || (typeof alpn === 'string' && alpn !== 'h2')) this.acceptHttp1(socket);
     else if (alpn === 'h2') acceptHttp2(this, socket);
-    else sniffPreface(this, socket);
+    // cleartext: the connection's first bytes tell h2 prior knowledge from HTTP/1.1
+    else this.acceptHttp1(socket, undefined, true);
   }
-
-  /** @internal Connections whose first bytes have not yet said which HTTP version they speak (idle). */
-  readonly sniffing = new Set<Duplex>();
 
   /** @internal The h2 side (see ./h2.ts): the same 'request' handler, fed by h2 streams. */
   h2: Http2Server | undefined;
 
   /** @internal */
-  acceptHttp1(socket: Duplex, acceptedAt = this.timers.now()): H1ServerConnection {
+  /**
+   * @internal `sniff`: cleartext with HTTP/2 on, the connection looks at its first bytes for
+   * the h2 preface and counts itself accepted (as HTTP/1.1) only when they are not it.
+   */
+  acceptHttp1(socket: Duplex, acceptedAt = this.timers.now(), sniff = false): H1ServerConnection {
     // node:http servers default to noDelay (Node ≥ 18): a response written as head, then
     // body, then TLS records would otherwise wait out the peer's delayed ACK behind Nagle
     // (measured: 40–48 ms per HTTPS request on our TCP against the kernel). Sockets handed
     // over with 'connection' never pass through a net.Server that would set it.
     if (this.options.noDelay !== false)
       (socket as Partial<Pick<net.Socket, 'setNoDelay'>>).setNoDelay?.(true);
-    const c = new H1ServerConnection(this, socket, this.nextId++, acceptedAt);
+    const c = new H1ServerConnection(this, socket, this.nextId++, acceptedAt, sniff);
     this.open.add(c);
-    this.counters.inc('accepted');
+    if (!sniff) this.counters.inc('accepted');
     return c;
   }
 
@@ -245,12 +247,10 @@ export class HttpServer extends EventEmitter {
   }
 
   closeIdleConnections(): void {
-    for (const s of [...this.sniffing]) s.destroy();
     for (const c of [...this.open]) if (c.idle) c.destroy();
   }
 
   closeAllConnections(): void {
-    for (const s of [...this.sniffing]) s.destroy();
     for (const c of [...this.open]) c.destroy();
   }
 
