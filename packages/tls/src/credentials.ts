@@ -84,6 +84,38 @@ export interface VerifierOptions {
 }
 
 /** A CertificateError for anything verifyCertificateChain threw. */
+/**
+ * Certificates a peer sent, parsed, by their DER: a server presents the same chain on every
+ * handshake, and a parsed certificate carries the key objects the signature provider caches
+ * for it (pki/signature.ts), so the client neither parses the chain nor imports the leaf's
+ * key again. Parsing is a pure function of the bytes; verification is still done each time.
+ * Bounded: the oldest entry goes first.
+ */
+const parsedByDer = new Map<string, X509Certificate>();
+const PARSED_CACHE_SIZE = 256;
+
+function parsedCertificate(der: Uint8Array): X509Certificate {
+  const id = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('latin1');
+  let c = parsedByDer.get(id);
+  if (c) return c;
+  c = decodeCertificate(der);
+  if (parsedByDer.size >= PARSED_CACHE_SIZE) {
+    const oldest = parsedByDer.keys().next();
+    if (!oldest.done) parsedByDer.delete(oldest.value);
+  }
+  parsedByDer.set(id, c);
+  return c;
+}
+
+/** The parsed certificate, or its bytes when they do not parse (the chain check names the error). */
+function peerCertificate(der: Uint8Array): X509Certificate | Uint8Array {
+  try {
+    return parsedCertificate(der);
+  } catch {
+    return der;
+  }
+}
+
 function asCertificateError(e: unknown): CertificateError {
   if (e instanceof CertificateError) return e;
   if (e instanceof SignatureError) return new CertificateError('bad_signature', e.message);
@@ -109,13 +141,18 @@ export function certificateVerifier(options: VerifierOptions): CertificateVerifi
           : undefined;
       let error: CertificateError;
       try {
-        const path = verifyCertificateChain(chain[0], chain.slice(1), {
-          trustAnchors,
-          now: new Date(context.now),
-          ...(hostname !== undefined ? { hostname } : {}),
-          purpose,
-          ...(options.signatures ? { provider: options.signatures } : {}),
-        });
+        const leaf = chain[0];
+        const path = verifyCertificateChain(
+          leaf === undefined ? undefined : peerCertificate(leaf),
+          chain.slice(1).map(peerCertificate),
+          {
+            trustAnchors,
+            now: new Date(context.now),
+            ...(hostname !== undefined ? { hostname } : {}),
+            purpose,
+            ...(options.signatures ? { provider: options.signatures } : {}),
+          },
+        );
         options.onResult?.({ ok: true, path });
         return;
       } catch (e) {
@@ -129,7 +166,7 @@ export function certificateVerifier(options: VerifierOptions): CertificateVerifi
       try {
         return verifySignature(
           scheme,
-          decodeCertificate(leaf).subjectPublicKeyInfo,
+          parsedCertificate(leaf).subjectPublicKeyInfo,
           content,
           signature,
           options.signatures,

@@ -4,7 +4,7 @@
  * Finished, PSK binders, resumption, exporters and key update; plus the transcript hash
  * with its HelloRetryRequest rewrite (§4.4.1).
  */
-import { ByteWriter, concatBytes, utf8 } from '@stepwire/wire';
+import { concatBytes, utf8 } from '@stepwire/wire';
 import { CipherSuite, HandshakeType } from './codec/common.ts';
 import {
   AEAD_KEY_LENGTH,
@@ -58,22 +58,34 @@ export function cipherSuite(id: number): CipherSuiteParams {
   return s;
 }
 
-const LABEL_PREFIX = utf8('tls13 ');
+/** "tls13 " + Label, per label: the schedule uses a dozen labels, over and over. */
+const fullLabels = new Map<string, Uint8Array>();
+
+function fullLabel(label: string): Uint8Array {
+  let l = fullLabels.get(label);
+  if (!l) {
+    l = utf8(`tls13 ${label}`);
+    // opaque label<7..255> = "tls13 " + Label.
+    if (l.length > 255) throw new RangeError('HkdfLabel field too long');
+    if (fullLabels.size < 64) fullLabels.set(label, l);
+  }
+  return l;
+}
 
 /** The HkdfLabel structure of RFC 8446 §7.1, exposed so traces and tests can show the `info`. */
 export function hkdfLabel(label: string, context: Uint8Array, length: number): Uint8Array {
-  const l = utf8(label);
-  // opaque label<7..255> = "tls13 " + Label; opaque context<0..255>.
-  if (LABEL_PREFIX.length + l.length > 255 || context.length > 255)
-    throw new RangeError('HkdfLabel field too long');
-  const w = new ByteWriter(4 + LABEL_PREFIX.length + l.length + context.length);
-  w.u16(length)
-    .u8(LABEL_PREFIX.length + l.length)
-    .bytes(LABEL_PREFIX)
-    .bytes(l)
-    .u8(context.length)
-    .bytes(context);
-  return w.finish();
+  const l = fullLabel(label);
+  // opaque context<0..255>.
+  if (context.length > 255) throw new RangeError('HkdfLabel field too long');
+  // struct { uint16 length; opaque label<7..255>; opaque context<0..255>; } HkdfLabel.
+  const out = new Uint8Array(4 + l.length + context.length);
+  out[0] = length >> 8;
+  out[1] = length & 0xff;
+  out[2] = l.length;
+  out.set(l, 3);
+  out[3 + l.length] = context.length;
+  out.set(context, 4 + l.length);
+  return out;
 }
 
 /** HKDF-Expand-Label(Secret, Label, Context, Length) (RFC 8446 §7.1). */

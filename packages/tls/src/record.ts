@@ -162,7 +162,9 @@ export class RecordProtection {
   private take(n: number): Uint8Array {
     if (n < SLAB_THRESHOLD && this.slab.length - this.slabAt < n) return new Uint8Array(n);
     if (this.slab.length - this.slabAt < n) {
-      this.slab = new Uint8Array(Math.max(n, FULL_RECORD * SLAB_RECORDS));
+      // Not zero-filled: every byte handed out is written by seal (header, sealed body, tag)
+      // before the record leaves, and zeroing 64 KiB per four records showed in profiles.
+      this.slab = uninitialized(Math.max(n, FULL_RECORD * SLAB_RECORDS));
       this.slabAt = 0;
     }
     const out = this.slab.subarray(this.slabAt, this.slabAt + n);
@@ -222,4 +224,9 @@ function typeAndZeros(type: number, padding: number): Uint8Array {
   const t = new Uint8Array(1 + padding);
   t[0] = type;
   return t;
+}
+
+function uninitialized(n: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }

@@ -12,6 +12,7 @@ import {
   type Hash,
   type KeyObject,
   randomBytes,
+  randomFillSync,
 } from 'node:crypto';
 import {
   AEAD_KEY_LENGTH,
@@ -93,6 +94,7 @@ function nodeAead(name: AeadName, key: Uint8Array): Aead {
 }
 
 const EMPTY = new Uint8Array(0);
+const COUNTER_1 = Uint8Array.of(1);
 
 function nodeRunningHash(h: Hash): RunningHash {
   return {
@@ -102,6 +104,28 @@ function nodeRunningHash(h: Hash): RunningHash {
     copy: () => nodeRunningHash(h.copy()),
     digest: () => u8(h.digest()),
   };
+}
+
+/**
+ * Small random values (randoms, session ids, nonces, ticket ages) come from a pool filled by
+ * OpenSSL's CSPRNG 4 KiB at a time, as node's randomUUID does: one fill per many handshakes
+ * instead of one native call per value. Each byte is handed out once; callers get a copy.
+ */
+const POOL_SIZE = 4096;
+const POOL_TAKE = 256;
+const pool = new Uint8Array(POOL_SIZE);
+let poolAt = POOL_SIZE;
+
+function fromPool(n: number): Uint8Array {
+  if (poolAt + n > POOL_SIZE) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  const out = pool.slice(poolAt, poolAt + n);
+  // Spent bytes are wiped, so the pool never holds a value already handed out.
+  pool.fill(0, poolAt, poolAt + n);
+  poolAt += n;
+  return out;
 }
 
 /**
@@ -183,6 +207,11 @@ export const nodeCrypto: CryptoProvider = {
     // RFC 5869 §2.3, written out because hkdfSync would extract again.
     const hashLen = alg === 'sha256' ? 32 : 48;
     if (length > 255 * hashLen) throw new RangeError('HKDF-Expand length too large');
+    // Nearly every TLS expansion fits one block: T(1) = HMAC(PRK, info || 0x01).
+    if (length <= hashLen) {
+      const t = u8(createHmac(alg, prk).update(info).update(COUNTER_1).digest());
+      return length === hashLen ? t : t.subarray(0, length);
+    }
     const out = new Uint8Array(length);
     let t: Uint8Array = new Uint8Array(0);
     let at = 0;
@@ -254,5 +283,5 @@ export const nodeCrypto: CryptoProvider = {
       throw new KeyShareError(`${group}: ${(e as Error).message}`);
     }
   },
-  randomBytes: (n) => u8(randomBytes(n)),
+  randomBytes: (n) => (n <= POOL_TAKE ? fromPool(n) : u8(randomBytes(n))),
 };
