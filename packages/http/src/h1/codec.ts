@@ -641,11 +641,19 @@ export function fieldValues(fields: readonly Field[], lowerName: string): string
 /** The comma-separated elements of a list-valued field (RFC 9110 §5.6.1), lower-cased. */
 export function listTokens(fields: readonly Field[], lowerName: string): string[] {
   const out: string[] = [];
-  for (const v of fieldValues(fields, lowerName))
+  for (const [n, v] of fields) {
+    if (n.length !== lowerName.length || n.toLowerCase() !== lowerName) continue;
+    // most values are one element ("keep-alive", "close"): no split for them
+    if (v.indexOf(',') < 0) {
+      const t = v.trim().toLowerCase();
+      if (t) out.push(t);
+      continue;
+    }
     for (const e of v.split(',')) {
       const t = e.trim().toLowerCase();
       if (t) out.push(t);
     }
+  }
   return out;
 }
 
