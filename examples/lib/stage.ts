@@ -119,8 +119,13 @@ export function stage(listener: RequestListener, o: StageOptions = {}): Stage {
     listener,
   );
   const listening = server.tcp.createServer();
-  http.listen(listening);
-  listening.listen(80);
+  try {
+    http.listen(listening);
+    listening.listen(80);
+  } catch (e) {
+    net.close(); // and with it the namespace, over TUN
+    throw e;
+  }
   const agents = new Map<NetHost, Agent>();
   // Stage time starts now: on a real clock, after the devices were made.
   const zero = net.clock.now();
