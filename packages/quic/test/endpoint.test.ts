@@ -1,5 +1,5 @@
 import { SIM_EPOCH, Sim } from '@stepwire/sim';
-import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
+import { AntiReplayCache, certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
 import { bytesEqual, concatBytes, Prng, TraceBus, utf8 } from '@stepwire/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { QuicConnection } from '../src/connection/connection.ts';
@@ -329,5 +329,106 @@ describe('QuicEndpoint stateless answers', () => {
     expect(lines.some((l) => l.startsWith('A out') && l.includes('PATH_RESPONSE'))).toBe(true);
     expect(lines).toContain('B local path validated');
     expect(serverConn.counters.get('quic.path.migrated')).toBe(1);
+  });
+
+  describe('resumption and 0-RTT (RFC 9001 §4.6)', () => {
+    const sAddr = { address: '198.18.0.2', port: 443 };
+    const cAddr = { address: '198.18.0.1', port: 1111 };
+    const ticketKey = new Prng(11).bytes(32);
+
+    function pair(acceptEarly: boolean) {
+      const prng = new Prng(acceptEarly ? 12 : 13);
+      const random = (n: number) => prng.bytes(n);
+      const trace = new TraceBus();
+      const lines: string[] = [];
+      trace.on((e) => lines.push(`${e.host} ${e.dir} ${e.summary}`));
+      // Tickets always allow 0-RTT; the refusing server's anti-replay store has no room, so it
+      // refuses every early data attempt (and falls back to 1-RTT, RFC 8446 §8).
+      const antiReplay = new AntiReplayCache(acceptEarly ? 100 : 0);
+      const client = new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH, trace, host: 'A' });
+      const server = new QuicEndpoint({
+        random,
+        tlsEpoch: SIM_EPOCH,
+        trace,
+        host: 'B',
+        server: {
+          tls: (tp) =>
+            createQuicTlsServer({
+              signer: certificateSigner(creds.leaf),
+              alpnProtocols: [ALPN],
+              transportParameters: tp,
+              ticketKey,
+              antiReplay,
+              maxEarlyData: 0xffffffff,
+            }),
+        },
+      });
+      let now = 0;
+      const ferry = (until: () => boolean) => {
+        for (let i = 0; i < 400 && !until(); i++) {
+          for (let t = client.pollTransmit(now); t; t = client.pollTransmit(now))
+            server.handle(t.datagram, cAddr, now);
+          for (let t = server.pollTransmit(now); t; t = server.pollTransmit(now))
+            client.handle(t.datagram, sAddr, now);
+          now += 1;
+          for (const ep of [client, server])
+            if ((ep.pollTimeout() ?? Number.POSITIVE_INFINITY) <= now) ep.handleTimeout(now);
+        }
+      };
+      return { client, server, ferry, lines };
+    }
+
+    for (const accept of [true, false]) {
+      it(`a second connection resumes and sends in 0-RTT; the server ${accept ? 'takes it' : 'refuses it and the data goes again in 1-RTT'}`, () => {
+        const { client, server, ferry, lines } = pair(accept);
+        const first = client.connect(sAddr, { tls: clientTls }, 0);
+        let ticket: Extract<QuicConnectionEvent, { type: 'session-ticket' }> | undefined;
+        ferry(() => {
+          for (let e = first.pollEvent(); e; e = first.pollEvent())
+            if (e.type === 'session-ticket') ticket = e;
+          return ticket !== undefined;
+        });
+        expect(ticket?.transportParameters?.initial_max_data).toBeGreaterThan(0);
+        const session = ticket?.ticket;
+        if (!session) throw new Error('no ticket');
+        const second = client.connect(
+          sAddr,
+          {
+            tls: (tp) =>
+              createQuicTlsClient({
+                serverName: 'stepwire.test',
+                verifier: certificateVerifier({ ca: creds.ca.certificatePem }),
+                alpnProtocols: [ALPN],
+                transportParameters: tp,
+                session,
+                earlyData: true,
+              }),
+            ...(ticket?.transportParameters ? { earlyTransportParameters: ticket.transportParameters } : {}),
+          },
+          0,
+        );
+        // Written before any packet left: it can only travel in 0-RTT (or, refused, 1-RTT).
+        const id = second.openStream('bidi');
+        second.write(id, utf8('early request'), true);
+        const got: string[] = [];
+        const clientEvents: QuicConnectionEvent[] = [];
+        ferry(() => {
+          for (let e = second.pollEvent(); e; e = second.pollEvent()) clientEvents.push(e);
+          for (const c of server.connections)
+            for (let e = c.pollEvent(); e; e = c.pollEvent())
+              if (e.type === 'stream-data') got.push(new TextDecoder().decode(e.data));
+          return got.join('') === 'early request' && second.isHandshakeConfirmed;
+        });
+        expect(got.join('')).toBe('early request');
+        expect(lines.some((l) => l.startsWith('A out 0-RTT') && l.includes('STREAM'))).toBe(true);
+        expect(clientEvents).toContainEqual({
+          type: 'connected',
+          alpn: ALPN,
+          earlyData: accept ? 'accepted' : 'rejected',
+        });
+        expect(second.counters.get('quic.0rtt.rejected')).toBe(accept ? 0 : 1);
+        if (accept) expect(lines.some((l) => l.startsWith('B in 0-RTT'))).toBe(true);
+      });
+    }
   });
 });

@@ -133,6 +133,11 @@ export class QuicConnection {
   private oneRtt: KeyPhaseState | undefined = undefined;
   private pendingAppTx: PacketKeys | undefined = undefined;
   private pendingAppRx: PacketKeys | undefined = undefined;
+  /** 0-RTT keys (RFC 9001 §4.6): the client's to write, the server's to read. */
+  private zeroRttTx: PacketKeys | undefined = undefined;
+  private zeroRttRx: PacketKeys | undefined = undefined;
+  /** Client: packet numbers sent in 0-RTT, to send again in 1-RTT if the server rejects them. */
+  private readonly zeroRttSent = new Set<number>();
   private recovery: Recovery<SentItem[]>;
   private readonly events: QuicConnectionEvent[] = [];
 
@@ -265,6 +270,10 @@ export class QuicConnection {
       this.installInitialKeys(dcid);
       this.tls = opts.tls(encodeTransportParameters(ours));
       this.onTls(this.tls.start(opts.now + this.tlsEpoch), opts.now);
+      // RFC 9000 §7.4.1: with 0-RTT the remembered limits apply until the new ones arrive.
+      if (this.zeroRttTx && opts.earlyTransportParameters)
+        this.streamSet.applyPeerParams(opts.earlyTransportParameters);
+      else this.zeroRttTx = undefined;
     } else {
       const s = opts.server;
       if (!s) throw new Error('a server connection needs the client Initial info (opts.server)');
@@ -468,6 +477,7 @@ export class QuicConnection {
       keys: {
         Initial: this.spaces.Initial.rx,
         Handshake: this.spaces.Handshake.rx,
+        '0-RTT': this.zeroRttRx,
         '1-RTT': this.oneRtt,
       },
       largestPn: (s) => this.spaces[s].largestRecvPn,
@@ -552,10 +562,13 @@ export class QuicConnection {
 
   private onPacket(p: OpenedPacketInfo, now: number): boolean {
     const space = this.spaceOfType(p.type);
-    if (p.type === '0-RTT') {
-      this.drop(now, 'quic.rx.0rtt', '0-RTT is not accepted');
+    // 0-RTT packets are only read with the keys TLS gave when it accepted early data (RFC 9001 §4.6.1).
+    if (p.type === '0-RTT' && (this.role === 'client' || !this.zeroRttRx)) {
+      this.drop(now, 'quic.rx.0rtt', '0-RTT packet without 0-RTT keys');
       return false;
     }
+    // RFC 9001 §4.9.3: the server may drop 0-RTT keys once 1-RTT packets arrive.
+    if (p.type === '1-RTT' && this.role === 'server') this.zeroRttRx = undefined;
     if (space.discarded) {
       this.drop(
         now,
@@ -764,10 +777,14 @@ export class QuicConnection {
           this.onSecret(ev.level, ev.direction, ev.secret, ev.cipherSuite, now);
           break;
         case 'handshake-complete':
-          this.onHandshakeComplete(ev.alpn, ev.peerTransportParameters, now);
+          this.onHandshakeComplete(ev.alpn, ev.peerTransportParameters, ev.earlyData, now);
           break;
         case 'session-ticket':
-          this.events.push({ type: 'session-ticket', ticket: ev.ticket });
+          this.events.push({
+            type: 'session-ticket',
+            ticket: ev.ticket,
+            ...(this.peerParams ? { transportParameters: this.peerParams } : {}),
+          });
           break;
         case 'error':
           // RFC 9001 §4.8: a TLS alert becomes CRYPTO_ERROR 0x100 + alert.
@@ -784,7 +801,6 @@ export class QuicConnection {
     cipherSuite: number,
     now: number,
   ): void {
-    if (level === 'early') return; // 0-RTT is not used by this connection.
     const suite = QUIC_SUITE_BY_CODE.get(cipherSuite);
     if (!suite) {
       this.closeWithError(
@@ -794,6 +810,12 @@ export class QuicConnection {
       return;
     }
     const keys = derivePacketKeys(this.qc, suite, secret);
+    if (level === 'early') {
+      // RFC 9001 §4.6.1: the client writes 0-RTT, the server reads it.
+      if (this.role === 'client' && direction === 'write') this.zeroRttTx = keys;
+      if (this.role === 'server' && direction === 'read') this.zeroRttRx = keys;
+      return;
+    }
     if (level === 'handshake') {
       if (direction === 'read') this.spaces.Handshake.rx = keys;
       else {
@@ -811,7 +833,12 @@ export class QuicConnection {
     }
   }
 
-  private onHandshakeComplete(alpn: string | undefined, raw: Uint8Array, now: number): void {
+  private onHandshakeComplete(
+    alpn: string | undefined,
+    raw: Uint8Array,
+    earlyData: 'accepted' | 'rejected' | undefined,
+    now: number,
+  ): void {
     let params: TransportParameters;
     try {
       params = decodeTransportParameters(raw);
@@ -832,8 +859,16 @@ export class QuicConnection {
     this.applyPeerParams(params, now);
     this.alpn = alpn;
     this.handshakeComplete = true;
+    if (this.role === 'client' && this.zeroRttSent.size > 0 && earlyData !== 'accepted') {
+      // RFC 9001 §4.6.2: 0-RTT rejected: everything it carried goes again in 1-RTT.
+      for (const p of this.recovery.unacked('ApplicationData'))
+        if (this.zeroRttSent.has(p.packetNumber)) this.onLost(p.frames);
+      this.counters.inc('quic.0rtt.rejected');
+    }
+    // RFC 9001 §4.9.3: the client stops using 0-RTT keys once it has 1-RTT keys.
+    this.zeroRttTx = undefined;
     this.transition('handshake-complete', now);
-    this.events.push({ type: 'connected', alpn });
+    this.events.push(earlyData ? { type: 'connected', alpn, earlyData } : { type: 'connected', alpn });
     if (this.role === 'server') {
       // RFC 9001 §4.1.2: the server's handshake is confirmed when it completes; it sends HANDSHAKE_DONE.
       this.handshakeDonePending = true;
@@ -966,15 +1001,18 @@ export class QuicConnection {
   private buildPacket(space: Space, room: number, now: number): BuiltPacket | undefined {
     if (space.discarded) return undefined;
     const is1Rtt = space.name === 'ApplicationData';
-    if (is1Rtt ? !this.oneRtt : !space.tx) return undefined;
-    const header = this.headerFor(space);
+    // Before 1-RTT keys, a client with 0-RTT keys sends application data in 0-RTT packets (RFC 9001 §4.6.1).
+    const zeroRtt = is1Rtt && !this.oneRtt && this.zeroRttTx !== undefined;
+    if (is1Rtt ? !this.oneRtt && !zeroRtt : !space.tx) return undefined;
+    const header = this.headerFor(space, zeroRtt);
     const overhead = this.headerLength(header) + AEAD_TAG_LENGTH;
     let left = room - overhead;
     if (left < 32) return undefined;
     const frames: Frame[] = [];
     const items: SentItem[] = [];
     // ACK first, when there is something new to acknowledge (RFC 9000 §13.2).
-    const ack = space.ack.hasNews ? space.ack.buildAck(now) : undefined;
+    // RFC 9000 §12.4: no ACK in a 0-RTT packet.
+    const ack = space.ack.hasNews && !zeroRtt ? space.ack.buildAck(now) : undefined;
     let ackSize = 0;
     if (ack) {
       ackSize = encodeFrame(ack).length;
@@ -984,7 +1022,7 @@ export class QuicConnection {
     // RFC 9002 §7: ack-eliciting packets only within the congestion window (probes excepted, §7.5).
     const probing = space.probes > 0;
     const cwndLeft = probing ? left : Math.min(left, Math.floor(this.recovery.cc.sendAllowance));
-    let eliciting = cwndLeft > 0 ? this.collectFrames(space, cwndLeft, frames, items) : 0;
+    let eliciting = cwndLeft > 0 ? this.collectFrames(space, cwndLeft, frames, items, zeroRtt) : 0;
     if (probing && eliciting === 0) {
       frames.push({ type: 'PING' });
       items.push({ k: 'ping' });
@@ -1006,11 +1044,17 @@ export class QuicConnection {
       addPadding(frames, pad);
       size += pad;
     }
-    return { space, header, frames, items, size, ackEliciting: eliciting > 0, padded: false };
+    return { space, header, frames, items, size, ackEliciting: eliciting > 0, padded: false, zeroRtt };
   }
 
   /** Adds ack-eliciting frames within `room` bytes; returns how many were added. */
-  private collectFrames(space: Space, room: number, frames: Frame[], items: SentItem[]): number {
+  private collectFrames(
+    space: Space,
+    room: number,
+    frames: Frame[],
+    items: SentItem[],
+    zeroRtt = false,
+  ): number {
     let left = room;
     let count = 0;
     const add = (f: Frame, item: SentItem | undefined): boolean => {
@@ -1030,7 +1074,7 @@ export class QuicConnection {
         if (add({ type: 'PATH_CHALLENGE', data: this.pathChallenge.data }, { k: 'path-challenge' }))
           this.pathChallenge.sent = true;
       }
-      while (this.pathResponses.length > 0) {
+      while (this.pathResponses.length > 0 && !zeroRtt) {
         const data = this.pathResponses[0];
         if (!data || !add({ type: 'PATH_RESPONSE', data }, undefined)) break;
         this.pathResponses.shift();
@@ -1049,7 +1093,7 @@ export class QuicConnection {
         { k: 'crypto', space: space.name, offset: c.offset, length: c.data.length },
       );
     }
-    if (space.name === 'ApplicationData' && this.handshakeComplete) {
+    if (space.name === 'ApplicationData' && (this.handshakeComplete || zeroRtt)) {
       const r = this.streamSet.collectStreamFrames(left, frames, items);
       count += r.count;
       left -= r.used;
@@ -1057,11 +1101,11 @@ export class QuicConnection {
     return count;
   }
 
-  private headerFor(space: Space): PacketHeader {
+  private headerFor(space: Space, zeroRtt = false): PacketHeader {
     const pn = space.nextPn;
     const largestAcked = this.recovery.largestAcked(space.name);
     const { truncated, length } = encodePacketNumber(pn, largestAcked);
-    if (space.name === 'ApplicationData') {
+    if (space.name === 'ApplicationData' && !zeroRtt) {
       return {
         type: '1-RTT',
         dcid: this.cids.remote,
@@ -1080,6 +1124,7 @@ export class QuicConnection {
       packetNumberLength: length,
       truncatedPacketNumber: truncated,
     };
+    if (zeroRtt) return { type: '0-RTT', ...common };
     return space.name === 'Initial'
       ? { type: 'Initial', ...common, token: this.role === 'client' ? this.retryToken : new Uint8Array(0) }
       : { type: 'Handshake', ...common };
@@ -1094,7 +1139,11 @@ export class QuicConnection {
 
   private seal(p: BuiltPacket, now: number): Uint8Array {
     const payload = encodeFrames(p.frames);
-    const keys = p.space.name === 'ApplicationData' ? this.oneRtt?.tx : p.space.tx;
+    const keys = p.zeroRtt
+      ? this.zeroRttTx
+      : p.space.name === 'ApplicationData'
+        ? this.oneRtt?.tx
+        : p.space.tx;
     if (!keys) throw new Error(`no keys to seal a ${p.space.name} packet`);
     // Long headers use a 2-byte Length so the size computed before padding holds.
     const head = encodePacketHeader(
@@ -1104,7 +1153,8 @@ export class QuicConnection {
     );
     const bytes = protectPacket(keys, head, p.space.nextPn, payload);
     const pn = p.space.nextPn++;
-    if (p.space.name === 'ApplicationData') this.oneRtt?.onPacketSent(pn);
+    if (p.zeroRtt) this.zeroRttSent.add(pn);
+    else if (p.space.name === 'ApplicationData') this.oneRtt?.onPacketSent(pn);
     const inFlight = p.ackEliciting || p.padded || p.frames.some((f) => f.type === 'PADDING');
     const sent: SentPacket<SentItem[]> = {
       packetNumber: pn,
@@ -1456,6 +1506,8 @@ interface BuiltPacket {
   size: number;
   ackEliciting: boolean;
   padded: boolean;
+  /** Carried in a 0-RTT packet (the client's early data). */
+  zeroRtt?: boolean;
 }
 
 function sameAddress(a: RemoteAddress, b: RemoteAddress): boolean {

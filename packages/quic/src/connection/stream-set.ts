@@ -73,7 +73,10 @@ export class StreamSet {
   applyPeerParams(params: TransportParameters): void {
     this.peerParams = params;
     const p = effectiveTransportParameters(params);
+    // Bytes already sent (in 0-RTT, under remembered limits) still count (RFC 9000 §7.4.1).
+    const alreadySent = this.connSend.sent;
     this.connSend = new SendCredit(p.initial_max_data);
+    this.connSend.sent = alreadySent;
     this.peerMaxStreams = { bidi: p.initial_max_streams_bidi, uni: p.initial_max_streams_uni };
     for (const e of this.streams.values()) if (e.send) e.send.credit.onMaxData(this.initialSendWindow(e.id));
   }

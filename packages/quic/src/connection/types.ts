@@ -2,6 +2,7 @@ import type { SessionTicket } from '@stepwire/tls';
 import type { TraceBus } from '@stepwire/wire';
 import type { QuicCrypto } from '../crypto/keys.ts';
 import type { QuicTls } from '../tls/types.ts';
+import type { TransportParameters } from '../transport-parameters.ts';
 
 /** A peer's UDP address as drivers name it; the connection compares it to notice a new path (RFC 9000 §9). */
 export interface RemoteAddress {
@@ -23,7 +24,8 @@ export interface QuicCloseError {
 
 /** What the application polls from a connection (HTTP/3 is built on exactly these names). */
 export type QuicConnectionEvent =
-  | { type: 'connected'; alpn: string | undefined }
+  /** `earlyData` is set when 0-RTT was attempted (client) or offered (server), RFC 9001 §4.6. */
+  | { type: 'connected'; alpn: string | undefined; earlyData?: 'accepted' | 'rejected' }
   /** A stream the peer opened (RFC 9000 §3.2: opening stream N opens every lower one of its type). */
   | { type: 'stream-opened'; id: number }
   /** Bytes in order; `fin` once the final byte has been delivered. */
@@ -32,8 +34,11 @@ export type QuicConnectionEvent =
   | { type: 'stop-sending'; id: number; code: number }
   /** The peer's MAX_STREAMS raised our limit: openStream(direction) works again (RFC 9000 §4.6). */
   | { type: 'streams-available'; direction: 'bidi' | 'uni' }
-  /** Client: a ticket for resumption, as QuicTls hands it out. */
-  | { type: 'session-ticket'; ticket: SessionTicket }
+  /**
+   * Client: a ticket for resumption, as QuicTls hands it out, with the server's transport
+   * parameters to remember for 0-RTT (RFC 9000 §7.4.1).
+   */
+  | { type: 'session-ticket'; ticket: SessionTicket; transportParameters?: TransportParameters }
   | { type: 'closed'; error?: QuicCloseError };
 
 /** Our transport settings; they become the transport parameters we send (RFC 9000 §18.2). */
@@ -104,6 +109,13 @@ export interface QuicConnectionOptions {
   resetTokenFor?: (cid: Uint8Array) => Uint8Array;
   /** The peer's address, when the driver knows it (a change of it is a migration, RFC 9000 §9). */
   remote?: RemoteAddress;
+  /**
+   * Client, for 0-RTT: the server's transport parameters remembered with the session
+   * ticket (RFC 9000 §7.4.1). Streams can be opened and written at once; what is written
+   * goes in 0-RTT packets if the TLS side hands out an early write secret (RFC 9001 §4.6.1),
+   * and again in 1-RTT if the server rejects it.
+   */
+  earlyTransportParameters?: TransportParameters;
   /** Required for role 'server'. */
   server?: ServerHandshakeInfo;
   /**

@@ -28,6 +28,7 @@ import {
   MIN_STATELESS_RESET_LENGTH,
 } from '../packet/stateless-reset.ts';
 import type { QuicTls } from '../tls/types.ts';
+import type { TransportParameters } from '../transport-parameters.ts';
 
 /**
  * The endpoint (quinn-proto's `Endpoint`): one UDP socket's worth of QUIC. It routes each
@@ -77,6 +78,8 @@ export interface ConnectOptions {
   transport?: Partial<TransportConfig>;
   /** The DCID of the first Initial; random by default. */
   initialDcid?: Uint8Array;
+  /** The server's transport parameters remembered with a session ticket, for 0-RTT (RFC 9000 §7.4.1). */
+  earlyTransportParameters?: TransportParameters;
 }
 
 interface Entry {
@@ -159,6 +162,7 @@ export class QuicEndpoint {
       tls: opts.tls,
       ...(opts.transport ? { transport: opts.transport } : {}),
       ...(opts.initialDcid ? { initialDcid: opts.initialDcid } : {}),
+      ...(opts.earlyTransportParameters ? { earlyTransportParameters: opts.earlyTransportParameters } : {}),
     });
     this.register(conn, remote, []);
     return conn;
