@@ -413,5 +413,8 @@ describe('HTTP/3 exchange over an in-memory QUIC pair', () => {
     expect(summaries).toEqual(
       expect.arrayContaining(['out SETTINGS', 'in SETTINGS', 'in HEADERS', 'out HEADERS', 'out DATA']),
     );
+    // The decoded request reads as one line too.
+    expect(lines.map((e) => e.summary)).toContain('request GET / stream=0');
+    expect(lines.every((e) => e.host === 'S')).toBe(true);
   });
 });

@@ -580,7 +580,28 @@ export class Http3Connection {
       s.contentLength = bodiless ? 0 : cl;
       if (kind === 'request') s.head = fields.some(([n, v]) => n === ':method' && v === 'HEAD');
     }
+    if (this.trace.enabled) this.traceSection(s.id, kind, fields);
     this.events.push({ type: 'headers', streamId: s.id, kind, fields });
+  }
+
+  /** The decoded section as a ladder line: "request GET /path", "response 200", "trailers 2 fields". */
+  private traceSection(id: number, kind: H3SectionEventKind, fields: readonly Field[]): void {
+    const get = (n: string) => fields.find(([k]) => k === n)?.[1] ?? '';
+    const what =
+      kind === 'request'
+        ? `${get(':method')} ${get(':path') || get(':authority')}`
+        : kind === 'trailers'
+          ? `${fields.length} field(s)`
+          : get(':status');
+    this.trace.emit({
+      t: this.now,
+      host: this.host,
+      layer: 'h3',
+      dir: 'in',
+      summary: `${kind} ${what} stream=${id}`,
+      fields: { streamId: id, kind, fields: fields.map(([n, v]) => `${n}: ${v}`) },
+      rfc: 'RFC 9114 §4.1',
+    });
   }
 
   /** Applies one input to the stream's receive state by the table in state.ts. */
