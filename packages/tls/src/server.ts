@@ -11,7 +11,7 @@
  * certificates during the handshake or after it (RFC 8446 §4.6.2), ALPN, SNI,
  * record_size_limit, certificate compression, KeyUpdate.
  */
-import { ByteReader, ByteWriter, utf8 } from '@stepwire/wire';
+import { ByteWriter } from '@stepwire/wire';
 import type { AntiReplayStore } from './anti-replay.ts';
 import {
   alert,
@@ -25,7 +25,7 @@ import {
 import { type CertificateCompressor, DEFAULT_COMPRESSORS, offeredCompression } from './cert-compression.ts';
 import { DEFAULT_CIPHER_SUITES, DEFAULT_GROUPS, GROUP_NAMES } from './client.ts';
 import { AlertDescription } from './codec/alert.ts';
-import { fromLatin1, latin1, TLS_1_2, TLS_1_3, writeOpaque } from './codec/common.ts';
+import { TLS_1_2, TLS_1_3 } from './codec/common.ts';
 import { type Extension, findExtension } from './codec/extensions.ts';
 import { type ClientHello, encodeHandshake, type HandshakeMessage } from './codec/handshake.ts';
 import { MAX_PLAINTEXT } from './codec/record.ts';
@@ -46,7 +46,6 @@ import {
   sealCookie,
   selectAlpn,
   selectPsk,
-  type TicketState,
 } from './handshake/client-hello.ts';
 import {
   type AnyTransition,
@@ -65,10 +64,11 @@ import type {
   ServerAgreement,
   ServerState,
 } from './handshake/server-states.ts';
+import { sealTicket, type TicketState, unsealTicket } from './handshake/tickets.ts';
 import { serverKeyShare } from './kex.ts';
 import { cipherSuite, finishedVerifyData, KeySchedule, resumptionPsk, Transcript } from './keyschedule.ts';
 
-export type { TicketState } from './handshake/client-hello.ts';
+export type { TicketState } from './handshake/tickets.ts';
 
 export interface TlsServerOptions extends TlsCommonOptions {
   /**
@@ -169,8 +169,6 @@ export class AntiReplayCache implements AntiReplayStore {
   }
 }
 
-/** The state of our default ticket format, sealed under the ticket key. */
-const TICKET_AAD = utf8('stepwire tls13 ticket v1');
 /** How much rejected 0-RTT data we skip; our tickets allow none, so this only covers misbehaving clients. */
 const EARLY_DATA_SKIP_LIMIT = 1 << 16;
 
@@ -870,28 +868,16 @@ export class TlsServer extends TlsConnection {
   }
 
   private sealTicket(t: TicketState): Uint8Array {
-    if (this.options.ticketCodec) return this.options.ticketCodec.seal(t);
-    const w = new ByteWriter(64);
-    w.u16(t.cipherSuite)
-      .u64(BigInt(Math.floor(t.issuedAt)))
-      .u32(t.lifetimeSeconds)
-      .u32(t.ageAdd)
-      .u32(t.maxEarlyData);
-    writeOpaque(w, 1, fromLatin1(t.alpn, 'alpn'), 'alpn');
-    w.u8(t.psk.length).bytes(t.psk);
-    const iv = this.crypto.randomBytes(12);
-    const sealed = this.crypto.aead('AES_256_GCM', this.ticketKey).seal(iv, TICKET_AAD, w.finish());
-    const out = new Uint8Array(12 + sealed.length);
-    out.set(iv, 0);
-    out.set(sealed, 12);
-    return out;
+    return this.options.ticketCodec
+      ? this.options.ticketCodec.seal(t)
+      : sealTicket(this.crypto, this.ticketKey, t);
   }
 
   /** The state in a ticket we issued and that is still valid, or undefined (then the PSK is just not used). */
   private openTicket(ticket: Uint8Array): TicketState | undefined {
     const state = this.options.ticketCodec
       ? this.options.ticketCodec.open(ticket)
-      : this.unsealTicket(ticket);
+      : unsealTicket(this.crypto, this.ticketKey, ticket);
     if (!state) {
       this.drop('ticket.rejected', 'ticket we cannot open', 'RFC 8446 §4.2.11');
       return undefined;
@@ -901,23 +887,6 @@ export class TlsServer extends TlsConnection {
       return undefined;
     }
     return state;
-  }
-
-  private unsealTicket(ticket: Uint8Array): TicketState | undefined {
-    if (ticket.length < 12 + 16) return undefined;
-    const plain = this.crypto
-      .aead('AES_256_GCM', this.ticketKey)
-      .open(ticket.subarray(0, 12), TICKET_AAD, ticket.subarray(12));
-    if (!plain) return undefined;
-    const r = new ByteReader(plain, 'tls.ticket');
-    const cipherSuiteId = r.u16('suite');
-    const issuedAt = Number(r.u64('issued'));
-    const lifetimeSeconds = r.u32('lifetime');
-    const ageAdd = r.u32('age add');
-    const maxEarlyData = r.u32('max early data');
-    const alpn = latin1(r.copy(r.u8('alpn length'), 'alpn'));
-    const psk = r.copy(r.u8('psk length'), 'psk');
-    return { cipherSuite: cipherSuiteId, issuedAt, lifetimeSeconds, ageAdd, maxEarlyData, alpn, psk };
   }
 }
 

@@ -20,6 +20,7 @@ import { QUIC_TRANSPORT_PARAMETERS } from '../connection.ts';
 import type { CryptoProvider, HashName } from '../crypto/provider.ts';
 import { type CipherSuiteParams, cipherSuite, finishedVerifyData, KeySchedule } from '../keyschedule.ts';
 import type { RetryState } from './server-states.ts';
+import type { TicketState } from './tickets.ts';
 
 /** What negotiation needs from the server's options. */
 export interface NegotiationOptions {
@@ -145,18 +146,6 @@ export interface PskChoice {
   ticket?: TicketState;
   /** psk_ke: no (EC)DHE; the client's shares go unanswered (RFC 8446 §4.2.9). */
   withoutDhe: boolean;
-}
-
-/** What a session ticket must bring back for resumption (RFC 8446 §4.6.1). */
-export interface TicketState {
-  cipherSuite: number;
-  issuedAt: number;
-  lifetimeSeconds: number;
-  ageAdd: number;
-  maxEarlyData: number;
-  /** The ALPN protocol of the connection that issued it ('' for none); 0-RTT must reuse it (RFC 8446 §4.2.10). */
-  alpn: string;
-  psk: Uint8Array;
 }
 
 export interface PskLookup {
