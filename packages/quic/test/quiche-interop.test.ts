@@ -5,7 +5,7 @@
  * its timers on the real clock, so our connection gets real milliseconds too.
  */
 import {
-  type AntiReplayCache,
+  AntiReplayCache,
   certificateSigner,
   certificateVerifier,
   pki,
@@ -221,5 +221,45 @@ describe('quiche client against our QUIC server', () => {
     });
     expect(Buffer.concat(got).equals(body)).toBe(true);
     expect(reply.toString()).toBe('got 300000');
+  });
+
+  it('resumes with a ticket we issued and sends 0-RTT data our server accepts', () => {
+    const antiReplay = new AntiReplayCache();
+    const ticketKey = new Uint8Array(32).fill(3);
+    const c1 = new QuichePeer({
+      role: 'client',
+      caPem: creds.ca.certificatePem,
+      alpn: [ALPN],
+      earlyData: true,
+    });
+    const f1 = c1.drain();
+    const s1 = ourServer(f1[0]!, { antiReplay, ticketKey });
+    for (const d of f1) s1.handle(d, now());
+    const ev1: QuicConnectionEvent[] = [];
+    ferry(s1, c1, ev1, () => c1.established && c1.session() !== null, { rounds: 50 });
+    const session = c1.session();
+    expect(session).not.toBeNull();
+
+    const c2 = new QuichePeer({
+      role: 'client',
+      caPem: creds.ca.certificatePem,
+      alpn: [ALPN],
+      earlyData: true,
+      session: session!,
+    });
+    // 0-RTT: once the ClientHello is out, the request follows before any answer.
+    const hello = c2.drain();
+    expect(c2.inEarlyData).toBe(true);
+    c2.send(0, Buffer.from('early hello'), true);
+    const f2 = [...hello, ...c2.drain()];
+    const s2 = ourServer(f2[0]!, { antiReplay, ticketKey });
+    for (const d of f2) s2.handle(d, now());
+    const ev2: QuicConnectionEvent[] = [];
+    events(s2, ev2);
+    // The stream data was opened from 0-RTT packets, before the client's Finished arrived.
+    const early = ev2.find((e) => e.type === 'stream-data');
+    expect(early && early.type === 'stream-data' && Buffer.from(early.data).toString()).toBe('early hello');
+    ferry(s2, c2, ev2, () => c2.established, { rounds: 50 });
+    expect(c2.resumed).toBe(true);
   });
 });
