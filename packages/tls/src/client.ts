@@ -25,7 +25,6 @@ import {
   ContentType,
   ExtensionType,
   HandshakeType,
-  NamedGroup,
   nameOf,
   PskKeyExchangeMode,
   SignatureScheme,
@@ -54,6 +53,15 @@ import {
   type TlsOutput,
 } from './connection.ts';
 import { HASH_LENGTH, type HashName } from './crypto/provider.ts';
+import {
+  canSendEarlyData,
+  DEFAULT_CIPHER_SUITES,
+  DEFAULT_GROUPS,
+  GROUP_NAMES,
+  initialShareGroups,
+  offeredPsk,
+  usableSession,
+} from './handshake/client-offer.ts';
 import type {
   CertificateRequestInfo,
   ClientConnected,
@@ -71,15 +79,7 @@ import {
   runTransition,
   type TransitionTable,
 } from './handshake/machine.ts';
-
-import {
-  clientKeyShare,
-  clientSharedSecret,
-  KEX_GROUPS,
-  type KexGroupName,
-  type KexShare,
-  X25519MLKEM768,
-} from './kex.ts';
+import { clientKeyShare, clientSharedSecret, type KexGroupName, type KexShare } from './kex.ts';
 import {
   CIPHER_SUITES,
   cipherSuite,
@@ -89,15 +89,7 @@ import {
   Transcript,
 } from './keyschedule.ts';
 
-/** The groups we implement by code point (kex.ts). */
-export const GROUP_NAMES: Record<number, KexGroupName> = KEX_GROUPS;
-
-export const DEFAULT_CIPHER_SUITES = [0x1301, 0x1302, 0x1303];
-/**
- * The hybrid post-quantum group first, as current browsers and OpenSSL 3.5 offer it
- * (draft-ietf-tls-ecdhe-mlkem), then X25519, P-256 and P-384.
- */
-export const DEFAULT_GROUPS = [X25519MLKEM768, NamedGroup.x25519, NamedGroup.secp256r1, NamedGroup.secp384r1];
+export { DEFAULT_CIPHER_SUITES, DEFAULT_GROUPS, GROUP_NAMES } from './handshake/client-offer.ts';
 
 export interface TlsClientOptions extends TlsCommonOptions {
   /** Sent as server_name (RFC 6066) unless it is an IP literal; the verifier checks the certificate against it. */
@@ -273,49 +265,23 @@ export class TlsClient extends TlsConnection {
     return this.guard(() => {
       if (this.hs.name !== 'START') throw new Error('start() called twice');
       const keyShares = new Map<number, KexShare>();
-      for (const g of this.initialShareGroups()) keyShares.set(g, clientKeyShare(this.crypto, groupName(g)));
+      for (const g of initialShareGroups(this.options))
+        keyShares.set(g, clientKeyShare(this.crypto, groupName(g)));
       this.clientRandom = this.crypto.randomBytes(32);
-      const offer = this.buildClientHello(keyShares, { earlyData: this.canSendEarlyData(), pskUsable: true });
+      const offer = this.buildClientHello(keyShares, {
+        earlyData: canSendEarlyData(this.options, this.now, this.quic),
+        pskUsable: true,
+      });
       // RFC 8446 §5.1: the initial ClientHello's record may say 0x0301, as most clients send it.
       this.plaintextRecordVersion = 0x0301;
       this.sendClientHello(offer);
       this.flushHandshake();
       this.plaintextRecordVersion = 0x0303;
-      const session = this.usableSession();
+      const session = usableSession(this.options, this.now);
       const early = session && offer.hello.extensions.some((e) => e.type === 'early_data');
       if (early) this.sendEarlyData(session);
       this.enter({ name: 'WAIT_SH', offer, earlyData: early ? 'attempted' : 'none' }, 'RFC 8446 §A.1');
     });
-  }
-
-  /** Which groups the first ClientHello carries shares for (see TlsClientOptions.groups). */
-  private initialShareGroups(): number[] {
-    const groups = (this.options.groups ?? DEFAULT_GROUPS).filter((g) => GROUP_NAMES[g]);
-    if (this.options.keyShareGroups) {
-      const chosen = this.options.keyShareGroups.filter((g) => groups.includes(g));
-      if (chosen.length === 0) throw new Error('keyShareGroups names no configured group');
-      return chosen;
-    }
-    const first = groups[0];
-    if (first === undefined) throw new Error('no supported group configured');
-    // A hybrid share alone would cost a HelloRetryRequest with every server that lacks it.
-    if (first === X25519MLKEM768 && groups.includes(NamedGroup.x25519)) return [first, NamedGroup.x25519];
-    return [first];
-  }
-
-  /** RFC 8446 §4.2.10: 0-RTT needs a ticket that allows it, for this much data and the same ALPN. */
-  private canSendEarlyData(): boolean {
-    const s = this.usableSession();
-    if (this.quic) {
-      // RFC 9001 §4.6.1: a QUIC ticket allows 0-RTT with max_early_data_size 0xffffffff; the
-      // amount is then bounded by the remembered transport parameters instead.
-      if (!this.quic.earlyData || !s || s.maxEarlyDataSize !== 0xffffffff) return false;
-      return s.alpn === undefined || this.options.alpnProtocols?.[0] === s.alpn;
-    }
-    const data = this.options.earlyData;
-    if (!data || !s || s.maxEarlyDataSize < data.length) return false;
-    if (s.alpn !== undefined && this.options.alpnProtocols?.[0] !== s.alpn) return false;
-    return true;
   }
 
   /** The early traffic key protects the 0-RTT data, right after the ClientHello (RFC 8446 §7.1). */
@@ -368,7 +334,7 @@ export class TlsClient extends TlsConnection {
     // RFC 9001 §8.2: a QUIC ClientHello carries our transport parameters.
     if (this.quic)
       exts.push({ type: 'raw', code: QUIC_TRANSPORT_PARAMETERS, data: this.quic.transportParameters });
-    const psk = pskUsable ? this.offeredPsk() : undefined;
+    const psk = pskUsable ? offeredPsk(this.options, this.now) : undefined;
     // early_data goes before pre_shared_key, which must be last (RFC 8446 §4.2.11).
     if (psk?.kind === 'resumption' && earlyData) exts.push({ type: 'early_data' });
     if (psk) {
@@ -394,45 +360,6 @@ export class TlsClient extends TlsConnection {
 
   private offersPostHandshakeAuth(): boolean {
     return this.options.postHandshakeAuth === true && !this.quic;
-  }
-
-  private offeredPsk(): OfferedPsk | undefined {
-    const s = this.usableSession();
-    if (s) {
-      // RFC 8446 §4.2.11.1: obfuscated_ticket_age = age in ms + ticket_age_add, mod 2^32.
-      const age = Math.max(0, Math.floor(this.now - s.receivedAt));
-      const hash = cipherSuite(s.cipherSuite).hash;
-      return {
-        kind: 'resumption',
-        identity: s.ticket,
-        key: s.psk,
-        hash,
-        obfuscatedTicketAge: (age + s.ageAdd) >>> 0,
-      };
-    }
-    const e = this.options.externalPsk;
-    // RFC 8446 §4.2.11: external identities use an obfuscated_ticket_age of 0.
-    if (e)
-      return {
-        kind: 'external',
-        identity: e.identity,
-        key: e.key,
-        hash: e.hash ?? 'sha256',
-        obfuscatedTicketAge: 0,
-      };
-    return undefined;
-  }
-
-  /** A ticket we may offer: not expired (RFC 8446 §4.6.1) and for a suite we still offer. */
-  private usableSession(): SessionTicket | undefined {
-    const s = this.options.session;
-    if (!s) return undefined;
-    if (this.now - s.receivedAt > s.lifetimeSeconds * 1000) return undefined;
-    // RFC 8446 §4.6.1: resume only toward the server name the ticket was issued for.
-    if (s.serverName !== this.options.serverName) return undefined;
-    if (!(this.options.cipherSuites ?? DEFAULT_CIPHER_SUITES).includes(s.cipherSuite)) return undefined;
-    if (!CIPHER_SUITES.has(s.cipherSuite)) return undefined;
-    return s;
   }
 
   /** Encode the ClientHello, filling in the PSK binder over its truncated form (RFC 8446 §4.2.11.2). */
