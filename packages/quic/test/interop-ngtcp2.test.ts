@@ -3,7 +3,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
+import { AntiReplayCache, certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
 import { ByteReader, bytesEqual, concatBytes, Prng, RealClock, TraceBus, utf8 } from '@stepwire/wire';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedCertificate } from '../../../test/support/peer-process.ts';
@@ -223,14 +223,21 @@ describe('our client against ngtcp2 gtlsserver (node:dgram, loopback)', () => {
 });
 
 describe('ngtcp2 gtlsclient against our server (node:dgram, loopback)', () => {
-  async function serve(retry: boolean) {
+  async function serve(retry: boolean, early = false) {
     const sock = await loopbackSocket();
     const port = (sock.address() as { port: number }).port;
     const clock = new RealClock();
     const events: { conn: QuicConnection; e: QuicConnectionEvent }[] = [];
     const requests = new Map<number, Uint8Array>();
+    const trace = new TraceBus();
+    const lines: string[] = [];
+    trace.on((e) => lines.push(`${e.dir} ${e.summary}`));
+    // For resumption every connection's TLS server shares one ticket key and one anti-replay store.
+    const ticketKey = new Prng(77).bytes(32);
+    const antiReplay = new AntiReplayCache();
     const endpoint = new QuicEndpoint({
       tlsEpoch: Date.now() - clock.now(),
+      trace,
       server: {
         retry,
         // Short, so a close lost on the way still ends in an idle timeout within the test (RFC 9000 §10.1).
@@ -240,6 +247,7 @@ describe('ngtcp2 gtlsclient against our server (node:dgram, loopback)', () => {
             signer: certificateSigner(creds.leaf),
             alpnProtocols: ['h3'],
             transportParameters,
+            ...(early ? { ticketKey, antiReplay, maxEarlyData: 0xffffffff } : {}),
           }),
       },
     });
@@ -256,7 +264,7 @@ describe('ngtcp2 gtlsclient against our server (node:dgram, loopback)', () => {
       },
     });
     drivers.push(driver);
-    return { port, events, requests, driver };
+    return { port, events, requests, driver, lines };
   }
 
   async function runClient(port: number, extra: string[] = []): Promise<number | null> {
@@ -307,5 +315,159 @@ describe('ngtcp2 gtlsclient against our server (node:dgram, loopback)', () => {
     if (closed?.type === 'closed' && closed.error)
       expect(closed.error).toMatchObject({ source: 'peer', application: true, code: 0x100 });
     if (extra.some((a) => a.startsWith('--key-update'))) expect(conn.keyUpdates).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('resumption and 0-RTT with ngtcp2 (RFC 9001 §4.6)', () => {
+  it('gtlsclient resumes against our server and its request arrives in 0-RTT, which we take', async () => {
+    const sock = await loopbackSocket();
+    const port = (sock.address() as { port: number }).port;
+    const clock = new RealClock();
+    const trace = new TraceBus();
+    const lines: string[] = [];
+    trace.on((e) => lines.push(`${e.dir} ${e.summary}`));
+    const ticketKey = new Prng(77).bytes(32);
+    const antiReplay = new AntiReplayCache();
+    const connected: QuicConnectionEvent[] = [];
+    const endpoint = new QuicEndpoint({
+      tlsEpoch: Date.now() - clock.now(),
+      trace,
+      server: {
+        tls: (transportParameters) =>
+          createQuicTlsServer({
+            signer: certificateSigner(creds.leaf),
+            alpnProtocols: ['h3'],
+            transportParameters,
+            ticketKey,
+            antiReplay,
+            maxEarlyData: 0xffffffff,
+          }),
+      },
+    });
+    const requests = new Map<QuicConnection, Map<number, Uint8Array>>();
+    const driver = new QuicDriver(endpoint, sock, clock, {
+      onEvent: (conn, e) => {
+        if (e.type === 'connected') {
+          connected.push(e);
+          conn.write(conn.openStream('uni'), CONTROL_STREAM);
+        }
+        if (e.type === 'stream-data' && e.id % 4 === 0) {
+          const m = requests.get(conn) ?? new Map<number, Uint8Array>();
+          requests.set(conn, m);
+          m.set(e.id, concatBytes(m.get(e.id) ?? new Uint8Array(0), e.data));
+          if (e.fin)
+            conn.write(e.id, concatBytes(RESPONSE_HEADERS, h3Frame(0x00, BODY.subarray(0, 1000))), true);
+        }
+      },
+    });
+    drivers.push(driver);
+    const files = [`--session-file=${join(dir, 'session.pem')}`, `--tp-file=${join(dir, 'tp.txt')}`];
+    const run = () =>
+      new Promise<number | null>((resolve) => {
+        const c = spawn(
+          'gtlsclient',
+          [
+            '--quiet',
+            '--exit-on-all-streams-close',
+            '--timeout=10s',
+            ...files,
+            '127.0.0.1',
+            String(port),
+            `https://127.0.0.1:${port}/`,
+          ],
+          { stdio: 'ignore' },
+        );
+        children.push(c);
+        const t = setTimeout(() => resolve(-1), 30_000);
+        c.once('exit', (code) => {
+          clearTimeout(t);
+          resolve(code);
+        });
+      });
+    expect(await run()).toBe(0);
+    const before = lines.filter((l) => l.startsWith('in 0-RTT')).length;
+    expect(before).toBe(0);
+    expect(await run()).toBe(0);
+    expect(connected).toHaveLength(2);
+    expect(connected[1]).toEqual({ type: 'connected', alpn: 'h3', earlyData: 'accepted' });
+    // Its request came in 0-RTT packets that we opened with the early keys.
+    expect(lines.some((l) => l.startsWith('in 0-RTT') && l.includes('STREAM'))).toBe(true);
+  });
+
+  it('our client resumes against gtlsserver and sends its request in 0-RTT', async () => {
+    const port = await freePort();
+    children.push(
+      spawn('gtlsserver', ['--quiet', '-d', htdocs, '127.0.0.1', String(port), key, cert], {
+        stdio: 'ignore',
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const clock = new RealClock();
+    const trace = new TraceBus();
+    const lines: string[] = [];
+    trace.on((e) => lines.push(`${e.dir} ${e.summary}`));
+    const sock = await loopbackSocket();
+    let ticket: Extract<QuicConnectionEvent, { type: 'session-ticket' }> | undefined;
+    const done = new Map<QuicConnection, Uint8Array>();
+    const finished = new Set<QuicConnection>();
+    const connected: QuicConnectionEvent[] = [];
+    const request = (c: QuicConnection) => {
+      c.write(c.openStream('uni'), CONTROL_STREAM);
+      c.write(c.openStream('bidi'), getRequest(`127.0.0.1:${port}`, '/big.bin'), true);
+    };
+    const driver = new QuicDriver(
+      new QuicEndpoint({ tlsEpoch: Date.now() - clock.now(), trace }),
+      sock,
+      clock,
+      {
+        onEvent: (c, e) => {
+          if (e.type === 'session-ticket') ticket = e;
+          if (e.type === 'connected') {
+            connected.push(e);
+            if (e.earlyData === undefined) request(c);
+          }
+          if (e.type === 'stream-data' && e.id === 0) {
+            done.set(c, concatBytes(done.get(c) ?? new Uint8Array(0), e.data));
+            if (e.fin) finished.add(c);
+          }
+        },
+      },
+    );
+    drivers.push(driver);
+    const tls =
+      (o: { session?: NonNullable<typeof ticket>['ticket'] } = {}) =>
+      (transportParameters: Uint8Array) =>
+        createQuicTlsClient({
+          serverName: 'stepwire.test',
+          verifier: certificateVerifier({ ca: readFileSync(cert, 'utf8') }),
+          alpnProtocols: ['h3'],
+          transportParameters,
+          ...(o.session ? { session: o.session, earlyData: true } : {}),
+        });
+    const first = driver.connect({ address: '127.0.0.1', port }, { tls: tls() });
+    await waitFor('the first response', () => finished.has(first));
+    await waitFor('a ticket', () => ticket !== undefined, 3000);
+    first.close(clock.now(), 0x100);
+    driver.flush();
+    const t = ticket;
+    if (!t?.transportParameters) throw new Error('no ticket with transport parameters');
+    const second = driver.connect(
+      { address: '127.0.0.1', port },
+      { tls: tls({ session: t.ticket }), earlyTransportParameters: t.transportParameters },
+    );
+    // Written before the handshake: 0-RTT.
+    request(second);
+    driver.flush();
+    await waitFor('the second response', () => finished.has(second));
+    const body = concatBytes(
+      ...h3Frames(done.get(second) ?? new Uint8Array(0))
+        .filter((f) => f.type === 0)
+        .map((f) => f.payload),
+    );
+    expect(bytesEqual(body, BODY)).toBe(true);
+    expect(lines.some((l) => l.startsWith('out 0-RTT') && l.includes('STREAM'))).toBe(true);
+    expect(connected[1]).toEqual({ type: 'connected', alpn: 'h3', earlyData: 'accepted' });
+    second.close(clock.now(), 0x100);
+    driver.flush();
   });
 });
