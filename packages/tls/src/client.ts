@@ -164,67 +164,67 @@ export class TlsClient extends TlsConnection {
    * The client's legal steps (RFC 8446 §A.1): (state, message) → handler, the states it may
    * lead to and the section that allows it. Anything else is an unexpected_message.
    */
-  private readonly transitions: TransitionTable<ClientState> = {
+  private static readonly transitions: TransitionTable<TlsClient, ClientState> = {
     WAIT_SH: {
       hello_retry_request: {
         rfc: 'RFC 8446 §4.1.4',
         next: ['WAIT_SH'],
-        handle: (s, m, raw) => this.onHelloRetryRequest(s, m, raw),
+        handle: (c, s, m, raw) => c.onHelloRetryRequest(s, m, raw),
       },
       server_hello: {
         rfc: 'RFC 8446 §4.1.3, §A.1',
         next: ['WAIT_EE'],
-        handle: (s, m, raw) => this.onServerHello(s, m, raw),
+        handle: (c, s, m, raw) => c.onServerHello(s, m, raw),
       },
     },
     WAIT_EE: {
       encrypted_extensions: {
         rfc: 'RFC 8446 §4.3.1, §A.1',
         next: ['WAIT_CERT_CR', 'WAIT_FINISHED'],
-        handle: (s, m, raw) => this.onEncryptedExtensions(s, m, raw),
+        handle: (c, s, m, raw) => c.onEncryptedExtensions(s, m, raw),
       },
     },
     WAIT_CERT_CR: {
       certificate_request: {
         rfc: 'RFC 8446 §4.3.2',
         next: ['WAIT_CERT'],
-        handle: (s, m, raw) => this.onCertificateRequest(s, m, raw),
+        handle: (c, s, m, raw) => c.onCertificateRequest(s, m, raw),
       },
       certificate: {
         rfc: 'RFC 8446 §4.4.2',
         next: ['WAIT_CV'],
-        handle: (s, m, raw) => this.onCertificate(s, m, raw),
+        handle: (c, s, m, raw) => c.onCertificate(s, m, raw),
       },
       compressed_certificate: {
         rfc: 'RFC 8879 §4, RFC 8446 §4.4.2',
         next: ['WAIT_CV'],
-        handle: (s, m, raw) => this.onCompressedCertificate(s, m, raw),
+        handle: (c, s, m, raw) => c.onCompressedCertificate(s, m, raw),
       },
     },
     WAIT_CERT: {
       certificate: {
         rfc: 'RFC 8446 §4.4.2',
         next: ['WAIT_CV'],
-        handle: (s, m, raw) => this.onCertificate(s, m, raw),
+        handle: (c, s, m, raw) => c.onCertificate(s, m, raw),
       },
       compressed_certificate: {
         rfc: 'RFC 8879 §4, RFC 8446 §4.4.2',
         next: ['WAIT_CV'],
-        handle: (s, m, raw) => this.onCompressedCertificate(s, m, raw),
+        handle: (c, s, m, raw) => c.onCompressedCertificate(s, m, raw),
       },
     },
     WAIT_CV: {
       certificate_verify: {
         rfc: 'RFC 8446 §4.4.3',
         next: ['WAIT_FINISHED'],
-        handle: (s, m, raw) => this.onCertificateVerify(s, m, raw),
+        handle: (c, s, m, raw) => c.onCertificateVerify(s, m, raw),
       },
     },
     WAIT_FINISHED: {
       finished: {
         rfc: 'RFC 8446 §4.4.4',
         next: ['CONNECTED'],
-        handle: (s, m, raw) => this.onFinished(s, m, raw),
+        handle: (c, s, m, raw) => c.onFinished(s, m, raw),
       },
     },
   };
@@ -243,10 +243,10 @@ export class TlsClient extends TlsConnection {
 
   protected onHandshakeMessage(msg: HandshakeMessage, raw: Uint8Array): void {
     const state = this.hs;
-    const row = findTransition(this.transitions, state, msg);
+    const row = findTransition(TlsClient.transitions, state, msg);
     this.row = row;
     try {
-      runTransition(row, state, msg, raw);
+      runTransition(row, this, state, msg, raw);
     } finally {
       this.row = undefined;
     }

@@ -192,40 +192,40 @@ export class TlsServer extends TlsConnection {
    * The server's legal steps (RFC 8446 §A.2): (state, message) → handler, the states it may
    * lead to and the section that allows it. Anything else is an unexpected_message.
    */
-  private readonly transitions: TransitionTable<ServerState> = {
+  private static readonly transitions: TransitionTable<TlsServer, ServerState> = {
     START: {
       client_hello: {
         rfc: 'RFC 8446 §4.1.2, §A.2',
         next: ['START', 'NEGOTIATED', 'WAIT_EOED', 'WAIT_CERT', 'WAIT_FINISHED'],
-        handle: (s, m, raw) => this.onClientHello(s, m, raw),
+        handle: (c, s, m, raw) => c.onClientHello(s, m, raw),
       },
     },
     WAIT_EOED: {
       end_of_early_data: {
         rfc: 'RFC 8446 §4.5',
         next: ['WAIT_FINISHED'],
-        handle: (s, _m, raw) => this.onEndOfEarlyData(s, raw),
+        handle: (c, s, _m, raw) => c.onEndOfEarlyData(s, raw),
       },
     },
     WAIT_CERT: {
       certificate: {
         rfc: 'RFC 8446 §4.4.2, §A.2',
         next: ['WAIT_CV', 'WAIT_FINISHED'],
-        handle: (s, m, raw) => this.onClientCertificate(s, m, raw),
+        handle: (c, s, m, raw) => c.onClientCertificate(s, m, raw),
       },
     },
     WAIT_CV: {
       certificate_verify: {
         rfc: 'RFC 8446 §4.4.3',
         next: ['WAIT_FINISHED'],
-        handle: (s, m, raw) => this.onClientCertificateVerify(s, m, raw),
+        handle: (c, s, m, raw) => c.onClientCertificateVerify(s, m, raw),
       },
     },
     WAIT_FINISHED: {
       finished: {
         rfc: 'RFC 8446 §4.4.4',
         next: ['CONNECTED'],
-        handle: (s, m, raw) => this.onFinished(s, m, raw),
+        handle: (c, s, m, raw) => c.onFinished(s, m, raw),
       },
     },
   };
@@ -234,26 +234,26 @@ export class TlsServer extends TlsConnection {
    * Post-handshake client authentication (RFC 8446 §4.6.2): after our CertificateRequest,
    * the client's Certificate, CertificateVerify (with a certificate) and Finished.
    */
-  private readonly phaTransitions: TransitionTable<PostHandshakeAuthState> = {
+  private static readonly phaTransitions: TransitionTable<TlsServer, PostHandshakeAuthState> = {
     WAIT_CERT: {
       certificate: {
         rfc: 'RFC 8446 §4.6.2, §4.4.2',
         next: ['WAIT_CV', 'WAIT_FINISHED'],
-        handle: (s, m, raw) => this.onPhaCertificate(s, m, raw),
+        handle: (c, s, m, raw) => c.onPhaCertificate(s, m, raw),
       },
     },
     WAIT_CV: {
       certificate_verify: {
         rfc: 'RFC 8446 §4.6.2, §4.4.3',
         next: ['WAIT_FINISHED'],
-        handle: (s, m, raw) => this.onPhaCertificateVerify(s, m, raw),
+        handle: (c, s, m, raw) => c.onPhaCertificateVerify(s, m, raw),
       },
     },
     WAIT_FINISHED: {
       finished: {
         rfc: 'RFC 8446 §4.6.2, §4.4.4',
         next: ['IDLE'],
-        handle: (s, m, raw) => this.onPhaFinished(s, m, raw),
+        handle: (c, s, m, raw) => c.onPhaFinished(s, m, raw),
       },
     },
   };
@@ -271,10 +271,10 @@ export class TlsServer extends TlsConnection {
 
   protected onHandshakeMessage(msg: HandshakeMessage, raw: Uint8Array): void {
     const state = this.hs;
-    const row = findTransition(this.transitions, state, msg);
+    const row = findTransition(TlsServer.transitions, state, msg);
     this.row = row;
     try {
-      runTransition(row, state, msg, raw);
+      runTransition(row, this, state, msg, raw);
     } finally {
       this.row = undefined;
     }
@@ -764,10 +764,10 @@ export class TlsServer extends TlsConnection {
       return;
     }
     const state = this.pha;
-    const row = findTransition(this.phaTransitions, state, msg, ' of post-handshake authentication');
+    const row = findTransition(TlsServer.phaTransitions, state, msg, ' of post-handshake authentication');
     this.row = row;
     try {
-      runTransition(row, state, msg, raw);
+      runTransition(row, this, state, msg, raw);
     } finally {
       this.row = undefined;
     }

@@ -165,14 +165,14 @@ describe('the table itself', () => {
     const table = {
       A: { finished: { rfc: 'RFC 8446 §4.4.4', next: ['B'], handle: () => {} } },
     } as const;
-    const row = findTransition<{ name: 'A' | 'B' }>(
+    const row = findTransition<unknown, { name: 'A' | 'B' }>(
       table,
       { name: 'A' },
       { msgType: 'finished', verifyData: new Uint8Array(32) },
     );
     expect(row.rfc).toBe('RFC 8446 §4.4.4');
     expect(() =>
-      findTransition<{ name: 'A' | 'B' }>(
+      findTransition<unknown, { name: 'A' | 'B' }>(
         table,
         { name: 'B' },
         { msgType: 'finished', verifyData: new Uint8Array(32) },

@@ -16,28 +16,30 @@ export interface NamedState {
   readonly name: string;
 }
 
-export interface Transition<S extends NamedState, K extends S['name'], M extends MessageType> {
+export interface Transition<C, S extends NamedState, K extends S['name'], M extends MessageType> {
   /** Where RFC 8446 allows this message in this state. */
   readonly rfc: string;
   /** The states the handler may enter (in order, when it passes through several). */
   readonly next: readonly S['name'][];
-  readonly handle: (state: Extract<S, { name: K }>, msg: MessageOf<M>, raw: Uint8Array) => void;
+  /** The step, run on the machine `C` with the state's data and the message. */
+  readonly handle: (machine: C, state: Extract<S, { name: K }>, msg: MessageOf<M>, raw: Uint8Array) => void;
 }
 
-export type TransitionTable<S extends NamedState> = {
-  readonly [K in S['name']]?: { readonly [M in MessageType]?: Transition<S, K, M> };
+/** A role's table, written once (a static of the machine's class), not per connection. */
+export type TransitionTable<C, S extends NamedState> = {
+  readonly [K in S['name']]?: { readonly [M in MessageType]?: Transition<C, S, K, M> };
 };
 
 /** A row with its state and message erased, as the dispatcher holds it. */
 export interface AnyTransition {
   readonly rfc: string;
   readonly next: readonly string[];
-  readonly handle: (state: never, msg: never, raw: Uint8Array) => void;
+  readonly handle: (machine: never, state: never, msg: never, raw: Uint8Array) => void;
 }
 
 /** The row for `msg` in `state`, or an unexpected_message alert. */
-export function findTransition<S extends NamedState>(
-  table: TransitionTable<S>,
+export function findTransition<C, S extends NamedState>(
+  table: TransitionTable<C, S>,
   state: S,
   msg: HandshakeMessage,
   where = '',
@@ -50,14 +52,15 @@ export function findTransition<S extends NamedState>(
 }
 
 /** Run a row's handler with the state and message it was found for. */
-export function runTransition<S extends NamedState>(
+export function runTransition<C, S extends NamedState>(
   row: AnyTransition,
+  machine: C,
   state: S,
   msg: HandshakeMessage,
   raw: Uint8Array,
 ): void {
   // The table's types tie each handler to its (state, message); the lookup above matched both.
-  (row.handle as (s: S, m: HandshakeMessage, r: Uint8Array) => void)(state, msg, raw);
+  (row.handle as (c: C, s: S, m: HandshakeMessage, r: Uint8Array) => void)(machine, state, msg, raw);
 }
 
 function unexpected(reason: string): TlsAlertError {
