@@ -99,6 +99,17 @@ export function rackRetransmitted(tcb: ControlBlock, start: number, end: number)
   }
 }
 
+/**
+ * Losses RACK marked that will not be retransmitted from `relost` after all (the queue was
+ * dropped with the recovery that held it, or no recovery could start): unmarked, so the
+ * next look finds them again. A segment marked lost is never looked at again; left marked
+ * and unsent it would wait for the RTO.
+ */
+export function rackForgetLost(tcb: ControlBlock): void {
+  const r = tcb.rack;
+  for (let i = r.head; i < r.flags.length; i++) r.flags[i] = r.flags[i]! & ~LOST;
+}
+
 /** After an RTO every SACK is forgotten (RFC 2018 §8): so are the deliveries it reported. */
 export function rackOnRto(tcb: ControlBlock): void {
   const r = tcb.rack;

@@ -8,7 +8,7 @@ import * as wire from '@stepwire/wire';
 import type { SackBlock } from '../options.ts';
 import type { ControlBlock } from './control-block.ts';
 import { ecnQueueCwr } from './ecn.ts';
-import { rackDetect, rackOnDsack, rackOnRecoveryExit, rackOnRto } from './rack.ts';
+import { rackDetect, rackForgetLost, rackOnDsack, rackOnRecoveryExit, rackOnRto } from './rack.ts';
 import { retransmitRange } from './segments.ts';
 
 const { seqAdd, seqDiff, seqGeq, seqGt, seqLeq, seqLt, seqMax } = wire;
@@ -29,7 +29,21 @@ export function pipe(tcb: ControlBlock): number {
   const notLost = seqDiff(max, lostEnd) - sb.sackedBetween(lostEnd, max);
   const rxEnd = seqLt(tcb.recovery.highRxt, max) ? tcb.recovery.highRxt : max;
   const rexmitted = seqGt(rxEnd, una) ? seqDiff(rxEnd, una) - sb.sackedBetween(una, rxEnd) : 0;
-  return notLost + rexmitted;
+  // RFC 8985 §6: RACK may know of losses the DupThresh rule does not (DupThresh raised by
+  // reordering): the ranges it marked lost, waiting in `relost`, are not in the network.
+  // Counted in flight they can hold pipe above cwnd with nothing really out, so nothing is
+  // sent, no ACK comes, and only the RTO ends the wait.
+  let gone = 0;
+  const relost = tcb.recovery.relost;
+  for (let k = 0; k < relost.length; k += 2) {
+    const s = seqMax(relost[k]!, una);
+    const e = seqLt(relost[k + 1]!, max) ? relost[k + 1]! : max;
+    if (!seqGt(e, s)) continue;
+    const out = seqDiff(e, s) - sb.sackedBetween(s, e);
+    // As the sums above count it: once above the DupThresh boundary, once more if sent again.
+    gone += out * ((seqGeq(s, lostEnd) ? 1 : 0) + (seqLt(s, rxEnd) ? 1 : 0));
+  }
+  return Math.max(0, notLost + rexmitted - gone);
 }
 
 export function onDupAck(tcb: ControlBlock): void {
@@ -164,6 +178,9 @@ export function onNewAckCongestion(tcb: ControlBlock, ackedBytes: number): void 
     r.inRecovery = false;
     r.dupAcks = 0;
     r.rxtLog.length = 0;
+    // Losses still queued (new data sent during the recovery, above `recover`) are found
+    // again by RACK and start the next recovery, rather than waiting for the RTO.
+    if (r.relost.length) rackForgetLost(tcb);
     r.relost.length = 0;
     tcb.cc.onRecoveryExit(tcb.now, tcb.flightSize());
     rackOnRecoveryExit(tcb);
@@ -348,7 +365,10 @@ export function rackLoss(tcb: ControlBlock): void {
   if (lost.length === 0) return;
   const r = tcb.recovery;
   if (!r.inRecovery) {
-    if (seqLt(tcb.snd.una, r.recover)) return;
+    if (seqLt(tcb.snd.una, r.recover)) {
+      rackForgetLost(tcb); // found again once the earlier window is acknowledged
+      return;
+    }
     enterRecovery(tcb, false);
   }
   for (const x of lost) r.relost.push(x);
