@@ -6,6 +6,8 @@
  * client_application_traffic_secret_N (§4.4), and the alerts for each way it can go wrong.
  * The independent oracle is OpenSSL: test/tls-pha-openssl.test.ts.
  */
+
+import { fc, test } from '@fast-check/vitest';
 import { ByteReader, ParseError, utf8 } from '@stepwire/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateSigner } from '../src/auth.ts';
@@ -15,6 +17,12 @@ import { encodeExtensions, readExtensions } from '../src/codec/extensions.ts';
 import { decodeHandshake, encodeHandshake } from '../src/codec/handshake.ts';
 import type { TlsEvent, TlsOutput } from '../src/connection.ts';
 import { TlsServer, type TlsServerOptions } from '../src/server.ts';
+import {
+  arbitraryCertificate,
+  arbitraryCertificateRequest,
+  arbitraryCertificateVerify,
+  arbitraryFinished,
+} from '../src/testing.ts';
 import { makeIdentity, pinnedVerifier, signerFor, type TestIdentity } from './helpers/node-auth.ts';
 import { deliver, pump } from './helpers/pump.ts';
 import { PROVIDERS } from './providers.ts';
@@ -216,5 +224,49 @@ describe.each(PROVIDERS)('post-handshake client authentication ($name)', (crypto
     const { hello } = connect();
     const raw = hello!.subarray(5);
     expect(encodeHandshake(decodeHandshake(raw))).toEqual(raw);
+  });
+
+  it('is neither offered nor requested in QUIC mode (RFC 9001 §4.4)', () => {
+    const client = new TlsClient({
+      crypto,
+      serverName: 'stepwire.test',
+      verifier: pinnedVerifier([ec]),
+      postHandshakeAuth: true,
+      alpnProtocols: ['h3'],
+      quic: { transportParameters: Uint8Array.of(1, 2) },
+    });
+    const first = client.start(NOW);
+    const crypto0 = first.events.find((e) => e.type === 'quic-crypto');
+    if (crypto0?.type !== 'quic-crypto') throw new Error('no CRYPTO data');
+    const ch = decodeHandshake(crypto0.data);
+    if (ch.msgType !== 'client_hello') throw new Error('not a ClientHello');
+    expect(ch.extensions.some((e) => e.type === 'post_handshake_auth')).toBe(false);
+  });
+
+  test.prop(
+    [
+      fc.oneof(
+        arbitraryCertificate,
+        arbitraryCertificateVerify,
+        arbitraryFinished,
+        arbitraryCertificateRequest,
+      ),
+      fc.boolean(),
+    ],
+    { numRuns: 25 },
+  )('hostile post-handshake messages from the client end in an alert, never an exception', (msg, asked) => {
+    const { client, server } = connect();
+    if (asked) server.requestClientCertificate(NOW);
+    const c = client as unknown as {
+      guard: (fn: () => void) => TlsOutput;
+      sendHandshake: (m: unknown, t: boolean) => void;
+    };
+    const out = c.guard(() => c.sendHandshake(msg, false));
+    const r = deliver(server, out);
+    const err = r.events.find((e) => e.type === 'error');
+    // Each is refused with the RFC's alert for it; none is our own failure.
+    expect(err).toBeDefined();
+    expect(err).not.toMatchObject({ alertName: 'internal_error' });
+    expect(r.events.some((e) => e.type === 'client-certificate')).toBe(false);
   });
 });
