@@ -35,7 +35,8 @@ export class ConnectionIds {
   private nextLocalSeq = 0;
   private readonly peer: PeerCid[] = [];
   private current: PeerCid;
-  private readonly retiredPeerSeqs = new Set<number>();
+  /** Every peer sequence number below this is retired (Retire Prior To only grows, §5.1.2). */
+  private retiredBelow = 0;
   private readonly retirePending = new Set<number>();
   private readonly newPending = new Set<number>();
   readonly endpointEvents: EndpointEvent[] = [];
@@ -116,12 +117,21 @@ export class ConnectionIds {
         );
       return;
     }
-    if (!this.retiredPeerSeqs.has(seq)) {
+    if (seq >= this.retiredBelow) {
       if (seq < retirePriorTo) this.retire(seq);
       else this.peer.push({ seq, cid, resetToken: token });
     }
     // §5.1.2: Retire Prior To retires every ID below it; we move to a live one.
     for (const c of [...this.peer]) if (c.seq < retirePriorTo) this.retire(c.seq);
+    this.retiredBelow = Math.max(this.retiredBelow, retirePriorTo);
+    // §5.1.2: more IDs waiting to be retired than twice our limit may be treated as an error
+    // (a peer could otherwise make us hold RETIRE_CONNECTION_ID frames without bound).
+    if (this.retirePending.size > 2 * this.activeLimit)
+      throw transportError(
+        'CONNECTION_ID_LIMIT_ERROR',
+        'too many connection IDs waiting to be retired (RFC 9000 §5.1.2)',
+        FrameType.NEW_CONNECTION_ID,
+      );
     // §5.1.1: more active IDs than our active_connection_id_limit.
     if (this.peer.length > this.activeLimit)
       throw transportError(
@@ -132,7 +142,6 @@ export class ConnectionIds {
   }
 
   private retire(seq: number): void {
-    this.retiredPeerSeqs.add(seq);
     this.retirePending.add(seq);
     const i = this.peer.findIndex((c) => c.seq === seq);
     if (i < 0) return;

@@ -13,6 +13,7 @@ import {
 import { type DatagramEvent, type OpenedPacketInfo, openDatagram } from '../crypto/datagram.ts';
 import { KeyPhaseState } from '../crypto/key-update.ts';
 import {
+  AEAD_LIMITS,
   derivePacketKeys,
   initialKeys,
   nodeQuicCrypto,
@@ -162,6 +163,7 @@ export class QuicConnection {
   private bytesReceived = 0;
   private bytesSent = 0;
   private readonly undecryptable: Uint8Array[] = [];
+  private authFailures = 0;
 
   // ---- streams and flow control (RFC 9000 §2-§4) ----
   private readonly streamSet: StreamSet;
@@ -545,6 +547,7 @@ export class QuicConnection {
         return false;
       case 'dropped':
         this.drop(now, 'quic.rx.dropped', ev.reason);
+        if (ev.reason === 'authentication failed') this.onAuthenticationFailure(now);
         return false;
       case 'violation':
         this.closeWithError(now, transportError(ev.error, ev.reason));
@@ -1316,6 +1319,20 @@ export class QuicConnection {
     this.pathChallenge = { data: this.random(8), sent: false, deadline: now + 3 * this.ptoDuration() };
     this.counters.inc('quic.path.migrated');
     this.trace1(now, 'local', `peer moved to ${remote.address}:${remote.port}: validating`, 'RFC 9000 §9.3');
+  }
+
+  /**
+   * RFC 9001 §6.6: packets that fail authentication count against the integrity limit of
+   * the AEAD across all keys; reaching it ends the connection with AEAD_LIMIT_REACHED.
+   */
+  private onAuthenticationFailure(now: number): void {
+    this.authFailures++;
+    const suite = this.oneRtt?.rx.suite ?? 'TLS_AES_128_GCM_SHA256';
+    if (this.authFailures >= AEAD_LIMITS[suite].integrity)
+      this.closeWithError(
+        now,
+        transportError('AEAD_LIMIT_REACHED', 'integrity limit reached (RFC 9001 §6.6)'),
+      );
   }
 
   private closeWithError(now: number, e: TransportError): void {

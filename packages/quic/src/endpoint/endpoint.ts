@@ -67,6 +67,8 @@ export interface QuicEndpointOptions {
   secret?: Uint8Array;
   trace?: TraceBus;
   host?: string;
+  /** The peer's host name in trace events (a ladder draws the arrow to it). */
+  peer?: string;
   /** Passed to each connection: calendar milliseconds at now = 0, for TLS. */
   tlsEpoch?: number;
   /** Lifetime of a Retry token, ms (RFC 9000 §8.1.3 leaves it to the server). */
@@ -105,6 +107,7 @@ export class QuicEndpoint {
   private readonly secret: Uint8Array;
   private readonly trace: TraceBus;
   private readonly host: string;
+  private readonly peer: string | undefined;
   private readonly server: QuicServerConfig | undefined;
   private readonly tokenLifetime: number;
   private readonly tlsEpoch: number;
@@ -123,6 +126,7 @@ export class QuicEndpoint {
     this.secret = opts.secret ?? this.random(32);
     this.trace = opts.trace ?? silentTrace;
     this.host = opts.host ?? 'quic';
+    this.peer = opts.peer;
     this.server = opts.server;
     this.tokenLifetime = opts.retryTokenLifetime ?? 10_000;
     this.tlsEpoch = opts.tlsEpoch ?? 0;
@@ -170,7 +174,7 @@ export class QuicEndpoint {
 
   private connectionBase(): Pick<
     QuicConnectionOptions,
-    'crypto' | 'random' | 'localCidLength' | 'resetTokenFor' | 'trace' | 'host' | 'tlsEpoch'
+    'crypto' | 'random' | 'localCidLength' | 'resetTokenFor' | 'trace' | 'host' | 'tlsEpoch' | 'peer'
   > {
     return {
       tlsEpoch: this.tlsEpoch,
@@ -180,6 +184,7 @@ export class QuicEndpoint {
       resetTokenFor: (cid) => this.resetToken(cid),
       trace: this.trace,
       host: this.host,
+      ...(this.peer ? { peer: this.peer } : {}),
     };
   }
 
