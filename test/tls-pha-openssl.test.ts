@@ -6,7 +6,8 @@
  *
  * - our server asks `openssl s_client -enable_pha` for its certificate after the handshake;
  * - `openssl s_server` (interactive command 'c': SSL_verify_client_post_handshake) asks our
- *   client, which offered post_handshake_auth.
+ *   client, which offered post_handshake_auth;
+ * - and a second judge: our server asks `gnutls-cli --post-handshake-auth`.
  */
 import net from 'node:net';
 import {
@@ -19,7 +20,13 @@ import {
 } from '@stepwire/tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pkiSigner, pkiVerifier, tcpConnect } from './support/tls-ours.ts';
-import { startOpensslClient, startOpensslServer, stopAllPeers, tlsFixtures } from './support/tls-peers.ts';
+import {
+  startGnutlsClient,
+  startOpensslClient,
+  startOpensslServer,
+  stopAllPeers,
+  tlsFixtures,
+} from './support/tls-peers.ts';
 
 afterAll(stopAllPeers);
 
@@ -246,6 +253,36 @@ describe('post-handshake client authentication with OpenSSL (RFC 8446 §4.6.2)',
     } finally {
       socket.destroy();
       await srv.stop();
+    }
+  });
+
+  it('our server asks gnutls-cli --post-handshake-auth after the handshake and verifies its chain', async () => {
+    const srv = await ourRawServer(nodeCrypto, pkiVerifier(fx.client.ca, 'clientAuth'));
+    const client = startGnutlsClient({
+      port: srv.port,
+      caFile: p256.ca.certFile,
+      certFile: fx.client.leaf.certFile,
+      keyFile: fx.client.leaf.keyFile,
+      extraArgs: ['--post-handshake-auth'],
+      keepInputOpen: true,
+      timeoutMs: 15_000,
+    });
+    try {
+      await srv.waitFor('handshake-complete');
+      expect(srv.machine()?.postHandshakeAuthOffered).toBe(true);
+      srv.request();
+      const got = await srv.waitFor('client-certificate');
+      if (got.type !== 'client-certificate') throw new Error('unreachable');
+      expect(Buffer.from(got.peerCertificates[0]!).toString('base64')).toBe(
+        fx.client.leaf.certPem.replace(/-----[A-Z ]+-----|\s/g, ''),
+      );
+      srv.send('after-pha\n');
+      await client.process.waitFor(/after-pha/, { timeoutMs: 8000 });
+      expect(srv.events.filter((e) => e.type === 'error')).toEqual([]);
+    } finally {
+      client.process.endInput();
+      await client.result;
+      srv.close();
     }
   });
 });
