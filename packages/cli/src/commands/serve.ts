@@ -9,6 +9,7 @@ import {
   loadOrCreateServeIdentity,
   type TlsIdentity,
 } from '../services/https.ts';
+import { type LoopbackService, serveLoopback } from '../services/loopback.ts';
 import { describeService, SERVICES, startServices } from '../tun/services.ts';
 import { dropCount, TunSession } from '../tun/session.ts';
 import { ladderNotes, ladderTap, US } from '../tun/trace.ts';
@@ -23,6 +24,12 @@ export interface ServeOptions {
   key?: string;
   /** Append the TLS secrets of every HTTPS connection here (SSLKEYLOGFILE format). */
   keylog?: string;
+  /** Serve HTTP, HTTPS and HTTP/3 on the kernel's loopback (node:net, node:dgram) instead of TUN. */
+  loopback?: boolean;
+  /** With --loopback: the address (127.0.0.0/8 or ::1) and ports; 0 takes a free port. */
+  address?: string;
+  httpPort?: string | number;
+  httpsPort?: string | number;
 }
 
 export function serveCommand(print: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
@@ -30,7 +37,18 @@ export function serveCommand(print: (s: string) => void = (s) => process.stdout.
     .description(
       'run the stack on a Linux TUN device in a network namespace (root) and serve ping, UDP echo, TCP echo/discard, HTTP and HTTPS until SIGINT/SIGTERM',
     )
-    .option('--tun', 'run on a TUN device (the only mode for now)')
+    .option('--tun', 'run on a TUN device: every layer from IP up is ours')
+    .option(
+      '--loopback',
+      "serve HTTP (80), HTTPS (443) and HTTP/3 (UDP 443) on the kernel's loopback: node:net and node:dgram carry our TLS, HTTP and QUIC",
+    )
+    .option('--address <addr>', 'with --loopback: 127.0.0.0/8 or ::1', '127.0.0.1')
+    .option('--http-port <n>', 'with --loopback: TCP port of HTTP (0: any free one)', '80')
+    .option(
+      '--https-port <n>',
+      'with --loopback: TCP port of HTTPS and UDP port of HTTP/3 (0: any free one)',
+      '443',
+    )
     .option(
       '--netns <name>',
       'network namespace of the kernel side; made if missing and then removed on exit',
@@ -94,9 +112,10 @@ function waitForSignal(): Promise<NodeJS.Signals> {
  * 'ready'; then (with trace) a ladder line per packet; at the end one line of counts.
  */
 export async function runServe(o: ServeOptions, print: (s: string) => void, stop: Promise<unknown>) {
-  if (!o.tun) {
+  if (o.tun && o.loopback) throw new UsageError('--tun and --loopback exclude each other');
+  if (!o.tun && !o.loopback) {
     throw new UsageError(
-      "only TUN mode exists for now: run 'stepwire serve --tun' as root ('stepwire demo' shows the simulated network)",
+      "only TUN mode exists for now for the whole stack: run 'stepwire serve --tun' as root, or 'stepwire serve --loopback' for HTTP, HTTPS and HTTP/3 on the kernel's loopback ('stepwire demo' shows the simulated network)",
     );
   }
   if ((o.cert === undefined) !== (o.key === undefined))
@@ -122,6 +141,14 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
         fs.writeSync(keylogFd, `${line}\n`);
       }
     : undefined;
+  if (o.loopback) {
+    try {
+      await runLoopback(o, identity, keylog, print, stop);
+    } finally {
+      if (keylogFd !== undefined) fs.closeSync(keylogFd);
+    }
+    return;
+  }
   const session = TunSession.open({
     netns: o.netns,
     ...(o.trace ? { tap: ladderTap(print) } : {}),
@@ -186,4 +213,51 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
     await session.close();
     if (keylogFd !== undefined) fs.closeSync(keylogFd);
   }
+}
+
+function portOption(name: string, v: string | number | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new UsageError(`${name}: expected a port, got '${v}'`);
+  return n;
+}
+
+/** `serve --loopback`: the same start-up lines, 'ready', SIGUSR2 stats and end line as over TUN. */
+async function runLoopback(
+  o: ServeOptions,
+  identity: TlsIdentity,
+  keylog: ((line: string) => void) | undefined,
+  print: (s: string) => void,
+  stop: Promise<unknown>,
+): Promise<void> {
+  const address = o.address ?? '127.0.0.1';
+  const services: LoopbackService[] = await serveLoopback({
+    address,
+    httpPort: portOption('--http-port', o.httpPort, 80),
+    httpsPort: portOption('--https-port', o.httpsPort, 443),
+    identity,
+    ...(keylog ? { keylog } : {}),
+  });
+  try {
+    print(`loopback ${address} (kernel sockets; TLS, HTTP/1.1, HTTP/2, QUIC and HTTP/3 are ours)`);
+    for (const s of services) print(`service ${s.name === 'h3' ? 'udp' : 'tcp'} ${s.port} ${s.description}`);
+    if (identity.caPath) print(`ca: ${identity.caPath}`);
+    if (o.keylog) print(`keylog: ${o.keylog}`);
+    print('ready');
+    const printStats = () => {
+      const all: Record<string, unknown> = {};
+      for (const s of services) all[s.name] = s.stats();
+      print(`stats ${JSON.stringify({ services: all })}`);
+    };
+    process.on('SIGUSR2', printStats);
+    try {
+      await stop;
+    } finally {
+      process.off('SIGUSR2', printStats);
+    }
+  } finally {
+    for (const s of services.reverse()) s.close();
+  }
+  print('stopped');
 }

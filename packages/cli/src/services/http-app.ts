@@ -142,13 +142,16 @@ function serveTicks(req: AppRequest, res: AppResponse, url: URL): void {
  * emit('connection'). Over h2 it also answers gRPC: the `stepwire.Echo` service (unary,
  * server-, client-streaming and bidi), on the same port as the web routes.
  */
-export function createHttpApp(options: HttpServerOptions = {}): HttpServer {
+export function createHttpApp(
+  options: HttpServerOptions = {},
+  handler: (req: AppRequest, res: AppResponse) => void = handleRequest,
+): HttpServer {
   const grpc = addEchoService(new GrpcServer());
   return createHttpServer(
     {
       onHttp2Stream: (stream, headers) => isGrpcRequest(headers) && grpc.handleStream(stream, headers),
       ...options,
     },
-    handleRequest,
+    handler,
   );
 }

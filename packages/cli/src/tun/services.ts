@@ -2,6 +2,8 @@ import type { Host } from '@stepwire/ip';
 import type { Tcp } from '@stepwire/tcp';
 import { type Udp, udpEcho } from '@stepwire/udp';
 import type { TraceBus } from '@stepwire/wire';
+import { dualStackSocket, h3OverDatagrams, serveAltSvc, withAltSvc } from '../services/h3.ts';
+import { createHttpApp } from '../services/http-app.ts';
 import { ephemeralServeIdentity, httpsOverTcp, type TlsIdentity } from '../services/https.ts';
 import { httpOverTcp, tcpDiscard, tcpEcho } from '../services/tcp-services.ts';
 
@@ -80,7 +82,8 @@ export const SERVICES: readonly ServiceSpec[] = [
     description:
       'HTTP/1.1 and h2c (prior knowledge), our HTTP server over our TCP: GET /, GET /bytes/N, POST /echo, POST /sha256, GET /sse',
     start: ({ tcp }) => {
-      const svc = httpOverTcp(tcp, 80);
+      // RFC 7838 §3, RFC 9114 §3.1.1: every response advertises HTTP/3 on UDP 443 (the h3 service below).
+      const svc = httpOverTcp(tcp, 80, createHttpApp({}, withAltSvc(serveAltSvc(443))));
       return { close: () => svc.close(), stats: () => svc.app.stats() };
     },
   },
@@ -95,8 +98,44 @@ export const SERVICES: readonly ServiceSpec[] = [
         identity: tls?.identity ?? ephemeralServeIdentity(),
         ...(tls?.keylog ? { keylog: tls.keylog } : {}),
         ...(tls?.trace ? { trace: tls.trace, traceHost: tls.traceHost ?? 'https' } : {}),
+        app: createHttpApp({}, withAltSvc(serveAltSvc(443))),
       });
       return { close: () => svc.close(), stats: () => ({ tls: svc.tls.stats(), http: svc.app.stats() }) };
+    },
+  },
+  {
+    name: 'h3',
+    protocol: 'udp',
+    port: 443,
+    rfc: 'RFC 9000, RFC 9001, RFC 9114',
+    description: 'HTTP/3: our QUIC over our UDP, TLS 1.3 with ALPN h3, the routes of port 80',
+    start: ({ host, udp, tls }) => {
+      const v4 = udp.createSocket('udp4');
+      const v6 = udp.createSocket('udp6');
+      try {
+        v4.bindSync(443);
+        v6.bindSync(443);
+      } catch (e) {
+        v4.close();
+        v6.close();
+        throw e;
+      }
+      const svc = h3OverDatagrams({
+        socket: dualStackSocket(v4, v6),
+        clock: host.clock,
+        port: 443,
+        identity: tls?.identity ?? ephemeralServeIdentity(),
+        ...(tls?.keylog ? { keylog: tls.keylog } : {}),
+        ...(tls?.trace ? { trace: tls.trace, traceHost: tls.traceHost ?? 'h3' } : {}),
+      });
+      return {
+        close: () => {
+          svc.close();
+          v4.close();
+          v6.close();
+        },
+        stats: () => svc.stats(),
+      };
     },
   },
 ];

@@ -1,0 +1,172 @@
+/**
+ * HTTP/3 for `stepwire serve`: our QUIC (QuicEndpoint + QuicDriver) on a datagram socket —
+ * node:dgram on loopback, or our UDP over TUN — with our HTTP/3 server on top running the
+ * same (req, res) handler as ports 80 and 443 (http-app.ts). TLS is our TLS 1.3 in QUIC mode
+ * with the serve identity's certificates, ALPN h3 (RFC 9114 §3.1).
+ *
+ * The h1/h2 services advertise it with Alt-Svc (RFC 7838 §3, RFC 9114 §3.1.1): withAltSvc
+ * wraps their handler so every response carries `h3=":443"; ma=86400`.
+ */
+import {
+  altSvcH3,
+  createQuicTlsServer,
+  type DatagramSocketLike,
+  flushSoon,
+  type H3RequestListener,
+  Http3Server,
+  type Http3ServerConnection,
+  h3TransportOverQuic,
+  type QuicConnection,
+  QuicDriver,
+  QuicEndpoint,
+} from '@stepwire/quic';
+import { type CertificateSigner, certificateSigner } from '@stepwire/tls';
+import type { Clock, TraceBus } from '@stepwire/wire';
+import { type AppRequest, type AppResponse, handleRequest } from './http-app.ts';
+import type { TlsIdentity } from './https.ts';
+
+export interface H3ServiceOptions {
+  socket: DatagramSocketLike;
+  clock: Clock;
+  identity: TlsIdentity;
+  /** The UDP port the socket is bound to (for stats and start-up lines). */
+  port: number;
+  /** The request handler; default the routes of http-app.ts. */
+  handler?: H3RequestListener;
+  /** Receives each NSS key log line of every connection (SSLKEYLOGFILE, for Wireshark). */
+  keylog?: (line: string) => void;
+  /** Packets, frames and state changes of every connection (layer 'quic'). */
+  trace?: TraceBus;
+  traceHost?: string;
+  /** At most this many QUIC connections at once; further Initials are dropped and counted. */
+  maxConnections?: number;
+}
+
+export interface H3Service {
+  readonly port: number;
+  readonly driver: QuicDriver;
+  readonly server: Http3Server;
+  /** QUIC connections accepted so far, and those that reached 1-RTT (handshake done). */
+  readonly connections: number;
+  readonly handshakes: number;
+  stats(): Record<string, unknown>;
+  close(): void;
+}
+
+/** Signers for every certificate of the identity; each handshake takes the one the client can verify. */
+export function signersOf(identity: TlsIdentity): CertificateSigner[] {
+  return [
+    certificateSigner({ cert: identity.certPem, key: identity.keyPem }),
+    ...(identity.more ?? []).map((m) => certificateSigner({ cert: m.certPem, key: m.keyPem })),
+  ];
+}
+
+export function h3OverDatagrams(o: H3ServiceOptions): H3Service {
+  const signers = signersOf(o.identity);
+  const app = new Http3Server(o.handler ?? (handleRequest as unknown as H3RequestListener));
+  const byConn = new Map<QuicConnection, Http3ServerConnection>();
+  const counts = { connections: 0, handshakes: 0 };
+  const endpoint = new QuicEndpoint({
+    // TLS keeps calendar time (certificate validity, ticket ages); the driver's clock may start at 0.
+    tlsEpoch: Date.now() - o.clock.now(),
+    ...(o.trace ? { trace: o.trace, host: o.traceHost ?? 'h3' } : {}),
+    server: {
+      maxConnections: o.maxConnections ?? 256,
+      tls: (transportParameters) =>
+        createQuicTlsServer({
+          signer: signers,
+          alpnProtocols: ['h3'],
+          transportParameters,
+          ...(o.keylog ? { keyLog: o.keylog } : {}),
+        }),
+    },
+  });
+  const driver: QuicDriver = new QuicDriver(endpoint, o.socket, o.clock, {
+    onConnection: () => {
+      counts.connections++;
+    },
+    onEvent: (conn, e) => {
+      let c = byConn.get(conn);
+      if (!c) {
+        c = app.accept(
+          h3TransportOverQuic(
+            conn,
+            () => o.clock.now(),
+            flushSoon(() => driver.flush()),
+          ),
+        );
+        byConn.set(conn, c);
+      }
+      if (e.type === 'connected') counts.handshakes++;
+      c.handle(e, o.clock.now());
+      if (e.type === 'closed') byConn.delete(conn);
+    },
+  });
+  return {
+    port: o.port,
+    driver,
+    server: app,
+    get connections() {
+      return counts.connections;
+    },
+    get handshakes() {
+      return counts.handshakes;
+    },
+    stats() {
+      let streams = 0;
+      for (const c of app.connections) streams += c.h3.activeStreams;
+      return {
+        connections: endpoint.connections.length,
+        h3Connections: app.connections.size,
+        accepted: counts.connections,
+        handshakes: counts.handshakes,
+        streams,
+        quic: driver.stats(),
+      };
+    },
+    close() {
+      app.shutdown();
+      driver.flush();
+      for (const conn of endpoint.connections) conn.close(o.clock.now(), 0, 'server shutting down', true);
+      driver.flush();
+      driver.close();
+      byConn.clear();
+    },
+  };
+}
+
+/** The Alt-Svc value serve's h1/h2 responses carry: HTTP/3 on `port` of the same host. */
+export function serveAltSvc(port = 443): string {
+  return altSvcH3({ port, maxAge: 86400 });
+}
+
+/**
+ * The handler of http-app.ts with Alt-Svc on every response (RFC 7838 §3): set before the
+ * route runs, so writeHead's own fields join it.
+ */
+export function withAltSvc(
+  value: string,
+  handler: (req: AppRequest, res: AppResponse) => void = handleRequest,
+): (req: AppRequest, res: AppResponse) => void {
+  return (req, res) => {
+    res.setHeader('alt-svc', value);
+    handler(req, res);
+  };
+}
+
+/**
+ * One datagram socket over two (udp4 and udp6 of our UDP): messages from both, each send
+ * through the one of the destination's family. QuicDriver takes a single socket.
+ */
+export function dualStackSocket(v4: DatagramSocketLike, v6: DatagramSocketLike): DatagramSocketLike {
+  return {
+    on(event, listener) {
+      v4.on(event, listener);
+      v6.on(event, listener);
+      return this;
+    },
+    send(msg, port, address) {
+      (address.includes(':') ? v6 : v4).send(msg, port, address);
+    },
+  };
+}
