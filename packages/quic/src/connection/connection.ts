@@ -954,6 +954,9 @@ export class QuicConnection {
   pollTransmit(now: number): Uint8Array | undefined {
     if (this.connState === 'closed' || this.connState === 'draining') return undefined;
     if (this.connState === 'closing') return this.closeDatagram(now);
+    // RFC 9002 §7.8: the window grows only while the sender uses it; with no stream data
+    // waiting, acknowledgements of what little is in flight say nothing about capacity.
+    this.recovery.cc.appOrFlowControlLimited = !this.streamSet.hasSendable;
     let budget = this.config.maxDatagramSize;
     if (!this.addressValidated || !this.pathValidated) {
       // RFC 9000 §8.1 (and §9.3 for a new path): three times the bytes received, until the
