@@ -26,7 +26,7 @@ import { type CertificateCompressor, DEFAULT_COMPRESSORS, offeredCompression } f
 import { DEFAULT_CIPHER_SUITES, DEFAULT_GROUPS, GROUP_NAMES } from './client.ts';
 import { AlertDescription } from './codec/alert.ts';
 import { TLS_1_2, TLS_1_3 } from './codec/common.ts';
-import { type Extension, findExtension } from './codec/extensions.ts';
+import { type Extension, findExtension, type KeyShareEntry } from './codec/extensions.ts';
 import { type ClientHello, encodeHandshake, type HandshakeMessage } from './codec/handshake.ts';
 import { MAX_PLAINTEXT } from './codec/record.ts';
 import {
@@ -65,7 +65,7 @@ import type {
   ServerState,
 } from './handshake/server-states.ts';
 import { sealTicket, type TicketState, unsealTicket } from './handshake/tickets.ts';
-import { serverKeyShare } from './kex.ts';
+import { type KexGroupName, serverKeyShare } from './kex.ts';
 import { cipherSuite, finishedVerifyData, KeySchedule, resumptionPsk, Transcript } from './keyschedule.ts';
 
 export type { TicketState } from './handshake/tickets.ts';
@@ -173,6 +173,21 @@ export class AntiReplayCache implements AntiReplayStore {
 const EARLY_DATA_SKIP_LIMIT = 1 << 16;
 
 type Handshake<K extends ServerState['name']> = Extract<ServerState, { name: K }>;
+
+/** What the server answers a ClientHello with, beyond the suite and group (RFC 8446 §4.1.3-§4.4). */
+interface ServerDecision {
+  agreement: ServerAgreement;
+  /** The client's share we answer, with its group's name (RFC 8446 §4.2.8); none for psk_ke. */
+  share?: { entry: KeyShareEntry; name: KexGroupName };
+  /** Our certificate and CertificateVerify scheme, unless a PSK authenticates. */
+  certificate?: { signer: CertificateSigner; scheme: number };
+  /** The client sent record_size_limit, so ours goes in EncryptedExtensions (RFC 8449 §4). */
+  recordSizeLimit: boolean;
+  /** The largest inner plaintext we take once the client knows our limit (RFC 8449 §4). */
+  receiveLimit: number;
+  /** 0-RTT accepted: how many bytes (RFC 8446 §4.2.10). */
+  earlyData?: number;
+}
 type Pha<K extends PostHandshakeAuthState['name']> = Extract<PostHandshakeAuthState, { name: K }>;
 
 export class TlsServer extends TlsConnection {
@@ -397,9 +412,9 @@ export class TlsServer extends TlsConnection {
   }
 
   /**
-   * NEGOTIATED (RFC 8446 §A.2): ServerHello, our keys, then EncryptedExtensions,
-   * [CertificateRequest], Certificate and CertificateVerify unless a PSK authenticates, and
-   * Finished; then wait for the client's second flight.
+   * The ClientHello is agreed (RFC 8446 §A.2, RECVD_CH): what we answer with, then the
+   * ServerHello and our keys (NEGOTIATED), then our flight and the state that waits for the
+   * client's (WAIT_EOED, WAIT_CERT or WAIT_FINISHED).
    */
   private negotiated(
     ch: ClientHello,
@@ -408,12 +423,19 @@ export class TlsServer extends TlsConnection {
     psk: PskChoice | undefined,
     retried: boolean,
   ): void {
+    const d = this.decide(ch, n, psk);
+    const keys = this.sendServerHello(ch, raw, psk, d, retried);
+    this.enter({ name: 'NEGOTIATED', agreement: d.agreement }, 'RFC 8446 §A.2');
+    this.sendServerFlight(ch, d, keys);
+  }
+
+  /** Everything the answer depends on besides the suite, group and PSK already agreed. */
+  private decide(ch: ClientHello, n: Negotiation, psk: PskChoice | undefined): ServerDecision {
     const o = this.options;
     const suite = n.suite;
-    const schedule = new KeySchedule(this.crypto, suite.hash);
-    schedule.deriveEarlySecret(psk?.key);
     // RFC 8446 §4.2.9 psk_ke: the client's shares go unanswered.
     const share = psk?.withoutDhe ? undefined : n.share;
+    // RFC 8446 §4.4.2: a certificate unless a PSK authenticates.
     const certificate = psk ? undefined : this.chooseCertificate(ch);
 
     const alpn = selectAlpn(ch, o, this.serverName);
@@ -444,29 +466,51 @@ export class TlsServer extends TlsConnection {
       : undefined;
     if (earlyAllowed === 0)
       this.drop('early-data.rejected', '0-RTT offered but not accepted', 'RFC 8446 §4.2.10');
-    const accepted = earlyAllowed !== undefined && earlyAllowed > 0;
-    if (offeredEarly && !accepted) this.earlyDataSkipBudget = EARLY_DATA_SKIP_LIMIT;
+    const earlyData = earlyAllowed !== undefined && earlyAllowed > 0 ? earlyAllowed : undefined;
+    if (offeredEarly && earlyData === undefined) this.earlyDataSkipBudget = EARLY_DATA_SKIP_LIMIT;
 
     const groupName = share ? GROUP_NAMES[share.group] : undefined;
-    const agreement: ServerAgreement = {
-      suite,
-      ...(groupName !== undefined ? { group: groupName } : {}),
-      ...(alpn !== undefined ? { alpn } : {}),
-      ...(this.serverName !== undefined ? { serverName: this.serverName } : {}),
-      ...(psk ? { psk: psk.kind } : {}),
-      earlyData: offeredEarly ? (accepted ? 'accepted' : 'rejected') : 'none',
-      ...(n.quicTransportParameters ? { quicTransportParameters: n.quicTransportParameters } : {}),
-      postHandshakeAuth: ch.extensions.some((e) => e.type === 'post_handshake_auth'),
+    return {
+      agreement: {
+        suite,
+        ...(groupName !== undefined ? { group: groupName } : {}),
+        ...(alpn !== undefined ? { alpn } : {}),
+        ...(this.serverName !== undefined ? { serverName: this.serverName } : {}),
+        ...(psk ? { psk: psk.kind } : {}),
+        earlyData: offeredEarly ? (earlyData !== undefined ? 'accepted' : 'rejected') : 'none',
+        ...(n.quicTransportParameters ? { quicTransportParameters: n.quicTransportParameters } : {}),
+        postHandshakeAuth: ch.extensions.some((e) => e.type === 'post_handshake_auth'),
+      },
+      ...(share && groupName ? { share: { entry: share, name: groupName } } : {}),
+      ...(certificate ? { certificate } : {}),
+      recordSizeLimit: rsl !== undefined,
+      receiveLimit,
+      ...(earlyData !== undefined ? { earlyData } : {}),
     };
+  }
 
-    // ServerHello (RFC 8446 §4.1.3). psk_ke (§4.2.9): no key_share and no (EC)DHE secret.
-    const ours = share && groupName ? serverKeyShare(this.crypto, groupName, share.keyExchange) : undefined;
+  /** ServerHello (RFC 8446 §4.1.3) and the handshake traffic keys (§7.1). */
+  private sendServerHello(
+    ch: ClientHello,
+    raw: Uint8Array,
+    psk: PskChoice | undefined,
+    d: ServerDecision,
+    retried: boolean,
+  ): { schedule: KeySchedule; cHs: Uint8Array; sHs: Uint8Array } {
+    const suite = d.agreement.suite;
+    const schedule = new KeySchedule(this.crypto, suite.hash);
+    schedule.deriveEarlySecret(psk?.key);
+    // RFC 8446 §4.2.9 psk_ke: no key_share and no (EC)DHE secret.
+    const ours = d.share ? serverKeyShare(this.crypto, d.share.name, d.share.entry.keyExchange) : undefined;
     this.transcript.add(raw);
     // Extension order is free; this is the order of the RFC 8448 traces (NSS), so they can be replayed.
     const shExts: Extension[] = [];
     if (psk) shExts.push({ type: 'pre_shared_key', selectedIdentity: psk.selectedIdentity });
-    if (share && ours)
-      shExts.push({ type: 'key_share', serverShare: { group: share.group, keyExchange: ours.publicKey } });
+    if (d.share && ours)
+      shExts.push({
+        type: 'key_share',
+        serverShare: { group: d.share.entry.group, keyExchange: ours.publicKey },
+      });
     shExts.push({ type: 'supported_versions', selectedVersion: TLS_1_3 });
     this.sendHandshake({
       msgType: 'server_hello',
@@ -488,7 +532,7 @@ export class TlsServer extends TlsConnection {
     this.log('CLIENT_HANDSHAKE_TRAFFIC_SECRET', cHs);
     this.log('SERVER_HANDSHAKE_TRAFFIC_SECRET', sHs);
     this.setWriteKey(sHs, 'handshake');
-    if (accepted) {
+    if (d.earlyData !== undefined) {
       // The client's 0-RTT records use the early traffic key until its EndOfEarlyData (RFC 8446 §4.5).
       const chHash = this.crypto.hash(suite.hash, raw);
       const early = schedule.clientEarlyTrafficSecret(chHash);
@@ -497,27 +541,40 @@ export class TlsServer extends TlsConnection {
       this.setReadKey(early, 'early');
     }
     // RFC 9001 §8.3: QUIC has no EndOfEarlyData; the handshake read key comes at once, beside 0-RTT's.
-    if (!accepted || this.quic) {
+    if (d.earlyData === undefined || this.quic) {
       this.setReadKey(cHs, 'handshake');
-      this.receiveLimit = receiveLimit;
+      this.receiveLimit = d.receiveLimit;
     }
-    this.enter({ name: 'NEGOTIATED', agreement }, 'RFC 8446 §A.2');
+    return { schedule, cHs, sHs };
+  }
 
-    // EncryptedExtensions (RFC 8446 §4.3.1).
+  /**
+   * EncryptedExtensions, [CertificateRequest], Certificate and CertificateVerify unless a PSK
+   * authenticates, and Finished (RFC 8446 §4.3-§4.4); then the application keys (§7.1).
+   */
+  private sendServerFlight(
+    ch: ClientHello,
+    d: ServerDecision,
+    { schedule, cHs, sHs }: { schedule: KeySchedule; cHs: Uint8Array; sHs: Uint8Array },
+  ): void {
+    const o = this.options;
+    const { agreement } = d;
+    const hash = agreement.suite.hash;
     const ee: Extension[] = [];
     // RFC 8446 §4.2.7: our groups, so the client can send the right share next time.
     if (o.advertiseGroups !== false)
       ee.push({ type: 'supported_groups', groups: [...(o.groups ?? DEFAULT_GROUPS)] });
-    if (alpn !== undefined) ee.push({ type: 'alpn', protocols: [alpn] });
-    if (rsl) ee.push({ type: 'record_size_limit', limit: o.recordSizeLimit ?? MAX_PLAINTEXT + 1 });
+    if (agreement.alpn !== undefined) ee.push({ type: 'alpn', protocols: [agreement.alpn] });
+    if (d.recordSizeLimit)
+      ee.push({ type: 'record_size_limit', limit: o.recordSizeLimit ?? MAX_PLAINTEXT + 1 });
     if (this.serverName !== undefined) ee.push({ type: 'server_name' });
-    if (accepted) ee.push({ type: 'early_data' });
+    if (d.earlyData !== undefined) ee.push({ type: 'early_data' });
     if (this.quic)
       ee.push({ type: 'raw', code: QUIC_TRANSPORT_PARAMETERS, data: this.quic.transportParameters });
     this.sendHandshake({ msgType: 'encrypted_extensions', extensions: ee });
     // RFC 8446 §4.3.2: a CertificateRequest only in a certificate-authenticated handshake.
     const auth: ClientAuthRequest | undefined =
-      certificate && o.clientAuth
+      d.certificate && o.clientAuth
         ? { verifier: o.clientAuth.verifier, required: o.clientAuth.required === true }
         : undefined;
     if (auth) {
@@ -527,16 +584,11 @@ export class TlsServer extends TlsConnection {
         extensions: [{ type: 'signature_algorithms', schemes: [...auth.verifier.signatureSchemes] }],
       });
     }
-    if (certificate) this.sendCertificate(ch, certificate, suite.hash);
-    const fin = finishedVerifyData(
-      this.crypto,
-      suite.hash,
-      sHs,
-      this.transcript.hash(this.crypto, suite.hash),
-    );
+    if (d.certificate) this.sendCertificate(ch, d.certificate, hash);
+    const fin = finishedVerifyData(this.crypto, hash, sHs, this.transcript.hash(this.crypto, hash));
     this.sendHandshake({ msgType: 'finished', verifyData: fin });
 
-    const { cAp, sAp } = this.deriveApplicationSecrets(schedule, suite.hash);
+    const { cAp, sAp } = this.deriveApplicationSecrets(schedule, hash);
     // RFC 8446 §2: the server may send application data after its Finished (0.5-RTT); our writes use the new key.
     this.setWriteKey(sAp, 'application');
     const keys: ClientFlightKeys = {
@@ -545,9 +597,12 @@ export class TlsServer extends TlsConnection {
       clientHandshakeSecret: cHs,
       clientApplicationSecret: cAp,
     };
-    // RFC 8446 §A.2: WAIT_EOED with 0-RTT (not in QUIC, §8.3 of RFC 9001), WAIT_CERT when we asked for a certificate.
-    if (accepted && earlyAllowed !== undefined && !this.quic)
-      this.enter({ name: 'WAIT_EOED', keys, earlyDataLeft: earlyAllowed, receiveLimit }, 'RFC 8446 §A.2');
+    // RFC 8446 §A.2: WAIT_EOED with 0-RTT (not in QUIC, RFC 9001 §8.3), WAIT_CERT when we asked for a certificate.
+    if (d.earlyData !== undefined && !this.quic)
+      this.enter(
+        { name: 'WAIT_EOED', keys, earlyDataLeft: d.earlyData, receiveLimit: d.receiveLimit },
+        'RFC 8446 §A.2',
+      );
     else if (auth) this.enter({ name: 'WAIT_CERT', keys, auth }, 'RFC 8446 §A.2');
     else this.enter({ name: 'WAIT_FINISHED', keys, peerCertificates: [] }, 'RFC 8446 §A.2');
   }
