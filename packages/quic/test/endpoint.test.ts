@@ -431,4 +431,48 @@ describe('QuicEndpoint stateless answers', () => {
       });
     }
   });
+
+  it('forgets everything after many connections come and go (no route, connection or timer left)', () => {
+    const prng = new Prng(14);
+    const random = (n: number) => prng.bytes(n);
+    const client = new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH });
+    const server = new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH, server: { tls: serverTls } });
+    const cAddr = { address: '198.18.0.1', port: 1111 };
+    const sAddr = { address: '198.18.0.2', port: 443 };
+    let now = 0;
+    const step = () => {
+      for (let t = client.pollTransmit(now); t; t = client.pollTransmit(now))
+        server.handle(t.datagram, cAddr, now);
+      for (let t = server.pollTransmit(now); t; t = server.pollTransmit(now))
+        client.handle(t.datagram, sAddr, now);
+      for (const c of server.connections)
+        for (let e = c.pollEvent(); e; e = c.pollEvent())
+          if (e.type === 'stream-data') c.write(e.id, e.data, e.fin);
+      now += 5;
+      for (const ep of [client, server])
+        if ((ep.pollTimeout() ?? Number.POSITIVE_INFINITY) <= now) ep.handleTimeout(now);
+    };
+    for (let i = 0; i < 8; i++) {
+      const conn = client.connect(sAddr, { tls: clientTls }, now);
+      let echoed = false;
+      for (let k = 0; k < 2000 && !echoed; k++) {
+        step();
+        for (let e = conn.pollEvent(); e; e = conn.pollEvent()) {
+          if (e.type === 'connected') conn.write(conn.openStream('bidi'), utf8(`hello ${i}`), true);
+          if (e.type === 'stream-data' && e.fin) echoed = true;
+        }
+      }
+      expect(echoed).toBe(true);
+      // Half close from the client, half from the server.
+      if (i % 2 === 0) conn.close(now, 0, 'bye');
+      else server.connections[0]?.close(now, 0, 'bye');
+      for (let k = 0; k < 2000 && (client.connections.length > 0 || server.connections.length > 0); k++)
+        step();
+    }
+    for (const ep of [client, server]) {
+      expect(ep.connections.length).toBe(0);
+      expect(ep.stats()).toMatchObject({ connections: 0, routes: 0, queued: 0 });
+      expect(ep.pollTimeout()).toBeUndefined();
+    }
+  });
 });
