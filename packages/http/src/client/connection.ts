@@ -1,7 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type Duplex, Readable } from 'node:stream';
+import type { Timer } from '@stepwire/wire';
 import type { Field, RequestHead, ResponseHead } from '../h1/codec.ts';
-import { Http1Connection, type Http1Event, type Http1Limits } from '../h1/connection.ts';
+import {
+  type ClientTimeoutKind,
+  Http1Connection,
+  type Http1Event,
+  type Http1Limits,
+  type Http1Timeouts,
+} from '../h1/connection.ts';
 import { headersObject } from '../h1/messages.ts';
 
 /**
@@ -93,6 +100,25 @@ export interface ExchangeHandlers {
   /** The server accepted an Upgrade (101) or CONNECT (2xx): the socket is the caller's now. */
   onUpgrade(head: ResponseHead, rest: Uint8Array): void;
   onError(err: Error): void;
+  /** The response head, or the next body bytes, are late (the exchange's own timeouts). */
+  onTimeout?(kind: 'response' | 'body'): void;
+}
+
+/** The client's deadlines that an exchange or a pool sets (ms; 0 is off). */
+export type ClientTimeouts = Pick<Http1Timeouts, 'responseTimeout' | 'bodyTimeout' | 'keepAliveTimeout'>;
+
+export interface ClientConnectionOptions {
+  /**
+   * Arms the one timer this connection keeps for the core's next deadline (absolute time
+   * on the `now` clock). Without it no deadline is watched.
+   */
+  setTimer?: (at: number, fn: () => void) => Timer;
+  /**
+   * Deadlines of the connection (an exchange may set its own response and body timeouts).
+   * keepAliveTimeout closes the connection when it stays idle that long between exchanges;
+   * default 0 here, as the pool (Agent) closes its idle connections itself.
+   */
+  timeouts?: Partial<ClientTimeouts>;
 }
 
 let nextId = 1;
@@ -115,15 +141,29 @@ export class ClientConnection {
   requests = 0;
   onReusable: (() => void) | undefined;
   onDead: (() => void) | undefined;
+  /** Deadlines that fired on this connection, by kind. */
+  readonly timeoutCounts: Record<ClientTimeoutKind, number> = { response: 0, body: 0, 'keep-alive': 0 };
+  private setTimerFn: ((at: number, fn: () => void) => Timer) | undefined;
+  /** The connection's own deadlines; an exchange's replace response/body while it runs. */
+  private readonly defaults: ClientTimeouts;
+  private timer: Timer | undefined;
+  private timerAt: number | undefined;
+  private paused = false;
 
   constructor(
     readonly socket: Duplex,
     readonly now: () => number = () => 0,
     limits: Partial<Http1Limits> = {},
+    options: ClientConnectionOptions = {},
   ) {
+    this.defaults = { responseTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 0, ...options.timeouts };
+    this.setTimerFn = options.setTimer;
     // Response heads, field lines and (if set) bodies are bounded: a server cannot grow our buffers without end.
-    this.core = new Http1Connection({ role: 'client', limits });
-    socket.on('data', (b: Buffer) => this.dispatch(this.core.receive(b, this.now())));
+    this.core = new Http1Connection({ role: 'client', limits, timeouts: this.defaults, now: now() });
+    socket.on('data', (b: Buffer) => {
+      this.dispatch(this.core.receive(b, this.now()));
+      this.arm();
+    });
     socket.on('end', () => {
       this.dispatch(this.core.receiveEof(this.now()));
       this.kill(new Error('socket hang up'), 'ECONNRESET');
@@ -136,15 +176,38 @@ export class ClientConnection {
     return this.exchange !== undefined;
   }
 
-  /** Start an exchange: write the head; body writes follow through writeData/writeEnd. */
-  begin(head: RequestHead, handlers: ExchangeHandlers): void {
+  /** Watch deadlines on this clock from now on (a connection made without one). */
+  useTimers(setTimer: (at: number, fn: () => void) => Timer): void {
+    this.setTimerFn ??= setTimer;
+    this.arm();
+  }
+
+  /**
+   * Start an exchange: write the head; body writes follow through writeData/writeEnd.
+   * `timeouts` are this exchange's response and body deadlines (node:http's `timeout`).
+   */
+  begin(
+    head: RequestHead,
+    handlers: ExchangeHandlers,
+    timeouts: Partial<Pick<ClientTimeouts, 'responseTimeout' | 'bodyTimeout'>> = {},
+  ): void {
     if (this.exchange) throw new Error('connection busy');
     this.exchange = handlers;
     this.requests++;
     this.responseDone = false;
     this.responseStarted = false;
     this.requestDone = false;
+    this.setExchangeTimeouts(timeouts);
     this.write(this.core.send({ type: 'request', head }, this.now()));
+    this.arm();
+  }
+
+  /** The running exchange's response and body timeouts (req.setTimeout after the start). */
+  setExchangeTimeouts(t: Partial<Pick<ClientTimeouts, 'responseTimeout' | 'bodyTimeout'>>): void {
+    const core = this.core.timeouts;
+    core.responseTimeout = t.responseTimeout ?? this.defaults.responseTimeout;
+    core.bodyTimeout = t.bodyTimeout ?? this.defaults.bodyTimeout;
+    this.rearm();
   }
 
   writeData(data: Uint8Array, cb: (err?: Error | null) => void): void {
@@ -167,18 +230,30 @@ export class ClientConnection {
     if (bytes.length > 0) this.socket.write(bytes, cb);
     else cb();
     this.maybeFinish();
+    // the request is out: the response deadline starts
+    this.arm();
   }
 
   private write(bytes: Uint8Array): void {
     if (bytes.length > 0 && !this.dead) this.socket.write(bytes);
   }
 
-  /** Stop reading while the response's reader is full; resume when it asks for more. */
+  /**
+   * Stop reading while the response's reader is full; resume when it asks for more. The
+   * silence while we do not read is ours, not the server's: no body deadline runs then.
+   */
   pause(): void {
+    this.paused = true;
     this.socket.pause();
+    this.rearm();
   }
   resume(): void {
+    if (this.paused) {
+      this.paused = false;
+      this.core.resumeReading(this.now());
+    }
     this.socket.resume();
+    this.arm();
   }
 
   private dispatch(events: Http1Event[]): void {
@@ -207,6 +282,7 @@ export class ClientConnection {
         case 'upgrade':
           this.dead = true;
           this.exchange = undefined;
+          this.disarm();
           this.detachListeners();
           // The socket is the caller's now: its pool slot is free.
           this.onDead?.();
@@ -226,6 +302,7 @@ export class ClientConnection {
           } else this.kill(e.error);
           break;
         case 'timeout':
+          this.onTimeout(e.kind as ClientTimeoutKind);
           break;
         case 'closed':
           break;
@@ -236,9 +313,57 @@ export class ClientConnection {
 
   private pendingTrailers: readonly Field[] = [];
 
+  private onTimeout(kind: ClientTimeoutKind): void {
+    this.timeoutCounts[kind]++;
+    if (kind === 'keep-alive') {
+      // RFC 9112 §9.3: idle too long between exchanges; the pool no longer offers it.
+      if (!this.exchange) this.close();
+      return;
+    }
+    this.exchange?.onTimeout?.(kind);
+  }
+
+  /**
+   * Keep one timer at or before the core's next deadline (a later deadline keeps the armed
+   * timer, which re-arms when it fires early): one timer per connection, never one per read.
+   */
+  private arm(): void {
+    const set = this.setTimerFn;
+    if (this.dead || !set) return;
+    const at = this.paused && this.core.theirState === 'SEND_BODY' ? undefined : this.core.nextTimeout();
+    if (this.timer && (at === undefined || (this.timerAt !== undefined && this.timerAt <= at))) return;
+    if (!this.timer && at === undefined) return;
+    this.disarm();
+    if (at === undefined) return;
+    this.timerAt = at;
+    this.timer = set(at, () => {
+      this.timer = undefined;
+      this.timerAt = undefined;
+      if (this.dead) return;
+      if (!(this.paused && this.core.theirState === 'SEND_BODY'))
+        this.dispatch(this.core.onTimeout(this.now()));
+      this.arm();
+    });
+  }
+
+  /** The deadline may have moved earlier (new timeouts) or gone: start over. */
+  private rearm(): void {
+    this.disarm();
+    this.arm();
+  }
+
+  private disarm(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.timerAt = undefined;
+  }
+
   private maybeFinish(): void {
     if (!this.exchange || !this.responseDone || !this.requestDone) return;
     this.exchange = undefined;
+    // back to the connection's own deadlines for the idle time and the next exchange
+    this.core.timeouts.responseTimeout = this.defaults.responseTimeout;
+    this.core.timeouts.bodyTimeout = this.defaults.bodyTimeout;
     // RFC 9112 §9.3: the connection persists unless either side said close.
     if (this.core.ourState === 'IDLE' && this.core.theirState === 'IDLE' && !this.dead) {
       this.onReusable?.();
@@ -265,6 +390,7 @@ export class ClientConnection {
   private kill(err: Error & { code?: string }, code?: string): void {
     if (this.dead) return;
     this.dead = true;
+    this.disarm();
     const x = this.exchange;
     this.exchange = undefined;
     if (!this.socket.destroyed) this.socket.destroy();

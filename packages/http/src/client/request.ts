@@ -18,7 +18,11 @@ export interface RequestOptions {
   headers?: OutgoingHttpHeaders | readonly (readonly [string, string])[];
   /** The pool to use; default the global agent. */
   agent?: Agent;
-  /** Emit 'timeout' when the response head has not arrived within this many ms. */
+  /**
+   * Emit 'timeout' when the connection stays quiet this many ms, as node:http's: waiting for
+   * a connection, for the response head after the request went out, or between body bytes
+   * (the HTTP/1.1 core's deadlines). The request is not aborted; destroy it to give up.
+   */
   timeout?: number;
   signal?: AbortSignal;
   /** Add a Host field (default true). */
@@ -205,15 +209,63 @@ export class ClientRequest extends Writable {
     for (const [k, v] of Array.isArray(t) ? t : Object.entries(t)) this.trailerFields.push([k, String(v)]);
   }
 
+  /** ms of quiet before 'timeout' (0: none). */
+  private timeoutMs = 0;
+  /** The timer that runs until an HTTP/1.1 exchange starts (then the core's deadlines take over). */
+  private waitTimer: { cancel(): void } | undefined;
+  /** 'timeout' events emitted, by what was late. */
+  readonly timeouts = { connect: 0, response: 0, body: 0 };
+
   setTimeout(ms: number, cb?: () => void): this {
     if (cb) this.once('timeout', cb);
-    // On the agent's clock (a TimerGroup), so a virtual clock drives it and stats count it.
+    this.timeoutMs = ms;
+    this.waitTimer?.cancel();
+    this.waitTimer = undefined;
+    if (this.conn && this.headSent && !this.finishedResponse) {
+      // an HTTP/1.1 exchange runs: its connection watches the core's deadlines
+      this.watchDeadlines(this.conn);
+      this.conn.setExchangeTimeouts({ responseTimeout: ms, bodyTimeout: ms });
+      return this;
+    }
+    if (ms <= 0) return this;
+    // Until then (a connection awaited, or an h2 stream): on the agent's clock (a
+    // TimerGroup), so a virtual clock drives it and stats count it.
     const timer = this.agent.setTimer(ms, () => {
-      if (!this.res && !this.destroyed) this.emit('timeout');
+      if (this.waitTimer !== timer) return;
+      this.waitTimer = undefined;
+      if (!this.res && !this.destroyed) {
+        this.timeouts.connect++;
+        this.emit('timeout');
+      }
     });
-    this.once('response', () => timer.cancel());
-    this.once('close', () => timer.cancel());
+    this.waitTimer = timer;
+    if (!this.timerHooks) {
+      this.timerHooks = true;
+      this.once('response', () => this.waitTimer?.cancel());
+      this.once('close', () => this.waitTimer?.cancel());
+    }
     return this;
+  }
+
+  private timerHooks = false;
+
+  /** The connection arms its deadlines on the agent's clock (counted in the agent's stats). */
+  private watchDeadlines(c: ClientConnection): void {
+    const agent = this.agent;
+    c.useTimers((at, fn) => agent.setTimer(Math.max(0, at - agent.now()), fn));
+  }
+
+  /** The core said the response head or the next body bytes are late. */
+  private onExchangeTimeout(kind: 'response' | 'body'): void {
+    if (this.destroyed) return;
+    this.timeouts[kind]++;
+    this.agent.traceEvent(
+      'local',
+      `timeout: ${kind === 'response' ? 'no response head' : 'response body quiet'} for ${this.timeoutMs} ms`,
+      { kind, ms: this.timeoutMs },
+      'RFC 9112 §9.5',
+    );
+    this.emit('timeout');
   }
 
   /** Send the head now (node:http's flushHeaders): chunked framing unless a length is set. */
@@ -383,15 +435,27 @@ export class ClientRequest extends Writable {
       { method: this.method, target: this.path, fields: fields.length, connection: this.conn.id },
       'RFC 9112 §3',
     );
+    // From here the connection's core watches the exchange's deadlines: the wait timer goes.
+    const ms = this.timeoutMs;
+    if (ms > 0) {
+      this.waitTimer?.cancel();
+      this.waitTimer = undefined;
+      this.watchDeadlines(this.conn);
+    }
     try {
-      this.conn.begin(head, {
-        onInformational: (h) => this.onInformational(h),
-        onResponse: (h) => this.onResponse(h),
-        onData: (d) => this.res?.push(d) ?? true,
-        onEnd: (t) => this.onEnd(t),
-        onUpgrade: (h, rest) => this.onUpgrade(h, rest),
-        onError: (e) => this.fail(e),
-      });
+      this.conn.begin(
+        head,
+        {
+          onInformational: (h) => this.onInformational(h),
+          onResponse: (h) => this.onResponse(h),
+          onData: (d) => this.res?.push(d) ?? true,
+          onEnd: (t) => this.onEnd(t),
+          onUpgrade: (h, rest) => this.onUpgrade(h, rest),
+          onError: (e) => this.fail(e),
+          onTimeout: (kind) => this.onExchangeTimeout(kind),
+        },
+        ms > 0 ? { responseTimeout: ms, bodyTimeout: ms } : {},
+      );
     } catch (e) {
       this.fail(e as Error);
     }

@@ -63,23 +63,38 @@ export const DEFAULT_LIMITS: Http1Limits = {
   maxChunkLineSize: 4 * 1024,
 };
 
-/** Deadlines against slow clients (slowloris), in ms; 0 turns one off. Node's defaults. */
+/**
+ * Deadlines in ms; 0 turns one off. The server's defend against slow clients (slowloris),
+ * with Node's defaults; the client's against a server that goes quiet (off by default, as
+ * in node:http, whose `timeout` option sets them).
+ */
 export interface Http1Timeouts {
-  /** From a request's first byte (or the connection's start) to the end of its head. */
+  /** Server: from a request's first byte (or the connection's start) to the end of its head. */
   headersTimeout: number;
-  /** From a request's first byte to the end of its body. */
+  /** Server: from a request's first byte to the end of its body. */
   requestTimeout: number;
-  /** Idle between a finished response and the next request's first byte. */
+  /**
+   * Server: idle between a finished response and the next request's first byte. Client:
+   * idle of a kept connection between exchanges (RFC 9112 §9.3; a pool closes it then).
+   */
   keepAliveTimeout: number;
+  /** Client: from the end of the request (or the last 1xx) to the response head. */
+  responseTimeout: number;
+  /** Client: the longest silence inside a response body (from its head or last byte). */
+  bodyTimeout: number;
 }
 
 export const DEFAULT_TIMEOUTS: Http1Timeouts = {
   headersTimeout: 60_000,
   requestTimeout: 300_000,
   keepAliveTimeout: 5_000,
+  responseTimeout: 0,
+  bodyTimeout: 0,
 };
 
-export type TimeoutKind = 'headers' | 'request' | 'keep-alive';
+export type ServerTimeoutKind = 'headers' | 'request' | 'keep-alive';
+export type ClientTimeoutKind = 'response' | 'body' | 'keep-alive';
+export type TimeoutKind = ServerTimeoutKind | ClientTimeoutKind;
 
 export interface RequestInfo {
   framing: Framing;
@@ -120,7 +135,6 @@ export class LocalProtocolError extends Error {
 export interface Http1ConnectionOptions {
   role: Role;
   limits?: Partial<Http1Limits>;
-  /** Server role only. */
   timeouts?: Partial<Http1Timeouts>;
   /** Time of the connection's start, for the first request's headers timeout. */
   now?: number;
@@ -159,6 +173,12 @@ export class Http1Connection {
   private idleSince: number;
   private startedAt: number;
   private timedOut = false;
+  /** Client role: when our request ended (or the last 1xx came): the response is awaited since. */
+  private waitingSince: number | undefined;
+  /** Client role: when the server's last bytes came. */
+  private lastByteAt = 0;
+  /** Client role: a response or body deadline that fired; not returned again until progress moves it. */
+  private firedAt: number | undefined;
   private switchedRest: Uint8Array | undefined;
   private clockHint = 0;
   /** Bytes received after a message that ended the connection, dropped. */
@@ -208,8 +228,9 @@ export class Http1Connection {
   /** Buffer bytes without parsing them yet (pump() parses). */
   feed(data: Uint8Array, now = 0): void {
     if (data.length > 0) {
-      if (this.role === 'server' && this.requestStart === undefined && this.theirState === 'IDLE')
-        this.requestStart = now;
+      if (this.role === 'server') {
+        if (this.requestStart === undefined && this.theirState === 'IDLE') this.requestStart = now;
+      } else this.lastByteAt = now;
       const chunk = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
       this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     }
@@ -399,8 +420,10 @@ export class Http1Connection {
         out.push({ type: 'upgrade', head, rest: this.takeAll() });
         return true;
       }
-      // RFC 9110 §15.2: 1xx responses are interim; the final response follows.
+      // RFC 9110 §15.2: 1xx responses are interim; the final response follows (and its
+      // deadline counts from this one).
       this.state.process('server', 'informational');
+      this.waitingSince = this.clockHint;
       out.push({ type: 'informational', head });
       return true;
     }
@@ -450,10 +473,9 @@ export class Http1Connection {
     if (trailers.length > 0) out.push({ type: 'trailers', fields: trailers });
     out.push({ type: 'end' });
     this.state.process(this.peer, 'end');
-    if (this.role === 'server') {
-      this.requestStart = undefined;
-      if (this.state.client === 'IDLE') this.idleSince = this.clockHint;
-    }
+    if (this.role === 'server') this.requestStart = undefined;
+    // the cycle is over (both sides IDLE): idle from now, for either role's keep-alive
+    if (this.state.client === 'IDLE') this.idleSince = this.clockHint;
   }
 
   /** Returns false when more bytes are needed. */
@@ -568,6 +590,8 @@ export class Http1Connection {
         this.step('client', 'request');
         if (!info.keepAlive) this.state.noKeepAlive();
         this.method = ev.head.method;
+        this.waitingSince = undefined;
+        this.firedAt = undefined;
         this.writer =
           info.framing.kind === 'length'
             ? { kind: 'length', remaining: info.framing.length }
@@ -614,6 +638,8 @@ export class Http1Connection {
         this.writer = { kind: 'none' };
         this.step(role, 'end');
         if (this.state.get(role) === 'IDLE' || this.theirState === 'IDLE') this.idleSince = now;
+        // the request is out: from here the client waits for the response head
+        else if (role === 'client') this.waitingSince = now;
         return bytes;
       }
     }
@@ -692,11 +718,12 @@ export class Http1Connection {
     else this.state.fail(role);
   }
 
-  // --- time (server role) ---
+  // --- time ---
 
   /** The next deadline and what it is for, or undefined when none applies. */
   private deadline(): { at: number; kind: TimeoutKind } | undefined {
-    if (this.role !== 'server' || this.timedOut) return undefined;
+    if (this.timedOut) return undefined;
+    if (this.role === 'client') return this.clientDeadline();
     const t = this.timeouts;
     const them = this.theirState;
     if (them === 'IDLE' && this.state.server === 'IDLE') {
@@ -715,15 +742,52 @@ export class Http1Connection {
     return undefined;
   }
 
+  /**
+   * The client's deadlines, one per phase of an exchange: the kept connection idle between
+   * exchanges (RFC 9112 §9.3), the response head awaited after the request went out, the
+   * silence inside a response body. A response or body deadline that fired is not given
+   * again until the server's progress moves it (node:http's 'timeout' fires once per quiet
+   * spell, and the caller decides whether to give up).
+   */
+  private clientDeadline(): { at: number; kind: TimeoutKind } | undefined {
+    const t = this.timeouts;
+    const c = this.state.client;
+    const s = this.state.server;
+    let d: { at: number; kind: TimeoutKind } | undefined;
+    if (c === 'IDLE' && s === 'IDLE')
+      return earliest(undefined, this.idleSince, t.keepAliveTimeout, 'keep-alive');
+    if (s === 'SEND_RESPONSE' && c !== 'IDLE' && c !== 'SEND_BODY' && this.waitingSince !== undefined)
+      d = earliest(undefined, this.waitingSince, t.responseTimeout, 'response');
+    else if (s === 'SEND_BODY') d = earliest(undefined, this.lastByteAt, t.bodyTimeout, 'body');
+    if (d !== undefined && d.at === this.firedAt) return undefined;
+    return d;
+  }
+
+  /**
+   * Client role: the caller stopped reading the response (its reader was full) and reads
+   * again: the body's silence counts from now, not from the server's last bytes.
+   */
+  resumeReading(now: number): void {
+    if (this.role === 'client') this.lastByteAt = Math.max(this.lastByteAt, now);
+  }
+
   /** The next deadline (ms on the caller's clock), or undefined when none is armed. */
   nextTimeout(): number | undefined {
     return this.deadline()?.at;
   }
 
-  /** Wake at or after nextTimeout(): returns the timeout that fired, if any; the peer's side is then failed. */
+  /**
+   * Wake at or after nextTimeout(): returns the timeout that fired, if any. Server role, and
+   * a client's idle keep-alive: the connection is over (the peer's side failed, no keep-alive).
+   * A client's response or body timeout only reports; its driver decides.
+   */
   onTimeout(now: number): Http1Event[] {
     const d = this.deadline();
     if (d === undefined || now < d.at) return [];
+    if (this.role === 'client' && d.kind !== 'keep-alive') {
+      this.firedAt = d.at;
+      return [{ type: 'timeout', kind: d.kind }];
+    }
     this.timedOut = true;
     this.state.fail(this.peer);
     this.state.noKeepAlive();

@@ -14,7 +14,7 @@ import {
 import type { IncomingHeaders } from '../../h2/message.ts';
 import type { Http2Server, Http2Stream } from '../../h2/session.ts';
 import type { HttpErrorKind } from '../codec.ts';
-import type { Http1Limits, Http1Timeouts, TimeoutKind } from '../connection.ts';
+import type { Http1Limits, Http1Timeouts, ServerTimeoutKind } from '../connection.ts';
 import type { IncomingMessage, ServerResponse } from '../messages.ts';
 import { H1ServerConnection } from './connection.ts';
 import { acceptHttp2 } from './h2.ts';
@@ -78,7 +78,7 @@ export interface HttpServerStats {
   upgrades: number;
   /** Parse errors by kind (te-and-cl, header-too-large, ...). */
   parseErrors: Record<string, number>;
-  timeouts: Record<TimeoutKind, number>;
+  timeouts: Record<ServerTimeoutKind, number>;
   counters: Record<string, number>;
 }
 
