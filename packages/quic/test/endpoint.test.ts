@@ -475,4 +475,42 @@ describe('QuicEndpoint stateless answers', () => {
       expect(ep.pollTimeout()).toBeUndefined();
     }
   });
+
+  it('a Retry token is bound to the client address: the same Initial from elsewhere is dropped (RFC 9000 §8.1.4)', () => {
+    const prng = new Prng(15);
+    const random = (n: number) => prng.bytes(n);
+    const client = new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH });
+    const secret = new Prng(16).bytes(32);
+    const server = new QuicEndpoint({
+      random,
+      secret,
+      tlsEpoch: SIM_EPOCH,
+      server: { tls: serverTls, retry: true },
+    });
+    const cAddr = { address: '198.18.0.1', port: 1111 };
+    const sAddr = { address: '198.18.0.2', port: 443 };
+    client.connect(sAddr, { tls: clientTls }, 0);
+    server.handle((client.pollTransmit(0) as { datagram: Uint8Array }).datagram, cAddr, 0);
+    const retry = server.pollTransmit(0);
+    expect(retry).toBeDefined();
+    expect(server.connections.length).toBe(0); // no state before the address is proven
+    client.handle((retry as { datagram: Uint8Array }).datagram, sAddr, 1);
+    const second = (client.pollTransmit(1) as { datagram: Uint8Array }).datagram;
+    // Replayed from another address: the token does not verify.
+    server.handle(second, { address: '198.18.0.66', port: 1111 }, 2);
+    expect(server.counters.get('quic.endpoint.invalid-token')).toBe(1);
+    expect(server.connections.length).toBe(0);
+    // From the address it was issued to: accepted.
+    server.handle(second, cAddr, 2);
+    expect(server.connections.length).toBe(1);
+    // And too late (same key, so only the age differs): a token older than its lifetime is refused.
+    const late = new QuicEndpoint({
+      random,
+      secret,
+      tlsEpoch: SIM_EPOCH,
+      server: { tls: serverTls, retry: true },
+    });
+    late.handle(second, cAddr, 60_000);
+    expect(late.counters.get('quic.endpoint.invalid-token')).toBe(1);
+  });
 });
