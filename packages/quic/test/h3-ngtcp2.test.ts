@@ -5,27 +5,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IncomingMessage } from '@stepwire/http';
 import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
-import { bytesEqual, Prng, RealClock } from '@stepwire/wire';
+import { bytesEqual, Prng } from '@stepwire/wire';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedCertificate } from '../../../test/support/peer-process.ts';
-import type { QuicConnection } from '../src/connection/connection.ts';
-import { QuicDriver } from '../src/endpoint/driver.ts';
-import { QuicEndpoint } from '../src/endpoint/endpoint.ts';
+import type { QuicDriver } from '../src/endpoint/driver.ts';
 import {
-  flushSoon,
+  connectHttp3,
   H3ErrorCode,
   type H3Response,
-  Http3Client,
-  Http3Server,
   type Http3ServerConnection,
-  h3TransportOverQuic,
+  serveHttp3,
 } from '../src/h3/index.ts';
-import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
 
 /**
  * Our HTTP/3 (src/h3) on our QUIC against ngtcp2's example programs, whose HTTP/3 is
- * nghttp3: our Http3Client fetches from gtlsserver, and gtlsclient fetches from our
- * Http3Server running a node:http-style (req, res) handler, over node:dgram on loopback.
+ * nghttp3: our client (connectHttp3) fetches from gtlsserver, and gtlsclient fetches from
+ * our server (serveHttp3) running a node:http-style (req, res) handler, over node:dgram
+ * on loopback.
  * Both peers use QPACK's dynamic table, so nghttp3 decodes our encoder's inserts and we
  * decode its own.
  */
@@ -98,47 +94,15 @@ async function startGtlsServer(): Promise<{ port: number; server: ChildProcess }
 
 /** Our Http3Client on our QUIC (QuicDriver on node:dgram), connected to `to` and ready. */
 async function connectClient(to: number, authorityPort = to) {
-  const sock = await loopbackSocket();
-  const clock = new RealClock();
-  let client: Http3Client | undefined;
-  const driver: QuicDriver = new QuicDriver(
-    new QuicEndpoint({ tlsEpoch: Date.now() - clock.now() }),
-    sock,
-    clock,
-    {
-      onEvent: (_conn, e) => client?.handle(e, clock.now()),
-    },
-  );
-  drivers.push(driver);
-  const conn: QuicConnection = driver.connect(
-    { address: '127.0.0.1', port: to },
-    {
-      tls: (transportParameters) =>
-        createQuicTlsClient({
-          serverName: 'stepwire.test',
-          verifier: certificateVerifier({ ca: readFileSync(cert, 'utf8') }),
-          alpnProtocols: ['h3'],
-          transportParameters,
-        }),
-    },
-  );
-  const h3 = new Http3Client(
-    h3TransportOverQuic(
-      conn,
-      () => clock.now(),
-      flushSoon(() => driver.flush()),
-    ),
-    {
-      authority: `127.0.0.1:${authorityPort}`,
-    },
-  );
-  client = h3;
-  let ready = false;
-  void h3.ready().then(() => {
-    ready = true;
+  const session = connectHttp3({
+    socket: await loopbackSocket(),
+    remote: { address: '127.0.0.1', port: to },
+    tls: { serverName: 'stepwire.test', verifier: certificateVerifier({ ca: readFileSync(cert, 'utf8') }) },
+    authority: `127.0.0.1:${authorityPort}`,
   });
-  await waitFor('the handshake', () => ready, 30_000);
-  return { h3, conn, driver };
+  drivers.push(session.driver);
+  await session.ready();
+  return { h3: session.client, conn: session.connection, driver: session.driver };
 }
 
 describe('our HTTP/3 client against ngtcp2 gtlsserver (nghttp3)', () => {
@@ -242,56 +206,29 @@ describe('ngtcp2 gtlsclient (nghttp3) against our HTTP/3 server', () => {
   async function serve() {
     const sock = await loopbackSocket();
     const port = (sock.address() as { port: number }).port;
-    const clock = new RealClock();
     const seen: { method: string; url: string; host: string; body: string }[] = [];
-    const app = new Http3Server((req: IncomingMessage, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const body = Buffer.concat(chunks).toString();
-        seen.push({ method: req.method, url: req.url, host: String(req.headers.host), body });
-        if (req.url === '/big') {
-          res.setHeader('content-type', 'application/octet-stream');
-          res.end(Buffer.from(BIG));
-          return;
-        }
-        res.setHeader('content-type', 'text/plain');
-        res.setHeader('x-served-by', 'stepwire-h3');
-        res.end(`${req.method} ${req.url} ${body.length}\n`);
-      });
-    });
-    const h3 = new Map<QuicConnection, Http3ServerConnection>();
-    const endpoint = new QuicEndpoint({
-      tlsEpoch: Date.now() - clock.now(),
-      server: {
-        tls: (transportParameters) =>
-          createQuicTlsServer({
-            signer: certificateSigner(creds.leaf),
-            alpnProtocols: ['h3'],
-            transportParameters,
-          }),
+    const conns: Http3ServerConnection[] = [];
+    const service = serveHttp3(
+      (req: IncomingMessage, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          const body = Buffer.concat(chunks).toString();
+          seen.push({ method: req.method, url: req.url, host: String(req.headers.host), body });
+          if (req.url === '/big') {
+            res.setHeader('content-type', 'application/octet-stream');
+            res.end(Buffer.from(BIG));
+            return;
+          }
+          res.setHeader('content-type', 'text/plain');
+          res.setHeader('x-served-by', 'stepwire-h3');
+          res.end(`${req.method} ${req.url} ${body.length}\n`);
+        });
       },
-    });
-    const closes: { code?: number | undefined; local: boolean }[] = [];
-    const driver: QuicDriver = new QuicDriver(endpoint, sock, clock, {
-      onEvent: (conn, e) => {
-        let c = h3.get(conn);
-        if (!c) {
-          c = app.accept(
-            h3TransportOverQuic(
-              conn,
-              () => clock.now(),
-              flushSoon(() => driver.flush()),
-            ),
-          );
-          h3.set(conn, c);
-        }
-        c.handle(e, clock.now());
-        if (e.type === 'closed') closes.push({ code: e.error?.code, local: false });
-      },
-    });
-    drivers.push(driver);
-    return { port, seen, h3, closes };
+      { socket: sock, tls: { signer: certificateSigner(creds.leaf) }, onConnection: (c) => conns.push(c) },
+    );
+    drivers.push(service.driver);
+    return { port, seen, conns, service };
   }
 
   async function runClient(args: string[]): Promise<{ code: number | null; out: string }> {
@@ -356,7 +293,7 @@ describe('ngtcp2 gtlsclient (nghttp3) against our HTTP/3 server', () => {
       url: '/upload',
       body: 'posted by gtlsclient\n'.repeat(50),
     });
-    const conns = [...s.h3.values()];
+    const conns = s.conns;
     for (const c of conns) expect(c.h3.counters.total('h3.connection-error')).toBe(0);
     // nghttp3 allows a dynamic table (SETTINGS_QPACK_MAX_TABLE_CAPACITY 4096): our encoder
     // used it for the responses, and on the first connection (two responses) nghttp3's
@@ -365,8 +302,12 @@ describe('ngtcp2 gtlsclient (nghttp3) against our HTTP/3 server', () => {
     expect(conns[0]?.h3.encoder.table.insertCount).toBeGreaterThan(0);
     expect(conns[0]?.h3.encoder.knownReceivedCount).toBe(conns[0]?.h3.encoder.table.insertCount);
     // gtlsclient ends with H3_NO_ERROR or a transport NO_ERROR.
-    await waitFor('the closes', () => s.closes.length >= 2, 5000);
-    for (const c of s.closes) if (c.code !== undefined) expect(c.code).toBe(H3ErrorCode.H3_NO_ERROR);
+    await waitFor('the closes', () => conns.every((c) => c.h3.closed), 5000);
+    for (const c of conns) {
+      expect(c.h3.closeInfo?.local).toBe(false);
+      if (c.h3.closeInfo?.code !== undefined) expect(c.h3.closeInfo.code).toBe(H3ErrorCode.H3_NO_ERROR);
+    }
+    expect(s.service.connectionCount).toBe(0);
   });
 
   it('16 concurrent requests (gtlsclient -n 16) with 10% loss each way: every one answered, no error', async () => {
@@ -384,7 +325,7 @@ describe('ngtcp2 gtlsclient (nghttp3) against our HTTP/3 server', () => {
     ]);
     expect(r.code).toBe(0);
     expect(s.seen.filter((x) => x.url === '/many')).toHaveLength(16);
-    const c = [...s.h3.values()][0];
+    const c = s.conns[0];
     expect(c?.h3.counters.total('h3.connection-error')).toBe(0);
     expect(c?.h3.counters.total('h3.stream-error')).toBe(0);
   });

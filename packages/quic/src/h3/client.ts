@@ -70,7 +70,7 @@ export class Http3Client {
   private readonly pending = new Map<number, Pending>();
   private readonly waiting: Waiting[] = [];
   private readonly opts: Http3ClientOptions;
-  private readyWaiters: (() => void)[] = [];
+  private readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private isReady = false;
 
   constructor(transport: H3Transport, opts: Http3ClientOptions = {}) {
@@ -82,10 +82,12 @@ export class Http3Client {
     this.dispatch(this.h3.handle(e, now));
   }
 
-  /** Resolves once the connection can carry requests. */
+  /** Resolves once the connection can carry requests; rejects if it closes first. */
   ready(): Promise<void> {
     if (this.isReady) return Promise.resolve();
-    return new Promise((r) => this.readyWaiters.push(r));
+    if (this.h3.closed)
+      return Promise.reject(new H3RequestError(H3ErrorCode.H3_NO_ERROR, 'connection closed'));
+    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
   }
 
   /**
@@ -193,7 +195,7 @@ export class Http3Client {
     switch (e.type) {
       case 'ready':
         this.isReady = true;
-        for (const w of this.readyWaiters.splice(0)) w();
+        for (const w of this.readyWaiters.splice(0)) w.resolve();
         return;
       case 'headers': {
         const p = this.pending.get(e.streamId);
@@ -248,6 +250,13 @@ export class Http3Client {
           w.reject(new H3RequestError(H3ErrorCode.H3_REQUEST_REJECTED, 'GOAWAY before the request was sent'));
         return;
       case 'closed':
+        for (const w of this.readyWaiters.splice(0))
+          w.reject(
+            new H3RequestError(
+              e.code ?? H3ErrorCode.H3_NO_ERROR,
+              `connection closed${e.reason ? `: ${e.reason}` : ''}`,
+            ),
+          );
         for (const w of this.waiting.splice(0))
           w.reject(
             new H3RequestError(

@@ -86,6 +86,8 @@ export class Http3Connection {
   /** The GOAWAY ID we sent, if any. */
   goawaySent: number | undefined;
   closed = false;
+  /** How the connection ended: our close (local) or the transport's report. */
+  closeInfo: { code?: number; reason?: string; local: boolean } | undefined;
   readonly decoder: QpackDecoder;
   encoder: QpackEncoder;
 
@@ -170,7 +172,8 @@ export class Http3Connection {
           break;
         case 'closed':
           this.closed = true;
-          this.events.push({ type: 'closed', local: false, ...closeInfo(e.error) });
+          this.closeInfo = { local: false, ...closeInfo(e.error) };
+          this.events.push({ type: 'closed', ...this.closeInfo });
           break;
         case 'streams-available':
           if (e.direction === 'bidi') this.events.push({ type: 'streams-available' });
@@ -306,6 +309,7 @@ export class Http3Connection {
   close(code: number = H3ErrorCode.H3_NO_ERROR, reason = ''): void {
     if (this.closed) return;
     this.closed = true;
+    this.closeInfo = { code, reason, local: true };
     this.transport.close(code, reason);
     this.events.push({ type: 'closed', code, reason, local: true });
   }

@@ -5,6 +5,7 @@
  */
 export * from './client.ts';
 export * from './connection.ts';
+export * from './endpoint.ts';
 export * from './errors.ts';
 export * from './fake-transport.ts';
 export * from './frames.ts';
