@@ -55,8 +55,10 @@ function nodeAead(name: AeadName, key: Uint8Array): Aead {
     out: Uint8Array,
     at: number,
   ): void => {
-    const c = createCipheriv(alg, k, nonce, opts);
-    c.setAAD(aad, { plaintextLength: plaintext.length + trailer.length });
+    // No options: GCM's and ChaCha20-Poly1305's tag is 16 bytes by default, and the plaintext
+    // length matters to CCM only; validating them per record showed in profiles.
+    const c = createCipheriv(alg, k, nonce);
+    c.setAAD(aad);
     // GCM and ChaCha20-Poly1305 are stream modes: update returns exactly its input's length.
     out.set(c.update(plaintext), at);
     let end = at + plaintext.length;
