@@ -434,8 +434,16 @@ describe('limits', () => {
     expect(r.h3.counters.get('h3.request-rejected.limit')).toBe(2);
   });
 
-  it('unknown unidirectional streams beyond maxIgnoredStreams close the connection with H3_EXCESSIVE_LOAD', () => {
+  it('unknown unidirectional streams beyond maxIgnoredStreams open at once close the connection with H3_EXCESSIVE_LOAD', () => {
     const r = rig('server', { limits: { maxIgnoredStreams: 4 } });
+    // Any number one after another: each ends (its peer answers our STOP_SENDING with a reset).
+    for (let i = 0; i < 20; i++) {
+      const id = r.peer.openStream('uni');
+      r.send(id, new Uint8Array([0x21]));
+      r.peer.resetStream(id, H3ErrorCode.H3_STREAM_CREATION_ERROR);
+      r.pair.run();
+    }
+    expect(r.closedWith()).toBeUndefined();
     for (let i = 0; i < 4; i++) r.send(r.peer.openStream('uni'), new Uint8Array([0x21]));
     expect(r.closedWith()).toBeUndefined();
     r.send(r.peer.openStream('uni'), new Uint8Array([0x21]));

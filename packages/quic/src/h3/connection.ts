@@ -108,6 +108,7 @@ export class Http3Connection {
   private peerControl = false;
   private peerEncoder = false;
   private peerDecoder = false;
+  /** Peer streams of unknown type we were told about and that have not ended yet. */
   private ignoredStreams = 0;
   /** The largest client bidirectional stream a server has accepted, for its GOAWAY. */
   private largestAccepted = -1;
@@ -717,7 +718,7 @@ export class Http3Connection {
         if (this.ignoredStreams > this.limits.maxIgnoredStreams) {
           throw new H3ConnectionError(
             'H3_EXCESSIVE_LOAD',
-            `more than ${this.limits.maxIgnoredStreams} unknown unidirectional streams`,
+            `more than ${this.limits.maxIgnoredStreams} unknown unidirectional streams open at once`,
           );
         }
         this.transport.stopSending(id, H3ErrorCode.H3_STREAM_CREATION_ERROR);
@@ -729,6 +730,7 @@ export class Http3Connection {
     if (u.kind === 'control' || u.kind === 'encoder' || u.kind === 'decoder')
       // RFC 9114 §6.2.1, RFC 9204 §4.2: closing a critical stream is a connection error.
       throw new H3ConnectionError('H3_CLOSED_CRITICAL_STREAM', `the peer's ${u.kind} stream ended`);
+    if (u.kind === 'ignored') this.ignoredStreams--;
     this.uni.delete(id);
   }
 

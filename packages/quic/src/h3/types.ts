@@ -55,7 +55,11 @@ export interface H3Limits {
   maxConcurrentRequests: number;
   /** Bytes held for a stream whose header section waits on the QPACK encoder stream. */
   maxBlockedStreamBuffer: number;
-  /** Peer unidirectional streams of reserved or unknown types we remember (each is STOP_SENDING'd). */
+  /**
+   * Peer unidirectional streams of reserved or unknown types open at once (each is
+   * STOP_SENDING'd, RFC 9114 §6.2; we remember each until it ends). Over a connection's life
+   * a peer may open any number of them, one after another.
+   */
   maxIgnoredStreams: number;
 }
 
