@@ -93,6 +93,11 @@ export interface RecoveryState {
   dupAcks: number;
   /** RFC 6675 §4 rule (4): the recovery point of the last rescue retransmission. */
   rescueRxt: number | undefined;
+  /**
+   * The end of the highest range RACK found lost in this recovery (RFC 8985 §6.2), or
+   * undefined: below it nothing of the original transmissions is counted in flight.
+   */
+  rackLostEnd: number | undefined;
   /** Retransmissions of this recovery: [start, end, SND.MAX when sent] triples. */
   rxtLog: number[];
   /** Retransmissions found lost, to send again first: [start, end] pairs. */
@@ -414,6 +419,7 @@ export class ControlBlock {
       highRxt: iss,
       dupAcks: 0,
       rescueRxt: undefined,
+      rackLostEnd: undefined,
       rxtLog: [],
       relost: [],
       recoverFs: 0,

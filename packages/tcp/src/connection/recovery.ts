@@ -25,7 +25,12 @@ export function pipe(tcb: ControlBlock): number {
   const una = tcb.snd.una;
   const max = tcb.snd.max;
   const lost = sb.lostBoundary(tcb.recovery.dupThresh, tcb.mss);
-  const lostEnd = lost === undefined || seqLt(lost, una) ? una : lost;
+  let lostEnd = lost === undefined || seqLt(lost, una) ? una : lost;
+  // RACK's losses (RFC 8985 §6.2) count as RFC 6675's IsLost does: once DupThresh has been
+  // raised by reordering, the SACK count alone would keep a lost original "in flight" beside
+  // its retransmission, and pipe would hold cwnd shut.
+  const rackEnd = tcb.recovery.rackLostEnd;
+  if (rackEnd !== undefined && seqGt(rackEnd, lostEnd)) lostEnd = seqLt(rackEnd, max) ? rackEnd : max;
   const notLost = seqDiff(max, lostEnd) - sb.sackedBetween(lostEnd, max);
   const rxEnd = seqLt(tcb.recovery.highRxt, max) ? tcb.recovery.highRxt : max;
   const rexmitted = seqGt(rxEnd, una) ? seqDiff(rxEnd, una) - sb.sackedBetween(una, rxEnd) : 0;
@@ -82,6 +87,7 @@ function enterRecovery(tcb: ControlBlock, retransmitFirst: boolean): void {
     tcb.recovery.rescueRxt = undefined;
     tcb.recovery.rxtLog.length = 0;
     tcb.recovery.relost.length = 0;
+    tcb.recovery.rackLostEnd = undefined;
     tcb.recovery.recoverFs = tcb.flightSize();
     tcb.recovery.prrDelivered = 0;
     tcb.recovery.prrOut = 0;
@@ -182,6 +188,7 @@ export function onNewAckCongestion(tcb: ControlBlock, ackedBytes: number): void 
     // again by RACK and start the next recovery, rather than waiting for the RTO.
     if (r.relost.length) rackForgetLost(tcb);
     r.relost.length = 0;
+    r.rackLostEnd = undefined;
     tcb.cc.onRecoveryExit(tcb.now, tcb.flightSize());
     rackOnRecoveryExit(tcb);
   } else if (!tcb.sackOk) {
@@ -222,6 +229,7 @@ export function onRtoRecovery(tcb: ControlBlock): void {
   tcb.rack.tlpEnd = undefined;
   r.rxtLog.length = 0;
   r.relost.length = 0;
+  r.rackLostEnd = undefined;
   tcb.snd.nxt = tcb.snd.una;
   r.highRxt = tcb.snd.una;
 }
@@ -364,12 +372,21 @@ export function rackLoss(tcb: ControlBlock): void {
   const lost = rackDetect(tcb);
   if (lost.length === 0) return;
   const r = tcb.recovery;
+  let entered = false;
   if (!r.inRecovery) {
     if (seqLt(tcb.snd.una, r.recover)) {
       rackForgetLost(tcb); // found again once the earlier window is acknowledged
       return;
     }
     enterRecovery(tcb, false);
+    entered = true;
   }
-  for (const x of lost) r.relost.push(x);
+  for (let k = 0; k < lost.length; k += 2) {
+    r.relost.push(lost[k]!, lost[k + 1]!);
+    if (r.rackLostEnd === undefined || seqGt(lost[k + 1]!, r.rackLostEnd)) r.rackLostEnd = lost[k + 1]!;
+  }
+  // RFC 5681 §3.2 step 4 / RFC 6675 §5 step 4.3: the recovery's first retransmission goes
+  // at once, whatever the reduced window says. Queued behind cwnd, it could wait on ACKs
+  // that never come when the rest of the flight is lost too (a small window's tail).
+  if (entered && tcb.sackOk) sackRecoverySend(tcb, true, () => false);
 }
