@@ -513,4 +513,47 @@ describe('QuicEndpoint stateless answers', () => {
     late.handle(second, cAddr, 60_000);
     expect(late.counters.get('quic.endpoint.invalid-token')).toBe(1);
   });
+
+  it('a NEW_TOKEN token lets the next connection skip the Retry (RFC 9000 §8.1.3)', () => {
+    const prng = new Prng(17);
+    const random = (n: number) => prng.bytes(n);
+    const trace = new TraceBus();
+    const lines: string[] = [];
+    trace.on((e) => lines.push(`${e.host} ${e.dir} ${e.summary}`));
+    const client = new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH, trace, host: 'A' });
+    const server = new QuicEndpoint({
+      random,
+      tlsEpoch: SIM_EPOCH,
+      trace,
+      host: 'B',
+      server: { tls: serverTls, retry: true },
+    });
+    const cAddr = { address: '198.18.0.1', port: 1111 };
+    const sAddr = { address: '198.18.0.2', port: 443 };
+    let now = 0;
+    const ferry = (until: () => boolean) => {
+      for (let i = 0; i < 300 && !until(); i++) {
+        for (let t = client.pollTransmit(now); t; t = client.pollTransmit(now))
+          server.handle(t.datagram, cAddr, now);
+        for (let t = server.pollTransmit(now); t; t = server.pollTransmit(now))
+          client.handle(t.datagram, sAddr, now);
+        now += 1;
+      }
+    };
+    const first = client.connect(sAddr, { tls: clientTls }, now);
+    ferry(() => first.receivedToken !== undefined);
+    const token = first.receivedToken;
+    expect(token).toBeDefined();
+    // One Retry per Initial datagram of the first flight (a ClientHello with a post-quantum
+    // key share takes two).
+    const retries = lines.filter((l) => l.startsWith('B out Retry')).length;
+    expect(retries).toBeGreaterThan(0);
+    // The next connection, from another port of the same host, with the token.
+    cAddr.port = 2222;
+    const second = client.connect(sAddr, { tls: clientTls, ...(token ? { token } : {}) }, now);
+    ferry(() => second.isHandshakeConfirmed);
+    expect(second.isHandshakeConfirmed).toBe(true);
+    expect(lines.filter((l) => l.startsWith('B out Retry'))).toHaveLength(retries);
+    expect(server.counters.get('quic.endpoint.new-token-valid')).toBe(1);
+  });
 });

@@ -149,7 +149,13 @@ export class QuicConnection {
   /** Client: the first DCID, original_destination_connection_id to check (RFC 9000 §7.3). */
   private readonly originalDcid: Uint8Array;
   private retrySourceCid: Uint8Array | undefined;
+  /** The token our Initials carry: a Retry's, or a NEW_TOKEN token from before (RFC 9000 §17.2.2). */
   private retryToken: Uint8Array = new Uint8Array(0);
+  /** Server: NEW_TOKEN to send (RFC 9000 §19.7). */
+  private newTokenPending: Uint8Array | undefined = undefined;
+  private readonly makeNewToken: (() => Uint8Array) | undefined;
+  /** Client: the latest NEW_TOKEN token, to pass as `token` to the next connection to this server (RFC 9000 §8.1.3). */
+  receivedToken: Uint8Array | undefined = undefined;
   private receivedFirstServerPacket = false;
   private readonly clientScidSeen: Uint8Array | undefined;
 
@@ -197,6 +203,8 @@ export class QuicConnection {
     this.role = opts.role;
     this.tlsEpoch = opts.tlsEpoch ?? 0;
     this.remoteAddr = opts.remote ? { ...opts.remote } : undefined;
+    this.makeNewToken = opts.newToken;
+    if (opts.role === 'client' && opts.token) this.retryToken = opts.token;
     this.config = { ...DEFAULT_TRANSPORT, ...opts.transport };
     this.qc = opts.crypto ?? nodeQuicCrypto;
     this.random = opts.random ?? defaultRandom;
@@ -663,6 +671,11 @@ export class QuicConnection {
         if (!this.handshakeConfirmed) this.confirmHandshake(now);
         return;
       case 'NEW_TOKEN':
+        if (this.role === 'client') {
+          // Kept for the application to read (a property, not an event: HTTP/3 enumerates events).
+          this.receivedToken = f.token;
+          return;
+        }
         if (this.role === 'server')
           throw transportError(
             'PROTOCOL_VIOLATION',
@@ -875,6 +888,8 @@ export class QuicConnection {
     if (this.role === 'server') {
       // RFC 9001 §4.1.2: the server's handshake is confirmed when it completes; it sends HANDSHAKE_DONE.
       this.handshakeDonePending = true;
+      // RFC 9000 §8.1.3: a token for the client's next connection.
+      this.newTokenPending = this.makeNewToken?.();
       this.confirmHandshake(now);
       if (this.tls.sendSessionTicket) this.onTls(this.tls.sendSessionTicket(now + this.tlsEpoch), now);
     }
@@ -1073,6 +1088,14 @@ export class QuicConnection {
       return true;
     };
     if (space.name === 'ApplicationData') {
+      if (
+        this.newTokenPending &&
+        add(
+          { type: 'NEW_TOKEN', token: this.newTokenPending },
+          { k: 'new-token', token: this.newTokenPending },
+        )
+      )
+        this.newTokenPending = undefined;
       if (this.handshakeDonePending && this.role === 'server') {
         if (add({ type: 'HANDSHAKE_DONE' }, { k: 'handshake-done' })) this.handshakeDonePending = false;
       }
@@ -1218,6 +1241,9 @@ export class QuicConnection {
           break;
         case 'path-challenge':
           if (this.pathChallenge) this.pathChallenge.sent = false;
+          break;
+        case 'new-token':
+          this.newTokenPending = it.token;
           break;
         case 'new-cid':
         case 'retire-cid':

@@ -25,6 +25,7 @@ export type SentItem =
   | { k: 'retire-cid'; seq: number }
   | { k: 'ack'; largest: number }
   | { k: 'path-challenge' }
+  | { k: 'new-token'; token: Uint8Array }
   | { k: 'ping' };
 
 /** Adds a frame to the packet being built if it fits; returns whether it did. */

@@ -116,6 +116,10 @@ export interface QuicConnectionOptions {
    * and again in 1-RTT if the server rejects it.
    */
   earlyTransportParameters?: TransportParameters;
+  /** Client: a NEW_TOKEN token from an earlier connection, sent in our Initials (RFC 9000 §8.1.3). */
+  token?: Uint8Array;
+  /** Server: makes a token to send in NEW_TOKEN once the handshake is confirmed (RFC 9000 §8.1.3). */
+  newToken?: () => Uint8Array;
   /** Required for role 'server'. */
   server?: ServerHandshakeInfo;
   /**

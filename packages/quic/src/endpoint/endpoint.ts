@@ -73,6 +73,8 @@ export interface QuicEndpointOptions {
   tlsEpoch?: number;
   /** Lifetime of a Retry token, ms (RFC 9000 §8.1.3 leaves it to the server). */
   retryTokenLifetime?: number;
+  /** Lifetime of a NEW_TOKEN token, ms (default one hour). */
+  newTokenLifetime?: number;
 }
 
 export interface ConnectOptions {
@@ -82,6 +84,8 @@ export interface ConnectOptions {
   initialDcid?: Uint8Array;
   /** The server's transport parameters remembered with a session ticket, for 0-RTT (RFC 9000 §7.4.1). */
   earlyTransportParameters?: TransportParameters;
+  /** A token from the server's NEW_TOKEN on an earlier connection (RFC 9000 §8.1.3). */
+  token?: Uint8Array;
 }
 
 interface Entry {
@@ -94,6 +98,9 @@ interface Entry {
 /** Datagrams the endpoint itself sends (Version Negotiation, Retry, Stateless Reset) wait here, bounded. */
 const MAX_STATELESS_QUEUE = 64;
 const DEFAULT_MAX_CONNECTIONS = 1024;
+/** The first byte of our address validation tokens says which kind it is (RFC 9000 §8.1.1 asks they be told apart). */
+const TOKEN_RETRY = 0x00;
+const TOKEN_NEW_TOKEN = 0x01;
 
 function defaultRandom(n: number): Uint8Array {
   return webcrypto.getRandomValues(new Uint8Array(n));
@@ -110,6 +117,7 @@ export class QuicEndpoint {
   private readonly peer: string | undefined;
   private readonly server: QuicServerConfig | undefined;
   private readonly tokenLifetime: number;
+  private readonly newTokenLifetime: number;
   private readonly tlsEpoch: number;
   private readonly byCid = new Map<string, Entry>();
   private readonly entries: Entry[] = [];
@@ -129,6 +137,7 @@ export class QuicEndpoint {
     this.peer = opts.peer;
     this.server = opts.server;
     this.tokenLifetime = opts.retryTokenLifetime ?? 10_000;
+    this.newTokenLifetime = opts.newTokenLifetime ?? 3_600_000;
     this.tlsEpoch = opts.tlsEpoch ?? 0;
   }
 
@@ -167,6 +176,7 @@ export class QuicEndpoint {
       ...(opts.transport ? { transport: opts.transport } : {}),
       ...(opts.initialDcid ? { initialDcid: opts.initialDcid } : {}),
       ...(opts.earlyTransportParameters ? { earlyTransportParameters: opts.earlyTransportParameters } : {}),
+      ...(opts.token ? { token: opts.token } : {}),
     });
     this.register(conn, remote, []);
     return conn;
@@ -327,8 +337,14 @@ export class QuicEndpoint {
     let originalDcid = dcid;
     let retrySourceCid: Uint8Array | undefined;
     let validated = false;
-    if (server.retry) {
-      if (token.length === 0) {
+    // A NEW_TOKEN token from an earlier connection proves the address (RFC 9000 §8.1.3); an
+    // invalid one is as good as none ("proceed as if the client did not have a validated address").
+    if (token[0] === TOKEN_NEW_TOKEN) {
+      validated = this.checkNewToken(token, remote, now);
+      this.counters.inc(validated ? 'quic.endpoint.new-token-valid' : 'quic.endpoint.new-token-invalid');
+    }
+    if (server.retry && !validated) {
+      if (token[0] !== TOKEN_RETRY) {
         // RFC 9000 §8.1.2: no state yet; a Retry with a token only we can make.
         const newScid = this.random(this.cidLength);
         const retry = buildRetry(this.qc.crypto, dcid, {
@@ -342,7 +358,7 @@ export class QuicEndpoint {
         return;
       }
       const odcid = this.checkToken(token, dcid, remote, now);
-      // §8.1.3: an invalid token may be dropped (we cannot tell a stale token from an attack).
+      // §8.1.3: an invalid Retry token may be dropped (a stale token and an attack look alike).
       if (!odcid) {
         this.drop(now, 'quic.endpoint.invalid-token');
         return;
@@ -358,6 +374,7 @@ export class QuicEndpoint {
       remote,
       tls: server.tls,
       ...(server.transport ? { transport: server.transport } : {}),
+      newToken: () => this.newToken(remote, now),
       server: {
         originalDcid,
         initialDcid: dcid,
@@ -386,6 +403,7 @@ export class QuicEndpoint {
     now: number,
   ): Uint8Array {
     const w = new ByteWriter(64);
+    w.u8(TOKEN_RETRY);
     w.u32(Math.floor(now / 2 ** 32) >>> 0).u32(Math.floor(now) >>> 0);
     w.u8(odcid.length).bytes(odcid);
     w.u8(retryScid.length).bytes(retryScid);
@@ -395,6 +413,35 @@ export class QuicEndpoint {
     out.set(body);
     out.set(mac, body.length);
     return out;
+  }
+
+  /**
+   * A NEW_TOKEN token (RFC 9000 §8.1.3, §19.7): its kind, when it was issued, and an HMAC
+   * binding it to the client's IP address (not the port: a NAT may give the next connection
+   * another one).
+   */
+  newToken(remote: RemoteAddress, now: number): Uint8Array {
+    const w = new ByteWriter(32);
+    w.u8(TOKEN_NEW_TOKEN)
+      .u32(Math.floor(now / 2 ** 32) >>> 0)
+      .u32(Math.floor(now) >>> 0);
+    const body = w.finish().slice();
+    const mac = this.tokenMac(body, { address: remote.address, port: 0 });
+    const out = new Uint8Array(body.length + mac.length);
+    out.set(body);
+    out.set(mac, body.length);
+    return out;
+  }
+
+  private checkNewToken(token: Uint8Array, remote: RemoteAddress, now: number): boolean {
+    if (token.length !== 9 + 16) return false;
+    const body = token.subarray(0, 9);
+    if (!bytesEqual(this.tokenMac(body, { address: remote.address, port: 0 }), token.subarray(9)))
+      return false;
+    const issued =
+      ((body[1] ?? 0) * 2 ** 24 + ((body[2] ?? 0) << 16) + ((body[3] ?? 0) << 8) + (body[4] ?? 0)) * 2 ** 32 +
+      ((body[5] ?? 0) * 2 ** 24 + ((body[6] ?? 0) << 16) + ((body[7] ?? 0) << 8) + (body[8] ?? 0));
+    return now - issued <= this.newTokenLifetime && issued <= now + 1;
   }
 
   private tokenMac(body: Uint8Array, remote: RemoteAddress): Uint8Array {
@@ -417,6 +464,7 @@ export class QuicEndpoint {
     if (!bytesEqual(this.tokenMac(body, remote), mac)) return undefined;
     try {
       const r = new ByteReader(body, 'quic-token');
+      if (r.u8('kind') !== TOKEN_RETRY) return undefined;
       const issued = r.u32('hi') * 2 ** 32 + r.u32('lo');
       const odcid = r.copy(r.u8('odcidLength'), 'odcid');
       const retryScid = r.copy(r.u8('scidLength'), 'scid');
