@@ -1,9 +1,14 @@
+import { createSocket } from 'node:dgram';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Agent, type ClientResponse, request } from '@stepwire/http';
+import { type DatagramSocketLike, H3RequestError, type H3Response } from '@stepwire/quic';
+import { RealClock, TraceBus, type TraceEvent } from '@stepwire/wire';
 import { Command, Option } from 'commander';
 import { UsageError } from '../errors.ts';
+import { dualStackSocket } from '../services/h3.ts';
+import { connectH3, H3ConnectError, type H3Connection } from '../services/h3-client.ts';
 import { TunSession } from '../tun/session.ts';
 
 /**
@@ -51,6 +56,8 @@ export interface FetchCliOptions {
   verbose?: boolean;
   /** HTTP/2: h2c with prior knowledge for http URLs; https offers h2 by ALPN anyway, as curl. */
   http2?: boolean;
+  /** HTTP/3 over our QUIC (https:// only, RFC 9114 §3.1), on UDP port of the URL. */
+  http3?: boolean;
 }
 
 /** Where a run writes: the body (and -i head) to out, messages and the progress bar to err. */
@@ -103,6 +110,10 @@ export function fetchCommand(): Command {
     .option(
       '--http2',
       'HTTP/2 with prior knowledge (h2c) for http:// URLs; https:// offers h2 by ALPN with or without it',
+    )
+    .option(
+      '--http3',
+      'HTTP/3 over our QUIC (UDP, https:// only): node:dgram on loopback, or our UDP with --tun; -v shows the QUIC handshake',
     )
     .addOption(
       new Option('-m, --max-time <seconds>', 'give up after this many seconds (exit 28)').argParser((v) => {
@@ -281,6 +292,21 @@ export async function runFetch(rawUrl: string, o: FetchCliOptions, io: FetchIo):
   const verbose = (text: string) => {
     if (o.verbose) io.err(`${text}\n`);
   };
+  if (o.http3) {
+    if (url.protocol !== 'https:') throw new UsageError('--http3 needs an https:// URL (RFC 9114 §3.1)');
+    if (o.location) throw new UsageError('-L is not supported with --http3 yet');
+    if (o.http2) throw new UsageError('--http2 and --http3 exclude each other');
+    const hostname = url.hostname.replace(/^\[|\]$/g, '');
+    const port = url.port ? Number(url.port) : 443;
+    let address: string;
+    try {
+      address = addressFor(hostname, port, resolve, o.tun === true);
+    } catch (e) {
+      if (e instanceof FetchFailure) return fail(e);
+      throw e;
+    }
+    return await fetchH3(url, hostname, address, port, { method: methodOf, headers, body, ca }, o, io, fail);
+  }
 
   const session = o.tun ? TunSession.open({ netns: o.netns ?? 'stepwire' }) : undefined;
   let connected = false;
@@ -428,3 +454,179 @@ function statusLine(res: ClientResponse): string {
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** curl's default --max-redirs is 50; fetch's limit (20) is the smaller of the two known ones. */
 const MAX_REDIRECTS = 20;
+
+/** QUIC transport error names for -v (RFC 9000 §20.1). */
+const QUIC_ERRORS: Record<number, string> = {
+  0: 'NO_ERROR',
+  1: 'INTERNAL_ERROR',
+  2: 'CONNECTION_REFUSED',
+  3: 'FLOW_CONTROL_ERROR',
+  7: 'FRAME_ENCODING_ERROR',
+  8: 'TRANSPORT_PARAMETER_ERROR',
+  10: 'PROTOCOL_VIOLATION',
+};
+
+/** TLS alerts that mean "your certificate is not good enough" (RFC 8446 §6.2): curl's 60. */
+const CERTIFICATE_ALERTS = new Set([42, 43, 44, 45, 46, 48]);
+
+/** The one request of `fetch --http3`: connect, send, print as curl does, exit status out. */
+async function fetchH3(
+  url: URL,
+  hostname: string,
+  address: string,
+  port: number,
+  req: { method: string; headers: [string, string][]; body: Buffer | undefined; ca: string | undefined },
+  o: FetchCliOptions,
+  io: FetchIo,
+  fail: (f: FetchFailure) => number,
+): Promise<number> {
+  const verbose = (text: string) => {
+    if (o.verbose) io.err(`${text}\n`);
+  };
+  const session = o.tun ? TunSession.open({ netns: o.netns ?? 'stepwire' }) : undefined;
+  const family = address.includes(':') ? 'udp6' : 'udp4';
+  const clock = session ? session.clock : new RealClock();
+  const trace = new TraceBus();
+  // -v: each QUIC packet of the handshake with its frames, as the connection traces it (layer 'quic').
+  let handshaking = true;
+  if (o.verbose)
+    trace.on((e: TraceEvent) => {
+      if (handshaking && e.layer === 'quic')
+        verbose(`* QUIC ${e.dir === 'out' ? '>' : e.dir === 'in' ? '<' : '·'} ${e.summary}`);
+    });
+  let socket: { close(): void } | undefined;
+  let h3: H3Connection | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let fd: number | undefined;
+  try {
+    let dgram: DatagramSocketLike;
+    if (session) {
+      const s4 = session.udp.createSocket('udp4');
+      const s6 = session.udp.createSocket('udp6');
+      s4.bindSync(0);
+      s6.bindSync(0);
+      socket = {
+        close: () => {
+          s4.close();
+          s6.close();
+        },
+      };
+      dgram = dualStackSocket(s4, s6);
+    } else {
+      const s = createSocket(family);
+      await new Promise<void>((r, j) => {
+        s.once('error', j);
+        s.bind(0, family === 'udp6' ? '::1' : '127.0.0.1', () => {
+          s.off('error', j);
+          r();
+        });
+      });
+      s.on('error', () => {});
+      socket = s;
+      dgram = s;
+    }
+    verbose(`*   Trying ${address}:${port} (UDP, QUIC v1)...`);
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new FetchFailure(EXIT.timeout, `Operation timed out after ${o.maxTime ?? 30} s`)),
+        (o.maxTime ?? 30) * 1000,
+      );
+    });
+    try {
+      // node:dgram does not report ICMP port unreachable on an unconnected socket: a server
+      // that never answers is seen only by a timeout, 10 s for the handshake as a connect timeout.
+      let connectTimer: ReturnType<typeof setTimeout> | undefined;
+      const connectDeadline = new Promise<never>((_, reject) => {
+        connectTimer = setTimeout(
+          () =>
+            reject(
+              new FetchFailure(
+                EXIT.timeout,
+                `Connection timed out: no QUIC handshake with ${address} port ${port} in 10 s`,
+              ),
+            ),
+          Math.min(10, o.maxTime ?? 10) * 1000,
+        );
+      });
+      h3 = await Promise.race([
+        connectH3({
+          socket: dgram,
+          clock,
+          remote: { address, port },
+          serverName: hostname,
+          authority: url.host,
+          ...(req.ca ? { ca: req.ca } : {}),
+          ...(o.insecure ? { insecure: true } : {}),
+          trace,
+          traceHost: 'fetch',
+        }),
+        deadline,
+        connectDeadline,
+      ]).finally(() => clearTimeout(connectTimer));
+    } catch (e) {
+      if (e instanceof FetchFailure) return fail(e);
+      if (e instanceof H3ConnectError) {
+        const alert = e.alert;
+        if (alert !== undefined)
+          return fail(
+            CERTIFICATE_ALERTS.has(alert)
+              ? new FetchFailure(EXIT.peerCertificate, `SSL certificate problem: ${e.message}`)
+              : new FetchFailure(EXIT.tls, `QUIC/TLS handshake failed: ${e.message}`),
+          );
+        const name = e.error && !e.error.application ? QUIC_ERRORS[e.error.code] : undefined;
+        return fail(
+          new FetchFailure(EXIT.connect, `Failed to connect: ${name ? `${name} ` : ''}${e.message}`),
+        );
+      }
+      const m = (e as Error).message;
+      if (/certificate|verif|unknown_ca/i.test(m))
+        return fail(new FetchFailure(EXIT.peerCertificate, `SSL certificate problem: ${m}`));
+      return fail(new FetchFailure(EXIT.tls, `QUIC/TLS handshake failed: ${m}`));
+    }
+    handshaking = false;
+    verbose(`* Connected to ${hostname} (${address}) port ${port} over QUIC, ALPN ${h3.alpn ?? '?'}`);
+    const path = `${url.pathname}${url.search}`;
+    const fields: [string, string][] = [
+      [':method', req.method],
+      [':scheme', 'https'],
+      [':authority', url.host],
+      [':path', path],
+      // RFC 9114 §4.2: field names are lower case in HTTP/3.
+      ...req.headers.map(([n, v]): [string, string] => [n.toLowerCase(), v]),
+    ];
+    if (req.body && !req.headers.some(([n]) => n.toLowerCase() === 'content-length'))
+      fields.push(['content-length', String(req.body.length)]);
+    verbose(`> ${req.method} ${path} HTTP/3`);
+    for (const [n, v] of fields) verbose(`> ${n}: ${v}`);
+    let res: H3Response;
+    try {
+      res = await Promise.race([h3.client.request(fields, req.body), deadline]);
+    } catch (e) {
+      if (e instanceof FetchFailure) return fail(e);
+      const text = e instanceof H3RequestError ? e.message : String((e as Error).message);
+      return fail(new FetchFailure(EXIT.recv, `Failure when receiving data from the peer: ${text}`));
+    }
+    const headLines = [
+      `HTTP/3 ${res.status}`,
+      ...res.headers.filter(([n]) => !n.startsWith(':')).map(([n, v]) => `${n}: ${v}`),
+    ];
+    for (const l of headLines) verbose(`< ${l}`);
+    if (o.fail && res.status >= 400)
+      return fail(new FetchFailure(EXIT.httpError, `The requested URL returned error: ${res.status}`));
+    try {
+      if (o.output) fd = openSync(o.output, 'w');
+    } catch (e) {
+      return fail(new FetchFailure(EXIT.write, `cannot write ${o.output}: ${(e as Error).message}`));
+    }
+    const write = (b: Uint8Array) => (fd !== undefined ? writeSync(fd, b) : io.out(b));
+    if (o.include) write(Buffer.from(`${headLines.join('\r\n')}\r\n\r\n`));
+    write(res.body);
+    return EXIT.ok;
+  } finally {
+    if (timer) clearTimeout(timer);
+    if (fd !== undefined) closeSync(fd);
+    h3?.close();
+    socket?.close();
+    await session?.close();
+  }
+}
