@@ -69,30 +69,46 @@ function events(c: QuicConnection, into: QuicConnectionEvent[]): void {
   for (let e = c.pollEvent(); e; e = c.pollEvent()) into.push(e);
 }
 
-/** Ferry datagrams both ways (dropping those `drop` picks) until `done` or the round limit. */
-function ferry(
+/**
+ * Ferry datagrams both ways (dropping those `drop` picks) until `done`. Both sides keep their
+ * timers on the real clock: when nothing moved in a round, wait (a few ms at most) for the
+ * nearer of the two deadlines so loss detection and PTO fire as they would on a wire. Bounded
+ * by `seconds` of real time, so a busy machine slows the test without failing it.
+ */
+async function ferry(
   ours: QuicConnection,
   quiche: QuichePeer,
   ev: QuicConnectionEvent[],
   done: () => boolean,
-  o: { rounds?: number; drop?: (n: number) => boolean; onRound?: () => void } = {},
-): void {
+  o: { seconds?: number; drop?: (n: number) => boolean; onRound?: () => void } = {},
+): Promise<void> {
   let n = 0;
-  for (let i = 0; i < (o.rounds ?? 400) && !done(); i++) {
+  const deadline = Date.now() + (o.seconds ?? 20) * 1000;
+  while (!done() && Date.now() < deadline) {
     o.onRound?.();
-    for (const d of drainOurs(ours)) if (!o.drop?.(n++)) quiche.receive(d);
-    for (const d of quiche.drain()) if (!o.drop?.(n++)) ours.handle(d, now());
+    let moved = 0;
+    for (const d of drainOurs(ours)) {
+      moved++;
+      if (!o.drop?.(n++)) quiche.receive(d);
+    }
+    for (const d of quiche.drain()) {
+      moved++;
+      if (!o.drop?.(n++)) ours.handle(d, now());
+    }
     events(ours, ev);
-    // Idle rounds: let each side's loss/PTO timers fire (both use the real clock here).
     const t = ours.pollTimeout();
     if (t !== undefined && t <= now()) ours.handleTimeout(now());
     const qt = quiche.timeout();
-    if (qt !== null && qt === 0) quiche.onTimeout();
+    if (qt === 0) quiche.onTimeout();
+    if (moved === 0 && !done()) {
+      const waits = [t === undefined ? 5 : t - now(), qt ?? 5];
+      await new Promise((r) => setTimeout(r, Math.max(1, Math.min(5, ...waits))));
+    }
   }
 }
 
 describe('our QUIC client against quiche', () => {
-  it('handshakes (ALPN, certificate verified by our PKI) and transfers 1 MB each way on one stream', () => {
+  it('handshakes (ALPN, certificate verified by our PKI) and transfers 1 MB each way on one stream', async () => {
     const client = ourClient();
     const server = new QuichePeer({
       role: 'server',
@@ -101,7 +117,7 @@ describe('our QUIC client against quiche', () => {
       alpn: [ALPN],
     });
     const ev: QuicConnectionEvent[] = [];
-    ferry(client, server, ev, () => ev.some((e) => e.type === 'connected') && server.established);
+    await ferry(client, server, ev, () => ev.some((e) => e.type === 'connected') && server.established);
     expect(ev.find((e) => e.type === 'connected')).toEqual({ type: 'connected', alpn: ALPN });
     expect(server.established).toBe(true);
 
@@ -114,8 +130,8 @@ describe('our QUIC client against quiche', () => {
     let finSent = false;
     let clientFin = false;
     const back: Uint8Array[] = [];
-    ferry(client, server, ev, () => clientFin, {
-      rounds: 4000,
+    await ferry(client, server, ev, () => clientFin, {
+      seconds: 20,
       onRound: () => {
         for (const sid of server.readable()) {
           const r = server.read(sid);
@@ -141,11 +157,11 @@ describe('our QUIC client against quiche', () => {
     expect(clientFin).toBe(true);
     expect(Buffer.concat(back).equals(Buffer.from(body))).toBe(true);
     client.close(now(), 0, 'bye');
-    ferry(client, server, ev, () => server.peerError() !== null, { rounds: 10 });
+    await ferry(client, server, ev, () => server.peerError() !== null, { seconds: 2 });
     expect(server.peerError()).toMatchObject({ isApp: true, errorCode: 0 });
   });
 
-  it('100 streams in parallel, each its own body, and 5% of datagrams lost both ways', () => {
+  it('100 streams in parallel, each its own body, and 5% of datagrams lost both ways', async () => {
     const client = ourClient();
     const server = new QuichePeer({
       role: 'server',
@@ -159,7 +175,10 @@ describe('our QUIC client against quiche', () => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
       return seed % 100 < 5;
     };
-    ferry(client, server, ev, () => ev.some((e) => e.type === 'connected'), { drop: lossy, rounds: 2000 });
+    await ferry(client, server, ev, () => ev.some((e) => e.type === 'connected'), {
+      drop: lossy,
+      seconds: 20,
+    });
     expect(ev.some((e) => e.type === 'connected')).toBe(true);
     const want = new Map<number, Buffer>();
     for (let i = 0; i < 100; i++) {
@@ -170,9 +189,9 @@ describe('our QUIC client against quiche', () => {
     }
     const got = new Map<number, Buffer[]>();
     const fins = new Set<number>();
-    ferry(client, server, ev, () => fins.size === 100, {
+    await ferry(client, server, ev, () => fins.size === 100, {
       drop: lossy,
-      rounds: 20_000,
+      seconds: 30,
       onRound: () => {
         for (const sid of server.readable()) {
           const r = server.read(sid);
@@ -187,13 +206,13 @@ describe('our QUIC client against quiche', () => {
 });
 
 describe('quiche client against our QUIC server', () => {
-  it('handshakes, the client sends a stream, our server reads it whole and answers', () => {
+  it('handshakes, the client sends a stream, our server reads it whole and answers', async () => {
     const client = new QuichePeer({ role: 'client', caPem: creds.ca.certificatePem, alpn: [ALPN] });
     const first = client.drain();
     const server = ourServer(first[0]!);
     for (const d of first) server.handle(d, now());
     const ev: QuicConnectionEvent[] = [];
-    ferry(server, client, ev, () => client.established && ev.some((e) => e.type === 'connected'));
+    await ferry(server, client, ev, () => client.established && ev.some((e) => e.type === 'connected'));
     expect(client.established).toBe(true);
     expect(client.alpn).toBe(ALPN);
     const body = Buffer.alloc(300_000, 0x5a);
@@ -202,8 +221,8 @@ describe('quiche client against our QUIC server', () => {
     let fin = false;
     let answered = false;
     let reply: Buffer = Buffer.alloc(0);
-    ferry(server, client, ev, () => reply.toString() === 'got 300000', {
-      rounds: 4000,
+    await ferry(server, client, ev, () => reply.toString() === 'got 300000', {
+      seconds: 20,
       onRound: () => {
         if (sent < body.length) sent += client.send(0, body.subarray(sent), true);
         for (const e of ev.splice(0)) {
@@ -223,7 +242,7 @@ describe('quiche client against our QUIC server', () => {
     expect(reply.toString()).toBe('got 300000');
   });
 
-  it('resumes with a ticket we issued and sends 0-RTT data our server accepts', () => {
+  it('resumes with a ticket we issued and sends 0-RTT data our server accepts', async () => {
     const antiReplay = new AntiReplayCache();
     const ticketKey = new Uint8Array(32).fill(3);
     const c1 = new QuichePeer({
@@ -236,7 +255,7 @@ describe('quiche client against our QUIC server', () => {
     const s1 = ourServer(f1[0]!, { antiReplay, ticketKey });
     for (const d of f1) s1.handle(d, now());
     const ev1: QuicConnectionEvent[] = [];
-    ferry(s1, c1, ev1, () => c1.established && c1.session() !== null, { rounds: 50 });
+    await ferry(s1, c1, ev1, () => c1.established && c1.session() !== null, { seconds: 5 });
     const session = c1.session();
     expect(session).not.toBeNull();
 
@@ -259,7 +278,7 @@ describe('quiche client against our QUIC server', () => {
     // The stream data was opened from 0-RTT packets, before the client's Finished arrived.
     const early = ev2.find((e) => e.type === 'stream-data');
     expect(early && early.type === 'stream-data' && Buffer.from(early.data).toString()).toBe('early hello');
-    ferry(s2, c2, ev2, () => c2.established, { rounds: 50 });
+    await ferry(s2, c2, ev2, () => c2.established, { seconds: 5 });
     expect(c2.resumed).toBe(true);
   });
 });
