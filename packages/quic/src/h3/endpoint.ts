@@ -2,7 +2,7 @@ import { type Clock, RealClock, type TraceBus } from '@stepwire/wire';
 import type { QuicConnection } from '../connection/connection.ts';
 import type { RemoteAddress, TransportConfig } from '../connection/types.ts';
 import { type DatagramSocketLike, QuicDriver } from '../endpoint/driver.ts';
-import { QuicEndpoint, type QuicServerConfig } from '../endpoint/endpoint.ts';
+import { QuicEndpoint, type QuicEndpointOptions, type QuicServerConfig } from '../endpoint/endpoint.ts';
 import {
   createQuicTlsClient,
   createQuicTlsServer,
@@ -43,6 +43,8 @@ export interface ServeHttp3Options extends Http3ServerOptions {
   transport?: Partial<TransportConfig>;
   clock?: Clock;
   quicTrace?: TraceBus;
+  /** More QUIC endpoint options (a seeded `random` and a fixed `tlsEpoch` make a simulation repeatable). */
+  endpoint?: Omit<QuicEndpointOptions, 'server'>;
   /** Each new HTTP/3 connection, as it starts (for stats, tests, per-connection policy). */
   onConnection?: (c: Http3ServerConnection) => void;
 }
@@ -55,7 +57,17 @@ export class Http3Service {
   private readonly connections = new Map<QuicConnection, Http3ServerConnection>();
 
   constructor(listener: H3RequestListener, opts: ServeHttp3Options) {
-    const { socket, tls, retry, transport, clock = new RealClock(), quicTrace, onConnection, ...h3 } = opts;
+    const {
+      socket,
+      tls,
+      retry,
+      transport,
+      clock = new RealClock(),
+      quicTrace,
+      onConnection,
+      endpoint,
+      ...h3
+    } = opts;
     this.server = new Http3Server(listener, h3);
     const server: QuicServerConfig = {
       tls: (transportParameters) =>
@@ -65,8 +77,9 @@ export class Http3Service {
     if (transport) server.transport = transport;
     this.endpoint = new QuicEndpoint({
       tlsEpoch: Date.now() - clock.now(),
-      server,
       ...(quicTrace ? { trace: quicTrace } : {}),
+      ...endpoint,
+      server,
     });
     const flush = flushSoon(() => this.driver.flush());
     this.driver = new QuicDriver(this.endpoint, socket, clock, {
@@ -115,6 +128,8 @@ export interface ConnectHttp3Options extends Http3ClientOptions {
   transport?: Partial<TransportConfig>;
   clock?: Clock;
   quicTrace?: TraceBus;
+  /** More QUIC endpoint options (a seeded `random` and a fixed `tlsEpoch` make a simulation repeatable). */
+  endpoint?: Omit<QuicEndpointOptions, 'server'>;
 }
 
 /** One HTTP/3 connection from a client. */
@@ -124,11 +139,21 @@ export class Http3Session {
   readonly driver: QuicDriver;
 
   constructor(opts: ConnectHttp3Options) {
-    const { socket, remote, tls, transport, clock = new RealClock(), quicTrace, ...h3 } = opts;
+    const {
+      socket,
+      remote,
+      tls,
+      transport,
+      clock = new RealClock(),
+      quicTrace,
+      endpoint: more,
+      ...h3
+    } = opts;
     let client: Http3Client | undefined;
     const endpoint = new QuicEndpoint({
       tlsEpoch: Date.now() - clock.now(),
       ...(quicTrace ? { trace: quicTrace } : {}),
+      ...more,
     });
     this.driver = new QuicDriver(endpoint, socket, clock, {
       onEvent: (_conn, e) => client?.handle(e, clock.now()),
