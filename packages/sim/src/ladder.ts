@@ -61,6 +61,9 @@ export function noteFor(e: TraceEvent): LadderNote | undefined {
   // Messages inside a byte stream (TLS handshake messages): shown where they are written,
   // so a reader sees what the next segments carry.
   if (e.dir === 'out' && e.layer === 'tls') return note(`tls → ${e.summary}`);
+  // QUIC packets (with their frames) and HTTP/3 frames: shown as they are built, so a reader
+  // sees what the next datagram carries — several coalesced packets each get a line.
+  if (e.dir === 'out' && (e.layer === 'quic' || e.layer === 'h3')) return note(`${e.layer} → ${e.summary}`);
   // Key-schedule steps are for the HTML view's TLS panel; the ladder keeps to what happened.
   if (e.fields?.keySchedule !== undefined) return undefined;
   if (e.dir === 'local') return note(`${e.layer} ${e.summary}`);

@@ -280,6 +280,14 @@ export class Network {
     }
   }
 
+  /**
+   * Where TLS secrets go (the user's keylog and the pcapng's secrets block), for layers that
+   * run the TLS machines themselves rather than through host.tls: QUIC (RFC 9001 §5).
+   */
+  get keylogSink(): ((line: string) => void) | undefined {
+    return this.keylog;
+  }
+
   /** The calendar time of the simulation (ms since 1970): epoch + clock. */
   now(): number {
     return this.epoch + this.clock.now();

@@ -10,6 +10,7 @@ import {
   websocket,
 } from './http.ts';
 import { fragmentation, pingPmtu } from './ip.ts';
+import { quicHttp3 } from './quic.ts';
 import type { Scenario } from './scenario.ts';
 import {
   synFloodCookies,
@@ -42,6 +43,7 @@ export const SCENARIOS: readonly Scenario[] = [
   httpSse,
   websocket,
   http2Multiplexing,
+  quicHttp3,
 ];
 
 export function findScenario(name: string): Scenario | undefined {
