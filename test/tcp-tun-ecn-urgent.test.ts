@@ -192,15 +192,19 @@ describe('classic ECN with the kernel (net.ipv4.tcp_ecn = 1), 1% CE marks each w
     expect(syn.flags & (ECE | CWR)).toBe(ECE | CWR);
     expect(synAck.flags & (ECE | CWR)).toBe(ECE); // the kernel agreed
     const data = f.filter((x) => x.dir === 'out' && x.len > 0);
-    // After our link: ECT(0), or CE where it marked; never Not-ECT (nothing was retransmitted).
-    expect(data.filter((x) => x.ecn !== 2 && x.ecn !== 3)).toEqual([]);
+    const st = conn!.stats;
+    // After our link: ECT(0), or CE where it marked. Only a retransmission is Not-ECT
+    // (§6.1.5); nothing is lost on this link, so there are none unless a probe timer ran
+    // early on a machine too busy to read ACKs in time.
+    expect(data.filter((x) => x.ecn !== 2 && x.ecn !== 3).length).toBe(st.retransmits);
     const marked = data.filter((x) => x.ecn === 3).length;
     expect(marked).toBeGreaterThan(5);
     expect(f.filter((x) => x.dir === 'in' && x.flags & ECE && !(x.flags & SYN)).length).toBeGreaterThan(0);
-    const st = conn!.stats;
     expect(st.ecnReductions).toBeGreaterThan(0);
     expect(st.ecnReductions).toBeLessThanOrEqual(marked);
-    expect(st.retransmits).toBe(0);
+    // The marks were answered as congestion without any loss recovery.
+    expect(st.fastRetransmits).toBe(0);
+    expect(st.retransmits).toBeLessThan(st.ecnReductions);
     expect(st.ssthresh).toBeLessThan(0x7fffffff);
     expect(f.filter((x) => x.dir === 'out' && x.flags & CWR && !(x.flags & SYN)).length).toBe(st.ecnCwrSent);
     console.log(
