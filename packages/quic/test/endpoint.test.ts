@@ -1,3 +1,4 @@
+import { fc, test as fcTest } from '@fast-check/vitest';
 import { SIM_EPOCH, Sim } from '@stepwire/sim';
 import { AntiReplayCache, certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
 import { bytesEqual, concatBytes, Prng, TraceBus, utf8 } from '@stepwire/wire';
@@ -136,12 +137,23 @@ describe('QuicEndpoint over the simulated network, with our TLS', () => {
     expect(lines.some((l) => l.startsWith('A in Retry'))).toBe(true);
   });
 
-  it.each([1, 2, 3])(
-    'bytes arrive intact through loss, duplication, reordering and corruption (seed %i)',
-    async (seed) => {
-      const w = world(seed, { loss: 0.05, duplicate: 0.03, reorder: 0.05, corrupt: 0.01, delay: 5 });
+  fcTest.prop(
+    [
+      fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+      fc.record({
+        loss: fc.double({ min: 0, max: 0.1, noNaN: true }),
+        duplicate: fc.double({ min: 0, max: 0.05, noNaN: true }),
+        reorder: fc.double({ min: 0, max: 0.1, noNaN: true }),
+        corrupt: fc.double({ min: 0, max: 0.02, noNaN: true }),
+      }),
+    ],
+    { numRuns: 4 },
+  )(
+    'bytes arrive intact through loss, duplication, reordering and corruption on the wire',
+    async (seed, imp) => {
+      const w = world(seed, { ...imp, delay: 5 });
       const body = new Prng(seed).bytes(40_000);
-      const r = await w.sim.run(echoOver(w, body, 2), 300_000);
+      const r = await w.sim.run(echoOver(w, body, 2), 600_000);
       for (const v of r.got.values()) expect(bytesEqual(v, body)).toBe(true);
     },
   );
