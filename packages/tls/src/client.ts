@@ -751,9 +751,10 @@ export class TlsClient extends TlsConnection {
         suite: hs.suite,
         resumptionMaster,
         ...(hs.alpn !== undefined ? { alpn: hs.alpn } : {}),
-        handshakeTranscript: this.transcript.bytes,
         // What the ClientHello carried (customizeHello may have changed it), not what we meant to send.
-        postHandshakeAuth: hs.offer.hello.extensions.some((e) => e.type === 'post_handshake_auth'),
+        ...(hs.offer.hello.extensions.some((e) => e.type === 'post_handshake_auth')
+          ? { postHandshakeAuth: { handshakeTranscript: this.transcript.bytes } }
+          : {}),
       },
     });
     this.completeHandshake({
@@ -849,7 +850,8 @@ export class TlsClient extends TlsConnection {
   ): void {
     // RFC 8446 §4.6.2: "A client that receives a CertificateRequest message without having
     // sent the "post_handshake_auth" extension MUST send an "unexpected_message" fatal alert."
-    if (!c.postHandshakeAuth)
+    const pha = c.postHandshakeAuth;
+    if (!pha)
       alert(
         AlertDescription.unexpected_message,
         'CertificateRequest after the handshake without post_handshake_auth',
@@ -864,7 +866,7 @@ export class TlsClient extends TlsConnection {
     }
     const hash = c.suite.hash;
     const transcript = new Transcript();
-    transcript.add(c.handshakeTranscript);
+    transcript.add(pha.handshakeTranscript);
     transcript.add(raw);
     this.sendClientCertificate(
       { context: msg.certificateRequestContext, schemes: sa.schemes },

@@ -721,7 +721,15 @@ export class TlsServer extends TlsConnection {
     this.transcript.add(raw);
     const rms = schedule.resumptionMasterSecret(this.transcript.hash(this.crypto, hash));
     this.setReadKey(s.keys.clientApplicationSecret, 'application');
-    this.enter({ name: 'CONNECTED', connected: { agreement, handshakeTranscript: this.transcript.bytes } });
+    this.enter({
+      name: 'CONNECTED',
+      connected: {
+        agreement,
+        ...(agreement.postHandshakeAuth
+          ? { postHandshakeAuth: { handshakeTranscript: this.transcript.bytes } }
+          : {}),
+      },
+    });
     this.completeHandshake({
       type: 'handshake-complete',
       cipherSuite: agreement.suite.name,
@@ -761,7 +769,7 @@ export class TlsServer extends TlsConnection {
 
   /** Whether the client offered post_handshake_auth, so that requestClientCertificate may be used. */
   get postHandshakeAuthOffered(): boolean {
-    return this.hs.name === 'CONNECTED' && this.hs.connected.agreement.postHandshakeAuth;
+    return this.hs.name === 'CONNECTED' && this.hs.connected.postHandshakeAuth !== undefined;
   }
 
   /**
@@ -781,8 +789,8 @@ export class TlsServer extends TlsConnection {
     // RFC 9001 §4.4: QUIC does not use post-handshake client authentication.
     if (this.quic) throw new Error('QUIC does not use post-handshake client authentication (RFC 9001 §4.4)');
     // RFC 8446 §4.6.2: "servers MUST NOT send a post-handshake CertificateRequest to clients which do not offer this extension".
-    if (!s.connected.agreement.postHandshakeAuth)
-      throw new Error('the client did not offer post_handshake_auth (RFC 8446 §4.6.2)');
+    const pha = s.connected.postHandshakeAuth;
+    if (!pha) throw new Error('the client did not offer post_handshake_auth (RFC 8446 §4.6.2)');
     if (this.pha.name !== 'IDLE')
       throw new Error('a post-handshake CertificateRequest is already outstanding');
     const configured = this.options.postHandshakeAuth ?? this.options.clientAuth;
@@ -793,7 +801,7 @@ export class TlsServer extends TlsConnection {
       // RFC 8446 §4.3.2: a context unique within this connection, echoed by the client's Certificate.
       const context = this.crypto.randomBytes(32);
       const transcript = new Transcript();
-      transcript.add(s.connected.handshakeTranscript);
+      transcript.add(pha.handshakeTranscript);
       const raw = this.sendHandshake(
         {
           msgType: 'certificate_request',

@@ -64,10 +64,11 @@ export interface ClientConnected {
   /** For the PSKs of NewSessionTickets (RFC 8446 §4.6.1). */
   resumptionMaster: Uint8Array;
   alpn?: string;
-  /** The transcript through our Finished: the base of post-handshake authentication (RFC 8446 §4.4.1). */
-  handshakeTranscript: Uint8Array;
-  /** We offered post_handshake_auth (RFC 8446 §4.2.6). */
-  postHandshakeAuth: boolean;
+  /**
+   * Present when we offered post_handshake_auth (RFC 8446 §4.2.6): the transcript through our
+   * Finished, the base of each post-handshake authentication (§4.4.1). Kept only then.
+   */
+  postHandshakeAuth?: { handshakeTranscript: Uint8Array };
 }
 
 export type ClientState =

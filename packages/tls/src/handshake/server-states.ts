@@ -60,8 +60,11 @@ export interface ClientAuthRequest {
 
 export interface ServerConnected {
   agreement: ServerAgreement;
-  /** The transcript through the client's Finished: the base of post-handshake authentication (RFC 8446 §4.4.1). */
-  handshakeTranscript: Uint8Array;
+  /**
+   * Present when the client offered post_handshake_auth (RFC 8446 §4.2.6): the transcript
+   * through its Finished, the base of each post-handshake authentication (§4.4.1). Kept only then.
+   */
+  postHandshakeAuth?: { handshakeTranscript: Uint8Array };
 }
 
 export type ServerState =
