@@ -44,6 +44,7 @@ export class RecordProtection {
    */
   private slab: Uint8Array = new Uint8Array(0);
   private slabAt = 0;
+  private lastRecordSize = 0;
   // The 64-bit sequence number as two u32 halves: cheap to XOR into the nonce, exact to 2^64.
   private seqHi: number;
   private seqLo: number;
@@ -160,6 +161,17 @@ export class RecordProtection {
    * (and a connection that sends small records holds no slab).
    */
   private take(n: number): Uint8Array {
+    // A record shorter than the last one ends a run (the tail of a large write): after it the
+    // slab is let go, so a connection that has gone quiet does not hold its unused rest.
+    const endsRun = n < this.lastRecordSize;
+    this.lastRecordSize = n;
+    if (endsRun) {
+      const room = this.slab.length - this.slabAt;
+      const tail = room >= n ? this.slab.subarray(this.slabAt, this.slabAt + n) : new Uint8Array(n);
+      this.slab = new Uint8Array(0);
+      this.slabAt = 0;
+      return tail;
+    }
     if (n < SLAB_THRESHOLD && this.slab.length - this.slabAt < n) return new Uint8Array(n);
     if (this.slab.length - this.slabAt < n) {
       // Not zero-filled: every byte handed out is written by seal (header, sealed body, tag)

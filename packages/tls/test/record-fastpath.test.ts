@@ -65,6 +65,18 @@ describe.each(PROVIDERS)('record layer fast paths ($name)', (crypto) => {
     expect(same(joinBytes(opened), data)).toBe(true);
   });
 
+  it('the slab is let go after the short record that ends a run', () => {
+    const p = new RecordProtection(crypto, suite, secret);
+    const full = new Uint8Array(16384);
+    const a = p.seal(23, full);
+    const tail = p.seal(23, full.subarray(0, 100));
+    // The tail still joins its run without a copy...
+    expect(tail.buffer).toBe(a.buffer);
+    expect(coalesce([a, tail]).length).toBe(1);
+    // ...and the next write starts a new slab: the rest of the old one is not kept.
+    expect(p.seal(23, full).buffer).not.toBe(a.buffer);
+  });
+
   it('small records made one by one are copied into one buffer, in order', () => {
     const p = new RecordProtection(crypto, suite, secret);
     const records = [p.seal(22, fromHex('0102')), p.seal(21, fromHex('0200')), p.seal(23, fromHex('ff'))];
