@@ -91,10 +91,8 @@ export function sendNew(tcb: ControlBlock, force: boolean): boolean {
       const allOfIt = len === unsent;
       const limitedByWindow = len === wndRoom && wndRoom < unsent;
       const ok =
-        // In urgent mode Nagle holds nothing back, nor the last bytes when the FIN follows
-        // them (as Linux's tcp_nagle_test): nothing more is coming to fill the segment, and
-        // held back it leaves the end of a transfer (and any loss before it) to the timers.
-        (allOfIt && (idle || tcb.o.noDelay || tcb.urg.sndUp !== undefined || finPending)) ||
+        // In urgent mode Nagle holds nothing back (as Linux's tcp_nagle_test).
+        (allOfIt && (idle || tcb.o.noDelay || tcb.urg.sndUp !== undefined)) ||
         (limitedByWindow && len >= tcb.snd.maxWnd / 2 && (idle || tcb.o.noDelay));
       if (!ok) return false;
     }
