@@ -42,6 +42,7 @@ describe('scenarios', () => {
       'http-sse',
       'websocket',
       'http2-multiplexing',
+      'quic',
     ]);
     for (const s of SCENARIOS) {
       expect(s.title).toMatch(/RFC \d+/);

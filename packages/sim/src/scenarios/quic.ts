@@ -185,7 +185,7 @@ export const quicHttp3: Scenario = {
   title:
     'QUIC v1 and HTTP/3: a handshake, a GET, then a resumed connection whose request rides in 0-RTT (RFC 9000, 9001, 9114)',
   watch: [
-    "A's first datagram is an Initial packet carrying the ClientHello in CRYPTO frames, padded to 1200 bytes (RFC 9000 §14.1); B answers with Initial + Handshake packets in one datagram.",
+    "A's Initial packets carry the ClientHello in CRYPTO frames, each datagram padded to 1200 bytes (RFC 9000 §14.1); B answers with Initial and Handshake packets coalesced in one datagram.",
     'Once the handshake is done B sends HANDSHAKE_DONE in a 1-RTT packet; the GET and its response travel as HTTP/3 HEADERS/DATA in STREAM frames.',
     'The second connection resumes with the ticket: its GET leaves in 0-RTT packets right behind the Initial, before any answer from B.',
   ],
