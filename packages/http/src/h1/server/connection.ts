@@ -409,10 +409,38 @@ export class H1ServerConnection {
     this.afterCycleStep();
   }
 
+  /**
+   * RFC 9112 §9.6: close in stages — our FIN after the response, then read (and drop) until
+   * the client's FIN, so data it already sent does not turn our close into a reset. A client
+   * that never closes does not keep the socket: it goes after LINGER_MS (nginx's
+   * lingering_timeout), counted.
+   */
   private closeAfterResponse(): void {
     if (!this.socket.writableEnded) this.socket.end();
+    if (this.lingering) return;
     this.disarm();
+    if (this.closed) return;
+    this.lingering = true;
+    const s = this.server;
+    this.timer = s.timers.setTimer(s.timers.now() + LINGER_MS, () => {
+      this.timer = undefined;
+      if (this.closed) return;
+      s.counters.inc('linger-timeout');
+      if (s.tracing)
+        s.trace(
+          this.id,
+          'drop',
+          'client did not close: connection dropped',
+          undefined,
+          'RFC 9112 §9.6',
+          'linger-timeout',
+        );
+      this.socket.destroy();
+    });
+    this.timerAt = undefined;
   }
+
+  private lingering = false;
 
   /** Called when either side of the cycle finishes: start the next one or close. */
   private afterCycleStep(): void {
@@ -536,7 +564,7 @@ export class H1ServerConnection {
    * and clear a timer per request.
    */
   private arm(): void {
-    if (this.closed || this.detached) return;
+    if (this.closed || this.detached || this.lingering) return;
     const at = this.conn.nextTimeout();
     if (this.timer && (at === undefined || (this.timerAt !== undefined && this.timerAt <= at))) return;
     if (!this.timer && at === undefined) return;
@@ -570,3 +598,6 @@ function hasExpectation(fields: readonly Field[]): boolean {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** How long a connection we closed waits for the client's FIN (ms). */
+const LINGER_MS = 5000;
