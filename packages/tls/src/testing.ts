@@ -200,6 +200,8 @@ export function arbitraryExtension(ctx: ExtensionContext): fc.Arbitrary<Extensio
     );
   }
   if (has(T.cookie)) options.push(fc.record({ type: fc.constant('cookie' as const), cookie: bytes(1, 64) }));
+  // RFC 8446 §4.2.6: post_handshake_auth is empty.
+  if (has(T.post_handshake_auth)) options.push(fc.constant({ type: 'post_handshake_auth' as const }));
   if (has(T.record_size_limit)) {
     options.push(
       fc.record({
