@@ -437,6 +437,7 @@ export class QuicConnection {
       remote !== undefined && this.remoteAddr !== undefined && !sameAddress(remote, this.remoteAddr);
     if (!fromElsewhere) this.pathBytesReceived += datagram.length;
     this.newestNonProbing = false;
+    this.amplificationLeft(now);
     const { packets, error } = splitCoalescedPackets(datagram, this.localCidLength);
     let anyProcessed = false;
     for (const bytes of packets) {
@@ -973,16 +974,9 @@ export class QuicConnection {
     // waiting, acknowledgements of what little is in flight say nothing about capacity.
     this.recovery.cc.appOrFlowControlLimited = !this.streamSet.hasSendable;
     let budget = this.config.maxDatagramSize;
-    if (!this.addressValidated || !this.pathValidated) {
-      // RFC 9000 §8.1 (and §9.3 for a new path): three times the bytes received, until the
-      // peer's address is validated.
-      const left = !this.addressValidated
-        ? AMPLIFICATION_FACTOR * this.bytesReceived - this.bytesSent
-        : AMPLIFICATION_FACTOR * this.pathBytesReceived - this.pathBytesSent;
-      this.recovery.atAntiAmplificationLimit = left < MIN_INITIAL_DATAGRAM;
-      budget = Math.min(budget, left);
-      if (budget < 64) return undefined;
-    } else this.recovery.atAntiAmplificationLimit = false;
+    const left = this.amplificationLeft(now);
+    budget = Math.min(budget, left);
+    if (budget < 64) return undefined;
 
     const parts: BuiltPacket[] = [];
     let used = 0;
@@ -1013,10 +1007,29 @@ export class QuicConnection {
     const datagram = joinBytes(parts.map((p) => this.seal(p, now)));
     this.bytesSent += datagram.length;
     this.pathBytesSent += datagram.length;
+    this.amplificationLeft(now);
     // RFC 9001 §4.9.1: "a client MUST discard Initial keys when it first sends a Handshake packet".
     if (this.role === 'client' && parts.some((p) => p.space.name === 'Handshake'))
       this.discardSpace('Initial', now);
     return datagram;
+  }
+
+  /**
+   * RFC 9000 §8.1 (and §9.3 for a new path): until the peer's address is validated we send
+   * at most three times what we received from it. Recovery must know when that blocks us
+   * (RFC 9002 §6.2.2.1: no PTO while nothing can be sent) and when it stops blocking, so its
+   * timer is set again at once: a stale "blocked" would leave a lost packet unprobed.
+   */
+  private amplificationLeft(now: number): number {
+    let left = Number.POSITIVE_INFINITY;
+    if (!this.addressValidated) left = AMPLIFICATION_FACTOR * this.bytesReceived - this.bytesSent;
+    else if (!this.pathValidated) left = AMPLIFICATION_FACTOR * this.pathBytesReceived - this.pathBytesSent;
+    const blocked = left < MIN_INITIAL_DATAGRAM;
+    if (blocked !== this.recovery.atAntiAmplificationLimit) {
+      this.recovery.atAntiAmplificationLimit = blocked;
+      this.recovery.setLossDetectionTimer(now);
+    }
+    return left;
   }
 
   private buildPacket(space: Space, room: number, now: number): BuiltPacket | undefined {
@@ -1032,8 +1045,11 @@ export class QuicConnection {
     const frames: Frame[] = [];
     const items: SentItem[] = [];
     // ACK first, when there is something new to acknowledge (RFC 9000 §13.2).
-    // RFC 9000 §12.4: no ACK in a 0-RTT packet.
-    const ack = space.ack.hasNews && !zeroRtt ? space.ack.buildAck(now) : undefined;
+    // RFC 9000 §12.4: no ACK in a 0-RTT packet. A probe repeats the ACK even with nothing new
+    // (RFC 9002 §6.2.4): if the last ACK was lost, the peer learns of its losses from this one
+    // instead of waiting out its own, backed-off, PTO.
+    const probingNow = space.probes > 0;
+    const ack = (space.ack.hasNews || probingNow) && !zeroRtt ? space.ack.buildAck(now) : undefined;
     let ackSize = 0;
     if (ack) {
       ackSize = encodeFrame(ack).length;
@@ -1042,7 +1058,11 @@ export class QuicConnection {
     }
     // RFC 9002 §7: ack-eliciting packets only within the congestion window (probes excepted, §7.5).
     const probing = space.probes > 0;
-    const cwndLeft = probing ? left : Math.min(left, Math.floor(this.recovery.cc.sendAllowance));
+    // Initial and Handshake packets are not held back by the window: before the handshake is
+    // confirmed no PTO covers 1-RTT packets (RFC 9002 §6.2.1), so unacknowledged 1-RTT bytes
+    // filling the window could otherwise keep a lost Finished from ever being sent again.
+    const windowed = space.name === 'ApplicationData';
+    const cwndLeft = probing || !windowed ? left : Math.min(left, Math.floor(this.recovery.cc.sendAllowance));
     let eliciting = cwndLeft > 0 ? this.collectFrames(space, cwndLeft, frames, items, zeroRtt) : 0;
     if (probing && eliciting === 0) {
       frames.push({ type: 'PING' });
