@@ -244,10 +244,23 @@ export class TlsSocket extends Duplex {
   private writeNow(chunk: Uint8Array, cb: (e?: Error | null) => void): void {
     try {
       this.apply(this.machine.send(chunk, this.now()));
-      cb();
     } catch (e) {
       cb(e as Error);
+      return;
     }
+    // The transport's backpressure is ours: while it holds more than its high-water mark, the
+    // write completes only when it drains, so a peer that reads slowly holds our writer back
+    // instead of growing the transport's buffer without bound (as net.Socket and node:tls do).
+    const t = this.transport;
+    if (t.writableNeedDrain && !t.destroyed && !t.writableEnded) {
+      const done = (): void => {
+        t.off('drain', done);
+        t.off('close', done);
+        cb();
+      };
+      t.on('drain', done);
+      t.on('close', done);
+    } else cb();
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
