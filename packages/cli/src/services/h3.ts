@@ -125,7 +125,15 @@ export function h3OverDatagrams(o: H3ServiceOptions): H3Service {
       };
     },
     close() {
-      app.shutdown();
+      // GOAWAY (RFC 9114 §5.2) on each connection still open; one that QUIC already closed
+      // (idle timeout, the peer's CONNECTION_CLOSE) has nothing left to say.
+      for (const c of app.connections) {
+        try {
+          c.h3.shutdown();
+        } catch {
+          // the QUIC connection is closed: its streams refuse writes
+        }
+      }
       driver.flush();
       for (const conn of endpoint.connections) conn.close(o.clock.now(), 0, 'server shutting down', true);
       driver.flush();
