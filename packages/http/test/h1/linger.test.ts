@@ -6,11 +6,17 @@ import { FakeSocket, settle } from './fake-socket.ts';
 /**
  * RFC 9112 §9.6: after a response that ends the connection the server half-closes, reads
  * until the client's FIN, then closes — and a client that never sends its FIN does not
- * keep the socket: it is dropped after the linger time (5 s), counted.
+ * keep the socket: it is dropped after the linger time (5 s), counted. When the client
+ * itself said close (it sends no further request), the socket goes once the response is
+ * flushed, as node:http's.
  */
 function setup() {
   const clock = new VirtualClock();
-  const server = createServer({ clock }, (_req, res) => res.end('bye'));
+  // the server ends each connection after its response; the client expects keep-alive
+  const server = createServer({ clock }, (_req, res) => {
+    res.setHeader('Connection', 'close');
+    res.end('bye');
+  });
   const sock = new FakeSocket();
   server.emit('connection', sock);
   return { clock, server, sock };
@@ -19,7 +25,7 @@ function setup() {
 describe('closing after a Connection: close response', () => {
   it('a client that never closes is dropped after the linger time, counted; no timer left', async () => {
     const { clock, server, sock } = setup();
-    sock.feed('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    sock.feed('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     await settle();
     expect(sock.output).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*Connection: close\r\n/);
     expect(sock.output.endsWith('\r\n\r\nbye')).toBe(true);
@@ -38,7 +44,7 @@ describe('closing after a Connection: close response', () => {
 
   it('bytes the client sends after the close are read and dropped while we linger, not parsed', async () => {
     const { clock, server, sock } = setup();
-    sock.feed('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /again HTTP/1.1\r\nHost: x\r\n\r\n');
+    sock.feed('GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /again HTTP/1.1\r\nHost: x\r\n\r\n');
     await settle();
     expect(server.stats().requests).toBe(1);
     sock.feed('more bytes');
@@ -52,13 +58,28 @@ describe('closing after a Connection: close response', () => {
 
   it('a client that closes in time: closed without the linger timeout', async () => {
     const { clock, server, sock } = setup();
-    sock.feed('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    sock.feed('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     await settle();
     sock.feedEnd();
     await settle();
     expect(sock.destroyed).toBe(true);
     expect(server.stats().armedTimers).toBe(0);
     clock.advance(10_000);
+    expect(server.stats().counters['linger-timeout']).toBeUndefined();
+  });
+
+  it('the client said Connection: close: the socket goes once the response is flushed, no linger', async () => {
+    const clock = new VirtualClock();
+    const server = createServer({ clock }, (_req, res) => res.end('bye'));
+    const sock = new FakeSocket();
+    server.emit('connection', sock);
+    sock.feed('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await settle();
+    expect(sock.output.endsWith('\r\n\r\nbye')).toBe(true);
+    expect(sock.ended).toBe(true);
+    expect(sock.destroyed).toBe(true);
+    expect(server.stats().armedTimers).toBe(0);
+    expect(server.stats().connections).toBe(0);
     expect(server.stats().counters['linger-timeout']).toBeUndefined();
   });
 });

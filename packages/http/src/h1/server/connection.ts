@@ -296,6 +296,7 @@ export class H1ServerConnection {
     });
     this.req = req;
     this.info = e;
+    this.clientCloses = !e.keepAlive;
     this.dumping = false;
     // Node's hand-offs: an Upgrade or CONNECT request goes to its listener with the socket
     // and the bytes that followed the head; the listener speaks from there on.
@@ -416,10 +417,22 @@ export class H1ServerConnection {
    * lingering_timeout), counted.
    */
   private closeAfterResponse(): void {
-    if (!this.socket.writableEnded) this.socket.end();
     if (this.lingering) return;
     this.disarm();
-    if (this.closed) return;
+    if (this.closed) {
+      if (!this.socket.writableEnded) this.socket.end();
+      return;
+    }
+    if (this.clientCloses && this.conn.bufferedBytes === 0) {
+      // The client said close (RFC 9112 §9.6: it then sends no further request) and sent
+      // nothing after: nothing can turn our close into a reset, so the socket goes as soon
+      // as the response is flushed, as node:http's destroySoon() — no wait for its FIN.
+      this.lingering = true;
+      if (this.socket.writableEnded) this.socket.destroy();
+      else this.socket.end(() => this.socket.destroy());
+      return;
+    }
+    if (!this.socket.writableEnded) this.socket.end();
     this.lingering = true;
     const s = this.server;
     this.timer = s.timers.setTimer(s.timers.now() + LINGER_MS, () => {
@@ -441,6 +454,8 @@ export class H1ServerConnection {
   }
 
   private lingering = false;
+  /** The request of this cycle said Connection: close (or was HTTP/1.0 without keep-alive). */
+  private clientCloses = false;
 
   /** Called when either side of the cycle finishes: start the next one or close. */
   private afterCycleStep(): void {
