@@ -472,4 +472,55 @@ describe('QuicConnection over a lossy path (property)', () => {
     expect(r.finished.size).toBe(3);
     for (const [, got] of r.received) expect(bytesEqual(got, body)).toBe(true);
   });
+
+  fcTest.prop(
+    [
+      fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+      fc.record({
+        loss: fc.double({ min: 0, max: 0.2, noNaN: true }),
+        duplicate: fc.double({ min: 0, max: 0.2, noNaN: true }),
+        reorder: fc.double({ min: 0, max: 0.4, noNaN: true }),
+      }),
+      fc.array(fc.constantFrom('finish', 'reset', 'stop', 'server-reset'), { minLength: 1, maxLength: 12 }),
+    ],
+    { numRuns: 25 },
+  )(
+    'streams finished, reset or stopped from either side all end, and both sides forget them',
+    (seed, imp, plan) => {
+      const { client, server, prng } = connectionPair(seed);
+      const body = new Prng(seed).bytes(5000);
+      const outcome = new Map<number, string>();
+      const ids: number[] = [];
+      runPair(
+        client,
+        server,
+        prng,
+        imp,
+        () => outcome.size === plan.length && client.stats().streams === 0 && server.stats().streams === 0,
+        (side, e) => {
+          if (side === 'a' && e.type === 'connected')
+            for (const p of plan) {
+              const id = client.openStream('bidi');
+              ids.push(id);
+              client.write(id, body, p !== 'reset');
+              if (p === 'reset') client.resetStream(id, 1);
+              if (p === 'stop') client.stopSending(id, 2);
+            }
+          // The server acts on events it may read after the stream is already gone: no throw.
+          if (side === 'b' && e.type === 'stream-data') {
+            if (plan[ids.indexOf(e.id)] === 'server-reset') server.resetStream(e.id, 3);
+            else if (e.fin) server.write(e.id, new Uint8Array([1]), true);
+          }
+          if (side === 'b' && e.type === 'stream-reset') server.resetStream(e.id, 4);
+          if (side === 'a' && (e.type === 'stream-reset' || (e.type === 'stream-data' && e.fin)))
+            outcome.set(e.id, e.type);
+          if (side === 'a' && e.type === 'stop-sending') outcome.set(e.id, 'stopped');
+        },
+        600_000,
+      );
+      expect(outcome.size).toBe(plan.length);
+      expect(client.stats().streams).toBe(0);
+      expect(server.stats().streams).toBe(0);
+    },
+  );
 });

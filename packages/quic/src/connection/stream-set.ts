@@ -104,6 +104,9 @@ export class StreamSet {
 
   write(id: number, data: Uint8Array, fin: boolean): void {
     const e = this.streams.get(id);
+    // A stream that existed and is finished (reset, or done both ways while the application
+    // still had its events to read) takes writes as a no-op; one never opened is a bug.
+    if (!e && canSend(id, this.role) && this.existed(id)) return;
     if (!e?.send) throw new Error(`stream ${id} is not open for sending`);
     e.send.write(data, fin);
     this.markSendable(id);
@@ -121,6 +124,13 @@ export class StreamSet {
     if (!r || r.stopCode !== undefined || r.state !== 'Recv') return;
     r.stopCode = code;
     r.stopPending = true;
+  }
+
+  /** Whether the stream was opened at some point (ours by count, the peer's by the highest seen). */
+  private existed(id: number): boolean {
+    const dir = streamDirection(id);
+    const n = streamInitiator(id) === this.role ? this.opened[dir] : this.peerOpened[dir];
+    return streamIndex(id) < n;
   }
 
   private create(id: number): StreamEntry {

@@ -119,8 +119,11 @@ export class SendStream {
   }
 
   write(data: Uint8Array, fin: boolean): void {
+    // After a reset (ours, or the answer to the peer's STOP_SENDING, which the application
+    // may not have read yet) the bytes have nowhere to go: dropped, as RFC 9000 §3.5 lets
+    // the sender abandon the stream.
+    if (this.resetCode !== undefined) return;
     if (this.finWritten) throw new Error(`stream ${this.id}: write after FIN`);
-    if (this.resetCode !== undefined) throw new Error(`stream ${this.id}: write after reset`);
     if (data.length > 0) {
       this.chunks.push({ offset: this.written, data });
       this.written += data.length;
