@@ -1,0 +1,1115 @@
+/**
+ * IpCore: the sans-I/O heart of an IPv4/IPv6 end host (RFC 1122 §3, RFC 8200, RFC 4443).
+ *
+ * It owns the routing table, the reassembly queues, the path-MTU cache, the ICMP error
+ * token bucket and ping's bookkeeping, and nothing else: no clock, no timer, no link, no
+ * callback. Every entry point takes `now` and an `out` list, and appends what the host must
+ * do, in the order it must be done:
+ *
+ *   - `transmit`: put this packet on this interface's link;
+ *   - `deliver`: hand this datagram to the protocol registered for it;
+ *   - `icmp-error`: tell that protocol an ICMP error arrived about one of its datagrams;
+ *   - `echo`: a pending ping ended (reply, ICMP error, timeout, cancelled);
+ *   - `trace`: emit this event (built only when `trace.enabled`).
+ *
+ * Order matters and is kept: a transport that answers a delivery sends after the packets
+ * that came before it, and the ladder reads exactly as the work was done. When anything
+ * is waiting for time (a reassembly, a ping), `nextTimeout()` says when, and
+ * `handleTimeout(now, out)` does what is due.
+ *
+ * The host does not forward: a datagram for another address is counted and dropped.
+ * Counters are named '<layer>.<what>' and every drop is '<layer>.drop.<reason>'.
+ */
+import type { Link } from '@stepwire/link';
+import { type Counters, ParseError, type Prng, type TraceEvent } from '@stepwire/wire';
+import {
+  cachedAddressBytes,
+  canonicalIp,
+  isIpv4LimitedBroadcast,
+  isIpv4Multicast,
+  isIpv6Multicast,
+  isUnspecified,
+} from '../address.ts';
+import { fragmentIpv4, fragmentIpv6 } from '../fragment.ts';
+import {
+  decodeIcmpv4,
+  decodeIcmpv6,
+  encodeIcmpv4,
+  encodeIcmpv6,
+  ICMPV4_ECHO_REQUEST,
+  ICMPV4_UNREACH,
+  ICMPV6_ECHO_REQUEST,
+  ICMPV6_PARAM,
+  ICMPV6_UNREACH,
+  type IcmpMessage,
+} from '../icmp.ts';
+import { decodeIpv4, encodeIpv4, IPV4_MIN_HEADER, type Ipv4DecodeInfo, type Ipv4Packet } from '../ipv4.ts';
+import {
+  decodeIpv6,
+  decodeIpv6ExtensionChain,
+  encodeIpv6,
+  IPV6_HEADER_LENGTH,
+  type Ipv6DecodeInfo,
+  type Ipv6ExtensionHeader,
+  type Ipv6Packet,
+  NH_NO_NEXT_HEADER,
+} from '../ipv6.ts';
+import {
+  type IcmpErrorReport,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  type IpDelivery,
+  type IpVersion,
+  type SendOptions,
+  type SendResult,
+} from '../types.ts';
+import { EchoBook, type EchoOutcome, echoData, type PingOptions } from './echo.ts';
+import { chainComplete, isIcmpErrorMessage, readIcmpError } from './icmp-in.ts';
+import { icmpErrorSuppressed, icmpQuote, type OffendingDatagram, QUOTE_V4, QUOTE_V6 } from './icmp-out.ts';
+import { IcmpTokenBucket } from './icmp-rate.ts';
+import { MIN_MTU_V4, MIN_MTU_V6, PathMtuCache } from './pmtu.ts';
+import { HostReassembly } from './reassembly.ts';
+import { type HostInterface, type InterfaceConfig, type RouteEntry, RoutingTable } from './routing.ts';
+import { dropEvent, fields4, fields6, ipEvent, summary4, summary6 } from './trace.ts';
+
+/** What the host must do, in order. See the module comment. */
+export type IpAction =
+  | { kind: 'transmit'; iface: HostInterface; packet: Uint8Array }
+  | { kind: 'deliver'; delivery: IpDelivery }
+  | { kind: 'icmp-error'; report: IcmpErrorReport }
+  | { kind: 'echo'; echo: number; outcome: EchoOutcome }
+  | { kind: 'trace'; event: TraceEvent };
+
+export interface IpCoreOptions {
+  name: string;
+  counters: Counters;
+  prng: Prng;
+  /** The loopback interface's link (interface 0: 127.0.0.1/8 and ::1/128). */
+  loopback: Link;
+  /** Whether anyone listens to trace events; only read, so events are built only then. */
+  trace?: { readonly enabled: boolean };
+  /** Time at creation, where the ICMP token bucket starts full. */
+  now: number;
+  /** TTL / Hop Limit of datagrams this host originates (RFC 1700 / RFC 8200 default 64). */
+  defaultTtl?: number;
+  /** RFC 791 leaves it to the implementation; 30 s like Linux. */
+  reassemblyTimeoutV4Ms?: number;
+  /** RFC 8200 §4.5: 60 s. */
+  reassemblyTimeoutV6Ms?: number;
+  maxReassemblyFragmentsPerSource?: number;
+  maxReassemblyBytesPerSource?: number;
+  maxReassemblyDatagramsPerSource?: number;
+  maxReassemblyBytesTotal?: number;
+  /** Token-bucket refill rate for ICMP errors this host sends (RFC 1812 §4.3.2.8, RFC 4443 §2.4(f)). */
+  icmpErrorsPerSecond?: number;
+  /** Token-bucket size: how many errors may go out back to back. */
+  icmpErrorBurst?: number;
+  /** How long a lowered path MTU is believed before the link MTU is tried again (RFC 1191 §6.3, RFC 8201 §5.3: 10 min). */
+  pmtuExpiryMs?: number;
+}
+
+/** How an echo request went out: pending until its deadline, or failed at once. */
+export type EchoStart =
+  | { ok: true; echo: number; id: number; seq: number; deadline: number; superseded?: number }
+  | {
+      ok: false;
+      id: number;
+      seq: number;
+      message: string;
+      sendResult?: SendResult;
+      superseded?: number;
+    };
+
+export interface IpCoreStats {
+  pendingEchoes: number;
+  reassemblyDatagrams: number;
+  reassemblyBytes: number;
+  pmtuEntries: number;
+}
+
+/** The time of the work and the list its results go to, passed down every call. */
+interface Cx {
+  readonly now: number;
+  readonly out: IpAction[];
+}
+
+const NOT_TRACED = { enabled: false };
+
+export class IpCore {
+  readonly name: string;
+  readonly counters: Counters;
+  readonly defaultTtl: number;
+  readonly routing = new RoutingTable();
+  readonly loopback: HostInterface;
+  private readonly trace: { readonly enabled: boolean };
+  private readonly protocols = new Set<number>();
+  private readonly reassembly: HostReassembly;
+  private readonly pmtu: PathMtuCache;
+  private readonly icmpBucket: IcmpTokenBucket;
+  private readonly echoes = new EchoBook();
+  private nextIpId: number;
+  private nextFragId: number;
+  private readonly pingId: number;
+  private nextPingSeq = 1;
+
+  constructor(opts: IpCoreOptions) {
+    this.name = opts.name;
+    this.counters = opts.counters;
+    this.trace = opts.trace ?? NOT_TRACED;
+    this.defaultTtl = opts.defaultTtl ?? 64;
+    this.reassembly = new HostReassembly(
+      {
+        timeoutV4Ms: opts.reassemblyTimeoutV4Ms,
+        timeoutV6Ms: opts.reassemblyTimeoutV6Ms,
+        limits: {
+          maxFragmentsPerSource: opts.maxReassemblyFragmentsPerSource,
+          maxBytesPerSource: opts.maxReassemblyBytesPerSource,
+          maxDatagramsPerSource: opts.maxReassemblyDatagramsPerSource,
+          maxBytesTotal: opts.maxReassemblyBytesTotal,
+        },
+      },
+      this.counters,
+    );
+    this.icmpBucket = new IcmpTokenBucket(
+      opts.icmpErrorsPerSecond ?? 50,
+      opts.icmpErrorBurst ?? 10,
+      opts.now,
+    );
+    this.pmtu = new PathMtuCache(opts.pmtuExpiryMs ?? 600_000);
+    // Drawn in this order so a seed gives the same identifiers it always did.
+    this.nextIpId = opts.prng.u32() & 0xffff;
+    this.nextFragId = opts.prng.u32();
+    this.pingId = opts.prng.u32() & 0xffff;
+    this.loopback = this.routing.addInterface({ link: opts.loopback, ipv4: '127.0.0.1/8', ipv6: '::1/128' });
+  }
+
+  // ---- configuration ------------------------------------------------------------------
+
+  addInterface(cfg: InterfaceConfig): HostInterface {
+    return this.routing.addInterface(cfg);
+  }
+
+  /** Datagrams for `protocol` are delivered; others draw protocol unreachable (RFC 1122 §3.2.2.1). */
+  registerProtocol(protocol: number): void {
+    this.protocols.add(protocol);
+  }
+
+  lookupRoute(dst: string): RouteEntry | undefined {
+    return this.routing.lookup(dst);
+  }
+
+  isLocalAddress(addr: string): boolean {
+    return this.routing.local.has(addr);
+  }
+
+  sourceFor(dst: string): string | undefined {
+    return this.routing.sourceFor(dst);
+  }
+
+  /** The link MTU toward dst, lowered by what path-MTU discovery learned and still believes at `now`. */
+  mtuFor(dst: string, now: number): number {
+    const r = this.routing.lookup(dst);
+    const b = cachedAddressBytes(dst);
+    const v4 = b?.length === 4;
+    // RFC 1122 §3.3.3 / RFC 8200 §5: with no route, assume the minimum every path carries.
+    if (!r) return v4 ? 576 : 1280;
+    let mtu = r.iface.link.mtu;
+    const learned = this.pmtu.get(dst, now);
+    if (learned !== undefined && learned < mtu) mtu = learned;
+    return mtu;
+  }
+
+  /** When the path MTU learned for dst stops being believed (undefined: none learned). */
+  pmtuExpiry(dst: string): number | undefined {
+    return this.pmtu.expiresAt(dst);
+  }
+
+  get stats(): IpCoreStats {
+    return {
+      pendingEchoes: this.echoes.size,
+      reassemblyDatagrams: this.reassembly.size,
+      reassemblyBytes: this.reassembly.bufferedBytes,
+      pmtuEntries: this.pmtu.size,
+    };
+  }
+
+  // ---- time ---------------------------------------------------------------------------
+
+  /** The earliest time something is due: a reassembly deadline or a ping's. */
+  nextTimeout(): number | undefined {
+    const a = this.reassembly.nextTimeout();
+    const b = this.echoes.nextTimeout();
+    return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+  }
+
+  /** The earliest reassembly deadline alone (a driver that arms one timer per ping needs only this). */
+  reassemblyTimeout(): number | undefined {
+    return this.reassembly.nextTimeout();
+  }
+
+  /** Everything due at `now`: reassemblies given up, pings timed out. */
+  handleTimeout(now: number, out: IpAction[]): void {
+    this.expireReassembly(now, out);
+    for (const e of this.echoes.expire(now)) this.echoTimedOut(e.echo, e.target, e.timeoutMs, out);
+  }
+
+  /**
+   * Give up the reassemblies whose time ran out at `now` (RFC 791 §3.2, RFC 8200 §4.5) and
+   * answer those whose first fragment came with Time Exceeded code 1 (RFC 792: "fragment
+   * reassembly time exceeded"; RFC 8200 §4.5 likewise).
+   */
+  expireReassembly(now: number, out: IpAction[]): void {
+    const cx: Cx = { now, out };
+    for (const { version, expired: e } of this.reassembly.expire(now)) {
+      const layer = version === 4 ? 'ipv4' : 'ipv6';
+      if (this.trace.enabled) {
+        this.traceEvent(
+          cx,
+          layer,
+          'drop',
+          `drop reasm.drop.timeout: reassembly of ${e.key} timed out`,
+          undefined,
+          'reasm.drop.timeout',
+          version === 4 ? 'RFC 792' : 'RFC 8200 §4.5',
+        );
+      }
+      // RFC 792: Time Exceeded code 1 only when fragment zero arrived.
+      if (e.header && e.quote) {
+        this.sendIcmpError(cx, version, (original) => ({ kind: 'time-exceeded', code: 1, original }), {
+          src: e.header.src,
+          dst: e.header.dst,
+          original: e.quote,
+        });
+      }
+    }
+  }
+
+  // ---- send path ----------------------------------------------------------------------
+
+  /** Route, fragment if it must (RFC 791 §2.3, RFC 8200 §5) and queue a datagram this host originates. */
+  send(opts: SendOptions, now: number, out: IpAction[]): SendResult {
+    return this.sendAt({ now, out }, opts);
+  }
+
+  private sendAt(cx: Cx, opts: SendOptions): SendResult {
+    const dstBytes = cachedAddressBytes(opts.dst);
+    const route = dstBytes === undefined ? undefined : this.routing.lookup(opts.dst);
+    if (dstBytes === undefined || route === undefined) {
+      this.counters.inc('ip.send.no-route');
+      return { ok: false, error: 'no-route' };
+    }
+    const v4 = dstBytes.length === 4;
+    const local = this.routing.local;
+    let src = opts.src;
+    if (src === undefined) {
+      src = (v4 ? route.iface.ipv4 : route.iface.ipv6)?.address;
+      if (local.has(opts.dst)) src = opts.dst;
+    } else if (!local.has(src) || (cachedAddressBytes(src)?.length === 4) !== v4) {
+      // A source must be ours and of the destination's family (RFC 1122 §3.3.4.2).
+      src = undefined;
+    }
+    if (src === undefined) {
+      this.counters.inc('ip.send.no-source');
+      return { ok: false, error: 'no-source' };
+    }
+    const mtu = this.mtuFor(opts.dst, cx.now);
+    return v4 ? this.sendV4(cx, opts, src, route.iface, mtu) : this.sendV6(cx, opts, src, route.iface, mtu);
+  }
+
+  private sendV4(cx: Cx, opts: SendOptions, src: string, iface: HostInterface, mtu: number): SendResult {
+    const p: Ipv4Packet = {
+      dscp: 0,
+      ecn: (opts.ecn ?? 0) & 3,
+      identification: this.nextIpId,
+      reservedFlag: false,
+      dontFragment: opts.dontFragment === true,
+      moreFragments: false,
+      fragmentOffset: 0,
+      ttl: opts.ttl ?? this.defaultTtl,
+      protocol: opts.protocol,
+      src,
+      dst: opts.dst,
+      options: [],
+      payload: opts.payload,
+    };
+    this.nextIpId = (this.nextIpId + 1) & 0xffff;
+    const size = IPV4_MIN_HEADER + opts.payload.length;
+    if (size > 0xffff || (size > mtu && p.dontFragment)) {
+      this.counters.inc('ipv4.send.too-big');
+      return { ok: false, error: 'too-big', mtu };
+    }
+    if (size <= mtu) {
+      this.transmit4(cx, iface, p);
+    } else {
+      // RFC 791 §2.3: a datagram larger than the link allows is fragmented unless DF is set.
+      let frags: Ipv4Packet[];
+      try {
+        frags = fragmentIpv4(p, mtu);
+      } catch (e) {
+        // A link MTU below 68 (RFC 791's minimum) leaves no room for 8 octets of data.
+        if (!(e instanceof RangeError)) throw e;
+        this.counters.inc('ipv4.send.too-big');
+        return { ok: false, error: 'too-big', mtu };
+      }
+      this.counters.inc('ipv4.tx.fragments', frags.length);
+      for (const f of frags) this.transmit4(cx, iface, f);
+    }
+    return { ok: true };
+  }
+
+  private sendV6(cx: Cx, opts: SendOptions, src: string, iface: HostInterface, mtu: number): SendResult {
+    const p: Ipv6Packet = {
+      trafficClass: (opts.ecn ?? 0) & 3, // RFC 3168 §5: ECN in the low two bits
+      flowLabel: 0,
+      hopLimit: opts.ttl ?? this.defaultTtl,
+      src,
+      dst: opts.dst,
+      extensionHeaders: [],
+      nextHeader: opts.protocol,
+      payload: opts.payload,
+    };
+    const size = IPV6_HEADER_LENGTH + opts.payload.length;
+    if (opts.payload.length > 0xffff || (size > mtu && opts.dontFragment === true)) {
+      this.counters.inc('ipv6.send.too-big');
+      return { ok: false, error: 'too-big', mtu };
+    }
+    if (size <= mtu) {
+      this.transmit6(cx, iface, p);
+    } else {
+      // RFC 8200 §5: only the source fragments, with a Fragment header, to the path MTU.
+      let frags: Ipv6Packet[];
+      try {
+        frags = fragmentIpv6(p, mtu, this.nextFragId);
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        this.counters.inc('ipv6.send.too-big');
+        return { ok: false, error: 'too-big', mtu };
+      }
+      this.nextFragId = (this.nextFragId + 1) >>> 0;
+      this.counters.inc('ipv6.tx.fragments', frags.length);
+      for (const f of frags) this.transmit6(cx, iface, f);
+    }
+    return { ok: true };
+  }
+
+  private transmit4(cx: Cx, iface: HostInterface, p: Ipv4Packet): void {
+    const bytes = encodeIpv4(p);
+    this.counters.inc('ipv4.tx');
+    if (this.trace.enabled)
+      this.traceEvent(cx, 'ipv4', 'out', summary4(p, bytes.length), fields4(p, bytes.length));
+    cx.out.push({ kind: 'transmit', iface, packet: bytes });
+  }
+
+  private transmit6(cx: Cx, iface: HostInterface, p: Ipv6Packet): void {
+    const bytes = encodeIpv6(p);
+    this.counters.inc('ipv6.tx');
+    if (this.trace.enabled)
+      this.traceEvent(cx, 'ipv6', 'out', summary6(p, bytes.length), fields6(p, bytes.length));
+    cx.out.push({ kind: 'transmit', iface, packet: bytes });
+  }
+
+  // ---- receive path -------------------------------------------------------------------
+
+  /** One IP packet as it arrived on `iface` (the first real interface by default). */
+  receive(packet: Uint8Array, iface: HostInterface | undefined, now: number, out: IpAction[]): void {
+    const cx: Cx = { now, out };
+    const via = iface ?? this.routing.ifaces[1] ?? this.loopback;
+    const first = packet[0];
+    if (first === undefined) {
+      this.dropped(cx, 'ip', 'ip.drop.empty', 'empty packet');
+      return;
+    }
+    const version = first >> 4;
+    if (version === 4) this.receive4(cx, packet, via);
+    else if (version === 6) this.receive6(cx, packet, via);
+    else this.dropped(cx, 'ip', 'ip.drop.version', `IP version ${version}`);
+  }
+
+  private receive4(cx: Cx, b: Uint8Array, iface: HostInterface): void {
+    const info: Ipv4DecodeInfo = { headerLength: 0, totalLength: 0, headerChecksum: 0, checksumOk: false };
+    let p: Ipv4Packet;
+    try {
+      p = decodeIpv4(b, undefined, info);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      // RFC 1122 §3.2.1.2: a datagram whose header checksum fails is silently discarded.
+      this.dropped(
+        cx,
+        'ipv4',
+        e.field === 'checksum' ? 'ipv4.drop.checksum' : 'ipv4.drop.malformed',
+        e.message,
+      );
+      return;
+    }
+    this.counters.inc('ipv4.rx');
+    if (this.trace.enabled)
+      this.traceEvent(cx, 'ipv4', 'in', summary4(p, info.totalLength), fields4(p, info.totalLength));
+    this.process4(cx, p, b.subarray(0, info.totalLength), info.headerLength, iface);
+  }
+
+  private process4(cx: Cx, p: Ipv4Packet, b: Uint8Array, headerLength: number, iface: HostInterface): void {
+    const { local, broadcasts } = this.routing;
+    const srcBytes = b.subarray(12, 16);
+    // RFC 1122 §3.2.1.3: a broadcast or multicast source is discarded, and so is a
+    // loopback source (127/8) arriving on a real interface.
+    if (
+      isIpv4Multicast(srcBytes) ||
+      broadcasts.has(p.src) ||
+      (srcBytes[0] === 127 && iface !== this.loopback)
+    ) {
+      this.dropped(cx, 'ipv4', 'ipv4.drop.bad-source', `source ${p.src}`);
+      return;
+    }
+    const toUs = local.has(p.dst);
+    const dstBytes = b.subarray(16, 20);
+    const broadcast = !toUs && (broadcasts.has(p.dst) || isIpv4LimitedBroadcast(dstBytes));
+    // 224.0.0.1 all-systems (RFC 1112); other groups are not joined.
+    const multicast = !toUs && p.dst === '224.0.0.1';
+    if (!toUs && !broadcast && !multicast) {
+      // A host does not forward (RFC 1122 §3.3.1.6 is off by default).
+      this.dropped(
+        cx,
+        'ipv4',
+        isIpv4Multicast(dstBytes) ? 'ipv4.drop.multicast' : 'ipv4.drop.not-for-us',
+        p.dst,
+      );
+      return;
+    }
+    if (p.moreFragments || p.fragmentOffset !== 0) {
+      // RFC 791 §3.2: reassemble before anything else looks at the datagram.
+      const done = this.reassembly.add4(p, b, headerLength, cx.now);
+      if (done === undefined) return;
+      const whole = { ...done.header, moreFragments: false, fragmentOffset: 0, payload: done.payload };
+      let full: Uint8Array;
+      try {
+        full = encodeIpv4(whole);
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        this.dropped(cx, 'ipv4', 'reasm.drop.too-long', e.message);
+        return;
+      }
+      if (this.trace.enabled) {
+        this.traceEvent(
+          cx,
+          'ipv4',
+          'local',
+          `reassembled ${summary4(whole, full.length)}`,
+          fields4(whole, full.length),
+        );
+      }
+      this.process4(cx, whole, full, full.length - done.payload.length, iface);
+      return;
+    }
+    const d: IpDelivery = {
+      version: 4,
+      src: p.src,
+      dst: p.dst,
+      protocol: p.protocol,
+      ttl: p.ttl,
+      payload: p.payload,
+      ecn: p.ecn,
+      original: b.subarray(0, Math.min(b.length, headerLength + QUOTE_V4)),
+    };
+    if (p.protocol === IPPROTO_ICMP) this.icmp4In(cx, d, broadcast || multicast);
+    if (this.protocols.has(p.protocol)) {
+      this.counters.inc('ipv4.delivered');
+      cx.out.push({ kind: 'deliver', delivery: d });
+      return;
+    }
+    if (p.protocol === IPPROTO_ICMP) return;
+    this.dropped(cx, 'ipv4', 'ipv4.drop.unknown-protocol', `protocol ${p.protocol}`);
+    // RFC 1122 §3.2.2.1: protocol unreachable for an upper layer nobody speaks.
+    if (!broadcast && !multicast) this.unreachable(cx, d, 'protocol');
+  }
+
+  private receive6(cx: Cx, b: Uint8Array, iface: HostInterface): void {
+    const info = { extOffsets: [] as number[] } as Ipv6DecodeInfo;
+    let p: Ipv6Packet;
+    try {
+      p = decodeIpv6(b, undefined, info);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      this.dropped(cx, 'ipv6', 'ipv6.drop.malformed', e.message);
+      return;
+    }
+    const end = IPV6_HEADER_LENGTH + info.payloadLength;
+    this.counters.inc('ipv6.rx');
+    if (this.trace.enabled) this.traceEvent(cx, 'ipv6', 'in', summary6(p, end), fields6(p, end));
+    this.process6(cx, p, b.subarray(0, end), info, iface);
+  }
+
+  private process6(cx: Cx, p: Ipv6Packet, b: Uint8Array, info: Ipv6DecodeInfo, iface: HostInterface): void {
+    const srcBytes = b.subarray(8, 24);
+    if (
+      isIpv6Multicast(srcBytes) ||
+      isUnspecified(srcBytes) ||
+      (p.src === '::1' && iface !== this.loopback)
+    ) {
+      // RFC 4291 §2.7: multicast never a source; '::' only in address configuration we do not run.
+      this.dropped(cx, 'ipv6', 'ipv6.drop.bad-source', `source ${p.src}`);
+      return;
+    }
+    const toUs = this.routing.local.has(p.dst);
+    const multicast = !toUs && isIpv6Multicast(b.subarray(24, 40));
+    if (!toUs) {
+      if (!multicast) {
+        this.dropped(cx, 'ipv6', 'ipv6.drop.not-for-us', p.dst);
+        return;
+      }
+      // All-nodes (RFC 4291 §2.7.1) is ours; router solicitations (ff02::2), solicited-node
+      // and MLD groups from a kernel are dropped quietly: a TUN link has no neighbours.
+      if (p.dst !== 'ff02::1' && p.dst !== 'ff01::1') {
+        this.counters.inc('ipv6.drop.multicast');
+        return;
+      }
+    }
+    const hs = p.extensionHeaders;
+    for (let i = 0; i < hs.length; i++) {
+      const h = hs[i];
+      const at = info.extOffsets[i];
+      if (h === undefined || at === undefined) break;
+      if (h.kind === 'hop-by-hop' || h.kind === 'destination') {
+        if (!this.checkOptions6(cx, p, b, at, multicast)) return;
+      } else if (h.kind === 'routing') {
+        // RFC 8200 §4.4: no Routing type is recognized here (type 0 is deprecated, RFC 5095),
+        // so one with Segments Left > 0 is refused, pointing at the Routing Type field.
+        if (h.segmentsLeft !== 0) {
+          this.dropped(cx, 'ipv6', 'ipv6.drop.routing-header', `routing type ${h.routingType}`);
+          if (!multicast) this.paramProblem6(cx, p, b, ICMPV6_PARAM.header, at + 2);
+          return;
+        }
+      } else if (h.kind === 'fragment') {
+        this.fragment6(cx, p, b, h, i, at, iface, multicast);
+        return;
+      }
+    }
+    const d: IpDelivery = {
+      version: 6,
+      src: p.src,
+      dst: p.dst,
+      protocol: p.nextHeader,
+      ttl: p.hopLimit,
+      payload: p.payload,
+      ecn: p.trafficClass & 3,
+      original: b.subarray(0, Math.min(b.length, info.headerLength + QUOTE_V6)),
+    };
+    if (p.nextHeader === IPPROTO_ICMPV6) this.icmp6In(cx, d, multicast, iface);
+    if (this.protocols.has(p.nextHeader)) {
+      this.counters.inc('ipv6.delivered');
+      cx.out.push({ kind: 'deliver', delivery: d });
+      return;
+    }
+    if (p.nextHeader === IPPROTO_ICMPV6) return;
+    if (p.nextHeader === NH_NO_NEXT_HEADER) {
+      this.counters.inc('ipv6.no-next-header');
+      return;
+    }
+    this.dropped(cx, 'ipv6', 'ipv6.drop.unknown-next-header', `next header ${p.nextHeader}`);
+    // RFC 8200 §4: Parameter Problem code 1 pointing at the unrecognized Next Header.
+    if (!multicast) this.paramProblem6(cx, p, b, ICMPV6_PARAM.nextHeader, info.lastNextHeaderOffset);
+  }
+
+  /** RFC 8200 §4.2: the two high bits of an unrecognized option's type say what to do. */
+  private checkOptions6(cx: Cx, p: Ipv6Packet, b: Uint8Array, at: number, multicast: boolean): boolean {
+    const end = at + ((b[at + 1] ?? 0) + 1) * 8;
+    let pos = at + 2;
+    while (pos < end) {
+      const type = b[pos] ?? 0;
+      if (type === 0) {
+        pos++;
+        continue;
+      }
+      // PadN (1) and Router Alert (5, RFC 2711) are understood; Router Alert needs no action at a host.
+      if (type !== 1 && type !== 5) {
+        const action = type >> 6;
+        if (action !== 0) {
+          this.dropped(cx, 'ipv6', 'ipv6.drop.unknown-option', `option 0x${type.toString(16)}`);
+          if (action === 2 || (action === 3 && !multicast))
+            this.paramProblem6(cx, p, b, ICMPV6_PARAM.option, pos, true);
+          return false;
+        }
+      }
+      pos += 2 + (b[pos + 1] ?? 0);
+    }
+    return true;
+  }
+
+  private fragment6(
+    cx: Cx,
+    p: Ipv6Packet,
+    b: Uint8Array,
+    fh: Extract<Ipv6ExtensionHeader, { kind: 'fragment' }>,
+    index: number,
+    at: number,
+    iface: HostInterface,
+    multicast: boolean,
+  ): void {
+    const len = p.payload.length;
+    const offset = fh.fragmentOffset * 8;
+    // RFC 8200 §4.5: a non-last fragment must be a multiple of 8 octets...
+    if (fh.moreFragments && (len === 0 || (len & 7) !== 0)) {
+      this.dropped(cx, 'ipv6', 'reasm.drop.bad-length', `fragment of ${len} bytes`);
+      if (!multicast) this.paramProblem6(cx, p, b, ICMPV6_PARAM.header, 4);
+      return;
+    }
+    // ... and none may reach past 65535 octets of fragmentable part.
+    if (offset + len > 0xffff) {
+      this.dropped(cx, 'ipv6', 'reasm.drop.too-long', `fragment ends at ${offset + len}`);
+      if (!multicast) this.paramProblem6(cx, p, b, ICMPV6_PARAM.header, at + 2);
+      return;
+    }
+    // RFC 8200 §4.5 (after RFC 7112): the first fragment must hold the whole header chain up
+    // to the upper-layer header; otherwise Parameter Problem code 3 with pointer zero.
+    if (offset === 0 && fh.moreFragments && !chainComplete(p.nextHeader, p.payload)) {
+      this.dropped(cx, 'ipv6', 'ipv6.drop.incomplete-chain', 'first fragment lacks the upper-layer header');
+      if (!multicast) this.paramProblem6(cx, p, b, 3, 0);
+      return;
+    }
+    const perFragment = p.extensionHeaders.slice(0, index);
+    let whole: Ipv6Packet;
+    if (offset === 0 && !fh.moreFragments) {
+      // RFC 6946: an atomic fragment is processed alone, never mixed with queued fragments.
+      this.counters.inc('ipv6.atomic-fragment');
+      whole = { ...p, extensionHeaders: perFragment };
+    } else {
+      const done = this.reassembly.add6(p, b, fh, perFragment, cx.now);
+      if (done === undefined) return;
+      whole = { ...done.header, payload: done.payload };
+    }
+    // Rebuild the datagram without its Fragment header and run it through the normal path,
+    // so that the rest of the chain, offsets for ICMP pointers and quotes all come out right.
+    let chain: ReturnType<typeof decodeIpv6ExtensionChain>;
+    try {
+      chain = decodeIpv6ExtensionChain(whole.nextHeader, whole.payload);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      this.dropped(cx, 'ipv6', 'ipv6.drop.malformed', `reassembled: ${e.message}`);
+      return;
+    }
+    if (chain.headers.some((h) => h.kind === 'fragment')) {
+      this.dropped(cx, 'ipv6', 'ipv6.drop.malformed', 'nested Fragment header');
+      return;
+    }
+    const rebuilt: Ipv6Packet = {
+      ...whole,
+      extensionHeaders: [...whole.extensionHeaders, ...chain.headers],
+      nextHeader: chain.nextHeader,
+      payload: whole.payload.subarray(chain.payloadOffset),
+    };
+    let full: Uint8Array;
+    try {
+      full = encodeIpv6(rebuilt);
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      this.dropped(cx, 'ipv6', 'reasm.drop.too-long', e.message);
+      return;
+    }
+    const info = { extOffsets: [] as number[] } as Ipv6DecodeInfo;
+    const again = decodeIpv6(full, undefined, info);
+    if (this.trace.enabled) {
+      this.traceEvent(
+        cx,
+        'ipv6',
+        'local',
+        `reassembled ${summary6(again, full.length)}`,
+        fields6(again, full.length),
+      );
+    }
+    this.process6(cx, again, full, info, iface);
+  }
+
+  // ---- ICMP in ------------------------------------------------------------------------
+
+  private icmp4In(cx: Cx, d: IpDelivery, toGroup: boolean): void {
+    let m: IcmpMessage;
+    try {
+      m = decodeIcmpv4(d.payload);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      this.dropped(
+        cx,
+        'icmpv4',
+        e.field === 'checksum' ? 'icmpv4.drop.checksum' : 'icmpv4.drop.malformed',
+        e.message,
+      );
+      return;
+    }
+    this.counters.inc('icmpv4.rx');
+    switch (m.kind) {
+      case 'echo-request': {
+        // RFC 1122 §3.2.2.6: an echo request to a broadcast or multicast address MAY be ignored.
+        if (toGroup) {
+          this.dropped(cx, 'icmpv4', 'icmpv4.drop.echo-to-group', d.dst);
+          return;
+        }
+        const reply = encodeIcmpv4({ ...m, kind: 'echo-reply' });
+        const r = this.sendAt(cx, { src: d.dst, dst: d.src, protocol: IPPROTO_ICMP, payload: reply });
+        this.counters.inc(r.ok ? 'icmpv4.echo.replied' : 'icmpv4.echo.reply-failed');
+        return;
+      }
+      case 'echo-reply':
+        this.echoReply(cx, 4, d.src, m, d.ttl, d.payload.length);
+        return;
+      case 'destination-unreachable':
+      case 'time-exceeded':
+      case 'parameter-problem':
+        this.icmpErrorIn(cx, 4, d.src, m);
+        return;
+      default:
+        this.counters.inc('icmpv4.unhandled');
+    }
+  }
+
+  private icmp6In(cx: Cx, d: IpDelivery, toGroup: boolean, iface: HostInterface): void {
+    let m: IcmpMessage;
+    try {
+      m = decodeIcmpv6(d.payload, d.src, d.dst);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      this.dropped(
+        cx,
+        'icmpv6',
+        e.field === 'checksum' ? 'icmpv6.drop.checksum' : 'icmpv6.drop.malformed',
+        e.message,
+      );
+      return;
+    }
+    this.counters.inc('icmpv6.rx');
+    switch (m.kind) {
+      case 'echo-request': {
+        // RFC 4443 §4.2: a reply to a multicast request comes from a unicast address of the interface.
+        const src = toGroup ? (iface.ipv6?.address ?? this.routing.sourceFor(d.src)) : d.dst;
+        if (src === undefined) {
+          this.counters.inc('icmpv6.echo.reply-failed');
+          return;
+        }
+        const reply = encodeIcmpv6({ ...m, kind: 'echo-reply' }, src, d.src);
+        const r = this.sendAt(cx, { src, dst: d.src, protocol: IPPROTO_ICMPV6, payload: reply });
+        this.counters.inc(r.ok ? 'icmpv6.echo.replied' : 'icmpv6.echo.reply-failed');
+        return;
+      }
+      case 'echo-reply':
+        this.echoReply(cx, 6, d.src, m, d.ttl, d.payload.length);
+        return;
+      case 'destination-unreachable':
+      case 'packet-too-big':
+      case 'time-exceeded':
+      case 'parameter-problem':
+        this.icmpErrorIn(cx, 6, d.src, m);
+        return;
+      default: {
+        const t = m.kind === 'unknown' ? m.type : -1;
+        // Neighbour discovery (RFC 4861, types 133-137) and MLD (RFC 2710/3810) from a kernel:
+        // there is no link layer to resolve on a raw-IP link, so they are dropped quietly.
+        if (t >= 133 && t <= 137) this.counters.inc('icmpv6.drop.ndp');
+        else if ((t >= 130 && t <= 132) || t === 143) this.counters.inc('icmpv6.drop.mld');
+        // RFC 4443 §2.4(b): an unknown informational message is silently discarded.
+        else this.counters.inc('icmpv6.unhandled');
+      }
+    }
+  }
+
+  /** An ICMP error arrived: decode the quoted datagram and tell whoever sent it (RFC 1122 §3.2.2, §4.1.3.3). */
+  private icmpErrorIn(cx: Cx, version: IpVersion, reporter: string, m: IcmpMessage): void {
+    if (!isIcmpErrorMessage(m)) return;
+    const layer = version === 4 ? 'icmpv4' : 'icmpv6';
+    let read: ReturnType<typeof readIcmpError>;
+    try {
+      read = readIcmpError(version, reporter, m);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      this.dropped(cx, layer, `${layer}.drop.bad-quote`, e.message);
+      return;
+    }
+    const { report, firstFragment } = read;
+    // Only errors about datagrams this host sent are believed (RFC 5927 §4.1).
+    if (!this.routing.local.has(report.src)) {
+      this.dropped(cx, layer, `${layer}.drop.error-not-ours`, `quoted source ${report.src}`);
+      return;
+    }
+    if (report.mtu !== undefined) this.lowerPathMtu(cx, version, report.dst, report.mtu);
+    this.counters.inc(`${layer}.rx.error`);
+    if (!firstFragment) {
+      this.counters.inc(`${layer}.error.non-first-fragment`);
+      return;
+    }
+    const quoted = report.quoted;
+    if (report.protocol === (version === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6)) {
+      // About one of our echo requests: ping learns why it will get no reply.
+      const echoType = version === 4 ? ICMPV4_ECHO_REQUEST : ICMPV6_ECHO_REQUEST;
+      if (quoted.length >= 8 && quoted[0] === echoType) {
+        const id = ((quoted[4] ?? 0) << 8) | (quoted[5] ?? 0);
+        const seq = ((quoted[6] ?? 0) << 8) | (quoted[7] ?? 0);
+        const e = this.echoes.takeQuoted(version, report.dst, id, seq);
+        if (e !== undefined) {
+          const message = `${report.kind} code ${report.code} from ${report.reporter}`;
+          cx.out.push({ kind: 'echo', echo: e.echo, outcome: { kind: 'icmp-error', message, report } });
+        }
+      }
+      return;
+    }
+    if (this.protocols.has(report.protocol)) cx.out.push({ kind: 'icmp-error', report });
+    else this.counters.inc(`${layer}.error.unclaimed`);
+  }
+
+  /** RFC 1191 §6.1 / RFC 8201 §4: lower (never raise) the estimate, not below 68 / 1280. */
+  private lowerPathMtu(cx: Cx, version: IpVersion, dst: string, reported: number): void {
+    const mtu = Math.max(version === 4 ? MIN_MTU_V4 : MIN_MTU_V6, reported);
+    const current = this.mtuFor(dst, cx.now);
+    if (mtu >= current) return;
+    this.pmtu.lower(dst, mtu, cx.now);
+    this.counters.inc('pmtu.lowered');
+    if (this.trace.enabled) {
+      this.traceEvent(
+        cx,
+        version === 4 ? 'ipv4' : 'ipv6',
+        'local',
+        `path MTU to ${dst} ${current}→${mtu}`,
+        { dst, mtu },
+        undefined,
+        version === 4 ? 'RFC 1191 §6.1' : 'RFC 8201 §4',
+      );
+    }
+  }
+
+  // ---- ICMP errors out ----------------------------------------------------------------
+
+  /** Answer a delivered datagram with an ICMP error: port/protocol unreachable or administratively prohibited. */
+  sendUnreachable(d: IpDelivery, reason: 'port' | 'protocol' | 'admin', now: number, out: IpAction[]): void {
+    this.unreachable({ now, out }, d, reason);
+  }
+
+  private unreachable(cx: Cx, d: IpDelivery, reason: 'port' | 'protocol' | 'admin'): void {
+    if (d.version === 4) {
+      // RFC 792 / RFC 1812 §5.2.7.1 codes.
+      const code =
+        reason === 'port'
+          ? ICMPV4_UNREACH.port
+          : reason === 'protocol'
+            ? ICMPV4_UNREACH.protocol
+            : ICMPV4_UNREACH.adminProhibited;
+      this.sendIcmpError(
+        cx,
+        4,
+        (original) => ({ kind: 'destination-unreachable', code, nextHopMtu: 0, original }),
+        d,
+      );
+      return;
+    }
+    if (reason === 'protocol') {
+      // RFC 8200 §4: IPv6 says "unrecognized Next Header" with a Parameter Problem pointing at it.
+      let pointer = 6;
+      try {
+        const info = { extOffsets: [] as number[] } as Ipv6DecodeInfo;
+        decodeIpv6(d.original, { truncated: true }, info);
+        pointer = info.lastNextHeaderOffset;
+      } catch (e) {
+        if (!(e instanceof ParseError)) throw e;
+      }
+      this.sendIcmpError(
+        cx,
+        6,
+        (original) => ({ kind: 'parameter-problem', code: ICMPV6_PARAM.nextHeader, pointer, original }),
+        d,
+      );
+      return;
+    }
+    // RFC 4443 §3.1 codes.
+    const code = reason === 'port' ? ICMPV6_UNREACH.port : ICMPV6_UNREACH.adminProhibited;
+    this.sendIcmpError(cx, 6, (original) => ({ kind: 'destination-unreachable', code, original }), d);
+  }
+
+  private paramProblem6(
+    cx: Cx,
+    p: Ipv6Packet,
+    b: Uint8Array,
+    code: number,
+    pointer: number,
+    toMulticastOk = false,
+  ): void {
+    this.sendIcmpError(
+      cx,
+      6,
+      (original) => ({ kind: 'parameter-problem', code, pointer, original }),
+      { src: p.src, dst: p.dst, original: b.subarray(0, Math.min(b.length, IPV6_HEADER_LENGTH + QUOTE_V6)) },
+      toMulticastOk,
+    );
+  }
+
+  /**
+   * Send an ICMP error about `off`, unless RFC 1122 §3.2.2 / RFC 4443 §2.4(e) forbid it
+   * (see icmp-out.ts). Rate-limited by a token bucket (RFC 4443 §2.4(f)).
+   */
+  private sendIcmpError(
+    cx: Cx,
+    version: IpVersion,
+    make: (quote: Uint8Array) => IcmpMessage,
+    off: OffendingDatagram,
+    multicastDstOk = false,
+  ): boolean {
+    const why = icmpErrorSuppressed(version, off, this.routing.broadcasts, multicastDstOk);
+    if (why === 'no-address') return false;
+    const layer = version === 4 ? 'icmpv4' : 'icmpv6';
+    if (why !== undefined) {
+      this.counters.inc(`${layer}.error.suppressed.${why}`);
+      return false;
+    }
+    if (!this.icmpBucket.take(cx.now)) {
+      this.dropped(
+        cx,
+        layer,
+        `${layer}.error.rate-limited`,
+        `error to ${off.src}`,
+        version === 4 ? 'RFC 1812 §4.3.2.8' : 'RFC 4443 §2.4(f)',
+      );
+      return false;
+    }
+    const quote = icmpQuote(version, off.original);
+    // RFC 1812 §4.3.2.4 / RFC 4443 §2.2: from the address the datagram was sent to, if ours.
+    const src = this.routing.local.has(off.dst) ? off.dst : this.routing.sourceFor(off.src);
+    if (src === undefined) {
+      this.counters.inc(`${layer}.error.no-source`);
+      return false;
+    }
+    const m = make(quote);
+    const payload = version === 4 ? encodeIcmpv4(m) : encodeIcmpv6(m, src, off.src);
+    const r = this.sendAt(cx, {
+      src,
+      dst: off.src,
+      protocol: version === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
+      payload,
+    });
+    if (r.ok) this.counters.inc(`${layer}.tx.error`);
+    return r.ok;
+  }
+
+  // ---- ping ---------------------------------------------------------------------------
+
+  /**
+   * Send one echo request (RFC 792, RFC 4443 §4.1) and remember it until `deadline`.
+   * Its end comes as an `echo` action: from receive (reply or ICMP error), from
+   * handleTimeout / expireEcho (timeout), or from cancelEcho's caller.
+   */
+  startEcho(dst: string, opts: PingOptions, now: number, out: IpAction[]): EchoStart {
+    const id = (opts.id ?? this.pingId) & 0xffff;
+    const seq = (opts.seq ?? this.nextPingSeq++) & 0xffff;
+    let target: string;
+    try {
+      target = canonicalIp(dst);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      return { ok: false, id, seq, message: `not an address: ${dst}` };
+    }
+    const version: IpVersion = target.includes(':') ? 6 : 4;
+    const data = echoData(opts.size ?? 56);
+    const m: IcmpMessage = { kind: 'echo-request', code: 0, identifier: id, sequence: seq, data };
+    let payload: Uint8Array | undefined;
+    if (version === 4) payload = encodeIcmpv4(m);
+    else {
+      // The ICMPv6 checksum covers the pseudo-header (RFC 4443 §2.3): the source must be known now.
+      const src = opts.src ?? this.routing.sourceFor(target);
+      if (src !== undefined) payload = encodeIcmpv6(m, src, target);
+    }
+    const timeoutMs = opts.timeoutMs ?? 1000;
+    // Remembered before anything is sent: an earlier request it supersedes ends either way.
+    const { entry, superseded } = this.echoes.add(version, target, id, seq, data, now, timeoutMs);
+    const sup = superseded === undefined ? {} : { superseded: superseded.echo };
+    if (payload === undefined) {
+      this.echoes.remove(entry.echo);
+      return {
+        ok: false,
+        id,
+        seq,
+        message: `no route to ${target}`,
+        sendResult: { ok: false, error: 'no-route' },
+        ...sup,
+      };
+    }
+    const r = this.send(
+      {
+        src: opts.src,
+        dst: target,
+        protocol: version === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
+        payload,
+        ttl: opts.ttl,
+        dontFragment: opts.dontFragment,
+      },
+      now,
+      out,
+    );
+    if (!r.ok) {
+      this.echoes.remove(entry.echo);
+      return { ok: false, id, seq, message: `send to ${target} failed: ${r.error}`, sendResult: r, ...sup };
+    }
+    return { ok: true, echo: entry.echo, id, seq, deadline: entry.deadline, ...sup };
+  }
+
+  /** Forget a pending echo request (the caller gave up on it). False if it had already ended. */
+  cancelEcho(echo: number): boolean {
+    return this.echoes.remove(echo) !== undefined;
+  }
+
+  /** The driver's timer for one echo request fired: it times out if still pending. */
+  expireEcho(echo: number, out: IpAction[]): void {
+    const e = this.echoes.remove(echo);
+    if (e !== undefined) this.echoTimedOut(e.echo, e.target, e.timeoutMs, out);
+  }
+
+  /** End every pending echo request (the host is closing). */
+  cancelAllEchoes(out: IpAction[]): void {
+    for (const e of this.echoes.clear()) {
+      out.push({ kind: 'echo', echo: e.echo, outcome: { kind: 'cancelled', message: 'host closed' } });
+    }
+  }
+
+  private echoTimedOut(echo: number, target: string, timeoutMs: number, out: IpAction[]): void {
+    const message = `no echo reply from ${target} within ${timeoutMs} ms`;
+    out.push({ kind: 'echo', echo, outcome: { kind: 'timeout', message } });
+  }
+
+  private echoReply(
+    cx: Cx,
+    version: IpVersion,
+    from: string,
+    m: IcmpMessage,
+    ttl: number,
+    bytes: number,
+  ): void {
+    if (m.kind !== 'echo-reply') return;
+    const e = this.echoes.takeReply(version, from, m.identifier, m.sequence);
+    if (e === undefined) {
+      this.counters.inc(`icmpv${version}.echo.unmatched-reply`);
+      return;
+    }
+    if (m.data.length !== e.data.length || m.data.some((x, i) => x !== e.data[i])) {
+      // ping(8) reports "wrong data byte" but still counts the reply.
+      this.counters.inc(`icmpv${version}.echo.data-mismatch`);
+    }
+    const result = { rtt: cx.now - e.sentAt, ttl, bytes, from, id: m.identifier, seq: m.sequence };
+    cx.out.push({ kind: 'echo', echo: e.echo, outcome: { kind: 'reply', result } });
+  }
+
+  // ---- tracing ------------------------------------------------------------------------
+
+  private dropped(cx: Cx, layer: string, counter: string, detail: string, rfc?: string): void {
+    // As wire's countDrop: always counted, traced only when someone listens.
+    this.counters.inc(counter);
+    if (this.trace.enabled)
+      cx.out.push({ kind: 'trace', event: dropEvent(cx.now, this.name, layer, counter, detail, rfc) });
+  }
+
+  private traceEvent(
+    cx: Cx,
+    layer: string,
+    dir: TraceEvent['dir'],
+    summary: string,
+    fields?: Record<string, unknown>,
+    reason?: string,
+    rfc?: string,
+  ): void {
+    cx.out.push({
+      kind: 'trace',
+      event: ipEvent(cx.now, this.name, layer, dir, summary, fields, reason, rfc),
+    });
+  }
+}

@@ -1,0 +1,10 @@
+export * from './core.ts';
+export * from './driver.ts';
+export * from './echo.ts';
+export * from './icmp-in.ts';
+export * from './icmp-out.ts';
+export * from './icmp-rate.ts';
+export * from './pmtu.ts';
+export * from './reassembly.ts';
+export * from './routing.ts';
+export { fields4, fields6, summary4, summary6 } from './trace.ts';
