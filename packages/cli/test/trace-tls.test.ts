@@ -167,7 +167,7 @@ describe('stepwire trace decrypts TLS 1.3 with a key log', () => {
   it.each([
     ['tls-hrr', 'TLS (decrypted) EncryptedExtensions, Certificate, CertificateVerify, Finished', 1],
     ['tls-resumption', 'TLS (decrypted) EncryptedExtensions, Finished', 1],
-    ['tls-0rtt', 'TLS (decrypted) EndOfEarlyData', 1],
+    ['tls-0rtt', 'TLS (decrypted) EndOfEarlyData, Finished', 1],
     ['tls-mtls', 'TLS (decrypted) Certificate, CertificateVerify, Finished', 1],
     ['tls-keyupdate', 'TLS (decrypted) KeyUpdate', 2],
   ])('%s: every record decrypts from the pcapng alone (%s ×%d)', async (scenario, line, times) => {
