@@ -38,6 +38,7 @@ export {
   statelessResetTokenOf,
 } from './packet/stateless-reset.ts';
 export * from './packet/varint.ts';
+export * from './qlog.ts';
 export * from './qpack/decoder.ts';
 export * from './qpack/encoder.ts';
 export * from './qpack/huffman.ts';

@@ -3,7 +3,13 @@ import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Agent, type ClientResponse, request } from '@stepwire/http';
-import { type DatagramSocketLike, H3RequestError, type H3Response } from '@stepwire/quic';
+import {
+  type DatagramSocketLike,
+  H3RequestError,
+  type H3Response,
+  QlogWriter,
+  type QuicConnection,
+} from '@stepwire/quic';
 import { RealClock, TraceBus, type TraceEvent } from '@stepwire/wire';
 import { Command, Option } from 'commander';
 import { UsageError } from '../errors.ts';
@@ -58,6 +64,8 @@ export interface FetchCliOptions {
   http2?: boolean;
   /** HTTP/3 over our QUIC (https:// only, RFC 9114 §3.1), on UDP port of the URL. */
   http3?: boolean;
+  /** With --http3: write the connection's qlog (JSON-SEQ) to this file. */
+  qlog?: string;
 }
 
 /** Where a run writes: the body (and -i head) to out, messages and the progress bar to err. */
@@ -114,6 +122,10 @@ export function fetchCommand(): Command {
     .option(
       '--http3',
       'HTTP/3 over our QUIC (UDP, https:// only): node:dgram on loopback, or our UDP with --tun; -v shows the QUIC handshake',
+    )
+    .option(
+      '--qlog <file>',
+      'with --http3: write the QUIC connection as qlog (JSON-SEQ, for qvis) to this file',
     )
     .addOption(
       new Option('-m, --max-time <seconds>', 'give up after this many seconds (exit 28)').argParser((v) => {
@@ -487,6 +499,7 @@ async function fetchH3(
   const family = address.includes(':') ? 'udp6' : 'udp4';
   const clock = session ? session.clock : new RealClock();
   const trace = new TraceBus();
+  let onConnection: ((c: QuicConnection) => void) | undefined;
   // -v: each QUIC packet of the handshake with its frames, as the connection traces it (layer 'quic').
   let handshaking = true;
   if (o.verbose)
@@ -496,6 +509,26 @@ async function fetchH3(
     });
   let socket: { close(): void } | undefined;
   let h3: H3Connection | undefined;
+  let qlogFd: number | undefined;
+  if (o.qlog) {
+    try {
+      qlogFd = openSync(o.qlog, 'w');
+    } catch (e) {
+      await session?.close();
+      return fail(new FetchFailure(EXIT.write, `cannot write ${o.qlog}: ${(e as Error).message}`));
+    }
+    const fd = qlogFd;
+    let conn: QuicConnection | undefined;
+    const qlog = new QlogWriter((r) => writeSync(fd, r), {
+      vantagePoint: 'client',
+      title: `stepwire fetch --http3 ${url.href}`,
+      referenceTime: Date.now() - clock.now(),
+    });
+    trace.on((e) => qlog.observe(e, conn ? () => conn?.stats() ?? {} : undefined));
+    onConnection = (c) => {
+      conn = c;
+    };
+  }
   let timer: ReturnType<typeof setTimeout> | undefined;
   let fd: number | undefined;
   try {
@@ -559,6 +592,7 @@ async function fetchH3(
           ...(o.insecure ? { insecure: true } : {}),
           trace,
           traceHost: 'fetch',
+          ...(onConnection ? { onConnection } : {}),
         }),
         deadline,
         connectDeadline,
@@ -626,6 +660,7 @@ async function fetchH3(
     if (timer) clearTimeout(timer);
     if (fd !== undefined) closeSync(fd);
     h3?.close();
+    if (qlogFd !== undefined) closeSync(qlogFd);
     socket?.close();
     await session?.close();
   }

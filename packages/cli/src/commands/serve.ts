@@ -30,6 +30,8 @@ export interface ServeOptions {
   address?: string;
   httpPort?: string | number;
   httpsPort?: string | number;
+  /** A qlog (JSON-SEQ) per HTTP/3 connection in this directory. */
+  qlog?: string;
 }
 
 export function serveCommand(print: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
@@ -42,6 +44,7 @@ export function serveCommand(print: (s: string) => void = (s) => process.stdout.
       '--loopback',
       "serve HTTP (80), HTTPS (443) and HTTP/3 (UDP 443) on the kernel's loopback: node:net and node:dgram carry our TLS, HTTP and QUIC",
     )
+    .option('--qlog <dir>', 'write a qlog (JSON-SEQ, for qvis) per HTTP/3 connection into this directory')
     .option('--address <addr>', 'with --loopback: 127.0.0.0/8 or ::1', '127.0.0.1')
     .option('--http-port <n>', 'with --loopback: TCP port of HTTP (0: any free one)', '80')
     .option(
@@ -165,6 +168,7 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
           ...(keylog ? { keylog } : {}),
           ...(o.trace ? { trace: retimed(session), traceHost: US } : {}),
         },
+        ...(o.qlog ? { qlogDir: o.qlog } : {}),
       },
       SERVICES,
     );
@@ -238,12 +242,14 @@ async function runLoopback(
     httpsPort: portOption('--https-port', o.httpsPort, 443),
     identity,
     ...(keylog ? { keylog } : {}),
+    ...(o.qlog ? { qlogDir: o.qlog } : {}),
   });
   try {
     print(`loopback ${address} (kernel sockets; TLS, HTTP/1.1, HTTP/2, QUIC and HTTP/3 are ours)`);
     for (const s of services) print(`service ${s.name === 'h3' ? 'udp' : 'tcp'} ${s.port} ${s.description}`);
     if (identity.caPath) print(`ca: ${identity.caPath}`);
     if (o.keylog) print(`keylog: ${o.keylog}`);
+    if (o.qlog) print(`qlog: ${o.qlog}/<odcid>_server.sqlog per HTTP/3 connection`);
     print('ready');
     const printStats = () => {
       const all: Record<string, unknown> = {};

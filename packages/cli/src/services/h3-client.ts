@@ -38,6 +38,8 @@ export interface H3ConnectOptions {
   /** Every packet, frame and state change of the connection (layer 'quic'). */
   trace?: TraceBus;
   traceHost?: string;
+  /** The QUIC connection as soon as it exists (before the handshake): for qlog metrics. */
+  onConnection?: (conn: QuicConnection) => void;
 }
 
 export interface H3Connection {
@@ -119,6 +121,7 @@ export function connectH3(o: H3ConnectOptions): Promise<H3Connection> {
         ...(o.keylog ? { keyLog: o.keylog } : {}),
       }),
   });
+  o.onConnection?.(conn);
   client = new Http3Client(
     h3TransportOverQuic(
       conn,

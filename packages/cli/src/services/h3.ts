@@ -7,6 +7,8 @@
  * The h1/h2 services advertise it with Alt-Svc (RFC 7838 §3, RFC 9114 §3.1.1): withAltSvc
  * wraps their handler so every response carries `h3=":443"; ma=86400`.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import {
   altSvcH3,
   createQuicTlsServer,
@@ -16,12 +18,13 @@ import {
   Http3Server,
   type Http3ServerConnection,
   h3TransportOverQuic,
+  QlogWriter,
   type QuicConnection,
   QuicDriver,
   QuicEndpoint,
 } from '@stepwire/quic';
 import { type CertificateSigner, certificateSigner } from '@stepwire/tls';
-import type { Clock, TraceBus } from '@stepwire/wire';
+import { type Clock, TraceBus, type TraceEvent, toHex } from '@stepwire/wire';
 import { type AppRequest, type AppResponse, handleRequest } from './http-app.ts';
 import type { TlsIdentity } from './https.ts';
 
@@ -40,6 +43,8 @@ export interface H3ServiceOptions {
   traceHost?: string;
   /** At most this many QUIC connections at once; further Initials are dropped and counted. */
   maxConnections?: number;
+  /** Write a qlog (JSON-SEQ) per connection into this directory: `<odcid>_server.sqlog`. */
+  qlogDir?: string;
 }
 
 export interface H3Service {
@@ -66,10 +71,22 @@ export function h3OverDatagrams(o: H3ServiceOptions): H3Service {
   const app = new Http3Server(o.handler ?? (handleRequest as unknown as H3RequestListener));
   const byConn = new Map<QuicConnection, Http3ServerConnection>();
   const counts = { connections: 0, handshakes: 0 };
+  let trace = o.trace;
+  let qlogs: ServerQlogs | undefined;
+  if (o.qlogDir) {
+    fs.mkdirSync(o.qlogDir, { recursive: true });
+    const bus = new TraceBus();
+    if (o.trace) {
+      const user = o.trace;
+      bus.on((e) => user.emit(e));
+    }
+    bus.on((e) => qlogs?.observe(e));
+    trace = bus;
+  }
   const endpoint = new QuicEndpoint({
     // TLS keeps calendar time (certificate validity, ticket ages); the driver's clock may start at 0.
     tlsEpoch: Date.now() - o.clock.now(),
-    ...(o.trace ? { trace: o.trace, host: o.traceHost ?? 'h3' } : {}),
+    ...(trace ? { trace, host: o.traceHost ?? 'h3' } : {}),
     server: {
       maxConnections: o.maxConnections ?? 256,
       tls: (transportParameters) =>
@@ -81,6 +98,7 @@ export function h3OverDatagrams(o: H3ServiceOptions): H3Service {
         }),
     },
   });
+  if (o.qlogDir) qlogs = new ServerQlogs(endpoint, o.qlogDir, Date.now() - o.clock.now());
   const driver: QuicDriver = new QuicDriver(endpoint, o.socket, o.clock, {
     onConnection: () => {
       counts.connections++;
@@ -100,6 +118,7 @@ export function h3OverDatagrams(o: H3ServiceOptions): H3Service {
       if (e.type === 'connected') counts.handshakes++;
       c.handle(e, o.clock.now());
       if (e.type === 'closed') byConn.delete(conn);
+      if (e.type === 'closed') qlogs?.forget(conn);
     },
   });
   return {
@@ -139,6 +158,7 @@ export function h3OverDatagrams(o: H3ServiceOptions): H3Service {
       driver.flush();
       driver.close();
       byConn.clear();
+      qlogs?.closeAll();
     },
   };
 }
@@ -177,4 +197,79 @@ export function dualStackSocket(v4: DatagramSocketLike, v6: DatagramSocketLike):
       (address.includes(':') ? v6 : v4).send(msg, port, address);
     },
   };
+}
+
+/**
+ * One qlog file per server connection. The endpoint traces every connection on one bus, so
+ * each packet event is matched to its connection by the connection IDs in its header: a
+ * packet in carries one of the connection's own CIDs as DCID (or, in a long header, the
+ * client's CID as SCID); a packet out carries the client's CID as DCID. A state change has
+ * no header: it belongs to the connection whose packet or timer is being handled, which is
+ * the last one matched.
+ */
+class ServerQlogs {
+  private readonly writers = new Map<QuicConnection, { qlog: QlogWriter; fd: number }>();
+  private last: QuicConnection | undefined;
+  /** Connections whose file is closed: their last packets (a repeated CONNECTION_CLOSE) are left out. */
+  private readonly done = new WeakSet<QuicConnection>();
+
+  constructor(
+    private readonly endpoint: QuicEndpoint,
+    private readonly dir: string,
+    private readonly referenceTime: number,
+  ) {}
+
+  private connectionOf(e: TraceEvent): QuicConnection | undefined {
+    const dcid = /\bdcid=([0-9a-f]*)/.exec(e.summary)?.[1];
+    const scid = /\bscid=([0-9a-f]*)/.exec(e.summary)?.[1];
+    if (dcid === undefined) return e.state ? this.last : undefined;
+    for (const c of this.endpoint.connections) {
+      const remote = toHex(c.remoteCid);
+      if (
+        e.dir === 'out'
+          ? dcid === remote
+          : scid === remote || c.activeLocalCids.some((x) => toHex(x) === dcid)
+      )
+        return c;
+    }
+    return undefined;
+  }
+
+  observe(e: TraceEvent): void {
+    if (e.layer !== 'quic') return;
+    const conn = this.connectionOf(e);
+    if (!conn || this.done.has(conn)) return;
+    this.last = conn;
+    let w = this.writers.get(conn);
+    if (!w) {
+      // The first packet we see of a connection is the client's Initial: its DCID names the file.
+      const odcid = /\bdcid=([0-9a-f]*)/.exec(e.summary)?.[1] || `conn${this.writers.size}`;
+      const fd = fs.openSync(path.join(this.dir, `${odcid}_server.sqlog`), 'w');
+      w = {
+        fd,
+        qlog: new QlogWriter((r) => fs.writeSync(fd, r), {
+          vantagePoint: 'server',
+          groupId: odcid,
+          referenceTime: this.referenceTime,
+          title: `stepwire serve ${odcid}`,
+        }),
+      };
+      this.writers.set(conn, w);
+    }
+    w.qlog.observe(e, () => conn.stats());
+  }
+
+  /** The connection closed: its file is complete. */
+  forget(conn: QuicConnection): void {
+    const w = this.writers.get(conn);
+    if (!w) return;
+    fs.closeSync(w.fd);
+    this.writers.delete(conn);
+    this.done.add(conn);
+    if (this.last === conn) this.last = undefined;
+  }
+
+  closeAll(): void {
+    for (const c of [...this.writers.keys()]) this.forget(c);
+  }
 }

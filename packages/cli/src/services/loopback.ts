@@ -22,6 +22,8 @@ export interface LoopbackServeOptions {
   identity: TlsIdentity;
   keylog?: (line: string) => void;
   trace?: TraceBus;
+  /** A qlog per QUIC connection in this directory. */
+  qlogDir?: string;
 }
 
 export interface LoopbackService {
@@ -81,6 +83,7 @@ export async function serveLoopback(o: LoopbackServeOptions): Promise<LoopbackSe
       identity: o.identity,
       ...(o.keylog ? { keylog: o.keylog } : {}),
       ...(o.trace ? { trace: o.trace, traceHost: 'h3' } : {}),
+      ...(o.qlogDir ? { qlogDir: o.qlogDir } : {}),
     });
     started.push({
       name: 'h3',

@@ -17,6 +17,8 @@ export interface ServiceContext {
    * they make a throwaway CA in memory (tests on the simulated network).
    */
   tls?: { identity: TlsIdentity; keylog?: (line: string) => void; trace?: TraceBus; traceHost?: string };
+  /** Where the HTTP/3 service writes a qlog per QUIC connection (serve --qlog DIR). */
+  qlogDir?: string;
 }
 
 export interface RunningService {
@@ -109,7 +111,7 @@ export const SERVICES: readonly ServiceSpec[] = [
     port: 443,
     rfc: 'RFC 9000, RFC 9001, RFC 9114',
     description: 'HTTP/3: our QUIC over our UDP, TLS 1.3 with ALPN h3, the routes of port 80',
-    start: ({ host, udp, tls }) => {
+    start: ({ host, udp, tls, qlogDir }) => {
       const v4 = udp.createSocket('udp4');
       const v6 = udp.createSocket('udp6');
       try {
@@ -127,6 +129,7 @@ export const SERVICES: readonly ServiceSpec[] = [
         identity: tls?.identity ?? ephemeralServeIdentity(),
         ...(tls?.keylog ? { keylog: tls.keylog } : {}),
         ...(tls?.trace ? { trace: tls.trace, traceHost: tls.traceHost ?? 'h3' } : {}),
+        ...(qlogDir ? { qlogDir } : {}),
       });
       return {
         close: () => {
