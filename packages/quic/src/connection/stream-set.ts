@@ -464,7 +464,9 @@ export class StreamSet {
     while (i < order.length && left > 24) {
       const id = order[i] as number;
       const s = this.streams.get(id)?.send;
-      if (!s?.wantsToSend(this.connSend.available)) {
+      // A stream waiting only for connection credit stays in the rotation: MAX_DATA names no
+      // stream, so nothing else would bring it back (RFC 9000 §4.1).
+      if (!s?.wantsToSend(Number.POSITIVE_INFINITY)) {
         order.splice(i, 1);
         continue;
       }
@@ -491,7 +493,7 @@ export class StreamSet {
       count++;
       // A stream that sent goes to the back.
       order.splice(i, 1);
-      if (s.wantsToSend(this.connSend.available)) order.push(id);
+      if (s.wantsToSend(Number.POSITIVE_INFINITY)) order.push(id);
     }
     return { count, used: room - left };
   }
