@@ -3,7 +3,7 @@ import type { Timer } from '@stepwire/wire';
 import { type Field, type HttpParseError, listTokens, STATUS_TEXT } from '../codec.ts';
 import { Http1Connection, type Http1Event, type RequestInfo, type TimeoutKind } from '../connection.ts';
 import { IncomingMessage, ServerResponse } from '../messages.ts';
-import { handOffToHttp2, isPrefacePrefix, PREFACE_LENGTH } from './h2.ts';
+import { handOffToHttp2, isPrefacePrefix, PREFACE_LENGTH, upgradeToHttp2 } from './h2.ts';
 import { H1ResponseChannel } from './response.ts';
 import type { HttpClientError, HttpServer } from './server.ts';
 
@@ -298,6 +298,8 @@ export class H1ServerConnection {
     this.info = e;
     this.clientCloses = !e.keepAlive;
     this.dumping = false;
+    // RFC 7540 §3.2: `Upgrade: h2c` continues as HTTP/2, with this request as stream 1.
+    if (e.upgrade && upgradeToHttp2(s, this.socket, h, () => this.letGo())) return;
     // Node's hand-offs: an Upgrade or CONNECT request goes to its listener with the socket
     // and the bytes that followed the head; the listener speaks from there on.
     const handOff = h.method === 'CONNECT' ? 'connect' : e.upgrade ? 'upgrade' : undefined;
@@ -561,6 +563,13 @@ export class H1ServerConnection {
       return;
     }
     this.answerAndClose(408);
+  }
+
+  /** Stops driving the socket; returns the octets read past the current request. */
+  private letGo(): Uint8Array {
+    const rest = this.conn.detach();
+    this.detach();
+    return rest;
   }
 
   private detach(): void {

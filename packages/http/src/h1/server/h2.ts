@@ -1,7 +1,8 @@
 import type { Duplex } from 'node:stream';
-import { h2RequestResponse } from '../../h2/compat.ts';
+import { h2cUpgradeSettings, h2RequestResponse, upgradeToH2c } from '../../h2/compat.ts';
 import { CONNECTION_PREFACE } from '../../h2/frames.ts';
 import { createServer as createHttp2Server } from '../../h2/session.ts';
+import type { RequestHead } from '../codec.ts';
 import type { HttpServer } from './server.ts';
 
 /**
@@ -14,6 +15,41 @@ const PREFACE = Buffer.from(CONNECTION_PREFACE);
 
 /** An h2 connection (ALPN h2, or the preface seen): the same 'request' handler, fed by h2 streams as IncomingMessage/ServerResponse. */
 export function acceptHttp2(server: HttpServer, socket: Duplex): void {
+  h2Side(server);
+  server.counters.inc('accepted.h2');
+  server.h2?.handle(socket);
+}
+
+/**
+ * RFC 7540 §3.2 (what `curl --http2 http://…` sends): a cleartext request with `Upgrade:
+ * h2c` and one HTTP2-Settings field, and no body, is answered 101 and continues in HTTP/2,
+ * itself stream 1. `detach` makes the HTTP/1.1 driver let go and returns the octets read
+ * past the request. Returns false (nothing done) to answer in HTTP/1.1 instead.
+ */
+export function upgradeToHttp2(
+  server: HttpServer,
+  socket: Duplex,
+  head: RequestHead,
+  detach: () => Uint8Array,
+): boolean {
+  if (server.options.http2 === false || (socket as { alpnProtocol?: unknown }).alpnProtocol !== undefined)
+    return false;
+  const settings = h2cUpgradeSettings(head.fields);
+  if (!settings) return false;
+  const h2 = h2Side(server);
+  const rest = detach();
+  server.counters.inc('accepted.h2c-upgrade');
+  try {
+    upgradeToH2c(h2, socket, head, settings, rest);
+  } catch {
+    // A SETTINGS value out of range (RFC 9113 §6.5.2): nothing was written yet.
+    socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  }
+  return true;
+}
+
+/** The server's h2 side, made on first use. */
+function h2Side(server: HttpServer): NonNullable<HttpServer['h2']> {
   server.h2 ??= createHttp2Server(
     {
       ...(server.options.clock ? { clock: server.options.clock } : {}),
@@ -27,8 +63,7 @@ export function acceptHttp2(server: HttpServer, socket: Duplex): void {
       server.emit('request', req, res);
     },
   );
-  server.counters.inc('accepted.h2');
-  server.h2.handle(socket);
+  return server.h2;
 }
 
 /** Octets of the h2 connection preface (RFC 9113 §3.4). */
