@@ -93,7 +93,7 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 export function fetchCommand(): Command {
   return new Command('fetch')
     .description(
-      'a curl-like HTTP/1.1 and HTTP/2 client on our stack (node:net on loopback, or our TCP over TUN)',
+      'a curl-like HTTP/1.1, HTTP/2 and HTTP/3 client on our stack (node:net/node:dgram on loopback, or our TCP/UDP over TUN)',
     )
     .argument('<url>', 'http:// or https:// URL')
     .option('-X, --request <method>', 'request method (default GET, or POST with -d)')
@@ -152,6 +152,8 @@ export function fetchCommand(): Command {
         '  stepwire fetch -d @form.txt -H "X-Trace: 1" http://localhost:8080/echo',
         '  stepwire fetch --cacert ca.pem --resolve example.test:8443:127.0.0.1 https://example.test:8443/',
         '  stepwire fetch --tun -o page.html http://198.18.0.1:8000/',
+        '  stepwire fetch --http3 -v --cacert ca.pem --resolve stepwire.test:8443:127.0.0.1 https://stepwire.test:8443/',
+        '  stepwire fetch --http3 --qlog fetch.sqlog -k https://127.0.0.1:8443/bytes/1000000 -o /dev/null',
       ].join('\n'),
     )
     .action(async (url: string, o: FetchCliOptions) => {

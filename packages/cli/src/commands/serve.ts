@@ -37,7 +37,7 @@ export interface ServeOptions {
 export function serveCommand(print: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
   return new Command('serve')
     .description(
-      'run the stack on a Linux TUN device in a network namespace (root) and serve ping, UDP echo, TCP echo/discard, HTTP and HTTPS until SIGINT/SIGTERM',
+      'run the stack on a Linux TUN device in a network namespace (root) and serve ping, UDP echo, TCP echo/discard, HTTP, HTTPS and HTTP/3 until SIGINT/SIGTERM (or, with --loopback, HTTP, HTTPS and HTTP/3 on the kernel loopback)',
     )
     .option('--tun', 'run on a TUN device: every layer from IP up is ours')
     .option(
@@ -80,6 +80,12 @@ export function serveCommand(print: (s: string) => void = (s) => process.stdout.
         '  stepwire serve --tun --trace',
         '  ip netns exec stepwire curl --cacert ~/.stepwire/ca/ca.pem https://198.18.0.2/',
         '  stepwire serve --tun --pcap serve.pcap --keylog keys.txt',
+        '  ip netns exec stepwire gtlsclient --exit-on-all-streams-close 198.18.0.2 443 https://198.18.0.2/',
+        '',
+        "--loopback serves HTTP, HTTPS and HTTP/3 on the kernel's loopback instead (no TUN; ports",
+        'below 1024 need root), the same routes; h1/h2 responses advertise h3 with Alt-Svc:',
+        '  stepwire serve --loopback --http-port 8080 --https-port 8443 --qlog qlogs/',
+        '  stepwire fetch --http3 -k https://127.0.0.1:8443/',
       ].join('\n'),
     )
     .action(async (o: ServeOptions) => {
