@@ -35,6 +35,9 @@ export class QuicDriver {
   private closed = false;
   datagramsIn = 0;
   datagramsOut = 0;
+  /** Wake-ups whose deadline was still due afterwards, in a row; and how often that ran away. */
+  private dueAgain = 0;
+  stalledTimers = 0;
 
   constructor(
     readonly endpoint: QuicEndpoint,
@@ -92,7 +95,18 @@ export class QuicDriver {
 
   private arm(): void {
     if (this.closed) return;
-    const at = this.endpoint.pollTimeout();
+    let at = this.endpoint.pollTimeout();
+    // A deadline that fired and is still due (a timer the core did not clear) would spin the
+    // event loop, or freeze a virtual clock at one instant: after a few such wake-ups in a
+    // row, wait a millisecond, and count it so the stats show the bug.
+    const now = this.clock.now();
+    if (at !== undefined && at <= now) {
+      this.dueAgain++;
+      if (this.dueAgain > 16) {
+        this.stalledTimers++;
+        at = now + 1;
+      }
+    } else this.dueAgain = 0;
     if (at === this.timerAt) return;
     this.timer?.cancel();
     this.timer = undefined;
@@ -117,6 +131,7 @@ export class QuicDriver {
   stats(): Record<string, unknown> {
     return {
       timersArmed: this.timers.armed,
+      stalledTimers: this.stalledTimers,
       datagramsIn: this.datagramsIn,
       datagramsOut: this.datagramsOut,
       endpoint: this.endpoint.stats(),
