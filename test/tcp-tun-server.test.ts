@@ -293,7 +293,12 @@ describe('orderly close (RFC 9293 §3.10.4, §3.6): both ends reach CLOSED, no R
     await closed;
     const port = portOf(p);
     // The kernel closed first, so its socket waits in TIME-WAIT; ours went LAST-ACK -> CLOSED.
-    expect(await kernelStates(port, 7)).toEqual(['TIME-WAIT']);
+    // One timing lets TIME-WAIT end early: when the kernel's ACKs come late (a loaded
+    // machine), our tail loss probe resends the last segment with the FIN; TIME-WAIT answers
+    // the duplicate with an ACK that reaches us after our TCB is gone, we answer that with a
+    // RST as RFC 9293 §3.10.7.1 requires (Linux does the same), and Linux's TIME-WAIT takes
+    // the RST (RFC 1337's hazard; tcp_rfc1337=0). Either way nothing else may be left.
+    expect([['TIME-WAIT'], []]).toContainEqual(await kernelStates(port, 7));
     expect(await waitUntil(() => ourStates(port, 7).length === 0, 3000), ourStates(port, 7).join()).toBe(
       true,
     );

@@ -118,7 +118,8 @@ describe('ECN on data (RFC 3168 §6.1.2, §6.1.3, §6.1.5)', () => {
     }
     const before = a.stats;
     expect(before.bytesInFlight).toBe(0);
-    const flight = a.send(bytes(20_000), 100);
+    // More than the window takes, so new data is left to carry the CWR after the ACKs.
+    const flight = a.send(bytes(200_000), 100);
     const inFlight = a.stats.bytesInFlight;
     expect(inFlight).toBeGreaterThan(8000);
     // The first segment arrives marked; the rest do not.

@@ -335,6 +335,12 @@ export class ControlBlock {
   /** Classic ECN (RFC 3168 §6.1). */
   readonly ecn: EcnState;
   readonly urg: UrgentState = { sndUp: undefined, rcvUp: undefined };
+  /**
+   * The end of the last segment shorter than the MSS that we sent (Linux's snd_sml): Nagle
+   * holds a short segment back only while such a segment is unacknowledged (Minshall's
+   * variant, draft-minshall-nagle; Linux tcp_minshall_check).
+   */
+  sndSml: number | undefined = undefined;
   /** RTO expiries (or SYN retransmissions) in a row. */
   retries = 0;
   synRetransmitted = false;

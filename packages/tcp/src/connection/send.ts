@@ -85,9 +85,11 @@ export function sendNew(tcb: ControlBlock, force: boolean): boolean {
     len = Math.min(len, wndRoom, cwndRoom);
     if (len < tcb.mss && !retransmission) {
       // Sender SWS avoidance (RFC 9293 §3.8.6.2.1) with Nagle (RFC 9293 §3.7.4):
-      // a short segment goes only if it carries all that is queued and nothing is
-      // unacknowledged (or Nagle is off), or it is at least half the largest window.
-      const idle = tcb.snd.una === tcb.snd.max;
+      // a short segment goes only if it carries all that is queued and no short segment
+      // is unacknowledged (or Nagle is off), or it is at least half the largest window.
+      // Minshall's variant, as Linux: full-sized segments in flight do not hold back the
+      // tail of a write, so a TLS flight of MSS, MSS, tail leaves at once (no extra RTT).
+      const idle = tcb.sndSml === undefined || seqLeq(tcb.sndSml, tcb.snd.una);
       const allOfIt = len === unsent;
       const limitedByWindow = len === wndRoom && wndRoom < unsent;
       const ok =
