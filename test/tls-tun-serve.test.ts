@@ -259,7 +259,8 @@ describe('stepwire serve --tun: HTTPS', () => {
       };
     };
     expect(stats.tcp.timersArmed).toBeGreaterThanOrEqual(0);
-    expect(stats.udp.boundSockets).toBe(2);
+    // UDP echo (port 7) and HTTP/3 (port 443), each on IPv4 and IPv6.
+    expect(stats.udp.boundSockets).toBe(4);
     expect(stats.services.http.armedTimers).toBeGreaterThanOrEqual(0);
     expect(stats.services.https.tls.connections).toBeGreaterThanOrEqual(0);
     child.kill('SIGTERM');
