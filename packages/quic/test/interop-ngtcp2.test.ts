@@ -471,3 +471,65 @@ describe('resumption and 0-RTT with ngtcp2 (RFC 9001 §4.6)', () => {
     driver.flush();
   });
 });
+
+describe('gtlsclient with many requests against our server', () => {
+  it('30 requests on one connection while we allow 4 streams at a time: MAX_STREAMS keeps it going (RFC 9000 §4.6)', async () => {
+    const sock = await loopbackSocket();
+    const port = (sock.address() as { port: number }).port;
+    const clock = new RealClock();
+    const trace = new TraceBus();
+    const lines: string[] = [];
+    trace.on((e) => {
+      if (e.dir === 'out' && e.summary.includes('MAX_STREAMS')) lines.push(e.summary);
+    });
+    let answered = 0;
+    const endpoint = new QuicEndpoint({
+      tlsEpoch: Date.now() - clock.now(),
+      trace,
+      server: {
+        transport: { initialMaxStreamsBidi: 4 },
+        tls: (transportParameters) =>
+          createQuicTlsServer({
+            signer: certificateSigner(creds.leaf),
+            alpnProtocols: ['h3'],
+            transportParameters,
+          }),
+      },
+    });
+    const driver = new QuicDriver(endpoint, sock, clock, {
+      onEvent: (conn, e) => {
+        if (e.type === 'connected') conn.write(conn.openStream('uni'), CONTROL_STREAM);
+        if (e.type === 'stream-data' && e.id % 4 === 0 && e.fin) {
+          answered++;
+          conn.write(e.id, concatBytes(RESPONSE_HEADERS, h3Frame(0x00, BODY.subarray(0, 5000))), true);
+        }
+      },
+    });
+    drivers.push(driver);
+    const code = await new Promise<number | null>((resolve) => {
+      const c = spawn(
+        'gtlsclient',
+        [
+          '--quiet',
+          '--exit-on-all-streams-close',
+          '--timeout=10s',
+          '-n',
+          '30',
+          '127.0.0.1',
+          String(port),
+          `https://127.0.0.1:${port}/`,
+        ],
+        { stdio: 'ignore' },
+      );
+      children.push(c);
+      const t = setTimeout(() => resolve(-1), 30_000);
+      c.once('exit', (x) => {
+        clearTimeout(t);
+        resolve(x);
+      });
+    });
+    expect(code).toBe(0);
+    expect(answered).toBe(30);
+    expect(lines.some((l) => l.includes('MAX_STREAMS bidi'))).toBe(true);
+  });
+});
