@@ -884,6 +884,7 @@ export class QuicConnection {
     }
     // RFC 9001 §4.9.3: the client stops using 0-RTT keys once it has 1-RTT keys.
     this.zeroRttTx = undefined;
+    this.zeroRttSent.clear();
     this.transition('handshake-complete', now);
     this.events.push(earlyData ? { type: 'connected', alpn, earlyData } : { type: 'connected', alpn });
     if (this.role === 'server') {
