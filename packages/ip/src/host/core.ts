@@ -80,16 +80,8 @@ export type IpAction =
   | { kind: 'echo'; echo: number; outcome: EchoOutcome }
   | { kind: 'trace'; event: TraceEvent };
 
-export interface IpCoreOptions {
-  name: string;
-  counters: Counters;
-  prng: Prng;
-  /** The loopback interface's link (interface 0: 127.0.0.1/8 and ::1/128). */
-  loopback: Link;
-  /** Whether anyone listens to trace events; only read, so events are built only then. */
-  trace?: { readonly enabled: boolean };
-  /** Time at creation, where the ICMP token bucket starts full. */
-  now: number;
+/** The host's tunables: defaults and limits, each with the RFC that sets or suggests it. */
+export interface IpTuning {
   /** TTL / Hop Limit of datagrams this host originates (RFC 1700 / RFC 8200 default 64). */
   defaultTtl?: number;
   /** RFC 791 leaves it to the implementation; 30 s like Linux. */
@@ -106,6 +98,18 @@ export interface IpCoreOptions {
   icmpErrorBurst?: number;
   /** How long a lowered path MTU is believed before the link MTU is tried again (RFC 1191 §6.3, RFC 8201 §5.3: 10 min). */
   pmtuExpiryMs?: number;
+}
+
+export interface IpCoreOptions extends IpTuning {
+  name: string;
+  counters: Counters;
+  prng: Prng;
+  /** The loopback interface's link (interface 0: 127.0.0.1/8 and ::1/128). */
+  loopback: Link;
+  /** Whether anyone listens to trace events; only read, so events are built only then. */
+  trace?: { readonly enabled: boolean };
+  /** Time at creation, where the ICMP token bucket starts full. */
+  now: number;
 }
 
 /** How an echo request went out: pending until its deadline, or failed at once. */

@@ -15,32 +15,16 @@ import type {
   SendOptions,
   SendResult,
 } from '../types.ts';
-import { type IpAction, IpCore } from './core.ts';
+import { type IpAction, IpCore, type IpTuning } from './core.ts';
 import type { EchoOutcome, PingOptions, PingResult } from './echo.ts';
 import type { HostInterface, InterfaceConfig, RouteEntry } from './routing.ts';
 
-export interface HostOptions {
+export interface HostOptions extends IpTuning {
   name: string;
   clock: Clock;
   trace?: TraceBus;
   prng?: Prng;
   counters?: Counters;
-  /** TTL / Hop Limit of datagrams this host originates (RFC 1700 / RFC 8200 default 64). */
-  defaultTtl?: number;
-  /** RFC 791 leaves it to the implementation; 30 s like Linux. */
-  reassemblyTimeoutV4Ms?: number;
-  /** RFC 8200 §4.5: 60 s. */
-  reassemblyTimeoutV6Ms?: number;
-  maxReassemblyFragmentsPerSource?: number;
-  maxReassemblyBytesPerSource?: number;
-  maxReassemblyDatagramsPerSource?: number;
-  maxReassemblyBytesTotal?: number;
-  /** Token-bucket refill rate for ICMP errors this host sends (RFC 1812 §4.3.2.8, RFC 4443 §2.4(f)). */
-  icmpErrorsPerSecond?: number;
-  /** Token-bucket size: how many errors may go out back to back. */
-  icmpErrorBurst?: number;
-  /** How long a lowered path MTU is believed before the link MTU is tried again (RFC 1191 §6.3, RFC 8201 §5.3: 10 min). */
-  pmtuExpiryMs?: number;
 }
 
 export class PingError extends Error {
@@ -126,6 +110,8 @@ export class Host implements IpStack {
    * due at the same instant as it always did, so seeded runs keep their ladders.
    */
   private readonly pings = new Map<number, PendingPing>();
+  private readonly lists: IpAction[][] = [];
+  private depth = 0;
 
   constructor(opts: HostOptions) {
     this.name = opts.name;
@@ -134,8 +120,9 @@ export class Host implements IpStack {
     this.trace = opts.trace ?? new TraceBus();
     this.prng = opts.prng ?? new Prng(0x1a2b3c4d);
     this.counters = opts.counters ?? new Counters();
+    const { clock: _clock, trace: _trace, prng: _prng, counters: _counters, ...tuning } = opts;
     this.core = new IpCore({
-      ...opts,
+      ...tuning,
       counters: this.counters,
       prng: this.prng,
       trace: this.trace,
@@ -223,25 +210,52 @@ export class Host implements IpStack {
   // ---- traffic ------------------------------------------------------------------------
 
   send(opts: SendOptions): SendResult {
-    const out: IpAction[] = [];
-    const r = this.core.send(opts, this.clock.now(), out);
-    this.run(out);
-    return r;
+    const out = this.takeList();
+    try {
+      const r = this.core.send(opts, this.clock.now(), out);
+      this.run(out);
+      return r;
+    } finally {
+      this.giveList(out);
+    }
   }
 
   /** Hand the host one IP packet as it arrived on `iface` (the first real interface by default). */
   receive(packet: Uint8Array, iface?: HostInterface): void {
-    const out: IpAction[] = [];
-    this.core.receive(packet, iface, this.clock.now(), out);
-    // Armed before the actions run, as it was when the core's work was done inline.
-    this.armReassemblyTimer();
-    this.run(out);
+    const out = this.takeList();
+    try {
+      this.core.receive(packet, iface, this.clock.now(), out);
+      // Armed before the actions run, as it was when the core's work was done inline.
+      this.armReassemblyTimer();
+      this.run(out);
+    } finally {
+      this.giveList(out);
+    }
   }
 
   sendUnreachable(d: IpDelivery, reason: 'port' | 'protocol' | 'admin'): void {
     const out: IpAction[] = [];
     this.core.sendUnreachable(d, reason, this.clock.now(), out);
     this.run(out);
+  }
+
+  /**
+   * The action list for a send or receive, reused rather than allocated per packet: one
+   * per nesting depth, since a handler may send while its delivery is being carried out.
+   */
+  private takeList(): IpAction[] {
+    let out = this.lists[this.depth];
+    if (out === undefined) {
+      out = [];
+      this.lists.push(out);
+    }
+    this.depth++;
+    return out;
+  }
+
+  private giveList(out: IpAction[]): void {
+    out.length = 0;
+    this.depth--;
   }
 
   /** Carry out the core's actions in the order it gave them. */
