@@ -12,6 +12,15 @@ export {
 } from './bytes.ts';
 export { finishChecksum, internetChecksum, sum16, updateChecksum } from './checksum.ts';
 export { type Clock, RealClock, type Timer, VirtualClock } from './clock.ts';
+export {
+  CUBIC_ALPHA,
+  CUBIC_BETA,
+  CUBIC_C,
+  CUBIC_DEFAULT_RTT,
+  CubicWindow,
+  cubicK,
+  wCubic,
+} from './cubic.ts';
 export { ParseError } from './errors.ts';
 export { hexdump } from './hexdump.ts';
 export { codeError, type SystemError, type SystemErrorCode, systemError } from './node-errors.ts';

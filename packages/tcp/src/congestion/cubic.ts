@@ -1,37 +1,28 @@
+import { CubicWindow } from '@stepwire/wire';
 import { type CongestionControl, initialWindow } from './types.ts';
 
-const C = 0.4; // RFC 9438 §5
-const BETA = 0.7; // RFC 9438 §4.6 β_cubic
-const ALPHA = (3 * (1 - BETA)) / (1 + BETA); // RFC 9438 §4.3 α_cubic
-
 /**
- * CUBIC (RFC 9438). Window arithmetic is done in segments (floating point) as the RFC
- * writes it; `cwnd` is exposed in bytes.
+ * CUBIC for TCP (RFC 9438) behind TCP's CongestionControl seam. The window arithmetic
+ * (W_cubic, K, the Reno-friendly estimate, β_cubic, fast convergence) is the shared
+ * `CubicWindow` of @stepwire/wire, which QUIC's CUBIC uses too; this adapter adds what is
+ * TCP's own: slow start per RFC 5681 with RFC 3465's L = 2·SMSS (RFC 9438 §4.10), the
+ * window after fast recovery, and the loss window after an RTO (RFC 9438 §4.8).
  */
 export class Cubic implements CongestionControl {
   readonly name = 'cubic';
   cwnd: number;
   ssthresh = 0x7fffffff;
-  private wMax = 0;
-  private wLastMax = 0;
-  private k = 0;
-  private epochStart: number | undefined;
-  private wEst = 0;
-  private cwndEpoch = 0;
+  private readonly window: CubicWindow;
 
   constructor(private mss: number) {
     this.cwnd = initialWindow(mss);
+    this.window = new CubicWindow(mss);
   }
 
   setMss(mss: number): void {
     this.mss = mss;
+    this.window.segmentSize = mss;
     this.cwnd = initialWindow(mss);
-  }
-
-  private wCubic(tSec: number): number {
-    // RFC 9438 §4.2 eq. 1
-    const d = tSec - this.k;
-    return C * d * d * d + this.wMax;
   }
 
   onAck(acked: number, now: number, srtt: number | undefined): void {
@@ -40,40 +31,12 @@ export class Cubic implements CongestionControl {
       this.cwnd += Math.min(acked, 2 * this.mss);
       return;
     }
-    const seg = this.cwnd / this.mss;
-    if (this.epochStart === undefined) {
-      this.epochStart = now;
-      this.cwndEpoch = seg;
-      this.wEst = seg;
-      if (this.wMax < seg) this.wMax = seg;
-      // RFC 9438 §4.2 eq. 2
-      this.k = Math.cbrt((this.wMax - this.cwndEpoch) / C);
-    }
-    const t = (now - this.epochStart) / 1000;
-    const rtt = (srtt ?? 100) / 1000;
-    // RFC 9438 §4.3: the Reno-friendly estimate, α_cubic until W_max is passed, then 1.
-    const alpha = this.wEst >= this.wMax ? 1 : ALPHA;
-    this.wEst += (alpha * acked) / this.cwnd;
-    if (this.wCubic(t) < this.wEst) {
-      this.cwnd = Math.max(this.cwnd, this.wEst * this.mss);
-      return;
-    }
-    // RFC 9438 §4.4/§4.5: move toward W_cubic(t+RTT), clamped to [cwnd, 1.5 cwnd].
-    let target = this.wCubic(t + rtt);
-    if (target < seg) target = seg;
-    if (target > 1.5 * seg) target = 1.5 * seg;
-    this.cwnd += ((target - seg) / seg) * acked;
+    this.cwnd = this.window.congestionAvoidance(this.cwnd, acked, now, srtt);
   }
 
+  /** RFC 9438 §4.6: ssthresh = cwnd × β_cubic, at least 2 segments (RFC 5681 §3.1 eq. 4). */
   private reduce(): void {
-    const seg = this.cwnd / this.mss;
-    // RFC 9438 §4.7 fast convergence
-    if (seg < this.wLastMax) this.wMax = (seg * (1 + BETA)) / 2;
-    else this.wMax = seg;
-    this.wLastMax = seg;
-    this.epochStart = undefined;
-    // RFC 9438 §4.6: ssthresh = cwnd * β_cubic, at least 2 segments.
-    this.ssthresh = Math.max(Math.floor(this.cwnd * BETA), 2 * this.mss);
+    this.ssthresh = this.window.onCongestionEvent(this.cwnd, 2 * this.mss);
   }
 
   onCongestionEvent(_now: number, _flightSize: number): void {
@@ -86,7 +49,7 @@ export class Cubic implements CongestionControl {
   }
 
   onRto(_now: number, _flightSize: number): void {
-    // RFC 9438 §4.8
+    // RFC 9438 §4.8: the reduction, then the loss window of one segment.
     this.reduce();
     this.cwnd = this.mss;
   }
