@@ -13,24 +13,27 @@ import { fakeTls, runPair } from './connection-helpers.ts';
 /**
  * A peer that holds the keys and sends anything: authenticated 1-RTT packets whose frames
  * are arbitrary (the frame codec's arbitraries: any stream IDs, offsets, limits, connection
- * IDs, close codes...). Whatever they say, the server never throws; it either goes on or
+ * IDs, close codes...). Whatever they say, neither a server nor a client throws; it goes on or
  * closes with a transport error, and a closed connection stays quiet.
  */
 
-function established(seed: number) {
+function established(seed: number, target: 'server' | 'client') {
   const prng = new Prng(seed);
   const random = (n: number) => prng.bytes(n);
-  let clientSecret: Extract<QuicTlsEvent, { type: 'secret' }> | undefined;
-  const spy = (evs: QuicTlsEvent[]) => {
-    for (const e of evs)
-      if (e.type === 'secret' && e.level === 'application' && e.direction === 'write') clientSecret = e;
-    return evs;
+  // The application write secret of each side: the one playing the hostile peer lends its keys.
+  const secrets: Partial<Record<'client' | 'server', Extract<QuicTlsEvent, { type: 'secret' }>>> = {};
+  const wrap = (t: QuicTls): QuicTls => {
+    const spy = (evs: QuicTlsEvent[]) => {
+      for (const e of evs)
+        if (e.type === 'secret' && e.level === 'application' && e.direction === 'write') secrets[t.role] = e;
+      return evs;
+    };
+    return {
+      role: t.role,
+      start: (now) => spy(t.start(now)),
+      receive: (level, data, now) => spy(t.receive(level, data, now)),
+    };
   };
-  const wrap = (t: QuicTls): QuicTls => ({
-    role: t.role,
-    start: (now) => spy(t.start(now)),
-    receive: (level, data, now) => spy(t.receive(level, data, now)),
-  });
   const client = new QuicConnection({
     role: 'client',
     now: 0,
@@ -41,7 +44,7 @@ function established(seed: number) {
     role: 'server',
     now: 0,
     random,
-    tls: (tp) => fakeTls('server', tp, random(32)),
+    tls: (tp) => wrap(fakeTls('server', tp, random(32))),
     server: {
       originalDcid: client.remoteCid,
       initialDcid: client.remoteCid,
@@ -55,13 +58,15 @@ function established(seed: number) {
     {},
     () => client.isHandshakeConfirmed && server.isHandshakeConfirmed,
   );
-  const s = clientSecret;
-  if (!s) throw new Error('no client application secret');
+  const s = secrets[target === 'server' ? 'client' : 'server'];
+  if (!s) throw new Error('no application secret');
+  const victim = target === 'server' ? server : client;
+  const dcid = target === 'server' ? client.remoteCid : client.initialLocalCid;
   const suite = QUIC_SUITE_BY_CODE.get(s.cipherSuite);
   if (!suite) throw new Error('suite');
   const keys = derivePacketKeys(nodeQuicCrypto, suite, s.secret);
   let pn = 100_000;
-  /** A 1-RTT packet from "the client" carrying `frames`, protected with its real keys. */
+  /** A 1-RTT packet from the victim's peer carrying `frames`, protected with its real keys. */
   const forge = (frames: Frame[]): Uint8Array => {
     let payload = encodeFrames(frames);
     // Room for the header protection sample (RFC 9001 §5.4.2).
@@ -74,7 +79,7 @@ function established(seed: number) {
     const head = encodePacketHeader(
       {
         type: '1-RTT',
-        dcid: client.remoteCid,
+        dcid,
         spinBit: false,
         reservedBits: 0,
         keyPhase: false,
@@ -85,17 +90,19 @@ function established(seed: number) {
     );
     return protectPacket(keys, head, n, payload);
   };
-  return { server, forge, now: r.now };
+  return { victim, forge, now: r.now };
 }
 
 describe('QuicConnection against authenticated hostile frames', () => {
   fcTest.prop(
-    [fc.integer({ min: 1, max: 1000 }), fc.array(arbitraryFrames, { minLength: 1, maxLength: 6 })],
-    {
-      numRuns: 100,
-    },
-  )('never throws; goes on or closes with a transport error', (seed, payloads) => {
-    const { server, forge, now } = established(seed);
+    [
+      fc.integer({ min: 1, max: 1000 }),
+      fc.constantFrom('server' as const, 'client' as const),
+      fc.array(arbitraryFrames, { minLength: 1, maxLength: 6 }),
+    ],
+    { numRuns: 150 },
+  )('never throws; goes on or closes with a transport error (client or server)', (seed, target, payloads) => {
+    const { victim: server, forge, now } = established(seed, target);
     let t = now;
     const before = server.counters.get('quic.rx.packets');
     let first = true;
