@@ -9,17 +9,25 @@ export {
   resetFor,
   TcpConnection,
   type TcpConnectionOptions,
-  type TcpEndpoint,
+  type TcpEndpoint as TcpEndpointAddress,
   type TcpEvent,
   type TcpOutput,
   type TcpReadResult,
   type TcpState,
   type TcpStats,
 } from './connection/index.ts';
+export {
+  type EndpointIp,
+  type EndpointSink,
+  TcpEndpoint,
+  type TcpEndpointOptions,
+  type TcpEndpointStats,
+  type TcpOpenOptions,
+} from './endpoint/endpoint.ts';
+export { TcpListener, type TcpListenerStats, type TcpListenOptions } from './endpoint/listener.ts';
 export { codeError, systemError, type TcpErrorCode, type TcpSystemError } from './errors.ts';
 export { FASTOPEN_COOKIE_LENGTH, FastOpenCache, type FastOpenCacheEntry, FastOpenKeys } from './fastopen.ts';
 export { defaultIsn, IsnGenerator } from './isn.ts';
-export { TcpListener, type TcpListenerStats, type TcpListenOptions } from './listener.ts';
 export * from './options.ts';
 export { type RtoOptions, RttEstimator } from './rto.ts';
 export { OutOfOrderQueue, Scoreboard } from './sack.ts';

@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { formatIp, tryParseIp } from '@stepwire/ip';
 import type { TcpConnectionOptions } from './connection/index.ts';
+import type { TcpListener, TcpListenerStats } from './endpoint/listener.ts';
 import { codeError, type TcpSystemError } from './errors.ts';
-import type { TcpListener, TcpListenerStats } from './listener.ts';
 import { type TcpAddressInfo, TcpSocket } from './socket.ts';
-import type { Tcp } from './tcp.ts';
+import type { TcpServerHost } from './types.ts';
 
 export interface TcpServerOptions {
   /** Keep the writable side open after the peer's FIN (net's allowHalfOpen). Default false. */
@@ -67,7 +67,7 @@ export class TcpServer extends EventEmitter<ServerEvents> {
 
   /** @internal Use Tcp.createServer. */
   constructor(
-    private readonly tcp: Tcp,
+    private readonly tcp: TcpServerHost,
     private readonly options: TcpServerOptions,
     onConnection?: (s: TcpSocket) => void,
   ) {
@@ -175,7 +175,7 @@ export class TcpServer extends EventEmitter<ServerEvents> {
     const l = this.listener;
     if (!l) return;
     while (!this.acceptPaused && this.listener === l) {
-      const tcb = l.accept();
+      const tcb = this.tcp.accept(l);
       if (!tcb) break;
       const socket = new TcpSocket(this.tcp, { allowHalfOpen: this.options.allowHalfOpen ?? false });
       // A dual-stack listener reports its IPv4 peers as ::ffff:a.b.c.d, as node:net does.

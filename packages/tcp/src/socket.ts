@@ -1,9 +1,9 @@
 import { Duplex } from 'node:stream';
 import { formatIp, tryParseIp } from '@stepwire/ip';
 import type { Timer } from '@stepwire/wire';
-import type { TcpConnectionOptions, TcpEvent } from './connection/index.ts';
+import { type TcpConnectionOptions, type TcpEvent, USER_SEND_STATES } from './connection/index.ts';
 import { codeError, systemError, type TcpSystemError } from './errors.ts';
-import { type Tcb, type TcbOwner, Tcp } from './tcp.ts';
+import type { Tcb, TcbOwner, TcpSocketHost } from './types.ts';
 
 export interface TcpConnectOptions {
   port: number;
@@ -100,7 +100,7 @@ export class TcpSocket extends Duplex implements TcbOwner {
 
   /** @internal Use Tcp.connect, or a TcpServer's 'connection'. */
   constructor(
-    private readonly tcp: Tcp,
+    private readonly tcp: TcpSocketHost,
     opts: TcpSocketOptions = {},
   ) {
     super({
@@ -266,7 +266,7 @@ export class TcpSocket extends Duplex implements TcbOwner {
       const ka = this.keepAlive;
       tcb.conn.setKeepalive(
         ka.enable ? { idle: ka.delay > 0 ? ka.delay : 7_200_000, interval: 75_000, count: 9 } : false,
-        this.tcp.stack.clock.now(),
+        this.tcp.now(),
       );
       this.tcp.arm(tcb);
     }
@@ -373,8 +373,9 @@ export class TcpSocket extends Duplex implements TcbOwner {
       const conn = tcb.conn;
       while (this.wantRead && !this.destroyed && this.tcb === tcb) {
         if (conn.readable > 0) {
-          const r = conn.read(this.tcp.stack.clock.now(), READ_CHUNK);
-          tcb.handle(r);
+          const now = this.tcp.now();
+          const r = conn.read(now, READ_CHUNK);
+          tcb.handle(r, now);
           const data = r.data;
           this.bytesRead += data.length;
           this.touch();
@@ -432,13 +433,14 @@ export class TcpSocket extends Duplex implements TcbOwner {
       return;
     }
     const tcb = this.tcb;
-    if (tcb.closed || !Tcp.canSend(tcb.conn.state)) {
+    if (tcb.closed || !USER_SEND_STATES.has(tcb.conn.state)) {
       cb(systemError('write', 'EPIPE'));
       return;
     }
     this.touch();
     this.written += data.byteLength;
-    tcb.handle(tcb.conn.send(data, this.tcp.stack.clock.now(), urgent));
+    const now = this.tcp.now();
+    tcb.handle(tcb.conn.send(data, now, urgent), now);
     // The connection sends 'writable' later exactly when it holds more than its high-water mark.
     if (tcb.conn.sendQueued > tcb.sendHighWater && !tcb.closed) this.writeWaiting = cb;
     else cb();
@@ -477,7 +479,10 @@ export class TcpSocket extends Duplex implements TcbOwner {
     }
     const tcb = this.tcb;
     this.finQueued = true;
-    if (!tcb.closed) tcb.handle(tcb.conn.close(this.tcp.stack.clock.now()));
+    if (!tcb.closed) {
+      const now = this.tcp.now();
+      tcb.handle(tcb.conn.close(now), now);
+    }
     cb();
   }
 
@@ -491,14 +496,14 @@ export class TcpSocket extends Duplex implements TcbOwner {
     this.beforeConnect = [];
     if (tcb && !tcb.closed) {
       const conn = tcb.conn;
-      const now = this.tcp.stack.clock.now();
+      const now = this.tcp.now();
       this.tcp.orphan(tcb);
       if (err || this.resetOnDestroy || conn.readable > 0 || conn.state === 'SYN-SENT') {
         // RFC 9293 §3.10.5 ABORT; Linux does it on close() with unread data (RFC 2525 §2.17).
-        tcb.handle(conn.abort(now));
+        tcb.handle(conn.abort(now), now);
       } else if (!this.finQueued) {
         this.finQueued = true;
-        tcb.handle(conn.close(now));
+        tcb.handle(conn.close(now), now);
       }
     } else if (tcb) {
       tcb.owner = undefined;
@@ -552,14 +557,14 @@ export class TcpSocket extends Duplex implements TcbOwner {
     this.timeout = ms;
     this.cancelIdle();
     if (ms > 0) {
-      this.lastActivity = this.tcp.stack.clock.now();
+      this.lastActivity = this.tcp.now();
       this.armIdle();
     }
     return this;
   }
 
   private touch(): void {
-    this.lastActivity = this.tcp.stack.clock.now();
+    this.lastActivity = this.tcp.now();
     if (this.timeout && !this.idleTimer) this.armIdle();
   }
 

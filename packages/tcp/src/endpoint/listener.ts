@@ -1,7 +1,12 @@
-import type { IpStack } from '@stepwire/ip';
-import type { Clock } from '@stepwire/wire';
-import type { TcpConnectionOptions } from './connection/index.ts';
-import type { Tcb } from './tcp.ts';
+import type { TraceBus } from '@stepwire/wire';
+import type { TcpConnectionOptions } from '../connection/index.ts';
+import type { Tcb } from './tcb.ts';
+
+/** What a listener needs to trace its queues: the host's name and trace bus (no clock). */
+export interface ListenerTraceTarget {
+  readonly name: string;
+  readonly trace: TraceBus;
+}
 
 /**
  * A passive open (RFC 9293 §3.10.1) on (address, port) and its two queues, as Linux keeps
@@ -18,6 +23,10 @@ import type { Tcb } from './tcp.ts';
  *
  * Every move (SYN-RECEIVED -> accept queue -> accepted) is a trace note with the queue
  * lengths, so a reader can watch a SYN flood fill them.
+ *
+ * Sans-I/O like the rest of the endpoint: every method that traces takes `now`; telling the
+ * application that the accept queue gained a connection is the driver's job (it watches
+ * `onAcceptable` and `acceptScheduled`).
  */
 export interface TcpListenOptions {
   /** '0.0.0.0', '::' (both families unless ipv6Only) or one of the host's addresses. */
@@ -68,9 +77,10 @@ export class TcpListener {
   /** @internal Time of the last SYN cookie sent; cookies are checked only while recent. */
   lastCookieAt = Number.NEGATIVE_INFINITY;
   closed = false;
-  /** Called (at most once per clock tick) when the accept queue gains a connection. */
+  /** Called (at most once per clock tick, by the driver) when the accept queue gains a connection. */
   onAcceptable: (() => void) | undefined;
-  private acceptScheduled = false;
+  /** @internal The driver has a call to onAcceptable pending. */
+  acceptScheduled = false;
   readonly counts = {
     synCookiesSent: 0,
     synCookiesValidated: 0,
@@ -81,10 +91,8 @@ export class TcpListener {
   };
 
   constructor(
-    private readonly stack: IpStack,
+    private readonly host: ListenerTraceTarget,
     opts: TcpListenOptions,
-    /** Where the listener's timers are counted (the Tcp driver's TimerGroup). */
-    private readonly timers: Clock = stack.clock,
   ) {
     this.address = opts.address;
     this.port = opts.port;
@@ -127,66 +135,53 @@ export class TcpListener {
   }
 
   /** @internal A new connection in SYN-RECEIVED. */
-  addSynReceived(tcb: Tcb): void {
+  addSynReceived(tcb: Tcb, now: number): void {
     this.synQueue.set(tcb.key, tcb);
     tcb.listener = this;
     tcb.queue = 'syn';
-    this.note(tcb, 'SYN-RECEIVED: into the SYN queue', 'RFC 9293 §3.10.7.2');
+    this.note(now, tcb, 'SYN-RECEIVED: into the SYN queue', 'RFC 9293 §3.10.7.2');
   }
 
   /** @internal The handshake completed (or Fast Open data came): move to the accept queue. */
-  promote(tcb: Tcb, why: string): void {
+  promote(tcb: Tcb, why: string, now: number): void {
     if (tcb.queue === 'syn') this.synQueue.delete(tcb.key);
     tcb.queue = 'accept';
     tcb.listener = this;
     this.acceptQueue.push(tcb);
-    this.note(tcb, `${why}: SYN queue -> accept queue`, 'RFC 9293 §3.10.7.4');
-    this.scheduleAccept();
+    this.note(now, tcb, `${why}: SYN queue -> accept queue`, 'RFC 9293 §3.10.7.4');
   }
 
   /** @internal A connection that closed before being accepted leaves its queue. */
-  remove(tcb: Tcb): void {
+  remove(tcb: Tcb, now: number): void {
     if (tcb.queue === 'syn') this.synQueue.delete(tcb.key);
     else if (tcb.queue === 'accept') {
       const i = this.acceptQueue.indexOf(tcb);
       if (i >= 0) this.acceptQueue.splice(i, 1);
     }
-    if (tcb.queue) this.note(tcb, `closed while in the ${tcb.queue} queue`, 'RFC 9293 §3.10.7.4');
+    if (tcb.queue) this.note(now, tcb, `closed while in the ${tcb.queue} queue`, 'RFC 9293 §3.10.7.4');
     tcb.queue = undefined;
     tcb.listener = undefined;
   }
 
   /** Take the oldest connection of the accept queue (the accept() call). */
-  accept(): Tcb | undefined {
+  accept(now: number): Tcb | undefined {
     const tcb = this.acceptQueue.shift();
     if (!tcb) return undefined;
     tcb.queue = undefined;
     tcb.listener = undefined;
     this.counts.accepted++;
-    this.note(tcb, 'accepted: accept queue -> application', 'RFC 9293 §3.10.1');
+    this.note(now, tcb, 'accepted: accept queue -> application', 'RFC 9293 §3.10.1');
     return tcb;
   }
 
-  private scheduleAccept(): void {
-    if (this.acceptScheduled || !this.onAcceptable) return;
-    this.acceptScheduled = true;
-    const clock = this.timers;
-    // A clock event rather than a direct call: the application accepts "later", so a burst
-    // of handshakes arriving together fills the queue as it would on a real host.
-    clock.setTimer(clock.now(), () => {
-      this.acceptScheduled = false;
-      if (!this.closed) this.onAcceptable?.();
-    });
-  }
-
   /** @internal A trace note about this listener and one of its connections. */
-  note(tcb: Tcb | undefined, text: string, rfc: string, reason?: string): void {
-    const trace = this.stack.trace;
+  note(now: number, tcb: Tcb | undefined, text: string, rfc: string, reason?: string): void {
+    const trace = this.host.trace;
     if (!trace.enabled) return;
     const who = tcb ? ` ${tcb.conn.remote.addr}:${tcb.conn.remote.port}` : '';
     trace.emit({
-      t: this.stack.clock.now(),
-      host: this.stack.name,
+      t: now,
+      host: this.host.name,
       layer: 'tcp',
       dir: reason ? 'drop' : 'local',
       summary: `listen ${this.address}:${this.port}${who} ${text} (syn ${this.synQueue.size}/${this.backlog}, accept ${this.acceptQueue.length}/${this.backlog})`,

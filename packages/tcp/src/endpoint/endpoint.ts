@@ -1,0 +1,954 @@
+import { classifyIcmp, type IcmpErrorReport, type IpDelivery, type IpStack } from '@stepwire/ip';
+import {
+  chooseEphemeralPort,
+  countDrop,
+  ParseError,
+  seqGt,
+  seqLeq,
+  seqLt,
+  TraceBus,
+  type TraceEvent,
+} from '@stepwire/wire';
+import {
+  resetFor,
+  type TcpEndpoint as TcpAddress,
+  TcpConnection,
+  type TcpConnectionOptions,
+  type TcpEvent,
+  type TcpOutput,
+  type TcpState,
+  timestampOffset,
+  windowShiftFor,
+} from '../connection/index.ts';
+import { systemError, type TcpSystemError } from '../errors.ts';
+import { FastOpenCache, FastOpenKeys } from '../fastopen.ts';
+import { IsnGenerator } from '../isn.ts';
+import type { TcpOptions } from '../options.ts';
+import { ACK, CWR, decodeSegment, describeSegment, ECE, RST, SYN, type TcpSegment } from '../segment.ts';
+import { SynCookies } from '../syncookie.ts';
+import { TcpListener, type TcpListenerStats, type TcpListenOptions } from './listener.ts';
+import { Tcb, type TcbHost, type TcbOwner } from './tcb.ts';
+
+/** Connection options a Tcp applies to every connection unless a socket or listener says otherwise. */
+export type TcpConnectionDefaults = Partial<
+  Omit<TcpConnectionOptions, 'local' | 'remote' | 'iss' | 'trace' | 'hostName' | 'fastOpenServer'>
+>;
+
+export interface TcpEndpointOptions {
+  connection?: TcpConnectionDefaults;
+  /** Secret of the RFC 6528 ISN function; random by default. */
+  isnSecret?: Uint8Array;
+  /** Secret of the SYN cookie hash (RFC 4987 §3.6); random by default. */
+  synCookieSecret?: Uint8Array;
+  /** Key of the Fast Open cookie MAC (RFC 7413 §4.1.2); random by default. */
+  fastOpenKey?: Uint8Array;
+  /** Most connections kept in TIME-WAIT (Linux tcp_max_tw_buckets); beyond that a closing
+   *  connection skips TIME-WAIT. Default 32768. */
+  maxTimeWait?: number;
+  /** How long a connection its socket gave up on may sit in FIN-WAIT-2 (Linux tcp_fin_timeout). Default 60 s. */
+  finTimeout?: number;
+  /** Ephemeral port range, inclusive (RFC 6335 §6 by default: 49152-65535). */
+  ephemeralPorts?: [number, number];
+}
+
+/**
+ * What the endpoint asks of its host's IP layer: its name, counters, trace bus and seeded
+ * PRNG, and three questions about addresses. No clock, no send: an `IpStack` fits, and so
+ * does a plain object in a test.
+ */
+export type EndpointIp = Pick<
+  IpStack,
+  'name' | 'counters' | 'trace' | 'prng' | 'isLocalAddress' | 'sourceFor' | 'mtuFor'
+>;
+
+/**
+ * Where the endpoint's output goes. The driver implements it: it encodes and sends
+ * segments, keeps one timer per connection and one accept callback per listener.
+ * Segments and wake-ups are handed over in the order the endpoint makes them, at once:
+ * a socket that hears an event may write before the next event is handled, and a
+ * seeded run's ladder depends on that order.
+ */
+export interface EndpointSink {
+  /** Send a segment from `src` to `dst` (`tcb` when it belongs to a connection; `ecn`: its codepoint). */
+  transmit(src: string, dst: string, seg: TcpSegment, tcb: Tcb | undefined, ecn: number | undefined): void;
+  /** Wake the connection at `at` (calling `TcpEndpoint.onTimeout`), replacing any earlier wake-up. */
+  wake(tcb: Tcb, at: number): void;
+  /** Forget the connection's wake-up (it left the table). */
+  cancelWake(tcb: Tcb): void;
+  /** The listener's accept queue gained a connection: call its onAcceptable soon. */
+  acceptReady(l: TcpListener): void;
+}
+
+/** A trace bus that forwards to another unless muted (for a connection rebuilt from a SYN cookie). */
+class GatedTrace extends TraceBus {
+  muted = false;
+  constructor(private readonly inner: TraceBus) {
+    super();
+  }
+  override get enabled(): boolean {
+    return !this.muted && this.inner.enabled;
+  }
+  override emit(e: TraceEvent): void {
+    if (!this.muted) this.inner.emit(e);
+  }
+}
+
+const RFC_RST = 'RFC 9293 §3.10.7.1';
+const EMPTY = new Uint8Array(0);
+
+export function tupleKey(
+  localAddr: string,
+  localPort: number,
+  remoteAddr: string,
+  remotePort: number,
+): string {
+  return `${localAddr}|${localPort}|${remoteAddr}|${remotePort}`;
+}
+
+export interface TcpEndpointStats {
+  connections: number;
+  byState: Partial<Record<TcpState, number>>;
+  listeners: TcpListenerStats[];
+  /** Bytes held for the peer (queued or in flight) and for the application (unread). */
+  sendBuffered: number;
+  receiveBuffered: number;
+}
+
+/** Options of an active open. */
+export interface TcpOpenOptions {
+  localAddress?: string | undefined;
+  localPort?: number | undefined;
+  connection?: Partial<TcpConnectionOptions>;
+  fastOpen?: boolean;
+  /** Bytes for the SYN when a Fast Open cookie is cached; returned unsent otherwise. */
+  takeSynData?: () => Uint8Array | undefined;
+}
+
+/**
+ * TCP for one host, sans-I/O: every TcpConnection on it, its listeners and the rules
+ * between them. Segments (as IP deliveries), ICMP reports, user calls and `now` come in;
+ * segments, owner events and wake-up deadlines go out through the EndpointSink. It reads
+ * no clock, arms no timer and owns no socket: the `Tcp` driver does.
+ *
+ * - Segments are decoded with the pseudo-header (RFC 9293 §3.1) and demultiplexed by
+ *   4-tuple first, then to a listener on (address, port) or the wildcard (RFC 9293 §3.9.1
+ *   leaves the choice of the most specific match to the host; Linux does the same).
+ * - Listeners keep a SYN queue and an accept queue bounded by the backlog; a full SYN
+ *   queue answers with SYN cookies (RFC 4987 §3.6), a full accept queue drops (Linux
+ *   tcp_abort_on_overflow = 0). Fast Open cookies per RFC 7413.
+ * - Segments for no connection and no listener get a RST (RFC 9293 §3.10.7.1).
+ * - ICMP errors go to the connection they quote (RFC 5927 §4.1: only when the quoted
+ *   sequence number is in flight), hard/soft per RFC 1122 §4.2.3.9 and RFC 5461; a
+ *   packet-too-big lowers the MSS (RFC 8201, RFC 1191).
+ * - Ephemeral ports per RFC 6056 §3.3.1 with the host's seeded Prng.
+ * - TIME-WAIT connections stay in the table until their 2*MSL ends (RFC 9293 §3.10.8);
+ *   a new SYN with a higher sequence number may reuse the 4-tuple (RFC 9293 §3.10.7.4,
+ *   RFC 6191), as Linux allows.
+ * - The RFC 5961 §7 limit on ACKs that answer unacceptable segments lives in one place:
+ *   the connection (connection/receive.ts, challengeAck and outOfWindowAck). The endpoint
+ *   sends what the connection gives it unedited.
+ *
+ * Counters (on the host): 'tcp.rx', 'tcp.drop.checksum', 'tcp.drop.malformed',
+ * 'tcp.drop.not-unicast', 'tcp.drop.no-port', 'tcp.listen.overflow',
+ * 'tcp.listen.syn-drop', 'tcp.listen.bad-ack', 'tcp.listen.rst', 'tcp.listen.no-syn',
+ * 'tcp.syncookie.sent', 'tcp.syncookie.valid', 'tcp.syncookie.invalid', 'tcp.icmp.hard',
+ * 'tcp.icmp.soft', 'tcp.icmp.pmtu', 'tcp.icmp.no-connection', 'tcp.icmp.out-of-window',
+ * 'tcp.icmp.malformed', 'tcp.timewait.reuse', 'tcp.timewait.overflow', 'tcp.pmtu.mss-lowered',
+ * 'tcp.orphan.reset', 'tcp.orphan.fin-timeout', 'tcp.fastopen.cookie-cached',
+ * 'tcp.fastopen.cookie-rejected'.
+ */
+export class TcpEndpoint implements TcbHost {
+  /** @internal Connections by 4-tuple key. */
+  readonly conns = new Map<string, Tcb>();
+  /** @internal Listeners by port. */
+  readonly listeners = new Map<number, TcpListener[]>();
+  readonly isn: IsnGenerator;
+  readonly synCookies: SynCookies;
+  readonly fastOpenKeys: FastOpenKeys;
+  /** The client's Fast Open cookies, per server address (RFC 7413 §4.1.3). */
+  readonly fastOpenCache = new FastOpenCache();
+  readonly defaults: TcpConnectionDefaults;
+  private readonly maxTimeWait: number;
+  private readonly finTimeout: number;
+  private readonly portMin: number;
+  private readonly portMax: number;
+  private timeWaitCount = 0;
+  private lastTcb: Tcb | undefined;
+  private readonly connTrace: GatedTrace;
+
+  constructor(
+    readonly ip: EndpointIp,
+    private readonly sink: EndpointSink,
+    options: TcpEndpointOptions = {},
+  ) {
+    this.defaults = options.connection ?? {};
+    this.isn = new IsnGenerator(options.isnSecret);
+    this.synCookies = new SynCookies(options.synCookieSecret);
+    this.fastOpenKeys = new FastOpenKeys(options.fastOpenKey);
+    this.maxTimeWait = options.maxTimeWait ?? 32768;
+    this.finTimeout = options.finTimeout ?? 60_000;
+    [this.portMin, this.portMax] = options.ephemeralPorts ?? [49152, 65535];
+    this.connTrace = new GatedTrace(ip.trace);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Listening (RFC 9293 §3.10.1, passive OPEN)
+
+  /** Open a listener, or return EADDRINUSE / EADDRNOTAVAIL as a Node-shaped error. */
+  listen(opts: TcpListenOptions, now: number): TcpListener | TcpSystemError {
+    const any = opts.address === '0.0.0.0' || opts.address === '::';
+    if (!any && !this.ip.isLocalAddress(opts.address)) {
+      return systemError('listen', 'EADDRNOTAVAIL', opts.address, opts.port);
+    }
+    const l = new TcpListener(this.ip, opts);
+    if (l.port === 0) {
+      const p = this.freeListenPort(l);
+      if (p === undefined) return systemError('listen', 'EADDRINUSE', opts.address, 0);
+      l.port = p;
+    } else if (!this.listenPortFree(l, l.port)) {
+      return systemError('listen', 'EADDRINUSE', opts.address, opts.port);
+    }
+    let list = this.listeners.get(l.port);
+    if (!list) this.listeners.set(l.port, (list = []));
+    list.push(l);
+    l.note(now, undefined, 'LISTEN', 'RFC 9293 §3.10.1');
+    return l;
+  }
+
+  /** Close a listener: connections it had not handed to the application are reset. */
+  unlisten(l: TcpListener, now: number): void {
+    if (l.closed) return;
+    l.closed = true;
+    const list = this.listeners.get(l.port);
+    if (list) {
+      const i = list.indexOf(l);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.listeners.delete(l.port);
+    }
+    for (const tcb of [...l.synQueue.values(), ...l.acceptQueue]) {
+      l.remove(tcb, now);
+      if (!tcb.closed) tcb.handle(tcb.conn.abort(now), now);
+    }
+    l.note(now, undefined, 'closed', 'RFC 9293 §3.10.4');
+  }
+
+  /** Take the oldest connection of a listener's accept queue (the application's accept()). */
+  accept(l: TcpListener, now: number): Tcb | undefined {
+    return l.accept(now);
+  }
+
+  private overlaps(a: TcpListener, address: string, ipv6Only: boolean): boolean {
+    if (a.address === address) return true;
+    const fam = (x: string) => (x.includes(':') ? 6 : 4);
+    const covers = (wild: string, v6only: boolean, other: string) =>
+      (wild === '0.0.0.0' && fam(other) === 4) || (wild === '::' && (fam(other) === 6 || !v6only));
+    return covers(a.address, a.ipv6Only, address) || covers(address, ipv6Only, a.address);
+  }
+
+  private listenPortFree(l: TcpListener, port: number): boolean {
+    const list = this.listeners.get(port);
+    if (!list) return true;
+    return !list.some((o) => this.overlaps(o, l.address, l.ipv6Only));
+  }
+
+  private freeListenPort(l: TcpListener): number | undefined {
+    const n = this.portMax - this.portMin + 1;
+    let port = this.portMin + this.ip.prng.int(0, n - 1);
+    for (let i = 0; i < n; i++) {
+      if (this.listenPortFree(l, port) && !this.portHasConnections(port)) return port;
+      port = port === this.portMax ? this.portMin : port + 1;
+    }
+    return undefined;
+  }
+
+  private portHasConnections(port: number): boolean {
+    for (const t of this.conns.values()) if (t.conn.local.port === port) return true;
+    return false;
+  }
+
+  /**
+   * RFC 6056 §3.3.1 (Algorithm 1): a random start in the range, then walk up, wrapping,
+   * until a port gives a 4-tuple no connection uses and no listener holds the port.
+   */
+  private ephemeralPort(src: string, remote: TcpAddress): number | undefined {
+    return chooseEphemeralPort(
+      this.ip.prng,
+      this.portMin,
+      this.portMax,
+      (port) => !this.listeners.has(port) && !this.conns.has(tupleKey(src, port, remote.addr, remote.port)),
+    );
+  }
+
+  /** The MSS to advertise toward `dst`: the path MTU less the IP and TCP headers (RFC 9293 §3.7.1). */
+  mssFor(dst: string): number {
+    const v6 = dst.includes(':');
+    return Math.max(64, this.ip.mtuFor(dst) - (v6 ? 60 : 40));
+  }
+
+  /** The options of a connection: the endpoint's defaults, then the caller's, then what we own. */
+  connectionOptions(
+    local: TcpAddress,
+    remote: TcpAddress,
+    extra: Partial<TcpConnectionOptions>,
+    now: number,
+  ): TcpConnectionOptions {
+    return {
+      ...this.defaults,
+      ...extra,
+      local,
+      remote,
+      iss: extra.iss ?? this.isn.isn(local, remote, now),
+      mss: Math.min(extra.mss ?? this.defaults.mss ?? Number.POSITIVE_INFINITY, this.mssFor(remote.addr)),
+      trace: this.connTrace,
+      hostName: this.ip.name,
+    };
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Active OPEN (RFC 9293 §3.10.1)
+
+  /** Active open for an owner: choose the source address and port, send the SYN. */
+  open(owner: TcbOwner, remote: TcpAddress, opts: TcpOpenOptions, now: number): Tcb | TcpSystemError {
+    const ip = this.ip;
+    let src = opts.localAddress;
+    if (src !== undefined) {
+      if (!ip.isLocalAddress(src)) return systemError('connect', 'EADDRNOTAVAIL', src, opts.localPort);
+    } else {
+      src = ip.sourceFor(remote.addr);
+      if (src === undefined) return systemError('connect', 'ENETUNREACH', remote.addr, remote.port);
+    }
+    let port = opts.localPort ?? 0;
+    if (port === 0) {
+      const p = this.ephemeralPort(src, remote);
+      if (p === undefined) return systemError('connect', 'EADDRNOTAVAIL', remote.addr, remote.port);
+      port = p;
+    } else if (this.conns.has(tupleKey(src, port, remote.addr, remote.port))) {
+      return systemError('connect', 'EADDRINUSE', src, port);
+    }
+    const local = { addr: src, port };
+    const extra: Partial<TcpConnectionOptions> = { ...opts.connection };
+    let synData: Uint8Array | undefined;
+    if (opts.fastOpen) {
+      // RFC 7413 §4.1.3: with a cached cookie, data rides in the SYN; without one, the SYN
+      // asks for a cookie and the data waits for the handshake.
+      const cached = this.fastOpenCache.get(remote.addr);
+      if (cached) {
+        extra.fastOpen = { cookie: cached.cookie };
+        synData = opts.takeSynData?.();
+      } else {
+        extra.fastOpen = {};
+      }
+    }
+    const copts = this.connectionOptions(local, remote, extra, now);
+    const conn = new TcpConnection(copts);
+    const tcb = this.register(conn, remote.addr.includes(':') ? 6 : 4, copts);
+    tcb.owner = owner;
+    tcb.handle(conn.open(now, synData?.length ? synData : undefined), now);
+    return tcb;
+  }
+
+  private register(conn: TcpConnection, version: 4 | 6, opts: TcpConnectionOptions): Tcb {
+    const key = tupleKey(conn.local.addr, conn.local.port, conn.remote.addr, conn.remote.port);
+    const tcb = new Tcb(this, conn, key, version, opts.sendHighWater);
+    this.conns.set(key, tcb);
+    return tcb;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // A connection's output
+
+  /** @internal Send a call's output (made at `now`), dispatch its events, ask for the next wake-up. */
+  output(tcb: Tcb, out: TcpOutput, now: number): void {
+    const segs = out.segments;
+    const ecn = out.ecn;
+    for (let i = 0; i < segs.length; i++) this.transmit(tcb, segs[i] as TcpSegment, ecn?.[i]);
+    const evs = out.events;
+    for (let i = 0; i < evs.length; i++) this.event(tcb, evs[i] as TcpEvent, now);
+    if (!tcb.closed) {
+      if (!tcb.timeWait && tcb.conn.state === 'TIME-WAIT') this.enterTimeWait(tcb, now);
+      this.arm(tcb);
+    }
+  }
+
+  private event(tcb: Tcb, e: TcpEvent, now: number): void {
+    switch (e.type) {
+      case 'closed':
+        this.forget(tcb, now);
+        break;
+      case 'connected':
+        if (tcb.queue === 'syn') this.promote(tcb, 'ESTABLISHED', now);
+        break;
+      case 'data-readable':
+        // RFC 7413 §4.2: data that came in a SYN with a valid cookie may go to the
+        // application before the handshake completes.
+        if (tcb.queue === 'syn' && tcb.listener && !tcb.listener.acceptQueueFull) {
+          this.promote(tcb, 'Fast Open data', now);
+        } else if (!tcb.owner && !tcb.queue && !tcb.closed) {
+          // Data for a connection nobody will read: reset it, as Linux does after close()
+          // (RFC 9293 §3.10.7.4 leaves it to the host; RFC 2525 §2.17 asks for the RST).
+          this.ip.counters.inc('tcp.orphan.reset');
+          tcb.handle(tcb.conn.abort(now), now);
+          return;
+        }
+        break;
+      case 'fastopen-cookie':
+        this.fastOpenCache.set(tcb.remote.addr, { cookie: e.cookie });
+        this.ip.counters.inc('tcp.fastopen.cookie-cached');
+        break;
+      case 'fastopen-rejected':
+        this.fastOpenCache.delete(tcb.remote.addr);
+        this.ip.counters.inc('tcp.fastopen.cookie-rejected');
+        break;
+      default:
+        break;
+    }
+    tcb.owner?.onTcpEvent(e, tcb);
+  }
+
+  private promote(tcb: Tcb, why: string, now: number): void {
+    const l = tcb.listener;
+    if (!l) return;
+    l.promote(tcb, why, now);
+    this.sink.acceptReady(l);
+  }
+
+  private enterTimeWait(tcb: Tcb, now: number): void {
+    tcb.timeWait = true;
+    this.timeWaitCount++;
+    if (this.timeWaitCount > this.maxTimeWait) {
+      // Linux "time wait bucket table overflow": the connection is forgotten at once.
+      this.ip.counters.inc('tcp.timewait.overflow');
+      this.forget(tcb, now);
+    }
+  }
+
+  /** Drop a connection from the table (it reached CLOSED, or is given up). */
+  private forget(tcb: Tcb, now: number): void {
+    if (tcb.closed) return;
+    tcb.closed = true;
+    this.sink.cancelWake(tcb);
+    tcb.wakeAt = undefined;
+    if (tcb.timeWait) this.timeWaitCount--;
+    if (this.conns.get(tcb.key) === tcb) this.conns.delete(tcb.key);
+    if (tcb.listener) tcb.listener.remove(tcb, now);
+  }
+
+  /** The time the connection should next be woken at (its own timers, and the orphan FIN-WAIT-2 limit). */
+  deadline(tcb: Tcb): number | undefined {
+    if (tcb.closed) return undefined;
+    let next = tcb.conn.nextTimeout();
+    if (tcb.orphanSince !== undefined && tcb.conn.state === 'FIN-WAIT-2') {
+      const fin = tcb.orphanSince + this.finTimeout;
+      if (next === undefined || fin < next) next = fin;
+    }
+    return next;
+  }
+
+  /** @internal Ask the driver to wake the connection at its next deadline (unless an earlier wake-up is pending). */
+  arm(tcb: Tcb): void {
+    const next = this.deadline(tcb);
+    if (next === undefined) return;
+    if (tcb.wakeAt !== undefined && tcb.wakeAt <= next) return;
+    tcb.wakeAt = next;
+    this.sink.wake(tcb, next);
+  }
+
+  /** The driver's wake-up for a connection came: run what is due, or ask again for later. */
+  onTimeout(tcb: Tcb, now: number): void {
+    tcb.wakeAt = undefined;
+    tcb.wakeHandle = undefined;
+    if (tcb.closed) return;
+    if (
+      tcb.orphanSince !== undefined &&
+      tcb.conn.state === 'FIN-WAIT-2' &&
+      now >= tcb.orphanSince + this.finTimeout
+    ) {
+      // Linux tcp_fin_timeout: an orphan does not wait forever for a FIN that may never come.
+      this.ip.counters.inc('tcp.orphan.fin-timeout');
+      this.forget(tcb, now);
+      return;
+    }
+    const due = tcb.conn.nextTimeout();
+    if (due !== undefined && due <= now) tcb.handle(tcb.conn.onTimeout(now), now);
+    else this.arm(tcb);
+  }
+
+  /** @internal The owner lets go; the connection finishes (or is reset) on its own. */
+  orphan(tcb: Tcb, now: number): void {
+    tcb.owner = undefined;
+    tcb.orphanSince = now;
+    this.arm(tcb);
+  }
+
+  private transmit(tcb: Tcb, seg: TcpSegment, ecn: number | undefined): void {
+    if (seg.options.timestamps) tcb.timestamps = true;
+    this.sink.transmit(tcb.conn.local.addr, tcb.conn.remote.addr, seg, tcb, ecn);
+  }
+
+  /**
+   * A smaller path MTU: segments shrink to fit it (RFC 8201 §4, RFC 1191 §6.4). With
+   * `resend` (an ICMP report, not the middle of sending) what was lost for being too big
+   * goes again at once at the new size.
+   */
+  pathMtuDropped(tcb: Tcb, mtu: number, now: number, resend: boolean): void {
+    const overhead = (tcb.version === 6 ? 60 : 40) + (tcb.timestamps ? 12 : 0);
+    const before = tcb.conn.mss;
+    const out = tcb.conn.setMss(mtu - overhead, resend ? now : undefined);
+    if (tcb.conn.mss < before) {
+      this.ip.counters.inc('tcp.pmtu.mss-lowered');
+      this.traceLocal(now, `${tcb.key} path MTU ${mtu}: MSS -> ${tcb.conn.mss}`, 'RFC 8201 §4', {
+        mtu,
+        mss: tcb.conn.mss,
+      });
+    }
+    if (resend) this.output(tcb, out, now);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // SEGMENT ARRIVES (RFC 9293 §3.10.7)
+
+  receive(d: IpDelivery, now: number): void {
+    const ip = this.ip;
+    // RFC 1122 §4.2.3.10: a segment to a broadcast or multicast address is discarded
+    // (and a SYN to one is never answered).
+    if (!ip.isLocalAddress(d.dst)) {
+      this.dropped(now, 'tcp.drop.not-unicast', `to ${d.dst}`, 'RFC 1122 §4.2.3.10');
+      return;
+    }
+    let seg: TcpSegment;
+    try {
+      seg = decodeSegment(d.payload, d);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      const counter = e.field === 'checksum' ? 'tcp.drop.checksum' : 'tcp.drop.malformed';
+      this.dropped(now, counter, `from ${d.src}: ${e.message}`, 'RFC 9293 §3.1');
+      return;
+    }
+    ip.counters.inc('tcp.rx');
+    // One-entry cache in front of the table: a busy connection's segments come in runs.
+    let tcb = this.lastTcb;
+    if (
+      tcb === undefined ||
+      tcb.closed ||
+      tcb.conn.local.port !== seg.dstPort ||
+      tcb.conn.remote.port !== seg.srcPort ||
+      tcb.conn.remote.addr !== d.src ||
+      tcb.conn.local.addr !== d.dst
+    ) {
+      tcb = this.conns.get(tupleKey(d.dst, seg.dstPort, d.src, seg.srcPort));
+      if (tcb) this.lastTcb = tcb;
+    }
+    if (tcb) {
+      const conn = tcb.conn;
+      const f = seg.flags;
+      if (
+        conn.state === 'TIME-WAIT' &&
+        (f & (SYN | ACK | RST)) === SYN &&
+        seqGt(seg.seq, conn.rcvNxt) &&
+        this.findListener(d.version, d.dst, seg.dstPort)
+      ) {
+        // RFC 9293 §3.10.7.4 (via RFC 1122 §4.2.2.13) and RFC 6191: a new SYN beyond the
+        // old connection's sequence space may open a new incarnation of the 4-tuple.
+        ip.counters.inc('tcp.timewait.reuse');
+        this.forget(tcb, now);
+      } else {
+        const l = tcb.listener;
+        if (
+          tcb.queue === 'syn' &&
+          conn.state === 'SYN-RECEIVED' &&
+          (f & (SYN | RST | ACK)) === ACK &&
+          l?.acceptQueueFull
+        ) {
+          // The final ACK would complete a handshake the application has no room for: drop it
+          // and let the peer retransmit (Linux with tcp_abort_on_overflow = 0).
+          l.counts.acceptOverflows++;
+          ip.counters.inc('tcp.listen.overflow');
+          l.note(
+            now,
+            tcb,
+            'final ACK dropped, accept queue full',
+            'RFC 9293 §3.10.7.4',
+            'tcp.listen.overflow',
+          );
+          return;
+        }
+        // The connection answers what it drops itself, rate-limited there (RFC 5961 §7).
+        tcb.handle(conn.receive(seg, now, d.ecn), now);
+        return;
+      }
+    }
+    const l = this.findListener(d.version, d.dst, seg.dstPort);
+    if (l) {
+      this.listenerSegment(l, d, seg, now);
+      return;
+    }
+    this.dropped(
+      now,
+      'tcp.drop.no-port',
+      `${describeSegment(seg)} from ${d.src}:${seg.srcPort} to port ${seg.dstPort}`,
+      RFC_RST,
+    );
+    this.reset(d, seg, now);
+  }
+
+  /** RFC 9293 §3.10.7.1: the RST for a segment no connection wants (never for a RST). */
+  private reset(d: IpDelivery, seg: TcpSegment, now: number): void {
+    const rst = resetFor(seg);
+    if (!rst) return;
+    if (this.ip.trace.enabled) {
+      this.ip.trace.emit({
+        t: now,
+        host: this.ip.name,
+        layer: 'tcp',
+        dir: 'out',
+        summary: describeSegment(rst),
+        fields: { srcPort: rst.srcPort, dstPort: rst.dstPort, seq: rst.seq, ack: rst.ack, flags: rst.flags },
+        rfc: RFC_RST,
+      });
+    }
+    this.sink.transmit(d.dst, d.src, rst, undefined, undefined);
+  }
+
+  findListener(version: 4 | 6, dst: string, port: number): TcpListener | undefined {
+    const list = this.listeners.get(port);
+    if (!list) return undefined;
+    let wild: TcpListener | undefined;
+    for (const l of list) {
+      if (l.address === dst) return l;
+      if (!wild && l.matches(version, dst)) wild = l;
+    }
+    return wild;
+  }
+
+  /** SEGMENT ARRIVES in LISTEN (RFC 9293 §3.10.7.2), with SYN cookies and the queues. */
+  private listenerSegment(l: TcpListener, d: IpDelivery, seg: TcpSegment, now: number): void {
+    const ip = this.ip;
+    const f = seg.flags;
+    if (f & RST) {
+      this.dropped(now, 'tcp.listen.rst', `RST from ${d.src}:${seg.srcPort}`, 'RFC 9293 §3.10.7.2');
+      return;
+    }
+    const local = { addr: d.dst, port: seg.dstPort };
+    const remote = { addr: d.src, port: seg.srcPort };
+    if (f & ACK) {
+      if (!(f & SYN) && l.synCookies && now - l.lastCookieAt < 2 * 64_000) {
+        if (this.cookieAck(l, d, seg, local, remote, now)) return;
+      }
+      this.dropped(
+        now,
+        'tcp.listen.bad-ack',
+        `ACK without a connection from ${d.src}:${seg.srcPort}`,
+        'RFC 9293 §3.10.7.2',
+      );
+      this.reset(d, seg, now);
+      return;
+    }
+    if (!(f & SYN)) {
+      this.dropped(
+        now,
+        'tcp.listen.no-syn',
+        `${describeSegment(seg)} from ${d.src}:${seg.srcPort}`,
+        'RFC 9293 §3.10.7.2',
+      );
+      return;
+    }
+    if (l.acceptQueueFull) {
+      l.counts.synDropped++;
+      ip.counters.inc('tcp.listen.overflow');
+      ip.counters.inc('tcp.listen.syn-drop');
+      l.note(
+        now,
+        undefined,
+        `SYN from ${d.src}:${seg.srcPort} dropped, accept queue full`,
+        'RFC 9293 §3.10.7.2',
+        'tcp.listen.syn-drop',
+      );
+      return;
+    }
+    const extra: Partial<TcpConnectionOptions> = { ...l.connection };
+    if (l.synQueueFull) {
+      if (l.synCookies) {
+        this.sendCookie(l, d, seg, local, remote, extra, now);
+        return;
+      }
+      l.counts.synDropped++;
+      ip.counters.inc('tcp.listen.syn-drop');
+      l.note(
+        now,
+        undefined,
+        `SYN from ${d.src}:${seg.srcPort} dropped, SYN queue full`,
+        'RFC 4987 §3.1',
+        'tcp.listen.syn-drop',
+      );
+      return;
+    }
+    if (l.fastOpen) extra.fastOpenServer = this.fastOpenKeys.serverFor(d.src);
+    const opts = this.connectionOptions(local, remote, extra, now);
+    const conn = new TcpConnection(opts);
+    const tcb = this.register(conn, d.version, opts);
+    l.addSynReceived(tcb, now);
+    conn.listen(now);
+    tcb.handle(conn.receive(seg, now), now);
+  }
+
+  /** RFC 4987 §3.6: answer a SYN statelessly, the connection's state encoded in our ISS. */
+  private sendCookie(
+    l: TcpListener,
+    d: IpDelivery,
+    seg: TcpSegment,
+    local: TcpAddress,
+    remote: TcpAddress,
+    extra: Partial<TcpConnectionOptions>,
+    now: number,
+  ): void {
+    const opts = this.connectionOptions(local, remote, extra, now);
+    const peerMss = seg.options.mss ?? (d.version === 6 ? 1220 : 536);
+    const iss = this.synCookies.encode(local, remote, seg.seq, peerMss, now);
+    const rcvBuf = Math.max(1, opts.receiveBuffer ?? 256 * 1024);
+    // The MSS is in the cookie; with timestamps the other options ride in our TSval's low
+    // bits (see syncookie.ts), offered in the same order and form as a SYN-ACK of a
+    // connection would (connection/segments.ts sendSyn). Without timestamps, only the MSS.
+    const options: TcpOptions = { mss: opts.mss ?? 1460 };
+    const peer = seg.options;
+    let ecn = false;
+    if ((opts.timestamps ?? true) && peer.timestamps) {
+      const sackPermitted = (opts.sack ?? true) && peer.sackPermitted === true;
+      const ws = (opts.windowScale ?? true) && peer.windowScale !== undefined;
+      // RFC 3168 §6.1.1: an ECN-setup SYN is agreed to (unless ECN is refused), and the
+      // agreement kept in the TSval as Linux keeps it.
+      ecn = opts.ecn !== false && (seg.flags & (ECE | CWR)) === (ECE | CWR);
+      if (sackPermitted) options.sackPermitted = true;
+      const tsNow = (Math.floor(now) + timestampOffset(iss)) >>> 0;
+      options.timestamps = {
+        value: SynCookies.timestamp(tsNow, {
+          ...(ws ? { windowScale: peer.windowScale } : {}),
+          sackPermitted,
+          ecn,
+        }),
+        echo: peer.timestamps.value,
+      };
+      if (ws) options.windowScale = windowShiftFor(rcvBuf);
+    }
+    const synAck: TcpSegment = {
+      srcPort: local.port,
+      dstPort: remote.port,
+      seq: iss,
+      ack: (seg.seq + 1) >>> 0,
+      flags: SYN | ACK | (ecn ? ECE : 0),
+      window: Math.min(0xffff, rcvBuf),
+      urgentPointer: 0,
+      options,
+      payload: EMPTY,
+    };
+    l.lastCookieAt = now;
+    l.counts.synCookiesSent++;
+    this.ip.counters.inc('tcp.syncookie.sent');
+    l.note(now, undefined, `SYN queue full: SYN cookie to ${remote.addr}:${remote.port}`, 'RFC 4987 §3.6');
+    if (this.ip.trace.enabled) {
+      this.ip.trace.emit({
+        t: now,
+        host: this.ip.name,
+        layer: 'tcp',
+        dir: 'out',
+        summary: describeSegment(synAck),
+        fields: {
+          srcPort: synAck.srcPort,
+          dstPort: synAck.dstPort,
+          seq: iss,
+          ack: synAck.ack,
+          syncookie: true,
+        },
+        rfc: 'RFC 4987 §3.6',
+      });
+    }
+    this.sink.transmit(d.dst, d.src, synAck, undefined, undefined);
+  }
+
+  /** An ACK for a listener: is it the answer to one of our SYN cookies? */
+  private cookieAck(
+    l: TcpListener,
+    d: IpDelivery,
+    seg: TcpSegment,
+    local: TcpAddress,
+    remote: TcpAddress,
+    now: number,
+  ): boolean {
+    const clientIsn = (seg.seq - 1) >>> 0;
+    const cookie = (seg.ack - 1) >>> 0;
+    const mss = this.synCookies.validate(local, remote, clientIsn, cookie, now);
+    if (mss === undefined) {
+      l.counts.synCookiesRejected++;
+      this.ip.counters.inc('tcp.syncookie.invalid');
+      return false;
+    }
+    const opts = this.connectionOptions(local, remote, { ...l.connection, iss: cookie }, now);
+    // With timestamps, the echo of our cookie TSval holds the SYN's other options.
+    const synOptions: TcpOptions = { mss };
+    let synFlags = SYN;
+    const ts = seg.options.timestamps;
+    if (ts && (opts.timestamps ?? true)) {
+      const o = SynCookies.optionsFrom(ts.echo);
+      if (o.sackPermitted) synOptions.sackPermitted = true;
+      if (o.ecn) synFlags |= ECE | CWR; // the SYN asked for ECN and the cookie agreed
+      synOptions.timestamps = { value: ts.value, echo: 0 };
+      if (o.windowScale !== undefined) synOptions.windowScale = o.windowScale;
+    }
+    if (l.acceptQueueFull) {
+      l.counts.acceptOverflows++;
+      this.ip.counters.inc('tcp.listen.overflow');
+      l.note(
+        now,
+        undefined,
+        `cookie ACK from ${remote.addr}:${remote.port} dropped, accept queue full`,
+        'RFC 4987 §3.6',
+        'tcp.listen.overflow',
+      );
+      return true;
+    }
+    l.counts.synCookiesValidated++;
+    this.ip.counters.inc('tcp.syncookie.valid');
+    // Rebuild the connection: replay the SYN the cookie stands for (its SYN-ACK went out
+    // already, statelessly, so the replayed one is not sent), then take the ACK.
+    const conn = new TcpConnection(opts);
+    const syn: TcpSegment = {
+      srcPort: seg.srcPort,
+      dstPort: seg.dstPort,
+      seq: clientIsn,
+      ack: 0,
+      flags: synFlags,
+      window: seg.window,
+      urgentPointer: 0,
+      options: synOptions,
+      payload: EMPTY,
+    };
+    this.connTrace.muted = true;
+    try {
+      conn.listen(now);
+      conn.receive(syn, now);
+    } finally {
+      this.connTrace.muted = false;
+    }
+    const tcb = this.register(conn, d.version, opts);
+    l.addSynReceived(tcb, now);
+    l.note(now, tcb, 'SYN cookie valid: connection rebuilt', 'RFC 4987 §3.6');
+    tcb.handle(conn.receive(seg, now), now);
+    return true;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // ICMP (RFC 1122 §4.2.3.9, RFC 5927, RFC 5461)
+
+  receiveIcmpError(e: IcmpErrorReport, now: number): void {
+    const ip = this.ip;
+    if (e.quoted.length < 8) {
+      ip.counters.inc('tcp.icmp.malformed');
+      return;
+    }
+    const q = e.quoted;
+    // The first 8 bytes of the quoted TCP header: ports and sequence number (RFC 9293 §3.1).
+    const srcPort = ((q[0] as number) << 8) | (q[1] as number);
+    const dstPort = ((q[2] as number) << 8) | (q[3] as number);
+    const seq =
+      (((q[4] as number) << 24) | ((q[5] as number) << 16) | ((q[6] as number) << 8) | (q[7] as number)) >>>
+      0;
+    // The quoted segment is one we sent: its source is our end.
+    const tcb = this.conns.get(tupleKey(e.src, srcPort, e.dst, dstPort));
+    if (!tcb) {
+      ip.counters.inc('tcp.icmp.no-connection');
+      return;
+    }
+    const conn = tcb.conn;
+    // RFC 5927 §4.1 (and RFC 5961's spirit): believe only errors about data in flight.
+    if (!(seqLeq(conn.sndUna, seq) && seqLt(seq, conn.sndMax))) {
+      this.dropped(
+        now,
+        'tcp.icmp.out-of-window',
+        `ICMP ${e.kind} for seq ${seq} outside [${conn.sndUna}, ${conn.sndMax})`,
+        'RFC 5927 §4.1',
+      );
+      return;
+    }
+    if (e.kind === 'packet-too-big') {
+      ip.counters.inc('tcp.icmp.pmtu');
+      // The IP layer has lowered its path MTU already; follow it.
+      this.pathMtuDropped(tcb, e.mtu ?? ip.mtuFor(tcb.remote.addr), now, true);
+      return;
+    }
+    const [code, hard] = classifyIcmp(e);
+    if (hard && conn.state === 'SYN-SENT') {
+      // RFC 1122 §4.2.3.9: a hard error aborts a connection attempt; RFC 5461 §4.1 keeps
+      // it to the attempt (a synchronized connection is never aborted by ICMP).
+      ip.counters.inc('tcp.icmp.hard');
+      const err = systemError('connect', code, tcb.remote.addr, tcb.remote.port);
+      err.icmp = { kind: e.kind, code: e.code, reporter: e.reporter };
+      tcb.hardError = err;
+      this.traceLocal(
+        now,
+        `${tcb.key} ICMP ${e.kind} code ${e.code} from ${e.reporter}: ${code}, connection attempt aborted`,
+        'RFC 1122 §4.2.3.9',
+        { errno: code },
+      );
+      tcb.handle(conn.abort(now), now);
+      return;
+    }
+    ip.counters.inc('tcp.icmp.soft');
+    tcb.softError = code;
+    this.traceLocal(
+      now,
+      `${tcb.key} ICMP ${e.kind} code ${e.code} from ${e.reporter}: ${code} (soft)`,
+      'RFC 5461 §4',
+      { errno: code },
+    );
+  }
+
+  /**
+   * Forget every connection and listener at once, sending nothing (for tearing a
+   * simulation or a TUN session down; owners see no further events).
+   */
+  shutdown(now: number): void {
+    for (const tcb of [...this.conns.values()]) {
+      tcb.owner = undefined;
+      this.forget(tcb, now);
+    }
+    for (const list of [...this.listeners.values()]) for (const l of [...list]) this.unlisten(l, now);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Inspection
+
+  get stats(): TcpEndpointStats {
+    const byState: Partial<Record<TcpState, number>> = {};
+    for (const t of this.conns.values()) byState[t.conn.state] = (byState[t.conn.state] ?? 0) + 1;
+    const listeners: TcpListenerStats[] = [];
+    for (const list of this.listeners.values()) for (const l of list) listeners.push(l.stats);
+    let sendBuffered = 0;
+    let receiveBuffered = 0;
+    for (const t of this.conns.values()) {
+      sendBuffered += t.conn.sendQueued;
+      receiveBuffered += t.conn.readable;
+    }
+    return { connections: this.conns.size, byState, listeners, sendBuffered, receiveBuffered };
+  }
+
+  /** Every connection in the table (TIME-WAIT included), for the CLI and tests. */
+  connections(): TcpConnection[] {
+    return [...this.conns.values()].map((t) => t.conn);
+  }
+
+  private dropped(now: number, counter: string, detail: string, rfc: string): void {
+    const ip = this.ip;
+    countDrop(ip.counters, ip.trace, counter, () => ({
+      t: now,
+      host: ip.name,
+      layer: 'tcp',
+      summary: `dropped: ${detail}`,
+      rfc,
+    }));
+  }
+
+  private traceLocal(now: number, summary: string, rfc: string, fields: Record<string, unknown>): void {
+    const ip = this.ip;
+    if (!ip.trace.enabled) return;
+    ip.trace.emit({ t: now, host: ip.name, layer: 'tcp', dir: 'local', summary, fields, rfc });
+  }
+}
