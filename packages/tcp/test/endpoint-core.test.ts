@@ -226,6 +226,55 @@ describe('TcpEndpoint (sans-I/O)', () => {
     expect(b.ep.stats.byState).toEqual({ 'SYN-RECEIVED': 1 });
   });
 
+  it('Fast Open: the first SYN gets a cookie into the cache, the second carries data the listener hands over before the handshake ends (RFC 7413 §4.1, §4.2)', () => {
+    const a = endpoint('A', A);
+    const b = endpoint('B', B);
+    const l = b.ep.listen({ address: B, port: 80, fastOpen: true }, 0);
+    if (!('acceptQueue' in l)) throw l;
+    const hello = new TextEncoder().encode('hello');
+    let asked = 0;
+    const takeSynData = () => {
+      asked++;
+      return hello;
+    };
+    const first = a.ep.open(
+      owner([]),
+      { addr: B, port: 80 },
+      { localPort: 40000, fastOpen: true, takeSynData },
+      0,
+    );
+    if (!('conn' in first)) throw first;
+    // No cookie yet: the SYN asks for one (an empty option) and carries no data.
+    const [syn1] = a.take();
+    expect(syn1?.seg.options.fastOpen).toEqual(new Uint8Array(0));
+    expect(syn1?.seg.payload.length).toBe(0);
+    expect(asked).toBe(0);
+    b.ep.receive(delivery(A, B, (syn1 as Sent).seg), 0);
+    pump(a, b, 0);
+    expect(a.counters.get('tcp.fastopen.cookie-cached')).toBe(1);
+    const cookie = a.ep.fastOpenCache.get(B)?.cookie;
+    expect(cookie?.length).toBeGreaterThan(0);
+    b.ep.accept(l, 1);
+
+    const second = a.ep.open(
+      owner([]),
+      { addr: B, port: 80 },
+      { localPort: 40001, fastOpen: true, takeSynData },
+      2,
+    );
+    if (!('conn' in second)) throw second;
+    const [syn2] = a.take();
+    expect(asked).toBe(1);
+    expect(syn2?.seg.options.fastOpen).toEqual(cookie);
+    expect(new TextDecoder().decode(syn2?.seg.payload)).toBe('hello');
+    b.ep.receive(delivery(A, B, (syn2 as Sent).seg), 2);
+    // The data is readable at once: the connection is in the accept queue while still SYN-RECEIVED.
+    expect(l.stats).toMatchObject({ synQueue: 0, acceptQueue: 1 });
+    const tcb = b.ep.accept(l, 2) as Tcb;
+    expect(tcb.conn.state).toBe('SYN-RECEIVED');
+    expect(tcb.conn.readable).toBe(5);
+  });
+
   describe('the RFC 5961 §7 ACK limit is applied once, in the connection', () => {
     function established(connection: Partial<TcpConnectionOptions>) {
       // No timestamps: the forged segments below would otherwise be dropped by PAWS rules
