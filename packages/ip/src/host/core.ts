@@ -31,18 +31,7 @@ import {
   isUnspecified,
 } from '../address.ts';
 import { fragmentIpv4, fragmentIpv6 } from '../fragment.ts';
-import {
-  decodeIcmpv4,
-  decodeIcmpv6,
-  encodeIcmpv4,
-  encodeIcmpv6,
-  ICMPV4_ECHO_REQUEST,
-  ICMPV4_UNREACH,
-  ICMPV6_ECHO_REQUEST,
-  ICMPV6_PARAM,
-  ICMPV6_UNREACH,
-  type IcmpMessage,
-} from '../icmp.ts';
+import { encodeIcmpv4, encodeIcmpv6, ICMPV6_PARAM, type IcmpMessage } from '../icmp.ts';
 import { decodeIpv4, encodeIpv4, IPV4_MIN_HEADER, type Ipv4DecodeInfo, type Ipv4Packet } from '../ipv4.ts';
 import {
   decodeIpv6,
@@ -55,7 +44,6 @@ import {
   NH_NO_NEXT_HEADER,
 } from '../ipv6.ts';
 import {
-  type IcmpErrorReport,
   IPPROTO_ICMP,
   IPPROTO_ICMPV6,
   type IpDelivery,
@@ -63,22 +51,17 @@ import {
   type SendOptions,
   type SendResult,
 } from '../types.ts';
-import { EchoBook, type EchoOutcome, echoData, type PingOptions } from './echo.ts';
-import { chainComplete, isIcmpErrorMessage, readIcmpError } from './icmp-in.ts';
-import { icmpErrorSuppressed, icmpQuote, type OffendingDatagram, QUOTE_V4, QUOTE_V6 } from './icmp-out.ts';
+import { type CoreContext, type Cx, dropped, type IpAction, traceEvent } from './context.ts';
+import { EchoBook, echoData, type PingOptions } from './echo.ts';
+import { chainComplete, icmp4In, icmp6In } from './icmp-in.ts';
+import { icmpUnreachable, paramProblem6, QUOTE_V4, QUOTE_V6, sendIcmpError } from './icmp-out.ts';
 import { IcmpTokenBucket } from './icmp-rate.ts';
-import { MIN_MTU_V4, MIN_MTU_V6, PathMtuCache } from './pmtu.ts';
+import { PathMtuCache } from './pmtu.ts';
 import { HostReassembly } from './reassembly.ts';
 import { type HostInterface, type InterfaceConfig, type RouteEntry, RoutingTable } from './routing.ts';
-import { dropEvent, fields4, fields6, ipEvent, summary4, summary6 } from './trace.ts';
+import { fields4, fields6, summary4, summary6 } from './trace.ts';
 
-/** What the host must do, in order. See the module comment. */
-export type IpAction =
-  | { kind: 'transmit'; iface: HostInterface; packet: Uint8Array }
-  | { kind: 'deliver'; delivery: IpDelivery }
-  | { kind: 'icmp-error'; report: IcmpErrorReport }
-  | { kind: 'echo'; echo: number; outcome: EchoOutcome }
-  | { kind: 'trace'; event: TraceEvent };
+export type { Cx, IpAction } from './context.ts';
 
 /** The host's tunables: defaults and limits, each with the RFC that sets or suggests it. */
 export interface IpTuning {
@@ -131,12 +114,6 @@ export interface IpCoreStats {
   pmtuEntries: number;
 }
 
-/** The time of the work and the list its results go to, passed down every call. */
-interface Cx {
-  readonly now: number;
-  readonly out: IpAction[];
-}
-
 const NOT_TRACED = { enabled: false };
 
 export class IpCore {
@@ -151,6 +128,8 @@ export class IpCore {
   private readonly pmtu: PathMtuCache;
   private readonly icmpBucket: IcmpTokenBucket;
   private readonly echoes = new EchoBook();
+  /** This core's state as the ICMP functions see it (icmp-in.ts, icmp-out.ts). */
+  private readonly ctx: CoreContext;
   private nextIpId: number;
   private nextFragId: number;
   private readonly pingId: number;
@@ -184,6 +163,18 @@ export class IpCore {
     this.nextIpId = opts.prng.u32() & 0xffff;
     this.nextFragId = opts.prng.u32();
     this.pingId = opts.prng.u32() & 0xffff;
+    this.ctx = {
+      name: this.name,
+      counters: this.counters,
+      trace: this.trace,
+      routing: this.routing,
+      protocols: this.protocols,
+      echoes: this.echoes,
+      pmtu: this.pmtu,
+      icmpBucket: this.icmpBucket,
+      mtuFor: (dst, now) => this.mtuFor(dst, now),
+      sendAt: (cx, opts) => this.sendAt(cx, opts),
+    };
     this.loopback = this.routing.addInterface({ link: opts.loopback, ipv4: '127.0.0.1/8', ipv6: '::1/128' });
   }
 
@@ -279,7 +270,7 @@ export class IpCore {
       }
       // RFC 792: Time Exceeded code 1 only when fragment zero arrived.
       if (e.header && e.quote) {
-        this.sendIcmpError(cx, version, (original) => ({ kind: 'time-exceeded', code: 1, original }), {
+        sendIcmpError(this.ctx, cx, version, (original) => ({ kind: 'time-exceeded', code: 1, original }), {
           src: e.header.src,
           dst: e.header.dst,
           original: e.quote,
@@ -514,7 +505,7 @@ export class IpCore {
       ecn: p.ecn,
       original: b.subarray(0, Math.min(b.length, headerLength + QUOTE_V4)),
     };
-    if (p.protocol === IPPROTO_ICMP) this.icmp4In(cx, d, broadcast || multicast);
+    if (p.protocol === IPPROTO_ICMP) icmp4In(this.ctx, cx, d, broadcast || multicast);
     if (this.protocols.has(p.protocol)) {
       this.counters.inc('ipv4.delivered');
       cx.out.push({ kind: 'deliver', delivery: d });
@@ -523,7 +514,7 @@ export class IpCore {
     if (p.protocol === IPPROTO_ICMP) return;
     this.dropped(cx, 'ipv4', 'ipv4.drop.unknown-protocol', `protocol ${p.protocol}`);
     // RFC 1122 §3.2.2.1: protocol unreachable for an upper layer nobody speaks.
-    if (!broadcast && !multicast) this.unreachable(cx, d, 'protocol');
+    if (!broadcast && !multicast) icmpUnreachable(this.ctx, cx, d, 'protocol');
   }
 
   private receive6(cx: Cx, b: Uint8Array, iface: HostInterface): void {
@@ -579,7 +570,7 @@ export class IpCore {
         // so one with Segments Left > 0 is refused, pointing at the Routing Type field.
         if (h.segmentsLeft !== 0) {
           this.dropped(cx, 'ipv6', 'ipv6.drop.routing-header', `routing type ${h.routingType}`);
-          if (!multicast) this.paramProblem6(cx, p, b, ICMPV6_PARAM.header, at + 2);
+          if (!multicast) paramProblem6(this.ctx, cx, p, b, ICMPV6_PARAM.header, at + 2);
           return;
         }
       } else if (h.kind === 'fragment') {
@@ -597,7 +588,7 @@ export class IpCore {
       ecn: p.trafficClass & 3,
       original: b.subarray(0, Math.min(b.length, info.headerLength + QUOTE_V6)),
     };
-    if (p.nextHeader === IPPROTO_ICMPV6) this.icmp6In(cx, d, multicast, iface);
+    if (p.nextHeader === IPPROTO_ICMPV6) icmp6In(this.ctx, cx, d, multicast, iface);
     if (this.protocols.has(p.nextHeader)) {
       this.counters.inc('ipv6.delivered');
       cx.out.push({ kind: 'deliver', delivery: d });
@@ -610,7 +601,7 @@ export class IpCore {
     }
     this.dropped(cx, 'ipv6', 'ipv6.drop.unknown-next-header', `next header ${p.nextHeader}`);
     // RFC 8200 §4: Parameter Problem code 1 pointing at the unrecognized Next Header.
-    if (!multicast) this.paramProblem6(cx, p, b, ICMPV6_PARAM.nextHeader, info.lastNextHeaderOffset);
+    if (!multicast) paramProblem6(this.ctx, cx, p, b, ICMPV6_PARAM.nextHeader, info.lastNextHeaderOffset);
   }
 
   /** RFC 8200 §4.2: the two high bits of an unrecognized option's type say what to do. */
@@ -629,7 +620,7 @@ export class IpCore {
         if (action !== 0) {
           this.dropped(cx, 'ipv6', 'ipv6.drop.unknown-option', `option 0x${type.toString(16)}`);
           if (action === 2 || (action === 3 && !multicast))
-            this.paramProblem6(cx, p, b, ICMPV6_PARAM.option, pos, true);
+            paramProblem6(this.ctx, cx, p, b, ICMPV6_PARAM.option, pos, true);
           return false;
         }
       }
@@ -653,20 +644,20 @@ export class IpCore {
     // RFC 8200 §4.5: a non-last fragment must be a multiple of 8 octets...
     if (fh.moreFragments && (len === 0 || (len & 7) !== 0)) {
       this.dropped(cx, 'ipv6', 'reasm.drop.bad-length', `fragment of ${len} bytes`);
-      if (!multicast) this.paramProblem6(cx, p, b, ICMPV6_PARAM.header, 4);
+      if (!multicast) paramProblem6(this.ctx, cx, p, b, ICMPV6_PARAM.header, 4);
       return;
     }
     // ... and none may reach past 65535 octets of fragmentable part.
     if (offset + len > 0xffff) {
       this.dropped(cx, 'ipv6', 'reasm.drop.too-long', `fragment ends at ${offset + len}`);
-      if (!multicast) this.paramProblem6(cx, p, b, ICMPV6_PARAM.header, at + 2);
+      if (!multicast) paramProblem6(this.ctx, cx, p, b, ICMPV6_PARAM.header, at + 2);
       return;
     }
     // RFC 8200 §4.5 (after RFC 7112): the first fragment must hold the whole header chain up
     // to the upper-layer header; otherwise Parameter Problem code 3 with pointer zero.
     if (offset === 0 && fh.moreFragments && !chainComplete(p.nextHeader, p.payload)) {
       this.dropped(cx, 'ipv6', 'ipv6.drop.incomplete-chain', 'first fragment lacks the upper-layer header');
-      if (!multicast) this.paramProblem6(cx, p, b, 3, 0);
+      if (!multicast) paramProblem6(this.ctx, cx, p, b, 3, 0);
       return;
     }
     const perFragment = p.extensionHeaders.slice(0, index);
@@ -722,269 +713,11 @@ export class IpCore {
     this.process6(cx, again, full, info, iface);
   }
 
-  // ---- ICMP in ------------------------------------------------------------------------
-
-  private icmp4In(cx: Cx, d: IpDelivery, toGroup: boolean): void {
-    let m: IcmpMessage;
-    try {
-      m = decodeIcmpv4(d.payload);
-    } catch (e) {
-      if (!(e instanceof ParseError)) throw e;
-      this.dropped(
-        cx,
-        'icmpv4',
-        e.field === 'checksum' ? 'icmpv4.drop.checksum' : 'icmpv4.drop.malformed',
-        e.message,
-      );
-      return;
-    }
-    this.counters.inc('icmpv4.rx');
-    switch (m.kind) {
-      case 'echo-request': {
-        // RFC 1122 §3.2.2.6: an echo request to a broadcast or multicast address MAY be ignored.
-        if (toGroup) {
-          this.dropped(cx, 'icmpv4', 'icmpv4.drop.echo-to-group', d.dst);
-          return;
-        }
-        const reply = encodeIcmpv4({ ...m, kind: 'echo-reply' });
-        const r = this.sendAt(cx, { src: d.dst, dst: d.src, protocol: IPPROTO_ICMP, payload: reply });
-        this.counters.inc(r.ok ? 'icmpv4.echo.replied' : 'icmpv4.echo.reply-failed');
-        return;
-      }
-      case 'echo-reply':
-        this.echoReply(cx, 4, d.src, m, d.ttl, d.payload.length);
-        return;
-      case 'destination-unreachable':
-      case 'time-exceeded':
-      case 'parameter-problem':
-        this.icmpErrorIn(cx, 4, d.src, m);
-        return;
-      default:
-        this.counters.inc('icmpv4.unhandled');
-    }
-  }
-
-  private icmp6In(cx: Cx, d: IpDelivery, toGroup: boolean, iface: HostInterface): void {
-    let m: IcmpMessage;
-    try {
-      m = decodeIcmpv6(d.payload, d.src, d.dst);
-    } catch (e) {
-      if (!(e instanceof ParseError)) throw e;
-      this.dropped(
-        cx,
-        'icmpv6',
-        e.field === 'checksum' ? 'icmpv6.drop.checksum' : 'icmpv6.drop.malformed',
-        e.message,
-      );
-      return;
-    }
-    this.counters.inc('icmpv6.rx');
-    switch (m.kind) {
-      case 'echo-request': {
-        // RFC 4443 §4.2: a reply to a multicast request comes from a unicast address of the interface.
-        const src = toGroup ? (iface.ipv6?.address ?? this.routing.sourceFor(d.src)) : d.dst;
-        if (src === undefined) {
-          this.counters.inc('icmpv6.echo.reply-failed');
-          return;
-        }
-        const reply = encodeIcmpv6({ ...m, kind: 'echo-reply' }, src, d.src);
-        const r = this.sendAt(cx, { src, dst: d.src, protocol: IPPROTO_ICMPV6, payload: reply });
-        this.counters.inc(r.ok ? 'icmpv6.echo.replied' : 'icmpv6.echo.reply-failed');
-        return;
-      }
-      case 'echo-reply':
-        this.echoReply(cx, 6, d.src, m, d.ttl, d.payload.length);
-        return;
-      case 'destination-unreachable':
-      case 'packet-too-big':
-      case 'time-exceeded':
-      case 'parameter-problem':
-        this.icmpErrorIn(cx, 6, d.src, m);
-        return;
-      default: {
-        const t = m.kind === 'unknown' ? m.type : -1;
-        // Neighbour discovery (RFC 4861, types 133-137) and MLD (RFC 2710/3810) from a kernel:
-        // there is no link layer to resolve on a raw-IP link, so they are dropped quietly.
-        if (t >= 133 && t <= 137) this.counters.inc('icmpv6.drop.ndp');
-        else if ((t >= 130 && t <= 132) || t === 143) this.counters.inc('icmpv6.drop.mld');
-        // RFC 4443 §2.4(b): an unknown informational message is silently discarded.
-        else this.counters.inc('icmpv6.unhandled');
-      }
-    }
-  }
-
-  /** An ICMP error arrived: decode the quoted datagram and tell whoever sent it (RFC 1122 §3.2.2, §4.1.3.3). */
-  private icmpErrorIn(cx: Cx, version: IpVersion, reporter: string, m: IcmpMessage): void {
-    if (!isIcmpErrorMessage(m)) return;
-    const layer = version === 4 ? 'icmpv4' : 'icmpv6';
-    let read: ReturnType<typeof readIcmpError>;
-    try {
-      read = readIcmpError(version, reporter, m);
-    } catch (e) {
-      if (!(e instanceof ParseError)) throw e;
-      this.dropped(cx, layer, `${layer}.drop.bad-quote`, e.message);
-      return;
-    }
-    const { report, firstFragment } = read;
-    // Only errors about datagrams this host sent are believed (RFC 5927 §4.1).
-    if (!this.routing.local.has(report.src)) {
-      this.dropped(cx, layer, `${layer}.drop.error-not-ours`, `quoted source ${report.src}`);
-      return;
-    }
-    if (report.mtu !== undefined) this.lowerPathMtu(cx, version, report.dst, report.mtu);
-    this.counters.inc(`${layer}.rx.error`);
-    if (!firstFragment) {
-      this.counters.inc(`${layer}.error.non-first-fragment`);
-      return;
-    }
-    const quoted = report.quoted;
-    if (report.protocol === (version === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6)) {
-      // About one of our echo requests: ping learns why it will get no reply.
-      const echoType = version === 4 ? ICMPV4_ECHO_REQUEST : ICMPV6_ECHO_REQUEST;
-      if (quoted.length >= 8 && quoted[0] === echoType) {
-        const id = ((quoted[4] ?? 0) << 8) | (quoted[5] ?? 0);
-        const seq = ((quoted[6] ?? 0) << 8) | (quoted[7] ?? 0);
-        const e = this.echoes.takeQuoted(version, report.dst, id, seq);
-        if (e !== undefined) {
-          const message = `${report.kind} code ${report.code} from ${report.reporter}`;
-          cx.out.push({ kind: 'echo', echo: e.echo, outcome: { kind: 'icmp-error', message, report } });
-        }
-      }
-      return;
-    }
-    if (this.protocols.has(report.protocol)) cx.out.push({ kind: 'icmp-error', report });
-    else this.counters.inc(`${layer}.error.unclaimed`);
-  }
-
-  /** RFC 1191 §6.1 / RFC 8201 §4: lower (never raise) the estimate, not below 68 / 1280. */
-  private lowerPathMtu(cx: Cx, version: IpVersion, dst: string, reported: number): void {
-    const mtu = Math.max(version === 4 ? MIN_MTU_V4 : MIN_MTU_V6, reported);
-    const current = this.mtuFor(dst, cx.now);
-    if (mtu >= current) return;
-    this.pmtu.lower(dst, mtu, cx.now);
-    this.counters.inc('pmtu.lowered');
-    if (this.trace.enabled) {
-      this.traceEvent(
-        cx,
-        version === 4 ? 'ipv4' : 'ipv6',
-        'local',
-        `path MTU to ${dst} ${current}→${mtu}`,
-        { dst, mtu },
-        undefined,
-        version === 4 ? 'RFC 1191 §6.1' : 'RFC 8201 §4',
-      );
-    }
-  }
-
   // ---- ICMP errors out ----------------------------------------------------------------
 
   /** Answer a delivered datagram with an ICMP error: port/protocol unreachable or administratively prohibited. */
   sendUnreachable(d: IpDelivery, reason: 'port' | 'protocol' | 'admin', now: number, out: IpAction[]): void {
-    this.unreachable({ now, out }, d, reason);
-  }
-
-  private unreachable(cx: Cx, d: IpDelivery, reason: 'port' | 'protocol' | 'admin'): void {
-    if (d.version === 4) {
-      // RFC 792 / RFC 1812 §5.2.7.1 codes.
-      const code =
-        reason === 'port'
-          ? ICMPV4_UNREACH.port
-          : reason === 'protocol'
-            ? ICMPV4_UNREACH.protocol
-            : ICMPV4_UNREACH.adminProhibited;
-      this.sendIcmpError(
-        cx,
-        4,
-        (original) => ({ kind: 'destination-unreachable', code, nextHopMtu: 0, original }),
-        d,
-      );
-      return;
-    }
-    if (reason === 'protocol') {
-      // RFC 8200 §4: IPv6 says "unrecognized Next Header" with a Parameter Problem pointing at it.
-      let pointer = 6;
-      try {
-        const info = { extOffsets: [] as number[] } as Ipv6DecodeInfo;
-        decodeIpv6(d.original, { truncated: true }, info);
-        pointer = info.lastNextHeaderOffset;
-      } catch (e) {
-        if (!(e instanceof ParseError)) throw e;
-      }
-      this.sendIcmpError(
-        cx,
-        6,
-        (original) => ({ kind: 'parameter-problem', code: ICMPV6_PARAM.nextHeader, pointer, original }),
-        d,
-      );
-      return;
-    }
-    // RFC 4443 §3.1 codes.
-    const code = reason === 'port' ? ICMPV6_UNREACH.port : ICMPV6_UNREACH.adminProhibited;
-    this.sendIcmpError(cx, 6, (original) => ({ kind: 'destination-unreachable', code, original }), d);
-  }
-
-  private paramProblem6(
-    cx: Cx,
-    p: Ipv6Packet,
-    b: Uint8Array,
-    code: number,
-    pointer: number,
-    toMulticastOk = false,
-  ): void {
-    this.sendIcmpError(
-      cx,
-      6,
-      (original) => ({ kind: 'parameter-problem', code, pointer, original }),
-      { src: p.src, dst: p.dst, original: b.subarray(0, Math.min(b.length, IPV6_HEADER_LENGTH + QUOTE_V6)) },
-      toMulticastOk,
-    );
-  }
-
-  /**
-   * Send an ICMP error about `off`, unless RFC 1122 §3.2.2 / RFC 4443 §2.4(e) forbid it
-   * (see icmp-out.ts). Rate-limited by a token bucket (RFC 4443 §2.4(f)).
-   */
-  private sendIcmpError(
-    cx: Cx,
-    version: IpVersion,
-    make: (quote: Uint8Array) => IcmpMessage,
-    off: OffendingDatagram,
-    multicastDstOk = false,
-  ): boolean {
-    const why = icmpErrorSuppressed(version, off, this.routing.broadcasts, multicastDstOk);
-    if (why === 'no-address') return false;
-    const layer = version === 4 ? 'icmpv4' : 'icmpv6';
-    if (why !== undefined) {
-      this.counters.inc(`${layer}.error.suppressed.${why}`);
-      return false;
-    }
-    if (!this.icmpBucket.take(cx.now)) {
-      this.dropped(
-        cx,
-        layer,
-        `${layer}.error.rate-limited`,
-        `error to ${off.src}`,
-        version === 4 ? 'RFC 1812 §4.3.2.8' : 'RFC 4443 §2.4(f)',
-      );
-      return false;
-    }
-    const quote = icmpQuote(version, off.original);
-    // RFC 1812 §4.3.2.4 / RFC 4443 §2.2: from the address the datagram was sent to, if ours.
-    const src = this.routing.local.has(off.dst) ? off.dst : this.routing.sourceFor(off.src);
-    if (src === undefined) {
-      this.counters.inc(`${layer}.error.no-source`);
-      return false;
-    }
-    const m = make(quote);
-    const payload = version === 4 ? encodeIcmpv4(m) : encodeIcmpv6(m, src, off.src);
-    const r = this.sendAt(cx, {
-      src,
-      dst: off.src,
-      protocol: version === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
-      payload,
-    });
-    if (r.ok) this.counters.inc(`${layer}.tx.error`);
-    return r.ok;
+    icmpUnreachable(this.ctx, { now, out }, d, reason);
   }
 
   // ---- ping ---------------------------------------------------------------------------
@@ -1071,35 +804,10 @@ export class IpCore {
     out.push({ kind: 'echo', echo, outcome: { kind: 'timeout', message } });
   }
 
-  private echoReply(
-    cx: Cx,
-    version: IpVersion,
-    from: string,
-    m: IcmpMessage,
-    ttl: number,
-    bytes: number,
-  ): void {
-    if (m.kind !== 'echo-reply') return;
-    const e = this.echoes.takeReply(version, from, m.identifier, m.sequence);
-    if (e === undefined) {
-      this.counters.inc(`icmpv${version}.echo.unmatched-reply`);
-      return;
-    }
-    if (m.data.length !== e.data.length || m.data.some((x, i) => x !== e.data[i])) {
-      // ping(8) reports "wrong data byte" but still counts the reply.
-      this.counters.inc(`icmpv${version}.echo.data-mismatch`);
-    }
-    const result = { rtt: cx.now - e.sentAt, ttl, bytes, from, id: m.identifier, seq: m.sequence };
-    cx.out.push({ kind: 'echo', echo: e.echo, outcome: { kind: 'reply', result } });
-  }
-
   // ---- tracing ------------------------------------------------------------------------
 
   private dropped(cx: Cx, layer: string, counter: string, detail: string, rfc?: string): void {
-    // As wire's countDrop: always counted, traced only when someone listens.
-    this.counters.inc(counter);
-    if (this.trace.enabled)
-      cx.out.push({ kind: 'trace', event: dropEvent(cx.now, this.name, layer, counter, detail, rfc) });
+    dropped(this.ctx, cx, layer, counter, detail, rfc);
   }
 
   private traceEvent(
@@ -1111,9 +819,6 @@ export class IpCore {
     reason?: string,
     rfc?: string,
   ): void {
-    cx.out.push({
-      kind: 'trace',
-      event: ipEvent(cx.now, this.name, layer, dir, summary, fields, reason, rfc),
-    });
+    traceEvent(this.ctx, cx, layer, dir, summary, fields, reason, rfc);
   }
 }

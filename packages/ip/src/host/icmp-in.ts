@@ -1,13 +1,27 @@
 /**
- * Reading an ICMP error that arrived (RFC 1122 §3.2.2 and §4.1.3.3, RFC 4443 §3): which of
- * our datagrams it is about, what it says, and what it teaches about the path MTU
- * (RFC 1191 §4, RFC 8201 §4).
+ * ICMP messages arriving at the host: echo requests answered (RFC 792, RFC 1122 §3.2.2.6,
+ * RFC 4443 §4.2), echo replies matched to pending pings, and errors read (RFC 1122 §3.2.2
+ * and §4.1.3.3, RFC 4443 §3) — which of our datagrams they are about, what they teach about
+ * the path MTU (RFC 1191 §4, RFC 8201 §4), and whom to tell.
  */
 import { ParseError } from '@stepwire/wire';
-import { ICMPV4_UNREACH, type IcmpMessage } from '../icmp.ts';
+import {
+  decodeIcmpv4,
+  decodeIcmpv6,
+  encodeIcmpv4,
+  encodeIcmpv6,
+  ICMPV4_ECHO_REQUEST,
+  ICMPV4_UNREACH,
+  ICMPV6_ECHO_REQUEST,
+  type IcmpMessage,
+} from '../icmp.ts';
 import { decodeIpv4, type Ipv4DecodeInfo } from '../ipv4.ts';
 import { decodeIpv6, decodeIpv6ExtensionChain } from '../ipv6.ts';
 import type { IcmpErrorReport, IpVersion } from '../types.ts';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, type IpDelivery } from '../types.ts';
+import { type CoreContext, type Cx, dropped, traceEvent } from './context.ts';
+import { MIN_MTU_V4, MIN_MTU_V6 } from './pmtu.ts';
+import type { HostInterface } from './routing.ts';
 
 /** RFC 1191 §7 plateau table, for frag-needed messages from routers that leave Next-Hop MTU zero. */
 export const PLATEAUS = [65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
@@ -105,4 +119,203 @@ export function readIcmpError(version: IpVersion, reporter: string, m: IcmpError
     report: { version, kind, code: m.code, reporter, src, dst, protocol, quoted, mtu },
     firstFragment,
   };
+}
+
+// ---- ICMP messages arriving (called by IpCore with its context) --------------------
+
+export function icmp4In(ctx: CoreContext, cx: Cx, d: IpDelivery, toGroup: boolean): void {
+  let m: IcmpMessage;
+  try {
+    m = decodeIcmpv4(d.payload);
+  } catch (e) {
+    if (!(e instanceof ParseError)) throw e;
+    dropped(
+      ctx,
+      cx,
+      'icmpv4',
+      e.field === 'checksum' ? 'icmpv4.drop.checksum' : 'icmpv4.drop.malformed',
+      e.message,
+    );
+    return;
+  }
+  ctx.counters.inc('icmpv4.rx');
+  switch (m.kind) {
+    case 'echo-request': {
+      // RFC 1122 §3.2.2.6: an echo request to a broadcast or multicast address MAY be ignored.
+      if (toGroup) {
+        dropped(ctx, cx, 'icmpv4', 'icmpv4.drop.echo-to-group', d.dst);
+        return;
+      }
+      const reply = encodeIcmpv4({ ...m, kind: 'echo-reply' });
+      const r = ctx.sendAt(cx, { src: d.dst, dst: d.src, protocol: IPPROTO_ICMP, payload: reply });
+      ctx.counters.inc(r.ok ? 'icmpv4.echo.replied' : 'icmpv4.echo.reply-failed');
+      return;
+    }
+    case 'echo-reply':
+      echoReply(ctx, cx, 4, d.src, m, d.ttl, d.payload.length);
+      return;
+    case 'destination-unreachable':
+    case 'time-exceeded':
+    case 'parameter-problem':
+      icmpErrorIn(ctx, cx, 4, d.src, m);
+      return;
+    default:
+      ctx.counters.inc('icmpv4.unhandled');
+  }
+}
+
+export function icmp6In(
+  ctx: CoreContext,
+  cx: Cx,
+  d: IpDelivery,
+  toGroup: boolean,
+  iface: HostInterface,
+): void {
+  let m: IcmpMessage;
+  try {
+    m = decodeIcmpv6(d.payload, d.src, d.dst);
+  } catch (e) {
+    if (!(e instanceof ParseError)) throw e;
+    dropped(
+      ctx,
+      cx,
+      'icmpv6',
+      e.field === 'checksum' ? 'icmpv6.drop.checksum' : 'icmpv6.drop.malformed',
+      e.message,
+    );
+    return;
+  }
+  ctx.counters.inc('icmpv6.rx');
+  switch (m.kind) {
+    case 'echo-request': {
+      // RFC 4443 §4.2: a reply to a multicast request comes from a unicast address of the interface.
+      const src = toGroup ? (iface.ipv6?.address ?? ctx.routing.sourceFor(d.src)) : d.dst;
+      if (src === undefined) {
+        ctx.counters.inc('icmpv6.echo.reply-failed');
+        return;
+      }
+      const reply = encodeIcmpv6({ ...m, kind: 'echo-reply' }, src, d.src);
+      const r = ctx.sendAt(cx, { src, dst: d.src, protocol: IPPROTO_ICMPV6, payload: reply });
+      ctx.counters.inc(r.ok ? 'icmpv6.echo.replied' : 'icmpv6.echo.reply-failed');
+      return;
+    }
+    case 'echo-reply':
+      echoReply(ctx, cx, 6, d.src, m, d.ttl, d.payload.length);
+      return;
+    case 'destination-unreachable':
+    case 'packet-too-big':
+    case 'time-exceeded':
+    case 'parameter-problem':
+      icmpErrorIn(ctx, cx, 6, d.src, m);
+      return;
+    default: {
+      const t = m.kind === 'unknown' ? m.type : -1;
+      // Neighbour discovery (RFC 4861, types 133-137) and MLD (RFC 2710/3810) from a kernel:
+      // there is no link layer to resolve on a raw-IP link, so they are dropped quietly.
+      if (t >= 133 && t <= 137) ctx.counters.inc('icmpv6.drop.ndp');
+      else if ((t >= 130 && t <= 132) || t === 143) ctx.counters.inc('icmpv6.drop.mld');
+      // RFC 4443 §2.4(b): an unknown informational message is silently discarded.
+      else ctx.counters.inc('icmpv6.unhandled');
+    }
+  }
+}
+
+/** An ICMP error arrived: decode the quoted datagram and tell whoever sent it (RFC 1122 §3.2.2, §4.1.3.3). */
+export function icmpErrorIn(
+  ctx: CoreContext,
+  cx: Cx,
+  version: IpVersion,
+  reporter: string,
+  m: IcmpMessage,
+): void {
+  if (!isIcmpErrorMessage(m)) return;
+  const layer = version === 4 ? 'icmpv4' : 'icmpv6';
+  let read: ReturnType<typeof readIcmpError>;
+  try {
+    read = readIcmpError(version, reporter, m);
+  } catch (e) {
+    if (!(e instanceof ParseError)) throw e;
+    dropped(ctx, cx, layer, `${layer}.drop.bad-quote`, e.message);
+    return;
+  }
+  const { report, firstFragment } = read;
+  // Only errors about datagrams this host sent are believed (RFC 5927 §4.1).
+  if (!ctx.routing.local.has(report.src)) {
+    dropped(ctx, cx, layer, `${layer}.drop.error-not-ours`, `quoted source ${report.src}`);
+    return;
+  }
+  if (report.mtu !== undefined) lowerPathMtu(ctx, cx, version, report.dst, report.mtu);
+  ctx.counters.inc(`${layer}.rx.error`);
+  if (!firstFragment) {
+    ctx.counters.inc(`${layer}.error.non-first-fragment`);
+    return;
+  }
+  const quoted = report.quoted;
+  if (report.protocol === (version === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6)) {
+    // About one of our echo requests: ping learns why it will get no reply.
+    const echoType = version === 4 ? ICMPV4_ECHO_REQUEST : ICMPV6_ECHO_REQUEST;
+    if (quoted.length >= 8 && quoted[0] === echoType) {
+      const id = ((quoted[4] ?? 0) << 8) | (quoted[5] ?? 0);
+      const seq = ((quoted[6] ?? 0) << 8) | (quoted[7] ?? 0);
+      const e = ctx.echoes.takeQuoted(version, report.dst, id, seq);
+      if (e !== undefined) {
+        const message = `${report.kind} code ${report.code} from ${report.reporter}`;
+        cx.out.push({ kind: 'echo', echo: e.echo, outcome: { kind: 'icmp-error', message, report } });
+      }
+    }
+    return;
+  }
+  if (ctx.protocols.has(report.protocol)) cx.out.push({ kind: 'icmp-error', report });
+  else ctx.counters.inc(`${layer}.error.unclaimed`);
+}
+
+/** RFC 1191 §6.1 / RFC 8201 §4: lower (never raise) the estimate, not below 68 / 1280. */
+export function lowerPathMtu(
+  ctx: CoreContext,
+  cx: Cx,
+  version: IpVersion,
+  dst: string,
+  reported: number,
+): void {
+  const mtu = Math.max(version === 4 ? MIN_MTU_V4 : MIN_MTU_V6, reported);
+  const current = ctx.mtuFor(dst, cx.now);
+  if (mtu >= current) return;
+  ctx.pmtu.lower(dst, mtu, cx.now);
+  ctx.counters.inc('pmtu.lowered');
+  if (ctx.trace.enabled) {
+    traceEvent(
+      ctx,
+      cx,
+      version === 4 ? 'ipv4' : 'ipv6',
+      'local',
+      `path MTU to ${dst} ${current}→${mtu}`,
+      { dst, mtu },
+      undefined,
+      version === 4 ? 'RFC 1191 §6.1' : 'RFC 8201 §4',
+    );
+  }
+}
+
+/** RFC 792 / RFC 4443 §4.2: an echo reply ends the pending request with its identifier and sequence. */
+export function echoReply(
+  ctx: CoreContext,
+  cx: Cx,
+  version: IpVersion,
+  from: string,
+  m: IcmpMessage,
+  ttl: number,
+  bytes: number,
+): void {
+  if (m.kind !== 'echo-reply') return;
+  const e = ctx.echoes.takeReply(version, from, m.identifier, m.sequence);
+  if (e === undefined) {
+    ctx.counters.inc(`icmpv${version}.echo.unmatched-reply`);
+    return;
+  }
+  if (m.data.length !== e.data.length || m.data.some((x, i) => x !== e.data[i])) {
+    // ping(8) reports "wrong data byte" but still counts the reply.
+    ctx.counters.inc(`icmpv${version}.echo.data-mismatch`);
+  }
+  const result = { rtt: cx.now - e.sentAt, ttl, bytes, from, id: m.identifier, seq: m.sequence };
+  cx.out.push({ kind: 'echo', echo: e.echo, outcome: { kind: 'reply', result } });
 }

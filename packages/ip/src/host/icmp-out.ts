@@ -1,8 +1,9 @@
 /**
- * When a host may send an ICMP error, and how much of the offending datagram it quotes
- * (RFC 1122 §3.2.2 and RFC 1812 §4.3.2 for ICMPv4; RFC 4443 §2.4 for ICMPv6).
+ * ICMP errors this host sends: when it may (RFC 1122 §3.2.2, RFC 1812 §4.3.2 for ICMPv4;
+ * RFC 4443 §2.4 for ICMPv6), how much of the offending datagram it quotes, what each
+ * refusal is called (unreachable, RFC 792 / RFC 4443 §3.1; parameter problem, RFC 8200 §4),
+ * and the token bucket every error must pass (RFC 4443 §2.4(f)).
  */
-
 import { ParseError } from '@stepwire/wire';
 import {
   cachedAddressBytes,
@@ -11,10 +12,22 @@ import {
   isIpv6Multicast,
   isUnspecified,
 } from '../address.ts';
-import { isIcmpv4ErrorType, isIcmpv6ErrorType } from '../icmp.ts';
+import {
+  encodeIcmpv4,
+  encodeIcmpv6,
+  ICMPV4_UNREACH,
+  ICMPV6_PARAM,
+  ICMPV6_UNREACH,
+  type IcmpMessage,
+  isIcmpv4ErrorType,
+  isIcmpv6ErrorType,
+} from '../icmp.ts';
 import { IPV4_MIN_HEADER } from '../ipv4.ts';
+import type { Ipv6DecodeInfo, Ipv6Packet } from '../ipv6.ts';
 import { decodeIpv6, IPV6_HEADER_LENGTH } from '../ipv6.ts';
+import type { IpDelivery } from '../types.ts';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, type IpVersion } from '../types.ts';
+import { type CoreContext, type Cx, dropped } from './context.ts';
 
 /** RFC 1812 §4.3.2.3: quote as much as fits in a 576-byte ICMP datagram. */
 export const QUOTE_V4 = 576 - IPV4_MIN_HEADER - 8;
@@ -81,4 +94,121 @@ export function icmpErrorSuppressed(
 /** The quote an error carries: the datagram's leading bytes, no more than the RFC allows. */
 export function icmpQuote(version: IpVersion, original: Uint8Array): Uint8Array {
   return original.subarray(0, Math.min(original.length, version === 4 ? QUOTE_V4 : QUOTE_V6));
+}
+
+// ---- sending errors (called by IpCore with its context) ---------------------------
+
+export function icmpUnreachable(
+  ctx: CoreContext,
+  cx: Cx,
+  d: IpDelivery,
+  reason: 'port' | 'protocol' | 'admin',
+): void {
+  if (d.version === 4) {
+    // RFC 792 / RFC 1812 §5.2.7.1 codes.
+    const code =
+      reason === 'port'
+        ? ICMPV4_UNREACH.port
+        : reason === 'protocol'
+          ? ICMPV4_UNREACH.protocol
+          : ICMPV4_UNREACH.adminProhibited;
+    sendIcmpError(
+      ctx,
+      cx,
+      4,
+      (original) => ({ kind: 'destination-unreachable', code, nextHopMtu: 0, original }),
+      d,
+    );
+    return;
+  }
+  if (reason === 'protocol') {
+    // RFC 8200 §4: IPv6 says "unrecognized Next Header" with a Parameter Problem pointing at it.
+    let pointer = 6;
+    try {
+      const info = { extOffsets: [] as number[] } as Ipv6DecodeInfo;
+      decodeIpv6(d.original, { truncated: true }, info);
+      pointer = info.lastNextHeaderOffset;
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+    }
+    sendIcmpError(
+      ctx,
+      cx,
+      6,
+      (original) => ({ kind: 'parameter-problem', code: ICMPV6_PARAM.nextHeader, pointer, original }),
+      d,
+    );
+    return;
+  }
+  // RFC 4443 §3.1 codes.
+  const code = reason === 'port' ? ICMPV6_UNREACH.port : ICMPV6_UNREACH.adminProhibited;
+  sendIcmpError(ctx, cx, 6, (original) => ({ kind: 'destination-unreachable', code, original }), d);
+}
+
+export function paramProblem6(
+  ctx: CoreContext,
+  cx: Cx,
+  p: Ipv6Packet,
+  b: Uint8Array,
+  code: number,
+  pointer: number,
+  toMulticastOk = false,
+): void {
+  sendIcmpError(
+    ctx,
+    cx,
+    6,
+    (original) => ({ kind: 'parameter-problem', code, pointer, original }),
+    { src: p.src, dst: p.dst, original: b.subarray(0, Math.min(b.length, IPV6_HEADER_LENGTH + QUOTE_V6)) },
+    toMulticastOk,
+  );
+}
+
+/**
+ * Send an ICMP error about `off`, unless RFC 1122 §3.2.2 / RFC 4443 §2.4(e) forbid it
+ * (see icmp-out.ts). Rate-limited by a token bucket (RFC 4443 §2.4(f)).
+ */
+export function sendIcmpError(
+  ctx: CoreContext,
+  cx: Cx,
+  version: IpVersion,
+  make: (quote: Uint8Array) => IcmpMessage,
+  off: OffendingDatagram,
+  multicastDstOk = false,
+): boolean {
+  const why = icmpErrorSuppressed(version, off, ctx.routing.broadcasts, multicastDstOk);
+  if (why === 'no-address') return false;
+  const layer = version === 4 ? 'icmpv4' : 'icmpv6';
+  if (why !== undefined) {
+    ctx.counters.inc(`${layer}.error.suppressed.${why}`);
+    return false;
+  }
+  if (!ctx.icmpBucket.take(cx.now)) {
+    dropped(
+      ctx,
+      cx,
+      layer,
+      `${layer}.error.rate-limited`,
+      `error to ${off.src}`,
+      version === 4 ? 'RFC 1812 §4.3.2.8' : 'RFC 4443 §2.4(f)',
+    );
+    return false;
+  }
+  const quote = icmpQuote(version, off.original);
+  // RFC 1812 §4.3.2.4 / RFC 4443 §2.2: from the address the datagram was sent to, if ours.
+  const src = ctx.routing.local.has(off.dst) ? off.dst : ctx.routing.sourceFor(off.src);
+  if (src === undefined) {
+    ctx.counters.inc(`${layer}.error.no-source`);
+    return false;
+  }
+  const m = make(quote);
+  const payload = version === 4 ? encodeIcmpv4(m) : encodeIcmpv6(m, src, off.src);
+  const r = ctx.sendAt(cx, {
+    src,
+    dst: off.src,
+    protocol: version === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
+    payload,
+  });
+  if (r.ok) ctx.counters.inc(`${layer}.tx.error`);
+  return r.ok;
 }

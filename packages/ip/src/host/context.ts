@@ -1,0 +1,72 @@
+/**
+ * What the core's pieces share while one call is being worked: the time and the action
+ * list (`Cx`), and the host state the ICMP code reads and changes (`CoreContext`). IpCore
+ * builds one context over its own private state and hands it to the functions in
+ * icmp-in.ts and icmp-out.ts, so they see what they need and nothing else.
+ */
+import type { Counters, TraceEvent } from '@stepwire/wire';
+import type { IcmpErrorReport, IpDelivery, SendOptions, SendResult } from '../types.ts';
+import type { EchoBook, EchoOutcome } from './echo.ts';
+import type { IcmpTokenBucket } from './icmp-rate.ts';
+import type { PathMtuCache } from './pmtu.ts';
+import type { HostInterface, RoutingTable } from './routing.ts';
+import { dropEvent, ipEvent } from './trace.ts';
+
+/** What the host must do, in order (see core.ts). */
+export type IpAction =
+  | { kind: 'transmit'; iface: HostInterface; packet: Uint8Array }
+  | { kind: 'deliver'; delivery: IpDelivery }
+  | { kind: 'icmp-error'; report: IcmpErrorReport }
+  | { kind: 'echo'; echo: number; outcome: EchoOutcome }
+  | { kind: 'trace'; event: TraceEvent };
+
+/** The time of the work and the list its results go to, passed down every call. */
+export interface Cx {
+  readonly now: number;
+  readonly out: IpAction[];
+}
+
+export interface CoreContext {
+  readonly name: string;
+  readonly counters: Counters;
+  readonly trace: { readonly enabled: boolean };
+  readonly routing: RoutingTable;
+  /** Protocols someone registered: datagrams and errors for them are handed up. */
+  readonly protocols: ReadonlySet<number>;
+  readonly echoes: EchoBook;
+  readonly pmtu: PathMtuCache;
+  readonly icmpBucket: IcmpTokenBucket;
+  mtuFor(dst: string, now: number): number;
+  /** The core's send path, appending to cx.out. */
+  sendAt(cx: Cx, opts: SendOptions): SendResult;
+}
+
+type Tracing = Pick<CoreContext, 'name' | 'counters' | 'trace'>;
+
+/** As wire's countDrop: always counted, traced only when someone listens. */
+export function dropped(
+  ctx: Tracing,
+  cx: Cx,
+  layer: string,
+  counter: string,
+  detail: string,
+  rfc?: string,
+): void {
+  ctx.counters.inc(counter);
+  if (ctx.trace.enabled)
+    cx.out.push({ kind: 'trace', event: dropEvent(cx.now, ctx.name, layer, counter, detail, rfc) });
+}
+
+/** Queue a trace event (the caller has checked `trace.enabled` before building its text). */
+export function traceEvent(
+  ctx: Tracing,
+  cx: Cx,
+  layer: string,
+  dir: TraceEvent['dir'],
+  summary: string,
+  fields?: Record<string, unknown>,
+  reason?: string,
+  rfc?: string,
+): void {
+  cx.out.push({ kind: 'trace', event: ipEvent(cx.now, ctx.name, layer, dir, summary, fields, reason, rfc) });
+}
