@@ -19,6 +19,13 @@
  *
  * The host does not forward: a datagram for another address is counted and dropped.
  * Counters are named '<layer>.<what>' and every drop is '<layer>.drop.<reason>'.
+ *
+ * Where each rule lives: this file has the send path (RFC 791 §2.3, RFC 8200 §5) and the
+ * receive path (RFC 1122 §3.2.1, RFC 8200 §4); routing.ts the table and longest-prefix
+ * match (RFC 1812 §5.2.4.3); reassembly.ts the queues and their deadline (RFC 791 §3.2,
+ * RFC 8200 §4.5); pmtu.ts path-MTU memory (RFC 1191, RFC 8201); icmp-in.ts ICMP arriving;
+ * icmp-out.ts ICMP errors sent; icmp-rate.ts their token bucket; echo.ts ping's book;
+ * trace.ts how packets read on the ladder. driver.ts is Host, which gives all this a clock.
  */
 import type { Link } from '@stepwire/link';
 import { type Counters, ParseError, type Prng, type TraceEvent } from '@stepwire/wire';
