@@ -1,4 +1,4 @@
-import { classifyIcmp, type IcmpErrorReport, type IpDelivery, type IpStack } from '@stepwire/ip';
+import { classifyIcmp, type IcmpErrorReport, type IpDelivery } from '@stepwire/ip';
 import {
   chooseEphemeralPort,
   countDrop,
@@ -17,67 +17,34 @@ import {
   type TcpEvent,
   type TcpOutput,
   type TcpState,
-  timestampOffset,
-  windowShiftFor,
 } from '../connection/index.ts';
 import { systemError, type TcpSystemError } from '../errors.ts';
 import { FastOpenCache, FastOpenKeys } from '../fastopen.ts';
 import { IsnGenerator } from '../isn.ts';
-import type { TcpOptions } from '../options.ts';
-import { ACK, CWR, decodeSegment, describeSegment, ECE, RST, SYN, type TcpSegment } from '../segment.ts';
+import { ACK, decodeSegment, describeSegment, RST, SYN, type TcpSegment } from '../segment.ts';
 import { SynCookies } from '../syncookie.ts';
 import { TcpListener, type TcpListenerStats, type TcpListenOptions } from './listener.ts';
+import { listenerSegment, type PassiveHost } from './passive.ts';
 import { Tcb, type TcbHost, type TcbOwner } from './tcb.ts';
+import {
+  type EndpointIp,
+  type EndpointSink,
+  type TcpConnectionDefaults,
+  type TcpEndpointOptions,
+  type TcpEndpointStats,
+  type TcpOpenOptions,
+  tupleKey,
+} from './types.ts';
 
-/** Connection options a Tcp applies to every connection unless a socket or listener says otherwise. */
-export type TcpConnectionDefaults = Partial<
-  Omit<TcpConnectionOptions, 'local' | 'remote' | 'iss' | 'trace' | 'hostName' | 'fastOpenServer'>
->;
-
-export interface TcpEndpointOptions {
-  connection?: TcpConnectionDefaults;
-  /** Secret of the RFC 6528 ISN function; random by default. */
-  isnSecret?: Uint8Array;
-  /** Secret of the SYN cookie hash (RFC 4987 §3.6); random by default. */
-  synCookieSecret?: Uint8Array;
-  /** Key of the Fast Open cookie MAC (RFC 7413 §4.1.2); random by default. */
-  fastOpenKey?: Uint8Array;
-  /** Most connections kept in TIME-WAIT (Linux tcp_max_tw_buckets); beyond that a closing
-   *  connection skips TIME-WAIT. Default 32768. */
-  maxTimeWait?: number;
-  /** How long a connection its socket gave up on may sit in FIN-WAIT-2 (Linux tcp_fin_timeout). Default 60 s. */
-  finTimeout?: number;
-  /** Ephemeral port range, inclusive (RFC 6335 §6 by default: 49152-65535). */
-  ephemeralPorts?: [number, number];
-}
-
-/**
- * What the endpoint asks of its host's IP layer: its name, counters, trace bus and seeded
- * PRNG, and three questions about addresses. No clock, no send: an `IpStack` fits, and so
- * does a plain object in a test.
- */
-export type EndpointIp = Pick<
-  IpStack,
-  'name' | 'counters' | 'trace' | 'prng' | 'isLocalAddress' | 'sourceFor' | 'mtuFor'
->;
-
-/**
- * Where the endpoint's output goes. The driver implements it: it encodes and sends
- * segments, keeps one timer per connection and one accept callback per listener.
- * Segments and wake-ups are handed over in the order the endpoint makes them, at once:
- * a socket that hears an event may write before the next event is handled, and a
- * seeded run's ladder depends on that order.
- */
-export interface EndpointSink {
-  /** Send a segment from `src` to `dst` (`tcb` when it belongs to a connection; `ecn`: its codepoint). */
-  transmit(src: string, dst: string, seg: TcpSegment, tcb: Tcb | undefined, ecn: number | undefined): void;
-  /** Wake the connection at `at` (calling `TcpEndpoint.onTimeout`), replacing any earlier wake-up. */
-  wake(tcb: Tcb, at: number): void;
-  /** Forget the connection's wake-up (it left the table). */
-  cancelWake(tcb: Tcb): void;
-  /** The listener's accept queue gained a connection: call its onAcceptable soon. */
-  acceptReady(l: TcpListener): void;
-}
+export {
+  type EndpointIp,
+  type EndpointSink,
+  type TcpConnectionDefaults,
+  type TcpEndpointOptions,
+  type TcpEndpointStats,
+  type TcpOpenOptions,
+  tupleKey,
+} from './types.ts';
 
 /** A trace bus that forwards to another unless muted (for a connection rebuilt from a SYN cookie). */
 class GatedTrace extends TraceBus {
@@ -94,35 +61,6 @@ class GatedTrace extends TraceBus {
 }
 
 const RFC_RST = 'RFC 9293 §3.10.7.1';
-const EMPTY = new Uint8Array(0);
-
-export function tupleKey(
-  localAddr: string,
-  localPort: number,
-  remoteAddr: string,
-  remotePort: number,
-): string {
-  return `${localAddr}|${localPort}|${remoteAddr}|${remotePort}`;
-}
-
-export interface TcpEndpointStats {
-  connections: number;
-  byState: Partial<Record<TcpState, number>>;
-  listeners: TcpListenerStats[];
-  /** Bytes held for the peer (queued or in flight) and for the application (unread). */
-  sendBuffered: number;
-  receiveBuffered: number;
-}
-
-/** Options of an active open. */
-export interface TcpOpenOptions {
-  localAddress?: string | undefined;
-  localPort?: number | undefined;
-  connection?: Partial<TcpConnectionOptions>;
-  fastOpen?: boolean;
-  /** Bytes for the SYN when a Fast Open cookie is cached; returned unsent otherwise. */
-  takeSynData?: () => Uint8Array | undefined;
-}
 
 /**
  * TCP for one host, sans-I/O: every TcpConnection on it, its listeners and the rules
@@ -157,7 +95,7 @@ export interface TcpOpenOptions {
  * 'tcp.orphan.reset', 'tcp.orphan.fin-timeout', 'tcp.fastopen.cookie-cached',
  * 'tcp.fastopen.cookie-rejected'.
  */
-export class TcpEndpoint implements TcbHost {
+export class TcpEndpoint implements TcbHost, PassiveHost {
   /** @internal Connections by 4-tuple key. */
   readonly conns = new Map<string, Tcb>();
   /** @internal Listeners by port. */
@@ -347,7 +285,8 @@ export class TcpEndpoint implements TcbHost {
     return tcb;
   }
 
-  private register(conn: TcpConnection, version: 4 | 6, opts: TcpConnectionOptions): Tcb {
+  /** @internal */
+  register(conn: TcpConnection, version: 4 | 6, opts: TcpConnectionOptions): Tcb {
     const key = tupleKey(conn.local.addr, conn.local.port, conn.remote.addr, conn.remote.port);
     const tcb = new Tcb(this, conn, key, version, opts.sendHighWater);
     this.conns.set(key, tcb);
@@ -579,7 +518,7 @@ export class TcpEndpoint implements TcbHost {
     }
     const l = this.findListener(d.version, d.dst, seg.dstPort);
     if (l) {
-      this.listenerSegment(l, d, seg, now);
+      listenerSegment(this, l, d, seg, now);
       return;
     }
     this.dropped(
@@ -592,7 +531,8 @@ export class TcpEndpoint implements TcbHost {
   }
 
   /** RFC 9293 §3.10.7.1: the RST for a segment no connection wants (never for a RST). */
-  private reset(d: IpDelivery, seg: TcpSegment, now: number): void {
+  /** @internal */
+  reset(d: IpDelivery, seg: TcpSegment, now: number): void {
     const rst = resetFor(seg);
     if (!rst) return;
     if (this.ip.trace.enabled) {
@@ -606,7 +546,22 @@ export class TcpEndpoint implements TcbHost {
         rfc: RFC_RST,
       });
     }
-    this.sink.transmit(d.dst, d.src, rst, undefined, undefined);
+    this.send(d.dst, d.src, rst);
+  }
+
+  /** @internal A segment that belongs to no connection (a RST, a SYN cookie's SYN-ACK). */
+  send(src: string, dst: string, seg: TcpSegment): void {
+    this.sink.transmit(src, dst, seg, undefined, undefined);
+  }
+
+  /** @internal Run `fn` with the connections' trace muted. */
+  quietly(fn: () => void): void {
+    this.connTrace.muted = true;
+    try {
+      fn();
+    } finally {
+      this.connTrace.muted = false;
+    }
   }
 
   findListener(version: 4 | 6, dst: string, port: number): TcpListener | undefined {
@@ -618,221 +573,6 @@ export class TcpEndpoint implements TcbHost {
       if (!wild && l.matches(version, dst)) wild = l;
     }
     return wild;
-  }
-
-  /** SEGMENT ARRIVES in LISTEN (RFC 9293 §3.10.7.2), with SYN cookies and the queues. */
-  private listenerSegment(l: TcpListener, d: IpDelivery, seg: TcpSegment, now: number): void {
-    const ip = this.ip;
-    const f = seg.flags;
-    if (f & RST) {
-      this.dropped(now, 'tcp.listen.rst', `RST from ${d.src}:${seg.srcPort}`, 'RFC 9293 §3.10.7.2');
-      return;
-    }
-    const local = { addr: d.dst, port: seg.dstPort };
-    const remote = { addr: d.src, port: seg.srcPort };
-    if (f & ACK) {
-      if (!(f & SYN) && l.synCookies && now - l.lastCookieAt < 2 * 64_000) {
-        if (this.cookieAck(l, d, seg, local, remote, now)) return;
-      }
-      this.dropped(
-        now,
-        'tcp.listen.bad-ack',
-        `ACK without a connection from ${d.src}:${seg.srcPort}`,
-        'RFC 9293 §3.10.7.2',
-      );
-      this.reset(d, seg, now);
-      return;
-    }
-    if (!(f & SYN)) {
-      this.dropped(
-        now,
-        'tcp.listen.no-syn',
-        `${describeSegment(seg)} from ${d.src}:${seg.srcPort}`,
-        'RFC 9293 §3.10.7.2',
-      );
-      return;
-    }
-    if (l.acceptQueueFull) {
-      l.counts.synDropped++;
-      ip.counters.inc('tcp.listen.overflow');
-      ip.counters.inc('tcp.listen.syn-drop');
-      l.note(
-        now,
-        undefined,
-        `SYN from ${d.src}:${seg.srcPort} dropped, accept queue full`,
-        'RFC 9293 §3.10.7.2',
-        'tcp.listen.syn-drop',
-      );
-      return;
-    }
-    const extra: Partial<TcpConnectionOptions> = { ...l.connection };
-    if (l.synQueueFull) {
-      if (l.synCookies) {
-        this.sendCookie(l, d, seg, local, remote, extra, now);
-        return;
-      }
-      l.counts.synDropped++;
-      ip.counters.inc('tcp.listen.syn-drop');
-      l.note(
-        now,
-        undefined,
-        `SYN from ${d.src}:${seg.srcPort} dropped, SYN queue full`,
-        'RFC 4987 §3.1',
-        'tcp.listen.syn-drop',
-      );
-      return;
-    }
-    if (l.fastOpen) extra.fastOpenServer = this.fastOpenKeys.serverFor(d.src);
-    const opts = this.connectionOptions(local, remote, extra, now);
-    const conn = new TcpConnection(opts);
-    const tcb = this.register(conn, d.version, opts);
-    l.addSynReceived(tcb, now);
-    conn.listen(now);
-    tcb.handle(conn.receive(seg, now), now);
-  }
-
-  /** RFC 4987 §3.6: answer a SYN statelessly, the connection's state encoded in our ISS. */
-  private sendCookie(
-    l: TcpListener,
-    d: IpDelivery,
-    seg: TcpSegment,
-    local: TcpAddress,
-    remote: TcpAddress,
-    extra: Partial<TcpConnectionOptions>,
-    now: number,
-  ): void {
-    const opts = this.connectionOptions(local, remote, extra, now);
-    const peerMss = seg.options.mss ?? (d.version === 6 ? 1220 : 536);
-    const iss = this.synCookies.encode(local, remote, seg.seq, peerMss, now);
-    const rcvBuf = Math.max(1, opts.receiveBuffer ?? 256 * 1024);
-    // The MSS is in the cookie; with timestamps the other options ride in our TSval's low
-    // bits (see syncookie.ts), offered in the same order and form as a SYN-ACK of a
-    // connection would (connection/segments.ts sendSyn). Without timestamps, only the MSS.
-    const options: TcpOptions = { mss: opts.mss ?? 1460 };
-    const peer = seg.options;
-    let ecn = false;
-    if ((opts.timestamps ?? true) && peer.timestamps) {
-      const sackPermitted = (opts.sack ?? true) && peer.sackPermitted === true;
-      const ws = (opts.windowScale ?? true) && peer.windowScale !== undefined;
-      // RFC 3168 §6.1.1: an ECN-setup SYN is agreed to (unless ECN is refused), and the
-      // agreement kept in the TSval as Linux keeps it.
-      ecn = opts.ecn !== false && (seg.flags & (ECE | CWR)) === (ECE | CWR);
-      if (sackPermitted) options.sackPermitted = true;
-      const tsNow = (Math.floor(now) + timestampOffset(iss)) >>> 0;
-      options.timestamps = {
-        value: SynCookies.timestamp(tsNow, {
-          ...(ws ? { windowScale: peer.windowScale } : {}),
-          sackPermitted,
-          ecn,
-        }),
-        echo: peer.timestamps.value,
-      };
-      if (ws) options.windowScale = windowShiftFor(rcvBuf);
-    }
-    const synAck: TcpSegment = {
-      srcPort: local.port,
-      dstPort: remote.port,
-      seq: iss,
-      ack: (seg.seq + 1) >>> 0,
-      flags: SYN | ACK | (ecn ? ECE : 0),
-      window: Math.min(0xffff, rcvBuf),
-      urgentPointer: 0,
-      options,
-      payload: EMPTY,
-    };
-    l.lastCookieAt = now;
-    l.counts.synCookiesSent++;
-    this.ip.counters.inc('tcp.syncookie.sent');
-    l.note(now, undefined, `SYN queue full: SYN cookie to ${remote.addr}:${remote.port}`, 'RFC 4987 §3.6');
-    if (this.ip.trace.enabled) {
-      this.ip.trace.emit({
-        t: now,
-        host: this.ip.name,
-        layer: 'tcp',
-        dir: 'out',
-        summary: describeSegment(synAck),
-        fields: {
-          srcPort: synAck.srcPort,
-          dstPort: synAck.dstPort,
-          seq: iss,
-          ack: synAck.ack,
-          syncookie: true,
-        },
-        rfc: 'RFC 4987 §3.6',
-      });
-    }
-    this.sink.transmit(d.dst, d.src, synAck, undefined, undefined);
-  }
-
-  /** An ACK for a listener: is it the answer to one of our SYN cookies? */
-  private cookieAck(
-    l: TcpListener,
-    d: IpDelivery,
-    seg: TcpSegment,
-    local: TcpAddress,
-    remote: TcpAddress,
-    now: number,
-  ): boolean {
-    const clientIsn = (seg.seq - 1) >>> 0;
-    const cookie = (seg.ack - 1) >>> 0;
-    const mss = this.synCookies.validate(local, remote, clientIsn, cookie, now);
-    if (mss === undefined) {
-      l.counts.synCookiesRejected++;
-      this.ip.counters.inc('tcp.syncookie.invalid');
-      return false;
-    }
-    const opts = this.connectionOptions(local, remote, { ...l.connection, iss: cookie }, now);
-    // With timestamps, the echo of our cookie TSval holds the SYN's other options.
-    const synOptions: TcpOptions = { mss };
-    let synFlags = SYN;
-    const ts = seg.options.timestamps;
-    if (ts && (opts.timestamps ?? true)) {
-      const o = SynCookies.optionsFrom(ts.echo);
-      if (o.sackPermitted) synOptions.sackPermitted = true;
-      if (o.ecn) synFlags |= ECE | CWR; // the SYN asked for ECN and the cookie agreed
-      synOptions.timestamps = { value: ts.value, echo: 0 };
-      if (o.windowScale !== undefined) synOptions.windowScale = o.windowScale;
-    }
-    if (l.acceptQueueFull) {
-      l.counts.acceptOverflows++;
-      this.ip.counters.inc('tcp.listen.overflow');
-      l.note(
-        now,
-        undefined,
-        `cookie ACK from ${remote.addr}:${remote.port} dropped, accept queue full`,
-        'RFC 4987 §3.6',
-        'tcp.listen.overflow',
-      );
-      return true;
-    }
-    l.counts.synCookiesValidated++;
-    this.ip.counters.inc('tcp.syncookie.valid');
-    // Rebuild the connection: replay the SYN the cookie stands for (its SYN-ACK went out
-    // already, statelessly, so the replayed one is not sent), then take the ACK.
-    const conn = new TcpConnection(opts);
-    const syn: TcpSegment = {
-      srcPort: seg.srcPort,
-      dstPort: seg.dstPort,
-      seq: clientIsn,
-      ack: 0,
-      flags: synFlags,
-      window: seg.window,
-      urgentPointer: 0,
-      options: synOptions,
-      payload: EMPTY,
-    };
-    this.connTrace.muted = true;
-    try {
-      conn.listen(now);
-      conn.receive(syn, now);
-    } finally {
-      this.connTrace.muted = false;
-    }
-    const tcb = this.register(conn, d.version, opts);
-    l.addSynReceived(tcb, now);
-    l.note(now, tcb, 'SYN cookie valid: connection rebuilt', 'RFC 4987 §3.6');
-    tcb.handle(conn.receive(seg, now), now);
-    return true;
   }
 
   // -------------------------------------------------------------------------------------
@@ -935,7 +675,8 @@ export class TcpEndpoint implements TcbHost {
     return [...this.conns.values()].map((t) => t.conn);
   }
 
-  private dropped(now: number, counter: string, detail: string, rfc: string): void {
+  /** @internal */
+  dropped(now: number, counter: string, detail: string, rfc: string): void {
     const ip = this.ip;
     countDrop(ip.counters, ip.trace, counter, () => ({
       t: now,
