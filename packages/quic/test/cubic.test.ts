@@ -3,6 +3,7 @@ import { CUBIC_BETA, cubicK } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
 import { type CcPacket, minimumWindow, NewReno } from '../src/recovery/congestion.ts';
 import { QuicCubic } from '../src/recovery/cubic.ts';
+import { Recovery } from '../src/recovery/loss.ts';
 
 const MDS = 1200;
 const pkt = (timeSent: number, sentBytes = MDS, inFlight = true): CcPacket => ({
@@ -168,5 +169,36 @@ describe('QUIC CUBIC (RFC 9438 under RFC 9002 §7)', () => {
       expect(Number.isFinite(cc.congestionWindow)).toBe(true);
       expect(cc.congestionWindow).toBeGreaterThanOrEqual(minimumWindow(MDS));
     }
+  });
+
+  it('loss detection drives it: Recovery({ congestion: "cubic" }) reduces by β_cubic on a packet-threshold loss (RFC 9002 §6.1.1)', () => {
+    const r = new Recovery<string>({ isServer: true, congestion: 'cubic' });
+    const reno = new Recovery<string>({ isServer: true });
+    expect(r.cc).toBeInstanceOf(QuicCubic);
+    expect(reno.cc).toBeInstanceOf(NewReno);
+    r.handshakeConfirmed = true;
+    for (let pn = 0; pn < 5; pn++) {
+      r.onPacketSent(
+        'ApplicationData',
+        {
+          packetNumber: pn,
+          timeSent: 0,
+          ackEliciting: true,
+          inFlight: true,
+          sentBytes: MDS,
+          frames: `p${pn}`,
+        },
+        0,
+      );
+    }
+    // 1..4 acknowledged, 0 is three packets behind the largest: lost; the window was 12000.
+    const out = r.onAckReceived(
+      'ApplicationData',
+      { ranges: [{ smallest: 1, largest: 4 }], ackDelay: 0 },
+      50,
+    );
+    expect(out.lost.map((p) => p.packetNumber)).toEqual([0]);
+    expect(r.cc.congestionWindow).toBe(Math.floor(12000 * CUBIC_BETA));
+    expect(r.cc.bytesInFlight).toBe(0);
   });
 });

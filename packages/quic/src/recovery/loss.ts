@@ -1,5 +1,6 @@
 import type { EcnCounts, PacketRange } from '../frames/frame.ts';
 import { kPersistentCongestionThreshold, NewReno } from './congestion.ts';
+import { type CongestionController, QuicCubic } from './cubic.ts';
 import { kGranularity, RttEstimator } from './rtt.ts';
 
 /**
@@ -75,11 +76,13 @@ export interface RecoveryOptions {
   maxDatagramSize?: number;
   /** The peer's max_ack_delay transport parameter, ms (RFC 9000 §18.2; 25 by default). */
   maxAckDelay?: number;
+  /** The congestion controller (RFC 9002 §7 NewReno, or RFC 9438 CUBIC); NewReno by default. */
+  congestion?: 'newreno' | 'cubic';
 }
 
 export class Recovery<T = unknown> {
   readonly rtt = new RttEstimator();
-  readonly cc: NewReno;
+  readonly cc: CongestionController;
   readonly isServer: boolean;
   /** A.3 max_ack_delay; 0 until the handshake is confirmed is not required, the caller sets it once known. */
   maxAckDelay: number;
@@ -101,7 +104,8 @@ export class Recovery<T = unknown> {
 
   constructor(opts: RecoveryOptions) {
     this.isServer = opts.isServer;
-    this.cc = new NewReno(opts.maxDatagramSize ?? 1200);
+    const mds = opts.maxDatagramSize ?? 1200;
+    this.cc = opts.congestion === 'cubic' ? new QuicCubic(mds) : new NewReno(mds);
     this.maxAckDelay = opts.maxAckDelay ?? 25;
     const space = (): SpaceState<T> => ({
       sentPackets: new Map(),
@@ -196,7 +200,8 @@ export class Recovery<T = unknown> {
     outcome.lost = lost;
     outcome.persistentCongestion = persistentCongestion;
     if (lost.length > 0) this.cc.onPacketsLost(lost, persistentCongestion, now);
-    this.cc.onPacketsAcked(newlyAcked);
+    // CUBIC's growth is a function of time and RTT (RFC 9438 §4.2); NewReno ignores both.
+    this.cc.onPacketsAcked(newlyAcked, now, this.rtt.smoothedRtt);
     // A.7: "Reset pto_count unless the client is unsure if the server has validated the client's address."
     if (this.peerCompletedAddressValidation()) this.ptoCount = 0;
     this.setLossDetectionTimer(now);
