@@ -325,6 +325,27 @@ describe('QuicConnection with a fake TLS', () => {
     expect(server.keyUpdates).toBe(1);
   });
 
+  it('updates keys on its own every keyUpdateInterval packets, through loss (RFC 9001 §6.6)', () => {
+    const { client, server, prng } = connectionPair(24, { transport: { keyUpdateInterval: 40 } });
+    const body = new Prng(24).bytes(150_000);
+    let got = 0;
+    runPair(
+      client,
+      server,
+      prng,
+      { loss: 0.03, reorder: 0.05 },
+      () => got === body.length,
+      (side, e) => {
+        if (side === 'a' && e.type === 'connected') client.write(client.openStream('uni'), body, true);
+        if (side === 'b' && e.type === 'stream-data') got += e.data.length;
+      },
+    );
+    expect(got).toBe(body.length);
+    // About 130 packets from the client: at least two updates of its own, each followed by the server.
+    expect(client.keyUpdates).toBeGreaterThanOrEqual(2);
+    expect(server.keyUpdates).toBe(client.keyUpdates);
+  });
+
   it('every packet and frame is on the trace bus', () => {
     const trace = new TraceBus();
     const lines: TraceEvent[] = [];

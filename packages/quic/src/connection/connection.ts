@@ -170,6 +170,8 @@ export class QuicConnection {
   private bytesSent = 0;
   private readonly undecryptable: Uint8Array[] = [];
   private authFailures = 0;
+  /** 1-RTT packets protected since the last key update we made or followed. */
+  private packetsInPhase = 0;
 
   // ---- streams and flow control (RFC 9000 §2-§4) ----
   private readonly streamSet: StreamSet;
@@ -489,7 +491,9 @@ export class QuicConnection {
         Initial: this.spaces.Initial.rx,
         Handshake: this.spaces.Handshake.rx,
         '0-RTT': this.zeroRttRx,
-        '1-RTT': this.oneRtt,
+        // RFC 9001 §5.7: "a server MUST NOT process incoming 1-RTT protected packets before
+        // the TLS handshake is complete": until then they wait with the undecryptable ones.
+        '1-RTT': this.role === 'server' && !this.handshakeComplete ? undefined : this.oneRtt,
       },
       largestPn: (s) => this.spaces[s].largestRecvPn,
     });
@@ -746,6 +750,15 @@ export class QuicConnection {
       if (space.name === 'ApplicationData') this.oneRtt?.onPacketAcked(p.packetNumber);
       this.onAcked(p.frames, space);
     }
+    // RFC 9001 §4.1.2: a client "MAY consider the handshake to be confirmed when it receives an
+    // acknowledgment for a 1-RTT packet" — it need not wait for a HANDSHAKE_DONE that was lost.
+    if (
+      this.role === 'client' &&
+      !this.handshakeConfirmed &&
+      space.name === 'ApplicationData' &&
+      outcome.newlyAcked.some((p) => !this.zeroRttSent.has(p.packetNumber))
+    )
+      this.confirmHandshake(now);
     for (const p of outcome.lost) this.onLost(p.frames);
     if (outcome.lost.length > 0) this.counters.inc('quic.lost', outcome.lost.length);
   }
@@ -1204,7 +1217,17 @@ export class QuicConnection {
     const bytes = protectPacket(keys, head, p.space.nextPn, payload);
     const pn = p.space.nextPn++;
     if (p.zeroRtt) this.zeroRttSent.add(pn);
-    else if (p.space.name === 'ApplicationData') this.oneRtt?.onPacketSent(pn);
+    else if (p.space.name === 'ApplicationData' && this.oneRtt) {
+      this.oneRtt.onPacketSent(pn);
+      // RFC 9001 §6.6: "Endpoints MUST initiate a key update before exceeding" the
+      // confidentiality limit; a refused update (not yet allowed, §6.1) is tried on the next packet.
+      this.packetsInPhase++;
+      const limit = this.config.keyUpdateInterval ?? AEAD_LIMITS[this.oneRtt.tx.suite].confidentiality * 0.9;
+      if (this.packetsInPhase >= limit && this.oneRtt.initiate(this.handshakeConfirmed)) {
+        this.packetsInPhase = 0;
+        this.noteKeyUpdate(now);
+      }
+    }
     const inFlight = p.ackEliciting || p.padded || p.frames.some((f) => f.type === 'PADDING');
     const sent: SentPacket<SentItem[]> = {
       packetNumber: pn,
@@ -1496,6 +1519,7 @@ export class QuicConnection {
   }
 
   private noteKeyUpdate(now: number): void {
+    this.packetsInPhase = 0;
     this.lastKeyUpdates = this.oneRtt?.updates ?? 0;
     this.keyDiscardDeadline = now + 3 * this.ptoDuration();
     this.trace1(now, 'local', `key update → phase ${this.oneRtt?.keyPhase ? 1 : 0}`, 'RFC 9001 §6');

@@ -59,6 +59,11 @@ export interface TransportConfig {
   maxDatagramSize: number;
   /** Bytes of out-of-order CRYPTO data held per level (RFC 9000 §7.5: at least 4096). */
   cryptoBufferSize: number;
+  /**
+   * 1-RTT packets we protect under one key phase before we update keys on our own (RFC 9001
+   * §6.6: before the AEAD's confidentiality limit; by default a tenth below it, 2^23 for AES-GCM).
+   */
+  keyUpdateInterval?: number;
 }
 
 export const DEFAULT_TRANSPORT: TransportConfig = {
