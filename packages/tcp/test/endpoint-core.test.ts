@@ -341,15 +341,16 @@ describe('TcpEndpoint (sans-I/O)', () => {
     client.handle(client.conn.close(10), 10);
     pump(a, b, 10);
     expect(client.conn.state).toBe('FIN-WAIT-2');
-    // Wake it at each deadline it asks for (its own timers first), as a driver would.
+    // Run the endpoint from deadline to deadline (its own timers first), as a one-timer driver would.
     let at = 10;
     for (let i = 0; i < 20 && !client.closed; i++) {
-      at = a.ep.deadline(client) ?? Number.NaN;
-      a.ep.onTimeout(client, at);
+      at = a.ep.nextTimeout() ?? Number.NaN;
+      a.ep.runDue(at);
       a.take();
     }
     expect(client.closed).toBe(true);
     expect(at).toBe(60_010);
+    expect(a.ep.nextTimeout()).toBeUndefined();
     expect(a.counters.get('tcp.orphan.fin-timeout')).toBe(1);
     expect(a.ep.conns.size).toBe(0);
   });

@@ -412,6 +412,27 @@ export class TcpEndpoint implements TcbHost, PassiveHost {
     else this.arm(tcb);
   }
 
+  /**
+   * The earliest deadline of any connection, for a driver (or a test) that keeps one timer
+   * for the whole endpoint instead of one per connection; undefined when none is armed.
+   */
+  nextTimeout(): number | undefined {
+    let next: number | undefined;
+    for (const tcb of this.conns.values()) {
+      const at = this.deadline(tcb);
+      if (at !== undefined && (next === undefined || at < next)) next = at;
+    }
+    return next;
+  }
+
+  /** Run every connection whose deadline has come (the one-timer form of onTimeout). */
+  runDue(now: number): void {
+    for (const tcb of [...this.conns.values()]) {
+      const at = this.deadline(tcb);
+      if (at !== undefined && at <= now) this.onTimeout(tcb, now);
+    }
+  }
+
   /** @internal The owner lets go; the connection finishes (or is reset) on its own. */
   orphan(tcb: Tcb, now: number): void {
     tcb.owner = undefined;
