@@ -11,6 +11,7 @@ import {
   type Field,
   type HttpErrorKind,
   HttpParseError,
+  hasListToken,
   listTokens,
   type RequestHead,
   type ResponseHead,
@@ -152,6 +153,12 @@ type BodyWriter =
   | { kind: 'none' };
 
 const EMPTY = new Uint8Array(0);
+/**
+ * The empty receive buffer, shared: Buffer.alloc(0) makes an ArrayBuffer of its own, and
+ * one per connection (and per drop) is work for every scavenge. A zero-length buffer
+ * cannot be written through, so sharing it is safe.
+ */
+const NO_BYTES: Buffer = Buffer.alloc(0);
 const CRLF_BUF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n');
 
@@ -160,7 +167,7 @@ export class Http1Connection {
   readonly state = new ConnectionState();
   readonly limits: Http1Limits;
   readonly timeouts: Http1Timeouts;
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer = NO_BYTES;
   private scanFrom = 0;
   private reader: BodyReader | undefined;
   private writer: BodyWriter = { kind: 'none' };
@@ -266,7 +273,7 @@ export class Http1Connection {
           // dropping it keeps a peer from growing our buffer.
           if ((them === 'MUST_CLOSE' || them === 'CLOSED' || them === 'ERROR') && this.buf.length > 0) {
             this.droppedBytes += this.buf.length;
-            this.buf = Buffer.alloc(0);
+            this.buf = NO_BYTES;
           }
           break;
         }
@@ -276,7 +283,7 @@ export class Http1Connection {
       if (!(e instanceof HttpParseError)) throw e;
       this.state.fail(this.peer);
       this.reader = undefined;
-      this.buf = Buffer.alloc(0);
+      this.buf = NO_BYTES;
       out.push({ type: 'error', error: e });
     }
     return out;
@@ -444,7 +451,7 @@ export class Http1Connection {
 
   private takeAll(): Uint8Array {
     const rest = this.buf;
-    this.buf = Buffer.alloc(0);
+    this.buf = NO_BYTES;
     return rest;
   }
 
@@ -841,17 +848,19 @@ export function requestInfo(
   if (v11 && hosts === 0) framingError(local, 'missing-host', 'host', 'HTTP/1.1 request without Host');
   if (hosts > 1) framingError(local, 'duplicate-host', 'host', 'more than one Host field');
   const framing = frameOf(head, true, local, v11, limits);
-  const conn = hasConnection ? listTokens(fields, 'connection') : NO_TOKENS;
-  const keepAlive = conn.includes('close') ? false : v11 ? true : conn.includes('keep-alive');
-  const expectContinue = v11 && hasExpect && listTokens(fields, 'expect').includes('100-continue');
+  // RFC 9112 §9.3: "close" ends the connection after this cycle; HTTP/1.0 persists only
+  // with "keep-alive" (§C.2.2)
+  const keepAlive =
+    hasConnection && hasListToken(fields, 'connection', 'close')
+      ? false
+      : v11 || (hasConnection && hasListToken(fields, 'connection', 'keep-alive'));
+  const expectContinue = v11 && hasExpect && hasListToken(fields, 'expect', '100-continue');
   const upgrade =
-    hasUpgrade && conn.includes('upgrade') && head.method !== 'CONNECT'
+    hasUpgrade && head.method !== 'CONNECT' && hasListToken(fields, 'connection', 'upgrade')
       ? listTokens(fields, 'upgrade')
       : undefined;
   return { framing, keepAlive, expectContinue, upgrade };
 }
-
-const NO_TOKENS: readonly string[] = [];
 
 function frameOf(
   head: RequestHead | ResponseHead,
@@ -974,9 +983,8 @@ function framingError(local: boolean, kind: HttpErrorKind, field: string, reason
 
 /** RFC 9112 §9.3: does the connection persist after this response? */
 export function responseKeepAlive(head: ResponseHead, framing: Framing): boolean {
-  const conn = listTokens(head.fields, 'connection');
-  if (conn.includes('close')) return false;
+  if (hasListToken(head.fields, 'connection', 'close')) return false;
   if (framing.kind === 'close') return false;
-  if (head.version.minor === 0) return conn.includes('keep-alive');
+  if (head.version.minor === 0) return hasListToken(head.fields, 'connection', 'keep-alive');
   return true;
 }
