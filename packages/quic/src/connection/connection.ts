@@ -46,6 +46,7 @@ import { isStatelessReset, MIN_STATELESS_RESET_LENGTH } from '../packet/stateles
 import { varintLength } from '../packet/varint.ts';
 import { AckTracker } from '../recovery/ack-tracker.ts';
 import { type PacketNumberSpace, Recovery, type SentPacket, type TimeoutAction } from '../recovery/loss.ts';
+import { Pacer } from '../recovery/pacer.ts';
 import { ReceiveBuffer } from '../streams/receive-buffer.ts';
 import type { StreamDirection } from '../streams/stream-id.ts';
 import { frameSummary, packetSummary } from '../summary.ts';
@@ -140,6 +141,13 @@ export class QuicConnection {
   /** Client: packet numbers sent in 0-RTT, to send again in 1-RTT if the server rejects them. */
   private readonly zeroRttSent = new Set<number>();
   private recovery: Recovery<SentItem[]>;
+  private readonly congestion: 'newreno' | 'cubic';
+  /** RFC 9002 §7.7; undefined when pacing is off. */
+  private readonly pacer: Pacer | undefined;
+  /** When the pacer next lets 1-RTT data go, while it is holding some back (RFC 9002 §7.7). */
+  private pacingDeadline: number | undefined = undefined;
+  /** Set by pollTransmit for the datagram being built: the pacer holds 1-RTT data back. */
+  private paced = false;
   private readonly events: QuicConnectionEvent[] = [];
 
   // ---- connection IDs (RFC 9000 §5.1) ----
@@ -215,9 +223,12 @@ export class QuicConnection {
     this.peerName = opts.peer;
     this.localCidLength = opts.localCidLength ?? opts.localCid?.length ?? 8;
     this.resetTokenFor = opts.resetTokenFor ?? (() => this.random(16));
+    this.congestion = opts.congestion ?? 'cubic';
+    this.pacer = opts.pacing === false ? undefined : new Pacer(this.config.maxDatagramSize);
     this.recovery = new Recovery({
       isServer: this.role === 'server',
       maxDatagramSize: this.config.maxDatagramSize,
+      congestion: this.congestion,
     });
     this.streamSet = new StreamSet(this.role, this.config, this.events);
     this.idleTimeout = this.config.maxIdleTimeout;
@@ -648,7 +659,11 @@ export class QuicConnection {
     // Everything sent in Initial packets is sent again in new Initials (RFC 9000 §17.2.5.3).
     // Packet numbers continue; recovery starts over: nothing sent so far will be acknowledged.
     const old = this.recovery.unacked('Initial');
-    this.recovery = new Recovery({ isServer: false, maxDatagramSize: this.config.maxDatagramSize });
+    this.recovery = new Recovery({
+      isServer: false,
+      maxDatagramSize: this.config.maxDatagramSize,
+      congestion: this.congestion,
+    });
     for (const p of old) this.onLost(p.frames);
   }
 
@@ -991,6 +1006,13 @@ export class QuicConnection {
     const left = this.amplificationLeft(now);
     budget = Math.min(budget, left);
     if (budget < 64) return undefined;
+    // RFC 9002 §7.7: while the pacer holds the next datagram back, 1-RTT data waits (ACKs,
+    // probes and handshake packets still go); pollTimeout wakes us when it may leave.
+    const cc = this.recovery.cc;
+    const srtt = this.recovery.rtt.smoothedRtt;
+    const paceAt = this.pacer?.nextSendTime(now, this.config.maxDatagramSize, cc.congestionWindow, srtt);
+    this.paced = paceAt !== undefined && paceAt > now;
+    this.pacingDeadline = this.paced && cc.sendAllowance > 0 ? paceAt : undefined;
 
     const parts: BuiltPacket[] = [];
     let used = 0;
@@ -1019,6 +1041,9 @@ export class QuicConnection {
       }
     }
     const datagram = joinBytes(parts.map((p) => this.seal(p, now)));
+    // RFC 9002 §7.7: every in-flight datagram spends the pacer's bytes, paced or not.
+    if (parts.some((p) => p.ackEliciting || p.padded))
+      this.pacer?.onPacketSent(now, datagram.length, cc.congestionWindow, srtt);
     this.bytesSent += datagram.length;
     this.pathBytesSent += datagram.length;
     this.amplificationLeft(now);
@@ -1076,7 +1101,12 @@ export class QuicConnection {
     // confirmed no PTO covers 1-RTT packets (RFC 9002 §6.2.1), so unacknowledged 1-RTT bytes
     // filling the window could otherwise keep a lost Finished from ever being sent again.
     const windowed = space.name === 'ApplicationData';
-    const cwndLeft = probing || !windowed ? left : Math.min(left, Math.floor(this.recovery.cc.sendAllowance));
+    const cwndLeft =
+      probing || !windowed
+        ? left
+        : this.paced
+          ? 0
+          : Math.min(left, Math.floor(this.recovery.cc.sendAllowance));
     let eliciting = cwndLeft > 0 ? this.collectFrames(space, cwndLeft, frames, items, zeroRtt) : 0;
     if (probing && eliciting === 0) {
       frames.push({ type: 'PING' });
@@ -1314,6 +1344,7 @@ export class QuicConnection {
     for (const s of Object.values(this.spaces)) if (!s.discarded) consider(s.ack.nextTimeout());
     consider(this.keyDiscardDeadline);
     consider(this.pathChallenge?.deadline);
+    consider(this.pacingDeadline);
     return t;
   }
 
@@ -1325,6 +1356,8 @@ export class QuicConnection {
       }
       return;
     }
+    // RFC 9002 §7.7: the pacing deadline has no work of its own; the next pollTransmit sends.
+    if (this.pacingDeadline !== undefined && now >= this.pacingDeadline) this.pacingDeadline = undefined;
     if (this.idleDeadline !== undefined && now >= this.idleDeadline) {
       this.closeError = { source: 'idle-timeout', application: false, code: 0, reason: 'idle timeout' };
       this.transition('idle-timeout', now);

@@ -137,4 +137,11 @@ export interface QuicConnectionOptions {
   host?: string;
   /** Peer host name in trace events, so a ladder can draw the arrow. */
   peer?: string;
+  /**
+   * The congestion controller: RFC 9438 CUBIC (the default, as in quinn, ngtcp2 and Linux)
+   * or RFC 9002 §7's NewReno.
+   */
+  congestion?: 'newreno' | 'cubic';
+  /** Pace 1-RTT data at 1.25 × cwnd / smoothed_rtt (RFC 9002 §7.7); on by default. */
+  pacing?: boolean;
 }
