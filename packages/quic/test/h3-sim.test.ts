@@ -89,9 +89,11 @@ describe('HTTP/3 on our QUIC over the simulated network', () => {
     expect(r.conns[0]?.h3.decoder.table.insertCount).toBeGreaterThan(0);
   });
 
-  it('through loss, duplication, reordering and corruption, every body arrives intact (seeds 1-3), and sections wait for their inserts', async () => {
+  it('through loss, duplication, reordering and corruption, every body arrives intact (seeds 1-4), and sections wait for their inserts', async () => {
     let blocked = 0;
-    for (const seed of [1, 2, 3]) {
+    // Which seeds see a section block depends on the packet schedule (the congestion
+    // controller and pacing shape it); with CUBIC and pacing, seed 4 does.
+    for (const seed of [1, 2, 3, 4]) {
       const r = await exchange(seed, { loss: 0.05, duplicate: 0.03, reorder: 0.05, corrupt: 0.01, delay: 5 });
       r.responses.forEach((res, i) => {
         expect(res.status).toBe(200);
