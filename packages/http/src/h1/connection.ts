@@ -392,9 +392,14 @@ export class Http1Connection {
   }
 
   private take(n: number): Buffer {
-    const head = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
-    return head;
+    const b = this.buf;
+    // a read that was exactly one head (most are) leaves no view of its end behind
+    if (n === b.length) {
+      this.buf = NO_BYTES;
+      return b;
+    }
+    this.buf = b.subarray(n);
+    return b.subarray(0, n);
   }
 
   private readRequestHead(out: Http1Event[]): boolean {
@@ -410,7 +415,16 @@ export class Http1Connection {
     this.state.process('client', 'request');
     if (!info.keepAlive) this.state.noKeepAlive();
     this.setReader(info.framing);
-    out.push({ type: 'request', head, ...info });
+    // spelled out rather than spread: one object of a fixed shape (the driver keeps it for
+    // the whole cycle)
+    out.push({
+      type: 'request',
+      head,
+      framing: info.framing,
+      keepAlive: info.keepAlive,
+      expectContinue: info.expectContinue,
+      upgrade: info.upgrade,
+    });
     if (info.framing.kind === 'length' && info.framing.length === 0) this.finishBody(out, []);
     return true;
   }
