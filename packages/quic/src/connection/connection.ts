@@ -383,6 +383,14 @@ export class QuicConnection {
   }
 
   /** RESET_STREAM (RFC 9000 §19.4): abandon sending on a stream. */
+  /**
+   * Bytes written on a stream that have not been sent yet: what a writer watches for
+   * backpressure (sent bytes are bounded by the peer's flow control; these only by us).
+   */
+  streamUnsent(id: number): number {
+    return this.streamSet.unsent(id);
+  }
+
   resetStream(id: number, code: number): void {
     this.streamSet.reset(id, code);
   }

@@ -65,6 +65,11 @@ export class StreamSet {
     this.localMaxStreams = { bidi: config.initialMaxStreamsBidi, uni: config.initialMaxStreamsUni };
   }
 
+  /** Bytes written on stream `id` and not yet sent (0 for a stream without a sending side). */
+  unsent(id: number): number {
+    return this.streams.get(id)?.send?.unsent ?? 0;
+  }
+
   get size(): number {
     return this.streams.size;
   }

@@ -24,6 +24,8 @@ export interface QuicDriverOptions {
   onConnection?: (conn: QuicConnection) => void;
   /** Every event of every connection, in order. */
   onEvent?: (conn: QuicConnection, event: QuicConnectionEvent) => void;
+  /** After each flush has sent what it could: writers held back by backpressure may go on. */
+  onFlushed?: () => void;
 }
 
 export class QuicDriver {
@@ -90,6 +92,7 @@ export class QuicDriver {
     } finally {
       this.flushing = false;
     }
+    this.opts.onFlushed?.();
     this.arm();
   }
 

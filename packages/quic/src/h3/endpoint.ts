@@ -93,6 +93,7 @@ export class Http3Service {
         c.handle(e, clock.now());
         if (e.type === 'closed') this.connections.delete(conn);
       },
+      onFlushed: () => this.server.drain(),
     });
   }
 

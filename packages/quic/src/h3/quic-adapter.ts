@@ -13,6 +13,7 @@ export interface QuicStreamsLike {
   stopSending(id: number, code: number): void;
   close(now: number, code?: number, reason?: string, application?: boolean): void;
   canOpenStream?(direction: 'bidi' | 'uni'): boolean;
+  streamUnsent?(id: number): number;
 }
 
 /**
@@ -28,6 +29,7 @@ export function h3TransportOverQuic(
   return {
     openStream: (kind) => quic.openStream(kind),
     canOpenStream: (kind) => quic.canOpenStream?.(kind) ?? true,
+    buffered: (id) => quic.streamUnsent?.(id) ?? 0,
     write: (id, data, fin) => {
       quic.write(id, data, fin);
       afterWrite();

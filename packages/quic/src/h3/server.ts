@@ -76,7 +76,19 @@ export class Http3Server {
   shutdown(): void {
     for (const c of this.connections) c.h3.shutdown();
   }
+
+  /** Call when the transport has sent data: response writes held by backpressure go on. */
+  drain(): void {
+    for (const c of this.connections) c.drain();
+  }
 }
+
+/**
+ * A response write completes only while its stream holds fewer unsent bytes than this, so
+ * a handler writing a large body (or a client that stops reading) cannot make the server
+ * buffer without bound: the Writable's own backpressure then holds the handler.
+ */
+export const H3_WRITE_HIGH_WATER = 256 * 1024;
 
 interface Exchange {
   req: IncomingMessage;
@@ -87,12 +99,32 @@ export class Http3ServerConnection {
   readonly h3: Http3Connection;
   readonly socket = new H3ConnectionSocket();
   private readonly exchanges = new Map<number, Exchange>();
+  /** Writes whose completion waits for their stream's unsent bytes to go below the high water mark. */
+  private held: { id: number; done: (err?: Error | null) => void }[] = [];
 
   constructor(
     private readonly server: Http3Server,
-    transport: H3Transport,
+    private readonly transport: H3Transport,
   ) {
     this.h3 = new Http3Connection(transport, { ...server.options, role: 'server' });
+  }
+
+  /** Completes held writes whose stream has room again, or that have nowhere to go. */
+  drain(): void {
+    if (this.held.length === 0) return;
+    const still: typeof this.held = [];
+    const ready: typeof this.held = [];
+    for (const w of this.held) {
+      const room = !this.h3.canSend(w.id) || (this.transport.buffered?.(w.id) ?? 0) < H3_WRITE_HIGH_WATER;
+      (room ? ready : still).push(w);
+    }
+    this.held = still;
+    for (const w of ready) w.done(null);
+  }
+
+  /** How many response writes wait for their stream to drain (for stats and tests). */
+  get heldWrites(): number {
+    return this.held.length;
   }
 
   handle(e: H3TransportEvent, now?: number): void {
@@ -132,6 +164,7 @@ export class Http3ServerConnection {
         return;
       case 'closed':
         for (const id of [...this.exchanges.keys()]) this.abort(id, e.code ?? H3ErrorCode.H3_NO_ERROR);
+        this.drain();
         this.server.connections.delete(this);
         this.socket.destroy();
         return;
@@ -167,10 +200,11 @@ export class Http3ServerConnection {
       if (!h3.canSend(id)) return done(null);
       try {
         f();
-        done(null);
       } catch (err) {
-        done(err as Error);
+        return done(err as Error);
       }
+      if ((this.transport.buffered?.(id) ?? 0) >= H3_WRITE_HIGH_WATER) this.held.push({ id, done });
+      else done(null);
     };
     const channel: ResponseChannel = {
       sendHead(status, _reason, headFields, knownLength) {

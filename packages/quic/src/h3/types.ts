@@ -22,6 +22,11 @@ export interface H3Transport {
   canOpenStream?(kind: 'bidi' | 'uni'): boolean;
   /** CONNECTION_CLOSE of type 0x1d with an application (HTTP/3) error code (RFC 9000 §19.19). */
   close(code: number, reason?: string): void;
+  /**
+   * Bytes written on a stream and not yet sent: a writer holds its next write while this is
+   * high. Optional: a transport that sends at once need not say.
+   */
+  buffered?(id: number): number;
 }
 
 /** What the QUIC connection reports, fed to Http3Connection.handle. */
