@@ -159,6 +159,8 @@ const EMPTY = new Uint8Array(0);
  * cannot be written through, so sharing it is safe.
  */
 const NO_BYTES: Buffer = Buffer.alloc(0);
+/** The writer of no body, shared (only a length writer changes as it counts). */
+const NO_WRITER: BodyWriter = { kind: 'none' };
 const CRLF_BUF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n');
 
@@ -170,7 +172,7 @@ export class Http1Connection {
   private buf: Buffer = NO_BYTES;
   private scanFrom = 0;
   private reader: BodyReader | undefined;
-  private writer: BodyWriter = { kind: 'none' };
+  private writer: BodyWriter = NO_WRITER;
   private bodyBytes = 0;
   /** The method of the request in this cycle (a response to HEAD has no body, §6.3). */
   private method = '';
@@ -193,7 +195,9 @@ export class Http1Connection {
 
   constructor(options: Http1ConnectionOptions) {
     this.role = options.role;
-    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    // no limits given (every connection of a default server): the defaults themselves, not
+    // a copy per connection (nothing writes to a connection's limits)
+    this.limits = options.limits === undefined ? DEFAULT_LIMITS : { ...DEFAULT_LIMITS, ...options.limits };
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.startedAt = options.now ?? 0;
     this.idleSince = this.startedAt;
@@ -656,7 +660,7 @@ export class Http1Connection {
           throw new LocalProtocolError(`body ${w.remaining} bytes short of Content-Length`);
         if (w.kind === 'chunked')
           bytes = Buffer.concat([LAST_CHUNK, encodeTrailerSection(ev.trailers ?? [])]);
-        this.writer = { kind: 'none' };
+        this.writer = NO_WRITER;
         this.step(role, 'end');
         if (this.state.get(role) === 'IDLE' || this.theirState === 'IDLE') this.idleSince = now;
         // the request is out: from here the client waits for the response head
@@ -693,7 +697,7 @@ export class Http1Connection {
           ? { kind: 'chunked' }
           : { kind: 'close' };
     // A response to HEAD and 1xx/204/304 have no body whatever the fields say (RFC 9110 §9.3.2, §6.4.1).
-    if (this.method === 'HEAD' || head.status === 204 || head.status === 304) this.writer = { kind: 'none' };
+    if (this.method === 'HEAD' || head.status === 204 || head.status === 304) this.writer = NO_WRITER;
     return text;
   }
 

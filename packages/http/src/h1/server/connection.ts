@@ -71,11 +71,13 @@ export class H1ServerConnection {
       const port = (socket as { remotePort?: number }).remotePort;
       server.trace(id, 'in', `accept${remote ? ` ${remote}:${port}` : ''}`, { remote, port });
     }
-    // State changes of both sides, each with the rule that made it, for the ladder.
-    this.conn.state.onChange = (role, from, to, rfc) => {
-      if (server.tracing)
-        server.trace(id, 'local', `${role} ${from} -> ${to}`, { role }, rfc, undefined, { from, to });
-    };
+    // State changes of both sides, each with the rule that made it, for the ladder — only
+    // on a server with a trace bus (no closure per connection otherwise).
+    if (server.options.trace)
+      this.conn.state.onChange = (role, from, to, rfc) => {
+        if (server.tracing)
+          server.trace(id, 'local', `${role} ${from} -> ${to}`, { role }, rfc, undefined, { from, to });
+      };
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
