@@ -17,8 +17,6 @@ export class Pacer {
   private tokens: number;
   /** When `tokens` was last brought up to date, ms. */
   private lastRefill: number | undefined = undefined;
-  /** Datagrams held back and released, for traces and tests. */
-  delayed = 0;
 
   constructor(
     public maxDatagramSize = 1200,
