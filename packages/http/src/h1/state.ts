@@ -138,6 +138,18 @@ export const STATE_RULES: readonly StateRule[] = [
   },
 ];
 
+/**
+ * False only where no rule of STATE_RULES can apply (checked against the table for every
+ * pair and fact in state.test.ts): each rule needs the client MIGHT_SWITCH_PROTOCOL; or the
+ * client DONE with a pending switch, without keep-alive, or with the server DONE too; or the
+ * server DONE without keep-alive.
+ */
+export function mayApply(client: SideState, server: SideState, f: CycleFacts): boolean {
+  if (client === 'MIGHT_SWITCH_PROTOCOL') return true;
+  if (client === 'DONE') return f.pendingSwitch !== undefined || !f.keepAlive || server === 'DONE';
+  return server === 'DONE' && !f.keepAlive;
+}
+
 type RuleTable = Record<Role, Partial<Record<SideState, Partial<Record<MessageEvent, EventRule[]>>>>>;
 
 /** EVENT_RULES by role, state and event, for a lookup per event without building a key. */
@@ -226,11 +238,9 @@ export class ConnectionState {
   }
 
   private settle(): void {
-    // Every rule in STATE_RULES needs the client DONE or MIGHT_SWITCH_PROTOCOL, or the
-    // server DONE: in any other pair none applies (most events of a cycle), so skip the scan.
-    const c0 = this.client;
-    if (c0 !== 'DONE' && c0 !== 'MIGHT_SWITCH_PROTOCOL' && this.server !== 'DONE') return;
     for (let guard = 0; guard < 8; guard++) {
+      // most events of a cycle leave a pair no rule matches: no scan for them
+      if (!mayApply(this.client, this.server, this.facts)) return;
       let rule: StateRule | undefined;
       for (const r of STATE_RULES) {
         if (r.when(this.client, this.server, this.facts)) {
