@@ -111,6 +111,8 @@ const AMPLIFICATION_FACTOR = 3;
 /** Out-of-order packets held until their keys arrive (RFC 9001 §5.7). */
 const MAX_UNDECRYPTABLE = 8;
 const MAX_PATH_RESPONSES = 4;
+/** DATAGRAM payloads held each way unless the transport config says otherwise. */
+const DEFAULT_DATAGRAM_QUEUE = 256;
 
 function defaultRandom(n: number): Uint8Array {
   return webcrypto.getRandomValues(new Uint8Array(n));
@@ -184,6 +186,12 @@ export class QuicConnection {
   // ---- streams and flow control (RFC 9000 §2-§4) ----
   private readonly streamSet: StreamSet;
   private readonly pathResponses: Uint8Array[] = [];
+  // ---- DATAGRAM (RFC 9221) ----
+  /** Payloads queued by sendDatagram: sent once, never again (RFC 9221 §5.2). */
+  private readonly datagramsOut: Uint8Array[] = [];
+  /** 'datagram' events pushed and not polled yet. */
+  private datagramsUnpolled = 0;
+  private readonly datagramQueueLimit: number;
   // ---- the path (RFC 9000 §8.2, §9) ----
   private remoteAddr: RemoteAddress | undefined;
   private previousRemote: RemoteAddress | undefined = undefined;
@@ -231,6 +239,7 @@ export class QuicConnection {
       congestion: this.congestion,
     });
     this.streamSet = new StreamSet(this.role, this.config, this.events);
+    this.datagramQueueLimit = this.config.datagramQueueLimit ?? DEFAULT_DATAGRAM_QUEUE;
     this.idleTimeout = this.config.maxIdleTimeout;
     this.idleDeadline = this.idleTimeout > 0 ? opts.now + this.idleTimeout : undefined;
 
@@ -284,6 +293,9 @@ export class QuicConnection {
     };
     if (this.config.maxAckDelay !== 25) ours.max_ack_delay = this.config.maxAckDelay;
     if (this.config.ackDelayExponent !== 3) ours.ack_delay_exponent = this.config.ackDelayExponent;
+    // RFC 9221 §3: advertising a non-zero max_datagram_frame_size says we accept DATAGRAM frames.
+    if ((this.config.maxDatagramFrameSize ?? 0) > 0)
+      ours.max_datagram_frame_size = this.config.maxDatagramFrameSize;
 
     if (this.role === 'client') {
       const dcid = this.cids.remote;
@@ -359,7 +371,45 @@ export class QuicConnection {
   }
 
   pollEvent(): QuicConnectionEvent | undefined {
-    return this.events.shift();
+    const ev = this.events.shift();
+    if (ev?.type === 'datagram') this.datagramsUnpolled--;
+    return ev;
+  }
+
+  /**
+   * The largest payload sendDatagram takes now: bounded by the peer's
+   * max_datagram_frame_size (RFC 9221 §3) and by one packet (§5: a DATAGRAM frame is never
+   * split); 0 when the peer did not advertise DATAGRAM support or its parameters are not known yet.
+   */
+  get maxDatagramPayload(): number {
+    const peerMax = this.peerParams?.max_datagram_frame_size ?? 0;
+    if (peerMax === 0) return 0;
+    // A 1-RTT packet: flags, DCID, a packet number of up to 4 bytes, the AEAD tag.
+    const packetRoom = this.config.maxDatagramSize - (1 + this.cids.remote.length + 4 + AEAD_TAG_LENGTH);
+    const room = Math.min(peerMax, packetRoom);
+    // The frame: type, Length (a varint), payload (RFC 9221 §4).
+    let n = room - 1 - varintLength(room);
+    while (n > 0 && 1 + varintLength(n) + n > room) n--;
+    return Math.max(0, n);
+  }
+
+  /**
+   * Queues an unreliable DATAGRAM frame (RFC 9221 §5): sent once in a 1-RTT packet, counted
+   * in congestion control (§5.4), never retransmitted. Throws when the peer did not advertise
+   * max_datagram_frame_size or the frame would not fit. Beyond the queue limit the oldest
+   * queued payload is dropped.
+   */
+  sendDatagram(data: Uint8Array): void {
+    this.assertLive();
+    const max = this.maxDatagramPayload;
+    if (max === 0) throw new Error('the peer does not accept DATAGRAM frames (RFC 9221 §3)');
+    if (data.length > max)
+      throw new Error(`DATAGRAM payload of ${data.length} bytes exceeds ${max} (RFC 9221 §3)`);
+    if (this.datagramsOut.length >= this.datagramQueueLimit) {
+      this.datagramsOut.shift();
+      this.counters.inc('quic.tx.datagram.dropped');
+    }
+    this.datagramsOut.push(data.slice());
   }
   /** @internal For the endpoint. */
   pollEndpointEvent(): EndpointEvent | undefined {
@@ -746,13 +796,40 @@ export class QuicConnection {
         }
         return;
       case 'DATAGRAM':
-        // RFC 9221 §3: we did not advertise max_datagram_frame_size.
-        throw transportError(
-          'PROTOCOL_VIOLATION',
-          'DATAGRAM frame not negotiated (RFC 9221 §3)',
-          frameTypeCode(f),
-        );
+        this.onDatagramFrame(f, now);
+        return;
     }
+  }
+
+  private onDatagramFrame(f: Extract<Frame, { type: 'DATAGRAM' }>, now: number): void {
+    const ourMax = this.config.maxDatagramFrameSize ?? 0;
+    // RFC 9221 §3: a DATAGRAM frame when we did not advertise max_datagram_frame_size, or one
+    // larger than we advertised, is a PROTOCOL_VIOLATION.
+    if (ourMax === 0)
+      throw transportError(
+        'PROTOCOL_VIOLATION',
+        'DATAGRAM frame not negotiated (RFC 9221 §3)',
+        frameTypeCode(f),
+      );
+    if (frameLength(f) > ourMax)
+      throw transportError(
+        'PROTOCOL_VIOLATION',
+        `DATAGRAM frame larger than max_datagram_frame_size ${ourMax} (RFC 9221 §3)`,
+        frameTypeCode(f),
+      );
+    // RFC 9221 §5: the receiver may drop DATAGRAM frames it has no room for; the oldest goes.
+    if (this.datagramsUnpolled >= this.datagramQueueLimit) {
+      const i = this.events.findIndex((e) => e.type === 'datagram');
+      if (i >= 0) {
+        this.events.splice(i, 1);
+        this.datagramsUnpolled--;
+      }
+      this.counters.inc('quic.rx.datagram.dropped');
+      this.trace1(now, 'local', 'DATAGRAM dropped: receive queue full', 'RFC 9221 §5');
+    }
+    this.counters.inc('quic.rx.datagram');
+    this.events.push({ type: 'datagram', data: f.data });
+    this.datagramsUnpolled++;
   }
 
   private onAck(f: Extract<Frame, { type: 'ACK' }>, space: Space, now: number): void {
@@ -1009,7 +1086,7 @@ export class QuicConnection {
     if (this.connState === 'closing') return this.closeDatagram(now);
     // RFC 9002 §7.8: the window grows only while the sender uses it; with no stream data
     // waiting, acknowledgements of what little is in flight say nothing about capacity.
-    this.recovery.cc.appOrFlowControlLimited = !this.streamSet.hasSendable;
+    this.recovery.cc.appOrFlowControlLimited = !this.streamSet.hasSendable && this.datagramsOut.length === 0;
     let budget = this.config.maxDatagramSize;
     const left = this.amplificationLeft(now);
     budget = Math.min(budget, left);
@@ -1193,6 +1270,16 @@ export class QuicConnection {
         { type: 'CRYPTO', offset: c.offset, data: c.data },
         { k: 'crypto', space: space.name, offset: c.offset, length: c.data.length },
       );
+    }
+    // RFC 9221 §5: DATAGRAM frames go in 1-RTT packets, each once; no record is kept, so a
+    // lost one is not sent again (§5.2). They come before stream data: they are the ones that go stale.
+    if (space.name === 'ApplicationData' && this.handshakeComplete && !zeroRtt) {
+      for (;;) {
+        const data = this.datagramsOut[0];
+        if (!data || !add({ type: 'DATAGRAM', hasLength: true, data }, undefined)) break;
+        this.datagramsOut.shift();
+        this.counters.inc('quic.tx.datagram');
+      }
     }
     if (space.name === 'ApplicationData' && (this.handshakeComplete || zeroRtt)) {
       const r = this.streamSet.collectStreamFrames(left, frames, items);

@@ -39,6 +39,8 @@ export type QuicConnectionEvent =
    * parameters to remember for 0-RTT (RFC 9000 §7.4.1).
    */
   | { type: 'session-ticket'; ticket: SessionTicket; transportParameters?: TransportParameters }
+  /** An unreliable DATAGRAM frame's payload (RFC 9221 §5): delivered once, maybe out of order, maybe never. */
+  | { type: 'datagram'; data: Uint8Array }
   | { type: 'closed'; error?: QuicCloseError };
 
 /** Our transport settings; they become the transport parameters we send (RFC 9000 §18.2). */
@@ -64,6 +66,17 @@ export interface TransportConfig {
    * §6.6: before the AEAD's confidentiality limit; by default a tenth below it, 2^23 for AES-GCM).
    */
   keyUpdateInterval?: number;
+  /**
+   * The largest DATAGRAM frame we accept, advertised as max_datagram_frame_size (RFC 9221 §3);
+   * 0 (the default) does not advertise it: DATAGRAM frames are then a PROTOCOL_VIOLATION.
+   */
+  maxDatagramFrameSize?: number;
+  /**
+   * DATAGRAM payloads held, each way: queued by sendDatagram and not sent yet, or received and
+   * not polled yet. The oldest is dropped (and counted) beyond it: datagrams are unreliable,
+   * and a peer must not grow our memory without bound (RFC 9221 §5).
+   */
+  datagramQueueLimit?: number;
 }
 
 export const DEFAULT_TRANSPORT: TransportConfig = {

@@ -39,7 +39,8 @@ export type H3TransportEvent =
   | { type: 'closed'; error?: unknown }
   /** QUIC events HTTP/3 has no use for; accepted so a driver can pass every event through. */
   | { type: 'streams-available'; direction: 'bidi' | 'uni' }
-  | { type: 'session-ticket'; ticket: unknown };
+  | { type: 'session-ticket'; ticket: unknown }
+  | { type: 'datagram'; data: Uint8Array };
 
 /** Our SETTINGS (RFC 9114 §7.2.4.1, RFC 9204 §5). */
 export interface H3LocalSettings {
