@@ -9,5 +9,5 @@ export function fuzz(data: Uint8Array): void {
   only(() => decodeUdpHeader(data));
   only(() => decodeUdp(data, V4));
   only(() => decodeUdp(data, V6));
-  only(() => decodeUdp(data, V4, { skipChecksumVerification: true }));
+  only(() => decodeUdp(data, V4, { verifyChecksum: false }));
 }

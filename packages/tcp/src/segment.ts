@@ -60,8 +60,11 @@ export interface PseudoHeader {
 }
 
 export interface DecodeOptions {
-  /** Skip checksum verification (e.g. the link already verified it). Default false. */
-  skipChecksum?: boolean;
+  /**
+   * Verify the checksum over the pseudo-header and segment (RFC 9293 §3.1). Default true;
+   * false only for bytes whose checksum is known to be unfinished or already checked.
+   */
+  verifyChecksum?: boolean;
 }
 
 /** Sequence space a segment occupies: payload plus one each for SYN and FIN (RFC 9293 §3.4). */
@@ -255,7 +258,7 @@ export function decodeSegment(bytes: Uint8Array, pseudo: PseudoHeader, opts?: De
       `header of ${hdrLen} bytes exceeds segment of ${bytes.length}`,
     );
   }
-  if (!opts?.skipChecksum) {
+  if (opts?.verifyChecksum !== false) {
     const sum = finishChecksum(sum16(bytes, pseudoHeaderSum(pseudo, bytes.length)));
     if (sum !== 0) throw new ParseError('tcp', 'checksum', 16, 'bad checksum');
   }

@@ -105,7 +105,7 @@ describe('TCP segment codec (RFC 9293 §3.1)', () => {
     const bytes = fromHex(vectors[1]!.hex);
     bytes[34] = bytes[34]! ^ 0x01; // third payload byte, 'l' -> 'm'
     expect(() => decodeSegment(bytes, v4r)).toThrow(/checksum/);
-    expect(decodeSegment(bytes, v4r, { skipChecksum: true }).payload[2]).toBe(0x6d);
+    expect(decodeSegment(bytes, v4r, { verifyChecksum: false }).payload[2]).toBe(0x6d);
   });
 
   it('rejects the right segment under the wrong pseudo-header', () => {
@@ -117,9 +117,9 @@ describe('TCP segment codec (RFC 9293 §3.1)', () => {
   it('checks the data offset', () => {
     const short = fromHex(vectors[3]!.hex);
     short[12] = 0x40; // 4 words
-    expect(() => decodeSegment(short, v4, { skipChecksum: true })).toThrow(/data offset/);
+    expect(() => decodeSegment(short, v4, { verifyChecksum: false })).toThrow(/data offset/);
     short[12] = 0x60; // 6 words, but the segment has only 20 bytes
-    expect(() => decodeSegment(short, v4, { skipChecksum: true })).toThrow(/data offset/);
+    expect(() => decodeSegment(short, v4, { verifyChecksum: false })).toThrow(/data offset/);
   });
 
   it('sums addresses of both families, including IPv4-embedded IPv6 text', () => {
@@ -147,7 +147,7 @@ describe('TCP segment codec (RFC 9293 §3.1)', () => {
   it('decodes arbitrary bytes or throws ParseError', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 80 }), (bytes) =>
-        decodesOrParseError((b) => decodeSegment(b, v4, { skipChecksum: true }), bytes),
+        decodesOrParseError((b) => decodeSegment(b, v4, { verifyChecksum: false }), bytes),
       ),
       { numRuns: 5000 },
     );

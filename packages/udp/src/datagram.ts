@@ -42,11 +42,11 @@ export interface PseudoHeader {
 
 export interface DecodeUdpOptions {
   /**
-   * Do not verify the checksum at all (nor reject a zero checksum over IPv6). Only for
-   * bytes whose checksum is known to be unfinished or already checked, e.g. captures
+   * Verify the checksum (and reject a zero checksum over IPv6). Default true. false only
+   * for bytes whose checksum is known to be unfinished or already checked, e.g. captures
    * taken on a host with checksum offload. Never for datagrams taken off a network.
    */
-  skipChecksumVerification?: boolean;
+  verifyChecksum?: boolean;
 }
 
 export const UDP_HEADER_LENGTH = 8;
@@ -139,7 +139,7 @@ export function decodeUdp(bytes: Uint8Array, pseudo: PseudoHeader, opts?: Decode
     throw new ParseError(LAYER, 'length', 4, `length ${length} exceeds the ${bytes.length} bytes present`);
   }
   const datagram = length === bytes.length ? bytes : bytes.subarray(0, length);
-  if (!opts?.skipChecksumVerification) {
+  if (opts?.verifyChecksum !== false) {
     if (checksum === 0) {
       if (isIpv6Pseudo(pseudo)) {
         throw new ParseError(LAYER, 'checksum', 6, 'zero checksum is not allowed over IPv6 (RFC 8200 §8.1)');

@@ -88,11 +88,11 @@ export function packetFacts(ip: Uint8Array, options: FactsOptions = {}): PacketF
   const dst = out.dst!;
   try {
     if (protocol === IPPROTO_TCP) {
-      const s = decodeSegment(payload, { src, dst }, { skipChecksum: !verify });
+      const s = decodeSegment(payload, { src, dst }, { verifyChecksum: verify });
       out.flow = flowKey('tcp', src, s.srcPort, dst, s.dstPort);
       out.tcp = { seq: s.seq >>> 0, len: s.payload.length, win: s.window, flags: s.flags };
     } else if (protocol === IPPROTO_UDP) {
-      const d = decodeUdp(payload, { src, dst }, { skipChecksumVerification: !verify });
+      const d = decodeUdp(payload, { src, dst }, { verifyChecksum: verify });
       out.flow = flowKey('udp', src, d.sourcePort, dst, d.destinationPort);
     } else if (protocol === IPPROTO_ICMP && version === 4) {
       decodeIcmpv4(payload, { verifyChecksum: verify });

@@ -316,7 +316,7 @@ export function decryptTls(
     }
     let seg: ReturnType<typeof decodeSegment>;
     try {
-      seg = decodeSegment(payload, { src, dst }, { skipChecksum: true });
+      seg = decodeSegment(payload, { src, dst }, { verifyChecksum: false });
     } catch (e) {
       if (e instanceof ParseError) continue;
       throw e;
