@@ -150,17 +150,20 @@ export function mayApply(client: SideState, server: SideState, f: CycleFacts): b
   return server === 'DONE' && !f.keepAlive;
 }
 
-type RuleTable = Record<Role, Partial<Record<SideState, Partial<Record<MessageEvent, EventRule[]>>>>>;
+/**
+ * EVENT_RULES by role, state and event, for a lookup per event without building a key:
+ * the row for (role, from, on, accepts), found once and cached in a Map per role and state.
+ */
+type RuleTable = Record<Role, Map<SideState, Map<MessageEvent, EventRule[]>>>;
 
-/** EVENT_RULES by role, state and event, for a lookup per event without building a key. */
 const RULE_TABLE: RuleTable = (() => {
-  const t: RuleTable = { client: {}, server: {} };
+  const t: RuleTable = { client: new Map(), server: new Map() };
   for (const r of EVENT_RULES) {
     const byState = t[r.role];
-    const byEvent = byState[r.from] ?? {};
-    byState[r.from] = byEvent;
-    const rows = byEvent[r.on] ?? [];
-    byEvent[r.on] = rows;
+    let byEvent = byState.get(r.from);
+    if (!byEvent) byState.set(r.from, (byEvent = new Map()));
+    let rows = byEvent.get(r.on);
+    if (!rows) byEvent.set(r.on, (rows = []));
     rows.push(r);
   }
   return t;
@@ -188,8 +191,8 @@ export class ConnectionState {
   process(role: Role, on: MessageEvent, accepts?: SwitchKind): void {
     const from = this.get(role);
     let rule: EventRule | undefined;
-    const rows = RULE_TABLE[role][from]?.[on];
-    if (rows) for (const r of rows) if (r.accepts === accepts) rule = r;
+    const rows = RULE_TABLE[role].get(from)?.get(on);
+    if (rows) for (let i = 0; i < rows.length; i++) if (rows[i]?.accepts === accepts) rule = rows[i];
     if (!rule) throw new ProtocolStateError(`${role} cannot ${on} in state ${from}`);
     // The client's request also moves the server: it now owes a response.
     if (role === 'client' && on === 'request') this.process('server', 'request');
