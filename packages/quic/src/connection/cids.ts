@@ -141,6 +141,26 @@ export class ConnectionIds {
       );
   }
 
+  /** Whether the peer has issued an ID we have not used yet (RFC 9000 §9.5). */
+  get hasUnusedPeer(): boolean {
+    return this.peer.some((c) => c !== this.current);
+  }
+
+  /**
+   * RFC 9000 §9.5: a migrating endpoint sends with a connection ID not used on another
+   * path, so the paths cannot be linked; the old ID is retired (§5.1.2), which lets the peer
+   * issue another. Returns false when the peer has issued no other ID.
+   */
+  switchToUnused(): boolean {
+    const next = this.peer.find((c) => c !== this.current);
+    if (!next) return false;
+    const old = this.current;
+    this.current = next;
+    this.retirePending.add(old.seq);
+    this.peer.splice(this.peer.indexOf(old), 1);
+    return true;
+  }
+
   private retire(seq: number): void {
     this.retirePending.add(seq);
     const i = this.peer.findIndex((c) => c.seq === seq);

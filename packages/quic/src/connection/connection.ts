@@ -47,6 +47,7 @@ import { varintLength } from '../packet/varint.ts';
 import { AckTracker } from '../recovery/ack-tracker.ts';
 import { type PacketNumberSpace, Recovery, type SentPacket, type TimeoutAction } from '../recovery/loss.ts';
 import { Pacer } from '../recovery/pacer.ts';
+import { RttEstimator } from '../recovery/rtt.ts';
 import { ReceiveBuffer } from '../streams/receive-buffer.ts';
 import type { StreamDirection } from '../streams/stream-id.ts';
 import { frameSummary, packetSummary } from '../summary.ts';
@@ -518,7 +519,7 @@ export class QuicConnection {
     if (error) this.drop(now, 'quic.rx.malformed', error.message);
     // RFC 9000 §9.3: the newest non-probing packet from a new address moves the path there.
     if (fromElsewhere && remote && this.newestNonProbing && this.role === 'server' && this.handshakeConfirmed)
-      this.migrate(remote, datagram.length, now);
+      this.onPeerMoved(remote, datagram.length, now);
     // §10.3.1: a datagram nothing in which could be processed may be a Stateless Reset.
     if (!anyProcessed && datagram.length >= MIN_STATELESS_RESET_LENGTH) {
       const tokens = this.cids.peerResetTokens;
@@ -1511,7 +1512,7 @@ export class QuicConnection {
    * than three times what arrived from it. The congestion state is kept: right for a NAT
    * rebinding (§9.4); a move to another network would reset it, which is left out.
    */
-  private migrate(remote: RemoteAddress, firstDatagram: number, now: number): void {
+  private onPeerMoved(remote: RemoteAddress, firstDatagram: number, now: number): void {
     this.previousRemote = this.pathValidated ? this.remoteAddr : this.previousRemote;
     this.remoteAddr = { ...remote };
     this.pathValidated = false;
@@ -1520,6 +1521,48 @@ export class QuicConnection {
     this.pathChallenge = { data: this.random(8), sent: false, deadline: now + 3 * this.ptoDuration() };
     this.counters.inc('quic.path.migrated');
     this.trace1(now, 'local', `peer moved to ${remote.address}:${remote.port}: validating`, 'RFC 9000 §9.3');
+  }
+
+  /**
+   * Client: we are moving to a new local address (RFC 9000 §9.2) — the driver sends from a
+   * new socket from now on. We switch to a connection ID not used before (§9.5) and probe
+   * the new path with PATH_CHALLENGE (§8.2.1); the server validates our address in turn
+   * (§9.3). A new path starts with fresh congestion control and RTT (§9.4, RFC 9002 §9.4)
+   * unless only the port changed, when the path is likely the same. Throws before the
+   * handshake is confirmed (§9: migration MUST NOT be initiated earlier), when the server
+   * sent disable_active_migration (§18.2), or when it has issued no unused connection ID.
+   */
+  migrate(now: number, opts: { portOnly?: boolean } = {}): void {
+    this.assertLive();
+    if (this.role !== 'client') throw new Error('only a client initiates migration (RFC 9000 §9)');
+    if (!this.handshakeConfirmed)
+      throw new Error('migration before the handshake is confirmed (RFC 9000 §9)');
+    if (this.peerParams?.disable_active_migration)
+      throw new Error('the server sent disable_active_migration (RFC 9000 §18.2)');
+    // §9.5: an endpoint MUST NOT reuse a connection ID on a new path; with a zero-length one
+    // there is nothing to switch to and the server routes by address alone.
+    if (this.cids.remote.length > 0 && !this.cids.switchToUnused())
+      throw new Error('no unused connection ID from the peer to migrate with (RFC 9000 §9.5)');
+    this.pathChallenge = { data: this.random(8), sent: false, deadline: now + 3 * this.ptoDuration() };
+    if (!opts.portOnly) {
+      // RFC 9002 §9.4: a new path resets the congestion controller and the RTT estimate.
+      // The controller and estimator objects stay (Recovery holds them); their state starts over,
+      // except the bytes still in flight, which acknowledgements and losses will still remove.
+      const cc = this.recovery.cc;
+      const inFlight = cc.bytesInFlight;
+      const Fresh = cc.constructor as new (mds: number) => typeof cc;
+      Object.assign(cc, new Fresh(this.config.maxDatagramSize));
+      cc.bytesInFlight = inFlight;
+      Object.assign(this.recovery.rtt, new RttEstimator());
+      this.recovery.setLossDetectionTimer(now);
+    }
+    this.counters.inc('quic.path.client-migrated');
+    this.trace1(
+      now,
+      'local',
+      `migrating to a new local address${opts.portOnly ? ' (port only)' : ''}: new connection ID, PATH_CHALLENGE`,
+      'RFC 9000 §9.2',
+    );
   }
 
   /**

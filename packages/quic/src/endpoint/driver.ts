@@ -41,13 +41,28 @@ export class QuicDriver {
   private dueAgain = 0;
   stalledTimers = 0;
 
+  /** The socket we send from; rebind() replaces it. */
+  get socket(): DatagramSocketLike {
+    return this.current;
+  }
+  private current: DatagramSocketLike;
+  /** Sockets we have listened on: a rebind to one of them adds no second listener. */
+  private readonly listening = new Set<DatagramSocketLike>();
+
   constructor(
     readonly endpoint: QuicEndpoint,
-    readonly socket: DatagramSocketLike,
+    socket: DatagramSocketLike,
     readonly clock: Clock,
     private readonly opts: QuicDriverOptions = {},
   ) {
     this.timers = new TimerGroup(clock);
+    this.current = socket;
+    this.listen(socket);
+  }
+
+  private listen(socket: DatagramSocketLike): void {
+    if (this.listening.has(socket)) return;
+    this.listening.add(socket);
     socket.on('message', (msg, rinfo) => {
       if (this.closed) return;
       this.datagramsIn++;
@@ -58,6 +73,28 @@ export class QuicDriver {
       );
       this.flush();
     });
+  }
+
+  /**
+   * Client: send from `socket` from now on (a new local address or port). With `migrate`
+   * (the default) every client connection migrates on purpose: a new connection ID and a
+   * PATH_CHALLENGE (RFC 9000 §9.2, §9.5), fresh congestion state unless `portOnly` (§9.4).
+   * With `migrate: false` the connections are not told — what a NAT rebinding looks like to
+   * the server (§9.3). The old socket keeps being listened to (packets already on their way
+   * still count, and the endpoint routes by connection ID); closing it is the caller's.
+   */
+  rebind(socket: DatagramSocketLike, opts: { migrate?: boolean; portOnly?: boolean } = {}): void {
+    // Connections migrate first: one that may not (disable_active_migration, no unused
+    // connection ID) throws before anything is sent from the new socket.
+    if (opts.migrate !== false) {
+      const now = this.clock.now();
+      for (const conn of this.endpoint.connections)
+        if (conn.role === 'client' && conn.isHandshakeConfirmed)
+          conn.migrate(now, { portOnly: opts.portOnly });
+    }
+    this.current = socket;
+    this.listen(socket);
+    this.flush();
   }
 
   connect(remote: RemoteAddress, opts: ConnectOptions): QuicConnection {
@@ -86,7 +123,7 @@ export class QuicDriver {
         const now = this.clock.now();
         for (let t = this.endpoint.pollTransmit(now); t; t = this.endpoint.pollTransmit(now)) {
           this.datagramsOut++;
-          this.socket.send(t.datagram, t.remote.port, t.remote.address);
+          this.current.send(t.datagram, t.remote.port, t.remote.address);
         }
       } while (this.again && !this.closed);
     } finally {
