@@ -640,11 +640,26 @@ export function indexOfCrlf(b: Uint8Array, from: number): number {
   return lf - 1;
 }
 
+/**
+ * A field name compared with a lower-case name, ASCII case-insensitively (RFC 9110 §5.1:
+ * field names are case-insensitive; they are tokens, so ASCII), without the lower-cased
+ * copy that toLowerCase() makes of every name it is asked about.
+ */
+export function sameName(n: string, lower: string): boolean {
+  if (n.length !== lower.length) return false;
+  for (let i = 0; i < n.length; i++) {
+    const c = n.charCodeAt(i);
+    const t = lower.charCodeAt(i);
+    // only a letter matches its other case (0x20 apart); any other byte must be equal
+    if (c !== t && ((c | 0x20) !== t || t < 0x61 || t > 0x7a)) return false;
+  }
+  return true;
+}
+
 /** Field values by lower-cased name, for framing decisions. */
 export function fieldValues(fields: readonly Field[], lowerName: string): string[] {
   const out: string[] = [];
-  for (const [n, v] of fields)
-    if (n.length === lowerName.length && n.toLowerCase() === lowerName) out.push(v);
+  for (const [n, v] of fields) if (sameName(n, lowerName)) out.push(v);
   return out;
 }
 
@@ -652,7 +667,7 @@ export function fieldValues(fields: readonly Field[], lowerName: string): string
 export function listTokens(fields: readonly Field[], lowerName: string): string[] {
   const out: string[] = [];
   for (const [n, v] of fields) {
-    if (n.length !== lowerName.length || n.toLowerCase() !== lowerName) continue;
+    if (!sameName(n, lowerName)) continue;
     // most values are one element ("keep-alive", "close"): no split for them
     if (v.indexOf(',') < 0) {
       const t = v.trim().toLowerCase();
@@ -675,7 +690,7 @@ export function listTokens(fields: readonly Field[], lowerName: string): string[
  */
 export function hasListToken(fields: readonly Field[], lowerName: string, token: string): boolean {
   for (const [n, v] of fields) {
-    if (n.length !== lowerName.length || n.toLowerCase() !== lowerName) continue;
+    if (!sameName(n, lowerName)) continue;
     if (v.indexOf(',') < 0) {
       if (v.trim().toLowerCase() === token) return true;
       continue;

@@ -15,6 +15,7 @@ import {
   listTokens,
   type RequestHead,
   type ResponseHead,
+  sameName,
 } from './codec.ts';
 import {
   ConnectionState,
@@ -848,16 +849,16 @@ export function requestInfo(
   for (const [n] of fields) {
     switch (n.length) {
       case 4:
-        if (n.toLowerCase() === 'host') hosts++;
+        if (sameName(n, 'host')) hosts++;
         break;
       case 6:
-        if (n.toLowerCase() === 'expect') hasExpect = true;
+        if (sameName(n, 'expect')) hasExpect = true;
         break;
       case 7:
-        if (n.toLowerCase() === 'upgrade') hasUpgrade = true;
+        if (sameName(n, 'upgrade')) hasUpgrade = true;
         break;
       case 10:
-        if (n.toLowerCase() === 'connection') hasConnection = true;
+        if (sameName(n, 'connection')) hasConnection = true;
         break;
     }
   }
@@ -893,8 +894,8 @@ function frameOf(
   let cl: string[] | undefined;
   for (const [n, v] of fields) {
     if (n.length === 14) {
-      if (n.toLowerCase() === 'content-length') (cl ??= []).push(v);
-    } else if (n.length === 17 && n.toLowerCase() === 'transfer-encoding') (te ??= []).push(v);
+      if (sameName(n, 'content-length')) (cl ??= []).push(v);
+    } else if (n.length === 17 && sameName(n, 'transfer-encoding')) (te ??= []).push(v);
   }
   if (te !== undefined) {
     // RFC 9112 §6.1: TE with CL is how requests are smuggled; "a server MAY reject" it and
