@@ -543,3 +543,153 @@ describe('gtlsclient with many requests against our server', () => {
     expect(lines.some((l) => l.includes('MAX_STREAMS bidi'))).toBe(true);
   });
 });
+
+describe('migration with ngtcp2 (RFC 9000 §9)', () => {
+  it('our client moves to a new local port and connection ID mid-transfer; gtlsserver follows; the 300 kB body arrives whole', async () => {
+    const port = await freePort();
+    const server = spawn('gtlsserver', ['--quiet', '-d', htdocs, '127.0.0.1', String(port), key, cert], {
+      stdio: 'ignore',
+    });
+    children.push(server);
+    await new Promise((r) => setTimeout(r, 300));
+    const sock = await loopbackSocket();
+    const sock2 = await loopbackSocket();
+    const clock = new RealClock();
+    let response: Uint8Array = new Uint8Array(0);
+    let fin = false;
+    let requestId = -1;
+    let dcidBefore: Uint8Array | undefined;
+    let migratedAt = -1;
+    const afterMove = { datagramsOnNew: 0 };
+    sock2.on('message', () => afterMove.datagramsOnNew++);
+    const driver: QuicDriver = new QuicDriver(
+      new QuicEndpoint({ tlsEpoch: Date.now() - clock.now() }),
+      sock,
+      clock,
+      {
+        onEvent: (c, e) => {
+          if (e.type === 'connected') {
+            c.write(c.openStream('uni'), CONTROL_STREAM);
+            requestId = c.openStream('bidi');
+            c.write(requestId, getRequest(`127.0.0.1:${port}`, '/big.bin'), true);
+          }
+          if (e.type === 'stream-data' && e.id === requestId) {
+            response = concatBytes(response, e.data);
+            fin ||= e.fin;
+            // Mid-transfer, once the handshake is confirmed (§9: not before) and the
+            // server's NEW_CONNECTION_IDs gave us one to move with (§9.5).
+            if (migratedAt < 0 && !fin && c.isHandshakeConfirmed && response.length > 20_000) {
+              migratedAt = response.length;
+              dcidBefore = c.remoteCid;
+              queueMicrotask(() => driver.rebind(sock2));
+            }
+          }
+        },
+      },
+    );
+    drivers.push(driver);
+    const conn: QuicConnection = driver.connect(
+      { address: '127.0.0.1', port },
+      {
+        tls: (transportParameters) =>
+          createQuicTlsClient({
+            serverName: 'stepwire.test',
+            verifier: certificateVerifier({ ca: readFileSync(cert, 'utf8') }),
+            alpnProtocols: ['h3'],
+            transportParameters,
+          }),
+      },
+    );
+    await waitFor(
+      'the response',
+      () => fin || (conn.state !== 'established' && conn.state !== 'handshaking'),
+      30_000,
+    );
+    expect(fin).toBe(true);
+    expect(migratedAt).toBeGreaterThan(0);
+    expect(migratedAt).toBeLessThan(BODY.length);
+    expect(conn.counters.get('quic.path.client-migrated')).toBe(1);
+    expect(bytesEqual(conn.remoteCid, dcidBefore ?? new Uint8Array(0))).toBe(false);
+    // gtlsserver answered on the new path: its packets reached the new socket.
+    expect(afterMove.datagramsOnNew).toBeGreaterThan(0);
+    const body = concatBytes(
+      ...h3Frames(response)
+        .filter((f) => f.type === 0x00)
+        .map((f) => f.payload),
+    );
+    expect(bytesEqual(body, BODY)).toBe(true);
+    conn.close(clock.now(), 0x100, '');
+    driver.flush();
+    await waitFor('our side to close', () => conn.isDrained, 10_000);
+    expect(server.exitCode).toBeNull();
+  });
+
+  async function serveOnce() {
+    const sock = await loopbackSocket();
+    const port = (sock.address() as { port: number }).port;
+    const clock = new RealClock();
+    const conns: QuicConnection[] = [];
+    const peers = new Set<number>();
+    sock.on('message', (_m, rinfo) => peers.add(rinfo.port));
+    const endpoint = new QuicEndpoint({
+      tlsEpoch: Date.now() - clock.now(),
+      server: {
+        transport: { maxIdleTimeout: 3000 },
+        tls: (transportParameters) =>
+          createQuicTlsServer({
+            signer: certificateSigner(creds.leaf),
+            alpnProtocols: ['h3'],
+            transportParameters,
+          }),
+      },
+    });
+    const driver = new QuicDriver(endpoint, sock, clock, {
+      onConnection: (c) => conns.push(c),
+      onEvent: (conn, e) => {
+        if (e.type === 'connected') conn.write(conn.openStream('uni'), CONTROL_STREAM);
+        if (e.type === 'stream-data' && e.id % 4 === 0 && e.fin)
+          conn.write(e.id, concatBytes(RESPONSE_HEADERS, h3Frame(0x00, BODY.subarray(0, 100_000))), true);
+      },
+    });
+    drivers.push(driver);
+    return { port, conns, peers };
+  }
+
+  it.each([
+    ['path validation (migration)', ['--change-local-addr=100ms']],
+    ['NAT rebinding', ['--change-local-addr=100ms', '--nat-rebinding']],
+  ])(
+    'gtlsclient changes its local address (%s) before its request; our server follows and answers',
+    async (_n, extra) => {
+      const s = await serveOnce();
+      const client = spawn(
+        'gtlsclient',
+        [
+          '--quiet',
+          '--exit-on-all-streams-close',
+          '--timeout=10s',
+          '--delay-stream=600ms',
+          ...extra,
+          '127.0.0.1',
+          String(s.port),
+          `https://127.0.0.1:${s.port}/`,
+        ],
+        { stdio: 'ignore' },
+      );
+      children.push(client);
+      const code = await new Promise<number | null>((resolve) => {
+        const t = setTimeout(() => resolve(-1), 30_000);
+        client.once('exit', (c) => {
+          clearTimeout(t);
+          resolve(c);
+        });
+      });
+      // It exits 0 once our response (headers, 100 kB, FIN) arrived whole at its new address.
+      expect(code).toBe(0);
+      expect(s.peers.size).toBe(2);
+      const conn = s.conns[0];
+      expect(conn?.counters.get('quic.path.migrated')).toBe(1);
+      expect(conn?.counters.get('quic.path.validation-failed')).toBe(0);
+    },
+  );
+});
