@@ -322,6 +322,7 @@ export class QuicConnection {
       ours.original_destination_connection_id = s.originalDcid;
       if (s.retrySourceCid) ours.retry_source_connection_id = s.retrySourceCid;
       ours.stateless_reset_token = this.cids.resetTokenOfLocal(0);
+      if (this.config.disableActiveMigration) ours.disable_active_migration = true;
       this.tls = opts.tls(encodeTransportParameters(ours));
     }
   }

@@ -71,6 +71,8 @@ export interface TransportConfig {
    * 0 (the default) does not advertise it: DATAGRAM frames are then a PROTOCOL_VIOLATION.
    */
   maxDatagramFrameSize?: number;
+  /** Server: advertise disable_active_migration (RFC 9000 §18.2): clients must not migrate on purpose. */
+  disableActiveMigration?: boolean;
   /**
    * DATAGRAM payloads held, each way: queued by sendDatagram and not sent yet, or received and
    * not polled yet. The oldest is dropped (and counted) beyond it: datagrams are unreliable,
