@@ -1,6 +1,17 @@
 import { cachedAddressBytes } from './address.ts';
 
 /**
+ * The addresses of the IP header that carries a transport segment: a UDP or TCP checksum
+ * covers them through the pseudo-header (RFC 768; RFC 9293 §3.1; RFC 8200 §8.1 for IPv6).
+ * Canonical text of one family; the family follows from the text (IPv6 contains ':').
+ * The protocol and length the pseudo-header also holds come from the codec.
+ */
+export interface PseudoHeader {
+  src: string;
+  dst: string;
+}
+
+/**
  * The unfolded one's-complement sum of the pseudo-header a transport checksum covers:
  * IPv4 (RFC 768, RFC 9293 §3.1): src, dst, zero, protocol, 16-bit length;
  * IPv6 (RFC 8200 §8.1): src, dst, 32-bit upper-layer length, three zero bytes, next header.

@@ -1,3 +1,4 @@
+import { IPPROTO_TCP, type PseudoHeader, pseudoHeaderSum } from '@stepwire/ip';
 import {
   ByteReader,
   ByteWriter,
@@ -53,11 +54,9 @@ export const CWR = 0x80;
 
 export const TCP_HEADER_LENGTH = 20;
 
-/** The addresses of the pseudo-header (RFC 9293 §3.1; RFC 8200 §8.1 for IPv6). */
-export interface PseudoHeader {
-  src: string;
-  dst: string;
-}
+// The addresses of the pseudo-header (RFC 9293 §3.1; RFC 8200 §8.1): one type for every
+// transport, from ip. Re-exported so callers of this codec need not import ip for it.
+export type { PseudoHeader };
 
 export interface DecodeOptions {
   /**
@@ -102,79 +101,15 @@ export function describeSegment(s: TcpSegment): string {
 }
 
 // ---------------------------------------------------------------------------------------
-// Pseudo-header sums. Parsing an address string per segment would cost more than the rest
-// of the header, so the 16-bit sum of each address is cached (a small bounded map).
 
-const addrSums = new Map<string, number>();
-
-function parseIpv4Words(s: string): number[] | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
-  const b: number[] = [];
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const v = Number(p);
-    if (v > 255) return undefined;
-    b.push(v);
-  }
-  return [(b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!];
-}
-
-function parseIpv6Words(s: string): number[] | undefined {
-  let text = s;
-  const pct = text.indexOf('%');
-  if (pct >= 0) text = text.slice(0, pct);
-  let tail: number[] = [];
-  const lastColon = text.lastIndexOf(':');
-  if (text.indexOf('.', lastColon) >= 0) {
-    const v4 = parseIpv4Words(text.slice(lastColon + 1));
-    if (!v4) return undefined;
-    tail = v4;
-    const before = text.slice(0, lastColon + 1);
-    text = before.endsWith('::') ? before : text.slice(0, lastColon);
-  }
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const group = (h: string): number[] | undefined => {
-    if (h === '') return [];
-    const out: number[] = [];
-    for (const g of h.split(':')) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-      out.push(Number.parseInt(g, 16));
-    }
-    return out;
-  };
-  const head = group(halves[0]!);
-  const rest = halves.length === 2 ? group(halves[1]!) : [];
-  if (!head || !rest) return undefined;
-  const given = head.length + rest.length + tail.length;
-  if (halves.length === 2) {
-    if (given > 7) return undefined;
-    return [...head, ...new Array<number>(8 - given).fill(0), ...rest, ...tail];
-  }
-  if (given !== 8) return undefined;
-  return [...head, ...tail];
-}
-
-/** 16-bit one's-complement partial sum of an IPv4 or IPv6 address in text form. */
-export function addressSum(addr: string): number {
-  const cached = addrSums.get(addr);
-  if (cached !== undefined) return cached;
-  const words = addr.includes(':') ? parseIpv6Words(addr) : parseIpv4Words(addr);
-  if (!words) throw new RangeError(`tcp: not an IP address: ${addr}`);
-  let sum = 0;
-  for (const w of words) sum += w;
-  if (addrSums.size >= 4096) addrSums.clear();
-  addrSums.set(addr, sum);
-  return sum;
-}
-
-/** The unfolded pseudo-header sum for a TCP segment of `length` bytes (protocol 6). */
-export function pseudoHeaderSum(p: PseudoHeader, length: number): number {
-  // IPv4 (RFC 9293 §3.1): src, dst, zero, PTCL, TCP length(16).
-  // IPv6 (RFC 8200 §8.1): src, dst, upper-layer length(32), zero(24), next header.
-  // Both reduce to the same one's-complement sum.
-  return addressSum(p.src) + addressSum(p.dst) + 6 + (length >>> 16) + (length & 0xffff);
+/**
+ * The unfolded pseudo-header sum for a TCP segment of `length` bytes: IPv4 (RFC 9293 §3.1)
+ * src, dst, zero, PTCL, TCP length; IPv6 (RFC 8200 §8.1) src, dst, upper-layer length,
+ * zero, next header. ip's helper parses (and caches) the address text; an address ip
+ * refuses (leading zeros, a zone id) is a RangeError, as any bad pseudo-header was here.
+ */
+function pseudoSum(p: PseudoHeader, length: number): number {
+  return pseudoHeaderSum(p.src, p.dst, IPPROTO_TCP, length);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -221,7 +156,7 @@ export function encodeSegment(s: TcpSegment, pseudo: PseudoHeader): Uint8Array {
     out.set(w.finish(), TCP_HEADER_LENGTH);
   }
   out.set(s.payload, hdrLen);
-  const ck = finishChecksum(sum16(out, pseudoHeaderSum(pseudo, total)));
+  const ck = finishChecksum(sum16(out, pseudoSum(pseudo, total)));
   out[16] = ck >> 8;
   out[17] = ck & 0xff;
   return out;
@@ -259,7 +194,7 @@ export function decodeSegment(bytes: Uint8Array, pseudo: PseudoHeader, opts?: De
     );
   }
   if (opts?.verifyChecksum !== false) {
-    const sum = finishChecksum(sum16(bytes, pseudoHeaderSum(pseudo, bytes.length)));
+    const sum = finishChecksum(sum16(bytes, pseudoSum(pseudo, bytes.length)));
     if (sum !== 0) throw new ParseError('tcp', 'checksum', 16, 'bad checksum');
   }
   let options: TcpOptions;

@@ -1,4 +1,4 @@
-import { IPPROTO_UDP, pseudoHeaderSum } from '@stepwire/ip';
+import { IPPROTO_UDP, type PseudoHeader, pseudoHeaderSum } from '@stepwire/ip';
 import { allocBytes, ByteReader, finishChecksum, ParseError, sum16 } from '@stepwire/wire';
 
 /**
@@ -30,15 +30,10 @@ export interface UdpHeader {
   checksum: number;
 }
 
-/**
- * The addresses of the IP header that carries the datagram. The checksum covers them
- * through the pseudo-header (RFC 768; RFC 8200 §8.1 for IPv6). The family follows from
- * the address text: IPv6 addresses contain ':'.
- */
-export interface PseudoHeader {
-  src: string;
-  dst: string;
-}
+// The addresses the checksum covers through the pseudo-header (RFC 768; RFC 8200 §8.1):
+// one type for every transport, from ip. Re-exported so callers of this codec need not
+// import ip for it.
+export type { PseudoHeader };
 
 export interface DecodeUdpOptions {
   /**
