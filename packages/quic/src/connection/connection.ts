@@ -187,6 +187,15 @@ export class QuicConnection {
   // ---- streams and flow control (RFC 9000 §2-§4) ----
   private readonly streamSet: StreamSet;
   private readonly pathResponses: Uint8Array[] = [];
+  /**
+   * PATH_CHALLENGEs that arrived from an address we do not send to (a probe of a new path
+   * that did not move us there): answered on the path they came from (RFC 9000 §8.2.2).
+   */
+  private readonly probeResponses: { data: Uint8Array; remote: RemoteAddress; budget: number }[] = [];
+  /** While handling a datagram from an address other than the current one: that address and the datagram's size. */
+  private arrivalElsewhere: { remote: RemoteAddress; size: number } | undefined = undefined;
+  /** Where the datagram pollTransmit last returned goes, when not to `remote` (a probe response). */
+  transmitRemote: RemoteAddress | undefined = undefined;
   // ---- DATAGRAM (RFC 9221) ----
   /** Payloads queued by sendDatagram: sent once, never again (RFC 9221 §5.2). */
   private readonly datagramsOut: Uint8Array[] = [];
@@ -513,14 +522,34 @@ export class QuicConnection {
     this.amplificationLeft(now);
     const { packets, error } = splitCoalescedPackets(datagram, this.localCidLength);
     let anyProcessed = false;
-    for (const bytes of packets) {
-      if (this.receivePacketBytes(bytes, now, true)) anyProcessed = true;
-      if (!this.isLive) return;
+    this.arrivalElsewhere = fromElsewhere && remote ? { remote, size: datagram.length } : undefined;
+    try {
+      for (const bytes of packets) {
+        if (this.receivePacketBytes(bytes, now, true)) anyProcessed = true;
+        if (!this.isLive) return;
+      }
+    } finally {
+      this.arrivalElsewhere = undefined;
     }
     if (error) this.drop(now, 'quic.rx.malformed', error.message);
     // RFC 9000 §9.3: the newest non-probing packet from a new address moves the path there.
-    if (fromElsewhere && remote && this.newestNonProbing && this.role === 'server' && this.handshakeConfirmed)
+    if (
+      fromElsewhere &&
+      remote &&
+      this.newestNonProbing &&
+      this.role === 'server' &&
+      this.handshakeConfirmed
+    ) {
       this.onPeerMoved(remote, datagram.length, now);
+      // Challenges from there are now answered on the current path, with the rest.
+      for (let i = this.probeResponses.length - 1; i >= 0; i--) {
+        const r = this.probeResponses[i];
+        if (r && sameAddress(r.remote, remote)) {
+          this.probeResponses.splice(i, 1);
+          if (this.pathResponses.length < MAX_PATH_RESPONSES) this.pathResponses.push(r.data);
+        }
+      }
+    }
     // §10.3.1: a datagram nothing in which could be processed may be a Stateless Reset.
     if (!anyProcessed && datagram.length >= MIN_STATELESS_RESET_LENGTH) {
       const tokens = this.cids.peerResetTokens;
@@ -785,8 +814,16 @@ export class QuicConnection {
         this.cids.onRetireConnectionId(f.sequenceNumber, this.peerCidLimit);
         return;
       case 'PATH_CHALLENGE':
-        // RFC 9000 §8.2.2: echo the data in a PATH_RESPONSE.
-        if (this.pathResponses.length < MAX_PATH_RESPONSES) this.pathResponses.push(f.data);
+        // RFC 9000 §8.2.2: echo the data in a PATH_RESPONSE, on the path the challenge came on.
+        if (this.arrivalElsewhere) {
+          if (this.probeResponses.length < MAX_PATH_RESPONSES)
+            this.probeResponses.push({
+              data: f.data,
+              remote: this.arrivalElsewhere.remote,
+              // §8.1, §9.3.1: an unvalidated path gets at most three times what arrived on it.
+              budget: AMPLIFICATION_FACTOR * this.arrivalElsewhere.size,
+            });
+        } else if (this.pathResponses.length < MAX_PATH_RESPONSES) this.pathResponses.push(f.data);
         return;
       case 'PATH_RESPONSE':
         // RFC 9000 §8.2.3: a response echoing our challenge validates the new path.
@@ -1084,8 +1121,11 @@ export class QuicConnection {
   // ======================================================================
 
   pollTransmit(now: number): Uint8Array | undefined {
+    this.transmitRemote = undefined;
     if (this.connState === 'closed' || this.connState === 'draining') return undefined;
     if (this.connState === 'closing') return this.closeDatagram(now);
+    const probe = this.probeResponseDatagram(now);
+    if (probe) return probe;
     // RFC 9002 §7.8: the window grows only while the sender uses it; with no stream data
     // waiting, acknowledgements of what little is in flight say nothing about capacity.
     this.recovery.cc.appOrFlowControlLimited = !this.streamSet.hasSendable && this.datagramsOut.length === 0;
@@ -1138,6 +1178,33 @@ export class QuicConnection {
     if (this.role === 'client' && parts.some((p) => p.space.name === 'Handshake'))
       this.discardSpace('Initial', now);
     return datagram;
+  }
+
+  /**
+   * RFC 9000 §8.2.2, §9.3.3: a PATH_RESPONSE to a challenge that came from another address
+   * goes back there, alone in a 1-RTT packet, padded to 1200 bytes when three times what
+   * arrived allows it (§8.2.1, §9.3.1); `transmitRemote` tells the endpoint where. Like every
+   * PATH_RESPONSE it is not sent again if lost (§8.2.2).
+   */
+  private probeResponseDatagram(now: number): Uint8Array | undefined {
+    const r = this.probeResponses.shift();
+    if (!r || !this.oneRtt) return undefined;
+    const space = this.spaces.ApplicationData;
+    const header = this.headerFor(space);
+    const overhead = this.headerLength(header) + AEAD_TAG_LENGTH;
+    const frames: Frame[] = [{ type: 'PATH_RESPONSE', data: r.data }];
+    let size = overhead + frameLength(frames[0] as Frame);
+    const target = Math.min(MIN_INITIAL_DATAGRAM, r.budget, this.config.maxDatagramSize);
+    if (size < target) {
+      addPadding(frames, target - size);
+      size = target;
+    }
+    this.transmitRemote = r.remote;
+    this.counters.inc('quic.path.probe-response');
+    return this.seal(
+      { space, header, frames, items: [], size, ackEliciting: true, padded: frames.length > 1 },
+      now,
+    );
   }
 
   /**

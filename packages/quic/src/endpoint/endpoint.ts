@@ -552,7 +552,8 @@ export class QuicEndpoint {
       this.afterConnection(entry);
       if (d) {
         this.next = (this.next + i + 1) % Math.max(1, this.entries.length);
-        return { datagram: d, remote: entry.conn.remote ?? entry.remote };
+        // A PATH_RESPONSE to a probe of another path goes back there (RFC 9000 §8.2.2).
+        return { datagram: d, remote: entry.conn.transmitRemote ?? entry.conn.remote ?? entry.remote };
       }
     }
     return undefined;
