@@ -104,6 +104,8 @@ describe('client migration over the simulated network (RFC 9000 §9)', () => {
         const conn = s.clientEp.connections[0];
         dcidBefore = conn?.remoteCid;
         d.rebind(s.cs2);
+        // The old path is gone for good: nothing may depend on it any more.
+        s.cs.close();
       }),
       120_000,
     );
@@ -113,6 +115,8 @@ describe('client migration over the simulated network (RFC 9000 §9)', () => {
     expect(dcidBefore).toBeDefined();
     expect(bytesEqual(r.conn.remoteCid, dcidBefore ?? new Uint8Array(0))).toBe(false);
     expect(r.conn.counters.get('quic.path.client-migrated')).toBe(1);
+    // Our PATH_CHALLENGE went out at once, not held behind the old path's bytes in flight (§9.4).
+    expect(r.conn.counters.get('quic.path.validation-failed')).toBe(0);
     // The server followed: it sends to the new port and validated it (§8.2, §9.3).
     const sconn = s.server.endpoint.connections[0];
     expect(sconn?.remote?.port).toBe(s.newPort);

@@ -1255,8 +1255,12 @@ export class QuicConnection {
     // confirmed no PTO covers 1-RTT packets (RFC 9002 §6.2.1), so unacknowledged 1-RTT bytes
     // filling the window could otherwise keep a lost Finished from ever being sent again.
     const windowed = space.name === 'ApplicationData';
+    // RFC 9000 §9.4: a new path starts with a fresh window while packets of the old one may
+    // still count as in flight; the PATH_CHALLENGE that validates it must not wait for them
+    // (it is a probe, like a PTO's, RFC 9002 §7.5).
+    const challenging = windowed && !zeroRtt && this.pathChallenge !== undefined && !this.pathChallenge.sent;
     const cwndLeft =
-      probing || !windowed
+      probing || challenging || !windowed
         ? left
         : this.paced
           ? 0
