@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { type Field, listTokens } from '../codec.ts';
+import { type Field, listTokens, sameName } from '../codec.ts';
 import type { Http1Connection } from '../connection.ts';
 import type { ResponseChannel } from '../messages.ts';
 import type { HttpServer } from './server.ts';
@@ -55,13 +55,11 @@ export class H1ResponseChannel implements ResponseChannel {
     for (const [n] of fields) {
       const l = n.length;
       if (l === 14 || l === 17) {
-        const lower = n.toLowerCase();
-        if (lower === 'content-length' || lower === 'transfer-encoding') framed = true;
+        if (sameName(n, 'content-length') || sameName(n, 'transfer-encoding')) framed = true;
       } else if (l === 10) {
         // 'connection' and 'keep-alive' are both ten letters
-        const lower = n.toLowerCase();
-        if (lower === 'connection') hasConnection = true;
-        else if (lower === 'keep-alive') hasKeepAlive = true;
+        if (sameName(n, 'connection')) hasConnection = true;
+        else if (sameName(n, 'keep-alive')) hasKeepAlive = true;
       }
     }
     if (!framed && status !== 204 && status !== 304) {
