@@ -189,6 +189,17 @@ describe('DATAGRAM frames (RFC 9221)', () => {
     expect(p.got.server).toEqual([tag(2), tag(3), tag(4)]);
   });
 
+  it('a queued datagram that no longer fits is dropped, not left to block the ones behind it', () => {
+    const p = pair(11, {}, { maxDatagramFrameSize: 1200 });
+    p.client.sendDatagram(new Uint8Array(500));
+    p.client.sendDatagram(tag(1));
+    // What fits shrank after queueing (here: the limit; in practice a longer connection ID).
+    p.client.peerParams = { ...p.client.peerParams, max_datagram_frame_size: 200 };
+    drive(p, p.now, p.now + 100, 0);
+    expect(p.got.server).toEqual([tag(1)]);
+    expect(p.client.counters.get('quic.tx.datagram.dropped')).toBe(1);
+  });
+
   it('a DATAGRAM frame when we did not advertise max_datagram_frame_size is a PROTOCOL_VIOLATION (RFC 9221 §3)', () => {
     const p = pair(9, {}, {});
     // A peer that sends anyway: the client believes the server advertised support.

@@ -1347,8 +1347,16 @@ export class QuicConnection {
     // RFC 9221 §5: DATAGRAM frames go in 1-RTT packets, each once; no record is kept, so a
     // lost one is not sent again (§5.2). They come before stream data: they are the ones that go stale.
     if (space.name === 'ApplicationData' && this.handshakeComplete && !zeroRtt) {
+      const fits = this.maxDatagramPayload;
       for (;;) {
         const data = this.datagramsOut[0];
+        // One that can no longer fit any packet (the peer's new connection ID is longer) would
+        // hold up every one behind it: it is dropped, as an unreliable datagram may be.
+        if (data && data.length > fits) {
+          this.datagramsOut.shift();
+          this.counters.inc('quic.tx.datagram.dropped');
+          continue;
+        }
         if (!data || !add({ type: 'DATAGRAM', hasLength: true, data }, undefined)) break;
         this.datagramsOut.shift();
         this.counters.inc('quic.tx.datagram');
