@@ -193,7 +193,11 @@ export class HttpServer extends EventEmitter {
     const host = typeof args[1] === 'string' ? args[1] : undefined;
     this.closing = false;
     // allowHalfOpen as node:http: a client's FIN does not cut the response in progress.
-    const srv = net.createServer({ allowHalfOpen: true }, (s) => this.handle(s));
+    // noDelay here too: net.Server sets it on the handle as it accepts, so acceptHttp1's
+    // setNoDelay finds it done (no second trip through Socket.setNoDelay per connection).
+    const srv = net.createServer({ allowHalfOpen: true, noDelay: this.options.noDelay !== false }, (s) =>
+      this.handle(s),
+    );
     this.netServer = srv;
     srv.on('error', (e) => this.emit('error', e));
     srv.listen(port, host, () => {
