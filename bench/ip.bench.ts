@@ -113,15 +113,15 @@ export const ipBenchmarks: Benchmark[] = [
     async run() {
       const payload = new Uint8Array(64);
       const pseudo = { src: SRC, dst: DST };
-      const wire = encodeIpv4(packet(encodeUdp({ sourcePort: 1234, destinationPort: 7, payload }, pseudo)));
+      const wire = encodeIpv4(packet(encodeUdp({ srcPort: 1234, dstPort: 7, payload }, pseudo)));
       let sink = 0;
       const enc = rate(() => {
-        const udp = encodeUdp({ sourcePort: 1234, destinationPort: 7, payload }, pseudo);
+        const udp = encodeUdp({ srcPort: 1234, dstPort: 7, payload }, pseudo);
         sink ^= encodeIpv4(packet(udp)).length;
       });
       const dec = rate(() => {
         const ip = decodeIpv4(wire);
-        sink ^= decodeUdp(ip.payload, ip).sourcePort;
+        sink ^= decodeUdp(ip.payload, ip).srcPort;
       });
       if (sink === -1) console.log(sink);
       return [

@@ -507,7 +507,7 @@ add('h1-connection', 'http10-close', framed(ascii('GET / HTTP/1.0\r\n\r\n')));
     framed(...fragmentIpv6(v6p(58, echo6), 1280, 9).map((f) => pkt(encodeIpv6(f), 1))),
   );
   const udpFromUs = encodeUdp(
-    { sourcePort: 5000, destinationPort: 53, payload: new Uint8Array(8) },
+    { srcPort: 5000, dstPort: 53, payload: new Uint8Array(8) },
     { src: HOST_V4, dst: peer4 },
   );
   const quoted4 = encodeIpv4(v4(17, udpFromUs, { src: HOST_V4, dst: peer4 }));
@@ -545,10 +545,7 @@ add('h1-connection', 'http10-close', framed(ascii('GET / HTTP/1.0\r\n\r\n')));
         encodeIpv4(
           v4(
             17,
-            encodeUdp(
-              { sourcePort: 1, destinationPort: 9, payload: new Uint8Array(4) },
-              { src: peer4, dst: HOST_V4 },
-            ),
+            encodeUdp({ srcPort: 1, dstPort: 9, payload: new Uint8Array(4) }, { src: peer4, dst: HOST_V4 }),
           ),
         ),
       ),
@@ -558,10 +555,7 @@ add('h1-connection', 'http10-close', framed(ascii('GET / HTTP/1.0\r\n\r\n')));
   const quoted6 = encodeIpv6(
     v6p(
       17,
-      encodeUdp(
-        { sourcePort: 5000, destinationPort: 53, payload: new Uint8Array(8) },
-        { src: HOST_V6, dst: peer6 },
-      ),
+      encodeUdp({ srcPort: 5000, dstPort: 53, payload: new Uint8Array(8) }, { src: HOST_V6, dst: peer6 }),
       { src: HOST_V6, dst: peer6 },
     ),
   );

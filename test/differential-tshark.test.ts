@@ -320,8 +320,8 @@ describe(`tshark decodes our packets to our field values (fast-check seed ${SEED
         },
         `frame ${i + 1}`,
       ).toEqual({
-        src: String(u.sourcePort),
-        dst: String(u.destinationPort),
+        src: String(u.srcPort),
+        dst: String(u.dstPort),
         len: String(8 + u.payload.length),
         checksum: GOOD,
       });

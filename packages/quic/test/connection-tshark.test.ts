@@ -33,10 +33,7 @@ const SERVER = { addr: '198.18.0.2', port: 443 };
 /** IPv4 (RFC 791) + UDP around one datagram, for a LINKTYPE_RAW pcap. */
 function ipUdp(payload: Uint8Array, fromClient: boolean): Uint8Array {
   const [src, dst] = fromClient ? [CLIENT, SERVER] : [SERVER, CLIENT];
-  const udp = encodeUdp(
-    { sourcePort: src.port, destinationPort: dst.port, payload },
-    { src: src.addr, dst: dst.addr },
-  );
+  const udp = encodeUdp({ srcPort: src.port, dstPort: dst.port, payload }, { src: src.addr, dst: dst.addr });
   const ip = new Uint8Array(20);
   ip[0] = 0x45;
   ip[2] = (20 + udp.length) >> 8;

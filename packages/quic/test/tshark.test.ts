@@ -32,7 +32,7 @@ const SERVER = { addr: [198, 18, 0, 2], port: 443 };
 function ipUdp(payload: Uint8Array, fromClient: boolean): Uint8Array {
   const [src, dst] = fromClient ? [CLIENT, SERVER] : [SERVER, CLIENT];
   const udp = encodeUdp(
-    { sourcePort: src.port, destinationPort: dst.port, payload },
+    { srcPort: src.port, dstPort: dst.port, payload },
     { src: src.addr.join('.'), dst: dst.addr.join('.') },
   );
   const ip = new Uint8Array(20);

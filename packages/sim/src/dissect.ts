@@ -80,7 +80,7 @@ function transport(version: 4 | 6, protocol: number, payload: Uint8Array, src: s
   try {
     if (protocol === IPPROTO_UDP) {
       const d = decodeUdp(payload, { src, dst });
-      return `UDP ${d.sourcePort}→${d.destinationPort} len=${d.payload.length}`;
+      return `UDP ${d.srcPort}→${d.dstPort} len=${d.payload.length}`;
     }
     if (protocol === IPPROTO_TCP) {
       const s = decodeSegment(payload, { src, dst });

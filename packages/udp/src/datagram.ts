@@ -17,15 +17,15 @@ import { allocBytes, ByteReader, finishChecksum, ParseError, sum16 } from '@step
  * decoder checks them. That keeps decode(encode(x)) equal to x.
  */
 export interface UdpDatagram {
-  sourcePort: number;
-  destinationPort: number;
+  srcPort: number;
+  dstPort: number;
   payload: Uint8Array;
 }
 
 /** The header as it sits on the wire, for traces and for datagrams quoted in ICMP errors. */
 export interface UdpHeader {
-  sourcePort: number;
-  destinationPort: number;
+  srcPort: number;
+  dstPort: number;
   length: number;
   checksum: number;
 }
@@ -68,8 +68,8 @@ export function isIpv6Pseudo(pseudo: PseudoHeader): boolean {
  * received bytes.
  */
 export function encodeUdp(d: UdpDatagram, pseudo: PseudoHeader): Uint8Array {
-  checkPort(d.sourcePort, 'sourcePort');
-  checkPort(d.destinationPort, 'destinationPort');
+  checkPort(d.srcPort, 'srcPort');
+  checkPort(d.dstPort, 'dstPort');
   const length = UDP_HEADER_LENGTH + d.payload.length;
   if (length > 0xffff) {
     throw new RangeError(
@@ -77,10 +77,10 @@ export function encodeUdp(d: UdpDatagram, pseudo: PseudoHeader): Uint8Array {
     );
   }
   const out = allocBytes(length);
-  out[0] = d.sourcePort >>> 8;
-  out[1] = d.sourcePort & 0xff;
-  out[2] = d.destinationPort >>> 8;
-  out[3] = d.destinationPort & 0xff;
+  out[0] = d.srcPort >>> 8;
+  out[1] = d.srcPort & 0xff;
+  out[2] = d.dstPort >>> 8;
+  out[3] = d.dstPort & 0xff;
   out[4] = length >>> 8;
   out[5] = length & 0xff;
   // The checksum field is zero while summing (RFC 768).
@@ -100,8 +100,8 @@ export function encodeUdp(d: UdpDatagram, pseudo: PseudoHeader): Uint8Array {
 export function decodeUdpHeader(bytes: Uint8Array): UdpHeader {
   const r = new ByteReader(bytes, LAYER);
   return {
-    sourcePort: r.u16('sourcePort'),
-    destinationPort: r.u16('destinationPort'),
+    srcPort: r.u16('srcPort'),
+    dstPort: r.u16('dstPort'),
     length: r.u16('length'),
     checksum: r.u16('checksum'),
   };
@@ -123,8 +123,8 @@ export function decodeUdp(bytes: Uint8Array, pseudo: PseudoHeader, opts?: Decode
   if (bytes.length < UDP_HEADER_LENGTH) {
     throw new ParseError(LAYER, 'header', bytes.length, `needs 8 bytes, ${bytes.length} present`);
   }
-  const sourcePort = (bytes[0]! << 8) | bytes[1]!;
-  const destinationPort = (bytes[2]! << 8) | bytes[3]!;
+  const srcPort = (bytes[0]! << 8) | bytes[1]!;
+  const dstPort = (bytes[2]! << 8) | bytes[3]!;
   const length = (bytes[4]! << 8) | bytes[5]!;
   const checksum = (bytes[6]! << 8) | bytes[7]!;
   if (length < UDP_HEADER_LENGTH) {
@@ -149,7 +149,7 @@ export function decodeUdp(bytes: Uint8Array, pseudo: PseudoHeader, opts?: Decode
       );
     }
   }
-  return { sourcePort, destinationPort, payload: datagram.subarray(UDP_HEADER_LENGTH) };
+  return { srcPort, dstPort, payload: datagram.subarray(UDP_HEADER_LENGTH) };
 }
 
 function checkPort(p: number, name: string): void {

@@ -267,14 +267,14 @@ export class Udp implements IpProtocolHandler {
       return;
     }
     const family: AddressFamily = d.version === 4 ? 'IPv4' : 'IPv6';
-    const sock = this.lookup(family, d.dst, dg.destinationPort, d.src, dg.sourcePort);
+    const sock = this.lookup(family, d.dst, dg.dstPort, d.src, dg.srcPort);
     if (!sock) {
       const answer = !isMulticastOrBroadcast(d.dst);
       countDrop(stack.counters, stack.trace, 'udp.drop.no-port', () => ({
         t: stack.clock.now(),
         host: stack.name,
         layer: 'udp',
-        summary: `UDP ${dg.sourcePort}→${dg.destinationPort} len=${dg.payload.length} no socket${answer ? ', port unreachable' : ''}`,
+        summary: `UDP ${dg.srcPort}→${dg.dstPort} len=${dg.payload.length} no socket${answer ? ', port unreachable' : ''}`,
         fields: this.fields(d.src, d.dst, d.payload, dg.payload.length),
         rfc: 'RFC 1122 §4.1.3.1',
       }));
@@ -289,12 +289,12 @@ export class Udp implements IpProtocolHandler {
         host: stack.name,
         layer: 'udp',
         dir: 'in',
-        summary: `UDP ${dg.sourcePort}→${dg.destinationPort} len=${dg.payload.length}`,
+        summary: `UDP ${dg.srcPort}→${dg.dstPort} len=${dg.payload.length}`,
         fields: this.fields(d.src, d.dst, d.payload, dg.payload.length),
         rfc: RFC_768,
       });
     }
-    sock.deliver(dg.payload, d.src, dg.sourcePort);
+    sock.deliver(dg.payload, d.src, dg.srcPort);
   }
 
   receiveIcmpError(e: IcmpErrorReport): void {
@@ -304,10 +304,10 @@ export class Udp implements IpProtocolHandler {
       return;
     }
     // The quoted datagram is one this host sent: its source is our socket, its destination the peer.
-    const sourcePort = (e.quoted[0]! << 8) | e.quoted[1]!;
-    const destinationPort = (e.quoted[2]! << 8) | e.quoted[3]!;
+    const srcPort = (e.quoted[0]! << 8) | e.quoted[1]!;
+    const dstPort = (e.quoted[2]! << 8) | e.quoted[3]!;
     const family: AddressFamily = e.version === 4 ? 'IPv4' : 'IPv6';
-    const sock = this.lookup(family, e.src, sourcePort, e.dst, destinationPort);
+    const sock = this.lookup(family, e.src, srcPort, e.dst, dstPort);
     // RFC 1122 §4.1.3.3: UDP passes ICMP errors up; hard ones reach the socket, soft ones
     // (a transient routing problem, a smaller path MTU) are only counted.
     const [code, hard] = classifyIcmp(e);
@@ -319,7 +319,7 @@ export class Udp implements IpProtocolHandler {
         host: stack.name,
         layer: 'udp',
         dir: sock ? 'local' : 'drop',
-        summary: `UDP ${sourcePort}→${destinationPort} ICMP ${e.kind} code ${e.code} from ${e.reporter}: ${code}${hard ? '' : ' (soft, not reported)'}${sock ? '' : ', no socket'}`,
+        summary: `UDP ${srcPort}→${dstPort} ICMP ${e.kind} code ${e.code} from ${e.reporter}: ${code}${hard ? '' : ' (soft, not reported)'}${sock ? '' : ', no socket'}`,
         fields: { kind: e.kind, code: e.code, reporter: e.reporter, src: e.src, dst: e.dst, errno: code },
         reason: counter,
         rfc: 'RFC 1122 §4.1.3.3',
@@ -332,7 +332,7 @@ export class Udp implements IpProtocolHandler {
       stack.counters.inc('udp.icmp.unreported');
       return;
     }
-    const err = systemError('recvmsg', code, e.dst, destinationPort);
+    const err = systemError('recvmsg', code, e.dst, dstPort);
     err.icmp = { kind: e.kind, code: e.code, reporter: e.reporter };
     sock.emit('error', err);
   }
@@ -342,7 +342,7 @@ export class Udp implements IpProtocolHandler {
     const stack = this.stack;
     const src = s.localAddress !== s.familyInfo.any ? s.localAddress : stack.sourceFor(dst);
     if (src === undefined) return this.txError('ENETUNREACH', s, payload, dst, port, 'no source address');
-    const bytes = encodeUdp({ sourcePort: s.localPort, destinationPort: port, payload }, { src, dst });
+    const bytes = encodeUdp({ srcPort: s.localPort, dstPort: port, payload }, { src, dst });
     if (stack.trace.enabled) {
       stack.trace.emit({
         t: stack.clock.now(),
@@ -374,7 +374,7 @@ export class Udp implements IpProtocolHandler {
       host: stack.name,
       layer: 'udp',
       summary: `UDP ${s.localPort}→${port} len=${payload.length} not sent: ${why} (${code})`,
-      fields: { dst, destinationPort: port, error: why },
+      fields: { dst, dstPort: port, error: why },
     }));
     return systemError('send', code, dst, port);
   }
@@ -383,8 +383,8 @@ export class Udp implements IpProtocolHandler {
     return {
       src,
       dst,
-      sourcePort: (wire[0]! << 8) | wire[1]!,
-      destinationPort: (wire[2]! << 8) | wire[3]!,
+      srcPort: (wire[0]! << 8) | wire[1]!,
+      dstPort: (wire[2]! << 8) | wire[3]!,
       length: (wire[4]! << 8) | wire[5]!,
       checksum: (wire[6]! << 8) | wire[7]!,
       payloadLength,

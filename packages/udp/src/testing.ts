@@ -7,8 +7,8 @@ export const arbitraryPort: fc.Arbitrary<number> = fc.integer({ min: 0, max: 0xf
 /** A UDP datagram; payloads are short by default (parsers' edge cases live there). */
 export const arbitraryUdpDatagramOf = (maxPayload = 512): fc.Arbitrary<UdpDatagram> =>
   fc.record({
-    sourcePort: arbitraryPort,
-    destinationPort: arbitraryPort,
+    srcPort: arbitraryPort,
+    dstPort: arbitraryPort,
     payload: fc.uint8Array({ minLength: 0, maxLength: maxPayload }),
   });
 

@@ -56,7 +56,7 @@ describe('UDP codec vectors', () => {
   for (const v of vectors) {
     it(`decodes and re-encodes the Scapy datagram: ${v.name}`, () => {
       const d = decodeUdp(fromHex(v.hex), v.pseudo);
-      expect(d).toEqual({ sourcePort: v.sp, destinationPort: v.dp, payload: utf8(v.data) });
+      expect(d).toEqual({ srcPort: v.sp, dstPort: v.dp, payload: utf8(v.data) });
       expect(toHex(encodeUdp(d, v.pseudo))).toBe(v.hex);
     });
   }
@@ -65,13 +65,10 @@ describe('UDP codec vectors', () => {
     for (const pseudo of [V4, V6]) {
       // With payload 0x0000 the checksum is c; a payload word equal to c brings the sum to
       // 0xffff, so the computed checksum becomes 0.
-      const probe = encodeUdp(
-        { sourcePort: 1000, destinationPort: 2000, payload: new Uint8Array(2) },
-        pseudo,
-      );
+      const probe = encodeUdp({ srcPort: 1000, dstPort: 2000, payload: new Uint8Array(2) }, pseudo);
       const c = (probe[6]! << 8) | probe[7]!;
       const payload = new Uint8Array([c >> 8, c & 0xff]);
-      const wire = encodeUdp({ sourcePort: 1000, destinationPort: 2000, payload }, pseudo);
+      const wire = encodeUdp({ srcPort: 1000, dstPort: 2000, payload }, pseudo);
       const zeroed = wire.slice();
       zeroed[6] = 0;
       zeroed[7] = 0;
@@ -82,21 +79,21 @@ describe('UDP codec vectors', () => {
   });
 
   it('accepts a zero checksum over IPv4 (RFC 768: none computed)', () => {
-    const wire = encodeUdp({ sourcePort: 5, destinationPort: 6, payload: utf8('abc') }, V4);
+    const wire = encodeUdp({ srcPort: 5, dstPort: 6, payload: utf8('abc') }, V4);
     wire[6] = 0;
     wire[7] = 0;
     expect(decodeUdp(wire, V4).payload).toEqual(utf8('abc'));
   });
 
   it('rejects a zero checksum over IPv6 (RFC 8200 §8.1)', () => {
-    const wire = encodeUdp({ sourcePort: 5, destinationPort: 6, payload: utf8('abc') }, V6);
+    const wire = encodeUdp({ srcPort: 5, dstPort: 6, payload: utf8('abc') }, V6);
     wire[6] = 0;
     wire[7] = 0;
     expect(() => decodeUdp(wire, V6)).toThrow(expect.objectContaining({ field: 'checksum', layer: 'udp' }));
   });
 
   it('rejects a wrong checksum with field "checksum", and the skip option accepts it', () => {
-    const wire = encodeUdp({ sourcePort: 5, destinationPort: 6, payload: utf8('abc') }, V4);
+    const wire = encodeUdp({ srcPort: 5, dstPort: 6, payload: utf8('abc') }, V4);
     wire[9] = wire[9]! ^ 0x01;
     let err: unknown;
     try {
@@ -111,12 +108,12 @@ describe('UDP codec vectors', () => {
   });
 
   it('verifies the checksum against the addresses (pseudo-header)', () => {
-    const wire = encodeUdp({ sourcePort: 5, destinationPort: 6, payload: utf8('abc') }, V4);
+    const wire = encodeUdp({ srcPort: 5, dstPort: 6, payload: utf8('abc') }, V4);
     expect(() => decodeUdp(wire, { src: '198.18.0.1', dst: '198.18.0.3' })).toThrow(ParseError);
   });
 
   it('checks the Length field: below 8 and beyond the buffer are errors', () => {
-    const wire = encodeUdp({ sourcePort: 5, destinationPort: 6, payload: utf8('abcd') }, V4);
+    const wire = encodeUdp({ srcPort: 5, dstPort: 6, payload: utf8('abcd') }, V4);
     const short = wire.slice();
     short[4] = 0;
     short[5] = 7;
@@ -128,13 +125,13 @@ describe('UDP codec vectors', () => {
   });
 
   it('ignores bytes after Length (as Linux and BSD trim them), checksum over Length bytes only', () => {
-    const wire = encodeUdp({ sourcePort: 5, destinationPort: 6, payload: utf8('abcd') }, V4);
+    const wire = encodeUdp({ srcPort: 5, dstPort: 6, payload: utf8('abcd') }, V4);
     const padded = concatBytes(wire, utf8('junk'));
     expect(decodeUdp(padded, V4).payload).toEqual(utf8('abcd'));
   });
 
   it('returns the payload as a view into the input', () => {
-    const wire = encodeUdp({ sourcePort: 5, destinationPort: 6, payload: utf8('abcd') }, V6);
+    const wire = encodeUdp({ srcPort: 5, dstPort: 6, payload: utf8('abcd') }, V6);
     const d = decodeUdp(wire, V6);
     expect(d.payload.buffer).toBe(wire.buffer);
     expect(d.payload.byteOffset).toBe(wire.byteOffset + 8);
@@ -142,13 +139,13 @@ describe('UDP codec vectors', () => {
 
   it('encodes the largest payload and refuses one byte more', () => {
     const max = new Uint8Array(UDP_MAX_PAYLOAD).fill(0xa5);
-    const wire = encodeUdp({ sourcePort: 1, destinationPort: 2, payload: max }, V6);
+    const wire = encodeUdp({ srcPort: 1, dstPort: 2, payload: max }, V6);
     expect(wire.length).toBe(0xffff);
     expect(decodeUdp(wire, V6).payload.length).toBe(UDP_MAX_PAYLOAD);
     expect(() =>
-      encodeUdp({ sourcePort: 1, destinationPort: 2, payload: new Uint8Array(UDP_MAX_PAYLOAD + 1) }, V6),
+      encodeUdp({ srcPort: 1, dstPort: 2, payload: new Uint8Array(UDP_MAX_PAYLOAD + 1) }, V6),
     ).toThrow(RangeError);
-    expect(() => encodeUdp({ sourcePort: 65536, destinationPort: 2, payload: max }, V6)).toThrow(RangeError);
+    expect(() => encodeUdp({ srcPort: 65536, dstPort: 2, payload: max }, V6)).toThrow(RangeError);
   });
 });
 

@@ -217,10 +217,7 @@ describe('UDP over two real Hosts', () => {
     s.bind(4242);
     const got: string[] = [];
     s.on('message', (m) => got.push(m.toString()));
-    const udp = encodeUdp(
-      { sourcePort: 1, destinationPort: 4242, payload: Buffer.from('ok') },
-      { src: A4, dst: B4 },
-    );
+    const udp = encodeUdp({ srcPort: 1, dstPort: 4242, payload: Buffer.from('ok') }, { src: A4, dst: B4 });
     const ip = (p: Uint8Array) =>
       encodeIpv4({
         dscp: 0,

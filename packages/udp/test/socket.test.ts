@@ -76,10 +76,7 @@ describe('UDP sockets over a fake IpStack', () => {
   it('the echo service ignores a datagram from source port 0 (RFC 768: no reply wanted)', () => {
     const { clock, a, b, ub } = pair();
     const echo = udpEcho(ub, 7, ['udp4']);
-    const payload = encodeUdp(
-      { sourcePort: 0, destinationPort: 7, payload: utf8('q') },
-      { src: A4, dst: B4 },
-    );
+    const payload = encodeUdp({ srcPort: 0, dstPort: 7, payload: utf8('q') }, { src: A4, dst: B4 });
     expect(() =>
       b.deliver({ version: 4, src: A4, dst: B4, protocol: 17, ttl: 64, payload, original: payload }),
     ).not.toThrow();
@@ -95,10 +92,7 @@ describe('UDP sockets over a fake IpStack', () => {
     udpEcho(ua, 7, ['udp4']);
     udpEcho(ub, 7, ['udp4']);
     // A datagram forged as coming from A's echo port reaches B's echo service.
-    const payload = encodeUdp(
-      { sourcePort: 7, destinationPort: 7, payload: utf8('loop') },
-      { src: A4, dst: B4 },
-    );
+    const payload = encodeUdp({ srcPort: 7, dstPort: 7, payload: utf8('loop') }, { src: A4, dst: B4 });
     b.deliver({ version: 4, src: A4, dst: B4, protocol: 17, ttl: 64, payload, original: payload });
     expect(clock.runUntilIdle(Number.POSITIVE_INFINITY, 1000)).toBeLessThan(1000);
     expect(b.counters.get('udp.echo.loop-guard')).toBe(1);
@@ -335,10 +329,7 @@ describe('UDP sockets over a fake IpStack', () => {
       [B4, '224.0.0.251'],
       [B6, 'ff02::fb'],
     ] as const) {
-      const payload = encodeUdp(
-        { sourcePort: 5353, destinationPort: 5353, payload: utf8('q') },
-        { src, dst },
-      );
+      const payload = encodeUdp({ srcPort: 5353, dstPort: 5353, payload: utf8('q') }, { src, dst });
       a.deliver({
         version: src.includes(':') ? 6 : 4,
         src,
@@ -492,7 +483,7 @@ describe('UDP sockets over a fake IpStack', () => {
     const got = collect(s);
     const drops: TraceEvent[] = [];
     a.trace.on((e) => e.dir === 'drop' && drops.push(e));
-    const good = encodeUdp({ sourcePort: 1, destinationPort: 9, payload: utf8('abc') }, { src: B4, dst: A4 });
+    const good = encodeUdp({ srcPort: 1, dstPort: 9, payload: utf8('abc') }, { src: B4, dst: A4 });
     const badSum = good.slice();
     badSum[8] = badSum[8]! ^ 0xff;
     const badLen = good.slice();
@@ -516,10 +507,7 @@ describe('UDP sockets over a fake IpStack', () => {
     const s = ua.createSocket('udp4');
     const port = s.bindSync(0).port;
     const errs = errors(s);
-    const quoted = encodeUdp(
-      { sourcePort: port, destinationPort: 9, payload: new Uint8Array() },
-      { src: A4, dst: B4 },
-    );
+    const quoted = encodeUdp({ srcPort: port, dstPort: 9, payload: new Uint8Array() }, { src: A4, dst: B4 });
     const base = { version: 4 as const, reporter: '198.18.0.9', src: A4, dst: B4, protocol: 17, quoted };
     a.icmpError({ ...base, kind: 'time-exceeded', code: 0 });
     a.icmpError({ ...base, kind: 'packet-too-big', code: 4, mtu: 1280 });
@@ -529,20 +517,14 @@ describe('UDP sockets over a fake IpStack', () => {
     expect(a.counters.get('udp.icmp.soft')).toBe(3);
     const quiet = ua.createSocket('udp4');
     const qport = quiet.bindSync(0).port;
-    const q = encodeUdp(
-      { sourcePort: qport, destinationPort: 9, payload: new Uint8Array() },
-      { src: A4, dst: B4 },
-    );
+    const q = encodeUdp({ srcPort: qport, dstPort: 9, payload: new Uint8Array() }, { src: A4, dst: B4 });
     expect(() => a.icmpError({ ...base, quoted: q, kind: 'unreachable', code: 3 })).not.toThrow();
     expect(a.counters.get('udp.icmp.unreported')).toBe(1);
     a.icmpError({ ...base, quoted: q.subarray(0, 3), kind: 'unreachable', code: 3 });
     expect(a.counters.get('udp.icmp.malformed')).toBe(1);
     a.icmpError({
       ...base,
-      quoted: encodeUdp(
-        { sourcePort: 1, destinationPort: 9, payload: new Uint8Array() },
-        { src: A4, dst: B4 },
-      ),
+      quoted: encodeUdp({ srcPort: 1, dstPort: 9, payload: new Uint8Array() }, { src: A4, dst: B4 }),
       kind: 'unreachable',
       code: 3,
     });
@@ -654,7 +636,7 @@ describe('demultiplexing against a model', () => {
           const before = all.map((m) => m.got);
           const noPort = a.counters.get('udp.drop.no-port');
           const payload = encodeUdp(
-            { sourcePort: o.sport, destinationPort: o.dport, payload: utf8('m') },
+            { srcPort: o.sport, dstPort: o.dport, payload: utf8('m') },
             { src: o.src, dst: o.dst },
           );
           a.deliver({

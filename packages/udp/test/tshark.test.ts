@@ -113,8 +113,8 @@ describe('UDP codec against tshark', () => {
       const [d] = cases[i]! as [UdpDatagram, PseudoHeader];
       // Status 1 = PROTO_CHECKSUM_E_GOOD in Wireshark's proto.h.
       expect(row).toEqual([
-        String(d.sourcePort),
-        String(d.destinationPort),
+        String(d.srcPort),
+        String(d.dstPort),
         String(d.payload.length + 8),
         '1',
         toHex(d.payload),
@@ -123,7 +123,7 @@ describe('UDP codec against tshark', () => {
   });
 
   it('tshark agrees on a bad checksum, and on zero meaning "none" (IPv4) or illegal (IPv6)', () => {
-    const d: UdpDatagram = { sourcePort: 40000, destinationPort: 40001, payload: new Uint8Array([1, 2, 3]) };
+    const d: UdpDatagram = { srcPort: 40000, dstPort: 40001, payload: new Uint8Array([1, 2, 3]) };
     const v4: PseudoHeader = { src: '198.18.0.1', dst: '198.18.0.2' };
     const v6: PseudoHeader = { src: 'fd00:5757::1', dst: 'fd00:5757::2' };
     const bad = encodeUdp(d, v4);

@@ -93,7 +93,7 @@ export function packetFacts(ip: Uint8Array, options: FactsOptions = {}): PacketF
       out.tcp = { seq: s.seq >>> 0, len: s.payload.length, win: s.window, flags: s.flags };
     } else if (protocol === IPPROTO_UDP) {
       const d = decodeUdp(payload, { src, dst }, { verifyChecksum: verify });
-      out.flow = flowKey('udp', src, d.sourcePort, dst, d.destinationPort);
+      out.flow = flowKey('udp', src, d.srcPort, dst, d.dstPort);
     } else if (protocol === IPPROTO_ICMP && version === 4) {
       decodeIcmpv4(payload, { verifyChecksum: verify });
     } else if (protocol === IPPROTO_ICMPV6 && version === 6) {
