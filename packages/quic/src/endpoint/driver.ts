@@ -117,13 +117,17 @@ export class QuicDriver {
       do {
         this.again = false;
         for (let c = this.endpoint.accept(); c; c = this.endpoint.accept()) this.opts.onConnection?.(c);
-        for (const conn of this.endpoint.connections) {
+        for (const conn of [...this.endpoint.connections, ...this.endpoint.takeForgotten()]) {
           for (let e = conn.pollEvent(); e; e = conn.pollEvent()) this.opts.onEvent?.(conn, e);
         }
         const now = this.clock.now();
         for (let t = this.endpoint.pollTransmit(now); t; t = this.endpoint.pollTransmit(now)) {
           this.datagramsOut++;
           this.current.send(t.datagram, t.remote.port, t.remote.address);
+        }
+        // A connection that drained while sending is forgotten at once: its last events now.
+        for (const conn of this.endpoint.takeForgotten()) {
+          for (let e = conn.pollEvent(); e; e = conn.pollEvent()) this.opts.onEvent?.(conn, e);
         }
       } while (this.again && !this.closed);
     } finally {

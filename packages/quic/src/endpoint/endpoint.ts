@@ -106,6 +106,9 @@ function defaultRandom(n: number): Uint8Array {
   return webcrypto.getRandomValues(new Uint8Array(n));
 }
 
+/** Forgotten connections kept for their last events until a driver takes them. */
+const MAX_FORGOTTEN = 1024;
+
 export class QuicEndpoint {
   readonly counters = new Counters();
   private readonly qc: QuicCrypto;
@@ -536,6 +539,22 @@ export class QuicEndpoint {
     for (const k of entry.keys) if (this.byCid.get(k) === entry) this.byCid.delete(k);
     const i = this.entries.indexOf(entry);
     if (i >= 0) this.entries.splice(i, 1);
+    // Its last events (the 'closed' of an idle timeout, say) may not be read yet: a driver
+    // takes them from here. Bounded, for a user who never asks.
+    this.forgotten.push(entry.conn);
+    if (this.forgotten.length > MAX_FORGOTTEN) this.forgotten.shift();
+  }
+
+  private forgotten: QuicConnection[] = [];
+
+  /**
+   * Connections forgotten (drained) since the last call, so their final events can still be
+   * polled: a connection that times out is drained and forgotten in the same handleTimeout.
+   */
+  takeForgotten(): QuicConnection[] {
+    const f = this.forgotten;
+    this.forgotten = [];
+    return f;
   }
 
   // ---- sending and timers ----
