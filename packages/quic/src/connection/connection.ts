@@ -370,6 +370,7 @@ export class QuicConnection {
   stats(): Record<string, unknown> {
     return {
       state: this.connState,
+      congestion: this.congestion,
       streams: this.streamSet.size,
       bytesInFlight: this.recovery.bytesInFlight,
       cwnd: Math.round(this.recovery.cc.congestionWindow),

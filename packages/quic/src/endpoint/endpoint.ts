@@ -55,6 +55,9 @@ export interface QuicServerConfig {
   retry?: boolean;
   /** Connections held at once; Initials beyond it are dropped (counted). */
   maxConnections?: number;
+  /** Congestion controller and pacing of accepted connections (QuicConnectionOptions; CUBIC and pacing by default). */
+  congestion?: 'newreno' | 'cubic';
+  pacing?: boolean;
 }
 
 export interface QuicEndpointOptions {
@@ -86,6 +89,9 @@ export interface ConnectOptions {
   earlyTransportParameters?: TransportParameters;
   /** A token from the server's NEW_TOKEN on an earlier connection (RFC 9000 §8.1.3). */
   token?: Uint8Array;
+  /** Congestion controller and pacing (QuicConnectionOptions; CUBIC and pacing by default). */
+  congestion?: 'newreno' | 'cubic';
+  pacing?: boolean;
 }
 
 interface Entry {
@@ -180,6 +186,8 @@ export class QuicEndpoint {
       ...(opts.initialDcid ? { initialDcid: opts.initialDcid } : {}),
       ...(opts.earlyTransportParameters ? { earlyTransportParameters: opts.earlyTransportParameters } : {}),
       ...(opts.token ? { token: opts.token } : {}),
+      ...(opts.congestion ? { congestion: opts.congestion } : {}),
+      ...(opts.pacing !== undefined ? { pacing: opts.pacing } : {}),
     });
     this.register(conn, remote, []);
     return conn;
@@ -377,6 +385,8 @@ export class QuicEndpoint {
       remote,
       tls: server.tls,
       ...(server.transport ? { transport: server.transport } : {}),
+      ...(server.congestion ? { congestion: server.congestion } : {}),
+      ...(server.pacing !== undefined ? { pacing: server.pacing } : {}),
       newToken: () => this.newToken(remote, now),
       server: {
         originalDcid,
