@@ -1,15 +1,14 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SIM_EPOCH } from '@stepwire/sim';
 import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
-import { encodeUdp } from '@stepwire/udp';
-import { concatBytes, internetChecksum, Prng } from '@stepwire/wire';
+import { Prng } from '@stepwire/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QuicConnection } from '../src/connection/connection.ts';
 import { parseProtectedHeader } from '../src/packet/header.ts';
 import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
+import { ipUdp, rawPcap, tsharkFields } from './support/capture.ts';
 
 /**
  * Wireshark as the oracle for whole connections: two of our connections (with our TLS in
@@ -26,73 +25,6 @@ let creds: ReturnType<typeof pki.createStepwireCredentials>;
 beforeAll(() => {
   creds = pki.createStepwireCredentials(new Date(SIM_EPOCH));
 });
-
-const CLIENT = { addr: '198.18.0.1', port: 50000 };
-const SERVER = { addr: '198.18.0.2', port: 443 };
-
-/** IPv4 (RFC 791) + UDP around one datagram, for a LINKTYPE_RAW pcap. */
-function ipUdp(payload: Uint8Array, fromClient: boolean): Uint8Array {
-  const [src, dst] = fromClient ? [CLIENT, SERVER] : [SERVER, CLIENT];
-  const udp = encodeUdp({ srcPort: src.port, dstPort: dst.port, payload }, { src: src.addr, dst: dst.addr });
-  const ip = new Uint8Array(20);
-  ip[0] = 0x45;
-  ip[2] = (20 + udp.length) >> 8;
-  ip[3] = (20 + udp.length) & 0xff;
-  ip[8] = 64;
-  ip[9] = 17;
-  ip.set(src.addr.split('.').map(Number), 12);
-  ip.set(dst.addr.split('.').map(Number), 16);
-  const sum = internetChecksum(ip);
-  ip[10] = sum >> 8;
-  ip[11] = sum & 0xff;
-  return concatBytes(ip, udp);
-}
-
-function pcap(records: { at: number; bytes: Uint8Array }[]): Uint8Array {
-  const g = Buffer.alloc(24);
-  g.writeUInt32LE(0xa1b2c3d4, 0);
-  g.writeUInt16LE(2, 4);
-  g.writeUInt16LE(4, 6);
-  g.writeUInt32LE(65535, 16);
-  g.writeUInt32LE(101, 20); // LINKTYPE_RAW
-  const parts: Buffer[] = [g];
-  for (const r of records) {
-    const h = Buffer.alloc(16);
-    h.writeUInt32LE(Math.floor(r.at / 1000), 0);
-    h.writeUInt32LE(Math.floor((r.at % 1000) * 1000), 4);
-    h.writeUInt32LE(r.bytes.length, 8);
-    h.writeUInt32LE(r.bytes.length, 12);
-    parts.push(h, Buffer.from(r.bytes));
-  }
-  return Buffer.concat(parts);
-}
-
-function tshark(file: string, keylog: string, fields: string[], filter?: string): string[][] {
-  const out = execFileSync(
-    'tshark',
-    [
-      '-r',
-      file,
-      '-o',
-      'quic.udp.port:443',
-      '-o',
-      `tls.keylog_file:${keylog}`,
-      ...(filter ? ['-Y', filter] : []),
-      '-T',
-      'fields',
-      '-E',
-      'separator=/t',
-      '-E',
-      'aggregator=,',
-      ...fields.flatMap((f) => ['-e', f]),
-    ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  return out
-    .split('\n')
-    .filter((l) => l.length > 0)
-    .map((l) => l.split('\t'));
-}
 
 describe('tshark decrypts and dissects a whole connection of ours', () => {
   it('handshake, streams both ways, a key update and a close: every packet decrypted, nothing malformed', () => {
@@ -174,22 +106,21 @@ describe('tshark decrypts and dissects a whole connection of ours', () => {
     expect(client.isDrained).toBe(true);
     const file = join(dir, 'conn.pcap');
     const keylog = join(dir, 'keylog.txt');
-    writeFileSync(file, pcap(records));
+    writeFileSync(file, rawPcap(records));
     writeFileSync(keylog, `${keylogLines.join('\n')}\n`);
     // Nothing malformed, no expert error, no packet left undecrypted.
-    const bad = tshark(
+    const withKeys = ['-o', `tls.keylog_file:${keylog}`];
+    const bad = tsharkFields(
       file,
-      keylog,
       ['frame.number', '_ws.expert.message'],
-      '_ws.malformed || _ws.expert.severity >= 6291456 || quic.decryption_failed',
+      [...withKeys, '-Y', '_ws.malformed || _ws.expert.severity >= 6291456 || quic.decryption_failed'],
     );
     expect(bad).toEqual([]);
-    const rows = tshark(file, keylog, [
-      'frame.number',
-      'quic.long.packet_type',
-      'quic.frame_type',
-      'quic.key_phase',
-    ]);
+    const rows = tsharkFields(
+      file,
+      ['frame.number', 'quic.long.packet_type', 'quic.frame_type', 'quic.key_phase'],
+      withKeys,
+    );
     expect(rows.length).toBe(records.length);
     const frameTypes = new Set(rows.flatMap((r) => (r[2] ?? '').split(',')).filter((x) => x !== ''));
     // CRYPTO, ACK, STREAM (8..15), NEW_CONNECTION_ID, HANDSHAKE_DONE, CONNECTION_CLOSE (app, 0x1d).

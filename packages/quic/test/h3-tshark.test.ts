@@ -1,14 +1,13 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeUdp } from '@stepwire/udp';
-import { concatBytes, fromHex, internetChecksum, toHex } from '@stepwire/wire';
+import { concatBytes, fromHex, toHex } from '@stepwire/wire';
 import { afterAll, describe, expect, it } from 'vitest';
 import { derivePacketKeys, initialKeys, nodeQuicCrypto } from '../src/crypto/keys.ts';
 import { sealPacket } from '../src/crypto/protect.ts';
 import { encodeFrames, type Frame } from '../src/frames/frame.ts';
 import { decodeH3Frames, FakeQuicPair, Http3Client, Http3Server } from '../src/h3/index.ts';
+import { ipUdp, rawPcap, tsharkFields } from './support/capture.ts';
 import * as A from './vectors/rfc9001.ts';
 
 /**
@@ -23,73 +22,6 @@ import * as A from './vectors/rfc9001.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'stepwire-h3-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const CLIENT = { addr: [198, 18, 0, 1], port: 50000 };
-const SERVER = { addr: [198, 18, 0, 2], port: 443 };
-
-/** IPv4 + UDP around a QUIC datagram, by hand (RFC 791), as tshark.test.ts does. */
-function ipUdp(payload: Uint8Array, fromClient: boolean): Uint8Array {
-  const [src, dst] = fromClient ? [CLIENT, SERVER] : [SERVER, CLIENT];
-  const udp = encodeUdp(
-    { srcPort: src.port, dstPort: dst.port, payload },
-    { src: src.addr.join('.'), dst: dst.addr.join('.') },
-  );
-  const ip = new Uint8Array(20);
-  ip[0] = 0x45;
-  ip[2] = (20 + udp.length) >> 8;
-  ip[3] = (20 + udp.length) & 0xff;
-  ip[8] = 64;
-  ip[9] = 17;
-  ip.set(src.addr, 12);
-  ip.set(dst.addr, 16);
-  const sum = internetChecksum(ip);
-  ip[10] = sum >> 8;
-  ip[11] = sum & 0xff;
-  return concatBytes(ip, udp);
-}
-
-function pcap(packets: Uint8Array[]): Uint8Array {
-  const g = Buffer.alloc(24);
-  g.writeUInt32LE(0xa1b2c3d4, 0);
-  g.writeUInt16LE(2, 4);
-  g.writeUInt16LE(4, 6);
-  g.writeUInt32LE(65535, 16);
-  g.writeUInt32LE(101, 20); // LINKTYPE_RAW
-  const parts: Buffer[] = [g];
-  packets.forEach((p, i) => {
-    const h = Buffer.alloc(16);
-    h.writeUInt32LE(i, 0);
-    h.writeUInt32LE(p.length, 8);
-    h.writeUInt32LE(p.length, 12);
-    parts.push(h, Buffer.from(p));
-  });
-  return Buffer.concat(parts);
-}
-
-function tshark(file: string, fields: string[], extra: string[]): string[][] {
-  const out = execFileSync(
-    'tshark',
-    [
-      '-r',
-      file,
-      '-o',
-      'quic.udp.port:443',
-      ...extra,
-      '-T',
-      'fields',
-      '-E',
-      'separator=/t',
-      '-E',
-      'aggregator=,',
-      ...fields.flatMap((f) => ['-e', f]),
-    ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  return out
-    .split('\n')
-    .filter((l) => l.length > 0)
-    .map((l) => l.split('\t'));
-}
 
 /**
  * The RFC 9001 A.2 client Initial with its ALPN list ("alpn") replaced by "h3" and "x",
@@ -224,15 +156,15 @@ describe('tshark reads our HTTP/3', () => {
       }
     }
     const file = join(dir, 'h3.pcap');
-    writeFileSync(file, pcap(packets));
+    writeFileSync(file, rawPcap(packets));
     const opts = ['-o', `tls.keylog_file:${keylog}`];
-    const problems = tshark(
+    const problems = tsharkFields(
       file,
       ['frame.number', '_ws.expert.message'],
       [...opts, '-Y', '_ws.malformed || _ws.expert.severity >= 6291456 || quic.decryption_failed'],
     );
     expect(problems).toEqual([]);
-    const rows = tshark(
+    const rows = tsharkFields(
       file,
       [
         'quic.stream.stream_id',

@@ -1,10 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fc } from '@fast-check/vitest';
-import { encodeUdp } from '@stepwire/udp';
-import { concatBytes, fromHex, internetChecksum, toHex, utf8 } from '@stepwire/wire';
+import { concatBytes, fromHex, toHex, utf8 } from '@stepwire/wire';
 import { afterAll, describe, expect, it } from 'vitest';
 import { derivePacketKeys, initialKeys, nodeQuicCrypto } from '../src/crypto/keys.ts';
 import { sealPacket } from '../src/crypto/protect.ts';
@@ -13,6 +11,7 @@ import { encodeFrames, type Frame } from '../src/frames/frame.ts';
 import { FRAME_RULES, frameAllowedIn } from '../src/frames/legality.ts';
 import { encodeVersionNegotiation, type PacketType } from '../src/packet/header.ts';
 import { arbitraryFrameOf } from '../src/testing.ts';
+import { ipUdp, rawPcap, tsharkFields } from './support/capture.ts';
 import * as A from './vectors/rfc9001.ts';
 
 /**
@@ -25,77 +24,8 @@ import * as A from './vectors/rfc9001.ts';
 const dir = mkdtempSync(join(tmpdir(), 'stepwire-quic-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const CLIENT = { addr: [198, 18, 0, 1], port: 50000 };
-const SERVER = { addr: [198, 18, 0, 2], port: 443 };
-
-/** IPv4 + UDP around a QUIC datagram, written by hand (RFC 791) to keep the oracle independent. */
-function ipUdp(payload: Uint8Array, fromClient: boolean): Uint8Array {
-  const [src, dst] = fromClient ? [CLIENT, SERVER] : [SERVER, CLIENT];
-  const udp = encodeUdp(
-    { srcPort: src.port, dstPort: dst.port, payload },
-    { src: src.addr.join('.'), dst: dst.addr.join('.') },
-  );
-  const ip = new Uint8Array(20);
-  ip[0] = 0x45;
-  ip[2] = (20 + udp.length) >> 8;
-  ip[3] = (20 + udp.length) & 0xff;
-  ip[8] = 64;
-  ip[9] = 17;
-  ip.set(src.addr, 12);
-  ip.set(dst.addr, 16);
-  const sum = internetChecksum(ip);
-  ip[10] = sum >> 8;
-  ip[11] = sum & 0xff;
-  return concatBytes(ip, udp);
-}
-
-function pcap(packets: Uint8Array[]): Uint8Array {
-  const parts: Buffer[] = [];
-  const g = Buffer.alloc(24);
-  g.writeUInt32LE(0xa1b2c3d4, 0);
-  g.writeUInt16LE(2, 4);
-  g.writeUInt16LE(4, 6);
-  g.writeUInt32LE(65535, 16);
-  g.writeUInt32LE(101, 20); // LINKTYPE_RAW
-  parts.push(g);
-  packets.forEach((p, i) => {
-    const h = Buffer.alloc(16);
-    h.writeUInt32LE(i, 0);
-    h.writeUInt32LE(p.length, 8);
-    h.writeUInt32LE(p.length, 12);
-    parts.push(h, Buffer.from(p));
-  });
-  return Buffer.concat(parts);
-}
-
-/** Runs tshark, returning one row of tab-separated fields per packet. */
-function tshark(file: string, fields: string[], extra: string[] = []): string[][] {
-  const out = execFileSync(
-    'tshark',
-    [
-      '-r',
-      file,
-      '-o',
-      'quic.udp.port:443',
-      ...extra,
-      '-T',
-      'fields',
-      '-E',
-      'separator=/t',
-      '-E',
-      'aggregator=,',
-      ...fields.flatMap((f) => ['-e', f]),
-    ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  return out
-    .split('\n')
-    .filter((l) => l.length > 0)
-    .map((l) => l.split('\t'));
-}
-
 function problems(file: string, extra: string[] = []): string[][] {
-  return tshark(
+  return tsharkFields(
     file,
     ['frame.number', '_ws.expert.message'],
     [...extra, '-Y', '_ws.malformed || _ws.expert.severity >= 6291456 || quic.decryption_failed'],
@@ -154,9 +84,9 @@ describe('tshark dissects our QUIC packets', () => {
       return ipUdp(sealPacket(client, header, i, payload), true);
     });
     const file = join(dir, 'initial.pcap');
-    writeFileSync(file, pcap(packets));
+    writeFileSync(file, rawPcap(packets));
     expect(problems(file)).toEqual([]);
-    const rows = tshark(file, ['quic.packet_number', 'quic.frame_type']);
+    const rows = tsharkFields(file, ['quic.packet_number', 'quic.frame_type']);
     expect(rows).toHaveLength(payloads.length);
     rows.forEach((r, i) => {
       expect(r[0]).toBe(String(i));
@@ -200,10 +130,10 @@ describe('tshark dissects our QUIC packets', () => {
       packets.push(ipUdp(sealPacket(tx, header, i, payload), true));
     });
     const file = join(dir, 'onertt.pcap');
-    writeFileSync(file, pcap(packets));
+    writeFileSync(file, rawPcap(packets));
     const opts = ['-o', `tls.keylog_file:${keylog}`];
     expect(problems(file, opts)).toEqual([]);
-    const rows = tshark(
+    const rows = tsharkFields(
       file,
       [
         'quic.short',
@@ -274,7 +204,7 @@ describe('tshark dissects our QUIC packets', () => {
     const file = join(dir, 'retry.pcap');
     writeFileSync(
       file,
-      pcap([
+      rawPcap([
         ipUdp(initial, true),
         ipUdp(good, false),
         ipUdp(initial, true),
@@ -282,7 +212,7 @@ describe('tshark dissects our QUIC packets', () => {
         ipUdp(vn, false),
       ]),
     );
-    const rows = tshark(file, [
+    const rows = tsharkFields(file, [
       'frame.number',
       'quic.retry_token',
       'quic.bad_retry',
