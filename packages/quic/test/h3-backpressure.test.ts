@@ -4,34 +4,18 @@
  * the whole body in the connection's send buffers — a 1 GiB `GET /bytes/N` must not become
  * 1 GiB of memory (hostile input never grows memory without bound).
  */
-import { createSocket, type Socket } from 'node:dgram';
-import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
+
+import { pki } from '@stepwire/tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { QuicConnection } from '../src/connection/connection.ts';
-import type { QuicDriver } from '../src/endpoint/driver.ts';
-import {
-  connectHttp3,
-  H3_WRITE_HIGH_WATER,
-  type Http3ServerConnection,
-  serveHttp3,
-} from '../src/h3/index.ts';
+import { H3_WRITE_HIGH_WATER } from '../src/h3/index.ts';
+import { closeLoopback, h3Pair } from './support/h3-loopback.ts';
 
 let creds: ReturnType<typeof pki.createStepwireCredentials>;
 beforeAll(() => {
   creds = pki.createStepwireCredentials(new Date());
 });
-const sockets: Socket[] = [];
-const drivers: QuicDriver[] = [];
-afterEach(() => {
-  for (const d of drivers.splice(0)) d.close();
-  for (const s of sockets.splice(0)) s.close();
-});
-async function loopbackSocket(): Promise<Socket> {
-  const s = createSocket('udp4');
-  sockets.push(s);
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  return s;
-}
+afterEach(closeLoopback);
 
 describe('HTTP/3 response backpressure', () => {
   it('a 8 MiB body written in 64 KiB chunks: writes are held, the stream never holds much more than the high water mark unsent', async () => {
@@ -40,45 +24,27 @@ describe('HTTP/3 response backpressure', () => {
     let maxUnsent = 0;
     let held = 0;
     let falseWrites = 0;
-    const serverSocket = await loopbackSocket();
-    const port = (serverSocket.address() as { port: number }).port;
-    const conns: Http3ServerConnection[] = [];
     let quic: QuicConnection | undefined;
-    const service = serveHttp3(
-      (_req, res) => {
-        let sent = 0;
-        const chunk = Buffer.alloc(CHUNK, 0x61);
-        const pump = () => {
-          while (sent < TOTAL) {
-            sent += CHUNK;
-            const ok = res.write(chunk);
-            const c = conns[0];
-            if (c) held = Math.max(held, c.heldWrites);
-            if (quic) maxUnsent = Math.max(maxUnsent, quic.streamUnsent(0));
-            if (!ok) {
-              falseWrites++;
-              res.once('drain', pump);
-              return;
-            }
+    const { service, session, conns } = await h3Pair(creds, (_req, res) => {
+      let sent = 0;
+      const chunk = Buffer.alloc(CHUNK, 0x61);
+      const pump = () => {
+        while (sent < TOTAL) {
+          sent += CHUNK;
+          const ok = res.write(chunk);
+          const c = conns[0];
+          if (c) held = Math.max(held, c.heldWrites);
+          if (quic) maxUnsent = Math.max(maxUnsent, quic.streamUnsent(0));
+          if (!ok) {
+            falseWrites++;
+            res.once('drain', pump);
+            return;
           }
-          res.end();
-        };
-        pump();
-      },
-      {
-        socket: serverSocket,
-        tls: { signer: certificateSigner(creds.leaf) },
-        onConnection: (c) => conns.push(c),
-      },
-    );
-    drivers.push(service.driver);
-    const session = connectHttp3({
-      socket: await loopbackSocket(),
-      remote: { address: '127.0.0.1', port },
-      tls: { serverName: 'stepwire.test', verifier: certificateVerifier({ ca: creds.ca.certificatePem }) },
+        }
+        res.end();
+      };
+      pump();
     });
-    drivers.push(session.driver);
-    await session.ready();
     quic = service.driver.endpoint.connections[0];
     const res = await session.client.request({ ':path': '/big' });
     expect(res.body.length).toBe(TOTAL);

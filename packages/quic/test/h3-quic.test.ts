@@ -1,16 +1,9 @@
-import { createSocket, type Socket } from 'node:dgram';
 import type { IncomingMessage, ServerResponse } from '@stepwire/http';
-import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
+import { pki } from '@stepwire/tls';
 import { bytesEqual, Prng } from '@stepwire/wire';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { QuicDriver } from '../src/endpoint/driver.ts';
-import {
-  altSvcH3,
-  connectHttp3,
-  H3ErrorCode,
-  type Http3ServerConnection,
-  serveHttp3,
-} from '../src/h3/index.ts';
+import { altSvcH3, H3ErrorCode } from '../src/h3/index.ts';
+import { closeLoopback, h3Pair } from './support/h3-loopback.ts';
 
 /**
  * Our HTTP/3 client and server over our QUIC and TLS on node:dgram (loopback): the whole
@@ -22,19 +15,7 @@ beforeAll(() => {
   creds = pki.createStepwireCredentials(new Date());
 });
 
-const sockets: Socket[] = [];
-const drivers: QuicDriver[] = [];
-afterEach(() => {
-  for (const d of drivers.splice(0)) d.close();
-  for (const s of sockets.splice(0)) s.close();
-});
-
-async function loopbackSocket(): Promise<Socket> {
-  const s = createSocket('udp4');
-  sockets.push(s);
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  return s;
-}
+afterEach(closeLoopback);
 
 function waitFor(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -48,25 +29,7 @@ function waitFor(what: string, cond: () => boolean, ms = 20_000): Promise<void> 
   });
 }
 
-async function pair(handler: (req: IncomingMessage, res: ServerResponse) => void) {
-  const serverSocket = await loopbackSocket();
-  const port = (serverSocket.address() as { port: number }).port;
-  const conns: Http3ServerConnection[] = [];
-  const service = serveHttp3(handler, {
-    socket: serverSocket,
-    tls: { signer: certificateSigner(creds.leaf) },
-    onConnection: (c) => conns.push(c),
-  });
-  drivers.push(service.driver);
-  const session = connectHttp3({
-    socket: await loopbackSocket(),
-    remote: { address: '127.0.0.1', port },
-    tls: { serverName: 'stepwire.test', verifier: certificateVerifier({ ca: creds.ca.certificatePem }) },
-  });
-  drivers.push(session.driver);
-  await session.ready();
-  return { service, session, conns, port };
-}
+const pair = (handler: (req: IncomingMessage, res: ServerResponse) => void) => h3Pair(creds, handler);
 
 describe('our HTTP/3 client ↔ our HTTP/3 server over our QUIC (node:dgram, loopback)', () => {
   it('GET with Alt-Svc, POST of 256 kB echoed with trailers, then GOAWAY and a clean close', async () => {
