@@ -123,7 +123,15 @@ export class QuicDriver {
         const now = this.clock.now();
         for (let t = this.endpoint.pollTransmit(now); t; t = this.endpoint.pollTransmit(now)) {
           this.datagramsOut++;
-          this.current.send(t.datagram, t.remote.port, t.remote.address);
+          try {
+            this.current.send(t.datagram, t.remote.port, t.remote.address);
+          } catch (e) {
+            // The socket was closed under us (its owner closed it before the driver): nothing
+            // can go out any more, so the driver stops rather than throw from a timer.
+            if ((e as { code?: string }).code !== 'ERR_SOCKET_DGRAM_NOT_RUNNING') throw e;
+            this.close();
+            return;
+          }
         }
         // A connection that drained while sending is forgotten at once: its last events now.
         for (const conn of this.endpoint.takeForgotten()) {
