@@ -33,6 +33,7 @@ const SIOCGIFMTU = 0x8921;
 const SIOCSIFMTU = 0x8922;
 const IFF_TUN = 0x0001;
 const IFF_NO_PI = 0x1000;
+const IFF_MULTI_QUEUE = 0x0100;
 const IFNAMSIZ = 16;
 const IFREQ_SIZE = 40;
 const O_RDONLY = 0;
@@ -134,6 +135,14 @@ export interface OpenTunOptions {
   netns?: string;
   /** Set this MTU on the device; default: keep the device's (1500 for a new TUN). */
   mtu?: number;
+  /**
+   * IFF_MULTI_QUEUE: the device has one queue per attached fd. The first open creates the
+   * device; each further open with the same name (and multiQueue) attaches one more queue.
+   * The kernel spreads packets it sends to the device over the queues by flow hash
+   * (tun_automq_select_queue), so one stack per queue sees whole flows. Every open of one
+   * device must agree on this flag (the kernel refuses a mix with EINVAL).
+   */
+  multiQueue?: boolean;
 }
 
 /**
@@ -160,7 +169,8 @@ export function openTun(options: OpenTunOptions = {}): TunDevice {
   ) {
     throw new RangeError(`TUN mtu must be an integer in [68, 65535], got ${options.mtu}`);
   }
-  if (!options.netns) return createTun(c, name, options.mtu);
+  const flags = IFF_TUN | IFF_NO_PI | (options.multiQueue ? IFF_MULTI_QUEUE : 0);
+  if (!options.netns) return createTun(c, name, flags, options.mtu);
 
   const netns = options.netns;
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(netns) || netns === '.' || netns === '..') {
@@ -197,7 +207,7 @@ export function openTun(options: OpenTunOptions = {}): TunDevice {
       );
     }
     try {
-      return createTun(c, name, options.mtu);
+      return createTun(c, name, flags, options.mtu);
     } finally {
       const back = c.setns(homeFd, CLONE_NEWNET);
       // Staying in the wrong namespace would send the rest of the process's traffic
@@ -216,7 +226,7 @@ export function openTun(options: OpenTunOptions = {}): TunDevice {
   }
 }
 
-function createTun(c: Libc, name: string, mtu: number | undefined): TunDevice {
+function createTun(c: Libc, name: string, flags: number, mtu: number | undefined): TunDevice {
   let fd: number;
   try {
     fd = sysOpen(c, '/dev/net/tun', O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -240,7 +250,7 @@ function createTun(c: Libc, name: string, mtu: number | undefined): TunDevice {
   }
   try {
     const req = ifreq(name);
-    req.writeInt16LE(IFF_TUN | IFF_NO_PI, IFNAMSIZ);
+    req.writeInt16LE(flags, IFNAMSIZ);
     if (c.ioctl(fd, TUNSETIFF, 'void *', req) !== 0) {
       const errno = lastErrno(c);
       if (isPermission(errno)) {
@@ -253,7 +263,7 @@ function createTun(c: Libc, name: string, mtu: number | undefined): TunDevice {
       if (errno === 'EBUSY' || errno === 'EINVAL') {
         throw new LinkSetupError(
           'ERR_TUN_BUSY',
-          `TUN device '${name}' is in use by another process or is not a TUN device (${errno})`,
+          `TUN device '${name}' is in use by another process, is not a TUN device, or was made with other queue flags (${errno})`,
           errno,
         );
       }
