@@ -1,5 +1,5 @@
 import { IPPROTO_UDP, type PseudoHeader, pseudoHeaderSum } from '@stepwire/ip';
-import { allocBytes, ByteReader, finishChecksum, ParseError, sum16 } from '@stepwire/wire';
+import { allocBytes, finishChecksum, ParseError, readU16, sum16, truncated, writeU16 } from '@stepwire/wire';
 
 /**
  * The UDP datagram (RFC 768):
@@ -44,6 +44,11 @@ export interface DecodeUdpOptions {
   verifyChecksum?: boolean;
 }
 
+/**
+ * Byte offsets of the header's fields, as in the diagram above (RFC 768): the one place
+ * the layout is written; the encoder, the decoders and error offsets use these names.
+ */
+export const UDP = Object.freeze({ srcPort: 0, dstPort: 2, length: 4, checksum: 6 } as const);
 export const UDP_HEADER_LENGTH = 8;
 /** The Length field is 16 bits and counts the header (RFC 768). */
 export const UDP_MAX_PAYLOAD = 0xffff - UDP_HEADER_LENGTH;
@@ -77,33 +82,28 @@ export function encodeUdp(d: UdpDatagram, pseudo: PseudoHeader): Uint8Array {
     );
   }
   const out = allocBytes(length);
-  out[0] = d.srcPort >>> 8;
-  out[1] = d.srcPort & 0xff;
-  out[2] = d.dstPort >>> 8;
-  out[3] = d.dstPort & 0xff;
-  out[4] = length >>> 8;
-  out[5] = length & 0xff;
+  writeU16(out, UDP.srcPort, d.srcPort);
+  writeU16(out, UDP.dstPort, d.dstPort);
+  writeU16(out, UDP.length, length);
   // The checksum field is zero while summing (RFC 768).
-  out[6] = 0;
-  out[7] = 0;
+  writeU16(out, UDP.checksum, 0);
   out.set(d.payload, UDP_HEADER_LENGTH);
   let checksum = finishChecksum(sum16(out, pseudoSum(pseudo, length)));
   // RFC 768: "If the computed checksum is zero, it is transmitted as all ones"; zero on the
   // wire means "no checksum" (IPv4) or is invalid (IPv6, RFC 8200 §8.1).
   if (checksum === 0) checksum = 0xffff;
-  out[6] = checksum >>> 8;
-  out[7] = checksum & 0xff;
+  writeU16(out, UDP.checksum, checksum);
   return out;
 }
 
 /** The eight header bytes without any check beyond their presence (for traces and ICMP quotes). */
 export function decodeUdpHeader(bytes: Uint8Array): UdpHeader {
-  const r = new ByteReader(bytes, LAYER);
+  if (bytes.length < UDP_HEADER_LENGTH) throw truncated(LAYER, UDP, bytes.length, UDP_HEADER_LENGTH);
   return {
-    srcPort: r.u16('srcPort'),
-    dstPort: r.u16('dstPort'),
-    length: r.u16('length'),
-    checksum: r.u16('checksum'),
+    srcPort: readU16(bytes, UDP.srcPort),
+    dstPort: readU16(bytes, UDP.dstPort),
+    length: readU16(bytes, UDP.length),
+    checksum: readU16(bytes, UDP.checksum),
   };
 }
 
@@ -120,31 +120,44 @@ export function decodeUdpHeader(bytes: Uint8Array): UdpHeader {
  * ParseError with field 'checksum'.
  */
 export function decodeUdp(bytes: Uint8Array, pseudo: PseudoHeader, opts?: DecodeUdpOptions): UdpDatagram {
-  if (bytes.length < UDP_HEADER_LENGTH) {
-    throw new ParseError(LAYER, 'header', bytes.length, `needs 8 bytes, ${bytes.length} present`);
-  }
-  const srcPort = (bytes[0]! << 8) | bytes[1]!;
-  const dstPort = (bytes[2]! << 8) | bytes[3]!;
-  const length = (bytes[4]! << 8) | bytes[5]!;
-  const checksum = (bytes[6]! << 8) | bytes[7]!;
+  if (bytes.length < UDP_HEADER_LENGTH) throw truncated(LAYER, UDP, bytes.length, UDP_HEADER_LENGTH);
+  const srcPort = readU16(bytes, UDP.srcPort);
+  const dstPort = readU16(bytes, UDP.dstPort);
+  const length = readU16(bytes, UDP.length);
+  const checksum = readU16(bytes, UDP.checksum);
   if (length < UDP_HEADER_LENGTH) {
-    throw new ParseError(LAYER, 'length', 4, `length ${length} is below the 8-byte header (RFC 768)`);
+    throw new ParseError(
+      LAYER,
+      'length',
+      UDP.length,
+      `length ${length} is below the 8-byte header (RFC 768)`,
+    );
   }
   if (length > bytes.length) {
-    throw new ParseError(LAYER, 'length', 4, `length ${length} exceeds the ${bytes.length} bytes present`);
+    throw new ParseError(
+      LAYER,
+      'length',
+      UDP.length,
+      `length ${length} exceeds the ${bytes.length} bytes present`,
+    );
   }
   const datagram = length === bytes.length ? bytes : bytes.subarray(0, length);
   if (opts?.verifyChecksum !== false) {
     if (checksum === 0) {
       if (isIpv6Pseudo(pseudo)) {
-        throw new ParseError(LAYER, 'checksum', 6, 'zero checksum is not allowed over IPv6 (RFC 8200 §8.1)');
+        throw new ParseError(
+          LAYER,
+          'checksum',
+          UDP.checksum,
+          'zero checksum is not allowed over IPv6 (RFC 8200 §8.1)',
+        );
       }
       // RFC 768: an all-zero checksum means the transmitter generated none.
     } else if (finishChecksum(sum16(datagram, pseudoSum(pseudo, length))) !== 0) {
       throw new ParseError(
         LAYER,
         'checksum',
-        6,
+        UDP.checksum,
         `checksum 0x${checksum.toString(16).padStart(4, '0')} does not verify over the pseudo-header`,
       );
     }

@@ -4,6 +4,7 @@ export {
   decodeUdpHeader,
   encodeUdp,
   type PseudoHeader,
+  UDP,
   UDP_HEADER_LENGTH,
   UDP_MAX_PAYLOAD,
   type UdpDatagram,

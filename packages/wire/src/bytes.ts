@@ -204,6 +204,36 @@ export function allocBytes(n: number): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, n);
 }
 
+/**
+ * The big-endian 16-bit field at byte `at`: for codecs that read a fixed header by its
+ * named field offsets after one length check (the caller guarantees the two bytes exist).
+ */
+export function readU16(b: Uint8Array, at: number): number {
+  return ((b[at] as number) << 8) | (b[at + 1] as number);
+}
+/** The big-endian 32-bit field at byte `at`, unsigned (the caller guarantees the four bytes). */
+export function readU32(b: Uint8Array, at: number): number {
+  return (
+    (((b[at] as number) << 24) |
+      ((b[at + 1] as number) << 16) |
+      ((b[at + 2] as number) << 8) |
+      (b[at + 3] as number)) >>>
+    0
+  );
+}
+/** Write `v` as the big-endian 16-bit field at byte `at`. */
+export function writeU16(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 8;
+  b[at + 1] = v;
+}
+/** Write `v` as the big-endian 32-bit field at byte `at`. */
+export function writeU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v >>> 24;
+  b[at + 1] = v >>> 16;
+  b[at + 2] = v >>> 8;
+  b[at + 3] = v;
+}
+
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   return joinBytes(parts);
 }

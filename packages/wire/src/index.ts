@@ -7,8 +7,12 @@ export {
   fromHex,
   fromUtf8,
   joinBytes,
+  readU16,
+  readU32,
   toHex,
   utf8,
+  writeU16,
+  writeU32,
 } from './bytes.ts';
 export { finishChecksum, internetChecksum, sum16, updateChecksum } from './checksum.ts';
 export { type Clock, RealClock, type Timer, VirtualClock } from './clock.ts';
@@ -21,7 +25,7 @@ export {
   cubicK,
   wCubic,
 } from './cubic.ts';
-export { ParseError } from './errors.ts';
+export { ParseError, truncated } from './errors.ts';
 export { hexdump } from './hexdump.ts';
 export { codeError, type SystemError, type SystemErrorCode, systemError } from './node-errors.ts';
 export { chooseEphemeralPort } from './ports.ts';

@@ -18,3 +18,17 @@ export function decodesOrParseError<T>(decode: (b: Uint8Array) => T, bytes: Uint
   }
   return true;
 }
+
+/**
+ * The ParseError `decode` throws for `bytes`, or undefined when it decodes; anything else
+ * it throws is rethrown. For the error-offset properties (ParseError's doc comment).
+ */
+export function parseErrorOf<T>(decode: (b: Uint8Array) => T, bytes: Uint8Array): ParseError | undefined {
+  try {
+    decode(bytes);
+  } catch (e) {
+    if (e instanceof ParseError) return e;
+    throw e;
+  }
+  return undefined;
+}
