@@ -7,7 +7,7 @@ import {
   type TraceBus,
   updateChecksum,
 } from '@stepwire/wire';
-import type { Link } from './link.ts';
+import type { Link, LinkOffloads, PacketInfo } from './link.ts';
 
 /**
  * What a path does to packets, in the spirit of Linux netem (which this machine's kernel
@@ -115,7 +115,7 @@ class Direction {
     private readonly rng: Prng,
     private readonly clock: Clock,
     private readonly counters: Counters,
-    private readonly forward: (packet: Uint8Array) => void,
+    private readonly forward: (packet: Uint8Array, info?: PacketInfo) => void,
     private readonly trace: TraceBus,
     private readonly host: string,
     private readonly label: 'send' | 'receive',
@@ -124,9 +124,9 @@ class Direction {
     this.timed = !!(cfg.delay || cfg.jitter || cfg.rateBps || cfg.reorder);
   }
 
-  process(packet: Uint8Array): void {
+  process(packet: Uint8Array, info?: PacketInfo): void {
     if (this.perfect) {
-      this.forward(packet);
+      this.forward(packet, info);
       return;
     }
     const cfg = this.cfg;
@@ -151,7 +151,7 @@ class Direction {
     }
     for (let c of copies) {
       if (this.rng.chance(cfg.corrupt ?? 0)) c = this.corrupt(c);
-      this.schedule(c);
+      this.schedule(c, info);
     }
   }
 
@@ -171,10 +171,10 @@ class Direction {
     return out;
   }
 
-  private schedule(packet: Uint8Array): void {
+  private schedule(packet: Uint8Array, info: PacketInfo | undefined): void {
     const cfg = this.cfg;
     if (!this.timed) {
-      this.forward(packet);
+      this.forward(packet, info);
       return;
     }
     const now = this.clock.now();
@@ -204,7 +204,7 @@ class Direction {
     }
     const timer = this.clock.setTimer(arrival, () => {
       this.timers.delete(timer);
-      this.forward(packet);
+      this.forward(packet, info);
     });
     this.timers.add(timer);
   }
@@ -282,7 +282,7 @@ export function markCe(packet: Uint8Array): Uint8Array | undefined {
 export class ImpairedLink implements Link {
   readonly name: string;
   readonly counters: Counters;
-  private handler: ((packet: Uint8Array) => void) | undefined;
+  private handler: ((packet: Uint8Array, info?: PacketInfo) => void) | undefined;
   private closed = false;
   private readonly tx: Direction;
   private readonly rx: Direction;
@@ -306,7 +306,7 @@ export class ImpairedLink implements Link {
       root.fork(),
       clock,
       this.counters,
-      (p) => this.inner.send(p),
+      (p, info) => this.inner.send(p, info),
       trace,
       host,
       'send',
@@ -316,14 +316,14 @@ export class ImpairedLink implements Link {
       root.fork(),
       clock,
       this.counters,
-      (p) => this.deliver(p),
+      (p, info) => this.deliver(p, info),
       trace,
       host,
       'receive',
     );
-    inner.onPacket((p) => {
+    inner.onPacket((p, info) => {
       if (this.closed) return;
-      this.rx.process(p);
+      this.rx.process(p, info);
     });
   }
 
@@ -331,25 +331,34 @@ export class ImpairedLink implements Link {
     return this.inner.mtu;
   }
 
+  /** The inner link's offloads: impairments act on super-segments and partial checksums whole. */
+  get offloads(): LinkOffloads | undefined {
+    return this.inner.offloads;
+  }
+
   /** Packets held in delay/rate/reorder timers (both directions). */
   get pending(): number {
     return this.tx.pending + this.rx.pending;
   }
 
-  send(packet: Uint8Array): void {
+  send(packet: Uint8Array, info?: PacketInfo): void {
     if (this.closed) {
       this.counters.inc('drop.closed');
       return;
     }
-    // Checked here as well as in the inner link so an oversize packet takes no queue slot.
-    if (packet.length > this.inner.mtu) {
+    // Checked here as well as in the inner link so an oversize packet takes no queue slot
+    // (a super-segment within the inner link's tsoMax excepted).
+    if (
+      packet.length > this.inner.mtu &&
+      (info?.gso === undefined || packet.length > (this.inner.offloads?.tsoMax ?? 0))
+    ) {
       this.counters.inc('drop.mtu');
       return;
     }
-    this.tx.process(packet);
+    this.tx.process(packet, info);
   }
 
-  onPacket(handler: (packet: Uint8Array) => void): void {
+  onPacket(handler: (packet: Uint8Array, info?: PacketInfo) => void): void {
     this.handler = handler;
   }
 
@@ -361,9 +370,9 @@ export class ImpairedLink implements Link {
     this.inner.close();
   }
 
-  private deliver(packet: Uint8Array): void {
+  private deliver(packet: Uint8Array, info?: PacketInfo): void {
     if (this.closed) return;
-    if (this.handler) this.handler(packet);
+    if (this.handler) this.handler(packet, info);
     else this.counters.inc('drop.no-handler');
   }
 }

@@ -1,42 +1,153 @@
-import { allocBytes, type Clock, Counters, Prng, type TraceBus } from '@stepwire/wire';
+import { type Clock, Counters, Prng, type Timer, type TraceBus } from '@stepwire/wire';
 import { type ImpairedLink, type Impairments, impair } from './impair.ts';
-import type { Link } from './link.ts';
+import type { Link, LinkOffloads, PacketInfo } from './link.ts';
+
+/**
+ * Copies of packets in flight, cut from shared slabs: one allocation per SLAB_SIZE bytes
+ * instead of one (or two, with Buffer's pool) per packet. A receiver may keep what it gets
+ * (TCP keeps payload views in its queues); a kept view keeps its slab alive, which is the
+ * price of not copying again on the receive side (Linux's skb truesize is the same trade).
+ */
+class Slab {
+  private buf = new ArrayBuffer(SLAB_SIZE);
+  private used = 0;
+
+  copy(packet: Uint8Array): Uint8Array {
+    const n = packet.length;
+    if (n > SLAB_SIZE / 4) return packet.slice();
+    // Each copy starts on an 8-byte boundary, so headers and checksums read aligned words.
+    if (this.used + n > SLAB_SIZE) {
+      this.buf = new ArrayBuffer(SLAB_SIZE);
+      this.used = 0;
+    }
+    const out = new Uint8Array(this.buf, this.used, n);
+    out.set(packet);
+    this.used = (this.used + n + 7) & ~7;
+    return out;
+  }
+}
+
+const SLAB_SIZE = 256 * 1024;
+
+/**
+ * Every packet in flight on any MemoryLink of one clock, in the order they were sent,
+ * delivered from one clock timer due now rather than one timer per packet. The FIFO is
+ * shared by all the links of a clock, so packets on different links still arrive in the
+ * order they were sent, exactly as when each had its own timer at the same instant.
+ */
+class Lane {
+  private ends: PipeEnd[] = [];
+  private packets: Uint8Array[] = [];
+  private infos: (PacketInfo | undefined)[] = [];
+  /** The arrays of the run being delivered, swapped with the ones above (no allocation per run). */
+  private spareEnds: PipeEnd[] = [];
+  private sparePackets: Uint8Array[] = [];
+  private spareInfos: (PacketInfo | undefined)[] = [];
+  private timer: Timer | undefined;
+  readonly slab = new Slab();
+
+  constructor(private readonly clock: Clock) {}
+
+  enqueue(to: PipeEnd, packet: Uint8Array, info: PacketInfo | undefined): void {
+    this.ends.push(to);
+    this.packets.push(packet);
+    this.infos.push(info);
+    this.timer ??= this.clock.setTimer(this.clock.now(), this.flush);
+  }
+
+  /**
+   * Deliver the packets queued so far, in FIFO order. Packets the handlers send meanwhile
+   * wait for the next run, on a timer armed when the first of them is sent: as their own
+   * timers would have, they fire after any timer armed before them at the same instant.
+   */
+  private readonly flush = (): void => {
+    this.timer = undefined;
+    const ends = this.ends;
+    const packets = this.packets;
+    const infos = this.infos;
+    this.ends = this.spareEnds;
+    this.packets = this.sparePackets;
+    this.infos = this.spareInfos;
+    for (let i = 0; i < packets.length; i++) {
+      (ends[i] as PipeEnd).arrive(packets[i] as Uint8Array, infos[i]);
+    }
+    ends.length = 0;
+    packets.length = 0;
+    infos.length = 0;
+    this.spareEnds = ends;
+    this.sparePackets = packets;
+    this.spareInfos = infos;
+  };
+}
+
+const lanes = new WeakMap<Clock, Lane>();
+
+function laneFor(clock: Clock): Lane {
+  let lane = lanes.get(clock);
+  if (lane === undefined) {
+    lane = new Lane(clock);
+    lanes.set(clock, lane);
+  }
+  return lane;
+}
 
 /**
  * One end of a perfect wire: no loss, no delay, copies of packets delivered in order from
  * a clock timer due now. Delivery never happens inside send(), so a handler that answers
  * at once cannot re-enter its own caller, and a VirtualClock decides when anything moves.
+ *
+ * With offloads (as a veth pair with checksum and TSO on): a packet whose checksum is
+ * partial and a TCP super-segment up to `tsoMax` bytes cross whole, with their PacketInfo,
+ * as Linux hands a GSO skb to the peer of a veth without cutting it.
  */
 class PipeEnd implements Link {
   readonly counters = new Counters();
   peer: PipeEnd | undefined;
-  private handler: ((packet: Uint8Array) => void) | undefined;
+  private handler: ((packet: Uint8Array, info?: PacketInfo) => void) | undefined;
   private closed = false;
+  private readonly lane: Lane;
 
   constructor(
     readonly name: string,
     readonly mtu: number,
-    private readonly clock: Clock,
-  ) {}
+    clock: Clock,
+    readonly offloads: LinkOffloads | undefined,
+  ) {
+    this.lane = laneFor(clock);
+  }
 
-  send(packet: Uint8Array): void {
+  send(packet: Uint8Array, info?: PacketInfo): void {
     if (this.closed) {
       this.counters.inc('drop.closed');
       return;
     }
     if (packet.length > this.mtu) {
-      this.counters.inc('drop.mtu');
-      return;
+      // A super-segment may exceed the MTU up to what the link said it would take.
+      const tso = this.offloads?.tsoMax ?? 0;
+      if (info?.gso === undefined || packet.length > tso) {
+        this.counters.inc('drop.mtu');
+        return;
+      }
+    }
+    if (info !== undefined) {
+      if (info.gso !== undefined) this.counters.inc('tx.gso');
+      if (info.csum?.kind === 'partial') {
+        if (!this.offloads?.checksum) {
+          // Nobody would complete the checksum: the peer would drop it as corrupt anyway.
+          this.counters.inc('drop.csum-offload');
+          return;
+        }
+        this.counters.inc('tx.csum-partial');
+      }
     }
     this.counters.inc('tx');
-    // A copy: the sender may reuse its buffer, the receiver may keep what it gets.
-    const copy = allocBytes(packet.length);
-    copy.set(packet);
     const peer = this.peer;
-    this.clock.setTimer(this.clock.now(), () => peer?.arrive(copy));
+    if (peer === undefined) return;
+    // A copy: the sender may reuse its buffer, the receiver may keep what it gets.
+    this.lane.enqueue(peer, this.lane.slab.copy(packet), info);
   }
 
-  onPacket(handler: (packet: Uint8Array) => void): void {
+  onPacket(handler: (packet: Uint8Array, info?: PacketInfo) => void): void {
     this.handler = handler;
   }
 
@@ -44,13 +155,15 @@ class PipeEnd implements Link {
     this.closed = true;
   }
 
-  private arrive(packet: Uint8Array): void {
+  /** @internal From the lane. */
+  arrive(packet: Uint8Array, info: PacketInfo | undefined): void {
     if (this.closed) {
       this.counters.inc('drop.closed');
       return;
     }
     this.counters.inc('rx');
-    if (this.handler) this.handler(packet);
+    if (info?.gso !== undefined) this.counters.inc('rx.gro');
+    if (this.handler) this.handler(packet, info);
     else this.counters.inc('drop.no-handler');
   }
 }
@@ -65,6 +178,12 @@ export interface MemoryLinkOptions {
   seed?: number;
   /** Impairments for both directions, or [a->b, b->a]. */
   impairments?: Impairments | [Impairments, Impairments];
+  /**
+   * Offloads both ends offer (default none): `checksum` lets senders leave TCP/UDP
+   * checksums partial, `tsoMax` (bytes of IP packet, > mtu) lets TCP send super-segments,
+   * which arrive whole at the other end as a GRO packet would.
+   */
+  offloads?: { checksum?: boolean; tsoMax?: number };
   trace?: TraceBus;
 }
 
@@ -75,8 +194,15 @@ export class MemoryLink {
     if (!(Number.isInteger(mtu) && mtu >= 1))
       throw new RangeError(`MemoryLink: mtu must be an integer >= 1, got ${mtu}`);
     const name = options.name ?? 'mem';
-    const a = new PipeEnd(`${name}:a`, mtu, options.clock);
-    const b = new PipeEnd(`${name}:b`, mtu, options.clock);
+    let offloads: LinkOffloads | undefined;
+    if (options.offloads !== undefined) {
+      const tsoMax = options.offloads.tsoMax ?? 0;
+      if (!(Number.isInteger(tsoMax) && tsoMax >= 0 && tsoMax <= 0xffff))
+        throw new RangeError(`MemoryLink: tsoMax must be an integer in [0, 65535], got ${tsoMax}`);
+      offloads = { checksum: options.offloads.checksum === true, tsoMax };
+    }
+    const a = new PipeEnd(`${name}:a`, mtu, options.clock, offloads);
+    const b = new PipeEnd(`${name}:b`, mtu, options.clock, offloads);
     a.peer = b;
     b.peer = a;
     const imp = options.impairments;
