@@ -13,6 +13,7 @@ import { type LoopbackService, serveLoopback } from '../services/loopback.ts';
 import { describeService, SERVICES, startServices } from '../tun/services.ts';
 import { dropCount, TunSession } from '../tun/session.ts';
 import { ladderNotes, ladderTap, US } from '../tun/trace.ts';
+import { MAX_WORKERS, TunWorkers, workerPcapPath } from '../tun/workers.ts';
 
 export interface ServeOptions {
   tun?: boolean;
@@ -32,6 +33,8 @@ export interface ServeOptions {
   httpsPort?: string | number;
   /** A qlog (JSON-SEQ) per HTTP/3 connection in this directory. */
   qlog?: string;
+  /** With --tun: this many stacks, one per worker thread and TUN queue (default 1: one stack on the main thread). */
+  workers?: string | number;
 }
 
 export function serveCommand(print: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
@@ -60,6 +63,11 @@ export function serveCommand(print: (s: string) => void = (s) => process.stdout.
     .option('--trace', 'print every packet in and out as a ladder line, with the drops between them')
     .option('--pcap <file>', 'also record every packet to a pcap file for Wireshark')
     .option(
+      '--workers <n>',
+      `with --tun: run n stacks, one per worker thread, each on its own queue of a multi-queue TUN device (the kernel spreads flows by hash); 1 to ${MAX_WORKERS}`,
+      '1',
+    )
+    .option(
       '--cert <file>',
       'HTTPS certificate chain (PEM, leaf first); default: a leaf for stepwire.test, 198.18.0.2 and fd00:5757::2 from a CA kept in $STEPWIRE_HOME/ca (~/.stepwire/ca)',
     )
@@ -80,6 +88,7 @@ export function serveCommand(print: (s: string) => void = (s) => process.stdout.
         '  stepwire serve --tun --trace',
         '  ip netns exec stepwire curl --cacert ~/.stepwire/ca/ca.pem https://198.18.0.2/',
         '  stepwire serve --tun --pcap serve.pcap --keylog keys.txt',
+        '  stepwire serve --tun --workers 2     # one stack per core; --pcap writes one file per worker',
         '  ip netns exec stepwire gtlsclient --exit-on-all-streams-close 198.18.0.2 443 https://198.18.0.2/',
         '',
         "--loopback serves HTTP, HTTPS and HTTP/3 on the kernel's loopback instead (no TUN; ports",
@@ -127,6 +136,8 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
       "only TUN mode exists for now for the whole stack: run 'stepwire serve --tun' as root, or 'stepwire serve --loopback' for HTTP, HTTPS and HTTP/3 on the kernel's loopback ('stepwire demo' shows the simulated network)",
     );
   }
+  const workers = workersOption(o.workers);
+  if (o.loopback && workers !== 1) throw new UsageError('--workers goes with --tun');
   if ((o.cert === undefined) !== (o.key === undefined))
     throw new UsageError('--cert and --key go together: give both, or neither to use the serve CA');
   let identity: TlsIdentity;
@@ -153,6 +164,14 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
   if (o.loopback) {
     try {
       await runLoopback(o, identity, keylog, print, stop);
+    } finally {
+      if (keylogFd !== undefined) fs.closeSync(keylogFd);
+    }
+    return;
+  }
+  if (workers > 1) {
+    try {
+      await runWorkers(o, workers, identity, made, keylog, print, stop);
     } finally {
       if (keylogFd !== undefined) fs.closeSync(keylogFd);
     }
@@ -223,6 +242,79 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
     await session.close();
     if (keylogFd !== undefined) fs.closeSync(keylogFd);
   }
+}
+
+function workersOption(v: string | number | undefined): number {
+  if (v === undefined) return 1;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS)
+    throw new UsageError(`--workers: expected 1 to ${MAX_WORKERS}, got '${v}'`);
+  return n;
+}
+
+/**
+ * `serve --tun --workers N` (N > 1): the same start-up lines, 'ready', SIGUSR2 stats and end
+ * line as one stack, from N stacks in worker threads (tun/workers.ts). The end adds one line
+ * per worker. A worker that dies stops the others; the namespace is removed and the error
+ * thrown, so the command exits non-zero.
+ */
+async function runWorkers(
+  o: ServeOptions,
+  workers: number,
+  identity: TlsIdentity,
+  made: { ca: boolean; leaf: boolean } | undefined,
+  keylog: ((line: string) => void) | undefined,
+  print: (s: string) => void,
+  stop: Promise<unknown>,
+): Promise<void> {
+  const pool = await TunWorkers.start({
+    netns: o.netns,
+    workers,
+    identity,
+    print,
+    ...(o.trace ? { trace: true } : {}),
+    ...(keylog ? { keylog } : {}),
+    ...(o.pcap ? { pcap: o.pcap } : {}),
+    ...(o.qlog ? { qlogDir: o.qlog } : {}),
+  });
+  const printStats = () => {
+    void pool.stats().then((w) => print(`stats ${JSON.stringify({ workers: w })}`));
+  };
+  try {
+    print(
+      `namespace ${pool.netns} (made for this run, removed on exit), device ${pool.device} with ${workers} queues, mtu ${pool.mtu}`,
+    );
+    print(
+      `workers ${workers}: one stack per worker thread and queue, flows spread by the kernel's flow hash`,
+    );
+    print(`address ${pool.ours.v4}/24 (kernel side ${pool.kernel.v4})`);
+    print(`address ${pool.ours.v6}/64 (kernel side ${pool.kernel.v6})`);
+    for (const spec of SERVICES) print(`service ${describeService(spec)}`);
+    if (identity.caPath) {
+      print(`ca: ${identity.caPath}`);
+      print(
+        `https certificate for stepwire.test, ${pool.ours.v4}, ${pool.ours.v6}: ${made?.ca ? 'CA made now' : made?.leaf ? 'CA kept, leaf made now' : 'CA and leaf kept'} (curl --cacert ${identity.caPath} https://${pool.ours.v4}/)`,
+      );
+    } else {
+      print(`https certificate: ${o.cert} (yours)`);
+    }
+    if (o.keylog) print(`keylog: ${o.keylog}`);
+    if (o.pcap) print(`pcap: ${workerPcapPath(o.pcap, 0)} ... one per worker`);
+    if (o.trace) print(`    ${ladderHeader()}`);
+    print('ready');
+    process.on('SIGUSR2', printStats);
+    await Promise.race([stop, pool.failed]);
+  } finally {
+    process.off('SIGUSR2', printStats);
+    await pool.close();
+  }
+  for (const r of pool.reports())
+    print(
+      `worker ${r.index}: ${r.rx} packets in, ${r.tx} out, ${r.dropped} dropped, ${r.accepted} connections accepted`,
+    );
+  const t = pool.totals();
+  print(`stopped: ${t.rx} packets in, ${t.tx} out, ${t.dropped} dropped`);
+  if (pool.error) throw pool.error;
 }
 
 function portOption(name: string, v: string | number | undefined, dflt: number): number {

@@ -45,6 +45,27 @@ export interface TunSessionOptions {
    * @stepwire/link's impair() to add loss or reordering the kernel cannot (no netem here).
    */
   wrapLink?: (link: Link, clock: RealClock) => Link;
+  /**
+   * Count time from this instant (epoch milliseconds) instead of from the session's start.
+   * The stacks of `serve --workers` share one origin, so a SYN cookie minted by one (its
+   * period counter comes from the clock, RFC 4987 §3.6) is checked against the same time
+   * in another, and their trace lines merge in time order.
+   */
+  clockOrigin?: number;
+}
+
+/**
+ * A real clock counting from a fixed epoch instant. performance.now() starts at each
+ * thread's own origin, so `performance.timeOrigin + performance.now()` is what agrees
+ * across worker threads.
+ */
+class EpochClock extends RealClock {
+  constructor(private readonly originEpochMs: number) {
+    super();
+  }
+  override now(): number {
+    return performance.timeOrigin + performance.now() - this.originEpochMs;
+  }
 }
 
 /** A Link that shows every packet to a tap on its way in and out. */
@@ -91,7 +112,7 @@ class TappedLink implements Link {
  * (Netns registers those handlers), so an interrupted run leaves nothing behind.
  */
 export class TunSession {
-  readonly clock = new RealClock();
+  readonly clock: RealClock;
   readonly trace = new TraceBus();
   readonly host: Host;
   readonly udp: Udp;
@@ -117,6 +138,7 @@ export class TunSession {
     ns: Netns | undefined,
     opts: TunSessionOptions,
   ) {
+    this.clock = opts.clockOrigin !== undefined ? new EpochClock(opts.clockOrigin) : new RealClock();
     this.tun = tun;
     this.ns = ns;
     this.created = ns !== undefined;
@@ -161,6 +183,15 @@ export class TunSession {
       ns.closeSync();
       throw e;
     }
+  }
+
+  /**
+   * A stack on one queue of a multi-queue device that someone else made and configured
+   * (`serve --workers`: the main thread owns the namespace, each worker thread one queue).
+   * close() closes only this queue.
+   */
+  static onQueue(netns: string, queue: TunLink, opts: Omit<TunSessionOptions, 'netns'>): TunSession {
+    return new TunSession(netns, queue, undefined, { ...opts, netns });
   }
 
   /** Run a program inside the namespace (only for sessions that made it; tests use this). */

@@ -1,0 +1,203 @@
+/**
+ * `stepwire serve --tun --workers 2`, run as a child process the way a person runs it: one
+ * stack per worker thread, each on its own queue of a multi-queue TUN device. The kernel in
+ * the namespace is the client (python's http.client and ssl, ping); it spreads the flows
+ * over the queues by hash, so with many source ports both stacks must serve connections,
+ * plain and TLS.
+ *
+ * Root only; fails (never skips) without it. Namespaces 'sw-serve-wk*' are made by the
+ * command and checked gone; afterAll kills any child by PID and removes them, also on failure.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { netnsDown, netnsExists } from '@stepwire/link';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parsePingSummary, requireRootAndPrograms, waitForLine } from '../packages/cli/src/tun/kernel.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = path.join(root, 'packages/cli/bin/stepwire.js');
+const NAMES = ['sw-serve-wk', 'sw-serve-wk-die'];
+const children = new Set<ChildProcess>();
+const homes: string[] = [];
+
+beforeAll(() => {
+  requireRootAndPrograms(['ip', 'ping', '/usr/bin/python3']);
+  for (const n of NAMES) netnsDown(n);
+});
+
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const n of NAMES) netnsDown(n);
+  for (const h of homes) fs.rmSync(h, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Start `stepwire ...args` with a temporary $STEPWIRE_HOME (its serve CA); `done` resolves at exit. */
+function stepwire(args: string[]): { child: ChildProcess; home: string; done: Promise<Run> } {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-home-'));
+  homes.push(home);
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: root,
+    env: { ...process.env, STEPWIRE_HOME: home },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  const done = new Promise<Run>((resolve) => {
+    child.once('close', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return { child, home, done };
+}
+
+/** A program in the namespace, to completion, killed after timeoutMs. */
+function inNs(ns: string, cmd: string[], timeoutMs = 30_000): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile('ip', ['netns', 'exec', ns, ...cmd], { timeout: timeoutMs }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, signal: null, stdout, stderr });
+    });
+  });
+}
+
+/**
+ * N plain and M TLS requests, each on a new connection (so a new source port and flow
+ * hash), one at a time, every certificate checked against the serve CA. Prints one line
+ * per request: scheme, status, whether the body is what /bytes/N promises.
+ */
+const CLIENT = `
+import http.client, ssl, sys
+plain, tls, ca = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+def get(conn, size):
+    conn.request('GET', '/bytes/%d' % size)
+    r = conn.getresponse()
+    body = r.read()
+    conn.close()
+    return r.status, len(body) == size
+for i in range(plain):
+    s, ok = get(http.client.HTTPConnection('198.18.0.2', 80, timeout=10), 1000 + i)
+    print('http', s, ok)
+for i in range(tls):
+    s, ok = get(http.client.HTTPSConnection('198.18.0.2', 443, timeout=10, context=ctx), 2000 + i)
+    print('https', s, ok)
+`;
+
+interface WorkerStats {
+  worker: number;
+  tcp: { listeners: { port: number; accepted: number }[] };
+  services: { https: { http: { counters: Record<string, number> } } };
+}
+
+describe('stepwire serve --tun --workers', () => {
+  it('two stacks on two queues both serve plain and TLS connections; SIGINT ends both and removes the namespace', async () => {
+    const ns = 'sw-serve-wk';
+    const { child, home, done } = stepwire(['serve', '--tun', '--workers', '2', '--netns', ns]);
+    await waitForLine(child, /^ready$/, 60_000);
+    expect(netnsExists(ns)).toBe(true);
+
+    // ICMP echo is stateless: whichever stack the kernel's hash picks answers.
+    for (const dst of ['198.18.0.2', 'fd00:5757::2']) {
+      const r = await inNs(ns, ['ping', '-n', '-c', '4', '-i', '0.05', '-W', '2', dst]);
+      expect(parsePingSummary(r.stdout), `ping ${dst}`).toMatchObject({ transmitted: 4, received: 4 });
+    }
+
+    const PLAIN = 64;
+    const TLS = 24;
+    const ca = path.join(home, 'ca', 'ca.pem');
+    const r = await inNs(ns, ['/usr/bin/python3', '-c', CLIENT, String(PLAIN), String(TLS), ca], 120_000);
+    expect(r.stderr).toBe('');
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.filter((l) => l === 'http 200 True')).toHaveLength(PLAIN);
+    expect(lines.filter((l) => l === 'https 200 True')).toHaveLength(TLS);
+
+    // What each stack holds and has done, asked of both workers.
+    const statsLine = waitForLine(child, /^stats /, 10_000);
+    child.kill('SIGUSR2');
+    const stats = JSON.parse((await statsLine).slice('stats '.length)) as { workers: WorkerStats[] };
+    expect(stats.workers.map((w) => w.worker)).toEqual([0, 1]);
+    const acceptedOn = (w: WorkerStats, port: number) =>
+      w.tcp.listeners.filter((l) => l.port === port).reduce((n, l) => n + l.accepted, 0);
+    for (const w of stats.workers) {
+      // 2^-63 and 2^-23 odds that a fair hash leaves one queue without a plain or TLS flow.
+      expect(acceptedOn(w, 80), `worker ${w.worker} port 80`).toBeGreaterThan(0);
+      expect(acceptedOn(w, 443), `worker ${w.worker} port 443`).toBeGreaterThan(0);
+      // Connections that finished the TLS handshake and were handed to HTTP (by ALPN).
+      const overTls = Object.values(w.services.https.http.counters).reduce((a, b) => a + b, 0);
+      expect(overTls, `worker ${w.worker} TLS connections`).toBeGreaterThan(0);
+    }
+    expect(stats.workers.reduce((n, w) => n + acceptedOn(w, 80), 0)).toBe(PLAIN);
+    expect(stats.workers.reduce((n, w) => n + acceptedOn(w, 443), 0)).toBe(TLS);
+
+    child.kill('SIGINT');
+    const end = await done;
+    expect(end.stderr).toBe('');
+    expect(end).toMatchObject({ code: 0, signal: null });
+    const out = end.stdout.split('\n');
+    expect(out).toContain('address 198.18.0.2/24 (kernel side 198.18.0.1)');
+    expect(out.some((l) => /^namespace sw-serve-wk .* with 2 queues/.test(l))).toBe(true);
+    // The end lines: one per worker, then the sums.
+    const perWorker = out
+      .map((l) =>
+        /^worker (\d): (\d+) packets in, (\d+) out, (\d+) dropped, (\d+) connections accepted$/.exec(l),
+      )
+      .filter((m) => m !== null)
+      .map((m) => ({ rx: Number(m[2]), tx: Number(m[3]), accepted: Number(m[5]) }));
+    expect(perWorker).toHaveLength(2);
+    for (const w of perWorker) {
+      expect(w.rx).toBeGreaterThan(0);
+      expect(w.tx).toBeGreaterThan(0);
+      expect(w.accepted).toBeGreaterThan(0);
+    }
+    expect(perWorker.reduce((n, w) => n + w.accepted, 0)).toBe(PLAIN + TLS);
+    const rx = perWorker.reduce((n, w) => n + w.rx, 0);
+    const tx = perWorker.reduce((n, w) => n + w.tx, 0);
+    expect(end.stdout).toContain(`stopped: ${rx} packets in, ${tx} out, 0 dropped`);
+    expect(netnsExists(ns)).toBe(false);
+  });
+
+  it('a worker that loses its queue stops the others; the namespace is removed and the exit is 1', async () => {
+    const ns = 'sw-serve-wk-die';
+    const { child, done } = stepwire(['serve', '--tun', '--workers', '2', '--netns', ns]);
+    await waitForLine(child, /^ready$/, 60_000);
+    // Deleting the device hangs up every queue under its worker.
+    const del = await inNs(ns, ['ip', 'link', 'del', 'sw0']);
+    expect(del.code, del.stderr).toBe(0);
+    const end = await done;
+    expect(end).toMatchObject({ code: 1, signal: null });
+    // One line naming the worker and why (the link says how it saw the device go).
+    expect(end.stderr).toMatch(/^stepwire: worker \d: sw0: .+\n$/);
+    expect(end.stdout).toMatch(/stopped: \d+ packets in/);
+    expect(netnsExists(ns)).toBe(false);
+  });
+
+  it('--workers takes 1 to 64 and only with --tun: one usage line, exit 2', async () => {
+    const cases = [
+      ['serve', '--tun', '--workers', '0'],
+      ['serve', '--tun', '--workers', 'two'],
+      ['serve', '--loopback', '--workers', '2'],
+    ];
+    const runs = await Promise.all(cases.map((args) => stepwire(args).done));
+    runs.forEach((r, i) => {
+      expect(r.code, cases[i]?.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^stepwire: --workers/);
+    });
+  });
+});
