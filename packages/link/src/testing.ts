@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import type { PacketInfo } from './link.ts';
 import type { PcapFile, PcapRecord } from './pcap.ts';
 import {
   BT_DSB,
@@ -11,6 +12,7 @@ import {
   type PcapngOption,
   SECRETS_TYPE_TLS_KEYLOG,
 } from './pcapng.ts';
+import type { VirtioNetHdr, VnetGsoType } from './vnet-hdr.ts';
 
 /** Any well-formed pcap record for a file of the given precision. */
 export const arbitraryPcapRecord = (precision: 'usec' | 'nsec', maxData = 128): fc.Arbitrary<PcapRecord> =>
@@ -93,3 +95,35 @@ export const arbitraryPcapngFile: fc.Arbitrary<PcapngFile> = fc.record({
     { minLength: 1, maxLength: 3 },
   ),
 });
+
+/** Any virtio-net header the decoder accepts (every flag mix, every GSO type, any u16 fields). */
+export const arbitraryVnetHdr: fc.Arbitrary<VirtioNetHdr> = fc
+  .record({
+    needsCsum: fc.boolean(),
+    dataValid: fc.boolean(),
+    rscInfo: fc.boolean(),
+    gsoType: fc.constantFrom<VnetGsoType>('none', 'tcpv4', 'udp', 'tcpv6', 'udp_l4'),
+    gsoEcn: fc.boolean(),
+    hdrLen: fc.nat({ max: 0xffff }),
+    gsoSize: fc.nat({ max: 0xffff }),
+    csumStart: fc.nat({ max: 0xffff }),
+    csumOffset: fc.nat({ max: 0xffff }),
+  })
+  .map((h) => (h.gsoType === 'none' ? { ...h, gsoEcn: false } : h));
+
+/** PacketInfo as a sender hands it to a link with offloads (what the virtio header can say on send). */
+export const arbitrarySendPacketInfo: fc.Arbitrary<PacketInfo> = fc.record(
+  {
+    csum: fc.record({
+      kind: fc.constant('partial' as const),
+      start: fc.nat({ max: 0xffff }),
+      offset: fc.nat({ max: 0xffff }),
+    }),
+    gso: fc.record({
+      type: fc.constantFrom<'tcpv4' | 'tcpv6'>('tcpv4', 'tcpv6'),
+      size: fc.integer({ min: 1, max: 0xffff }),
+      hdrLen: fc.nat({ max: 0xffff }),
+    }),
+  },
+  { requiredKeys: [] },
+);

@@ -1,19 +1,19 @@
 /**
  * The only file that talks to libc. Everything Linux-specific about TUN lives here: open
- * /dev/net/tun, TUNSETIFF, the MTU ioctls, setns() into a named network namespace, and a
- * bounded poll() run on a worker thread. koffi is loaded lazily so that importing the link
- * package on another OS (for MemoryLink) never touches native code.
+ * /dev/net/tun, TUNSETIFF, the MTU and offload ioctls, setns() into a named network
+ * namespace, and the reader thread's eventfd (the thread loads koffi itself for poll()).
+ * koffi is loaded lazily so that importing the link package on another OS (for
+ * MemoryLink) never touches native code.
  */
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import { LinkSetupError } from './errors.ts';
+import type { LinkOffloads } from './link.ts';
+import { VNET_HDR_LEN } from './vnet-hdr.ts';
 
 type Koffi = typeof import('koffi');
 type Fn = (...args: unknown[]) => number;
-interface AsyncFn extends Fn {
-  async: (...args: unknown[]) => void;
-}
 
 interface Libc {
   koffi: Koffi;
@@ -22,7 +22,7 @@ interface Libc {
   ioctl: Fn;
   setns: Fn;
   socket: Fn;
-  poll: AsyncFn;
+  eventfd: Fn;
   errnoNames: Map<number, string>;
 }
 
@@ -34,6 +34,22 @@ const SIOCSIFMTU = 0x8922;
 const IFF_TUN = 0x0001;
 const IFF_NO_PI = 0x1000;
 const IFF_MULTI_QUEUE = 0x0100;
+const IFF_VNET_HDR = 0x4000;
+const TUNSETOFFLOAD = 0x400454d0; // _IOW('T', 208, unsigned int); the argument is the value itself
+const TUNSETVNETHDRSZ = 0x400454d8; // _IOW('T', 216, int); the argument points to an int
+const TUNSETVNETLE = 0x400454dc; // _IOW('T', 220, int); the argument points to an int
+// What the device tells the kernel we can read (tun_set_offload): partial checksums, and
+// TCP super-segments (TSO4/TSO6 need CSUM, else EINVAL).
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
+/**
+ * Largest IP packet of a super-segment either way: the device's GSO limit is 64 KB
+ * (GSO_LEGACY_MAX_SIZE), and an IPv4 Total Length cannot say more than 65535.
+ */
+export const TUN_TSO_MAX = 65535;
+const EFD_NONBLOCK = 0o4000;
+const EFD_CLOEXEC = 0o2000000;
 const IFNAMSIZ = 16;
 const IFREQ_SIZE = 40;
 const O_RDONLY = 0;
@@ -44,10 +60,6 @@ const CLONE_NEWNET = 0x40000000;
 const AF_INET = 2;
 const SOCK_DGRAM = 2;
 const SOCK_CLOEXEC = 0o2000000;
-export const POLLIN = 0x1;
-export const POLLERR = 0x8;
-export const POLLHUP = 0x10;
-export const POLLNVAL = 0x20;
 
 let libc: Libc | undefined;
 
@@ -74,7 +86,7 @@ function loadLibc(): Libc {
       ioctl: lib.func('int ioctl(int fd, unsigned long request, ...)') as Fn,
       setns: lib.func('int setns(int fd, int nstype)') as Fn,
       socket: lib.func('int socket(int domain, int type, int protocol)') as Fn,
-      poll: lib.func('int poll(void *fds, unsigned long nfds, int timeout)') as AsyncFn,
+      eventfd: lib.func('int eventfd(unsigned int initval, int flags)') as Fn,
       errnoNames,
     };
     return libc;
@@ -126,7 +138,17 @@ export interface TunDevice {
   /** The name the kernel gave (a '%d' template is filled in). */
   name: string;
   mtu: number;
+  /** Bytes of virtio-net header before every packet read and written: 0, or 10 with offloads. */
+  vnetHdrLen?: number;
+  /** What the device accepted (absent: opened without offloads). */
+  offloads?: LinkOffloads;
 }
+
+/**
+ * Offloads to ask of the device. true asks for everything (checksum and TSO); an object
+ * picks; false or absent opens a plain device, whose packets carry no header at all.
+ */
+export type TunOffloadRequest = boolean | { checksum?: boolean; tso?: boolean };
 
 export interface OpenTunOptions {
   /** Interface name or template; default 'sw%d'. An existing persistent TUN device of that name is attached. */
@@ -143,6 +165,16 @@ export interface OpenTunOptions {
    * device must agree on this flag (the kernel refuses a mix with EINVAL).
    */
   multiQueue?: boolean;
+  /**
+   * IFF_VNET_HDR and TUNSETOFFLOAD: each packet carries a virtio-net header, the kernel may
+   * hand us partial checksums and TCP super-segments (up to 64 KB) and takes ours. Default
+   * off: a receiver that ignores PacketInfo would drop every partial-checksum packet as
+   * corrupt and every super-segment as larger than the MTU, and the link wrappers between
+   * a device and its stack (pcap, taps) must forward PacketInfo too; so whoever wires the
+   * stack to the device, and knows all of that holds, turns offloads on. What the kernel
+   * accepted is in TunDevice.offloads (and TunLink.offloads).
+   */
+  offloads?: TunOffloadRequest;
 }
 
 /**
@@ -169,8 +201,13 @@ export function openTun(options: OpenTunOptions = {}): TunDevice {
   ) {
     throw new RangeError(`TUN mtu must be an integer in [68, 65535], got ${options.mtu}`);
   }
-  const flags = IFF_TUN | IFF_NO_PI | (options.multiQueue ? IFF_MULTI_QUEUE : 0);
-  if (!options.netns) return createTun(c, name, flags, options.mtu);
+  const want = offloadFlags(options.offloads);
+  const flags =
+    IFF_TUN |
+    IFF_NO_PI |
+    (options.multiQueue ? IFF_MULTI_QUEUE : 0) |
+    (want !== undefined ? IFF_VNET_HDR : 0);
+  if (!options.netns) return createTun(c, name, flags, options.mtu, want);
 
   const netns = options.netns;
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(netns) || netns === '.' || netns === '..') {
@@ -207,7 +244,7 @@ export function openTun(options: OpenTunOptions = {}): TunDevice {
       );
     }
     try {
-      return createTun(c, name, flags, options.mtu);
+      return createTun(c, name, flags, options.mtu, want);
     } finally {
       const back = c.setns(homeFd, CLONE_NEWNET);
       // Staying in the wrong namespace would send the rest of the process's traffic
@@ -226,7 +263,23 @@ export function openTun(options: OpenTunOptions = {}): TunDevice {
   }
 }
 
-function createTun(c: Libc, name: string, flags: number, mtu: number | undefined): TunDevice {
+/** TUN_F_* bits for a request, or undefined for a plain device. */
+function offloadFlags(req: TunOffloadRequest | undefined): number | undefined {
+  if (!req) return undefined;
+  const checksum = req === true || (req.checksum ?? true);
+  const tso = req === true || (req.tso ?? true);
+  if (tso && !checksum)
+    throw new RangeError('TUN offloads: TSO needs checksum offload (the kernel refuses TSO alone)');
+  return (checksum ? TUN_F_CSUM : 0) | (tso ? TUN_F_TSO4 | TUN_F_TSO6 : 0);
+}
+
+function createTun(
+  c: Libc,
+  name: string,
+  flags: number,
+  mtu: number | undefined,
+  offload: number | undefined,
+): TunDevice {
   let fd: number;
   try {
     fd = sysOpen(c, '/dev/net/tun', O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -270,11 +323,63 @@ function createTun(c: Libc, name: string, flags: number, mtu: number | undefined
       throw new LinkSetupError('ERR_TUN_SYSCALL', `TUNSETIFF '${name}' failed: ${errno}`, errno);
     }
     const actual = ifreqName(req);
-    return { fd, name: actual, mtu: deviceMtu(c, actual, mtu) };
+    const device: TunDevice = { fd, name: actual, mtu: deviceMtu(c, actual, mtu), vnetHdrLen: 0 };
+    if (offload !== undefined) {
+      device.vnetHdrLen = VNET_HDR_LEN;
+      device.offloads = setOffloads(c, fd, actual, offload);
+    }
+    return device;
   } catch (e) {
     c.close(fd);
     throw e;
   }
+}
+
+/**
+ * Header size and byte order first (both per device; the kernel's defaults are 10 and the
+ * host's order, set explicitly so nothing depends on a previous user of a persistent
+ * device), then the offloads: the full set, and if the kernel refuses it (EINVAL from an
+ * older kernel without TSO6, say) checksum alone, and if that fails too none; the device
+ * then still carries headers, all plain.
+ */
+function setOffloads(c: Libc, fd: number, name: string, want: number): LinkOffloads {
+  const le = os.endianness() === 'LE';
+  const int = Buffer.alloc(4);
+  if (le) int.writeInt32LE(VNET_HDR_LEN);
+  else int.writeInt32BE(VNET_HDR_LEN);
+  if (c.ioctl(fd, TUNSETVNETHDRSZ, 'void *', int) !== 0) {
+    const errno = lastErrno(c);
+    throw new LinkSetupError('ERR_TUN_SYSCALL', `TUNSETVNETHDRSZ on '${name}' failed: ${errno}`, errno);
+  }
+  int.fill(0);
+  int[le ? 0 : 3] = 1;
+  if (c.ioctl(fd, TUNSETVNETLE, 'void *', int) !== 0) {
+    const errno = lastErrno(c);
+    throw new LinkSetupError('ERR_TUN_SYSCALL', `TUNSETVNETLE on '${name}' failed: ${errno}`, errno);
+  }
+  for (const flags of [want, want & TUN_F_CSUM, 0]) {
+    if (c.ioctl(fd, TUNSETOFFLOAD, 'unsigned long', flags) === 0) {
+      return {
+        checksum: (flags & TUN_F_CSUM) !== 0,
+        tsoMax: flags & (TUN_F_TSO4 | TUN_F_TSO6) ? TUN_TSO_MAX : 0,
+      };
+    }
+  }
+  const errno = lastErrno(c);
+  throw new LinkSetupError('ERR_TUN_SYSCALL', `TUNSETOFFLOAD on '${name}' failed: ${errno}`, errno);
+}
+
+/** An eventfd (non-blocking, close-on-exec) to wake the reader thread's poll() on close. */
+export function makeEventFd(): number {
+  const c = loadLibc();
+  const fd = c.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) throw new LinkSetupError('ERR_TUN_SYSCALL', `eventfd() failed: ${lastErrno(c)}`);
+  return fd;
+}
+
+/** Where koffi is, for the reader thread to load it by path. */
+export function koffiPath(): string {
+  return createRequire(import.meta.url).resolve('koffi');
 }
 
 /** Set (if asked) and read back the MTU through an AF_INET socket in the current namespace. */
@@ -300,42 +405,4 @@ function deviceMtu(c: Libc, name: string, mtu: number | undefined): number {
   } finally {
     c.close(sock);
   }
-}
-
-export interface PollResult {
-  /** poll() returned -1 (EINTR and the like): nothing to read this time. */
-  failed: boolean;
-  readable: boolean;
-  /** POLLERR, POLLHUP or POLLNVAL: the device is gone or broken; stop reading. */
-  broken: boolean;
-}
-
-/**
- * Wait up to `timeoutMs` for `fd` to become readable, on a libuv worker thread, so the
- * main thread stays free. The timeout bounds how long a closed link keeps a worker thread
- * (and so the event loop) busy: poll() does not return when another thread closes the fd.
- */
-export function pollReadable(fd: number, timeoutMs: number, done: (r: PollResult) => void): void {
-  const c = loadLibc();
-  const pfd = Buffer.alloc(8);
-  const le = os.endianness() === 'LE';
-  if (le) {
-    pfd.writeInt32LE(fd, 0);
-    pfd.writeInt16LE(POLLIN, 4);
-  } else {
-    pfd.writeInt32BE(fd, 0);
-    pfd.writeInt16BE(POLLIN, 4);
-  }
-  c.poll.async(pfd, 1, timeoutMs, (err: unknown, n: number) => {
-    if (err || n < 0) {
-      done({ failed: true, readable: false, broken: false });
-      return;
-    }
-    const revents = le ? pfd.readUInt16LE(6) : pfd.readUInt16BE(6);
-    done({
-      failed: false,
-      readable: n > 0 && (revents & POLLIN) !== 0,
-      broken: (revents & (POLLERR | POLLHUP | POLLNVAL)) !== 0,
-    });
-  });
 }
