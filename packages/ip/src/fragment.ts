@@ -17,6 +17,17 @@ import {
  */
 
 /**
+ * Fragment Offset counts 8-octet units (RFC 791 §3.1; RFC 8200 §4.5), so every fragment
+ * but the last carries a multiple of 8 bytes.
+ */
+const FRAGMENT_UNIT = 8;
+/** The IPv6 Fragment header is 8 bytes: Next Header, Reserved, Offset+M, Identification (RFC 8200 §4.5). */
+const IPV6_FRAGMENT_HEADER_LENGTH = 8;
+
+/** The largest multiple of FRAGMENT_UNIT that fits in `room` bytes. */
+const wholeUnits = (room: number): number => Math.floor(room / FRAGMENT_UNIT) * FRAGMENT_UNIT;
+
+/**
  * Split an IPv4 datagram so that every piece fits in `mtu` (RFC 791 §3.2, "An Example
  * Fragmentation Procedure"). Options whose copied flag is set go into every fragment,
  * the others only into the first. A datagram that is already a fragment is split again:
@@ -29,21 +40,21 @@ export function fragmentIpv4(p: Ipv4Packet, mtu: number): Ipv4Packet[] {
   const laterOptions = p.options.filter((o) => ipv4OptionCopied(o.type));
   const laterHeader = IPV4_MIN_HEADER + (laterOptions.length ? ipv4OptionsLength(laterOptions) : 0);
   const out: Ipv4Packet[] = [];
-  const base = p.fragmentOffset * 8;
+  const base = p.fragmentOffset * FRAGMENT_UNIT;
   let pos = 0;
   while (pos < p.payload.length) {
     const first = out.length === 0;
     const hl = first ? firstHeader : laterHeader;
-    // Every fragment but the last carries a multiple of 8 octets (the offset unit).
-    const room = ((mtu - hl) >> 3) << 3;
-    if (room < 8) throw new RangeError(`fragmentIpv4: MTU ${mtu} leaves no room after a ${hl}-byte header`);
+    const room = wholeUnits(mtu - hl);
+    if (room < FRAGMENT_UNIT)
+      throw new RangeError(`fragmentIpv4: MTU ${mtu} leaves no room after a ${hl}-byte header`);
     const take = Math.min(room, p.payload.length - pos);
     const last = pos + take >= p.payload.length;
     out.push({
       ...p,
       options: first ? p.options : laterOptions,
       moreFragments: last ? p.moreFragments : true,
-      fragmentOffset: (base + pos) >> 3,
+      fragmentOffset: (base + pos) / FRAGMENT_UNIT,
       payload: p.payload.subarray(pos, pos + take),
     });
     pos += take;
@@ -76,15 +87,16 @@ export function fragmentIpv6(p: Ipv6Packet, mtu: number, identification: number)
   writeIpv6ExtensionHeaders(fragmentableHeaders, p.nextHeader, fragmentable, 0);
   fragmentable.set(p.payload, fhLen);
   const firstNext = fragmentableHeaders.length ? protocolOfExtension(fragmentableHeaders[0]!) : p.nextHeader;
-  const perLen = IPV6_HEADER_LENGTH + extensionHeadersLength(perFragment) + 8;
-  const room = ((mtu - perLen) >> 3) << 3;
-  if (room < 8) throw new RangeError(`fragmentIpv6: MTU ${mtu} leaves no room after ${perLen} header bytes`);
+  const perLen = IPV6_HEADER_LENGTH + extensionHeadersLength(perFragment) + IPV6_FRAGMENT_HEADER_LENGTH;
+  const room = wholeUnits(mtu - perLen);
+  if (room < FRAGMENT_UNIT)
+    throw new RangeError(`fragmentIpv6: MTU ${mtu} leaves no room after ${perLen} header bytes`);
   const out: Ipv6Packet[] = [];
   for (let pos = 0; pos < fragmentable.length; pos += room) {
     const take = Math.min(room, fragmentable.length - pos);
     const frag: Ipv6ExtensionHeader = {
       kind: 'fragment',
-      fragmentOffset: pos >> 3,
+      fragmentOffset: pos / FRAGMENT_UNIT,
       moreFragments: pos + take < fragmentable.length,
       identification: identification >>> 0,
     };
