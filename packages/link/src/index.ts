@@ -51,4 +51,20 @@ export {
   tsresolPerSecond,
 } from './pcapng.ts';
 export { TunLink, type TunLinkOptions } from './tun.ts';
-export type { OpenTunOptions } from './tun-ffi.ts';
+export type { OpenTunOptions, TunOffloadRequest } from './tun-ffi.ts';
+export {
+  decodeVnetHdr,
+  encodeVnetHdr,
+  encodeVnetHdrInto,
+  PLAIN_VNET_HDR,
+  packetInfoFromVnetHdr,
+  VIRTIO_NET_HDR_F_DATA_VALID,
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_F_RSC_INFO,
+  VIRTIO_NET_HDR_GSO_ECN,
+  type VirtioNetHdr,
+  VNET_HDR,
+  VNET_HDR_LEN,
+  type VnetGsoType,
+  vnetHdrFromPacketInfo,
+} from './vnet-hdr.ts';

@@ -24,6 +24,10 @@ export interface TestNs {
   readonly device: string;
   /** Open one more TunLink (a queue, with multiQueue) on the device. */
   open(options?: Omit<TunLinkOptions, 'name' | 'netns'>): TunLink;
+  /** Open a second device, give the kernel `cidr` on it and bring it up. */
+  openDevice(device: string, cidr: string, options?: Omit<TunLinkOptions, 'name' | 'netns'>): TunLink;
+  /** Run ip(8) with these arguments inside the namespace (ip -n). */
+  ip(args: string[]): void;
   /**
    * Run a program inside the namespace, bounded by timeoutMs; resolves with its stdout,
    * rejects if it fails. Asynchronous, so that our read loops run meanwhile.
@@ -54,6 +58,16 @@ export function makeNs(
       const l = TunLink.open({ ...options, name: device, netns: name });
       links.push(l);
       return l;
+    },
+    openDevice(dev, cidr, options = {}) {
+      const l = TunLink.open({ ...options, name: dev, netns: name });
+      links.push(l);
+      ip(['-n', name, 'addr', 'add', cidr, 'dev', dev]);
+      ip(['-n', name, 'link', 'set', dev, 'up']);
+      return l;
+    },
+    ip(args) {
+      ip(['-n', name, ...args]);
     },
     exec(cmd, args, timeoutMs = 20_000) {
       return new Promise((resolve, reject) => {
@@ -103,3 +117,18 @@ export function udpEchoV4(p: Uint8Array): Uint8Array | undefined {
   q.set(p.subarray(ihl, ihl + 2), ihl + 2);
   return q;
 }
+
+/** UDP to 198.18.0.2:9 for at most 5 s or 500k datagrams; stops quietly once the device is gone. */
+export const FLOOD = `
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+end = time.monotonic() + 5
+n = 0
+try:
+    while n < 500000 and time.monotonic() < end:
+        s.sendto(b'x' * 200, ('198.18.0.2', 9))
+        n += 1
+except OSError:
+    pass
+print(n)
+`;
