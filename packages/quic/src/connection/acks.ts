@@ -1,0 +1,102 @@
+/**
+ * Acknowledgements and loss (RFC 9000 §13, RFC 9002 §6): ACK frames in, what an acknowledged
+ * or lost packet carried, and what the loss detection timer asks for.
+ */
+import { ackFrameRanges, type Frame, FrameType } from '../frames/frame.ts';
+import type { TimeoutAction } from '../recovery/loss.ts';
+import type { ConnectionCore, Space } from './core.ts';
+import { type SentItem, transportError } from './frames.ts';
+import { confirmHandshake } from './handshake.ts';
+
+export function onAck(
+  c: ConnectionCore,
+  f: Extract<Frame, { type: 'ACK' }>,
+  space: Space,
+  now: number,
+): void {
+  const exponent = space.name === 'ApplicationData' ? c.peerAckDelayExponent : 3;
+  const outcome = c.recovery.onAckReceived(
+    space.name,
+    { ranges: ackFrameRanges(f), ackDelay: (f.ackDelay * 2 ** exponent) / 1000, ecnCounts: f.ecnCounts },
+    now,
+  );
+  // RFC 9000 §13.1: acknowledging a packet never sent is a PROTOCOL_VIOLATION.
+  if (outcome.error)
+    throw transportError('PROTOCOL_VIOLATION', 'ACK of a packet never sent (RFC 9000 §13.1)', FrameType.ACK);
+  for (const p of outcome.newlyAcked) {
+    if (space.name === 'ApplicationData') c.keys.oneRtt?.onPacketAcked(p.packetNumber);
+    onAcked(c, p.frames, space);
+  }
+  // RFC 9001 §4.1.2: a client "MAY consider the handshake to be confirmed when it receives an
+  // acknowledgment for a 1-RTT packet" — it need not wait for a HANDSHAKE_DONE that was lost.
+  if (
+    c.role === 'client' &&
+    !c.hs.confirmed &&
+    space.name === 'ApplicationData' &&
+    outcome.newlyAcked.some((p) => !c.early.sent.has(p.packetNumber))
+  )
+    confirmHandshake(c, now);
+  for (const p of outcome.lost) onLost(c, p.frames);
+  if (outcome.lost.length > 0) c.counters.inc('quic.lost', outcome.lost.length);
+}
+
+export function onAcked(c: ConnectionCore, items: SentItem[], space: Space): void {
+  for (const it of items) {
+    if (it.k === 'crypto') c.spaces[it.space].cryptoSend.onAcked(it.offset, it.length, false);
+    // RFC 9000 §13.2.4: our ACK was received; older packets need not be acknowledged again.
+    else if (it.k === 'ack') space.ack.onAckOfAck(it.largest);
+    else c.streamSet.onAcked(it);
+  }
+}
+
+/** RFC 9000 §13.3: what a lost packet carried is sent again, in new packets. */
+export function onLost(c: ConnectionCore, items: SentItem[]): void {
+  for (const it of items) {
+    switch (it.k) {
+      case 'crypto': {
+        const s = c.spaces[it.space];
+        if (!s.discarded) s.cryptoSend.onLost(it.offset, it.length, false);
+        break;
+      }
+      case 'handshake-done':
+        c.hs.donePending = true;
+        break;
+      case 'path-challenge':
+        if (c.path.challenge) c.path.challenge.sent = false;
+        break;
+      case 'new-token':
+        c.tokens.pending = it.token;
+        break;
+      case 'new-cid':
+      case 'retire-cid':
+        c.cids.onLost(it);
+        break;
+      default:
+        c.streamSet.onLost(it);
+    }
+  }
+}
+
+export function onLossTimeout(c: ConnectionCore, action: TimeoutAction<SentItem[]>): void {
+  switch (action.kind) {
+    case 'lost':
+      c.counters.inc('quic.lost', action.lost.length);
+      for (const p of action.lost) onLost(c, p.frames);
+      return;
+    case 'anti-deadlock':
+      c.spaces[action.space].probes = 1;
+      return;
+    case 'pto': {
+      c.counters.inc('quic.pto');
+      const space = c.spaces[action.space];
+      space.probes = action.packets;
+      // RFC 9002 §6.2.4: probes carry data when they can: the oldest unacknowledged data goes again.
+      const unacked = c.recovery.unacked(action.space).filter((p) => p.ackEliciting);
+      const resend = action.space === 'ApplicationData' ? unacked.slice(0, 2) : unacked;
+      for (const p of resend) onLost(c, p.frames);
+      return;
+    }
+    case 'none':
+      return;
+  }
+}
