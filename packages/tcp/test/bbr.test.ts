@@ -1,12 +1,12 @@
 /**
- * The model-based controller (congestion/bbr.ts, after BBR v1 without pacing) against
+ * The model-based controller (congestion/bbr.ts, BBR v1 with pacing) against
  * NewReno on a simulated path: a 20 Mbit/s bottleneck with 10 ms each way, with and without
  * 2% random loss. Loss is not congestion to BBR, so it keeps the bottleneck busy where
  * NewReno's halving per loss (RFC 5681) starves it; on a clean path both fill it.
  */
 import { Host } from '@stepwire/ip';
 import { type Impairments, impair, MemoryLink } from '@stepwire/link';
-import { VirtualClock } from '@stepwire/wire';
+import { silentTrace, VirtualClock } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
 import { Bbr } from '../src/congestion/bbr.ts';
 import type { TcpConnection } from '../src/connection.ts';
@@ -83,24 +83,56 @@ describe('BBR-style congestion control', () => {
     expect(r.stats.cwnd).toBeLessThan(250_000);
   });
 
-  it('the model: cwnd follows 2 x bandwidth x min RTT once startup ends; a loss keeps the window', () => {
+  it('the model: cwnd is 2 x bandwidth x min RTT plus three quanta in ProbeBW; a loss keeps the window', () => {
+    // A hand-driven sender: 1000-byte segments through a 1000 B/ms bottleneck with a 10 ms
+    // round trip, each ACK fed to the controller as the connection would.
     const mss = 1000;
     const c = new Bbr(mss);
-    // 1 MB/s delivered (1000 bytes per ms) over a 10 ms path, ACKs every 2 ms.
-    let now = 0;
-    for (let i = 0; i < 400; i++) {
-      now += 2;
-      c.onDelivered(2000, now, 10, 10);
-      c.onAck(2000, now, 10);
+    const view = {
+      now: 0,
+      mss,
+      snd: { una: 0, nxt: 0, max: 0 },
+      scoreboard: { sacked: 0, highest: undefined },
+      rttProbe: { karnUntil: undefined },
+      recovery: { inRecovery: false },
+      counters: { bytesOut: 0 },
+      sendBase: 0,
+      sendQueue: { length: 1 << 30 },
+      trace: silentTrace,
+      hostName: 'A',
+    };
+    const acks: number[] = []; // ACK arrival times, one per segment, in order
+    let lastArrival = 0;
+    for (let t = 0; t < 3000; t += 0.25) {
+      view.now = t;
+      while (acks.length && (acks[0] ?? 0) <= t) {
+        acks.shift();
+        view.snd.una += mss;
+        c.onDelivered(mss, t, undefined, undefined);
+      }
+      c.pacer.begin(view);
+      while (c.pacer.allows(view, false) && view.snd.nxt - view.snd.una + mss <= c.cwnd) {
+        // Serialised at 1 ms per segment, then 10 ms there and back.
+        lastArrival = Math.max(t, lastArrival) + 1;
+        acks.push(lastArrival + 10);
+        view.snd.nxt += mss;
+        view.snd.max = view.snd.nxt;
+        view.counters.bytesOut += mss;
+      }
+      c.pacer.end(view);
     }
+    expect(c.state).toBe('ProbeBW');
     expect(c.bandwidth).toBeCloseTo(1000, -1);
-    // 2 x 1000 B/ms x 10 ms
-    expect(c.cwnd).toBeCloseTo(20_000, -3);
-    c.onCongestionEvent(now, 20_000);
-    expect(c.ssthresh).toBeGreaterThanOrEqual(20_000);
-    c.onRecoveryExit(now, 20_000);
-    expect(c.cwnd).toBeGreaterThanOrEqual(19_000);
-    c.onRto(now, 20_000);
+    expect(c.rtProp).toBeGreaterThanOrEqual(11);
+    expect(c.rtProp).toBeLessThan(13);
+    // 2 x 1000 B/ms x RTprop + 3 x send quantum (2 segments below 24 Mbit/s, §4.2.2)
+    expect(c.cwnd).toBe(Math.floor(2 * c.bandwidth * c.rtProp) + 3 * 2 * mss);
+    const before = c.cwnd;
+    c.onCongestionEvent(view.now, before);
+    expect(c.ssthresh).toBeGreaterThanOrEqual(before);
+    c.onRecoveryExit(view.now, before);
+    expect(c.cwnd).toBe(before);
+    c.onRto(view.now, before);
     expect(c.cwnd).toBe(mss);
   });
 });

@@ -27,8 +27,12 @@ export function transmit(tcb: ControlBlock, force = false): void {
     if (tcb.cc.cwnd > iw) tcb.cc.cwnd = iw;
     tcb.lastSendAt = undefined;
   }
+  // A pacing controller's pacer (congestion/pacer.ts, BBR) lets segments go at its rate.
+  const pacer = tcb.cc.pacer;
+  pacer?.begin(tcb);
   let forced = force;
   for (let guard = 0; guard < 100_000; guard++) {
+    if (pacer && !pacer.allows(tcb, forced)) break;
     if (tcb.recovery.inRecovery && tcb.sackOk) {
       const r = sackRecoverySend(tcb, forced, canSendNew);
       if (r === 'blocked') break;
@@ -41,6 +45,7 @@ export function transmit(tcb: ControlBlock, force = false): void {
     }
     forced = false;
   }
+  pacer?.end(tcb);
   armPersistIfBlocked(tcb);
   tlpArm(tcb);
 }

@@ -1,7 +1,8 @@
 /**
  * The connection's timers as absolute deadlines (the driver owns the clock): retransmission
  * (RFC 6298), persist (RFC 9293 §3.8.6.1), delayed ACK (§3.8.6.3), keepalive (§3.8.4,
- * RFC 1122 §4.2.3.6) and TIME-WAIT (§3.10.8).
+ * RFC 1122 §4.2.3.6), TIME-WAIT (§3.10.8), RACK and TLP (RFC 8985), and a pacing
+ * controller's next send time.
  */
 import * as wire from '@stepwire/wire';
 import { ACK } from '../segment.ts';
@@ -21,6 +22,9 @@ export function nextDeadline(tcb: ControlBlock): number | undefined {
   for (const x of [tm.persist, tm.delAck, tm.keepalive, tm.timeWait, tm.rack, tm.tlp]) {
     if (x !== undefined && (t === undefined || x < t)) t = x;
   }
+  // The pacer held a segment back (congestion/pacer.ts): the send path runs again then.
+  const pace = tcb.cc.pacer?.deadline;
+  if (pace !== undefined && SEND_STATES.has(tcb.state) && (t === undefined || pace < t)) t = pace;
   return t;
 }
 
@@ -43,6 +47,12 @@ export function timersFire(tcb: ControlBlock): void {
       rackLoss(tcb);
       transmit(tcb);
     }
+  }
+  const pacer = tcb.cc.pacer;
+  if (pacer?.deadline !== undefined && now >= pacer.deadline) {
+    // The pacer's next send time (draft-cardwell-iccrg-bbr-congestion-control-00 §4.2.1).
+    pacer.deadline = undefined;
+    if (SEND_STATES.has(tcb.state)) transmit(tcb);
   }
   if (tcb.timers.tlp !== undefined && now >= tcb.timers.tlp) {
     tcb.timers.tlp = undefined;
