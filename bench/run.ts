@@ -13,6 +13,7 @@ import { tcpTunBenchmarks } from './tcp-tun.bench.ts';
 import { tlsBenchmarks } from './tls.bench.ts';
 import { tunBenchmarks } from './tun.bench.ts';
 import { wireBenchmarks } from './wire.bench.ts';
+import { workersBenchmarks } from './workers.bench.ts';
 
 const { values } = parseArgs({
   options: { json: { type: 'string' }, filter: { type: 'string' } },
@@ -32,6 +33,7 @@ const all: Benchmark[] = [
   ...hpackBenchmarks,
   ...h2Benchmarks,
   ...loadBenchmarks,
+  ...workersBenchmarks,
 ];
 const chosen = values.filter ? all.filter((b) => b.name.includes(values.filter!)) : all;
 

@@ -98,6 +98,8 @@ export function serveCommand(print: (s: string) => void = (s) => process.stdout.
       ].join('\n'),
     )
     .action(async (o: ServeOptions) => {
+      // A bad --workers is refused before the signal handlers go in.
+      workersOption(o);
       await runServe(o, print, waitForSignal());
     });
 }
@@ -136,8 +138,7 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
       "only TUN mode exists for now for the whole stack: run 'stepwire serve --tun' as root, or 'stepwire serve --loopback' for HTTP, HTTPS and HTTP/3 on the kernel's loopback ('stepwire demo' shows the simulated network)",
     );
   }
-  const workers = workersOption(o.workers);
-  if (o.loopback && workers !== 1) throw new UsageError('--workers goes with --tun');
+  const workers = workersOption(o);
   if ((o.cert === undefined) !== (o.key === undefined))
     throw new UsageError('--cert and --key go together: give both, or neither to use the serve CA');
   let identity: TlsIdentity;
@@ -244,11 +245,13 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
   }
 }
 
-function workersOption(v: string | number | undefined): number {
-  if (v === undefined) return 1;
-  const n = Number(v);
+/** --workers as a number: 1 to MAX_WORKERS, and more than 1 only with --tun. */
+function workersOption(o: ServeOptions): number {
+  if (o.workers === undefined) return 1;
+  const n = Number(o.workers);
   if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS)
-    throw new UsageError(`--workers: expected 1 to ${MAX_WORKERS}, got '${v}'`);
+    throw new UsageError(`--workers: expected 1 to ${MAX_WORKERS}, got '${o.workers}'`);
+  if (n > 1 && !o.tun) throw new UsageError('--workers goes with --tun');
   return n;
 }
 

@@ -49,7 +49,6 @@ const session = TunSession.onQueue(init.netns, queue, {
 
 let tlsTrace: TraceBus | undefined;
 if (init.trace) {
-  ladderNotes(session.trace, (text) => post({ type: 'line', index: init.index, text }));
   // TLS machines keep epoch time; their events join the ladder on the session clock.
   tlsTrace = new TraceBus();
   tlsTrace.on((e) => session.trace.emit({ ...e, t: session.clock.now() }));
@@ -69,6 +68,8 @@ const started = startServices(
   },
   SERVICES,
 );
+// Notes from here on, as with one stack: the listeners' start-up is in the service lines.
+if (init.trace) ladderNotes(session.trace, (text) => post({ type: 'line', index: init.index, text }));
 
 /** Connections accepted by listeners now closed (their counts leave with them). */
 let acceptedBefore = 0;

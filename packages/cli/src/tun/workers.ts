@@ -203,9 +203,10 @@ export class TunWorkers {
   }
 
   /**
-   * Worker 0 first: its open creates the device (with the MTU); the others attach their
-   * queues to it. The kernel side is configured once every queue is there, so no flow is
-   * hashed over a queue set that is about to change.
+   * All at once: whichever worker's open comes first creates the device (the kernel takes
+   * TUNSETIFF under one lock), the others attach their queues to it; worker 0 sets the MTU.
+   * The kernel side is configured once every queue is there, so no flow is hashed over a
+   * queue set that is about to change.
    */
   private async spawnAll(): Promise<void> {
     const clockOrigin = Date.now();
@@ -228,8 +229,10 @@ export class TunWorkers {
       ...(this.opts.qlogDir ? { qlogDir: this.opts.qlogDir } : {}),
       reportIntervalMs: this.opts.reportIntervalMs ?? 1000,
     });
-    this.mtu = await this.spawn(initFor(0));
-    await Promise.all(Array.from({ length: this.opts.workers - 1 }, (_, i) => this.spawn(initFor(i + 1))));
+    const mtus = await Promise.all(
+      Array.from({ length: this.opts.workers }, (_, i) => this.spawn(initFor(i))),
+    );
+    this.mtu = Math.min(...mtus);
   }
 
   /** Start one worker; resolves with its queue's MTU once it serves, rejects if it dies first. */
