@@ -22,13 +22,15 @@
  * is ours / kernel's; the goal is >= 0.5.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { impair, netnsDown } from '@stepwire/link';
+import { impair, NETNS_DEFAULTS, netnsDown, netnsUp, TunLink } from '@stepwire/link';
 import type { TcpConnection } from '@stepwire/tcp';
 import { tcpDiscard } from '../packages/cli/src/services/tcp-services.ts';
 import { TunSession } from '../packages/cli/src/tun/session.ts';
 import { type Benchmark, type BenchResult, result } from './lib.ts';
 
 const NS = `sw-tcptun-bench-${process.pid}`;
+/** The namespace of the session whose device has offloads (IFF_VNET_HDR, checksum, TSO). */
+const OFF_NS = `sw-tcptun-boff-${process.pid}`;
 const PEER_NS = `sw-tcptun-bpeer-${process.pid}`;
 /** The veth pair: the TUN namespace's end, and the peer namespace's end (RFC 2544 range). */
 const VETH = { a: 'swv0', b: 'swv1', aAddr: '198.19.7.1', bAddr: '198.19.7.2' } as const;
@@ -235,6 +237,44 @@ async function ourSend(
   return conn;
 }
 
+/**
+ * A session on a TUN device with offloads: `netnsUp` makes the namespace and a persistent
+ * device, our TunLink attaches to it with IFF_VNET_HDR and TUNSETOFFLOAD (TunSession.open
+ * opens plain devices), and the session runs its stack on that link. close() closes the
+ * link; the caller removes the namespace.
+ */
+function offloadSession(): TunSession {
+  netnsUp(OFF_NS, { device: NETNS_DEFAULTS.device });
+  try {
+    const tun = TunLink.open({
+      netns: OFF_NS,
+      name: NETNS_DEFAULTS.device,
+      offloads: true,
+      pollTimeoutMs: 50,
+    });
+    return TunSession.onQueue(OFF_NS, tun, {});
+  } catch (e) {
+    netnsDown(OFF_NS);
+    throw e;
+  }
+}
+
+/** Our rates both ways over session `s` in namespace `ns`: kernel -> us, then us -> kernel. */
+async function oursBothWays(s: TunSession, ns: string): Promise<{ in: number[]; out: number[] }> {
+  const discard = tcpDiscard(s.tcp, 9);
+  try {
+    const inRates = await clientRuns(ns, s.ours.v4, 9, RUNS);
+    const sink = await startSink(ns, s.kernel.v4, RUNS);
+    for (let i = 0; i < RUNS; i++) await ourSend(s, s.kernel.v4, SINK_PORT);
+    return { in: inRates, out: await sink.rates };
+  } finally {
+    discard.close();
+  }
+}
+
+const linkNote = (s: TunSession) =>
+  `reader wake-ups ${s.tun.counters.get('rx.wakeups')} for ${s.tun.counters.get('rx')} packets, gso in ${s.tun.counters.get('rx.gso')} out ${s.tun.counters.get('tx.gso')}`;
+
 export const tcpTunBenchmarks: Benchmark[] = [
   {
     name: 'tcp-tun-impaired',
@@ -289,48 +329,53 @@ export const tcpTunBenchmarks: Benchmark[] = [
     requires: missing,
     async run(): Promise<BenchResult[]> {
       const s = TunSession.open({ netns: NS, replace: true, pollTimeoutMs: 50 });
-      const discard = tcpDiscard(s.tcp, 9);
+      let off: TunSession | undefined;
       try {
         makePeer();
-        const out: BenchResult[] = [];
+        // Ours over a plain device (offloads off), both ways.
+        const plain = await oursBothWays(s, NS);
+        const plainNote = linkNote(s);
 
-        // kernel -> us, and the same client to a kernel sink over veth.
-        const ours = await clientRuns(NS, s.ours.v4, 9, RUNS);
+        // The kernel talking to itself over veth: the same client and sink.
         const kernelSink = await startSink(NS, VETH.aAddr, RUNS);
         const peer = await clientRuns(PEER_NS, VETH.aAddr, SINK_PORT, RUNS);
         await kernelSink.rates;
-        out.push(
-          result(
-            `TCP kernel -> us over TUN, ${BYTES >> 20} MiB (${mbit(best(ours)).toFixed(0)} vs ${mbit(best(peer)).toFixed(0)} Mbit/s)`,
-            best(ours),
-            'B/s',
-            'kernel -> kernel over veth',
-            best(peer),
-          ),
-        );
-
-        // us -> kernel, and a kernel client over veth to the same sink.
-        const sink = await startSink(NS, s.kernel.v4, RUNS);
-        for (let i = 0; i < RUNS; i++) await ourSend(s, s.kernel.v4, SINK_PORT);
-        const oursOut = await sink.rates;
         const sink2 = await startSink(NS, VETH.aAddr, RUNS);
         await clientRuns(PEER_NS, VETH.aAddr, SINK_PORT, RUNS);
         const peerOut = await sink2.rates;
-        out.push(
+
+        // Ours over a device with offloads (checksum, TSO/GSO both ways).
+        off = offloadSession();
+        const offl = await oursBothWays(off, OFF_NS);
+        const offNote = linkNote(off);
+
+        const line = (what: string, ours: number[], kernel: number[], note: string) =>
           result(
-            `TCP us -> kernel over TUN, ${BYTES >> 20} MiB (${mbit(best(oursOut)).toFixed(0)} vs ${mbit(best(peerOut)).toFixed(0)} Mbit/s)`,
-            best(oursOut),
+            `TCP ${what}, ${BYTES >> 20} MiB (${mbit(best(ours)).toFixed(0)} vs ${mbit(best(kernel)).toFixed(0)} Mbit/s; ${note})`,
+            best(ours),
             'B/s',
             'kernel -> kernel over veth',
-            best(peerOut),
+            best(kernel),
+          );
+        return [
+          line('kernel -> us over TUN', plain.in, peer, plainNote),
+          line('us -> kernel over TUN', plain.out, peerOut, 'offloads off'),
+          line('kernel -> us over TUN with offloads', offl.in, peer, offNote),
+          line(
+            'us -> kernel over TUN with offloads',
+            offl.out,
+            peerOut,
+            `device ${JSON.stringify(off.tun.offloads)}`,
           ),
-        );
-        return out;
+        ];
       } finally {
         for (const c of running) c.kill('SIGKILL');
-        discard.close();
         try {
           netnsDown(PEER_NS);
+          if (off) {
+            await off.close();
+            netnsDown(OFF_NS);
+          }
         } finally {
           await s.close();
         }
