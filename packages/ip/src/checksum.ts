@@ -1,3 +1,4 @@
+import { finishChecksum, sum16 } from '@stepwire/wire';
 import { cachedAddressBytes } from './address.ts';
 
 /**
@@ -41,4 +42,18 @@ export function pseudoHeaderSum(
     sum += protocol & 0xff;
   }
   return sum;
+}
+
+/**
+ * Finish a checksum left partial (PacketInfo.csum 'partial'): the field at `start + offset`
+ * holds the folded pseudo-header sum; sum everything from `start` to the end over it and
+ * write the complement there, as a NIC or the kernel's skb_checksum_help does.
+ */
+export function completeChecksum(packet: Uint8Array, start: number, offset: number): void {
+  const at = start + offset;
+  if (start < 0 || at + 2 > packet.length)
+    throw new RangeError(`completeChecksum: field at ${at} outside ${packet.length}`);
+  const ck = finishChecksum(sum16(packet.subarray(start)));
+  packet[at] = ck >> 8;
+  packet[at + 1] = ck & 0xff;
 }

@@ -151,55 +151,103 @@ export interface Ipv4EncodeOptions {
   totalLength?: number;
 }
 
+/** Header length of `p` on the wire: 20 bytes and its options padded to 32 bits (RFC 791 §3.1 IHL). */
+export function ipv4HeaderLength(p: Pick<Ipv4Packet, 'options'>): number {
+  return IPV4_MIN_HEADER + (p.options.length === 0 ? 0 : ipv4OptionsLength(p.options));
+}
+
 /** Encode header and payload; throws RangeError for values that cannot be put on the wire. */
 export function encodeIpv4(p: Ipv4Packet, opts?: Ipv4EncodeOptions): Uint8Array {
-  const optLen = p.options.length === 0 ? 0 : ipv4OptionsLength(p.options);
-  const headerLength = IPV4_MIN_HEADER + optLen;
+  const out = allocBytes(ipv4HeaderLength(p) + p.payload.length);
+  encodeIpv4Into(p, out, 0, opts);
+  return out;
+}
+
+/**
+ * Encode `p` into `out` at `offset` (header, then payload) and return the bytes written;
+ * the same bytes as encodeIpv4. A payload that already sits in `out` right after where the
+ * header goes is left in place: the send path writes a transport segment with room in
+ * front of it, and IP fills the room (Linux's skb headroom) instead of copying the segment.
+ */
+export function encodeIpv4Into(
+  p: Ipv4Packet,
+  out: Uint8Array,
+  offset: number,
+  opts?: Ipv4EncodeOptions,
+): number {
+  const headerLength = ipv4HeaderLength(p);
   if (headerLength > IPV4_MAX_HEADER)
-    throw new RangeError(`IPv4 options take ${optLen} bytes, at most 40 fit`);
+    throw new RangeError(`IPv4 options take ${headerLength - IPV4_MIN_HEADER} bytes, at most 40 fit`);
   const total = headerLength + p.payload.length;
   if (total > 0xffff) throw new RangeError(`IPv4 datagram of ${total} bytes exceeds 65535`);
+  if (offset < 0 || offset + total > out.length)
+    throw new RangeError(`IPv4 datagram of ${total} bytes does not fit at ${offset} in ${out.length}`);
   const src = cachedAddressBytes(p.src);
   const dst = cachedAddressBytes(p.dst);
   if (src?.length !== 4 || dst?.length !== 4) throw new RangeError(`not IPv4 addresses: ${p.src} ${p.dst}`);
-  const out = allocBytes(total);
-  out[0] = 0x40 | (headerLength >> 2);
-  out[1] = ((p.dscp & 0x3f) << 2) | (p.ecn & 3);
+  const o = offset;
+  out[o + IPV4.versionIhl] = 0x40 | (headerLength >> 2);
+  out[o + IPV4.tos] = ((p.dscp & 0x3f) << 2) | (p.ecn & 3);
   const tl = opts?.totalLength ?? total;
-  out[2] = tl >> 8;
-  out[3] = tl & 0xff;
-  out[4] = p.identification >> 8;
-  out[5] = p.identification & 0xff;
+  out[o + IPV4.totalLength] = tl >> 8;
+  out[o + IPV4.totalLength + 1] = tl & 0xff;
+  out[o + IPV4.identification] = p.identification >> 8;
+  out[o + IPV4.identification + 1] = p.identification & 0xff;
   const ff =
     (p.reservedFlag ? 0x8000 : 0) |
     (p.dontFragment ? 0x4000 : 0) |
     (p.moreFragments ? 0x2000 : 0) |
     (p.fragmentOffset & 0x1fff);
-  out[6] = ff >> 8;
-  out[7] = ff & 0xff;
-  out[8] = p.ttl;
-  out[9] = p.protocol;
+  out[o + IPV4.flags] = ff >> 8;
+  out[o + IPV4.flags + 1] = ff & 0xff;
+  out[o + IPV4.ttl] = p.ttl;
+  out[o + IPV4.protocol] = p.protocol;
   // The checksum is computed over the header with this field zero (RFC 791 §3.1).
-  out[10] = 0;
-  out[11] = 0;
-  out.set(src, 12);
-  out.set(dst, 16);
-  let at = IPV4_MIN_HEADER;
-  for (const o of p.options) {
-    out[at++] = o.type;
-    if (o.type === IPV4_OPTION_NOP || o.type === IPV4_OPTION_EOL) continue;
-    if (o.data.length > 38) throw new RangeError(`IPv4 option ${o.type} data of ${o.data.length} bytes`);
-    out[at++] = o.data.length + 2;
-    out.set(o.data, at);
-    at += o.data.length;
+  out[o + IPV4.checksum] = 0;
+  out[o + IPV4.checksum + 1] = 0;
+  out.set(src, o + IPV4.src);
+  out.set(dst, o + IPV4.dst);
+  let at = o + IPV4_MIN_HEADER;
+  for (const opt of p.options) {
+    out[at++] = opt.type;
+    if (opt.type === IPV4_OPTION_NOP || opt.type === IPV4_OPTION_EOL) continue;
+    if (opt.data.length > 38)
+      throw new RangeError(`IPv4 option ${opt.type} data of ${opt.data.length} bytes`);
+    out[at++] = opt.data.length + 2;
+    out.set(opt.data, at);
+    at += opt.data.length;
   }
   // The rest of the option area is zero: End of Option List, then padding (RFC 791).
-  out.fill(0, at, headerLength);
-  out.set(p.payload, headerLength);
-  const ck = opts?.checksum ?? finishChecksum(sum16(out.subarray(0, headerLength)));
-  out[10] = ck >> 8;
-  out[11] = ck & 0xff;
-  return out;
+  if (at < o + headerLength) out.fill(0, at, o + headerLength);
+  placePayload(out, o + headerLength, p.payload);
+  const ck = opts?.checksum ?? finishChecksum(sum16(out.subarray(o, o + headerLength)));
+  out[o + IPV4.checksum] = ck >> 8;
+  out[o + IPV4.checksum + 1] = ck & 0xff;
+  return total;
+}
+
+/** Byte offsets of the fixed header's fields (RFC 791 §3.1). */
+export const IPV4 = Object.freeze({
+  versionIhl: 0,
+  tos: 1,
+  totalLength: 2,
+  identification: 4,
+  flags: 6,
+  ttl: 8,
+  protocol: 9,
+  checksum: 10,
+  src: 12,
+  dst: 16,
+} as const);
+
+/**
+ * Put `payload` at `at` in `out`, unless it is already there (a view of those very bytes,
+ * as a segment written with header room is): then nothing moves.
+ */
+export function placePayload(out: Uint8Array, at: number, payload: Uint8Array): void {
+  if (payload.length === 0) return;
+  if (payload.buffer === out.buffer && payload.byteOffset === out.byteOffset + at) return;
+  out.set(payload, at);
 }
 
 /** Option type octet bit 0: copied into every fragment (RFC 791 §3.1). */

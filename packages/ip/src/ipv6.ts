@@ -1,5 +1,6 @@
 import { allocBytes, ByteReader } from '@stepwire/wire';
 import { cachedAddressBytes, formatIpv6 } from './address.ts';
+import { placePayload } from './ipv4.ts';
 
 /**
  * The IPv6 header and its extension-header chain (RFC 8200 §3, §4).
@@ -275,29 +276,66 @@ export interface Ipv6EncodeOptions {
 }
 
 export function encodeIpv6(p: Ipv6Packet, opts?: Ipv6EncodeOptions): Uint8Array {
+  const out = allocBytes(ipv6HeaderLength(p) + p.payload.length);
+  encodeIpv6Into(p, out, 0, opts);
+  return out;
+}
+
+/** Header length of `p` on the wire: 40 bytes and its extension headers (RFC 8200 §3, §4). */
+export function ipv6HeaderLength(p: Pick<Ipv6Packet, 'extensionHeaders'>): number {
+  return (
+    IPV6_HEADER_LENGTH + (p.extensionHeaders.length === 0 ? 0 : extensionHeadersLength(p.extensionHeaders))
+  );
+}
+
+/**
+ * Encode `p` into `out` at `offset` and return the bytes written; the same bytes as
+ * encodeIpv6. A payload already in place right after the headers is not copied (see
+ * encodeIpv4Into: the transport wrote it with room in front for these headers).
+ */
+export function encodeIpv6Into(
+  p: Ipv6Packet,
+  out: Uint8Array,
+  offset: number,
+  opts?: Ipv6EncodeOptions,
+): number {
   const extLen = p.extensionHeaders.length === 0 ? 0 : extensionHeadersLength(p.extensionHeaders);
   const payloadLength = extLen + p.payload.length;
   if (payloadLength > 0xffff)
     throw new RangeError(`IPv6 payload of ${payloadLength} bytes needs a jumbogram`);
+  const total = IPV6_HEADER_LENGTH + payloadLength;
+  if (offset < 0 || offset + total > out.length)
+    throw new RangeError(`IPv6 packet of ${total} bytes does not fit at ${offset} in ${out.length}`);
   const src = cachedAddressBytes(p.src);
   const dst = cachedAddressBytes(p.dst);
   if (src?.length !== 16 || dst?.length !== 16) throw new RangeError(`not IPv6 addresses: ${p.src} ${p.dst}`);
-  const out = allocBytes(IPV6_HEADER_LENGTH + payloadLength);
+  const o = offset;
   // Extension headers leave reserved fields and padding as zero bytes they do not write.
-  if (extLen > 0) out.fill(0, IPV6_HEADER_LENGTH, IPV6_HEADER_LENGTH + extLen);
+  if (extLen > 0) out.fill(0, o + IPV6_HEADER_LENGTH, o + IPV6_HEADER_LENGTH + extLen);
   const w0 = (6 << 28) | ((p.trafficClass & 0xff) << 20) | (p.flowLabel & 0xfffff);
-  out[0] = w0 >>> 24;
-  out[1] = (w0 >>> 16) & 0xff;
-  out[2] = (w0 >>> 8) & 0xff;
-  out[3] = w0 & 0xff;
+  out[o + IPV6.versionClassFlow] = w0 >>> 24;
+  out[o + IPV6.versionClassFlow + 1] = (w0 >>> 16) & 0xff;
+  out[o + IPV6.versionClassFlow + 2] = (w0 >>> 8) & 0xff;
+  out[o + IPV6.versionClassFlow + 3] = w0 & 0xff;
   const pl = opts?.payloadLength ?? payloadLength;
-  out[4] = pl >> 8;
-  out[5] = pl & 0xff;
-  out[6] = p.extensionHeaders.length > 0 ? protocolOfExtension(p.extensionHeaders[0]!) : p.nextHeader;
-  out[7] = p.hopLimit;
-  out.set(src, 8);
-  out.set(dst, 24);
-  const at = writeIpv6ExtensionHeaders(p.extensionHeaders, p.nextHeader, out, IPV6_HEADER_LENGTH);
-  out.set(p.payload, at);
-  return out;
+  out[o + IPV6.payloadLength] = pl >> 8;
+  out[o + IPV6.payloadLength + 1] = pl & 0xff;
+  out[o + IPV6.nextHeader] =
+    p.extensionHeaders.length > 0 ? protocolOfExtension(p.extensionHeaders[0]!) : p.nextHeader;
+  out[o + IPV6.hopLimit] = p.hopLimit;
+  out.set(src, o + IPV6.src);
+  out.set(dst, o + IPV6.dst);
+  const at = writeIpv6ExtensionHeaders(p.extensionHeaders, p.nextHeader, out, o + IPV6_HEADER_LENGTH);
+  placePayload(out, at, p.payload);
+  return total;
 }
+
+/** Byte offsets of the fixed header's fields (RFC 8200 §3). */
+export const IPV6 = Object.freeze({
+  versionClassFlow: 0,
+  payloadLength: 4,
+  nextHeader: 6,
+  hopLimit: 7,
+  src: 8,
+  dst: 24,
+} as const);

@@ -1,3 +1,4 @@
+import type { LinkOffloads } from '@stepwire/link';
 import type { Clock, Counters, Prng, TraceBus } from '@stepwire/wire';
 
 /**
@@ -24,6 +25,12 @@ export interface IpDelivery {
    * two low bits of the IPv4 TOS byte or of the IPv6 Traffic Class, for TCP's ECN.
    */
   ecn?: number;
+  /**
+   * What the link said of the transport checksum (PacketInfo.csum): 'valid', already
+   * verified (the kernel did it); 'partial', left for offload by a sender on this machine
+   * and never completed. Either way the transport need not (cannot) verify it.
+   */
+  csum?: 'valid' | 'partial';
   /**
    * The original datagram's leading bytes (header + first payload bytes), kept so an
    * upper layer can ask for an ICMP error quoting it (RFC 792, RFC 4443 §2.4(c)).
@@ -65,6 +72,25 @@ export interface SendOptions {
   dontFragment?: boolean;
   /** The ECN codepoint to send with (RFC 3168 §5; default 0, Not-ECT). */
   ecn?: number;
+  /**
+   * Header room: this many bytes of `payload.buffer` right before `payload` are the
+   * sender's to lend, and IP writes its header there instead of copying the payload into
+   * a new packet (Linux's skb headroom). IPv4 needs 20, IPv6 40; with less IP copies.
+   */
+  headroom?: number;
+  /**
+   * The transport checksum field at this offset in `payload` holds only the folded
+   * pseudo-header sum: the link completes it (PacketInfo.csum 'partial', start at the
+   * payload). IP completes it itself when the link cannot or the datagram is fragmented.
+   */
+  csumOffset?: number;
+  /**
+   * A TCP super-segment (TSO): `payload` is `transportHeaderLength` bytes of TCP header,
+   * then data to be cut into `size`-byte segments by the link (PacketInfo.gso). Only for a
+   * link whose offloads say tsoMax covers the whole IP packet; each cut segment must fit
+   * the path MTU, the super-segment need not.
+   */
+  gso?: { size: number; transportHeaderLength: number };
 }
 
 /** Ways a send can fail locally; network losses are never reported here. */
@@ -85,6 +111,8 @@ export interface IpStack {
   sourceFor(dst: string): string | undefined;
   /** Path MTU toward dst as the host knows it (link MTU, lowered by PTB / frag-needed). */
   mtuFor(dst: string): number;
+  /** The offloads of the link toward dst (checksum, TSO), undefined when it has none or there is no route. */
+  offloadsFor?(dst: string): LinkOffloads | undefined;
   /** True when addr is one of this host's own addresses. */
   isLocalAddress(addr: string): boolean;
   /** Answer a datagram with ICMP destination-unreachable (rate-limited, RFC 1812 / RFC 4443 §2.4(f)). */

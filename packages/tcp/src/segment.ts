@@ -120,47 +120,114 @@ function pseudoSum(p: PseudoHeader, length: number): number {
  * input from the network).
  */
 export function encodeSegment(s: TcpSegment, pseudo: PseudoHeader): Uint8Array {
-  const o = s.options;
-  // The data-segment fast path: timestamps only, written in place.
-  const tsOnly =
+  const out = new Uint8Array(segmentHeaderLength(s) + s.payload.length);
+  encodeSegmentInto(s, pseudo, out, 0);
+  return out;
+}
+
+/** True when the options are timestamps alone, the layout of nearly every data segment. */
+function timestampsOnly(o: TcpOptions): boolean {
+  return (
     o.timestamps !== undefined &&
     o.mss === undefined &&
     o.windowScale === undefined &&
     !o.sackPermitted &&
     o.sack === undefined &&
     o.fastOpen === undefined &&
-    o.unknown === undefined;
-  const optLen = tsOnly ? 12 : optionsLength(o);
+    o.unknown === undefined
+  );
+}
+
+/** Header length of `s` on the wire: 20 bytes and its options padded to 32 bits (RFC 9293 §3.1 Data Offset). */
+export function segmentHeaderLength(s: Pick<TcpSegment, 'options'>): number {
+  const optLen = timestampsOnly(s.options) ? 12 : optionsLength(s.options);
   if (optLen > MAX_OPTIONS_LENGTH) throw new RangeError(`tcp: options take ${optLen} bytes > 40`);
-  const hdrLen = TCP_HEADER_LENGTH + optLen;
+  return TCP_HEADER_LENGTH + optLen;
+}
+
+/**
+ * How encodeSegmentInto fills the checksum field: 'full' (the default) the Internet
+ * checksum of RFC 9293 §3.1; 'partial' only the folded pseudo-header sum, for a link that
+ * completes it (checksum offload: the sum over the segment from its first byte is added
+ * and complemented there, as Linux's CHECKSUM_PARTIAL and virtio's NEEDS_CSUM have it).
+ */
+export type ChecksumMode = 'full' | 'partial';
+
+/**
+ * Encode `s` into `out` at `offset` and return the bytes written: the same bytes as
+ * encodeSegment (with mode 'full'). A payload that already sits in `out` right after the
+ * header is left in place, so a sender can put its data in a buffer once, with room in
+ * front for the TCP and IP headers, and have both written there.
+ */
+export function encodeSegmentInto(
+  s: TcpSegment,
+  pseudo: PseudoHeader,
+  out: Uint8Array,
+  offset: number,
+  mode: ChecksumMode = 'full',
+): number {
+  const o = s.options;
+  const hdrLen = segmentHeaderLength(s);
   const total = hdrLen + s.payload.length;
-  const out = new Uint8Array(total);
-  put16(out, 0, s.srcPort);
-  put16(out, 2, s.dstPort);
-  put32(out, 4, s.seq);
-  put32(out, 8, s.ack);
-  put16(out, 12, ((hdrLen / 4) << 12) | (s.flags & 0x0fff));
-  put16(out, 14, s.window);
-  put16(out, 18, s.urgentPointer);
-  if (tsOnly) {
-    out[20] = 1;
-    out[21] = 1;
-    out[22] = 8;
-    out[23] = 10;
-    put32(out, 24, o.timestamps!.value);
-    put32(out, 28, o.timestamps!.echo);
-  } else if (optLen) {
+  if (offset < 0 || offset + total > out.length)
+    throw new RangeError(`tcp: segment of ${total} bytes does not fit at ${offset} in ${out.length}`);
+  const at = offset;
+  put16(out, at + TCP.srcPort, s.srcPort);
+  put16(out, at + TCP.dstPort, s.dstPort);
+  put32(out, at + TCP.seq, s.seq);
+  put32(out, at + TCP.ack, s.ack);
+  put16(out, at + TCP.dataOffset, ((hdrLen / 4) << 12) | (s.flags & 0x0fff));
+  put16(out, at + TCP.window, s.window);
+  put16(out, at + TCP.checksum, 0);
+  put16(out, at + TCP.urgentPointer, s.urgentPointer);
+  if (hdrLen === TCP_HEADER_LENGTH) {
+    // No options.
+  } else if (timestampsOnly(o)) {
+    // The data-segment fast path: NOP, NOP, timestamps (RFC 7323 Appendix A), in place.
+    const ts = o.timestamps as { value: number; echo: number };
+    out[at + 20] = 1;
+    out[at + 21] = 1;
+    out[at + 22] = 8;
+    out[at + 23] = 10;
+    put32(out, at + 24, ts.value);
+    put32(out, at + 28, ts.echo);
+  } else {
+    const optLen = hdrLen - TCP_HEADER_LENGTH;
     const w = new ByteWriter(optLen);
     writeOptions(w, o);
     if (w.length !== optLen) throw new RangeError('tcp: options length mismatch');
-    out.set(w.finish(), TCP_HEADER_LENGTH);
+    out.set(w.finish(), at + TCP_HEADER_LENGTH);
   }
-  out.set(s.payload, hdrLen);
-  const ck = finishChecksum(sum16(out, pseudoSum(pseudo, total)));
-  out[16] = ck >> 8;
-  out[17] = ck & 0xff;
-  return out;
+  const p = s.payload;
+  if (p.length > 0 && !(p.buffer === out.buffer && p.byteOffset === out.byteOffset + at + hdrLen)) {
+    out.set(p, at + hdrLen);
+  }
+  const pseudoSum = pseudoHeaderSum(pseudo.src, pseudo.dst, IPPROTO_TCP, total);
+  // 'partial': the pseudo-header sum folded to 16 bits, not complemented; whoever
+  // completes it sums the segment from its first byte (this field included) and
+  // complements, which gives the checksum 'full' writes.
+  const ck =
+    mode === 'partial'
+      ? ~finishChecksum(pseudoSum) & 0xffff
+      : finishChecksum(sum16(out.subarray(at, at + total), pseudoSum));
+  put16(out, at + TCP.checksum, ck);
+  return total;
 }
+
+/**
+ * Byte offsets of the fixed header's fields (RFC 9293 §3.1): the one place the layout is
+ * written. `dataOffset` is the 16-bit word of Data Offset, reserved bits and flags.
+ */
+export const TCP = Object.freeze({
+  srcPort: 0,
+  dstPort: 2,
+  seq: 4,
+  ack: 8,
+  dataOffset: 12,
+  window: 14,
+  checksum: 16,
+  urgentPointer: 18,
+} as const);
 
 /**
  * Decode and verify a segment. Any malformation (short header, data offset < 5 or past the

@@ -1,6 +1,8 @@
 import {
   type IcmpErrorReport,
   IPPROTO_TCP,
+  IPV4_MIN_HEADER,
+  IPV6_HEADER_LENGTH,
   type IpDelivery,
   type IpProtocolHandler,
   type IpStack,
@@ -26,7 +28,7 @@ import type { Tcb, TcbOwner } from './endpoint/tcb.ts';
 import type { TcpSystemError } from './errors.ts';
 import type { FastOpenCache, FastOpenKeys } from './fastopen.ts';
 import type { IsnGenerator } from './isn.ts';
-import { encodeSegment, RST, type TcpSegment } from './segment.ts';
+import { encodeSegmentInto, RST, segmentHeaderLength, TCP, type TcpSegment } from './segment.ts';
 import { TcpServer, type TcpServerOptions } from './server.ts';
 import { type TcpConnectOptions, TcpSocket } from './socket.ts';
 import type { SynCookies } from './syncookie.ts';
@@ -60,6 +62,8 @@ export class Tcp implements IpProtocolHandler, TcpServerHost, EndpointSink {
   readonly endpoint: TcpEndpoint;
   /** Every timer this TCP arms goes through here, so `stats.timersArmed` shows them all. */
   readonly timers: TimerGroup;
+  /** Where outgoing segments are written (header room in front), one allocation per slab. */
+  private readonly slab = new PacketSlab();
 
   constructor(
     readonly stack: IpStack,
@@ -189,21 +193,59 @@ export class Tcp implements IpProtocolHandler, TcpServerHost, EndpointSink {
   // -------------------------------------------------------------------------------------
   // EndpointSink: the endpoint's output
 
-  /** @internal */
+  /**
+   * @internal Encode a segment and hand it to IP. The segment is written once, into a
+   * buffer with room in front for the IP header, which IP writes there: the payload is
+   * copied from the send queue here and nowhere else on its way to the link. With the
+   * link's offloads the checksum is left partial (the link completes it) and a segment
+   * longer than the MSS goes as a TSO super-segment.
+   */
   transmit(src: string, dst: string, seg: TcpSegment, tcb: Tcb | undefined, ecn: number | undefined): void {
     const stack = this.stack;
-    const bytes = encodeSegment(seg, { src, dst });
+    const offloads = stack.offloadsFor?.(dst);
+    const room = dst.includes(':') ? IPV6_HEADER_LENGTH : IPV4_MIN_HEADER;
+    const hdrLen = segmentHeaderLength(seg);
+    const length = hdrLen + seg.payload.length;
+    const buf = this.slab.take(room + length);
+    const partial = offloads?.checksum === true;
+    encodeSegmentInto(seg, { src, dst }, buf, room, partial ? 'partial' : 'full');
+    const bytes = buf.subarray(room);
+    const mss = tcb?.conn.mss ?? 0;
+    const gso =
+      tcb !== undefined && seg.payload.length > mss && mss > 0
+        ? { size: mss, transportHeaderLength: hdrLen }
+        : undefined;
+    if (partial) stack.counters.inc('tcp.tx.csum-partial');
+    if (gso) stack.counters.inc('tcp.tx.tso');
     // RFC 8201 / RFC 1191: segments go with DF, and the MSS follows the path MTU.
     // RFC 3168 §6.1.1: the connection says which segments are ECN-capable.
-    let r = stack.send({ src, dst, protocol: IPPROTO_TCP, payload: bytes, dontFragment: true, ecn });
+    let r = stack.send({
+      src,
+      dst,
+      protocol: IPPROTO_TCP,
+      payload: bytes,
+      dontFragment: true,
+      ecn,
+      headroom: room,
+      ...(partial ? { csumOffset: TCP.checksum } : {}),
+      ...(gso ? { gso } : {}),
+    });
     stack.counters.inc('tcp.tx');
     if (seg.flags & RST) stack.counters.inc('tcp.rst.sent');
-    if (!r.ok && r.error === 'too-big') {
+    if (!r.ok && r.error === 'too-big' && gso === undefined) {
       // Too big for the path: future segments shrink to the MTU; this one must not be lost
       // (a retransmission of the same bytes would be just as big), so IP fragments it.
       if (r.mtu !== undefined && tcb) this.endpoint.pathMtuDropped(tcb, r.mtu, this.now(), false);
       stack.counters.inc('tcp.tx.fragmented');
-      r = stack.send({ src, dst, protocol: IPPROTO_TCP, payload: bytes, dontFragment: false, ecn });
+      r = stack.send({
+        src,
+        dst,
+        protocol: IPPROTO_TCP,
+        payload: bytes,
+        dontFragment: false,
+        ecn,
+        ...(partial ? { csumOffset: TCP.checksum } : {}),
+      });
     }
     if (!r.ok) stack.counters.inc('tcp.tx.error');
   }
@@ -281,3 +323,28 @@ export class Tcp implements IpProtocolHandler, TcpServerHost, EndpointSink {
     return USER_SEND_STATES.has(state);
   }
 }
+
+/**
+ * Buffers for outgoing packets, cut from shared slabs: a segment's buffer is written once
+ * and handed down; nothing here is ever reused, so a link that keeps a packet (loopback)
+ * or a receiver that keeps a view of it is safe. One allocation per SLAB bytes instead of
+ * a zero-filled array per segment.
+ */
+class PacketSlab {
+  private buf = new ArrayBuffer(PACKET_SLAB);
+  private used = 0;
+
+  take(n: number): Uint8Array {
+    if (n > PACKET_SLAB / 4) return new Uint8Array(n);
+    if (this.used + n > PACKET_SLAB) {
+      this.buf = new ArrayBuffer(PACKET_SLAB);
+      this.used = 0;
+    }
+    const out = new Uint8Array(this.buf, this.used, n);
+    // 8-byte aligned starts, so the headers and checksums that follow read aligned words.
+    this.used = (this.used + n + 7) & ~7;
+    return out;
+  }
+}
+
+const PACKET_SLAB = 512 * 1024;

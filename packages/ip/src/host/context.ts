@@ -4,6 +4,7 @@
  * builds one context over its own private state and hands it to the functions in
  * icmp-in.ts and icmp-out.ts, so they see what they need and nothing else.
  */
+import type { PacketInfo } from '@stepwire/link';
 import type { Counters, TraceEvent } from '@stepwire/wire';
 import type { IcmpErrorReport, IpDelivery, SendOptions, SendResult } from '../types.ts';
 import type { EchoBook, EchoOutcome } from './echo.ts';
@@ -14,7 +15,7 @@ import { dropEvent, ipEvent } from './trace.ts';
 
 /** What the host must do, in order (see core.ts). */
 export type IpAction =
-  | { kind: 'transmit'; iface: HostInterface; packet: Uint8Array }
+  | { kind: 'transmit'; iface: HostInterface; packet: Uint8Array; info?: PacketInfo }
   | { kind: 'deliver'; delivery: IpDelivery }
   | { kind: 'icmp-error'; report: IcmpErrorReport }
   | { kind: 'echo'; echo: number; outcome: EchoOutcome }

@@ -27,7 +27,7 @@
  * icmp-out.ts ICMP errors sent; icmp-rate.ts their token bucket; echo.ts ping's book;
  * trace.ts how packets read on the ladder. driver.ts is Host, which gives all this a clock.
  */
-import type { Link } from '@stepwire/link';
+import type { Link, LinkOffloads, PacketInfo } from '@stepwire/link';
 import { type Counters, ParseError, type Prng, type TraceEvent } from '@stepwire/wire';
 import {
   cachedAddressBytes,
@@ -37,13 +37,22 @@ import {
   isIpv6Multicast,
   isUnspecified,
 } from '../address.ts';
+import { completeChecksum } from '../checksum.ts';
 import { fragmentIpv4, fragmentIpv6 } from '../fragment.ts';
 import { encodeIcmpv4, encodeIcmpv6, ICMPV6_PARAM, type IcmpMessage } from '../icmp.ts';
-import { decodeIpv4, encodeIpv4, IPV4_MIN_HEADER, type Ipv4DecodeInfo, type Ipv4Packet } from '../ipv4.ts';
+import {
+  decodeIpv4,
+  encodeIpv4,
+  encodeIpv4Into,
+  IPV4_MIN_HEADER,
+  type Ipv4DecodeInfo,
+  type Ipv4Packet,
+} from '../ipv4.ts';
 import {
   decodeIpv6,
   decodeIpv6ExtensionChain,
   encodeIpv6,
+  encodeIpv6Into,
   IPV6_HEADER_LENGTH,
   type Ipv6DecodeInfo,
   type Ipv6ExtensionHeader,
@@ -221,6 +230,11 @@ export class IpCore {
     return mtu;
   }
 
+  /** The offloads of the link a datagram to dst would leave on (undefined: none, or no route). */
+  offloadsFor(dst: string): LinkOffloads | undefined {
+    return this.routing.lookup(dst)?.iface.link.offloads;
+  }
+
   /** When the path MTU learned for dst stops being believed (undefined: none learned). */
   pmtuExpiry(dst: string): number | undefined {
     return this.pmtu.expiresAt(dst);
@@ -336,13 +350,28 @@ export class IpCore {
     };
     this.nextIpId = (this.nextIpId + 1) & 0xffff;
     const size = IPV4_MIN_HEADER + opts.payload.length;
+    if (opts.gso !== undefined) {
+      // TSO: the link cuts the super-segment; what must fit the path is each piece.
+      const piece = IPV4_MIN_HEADER + opts.gso.transportHeaderLength + opts.gso.size;
+      if (size > 0xffff || piece > mtu) {
+        this.counters.inc('ipv4.send.too-big');
+        return { ok: false, error: 'too-big', mtu };
+      }
+      if (size > mtu && size > (iface.link.offloads?.tsoMax ?? 0)) {
+        this.counters.inc('ipv4.send.gso-unsupported');
+        return { ok: false, error: 'too-big' };
+      }
+      this.transmit4(cx, iface, p, opts);
+      return { ok: true };
+    }
     if (size > 0xffff || (size > mtu && p.dontFragment)) {
       this.counters.inc('ipv4.send.too-big');
       return { ok: false, error: 'too-big', mtu };
     }
     if (size <= mtu) {
-      this.transmit4(cx, iface, p);
+      this.transmit4(cx, iface, p, opts);
     } else {
+      if (opts.csumOffset !== undefined) completeChecksum(opts.payload, 0, opts.csumOffset);
       // RFC 791 §2.3: a datagram larger than the link allows is fragmented unless DF is set.
       let frags: Ipv4Packet[];
       try {
@@ -371,13 +400,28 @@ export class IpCore {
       payload: opts.payload,
     };
     const size = IPV6_HEADER_LENGTH + opts.payload.length;
+    if (opts.gso !== undefined) {
+      // TSO: the link cuts the super-segment; what must fit the path is each piece.
+      const piece = IPV6_HEADER_LENGTH + opts.gso.transportHeaderLength + opts.gso.size;
+      if (opts.payload.length > 0xffff || piece > mtu) {
+        this.counters.inc('ipv6.send.too-big');
+        return { ok: false, error: 'too-big', mtu };
+      }
+      if (size > mtu && size > (iface.link.offloads?.tsoMax ?? 0)) {
+        this.counters.inc('ipv6.send.gso-unsupported');
+        return { ok: false, error: 'too-big' };
+      }
+      this.transmit6(cx, iface, p, opts);
+      return { ok: true };
+    }
     if (opts.payload.length > 0xffff || (size > mtu && opts.dontFragment === true)) {
       this.counters.inc('ipv6.send.too-big');
       return { ok: false, error: 'too-big', mtu };
     }
     if (size <= mtu) {
-      this.transmit6(cx, iface, p);
+      this.transmit6(cx, iface, p, opts);
     } else {
+      if (opts.csumOffset !== undefined) completeChecksum(opts.payload, 0, opts.csumOffset);
       // RFC 8200 §5: only the source fragments, with a Fragment header, to the path MTU.
       let frags: Ipv6Packet[];
       try {
@@ -394,26 +438,100 @@ export class IpCore {
     return { ok: true };
   }
 
-  private transmit4(cx: Cx, iface: HostInterface, p: Ipv4Packet): void {
-    const bytes = encodeIpv4(p);
+  /**
+   * Encode and queue one datagram. With header room (SendOptions.headroom) the header is
+   * written in front of the payload in the sender's buffer, and that buffer goes to the
+   * link: the transport's bytes are not copied here (fragments, having none, are).
+   */
+  private transmit4(cx: Cx, iface: HostInterface, p: Ipv4Packet, opts?: SendOptions): void {
+    let bytes: Uint8Array;
+    const payload = p.payload;
+    if (opts !== undefined && (opts.headroom ?? 0) >= IPV4_MIN_HEADER && p.options.length === 0) {
+      bytes = new Uint8Array(
+        payload.buffer,
+        payload.byteOffset - IPV4_MIN_HEADER,
+        IPV4_MIN_HEADER + payload.length,
+      );
+      encodeIpv4Into(p, bytes, 0);
+    } else {
+      bytes = encodeIpv4(p);
+    }
     this.counters.inc('ipv4.tx');
     if (this.trace.enabled)
       this.traceEvent(cx, 'ipv4', 'out', summary4(p, bytes.length), fields4(p, bytes.length));
-    cx.out.push({ kind: 'transmit', iface, packet: bytes });
+    const info =
+      opts === undefined ? undefined : this.offloadInfo(iface, bytes, IPV4_MIN_HEADER, opts, 'tcpv4');
+    cx.out.push(
+      info === undefined
+        ? { kind: 'transmit', iface, packet: bytes }
+        : { kind: 'transmit', iface, packet: bytes, info },
+    );
   }
 
-  private transmit6(cx: Cx, iface: HostInterface, p: Ipv6Packet): void {
-    const bytes = encodeIpv6(p);
+  private transmit6(cx: Cx, iface: HostInterface, p: Ipv6Packet, opts?: SendOptions): void {
+    let bytes: Uint8Array;
+    const payload = p.payload;
+    if (opts !== undefined && (opts.headroom ?? 0) >= IPV6_HEADER_LENGTH && p.extensionHeaders.length === 0) {
+      bytes = new Uint8Array(
+        payload.buffer,
+        payload.byteOffset - IPV6_HEADER_LENGTH,
+        IPV6_HEADER_LENGTH + payload.length,
+      );
+      encodeIpv6Into(p, bytes, 0);
+    } else {
+      bytes = encodeIpv6(p);
+    }
     this.counters.inc('ipv6.tx');
     if (this.trace.enabled)
       this.traceEvent(cx, 'ipv6', 'out', summary6(p, bytes.length), fields6(p, bytes.length));
-    cx.out.push({ kind: 'transmit', iface, packet: bytes });
+    const info =
+      opts === undefined ? undefined : this.offloadInfo(iface, bytes, IPV6_HEADER_LENGTH, opts, 'tcpv6');
+    cx.out.push(
+      info === undefined
+        ? { kind: 'transmit', iface, packet: bytes }
+        : { kind: 'transmit', iface, packet: bytes, info },
+    );
+  }
+
+  /**
+   * The PacketInfo a datagram leaves with: a partial checksum for a link that completes it
+   * (completed here otherwise), a super-segment's cut. Undefined for a plain datagram.
+   */
+  private offloadInfo(
+    iface: HostInterface,
+    bytes: Uint8Array,
+    headerLength: number,
+    opts: SendOptions,
+    type: 'tcpv4' | 'tcpv6',
+  ): PacketInfo | undefined {
+    if (opts.csumOffset === undefined && opts.gso === undefined) return undefined;
+    const info: PacketInfo = {};
+    if (opts.csumOffset !== undefined) {
+      if (iface.link.offloads?.checksum) {
+        info.csum = { kind: 'partial', start: headerLength, offset: opts.csumOffset };
+        this.counters.inc('ip.tx.csum-partial');
+      } else {
+        completeChecksum(bytes, headerLength, opts.csumOffset);
+        this.counters.inc('ip.tx.csum-completed');
+      }
+    }
+    if (opts.gso !== undefined) {
+      info.gso = { type, size: opts.gso.size, hdrLen: headerLength + opts.gso.transportHeaderLength };
+      this.counters.inc('ip.tx.gso');
+    }
+    return info;
   }
 
   // ---- receive path -------------------------------------------------------------------
 
   /** One IP packet as it arrived on `iface` (the first real interface by default). */
-  receive(packet: Uint8Array, iface: HostInterface | undefined, now: number, out: IpAction[]): void {
+  receive(
+    packet: Uint8Array,
+    iface: HostInterface | undefined,
+    now: number,
+    out: IpAction[],
+    info?: PacketInfo,
+  ): void {
     const cx: Cx = { now, out };
     const via = iface ?? this.routing.ifaces[1] ?? this.loopback;
     const first = packet[0];
@@ -422,12 +540,17 @@ export class IpCore {
       return;
     }
     const version = first >> 4;
-    if (version === 4) this.receive4(cx, packet, via);
-    else if (version === 6) this.receive6(cx, packet, via);
+    // What the link says of the transport checksum travels up with the datagram; a
+    // coalesced super-segment (GRO) larger than the MTU is taken whole (RFC-less: veth, TUN).
+    const csum = info?.csum?.kind;
+    if (csum !== undefined) this.counters.inc(`ip.rx.csum-${csum}`);
+    if (info?.gso !== undefined) this.counters.inc('ip.rx.gro');
+    if (version === 4) this.receive4(cx, packet, via, csum);
+    else if (version === 6) this.receive6(cx, packet, via, csum);
     else this.dropped(cx, 'ip', 'ip.drop.version', `IP version ${version}`);
   }
 
-  private receive4(cx: Cx, b: Uint8Array, iface: HostInterface): void {
+  private receive4(cx: Cx, b: Uint8Array, iface: HostInterface, csum?: 'valid' | 'partial'): void {
     const info: Ipv4DecodeInfo = { headerLength: 0, totalLength: 0, headerChecksum: 0, checksumOk: false };
     let p: Ipv4Packet;
     try {
@@ -446,10 +569,17 @@ export class IpCore {
     this.counters.inc('ipv4.rx');
     if (this.trace.enabled)
       this.traceEvent(cx, 'ipv4', 'in', summary4(p, info.totalLength), fields4(p, info.totalLength));
-    this.process4(cx, p, b.subarray(0, info.totalLength), info.headerLength, iface);
+    this.process4(cx, p, b.subarray(0, info.totalLength), info.headerLength, iface, csum);
   }
 
-  private process4(cx: Cx, p: Ipv4Packet, b: Uint8Array, headerLength: number, iface: HostInterface): void {
+  private process4(
+    cx: Cx,
+    p: Ipv4Packet,
+    b: Uint8Array,
+    headerLength: number,
+    iface: HostInterface,
+    csum?: 'valid' | 'partial',
+  ): void {
     const { local, broadcasts } = this.routing;
     const srcBytes = b.subarray(12, 16);
     // RFC 1122 §3.2.1.3: a broadcast or multicast source is discarded, and so is a
@@ -512,6 +642,7 @@ export class IpCore {
       ecn: p.ecn,
       original: b.subarray(0, Math.min(b.length, headerLength + QUOTE_V4)),
     };
+    if (csum !== undefined) d.csum = csum;
     if (p.protocol === IPPROTO_ICMP) icmp4In(this.ctx, cx, d, broadcast || multicast);
     if (this.protocols.has(p.protocol)) {
       this.counters.inc('ipv4.delivered');
@@ -524,7 +655,7 @@ export class IpCore {
     if (!broadcast && !multicast) icmpUnreachable(this.ctx, cx, d, 'protocol');
   }
 
-  private receive6(cx: Cx, b: Uint8Array, iface: HostInterface): void {
+  private receive6(cx: Cx, b: Uint8Array, iface: HostInterface, csum?: 'valid' | 'partial'): void {
     const info = { extOffsets: [] as number[] } as Ipv6DecodeInfo;
     let p: Ipv6Packet;
     try {
@@ -537,10 +668,17 @@ export class IpCore {
     const end = IPV6_HEADER_LENGTH + info.payloadLength;
     this.counters.inc('ipv6.rx');
     if (this.trace.enabled) this.traceEvent(cx, 'ipv6', 'in', summary6(p, end), fields6(p, end));
-    this.process6(cx, p, b.subarray(0, end), info, iface);
+    this.process6(cx, p, b.subarray(0, end), info, iface, csum);
   }
 
-  private process6(cx: Cx, p: Ipv6Packet, b: Uint8Array, info: Ipv6DecodeInfo, iface: HostInterface): void {
+  private process6(
+    cx: Cx,
+    p: Ipv6Packet,
+    b: Uint8Array,
+    info: Ipv6DecodeInfo,
+    iface: HostInterface,
+    csum?: 'valid' | 'partial',
+  ): void {
     const srcBytes = b.subarray(8, 24);
     if (
       isIpv6Multicast(srcBytes) ||
@@ -595,6 +733,7 @@ export class IpCore {
       ecn: p.trafficClass & 3,
       original: b.subarray(0, Math.min(b.length, info.headerLength + QUOTE_V6)),
     };
+    if (csum !== undefined) d.csum = csum;
     if (p.nextHeader === IPPROTO_ICMPV6) icmp6In(this.ctx, cx, d, multicast, iface);
     if (this.protocols.has(p.nextHeader)) {
       this.counters.inc('ipv6.delivered');

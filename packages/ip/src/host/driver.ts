@@ -5,7 +5,7 @@
  * then carries out the core's actions in order: packets to links, datagrams and ICMP
  * errors to handlers, trace events to the bus, ping outcomes to their callbacks.
  */
-import type { Link } from '@stepwire/link';
+import type { Link, LinkOffloads, PacketInfo } from '@stepwire/link';
 import { type Clock, Counters, Prng, type Timer, TimerGroup, TraceBus } from '@stepwire/wire';
 import type {
   IcmpErrorReport,
@@ -143,7 +143,7 @@ export class Host implements IpStack {
   }
 
   private attach(iface: HostInterface): void {
-    iface.link.onPacket((packet) => this.receive(packet, iface));
+    iface.link.onPacket((packet, info) => this.receive(packet, iface, info));
   }
 
   get interfaces(): readonly HostInterface[] {
@@ -185,6 +185,10 @@ export class Host implements IpStack {
     return this.core.mtuFor(dst, this.clock.now());
   }
 
+  offloadsFor(dst: string): LinkOffloads | undefined {
+    return this.core.offloadsFor(dst);
+  }
+
   /** Cancel timers and pending pings; detach nothing else (links belong to the caller). */
   close(): void {
     this.reasmTimer?.cancel();
@@ -221,10 +225,10 @@ export class Host implements IpStack {
   }
 
   /** Hand the host one IP packet as it arrived on `iface` (the first real interface by default). */
-  receive(packet: Uint8Array, iface?: HostInterface): void {
+  receive(packet: Uint8Array, iface?: HostInterface, info?: PacketInfo): void {
     const out = this.takeList();
     try {
-      this.core.receive(packet, iface, this.clock.now(), out);
+      this.core.receive(packet, iface, this.clock.now(), out, info);
       // Armed before the actions run, as it was when the core's work was done inline.
       this.armReassemblyTimer();
       this.run(out);
@@ -266,7 +270,7 @@ export class Host implements IpStack {
           this.trace.emit(a.event);
           break;
         case 'transmit':
-          a.iface.link.send(a.packet);
+          a.iface.link.send(a.packet, a.info);
           break;
         case 'deliver':
           this.handlers.get(a.delivery.protocol)?.receive(a.delivery);

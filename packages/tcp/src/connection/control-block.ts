@@ -283,6 +283,8 @@ export class ControlBlock {
   peerMss: number;
   /** Payload bytes per full-sized segment (RFC 9293 §3.7.1 Eff.snd.MSS). */
   mss: number;
+  /** Largest IP packet of a super-segment the link cuts (TSO); 0: none. */
+  readonly tsoMax: number;
   sackOk = false;
   /** Did the peer's SYN offer window scaling (our SYN-ACK answers only then)? */
   peerOfferedWs = false;
@@ -437,6 +439,7 @@ export class ControlBlock {
     this.ourMss = opts.mss ?? 1460;
     this.peerMss = defaultPeerMss(opts.remote.addr);
     this.mss = Math.min(this.ourMss, this.peerMss);
+    this.tsoMax = opts.tsoMax ?? 0;
     this.receiveBuffer = Math.max(1, opts.receiveBuffer ?? 256 * 1024);
     this.offerWs = opts.windowScale ?? true;
     this.offerSack = opts.sack ?? true;

@@ -688,7 +688,7 @@ function appendInOrder(tcb: ControlBlock, data: Uint8Array): void {
     // RFC 5681 §4.2: ACK at once when a segment fills (part of) a hole.
     tcb.acks.now = true;
   }
-  noteDataReceived(tcb);
+  noteDataReceived(tcb, data.length);
   tcb.pushReadable();
 }
 
@@ -700,9 +700,12 @@ function takeFin(tcb: ControlBlock): void {
   tcb.ev.push({ type: 'peer-fin' });
 }
 
-/** RFC 9293 §3.8.6.3 / RFC 5681 §4.2: ACK every second segment, else within the delay. */
-function noteDataReceived(tcb: ControlBlock): void {
-  tcb.acks.unackedSegs++;
+/**
+ * RFC 9293 §3.8.6.3 / RFC 5681 §4.2: ACK every second segment, else within the delay. A
+ * coalesced super-segment (GRO) counts as the full-sized segments it was cut from.
+ */
+function noteDataReceived(tcb: ControlBlock, length: number): void {
+  tcb.acks.unackedSegs += length > tcb.mss ? Math.ceil(length / tcb.mss) : 1;
   if (tcb.o.delayedAck === 0 || tcb.acks.unackedSegs >= 2) {
     tcb.acks.now = true;
   } else if (tcb.timers.delAck === undefined) {

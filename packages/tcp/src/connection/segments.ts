@@ -193,7 +193,8 @@ export function sendData(tcb: ControlBlock, seq: number, len: number, fin: boole
     rackSent(tcb, seq, end);
   }
   if (fin) tcb.finSent = true;
-  if (len > 0 && len < tcb.mss) tcb.sndSml = seqAdd(seq, len);
+  // Nagle's "small segment" (a super-segment's short tail is one too).
+  if (len > 0 && len % tcb.mss !== 0) tcb.sndSml = seqAdd(seq, len);
   if (tcb.recovery.inRecovery) tcb.recovery.prrOut += len + (fin ? 1 : 0);
   if (tcb.snd.una === tcb.snd.max) tcb.progressAt = tcb.now; // the clock starts from idle
   tcb.lastSendAt = tcb.now;

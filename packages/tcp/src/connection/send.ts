@@ -10,6 +10,7 @@ import { tlpArm } from './rack.ts';
 import { flight, rescueRetransmission, sackRecoverySend } from './recovery.ts';
 import { sendData } from './segments.ts';
 import { SEND_STATES } from './state.ts';
+import { trimSuperSegment, tsoSendLimit } from './tso.ts';
 
 const { seqAdd, seqDiff, seqLeq, seqLt } = wire;
 
@@ -83,8 +84,9 @@ export function sendNew(tcb: ControlBlock, force: boolean): boolean {
   const limited =
     !tcb.recovery.inRecovery && tcb.recovery.dupAcks > 0 ? Math.min(tcb.recovery.dupAcks, 2) * tcb.mss : 0;
   const cwndRoom = tcb.cc.cwnd + limited - flight(tcb);
-  let len = Math.min(tcb.mss, unsent);
   const retransmission = seqLt(tcb.snd.nxt, tcb.snd.max);
+  // New data may go as a super-segment the link cuts (TSO, tso.ts); going back goes by MSS.
+  let len = Math.min(retransmission || force ? tcb.mss : tsoSendLimit(tcb), unsent);
   if (!force) {
     if (wndRoom <= 0 || cwndRoom <= 0) return false;
     len = Math.min(len, wndRoom, cwndRoom);
@@ -103,6 +105,7 @@ export function sendNew(tcb: ControlBlock, force: boolean): boolean {
         (limitedByWindow && len >= tcb.snd.maxWnd / 2 && (idle || tcb.o.noDelay));
       if (!ok) return false;
     }
+    if (len > tcb.mss) len = trimSuperSegment(tcb, len, unsent);
   } else {
     // The override: at least one byte, at most what the window allows, or one byte.
     len = Math.max(1, Math.min(len, Math.max(wndRoom, 1)));

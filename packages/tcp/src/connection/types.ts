@@ -84,6 +84,11 @@ export interface TcpConnectionOptions {
   isn?: IsnGenerator;
   /** The MSS this host can receive, advertised in the SYN (driver: route MTU - 40 or - 60). Default 1460. */
   mss?: number;
+  /**
+   * Largest IP packet of a TCP super-segment the link cuts itself (TSO, LinkOffloads.tsoMax);
+   * 0 or absent: every segment is at most one MSS. The driver fills it in from the route.
+   */
+  tsoMax?: number;
   /** Receive buffer size: the most the advertised window reaches. Default 256 KiB. */
   receiveBuffer?: number;
   /** 'writable' backpressure marks on queued send bytes. Default high 256 KiB, low high/2. */

@@ -36,7 +36,7 @@ export interface TcpEndpointOptions {
  */
 export type EndpointIp = Pick<
   IpStack,
-  'name' | 'counters' | 'trace' | 'prng' | 'isLocalAddress' | 'sourceFor' | 'mtuFor'
+  'name' | 'counters' | 'trace' | 'prng' | 'isLocalAddress' | 'sourceFor' | 'mtuFor' | 'offloadsFor'
 >;
 
 /**
