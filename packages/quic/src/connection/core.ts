@@ -80,6 +80,13 @@ export interface KeyState {
   discardDeadline: number | undefined;
   /** Packets that failed authentication, against the AEAD integrity limit (RFC 9001 §6.6). */
   authFailures: number;
+  /** Lowest packet number the peer protected with the current phase's keys (RFC 9001 §6.4). */
+  firstRecvInPhase: number | undefined;
+  /**
+   * We sent, under the current keys, an ACK of a packet the peer protected with them: only
+   * then may the peer update again (RFC 9001 §6.1, §6.2).
+   */
+  ackSentInPhase: boolean;
 }
 
 /** 0-RTT (RFC 9001 §4.6): the client's keys to write, the server's to read. */
@@ -213,6 +220,8 @@ export class ConnectionCore {
     lastUpdates: 0,
     discardDeadline: undefined,
     authFailures: 0,
+    firstRecvInPhase: undefined,
+    ackSentInPhase: false,
   };
   readonly early: EarlyState = { tx: undefined, rx: undefined, sent: new Set() };
   recovery: Recovery<SentItem[]>;

@@ -1,8 +1,12 @@
 /**
  * Packet number spaces and their keys (RFC 9001 §4.9, §5), and 1-RTT key update (§6).
  */
+import { ParseError } from '@stepwire/wire';
 import { KeyPhaseState } from '../crypto/key-update.ts';
 import { AEAD_LIMITS, derivePacketKeys, initialKeys, QUIC_SUITE_BY_CODE } from '../crypto/keys.ts';
+import { decryptPayload, removeHeaderProtection, type UnmaskedHeader } from '../crypto/protect.ts';
+import { SHORT_KEY_PHASE_BIT } from '../packet/header.ts';
+import { decodePacketNumber } from '../packet/number.ts';
 import type { QuicLevel } from '../tls/types.ts';
 import { closeWithError } from './close.ts';
 import type { ConnectionCore } from './core.ts';
@@ -77,13 +81,88 @@ export function onAuthenticationFailure(c: ConnectionCore, now: number): void {
     closeWithError(c, now, transportError('AEAD_LIMIT_REACHED', 'integrity limit reached (RFC 9001 §6.6)'));
 }
 
-export function checkKeyPhase(c: ConnectionCore, now: number): void {
-  const n = c.keys.oneRtt?.updates ?? 0;
-  if (n !== c.keys.lastUpdates) noteKeyUpdate(c, now);
+/** After a 1-RTT packet was processed: the peer may have moved to the next phase, which we followed (RFC 9001 §6.2). */
+export function checkKeyPhase(c: ConnectionCore, pn: number, keyPhase: boolean, now: number): void {
+  const oneRtt = c.keys.oneRtt;
+  if (!oneRtt) return;
+  if (oneRtt.updates !== c.keys.lastUpdates) noteKeyUpdate(c, now);
+  if (keyPhase === oneRtt.keyPhase && (c.keys.firstRecvInPhase === undefined || pn < c.keys.firstRecvInPhase))
+    c.keys.firstRecvInPhase = pn;
+}
+
+/**
+ * RFC 9001 §6.2: "If an endpoint detects a second update before it has sent any packets with
+ * updated keys containing an acknowledgment for the packet that initiated the key update, it
+ * indicates that its peer has updated keys twice without awaiting confirmation. An endpoint
+ * MAY treat such consecutive key updates as a connection error of type KEY_UPDATE_ERROR."
+ * The peer's first update needs no such acknowledgement (§6.1 only asks for a confirmed
+ * handshake). Called once a 1-RTT packet authenticated, before its frames; false when closed.
+ */
+export function peerKeyUpdateAllowed(c: ConnectionCore, now: number): boolean {
+  const oneRtt = c.keys.oneRtt;
+  if (!oneRtt || oneRtt.updates === c.keys.lastUpdates) return true;
+  if (c.keys.lastUpdates === 0 || c.keys.ackSentInPhase) return true;
+  c.counters.inc('quic.key-update.consecutive');
+  closeWithError(
+    c,
+    now,
+    transportError(
+      'KEY_UPDATE_ERROR',
+      'peer updated keys twice without awaiting our acknowledgement (RFC 9001 §6.2)',
+    ),
+  );
+  return false;
+}
+
+/** An ACK frame went out in a 1-RTT packet under the current keys. */
+export function onOneRttAckSent(c: ConnectionCore, largestAcknowledged: number): void {
+  const first = c.keys.firstRecvInPhase;
+  if (first !== undefined && largestAcknowledged >= first) c.keys.ackSentInPhase = true;
+}
+
+/**
+ * RFC 9001 §6.4: "Packets with higher packet numbers MUST be protected with either the same
+ * or newer packet protection keys than packets with lower packet numbers. An endpoint that
+ * successfully removes protection with old keys when newer keys were used for packets with
+ * lower packet numbers MUST treat this as a connection error of type KEY_UPDATE_ERROR."
+ * A packet of the other phase numbered above the first of the current one is tried with
+ * the next phase's keys (RFC 9001 §6.3); when that failed, the previous keys tell whether
+ * the peer went back to them. The header protection key does not change with updates (§6.1).
+ */
+export function checkOldKeysAfterUpdate(c: ConnectionCore, packet: Uint8Array, now: number): void {
+  const oneRtt = c.keys.oneRtt;
+  const first = c.keys.firstRecvInPhase;
+  const previous = oneRtt?.previousRx;
+  if (!oneRtt || !previous || first === undefined) return;
+  let unmasked: UnmaskedHeader;
+  try {
+    unmasked = removeHeaderProtection(oneRtt.rx.hpMask, packet, 1 + c.localCidLength);
+  } catch (e) {
+    if (e instanceof ParseError) return;
+    throw e;
+  }
+  if (((unmasked.firstByte & SHORT_KEY_PHASE_BIT) !== 0) === oneRtt.keyPhase) return;
+  const pn = decodePacketNumber(
+    c.spaces.ApplicationData.largestRecvPn,
+    unmasked.truncatedPacketNumber,
+    8 * unmasked.packetNumberLength,
+  );
+  if (pn <= first || !decryptPayload(previous, unmasked, pn, packet)) return;
+  c.counters.inc('quic.key-update.old-keys');
+  closeWithError(
+    c,
+    now,
+    transportError(
+      'KEY_UPDATE_ERROR',
+      `pn=${pn} protected with old keys after pn=${first} used new ones (RFC 9001 §6.4)`,
+    ),
+  );
 }
 
 export function noteKeyUpdate(c: ConnectionCore, now: number): void {
   c.keys.packetsInPhase = 0;
+  c.keys.firstRecvInPhase = undefined;
+  c.keys.ackSentInPhase = false;
   c.keys.lastUpdates = c.keys.oneRtt?.updates ?? 0;
   c.keys.discardDeadline = now + 3 * c.ptoDuration();
   c.trace1(now, 'local', `key update → phase ${c.keys.oneRtt?.keyPhase ? 1 : 0}`, 'RFC 9001 §6');

@@ -15,7 +15,14 @@ import { closeWithError, isPeerStatelessReset } from './close.ts';
 import { type ConnectionCore, MAX_UNDECRYPTABLE, sameAddress } from './core.ts';
 import { onFrame } from './dispatch.ts';
 import { TransportError, transportError } from './frames.ts';
-import { checkKeyPhase, discardSpace, installInitialKeys, onAuthenticationFailure } from './keys.ts';
+import {
+  checkKeyPhase,
+  checkOldKeysAfterUpdate,
+  discardSpace,
+  installInitialKeys,
+  onAuthenticationFailure,
+  peerKeyUpdateAllowed,
+} from './keys.ts';
 import { afterDatagramFromElsewhere } from './path.ts';
 import { amplificationLeft } from './send.ts';
 import type { RemoteAddress } from './types.ts';
@@ -150,7 +157,10 @@ export function onDatagramEvent(
       return false;
     case 'dropped':
       c.drop(now, 'quic.rx.dropped', ev.reason);
-      if (ev.reason === 'authentication failed') onAuthenticationFailure(c, now);
+      if (ev.reason === 'authentication failed') {
+        onAuthenticationFailure(c, now);
+        if (ev.type === '1-RTT') checkOldKeysAfterUpdate(c, bytes.subarray(ev.offset), now);
+      }
       return false;
     case 'violation':
       closeWithError(c, now, transportError(ev.error, ev.reason));
@@ -171,6 +181,7 @@ export function onPacket(c: ConnectionCore, p: OpenedPacketInfo, now: number): b
   }
   if (c.trace.enabled) c.tracePacket(now, 'in', p.type, p.packetNumber, p.dcid, p.scid, p.frames, p.keyPhase);
   c.counters.inc('quic.rx.packets');
+  if (p.type === '1-RTT' && !peerKeyUpdateAllowed(c, now)) return true;
   // RFC 9000 §7.2: the client takes the server's SCID from its first Initial as its DCID.
   if (c.role === 'client' && !c.receivedFirstServerPacket && p.type !== '1-RTT') {
     c.receivedFirstServerPacket = true;
@@ -191,7 +202,7 @@ export function onPacket(c: ConnectionCore, p: OpenedPacketInfo, now: number): b
     if (!c.isLive) return true;
   }
   if (!space.discarded) space.ack.onPacketReceived(p.packetNumber, eliciting, now);
-  if (p.type === '1-RTT') checkKeyPhase(c, now);
+  if (p.type === '1-RTT') checkKeyPhase(c, p.packetNumber, p.keyPhase, now);
   // RFC 9000 §10.1: any packet processed restarts the idle timer.
   c.idle.ackElicitingSinceReceive = false;
   c.restartIdle(now);

@@ -13,7 +13,7 @@ import type { SentPacket } from '../recovery/loss.ts';
 import { closeDatagram } from './close.ts';
 import { AMPLIFICATION_FACTOR, type ConnectionCore, MIN_INITIAL_DATAGRAM, type Space } from './core.ts';
 import { addPadding, frameLength, type SentItem } from './frames.ts';
-import { discardSpace, onOneRttPacketSent } from './keys.ts';
+import { discardSpace, onOneRttAckSent, onOneRttPacketSent } from './keys.ts';
 import { sendsZeroRtt } from './zero-rtt.ts';
 
 export function pollTransmit(c: ConnectionCore, now: number): Uint8Array | undefined {
@@ -176,6 +176,7 @@ export function buildPacket(
     frames.unshift(ack);
     items.push({ k: 'ack', largest: ack.largestAcknowledged });
     space.ack.onAckSent();
+    if (is1Rtt && !zeroRtt) onOneRttAckSent(c, ack.largestAcknowledged);
   }
   if (frames.length === 0) return undefined;
   if (eliciting > 0 && space.probes > 0) space.probes--;
