@@ -78,6 +78,13 @@ export interface QuicEndpointOptions {
   retryTokenLifetime?: number;
   /** Lifetime of a NEW_TOKEN token, ms (default one hour). */
   newTokenLifetime?: number;
+  /**
+   * At most this many Stateless Resets per `statelessResetInterval` ms (RFC 9000 §10.3.3
+   * leaves the bound to us: a flood of short packets for unknown connections must not
+   * become a flood of answers). Default 16 per 100 ms; the rest are counted and dropped.
+   */
+  statelessResetLimit?: number;
+  statelessResetInterval?: number;
 }
 
 export interface ConnectOptions {
@@ -133,6 +140,8 @@ export class QuicEndpoint {
   private readonly statelessQueue: Transmit[] = [];
   private readonly accepted: QuicConnection[] = [];
   private next = 0;
+  /** Stateless Resets sent in the current interval, and when it started (RFC 9000 §10.3.3). */
+  private readonly resetBudget: { limit: number; interval: number; windowStart: number; sent: number };
 
   constructor(opts: QuicEndpointOptions = {}) {
     this.qc = opts.crypto ?? nodeQuicCrypto;
@@ -148,6 +157,12 @@ export class QuicEndpoint {
     this.tokenLifetime = opts.retryTokenLifetime ?? 10_000;
     this.newTokenLifetime = opts.newTokenLifetime ?? 3_600_000;
     this.tlsEpoch = opts.tlsEpoch ?? 0;
+    this.resetBudget = {
+      limit: opts.statelessResetLimit ?? 16,
+      interval: opts.statelessResetInterval ?? 100,
+      windowStart: Number.NEGATIVE_INFINITY,
+      sent: 0,
+    };
   }
 
   /** Connections now held (live, closing or draining). */
@@ -492,7 +507,9 @@ export class QuicEndpoint {
 
   /**
    * RFC 9000 §10.3: a short-header packet for a connection we do not have gets a Stateless
-   * Reset, smaller than the packet that caused it (§10.3.3) so two endpoints cannot loop.
+   * Reset, smaller than the packet that caused it (§10.3.3) so two endpoints cannot loop:
+   * nothing answers a datagram no longer than the smallest reset (it may be one), and a reset
+   * answering one of 43 bytes or fewer is one byte shorter. Resets are bounded per interval.
    */
   private maybeStatelessReset(
     datagram: Uint8Array,
@@ -504,6 +521,16 @@ export class QuicEndpoint {
       this.drop(now, 'quic.endpoint.unknown-cid');
       return;
     }
+    const b = this.resetBudget;
+    if (now >= b.windowStart + b.interval) {
+      b.windowStart = now;
+      b.sent = 0;
+    }
+    if (b.sent >= b.limit) {
+      this.drop(now, 'quic.endpoint.stateless-reset-limited');
+      return;
+    }
+    b.sent++;
     const length = Math.max(MIN_STATELESS_RESET_LENGTH, Math.min(datagram.length - 1, 43));
     const reset = encodeStatelessReset(this.resetToken(dcid), length, this.random);
     this.counters.inc('quic.endpoint.stateless-reset');
