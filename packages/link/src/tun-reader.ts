@@ -136,3 +136,61 @@ for (;;) {
   if ((revents & POLLIN) && !drain()) break;
 }
 `;
+
+/** Int32 slots of the write ring's control block. */
+export const TX = Object.freeze({
+  /** Bytes the main thread has queued (grows; wraps at 2^32); the writer waits on it. */
+  head: 0,
+  /** Bytes the writer has written; the main thread waits on it when the ring is full. */
+  tail: 1,
+  /** Set to 1 by the main thread to ask the writer to stop. */
+  stop: 2,
+  /** Writes the kernel refused: EINVAL (a packet it cannot parse), EIO (device down), other. */
+  einval: 3,
+  eio: 4,
+  other: 5,
+  /** Times the writer went to sleep with the ring empty (a statistic: its wake-ups). */
+  sleeps: 6,
+} as const);
+
+/**
+ * The writer thread's program (`eval: true`, plain JavaScript for the reason given above).
+ * The main thread queues each packet (with its virtio-net header in front, so one write()
+ * carries both) as a record in the write ring and wakes this thread once per turn of its
+ * event loop; this thread writes every queued record, one write() each. The write is where
+ * the kernel does its receive processing of the packet (tun_get_user hands it to the
+ * stack in the writer's context), so moving it here takes that work off the main thread.
+ */
+export const WRITER_SOURCE = `
+'use strict';
+const { workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const { fd, sab, dataBytes, idleMs } = workerData;
+const ctl = new Int32Array(sab, 0, ${CTL_BYTES / 4});
+const data = new Uint8Array(sab, ${CTL_BYTES}, dataBytes);
+const lens = new Int32Array(sab, ${CTL_BYTES}, dataBytes >> 2);
+let tail = Atomics.load(ctl, ${TX.tail});
+for (;;) {
+  const head = Atomics.load(ctl, ${TX.head});
+  if (head === tail) {
+    if (Atomics.load(ctl, ${TX.stop})) break;
+    Atomics.add(ctl, ${TX.sleeps}, 1);
+    Atomics.wait(ctl, ${TX.head}, head, idleMs);
+    continue;
+  }
+  while (tail !== head) {
+    const pos = (tail >>> 0) % dataBytes;
+    const len = lens[pos >> 2];
+    if (len < 0) { tail = (tail + (dataBytes - pos)) | 0; continue; }
+    try {
+      fs.writeSync(fd, data, pos + 4, len);
+    } catch (e) {
+      Atomics.add(ctl, e.code === 'EINVAL' ? ${TX.einval} : e.code === 'EIO' ? ${TX.eio} : ${TX.other}, 1);
+    }
+    tail = (tail + ((4 + len + 3) & ~3)) | 0;
+    // Space is freed record by record: a main thread waiting on a full ring goes on at once.
+    Atomics.store(ctl, ${TX.tail}, tail);
+    Atomics.notify(ctl, ${TX.tail});
+  }
+}
+`;

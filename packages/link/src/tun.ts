@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { Counters } from '@stepwire/wire';
 import type { Link, LinkOffloads, PacketInfo } from './link.ts';
 import { koffiPath, makeEventFd, type OpenTunOptions, openTun, type TunDevice } from './tun-ffi.ts';
-import { CTL, CTL_BYTES, READER_ERRORS, READER_SOURCE } from './tun-reader.ts';
+import { CTL, CTL_BYTES, READER_ERRORS, READER_SOURCE, TX, WRITER_SOURCE } from './tun-reader.ts';
 import {
   decodeVnetHdr,
   encodeVnetHdrInto,
@@ -29,9 +29,20 @@ export interface TunLinkOptions extends OpenTunOptions {
   ringBytes?: number;
   /** Packets the reader thread reads before waking the main thread mid-burst; default 64. */
   readerBatch?: number;
+  /**
+   * Where packets are written: 'main' (a write() per send(), on the calling thread; write
+   * errors are counted at once) or 'thread' (send() queues into a second shared ring and a
+   * writer thread of our own writes, woken once per turn of the event loop; errors are
+   * counted when the main thread next looks). Default 'main'.
+   */
+  writer?: 'main' | 'thread';
 }
 
 const DEFAULT_RING = 4 << 20;
+/** Queued bytes after which send() wakes the writer thread without waiting for the end of the turn. */
+const TX_KICK_BYTES = 256 << 10;
+/** How long send() waits, in all, for room in a full write ring before dropping. */
+const TX_FULL_WAIT_MS = 200;
 /** The largest read: a 64 KB IP packet and its virtio-net header, as a 4-byte-aligned record. */
 const MAX_RECORD = (4 + 65536 + VNET_HDR_LEN + 3) & ~3;
 const PLAIN_HDR = new Uint8Array(VNET_HDR_LEN);
@@ -86,6 +97,8 @@ export class TunLink implements Link {
   private readonly dataBytes: number;
   private readonly maxBurst: number;
   private readonly worker: Worker;
+  private readonly tx: TxRing | undefined;
+  private workersLeft: number;
   private tail = 0;
   private seenSeq = 0;
   private draining = false;
@@ -139,7 +152,16 @@ export class TunLink implements Link {
     this.worker.once('error', (e) => {
       this.stopError ??= new Error(`${this.name}: reader thread failed: ${e.message}`);
     });
-    this.worker.once('exit', () => this.readerExited());
+    this.worker.once('exit', () => this.workerExited());
+    this.workersLeft = 1;
+    if (options.writer === 'thread') {
+      this.tx = new TxRing(device.fd, this.dataBytes, options.pollTimeoutMs ?? 100);
+      this.tx.worker.once('error', (e) => {
+        this.stopError ??= new Error(`${this.name}: writer thread failed: ${e.message}`);
+      });
+      this.tx.worker.once('exit', () => this.workerExited());
+      this.workersLeft = 2;
+    }
     this.wait();
   }
 
@@ -168,6 +190,10 @@ export class TunLink implements Link {
       this.counters.inc('drop.mtu');
       return;
     }
+    if (this.tx) {
+      this.queue(this.tx, packet, info, gso);
+      return;
+    }
     try {
       if (this.vnetHdrLen === 0) {
         // A plain device cannot carry a partial checksum or a super-segment: the layer above
@@ -191,6 +217,49 @@ export class TunLink implements Link {
     }
   }
 
+  /** send() through the writer thread: the header and the packet as one record of the write ring. */
+  private queue(tx: TxRing, packet: Uint8Array, info: PacketInfo | undefined, gso: boolean): void {
+    let hdr: Uint8Array | undefined;
+    if (this.vnetHdrLen === 0) {
+      if (info?.csum?.kind === 'partial' || gso) {
+        this.counters.inc('drop.no-offload');
+        return;
+      }
+    } else if (info === undefined || (info.csum?.kind !== 'partial' && !gso)) {
+      hdr = PLAIN_HDR;
+    } else {
+      try {
+        encodeVnetHdrInto(vnetHdrFromPacketInfo(info), this.hdr);
+      } catch {
+        this.counters.inc('drop.bad-info');
+        return;
+      }
+      hdr = this.hdr;
+      if (gso) this.counters.inc('tx.gso');
+    }
+    if (!tx.put(hdr, packet)) {
+      this.counters.inc('drop.tx-full');
+      return;
+    }
+    this.counters.inc('tx');
+    if (tx.queued() >= TX_KICK_BYTES) this.kick();
+    else if (!this.kickPending) {
+      this.kickPending = true;
+      queueMicrotask(this.kick);
+    }
+  }
+
+  private kickPending = false;
+
+  /** Wake the writer thread, and count the write errors it saw since we last looked. */
+  private readonly kick = (): void => {
+    this.kickPending = false;
+    const tx = this.tx;
+    if (!tx) return;
+    tx.wake();
+    for (const [name, n] of tx.newErrors()) this.counters.inc(`drop.write.${name}`, n);
+  };
+
   onPacket(handler: (packet: Uint8Array, info?: PacketInfo) => void): void {
     this.handler = handler;
   }
@@ -213,9 +282,21 @@ export class TunLink implements Link {
     // And our own wait on the ring: let it see that the link is closed.
     Atomics.add(this.ctl, CTL.seq, 1);
     Atomics.notify(this.ctl, CTL.seq);
+    // The writer writes what is queued, then ends.
+    this.tx?.stop();
   }
 
-  private readerExited(): void {
+  /** When the reader (and the writer, if any) have ended: close the fds, resolve `closed`. */
+  private workerExited(): void {
+    if (--this.workersLeft > 0) {
+      // One thread ended on its own (a read error): stop the other too.
+      if (this.fd !== undefined) {
+        this.fd = undefined;
+        this.askReaderToStop();
+      }
+      return;
+    }
+    if (this.tx) for (const [name, n] of this.tx.newErrors()) this.counters.inc(`drop.write.${name}`, n);
     const code = Atomics.load(this.ctl, CTL.error);
     if (code !== 0 && this.stopError === undefined) {
       this.stopError = new Error(`${this.name}: ${READER_ERRORS[code] ?? `reader error ${code}`}`);
@@ -230,6 +311,11 @@ export class TunLink implements Link {
       }
     }
     this.loopDone();
+  }
+
+  /** Write-thread statistics: how often it went to sleep with nothing to write (its wake-ups). */
+  get writerStats(): { sleeps: number } | undefined {
+    return this.tx ? { sleeps: Atomics.load(this.tx.ctl, TX.sleeps) } : undefined;
   }
 
   /** Wait for the reader's next batch (at once if one came since we last looked). */
@@ -323,5 +409,100 @@ export class TunLink implements Link {
         throw e;
       });
     }
+  }
+}
+
+/**
+ * The write ring (records as in the read ring: an Int32 length, then a virtio-net header if
+ * any and the packet) and the writer thread that empties it. Only the main thread writes
+ * HEAD and only the writer writes TAIL.
+ */
+class TxRing {
+  readonly ctl: Int32Array;
+  readonly worker: Worker;
+  private readonly data: Uint8Array;
+  private readonly lens: Int32Array;
+  private head = 0;
+  private readonly seen = [0, 0, 0];
+
+  constructor(
+    fd: number,
+    private readonly dataBytes: number,
+    idleMs: number,
+  ) {
+    const sab = new SharedArrayBuffer(CTL_BYTES + dataBytes);
+    this.ctl = new Int32Array(sab, 0, CTL_BYTES / 4);
+    this.data = new Uint8Array(sab, CTL_BYTES, dataBytes);
+    this.lens = new Int32Array(sab, CTL_BYTES, dataBytes >> 2);
+    this.worker = new Worker(WRITER_SOURCE, {
+      eval: true,
+      workerData: { fd, sab, dataBytes, idleMs },
+      stdin: false,
+      resourceLimits: { maxOldGenerationSizeMb: 16 },
+    });
+  }
+
+  /** Bytes queued and not yet written. */
+  queued(): number {
+    return (this.head - Atomics.load(this.ctl, TX.tail)) | 0;
+  }
+
+  /**
+   * Queue one record; false if the ring stayed full for TX_FULL_WAIT_MS (the writer is
+   * stuck: the caller drops and counts, as a full device queue would).
+   */
+  put(hdr: Uint8Array | undefined, packet: Uint8Array): boolean {
+    const len = (hdr?.length ?? 0) + packet.length;
+    const need = (4 + len + 3) & ~3;
+    let pos = (this.head >>> 0) % this.dataBytes;
+    const skip = pos + need > this.dataBytes ? this.dataBytes - pos : 0;
+    const deadline = performance.now() + TX_FULL_WAIT_MS;
+    for (;;) {
+      const tail = Atomics.load(this.ctl, TX.tail);
+      if (this.dataBytes - ((this.head - tail) | 0) >= skip + need) break;
+      // Full: make sure the writer is awake, then wait for it to free a record.
+      this.wake();
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      Atomics.wait(this.ctl, TX.tail, tail, Math.min(left, 20));
+    }
+    if (skip) {
+      this.lens[pos >> 2] = -1;
+      this.head = (this.head + skip) | 0;
+      pos = 0;
+    }
+    this.lens[pos >> 2] = len;
+    if (hdr) this.data.set(hdr, pos + 4);
+    this.data.set(packet, pos + 4 + (hdr?.length ?? 0));
+    this.head = (this.head + need) | 0;
+    Atomics.store(this.ctl, TX.head, this.head);
+    return true;
+  }
+
+  wake(): void {
+    Atomics.notify(this.ctl, TX.head);
+  }
+
+  stop(): void {
+    Atomics.store(this.ctl, TX.stop, 1);
+    this.wake();
+  }
+
+  /** Write errors since the last call, by errno name. */
+  newErrors(): [string, number][] {
+    const out: [string, number][] = [];
+    const slots = [
+      ['EINVAL', TX.einval],
+      ['EIO', TX.eio],
+      ['error', TX.other],
+    ] as const;
+    slots.forEach(([name, slot], i) => {
+      const n = Atomics.load(this.ctl, slot);
+      if (n !== this.seen[i]) {
+        out.push([name, n - (this.seen[i] ?? 0)]);
+        this.seen[i] = n;
+      }
+    });
+    return out;
   }
 }

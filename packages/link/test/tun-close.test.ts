@@ -31,9 +31,14 @@ describe('close() during traffic', () => {
     await ns?.close();
   });
 
-  for (const offloads of [false, true]) {
-    it(`ends the reader and removes the device (offloads ${offloads ? 'on' : 'off'})`, async () => {
-      const made = makeNs(NS, 'swcl0', { offloads });
+  const cases = [
+    [false, 'main'],
+    [true, 'main'],
+    [true, 'thread'],
+  ] as const;
+  for (const [offloads, writer] of cases) {
+    it(`ends the reader and removes the device (offloads ${offloads ? 'on' : 'off'}, writes on ${writer === 'main' ? 'the main thread' : 'a writer thread'})`, async () => {
+      const made = makeNs(NS, 'swcl0', { offloads, writer });
       ns = made.ns;
       const link = made.link;
       let closedAt = -1;
@@ -58,6 +63,22 @@ describe('close() during traffic', () => {
       ns = undefined;
     });
   }
+
+  it('the writer thread counts the packets the kernel refuses, once the main thread looks', async () => {
+    const made = makeNs(NS, 'swcl0', { writer: 'thread' });
+    ns = made.ns;
+    const link = made.link;
+    link.send(new Uint8Array([0x00, 0x01, 0x02])); // version 0: TUN refuses it (EINVAL)
+    expect(link.counters.get('tx')).toBe(1); // queued
+    for (let i = 0; i < 100 && link.counters.total('drop.write') === 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      link.send(new Uint8Array([0x00])); // each send's end of turn collects the writer's counts
+    }
+    expect(link.counters.get('drop.write.EINVAL')).toBeGreaterThanOrEqual(1);
+    expect(link.writerStats?.sleeps).toBeGreaterThan(0);
+    await ns.close();
+    ns = undefined;
+  });
 
   it('a process that closes its link mid-flood exits by itself', async () => {
     const fixture = path.join(here, 'fixtures', 'tun-child.ts');

@@ -224,134 +224,137 @@ afterAll(() => {
   netnsDown(NS);
 });
 
-describe('TUN offloads against the kernel', () => {
-  let ns: TestNs | undefined;
-  let off: TunLink;
-  let plain: TunLink;
+describe.each(['main', 'thread'] as const)(
+  'TUN offloads against the kernel (writes on the %s thread)',
+  (writer) => {
+    let ns: TestNs | undefined;
+    let off: TunLink;
+    let plain: TunLink;
 
-  beforeAll(async () => {
-    requireRoot();
-    const made = makeNs(NS, OFF, { offloads: true });
-    ns = made.ns;
-    off = made.link;
-    // The plain device carries 198.18.1.0/24, and the kernel forwards between the two.
-    plain = ns.openDevice(PLAIN, '198.18.1.1/24');
-    await ns.exec('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
-  });
-
-  afterAll(async () => {
-    await ns?.close();
-  });
-
-  it('reports what the kernel accepted: checksum and TSO up to 64 KB; a plain device reports nothing', () => {
-    expect(off.offloads).toEqual({ checksum: true, tsoMax: 65535 });
-    expect(plain.offloads).toBeUndefined();
-  });
-
-  it('a kernel sender over the offload device: 64 KB-class super-segments with partial checksums, every byte intact', async () => {
-    const BYTES = 2 << 20;
-    const got = tcpReceiver(off, '198.18.0.2', 5001);
-    const out = await ns!.exec('/usr/bin/python3', ['-c', SENDER, '198.18.0.2', '5001', String(BYTES)]);
-    expect(out).toContain('done');
-    expect(got.bytes).toBe(BYTES);
-    expect(got.fin).toBe(true);
-    expect(sameBytes(concat(got.chunks), pattern(BYTES))).toBe(true);
-    const gso = got.infos.filter((i) => i?.gso);
-    expect(gso.length).toBeGreaterThan(0);
-    expect(off.counters.get('rx.gso')).toBeGreaterThanOrEqual(gso.length);
-    expect(Math.max(...got.sizes)).toBeGreaterThan(off.mtu);
-    // Fewer packets than MSS-sized segments would take: the kernel handed us super-segments.
-    expect(got.sizes.length).toBeLessThan(BYTES / 1460);
-    for (const i of gso) {
-      // MSS 1460 as we announced; 20 bytes of IPv4 and 20 of TCP (no timestamps: we offered none).
-      expect(i!.gso).toEqual({ type: 'tcpv4', size: 1460, hdrLen: 40 });
-      expect(i!.csum).toEqual({ kind: 'partial', start: 20, offset: 16 });
-    }
-    // A partial checksum completed the way the device would gives what a full computation
-    // over the pseudo-header gives: the kernel left the pseudo-header sum in the field.
-    for (const p of got.samples) {
-      const info = got.infos[got.chunks.findIndex((c) => c.length === p.length - 40)];
-      if (info?.csum?.kind !== 'partial') continue;
-      const done = p.slice();
-      const c = completePartial(done, 20);
-      done[36] = c >> 8;
-      done[37] = c & 0xff;
-      expect(tcpChecksumOk(done)).toBe(true);
-    }
-  });
-
-  it('our super-segment is cut by the kernel: forwarded out of the plain device as MSS-sized segments with good checksums', async () => {
-    const MSS = 1000;
-    const N = 20_000;
-    const segs: Uint8Array[] = [];
-    plain.onPacket((p) => {
-      if (parseTcp(p)?.dport === 5002) segs.push(p);
+    beforeAll(async () => {
+      requireRoot();
+      const made = makeNs(NS, OFF, { offloads: true, writer });
+      ns = made.ns;
+      off = made.link;
+      // The plain device carries 198.18.1.0/24, and the kernel forwards between the two.
+      plain = ns.openDevice(PLAIN, '198.18.1.1/24', { writer });
+      await ns.exec('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
     });
-    const payload = pattern(N);
-    const seq = 0x10000;
-    const sup = ipTcp({
-      src: v4('198.18.0.2'),
-      dst: v4('198.18.1.2'),
-      sport: 40000,
-      dport: 5002,
-      seq,
-      ack: 1,
-      flags: ACK | PSH,
-      payload,
-      partial: true,
-    });
-    expect(sup.length).toBeGreaterThan(off.mtu);
-    off.send(sup, {
-      csum: { kind: 'partial', start: 20, offset: 16 },
-      gso: { type: 'tcpv4', size: MSS, hdrLen: 40 },
-    });
-    expect(off.counters.get('tx.gso')).toBe(1);
-    for (let i = 0; i < 100 && segs.length < N / MSS; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(segs).toHaveLength(N / MSS);
-    let next = seq;
-    for (const p of segs) {
-      expect(p.length).toBeLessThanOrEqual(20 + 20 + MSS);
-      expect(p[8]).toBe(63); // forwarded: TTL 64 - 1
-      expect(internetChecksum(p.subarray(0, 20))).toBe(0);
-      expect(tcpChecksumOk(p)).toBe(true);
-      const t = parseTcp(p)!;
-      expect(t.seq).toBe(next);
-      next += t.payload.length;
-    }
-    expect(sameBytes(concat(segs.map((p) => parseTcp(p)!.payload)), payload)).toBe(true);
-  });
 
-  it('offloads off: the same kernel sender over the plain device gives MTU-sized packets with full checksums', async () => {
-    const BYTES = 256 << 10;
-    const got = tcpReceiver(plain, '198.18.1.2', 5003);
-    const out = await ns!.exec('/usr/bin/python3', ['-c', SENDER, '198.18.1.2', '5003', String(BYTES)]);
-    expect(out).toContain('done');
-    expect(sameBytes(concat(got.chunks), pattern(BYTES))).toBe(true);
-    expect(got.infos.every((i) => i === undefined)).toBe(true);
-    expect(Math.max(...got.sizes)).toBeLessThanOrEqual(plain.mtu);
-    for (const p of got.samples) expect(tcpChecksumOk(p)).toBe(true);
-  });
-
-  it('a plain device refuses PacketInfo it cannot carry, and neither device sends oversize packets without gso', () => {
-    const before = plain.counters.get('tx');
-    const p = ipTcp({
-      src: v4('198.18.1.2'),
-      dst: v4('198.18.1.1'),
-      sport: 1,
-      dport: 9,
-      seq: 0,
-      ack: 0,
-      flags: ACK,
+    afterAll(async () => {
+      await ns?.close();
     });
-    plain.send(p, { csum: { kind: 'partial', start: 20, offset: 16 } });
-    expect(plain.counters.get('drop.no-offload')).toBe(1);
-    expect(plain.counters.get('tx')).toBe(before);
-    off.send(new Uint8Array(off.mtu + 1));
-    expect(off.counters.get('drop.mtu')).toBe(1);
-    off.send(new Uint8Array(70_000), { gso: { type: 'tcpv4', size: 1000, hdrLen: 40 } });
-    expect(off.counters.get('drop.mtu')).toBe(2);
-  });
-});
+
+    it('reports what the kernel accepted: checksum and TSO up to 64 KB; a plain device reports nothing', () => {
+      expect(off.offloads).toEqual({ checksum: true, tsoMax: 65535 });
+      expect(plain.offloads).toBeUndefined();
+    });
+
+    it('a kernel sender over the offload device: 64 KB-class super-segments with partial checksums, every byte intact', async () => {
+      const BYTES = 2 << 20;
+      const got = tcpReceiver(off, '198.18.0.2', 5001);
+      const out = await ns!.exec('/usr/bin/python3', ['-c', SENDER, '198.18.0.2', '5001', String(BYTES)]);
+      expect(out).toContain('done');
+      expect(got.bytes).toBe(BYTES);
+      expect(got.fin).toBe(true);
+      expect(sameBytes(concat(got.chunks), pattern(BYTES))).toBe(true);
+      const gso = got.infos.filter((i) => i?.gso);
+      expect(gso.length).toBeGreaterThan(0);
+      expect(off.counters.get('rx.gso')).toBeGreaterThanOrEqual(gso.length);
+      expect(Math.max(...got.sizes)).toBeGreaterThan(off.mtu);
+      // Fewer packets than MSS-sized segments would take: the kernel handed us super-segments.
+      expect(got.sizes.length).toBeLessThan(BYTES / 1460);
+      for (const i of gso) {
+        // MSS 1460 as we announced; 20 bytes of IPv4 and 20 of TCP (no timestamps: we offered none).
+        expect(i!.gso).toEqual({ type: 'tcpv4', size: 1460, hdrLen: 40 });
+        expect(i!.csum).toEqual({ kind: 'partial', start: 20, offset: 16 });
+      }
+      // A partial checksum completed the way the device would gives what a full computation
+      // over the pseudo-header gives: the kernel left the pseudo-header sum in the field.
+      for (const p of got.samples) {
+        const info = got.infos[got.chunks.findIndex((c) => c.length === p.length - 40)];
+        if (info?.csum?.kind !== 'partial') continue;
+        const done = p.slice();
+        const c = completePartial(done, 20);
+        done[36] = c >> 8;
+        done[37] = c & 0xff;
+        expect(tcpChecksumOk(done)).toBe(true);
+      }
+    });
+
+    it('our super-segment is cut by the kernel: forwarded out of the plain device as MSS-sized segments with good checksums', async () => {
+      const MSS = 1000;
+      const N = 20_000;
+      const segs: Uint8Array[] = [];
+      plain.onPacket((p) => {
+        if (parseTcp(p)?.dport === 5002) segs.push(p);
+      });
+      const payload = pattern(N);
+      const seq = 0x10000;
+      const sup = ipTcp({
+        src: v4('198.18.0.2'),
+        dst: v4('198.18.1.2'),
+        sport: 40000,
+        dport: 5002,
+        seq,
+        ack: 1,
+        flags: ACK | PSH,
+        payload,
+        partial: true,
+      });
+      expect(sup.length).toBeGreaterThan(off.mtu);
+      off.send(sup, {
+        csum: { kind: 'partial', start: 20, offset: 16 },
+        gso: { type: 'tcpv4', size: MSS, hdrLen: 40 },
+      });
+      expect(off.counters.get('tx.gso')).toBe(1);
+      for (let i = 0; i < 100 && segs.length < N / MSS; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(segs).toHaveLength(N / MSS);
+      let next = seq;
+      for (const p of segs) {
+        expect(p.length).toBeLessThanOrEqual(20 + 20 + MSS);
+        expect(p[8]).toBe(63); // forwarded: TTL 64 - 1
+        expect(internetChecksum(p.subarray(0, 20))).toBe(0);
+        expect(tcpChecksumOk(p)).toBe(true);
+        const t = parseTcp(p)!;
+        expect(t.seq).toBe(next);
+        next += t.payload.length;
+      }
+      expect(sameBytes(concat(segs.map((p) => parseTcp(p)!.payload)), payload)).toBe(true);
+    });
+
+    it('offloads off: the same kernel sender over the plain device gives MTU-sized packets with full checksums', async () => {
+      const BYTES = 256 << 10;
+      const got = tcpReceiver(plain, '198.18.1.2', 5003);
+      const out = await ns!.exec('/usr/bin/python3', ['-c', SENDER, '198.18.1.2', '5003', String(BYTES)]);
+      expect(out).toContain('done');
+      expect(sameBytes(concat(got.chunks), pattern(BYTES))).toBe(true);
+      expect(got.infos.every((i) => i === undefined)).toBe(true);
+      expect(Math.max(...got.sizes)).toBeLessThanOrEqual(plain.mtu);
+      for (const p of got.samples) expect(tcpChecksumOk(p)).toBe(true);
+    });
+
+    it('a plain device refuses PacketInfo it cannot carry, and neither device sends oversize packets without gso', () => {
+      const before = plain.counters.get('tx');
+      const p = ipTcp({
+        src: v4('198.18.1.2'),
+        dst: v4('198.18.1.1'),
+        sport: 1,
+        dport: 9,
+        seq: 0,
+        ack: 0,
+        flags: ACK,
+      });
+      plain.send(p, { csum: { kind: 'partial', start: 20, offset: 16 } });
+      expect(plain.counters.get('drop.no-offload')).toBe(1);
+      expect(plain.counters.get('tx')).toBe(before);
+      off.send(new Uint8Array(off.mtu + 1));
+      expect(off.counters.get('drop.mtu')).toBe(1);
+      off.send(new Uint8Array(70_000), { gso: { type: 'tcpv4', size: 1000, hdrLen: 40 } });
+      expect(off.counters.get('drop.mtu')).toBe(2);
+    });
+  },
+);
 
 describe('offload requests', () => {
   it('TSO without checksum offload is refused before any device is made', async () => {
