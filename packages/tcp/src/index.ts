@@ -1,6 +1,7 @@
 export { ChunkQueue } from './buffers.ts';
 export { Bbr, bbr } from './congestion/bbr.ts';
 export { Cubic, cubic } from './congestion/cubic.ts';
+export { type CongestionName, congestionFromLinux } from './congestion/host.ts';
 export { NewReno, newReno } from './congestion/newreno.ts';
 export { type CongestionControl, type CongestionFactory, initialWindow } from './congestion/types.ts';
 export {

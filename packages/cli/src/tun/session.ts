@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { Host } from '@stepwire/ip';
 import {
   type Link,
@@ -10,7 +11,7 @@ import {
   recordLink,
   TunLink,
 } from '@stepwire/link';
-import { Tcp, type TcpStackOptions } from '@stepwire/tcp';
+import { type CongestionName, congestionFromLinux, Tcp, type TcpStackOptions } from '@stepwire/tcp';
 import { Udp } from '@stepwire/udp';
 import { type Counters, RealClock, TraceBus } from '@stepwire/wire';
 import { UsageError } from '../errors.ts';
@@ -38,7 +39,11 @@ export interface TunSessionOptions {
   replace?: boolean;
   /** For a namespace this session makes: keep the kernel from soliciting routers (default true). */
   quietIpv6?: boolean;
-  /** Options of the session's TCP (connection defaults, secrets, ephemeral ports). */
+  /**
+   * Options of the session's TCP (connection defaults, secrets, ephemeral ports). Unless
+   * `tcp.connection.congestion` says otherwise, connections use the host's congestion
+   * control (hostCongestionControl) and a 200 ms minimum RTO, as Linux's TCP does.
+   */
   tcp?: TcpStackOptions;
   /**
    * Wrap the link between the TUN device (with its pcap) and the stack, e.g. with
@@ -66,6 +71,29 @@ class EpochClock extends RealClock {
   override now(): number {
     return performance.timeOrigin + performance.now() - this.originEpochMs;
   }
+}
+
+/** Where Linux names the congestion control its TCP uses (net.ipv4.tcp_congestion_control). */
+const LINUX_CONGESTION_CONTROL = '/proc/sys/net/ipv4/tcp_congestion_control';
+let hostCc: CongestionName | undefined;
+
+/**
+ * The congestion control a TUN session's TCP uses by default: the host's own (bbr, cubic;
+ * reno as our newreno), read once per process, else CUBIC, Linux's default — so our stack
+ * on a TUN device behaves toward a path as the host's kernel would. The simulated network
+ * keeps the stack's own default. `tcp.connection.congestion` in the options overrides it.
+ */
+export function hostCongestionControl(): CongestionName {
+  if (hostCc === undefined) {
+    let name: string | undefined;
+    try {
+      name = readFileSync(LINUX_CONGESTION_CONTROL, 'utf8');
+    } catch {
+      name = undefined; // not Linux, or /proc not mounted: the fallback
+    }
+    hostCc = congestionFromLinux(name);
+  }
+  return hostCc;
 }
 
 /** A Link that shows every packet to a tap on its way in and out. */
@@ -155,7 +183,12 @@ export class TunSession {
     this.host = new Host({ name: opts.hostName ?? 'stepwire', clock: this.clock, trace: this.trace });
     this.host.addInterface({ link, ipv4: `${this.ours.v4}/24`, ipv6: `${this.ours.v6}/64` });
     this.udp = new Udp(this.host);
-    this.tcp = new Tcp(this.host, { ...opts.tcp, connection: { minRto: 200, ...opts.tcp?.connection } }); // Linux's 200 ms RTO floor (RFC 6298 §2.4 allows it)
+    // Like Linux itself: the RTO floor of 200 ms (RFC 6298 §2.4 allows it) and the host's
+    // congestion control, unless the options say otherwise.
+    this.tcp = new Tcp(this.host, {
+      ...opts.tcp,
+      connection: { minRto: 200, congestion: hostCongestionControl(), ...opts.tcp?.connection },
+    });
   }
 
   /** Open the namespace's TUN device (making both if needed). Setup errors are one line. */
