@@ -95,6 +95,8 @@ export interface EarlyState {
   rx: PacketKeys | undefined;
   /** Client: packet numbers sent in 0-RTT, to send again in 1-RTT if the server rejects them. */
   readonly sent: Set<number>;
+  /** Client: the server's transport parameters remembered with the ticket, while 0-RTT is in use (RFC 9000 §7.4.1). */
+  params: TransportParameters | undefined;
 }
 
 export interface HandshakeState {
@@ -223,7 +225,7 @@ export class ConnectionCore {
     firstRecvInPhase: undefined,
     ackSentInPhase: false,
   };
-  readonly early: EarlyState = { tx: undefined, rx: undefined, sent: new Set() };
+  readonly early: EarlyState = { tx: undefined, rx: undefined, sent: new Set(), params: undefined };
   recovery: Recovery<SentItem[]>;
   readonly congestion: 'newreno' | 'cubic';
   readonly pacing: PacingState;
@@ -421,10 +423,13 @@ export class ConnectionCore {
   /**
    * The largest payload sendDatagram takes now: bounded by the peer's
    * max_datagram_frame_size (RFC 9221 §3) and by one packet (§5: a DATAGRAM frame is never
-   * split); 0 when the peer did not advertise DATAGRAM support or its parameters are not known yet.
+   * split); 0 when the peer did not advertise DATAGRAM support or its parameters are not
+   * known yet (nor remembered for 0-RTT).
    */
   get maxDatagramPayload(): number {
-    const peerMax = this.peerParams?.max_datagram_frame_size ?? 0;
+    // RFC 9221 §3: in 0-RTT the remembered max_datagram_frame_size allows DATAGRAM frames.
+    const params = this.peerParams ?? (this.early.tx ? this.early.params : undefined);
+    const peerMax = params?.max_datagram_frame_size ?? 0;
     if (peerMax === 0) return 0;
     // A 1-RTT packet: flags, DCID, a packet number of up to 4 bytes, the AEAD tag.
     const packetRoom = this.config.maxDatagramSize - (1 + this.cids.remote.length + 4 + AEAD_TAG_LENGTH);

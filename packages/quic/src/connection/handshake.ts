@@ -17,7 +17,7 @@ import type { ConnectionCore } from './core.ts';
 import { TransportError, transportError } from './frames.ts';
 import { discardSpace, installInitialKeys, onSecret } from './keys.ts';
 import type { QuicConnectionOptions } from './types.ts';
-import { endEarlyData, startEarlyData } from './zero-rtt.ts';
+import { checkRememberedLimits, endEarlyData, startEarlyData } from './zero-rtt.ts';
 
 const SPACE_OF_LEVEL = {
   initial: 'Initial',
@@ -75,6 +75,11 @@ export function onHandshakeComplete(
     checkTransportParametersFrom(params, c.role === 'client' ? 'server' : 'client') ?? checkCids(c, params);
   if (problem) {
     closeWithError(c, now, transportError('TRANSPORT_PARAMETER_ERROR', problem));
+    return;
+  }
+  const reduced = checkRememberedLimits(c, params, earlyData);
+  if (reduced) {
+    closeWithError(c, now, transportError('PROTOCOL_VIOLATION', reduced));
     return;
   }
   applyPeerParams(c, params, now);

@@ -244,9 +244,10 @@ export function collectFrames(
       { k: 'crypto', space: space.name, offset: c.offset, length: c.data.length },
     );
   }
-  // RFC 9221 §5: DATAGRAM frames go in 1-RTT packets, each once; no record is kept, so a
-  // lost one is not sent again (§5.2). They come before stream data: they are the ones that go stale.
-  if (space.name === 'ApplicationData' && c.hs.complete && !zeroRtt) {
+  // RFC 9221 §5: DATAGRAM frames go in 1-RTT packets (and 0-RTT ones under remembered
+  // parameters, §3), each once; no record is kept, so a lost one is not sent again (§5.2).
+  // They come before stream data: they are the ones that go stale.
+  if (space.name === 'ApplicationData' && (c.hs.complete || zeroRtt)) {
     const fits = c.maxDatagramPayload;
     for (;;) {
       const data = c.dgram.out[0];

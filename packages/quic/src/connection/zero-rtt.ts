@@ -11,8 +11,10 @@ import type { ConnectionCore } from './core.ts';
 
 /** Client: right after the ClientHello: 0-RTT keys mean early data, under the remembered limits (RFC 9000 §7.4.1). */
 export function startEarlyData(c: ConnectionCore, remembered: TransportParameters | undefined): void {
-  if (c.early.tx && remembered) c.streamSet.applyPeerParams(remembered);
-  else c.early.tx = undefined;
+  if (c.early.tx && remembered) {
+    c.streamSet.applyPeerParams(remembered);
+    c.early.params = remembered;
+  } else c.early.tx = undefined;
 }
 
 /** Client: 1-RTT data goes in 0-RTT packets while there are 0-RTT keys and no 1-RTT ones (RFC 9001 §4.6.1). */
@@ -43,4 +45,24 @@ export function endEarlyData(c: ConnectionCore, earlyData: 'accepted' | 'rejecte
   // RFC 9001 §4.9.3: the client stops using 0-RTT keys once it has 1-RTT keys.
   c.early.tx = undefined;
   c.early.sent.clear();
+  c.early.params = undefined;
+}
+
+/**
+ * RFC 9221 §3: a client that sent DATAGRAM frames under a remembered max_datagram_frame_size
+ * "MUST validate that the new value ... sent by the server in the handshake is greater than
+ * or equal to the stored value; if not, the client MUST terminate the connection with error
+ * PROTOCOL_VIOLATION" — when the server accepted the early data (RFC 9000 §7.4.1: a server
+ * that accepts 0-RTT does not reduce limits). Returns the problem, if any.
+ */
+export function checkRememberedLimits(
+  c: ConnectionCore,
+  params: TransportParameters,
+  earlyData: 'accepted' | 'rejected' | undefined,
+): string | undefined {
+  const remembered = c.early.params?.max_datagram_frame_size ?? 0;
+  if (c.role !== 'client' || earlyData !== 'accepted' || remembered === 0) return undefined;
+  const now = params.max_datagram_frame_size ?? 0;
+  if (now >= remembered) return undefined;
+  return `max_datagram_frame_size ${now} below the ${remembered} remembered for 0-RTT (RFC 9221 §3)`;
 }
