@@ -26,7 +26,7 @@ const children = new Set<ChildProcess>();
 const homes: string[] = [];
 
 beforeAll(() => {
-  requireRootAndPrograms(['ip', 'ping', '/usr/bin/python3', 'tshark']);
+  requireRootAndPrograms(['ip', 'ping', '/usr/bin/python3', 'tshark', 'gtlsclient']);
   for (const n of NAMES) netnsDown(n);
 });
 
@@ -105,7 +105,7 @@ for i in range(tls):
 interface WorkerStats {
   worker: number;
   tcp: { listeners: { port: number; accepted: number }[] };
-  services: { https: { http: { counters: Record<string, number> } } };
+  services: { https: { http: { counters: Record<string, number> } }; h3: { handshakes: number } };
 }
 
 describe('stepwire serve --tun --workers', () => {
@@ -145,6 +145,19 @@ describe('stepwire serve --tun --workers', () => {
     expect(lines.filter((l) => l === 'http 200 True')).toHaveLength(PLAIN);
     expect(lines.filter((l) => l === 'https 200 True')).toHaveLength(TLS);
 
+    // HTTP/3: ngtcp2's client, a new UDP source port (so a new flow hash) per run.
+    const H3 = 16;
+    const h3 = await inNs(
+      ns,
+      [
+        'sh',
+        '-c',
+        `ok=0; for i in $(seq ${H3}); do timeout 10 gtlsclient -q --exit-on-all-streams-close 198.18.0.2 443 https://198.18.0.2/bytes/1000 >/dev/null 2>&1 && ok=$((ok+1)); done; echo $ok`,
+      ],
+      240_000,
+    );
+    expect(h3.stdout.trim()).toBe(String(H3));
+
     // What each stack holds and has done, asked of both workers.
     const statsLine = waitForLine(child, /^stats /, 10_000);
     child.kill('SIGUSR2');
@@ -159,7 +172,9 @@ describe('stepwire serve --tun --workers', () => {
       // Connections that finished the TLS handshake and were handed to HTTP (by ALPN).
       const overTls = Object.values(w.services.https.http.counters).reduce((a, b) => a + b, 0);
       expect(overTls, `worker ${w.worker} TLS connections`).toBeGreaterThan(0);
+      expect(w.services.h3.handshakes, `worker ${w.worker} QUIC handshakes`).toBeGreaterThan(0);
     }
+    expect(stats.workers.reduce((n, w) => n + w.services.h3.handshakes, 0)).toBe(H3);
     expect(stats.workers.reduce((n, w) => n + acceptedOn(w, 80), 0)).toBe(PLAIN);
     expect(stats.workers.reduce((n, w) => n + acceptedOn(w, 443), 0)).toBe(TLS);
 
@@ -194,7 +209,7 @@ describe('stepwire serve --tun --workers', () => {
       const frames = tsharkFields(path.join(dir, `serve.w${i}.pcap`), ['frame.number']);
       expect(frames, `worker ${i} pcap`).toHaveLength(w.rx + w.tx);
     });
-    // Every TLS connection's secrets reached the one key log, whichever worker made them.
+    // Every TLS and QUIC connection's secrets reached the one key log, whichever worker made them.
     const randoms = new Set(
       fs
         .readFileSync(keys, 'utf8')
@@ -202,7 +217,7 @@ describe('stepwire serve --tun --workers', () => {
         .filter((l) => l.startsWith('CLIENT_TRAFFIC_SECRET_0 '))
         .map((l) => l.split(' ')[1]),
     );
-    expect(randoms.size).toBe(TLS);
+    expect(randoms.size).toBe(TLS + H3);
   });
 
   it('--trace lines name their worker; a worker that loses its queue stops the others, the namespace is removed, exit 1', async () => {
