@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import { Host } from '@stepwire/ip';
-import { type Impairments, MemoryLink } from '@stepwire/link';
+import { type Impairments, MemoryLink, type MemoryLinkOptions } from '@stepwire/link';
 import { Tcp, type TcpConnectionDefaults, type TcpSocket } from '@stepwire/tcp';
 import { VirtualClock } from '@stepwire/wire';
 import { type Benchmark, result } from './lib.ts';
@@ -26,6 +26,7 @@ function simPair(
   impairments?: Impairments,
   connection?: TcpConnectionDefaults,
   seed = 1,
+  offloads?: MemoryLinkOptions['offloads'],
 ): { clock: VirtualClock; a: Tcp; b: Tcp } {
   const clock = new VirtualClock();
   const [la, lb] = MemoryLink.pair({
@@ -34,6 +35,7 @@ function simPair(
     name: 'bench',
     seed,
     ...(impairments ? { impairments } : {}),
+    ...(offloads ? { offloads } : {}),
   });
   const ha = new Host({ name: 'A', clock });
   ha.addInterface({ link: la, ipv4: '198.18.0.1/24' });
@@ -77,9 +79,16 @@ function writeBulk(s: NodeJS.WritableStream, total: number, chunk: Buffer): void
   more();
 }
 
-/** Bytes per second through our TCP at the given link MTU. */
-export async function ourBulk(mtu: number, total: number): Promise<number> {
-  const { clock, a, b } = simPair(mtu);
+/**
+ * Bytes per second through our TCP at the given link MTU; with `offloads` the MemoryLink
+ * acts as a veth pair with checksum offload and TSO/GRO (see MemoryLinkOptions).
+ */
+export async function ourBulk(
+  mtu: number,
+  total: number,
+  offloads?: MemoryLinkOptions['offloads'],
+): Promise<number> {
+  const { clock, a, b } = simPair(mtu, undefined, undefined, 1, offloads);
   let received = 0;
   let ended = false;
   b.createServer((s: TcpSocket) => {
@@ -222,11 +231,19 @@ export const tcpBenchmarks: Benchmark[] = [
     async run() {
       const out = [];
       const peer = await best(4, () => nodeBulk(128 * MB));
-      for (const mtu of [1500, 65535]) {
-        const ours = await best(4, () => ourBulk(mtu, 32 * MB));
+      // The first line is the goal line (no offloads); the offload lines show what checksum
+      // offload and TSO/GRO (as over a veth pair) add at the same MTU.
+      const runs: [string, number, MemoryLinkOptions['offloads']][] = [
+        ['mtu 1500', 1500, undefined],
+        ['mtu 65535', 65535, undefined],
+        ['mtu 1500 checksum offload', 1500, { checksum: true }],
+        ['mtu 1500 checksum offload + TSO 64k', 1500, { checksum: true, tsoMax: 65535 }],
+      ];
+      for (const [label, mtu, offloads] of runs) {
+        const ours = await best(4, () => ourBulk(mtu, 32 * MB, offloads));
         out.push(
           result(
-            `tcp bulk MemoryLink mtu ${mtu}`,
+            `tcp bulk MemoryLink ${label}`,
             (ours * 8) / 1e9,
             'Gbit/s',
             'node:net loopback',
