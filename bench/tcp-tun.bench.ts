@@ -18,12 +18,15 @@
  * drops 2% and reorders 2% of the packets in each direction (@stepwire/link's impair(),
  * seeded; this kernel has no netem), our sender (our socket -> a python sink in the
  * namespace) against the kernel's sender (the python client -> our discard service)
- * through the very same impairment and the same receiving code paths' peers. The ratio
- * is ours / kernel's; the goal is >= 0.5.
+ * through the very same impairment, one line per controller: our BBR against the kernel's
+ * BBR, our CUBIC against its CUBIC, our NewReno against its Reno (the client's socket
+ * takes each by TCP_CONGESTION). The ratio is ours / kernel's; the goal
+ * is >= 0.5. Each loss-based line also gives the Mathis bound at our measured RTT: what
+ * any controller that halves per loss can reach at 2% loss.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { impair, NETNS_DEFAULTS, netnsDown, netnsUp, TunLink } from '@stepwire/link';
-import type { TcpConnection } from '@stepwire/tcp';
+import type { CongestionName, TcpConnection } from '@stepwire/tcp';
 import { tcpDiscard } from '../packages/cli/src/services/tcp-services.ts';
 import { TunSession } from '../packages/cli/src/tun/session.ts';
 import { type Benchmark, type BenchResult, result } from './lib.ts';
@@ -39,8 +42,9 @@ const RUNS = 3;
 const SINK_PORT = 40100;
 
 /**
- * argv: address, port, bytes. Connects, sends `bytes` (1 MiB writes), half-closes, reads to
- * EOF; prints 'rate <bytes per second> <bytes>' timed from before connect to EOF.
+ * argv: address, port, bytes[, congestion control]. Connects, sends `bytes` (1 MiB writes),
+ * half-closes, reads to EOF; prints 'rate <bytes per second> <bytes>' timed from before
+ * connect to EOF. The socket takes the named controller (TCP_CONGESTION) before it sends.
  */
 const CLIENT = `
 import socket, sys, time
@@ -48,6 +52,8 @@ addr, port, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 buf = bytes(range(256)) * 4096
 t = time.perf_counter()
 s = socket.create_connection((addr, port), timeout=60)
+if len(sys.argv) > 4:
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, sys.argv[4].encode())
 sent = 0
 while sent < total:
     n = min(len(buf), total - sent)
@@ -177,10 +183,11 @@ async function clientRuns(
   port: number,
   runs: number,
   bytes = BYTES,
+  congestion?: string,
 ): Promise<number[]> {
   const rates: number[] = [];
-  for (let i = 0; i < runs; i++)
-    rates.push(...(await pythonIn(ns, CLIENT, [addr, String(port), String(bytes)], 90_000).rates));
+  const args = [addr, String(port), String(bytes), ...(congestion ? [congestion] : [])];
+  for (let i = 0; i < runs; i++) rates.push(...(await pythonIn(ns, CLIENT, args, 90_000).rates));
   return rates;
 }
 
@@ -188,8 +195,24 @@ async function clientRuns(
 const LOSSY = { loss: 0.02, reorder: 0.02, reorderDelay: 5 } as const;
 const LOSSY_BYTES = 20 * 1024 * 1024;
 const LOSSY_NS = `sw-tcptun-blossy-${process.pid}`;
-/** Our congestion control for the loss-recovery figure (STEPWIRE_BENCH_CC overrides, to compare). */
-const LOSSY_CC = (process.env.STEPWIRE_BENCH_CC ?? 'bbr') as 'bbr' | 'cubic' | 'newreno';
+/** Our controllers in the loss-recovery figure, in order (STEPWIRE_BENCH_CC=bbr,cubic picks some). */
+const LOSSY_CCS = (process.env.STEPWIRE_BENCH_CC ?? 'bbr,cubic,newreno')
+  .split(',')
+  .map((c) => c.trim())
+  .filter((c): c is CongestionName => c === 'bbr' || c === 'cubic' || c === 'newreno');
+/** Linux's name for each of ours (its reno is RFC 5681 with NewReno's recovery, as ours). */
+const LINUX_CC: Record<CongestionName, string> = { bbr: 'bbr', cubic: 'cubic', newreno: 'reno' };
+/** Runs of each sender per controller (the best counts). */
+const LOSSY_RUNS = 2;
+
+/**
+ * The Mathis bound (Mathis, Semke, Mahdavi, Ott: "The Macroscopic Behavior of the TCP
+ * Congestion Avoidance Algorithm", CCR 1997): a controller that halves its window once per
+ * loss, at loss rate p, averages at most MSS/RTT x sqrt(3/2) / sqrt(p). In bytes per second.
+ */
+function mathisBound(mss: number, rttMs: number, p: number): number {
+  return (mss / (rttMs / 1000)) * Math.sqrt(1.5 / p);
+}
 
 const best = (xs: number[]) => Math.max(...xs);
 const mbit = (bytesPerSec: number) => (bytesPerSec * 8) / 1e6;
@@ -200,8 +223,9 @@ async function ourSend(
   addr: string,
   port: number,
   bytes = BYTES,
+  congestion?: CongestionName,
 ): Promise<TcpConnection | undefined> {
-  const sock = s.tcp.connect({ host: addr, port });
+  const sock = s.tcp.connect({ host: addr, port, ...(congestion ? { tcp: { congestion } } : {}) });
   const mib = Buffer.alloc(1 << 20, 'stepwire');
   let conn: TcpConnection | undefined;
   sock.once('connect', () => {
@@ -284,39 +308,48 @@ export const tcpTunBenchmarks: Benchmark[] = [
         netns: LOSSY_NS,
         replace: true,
         pollTimeoutMs: 50,
-        // Our sender with the model-based controller, as the kernel's default here is BBR.
-        tcp: { connection: { congestion: LOSSY_CC } },
         wrapLink: (link, clock) => impair(link, { ...LOSSY, seed: 2026, receive: LOSSY }, clock),
       });
-      const kernelCc = spawnSync(
-        'ip',
-        ['netns', 'exec', LOSSY_NS, 'sysctl', '-n', 'net.ipv4.tcp_congestion_control'],
-        {
-          encoding: 'utf8',
-        },
-      ).stdout.trim();
       const discard = tcpDiscard(s.tcp, 9);
+      const out: BenchResult[] = [];
       try {
-        // The kernel's sender: the python client to our discard service, through the impairment.
-        const kernel = await clientRuns(LOSSY_NS, s.ours.v4, 9, RUNS, LOSSY_BYTES);
-        // Our sender: our socket to a python sink, through the same impairment.
-        const sink = await startSink(LOSSY_NS, s.kernel.v4, RUNS);
-        const retransmits: string[] = [];
-        for (let i = 0; i < RUNS; i++) {
-          const st = (await ourSend(s, s.kernel.v4, SINK_PORT, LOSSY_BYTES))?.stats;
-          retransmits.push(st ? `${st.retransmits}(rto ${st.timeouts})` : '?');
+        for (const cc of LOSSY_CCS) {
+          const kernelCc = LINUX_CC[cc];
+          const dropsBefore = s.tun.counters.get('drop.loss');
+          // The kernel's sender: the python client to our discard service, through the impairment.
+          // (Its socket takes kernelCc by TCP_CONGESTION: a namespace may only default to the
+          // controllers in net.ipv4.tcp_allowed_congestion_control, a socket of root to any.)
+          const kernel = await clientRuns(LOSSY_NS, s.ours.v4, 9, LOSSY_RUNS, LOSSY_BYTES, kernelCc);
+          // Our sender: our socket to a python sink, through the same impairment.
+          const sink = await startSink(LOSSY_NS, s.kernel.v4, LOSSY_RUNS);
+          const notes: string[] = [];
+          const srtts: number[] = [];
+          let mss = 1448;
+          for (let i = 0; i < LOSSY_RUNS; i++) {
+            const st = (await ourSend(s, s.kernel.v4, SINK_PORT, LOSSY_BYTES, cc))?.stats;
+            if (!st) continue;
+            notes.push(`${st.retransmits} (rto ${st.timeouts}, undone ${st.spuriousRecoveries})`);
+            if (st.srtt !== undefined) srtts.push(st.srtt);
+            mss = st.mss;
+          }
+          const ours = await sink.rates;
+          const drops = s.tun.counters.get('drop.loss') - dropsBefore;
+          const rtt = srtts.reduce((x, y) => x + y, 0) / Math.max(1, srtts.length);
+          const bound =
+            cc === 'bbr'
+              ? ''
+              : `; Mathis bound at our srtt ${rtt.toFixed(1)} ms ${mbit(mathisBound(mss, rtt, LOSSY.loss)).toFixed(0)} Mbit/s`;
+          out.push(
+            result(
+              `TCP sender ${cc}, 2% loss + 2% reorder TUN, ${LOSSY_BYTES >> 20} MiB (${mbit(best(ours)).toFixed(0)} vs ${mbit(best(kernel)).toFixed(0)} Mbit/s; ours ${ours.map((r) => mbit(r).toFixed(0)).join('/')}, kernel ${kernel.map((r) => mbit(r).toFixed(0)).join('/')}${bound}; our retransmits ${notes.join(', ')}; link drops ${drops})`,
+              best(ours),
+              'B/s',
+              `kernel ${kernelCc} sender, same link`,
+              best(kernel),
+            ),
+          );
         }
-        const ours = await sink.rates;
-        const drops = s.tun.counters.get('drop.loss');
-        return [
-          result(
-            `TCP sender, 2% loss + 2% reorder TUN, ${LOSSY_BYTES >> 20} MiB (${mbit(best(ours)).toFixed(0)} vs ${mbit(best(kernel)).toFixed(0)} Mbit/s; ours ${LOSSY_CC} ${ours.map((r) => mbit(r).toFixed(0)).join('/')}, kernel ${kernelCc} ${kernel.map((r) => mbit(r).toFixed(0)).join('/')}; our retransmits ${retransmits.join('/')}, link drops ${drops})`,
-            best(ours),
-            'B/s',
-            "kernel's sender, same link",
-            best(kernel),
-          ),
-        ];
+        return out;
       } finally {
         for (const c of running) c.kill('SIGKILL');
         discard.close();
