@@ -3,7 +3,7 @@
  * fragmentation), handshake reassembly, alerts, application data, KeyUpdate, closure,
  * tracing and the key log. Sans-I/O: bytes and `now` in, bytes and events out.
  */
-import { Counters, ParseError, silentTrace, type TraceBus } from '@stepwire/wire';
+import { Counters, joinBytes, ParseError, silentTrace, type TraceBus } from '@stepwire/wire';
 import {
   AlertDescription,
   AlertLevel,
@@ -450,7 +450,7 @@ export abstract class TlsConnection {
   protected flushHandshake(): void {
     if (this.pendingHandshake.length === 0) return;
     const all =
-      this.pendingHandshake.length === 1 ? this.pendingHandshake[0]! : concat(this.pendingHandshake);
+      this.pendingHandshake.length === 1 ? this.pendingHandshake[0]! : joinBytes(this.pendingHandshake);
     this.pendingHandshake = [];
     if (this.quic) this.emit({ type: 'quic-crypto', level: this.quicWriteLevel, data: all });
     else this.sendRecord(ContentType.handshake, all);
@@ -842,18 +842,6 @@ export abstract class TlsConnection {
     }
     return this.flush();
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 const MESSAGE_NAMES: Record<HandshakeMessage['msgType'], string> = {

@@ -12,6 +12,7 @@
  * has one implementation here, whichever provider is chosen.
  */
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
+import { concatBytes } from '@stepwire/wire';
 import { NamedGroup } from './codec/common.ts';
 import { type CryptoProvider, type GroupName, KeyShareError } from './crypto/provider.ts';
 
@@ -42,13 +43,6 @@ const MLKEM768_DK = 2400;
 const MLKEM768_CT = 1088;
 const X25519_LEN = 32;
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
-}
-
 /** A client's key share for `group` (RFC 8446 §4.2.8). */
 export function clientKeyShare(crypto: CryptoProvider, group: KexGroupName): KexShare {
   if (group !== 'X25519MLKEM768') return crypto.generateKeyPair(group);
@@ -57,8 +51,8 @@ export function clientKeyShare(crypto: CryptoProvider, group: KexGroupName): Kex
   const x = crypto.generateKeyPair('x25519');
   return {
     group,
-    publicKey: concat(kem.publicKey, x.publicKey),
-    privateKey: concat(kem.secretKey, x.privateKey),
+    publicKey: concatBytes(kem.publicKey, x.publicKey),
+    privateKey: concatBytes(kem.secretKey, x.privateKey),
   };
 }
 
@@ -86,7 +80,10 @@ export function serverKeyShare(
   }
   const x = crypto.generateKeyPair('x25519');
   const xShared = crypto.sharedSecret('x25519', x.privateKey, clientShare.subarray(MLKEM768_EK));
-  return { publicKey: concat(kem.cipherText, x.publicKey), shared: concat(kem.sharedSecret, xShared) };
+  return {
+    publicKey: concatBytes(kem.cipherText, x.publicKey),
+    shared: concatBytes(kem.sharedSecret, xShared),
+  };
 }
 
 /** The client's shared secret from the server's share (RFC 8446 §7.4; the draft's order). */
@@ -107,5 +104,5 @@ export function clientSharedSecret(
     ours.privateKey.subarray(MLKEM768_DK),
     serverShare.subarray(MLKEM768_CT),
   );
-  return concat(kemShared, xShared);
+  return concatBytes(kemShared, xShared);
 }

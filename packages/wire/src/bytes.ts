@@ -234,7 +234,18 @@ export function writeU32(b: Uint8Array, at: number, v: number): void {
   b[at + 3] = v;
 }
 
+/** The parts one after another, in a new buffer (never one of the parts, even when the others are empty). */
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  // Two parts (a buffered remainder and a new chunk, a prefix and a body) is the common
+  // case on receive paths: sized and copied directly, without the loop.
+  if (parts.length === 2) {
+    const a = parts[0] as Uint8Array;
+    const b = parts[1] as Uint8Array;
+    const out = new Uint8Array(a.length + b.length);
+    out.set(a, 0);
+    out.set(b, a.length);
+    return out;
+  }
   return joinBytes(parts);
 }
 

@@ -8,7 +8,7 @@ import {
   nobleCrypto,
   RecordProtection,
 } from '@stepwire/tls';
-import { ParseError } from '@stepwire/wire';
+import { concatBytes, ParseError } from '@stepwire/wire';
 
 /**
  * TLS 1.3 decryption for `stepwire trace`, the way Wireshark does it with a key log: each
@@ -166,7 +166,7 @@ class Direction {
     fail: (reason: string, packet: number) => void,
   ): void {
     this.next = ((this.next ?? 0) + data.length) >>> 0;
-    this.buf = concat(this.buf, data);
+    this.buf = this.buf.length === 0 ? data : concatBytes(this.buf, data);
     let at = 0;
     while (this.buf.length - at >= 5 && !this.failed) {
       const type = this.buf[at]!;
@@ -204,7 +204,8 @@ class Direction {
 
   /** Handshake messages from (decrypted or plain) handshake records, reassembled (RFC 8446 §5.1). */
   handshake(fragment: Uint8Array, plain: boolean): Uint8Array[] {
-    const buf = concat(plain ? this.hsPlainBuf : this.hsBuf, fragment);
+    const held = plain ? this.hsPlainBuf : this.hsBuf;
+    const buf = held.length === 0 ? fragment : concatBytes(held, fragment);
     const out: Uint8Array[] = [];
     let at = 0;
     while (buf.length - at >= 4) {
@@ -218,14 +219,6 @@ class Direction {
     else this.hsBuf = buf.slice(at);
     return out;
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b;
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }
 
 interface Connection {
@@ -288,7 +281,7 @@ export function decryptTls(
     if (last?.messages && d.messages) {
       last.messages.push(...d.messages);
       last.text = `TLS (decrypted) ${last.messages.join(', ')}`;
-      if (last.bytes && d.bytes) last.bytes = concat(last.bytes, d.bytes);
+      if (last.bytes && d.bytes) last.bytes = concatBytes(last.bytes, d.bytes);
       return;
     }
     list.push(d);

@@ -1,4 +1,4 @@
-import { ParseError } from '@stepwire/wire';
+import { concatBytes, ParseError } from '@stepwire/wire';
 import type { PerMessageDeflate } from './deflate.ts';
 import {
   applyMask,
@@ -374,7 +374,7 @@ export class WebSocketConnection {
     }
     if (!h.fin) return;
     this.message = undefined;
-    let data = m.parts.length === 1 ? (m.parts[0] as Uint8Array) : concat(...m.parts);
+    let data = m.parts.length === 1 ? (m.parts[0] as Uint8Array) : concatBytes(...m.parts);
     if (m.compressed && this.deflate) {
       try {
         data = this.deflate.decompress(data, this.maxPayload);
@@ -518,16 +518,4 @@ export class WebSocketConnection {
     this.writeClose(code === CloseCode.NoStatus ? undefined : code, code === undefined ? '' : reason);
     this.transition('send-close');
   }
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

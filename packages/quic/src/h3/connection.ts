@@ -1,4 +1,12 @@
-import { ByteReader, ByteWriter, Counters, ParseError, silentTrace, type TraceBus } from '@stepwire/wire';
+import {
+  ByteReader,
+  ByteWriter,
+  Counters,
+  concatBytes,
+  ParseError,
+  silentTrace,
+  type TraceBus,
+} from '@stepwire/wire';
 import { readVarintLimit, writeVarint } from '../packet/varint.ts';
 import { type Field, type FieldSectionResult, QpackDecoder } from '../qpack/decoder.ts';
 import { QpackEncoder } from '../qpack/encoder.ts';
@@ -637,7 +645,7 @@ export class Http3Connection {
       this.uni.set(id, u);
     }
     if (u.kind === 'pending') {
-      const buf = concat(u.buffer, data);
+      const buf = u.buffer.length === 0 ? data : concatBytes(u.buffer, data);
       const r = new ByteReader(buf, 'h3');
       let type: number;
       try {
@@ -997,12 +1005,4 @@ function closeInfo(error: unknown): { code?: number; reason?: string } {
     return out;
   }
   return { reason: String(error) };
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b;
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }

@@ -1,4 +1,4 @@
-import { ByteReader, ByteWriter, ParseError } from '@stepwire/wire';
+import { ByteReader, ByteWriter, concatBytes, ParseError } from '@stepwire/wire';
 import { readVarint, readVarintLimit, varintLength, writeVarint } from '../packet/varint.ts';
 
 /**
@@ -254,7 +254,7 @@ export class H3FrameReader {
   /** Throws ParseError (H3_FRAME_ERROR) or H3FrameTooLarge. */
   push(chunk: Uint8Array): H3StreamItem[] {
     const out: H3StreamItem[] = [];
-    let buf = this.buffer.length === 0 ? chunk : concat(this.buffer, chunk);
+    let buf = this.buffer.length === 0 ? chunk : concatBytes(this.buffer, chunk);
     for (;;) {
       const c = this.current;
       if (c === undefined) {
@@ -311,10 +311,3 @@ export class H3FrameReader {
 }
 
 const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(H3FrameType));
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
-}

@@ -1,4 +1,4 @@
-import { type ByteReader, ByteWriter, bytesEqual } from '@stepwire/wire';
+import { type ByteReader, ByteWriter, bytesEqual, concatBytes } from '@stepwire/wire';
 import {
   HandshakeType,
   parseFail,
@@ -184,7 +184,7 @@ export class HandshakeReassembler {
 
   /** Add a handshake record's fragment; returns each complete message as its full bytes (header included). */
   push(fragment: Uint8Array): Uint8Array[] {
-    const buf = this.buf.length === 0 ? fragment : concat(this.buf, fragment);
+    const buf = this.buf.length === 0 ? fragment : concatBytes(this.buf, fragment);
     const out: Uint8Array[] = [];
     let at = 0;
     while (buf.length - at >= 4) {
@@ -203,13 +203,6 @@ export class HandshakeReassembler {
     this.buf = buf.slice(at);
     return out;
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }
 
 // Message bodies.

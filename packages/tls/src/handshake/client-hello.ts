@@ -5,7 +5,7 @@
  * function of the message and the server's options that returns its decision or throws the
  * alert the RFC names; the machine in server.ts strings them together.
  */
-import { ByteReader, ByteWriter, toHex, utf8 } from '@stepwire/wire';
+import { ByteReader, ByteWriter, concatBytes, toHex, utf8 } from '@stepwire/wire';
 import { alert, macEqual } from '../auth.ts';
 import { AlertDescription } from '../codec/alert.ts';
 import { PskKeyExchangeMode, TLS_1_2, TLS_1_3 } from '../codec/common.ts';
@@ -191,7 +191,7 @@ export function selectPsk(
     const kind = external ? 'external' : 'resumption';
     const ks = new KeySchedule(env.crypto, suite.hash);
     ks.deriveEarlySecret(key);
-    const th = env.crypto.hash(suite.hash, concat(env.transcriptBytes, prefix));
+    const th = env.crypto.hash(suite.hash, concatBytes(env.transcriptBytes, prefix));
     const expected = finishedVerifyData(env.crypto, suite.hash, ks.binderKey(kind), th);
     const binder = pskExt.binders[i];
     // RFC 8446 §4.2.11.2: a binder that does not verify aborts the handshake.
@@ -306,7 +306,7 @@ export function sealCookie(
     .bytes(ch1Hash);
   const iv = crypto.randomBytes(12);
   const sealed = crypto.aead('AES_256_GCM', key).seal(iv, COOKIE_AAD, w.finish());
-  return concat(iv, sealed);
+  return concatBytes(iv, sealed);
 }
 
 /**
@@ -345,11 +345,4 @@ export function openCookie(
     retry: { firstHello: ch, suite: cipherSuite(suiteId), group, cookie: c },
     transcript: [m, encodeHandshake(helloRetryRequest(ch, suiteId, group, c))],
   };
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }
