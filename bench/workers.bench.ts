@@ -76,9 +76,12 @@ function startServer(workers: number, ns: string, home: string): Promise<Server>
   });
 }
 
-/** utime + stime of a process, in seconds (/proc/PID/stat fields 14 and 15). */
-function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** utime + stime of a process (or, with `tid`, of one of its threads), in seconds (stat fields 14 and 15). */
+function cpuSeconds(pid: number, tid?: number): number {
+  const stat = fs.readFileSync(
+    tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`,
+    'utf8',
+  );
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
   return ticks / 100; // USER_HZ is 100 on Linux x86-64 and arm64
@@ -108,19 +111,23 @@ async function run(): Promise<BenchResult[]> {
     for (const c of CONFIGS) netnsDown(c.ns);
     // One after the other: the first makes the serve CA in `home`, the second reuses it.
     for (const c of CONFIGS) servers.push(await startServer(c.workers, c.ns, home));
-    const best = CONFIGS.map(() => ({ rate: 0, perCpu: 0 }));
+    const best = CONFIGS.map(() => ({ rate: 0, perCpu: 0, mainShare: 0 }));
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, c] of CONFIGS.entries()) {
         const pid = servers[i]?.child.pid;
         if (pid === undefined) throw new Error('server without a pid');
         wrk(c.ns, 1); // warm-up: JIT, connection tables, congestion windows
         const cpu0 = cpuSeconds(pid);
+        // The main thread's id is the process id: with workers it should carry no packets.
+        const main0 = cpuSeconds(pid, pid);
         const rate = wrk(c.ns, SECONDS);
         const cpu = cpuSeconds(pid) - cpu0;
+        const main = cpuSeconds(pid, pid) - main0;
         const b = best[i];
         if (b && rate > b.rate) {
           b.rate = rate;
           b.perCpu = cpu > 0 ? (rate * SECONDS) / cpu : 0;
+          b.mainShare = cpu > 0 ? main / cpu : 0;
         }
       }
     }
@@ -129,6 +136,15 @@ async function run(): Promise<BenchResult[]> {
     return [
       result(`serve --workers 2 wrk -c${CONNECTIONS} req/s`, two.rate, 'req/s', '--workers 1', one.rate),
       result(`serve --workers 2 req per CPU-s`, two.perCpu, 'req/cpu-s', '--workers 1', one.perCpu),
+      // Of the server's CPU time while wrk ran, the main thread's part (1 worker: the stack
+      // itself runs there; 2 workers: only the counters and the prints).
+      result(
+        'serve --workers 2 main thread CPU share',
+        two.mainShare,
+        'fraction',
+        '--workers 1',
+        one.mainShare,
+      ),
       result('serve workers: cores on this machine', os.cpus().length, 'cores'),
     ];
   } finally {

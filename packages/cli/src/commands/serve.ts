@@ -281,7 +281,7 @@ async function runWorkers(
     ...(o.qlog ? { qlogDir: o.qlog } : {}),
   });
   const printStats = () => {
-    void pool.stats().then((w) => print(`stats ${JSON.stringify({ workers: w })}`));
+    void pool.stats().then((w) => print(`stats ${JSON.stringify({ totals: pool.totals(), workers: w })}`));
   };
   try {
     print(
