@@ -124,7 +124,8 @@ export interface TcpConnectionOptions {
   keepalive?: KeepaliveOptions | false;
   /**
    * Congestion control: 'newreno' (RFC 5681/6582, the default), 'cubic' (RFC 9438) or
-   * 'bbr' (model-based after BBR v1, without pacing: see congestion/bbr.ts).
+   * 'bbr' (BBR v1 with pacing, draft-cardwell-iccrg-bbr-congestion-control-00: see
+   * congestion/bbr.ts).
    */
   congestion?: 'newreno' | 'cubic' | 'bbr' | CongestionFactory;
   /** Client TFO (RFC 7413): send this cookie with data in the SYN, or request one ({}). */
