@@ -68,6 +68,7 @@ const ctl = new Int32Array(sab, 0, ${CTL_BYTES / 4});
 const data = new Uint8Array(sab, ${CTL_BYTES}, dataBytes);
 const lens = new Int32Array(sab, ${CTL_BYTES}, dataBytes >> 2);
 const POLLIN = 1, BROKEN = 0x8 | 0x10 | 0x20;
+const EINTR = koffi.os.errno.EINTR;
 // struct pollfd { int fd; short events; short revents; } twice, in the host's byte order.
 const le = require('node:os').endianness() === 'LE';
 const pfd = Buffer.alloc(16);
@@ -126,6 +127,8 @@ for (;;) {
   const r = poll(pfd, 2, pollTimeoutMs);
   if (Atomics.load(ctl, ${CTL.stop})) break;
   if (r < 0) {
+    // EINTR: a signal came (a profiler's SIGPROF arrives hundreds of times a second); retry.
+    if (koffi.errno() === EINTR) continue;
     if (++failures >= 10) { fail(${READER_ERRORS.indexOf('poll() keeps failing')}); break; }
     continue;
   }

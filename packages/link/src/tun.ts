@@ -61,6 +61,17 @@ const waitAsync = (
 const ONE = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
 
 /**
+ * A copy of ring bytes into a fresh (unshared) buffer. TypedArray#set is used, not slice():
+ * V8 copies out of a SharedArrayBuffer with relaxed atomic word copies, and slice() from
+ * one measured 0.9-1.8 GB/s here against 2.0-3.8 GB/s for set() (64 KB packets).
+ */
+function copyOut(ring: Uint8Array, from: number, to: number): Uint8Array {
+  const out = new Uint8Array(to - from);
+  out.set(ring.subarray(from, to));
+  return out;
+}
+
+/**
  * A Link over a Linux TUN device (IFF_TUN | IFF_NO_PI): each read is one IP packet from
  * the kernel, each write injects one into the kernel's stack. With offloads (IFF_VNET_HDR)
  * each packet carries a virtio-net header both ways, turned into and out of PacketInfo.
@@ -375,13 +386,13 @@ export class TunLink implements Link {
     let packet: Uint8Array;
     if (this.vnetHdrLen === 0) {
       // A copy: the ring slot is reused once we move on, and layers above may keep views.
-      packet = this.data.slice(at, at + len);
+      packet = copyOut(this.data, at, at + len);
     } else {
       if (len < this.vnetHdrLen) {
         this.counters.inc('drop.vnet-hdr');
         return;
       }
-      packet = this.data.slice(at + this.vnetHdrLen, at + len);
+      packet = copyOut(this.data, at + this.vnetHdrLen, at + len);
       // Most packets without offload work have an all-zero first two bytes: skip decoding.
       if (this.data[at] !== 0 || this.data[at + 1] !== 0) {
         let got: PacketInfo | undefined | string;
