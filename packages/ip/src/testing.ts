@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { formatIpv4, formatIpv6 } from './address.ts';
+import type { PseudoHeader } from './checksum.ts';
 import type { IcmpMessage } from './icmp.ts';
 import { type Ipv4Option, type Ipv4Packet, ipv4OptionsLength } from './ipv4.ts';
 import type { Ipv6ExtensionHeader, Ipv6Option, Ipv6Packet } from './ipv6.ts';
@@ -21,6 +22,12 @@ export const arbitraryIpv6Address: fc.Arbitrary<string> = fc
     });
     return formatIpv6(b);
   });
+
+/** A transport pseudo-header (RFC 768, RFC 9293 §3.1, RFC 8200 §8.1): two addresses of one family. */
+export const arbitraryPseudoHeader: fc.Arbitrary<PseudoHeader> = fc.oneof(
+  fc.record({ src: arbitraryIpv4Address, dst: arbitraryIpv4Address }),
+  fc.record({ src: arbitraryIpv6Address, dst: arbitraryIpv6Address }),
+);
 
 export const arbitraryIpv4Option: fc.Arbitrary<Ipv4Option> = fc.oneof(
   fc.constant({ type: 1, data: new Uint8Array(0) }),

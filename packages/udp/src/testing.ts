@@ -1,6 +1,6 @@
-import { formatIpv6 } from '@stepwire/ip';
+import { arbitraryIpv4Address, arbitraryIpv6Address, arbitraryPseudoHeader } from '@stepwire/ip/testing';
 import fc from 'fast-check';
-import type { PseudoHeader, UdpDatagram } from './datagram.ts';
+import type { UdpDatagram } from './datagram.ts';
 
 export const arbitraryPort: fc.Arbitrary<number> = fc.integer({ min: 0, max: 0xffff });
 
@@ -14,25 +14,6 @@ export const arbitraryUdpDatagramOf = (maxPayload = 512): fc.Arbitrary<UdpDatagr
 
 export const arbitraryUdpDatagram: fc.Arbitrary<UdpDatagram> = arbitraryUdpDatagramOf();
 
-/** A dotted quad in canonical text. */
-export const arbitraryIpv4Address: fc.Arbitrary<string> = fc
-  .tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255))
-  .map((b) => b.join('.'));
-
-/** IPv6 in RFC 5952 canonical text; biased toward zero runs so '::' compression is exercised. */
-export const arbitraryIpv6Address: fc.Arbitrary<string> = fc
-  .array(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0xffff })), { minLength: 8, maxLength: 8 })
-  .map((words) => {
-    const b = new Uint8Array(16);
-    words.forEach((w, i) => {
-      b[2 * i] = w >> 8;
-      b[2 * i + 1] = w & 0xff;
-    });
-    return formatIpv6(b);
-  });
-
-/** A pseudo-header of either family (both addresses of the same family). */
-export const arbitraryPseudoHeader: fc.Arbitrary<PseudoHeader> = fc.oneof(
-  fc.record({ src: arbitraryIpv4Address, dst: arbitraryIpv4Address }),
-  fc.record({ src: arbitraryIpv6Address, dst: arbitraryIpv6Address }),
-);
+// Addresses in canonical text and pseudo-headers come from ip's arbitraries: one generator
+// for every transport, as PseudoHeader is one type (ip).
+export { arbitraryIpv4Address, arbitraryIpv6Address, arbitraryPseudoHeader };
