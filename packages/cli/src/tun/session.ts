@@ -171,10 +171,12 @@ export class TunSession {
     this.ns = ns;
     this.created = ns !== undefined;
     this.device = NETNS_DEFAULTS.device;
+    // The capture's dates are the clock's zero plus its times: the shared origin, if any.
+    const epochMs = opts.clockOrigin ?? Date.now();
     this.pcap = opts.pcap
-      ? PcapWriter.toFile(opts.pcap, { epochMs: Date.now() })
+      ? PcapWriter.toFile(opts.pcap, { epochMs })
       : opts.pcapInMemory
-        ? PcapWriter.inMemory({ epochMs: Date.now() })
+        ? PcapWriter.inMemory({ epochMs })
         : undefined;
     let link: Link = tun;
     if (this.pcap) link = recordLink(link, this.pcap, this.clock) satisfies RecordedLink;
