@@ -3,7 +3,9 @@
  * and a process whose only link was closed that way exits by itself. Namespaces
  * sw-link-close and sw-link-close-c, made and removed here; needs root.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,6 +80,28 @@ describe('close() during traffic', () => {
     expect(link.writerStats?.sleeps).toBeGreaterThan(0);
     await ns.close();
     ns = undefined;
+  });
+
+  it('signals do not stop the reader: a second of traffic under the CPU profiler (SIGPROF, EINTR)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-link-prof-'));
+    try {
+      const fixture = path.join(here, 'fixtures', 'tun-child.ts');
+      const r = spawnSync(
+        process.execPath,
+        ['--cpu-prof', '--cpu-prof-dir', dir, '--import', 'tsx', fixture, 'traffic-for-a-second', CHILD_NS],
+        { cwd: repoRoot, encoding: 'utf8', timeout: 30_000 },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      const line = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as {
+        rx?: number;
+        error?: string | null;
+      };
+      expect(line.error).toBeNull();
+      expect(line.rx).toBeGreaterThan(1000);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+      netnsDown(CHILD_NS);
+    }
   });
 
   it('a process that closes its link mid-flood exits by itself', async () => {
