@@ -1,4 +1,4 @@
-import { allocBytes, ByteReader, finishChecksum, ParseError, sum16 } from '@stepwire/wire';
+import { allocBytes, ByteReader, finishChecksum, ParseError, readU16, sum16 } from '@stepwire/wire';
 import { cachedAddressBytes, formatIpv4 } from './address.ts';
 
 /**
@@ -66,6 +66,14 @@ export const IPV4_MAX_HEADER = 60;
 const LAYER = 'ipv4';
 
 export function decodeIpv4(bytes: Uint8Array, opts?: Ipv4DecodeOptions, info?: Ipv4DecodeInfo): Ipv4Packet {
+  // The common packet (no options, whole) straight from its named offsets; anything else,
+  // and every malformed packet, through the field-by-field reader below.
+  if (bytes.length >= IPV4_MIN_HEADER && bytes[IPV4.versionIhl] === 0x45) {
+    const totalLength = readU16(bytes, IPV4.totalLength);
+    if (totalLength >= IPV4_MIN_HEADER && (totalLength <= bytes.length || opts?.truncated)) {
+      return decodeIpv4Plain(bytes, totalLength, opts, info);
+    }
+  }
   const r = new ByteReader(bytes, LAYER);
   const vihl = r.u8('version');
   const version = vihl >> 4;
@@ -115,6 +123,52 @@ export function decodeIpv4(bytes: Uint8Array, opts?: Ipv4DecodeOptions, info?: I
     dst: formatIpv4(bytes, 16),
     options,
     payload: bytes.subarray(headerLength, Math.min(totalLength, bytes.length)),
+  };
+}
+
+/** decodeIpv4 of a 20-byte header (IHL 5) whose Total Length the caller checked. */
+function decodeIpv4Plain(
+  bytes: Uint8Array,
+  totalLength: number,
+  opts: Ipv4DecodeOptions | undefined,
+  info: Ipv4DecodeInfo | undefined,
+): Ipv4Packet {
+  // RFC 791 §3.1: the one's complement sum of the header's ten 16-bit words, checksum
+  // field included, is all ones when the checksum is right.
+  let sum = 0;
+  for (let i = 0; i < IPV4_MIN_HEADER; i += 2) sum += readU16(bytes, i);
+  const headerChecksum = readU16(bytes, IPV4.checksum);
+  const checksumOk = finishChecksum(sum) === 0;
+  if (!checksumOk && opts?.verifyChecksum !== false) {
+    throw new ParseError(
+      LAYER,
+      'checksum',
+      IPV4.checksum,
+      `header checksum 0x${headerChecksum.toString(16)} does not verify`,
+    );
+  }
+  if (info) {
+    info.headerLength = IPV4_MIN_HEADER;
+    info.totalLength = totalLength;
+    info.headerChecksum = headerChecksum;
+    info.checksumOk = checksumOk;
+  }
+  const tos = bytes[IPV4.tos] as number;
+  const flagsFrag = readU16(bytes, IPV4.flags);
+  return {
+    dscp: tos >> 2,
+    ecn: tos & 3,
+    identification: readU16(bytes, IPV4.identification),
+    reservedFlag: (flagsFrag & 0x8000) !== 0,
+    dontFragment: (flagsFrag & 0x4000) !== 0,
+    moreFragments: (flagsFrag & 0x2000) !== 0,
+    fragmentOffset: flagsFrag & 0x1fff,
+    ttl: bytes[IPV4.ttl] as number,
+    protocol: bytes[IPV4.protocol] as number,
+    src: formatIpv4(bytes, IPV4.src),
+    dst: formatIpv4(bytes, IPV4.dst),
+    options: [],
+    payload: bytes.subarray(IPV4_MIN_HEADER, Math.min(totalLength, bytes.length)),
   };
 }
 

@@ -409,7 +409,9 @@ export class TcpSocket extends Duplex implements TcbOwner {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.send(Buffer.from(chunk), cb, this.urgentChunks.has(chunk));
+    // A plain Uint8Array copy, not a Buffer: every segment is a view of it, and a Buffer's
+    // subarray builds a Buffer through its species constructor, a cost paid per segment.
+    this.send(new Uint8Array(chunk), cb, this.urgentChunks.has(chunk));
   }
 
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
