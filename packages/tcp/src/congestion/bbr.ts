@@ -28,6 +28,8 @@ const MIN_PIPE_SEGMENTS = 4;
 /** §4.3.2.2: Startup is over when the bandwidth grew less than 25% for three rounds. */
 const FULL_BW_THRESH = 1.25;
 const FULL_BW_COUNT = 3;
+/** Transitions remembered in `history` (ProbeRTT alone adds two every ten seconds). */
+const MAX_HISTORY = 64;
 
 export type BbrState = 'Startup' | 'Drain' | 'ProbeBW' | 'ProbeRTT';
 type BbrInput = 'full-pipe' | 'drained' | 'rtprop-expired' | 'probe-rtt-done' | 'probe-rtt-done-unfilled';
@@ -84,7 +86,7 @@ export class Bbr implements CongestionControl {
   /** ProbeBW's phase (BBR.cycle_index) and when it began. */
   cycleIndex = 0;
   private cycleStamp = 0;
-  /** Transitions taken, in order (for tests and the trace). */
+  /** The last MAX_HISTORY transitions taken, oldest first (for tests and stats). */
   readonly history: { t: number; from: BbrState; to: BbrState }[] = [];
 
   private mss: number;
@@ -182,6 +184,9 @@ export class Bbr implements CongestionControl {
     const f = this.bwFilter;
     while (f.length && (f[0] as number) <= this.roundCount - BTLBW_FILTER_LEN) f.splice(0, 2);
     while (f.length && (f[f.length - 1] as number) <= r) f.length -= 2;
+    // A smaller sample of a round already in the filter expires with it and can never be the
+    // maximum: at most one entry per round, so the filter holds at most BTLBW_FILTER_LEN.
+    if (f.length && f[f.length - 2] === this.roundCount) return;
     f.push(this.roundCount, r);
   }
 
@@ -370,6 +375,7 @@ export class Bbr implements CongestionControl {
     if (!row) throw new Error(`bbr: no transition from ${from} on ${on}`);
     this.state = row.to;
     this.history.push({ t: now, from, to: row.to });
+    if (this.history.length > MAX_HISTORY) this.history.shift();
     if (view.trace.enabled) {
       view.trace.emit({
         t: now,
