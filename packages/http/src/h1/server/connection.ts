@@ -1,8 +1,8 @@
 import type { Duplex } from 'node:stream';
-import type { Timer } from '@stepwire/wire';
 import { type Field, type HttpParseError, listTokens, STATUS_TEXT } from '../codec.ts';
 import { Http1Connection, type Http1Event, type RequestInfo, type TimeoutKind } from '../connection.ts';
 import { IncomingMessage, ServerResponse } from '../messages.ts';
+import type { DeadlineHolder } from './deadlines.ts';
 import { handOffToHttp2, isPrefacePrefix, PREFACE_LENGTH, upgradeToHttp2 } from './h2.ts';
 import { H1ResponseChannel } from './response.ts';
 import type { HttpClientError, HttpServer } from './server.ts';
@@ -12,11 +12,22 @@ function clientError(e: HttpParseError): HttpClientError {
   return Object.assign(new Error(`Parse Error: ${e.reason}`), { code, status: e.status, kind: e.kind });
 }
 
+/**
+ * What this connection's deadline (held by the server's DeadlineWheel) means when it comes:
+ * the core's own (headers, request, keep-alive: its onTimeout says which); the end of the
+ * linger after our close (RFC 9112 §9.6); or the end of the wait for a client to read the
+ * error status we answered before closing.
+ */
+type DeadlineFor = 'core' | 'linger' | 'answered';
+
 /** One connection: the driver of an Http1Connection over a Duplex. */
-export class H1ServerConnection {
+export class H1ServerConnection implements DeadlineHolder {
   private readonly conn: Http1Connection;
-  private timer: Timer | undefined;
-  private timerAt: number | undefined;
+  /** @internal Written by the server's DeadlineWheel only. */
+  deadlineAt = Number.POSITIVE_INFINITY;
+  /** @internal Written by the server's DeadlineWheel only. */
+  deadlineSlot = -1;
+  private deadlineFor: DeadlineFor = 'core';
   private req: IncomingMessage | undefined;
   private res: ServerResponse | undefined;
   private info: RequestInfo | undefined;
@@ -438,23 +449,39 @@ export class H1ServerConnection {
     }
     if (!this.socket.writableEnded) this.socket.end();
     this.lingering = true;
+    this.deadlineFor = 'linger';
+    this.server.deadlines.set(this, this.server.timers.now() + LINGER_MS);
+  }
+
+  /** @internal The server's DeadlineWheel: this connection's deadline came. */
+  onDeadline(now: number): void {
+    if (this.closed || this.detached) return;
     const s = this.server;
-    this.timer = s.timers.setTimer(s.timers.now() + LINGER_MS, () => {
-      this.timer = undefined;
-      if (this.closed) return;
-      s.counters.inc('linger-timeout');
-      if (s.tracing)
-        s.trace(
-          this.id,
-          'drop',
-          'client did not close: connection dropped',
-          undefined,
-          'RFC 9112 §9.6',
-          'linger-timeout',
-        );
-      this.socket.destroy();
-    });
-    this.timerAt = undefined;
+    switch (this.deadlineFor) {
+      case 'core':
+        // silent (or a preface never finished) until the headers timeout: HTTP/1.1's 408
+        this.decidedHttp1();
+        this.handle(this.conn.onTimeout(now));
+        this.arm();
+        return;
+      case 'linger':
+        s.counters.inc('linger-timeout');
+        if (s.tracing)
+          s.trace(
+            this.id,
+            'drop',
+            'client did not close: connection dropped',
+            undefined,
+            'RFC 9112 §9.6',
+            'linger-timeout',
+          );
+        this.socket.destroy();
+        return;
+      case 'answered':
+        // a client that never reads its answer does not keep the socket
+        this.socket.destroy();
+        return;
+    }
   }
 
   private lingering = false;
@@ -537,9 +564,10 @@ export class H1ServerConnection {
       const head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
       this.res = undefined;
       this.socket.end(head);
-      // a client that never reads its answer does not keep the socket
-      const t = this.server.timers.setTimer(this.server.timers.now() + 1000, () => this.socket.destroy());
-      this.socket.once('close', () => t.cancel());
+      // a client that never reads its answer does not keep the socket (the deadline goes
+      // with the connection's close)
+      this.deadlineFor = 'answered';
+      this.server.deadlines.set(this, this.server.timers.now() + ANSWERED_MS);
     } else {
       this.socket.destroy();
     }
@@ -585,34 +613,18 @@ export class H1ServerConnection {
   }
 
   /**
-   * Keep one timer at or before the core's next deadline. A later deadline keeps the armed
-   * timer (it re-arms when it fires early), so a busy keep-alive connection does not set
-   * and clear a timer per request.
+   * Hand the core's next deadline to the server's wheel: a number on this object, so a busy
+   * keep-alive connection that moves it later with every request arms no timer for it.
    */
   private arm(): void {
-    if (this.closed || this.detached || this.lingering) return;
+    if (this.closed || this.detached || this.lingering || this.deadlineFor !== 'core') return;
     const at = this.conn.nextTimeout();
-    if (this.timer && (at === undefined || (this.timerAt !== undefined && this.timerAt <= at))) return;
-    if (!this.timer && at === undefined) return;
-    this.timer?.cancel();
-    this.timer = undefined;
-    this.timerAt = at;
-    if (at === undefined) return;
-    this.timer = this.server.timers.setTimer(at, () => {
-      this.timer = undefined;
-      this.timerAt = undefined;
-      if (this.closed || this.detached) return;
-      // silent (or a preface never finished) until the headers timeout: HTTP/1.1's 408
-      this.decidedHttp1();
-      this.handle(this.conn.onTimeout(this.server.timers.now()));
-      this.arm();
-    });
+    if (at === undefined) this.server.deadlines.clear(this);
+    else if (at !== this.deadlineAt) this.server.deadlines.set(this, at);
   }
 
   private disarm(): void {
-    this.timer?.cancel();
-    this.timer = undefined;
-    this.timerAt = undefined;
+    this.server.deadlines.clear(this);
   }
 }
 
@@ -627,3 +639,5 @@ const EMPTY = Buffer.alloc(0);
 
 /** How long a connection we closed waits for the client's FIN (ms). */
 const LINGER_MS = 5000;
+/** How long a client has to read the error status we answered before we close (ms). */
+const ANSWERED_MS = 1000;

@@ -17,6 +17,7 @@ import type { HttpErrorKind } from '../codec.ts';
 import type { Http1Limits, Http1Timeouts, ServerTimeoutKind } from '../connection.ts';
 import type { IncomingMessage, ServerResponse } from '../messages.ts';
 import { H1ServerConnection } from './connection.ts';
+import { DeadlineWheel } from './deadlines.ts';
 import { acceptHttp2 } from './h2.ts';
 
 /**
@@ -27,7 +28,7 @@ import { acceptHttp2 } from './h2.ts';
  *
  * Each connection is an Http1Connection (the sans-I/O core) driven here: socket bytes in,
  * events out to IncomingMessage/ServerResponse, response bytes out, and the core's
- * deadlines armed through a TimerGroup so `stats()` shows them.
+ * deadlines held by one DeadlineWheel (one timer, through a TimerGroup) so `stats()` shows them.
  */
 
 export interface HttpServerOptions {
@@ -68,7 +69,10 @@ export interface HttpConnectionSource {
 export interface HttpServerStats {
   /** Connections open now. */
   connections: number;
-  /** Timers armed now (one per connection with a deadline). */
+  /**
+   * Deadlines armed now (one per connection with a deadline; they share one timer, see
+   * deadlines.ts), plus any other timer of the server.
+   */
   armedTimers: number;
   /** Bytes received and not yet parsed, plus bytes queued on the sockets. */
   bufferedBytes: number;
@@ -92,6 +96,8 @@ export interface HttpClientError extends Error {
 export class HttpServer extends EventEmitter {
   readonly options: HttpServerOptions;
   readonly timers: TimerGroup;
+  /** @internal Every connection's deadline, under one timer. */
+  readonly deadlines: DeadlineWheel;
   readonly counters = new Counters();
   maxRequestsPerSocket: number;
   private readonly open = new Set<H1ServerConnection>();
@@ -105,6 +111,7 @@ export class HttpServer extends EventEmitter {
     super();
     this.options = options;
     this.timers = new TimerGroup(options.clock ?? new RealClock());
+    this.deadlines = new DeadlineWheel(this.timers);
     this.maxRequestsPerSocket = options.maxRequestsPerSocket ?? 0;
     if (listener) this.on('request', listener);
     this.on('connection', (socket: Duplex) => this.accept(socket));
@@ -270,7 +277,7 @@ export class HttpServer extends EventEmitter {
     for (const c of this.open) buffered += c.bufferedBytes;
     return {
       connections: this.open.size,
-      armedTimers: this.timers.armed,
+      armedTimers: this.deadlines.size + this.timers.armed - this.deadlines.armedTimers,
       bufferedBytes: buffered,
       accepted: this.counters.get('accepted'),
       requests: this.counters.get('requests'),
