@@ -70,15 +70,7 @@ import type {
   EarlyDataStatus,
   OfferedPsk,
 } from './handshake/client-states.ts';
-import {
-  type AnyTransition,
-  checkNext,
-  findTransition,
-  type MessageOf,
-  nonEmptyChain,
-  runTransition,
-  type TransitionTable,
-} from './handshake/machine.ts';
+import { Machine, type MessageOf, nonEmptyChain, type TransitionTable } from './handshake/machine.ts';
 import { clientKeyShare, clientSharedSecret, type KexGroupName, type KexShare } from './kex.ts';
 import {
   CIPHER_SUITES,
@@ -154,9 +146,7 @@ type State<K extends ClientState['name']> = Extract<ClientState, { name: K }>;
 export class TlsClient extends TlsConnection {
   private readonly options: TlsClientOptions;
   /** Where the handshake is (RFC 8446 §A.1), with that state's data. */
-  private hs: ClientState = { name: 'START' };
-  /** The row being run: the states it lists are the only ones its handler may enter. */
-  private row?: AnyTransition;
+  private readonly machine: Machine<TlsClient, ClientState>;
   /** The offer of our last ClientHello, kept for inspection after the handshake (tests read its shares). */
   private lastOffer?: ClientOffer;
 
@@ -231,6 +221,7 @@ export class TlsClient extends TlsConnection {
 
   constructor(options: TlsClientOptions) {
     super('client', options, 'START');
+    this.machine = new Machine(TlsClient.transitions, { name: 'START' });
     // A copy: the handshake may drop the session after a HelloRetryRequest without touching the caller's object.
     // RFC 9001 §8.4: QUIC clients do not use the middlebox compatibility mode.
     this.options = options.quic ? { ...options, compatibilityMode: false } : { ...options };
@@ -241,22 +232,17 @@ export class TlsClient extends TlsConnection {
     return this.lastOffer?.keyShares ?? new Map();
   }
 
+  private get hs(): ClientState {
+    return this.machine.state;
+  }
+
   protected onHandshakeMessage(msg: HandshakeMessage, raw: Uint8Array): void {
-    const state = this.hs;
-    const row = findTransition(TlsClient.transitions, state, msg);
-    this.row = row;
-    try {
-      runTransition(row, this, state, msg, raw);
-    } finally {
-      this.row = undefined;
-    }
+    this.machine.dispatch(this, msg, raw);
   }
 
   /** Enter `next`, which the running row must allow; the trace shows the Appendix A names. */
   private enter(next: ClientState, rfc?: string): void {
-    checkNext(this.row, this.hs.name, next.name);
-    this.hs = next;
-    this.setState(next.name, rfc ?? this.row?.rfc);
+    this.setState(next.name, this.machine.enter(next, rfc));
   }
 
   /** Build and send the first ClientHello (RFC 8446 §4.1.2). */

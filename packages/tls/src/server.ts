@@ -47,15 +47,7 @@ import {
   selectAlpn,
   selectPsk,
 } from './handshake/client-hello.ts';
-import {
-  type AnyTransition,
-  checkNext,
-  findTransition,
-  type MessageOf,
-  nonEmptyChain,
-  runTransition,
-  type TransitionTable,
-} from './handshake/machine.ts';
+import { Machine, type MessageOf, nonEmptyChain, type TransitionTable } from './handshake/machine.ts';
 import type {
   ClientAuthRequest,
   ClientFlightKeys,
@@ -195,11 +187,9 @@ export class TlsServer extends TlsConnection {
   private readonly ticketKey: Uint8Array;
   private ticketCounter = 0;
   /** Where the handshake is (RFC 8446 §A.2), with that state's data. */
-  private hs: ServerState = { name: 'START' };
+  private readonly machine: Machine<TlsServer, ServerState>;
   /** Post-handshake client authentication (RFC 8446 §4.6.2), once CONNECTED. */
-  private pha: PostHandshakeAuthState = { name: 'IDLE' };
-  /** The row being run: the states it lists are the only ones its handler may enter. */
-  private row?: AnyTransition;
+  private readonly phaMachine: Machine<TlsServer, PostHandshakeAuthState>;
   /** SNI from the ClientHello (RFC 6066 §3), for the API's certificate and context choice. */
   private serverName?: string;
 
@@ -275,6 +265,12 @@ export class TlsServer extends TlsConnection {
 
   constructor(options: TlsServerOptions) {
     super('server', options, 'START');
+    this.machine = new Machine(TlsServer.transitions, { name: 'START' });
+    this.phaMachine = new Machine(
+      TlsServer.phaTransitions,
+      { name: 'IDLE' },
+      ' of post-handshake authentication',
+    );
     this.options = options;
     this.ticketKey = options.ticketKey ?? this.crypto.randomBytes(32);
     if (this.ticketKey.length !== 32) throw new RangeError('ticketKey must be 32 bytes');
@@ -284,22 +280,21 @@ export class TlsServer extends TlsConnection {
     return this.serverName;
   }
 
+  private get hs(): ServerState {
+    return this.machine.state;
+  }
+
+  private get pha(): PostHandshakeAuthState {
+    return this.phaMachine.state;
+  }
+
   protected onHandshakeMessage(msg: HandshakeMessage, raw: Uint8Array): void {
-    const state = this.hs;
-    const row = findTransition(TlsServer.transitions, state, msg);
-    this.row = row;
-    try {
-      runTransition(row, this, state, msg, raw);
-    } finally {
-      this.row = undefined;
-    }
+    this.machine.dispatch(this, msg, raw);
   }
 
   /** Enter `next`, which the running row must allow; the trace shows the Appendix A names. */
   private enter(next: ServerState, rfc?: string): void {
-    checkNext(this.row, this.hs.name, next.name);
-    this.hs = next;
-    this.setState(next.name, rfc ?? this.row?.rfc);
+    this.setState(next.name, this.machine.enter(next, rfc));
   }
 
   // ---- START: the ClientHello (RFC 8446 §4.1.2) ----
@@ -811,13 +806,13 @@ export class TlsServer extends TlsConnection {
         false,
       );
       transcript.add(raw);
-      this.pha = {
+      this.enterPha({
         name: 'WAIT_CERT',
         connected: s.connected,
         context,
         transcript,
         auth: { verifier, required },
-      };
+      });
     });
   }
 
@@ -826,19 +821,11 @@ export class TlsServer extends TlsConnection {
       super.onPostHandshake(msg, raw);
       return;
     }
-    const state = this.pha;
-    const row = findTransition(TlsServer.phaTransitions, state, msg, ' of post-handshake authentication');
-    this.row = row;
-    try {
-      runTransition(row, this, state, msg, raw);
-    } finally {
-      this.row = undefined;
-    }
+    this.phaMachine.dispatch(this, msg, raw);
   }
 
   private enterPha(next: PostHandshakeAuthState): void {
-    checkNext(this.row, this.pha.name, next.name);
-    this.pha = next;
+    this.phaMachine.enter(next);
   }
 
   private onPhaCertificate(s: Pha<'WAIT_CERT'>, msg: MessageOf<'certificate'>, raw: Uint8Array): void {

@@ -72,6 +72,48 @@ export function checkNext(row: AnyTransition | undefined, from: string, to: stri
   if (row && !row.next.includes(to)) throw new Error(`transition ${from} -> ${to} is not in the table`);
 }
 
+/**
+ * One role's running machine: the current state and the row being run. Both roles (and the
+ * server's post-handshake authentication) dispatch and enter through it, so the check that
+ * a handler only enters the states its row lists lives in one place.
+ */
+export class Machine<C, S extends NamedState> {
+  private row: AnyTransition | undefined;
+
+  constructor(
+    private readonly table: TransitionTable<C, S>,
+    private current: S,
+    /** Appended to unexpected_message reasons ("of post-handshake authentication"). */
+    private readonly where = '',
+  ) {}
+
+  get state(): S {
+    return this.current;
+  }
+
+  /** Find the row for `msg` in the current state (or throw unexpected_message) and run it. */
+  dispatch(machine: C, msg: HandshakeMessage, raw: Uint8Array): void {
+    const state = this.current;
+    const row = findTransition(this.table, state, msg, this.where);
+    this.row = row;
+    try {
+      runTransition(row, machine, state, msg, raw);
+    } finally {
+      this.row = undefined;
+    }
+  }
+
+  /**
+   * Enter `next`, which the running row (if any) must allow. Returns the section to show
+   * for the step: `rfc` when given, else the running row's.
+   */
+  enter(next: S, rfc?: string): string | undefined {
+    checkNext(this.row, this.current.name, next.name);
+    this.current = next;
+    return rfc ?? this.row?.rfc;
+  }
+}
+
 /** A certificate chain that has its leaf. */
 export type Chain = readonly [Uint8Array, ...Uint8Array[]];
 
