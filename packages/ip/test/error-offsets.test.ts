@@ -13,6 +13,7 @@ import {
   ICMPV4_UNREACH_LAYOUT,
   ICMPV6_PACKET_TOO_BIG_LAYOUT,
   ICMPV6_PARAM_LAYOUT,
+  type IcmpKind,
   type IcmpMessage,
 } from '../src/icmp.ts';
 import { arbitraryIcmpv4Message, arbitraryIcmpv6Message } from '../src/testing.ts';
@@ -33,24 +34,17 @@ const LAYOUTS: readonly Layout[] = [
 /** Every (field, offset) pair some layout names. */
 const NAMED = new Set(LAYOUTS.flatMap((l) => Object.entries(l).map(([f, o]) => `${f}@${o}`)));
 
-/** The layout the RFC gives a message of this kind (the fixed part ends at its last field). */
-function layoutOf(m: IcmpMessage, version: 4 | 6): Layout {
-  switch (m.kind) {
-    case 'echo-request':
-    case 'echo-reply':
-      return ICMP_ECHO;
-    case 'destination-unreachable':
-      return version === 4 ? ICMPV4_UNREACH_LAYOUT : ICMP_ERROR;
-    case 'time-exceeded':
-      return ICMP_ERROR;
-    case 'packet-too-big':
-      return ICMPV6_PACKET_TOO_BIG_LAYOUT;
-    case 'parameter-problem':
-      return version === 4 ? ICMPV4_PARAM_LAYOUT : ICMPV6_PARAM_LAYOUT;
-    case 'unknown':
-      return ICMP_HEADER;
-  }
-}
+/** The layout the RFC gives each kind of message, [ICMPv4, ICMPv6] (the fixed part ends at its last field). */
+const LAYOUT_OF: Record<IcmpKind, [Layout, Layout]> = {
+  'echo-request': [ICMP_ECHO, ICMP_ECHO],
+  'echo-reply': [ICMP_ECHO, ICMP_ECHO],
+  'destination-unreachable': [ICMPV4_UNREACH_LAYOUT, ICMP_ERROR],
+  'time-exceeded': [ICMP_ERROR, ICMP_ERROR],
+  'packet-too-big': [ICMPV6_PACKET_TOO_BIG_LAYOUT, ICMPV6_PACKET_TOO_BIG_LAYOUT],
+  'parameter-problem': [ICMPV4_PARAM_LAYOUT, ICMPV6_PARAM_LAYOUT],
+  unknown: [ICMP_HEADER, ICMP_HEADER],
+};
+const layoutOf = (m: IcmpMessage, version: 4 | 6): Layout => LAYOUT_OF[m.kind][version === 4 ? 0 : 1];
 
 /** [field, start, end) of the fixed field that byte `at` falls in (the last field runs on). */
 function fieldAt(layout: Layout, at: number): [string, number, number] {

@@ -10,12 +10,7 @@ export const arbitraryBytes = (maxLength = 256): fc.Arbitrary<Uint8Array> =>
  * never anything else. Returns true so it can sit inside fc.property.
  */
 export function decodesOrParseError<T>(decode: (b: Uint8Array) => T, bytes: Uint8Array): boolean {
-  try {
-    decode(bytes);
-  } catch (e) {
-    if (e instanceof ParseError) return true;
-    throw e;
-  }
+  parseErrorOf(decode, bytes);
   return true;
 }
 
