@@ -103,6 +103,7 @@ export class Bbr implements CongestionControl {
   private lossInPhase = false;
   /** Seeded choice of ProbeBW's first phase (§4.3.4.2), so runs are deterministic. */
   private seed: number;
+  private seeded = false;
   private sentAny = false;
 
   constructor(mss: number, seed = 1) {
@@ -239,6 +240,13 @@ export class Bbr implements CongestionControl {
     this.transition(on, now, view);
     this.pacingGain = 1;
     this.cwndGain = PROBE_BW_CWND_GAIN;
+    // Flows sharing a host start at different phases (so their probes do not line up): the
+    // draw is seeded by the connection's sequence space, which is random per connection and
+    // deterministic on the simulated network.
+    if (!this.seeded) {
+      this.seed = (this.seed ^ view.snd.una) >>> 0 || 1;
+      this.seeded = true;
+    }
     this.cycleIndex = BBR_GAIN_CYCLE.length - 1 - (this.random() % (BBR_GAIN_CYCLE.length - 1));
     this.advanceCyclePhase(now);
   }
