@@ -66,7 +66,10 @@ function attach(conn: TlsConnection, sock: net.Socket) {
 /** Start gnutls-serv on a free loopback port (retrying a few ports) and wait until it listens. */
 async function gnutlsServ(priority: string, extra: string[] = []): Promise<number> {
   for (let attempt = 0; attempt < 5; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    // Below Linux's ephemeral range (32768-60999): a port from there may already be the
+    // IPv4 listener of another test's listen(0) while gnutls-serv binds only the IPv6 one and
+    // still prints "listening"; our client would then handshake with a stranger and hang.
+    const port = 10_000 + Math.floor(Math.random() * 22_000);
     const p = spawn(
       'gnutls-serv',
       [
