@@ -274,7 +274,14 @@ export function encodeIpv4Into(
   // The rest of the option area is zero: End of Option List, then padding (RFC 791).
   if (at < o + headerLength) out.fill(0, at, o + headerLength);
   placePayload(out, o + headerLength, p.payload);
-  const ck = opts?.checksum ?? finishChecksum(sum16(out.subarray(o, o + headerLength)));
+  let ck = opts?.checksum;
+  if (ck === undefined) {
+    // RFC 791 §3.1: the one's complement of the one's complement sum of the header's
+    // 16-bit words (the checksum field zero), summed in place.
+    let sum = 0;
+    for (let i = o; i < o + headerLength; i += 2) sum += readU16(out, i);
+    ck = finishChecksum(sum);
+  }
   out[o + IPV4.checksum] = ck >> 8;
   out[o + IPV4.checksum + 1] = ck & 0xff;
   return total;
