@@ -15,6 +15,7 @@ import {
   listTokens,
   type RequestHead,
   type ResponseHead,
+  responseHeadSize,
   sameName,
 } from './codec.ts';
 import {
@@ -679,10 +680,29 @@ export class Http1Connection {
     if (this.role !== 'server') throw new LocalProtocolError('only a server sends responses');
     if (head.status < 200) throw new LocalProtocolError('use informational for 1xx');
     const text = encodeResponseHeadText(head);
+    this.responseSent(head);
+    return text;
+  }
+
+  /**
+   * send({ type: 'response' }) for a driver that writes the head itself (writeResponseHead,
+   * into the buffer of its first body bytes): the head is checked and the state moves as
+   * for sendResponseText; returns the head's size in bytes.
+   */
+  sendResponseSized(head: ResponseHead): number {
+    if (this.role !== 'server') throw new LocalProtocolError('only a server sends responses');
+    if (head.status < 200) throw new LocalProtocolError('use informational for 1xx');
+    const size = responseHeadSize(head);
+    this.responseSent(head);
+    return size;
+  }
+
+  /** The state and writer after a final response head (checked) is sent. */
+  private responseSent(head: ResponseHead): void {
     if (this.state.facts.pendingSwitch === 'connect' && head.status < 300) {
       this.step('server', 'response', 'connect');
       this.switchedRest = this.takeAll();
-      return text;
+      return;
     }
     this.state.declineSwitch();
     const framing =
@@ -699,7 +719,6 @@ export class Http1Connection {
           : { kind: 'close' };
     // A response to HEAD and 1xx/204/304 have no body whatever the fields say (RFC 9110 §9.3.2, §6.4.1).
     if (this.method === 'HEAD' || head.status === 204 || head.status === 304) this.writer = NO_WRITER;
-    return text;
   }
 
   /** A state change for what we send: a missing row is the caller's mistake. */

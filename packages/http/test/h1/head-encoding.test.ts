@@ -1,5 +1,13 @@
+import { fc, test as fcTest } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { encodeResponseHead, encodeResponseHeadText } from '../../src/h1/codec.ts';
+import {
+  encodeResponseHead,
+  encodeResponseHeadText,
+  type ResponseHead,
+  responseHeadSize,
+  writeResponseHead,
+} from '../../src/h1/codec.ts';
+import { arbitraryField, arbitraryResponseHead } from '../../src/h1/testing.ts';
 
 const v11 = { major: 1, minor: 1 };
 const latin1 = (b: Uint8Array) => Buffer.from(b).toString('latin1');
@@ -35,5 +43,34 @@ describe('response head encoding (status-line cache)', () => {
     expect(Buffer.from(encodeResponseHeadText(h), 'latin1').equals(Buffer.from(encodeResponseHead(h)))).toBe(
       true,
     );
+  });
+
+  // The server writes heads in place (writeResponseHead into a buffer of responseHeadSize):
+  // the same bytes as the text form, at any offset, and the size exact.
+  fcTest.prop([arbitraryResponseHead, fc.nat(16), fc.array(arbitraryField, { maxLength: 4 })])(
+    'writeResponseHead writes encodeResponseHead bytes, in exactly responseHeadSize',
+    (head, offset, more) => {
+      const h: ResponseHead = {
+        ...head,
+        status: Math.max(200, head.status),
+        fields: [...head.fields, ...more],
+      };
+      const expected = Buffer.from(encodeResponseHead(h));
+      const size = responseHeadSize(h);
+      expect(size).toBe(expected.length);
+      const b = Buffer.alloc(offset + size + 3, 0xaa);
+      expect(writeResponseHead(h, b, offset)).toBe(offset + size);
+      expect(b.subarray(offset, offset + size).equals(expected)).toBe(true);
+      // nothing written outside its room
+      expect(b.subarray(0, offset).every((x) => x === 0xaa)).toBe(true);
+      expect(b.subarray(offset + size).every((x) => x === 0xaa)).toBe(true);
+    },
+  );
+
+  it('responseHeadSize refuses what encodeResponseHead refuses', () => {
+    const bad: ResponseHead = { version: v11, status: 200, reason: 'OK', fields: [['a b', 'c']] };
+    expect(() => responseHeadSize(bad)).toThrow(TypeError);
+    expect(() => responseHeadSize({ ...bad, fields: [['a', 'x\ry']] })).toThrow(TypeError);
+    expect(() => responseHeadSize({ ...bad, fields: [['a', 'caf\u0100']] })).toThrow(TypeError);
   });
 });

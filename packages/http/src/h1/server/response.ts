@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { type Field, listTokens, sameName } from '../codec.ts';
+import { type Field, listTokens, type ResponseHead, sameName, writeResponseHead } from '../codec.ts';
 import type { Http1Connection } from '../connection.ts';
 import type { ResponseChannel } from '../messages.ts';
 import type { HttpServer } from './server.ts';
@@ -26,7 +26,9 @@ function flushPending(ch: H1ResponseChannel): void {
 /** One response's way to the wire over an HTTP/1.1 connection (see ResponseChannel). */
 export class H1ResponseChannel implements ResponseChannel {
   /** The head waits for the first body bytes (or the next tick): a small response leaves in one write, as node:http's does. */
-  private pendingHead: string | undefined;
+  private pendingHead: ResponseHead | undefined;
+  /** Its size in bytes. */
+  private pendingSize = 0;
 
   constructor(
     private readonly conn: Http1Connection,
@@ -81,8 +83,10 @@ export class H1ResponseChannel implements ResponseChannel {
       }
     }
     try {
-      // latin1 text: write() joins it with the first body bytes in one buffer
-      this.pendingHead = conn.sendResponseText({ version: HTTP11, status, reason, fields });
+      // checked now; write() writes it with the first body bytes into one buffer
+      const head: ResponseHead = { version: HTTP11, status, reason, fields };
+      this.pendingSize = conn.sendResponseSized(head);
+      this.pendingHead = head;
     } catch (err) {
       this.localError(err as Error);
       return;
@@ -180,9 +184,9 @@ export class H1ResponseChannel implements ResponseChannel {
     if (head !== undefined) {
       this.pendingHead = undefined;
       // head and body in one buffer, one socket write (a small response is one segment)
-      const n = head.length;
+      const n = this.pendingSize;
       const joined = Buffer.allocUnsafe(n + data.length);
-      joined.write(head, 0, n, 'latin1');
+      writeResponseHead(head, joined, 0);
       if (data.length > 0) joined.set(data, n);
       bytes = joined;
     }
