@@ -19,15 +19,13 @@ export interface TunLinkOptions extends OpenTunOptions {
    * wake were lost. Default 100 ms.
    */
   pollTimeoutMs?: number;
-  /** Packets handed to the receiver per turn of the event loop before yielding; default 256. */
-  maxBurst?: number;
   /**
-   * Bytes of the ring between the reader thread and the main thread (rounded up to a
-   * multiple of 64 KiB, at least 4 of the largest packets). Default 4 MiB: ~2700
-   * MTU-sized packets or 60 super-segments queued while the main thread is busy.
+   * Bytes the reader thread may hand over before the main thread has delivered them; past
+   * it the reader waits (and the kernel queues). Default 4 MiB: ~2700 MTU-sized packets or
+   * 60 super-segments while the main thread is busy.
    */
-  ringBytes?: number;
-  /** Packets the reader thread reads before waking the main thread mid-burst; default 64. */
+  maxInflightBytes?: number;
+  /** Packets per hand-over from the reader thread (one wake-up of the main thread); default 64. */
   readerBatch?: number;
   /**
    * Where packets are written: 'main' (a write() per send(), on the calling thread; write
@@ -38,36 +36,32 @@ export interface TunLinkOptions extends OpenTunOptions {
   writer?: 'main' | 'thread';
 }
 
-const DEFAULT_RING = 4 << 20;
+const DEFAULT_INFLIGHT = 4 << 20;
+/** Bytes of the write ring (writer: 'thread'). */
+const TX_RING = 4 << 20;
 /** Queued bytes after which send() wakes the writer thread without waiting for the end of the turn. */
 const TX_KICK_BYTES = 256 << 10;
 /** How long send() waits, in all, for room in a full write ring before dropping. */
 const TX_FULL_WAIT_MS = 200;
-/** The largest read: a 64 KB IP packet and its virtio-net header, as a 4-byte-aligned record. */
-const MAX_RECORD = (4 + 65536 + VNET_HDR_LEN + 3) & ~3;
+/** The largest read: a 64 KB IP packet and its virtio-net header. */
+const MAX_READ = 65536 + VNET_HDR_LEN;
 const PLAIN_HDR = new Uint8Array(VNET_HDR_LEN);
-/** Atomics.waitAsync (ES2024; in Node since 16), typed here as the lib setting predates it. */
-const waitAsync = (
-  Atomics as unknown as {
-    waitAsync(
-      a: Int32Array,
-      index: number,
-      value: number,
-    ):
-      | { async: false; value: 'not-equal' | 'timed-out' }
-      | { async: true; value: Promise<'ok' | 'timed-out'> };
-  }
-).waitAsync;
 const ONE = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
 
 /**
- * A copy of ring bytes into a fresh (unshared) buffer. TypedArray#set is used, not slice():
- * V8 copies out of a SharedArrayBuffer with relaxed atomic word copies, and slice() from
- * one measured 0.9-1.8 GB/s here against 2.0-3.8 GB/s for set() (64 KB packets).
+ * The parent's Node flags minus module loaders and preloads (--import, --loader, --require):
+ * the reader and writer programs are plain JavaScript, and a TypeScript loader registered
+ * again in each thread costs it tens of milliseconds at start. Other flags (a profiler's,
+ * say) still apply to them.
  */
-function copyOut(ring: Uint8Array, from: number, to: number): Uint8Array {
-  const out = new Uint8Array(to - from);
-  out.set(ring.subarray(from, to));
+function threadExecArgv(): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    if (/^(--import|--loader|--experimental-loader|--require|-r)$/.test(a)) i++;
+    else if (!/^(--import|--loader|--experimental-loader|--require)=/.test(a)) out.push(a);
+  }
   return out;
 }
 
@@ -77,16 +71,17 @@ function copyOut(ring: Uint8Array, from: number, to: number): Uint8Array {
  * each packet carries a virtio-net header both ways, turned into and out of PacketInfo.
  *
  * Reading happens on a worker thread of our own (see tun-reader.ts): it blocks in poll()
- * on the device and an eventfd, reads every packet that is queued into a shared ring, and
- * wakes the main thread once per batch, where the packets are copied out and handed to the
- * receiver. No libuv threadpool thread is held. close() marks the link closed (sends are
+ * on the device and an eventfd, reads every packet that is queued, each into a buffer of
+ * its own, and hands them over in batches (one postMessage, buffers transferred, not
+ * copied), so the main thread wakes once per batch. No libuv threadpool thread is held. close() marks the link closed (sends are
  * dropped from then on), asks the reader to stop and wakes it through the eventfd; when the
  * thread has exited, the fds are closed (never while the thread could still read from the
  * number, which the process might by then have reused) and `closed` resolves. The open
  * reader keeps the process alive; once closed, nothing does.
  *
  * Writes happen on the main thread, one write() (writev() with a header) per packet: a TUN
- * write never blocks, the kernel takes the packet into its receive path or refuses it.
+ * write never blocks, the kernel takes the packet into its receive path or refuses it. Or,
+ * with `writer: 'thread'`, on a writer thread fed through a shared ring (TxRing below).
  */
 export class TunLink implements Link {
   readonly counters = new Counters();
@@ -103,16 +98,9 @@ export class TunLink implements Link {
   private readonly hdr = new Uint8Array(VNET_HDR_LEN);
   private handler: ((packet: Uint8Array, info?: PacketInfo) => void) | undefined;
   private readonly ctl: Int32Array;
-  private readonly lens: Int32Array;
-  private readonly data: Uint8Array;
-  private readonly dataBytes: number;
-  private readonly maxBurst: number;
   private readonly worker: Worker;
   private readonly tx: TxRing | undefined;
   private workersLeft: number;
-  private tail = 0;
-  private seenSeq = 0;
-  private draining = false;
   private loopDone!: () => void;
   private stopError: Error | undefined;
 
@@ -128,13 +116,8 @@ export class TunLink implements Link {
     this.mtu = device.mtu;
     this.vnetHdrLen = device.vnetHdrLen ?? 0;
     if (device.offloads) this.offloads = device.offloads;
-    this.maxBurst = options.maxBurst ?? 256;
-    const ring = Math.max(options.ringBytes ?? DEFAULT_RING, 4 * MAX_RECORD);
-    this.dataBytes = Math.ceil(ring / 65536) * 65536;
-    const sab = new SharedArrayBuffer(CTL_BYTES + this.dataBytes);
-    this.ctl = new Int32Array(sab, 0, CTL_BYTES / 4);
-    this.data = new Uint8Array(sab, CTL_BYTES, this.dataBytes);
-    this.lens = new Int32Array(sab, CTL_BYTES, this.dataBytes >> 2);
+    const sab = new SharedArrayBuffer(CTL_BYTES);
+    this.ctl = new Int32Array(sab);
     this.closed = new Promise((resolve) => {
       this.loopDone = resolve;
     });
@@ -150,30 +133,31 @@ export class TunLink implements Link {
         fd: device.fd,
         wakeFd: this.wakeFd,
         sab,
-        dataBytes: this.dataBytes,
-        maxRecord: MAX_RECORD,
+        maxRead: MAX_READ,
         pollTimeoutMs: options.pollTimeoutMs ?? 100,
         batch: options.readerBatch ?? 64,
+        maxInflight: Math.max(options.maxInflightBytes ?? DEFAULT_INFLIGHT, 2 * MAX_READ),
         koffiPath: koffiPath(),
       },
       // The reader needs no stdin and prints nothing; keep it small.
       stdin: false,
+      execArgv: threadExecArgv(),
       resourceLimits: { maxOldGenerationSizeMb: 16 },
     });
     this.worker.once('error', (e) => {
       this.stopError ??= new Error(`${this.name}: reader thread failed: ${e.message}`);
     });
+    this.worker.on('message', this.receive);
     this.worker.once('exit', () => this.workerExited());
     this.workersLeft = 1;
     if (options.writer === 'thread') {
-      this.tx = new TxRing(device.fd, this.dataBytes, options.pollTimeoutMs ?? 100);
+      this.tx = new TxRing(device.fd, TX_RING, options.pollTimeoutMs ?? 100);
       this.tx.worker.once('error', (e) => {
         this.stopError ??= new Error(`${this.name}: writer thread failed: ${e.message}`);
       });
       this.tx.worker.once('exit', () => this.workerExited());
       this.workersLeft = 2;
     }
-    this.wait();
   }
 
   /** Why the read loop stopped on its own (device removed, I/O error), if it did. */
@@ -185,9 +169,9 @@ export class TunLink implements Link {
     return this.fd !== undefined;
   }
 
-  /** Reader-thread statistics: batches it published and times it found the ring full. */
-  get readerStats(): { batches: number; ringFull: number } {
-    return { batches: Atomics.load(this.ctl, CTL.batches), ringFull: Atomics.load(this.ctl, CTL.full) };
+  /** Reader-thread statistics: batches it handed over, and times it waited for the main thread. */
+  get readerStats(): { batches: number; waits: number } {
+    return { batches: Atomics.load(this.ctl, CTL.batches), waits: Atomics.load(this.ctl, CTL.full) };
   }
 
   send(packet: Uint8Array, info?: PacketInfo): void {
@@ -283,16 +267,13 @@ export class TunLink implements Link {
 
   private askReaderToStop(): void {
     Atomics.store(this.ctl, CTL.stop, 1);
-    // A reader waiting for ring space, or in poll(): wake both.
-    Atomics.notify(this.ctl, CTL.tail);
+    // A reader waiting for us to catch up, or in poll(): wake both.
+    Atomics.notify(this.ctl, CTL.inflight);
     try {
       fs.writeSync(this.wakeFd, ONE);
     } catch {
       // The counter is saturated or the reader is gone: its poll timeout ends it anyway.
     }
-    // And our own wait on the ring: let it see that the link is closed.
-    Atomics.add(this.ctl, CTL.seq, 1);
-    Atomics.notify(this.ctl, CTL.seq);
     // The writer writes what is queued, then ends.
     this.tx?.stop();
   }
@@ -329,75 +310,41 @@ export class TunLink implements Link {
     return this.tx ? { sleeps: Atomics.load(this.tx.ctl, TX.sleeps) } : undefined;
   }
 
-  /** Wait for the reader's next batch (at once if one came since we last looked). */
-  private wait(): void {
-    if (this.fd === undefined) return;
-    const w = waitAsync(this.ctl, CTL.seq, this.seenSeq);
-    if (w.async) void w.value.then(this.wake);
-    else setImmediate(this.wake);
-  }
-
-  private readonly wake = (): void => {
-    if (this.fd === undefined || this.draining) return;
-    this.seenSeq = Atomics.load(this.ctl, CTL.seq);
-    this.drain();
+  /**
+   * A batch from the reader: [buffer, length, ...], the buffers now ours (transferred, not
+   * copied). Handed to the receiver in order; then the reader may read that much more.
+   */
+  private readonly receive = (msg: (ArrayBuffer | number)[]): void => {
+    let bytes = 0;
+    this.counters.inc('rx.wakeups');
+    for (let i = 0; i + 1 < msg.length; i += 2) {
+      const len = msg[i + 1] as number;
+      bytes += len;
+      if (this.fd !== undefined) this.deliver(new Uint8Array(msg[i] as ArrayBuffer, 0, len));
+    }
+    Atomics.sub(this.ctl, CTL.inflight, bytes);
+    Atomics.notify(this.ctl, CTL.inflight);
   };
 
-  /**
-   * Hand up to maxBurst packets from the ring to the receiver; if more are waiting, go on
-   * at the next turn of the event loop (timers and I/O run in between), else wait.
-   */
-  private drain(): void {
-    const head = Atomics.load(this.ctl, CTL.head);
-    let tail = this.tail;
-    let n = 0;
-    this.draining = true;
-    try {
-      while (tail !== head && n < this.maxBurst && this.fd !== undefined) {
-        const pos = (tail >>> 0) % this.dataBytes;
-        const len = this.lens[pos >> 2] ?? 0;
-        if (len < 0) {
-          tail = (tail + (this.dataBytes - pos)) | 0;
-          continue;
-        }
-        tail = (tail + ((4 + len + 3) & ~3)) | 0;
-        n++;
-        this.deliver(pos + 4, len);
-      }
-    } finally {
-      this.draining = false;
-      this.tail = tail;
-      Atomics.store(this.ctl, CTL.tail, tail);
-      Atomics.notify(this.ctl, CTL.tail);
-    }
-    if (n > 0) this.counters.inc('rx.wakeups');
-    if (this.fd === undefined) return;
-    if (tail !== head) setImmediate(this.wake);
-    else this.wait();
-  }
-
-  private deliver(at: number, len: number): void {
+  private deliver(bytes: Uint8Array): void {
     this.counters.inc('rx');
     if (!this.handler) {
       this.counters.inc('drop.no-handler');
       return;
     }
     let info: PacketInfo | undefined;
-    let packet: Uint8Array;
-    if (this.vnetHdrLen === 0) {
-      // A copy: the ring slot is reused once we move on, and layers above may keep views.
-      packet = copyOut(this.data, at, at + len);
-    } else {
-      if (len < this.vnetHdrLen) {
+    let packet = bytes;
+    if (this.vnetHdrLen !== 0) {
+      if (bytes.length < this.vnetHdrLen) {
         this.counters.inc('drop.vnet-hdr');
         return;
       }
-      packet = copyOut(this.data, at + this.vnetHdrLen, at + len);
+      packet = bytes.subarray(this.vnetHdrLen);
       // Most packets without offload work have an all-zero first two bytes: skip decoding.
-      if (this.data[at] !== 0 || this.data[at + 1] !== 0) {
+      if (bytes[0] !== 0 || bytes[1] !== 0) {
         let got: PacketInfo | undefined | string;
         try {
-          got = packetInfoFromVnetHdr(decodeVnetHdr(this.data.subarray(at, at + this.vnetHdrLen)), packet);
+          got = packetInfoFromVnetHdr(decodeVnetHdr(bytes), packet);
         } catch {
           got = 'vnet-hdr';
         }
@@ -449,6 +396,7 @@ class TxRing {
       eval: true,
       workerData: { fd, sab, dataBytes, idleMs },
       stdin: false,
+      execArgv: threadExecArgv(),
       resourceLimits: { maxOldGenerationSizeMb: 16 },
     });
   }
