@@ -45,6 +45,8 @@ export interface QuichePeerOptions {
   keylogPath?: string;
   /** Server: the ticket key, shared across server instances for resumption. */
   ticketKey?: Uint8Array;
+  /** Accept and send DATAGRAM frames (RFC 9221), with queues of this many each. */
+  datagrams?: number;
 }
 
 const enc = new TextEncoder();
@@ -81,6 +83,7 @@ function config(o: QuichePeerOptions): Config {
   if (o.earlyData) c.enableEarlyData();
   if (o.ticketKey) c.setTicketKey(o.ticketKey);
   if (o.keylogPath) c.logKeys();
+  if (o.datagrams) c.enableDgram(true, o.datagrams, o.datagrams);
   return c;
 }
 
@@ -118,8 +121,11 @@ export class QuichePeer {
     return this.conn !== undefined;
   }
 
-  /** A datagram from the peer. A server accepts the first one as a new connection (no Retry). */
-  receive(datagram: Uint8Array): void {
+  /**
+   * A datagram from the peer (from `from`, by default the peer's first address). A server
+   * accepts the first one as a new connection (no Retry).
+   */
+  receive(datagram: Uint8Array, from: HostPort = this.remote, to: HostPort = this.local): void {
     if (!this.conn) {
       const h = quiche.Header.fromSlice(datagram, 16);
       if (h.ty !== quiche.Type.Initial) return;
@@ -127,18 +133,54 @@ export class QuichePeer {
       if (this.o.keylogPath) this.conn.setKeylog(this.o.keylogPath);
     }
     // quiche copies what it keeps; it may decrypt in place, so it gets its own copy.
-    this.conn.recv(datagram.slice(), { to: this.local, from: this.remote });
+    this.conn.recv(datagram.slice(), { to, from });
   }
 
   /** Every datagram quiche wants to send now. */
   drain(): Uint8Array[] {
-    const list: Uint8Array[] = [];
+    return this.drainPaths().map((d) => d.data);
+  }
+
+  /** Every datagram quiche wants to send now, with the addresses it sends it from and to. */
+  drainPaths(): { data: Uint8Array; from: HostPort; to: HostPort }[] {
+    const list: { data: Uint8Array; from: HostPort; to: HostPort }[] = [];
     if (!this.conn) return list;
     for (;;) {
       const r = this.conn.send(this.out);
       if (r === null) break;
-      list.push(this.out.slice(0, r[0]));
+      list.push({ data: this.out.slice(0, r[0]), from: r[1].from, to: r[1].to });
     }
+    return list;
+  }
+
+  /**
+   * Issue `n` more connection IDs of quiche's to the peer (NEW_CONNECTION_ID): quiche leaves
+   * that to its application, and a peer cannot migrate without a spare one (RFC 9000 §9.5).
+   */
+  issueConnectionIds(n: number): void {
+    for (let i = 0; i < n; i++)
+      this.connection.newSourceCid(randomBytes(16), BigInt(`0x${randomBytes(16).toString('hex')}`), false);
+  }
+
+  /** Client: move to a new local address (quiche probes the new path, then uses it; RFC 9000 §9.2). */
+  migrateSource(local: HostPort): void {
+    this.connection.migrateSource(local);
+  }
+
+  /** Queue a DATAGRAM frame (RFC 9221); false when quiche refuses it (too large, queue full). */
+  sendDatagram(data: Uint8Array): boolean {
+    try {
+      this.connection.dgramSend(data);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The DATAGRAM payloads received so far and not read. */
+  readDatagrams(): Uint8Array[] {
+    const list: Uint8Array[] = [];
+    for (let d = this.conn?.dgramRecvVec() ?? null; d; d = this.conn?.dgramRecvVec() ?? null) list.push(d);
     return list;
   }
 
