@@ -34,6 +34,12 @@ export interface RemoteInfo {
   port: number;
   /** Payload bytes. */
   size: number;
+  /**
+   * The IP ECN field it arrived with (RFC 3168 §5: 0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE), for
+   * transports that do their own ECN, as QUIC (RFC 9000 §13.4). Not in node:dgram, which
+   * cannot read it; absent for Not-ECT (or when the IP layer did not report it).
+   */
+  ecn?: number;
 }
 
 export interface AddressInfo {
@@ -294,7 +300,7 @@ export class Udp implements IpProtocolHandler {
         rfc: RFC_768,
       });
     }
-    sock.deliver(dg.payload, d.src, dg.srcPort);
+    sock.deliver(dg.payload, d.src, dg.srcPort, d.ecn);
   }
 
   receiveIcmpError(e: IcmpErrorReport): void {
@@ -354,7 +360,7 @@ export class Udp implements IpProtocolHandler {
         rfc: RFC_768,
       });
     }
-    const r = stack.send({ src, dst, protocol: IPPROTO_UDP, payload: bytes, ttl: s.ttl });
+    const r = stack.send({ src, dst, protocol: IPPROTO_UDP, payload: bytes, ttl: s.ttl, ecn: s.ecn });
     if (!r.ok) return this.txError(SEND_ERRORS[r.error], s, payload, dst, port, r.error);
     stack.counters.inc('udp.tx');
     return undefined;
@@ -418,6 +424,7 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
   /** @internal */ localPort = 0;
   /** @internal */ remote: { address: string; port: number } | undefined;
   /** @internal */ ttl: number | undefined;
+  /** @internal The ECN codepoint sent datagrams carry (setEcn). */ ecn = 0;
   /** @internal */ readonly familyInfo: FamilyInfo;
   private state: State = 'unbound';
   private broadcast = false;
@@ -675,6 +682,15 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
   }
 
   /** Unicast TTL / hop limit for datagrams this socket sends (IP_TTL / IPV6_UNICAST_HOPS). */
+  /**
+   * The ECN codepoint (RFC 3168 §5, 0..3) of the datagrams this socket sends, as IP_TOS's two
+   * low bits on Linux: QUIC marks its packets ECT(0) and validates the path (RFC 9000 §13.4).
+   */
+  setEcn(ecn: number): void {
+    if (!Number.isInteger(ecn) || ecn < 0 || ecn > 3) throw systemError('setEcn', 'EINVAL');
+    this.ecn = ecn;
+  }
+
   setTTL(ttl: number): number {
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw systemError('setTTL', 'EINVAL');
     this.ttl = ttl;
@@ -690,9 +706,12 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
   }
 
   /** @internal Called by Udp for a datagram demultiplexed to this socket. */
-  deliver(payload: Uint8Array, address: string, port: number): void {
+  deliver(payload: Uint8Array, address: string, port: number, ecn?: number): void {
     const msg = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    this.emit('message', msg, { address, family: this.familyInfo.family, port, size: payload.byteLength });
+    const rinfo: RemoteInfo = { address, family: this.familyInfo.family, port, size: payload.byteLength };
+    // Only when ECN-marked, so a Not-ECT datagram's rinfo stays what node:dgram gives.
+    if (ecn) rinfo.ecn = ecn;
+    this.emit('message', msg, rinfo);
   }
 
   private later(fn: () => void): void {
