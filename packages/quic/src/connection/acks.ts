@@ -3,7 +3,7 @@
  * or lost packet carried, and what the loss detection timer asks for.
  */
 import { ackFrameRanges, type Frame, FrameType } from '../frames/frame.ts';
-import type { TimeoutAction } from '../recovery/loss.ts';
+import type { SentPacket, TimeoutAction } from '../recovery/loss.ts';
 import type { ConnectionCore, Space } from './core.ts';
 import { type SentItem, transportError } from './frames.ts';
 import { confirmHandshake } from './handshake.ts';
@@ -17,7 +17,18 @@ export function onAck(
   const exponent = space.name === 'ApplicationData' ? c.peerAckDelayExponent : 3;
   const outcome = c.recovery.onAckReceived(
     space.name,
-    { ranges: ackFrameRanges(f), ackDelay: (f.ackDelay * 2 ** exponent) / 1000, ecnCounts: f.ecnCounts },
+    {
+      ranges: ackFrameRanges(f),
+      ackDelay: (f.ackDelay * 2 ** exponent) / 1000,
+      ecnCounts: f.ecnCounts,
+      // RFC 9000 §13.4.2.1: the counts are checked before they count as congestion (RFC 9002 §7.1).
+      ecnCheck: (newlyAcked, newLargest) =>
+        c.ecn.onAck(space.name, {
+          newLargest,
+          newlyAckedMarked: newlyAcked.reduce((n, p) => n + (p.ecnMarked ? 1 : 0), 0),
+          counts: f.ecnCounts,
+        }),
+    },
     now,
   );
   // RFC 9000 §13.1: acknowledging a packet never sent is a PROTOCOL_VIOLATION.
@@ -36,8 +47,19 @@ export function onAck(
     outcome.newlyAcked.some((p) => !c.early.sent.has(p.packetNumber))
   )
     confirmHandshake(c, now);
-  for (const p of outcome.lost) onLost(c, p.frames);
-  if (outcome.lost.length > 0) c.counters.inc('quic.lost', outcome.lost.length);
+  onPacketsLost(c, outcome.lost);
+}
+
+/** Packets declared lost (RFC 9002 §6.1): what they carried goes again; ECN validation hears of the marked ones. */
+export function onPacketsLost(c: ConnectionCore, lost: readonly SentPacket<SentItem[]>[]): void {
+  if (lost.length === 0) return;
+  c.counters.inc('quic.lost', lost.length);
+  let marked = 0;
+  for (const p of lost) {
+    onLost(c, p.frames);
+    if (p.ecnMarked) marked++;
+  }
+  c.ecn.onMarkedLost(marked);
 }
 
 export function onAcked(c: ConnectionCore, items: SentItem[], space: Space): void {
@@ -82,6 +104,7 @@ export function onLossTimeout(c: ConnectionCore, action: TimeoutAction<SentItem[
     case 'lost':
       c.counters.inc('quic.lost', action.lost.length);
       for (const p of action.lost) onLost(c, p.frames);
+      c.ecn.onMarkedLost(action.lost.reduce((n, p) => n + (p.ecnMarked ? 1 : 0), 0));
       return;
     case 'anti-deadlock':
       c.spaces[action.space].probes = 1;

@@ -1,3 +1,4 @@
+import type { EcnState } from '../recovery/ecn.ts';
 import type { StreamDirection } from '../streams/stream-id.ts';
 import type { TransportParameters } from '../transport-parameters.ts';
 import type { EndpointEvent } from './cids.ts';
@@ -63,6 +64,14 @@ export class QuicConnection {
   get transmitRemote(): RemoteAddress | undefined {
     return this.c.transmitRemote;
   }
+  /** The IP ECN codepoint for the datagram pollTransmit last returned (2 = ECT(0), RFC 9000 §13.4). */
+  get transmitEcn(): number {
+    return this.c.transmitEcn;
+  }
+  /** ECN validation on the current path (RFC 9000 §13.4.2). */
+  get ecnState(): EcnState {
+    return this.c.ecn.state;
+  }
   get closeError(): QuicCloseError | undefined {
     return this.c.closeError;
   }
@@ -116,8 +125,9 @@ export class QuicConnection {
 
   // ---- the sans-I/O loop ----
 
-  handle(datagram: Uint8Array, now: number, remote?: RemoteAddress): void {
-    handle(this.c, datagram, now, remote);
+  /** A datagram from the peer; `ecn` is its IP ECN field (0..3) when the driver can read it (RFC 9000 §13.4.1). */
+  handle(datagram: Uint8Array, now: number, remote?: RemoteAddress, ecn?: number): void {
+    handle(this.c, datagram, now, remote, ecn);
   }
 
   pollTransmit(now: number): Uint8Array | undefined {

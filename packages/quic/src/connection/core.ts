@@ -22,7 +22,8 @@ import { AEAD_TAG_LENGTH } from '../crypto/protect.ts';
 import type { Frame } from '../frames/frame.ts';
 import type { PacketType } from '../packet/header.ts';
 import { varintLength } from '../packet/varint.ts';
-import { AckTracker } from '../recovery/ack-tracker.ts';
+import { AckTracker, type EcnCodepoint } from '../recovery/ack-tracker.ts';
+import { EcnValidator } from '../recovery/ecn.ts';
 import { type PacketNumberSpace, Recovery } from '../recovery/loss.ts';
 import { Pacer } from '../recovery/pacer.ts';
 import { ReceiveBuffer } from '../streams/receive-buffer.ts';
@@ -250,7 +251,18 @@ export class ConnectionCore {
   addressValidated: boolean;
   bytesReceived = 0;
   bytesSent = 0;
-  readonly undecryptable: Uint8Array[] = [];
+  /** Packets held until their keys arrive (RFC 9001 §5.7), with the ECN codepoint they came with. */
+  readonly undecryptable: { bytes: Uint8Array; ecn: EcnCodepoint }[] = [];
+  /** The ECN codepoint of the datagram being handled (RFC 9000 §13.4.1). */
+  rxEcn: EcnCodepoint = 'not-ect';
+  /** ECN validation of our marks (RFC 9000 §13.4.2). */
+  readonly ecn: EcnValidator;
+  /** Set by pollTransmit while it seals the packets of a datagram sent ECT(0). */
+  markingEcn = false;
+  /** The IP ECN codepoint of the datagram pollTransmit last returned (RFC 3168 §5: 2 is ECT(0)). */
+  transmitEcn = 0;
+  /** The time of the call being handled, for traces from callbacks. */
+  now = 0;
 
   readonly streamSet: StreamSet;
   readonly dgram: DatagramState;
@@ -310,6 +322,7 @@ export class ConnectionCore {
     this.streamSet = new StreamSet(this.role, this.config, this.events);
     this.dgram = { out: [], unpolled: 0, limit: this.config.datagramQueueLimit ?? DEFAULT_DATAGRAM_QUEUE };
     const idleTimeout = this.config.maxIdleTimeout;
+    this.now = opts.now;
     this.idle = {
       timeout: idleTimeout,
       deadline: idleTimeout > 0 ? opts.now + idleTimeout : undefined,
@@ -364,6 +377,11 @@ export class ConnectionCore {
       this.clientScidSeen = s.clientScid;
       this.addressValidated = s.addressValidated ?? false;
     }
+    this.ecn = new EcnValidator(this.config.ecn ?? false);
+    this.ecn.onTransition = (from, to, rfc) => {
+      if (to === 'failed') this.counters.inc('quic.ecn.failed');
+      this.trace1(this.now, 'local', `ECN ${from} → ${to}`, rfc);
+    };
     this.tls = opts.tls(encodeTransportParameters(localTransportParameters(this)));
   }
 

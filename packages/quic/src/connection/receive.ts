@@ -8,6 +8,7 @@ import { type DatagramEvent, type OpenedPacketInfo, openDatagram } from '../cryp
 import { verifyRetry } from '../crypto/retry.ts';
 import { isAckEliciting, isProbingPacket } from '../frames/legality.ts';
 import { QUIC_VERSION_1, type RetryPacket, splitCoalescedPackets } from '../packet/header.ts';
+import type { EcnCodepoint } from '../recovery/ack-tracker.ts';
 import { Recovery } from '../recovery/loss.ts';
 import { packetSummary } from '../summary.ts';
 import { onLost } from './acks.ts';
@@ -28,7 +29,22 @@ import { amplificationLeft } from './send.ts';
 import type { RemoteAddress } from './types.ts';
 import { zeroRttAcceptable } from './zero-rtt.ts';
 
-export function handle(c: ConnectionCore, datagram: Uint8Array, now: number, remote?: RemoteAddress): void {
+/** RFC 3168 §5: the two ECN bits of the IP header. */
+const ECN_CODEPOINTS: readonly EcnCodepoint[] = ['not-ect', 'ect1', 'ect0', 'ce'];
+
+/**
+ * One UDP datagram from the peer; `ecn` is the IP ECN field it arrived with when the
+ * driver can read it (RFC 9000 §13.4.1: counted per packet number space for ACK frames).
+ */
+export function handle(
+  c: ConnectionCore,
+  datagram: Uint8Array,
+  now: number,
+  remote?: RemoteAddress,
+  ecn?: number,
+): void {
+  c.now = now;
+  c.rxEcn = ECN_CODEPOINTS[(ecn ?? 0) & 3] ?? 'not-ect';
   if (c.state === 'closed' || c.state === 'draining') {
     c.counters.inc('quic.rx.after-close');
     return;
@@ -69,8 +85,9 @@ export function retryUndecryptable(c: ConnectionCore, now: number): void {
   for (let round = 0; round < 4 && c.undecryptable.length > 0; round++) {
     const held = c.undecryptable.splice(0);
     let progress = false;
-    for (const b of held) {
-      if (receivePacketBytes(c, b, now, false)) progress = true;
+    for (const h of held) {
+      c.rxEcn = h.ecn;
+      if (receivePacketBytes(c, h.bytes, now, false)) progress = true;
       if (!c.isLive) return;
     }
     if (!progress) break;
@@ -151,7 +168,7 @@ export function onDatagramEvent(
       return false;
     case 'no-keys':
       if (mayHold && c.undecryptable.length < MAX_UNDECRYPTABLE && !c.spaceOfType(ev.type).discarded) {
-        c.undecryptable.push(bytes.slice());
+        c.undecryptable.push({ bytes: bytes.slice(), ecn: c.rxEcn });
         c.counters.inc('quic.rx.held-for-keys');
       } else c.drop(now, 'quic.rx.no-keys', `${ev.type} packet without keys (RFC 9001 §5.7)`);
       return false;
@@ -201,7 +218,7 @@ export function onPacket(c: ConnectionCore, p: OpenedPacketInfo, now: number): b
     onFrame(c, f, space, now);
     if (!c.isLive) return true;
   }
-  if (!space.discarded) space.ack.onPacketReceived(p.packetNumber, eliciting, now);
+  if (!space.discarded) space.ack.onPacketReceived(p.packetNumber, eliciting, now, c.rxEcn);
   if (p.type === '1-RTT') checkKeyPhase(c, p.packetNumber, p.keyPhase, now);
   // RFC 9000 §10.1: any packet processed restarts the idle timer.
   c.idle.ackElicitingSinceReceive = false;

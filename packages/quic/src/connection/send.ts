@@ -16,8 +16,14 @@ import { addPadding, frameLength, type SentItem } from './frames.ts';
 import { discardSpace, onOneRttAckSent, onOneRttPacketSent } from './keys.ts';
 import { sendsZeroRtt } from './zero-rtt.ts';
 
+/** RFC 3168 §5: the ECT(0) codepoint. */
+const ECT0 = 2;
+
 export function pollTransmit(c: ConnectionCore, now: number): Uint8Array | undefined {
+  c.now = now;
   c.transmitRemote = undefined;
+  c.transmitEcn = 0;
+  c.markingEcn = false;
   if (c.state === 'closed' || c.state === 'draining') return undefined;
   if (c.state === 'closing') return closeDatagram(c, now);
   const probe = probeResponseDatagram(c, now);
@@ -63,7 +69,14 @@ export function pollTransmit(c: ConnectionCore, now: number): Uint8Array | undef
       last.padded = true;
     }
   }
+  // RFC 9000 §13.4.2: ECT(0) on the packets that validate ECN, then on all once it is validated.
+  c.markingEcn = c.ecn.shouldMark(now, c.ptoDuration());
   const datagram = joinBytes(parts.map((p) => seal(c, p, now)));
+  if (c.markingEcn) {
+    c.ecn.onDatagramMarked(now);
+    c.transmitEcn = ECT0;
+    c.markingEcn = false;
+  }
   // RFC 9002 §7.7: every in-flight datagram spends the pacer's bytes, paced or not.
   if (parts.some((p) => p.ackEliciting || p.padded))
     c.pacing.pacer?.onPacketSent(now, datagram.length, cc.congestionWindow, srtt);
@@ -330,6 +343,10 @@ export function seal(c: ConnectionCore, p: BuiltPacket, now: number): Uint8Array
     timeSent: now,
     frames: p.items,
   };
+  if (c.markingEcn) {
+    sent.ecnMarked = true;
+    c.ecn.onPacketMarked(p.space.name);
+  }
   c.recovery.onPacketSent(p.space.name, sent, now);
   c.counters.inc('quic.tx.packets');
   if (p.ackEliciting) {

@@ -24,6 +24,7 @@ export function pollTimeout(c: ConnectionCore): number | undefined {
 }
 
 export function handleTimeout(c: ConnectionCore, now: number): void {
+  c.now = now;
   if (c.state === 'closed') return;
   if (c.state === 'closing' || c.state === 'draining') {
     onClosingTimeout(c, now);

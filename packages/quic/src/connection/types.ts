@@ -79,6 +79,13 @@ export interface TransportConfig {
    * and a peer must not grow our memory without bound (RFC 9221 §5).
    */
   datagramQueueLimit?: number;
+  /**
+   * Mark packets ECT(0) and validate ECN on the path (RFC 9000 §13.4.2). Only for a driver
+   * that sets the IP ECN field from `Transmit.ecn` (our UDP's setEcn); node:dgram cannot, so
+   * off by default. Received codepoints are counted in ACK frames whenever the driver
+   * reports them, whatever this says (§13.4.1).
+   */
+  ecn?: boolean;
 }
 
 export const DEFAULT_TRANSPORT: TransportConfig = {

@@ -45,6 +45,11 @@ export type { RemoteAddress } from '../connection/types.ts';
 export interface Transmit {
   datagram: Uint8Array;
   remote: RemoteAddress;
+  /**
+   * The IP ECN codepoint to send it with (RFC 3168 §5; 2 = ECT(0)) when the connection
+   * validates ECN (TransportConfig.ecn, RFC 9000 §13.4.2); absent means Not-ECT.
+   */
+  ecn?: number;
 }
 
 export interface QuicServerConfig {
@@ -244,7 +249,8 @@ export class QuicEndpoint {
 
   // ---- receiving ----
 
-  handle(datagram: Uint8Array, remote: RemoteAddress, now: number): void {
+  /** A datagram from `remote`; `ecn` is its IP ECN field when the socket reports it (RFC 9000 §13.4.1). */
+  handle(datagram: Uint8Array, remote: RemoteAddress, now: number, ecn?: number): void {
     if (datagram.length === 0) return;
     const long = ((datagram[0] ?? 0) & HEADER_FORM_BIT) !== 0;
     let dcid: Uint8Array | undefined;
@@ -276,7 +282,7 @@ export class QuicEndpoint {
     }
     const entry = this.byCid.get(toHex(dcid));
     if (entry) {
-      entry.conn.handle(datagram, now, remote);
+      entry.conn.handle(datagram, now, remote, ecn);
       this.afterConnection(entry);
       return;
     }
@@ -288,7 +294,7 @@ export class QuicEndpoint {
         if (r.address !== remote.address || r.port !== remote.port) continue;
         if (!isStatelessReset(datagram, e.conn.peerResetTokens)) continue;
         this.counters.inc('quic.endpoint.stateless-reset-received');
-        e.conn.handle(datagram, now, remote);
+        e.conn.handle(datagram, now, remote, ecn);
         this.afterConnection(e);
         return;
       }
@@ -328,7 +334,7 @@ export class QuicEndpoint {
       this.drop(now, 'quic.endpoint.no-connection');
       return;
     }
-    this.acceptInitial(datagram, dcid, scid, remote, now, this.server);
+    this.acceptInitial(datagram, dcid, scid, remote, now, this.server, ecn);
   }
 
   private acceptInitial(
@@ -338,6 +344,7 @@ export class QuicEndpoint {
     remote: RemoteAddress,
     now: number,
     server: QuicServerConfig,
+    ecn: number | undefined,
   ): void {
     // RFC 9000 §14.1: a server discards an Initial in a datagram smaller than 1200 bytes.
     if (datagram.length < 1200) {
@@ -415,7 +422,7 @@ export class QuicEndpoint {
     const entry = this.register(conn, remote, [dcid]);
     this.counters.inc('quic.endpoint.accepted');
     this.accepted.push(conn);
-    conn.handle(datagram, now, remote);
+    conn.handle(datagram, now, remote, ecn);
     this.afterConnection(entry);
   }
 
@@ -609,7 +616,9 @@ export class QuicEndpoint {
       if (d) {
         this.next = (this.next + i + 1) % Math.max(1, this.entries.length);
         // A PATH_RESPONSE to a probe of another path goes back there (RFC 9000 §8.2.2).
-        return { datagram: d, remote: entry.conn.transmitRemote ?? entry.conn.remote ?? entry.remote };
+        const remote = entry.conn.transmitRemote ?? entry.conn.remote ?? entry.remote;
+        const ecn = entry.conn.transmitEcn;
+        return ecn === 0 ? { datagram: d, remote } : { datagram: d, remote, ecn };
       }
     }
     return undefined;

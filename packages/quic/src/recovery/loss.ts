@@ -29,6 +29,8 @@ export interface SentPacket<T = unknown> {
   sentBytes: number;
   timeSent: number;
   frames: T;
+  /** Sent with ECT(0) in the IP header (RFC 9000 §13.4.2), for ECN validation. */
+  ecnMarked?: boolean;
 }
 
 /** A.3's per-space variables. */
@@ -51,6 +53,14 @@ export interface ReceivedAck {
   /** Milliseconds: the frame's Ack Delay scaled by 2^ack_delay_exponent µs (RFC 9000 §19.3). */
   ackDelay: number;
   ecnCounts?: EcnCounts | undefined;
+  /**
+   * ECN validation (RFC 9000 §13.4.2.1, ecn.ts): given the newly acknowledged packets and
+   * whether the largest acknowledged went up, the counts to trust, or undefined. Without
+   * it `ecnCounts` is used as it is.
+   */
+  ecnCheck?:
+    | ((newlyAcked: readonly SentPacket<unknown>[], newLargest: boolean) => EcnCounts | undefined)
+    | undefined;
 }
 
 export interface AckOutcome<T> {
@@ -172,6 +182,7 @@ export class Recovery<T = unknown> {
     const largest = ack.ranges[0]?.largest;
     if (largest === undefined) return outcome;
     if (largest > s.largestSent) return { ...outcome, error: 'acknowledged unsent packet' };
+    const newLargest = s.largestAckedPacket === undefined || largest > s.largestAckedPacket;
     s.largestAckedPacket =
       s.largestAckedPacket === undefined ? largest : Math.max(s.largestAckedPacket, largest);
 
@@ -179,7 +190,11 @@ export class Recovery<T = unknown> {
     const newlyAcked = this.detectAndRemoveAckedPackets(s, ack.ranges);
     outcome.newlyAcked = newlyAcked;
     // "Nothing to do if there are no newly acked packets."
-    if (newlyAcked.length === 0) return outcome;
+    if (newlyAcked.length === 0) {
+      // ECN validation still sees the frame (its counts may be invalid on their own).
+      ack.ecnCheck?.(newlyAcked, newLargest);
+      return outcome;
+    }
     if (space === 'Handshake' && !this.isServer) this.receivedHandshakeAck = true;
 
     // §5.1: an RTT sample is taken only when the largest acknowledged is newly acknowledged
@@ -191,9 +206,11 @@ export class Recovery<T = unknown> {
       this.rtt.update(now - largestNewly.timeSent, ackDelay, now, this.handshakeConfirmed, this.maxAckDelay);
       outcome.rttSampled = true;
     }
-    // B.7 ProcessECN: an increase of ECN-CE is a congestion signal.
-    if (ack.ecnCounts && ack.ecnCounts.ecnCe > s.ecnCeCounter) {
-      s.ecnCeCounter = ack.ecnCounts.ecnCe;
+    // B.7 ProcessECN: an increase of ECN-CE is a congestion signal (RFC 9002 §7.1), once
+    // the counts pass validation (RFC 9000 §13.4.2.1).
+    const ecnCounts = ack.ecnCheck ? ack.ecnCheck(newlyAcked, newLargest) : ack.ecnCounts;
+    if (ecnCounts && ecnCounts.ecnCe > s.ecnCeCounter) {
+      s.ecnCeCounter = ecnCounts.ecnCe;
       if (largestNewly.packetNumber === largest) this.cc.onCongestionEvent(largestNewly.timeSent, now);
     }
     const { lost, persistentCongestion } = this.detectAndRemoveLostPackets(space, now);
