@@ -360,7 +360,15 @@ export class Udp implements IpProtocolHandler {
         rfc: RFC_768,
       });
     }
-    const r = stack.send({ src, dst, protocol: IPPROTO_UDP, payload: bytes, ttl: s.ttl, ecn: s.ecn });
+    const r = stack.send({
+      src,
+      dst,
+      protocol: IPPROTO_UDP,
+      payload: bytes,
+      ttl: s.ttl,
+      ecn: s.ecn,
+      ...(s.dontFragment ? { dontFragment: true } : {}),
+    });
     if (!r.ok) return this.txError(SEND_ERRORS[r.error], s, payload, dst, port, r.error);
     stack.counters.inc('udp.tx');
     return undefined;
@@ -425,6 +433,7 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
   /** @internal */ remote: { address: string; port: number } | undefined;
   /** @internal */ ttl: number | undefined;
   /** @internal The ECN codepoint sent datagrams carry (setEcn). */ ecn = 0;
+  /** @internal Sent with DF (setDontFragment). */ dontFragment = false;
   /** @internal */ readonly familyInfo: FamilyInfo;
   private state: State = 'unbound';
   private broadcast = false;
@@ -689,6 +698,15 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
   setEcn(ecn: number): void {
     if (!Number.isInteger(ecn) || ecn < 0 || ecn > 3) throw systemError('setEcn', 'EINVAL');
     this.ecn = ecn;
+  }
+
+  /**
+   * DF on every datagram sent, never fragmented here (Linux's IP_MTU_DISCOVER = IP_PMTUDISC_DO):
+   * a datagram above the path MTU fails with EMSGSIZE instead. QUIC needs it (RFC 9000 §14:
+   * "UDP datagrams MUST NOT be fragmented at the IP layer") for path MTU discovery.
+   */
+  setDontFragment(on: boolean): void {
+    this.dontFragment = on;
   }
 
   setTTL(ttl: number): number {
