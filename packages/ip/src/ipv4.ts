@@ -168,7 +168,12 @@ function decodeIpv4Plain(
     src: formatIpv4(bytes, IPV4.src),
     dst: formatIpv4(bytes, IPV4.dst),
     options: [],
-    payload: bytes.subarray(IPV4_MIN_HEADER, Math.min(totalLength, bytes.length)),
+    // A new view rather than subarray (which looks up the species constructor each time).
+    payload: new Uint8Array(
+      bytes.buffer,
+      bytes.byteOffset + IPV4_MIN_HEADER,
+      Math.min(totalLength, bytes.length) - IPV4_MIN_HEADER,
+    ),
   };
 }
 

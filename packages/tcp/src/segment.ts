@@ -209,7 +209,9 @@ export function encodeSegmentInto(
   const ck =
     mode === 'partial'
       ? ~finishChecksum(pseudoSum) & 0xffff
-      : finishChecksum(sum16(out.subarray(at, at + total), pseudoSum));
+      : finishChecksum(
+          sum16(at === 0 && total === out.length ? out : out.subarray(at, at + total), pseudoSum),
+        );
   put16(out, at + TCP.checksum, ck);
   return total;
 }
@@ -275,7 +277,7 @@ export function decodeSegment(bytes: Uint8Array, pseudo: PseudoHeader, opts?: De
   } else {
     options = {};
   }
-  const payload = bytes.subarray(hdrLen);
+  const payload = new Uint8Array(bytes.buffer, bytes.byteOffset + hdrLen, bytes.length - hdrLen);
   return { srcPort, dstPort, seq, ack, flags: offFlags & 0x0fff, window, urgentPointer, options, payload };
 }
 

@@ -206,10 +206,10 @@ export class Tcp implements IpProtocolHandler, TcpServerHost, EndpointSink {
     const room = dst.includes(':') ? IPV6_HEADER_LENGTH : IPV4_MIN_HEADER;
     const hdrLen = segmentHeaderLength(seg);
     const length = hdrLen + seg.payload.length;
-    const buf = this.slab.take(room + length);
+    // The segment's bytes, with `room` bytes before them in the same slab for IP's header.
+    const bytes = this.slab.take(room, length);
     const partial = offloads?.checksum === true;
-    encodeSegmentInto(seg, { src, dst }, buf, room, partial ? 'partial' : 'full');
-    const bytes = buf.subarray(room);
+    encodeSegmentInto(seg, { src, dst }, bytes, 0, partial ? 'partial' : 'full');
     const mss = tcb?.conn.mss ?? 0;
     const gso =
       tcb !== undefined && seg.payload.length > mss && mss > 0
@@ -334,15 +334,17 @@ class PacketSlab {
   private buf = new ArrayBuffer(PACKET_SLAB);
   private used = 0;
 
-  take(n: number): Uint8Array {
-    if (n > PACKET_SLAB / 4) return new Uint8Array(n);
-    if (this.used + n > PACKET_SLAB) {
+  /** `n` bytes with `room` bytes before them that are the caller's too (header room). */
+  take(room: number, n: number): Uint8Array {
+    const size = room + n;
+    if (size > PACKET_SLAB / 4) return new Uint8Array(new ArrayBuffer(size), room, n);
+    if (this.used + size > PACKET_SLAB) {
       this.buf = new ArrayBuffer(PACKET_SLAB);
       this.used = 0;
     }
-    const out = new Uint8Array(this.buf, this.used, n);
+    const out = new Uint8Array(this.buf, this.used + room, n);
     // 8-byte aligned starts, so the headers and checksums that follow read aligned words.
-    this.used = (this.used + n + 7) & ~7;
+    this.used = (this.used + size + 7) & ~7;
     return out;
   }
 }
