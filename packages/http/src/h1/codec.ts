@@ -320,40 +320,70 @@ function checkTarget(method: string, target: string, offset: number): void {
   }
 }
 
-// The fast path: the whole head as one latin1 string, lines split on CRLF, each line
-// matched by one regular expression of the strict grammar. Anything it does not accept
+// The fast path: the whole head as one latin1 string, each line scanned once with the
+// character tables of the strict grammar (tchar names, field-vchar values, one SP between
+// the request-line's parts), names and values sliced out of it. Anything it does not accept
 // goes to the byte-by-byte decoder, which accepts the same language and names the error.
-// Sticky (/y) expressions run at an index of the whole head, so no line is sliced out
-// first; neither class admits CR or LF, so a match ends at the line's own CRLF.
-const REQUEST_LINE = /([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP\/1\.([0-9])\r\n/y;
-const FIELD_LINE = /([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*\r\n/y;
+// (It matched a sticky regular expression per line before: a match array per line was
+// ~0.8 KB of young garbage per small request, measured with a sampled heap profile.)
 
+/** The field lines from `from` to the empty line that must end `s`; undefined: not on the fast path. */
 function fastFields(s: string, from: number): Field[] | undefined {
   const fields: Field[] = [];
+  const n = s.length;
   let i = from;
   for (;;) {
-    if (s.charCodeAt(i) === CR && s.charCodeAt(i + 1) === LF) return i + 2 === s.length ? fields : undefined;
-    FIELD_LINE.lastIndex = i;
-    const m = FIELD_LINE.exec(s);
-    if (!m) return undefined;
-    fields.push([m[1] as string, m[2] as string]);
-    i = FIELD_LINE.lastIndex;
+    if (i >= n) return undefined;
+    // the empty line ends the section, and the head with it
+    if (s.charCodeAt(i) === CR) return i + 2 === n && s.charCodeAt(i + 1) === LF ? fields : undefined;
+    // field-name = token, then ':' with no whitespace before it (RFC 9112 §5.1)
+    const nameStart = i;
+    while (i < n && TCHAR[s.charCodeAt(i)] === 1) i++;
+    if (i === nameStart || i >= n || s.charCodeAt(i) !== 0x3a) return undefined;
+    const name = s.slice(nameStart, i);
+    i++;
+    // OWS field-value OWS CRLF (RFC 9112 §5; the value itself neither starts nor ends in OWS)
+    while (i < n && isOws(s.charCodeAt(i))) i++;
+    const valueStart = i;
+    let valueEnd = i;
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      if (VALUE_OK[c] !== 1) break;
+      i++;
+      if (!isOws(c)) valueEnd = i;
+    }
+    if (i + 1 >= n || s.charCodeAt(i) !== CR || s.charCodeAt(i + 1) !== LF) return undefined;
+    fields.push([name, s.slice(valueStart, valueEnd)]);
+    i += 2;
   }
 }
 
+const HTTP_1_DOT = 'HTTP/1.';
+
 function fastRequestHead(b: Uint8Array): RequestHead | undefined {
   const s = latin1(b, 0, b.length);
-  REQUEST_LINE.lastIndex = 0;
-  const m = REQUEST_LINE.exec(s);
-  if (!m) return undefined;
-  const e = REQUEST_LINE.lastIndex - 2;
-  const method = m[1] as string;
-  const target = m[2] as string;
+  const n = s.length;
+  // method = token, SP (RFC 9112 §3)
+  let i = 0;
+  while (i < n && TCHAR[s.charCodeAt(i)] === 1) i++;
+  if (i === 0 || i >= n || s.charCodeAt(i) !== 0x20) return undefined;
+  const method = s.slice(0, i);
   // origin-form needs no further check; other forms take the careful path
-  if (target.charCodeAt(0) !== 0x2f || method === 'CONNECT') return undefined;
-  const fields = fastFields(s, e + 2);
+  const targetStart = ++i;
+  if (method === 'CONNECT' || s.charCodeAt(targetStart) !== 0x2f) return undefined;
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) break;
+    i++;
+  }
+  // SP HTTP-version CRLF, the version HTTP/1.DIGIT (others are the strict path's to refuse)
+  if (i + 10 >= n || s.charCodeAt(i) !== 0x20 || !s.startsWith(HTTP_1_DOT, i + 1)) return undefined;
+  const target = s.slice(targetStart, i);
+  const minor = s.charCodeAt(i + 8) - 0x30;
+  if (minor < 0 || minor > 9 || s.charCodeAt(i + 9) !== CR || s.charCodeAt(i + 10) !== LF) return undefined;
+  const fields = fastFields(s, i + 11);
   if (!fields) return undefined;
-  return { method, target, version: { major: 1, minor: Number(m[3]) }, fields };
+  return { method, target, version: { major: 1, minor }, fields };
 }
 
 /**
