@@ -113,6 +113,7 @@ async function run(opts: {
   hb.addInterface({ link: impair(back, { delay: opts.delay, seed: 8 }, clock), ipv4: '198.18.0.2/24' });
   let bbr: ObservedBbr | undefined;
   const a = new Tcp(ha, {
+    isnSecret: new Uint8Array(16).fill(2),
     connection: {
       congestion: (mss) => {
         bbr = new ObservedBbr(mss);
@@ -121,7 +122,7 @@ async function run(opts: {
       minRto: 200,
     },
   });
-  const b = new Tcp(hb, { connection: { receiveBuffer: 8 << 20 } });
+  const b = new Tcp(hb, { isnSecret: new Uint8Array(16).fill(1), connection: { receiveBuffer: 8 << 20 } });
   let got = 0;
   const srv = b.createServer((sock) => {
     sock.on('data', (d: Buffer) => {

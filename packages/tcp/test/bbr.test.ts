@@ -24,8 +24,8 @@ async function transfer(congestion: 'bbr' | 'newreno', path: Impairments, size: 
   });
   const hb = new Host({ name: 'B', clock });
   hb.addInterface({ link: impair(lb, { delay: 10, seed: seed + 1 }, clock), ipv4: '198.18.0.2/24' });
-  const a = new Tcp(ha, { connection: { congestion, minRto: 200 } });
-  const b = new Tcp(hb, { connection: { receiveBuffer: 4 << 20 } });
+  const a = new Tcp(ha, { isnSecret: new Uint8Array(16).fill(1), connection: { congestion, minRto: 200 } });
+  const b = new Tcp(hb, { isnSecret: new Uint8Array(16).fill(2), connection: { receiveBuffer: 4 << 20 } });
   let got = 0;
   let doneAt = 0;
   const srv = b.createServer((sock) => {
