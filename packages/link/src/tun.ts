@@ -311,16 +311,26 @@ export class TunLink implements Link {
   }
 
   /**
-   * A batch from the reader: [buffer, length, ...], the buffers now ours (transferred, not
-   * copied). Handed to the receiver in order; then the reader may read that much more.
+   * A batch from the reader: [slab, then pairs (0, length) for the next packet in the slab
+   * or (buffer, length) for a packet in a buffer of its own]; the buffers are now ours
+   * (transferred, not copied). Handed to the receiver in order; then the reader may read
+   * that much more.
    */
-  private readonly receive = (msg: (ArrayBuffer | number)[]): void => {
+  private readonly receive = (msg: (ArrayBuffer | number | null)[]): void => {
+    const slab = msg[0];
+    let at = 0;
     let bytes = 0;
     this.counters.inc('rx.wakeups');
-    for (let i = 0; i + 1 < msg.length; i += 2) {
+    for (let i = 1; i + 1 < msg.length; i += 2) {
+      const where = msg[i];
       const len = msg[i + 1] as number;
       bytes += len;
-      if (this.fd !== undefined) this.deliver(new Uint8Array(msg[i] as ArrayBuffer, 0, len));
+      if (this.fd === undefined) continue;
+      if (where instanceof ArrayBuffer) this.deliver(new Uint8Array(where, 0, len));
+      else if (slab instanceof ArrayBuffer) {
+        this.deliver(new Uint8Array(slab, at, len));
+        at += len;
+      }
     }
     Atomics.sub(this.ctl, CTL.inflight, bytes);
     Atomics.notify(this.ctl, CTL.inflight);
