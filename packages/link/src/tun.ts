@@ -71,13 +71,13 @@ function threadExecArgv(): string[] {
  * each packet carries a virtio-net header both ways, turned into and out of PacketInfo.
  *
  * Reading happens on a worker thread of our own (see tun-reader.ts): it blocks in poll()
- * on the device and an eventfd, reads every packet that is queued, each into a buffer of
- * its own, and hands them over in batches (one postMessage, buffers transferred, not
- * copied), so the main thread wakes once per batch. No libuv threadpool thread is held. close() marks the link closed (sends are
- * dropped from then on), asks the reader to stop and wakes it through the eventfd; when the
- * thread has exited, the fds are closed (never while the thread could still read from the
- * number, which the process might by then have reused) and `closed` resolves. The open
- * reader keeps the process alive; once closed, nothing does.
+ * on the device and an eventfd, reads every packet that is queued, and hands them over in
+ * batches (one postMessage, buffers transferred, not copied), so the main thread wakes
+ * once per batch. No libuv threadpool thread is held. close() marks the link closed
+ * (sends are dropped from then on), asks the reader to stop and wakes it through the
+ * eventfd; when the thread has exited, the fds are closed (never while the thread could
+ * still read from the number, which the process might by then have reused) and `closed`
+ * resolves. The open reader keeps the process alive; once closed, nothing does.
  *
  * Writes happen on the main thread, one write() (writev() with a header) per packet: a TUN
  * write never blocks, the kernel takes the packet into its receive path or refuses it. Or,
