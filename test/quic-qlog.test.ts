@@ -53,7 +53,10 @@ function checkTrace(text: string, vantage: 'client' | 'server'): Rec[] {
       expect(PACKET_TYPES).toContain(h.packet_type);
       expect(Number.isInteger(h.packet_number)).toBe(true);
       expect(Array.isArray(data.frames)).toBe(true);
-      for (const f of data.frames as Rec[]) expect(f.frame_type as string).toMatch(/^[a-z_]+$/);
+      for (const f of data.frames as Rec[]) {
+        expect(f.frame_type as string).toMatch(/^[a-z_]+$/);
+        checkFrameFields(f);
+      }
       if (h.packet_type !== '1RTT') {
         expect(h.dcid as string).toMatch(/^[0-9a-f]*$/);
         expect(h.scid as string).toMatch(/^[0-9a-f]*$/);
@@ -69,6 +72,42 @@ function checkTrace(text: string, vantage: 'client' | 'server'): Rec[] {
 }
 
 const names = (events: Rec[]) => new Set(events.map((e) => e.name));
+/** The fields qvis draws, as draft-ietf-quic-qlog-quic-events §8.13 names them. */
+function checkFrameFields(f: Rec): void {
+  const uint = (v: unknown) => expect(Number.isSafeInteger(v) && (v as number) >= 0).toBe(true);
+  switch (f.frame_type) {
+    case 'stream':
+      for (const k of ['stream_id', 'offset', 'length']) uint(f[k]);
+      expect(typeof f.fin).toBe('boolean');
+      break;
+    case 'crypto':
+      uint(f.offset);
+      uint(f.length);
+      break;
+    case 'ack': {
+      const ranges = f.acked_ranges as number[][];
+      expect(ranges.length).toBeGreaterThan(0);
+      // Ascending, disjoint: [smallest] or [smallest, largest].
+      let prev = -2;
+      for (const r of ranges) {
+        expect(r.length === 1 || (r.length === 2 && r[0]! < r[1]!)).toBe(true);
+        expect(r[0]!).toBeGreaterThan(prev + 1);
+        prev = r[r.length - 1]!;
+      }
+      break;
+    }
+    case 'max_data':
+    case 'max_stream_data':
+    case 'max_streams':
+      uint(f.maximum);
+      break;
+    case 'new_connection_id':
+      uint(f.sequence_number);
+      expect(f.connection_id as string).toMatch(/^[0-9a-f]+$/);
+      break;
+  }
+}
+
 const frameTypes = (events: Rec[], name: string) =>
   events
     .filter((e) => e.name === name)

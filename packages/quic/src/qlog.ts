@@ -11,7 +11,8 @@
  * written as 'quic:recovery_metrics_updated' whenever they change (draft quic-events §7.2).
  * qvis reads these files.
  */
-import type { TraceEvent } from '@stepwire/wire';
+import { type TraceEvent, toHex } from '@stepwire/wire';
+import { ackFrameRanges, type Frame } from './frames/frame.ts';
 
 export const QLOG_RECORD_SEPARATOR = '\x1e';
 
@@ -41,16 +42,109 @@ const PACKET_TYPES: Record<string, string> = {
   VersionNegotiation: 'version_negotiation',
 };
 
-/** Our frame type names → qlog's frame_type (draft quic-events §8.13). */
-function qlogFrameType(type: string): { frame_type: string; error_space?: string } {
-  if (type === 'CONNECTION_CLOSE_APPLICATION')
-    return { frame_type: 'connection_close', error_space: 'application' };
-  if (type === 'CONNECTION_CLOSE') return { frame_type: 'connection_close', error_space: 'transport' };
-  if (type.startsWith('ACK')) return { frame_type: 'ack' };
-  if (type.startsWith('STREAM') && !type.startsWith('STREAMS') && type !== 'STREAM_DATA_BLOCKED')
-    return { frame_type: 'stream' };
-  if (type.startsWith('DATAGRAM')) return { frame_type: 'datagram' };
-  return { frame_type: type.toLowerCase() };
+const streamType = (bidirectional: boolean) => (bidirectional ? 'bidirectional' : 'unidirectional');
+const text = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('utf8');
+
+/**
+ * A frame as qlog's QuicFrame (draft-ietf-quic-qlog-quic-events §8.13): its type and the
+ * fields qvis draws (stream offsets and lengths, acknowledged ranges, limits, connection IDs),
+ * never the payload bytes, so a kept trace holds no packet data. ACK's ack_delay is left out:
+ * its unit depends on the sender's ack_delay_exponent, which the frame does not carry.
+ */
+export function qlogFrame(f: Frame): Record<string, unknown> {
+  switch (f.type) {
+    case 'PADDING':
+      return { frame_type: 'padding', payload_length: f.length };
+    case 'PING':
+      return { frame_type: 'ping' };
+    case 'ACK':
+      return {
+        frame_type: 'ack',
+        acked_ranges: ackFrameRanges(f)
+          .reverse()
+          .map((r) => (r.smallest === r.largest ? [r.smallest] : [r.smallest, r.largest])),
+        ...(f.ecnCounts ? { ect0: f.ecnCounts.ect0, ect1: f.ecnCounts.ect1, ce: f.ecnCounts.ecnCe } : {}),
+      };
+    case 'RESET_STREAM':
+      return {
+        frame_type: 'reset_stream',
+        stream_id: f.streamId,
+        error_code: f.applicationProtocolErrorCode,
+        final_size: f.finalSize,
+      };
+    case 'STOP_SENDING':
+      return {
+        frame_type: 'stop_sending',
+        stream_id: f.streamId,
+        error_code: f.applicationProtocolErrorCode,
+      };
+    case 'CRYPTO':
+      return { frame_type: 'crypto', offset: f.offset, length: f.data.length };
+    case 'NEW_TOKEN':
+      return { frame_type: 'new_token', token: { raw: { length: f.token.length } } };
+    case 'STREAM':
+      return {
+        frame_type: 'stream',
+        stream_id: f.streamId,
+        offset: f.offset,
+        length: f.data.length,
+        fin: f.fin,
+      };
+    case 'MAX_DATA':
+      return { frame_type: 'max_data', maximum: f.maximumData };
+    case 'MAX_STREAM_DATA':
+      return { frame_type: 'max_stream_data', stream_id: f.streamId, maximum: f.maximumStreamData };
+    case 'MAX_STREAMS':
+      return {
+        frame_type: 'max_streams',
+        stream_type: streamType(f.bidirectional),
+        maximum: f.maximumStreams,
+      };
+    case 'DATA_BLOCKED':
+      return { frame_type: 'data_blocked', limit: f.maximumData };
+    case 'STREAM_DATA_BLOCKED':
+      return { frame_type: 'stream_data_blocked', stream_id: f.streamId, limit: f.maximumStreamData };
+    case 'STREAMS_BLOCKED':
+      return {
+        frame_type: 'streams_blocked',
+        stream_type: streamType(f.bidirectional),
+        limit: f.maximumStreams,
+      };
+    case 'NEW_CONNECTION_ID':
+      return {
+        frame_type: 'new_connection_id',
+        sequence_number: f.sequenceNumber,
+        retire_prior_to: f.retirePriorTo,
+        connection_id_length: f.connectionId.length,
+        connection_id: toHex(f.connectionId),
+        stateless_reset_token: toHex(f.statelessResetToken),
+      };
+    case 'RETIRE_CONNECTION_ID':
+      return { frame_type: 'retire_connection_id', sequence_number: f.sequenceNumber };
+    case 'PATH_CHALLENGE':
+      return { frame_type: 'path_challenge', data: toHex(f.data) };
+    case 'PATH_RESPONSE':
+      return { frame_type: 'path_response', data: toHex(f.data) };
+    case 'CONNECTION_CLOSE':
+      return {
+        frame_type: 'connection_close',
+        error_space: 'transport',
+        error_code: f.errorCode,
+        reason: text(f.reasonPhrase),
+        trigger_frame_type: f.frameType,
+      };
+    case 'CONNECTION_CLOSE_APPLICATION':
+      return {
+        frame_type: 'connection_close',
+        error_space: 'application',
+        error_code: f.errorCode,
+        reason: text(f.reasonPhrase),
+      };
+    case 'HANDSHAKE_DONE':
+      return { frame_type: 'handshake_done' };
+    case 'DATAGRAM':
+      return { frame_type: 'datagram', length: f.data.length };
+  }
 }
 
 /** Header fields the connection's summary carries (`dcid=… scid=…`). */
@@ -126,8 +220,9 @@ export class QlogWriter {
       typeof f?.type === 'string' &&
       typeof f.packetNumber === 'number'
     ) {
+      // The connection traces each frame as qlogFrame made it.
       const frames = Array.isArray(f.frames)
-        ? f.frames.filter((x): x is string => typeof x === 'string')
+        ? f.frames.filter((x): x is Record<string, unknown> => typeof x === 'object' && x !== null)
         : [];
       this.emit(e.t, e.dir === 'out' ? 'quic:packet_sent' : 'quic:packet_received', {
         header: {
@@ -135,7 +230,7 @@ export class QlogWriter {
           packet_number: f.packetNumber,
           ...cidsOf(e.summary),
         },
-        frames: frames.map(qlogFrameType),
+        frames,
       });
       if (stats) this.metrics(e.t, stats());
       return;

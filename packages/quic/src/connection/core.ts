@@ -22,6 +22,7 @@ import { AEAD_TAG_LENGTH } from '../crypto/protect.ts';
 import type { Frame } from '../frames/frame.ts';
 import type { PacketType } from '../packet/header.ts';
 import { varintLength } from '../packet/varint.ts';
+import { qlogFrame } from '../qlog.ts';
 import { AckTracker, type EcnCodepoint } from '../recovery/ack-tracker.ts';
 import { EcnValidator } from '../recovery/ecn.ts';
 import { type PacketNumberSpace, Recovery } from '../recovery/loss.ts';
@@ -516,7 +517,7 @@ export class ConnectionCore {
       layer: 'quic',
       dir,
       summary: `${header} ${frames.map(frameSummary).join(', ')}`,
-      fields: { type, packetNumber: pn, frames: frames.map((f) => f.type) },
+      fields: { type, packetNumber: pn, frames: frames.map(qlogFrame) },
       ...(this.peerName ? { peer: this.peerName } : {}),
     });
   }
