@@ -150,6 +150,9 @@ for (;;) {
   if (revents & BROKEN) { fail(${READER_ERRORS.indexOf('device reported an error or hang-up')}); break; }
   if ((revents & POLLIN) && !drain()) break;
 }
+// The fd is not touched again: the main thread may close it now, before this thread's
+// teardown (which takes tens of milliseconds on a busy machine) is over.
+parentPort.postMessage('done');
 `;
 
 /** Int32 slots of the write ring's control block. */
@@ -208,4 +211,5 @@ for (;;) {
     Atomics.notify(ctl, ${TX.tail});
   }
 }
+require('node:worker_threads').parentPort.postMessage('done');
 `;

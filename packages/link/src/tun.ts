@@ -48,6 +48,16 @@ const MAX_READ = 65536 + VNET_HDR_LEN;
 const PLAIN_HDR = new Uint8Array(VNET_HDR_LEN);
 const ONE = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
 
+/** f, run at most once. */
+function once(f: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    f();
+  };
+}
+
 /**
  * The parent's Node flags minus module loaders and preloads (--import, --loader, --require):
  * the reader and writer programs are plain JavaScript, and a TypeScript loader registered
@@ -147,15 +157,21 @@ export class TunLink implements Link {
     this.worker.once('error', (e) => {
       this.stopError ??= new Error(`${this.name}: reader thread failed: ${e.message}`);
     });
-    this.worker.on('message', this.receive);
-    this.worker.once('exit', () => this.workerExited());
+    const readerDone = once(() => this.workerExited());
+    this.worker.on('message', (m: (ArrayBuffer | number | null)[] | 'done') => {
+      if (m === 'done') readerDone();
+      else this.receive(m);
+    });
+    this.worker.once('exit', readerDone);
     this.workersLeft = 1;
     if (options.writer === 'thread') {
       this.tx = new TxRing(device.fd, TX_RING, options.pollTimeoutMs ?? 100);
       this.tx.worker.once('error', (e) => {
         this.stopError ??= new Error(`${this.name}: writer thread failed: ${e.message}`);
       });
-      this.tx.worker.once('exit', () => this.workerExited());
+      const writerDone = once(() => this.workerExited());
+      this.tx.worker.on('message', writerDone);
+      this.tx.worker.once('exit', writerDone);
       this.workersLeft = 2;
     }
   }
@@ -278,7 +294,10 @@ export class TunLink implements Link {
     this.tx?.stop();
   }
 
-  /** When the reader (and the writer, if any) have ended: close the fds, resolve `closed`. */
+  /**
+   * When the reader (and the writer, if any) have left their loops ('done', or the thread's
+   * exit if it died first): close the fds, resolve `closed`.
+   */
   private workerExited(): void {
     if (--this.workersLeft > 0) {
       // One thread ended on its own (a read error): stop the other too.
@@ -316,7 +335,7 @@ export class TunLink implements Link {
    * (transferred, not copied). Handed to the receiver in order; then the reader may read
    * that much more.
    */
-  private readonly receive = (msg: (ArrayBuffer | number | null)[]): void => {
+  private receive(msg: (ArrayBuffer | number | null)[]): void {
     const slab = msg[0];
     let at = 0;
     let bytes = 0;
@@ -334,7 +353,7 @@ export class TunLink implements Link {
     }
     Atomics.sub(this.ctl, CTL.inflight, bytes);
     Atomics.notify(this.ctl, CTL.inflight);
-  };
+  }
 
   private deliver(bytes: Uint8Array): void {
     this.counters.inc('rx');
