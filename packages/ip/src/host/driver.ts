@@ -258,7 +258,9 @@ export class Host implements IpStack {
   }
 
   private giveList(out: IpAction[]): void {
-    out.length = 0;
+    // Popped rather than `length = 0`, which V8 runs as a slower builtin: a list holds a
+    // few actions and this runs for every packet.
+    while (out.length > 0) out.pop();
     this.depth--;
   }
 

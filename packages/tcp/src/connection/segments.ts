@@ -108,11 +108,12 @@ function windowField(tcb: ControlBlock): number {
   if (tcb.peerFinSeen && seqLt(right, tcb.rcv.nxt)) right = tcb.rcv.nxt;
   let wnd = seqDiff(right, tcb.rcv.nxt);
   if (wnd < 0) wnd = 0;
-  const s = tcb.rcv.shift;
-  let field = Math.floor(wnd / 2 ** s);
-  if (seqLt(seqAdd(tcb.rcv.nxt, field * 2 ** s), tcb.rcv.advRight)) field = Math.ceil(wnd / 2 ** s);
+  // RFC 7323 §2.3: the shift is at most 14, so 1 << shift is exact.
+  const unit = 1 << tcb.rcv.shift;
+  let field = Math.floor(wnd / unit);
+  if (seqLt(seqAdd(tcb.rcv.nxt, field * unit), tcb.rcv.advRight)) field = Math.ceil(wnd / unit);
   if (field > 0xffff) field = 0xffff;
-  const adv = seqAdd(tcb.rcv.nxt, field * 2 ** s);
+  const adv = seqAdd(tcb.rcv.nxt, field * unit);
   if (seqGt(adv, tcb.rcv.advRight)) tcb.rcv.advRight = adv;
   return field;
 }
