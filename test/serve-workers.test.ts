@@ -102,6 +102,35 @@ for i in range(tls):
     print('https', s, ok)
 `;
 
+/**
+ * TLS 1.3 resumption (RFC 8446 §2.2): one full handshake, then N connections each offering
+ * the newest ticket it holds; prints 'resumed' or 'full' and whether the response came.
+ */
+const RESUME = `
+import socket, ssl, sys
+n, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+def once(session):
+    raw = socket.create_connection(('198.18.0.2', 443), timeout=10)
+    s = ctx.wrap_socket(raw, server_hostname='198.18.0.2', session=session)
+    s.sendall(b'GET /bytes/10 HTTP/1.1\\r\\nHost: 198.18.0.2\\r\\nConnection: close\\r\\n\\r\\n')
+    data = b''
+    while True:
+        d = s.recv(4096)
+        if not d:
+            break
+        data += d
+    out = (s.session_reused, s.session, data.startswith(b'HTTP/1.1 200'))
+    s.close()
+    return out
+_, sess, ok = once(None)
+print('first', ok)
+for i in range(n):
+    reused, new, ok = once(sess)
+    print('resumed' if reused else 'full', ok)
+    sess = new or sess
+`;
+
 interface WorkerStats {
   worker: number;
   tcp: { listeners: { port: number; accepted: number }[] };
@@ -109,7 +138,7 @@ interface WorkerStats {
 }
 
 describe('stepwire serve --tun --workers', () => {
-  it('two stacks on two queues both serve plain and TLS connections; SIGINT ends both and removes the namespace', async () => {
+  it('two stacks on two queues both serve plain, TLS and HTTP/3 connections, tickets of one resume on the other; SIGINT ends both and removes the namespace', async () => {
     const ns = 'sw-serve-wk';
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-serve-wk-'));
     homes.push(dir);
@@ -159,12 +188,15 @@ describe('stepwire serve --tun --workers', () => {
     expect(h3.stdout.trim()).toBe(String(H3));
 
     // What each stack holds and has done, asked of both workers.
-    const statsLine = waitForLine(child, /^stats /, 10_000);
-    child.kill('SIGUSR2');
-    const stats = JSON.parse((await statsLine).slice('stats '.length)) as { workers: WorkerStats[] };
+    const askStats = async () => {
+      const statsLine = waitForLine(child, /^stats /, 10_000);
+      child.kill('SIGUSR2');
+      return JSON.parse((await statsLine).slice('stats '.length)) as { workers: WorkerStats[] };
+    };
+    const stats = await askStats();
     expect(stats.workers.map((w) => w.worker)).toEqual([0, 1]);
-    const acceptedOn = (w: WorkerStats, port: number) =>
-      w.tcp.listeners.filter((l) => l.port === port).reduce((n, l) => n + l.accepted, 0);
+    const acceptedOn = (w: WorkerStats | undefined, port: number) =>
+      (w?.tcp.listeners ?? []).filter((l) => l.port === port).reduce((n, l) => n + l.accepted, 0);
     for (const w of stats.workers) {
       // 2^-63 and 2^-23 odds that a fair hash leaves one queue without a plain or TLS flow.
       expect(acceptedOn(w, 80), `worker ${w.worker} port 80`).toBeGreaterThan(0);
@@ -175,6 +207,19 @@ describe('stepwire serve --tun --workers', () => {
       expect(w.services.h3.handshakes, `worker ${w.worker} QUIC handshakes`).toBeGreaterThan(0);
     }
     expect(stats.workers.reduce((n, w) => n + w.services.h3.handshakes, 0)).toBe(H3);
+
+    // Session tickets: every stack seals them under the same keys, so each resumption works
+    // whichever worker issued the ticket. Both workers took some of these connections, so
+    // some tickets crossed from one to the other.
+    const RESUMES = 16;
+    const res = await inNs(ns, ['/usr/bin/python3', '-c', RESUME, String(RESUMES), ca], 120_000);
+    expect(res.stderr).toBe('');
+    expect(res.stdout.trim().split('\n')).toEqual(['first True', ...Array(RESUMES).fill('resumed True')]);
+    const after = await askStats();
+    for (const i of [0, 1]) {
+      const grew = acceptedOn(after.workers[i], 443) - acceptedOn(stats.workers[i], 443);
+      expect(grew, `worker ${i} resumptions`).toBeGreaterThan(0);
+    }
     expect(stats.workers.reduce((n, w) => n + acceptedOn(w, 80), 0)).toBe(PLAIN);
     expect(stats.workers.reduce((n, w) => n + acceptedOn(w, 443), 0)).toBe(TLS);
 
@@ -198,7 +243,7 @@ describe('stepwire serve --tun --workers', () => {
       expect(w.tx).toBeGreaterThan(0);
       expect(w.accepted).toBeGreaterThan(0);
     }
-    expect(perWorker.reduce((n, w) => n + w.accepted, 0)).toBe(PLAIN + TLS);
+    expect(perWorker.reduce((n, w) => n + w.accepted, 0)).toBe(PLAIN + TLS + 1 + RESUMES);
     const rx = perWorker.reduce((n, w) => n + w.rx, 0);
     const tx = perWorker.reduce((n, w) => n + w.tx, 0);
     expect(end.stdout).toContain(`stopped: ${rx} packets in, ${tx} out, 0 dropped`);
@@ -217,7 +262,7 @@ describe('stepwire serve --tun --workers', () => {
         .filter((l) => l.startsWith('CLIENT_TRAFFIC_SECRET_0 '))
         .map((l) => l.split(' ')[1]),
     );
-    expect(randoms.size).toBe(TLS + H3);
+    expect(randoms.size).toBe(TLS + H3 + 1 + RESUMES);
   });
 
   it('--trace lines name their worker; a worker that loses its queue stops the others, the namespace is removed, exit 1', async () => {

@@ -16,7 +16,18 @@ export interface ServiceContext {
    * The certificate and key of the TLS services, and where their key log goes. Without it
    * they make a throwaway CA in memory (tests on the simulated network).
    */
-  tls?: { identity: TlsIdentity; keylog?: (line: string) => void; trace?: TraceBus; traceHost?: string };
+  tls?: {
+    identity: TlsIdentity;
+    keylog?: (line: string) => void;
+    trace?: TraceBus;
+    traceHost?: string;
+    /**
+     * The HTTPS server's session ticket keys (48 bytes, node:tls's form). `serve --workers`
+     * gives every stack the same, so a ticket issued by one resumes on another (a client's
+     * next connection has a new source port, so maybe another queue); random otherwise.
+     */
+    ticketKeys?: Uint8Array;
+  };
   /** Where the HTTP/3 service writes a qlog per QUIC connection (serve --qlog DIR). */
   qlogDir?: string;
 }
@@ -102,6 +113,7 @@ export const SERVICES: readonly ServiceSpec[] = [
         ...(tls?.trace ? { trace: tls.trace, traceHost: tls.traceHost ?? 'https' } : {}),
         app: createHttpApp({}, withAltSvc(serveAltSvc(443))),
       });
+      if (tls?.ticketKeys) svc.tls.setTicketKeys(tls.ticketKeys);
       return { close: () => svc.close(), stats: () => ({ tls: svc.tls.stats(), http: svc.app.stats() }) };
     },
   },

@@ -61,6 +61,7 @@ const started = startServices(
     tcp: session.tcp,
     tls: {
       identity: init.identity,
+      ticketKeys: init.secrets.ticketKeys,
       ...(init.keylog ? { keylog: (line: string) => post({ type: 'keylog', line }) } : {}),
       ...(tlsTrace ? { trace: tlsTrace, traceHost: US } : {}),
     },

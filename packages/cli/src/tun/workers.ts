@@ -9,8 +9,12 @@
  * What is shared and what is partitioned:
  * - The address and every service: each worker runs the same set with the same TLS
  *   credentials (PEM text crosses to the threads; key objects are made there).
- * - TCP secrets (RFC 6528 ISN, RFC 4987 SYN cookies, RFC 7413 Fast Open): the same in every
- *   worker, and one clock origin, so a cookie minted by one stack is good in any other.
+ * - TCP secrets (RFC 6528 ISN, RFC 4987 SYN cookies, RFC 7413 Fast Open) and the HTTPS
+ *   session ticket keys (RFC 8446 §4.6.1): the same in every worker, and one clock origin,
+ *   so a cookie or ticket minted by one stack is good in any other — a client's next
+ *   connection has a new source port and so, likely, another queue. (The HTTP/3 service
+ *   makes a TLS server per QUIC connection with its own ticket key, so its tickets do not
+ *   resume anywhere yet, with or without workers.)
  * - ICMP echo is stateless: whichever worker a ping reaches answers it.
  * - Connection state is partitioned and cannot follow a flow to another queue: an ICMP
  *   error about a TCP flow (PMTU) may hash to another worker, which drops it as unknown
@@ -40,7 +44,13 @@ export interface WorkerInit {
   mtu: number;
   /** Epoch ms every worker's clock counts from (SYN cookie periods, merged trace times). */
   clockOrigin: number;
-  secrets: { isnSecret: Uint8Array; synCookieSecret: Uint8Array; fastOpenKey: Uint8Array };
+  secrets: {
+    isnSecret: Uint8Array;
+    synCookieSecret: Uint8Array;
+    fastOpenKey: Uint8Array;
+    /** HTTPS session ticket keys (RFC 8446 §4.6.1 tickets sealed under them). */
+    ticketKeys: Uint8Array;
+  };
   identity: TlsIdentity;
   trace: boolean;
   keylog: boolean;
@@ -214,6 +224,7 @@ export class TunWorkers {
       isnSecret: new Uint8Array(randomBytes(16)),
       synCookieSecret: new Uint8Array(randomBytes(32)),
       fastOpenKey: new Uint8Array(randomBytes(16)),
+      ticketKeys: new Uint8Array(randomBytes(48)),
     };
     const initFor = (index: number): WorkerInit => ({
       index,
