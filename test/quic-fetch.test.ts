@@ -168,6 +168,30 @@ describe('fetch --http3 against our serve --loopback', () => {
     expect(stats.handshakes).toBe(3);
   });
 
+  it('-L follows /redirect/3 over one connection; without -L the 302 is the answer; too many hops is 47', async () => {
+    const { ca, port, h3 } = await ours();
+    const common = { cacert: ca, resolve: [`stepwire.test:${port}:127.0.0.1`] };
+    const followed = await fetch(`https://stepwire.test:${port}/redirect/3`, {
+      ...common,
+      location: true,
+      include: true,
+    });
+    expect(followed.code, followed.err).toBe(EXIT.ok);
+    // Each hop's head, then the final page (curl -iL prints every response head).
+    const heads = followed.out.toString().match(/^HTTP\/3 \d+/gm);
+    expect(heads).toEqual(['HTTP/3 302', 'HTTP/3 302', 'HTTP/3 302', 'HTTP/3 200']);
+    expect(followed.out.toString()).toMatch(/\r\n\r\nHello from stepwire/);
+    // The three hops and the page went over the one connection.
+    expect((h3?.stats() as { accepted: number }).accepted).toBe(1);
+
+    const not = await fetch(`https://stepwire.test:${port}/redirect/1`, { ...common, include: true });
+    expect(not.code, not.err).toBe(EXIT.ok);
+    expect(not.out.toString()).toMatch(/^HTTP\/3 302\r\n(.*\r\n)*location: \/\r\n/);
+
+    const tooMany = await fetch(`https://stepwire.test:${port}/redirect/25`, { ...common, location: true });
+    expect(tooMany.code).toBe(EXIT.tooManyRedirects);
+  });
+
   it('usage errors: http:// with --http3 exits 2; no server on the port: a timeout (28) within -m', async () => {
     await expect(fetch('http://127.0.0.1:1/', {})).rejects.toThrow(/--http3 needs an https:\/\/ URL/);
     const port = await freeUdpPort();

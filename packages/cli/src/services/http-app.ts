@@ -81,6 +81,7 @@ function text(res: AppResponse, status: number, body: string): void {
 export function handleRequest(req: AppRequest, res: AppResponse): void {
   const url = new URL(req.url ?? '/', 'http://stepwire.test');
   const bytes = /^\/bytes\/(\d{1,10})$/.exec(url.pathname);
+  const redirect = /^\/redirect\/(\d{1,2})$/.exec(url.pathname);
   // RFC 9110 §9.3.2: HEAD is GET without the content (the server drops the body).
   const get = req.method === 'GET' || req.method === 'HEAD';
   if (get && url.pathname === '/') {
@@ -94,6 +95,11 @@ export function handleRequest(req: AppRequest, res: AppResponse): void {
       if (req.method === 'HEAD') res.end();
       else streamPattern(res, n);
     }
+  } else if (get && redirect) {
+    // httpbin's /redirect/N: N hops of 302 (RFC 9110 §15.4.3), a relative Location each, then '/'.
+    const n = Number(redirect[1]);
+    res.writeHead(302, { location: n > 1 ? `/redirect/${n - 1}` : '/', 'content-length': 0 });
+    res.end();
   } else if (req.method === 'GET' && url.pathname === '/sse') {
     serveTicks(req, res, url);
   } else if (req.method === 'POST' && url.pathname === '/echo') {

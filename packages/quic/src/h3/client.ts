@@ -49,10 +49,22 @@ export class H3RequestError extends Error {
 
 export type H3RequestHeaders = readonly Field[] | Readonly<Record<string, string | readonly string[]>>;
 
+/**
+ * Streaming a response instead of collecting it: `onResponse` gets the final response head
+ * as soon as it arrives (body still empty), `onData` each chunk of the body as it arrives.
+ * With `onData` the body is not kept (the resolved response's body is empty) and
+ * maxResponseBody does not apply: memory stays bounded by what the caller does with a chunk.
+ */
+export interface H3StreamHandlers {
+  onResponse?: (response: H3Response) => void;
+  onData?: (chunk: Uint8Array) => void;
+}
+
 interface Waiting {
   fields: Field[];
   body: Uint8Array | undefined;
   trailers: readonly Field[];
+  handlers: H3StreamHandlers;
   resolve: (r: H3Response) => void;
   reject: (e: Error) => void;
 }
@@ -60,6 +72,7 @@ interface Waiting {
 interface Pending {
   resolve: (r: H3Response) => void;
   reject: (e: Error) => void;
+  handlers: H3StreamHandlers;
   response: H3Response;
   chunks: Uint8Array[];
   size: number;
@@ -91,18 +104,20 @@ export class Http3Client {
   }
 
   /**
-   * Sends a request and resolves with the response. Pseudo-header fields default to
-   * GET, the client's scheme and authority, and '/'.
+   * Sends a request and resolves with the response once it has ended. Pseudo-header fields
+   * default to GET, the client's scheme and authority, and '/'. `handlers` stream the
+   * response instead of collecting its body.
    */
   request(
     headers: H3RequestHeaders,
     body?: Uint8Array | string,
     trailers: readonly Field[] = [],
+    handlers: H3StreamHandlers = {},
   ): Promise<H3Response> {
     const fields = this.requestFields(headers);
     const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body;
     return new Promise<H3Response>((resolve, reject) => {
-      const job: Waiting = { fields, body: bytes, trailers, resolve, reject };
+      const job: Waiting = { fields, body: bytes, trailers, handlers, resolve, reject };
       // RFC 9000 §4.6: with the peer's stream limit used up, requests wait for MAX_STREAMS.
       if (this.waiting.length > 0 || !this.h3.canOpenRequest()) {
         this.waiting.push(job);
@@ -118,13 +133,14 @@ export class Http3Client {
   }
 
   private start(job: Waiting): void {
-    const { fields, body, trailers, resolve, reject } = job;
+    const { fields, body, trailers, handlers, resolve, reject } = job;
     try {
       const hasBody = body !== undefined && body.length > 0;
       const id = this.h3.sendRequest(fields, !hasBody && trailers.length === 0);
       this.pending.set(id, {
         resolve,
         reject,
+        handlers,
         response: {
           status: 0,
           headers: [],
@@ -205,12 +221,17 @@ export class Http3Client {
         else {
           p.response.headers = e.fields;
           p.response.status = Number(e.fields.find(([n]) => n === ':status')?.[1] ?? 0);
+          p.handlers.onResponse?.(p.response);
         }
         return;
       }
       case 'data': {
         const p = this.pending.get(e.streamId);
         if (!p) return;
+        if (p.handlers.onData) {
+          p.handlers.onData(e.data);
+          return;
+        }
         p.size += e.data.length;
         const max = this.opts.maxResponseBody ?? 64 * 1024 * 1024;
         if (p.size > max) {

@@ -7,6 +7,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import type { IncomingMessage, ServerResponse } from '@stepwire/http';
 import { certificateSigner, certificateVerifier, type pki } from '@stepwire/tls';
 import type { QuicDriver } from '../../src/endpoint/driver.ts';
+import type { Http3ClientOptions } from '../../src/h3/client.ts';
 import { connectHttp3, type Http3ServerConnection, serveHttp3 } from '../../src/h3/index.ts';
 
 const sockets: Socket[] = [];
@@ -28,6 +29,7 @@ export async function loopbackSocket(): Promise<Socket> {
 export async function h3Pair(
   creds: ReturnType<typeof pki.createStepwireCredentials>,
   handler: (req: IncomingMessage, res: ServerResponse) => void,
+  client: Http3ClientOptions = {},
 ) {
   const serverSocket = await loopbackSocket();
   const port = (serverSocket.address() as { port: number }).port;
@@ -39,6 +41,7 @@ export async function h3Pair(
   });
   drivers.push(service.driver);
   const session = connectHttp3({
+    ...client,
     socket: await loopbackSocket(),
     remote: { address: '127.0.0.1', port },
     tls: { serverName: 'stepwire.test', verifier: certificateVerifier({ ca: creds.ca.certificatePem }) },
