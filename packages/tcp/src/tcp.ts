@@ -227,8 +227,9 @@ export class Tcp implements IpProtocolHandler, TcpServerHost, EndpointSink {
       dontFragment: true,
       ecn,
       headroom: room,
-      ...(partial ? { csumOffset: TCP.checksum } : {}),
-      ...(gso ? { gso } : {}),
+      // One object of one shape per segment (absent offloads are undefined, not spread in).
+      csumOffset: partial ? TCP.checksum : undefined,
+      gso,
     });
     stack.counters.inc('tcp.tx');
     if (seg.flags & RST) stack.counters.inc('tcp.rst.sent');
@@ -244,7 +245,7 @@ export class Tcp implements IpProtocolHandler, TcpServerHost, EndpointSink {
         payload: bytes,
         dontFragment: false,
         ecn,
-        ...(partial ? { csumOffset: TCP.checksum } : {}),
+        csumOffset: partial ? TCP.checksum : undefined,
       });
     }
     if (!r.ok) stack.counters.inc('tcp.tx.error');
