@@ -7,7 +7,7 @@
  * client certificates on request (also after the handshake, RFC 8446 §4.6.2), ALPN, SNI, record_size_limit, KeyUpdate, session tickets,
  * middlebox compatibility mode.
  */
-import { bytesEqual } from '@stepwire/wire';
+import { bytesEqual, concatBytes } from '@stepwire/wire';
 import {
   alert,
   type CertificateSigner,
@@ -358,7 +358,7 @@ export class TlsClient extends TlsConnection {
       ks.deriveEarlySecret(key);
       const prefix = truncatedClientHello(encodeHandshake(ch), ch);
       // After a HelloRetryRequest the binder covers the transcript so far plus the new truncated hello.
-      const th = this.crypto.hash(hash, concat2(this.transcript.bytes, prefix));
+      const th = this.crypto.hash(hash, concatBytes(this.transcript.bytes, prefix));
       psk.binders = [finishedVerifyData(this.crypto, hash, ks.binderKey(kind), th)];
     }
     this.lastOffer = offer;
@@ -870,11 +870,4 @@ function groupName(code: number): KexGroupName {
   const name = GROUP_NAMES[code];
   if (!name) throw new Error(`group ${code} is not implemented`);
   return name;
-}
-
-function concat2(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }
