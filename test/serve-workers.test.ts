@@ -8,7 +8,7 @@
  * Root only; fails (never skips) without it. Namespaces 'sw-serve-wk*' are made by the
  * command and checked gone; afterAll kills any child by PID and removes them, also on failure.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -21,7 +21,7 @@ import { tsharkFields } from './support/tshark.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(root, 'packages/cli/bin/stepwire.js');
-const NAMES = ['sw-serve-wk', 'sw-serve-wk-die'];
+const NAMES = ['sw-serve-wk', 'sw-serve-wk-die', 'sw-serve-wk-taken'];
 const children = new Set<ChildProcess>();
 const homes: string[] = [];
 
@@ -303,5 +303,19 @@ describe('stepwire serve --tun --workers', () => {
       expect(code, args.join(' ')).toBe(2);
       expect(err).toMatch(/^stepwire: --workers/);
     }
+  });
+
+  it('refuses a namespace that exists (its device would have one queue) and leaves it in place', async () => {
+    const ns = 'sw-serve-wk-taken';
+    execFileSync('ip', ['netns', 'add', ns], { timeout: 10_000 });
+    let err = '';
+    const code = await runCli(['serve', '--tun', '--workers', '2', '--netns', ns], {
+      out: () => {},
+      err: (t) => (err += t),
+    });
+    expect(code).toBe(2);
+    expect(err).toMatch(/^stepwire: namespace 'sw-serve-wk-taken' exists: --workers makes its own/);
+    expect(netnsExists(ns)).toBe(true);
+    netnsDown(ns);
   });
 });

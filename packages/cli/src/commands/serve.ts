@@ -13,7 +13,7 @@ import { type LoopbackService, serveLoopback } from '../services/loopback.ts';
 import { describeService, SERVICES, startServices } from '../tun/services.ts';
 import { dropCount, TunSession } from '../tun/session.ts';
 import { ladderNotes, ladderTap, US } from '../tun/trace.ts';
-import { MAX_WORKERS, TunWorkers, workerPcapPath } from '../tun/workers.ts';
+import { checkNamespaceFree, MAX_WORKERS, TunWorkers, workerPcapPath } from '../tun/workers.ts';
 
 export interface ServeOptions {
   tun?: boolean;
@@ -245,13 +245,14 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
   }
 }
 
-/** --workers as a number: 1 to MAX_WORKERS, and more than 1 only with --tun. */
+/** --workers as a number: 1 to MAX_WORKERS, and more than 1 only with --tun and a namespace of its own. */
 function workersOption(o: ServeOptions): number {
   if (o.workers === undefined) return 1;
   const n = Number(o.workers);
   if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS)
     throw new UsageError(`--workers: expected 1 to ${MAX_WORKERS}, got '${o.workers}'`);
   if (n > 1 && !o.tun) throw new UsageError('--workers goes with --tun');
+  if (n > 1) checkNamespaceFree(o.netns);
   return n;
 }
 

@@ -102,6 +102,18 @@ const MTU = 1500;
 const START_TIMEOUT_MS = 20_000;
 const CLOSE_TIMEOUT_MS = 5_000;
 
+/**
+ * Workers make their namespace themselves: `stepwire netns up` makes a single-queue device,
+ * and the kernel refuses to mix queue flags on one device (EINVAL).
+ */
+export function checkNamespaceFree(netns: string): void {
+  if (netnsExists(netns)) {
+    throw new UsageError(
+      `namespace '${netns}' exists: --workers makes its own (a multi-queue device); remove it with 'stepwire netns down --netns ${netns}' or choose another --netns`,
+    );
+  }
+}
+
 /** `serve.pcap` → `serve.w1.pcap`: one file per queue (a pcap writer is one thread's). */
 export function workerPcapPath(pcap: string, index: number): string {
   const m = /^(.*?)(\.pcap)?$/.exec(pcap);
@@ -192,13 +204,7 @@ export class TunWorkers {
   static async start(opts: TunWorkersOptions): Promise<TunWorkers> {
     if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > MAX_WORKERS)
       throw new UsageError(`--workers: expected 1 to ${MAX_WORKERS}, got '${opts.workers}'`);
-    if (netnsExists(opts.netns)) {
-      // `stepwire netns up` makes a single-queue device, and the kernel refuses to mix queue
-      // flags on one device; workers need a namespace they make themselves.
-      throw new UsageError(
-        `namespace '${opts.netns}' exists: --workers makes its own (a multi-queue device); remove it with 'stepwire netns down --netns ${opts.netns}' or choose another --netns`,
-      );
-    }
+    checkNamespaceFree(opts.netns);
     const w = new TunWorkers(opts.netns, opts);
     process.on('exit', w.removeNs);
     try {
