@@ -2,7 +2,7 @@
  * qlogFrame: every frame of RFC 9000 and RFC 9221 becomes qlog's QuicFrame
  * (draft-ietf-quic-qlog-quic-events §8.13) — plain JSON, the fields qvis draws, no payload.
  */
-import { fc, test } from '@fast-check/vitest';
+import { test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { ackFrameRanges } from '../src/frames/frame.ts';
 import { qlogFrame } from '../src/qlog.ts';
