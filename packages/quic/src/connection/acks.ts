@@ -36,6 +36,7 @@ export function onAck(
     throw transportError('PROTOCOL_VIOLATION', 'ACK of a packet never sent (RFC 9000 §13.1)', FrameType.ACK);
   for (const p of outcome.newlyAcked) {
     if (space.name === 'ApplicationData') c.keys.oneRtt?.onPacketAcked(p.packetNumber);
+    if (!p.pmtuProbe) c.pmtu.onAcked(p.sentBytes);
     onAcked(c, p.frames, space);
   }
   // RFC 9001 §4.1.2: a client "MAY consider the handshake to be confirmed when it receives an
@@ -60,6 +61,17 @@ export function onPacketsLost(c: ConnectionCore, lost: readonly SentPacket<SentI
     if (p.ecnMarked) marked++;
   }
   c.ecn.onMarkedLost(marked);
+  onPmtuLosses(c, lost, c.now);
+}
+
+/** RFC 8899 §4.3: full-size packets lost in a row may mean the path no longer carries them. */
+function onPmtuLosses(c: ConnectionCore, lost: readonly SentPacket<SentItem[]>[], now: number): void {
+  if (c.pmtu.state === 'disabled') return;
+  for (const p of lost)
+    if (!p.pmtuProbe && c.pmtu.onLost(p.sentBytes, now)) {
+      c.counters.inc('quic.pmtu.black-hole');
+      break;
+    }
 }
 
 export function onAcked(c: ConnectionCore, items: SentItem[], space: Space): void {
@@ -67,6 +79,7 @@ export function onAcked(c: ConnectionCore, items: SentItem[], space: Space): voi
     if (it.k === 'crypto') c.spaces[it.space].cryptoSend.onAcked(it.offset, it.length, false);
     // RFC 9000 §13.2.4: our ACK was received; older packets need not be acknowledged again.
     else if (it.k === 'ack') space.ack.onAckOfAck(it.largest);
+    else if (it.k === 'pmtu-probe') onProbeAcked(c, it.id, it.size);
     else c.streamSet.onAcked(it);
   }
 }
@@ -89,6 +102,10 @@ export function onLost(c: ConnectionCore, items: SentItem[]): void {
       case 'new-token':
         c.tokens.pending = it.token;
         break;
+      case 'pmtu-probe':
+        // RFC 9000 §14.4: a lost probe is not sent again; the search goes on (pmtu.ts).
+        c.pmtu.onProbeLost(it.id);
+        break;
       case 'new-cid':
       case 'retire-cid':
         c.cids.onLost(it);
@@ -105,6 +122,7 @@ export function onLossTimeout(c: ConnectionCore, action: TimeoutAction<SentItem[
       c.counters.inc('quic.lost', action.lost.length);
       for (const p of action.lost) onLost(c, p.frames);
       c.ecn.onMarkedLost(action.lost.reduce((n, p) => n + (p.ecnMarked ? 1 : 0), 0));
+      onPmtuLosses(c, action.lost, c.now);
       return;
     case 'anti-deadlock':
       c.spaces[action.space].probes = 1;
@@ -122,4 +140,12 @@ export function onLossTimeout(c: ConnectionCore, action: TimeoutAction<SentItem[
     case 'none':
       return;
   }
+}
+
+/** An acknowledged path MTU probe: the path carries `size` bytes (RFC 8899 §5.2). */
+function onProbeAcked(c: ConnectionCore, id: number, size: number): void {
+  const before = c.pmtu.current;
+  c.pmtu.onProbeAcked(id);
+  if (c.pmtu.current !== before)
+    c.trace1(c.now, 'local', `PMTU raised to ${size} bytes`, 'RFC 9000 §14.3, RFC 8899 §5.2');
 }

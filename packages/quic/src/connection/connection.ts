@@ -7,6 +7,7 @@ import { ConnectionCore } from './core.ts';
 import { startHandshake } from './handshake.ts';
 import { initiateKeyUpdate } from './keys.ts';
 import { migrate } from './path.ts';
+import type { PmtuState } from './pmtu.ts';
 import { handle } from './receive.ts';
 import { pollTransmit } from './send.ts';
 import type { ConnectionState } from './state.ts';
@@ -67,6 +68,14 @@ export class QuicConnection {
   /** The IP ECN codepoint for the datagram pollTransmit last returned (2 = ECT(0), RFC 9000 §13.4). */
   get transmitEcn(): number {
     return this.c.transmitEcn;
+  }
+  /** The UDP payload size we send now: 1200 (or maxDatagramSize) raised by path MTU discovery (RFC 9000 §14.3). */
+  get maxDatagramSize(): number {
+    return this.c.pmtu.current;
+  }
+  /** Path MTU discovery's state (RFC 8899 §5.2). */
+  get pmtuState(): PmtuState {
+    return this.c.pmtu.state;
   }
   /** ECN validation on the current path (RFC 9000 §13.4.2). */
   get ecnState(): EcnState {

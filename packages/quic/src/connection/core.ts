@@ -38,6 +38,7 @@ import {
 import { ConnectionIds } from './cids.ts';
 import type { SentItem } from './frames.ts';
 import { localTransportParameters } from './handshake.ts';
+import { PathMtu } from './pmtu.ts';
 import { type ConnectionInput, type ConnectionState, connectionTransition } from './state.ts';
 import { StreamSet } from './stream-set.ts';
 import { SendStream } from './streams.ts';
@@ -258,6 +259,10 @@ export class ConnectionCore {
   rxEcn: EcnCodepoint = 'not-ect';
   /** ECN validation of our marks (RFC 9000 §13.4.2). */
   readonly ecn: EcnValidator;
+  /** Path MTU discovery (RFC 9000 §14.3): `pmtu.current` is the UDP payload size we send. */
+  readonly pmtu: PathMtu;
+  /** Set by pollTransmit while a due path MTU probe waits for room in the window: new data waits too. */
+  holdForProbe = false;
   /** Set by pollTransmit while it seals the packets of a datagram sent ECT(0). */
   markingEcn = false;
   /** The IP ECN codepoint of the datagram pollTransmit last returned (RFC 3168 §5: 2 is ECT(0)). */
@@ -383,6 +388,15 @@ export class ConnectionCore {
       if (to === 'failed') this.counters.inc('quic.ecn.failed');
       this.trace1(this.now, 'local', `ECN ${from} → ${to}`, rfc);
     };
+    this.pmtu = new PathMtu(
+      this.config.maxDatagramSize,
+      this.config.maxUdpPayloadSize ?? this.config.maxDatagramSize,
+      this.config.pmtuRaiseInterval,
+    );
+    this.pmtu.onTransition = (from, to, rfc) => {
+      this.counters.inc(`quic.pmtu.${to}`);
+      this.trace1(this.now, 'local', `PMTU ${from} → ${to} (${this.pmtu.current} bytes)`, rfc);
+    };
     this.tls = opts.tls(encodeTransportParameters(localTransportParameters(this)));
   }
 
@@ -451,7 +465,7 @@ export class ConnectionCore {
     const peerMax = params?.max_datagram_frame_size ?? 0;
     if (peerMax === 0) return 0;
     // A 1-RTT packet: flags, DCID, a packet number of up to 4 bytes, the AEAD tag.
-    const packetRoom = this.config.maxDatagramSize - (1 + this.cids.remote.length + 4 + AEAD_TAG_LENGTH);
+    const packetRoom = this.pmtu.current - (1 + this.cids.remote.length + 4 + AEAD_TAG_LENGTH);
     const room = Math.min(peerMax, packetRoom);
     // The frame: type, Length (a varint), payload (RFC 9221 §4).
     let n = room - 1 - varintLength(room);

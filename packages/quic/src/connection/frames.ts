@@ -26,7 +26,9 @@ export type SentItem =
   | { k: 'ack'; largest: number }
   | { k: 'path-challenge' }
   | { k: 'new-token'; token: Uint8Array }
-  | { k: 'ping' };
+  | { k: 'ping' }
+  /** A path MTU probe (RFC 9000 §14.4): acknowledged, it raises the datagram size; lost, it is not sent again. */
+  | { k: 'pmtu-probe'; id: number; size: number };
 
 /** Adds a frame to the packet being built if it fits; returns whether it did. */
 export type AddFrame = (frame: Frame, item: SentItem | undefined) => boolean;

@@ -160,6 +160,8 @@ export function localTransportParameters(c: ConnectionCore): TransportParameters
   if (c.config.ackDelayExponent !== 3) ours.ack_delay_exponent = c.config.ackDelayExponent;
   // RFC 9221 §3: advertising a non-zero max_datagram_frame_size says we accept DATAGRAM frames.
   if ((c.config.maxDatagramFrameSize ?? 0) > 0) ours.max_datagram_frame_size = c.config.maxDatagramFrameSize;
+  // RFC 9000 §18.2: the largest UDP payload we are willing to receive.
+  if (c.config.maxUdpPayloadSize !== undefined) ours.max_udp_payload_size = c.config.maxUdpPayloadSize;
   if (c.role === 'server') {
     // RFC 9000 §18.2: server-only parameters; the reset token of our first CID (§10.3).
     ours.original_destination_connection_id = c.originalDcid;

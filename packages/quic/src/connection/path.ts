@@ -25,8 +25,9 @@ export function onPeerMoved(
   c.path.bytesReceived = firstDatagram;
   c.path.bytesSent = 0;
   c.path.challenge = { data: c.random(8), sent: false, deadline: now + 3 * c.ptoDuration() };
-  // RFC 9000 §13.4.2: ECN is validated on each new path.
+  // RFC 9000 §13.4.2, §14.3: ECN and the path MTU are found again on each new path.
   c.ecn.onNewPath();
+  c.pmtu.onNewPath();
   c.counters.inc('quic.path.migrated');
   c.trace1(now, 'local', `peer moved to ${remote.address}:${remote.port}: validating`, 'RFC 9000 §9.3');
 }
@@ -63,7 +64,10 @@ export function migrate(c: ConnectionCore, now: number, opts: { portOnly?: boole
     Object.assign(c.recovery.rtt, new RttEstimator());
     c.recovery.setLossDetectionTimer(now);
   }
-  if (!opts.portOnly) c.ecn.onNewPath();
+  if (!opts.portOnly) {
+    c.ecn.onNewPath();
+    c.pmtu.onNewPath();
+  }
   c.counters.inc('quic.path.client-migrated');
   c.trace1(
     now,

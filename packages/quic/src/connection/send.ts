@@ -14,6 +14,7 @@ import { closeDatagram } from './close.ts';
 import { AMPLIFICATION_FACTOR, type ConnectionCore, MIN_INITIAL_DATAGRAM, type Space } from './core.ts';
 import { addPadding, frameLength, type SentItem } from './frames.ts';
 import { discardSpace, onOneRttAckSent, onOneRttPacketSent } from './keys.ts';
+import { pmtuProbeDatagram, pmtuReady } from './pmtu.ts';
 import { sendsZeroRtt } from './zero-rtt.ts';
 
 /** RFC 3168 §5: the ECT(0) codepoint. */
@@ -31,7 +32,9 @@ export function pollTransmit(c: ConnectionCore, now: number): Uint8Array | undef
   // RFC 9002 §7.8: the window grows only while the sender uses it; with no stream data
   // waiting, acknowledgements of what little is in flight say nothing about capacity.
   c.recovery.cc.appOrFlowControlLimited = !c.streamSet.hasSendable && c.dgram.out.length === 0;
-  let budget = c.config.maxDatagramSize;
+  const mtuProbe = pmtuProbe(c, now);
+  if (mtuProbe) return mtuProbe;
+  let budget = c.pmtu.current;
   const left = amplificationLeft(c, now);
   budget = Math.min(budget, left);
   if (budget < 64) return undefined;
@@ -39,7 +42,7 @@ export function pollTransmit(c: ConnectionCore, now: number): Uint8Array | undef
   // probes and handshake packets still go); pollTimeout wakes us when it may leave.
   const cc = c.recovery.cc;
   const srtt = c.recovery.rtt.smoothedRtt;
-  const paceAt = c.pacing.pacer?.nextSendTime(now, c.config.maxDatagramSize, cc.congestionWindow, srtt);
+  const paceAt = c.pacing.pacer?.nextSendTime(now, c.pmtu.current, cc.congestionWindow, srtt);
   c.pacing.paced = paceAt !== undefined && paceAt > now;
   c.pacing.deadline = c.pacing.paced && cc.sendAllowance > 0 ? paceAt : undefined;
 
@@ -176,7 +179,7 @@ export function buildPacket(
   const cwndLeft =
     probing || challenging || !windowed
       ? left
-      : c.pacing.paced
+      : c.pacing.paced || c.holdForProbe
         ? 0
         : Math.min(left, Math.floor(c.recovery.cc.sendAllowance));
   let eliciting = cwndLeft > 0 ? collectFrames(c, space, cwndLeft, frames, items, zeroRtt) : 0;
@@ -347,6 +350,7 @@ export function seal(c: ConnectionCore, p: BuiltPacket, now: number): Uint8Array
     sent.ecnMarked = true;
     c.ecn.onPacketMarked(p.space.name);
   }
+  if (p.pmtuProbe) sent.pmtuProbe = true;
   c.recovery.onPacketSent(p.space.name, sent, now);
   c.counters.inc('quic.tx.packets');
   if (p.ackEliciting) {
@@ -381,4 +385,30 @@ export interface BuiltPacket {
   padded: boolean;
   /** Carried in a 0-RTT packet (the client's early data). */
   zeroRtt?: boolean;
+  /** A path MTU probe (RFC 9000 §14.4): its loss is no congestion signal. */
+  pmtuProbe?: boolean;
+}
+
+/**
+ * A path MTU probe when one is due (pmtu.ts), within the congestion window and the pacer,
+ * in a datagram of its own; counted like any other datagram sent.
+ */
+function pmtuProbe(c: ConnectionCore, now: number): Uint8Array | undefined {
+  c.holdForProbe = false;
+  if (c.pmtu.state === 'disabled' || c.pacing.deadline !== undefined || !pmtuReady(c)) return undefined;
+  const cc = c.recovery.cc;
+  const size = c.pmtu.probeSize();
+  if (size === undefined) return undefined;
+  if (cc.sendAllowance < size) {
+    // Due, but the window has no room for it yet: new data waits so the window frees enough,
+    // or data would always take the room first.
+    c.holdForProbe = true;
+    return undefined;
+  }
+  const d = pmtuProbeDatagram(c, size, now);
+  if (!d) return undefined;
+  c.pacing.pacer?.onPacketSent(now, d.length, cc.congestionWindow, c.recovery.rtt.smoothedRtt);
+  c.bytesSent += d.length;
+  c.path.bytesSent += d.length;
+  return d;
 }

@@ -2,11 +2,13 @@
  * Timers: the one deadline the driver sees (idle, loss detection, ACK delay, key discard,
  * path validation, pacing) and what each does when it passes.
  */
+
 import { onLossTimeout } from './acks.ts';
 import { onClosingTimeout, onIdleTimeout } from './close.ts';
 import type { ConnectionCore } from './core.ts';
 import { discardPreviousKeys } from './keys.ts';
 import { onPathValidationTimeout } from './path.ts';
+import { onPmtuTimeout } from './pmtu.ts';
 
 export function pollTimeout(c: ConnectionCore): number | undefined {
   if (c.state === 'closed') return undefined;
@@ -20,6 +22,7 @@ export function pollTimeout(c: ConnectionCore): number | undefined {
   consider(c.keys.discardDeadline);
   consider(c.path.challenge?.deadline);
   consider(c.pacing.deadline);
+  consider(c.pmtu.raiseAt);
   return t;
 }
 
@@ -38,6 +41,7 @@ export function handleTimeout(c: ConnectionCore, now: number): void {
   }
   if (c.keys.discardDeadline !== undefined && now >= c.keys.discardDeadline) discardPreviousKeys(c);
   if (c.path.challenge && now >= c.path.challenge.deadline) onPathValidationTimeout(c, now);
+  onPmtuTimeout(c, now);
   const timer = c.recovery.lossDetectionTimer;
   if (timer !== undefined && now >= timer) onLossTimeout(c, c.recovery.onLossDetectionTimeout(now));
 }

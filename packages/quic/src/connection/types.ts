@@ -86,6 +86,15 @@ export interface TransportConfig {
    * reports them, whatever this says (§13.4.1).
    */
   ecn?: boolean;
+  /**
+   * The largest UDP payload our side of the path allows (the first hop's MTU less the IP and
+   * UDP headers), advertised as max_udp_payload_size (RFC 9000 §18.2). Above maxDatagramSize
+   * it turns on path MTU discovery (RFC 9000 §14.3, RFC 8899) up to the smaller of it and
+   * the peer's max_udp_payload_size. The driver must send with DF (our UDP's setDontFragment).
+   */
+  maxUdpPayloadSize?: number;
+  /** ms before a finished or failed path MTU search starts again (RFC 8899 PMTU_RAISE_TIMER, default 600 s). */
+  pmtuRaiseInterval?: number;
 }
 
 export const DEFAULT_TRANSPORT: TransportConfig = {

@@ -31,6 +31,8 @@ export interface SentPacket<T = unknown> {
   frames: T;
   /** Sent with ECT(0) in the IP header (RFC 9000 §13.4.2), for ECN validation. */
   ecnMarked?: boolean;
+  /** A path MTU probe: its loss is no congestion signal (RFC 9000 §14.4). */
+  pmtuProbe?: boolean;
 }
 
 /** A.3's per-space variables. */
@@ -216,13 +218,30 @@ export class Recovery<T = unknown> {
     const { lost, persistentCongestion } = this.detectAndRemoveLostPackets(space, now);
     outcome.lost = lost;
     outcome.persistentCongestion = persistentCongestion;
-    if (lost.length > 0) this.cc.onPacketsLost(lost, persistentCongestion, now);
+    this.congestionOnLoss(lost, persistentCongestion, now);
     // CUBIC's growth is a function of time and RTT (RFC 9438 §4.2); NewReno ignores both.
     this.cc.onPacketsAcked(newlyAcked, now, this.rtt.smoothedRtt);
     // A.7: "Reset pto_count unless the client is unsure if the server has validated the client's address."
     if (this.peerCompletedAddressValidation()) this.ptoCount = 0;
     this.setLossDetectionTimer(now);
     return outcome;
+  }
+
+  /**
+   * B.8 OnPacketsLost, less the path MTU probes: "loss of a QUIC packet that is carried in a
+   * PMTU probe is therefore not a reliable indication of congestion and SHOULD NOT trigger a
+   * congestion control reaction" (RFC 9000 §14.4); their bytes still leave the flight.
+   */
+  private congestionOnLoss(lost: SentPacket<T>[], persistentCongestion: boolean, now: number): void {
+    if (lost.length === 0) return;
+    if (!lost.some((p) => p.pmtuProbe)) {
+      this.cc.onPacketsLost(lost, persistentCongestion, now);
+      return;
+    }
+    const probes = lost.filter((p) => p.pmtuProbe);
+    this.cc.removeFromBytesInFlight(probes);
+    const rest = lost.filter((p) => !p.pmtuProbe);
+    if (rest.length > 0) this.cc.onPacketsLost(rest, persistentCongestion, now);
   }
 
   private forget(s: SpaceState<T>, p: SentPacket<T>): void {
@@ -310,7 +329,7 @@ export class Recovery<T = unknown> {
     if (earliestLossTime !== undefined) {
       // Time threshold loss detection.
       const { lost, persistentCongestion } = this.detectAndRemoveLostPackets(space, now);
-      if (lost.length > 0) this.cc.onPacketsLost(lost, persistentCongestion, now);
+      this.congestionOnLoss(lost, persistentCongestion, now);
       this.setLossDetectionTimer(now);
       return { kind: 'lost', space, lost, persistentCongestion };
     }

@@ -32,6 +32,10 @@ export interface PumpSide {
   readEcn: boolean;
   /** Set the ECN field of sent datagrams from Transmit.ecn. */
   writeEcn: boolean;
+  /** A middlebox in front of this side that silently drops datagrams above this size (a PMTU black hole). */
+  dropAbove: number | undefined;
+  /** Sends refused by the local stack (EMSGSIZE with DF above the link MTU). */
+  sendErrors: number;
   events: { conn: QuicConnection; e: QuicConnectionEvent }[];
 }
 
@@ -97,6 +101,8 @@ export function simPair(o: SimPairOptions): SimPair {
     send: sockets[0] as UdpSocket,
     readEcn: true,
     writeEcn: true,
+    dropAbove: undefined,
+    sendErrors: 0,
     events: [],
   });
   const client = mk(clientEp, [cs]);
@@ -141,8 +147,14 @@ export function simPair(o: SimPairOptions): SimPair {
     }
   };
   const listen = (side: PumpSide) => {
-    for (const s of side.sockets)
+    for (const s of side.sockets) {
+      // QUIC never lets IP fragment (RFC 9000 §14): too big fails here as EMSGSIZE.
+      s.setDontFragment(true);
+      s.on('error', () => {
+        side.sendErrors++;
+      });
       s.on('message', (msg, rinfo) => {
+        if (side.dropAbove !== undefined && msg.byteLength > side.dropAbove) return;
         side.ep.handle(
           new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength),
           { address: rinfo.address, port: rinfo.port },
@@ -151,6 +163,7 @@ export function simPair(o: SimPairOptions): SimPair {
         );
         flush();
       });
+    }
   };
   listen(client);
   listen(server);
