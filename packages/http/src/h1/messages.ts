@@ -185,6 +185,25 @@ function distinct(raw: string[]): Record<string, string[]> {
   return out;
 }
 
+/**
+ * Two field names equal ASCII case-insensitively, both as given (they are tokens: ASCII);
+ * no lower-cased copy of either.
+ */
+function sameNameAnyCase(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const c = a.charCodeAt(i);
+    const t = b.charCodeAt(i);
+    if (c === t) continue;
+    // only a letter matches its other case (0x20 apart)
+    const lc = c | 0x20;
+    if (lc !== (t | 0x20) || lc < 0x61 || lc > 0x7a) return false;
+  }
+  return true;
+}
+
+const NO_HEADERS: readonly HeaderValue[] = [];
+
 let dateText = '';
 let dateSecond = -1;
 
@@ -240,7 +259,13 @@ export class ServerResponse extends Writable {
   statusMessage = '';
   sendDate = true;
   readonly req: IncomingMessage;
-  private readonly headers = new Map<string, { name: string; value: HeaderValue }>();
+  /**
+   * The headers set so far, flat — name as given (the last spelling kept), value, name,
+   * value, ... in order — found by a case-insensitive scan, as a response has a handful.
+   * A Map keyed by a lower-cased copy of each name, with an entry object per header, was
+   * ~0.5 KB of garbage per response; one list made on the first setHeader is a fraction.
+   */
+  private headerList: HeaderValue[] | undefined;
   private readonly channel: ResponseChannel;
   /** writeHead() ran or the head went out: headers can no longer change. */
   private headSent = false;
@@ -278,36 +303,65 @@ export class ServerResponse extends Writable {
         code: 'ERR_HTTP_HEADERS_SENT',
       });
     checkHeader(name, value);
-    this.headers.set(name.toLowerCase(), { name, value });
+    const list = this.headerList;
+    if (list === undefined) {
+      this.headerList = [name, value];
+      return this;
+    }
+    const i = this.headerIndex(name);
+    if (i < 0) list.push(name, value);
+    else {
+      list[i] = name;
+      list[i + 1] = value;
+    }
     return this;
   }
 
+  /**
+   * Where `name` is in the header list (field names are case-insensitive, RFC 9110 §5.1):
+   * the index of the name, its value next; -1 when it is not set.
+   */
+  private headerIndex(name: string): number {
+    const list = this.headerList;
+    if (list === undefined) return -1;
+    for (let i = 0; i < list.length; i += 2) if (sameNameAnyCase(list[i] as string, name)) return i;
+    return -1;
+  }
+
   appendHeader(name: string, value: HeaderValue): this {
-    const prev = this.headers.get(name.toLowerCase());
-    if (!prev) return this.setHeader(name, value);
-    const list = [
-      ...(Array.isArray(prev.value) ? prev.value : [String(prev.value)]),
+    const i = this.headerIndex(name);
+    if (i < 0) return this.setHeader(name, value);
+    const list = this.headerList as HeaderValue[];
+    const prev = list[i + 1] as HeaderValue;
+    const values = [
+      ...(Array.isArray(prev) ? prev : [String(prev)]),
       ...(Array.isArray(value) ? value : [String(value)]),
     ];
-    return this.setHeader(prev.name, list);
+    return this.setHeader(list[i] as string, values);
   }
 
   getHeader(name: string): HeaderValue | undefined {
-    return this.headers.get(name.toLowerCase())?.value;
+    const i = this.headerIndex(name);
+    return i < 0 ? undefined : this.headerList?.[i + 1];
   }
 
   getHeaders(): OutgoingHttpHeaders {
     const o: OutgoingHttpHeaders = Object.create(null);
-    for (const [k, { value }] of this.headers) o[k] = value as string | number | string[];
+    const list = this.headerList ?? [];
+    for (let i = 0; i < list.length; i += 2)
+      o[(list[i] as string).toLowerCase()] = list[i + 1] as string | number | string[];
     return o;
   }
 
   getHeaderNames(): string[] {
-    return [...this.headers.keys()];
+    const names: string[] = [];
+    const list = this.headerList ?? [];
+    for (let i = 0; i < list.length; i += 2) names.push((list[i] as string).toLowerCase());
+    return names;
   }
 
   hasHeader(name: string): boolean {
-    return this.headers.has(name.toLowerCase());
+    return this.headerIndex(name) >= 0;
   }
 
   removeHeader(name: string): void {
@@ -315,7 +369,8 @@ export class ServerResponse extends Writable {
       throw Object.assign(new Error('Cannot remove headers after they are sent to the client'), {
         code: 'ERR_HTTP_HEADERS_SENT',
       });
-    this.headers.delete(name.toLowerCase());
+    const i = this.headerIndex(name);
+    if (i >= 0) this.headerList?.splice(i, 2);
   }
 
   writeHead(
@@ -428,14 +483,17 @@ export class ServerResponse extends Writable {
     this.headSent = true;
     this.flushed = true;
     const fields: Field[] = [];
-    for (const { name, value } of this.headers.values()) {
+    const list = this.headerList ?? NO_HEADERS;
+    for (let i = 0; i < list.length; i += 2) {
+      const name = list[i] as string;
+      const value = list[i + 1] as HeaderValue;
       if (typeof value === 'string') fields.push([name, value]);
       else if (typeof value === 'number') fields.push([name, String(value)]);
       else for (const v of value) fields.push([name, String(v)]);
     }
     const reason = this.statusMessage || STATUS_TEXT[this.statusCode] || 'Unknown';
     this.statusMessage = reason;
-    if (this.sendDate && !this.headers.has('date')) fields.push(['Date', httpDate()]);
+    if (this.sendDate && this.headerIndex('date') < 0) fields.push(['Date', httpDate()]);
     this.channel.sendHead(this.statusCode, reason, fields, this.knownLength, followed);
   }
 
