@@ -5,10 +5,11 @@
  * stack on the main thread) and `--workers 2` (two worker threads, each on its own queue of
  * a multi-queue TUN device). wrk (one thread, 64 connections, keep-alive) runs inside each
  * namespace in turn, alternating ROUNDS times so that the load of a shared machine drifts
- * over both alike; the best round of each counts. Reported: requests per second of each
- * and the ratio, and each server's requests per CPU-second (user + system of the whole
- * process while wrk ran), which tells whether a second worker made the work cheaper or
- * only spread it.
+ * over both alike. Reported: the median over rounds of each one's requests per second, the
+ * median of the per-round ratios (each round's two runs are next to each other in time, so
+ * their ratio is the least disturbed by other work on the machine), each server's requests
+ * per CPU-second (user + system of the whole process while wrk ran: did a second worker make
+ * the work cheaper or only spread it?) and the main thread's share of that CPU.
  *
  * What the ratio can mean on this machine: 2 cores, and wrk needs one of them. With one
  * stack, the server has one core and wrk the other; a second worker can only take CPU from
@@ -30,8 +31,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(root, 'packages/cli/bin/stepwire.js');
 const URL_ = 'http://198.18.0.2/bytes/100';
 const CONNECTIONS = 64;
-const SECONDS = Number(process.env.STEPWIRE_WORKERS_BENCH_SECONDS ?? 4);
-const ROUNDS = 3;
+const SECONDS = Number(process.env.STEPWIRE_WORKERS_BENCH_SECONDS ?? 3);
+const ROUNDS = 5;
 const CONFIGS = [
   { workers: 1, ns: 'sw-bench-wk1' },
   { workers: 2, ns: 'sw-bench-wk2' },
@@ -111,7 +112,7 @@ async function run(): Promise<BenchResult[]> {
     for (const c of CONFIGS) netnsDown(c.ns);
     // One after the other: the first makes the serve CA in `home`, the second reuses it.
     for (const c of CONFIGS) servers.push(await startServer(c.workers, c.ns, home));
-    const best = CONFIGS.map(() => ({ rate: 0, perCpu: 0, mainShare: 0 }));
+    const runs = CONFIGS.map(() => [] as { rate: number; perCpu: number; mainShare: number }[]);
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, c] of CONFIGS.entries()) {
         const pid = servers[i]?.child.pid;
@@ -123,18 +124,26 @@ async function run(): Promise<BenchResult[]> {
         const rate = wrk(c.ns, SECONDS);
         const cpu = cpuSeconds(pid) - cpu0;
         const main = cpuSeconds(pid, pid) - main0;
-        const b = best[i];
-        if (b && rate > b.rate) {
-          b.rate = rate;
-          b.perCpu = cpu > 0 ? (rate * SECONDS) / cpu : 0;
-          b.mainShare = cpu > 0 ? main / cpu : 0;
-        }
+        runs[i]?.push({
+          rate,
+          perCpu: cpu > 0 ? (rate * SECONDS) / cpu : 0,
+          mainShare: cpu > 0 ? main / cpu : 0,
+        });
       }
     }
-    const [one, two] = best;
-    if (!one || !two) throw new Error('missing results');
+    const [r1, r2] = runs;
+    if (!r1 || !r2) throw new Error('missing results');
+    const summary = (rs: typeof r1) => ({
+      rate: median(rs.map((r) => r.rate)),
+      perCpu: median(rs.map((r) => r.perCpu)),
+      mainShare: median(rs.map((r) => r.mainShare)),
+    });
+    const one = summary(r1);
+    const two = summary(r2);
+    const paired = median(r2.map((r, k) => r.rate / (r1[k]?.rate ?? Number.NaN)));
     return [
       result(`serve --workers 2 wrk -c${CONNECTIONS} req/s`, two.rate, 'req/s', '--workers 1', one.rate),
+      result(`serve --workers 2 / 1 paired ratio (median of ${ROUNDS})`, paired, 'x'),
       result(`serve --workers 2 req per CPU-s`, two.perCpu, 'req/cpu-s', '--workers 1', one.perCpu),
       // Of the server's CPU time while wrk ran, the main thread's part (1 worker: the stack
       // itself runs there; 2 workers: only the counters and the prints).
@@ -159,6 +168,12 @@ async function run(): Promise<BenchResult[]> {
     }
     fs.rmSync(home, { recursive: true, force: true });
   }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? (s[mid] ?? Number.NaN) : ((s[mid - 1] ?? Number.NaN) + (s[mid] ?? Number.NaN)) / 2;
 }
 
 function needs(): string | undefined {
