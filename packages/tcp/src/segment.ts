@@ -3,8 +3,13 @@ import {
   ByteReader,
   ByteWriter,
   ParseError,
+  readU16,
+  readU32,
+  truncated,
   finishChecksum as wire_finishChecksum,
   sum16 as wire_sum16,
+  writeU16,
+  writeU32,
 } from '@stepwire/wire';
 import {
   describeOptions,
@@ -53,6 +58,21 @@ export const ECE = 0x40;
 export const CWR = 0x80;
 
 export const TCP_HEADER_LENGTH = 20;
+
+/**
+ * Byte offsets of the fixed header's fields (RFC 9293 §3.1): the one place the layout is
+ * written. `dataOffset` is the 16-bit word of Data Offset, reserved bits and flags.
+ */
+export const TCP = Object.freeze({
+  srcPort: 0,
+  dstPort: 2,
+  seq: 4,
+  ack: 8,
+  dataOffset: 12,
+  window: 14,
+  checksum: 16,
+  urgentPointer: 18,
+} as const);
 
 // The addresses of the pseudo-header (RFC 9293 §3.1; RFC 8200 §8.1): one type for every
 // transport, from ip. Re-exported so callers of this codec need not import ip for it.
@@ -185,12 +205,13 @@ export function encodeSegmentInto(
   } else if (timestampsOnly(o)) {
     // The data-segment fast path: NOP, NOP, timestamps (RFC 7323 Appendix A), in place.
     const ts = o.timestamps as { value: number; echo: number };
-    out[at + 20] = 1;
-    out[at + 21] = 1;
-    out[at + 22] = 8;
-    out[at + 23] = 10;
-    put32(out, at + 24, ts.value);
-    put32(out, at + 28, ts.echo);
+    const t = at + TCP_HEADER_LENGTH;
+    out[t] = 1;
+    out[t + 1] = 1;
+    out[t + 2] = 8;
+    out[t + 3] = 10;
+    put32(out, at + TCP_HEADER_LENGTH + 4, ts.value);
+    put32(out, at + TCP_HEADER_LENGTH + 8, ts.echo);
   } else {
     const optLen = hdrLen - TCP_HEADER_LENGTH;
     const w = new ByteWriter(optLen);
@@ -217,59 +238,40 @@ export function encodeSegmentInto(
 }
 
 /**
- * Byte offsets of the fixed header's fields (RFC 9293 §3.1): the one place the layout is
- * written. `dataOffset` is the 16-bit word of Data Offset, reserved bits and flags.
- */
-export const TCP = Object.freeze({
-  srcPort: 0,
-  dstPort: 2,
-  seq: 4,
-  ack: 8,
-  dataOffset: 12,
-  window: 14,
-  checksum: 16,
-  urgentPointer: 18,
-} as const);
-
-/**
  * Decode and verify a segment. Any malformation (short header, data offset < 5 or past the
  * end, bad option lengths, bad checksum) is a ParseError naming the field and offset.
  */
 export function decodeSegment(bytes: Uint8Array, pseudo: PseudoHeader, opts?: DecodeOptions): TcpSegment {
-  if (bytes.length < TCP_HEADER_LENGTH) {
-    const field = HEADER_FIELDS.find(([end]) => bytes.length < end)!;
-    throw new ParseError(
-      'tcp',
-      field[1],
-      field[2],
-      `needs ${field[0] - field[2]} byte(s), ${bytes.length - field[2]} left`,
-    );
-  }
-  const srcPort = get16(bytes, 0);
-  const dstPort = get16(bytes, 2);
-  const seq = get32(bytes, 4);
-  const ack = get32(bytes, 8);
-  const offFlags = get16(bytes, 12);
-  const window = get16(bytes, 14);
-  const urgentPointer = get16(bytes, 18);
+  // A cut-short header names the field it ends in, at that field's offset (wire's rule).
+  if (bytes.length < TCP_HEADER_LENGTH) throw truncated(LAYER, TCP, bytes.length, TCP_HEADER_LENGTH);
+  const offFlags = get16(bytes, TCP.dataOffset);
   const hdrLen = (offFlags >> 12) * 4;
-  if (hdrLen < TCP_HEADER_LENGTH) throw new ParseError('tcp', 'data offset', 12, `${hdrLen / 4} words < 5`);
+  if (hdrLen < TCP_HEADER_LENGTH) {
+    throw new ParseError(LAYER, 'dataOffset', TCP.dataOffset, `data offset of ${hdrLen / 4} words < 5`);
+  }
   if (hdrLen > bytes.length) {
     throw new ParseError(
-      'tcp',
-      'data offset',
-      12,
-      `header of ${hdrLen} bytes exceeds segment of ${bytes.length}`,
+      LAYER,
+      'dataOffset',
+      TCP.dataOffset,
+      `data offset: header of ${hdrLen} bytes exceeds segment of ${bytes.length}`,
     );
   }
   if (opts?.verifyChecksum !== false) {
     const sum = finishChecksum(sum16(bytes, pseudoSum(pseudo, bytes.length)));
-    if (sum !== 0) throw new ParseError('tcp', 'checksum', 16, 'bad checksum');
+    if (sum !== 0) throw new ParseError(LAYER, 'checksum', TCP.checksum, 'bad checksum');
   }
+  const srcPort = get16(bytes, TCP.srcPort);
+  const dstPort = get16(bytes, TCP.dstPort);
+  const seq = get32(bytes, TCP.seq);
+  const ack = get32(bytes, TCP.ack);
+  const window = get16(bytes, TCP.window);
+  const urgentPointer = get16(bytes, TCP.urgentPointer);
   let options: TcpOptions;
-  if (hdrLen === 32 && bytes[20] === 1 && bytes[21] === 1 && bytes[22] === 8 && bytes[23] === 10) {
+  const o = TCP_HEADER_LENGTH;
+  if (hdrLen === 32 && bytes[o] === 1 && bytes[o + 1] === 1 && bytes[o + 2] === 8 && bytes[o + 3] === 10) {
     // The common layout of a data segment: NOP, NOP, timestamps (RFC 7323 Appendix A).
-    options = { timestamps: { value: get32(bytes, 24), echo: get32(bytes, 28) } };
+    options = { timestamps: { value: get32(bytes, o + 4), echo: get32(bytes, o + 8) } };
   } else if (hdrLen > TCP_HEADER_LENGTH) {
     options = readOptions(
       new ByteReader(bytes.subarray(TCP_HEADER_LENGTH, hdrLen), 'tcp', TCP_HEADER_LENGTH),
@@ -281,34 +283,16 @@ export function decodeSegment(bytes: Uint8Array, pseudo: PseudoHeader, opts?: De
   return { srcPort, dstPort, seq, ack, flags: offFlags & 0x0fff, window, urgentPointer, options, payload };
 }
 
-const get16 = (b: Uint8Array, at: number): number => (b[at]! << 8) | b[at + 1]!;
-const get32 = (b: Uint8Array, at: number): number =>
-  ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-const put16 = (b: Uint8Array, at: number, v: number): void => {
-  b[at] = (v >>> 8) & 0xff;
-  b[at + 1] = v & 0xff;
-};
-const put32 = (b: Uint8Array, at: number, v: number): void => {
-  b[at] = (v >>> 24) & 0xff;
-  b[at + 1] = (v >>> 16) & 0xff;
-  b[at + 2] = (v >>> 8) & 0xff;
-  b[at + 3] = v & 0xff;
-};
+// wire's field readers and writers, bound once to locals (see the checksum helpers above).
+const get16 = readU16;
+const get32 = readU32;
+const put16 = writeU16;
+const put32 = writeU32;
 
-/** [end offset, field, start offset] of the fixed header, for short-input errors. */
-const HEADER_FIELDS: [number, string, number][] = [
-  [2, 'source port', 0],
-  [4, 'destination port', 2],
-  [8, 'sequence number', 4],
-  [12, 'acknowledgment number', 8],
-  [14, 'data offset', 12],
-  [16, 'window', 14],
-  [18, 'checksum', 16],
-  [20, 'urgent pointer', 18],
-];
+const LAYER = 'tcp';
 
 /** Ports only, for demultiplexing and ICMP error matching (needs the first 4 bytes). */
 export function peekPorts(bytes: Uint8Array): { srcPort: number; dstPort: number } | undefined {
-  if (bytes.length < 4) return undefined;
-  return { srcPort: (bytes[0]! << 8) | bytes[1]!, dstPort: (bytes[2]! << 8) | bytes[3]! };
+  if (bytes.length < TCP.dstPort + 2) return undefined;
+  return { srcPort: get16(bytes, TCP.srcPort), dstPort: get16(bytes, TCP.dstPort) };
 }
