@@ -82,16 +82,18 @@ describe('congestion control on the impaired link (2% loss + 2% reordering each 
     });
   }
 
-  it('bbr keeps the 50 Mbit/s bottleneck busy (over 70%)', async () => {
+  it('bbr keeps the 50 Mbit/s bottleneck busy (over 85%), retransmitting little that was not lost', async () => {
     const r = await transfer('bbr');
     console.log(
       `bbr: ${(r.bps / 1e6).toFixed(1)} Mbit/s; retransmits ${r.st.retransmits}, D-SACKs ${r.st.dsacksReceived}, link drops ${r.drops}`,
     );
     expect(r.got).toBe(SIZE);
     expect(r.st.timeouts).toBe(0);
-    // (About 80%: a few percent go to real losses, more to spurious retransmissions while
-    // Startup's queue is deep — RACK takes the ACK of a first copy still queued behind the
-    // others for the ACK of its retransmission, RFC 8985 §6.2 step 2 ambiguity.)
-    expect(r.bps).toBeGreaterThan(0.7 * RATE);
+    // Spurious retransmissions (each comes back as a D-SACK) are about the reordered segments
+    // (2%), not a multiple of the losses: the ACK of a first copy still queued behind the others
+    // in Startup is not taken for the ACK of its retransmission (RFC 8985 §6.2 step 2's
+    // ambiguity, settled by the echoed timestamp), which would mark a whole flight lost.
+    expect(r.st.dsacksReceived).toBeLessThan(1.5 * r.drops);
+    expect(r.bps).toBeGreaterThan(0.85 * RATE);
   });
 });

@@ -17,7 +17,7 @@
 import * as wire from '@stepwire/wire';
 import type { ControlBlock } from './control-block.ts';
 
-const { seqGeq, seqGt, seqLeq, seqLt } = wire;
+const { seqAdd, seqGeq, seqGt, seqLeq, seqLt } = wire;
 
 const NONE: number[] = [];
 const RETRANSMITTED = 1;
@@ -48,6 +48,8 @@ export interface RackState {
   /** TLP.end_seq and TLP.is_retrans (§7.3): the probe outstanding, if any. */
   tlpEnd: number | undefined;
   tlpRetrans: boolean;
+  /** The TSecr of the ACK being processed (RFC 7323), or undefined (no timestamps, or a timer). */
+  ackEcr: number | undefined;
 }
 
 export function newRackState(enabled: boolean): RackState {
@@ -69,6 +71,7 @@ export function newRackState(enabled: boolean): RackState {
     dsackRound: undefined,
     tlpEnd: undefined,
     tlpRetrans: false,
+    ackEcr: undefined,
   };
 }
 
@@ -116,8 +119,8 @@ export function rackOnRto(tcb: ControlBlock): void {
   for (let i = r.head; i < r.flags.length; i++) r.flags[i] = r.flags[i]! & ~(DELIVERED | LOST);
 }
 
-/** RFC 8985 §6.2 step 2: a segment was delivered. */
-function delivered(tcb: ControlBlock, i: number): void {
+/** RFC 8985 §6.2 step 2: a segment was delivered (`cumulative`: by SND.UNA passing it). */
+function delivered(tcb: ControlBlock, i: number, cumulative = false): void {
   const r = tcb.rack;
   const xmit = r.xmit[i]!;
   const end = r.end[i]!;
@@ -129,12 +132,24 @@ function delivered(tcb: ControlBlock, i: number): void {
   if (seqGt(end, r.fack)) r.fack = end;
   // The ACK of a retransmitted segment may be for the original: too quick to be the copy.
   if (retransmitted && rtt < r.minRtt) return;
+  // The same ambiguity, resolved by the timestamps (RFC 7323 §4.3, as Eifel, RFC 3522, does):
+  // the cumulative ACK for a filled hole echoes the TSval of the copy that filled it. Older
+  // than the retransmission's, the first copy was delivered — queued or reordered, not lost —
+  // and the retransmission's send time says nothing: taken as RACK.xmit_ts it would mark
+  // everything sent before it lost. min_RTT alone cannot tell once a queue (BBR's Startup,
+  // slow start's overshoot) holds the first copy longer than min_RTT.
+  if (retransmitted && cumulative && r.ackEcr !== undefined && seqLt(r.ackEcr, tsValAt(tcb, xmit))) return;
   if (!retransmitted && rtt < r.minRtt) r.minRtt = rtt;
   if (xmit > r.xmitTs || (xmit === r.xmitTs && seqGt(end, r.endSeq))) {
     r.xmitTs = xmit;
     r.endSeq = end;
     r.rtt = rtt;
   }
+}
+
+/** The TSval a segment sent at `t` carried (ControlBlock.tsVal at that time). */
+function tsValAt(tcb: ControlBlock, t: number): number {
+  return (Math.floor(t) + tcb.ts.offset) >>> 0;
 }
 
 /** RFC 8985 §6.2 step 4, RACK_update_reo_wnd, on a D-SACK. */
@@ -175,7 +190,7 @@ export function rackDetect(tcb: ControlBlock): number[] {
   const sb = tcb.scoreboard;
   // Deliveries: cumulatively acknowledged entries leave the log; SACKed ones are marked.
   while (r.head < r.end.length && seqLeq(r.end[r.head]!, una)) {
-    if (!(r.flags[r.head]! & DELIVERED)) delivered(tcb, r.head);
+    if (!(r.flags[r.head]! & DELIVERED)) delivered(tcb, r.head, true);
     r.head++;
   }
   if (r.head > 1024 && r.head * 2 > r.end.length) {
@@ -198,7 +213,12 @@ export function rackDetect(tcb: ControlBlock): number[] {
       while (k < ranges.length && seqLeq(ranges[k]!.right, s0)) k++;
       const range = ranges[k];
       if (!range || r.flags[i]! & DELIVERED) continue;
-      if (seqLeq(range.left, s0) && seqLeq(r.end[i]!, range.right)) delivered(tcb, i);
+      // A SACK block covers data, never our FIN (RFC 2018 §3 blocks are of data received):
+      // the segment that carried the FIN is delivered once its data is. Else a loss just
+      // before the FIN would never be found by RACK and would wait for the RTO.
+      let end = r.end[i]!;
+      if (tcb.finSent && end === seqAdd(tcb.finSeq(), 1) && seqGt(seqAdd(end, -1), s0)) end = seqAdd(end, -1);
+      if (seqLeq(range.left, s0) && seqLeq(end, range.right)) delivered(tcb, i);
     }
   }
   if (!Number.isFinite(r.xmitTs)) return NONE;

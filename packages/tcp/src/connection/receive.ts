@@ -493,7 +493,9 @@ function processAck(tcb: ControlBlock, seg: TcpSegment): boolean {
   if (tcb.frto.state !== 0) frtoOnAck(tcb, seqGt(tcb.snd.una, unaBefore));
   if (tcb.rack.enabled && tcb.sackOk) {
     tlpOnAck(tcb, dsack);
+    tcb.rack.ackEcr = tcb.ts.ok ? seg.options.timestamps?.echo : undefined;
     rackLoss(tcb);
+    tcb.rack.ackEcr = undefined;
   }
   // RFC 3168 §6.1.2: ECE is a congestion signal without a loss.
   if (tcb.ecn.ok) ecnOnAck(tcb, seg);
