@@ -14,6 +14,7 @@ import { VirtualClock } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
 import type { TcpConnection } from '../src/connection.ts';
 import { Tcp } from '../src/tcp.ts';
+import { Pair } from './harness.ts';
 
 const RATE = 50_000_000;
 const LOSS = 0.02;
@@ -95,5 +96,33 @@ describe('congestion control on the impaired link (2% loss + 2% reordering each 
     // ambiguity, settled by the echoed timestamp), which would mark a whole flight lost.
     expect(r.st.dsacksReceived).toBeLessThan(1.5 * r.drops);
     expect(r.bps).toBeGreaterThan(0.85 * RATE);
+  });
+});
+
+describe('RACK at the tail of a transfer', () => {
+  it('a loss just before our FIN is found from the SACK of the FIN segment, not by the RTO', () => {
+    // Seven segments and a FIN; the sixth is lost once. The seventh carries the FIN, and the
+    // receiver's SACK block covers its data (a SACK never covers a FIN, RFC 2018 §3): that
+    // must count as its delivery for RACK (RFC 8985 §6.2), or only the RTO finds the hole.
+    const p = new Pair({ iss: 1000, minRto: 1000 }, {}, 1, { delay: 5 });
+    p.open();
+    p.run(100);
+    const mss = p.conns.a.stats.mss;
+    const data = new Uint8Array(6 * mss + 100).fill(7);
+    const lostSeq = 1001 + 5 * mss;
+    let dropped = 0;
+    p.dropFilter = (from, seg) => {
+      if (from !== 'a' || seg.seq !== lostSeq || seg.payload.length === 0 || dropped > 0) return false;
+      dropped++;
+      return true;
+    };
+    p.send('a', data);
+    p.close('a');
+    // Well within the 1 s RTO.
+    p.run(300);
+    expect(dropped).toBe(1);
+    expect(p.receivedBytes.b).toBe(data.length);
+    expect(p.conns.a.stats.timeouts).toBe(0);
+    expect(p.conns.a.stats.retransmits).toBeGreaterThanOrEqual(1);
   });
 });
