@@ -77,28 +77,31 @@ export function decodeIpv4(bytes: Uint8Array, opts?: Ipv4DecodeOptions, info?: I
   const r = new ByteReader(bytes, LAYER);
   const vihl = r.u8('version');
   const version = vihl >> 4;
-  if (version !== 4) r.fail('version', `version ${version}, expected 4`, 0);
+  if (version !== 4) r.fail('version', `version ${version}, expected 4`, IPV4.versionIhl);
   const headerLength = (vihl & 0x0f) * 4;
-  if (headerLength < IPV4_MIN_HEADER) r.fail('ihl', `IHL ${headerLength / 4} < 5`, 0);
+  if (headerLength < IPV4_MIN_HEADER) r.fail('ihl', `IHL ${headerLength / 4} < 5`, IPV4.versionIhl);
   const tos = r.u8('tos');
   const totalLength = r.u16('totalLength');
-  if (totalLength < headerLength) r.fail('totalLength', `${totalLength} < header length ${headerLength}`, 2);
+  if (totalLength < headerLength) {
+    r.fail('totalLength', `${totalLength} < header length ${headerLength}`, IPV4.totalLength);
+  }
   if (!opts?.truncated && totalLength > bytes.length) {
-    r.fail('totalLength', `${totalLength} > ${bytes.length} bytes received`, 2);
+    r.fail('totalLength', `${totalLength} > ${bytes.length} bytes received`, IPV4.totalLength);
   }
   const identification = r.u16('identification');
   const flagsFrag = r.u16('flags');
   const ttl = r.u8('ttl');
   const protocol = r.u8('protocol');
   const headerChecksum = r.u16('checksum');
-  r.skip(8, 'addresses');
+  r.skip(4, 'src');
+  r.skip(4, 'dst');
   const optionBytes = r.bytesView(headerLength - IPV4_MIN_HEADER, 'options');
   const checksumOk = finishChecksum(sum16(bytes.subarray(0, headerLength))) === 0;
   if (!checksumOk && opts?.verifyChecksum !== false) {
     throw new ParseError(
       LAYER,
       'checksum',
-      10,
+      IPV4.checksum,
       `header checksum 0x${headerChecksum.toString(16)} does not verify`,
     );
   }
@@ -119,8 +122,8 @@ export function decodeIpv4(bytes: Uint8Array, opts?: Ipv4DecodeOptions, info?: I
     fragmentOffset: flagsFrag & 0x1fff,
     ttl,
     protocol,
-    src: formatIpv4(bytes, 12),
-    dst: formatIpv4(bytes, 16),
+    src: formatIpv4(bytes, IPV4.src),
+    dst: formatIpv4(bytes, IPV4.dst),
     options,
     payload: bytes.subarray(headerLength, Math.min(totalLength, bytes.length)),
   };

@@ -82,28 +82,33 @@ export function decodeIpv6(bytes: Uint8Array, opts?: Ipv6DecodeOptions, info?: I
   const r = new ByteReader(bytes, LAYER);
   const w0 = r.u32('version');
   const version = w0 >>> 28;
-  if (version !== 6) r.fail('version', `version ${version}, expected 6`, 0);
+  if (version !== 6) r.fail('version', `version ${version}, expected 6`, IPV6.versionClassFlow);
   const payloadLength = r.u16('payloadLength');
   const end = IPV6_HEADER_LENGTH + payloadLength;
   const first = r.u8('nextHeader');
   const hopLimit = r.u8('hopLimit');
-  r.skip(32, 'addresses');
+  r.skip(16, 'src');
+  r.skip(16, 'dst');
   if (!opts?.truncated && end > bytes.length) {
-    r.fail('payloadLength', `${payloadLength} > ${bytes.length - IPV6_HEADER_LENGTH} bytes received`, 4);
+    r.fail(
+      'payloadLength',
+      `${payloadLength} > ${bytes.length - IPV6_HEADER_LENGTH} bytes received`,
+      IPV6.payloadLength,
+    );
   }
   const body = bytes.subarray(IPV6_HEADER_LENGTH, Math.min(end, bytes.length));
   const chain = decodeIpv6ExtensionChain(first, body, IPV6_HEADER_LENGTH, true, info?.extOffsets);
   if (info) {
     info.payloadLength = payloadLength;
     info.headerLength = IPV6_HEADER_LENGTH + chain.payloadOffset;
-    info.lastNextHeaderOffset = chain.lastNextHeaderOffset < 0 ? 6 : chain.lastNextHeaderOffset;
+    info.lastNextHeaderOffset = chain.lastNextHeaderOffset < 0 ? IPV6.nextHeader : chain.lastNextHeaderOffset;
   }
   return {
     trafficClass: (w0 >>> 20) & 0xff,
     flowLabel: w0 & 0xfffff,
     hopLimit,
-    src: formatIpv6(bytes, 8),
-    dst: formatIpv6(bytes, 24),
+    src: formatIpv6(bytes, IPV6.src),
+    dst: formatIpv6(bytes, IPV6.dst),
     extensionHeaders: chain.headers,
     nextHeader: chain.nextHeader,
     payload: body.subarray(chain.payloadOffset),
