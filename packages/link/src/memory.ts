@@ -7,6 +7,8 @@ import type { Link, LinkOffloads, PacketInfo } from './link.ts';
  * instead of one (or two, with Buffer's pool) per packet. A receiver may keep what it gets
  * (TCP keeps payload views in its queues); a kept view keeps its slab alive, which is the
  * price of not copying again on the receive side (Linux's skb truesize is the same trade).
+ * Slabs are small (64 KiB) so that what a few kept packets pin stays small: TCP copies
+ * pieces under 512 bytes out of the packet, so a view pins at most 128 times its size.
  */
 class Slab {
   private buf = new ArrayBuffer(SLAB_SIZE);
@@ -27,7 +29,7 @@ class Slab {
   }
 }
 
-const SLAB_SIZE = 256 * 1024;
+const SLAB_SIZE = 64 * 1024;
 
 /**
  * Every packet in flight on any MemoryLink of one clock, in the order they were sent,

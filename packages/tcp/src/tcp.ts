@@ -350,4 +350,4 @@ class PacketSlab {
   }
 }
 
-const PACKET_SLAB = 512 * 1024;
+const PACKET_SLAB = 128 * 1024;
