@@ -44,7 +44,7 @@ const NS = `sw-tcptun-bench-${process.pid}`;
  */
 const OUR_TCP = { connection: { receiveBuffer: 1 << 20 } } as const;
 /** The namespace of the session whose device has offloads (IFF_VNET_HDR, checksum, TSO). */
-const OFF_NS = `sw-tcptun-boff-${process.pid}`;
+const OFF_NS = { main: `sw-tcptun-boff-${process.pid}`, thread: `sw-tcptun-bofft-${process.pid}` } as const;
 const PEER_NS = `sw-tcptun-bpeer-${process.pid}`;
 /** The veth pair: the TUN namespace's end, and the peer namespace's end (RFC 2544 range). */
 const VETH = { a: 'swv0', b: 'swv1', aAddr: '198.19.7.1', bAddr: '198.19.7.2' } as const;
@@ -279,33 +279,41 @@ async function ourSend(
  * link; the caller removes the namespace.
  */
 function offloadSession(writer: 'main' | 'thread'): TunSession {
-  netnsUp(OFF_NS, { device: NETNS_DEFAULTS.device });
+  const ns = OFF_NS[writer];
+  netnsUp(ns, { device: NETNS_DEFAULTS.device });
   try {
     const tun = TunLink.open({
-      netns: OFF_NS,
+      netns: ns,
       name: NETNS_DEFAULTS.device,
       offloads: true,
       pollTimeoutMs: 50,
       writer,
     });
-    return TunSession.onQueue(OFF_NS, tun, { tcp: OUR_TCP });
+    return TunSession.onQueue(ns, tun, { tcp: OUR_TCP });
   } catch (e) {
-    netnsDown(OFF_NS);
+    netnsDown(ns);
     throw e;
   }
 }
 
-/** Our rates both ways over session `s` in namespace `ns`: kernel -> us, then us -> kernel. */
-async function oursBothWays(s: TunSession, ns: string): Promise<{ in: number[]; out: number[] }> {
-  const discard = tcpDiscard(s.tcp, 9);
-  try {
-    const inRates = await clientRuns(ns, s.ours.v4, 9, RUNS);
-    const sink = await startSink(ns, s.kernel.v4, RUNS);
-    for (let i = 0; i < RUNS; i++) await ourSend(s, s.kernel.v4, SINK_PORT);
-    return { in: inRates, out: await sink.rates };
-  } finally {
-    discard.close();
+/** One transfer each way for our session `s` in namespace `ns`: [kernel -> us, us -> kernel] in B/s. */
+async function oursOnce(s: TunSession, ns: string): Promise<[number, number]> {
+  const [inRate] = await clientRuns(ns, s.ours.v4, 9, 1);
+  const sink = await startSink(ns, s.kernel.v4, 1);
+  await ourSend(s, s.kernel.v4, SINK_PORT);
+  const [outRate] = await sink.rates;
+  return [inRate ?? 0, outRate ?? 0];
+}
+
+/** One transfer each way kernel to kernel over the veth pair: [peer -> NS, peer -> NS again]. */
+async function vethOnce(): Promise<[number, number]> {
+  const r: number[] = [];
+  for (let k = 0; k < 2; k++) {
+    const sink = await startSink(NS, VETH.aAddr, 1);
+    await clientRuns(PEER_NS, VETH.aAddr, SINK_PORT, 1);
+    r.push(...(await sink.rates));
   }
+  return [r[0] ?? 0, r[1] ?? 0];
 }
 
 const linkNote = (s: TunSession) =>
@@ -373,66 +381,68 @@ export const tcpTunBenchmarks: Benchmark[] = [
     name: 'tcp-tun',
     requires: missing,
     async run(): Promise<BenchResult[]> {
-      const s = TunSession.open({ netns: NS, replace: true, pollTimeoutMs: 50, tcp: OUR_TCP });
-      let off: TunSession | undefined;
+      // Three sessions at once (plain device; offloads writing on the main thread; offloads
+      // through the writer thread), and the kernel's veth pair beside them. The runs are
+      // interleaved (veth, plain, main, thread; RUNS rounds) so that load from elsewhere on
+      // the machine falls on every figure alike instead of on whichever came last.
+      const sessions: { key: string; s: TunSession; ns: string }[] = [];
+      const discards: { close(): void }[] = [];
       try {
+        sessions.push({
+          key: 'plain',
+          s: TunSession.open({ netns: NS, replace: true, pollTimeoutMs: 50, tcp: OUR_TCP }),
+          ns: NS,
+        });
         makePeer();
-        // Ours over a plain device (offloads off), both ways.
-        const plain = await oursBothWays(s, NS);
-        const plainNote = linkNote(s);
-
-        // The kernel talking to itself over veth: the same client and sink.
-        const kernelSink = await startSink(NS, VETH.aAddr, RUNS);
-        const peer = await clientRuns(PEER_NS, VETH.aAddr, SINK_PORT, RUNS);
-        await kernelSink.rates;
-        const sink2 = await startSink(NS, VETH.aAddr, RUNS);
-        await clientRuns(PEER_NS, VETH.aAddr, SINK_PORT, RUNS);
-        const peerOut = await sink2.rates;
-
-        // Ours over a device with offloads (checksum, TSO/GSO both ways), writing on the
-        // main thread and then through the link's writer thread.
-        const offl: Record<'main' | 'thread', { in: number[]; out: number[]; note: string }> = {
-          main: { in: [], out: [], note: '' },
-          thread: { in: [], out: [], note: '' },
+        for (const writer of ['main', 'thread'] as const)
+          sessions.push({ key: writer, s: offloadSession(writer), ns: OFF_NS[writer] });
+        for (const x of sessions) discards.push(tcpDiscard(x.s.tcp, 9));
+        const rates: Record<string, { in: number[]; out: number[] }> = {};
+        for (const k of ['veth', ...sessions.map((x) => x.key)]) rates[k] = { in: [], out: [] };
+        const add = (k: string, [i, o]: [number, number]) => {
+          rates[k]?.in.push(i);
+          rates[k]?.out.push(o);
         };
-        for (const writer of ['main', 'thread'] as const) {
-          off = offloadSession(writer);
-          const r = await oursBothWays(off, OFF_NS);
-          offl[writer] = { ...r, note: linkNote(off) };
-          await off.close();
-          off = undefined;
-          netnsDown(OFF_NS);
+        for (let round = 0; round < RUNS; round++) {
+          add('veth', await vethOnce());
+          for (const x of sessions) add(x.key, await oursOnce(x.s, x.ns));
         }
-
+        const veth = rates.veth!;
         const line = (what: string, ours: number[], kernel: number[], note: string) =>
           result(
-            `TCP ${what}, ${BYTES >> 20} MiB (${mbit(best(ours)).toFixed(0)} vs ${mbit(best(kernel)).toFixed(0)} Mbit/s; ${note})`,
+            `TCP ${what}, ${BYTES >> 20} MiB (${mbit(best(ours)).toFixed(0)} vs ${mbit(best(kernel)).toFixed(0)} Mbit/s; runs ${ours.map((r) => mbit(r).toFixed(0)).join('/')} vs ${kernel.map((r) => mbit(r).toFixed(0)).join('/')}; ${note})`,
             best(ours),
             'B/s',
             'kernel -> kernel over veth',
             best(kernel),
           );
+        const [plain, main, thread] = sessions;
         return [
-          line('kernel -> us over TUN', plain.in, peer, plainNote),
-          line('us -> kernel over TUN', plain.out, peerOut, 'offloads off'),
-          line('kernel -> us over TUN with offloads', offl.main.in, peer, offl.main.note),
-          line('us -> kernel over TUN with offloads', offl.main.out, peerOut, 'writes on the main thread'),
-          line('kernel -> us over TUN, offloads, writer thread', offl.thread.in, peer, offl.thread.note),
+          line('kernel -> us over TUN', rates.plain!.in, veth.in, linkNote(plain!.s)),
+          line('us -> kernel over TUN', rates.plain!.out, veth.out, 'offloads off'),
+          line('kernel -> us over TUN with offloads', rates.main!.in, veth.in, linkNote(main!.s)),
+          line('us -> kernel over TUN with offloads', rates.main!.out, veth.out, 'writes on the main thread'),
+          line(
+            'kernel -> us over TUN, offloads, writer thread',
+            rates.thread!.in,
+            veth.in,
+            linkNote(thread!.s),
+          ),
           line(
             'us -> kernel over TUN, offloads, writer thread',
-            offl.thread.out,
-            peerOut,
+            rates.thread!.out,
+            veth.out,
             'writes on a writer thread',
           ),
         ];
       } finally {
         for (const c of running) c.kill('SIGKILL');
+        for (const d of discards) d.close();
         try {
           netnsDown(PEER_NS);
-          await off?.close();
-          netnsDown(OFF_NS);
         } finally {
-          await s.close();
+          for (const x of sessions) await x.s.close();
+          for (const ns of Object.values(OFF_NS)) netnsDown(ns);
         }
       }
     },
