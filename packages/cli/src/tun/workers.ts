@@ -178,9 +178,11 @@ export class TunWorkers {
     v6: NETNS_DEFAULTS.kernelV6.split('/')[0] ?? '',
   };
   mtu = MTU;
+  private fail: (e: Error) => void = () => {};
   /** Resolves with the first worker that stopped on its own (error, lost queue). */
-  readonly failed: Promise<Error>;
-  private fail!: (e: Error) => void;
+  readonly failed: Promise<Error> = new Promise((resolve) => {
+    this.fail = resolve;
+  });
   private failure: Error | undefined;
   private readonly slots: Slot[] = [];
   private closing: Promise<void> | undefined;
@@ -195,11 +197,7 @@ export class TunWorkers {
   private constructor(
     readonly netns: string,
     private readonly opts: TunWorkersOptions,
-  ) {
-    this.failed = new Promise((resolve) => {
-      this.fail = resolve;
-    });
-  }
+  ) {}
 
   static async start(opts: TunWorkersOptions): Promise<TunWorkers> {
     if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > MAX_WORKERS)
