@@ -141,6 +141,38 @@ export class ConnectionIds {
       );
   }
 
+  /**
+   * Server: the connection ID of our preferred_address (RFC 9000 §18.2), sequence number 1
+   * (§5.1.1): routed to us like the others, but announced in the transport parameter
+   * rather than in NEW_CONNECTION_ID.
+   */
+  issuePreferred(): { cid: Uint8Array; resetToken: Uint8Array } {
+    const cid = this.random(this.cidLength);
+    const seq = this.nextLocalSeq++;
+    const c = { seq, cid, resetToken: this.resetTokenFor(cid) };
+    this.local.set(seq, c);
+    this.endpointEvents.push({ type: 'cid-issued', cid });
+    return c;
+  }
+
+  /** Client: the server's preferred_address connection ID, sequence number 1 (RFC 9000 §5.1.1). */
+  addPreferredPeer(cid: Uint8Array, resetToken: Uint8Array): void {
+    if (this.peer.some((c) => c.seq === 1) || this.retiredBelow > 1) return;
+    this.peer.push({ seq: 1, cid, resetToken });
+  }
+
+  /** Sends with the peer's ID of sequence `seq` from now on, retiring the one in use (§5.1.2). */
+  switchTo(seq: number): boolean {
+    const next = this.peer.find((c) => c.seq === seq);
+    if (!next) return false;
+    if (next === this.current) return true;
+    const old = this.current;
+    this.current = next;
+    this.retirePending.add(old.seq);
+    this.peer.splice(this.peer.indexOf(old), 1);
+    return true;
+  }
+
   /** Whether the peer has issued an ID we have not used yet (RFC 9000 §9.5). */
   get hasUnusedPeer(): boolean {
     return this.peer.some((c) => c !== this.current);

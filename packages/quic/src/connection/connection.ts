@@ -81,6 +81,10 @@ export class QuicConnection {
   get ecnState(): EcnState {
     return this.c.ecn.state;
   }
+  /** Our address the datagram pollTransmit last returned leaves from, when the driver said which (RFC 9000 §9.6). */
+  get transmitLocal(): RemoteAddress | undefined {
+    return this.c.transmitLocal ?? this.c.path.local;
+  }
   get closeError(): QuicCloseError | undefined {
     return this.c.closeError;
   }
@@ -135,8 +139,14 @@ export class QuicConnection {
   // ---- the sans-I/O loop ----
 
   /** A datagram from the peer; `ecn` is its IP ECN field (0..3) when the driver can read it (RFC 9000 §13.4.1). */
-  handle(datagram: Uint8Array, now: number, remote?: RemoteAddress, ecn?: number): void {
-    handle(this.c, datagram, now, remote, ecn);
+  handle(
+    datagram: Uint8Array,
+    now: number,
+    remote?: RemoteAddress,
+    ecn?: number,
+    local?: RemoteAddress,
+  ): void {
+    handle(this.c, datagram, now, remote, ecn, local);
   }
 
   pollTransmit(now: number): Uint8Array | undefined {

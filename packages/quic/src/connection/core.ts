@@ -39,6 +39,7 @@ import { ConnectionIds } from './cids.ts';
 import type { SentItem } from './frames.ts';
 import { localTransportParameters } from './handshake.ts';
 import { PathMtu } from './pmtu.ts';
+import type { PreferredAddressConfig, PreferredMigration } from './preferred.ts';
 import { type ConnectionInput, type ConnectionState, connectionTransition } from './state.ts';
 import { StreamSet } from './stream-set.ts';
 import { SendStream } from './streams.ts';
@@ -131,6 +132,8 @@ export interface PathChallenge {
 /** The path (RFC 9000 §8.2, §9). */
 export interface PathState {
   remote: RemoteAddress | undefined;
+  /** Our address on the path, when the driver tells it (a server with more than one, RFC 9000 §9.6). */
+  local: RemoteAddress | undefined;
   previous: RemoteAddress | undefined;
   validated: boolean;
   bytesReceived: number;
@@ -142,9 +145,14 @@ export interface PathState {
    * PATH_CHALLENGEs that arrived from an address we do not send to (a probe of a new path
    * that did not move us there): answered on the path they came from (RFC 9000 §8.2.2).
    */
-  readonly probeResponses: { data: Uint8Array; remote: RemoteAddress; budget: number }[];
-  /** While handling a datagram from an address other than the current one: that address and the datagram's size. */
-  arrivalElsewhere: { remote: RemoteAddress; size: number } | undefined;
+  readonly probeResponses: {
+    data: Uint8Array;
+    remote: RemoteAddress;
+    local: RemoteAddress | undefined;
+    budget: number;
+  }[];
+  /** While handling a datagram on another path than the current one: its addresses and size. */
+  arrivalElsewhere: { remote: RemoteAddress; local: RemoteAddress | undefined; size: number } | undefined;
   /** Set while processing a datagram that held the newest non-probing packet (§9.3). */
   newestNonProbing: boolean;
 }
@@ -275,6 +283,14 @@ export class ConnectionCore {
   readonly path: PathState;
   /** Where the datagram pollTransmit last returned goes, when not to `path.remote` (a probe response). */
   transmitRemote: RemoteAddress | undefined = undefined;
+  /** The local address it leaves from, when not `path.local` (a probe response on another path). */
+  transmitLocal: RemoteAddress | undefined = undefined;
+  /** Client: the move to the server's preferred address under validation (RFC 9000 §9.6.1). */
+  preferred: PreferredMigration | undefined = undefined;
+  /** Server: our preferred_address connection ID and reset token (sequence 1). */
+  readonly preferredLocal: { cid: Uint8Array; resetToken: Uint8Array } | undefined;
+  /** Server: the preferred address to advertise (RFC 9000 §18.2). */
+  readonly serverPreferredAddress: PreferredAddressConfig | undefined;
 
   readonly idle: IdleState;
   readonly closing: ClosingState = {
@@ -290,6 +306,7 @@ export class ConnectionCore {
     this.tlsEpoch = opts.tlsEpoch ?? 0;
     this.path = {
       remote: opts.remote ? { ...opts.remote } : undefined,
+      local: undefined,
       previous: undefined,
       validated: true,
       bytesReceived: 0,
@@ -383,6 +400,8 @@ export class ConnectionCore {
       this.clientScidSeen = s.clientScid;
       this.addressValidated = s.addressValidated ?? false;
     }
+    this.serverPreferredAddress = this.role === 'server' ? opts.server?.preferredAddress : undefined;
+    this.preferredLocal = this.serverPreferredAddress ? this.cids.issuePreferred() : undefined;
     this.ecn = new EcnValidator(this.config.ecn ?? false);
     this.ecn.onTransition = (from, to, rfc) => {
       if (to === 'failed') this.counters.inc('quic.ecn.failed');

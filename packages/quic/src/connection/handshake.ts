@@ -2,6 +2,7 @@
  * The TLS bridge (RFC 9001 §4): CRYPTO bytes to and from the tls machine, secrets to keys,
  * handshake completion and confirmation; transport parameters both ways (RFC 9000 §7.3, §7.4, §18).
  */
+
 import { bytesEqual } from '@stepwire/wire';
 import { cryptoError } from '../errors.ts';
 import { FrameType } from '../frames/frame.ts';
@@ -16,6 +17,7 @@ import { closeWithError } from './close.ts';
 import type { ConnectionCore } from './core.ts';
 import { TransportError, transportError } from './frames.ts';
 import { discardSpace, installInitialKeys, onSecret } from './keys.ts';
+import { preferredAddressParameter, startPreferredMigration } from './preferred.ts';
 import type { QuicConnectionOptions } from './types.ts';
 import { checkRememberedLimits, endEarlyData, startEarlyData } from './zero-rtt.ts';
 
@@ -127,6 +129,12 @@ export function applyPeerParams(c: ConnectionCore, params: TransportParameters, 
   c.recovery.maxAckDelay = p.max_ack_delay;
   c.peerAckDelayExponent = p.ack_delay_exponent;
   if (p.stateless_reset_token) c.cids.setFirstPeerResetToken(p.stateless_reset_token);
+  // RFC 9000 §5.1.1: the preferred_address connection ID is the server's sequence number 1.
+  if (c.role === 'client' && params.preferred_address)
+    c.cids.addPreferredPeer(
+      params.preferred_address.connectionId,
+      params.preferred_address.statelessResetToken,
+    );
   // RFC 9000 §10.1: the effective idle timeout is the minimum of both non-zero values.
   const theirs = p.max_idle_timeout;
   const ours = c.config.maxIdleTimeout;
@@ -141,6 +149,7 @@ export function confirmHandshake(c: ConnectionCore, now: number): void {
   discardSpace(c, 'Initial', now);
   discardSpace(c, 'Handshake', now);
   c.trace1(now, 'local', 'handshake confirmed', 'RFC 9001 §4.1.2');
+  startPreferredMigration(c, now);
 }
 
 /** Our transport parameters (RFC 9000 §18.2), from the transport config. */
@@ -168,6 +177,9 @@ export function localTransportParameters(c: ConnectionCore): TransportParameters
     if (c.retrySourceCid) ours.retry_source_connection_id = c.retrySourceCid;
     ours.stateless_reset_token = c.cids.resetTokenOfLocal(0);
     if (c.config.disableActiveMigration) ours.disable_active_migration = true;
+    const pa = c.preferredLocal;
+    if (pa && c.serverPreferredAddress)
+      ours.preferred_address = preferredAddressParameter(c.serverPreferredAddress, pa.cid, pa.resetToken);
   }
   return ours;
 }

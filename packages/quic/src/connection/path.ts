@@ -2,9 +2,11 @@
  * Paths (RFC 9000 §8.2, §9): path validation, the peer's NAT rebinding or migration, and
  * the client's own migration.
  */
+
 import { bytesEqual } from '@stepwire/wire';
 import { RttEstimator } from '../recovery/rtt.ts';
 import { AMPLIFICATION_FACTOR, type ConnectionCore, MAX_PATH_RESPONSES, sameAddress } from './core.ts';
+import { onPreferredResponse } from './preferred.ts';
 import type { RemoteAddress } from './types.ts';
 
 /**
@@ -18,9 +20,12 @@ export function onPeerMoved(
   remote: RemoteAddress,
   firstDatagram: number,
   now: number,
+  local?: RemoteAddress,
 ): void {
   c.path.previous = c.path.validated ? c.path.remote : c.path.previous;
   c.path.remote = { ...remote };
+  // Our side of the path moves too when the peer now reaches another of our addresses (§9.6.2).
+  if (local) c.path.local = { ...local };
   c.path.validated = false;
   c.path.bytesReceived = firstDatagram;
   c.path.bytesSent = 0;
@@ -30,6 +35,24 @@ export function onPeerMoved(
   c.pmtu.onNewPath();
   c.counters.inc('quic.path.migrated');
   c.trace1(now, 'local', `peer moved to ${remote.address}:${remote.port}: validating`, 'RFC 9000 §9.3');
+}
+
+/**
+ * RFC 9002 §9.4: a new path resets the congestion controller and the RTT estimate; RFC 9000
+ * §13.4.2 and §14.3: ECN and the path MTU are found again. The controller and estimator
+ * objects stay (Recovery holds them); their state starts over, except the bytes still in
+ * flight, which acknowledgements and losses will still remove.
+ */
+export function resetCongestionForNewPath(c: ConnectionCore, now: number): void {
+  const cc = c.recovery.cc;
+  const inFlight = cc.bytesInFlight;
+  const Fresh = cc.constructor as new (mds: number) => typeof cc;
+  Object.assign(cc, new Fresh(c.config.maxDatagramSize));
+  cc.bytesInFlight = inFlight;
+  Object.assign(c.recovery.rtt, new RttEstimator());
+  c.recovery.setLossDetectionTimer(now);
+  c.ecn.onNewPath();
+  c.pmtu.onNewPath();
 }
 
 /**
@@ -52,22 +75,7 @@ export function migrate(c: ConnectionCore, now: number, opts: { portOnly?: boole
   if (c.cids.remote.length > 0 && !c.cids.switchToUnused())
     throw new Error('no unused connection ID from the peer to migrate with (RFC 9000 §9.5)');
   c.path.challenge = { data: c.random(8), sent: false, deadline: now + 3 * c.ptoDuration() };
-  if (!opts.portOnly) {
-    // RFC 9002 §9.4: a new path resets the congestion controller and the RTT estimate.
-    // The controller and estimator objects stay (Recovery holds them); their state starts over,
-    // except the bytes still in flight, which acknowledgements and losses will still remove.
-    const cc = c.recovery.cc;
-    const inFlight = cc.bytesInFlight;
-    const Fresh = cc.constructor as new (mds: number) => typeof cc;
-    Object.assign(cc, new Fresh(c.config.maxDatagramSize));
-    cc.bytesInFlight = inFlight;
-    Object.assign(c.recovery.rtt, new RttEstimator());
-    c.recovery.setLossDetectionTimer(now);
-  }
-  if (!opts.portOnly) {
-    c.ecn.onNewPath();
-    c.pmtu.onNewPath();
-  }
+  if (!opts.portOnly) resetCongestionForNewPath(c, now);
   c.counters.inc('quic.path.client-migrated');
   c.trace1(
     now,
@@ -87,13 +95,14 @@ export function afterDatagramFromElsewhere(
   remote: RemoteAddress,
   size: number,
   now: number,
+  local?: RemoteAddress,
 ): void {
   if (!c.path.newestNonProbing || c.role !== 'server' || !c.hs.confirmed) return;
-  onPeerMoved(c, remote, size, now);
+  onPeerMoved(c, remote, size, now, local);
   // Challenges from there are now answered on the current path, with the rest.
   for (let i = c.path.probeResponses.length - 1; i >= 0; i--) {
     const r = c.path.probeResponses[i];
-    if (r && sameAddress(r.remote, remote)) {
+    if (r && sameAddress(r.remote, remote) && sameLocal(r.local, local)) {
       c.path.probeResponses.splice(i, 1);
       if (c.path.responses.length < MAX_PATH_RESPONSES) c.path.responses.push(r.data);
     }
@@ -108,6 +117,7 @@ export function onPathChallenge(c: ConnectionCore, data: Uint8Array): void {
       c.path.probeResponses.push({
         data,
         remote: elsewhere.remote,
+        local: elsewhere.local,
         // §8.1, §9.3.1: an unvalidated path gets at most three times what arrived on it.
         budget: AMPLIFICATION_FACTOR * elsewhere.size,
       });
@@ -116,6 +126,7 @@ export function onPathChallenge(c: ConnectionCore, data: Uint8Array): void {
 
 /** RFC 9000 §8.2.3: a response echoing our challenge validates the new path. */
 export function onPathResponse(c: ConnectionCore, data: Uint8Array, now: number): void {
+  if (onPreferredResponse(c, data, now)) return;
   if (c.path.challenge && bytesEqual(data, c.path.challenge.data)) {
     c.path.challenge = undefined;
     c.path.validated = true;
@@ -132,4 +143,9 @@ export function onPathValidationTimeout(c: ConnectionCore, now: number): void {
   c.path.previous = undefined;
   c.counters.inc('quic.path.validation-failed');
   c.trace1(now, 'local', 'path validation failed: back to the previous address', 'RFC 9000 §9.3.2');
+}
+
+/** Two local addresses name the same one, an unknown one matching any. */
+export function sameLocal(a: RemoteAddress | undefined, b: RemoteAddress | undefined): boolean {
+  return a === undefined || b === undefined || sameAddress(a, b);
 }

@@ -24,7 +24,7 @@ import {
   onAuthenticationFailure,
   peerKeyUpdateAllowed,
 } from './keys.ts';
-import { afterDatagramFromElsewhere } from './path.ts';
+import { afterDatagramFromElsewhere, sameLocal } from './path.ts';
 import { amplificationLeft } from './send.ts';
 import type { RemoteAddress } from './types.ts';
 import { zeroRttAcceptable } from './zero-rtt.ts';
@@ -42,6 +42,7 @@ export function handle(
   now: number,
   remote?: RemoteAddress,
   ecn?: number,
+  local?: RemoteAddress,
 ): void {
   c.now = now;
   c.rxEcn = ECN_CODEPOINTS[(ecn ?? 0) & 3] ?? 'not-ect';
@@ -57,14 +58,17 @@ export function handle(
     return;
   }
   if (remote && !c.path.remote) c.path.remote = { ...remote };
+  if (local && !c.path.local) c.path.local = { ...local };
+  // Another path: another peer address, or (a server with more than one) another of ours.
   const fromElsewhere =
-    remote !== undefined && c.path.remote !== undefined && !sameAddress(remote, c.path.remote);
+    (remote !== undefined && c.path.remote !== undefined && !sameAddress(remote, c.path.remote)) ||
+    !sameLocal(local, c.path.local);
   if (!fromElsewhere) c.path.bytesReceived += datagram.length;
   c.path.newestNonProbing = false;
   amplificationLeft(c, now);
   const { packets, error } = splitCoalescedPackets(datagram, c.localCidLength);
   let anyProcessed = false;
-  c.path.arrivalElsewhere = fromElsewhere && remote ? { remote, size: datagram.length } : undefined;
+  c.path.arrivalElsewhere = fromElsewhere && remote ? { remote, local, size: datagram.length } : undefined;
   try {
     for (const bytes of packets) {
       if (receivePacketBytes(c, bytes, now, true)) anyProcessed = true;
@@ -74,7 +78,7 @@ export function handle(
     c.path.arrivalElsewhere = undefined;
   }
   if (error) c.drop(now, 'quic.rx.malformed', error.message);
-  if (fromElsewhere && remote) afterDatagramFromElsewhere(c, remote, datagram.length, now);
+  if (fromElsewhere && remote) afterDatagramFromElsewhere(c, remote, datagram.length, now, local);
   // §10.3.1: a datagram nothing in which could be processed may be a Stateless Reset.
   if (!anyProcessed && isPeerStatelessReset(c, datagram, now)) return;
   retryUndecryptable(c, now);

@@ -15,6 +15,7 @@ import { AMPLIFICATION_FACTOR, type ConnectionCore, MIN_INITIAL_DATAGRAM, type S
 import { addPadding, frameLength, type SentItem } from './frames.ts';
 import { discardSpace, onOneRttAckSent, onOneRttPacketSent } from './keys.ts';
 import { pmtuProbeDatagram, pmtuReady } from './pmtu.ts';
+import { preferredProbeDatagram } from './preferred.ts';
 import { sendsZeroRtt } from './zero-rtt.ts';
 
 /** RFC 3168 §5: the ECT(0) codepoint. */
@@ -23,11 +24,12 @@ const ECT0 = 2;
 export function pollTransmit(c: ConnectionCore, now: number): Uint8Array | undefined {
   c.now = now;
   c.transmitRemote = undefined;
+  c.transmitLocal = undefined;
   c.transmitEcn = 0;
   c.markingEcn = false;
   if (c.state === 'closed' || c.state === 'draining') return undefined;
   if (c.state === 'closing') return closeDatagram(c, now);
-  const probe = probeResponseDatagram(c, now);
+  const probe = probeResponseDatagram(c, now) ?? preferredProbeDatagram(c, now);
   if (probe) return probe;
   // RFC 9002 §7.8: the window grows only while the sender uses it; with no stream data
   // waiting, acknowledgements of what little is in flight say nothing about capacity.
@@ -111,6 +113,7 @@ export function probeResponseDatagram(c: ConnectionCore, now: number): Uint8Arra
     size = target;
   }
   c.transmitRemote = r.remote;
+  c.transmitLocal = r.local;
   c.counters.inc('quic.path.probe-response');
   return seal(
     c,

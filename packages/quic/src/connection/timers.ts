@@ -23,6 +23,7 @@ export function pollTimeout(c: ConnectionCore): number | undefined {
   consider(c.path.challenge?.deadline);
   consider(c.pacing.deadline);
   consider(c.pmtu.raiseAt);
+  consider(c.preferred?.deadline);
   return t;
 }
 

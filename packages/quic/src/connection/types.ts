@@ -93,6 +93,8 @@ export interface TransportConfig {
    * the peer's max_udp_payload_size. The driver must send with DF (our UDP's setDontFragment).
    */
   maxUdpPayloadSize?: number;
+  /** Client: move to the server's preferred_address after the handshake (RFC 9000 §9.6.1; default true). */
+  usePreferredAddress?: boolean;
   /** ms before a finished or failed path MTU search starts again (RFC 8899 PMTU_RAISE_TIMER, default 600 s). */
   pmtuRaiseInterval?: number;
 }
@@ -122,6 +124,8 @@ export interface ServerHandshakeInfo {
   clientScid: Uint8Array;
   /** Set when the connection follows our Retry: the SCID of that Retry (retry_source_connection_id). */
   retrySourceCid?: Uint8Array;
+  /** Advertise this preferred_address (RFC 9000 §9.6, §18.2). */
+  preferredAddress?: { ipv4?: RemoteAddress; ipv6?: RemoteAddress };
   /** A Retry token proved the client's address (RFC 9000 §8.1.2): no amplification limit. */
   addressValidated?: boolean;
 }

@@ -50,6 +50,12 @@ export interface Transmit {
    * validates ECN (TransportConfig.ecn, RFC 9000 §13.4.2); absent means Not-ECT.
    */
   ecn?: number;
+  /**
+   * Our address to send it from, when the driver reported the one each datagram arrived on
+   * (handle's `local`) and it is not the only one: a server with a preferred address
+   * (RFC 9000 §9.6) answers from where the client now reaches it.
+   */
+  local?: RemoteAddress;
 }
 
 export interface QuicServerConfig {
@@ -63,6 +69,12 @@ export interface QuicServerConfig {
   /** Congestion controller and pacing of accepted connections (QuicConnectionOptions; CUBIC and pacing by default). */
   congestion?: 'newreno' | 'cubic';
   pacing?: boolean;
+  /**
+   * Advertise a preferred address (RFC 9000 §9.6, §18.2) to every client: it moves there
+   * after the handshake. The driver must receive on it too, and pass each datagram's
+   * local address to handle() so that answers leave from it.
+   */
+  preferredAddress?: { ipv4?: RemoteAddress; ipv6?: RemoteAddress };
 }
 
 export interface QuicEndpointOptions {
@@ -249,8 +261,17 @@ export class QuicEndpoint {
 
   // ---- receiving ----
 
-  /** A datagram from `remote`; `ecn` is its IP ECN field when the socket reports it (RFC 9000 §13.4.1). */
-  handle(datagram: Uint8Array, remote: RemoteAddress, now: number, ecn?: number): void {
+  /**
+   * A datagram from `remote`; `ecn` is its IP ECN field when the socket reports it (RFC 9000
+   * §13.4.1), `local` the address it arrived on when we have more than one (§9.6).
+   */
+  handle(
+    datagram: Uint8Array,
+    remote: RemoteAddress,
+    now: number,
+    ecn?: number,
+    local?: RemoteAddress,
+  ): void {
     if (datagram.length === 0) return;
     const long = ((datagram[0] ?? 0) & HEADER_FORM_BIT) !== 0;
     let dcid: Uint8Array | undefined;
@@ -282,7 +303,7 @@ export class QuicEndpoint {
     }
     const entry = this.byCid.get(toHex(dcid));
     if (entry) {
-      entry.conn.handle(datagram, now, remote, ecn);
+      entry.conn.handle(datagram, now, remote, ecn, local);
       this.afterConnection(entry);
       return;
     }
@@ -294,7 +315,7 @@ export class QuicEndpoint {
         if (r.address !== remote.address || r.port !== remote.port) continue;
         if (!isStatelessReset(datagram, e.conn.peerResetTokens)) continue;
         this.counters.inc('quic.endpoint.stateless-reset-received');
-        e.conn.handle(datagram, now, remote, ecn);
+        e.conn.handle(datagram, now, remote, ecn, local);
         this.afterConnection(e);
         return;
       }
@@ -334,7 +355,7 @@ export class QuicEndpoint {
       this.drop(now, 'quic.endpoint.no-connection');
       return;
     }
-    this.acceptInitial(datagram, dcid, scid, remote, now, this.server, ecn);
+    this.acceptInitial(datagram, dcid, scid, remote, now, this.server, ecn, local);
   }
 
   private acceptInitial(
@@ -345,6 +366,7 @@ export class QuicEndpoint {
     now: number,
     server: QuicServerConfig,
     ecn: number | undefined,
+    local: RemoteAddress | undefined,
   ): void {
     // RFC 9000 §14.1: a server discards an Initial in a datagram smaller than 1200 bytes.
     if (datagram.length < 1200) {
@@ -415,6 +437,7 @@ export class QuicEndpoint {
         initialDcid: dcid,
         clientScid: scid,
         ...(retrySourceCid ? { retrySourceCid } : {}),
+        ...(server.preferredAddress ? { preferredAddress: server.preferredAddress } : {}),
         addressValidated: validated,
       },
     });
@@ -422,7 +445,7 @@ export class QuicEndpoint {
     const entry = this.register(conn, remote, [dcid]);
     this.counters.inc('quic.endpoint.accepted');
     this.accepted.push(conn);
-    conn.handle(datagram, now, remote, ecn);
+    conn.handle(datagram, now, remote, ecn, local);
     this.afterConnection(entry);
   }
 
@@ -618,7 +641,11 @@ export class QuicEndpoint {
         // A PATH_RESPONSE to a probe of another path goes back there (RFC 9000 §8.2.2).
         const remote = entry.conn.transmitRemote ?? entry.conn.remote ?? entry.remote;
         const ecn = entry.conn.transmitEcn;
-        return ecn === 0 ? { datagram: d, remote } : { datagram: d, remote, ecn };
+        const local = entry.conn.transmitLocal;
+        const t: Transmit = { datagram: d, remote };
+        if (ecn !== 0) t.ecn = ecn;
+        if (local) t.local = local;
+        return t;
       }
     }
     return undefined;

@@ -1,4 +1,4 @@
-import type { Impairments } from '@stepwire/link';
+import { type Impairments, MemoryLink } from '@stepwire/link';
 import { SIM_EPOCH, Sim } from '@stepwire/sim';
 import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
 import type { UdpSocket } from '@stepwire/udp';
@@ -62,6 +62,11 @@ export interface SimPairOptions {
   serverTransport?: Partial<TransportConfig>;
   serverEndpoint?: Partial<QuicEndpointOptions>;
   onServerEvent?: (conn: QuicConnection, e: QuicConnectionEvent) => void;
+  /**
+   * The server advertises a preferred address (RFC 9000 §9.6) and listens there too: another
+   * port of the same address, or another address on a second link between A and B.
+   */
+  preferred?: 'port' | 'address';
 }
 
 export function simPair(o: SimPairOptions): SimPair {
@@ -72,6 +77,23 @@ export function simPair(o: SimPairOptions): SimPair {
   const prng = new Prng(o.seed);
   const random = (n: number) => prng.bytes(n);
   const c = credentials();
+  const second =
+    o.preferred === 'address'
+      ? { address: '198.18.1.2', port: 4433 }
+      : o.preferred === 'port'
+        ? { address: sim.b.ipv4, port: 4434 }
+        : undefined;
+  if (o.preferred === 'address') {
+    // A second wire between the hosts: B is reachable on a second address.
+    const [la, lb] = MemoryLink.pair({
+      clock: sim.clock,
+      mtu: o.mtu ?? 1500,
+      seed: o.seed + 7,
+      name: 'wire2',
+    });
+    sim.a.host.addInterface({ link: la, ipv4: '198.18.1.1/24' });
+    sim.b.host.addInterface({ link: lb, ipv4: '198.18.1.2/24' });
+  }
   const serverEp = new QuicEndpoint({
     random,
     tlsEpoch: SIM_EPOCH,
@@ -86,6 +108,7 @@ export function simPair(o: SimPairOptions): SimPair {
           transportParameters: tp,
         }),
       ...(o.serverTransport ? { transport: o.serverTransport } : {}),
+      ...(second ? { preferredAddress: { ipv4: second } } : {}),
     },
   });
   const clientEp = new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH, trace, host: 'A' });
@@ -93,6 +116,11 @@ export function simPair(o: SimPairOptions): SimPair {
   const ss = sim.b.udp.createSocket('udp4');
   ss.bindSync(4433, sim.b.ipv4);
   serverSockets.push(ss);
+  if (second) {
+    const s2 = sim.b.udp.createSocket('udp4');
+    s2.bindSync(second.port, second.address);
+    serverSockets.push(s2);
+  }
   const cs = sim.a.udp.createSocket('udp4');
   cs.bindSync(0, sim.a.ipv4);
   const mk = (ep: QuicEndpoint, sockets: UdpSocket[]): PumpSide => ({
@@ -119,7 +147,14 @@ export function simPair(o: SimPairOptions): SimPair {
       }
     const now = sim.clock.now();
     for (let t = side.ep.pollTransmit(now); t; t = side.ep.pollTransmit(now)) {
-      const from = side.send;
+      // A server with two addresses answers from the one the endpoint names.
+      const local = t.local;
+      const from =
+        (local &&
+          side.sockets.find(
+            (s) => s.address().address === local.address && s.address().port === local.port,
+          )) ||
+        side.send;
       if (side.writeEcn) from.setEcn(t.ecn ?? 0);
       from.send(t.datagram, t.remote.port, t.remote.address);
     }
@@ -155,11 +190,13 @@ export function simPair(o: SimPairOptions): SimPair {
       });
       s.on('message', (msg, rinfo) => {
         if (side.dropAbove !== undefined && msg.byteLength > side.dropAbove) return;
+        const here = s.address();
         side.ep.handle(
           new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength),
           { address: rinfo.address, port: rinfo.port },
           sim.clock.now(),
           side.readEcn ? rinfo.ecn : undefined,
+          side.sockets.length > 1 ? { address: here.address, port: here.port } : undefined,
         );
         flush();
       });
