@@ -100,6 +100,8 @@ export function h3OverDatagrams(o: H3ServiceOptions): H3Service {
   });
   if (o.qlogDir) qlogs = new ServerQlogs(endpoint, o.qlogDir, Date.now() - o.clock.now());
   const driver: QuicDriver = new QuicDriver(endpoint, o.socket, o.clock, {
+    // Response writes held by backpressure (H3_WRITE_HIGH_WATER) go on once a flush sent data.
+    onFlushed: () => app.drain(),
     onConnection: () => {
       counts.connections++;
     },

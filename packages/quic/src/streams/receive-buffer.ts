@@ -13,19 +13,42 @@ export type ReceiveError =
   /** §4.5: a final size that changes, or data beyond the final size. */
   | 'FINAL_SIZE_ERROR'
   /**
-   * More out-of-order pieces than `maxSegments`: a peer dribbling one-byte frames with gaps
-   * would otherwise make each insert walk a huge list. Not an RFC error code: the connection
-   * decides (a stack usually closes with PROTOCOL_VIOLATION or INTERNAL_ERROR).
+   * More out-of-order pieces than `maxSegments` while they average under
+   * MIN_AVERAGE_PIECE bytes (a peer dribbling tiny frames with gaps to make us keep many
+   * small allocations), or more than HARD_SEGMENT_FACTOR × `maxSegments` pieces of any size.
+   * Full-size STREAM frames after a burst loss on a fast path legitimately leave thousands
+   * of pieces waiting for one retransmission: flow control already bounds their bytes. Not
+   * an RFC error code: the connection decides (a stack usually closes with
+   * PROTOCOL_VIOLATION or INTERNAL_ERROR).
    */
   | 'TOO_FRAGMENTED';
+
+/** Pieces that average at least this many bytes count against the hard limit only. */
+export const MIN_AVERAGE_PIECE = 512;
+/** However large the pieces, at most this many times `maxSegments` of them. */
+export const HARD_SEGMENT_FACTOR = 16;
+
+/**
+ * The bytes [from, to) of a frame's data to hold: a view when they are at least half of the
+ * buffer behind them (a packet's decrypted payload, which then stays alive with them), else
+ * a copy, so that pieces that are small parts of large packets never keep more than twice
+ * their own size alive (a hostile peer's tiny frames in big packets).
+ */
+function keepable(data: Uint8Array, from: number, to: number): Uint8Array {
+  return 2 * (to - from) >= data.buffer.byteLength ? data.subarray(from, to) : data.slice(from, to);
+}
 
 export class ReceiveBuffer {
   /** Bytes delivered to the reader so far: the next in-order offset. */
   private readOffset = 0;
   /** Highest offset + 1 of any data received (for flow control, §4.5 "largest offset"). */
   highestOffset = 0;
-  /** Out-of-order segments, keyed by start offset, never overlapping each other. */
-  private readonly segments = new Map<number, Uint8Array>();
+  /**
+   * Out-of-order segments sorted by start offset, never overlapping each other: two
+   * parallel arrays, so a lookup is a binary search rather than a walk over every piece.
+   */
+  private readonly starts: number[] = [];
+  private readonly pieces: Uint8Array[] = [];
   private buffered = 0;
   finalSize: number | undefined = undefined;
 
@@ -46,6 +69,10 @@ export class ReceiveBuffer {
   get bytesRead(): number {
     return this.readOffset;
   }
+  /** Out-of-order pieces held (for stats and tests). */
+  get segmentCount(): number {
+    return this.starts.length;
+  }
   /** All data up to the final size has been read. */
   get finished(): boolean {
     return this.finalSize !== undefined && this.readOffset === this.finalSize;
@@ -63,46 +90,62 @@ export class ReceiveBuffer {
     this.highestOffset = Math.max(this.highestOffset, end);
     // Keep only the bytes not yet read and not already held.
     let start = Math.max(offset, this.readOffset);
+    if (start >= end) return undefined;
+    // The first held piece that ends after `start` (pieces do not overlap, so their ends are sorted too).
+    let i = this.firstEndingAfter(start);
     while (start < end) {
-      const held = this.segmentCovering(start);
-      if (held) {
-        start = held.offset + held.data.length;
+      const heldStart = this.starts[i];
+      const held = this.pieces[i];
+      if (heldStart !== undefined && held !== undefined && heldStart <= start) {
+        // `start` lies inside piece i: skip what it already holds.
+        start = heldStart + held.length;
+        i++;
         continue;
       }
-      const nextStart = this.nextSegmentAfter(start);
-      const stop = Math.min(end, nextStart ?? end);
-      if (this.segments.size >= this.maxSegments) return 'TOO_FRAGMENTED';
-      const piece = data.slice(start - offset, stop - offset);
-      this.segments.set(start, piece);
+      const stop = heldStart === undefined ? end : Math.min(end, heldStart);
+      const n = this.starts.length;
+      if (n >= this.maxSegments * HARD_SEGMENT_FACTOR) return 'TOO_FRAGMENTED';
+      if (n >= this.maxSegments && this.buffered + (stop - start) < (n + 1) * MIN_AVERAGE_PIECE)
+        return 'TOO_FRAGMENTED';
+      const piece = keepable(data, start - offset, stop - offset);
+      this.starts.splice(i, 0, start);
+      this.pieces.splice(i, 0, piece);
       this.buffered += piece.length;
+      i++;
       start = stop;
     }
     return undefined;
   }
 
-  private segmentCovering(at: number): { offset: number; data: Uint8Array } | undefined {
-    for (const [o, d] of this.segments) if (o <= at && at < o + d.length) return { offset: o, data: d };
-    return undefined;
-  }
-  private nextSegmentAfter(at: number): number | undefined {
-    let best: number | undefined;
-    for (const o of this.segments.keys()) if (o > at && (best === undefined || o < best)) best = o;
-    return best;
+  /** Index of the first piece whose end is beyond `at` (starts.length if none). */
+  private firstEndingAfter(at: number): number {
+    let lo = 0;
+    let hi = this.starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const s = this.starts[mid] as number;
+      const p = this.pieces[mid] as Uint8Array;
+      if (s + p.length <= at) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /** Takes the bytes now contiguous from the read offset (possibly none). */
   read(): Uint8Array {
-    const parts: Uint8Array[] = [];
-    for (;;) {
-      const d = this.segments.get(this.readOffset);
-      if (!d) break;
-      this.segments.delete(this.readOffset);
-      this.buffered -= d.length;
-      this.readOffset += d.length;
-      parts.push(d);
+    let k = 0;
+    let total = 0;
+    while (k < this.starts.length && this.starts[k] === this.readOffset + total) {
+      total += (this.pieces[k] as Uint8Array).length;
+      k++;
     }
-    if (parts.length === 1) return parts[0]!;
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    if (k === 0) return new Uint8Array(0);
+    const parts = this.pieces.splice(0, k);
+    this.starts.splice(0, k);
+    this.buffered -= total;
+    this.readOffset += total;
+    if (parts.length === 1) return parts[0] as Uint8Array;
+    const out = new Uint8Array(total);
     let at = 0;
     for (const p of parts) {
       out.set(p, at);
