@@ -54,7 +54,8 @@ export const READER_ERRORS = [
  *
  * Loop: poll() the TUN fd and the wake eventfd (close() writes the eventfd; pollTimeoutMs
  * only re-checks STOP as a safety net); then read until EAGAIN, posting a batch every
- * `batch` packets and at the end of each burst. A message is [buffer, length, ...].
+ * `batch` packets and at the end of each burst. A message is [slab, then (0, length) for
+ * each packet in the slab and (buffer, length) for each packet in a buffer of its own].
  */
 export const READER_SOURCE = `
 'use strict';
