@@ -148,7 +148,8 @@ function openOne(bytes: Uint8Array, offset: number, opts: OpenDatagramOptions): 
     return { kind: 'violation', error: 'PROTOCOL_VIOLATION', reason: 'reserved bits set', type };
   let frames: Frame[];
   try {
-    frames = decodeFrames(payload);
+    // The payload is the AEAD's fresh output, ours alone: frame data may view it (no copy).
+    frames = decodeFrames(payload, 0, true);
   } catch (e) {
     if (!(e instanceof ParseError)) throw e;
     // §12.4: an empty payload is a PROTOCOL_VIOLATION; a badly formed frame a FRAME_ENCODING_ERROR.

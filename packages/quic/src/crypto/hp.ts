@@ -21,7 +21,6 @@ export interface HeaderProtectionProvider {
 }
 
 export const HP_SAMPLE_LENGTH = 16;
-const ZEROS5 = new Uint8Array(5);
 
 function checkSample(sample: Uint8Array): void {
   if (sample.length !== HP_SAMPLE_LENGTH) throw new RangeError('a header protection sample is 16 bytes');
@@ -43,17 +42,10 @@ export const nodeHeaderProtection: HeaderProtectionProvider = {
       return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
     };
   },
-  chacha20Mask(hpKey) {
-    if (hpKey.length !== 32) throw new RangeError('a ChaCha20 header protection key is 32 bytes');
-    const key = Buffer.from(hpKey);
-    return (sample) => {
-      checkSample(sample);
-      // OpenSSL's chacha20 takes a 16-byte IV laid out exactly as the sample: a 32-bit
-      // little-endian block counter followed by the 96-bit nonce.
-      const out = createCipheriv('chacha20', key, sample).update(ZEROS5);
-      return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-    };
-  },
+  // ChaCha20 is add-rotate-xor, constant-time in JavaScript too, and a mask is one block:
+  // setting up an OpenSSL context per packet (the sample is the IV) cost four times the
+  // block itself, so the OpenSSL provider takes the TypeScript block for this one primitive.
+  chacha20Mask: (hpKey) => chacha20BlockMask(hpKey),
 };
 
 /** "expand 32-byte k" (RFC 8439 §2.3): the first four words of every ChaCha20 state. */
@@ -74,30 +66,33 @@ export const nobleHeaderProtection: HeaderProtectionProvider = {
       return aes.encryptBlock(xk, sample.slice());
     };
   },
-  chacha20Mask(hpKey) {
-    if (hpKey.length !== 32) throw new RangeError('a ChaCha20 header protection key is 32 bytes');
-    const k = new Uint32Array(8);
-    for (let i = 0; i < 8; i++) k[i] = readLe32(hpKey, 4 * i);
-    const input = new Uint32Array(4);
-    const permuted = new Uint32Array(8);
-    return (sample) => {
-      checkSample(sample);
-      // The ChaCha20 state is sigma | key | counter | nonce (RFC 8439 §2.3), and for QUIC
-      // counter | nonce is the sample read as four little-endian words. noble's chacha20()
-      // refuses the counter 2^32-1 (it will not wrap), which a sample can hold, so the block
-      // is computed from HChaCha20 instead: HChaCha20 returns words 0..3 and 12..15 of the
-      // state after the 20 rounds, without the final addition of the input state (RFC 8439
-      // §2.3 step "add the original input words"). The mask's five bytes come from words 0
-      // and 1 of the block, so adding sigma back to those two words gives them exactly.
-      for (let i = 0; i < 4; i++) input[i] = readLe32(sample, 4 * i);
-      hchacha(SIGMA, k, input, permuted);
-      const w0 = (permuted[0]! + SIGMA[0]!) >>> 0;
-      const w1 = (permuted[1]! + SIGMA[1]!) >>> 0;
-      return Uint8Array.of(w0 & 0xff, (w0 >>> 8) & 0xff, (w0 >>> 16) & 0xff, w0 >>> 24, w1 & 0xff);
-    };
-  },
+  chacha20Mask: (hpKey) => chacha20BlockMask(hpKey),
 };
 
 function readLe32(b: Uint8Array, at: number): number {
   return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+}
+
+/** RFC 9001 §5.4.4 in TypeScript: one ChaCha20 block from HChaCha20 (see the comment inside). */
+function chacha20BlockMask(hpKey: Uint8Array): (sample: Uint8Array) => Uint8Array {
+  if (hpKey.length !== 32) throw new RangeError('a ChaCha20 header protection key is 32 bytes');
+  const k = new Uint32Array(8);
+  for (let i = 0; i < 8; i++) k[i] = readLe32(hpKey, 4 * i);
+  const input = new Uint32Array(4);
+  const permuted = new Uint32Array(8);
+  return (sample) => {
+    checkSample(sample);
+    // The ChaCha20 state is sigma | key | counter | nonce (RFC 8439 §2.3), and for QUIC
+    // counter | nonce is the sample read as four little-endian words. noble's chacha20()
+    // refuses the counter 2^32-1 (it will not wrap), which a sample can hold, so the block
+    // is computed from HChaCha20 instead: HChaCha20 returns words 0..3 and 12..15 of the
+    // state after the 20 rounds, without the final addition of the input state (RFC 8439
+    // §2.3 step "add the original input words"). The mask's five bytes come from words 0
+    // and 1 of the block, so adding sigma back to those two words gives them exactly.
+    for (let i = 0; i < 4; i++) input[i] = readLe32(sample, 4 * i);
+    hchacha(SIGMA, k, input, permuted);
+    const w0 = (permuted[0]! + SIGMA[0]!) >>> 0;
+    const w1 = (permuted[1]! + SIGMA[1]!) >>> 0;
+    return Uint8Array.of(w0 & 0xff, (w0 >>> 8) & 0xff, (w0 >>> 16) & 0xff, w0 >>> 24, w1 & 0xff);
+  };
 }

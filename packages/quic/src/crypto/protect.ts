@@ -22,6 +22,7 @@ export const SAMPLE_OFFSET_FROM_PN = 4;
 export const MIN_PROTECTED_LENGTH_AFTER_PN = SAMPLE_OFFSET_FROM_PN + HP_SAMPLE_LENGTH;
 
 const LAYER = 'quic-protection';
+const EMPTY = new Uint8Array(0);
 
 /**
  * RFC 9001 §5.3: the nonce is the IV XORed with the packet number, left-padded to the IV's
@@ -65,11 +66,13 @@ export function protectPacket(
       `packet number and payload of ${pnLength + payload.length} bytes leave no room for the header protection sample`,
     );
   }
-  const sealed = keys.aead.seal(packetNonce(keys.iv, packetNumber), header, payload);
   // Every byte is written below: no need to zero a fresh buffer per packet.
-  const out = allocBytes(header.length + sealed.length);
+  const out = allocBytes(header.length + payload.length + AEAD_TAG_LENGTH);
   out.set(header, 0);
-  out.set(sealed, header.length);
+  const nonce = packetNonce(keys.iv, packetNumber);
+  // Sealed straight into the packet when the AEAD can (one copy of the ciphertext, not two).
+  if (keys.aead.sealInto) keys.aead.sealInto(nonce, header, payload, EMPTY, out, header.length);
+  else out.set(keys.aead.seal(nonce, header, payload), header.length);
   const sampleAt = pnOffset + SAMPLE_OFFSET_FROM_PN;
   const mask = keys.hpMask(out.subarray(sampleAt, sampleAt + HP_SAMPLE_LENGTH));
   out[0] = out[0]! ^ (mask[0]! & firstByteMask(out[0]!));

@@ -434,7 +434,17 @@ export function encodeFrame(f: Frame): Uint8Array {
  * Length) can only be last: anything after it would be read as its data.
  */
 export function encodeFrames(frames: readonly Frame[]): Uint8Array {
-  const w = new ByteWriter(256);
+  // Sized up front so a full packet is written without the writer growing (each growth
+  // copies): the bulk of a payload is STREAM/CRYPTO/DATAGRAM data and PADDING, known exactly;
+  // every frame's fields take a few varints more.
+  let size = 0;
+  for (const f of frames) {
+    size += 24;
+    if (f.type === 'STREAM' || f.type === 'CRYPTO' || f.type === 'DATAGRAM') size += f.data.length;
+    else if (f.type === 'PADDING') size += f.length;
+    else if (f.type === 'ACK') size += 16 * f.ackRanges.length;
+  }
+  const w = new ByteWriter(size);
   frames.forEach((f, i) => {
     if (i < frames.length - 1 && (f.type === 'STREAM' || f.type === 'DATAGRAM') && !f.hasLength) {
       throw new RangeError(`a ${f.type} frame without Length must be the last frame of a packet`);
@@ -444,16 +454,18 @@ export function encodeFrames(frames: readonly Frame[]): Uint8Array {
     }
     writeFrame(w, f);
   });
-  return w.finish().slice();
+  // The writer's buffer is ours alone: its view is the payload, no copy (a few spare bytes
+  // of estimate ride along unseen).
+  return w.finish();
 }
 
 // ---- decoding ----
 
-function readBytesWithLength(r: ByteReader, lengthField: string, field: string): Uint8Array {
+function readBytesWithLength(r: ByteReader, lengthField: string, field: string, view = false): Uint8Array {
   const at = r.offset;
   const n = readVarint(r, lengthField);
   if (n > r.remaining) r.fail(lengthField, `length ${n} exceeds the ${r.remaining} byte(s) left`, at);
-  return r.copy(n, field);
+  return view ? r.bytesView(n, field) : r.copy(n, field);
 }
 
 /** RFC 9000 §19.8 and §19.6: offset + length may not exceed 2^62-1. */
@@ -461,8 +473,11 @@ function checkEndOffset(r: ByteReader, offset: number, length: number, field: st
   if (offset + length > VARINT_MAX) r.fail(field, 'offset + length exceeds 2^62-1', at);
 }
 
-/** Reads one frame at the reader's position. */
-export function readFrame(r: ByteReader): Frame {
+/**
+ * Reads one frame at the reader's position. With `view`, the data of STREAM, CRYPTO and
+ * DATAGRAM frames is a view into the reader's bytes rather than a copy (see decodeFrames).
+ */
+export function readFrame(r: ByteReader, view = false): Frame {
   const start = r.offset;
   const { value: type, length: typeLength } = readVarintWithLength(r, 'frameType');
   if (type === FrameType.PADDING) {
@@ -533,7 +548,7 @@ export function readFrame(r: ByteReader): Frame {
     case FrameType.CRYPTO: {
       const at = r.offset;
       const offset = readVarint(r, 'offset');
-      const data = readBytesWithLength(r, 'length', 'cryptoData');
+      const data = readBytesWithLength(r, 'length', 'cryptoData', view);
       checkEndOffset(r, offset, data.length, 'offset', at);
       return { type: 'CRYPTO', offset, data };
     }
@@ -608,9 +623,17 @@ export function readFrame(r: ByteReader): Frame {
         reasonPhrase: readBytesWithLength(r, 'reasonPhraseLength', 'reasonPhrase'),
       };
     case FrameType.DATAGRAM:
-      return { type: 'DATAGRAM', hasLength: false, data: r.copy(r.remaining, 'datagramData') };
+      return {
+        type: 'DATAGRAM',
+        hasLength: false,
+        data: view ? r.rest('datagramData') : r.copy(r.remaining, 'datagramData'),
+      };
     case FrameType.DATAGRAM | DATAGRAM_LEN_BIT:
-      return { type: 'DATAGRAM', hasLength: true, data: readBytesWithLength(r, 'length', 'datagramData') };
+      return {
+        type: 'DATAGRAM',
+        hasLength: true,
+        data: readBytesWithLength(r, 'length', 'datagramData', view),
+      };
   }
   if (type >= FrameType.STREAM && type <= (FrameType.STREAM | 0x07)) {
     const streamId = readVarint(r, 'streamId');
@@ -619,8 +642,10 @@ export function readFrame(r: ByteReader): Frame {
     const at = r.offset;
     const offset = hasOffset ? readVarint(r, 'offset') : 0;
     const data = hasLength
-      ? readBytesWithLength(r, 'length', 'streamData')
-      : r.copy(r.remaining, 'streamData');
+      ? readBytesWithLength(r, 'length', 'streamData', view)
+      : view
+        ? r.rest('streamData')
+        : r.copy(r.remaining, 'streamData');
     checkEndOffset(r, offset, data.length, 'offset', at);
     return {
       type: 'STREAM',
@@ -646,12 +671,17 @@ export function decodeFrame(bytes: Uint8Array): Frame {
 /**
  * The frames of a packet payload. RFC 9000 §12.4: "The payload of a packet that contains
  * frames MUST contain at least one frame"; an empty payload is a PROTOCOL_VIOLATION.
+ *
+ * With `view`, STREAM, CRYPTO and DATAGRAM data are views into `payload`, not copies: for a
+ * caller that owns the payload and never reuses it (a freshly decrypted packet), which saves
+ * a copy of every byte received. Without it every field is a copy, safe to keep whatever
+ * happens to `payload`.
  */
-export function decodeFrames(payload: Uint8Array, base = 0): Frame[] {
+export function decodeFrames(payload: Uint8Array, base = 0, view = false): Frame[] {
   const r = new ByteReader(payload, LAYER, base);
   if (r.atEnd)
     throw new ParseError(LAYER, 'payload', base, 'a packet contains at least one frame (RFC 9000 §12.4)');
   const out: Frame[] = [];
-  while (!r.atEnd) out.push(readFrame(r));
+  while (!r.atEnd) out.push(readFrame(r, view));
   return out;
 }
