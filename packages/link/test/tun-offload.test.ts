@@ -117,6 +117,46 @@ function tcpChecksumOk(p: Uint8Array): boolean {
   return finishChecksum(sum16(seg, pseudoSum(p.subarray(12, 16), p.subarray(16, 20), seg.length))) === 0;
 }
 
+/** RFC 8200 §8.1 pseudo-header sum: src, dst, upper-layer length (32 bits), zeros, next header 6. */
+function pseudoSum6(src: Uint8Array, dst: Uint8Array, tcpLen: number): number {
+  return sum16(new ByteWriter(40).bytes(src).bytes(dst).u32(tcpLen).u32(6).finish());
+}
+
+const v6 = (groups: number[]) => {
+  const w = new ByteWriter(16);
+  for (const g of groups) w.u16(g);
+  return w.finish();
+};
+
+/** An IPv6 packet (RFC 8200 §3, no extension headers) with a TCP segment, checksum partial. */
+function ip6TcpPartial(
+  src: Uint8Array,
+  dst: Uint8Array,
+  sport: number,
+  dport: number,
+  seq: number,
+  payload: Uint8Array,
+): Uint8Array {
+  const tcpLen = 20 + payload.length;
+  const w = new ByteWriter(40 + tcpLen);
+  w.u32(0x60000000).u16(tcpLen).u8(6).u8(64).bytes(src).bytes(dst);
+  w.u16(sport)
+    .u16(dport)
+    .u32(seq)
+    .u32(1)
+    .u8(5 << 4)
+    .u8(ACK | PSH)
+    .u16(65535)
+    .u16(0)
+    .u16(0)
+    .bytes(payload);
+  const p = w.finish();
+  const c = ~finishChecksum(pseudoSum6(src, dst, tcpLen)) & 0xffff;
+  p[56] = c >> 8;
+  p[57] = c & 0xff;
+  return p;
+}
+
 /** What partial-checksum completion gives: sum from start (over the pseudo-sum in the field), complemented. */
 function completePartial(p: Uint8Array, start: number): number {
   return finishChecksum(sum16(p.subarray(start)));
@@ -238,7 +278,8 @@ describe.each(['main', 'thread'] as const)(
       off = made.link;
       // The plain device carries 198.18.1.0/24, and the kernel forwards between the two.
       plain = ns.openDevice(PLAIN, '198.18.1.1/24', { writer });
-      await ns.exec('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
+      ns.ip(['-6', 'addr', 'add', 'fd00:5758::1/64', 'dev', PLAIN, 'nodad']);
+      await ns.exec('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
     });
 
     afterAll(async () => {
@@ -321,6 +362,39 @@ describe.each(['main', 'thread'] as const)(
         next += t.payload.length;
       }
       expect(sameBytes(concat(segs.map((p) => parseTcp(p)!.payload)), payload)).toBe(true);
+    });
+
+    it('IPv6: our TCPv6 super-segment is cut by the kernel into MSS-sized segments with good checksums', async () => {
+      const MSS = 1200;
+      const N = 12_000;
+      const src = v6([0xfd00, 0x5757, 0, 0, 0, 0, 0, 2]);
+      const dst = v6([0xfd00, 0x5758, 0, 0, 0, 0, 0, 2]);
+      const segs: Uint8Array[] = [];
+      plain.onPacket((p) => {
+        if (p[0]! >> 4 === 6 && p[6] === 6) segs.push(p);
+      });
+      const payload = pattern(N, 7);
+      off.send(ip6TcpPartial(src, dst, 40001, 5004, 0x20000, payload), {
+        csum: { kind: 'partial', start: 40, offset: 16 },
+        gso: { type: 'tcpv6', size: MSS, hdrLen: 60 },
+      });
+      for (let i = 0; i < 100 && segs.length < N / MSS; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(segs).toHaveLength(N / MSS);
+      let next = 0x20000;
+      const got: Uint8Array[] = [];
+      for (const p of segs) {
+        expect(p.length).toBe(40 + 20 + MSS);
+        expect(p[7]).toBe(63); // forwarded: hop limit 64 - 1
+        const seg = p.subarray(40);
+        expect(
+          finishChecksum(sum16(seg, pseudoSum6(p.subarray(8, 24), p.subarray(24, 40), seg.length))),
+        ).toBe(0);
+        const dv = new DataView(p.buffer, p.byteOffset);
+        expect(dv.getUint32(44)).toBe(next);
+        next += seg.length - 20;
+        got.push(seg.subarray(20));
+      }
+      expect(sameBytes(concat(got), payload)).toBe(true);
     });
 
     it('offloads off: the same kernel sender over the plain device gives MTU-sized packets with full checksums', async () => {
