@@ -108,7 +108,11 @@ export class IncomingMessage extends Readable {
     this.url = init.url;
     this.httpVersionMajor = init.httpVersionMajor;
     this.httpVersionMinor = init.httpVersionMinor;
-    this.httpVersion = `${init.httpVersionMajor}.${init.httpVersionMinor}`;
+    // the usual version without a string made per request
+    this.httpVersion =
+      init.httpVersionMajor === 1 && init.httpVersionMinor === 1
+        ? '1.1'
+        : `${init.httpVersionMajor}.${init.httpVersionMinor}`;
     this.fields = init.fields;
     this.onRead = init.onRead;
   }

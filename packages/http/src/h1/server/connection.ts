@@ -351,7 +351,9 @@ export class H1ServerConnection implements DeadlineHolder {
       // tell the core now, so the head says Connection: close
       this.conn.state.noKeepAlive();
     }
-    res.once('finish', this.onResFinish);
+    // 'on', not 'once': a Writable emits 'finish' at most once, and once() wraps the
+    // listener in a closure and a state object per response
+    res.on('finish', this.onResFinish);
     if (s.tracing) s.trace(this.id, 'local', `process ${h.method} ${h.target}`);
     try {
       if (e.expectContinue) {
