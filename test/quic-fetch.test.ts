@@ -11,7 +11,7 @@ import { createSocket } from 'node:dgram';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Prng } from '@stepwire/wire';
+import { Prng, TraceBus } from '@stepwire/wire';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { EXIT, type FetchCliOptions, runFetch } from '../packages/cli/src/commands/fetch.ts';
 import { patternChunk } from '../packages/cli/src/services/http-app.ts';
@@ -129,11 +129,17 @@ describe('fetch --http3 against ngtcp2 gtlsserver', () => {
 });
 
 describe('fetch --http3 against our serve --loopback', () => {
-  async function ours() {
+  async function ours(trace?: TraceBus) {
     const identity = ephemeralServeIdentity();
     const ca = join(dir, 'serve-ca.pem');
     writeFileSync(ca, identity.caPem ?? '');
-    const started = await serveLoopback({ address: '127.0.0.1', httpPort: 0, httpsPort: 0, identity });
+    const started = await serveLoopback({
+      address: '127.0.0.1',
+      httpPort: 0,
+      httpsPort: 0,
+      identity,
+      ...(trace ? { trace } : {}),
+    });
     services.push(...started);
     const port = started.find((s) => s.name === 'h3')?.port ?? 0;
     return { ca, port, h3: started.find((s) => s.name === 'h3') };
@@ -190,6 +196,40 @@ describe('fetch --http3 against our serve --loopback', () => {
 
     const tooMany = await fetch(`https://stepwire.test:${port}/redirect/25`, { ...common, location: true });
     expect(tooMany.code).toBe(EXIT.tooManyRedirects);
+  });
+
+  it("gtlsclient resumes with serve's ticket and sends its request in 0-RTT (RFC 9001 §4.6)", async () => {
+    const trace = new TraceBus();
+    const early: string[] = [];
+    trace.on((e) => {
+      if (e.layer === 'quic' && e.dir === 'in' && e.summary.startsWith('0-RTT')) early.push(e.summary);
+    });
+    const { port, h3 } = await ours(trace);
+    const files = [`--session-file=${join(dir, 'h3-session.pem')}`, `--tp-file=${join(dir, 'h3-tp.txt')}`];
+    const run = () =>
+      new Promise<number | null>((resolve) => {
+        const c = spawn(
+          'gtlsclient',
+          [
+            '--quiet',
+            '--exit-on-all-streams-close',
+            '--timeout=10s',
+            ...files,
+            '127.0.0.1',
+            String(port),
+            `https://stepwire.test:${port}/`,
+          ],
+          { stdio: 'ignore' },
+        );
+        children.push(c);
+        c.once('exit', resolve);
+      });
+    expect(await run()).toBe(0);
+    expect(early).toEqual([]);
+    expect(await run()).toBe(0);
+    // The second connection's request came in 0-RTT packets that serve opened with the early keys.
+    expect(early.some((l) => l.includes('STREAM'))).toBe(true);
+    expect(h3?.stats()).toMatchObject({ handshakes: 2 });
   });
 
   it('usage errors: http:// with --http3 exits 2; no server on the port: a timeout (28) within -m', async () => {

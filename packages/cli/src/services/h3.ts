@@ -7,6 +7,8 @@
  * The h1/h2 services advertise it with Alt-Svc (RFC 7838 §3, RFC 9114 §3.1.1): withAltSvc
  * wraps their handler so every response carries `h3=":443"; ma=86400`.
  */
+
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -23,7 +25,7 @@ import {
   QuicDriver,
   QuicEndpoint,
 } from '@stepwire/quic';
-import { type CertificateSigner, certificateSigner } from '@stepwire/tls';
+import { AntiReplayCache, type CertificateSigner, certificateSigner } from '@stepwire/tls';
 import { type Clock, TraceBus, type TraceEvent, toHex } from '@stepwire/wire';
 import { type AppRequest, type AppResponse, handleRequest } from './http-app.ts';
 import type { TlsIdentity } from './https.ts';
@@ -45,6 +47,8 @@ export interface H3ServiceOptions {
   maxConnections?: number;
   /** Write a qlog (JSON-SEQ) per connection into this directory: `<odcid>_server.sqlog`. */
   qlogDir?: string;
+  /** Key sealing the service's session tickets (32 bytes); random per service by default. */
+  ticketKey?: Uint8Array;
 }
 
 export interface H3Service {
@@ -83,6 +87,10 @@ export function h3OverDatagrams(o: H3ServiceOptions): H3Service {
     bus.on((e) => qlogs?.observe(e));
     trace = bus;
   }
+  // One ticket key and one anti-replay record for the whole service, so a client resumes on
+  // its next connection, with its request in 0-RTT (RFC 9001 §4.6, single use per RFC 8446 §8.1).
+  const ticketKey = o.ticketKey ?? new Uint8Array(randomBytes(32));
+  const antiReplay = new AntiReplayCache();
   const endpoint = new QuicEndpoint({
     // TLS keeps calendar time (certificate validity, ticket ages); the driver's clock may start at 0.
     tlsEpoch: Date.now() - o.clock.now(),
@@ -94,6 +102,10 @@ export function h3OverDatagrams(o: H3ServiceOptions): H3Service {
           signer: signers,
           alpnProtocols: ['h3'],
           transportParameters,
+          ticketKey,
+          antiReplay,
+          // RFC 9001 §4.6.1: a QUIC server that takes 0-RTT says so with 0xffffffff.
+          maxEarlyData: 0xffffffff,
           ...(o.keylog ? { keyLog: o.keylog } : {}),
         }),
     },

@@ -228,6 +228,8 @@ export interface HttpsOptions {
   trace?: TraceBus;
   traceHost?: string;
   app?: HttpServer;
+  /** Accept data in the SYN with a valid Fast Open cookie (RFC 7413). */
+  fastOpen?: boolean;
 }
 
 export interface HttpsService {
@@ -266,7 +268,7 @@ export function httpsOverTcp(tcp: Tcp, port: number, options: HttpsOptions): Htt
     counts.tlsErrors++;
   });
   const open = new Set<TcpSocket>();
-  const server = tcp.createServer({}, (s) => {
+  const server = tcp.createServer({ fastOpen: options.fastOpen === true }, (s) => {
     counts.connections++;
     open.add(s);
     s.once('close', () => open.delete(s));

@@ -96,7 +96,10 @@ export const SERVICES: readonly ServiceSpec[] = [
       'HTTP/1.1 and h2c (prior knowledge), our HTTP server over our TCP: GET /, GET /bytes/N, POST /echo, POST /sha256, GET /sse',
     start: ({ tcp }) => {
       // RFC 7838 §3, RFC 9114 §3.1.1: every response advertises HTTP/3 on UDP 443 (the h3 service below).
-      const svc = httpOverTcp(tcp, 80, createHttpApp({}, withAltSvc(serveAltSvc(443))));
+      // TCP Fast Open (RFC 7413): a kernel client with --tcp-fastopen gets its request taken from the SYN.
+      const svc = httpOverTcp(tcp, 80, createHttpApp({}, withAltSvc(serveAltSvc(443))), {
+        server: { fastOpen: true },
+      });
       return { close: () => svc.close(), stats: () => svc.app.stats() };
     },
   },
@@ -112,6 +115,8 @@ export const SERVICES: readonly ServiceSpec[] = [
         ...(tls?.keylog ? { keylog: tls.keylog } : {}),
         ...(tls?.trace ? { trace: tls.trace, traceHost: tls.traceHost ?? 'https' } : {}),
         app: createHttpApp({}, withAltSvc(serveAltSvc(443))),
+        // RFC 7413: the ClientHello may ride in the SYN (the seeds' HTTPS over TFO).
+        fastOpen: true,
       });
       if (tls?.ticketKeys) svc.tls.setTicketKeys(tls.ticketKeys);
       return { close: () => svc.close(), stats: () => ({ tls: svc.tls.stats(), http: svc.app.stats() }) };
