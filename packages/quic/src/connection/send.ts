@@ -76,7 +76,8 @@ export function pollTransmit(c: ConnectionCore, now: number): Uint8Array | undef
   }
   // RFC 9000 §13.4.2: ECT(0) on the packets that validate ECN, then on all once it is validated.
   c.markingEcn = c.ecn.shouldMark(now, c.ptoDuration());
-  const datagram = joinBytes(parts.map((p) => seal(c, p, now)));
+  // One packet (the usual 1-RTT case) is the datagram itself: no copy into a new one.
+  const datagram = parts.length === 1 ? seal(c, last, now) : joinBytes(parts.map((p) => seal(c, p, now)));
   if (c.markingEcn) {
     c.ecn.onDatagramMarked(now);
     c.transmitEcn = ECT0;
