@@ -15,9 +15,11 @@ import type { ConnectOptions, QuicEndpoint, RemoteAddress } from './endpoint.ts'
 export interface DatagramSocketLike {
   on(
     event: 'message',
-    listener: (msg: Uint8Array, rinfo: { address: string; port: number }) => void,
+    listener: (msg: Uint8Array, rinfo: { address: string; port: number; ecn?: number }) => void,
   ): unknown;
   send(msg: Uint8Array, port: number, address: string): void;
+  /** The IP ECN field of what send() sends next (our UDP has it; node:dgram has not, RFC 9000 §13.4). */
+  setEcn?(ecn: number): void;
 }
 
 export interface QuicDriverOptions {
@@ -62,6 +64,8 @@ export class QuicDriver {
   private flushing = false;
   private again = false;
   private closed = false;
+  /** The socket's ECN field was last set to a codepoint (cleared again when a Not-ECT datagram goes). */
+  private ecnSet = false;
   /** A flush is scheduled for the end of this event-loop turn (batchReceive). */
   private flushQueued = false;
   /** Datagrams handled since the last flush (batchReceive). */
@@ -106,6 +110,7 @@ export class QuicDriver {
         new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength),
         { address: rinfo.address, port: rinfo.port },
         this.clock.now(),
+        rinfo.ecn,
       );
       if (!batch) this.flush();
       else if (++this.batched >= RECEIVE_BATCH_LIMIT) {
@@ -195,6 +200,11 @@ export class QuicDriver {
         for (let t = this.endpoint.pollTransmit(now); t; t = this.endpoint.pollTransmit(now)) {
           this.datagramsOut++;
           try {
+            // RFC 9000 §13.4: the ECN codepoint goes down to a socket that can set it.
+            if (this.current.setEcn && (t.ecn !== undefined || this.ecnSet)) {
+              this.current.setEcn(t.ecn ?? 0);
+              this.ecnSet = t.ecn !== undefined;
+            }
             this.current.send(t.datagram, t.remote.port, t.remote.address);
           } catch (e) {
             // The socket was closed under us (its owner closed it before the driver): nothing
