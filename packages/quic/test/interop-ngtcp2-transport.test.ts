@@ -14,10 +14,11 @@ import { readVarint } from '../src/packet/varint.ts';
 import { createQuicTlsClient } from '../src/tls/handshake.ts';
 
 /**
- * Our client against ngtcp2's gtlsserver advertising a preferred address (RFC 9000 §9.6):
- * `--preferred-ipv4-addr=127.0.0.2:PORT` on loopback. After the handshake our client
- * validates 127.0.0.2 with the connection ID of sequence 1 and moves there; the 300 kB body
- * keeps coming, now from the preferred address.
+ * Our client against ngtcp2's gtlsserver (node:dgram, loopback) for transport features
+ * added after the first interop round: gtlsserver advertising a preferred address (RFC 9000
+ * §9.6, `--preferred-ipv4-addr=127.0.0.2:PORT`): after the handshake our client validates
+ * 127.0.0.2 with the connection ID of sequence 1 and moves there, the 300 kB body still
+ * coming; and our path MTU discovery (RFC 9000 §14.3) probing gtlsserver up to 1452 bytes.
  */
 
 const dir = mkdtempSync(join(tmpdir(), 'stepwire-quic-preferred-'));
@@ -88,7 +89,7 @@ function waitFor(what: string, cond: () => boolean, ms = 20_000): Promise<void> 
   });
 }
 
-describe('preferred_address with ngtcp2 (RFC 9000 §9.6)', () => {
+describe('preferred_address and path MTU discovery with ngtcp2 (RFC 9000 §9.6, §14.3)', () => {
   it("our client moves to gtlsserver's preferred address 127.0.0.2 and the 300 kB body arrives whole", async () => {
     const port = await freePort('127.0.0.1');
     const preferredPort = await freePort('127.0.0.2');
@@ -164,6 +165,69 @@ describe('preferred_address with ngtcp2 (RFC 9000 §9.6)', () => {
     // gtlsserver answered from its preferred address.
     expect(from.has('127.0.0.2')).toBe(true);
     expect(lines.some((l) => l.startsWith('local moved to the server'))).toBe(true);
+    conn.close(clock.now(), 0x100, '');
+    driver.flush();
+    await waitFor('our side to close', () => conn.isDrained, 10_000);
+  });
+
+  it('our client probes the path MTU against gtlsserver: its PING+PADDING probe of 1452 bytes is acknowledged and the size raised', async () => {
+    const port = await freePort('127.0.0.1');
+    const server = spawn('gtlsserver', ['--quiet', '-d', htdocs, '127.0.0.1', String(port), key, cert], {
+      stdio: 'ignore',
+    });
+    children.push(server);
+    await new Promise((r) => setTimeout(r, 300));
+    const sock = createSocket('udp4');
+    sockets.push(sock);
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+    const sizes: number[] = [];
+    const send = sock.send.bind(sock) as (...a: unknown[]) => void;
+    (sock as unknown as { send: (...a: unknown[]) => void }).send = (msg: unknown, ...rest: unknown[]) => {
+      sizes.push((msg as Uint8Array).byteLength);
+      send(msg, ...rest);
+    };
+    const clock = new RealClock();
+    let response: Uint8Array = new Uint8Array(0);
+    let fin = false;
+    let requestId = -1;
+    const driver = new QuicDriver(new QuicEndpoint({ tlsEpoch: Date.now() - clock.now() }), sock, clock, {
+      onEvent: (c, e) => {
+        if (e.type === 'connected') {
+          c.write(c.openStream('uni'), CONTROL_STREAM);
+          requestId = c.openStream('bidi');
+          c.write(requestId, getRequest(`127.0.0.1:${port}`, '/big.bin'), true);
+        }
+        if (e.type === 'stream-data' && e.id === requestId) {
+          response = concatBytes(response, e.data);
+          fin ||= e.fin;
+        }
+      },
+    });
+    drivers.push(driver);
+    const conn: QuicConnection = driver.connect(
+      { address: '127.0.0.1', port },
+      {
+        transport: { maxUdpPayloadSize: 1452 },
+        tls: (transportParameters) =>
+          createQuicTlsClient({
+            serverName: 'stepwire.test',
+            verifier: certificateVerifier({ ca: readFileSync(cert, 'utf8') }),
+            alpnProtocols: ['h3'],
+            transportParameters,
+          }),
+      },
+    );
+    await waitFor(
+      'the response',
+      () => fin || (conn.state !== 'established' && conn.state !== 'handshaking'),
+      30_000,
+    );
+    expect(fin).toBe(true);
+    expect(bytesEqual(dataOf(response), BODY)).toBe(true);
+    expect(conn.counters.get('quic.pmtu.probe')).toBeGreaterThanOrEqual(1);
+    expect(conn.maxDatagramSize).toBe(1452);
+    expect(conn.pmtuState).toBe('search-complete');
+    expect(Math.max(...sizes)).toBe(1452);
     conn.close(clock.now(), 0x100, '');
     driver.flush();
     await waitFor('our side to close', () => conn.isDrained, 10_000);
