@@ -24,9 +24,21 @@ function firstDifference(got: Uint8Array, total: number): number {
   return -1;
 }
 
-function transfer(offloads: MemoryLinkOptions['offloads'], total: number, v6 = false) {
+function transfer(
+  offloads: MemoryLinkOptions['offloads'],
+  total: number,
+  v6 = false,
+  impairments?: MemoryLinkOptions['impairments'],
+) {
   const clock = new VirtualClock();
-  const [la, lb] = MemoryLink.pair({ clock, mtu: 1500, name: 'off', ...(offloads ? { offloads } : {}) });
+  const [la, lb] = MemoryLink.pair({
+    clock,
+    mtu: 1500,
+    name: 'off',
+    seed: 7,
+    ...(offloads ? { offloads } : {}),
+    ...(impairments ? { impairments } : {}),
+  });
   const ha = new Host({ name: 'A', clock });
   const hb = new Host({ name: 'B', clock });
   if (v6) {
@@ -109,6 +121,18 @@ describe('TCP with link offloads (MemoryLink as veth with checksum offload and T
       expect(r.hb.counters.get('tcp.drop.checksum')).toBe(0);
     });
   }
+
+  it('TSO over a lossy, reordering link: lost super-segments are recovered and the bytes are intact', async () => {
+    const r = await transfer({ checksum: true, tsoMax: 65535 }, 2 * 1024 * 1024, false, {
+      loss: 0.01,
+      reorder: 0.02,
+      delay: 5,
+    });
+    expect(r.ended).toBe(true);
+    expect(firstDifference(r.all, 2 * 1024 * 1024)).toBe(-1);
+    expect(r.la.counters.get('tx.gso')).toBeGreaterThan(0);
+    expect(r.la.counters.get('drop.loss')).toBeGreaterThan(0);
+  });
 
   it('without offloads nothing is partial or super, and no packet exceeds the MTU', async () => {
     const r = await transfer(undefined, 512 * 1024);
