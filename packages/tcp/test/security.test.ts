@@ -106,6 +106,35 @@ describe('PAWS (RFC 7323 §5)', () => {
   });
 });
 
+describe('PAWS and reordered ACKs (Linux tcp_disordered_ack)', () => {
+  it('lets a pure duplicate ACK with a slightly older TSval through; data or a far older TSval is still dropped', () => {
+    const { a, b } = established({ timestamps: true }, { timestamps: true }, 100);
+    const d1 = b.send(bytes(10, 1), 200);
+    const seg = d1.segments[0]!;
+    const ts = seg.options.timestamps!;
+    deliver(a, d1, 201);
+    // B's duplicate ACK sent before d1 but arriving after it: no data, at RCV.NXT, ACK = SND.UNA.
+    const dup = {
+      ...seg,
+      seq: (seg.seq + 10) >>> 0,
+      payload: new Uint8Array(0),
+      options: { timestamps: { value: ts.value - 5, echo: ts.echo } },
+    };
+    const out = a.receive(dup, 202);
+    expect(a.stats.pawsDisorderedAcks).toBe(1);
+    expect(a.stats.pawsDropped).toBe(0);
+    expect(out.segments).toEqual([]);
+    // Older than one RTO: an old duplicate, dropped and answered.
+    const ancient = { ...dup, options: { timestamps: { value: ts.value - 100_000, echo: ts.echo } } };
+    expect(a.receive(ancient, 203).segments.map((x) => x.flags)).toEqual([ACK]);
+    expect(a.stats.pawsDropped).toBe(1);
+    // Data with the slightly older TSval is not an ACK that lost a race: dropped.
+    a.receive({ ...dup, payload: bytes(5, 2) }, 204);
+    expect(a.stats.pawsDropped).toBe(2);
+    expect(a.readable).toBe(10);
+  });
+});
+
 describe('ACK storms (RFC 5961 §7)', () => {
   it('two ends desynchronized by a forged segment do not answer each other without end', () => {
     const p = new Pair({ timestamps: false }, { timestamps: false }, 1, { delay: 0.01 });

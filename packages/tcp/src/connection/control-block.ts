@@ -222,6 +222,8 @@ interface TcpConnectionCounters {
   outOfOrderDropped: number;
   challengeAcks: number;
   pawsDropped: number;
+  /** Duplicate ACKs that failed PAWS only by reordering and were kept (see receive.ts disorderedAck). */
+  pawsDisorderedAcks: number;
   dropped: number;
   zeroWindowProbes: number;
   keepalivesSent: number;
@@ -399,6 +401,7 @@ export class ControlBlock {
     outOfOrderDropped: 0,
     challengeAcks: 0,
     pawsDropped: 0,
+    pawsDisorderedAcks: 0,
     dropped: 0,
     zeroWindowProbes: 0,
     keepalivesSent: 0,

@@ -263,6 +263,8 @@ function inSynchronized(tcb: ControlBlock, seg: TcpSegment, ipEcn: number | unde
     } else if (!(f & RST) && seqLt(ts.value, tcb.ts.recent)) {
       if (tcb.now - tcb.ts.recentAge > PAWS_IDLE) {
         tcb.ts.recent = ts.value; // RFC 7323 §5.5
+      } else if (disorderedAck(tcb, seg, f, ts.value)) {
+        tcb.counters.pawsDisorderedAcks++;
       } else {
         tcb.counters.pawsDropped++;
         outOfWindowAck(tcb, seg);
@@ -316,8 +318,14 @@ function inSynchronized(tcb: ControlBlock, seg: TcpSegment, ipEcn: number | unde
     return;
   }
 
-  // RFC 7323 §4.3: TS.Recent follows the segment that covers Last.ACK.sent.
-  if (tcb.ts.ok && seg.options.timestamps && seqLeq(seq, tcb.ts.lastAckSent)) {
+  // RFC 7323 §4.3: TS.Recent follows the segment that covers Last.ACK.sent, never backwards
+  // (a disordered ACK let through PAWS above carries an older TSval).
+  if (
+    tcb.ts.ok &&
+    seg.options.timestamps &&
+    seqLeq(seq, tcb.ts.lastAckSent) &&
+    seqGeq(seg.options.timestamps.value, tcb.ts.recent)
+  ) {
     tcb.ts.recent = seg.options.timestamps.value;
     tcb.ts.recentAge = tcb.now;
   }
@@ -713,4 +721,23 @@ function noteDataReceived(tcb: ControlBlock, length: number): void {
   } else if (tcb.timers.delAck === undefined) {
     tcb.timers.delAck = tcb.now + tcb.o.delayedAck;
   }
+}
+
+/**
+ * A pure duplicate ACK that lost a race with a newer segment fails PAWS by a little; dropping
+ * it would lose the SACK blocks it carries. As Linux's tcp_disordered_ack, it is let through
+ * when it carries no data and no SYN/FIN/RST, sits at RCV.NXT, acknowledges exactly SND.UNA,
+ * leaves the window as it is, and its TSval is less than one RTO older than TS.Recent
+ * (RFC 7323 §5.3's PAWS guards against old duplicates of data, which this cannot be).
+ */
+function disorderedAck(tcb: ControlBlock, seg: TcpSegment, f: number, tsValue: number): boolean {
+  return (
+    (f & (SYN | FIN | RST)) === 0 &&
+    (f & ACK) !== 0 &&
+    seg.payload.length === 0 &&
+    seg.seq === tcb.rcv.nxt &&
+    seg.ack === tcb.snd.una &&
+    tcb.segWindow(seg) === tcb.snd.wnd &&
+    seqDiff(tcb.ts.recent, tsValue) <= tcb.rtt.rto
+  );
 }

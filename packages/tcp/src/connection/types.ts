@@ -191,6 +191,8 @@ export interface TcpStats {
   outOfOrderDropped: number;
   challengeAcks: number;
   pawsDropped: number;
+  /** Duplicate ACKs that failed PAWS only by reordering and were kept (receive.ts disorderedAck). */
+  pawsDisorderedAcks: number;
   dropped: number;
   zeroWindowProbes: number;
   keepalivesSent: number;
