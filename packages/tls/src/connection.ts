@@ -2,6 +2,9 @@
  * What the client and server machines share: the record layer (framing, epochs,
  * fragmentation), handshake reassembly, alerts, application data, KeyUpdate, closure,
  * tracing and the key log. Sans-I/O: bytes and `now` in, bytes and events out.
+ *
+ * Beside it (connection/): types.ts (options, events, SessionTicket, the QUIC mode's options)
+ * and trace.ts (handshake messages' names, RFC sections and one-line summaries).
  */
 import { Counters, joinBytes, ParseError, silentTrace, type TraceBus } from '@stepwire/wire';
 import {
@@ -14,7 +17,7 @@ import {
   isClosure,
   TlsAlertError,
 } from './codec/alert.ts';
-import { CipherSuite, ContentType, NamedGroup, SignatureScheme } from './codec/common.ts';
+import { ContentType } from './codec/common.ts';
 import {
   decodeHandshake,
   encodeHandshake,
@@ -29,6 +32,15 @@ import {
   RECORD_HEADER_LENGTH,
   RecordReader,
 } from './codec/record.ts';
+import { describeMessage, MESSAGE_RFC, messageName } from './connection/trace.ts';
+import type {
+  KeyLevel,
+  QuicCryptoLevel,
+  QuicModeOptions,
+  TlsCommonOptions,
+  TlsEvent,
+  TlsOutput,
+} from './connection/types.ts';
 import { nobleCrypto } from './crypto/noble.ts';
 import { AEAD_TAG_LENGTH, type CryptoProvider, KeyShareError } from './crypto/provider.ts';
 import { type KeyLogCallback, type KeyLogLabel, keyLogLine } from './keylog.ts';
@@ -41,113 +53,8 @@ import {
 } from './keyschedule.ts';
 import { RecordProtection } from './record.ts';
 
-/** What a connection reports to its user. */
-export type TlsEvent =
-  | {
-      type: 'handshake-complete';
-      cipherSuite: string;
-      group?: string;
-      alpn?: string;
-      serverName?: string;
-      resumed: boolean;
-      /** Which kind of PSK authenticated the handshake, if one did. */
-      psk?: 'resumption' | 'external';
-      peerCertificates: readonly Uint8Array[];
-      /** QUIC mode: the peer's quic_transport_parameters extension body (RFC 9001 §8.2). */
-      quicTransportParameters?: Uint8Array;
-      /** QUIC mode: what became of 0-RTT, when it was offered (RFC 9001 §4.6). */
-      earlyData?: 'accepted' | 'rejected';
-    }
-  | { type: 'data'; data: Uint8Array }
-  /** Server: 0-RTT application data, accepted before the handshake completes (RFC 8446 §2.3; replayable). */
-  | { type: 'early-data'; data: Uint8Array }
-  /** Client: whether the server took our 0-RTT data; if not, the application must send it again. */
-  | { type: 'early-data-status'; accepted: boolean }
-  | { type: 'session-ticket'; ticket: SessionTicket }
-  /**
-   * Server: the client answered a post-handshake CertificateRequest (RFC 8446 §4.6.2); its
-   * chain (leaf first; empty when it declined and none was required) has been verified.
-   */
-  | { type: 'client-certificate'; peerCertificates: readonly Uint8Array[]; context: Uint8Array }
-  | { type: 'key-update'; direction: 'read' | 'write' }
-  /** The peer sent close_notify: it will send no more data (RFC 8446 §6.1). */
-  | { type: 'peer-closed' }
-  /** The connection failed; `sent` tells whether we sent the alert or received it. */
-  | { type: 'error'; alert: number; alertName: string; reason: string; sent: boolean }
-  /** QUIC mode: handshake bytes for CRYPTO frames at this encryption level (RFC 9001 §4.1.3). */
-  | { type: 'quic-crypto'; level: QuicCryptoLevel; data: Uint8Array }
-  /**
-   * QUIC mode: a traffic secret as the key schedule derives it (RFC 9001 §4.1.4), for the
-   * QUIC connection's packet protection. This is the one event that carries key material:
-   * QUIC protects packets itself, so the secrets must leave TLS. Never traced.
-   */
-  | {
-      type: 'quic-secret';
-      level: KeyLevel;
-      direction: 'read' | 'write';
-      secret: Uint8Array;
-      cipherSuite: number;
-    };
-
-/** Where a handshake message travels in QUIC (RFC 9001 §4.1.4); 0-RTT carries no CRYPTO data. */
-export type QuicCryptoLevel = 'initial' | 'handshake' | 'application';
-/** Which traffic secret a key change installs (RFC 8446 §7.1 / RFC 9001 §4.1.4). */
-export type KeyLevel = 'early' | 'handshake' | 'application';
-
-/**
- * QUIC mode (RFC 9001 §4): no TLS records. Handshake messages leave as `quic-crypto` events
- * per encryption level and come back through `receiveCrypto`; traffic secrets leave as
- * `quic-secret` events; no change_cipher_spec, no application data, no KeyUpdate, no
- * close_notify (QUIC has its own); alerts become the `error` event only (QUIC turns them
- * into CONNECTION_CLOSE 0x0100 + alert, RFC 9001 §4.8).
- */
-export interface QuicModeOptions {
-  /** Our quic_transport_parameters extension body (RFC 9001 §8.2), encoded by the QUIC layer. */
-  transportParameters: Uint8Array;
-  /** Client: attempt 0-RTT with the session's ticket when it allows it (RFC 9001 §4.6.1). */
-  earlyData?: boolean;
-}
-
-/** RFC 9001 §8.2: the quic_transport_parameters extension code point. */
-export const QUIC_TRANSPORT_PARAMETERS = 0x39;
-
-/** A resumption ticket (RFC 8446 §4.6.1) with the PSK it stands for. Keep it secret: it is key material. */
-export interface SessionTicket {
-  ticket: Uint8Array;
-  psk: Uint8Array;
-  cipherSuite: number;
-  /** Milliseconds on the client's clock when the ticket arrived. */
-  receivedAt: number;
-  lifetimeSeconds: number;
-  ageAdd: number;
-  maxEarlyDataSize: number;
-  serverName?: string;
-  alpn?: string;
-}
-
-export interface TlsOutput {
-  /** Bytes for the transport, in order. */
-  data: Uint8Array[];
-  events: TlsEvent[];
-}
-
-export interface TlsCommonOptions {
-  crypto?: CryptoProvider;
-  trace?: TraceBus;
-  /** Host name for trace events. */
-  host?: string;
-  /** Receives NSS key log lines; the only place secrets leave the stack. */
-  keyLog?: KeyLogCallback;
-  /** Largest handshake message we buffer; a peer cannot make us hold more. Default 128 KiB. */
-  maxHandshakeMessage?: number;
-  /**
-   * Records we protect under one application key before we rekey with a KeyUpdate on our own
-   * (RFC 8446 §5.5). Default: the AEAD's limit (2^24.5 records for AES-GCM).
-   */
-  maxRecordsPerKey?: number;
-  /** Run for QUIC (RFC 9001): see QuicModeOptions. */
-  quic?: QuicModeOptions;
-}
+export { messageName } from './connection/trace.ts';
+export * from './connection/types.ts';
 
 type Role = 'client' | 'server';
 
@@ -841,103 +748,5 @@ export abstract class TlsConnection {
       this.fail(e);
     }
     return this.flush();
-  }
-}
-
-const MESSAGE_NAMES: Record<HandshakeMessage['msgType'], string> = {
-  client_hello: 'ClientHello',
-  server_hello: 'ServerHello',
-  hello_retry_request: 'HelloRetryRequest',
-  encrypted_extensions: 'EncryptedExtensions',
-  certificate_request: 'CertificateRequest',
-  certificate: 'Certificate',
-  certificate_verify: 'CertificateVerify',
-  finished: 'Finished',
-  new_session_ticket: 'NewSessionTicket',
-  end_of_early_data: 'EndOfEarlyData',
-  key_update: 'KeyUpdate',
-  compressed_certificate: 'CompressedCertificate',
-};
-
-export function messageName(m: HandshakeMessage): string {
-  return MESSAGE_NAMES[m.msgType];
-}
-
-const MESSAGE_RFC: Record<HandshakeMessage['msgType'], string> = {
-  client_hello: 'RFC 8446 §4.1.2',
-  server_hello: 'RFC 8446 §4.1.3',
-  hello_retry_request: 'RFC 8446 §4.1.4',
-  encrypted_extensions: 'RFC 8446 §4.3.1',
-  certificate_request: 'RFC 8446 §4.3.2',
-  certificate: 'RFC 8446 §4.4.2',
-  certificate_verify: 'RFC 8446 §4.4.3',
-  finished: 'RFC 8446 §4.4.4',
-  new_session_ticket: 'RFC 8446 §4.6.1',
-  end_of_early_data: 'RFC 8446 §4.5',
-  key_update: 'RFC 8446 §4.6.3',
-  compressed_certificate: 'RFC 8879 §4',
-};
-
-/**
- * A one-line description and fields for traces: negotiated parameters only, never key
- * shares' private halves, PSKs, binders, tickets or Finished values.
- */
-const hex16 = (v: number) => `0x${v.toString(16).padStart(4, '0')}`;
-
-/** The RFC's name for a code point, for a reader of the ladder; hex when we have none. */
-function nameIn(table: Record<string, number>): (v: number) => string {
-  const names = new Map(Object.entries(table).map(([k, v]) => [v, k]));
-  return (v) => names.get(v) ?? hex16(v);
-}
-const suiteName = nameIn(CipherSuite);
-const groupName = nameIn(NamedGroup);
-const schemeName = nameIn(SignatureScheme);
-
-function describeMessage(m: HandshakeMessage): { detail: string; fields: Record<string, unknown> } {
-  switch (m.msgType) {
-    case 'client_hello': {
-      const sni = m.extensions.find((e) => e.type === 'server_name');
-      const ks = m.extensions.find((e) => e.type === 'key_share');
-      const groups = ks && 'clientShares' in ks ? ks.clientShares.map((s) => hex16(s.group)) : [];
-      const psk = m.extensions.some((e) => e.type === 'pre_shared_key');
-      const fields = { suites: m.cipherSuites.map(hex16), shares: groups, sni: sni?.hostName, psk };
-      return {
-        detail: `suites=${m.cipherSuites.map(suiteName).join(',')} shares=${ks && 'clientShares' in ks ? ks.clientShares.map((x) => groupName(x.group)).join(',') : ''}${sni?.hostName ? ` sni=${sni.hostName}` : ''}${psk ? ' psk' : ''}`,
-        fields,
-      };
-    }
-    case 'server_hello':
-    case 'hello_retry_request': {
-      const ks = m.extensions.find((e) => e.type === 'key_share');
-      const group =
-        ks && 'serverShare' in ks
-          ? ks.serverShare.group
-          : ks && 'selectedGroup' in ks
-            ? ks.selectedGroup
-            : undefined;
-      const psk = m.extensions.some((e) => e.type === 'pre_shared_key');
-      const fields = {
-        suite: hex16(m.cipherSuite),
-        group: group === undefined ? undefined : hex16(group),
-        psk,
-      };
-      return {
-        detail: `suite=${suiteName(m.cipherSuite)}${group === undefined ? '' : ` group=${groupName(group)}`}${psk ? ' psk' : ''}`,
-        fields,
-      };
-    }
-    case 'certificate':
-      return { detail: `${m.certificateList.length} cert(s)`, fields: { count: m.certificateList.length } };
-    case 'certificate_verify':
-      return { detail: `scheme=${schemeName(m.algorithm)}`, fields: { scheme: m.algorithm } };
-    case 'new_session_ticket':
-      return { detail: `lifetime=${m.ticketLifetime}s`, fields: { lifetime: m.ticketLifetime } };
-    case 'key_update':
-      return {
-        detail: m.requestUpdate ? 'update_requested' : 'update_not_requested',
-        fields: { requestUpdate: m.requestUpdate },
-      };
-    default:
-      return { detail: '', fields: {} };
   }
 }
