@@ -411,7 +411,10 @@ export class TcpSocket extends Duplex implements TcbOwner {
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     // A plain Uint8Array copy, not a Buffer: every segment is a view of it, and a Buffer's
     // subarray builds a Buffer through its species constructor, a cost paid per segment.
-    this.send(new Uint8Array(chunk), cb, this.urgentChunks.has(chunk));
+    // Unzeroed memory (the copy fills it all), not a zeroed array filled a second time.
+    const copy = new Uint8Array(Buffer.allocUnsafeSlow(chunk.length).buffer, 0, chunk.length);
+    copy.set(chunk);
+    this.send(copy, cb, this.urgentChunks.has(chunk));
   }
 
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {

@@ -332,7 +332,7 @@ export class Tcp implements IpProtocolHandler, TcpServerHost, EndpointSink {
  * a zero-filled array per segment.
  */
 class PacketSlab {
-  private buf = new ArrayBuffer(PACKET_SLAB);
+  private buf = freshSlab(PACKET_SLAB);
   private used = 0;
 
   /** `n` bytes with `room` bytes before them that are the caller's too (header room). */
@@ -340,7 +340,7 @@ class PacketSlab {
     const size = room + n;
     if (size > PACKET_SLAB / 4) return new Uint8Array(new ArrayBuffer(size), room, n);
     if (this.used + size > PACKET_SLAB) {
-      this.buf = new ArrayBuffer(PACKET_SLAB);
+      this.buf = freshSlab(PACKET_SLAB);
       this.used = 0;
     }
     const out = new Uint8Array(this.buf, this.used + room, n);
@@ -351,3 +351,11 @@ class PacketSlab {
 }
 
 const PACKET_SLAB = 128 * 1024;
+
+/**
+ * Slab memory without zeroing it first: encodeSegmentInto writes every byte of a segment
+ * and IP every byte of its header, before anyone sees them (as Buffer.allocUnsafe's pool).
+ */
+function freshSlab(size: number): ArrayBuffer {
+  return Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer;
+}
