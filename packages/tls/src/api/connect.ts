@@ -1,3 +1,9 @@
+/**
+ * The client side of the node:tls shape: connect() in its three forms, the options mapped to
+ * a TlsClient, the server's certificate checked (our pki, then checkServerIdentity when one
+ * is given) and the verdict set on the socket before 'secureConnect' (RFC 8446 §4.4.2.4;
+ * for a resumption, the verdict of the connection that got the ticket, §2.2).
+ */
 import * as nodeNet from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { CertificateVerifier } from '../auth.ts';

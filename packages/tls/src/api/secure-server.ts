@@ -1,3 +1,9 @@
+/**
+ * The server side of the node:tls shape: SecureServer takes byte streams (listen, accept,
+ * 'connection'), runs a TlsServer on each with certificates chosen by SNI (addContext,
+ * SNICallback), asks for client certificates when told to (RFC 8446 §4.3.2), cuts stalled
+ * handshakes (handshakeTimeout) and seals tickets under keys shared by all its connections.
+ */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as nodeNet from 'node:net';

@@ -1,3 +1,8 @@
+/**
+ * SecureSocket: a TlsSocket with node:tls's accessors (authorized, getPeerCertificate,
+ * getSession, the transport's addresses and timeouts), writes held behind 0-RTT data until
+ * its fate is known (RFC 8446 §4.2.10), and the ClientHello held for an SNICallback.
+ */
 import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { CertificateSigner } from '../auth.ts';

@@ -1,3 +1,7 @@
+/**
+ * The server_name (RFC 6066 §3) of a ClientHello read from the first cleartext records, so an
+ * asynchronous SNICallback can choose certificates before the machine sees the hello.
+ */
 import { ContentType, HandshakeType } from '../codec/common.ts';
 import { decodeHandshake } from '../codec/handshake.ts';
 
