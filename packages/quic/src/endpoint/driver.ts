@@ -71,7 +71,7 @@ export class QuicDriver {
   /** Datagrams handled since the last flush (batchReceive). */
   private batched = 0;
   datagramsIn = 0;
-  /** Flushes run after a burst of received datagrams, and the datagrams they covered. */
+  /** Flushes run after a burst of received datagrams (batchReceive): below datagramsIn when bursts were batched. */
   receiveBursts = 0;
   datagramsOut = 0;
   /** Wake-ups whose deadline was still due afterwards, in a row; and how often that ran away. */
