@@ -50,7 +50,7 @@ async function echo(seed: number, ceMark: number) {
     { onEvent: (conn, e) => e.type === 'stream-data' && conn.write(e.id, e.data, e.fin) },
   );
   const body = new Prng(seed).bytes(150_000);
-  let got = new Uint8Array(0);
+  let got: Uint8Array = new Uint8Array(0);
   let conn: QuicConnection | undefined;
   const done = new Promise<void>((resolve) => {
     const client = new QuicDriver(
