@@ -44,6 +44,8 @@ export interface NetnsOptions {
   quietIpv6?: boolean;
   /** Passed to TunLink. */
   pollTimeoutMs?: number;
+  /** Open the device with offloads (IFF_VNET_HDR: checksum, TSO/GSO, GRO), passed to TunLink. */
+  offloads?: boolean;
 }
 
 export interface RunResult {
@@ -305,6 +307,7 @@ export class Netns {
         netns: name,
         mtu: options.mtu ?? 1500,
         ...(options.pollTimeoutMs !== undefined ? { pollTimeoutMs: options.pollTimeoutMs } : {}),
+        ...(options.offloads ? { offloads: true } : {}),
       });
       configureKernelSide(name, k, options.quietIpv6 ?? true);
     } catch (e) {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { ByteReader, ByteWriter, type Clock, type Counters, joinBytes } from '@stepwire/wire';
-import type { Link } from './link.ts';
+import type { Link, LinkOffloads, PacketInfo } from './link.ts';
 
 /**
  * The classic libpcap file format (draft-ietf-opsawg-pcap): a 24-byte global header, then
@@ -213,16 +213,18 @@ export class PcapWriter {
 
 /** A Link that records what passes through it into a pcap; see recordLink. */
 export class RecordedLink implements Link {
-  private handler: ((packet: Uint8Array) => void) | undefined;
+  private handler: ((packet: Uint8Array, info?: PacketInfo) => void) | undefined;
 
   constructor(
     readonly inner: Link,
     private readonly writer: Pick<PcapWriter, 'write'>,
     private readonly clock: Clock,
   ) {
-    inner.onPacket((p) => {
+    // Packets are recorded as the host hands them over, so with offloads a capture shows
+    // super-segments and partial checksums, as tcpdump does on an interface with offloads.
+    inner.onPacket((p, info) => {
       this.writer.write(p, this.clock.now());
-      if (this.handler) this.handler(p);
+      if (this.handler) this.handler(p, info);
       else this.inner.counters.inc('drop.no-handler');
     });
   }
@@ -233,16 +235,19 @@ export class RecordedLink implements Link {
   get mtu(): number {
     return this.inner.mtu;
   }
+  get offloads(): LinkOffloads | undefined {
+    return this.inner.offloads;
+  }
   get counters(): Counters {
     return this.inner.counters;
   }
 
-  send(packet: Uint8Array): void {
+  send(packet: Uint8Array, info?: PacketInfo): void {
     this.writer.write(packet, this.clock.now());
-    this.inner.send(packet);
+    this.inner.send(packet, info);
   }
 
-  onPacket(handler: (packet: Uint8Array) => void): void {
+  onPacket(handler: (packet: Uint8Array, info?: PacketInfo) => void): void {
     this.handler = handler;
   }
 

@@ -35,6 +35,8 @@ export interface ServeOptions {
   qlog?: string;
   /** With --tun: this many stacks, one per worker thread and TUN queue (default 1: one stack on the main thread). */
   workers?: string | number;
+  /** With --tun: open the device with offloads (checksum, TSO/GSO, GRO). */
+  offloads?: boolean;
 }
 
 export function serveCommand(print: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
@@ -62,6 +64,10 @@ export function serveCommand(print: (s: string) => void = (s) => process.stdout.
     )
     .option('--trace', 'print every packet in and out as a ladder line, with the drops between them')
     .option('--pcap <file>', 'also record every packet to a pcap file for Wireshark')
+    .option(
+      '--offloads',
+      'with --tun: the TUN device with offloads (IFF_VNET_HDR): the kernel hands over and takes 64 KB TCP super-segments and partial checksums (GRO/TSO); a pcap shows packets as handed over',
+    )
     .option(
       '--workers <n>',
       `with --tun: run n stacks, one per worker thread, each on its own queue of a multi-queue TUN device (the kernel spreads flows by hash); 1 to ${MAX_WORKERS}`,
@@ -180,6 +186,7 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
   }
   const session = TunSession.open({
     netns: o.netns,
+    ...(o.offloads ? { offloads: true } : {}),
     ...(o.trace ? { tap: ladderTap(print) } : {}),
     ...(o.pcap ? { pcap: o.pcap } : {}),
   });
@@ -217,6 +224,11 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
       ladderNotes(session.trace, print);
       print(ladderHeader());
     }
+    const off = session.tun.offloads;
+    if (off)
+      print(
+        `offloads: checksum${off.tsoMax ? `, TCP super-segments up to ${off.tsoMax} bytes (TSO/GSO, GRO)` : ''}`,
+      );
     print('ready');
     // `kill -USR2 <pid>` prints what the stack holds now, one JSON line: connections, armed
     // timers and buffered bytes per layer (a leak shows as numbers that grow under load and do
@@ -239,6 +251,10 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
     print(
       `stopped: ${c.get('rx')} packets in, ${c.get('tx')} out, ${dropCount(session.host.counters) + dropCount(c)} dropped`,
     );
+    if (session.tun.offloads)
+      print(
+        `offloads: ${session.host.counters.get('ip.rx.gro')} super-segments in (GRO), ${c.get('tx.gso')} out (TSO/GSO)`,
+      );
   } finally {
     await session.close();
     if (keylogFd !== undefined) fs.closeSync(keylogFd);
@@ -252,6 +268,7 @@ function workersOption(o: ServeOptions): number {
   if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS)
     throw new UsageError(`--workers: expected 1 to ${MAX_WORKERS}, got '${o.workers}'`);
   if (n > 1 && !o.tun) throw new UsageError('--workers goes with --tun');
+  if (o.offloads && !o.tun) throw new UsageError('--offloads goes with --tun');
   if (n > 1) checkNamespaceFree(o.netns);
   return n;
 }
@@ -280,6 +297,7 @@ async function runWorkers(
     ...(keylog ? { keylog } : {}),
     ...(o.pcap ? { pcap: o.pcap } : {}),
     ...(o.qlog ? { qlogDir: o.qlog } : {}),
+    ...(o.offloads ? { offloads: true } : {}),
   });
   const printStats = () => {
     void pool.stats().then((w) => print(`stats ${JSON.stringify({ totals: pool.totals(), workers: w })}`));

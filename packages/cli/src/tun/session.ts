@@ -3,9 +3,11 @@ import { readFileSync } from 'node:fs';
 import { Host } from '@stepwire/ip';
 import {
   type Link,
+  type LinkOffloads,
   NETNS_DEFAULTS,
   Netns,
   netnsExists,
+  type PacketInfo,
   PcapWriter,
   type RecordedLink,
   recordLink,
@@ -32,6 +34,13 @@ export interface TunSessionOptions {
   pcapInMemory?: boolean;
   /** Passed to TunLink: bounds how long the read loop outlives close(). */
   pollTimeoutMs?: number;
+  /**
+   * Open the device with offloads (IFF_VNET_HDR): the kernel hands us coalesced TCP
+   * super-segments and partial checksums, and takes ours, cutting them to the MTU (TSO/GSO)
+   * as gVisor and wireguard-go have it. A pcap then shows packets as the stack handed them
+   * over (super-segments, partial checksums), as tcpdump does on such an interface.
+   */
+  offloads?: boolean;
   /**
    * Always make a fresh namespace, removing one of the same name first (tests: a leftover
    * of a crashed run must not be mistaken for `stepwire netns up`'s). Default false.
@@ -98,15 +107,15 @@ export function hostCongestionControl(): CongestionName {
 
 /** A Link that shows every packet to a tap on its way in and out. */
 class TappedLink implements Link {
-  private handler: ((p: Uint8Array) => void) | undefined;
+  private handler: ((p: Uint8Array, info?: PacketInfo) => void) | undefined;
   constructor(
     private readonly inner: Link,
     private readonly clock: RealClock,
     private readonly tap: (dir: TapDirection, packet: Uint8Array, t: number) => void,
   ) {
-    inner.onPacket((p) => {
+    inner.onPacket((p, info) => {
       this.tap('in', p, this.clock.now());
-      this.handler?.(p);
+      this.handler?.(p, info);
     });
   }
   get name(): string {
@@ -115,14 +124,17 @@ class TappedLink implements Link {
   get mtu(): number {
     return this.inner.mtu;
   }
+  get offloads(): LinkOffloads | undefined {
+    return this.inner.offloads;
+  }
   get counters(): Counters {
     return this.inner.counters;
   }
-  send(packet: Uint8Array): void {
+  send(packet: Uint8Array, info?: PacketInfo): void {
     this.tap('out', packet, this.clock.now());
-    this.inner.send(packet);
+    this.inner.send(packet, info);
   }
-  onPacket(handler: (p: Uint8Array) => void): void {
+  onPacket(handler: (p: Uint8Array, info?: PacketInfo) => void): void {
     this.handler = handler;
   }
   close(): void {
@@ -196,7 +208,10 @@ export class TunSession {
   /** Open the namespace's TUN device (making both if needed). Setup errors are one line. */
   static open(opts: TunSessionOptions): TunSession {
     const name = opts.netns;
-    const poll = opts.pollTimeoutMs !== undefined ? { pollTimeoutMs: opts.pollTimeoutMs } : {};
+    const poll = {
+      ...(opts.pollTimeoutMs !== undefined ? { pollTimeoutMs: opts.pollTimeoutMs } : {}),
+      ...(opts.offloads ? { offloads: true } : {}),
+    };
     if (!opts.replace && netnsExists(name)) {
       const device = NETNS_DEFAULTS.device;
       if (!deviceExists(name, device)) {

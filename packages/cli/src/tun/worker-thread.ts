@@ -29,6 +29,7 @@ const queue = TunLink.open({
   netns: init.netns,
   name: init.device,
   multiQueue: true,
+  ...(init.offloads ? { offloads: true } : {}),
   ...(init.index === 0 ? { mtu: init.mtu } : {}),
 });
 const session = TunSession.onQueue(init.netns, queue, {

@@ -56,6 +56,7 @@ export interface WorkerInit {
   keylog: boolean;
   pcap?: string;
   qlogDir?: string;
+  offloads?: boolean;
   reportIntervalMs: number;
 }
 
@@ -91,6 +92,8 @@ export interface TunWorkersOptions {
   /** Each worker records its queue to `<pcap without .pcap>.w<i>.pcap`. */
   pcap?: string;
   qlogDir?: string;
+  /** Open every queue with offloads (IFF_VNET_HDR; see TunSessionOptions.offloads). */
+  offloads?: boolean;
   print: (line: string) => void;
   /** How often workers send their counters; default 1000 ms. */
   reportIntervalMs?: number;
@@ -242,6 +245,7 @@ export class TunWorkers {
       keylog: this.opts.keylog !== undefined,
       ...(this.opts.pcap ? { pcap: workerPcapPath(this.opts.pcap, index) } : {}),
       ...(this.opts.qlogDir ? { qlogDir: this.opts.qlogDir } : {}),
+      ...(this.opts.offloads ? { offloads: true } : {}),
       reportIntervalMs: this.opts.reportIntervalMs ?? 1000,
     });
     const mtus = await Promise.all(
