@@ -87,7 +87,9 @@ export class ChunkQueue {
     const c = this.chunks[i]!;
     const inner = abs - this.starts[i]!;
     if (inner + len <= c.length) return c.subarray(inner, inner + len);
-    const out = new Uint8Array(len);
+    // A large read in unzeroed memory (the loop below writes every byte of it).
+    const out =
+      len >= 4096 ? new Uint8Array(Buffer.allocUnsafeSlow(len).buffer, 0, len) : new Uint8Array(len);
     let at = 0;
     let from = inner;
     while (at < len) {
