@@ -262,7 +262,17 @@ export function encodeFieldLine(f: Field): string {
 
 function checkField(f: Field, where: string): void {
   if (!isToken(f[0])) throw new TypeError(`${where}: invalid field name ${JSON.stringify(f[0])}`);
-  if (!isFieldValue(f[1])) throw new TypeError(`${where}: invalid value for ${f[0]}`);
+  // RFC 9112 §5: OWS may surround the value on the wire (receivers strip it), so a value set
+  // with spaces at its ends goes out as given, as node:http sends it; only its core is checked.
+  if (!isFieldValue(trimOws(f[1]))) throw new TypeError(`${where}: invalid value for ${f[0]}`);
+}
+
+function trimOws(v: string): string {
+  let a = 0;
+  let b = v.length;
+  while (a < b && isOws(v.charCodeAt(a))) a++;
+  while (b > a && isOws(v.charCodeAt(b - 1))) b--;
+  return a === 0 && b === v.length ? v : v.slice(a, b);
 }
 
 function decodeFields(

@@ -98,6 +98,17 @@ describe('HttpServer over node:net with the node:http client', () => {
     expect(r.body.toString()).toBe('hello GET /x 1.1');
   });
 
+  it('a header value set with spaces at its ends goes out as OWS around the value (RFC 9112 §5), as node:http sends it', async () => {
+    const { port } = await listen((_req, res) => {
+      res.setHeader('x-padded', ' padded ');
+      res.end('ok');
+    });
+    const r = await request(port, { path: '/' });
+    expect(r.status).toBe(200);
+    expect(r.headers['x-padded']).toBe('padded');
+    expect(r.body.toString()).toBe('ok');
+  });
+
   it('chunked response with trailers', async () => {
     const { port } = await listen(hello);
     const r = await request(port, { path: '/chunked' });
