@@ -211,8 +211,10 @@ export class Tcp implements IpProtocolHandler, TcpServerHost, EndpointSink {
     const partial = offloads?.checksum === true;
     encodeSegmentInto(seg, { src, dst }, bytes, 0, partial ? 'partial' : 'full');
     const mss = tcb?.conn.mss ?? 0;
+    // A super-segment only toward a link that cuts it; elsewhere a segment over the MSS
+    // (one sent before the path MTU fell) goes as before, fragmented by IP if need be.
     const gso =
-      tcb !== undefined && seg.payload.length > mss && mss > 0
+      tcb !== undefined && mss > 0 && seg.payload.length > mss && (offloads?.tsoMax ?? 0) > 0
         ? { size: mss, transportHeaderLength: hdrLen }
         : undefined;
     if (partial) stack.counters.inc('tcp.tx.csum-partial');
