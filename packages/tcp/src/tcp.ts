@@ -249,6 +249,10 @@ export class Tcp implements IpProtocolHandler, TcpServerHost, EndpointSink {
         ecn,
         csumOffset: partial ? TCP.checksum : undefined,
       });
+    } else if (!r.ok && r.error === 'too-big' && r.mtu !== undefined && tcb) {
+      // A super-segment whose pieces no longer fit the path: the MSS follows the MTU, and
+      // the bytes go again, cut smaller, when recovery finds them missing.
+      this.endpoint.pathMtuDropped(tcb, r.mtu, this.now(), false);
     }
     if (!r.ok) stack.counters.inc('tcp.tx.error');
   }
