@@ -49,6 +49,12 @@ export interface H3ServiceOptions {
   qlogDir?: string;
   /** Key sealing the service's session tickets (32 bytes); random per service by default. */
   ticketKey?: Uint8Array;
+  /**
+   * Use ECN (RFC 9000 §13.4): mark our packets ECT(0), validate the peer's ACK_ECN counts and
+   * count received marks into our ACKs. Only for a socket that reads and sets the IP ECN field
+   * (our UDP, over TUN); node:dgram can do neither, so `serve --loopback` leaves it off.
+   */
+  ecn?: boolean;
 }
 
 export interface H3Service {
@@ -97,6 +103,7 @@ export function h3OverDatagrams(o: H3ServiceOptions): H3Service {
     ...(trace ? { trace, host: o.traceHost ?? 'h3' } : {}),
     server: {
       maxConnections: o.maxConnections ?? 256,
+      ...(o.ecn ? { transport: { ecn: true } } : {}),
       tls: (transportParameters) =>
         createQuicTlsServer({
           signer: signers,
@@ -210,6 +217,16 @@ export function dualStackSocket(v4: DatagramSocketLike, v6: DatagramSocketLike):
     send(msg, port, address) {
       (address.includes(':') ? v6 : v4).send(msg, port, address);
     },
+    // RFC 9000 §13.4: the driver sets the codepoint before each send; both sockets carry it,
+    // whichever family the datagram takes.
+    ...(v4.setEcn && v6.setEcn
+      ? {
+          setEcn(ecn: number) {
+            v4.setEcn?.(ecn);
+            v6.setEcn?.(ecn);
+          },
+        }
+      : {}),
   };
 }
 

@@ -143,6 +143,8 @@ export const SERVICES: readonly ServiceSpec[] = [
         socket: dualStackSocket(v4, v6),
         clock: host.clock,
         port: 443,
+        // Our UDP reads and sets the IP ECN field, so QUIC's ECN works here (RFC 9000 §13.4).
+        ecn: true,
         identity: tls?.identity ?? ephemeralServeIdentity(),
         ...(tls?.keylog ? { keylog: tls.keylog } : {}),
         ...(tls?.trace ? { trace: tls.trace, traceHost: tls.traceHost ?? 'h3' } : {}),

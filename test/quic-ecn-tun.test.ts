@@ -1,0 +1,248 @@
+/**
+ * QUIC ECN (RFC 9000 §13.4, RFC 9002 §7.1) against a real peer: our HTTP/3 service (the one
+ * `serve --tun` runs, with its `ecn` option) on our UDP/IP over a TUN device, and ngtcp2's
+ * gtlsclient (Debian ngtcp2-client) in the namespace on the kernel's side. node:dgram cannot
+ * read or set the IP ECN field; our UDP can, and Linux plus ngtcp2 both carry and count the
+ * marks, so each end's ACK_ECN counts are an independent oracle of the other's marking.
+ * tshark, given the key log, reads the decrypted ACK_ECN frames from the session's pcap.
+ *
+ * The namespace ('sw-quic-ecn') is made by each TunSession and removed on close and again in
+ * afterAll; gtlsclient is killed by its PID if it outlives its timeout.
+ */
+import { type ChildProcess, execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { impair, netnsDown } from '@stepwire/link';
+import type { TraceEvent } from '@stepwire/wire';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dualStackSocket, type H3Service, h3OverDatagrams } from '../packages/cli/src/services/h3.ts';
+import { patternChunk } from '../packages/cli/src/services/http-app.ts';
+import { ephemeralServeIdentity } from '../packages/cli/src/services/https.ts';
+import { requireRootAndPrograms } from '../packages/cli/src/tun/kernel.ts';
+import { TunSession } from '../packages/cli/src/tun/session.ts';
+import { tsharkFields } from './support/tshark.ts';
+
+const NS = 'sw-quic-ecn';
+const PORT = 443;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-quic-ecn-'));
+const children = new Set<ChildProcess>();
+const identity = ephemeralServeIdentity();
+
+beforeAll(() => {
+  requireRootAndPrograms(['ip', 'gtlsclient', 'tshark']);
+  netnsDown(NS);
+});
+
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  netnsDown(NS);
+  if (!process.env.KEEP) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A program in the namespace, asynchronously: our stack runs on this process's event loop. */
+function inNs(args: string[], timeoutMs = 30_000): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      'ip',
+      ['netns', 'exec', NS, ...args],
+      { timeout: timeoutMs, maxBuffer: 8 << 20 },
+      (err, stdout, stderr) => {
+        children.delete(child);
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` });
+      },
+    );
+    children.add(child);
+  });
+}
+
+interface Run {
+  events: TraceEvent[];
+  /** Our congestion window after each packet we received, with the time it arrived. */
+  cwnd: { t: number; cwnd: number }[];
+  pcap: string;
+  keylog: string;
+  ceMarkedByLink: number;
+}
+
+/** Our h3 service with `ecn: true` on a fresh TUN session; gtlsclient downloads /bytes/<size>. */
+async function download(
+  name: string,
+  size: number,
+  impairment?: { ceMark: number; delay: number },
+): Promise<Run> {
+  const pcap = path.join(dir, `${name}.pcap`);
+  const keylog = path.join(dir, `${name}.keys`);
+  const keylines: string[] = [];
+  let linkCounters: (() => number) | undefined;
+  const session = TunSession.open({
+    netns: NS,
+    replace: true,
+    pcap,
+    ...(impairment
+      ? {
+          // Our packets only: the link marks some of them CE on their way to the kernel
+          // (RFC 3168 §5), and delays them so a round trip lasts at least `delay` ms.
+          wrapLink: (link, clock) => {
+            const l = impair(link, { seed: 9002, ceMark: impairment.ceMark, delay: impairment.delay }, clock);
+            linkCounters = () => l.counters.get('ce-marked');
+            return l;
+          },
+        }
+      : {}),
+  });
+  const events: TraceEvent[] = [];
+  const cwnd: { t: number; cwnd: number }[] = [];
+  let svc: H3Service | undefined;
+  session.trace.on((e) => {
+    if (e.layer !== 'quic') return;
+    events.push(e);
+    // An incoming packet is traced before its frames are processed: the window read here is
+    // the one the previous packet left.
+    const conn = svc?.driver.endpoint.connections[0];
+    if (conn && e.dir === 'in') cwnd.push({ t: e.t, cwnd: Number(conn.stats().cwnd) });
+  });
+  const v4 = session.udp.createSocket('udp4');
+  const v6 = session.udp.createSocket('udp6');
+  v4.bindSync(PORT);
+  v6.bindSync(PORT);
+  try {
+    svc = h3OverDatagrams({
+      socket: dualStackSocket(v4, v6),
+      clock: session.clock,
+      port: PORT,
+      identity,
+      ecn: true,
+      keylog: (l) => keylines.push(l),
+      trace: session.trace,
+      traceHost: 'h3',
+    });
+    const dl = fs.mkdtempSync(path.join(dir, `${name}-dl-`));
+    const g = await inNs([
+      'gtlsclient',
+      '--exit-on-all-streams-close',
+      '--timeout=10s',
+      '--no-quic-dump',
+      '--no-http-dump',
+      `--download=${dl}`,
+      session.ours.v4,
+      String(PORT),
+      `https://${session.ours.v4}:${PORT}/bytes/${size}`,
+    ]);
+    expect(g.code, g.out.slice(-2000)).toBe(0);
+    const body = fs.readFileSync(path.join(dl, String(size)));
+    expect(body.equals(patternChunk(0, size))).toBe(true);
+  } finally {
+    svc?.close();
+    v4.close();
+    v6.close();
+    await session.close();
+  }
+  fs.writeFileSync(keylog, `${keylines.join('\n')}\n`);
+  return { events, cwnd, pcap, keylog, ceMarkedByLink: linkCounters?.() ?? 0 };
+}
+
+/** The ECN counts (ECT(0)/ECT(1)/CE) of every ACK frame in a trace summary. */
+function ackEcn(summary: string): { ect0: number; ect1: number; ce: number }[] {
+  return [...summary.matchAll(/ ecn=(\d+)\/(\d+)\/(\d+)/g)].map((m) => ({
+    ect0: Number(m[1]),
+    ect1: Number(m[2]),
+    ce: Number(m[3]),
+  }));
+}
+
+/** The pcap's QUIC packets with their IP ECN field and decrypted ACK_ECN counts, per direction. */
+function tsharkQuic(r: Run): { fromUs: Record<string, string>[]; toUs: Record<string, string>[] } {
+  const rows = tsharkFields(
+    r.pcap,
+    [
+      'udp.srcport',
+      'ip.dsfield.ecn',
+      'quic.frame_type',
+      'quic.ack.ect0_count',
+      'quic.ack.ect1_count',
+      'quic.ack.ecn_ce_count',
+    ],
+    { filter: 'quic', extra: ['-o', `tls.keylog_file:${r.keylog}`, '-d', `udp.port==${PORT},quic`] },
+  );
+  return {
+    fromUs: rows.filter((x) => x['udp.srcport'] === String(PORT)),
+    toUs: rows.filter((x) => x['udp.srcport'] !== String(PORT)),
+  };
+}
+
+const max = (xs: string[]): number => Math.max(0, ...xs.flatMap((x) => x.split(',')).map(Number));
+
+describe('QUIC ECN with gtlsclient over TUN (RFC 9000 §13.4)', () => {
+  it('its packets arrive ECT(0) and our ACKs count them; ours go out ECT(0) and its ACK_ECN validates them', async () => {
+    const r = await download('plain', 300_000);
+    const ours = r.events.filter((e) => e.host === 'h3');
+
+    // §13.4.1: what arrived ECT(0) is counted into our ACK frames (the ACK tracker's counts).
+    const sent = ours.filter((e) => e.dir === 'out').flatMap((e) => ackEcn(e.summary));
+    expect(sent.length).toBeGreaterThan(0);
+    expect(Math.max(...sent.map((c) => c.ect0))).toBeGreaterThan(0);
+    expect(sent.every((c) => c.ect1 === 0 && c.ce === 0)).toBe(true);
+
+    // §13.4.2: gtlsclient's ACK_ECN counts our ECT(0) packets, and the validator trusts them.
+    const got = ours.filter((e) => e.dir === 'in').flatMap((e) => ackEcn(e.summary));
+    expect(Math.max(0, ...got.map((c) => c.ect0))).toBeGreaterThan(0);
+    const transitions = ours.filter((e) => e.summary.startsWith('ECN ')).map((e) => e.summary);
+    expect(transitions).toContain('ECN testing → capable');
+    expect(transitions.some((s) => s.includes('failed'))).toBe(false);
+
+    // The oracle: tshark decrypts both directions. The kernel hands ngtcp2's ECT(0) packets
+    // to us (IP ECN field 2) and ours to it; each side's ACK_ECN frames count the other's.
+    const { fromUs, toUs } = tsharkQuic(r);
+    expect(toUs.length).toBeGreaterThan(0);
+    // ngtcp2 sends its path MTU probes (PING + PADDING only) Not-ECT; everything else ECT(0).
+    const probe = (x: Record<string, string>) =>
+      (x['quic.frame_type'] ?? '').split(',').every((t) => t === '0' || t === '1');
+    expect(toUs.filter((x) => !probe(x)).every((x) => x['ip.dsfield.ecn'] === '2')).toBe(true);
+    // After validation every packet of ours is ECT(0) (RFC 9000 A.4 'capable').
+    expect(fromUs.filter((x) => x['ip.dsfield.ecn'] === '2').length).toBeGreaterThan(fromUs.length / 2);
+    expect(max(fromUs.map((x) => x['quic.ack.ect0_count'] ?? ''))).toBeGreaterThan(0);
+    expect(max(toUs.map((x) => x['quic.ack.ect0_count'] ?? ''))).toBeGreaterThan(0);
+    expect(max(toUs.map((x) => x['quic.ack.ecn_ce_count'] ?? ''))).toBe(0);
+  });
+
+  it('CE marks on our packets come back in its ACK_ECN, and our window is cut at most once per round trip (RFC 9002 §7.1)', async () => {
+    const DELAY = 20;
+    const r = await download('ce', 1_000_000, { ceMark: 0.05, delay: DELAY });
+    expect(r.ceMarkedByLink).toBeGreaterThan(0);
+    const ours = r.events.filter((e) => e.host === 'h3');
+    const transitions = ours.filter((e) => e.summary.startsWith('ECN ')).map((e) => e.summary);
+    expect(transitions).toContain('ECN testing → capable');
+    expect(transitions.some((s) => s.includes('failed'))).toBe(false);
+
+    // tshark: our packets left CE-marked (field 3) and gtlsclient's ACK_ECN reported CE.
+    const { fromUs, toUs } = tsharkQuic(r);
+    expect(fromUs.some((x) => x['ip.dsfield.ecn'] === '3')).toBe(true);
+    const peerCe = max(toUs.map((x) => x['quic.ack.ecn_ce_count'] ?? ''));
+    expect(peerCe).toBeGreaterThan(0);
+    expect(peerCe).toBeLessThanOrEqual(r.ceMarkedByLink);
+
+    // Our window fell after CE reports; a cut needs an ACK of a packet sent after the last
+    // cut (B.5 InCongestionRecovery), and every packet of ours is delayed DELAY ms, so two
+    // cuts are at least DELAY apart. The cut is read at the next packet in and belongs to
+    // the one before it.
+    const cuts: number[] = [];
+    for (let i = 1; i < r.cwnd.length; i++) {
+      const prev = r.cwnd[i - 1];
+      const cur = r.cwnd[i];
+      if (prev && cur && cur.cwnd < prev.cwnd) cuts.push(prev.t);
+    }
+    expect(cuts.length).toBeGreaterThan(0);
+    for (let i = 1; i < cuts.length; i++) {
+      expect((cuts[i] ?? 0) - (cuts[i - 1] ?? 0)).toBeGreaterThanOrEqual(DELAY);
+    }
+    // CE counts rose on more ACKs than the window was cut: marks within one round count once.
+    const ceSeen = ours
+      .filter((e) => e.dir === 'in')
+      .flatMap((e) => ackEcn(e.summary))
+      .map((c) => c.ce);
+    let rises = 0;
+    for (let i = 1; i < ceSeen.length; i++) if ((ceSeen[i] ?? 0) > (ceSeen[i - 1] ?? 0)) rises++;
+    expect(rises).toBeGreaterThan(cuts.length);
+  });
+});
