@@ -327,6 +327,12 @@ function createTun(
     if (offload !== undefined) {
       device.vnetHdrLen = VNET_HDR_LEN;
       device.offloads = setOffloads(c, fd, actual, offload);
+    } else if (c.ioctl(fd, TUNSETOFFLOAD, 'unsigned long', 0) !== 0) {
+      // The offload features belong to the device and outlive the fd that set them: a
+      // persistent device last opened with offloads would hand this plain fd 64 KB GSO
+      // packets with no header to say so. Clearing them is what a plain open means.
+      const errno = lastErrno(c);
+      throw new LinkSetupError('ERR_TUN_SYSCALL', `TUNSETOFFLOAD 0 on '${actual}' failed: ${errno}`, errno);
     }
     return device;
   } catch (e) {

@@ -52,6 +52,8 @@ export interface FetchCliOptions {
   insecure?: boolean;
   resolve?: string[];
   tun?: boolean;
+  /** With --tun: the TUN device with offloads (IFF_VNET_HDR: GRO/TSO super-segments, partial checksums). */
+  offloads?: boolean;
   netns?: string;
   silent?: boolean;
   /** Seconds for the whole transfer (curl's -m). */
@@ -107,6 +109,10 @@ export function fetchCommand(): Command {
     .option('-k, --insecure', 'do not verify the server certificate')
     .option('--resolve <host:port:addr>', 'connect to addr for host:port (repeatable)', collect)
     .option('--tun', 'run on our own IP/TCP stack over a TUN device (root); the kernel side is the peer')
+    .option(
+      '--offloads',
+      'with --tun: the TUN device with offloads (64 KB TCP super-segments both ways, partial checksums)',
+    )
     .option(
       '--netns <name>',
       'with --tun: namespace of the kernel side; made if missing, removed after',
@@ -281,6 +287,7 @@ export async function runFetch(rawUrl: string, o: FetchCliOptions, io: FetchIo):
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new UsageError(`only http:// and https:// URLs, got '${url.protocol}'`);
+  if (o.offloads && !o.tun) throw new UsageError('--offloads goes with --tun');
   const headers = parseHeaders(o.header ?? []);
   const body = parseBody(o.data ?? [], o.dataBinary ?? []);
   const resolve = parseResolve(o.resolve ?? []);
@@ -319,7 +326,7 @@ export async function runFetch(rawUrl: string, o: FetchCliOptions, io: FetchIo):
     );
   }
 
-  const session = o.tun ? TunSession.open({ netns: o.netns ?? 'stepwire' }) : undefined;
+  const session = o.tun ? openSession(o) : undefined;
   let connected = false;
   /** Where each origin's connection goes: resolved before its request, read by connect. */
   const addresses = new Map<string, string>();
@@ -447,6 +454,11 @@ export async function runFetch(rawUrl: string, o: FetchCliOptions, io: FetchIo):
   }
 }
 
+/** The --tun session, with offloads when asked. */
+function openSession(o: FetchCliOptions): TunSession {
+  return TunSession.open({ netns: o.netns ?? 'stepwire', ...(o.offloads ? { offloads: true } : {}) });
+}
+
 /** The status line and fields as they came. */
 function head(res: ClientResponse): string {
   const lines = [statusLine(res)];
@@ -498,7 +510,7 @@ async function fetchH3(
   const verbose = (text: string) => {
     if (o.verbose) io.err(`${text}\n`);
   };
-  const session = o.tun ? TunSession.open({ netns: o.netns ?? 'stepwire' }) : undefined;
+  const session = o.tun ? openSession(o) : undefined;
   const clock = session ? session.clock : new RealClock();
   const trace = new TraceBus();
   let onConnection: ((c: QuicConnection) => void) | undefined;
