@@ -23,12 +23,14 @@ import {
   QuicEndpoint,
 } from '@stepwire/quic';
 import { certificateVerifier } from '@stepwire/tls';
+import type { UdpSocket } from '@stepwire/udp';
 import { Prng, type TraceEvent } from '@stepwire/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dualStackSocket, type H3Service, h3OverDatagrams } from '../packages/cli/src/services/h3.ts';
 import { patternChunk } from '../packages/cli/src/services/http-app.ts';
 import { ephemeralServeIdentity } from '../packages/cli/src/services/https.ts';
 import { requireRootAndPrograms } from '../packages/cli/src/tun/kernel.ts';
+import { type RunningService, SERVICES } from '../packages/cli/src/tun/services.ts';
 import { TunSession } from '../packages/cli/src/tun/session.ts';
 import { selfSignedCertificate } from './support/peer-process.ts';
 import { tsharkFields } from './support/tshark.ts';
@@ -112,21 +114,37 @@ async function download(
     const conn = svc?.driver.endpoint.connections[0];
     if (conn && e.dir === 'in') cwnd.push({ t: e.t, cwnd: Number(conn.stats().cwnd) });
   });
-  const v4 = session.udp.createSocket('udp4');
-  const v6 = session.udp.createSocket('udp6');
-  v4.bindSync(PORT);
-  v6.bindSync(PORT);
+  // Without impairments: the h3 row of the TUN services table, as `serve --tun` starts it
+  // (its ECN is on there). With them: the same service built here, to read its window.
+  let running: RunningService | undefined;
+  let v4: UdpSocket | undefined;
+  let v6: UdpSocket | undefined;
   try {
-    svc = h3OverDatagrams({
-      socket: dualStackSocket(v4, v6),
-      clock: session.clock,
-      port: PORT,
-      identity,
-      ecn: true,
-      keylog: (l) => keylines.push(l),
-      trace: session.trace,
-      traceHost: 'h3',
-    });
+    if (!impairment) {
+      const row = SERVICES.find((x) => x.name === 'h3');
+      if (!row) throw new Error('no h3 row in the TUN services table');
+      running = row.start({
+        host: session.host,
+        udp: session.udp,
+        tcp: session.tcp,
+        tls: { identity, keylog: (l) => keylines.push(l), trace: session.trace, traceHost: 'h3' },
+      });
+    } else {
+      v4 = session.udp.createSocket('udp4');
+      v6 = session.udp.createSocket('udp6');
+      v4.bindSync(PORT);
+      v6.bindSync(PORT);
+      svc = h3OverDatagrams({
+        socket: dualStackSocket(v4, v6),
+        clock: session.clock,
+        port: PORT,
+        identity,
+        ecn: true,
+        keylog: (l) => keylines.push(l),
+        trace: session.trace,
+        traceHost: 'h3',
+      });
+    }
     const dl = fs.mkdtempSync(path.join(dir, `${name}-dl-`));
     const g = await inNs([
       'gtlsclient',
@@ -143,9 +161,10 @@ async function download(
     const body = fs.readFileSync(path.join(dl, String(size)));
     expect(body.equals(patternChunk(0, size))).toBe(true);
   } finally {
+    running?.close();
     svc?.close();
-    v4.close();
-    v6.close();
+    v4?.close();
+    v6?.close();
     await session.close();
   }
   fs.writeFileSync(keylog, `${keylines.join('\n')}\n`);
