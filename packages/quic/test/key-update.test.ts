@@ -91,6 +91,19 @@ describe('key update (RFC 9001 §6)', () => {
     expect(receive(b, p1, 2)).toBeUndefined();
     expect(b.updates).toBe(1);
   });
+  it('§6.5: right after we update, the peer’s packets still in the old phase open with the previous keys', () => {
+    const { a, b } = pair();
+    expect(receive(a, send(b, 0, 0xb0), -1)).toEqual({ pn: 0, body: 0xb0 });
+    a.initiate(true);
+    // B has not seen A's new phase yet: its next packets carry the old bit.
+    expect(receive(a, send(b, 1, 0xb1), 0)).toEqual({ pn: 1, body: 0xb1 });
+    expect(receive(a, send(b, 2, 0xb2), 1)).toEqual({ pn: 2, body: 0xb2 });
+    expect([a.keyPhase, a.updates]).toEqual([true, 1]);
+    // B follows A's update; its packets open with A's current keys, and A does not update again.
+    expect(receive(b, send(a, 0, 0xa0), -1)).toEqual({ pn: 0, body: 0xa0 });
+    expect(receive(a, send(b, 3, 0xb3), 2)).toEqual({ pn: 3, body: 0xb3 });
+    expect(a.updates).toBe(1);
+  });
   it('openPacket with the wrong phase’s keys fails authentication', () => {
     const { a } = pair();
     const p = send(a, 0, 1);

@@ -71,7 +71,10 @@ export class KeyPhaseState {
   /** Keys to try on a received packet with this Key Phase bit and (decoded) packet number. */
   keysFor(keyPhaseBit: boolean, pn: number): { keys: PacketKeys; choice: KeyChoice } {
     if (keyPhaseBit === this.keyPhase) return { keys: this.rx, choice: 'current' };
-    if (this.previousRx && this.firstReceivedInPhase !== undefined && pn < this.firstReceivedInPhase) {
+    // Before any packet of the current phase arrived (we just initiated the update), the other
+    // bit is the peer still in the previous phase: it cannot be a phase ahead of us before it
+    // has followed us into this one (§6.1, §6.5).
+    if (this.previousRx && (this.firstReceivedInPhase === undefined || pn < this.firstReceivedInPhase)) {
       return { keys: this.previousRx, choice: 'previous' };
     }
     return { keys: this.nextRx, choice: 'next' };
