@@ -82,6 +82,7 @@ async function download(
   name: string,
   size: number,
   impairment?: { ceMark: number; delay: number },
+  family: 'v4' | 'v6' = 'v4',
 ): Promise<Run> {
   const pcap = path.join(dir, `${name}.pcap`);
   const keylog = path.join(dir, `${name}.keys`);
@@ -153,9 +154,9 @@ async function download(
       '--no-quic-dump',
       '--no-http-dump',
       `--download=${dl}`,
-      session.ours.v4,
+      session.ours[family],
       String(PORT),
-      `https://${session.ours.v4}:${PORT}/bytes/${size}`,
+      `https://${family === 'v6' ? `[${session.ours.v6}]` : session.ours.v4}:${PORT}/bytes/${size}`,
     ]);
     expect(g.code, g.out.slice(-2000)).toBe(0);
     const body = fs.readFileSync(path.join(dl, String(size)));
@@ -202,17 +203,22 @@ async function startGtlsserver(address: string, port: number, htdocs: string, ke
   throw new Error(`gtlsserver did not bind ${address}:${port}`);
 }
 
+/** One QUIC packet as tshark decoded it, with its source address and IP ECN field. */
+type Packet = Record<string, string> & { src: string; ecn: string };
+
 /** The pcap's QUIC packets with their IP ECN field and decrypted ACK_ECN counts, per direction. */
 function tsharkQuic(
   r: Pick<Run, 'pcap' | 'keylog'>,
   ourAddress = '198.18.0.2',
   port = PORT,
-): { fromUs: Record<string, string>[]; toUs: Record<string, string>[] } {
+): { fromUs: Packet[]; toUs: Packet[] } {
   const rows = tsharkFields(
     r.pcap,
     [
       'ip.src',
+      'ipv6.src',
       'ip.dsfield.ecn',
+      'ipv6.tclass.ecn',
       'quic.frame_type',
       'quic.ack.ect0_count',
       'quic.ack.ect1_count',
@@ -223,9 +229,15 @@ function tsharkQuic(
       extra: ['-o', `tls.keylog_file:${r.keylog}`, '-d', `udp.port==${port},quic`],
     },
   );
+  // `src` and `ecn` from whichever IP header the packet has (RFC 3168 §5, RFC 8200 §7).
+  const packets = rows.map((x) => ({
+    ...x,
+    src: x['ip.src'] || x['ipv6.src'] || '',
+    ecn: x['ip.dsfield.ecn'] || x['ipv6.tclass.ecn'] || '',
+  }));
   return {
-    fromUs: rows.filter((x) => x['ip.src'] === ourAddress),
-    toUs: rows.filter((x) => x['ip.src'] !== ourAddress),
+    fromUs: packets.filter((x) => x.src === ourAddress),
+    toUs: packets.filter((x) => x.src !== ourAddress),
   };
 }
 
@@ -239,37 +251,43 @@ function carriesData(x: Record<string, string>): boolean {
 const max = (xs: string[]): number => Math.max(0, ...xs.flatMap((x) => x.split(',')).map(Number));
 
 describe('QUIC ECN with gtlsclient over TUN (RFC 9000 §13.4)', () => {
-  it('its packets arrive ECT(0) and our ACKs count them; ours go out ECT(0) and its ACK_ECN validates them', async () => {
-    const r = await download('plain', 300_000);
-    const ours = r.events.filter((e) => e.host === 'h3');
+  it.each([
+    ['v4', '198.18.0.2'],
+    ['v6', 'fd00:5757::2'],
+  ] as const)(
+    '%s: its packets arrive ECT(0) and our ACKs count them; ours go out ECT(0) and its ACK_ECN validates them',
+    async (family, ours4or6) => {
+      const r = await download(`plain-${family}`, 300_000, undefined, family);
+      const ours = r.events.filter((e) => e.host === 'h3');
 
-    // §13.4.1: what arrived ECT(0) is counted into our ACK frames (the ACK tracker's counts).
-    const sent = ours.filter((e) => e.dir === 'out').flatMap((e) => ackEcn(e.summary));
-    expect(sent.length).toBeGreaterThan(0);
-    expect(Math.max(...sent.map((c) => c.ect0))).toBeGreaterThan(0);
-    expect(sent.every((c) => c.ect1 === 0 && c.ce === 0)).toBe(true);
+      // §13.4.1: what arrived ECT(0) is counted into our ACK frames (the ACK tracker's counts).
+      const sent = ours.filter((e) => e.dir === 'out').flatMap((e) => ackEcn(e.summary));
+      expect(sent.length).toBeGreaterThan(0);
+      expect(Math.max(...sent.map((c) => c.ect0))).toBeGreaterThan(0);
+      expect(sent.every((c) => c.ect1 === 0 && c.ce === 0)).toBe(true);
 
-    // §13.4.2: gtlsclient's ACK_ECN counts our ECT(0) packets, and the validator trusts them.
-    const got = ours.filter((e) => e.dir === 'in').flatMap((e) => ackEcn(e.summary));
-    expect(Math.max(0, ...got.map((c) => c.ect0))).toBeGreaterThan(0);
-    const transitions = ours.filter((e) => e.summary.startsWith('ECN ')).map((e) => e.summary);
-    expect(transitions).toContain('ECN testing → capable');
-    expect(transitions.some((s) => s.includes('failed'))).toBe(false);
+      // §13.4.2: gtlsclient's ACK_ECN counts our ECT(0) packets, and the validator trusts them.
+      const got = ours.filter((e) => e.dir === 'in').flatMap((e) => ackEcn(e.summary));
+      expect(Math.max(0, ...got.map((c) => c.ect0))).toBeGreaterThan(0);
+      const transitions = ours.filter((e) => e.summary.startsWith('ECN ')).map((e) => e.summary);
+      expect(transitions).toContain('ECN testing → capable');
+      expect(transitions.some((s) => s.includes('failed'))).toBe(false);
 
-    // The oracle: tshark decrypts both directions. The kernel hands ngtcp2's ECT(0) packets
-    // to us (IP ECN field 2) and ours to it; each side's ACK_ECN frames count the other's.
-    const { fromUs, toUs } = tsharkQuic(r);
-    expect(toUs.length).toBeGreaterThan(0);
-    // Every packet of ngtcp2's carrying CRYPTO or STREAM data is ECT(0). (It sends its path
-    // MTU probes, PING + PADDING, and an ACK-only first Initial Not-ECT.)
-    expect(toUs.filter(carriesData).length).toBeGreaterThan(0);
-    expect(toUs.filter(carriesData).every((x) => x['ip.dsfield.ecn'] === '2')).toBe(true);
-    // After validation every packet of ours is ECT(0) (RFC 9000 A.4 'capable').
-    expect(fromUs.filter((x) => x['ip.dsfield.ecn'] === '2').length).toBeGreaterThan(fromUs.length / 2);
-    expect(max(fromUs.map((x) => x['quic.ack.ect0_count'] ?? ''))).toBeGreaterThan(0);
-    expect(max(toUs.map((x) => x['quic.ack.ect0_count'] ?? ''))).toBeGreaterThan(0);
-    expect(max(toUs.map((x) => x['quic.ack.ecn_ce_count'] ?? ''))).toBe(0);
-  });
+      // The oracle: tshark decrypts both directions. The kernel hands ngtcp2's ECT(0) packets
+      // to us (IP ECN field 2) and ours to it; each side's ACK_ECN frames count the other's.
+      const { fromUs, toUs } = tsharkQuic(r, ours4or6);
+      expect(toUs.length).toBeGreaterThan(0);
+      // Every packet of ngtcp2's carrying CRYPTO or STREAM data is ECT(0). (It sends its path
+      // MTU probes, PING + PADDING, and an ACK-only first Initial Not-ECT.)
+      expect(toUs.filter(carriesData).length).toBeGreaterThan(0);
+      expect(toUs.filter(carriesData).every((x) => x.ecn === '2')).toBe(true);
+      // After validation every packet of ours is ECT(0) (RFC 9000 A.4 'capable').
+      expect(fromUs.filter((x) => x.ecn === '2').length).toBeGreaterThan(fromUs.length / 2);
+      expect(max(fromUs.map((x) => x['quic.ack.ect0_count'] ?? ''))).toBeGreaterThan(0);
+      expect(max(toUs.map((x) => x['quic.ack.ect0_count'] ?? ''))).toBeGreaterThan(0);
+      expect(max(toUs.map((x) => x['quic.ack.ecn_ce_count'] ?? ''))).toBe(0);
+    },
+  );
 
   it('CE marks on our packets come back in its ACK_ECN, and our window is cut at most once per round trip (RFC 9002 §7.1)', async () => {
     const DELAY = 20;
@@ -282,7 +300,7 @@ describe('QUIC ECN with gtlsclient over TUN (RFC 9000 §13.4)', () => {
 
     // tshark: our packets left CE-marked (field 3) and gtlsclient's ACK_ECN reported CE.
     const { fromUs, toUs } = tsharkQuic(r);
-    expect(fromUs.some((x) => x['ip.dsfield.ecn'] === '3')).toBe(true);
+    expect(fromUs.some((x) => x.ecn === '3')).toBe(true);
     const peerCe = max(toUs.map((x) => x['quic.ack.ecn_ce_count'] ?? ''));
     expect(peerCe).toBeGreaterThan(0);
     expect(peerCe).toBeLessThanOrEqual(r.ceMarkedByLink);
@@ -414,8 +432,8 @@ describe('QUIC ECN with gtlsclient over TUN (RFC 9000 §13.4)', () => {
     // marking link), ours leave ECT(0); each side's ACK_ECN counts the other's marks, ours CE too.
     const { fromUs, toUs } = tsharkQuic({ pcap, keylog }, session.ours.v4, port);
     expect(toUs.filter(carriesData).length).toBeGreaterThan(0);
-    expect(toUs.filter(carriesData).every((x) => x['ip.dsfield.ecn'] === '2')).toBe(true);
-    expect(fromUs.filter((x) => x['ip.dsfield.ecn'] === '2').length).toBeGreaterThan(fromUs.length / 2);
+    expect(toUs.filter(carriesData).every((x) => x.ecn === '2')).toBe(true);
+    expect(fromUs.filter((x) => x.ecn === '2').length).toBeGreaterThan(fromUs.length / 2);
     expect(max(toUs.map((x) => x['quic.ack.ect0_count'] ?? ''))).toBeGreaterThan(0);
     expect(max(fromUs.map((x) => x['quic.ack.ecn_ce_count'] ?? ''))).toBe(ourCe);
   });
