@@ -330,6 +330,10 @@ describe('QUIC ECN with gtlsclient over TUN (RFC 9000 §13.4)', () => {
     let rises = 0;
     for (let i = 1; i < ceSeen.length; i++) if ((ceSeen[i] ?? 0) > (ceSeen[i - 1] ?? 0)) rises++;
     expect(rises).toBeGreaterThan(cuts.length);
+    const gaps = cuts.slice(1).map((t, i) => t - (cuts[i] ?? 0));
+    console.log(
+      `quic-tun ECN us -> gtlsclient: ${r.ceMarkedByLink} CE marks, peer ACK_ECN CE ${peerCe}, ${rises} ACKs raising CE, ${cuts.length} window cuts, shortest gap ${Math.min(...gaps).toFixed(1)} ms (delay ${DELAY} ms), ${fromUs.length} packets out`,
+    );
   });
 
   it('our client to gtlsserver: both ends mark ECT(0) and validate; CE marks on its packets come back in our ACK_ECN', async () => {
@@ -436,5 +440,8 @@ describe('QUIC ECN with gtlsclient over TUN (RFC 9000 §13.4)', () => {
     expect(fromUs.filter((x) => x.ecn === '2').length).toBeGreaterThan(fromUs.length / 2);
     expect(max(toUs.map((x) => x['quic.ack.ect0_count'] ?? ''))).toBeGreaterThan(0);
     expect(max(fromUs.map((x) => x['quic.ack.ecn_ce_count'] ?? ''))).toBe(ourCe);
+    console.log(
+      `quic-tun ECN gtlsserver -> us: ${ceMarked()} CE marks, our ACK_ECN CE ${ourCe}, ect0 ${Math.max(...sent.map((c) => c.ect0))}; ${toUs.filter((x) => x.ecn === '2').length}/${toUs.length} of its packets ECT(0), ${fromUs.filter((x) => x.ecn === '2').length}/${fromUs.length} of ours`,
+    );
   });
 });
