@@ -57,6 +57,52 @@ async function transfer(congestion: 'bbr' | 'newreno', path: Impairments, size: 
   return { got, bps: (size * 8 * 1000) / (doneAt - start), stats: conn.stats };
 }
 
+/**
+ * A hand-driven sender: 1000-byte segments through a 1000 B/ms bottleneck with a 10 ms
+ * round trip, each ACK fed to the controller as the connection would; with `ackBatchMs` the
+ * ACKs reach it in bursts, at the next multiple of that many ms (a driver that hands ACKs over
+ * in batches, as the TUN reader thread does).
+ */
+function driveModel(ackBatchMs = 0) {
+  const mss = 1000;
+  const c = new Bbr(mss);
+  const view = {
+    now: 0,
+    mss,
+    snd: { una: 0, nxt: 0, max: 0 },
+    scoreboard: { sacked: 0, highest: undefined },
+    rttProbe: { karnUntil: undefined },
+    recovery: { inRecovery: false },
+    counters: { bytesOut: 0 },
+    sendBase: 0,
+    sendQueue: { length: 1 << 30 },
+    trace: silentTrace,
+    hostName: 'A',
+  };
+  const acks: number[] = []; // ACK arrival times, one per segment, in order
+  let lastArrival = 0;
+  for (let t = 0; t < 3000; t += 0.25) {
+    view.now = t;
+    while (acks.length && (acks[0] ?? 0) <= t) {
+      acks.shift();
+      view.snd.una += mss;
+      c.onDelivered(mss, t, undefined, undefined);
+    }
+    c.pacer.begin(view);
+    while (c.pacer.allows(view, false) && view.snd.nxt - view.snd.una + mss <= c.cwnd) {
+      // Serialised at 1 ms per segment, then 10 ms there and back.
+      lastArrival = Math.max(t, lastArrival) + 1;
+      const arrival = lastArrival + 10;
+      acks.push(ackBatchMs > 0 ? Math.ceil(arrival / ackBatchMs) * ackBatchMs : arrival);
+      view.snd.nxt += mss;
+      view.snd.max = view.snd.nxt;
+      view.counters.bytesOut += mss;
+    }
+    c.pacer.end(view);
+  }
+  return { c, view, mss };
+}
+
 describe('BBR-style congestion control', () => {
   it('with 2% random loss it keeps the bottleneck far busier than NewReno', async () => {
     const size = 2_000_000;
@@ -84,49 +130,15 @@ describe('BBR-style congestion control', () => {
   });
 
   it('the model: cwnd is 2 x bandwidth x min RTT plus three quanta in ProbeBW; a loss keeps the window', () => {
-    // A hand-driven sender: 1000-byte segments through a 1000 B/ms bottleneck with a 10 ms
-    // round trip, each ACK fed to the controller as the connection would.
-    const mss = 1000;
-    const c = new Bbr(mss);
-    const view = {
-      now: 0,
-      mss,
-      snd: { una: 0, nxt: 0, max: 0 },
-      scoreboard: { sacked: 0, highest: undefined },
-      rttProbe: { karnUntil: undefined },
-      recovery: { inRecovery: false },
-      counters: { bytesOut: 0 },
-      sendBase: 0,
-      sendQueue: { length: 1 << 30 },
-      trace: silentTrace,
-      hostName: 'A',
-    };
-    const acks: number[] = []; // ACK arrival times, one per segment, in order
-    let lastArrival = 0;
-    for (let t = 0; t < 3000; t += 0.25) {
-      view.now = t;
-      while (acks.length && (acks[0] ?? 0) <= t) {
-        acks.shift();
-        view.snd.una += mss;
-        c.onDelivered(mss, t, undefined, undefined);
-      }
-      c.pacer.begin(view);
-      while (c.pacer.allows(view, false) && view.snd.nxt - view.snd.una + mss <= c.cwnd) {
-        // Serialised at 1 ms per segment, then 10 ms there and back.
-        lastArrival = Math.max(t, lastArrival) + 1;
-        acks.push(lastArrival + 10);
-        view.snd.nxt += mss;
-        view.snd.max = view.snd.nxt;
-        view.counters.bytesOut += mss;
-      }
-      c.pacer.end(view);
-    }
+    const { c, view, mss } = driveModel();
     expect(c.state).toBe('ProbeBW');
     expect(c.bandwidth).toBeCloseTo(1000, -1);
     expect(c.rtProp).toBeGreaterThanOrEqual(11);
     expect(c.rtProp).toBeLessThan(13);
-    // 2 x 1000 B/ms x RTprop + 3 x send quantum (2 segments below 24 Mbit/s, §4.2.2)
-    expect(c.cwnd).toBe(Math.floor(2 * c.bandwidth * c.rtProp) + 3 * 2 * mss);
+    // 2 x 1000 B/ms x RTprop + 3 x send quantum (2 segments below 24 Mbit/s, §4.2.2), plus
+    // ACK aggregation (Linux's extra_acked): one ACK's segment, the least any ACK exceeds
+    // the model's prediction for no time elapsed.
+    expect(c.cwnd).toBe(Math.floor(2 * c.bandwidth * c.rtProp) + 3 * 2 * mss + mss);
     const before = c.cwnd;
     c.onCongestionEvent(view.now, before);
     expect(c.ssthresh).toBeGreaterThanOrEqual(before);
@@ -134,5 +146,18 @@ describe('BBR-style congestion control', () => {
     expect(c.cwnd).toBe(before);
     c.onRto(view.now, before);
     expect(c.cwnd).toBe(mss);
+  });
+
+  it('ACKs that arrive in bursts add the burst to cwnd (ACK aggregation, as Linux tcp_bbr.c)', () => {
+    const smooth = driveModel().c;
+    const bursty = driveModel(8).c;
+    expect(bursty.state).toBe('ProbeBW');
+    expect(bursty.bandwidth).toBeCloseTo(1000, -1);
+    const model = (c: Bbr) => Math.floor(2 * c.bandwidth * c.rtProp) + 3 * 2 * 1000;
+    expect(smooth.cwnd - model(smooth)).toBe(1000);
+    // Eight segments' ACKs at once: about 8 kB beyond the model's window, so the sender is
+    // not left idle between bursts.
+    expect(bursty.cwnd - model(bursty)).toBeGreaterThanOrEqual(7000);
+    expect(bursty.cwnd - model(bursty)).toBeLessThanOrEqual(16_000);
   });
 });

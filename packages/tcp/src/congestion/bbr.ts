@@ -28,6 +28,18 @@ const MIN_PIPE_SEGMENTS = 4;
 /** §4.3.2.2: Startup is over when the bandwidth grew less than 25% for three rounds. */
 const FULL_BW_THRESH = 1.25;
 const FULL_BW_COUNT = 3;
+/**
+ * ACK aggregation (Linux tcp_bbr.c since 4.19, bbr_update_ack_aggregation; BBRv2's
+ * draft §4.6.4.x extra_acked): the most data ACKed beyond what BtlBw predicts for the time
+ * since an epoch began, kept as a max over two windows of EXTRA_ACKED_WIN_RTTS rounds, is
+ * added to cwnd once the pipe is full, capped at EXTRA_ACKED_MAX_MS of BtlBw. Without it a
+ * receiver or a driver that ACKs in bursts (GRO'd stretch ACKs over TUN, a busy event
+ * loop) leaves cwnd at 2·BtlBw·RTprop, which the burst delay exceeds, and the sender idles.
+ */
+const EXTRA_ACKED_WIN_RTTS = 5;
+const EXTRA_ACKED_MAX_MS = 100;
+/** Linux's bbr_ack_epoch_acked_reset_thresh (2^20 packets), in segments. */
+const ACK_EPOCH_RESET_SEGMENTS = 1 << 20;
 /** Transitions remembered in `history` (ProbeRTT alone adds two every ten seconds). */
 const MAX_HISTORY = 64;
 
@@ -105,6 +117,13 @@ export class Bbr implements CongestionControl {
   private seed: number;
   private seeded = false;
   private sentAny = false;
+  /** ACK aggregation: the two windows' maxima of extra data ACKed, the current window, its age in rounds. */
+  private readonly extraAcked = [0, 0];
+  private extraAckedIdx = 0;
+  private extraAckedWinRtts = 0;
+  /** When the current aggregation epoch began, and the bytes ACKed since. */
+  private ackEpochStamp = 0;
+  private ackEpochAcked = 0;
 
   constructor(mss: number, seed = 1) {
     this.mss = mss;
@@ -150,6 +169,7 @@ export class Bbr implements CongestionControl {
     const inflight = inflightOf(view);
     if (!this.filledPipe && this.bandwidth === 0) this.initPacing(srtt);
     this.updateModelAndState(view, rs, inflight, inflight + bytes, now);
+    this.updateAckAggregation(bytes, now);
     this.updateControlParameters(view, bytes);
   }
 
@@ -189,6 +209,33 @@ export class Bbr implements CongestionControl {
     // maximum: at most one entry per round, so the filter holds at most BTLBW_FILTER_LEN.
     if (f.length && f[f.length - 2] === this.roundCount) return;
     f.push(this.roundCount, r);
+  }
+
+  /** Linux's bbr_update_ack_aggregation: the largest excess of ACKed data over BtlBw's prediction. */
+  private updateAckAggregation(acked: number, now: number): void {
+    if (acked <= 0) return;
+    if (this.roundStart && ++this.extraAckedWinRtts >= EXTRA_ACKED_WIN_RTTS) {
+      this.extraAckedWinRtts = 0;
+      this.extraAckedIdx ^= 1;
+      this.extraAcked[this.extraAckedIdx] = 0;
+    }
+    let expected = this.bandwidth * (now - this.ackEpochStamp);
+    // ACKs slower than the model's rate (or a very old epoch) start a new epoch.
+    if (this.ackEpochAcked <= expected || this.ackEpochAcked + acked >= ACK_EPOCH_RESET_SEGMENTS * this.mss) {
+      this.ackEpochAcked = 0;
+      this.ackEpochStamp = now;
+      expected = 0;
+    }
+    this.ackEpochAcked += acked;
+    const extra = Math.min(this.ackEpochAcked - expected, this.cwnd);
+    if (extra > (this.extraAcked[this.extraAckedIdx] as number)) this.extraAcked[this.extraAckedIdx] = extra;
+  }
+
+  /** Linux's bbr_ack_aggregation_cwnd: room for ACK bursts, once the pipe is full. */
+  private ackAggregationCwnd(): number {
+    if (!this.filledPipe) return 0;
+    const extra = Math.max(this.extraAcked[0] as number, this.extraAcked[1] as number);
+    return Math.floor(Math.min(extra, this.bandwidth * EXTRA_ACKED_MAX_MS));
   }
 
   /** §4.3.4.3 BBRCheckCyclePhase / BBRIsNextCyclePhase. */
@@ -307,7 +354,7 @@ export class Bbr implements CongestionControl {
       mbps < 1.2 ? this.mss : mbps < 24 ? 2 * this.mss : Math.min(Math.floor(this.pacer.rate), 64 * 1024);
     // §4.2.3 BBRSetCwnd.
     const minPipe = MIN_PIPE_SEGMENTS * this.mss;
-    const target = Math.max(this.inflightFor(this.cwndGain), minPipe);
+    const target = Math.max(this.inflightFor(this.cwndGain) + this.ackAggregationCwnd(), minPipe);
     if (view.recovery.inRecovery) {
       // §4.2.3.4: in recovery the connection's PRR (RFC 6937) conserves packets toward
       // ssthresh; BBR's window there is its model's.
@@ -341,7 +388,10 @@ export class Bbr implements CongestionControl {
   onCongestionEvent(_now: number, flightSize: number): void {
     this.saveCwnd(undefined);
     this.lossInPhase = true;
-    this.ssthresh = Math.max(this.inflightFor(this.cwndGain), MIN_PIPE_SEGMENTS * this.mss);
+    this.ssthresh = Math.max(
+      this.inflightFor(this.cwndGain) + this.ackAggregationCwnd(),
+      MIN_PIPE_SEGMENTS * this.mss,
+    );
     this.cwnd = Math.max(Math.min(this.cwnd, flightSize), MIN_PIPE_SEGMENTS * this.mss);
   }
 
