@@ -147,7 +147,9 @@ class Direction {
     if (this.rng.chance(cfg.duplicate ?? 0)) {
       this.counters.inc('duplicate');
       this.note('duplicate', packet);
-      copies.push(p);
+      // A copy, not the same buffer twice: the link below may give a written buffer back
+      // for reuse (wire's superSegments) before the duplicate goes.
+      copies.push(p.slice());
     }
     for (let c of copies) {
       if (this.rng.chance(cfg.corrupt ?? 0)) c = this.corrupt(c);

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { Counters } from '@stepwire/wire';
+import { Counters, superSegments } from '@stepwire/wire';
 import type { Link, LinkOffloads, PacketInfo } from './link.ts';
 import { koffiPath, makeEventFd, type OpenTunOptions, openTun, type TunDevice } from './tun-ffi.ts';
 import { CTL, CTL_BYTES, READER_ERRORS, READER_SOURCE, TX, WRITER_SOURCE } from './tun-reader.ts';
@@ -226,6 +226,8 @@ export class TunLink implements Link {
       if (e instanceof RangeError) this.counters.inc('drop.bad-info');
       else this.counters.inc(`drop.write.${(e as NodeJS.ErrnoException).code ?? 'error'}`);
     }
+    // Written (or refused): the super-segment's buffer goes back to TCP's pool.
+    if (gso) superSegments.give(packet.buffer);
   }
 
   /** send() through the writer thread: the header and the packet as one record of the write ring. */
@@ -248,7 +250,10 @@ export class TunLink implements Link {
       hdr = this.hdr;
       if (gso) this.counters.inc('tx.gso');
     }
-    if (!tx.put(hdr, packet)) {
+    const put = tx.put(hdr, packet);
+    // Copied into the ring (or dropped): the super-segment's buffer goes back to TCP's pool.
+    if (gso) superSegments.give(packet.buffer);
+    if (!put) {
       this.counters.inc('drop.tx-full');
       return;
     }

@@ -7,7 +7,7 @@ import {
   type IpProtocolHandler,
   type IpStack,
 } from '@stepwire/ip';
-import { TimerGroup } from '@stepwire/wire';
+import { superSegments, TimerGroup } from '@stepwire/wire';
 import {
   type TcpEndpoint as TcpAddress,
   type TcpConnection,
@@ -206,10 +206,6 @@ export class Tcp implements IpProtocolHandler, TcpServerHost, EndpointSink {
     const room = dst.includes(':') ? IPV6_HEADER_LENGTH : IPV4_MIN_HEADER;
     const hdrLen = segmentHeaderLength(seg);
     const length = hdrLen + seg.payload.length;
-    // The segment's bytes, with `room` bytes before them in the same slab for IP's header.
-    const bytes = this.slab.take(room, length);
-    const partial = offloads?.checksum === true;
-    encodeSegmentInto(seg, { src, dst }, bytes, 0, partial ? 'partial' : 'full');
     const mss = tcb?.conn.mss ?? 0;
     // A super-segment only toward a link that cuts it; elsewhere a segment over the MSS
     // (one sent before the path MTU fell) goes as before, fragmented by IP if need be.
@@ -217,6 +213,16 @@ export class Tcp implements IpProtocolHandler, TcpServerHost, EndpointSink {
       tcb !== undefined && mss > 0 && seg.payload.length > mss && (offloads?.tsoMax ?? 0) > 0
         ? { size: mss, transportHeaderLength: hdrLen }
         : undefined;
+    // The segment's bytes, with `room` bytes before them in the same slab for IP's header.
+    // A super-segment's buffer comes from wire's pool, which a link that has written it
+    // (TUN) refills: no 64 KB of garbage per segment. Not while tracing, whose listeners
+    // may keep a packet's bytes.
+    const bytes =
+      gso !== undefined && room + length <= superSegments.size && !stack.trace.enabled
+        ? new Uint8Array(superSegments.take(), room, length)
+        : this.slab.take(room, length);
+    const partial = offloads?.checksum === true;
+    encodeSegmentInto(seg, { src, dst }, bytes, 0, partial ? 'partial' : 'full');
     if (partial) stack.counters.inc('tcp.tx.csum-partial');
     if (gso) stack.counters.inc('tcp.tx.tso');
     // RFC 8201 / RFC 1191: segments go with DF, and the MSS follows the path MTU.
@@ -344,7 +350,9 @@ class PacketSlab {
   /** `n` bytes with `room` bytes before them that are the caller's too (header room). */
   take(room: number, n: number): Uint8Array {
     const size = room + n;
-    if (size > PACKET_SLAB / 4) return new Uint8Array(new ArrayBuffer(size), room, n);
+    // A super-segment (TSO) gets its own buffer, unzeroed as the slabs are: zeroing 64 KB
+    // per segment was a tenth of the sender's main thread over TUN with offloads.
+    if (size > PACKET_SLAB / 4) return new Uint8Array(freshSlab(size), room, n);
     if (this.used + size > PACKET_SLAB) {
       this.buf = freshSlab(PACKET_SLAB);
       this.used = 0;

@@ -28,6 +28,7 @@ export {
 export { ParseError, truncated } from './errors.ts';
 export { hexdump } from './hexdump.ts';
 export { codeError, type SystemError, type SystemErrorCode, systemError } from './node-errors.ts';
+export { BufferPool, superSegments } from './pool.ts';
 export { chooseEphemeralPort } from './ports.ts';
 export { Prng } from './prng.ts';
 export {
