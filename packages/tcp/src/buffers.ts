@@ -1,3 +1,16 @@
+import { BufferPool } from '@stepwire/wire';
+
+/**
+ * Buffers for the socket's copies of large writes, given back when the send queue drops the
+ * last acknowledged byte of one. A bulk sender writing 1 MiB at a time otherwise allocates
+ * a fresh megabyte per write — external memory V8 answers with a mark-compact every few
+ * tens of megabytes, and fresh pages the kernel faults in one by one (issue 13: half the
+ * sender's GC over TUN). Only writes of at least WRITE_POOL_MIN bytes use it, so a queue of
+ * small writes never pins megabytes; the pool keeps at most four (4 MiB per process).
+ */
+export const writeChunks = new BufferPool(1 << 20, 4);
+export const WRITE_POOL_MIN = 1 << 19;
+
 /**
  * Byte queues kept as lists of chunks: appending never copies, and reading a range that
  * lies inside one chunk returns a view. The send queue keeps every unacknowledged byte;
@@ -58,6 +71,9 @@ export class ChunkQueue {
     while (this.head < this.chunks.length) {
       const end = this.starts[this.head]! + this.chunks[this.head]!.length;
       if (end > this.base) break;
+      // A pooled write copy (socket.ts) is done once its last byte is acknowledged: nothing
+      // else keeps a view of it (segments are encoded, copied, as they are sent).
+      writeChunks.give(this.chunks[this.head]!.buffer);
       this.chunks[this.head] = EMPTY;
       this.head++;
     }
