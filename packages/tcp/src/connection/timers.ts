@@ -51,8 +51,10 @@ export function timersFire(tcb: ControlBlock): void {
   const pacer = tcb.cc.pacer;
   if (pacer?.deadline !== undefined && now >= pacer.deadline) {
     // The pacer's next send time (draft-cardwell-iccrg-bbr-congestion-control-00 §4.2.1).
-    pacer.deadline = undefined;
+    // The deadline is left for the pacer's begin() to read: a wake-up later than it (a
+    // millisecond timer) then sends what was due since, instead of one quantum per timer.
     if (SEND_STATES.has(tcb.state)) transmit(tcb);
+    else pacer.deadline = undefined;
   }
   if (tcb.timers.tlp !== undefined && now >= tcb.timers.tlp) {
     tcb.timers.tlp = undefined;
