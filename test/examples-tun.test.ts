@@ -451,17 +451,28 @@ describe.concurrent('examples over TUN: HTTP patterns, the kernel routing betwee
     expect(
       r.deliveries.filter((d) => d.subscriber === 'dashboard').every((d) => d.id.startsWith('orders')),
     ).toBe(true);
-    expect(r.redeliveries.map((d) => [d.subscriber, d.id, d.attempt])).toEqual([
-      ['dashboard', 'orders-1', 2],
-      ['worker', 'orders-2', 2],
-    ]);
+    // The two messages whose acknowledgements the script withholds are redelivered. In real
+    // time a busy machine may delay another acknowledgement past the 1 s deadline too: that
+    // message is then redelivered as well (at least once, as designed) and must be recognised
+    // as a duplicate below. The simulated run (test/examples.test.ts) asserts the exact pair.
+    const redelivered = r.redeliveries.map((d) => [d.subscriber, d.id, d.attempt]);
+    expect(redelivered).toEqual(
+      expect.arrayContaining([
+        ['dashboard', 'orders-1', 2],
+        ['worker', 'orders-2', 2],
+      ]),
+    );
     for (const d of r.redeliveries) {
       const first = r.deliveries.find(
         (x) => x.subscriber === d.subscriber && x.id === d.id && x.attempt === 1,
       );
       expect(d.at - (first?.at ?? 0)).toBeGreaterThanOrEqual(REDELIVER_MS - EARLY);
     }
-    expect(r.duplicates).toEqual({ dashboard: ['orders-1'], worker: [] });
+    expect(r.duplicates.dashboard).toContain('orders-1');
+    // Every duplicate is a redelivered message, never a message delivered twice otherwise.
+    for (const [sub, ids] of Object.entries(r.duplicates))
+      for (const id of ids)
+        expect(r.redeliveries.some((d) => d.subscriber === sub && d.id === id)).toBe(true);
     expect(r.pending).toBe(0);
     expect(forwarded(r.timeline)).toBeGreaterThan(0);
   });

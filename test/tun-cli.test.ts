@@ -2,7 +2,8 @@
  * The `stepwire` command on TUN, run as a child process the way a person runs it: serve
  * until a signal, ping, netns up/down. The kernel in the namespace is the client.
  *
- * Root only; fails (never skips) without it. Namespaces 'sw-tun-cli*'; every child is
+ * Root only; fails (never skips) without it. Namespaces 'swcli<pid>-*' (two runs of this
+ * file at once must not remove each other's); every child is
  * killed by PID and every namespace removed in afterAll, also when a test fails.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -18,7 +19,14 @@ import { tsharkFields, tsharkProblems } from './support/tshark.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(root, 'packages/cli/bin/stepwire.js');
-const NAMES = ['sw-tun-cli', 'sw-tun-cli-trace', 'sw-tun-cli-ping', 'sw-tun-cli-up', 'sw-tun-cli-off'];
+const NS = {
+  serve: `swcli${process.pid}-serve`,
+  off: `swcli${process.pid}-off`,
+  trace: `swcli${process.pid}-trace`,
+  ping: `swcli${process.pid}-ping`,
+  up: `swcli${process.pid}-up`,
+};
+const NAMES = Object.values(NS);
 const children = new Set<ChildProcess>();
 
 beforeAll(() => {
@@ -105,7 +113,7 @@ async function pingsAndEchoes(ns: string): Promise<void> {
 
 describe('stepwire serve --tun', () => {
   it('makes its namespace, serves ping and UDP echo, and on SIGTERM exits 0 with the namespace gone', async () => {
-    const ns = 'sw-tun-cli';
+    const ns = NS.serve;
     const { child, done } = stepwire(['serve', '--tun', '--netns', ns]);
     await waitForLine(child, /^ready$/, 30_000);
     expect(netnsExists(ns)).toBe(true);
@@ -125,7 +133,7 @@ describe('stepwire serve --tun', () => {
   });
 
   it('--offloads: the kernel hands over GRO super-segments and cuts our TSO ones; ping, UDP echo and 4 MB each way arrive intact', async () => {
-    const ns = 'sw-tun-cli-off';
+    const ns = NS.off;
     const { child, done } = stepwire(['serve', '--tun', '--offloads', '--netns', ns]);
     await waitForLine(child, /^ready$/, 30_000);
     // UDP from the kernel arrives with partial checksums now: the echo must still answer.
@@ -171,7 +179,7 @@ describe('stepwire serve --tun', () => {
   });
 
   it('--trace prints each packet as a ladder line, --pcap records them for tshark; SIGINT also cleans up', async () => {
-    const ns = 'sw-tun-cli-trace';
+    const ns = NS.trace;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-tun-cli-'));
     const pcap = path.join(dir, 'serve.pcap');
     const { child, done } = stepwire(['serve', '--tun', '--netns', ns, '--trace', '--pcap', pcap]);
@@ -216,7 +224,7 @@ describe('stepwire serve --tun', () => {
 
 describe('stepwire ping --tun', () => {
   it('pings the kernel like ping(8), both families, fragmenting large payloads; the namespace is removed after', async () => {
-    const ns = 'sw-tun-cli-ping';
+    const ns = NS.ping;
     const r4 = await stepwireRun(['ping', '198.18.0.1', '--tun', '--netns', ns, '-c', '3', '-i', '0.05']);
     expect(r4.stderr).toBe('');
     expect(r4.code).toBe(0);
@@ -253,7 +261,7 @@ describe('stepwire ping --tun', () => {
       '198.18.0.99',
       '--tun',
       '--netns',
-      'sw-tun-cli-ping',
+      NS.ping,
       '-c',
       '2',
       '-i',
@@ -263,7 +271,7 @@ describe('stepwire ping --tun', () => {
     ]);
     expect(r.code).toBe(1);
     expect(parsePingSummary(r.stdout)).toMatchObject({ transmitted: 2, received: 0 });
-    expect(netnsExists('sw-tun-cli-ping')).toBe(false);
+    expect(netnsExists(NS.ping)).toBe(false);
   });
 
   it('a bad address or one outside the namespace is a one-line error', async () => {
@@ -271,25 +279,25 @@ describe('stepwire ping --tun', () => {
       ['not-an-ip', /^stepwire: not an IP address: 'not-an-ip'\n\(run 'stepwire ping --help' for usage\)\n$/],
       ['192.0.2.1', /^stepwire: no route to 192\.0\.2\.1: .*\n\(run 'stepwire ping --help' for usage\)\n$/],
     ] as const) {
-      const r = await stepwireRun(['ping', addr, '--tun', '--netns', 'sw-tun-cli-ping']);
+      const r = await stepwireRun(['ping', addr, '--tun', '--netns', NS.ping]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(msg);
     }
-    expect(netnsExists('sw-tun-cli-ping')).toBe(false);
+    expect(netnsExists(NS.ping)).toBe(false);
   });
 });
 
 describe('stepwire netns up|down', () => {
   it('up makes a namespace that serve attaches to and leaves in place; down removes it', async () => {
-    const ns = 'sw-tun-cli-up';
+    const ns = NS.up;
     const up = await stepwireRun(['netns', 'up', '--netns', ns]);
     expect(up.code, up.stderr).toBe(0);
-    expect(up.stdout).toMatch(/^namespace sw-tun-cli-up: persistent TUN device sw0$/m);
+    expect(up.stdout).toMatch(new RegExp(`^namespace ${ns}: persistent TUN device sw0$`, 'm'));
     expect(netnsExists(ns)).toBe(true);
 
     const again = await stepwireRun(['netns', 'up', '--netns', ns]);
     expect(again.code).toBe(2);
-    expect(again.stderr).toMatch(/^stepwire: namespace 'sw-tun-cli-up' already exists/);
+    expect(again.stderr).toMatch(new RegExp(`^stepwire: namespace '${ns}' already exists`));
 
     const { child, done } = stepwire(['serve', '--tun', '--netns', ns]);
     await waitForLine(child, /^ready$/, 30_000);
