@@ -7,7 +7,6 @@ import {
   nodeCrypto,
 } from '@stepwire/tls';
 import { fromHex } from '@stepwire/wire';
-import { nodePacketAead } from './aead.ts';
 import { type HeaderProtectionProvider, nobleHeaderProtection, nodeHeaderProtection } from './hp.ts';
 
 /**
@@ -21,11 +20,6 @@ export interface QuicCrypto {
   readonly name: string;
   readonly crypto: CryptoProvider;
   readonly hp: HeaderProtectionProvider;
-  /**
-   * The packet AEAD, when the implementation has one tuned for QUIC packets (one call per
-   * packet, sealing into the datagram); otherwise the TLS provider's AEAD serves.
-   */
-  readonly packetAead?: (name: AeadName, key: Uint8Array) => Aead;
 }
 
 export const nobleQuicCrypto: QuicCrypto = { name: 'noble', crypto: nobleCrypto, hp: nobleHeaderProtection };
@@ -33,12 +27,7 @@ export const nodeQuicCrypto: QuicCrypto = {
   name: 'node',
   crypto: nodeCrypto,
   hp: nodeHeaderProtection,
-  packetAead: nodePacketAead,
 };
-
-function packetAeadOf(qc: QuicCrypto, name: AeadName, key: Uint8Array): Aead {
-  return qc.packetAead ? qc.packetAead(name, key) : qc.crypto.aead(name, key);
-}
 
 /** The TLS 1.3 cipher suites QUIC v1 uses (RFC 9001 §5.3; TLS_AES_128_CCM_SHA256 is not implemented). */
 export type QuicCipherSuite =
@@ -157,7 +146,7 @@ export function derivePacketKeys(qc: QuicCrypto, suite: QuicCipherSuite, secret:
   const iv = hkdfExpandLabel(qc.crypto, s.hash, secret, 'quic iv', EMPTY, 12);
   const hpKey = hkdfExpandLabel(qc.crypto, s.hash, secret, 'quic hp', EMPTY, s.keyLength);
   const hpMask = s.hp === 'aes' ? qc.hp.aesMask(hpKey) : qc.hp.chacha20Mask(hpKey);
-  return { suite, secret, key, iv, hpKey, aead: packetAeadOf(qc, s.aead, key), hpMask };
+  return { suite, secret, key, iv, hpKey, aead: qc.crypto.aead(s.aead, key), hpMask };
 }
 
 /** Both directions' Initial keys (RFC 9001 §5.2: always AES-128-GCM with SHA-256). */
@@ -182,5 +171,5 @@ export function nextKeyPhase(qc: QuicCrypto, keys: PacketKeys): PacketKeys {
   const secret = hkdfExpandLabel(qc.crypto, s.hash, keys.secret, 'quic ku', EMPTY, s.hashLength);
   const key = hkdfExpandLabel(qc.crypto, s.hash, secret, 'quic key', EMPTY, s.keyLength);
   const iv = hkdfExpandLabel(qc.crypto, s.hash, secret, 'quic iv', EMPTY, 12);
-  return { ...keys, secret, key, iv, aead: packetAeadOf(qc, s.aead, key) };
+  return { ...keys, secret, key, iv, aead: qc.crypto.aead(s.aead, key) };
 }

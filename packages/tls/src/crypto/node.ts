@@ -44,7 +44,6 @@ function nodeAead(name: AeadName, key: Uint8Array): Aead {
   // One KeyObject per traffic key: createCipheriv with a KeyObject skips copying and
   // validating raw key bytes on every record.
   const k = createSecretKey(key);
-  const opts = { authTagLength: AEAD_TAG_LENGTH };
   // OpenSSL's EVP interface takes the nonce only at init, and node offers no re-init: one
   // cipher context per record is the cheapest correct way to set a new nonce.
   const sealInto = (
@@ -80,9 +79,10 @@ function nodeAead(name: AeadName, key: Uint8Array): Aead {
     open(nonce, aad, ciphertext) {
       if (ciphertext.length < AEAD_TAG_LENGTH) return null;
       const n = ciphertext.length - AEAD_TAG_LENGTH;
-      const d = createDecipheriv(alg, k, nonce, opts);
+      // As on seal, no options: open always hands setAuthTag the last 16 bytes.
+      const d = createDecipheriv(alg, k, nonce);
       d.setAuthTag(ciphertext.subarray(n));
-      d.setAAD(aad, { plaintextLength: n });
+      d.setAAD(aad);
       const body = d.update(ciphertext.subarray(0, n));
       try {
         // Stream modes: final() yields no bytes, it only checks the tag.
