@@ -27,7 +27,14 @@ export interface CcPacket {
 /** The states of §7.3, derived from the variables rather than stored, as in Appendix B. */
 export type CongestionState = 'slow start' | 'recovery' | 'congestion avoidance';
 
-export class NewReno {
+/**
+ * RFC 9002 §7's rules, common to every controller here (Appendix B's variables and B.4–B.9):
+ * the window, bytes in flight, one recovery period per congestion event, no growth while
+ * underused or in recovery, persistent congestion. A controller supplies only how the window
+ * grows in congestion avoidance and how far it is cut.
+ */
+export abstract class Rfc9002Controller {
+  abstract readonly name: string;
   /** B.2: the sender's current maximum payload size (§14 of RFC 9000: at least 1200). */
   maxDatagramSize: number;
   bytesInFlight = 0;
@@ -40,14 +47,21 @@ export class NewReno {
   /** Counted for traces and tests. */
   congestionEvents = 0;
   persistentCongestionEvents = 0;
+  /** Set from a congestion event until a packet sent after it is acknowledged (§7.3.2). */
+  private recovering = false;
 
   constructor(maxDatagramSize = 1200) {
     this.maxDatagramSize = maxDatagramSize;
+    // §7.2 initial window (RFC 9438 §4.10 leaves CUBIC's start to the transport too).
     this.congestionWindow = initialWindow(maxDatagramSize);
   }
 
-  /** Set from a congestion event until a packet sent after it is acknowledged (§7.3.2). */
-  private recovering = false;
+  /** The new window in congestion avoidance after `ackedBytes` were acknowledged. */
+  protected abstract grow(ackedBytes: number, now: number, smoothedRtt: number | undefined): number;
+  /** The new ssthresh at a congestion event; the window drops to it (or to the minimum). */
+  protected abstract reduce(): number;
+  /** The window went unused (§7.8), or collapsed after persistent congestion (§7.6.2). */
+  protected restart(): void {}
 
   get state(): CongestionState {
     if (this.recovering) return 'recovery';
@@ -64,32 +78,29 @@ export class NewReno {
     this.bytesInFlight += sentBytes;
   }
 
-  /** B.5 InCongestionRecovery. */
+  /** B.5 InCongestionRecovery: sent no later than the start of the recovery period. */
   inCongestionRecovery(sentTime: number): boolean {
     return this.congestionRecoveryStartTime !== undefined && sentTime <= this.congestionRecoveryStartTime;
   }
 
-  /** B.5 OnPacketsAcked. */
-  onPacketsAcked(acked: readonly CcPacket[]): void {
-    for (const p of acked) this.onPacketAcked(p);
-  }
-
-  private onPacketAcked(p: CcPacket): void {
-    if (!p.inFlight) return;
-    this.bytesInFlight -= p.sentBytes;
-    // §7.8: "When bytes in flight is smaller than the congestion window and sending is not
-    // pacing limited, the congestion window is underutilized" and must not grow.
-    if (this.appOrFlowControlLimited) return;
-    // §7.3.2: the window does not grow in recovery. A packet sent after recovery started
-    // being acknowledged ends the recovery period (§7.3.2).
-    if (this.inCongestionRecovery(p.timeSent)) return;
-    this.recovering = false;
-    if (this.congestionWindow < this.ssthresh) {
-      // §7.3.1 slow start: grow by the acknowledged bytes.
-      this.congestionWindow += p.sentBytes;
-    } else {
-      // §7.3.3 congestion avoidance: about one maximum datagram per window acknowledged.
-      this.congestionWindow += (this.maxDatagramSize * p.sentBytes) / this.congestionWindow;
+  /** B.5 OnPacketsAcked; `now` and the smoothed RTT matter to CUBIC only (its growth is a function of time). */
+  onPacketsAcked(acked: readonly CcPacket[], now = 0, smoothedRtt?: number): void {
+    for (const p of acked) {
+      if (!p.inFlight) continue;
+      this.bytesInFlight -= p.sentBytes;
+      // §7.8: "When bytes in flight is smaller than the congestion window and sending is not
+      // pacing limited, the congestion window is underutilized" and must not grow.
+      if (this.appOrFlowControlLimited) {
+        this.restart();
+        continue;
+      }
+      // §7.3.2: the window does not grow in recovery. A packet sent after recovery started
+      // being acknowledged ends the recovery period (§7.3.2).
+      if (this.inCongestionRecovery(p.timeSent)) continue;
+      this.recovering = false;
+      // §7.3.1 slow start grows by the acknowledged bytes; congestion avoidance is the controller's.
+      if (this.congestionWindow < this.ssthresh) this.congestionWindow += p.sentBytes;
+      else this.congestionWindow = this.grow(p.sentBytes, now, smoothedRtt);
     }
   }
 
@@ -99,7 +110,7 @@ export class NewReno {
     this.congestionEvents++;
     this.congestionRecoveryStartTime = now;
     this.recovering = true;
-    this.ssthresh = this.congestionWindow * kLossReductionFactor;
+    this.ssthresh = this.reduce();
     this.congestionWindow = Math.max(this.ssthresh, minimumWindow(this.maxDatagramSize));
   }
 
@@ -119,6 +130,7 @@ export class NewReno {
       // window (kMinimumWindow)"; B.8 also resets the recovery start time.
       this.persistentCongestionEvents++;
       this.congestionWindow = minimumWindow(this.maxDatagramSize);
+      this.restart();
       this.congestionRecoveryStartTime = undefined;
       this.recovering = false;
     }
@@ -127,5 +139,19 @@ export class NewReno {
   /** B.9 RemoveFromBytesInFlight: packets of a discarded space leave without a signal. */
   removeFromBytesInFlight(discarded: readonly CcPacket[]): void {
     for (const p of discarded) if (p.inFlight) this.bytesInFlight -= p.sentBytes;
+  }
+}
+
+/** NewReno (RFC 9002 §7.3): halve on a congestion event, about one datagram per window in avoidance. */
+export class NewReno extends Rfc9002Controller {
+  readonly name = 'newreno';
+
+  protected grow(ackedBytes: number): number {
+    // §7.3.3 congestion avoidance: about one maximum datagram per window acknowledged.
+    return this.congestionWindow + (this.maxDatagramSize * ackedBytes) / this.congestionWindow;
+  }
+
+  protected reduce(): number {
+    return this.congestionWindow * kLossReductionFactor;
   }
 }
