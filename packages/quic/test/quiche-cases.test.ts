@@ -12,7 +12,7 @@ import type { QuicConnectionEvent, TransportConfig } from '../src/connection/typ
 import { QuicEndpoint } from '../src/endpoint/endpoint.ts';
 import { parseProtectedHeader } from '../src/packet/header.ts';
 import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
-import { type HostPort, QuichePeer } from './support/quiche.ts';
+import { ferry as ferryDatagrams, type HostPort, QuichePeer } from './support/quiche.ts';
 
 const ALPN = 'hq-interop';
 let creds: ReturnType<typeof pki.createStepwireCredentials>;
@@ -70,41 +70,19 @@ function quicheServer(o: { datagrams?: number } = {}): QuichePeer {
 }
 
 /**
- * Ferry datagrams between our connection and quiche until `done`, each with its addresses:
- * ours are sent from `ourAddress()` (a client that migrated sends from its new one), quiche's
- * from the address its send reports. Waits for the nearer timer when nothing moved; bounded
- * by `seconds` of real time.
+ * The shared ferry (support/quiche.ts) with addresses on every datagram: ours are sent from
+ * `ourAddress()` (a client that migrated sends from its new one), quiche's from the address its
+ * send reports.
  */
-async function ferry(
+function ferry(
   ours: QuicConnection,
   quiche: QuichePeer,
   ev: QuicConnectionEvent[],
   done: () => boolean,
   o: { seconds?: number; ourAddress?: () => HostPort; onRound?: () => void } = {},
 ): Promise<void> {
-  const deadline = Date.now() + (o.seconds ?? 20) * 1000;
-  while (!done() && Date.now() < deadline) {
-    o.onRound?.();
-    let moved = 0;
-    for (let d = ours.pollTransmit(now()); d; d = ours.pollTransmit(now())) {
-      moved++;
-      const from = o.ourAddress?.() ?? OURS;
-      quiche.receive(d, from, ours.remote ? { host: ours.remote.address, port: ours.remote.port } : QUICHE);
-    }
-    for (const d of quiche.drainPaths()) {
-      moved++;
-      ours.handle(d.data, now(), remoteOf(d.from));
-    }
-    for (let e = ours.pollEvent(); e; e = ours.pollEvent()) ev.push(e);
-    const t = ours.pollTimeout();
-    if (t !== undefined && t <= now()) ours.handleTimeout(now());
-    const qt = quiche.timeout();
-    if (qt === 0) quiche.onTimeout();
-    if (moved === 0 && !done()) {
-      const waits = [t === undefined ? 5 : t - now(), qt ?? 5];
-      await new Promise((r) => setTimeout(r, Math.max(1, Math.min(5, ...waits))));
-    }
-  }
+  const { ourAddress = () => OURS, ...rest } = o;
+  return ferryDatagrams(ours, quiche, ev, done, { ...rest, paths: { ourAddress } });
 }
 
 /**

@@ -16,7 +16,7 @@ import { QuicConnection } from '../src/connection/connection.ts';
 import type { QuicConnectionEvent } from '../src/connection/types.ts';
 import { parseProtectedHeader } from '../src/packet/header.ts';
 import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
-import { QuichePeer } from './support/quiche.ts';
+import { ferry, QuichePeer } from './support/quiche.ts';
 
 const ALPN = 'hq-interop';
 let creds: ReturnType<typeof pki.createStepwireCredentials>;
@@ -60,51 +60,8 @@ function ourServer(first: Uint8Array, o: { antiReplay?: AntiReplayCache; ticketK
   });
 }
 
-function drainOurs(c: QuicConnection): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (let d = c.pollTransmit(now()); d; d = c.pollTransmit(now())) out.push(d);
-  return out;
-}
 function events(c: QuicConnection, into: QuicConnectionEvent[]): void {
   for (let e = c.pollEvent(); e; e = c.pollEvent()) into.push(e);
-}
-
-/**
- * Ferry datagrams both ways (dropping those `drop` picks) until `done`. Both sides keep their
- * timers on the real clock: when nothing moved in a round, wait (a few ms at most) for the
- * nearer of the two deadlines so loss detection and PTO fire as they would on a wire. Bounded
- * by `seconds` of real time, so a busy machine slows the test without failing it.
- */
-async function ferry(
-  ours: QuicConnection,
-  quiche: QuichePeer,
-  ev: QuicConnectionEvent[],
-  done: () => boolean,
-  o: { seconds?: number; drop?: (n: number) => boolean; onRound?: () => void } = {},
-): Promise<void> {
-  let n = 0;
-  const deadline = Date.now() + (o.seconds ?? 20) * 1000;
-  while (!done() && Date.now() < deadline) {
-    o.onRound?.();
-    let moved = 0;
-    for (const d of drainOurs(ours)) {
-      moved++;
-      if (!o.drop?.(n++)) quiche.receive(d);
-    }
-    for (const d of quiche.drain()) {
-      moved++;
-      if (!o.drop?.(n++)) ours.handle(d, now());
-    }
-    events(ours, ev);
-    const t = ours.pollTimeout();
-    if (t !== undefined && t <= now()) ours.handleTimeout(now());
-    const qt = quiche.timeout();
-    if (qt === 0) quiche.onTimeout();
-    if (moved === 0 && !done()) {
-      const waits = [t === undefined ? 5 : t - now(), qt ?? 5];
-      await new Promise((r) => setTimeout(r, Math.max(1, Math.min(5, ...waits))));
-    }
-  }
 }
 
 describe('our QUIC client against quiche', () => {

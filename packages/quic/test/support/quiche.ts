@@ -6,6 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { native } from '@matrixai/quic';
+import type { QuicConnection } from '../../src/connection/connection.ts';
+import type { QuicConnectionEvent } from '../../src/connection/types.ts';
 
 const quiche = native.quiche;
 type Connection = ReturnType<typeof quiche.Connection.connect>;
@@ -254,5 +256,65 @@ export class QuichePeer {
   }
   stats(): unknown {
     return this.conn?.stats();
+  }
+}
+
+export interface FerryOptions {
+  /** Real seconds before giving up (default 20): a busy machine slows a test without failing it. */
+  seconds?: number;
+  /** Datagrams (counted both ways) that `drop` picks are lost. */
+  drop?: (n: number) => boolean;
+  /** Runs at the start of every round (the test's application logic). */
+  onRound?: () => void;
+  /**
+   * Carry addresses: our datagrams reach quiche from `ourAddress()` (default: quiche's remote)
+   * to where our connection sends, and quiche's reach ours from where quiche's send says — so
+   * a peer that moves is seen moving. Without it neither side is told any address.
+   */
+  paths?: { ourAddress: () => HostPort };
+}
+
+/**
+ * Ferry datagrams between our sans-I/O connection and quiche until `done`. Both keep their
+ * timers on the real clock: when nothing moved in a round, wait (a few ms at most) for the
+ * nearer of the two deadlines so loss detection and PTO fire as they would on a wire.
+ */
+export async function ferry(
+  ours: QuicConnection,
+  quiche: QuichePeer,
+  ev: QuicConnectionEvent[],
+  done: () => boolean,
+  o: FerryOptions = {},
+): Promise<void> {
+  const now = () => Date.now();
+  let n = 0;
+  const deadline = now() + (o.seconds ?? 20) * 1000;
+  while (!done() && now() < deadline) {
+    o.onRound?.();
+    let moved = 0;
+    for (let d = ours.pollTransmit(now()); d; d = ours.pollTransmit(now())) {
+      moved++;
+      if (o.drop?.(n++)) continue;
+      if (!o.paths) quiche.receive(d);
+      else {
+        const to = ours.remote ? { host: ours.remote.address, port: ours.remote.port } : quiche.local;
+        quiche.receive(d, o.paths.ourAddress(), to);
+      }
+    }
+    for (const d of quiche.drainPaths()) {
+      moved++;
+      if (o.drop?.(n++)) continue;
+      if (!o.paths) ours.handle(d.data, now());
+      else ours.handle(d.data, now(), { address: d.from.host, port: d.from.port });
+    }
+    for (let e = ours.pollEvent(); e; e = ours.pollEvent()) ev.push(e);
+    const t = ours.pollTimeout();
+    if (t !== undefined && t <= now()) ours.handleTimeout(now());
+    const qt = quiche.timeout();
+    if (qt === 0) quiche.onTimeout();
+    if (moved === 0 && !done()) {
+      const waits = [t === undefined ? 5 : t - now(), qt ?? 5];
+      await new Promise((r) => setTimeout(r, Math.max(1, Math.min(5, ...waits))));
+    }
   }
 }
