@@ -8,7 +8,14 @@ import {
   type IpStack,
   type SendResult,
 } from '@stepwire/ip';
-import { chooseEphemeralPort, countDrop, ParseError, TimerGroup } from '@stepwire/wire';
+import {
+  chooseEphemeralPort,
+  countDrop,
+  EPHEMERAL_PORT_MAX,
+  EPHEMERAL_PORT_MIN,
+  ParseError,
+  TimerGroup,
+} from '@stepwire/wire';
 import { type AddressFamily, canonicalAddress, isMulticastOrBroadcast } from './address.ts';
 import { decodeUdp, encodeUdp } from './datagram.ts';
 import { codeError, type SystemErrorCode, systemError, type UdpSystemError } from './errors.ts';
@@ -67,9 +74,8 @@ type UdpSocketEvents = {
   error: [err: Error];
 };
 
-/** RFC 6335 §6: the Dynamic and/or Private Ports, used for ephemeral ports. */
-export const EPHEMERAL_PORT_MIN = 49152;
-export const EPHEMERAL_PORT_MAX = 65535;
+/** The one ephemeral range of this stack (wire's ports.ts, RFC 6335 §6), re-exported for UDP's users. */
+export { EPHEMERAL_PORT_MAX, EPHEMERAL_PORT_MIN };
 /** 65535 − 20 (IPv4 header) − 8: the IPv4 Total Length field counts the IP header. */
 export const UDP_MAX_PAYLOAD_IPV4 = 65507;
 /** 65535 − 8: the IPv6 Payload Length excludes the fixed header (RFC 8200 §3); no jumbograms. */

@@ -2,6 +2,8 @@ import { classifyIcmp, type IcmpErrorReport, type IpDelivery } from '@stepwire/i
 import {
   chooseEphemeralPort,
   countDrop,
+  EPHEMERAL_PORT_MAX,
+  EPHEMERAL_PORT_MIN,
   ParseError,
   seqGt,
   seqLeq,
@@ -125,7 +127,7 @@ export class TcpEndpoint implements TcbHost, PassiveHost {
     this.fastOpenKeys = new FastOpenKeys(options.fastOpenKey);
     this.maxTimeWait = options.maxTimeWait ?? 32768;
     this.finTimeout = options.finTimeout ?? 60_000;
-    [this.portMin, this.portMax] = options.ephemeralPorts ?? [49152, 65535];
+    [this.portMin, this.portMax] = options.ephemeralPorts ?? [EPHEMERAL_PORT_MIN, EPHEMERAL_PORT_MAX];
     this.connTrace = new GatedTrace(ip.trace);
   }
 
