@@ -3,29 +3,15 @@
  * on their own, against a hand-driven sender in virtual time.
  */
 import { fc, test } from '@fast-check/vitest';
-import { silentTrace } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
 import { DeliveryRateEstimator } from '../src/congestion/delivery-rate.ts';
 import { Pacer } from '../src/congestion/pacer.ts';
+import { type SenderView, senderView } from './support/sender-view.ts';
 
 const MSS = 1000;
 
-function view() {
-  return {
-    now: 0,
-    mss: MSS,
-    snd: { una: 0, nxt: 0, max: 0 },
-    scoreboard: { sacked: 0, highest: undefined },
-    rttProbe: { karnUntil: undefined },
-    recovery: { inRecovery: false },
-    counters: { bytesOut: 0 },
-    sendBase: 0,
-    sendQueue: { length: 1 << 30 },
-    trace: silentTrace,
-    hostName: 'A',
-  };
-}
-type View = ReturnType<typeof view>;
+const view = () => senderView(MSS);
+type View = SenderView;
 
 /** One transmit loop at v.now: as many segments as the pacer allows (at most `limit`); returns how many went. */
 function transmit(p: Pacer, v: View, limit = 1000, force = false): number {

@@ -6,12 +6,11 @@
  * after ten seconds without a new minimum RTT, and the pacer spaces segments at the
  * pacing rate.
  */
-import { Host } from '@stepwire/ip';
-import { type Impairments, impair, type Link, MemoryLink, type PacketInfo } from '@stepwire/link';
-import { type Clock, VirtualClock } from '@stepwire/wire';
+import type { Impairments, Link, PacketInfo } from '@stepwire/link';
+import type { Clock } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
 import { BBR_GAIN_CYCLE, BBR_HIGH_GAIN, BBR_TRANSITIONS, Bbr, type BbrState } from '../src/congestion/bbr.ts';
-import { Tcp } from '../src/tcp.ts';
+import { bulkTransfer } from './support/bulk-path.ts';
 
 /** A link that notes when each packet leaves, and can add delay to everything after a given time. */
 class ProbeLink implements Link {
@@ -96,55 +95,27 @@ async function run(opts: {
   path?: Impairments;
   ackDelayStep?: { from: number; ms: number };
 }): Promise<Run> {
-  const clock = new VirtualClock();
-  const [la, lb] = MemoryLink.pair({ clock });
-  const tap = new ProbeLink(la, clock);
-  const ha = new Host({ name: 'A', clock });
-  ha.addInterface({
-    link: impair(
-      tap,
-      { rateBps: opts.rateBps, delay: opts.delay, queueLimit: 400, ...opts.path, seed: 7 },
-      clock,
-    ),
-    ipv4: '198.18.0.1/24',
-  });
-  const hb = new Host({ name: 'B', clock });
-  const back = new ProbeLink(lb, clock, opts.ackDelayStep);
-  hb.addInterface({ link: impair(back, { delay: opts.delay, seed: 8 }, clock), ipv4: '198.18.0.2/24' });
+  let tap: ProbeLink | undefined;
   let bbr: ObservedBbr | undefined;
-  const a = new Tcp(ha, {
-    isnSecret: new Uint8Array(16).fill(2),
-    connection: {
-      congestion: (mss) => {
-        bbr = new ObservedBbr(mss);
-        return bbr;
-      },
-      minRto: 200,
+  const r = await bulkTransfer({
+    congestion: (mss) => {
+      bbr = new ObservedBbr(mss);
+      return bbr;
     },
+    size: opts.size,
+    forward: { rateBps: opts.rateBps, delay: opts.delay, queueLimit: 400, ...opts.path, seed: 7 },
+    reverse: { delay: opts.delay, seed: 8 },
+    wrap: {
+      a: (link, clock) => (tap = new ProbeLink(link, clock)),
+      b: (link, clock) => new ProbeLink(link, clock, opts.ackDelayStep),
+    },
+    isnSecrets: [2, 1],
+    receiveBuffer: 8 << 20,
+    maxSteps: 2_000_000,
+    until: opts.until,
   });
-  const b = new Tcp(hb, { isnSecret: new Uint8Array(16).fill(1), connection: { receiveBuffer: 8 << 20 } });
-  let got = 0;
-  const srv = b.createServer((sock) => {
-    sock.on('data', (d: Buffer) => {
-      got += d.length;
-    });
-  });
-  srv.listen(80);
-  const sock = a.connect({ host: '198.18.0.2', port: 80 });
-  sock.on('connect', () => sock.end(new Uint8Array(opts.size)));
-  const turn = () => new Promise((r) => setImmediate(r));
-  await turn();
-  for (let i = 0; i < 2_000_000 && got < opts.size && clock.now() < opts.until; i++) {
-    const at = clock.nextTimerAt();
-    if (at === undefined) break;
-    clock.advanceTo(at);
-    await turn();
-  }
-  const end = clock.now();
-  sock.destroy();
-  srv.close();
-  if (!bbr) throw new Error('no connection was made');
-  return { bbr, got, sent: tap.sent.filter((p) => p.bytes > 100), end };
+  if (!bbr || !tap) throw new Error('no connection was made');
+  return { bbr, got: r.got, sent: tap.sent.filter((p) => p.bytes > 100), end: r.end };
 }
 
 const MBIT = 1e6;

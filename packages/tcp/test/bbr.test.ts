@@ -4,57 +4,22 @@
  * 2% random loss. Loss is not congestion to BBR, so it keeps the bottleneck busy where
  * NewReno's halving per loss (RFC 5681) starves it; on a clean path both fill it.
  */
-import { Host } from '@stepwire/ip';
-import { type Impairments, impair, MemoryLink } from '@stepwire/link';
-import { silentTrace, VirtualClock } from '@stepwire/wire';
+import type { Impairments } from '@stepwire/link';
 import { describe, expect, it } from 'vitest';
 import { Bbr } from '../src/congestion/bbr.ts';
-import type { TcpConnection } from '../src/connection.ts';
-import { Tcp } from '../src/tcp.ts';
+import { bulkTransfer } from './support/bulk-path.ts';
+import { senderView } from './support/sender-view.ts';
 
 const RATE = 20_000_000;
 
-async function transfer(congestion: 'bbr' | 'newreno', path: Impairments, size: number, seed = 5) {
-  const clock = new VirtualClock();
-  const [la, lb] = MemoryLink.pair({ clock });
-  const ha = new Host({ name: 'A', clock });
-  ha.addInterface({
-    link: impair(la, { rateBps: RATE, delay: 10, queueLimit: 200, ...path, seed }, clock),
-    ipv4: '198.18.0.1/24',
+function transfer(congestion: 'bbr' | 'newreno', path: Impairments, size: number, seed = 5) {
+  return bulkTransfer({
+    congestion,
+    size,
+    forward: { rateBps: RATE, delay: 10, queueLimit: 200, ...path, seed },
+    reverse: { delay: 10, seed: seed + 1 },
+    maxSteps: 500_000,
   });
-  const hb = new Host({ name: 'B', clock });
-  hb.addInterface({ link: impair(lb, { delay: 10, seed: seed + 1 }, clock), ipv4: '198.18.0.2/24' });
-  const a = new Tcp(ha, { isnSecret: new Uint8Array(16).fill(1), connection: { congestion, minRto: 200 } });
-  const b = new Tcp(hb, { isnSecret: new Uint8Array(16).fill(2), connection: { receiveBuffer: 4 << 20 } });
-  let got = 0;
-  let doneAt = 0;
-  const srv = b.createServer((sock) => {
-    sock.on('data', (d: Buffer) => {
-      got += d.length;
-      if (got === size) doneAt = clock.now();
-    });
-  });
-  srv.listen(80);
-  const sock = a.connect({ host: '198.18.0.2', port: 80 });
-  let conn: TcpConnection | undefined;
-  let start = 0;
-  sock.on('connect', () => {
-    conn = sock.connection;
-    start = clock.now();
-    sock.end(new Uint8Array(size));
-  });
-  const turn = () => new Promise((r) => setImmediate(r));
-  await turn();
-  for (let i = 0; i < 500_000 && got < size; i++) {
-    const at = clock.nextTimerAt();
-    if (at === undefined) break;
-    clock.advanceTo(at);
-    await turn();
-  }
-  sock.destroy();
-  srv.close();
-  if (!conn) throw new Error('never connected');
-  return { got, bps: (size * 8 * 1000) / (doneAt - start), stats: conn.stats };
 }
 
 /**
@@ -66,19 +31,7 @@ async function transfer(congestion: 'bbr' | 'newreno', path: Impairments, size: 
 function driveModel(ackBatchMs = 0) {
   const mss = 1000;
   const c = new Bbr(mss);
-  const view = {
-    now: 0,
-    mss,
-    snd: { una: 0, nxt: 0, max: 0 },
-    scoreboard: { sacked: 0, highest: undefined },
-    rttProbe: { karnUntil: undefined },
-    recovery: { inRecovery: false },
-    counters: { bytesOut: 0 },
-    sendBase: 0,
-    sendQueue: { length: 1 << 30 },
-    trace: silentTrace,
-    hostName: 'A',
-  };
+  const view = senderView(mss);
   const acks: number[] = []; // ACK arrival times, one per segment, in order
   let lastArrival = 0;
   for (let t = 0; t < 3000; t += 0.25) {
@@ -125,8 +78,8 @@ describe('BBR-style congestion control', () => {
     expect(r.bps).toBeGreaterThan(0.85 * RATE);
     // Startup overshoots once (as BBR's does); the model then holds about two BDPs
     // (2 x 20 Mbit/s x 20 ms = 100 kB), well inside the 200-packet queue.
-    expect(r.stats.timeouts).toBe(0);
-    expect(r.stats.cwnd).toBeLessThan(250_000);
+    expect(r.conn.stats.timeouts).toBe(0);
+    expect(r.conn.stats.cwnd).toBeLessThan(250_000);
   });
 
   it('the model: cwnd is 2 x bandwidth x min RTT plus three quanta in ProbeBW; a loss keeps the window', () => {

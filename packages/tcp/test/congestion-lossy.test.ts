@@ -8,13 +8,9 @@
  * for which loss is not congestion, must keep the bottleneck busy. Secrets are fixed so the
  * sequence numbers, and so every run, are the same.
  */
-import { Host } from '@stepwire/ip';
-import { impair, MemoryLink } from '@stepwire/link';
-import { VirtualClock } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
-import type { TcpConnection } from '../src/connection.ts';
-import { Tcp } from '../src/tcp.ts';
 import { Pair } from './harness.ts';
+import { bulkTransfer } from './support/bulk-path.ts';
 
 const RATE = 50_000_000;
 const LOSS = 0.02;
@@ -22,49 +18,18 @@ const PATH = { loss: LOSS, reorder: 0.02, reorderDelay: 5 };
 const SIZE = 2_000_000;
 
 async function transfer(congestion: 'bbr' | 'cubic' | 'newreno') {
-  const clock = new VirtualClock();
-  const [la, lb] = MemoryLink.pair({ clock });
-  const ha = new Host({ name: 'A', clock });
-  const out = impair(la, { rateBps: RATE, delay: 1, queueLimit: 1000, ...PATH, seed: 5 }, clock);
-  ha.addInterface({ link: out, ipv4: '198.18.0.1/24' });
-  const hb = new Host({ name: 'B', clock });
-  hb.addInterface({ link: impair(lb, { delay: 1, ...PATH, seed: 6 }, clock), ipv4: '198.18.0.2/24' });
-  const a = new Tcp(ha, { isnSecret: new Uint8Array(16).fill(1), connection: { congestion, minRto: 200 } });
-  const b = new Tcp(hb, { isnSecret: new Uint8Array(16).fill(2), connection: { receiveBuffer: 4 << 20 } });
-  let got = 0;
-  let doneAt = 0;
-  const srv = b.createServer((sock) => {
-    sock.on('data', (d: Buffer) => {
-      got += d.length;
-      if (got === SIZE) doneAt = clock.now();
-    });
+  const r = await bulkTransfer({
+    congestion,
+    size: SIZE,
+    forward: { rateBps: RATE, delay: 1, queueLimit: 1000, ...PATH, seed: 5 },
+    reverse: { delay: 1, ...PATH, seed: 6 },
+    maxSteps: 1_000_000,
   });
-  srv.listen(80);
-  const sock = a.connect({ host: '198.18.0.2', port: 80 });
-  let conn: TcpConnection | undefined;
-  let start = 0;
-  sock.on('connect', () => {
-    conn = sock.connection;
-    start = clock.now();
-    sock.end(new Uint8Array(SIZE));
-  });
-  const turn = () => new Promise((r) => setImmediate(r));
-  await turn();
-  for (let i = 0; i < 1_000_000 && got < SIZE; i++) {
-    const at = clock.nextTimerAt();
-    if (at === undefined) break;
-    clock.advanceTo(at);
-    await turn();
-  }
-  sock.destroy();
-  srv.close();
-  if (!conn) throw new Error('never connected');
-  const st = conn.stats;
-  const bps = (SIZE * 8 * 1000) / (doneAt - start);
+  const st = r.conn.stats;
   const srtt = st.srtt ?? Number.NaN;
   // bytes per ms -> bit/s
   const mathis = (st.mss / srtt) * Math.sqrt(1.5 / LOSS) * 8000;
-  return { got, bps, mathis, st, drops: out.counters.get('drop.loss') };
+  return { got: r.got, bps: r.bps, mathis, st, drops: r.forward.counters.get('drop.loss') };
 }
 
 describe('congestion control on the impaired link (2% loss + 2% reordering each way)', () => {
