@@ -50,6 +50,33 @@ describe('pacer (RFC 9002 §7.7)', () => {
     }
   });
 
+  /**
+   * A sender that sends a full datagram whenever the pacer allows, from 0 to `span` ms,
+   * waking exactly when the pacer says. The upper bound is RFC 9002 §7.7's guarantee (the
+   * initial burst, then N × cwnd / smoothed_rtt); the lower bound says the pacer holds back
+   * no more than its rounding to whole milliseconds costs: tokens accrue continuously, so
+   * only the last, partial datagram is missing, unless more than a burst accrues per
+   * millisecond, when the whole-millisecond wake-ups cap it at a burst per millisecond.
+   */
+  function checkSpan(cwnd: number, srtt: number, span: number): void {
+    const p = new Pacer(MDS);
+    const rate = Pacer.rate(cwnd, srtt);
+    let now = 0;
+    let bytes = 0;
+    let count = 0;
+    while (count < 5000) {
+      const t = p.nextSendTime(now, MDS, cwnd, srtt);
+      expect(t).toBeGreaterThanOrEqual(now);
+      if (t > span) break;
+      now = t;
+      p.onPacketSent(now, MDS, cwnd, srtt);
+      bytes += MDS;
+      count++;
+    }
+    expect(bytes).toBeLessThanOrEqual(10 * MDS + rate * span + MDS);
+    if (count < 5000) expect(bytes).toBeGreaterThanOrEqual(Math.min(rate, 10 * MDS) * (span - 1) - MDS);
+  }
+
   fcTest.prop(
     [
       fc.integer({ min: 2 * MDS, max: 400_000 }),
@@ -59,26 +86,59 @@ describe('pacer (RFC 9002 §7.7)', () => {
     { numRuns: 60 },
   )(
     'sending whenever allowed, bytes in any span stay within burst + rate × span (+1 ms of rounding)',
-    (cwnd, srtt, span) => {
+    checkSpan,
+  );
+
+  it('regression (seed -849244940): at 9.4 datagrams per ms the fraction a burst leaves is not capped away', () => {
+    // 1.25 × 90305 / 10 = 11288 B/ms. With the bucket capped at exactly 10 datagrams the
+    // sender went 9, 9, 10 per ms: every third wake-up 976 left over + 11288 refilled
+    // overflowed 12000 and 264 bytes were lost, 11197 B/ms on average, 3024000 bytes by
+    // 269 ms where the bound asks for 3024017.5.
+    checkSpan(90_305, 10, 269);
+    const p = new Pacer(MDS);
+    let sent = 0;
+    for (let now = 0; now <= 269; now = p.nextSendTime(now, MDS, 90_305, 10)) {
+      p.onPacketSent(now, MDS, 90_305, 10);
+      sent++;
+    }
+    // 12000 at once, then 11288.125 B/ms for 269 ms: 3048505 bytes, 2540 whole datagrams.
+    expect(sent).toBe(2540);
+  });
+
+  fcTest.prop(
+    [
+      fc.integer({ min: 2 * MDS, max: 400_000 }),
+      fc.integer({ min: 1, max: 1000 }),
+      fc.array(fc.integer({ min: 0, max: 3000 }), { minLength: 1, maxLength: 30 }),
+    ],
+    { numRuns: 60 },
+  )(
+    'never more than the burst of 10 datagrams at one instant, busy or after idle (RFC 9002 §7.7)',
+    (cwnd, srtt, gaps) => {
       const p = new Pacer(MDS);
-      const rate = Pacer.rate(cwnd, srtt);
       let now = 0;
-      let bytes = 0;
-      let count = 0;
-      while (count < 5000) {
-        const t = p.nextSendTime(now, MDS, cwnd, srtt);
-        expect(t).toBeGreaterThanOrEqual(now);
-        if (t > span) break;
-        now = t;
-        p.onPacketSent(now, MDS, cwnd, srtt);
-        bytes += MDS;
-        count++;
+      for (const gap of gaps) {
+        // Idle for `gap` ms, then send everything the pacer allows for the next few ms.
+        now += gap;
+        const until = now + 5;
+        let instant = now;
+        let atInstant = 0;
+        for (
+          let t = p.nextSendTime(now, MDS, cwnd, srtt);
+          t <= until;
+          t = p.nextSendTime(now, MDS, cwnd, srtt)
+        ) {
+          if (t !== instant) {
+            instant = t;
+            atInstant = 0;
+          }
+          now = t;
+          p.onPacketSent(now, MDS, cwnd, srtt);
+          atInstant++;
+          expect(atInstant).toBeLessThanOrEqual(kBurstDatagrams);
+        }
+        now = until;
       }
-      expect(bytes).toBeLessThanOrEqual(10 * MDS + rate * span + MDS);
-      // And the pacer does not hold back more than rounding up to whole milliseconds costs.
-      // Tokens accrue continuously, so only the last, partial datagram is missing — unless
-      // more than a burst accrues per millisecond, when the whole-millisecond wake-ups cap it.
-      if (count < 5000) expect(bytes).toBeGreaterThanOrEqual(Math.min(rate, 10 * MDS) * (span - 1) - MDS);
     },
   );
 });

@@ -3,8 +3,9 @@
  * input from the congestion controller", at rate = N × congestion_window / smoothed_rtt
  * with N = 1.25 so that a window still fills within one RTT despite timer granularity,
  * allowing "bursts of at most ... initial congestion window" after idle. Here a token bucket
- * holds up to `burstDatagrams` datagrams' worth of bytes and refills at that rate; the
- * connection asks it for the earliest time the next datagram may leave. Bytes and ms; no clock.
+ * holds up to `burstDatagrams` datagrams' worth of bytes (plus the part of one more datagram
+ * that a burst leaves behind, see `ceiling`) and refills at that rate; the connection asks it
+ * for the earliest time the next datagram may leave. Bytes and ms; no clock.
  */
 
 /** RFC 9002 §7.7: N, the pacing gain over cwnd / smoothed_rtt. */
@@ -29,6 +30,20 @@ export class Pacer {
     return this.burstDatagrams * this.maxDatagramSize;
   }
 
+  /**
+   * The most the bucket holds: one byte short of one datagram more than the burst. A burst
+   * spends tokens a whole datagram at a time (`nextSendTime` asks for a full datagram), so
+   * fewer than `burstDatagrams + 1` datagrams' worth still releases at most `burstDatagrams`
+   * at once (RFC 9002 §7.7: bursts no larger than the initial window). Capping at exactly the
+   * burst instead threw away the fraction of a datagram a burst leaves behind whenever the
+   * refill until the next whole-millisecond wake-up topped the bucket over: at 9.4 datagrams
+   * per ms the sender went 9, 9, 10 and lost 264 bytes every third ms, pacing persistently
+   * below N × cwnd / smoothed_rtt (the regression case in pacer.test.ts, seed -849244940).
+   */
+  get ceiling(): number {
+    return this.capacity + this.maxDatagramSize - 1;
+  }
+
   /** Bytes per millisecond: N × cwnd / smoothed_rtt (RFC 9002 §7.7); infinite with no RTT to pace by. */
   static rate(congestionWindow: number, smoothedRtt: number): number {
     if (!(smoothedRtt > 0)) return Number.POSITIVE_INFINITY;
@@ -37,7 +52,7 @@ export class Pacer {
 
   private refill(now: number, rate: number): void {
     if (this.lastRefill !== undefined && now > this.lastRefill) {
-      this.tokens = Math.min(this.capacity, this.tokens + (now - this.lastRefill) * rate);
+      this.tokens = Math.min(this.ceiling, this.tokens + (now - this.lastRefill) * rate);
     }
     if (this.lastRefill === undefined || now > this.lastRefill) this.lastRefill = now;
   }
