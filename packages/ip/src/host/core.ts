@@ -28,7 +28,7 @@
  * trace.ts how packets read on the ladder. driver.ts is Host, which gives all this a clock.
  */
 import type { Link, LinkOffloads, PacketInfo } from '@stepwire/link';
-import { type Counters, ParseError, type Prng, type TraceEvent } from '@stepwire/wire';
+import { type Counters, ParseError, type Prng, superSegments, type TraceEvent } from '@stepwire/wire';
 import {
   cachedAddressBytes,
   canonicalIp,
@@ -39,6 +39,7 @@ import {
 } from '../address.ts';
 import { completeChecksum } from '../checksum.ts';
 import { fragmentIpv4, fragmentIpv6 } from '../fragment.ts';
+import { GSO_MAX_SIZE, type GsoSegments, type GsoSpec, gsoSegment, TCP_GSO_FIELD } from '../gso.ts';
 import { encodeIcmpv4, encodeIcmpv6, ICMPV6_PARAM, type IcmpMessage } from '../icmp.ts';
 import {
   decodeIpv4,
@@ -98,6 +99,13 @@ export interface IpTuning {
   icmpErrorBurst?: number;
   /** How long a lowered path MTU is believed before the link MTU is tried again (RFC 1191 §6.3, RFC 8201 §5.3: 10 min). */
   pmtuExpiryMs?: number;
+  /**
+   * Software GSO, as Linux does for every device without TSO (net/core/gso.c): toward a
+   * link that cannot cut TCP super-segments, `offloadsFor` reports TSO (and checksum
+   * offload, which IP completes itself where the link lacks it) so TCP builds them, and IP
+   * cuts each into MTU-sized packets (gso.ts) just before the link. Off by default.
+   */
+  softwareGso?: boolean;
 }
 
 export interface IpCoreOptions extends IpTuning {
@@ -133,6 +141,13 @@ export interface IpCoreStats {
 
 const NOT_TRACED = { enabled: false };
 
+/**
+ * What `offloadsFor` reports under software GSO for a link without TSO: super-segments up
+ * to GSO_MAX_SIZE, and a checksum TCP may leave partial — the cut computes each piece's
+ * anyway, so TCP summing the whole super-segment first would be work thrown away.
+ */
+const SOFTWARE_GSO: LinkOffloads = Object.freeze({ checksum: true, tsoMax: GSO_MAX_SIZE });
+
 export class IpCore {
   readonly name: string;
   readonly counters: Counters;
@@ -140,6 +155,7 @@ export class IpCore {
   readonly routing = new RoutingTable();
   readonly loopback: HostInterface;
   private readonly trace: { readonly enabled: boolean };
+  private readonly softwareGso: boolean;
   private readonly protocols = new Set<number>();
   private readonly reassembly: HostReassembly;
   private readonly pmtu: PathMtuCache;
@@ -157,6 +173,7 @@ export class IpCore {
     this.counters = opts.counters;
     this.trace = opts.trace ?? NOT_TRACED;
     this.defaultTtl = opts.defaultTtl ?? 64;
+    this.softwareGso = opts.softwareGso === true;
     this.reassembly = new HostReassembly(
       {
         timeoutV4Ms: opts.reassemblyTimeoutV4Ms,
@@ -233,7 +250,16 @@ export class IpCore {
 
   /** The offloads of the link a datagram to dst would leave on (undefined: none, or no route). */
   offloadsFor(dst: string): LinkOffloads | undefined {
-    return this.routing.lookup(dst)?.iface.link.offloads;
+    const route = this.routing.lookup(dst);
+    const offloads = route?.iface.link.offloads;
+    if (route === undefined || !this.softwareGso || (offloads?.tsoMax ?? 0) > 0) return offloads;
+    return SOFTWARE_GSO;
+  }
+
+  /** The largest super-segment toward `iface`: the link's TSO, or what software GSO cuts. */
+  private tsoMax(iface: HostInterface): number {
+    const hw = iface.link.offloads?.tsoMax ?? 0;
+    return this.softwareGso ? Math.max(hw, GSO_MAX_SIZE) : hw;
   }
 
   /** When the path MTU learned for dst stops being believed (undefined: none learned). */
@@ -358,7 +384,7 @@ export class IpCore {
         this.counters.inc('ipv4.send.too-big');
         return { ok: false, error: 'too-big', mtu };
       }
-      if (size > mtu && size > (iface.link.offloads?.tsoMax ?? 0)) {
+      if (size > mtu && size > this.tsoMax(iface)) {
         this.counters.inc('ipv4.send.gso-unsupported');
         return { ok: false, error: 'too-big' };
       }
@@ -408,7 +434,7 @@ export class IpCore {
         this.counters.inc('ipv6.send.too-big');
         return { ok: false, error: 'too-big', mtu };
       }
-      if (size > mtu && size > (iface.link.offloads?.tsoMax ?? 0)) {
+      if (size > mtu && size > this.tsoMax(iface)) {
         this.counters.inc('ipv6.send.gso-unsupported');
         return { ok: false, error: 'too-big' };
       }
@@ -460,6 +486,17 @@ export class IpCore {
     this.counters.inc('ipv4.tx');
     if (this.trace.enabled)
       this.traceEvent(cx, 'ipv4', 'out', summary4(p, bytes.length), fields4(p, bytes.length));
+    if (opts?.gso !== undefined && this.softwareGso && bytes.length > (iface.link.offloads?.tsoMax ?? 0)) {
+      const gso = opts.gso;
+      const n = this.cutSuperSegment(cx, iface, bytes, {
+        type: 'tcpv4',
+        size: gso.size,
+        hdrLen: IPV4_MIN_HEADER + gso.transportHeaderLength,
+      });
+      // inet_gso_segment gives the pieces id, id+1, ...: the next datagram's follows them.
+      if (n > 1) this.nextIpId = (this.nextIpId + n - 1) & 0xffff;
+      return;
+    }
     const info =
       opts === undefined ? undefined : this.offloadInfo(iface, bytes, IPV4_MIN_HEADER, opts, 'tcpv4');
     cx.out.push(
@@ -485,6 +522,15 @@ export class IpCore {
     this.counters.inc('ipv6.tx');
     if (this.trace.enabled)
       this.traceEvent(cx, 'ipv6', 'out', summary6(p, bytes.length), fields6(p, bytes.length));
+    if (opts?.gso !== undefined && this.softwareGso && bytes.length > (iface.link.offloads?.tsoMax ?? 0)) {
+      const gso = opts.gso;
+      this.cutSuperSegment(cx, iface, bytes, {
+        type: 'tcpv6',
+        size: gso.size,
+        hdrLen: IPV6_HEADER_LENGTH + gso.transportHeaderLength,
+      });
+      return;
+    }
     const info =
       opts === undefined ? undefined : this.offloadInfo(iface, bytes, IPV6_HEADER_LENGTH, opts, 'tcpv6');
     cx.out.push(
@@ -492,6 +538,58 @@ export class IpCore {
         ? { kind: 'transmit', iface, packet: bytes }
         : { kind: 'transmit', iface, packet: bytes, info },
     );
+  }
+
+  /**
+   * Software GSO: cut a super-segment the link cannot take into packets of `gso.size` data
+   * bytes (gso.ts, after Linux's tcp_gso_segment) and queue each for the link, its TCP
+   * checksum left partial when the link completes it. Returns how many packets went.
+   */
+  private cutSuperSegment(cx: Cx, iface: HostInterface, bytes: Uint8Array, gso: GsoSpec): number {
+    const layer = gso.type === 'tcpv4' ? 'ipv4' : 'ipv6';
+    const partial = iface.link.offloads?.checksum === true;
+    let cut: GsoSegments;
+    try {
+      cut = gsoSegment(bytes, gso, partial ? 'partial' : 'full');
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      this.dropped(cx, layer, 'ip.drop.gso-malformed', e.message);
+      return 0;
+    }
+    const n = cut.packets.length;
+    this.counters.inc('ip.tx.gso-software');
+    this.counters.inc('ip.tx.gso-segments', n);
+    if (this.trace.enabled) {
+      this.traceEvent(
+        cx,
+        layer,
+        'local',
+        `gso: ${bytes.length}-byte super-segment cut into ${n} packets of ≤ ${gso.size} data bytes`,
+        {
+          superSegment: bytes.length,
+          segments: n,
+          size: gso.size,
+          hdrLen: gso.hdrLen,
+          csum: partial ? 'partial' : 'full',
+        },
+        undefined,
+        'RFC 9293 §3.1; Linux tcp_gso_segment',
+      );
+    } else {
+      // Every byte is in the cut packets now: a buffer TCP took from wire's pool goes back
+      // to it, as TunLink gives back one it has written (a listener might keep it).
+      superSegments.give(bytes.buffer);
+    }
+    const info: PacketInfo | undefined = partial
+      ? { csum: { kind: 'partial', start: cut.transportOffset, offset: TCP_GSO_FIELD.checksum } }
+      : undefined;
+    if (partial) this.counters.inc('ip.tx.csum-partial', n);
+    for (const packet of cut.packets) {
+      cx.out.push(
+        info === undefined ? { kind: 'transmit', iface, packet } : { kind: 'transmit', iface, packet, info },
+      );
+    }
+    return n;
   }
 
   /**

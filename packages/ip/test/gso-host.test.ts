@@ -1,0 +1,342 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type Impairments,
+  type Link,
+  type LinkOffloads,
+  MemoryLink,
+  type PacketInfo,
+  PcapWriter,
+  recordLink,
+} from '@stepwire/link';
+import { Tcp, type TcpSocket } from '@stepwire/tcp';
+import { TraceBus, type TraceEvent, VirtualClock } from '@stepwire/wire';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Host } from '../src/host.ts';
+
+/**
+ * Software GSO in the Host (IpTuning.softwareGso): over a MemoryLink without offloads, TCP
+ * is told the link takes super-segments, IP cuts them (gso.ts) before the link, and the
+ * receiver — which knows nothing of it — sees only packets of at most the MTU carrying
+ * every byte in order, also with loss and reordering. tshark, reading the sender's
+ * capture, is the independent judge of the cut packets' checksums and sequence numbers.
+ */
+
+const dir = mkdtempSync(join(tmpdir(), 'sw-gso-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const MTU = 1500;
+
+interface Run {
+  v6: boolean;
+  received: Buffer;
+  sent: Buffer;
+  a: Host;
+  b: Host;
+  /** Length of every packet that reached B's IP layer. */
+  atB: number[];
+  events: TraceEvent[];
+  mtuDrops: number;
+  lossDrops: number;
+  pcap?: Uint8Array;
+}
+
+interface RunOptions {
+  softwareGso: boolean;
+  v6?: boolean;
+  impairments?: Impairments;
+  seed?: number;
+  checksumOffload?: boolean;
+  bytes?: number;
+  trace?: boolean;
+  pcap?: boolean;
+}
+
+/** B's end of the wire, noting the length of every packet that reaches B's IP layer. */
+class Tap implements Link {
+  constructor(
+    private readonly inner: Link,
+    private readonly seen: number[],
+  ) {}
+  get name(): string {
+    return this.inner.name;
+  }
+  get mtu(): number {
+    return this.inner.mtu;
+  }
+  get offloads(): LinkOffloads | undefined {
+    return this.inner.offloads;
+  }
+  get counters() {
+    return this.inner.counters;
+  }
+  send(packet: Uint8Array, info?: PacketInfo): void {
+    this.inner.send(packet, info);
+  }
+  onPacket(handler: (packet: Uint8Array, info?: PacketInfo) => void): void {
+    this.inner.onPacket((p, info) => {
+      this.seen.push(p.length);
+      handler(p, info);
+    });
+  }
+  close(): void {
+    this.inner.close();
+  }
+}
+
+/** A pattern no two nearby bytes share, so a misplaced or repeated piece shows. */
+function pattern(n: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 131 + (i >> 8) * 7 + (i >> 16)) & 0xff;
+  return b;
+}
+
+async function bulk(o: RunOptions): Promise<Run> {
+  const clock = new VirtualClock();
+  const [la, lb] = MemoryLink.pair({
+    clock,
+    mtu: MTU,
+    seed: o.seed ?? 1,
+    ...(o.impairments ? { impairments: o.impairments } : {}),
+    ...(o.checksumOffload ? { offloads: { checksum: true } } : {}),
+  });
+  const writer = o.pcap ? PcapWriter.inMemory() : undefined;
+  const atB: number[] = [];
+  // The sender's capture, like tcpdump on A's interface; B's records what reaches B.
+  const ra = writer ? recordLink(la, writer, clock) : la;
+  const rb = new Tap(lb, atB);
+  const trace = new TraceBus();
+  const events: TraceEvent[] = [];
+  if (o.trace) trace.on((e) => events.push(e));
+  const a = new Host({ name: 'A', clock, trace, softwareGso: o.softwareGso });
+  const b = new Host({ name: 'B', clock, softwareGso: o.softwareGso });
+  a.addInterface({ link: ra, ipv4: '198.18.0.1/24', ipv6: 'fd00:5757::1/64' });
+  b.addInterface({ link: rb, ipv4: '198.18.0.2/24', ipv6: 'fd00:5757::2/64' });
+  const ta = new Tcp(a);
+  const tb = new Tcp(b);
+  const host = o.v6 ? 'fd00:5757::2' : '198.18.0.2';
+  const parts: Buffer[] = [];
+  let ended = false;
+  tb.createServer((s: TcpSocket) => {
+    s.on('data', (d: Buffer) => parts.push(Buffer.from(d)));
+    s.on('end', () => {
+      ended = true;
+      s.end();
+    });
+  }).listen(5001, host);
+  const sent = pattern(o.bytes ?? 600_000);
+  const c = ta.connect({ host, port: 5001 });
+  c.on('error', () => {});
+  // Written in 64 KB pieces as an application would, the socket's backpressure obeyed.
+  let at = 0;
+  const more = () => {
+    while (at < sent.length) {
+      const piece = sent.subarray(at, at + 65536);
+      at += piece.length;
+      if (!c.write(piece)) {
+        c.once('drain', more);
+        return;
+      }
+    }
+    c.end();
+  };
+  more();
+  // Fire due timers, let stream callbacks run, repeat; bounded in steps and virtual time.
+  for (let steps = 0; !ended; steps++) {
+    if (steps > 200_000) throw new Error(`transfer stalled at t=${clock.now()}`);
+    await new Promise((r) => setImmediate(r));
+    if (ended) break;
+    const next = clock.nextTimerAt();
+    if (next === undefined || next > 600_000) throw new Error(`transfer stalled at t=${clock.now()}`);
+    clock.advanceTo(next);
+  }
+  writer?.close();
+  return {
+    v6: o.v6 === true,
+    received: Buffer.concat(parts),
+    sent,
+    a,
+    b,
+    atB,
+    events,
+    mtuDrops: la.counters.get('drop.mtu') + lb.counters.get('drop.mtu'),
+    lossDrops: la.counters.get('drop.loss') + lb.counters.get('drop.loss'),
+    ...(writer ? { pcap: writer.bytes() } : {}),
+  };
+}
+
+function expectCut(r: Run): void {
+  expect(r.received.length).toBe(r.sent.length);
+  expect(r.received.equals(r.sent)).toBe(true);
+  const supers = r.a.counters.get('ip.tx.gso-software');
+  const pieces = r.a.counters.get('ip.tx.gso-segments');
+  // TCP did send super-segments, each went as several packets, and none was refused.
+  expect(supers).toBeGreaterThan(0);
+  expect(pieces).toBeGreaterThan(supers);
+  expect(r.a.counters.get('ip.drop.gso-malformed')).toBe(0);
+  expect(r.mtuDrops).toBe(0);
+  expect(r.atB.length).toBeGreaterThan(r.sent.length / MTU);
+  expect(Math.max(...r.atB)).toBeLessThanOrEqual(MTU);
+}
+
+describe('Host with softwareGso over a link without TSO', () => {
+  it('IPv4: every byte arrives, in packets of at most the MTU, cut from super-segments', async () => {
+    const r = await bulk({ softwareGso: true });
+    expectCut(r);
+    expect(r.a.offloadsFor('198.18.0.2')).toEqual({ checksum: true, tsoMax: 65535 });
+    // The link gets full-sized packets: most pieces carry a whole MSS.
+    expect(r.atB.filter((n) => n === MTU).length).toBeGreaterThan(r.sent.length / MTU / 2);
+  });
+
+  it('IPv6: the same, Payload Length per piece', async () => {
+    const r = await bulk({ softwareGso: true, v6: true });
+    expectCut(r);
+  });
+
+  it('with 2% loss and 3% reordering both ways: every byte, in order, still ≤ MTU', async () => {
+    for (const seed of [1, 2]) {
+      const r = await bulk({
+        softwareGso: true,
+        seed,
+        bytes: 400_000,
+        impairments: { loss: 0.02, reorder: 0.03, reorderDelay: 5, delay: 2 },
+      });
+      expectCut(r);
+      expect(r.lossDrops).toBeGreaterThan(0);
+    }
+  });
+
+  it('a link with checksum offload but no TSO gets the pieces with partial checksums', async () => {
+    const r = await bulk({ softwareGso: true, checksumOffload: true, v6: true });
+    expectCut(r);
+    expect(r.a.counters.get('ip.tx.csum-partial')).toBeGreaterThanOrEqual(
+      r.a.counters.get('ip.tx.gso-segments'),
+    );
+  });
+
+  it('counts and traces one line per cut super-segment', async () => {
+    const r = await bulk({ softwareGso: true, trace: true, bytes: 200_000 });
+    expectCut(r);
+    const cuts = r.events.filter((e) => e.summary.startsWith('gso: '));
+    expect(cuts.length).toBe(r.a.counters.get('ip.tx.gso-software'));
+    const pieces = cuts.reduce((n, e) => n + Number(e.fields?.segments), 0);
+    expect(pieces).toBe(r.a.counters.get('ip.tx.gso-segments'));
+    expect(cuts[0]?.layer).toBe('ipv4');
+    expect(cuts[0]?.summary).toMatch(
+      /^gso: \d+-byte super-segment cut into \d+ packets of ≤ 1448 data bytes$/,
+    );
+  });
+
+  it('off by default: no super-segment toward a link without TSO, nothing cut', async () => {
+    const r = await bulk({ softwareGso: false, bytes: 200_000 });
+    expect(r.received.equals(r.sent)).toBe(true);
+    expect(r.a.offloadsFor('198.18.0.2')).toBeUndefined();
+    expect(r.a.counters.get('ip.tx.gso-software')).toBe(0);
+    expect(r.a.counters.get('tcp.tx.tso')).toBe(0);
+    expect(Math.max(...r.atB)).toBeLessThanOrEqual(MTU);
+  });
+});
+
+describe('tshark on the sender capture of a software-GSO transfer', () => {
+  const check = (name: string, r: Run, clean: boolean) => {
+    const file = join(dir, `${name}.pcap`);
+    if (r.pcap === undefined) throw new Error('no capture');
+    writeFileSync(file, r.pcap);
+    const out = execFileSync(
+      'tshark',
+      [
+        '-r',
+        file,
+        '-n',
+        '-o',
+        'ip.check_checksum:TRUE',
+        '-o',
+        'tcp.check_checksum:TRUE',
+        '-o',
+        'tcp.analyze_sequence_numbers:TRUE',
+        '-T',
+        'fields',
+        '-E',
+        'separator=\t',
+        '-E',
+        'occurrence=a',
+        '-E',
+        'aggregator=,',
+        '-e',
+        'ip.len',
+        '-e',
+        'ipv6.plen',
+        '-e',
+        'ip.checksum.status',
+        '-e',
+        'tcp.checksum.status',
+        '-e',
+        'tcp.len',
+        '-e',
+        '_ws.expert.message',
+        '-e',
+        '_ws.malformed',
+        '-e',
+        '_ws.expert.severity',
+        '-e',
+        'ip.src',
+        '-e',
+        'ip.id',
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 },
+    );
+    const rows = out
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .map((l) => l.split('\t'));
+    const bad: string[] = [];
+    for (const [i, row] of rows.entries()) {
+      const [ipLen, plen, ipCk, tcpCk, , expert, malformed, severity] = row;
+      const len = Number(ipLen || 0) || Number(plen || 0) + 40;
+      if (len > MTU) bad.push(`#${i + 1} ${len} bytes`);
+      if (ipCk !== undefined && ipCk !== '' && ipCk !== '1') bad.push(`#${i + 1} ip checksum status ${ipCk}`);
+      // 1 is Good: tshark summed the segment over its pseudo-header itself.
+      if (tcpCk !== '1') bad.push(`#${i + 1} tcp checksum status ${tcpCk}`);
+      if (malformed) bad.push(`#${i + 1} malformed`);
+      if (/bad checksum|previous segment not captured|acked unseen segment/i.test(expert ?? ''))
+        bad.push(`#${i + 1} ${expert}`);
+      // On a clean link nothing is a retransmission, out of order or a duplicate ACK, and
+      // no expert remark is a warning (0x600000) or worse.
+      const worst = Math.max(0, ...(severity ?? '').split(',').filter(Boolean).map(Number));
+      if (clean && (worst >= 0x600000 || /retransmission|out-of-order|dup ack|duplicate/i.test(expert ?? '')))
+        bad.push(`#${i + 1} ${expert}`);
+    }
+    expect(bad).toEqual([]);
+    if (clean && !r.v6) {
+      // RFC 791 §3.1 / inet_gso_segment: A's datagrams, pieces included, number on by one.
+      const ids = rows.filter((row) => row[8] === '198.18.0.1').map((row) => Number(row[9]));
+      const steps = ids.slice(1).map((id, i) => (id - (ids[i] as number) + 0x10000) & 0xffff);
+      expect(ids.length).toBeGreaterThan(r.sent.length / MTU);
+      expect(steps.every((d) => d === 1)).toBe(true);
+    }
+    const tcpBytes = rows.reduce((n, row) => n + Number(row[4] || 0), 0);
+    expect(tcpBytes).toBeGreaterThanOrEqual(r.sent.length);
+  };
+
+  it('IPv4 clean link: every checksum good, no expert remark at all', async () => {
+    const r = await bulk({ softwareGso: true, pcap: true, bytes: 300_000 });
+    expectCut(r);
+    check('v4-clean', r, true);
+  });
+
+  it('IPv6 with loss and reordering: checksums good, no segment tshark did not see before', async () => {
+    const r = await bulk({
+      softwareGso: true,
+      v6: true,
+      pcap: true,
+      bytes: 300_000,
+      seed: 3,
+      impairments: { loss: 0.02, reorder: 0.03, reorderDelay: 5, delay: 2 },
+    });
+    expectCut(r);
+    expect(r.lossDrops).toBeGreaterThan(0);
+    check('v6-impaired', r, false);
+  });
+});
