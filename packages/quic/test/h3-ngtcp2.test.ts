@@ -1,14 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createSocket, type Socket } from 'node:dgram';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage } from '@stepwire/http';
 import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
 import { bytesEqual, Prng } from '@stepwire/wire';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { selfSignedCertificate } from '../../../test/support/peer-process.ts';
-import type { QuicDriver } from '../src/endpoint/driver.ts';
 import {
   connectHttp3,
   H3ErrorCode,
@@ -16,6 +11,15 @@ import {
   type Http3ServerConnection,
   serveHttp3,
 } from '../src/h3/index.ts';
+import {
+  closeNgtcp2,
+  gtlsSite,
+  loopbackSocket,
+  runGtlsClient,
+  startGtlsServer,
+  tracked,
+  waitFor,
+} from './support/ngtcp2.ts';
 
 /**
  * Our HTTP/3 (src/h3) on our QUIC against ngtcp2's example programs, whose HTTP/3 is
@@ -26,88 +30,39 @@ import {
  * decode its own.
  */
 
-const dir = mkdtempSync(join(tmpdir(), 'stepwire-h3-ngtcp2-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const { key, cert } = selfSignedCertificate(dir);
-const htdocs = join(dir, 'htdocs');
-mkdirSync(htdocs);
 const INDEX = 'stepwire HTTP/3 over ngtcp2\n'.repeat(200);
 const BIG = new Prng(9).bytes(400_000);
-writeFileSync(join(htdocs, 'index.html'), INDEX);
-writeFileSync(join(htdocs, 'big.bin'), BIG);
+const site = gtlsSite('stepwire-h3-ngtcp2-', { 'index.html': INDEX, 'big.bin': BIG });
+afterAll(() => site.remove());
 
 let creds: ReturnType<typeof pki.createStepwireCredentials>;
 beforeAll(() => {
   creds = pki.createStepwireCredentials(new Date());
 });
 
-const children: ChildProcess[] = [];
-const sockets: Socket[] = [];
-const drivers: QuicDriver[] = [];
-afterEach(() => {
-  // Only processes this file started, by their handle (PID).
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
-  for (const d of drivers.splice(0)) d.close();
-  for (const s of sockets.splice(0)) s.close();
-});
-
-async function loopbackSocket(): Promise<Socket> {
-  const s = createSocket('udp4');
-  sockets.push(s);
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  return s;
-}
-
-async function freePort(): Promise<number> {
-  const probe = createSocket('udp4');
-  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
-  const port = probe.address().port;
-  await new Promise<void>((r) => probe.close(() => r()));
-  return port;
-}
-
-function waitFor(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const start = Date.now();
-    const tick = () => {
-      if (cond()) return resolve();
-      if (Date.now() - start > ms) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
+afterEach(closeNgtcp2);
 
 const field = (r: H3Response, n: string) => r.headers.find(([k]) => k === n)?.[1];
-
-/** gtlsserver serving htdocs on a fresh loopback port. */
-async function startGtlsServer(): Promise<{ port: number; server: ChildProcess }> {
-  const port = await freePort();
-  const server = spawn('gtlsserver', ['--quiet', '-d', htdocs, '127.0.0.1', String(port), key, cert], {
-    stdio: 'ignore',
-  });
-  children.push(server);
-  // Give it a moment to bind; our client retransmits its Initial anyway.
-  await new Promise((r) => setTimeout(r, 300));
-  return { port, server };
-}
 
 /** Our Http3Client on our QUIC (QuicDriver on node:dgram), connected to `to` and ready. */
 async function connectClient(to: number, authorityPort = to) {
   const session = connectHttp3({
     socket: await loopbackSocket(),
     remote: { address: '127.0.0.1', port: to },
-    tls: { serverName: 'stepwire.test', verifier: certificateVerifier({ ca: readFileSync(cert, 'utf8') }) },
+    tls: {
+      serverName: 'stepwire.test',
+      verifier: certificateVerifier({ ca: readFileSync(site.cert, 'utf8') }),
+    },
     authority: `127.0.0.1:${authorityPort}`,
   });
-  drivers.push(session.driver);
+  tracked(session.driver);
   await session.ready();
   return { h3: session.client, conn: session.connection, driver: session.driver };
 }
 
 describe('our HTTP/3 client against ngtcp2 gtlsserver (nghttp3)', () => {
   it('concurrent GETs with repeated custom fields (our dynamic table, its dynamic table), a 404, a clean close', async () => {
-    const { port, server } = await startGtlsServer();
+    const { port, server } = await startGtlsServer(site);
     const { h3, conn, driver } = await connectClient(port);
     // Fields worth indexing, sent on every request: inserted once, referenced after.
     const custom = { 'user-agent': 'stepwire-h3/0.1', 'x-stepwire-trace': 'a1b2c3d4e5f60718293a4b5c' };
@@ -145,7 +100,7 @@ describe('our HTTP/3 client against ngtcp2 gtlsserver (nghttp3)', () => {
 
 describe('our HTTP/3 client against gtlsserver: more requests than its stream limit', () => {
   it("150 concurrent requests: those beyond the server's MAX_STREAMS wait and go as streams close (RFC 9000 §4.6)", async () => {
-    const { port } = await startGtlsServer();
+    const { port } = await startGtlsServer(site);
     const { h3 } = await connectClient(port);
     const all = Array.from({ length: 150 }, (_, i) =>
       h3.request({ ':path': '/index.html', 'x-n': String(i % 5) }),
@@ -165,7 +120,7 @@ describe('our HTTP/3 client against gtlsserver: more requests than its stream li
 
 describe('our HTTP/3 client against gtlsserver through a lossy relay', () => {
   it('12 concurrent requests with 10% of datagrams dropped each way (seeded): every body intact, no error', async () => {
-    const { port, server } = await startGtlsServer();
+    const { port, server } = await startGtlsServer(site);
     // A relay on loopback that drops datagrams at random (seeded), so streams arrive out of
     // step with each other: sections can overtake the encoder stream inserts they need.
     const relay = await loopbackSocket();
@@ -227,47 +182,23 @@ describe('ngtcp2 gtlsclient (nghttp3) against our HTTP/3 server', () => {
       },
       { socket: sock, tls: { signer: certificateSigner(creds.leaf) }, onConnection: (c) => conns.push(c) },
     );
-    drivers.push(service.driver);
+    tracked(service.driver);
     return { port, seen, conns, service };
-  }
-
-  async function runClient(args: string[]): Promise<{ code: number | null; out: string }> {
-    const client = spawn('gtlsclient', ['--exit-on-all-streams-close', '--timeout=10s', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(client);
-    let out = '';
-    client.stdout?.on('data', (d: Buffer) => {
-      if (out.length < 1 << 20) out += d.toString();
-    });
-    client.stderr?.on('data', (d: Buffer) => {
-      if (out.length < 1 << 20) out += d.toString();
-    });
-    const code = await new Promise<number | null>((resolve) => {
-      const t = setTimeout(() => resolve(-1), 30_000);
-      client.once('exit', (c) => {
-        clearTimeout(t);
-        resolve(c);
-      });
-    });
-    return { code, out };
   }
 
   it('GET, POST with a body and a 400 kB download, answered by the (req, res) handler', async () => {
     const s = await serve();
-    const download = join(dir, `download-${s.port}`);
+    const download = join(site.dir, `download-${s.port}`);
     mkdirSync(download);
-    const data = join(dir, 'post-body.txt');
+    const data = join(site.dir, 'post-body.txt');
     writeFileSync(data, 'posted by gtlsclient\n'.repeat(50));
-    const base = `https://127.0.0.1:${s.port}`;
-    const r = await runClient([
-      '--no-quic-dump',
-      `--download=${download}`,
-      '127.0.0.1',
-      String(s.port),
-      `${base}/hello`,
-      `${base}/big`,
-    ]);
+    // Not quiet: gtlsclient prints the header fields it got.
+    const r = await runGtlsClient(s.port, {
+      quiet: false,
+      args: ['--no-quic-dump', `--download=${download}`],
+      paths: ['/hello', '/big'],
+      output: true,
+    });
     expect(r.code).toBe(0);
     expect(s.seen.map((x) => `${x.method} ${x.url}`)).toEqual(['GET /hello', 'GET /big']);
     expect(s.seen[0]?.host).toBe(`127.0.0.1:${s.port}`);
@@ -277,16 +208,12 @@ describe('ngtcp2 gtlsclient (nghttp3) against our HTTP/3 server', () => {
     expect(readFileSync(join(download, 'hello'), 'utf8')).toBe('GET /hello 0\n');
     expect(bytesEqual(new Uint8Array(readFileSync(join(download, 'big'))), BIG)).toBe(true);
 
-    const post = await runClient([
-      '--no-quic-dump',
-      '-m',
-      'POST',
-      '-d',
-      data,
-      '127.0.0.1',
-      String(s.port),
-      `${base}/upload`,
-    ]);
+    const post = await runGtlsClient(s.port, {
+      quiet: false,
+      args: ['--no-quic-dump', '-m', 'POST', '-d', data],
+      paths: ['/upload'],
+      output: true,
+    });
     expect(post.code).toBe(0);
     expect(s.seen[2]).toMatchObject({
       method: 'POST',
@@ -312,17 +239,10 @@ describe('ngtcp2 gtlsclient (nghttp3) against our HTTP/3 server', () => {
 
   it('16 concurrent requests (gtlsclient -n 16) with 10% loss each way: every one answered, no error', async () => {
     const s = await serve();
-    const base = `https://127.0.0.1:${s.port}`;
-    const r = await runClient([
-      '--quiet',
-      '-n',
-      '16',
-      '--tx-loss=0.1',
-      '--rx-loss=0.1',
-      '127.0.0.1',
-      String(s.port),
-      `${base}/many`,
-    ]);
+    const r = await runGtlsClient(s.port, {
+      args: ['-n', '16', '--tx-loss=0.1', '--rx-loss=0.1'],
+      paths: ['/many'],
+    });
     expect(r.code).toBe(0);
     expect(s.seen.filter((x) => x.url === '/many')).toHaveLength(16);
     const c = s.conns[0];

@@ -1,11 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createSocket, type Socket } from 'node:dgram';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ByteReader, fromHex } from '@stepwire/wire';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { selfSignedCertificate } from '../../../test/support/peer-process.ts';
 import { type DatagramEvent, openDatagram } from '../src/crypto/datagram.ts';
 import { KeyPhaseState } from '../src/crypto/key-update.ts';
 import {
@@ -23,6 +19,14 @@ import { readVarint, readVarintLimit } from '../src/packet/varint.ts';
 import { type Field, QpackDecoder } from '../src/qpack/decoder.ts';
 import { Recovery } from '../src/recovery/loss.ts';
 import { checkTransportParametersFrom, decodeTransportParameters } from '../src/transport-parameters.ts';
+import {
+  closeNgtcp2,
+  gtlsSite,
+  h3Frames,
+  loopbackSocket,
+  runGtlsClient,
+  startGtlsServer,
+} from './support/ngtcp2.ts';
 
 /**
  * Real QUIC and HTTP/3 traffic as an oracle for everything below the connection: ngtcp2's
@@ -33,20 +37,10 @@ import { checkTransportParametersFrom, decodeTransportParameters } from '../src/
  * its encoder stream and Huffman strings) must decode with our QPACK decoder.
  */
 
-const dir = mkdtempSync(join(tmpdir(), 'stepwire-quic-relay-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const { key, cert } = selfSignedCertificate(dir);
-const htdocs = join(dir, 'htdocs');
-mkdirSync(htdocs);
 const BODY = 'stepwire over ngtcp2\n'.repeat(300);
-writeFileSync(join(htdocs, 'index.html'), BODY);
-
-const children: ChildProcess[] = [];
-const sockets: Socket[] = [];
-afterEach(() => {
-  for (const c of children.splice(0)) c.kill('SIGKILL');
-  for (const s of sockets.splice(0)) s.close();
-});
+const site = gtlsSite('stepwire-quic-relay-', { 'index.html': BODY });
+afterAll(() => site.remove());
+afterEach(closeNgtcp2);
 
 interface Captured {
   fromClient: boolean;
@@ -55,28 +49,13 @@ interface Captured {
   at: number;
 }
 
-async function freePort(): Promise<number> {
-  const probe = createSocket('udp4');
-  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
-  const port = probe.address().port;
-  await new Promise<void>((r) => probe.close(() => r()));
-  return port;
-}
-
 /** Runs one fetch through the relay; returns every datagram and the key log. */
 async function fetchThroughRelay(
   ciphers: string,
   extra: string[] = [],
 ): Promise<{ captured: Captured[]; keylog: Map<string, Uint8Array> }> {
-  const serverPort = await freePort();
-  children.push(
-    spawn('gtlsserver', ['--quiet', '-d', htdocs, '127.0.0.1', String(serverPort), key, cert], {
-      stdio: 'ignore',
-    }),
-  );
-  const relay = createSocket('udp4');
-  sockets.push(relay);
-  await new Promise<void>((r) => relay.bind(0, '127.0.0.1', r));
+  const { port: serverPort } = await startGtlsServer(site);
+  const relay = await loopbackSocket();
   const captured: Captured[] = [];
   let clientPort: number | undefined;
   relay.on('message', (msg, rinfo) => {
@@ -86,30 +65,13 @@ async function fetchThroughRelay(
     const to = fromClient ? serverPort : clientPort;
     if (to !== undefined) relay.send(msg, to, '127.0.0.1');
   });
-  // Give the server a moment to bind; the client retransmits its Initial anyway.
-  await new Promise((r) => setTimeout(r, 300));
-  const keylogFile = join(dir, `keylog-${serverPort}.txt`);
+  const keylogFile = join(site.dir, `keylog-${serverPort}.txt`);
   const port = relay.address().port;
-  const client = spawn(
-    'gtlsclient',
-    [
-      '--quiet',
-      '--exit-on-all-streams-close',
-      `--ciphers=${ciphers}`,
-      ...extra,
-      '127.0.0.1',
-      String(port),
-      `https://127.0.0.1:${port}/index.html`,
-    ],
-    { stdio: 'ignore', env: { ...process.env, SSLKEYLOGFILE: keylogFile } },
-  );
-  children.push(client);
-  const code = await new Promise<number | null>((resolve) => {
-    const t = setTimeout(() => resolve(-1), 30_000);
-    client.once('exit', (c) => {
-      clearTimeout(t);
-      resolve(c);
-    });
+  const { code } = await runGtlsClient(port, {
+    args: [`--ciphers=${ciphers}`, ...extra],
+    paths: ['/index.html'],
+    timeout: false,
+    env: { ...process.env, SSLKEYLOGFILE: keylogFile },
   });
   expect(code).toBe(0);
   const keylog = new Map<string, Uint8Array>();
@@ -158,21 +120,6 @@ function encryptedExtensionsTp(hs: Uint8Array): Uint8Array {
   throw new Error('no quic_transport_parameters');
 }
 
-interface H3Frame {
-  type: number;
-  payload: Uint8Array;
-}
-/** HTTP/3 frames (RFC 9114 §7.1): Type (i), Length (i), payload. */
-function h3Frames(bytes: Uint8Array): H3Frame[] {
-  const r = new ByteReader(bytes, 'h3');
-  const out: H3Frame[] = [];
-  while (!r.atEnd) {
-    const type = readVarint(r, 'type');
-    const length = readVarint(r, 'length');
-    out.push({ type, payload: r.bytesView(length, 'payload') });
-  }
-  return out;
-}
 function h3Settings(payload: Uint8Array): Map<number, number> {
   const r = new ByteReader(payload, 'h3');
   const m = new Map<number, number>();

@@ -1,11 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createSocket, type Socket } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { bytesEqual, concatBytes, fromHex, toHex, utf8 } from '@stepwire/wire';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { selfSignedCertificate } from '../../../test/support/peer-process.ts';
 import { initialKeys, nobleQuicCrypto, nodeQuicCrypto } from '../src/crypto/keys.ts';
 import { openPacket, sealPacket } from '../src/crypto/protect.ts';
 import { sealRetry, verifyRetry } from '../src/crypto/retry.ts';
@@ -20,6 +15,7 @@ import {
   splitCoalescedPackets,
 } from '../src/packet/header.ts';
 import { checkTransportParametersFrom, decodeTransportParameters } from '../src/transport-parameters.ts';
+import { closeNgtcp2, gtlsSite, loopbackSocket, spawnGtlsClient, startGtlsServer } from './support/ngtcp2.ts';
 import * as A from './vectors/rfc9001.ts';
 
 /**
@@ -35,14 +31,11 @@ import * as A from './vectors/rfc9001.ts';
 const CLIENT_DCID = '0123456789abcdef';
 const CLIENT_SCID = 'c0ffee00c0ffee01';
 
+/** The running test's gtlsclient (closeNgtcp2 kills it, by its handle). */
 let child: ChildProcess | undefined;
-let sock: Socket | undefined;
 afterEach(() => {
-  // Only the process this test started, by its handle.
-  child?.kill('SIGKILL');
+  closeNgtcp2();
   child = undefined;
-  sock?.close();
-  sock = undefined;
 });
 
 interface Received {
@@ -55,8 +48,7 @@ async function start(): Promise<{
   next: () => Promise<Received>;
   send: (b: Uint8Array, port: number) => void;
 }> {
-  const s = createSocket('udp4');
-  sock = s;
+  const s = await loopbackSocket();
   const queue: Received[] = [];
   const waiters: ((r: Received) => void)[] = [];
   s.on('message', (msg, rinfo) => {
@@ -65,22 +57,17 @@ async function start(): Promise<{
     if (w) w(r);
     else queue.push(r);
   });
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
   const port = s.address().port;
-  child = spawn(
-    'gtlsclient',
-    [
-      '--quiet',
-      '--exit-on-first-stream-close',
-      `--dcid=${CLIENT_DCID}`,
-      `--scid=${CLIENT_SCID}`,
-      '--timeout=30s',
-      '127.0.0.1',
-      String(port),
-      'https://stepwire.test/',
-    ],
-    { stdio: 'ignore' },
-  );
+  child = spawnGtlsClient([
+    '--quiet',
+    '--exit-on-first-stream-close',
+    `--dcid=${CLIENT_DCID}`,
+    `--scid=${CLIENT_SCID}`,
+    '--timeout=30s',
+    '127.0.0.1',
+    String(port),
+    'https://stepwire.test/',
+  ]).child;
   const next = () =>
     new Promise<Received>((resolve, reject) => {
       const q = queue.shift();
@@ -218,9 +205,8 @@ describe('ngtcp2 client (gtlsclient) against our codecs and protection', () => {
 });
 
 describe('ngtcp2 server (gtlsserver) against our codecs and protection', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'stepwire-quic-ngtcp2-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const { key, cert } = selfSignedCertificate(dir);
+  const site = gtlsSite('stepwire-quic-ngtcp2-');
+  afterAll(() => site.remove());
 
   /** Our client Initial: the RFC 9001 A.2 ClientHello in a CRYPTO frame, padded to 1200 bytes. */
   function clientInitial(dcid: Uint8Array, token: Uint8Array): Uint8Array {
@@ -245,17 +231,8 @@ describe('ngtcp2 server (gtlsserver) against our codecs and protection', () => {
   }
 
   async function server(extra: string[]): Promise<{ exchange: (d: Uint8Array) => Promise<Uint8Array> }> {
-    const s = createSocket('udp4');
-    sock = s;
-    await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
-    // A free port for the server: bind, read, release (loopback only).
-    const probe = createSocket('udp4');
-    await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', resolve));
-    const port = probe.address().port;
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
-    child = spawn('gtlsserver', ['--quiet', ...extra, '127.0.0.1', String(port), key, cert], {
-      stdio: 'ignore',
-    });
+    const s = await loopbackSocket();
+    const { port } = await startGtlsServer(site, { args: extra });
     const exchange = (d: Uint8Array) =>
       new Promise<Uint8Array>((resolve, reject) => {
         // Resend until the server is up and answers (bounded: 100 tries, 20 s).

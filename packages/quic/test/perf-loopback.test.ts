@@ -7,19 +7,19 @@
  * default ~208 KiB receive buffer overflowed under a window's burst (netstat -su receive
  * buffer errors), each overflow a loss to repair.
  */
-import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bytesEqual, RealClock } from '@stepwire/wire';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { h3OverDatagrams } from '../../cli/src/services/h3.ts';
 import { connectH3 } from '../../cli/src/services/h3-client.ts';
 import { patternChunk } from '../../cli/src/services/http-app.ts';
 import { ephemeralServeIdentity } from '../../cli/src/services/https.ts';
 import { DEFAULT_SOCKET_BUFFER_SIZE, QuicDriver } from '../src/endpoint/driver.ts';
 import { QuicEndpoint } from '../src/endpoint/endpoint.ts';
+import { closeNgtcp2, runGtlsClient } from './support/ngtcp2.ts';
 
 async function bound(): Promise<Socket> {
   const s = createSocket('udp4');
@@ -29,6 +29,7 @@ async function bound(): Promise<Socket> {
 
 const sockets: Socket[] = [];
 const dirs: string[] = [];
+afterEach(closeNgtcp2);
 afterAll(() => {
   for (const s of sockets) s.close();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -116,25 +117,11 @@ describe('QUIC driver on node:dgram loopback', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sw-perf-loop-'));
     dirs.push(dir);
     const n = 2_000_000;
-    const code = await new Promise<number | null>((resolve) => {
-      const child = spawn(
-        'gtlsclient',
-        [
-          '--quiet',
-          '--exit-on-all-streams-close',
-          '--timeout=30s',
-          `--download=${dir}`,
-          '127.0.0.1',
-          String(port),
-          `https://127.0.0.1:${port}/bytes/${n}`,
-        ],
-        { stdio: 'ignore' },
-      );
-      const timer = setTimeout(() => child.kill('SIGKILL'), 50_000);
-      child.once('exit', (c) => {
-        clearTimeout(timer);
-        resolve(c);
-      });
+    const { code } = await runGtlsClient(port, {
+      args: [`--download=${dir}`],
+      paths: [`/bytes/${n}`],
+      timeout: '30s',
+      waitMs: 50_000,
     });
     expect(code).toBe(0);
     expect(statSync(join(dir, String(n))).size).toBe(n);
