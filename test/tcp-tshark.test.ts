@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { ipDelivery } from '@stepwire/ip/testing';
 import { Sim } from '@stepwire/sim';
 import { encodeSegment, SYN, Tcp, type TcpSocket } from '@stepwire/tcp';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -70,15 +71,17 @@ describe('our TCP through tshark', () => {
       },
       { src: '198.18.0.77', dst: sim.b.ipv4 },
     );
-    sim.b.tcp.receive({
-      version: 4,
-      src: '198.18.0.77',
-      dst: sim.b.ipv4,
-      protocol: 6,
-      ttl: 64,
-      payload: spoof,
-      original: spoof,
-    });
+    sim.b.tcp.receive(
+      ipDelivery({
+        version: 4,
+        src: '198.18.0.77',
+        dst: sim.b.ipv4,
+        protocol: 6,
+        ttl: 64,
+        payload: spoof,
+        original: spoof,
+      }),
+    );
     expect(await drive(sim, exchange(sim, 81, 'through a cookie'))).toBe('through a cookie');
     await expect(drive(sim, exchange(sim, 82, 'nobody'))).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     sim.clock.advance(70_000);

@@ -212,6 +212,8 @@ export interface Prefix {
   text: string;
   /** The address as written before the host bits were cleared (an interface address). */
   address: string;
+  /** `address` as bytes (4 or 16), so a sender from this address never parses it again. */
+  addressBytes: Uint8Array;
 }
 
 /** Parse 'addr/len' (len optional: a host prefix /32 or /128). */
@@ -235,6 +237,7 @@ export function parsePrefix(text: string): Prefix {
     length,
     text: `${formatIp(net)}/${length}`,
     address,
+    addressBytes: bytes,
   };
 }
 

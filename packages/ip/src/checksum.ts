@@ -4,12 +4,18 @@ import { cachedAddressBytes } from './address.ts';
 /**
  * The addresses of the IP header that carries a transport segment: a UDP or TCP checksum
  * covers them through the pseudo-header (RFC 768; RFC 9293 §3.1; RFC 8200 §8.1 for IPv6).
- * Canonical text of one family; the family follows from the text (IPv6 contains ':').
- * The protocol and length the pseudo-header also holds come from the codec.
+ * Both of one family, each as bytes (4 or 16, what a receive path holds: IpDelivery's
+ * srcBytes/dstBytes) or canonical text (what a person writes; parsed through a cache).
+ * `PseudoHeader<string>` names the text-only form (test arbitraries, captures). The protocol and length the pseudo-header also holds come from the codec.
  */
-export interface PseudoHeader {
-  src: string;
-  dst: string;
+export interface PseudoHeader<A extends string | Uint8Array = string | Uint8Array> {
+  src: A;
+  dst: A;
+}
+
+/** True when the pseudo-header's addresses are IPv6 (16 bytes, or text with ':'). */
+export function isIpv6PseudoHeader(p: PseudoHeader): boolean {
+  return typeof p.src === 'string' ? p.src.includes(':') : p.src.length === 16;
 }
 
 /**

@@ -211,6 +211,12 @@ export interface Ipv4EncodeOptions {
   checksum?: number;
   /** Write this Total Length instead of header + payload (for quoting a truncated datagram). */
   totalLength?: number;
+  /**
+   * p.src and p.dst as 4 bytes each, when the caller holds them (the send path does): they
+   * are written instead of parsing the text, which must name the same addresses.
+   */
+  srcBytes?: Uint8Array;
+  dstBytes?: Uint8Array;
 }
 
 /** Header length of `p` on the wire: 20 bytes and its options padded to 32 bits (RFC 791 §3.1 IHL). */
@@ -244,8 +250,8 @@ export function encodeIpv4Into(
   if (total > 0xffff) throw new RangeError(`IPv4 datagram of ${total} bytes exceeds 65535`);
   if (offset < 0 || offset + total > out.length)
     throw new RangeError(`IPv4 datagram of ${total} bytes does not fit at ${offset} in ${out.length}`);
-  const src = cachedAddressBytes(p.src);
-  const dst = cachedAddressBytes(p.dst);
+  const src = opts?.srcBytes ?? cachedAddressBytes(p.src);
+  const dst = opts?.dstBytes ?? cachedAddressBytes(p.dst);
   if (src?.length !== 4 || dst?.length !== 4) throw new RangeError(`not IPv4 addresses: ${p.src} ${p.dst}`);
   const o = offset;
   out[o + IPV4.versionIhl] = 0x40 | (headerLength >> 2);

@@ -278,6 +278,12 @@ export function extensionHeadersLength(headers: readonly Ipv6ExtensionHeader[]):
 export interface Ipv6EncodeOptions {
   /** Write this Payload Length instead of the real one (for quoting a truncated datagram). */
   payloadLength?: number;
+  /**
+   * p.src and p.dst as 16 bytes each, when the caller holds them (the send path does): they
+   * are written instead of parsing the text, which must name the same addresses.
+   */
+  srcBytes?: Uint8Array;
+  dstBytes?: Uint8Array;
 }
 
 export function encodeIpv6(p: Ipv6Packet, opts?: Ipv6EncodeOptions): Uint8Array {
@@ -311,8 +317,8 @@ export function encodeIpv6Into(
   const total = IPV6_HEADER_LENGTH + payloadLength;
   if (offset < 0 || offset + total > out.length)
     throw new RangeError(`IPv6 packet of ${total} bytes does not fit at ${offset} in ${out.length}`);
-  const src = cachedAddressBytes(p.src);
-  const dst = cachedAddressBytes(p.dst);
+  const src = opts?.srcBytes ?? cachedAddressBytes(p.src);
+  const dst = opts?.dstBytes ?? cachedAddressBytes(p.dst);
   if (src?.length !== 16 || dst?.length !== 16) throw new RangeError(`not IPv6 addresses: ${p.src} ${p.dst}`);
   const o = offset;
   // Extension headers leave reserved fields and padding as zero bytes they do not write.

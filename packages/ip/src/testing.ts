@@ -1,9 +1,10 @@
 import fc from 'fast-check';
-import { formatIpv4, formatIpv6 } from './address.ts';
+import { formatIpv4, formatIpv6, parseIp } from './address.ts';
 import type { PseudoHeader } from './checksum.ts';
 import type { IcmpMessage } from './icmp.ts';
 import { type Ipv4Option, type Ipv4Packet, ipv4OptionsLength } from './ipv4.ts';
 import type { Ipv6ExtensionHeader, Ipv6Option, Ipv6Packet } from './ipv6.ts';
+import type { IcmpErrorReport, IpDelivery } from './types.ts';
 
 /** Arbitraries for the IP codecs, for round-trip laws here and in users' own tests. */
 
@@ -24,7 +25,7 @@ export const arbitraryIpv6Address: fc.Arbitrary<string> = fc
   });
 
 /** A transport pseudo-header (RFC 768, RFC 9293 §3.1, RFC 8200 §8.1): two addresses of one family. */
-export const arbitraryPseudoHeader: fc.Arbitrary<PseudoHeader> = fc.oneof(
+export const arbitraryPseudoHeader: fc.Arbitrary<PseudoHeader<string>> = fc.oneof(
   fc.record({ src: arbitraryIpv4Address, dst: arbitraryIpv4Address }),
   fc.record({ src: arbitraryIpv6Address, dst: arbitraryIpv6Address }),
 );
@@ -158,3 +159,16 @@ export const arbitraryIcmpv6Message: fc.Arbitrary<IcmpMessage> = fc.oneof(
     body: bytes,
   }),
 );
+
+/**
+ * A delivery built by hand (a test feeding a transport directly, no Host): the address
+ * bytes a Host takes from the header are parsed from the text here, once.
+ */
+export function ipDelivery(d: Omit<IpDelivery, 'srcBytes' | 'dstBytes'>): IpDelivery {
+  return { ...d, srcBytes: parseIp(d.src), dstBytes: parseIp(d.dst) };
+}
+
+/** An ICMP error report built by hand, its quoted addresses' bytes parsed from the text. */
+export function icmpErrorReport(e: Omit<IcmpErrorReport, 'srcBytes' | 'dstBytes'>): IcmpErrorReport {
+  return { ...e, srcBytes: parseIp(e.src), dstBytes: parseIp(e.dst) };
+}

@@ -5,16 +5,38 @@ import type { Clock, Counters, Prng, TraceBus } from '@stepwire/wire';
  * The contract between the IP layer and the transports above it (UDP, TCP, ICMP users).
  * IP dispatches by protocol number through this registry, so ip never imports udp or tcp.
  *
- * Addresses are strings in canonical form: dotted quad for IPv4 ('198.18.0.1'), RFC 5952
- * text for IPv6 ('fd00:5757::1'). Plain, comparable with ===, usable as map keys.
+ * Addresses travel in two forms side by side. The canonical string is the identity: dotted
+ * quad for IPv4 ('198.18.0.1'), RFC 5952 text for IPv6 ('fd00:5757::1'); comparable with
+ * ===, usable as a map key, what Node-shaped APIs report (`remoteAddress`). The bytes (4 or
+ * 16, network order) are what headers and checksums need, and travel beside the string
+ * (`srcBytes`/`dstBytes`) so that no layer parses text another layer formatted: IP formats
+ * a received header's addresses once for the identity and hands up views of the header's
+ * own bytes; a transport parses an address once (bind, connect) and hands IP the bytes.
+ * The two forms always name the same address.
  */
 export type IpVersion = 4 | 6;
+
+/**
+ * One address in both forms (see above), named as everywhere else: the text under the name,
+ * the bytes under the name + 'Bytes'. An interface's Prefix is one.
+ */
+export interface IpAddress {
+  readonly address: string;
+  readonly addressBytes: Uint8Array;
+}
 
 /** A reassembled datagram as delivered to an upper-layer protocol. */
 export interface IpDelivery {
   version: IpVersion;
   src: string;
   dst: string;
+  /**
+   * `src` and `dst` as bytes: views into the received header (4 or 16 bytes), for the
+   * transport's pseudo-header (RFC 768, RFC 9293 §3.1, RFC 8200 §8.1) without parsing the
+   * strings back. Like `payload`, they live as long as the delivery: copy them to keep them.
+   */
+  srcBytes: Uint8Array;
+  dstBytes: Uint8Array;
   /** IPv4 protocol / IPv6 final next-header. */
   protocol: number;
   /** TTL or hop limit as received. */
@@ -49,6 +71,9 @@ export interface IcmpErrorReport {
   /** Fields of the quoted (offending) datagram. */
   src: string;
   dst: string;
+  /** `src` and `dst` as bytes: views into the quoted header, living as long as the report. */
+  srcBytes: Uint8Array;
+  dstBytes: Uint8Array;
   protocol: number;
   /** Quoted transport bytes (at least the first 8: ports for UDP/TCP). */
   quoted: Uint8Array;
@@ -65,6 +90,14 @@ export interface SendOptions {
   /** Source address; chosen from the route to dst when omitted. */
   src?: string;
   dst: string;
+  /**
+   * `src` and `dst` as bytes (4 or 16), when the sender holds them: IP then routes and
+   * writes the header from them and never parses the strings, which still name the
+   * addresses for its tables (local addresses, path MTU). They must be the same addresses;
+   * IP reads them during send() only. Without them IP parses the text (cached).
+   */
+  srcBytes?: Uint8Array;
+  dstBytes?: Uint8Array;
   protocol: number;
   payload: Uint8Array;
   ttl?: number;
@@ -109,6 +142,12 @@ export interface IpStack {
   send(opts: SendOptions): SendResult;
   /** The source address this host would use to reach dst, or undefined if unroutable. */
   sourceFor(dst: string): string | undefined;
+  /**
+   * sourceFor with the address's bytes beside its text, for a transport that writes a
+   * pseudo-header (`dstBytes`, when held, spares IP parsing dst). The object is the host's
+   * own (an interface address): read it, never change it.
+   */
+  sourceAddressFor(dst: string, dstBytes?: Uint8Array): IpAddress | undefined;
   /** Path MTU toward dst as the host knows it (link MTU, lowered by PTB / frag-needed). */
   mtuFor(dst: string): number;
   /** The offloads of the link toward dst (checksum, TSO), undefined when it has none or there is no route. */

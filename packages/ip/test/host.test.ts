@@ -223,6 +223,8 @@ describe('Host: ICMP errors', () => {
         version: 4,
         src: p.src,
         dst: p.dst,
+        srcBytes: bytes.subarray(12, 16),
+        dstBytes: bytes.subarray(16, 20),
         protocol: p.protocol,
         ttl: p.ttl,
         payload: p.payload,

@@ -50,7 +50,7 @@ const v6 = fc
   .map((w) => w.map((x) => x.toString(16)).join(':'));
 
 /** A pseudo-header of two addresses of one family. */
-export const arbitraryPseudoHeader: fc.Arbitrary<PseudoHeader> = fc.oneof(
+export const arbitraryPseudoHeader: fc.Arbitrary<PseudoHeader<string>> = fc.oneof(
   fc.record({ src: v4, dst: v4 }),
   fc.record({ src: v6, dst: v6 }),
 );

@@ -3,6 +3,7 @@
  * link that marks CE where it would otherwise drop (@stepwire/link's impair ceMark).
  */
 import { decodeIpv4, decodeIpv6, Host } from '@stepwire/ip';
+import { ipDelivery } from '@stepwire/ip/testing';
 import { impair, MemoryLink, markCe } from '@stepwire/link';
 import { VirtualClock } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
@@ -300,15 +301,17 @@ describe('ECN through a SYN cookie (RFC 3168 §6.1.1, kept in the TSval as Linux
       },
       { src: '198.18.0.77', dst: '198.18.0.2' },
     );
-    b.receive({
-      version: 4,
-      src: '198.18.0.77',
-      dst: '198.18.0.2',
-      protocol: 6,
-      ttl: 64,
-      payload: spoofed,
-      original: spoofed,
-    });
+    b.receive(
+      ipDelivery({
+        version: 4,
+        src: '198.18.0.77',
+        dst: '198.18.0.2',
+        protocol: 6,
+        ttl: 64,
+        payload: spoofed,
+        original: spoofed,
+      }),
+    );
     const c = a.connect({ host: '198.18.0.2', port: 80 });
     const got = collect(c);
     c.end('through a cookie, with ECN');

@@ -1,4 +1,4 @@
-import { IPPROTO_TCP, type IpDelivery } from '@stepwire/ip';
+import { IPPROTO_TCP, type IpDelivery, parseIp } from '@stepwire/ip';
 import { Counters, Prng, TraceBus } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
 import {
@@ -84,6 +84,8 @@ function delivery(src: string, dst: string, seg: TcpSegment): IpDelivery {
     dst,
     protocol: IPPROTO_TCP,
     ttl: 64,
+    srcBytes: parseIp(src),
+    dstBytes: parseIp(dst),
     payload: encodeSegment(seg, { src, dst }),
     original: new Uint8Array(0),
   };

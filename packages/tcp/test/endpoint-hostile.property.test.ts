@@ -1,4 +1,5 @@
 import { IPPROTO_TCP, type IpDelivery } from '@stepwire/ip';
+import { ipDelivery } from '@stepwire/ip/testing';
 import { Counters, Prng, TraceBus } from '@stepwire/wire';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -40,7 +41,15 @@ function endpoint() {
 }
 
 function delivery(payload: Uint8Array): IpDelivery {
-  return { version: 4, src: A, dst: B, protocol: IPPROTO_TCP, ttl: 64, payload, original: new Uint8Array(0) };
+  return ipDelivery({
+    version: 4,
+    src: A,
+    dst: B,
+    protocol: IPPROTO_TCP,
+    ttl: 64,
+    payload,
+    original: new Uint8Array(0),
+  });
 }
 
 describe('TcpEndpoint under hostile input', () => {

@@ -1,5 +1,6 @@
 import { fc, test } from '@fast-check/vitest';
 import type { IpDelivery } from '@stepwire/ip';
+import { ipDelivery } from '@stepwire/ip/testing';
 import { describe, expect } from 'vitest';
 import { encodeSegment, type TcpSegment, type TcpSocket } from '../src/index.ts';
 import { arbitraryTcpOptions } from '../src/testing.ts';
@@ -9,7 +10,15 @@ const A = '198.18.0.1';
 const B = '198.18.0.2';
 
 function delivery(payload: Uint8Array, src = A, dst = B): IpDelivery {
-  return { version: 4, src, dst, protocol: 6, ttl: 64, payload, original: payload.subarray(0, 28) };
+  return ipDelivery({
+    version: 4,
+    src,
+    dst,
+    protocol: 6,
+    ttl: 64,
+    payload,
+    original: payload.subarray(0, 28),
+  });
 }
 
 /** A segment whose numbers land near `seq`/`ack` often enough to reach the deep paths. */

@@ -1,4 +1,5 @@
-import { IPPROTO_TCP, type IpDelivery } from '@stepwire/ip';
+import { IPPROTO_TCP, type IpDelivery, parseIp } from '@stepwire/ip';
+import { ipDelivery } from '@stepwire/ip/testing';
 import { Sim } from '@stepwire/sim';
 import type { TraceEvent } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
@@ -189,15 +190,17 @@ describe('listener queues', () => {
       src: '198.18.0.77',
       dst: B,
     });
-    b.receive({
-      version: 4,
-      src: '198.18.0.77',
-      dst: B,
-      protocol: 6,
-      ttl: 64,
-      payload: spoofed,
-      original: spoofed,
-    });
+    b.receive(
+      ipDelivery({
+        version: 4,
+        src: '198.18.0.77',
+        dst: B,
+        protocol: 6,
+        ttl: 64,
+        payload: spoofed,
+        original: spoofed,
+      }),
+    );
     expect(server.queues!.synQueue).toBe(1);
     const c = a.connect({ host: B, port: 80 });
     const got = collect(c);
@@ -289,16 +292,20 @@ describe('listener queues', () => {
     b.createServer().listen(80, B);
     const bytes = encodeSegment(segment({ seq: 1 }), { src: A, dst: B });
     bytes[19]! ^= 0x01; // one bit of the urgent pointer
-    b.receive({ version: 4, src: A, dst: B, protocol: 6, ttl: 64, payload: bytes, original: bytes });
-    b.receive({
-      version: 4,
-      src: A,
-      dst: B,
-      protocol: 6,
-      ttl: 64,
-      payload: bytes.subarray(0, 9),
-      original: bytes,
-    });
+    b.receive(
+      ipDelivery({ version: 4, src: A, dst: B, protocol: 6, ttl: 64, payload: bytes, original: bytes }),
+    );
+    b.receive(
+      ipDelivery({
+        version: 4,
+        src: A,
+        dst: B,
+        protocol: 6,
+        ttl: 64,
+        payload: bytes.subarray(0, 9),
+        original: bytes,
+      }),
+    );
     expect(sim.b.host.counters.get('tcp.drop.checksum')).toBe(1);
     expect(sim.b.host.counters.get('tcp.drop.malformed')).toBe(1);
     expect(sim.b.host.counters.get('tcp.rst.sent')).toBe(0);
@@ -409,11 +416,25 @@ describe('ICMP errors for established connections', () => {
       return q;
     };
     const base = { version: 4 as const, reporter: '198.18.0.254', src: A, dst: B, protocol: 6 };
-    a.receiveIcmpError({ ...base, kind: 'packet-too-big', code: 4, mtu: 1280, quoted: quoted(conn.sndUna) });
+    const bytes = { srcBytes: parseIp(A), dstBytes: parseIp(B) };
+    a.receiveIcmpError({
+      ...base,
+      ...bytes,
+      kind: 'packet-too-big',
+      code: 4,
+      mtu: 1280,
+      quoted: quoted(conn.sndUna),
+    });
     expect(conn.mss).toBe(1280 - 40 - 12);
-    a.receiveIcmpError({ ...base, kind: 'unreachable', code: 1, quoted: quoted(conn.sndUna) });
-    a.receiveIcmpError({ ...base, kind: 'unreachable', code: 3, quoted: quoted(conn.sndUna) });
-    a.receiveIcmpError({ ...base, kind: 'unreachable', code: 3, quoted: quoted((conn.sndUna - 5000) >>> 0) });
+    a.receiveIcmpError({ ...base, ...bytes, kind: 'unreachable', code: 1, quoted: quoted(conn.sndUna) });
+    a.receiveIcmpError({ ...base, ...bytes, kind: 'unreachable', code: 3, quoted: quoted(conn.sndUna) });
+    a.receiveIcmpError({
+      ...base,
+      ...bytes,
+      kind: 'unreachable',
+      code: 3,
+      quoted: quoted((conn.sndUna - 5000) >>> 0),
+    });
     expect(sim.a.host.counters.get('tcp.icmp.pmtu')).toBe(1);
     expect(sim.a.host.counters.get('tcp.icmp.soft')).toBe(2);
     expect(sim.a.host.counters.get('tcp.icmp.out-of-window')).toBe(1);
@@ -455,7 +476,9 @@ describe('ACK storms', () => {
       },
       { src: A, dst: B },
     );
-    b.receive({ version: 4, src: A, dst: B, protocol: 6, ttl: 64, payload: forged, original: forged });
+    b.receive(
+      ipDelivery({ version: 4, src: A, dst: B, protocol: 6, ttl: 64, payload: forged, original: forged }),
+    );
     // Without a limit, A's "ACK of unsent data" answer and B's "unacceptable segment" answer
     // would ping-pong at one instant and advance() would never return.
     sim.clock.advance(2_000);

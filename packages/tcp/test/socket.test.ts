@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Host } from '@stepwire/ip';
+import { Host, parseIp } from '@stepwire/ip';
 import type { TraceEvent } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
 import { Tcp, type TcpSocket, type TcpSystemError } from '../src/index.ts';
@@ -433,6 +433,8 @@ describe('TcpSocket over two simulated hosts', () => {
       reporter: '198.18.0.254',
       src: sim.a.ipv4,
       dst: sim.b.ipv4,
+      srcBytes: parseIp(sim.a.ipv4),
+      dstBytes: parseIp(sim.b.ipv4),
       protocol: 6,
       quoted: q,
     });

@@ -19,7 +19,7 @@ import { A, B, Pair } from './harness.ts';
 const dir = mkdtempSync(join(tmpdir(), 'stepwire-tcp-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function ipPacket(tcp: Uint8Array, p: PseudoHeader): Uint8Array {
+function ipPacket(tcp: Uint8Array, p: PseudoHeader<string>): Uint8Array {
   if (p.src.includes(':')) {
     return encodeIpv6({
       trafficClass: 0,

@@ -1,4 +1,4 @@
-import { IPPROTO_UDP, type PseudoHeader, pseudoHeaderSum } from '@stepwire/ip';
+import { IPPROTO_UDP, isIpv6PseudoHeader, type PseudoHeader, pseudoHeaderSum } from '@stepwire/ip';
 import { allocBytes, finishChecksum, ParseError, readU16, sum16, truncated, writeU16 } from '@stepwire/wire';
 
 /**
@@ -31,7 +31,8 @@ export interface UdpHeader {
 }
 
 // The addresses the checksum covers through the pseudo-header (RFC 768; RFC 8200 §8.1):
-// one type for every transport, from ip. Re-exported so callers of this codec need not
+// one type for every transport, from ip, as bytes (a receive path's IpDelivery.srcBytes,
+// a socket's parsed addresses) or text. Re-exported so callers of this codec need not
 // import ip for it.
 export type { PseudoHeader };
 
@@ -60,10 +61,6 @@ const LAYER = 'udp';
  */
 function pseudoSum(pseudo: PseudoHeader, length: number): number {
   return pseudoHeaderSum(pseudo.src, pseudo.dst, IPPROTO_UDP, length);
-}
-
-export function isIpv6Pseudo(pseudo: PseudoHeader): boolean {
-  return pseudo.src.includes(':');
 }
 
 /**
@@ -144,7 +141,7 @@ export function decodeUdp(bytes: Uint8Array, pseudo: PseudoHeader, opts?: Decode
   const datagram = length === bytes.length ? bytes : bytes.subarray(0, length);
   if (opts?.verifyChecksum !== false) {
     if (checksum === 0) {
-      if (isIpv6Pseudo(pseudo)) {
+      if (isIpv6PseudoHeader(pseudo)) {
         throw new ParseError(
           LAYER,
           'checksum',

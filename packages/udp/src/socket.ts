@@ -14,10 +14,16 @@ import {
   EPHEMERAL_PORT_MAX,
   EPHEMERAL_PORT_MIN,
   ParseError,
+  readU16,
   TimerGroup,
 } from '@stepwire/wire';
-import { type AddressFamily, canonicalAddress, isMulticastOrBroadcast } from './address.ts';
-import { decodeUdp, encodeUdp } from './datagram.ts';
+import {
+  type AddressFamily,
+  canonicalAddress,
+  isMulticastOrBroadcast,
+  type ResolvedAddress,
+} from './address.ts';
+import { decodeUdp, decodeUdpHeader, encodeUdp, UDP } from './datagram.ts';
 import { codeError, type SystemErrorCode, systemError, type UdpSystemError } from './errors.ts';
 
 export type UdpSocketType = 'udp4' | 'udp6';
@@ -84,13 +90,28 @@ export const UDP_MAX_PAYLOAD_IPV6 = 65527;
 interface FamilyInfo {
   family: AddressFamily;
   any: string;
-  loopback: string;
+  /** 'localhost' of this family. */
+  loopback: ResolvedAddress;
   maxPayload: number;
 }
 
 const FAMILIES: Record<UdpSocketType, FamilyInfo> = {
-  udp4: { family: 'IPv4', any: '0.0.0.0', loopback: '127.0.0.1', maxPayload: UDP_MAX_PAYLOAD_IPV4 },
-  udp6: { family: 'IPv6', any: '::', loopback: '::1', maxPayload: UDP_MAX_PAYLOAD_IPV6 },
+  udp4: {
+    family: 'IPv4',
+    any: '0.0.0.0',
+    loopback: { family: 'IPv4', address: '127.0.0.1', addressBytes: new Uint8Array([127, 0, 0, 1]) },
+    maxPayload: UDP_MAX_PAYLOAD_IPV4,
+  },
+  udp6: {
+    family: 'IPv6',
+    any: '::',
+    loopback: {
+      family: 'IPv6',
+      address: '::1',
+      addressBytes: new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+    },
+    maxPayload: UDP_MAX_PAYLOAD_IPV6,
+  },
 };
 
 const RFC_768 = 'RFC 768';
@@ -178,7 +199,7 @@ export class Udp implements IpProtocolHandler {
   // ---- binding table (used by UdpSocket) ----
 
   /** @internal Claim (address, port) for the socket; port 0 picks an ephemeral port. */
-  claim(s: UdpSocket, address: string, port: number): UdpSystemError | undefined {
+  claim(s: UdpSocket, address: string, port: number, addressBytes?: Uint8Array): UdpSystemError | undefined {
     const table = this.tables[s.familyInfo.family];
     if (port === 0) {
       const p = this.ephemeralPort(table, address);
@@ -188,6 +209,7 @@ export class Udp implements IpProtocolHandler {
       return systemError('bind', 'EADDRINUSE', address, port);
     }
     s.localAddress = address;
+    s.localBytes = addressBytes;
     s.localPort = port;
     let list = table.get(port);
     if (!list) table.set(port, (list = []));
@@ -266,10 +288,12 @@ export class Udp implements IpProtocolHandler {
     try {
       // A checksum the link verified ('valid') or left for offload ('partial', incomplete by
       // design: the kernel's sender on this machine never finished it) is not checked again.
-      if (d.csum === undefined) dg = decodeUdp(d.payload, d);
+      // The pseudo-header from the header's own bytes, never the text parsed back (RFC 768).
+      const pseudo = { src: d.srcBytes, dst: d.dstBytes };
+      if (d.csum === undefined) dg = decodeUdp(d.payload, pseudo);
       else {
         stack.counters.inc(`udp.rx.csum-${d.csum}`);
-        dg = decodeUdp(d.payload, d, NO_VERIFY);
+        dg = decodeUdp(d.payload, pseudo, NO_VERIFY);
       }
     } catch (e) {
       if (!(e instanceof ParseError)) throw e;
@@ -287,7 +311,7 @@ export class Udp implements IpProtocolHandler {
     const family: AddressFamily = d.version === 4 ? 'IPv4' : 'IPv6';
     const sock = this.lookup(family, d.dst, dg.dstPort, d.src, dg.srcPort);
     if (!sock) {
-      const answer = !isMulticastOrBroadcast(d.dst);
+      const answer = !isMulticastOrBroadcast(d.dstBytes);
       countDrop(stack.counters, stack.trace, 'udp.drop.no-port', () => ({
         t: stack.clock.now(),
         host: stack.name,
@@ -321,9 +345,10 @@ export class Udp implements IpProtocolHandler {
       stack.counters.inc('udp.icmp.malformed');
       return;
     }
-    // The quoted datagram is one this host sent: its source is our socket, its destination the peer.
-    const srcPort = (e.quoted[0]! << 8) | e.quoted[1]!;
-    const dstPort = (e.quoted[2]! << 8) | e.quoted[3]!;
+    // The quoted datagram is one this host sent: its source is our socket, its destination the
+    // peer. Only the ports are read (RFC 792 promises 8 bytes, a router may cut them short).
+    const srcPort = readU16(e.quoted, UDP.srcPort);
+    const dstPort = readU16(e.quoted, UDP.dstPort);
     const family: AddressFamily = e.version === 4 ? 'IPv4' : 'IPv6';
     const sock = this.lookup(family, e.src, srcPort, e.dst, dstPort);
     // RFC 1122 §4.1.3.3: UDP passes ICMP errors up; hard ones reach the socket, soft ones
@@ -355,12 +380,34 @@ export class Udp implements IpProtocolHandler {
     sock.emit('error', err);
   }
 
-  /** @internal Encode and hand one datagram to IP. */
-  transmit(s: UdpSocket, payload: Uint8Array, dst: string, port: number): UdpSystemError | undefined {
+  /**
+   * @internal Encode and hand one datagram to IP. The addresses go as bytes the socket
+   * parsed once (bind, connect, send's argument) or the host's own interface address, so
+   * neither the checksum nor IP parses text (ip/src/types.ts).
+   */
+  transmit(
+    s: UdpSocket,
+    payload: Uint8Array,
+    dst: string,
+    dstBytes: Uint8Array,
+    port: number,
+  ): UdpSystemError | undefined {
     const stack = this.stack;
-    const src = s.localAddress !== s.familyInfo.any ? s.localAddress : stack.sourceFor(dst);
-    if (src === undefined) return this.txError('ENETUNREACH', s, payload, dst, port, 'no source address');
-    const bytes = encodeUdp({ srcPort: s.localPort, dstPort: port, payload }, { src, dst });
+    let src: string;
+    let srcBytes: Uint8Array;
+    if (s.localBytes !== undefined) {
+      src = s.localAddress;
+      srcBytes = s.localBytes;
+    } else {
+      const own = stack.sourceAddressFor(dst, dstBytes);
+      if (own === undefined) return this.txError('ENETUNREACH', s, payload, dst, port, 'no source address');
+      src = own.address;
+      srcBytes = own.addressBytes;
+    }
+    const bytes = encodeUdp(
+      { srcPort: s.localPort, dstPort: port, payload },
+      { src: srcBytes, dst: dstBytes },
+    );
     if (stack.trace.enabled) {
       stack.trace.emit({
         t: stack.clock.now(),
@@ -374,7 +421,9 @@ export class Udp implements IpProtocolHandler {
     }
     const r = stack.send({
       src,
+      srcBytes,
       dst,
+      dstBytes,
       protocol: IPPROTO_UDP,
       payload: bytes,
       ttl: s.ttl,
@@ -405,16 +454,9 @@ export class Udp implements IpProtocolHandler {
     return systemError('send', code, dst, port);
   }
 
+  /** A trace's fields: the header as it is on the wire (the codec's reading), and the addresses. */
   private fields(src: string, dst: string, wire: Uint8Array, payloadLength: number): Record<string, unknown> {
-    return {
-      src,
-      dst,
-      srcPort: (wire[0]! << 8) | wire[1]!,
-      dstPort: (wire[2]! << 8) | wire[3]!,
-      length: (wire[4]! << 8) | wire[5]!,
-      checksum: (wire[6]! << 8) | wire[7]!,
-      payloadLength,
-    };
+    return { src, dst, ...decodeUdpHeader(wire), payloadLength };
   }
 }
 
@@ -441,8 +483,11 @@ type State = 'unbound' | 'bound' | 'closed';
  */
 export class UdpSocket extends EventEmitter<UdpSocketEvents> {
   /** @internal */ localAddress = '';
+  /** @internal localAddress as bytes, parsed once at bind; undefined on the wildcard (IP chooses per datagram). */
+  localBytes: Uint8Array | undefined;
   /** @internal */ localPort = 0;
-  /** @internal */ remote: { address: string; port: number } | undefined;
+  /** @internal The connected peer, its address parsed once at connect. */
+  remote: { address: string; addressBytes: Uint8Array; port: number } | undefined;
   /** @internal */ ttl: number | undefined;
   /** @internal The ECN codepoint sent datagrams carry (setEcn). */ ecn = 0;
   /** @internal Sent with DF (setDontFragment). */ dontFragment = false;
@@ -503,15 +548,17 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
   private doBind(port: number, address: string | undefined): UdpSystemError | undefined {
     const fam = this.familyInfo;
     let local = fam.any;
+    let localBytes: Uint8Array | undefined;
     if (address !== undefined && address !== '') {
       const resolved = this.resolve(address, 'bind', port);
       if (resolved.error) return resolved.error;
-      local = resolved.address;
-      if (local !== fam.any && !this.udp.stack.isLocalAddress(local)) {
-        return systemError('bind', 'EADDRNOTAVAIL', local, port);
+      local = resolved.address.address;
+      if (local !== fam.any) {
+        if (!this.udp.stack.isLocalAddress(local)) return systemError('bind', 'EADDRNOTAVAIL', local, port);
+        localBytes = resolved.address.addressBytes;
       }
     }
-    const err = this.udp.claim(this, local, port);
+    const err = this.udp.claim(this, local, port, localBytes);
     if (err) return err;
     this.state = 'bound';
     this.later(() => {
@@ -525,14 +572,14 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
     text: string,
     syscall: string,
     port: number,
-  ): { address: string; error?: undefined } | { address?: undefined; error: UdpSystemError } {
+  ): { address: ResolvedAddress; error?: undefined } | { address?: undefined; error: UdpSystemError } {
     const fam = this.familyInfo;
     if (text === 'localhost') return { address: fam.loopback };
     const c = canonicalAddress(text);
     // No resolver: any other name fails as getaddrinfo would for an unknown host.
     if (!c) return { error: systemError('getaddrinfo', 'ENOTFOUND', text) };
     if (c.family !== fam.family) return { error: systemError(syscall, 'EINVAL', c.address, port) };
-    return { address: c.address };
+    return { address: c };
   }
 
   /**
@@ -599,21 +646,24 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
       if (err) return err;
     }
     let dst: string;
+    let dstBytes: Uint8Array;
     let dport: number;
     if (this.remote) {
       dst = this.remote.address;
+      dstBytes = this.remote.addressBytes;
       dport = this.remote.port;
     } else {
       dport = port;
-      const r = this.resolve(address || this.familyInfo.loopback, 'send', dport);
+      const r = this.resolve(address || 'localhost', 'send', dport);
       if (r.error) return r.error;
-      dst = r.address;
+      dst = r.address.address;
+      dstBytes = r.address.addressBytes;
     }
     if (payload.length > this.familyInfo.maxPayload) return systemError('send', 'EMSGSIZE', dst, dport);
     // SO_BROADCAST: Linux refuses a broadcast destination unless the socket asked for it. Only
     // the limited broadcast is recognized here: directed broadcasts are the IP layer's knowledge.
     if (dst === '255.255.255.255' && !this.broadcast) return systemError('send', 'EACCES', dst, dport);
-    const err = this.udp.transmit(this, payload, dst, dport);
+    const err = this.udp.transmit(this, payload, dst, dstBytes, dport);
     if (err) return err;
     if (callback) {
       const n = payload.length;
@@ -642,13 +692,13 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
   }
 
   private connectNow(port: number, address: string | undefined): UdpSystemError | undefined {
-    const r = this.resolve(address || this.familyInfo.loopback, 'connect', port);
+    const r = this.resolve(address || 'localhost', 'connect', port);
     if (r.error) return r.error;
     if (this.state === 'unbound') {
       const err = this.doBind(0, undefined);
       if (err) return err;
     }
-    this.remote = { address: r.address, port };
+    this.remote = { address: r.address.address, addressBytes: r.address.addressBytes, port };
     return undefined;
   }
 

@@ -18,11 +18,11 @@ import {
   arbitraryUdpDatagram,
 } from '../src/testing.ts';
 
-const V4: PseudoHeader = { src: '198.18.0.1', dst: '198.18.0.2' };
-const V6: PseudoHeader = { src: 'fd00:5757::1', dst: 'fd00:5757::2' };
+const V4: PseudoHeader<string> = { src: '198.18.0.1', dst: '198.18.0.2' };
+const V6: PseudoHeader<string> = { src: 'fd00:5757::1', dst: 'fd00:5757::2' };
 
 /** A pseudo-header built byte by byte from the RFCs, independent of the codec's shortcut. */
-function pseudoBytes(p: PseudoHeader, length: number): Uint8Array {
+function pseudoBytes(p: PseudoHeader<string>, length: number): Uint8Array {
   if (p.src.includes(':')) {
     // RFC 8200 §8.1: src(16) dst(16) upper-layer length(4) zero(3) next header(1)
     return concatBytes(
@@ -39,20 +39,26 @@ describe('UDP codec vectors', () => {
   // RFC 768 has no test vectors. These datagrams were produced by Scapy 2.5.0, an
   // independent implementation: raw(IP(src, dst)/UDP(sport, dport)/Raw(data))[20:] (or [40:]
   // after an IPv6 header).
-  const vectors: { name: string; pseudo: PseudoHeader; hex: string; sp: number; dp: number; data: string }[] =
-    [
-      { name: 'IPv4 hello', pseudo: V4, hex: 'c0000007000d6fd268656c6c6f', sp: 49152, dp: 7, data: 'hello' },
-      { name: 'IPv4 odd length', pseudo: V4, hex: '04d2162e000b854b6f6464', sp: 1234, dp: 5678, data: 'odd' },
-      { name: 'IPv4 empty payload', pseudo: V4, hex: '04d2162e000858b6', sp: 1234, dp: 5678, data: '' },
-      {
-        name: 'IPv6',
-        pseudo: V6,
-        hex: '9c400035001bee3f7374657077697265206f766572206970763621',
-        sp: 40000,
-        dp: 53,
-        data: 'stepwire over ipv6!',
-      },
-    ];
+  const vectors: {
+    name: string;
+    pseudo: PseudoHeader<string>;
+    hex: string;
+    sp: number;
+    dp: number;
+    data: string;
+  }[] = [
+    { name: 'IPv4 hello', pseudo: V4, hex: 'c0000007000d6fd268656c6c6f', sp: 49152, dp: 7, data: 'hello' },
+    { name: 'IPv4 odd length', pseudo: V4, hex: '04d2162e000b854b6f6464', sp: 1234, dp: 5678, data: 'odd' },
+    { name: 'IPv4 empty payload', pseudo: V4, hex: '04d2162e000858b6', sp: 1234, dp: 5678, data: '' },
+    {
+      name: 'IPv6',
+      pseudo: V6,
+      hex: '9c400035001bee3f7374657077697265206f766572206970763621',
+      sp: 40000,
+      dp: 53,
+      data: 'stepwire over ipv6!',
+    },
+  ];
   for (const v of vectors) {
     it(`decodes and re-encodes the Scapy datagram: ${v.name}`, () => {
       const d = decodeUdp(fromHex(v.hex), v.pseudo);
@@ -200,10 +206,10 @@ describe('UDP codec laws', () => {
 describe('address helpers', () => {
   fcTest.prop([arbitraryIpv6Address], { numRuns: 300 })('IPv6 canonical text round-trips', (a) => {
     expect(formatIpv6(parseIpv6(a))).toBe(a);
-    expect(canonicalAddress(a)).toEqual({ family: 'IPv6', address: a });
+    expect(canonicalAddress(a)).toEqual({ family: 'IPv6', address: a, addressBytes: parseIpv6(a) });
   });
   fcTest.prop([arbitraryIpv4Address], { numRuns: 100 })('IPv4 text round-trips', (a) => {
-    expect(canonicalAddress(a)).toEqual({ family: 'IPv4', address: a });
+    expect(canonicalAddress(a)).toEqual({ family: 'IPv4', address: a, addressBytes: parseIpv4(a) });
   });
   it('canonicalizes per RFC 5952 and rejects non-addresses', () => {
     expect(canonicalAddress('FD00:5757:0:0:0:0:0:0001')?.address).toBe('fd00:5757::1');

@@ -1,11 +1,15 @@
-import type {
-  IcmpErrorReport,
-  IpDelivery,
-  IpProtocolHandler,
-  IpStack,
-  SendOptions,
-  SendResult,
+import {
+  formatIp,
+  type IcmpErrorReport,
+  type IpAddress,
+  type IpDelivery,
+  type IpProtocolHandler,
+  type IpStack,
+  parseIp,
+  type SendOptions,
+  type SendResult,
 } from '@stepwire/ip';
+import { icmpErrorReport, ipDelivery } from '@stepwire/ip/testing';
 import { Counters, Prng, TraceBus, type VirtualClock } from '@stepwire/wire';
 
 /**
@@ -48,6 +52,11 @@ export class FakeStack implements IpStack {
     if (this.failSends) return { ok: false, error: this.failSends };
     const src = opts.src ?? this.sourceFor(opts.dst);
     if (src === undefined) return { ok: false, error: 'no-source' };
+    // The bytes a sender passes must name the addresses its text does (types.ts).
+    if (opts.srcBytes !== undefined && formatIp(opts.srcBytes) !== src)
+      throw new Error(`srcBytes ${formatIp(opts.srcBytes)} are not ${src}`);
+    if (opts.dstBytes !== undefined && formatIp(opts.dstBytes) !== opts.dst)
+      throw new Error(`dstBytes ${formatIp(opts.dstBytes)} are not ${opts.dst}`);
     const target = this.peers.find((h) => h.addresses.includes(opts.dst));
     if (!target) return { ok: false, error: 'no-route' };
     const payload = opts.payload.slice();
@@ -55,6 +64,9 @@ export class FakeStack implements IpStack {
       version: opts.dst.includes(':') ? 6 : 4,
       src,
       dst: opts.dst,
+      // Fresh bytes, as a header on the wire would give the receiver.
+      srcBytes: parseIp(src),
+      dstBytes: parseIp(opts.dst),
       protocol: opts.protocol,
       ttl: opts.ttl ?? 64,
       payload,
@@ -64,20 +76,27 @@ export class FakeStack implements IpStack {
     return { ok: true };
   }
 
-  deliver(d: IpDelivery): void {
-    this.delivered.push(d);
-    const h = this.handlers.get(d.protocol);
-    if (h) h.receive(d);
+  /** Hand a datagram to its protocol; one built by hand gets its address bytes from the text (ip/testing). */
+  deliver(d: IpDelivery | Omit<IpDelivery, 'srcBytes' | 'dstBytes'>): void {
+    const full = 'srcBytes' in d ? d : ipDelivery(d);
+    this.delivered.push(full);
+    const h = this.handlers.get(full.protocol);
+    if (h) h.receive(full);
   }
 
   /** Hand an ICMP error report to the protocol handler, as the IP layer would. */
-  icmpError(e: IcmpErrorReport): void {
-    this.handlers.get(e.protocol)?.receiveIcmpError?.(e);
+  icmpError(e: IcmpErrorReport | Omit<IcmpErrorReport, 'srcBytes' | 'dstBytes'>): void {
+    this.handlers.get(e.protocol)?.receiveIcmpError?.('srcBytes' in e ? e : icmpErrorReport(e));
   }
 
   sourceFor(dst: string): string | undefined {
     const v6 = dst.includes(':');
     return this.addresses.find((a) => a.includes(':') === v6);
+  }
+
+  sourceAddressFor(dst: string): IpAddress | undefined {
+    const address = this.sourceFor(dst);
+    return address === undefined ? undefined : { address, addressBytes: parseIp(address) };
   }
 
   mtuFor(): number {
@@ -99,6 +118,8 @@ export class FakeStack implements IpStack {
       reporter: d.dst,
       src: d.src,
       dst: d.dst,
+      srcBytes: d.srcBytes.slice(),
+      dstBytes: d.dstBytes.slice(),
       protocol: d.protocol,
       quoted: d.payload.slice(0, 8),
     };

@@ -18,7 +18,7 @@ import { arbitraryPseudoHeader, arbitraryUdpDatagramOf } from '../src/testing.ts
 const dir = mkdtempSync(join(tmpdir(), 'stepwire-udp-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function ipPacket(udp: Uint8Array, p: PseudoHeader): Uint8Array {
+function ipPacket(udp: Uint8Array, p: PseudoHeader<string>): Uint8Array {
   if (p.src.includes(':')) {
     return encodeIpv6({
       trafficClass: 0,
@@ -110,7 +110,7 @@ describe('UDP codec against tshark', () => {
     const rows = tshark(cases.map(([d, p]) => ipPacket(encodeUdp(d, p), p)));
     expect(rows).toHaveLength(cases.length);
     rows.forEach((row, i) => {
-      const [d] = cases[i]! as [UdpDatagram, PseudoHeader];
+      const [d] = cases[i]! as [UdpDatagram, PseudoHeader<string>];
       // Status 1 = PROTO_CHECKSUM_E_GOOD in Wireshark's proto.h.
       expect(row).toEqual([
         String(d.srcPort),
@@ -124,8 +124,8 @@ describe('UDP codec against tshark', () => {
 
   it('tshark agrees on a bad checksum, and on zero meaning "none" (IPv4) or illegal (IPv6)', () => {
     const d: UdpDatagram = { srcPort: 40000, dstPort: 40001, payload: new Uint8Array([1, 2, 3]) };
-    const v4: PseudoHeader = { src: '198.18.0.1', dst: '198.18.0.2' };
-    const v6: PseudoHeader = { src: 'fd00:5757::1', dst: 'fd00:5757::2' };
+    const v4: PseudoHeader<string> = { src: '198.18.0.1', dst: '198.18.0.2' };
+    const v6: PseudoHeader<string> = { src: 'fd00:5757::1', dst: 'fd00:5757::2' };
     const bad = encodeUdp(d, v4);
     bad[7] = bad[7]! ^ 1;
     const zero4 = encodeUdp(d, v4);

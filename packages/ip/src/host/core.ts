@@ -31,11 +31,12 @@ import type { Link, LinkOffloads, PacketInfo } from '@stepwire/link';
 import { type Counters, ParseError, type Prng, superSegments, type TraceEvent } from '@stepwire/wire';
 import {
   cachedAddressBytes,
-  canonicalIp,
+  formatIp,
   isIpv4LimitedBroadcast,
   isIpv4Multicast,
   isIpv6Multicast,
   isUnspecified,
+  parseIp,
 } from '../address.ts';
 import { completeChecksum } from '../checksum.ts';
 import { fragmentIpv4, fragmentIpv6 } from '../fragment.ts';
@@ -55,6 +56,7 @@ import {
   decodeIpv6ExtensionChain,
   encodeIpv6,
   encodeIpv6Into,
+  IPV6,
   IPV6_HEADER_LENGTH,
   type Ipv6DecodeInfo,
   type Ipv6ExtensionHeader,
@@ -64,6 +66,7 @@ import {
 import {
   IPPROTO_ICMP,
   IPPROTO_ICMPV6,
+  type IpAddress,
   type IpDelivery,
   type IpVersion,
   type SendOptions,
@@ -72,7 +75,14 @@ import {
 import { type CoreContext, type Cx, dropped, type IpAction, traceEvent } from './context.ts';
 import { EchoBook, echoData, type PingOptions } from './echo.ts';
 import { chainComplete, icmp4In, icmp6In } from './icmp-in.ts';
-import { icmpUnreachable, paramProblem6, QUOTE_V4, QUOTE_V6, sendIcmpError } from './icmp-out.ts';
+import {
+  icmpUnreachable,
+  offendingDatagram,
+  paramProblem6,
+  QUOTE_V4,
+  QUOTE_V6,
+  sendIcmpError,
+} from './icmp-out.ts';
 import { IcmpTokenBucket } from './icmp-rate.ts';
 import { PathMtuCache } from './pmtu.ts';
 import { HostReassembly } from './reassembly.ts';
@@ -140,6 +150,12 @@ export interface IpCoreStats {
 }
 
 const NOT_TRACED = { enabled: false };
+
+/** A datagram's addresses as bytes, from the sender or the route, for writing its header. */
+interface AddressBytes {
+  srcBytes: Uint8Array;
+  dstBytes: Uint8Array;
+}
 
 /**
  * What `offloadsFor` reports under software GSO for a link without TSO: super-segments up
@@ -235,17 +251,24 @@ export class IpCore {
     return this.routing.sourceFor(dst);
   }
 
+  /** sourceFor with the address's bytes (the interface's Prefix); see IpStack.sourceAddressFor. */
+  sourceAddressFor(dst: string, dstBytes?: Uint8Array): IpAddress | undefined {
+    return this.routing.sourceAddressFor(dst, dstBytes);
+  }
+
   /** The link MTU toward dst, lowered by what path-MTU discovery learned and still believes at `now`. */
   mtuFor(dst: string, now: number): number {
     const r = this.routing.lookup(dst);
-    const b = cachedAddressBytes(dst);
-    const v4 = b?.length === 4;
     // RFC 1122 §3.3.3 / RFC 8200 §5: with no route, assume the minimum every path carries.
-    if (!r) return v4 ? 576 : 1280;
-    let mtu = r.iface.link.mtu;
+    if (!r) return cachedAddressBytes(dst)?.length === 4 ? 576 : 1280;
+    return this.pathMtu(r, dst, now);
+  }
+
+  /** The MTU of the route's link, lowered by what path-MTU discovery still believes for dst. */
+  private pathMtu(r: RouteEntry, dst: string, now: number): number {
+    const mtu = r.iface.link.mtu;
     const learned = this.pmtu.get(dst, now);
-    if (learned !== undefined && learned < mtu) mtu = learned;
-    return mtu;
+    return learned !== undefined && learned < mtu ? learned : mtu;
   }
 
   /** The offloads of the link a datagram to dst would leave on (undefined: none, or no route). */
@@ -318,11 +341,13 @@ export class IpCore {
       }
       // RFC 792: Time Exceeded code 1 only when fragment zero arrived.
       if (e.header && e.quote) {
-        sendIcmpError(this.ctx, cx, version, (original) => ({ kind: 'time-exceeded', code: 1, original }), {
-          src: e.header.src,
-          dst: e.header.dst,
-          original: e.quote,
-        });
+        sendIcmpError(
+          this.ctx,
+          cx,
+          version,
+          (original) => ({ kind: 'time-exceeded', code: 1, original }),
+          offendingDatagram(version, e.header.src, e.header.dst, e.quote),
+        );
       }
     }
   }
@@ -335,8 +360,10 @@ export class IpCore {
   }
 
   private sendAt(cx: Cx, opts: SendOptions): SendResult {
-    const dstBytes = cachedAddressBytes(opts.dst);
-    const route = dstBytes === undefined ? undefined : this.routing.lookup(opts.dst);
+    // The sender's bytes when it holds them (types.ts: no layer parses what another
+    // formatted); text from elsewhere (a ping target, a test) is parsed through the cache.
+    const dstBytes = opts.dstBytes ?? cachedAddressBytes(opts.dst);
+    const route = dstBytes === undefined ? undefined : this.routing.lookup(opts.dst, dstBytes);
     if (dstBytes === undefined || route === undefined) {
       this.counters.inc('ip.send.no-route');
       return { ok: false, error: 'no-route' };
@@ -344,22 +371,41 @@ export class IpCore {
     const v4 = dstBytes.length === 4;
     const local = this.routing.local;
     let src = opts.src;
+    let srcBytes = opts.srcBytes;
     if (src === undefined) {
-      src = (v4 ? route.iface.ipv4 : route.iface.ipv6)?.address;
-      if (local.has(opts.dst)) src = opts.dst;
-    } else if (!local.has(src) || (cachedAddressBytes(src)?.length === 4) !== v4) {
+      if (local.has(opts.dst)) {
+        src = opts.dst;
+        srcBytes = dstBytes;
+      } else {
+        const own = v4 ? route.iface.ipv4 : route.iface.ipv6;
+        src = own?.address;
+        srcBytes = own?.addressBytes;
+      }
+    } else {
+      srcBytes ??= cachedAddressBytes(src);
       // A source must be ours and of the destination's family (RFC 1122 §3.3.4.2).
-      src = undefined;
+      if (!local.has(src) || srcBytes?.length !== dstBytes.length) src = undefined;
     }
-    if (src === undefined) {
+    if (src === undefined || srcBytes === undefined) {
       this.counters.inc('ip.send.no-source');
       return { ok: false, error: 'no-source' };
     }
-    const mtu = this.mtuFor(opts.dst, cx.now);
-    return v4 ? this.sendV4(cx, opts, src, route.iface, mtu) : this.sendV6(cx, opts, src, route.iface, mtu);
+    const mtu = this.pathMtu(route, opts.dst, cx.now);
+    // The header's addresses written from these bytes (encodeIpv4Into / encodeIpv6Into).
+    const addr: AddressBytes = { srcBytes, dstBytes };
+    return v4
+      ? this.sendV4(cx, opts, src, addr, route.iface, mtu)
+      : this.sendV6(cx, opts, src, addr, route.iface, mtu);
   }
 
-  private sendV4(cx: Cx, opts: SendOptions, src: string, iface: HostInterface, mtu: number): SendResult {
+  private sendV4(
+    cx: Cx,
+    opts: SendOptions,
+    src: string,
+    addr: AddressBytes,
+    iface: HostInterface,
+    mtu: number,
+  ): SendResult {
     const p: Ipv4Packet = {
       dscp: 0,
       ecn: (opts.ecn ?? 0) & 3,
@@ -388,7 +434,7 @@ export class IpCore {
         this.counters.inc('ipv4.send.gso-unsupported');
         return { ok: false, error: 'too-big' };
       }
-      this.transmit4(cx, iface, p, opts);
+      this.transmit4(cx, iface, p, addr, opts);
       return { ok: true };
     }
     if (size > 0xffff || (size > mtu && p.dontFragment)) {
@@ -396,7 +442,7 @@ export class IpCore {
       return { ok: false, error: 'too-big', mtu };
     }
     if (size <= mtu) {
-      this.transmit4(cx, iface, p, opts);
+      this.transmit4(cx, iface, p, addr, opts);
     } else {
       if (opts.csumOffset !== undefined) completeChecksum(opts.payload, 0, opts.csumOffset);
       // RFC 791 §2.3: a datagram larger than the link allows is fragmented unless DF is set.
@@ -410,12 +456,19 @@ export class IpCore {
         return { ok: false, error: 'too-big', mtu };
       }
       this.counters.inc('ipv4.tx.fragments', frags.length);
-      for (const f of frags) this.transmit4(cx, iface, f);
+      for (const f of frags) this.transmit4(cx, iface, f, addr);
     }
     return { ok: true };
   }
 
-  private sendV6(cx: Cx, opts: SendOptions, src: string, iface: HostInterface, mtu: number): SendResult {
+  private sendV6(
+    cx: Cx,
+    opts: SendOptions,
+    src: string,
+    addr: AddressBytes,
+    iface: HostInterface,
+    mtu: number,
+  ): SendResult {
     const p: Ipv6Packet = {
       trafficClass: (opts.ecn ?? 0) & 3, // RFC 3168 §5: ECN in the low two bits
       flowLabel: 0,
@@ -438,7 +491,7 @@ export class IpCore {
         this.counters.inc('ipv6.send.gso-unsupported');
         return { ok: false, error: 'too-big' };
       }
-      this.transmit6(cx, iface, p, opts);
+      this.transmit6(cx, iface, p, addr, opts);
       return { ok: true };
     }
     if (opts.payload.length > 0xffff || (size > mtu && opts.dontFragment === true)) {
@@ -446,7 +499,7 @@ export class IpCore {
       return { ok: false, error: 'too-big', mtu };
     }
     if (size <= mtu) {
-      this.transmit6(cx, iface, p, opts);
+      this.transmit6(cx, iface, p, addr, opts);
     } else {
       if (opts.csumOffset !== undefined) completeChecksum(opts.payload, 0, opts.csumOffset);
       // RFC 8200 §5: only the source fragments, with a Fragment header, to the path MTU.
@@ -460,7 +513,7 @@ export class IpCore {
       }
       this.nextFragId = (this.nextFragId + 1) >>> 0;
       this.counters.inc('ipv6.tx.fragments', frags.length);
-      for (const f of frags) this.transmit6(cx, iface, f);
+      for (const f of frags) this.transmit6(cx, iface, f, addr);
     }
     return { ok: true };
   }
@@ -470,7 +523,13 @@ export class IpCore {
    * written in front of the payload in the sender's buffer, and that buffer goes to the
    * link: the transport's bytes are not copied here (fragments, having none, are).
    */
-  private transmit4(cx: Cx, iface: HostInterface, p: Ipv4Packet, opts?: SendOptions): void {
+  private transmit4(
+    cx: Cx,
+    iface: HostInterface,
+    p: Ipv4Packet,
+    addr: AddressBytes,
+    opts?: SendOptions,
+  ): void {
     let bytes: Uint8Array;
     const payload = p.payload;
     if (opts !== undefined && (opts.headroom ?? 0) >= IPV4_MIN_HEADER && p.options.length === 0) {
@@ -479,9 +538,9 @@ export class IpCore {
         payload.byteOffset - IPV4_MIN_HEADER,
         IPV4_MIN_HEADER + payload.length,
       );
-      encodeIpv4Into(p, bytes, 0);
+      encodeIpv4Into(p, bytes, 0, addr);
     } else {
-      bytes = encodeIpv4(p);
+      bytes = encodeIpv4(p, addr);
     }
     this.counters.inc('ipv4.tx');
     if (this.trace.enabled)
@@ -506,7 +565,13 @@ export class IpCore {
     );
   }
 
-  private transmit6(cx: Cx, iface: HostInterface, p: Ipv6Packet, opts?: SendOptions): void {
+  private transmit6(
+    cx: Cx,
+    iface: HostInterface,
+    p: Ipv6Packet,
+    addr: AddressBytes,
+    opts?: SendOptions,
+  ): void {
     let bytes: Uint8Array;
     const payload = p.payload;
     if (opts !== undefined && (opts.headroom ?? 0) >= IPV6_HEADER_LENGTH && p.extensionHeaders.length === 0) {
@@ -515,9 +580,9 @@ export class IpCore {
         payload.byteOffset - IPV6_HEADER_LENGTH,
         IPV6_HEADER_LENGTH + payload.length,
       );
-      encodeIpv6Into(p, bytes, 0);
+      encodeIpv6Into(p, bytes, 0, addr);
     } else {
-      bytes = encodeIpv6(p);
+      bytes = encodeIpv6(p, addr);
     }
     this.counters.inc('ipv6.tx');
     if (this.trace.enabled)
@@ -690,7 +755,7 @@ export class IpCore {
       return;
     }
     const toUs = local.has(p.dst);
-    const dstBytes = toUs ? undefined : b.subarray(IPV4.dst, IPV4.dst + 4);
+    const dstBytes = toUs ? undefined : view(b, IPV4.dst, IPV4.dst + 4);
     const broadcast = dstBytes !== undefined && (broadcasts.has(p.dst) || isIpv4LimitedBroadcast(dstBytes));
     // 224.0.0.1 all-systems (RFC 1112); other groups are not joined.
     const multicast = !toUs && p.dst === '224.0.0.1';
@@ -733,6 +798,9 @@ export class IpCore {
       version: 4,
       src: p.src,
       dst: p.dst,
+      // The header's own bytes beside the text decodeIpv4 formatted (types.ts).
+      srcBytes: view(b, IPV4.src, IPV4.src + 4),
+      dstBytes: dstBytes ?? view(b, IPV4.dst, IPV4.dst + 4),
       protocol: p.protocol,
       ttl: p.ttl,
       payload: p.payload,
@@ -776,7 +844,7 @@ export class IpCore {
     iface: HostInterface,
     csum?: 'valid' | 'partial',
   ): void {
-    const srcBytes = b.subarray(8, 24);
+    const srcBytes = view(b, IPV6.src, IPV6.src + 16);
     if (
       isIpv6Multicast(srcBytes) ||
       isUnspecified(srcBytes) ||
@@ -787,7 +855,7 @@ export class IpCore {
       return;
     }
     const toUs = this.routing.local.has(p.dst);
-    const multicast = !toUs && isIpv6Multicast(b.subarray(24, 40));
+    const multicast = !toUs && isIpv6Multicast(view(b, IPV6.dst, IPV6.dst + 16));
     if (!toUs) {
       if (!multicast) {
         this.dropped(cx, 'ipv6', 'ipv6.drop.not-for-us', p.dst);
@@ -824,6 +892,8 @@ export class IpCore {
       version: 6,
       src: p.src,
       dst: p.dst,
+      srcBytes,
+      dstBytes: view(b, IPV6.dst, IPV6.dst + 16),
       protocol: p.nextHeader,
       ttl: p.hopLimit,
       payload: p.payload,
@@ -973,22 +1043,26 @@ export class IpCore {
   startEcho(dst: string, opts: PingOptions, now: number, out: IpAction[]): EchoStart {
     const id = (opts.id ?? this.pingId) & 0xffff;
     const seq = (opts.seq ?? this.nextPingSeq++) & 0xffff;
-    let target: string;
+    // The target is a person's text: parsed once here, and its bytes travel with it.
+    let targetBytes: Uint8Array;
     try {
-      target = canonicalIp(dst);
+      targetBytes = parseIp(dst);
     } catch (e) {
       if (!(e instanceof ParseError)) throw e;
       return { ok: false, id, seq, message: `not an address: ${dst}` };
     }
-    const version: IpVersion = target.includes(':') ? 6 : 4;
+    const target = formatIp(targetBytes);
+    const version: IpVersion = targetBytes.length === 4 ? 4 : 6;
     const data = echoData(opts.size ?? 56);
     const m: IcmpMessage = { kind: 'echo-request', code: 0, identifier: id, sequence: seq, data };
     let payload: Uint8Array | undefined;
+    let own: IpAddress | undefined;
     if (version === 4) payload = encodeIcmpv4(m);
     else {
       // The ICMPv6 checksum covers the pseudo-header (RFC 4443 §2.3): the source must be known now.
-      const src = opts.src ?? this.routing.sourceFor(target);
-      if (src !== undefined) payload = encodeIcmpv6(m, src, target);
+      if (opts.src === undefined) own = this.routing.sourceAddressFor(target, targetBytes);
+      const src = opts.src ?? own?.addressBytes;
+      if (src !== undefined) payload = encodeIcmpv6(m, src, targetBytes);
     }
     const timeoutMs = opts.timeoutMs ?? 1000;
     // Remembered before anything is sent: an earlier request it supersedes ends either way.
@@ -1007,8 +1081,10 @@ export class IpCore {
     }
     const r = this.send(
       {
-        src: opts.src,
+        src: opts.src ?? own?.address,
+        srcBytes: own?.addressBytes,
         dst: target,
+        dstBytes: targetBytes,
         protocol: version === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
         payload,
         ttl: opts.ttl,

@@ -9,6 +9,7 @@ import type { Link, LinkOffloads, PacketInfo } from '@stepwire/link';
 import { type Clock, Counters, Prng, type Timer, TimerGroup, TraceBus } from '@stepwire/wire';
 import type {
   IcmpErrorReport,
+  IpAddress,
   IpDelivery,
   IpProtocolHandler,
   IpStack,
@@ -179,6 +180,10 @@ export class Host implements IpStack {
 
   sourceFor(dst: string): string | undefined {
     return this.core.sourceFor(dst);
+  }
+
+  sourceAddressFor(dst: string, dstBytes?: Uint8Array): IpAddress | undefined {
+    return this.core.sourceAddressFor(dst, dstBytes);
   }
 
   mtuFor(dst: string): number {

@@ -15,8 +15,8 @@ import {
   ICMPV6_ECHO_REQUEST,
   type IcmpMessage,
 } from '../icmp.ts';
-import { decodeIpv4, type Ipv4DecodeInfo } from '../ipv4.ts';
-import { decodeIpv6, decodeIpv6ExtensionChain } from '../ipv6.ts';
+import { decodeIpv4, IPV4, type Ipv4DecodeInfo } from '../ipv4.ts';
+import { decodeIpv6, decodeIpv6ExtensionChain, IPV6 } from '../ipv6.ts';
 import type { IcmpErrorReport, IpVersion } from '../types.ts';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, type IpDelivery } from '../types.ts';
 import { type CoreContext, type Cx, dropped, traceEvent } from './context.ts';
@@ -66,6 +66,8 @@ export function chainComplete(first: number, bytes: Uint8Array): boolean {
 export function readIcmpError(version: IpVersion, reporter: string, m: IcmpErrorMessage): IcmpErrorRead {
   let src: string;
   let dst: string;
+  let srcBytes: Uint8Array;
+  let dstBytes: Uint8Array;
   let protocol: number;
   let quoted: Uint8Array;
   let firstFragment = true;
@@ -74,6 +76,9 @@ export function readIcmpError(version: IpVersion, reporter: string, m: IcmpError
     const q = decodeIpv4(m.original, { truncated: true, verifyChecksum: false }, {} as Ipv4DecodeInfo);
     src = q.src;
     dst = q.dst;
+    // The quoted header's own bytes beside the text (it decoded, so they are all there).
+    srcBytes = m.original.subarray(IPV4.src, IPV4.src + 4);
+    dstBytes = m.original.subarray(IPV4.dst, IPV4.dst + 4);
     protocol = q.protocol;
     quoted = q.payload;
     firstFragment = q.fragmentOffset === 0;
@@ -83,6 +88,8 @@ export function readIcmpError(version: IpVersion, reporter: string, m: IcmpError
     const q = decodeIpv6(m.original, { truncated: true });
     src = q.src;
     dst = q.dst;
+    srcBytes = m.original.subarray(IPV6.src, IPV6.src + 16);
+    dstBytes = m.original.subarray(IPV6.dst, IPV6.dst + 16);
     protocol = q.nextHeader;
     quoted = q.payload;
     const fh = q.extensionHeaders.find((h) => h.kind === 'fragment');
@@ -116,7 +123,7 @@ export function readIcmpError(version: IpVersion, reporter: string, m: IcmpError
     kind = m.kind;
   }
   return {
-    report: { version, kind, code: m.code, reporter, src, dst, protocol, quoted, mtu },
+    report: { version, kind, code: m.code, reporter, src, dst, srcBytes, dstBytes, protocol, quoted, mtu },
     firstFragment,
   };
 }
@@ -147,7 +154,14 @@ export function icmp4In(ctx: CoreContext, cx: Cx, d: IpDelivery, toGroup: boolea
         return;
       }
       const reply = encodeIcmpv4({ ...m, kind: 'echo-reply' });
-      const r = ctx.sendAt(cx, { src: d.dst, dst: d.src, protocol: IPPROTO_ICMP, payload: reply });
+      const r = ctx.sendAt(cx, {
+        src: d.dst,
+        srcBytes: d.dstBytes,
+        dst: d.src,
+        dstBytes: d.srcBytes,
+        protocol: IPPROTO_ICMP,
+        payload: reply,
+      });
       ctx.counters.inc(r.ok ? 'icmpv4.echo.replied' : 'icmpv4.echo.reply-failed');
       return;
     }
@@ -173,7 +187,7 @@ export function icmp6In(
 ): void {
   let m: IcmpMessage;
   try {
-    m = decodeIcmpv6(d.payload, d.src, d.dst);
+    m = decodeIcmpv6(d.payload, d.srcBytes, d.dstBytes);
   } catch (e) {
     if (!(e instanceof ParseError)) throw e;
     dropped(
@@ -189,13 +203,22 @@ export function icmp6In(
   switch (m.kind) {
     case 'echo-request': {
       // RFC 4443 §4.2: a reply to a multicast request comes from a unicast address of the interface.
-      const src = toGroup ? (iface.ipv6?.address ?? ctx.routing.sourceFor(d.src)) : d.dst;
-      if (src === undefined) {
+      const own = toGroup ? (iface.ipv6 ?? ctx.routing.sourceAddressFor(d.src, d.srcBytes)) : undefined;
+      if (toGroup && own === undefined) {
         ctx.counters.inc('icmpv6.echo.reply-failed');
         return;
       }
-      const reply = encodeIcmpv6({ ...m, kind: 'echo-reply' }, src, d.src);
-      const r = ctx.sendAt(cx, { src, dst: d.src, protocol: IPPROTO_ICMPV6, payload: reply });
+      const src = own?.address ?? d.dst;
+      const srcBytes = own?.addressBytes ?? d.dstBytes;
+      const reply = encodeIcmpv6({ ...m, kind: 'echo-reply' }, srcBytes, d.srcBytes);
+      const r = ctx.sendAt(cx, {
+        src,
+        srcBytes,
+        dst: d.src,
+        dstBytes: d.srcBytes,
+        protocol: IPPROTO_ICMPV6,
+        payload: reply,
+      });
       ctx.counters.inc(r.ok ? 'icmpv6.echo.replied' : 'icmpv6.echo.reply-failed');
       return;
     }

@@ -5,13 +5,7 @@
  * and the token bucket every error must pass (RFC 4443 §2.4(f)).
  */
 import { ParseError } from '@stepwire/wire';
-import {
-  cachedAddressBytes,
-  isIpv4LimitedBroadcast,
-  isIpv4Multicast,
-  isIpv6Multicast,
-  isUnspecified,
-} from '../address.ts';
+import { isIpv4LimitedBroadcast, isIpv4Multicast, isIpv6Multicast, isUnspecified } from '../address.ts';
 import {
   encodeIcmpv4,
   encodeIcmpv6,
@@ -22,9 +16,9 @@ import {
   isIcmpv4ErrorType,
   isIcmpv6ErrorType,
 } from '../icmp.ts';
-import { IPV4_MIN_HEADER } from '../ipv4.ts';
+import { IPV4, IPV4_MIN_HEADER } from '../ipv4.ts';
 import type { Ipv6DecodeInfo, Ipv6Packet } from '../ipv6.ts';
-import { decodeIpv6, IPV6_HEADER_LENGTH } from '../ipv6.ts';
+import { decodeIpv6, IPV6, IPV6_HEADER_LENGTH } from '../ipv6.ts';
 import type { IpDelivery } from '../types.ts';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, type IpVersion } from '../types.ts';
 import { type CoreContext, type Cx, dropped } from './context.ts';
@@ -37,11 +31,37 @@ export const QUOTE_V6 = 1280 - IPV6_HEADER_LENGTH - 8;
 /** Why an error is not sent; each reason is counted as `<layer>.error.suppressed.<why>`. */
 export type IcmpSuppression = 'malformed' | 'fragment' | 'icmp-error' | 'to-group' | 'bad-source';
 
-/** The offending datagram: its addresses and its leading bytes. */
+/** The offending datagram: its addresses (text and bytes, as IpDelivery has them) and its leading bytes. */
 export interface OffendingDatagram {
   src: string;
   dst: string;
+  srcBytes: Uint8Array;
+  dstBytes: Uint8Array;
   original: Uint8Array;
+}
+
+/** An offending datagram whose addresses are read from its own header, which `original` starts with. */
+export function offendingDatagram(
+  version: IpVersion,
+  src: string,
+  dst: string,
+  original: Uint8Array,
+): OffendingDatagram {
+  return version === 4
+    ? {
+        src,
+        dst,
+        srcBytes: original.subarray(IPV4.src, IPV4.src + 4),
+        dstBytes: original.subarray(IPV4.dst, IPV4.dst + 4),
+        original,
+      }
+    : {
+        src,
+        dst,
+        srcBytes: original.subarray(IPV6.src, IPV6.src + 16),
+        dstBytes: original.subarray(IPV6.dst, IPV6.dst + 16),
+        original,
+      };
 }
 
 /**
@@ -57,9 +77,9 @@ export function icmpErrorSuppressed(
   multicastDstOk: boolean,
 ): IcmpSuppression | 'no-address' | undefined {
   const o = off.original;
-  const srcBytes = cachedAddressBytes(off.src);
-  const dstBytes = cachedAddressBytes(off.dst);
-  if (srcBytes === undefined || dstBytes === undefined) return 'no-address';
+  const { srcBytes, dstBytes } = off;
+  if (srcBytes.length !== (version === 4 ? 4 : 16) || dstBytes.length !== srcBytes.length)
+    return 'no-address';
   if (version === 4) {
     const hl = o.length >= IPV4_MIN_HEADER ? ((o[0] ?? 0) & 0x0f) * 4 : 0;
     if (hl < IPV4_MIN_HEADER) return 'malformed';
@@ -159,7 +179,7 @@ export function paramProblem6(
     cx,
     6,
     (original) => ({ kind: 'parameter-problem', code, pointer, original }),
-    { src: p.src, dst: p.dst, original: b.subarray(0, Math.min(b.length, IPV6_HEADER_LENGTH + QUOTE_V6)) },
+    offendingDatagram(6, p.src, p.dst, b.subarray(0, Math.min(b.length, IPV6_HEADER_LENGTH + QUOTE_V6))),
     toMulticastOk,
   );
 }
@@ -196,16 +216,27 @@ export function sendIcmpError(
   }
   const quote = icmpQuote(version, off.original);
   // RFC 1812 §4.3.2.4 / RFC 4443 §2.2: from the address the datagram was sent to, if ours.
-  const src = ctx.routing.local.has(off.dst) ? off.dst : ctx.routing.sourceFor(off.src);
-  if (src === undefined) {
-    ctx.counters.inc(`${layer}.error.no-source`);
-    return false;
+  let src: string;
+  let srcBytes: Uint8Array;
+  if (ctx.routing.local.has(off.dst)) {
+    src = off.dst;
+    srcBytes = off.dstBytes;
+  } else {
+    const own = ctx.routing.sourceAddressFor(off.src, off.srcBytes);
+    if (own === undefined) {
+      ctx.counters.inc(`${layer}.error.no-source`);
+      return false;
+    }
+    src = own.address;
+    srcBytes = own.addressBytes;
   }
   const m = make(quote);
-  const payload = version === 4 ? encodeIcmpv4(m) : encodeIcmpv6(m, src, off.src);
+  const payload = version === 4 ? encodeIcmpv4(m) : encodeIcmpv6(m, srcBytes, off.srcBytes);
   const r = ctx.sendAt(cx, {
     src,
+    srcBytes,
     dst: off.src,
+    dstBytes: off.srcBytes,
     protocol: version === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
     payload,
   });

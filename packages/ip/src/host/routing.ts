@@ -15,6 +15,7 @@ import {
   parsePrefix,
   prefixContains,
 } from '../address.ts';
+import type { IpAddress } from '../types.ts';
 
 export interface InterfaceConfig {
   link: Link;
@@ -50,6 +51,8 @@ export class RoutingTable {
   readonly routes: RouteEntry[] = [];
   /** This host's own addresses (any interface's, loopback's included). */
   readonly local = new Set<string>();
+  /** Each of those addresses as its interface's Prefix (which carries the bytes). */
+  private readonly ownAddresses = new Map<string, Prefix>();
   /** Broadcast addresses that name this host: limited (RFC 919) and each prefix's directed one. */
   readonly broadcasts = new Set<string>(['255.255.255.255']);
   private readonly cache = new Map<string, RouteEntry | null>();
@@ -78,11 +81,13 @@ export class RoutingTable {
     this.loopbackIface ??= iface;
     if (ipv4) {
       this.local.add(ipv4.address);
+      this.ownAddresses.set(ipv4.address, ipv4);
       if (iface.ipv4Broadcast) this.broadcasts.add(iface.ipv4Broadcast);
       this.routes.push({ prefix: ipv4, iface, connected: true });
     }
     if (ipv6) {
       this.local.add(ipv6.address);
+      this.ownAddresses.set(ipv6.address, ipv6);
       this.routes.push({ prefix: ipv6, iface, connected: true });
     }
     this.cache.clear();
@@ -118,11 +123,14 @@ export class RoutingTable {
     return true;
   }
 
-  /** Longest-prefix match (RFC 1812 §5.2.4.3); local addresses route over loopback. */
-  lookup(dst: string): RouteEntry | undefined {
+  /**
+   * Longest-prefix match (RFC 1812 §5.2.4.3); local addresses route over loopback. Matched
+   * on `dstBytes` when the caller holds them (they must be dst's), else on dst parsed.
+   */
+  lookup(dst: string, dstBytes?: Uint8Array): RouteEntry | undefined {
     const hit = this.cache.get(dst);
     if (hit !== undefined) return hit ?? undefined;
-    const b = cachedAddressBytes(dst);
+    const b = dstBytes ?? cachedAddressBytes(dst);
     let best: RouteEntry | undefined;
     if (b !== undefined) {
       const loopback = this.loopback;
@@ -151,9 +159,18 @@ export class RoutingTable {
 
   /** RFC 1122 §3.3.4.3: the source is the address of the interface the route leaves by. */
   sourceFor(dst: string): string | undefined {
-    if (this.local.has(dst)) return dst;
-    const r = this.lookup(dst);
+    return this.sourceAddressFor(dst)?.address;
+  }
+
+  /**
+   * sourceFor as the interface's address, text and bytes (its Prefix): a sender that writes
+   * a pseudo-header gets the bytes without parsing. A local dst is its own source.
+   */
+  sourceAddressFor(dst: string, dstBytes?: Uint8Array): IpAddress | undefined {
+    const own = this.ownAddresses.get(dst);
+    if (own !== undefined) return own;
+    const r = this.lookup(dst, dstBytes);
     if (!r) return undefined;
-    return (r.prefix.version === 4 ? r.iface.ipv4 : r.iface.ipv6)?.address;
+    return r.prefix.version === 4 ? r.iface.ipv4 : r.iface.ipv6;
   }
 }

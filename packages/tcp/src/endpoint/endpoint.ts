@@ -483,7 +483,7 @@ export class TcpEndpoint implements TcbHost, PassiveHost {
     try {
       // A checksum the link verified ('valid') or that a sender on this machine left for
       // offload ('partial', incomplete by design) is not checked again (Linux likewise).
-      if (d.csum === undefined) seg = decodeSegment(d.payload, d);
+      if (d.csum === undefined) seg = decodeSegment(d.payload, { src: d.srcBytes, dst: d.dstBytes });
       else {
         ip.counters.inc(`tcp.rx.csum-${d.csum}`);
         seg = decodeSegment(d.payload, d, NO_VERIFY);
