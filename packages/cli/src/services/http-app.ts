@@ -48,8 +48,11 @@ export function patternChunk(offset: number, length: number): Buffer {
 }
 
 const CHUNK = 64 * 1024;
-/** 251 * 1024 bytes: a whole number of pattern periods, so it can be reused for any offset ≡ 0. */
-const PERIOD_BLOCK = patternChunk(0, 251 * 256);
+/**
+ * 251 * 1024 bytes: a whole number of pattern periods and more than CHUNK + 250, so a chunk at any
+ * phase is a view of it (at 251 * 256, less than CHUNK, every chunk was built byte by byte).
+ */
+const PERIOD_BLOCK = patternChunk(0, 251 * 1024);
 
 function streamPattern(res: AppResponse, total: number): void {
   let sent = 0;
