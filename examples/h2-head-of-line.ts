@@ -56,8 +56,18 @@ export interface Outcome {
   protocol: 'http/1.1' | 'h2';
   /** Virtual ms from the first request to the last byte of the last resource. */
   ms: number;
-  /** TCP connections the server accepted. */
+  /** TCP connections the server accepted over the whole run. */
   connections: number;
+  /**
+   * The most TCP connections the browser held open at once (counted as each is dialed). The
+   * pool's limit is on this, as a browser's is: a connection that dies is replaced for the
+   * requests still queued, so `connections` over a run can exceed `MAX_SOCKETS` — for
+   * example when the server's keep-alive timeout (5 s) closes a connection whose next request
+   * is still on its way (lost and waiting for TCP's retransmission, or in real time held up
+   * by a stalled event loop), and the client sends that GET again on a new connection
+   * (RFC 9112 §9.3.1).
+   */
+  maxOpen: number;
   /** IP packets that crossed the wire, and those the lossy link dropped. */
   packets: number;
   lost: number;
@@ -158,8 +168,14 @@ function setup(protocol: Outcome['protocol'], seed: number, link: LinkSetting, t
     app.handle(socket);
   });
   listening.listen(80);
+  const dialed: TcpSocket[] = [];
+  let maxOpen = 0;
   const dial = (): TcpSocket => {
+    // A socket the browser has destroyed is one it no longer holds (the pool drops a dead
+    // connection's socket before it opens the replacement).
+    maxOpen = Math.max(maxOpen, dialed.filter((d) => !d.destroyed).length + 1);
     const s = browser.tcp.connect({ host: server.ipv4, port: 80 });
+    dialed.push(s);
     s.setNoDelay(true);
     s.once('connect', () => hold(s));
     return s;
@@ -182,6 +198,7 @@ function setup(protocol: Outcome['protocol'], seed: number, link: LinkSetting, t
     close,
     lost: () => lost,
     packets: () => packets,
+    maxOpen: () => maxOpen,
   };
 }
 
@@ -262,6 +279,7 @@ function outcome(
     protocol,
     ms: s.net.clock.now() - start,
     connections: s.accepted.length,
+    maxOpen: s.maxOpen(),
     packets: s.packets(),
     lost: s.lost(),
     retransmits: s.retransmits(),
@@ -299,7 +317,11 @@ function print(c: Comparison): void {
   const q = (o: Outcome) => [0.25, 0.5, 0.75].map((p) => quantile(o.doneAt, p).toFixed(0)).join(' / ');
   row('first resource done (ms)', Math.min(...c.h1.doneAt).toFixed(1), Math.min(...c.h2.doneAt).toFixed(1));
   row('25/50/75% done by (ms)', q(c.h1), q(c.h2));
-  row('TCP connections', c.h1.connections, c.h2.connections);
+  row(
+    'TCP connections (at once)',
+    `${c.h1.connections} (${c.h1.maxOpen})`,
+    `${c.h2.connections} (${c.h2.maxOpen})`,
+  );
   row('packets (lost on the wire)', `${c.h1.packets} (${c.h1.lost})`, `${c.h2.packets} (${c.h2.lost})`);
   row('TCP retransmissions', c.h1.retransmits, c.h2.retransmits);
   row('resources intact', `${c.h1.intact}/${RESOURCES}`, `${c.h2.intact}/${RESOURCES}`);

@@ -362,9 +362,16 @@ describe.concurrent('examples over TUN: HTTP patterns, the kernel routing betwee
       expect(c.h1.intact).toBe(RESOURCES);
       expect(c.h2.intact).toBe(RESOURCES);
       expect(c.h2.connections).toBe(1);
-      expect(c.h1.connections).toBeLessThanOrEqual(MAX_SOCKETS);
+      expect(c.h2.maxOpen).toBe(1);
+      // A browser keeps at most 6 connections per origin at once, and with 50 requests
+      // waiting the pool opens all 6. Over the whole run the server may accept more: in real
+      // time a stalled event loop (a 4 s stall seen under load inflated TCP's RTO past the
+      // server's 5 s keep-alive timeout) lets the server close a connection whose next GET
+      // is still on its way, and the client sends it again on a new one (RFC 9112 §9.3.1).
+      // The exact count of 6 is pinned on the virtual clock (test/examples-h2.test.ts).
+      expect(c.h1.maxOpen, `${c.h1.connections} connections over the run`).toBe(MAX_SOCKETS);
+      expect(c.h1.connections).toBeGreaterThanOrEqual(MAX_SOCKETS);
     }
-    expect(clean.h1.connections).toBe(MAX_SOCKETS);
     // HTTP/1.1 queues: the i-th resource done is at best the (i/6 + 1)-th on its connection,
     // after the handshake — a round trip per wave. (Lower bounds: real time only adds.)
     const waves = [...clean.h1.doneAt].sort((a, b) => a - b);
