@@ -80,7 +80,13 @@ const CONFIGS = [
 /** Bulk: flows per run, bytes per flow, and the time after which no new round starts. */
 const FLOWS = 8;
 const FLOW_BYTES = 32 * 1024 * 1024;
-const WARM_BYTES = 8 * 1024 * 1024;
+/**
+ * Full-size runs per direction and server before the measured rounds. Each stack is its own
+ * V8 isolate that optimises the same code on its own: a fresh `--workers 2` server spent
+ * 206, 122, 110, 101 CPU ticks on its first four 256 MiB downloads, `--workers 1` 160, 98,
+ * 92, 82 — after one short warm-up run the second server was still compiling.
+ */
+const WARM_RUNS = 3;
 const BULK_BUDGET_S = 90;
 const BULK_OFFLOADS = process.env.STEPWIRE_WORKERS_BENCH_OFFLOADS !== '0';
 /** Candidate source ports for the prober (below Linux's ephemeral range 32768-60999). */
@@ -432,6 +438,47 @@ function cpuTicks(): { busy: number; idle: number }[] {
     });
 }
 
+/** Per thread of a process: CPU seconds (stat utime + stime) and, from schedstat, seconds run and waited runnable. */
+function threadTimes(pid: number): Map<number, { cpu: number; run: number; wait: number }> {
+  const out = new Map<number, { cpu: number; run: number; wait: number }>();
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`).map(Number)) {
+    try {
+      const [run, wait] = fs
+        .readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8')
+        .split(' ')
+        .map(Number);
+      out.set(tid, { cpu: cpuSeconds(pid, tid), run: (run ?? 0) / 1e9, wait: (wait ?? 0) / 1e9 });
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+/**
+ * The threads that ran a stack during a run: the main thread of a single stack; with
+ * workers the `workers` busiest other threads (all threads are named 'node'; a stack thread
+ * does the protocol work, so it is busier than any reader, writer or GC helper thread).
+ * For each, the fraction of the wall time it ran and the fraction it waited runnable.
+ */
+function stackThreads(
+  pid: number,
+  workers: number,
+  before: ReturnType<typeof threadTimes>,
+  after: ReturnType<typeof threadTimes>,
+  wall: number,
+): { run: number; wait: number; cpu: number }[] {
+  const d = [...after].map(([tid, t]) => {
+    const b = before.get(tid) ?? { cpu: 0, run: 0, wait: 0 };
+    return { tid, cpu: t.cpu - b.cpu, run: (t.run - b.run) / wall, wait: (t.wait - b.wait) / wall };
+  });
+  if (workers === 1) return d.filter((t) => t.tid === pid);
+  return d
+    .filter((t) => t.tid !== pid)
+    .sort((x, y) => y.cpu - x.cpu)
+    .slice(0, workers);
+}
+
 interface BulkRun {
   gbits: number;
   bytesPerCpu: number;
@@ -443,17 +490,29 @@ interface BulkRun {
   oursOfBusy: number;
   /** Flows each worker accepted during the run. */
   flows: number[];
+  /** Each stack thread: fraction of the run's wall time it ran, and waited runnable for a CPU. */
+  stacks: { run: number; wait: number; cpu: number }[];
 }
 
-async function bulkRound(s: Server, ns: string, mode: Direction, ports: number[]): Promise<BulkRun> {
+async function bulkRound(
+  s: Server,
+  workers: number,
+  ns: string,
+  mode: Direction,
+  ports: number[],
+): Promise<BulkRun> {
   const acc0 = await acceptedByWorker(s);
   const cpu0 = cpuSeconds(s.pid);
   const main0 = cpuSeconds(s.pid, s.pid);
+  const threads0 = threadTimes(s.pid);
   const ticks0 = cpuTicks();
+  const t0 = performance.now();
   const r = bulk(ns, mode, FLOW_BYTES, ports);
+  const wall = (performance.now() - t0) / 1000;
   const ticks1 = cpuTicks();
   const serverCpu = cpuSeconds(s.pid) - cpu0;
   const main = cpuSeconds(s.pid, s.pid) - main0;
+  const stacks = stackThreads(s.pid, workers, threads0, threadTimes(s.pid), wall);
   const acc1 = await acceptedByWorker(s);
   if (r.bytes !== FLOW_BYTES * ports.length) throw new Error(`bulk ${mode}: ${r.bytes} bytes moved`);
   const busy = ticks1.map((t, i) => {
@@ -471,6 +530,7 @@ async function bulkRound(s: Server, ns: string, mode: Direction, ports: number[]
     busy,
     oursOfBusy: busyTicks > 0 ? (serverCpu + r.clientCpu) / (busyTicks / 100) : 0,
     flows: acc1.map((n, i) => n - (acc0[i] ?? 0)),
+    stacks,
   };
 }
 
@@ -492,26 +552,32 @@ async function runBulk(): Promise<BenchResult[]> {
       `serve workers bulk: ${device}; probed source ports from ${PORT_BASE}: ${tally.join(' + ')} per worker (the kernel's flow hash); flows from ports ${ports.join(',')}`,
     );
     const pairs = [
-      [s1, configs[0].ns],
-      [s2, configs[1].ns],
+      [s1, configs[0]],
+      [s2, configs[1]],
     ] as const;
     // Warm-up: JIT, the pools of buffers, congestion windows.
-    for (const c of configs) for (const mode of ['get', 'post'] as const) bulk(c.ns, mode, WARM_BYTES, ports);
+    for (let k = 0; k < WARM_RUNS; k++)
+      for (const c of configs)
+        for (const mode of ['get', 'post'] as const) bulk(c.ns, mode, FLOW_BYTES, ports);
     const out: BenchResult[] = [];
     for (const mode of ['get', 'post'] as const) {
       const label = mode === 'get' ? 'download' : 'upload';
       const runs: [BulkRun[], BulkRun[]] = [[], []];
       const start = performance.now();
       for (let round = 0; round < ROUNDS && performance.now() - start < BULK_BUDGET_S * 1000; round++) {
-        for (const [i, [s, ns]] of pairs.entries()) runs[i]?.push(await bulkRound(s, ns, mode, ports));
+        for (const [i, [s, c]] of pairs.entries())
+          runs[i]?.push(await bulkRound(s, c.workers, c.ns, mode, ports));
         const a = runs[0][round];
         const b = runs[1][round];
         if (!a || !b) throw new Error('missing round');
-        const cpus = (r: BulkRun) => r.busy.map((x) => `${(x * 100).toFixed(0)}%`).join('/');
+        const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+        const cpus = (r: BulkRun) => r.busy.map(pct).join('/');
+        const stk = (r: BulkRun) =>
+          `stack thread${r.stacks.length > 1 ? 's' : ''} ran ${r.stacks.map((t) => pct(t.run)).join('+')}, waited for a CPU ${r.stacks.map((t) => pct(t.wait)).join('+')}`;
         console.log(
           `serve workers bulk ${label} round ${round + 1}: --workers 1 ${a.gbits.toFixed(2)} Gbit/s ` +
-            `(server ${a.serverCpu.toFixed(2)} CPU-s, main ${a.main.toFixed(2)}, client ${a.clientCpu.toFixed(2)}; CPUs busy ${cpus(a)}, ours ${(a.oursOfBusy * 100).toFixed(0)}% of it), ` +
-            `--workers 2 ${b.gbits.toFixed(2)} Gbit/s (flows ${b.flows.join('+')}; server ${b.serverCpu.toFixed(2)} CPU-s, main ${b.main.toFixed(2)}, client ${b.clientCpu.toFixed(2)}; CPUs busy ${cpus(b)}, ours ${(b.oursOfBusy * 100).toFixed(0)}% of it), ` +
+            `(server ${a.serverCpu.toFixed(2)} CPU-s, main ${a.main.toFixed(2)}, client ${a.clientCpu.toFixed(2)}; ${stk(a)}; CPUs busy ${cpus(a)}, ours ${(a.oursOfBusy * 100).toFixed(0)}% of it), ` +
+            `--workers 2 ${b.gbits.toFixed(2)} Gbit/s (flows ${b.flows.join('+')}; server ${b.serverCpu.toFixed(2)} CPU-s, main ${b.main.toFixed(2)}, client ${b.clientCpu.toFixed(2)}; ${stk(b)}; CPUs busy ${cpus(b)}, ours ${(b.oursOfBusy * 100).toFixed(0)}% of it), ` +
             `ratio ${(b.gbits / a.gbits).toFixed(2)}`,
         );
       }
@@ -544,6 +610,16 @@ async function runBulk(): Promise<BenchResult[]> {
           median(r1.map((r) => (2 * r.main) / (r.serverCpu + r.clientCpu))),
           'x',
         ),
+        // Near 1: the stack threads wanted a CPU the whole run (they ran or waited for one),
+        // so CPU is what limits; well below 1: they were idle part of the time, waiting on
+        // something else (the flows, a shared thread or lock, the client).
+        result(
+          `serve --workers 2 bulk ${label} stack threads runnable`,
+          median(r2.map(runnable)),
+          'fraction',
+          '--workers 1',
+          median(r1.map(runnable)),
+        ),
         // 0.5: every round put FLOWS/2 flows on each worker, as the chosen ports intend.
         result(
           `serve --workers 2 bulk ${label} busier worker's flow share${even ? '' : ' (UNEVEN)'}`,
@@ -560,6 +636,11 @@ async function runBulk(): Promise<BenchResult[]> {
     }
     fs.rmSync(home, { recursive: true, force: true });
   }
+}
+
+/** The stack threads' mean fraction of the run spent running or runnable. */
+function runnable(r: BulkRun): number {
+  return r.stacks.reduce((n, t) => n + t.run + t.wait, 0) / Math.max(1, r.stacks.length);
 }
 
 function median(xs: number[]): number {
