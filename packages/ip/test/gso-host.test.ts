@@ -11,10 +11,14 @@ import {
   PcapWriter,
   recordLink,
 } from '@stepwire/link';
-import { Tcp, type TcpSocket } from '@stepwire/tcp';
+import { encodeSegment, Tcp, type TcpSocket } from '@stepwire/tcp';
 import { TraceBus, type TraceEvent, VirtualClock } from '@stepwire/wire';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { GroPacket } from '../src/gro.ts';
+import { gsoSegment } from '../src/gso.ts';
 import { Host } from '../src/host.ts';
+import { encodeIpv4 } from '../src/ipv4.ts';
+import { IPPROTO_TCP } from '../src/types.ts';
 
 /**
  * Software GSO in the Host (IpTuning.softwareGso): over a MemoryLink without offloads, TCP
@@ -52,13 +56,22 @@ interface RunOptions {
   bytes?: number;
   trace?: boolean;
   pcap?: boolean;
+  /** B joins each instant's segments (Host.softwareGro, receiveBatch). */
+  gro?: boolean;
 }
 
-/** B's end of the wire, noting the length of every packet that reaches B's IP layer. */
+/**
+ * B's end of the wire, noting the length of every packet that reaches it. With `batch`,
+ * the packets of one instant go up together (as a TUN reader's batch does), through
+ * `batch` — the Host's receiveBatch — at the end of that instant.
+ */
 class Tap implements Link {
+  batch: ((items: GroPacket[]) => void) | undefined;
+  private queue: GroPacket[] = [];
   constructor(
     private readonly inner: Link,
     private readonly seen: number[],
+    private readonly clock: VirtualClock,
   ) {}
   get name(): string {
     return this.inner.name;
@@ -78,12 +91,26 @@ class Tap implements Link {
   onPacket(handler: (packet: Uint8Array, info?: PacketInfo) => void): void {
     this.inner.onPacket((p, info) => {
       this.seen.push(p.length);
-      handler(p, info);
+      const batch = this.batch;
+      if (batch === undefined) {
+        handler(p, info);
+        return;
+      }
+      if (this.queue.length === 0) {
+        this.clock.setTimer(this.clock.now(), () => {
+          const items = this.queue;
+          this.queue = [];
+          this.batches++;
+          batch(items);
+        });
+      }
+      this.queue.push(info === undefined ? { packet: p } : { packet: p, info });
     });
   }
   close(): void {
     this.inner.close();
   }
+  batches = 0;
 }
 
 /** A pattern no two nearby bytes share, so a misplaced or repeated piece shows. */
@@ -106,14 +133,15 @@ async function bulk(o: RunOptions): Promise<Run> {
   const atB: number[] = [];
   // The sender's capture, like tcpdump on A's interface; B's records what reaches B.
   const ra = writer ? recordLink(la, writer, clock) : la;
-  const rb = new Tap(lb, atB);
+  const rb = new Tap(lb, atB, clock);
   const trace = new TraceBus();
   const events: TraceEvent[] = [];
   if (o.trace) trace.on((e) => events.push(e));
   const a = new Host({ name: 'A', clock, trace, softwareGso: o.softwareGso });
-  const b = new Host({ name: 'B', clock, softwareGso: o.softwareGso });
+  const b = new Host({ name: 'B', clock, softwareGso: o.softwareGso, softwareGro: o.gro === true });
   a.addInterface({ link: ra, ipv4: '198.18.0.1/24', ipv6: 'fd00:5757::1/64' });
-  b.addInterface({ link: rb, ipv4: '198.18.0.2/24', ipv6: 'fd00:5757::2/64' });
+  const ib = b.addInterface({ link: rb, ipv4: '198.18.0.2/24', ipv6: 'fd00:5757::2/64' });
+  if (o.gro) rb.batch = (items) => b.receiveBatch(items, ib);
   const ta = new Tcp(a);
   const tb = new Tcp(b);
   const host = o.v6 ? 'fd00:5757::2' : '198.18.0.2';
@@ -236,6 +264,83 @@ describe('Host with softwareGso over a link without TSO', () => {
     expect(r.a.counters.get('ip.tx.gso-software')).toBe(0);
     expect(r.a.counters.get('tcp.tx.tso')).toBe(0);
     expect(Math.max(...r.atB)).toBeLessThanOrEqual(MTU);
+  });
+});
+
+describe('Host with softwareGro on a batching link', () => {
+  it('joins the pieces back: every byte arrives, TCP at B sees runs, not packets', async () => {
+    const r = await bulk({ softwareGso: true, gro: true, v6: true });
+    expectCut(r);
+    const runs = r.b.counters.get('ip.rx.gro-runs');
+    const joined = r.b.counters.get('ip.rx.gro-joined');
+    expect(runs).toBeGreaterThan(0);
+    expect(joined).toBeGreaterThan(runs);
+    // What IP decoded at B: the packets that reached it, less those folded into runs.
+    expect(r.b.counters.get('ipv6.rx')).toBe(r.atB.length - joined + runs);
+  });
+
+  it('with loss and reordering: every byte, in order', async () => {
+    for (const seed of [4, 5]) {
+      const r = await bulk({
+        softwareGso: true,
+        gro: true,
+        seed,
+        bytes: 400_000,
+        impairments: { loss: 0.02, reorder: 0.03, reorderDelay: 5, delay: 2 },
+      });
+      expectCut(r);
+      expect(r.lossDrops).toBeGreaterThan(0);
+      expect(r.b.counters.get('ip.rx.gro-runs')).toBeGreaterThan(0);
+    }
+  });
+
+  it('receiveBatch without softwareGro (the default) hands each packet up as it came', () => {
+    const deliveries = (softwareGro?: boolean) => {
+      const clock = new VirtualClock();
+      const [, lb] = MemoryLink.pair({ clock, mtu: MTU });
+      const b = new Host({ name: 'B', clock, ...(softwareGro === undefined ? {} : { softwareGro }) });
+      const ib = b.addInterface({ link: lb, ipv4: '198.18.0.2/24' });
+      const got: number[] = [];
+      b.registerProtocol(IPPROTO_TCP, { receive: (d) => got.push(d.payload.length) });
+      const tcp = encodeSegment(
+        {
+          srcPort: 1,
+          dstPort: 2,
+          seq: 1,
+          ack: 1,
+          flags: 0x10,
+          window: 1000,
+          urgentPointer: 0,
+          options: {},
+          payload: new Uint8Array(4 * 1000).fill(3),
+        },
+        { src: '198.18.0.1', dst: '198.18.0.2' },
+      );
+      const packet = encodeIpv4({
+        dscp: 0,
+        ecn: 0,
+        identification: 1,
+        reservedFlag: false,
+        dontFragment: true,
+        moreFragments: false,
+        fragmentOffset: 0,
+        ttl: 64,
+        protocol: IPPROTO_TCP,
+        src: '198.18.0.1',
+        dst: '198.18.0.2',
+        options: [],
+        payload: tcp,
+      });
+      const { packets } = gsoSegment(packet, { type: 'tcpv4', size: 1000, hdrLen: 40 });
+      b.receiveBatch(
+        packets.map((p) => ({ packet: p })),
+        ib,
+      );
+      return got;
+    };
+    expect(deliveries()).toEqual([1020, 1020, 1020, 1020]);
+    expect(deliveries(false)).toEqual([1020, 1020, 1020, 1020]);
+    expect(deliveries(true)).toEqual([4020]);
   });
 });
 

@@ -7,6 +7,7 @@
  */
 import type { Link, LinkOffloads, PacketInfo } from '@stepwire/link';
 import { type Clock, Counters, Prng, type Timer, TimerGroup, TraceBus } from '@stepwire/wire';
+import { type GroPacket, groCoalesce } from '../gro.ts';
 import type {
   IcmpErrorReport,
   IpAddress,
@@ -22,6 +23,12 @@ import type { HostInterface, InterfaceConfig, RouteEntry } from './routing.ts';
 
 export interface HostOptions extends IpTuning {
   name: string;
+  /**
+   * Software GRO on `receiveBatch`: the in-order TCP segments of a flow that arrive in one
+   * batch are joined before IP and TCP see them (gro.ts; Linux does it for every device at
+   * the end of a NAPI poll). Off by default; `receive` (one packet) is never affected.
+   */
+  softwareGro?: boolean;
   clock: Clock;
   trace?: TraceBus;
   prng?: Prng;
@@ -99,6 +106,7 @@ export class Host implements IpStack {
   readonly defaultTtl: number;
   /** The sans-I/O core: routing, fragmentation, reassembly, ICMP, path MTU, echo bookkeeping. */
   readonly core: IpCore;
+  readonly softwareGro: boolean;
 
   private readonly handlers = new Map<number, IpProtocolHandler>();
   /** The host's own timers (reassembly, pings), counted for `stats`. */
@@ -121,7 +129,15 @@ export class Host implements IpStack {
     this.trace = opts.trace ?? new TraceBus();
     this.prng = opts.prng ?? new Prng(0x1a2b3c4d);
     this.counters = opts.counters ?? new Counters();
-    const { clock: _clock, trace: _trace, prng: _prng, counters: _counters, ...tuning } = opts;
+    this.softwareGro = opts.softwareGro === true;
+    const {
+      clock: _clock,
+      trace: _trace,
+      prng: _prng,
+      counters: _counters,
+      softwareGro: _softwareGro,
+      ...tuning
+    } = opts;
     this.core = new IpCore({
       ...tuning,
       counters: this.counters,
@@ -240,6 +256,16 @@ export class Host implements IpStack {
     } finally {
       this.giveList(out);
     }
+  }
+
+  /**
+   * Hand the host packets that arrived together on `iface` (a TUN reader's batch, a
+   * MemoryLink instant), in order. With `softwareGro` each flow's in-order TCP segments are
+   * joined first (gro.ts), so TCP does its per-segment work once per run.
+   */
+  receiveBatch(batch: readonly GroPacket[], iface?: HostInterface): void {
+    const items = this.softwareGro ? groCoalesce(batch, this.counters) : batch;
+    for (const it of items) this.receive(it.packet, iface, it.info);
   }
 
   sendUnreachable(d: IpDelivery, reason: 'port' | 'protocol' | 'admin'): void {
