@@ -185,6 +185,19 @@ export function isFieldValue(s: string): boolean {
 const isOws = (c: number): boolean => c === 0x20 || c === 0x09;
 
 /**
+ * Every character is field-vchar, SP, HTAB or obs-text (RFC 9110 §5.5), OWS at the ends
+ * allowed: a value an application sets that needs no trimming or further look (the check
+ * made on every setHeader).
+ */
+export function isFieldText(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff || VALUE_OK[c] !== 1) return false;
+  }
+  return true;
+}
+
+/**
  * Buffer's latin1Slice: present on every Node Buffer (undici's parser uses it too) though
  * not in @types/node; toString('latin1', …) without the encoding lookup.
  */

@@ -141,6 +141,13 @@ export interface Http1ConnectionOptions {
   timeouts?: Partial<Http1Timeouts>;
   /** Time of the connection's start, for the first request's headers timeout. */
   now?: number;
+  /**
+   * Complete limits and timeouts that the caller shares among its connections and never
+   * writes (a server's, merged with the defaults once): taken as they are, where `limits`
+   * and `timeouts` are merged with the defaults into a copy per connection (a client's
+   * driver writes its copy).
+   */
+  shared?: { limits: Http1Limits; timeouts: Http1Timeouts };
 }
 
 type BodyReader =
@@ -163,6 +170,8 @@ const EMPTY = new Uint8Array(0);
 const NO_BYTES: Buffer = Buffer.alloc(0);
 /** The writer of no body, shared (only a length writer changes as it counts). */
 const NO_WRITER: BodyWriter = { kind: 'none' };
+/** No trailer fields (shared: finishBody only reads it). */
+const NO_FIELDS: Field[] = [];
 const CRLF_BUF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n');
 
@@ -199,8 +208,11 @@ export class Http1Connection {
     this.role = options.role;
     // no limits given (every connection of a default server): the defaults themselves, not
     // a copy per connection (nothing writes to a connection's limits)
-    this.limits = options.limits === undefined ? DEFAULT_LIMITS : { ...DEFAULT_LIMITS, ...options.limits };
-    this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    const shared = options.shared;
+    this.limits =
+      shared?.limits ??
+      (options.limits === undefined ? DEFAULT_LIMITS : { ...DEFAULT_LIMITS, ...options.limits });
+    this.timeouts = shared?.timeouts ?? { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.startedAt = options.now ?? 0;
     this.idleSince = this.startedAt;
   }
@@ -420,7 +432,9 @@ export class Http1Connection {
     else if (head.method === 'CONNECT') this.state.proposeSwitch('connect');
     this.state.process('client', 'request');
     if (!info.keepAlive) this.state.noKeepAlive();
-    this.setReader(info.framing);
+    const bodiless = info.framing.kind === 'length' && info.framing.length === 0;
+    // no reader for a request without a body (most): finishBody below ends it at once
+    if (!bodiless) this.setReader(info.framing);
     // spelled out rather than spread: one object of a fixed shape (the driver keeps it for
     // the whole cycle)
     out.push({
@@ -431,7 +445,7 @@ export class Http1Connection {
       expectContinue: info.expectContinue,
       upgrade: info.upgrade,
     });
-    if (info.framing.kind === 'length' && info.framing.length === 0) this.finishBody(out, []);
+    if (bodiless) this.finishBody(out, NO_FIELDS);
     return true;
   }
 
@@ -465,7 +479,7 @@ export class Http1Connection {
     this.state.process('server', 'response');
     this.setReader(framing);
     out.push({ type: 'response', head, framing });
-    if (framing.kind === 'length' && framing.length === 0) this.finishBody(out, []);
+    if (framing.kind === 'length' && framing.length === 0) this.finishBody(out, NO_FIELDS);
     return true;
   }
 
@@ -514,7 +528,7 @@ export class Http1Connection {
       const n = Math.min(r.remaining, this.buf.length);
       out.push({ type: 'data', data: this.take(n) });
       r.remaining -= n;
-      if (r.remaining === 0) this.finishBody(out, []);
+      if (r.remaining === 0) this.finishBody(out, NO_FIELDS);
       return true;
     }
     if (r.kind === 'close') {
@@ -765,26 +779,48 @@ export class Http1Connection {
 
   // --- time ---
 
-  /** The next deadline and what it is for, or undefined when none applies. */
-  private deadline(): { at: number; kind: TimeoutKind } | undefined {
-    if (this.timedOut) return undefined;
-    if (this.role === 'client') return this.clientDeadline();
+  /**
+   * The next deadline, left in `dueAt` (+Infinity when none applies) with what it is for in
+   * `dueKind`: two fields rather than an object per question (the server's driver asks after
+   * every read and every response).
+   */
+  private dueAt = Number.POSITIVE_INFINITY;
+  private dueKind: TimeoutKind = 'headers';
+
+  /** Take start + ms as the deadline if it comes before the one found so far (0 ms: off). */
+  private consider(start: number, ms: number, kind: TimeoutKind): void {
+    if (ms <= 0) return;
+    const at = start + ms;
+    if (at < this.dueAt) {
+      this.dueAt = at;
+      this.dueKind = kind;
+    }
+  }
+
+  /** Sets dueAt/dueKind to the next deadline (dueAt +Infinity when none applies). */
+  private deadline(): void {
+    this.dueAt = Number.POSITIVE_INFINITY;
+    if (this.timedOut) return;
+    if (this.role === 'client') {
+      this.clientDeadline();
+      return;
+    }
     const t = this.timeouts;
     const them = this.theirState;
     if (them === 'IDLE' && this.state.server === 'IDLE') {
       if (this.requestStart === undefined) {
         // Waiting for a request's first byte: the first on a connection gets the headers
         // timeout (as Node does), later ones the keep-alive timeout.
-        if (this.state.cycles > 0)
-          return earliest(undefined, this.idleSince, t.keepAliveTimeout, 'keep-alive');
-        return earliest(undefined, this.startedAt, t.headersTimeout, 'headers');
+        if (this.state.cycles > 0) this.consider(this.idleSince, t.keepAliveTimeout, 'keep-alive');
+        else this.consider(this.startedAt, t.headersTimeout, 'headers');
+        return;
       }
-      const h = earliest(undefined, this.requestStart, t.headersTimeout, 'headers');
-      return earliest(h, this.requestStart, t.requestTimeout, 'request');
+      this.consider(this.requestStart, t.headersTimeout, 'headers');
+      this.consider(this.requestStart, t.requestTimeout, 'request');
+      return;
     }
     if (them === 'SEND_BODY' && this.requestStart !== undefined)
-      return earliest(undefined, this.requestStart, t.requestTimeout, 'request');
-    return undefined;
+      this.consider(this.requestStart, t.requestTimeout, 'request');
   }
 
   /**
@@ -794,18 +830,18 @@ export class Http1Connection {
    * again until the server's progress moves it (node:http's 'timeout' fires once per quiet
    * spell, and the caller decides whether to give up).
    */
-  private clientDeadline(): { at: number; kind: TimeoutKind } | undefined {
+  private clientDeadline(): void {
     const t = this.timeouts;
     const c = this.state.client;
     const s = this.state.server;
-    let d: { at: number; kind: TimeoutKind } | undefined;
-    if (c === 'IDLE' && s === 'IDLE')
-      return earliest(undefined, this.idleSince, t.keepAliveTimeout, 'keep-alive');
+    if (c === 'IDLE' && s === 'IDLE') {
+      this.consider(this.idleSince, t.keepAliveTimeout, 'keep-alive');
+      return;
+    }
     if (s === 'SEND_RESPONSE' && c !== 'IDLE' && c !== 'SEND_BODY' && this.waitingSince !== undefined)
-      d = earliest(undefined, this.waitingSince, t.responseTimeout, 'response');
-    else if (s === 'SEND_BODY') d = earliest(undefined, this.lastByteAt, t.bodyTimeout, 'body');
-    if (d !== undefined && d.at === this.firedAt) return undefined;
-    return d;
+      this.consider(this.waitingSince, t.responseTimeout, 'response');
+    else if (s === 'SEND_BODY') this.consider(this.lastByteAt, t.bodyTimeout, 'body');
+    if (this.dueAt === this.firedAt) this.dueAt = Number.POSITIVE_INFINITY;
   }
 
   /**
@@ -818,7 +854,9 @@ export class Http1Connection {
 
   /** The next deadline (ms on the caller's clock), or undefined when none is armed. */
   nextTimeout(): number | undefined {
-    return this.deadline()?.at;
+    this.deadline();
+    const at = this.dueAt;
+    return at === Number.POSITIVE_INFINITY ? undefined : at;
   }
 
   /**
@@ -827,28 +865,19 @@ export class Http1Connection {
    * A client's response or body timeout only reports; its driver decides.
    */
   onTimeout(now: number): Http1Event[] {
-    const d = this.deadline();
-    if (d === undefined || now < d.at) return [];
-    if (this.role === 'client' && d.kind !== 'keep-alive') {
-      this.firedAt = d.at;
-      return [{ type: 'timeout', kind: d.kind }];
+    this.deadline();
+    const at = this.dueAt;
+    const kind = this.dueKind;
+    if (at === Number.POSITIVE_INFINITY || now < at) return [];
+    if (this.role === 'client' && kind !== 'keep-alive') {
+      this.firedAt = at;
+      return [{ type: 'timeout', kind }];
     }
     this.timedOut = true;
     this.state.fail(this.peer);
     this.state.noKeepAlive();
-    return [{ type: 'timeout', kind: d.kind }];
+    return [{ type: 'timeout', kind }];
   }
-}
-
-/** The earlier of `best` and start + ms (a timeout of 0 is off). */
-function earliest(
-  best: { at: number; kind: TimeoutKind } | undefined,
-  start: number,
-  ms: number,
-  kind: TimeoutKind,
-): { at: number; kind: TimeoutKind } | undefined {
-  if (ms <= 0 || (best !== undefined && best.at <= start + ms)) return best;
-  return { at: start + ms, kind };
 }
 
 /** RFC 9112 §6.3 for a request, with the smuggling defenses of §6.1 and §11.2. */

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Readable, Writable } from 'node:stream';
-import { type Field, isFieldValue, isToken, STATUS_TEXT } from './codec.ts';
+import { type Field, isFieldText, isFieldValue, isToken, STATUS_TEXT } from './codec.ts';
 
 /**
  * The server's request and response objects, shaped like node:http's IncomingMessage and
@@ -238,6 +238,8 @@ function checkHeader(name: string, value: HeaderValue | undefined): void {
     throw Object.assign(new TypeError(`Invalid value "undefined" for header "${name}"`), {
       code: 'ERR_HTTP_INVALID_HEADER_VALUE',
     });
+  // the usual one string of plain text: one scan, no list and no trimmed copy
+  if (typeof value === 'string' && isFieldText(value)) return;
   for (const v of Array.isArray(value) ? value : [value])
     if (!isFieldValue(String(v).trim()) || /[\r\n\0]/.test(String(v)))
       throw Object.assign(new TypeError(`Invalid character in header content ["${name}"]`), {

@@ -40,19 +40,15 @@ export class H1ServerConnection implements DeadlineHolder {
   private depth = 0;
   private wantPump = false;
   private eofPending = false;
+  /** @internal Written by the server only: where its list of open connections keeps this one. */
+  openSlot = -1;
   /**
    * Cleartext connections where HTTP/2 is on: the first bytes, until they match or rule out
    * the h2 preface (RFC 9113 §3.4); undefined once this is known to be HTTP/1.1.
    */
   private sniffed: Buffer | undefined;
-  // Socket listeners, made in the constructor (assigned there rather than as arrow class
-  // fields: under tsx/esbuild's keepNames each of those costs a defineProperty per connection).
-  private readonly onData: (d: Buffer) => void;
-  private readonly onEnd: () => void;
-  private readonly onError: (e: Error) => void;
-  private readonly onClose: () => void;
-  private readonly onReqRead: () => void;
-  private readonly onResFinish: () => void;
+  /** For the request's reader: it wants more body (resume the socket). Made on the first request. */
+  private onReqRead: (() => void) | undefined;
 
   constructor(
     private readonly server: HttpServer,
@@ -64,16 +60,9 @@ export class H1ServerConnection implements DeadlineHolder {
     sniff = false,
   ) {
     if (sniff) this.sniffed = EMPTY;
-    this.onData = (d) => this.receiveData(d);
-    this.onEnd = () => this.receiveEnd();
-    this.onError = (e) => this.socketError(e);
-    this.onClose = () => this.socketClosed();
-    this.onReqRead = () => this.resumeForReader();
-    this.onResFinish = () => this.onResponseDone();
     this.conn = new Http1Connection({
       role: 'server',
-      limits: server.options.limits,
-      timeouts: server.options.timeouts,
+      shared: server.shared,
       now: acceptedAt,
     });
     if (server.tracing) {
@@ -89,10 +78,13 @@ export class H1ServerConnection implements DeadlineHolder {
         if (server.tracing)
           server.trace(id, 'local', `${role} ${from} -> ${to}`, { role }, rfc, undefined, { from, to });
       };
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
+    // The socket's listeners are functions shared by every connection, which find theirs on
+    // the socket (as node:http's socketOnData finds its parser): no closures per connection.
+    (socket as ConnSocket)[CONNECTION] = this;
+    socket.on('data', socketOnData);
+    socket.on('end', socketOnEnd);
+    socket.on('error', socketOnError);
+    socket.on('close', socketOnClose);
     this.arm();
   }
 
@@ -140,7 +132,8 @@ export class H1ServerConnection implements DeadlineHolder {
     this.server.counters.inc('accepted');
   }
 
-  private receiveData(chunk: Buffer): void {
+  /** @internal From the socket's listeners. */
+  receiveData(chunk: Buffer): void {
     if (this.detached || this.closed) return;
     const d = this.sniffed === undefined ? chunk : this.sniff(chunk);
     if (d === undefined) return;
@@ -158,7 +151,8 @@ export class H1ServerConnection implements DeadlineHolder {
     }
   }
 
-  private receiveEnd(): void {
+  /** @internal From the socket's listeners. */
+  receiveEnd(): void {
     if (this.detached || this.closed) return;
     const partial = this.sniffed;
     this.decidedHttp1();
@@ -172,7 +166,8 @@ export class H1ServerConnection implements DeadlineHolder {
     this.handle(this.conn.receiveEof(this.server.timers.now()));
   }
 
-  private socketError(e: Error): void {
+  /** @internal From the socket's listeners. */
+  socketError(e: Error): void {
     if (this.sniffed?.length === 0) {
       // A peer that resets before its first byte (ECONNRESET): counted and closed.
       this.server.counters.inc('error.before-first-byte');
@@ -191,7 +186,8 @@ export class H1ServerConnection implements DeadlineHolder {
       );
   }
 
-  private socketClosed(): void {
+  /** @internal From the socket's listeners. */
+  socketClosed(): void {
     if (this.closed) return;
     this.closed = true;
     this.disarm();
@@ -305,7 +301,7 @@ export class H1ServerConnection implements DeadlineHolder {
       httpVersionMajor: h.version.major,
       httpVersionMinor: h.version.minor,
       fields: h.fields,
-      onRead: this.onReqRead,
+      onRead: (this.onReqRead ??= () => this.resumeForReader()),
     });
     this.req = req;
     this.info = e;
@@ -353,7 +349,7 @@ export class H1ServerConnection implements DeadlineHolder {
     }
     // 'on', not 'once': a Writable emits 'finish' at most once, and once() wraps the
     // listener in a closure and a state object per response
-    res.on('finish', this.onResFinish);
+    res.on('finish', responseOnFinish);
     if (s.tracing) s.trace(this.id, 'local', `process ${h.method} ${h.target}`);
     try {
       if (e.expectContinue) {
@@ -410,8 +406,8 @@ export class H1ServerConnection implements DeadlineHolder {
     this.afterCycleStep();
   }
 
-  /** The response went out entirely. */
-  private onResponseDone(): void {
+  /** @internal The response went out entirely ('finish' of this cycle's response). */
+  onResponseDone(): void {
     // RFC 9110 §10.1.1: we answered without reading a body the client still waits to send (no 100 was sent):
     // keep the connection only if the client goes on; dump whatever body comes.
     const req = this.req;
@@ -446,7 +442,11 @@ export class H1ServerConnection implements DeadlineHolder {
       // as the response is flushed, as node:http's destroySoon() — no wait for its FIN.
       this.lingering = true;
       if (this.socket.writableEnded) this.socket.destroy();
-      else this.socket.end(() => this.socket.destroy());
+      else {
+        // a shared listener, not a closure per connection ('finish' comes at most once)
+        this.socket.on('finish', socketDestroy);
+        this.socket.end();
+      }
       return;
     }
     if (!this.socket.writableEnded) this.socket.end();
@@ -607,11 +607,13 @@ export class H1ServerConnection implements DeadlineHolder {
   private detach(): void {
     this.detached = true;
     this.disarm();
-    this.socket.off('data', this.onData);
-    this.socket.off('end', this.onEnd);
-    this.socket.off('error', this.onError);
-    this.socket.once('close', () => this.server.forget(this));
-    this.socket.off('close', this.onClose);
+    const socket = this.socket as ConnSocket;
+    socket.off('data', socketOnData);
+    socket.off('end', socketOnEnd);
+    socket.off('error', socketOnError);
+    socket.once('close', () => this.server.forget(this));
+    socket.off('close', socketOnClose);
+    socket[CONNECTION] = undefined;
   }
 
   /**
@@ -638,6 +640,35 @@ function hasExpectation(fields: readonly Field[]): boolean {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Where a socket keeps the connection that drives it (for the shared listeners below). */
+const CONNECTION: unique symbol = Symbol('stepwire.h1.connection');
+type ConnSocket = Duplex & { [CONNECTION]?: H1ServerConnection | undefined };
+
+function socketOnData(this: ConnSocket, d: Buffer): void {
+  this[CONNECTION]?.receiveData(d);
+}
+
+function socketOnEnd(this: ConnSocket): void {
+  this[CONNECTION]?.receiveEnd();
+}
+
+function socketOnError(this: ConnSocket, e: Error): void {
+  this[CONNECTION]?.socketError(e);
+}
+
+function socketOnClose(this: ConnSocket): void {
+  this[CONNECTION]?.socketClosed();
+}
+
+function socketDestroy(this: Duplex): void {
+  this.destroy();
+}
+
+/** 'finish' of a response: the connection of its socket, if it still drives it, moves on. */
+function responseOnFinish(this: ServerResponse): void {
+  (this.socket as ConnSocket)[CONNECTION]?.onResponseDone();
+}
 
 /** How long a connection we closed waits for the client's FIN (ms). */
 const LINGER_MS = 5000;

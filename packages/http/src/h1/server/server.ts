@@ -14,7 +14,13 @@ import {
 import type { IncomingHeaders } from '../../h2/message.ts';
 import type { Http2Server, Http2Stream } from '../../h2/session.ts';
 import type { HttpErrorKind } from '../codec.ts';
-import type { Http1Limits, Http1Timeouts, ServerTimeoutKind } from '../connection.ts';
+import {
+  DEFAULT_LIMITS,
+  DEFAULT_TIMEOUTS,
+  type Http1Limits,
+  type Http1Timeouts,
+  type ServerTimeoutKind,
+} from '../connection.ts';
 import type { IncomingMessage, ServerResponse } from '../messages.ts';
 import { H1ServerConnection } from './connection.ts';
 import { DeadlineWheel } from './deadlines.ts';
@@ -99,8 +105,16 @@ export class HttpServer extends EventEmitter {
   /** @internal Every connection's deadline, under one timer. */
   readonly deadlines: DeadlineWheel;
   readonly counters = new Counters();
+  /** @internal Limits and timeouts merged with the defaults once, shared by every connection's core. */
+  readonly shared: { limits: Http1Limits; timeouts: Http1Timeouts };
   maxRequestsPerSocket: number;
-  private readonly open = new Set<H1ServerConnection>();
+  /**
+   * The open connections, each knowing its slot (`openSlot`): added at the end, removed by
+   * moving the last into its slot, as the DeadlineWheel keeps its holders. A Set's hash
+   * table, with a connection added and deleted per Connection: close request, is rebuilt
+   * (a new backing store) every few dozen connections.
+   */
+  private readonly open: H1ServerConnection[] = [];
   private readonly sources: { source: HttpConnectionSource; event: string; listener: (s: Duplex) => void }[] =
     [];
   private netServer: net.Server | undefined;
@@ -110,6 +124,10 @@ export class HttpServer extends EventEmitter {
   constructor(options: HttpServerOptions = {}, listener?: RequestListener) {
     super();
     this.options = options;
+    this.shared = {
+      limits: options.limits === undefined ? DEFAULT_LIMITS : { ...DEFAULT_LIMITS, ...options.limits },
+      timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts },
+    };
     this.timers = new TimerGroup(options.clock ?? new RealClock());
     this.deadlines = new DeadlineWheel(this.timers);
     this.maxRequestsPerSocket = options.maxRequestsPerSocket ?? 0;
@@ -156,15 +174,25 @@ export class HttpServer extends EventEmitter {
     if (this.options.noDelay !== false)
       (socket as Partial<Pick<net.Socket, 'setNoDelay'>>).setNoDelay?.(true);
     const c = new H1ServerConnection(this, socket, this.nextId++, acceptedAt, sniff);
-    this.open.add(c);
+    c.openSlot = this.open.length;
+    this.open.push(c);
     if (!sniff) this.counters.inc('accepted');
     return c;
   }
 
   /** @internal */
   forget(c: H1ServerConnection): void {
-    this.open.delete(c);
-    if (this.closing && this.open.size === 0) this.finishClose();
+    const slot = c.openSlot;
+    if (slot >= 0) {
+      const open = this.open;
+      const last = open.pop() as H1ServerConnection;
+      if (last !== c) {
+        open[slot] = last;
+        last.openSlot = slot;
+      }
+      c.openSlot = -1;
+    }
+    if (this.closing && this.open.length === 0) this.finishClose();
   }
 
   /**
@@ -235,12 +263,12 @@ export class HttpServer extends EventEmitter {
     if (srv)
       srv.close(() => {
         this.pendingNetClose = false;
-        if (this.open.size === 0) this.finishClose();
+        if (this.open.length === 0) this.finishClose();
       });
     this.closeIdleConnections();
     // h2 sessions shut down gracefully: GOAWAY, in-flight streams finish (RFC 9113 §6.8).
     this.h2?.close();
-    if (this.open.size === 0 && !this.pendingNetClose) this.finishClose();
+    if (this.open.length === 0 && !this.pendingNetClose) this.finishClose();
     return this;
   }
 
@@ -266,7 +294,7 @@ export class HttpServer extends EventEmitter {
   }
 
   getConnections(cb: (err: Error | null, n: number) => void): void {
-    process.nextTick(() => cb(null, this.open.size));
+    process.nextTick(() => cb(null, this.open.length));
   }
 
   stats(): HttpServerStats {
@@ -276,7 +304,7 @@ export class HttpServer extends EventEmitter {
     let buffered = 0;
     for (const c of this.open) buffered += c.bufferedBytes;
     return {
-      connections: this.open.size,
+      connections: this.open.length,
       armedTimers: this.deadlines.size + this.timers.armed - this.deadlines.armedTimers,
       bufferedBytes: buffered,
       accepted: this.counters.get('accepted'),
