@@ -4,192 +4,67 @@
  * -> WAIT_FINISHED -> CONNECTED. Each state is a type carrying its own data
  * (handshake/server-states.ts) and the legal steps are one table (`transitions` below); the
  * ClientHello's steps (negotiation, PSK, HelloRetryRequest, 0-RTT) are in
- * handshake/client-hello.ts.
+ * handshake/client-hello.ts. Beside this file, in server/: the options and the 0-RTT strike
+ * register (options.ts), what we answer a ClientHello with and our EncryptedExtensions
+ * (decision.ts), our Certificate (certificate.ts), the checks of the client's
+ * CertificateVerify and Finished (client-auth.ts), post-handshake client authentication
+ * (post-handshake-auth.ts) and session tickets (tickets.ts).
  * Certificate authentication through a CertificateSigner, HelloRetryRequest when the
  * client's key shares miss our groups (stateful or with a sealed cookie), resumption from
  * self-encrypted tickets, external PSKs, 0-RTT with an anti-replay cache, client
  * certificates during the handshake or after it (RFC 8446 §4.6.2), ALPN, SNI,
  * record_size_limit, certificate compression, KeyUpdate.
  */
-import { ByteWriter } from '@stepwire/wire';
-import type { AntiReplayStore } from './anti-replay.ts';
-import {
-  alert,
-  type CertificateRequestContext,
-  type CertificateSigner,
-  type CertificateVerifier,
-  certificateVerifyInput,
-  macEqual,
-  selectCertificate,
-} from './auth.ts';
-import { type CertificateCompressor, DEFAULT_COMPRESSORS, offeredCompression } from './cert-compression.ts';
+import { alert, type CertificateSigner, type CertificateVerifier, certificateVerifyInput } from './auth.ts';
 import { DEFAULT_CIPHER_SUITES, DEFAULT_GROUPS, GROUP_NAMES } from './client.ts';
 import { AlertDescription } from './codec/alert.ts';
 import { TLS_1_2, TLS_1_3 } from './codec/common.ts';
-import { type Extension, findExtension, type KeyShareEntry } from './codec/extensions.ts';
-import { type ClientHello, encodeHandshake, type HandshakeMessage } from './codec/handshake.ts';
-import { MAX_PLAINTEXT } from './codec/record.ts';
-import {
-  QUIC_TRANSPORT_PARAMETERS,
-  type TlsCommonOptions,
-  TlsConnection,
-  type TlsOutput,
-} from './connection.ts';
+import { type Extension, findExtension } from './codec/extensions.ts';
+import type { ClientHello, HandshakeMessage } from './codec/handshake.ts';
+import { TlsConnection, type TlsOutput } from './connection.ts';
 import type { HashName } from './crypto/provider.ts';
 import {
-  acceptEarlyData,
   helloRetryRequest,
   type Negotiation,
   negotiate,
   openCookie,
   type PskChoice,
   sealCookie,
-  selectAlpn,
   selectPsk,
 } from './handshake/client-hello.ts';
 import { Machine, type MessageOf, nonEmptyChain, type TransitionTable } from './handshake/machine.ts';
 import type {
   ClientAuthRequest,
   ClientFlightKeys,
-  PostHandshakeAuthState,
   RetryState,
   ServerAgreement,
   ServerState,
 } from './handshake/server-states.ts';
-import { sealTicket, type TicketState, unsealTicket } from './handshake/tickets.ts';
-import { type KexGroupName, serverKeyShare } from './kex.ts';
-import { cipherSuite, finishedVerifyData, KeySchedule, resumptionPsk, Transcript } from './keyschedule.ts';
+import type { TicketState } from './handshake/tickets.ts';
+import { serverKeyShare } from './kex.ts';
+import { cipherSuite, finishedVerifyData, KeySchedule } from './keyschedule.ts';
+import { certificateMessage } from './server/certificate.ts';
+import { checkClientCertificateVerify, checkClientFinished } from './server/client-auth.ts';
+import { type DecisionContext, decide, encryptedExtensions, type ServerDecision } from './server/decision.ts';
+import type { TlsServerOptions } from './server/options.ts';
+import { ServerPostHandshakeAuth } from './server/post-handshake-auth.ts';
+import { ServerTickets } from './server/tickets.ts';
 
 export type { TicketState } from './handshake/tickets.ts';
-
-export interface TlsServerOptions extends TlsCommonOptions {
-  /**
-   * Our certificate(s). With several (say ECDSA, RSA and Ed25519), each handshake takes the
-   * one that fits the client's SNI and signature_algorithms (selectCertificate in auth.ts).
-   */
-  signer:
-    | CertificateSigner
-    | readonly CertificateSigner[]
-    /** Chosen per handshake from what the ClientHello says (SNI contexts, say). */
-    | ((hello: CertificateRequestContext) => CertificateSigner | readonly CertificateSigner[]);
-  /** Server preference order. */
-  cipherSuites?: readonly number[];
-  /** Server preference order; a client without a share for any of these gets a HelloRetryRequest. */
-  groups?: readonly number[];
-  alpnProtocols?: readonly string[];
-  /**
-   * Choose the ALPN protocol ourselves (node:tls's ALPNCallback): given the client's list,
-   * return one of them, or undefined to refuse with no_application_protocol (RFC 7301 §3.2).
-   */
-  alpnSelect?: (offer: { protocols: readonly string[]; serverName?: string }) => string | undefined;
-  /**
-   * How tickets are made and read back. By default the state is sealed with AES-256-GCM under
-   * `ticketKey`; a stateful store or a key shared by several servers can take its place.
-   * `open` returns undefined for a ticket it does not know (the PSK is then just not used).
-   */
-  ticketCodec?: { seal(state: TicketState): Uint8Array; open(ticket: Uint8Array): TicketState | undefined };
-  /** Key that seals our session tickets (32 bytes); random per server when absent. */
-  ticketKey?: Uint8Array;
-  /** NewSessionTickets sent after the handshake (RFC 8446 §4.6.1). Default 1. */
-  ticketsToSend?: number;
-  ticketLifetimeSeconds?: number;
-  recordSizeLimit?: number;
-  /**
-   * Look up an external PSK by identity (RFC 8446 §2.2); a match whose binder verifies
-   * authenticates the handshake instead of our certificate.
-   */
-  externalPsk?: (identity: Uint8Array) => { key: Uint8Array; hash?: HashName } | undefined;
-  /**
-   * 'shares' (default): use any client key share for a group we support, sparing a round
-   * trip. 'preference': use our first group the client supports, with a HelloRetryRequest
-   * when it sent no share for it (RFC 8446 §4.2.8).
-   */
-  groupSelection?: 'shares' | 'preference';
-  /**
-   * Stateless HelloRetryRequest (RFC 8446 §4.2.2): the cookie carries the hash of ClientHello1,
-   * the suite and the group, sealed with this 32-byte key, so that any server holding the key
-   * (a fresh TlsServer, another process) can take the second ClientHello without the first.
-   * A change_cipher_spec before a ClientHello is then tolerated (it may follow an HRR another
-   * instance sent). Cookies older than maxAgeMs (default 30 s) are refused.
-   */
-  statelessRetry?: { key: Uint8Array; maxAgeMs?: number };
-  /** A cookie to put in our HelloRetryRequest, given the first ClientHello (RFC 8446 §4.2.2); it must come back. */
-  helloRetryCookie?: (clientHello1: Uint8Array) => Uint8Array;
-  /**
-   * Accept psk_ke (RFC 8446 §4.2.9): a PSK handshake without (EC)DHE, hence without forward
-   * secrecy, when the client offers only that or sends no usable share. Default false.
-   */
-  allowPskKe?: boolean;
-  /**
-   * Certificate compression we can do (RFC 8879), preferred first: used when the client
-   * offers one of them. Default brotli then zlib (node:zlib); false for none.
-   */
-  certificateCompression?: readonly CertificateCompressor[] | false;
-  /** Send our groups in EncryptedExtensions (RFC 8446 §4.2.7). Default true. */
-  advertiseGroups?: boolean;
-  /** Offer 0-RTT in our tickets (max_early_data_size, RFC 8446 §4.6.1); needs `antiReplay`. Default 0. */
-  maxEarlyData?: number;
-  /** The strike register (RFC 8446 §8): an AntiReplayCache in memory, or FileAntiReplayStore across restarts and processes. */
-  antiReplay?: AntiReplayStore;
-  /** Request a client certificate (RFC 8446 §4.3.2) and check it with this verifier. */
-  clientAuth?: { verifier: CertificateVerifier; required?: boolean };
-  /**
-   * How to check a certificate asked for after the handshake (`requestClientCertificate`,
-   * RFC 8446 §4.6.2); `clientAuth`'s verifier when absent.
-   */
-  postHandshakeAuth?: { verifier: CertificateVerifier; required?: boolean };
-}
-
-/**
- * Anti-replay for 0-RTT (RFC 8446 §8.2): remembers the binders of accepted ClientHellos
- * for as long as tickets live, so each one can carry early data only once. Share one
- * instance among all connections of a server; without one, 0-RTT is never accepted.
- */
-export class AntiReplayCache implements AntiReplayStore {
-  private readonly seen = new Map<string, number>();
-  constructor(readonly capacity = 100_000) {}
-
-  /** True the first time a key is seen; when full, refuses (so 0-RTT falls back to 1-RTT). */
-  firstUse(key: string, expiresAt: number, now: number): boolean {
-    if (this.seen.has(key)) return false;
-    if (this.seen.size >= this.capacity) {
-      for (const [k, exp] of this.seen) if (exp < now) this.seen.delete(k);
-      if (this.seen.size >= this.capacity) return false;
-    }
-    this.seen.set(key, expiresAt);
-    return true;
-  }
-}
+export { AntiReplayCache, type TlsServerOptions } from './server/options.ts';
 
 /** How much rejected 0-RTT data we skip; our tickets allow none, so this only covers misbehaving clients. */
 const EARLY_DATA_SKIP_LIMIT = 1 << 16;
 
 type Handshake<K extends ServerState['name']> = Extract<ServerState, { name: K }>;
 
-/** What the server answers a ClientHello with, beyond the suite and group (RFC 8446 §4.1.3-§4.4). */
-interface ServerDecision {
-  agreement: ServerAgreement;
-  /** The client's share we answer, with its group's name (RFC 8446 §4.2.8); none for psk_ke. */
-  share?: { entry: KeyShareEntry; name: KexGroupName };
-  /** Our certificate and CertificateVerify scheme, unless a PSK authenticates. */
-  certificate?: { signer: CertificateSigner; scheme: number };
-  /** The client sent record_size_limit, so ours goes in EncryptedExtensions (RFC 8449 §4). */
-  recordSizeLimit: boolean;
-  /** The largest inner plaintext we take once the client knows our limit (RFC 8449 §4). */
-  receiveLimit: number;
-  /** 0-RTT accepted: how many bytes (RFC 8446 §4.2.10). */
-  earlyData?: number;
-}
-type Pha<K extends PostHandshakeAuthState['name']> = Extract<PostHandshakeAuthState, { name: K }>;
-
 export class TlsServer extends TlsConnection {
   private readonly options: TlsServerOptions;
-  private readonly ticketKey: Uint8Array;
-  private ticketCounter = 0;
+  private readonly tickets: ServerTickets;
   /** Where the handshake is (RFC 8446 §A.2), with that state's data. */
   private readonly machine: Machine<TlsServer, ServerState>;
   /** Post-handshake client authentication (RFC 8446 §4.6.2), once CONNECTED. */
-  private readonly phaMachine: Machine<TlsServer, PostHandshakeAuthState>;
+  private readonly pha: ServerPostHandshakeAuth;
   /** SNI from the ClientHello (RFC 6066 §3), for the API's certificate and context choice. */
   private serverName?: string;
 
@@ -235,45 +110,18 @@ export class TlsServer extends TlsConnection {
     },
   };
 
-  /**
-   * Post-handshake client authentication (RFC 8446 §4.6.2): after our CertificateRequest,
-   * the client's Certificate, CertificateVerify (with a certificate) and Finished.
-   */
-  private static readonly phaTransitions: TransitionTable<TlsServer, PostHandshakeAuthState> = {
-    WAIT_CERT: {
-      certificate: {
-        rfc: 'RFC 8446 §4.6.2, §4.4.2',
-        next: ['WAIT_CV', 'WAIT_FINISHED'],
-        handle: (c, s, m, raw) => c.onPhaCertificate(s, m, raw),
-      },
-    },
-    WAIT_CV: {
-      certificate_verify: {
-        rfc: 'RFC 8446 §4.6.2, §4.4.3',
-        next: ['WAIT_FINISHED'],
-        handle: (c, s, m, raw) => c.onPhaCertificateVerify(s, m, raw),
-      },
-    },
-    WAIT_FINISHED: {
-      finished: {
-        rfc: 'RFC 8446 §4.6.2, §4.4.4',
-        next: ['IDLE'],
-        handle: (c, s, m, raw) => c.onPhaFinished(s, m, raw),
-      },
-    },
-  };
-
   constructor(options: TlsServerOptions) {
     super('server', options, 'START');
     this.machine = new Machine(TlsServer.transitions, { name: 'START' });
-    this.phaMachine = new Machine(
-      TlsServer.phaTransitions,
-      { name: 'IDLE' },
-      ' of post-handshake authentication',
-    );
+    this.pha = new ServerPostHandshakeAuth({
+      crypto: this.crypto,
+      now: () => this.now,
+      send: (msg) => this.sendHandshake(msg, false),
+      readSecret: () => this.trafficSecret('read'),
+      emit: (e) => this.emit(e),
+    });
     this.options = options;
-    this.ticketKey = options.ticketKey ?? this.crypto.randomBytes(32);
-    if (this.ticketKey.length !== 32) throw new RangeError('ticketKey must be 32 bytes');
+    this.tickets = new ServerTickets(this.crypto, options);
   }
 
   get clientServerName(): string | undefined {
@@ -282,10 +130,6 @@ export class TlsServer extends TlsConnection {
 
   private get hs(): ServerState {
     return this.machine.state;
-  }
-
-  private get pha(): PostHandshakeAuthState {
-    return this.phaMachine.state;
   }
 
   protected onHandshakeMessage(msg: HandshakeMessage, raw: Uint8Array): void {
@@ -387,25 +231,6 @@ export class TlsServer extends TlsConnection {
     );
   }
 
-  /** The certificate and CertificateVerify scheme for this ClientHello (RFC 8446 §4.4.2.2, §4.2.3). */
-  private chooseCertificate(ch: ClientHello): { signer: CertificateSigner; scheme: number } {
-    const o = this.options;
-    const sa = findExtension(ch.extensions, 'signature_algorithms');
-    // RFC 8446 §4.2.3: certificate authentication needs signature_algorithms.
-    if (!sa) alert(AlertDescription.missing_extension, 'no signature_algorithms');
-    const saCert = findExtension(ch.extensions, 'signature_algorithms_cert');
-    const hello: CertificateRequestContext = {
-      signatureAlgorithms: sa.schemes,
-      ...(saCert ? { signatureAlgorithmsCert: saCert.schemes } : {}),
-      ...(this.serverName !== undefined ? { serverName: this.serverName } : {}),
-    };
-    const pool = typeof o.signer === 'function' ? o.signer(hello) : o.signer;
-    const certificate = selectCertificate(isSignerList(pool) ? pool : [pool], hello);
-    // RFC 8446 §4.4.2.2/§4.2.3: no key of ours can sign in a way the client accepts.
-    if (certificate === undefined) alert(AlertDescription.handshake_failure, 'no signature scheme in common');
-    return certificate;
-  }
-
   /**
    * The ClientHello is agreed (RFC 8446 §A.2, RECVD_CH): what we answer with, then the
    * ServerHello and our keys (NEGOTIATED), then our flight and the state that waits for the
@@ -418,69 +243,22 @@ export class TlsServer extends TlsConnection {
     psk: PskChoice | undefined,
     retried: boolean,
   ): void {
-    const d = this.decide(ch, n, psk);
+    const d = decide(this.decisionContext(), ch, n, psk);
+    if (d.sendLimit !== undefined) this.sendLimit = d.sendLimit;
+    if (d.earlyDataRejected)
+      this.drop('early-data.rejected', '0-RTT offered but not accepted', 'RFC 8446 §4.2.10');
+    if (d.skipEarlyData) this.earlyDataSkipBudget = EARLY_DATA_SKIP_LIMIT;
     const keys = this.sendServerHello(ch, raw, psk, d, retried);
     this.enter({ name: 'NEGOTIATED', agreement: d.agreement }, 'RFC 8446 §A.2');
     this.sendServerFlight(ch, d, keys);
   }
 
-  /** Everything the answer depends on besides the suite, group and PSK already agreed. */
-  private decide(ch: ClientHello, n: Negotiation, psk: PskChoice | undefined): ServerDecision {
-    const o = this.options;
-    const suite = n.suite;
-    // RFC 8446 §4.2.9 psk_ke: the client's shares go unanswered.
-    const share = psk?.withoutDhe ? undefined : n.share;
-    // RFC 8446 §4.4.2: a certificate unless a PSK authenticates.
-    const certificate = psk ? undefined : this.chooseCertificate(ch);
-
-    const alpn = selectAlpn(ch, o, this.serverName);
-    // RFC 9001 §8.1: QUIC needs an application protocol agreed by ALPN.
-    if (this.quic && alpn === undefined)
-      alert(AlertDescription.no_application_protocol, 'no ALPN protocol for QUIC');
-    const rsl = findExtension(ch.extensions, 'record_size_limit');
-    let receiveLimit = MAX_PLAINTEXT + 1;
-    if (rsl) {
-      this.sendLimit = Math.min(MAX_PLAINTEXT, rsl.limit - 1);
-      // RFC 8449 §4: our own limit binds the client once it reads it in EncryptedExtensions, so
-      // it applies from its handshake-key records on (not to 0-RTT records, sent before it knew).
-      receiveLimit = Math.min(MAX_PLAINTEXT + 1, o.recordSizeLimit ?? MAX_PLAINTEXT + 1);
-    }
-
-    // 0-RTT (RFC 8446 §4.2.10), or its records skipped up to a limit.
-    const offeredEarly = findExtension(ch.extensions, 'early_data') !== undefined;
-    const antiReplay = o.antiReplay;
-    const earlyAllowed = offeredEarly
-      ? acceptEarlyData(
-          ch,
-          psk,
-          suite,
-          alpn,
-          this.now,
-          antiReplay ? (key, expiresAt) => antiReplay.firstUse(key, expiresAt, this.now) : undefined,
-        )
-      : undefined;
-    if (earlyAllowed === 0)
-      this.drop('early-data.rejected', '0-RTT offered but not accepted', 'RFC 8446 §4.2.10');
-    const earlyData = earlyAllowed !== undefined && earlyAllowed > 0 ? earlyAllowed : undefined;
-    if (offeredEarly && earlyData === undefined) this.earlyDataSkipBudget = EARLY_DATA_SKIP_LIMIT;
-
-    const groupName = share ? GROUP_NAMES[share.group] : undefined;
+  private decisionContext(): DecisionContext {
     return {
-      agreement: {
-        suite,
-        ...(groupName !== undefined ? { group: groupName } : {}),
-        ...(alpn !== undefined ? { alpn } : {}),
-        ...(this.serverName !== undefined ? { serverName: this.serverName } : {}),
-        ...(psk ? { psk: psk.kind } : {}),
-        earlyData: offeredEarly ? (earlyData !== undefined ? 'accepted' : 'rejected') : 'none',
-        ...(n.quicTransportParameters ? { quicTransportParameters: n.quicTransportParameters } : {}),
-        postHandshakeAuth: ch.extensions.some((e) => e.type === 'post_handshake_auth'),
-      },
-      ...(share && groupName ? { share: { entry: share, name: groupName } } : {}),
-      ...(certificate ? { certificate } : {}),
-      recordSizeLimit: rsl !== undefined,
-      receiveLimit,
-      ...(earlyData !== undefined ? { earlyData } : {}),
+      options: this.options,
+      quicTransportParameters: this.quic?.transportParameters,
+      serverName: this.serverName,
+      now: this.now,
     };
   }
 
@@ -555,18 +333,10 @@ export class TlsServer extends TlsConnection {
     const o = this.options;
     const { agreement } = d;
     const hash = agreement.suite.hash;
-    const ee: Extension[] = [];
-    // RFC 8446 §4.2.7: our groups, so the client can send the right share next time.
-    if (o.advertiseGroups !== false)
-      ee.push({ type: 'supported_groups', groups: [...(o.groups ?? DEFAULT_GROUPS)] });
-    if (agreement.alpn !== undefined) ee.push({ type: 'alpn', protocols: [agreement.alpn] });
-    if (d.recordSizeLimit)
-      ee.push({ type: 'record_size_limit', limit: o.recordSizeLimit ?? MAX_PLAINTEXT + 1 });
-    if (this.serverName !== undefined) ee.push({ type: 'server_name' });
-    if (d.earlyData !== undefined) ee.push({ type: 'early_data' });
-    if (this.quic)
-      ee.push({ type: 'raw', code: QUIC_TRANSPORT_PARAMETERS, data: this.quic.transportParameters });
-    this.sendHandshake({ msgType: 'encrypted_extensions', extensions: ee });
+    this.sendHandshake({
+      msgType: 'encrypted_extensions',
+      extensions: encryptedExtensions(this.decisionContext(), d),
+    });
     // RFC 8446 §4.3.2: a CertificateRequest only in a certificate-authenticated handshake.
     const auth: ClientAuthRequest | undefined =
       d.certificate && o.clientAuth
@@ -608,19 +378,7 @@ export class TlsServer extends TlsConnection {
     { signer, scheme }: { signer: CertificateSigner; scheme: number },
     hash: HashName,
   ): void {
-    const o = this.options;
-    const message: HandshakeMessage = {
-      msgType: 'certificate',
-      certificateRequestContext: new Uint8Array(0),
-      certificateList: signer.certificateChain.map((certData) => ({ certData, extensions: [] })),
-    };
-    // RFC 8879 §4: CompressedCertificate instead, with the first of our algorithms the client offered.
-    const offered = offeredCompression(ch.extensions);
-    const compressor =
-      offered && o.certificateCompression !== false
-        ? (o.certificateCompression ?? DEFAULT_COMPRESSORS).find((c) => offered.includes(c.algorithm))
-        : undefined;
-    this.sendHandshake(compressor ? compressedCertificate(signer, message, compressor) : message);
+    this.sendHandshake(certificateMessage(ch, signer, this.options.certificateCompression));
     const content = certificateVerifyInput('server', this.transcript.hash(this.crypto, hash));
     this.sendHandshake({
       msgType: 'certificate_verify',
@@ -664,7 +422,8 @@ export class TlsServer extends TlsConnection {
     msg: MessageOf<'certificate_verify'>,
     raw: Uint8Array,
   ): void {
-    this.checkClientCertificateVerify(
+    checkClientCertificateVerify(
+      this.crypto,
       s.auth.verifier,
       s.peerCertificates,
       msg,
@@ -675,44 +434,10 @@ export class TlsServer extends TlsConnection {
     this.enter({ name: 'WAIT_FINISHED', keys: s.keys, peerCertificates: s.peerCertificates });
   }
 
-  /** RFC 8446 §4.4.3: a scheme we asked for, over the transcript through the client's Certificate. */
-  private checkClientCertificateVerify(
-    verifier: CertificateVerifier,
-    chain: readonly [Uint8Array, ...Uint8Array[]],
-    msg: MessageOf<'certificate_verify'>,
-    transcript: Transcript,
-    hash: HashName,
-  ): void {
-    if (!verifier.signatureSchemes.includes(msg.algorithm))
-      alert(AlertDescription.illegal_parameter, 'CertificateVerify scheme not requested');
-    const content = certificateVerifyInput('client', transcript.hash(this.crypto, hash));
-    if (!verifier.verifySignature(chain[0], msg.algorithm, content, msg.signature))
-      alert(AlertDescription.decrypt_error, 'client CertificateVerify signature does not verify');
-  }
-
-  /** RFC 8446 §4.4.4: verify_data of Hash.length bytes under `baseKey`'s finished key. */
-  private checkFinished(
-    baseKey: Uint8Array,
-    msg: MessageOf<'finished'>,
-    transcript: Transcript,
-    hash: HashName,
-  ): void {
-    const expected = finishedVerifyData(this.crypto, hash, baseKey, transcript.hash(this.crypto, hash));
-    // RFC 8446 §4.4.4/§6.2: verify_data is Hash.length bytes; another length is a message that
-    // does not decode (decode_error), a wrong value of the right length a decrypt_error.
-    if (msg.verifyData.length !== expected.length)
-      alert(
-        AlertDescription.decode_error,
-        `client Finished of ${msg.verifyData.length} bytes, not ${expected.length}`,
-      );
-    if (!macEqual(msg.verifyData, expected))
-      alert(AlertDescription.decrypt_error, 'client Finished does not verify');
-  }
-
   private onFinished(s: Handshake<'WAIT_FINISHED'>, msg: MessageOf<'finished'>, raw: Uint8Array): void {
     const { agreement, schedule } = s.keys;
     const hash = agreement.suite.hash;
-    this.checkFinished(s.keys.clientHandshakeSecret, msg, this.transcript, hash);
+    checkClientFinished(this.crypto, s.keys.clientHandshakeSecret, msg, this.transcript, hash);
     this.transcript.add(raw);
     const rms = schedule.resumptionMasterSecret(this.transcript.hash(this.crypto, hash));
     this.setReadKey(s.keys.clientApplicationSecret, 'application');
@@ -786,34 +511,13 @@ export class TlsServer extends TlsConnection {
     // RFC 8446 §4.6.2: "servers MUST NOT send a post-handshake CertificateRequest to clients which do not offer this extension".
     const pha = s.connected.postHandshakeAuth;
     if (!pha) throw new Error('the client did not offer post_handshake_auth (RFC 8446 §4.6.2)');
-    if (this.pha.name !== 'IDLE')
+    if (this.pha.state.name !== 'IDLE')
       throw new Error('a post-handshake CertificateRequest is already outstanding');
     const configured = this.options.postHandshakeAuth ?? this.options.clientAuth;
     const verifier = auth?.verifier ?? configured?.verifier;
     if (!verifier) throw new Error('no verifier for client certificates (postHandshakeAuth or clientAuth)');
     const required = auth?.required ?? configured?.required ?? false;
-    return this.guard(() => {
-      // RFC 8446 §4.3.2: a context unique within this connection, echoed by the client's Certificate.
-      const context = this.crypto.randomBytes(32);
-      const transcript = new Transcript();
-      transcript.add(pha.handshakeTranscript);
-      const raw = this.sendHandshake(
-        {
-          msgType: 'certificate_request',
-          certificateRequestContext: context,
-          extensions: [{ type: 'signature_algorithms', schemes: [...verifier.signatureSchemes] }],
-        },
-        false,
-      );
-      transcript.add(raw);
-      this.enterPha({
-        name: 'WAIT_CERT',
-        connected: s.connected,
-        context,
-        transcript,
-        auth: { verifier, required },
-      });
-    });
+    return this.guard(() => this.pha.request(s.connected, pha.handshakeTranscript, { verifier, required }));
   }
 
   protected override onPostHandshake(msg: HandshakeMessage, raw: Uint8Array): void {
@@ -821,150 +525,28 @@ export class TlsServer extends TlsConnection {
       super.onPostHandshake(msg, raw);
       return;
     }
-    this.phaMachine.dispatch(this, msg, raw);
-  }
-
-  private enterPha(next: PostHandshakeAuthState): void {
-    this.phaMachine.enter(next);
-  }
-
-  private onPhaCertificate(s: Pha<'WAIT_CERT'>, msg: MessageOf<'certificate'>, raw: Uint8Array): void {
-    // RFC 8446 §4.4.2: the context echoes our CertificateRequest's.
-    if (!macEqual(msg.certificateRequestContext, s.context))
-      alert(
-        AlertDescription.illegal_parameter,
-        'certificate_request_context does not match our CertificateRequest',
-      );
-    s.transcript.add(raw);
-    const chain = nonEmptyChain(msg.certificateList.map((e) => e.certData));
-    const common = { connected: s.connected, context: s.context, transcript: s.transcript };
-    if (!chain) {
-      // RFC 8446 §4.4.2.4: no certificate where one is required is certificate_required.
-      if (s.auth.required) alert(AlertDescription.certificate_required, 'client sent no certificate');
-      this.enterPha({ ...common, name: 'WAIT_FINISHED', peerCertificates: [] });
-      return;
-    }
-    s.auth.verifier.verifyChain(chain, { now: this.now });
-    this.enterPha({ ...common, name: 'WAIT_CV', auth: s.auth, peerCertificates: chain });
-  }
-
-  private onPhaCertificateVerify(
-    s: Pha<'WAIT_CV'>,
-    msg: MessageOf<'certificate_verify'>,
-    raw: Uint8Array,
-  ): void {
-    this.checkClientCertificateVerify(
-      s.auth.verifier,
-      s.peerCertificates,
-      msg,
-      s.transcript,
-      s.connected.agreement.suite.hash,
-    );
-    s.transcript.add(raw);
-    this.enterPha({
-      name: 'WAIT_FINISHED',
-      connected: s.connected,
-      context: s.context,
-      transcript: s.transcript,
-      peerCertificates: s.peerCertificates,
-    });
-  }
-
-  private onPhaFinished(s: Pha<'WAIT_FINISHED'>, msg: MessageOf<'finished'>, _raw: Uint8Array): void {
-    // RFC 8446 §4.4: after the handshake the Finished key derives from client_application_traffic_secret_N.
-    const base = this.trafficSecret('read');
-    if (!base) alert(AlertDescription.internal_error, 'no client application traffic secret');
-    this.checkFinished(base, msg, s.transcript, s.connected.agreement.suite.hash);
-    this.enterPha({ name: 'IDLE' });
-    this.emit({ type: 'client-certificate', peerCertificates: s.peerCertificates, context: s.context });
+    this.pha.dispatch(msg, raw);
   }
 
   // ---- Tickets (RFC 8446 §4.6.1) ----
 
   /** NewSessionTicket whose ticket is the sealed state we need to resume. */
   private sendTicket(agreement: ServerAgreement, rms: Uint8Array): void {
-    const s = agreement.suite;
-    const nonce = new ByteWriter(8)
-      .u32(0)
-      .u32(this.ticketCounter++)
-      .finish()
-      .slice();
-    const lifetime = Math.min(this.options.ticketLifetimeSeconds ?? 7200, 604800);
-    const psk = resumptionPsk(this.crypto, s.hash, rms, nonce);
-    const ageAdd = new DataView(this.crypto.randomBytes(4).buffer).getUint32(0);
-    const allowed = this.options.antiReplay ? (this.options.maxEarlyData ?? 0) : 0;
-    // RFC 9001 §4.6.1: a QUIC ticket that allows 0-RTT says 0xffffffff; QUIC's flow control limits the amount.
-    const maxEarlyData = this.quic && allowed > 0 ? 0xffffffff : allowed;
-    this.sendHandshake(
-      {
-        msgType: 'new_session_ticket',
-        ticketLifetime: lifetime,
-        ticketAgeAdd: ageAdd,
-        ticketNonce: nonce,
-        ticket: this.sealTicket({
-          cipherSuite: s.id,
-          issuedAt: this.now,
-          lifetimeSeconds: lifetime,
-          ageAdd,
-          maxEarlyData,
-          alpn: agreement.alpn ?? '',
-          psk,
-        }),
-        extensions: maxEarlyData > 0 ? [{ type: 'early_data', maxEarlyDataSize: maxEarlyData }] : [],
-      },
-      false,
-    );
+    this.sendHandshake(this.tickets.issue(agreement, rms, this.now, this.quic !== undefined), false);
     this.flushHandshake();
-  }
-
-  private sealTicket(t: TicketState): Uint8Array {
-    return this.options.ticketCodec
-      ? this.options.ticketCodec.seal(t)
-      : sealTicket(this.crypto, this.ticketKey, t);
   }
 
   /** The state in a ticket we issued and that is still valid, or undefined (then the PSK is just not used). */
   private openTicket(ticket: Uint8Array): TicketState | undefined {
-    const state = this.options.ticketCodec
-      ? this.options.ticketCodec.open(ticket)
-      : unsealTicket(this.crypto, this.ticketKey, ticket);
-    if (!state) {
+    const state = this.tickets.open(ticket, this.now);
+    if (state === 'unreadable') {
       this.drop('ticket.rejected', 'ticket we cannot open', 'RFC 8446 §4.2.11');
       return undefined;
     }
-    if (this.now - state.issuedAt > state.lifetimeSeconds * 1000 || this.now < state.issuedAt) {
+    if (state === 'expired') {
       this.drop('ticket.expired', 'expired ticket', 'RFC 8446 §4.6.1');
       return undefined;
     }
     return state;
   }
-}
-
-function isSignerList(
-  p: CertificateSigner | readonly CertificateSigner[],
-): p is readonly CertificateSigner[] {
-  return Array.isArray(p);
-}
-
-/** Compressed Certificate bodies per signer and algorithm: the same bytes every time, compressed once. */
-const compressedCache = new WeakMap<CertificateSigner, Map<number, HandshakeMessage>>();
-
-function compressedCertificate(
-  signer: CertificateSigner,
-  message: HandshakeMessage,
-  compressor: CertificateCompressor,
-): HandshakeMessage {
-  let bySigner = compressedCache.get(signer);
-  if (!bySigner) compressedCache.set(signer, (bySigner = new Map()));
-  const cached = bySigner.get(compressor.algorithm);
-  if (cached) return cached;
-  const body = encodeHandshake(message).subarray(4);
-  const out: HandshakeMessage = {
-    msgType: 'compressed_certificate',
-    algorithm: compressor.algorithm,
-    uncompressedLength: body.length,
-    compressedCertificateMessage: compressor.compress(body),
-  };
-  bySigner.set(compressor.algorithm, out);
-  return out;
 }
