@@ -28,8 +28,7 @@
  */
 import type { PacketInfo } from '@stepwire/link';
 import { finishChecksum, sum16 } from '@stepwire/wire';
-import { pseudoHeaderSum } from './checksum.ts';
-import { GSO_MAX_SIZE, TCP_GSO_FIELD } from './gso.ts';
+import { GSO_MAX_SIZE, pseudoSum, sumBytes, TCP_GSO_FIELD, view } from './gso.ts';
 import { IPV4, IPV4_MIN_HEADER } from './ipv4.ts';
 import { IPV6, IPV6_HEADER_LENGTH } from './ipv6.ts';
 import { IPPROTO_TCP } from './types.ts';
@@ -83,33 +82,43 @@ export function groCoalesce(
 ): GroPacket[] {
   if (batch.length < 2) return batch.slice();
   const slots: (GroPacket | Run)[] = [];
-  const open = new Map<string, Run>();
+  // The runs still open, one per flow at most: a batch holds few flows, so they are
+  // found by comparing header bytes (as Linux's gro_list), not through a key built per packet.
+  const open: Run[] = [];
   for (const item of batch) {
     const c = candidate(item);
     if (c === undefined) {
       // Not a segment that can join (another protocol, IP options, a bad checksum): its
       // flow is not known cheaply, so every open run ends here and nothing overtakes it.
-      for (const r of open.values()) r.open = false;
-      open.clear();
+      for (const r of open) r.open = false;
+      open.length = 0;
       slots.push(item);
       continue;
     }
-    const { key, seq, flags, piece } = c;
-    const run = open.get(key);
-    if (run !== undefined && joins(run, item.packet, piece, seq, flags)) {
+    const { seq, flags, piece } = c;
+    const b = piece.packet;
+    let at = -1;
+    for (let i = 0; i < open.length; i++) {
+      if (sameFlow((open[i] as Run).item.packet, b, c.v4)) {
+        at = i;
+        break;
+      }
+    }
+    const run = at < 0 ? undefined : (open[at] as Run);
+    if (run !== undefined && joins(run, b, piece, seq, flags)) {
       run.pieces.push(piece);
       run.bytes += piece.dataLen;
       run.nextSeq = (run.nextSeq + piece.dataLen) >>> 0;
       // tcp_gro_receive: a short segment or one with PSH/FIN (URG, RST, SYN never get here) ends the run.
       if (piece.dataLen < run.size || flags & (PSH | FIN)) {
         run.open = false;
-        open.delete(key);
+        open.splice(at, 1);
       }
       continue;
     }
     if (run !== undefined) {
       run.open = false;
-      open.delete(key);
+      open.splice(at, 1);
     }
     if (flags & (CWR | SYN | RST | URG) || piece.dataLen === 0) {
       slots.push(item);
@@ -117,7 +126,7 @@ export function groCoalesce(
     }
     const fresh: Run = {
       item,
-      v4: (item.packet[0] ?? 0) >> 4 === 4,
+      v4: c.v4,
       l4: c.l4,
       pieces: [piece],
       bytes: piece.dataLen,
@@ -126,7 +135,7 @@ export function groCoalesce(
       open: !(flags & (PSH | FIN)),
     };
     slots.push(fresh);
-    if (fresh.open) open.set(key, fresh);
+    if (fresh.open) open.push(fresh);
   }
   const out: GroPacket[] = [];
   for (let i = 0; i < slots.length; i++) {
@@ -143,66 +152,67 @@ export function groCoalesce(
 }
 
 /**
- * A TCP segment that might join a run: its flow key, sequence number, flags and piece.
- * Undefined for anything else (not TCP, options, a fragment, malformed, a bad checksum).
+ * Whether two candidate segments are of one flow with the same IP header fields: IPv4
+ * TOS, TTL, addresses and ports; IPv6 version/traffic class/flow label, hop limit,
+ * addresses and ports (inet_gro_receive, ipv6_gro_receive, tcp_gro_receive).
+ */
+function sameFlow(h: Uint8Array, b: Uint8Array, v4: boolean): boolean {
+  if (v4) {
+    if ((h[0] ?? 0) >> 4 !== 4 || h[IPV4.tos] !== b[IPV4.tos] || h[IPV4.ttl] !== b[IPV4.ttl]) return false;
+    for (let i = IPV4.src; i < IPV4_MIN_HEADER + 4; i++) if (h[i] !== b[i]) return false;
+    return true;
+  }
+  if ((h[0] ?? 0) >> 4 !== 6 || h[IPV6.hopLimit] !== b[IPV6.hopLimit]) return false;
+  for (let i = 0; i < 4; i++) if (h[i] !== b[i]) return false;
+  for (let i = IPV6.src; i < IPV6_HEADER_LENGTH + 4; i++) if (h[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * A TCP segment that might join a run: its sequence number, flags and piece. Undefined
+ * for anything else (not TCP, IPv4 options, IPv6 extension headers, a fragment, malformed,
+ * a bad checksum).
  */
 function candidate(
   item: GroPacket,
-): { key: string; seq: number; flags: number; l4: number; piece: Piece } | undefined {
+): { v4: boolean; seq: number; flags: number; l4: number; piece: Piece } | undefined {
   const b = item.packet;
   const first = b[0] ?? 0;
   let l4: number;
   let end: number;
-  let key: string;
-  let pseudo: number;
+  let v4: boolean;
   if (first === 0x45) {
     // IPv4 without options (IHL 5, RFC 791 §3.1), TCP, not a fragment, DF set (an atomic
     // datagram, RFC 6864 §4: its Identification means nothing, so pieces may differ in it).
     if (b.length < IPV4_MIN_HEADER || b[IPV4.protocol] !== IPPROTO_TCP) return undefined;
-    if (((b[IPV4.flags] ?? 0) & 0xff) !== 0x40 || b[IPV4.flags + 1] !== 0) return undefined;
+    if (b[IPV4.flags] !== 0x40 || b[IPV4.flags + 1] !== 0) return undefined;
     end = get16(b, IPV4.totalLength);
     if (end > b.length || end < IPV4_MIN_HEADER + TCP_MIN_HEADER) return undefined;
-    if (finishChecksum(sum16(b.subarray(0, IPV4_MIN_HEADER))) !== 0) return undefined;
+    if (finishChecksum(sumBytes(b, 0, IPV4_MIN_HEADER)) !== 0) return undefined;
     l4 = IPV4_MIN_HEADER;
-    // TOS, TTL and both addresses belong to the key: pieces of a run share them.
-    key = `4 ${b[IPV4.tos]} ${b[IPV4.ttl]} ${get32(b, IPV4.src)} ${get32(b, IPV4.dst)} ${get32(b, l4)}`;
-    pseudo = pseudoHeaderSum(
-      b.subarray(IPV4.src, IPV4.src + 4),
-      b.subarray(IPV4.dst, IPV4.dst + 4),
-      IPPROTO_TCP,
-      0,
-    );
+    v4 = true;
   } else if (first >> 4 === 6) {
     // IPv6 with TCP straight after the fixed header (RFC 8200 §3).
     if (b.length < IPV6_HEADER_LENGTH || b[IPV6.nextHeader] !== IPPROTO_TCP) return undefined;
     end = IPV6_HEADER_LENGTH + get16(b, IPV6.payloadLength);
     if (end > b.length || end < IPV6_HEADER_LENGTH + TCP_MIN_HEADER) return undefined;
     l4 = IPV6_HEADER_LENGTH;
-    // Version, traffic class, flow label, hop limit, addresses and ports.
-    let addrs = '';
-    for (let i = IPV6.src; i < IPV6.dst + 16; i += 4) addrs += ` ${get32(b, i)}`;
-    key = `6 ${get32(b, 0)} ${b[IPV6.hopLimit]}${addrs} ${get32(b, l4)}`;
-    pseudo = pseudoHeaderSum(
-      b.subarray(IPV6.src, IPV6.src + 16),
-      b.subarray(IPV6.dst, IPV6.dst + 16),
-      IPPROTO_TCP,
-      0,
-    );
+    v4 = false;
   } else return undefined;
   const doff = ((b[l4 + TCP_GSO_FIELD.dataOffset] ?? 0) >> 4) * 4;
   if (doff < TCP_MIN_HEADER || l4 + doff > end) return undefined;
   const hdrLen = l4 + doff;
   const dataLen = end - hdrLen;
-  const packet = end === b.length ? b : b.subarray(0, end);
+  const packet = end === b.length ? b : view(b, 0, end);
   let dataSum: number | undefined;
   if (item.info?.csum === undefined) {
     // RFC 9293 §3.1: verified here, as TCP would; the joined packet is then marked valid.
-    dataSum = sum16(packet.subarray(hdrLen));
-    const total = pseudo + doff + dataLen + sum16(packet.subarray(l4, hdrLen)) + dataSum;
+    dataSum = sum16(view(packet, hdrLen, dataLen));
+    const total = pseudoSum(packet, v4) + doff + dataLen + sumBytes(packet, l4, hdrLen) + dataSum;
     if (finishChecksum(total) !== 0) return undefined;
   }
   return {
-    key,
+    v4,
     seq: get32(b, l4 + TCP_GSO_FIELD.seq),
     flags: b[l4 + TCP_GSO_FIELD.flags] ?? 0,
     l4,
@@ -242,11 +252,11 @@ function join(run: Run): GroPacket {
   const l4 = run.l4;
   const total = hdrLen + run.bytes;
   const out = new Uint8Array(total);
-  out.set(first.packet.subarray(0, hdrLen), 0);
+  out.set(view(first.packet, 0, hdrLen), 0);
   let at = hdrLen;
   let dataSum: number | undefined = 0;
   for (const p of run.pieces) {
-    out.set(p.packet.subarray(p.hdrLen, p.hdrLen + p.dataLen), at);
+    out.set(view(p.packet, p.hdrLen, p.dataLen), at);
     if (dataSum !== undefined && p.dataSum !== undefined) {
       // RFC 1071 §2(B): a part that starts at an odd offset adds its sum byte-swapped.
       dataSum += (at - hdrLen) & 1 ? swap(fold(p.dataSum)) : p.dataSum;
@@ -256,7 +266,7 @@ function join(run: Run): GroPacket {
   if (run.v4) {
     put16(out, IPV4.totalLength, total);
     put16(out, IPV4.checksum, 0);
-    put16(out, IPV4.checksum, finishChecksum(sum16(out.subarray(0, IPV4_MIN_HEADER))));
+    put16(out, IPV4.checksum, finishChecksum(sumBytes(out, 0, IPV4_MIN_HEADER)));
   } else {
     put16(out, IPV6.payloadLength, total - IPV6_HEADER_LENGTH);
   }
@@ -267,20 +277,8 @@ function join(run: Run): GroPacket {
   if (dataSum !== undefined) {
     const tcpLen = total - l4;
     put16(out, l4 + TCP_GSO_FIELD.checksum, 0);
-    const pseudo = run.v4
-      ? pseudoHeaderSum(
-          out.subarray(IPV4.src, IPV4.src + 4),
-          out.subarray(IPV4.dst, IPV4.dst + 4),
-          IPPROTO_TCP,
-          tcpLen,
-        )
-      : pseudoHeaderSum(
-          out.subarray(IPV6.src, IPV6.src + 16),
-          out.subarray(IPV6.dst, IPV6.dst + 16),
-          IPPROTO_TCP,
-          tcpLen,
-        );
-    const ck = finishChecksum(pseudo + sum16(out.subarray(l4, hdrLen)) + dataSum);
+    // The pseudo-header with this packet's TCP length (below 2^16: one IP datagram).
+    const ck = finishChecksum(pseudoSum(out, run.v4) + tcpLen + sumBytes(out, l4, hdrLen) + dataSum);
     put16(out, l4 + TCP_GSO_FIELD.checksum, ck);
   }
   return {

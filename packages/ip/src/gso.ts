@@ -26,7 +26,6 @@
  */
 import type { PacketInfo } from '@stepwire/link';
 import { finishChecksum, ParseError, sum16 } from '@stepwire/wire';
-import { pseudoHeaderSum } from './checksum.ts';
 import { IPV4, IPV4_MIN_HEADER } from './ipv4.ts';
 import { IPV6, IPV6_HEADER_LENGTH, NH_DESTINATION, NH_FRAGMENT, NH_HOP_BY_HOP, NH_ROUTING } from './ipv6.ts';
 import { IPPROTO_TCP } from './types.ts';
@@ -109,19 +108,7 @@ export function gsoSegment(
   const ihl = v4 ? l4 : 0;
   // The pseudo-header's address part (RFC 9293 §3.1; RFC 8200 §8.1), the same for every
   // piece: each adds its own TCP length, which is below 2^16 either way.
-  const pseudo = v4
-    ? pseudoHeaderSum(
-        packet.subarray(IPV4.src, IPV4.src + 4),
-        packet.subarray(IPV4.dst, IPV4.dst + 4),
-        IPPROTO_TCP,
-        0,
-      )
-    : pseudoHeaderSum(
-        packet.subarray(IPV6.src, IPV6.src + 16),
-        packet.subarray(IPV6.dst, IPV6.dst + 16),
-        IPPROTO_TCP,
-        0,
-      );
+  const pseudo = pseudoSum(packet, v4);
 
   const head = packet.subarray(0, hdrLen);
   const buf = new Uint8Array(n * hdrLen + dataLen);
@@ -132,7 +119,7 @@ export function gsoSegment(
     const segLen = Math.min(size, end - from);
     const len = hdrLen + segLen;
     buf.set(head, at);
-    if (segLen > 0) buf.set(packet.subarray(from, from + segLen), at + hdrLen);
+    if (segLen > 0) buf.set(view(packet, from, segLen), at + hdrLen);
     const out = new Uint8Array(buf.buffer, at, len);
     at += len;
 
@@ -142,7 +129,7 @@ export function gsoSegment(
       put16(out, IPV4.totalLength, len);
       put16(out, IPV4.identification, (id0 + k) & 0xffff);
       put16(out, IPV4.checksum, 0);
-      put16(out, IPV4.checksum, finishChecksum(sum16(out.subarray(0, ihl))));
+      put16(out, IPV4.checksum, finishChecksum(sumBytes(out, 0, ihl)));
     } else {
       // RFC 8200 §3: Payload Length counts extension headers and the upper layer.
       put16(out, IPV6.payloadLength, len - IPV6_HEADER_LENGTH);
@@ -171,9 +158,7 @@ export function gsoSegment(
       put16(out, l4 + TCP_GSO_FIELD.checksum, fold(pseudo + tcpLen));
     } else {
       put16(out, l4 + TCP_GSO_FIELD.checksum, 0);
-      const ck = finishChecksum(
-        sum16(new Uint8Array(buf.buffer, out.byteOffset + l4, tcpLen), pseudo + tcpLen),
-      );
+      const ck = finishChecksum(sum16(view(out, l4, tcpLen), pseudo + tcpLen));
       put16(out, l4 + TCP_GSO_FIELD.checksum, ck);
     }
     packets[k] = out;
@@ -225,6 +210,31 @@ function ipv6Bounds(b: Uint8Array): { end: number; l4: number } {
   if (nh === NH_FRAGMENT) throw new ParseError('ipv6', 'nextHeader', nhAt, 'a fragment');
   if (nh !== IPPROTO_TCP) throw new ParseError('ipv6', 'nextHeader', nhAt, `next header ${nh}`);
   return { end, l4: at };
+}
+
+/**
+ * The address part of the TCP pseudo-header sum (RFC 9293 §3.1, RFC 8200 §8.1: source,
+ * destination and the protocol; each piece adds its own length), read in place.
+ */
+export function pseudoSum(b: Uint8Array, v4: boolean): number {
+  return v4
+    ? sumBytes(b, IPV4.src, IPV4.dst + 4) + IPPROTO_TCP
+    : sumBytes(b, IPV6.src, IPV6.dst + 16) + IPPROTO_TCP;
+}
+
+/** The unfolded RFC 1071 sum of the 16-bit words in b[from, to) (an even span of a header). */
+export function sumBytes(b: Uint8Array, from: number, to: number): number {
+  let sum = 0;
+  for (let i = from; i < to; i += 2) sum += ((b[i] ?? 0) << 8) | (b[i + 1] ?? 0);
+  return sum;
+}
+
+/**
+ * Bytes [at, at + length) of `b` as a new view: subarray's result, without the species
+ * constructor lookup V8 makes subarray pay (as core.ts's view), several times a piece.
+ */
+export function view(b: Uint8Array, at: number, length: number): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset + at, length);
 }
 
 function fold(sum: number): number {
