@@ -5,14 +5,20 @@
  * DATAGRAM frames. As there, the two sans-I/O peers are paired in memory on the real clock;
  * here each datagram also carries its addresses, so a peer that moves is seen moving.
  */
-import { CipherSuite, certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
+import { CipherSuite, certificateSigner, pki } from '@stepwire/tls';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { QuicConnection } from '../src/connection/connection.ts';
+import type { QuicConnection } from '../src/connection/connection.ts';
 import type { QuicConnectionEvent, TransportConfig } from '../src/connection/types.ts';
 import { QuicEndpoint } from '../src/endpoint/endpoint.ts';
-import { parseProtectedHeader } from '../src/packet/header.ts';
-import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
-import { ferry as ferryDatagrams, type HostPort, QuichePeer } from './support/quiche.ts';
+import { createQuicTlsServer } from '../src/tls/handshake.ts';
+import {
+  echoThroughQuiche,
+  ferry as ferryDatagrams,
+  type HostPort,
+  ourQuicClient,
+  ourQuicServer,
+  QuichePeer,
+} from './support/quiche.ts';
 
 const ALPN = 'hq-interop';
 let creds: ReturnType<typeof pki.createStepwireCredentials>;
@@ -27,35 +33,13 @@ const remoteOf = (h: HostPort) => ({ address: h.host, port: h.port });
 function ourClient(
   o: { cipherSuites?: number[]; transport?: Partial<TransportConfig> } = {},
 ): QuicConnection {
-  return new QuicConnection({
-    role: 'client',
-    now: now(),
+  return ourQuicClient(creds.ca.certificatePem, ALPN, {
     ...(o.transport ? { transport: o.transport } : {}),
-    tls: (transportParameters) =>
-      createQuicTlsClient({
-        serverName: 'stepwire.test',
-        verifier: certificateVerifier({ ca: creds.ca.certificatePem }),
-        alpnProtocols: [ALPN],
-        transportParameters,
-        ...(o.cipherSuites ? { cipherSuites: o.cipherSuites } : {}),
-      }),
+    ...(o.cipherSuites ? { tls: { cipherSuites: o.cipherSuites } } : {}),
   });
 }
 
-function ourServer(first: Uint8Array): QuicConnection {
-  const h = parseProtectedHeader(first, 0);
-  return new QuicConnection({
-    role: 'server',
-    now: now(),
-    server: { originalDcid: h.dcid, initialDcid: h.dcid, clientScid: h.scid },
-    tls: (transportParameters) =>
-      createQuicTlsServer({
-        signer: certificateSigner(creds.leaf),
-        alpnProtocols: [ALPN],
-        transportParameters,
-      }),
-  });
-}
+const ourServer = (first: Uint8Array): QuicConnection => ourQuicServer(first, creds.leaf, ALPN);
 
 function quicheServer(o: { datagrams?: number } = {}): QuichePeer {
   return new QuichePeer({
@@ -85,55 +69,21 @@ function ferry(
   return ferryDatagrams(ours, quiche, ev, done, { ...rest, paths: { ourAddress } });
 }
 
-/**
- * Our client sends `body` on a fresh stream; quiche echoes it back; resolves when the echo is
- * whole. `midway` runs once, after half of the echo has come back.
- */
-async function echoThroughQuiche(
+/** echoThroughQuiche (support/quiche.ts) with addresses on every datagram, as `ferry` above. */
+async function echo(
   client: QuicConnection,
   server: QuichePeer,
   ev: QuicConnectionEvent[],
   body: Uint8Array,
   o: { midway?: () => void; ourAddress?: () => HostPort } = {},
 ): Promise<Buffer> {
-  const id = client.openStream('bidi');
-  client.write(id, body, true);
-  const atServer: Uint8Array[] = [];
-  let serverFin = false;
-  let echoed = 0;
-  let finSent = false;
-  let clientFin = false;
-  let midwayDone = false;
-  const back: Uint8Array[] = [];
-  let backLength = 0;
-  await ferry(client, server, ev, () => clientFin, {
-    seconds: 20,
-    ...(o.ourAddress ? { ourAddress: o.ourAddress } : {}),
-    onRound: () => {
-      for (const sid of server.readable()) {
-        const r = server.read(sid);
-        atServer.push(r.data);
-        serverFin ||= r.fin;
-      }
-      const all = Buffer.concat(atServer);
-      if (echoed < all.length || (serverFin && !finSent)) {
-        echoed += server.send(id, all.subarray(echoed), serverFin);
-        finSent = serverFin && echoed === all.length;
-      }
-      for (const e of ev.splice(0))
-        if (e.type === 'stream-data' && e.id === id) {
-          back.push(e.data);
-          backLength += e.data.length;
-          clientFin ||= e.fin;
-        }
-      if (!midwayDone && backLength >= body.length / 2) {
-        midwayDone = true;
-        o.midway?.();
-      }
-    },
+  const { ourAddress = () => OURS, midway } = o;
+  const r = await echoThroughQuiche(client, server, ev, body, {
+    ...(midway ? { midway } : {}),
+    ferry: { paths: { ourAddress } },
   });
-  expect(midwayDone || !o.midway).toBe(true);
-  return Buffer.concat(back);
+  expect(r.midwayDone || !midway).toBe(true);
+  return r.back;
 }
 
 const body = (n: number, k: number) => new Uint8Array(n).map((_, i) => (i * k) & 0xff);
@@ -152,7 +102,7 @@ describe('quiche, the remaining interop-runner cases', () => {
     const ev: QuicConnectionEvent[] = [];
     await connect(client, server, ev);
     const b = body(300_000, 13);
-    expect((await echoThroughQuiche(client, server, ev, b)).equals(Buffer.from(b))).toBe(true);
+    expect((await echo(client, server, ev, b)).equals(Buffer.from(b))).toBe(true);
   });
 
   it('key update (RFC 9001 §6): we update twice during a transfer, quiche follows, every byte arrives', async () => {
@@ -164,7 +114,7 @@ describe('quiche, the remaining interop-runner cases', () => {
     // (§6.5: not before then). quiche must answer in the new phase or the echo stalls.
     expect(client.initiateKeyUpdate(now())).toBe(true);
     const b = body(400_000, 7);
-    const back = await echoThroughQuiche(client, server, ev, b, {
+    const back = await echo(client, server, ev, b, {
       midway: () => expect(client.initiateKeyUpdate(now())).toBe(true),
     });
     expect(back.equals(Buffer.from(b))).toBe(true);
@@ -182,7 +132,7 @@ describe('quiche, the remaining interop-runner cases', () => {
     await ferry(client, server, ev, () => false, { seconds: 0.2 });
     let address = OURS;
     const b = body(300_000, 5);
-    const back = await echoThroughQuiche(client, server, ev, b, {
+    const back = await echo(client, server, ev, b, {
       ourAddress: () => address,
       midway: () => {
         client.migrate(now(), { portOnly: true });

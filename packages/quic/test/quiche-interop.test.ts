@@ -4,19 +4,11 @@
  * large transfer, many streams, loss, resumption with 0-RTT and a clean close. quiche runs
  * its timers on the real clock, so our connection gets real milliseconds too.
  */
-import {
-  AntiReplayCache,
-  certificateSigner,
-  certificateVerifier,
-  pki,
-  type SessionTicket,
-} from '@stepwire/tls';
+import { AntiReplayCache, pki, type SessionTicket } from '@stepwire/tls';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { QuicConnection } from '../src/connection/connection.ts';
+import type { QuicConnection } from '../src/connection/connection.ts';
 import type { QuicConnectionEvent } from '../src/connection/types.ts';
-import { parseProtectedHeader } from '../src/packet/header.ts';
-import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
-import { ferry, QuichePeer } from './support/quiche.ts';
+import { echoThroughQuiche, ferry, ourQuicClient, ourQuicServer, QuichePeer } from './support/quiche.ts';
 
 const ALPN = 'hq-interop';
 let creds: ReturnType<typeof pki.createStepwireCredentials>;
@@ -27,36 +19,16 @@ beforeAll(() => {
 const now = () => Date.now();
 
 function ourClient(o: { session?: SessionTicket; earlyData?: boolean } = {}): QuicConnection {
-  return new QuicConnection({
-    role: 'client',
-    now: now(),
-    tls: (transportParameters) =>
-      createQuicTlsClient({
-        serverName: 'stepwire.test',
-        verifier: certificateVerifier({ ca: creds.ca.certificatePem }),
-        alpnProtocols: [ALPN],
-        transportParameters,
-        ...(o.session ? { session: o.session } : {}),
-        ...(o.earlyData ? { earlyData: true } : {}),
-      }),
+  return ourQuicClient(creds.ca.certificatePem, ALPN, {
+    tls: { ...(o.session ? { session: o.session } : {}), ...(o.earlyData ? { earlyData: true } : {}) },
   });
 }
 
 /** Our server connection for the client's first Initial, as the endpoint would make it. */
 function ourServer(first: Uint8Array, o: { antiReplay?: AntiReplayCache; ticketKey?: Uint8Array } = {}) {
-  const h = parseProtectedHeader(first, 0);
-  return new QuicConnection({
-    role: 'server',
-    now: now(),
-    server: { originalDcid: h.dcid, initialDcid: h.dcid, clientScid: h.scid },
-    tls: (transportParameters) =>
-      createQuicTlsServer({
-        signer: certificateSigner(creds.leaf),
-        alpnProtocols: [ALPN],
-        transportParameters,
-        ...(o.antiReplay ? { antiReplay: o.antiReplay, maxEarlyData: 1 << 20 } : {}),
-        ...(o.ticketKey ? { ticketKey: o.ticketKey } : {}),
-      }),
+  return ourQuicServer(first, creds.leaf, ALPN, {
+    ...(o.antiReplay ? { antiReplay: o.antiReplay, maxEarlyData: 1 << 20 } : {}),
+    ...(o.ticketKey ? { ticketKey: o.ticketKey } : {}),
   });
 }
 
@@ -79,40 +51,11 @@ describe('our QUIC client against quiche', () => {
     expect(server.established).toBe(true);
 
     const body = new Uint8Array(1 << 20).map((_, i) => (i * 7) & 0xff);
-    const id = client.openStream('bidi');
-    client.write(id, body, true);
-    let atServer: Uint8Array[] = [];
-    let serverFin = false;
-    let echoed = 0;
-    let finSent = false;
-    let clientFin = false;
-    const back: Uint8Array[] = [];
-    await ferry(client, server, ev, () => clientFin, {
-      seconds: 20,
-      onRound: () => {
-        for (const sid of server.readable()) {
-          const r = server.read(sid);
-          atServer.push(r.data);
-          serverFin ||= r.fin;
-        }
-        // Echo what arrived, as quiche's flow control allows.
-        const all = Buffer.concat(atServer);
-        if (echoed < all.length || (serverFin && !finSent)) {
-          echoed += server.send(id, all.subarray(echoed), serverFin);
-          finSent = serverFin && echoed === all.length;
-        }
-        for (const e of ev.splice(0))
-          if (e.type === 'stream-data' && e.id === id) {
-            back.push(e.data);
-            clientFin ||= e.fin;
-          }
-      },
-    });
-    atServer = [Buffer.concat(atServer)];
-    expect(serverFin).toBe(true);
-    expect(Buffer.from(atServer[0]!).equals(Buffer.from(body))).toBe(true);
-    expect(clientFin).toBe(true);
-    expect(Buffer.concat(back).equals(Buffer.from(body))).toBe(true);
+    // quiche echoes what arrives, as its flow control allows.
+    const echo = await echoThroughQuiche(client, server, ev, body);
+    expect(echo.serverFin).toBe(true);
+    expect(echo.atServer.equals(Buffer.from(body))).toBe(true);
+    expect(echo.back.equals(Buffer.from(body))).toBe(true);
     client.close(now(), 0, 'bye');
     await ferry(client, server, ev, () => server.peerError() !== null, { seconds: 2 });
     expect(server.peerError()).toMatchObject({ isApp: true, errorCode: 0 });

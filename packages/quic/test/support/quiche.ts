@@ -6,8 +6,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { native } from '@matrixai/quic';
-import type { QuicConnection } from '../../src/connection/connection.ts';
-import type { QuicConnectionEvent } from '../../src/connection/types.ts';
+import { certificateSigner, certificateVerifier } from '@stepwire/tls';
+import { QuicConnection } from '../../src/connection/connection.ts';
+import type { QuicConnectionEvent, TransportConfig } from '../../src/connection/types.ts';
+import { parseProtectedHeader } from '../../src/packet/header.ts';
+import {
+  createQuicTlsClient,
+  createQuicTlsServer,
+  type QuicTlsClientOptions,
+  type QuicTlsServerOptions,
+} from '../../src/tls/handshake.ts';
 
 const quiche = native.quiche;
 type Connection = ReturnType<typeof quiche.Connection.connect>;
@@ -317,4 +325,103 @@ export async function ferry(
       await new Promise((r) => setTimeout(r, Math.max(1, Math.min(5, ...waits))));
     }
   }
+}
+
+// ---- Our side, as the quiche tests pair it ----
+
+/** Our sans-I/O client connection on the real clock: our TLS verifying `caPem` for stepwire.test. */
+export function ourQuicClient(
+  caPem: string,
+  alpn: string,
+  o: {
+    transport?: Partial<TransportConfig>;
+    tls?: Partial<Omit<QuicTlsClientOptions, 'transportParameters'>>;
+  } = {},
+): QuicConnection {
+  return new QuicConnection({
+    role: 'client',
+    now: Date.now(),
+    ...(o.transport ? { transport: o.transport } : {}),
+    tls: (transportParameters) =>
+      createQuicTlsClient({
+        serverName: 'stepwire.test',
+        verifier: certificateVerifier({ ca: caPem }),
+        alpnProtocols: [alpn],
+        transportParameters,
+        ...o.tls,
+      }),
+  });
+}
+
+/** Our server connection for the client's first Initial, as the endpoint would make it. */
+export function ourQuicServer(
+  first: Uint8Array,
+  leaf: Parameters<typeof certificateSigner>[0],
+  alpn: string,
+  tls: Partial<Omit<QuicTlsServerOptions, 'transportParameters'>> = {},
+): QuicConnection {
+  const h = parseProtectedHeader(first, 0);
+  return new QuicConnection({
+    role: 'server',
+    now: Date.now(),
+    server: { originalDcid: h.dcid, initialDcid: h.dcid, clientScid: h.scid },
+    tls: (transportParameters) =>
+      createQuicTlsServer({
+        signer: certificateSigner(leaf),
+        alpnProtocols: [alpn],
+        transportParameters,
+        ...tls,
+      }),
+  });
+}
+
+/**
+ * Our client sends `body` on a fresh stream and quiche echoes what arrives, as its flow
+ * control allows; resolves with the echo once whole, and what quiche read (and whether its
+ * FIN came). `midway` runs once, after half of the echo has come back.
+ */
+export async function echoThroughQuiche(
+  client: QuicConnection,
+  server: QuichePeer,
+  ev: QuicConnectionEvent[],
+  body: Uint8Array,
+  o: { midway?: () => void; ferry?: Omit<FerryOptions, 'onRound'> } = {},
+): Promise<{ back: Buffer; atServer: Buffer; serverFin: boolean; midwayDone: boolean }> {
+  const id = client.openStream('bidi');
+  client.write(id, body, true);
+  const atServer: Uint8Array[] = [];
+  let serverFin = false;
+  let echoed = 0;
+  let finSent = false;
+  let clientFin = false;
+  let midwayDone = false;
+  const back: Uint8Array[] = [];
+  let backLength = 0;
+  await ferry(client, server, ev, () => clientFin, {
+    seconds: 20,
+    ...o.ferry,
+    onRound: () => {
+      for (const sid of server.readable()) {
+        const r = server.read(sid);
+        atServer.push(r.data);
+        serverFin ||= r.fin;
+      }
+      const all = Buffer.concat(atServer);
+      if (echoed < all.length || (serverFin && !finSent)) {
+        echoed += server.send(id, all.subarray(echoed), serverFin);
+        finSent = serverFin && echoed === all.length;
+      }
+      for (const e of ev.splice(0))
+        if (e.type === 'stream-data' && e.id === id) {
+          back.push(e.data);
+          backLength += e.data.length;
+          clientFin ||= e.fin;
+        }
+      if (!midwayDone && backLength >= body.length / 2) {
+        midwayDone = true;
+        o.midway?.();
+      }
+    },
+  });
+  return { back: Buffer.concat(back), atServer: Buffer.concat(atServer), serverFin, midwayDone };
 }
