@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { concatBytes, Prng } from '@stepwire/wire';
+import { bytesEqual, concatBytes, Prng } from '@stepwire/wire';
 import { QuicConnection } from '../src/connection/connection.ts';
 import type { QuicConnectionEvent, QuicConnectionOptions } from '../src/connection/types.ts';
 import type { QuicTls, QuicTlsEvent } from '../src/tls/types.ts';
@@ -239,4 +239,42 @@ export function runPair(
     drain();
   }
   return { now, datagrams };
+}
+
+/**
+ * The client uploads `body` on one stream from its `connected` event; runPair until the
+ * server has all of it (or `limitMs`). `ok`: it arrived intact; `connectedAt`: the virtual time
+ * of the client's `connected`, also handed to `onConnected` as it happens.
+ */
+export function uploadPair(
+  client: QuicConnection,
+  server: QuicConnection,
+  prng: Prng,
+  imp: Impairment,
+  body: Uint8Array,
+  o: { limitMs?: number; onConnected?: (now: number) => void } = {},
+): { now: number; datagrams: number; ok: boolean; connectedAt: number | undefined } {
+  let got: Uint8Array = new Uint8Array(0);
+  let fin = false;
+  let connectedAt: number | undefined;
+  const r = runPair(
+    client,
+    server,
+    prng,
+    imp,
+    () => fin,
+    (side, e, now) => {
+      if (side === 'a' && e.type === 'connected') {
+        connectedAt = now;
+        o.onConnected?.(now);
+        client.write(client.openStream('bidi'), body, true);
+      }
+      if (side === 'b' && e.type === 'stream-data') {
+        got = concatBytes(got, e.data);
+        if (e.fin) fin = true;
+      }
+    },
+    o.limitMs,
+  );
+  return { ...r, ok: fin && bytesEqual(got, body), connectedAt };
 }

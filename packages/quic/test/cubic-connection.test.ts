@@ -1,34 +1,12 @@
-import { bytesEqual, concatBytes, Prng } from '@stepwire/wire';
+import { Prng } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
-import type { QuicConnectionEvent } from '../src/connection/types.ts';
-import { connectionPair, type Impairment, runPair } from './connection-helpers.ts';
+import { connectionPair, type Impairment, uploadPair } from './connection-helpers.ts';
 
 /** The client uploads `body` on one stream over `imp`; returns when the server had it all. */
 function upload(seed: number, body: Uint8Array, congestion: 'newreno' | 'cubic', imp: Impairment) {
   const { client, server, prng } = connectionPair(seed, { congestion });
-  let got: Uint8Array = new Uint8Array(0);
-  let fin = false;
-  let start = 0;
-  const r = runPair(
-    client,
-    server,
-    prng,
-    imp,
-    () => fin,
-    (side, e: QuicConnectionEvent, now) => {
-      if (side === 'a' && e.type === 'connected') {
-        start = now;
-        client.write(client.openStream('bidi'), body, true);
-      }
-      if (side === 'b' && e.type === 'stream-data') {
-        got = concatBytes(got, e.data);
-        if (e.fin) fin = true;
-      }
-    },
-    600_000,
-  );
-  const s = client.stats();
-  return { ok: fin && bytesEqual(got, body), ms: r.now - start, cwnd: Number(s.cwnd) };
+  const r = uploadPair(client, server, prng, imp, body, { limitMs: 600_000 });
+  return { ok: r.ok, ms: r.now - (r.connectedAt ?? 0), cwnd: Number(client.stats().cwnd) };
 }
 
 describe('CUBIC in the connection (RFC 9438 through RFC 9002)', () => {

@@ -1,8 +1,7 @@
-import { bytesEqual, concatBytes, Prng } from '@stepwire/wire';
+import { Prng } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
 import type { QuicConnection } from '../src/connection/connection.ts';
-import type { QuicConnectionEvent } from '../src/connection/types.ts';
-import { connectionPair, type Impairment, runPair } from './connection-helpers.ts';
+import { connectionPair, type Impairment, uploadPair } from './connection-helpers.ts';
 
 interface Upload {
   ok: boolean;
@@ -29,27 +28,13 @@ function upload(
       perInstant.set(now, (perInstant.get(now) ?? 0) + 1);
     return d;
   };
-  let got: Uint8Array = new Uint8Array(0);
-  let fin = false;
-  const r = runPair(
-    client,
-    server,
-    prng,
-    imp,
-    () => fin,
-    (side, e: QuicConnectionEvent, now) => {
-      if (side === 'a' && e.type === 'connected') {
-        connectedAt = now;
-        client.write(client.openStream('bidi'), body, true);
-      }
-      if (side === 'b' && e.type === 'stream-data') {
-        got = concatBytes(got, e.data);
-        if (e.fin) fin = true;
-      }
+  const r = uploadPair(client, server, prng, imp, body, {
+    onConnected: (now) => {
+      connectedAt = now;
     },
-  );
+  });
   return {
-    ok: fin && bytesEqual(got, body),
+    ok: r.ok,
     largestBurst: Math.max(0, ...perInstant.values()),
     now: r.now,
     cwnd: Number(client.stats().cwnd),
