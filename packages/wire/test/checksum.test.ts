@@ -29,6 +29,41 @@ describe('Internet checksum (RFC 1071)', () => {
     expect(internetChecksum(data)).toBe(referenceChecksum(data));
   });
 
+  test.prop([
+    // size 'max': lengths over the whole range (fast-check's default size keeps arrays to a
+    // few bytes, below the native path's 64).
+    fc.uint8Array({ maxLength: 3000, size: 'max' }),
+    fc.integer({ min: 0, max: 7 }),
+    fc.nat({ max: 0xfffff }),
+  ])(
+    'agrees with the reference at every alignment (aligned words and the DataView path)',
+    (data, shift, initial) => {
+      // The same bytes at byteOffset 0..7 of a larger buffer: a multiple of 4 takes the
+      // native-word path (byte-swapped sum), any other the big-endian DataView one.
+      const room = new Uint8Array(data.length + 8);
+      room.set(data, shift);
+      const view = room.subarray(shift, shift + data.length);
+      expect(finishChecksum(sum16(view))).toBe(referenceChecksum(data));
+      // `initial` (a pseudo-header sum) adds in whichever path ran.
+      const withInitial = finishChecksum(sum16(view, initial));
+      expect(withInitial).toBe(finishChecksum(sum16(data) + initial));
+    },
+  );
+
+  it('folds long runs of large words on both paths', () => {
+    // Bytes of 0x80 and up make the partial sums grow fastest: past the native path's
+    // folding interval (2^13 words in 32-bit integer sums; 600 kB would overflow them
+    // without it), with both halves of each word
+    // different so that a missing byte swap shows.
+    for (const n of [64, 65, 4096 * 8 + 3, 70_001, 600_001]) {
+      const room = new Uint8Array(n + 1);
+      for (let i = 0; i < room.length; i++) room[i] = 0x80 | ((i * 37 + 11) & 0x7f);
+      for (const view of [room.subarray(0, n), room.subarray(1, n + 1)]) {
+        expect(finishChecksum(sum16(view))).toBe(referenceChecksum(view));
+      }
+    }
+  });
+
   test.prop([fc.uint8Array({ maxLength: 200 }), fc.uint8Array({ maxLength: 200 })])(
     'is associative over even-length chunks (RFC 1071 §2(B))',
     (a, b) => {
