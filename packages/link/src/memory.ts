@@ -1,4 +1,4 @@
-import { type Clock, Counters, Prng, type Timer, type TraceBus } from '@stepwire/wire';
+import { type Clock, type Counter, Counters, Prng, type Timer, type TraceBus } from '@stepwire/wire';
 import { type ImpairedLink, type Impairments, impair } from './impair.ts';
 import type { Link, LinkOffloads, PacketInfo } from './link.ts';
 
@@ -117,6 +117,9 @@ class PipeEnd implements Link {
   private handler: ((packet: Uint8Array, info?: PacketInfo) => void) | undefined;
   private closed = false;
   private readonly lane: Lane;
+  // 'tx' and 'rx', counted per packet: held, taken on the first (see Counters.counter).
+  private txCount: Counter | undefined;
+  private rxCount: Counter | undefined;
 
   constructor(
     readonly name: string,
@@ -151,7 +154,7 @@ class PipeEnd implements Link {
         this.counters.inc('tx.csum-partial');
       }
     }
-    this.counters.inc('tx');
+    (this.txCount ??= this.counters.counter('tx')).value++;
     const peer = this.peer;
     if (peer === undefined) return;
     // A copy: the sender may reuse its buffer, the receiver may keep what it gets.
@@ -172,7 +175,7 @@ class PipeEnd implements Link {
       this.counters.inc('drop.closed');
       return;
     }
-    this.counters.inc('rx');
+    (this.rxCount ??= this.counters.counter('rx')).value++;
     if (info?.gso !== undefined) this.counters.inc('rx.gro');
     if (this.handler) this.handler(packet, info);
     else this.counters.inc('drop.no-handler');

@@ -109,9 +109,12 @@ export class ChunkQueue {
     let at = 0;
     let from = inner;
     while (at < len) {
-      const chunk = this.chunks[i]!;
+      const chunk = this.chunks[i] as Uint8Array;
       const n = Math.min(len - at, chunk.length - from);
-      out.set(chunk.subarray(from, from + n), at);
+      // A whole chunk (most of a long read: one per received segment) is copied as it
+      // is, without a view made of it first.
+      if (from === 0 && n === chunk.length) out.set(chunk, at);
+      else out.set(chunk.subarray(from, from + n), at);
       at += n;
       from = 0;
       i++;

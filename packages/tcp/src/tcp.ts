@@ -1,4 +1,5 @@
 import {
+  cachedAddressBytes,
   type IcmpErrorReport,
   IPPROTO_TCP,
   IPV4_MIN_HEADER,
@@ -7,7 +8,7 @@ import {
   type IpProtocolHandler,
   type IpStack,
 } from '@stepwire/ip';
-import { superSegments, TimerGroup } from '@stepwire/wire';
+import { type Counter, superSegments, TimerGroup } from '@stepwire/wire';
 import {
   type TcpEndpoint as TcpAddress,
   type TcpConnection,
@@ -64,6 +65,8 @@ export class Tcp implements IpProtocolHandler, TcpServerHost, EndpointSink {
   readonly timers: TimerGroup;
   /** Where outgoing segments are written (header room in front), one allocation per slab. */
   private readonly slab = new PacketSlab();
+  /** 'tcp.tx', counted per segment: held, taken on the first (see Counters.counter). */
+  private txCount: Counter | undefined;
 
   constructor(
     readonly stack: IpStack,
@@ -222,7 +225,9 @@ export class Tcp implements IpProtocolHandler, TcpServerHost, EndpointSink {
         ? new Uint8Array(superSegments.take(), room, length)
         : this.slab.take(room, length);
     const partial = offloads?.checksum === true;
-    encodeSegmentInto(seg, { src, dst }, bytes, 0, partial ? 'partial' : 'full');
+    // The addresses as bytes, for the pseudo-header and for IP (parsed once per connection).
+    const ab = tcb === undefined ? addressBytes(src, dst) : (tcb.addressBytes ??= addressBytes(src, dst));
+    encodeSegmentInto(seg, ab ?? { src, dst }, bytes, 0, partial ? 'partial' : 'full');
     if (partial) stack.counters.inc('tcp.tx.csum-partial');
     if (gso) stack.counters.inc('tcp.tx.tso');
     // RFC 8201 / RFC 1191: segments go with DF, and the MSS follows the path MTU.
@@ -230,6 +235,8 @@ export class Tcp implements IpProtocolHandler, TcpServerHost, EndpointSink {
     let r = stack.send({
       src,
       dst,
+      srcBytes: ab?.src,
+      dstBytes: ab?.dst,
       protocol: IPPROTO_TCP,
       payload: bytes,
       dontFragment: true,
@@ -239,7 +246,7 @@ export class Tcp implements IpProtocolHandler, TcpServerHost, EndpointSink {
       csumOffset: partial ? TCP.checksum : undefined,
       gso,
     });
-    stack.counters.inc('tcp.tx');
+    (this.txCount ??= stack.counters.counter('tcp.tx')).value++;
     if (seg.flags & RST) stack.counters.inc('tcp.rst.sent');
     if (!r.ok && r.error === 'too-big' && gso === undefined) {
       // Too big for the path: future segments shrink to the MTU; this one must not be lost
@@ -249,6 +256,8 @@ export class Tcp implements IpProtocolHandler, TcpServerHost, EndpointSink {
       r = stack.send({
         src,
         dst,
+        srcBytes: ab?.src,
+        dstBytes: ab?.dst,
         protocol: IPPROTO_TCP,
         payload: bytes,
         dontFragment: false,
@@ -335,6 +344,13 @@ export class Tcp implements IpProtocolHandler, TcpServerHost, EndpointSink {
   static canSend(state: TcpState): boolean {
     return USER_SEND_STATES.has(state);
   }
+}
+
+/** `src` and `dst` as bytes of one family, or undefined when either does not parse (IP then says why). */
+function addressBytes(src: string, dst: string): { src: Uint8Array; dst: Uint8Array } | undefined {
+  const s = cachedAddressBytes(src);
+  const d = cachedAddressBytes(dst);
+  return s !== undefined && d !== undefined && s.length === d.length ? { src: s, dst: d } : undefined;
 }
 
 /**

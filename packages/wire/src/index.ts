@@ -44,6 +44,7 @@ export {
 } from './serial.ts';
 export { TimerGroup } from './timers.ts';
 export {
+  type Counter,
   Counters,
   countDrop,
   silentTrace,

@@ -49,23 +49,50 @@ export class TraceBus {
 /** A bus with no listeners ever, for components built without tracing. */
 export const silentTrace = new TraceBus();
 
-/** Named counters, e.g. drop reasons. Always on: counting is cheap and tests rely on it. */
+/** One named count, held by a hot path that increments it without looking its name up. */
+export interface Counter {
+  value: number;
+}
+
+/**
+ * Named counters, e.g. drop reasons. Always on: counting is cheap and tests rely on it.
+ * Each name maps to a Counter object, so an increment is one lookup (not a get and a set
+ * of a number), and a layer that counts every packet holds its Counter and skips even
+ * that (a string-keyed lookup per counter per packet was 2% of TCP's bulk profile).
+ */
 export class Counters {
-  private readonly m = new Map<string, number>();
+  private readonly m = new Map<string, Counter>();
   inc(name: string, by = 1): void {
-    this.m.set(name, (this.m.get(name) ?? 0) + by);
+    const c = this.m.get(name);
+    if (c === undefined) this.m.set(name, { value: by });
+    else c.value += by;
+  }
+  /**
+   * The Counter behind `name`, for incrementing in place. Taking it counts as a first
+   * increment by 0 (the name shows in snapshot() from then on), so a hot path takes it
+   * lazily, on the first event it counts: `(this.tx ??= counters.counter('tx')).value++`.
+   */
+  counter(name: string): Counter {
+    let c = this.m.get(name);
+    if (c === undefined) {
+      c = { value: 0 };
+      this.m.set(name, c);
+    }
+    return c;
   }
   get(name: string): number {
-    return this.m.get(name) ?? 0;
+    return this.m.get(name)?.value ?? 0;
   }
   /** Sum of every counter whose name starts with prefix. */
   total(prefix = ''): number {
     let n = 0;
-    for (const [k, v] of this.m) if (k.startsWith(prefix)) n += v;
+    for (const [k, c] of this.m) if (k.startsWith(prefix)) n += c.value;
     return n;
   }
   snapshot(): Record<string, number> {
-    return Object.fromEntries([...this.m].sort(([a], [b]) => a.localeCompare(b)));
+    return Object.fromEntries(
+      [...this.m].map(([k, c]) => [k, c.value] as const).sort(([a], [b]) => a.localeCompare(b)),
+    );
   }
 }
 

@@ -1,5 +1,6 @@
 import { classifyIcmp, type IcmpErrorReport, type IpDelivery } from '@stepwire/ip';
 import {
+  type Counter,
   chooseEphemeralPort,
   countDrop,
   EPHEMERAL_PORT_MAX,
@@ -114,6 +115,8 @@ export class TcpEndpoint implements TcbHost, PassiveHost {
   private readonly portMax: number;
   private timeWaitCount = 0;
   private lastTcb: Tcb | undefined;
+  /** 'tcp.rx', counted per segment: held, taken on the first (see Counters.counter). */
+  private rxCount: Counter | undefined;
   private readonly connTrace: GatedTrace;
 
   constructor(
@@ -485,7 +488,7 @@ export class TcpEndpoint implements TcbHost, PassiveHost {
       // offload ('partial', incomplete by design) is not checked again (Linux likewise).
       if (d.csum === undefined) seg = decodeSegment(d.payload, { src: d.srcBytes, dst: d.dstBytes });
       else {
-        ip.counters.inc(`tcp.rx.csum-${d.csum}`);
+        ip.counters.inc(d.csum === 'valid' ? 'tcp.rx.csum-valid' : 'tcp.rx.csum-partial');
         seg = decodeSegment(d.payload, d, NO_VERIFY);
       }
     } catch (e) {
@@ -494,7 +497,7 @@ export class TcpEndpoint implements TcbHost, PassiveHost {
       this.dropped(now, counter, `from ${d.src}: ${e.message}`, 'RFC 9293 §3.1');
       return;
     }
-    ip.counters.inc('tcp.rx');
+    (this.rxCount ??= ip.counters.counter('tcp.rx')).value++;
     // One-entry cache in front of the table: a busy connection's segments come in runs.
     let tcb = this.lastTcb;
     if (

@@ -40,6 +40,12 @@ export class Tcb {
   wakeAt: number | undefined;
   /** @internal The driver's handle for that wake-up (opaque to the endpoint). */
   wakeHandle: { cancel(): void } | undefined;
+  /**
+   * @internal Local and remote address as bytes, parsed once by the driver: every segment's
+   * pseudo-header sum and IP header come from them instead of a lookup of the text per
+   * segment. Undefined until the first segment (or when the text does not parse).
+   */
+  addressBytes: { src: Uint8Array; dst: Uint8Array } | undefined = undefined;
   /** The connection's sendHighWater: above it, it reports 'writable' when it drains. */
   readonly sendHighWater: number;
 
