@@ -1,11 +1,11 @@
-import { SIM_EPOCH, Sim } from '@stepwire/sim';
+import { SIM_EPOCH } from '@stepwire/sim';
 import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
-import { Prng } from '@stepwire/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { QuicConnection } from '../src/connection/connection.ts';
 import { QuicDriver } from '../src/endpoint/driver.ts';
 import { QuicEndpoint } from '../src/endpoint/endpoint.ts';
 import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
+import { simSockets } from './support/sim-endpoints.ts';
 
 /**
  * DATAGRAM frames (RFC 9221) through QuicEndpoint and QuicDriver on the simulated network,
@@ -20,13 +20,7 @@ beforeAll(() => {
 const ALPN = 'stepwire-dgram';
 
 function echoDatagrams(seed: number, loss: number, count: number) {
-  const sim = new Sim({ seed, impairments: { delay: 5, loss } });
-  const prng = new Prng(seed);
-  const random = (n: number) => prng.bytes(n);
-  const ss = sim.b.udp.createSocket('udp4');
-  ss.bindSync(4433, sim.b.ipv4);
-  const cs = sim.a.udp.createSocket('udp4');
-  cs.bindSync(0, sim.a.ipv4);
+  const { sim, random, serverSocket: ss, clientSocket: cs } = simSockets(seed, { delay: 5, loss });
   const transport = { maxDatagramFrameSize: 1200 };
   const server = new QuicDriver(
     new QuicEndpoint({

@@ -1,4 +1,4 @@
-import { SIM_EPOCH, Sim } from '@stepwire/sim';
+import { SIM_EPOCH } from '@stepwire/sim';
 import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
 import { concatBytes, Prng, TraceBus } from '@stepwire/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import type { QuicConnection } from '../src/connection/connection.ts';
 import { QuicDriver } from '../src/endpoint/driver.ts';
 import { QuicEndpoint } from '../src/endpoint/endpoint.ts';
 import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
+import { simSockets } from './support/sim-endpoints.ts';
 
 /**
  * ECN through QuicDriver (RFC 9000 §13.4): on our UDP the driver passes the IP ECN field up
@@ -19,16 +20,10 @@ beforeAll(() => {
 });
 
 async function echo(seed: number, ceMark: number) {
-  const sim = new Sim({ seed, impairments: { delay: 10, ceMark } });
+  const { sim, random, serverSocket: ss, clientSocket: cs } = simSockets(seed, { delay: 10, ceMark });
   const trace = new TraceBus();
   const lines: string[] = [];
   trace.on((e) => lines.push(`${e.host} ${e.dir} ${e.summary}`));
-  const prng = new Prng(seed);
-  const random = (n: number) => prng.bytes(n);
-  const ss = sim.b.udp.createSocket('udp4');
-  ss.bindSync(4433, sim.b.ipv4);
-  const cs = sim.a.udp.createSocket('udp4');
-  cs.bindSync(0, sim.a.ipv4);
   const server = new QuicDriver(
     new QuicEndpoint({
       random,

@@ -4,14 +4,14 @@
  * 'closed' event. (Before, the event stayed in a connection the driver no longer visited:
  * a server never heard that a peer which vanished had gone.)
  */
-import { SIM_EPOCH, Sim } from '@stepwire/sim';
+import { SIM_EPOCH } from '@stepwire/sim';
 import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
-import { Prng } from '@stepwire/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { QuicConnectionEvent } from '../src/connection/types.ts';
 import { QuicDriver } from '../src/endpoint/driver.ts';
 import { QuicEndpoint } from '../src/endpoint/endpoint.ts';
 import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
+import { simSockets } from './support/sim-endpoints.ts';
 
 let creds: ReturnType<typeof pki.createStepwireCredentials>;
 beforeAll(() => {
@@ -20,13 +20,7 @@ beforeAll(() => {
 
 describe('idle timeout through the endpoint and driver', () => {
   it("the server's application gets 'closed' (idle-timeout) when the client vanishes, and nothing is left", async () => {
-    const sim = new Sim({ seed: 5 });
-    const prng = new Prng(5);
-    const random = (n: number) => prng.bytes(n);
-    const ss = sim.b.udp.createSocket('udp4');
-    ss.bindSync(4433, sim.b.ipv4);
-    const cs = sim.a.udp.createSocket('udp4');
-    cs.bindSync(0, sim.a.ipv4);
+    const { sim, random, serverSocket: ss, clientSocket: cs } = simSockets(5);
     const serverEvents: QuicConnectionEvent[] = [];
     const server = new QuicDriver(
       new QuicEndpoint({

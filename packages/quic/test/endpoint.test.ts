@@ -1,5 +1,5 @@
 import { fc, test as fcTest } from '@fast-check/vitest';
-import { SIM_EPOCH, Sim } from '@stepwire/sim';
+import { SIM_EPOCH, type Sim } from '@stepwire/sim';
 import { AntiReplayCache, certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
 import { bytesEqual, concatBytes, Prng, TraceBus, utf8 } from '@stepwire/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import {
   QUIC_VERSION_1,
 } from '../src/packet/header.ts';
 import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
+import { simSockets } from './support/sim-endpoints.ts';
 
 /**
  * Two endpoints on our own stack: the simulated network (MemoryLink, IP, our UDP), the
@@ -53,14 +54,8 @@ interface World {
 }
 
 function world(seed: number, impairments = {}, retry = false): World {
-  const sim = new Sim({ seed, impairments });
+  const { sim, random, serverSocket: ss, clientSocket: cs } = simSockets(seed, impairments);
   const trace = new TraceBus();
-  const prng = new Prng(seed);
-  const random = (n: number) => prng.bytes(n);
-  const ss = sim.b.udp.createSocket('udp4');
-  ss.bindSync(4433, sim.b.ipv4);
-  const cs = sim.a.udp.createSocket('udp4');
-  cs.bindSync(0, sim.a.ipv4);
   const serverEp = new QuicEndpoint({
     random,
     tlsEpoch: SIM_EPOCH,

@@ -1,8 +1,9 @@
-import { SIM_EPOCH, Sim } from '@stepwire/sim';
+import { SIM_EPOCH } from '@stepwire/sim';
 import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
 import { bytesEqual, Prng, TraceBus } from '@stepwire/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp3, type Http3ServerConnection, serveHttp3 } from '../src/h3/index.ts';
+import { simSockets } from './support/sim-endpoints.ts';
 
 /**
  * HTTP/3 over the whole stack on the simulated network: our client and server on QUIC
@@ -16,13 +17,8 @@ beforeAll(() => {
 });
 
 async function exchange(seed: number, impairments: Record<string, number>) {
-  const sim = new Sim({ seed, impairments });
-  const prng = new Prng(seed);
-  const endpoint = { random: (n: number) => prng.bytes(n), tlsEpoch: SIM_EPOCH };
-  const ss = sim.b.udp.createSocket('udp4');
-  ss.bindSync(443, sim.b.ipv4);
-  const cs = sim.a.udp.createSocket('udp4');
-  cs.bindSync(0, sim.a.ipv4);
+  const { sim, random, serverSocket: ss, clientSocket: cs } = simSockets(seed, impairments, 443);
+  const endpoint = { random, tlsEpoch: SIM_EPOCH };
   const conns: Http3ServerConnection[] = [];
   const trace = new TraceBus();
   const h3lines: string[] = [];

@@ -1,4 +1,4 @@
-import { SIM_EPOCH, Sim } from '@stepwire/sim';
+import { SIM_EPOCH } from '@stepwire/sim';
 import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
 import { bytesEqual, concatBytes, Prng, TraceBus } from '@stepwire/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import type { QuicConnection } from '../src/connection/connection.ts';
 import { QuicDriver } from '../src/endpoint/driver.ts';
 import { QuicEndpoint } from '../src/endpoint/endpoint.ts';
 import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
+import { simSockets } from './support/sim-endpoints.ts';
 
 /**
  * Client-initiated migration (RFC 9000 §9) on the simulated network: mid-transfer our
@@ -23,14 +24,8 @@ beforeAll(() => {
 const ALPN = 'stepwire-echo';
 
 function setup(seed: number) {
-  const sim = new Sim({ seed, impairments: { delay: 5 } });
+  const { sim, random, serverSocket: ss, clientSocket: cs } = simSockets(seed, { delay: 5 });
   const trace = new TraceBus();
-  const prng = new Prng(seed);
-  const random = (n: number) => prng.bytes(n);
-  const ss = sim.b.udp.createSocket('udp4');
-  ss.bindSync(4433, sim.b.ipv4);
-  const cs = sim.a.udp.createSocket('udp4');
-  cs.bindSync(0, sim.a.ipv4);
   const cs2 = sim.a.udp.createSocket('udp4');
   const newPort = cs2.bindSync(0, sim.a.ipv4).port;
   const serverEp = new QuicEndpoint({

@@ -16,6 +16,22 @@ import { createQuicTlsClient, createQuicTlsServer } from '../../src/tls/handshak
  * layer (ECN, path MTU, preferred_address).
  */
 
+/**
+ * The simulated network (hosts A 198.18.0.1 and B 198.18.0.2, our UDP and IP) for a test that
+ * runs QuicDrivers on it: a seeded random source for the endpoints, a server socket on
+ * B:`serverPort` and a client socket on an ephemeral port of A.
+ */
+export function simSockets(seed: number, impairments: Impairments = {}, serverPort = 4433) {
+  const sim = new Sim({ seed, impairments });
+  const prng = new Prng(seed);
+  const random = (n: number) => prng.bytes(n);
+  const serverSocket = sim.b.udp.createSocket('udp4');
+  serverSocket.bindSync(serverPort, sim.b.ipv4);
+  const clientSocket = sim.a.udp.createSocket('udp4');
+  clientSocket.bindSync(0, sim.a.ipv4);
+  return { sim, random, serverSocket, clientSocket };
+}
+
 export const ALPN = 'stepwire-test';
 let creds: ReturnType<typeof pki.createStepwireCredentials> | undefined;
 function credentials() {
