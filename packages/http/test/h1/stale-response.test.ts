@@ -29,6 +29,12 @@ function tryEverything(res: ServerResponse, log: string[]): void {
   attempt('write', () => res.write('STALE-WRITE'));
   attempt('end', () => res.end('STALE-END'));
   attempt('addTrailers', () => res.addTrailers({ 'x-stale': 'STALE' }));
+  // interim responses go to the connection, not through the response's stream: the guard
+  // must be the exchange's own (its generation), not the Writable's ended state
+  attempt('writeContinue', () => res.writeContinue());
+  attempt('writeProcessing', () => res.writeProcessing());
+  attempt('writeEarlyHints', () => res.writeEarlyHints({ link: '</stale.css>; rel=preload' }));
+  attempt('destroy', () => res.destroy());
 }
 
 /** The responses in `wire`, in order: status line and body of each (Content-Length framed). */
@@ -47,6 +53,16 @@ function responses(wire: string): { status: string; body: string }[] {
   }
   return out;
 }
+
+/** Calls that are no-ops on a finished response (as in node:http): the wire checks cover them. */
+const NO_OPS = new Set([
+  'flushHeaders',
+  'addTrailers',
+  'writeContinue',
+  'writeProcessing',
+  'writeEarlyHints',
+  'destroy',
+]);
 
 describe('a response used after it finished (stale reference)', () => {
   it('is refused while the same connection answers the next requests; nothing stale reaches the wire', async () => {
@@ -93,7 +109,7 @@ describe('a response used after it finished (stale reference)', () => {
     // addTrailers after the end: the wire check above shows nothing went out)
     for (const entry of log) {
       const [what, outcome] = entry.split(':') as [string, string];
-      if (what === 'flushHeaders' || what === 'addTrailers') continue;
+      if (NO_OPS.has(what)) continue;
       expect(outcome === 'false' || outcome.startsWith('throw') || what === 'end', entry).toBe(true);
     }
     expect(log.filter((e) => e.startsWith('setHeader:throw ERR_HTTP_HEADERS_SENT'))).toHaveLength(3);
@@ -107,6 +123,8 @@ describe('a response used after it finished (stale reference)', () => {
     await settle();
     expect(responses(sock.output).map((r) => r.body)).toEqual(['first', 'second', 'third', 'first']);
     expect(server.stats().counters['local-protocol-errors'] ?? 0).toBe(0);
+    // the interim responses tried through old responses were counted as refused, not sent
+    expect(server.stats().counters['stale-response-calls']).toBeGreaterThanOrEqual(9);
     sock.destroy();
   });
 

@@ -19,6 +19,12 @@ function keepAliveField(ms: number): Field {
   return keepAliveCache.field;
 }
 
+function staleError(): Error {
+  return Object.assign(new Error('the response is over: its exchange ended'), {
+    code: 'ERR_STREAM_WRITE_AFTER_END',
+  });
+}
+
 function flushPending(ch: H1ResponseChannel): void {
   ch.flushHead();
 }
@@ -29,6 +35,13 @@ export class H1ResponseChannel implements ResponseChannel {
   private pendingHead: ResponseHead | undefined;
   /** Its size in bytes. */
   private pendingSize = 0;
+  /**
+   * The generation of this exchange: the connection's completed cycles when it began. Once
+   * the connection has moved on (the cycle ended), whatever still holds this response — a
+   * handler that kept `res` — is refused: its interim responses, data or abort must not land
+   * in a later request's exchange on the same connection.
+   */
+  private readonly cycle: number;
 
   constructor(
     private readonly conn: Http1Connection,
@@ -38,7 +51,28 @@ export class H1ResponseChannel implements ResponseChannel {
     private readonly owner: { readonly isClosed: boolean },
     private readonly method: string,
     private readonly requestMinor: number,
-  ) {}
+  ) {
+    this.cycle = conn.cycles;
+  }
+
+  /** This exchange is over and the connection carries (or waits for) another. */
+  private get stale(): boolean {
+    return this.conn.cycles !== this.cycle;
+  }
+
+  /** A call through a response whose exchange is over: counted and traced, nothing sent. */
+  private refuseStale(what: string): void {
+    this.server.counters.inc('stale-response-calls');
+    if (this.server.tracing)
+      this.server.trace(
+        this.id,
+        'drop',
+        `${what} on a response whose exchange is over: ignored`,
+        undefined,
+        undefined,
+        'stale-response-calls',
+      );
+  }
 
   sendHead(
     status: number,
@@ -47,6 +81,10 @@ export class H1ResponseChannel implements ResponseChannel {
     knownLength: number | undefined,
     followed = false,
   ): void {
+    if (this.stale) {
+      this.refuseStale('head');
+      return;
+    }
     const conn = this.conn;
     const s = this.server;
     const bodiless = this.method === 'HEAD' || status === 204 || status === 304;
@@ -105,6 +143,10 @@ export class H1ResponseChannel implements ResponseChannel {
   }
 
   sendInformational(status: number, reason: string, fields: Field[]): void {
+    if (this.stale) {
+      this.refuseStale(`${status} interim response`);
+      return;
+    }
     if (this.conn.ourState !== 'SEND_RESPONSE') return;
     let bytes: Uint8Array;
     try {
@@ -123,6 +165,11 @@ export class H1ResponseChannel implements ResponseChannel {
       done();
       return;
     }
+    if (this.stale) {
+      this.refuseStale('data');
+      done(staleError());
+      return;
+    }
     let bytes: Uint8Array;
     try {
       bytes = this.conn.send({ type: 'data', data: chunk });
@@ -139,6 +186,11 @@ export class H1ResponseChannel implements ResponseChannel {
       done();
       return;
     }
+    if (this.stale) {
+      this.refuseStale('end');
+      done(staleError());
+      return;
+    }
     let bytes: Uint8Array;
     try {
       bytes = this.conn.send({ type: 'end', trailers }, this.server.timers.now());
@@ -151,6 +203,12 @@ export class H1ResponseChannel implements ResponseChannel {
   }
 
   abort(): void {
+    // a response destroyed after its exchange is over must not cut the connection from
+    // under the exchange that now uses it
+    if (this.stale) {
+      this.refuseStale('abort');
+      return;
+    }
     if (!this.owner.isClosed) this.socket.destroy();
   }
 
