@@ -7,6 +7,14 @@
  *
  * Root only; fails (never skips) without it. Namespaces 'sw-serve-wk*' are made by the
  * command and checked gone; afterAll kills any child by PID and removes them, also on failure.
+ *
+ * Time limits are for a loaded machine (CI runs two files at once on two cores, beside other
+ * work): there, at a load average of 20-24, `ready` took 26 s (each worker thread loads
+ * the stack's TypeScript through tsx and warms it), and the first test 35-39 s of the
+ * 60 s vitest allows by default; a python TLS handshake once ran past a 10 s socket timeout
+ * at load 15. So each step waits for its own signal ('ready', a 'stats' line, a client's
+ * exit) within a bound several times what it takes there, and the tests carry their own
+ * limits. The bounds still end a hang: nothing is retried.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -23,6 +31,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(root, 'packages/cli/bin/stepwire.js');
 const NAMES = ['sw-serve-wk', 'sw-serve-wk-die', 'sw-serve-wk-taken'];
 const children = new Set<ChildProcess>();
+/** Until `ready`: process start, tsx, the CA, the namespace and every worker's stack. */
+const READY_MS = 120_000;
+/** A python or ngtcp2 client's limit on one socket operation (connect, handshake, a read). */
+const CLIENT_TIMEOUT_S = 30;
 const homes: string[] = [];
 
 beforeAll(() => {
@@ -86,7 +98,7 @@ function inNs(ns: string, cmd: string[], timeoutMs = 30_000): Promise<Run> {
  */
 const CLIENT = `
 import http.client, ssl, sys
-plain, tls, ca = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+plain, tls, ca, timeout = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
 ctx = ssl.create_default_context(cafile=ca)
 def get(conn, size):
     conn.request('GET', '/bytes/%d' % size)
@@ -95,10 +107,10 @@ def get(conn, size):
     conn.close()
     return r.status, len(body) == size
 for i in range(plain):
-    s, ok = get(http.client.HTTPConnection('198.18.0.2', 80, timeout=10), 1000 + i)
+    s, ok = get(http.client.HTTPConnection('198.18.0.2', 80, timeout=timeout), 1000 + i)
     print('http', s, ok)
 for i in range(tls):
-    s, ok = get(http.client.HTTPSConnection('198.18.0.2', 443, timeout=10, context=ctx), 2000 + i)
+    s, ok = get(http.client.HTTPSConnection('198.18.0.2', 443, timeout=timeout, context=ctx), 2000 + i)
     print('https', s, ok)
 `;
 
@@ -108,10 +120,10 @@ for i in range(tls):
  */
 const RESUME = `
 import socket, ssl, sys
-n, ca = int(sys.argv[1]), sys.argv[2]
+n, ca, timeout = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
 ctx = ssl.create_default_context(cafile=ca)
 def once(session):
-    raw = socket.create_connection(('198.18.0.2', 443), timeout=10)
+    raw = socket.create_connection(('198.18.0.2', 443), timeout=timeout)
     s = ctx.wrap_socket(raw, server_hostname='198.18.0.2', session=session)
     s.sendall(b'GET /bytes/10 HTTP/1.1\\r\\nHost: 198.18.0.2\\r\\nConnection: close\\r\\n\\r\\n')
     data = b''
@@ -156,7 +168,7 @@ describe('stepwire serve --tun --workers', () => {
       '--keylog',
       keys,
     ]);
-    await waitForLine(child, /^ready$/, 60_000);
+    await waitForLine(child, /^ready$/, READY_MS);
     expect(netnsExists(ns)).toBe(true);
 
     // ICMP echo is stateless: whichever stack the kernel's hash picks answers.
@@ -168,7 +180,11 @@ describe('stepwire serve --tun --workers', () => {
     const PLAIN = 64;
     const TLS = 24;
     const ca = path.join(home, 'ca', 'ca.pem');
-    const r = await inNs(ns, ['/usr/bin/python3', '-c', CLIENT, String(PLAIN), String(TLS), ca], 120_000);
+    const r = await inNs(
+      ns,
+      ['/usr/bin/python3', '-c', CLIENT, String(PLAIN), String(TLS), ca, String(CLIENT_TIMEOUT_S)],
+      150_000,
+    );
     expect(r.stderr).toBe('');
     const lines = r.stdout.trim().split('\n');
     expect(lines.filter((l) => l === 'http 200 True')).toHaveLength(PLAIN);
@@ -181,15 +197,15 @@ describe('stepwire serve --tun --workers', () => {
       [
         'sh',
         '-c',
-        `ok=0; for i in $(seq ${H3}); do timeout 10 gtlsclient -q --exit-on-all-streams-close 198.18.0.2 443 https://198.18.0.2/bytes/1000 >/dev/null 2>&1 && ok=$((ok+1)); done; echo $ok`,
+        `ok=0; for i in $(seq ${H3}); do timeout ${CLIENT_TIMEOUT_S} gtlsclient -q --exit-on-all-streams-close 198.18.0.2 443 https://198.18.0.2/bytes/1000 >/dev/null 2>&1 && ok=$((ok+1)); done; echo $ok`,
       ],
-      240_000,
+      150_000,
     );
     expect(h3.stdout.trim()).toBe(String(H3));
 
     // What each stack holds and has done, asked of both workers.
     const askStats = async () => {
-      const statsLine = waitForLine(child, /^stats /, 10_000);
+      const statsLine = waitForLine(child, /^stats /, 30_000);
       child.kill('SIGUSR2');
       return JSON.parse((await statsLine).slice('stats '.length)) as { workers: WorkerStats[] };
     };
@@ -212,7 +228,11 @@ describe('stepwire serve --tun --workers', () => {
     // whichever worker issued the ticket. Both workers took some of these connections, so
     // some tickets crossed from one to the other.
     const RESUMES = 16;
-    const res = await inNs(ns, ['/usr/bin/python3', '-c', RESUME, String(RESUMES), ca], 120_000);
+    const res = await inNs(
+      ns,
+      ['/usr/bin/python3', '-c', RESUME, String(RESUMES), ca, String(CLIENT_TIMEOUT_S)],
+      120_000,
+    );
     expect(res.stderr).toBe('');
     expect(res.stdout.trim().split('\n')).toEqual(['first True', ...Array(RESUMES).fill('resumed True')]);
     const after = await askStats();
@@ -263,12 +283,12 @@ describe('stepwire serve --tun --workers', () => {
         .map((l) => l.split(' ')[1]),
     );
     expect(randoms.size).toBe(TLS + H3 + 1 + RESUMES);
-  });
+  }, 300_000);
 
   it('--trace lines name their worker; a worker that loses its queue stops the others, the namespace is removed, exit 1', async () => {
     const ns = 'sw-serve-wk-die';
     const { child, done } = stepwire(['serve', '--tun', '--workers', '2', '--netns', ns, '--trace']);
-    await waitForLine(child, /^ready$/, 60_000);
+    await waitForLine(child, /^ready$/, READY_MS);
     const ping = await inNs(ns, ['ping', '-n', '-c', '2', '-i', '0.05', '-W', '2', '198.18.0.2']);
     expect(parsePingSummary(ping.stdout)).toMatchObject({ transmitted: 2, received: 2 });
     // Deleting the device hangs up every queue under its worker.
@@ -288,7 +308,7 @@ describe('stepwire serve --tun --workers', () => {
       2,
     );
     expect(netnsExists(ns)).toBe(false);
-  });
+  }, 180_000);
 
   it('--workers takes 1 to 64 and only with --tun: one usage line, exit 2', async () => {
     for (const args of [
