@@ -74,11 +74,13 @@ interface Run {
 /**
  * Join the in-order TCP segments of each flow in `batch` (see the module comment). Packets
  * that cannot join anything come back untouched; every flow's packets keep their order,
- * and a run takes the place of its first segment. `stats`, when given, counts the joins.
+ * and a run takes the place of its first segment. `stats`, when given, counts the joins;
+ * `onJoin` hears of each joined packet and how many segments it holds.
  */
 export function groCoalesce(
   batch: readonly GroPacket[],
   stats?: { inc(name: string, by?: number): void },
+  onJoin?: (joined: GroPacket, pieces: number) => void,
 ): GroPacket[] {
   if (batch.length < 2) return batch.slice();
   const slots: (GroPacket | Run)[] = [];
@@ -143,7 +145,9 @@ export function groCoalesce(
     if (!('pieces' in s)) out.push(s);
     else if (s.pieces.length === 1) out.push(s.item);
     else {
-      out.push(join(s));
+      const joined = join(s);
+      out.push(joined);
+      onJoin?.(joined, s.pieces.length);
       stats?.inc('ip.rx.gro-runs');
       stats?.inc('ip.rx.gro-joined', s.pieces.length);
     }

@@ -138,7 +138,7 @@ async function bulk(o: RunOptions): Promise<Run> {
   const events: TraceEvent[] = [];
   if (o.trace) trace.on((e) => events.push(e));
   const a = new Host({ name: 'A', clock, trace, softwareGso: o.softwareGso });
-  const b = new Host({ name: 'B', clock, softwareGso: o.softwareGso, softwareGro: o.gro === true });
+  const b = new Host({ name: 'B', clock, trace, softwareGso: o.softwareGso, softwareGro: o.gro === true });
   a.addInterface({ link: ra, ipv4: '198.18.0.1/24', ipv6: 'fd00:5757::1/64' });
   const ib = b.addInterface({ link: rb, ipv4: '198.18.0.2/24', ipv6: 'fd00:5757::2/64' });
   if (o.gro) rb.batch = (items) => b.receiveBatch(items, ib);
@@ -257,6 +257,52 @@ describe('Host with softwareGso over a link without TSO', () => {
     );
   });
 
+  it('IP alone: a super-segment is cut into MSS-sized datagrams; pieces too big for the path are refused with its MTU', () => {
+    const run = (softwareGso: boolean, size: number, mtu = MTU) => {
+      const clock = new VirtualClock();
+      const [la, lb] = MemoryLink.pair({ clock, mtu });
+      const a = new Host({ name: 'A', clock, softwareGso });
+      const b = new Host({ name: 'B', clock });
+      a.addInterface({ link: la, ipv4: '198.18.0.1/24' });
+      b.addInterface({ link: lb, ipv4: '198.18.0.2/24' });
+      const got: number[] = [];
+      b.registerProtocol(IPPROTO_TCP, { receive: (d) => got.push(d.payload.length) });
+      const tcp = encodeSegment(
+        {
+          srcPort: 1,
+          dstPort: 2,
+          seq: 1,
+          ack: 1,
+          flags: 0x10,
+          window: 1000,
+          urgentPointer: 0,
+          options: {},
+          payload: new Uint8Array(5000).fill(9),
+        },
+        { src: '198.18.0.1', dst: '198.18.0.2' },
+      );
+      const r = a.send({
+        dst: '198.18.0.2',
+        protocol: IPPROTO_TCP,
+        payload: tcp,
+        dontFragment: true,
+        gso: { size, transportHeaderLength: 20 },
+      });
+      clock.runUntilIdle();
+      return { r, got, fragments: a.counters.get('ipv4.tx.fragments') };
+    };
+    expect(run(true, 1460)).toEqual({ r: { ok: true }, got: [1480, 1480, 1480, 640], fragments: 0 });
+    // RFC 8201 / RFC 1191: each piece must fit the path; a GSO packet is never fragmented.
+    expect(run(true, 1461)).toEqual({ r: { ok: false, error: 'too-big', mtu: 1500 }, got: [], fragments: 0 });
+    expect(run(true, 1000, 1200)).toEqual({
+      r: { ok: true },
+      got: [1020, 1020, 1020, 1020, 1020],
+      fragments: 0,
+    });
+    // Off: a link without TSO refuses a super-segment, as before.
+    expect(run(false, 1460).r).toEqual({ ok: false, error: 'too-big' });
+  });
+
   it('off by default: no super-segment toward a link without TSO, nothing cut', async () => {
     const r = await bulk({ softwareGso: false, bytes: 200_000 });
     expect(r.received.equals(r.sent)).toBe(true);
@@ -292,6 +338,19 @@ describe('Host with softwareGro on a batching link', () => {
       expect(r.lossDrops).toBeGreaterThan(0);
       expect(r.b.counters.get('ip.rx.gro-runs')).toBeGreaterThan(0);
     }
+  });
+
+  it('traces one line per joined run', async () => {
+    const r = await bulk({ softwareGso: true, gro: true, trace: true, bytes: 200_000 });
+    expectCut(r);
+    const runs = r.events.filter((e) => e.host === 'B' && e.summary.startsWith('gro: '));
+    expect(runs.length).toBe(r.b.counters.get('ip.rx.gro-runs'));
+    expect(runs.reduce((n, e) => n + Number(e.fields?.segments), 0)).toBe(
+      r.b.counters.get('ip.rx.gro-joined'),
+    );
+    expect(runs[0]?.summary).toMatch(
+      /^gro: \d+ segments of ≤ 1448 data bytes joined into a \d+-byte super-segment$/,
+    );
   });
 
   it('receiveBatch without softwareGro (the default) hands each packet up as it came', () => {

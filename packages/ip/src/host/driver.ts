@@ -264,9 +264,24 @@ export class Host implements IpStack {
    * joined first (gro.ts), so TCP does its per-segment work once per run.
    */
   receiveBatch(batch: readonly GroPacket[], iface?: HostInterface): void {
-    const items = this.softwareGro ? groCoalesce(batch, this.counters) : batch;
+    const items = this.softwareGro ? groCoalesce(batch, this.counters, this.traceJoin) : batch;
     for (const it of items) this.receive(it.packet, iface, it.info);
   }
+
+  /** One trace line per GRO run, built only when someone listens. */
+  private readonly traceJoin = (joined: GroPacket, pieces: number): void => {
+    if (!this.trace.enabled) return;
+    const gso = joined.info?.gso;
+    this.trace.emit({
+      t: this.clock.now(),
+      host: this.name,
+      layer: gso?.type === 'tcpv6' ? 'ipv6' : 'ipv4',
+      dir: 'local',
+      summary: `gro: ${pieces} segments of ≤ ${gso?.size} data bytes joined into a ${joined.packet.length}-byte super-segment`,
+      fields: { segments: pieces, size: gso?.size, length: joined.packet.length },
+      rfc: 'RFC 9293 §3.1; Linux tcp_gro_receive',
+    });
+  };
 
   sendUnreachable(d: IpDelivery, reason: 'port' | 'protocol' | 'admin'): void {
     const out: IpAction[] = [];
