@@ -2,13 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SIM_EPOCH } from '@stepwire/sim';
-import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
+import { pki } from '@stepwire/tls';
 import { Prng } from '@stepwire/wire';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QuicConnection } from '../src/connection/connection.ts';
 import { parseProtectedHeader } from '../src/packet/header.ts';
-import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
 import { ipUdp, rawPcap, tsharkFields } from './support/capture.ts';
+import { quicClientTls, quicServerTls } from './support/tls.ts';
 
 /**
  * Wireshark as the oracle for whole connections: two of our connections (with our TLS in
@@ -37,14 +37,7 @@ describe('tshark decrypts and dissects a whole connection of ours', () => {
       now: 0,
       random,
       tlsEpoch: SIM_EPOCH,
-      tls: (tp) =>
-        createQuicTlsClient({
-          serverName: 'stepwire.test',
-          verifier: certificateVerifier({ ca: creds.ca.certificatePem }),
-          alpnProtocols: ['h3'],
-          transportParameters: tp,
-          keyLog,
-        }),
+      tls: quicClientTls(creds.ca.certificatePem, 'h3', { keyLog }),
     });
     let server: QuicConnection | undefined;
     const records: { at: number; bytes: Uint8Array }[] = [];
@@ -63,12 +56,7 @@ describe('tshark decrypts and dissects a whole connection of ours', () => {
             random,
             tlsEpoch: SIM_EPOCH,
             server: { originalDcid: h.dcid, initialDcid: h.dcid, clientScid: h.scid },
-            tls: (tp) =>
-              createQuicTlsServer({
-                signer: certificateSigner(creds.leaf),
-                alpnProtocols: ['h3'],
-                transportParameters: tp,
-              }),
+            tls: quicServerTls(creds.leaf, 'h3'),
           });
         }
         server.handle(d, now + 5);

@@ -1,12 +1,12 @@
 import { SIM_EPOCH } from '@stepwire/sim';
-import { AntiReplayCache, certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
+import { AntiReplayCache, pki } from '@stepwire/tls';
 import { Prng, TraceBus, utf8 } from '@stepwire/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { QuicConnection } from '../src/connection/connection.ts';
 import type { QuicConnectionEvent, TransportConfig } from '../src/connection/types.ts';
 import { QuicEndpoint, type QuicServerConfig } from '../src/endpoint/endpoint.ts';
 import { TransportErrorCode } from '../src/errors.ts';
-import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
+import { quicClientTls, quicServerTls } from './support/tls.ts';
 
 /**
  * DATAGRAM frames in 0-RTT (RFC 9221 §3): a resuming client that remembered the server's
@@ -38,15 +38,7 @@ function setup(acceptEarly: boolean, seed: number) {
   const client = new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH, trace, host: 'A' });
   const serverConfig: QuicServerConfig = {
     transport: { maxDatagramFrameSize: 1200 },
-    tls: (tp) =>
-      createQuicTlsServer({
-        signer: certificateSigner(creds.leaf),
-        alpnProtocols: [ALPN],
-        transportParameters: tp,
-        ticketKey,
-        antiReplay,
-        maxEarlyData: 0xffffffff,
-      }),
+    tls: quicServerTls(creds.leaf, ALPN, { ticketKey, antiReplay, maxEarlyData: 0xffffffff }),
   };
   const server = new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH, trace, host: 'B', server: serverConfig });
   let now = 0;
@@ -65,14 +57,8 @@ function setup(acceptEarly: boolean, seed: number) {
     }
   };
   const transport: Partial<TransportConfig> = { maxDatagramFrameSize: 1200 };
-  const clientTls = (session?: Ticket['ticket']) => (tp: Uint8Array) =>
-    createQuicTlsClient({
-      serverName: 'stepwire.test',
-      verifier: certificateVerifier({ ca: creds.ca.certificatePem }),
-      alpnProtocols: [ALPN],
-      transportParameters: tp,
-      ...(session ? { session, earlyData: true } : {}),
-    });
+  const clientTls = (session?: Ticket['ticket']) =>
+    quicClientTls(creds.ca.certificatePem, ALPN, session ? { session, earlyData: true } : {});
   /** A first connection, for its ticket and the parameters to remember. */
   const firstTicket = (): Ticket => {
     const first = client.connect(sAddr, { tls: clientTls(), transport }, now);

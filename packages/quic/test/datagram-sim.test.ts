@@ -1,11 +1,11 @@
 import { SIM_EPOCH } from '@stepwire/sim';
-import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
+import { pki } from '@stepwire/tls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { QuicConnection } from '../src/connection/connection.ts';
 import { QuicDriver } from '../src/endpoint/driver.ts';
 import { QuicEndpoint } from '../src/endpoint/endpoint.ts';
-import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
 import { simSockets } from './support/sim-endpoints.ts';
+import { quicClientTls, quicServerTls } from './support/tls.ts';
 
 /**
  * DATAGRAM frames (RFC 9221) through QuicEndpoint and QuicDriver on the simulated network,
@@ -28,12 +28,7 @@ function echoDatagrams(seed: number, loss: number, count: number) {
       tlsEpoch: SIM_EPOCH,
       server: {
         transport,
-        tls: (tp) =>
-          createQuicTlsServer({
-            signer: certificateSigner(creds.leaf),
-            alpnProtocols: [ALPN],
-            transportParameters: tp,
-          }),
+        tls: quicServerTls(creds.leaf, ALPN),
       },
     }),
     ss,
@@ -61,13 +56,7 @@ function echoDatagrams(seed: number, loss: number, count: number) {
       { address: sim.b.ipv4, port: 4433 },
       {
         transport,
-        tls: (tp) =>
-          createQuicTlsClient({
-            serverName: 'stepwire.test',
-            verifier: certificateVerifier({ ca: creds.ca.certificatePem }),
-            alpnProtocols: [ALPN],
-            transportParameters: tp,
-          }),
+        tls: quicClientTls(creds.ca.certificatePem, ALPN),
       },
     );
   });

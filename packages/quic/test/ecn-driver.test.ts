@@ -1,12 +1,12 @@
 import { SIM_EPOCH } from '@stepwire/sim';
-import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
+import { pki } from '@stepwire/tls';
 import { concatBytes, Prng, TraceBus } from '@stepwire/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { QuicConnection } from '../src/connection/connection.ts';
 import { QuicDriver } from '../src/endpoint/driver.ts';
 import { QuicEndpoint } from '../src/endpoint/endpoint.ts';
-import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
 import { simSockets } from './support/sim-endpoints.ts';
+import { quicClientTls, quicServerTls } from './support/tls.ts';
 
 /**
  * ECN through QuicDriver (RFC 9000 §13.4): on our UDP the driver passes the IP ECN field up
@@ -32,12 +32,7 @@ async function echo(seed: number, ceMark: number) {
       host: 'B',
       server: {
         transport: { ecn: true },
-        tls: (tp) =>
-          createQuicTlsServer({
-            signer: certificateSigner(creds.leaf),
-            alpnProtocols: ['e'],
-            transportParameters: tp,
-          }),
+        tls: quicServerTls(creds.leaf, 'e'),
       },
     }),
     ss,
@@ -66,13 +61,7 @@ async function echo(seed: number, ceMark: number) {
       { address: sim.b.ipv4, port: 4433 },
       {
         transport: { ecn: true },
-        tls: (tp) =>
-          createQuicTlsClient({
-            serverName: 'stepwire.test',
-            verifier: certificateVerifier({ ca: creds.ca.certificatePem }),
-            alpnProtocols: ['e'],
-            transportParameters: tp,
-          }),
+        tls: quicClientTls(creds.ca.certificatePem, 'e'),
       },
     );
   });

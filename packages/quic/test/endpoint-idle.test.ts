@@ -5,13 +5,13 @@
  * a server never heard that a peer which vanished had gone.)
  */
 import { SIM_EPOCH } from '@stepwire/sim';
-import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
+import { pki } from '@stepwire/tls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { QuicConnectionEvent } from '../src/connection/types.ts';
 import { QuicDriver } from '../src/endpoint/driver.ts';
 import { QuicEndpoint } from '../src/endpoint/endpoint.ts';
-import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
 import { simSockets } from './support/sim-endpoints.ts';
+import { quicClientTls, quicServerTls } from './support/tls.ts';
 
 let creds: ReturnType<typeof pki.createStepwireCredentials>;
 beforeAll(() => {
@@ -27,12 +27,7 @@ describe('idle timeout through the endpoint and driver', () => {
         random,
         tlsEpoch: SIM_EPOCH,
         server: {
-          tls: (tp) =>
-            createQuicTlsServer({
-              signer: certificateSigner(creds.leaf),
-              alpnProtocols: ['hq'],
-              transportParameters: tp,
-            }),
+          tls: quicServerTls(creds.leaf, 'hq'),
           transport: { maxIdleTimeout: 2000 },
         },
       }),
@@ -52,13 +47,7 @@ describe('idle timeout through the endpoint and driver', () => {
     client.connect(
       { address: sim.b.ipv4, port: 4433 },
       {
-        tls: (tp) =>
-          createQuicTlsClient({
-            serverName: 'stepwire.test',
-            verifier: certificateVerifier({ ca: creds.ca.certificatePem }),
-            alpnProtocols: ['hq'],
-            transportParameters: tp,
-          }),
+        tls: quicClientTls(creds.ca.certificatePem, 'hq'),
       },
     );
     await sim.run(ready, 10_000);

@@ -1,8 +1,8 @@
 /** The endpoint hands each connection the congestion controller and pacing its caller asked for. */
-import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
+import { pki } from '@stepwire/tls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { QuicEndpoint } from '../src/endpoint/endpoint.ts';
-import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
+import { quicClientTls, quicServerTls } from './support/tls.ts';
 
 let creds: ReturnType<typeof pki.createStepwireCredentials>;
 beforeAll(() => {
@@ -11,21 +11,10 @@ beforeAll(() => {
 
 describe('QuicEndpoint connection options', () => {
   it('connect and accept pass congestion through (default CUBIC)', () => {
-    const clientTls = (tp: Uint8Array) =>
-      createQuicTlsClient({
-        serverName: 'stepwire.test',
-        verifier: certificateVerifier({ ca: creds.ca.certificatePem }),
-        alpnProtocols: ['hq'],
-        transportParameters: tp,
-      });
+    const clientTls = quicClientTls(creds.ca.certificatePem, 'hq');
     const server = new QuicEndpoint({
       server: {
-        tls: (tp) =>
-          createQuicTlsServer({
-            signer: certificateSigner(creds.leaf),
-            alpnProtocols: ['hq'],
-            transportParameters: tp,
-          }),
+        tls: quicServerTls(creds.leaf, 'hq'),
         congestion: 'newreno',
         pacing: false,
       },

@@ -1,6 +1,6 @@
 import { fc, test as fcTest } from '@fast-check/vitest';
 import { SIM_EPOCH, type Sim } from '@stepwire/sim';
-import { AntiReplayCache, certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
+import { AntiReplayCache, pki } from '@stepwire/tls';
 import { bytesEqual, concatBytes, Prng, TraceBus, utf8 } from '@stepwire/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { QuicConnection } from '../src/connection/connection.ts';
@@ -13,8 +13,8 @@ import {
   encodeVersionNegotiation,
   QUIC_VERSION_1,
 } from '../src/packet/header.ts';
-import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
 import { simSockets } from './support/sim-endpoints.ts';
+import { quicClientTls, quicServerTls } from './support/tls.ts';
 
 /**
  * Two endpoints on our own stack: the simulated network (MemoryLink, IP, our UDP), the
@@ -30,21 +30,9 @@ beforeAll(() => {
 
 const ALPN = 'stepwire-echo';
 
-function serverTls(tp: Uint8Array) {
-  return createQuicTlsServer({
-    signer: certificateSigner(creds.leaf),
-    alpnProtocols: [ALPN],
-    transportParameters: tp,
-  });
-}
-function clientTls(tp: Uint8Array) {
-  return createQuicTlsClient({
-    serverName: 'stepwire.test',
-    verifier: certificateVerifier({ ca: creds.ca.certificatePem }),
-    alpnProtocols: [ALPN],
-    transportParameters: tp,
-  });
-}
+// Made per connection: the credentials exist once beforeAll has run.
+const serverTls = (tp: Uint8Array) => quicServerTls(creds.leaf, ALPN)(tp);
+const clientTls = (tp: Uint8Array) => quicClientTls(creds.ca.certificatePem, ALPN)(tp);
 
 interface World {
   sim: Sim;
@@ -359,15 +347,7 @@ describe('QuicEndpoint stateless answers', () => {
         trace,
         host: 'B',
         server: {
-          tls: (tp) =>
-            createQuicTlsServer({
-              signer: certificateSigner(creds.leaf),
-              alpnProtocols: [ALPN],
-              transportParameters: tp,
-              ticketKey,
-              antiReplay,
-              maxEarlyData: 0xffffffff,
-            }),
+          tls: quicServerTls(creds.leaf, ALPN, { ticketKey, antiReplay, maxEarlyData: 0xffffffff }),
         },
       });
       let now = 0;
@@ -401,15 +381,7 @@ describe('QuicEndpoint stateless answers', () => {
         const second = client.connect(
           sAddr,
           {
-            tls: (tp) =>
-              createQuicTlsClient({
-                serverName: 'stepwire.test',
-                verifier: certificateVerifier({ ca: creds.ca.certificatePem }),
-                alpnProtocols: [ALPN],
-                transportParameters: tp,
-                session,
-                earlyData: true,
-              }),
+            tls: quicClientTls(creds.ca.certificatePem, ALPN, { session, earlyData: true }),
             ...(ticket?.transportParameters ? { earlyTransportParameters: ticket.transportParameters } : {}),
           },
           0,

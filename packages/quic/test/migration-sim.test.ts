@@ -1,12 +1,12 @@
 import { SIM_EPOCH } from '@stepwire/sim';
-import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
+import { pki } from '@stepwire/tls';
 import { bytesEqual, concatBytes, Prng, TraceBus } from '@stepwire/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { QuicConnection } from '../src/connection/connection.ts';
 import { QuicDriver } from '../src/endpoint/driver.ts';
 import { QuicEndpoint } from '../src/endpoint/endpoint.ts';
-import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
 import { simSockets } from './support/sim-endpoints.ts';
+import { quicClientTls, quicServerTls } from './support/tls.ts';
 
 /**
  * Client-initiated migration (RFC 9000 §9) on the simulated network: mid-transfer our
@@ -34,12 +34,7 @@ function setup(seed: number) {
     trace,
     host: 'B',
     server: {
-      tls: (tp) =>
-        createQuicTlsServer({
-          signer: certificateSigner(creds.leaf),
-          alpnProtocols: [ALPN],
-          transportParameters: tp,
-        }),
+      tls: quicServerTls(creds.leaf, ALPN),
     },
   });
   const server = new QuicDriver(serverEp, ss, sim.clock, {
@@ -48,13 +43,7 @@ function setup(seed: number) {
     },
   });
   const clientEp = new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH, trace, host: 'A' });
-  const clientTls = (tp: Uint8Array) =>
-    createQuicTlsClient({
-      serverName: 'stepwire.test',
-      verifier: certificateVerifier({ ca: creds.ca.certificatePem }),
-      alpnProtocols: [ALPN],
-      transportParameters: tp,
-    });
+  const clientTls = quicClientTls(creds.ca.certificatePem, ALPN);
   return { sim, trace, ss, cs, cs2, newPort, server, clientEp, clientTls };
 }
 

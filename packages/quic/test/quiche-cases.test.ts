@@ -5,12 +5,11 @@
  * DATAGRAM frames. As there, the two sans-I/O peers are paired in memory on the real clock;
  * here each datagram also carries its addresses, so a peer that moves is seen moving.
  */
-import { CipherSuite, certificateSigner, pki } from '@stepwire/tls';
+import { CipherSuite, pki } from '@stepwire/tls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { QuicConnection } from '../src/connection/connection.ts';
 import type { QuicConnectionEvent, TransportConfig } from '../src/connection/types.ts';
 import { QuicEndpoint } from '../src/endpoint/endpoint.ts';
-import { createQuicTlsServer } from '../src/tls/handshake.ts';
 import {
   echoThroughQuiche,
   ferry as ferryDatagrams,
@@ -19,6 +18,7 @@ import {
   ourQuicServer,
   QuichePeer,
 } from './support/quiche.ts';
+import { quicServerTls } from './support/tls.ts';
 
 const ALPN = 'hq-interop';
 let creds: ReturnType<typeof pki.createStepwireCredentials>;
@@ -201,12 +201,7 @@ describe('quiche, the remaining interop-runner cases', () => {
     const endpoint = new QuicEndpoint({
       server: {
         retry: true,
-        tls: (transportParameters) =>
-          createQuicTlsServer({
-            signer: certificateSigner(creds.leaf),
-            alpnProtocols: [ALPN],
-            transportParameters,
-          }),
+        tls: quicServerTls(creds.leaf, ALPN),
       },
     });
     const client = new QuichePeer({

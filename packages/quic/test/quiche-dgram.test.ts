@@ -9,13 +9,13 @@
 import { createHmac, timingSafeEqual, webcrypto } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { events, QUICClient, QUICServer, type QUICStream } from '@matrixai/quic';
-import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
+import { pki } from '@stepwire/tls';
 import { RealClock } from '@stepwire/wire';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { QuicConnectionEvent } from '../src/connection/types.ts';
 import { QuicDriver } from '../src/endpoint/driver.ts';
 import { QuicEndpoint } from '../src/endpoint/endpoint.ts';
-import { createQuicTlsClient, createQuicTlsServer } from '../src/tls/handshake.ts';
+import { quicClientTls, quicServerTls } from './support/tls.ts';
 
 const ALPN = 'quic';
 let creds: ReturnType<typeof pki.createStepwireCredentials>;
@@ -67,12 +67,7 @@ describe('quiche over node:dgram on loopback', () => {
       new QuicEndpoint({
         tlsEpoch: Date.now() - clock.now(),
         server: {
-          tls: (tp) =>
-            createQuicTlsServer({
-              signer: certificateSigner(creds.leaf),
-              alpnProtocols: [ALPN],
-              transportParameters: tp,
-            }),
+          tls: quicServerTls(creds.leaf, ALPN),
         },
       }),
       sock,
@@ -165,13 +160,7 @@ describe('quiche over node:dgram on loopback', () => {
     const conn = driver.connect(
       { address: '127.0.0.1', port: server.port as number },
       {
-        tls: (tp) =>
-          createQuicTlsClient({
-            serverName: 'stepwire.test',
-            verifier: certificateVerifier({ ca: creds.ca.certificatePem }),
-            alpnProtocols: [ALPN],
-            transportParameters: tp,
-          }),
+        tls: quicClientTls(creds.ca.certificatePem, ALPN),
       },
     );
     await until(() => ev.some((e) => e.type === 'connected'), 'the handshake');

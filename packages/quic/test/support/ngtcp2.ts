@@ -12,7 +12,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { certificateSigner, certificateVerifier, type pki } from '@stepwire/tls';
+import type { pki } from '@stepwire/tls';
 import { ByteReader, concatBytes, RealClock, type TraceBus, utf8 } from '@stepwire/wire';
 import { selfSignedCertificate } from '../../../../test/support/peer-process.ts';
 import type { QuicConnection } from '../../src/connection/connection.ts';
@@ -20,12 +20,8 @@ import type { QuicConnectionEvent } from '../../src/connection/types.ts';
 import { QuicDriver } from '../../src/endpoint/driver.ts';
 import { type ConnectOptions, QuicEndpoint, type QuicServerConfig } from '../../src/endpoint/endpoint.ts';
 import { readVarint } from '../../src/packet/varint.ts';
-import {
-  createQuicTlsClient,
-  createQuicTlsServer,
-  type QuicTlsClientOptions,
-  type QuicTlsServerOptions,
-} from '../../src/tls/handshake.ts';
+import type { QuicTlsClientOptions, QuicTlsServerOptions } from '../../src/tls/handshake.ts';
+import { quicClientTls, quicServerTls } from './tls.ts';
 
 const children: ChildProcess[] = [];
 const sockets: Socket[] = [];
@@ -196,14 +192,7 @@ export function ourClientTls(
   site: Site,
   extra: Partial<Omit<QuicTlsClientOptions, 'transportParameters'>> = {},
 ): ConnectOptions['tls'] {
-  return (transportParameters) =>
-    createQuicTlsClient({
-      serverName: 'stepwire.test',
-      verifier: certificateVerifier({ ca: readFileSync(site.cert, 'utf8') }),
-      alpnProtocols: ['h3'],
-      transportParameters,
-      ...extra,
-    });
+  return quicClientTls(readFileSync(site.cert, 'utf8'), 'h3', extra);
 }
 
 /** Our TLS server in QUIC mode with the stepwire credentials' leaf, offering h3. */
@@ -211,13 +200,7 @@ export function ourServerTls(
   creds: ReturnType<typeof pki.createStepwireCredentials>,
   extra: Partial<Omit<QuicTlsServerOptions, 'transportParameters'>> = {},
 ): QuicServerConfig['tls'] {
-  return (transportParameters) =>
-    createQuicTlsServer({
-      signer: certificateSigner(creds.leaf),
-      alpnProtocols: ['h3'],
-      transportParameters,
-      ...extra,
-    });
+  return quicServerTls(creds.leaf, 'h3', extra);
 }
 
 export interface OurGet {

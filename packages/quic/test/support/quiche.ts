@@ -6,16 +6,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { native } from '@matrixai/quic';
-import { certificateSigner, certificateVerifier } from '@stepwire/tls';
+import type { certificateSigner } from '@stepwire/tls';
 import { QuicConnection } from '../../src/connection/connection.ts';
 import type { QuicConnectionEvent, TransportConfig } from '../../src/connection/types.ts';
 import { parseProtectedHeader } from '../../src/packet/header.ts';
-import {
-  createQuicTlsClient,
-  createQuicTlsServer,
-  type QuicTlsClientOptions,
-  type QuicTlsServerOptions,
-} from '../../src/tls/handshake.ts';
+import type { QuicTlsClientOptions, QuicTlsServerOptions } from '../../src/tls/handshake.ts';
+import { quicClientTls, quicServerTls } from './tls.ts';
 
 const quiche = native.quiche;
 type Connection = ReturnType<typeof quiche.Connection.connect>;
@@ -342,14 +338,7 @@ export function ourQuicClient(
     role: 'client',
     now: Date.now(),
     ...(o.transport ? { transport: o.transport } : {}),
-    tls: (transportParameters) =>
-      createQuicTlsClient({
-        serverName: 'stepwire.test',
-        verifier: certificateVerifier({ ca: caPem }),
-        alpnProtocols: [alpn],
-        transportParameters,
-        ...o.tls,
-      }),
+    tls: quicClientTls(caPem, alpn, o.tls),
   });
 }
 
@@ -365,13 +354,7 @@ export function ourQuicServer(
     role: 'server',
     now: Date.now(),
     server: { originalDcid: h.dcid, initialDcid: h.dcid, clientScid: h.scid },
-    tls: (transportParameters) =>
-      createQuicTlsServer({
-        signer: certificateSigner(leaf),
-        alpnProtocols: [alpn],
-        transportParameters,
-        ...tls,
-      }),
+    tls: quicServerTls(leaf, alpn, tls),
   });
 }
 

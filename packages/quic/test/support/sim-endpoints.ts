@@ -1,12 +1,12 @@
 import { type Impairments, MemoryLink } from '@stepwire/link';
 import { SIM_EPOCH, Sim } from '@stepwire/sim';
-import { certificateSigner, certificateVerifier, pki } from '@stepwire/tls';
+import { pki } from '@stepwire/tls';
 import type { UdpSocket } from '@stepwire/udp';
 import { Prng, type Timer, TraceBus } from '@stepwire/wire';
 import type { QuicConnection } from '../../src/connection/connection.ts';
 import type { QuicConnectionEvent, TransportConfig } from '../../src/connection/types.ts';
 import { QuicEndpoint, type QuicEndpointOptions } from '../../src/endpoint/endpoint.ts';
-import { createQuicTlsClient, createQuicTlsServer } from '../../src/tls/handshake.ts';
+import { quicClientTls, quicServerTls } from './tls.ts';
 
 /**
  * Two QuicEndpoints on the simulated network with our UDP and IP, pumped by a small loop of
@@ -117,12 +117,7 @@ export function simPair(o: SimPairOptions): SimPair {
     host: 'B',
     ...o.serverEndpoint,
     server: {
-      tls: (tp) =>
-        createQuicTlsServer({
-          signer: certificateSigner(c.leaf),
-          alpnProtocols: [ALPN],
-          transportParameters: tp,
-        }),
+      tls: quicServerTls(c.leaf, ALPN),
       ...(o.serverTransport ? { transport: o.serverTransport } : {}),
       ...(second ? { preferredAddress: { ipv4: second } } : {}),
     },
@@ -238,13 +233,7 @@ export function simPair(o: SimPairOptions): SimPair {
     const conn = clientEp.connect(
       { address: sim.b.ipv4, port: 4433 },
       {
-        tls: (tp) =>
-          createQuicTlsClient({
-            serverName: 'stepwire.test',
-            verifier: certificateVerifier({ ca: c.ca.certificatePem }),
-            alpnProtocols: [ALPN],
-            transportParameters: tp,
-          }),
+        tls: quicClientTls(c.ca.certificatePem, ALPN),
         ...((transport ?? o.clientTransport) ? { transport: transport ?? o.clientTransport } : {}),
       },
       sim.clock.now(),
