@@ -129,7 +129,8 @@ export class H1ServerConnection implements DeadlineHolder {
   private decidedHttp1(): void {
     if (this.sniffed === undefined) return;
     this.sniffed = undefined;
-    this.server.counters.inc('accepted');
+    const hot = this.server.hot;
+    (hot.accepted ??= this.server.counters.counter('accepted')).value++;
   }
 
   /** @internal From the socket's listeners. */
@@ -279,7 +280,7 @@ export class H1ServerConnection implements DeadlineHolder {
 
   private onRequest(e: Extract<Http1Event, { type: 'request' }>): void {
     const s = this.server;
-    s.counters.inc('requests');
+    (s.hot.requests ??= s.counters.counter('requests')).value++;
     this.handled++;
     const h = e.head;
     if (s.tracing)

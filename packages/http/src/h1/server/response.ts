@@ -131,7 +131,7 @@ export class H1ResponseChannel implements ResponseChannel {
     }
     // flushHeaders(): the head goes out on the next tick unless body bytes join it first
     if (!followed) process.nextTick(flushPending, this);
-    s.counters.inc('responses');
+    (s.hot.responses ??= s.counters.counter('responses')).value++;
     if (s.tracing)
       s.trace(
         this.id,

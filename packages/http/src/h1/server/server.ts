@@ -5,6 +5,7 @@ import tls from 'node:tls';
 import { SecureServer } from '@stepwire/tls';
 import {
   type Clock,
+  type Counter,
   Counters,
   RealClock,
   TimerGroup,
@@ -105,6 +106,12 @@ export class HttpServer extends EventEmitter {
   /** @internal Every connection's deadline, under one timer. */
   readonly deadlines: DeadlineWheel;
   readonly counters = new Counters();
+  /**
+   * @internal The counters every connection or request touches, taken from `counters` on
+   * first use (so they show in its snapshot only once counted): an increment in place, no
+   * lookup by name per request.
+   */
+  hot: { accepted?: Counter; requests?: Counter; responses?: Counter } = {};
   /** @internal Limits and timeouts merged with the defaults once, shared by every connection's core. */
   readonly shared: { limits: Http1Limits; timeouts: Http1Timeouts };
   maxRequestsPerSocket: number;
@@ -176,7 +183,7 @@ export class HttpServer extends EventEmitter {
     const c = new H1ServerConnection(this, socket, this.nextId++, acceptedAt, sniff);
     c.openSlot = this.open.length;
     this.open.push(c);
-    if (!sniff) this.counters.inc('accepted');
+    if (!sniff) (this.hot.accepted ??= this.counters.counter('accepted')).value++;
     return c;
   }
 
