@@ -4,6 +4,7 @@ import { bytesEqual, Prng } from '@stepwire/wire';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { altSvcH3, H3ErrorCode } from '../src/h3/index.ts';
 import { closeLoopback, h3Pair } from './support/h3-loopback.ts';
+import { waitFor } from './support/wait.ts';
 
 /**
  * Our HTTP/3 client and server over our QUIC and TLS on node:dgram (loopback): the whole
@@ -16,18 +17,6 @@ beforeAll(() => {
 });
 
 afterEach(closeLoopback);
-
-function waitFor(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const start = Date.now();
-    const tick = () => {
-      if (cond()) return resolve();
-      if (Date.now() - start > ms) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
 
 const pair = (handler: (req: IncomingMessage, res: ServerResponse) => void) => h3Pair(creds, handler);
 

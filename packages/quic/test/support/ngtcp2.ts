@@ -22,6 +22,7 @@ import { type ConnectOptions, QuicEndpoint, type QuicServerConfig } from '../../
 import { readVarint } from '../../src/packet/varint.ts';
 import type { QuicTlsClientOptions, QuicTlsServerOptions } from '../../src/tls/handshake.ts';
 import { quicClientTls, quicServerTls } from './tls.ts';
+import { waitFor } from './wait.ts';
 
 const children: ChildProcess[] = [];
 const sockets: Socket[] = [];
@@ -80,18 +81,7 @@ export async function loopbackSocket(): Promise<Socket> {
   return s;
 }
 
-/** Polls `cond` every 10 ms (real time: the peers run on the real clock). */
-export function waitFor(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const start = Date.now();
-    const tick = () => {
-      if (cond()) return resolve();
-      if (Date.now() - start > ms) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
+export { waitFor };
 
 // ---- gtlsserver and gtlsclient ----
 
