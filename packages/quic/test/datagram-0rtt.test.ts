@@ -1,11 +1,12 @@
 import { SIM_EPOCH } from '@stepwire/sim';
 import { AntiReplayCache, pki } from '@stepwire/tls';
-import { Prng, TraceBus, utf8 } from '@stepwire/wire';
+import { Prng, utf8 } from '@stepwire/wire';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { QuicConnection } from '../src/connection/connection.ts';
 import type { QuicConnectionEvent, TransportConfig } from '../src/connection/types.ts';
-import { QuicEndpoint, type QuicServerConfig } from '../src/endpoint/endpoint.ts';
+import type { QuicServerConfig } from '../src/endpoint/endpoint.ts';
 import { TransportErrorCode } from '../src/errors.ts';
+import { endpointPair } from './support/sim-endpoints.ts';
 import { quicClientTls, quicServerTls } from './support/tls.ts';
 
 /**
@@ -27,20 +28,14 @@ const cAddr = { address: '198.18.0.1', port: 1111 };
 type Ticket = Extract<QuicConnectionEvent, { type: 'session-ticket' }>;
 
 function setup(acceptEarly: boolean, seed: number) {
-  const prng = new Prng(seed);
-  const random = (n: number) => prng.bytes(n);
-  const trace = new TraceBus();
-  const lines: string[] = [];
-  trace.on((e) => lines.push(`${e.host} ${e.dir} ${e.summary}`));
   const ticketKey = new Prng(seed + 100).bytes(32);
   // With no room in the anti-replay store every early data attempt is refused (RFC 8446 §8).
   const antiReplay = new AntiReplayCache(acceptEarly ? 100 : 0);
-  const client = new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH, trace, host: 'A' });
   const serverConfig: QuicServerConfig = {
     transport: { maxDatagramFrameSize: 1200 },
     tls: quicServerTls(creds.leaf, ALPN, { ticketKey, antiReplay, maxEarlyData: 0xffffffff }),
   };
-  const server = new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH, trace, host: 'B', server: serverConfig });
+  const { client, server, lines } = endpointPair(seed, serverConfig);
   let now = 0;
   const serverEvents: QuicConnectionEvent[] = [];
   const ferry = (until: () => boolean) => {

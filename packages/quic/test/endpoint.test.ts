@@ -13,7 +13,7 @@ import {
   encodeVersionNegotiation,
   QUIC_VERSION_1,
 } from '../src/packet/header.ts';
-import { simSockets } from './support/sim-endpoints.ts';
+import { endpointPair, simSockets } from './support/sim-endpoints.ts';
 import { quicClientTls, quicServerTls } from './support/tls.ts';
 
 /**
@@ -274,19 +274,7 @@ describe('QuicEndpoint stateless answers', () => {
   });
 
   it('NAT rebinding: the server validates the new address and sends there (RFC 9000 §9.3, §8.2)', () => {
-    const prng = new Prng(10);
-    const random = (n: number) => prng.bytes(n);
-    const trace = new TraceBus();
-    const lines: string[] = [];
-    trace.on((e) => lines.push(`${e.host} ${e.dir} ${e.summary}`));
-    const client = new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH, trace, host: 'A' });
-    const server = new QuicEndpoint({
-      random,
-      tlsEpoch: SIM_EPOCH,
-      trace,
-      host: 'B',
-      server: { tls: serverTls },
-    });
+    const { client, server, lines } = endpointPair(10, { tls: serverTls });
     let cAddr = { address: '198.18.0.1', port: 1111 };
     const sAddr = { address: '198.18.0.2', port: 443 };
     const conn = client.connect(sAddr, { tls: clientTls }, 0);
@@ -332,23 +320,11 @@ describe('QuicEndpoint stateless answers', () => {
     const ticketKey = new Prng(11).bytes(32);
 
     function pair(acceptEarly: boolean) {
-      const prng = new Prng(acceptEarly ? 12 : 13);
-      const random = (n: number) => prng.bytes(n);
-      const trace = new TraceBus();
-      const lines: string[] = [];
-      trace.on((e) => lines.push(`${e.host} ${e.dir} ${e.summary}`));
       // Tickets always allow 0-RTT; the refusing server's anti-replay store has no room, so it
       // refuses every early data attempt (and falls back to 1-RTT, RFC 8446 §8).
       const antiReplay = new AntiReplayCache(acceptEarly ? 100 : 0);
-      const client = new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH, trace, host: 'A' });
-      const server = new QuicEndpoint({
-        random,
-        tlsEpoch: SIM_EPOCH,
-        trace,
-        host: 'B',
-        server: {
-          tls: quicServerTls(creds.leaf, ALPN, { ticketKey, antiReplay, maxEarlyData: 0xffffffff }),
-        },
+      const { client, server, lines } = endpointPair(acceptEarly ? 12 : 13, {
+        tls: quicServerTls(creds.leaf, ALPN, { ticketKey, antiReplay, maxEarlyData: 0xffffffff }),
       });
       let now = 0;
       const ferry = (until: () => boolean) => {
@@ -494,19 +470,7 @@ describe('QuicEndpoint stateless answers', () => {
   });
 
   it('a NEW_TOKEN token lets the next connection skip the Retry (RFC 9000 §8.1.3)', () => {
-    const prng = new Prng(17);
-    const random = (n: number) => prng.bytes(n);
-    const trace = new TraceBus();
-    const lines: string[] = [];
-    trace.on((e) => lines.push(`${e.host} ${e.dir} ${e.summary}`));
-    const client = new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH, trace, host: 'A' });
-    const server = new QuicEndpoint({
-      random,
-      tlsEpoch: SIM_EPOCH,
-      trace,
-      host: 'B',
-      server: { tls: serverTls, retry: true },
-    });
+    const { client, server, lines } = endpointPair(17, { tls: serverTls, retry: true });
     const cAddr = { address: '198.18.0.1', port: 1111 };
     const sAddr = { address: '198.18.0.2', port: 443 };
     let now = 0;

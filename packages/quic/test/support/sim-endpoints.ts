@@ -5,7 +5,11 @@ import type { UdpSocket } from '@stepwire/udp';
 import { Prng, type Timer, TraceBus } from '@stepwire/wire';
 import type { QuicConnection } from '../../src/connection/connection.ts';
 import type { QuicConnectionEvent, TransportConfig } from '../../src/connection/types.ts';
-import { QuicEndpoint, type QuicEndpointOptions } from '../../src/endpoint/endpoint.ts';
+import {
+  QuicEndpoint,
+  type QuicEndpointOptions,
+  type QuicServerConfig,
+} from '../../src/endpoint/endpoint.ts';
 import { quicClientTls, quicServerTls } from './tls.ts';
 
 /**
@@ -30,6 +34,26 @@ export function simSockets(seed: number, impairments: Impairments = {}, serverPo
   const clientSocket = sim.a.udp.createSocket('udp4');
   clientSocket.bindSync(0, sim.a.ipv4);
   return { sim, random, serverSocket, clientSocket };
+}
+
+/**
+ * Two sans-I/O endpoints, client A and server B (with `server`), sharing one seeded random
+ * source and one trace whose lines are kept ("A out ..."), for tests that carry datagrams
+ * between them by hand.
+ */
+export function endpointPair(seed: number, server: QuicServerConfig) {
+  const prng = new Prng(seed);
+  const random = (n: number) => prng.bytes(n);
+  const trace = new TraceBus();
+  const lines: string[] = [];
+  trace.on((e) => lines.push(`${e.host} ${e.dir} ${e.summary}`));
+  return {
+    client: new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH, trace, host: 'A' }),
+    server: new QuicEndpoint({ random, tlsEpoch: SIM_EPOCH, trace, host: 'B', server }),
+    random,
+    trace,
+    lines,
+  };
 }
 
 export const ALPN = 'stepwire-test';
