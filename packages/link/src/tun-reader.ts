@@ -77,7 +77,11 @@ let failures = 0;
 // then allocated); shorter ones are gathered in a staging area and copied, at hand-over,
 // into one slab of exactly their total size: one buffer per batch, not one per packet.
 const BIG = 4096;
-let cur = new Uint8Array(maxRead);
+// Read buffers are not zero-filled (allocUnsafeSlow: a whole ArrayBuffer of its own, so it
+// can be transferred): read() overwrites what is handed over, and 64 KiB of zeroes per
+// super-segment were ~5% of this thread's time in a bulk upload profile.
+const fresh = () => { const b = Buffer.allocUnsafeSlow(maxRead); return new Uint8Array(b.buffer, 0, maxRead); };
+let cur = fresh();
 const stage = new Uint8Array(Math.max(batch, 1) * BIG);
 let staged = 0;
 // [slab, then pairs: (0, len) for the next packet in the slab, (buffer, len) for a big one]
@@ -123,7 +127,7 @@ function drain() {
     if (len > BIG) {
       msg.push(cur.buffer, len);
       list.push(cur.buffer);
-      cur = new Uint8Array(maxRead);
+      cur = fresh();
     } else {
       stage.set(cur.subarray(0, len), staged);
       staged += len;
