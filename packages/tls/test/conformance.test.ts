@@ -15,6 +15,8 @@ import { nobleCrypto } from '../src/crypto/noble.ts';
 import { TlsServer } from '../src/server.ts';
 import { TlsSocket } from '../src/socket.ts';
 import {
+  appDataFrom,
+  c2s,
   completed,
   concatAll,
   type Edit,
@@ -23,9 +25,11 @@ import {
   Mitm,
   nodePairs,
   type OutRecord,
+  once,
   runMachines,
   type Scenario,
   type SeenRecord,
+  s2c,
   type TestPki,
   testPki,
 } from './helpers/mitm.ts';
@@ -36,23 +40,6 @@ let pki: TestPki;
 beforeAll(() => {
   pki = testPki(NOW);
 });
-
-function once(when: (r: SeenRecord) => boolean, edit: (r: SeenRecord) => OutRecord[]): () => Edit {
-  return () => {
-    let done = false;
-    return (r: SeenRecord) => {
-      if (done || !when(r)) return undefined;
-      done = true;
-      return edit(r);
-    };
-  };
-}
-const c2s = (epoch: SeenRecord['epoch'], type?: number) => (r: SeenRecord) =>
-  r.dir === 'c2s' && r.epoch === epoch && (type === undefined || has(r, type));
-const s2c = (epoch: SeenRecord['epoch'], type?: number) => (r: SeenRecord) =>
-  r.dir === 's2c' && r.epoch === epoch && (type === undefined || has(r, type));
-const c2sAppData = (r: SeenRecord) =>
-  r.dir === 'c2s' && r.epoch === 'application' && r.type === ContentType.application_data;
 
 /** A raw handshake message: type, 24-bit length, body. */
 const rawMessage = (type: number, body: number[] | Uint8Array): Uint8Array =>
@@ -96,7 +83,7 @@ const CASES: Case[] = [
     alert: 'illegal_parameter',
     connected: true,
     clientWrites: 'x',
-    edit: once(c2sAppData, () => [
+    edit: once(appDataFrom('c2s'), () => [
       { type: ContentType.handshake, content: rawMessage(HandshakeType.key_update, [2]) },
     ]),
   },
@@ -148,7 +135,7 @@ const CASES: Case[] = [
     alert: 'unexpected_message',
     connected: true,
     clientWrites: 'x',
-    edit: once(c2sAppData, () => [{ type: ContentType.handshake, content: rawMessage(99, []) }]),
+    edit: once(appDataFrom('c2s'), () => [{ type: ContentType.handshake, content: rawMessage(99, []) }]),
   },
   // ---- Records ----
   {
@@ -159,7 +146,7 @@ const CASES: Case[] = [
     alert: 'unexpected_message',
     connected: true,
     clientWrites: 'x',
-    edit: once(c2sAppData, () => [{ type: ContentType.alert, content: new Uint8Array(0) }]),
+    edit: once(appDataFrom('c2s'), () => [{ type: ContentType.alert, content: new Uint8Array(0) }]),
   },
   {
     name: 'a zero-length Alert record in the clear instead of the ClientHello',
@@ -181,7 +168,7 @@ const CASES: Case[] = [
     alert: 'unexpected_message',
     connected: true,
     clientWrites: 'x',
-    edit: once(c2sAppData, () => [{ type: ContentType.handshake, content: new Uint8Array(0) }]),
+    edit: once(appDataFrom('c2s'), () => [{ type: ContentType.handshake, content: new Uint8Array(0) }]),
   },
   {
     name: 'control: a three-byte Alert record is a decode_error',
@@ -189,7 +176,7 @@ const CASES: Case[] = [
     alert: 'decode_error',
     connected: true,
     clientWrites: 'x',
-    edit: once(c2sAppData, () => [{ type: ContentType.alert, content: Uint8Array.of(2, 40, 0) }]),
+    edit: once(appDataFrom('c2s'), () => [{ type: ContentType.alert, content: Uint8Array.of(2, 40, 0) }]),
   },
   {
     // RFC 8446 §5: "If a TLS implementation receives an unexpected record type, it MUST
@@ -205,7 +192,7 @@ const CASES: Case[] = [
     alert: 'unexpected_message',
     connected: true,
     clientWrites: 'x',
-    edit: once(c2sAppData, () => [{ type: 0x63, content: Uint8Array.of(1) }]),
+    edit: once(appDataFrom('c2s'), () => [{ type: 0x63, content: Uint8Array.of(1) }]),
   },
   {
     // RFC 8446 §5.1: "Handshake messages MUST NOT be interleaved with other record types."

@@ -12,13 +12,15 @@ import { ContentType, HandshakeType } from '../src/codec/common.ts';
 import { MAX_CIPHERTEXT, MAX_PLAINTEXT } from '../src/codec/record.ts';
 import { nobleCrypto } from '../src/crypto/noble.ts';
 import {
+  appDataFrom,
   completed,
   concatAll,
   type Direction,
   type Edit,
   firstError,
-  has,
   type OutRecord,
+  once,
+  recordAt,
   runMachines,
   runSockets,
   type Scenario,
@@ -35,20 +37,6 @@ beforeAll(() => {
   pki = testPki(NOW);
 });
 
-function once(when: (r: SeenRecord) => boolean, edit: (r: SeenRecord) => OutRecord[]): () => Edit {
-  return () => {
-    let done = false;
-    return (r: SeenRecord) => {
-      if (done || !when(r)) return undefined;
-      done = true;
-      return edit(r);
-    };
-  };
-}
-const at = (dir: Direction, epoch: SeenRecord['epoch'], type?: number) => (r: SeenRecord) =>
-  r.dir === dir && r.epoch === epoch && (type === undefined || has(r, type));
-const appDataFrom = (dir: Direction) => (r: SeenRecord) =>
-  r.dir === dir && r.epoch === 'application' && r.type === ContentType.application_data;
 /** The server's first application-epoch record is its NewSessionTicket. */
 const serverAppRecord = (r: SeenRecord) => r.dir === 's2c' && r.epoch === 'application';
 
@@ -91,7 +79,7 @@ const CASES: Case[] = [
     name: 'a plaintext handshake record of 2^14+1 bytes at the server',
     detector: 'server',
     alert: 'record_overflow',
-    edit: once(at('c2s', 'plaintext', HandshakeType.client_hello), (r) => [
+    edit: once(recordAt('c2s', 'plaintext', HandshakeType.client_hello), (r) => [
       {
         type: ContentType.handshake,
         content: concatAll([r.content, new Uint8Array(MAX_PLAINTEXT + 1 - r.content.length)]),
@@ -103,7 +91,7 @@ const CASES: Case[] = [
     detector: 'client',
     alert: 'record_overflow',
     // The client has no keys yet and alerts in the clear; the server still takes a cleartext alert.
-    edit: once(at('s2c', 'plaintext', HandshakeType.server_hello), (r) => [
+    edit: once(recordAt('s2c', 'plaintext', HandshakeType.server_hello), (r) => [
       {
         type: ContentType.handshake,
         content: concatAll([r.content, new Uint8Array(MAX_PLAINTEXT + 1 - r.content.length)]),
@@ -115,7 +103,9 @@ const CASES: Case[] = [
     name: 'a protected record of 2^14+257 bytes in the server flight',
     detector: 'client',
     alert: 'record_overflow',
-    edit: once(at('s2c', 'handshake'), () => [rawRecord(ContentType.application_data, MAX_CIPHERTEXT + 1)]),
+    edit: once(recordAt('s2c', 'handshake'), () => [
+      rawRecord(ContentType.application_data, MAX_CIPHERTEXT + 1),
+    ]),
   },
   {
     name: 'a protected record of 2^14+257 bytes after the handshake, at the server',
@@ -130,7 +120,7 @@ const CASES: Case[] = [
     name: 'boundary: a protected record of exactly 2^14+256 bytes of garbage',
     detector: 'client',
     alert: 'bad_record_mac',
-    edit: once(at('s2c', 'handshake'), () => [rawRecord(ContentType.application_data, MAX_CIPHERTEXT)]),
+    edit: once(recordAt('s2c', 'handshake'), () => [rawRecord(ContentType.application_data, MAX_CIPHERTEXT)]),
   },
   {
     // RFC 8446 §5.2/§5.4: the TLSInnerPlaintext MUST NOT exceed 2^14+1 octets; content over 2^14 is a record_overflow.
@@ -167,26 +157,26 @@ const CASES: Case[] = [
     name: 'the server flight with a byte of its AEAD tag changed',
     detector: 'client',
     alert: 'bad_record_mac',
-    edit: once(at('s2c', 'handshake'), (r) => [flipped(r, -1)]),
+    edit: once(recordAt('s2c', 'handshake'), (r) => [flipped(r, -1)]),
   },
   {
     name: 'the server flight with a byte of its ciphertext changed',
     detector: 'client',
     alert: 'bad_record_mac',
-    edit: once(at('s2c', 'handshake'), (r) => [flipped(r, 5)]),
+    edit: once(recordAt('s2c', 'handshake'), (r) => [flipped(r, 5)]),
   },
   {
     // The header is the AEAD's additional data (RFC 8446 §5.2), so even the ignored version bytes are authenticated.
     name: "the server flight with its record header's legacy_record_version changed",
     detector: 'client',
     alert: 'bad_record_mac',
-    edit: once(at('s2c', 'handshake'), (r) => [flipped(r, 2)]),
+    edit: once(recordAt('s2c', 'handshake'), (r) => [flipped(r, 2)]),
   },
   {
     name: "the client's Finished record with a byte of its AEAD tag changed",
     detector: 'server',
     alert: 'bad_record_mac',
-    edit: once(at('c2s', 'handshake', HandshakeType.finished), (r) => [flipped(r, -1)]),
+    edit: once(recordAt('c2s', 'handshake', HandshakeType.finished), (r) => [flipped(r, -1)]),
   },
   {
     name: 'a NewSessionTicket record with a ciphertext byte changed, at the client',

@@ -13,17 +13,21 @@ import { ContentType, HandshakeType, NamedGroup } from '../src/codec/common.ts';
 import { DOWNGRADE_TLS11, DOWNGRADE_TLS12, type HandshakeMessage } from '../src/codec/handshake.ts';
 import { nobleCrypto } from '../src/crypto/noble.ts';
 import {
+  appDataFrom,
+  c2s,
   completed,
   type Edit,
   firstError,
   handshake,
   has,
   type OutRecord,
+  once,
   replaceFrom,
   runMachines,
   runSockets,
   type Scenario,
   type SeenRecord,
+  s2c,
   type TestPki,
   testPki,
   tlsErrorOf,
@@ -84,25 +88,6 @@ const ccs = (...body: number[]): OutRecord => ({
   clear: true,
 });
 const same = (r: SeenRecord): OutRecord => ({ type: r.type, content: r.content });
-
-/** An edit (made fresh for each run) of the first record matching `when`, once. */
-function once(when: (r: SeenRecord) => boolean, edit: (r: SeenRecord) => OutRecord[]): () => Edit {
-  return () => {
-    let done = false;
-    return (r: SeenRecord) => {
-      if (done || !when(r)) return undefined;
-      done = true;
-      return edit(r);
-    };
-  };
-}
-
-const s2c = (epoch: SeenRecord['epoch'], type?: number) => (r: SeenRecord) =>
-  r.dir === 's2c' && r.epoch === epoch && (type === undefined || has(r, type));
-const c2s = (epoch: SeenRecord['epoch'], type?: number) => (r: SeenRecord) =>
-  r.dir === 'c2s' && r.epoch === epoch && (type === undefined || has(r, type));
-const c2sAppData = (r: SeenRecord) =>
-  r.dir === 'c2s' && r.epoch === 'application' && r.type === ContentType.application_data;
 
 interface Case {
   name: string;
@@ -281,7 +266,7 @@ const CASES: Case[] = [
     detector: 'server',
     alert: 'unexpected_message',
     clientWrites: 'hello',
-    edit: once(c2sAppData, () => [handshake(NEW_SESSION_TICKET)]),
+    edit: once(appDataFrom('c2s'), () => [handshake(NEW_SESSION_TICKET)]),
   },
   {
     // RFC 8446 §4.1.2: a ClientHello at any other time than the start is unexpected_message.
@@ -295,7 +280,7 @@ const CASES: Case[] = [
       return (r: SeenRecord) => {
         if (r.dir === 'c2s' && r.epoch === 'plaintext' && has(r, HandshakeType.client_hello))
           hello = r.messages[0];
-        if (!c2sAppData(r) || !hello) return undefined;
+        if (!appDataFrom('c2s')(r) || !hello) return undefined;
         const h = hello;
         hello = undefined;
         return [handshake(h)];
@@ -416,7 +401,7 @@ const CASES: Case[] = [
     detector: 'server',
     alert: 'unexpected_message',
     clientWrites: 'hello',
-    edit: once(c2sAppData, () => [ccs(1)]),
+    edit: once(appDataFrom('c2s'), () => [ccs(1)]),
   },
   {
     name: "client CONNECTED: a change_cipher_spec 0x01 after the server's Finished",

@@ -317,6 +317,27 @@ export function flipInMessage(r: SeenRecord, type: number, offset: number, xor =
 
 export const has = (r: SeenRecord, type: number): boolean => r.messages.some((m) => m[0] === type);
 
+/** An edit (made fresh for each run) of the first record matching `when`, once. */
+export function once(when: (r: SeenRecord) => boolean, edit: (r: SeenRecord) => OutRecord[]): () => Edit {
+  return () => {
+    let done = false;
+    return (r: SeenRecord) => {
+      if (done || !when(r)) return undefined;
+      done = true;
+      return edit(r);
+    };
+  };
+}
+
+/** Records going `dir` in `epoch`, holding a handshake message of `type` when given. */
+export const recordAt = (dir: Direction, epoch: SeenRecord['epoch'], type?: number) => (r: SeenRecord) =>
+  r.dir === dir && r.epoch === epoch && (type === undefined || has(r, type));
+export const c2s = (epoch: SeenRecord['epoch'], type?: number) => recordAt('c2s', epoch, type);
+export const s2c = (epoch: SeenRecord['epoch'], type?: number) => recordAt('s2c', epoch, type);
+/** application_data records going `dir` once the application keys are in use. */
+export const appDataFrom = (dir: Direction) => (r: SeenRecord) =>
+  r.dir === dir && r.epoch === 'application' && r.type === ContentType.application_data;
+
 // ---- A hand-made Duplex pair ----
 
 export interface WireOptions {
