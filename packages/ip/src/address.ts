@@ -94,38 +94,63 @@ export function tryParseIp(text: string): Uint8Array | undefined {
 }
 
 // Formatting caches: a direct-mapped table keyed by a hash of the bytes, so that the
-// receive path turns the same few peer addresses into strings without allocating.
+// receive path turns the same few peer addresses into strings without allocating. Each
+// entry also keeps the address's bytes in an array of their own, which the receive path
+// hands up beside the text (ipv4BytesAt, ipv6BytesAt): no allocation per packet, and no
+// view that would pin the packet's buffer. An entry evicted later leaves the arrays it
+// handed out as they were: they are never written after creation.
 const V4_CACHE_SIZE = 256;
 const v4CacheKey = new Int32Array(V4_CACHE_SIZE).fill(-1);
 const v4CacheKeyValid = new Uint8Array(V4_CACHE_SIZE);
 const v4CacheText: string[] = new Array(V4_CACHE_SIZE).fill('');
+const v4CacheArray: (Uint8Array | undefined)[] = new Array(V4_CACHE_SIZE).fill(undefined);
 
-export function formatIpv4(b: Uint8Array, offset = 0): string {
+/** The cache slot holding the IPv4 address at b[offset..offset+4], filled if it was not. */
+function v4Slot(b: Uint8Array, offset: number): number {
   const a0 = b[offset]!;
   const a1 = b[offset + 1]!;
   const a2 = b[offset + 2]!;
   const a3 = b[offset + 3]!;
   const key = (a0 << 24) | (a1 << 16) | (a2 << 8) | a3 | 0;
   const slot = (key ^ (key >>> 8) ^ (key >>> 16) ^ (key >>> 24)) & (V4_CACHE_SIZE - 1);
-  if (v4CacheKeyValid[slot] === 1 && v4CacheKey[slot] === key) return v4CacheText[slot]!;
-  const text = `${a0}.${a1}.${a2}.${a3}`;
+  if (v4CacheKeyValid[slot] === 1 && v4CacheKey[slot] === key) return slot;
   v4CacheKey[slot] = key;
   v4CacheKeyValid[slot] = 1;
-  v4CacheText[slot] = text;
-  return text;
+  v4CacheText[slot] = `${a0}.${a1}.${a2}.${a3}`;
+  v4CacheArray[slot] = undefined;
+  return slot;
+}
+
+export function formatIpv4(b: Uint8Array, offset = 0): string {
+  return v4CacheText[v4Slot(b, offset)]!;
+}
+
+/**
+ * The 4 bytes at b[offset..offset+4] as an array shared by everyone who asks for this
+ * address (from the formatting cache): the receive path's IpDelivery.srcBytes/dstBytes.
+ * Never mutate it.
+ */
+export function ipv4BytesAt(b: Uint8Array, offset = 0): Uint8Array {
+  const slot = v4Slot(b, offset);
+  let a = v4CacheArray[slot];
+  if (a === undefined) {
+    a = b.slice(offset, offset + 4);
+    v4CacheArray[slot] = a;
+  }
+  return a;
 }
 
 const V6_CACHE_SIZE = 256;
 const v6CacheBytes = new Uint8Array(V6_CACHE_SIZE * 16);
 const v6CacheText: (string | undefined)[] = new Array(V6_CACHE_SIZE).fill(undefined);
+const v6CacheArray: (Uint8Array | undefined)[] = new Array(V6_CACHE_SIZE).fill(undefined);
 
-/** RFC 5952 §4: lowercase, no leading zeros, the longest run (>= 2) of zero groups as '::', first on a tie. */
-export function formatIpv6(b: Uint8Array, offset = 0): string {
+/** The cache slot holding the IPv6 address at b[offset..offset+16], filled if it was not. */
+function v6Slot(b: Uint8Array, offset: number): number {
   let h = 0;
   for (let i = 0; i < 16; i++) h = (Math.imul(h, 31) + b[offset + i]!) | 0;
   const slot = (h ^ (h >>> 8) ^ (h >>> 16)) & (V6_CACHE_SIZE - 1);
-  const cached = v6CacheText[slot];
-  if (cached !== undefined) {
+  if (v6CacheText[slot] !== undefined) {
     let same = true;
     const base = slot * 16;
     for (let i = 0; i < 16; i++) {
@@ -134,12 +159,28 @@ export function formatIpv6(b: Uint8Array, offset = 0): string {
         break;
       }
     }
-    if (same) return cached;
+    if (same) return slot;
   }
-  const text = formatIpv6Uncached(b, offset);
   v6CacheBytes.set(b.subarray(offset, offset + 16), slot * 16);
-  v6CacheText[slot] = text;
-  return text;
+  v6CacheText[slot] = formatIpv6Uncached(b, offset);
+  v6CacheArray[slot] = undefined;
+  return slot;
+}
+
+/** RFC 5952 §4: lowercase, no leading zeros, the longest run (>= 2) of zero groups as '::', first on a tie. */
+export function formatIpv6(b: Uint8Array, offset = 0): string {
+  return v6CacheText[v6Slot(b, offset)]!;
+}
+
+/** As ipv4BytesAt for the 16 bytes of an IPv6 address: shared, never mutate it. */
+export function ipv6BytesAt(b: Uint8Array, offset = 0): Uint8Array {
+  const slot = v6Slot(b, offset);
+  let a = v6CacheArray[slot];
+  if (a === undefined) {
+    a = b.slice(offset, offset + 16);
+    v6CacheArray[slot] = a;
+  }
+  return a;
 }
 
 function formatIpv6Uncached(b: Uint8Array, offset: number): string {

@@ -10,8 +10,8 @@ import type { Clock, Counters, Prng, TraceBus } from '@stepwire/wire';
  * ===, usable as a map key, what Node-shaped APIs report (`remoteAddress`). The bytes (4 or
  * 16, network order) are what headers and checksums need, and travel beside the string
  * (`srcBytes`/`dstBytes`) so that no layer parses text another layer formatted: IP formats
- * a received header's addresses once for the identity and hands up views of the header's
- * own bytes; a transport parses an address once (bind, connect) and hands IP the bytes.
+ * a received header's addresses for the identity and hands up their bytes from the same
+ * cache; a transport parses an address once (bind, connect) and hands IP the bytes.
  * The two forms always name the same address.
  */
 export type IpVersion = 4 | 6;
@@ -31,9 +31,10 @@ export interface IpDelivery {
   src: string;
   dst: string;
   /**
-   * `src` and `dst` as bytes: views into the received header (4 or 16 bytes), for the
-   * transport's pseudo-header (RFC 768, RFC 9293 §3.1, RFC 8200 §8.1) without parsing the
-   * strings back. Like `payload`, they live as long as the delivery: copy them to keep them.
+   * `src` and `dst` as bytes (4 or 16), for the transport's pseudo-header (RFC 768,
+   * RFC 9293 §3.1, RFC 8200 §8.1) without parsing the strings back. Arrays of their own,
+   * shared by every delivery from or to that address (address.ts's format cache hands them
+   * out beside the text: no allocation per packet): read them, keep them, never write them.
    */
   srcBytes: Uint8Array;
   dstBytes: Uint8Array;
@@ -71,7 +72,7 @@ export interface IcmpErrorReport {
   /** Fields of the quoted (offending) datagram. */
   src: string;
   dst: string;
-  /** `src` and `dst` as bytes: views into the quoted header, living as long as the report. */
+  /** `src` and `dst` as bytes, shared like IpDelivery's: never write them. */
   srcBytes: Uint8Array;
   dstBytes: Uint8Array;
   protocol: number;

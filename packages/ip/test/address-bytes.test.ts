@@ -4,7 +4,7 @@
 // bytes leaves byte for byte as one sent with the text alone (IP parsing it).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatIp, parseIp } from '../src/address.ts';
+import { formatIp, formatIpv4, formatIpv6, ipv4BytesAt, ipv6BytesAt, parseIp } from '../src/address.ts';
 import { fragmentIpv4, fragmentIpv6 } from '../src/fragment.ts';
 import type { IpAction } from '../src/host/core.ts';
 import { encodeIcmpv4, encodeIcmpv6 } from '../src/icmp.ts';
@@ -281,5 +281,30 @@ describe('SendOptions: bytes beside the text change nothing on the wire', () => 
       expect(core.sourceFor(dst)).toBe(want);
     }
     expect(core.sourceAddressFor('2001:db8::1')).toBeUndefined();
+  });
+});
+
+describe('ipv4BytesAt / ipv6BytesAt: the address cache hands out bytes beside the text', () => {
+  it('gives the address at the offset in an array of its own, the same one while cached', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 40, maxLength: 60 }), fc.nat(20), (buf, at) => {
+        for (const [n, bytesAt, format] of [
+          [4, ipv4BytesAt, formatIpv4],
+          [16, ipv6BytesAt, formatIpv6],
+        ] as const) {
+          const want = [...buf.subarray(at, at + n)];
+          const a = bytesAt(buf, at);
+          expect([...a]).toEqual(want);
+          expect(a.length).toBe(n);
+          // Not a view: the packet's buffer may be reused, the address must not change.
+          expect(a.buffer).not.toBe(buf.buffer);
+          expect(bytesAt(buf, at)).toBe(a);
+          expect(format(buf, at)).toBe(formatIp(a));
+          buf.fill(0xee, at, at + n);
+          expect([...a]).toEqual(want);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -5,6 +5,7 @@
  * the path MTU (RFC 1191 §4, RFC 8201 §4), and whom to tell.
  */
 import { ParseError } from '@stepwire/wire';
+import { ipv4BytesAt, ipv6BytesAt } from '../address.ts';
 import {
   decodeIcmpv4,
   decodeIcmpv6,
@@ -76,9 +77,9 @@ export function readIcmpError(version: IpVersion, reporter: string, m: IcmpError
     const q = decodeIpv4(m.original, { truncated: true, verifyChecksum: false }, {} as Ipv4DecodeInfo);
     src = q.src;
     dst = q.dst;
-    // The quoted header's own bytes beside the text (it decoded, so they are all there).
-    srcBytes = m.original.subarray(IPV4.src, IPV4.src + 4);
-    dstBytes = m.original.subarray(IPV4.dst, IPV4.dst + 4);
+    // The quoted header's addresses as bytes beside the text (it decoded: they are there).
+    srcBytes = ipv4BytesAt(m.original, IPV4.src);
+    dstBytes = ipv4BytesAt(m.original, IPV4.dst);
     protocol = q.protocol;
     quoted = q.payload;
     firstFragment = q.fragmentOffset === 0;
@@ -88,8 +89,8 @@ export function readIcmpError(version: IpVersion, reporter: string, m: IcmpError
     const q = decodeIpv6(m.original, { truncated: true });
     src = q.src;
     dst = q.dst;
-    srcBytes = m.original.subarray(IPV6.src, IPV6.src + 16);
-    dstBytes = m.original.subarray(IPV6.dst, IPV6.dst + 16);
+    srcBytes = ipv6BytesAt(m.original, IPV6.src);
+    dstBytes = ipv6BytesAt(m.original, IPV6.dst);
     protocol = q.nextHeader;
     quoted = q.payload;
     const fh = q.extensionHeaders.find((h) => h.kind === 'fragment');
