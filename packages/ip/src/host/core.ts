@@ -191,7 +191,7 @@ export class IpCore {
     this.counters = opts.counters;
     this.trace = opts.trace ?? NOT_TRACED;
     this.defaultTtl = opts.defaultTtl ?? 64;
-    this.softwareGso = opts.softwareGso ?? process.env.SW_SOFTWARE_GSO_TMP === '1'; // GS-TEMP
+    this.softwareGso = opts.softwareGso === true;
     this.reassembly = new HostReassembly(
       {
         timeoutV4Ms: opts.reassemblyTimeoutV4Ms,
