@@ -16,7 +16,7 @@ import { ExtensionType } from '../src/codec/common.ts';
 import type { Extension } from '../src/codec/extensions.ts';
 import { type ClientHello, decodeHandshake } from '../src/codec/handshake.ts';
 import type { SessionTicket, TlsEvent } from '../src/connection.ts';
-import type { CryptoProvider } from '../src/crypto/provider.ts';
+import { RFC_GROUPS, RFC_SCHEMES, scripted } from './helpers/rfc8448.ts';
 import { PROVIDERS } from './providers.ts';
 import { h } from './vectors/rfc8448/hex.ts';
 import * as hrr from './vectors/rfc8448/hrr.ts';
@@ -24,43 +24,6 @@ import * as res from './vectors/rfc8448/resumed.ts';
 import * as simple from './vectors/rfc8448/simple.ts';
 
 const hex = toHex;
-const RFC_GROUPS = [0x001d, 0x0017, 0x0018, 0x0019, 0x0100, 0x0101, 0x0102, 0x0103, 0x0104];
-const RFC_SCHEMES = [
-  0x0403, 0x0503, 0x0603, 0x0203, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0201, 0x0402, 0x0502,
-  0x0602, 0x0202,
-];
-
-function scripted(
-  base: CryptoProvider,
-  random: Uint8Array,
-  x25519Private: Uint8Array,
-  p256Private?: Uint8Array,
-): CryptoProvider {
-  let randomUsed = false;
-  let keyUsed = false;
-  let p256Used = false;
-  return {
-    ...base,
-    randomBytes(n) {
-      if (n === 32 && !randomUsed) {
-        randomUsed = true;
-        return random;
-      }
-      return base.randomBytes(n);
-    },
-    generateKeyPair(group, privateKey) {
-      if (group === 'x25519' && !privateKey && !keyUsed) {
-        keyUsed = true;
-        return base.generateKeyPair(group, x25519Private);
-      }
-      if (group === 'secp256r1' && !privateKey && p256Private && !p256Used) {
-        p256Used = true;
-        return base.generateKeyPair(group, p256Private);
-      }
-      return base.generateKeyPair(group, privateKey);
-    },
-  };
-}
 
 /** Trusts exactly the RFC's (long expired, 1024-bit) test certificate; signatures checked by OpenSSL. */
 function rfcVerifier(): CertificateVerifier {

@@ -13,8 +13,8 @@ import { TlsClient } from '../src/client.ts';
 import type { Extension } from '../src/codec/extensions.ts';
 import { type ClientHello, decodeHandshake } from '../src/codec/handshake.ts';
 import type { TlsEvent } from '../src/connection.ts';
-import type { CryptoProvider } from '../src/crypto/provider.ts';
 import { TlsServer } from '../src/server.ts';
+import { RFC_GROUPS, RFC_SCHEMES, scripted } from './helpers/rfc8448.ts';
 import { PROVIDERS } from './providers.ts';
 import * as clientauth from './vectors/rfc8448/clientauth.ts';
 import * as compat from './vectors/rfc8448/compat.ts';
@@ -22,28 +22,6 @@ import { h } from './vectors/rfc8448/hex.ts';
 import * as simple from './vectors/rfc8448/simple.ts';
 
 const hex = toHex;
-const RFC_GROUPS = [0x001d, 0x0017, 0x0018, 0x0019, 0x0100, 0x0101, 0x0102, 0x0103, 0x0104];
-const RFC_SCHEMES = [
-  0x0403, 0x0503, 0x0603, 0x0203, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0201, 0x0402, 0x0502,
-  0x0602, 0x0202,
-];
-
-/** Hands out the given 32-byte randoms in order and the given x25519 key, then behaves normally. */
-function scripted(base: CryptoProvider, randoms: Uint8Array[], x25519Private: Uint8Array): CryptoProvider {
-  const queue = [...randoms];
-  let keyUsed = false;
-  return {
-    ...base,
-    randomBytes: (n) => (n === 32 && queue.length > 0 ? queue.shift()! : base.randomBytes(n)),
-    generateKeyPair(group, privateKey) {
-      if (group === 'x25519' && !privateKey && !keyUsed) {
-        keyUsed = true;
-        return base.generateKeyPair(group, x25519Private);
-      }
-      return base.generateKeyPair(group, privateKey);
-    },
-  };
-}
 
 const certOf = (msg: Uint8Array) => {
   const m = decodeHandshake(msg);

@@ -12,10 +12,10 @@ import { describe, expect, it } from 'vitest';
 import type { CertificateSigner } from '../src/auth.ts';
 import { decodeHandshake } from '../src/codec/handshake.ts';
 import type { TlsEvent } from '../src/connection.ts';
-import type { CryptoProvider } from '../src/crypto/provider.ts';
 import { CIPHER_SUITES } from '../src/keyschedule.ts';
 import { RecordProtection } from '../src/record.ts';
 import { AntiReplayCache, type TicketState, TlsServer } from '../src/server.ts';
+import { scripted } from './helpers/rfc8448.ts';
 import { PROVIDERS } from './providers.ts';
 import { h } from './vectors/rfc8448/hex.ts';
 import * as hrr from './vectors/rfc8448/hrr.ts';
@@ -23,40 +23,6 @@ import * as res from './vectors/rfc8448/resumed.ts';
 import * as simple from './vectors/rfc8448/simple.ts';
 
 const hex = toHex;
-
-/** A provider that hands out the RFC's server random and key pair, then behaves normally. */
-function scripted(
-  base: CryptoProvider,
-  random: Uint8Array,
-  x25519Private: Uint8Array,
-  p256Private?: Uint8Array,
-): CryptoProvider {
-  let randomUsed = false;
-  let keyUsed = false;
-  let p256Used = false;
-  return {
-    ...base,
-    name: `${base.name}, scripted`,
-    randomBytes(n) {
-      if (n === 32 && !randomUsed) {
-        randomUsed = true;
-        return random;
-      }
-      return base.randomBytes(n);
-    },
-    generateKeyPair(group, privateKey) {
-      if (group === 'x25519' && !privateKey && !keyUsed) {
-        keyUsed = true;
-        return base.generateKeyPair(group, x25519Private);
-      }
-      if (group === 'secp256r1' && !privateKey && p256Private && !p256Used) {
-        p256Used = true;
-        return base.generateKeyPair(group, p256Private);
-      }
-      return base.generateKeyPair(group, privateKey);
-    },
-  };
-}
 
 describe.each(PROVIDERS)('our server replays RFC 8448 §3 ($name)', (c) => {
   it('writes the RFC records byte for byte', () => {
