@@ -151,6 +151,23 @@ export function connectionPair(
   return { client, server, prng };
 }
 
+/** connectionPair run to a confirmed handshake (RFC 9001 §4.1.2) with no loss; `now` is the virtual time then. */
+export function confirmedPair(
+  seed: number,
+  extra: Partial<QuicConnectionOptions> = {},
+  tlsOpts: FakeTlsOptions = {},
+): { client: QuicConnection; server: QuicConnection; prng: Prng; now: number } {
+  const p = connectionPair(seed, extra, tlsOpts);
+  const r = runPair(
+    p.client,
+    p.server,
+    p.prng,
+    {},
+    () => p.client.isHandshakeConfirmed && p.server.isHandshakeConfirmed,
+  );
+  return { ...p, now: r.now };
+}
+
 export interface Impairment {
   loss?: number;
   duplicate?: number;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { QuicConnection } from '../src/connection/connection.ts';
 import type { QuicConnectionEvent } from '../src/connection/types.ts';
 import { decodeFrames } from '../src/frames/frame.ts';
-import { connectionPair, fakeTls, type Impairment, runPair } from './connection-helpers.ts';
+import { confirmedPair, connectionPair, fakeTls, type Impairment, runPair } from './connection-helpers.ts';
 
 /**
  * Two of our connections against each other on a virtual clock, the TLS side played by a
@@ -350,8 +350,7 @@ describe('QuicConnection with a fake TLS', () => {
     const trace = new TraceBus();
     const lines: TraceEvent[] = [];
     trace.on((e) => lines.push(e));
-    const { client, server, prng } = connectionPair(12, { trace });
-    runPair(client, server, prng, {}, () => client.isHandshakeConfirmed && server.isHandshakeConfirmed);
+    confirmedPair(12, { trace });
     const summaries = lines.map((l) => l.summary);
     expect(summaries.some((s) => s.startsWith('Initial pn=0') && s.includes('CRYPTO'))).toBe(true);
     expect(summaries.some((s) => s.startsWith('Handshake') && s.includes('CRYPTO'))).toBe(true);
@@ -378,17 +377,7 @@ describe('QuicConnection with a fake TLS', () => {
 
 describe('QuicConnection rules, one at a time', () => {
   /** Runs a pair to a confirmed handshake with no loss; returns the virtual time. */
-  function confirmed(seed: number) {
-    const pair = connectionPair(seed);
-    const r = runPair(
-      pair.client,
-      pair.server,
-      pair.prng,
-      {},
-      () => pair.client.isHandshakeConfirmed && pair.server.isHandshakeConfirmed,
-    );
-    return { ...pair, now: r.now };
-  }
+  const confirmed = (seed: number) => confirmedPair(seed);
 
   it('one ack-eliciting 1-RTT packet is acknowledged within max_ack_delay, not at once (RFC 9000 §13.2.1)', () => {
     const { client, server, now } = confirmed(20);

@@ -4,7 +4,7 @@ import type { ConnectionCore } from '../src/connection/core.ts';
 import type { KeyPhaseState } from '../src/crypto/key-update.ts';
 import { derivePacketKeys, nodeQuicCrypto } from '../src/crypto/keys.ts';
 import { TransportErrorCode } from '../src/errors.ts';
-import { connectionPair, runPair } from './connection-helpers.ts';
+import { confirmedPair } from './connection-helpers.ts';
 
 /**
  * KEY_UPDATE_ERROR (RFC 9001 §6.2, §6.4). The misbehaving peer is one of our own
@@ -27,16 +27,9 @@ function forceUpdate(conn: QuicConnection): void {
 }
 
 function confirmed(seed: number) {
-  const pair = connectionPair(seed);
-  const r = runPair(
-    pair.client,
-    pair.server,
-    pair.prng,
-    {},
-    () => pair.client.isHandshakeConfirmed && pair.server.isHandshakeConfirmed,
-  );
+  const { now: confirmedAt, ...pair } = confirmedPair(seed);
   // Let the last acknowledgements settle so nothing is owed when the test starts.
-  let now = r.now + 100;
+  let now = confirmedAt + 100;
   for (let i = 0; i < 5; i++) {
     for (const [a, b] of [
       [pair.client, pair.server],

@@ -2,7 +2,7 @@ import { bytesEqual, TraceBus } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
 import type { QuicConnection } from '../src/connection/connection.ts';
 import type { QuicConnectionOptions } from '../src/connection/types.ts';
-import { connectionPair, runPair } from './connection-helpers.ts';
+import { confirmedPair, connectionPair } from './connection-helpers.ts';
 
 /**
  * QuicConnection.migrate (RFC 9000 §9.2): the client's side of a deliberate move, without a
@@ -11,15 +11,7 @@ import { connectionPair, runPair } from './connection-helpers.ts';
  */
 
 function established(seed: number, extra: Partial<QuicConnectionOptions> = {}) {
-  const p = connectionPair(seed, extra);
-  const r = runPair(
-    p.client,
-    p.server,
-    p.prng,
-    {},
-    () => p.client.isHandshakeConfirmed && p.server.isHandshakeConfirmed,
-  );
-  return { ...p, now: r.now };
+  return confirmedPair(seed, extra);
 }
 
 /** Both connections, millisecond by millisecond, datagrams handed over at once. */
