@@ -187,7 +187,8 @@ export function encodeSegmentInto(
   mode: ChecksumMode = 'full',
 ): number {
   const o = s.options;
-  const hdrLen = segmentHeaderLength(s);
+  const tsOnly = timestampsOnly(o);
+  const hdrLen = tsOnly ? TCP_HEADER_LENGTH + 12 : segmentHeaderLength(s);
   const total = hdrLen + s.payload.length;
   if (offset < 0 || offset + total > out.length)
     throw new RangeError(`tcp: segment of ${total} bytes does not fit at ${offset} in ${out.length}`);
@@ -202,7 +203,7 @@ export function encodeSegmentInto(
   put16(out, at + TCP.urgentPointer, s.urgentPointer);
   if (hdrLen === TCP_HEADER_LENGTH) {
     // No options.
-  } else if (timestampsOnly(o)) {
+  } else if (tsOnly) {
     // The data-segment fast path: NOP, NOP, timestamps (RFC 7323 Appendix A), in place.
     const ts = o.timestamps as { value: number; echo: number };
     const t = at + TCP_HEADER_LENGTH;
@@ -279,7 +280,12 @@ export function decodeSegment(bytes: Uint8Array, pseudo: PseudoHeader, opts?: De
   } else {
     options = {};
   }
-  const payload = new Uint8Array(bytes.buffer, bytes.byteOffset + hdrLen, bytes.length - hdrLen);
+  // A pure ACK (a third of a bulk transfer's segments) shares one empty payload: no view
+  // of nothing built per segment.
+  const payload =
+    hdrLen === bytes.length
+      ? NO_PAYLOAD
+      : new Uint8Array(bytes.buffer, bytes.byteOffset + hdrLen, bytes.length - hdrLen);
   return { srcPort, dstPort, seq, ack, flags: offFlags & 0x0fff, window, urgentPointer, options, payload };
 }
 
@@ -290,6 +296,7 @@ const put16 = writeU16;
 const put32 = writeU32;
 
 const LAYER = 'tcp';
+const NO_PAYLOAD = new Uint8Array(0);
 
 /** Ports only, for demultiplexing and ICMP error matching (needs the first 4 bytes). */
 export function peekPorts(bytes: Uint8Array): { srcPort: number; dstPort: number } | undefined {

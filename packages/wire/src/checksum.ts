@@ -12,8 +12,22 @@ export function sum16(data: Uint8Array, initial = 0): number {
   // native 32-bit words: an aligned typed-array load is cheaper than DataView's
   // big-endian read. RFC 1071 §2(B): the sum is independent of byte order — summing
   // byte-swapped words gives the byte-swapped sum, swapped back once at the end.
-  if (LITTLE_ENDIAN && (data.byteOffset & 3) === 0 && n >= 64) return sumNative(data, n) + initial;
+  if (n < 64) return sumShort(data, n, initial);
+  if (LITTLE_ENDIAN && (data.byteOffset & 3) === 0) return sumNative(data, n) + initial;
   return sumBigEndian(data, n, initial);
+}
+
+/**
+ * A header's worth (an IP header, a pure ACK) byte by byte: no view to build, which at
+ * this size costs more than the adds (a DataView per call was a tenth of the garbage a
+ * bulk TCP transfer made).
+ */
+function sumShort(data: Uint8Array, n: number, initial: number): number {
+  let sum = initial;
+  let i = 0;
+  for (; i + 1 < n; i += 2) sum += ((data[i] as number) << 8) | (data[i + 1] as number);
+  if (i < n) sum += (data[i] as number) << 8;
+  return sum;
 }
 
 /** RFC 1071 over big-endian 32-bit words read with a DataView (any alignment, any host). */
@@ -57,10 +71,11 @@ function sumBigEndian(data: Uint8Array, n: number, initial: number): number {
  */
 function sumNative(data: Uint8Array, n: number): number {
   const words = n >>> 2;
-  const u = new Uint32Array(data.buffer, data.byteOffset, words);
+  const first = data.byteOffset >>> 2;
+  const u = wordsOf(data.buffer, first + words);
   let acc = 0;
-  let i = 0;
-  const end4 = words & ~3;
+  let i = first;
+  const end4 = first + (words & ~3);
   while (i < end4) {
     const stop = Math.min(end4, i + 0x2000);
     let a = 0;
@@ -79,7 +94,7 @@ function sumNative(data: Uint8Array, n: number): number {
     }
     acc += a + b + c + d;
   }
-  for (; i < words; i++) {
+  for (; i < first + words; i++) {
     const w = u[i] as number;
     acc += (w & 0xffff) + (w >>> 16);
   }
@@ -96,6 +111,23 @@ function sumNative(data: Uint8Array, n: number): number {
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * A 32-bit view of a whole buffer, kept for the next call: the packets summed one after
+ * another come from the same slab (a link's, TCP's send slab), so one view serves dozens
+ * of them instead of a new view per packet (garbage the scavenger then collects). It pins
+ * the last buffer summed, at most one. A view that no longer reaches `words` words (another
+ * buffer, or this one resized) is made again; a detached buffer has no data to sum here.
+ */
+function wordsOf(buffer: ArrayBufferLike, words: number): Uint32Array<ArrayBufferLike> {
+  if (buffer !== lastBuffer || words > lastWords.length) {
+    lastWords = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
+    lastBuffer = buffer;
+  }
+  return lastWords;
+}
+let lastBuffer: ArrayBufferLike | undefined;
+let lastWords: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
 
 /** Fold carries into 16 bits and take the one's complement (RFC 1071 §4.1). */
 export function finishChecksum(sum: number): number {

@@ -47,25 +47,27 @@ export function emit(
     ack = tcb.rcv.nxt;
     window = windowField(tcb);
     const sacking = tcb.sackOk && (!tcb.ooo.isEmpty || tcb.acks.dsack !== undefined);
-    if (tcb.ts.ok || sacking) {
+    if (!sacking) {
+      // Nearly every segment: timestamps alone, built whole (one shape, no property added
+      // to an empty object per segment).
+      if (tcb.ts.ok) options = { timestamps: { value: tcb.tsVal(), echo: tcb.ts.recent } };
+    } else {
       options = {};
       if (tcb.ts.ok) options.timestamps = { value: tcb.tsVal(), echo: tcb.ts.recent };
-      if (sacking) {
-        // RFC 9293 §3.7.1: options must not push a segment past the MSS. `mss` already
-        // leaves room for timestamps; SACK takes 4 + 8n bytes (two NOPs, kind, length,
-        // n blocks), so a full-sized data segment carries fewer blocks (or none) — pure
-        // ACKs still carry them all.
-        const room = Math.max(0, tcb.mss - payload.length);
-        const max = Math.min(tcb.ts.ok ? 3 : 4, Math.max(0, Math.floor((room - 4) / 8)));
-        if (max === 0) {
-          // No room in this segment; the blocks go with the next one that has it.
-        } else if (tcb.acks.dsack) {
-          // RFC 2883 §4: the duplicate range goes first, then the usual blocks.
-          options.sack = [tcb.acks.dsack, ...tcb.ooo.sackBlocks(max - 1)];
-          tcb.acks.dsack = undefined;
-        } else {
-          options.sack = tcb.ooo.sackBlocks(max);
-        }
+      // RFC 9293 §3.7.1: options must not push a segment past the MSS. `mss` already
+      // leaves room for timestamps; SACK takes 4 + 8n bytes (two NOPs, kind, length,
+      // n blocks), so a full-sized data segment carries fewer blocks (or none) — pure
+      // ACKs still carry them all.
+      const room = Math.max(0, tcb.mss - payload.length);
+      const max = Math.min(tcb.ts.ok ? 3 : 4, Math.max(0, Math.floor((room - 4) / 8)));
+      if (max === 0) {
+        // No room in this segment; the blocks go with the next one that has it.
+      } else if (tcb.acks.dsack) {
+        // RFC 2883 §4: the duplicate range goes first, then the usual blocks.
+        options.sack = [tcb.acks.dsack, ...tcb.ooo.sackBlocks(max - 1)];
+        tcb.acks.dsack = undefined;
+      } else {
+        options.sack = tcb.ooo.sackBlocks(max);
       }
     }
     tcb.ts.lastAckSent = tcb.rcv.nxt;
