@@ -26,16 +26,20 @@ interface Waiting {
 export async function run(o: { seed?: number; print?: boolean; tun?: boolean } = {}) {
   const feed: { id: number; at: number }[] = [];
   const waiting = new Set<Waiting>();
-  /** When and how the server answered each poll. */
-  const answers: { status: number; at: number; heldMs: number }[] = [];
+  /**
+   * When and how the server answered each poll, and how many messages the answer carried
+   * (a poll that arrives after more than one publish takes them all at once).
+   */
+  const answers: { status: number; at: number; heldMs: number; messages: number }[] = [];
   const s = stage(
     (req, res) => {
       const since = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('since') ?? '0');
       const arrived = s.now();
-      if (feed.some((m) => m.id > since)) {
-        answers.push({ status: 200, at: arrived, heldMs: 0 });
+      const news = () => feed.filter((m) => m.id > since);
+      if (news().length > 0) {
+        answers.push({ status: 200, at: arrived, heldMs: 0, messages: news().length });
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(feed.filter((m) => m.id > since)));
+        res.end(JSON.stringify(news()));
         return;
       }
       const timer = s.after(HOLD_MS, () => w.answer(204));
@@ -43,13 +47,15 @@ export async function run(o: { seed?: number; print?: boolean; tun?: boolean } =
         answer(status) {
           waiting.delete(w);
           timer.cancel();
-          answers.push({ status, at: s.now(), heldMs: s.now() - arrived });
+          answers.push({
+            status,
+            at: s.now(),
+            heldMs: s.now() - arrived,
+            messages: status === 200 ? news().length : 0,
+          });
           s.log('server', `→ ${status} after holding ${ms(s.now() - arrived)}`);
           if (status === 204) res.writeHead(204).end();
-          else
-            res
-              .writeHead(200, { 'content-type': 'application/json' })
-              .end(JSON.stringify(feed.filter((m) => m.id > since)));
+          else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(news()));
         },
       };
       waiting.add(w);

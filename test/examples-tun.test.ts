@@ -96,9 +96,18 @@ describe.concurrent('examples over TUN: HTTP patterns, the kernel routing betwee
     for (const [i, at] of LONG_AT.entries())
       expect(r.received[i]?.publishedAt ?? 0).toBeGreaterThanOrEqual(at - EARLY);
     for (const m of r.received) expect(m.receivedAt - m.publishedAt).toBeGreaterThanOrEqual(DELAY - EARLY);
-    // Held, not polled: a request per message, plus one per hold that ran out.
+    // Held, not polled: a request per message, plus one per hold that ran out. In real time a
+    // poll can take more than one message: under load (a loop stalled for seconds by the other
+    // examples' synchronous `ip` calls and by CPU starvation) a poll reached the server after
+    // two publishes and got both at once — 3 messages in two 200s, seen 4 times in 14 loaded
+    // runs. So: each 200 carries news and each 204 none, and together they carry each message once.
     expect(r.polls).toBe(r.answers.length);
-    expect(r.answers.filter((a) => a.status === 200)).toHaveLength(LONG_AT.length);
+    const answers = `${JSON.stringify(r.answers)}\n${story(r.timeline)}`;
+    for (const a of r.answers) expect(a.messages > 0, answers).toBe(a.status === 200);
+    expect(
+      r.answers.reduce((n, a) => n + a.messages, 0),
+      answers,
+    ).toBe(LONG_AT.length);
     // The rule, checked on every held poll against the real publish times (a busy machine
     // can move a poll's arrival; the rule holds whatever the timing): answered 200 by the
     // first publish within HOLD_MS of its arrival, else 204 after HOLD_MS. Timers fire in
