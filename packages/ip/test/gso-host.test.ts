@@ -12,7 +12,7 @@ import {
   recordLink,
 } from '@stepwire/link';
 import { encodeSegment, Tcp, type TcpSocket } from '@stepwire/tcp';
-import { TraceBus, type TraceEvent, VirtualClock } from '@stepwire/wire';
+import { Counters, TraceBus, type TraceEvent, VirtualClock } from '@stepwire/wire';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { GroPacket } from '../src/gro.ts';
 import { gsoSegment } from '../src/gso.ts';
@@ -351,6 +351,72 @@ describe('Host with softwareGro on a batching link', () => {
     expect(runs[0]?.summary).toMatch(
       /^gro: \d+ segments of ≤ 1448 data bytes joined into a \d+-byte super-segment$/,
     );
+  });
+
+  it("a link that says 'more' has its batch joined: packets held until the batch ends (or 64)", () => {
+    /** A link that hands over a batch as TunLink's reader does, saying whether more follow. */
+    class BatchLink implements Link {
+      readonly name = 'batch';
+      readonly mtu = MTU;
+      readonly counters = new Counters();
+      private h: ((p: Uint8Array, info?: PacketInfo, more?: boolean) => void) | undefined;
+      send(): void {}
+      onPacket(h: (p: Uint8Array, info?: PacketInfo) => void): void {
+        this.h = h as (p: Uint8Array, info?: PacketInfo, more?: boolean) => void;
+      }
+      close(): void {}
+      deliver(packets: Uint8Array[], saysMore = true): void {
+        for (const [i, p] of packets.entries())
+          this.h?.(p, undefined, saysMore ? i < packets.length - 1 : undefined);
+      }
+    }
+    const pieces = (n: number, seq: number) => {
+      const tcp = encodeSegment(
+        {
+          srcPort: 1,
+          dstPort: 2,
+          seq,
+          ack: 1,
+          flags: 0x10,
+          window: 1000,
+          urgentPointer: 0,
+          options: {},
+          payload: new Uint8Array(n * 100).fill(5),
+        },
+        { src: '198.18.0.1', dst: '198.18.0.2' },
+      );
+      const packet = encodeIpv4({
+        dscp: 0,
+        ecn: 0,
+        identification: 1,
+        reservedFlag: false,
+        dontFragment: true,
+        moreFragments: false,
+        fragmentOffset: 0,
+        ttl: 64,
+        protocol: IPPROTO_TCP,
+        src: '198.18.0.1',
+        dst: '198.18.0.2',
+        options: [],
+        payload: tcp,
+      });
+      return gsoSegment(packet, { type: 'tcpv4', size: 100, hdrLen: 40 }).packets;
+    };
+    const deliveries = (softwareGro: boolean, packets: Uint8Array[], saysMore = true) => {
+      const clock = new VirtualClock();
+      const link = new BatchLink();
+      const b = new Host({ name: 'B', clock, softwareGro });
+      b.addInterface({ link, ipv4: '198.18.0.2/24' });
+      const got: number[] = [];
+      b.registerProtocol(IPPROTO_TCP, { receive: (d) => got.push(d.payload.length - 20) });
+      link.deliver(packets, saysMore);
+      return got;
+    };
+    expect(deliveries(true, pieces(5, 1))).toEqual([500]);
+    expect(deliveries(true, pieces(5, 1), false)).toEqual([100, 100, 100, 100, 100]);
+    expect(deliveries(false, pieces(5, 1))).toEqual([100, 100, 100, 100, 100]);
+    // 70 in one batch: the first 64 go up when the 64th arrives, the rest when the batch ends.
+    expect(deliveries(true, pieces(70, 1))).toEqual([6400, 600]);
   });
 
   it('receiveBatch without softwareGro (the default) hands each packet up as it came', () => {

@@ -62,6 +62,9 @@ export interface HostStats {
   pmtuEntries: number;
 }
 
+/** Most packets held for one GRO batch (Linux's NAPI budget is 64). */
+const GRO_BATCH_MAX = 64;
+
 type EchoDone = (err: PingError | undefined, r?: PingResult) => void;
 
 interface PendingPing {
@@ -160,7 +163,22 @@ export class Host implements IpStack {
   }
 
   private attach(iface: HostInterface): void {
-    iface.link.onPacket((packet, info) => this.receive(packet, iface, info));
+    // With softwareGro, a link that says `more` (another packet of the same batch follows
+    // in this same turn, as a TUN reader's batch or a NAPI poll) has its packets held and
+    // handed up together by receiveBatch when the batch ends, or at GRO_BATCH_MAX. Links
+    // that never say it deliver packet by packet as before.
+    let held: GroPacket[] = [];
+    iface.link.onPacket((packet: Uint8Array, info?: PacketInfo, more?: boolean) => {
+      if (!this.softwareGro || (more !== true && held.length === 0)) {
+        this.receive(packet, iface, info);
+        return;
+      }
+      held.push(info === undefined ? { packet } : { packet, info });
+      if (more === true && held.length < GRO_BATCH_MAX) return;
+      const batch = held;
+      held = [];
+      this.receiveBatch(batch, iface);
+    });
   }
 
   get interfaces(): readonly HostInterface[] {
