@@ -27,7 +27,7 @@ import {
  * Our QuicConnection and QuicEndpoint, with our TLS in QUIC mode, against ngtcp2 (the
  * GnuTLS build: gtlsserver and gtlsclient) over node:dgram on loopback, both directions.
  * ngtcp2 speaks HTTP/3 after the handshake; the few HTTP/3 bytes needed are written by
- * hand here (a control stream with empty SETTINGS, a request or a response whose header
+ * hand (support/ngtcp2.ts: a control stream with empty SETTINGS, a request or a response whose header
  * fields are QPACK static-table references, RFC 9204 §4.5.2), so what is checked is QUIC:
  * the handshake, transport parameters, stream data both ways (a 300 kB body), ACKs and
  * loss recovery, and a clean close.
