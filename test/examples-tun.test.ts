@@ -33,6 +33,7 @@ import { PUBLISH_AT as SHORT_AT, run as shortPolling } from '../examples/http-sh
 import { EVENTS_AT, run as ssePush } from '../examples/http-sse-push.ts';
 import { run as chat, SCRIPT } from '../examples/http-websocket-chat.ts';
 import { type Moment, stage } from '../examples/lib/stage.ts';
+import { waitUntil } from '../packages/cli/src/tun/kernel.ts';
 
 /** One-way delay of the stage's wire, ms; a round trip between two hosts is twice that. */
 const DELAY = 5;
@@ -311,8 +312,25 @@ describe.concurrent('examples over TUN: HTTP patterns, the kernel routing betwee
       if (!client) throw new Error('no client');
       const res = await s.net.run(fetch(s.url('/'), { agent: s.agent(client) }));
       expect(await s.net.run(res.text())).toBe('routed');
-      // Let the last ACK cross before the sniffer stops (stdin closed: it stops and exits).
+      // Let the last ACK cross, then let the sniffer print every TCP segment our two hosts
+      // sent, on both devices, before it stops (stdin closed: it stops and exits, and what
+      // it has not yet read is lost). A fixed 30 ms was not enough on a loaded machine: a
+      // CPU-starved python had printed one segment of a host when it was told to stop.
       await s.net.run(3 * RTT);
+      const printed = (src: string, dev: string) =>
+        out.split('\n').filter((l) => l.startsWith(`${dev} ${src} `)).length;
+      const hosts = [
+        { h: client, inOn: 'sw1', outOn: 'sw0' },
+        { h: s.server, inOn: 'sw0', outOn: 'sw1' },
+      ];
+      const caughtUp = () =>
+        hosts.every(({ h, inOn, outOn }) => {
+          const sent = h.ip.counters.get('tcp.tx');
+          return printed(h.ipv4, inOn) >= sent && printed(h.ipv4, outOn) >= sent;
+        });
+      expect(await waitUntil(caughtUp, 20_000), `the sniffer printed, of what our hosts sent:\n${out}`).toBe(
+        true,
+      );
       proc.stdin?.end();
       await exited;
 
