@@ -70,27 +70,47 @@ function pseudoSum(pseudo: PseudoHeader, length: number): number {
  * received bytes.
  */
 export function encodeUdp(d: UdpDatagram, pseudo: PseudoHeader): Uint8Array {
-  checkPort(d.srcPort, 'srcPort');
-  checkPort(d.dstPort, 'dstPort');
+  const out = allocBytes(udpLength(d));
+  encodeUdpInto(d, pseudo, out, 0);
+  return out;
+}
+
+/** Header and payload length of `d` (RFC 768 Length); RangeError when it does not fit 16 bits. */
+function udpLength(d: UdpDatagram): number {
   const length = UDP_HEADER_LENGTH + d.payload.length;
   if (length > 0xffff) {
     throw new RangeError(
       `UDP payload of ${d.payload.length} bytes exceeds ${UDP_MAX_PAYLOAD} (RFC 768 Length)`,
     );
   }
-  const out = allocBytes(length);
-  writeU16(out, UDP.srcPort, d.srcPort);
-  writeU16(out, UDP.dstPort, d.dstPort);
-  writeU16(out, UDP.length, length);
+  return length;
+}
+
+/**
+ * encodeUdp into `out` at `offset`, returning the bytes written (the same bytes). A sender
+ * that leaves room before `offset` lets IP write its header there (SendOptions.headroom)
+ * instead of copying the datagram into a new packet.
+ */
+export function encodeUdpInto(d: UdpDatagram, pseudo: PseudoHeader, out: Uint8Array, offset: number): number {
+  checkPort(d.srcPort, 'srcPort');
+  checkPort(d.dstPort, 'dstPort');
+  const length = udpLength(d);
+  if (offset < 0 || offset + length > out.length)
+    throw new RangeError(`UDP datagram of ${length} bytes does not fit at ${offset} in ${out.length}`);
+  const o = offset;
+  writeU16(out, o + UDP.srcPort, d.srcPort);
+  writeU16(out, o + UDP.dstPort, d.dstPort);
+  writeU16(out, o + UDP.length, length);
   // The checksum field is zero while summing (RFC 768).
-  writeU16(out, UDP.checksum, 0);
-  out.set(d.payload, UDP_HEADER_LENGTH);
-  let checksum = finishChecksum(sum16(out, pseudoSum(pseudo, length)));
+  writeU16(out, o + UDP.checksum, 0);
+  out.set(d.payload, o + UDP_HEADER_LENGTH);
+  const datagram = new Uint8Array(out.buffer, out.byteOffset + o, length);
+  let checksum = finishChecksum(sum16(datagram, pseudoSum(pseudo, length)));
   // RFC 768: "If the computed checksum is zero, it is transmitted as all ones"; zero on the
   // wire means "no checksum" (IPv4) or is invalid (IPv6, RFC 8200 §8.1).
   if (checksum === 0) checksum = 0xffff;
-  writeU16(out, UDP.checksum, checksum);
-  return out;
+  writeU16(out, o + UDP.checksum, checksum);
+  return length;
 }
 
 /** The eight header bytes without any check beyond their presence (for traces and ICMP quotes). */

@@ -3,6 +3,7 @@ export {
   decodeUdp,
   decodeUdpHeader,
   encodeUdp,
+  encodeUdpInto,
   type PseudoHeader,
   UDP,
   UDP_HEADER_LENGTH,

@@ -9,6 +9,7 @@ import {
   type SendResult,
 } from '@stepwire/ip';
 import {
+  allocBytes,
   chooseEphemeralPort,
   countDrop,
   EPHEMERAL_PORT_MAX,
@@ -23,7 +24,7 @@ import {
   isMulticastOrBroadcast,
   type ResolvedAddress,
 } from './address.ts';
-import { decodeUdp, decodeUdpHeader, encodeUdp, UDP } from './datagram.ts';
+import { decodeUdp, decodeUdpHeader, encodeUdpInto, UDP, UDP_HEADER_LENGTH } from './datagram.ts';
 import { codeError, type SystemErrorCode, systemError, type UdpSystemError } from './errors.ts';
 
 export type UdpSocketType = 'udp4' | 'udp6';
@@ -115,6 +116,8 @@ const FAMILIES: Record<UdpSocketType, FamilyInfo> = {
 };
 
 const RFC_768 = 'RFC 768';
+/** Header room UDP leaves in front of each datagram it sends: the IPv6 fixed header (RFC 8200 §3). */
+const IP_HEADROOM = 40;
 
 const SEND_ERRORS: Record<Exclude<SendResult, { ok: true }>['error'], SystemErrorCode> = {
   'no-route': 'ENETUNREACH',
@@ -404,10 +407,16 @@ export class Udp implements IpProtocolHandler {
       src = own.address;
       srcBytes = own.addressBytes;
     }
-    const bytes = encodeUdp(
+    // Room in front for the IP header (40 bytes covers IPv6's; IPv4 uses the last 20), so
+    // IP writes it there and the datagram is not copied again (SendOptions.headroom).
+    const room = allocBytes(IP_HEADROOM + UDP_HEADER_LENGTH + payload.length);
+    const n = encodeUdpInto(
       { srcPort: s.localPort, dstPort: port, payload },
       { src: srcBytes, dst: dstBytes },
+      room,
+      IP_HEADROOM,
     );
+    const bytes = new Uint8Array(room.buffer, room.byteOffset + IP_HEADROOM, n);
     if (stack.trace.enabled) {
       stack.trace.emit({
         t: stack.clock.now(),
@@ -426,6 +435,7 @@ export class Udp implements IpProtocolHandler {
       dstBytes,
       protocol: IPPROTO_UDP,
       payload: bytes,
+      headroom: IP_HEADROOM,
       ttl: s.ttl,
       ecn: s.ecn,
       ...(s.dontFragment ? { dontFragment: true } : {}),

@@ -8,6 +8,7 @@ import {
   decodeUdp,
   decodeUdpHeader,
   encodeUdp,
+  encodeUdpInto,
   type PseudoHeader,
   UDP_MAX_PAYLOAD,
 } from '../src/datagram.ts';
@@ -159,6 +160,18 @@ describe('UDP codec vectors', () => {
 });
 
 describe('UDP codec laws', () => {
+  fcTest.prop([arbitraryUdpDatagram, arbitraryPseudoHeader, fc.nat(64), fc.nat(8)], { numRuns: 300 })(
+    "encodeUdpInto writes encodeUdp's bytes at the offset and leaves the rest alone",
+    (d, pseudo, before, after) => {
+      const want = encodeUdp(d, pseudo);
+      const out = new Uint8Array(before + want.length + after).fill(0xa5);
+      expect(encodeUdpInto(d, pseudo, out, before)).toBe(want.length);
+      expect([...out.subarray(before, before + want.length)]).toEqual([...want]);
+      expect(out.subarray(0, before).every((x) => x === 0xa5)).toBe(true);
+      expect(out.subarray(before + want.length).every((x) => x === 0xa5)).toBe(true);
+      expect(() => encodeUdpInto(d, pseudo, out, before + after + 1)).toThrow(RangeError);
+    },
+  );
   fcTest.prop([arbitraryUdpDatagram, arbitraryPseudoHeader], { numRuns: 500 })(
     'decode(encode(x)) equals x',
     (d, pseudo) => {
