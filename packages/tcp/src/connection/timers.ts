@@ -17,15 +17,24 @@ const { seqAdd, seqDiff, seqMax } = wire;
 
 /** The next time onTimeout must be called, or undefined when no timer is armed. */
 export function nextDeadline(tcb: ControlBlock): number | undefined {
-  let t = tcb.timers.rtx;
   const tm = tcb.timers;
-  for (const x of [tm.persist, tm.delAck, tm.keepalive, tm.timeWait, tm.rack, tm.tlp]) {
-    if (x !== undefined && (t === undefined || x < t)) t = x;
-  }
+  // One by one, not a loop over an array of them: this runs after every call that
+  // produced output (each segment received), and the array was garbage each time.
+  let t = earlier(tm.rtx, tm.persist);
+  t = earlier(t, tm.delAck);
+  t = earlier(t, tm.keepalive);
+  t = earlier(t, tm.timeWait);
+  t = earlier(t, tm.rack);
+  t = earlier(t, tm.tlp);
   // The pacer held a segment back (congestion/pacer.ts): the send path runs again then.
   const pace = tcb.cc.pacer?.deadline;
   if (pace !== undefined && SEND_STATES.has(tcb.state) && (t === undefined || pace < t)) t = pace;
   return t;
+}
+
+/** The earlier of two deadlines, either of which may be unset. */
+function earlier(a: number | undefined, b: number | undefined): number | undefined {
+  return b !== undefined && (a === undefined || b < a) ? b : a;
 }
 
 /** Whatever timers are due at `now`; TIME-WAIT's expiry ends the connection. */
