@@ -8,13 +8,7 @@
  * middlebox compatibility mode.
  */
 import { bytesEqual, concatBytes } from '@stepwire/wire';
-import {
-  alert,
-  type CertificateSigner,
-  type CertificateVerifier,
-  certificateVerifyInput,
-  macEqual,
-} from './auth.ts';
+import { alert, type CertificateSigner, type CertificateVerifier, certificateVerifyInput } from './auth.ts';
 import {
   type CertificateCompressor,
   compressCertificateExtension,
@@ -70,6 +64,7 @@ import type {
   EarlyDataStatus,
   OfferedPsk,
 } from './handshake/client-states.ts';
+import { checkFinished } from './handshake/finished.ts';
 import { Machine, type MessageOf, nonEmptyChain, type TransitionTable } from './handshake/machine.ts';
 import { clientKeyShare, clientSharedSecret, type KexGroupName, type KexShare } from './kex.ts';
 import {
@@ -697,21 +692,7 @@ export class TlsClient extends TlsConnection {
   private onFinished(s: State<'WAIT_FINISHED'>, msg: MessageOf<'finished'>, raw: Uint8Array): void {
     const { hs } = s;
     const hash = hs.suite.hash;
-    const expected = finishedVerifyData(
-      this.crypto,
-      hash,
-      hs.secrets.server,
-      this.transcript.hash(this.crypto, hash),
-    );
-    // RFC 8446 §4.4.4/§6.2: verify_data is Hash.length bytes; another length is a message that
-    // does not decode (decode_error), a wrong value of the right length a decrypt_error.
-    if (msg.verifyData.length !== expected.length)
-      alert(
-        AlertDescription.decode_error,
-        `server Finished of ${msg.verifyData.length} bytes, not ${expected.length}`,
-      );
-    if (!macEqual(msg.verifyData, expected))
-      alert(AlertDescription.decrypt_error, 'server Finished does not verify');
+    checkFinished(this.crypto, 'server', hs.secrets.server, msg, this.transcript, hash);
     this.transcript.add(raw);
     const { cAp, sAp } = this.deriveApplicationSecrets(hs.schedule, hash);
     this.setReadKey(sAp, 'application');

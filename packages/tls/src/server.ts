@@ -32,6 +32,7 @@ import {
   sealCookie,
   selectPsk,
 } from './handshake/client-hello.ts';
+import { checkFinished } from './handshake/finished.ts';
 import { Machine, type MessageOf, nonEmptyChain, type TransitionTable } from './handshake/machine.ts';
 import type {
   ClientAuthRequest,
@@ -44,7 +45,7 @@ import type { TicketState } from './handshake/tickets.ts';
 import { serverKeyShare } from './kex.ts';
 import { cipherSuite, finishedVerifyData, KeySchedule } from './keyschedule.ts';
 import { certificateMessage } from './server/certificate.ts';
-import { checkClientCertificateVerify, checkClientFinished } from './server/client-auth.ts';
+import { checkClientCertificateVerify } from './server/client-auth.ts';
 import { type DecisionContext, decide, encryptedExtensions, type ServerDecision } from './server/decision.ts';
 import type { TlsServerOptions } from './server/options.ts';
 import { ServerPostHandshakeAuth } from './server/post-handshake-auth.ts';
@@ -437,7 +438,7 @@ export class TlsServer extends TlsConnection {
   private onFinished(s: Handshake<'WAIT_FINISHED'>, msg: MessageOf<'finished'>, raw: Uint8Array): void {
     const { agreement, schedule } = s.keys;
     const hash = agreement.suite.hash;
-    checkClientFinished(this.crypto, s.keys.clientHandshakeSecret, msg, this.transcript, hash);
+    checkFinished(this.crypto, 'client', s.keys.clientHandshakeSecret, msg, this.transcript, hash);
     this.transcript.add(raw);
     const rms = schedule.resumptionMasterSecret(this.transcript.hash(this.crypto, hash));
     this.setReadKey(s.keys.clientApplicationSecret, 'application');

@@ -9,6 +9,7 @@ import { AlertDescription } from '../codec/alert.ts';
 import type { HandshakeMessage } from '../codec/handshake.ts';
 import type { TlsEvent } from '../connection/types.ts';
 import type { CryptoProvider } from '../crypto/provider.ts';
+import { checkFinished } from '../handshake/finished.ts';
 import { Machine, type MessageOf, nonEmptyChain, type TransitionTable } from '../handshake/machine.ts';
 import type {
   ClientAuthRequest,
@@ -16,7 +17,7 @@ import type {
   ServerConnected,
 } from '../handshake/server-states.ts';
 import { Transcript } from '../keyschedule.ts';
-import { checkClientCertificateVerify, checkClientFinished } from './client-auth.ts';
+import { checkClientCertificateVerify } from './client-auth.ts';
 
 type Pha<K extends PostHandshakeAuthState['name']> = Extract<PostHandshakeAuthState, { name: K }>;
 
@@ -143,7 +144,7 @@ export class ServerPostHandshakeAuth {
     // RFC 8446 §4.4: after the handshake the Finished key derives from client_application_traffic_secret_N.
     const base = this.host.readSecret();
     if (!base) alert(AlertDescription.internal_error, 'no client application traffic secret');
-    checkClientFinished(this.host.crypto, base, msg, s.transcript, s.connected.agreement.suite.hash);
+    checkFinished(this.host.crypto, 'client', base, msg, s.transcript, s.connected.agreement.suite.hash);
     this.machine.enter({ name: 'IDLE' });
     this.host.emit({ type: 'client-certificate', peerCertificates: s.peerCertificates, context: s.context });
   }
