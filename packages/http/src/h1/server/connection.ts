@@ -202,6 +202,22 @@ export class H1ServerConnection implements DeadlineHolder {
     const res = this.res;
     if (res && !res.writableFinished) res.destroy();
     this.server.forget(this);
+    this.letGoOfObjects();
+  }
+
+  /**
+   * After 'close' nothing of this connection is needed: the socket's link to it and its
+   * links to the last exchange are cut. A closed socket can stay reachable a while from
+   * objects V8 keeps in the old generation (an EventEmitter's listener table is allocated
+   * there once long-lived emitters made its site pretenured): every scavenge until the
+   * next mark-compact would otherwise copy and promote the whole connection with it, and
+   * V8 would then pretenure our per-request objects too.
+   */
+  private letGoOfObjects(): void {
+    (this.socket as ConnSocket)[CONNECTION] = undefined;
+    this.req = undefined;
+    this.res = undefined;
+    this.info = undefined;
   }
 
   /**
