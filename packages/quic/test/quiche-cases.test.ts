@@ -53,6 +53,17 @@ function quicheServer(o: { datagrams?: number } = {}): QuichePeer {
   });
 }
 
+/** quiche as the client at QUICHE, verifying our test CA. */
+function quicheClient(): QuichePeer {
+  return new QuichePeer({
+    role: 'client',
+    caPem: creds.ca.certificatePem,
+    alpn: [ALPN],
+    local: QUICHE,
+    remote: OURS,
+  });
+}
+
 /**
  * The shared ferry (support/quiche.ts) with addresses on every datagram: ours are sent from
  * `ourAddress()` (a client that migrated sends from its new one), quiche's from the address its
@@ -151,13 +162,7 @@ describe('quiche, the remaining interop-runner cases', () => {
   });
 
   it('quiche migrates to a new local port (RFC 9000 §9.3): our server validates the new path and answers there', async () => {
-    const client = new QuichePeer({
-      role: 'client',
-      caPem: creds.ca.certificatePem,
-      alpn: [ALPN],
-      local: QUICHE,
-      remote: OURS,
-    });
+    const client = quicheClient();
     const first = client.drain();
     const server = ourServer(first[0]!);
     for (const d of first) server.handle(d, now(), remoteOf(QUICHE));
@@ -204,13 +209,7 @@ describe('quiche, the remaining interop-runner cases', () => {
         tls: quicServerTls(creds.leaf, ALPN),
       },
     });
-    const client = new QuichePeer({
-      role: 'client',
-      caPem: creds.ca.certificatePem,
-      alpn: [ALPN],
-      local: QUICHE,
-      remote: OURS,
-    });
+    const client = quicheClient();
     let accepted: QuicConnection | undefined;
     let retries = 0;
     const deadline = Date.now() + 10_000;

@@ -32,6 +32,16 @@ function ourServer(first: Uint8Array, o: { antiReplay?: AntiReplayCache; ticketK
   });
 }
 
+/** quiche as the server, with our test leaf certificate. */
+function quicheServer(): QuichePeer {
+  return new QuichePeer({
+    role: 'server',
+    certPem: creds.leaf.certificatePem,
+    keyPem: creds.leaf.privateKeyPem,
+    alpn: [ALPN],
+  });
+}
+
 function events(c: QuicConnection, into: QuicConnectionEvent[]): void {
   for (let e = c.pollEvent(); e; e = c.pollEvent()) into.push(e);
 }
@@ -39,12 +49,7 @@ function events(c: QuicConnection, into: QuicConnectionEvent[]): void {
 describe('our QUIC client against quiche', () => {
   it('handshakes (ALPN, certificate verified by our PKI) and transfers 1 MB each way on one stream', async () => {
     const client = ourClient();
-    const server = new QuichePeer({
-      role: 'server',
-      certPem: creds.leaf.certificatePem,
-      keyPem: creds.leaf.privateKeyPem,
-      alpn: [ALPN],
-    });
+    const server = quicheServer();
     const ev: QuicConnectionEvent[] = [];
     await ferry(client, server, ev, () => ev.some((e) => e.type === 'connected') && server.established);
     expect(ev.find((e) => e.type === 'connected')).toEqual({ type: 'connected', alpn: ALPN });
@@ -63,12 +68,7 @@ describe('our QUIC client against quiche', () => {
 
   it('100 streams in parallel, each its own body, and 5% of datagrams lost both ways', async () => {
     const client = ourClient();
-    const server = new QuichePeer({
-      role: 'server',
-      certPem: creds.leaf.certificatePem,
-      keyPem: creds.leaf.privateKeyPem,
-      alpn: [ALPN],
-    });
+    const server = quicheServer();
     const ev: QuicConnectionEvent[] = [];
     let seed = 12345;
     const lossy = () => {
