@@ -77,11 +77,20 @@ describe('Internet checksum (RFC 1071)', () => {
     expect(finishChecksum(sum16(tail))).toBe(referenceChecksum(tail.slice()));
   });
 
+  it('stays exact past 2^53 in the native sums (32 MiB of 0xff: over 2^21 largest words per sum)', () => {
+    // Four double sums of 32-bit words would lose bits from 2^21 words each on; they are
+    // folded every 2^20 words. All ones sum to 0xffff (checksum 0) however long.
+    const n = 32 * 1024 * 1024 + 64;
+    const ones = new Uint8Array(n).fill(0xff);
+    expect(finishChecksum(sum16(ones))).toBe(0);
+    ones[n - 1] = 0xfe;
+    expect(finishChecksum(sum16(ones))).toBe(referenceChecksum(ones));
+  });
+
   it('folds long runs of large words on both paths', () => {
-    // Bytes of 0x80 and up make the partial sums grow fastest: past the native path's
-    // folding interval (2^13 words in 32-bit integer sums; 600 kB would overflow them
-    // without it), with both halves of each word
-    // different so that a missing byte swap shows.
+    // Bytes of 0x80 and up make the partial sums grow fast, with both halves of each
+    // word different so that a missing byte swap shows; lengths with every remainder of
+    // the four-word turn and the odd byte, aligned and not.
     for (const n of [64, 65, 4096 * 8 + 3, 70_001, 600_001]) {
       const room = new Uint8Array(n + 1);
       for (let i = 0; i < room.length; i++) room[i] = 0x80 | ((i * 37 + 11) & 0x7f);
