@@ -115,21 +115,28 @@ function fold32(x: number): number {
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
- * A 32-bit view of a whole buffer, kept for the next call: the packets summed one after
- * another come from the same slab (a link's, TCP's send slab), so one view serves dozens
- * of them instead of a new view per packet (garbage the scavenger then collects). It pins
- * the last buffer summed, at most one. A view that no longer reaches `words` words (another
- * buffer, or this one resized) is made again; a detached buffer has no data to sum here.
+ * 32-bit views of whole buffers, the last two summed, kept for the next calls: packets
+ * summed one after another come from a few slabs (a sender's, a link's), so one view
+ * serves dozens of them instead of a new view per packet (garbage the scavenger then
+ * collects). Two, because a sender's encodes and a receiver's verifies alternate between
+ * two slabs when both ends run in one process (the simulated network). They pin at most
+ * two buffers. A view that no longer reaches `words` words (another buffer, or this one
+ * resized) is made again; a detached buffer has no data to sum here.
  */
 function wordsOf(buffer: ArrayBufferLike, words: number): Uint32Array<ArrayBufferLike> {
-  if (buffer !== lastBuffer || words > lastWords.length) {
-    lastWords = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
-    lastBuffer = buffer;
-  }
-  return lastWords;
+  if (buffer === bufferA && words <= wordsA.length) return wordsA;
+  if (buffer === bufferB && words <= wordsB.length) return wordsB;
+  // Replace the older of the two: B moves to A's place, the new view becomes B.
+  bufferA = bufferB;
+  wordsA = wordsB;
+  bufferB = buffer;
+  wordsB = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
+  return wordsB;
 }
-let lastBuffer: ArrayBufferLike | undefined;
-let lastWords: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+let bufferA: ArrayBufferLike | undefined;
+let wordsA: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+let bufferB: ArrayBufferLike | undefined;
+let wordsB: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
 
 /** Fold carries into 16 bits and take the one's complement (RFC 1071 §4.1). */
 export function finishChecksum(sum: number): number {
