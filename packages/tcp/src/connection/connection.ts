@@ -11,12 +11,17 @@ import type {
   KeepaliveOptions,
   TcpConnectionOptions,
   TcpEndpoint,
+  TcpEvent,
   TcpOutput,
   TcpReadResult,
   TcpStats,
 } from './types.ts';
 
 const { seqAdd, seqDiff, seqLeq, seqLt } = wire;
+
+/** The lists of an output with nothing in them (see finish): shared, so frozen. */
+const NO_SEGMENTS: readonly TcpSegment[] = Object.freeze([]);
+const NO_EVENTS: readonly TcpEvent[] = Object.freeze([]);
 
 /**
  * The TCP connection machine of RFC 9293 §3.10, sans I/O.
@@ -381,11 +386,19 @@ export class TcpConnection {
     const tcb = this.tcb;
     if (tcb.acks.now && SYNCHRONIZED.has(tcb.state)) sendAck(tcb);
     tcb.acks.now = false;
-    const out: TcpOutput = { segments: tcb.out, events: tcb.ev };
+    // A list the call filled is handed over and replaced; an empty one stays for the next
+    // call, and the output names a shared, frozen empty list instead (most calls fill only
+    // one of the two: a data segment in gives an event, an ACK in gives segments out).
+    const segs = tcb.out;
+    const evs = tcb.ev;
+    const out: TcpOutput = {
+      segments: segs.length > 0 ? segs : (NO_SEGMENTS as TcpSegment[]),
+      events: evs.length > 0 ? evs : (NO_EVENTS as TcpEvent[]),
+    };
     if (tcb.outEcn !== undefined) out.ecn = tcb.outEcn;
-    tcb.out = [];
+    if (segs.length > 0) tcb.out = [];
     tcb.outEcn = undefined;
-    tcb.ev = [];
+    if (evs.length > 0) tcb.ev = [];
     return out;
   }
 }
