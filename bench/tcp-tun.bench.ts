@@ -46,6 +46,8 @@ const OUR_TCP = { connection: { receiveBuffer: 1 << 20 } } as const;
 /** The namespace of the session whose device has offloads (IFF_VNET_HDR, checksum, TSO). */
 const OFF_NS = { main: `sw-tcptun-boff-${process.pid}`, thread: `sw-tcptun-bofft-${process.pid}` } as const;
 const PEER_NS = `sw-tcptun-bpeer-${process.pid}`;
+/** The namespace of the plain-device session with software GSO and GRO in our IP layer. */
+const SOFT_NS = `sw-tcptun-bsoft-${process.pid}`;
 /** The veth pair: the TUN namespace's end, and the peer namespace's end (RFC 2544 range). */
 const VETH = { a: 'swv0', b: 'swv1', aAddr: '198.19.7.1', bAddr: '198.19.7.2' } as const;
 const BYTES = 100 * 1024 * 1024;
@@ -400,6 +402,17 @@ export const tcpTunBenchmarks: Benchmark[] = [
           s: TunSession.open({ netns: NS, replace: true, pollTimeoutMs: 50, tcp: OUR_TCP }),
           ns: NS,
         });
+        sessions.push({
+          key: 'soft',
+          s: TunSession.open({
+            netns: SOFT_NS,
+            replace: true,
+            pollTimeoutMs: 50,
+            tcp: OUR_TCP,
+            softwareOffloads: true,
+          }),
+          ns: SOFT_NS,
+        });
         makePeer();
         for (const writer of ['main', 'thread'] as const)
           sessions.push({ key: writer, s: offloadSession(writer), ns: OFF_NS[writer] });
@@ -423,10 +436,22 @@ export const tcpTunBenchmarks: Benchmark[] = [
             'kernel -> kernel over veth',
             best(kernel),
           );
-        const [plain, main, thread] = sessions;
+        const [plain, soft, main, thread] = sessions;
         return [
           line('kernel -> us over TUN', rates.plain!.in, veth.in, linkNote(plain!.s)),
           line('us -> kernel over TUN', rates.plain!.out, veth.out, 'offloads off'),
+          line(
+            'kernel -> us over TUN, software GRO',
+            rates.soft!.in,
+            veth.in,
+            `plain device; ${linkNote(soft!.s)}; ip rx.gro-joined ${soft!.s.host.counters.get('ip.rx.gro-joined')}`,
+          ),
+          line(
+            'us -> kernel over TUN, software GSO',
+            rates.soft!.out,
+            veth.out,
+            `plain device; ip tx.gso-segments ${soft!.s.host.counters.get('ip.tx.gso-segments')}`,
+          ),
           line('kernel -> us over TUN with offloads', rates.main!.in, veth.in, linkNote(main!.s)),
           line('us -> kernel over TUN with offloads', rates.main!.out, veth.out, 'writes on the main thread'),
           line(

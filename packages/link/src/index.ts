@@ -1,6 +1,6 @@
 export { type LinkSetupCode, LinkSetupError } from './errors.ts';
 export { type ImpairedLink, type Impairments, type ImpairOptions, impair, markCe } from './impair.ts';
-export type { Link, LinkOffloads, PacketInfo } from './link.ts';
+export type { Link, LinkOffloads, PacketHandler, PacketInfo } from './link.ts';
 export { MemoryLink, type MemoryLinkOptions } from './memory.ts';
 export {
   NETNS_DEFAULTS,

@@ -39,6 +39,14 @@ export interface PacketInfo {
  * A link moves whole IP packets (no link-layer header: like a TUN device in IFF_TUN |
  * IFF_NO_PI mode, or pcap's LINKTYPE_RAW). The Host does not know which kind it has.
  */
+/**
+ * The receiver of a link's packets. `more` is a hint, true when the link hands over a batch
+ * (a TUN reader's, as a NIC's NAPI poll does) and another packet of it follows in this same
+ * turn: a receiver may hold packets to join them (software GRO). A receiver must not wait
+ * for a closing `more: false` either: a batch's last packet may be dropped before delivery.
+ */
+export type PacketHandler = (packet: Uint8Array, info?: PacketInfo, more?: boolean) => void;
+
 export interface Link {
   readonly name: string;
   /** Largest IP packet this link carries; larger ones are dropped and counted (super-segments within `offloads.tsoMax` excepted). */
@@ -48,7 +56,7 @@ export interface Link {
   /** Send one IP packet. Never throws for network conditions: drops are counted. */
   send(packet: Uint8Array, info?: PacketInfo): void;
   /** Set the receiver of packets arriving on this link (one receiver; the Host). */
-  onPacket(handler: (packet: Uint8Array, info?: PacketInfo) => void): void;
+  onPacket(handler: PacketHandler): void;
   close(): void;
   /** 'tx', 'rx', and one counter per drop reason ('drop.mtu', 'drop.loss', ...). */
   readonly counters: Counters;

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { ByteReader, ByteWriter, type Clock, type Counters, joinBytes } from '@stepwire/wire';
-import type { Link, LinkOffloads, PacketInfo } from './link.ts';
+import type { Link, LinkOffloads, PacketHandler, PacketInfo } from './link.ts';
 
 /**
  * The classic libpcap file format (draft-ietf-opsawg-pcap): a 24-byte global header, then
@@ -213,7 +213,7 @@ export class PcapWriter {
 
 /** A Link that records what passes through it into a pcap; see recordLink. */
 export class RecordedLink implements Link {
-  private handler: ((packet: Uint8Array, info?: PacketInfo) => void) | undefined;
+  private handler: PacketHandler | undefined;
 
   constructor(
     readonly inner: Link,
@@ -222,9 +222,9 @@ export class RecordedLink implements Link {
   ) {
     // Packets are recorded as the host hands them over, so with offloads a capture shows
     // super-segments and partial checksums, as tcpdump does on an interface with offloads.
-    inner.onPacket((p, info) => {
+    inner.onPacket((p, info, more) => {
       this.writer.write(p, this.clock.now());
-      if (this.handler) this.handler(p, info);
+      if (this.handler) this.handler(p, info, more);
       else this.inner.counters.inc('drop.no-handler');
     });
   }
@@ -247,7 +247,7 @@ export class RecordedLink implements Link {
     this.inner.send(packet, info);
   }
 
-  onPacket(handler: (packet: Uint8Array, info?: PacketInfo) => void): void {
+  onPacket(handler: PacketHandler): void {
     this.handler = handler;
   }
 

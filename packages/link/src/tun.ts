@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { Counters, superSegments } from '@stepwire/wire';
-import type { Link, LinkOffloads, PacketInfo } from './link.ts';
+import type { Link, LinkOffloads, PacketHandler, PacketInfo } from './link.ts';
 import { koffiPath, makeEventFd, type OpenTunOptions, openTun, type TunDevice } from './tun-ffi.ts';
 import { CTL, CTL_BYTES, READER_ERRORS, READER_SOURCE, TX, WRITER_SOURCE } from './tun-reader.ts';
 import {
@@ -106,7 +106,7 @@ export class TunLink implements Link {
   private readonly wakeFd: number;
   private readonly vnetHdrLen: number;
   private readonly hdr = new Uint8Array(VNET_HDR_LEN);
-  private handler: ((packet: Uint8Array, info?: PacketInfo) => void) | undefined;
+  private handler: PacketHandler | undefined;
   private readonly ctl: Int32Array;
   private readonly worker: Worker;
   private readonly tx: TxRing | undefined;
@@ -276,7 +276,7 @@ export class TunLink implements Link {
     for (const [name, n] of tx.newErrors()) this.counters.inc(`drop.write.${name}`, n);
   };
 
-  onPacket(handler: (packet: Uint8Array, info?: PacketInfo) => void): void {
+  onPacket(handler: PacketHandler): void {
     this.handler = handler;
   }
 
@@ -350,9 +350,10 @@ export class TunLink implements Link {
       const len = msg[i + 1] as number;
       bytes += len;
       if (this.fd === undefined) continue;
-      if (where instanceof ArrayBuffer) this.deliver(new Uint8Array(where, 0, len));
+      const more = i + 3 < msg.length;
+      if (where instanceof ArrayBuffer) this.deliver(new Uint8Array(where, 0, len), more);
       else if (slab instanceof ArrayBuffer) {
-        this.deliver(new Uint8Array(slab, at, len));
+        this.deliver(new Uint8Array(slab, at, len), more);
         at += len;
       }
     }
@@ -360,7 +361,7 @@ export class TunLink implements Link {
     Atomics.notify(this.ctl, CTL.inflight);
   }
 
-  private deliver(bytes: Uint8Array): void {
+  private deliver(bytes: Uint8Array, more: boolean): void {
     this.counters.inc('rx');
     if (!this.handler) {
       this.counters.inc('drop.no-handler');
@@ -391,7 +392,8 @@ export class TunLink implements Link {
       }
     }
     try {
-      if (info) this.handler(packet, info);
+      if (more) this.handler(packet, info, true);
+      else if (info) this.handler(packet, info);
       else this.handler(packet);
     } catch (e) {
       // A throwing handler is a bug above us: surface it as an uncaught error, as an

@@ -7,6 +7,7 @@ import {
   NETNS_DEFAULTS,
   Netns,
   netnsExists,
+  type PacketHandler,
   type PacketInfo,
   PcapWriter,
   type RecordedLink,
@@ -41,6 +42,14 @@ export interface TunSessionOptions {
    * over (super-segments, partial checksums), as tcpdump does on such an interface.
    */
   offloads?: boolean;
+  /**
+   * Software GSO and GRO in our IP layer (packages/ip/src/gso.ts, gro.ts), as Linux does for
+   * every device that lacks the hardware kind: TCP builds 64 KB super-segments that IP cuts
+   * to the MTU just before the device, and the in-order segments of a flow in one reader
+   * batch are joined before TCP sees them. For a plain device (no `offloads`); with offloads
+   * the kernel does both. Default false.
+   */
+  softwareOffloads?: boolean;
   /**
    * Always make a fresh namespace, removing one of the same name first (tests: a leftover
    * of a crashed run must not be mistaken for `stepwire netns up`'s). Default false.
@@ -107,15 +116,15 @@ export function hostCongestionControl(): CongestionName {
 
 /** A Link that shows every packet to a tap on its way in and out. */
 class TappedLink implements Link {
-  private handler: ((p: Uint8Array, info?: PacketInfo) => void) | undefined;
+  private handler: PacketHandler | undefined;
   constructor(
     private readonly inner: Link,
     private readonly clock: RealClock,
     private readonly tap: (dir: TapDirection, packet: Uint8Array, t: number) => void,
   ) {
-    inner.onPacket((p, info) => {
+    inner.onPacket((p, info, more) => {
       this.tap('in', p, this.clock.now());
-      this.handler?.(p, info);
+      this.handler?.(p, info, more);
     });
   }
   get name(): string {
@@ -134,7 +143,7 @@ class TappedLink implements Link {
     this.tap('out', packet, this.clock.now());
     this.inner.send(packet, info);
   }
-  onPacket(handler: (p: Uint8Array, info?: PacketInfo) => void): void {
+  onPacket(handler: PacketHandler): void {
     this.handler = handler;
   }
   close(): void {
@@ -194,7 +203,12 @@ export class TunSession {
     if (this.pcap) link = recordLink(link, this.pcap, this.clock) satisfies RecordedLink;
     if (opts.tap) link = new TappedLink(link, this.clock, opts.tap);
     if (opts.wrapLink) link = opts.wrapLink(link, this.clock);
-    this.host = new Host({ name: opts.hostName ?? 'stepwire', clock: this.clock, trace: this.trace });
+    this.host = new Host({
+      name: opts.hostName ?? 'stepwire',
+      clock: this.clock,
+      trace: this.trace,
+      ...(opts.softwareOffloads ? { softwareGso: true, softwareGro: true } : {}),
+    });
     this.host.addInterface({ link, ipv4: `${this.ours.v4}/24`, ipv6: `${this.ours.v6}/64` });
     this.udp = new Udp(this.host);
     // Like Linux itself: the RTO floor of 200 ms (RFC 6298 §2.4 allows it) and the host's

@@ -166,18 +166,25 @@ export class Host implements IpStack {
     // With softwareGro, a link that says `more` (another packet of the same batch follows
     // in this same turn, as a TUN reader's batch or a NAPI poll) has its packets held and
     // handed up together by receiveBatch when the batch ends, or at GRO_BATCH_MAX. Links
-    // that never say it deliver packet by packet as before.
+    // that never say it deliver packet by packet as before. `more` is only a hint: should the
+    // batch's last packet be dropped by the link, a microtask hands up what is held once the
+    // link's turn is over.
     let held: GroPacket[] = [];
+    const flush = () => {
+      if (held.length === 0) return;
+      const batch = held;
+      held = [];
+      this.receiveBatch(batch, iface);
+    };
     iface.link.onPacket((packet: Uint8Array, info?: PacketInfo, more?: boolean) => {
       if (!this.softwareGro || (more !== true && held.length === 0)) {
         this.receive(packet, iface, info);
         return;
       }
+      if (held.length === 0) queueMicrotask(flush);
       held.push(info === undefined ? { packet } : { packet, info });
       if (more === true && held.length < GRO_BATCH_MAX) return;
-      const batch = held;
-      held = [];
-      this.receiveBatch(batch, iface);
+      flush();
     });
   }
 
