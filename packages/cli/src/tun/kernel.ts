@@ -78,7 +78,10 @@ export async function kernelSnmp(ns: Netns, group: string, field: string): Promi
 /** Resolve when a line of the child's stdout matches; reject on exit or after timeoutMs. */
 export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    let buf = '';
+    // Only whole lines are matched: a line is tested once its newline has come (a pipe may
+    // split `stats {...}` anywhere, and a pattern must not see half of it).
+    let partial = '';
+    let tail = '';
     let err = '';
     const done = (f: () => void) => {
       clearTimeout(timer);
@@ -88,8 +91,11 @@ export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: num
       f();
     };
     const onData = (d: Buffer | string) => {
-      buf += d.toString();
-      for (const line of buf.split('\n')) {
+      const text = d.toString();
+      tail = (tail + text).slice(-500);
+      const lines = (partial + text).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
         if (pattern.test(line)) return done(() => resolve(line));
       }
     };
@@ -99,7 +105,7 @@ export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: num
     const onExit = (code: number | null) =>
       done(() => reject(new Error(`exited (${code}) before printing ${pattern}: ${err.trim()}`)));
     const timer = setTimeout(
-      () => done(() => reject(new Error(`no ${pattern} within ${timeoutMs} ms; stdout: ${buf.slice(-500)}`))),
+      () => done(() => reject(new Error(`no ${pattern} within ${timeoutMs} ms; stdout: ${tail}`))),
       timeoutMs,
     );
     child.stdout?.on('data', onData);
