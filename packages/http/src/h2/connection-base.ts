@@ -149,6 +149,14 @@ export interface PendingBlock {
   continuations: number;
 }
 
+/** One SETTINGS frame of ours awaiting its ACK. */
+export interface UnackedSettings {
+  /** Our full settings once the peer has applied this frame. */
+  settings: Http2Settings;
+  /** When the driver took the frame's bytes (output(now)); undefined while still queued. */
+  sentAt: number | undefined;
+}
+
 export const MAX_STREAM_ID = 0x7fffffff;
 
 export abstract class Http2ConnectionBase {
@@ -188,9 +196,11 @@ export abstract class Http2ConnectionBase {
   protected waitingOpen: number[] = [];
   protected events: Http2Event[] = [];
   protected pendingBlock: PendingBlock | undefined;
-  protected settingsSentAt: number[] = [];
-  /** The full local settings as each unacknowledged SETTINGS frame left them. */
-  protected settingsInFlight: Http2Settings[] = [];
+  /**
+   * Our SETTINGS frames not yet acknowledged, oldest first (the peer ACKs in order, RFC 9113
+   * §6.5.3): the full local settings each one leaves in force, and when its bytes left.
+   */
+  protected settingsUnacked: UnackedSettings[] = [];
   protected goawaySent: { lastStreamId: number } | undefined;
   protected goawayReceived: { lastStreamId: number } | undefined;
   protected emptyFrames = 0;
@@ -239,7 +249,7 @@ export abstract class Http2ConnectionBase {
     this.now = now;
     this.phase = 'preface';
     if (this.role === 'client') this.queueControl(CONNECTION_PREFACE, false);
-    this.sendSettings(this.localSettings, now, true);
+    this.sendSettings(this.localSettings, true);
     // RFC 9113 §6.9.2: the connection window can only be changed by WINDOW_UPDATE.
     if (this.connWindowTarget > this.connRecvWindow) {
       this.queueFrame(
@@ -256,15 +266,27 @@ export abstract class Http2ConnectionBase {
 
   /** Announces changed settings (applied to the peer's obligations once it ACKs). */
   updateSettings(settings: Partial<Http2Settings>, now = this.now): void {
+    if (now > this.now) this.now = now;
     Object.assign(this.localSettings, settings);
-    this.sendSettings(settings, now, false);
+    this.sendSettings(settings, false);
   }
 
-  protected sendSettings(s: Partial<Http2Settings>, now: number, all: boolean): void {
+  protected sendSettings(s: Partial<Http2Settings>, all: boolean): void {
     const params = all ? settingsToFrame(this.diffFromDefault(s as Http2Settings)) : settingsToFrame(s);
     this.queueFrame({ type: 'SETTINGS', ack: false, settings: params }, false);
-    this.settingsSentAt.push(now);
-    this.settingsInFlight.push({ ...this.localSettings });
+    // Not yet sent: the SETTINGS_TIMEOUT clock starts when the driver takes the bytes
+    // (output(now)), which it does once the transport can carry them (see stampSent).
+    this.settingsUnacked.push({ settings: { ...this.localSettings }, sentAt: undefined });
+  }
+
+  /**
+   * The control queue has just been handed to the driver at `now`: every SETTINGS frame in
+   * it has left. RFC 9113 §6.5.3 gives the peer "a reasonable amount of time" to acknowledge
+   * a SETTINGS frame, counted from when it is sent — not from when it was queued, which for
+   * a client is before the TCP and TLS handshakes that must finish before any byte leaves.
+   */
+  protected stampSent(now: number): void {
+    for (const u of this.settingsUnacked) u.sentAt ??= now;
   }
 
   protected diffFromDefault(s: Http2Settings): Partial<Http2Settings> {

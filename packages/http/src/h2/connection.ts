@@ -78,8 +78,13 @@ export class Http2Connection extends Http2ConnectionReceiver {
     return false;
   }
 
-  /** Frames ready to write, as one buffer (empty when nothing is ready). */
-  output(): Uint8Array {
+  /**
+   * Frames ready to write, as one buffer (empty when nothing is ready). Taking them is
+   * sending them: call it only when the transport can carry the bytes now (connected, TLS
+   * handshake done), with the time — the SETTINGS ACK deadline counts from this call.
+   */
+  output(now: number = this.now): Uint8Array {
+    if (now > this.now) this.now = now;
     const parts: Uint8Array[] = [];
     this.flushControl(parts);
     this.openWaiting(parts);
@@ -98,6 +103,7 @@ export class Http2Connection extends Http2ConnectionReceiver {
       if (item instanceof Uint8Array) parts.push(item);
       else this.writePushPromise(item, parts);
     }
+    if (this.control.length > 0) this.stampSent(this.now);
     this.control = [];
     this.controlFrames = 0;
   }
@@ -442,14 +448,22 @@ export class Http2Connection extends Http2ConnectionReceiver {
 
   // ---- time -----------------------------------------------------------------------------
 
+  /**
+   * When our oldest unacknowledged SETTINGS times out (RFC 9113 §6.5.3): settingsTimeoutMs
+   * after its bytes left; none while it is still queued (the transport is not up yet).
+   */
+  private settingsDeadline(): number | undefined {
+    const sentAt = this.settingsUnacked[0]?.sentAt;
+    return sentAt === undefined ? undefined : sentAt + this.limits.settingsTimeoutMs;
+  }
+
   /** The next deadline (ms), or undefined: SETTINGS ACK (RFC 9113 §6.5.3) and stall limits. */
   nextTimeout(): number | undefined {
     let t: number | undefined;
     const min = (x: number | undefined) => {
       if (x !== undefined && (t === undefined || x < t)) t = x;
     };
-    const first = this.settingsSentAt[0];
-    if (first !== undefined && this.phase !== 'closed') min(first + this.limits.settingsTimeoutMs);
+    if (this.phase !== 'closed') min(this.settingsDeadline());
     if (this.connBlockedSince !== undefined) min(this.connBlockedSince + this.limits.stallTimeoutMs);
     for (const s of this.streams.values())
       if (s.blockedSince !== undefined) min(s.blockedSince + this.limits.stallTimeoutMs);
@@ -459,8 +473,9 @@ export class Http2Connection extends Http2ConnectionReceiver {
   onTimeout(now: number): Http2Event[] {
     this.now = now;
     if (this.phase === 'closed') return this.takeEvents();
-    const first = this.settingsSentAt[0];
-    if (first !== undefined && now >= first + this.limits.settingsTimeoutMs) {
+    const settingsDeadline = this.settingsDeadline();
+    if (settingsDeadline !== undefined && now >= settingsDeadline) {
+      this.counters.inc('h2.settings-timeout');
       this.connectionError(new Http2Error(ErrorCode.SETTINGS_TIMEOUT, 'SETTINGS not acknowledged'));
       return this.takeEvents();
     }

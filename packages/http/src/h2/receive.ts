@@ -392,10 +392,9 @@ export abstract class Http2ConnectionReceiver extends Http2ConnectionBase {
     if (f.ack) {
       // An ACK for a SETTINGS we never sent: RFC 9113 §6.5.3 leaves it open; we treat it
       // as a PROTOCOL_ERROR, as nghttp2 does.
-      if (this.settingsSentAt.length === 0)
-        throw new Http2Error(ErrorCode.PROTOCOL_ERROR, 'unexpected SETTINGS ACK');
-      this.settingsSentAt.shift();
-      const acked = this.settingsInFlight.shift() ?? this.localSettings;
+      const oldest = this.settingsUnacked.shift();
+      if (oldest === undefined) throw new Http2Error(ErrorCode.PROTOCOL_ERROR, 'unexpected SETTINGS ACK');
+      const acked = oldest.settings;
       // Our settings bind the peer from now on. RFC 9113 §6.9.2: a changed initial window
       // changes every open stream's window by the difference; the peer applied it before
       // sending this ACK, so data it sends after the ACK may use it, and data before it not.

@@ -47,6 +47,14 @@ export interface SessionOptions {
   maxReplayBytes?: number;
 }
 
+export type PingCallback = (err: Error | null, ms: number, payload: Uint8Array) => void;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export interface StreamFlags {
   endStream: boolean;
 }
@@ -398,6 +406,13 @@ export class Http2Session extends EventEmitter {
   private flushing = false;
   /** Delivering a received chunk's events: flushes wait for the one after them. */
   private receiving = false;
+  /**
+   * The transport can carry bytes now (connected; TLS handshake done). Until then the
+   * connection's frames stay in it: taking them is what starts their clocks (see flush).
+   */
+  private transportReady = false;
+  /** Our PINGs awaiting their ACK: the RTT counts from when the PING left (see flush). */
+  private pings: { payload: Uint8Array; sentAt: number | undefined; cb: PingCallback }[] = [];
   closed = false;
   alpnProtocol: string | undefined;
 
@@ -446,7 +461,44 @@ export class Http2Session extends EventEmitter {
     // A transport reset once either side said GOAWAY is how many peers hang up (node:http2
     // destroys its socket after the GOAWAY exchange): the session ends quietly.
     socket.on('error', (e) => this.destroy(this.goingAway() ? undefined : e));
+    this.awaitTransport();
     this.flush();
+  }
+
+  /**
+   * A client's transport is usually still connecting when the session starts (connect()
+   * hands us the socket at once), and over TLS its handshake follows. Bytes written before
+   * then only wait in the socket, so their time has not started: the connection's SETTINGS
+   * ACK deadline (RFC 9113 §6.5.3) and a PING's RTT would count the TCP and TLS handshakes
+   * too — on a slow path the session died of SETTINGS_TIMEOUT though the ACK came one RTT
+   * after the frame could leave. So the session takes no output until the transport is up:
+   * not `connecting` (net.Socket, our TCP socket), not `secureConnecting` (node:tls), and
+   * for a TLS socket an `alpnProtocol` that is no longer null (both node:tls and ours keep
+   * it null until the handshake is done). node:http2 waits on the same flags.
+   */
+  private awaitTransport(): void {
+    const t = this.socket as Duplex & {
+      connecting?: boolean;
+      secureConnecting?: boolean;
+      alpnProtocol?: string | false | null;
+    };
+    const tlsPending = t.secureConnecting === true || ('alpnProtocol' in t && t.alpnProtocol === null);
+    if (t.connecting !== true && !tlsPending) {
+      this.transportReady = true;
+      return;
+    }
+    const events = ['connect', 'secureConnect', 'secure'] as const;
+    const recheck = () => {
+      for (const e of events) t.off(e, recheck);
+      if (this.destroyed) return;
+      this.awaitTransport();
+      if (this.transportReady) {
+        // A close asked for while connecting starts its linger now that bytes can drain.
+        if (this.shuttingDown && !this.linger) this.armLinger();
+        this.flush();
+      }
+    };
+    for (const e of events) t.on(e, recheck);
   }
 
   get remoteSettings(): Http2Settings {
@@ -494,22 +546,31 @@ export class Http2Session extends EventEmitter {
   authority: string | undefined;
   scheme = 'http';
 
-  ping(
-    payload: Uint8Array = new Uint8Array(8),
-    cb?: (err: Error | null, ms: number, payload: Uint8Array) => void,
-  ): void {
-    const start = this.timers.now();
+  /**
+   * PING (RFC 9113 §6.7); `cb` gets the round-trip time in ms, from when the PING left (not
+   * from this call: a session whose transport is still connecting holds it until then).
+   */
+  ping(payload: Uint8Array = new Uint8Array(8), cb?: PingCallback): void {
     if (cb) {
-      const on = (e: Http2Event) => {
-        if (e.type === 'pingAck') {
-          this.off('__pingAck', on);
-          cb(null, this.timers.now() - start, e.payload);
-        }
-      };
-      this.on('__pingAck', on);
+      // Bounded as the PINGs a peer may send us: a peer that never ACKs cannot grow it.
+      if (this.pings.length >= this.connection.limits.pingBurst) {
+        cb(new Error('too many PINGs awaiting an ACK'), 0, payload);
+        return;
+      }
+      this.pings.push({ payload, sentAt: undefined, cb });
     }
     this.connection.ping(payload);
     this.flush();
+  }
+
+  /** A PING ACK: the oldest of our PINGs with this payload (RFC 9113 §6.7: the ACK echoes it). */
+  private onPingAck(payload: Uint8Array): void {
+    const i = this.pings.findIndex((p) => sameBytes(p.payload, payload));
+    if (i < 0) return;
+    const [p] = this.pings.splice(i, 1);
+    if (!p) return;
+    const now = this.timers.now();
+    p.cb(null, now - (p.sentAt ?? now), payload);
   }
 
   settings(s: Partial<Http2Settings>): void {
@@ -552,9 +613,15 @@ export class Http2Session extends EventEmitter {
     }
     if (this.shuttingDown) return;
     this.shuttingDown = true;
-    this.linger = this.timers.setTimer(this.timers.now() + 1000, () => this.destroy());
+    // The linger bounds draining, which cannot begin before the transport is up: a close
+    // asked for while connecting arms it then (awaitTransport).
+    if (this.transportReady) this.armLinger();
     this.socket.once('finish', () => this.shutdownTransport());
     if (!this.socket.writableEnded) this.socket.end();
+  }
+
+  private armLinger(): void {
+    this.linger = this.timers.setTimer(this.timers.now() + 1000, () => this.destroy());
   }
 
   destroy(err?: Error): void {
@@ -572,6 +639,12 @@ export class Http2Session extends EventEmitter {
           : undefined,
       );
     this.streams.clear();
+    for (const p of this.pings.splice(0))
+      p.cb(
+        err ?? Object.assign(new Error('HTTP2 ping cancelled'), { code: 'ERR_HTTP2_PING_CANCEL' }),
+        0,
+        p.payload,
+      );
     if (!this.socket.destroyed) this.socket.destroy();
     if (err) this.emit('error', err);
     this.emit('close');
@@ -637,8 +710,14 @@ export class Http2Session extends EventEmitter {
     this.flushing = true;
     try {
       for (let i = 0; i < 64; i++) {
-        const out = this.connection.output();
-        if (out.length > 0 && !this.socket.destroyed) this.write(out);
+        // Taking output is sending it (it starts the SETTINGS ACK clock): not before the
+        // transport is up; the frames wait in the connection meanwhile.
+        const out = this.transportReady ? this.connection.output(this.timers.now()) : new Uint8Array(0);
+        if (out.length > 0) {
+          // Any PING of ours was in it (the connection writes its control queue whole).
+          for (const p of this.pings) p.sentAt ??= this.timers.now();
+          if (!this.socket.destroyed) this.write(out);
+        }
         const evs = this.connection.takeEvents();
         this.dispatch(evs);
         if (out.length === 0 && evs.length === 0) break;
@@ -762,13 +841,14 @@ export class Http2Session extends EventEmitter {
           this.emit('ping', e.payload);
           break;
         case 'pingAck':
-          this.emit('__pingAck', e);
+          this.onPingAck(e.payload);
           break;
         case 'priorityUpdate':
           break;
         case 'close': {
-          // Let the last frames (GOAWAY) reach the socket, then end it.
-          const out = this.connection.output();
+          // Let the last frames (GOAWAY) reach the socket, then end it (a socket still
+          // connecting holds them until it can send).
+          const out = this.connection.output(this.timers.now());
           if (out.length > 0 && !this.socket.destroyed) this.socket.write(out);
           this.emit('connectionClose', e.errorCode, e.reason);
           if (this.socket.destroyed || this.socket.writableFinished) {

@@ -166,6 +166,9 @@ describe('defenses', () => {
     const p = new RawPeer(conn);
     p.send(new TextEncoder().encode('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'));
     p.frame({ type: 'SETTINGS', ack: false, settings: [] });
+    // The clock starts when our SETTINGS is taken to be sent (output), here at t = 0.
+    expect(conn.nextTimeout()).toBeUndefined();
+    p.read();
     expect(conn.nextTimeout()).toBe(1000);
     conn.onTimeout(1000);
     expect(p.goaway()?.errorCode).toBe(ErrorCode.SETTINGS_TIMEOUT);
