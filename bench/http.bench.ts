@@ -162,6 +162,79 @@ function pushRequest(sock: MemorySocket): void {
   sock.push(ONE_REQUEST);
 }
 
+const CLOSE_REQUEST = Buffer.from(
+  'GET /index.html HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: wrk\r\nAccept: */*\r\nConnection: close\r\n\r\n',
+);
+
+/**
+ * `n` connections one after another, each one Connection: close request on a fresh in-memory
+ * socket: the accept path, one exchange and the close, without the kernel. Returns requests
+ * per second of this process's CPU time (user + system), which a busy neighbour moves less
+ * than the wall clock.
+ */
+async function inMemoryNewConnections(
+  server: { emit(e: string, s: unknown): unknown },
+  n: number,
+): Promise<number> {
+  let done = 0;
+  const used0 = process.cpuUsage();
+  await new Promise<void>((resolve) => {
+    const one = (): void => {
+      const sock = new MemorySocket();
+      // the client's FIN once our response is complete and our side closed
+      sock.on('finish', () => sock.push(null));
+      sock.on('close', () => {
+        if (++done === n) resolve();
+        else setImmediate(one);
+      });
+      sock.on('error', () => {});
+      server.emit('connection', sock);
+      sock.push(CLOSE_REQUEST);
+    };
+    one();
+  });
+  const used = process.cpuUsage(used0);
+  return n / ((used.user + used.system) / 1e6);
+}
+
+/**
+ * Connection: close in memory, per CPU-second, paired rounds as above. This is the line that
+ * showed V8 pretenuring our per-request objects (GC was half the CPU of an exchange).
+ */
+async function inMemoryNewConnectionsPerCpuSecond(): Promise<BenchResult> {
+  const handler = (
+    _req: unknown,
+    res: { setHeader(n: string, v: string): unknown; end(b: string): unknown },
+  ) => {
+    res.setHeader('content-type', 'text/plain');
+    res.end(BODY);
+  };
+  const ours = createHttpServer(handler as never);
+  const node = http.createServer(handler as never);
+  await inMemoryNewConnections(ours, 2000);
+  await inMemoryNewConnections(node, 2000);
+  const rounds: { ours: number; node: number }[] = [];
+  for (let i = 0; i < 7; i++) {
+    const r = { ours: 0, node: 0 };
+    if (i % 2 === 0) {
+      r.ours = await inMemoryNewConnections(ours, 5000);
+      r.node = await inMemoryNewConnections(node, 5000);
+    } else {
+      r.node = await inMemoryNewConnections(node, 5000);
+      r.ours = await inMemoryNewConnections(ours, 5000);
+    }
+    rounds.push(r);
+  }
+  const m = medianRound(rounds);
+  return result(
+    'http/1.1 server req per CPU-s in memory close',
+    m.ours,
+    'req/cpu-s',
+    'node:http (same Duplex)',
+    m.node,
+  );
+}
+
 async function inMemoryRequestsPerSecond(): Promise<BenchResult> {
   const handler = (
     _req: unknown,
@@ -486,6 +559,10 @@ export const httpBenchmarks: Benchmark[] = [
   {
     name: 'http/1.1 server req/s in memory',
     run: async () => [await inMemoryRequestsPerSecond()],
+  },
+  {
+    name: 'http/1.1 server req per CPU-s in memory close',
+    run: async () => [await inMemoryNewConnectionsPerCpuSecond()],
   },
   {
     name: 'http/1.1 server req/s',
