@@ -1,8 +1,9 @@
 /**
  * What the core's pieces share while one call is being worked: the time and the action
- * list (`Cx`), and the host state the ICMP code reads and changes (`CoreContext`). IpCore
- * builds one context over its own private state and hands it to the functions in
- * icmp-in.ts and icmp-out.ts, so they see what they need and nothing else.
+ * list (`Cx`), the host state the ICMP code reads and changes (`CoreContext`), and what the
+ * receive path reads besides (`ReceiveContext`). IpCore builds one context over its own
+ * private state and hands it to the functions in icmp-in.ts, icmp-out.ts, receive4.ts and
+ * receive6.ts (and to its IpSender, send.ts), so they see what they need and nothing else.
  */
 import type { PacketInfo } from '@stepwire/link';
 import type { Counters, TraceEvent } from '@stepwire/wire';
@@ -10,6 +11,7 @@ import type { IcmpErrorReport, IpDelivery, SendOptions, SendResult } from '../ty
 import type { EchoBook, EchoOutcome } from './echo.ts';
 import type { IcmpTokenBucket } from './icmp-rate.ts';
 import type { PathMtuCache } from './pmtu.ts';
+import type { HostReassembly } from './reassembly.ts';
 import type { HostInterface, RoutingTable } from './routing.ts';
 import { dropEvent, ipEvent } from './trace.ts';
 
@@ -42,6 +44,13 @@ export interface CoreContext {
   sendAt(cx: Cx, opts: SendOptions): SendResult;
 }
 
+/** The receive path's view (receive4.ts, receive6.ts): the ICMP state, and reassembly and loopback. */
+export interface ReceiveContext extends CoreContext {
+  /** Interface 0: a loopback source (127/8, ::1) is refused on any other (RFC 1122 §3.2.1.3). */
+  readonly loopback: HostInterface;
+  readonly reassembly: HostReassembly;
+}
+
 type Tracing = Pick<CoreContext, 'name' | 'counters' | 'trace'>;
 
 /** As wire's countDrop: always counted, traced only when someone listens. */
@@ -70,4 +79,12 @@ export function traceEvent(
   rfc?: string,
 ): void {
   cx.out.push({ kind: 'trace', event: ipEvent(cx.now, ctx.name, layer, dir, summary, fields, reason, rfc) });
+}
+
+/**
+ * Bytes [start, end) of `b` as a new view. The same as subarray, which V8 makes slower:
+ * it looks up the species constructor each time, and this runs several times a packet.
+ */
+export function view(b: Uint8Array, start: number, end: number): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset + start, end - start);
 }

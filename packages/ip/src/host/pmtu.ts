@@ -38,6 +38,12 @@ export class PathMtuCache {
     return e.mtu;
   }
 
+  /** A link's MTU toward dst, lowered by what is believed for dst at `now` (RFC 1191 §6.3, RFC 8201 §5). */
+  mtuVia(linkMtu: number, dst: string, now: number): number {
+    const learned = this.get(dst, now);
+    return learned !== undefined && learned < linkMtu ? learned : linkMtu;
+  }
+
   /** When the entry for dst stops being believed, if there is one. */
   expiresAt(dst: string): number | undefined {
     return this.entries.get(dst)?.expires;
