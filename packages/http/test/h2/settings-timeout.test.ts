@@ -237,6 +237,36 @@ describe('simulated network, 3 s one-way delay (TCP handshake 6 s)', () => {
     net.close();
   });
 
+  it('PINGs awaiting an ACK are bounded (pingBurst) and cancelled when the session is destroyed', async () => {
+    const net = createNetwork({ seed: 6, link: { delay: 10, loss: 0 } });
+    const server = net.host('server');
+    const client = net.host('client');
+    // A peer that reads and never answers: no ACK will come.
+    server.tcp
+      .createServer((s) => {
+        s.on('data', () => {});
+        s.on('error', () => {});
+      })
+      .listen(80);
+    const session = connect(`http://${server.ipv4}`, {
+      clock: net.clock,
+      limits: { pingBurst: 4 },
+      createConnection: () => client.tcp.connect({ host: server.ipv4, port: 80 }),
+    });
+    session.on('error', () => {});
+    const results: string[] = [];
+    for (let i = 0; i < 5; i++)
+      session.ping(new Uint8Array(8).fill(i), (err) =>
+        results.push(err ? String((err as { code?: string }).code ?? err.message) : 'ack'),
+      );
+    expect(results).toEqual(['too many PINGs awaiting an ACK']);
+    await sleep(net, 1_000);
+    session.destroy();
+    expect(results).toEqual(['too many PINGs awaiting an ACK', ...Array(4).fill('ERR_HTTP2_PING_CANCEL')]);
+    await sleep(net, 1_000);
+    net.close();
+  });
+
   it('close() while connecting: the GOAWAY still reaches the server (linger starts once bytes can leave)', async () => {
     const net = createNetwork({ seed: 5, link: { delay: 3_000, loss: 0 } });
     const server = net.host('server');
