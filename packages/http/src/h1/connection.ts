@@ -748,8 +748,11 @@ export class Http1Connection {
       if (this.requestStart === undefined) {
         // Waiting for a request's first byte: the first on a connection gets the headers
         // timeout (as Node does), later ones the keep-alive timeout.
-        if (this.state.cycles > 0) this.consider(this.idleSince, t.keepAliveTimeout, 'keep-alive');
-        else this.consider(this.startedAt, t.headersTimeout, 'headers');
+        if (this.state.cycles > 0) {
+          // The advertised timeout plus node:http's buffer (keepAliveTimeoutBuffer); 0 is off.
+          if (t.keepAliveTimeout > 0)
+            this.consider(this.idleSince, t.keepAliveTimeout + t.keepAliveTimeoutBuffer, 'keep-alive');
+        } else this.consider(this.startedAt, t.headersTimeout, 'headers');
         return;
       }
       this.consider(this.requestStart, t.headersTimeout, 'headers');

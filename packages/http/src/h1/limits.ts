@@ -43,6 +43,16 @@ export interface Http1Timeouts {
    * idle of a kept connection between exchanges (RFC 9112 §9.3; a pool closes it then).
    */
   keepAliveTimeout: number;
+  /**
+   * Server: how much longer than the advertised `keepAliveTimeout` (the `Keep-Alive: timeout=`
+   * a response carries) an idle connection is kept before it is closed. A client may send its
+   * next request just before the advertised time, and when our event loop was busy its timers
+   * run before the read that holds that request: closing at exactly the advertised time
+   * resets a connection whose request came in time (RFC 9112 §9.3 lets either side close an
+   * idle connection, and a client cannot safely retry a non-idempotent one, §9.3.1).
+   * node:http keeps the same 1,000 ms (server.keepAliveTimeoutBuffer, nodejs/node#59243).
+   */
+  keepAliveTimeoutBuffer: number;
   /** Client: from the end of the request (or the last 1xx) to the response head. */
   responseTimeout: number;
   /** Client: the longest silence inside a response body (from its head or last byte). */
@@ -53,6 +63,7 @@ export const DEFAULT_TIMEOUTS: Http1Timeouts = {
   headersTimeout: 60_000,
   requestTimeout: 300_000,
   keepAliveTimeout: 5_000,
+  keepAliveTimeoutBuffer: 1_000,
   responseTimeout: 0,
   bodyTimeout: 0,
 };

@@ -531,8 +531,22 @@ describe('Http1Connection: slowloris timeouts (deadlines for the driver)', () =>
     expect(c.nextTimeout()).toBeUndefined();
     c.send({ type: 'response', head: res(200, [['Content-Length', '0']]) }, 50);
     c.send({ type: 'end' }, 60);
+    // The advertised 300 ms and node:http's 1,000 ms buffer (keepAliveTimeoutBuffer).
+    expect(c.nextTimeout()).toBe(1360);
+    expect(c.onTimeout(1359)).toEqual([]);
+    expect(c.onTimeout(1360)).toEqual([{ type: 'timeout', kind: 'keep-alive' }]);
+  });
+  it('keep-alive timeout: the buffer past the advertised time is configurable, and off with the timeout', () => {
+    const c = server({ timeouts: { ...timeouts, keepAliveTimeoutBuffer: 0 }, now: 0 });
+    c.receive(b('GET / HTTP/1.1\r\nHost: a\r\n\r\n'), 5);
+    c.send({ type: 'response', head: res(200, [['Content-Length', '0']]) }, 50);
+    c.send({ type: 'end' }, 60);
     expect(c.nextTimeout()).toBe(360);
-    expect(c.onTimeout(360)).toEqual([{ type: 'timeout', kind: 'keep-alive' }]);
+    const off = server({ timeouts: { ...timeouts, keepAliveTimeout: 0 }, now: 0 });
+    off.receive(b('GET / HTTP/1.1\r\nHost: a\r\n\r\n'), 5);
+    off.send({ type: 'response', head: res(200, [['Content-Length', '0']]) }, 50);
+    off.send({ type: 'end' }, 60);
+    expect(off.nextTimeout()).toBeUndefined();
   });
   it('no deadline while the application owes a response', () => {
     const c = server({ timeouts, now: 0 });
