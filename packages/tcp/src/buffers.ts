@@ -102,7 +102,9 @@ export class ChunkQueue {
     let i = this.find(abs);
     const c = this.chunks[i]!;
     const inner = abs - this.starts[i]!;
-    if (inner + len <= c.length) return c.subarray(inner, inner + len);
+    // A new view rather than subarray, which looks up the species constructor each time:
+    // this is every segment's payload on the send path.
+    if (inner + len <= c.length) return new Uint8Array(c.buffer, c.byteOffset + inner, len);
     // A large read in unzeroed memory (the loop below writes every byte of it).
     const out =
       len >= 4096 ? new Uint8Array(Buffer.allocUnsafeSlow(len).buffer, 0, len) : new Uint8Array(len);
