@@ -129,119 +129,147 @@ export function readIcmpError(version: IpVersion, reporter: string, m: IcmpError
   };
 }
 
-// ---- ICMP messages arriving (called by IpCore with its context) --------------------
+// ---- ICMP messages arriving (called by receive4.ts / receive6.ts with the core's context) ----
 
-export function icmp4In(ctx: CoreContext, cx: Cx, d: IpDelivery, toGroup: boolean): void {
-  let m: IcmpMessage;
-  try {
-    m = decodeIcmpv4(d.payload);
-  } catch (e) {
-    if (!(e instanceof ParseError)) throw e;
-    dropped(
-      ctx,
-      cx,
-      'icmpv4',
-      e.field === 'checksum' ? 'icmpv4.drop.checksum' : 'icmpv4.drop.malformed',
-      e.message,
-    );
-    return;
-  }
-  ctx.counters.inc('icmpv4.rx');
-  switch (m.kind) {
-    case 'echo-request': {
-      // RFC 1122 §3.2.2.6: an echo request to a broadcast or multicast address MAY be ignored.
-      if (toGroup) {
-        dropped(ctx, cx, 'icmpv4', 'icmpv4.drop.echo-to-group', d.dst);
-        return;
-      }
-      const reply = encodeIcmpv4({ ...m, kind: 'echo-reply' });
-      const r = ctx.sendAt(cx, {
-        src: d.dst,
-        srcBytes: d.dstBytes,
-        dst: d.src,
-        dstBytes: d.srcBytes,
-        protocol: IPPROTO_ICMP,
-        payload: reply,
-      });
-      ctx.counters.inc(r.ok ? 'icmpv4.echo.replied' : 'icmpv4.echo.reply-failed');
-      return;
-    }
-    case 'echo-reply':
-      echoReply(ctx, cx, 4, d.src, m, d.ttl, d.payload.length);
-      return;
-    case 'destination-unreachable':
-    case 'time-exceeded':
-    case 'parameter-problem':
-      icmpErrorIn(ctx, cx, 4, d.src, m);
-      return;
-    default:
-      ctx.counters.inc('icmpv4.unhandled');
-  }
+/**
+ * What differs between ICMPv4 (RFC 792) and ICMPv6 (RFC 4443) where the two are worked
+ * alike: the layer, the IP protocol number, and the counter names, spelled out once here
+ * so that no counter name is built per message.
+ */
+interface IcmpFamily {
+  readonly version: IpVersion;
+  readonly layer: 'icmpv4' | 'icmpv6';
+  readonly protocol: typeof IPPROTO_ICMP | typeof IPPROTO_ICMPV6;
+  readonly rx: string;
+  readonly dropChecksum: string;
+  readonly dropMalformed: string;
+  readonly echoReplied: string;
+  readonly echoReplyFailed: string;
 }
 
-export function icmp6In(
+const ICMPV4: IcmpFamily = {
+  version: 4,
+  layer: 'icmpv4',
+  protocol: IPPROTO_ICMP,
+  rx: 'icmpv4.rx',
+  dropChecksum: 'icmpv4.drop.checksum',
+  dropMalformed: 'icmpv4.drop.malformed',
+  echoReplied: 'icmpv4.echo.replied',
+  echoReplyFailed: 'icmpv4.echo.reply-failed',
+};
+
+const ICMPV6: IcmpFamily = {
+  version: 6,
+  layer: 'icmpv6',
+  protocol: IPPROTO_ICMPV6,
+  rx: 'icmpv6.rx',
+  dropChecksum: 'icmpv6.drop.checksum',
+  dropMalformed: 'icmpv6.drop.malformed',
+  echoReplied: 'icmpv6.echo.replied',
+  echoReplyFailed: 'icmpv6.echo.reply-failed',
+};
+
+/**
+ * An ICMP message delivered to this host, of either version: decoded, then answered (echo
+ * request), matched (echo reply), read (errors) or counted. `toGroup`: it was sent to a
+ * broadcast or multicast address; `iface`: the interface it came in on.
+ */
+export function icmpIn(
   ctx: CoreContext,
   cx: Cx,
+  version: IpVersion,
   d: IpDelivery,
   toGroup: boolean,
   iface: HostInterface,
 ): void {
+  const f = version === 4 ? ICMPV4 : ICMPV6;
   let m: IcmpMessage;
   try {
-    m = decodeIcmpv6(d.payload, d.srcBytes, d.dstBytes);
+    // RFC 792: the ICMPv4 checksum covers the message alone; RFC 4443 §2.3: the ICMPv6
+    // checksum covers the IPv6 pseudo-header too, so the decoder needs the addresses.
+    m = version === 4 ? decodeIcmpv4(d.payload) : decodeIcmpv6(d.payload, d.srcBytes, d.dstBytes);
   } catch (e) {
     if (!(e instanceof ParseError)) throw e;
-    dropped(
-      ctx,
-      cx,
-      'icmpv6',
-      e.field === 'checksum' ? 'icmpv6.drop.checksum' : 'icmpv6.drop.malformed',
-      e.message,
-    );
+    dropped(ctx, cx, f.layer, e.field === 'checksum' ? f.dropChecksum : f.dropMalformed, e.message);
     return;
   }
-  ctx.counters.inc('icmpv6.rx');
+  ctx.counters.inc(f.rx);
   switch (m.kind) {
-    case 'echo-request': {
-      // RFC 4443 §4.2: a reply to a multicast request comes from a unicast address of the interface.
-      const own = toGroup ? (iface.ipv6 ?? ctx.routing.sourceAddressFor(d.src, d.srcBytes)) : undefined;
-      if (toGroup && own === undefined) {
-        ctx.counters.inc('icmpv6.echo.reply-failed');
-        return;
-      }
-      const src = own?.address ?? d.dst;
-      const srcBytes = own?.addressBytes ?? d.dstBytes;
-      const reply = encodeIcmpv6({ ...m, kind: 'echo-reply' }, srcBytes, d.srcBytes);
-      const r = ctx.sendAt(cx, {
-        src,
-        srcBytes,
-        dst: d.src,
-        dstBytes: d.srcBytes,
-        protocol: IPPROTO_ICMPV6,
-        payload: reply,
-      });
-      ctx.counters.inc(r.ok ? 'icmpv6.echo.replied' : 'icmpv6.echo.reply-failed');
+    case 'echo-request':
+      answerEcho(ctx, cx, f, d, m, toGroup, iface);
       return;
-    }
     case 'echo-reply':
-      echoReply(ctx, cx, 6, d.src, m, d.ttl, d.payload.length);
+      echoReply(ctx, cx, version, d.src, m, d.ttl, d.payload.length);
       return;
+    // Packet Too Big is ICMPv6's alone (RFC 4443 §3.2): decodeIcmpv4 never gives it, and
+    // ICMPv4's news of the same (Destination Unreachable code 4, RFC 1191) is read as such.
     case 'destination-unreachable':
     case 'packet-too-big':
     case 'time-exceeded':
     case 'parameter-problem':
-      icmpErrorIn(ctx, cx, 6, d.src, m);
+      icmpErrorIn(ctx, cx, version, d.src, m);
       return;
-    default: {
-      const t = m.kind === 'unknown' ? m.type : -1;
-      // Neighbour discovery (RFC 4861, types 133-137) and MLD (RFC 2710/3810) from a kernel:
-      // there is no link layer to resolve on a raw-IP link, so they are dropped quietly.
-      if (t >= 133 && t <= 137) ctx.counters.inc('icmpv6.drop.ndp');
-      else if ((t >= 130 && t <= 132) || t === 143) ctx.counters.inc('icmpv6.drop.mld');
-      // RFC 4443 §2.4(b): an unknown informational message is silently discarded.
-      else ctx.counters.inc('icmpv6.unhandled');
-    }
+    default:
+      if (version === 4) ctx.counters.inc('icmpv4.unhandled');
+      else otherIcmpv6(ctx, m);
   }
+}
+
+/** Answer an echo request with an echo reply carrying its identifier, sequence and data. */
+function answerEcho(
+  ctx: CoreContext,
+  cx: Cx,
+  f: IcmpFamily,
+  d: IpDelivery,
+  m: Extract<IcmpMessage, { kind: 'echo-request' | 'echo-reply' }>,
+  toGroup: boolean,
+  iface: HostInterface,
+): void {
+  // The reply goes back from the address the request was sent to ...
+  let src = d.dst;
+  let srcBytes = d.dstBytes;
+  let reply: Uint8Array;
+  if (f.version === 4) {
+    // RFC 1122 §3.2.2.6: an echo request to a broadcast or multicast address MAY be ignored.
+    if (toGroup) {
+      dropped(ctx, cx, 'icmpv4', 'icmpv4.drop.echo-to-group', d.dst);
+      return;
+    }
+    reply = encodeIcmpv4({ ...m, kind: 'echo-reply' });
+  } else {
+    // ... but RFC 4443 §4.2: a reply to a multicast request comes from a unicast address of
+    // the interface.
+    if (toGroup) {
+      const own = iface.ipv6 ?? ctx.routing.sourceAddressFor(d.src, d.srcBytes);
+      if (own === undefined) {
+        ctx.counters.inc(f.echoReplyFailed);
+        return;
+      }
+      src = own.address;
+      srcBytes = own.addressBytes;
+    }
+    reply = encodeIcmpv6({ ...m, kind: 'echo-reply' }, srcBytes, d.srcBytes);
+  }
+  const r = ctx.sendAt(cx, {
+    src,
+    srcBytes,
+    dst: d.src,
+    dstBytes: d.srcBytes,
+    protocol: f.protocol,
+    payload: reply,
+  });
+  ctx.counters.inc(r.ok ? f.echoReplied : f.echoReplyFailed);
+}
+
+/** ICMPv6 messages this host does not act on, counted by what they are. */
+function otherIcmpv6(ctx: CoreContext, m: IcmpMessage): void {
+  const t = m.kind === 'unknown' ? m.type : -1;
+  // Neighbour discovery (RFC 4861, types 133-137) and MLD (RFC 2710/3810) from a kernel:
+  // there is no link layer to resolve on a raw-IP link, so they are dropped quietly.
+  if (t >= 133 && t <= 137) ctx.counters.inc('icmpv6.drop.ndp');
+  else if ((t >= 130 && t <= 132) || t === 143) ctx.counters.inc('icmpv6.drop.mld');
+  // RFC 4443 §2.4(b): an unknown informational message is silently discarded.
+  else ctx.counters.inc('icmpv6.unhandled');
 }
 
 /** An ICMP error arrived: decode the quoted datagram and tell whoever sent it (RFC 1122 §3.2.2, §4.1.3.3). */

@@ -11,7 +11,7 @@ import { ipv4BytesAt, isIpv4LimitedBroadcast, isIpv4Multicast } from '../address
 import { decodeIpv4, encodeIpv4, IPV4, type Ipv4DecodeInfo, type Ipv4Packet } from '../ipv4.ts';
 import { IPPROTO_ICMP, type IpDelivery } from '../types.ts';
 import { type Cx, dropped, type ReceiveContext, traceEvent, view } from './context.ts';
-import { icmp4In } from './icmp-in.ts';
+import { icmpIn } from './icmp-in.ts';
 import { icmpUnreachable, QUOTE_V4 } from './icmp-out.ts';
 import type { HostInterface } from './routing.ts';
 import { fields4, summary4 } from './trace.ts';
@@ -123,7 +123,7 @@ function process4(
     original: view(b, 0, Math.min(b.length, headerLength + QUOTE_V4)),
   };
   if (csum !== undefined) d.csum = csum;
-  if (p.protocol === IPPROTO_ICMP) icmp4In(ctx, cx, d, broadcast || multicast);
+  if (p.protocol === IPPROTO_ICMP) icmpIn(ctx, cx, 4, d, broadcast || multicast, iface);
   if (ctx.protocols.has(p.protocol)) {
     ctx.counters.inc('ipv4.delivered');
     cx.out.push({ kind: 'deliver', delivery: d });

@@ -24,7 +24,7 @@ import {
 } from '../ipv6.ts';
 import { IPPROTO_ICMPV6, type IpDelivery } from '../types.ts';
 import { type Cx, dropped, type ReceiveContext, traceEvent, view } from './context.ts';
-import { chainComplete, icmp6In } from './icmp-in.ts';
+import { chainComplete, icmpIn } from './icmp-in.ts';
 import { paramProblem6, QUOTE_V6 } from './icmp-out.ts';
 import type { HostInterface } from './routing.ts';
 import { fields6, summary6 } from './trace.ts';
@@ -117,7 +117,7 @@ function process6(
     original: view(b, 0, Math.min(b.length, info.headerLength + QUOTE_V6)),
   };
   if (csum !== undefined) d.csum = csum;
-  if (p.nextHeader === IPPROTO_ICMPV6) icmp6In(ctx, cx, d, multicast, iface);
+  if (p.nextHeader === IPPROTO_ICMPV6) icmpIn(ctx, cx, 6, d, multicast, iface);
   if (ctx.protocols.has(p.nextHeader)) {
     ctx.counters.inc('ipv6.delivered');
     cx.out.push({ kind: 'deliver', delivery: d });
