@@ -26,26 +26,17 @@
  * (RFC 791, RFC 1122 §3.2.1); receive6.ts IPv6 arriving (RFC 8200 §4: extension headers,
  * §4.2 options, §4.5 fragments); routing.ts the table and longest-prefix match (RFC 1812
  * §5.2.4.3); reassembly.ts the queues and their deadline (RFC 791 §3.2, RFC 8200 §4.5);
- * pmtu.ts path-MTU memory (RFC 1191, RFC 8201); icmp-in.ts ICMP arriving; icmp-out.ts ICMP
- * errors sent; icmp-rate.ts their token bucket; echo.ts ping's book; trace.ts how packets
- * read on the ladder; context.ts what these files are handed. driver.ts is Host, which
- * gives all this a clock.
+ * pmtu.ts path-MTU memory (RFC 1191, RFC 8201); icmp-in.ts ICMP arriving (RFC 792,
+ * RFC 4443); icmp-out.ts ICMP errors sent; icmp-rate.ts their token bucket; echo.ts ping
+ * (the request and its book); trace.ts how packets read on the ladder; context.ts what
+ * these files are handed. driver.ts is Host, which gives all this a clock.
  */
 import type { Link, LinkOffloads, PacketInfo } from '@stepwire/link';
-import { type Counters, ParseError, type Prng, type TraceEvent } from '@stepwire/wire';
-import { cachedAddressBytes, formatIp, parseIp } from '../address.ts';
-import { encodeIcmpv4, encodeIcmpv6, type IcmpMessage } from '../icmp.ts';
-import {
-  IPPROTO_ICMP,
-  IPPROTO_ICMPV6,
-  type IpAddress,
-  type IpDelivery,
-  type IpVersion,
-  type SendOptions,
-  type SendResult,
-} from '../types.ts';
+import type { Counters, Prng } from '@stepwire/wire';
+import { cachedAddressBytes } from '../address.ts';
+import type { IpAddress, IpDelivery, SendOptions, SendResult } from '../types.ts';
 import { type Cx, dropped, type IpAction, type ReceiveContext, traceEvent } from './context.ts';
-import { EchoBook, echoData, type PingOptions } from './echo.ts';
+import { EchoBook, type EchoStart, type PingOptions, sendEchoRequest } from './echo.ts';
 import { icmpUnreachable, offendingDatagram, sendIcmpError } from './icmp-out.ts';
 import { IcmpTokenBucket } from './icmp-rate.ts';
 import { PathMtuCache } from './pmtu.ts';
@@ -56,6 +47,7 @@ import { type HostInterface, type InterfaceConfig, type RouteEntry, RoutingTable
 import { IpSender } from './send.ts';
 
 export type { Cx, IpAction } from './context.ts';
+export type { EchoStart } from './echo.ts';
 
 /** The host's tunables: defaults and limits, each with the RFC that sets or suggests it. */
 export interface IpTuning {
@@ -95,18 +87,6 @@ export interface IpCoreOptions extends IpTuning {
   /** Time at creation, where the ICMP token bucket starts full. */
   now: number;
 }
-
-/** How an echo request went out: pending until its deadline, or failed at once. */
-export type EchoStart =
-  | { ok: true; echo: number; id: number; seq: number; deadline: number; superseded?: number }
-  | {
-      ok: false;
-      id: number;
-      seq: number;
-      message: string;
-      sendResult?: SendResult;
-      superseded?: number;
-    };
 
 export interface IpCoreStats {
   pendingEchoes: number;
@@ -267,7 +247,8 @@ export class IpCore {
     for (const { version, expired: e } of this.reassembly.expire(now)) {
       const layer = version === 4 ? 'ipv4' : 'ipv6';
       if (this.trace.enabled) {
-        this.traceEvent(
+        traceEvent(
+          this.ctx,
           cx,
           layer,
           'drop',
@@ -311,7 +292,7 @@ export class IpCore {
     const via = iface ?? this.routing.ifaces[1] ?? this.loopback;
     const first = packet[0];
     if (first === undefined) {
-      this.dropped(cx, 'ip', 'ip.drop.empty', 'empty packet');
+      dropped(this.ctx, cx, 'ip', 'ip.drop.empty', 'empty packet');
       return;
     }
     const version = first >> 4;
@@ -322,7 +303,7 @@ export class IpCore {
     if (info?.gso !== undefined) this.counters.inc('ip.rx.gro');
     if (version === 4) receive4(this.ctx, cx, packet, via, csum);
     else if (version === 6) receive6(this.ctx, cx, packet, via, csum);
-    else this.dropped(cx, 'ip', 'ip.drop.version', `IP version ${version}`);
+    else dropped(this.ctx, cx, 'ip', 'ip.drop.version', `IP version ${version}`);
   }
 
   // ---- ICMP errors out ----------------------------------------------------------------
@@ -342,61 +323,7 @@ export class IpCore {
   startEcho(dst: string, opts: PingOptions, now: number, out: IpAction[]): EchoStart {
     const id = (opts.id ?? this.pingId) & 0xffff;
     const seq = (opts.seq ?? this.nextPingSeq++) & 0xffff;
-    // The target is a person's text: parsed once here, and its bytes travel with it.
-    let targetBytes: Uint8Array;
-    try {
-      targetBytes = parseIp(dst);
-    } catch (e) {
-      if (!(e instanceof ParseError)) throw e;
-      return { ok: false, id, seq, message: `not an address: ${dst}` };
-    }
-    const target = formatIp(targetBytes);
-    const version: IpVersion = targetBytes.length === 4 ? 4 : 6;
-    const data = echoData(opts.size ?? 56);
-    const m: IcmpMessage = { kind: 'echo-request', code: 0, identifier: id, sequence: seq, data };
-    let payload: Uint8Array | undefined;
-    let own: IpAddress | undefined;
-    if (version === 4) payload = encodeIcmpv4(m);
-    else {
-      // The ICMPv6 checksum covers the pseudo-header (RFC 4443 §2.3): the source must be known now.
-      if (opts.src === undefined) own = this.routing.sourceAddressFor(target, targetBytes);
-      const src = opts.src ?? own?.addressBytes;
-      if (src !== undefined) payload = encodeIcmpv6(m, src, targetBytes);
-    }
-    const timeoutMs = opts.timeoutMs ?? 1000;
-    // Remembered before anything is sent: an earlier request it supersedes ends either way.
-    const { entry, superseded } = this.echoes.add(version, target, id, seq, data, now, timeoutMs);
-    const sup = superseded === undefined ? {} : { superseded: superseded.echo };
-    if (payload === undefined) {
-      this.echoes.remove(entry.echo);
-      return {
-        ok: false,
-        id,
-        seq,
-        message: `no route to ${target}`,
-        sendResult: { ok: false, error: 'no-route' },
-        ...sup,
-      };
-    }
-    const r = this.send(
-      {
-        src: opts.src ?? own?.address,
-        srcBytes: own?.addressBytes,
-        dst: target,
-        dstBytes: targetBytes,
-        protocol: version === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
-        payload,
-        ttl: opts.ttl,
-        dontFragment: opts.dontFragment,
-      },
-      now,
-      out,
-    );
-    if (!r.ok) {
-      this.echoes.remove(entry.echo);
-      return { ok: false, id, seq, message: `send to ${target} failed: ${r.error}`, sendResult: r, ...sup };
-    }
-    return { ok: true, echo: entry.echo, id, seq, deadline: entry.deadline, ...sup };
+    return sendEchoRequest(this.ctx, { now, out }, dst, opts, id, seq);
   }
 
   /** Forget a pending echo request (the caller gave up on it). False if it had already ended. */
@@ -420,23 +347,5 @@ export class IpCore {
   private echoTimedOut(echo: number, target: string, timeoutMs: number, out: IpAction[]): void {
     const message = `no echo reply from ${target} within ${timeoutMs} ms`;
     out.push({ kind: 'echo', echo, outcome: { kind: 'timeout', message } });
-  }
-
-  // ---- tracing ------------------------------------------------------------------------
-
-  private dropped(cx: Cx, layer: string, counter: string, detail: string, rfc?: string): void {
-    dropped(this.ctx, cx, layer, counter, detail, rfc);
-  }
-
-  private traceEvent(
-    cx: Cx,
-    layer: string,
-    dir: TraceEvent['dir'],
-    summary: string,
-    fields?: Record<string, unknown>,
-    reason?: string,
-    rfc?: string,
-  ): void {
-    traceEvent(this.ctx, cx, layer, dir, summary, fields, reason, rfc);
   }
 }

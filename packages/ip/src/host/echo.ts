@@ -1,10 +1,22 @@
 /**
- * Ping's bookkeeping (RFC 792 Echo / RFC 4443 §4.1-4.2): the echo requests this host
- * has sent and waits on, matched to replies by (version, peer, Identifier, Sequence
- * Number), each with the deadline after which it is given up. Sans-I/O: times come in as
+ * Ping (RFC 792 Echo / RFC 4443 §4.1-4.2): sending an echo request (`sendEchoRequest`),
+ * and the book of the requests this host has sent and waits on, matched to replies by
+ * (version, peer, Identifier, Sequence Number), each with the deadline after which it is
+ * given up. Sans-I/O: times come in as
  * `now`, and the driver wakes the host at `nextTimeout()` (or at each request's deadline).
  */
-import type { IcmpErrorReport, IpVersion } from '../types.ts';
+import { ParseError } from '@stepwire/wire';
+import { formatIp, parseIp } from '../address.ts';
+import { encodeIcmpv4, encodeIcmpv6, type IcmpMessage } from '../icmp.ts';
+import {
+  type IcmpErrorReport,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  type IpAddress,
+  type IpVersion,
+  type SendResult,
+} from '../types.ts';
+import type { CoreContext, Cx } from './context.ts';
 
 export interface PingOptions {
   /** ICMP Identifier; a per-host value by default. */
@@ -168,4 +180,81 @@ export class EchoBook {
     this.byEcho.delete(e.echo);
     return e;
   }
+}
+
+/** How an echo request went out: pending until its deadline, or failed at once. */
+export type EchoStart =
+  | { ok: true; echo: number; id: number; seq: number; deadline: number; superseded?: number }
+  | {
+      ok: false;
+      id: number;
+      seq: number;
+      message: string;
+      sendResult?: SendResult;
+      superseded?: number;
+    };
+
+/**
+ * Send one echo request (RFC 792, RFC 4443 §4.1) with identifier `id` and sequence `seq`,
+ * and remember it in the core's book until its deadline (IpCore.startEcho picks the two).
+ */
+export function sendEchoRequest(
+  ctx: CoreContext,
+  cx: Cx,
+  dst: string,
+  opts: PingOptions,
+  id: number,
+  seq: number,
+): EchoStart {
+  // The target is a person's text: parsed once here, and its bytes travel with it.
+  let targetBytes: Uint8Array;
+  try {
+    targetBytes = parseIp(dst);
+  } catch (e) {
+    if (!(e instanceof ParseError)) throw e;
+    return { ok: false, id, seq, message: `not an address: ${dst}` };
+  }
+  const target = formatIp(targetBytes);
+  const version: IpVersion = targetBytes.length === 4 ? 4 : 6;
+  const data = echoData(opts.size ?? 56);
+  const m: IcmpMessage = { kind: 'echo-request', code: 0, identifier: id, sequence: seq, data };
+  let payload: Uint8Array | undefined;
+  let own: IpAddress | undefined;
+  if (version === 4) payload = encodeIcmpv4(m);
+  else {
+    // The ICMPv6 checksum covers the pseudo-header (RFC 4443 §2.3): the source must be known now.
+    if (opts.src === undefined) own = ctx.routing.sourceAddressFor(target, targetBytes);
+    const src = opts.src ?? own?.addressBytes;
+    if (src !== undefined) payload = encodeIcmpv6(m, src, targetBytes);
+  }
+  const timeoutMs = opts.timeoutMs ?? 1000;
+  // Remembered before anything is sent: an earlier request it supersedes ends either way.
+  const { entry, superseded } = ctx.echoes.add(version, target, id, seq, data, cx.now, timeoutMs);
+  const sup = superseded === undefined ? {} : { superseded: superseded.echo };
+  if (payload === undefined) {
+    ctx.echoes.remove(entry.echo);
+    return {
+      ok: false,
+      id,
+      seq,
+      message: `no route to ${target}`,
+      sendResult: { ok: false, error: 'no-route' },
+      ...sup,
+    };
+  }
+  const r = ctx.sendAt(cx, {
+    src: opts.src ?? own?.address,
+    srcBytes: own?.addressBytes,
+    dst: target,
+    dstBytes: targetBytes,
+    protocol: version === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
+    payload,
+    ttl: opts.ttl,
+    dontFragment: opts.dontFragment,
+  });
+  if (!r.ok) {
+    ctx.echoes.remove(entry.echo);
+    return { ok: false, id, seq, message: `send to ${target} failed: ${r.error}`, sendResult: r, ...sup };
+  }
+  return { ok: true, echo: entry.echo, id, seq, deadline: entry.deadline, ...sup };
 }
