@@ -6,6 +6,15 @@
  * found like any other loss. The reordering window starts at min_RTT/4 and grows with
  * D-SACKs (§6.2 step 4).
  *
+ * With TSO one sent entry is a super-segment that the link cuts into MSS-sized pieces, and
+ * the pieces are SACKed, reordered and lost one by one. §6.1 keeps state per segment, so an
+ * entry is split where a SACK edge or a retransmission's edge falls inside it (as Linux's
+ * tcp_sacktag_walk / tcp_fragment split a TSO skb): both halves keep the send time and
+ * flags, and only the pieces not delivered are marked lost and resent. Cuts fall on the
+ * entry's MSS grid (start + k·MSS), rounded so a SACKed piece is one SACKed in full, so the
+ * log never holds more entries than MSS-sized pieces sent. Without TSO no entry spans more
+ * than one MSS and nothing is ever split.
+ *
  * Lost ranges go to RecoveryState.relost, which the SACK recovery sends first
  * (recovery.ts sackRecoverySend); RACK only runs with SACK.
  *
@@ -15,14 +24,16 @@
  * one again) to draw an ACK whose SACK lets RACK find the loss, at a fraction of the RTO.
  */
 import * as wire from '@stepwire/wire';
+import type { SackBlock } from '../options.ts';
 import type { ControlBlock } from './control-block.ts';
 
-const { seqAdd, seqGeq, seqGt, seqLeq, seqLt } = wire;
+const { seqAdd, seqDiff, seqGeq, seqGt, seqLeq, seqLt } = wire;
 
 const NONE: number[] = [];
-const RETRANSMITTED = 1;
-const DELIVERED = 2;
-const LOST = 4;
+/** Flags of a log entry (exported for tests that look at the log). */
+export const RETRANSMITTED = 1;
+export const DELIVERED = 2;
+export const LOST = 4;
 
 /** RFC 8985 state, with the per-segment log its §6.1 asks for. */
 export interface RackState {
@@ -94,9 +105,25 @@ export function rackSent(tcb: ControlBlock, start: number, end: number): void {
 export function rackRetransmitted(tcb: ControlBlock, start: number, end: number): void {
   const r = tcb.rack;
   if (!r.enabled || !tcb.sackOk) return;
+  const mss = tcb.mss;
   for (let i = r.head; i < r.end.length; i++) {
     if (!seqGt(r.end[i]!, start)) continue;
     if (!seqLt(r.start[i]!, end)) break;
+    // Only the pieces this retransmission carried take its time: the rest of a
+    // super-segment keeps its own (cut on the MSS grid, rounded outward).
+    const s0 = r.start[i]!;
+    const e0 = dataEnd(tcb, r.end[i]!, s0);
+    if (seqGt(start, s0)) {
+      const cut = gridFloor(s0, start, mss);
+      if (seqGt(cut, s0) && seqLt(cut, e0)) {
+        splitEntry(r, i, cut);
+        continue; // the right half is looked at next
+      }
+    }
+    if (seqLt(end, e0)) {
+      const cut = gridCeil(s0, end, mss);
+      if (seqGt(cut, s0) && seqLt(cut, e0)) splitEntry(r, i, cut);
+    }
     r.xmit[i] = tcb.now;
     r.flags[i] = (r.flags[i]! | RETRANSMITTED) & ~LOST;
   }
@@ -117,6 +144,58 @@ export function rackForgetLost(tcb: ControlBlock): void {
 export function rackOnRto(tcb: ControlBlock): void {
   const r = tcb.rack;
   for (let i = r.head; i < r.flags.length; i++) r.flags[i] = r.flags[i]! & ~(DELIVERED | LOST);
+}
+
+/**
+ * Split entry `i` at `seq` (strictly inside it): both halves keep the transmit time and
+ * flags (RFC 8985 §6.1's per-segment state, for a super-segment's pieces).
+ */
+function splitEntry(r: RackState, i: number, seq: number): void {
+  r.start.splice(i + 1, 0, seq);
+  r.end.splice(i, 0, seq);
+  r.xmit.splice(i + 1, 0, r.xmit[i]!);
+  r.flags.splice(i + 1, 0, r.flags[i]!);
+}
+
+/** The end of an entry's data: a FIN it carried is not a piece of its own (never split off). */
+function dataEnd(tcb: ControlBlock, end: number, start: number): number {
+  return tcb.finSent && end === seqAdd(tcb.finSeq(), 1) && seqGt(seqAdd(end, -1), start)
+    ? seqAdd(end, -1)
+    : end;
+}
+
+/** The MSS grid of an entry starting at `s0`: the last cut at or below `seq`, the first at or above. */
+function gridFloor(s0: number, seq: number, mss: number): number {
+  return seqAdd(s0, Math.floor(seqDiff(seq, s0) / mss) * mss);
+}
+function gridCeil(s0: number, seq: number, mss: number): number {
+  return seqAdd(s0, Math.ceil(seqDiff(seq, s0) / mss) * mss);
+}
+
+/**
+ * The first place to split entry [s0, e0) so its SACKed pieces stand alone, or undefined.
+ * Ranges from `k` on are looked at (sorted, disjoint). A SACKed part is rounded inward to
+ * the MSS grid (as Linux's tcp_match_skb_to_sack), except at the entry's end, where a short
+ * last piece is whole: a piece counts as delivered only when SACKed in full.
+ */
+function sackCut(
+  ranges: readonly SackBlock[],
+  k: number,
+  s0: number,
+  e0: number,
+  mss: number,
+): number | undefined {
+  for (let j = k; j < ranges.length; j++) {
+    const range = ranges[j]!;
+    if (!seqLt(range.left, e0)) return undefined;
+    const lo = seqGt(range.left, s0) ? gridCeil(s0, range.left, mss) : s0;
+    const hi = seqLt(range.right, e0) ? gridFloor(s0, range.right, mss) : e0;
+    if (!seqLt(lo, hi)) continue;
+    if (seqGt(lo, s0)) return lo;
+    if (seqLt(hi, e0)) return hi;
+    return undefined; // covers the whole entry
+  }
+  return undefined;
 }
 
 /** RFC 8985 §6.2 step 2: a segment was delivered (`cumulative`: by SND.UNA passing it). */
@@ -216,9 +295,20 @@ export function rackDetect(tcb: ControlBlock): number[] {
       // A SACK block covers data, never our FIN (RFC 2018 §3 blocks are of data received):
       // the segment that carried the FIN is delivered once its data is. Else a loss just
       // before the FIN would never be found by RACK and would wait for the RTO.
-      let end = r.end[i]!;
-      if (tcb.finSent && end === seqAdd(tcb.finSeq(), 1) && seqGt(seqAdd(end, -1), s0)) end = seqAdd(end, -1);
-      if (seqLeq(range.left, s0) && seqLeq(end, range.right)) delivered(tcb, i);
+      const end = dataEnd(tcb, r.end[i]!, s0);
+      if (seqLeq(range.left, s0) && seqLeq(end, range.right)) {
+        delivered(tcb, i);
+        continue;
+      }
+      // A SACK edge inside a super-segment: split off the SACKed pieces; the halves are
+      // looked at again (the right one next, this one now).
+      if (seqGt(seqDiff(end, s0), tcb.mss)) {
+        const cut = sackCut(ranges, k, s0, end, tcb.mss);
+        if (cut !== undefined) {
+          splitEntry(r, i, cut);
+          i--;
+        }
+      }
     }
   }
   if (!Number.isFinite(r.xmitTs)) return NONE;

@@ -249,14 +249,29 @@ export function sackRecoverySend(
   const una = tcb.snd.una;
   if (tcb.cc.cwnd - pipe(tcb) < tcb.mss && !forced) return 'blocked';
   if (r.relost.length) {
-    const start = r.relost[0]!;
+    let start = r.relost[0]!;
     const end = r.relost[1]!;
-    r.relost.splice(0, 2);
+    const dataEnd = seqAdd(tcb.sendBase, tcb.sendQueue.length);
+    const dataStop = seqLt(end, dataEnd) ? end : dataEnd;
+    if (seqGt(seqDiff(dataStop, start), tcb.mss) && tcb.scoreboard.isSacked(start)) {
+      // Several pieces of data (a super-segment's), the first SACKed since (reordered, or
+      // the SACK came after RACK's verdict): resend from the next hole among them.
+      const hole = tcb.scoreboard.nextHole(seqLt(start, una) ? una : start, dataStop);
+      if (hole) start = hole.start;
+    }
     if (seqGt(end, una) && !tcb.scoreboard.isSacked(start)) {
       const from = seqLt(start, una) ? una : start;
-      retransmitRange(tcb, from, Math.min(tcb.mss, seqDiff(end, from)));
+      const len = Math.min(tcb.mss, seqDiff(end, from));
+      // A lost range of several pieces (contiguous lost pieces of a super-segment) goes
+      // one MSS at a time: the rest stays queued while it holds data (a FIN alone rides
+      // with the last piece's retransmission, as before).
+      const rest = seqAdd(from, len);
+      if (seqLt(rest, dataStop)) r.relost[0] = rest;
+      else r.relost.splice(0, 2);
+      retransmitRange(tcb, from, len);
       return 'sent';
     }
+    r.relost.splice(0, 2);
     return 'skip';
   }
   const hi = tcb.scoreboard.highest;

@@ -30,6 +30,12 @@ export interface BulkPathOptions {
   maxSteps: number;
   /** Stop at this virtual time (ms) even if not all has arrived. */
   until?: number;
+  /**
+   * Both hosts cut TCP's super-segments themselves (Host softwareGso): A's TCP sends
+   * 64 KB TSO segments, each cut into MTU-sized packets before the impairments, so loss
+   * recovery sees one sent entry turn into several SACKed and lost pieces.
+   */
+  softwareGso?: boolean;
 }
 
 export interface BulkRun {
@@ -48,10 +54,10 @@ export interface BulkRun {
 export async function bulkTransfer(o: BulkPathOptions): Promise<BulkRun> {
   const clock = new VirtualClock();
   const [la, lb] = MemoryLink.pair({ clock });
-  const ha = new Host({ name: 'A', clock });
+  const ha = new Host({ name: 'A', clock, softwareGso: o.softwareGso === true });
   const forward = impair(o.wrap?.a?.(la, clock) ?? la, o.forward, clock);
   ha.addInterface({ link: forward, ipv4: '198.18.0.1/24' });
-  const hb = new Host({ name: 'B', clock });
+  const hb = new Host({ name: 'B', clock, softwareGso: o.softwareGso === true });
   hb.addInterface({ link: impair(o.wrap?.b?.(lb, clock) ?? lb, o.reverse, clock), ipv4: '198.18.0.2/24' });
   const [fillA, fillB] = o.isnSecrets ?? [1, 2];
   const a = new Tcp(ha, {
