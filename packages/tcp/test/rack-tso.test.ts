@@ -9,12 +9,20 @@
  * is cut as Linux's tcp_gso_segment cuts one (seq advanced by each piece's length, FIN and
  * PSH on the last piece only), and the pieces go through the seeded channel.
  */
+import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import type { ControlBlock } from '../src/connection/control-block.ts';
-import { LOST, RETRANSMITTED } from '../src/connection/rack.ts';
+import { ControlBlock } from '../src/connection/control-block.ts';
+import {
+  DELIVERED,
+  LOST,
+  RETRANSMITTED,
+  rackDetect,
+  rackRetransmitted,
+  rackSent,
+} from '../src/connection/rack.ts';
 import type { TcpConnection } from '../src/connection.ts';
 import { FIN, PSH, type TcpSegment } from '../src/segment.ts';
-import { Pair } from './harness.ts';
+import { A, B, Pair } from './harness.ts';
 
 const TSO_MAX = 65535;
 const WARM_UP = 1 << 20;
@@ -246,5 +254,80 @@ describe('RACK over TSO super-segments (RFC 8985 §6.1 per-segment state)', () =
     const plain = withoutTso(r, true);
     expect(rx).toEqual(retransmissions(plain.sent));
     expect(r.p.conns.a.stats.dsacksReceived).toBe(plain.p.conns.a.stats.dsacksReceived);
+  });
+});
+
+/**
+ * The log under any SACK blocks and retransmissions a peer and the recovery can produce:
+ * entries stay sorted and contiguous, every cut lies on the MSS grid of the super-segment it
+ * came from (so there are never more entries than MSS-sized pieces sent), and an entry
+ * counted delivered by SACK lies inside one SACKed range.
+ */
+describe('RACK log splitting, any SACK edges (property)', () => {
+  const grid = fc.record({
+    sends: fc.array(fc.integer({ min: 1, max: 45 * 1448 }), { minLength: 1, maxLength: 12 }),
+    steps: fc.array(
+      fc.oneof(
+        fc.record({ sack: fc.tuple(fc.nat(), fc.nat({ max: 70_000 })) }),
+        fc.record({ rxt: fc.tuple(fc.nat(), fc.integer({ min: 1, max: 1448 })) }),
+        fc.record({ una: fc.nat() }),
+      ),
+      { maxLength: 40 },
+    ),
+  });
+  test.prop([grid])('sorted, contiguous, on the grid, bounded', ({ sends, steps }) => {
+    const mss = 1448;
+    const iss = 0xfffff000; // sequence numbers wrap inside the run
+    const tcb = new ControlBlock({ local: A, remote: B, iss });
+    tcb.sackOk = true;
+    tcb.mss = mss;
+    tcb.snd.una = tcb.snd.max = tcb.snd.nxt = (iss + 1) >>> 0;
+    const cuts = new Set<number>();
+    let pieces = 0;
+    for (const len of sends) {
+      const start = tcb.snd.max;
+      const end = (start + len) >>> 0;
+      for (let off = 0; off < len; off += mss) cuts.add((start + off) >>> 0);
+      cuts.add(end);
+      pieces += Math.ceil(len / mss);
+      tcb.now += 1;
+      rackSent(tcb, start, end);
+      tcb.snd.max = tcb.snd.nxt = end;
+    }
+    const span = (tcb.snd.max - tcb.snd.una) >>> 0;
+    for (const step of steps) {
+      tcb.now += 1;
+      const una = tcb.snd.una;
+      const inFlight = (tcb.snd.max - una) >>> 0;
+      if ('sack' in step) {
+        const left = (una + (step.sack[0] % span)) >>> 0;
+        tcb.scoreboard.update([{ left, right: (left + step.sack[1] + 1) >>> 0 }], una, tcb.snd.max);
+      } else if ('rxt' in step) {
+        if (inFlight === 0) continue;
+        const start = (una + (step.rxt[0] % inFlight)) >>> 0;
+        rackRetransmitted(tcb, start, (start + Math.min(step.rxt[1], inFlight)) >>> 0);
+      } else {
+        tcb.snd.una = (una + (step.una % (inFlight + 1))) >>> 0;
+        tcb.scoreboard.advance(tcb.snd.una);
+      }
+      rackDetect(tcb);
+      const r = tcb.rack;
+      const ranges = tcb.scoreboard.ranges();
+      for (let i = r.head; i < r.end.length; i++) {
+        const s = r.start[i] ?? 0;
+        const e = r.end[i] ?? 0;
+        expect(((e - s) | 0) > 0).toBe(true);
+        expect(cuts.has(s) && cuts.has(e)).toBe(true);
+        if (i + 1 < r.end.length) expect(r.start[i + 1]).toBe(e);
+      }
+      expect(r.end.length - r.head).toBeLessThanOrEqual(pieces);
+      // Delivered by SACK (not yet cumulatively acknowledged): inside one SACKed range.
+      for (let i = r.head; i < r.end.length; i++) {
+        const s = r.start[i] ?? 0;
+        const e = r.end[i] ?? 0;
+        if (!((r.flags[i] ?? 0) & DELIVERED) || ((s - tcb.snd.una) | 0) < 0) continue;
+        expect(ranges.some((g) => ((s - g.left) | 0) >= 0 && ((g.right - e) | 0) >= 0)).toBe(true);
+      }
+    }
   });
 });
