@@ -117,6 +117,8 @@ export class TcpEndpoint implements TcbHost, PassiveHost {
   private lastTcb: Tcb | undefined;
   /** 'tcp.rx', counted per segment: held, taken on the first (see Counters.counter). */
   private rxCount: Counter | undefined;
+  /** The pseudo-header of the segment being verified (receive), reused: see there. */
+  private readonly pseudo: { src: Uint8Array; dst: Uint8Array } = { src: NO_ADDRESS, dst: NO_ADDRESS };
   private readonly connTrace: GatedTrace;
 
   constructor(
@@ -486,8 +488,13 @@ export class TcpEndpoint implements TcbHost, PassiveHost {
     try {
       // A checksum the link verified ('valid') or that a sender on this machine left for
       // offload ('partial', incomplete by design) is not checked again (Linux likewise).
-      if (d.csum === undefined) seg = decodeSegment(d.payload, { src: d.srcBytes, dst: d.dstBytes });
-      else {
+      if (d.csum === undefined) {
+        // One pseudo-header object, refilled per segment: decodeSegment only sums it.
+        const pseudo = this.pseudo;
+        pseudo.src = d.srcBytes;
+        pseudo.dst = d.dstBytes;
+        seg = decodeSegment(d.payload, pseudo);
+      } else {
         ip.counters.inc(d.csum === 'valid' ? 'tcp.rx.csum-valid' : 'tcp.rx.csum-partial');
         seg = decodeSegment(d.payload, d, NO_VERIFY);
       }
@@ -729,3 +736,4 @@ export class TcpEndpoint implements TcbHost, PassiveHost {
 }
 
 const NO_VERIFY = { verifyChecksum: false } as const;
+const NO_ADDRESS = new Uint8Array(0);
