@@ -1,7 +1,8 @@
-import { runCli } from './commands/index.ts';
 import { forbidKernelTrafficOffLoopback } from './safety.ts';
 
 // Every command runs with the guard: no kernel socket of this process reaches beyond loopback.
+// It goes in before the commands are even imported (a static import would evaluate them
+// first), so no command module's top-level code runs without it.
 forbidKernelTrafficOffLoopback();
 
 // `stepwire demo | head` closes our stdout early: that is the reader's choice, not an error.
@@ -10,6 +11,7 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
+const { runCli } = await import('./commands/index.ts');
 const status = await runCli(process.argv.slice(2));
 // A command may already have set a failing status (ping with no reply, a failed scenario).
 if (status !== 0 || process.exitCode === undefined) process.exitCode = status;

@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { UsageError } from '../errors.ts';
-import { demoCommand } from './demo.ts';
-import { fetchCommand } from './fetch.ts';
-import { netnsCommand } from './netns.ts';
-import { pingCommand } from './ping.ts';
-import { serveCommand } from './serve.ts';
-import { traceCommand } from './trace.ts';
+// Only the commands' definitions (options, help, checks): each one imports its protocol code
+// inside its action, so help, --version and usage errors load no part of the stack.
+import { demoCommand } from './demo-command.ts';
+import { fetchCommand } from './fetch-command.ts';
+import { netnsCommand } from './netns-command.ts';
+import { pingCommand } from './ping-command.ts';
+import { serveCommand } from './serve-command.ts';
+import { traceCommand } from './trace-command.ts';
 
 /** Where a run of the command writes: stdout and stderr, or a test's buffers. */
 export interface CliIo {

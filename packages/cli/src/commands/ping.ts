@@ -1,11 +1,10 @@
 import { canonicalIp, PingError, type PingResult } from '@stepwire/ip';
 import { ladderHeader } from '@stepwire/sim';
 import { ParseError } from '@stepwire/wire';
-import { Command, InvalidArgumentError } from 'commander';
-import { intIn } from '../args.ts';
 import { UsageError } from '../errors.ts';
 import { TunSession } from '../tun/session.ts';
 import { ladderNotes, ladderTap } from '../tun/trace.ts';
+import { requireTun } from './ping-command.ts';
 
 export interface PingOptions {
   tun?: boolean;
@@ -17,63 +16,6 @@ export interface PingOptions {
   trace?: boolean;
 }
 
-/** Seconds as ping(8) takes them ('0.2'), within [min, max]. */
-function seconds(min: number, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`expected seconds between ${min} and ${max}, got '${value}'`);
-    }
-    return n;
-  };
-}
-
-export function pingCommand(print: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
-  return new Command('ping')
-    .description('ping from our stack (198.18.0.2, fd00:5757::2) over TUN, printed like ping(8)')
-    .argument('<address>', 'the kernel side (198.18.0.1, fd00:5757::1) or another address in its prefixes')
-    .option('--tun', 'run on a TUN device (the only mode for now)')
-    .option(
-      '--netns <name>',
-      'network namespace of the kernel side; made if missing and then removed on exit',
-      'stepwire',
-    )
-    .option('-c, --count <n>', 'echo requests to send', intIn(1, 100_000), 4)
-    .option('-s, --size <bytes>', 'echo data bytes (large ones are fragmented)', intIn(0, 65527), 56)
-    .option('-i, --interval <s>', 'seconds between requests', seconds(0.001, 60), 1)
-    .option('-W, --wait <s>', 'seconds to wait for each reply', seconds(0.001, 60), 1)
-    .option('--trace', 'print every packet in and out as a ladder line')
-    .addHelpText(
-      'after',
-      [
-        '',
-        'Sends ICMP echo requests (RFC 792, RFC 4443 §4.1) from our stack on a TUN device to the',
-        'kernel side in a network namespace (made for the run and removed after, unless it',
-        'exists), prints each reply like ping(8), then the loss and rtt summary; exits 1 when',
-        'no reply came. Large -s values are fragmented by our IP layer (RFC 791 §2.3).',
-        '',
-        'Examples:',
-        '  stepwire ping --tun 198.18.0.1',
-        '  stepwire ping --tun -c 3 -s 4000 --trace fd00:5757::1',
-      ].join('\n'),
-    )
-    .action(async (address: string, o: PingOptions) => {
-      const received = await runPing(address, o, print, interruptOnSignal());
-      if (received === 0) process.exitCode = 1;
-    });
-}
-
-/** A flag that the first SIGINT/SIGTERM sets: ping stops sending and prints its summary, as ping(8) does. */
-function interruptOnSignal(): { stopped: boolean } {
-  const flag = { stopped: false };
-  const on = () => {
-    flag.stopped = true;
-  };
-  process.on('SIGINT', on);
-  process.on('SIGTERM', on);
-  return flag;
-}
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Ping and print; returns how many replies arrived. */
@@ -83,9 +25,7 @@ export async function runPing(
   print: (s: string) => void,
   interrupt: { stopped: boolean } = { stopped: false },
 ): Promise<number> {
-  if (!o.tun) {
-    throw new UsageError("only TUN mode exists for now: run 'stepwire ping ADDRESS --tun' as root");
-  }
+  requireTun(o);
   let dst: string;
   try {
     dst = canonicalIp(address);

@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import { ladderHeader } from '@stepwire/sim';
 import { TraceBus } from '@stepwire/wire';
-import { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import {
   defaultCaDir,
@@ -13,102 +12,10 @@ import { type LoopbackService, serveLoopback } from '../services/loopback.ts';
 import { describeService, SERVICES, startServices } from '../tun/services.ts';
 import { dropCount, TunSession } from '../tun/session.ts';
 import { ladderNotes, ladderTap, US } from '../tun/trace.ts';
-import { checkNamespaceFree, MAX_WORKERS, TunWorkers, workerPcapPath } from '../tun/workers.ts';
+import { TunWorkers, workerPcapPath } from '../tun/workers.ts';
+import { type ServeOptions, servingMode, workersOption } from './serve-command.ts';
 
-export interface ServeOptions {
-  tun?: boolean;
-  netns: string;
-  trace?: boolean;
-  pcap?: string;
-  /** The HTTPS certificate chain and key (PEM); default: the serve CA's leaf ($STEPWIRE_HOME/ca). */
-  cert?: string;
-  key?: string;
-  /** Append the TLS secrets of every HTTPS connection here (SSLKEYLOGFILE format). */
-  keylog?: string;
-  /** Serve HTTP, HTTPS and HTTP/3 on the kernel's loopback (node:net, node:dgram) instead of TUN. */
-  loopback?: boolean;
-  /** With --loopback: the address (127.0.0.0/8 or ::1) and ports; 0 takes a free port. */
-  address?: string;
-  httpPort?: string | number;
-  httpsPort?: string | number;
-  /** A qlog (JSON-SEQ) per HTTP/3 connection in this directory. */
-  qlog?: string;
-  /** With --tun: this many stacks, one per worker thread and TUN queue (default 1: one stack on the main thread). */
-  workers?: string | number;
-  /** With --tun: open the device with offloads (checksum, TSO/GSO, GRO). */
-  offloads?: boolean;
-}
-
-export function serveCommand(print: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Command {
-  return new Command('serve')
-    .description(
-      'run the stack on a Linux TUN device in a network namespace (root) and serve ping, UDP echo, TCP echo/discard, HTTP, HTTPS and HTTP/3 until SIGINT/SIGTERM (or, with --loopback, HTTP, HTTPS and HTTP/3 on the kernel loopback)',
-    )
-    .option('--tun', 'run on a TUN device: every layer from IP up is ours')
-    .option(
-      '--loopback',
-      "serve HTTP (80), HTTPS (443) and HTTP/3 (UDP 443) on the kernel's loopback: node:net and node:dgram carry our TLS, HTTP and QUIC",
-    )
-    .option('--qlog <dir>', 'write a qlog (JSON-SEQ, for qvis) per HTTP/3 connection into this directory')
-    .option('--address <addr>', 'with --loopback: 127.0.0.0/8 or ::1', '127.0.0.1')
-    .option('--http-port <n>', 'with --loopback: TCP port of HTTP (0: any free one)', '80')
-    .option(
-      '--https-port <n>',
-      'with --loopback: TCP port of HTTPS and UDP port of HTTP/3 (0: any free one)',
-      '443',
-    )
-    .option(
-      '--netns <name>',
-      'network namespace of the kernel side; made if missing and then removed on exit',
-      'stepwire',
-    )
-    .option('--trace', 'print every packet in and out as a ladder line, with the drops between them')
-    .option('--pcap <file>', 'also record every packet to a pcap file for Wireshark')
-    .option(
-      '--offloads',
-      'with --tun: the TUN device with offloads (IFF_VNET_HDR): the kernel hands over and takes 64 KB TCP super-segments and partial checksums (GRO/TSO); a pcap shows packets as handed over',
-    )
-    .option(
-      '--workers <n>',
-      `with --tun: run n stacks, one per worker thread, each on its own queue of a multi-queue TUN device (the kernel spreads flows by hash); 1 to ${MAX_WORKERS}`,
-      '1',
-    )
-    .option(
-      '--cert <file>',
-      'HTTPS certificate chain (PEM, leaf first); default: a leaf for stepwire.test, 198.18.0.2 and fd00:5757::2 from a CA kept in $STEPWIRE_HOME/ca (~/.stepwire/ca)',
-    )
-    .option('--key <file>', 'private key (PEM) of --cert')
-    .option(
-      '--keylog <file>',
-      'append the TLS secrets of every HTTPS connection (SSLKEYLOGFILE format, for Wireshark)',
-    )
-    .addHelpText('after', () =>
-      [
-        '',
-        'Makes the namespace (unless it exists) with the kernel at 198.18.0.1 / fd00:5757::1 and',
-        'our stack at 198.18.0.2 / fd00:5757::2, then serves until SIGINT or SIGTERM:',
-        ...SERVICES.map((spec) => `  ${describeService(spec)}`),
-        'and removes what it made. Everything stays inside the namespace.',
-        '',
-        'Examples:',
-        '  stepwire serve --tun --trace',
-        '  ip netns exec stepwire curl --cacert ~/.stepwire/ca/ca.pem https://198.18.0.2/',
-        '  stepwire serve --tun --pcap serve.pcap --keylog keys.txt',
-        '  stepwire serve --tun --workers 2     # one stack per core; --pcap writes one file per worker',
-        '  ip netns exec stepwire gtlsclient --exit-on-all-streams-close 198.18.0.2 443 https://198.18.0.2/',
-        '',
-        "--loopback serves HTTP, HTTPS and HTTP/3 on the kernel's loopback instead (no TUN; ports",
-        'below 1024 need root), the same routes; h1/h2 responses advertise h3 with Alt-Svc:',
-        '  stepwire serve --loopback --http-port 8080 --https-port 8443 --qlog qlogs/',
-        '  stepwire fetch --http3 -k https://127.0.0.1:8443/',
-      ].join('\n'),
-    )
-    .action(async (o: ServeOptions) => {
-      // A bad --workers is refused before the signal handlers go in.
-      workersOption(o);
-      await runServe(o, print, waitForSignal());
-    });
-}
+export type { ServeOptions } from './serve-command.ts';
 
 /**
  * A trace bus for TLS, whose machines keep epoch time (certificate validity, ticket ages):
@@ -121,29 +28,11 @@ function retimed(session: TunSession): TraceBus {
 }
 
 /**
- * Resolves with the first SIGINT or SIGTERM. The listeners stay installed (further
- * signals are ignored while shutting down): Netns's own handler re-raises a signal only
- * when nobody else listens, and we want to finish cleanly and exit 0 instead.
- */
-function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (s: NodeJS.Signals) => resolve(s);
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
-  });
-}
-
-/**
  * Serve until `stop` resolves. Prints the addresses and services one per line, then
  * 'ready'; then (with trace) a ladder line per packet; at the end one line of counts.
  */
 export async function runServe(o: ServeOptions, print: (s: string) => void, stop: Promise<unknown>) {
-  if (o.tun && o.loopback) throw new UsageError('--tun and --loopback exclude each other');
-  if (!o.tun && !o.loopback) {
-    throw new UsageError(
-      "only TUN mode exists for now for the whole stack: run 'stepwire serve --tun' as root, or 'stepwire serve --loopback' for HTTP, HTTPS and HTTP/3 on the kernel's loopback ('stepwire demo' shows the simulated network)",
-    );
-  }
+  servingMode(o);
   const workers = workersOption(o);
   if ((o.cert === undefined) !== (o.key === undefined))
     throw new UsageError('--cert and --key go together: give both, or neither to use the serve CA');
@@ -259,18 +148,6 @@ export async function runServe(o: ServeOptions, print: (s: string) => void, stop
     await session.close();
     if (keylogFd !== undefined) fs.closeSync(keylogFd);
   }
-}
-
-/** --workers as a number: 1 to MAX_WORKERS, and more than 1 only with --tun and a namespace of its own. */
-function workersOption(o: ServeOptions): number {
-  if (o.workers === undefined) return 1;
-  const n = Number(o.workers);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS)
-    throw new UsageError(`--workers: expected 1 to ${MAX_WORKERS}, got '${o.workers}'`);
-  if (n > 1 && !o.tun) throw new UsageError('--workers goes with --tun');
-  if (o.offloads && !o.tun) throw new UsageError('--offloads goes with --tun');
-  if (n > 1) checkNamespaceFree(o.netns);
-  return n;
 }
 
 /**

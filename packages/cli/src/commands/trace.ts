@@ -2,7 +2,6 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { decodePcap, decodePcapng, pcapngPackets } from '@stepwire/link';
 import { dissect, formatTree, type LadderLine, ladderHeader, packetTree } from '@stepwire/sim';
 import { ParseError } from '@stepwire/wire';
-import { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import { type FactsOptions, packetFacts } from '../views/facts.ts';
 import { renderHtml, type ViewPacket } from '../views/html.ts';
@@ -242,33 +241,4 @@ function stepThrough(packets: TracedPacket[], o: TraceOptions, print: (s: string
   } finally {
     keys.close();
   }
-}
-
-export function traceCommand(print: (s: string) => void): Command {
-  return new Command('trace')
-    .description(
-      'decode any pcap or pcapng capture (raw IP, Ethernet, Linux cooked) with our codecs: the ladder, each refusal with its offset and reason, TLS 1.3 decrypted with a key log, and optionally the HTML view',
-    )
-    .argument(
-      '<file>',
-      'a pcap or pcapng file (tcpdump -w, dumpcap, Wireshark, stepwire demo --pcap / --pcapng)',
-    )
-    .option(
-      '--keylog <file>',
-      "TLS secrets (SSLKEYLOGFILE format) to decrypt TLS 1.3 with; also read: $SSLKEYLOGFILE and the pcapng's Decryption Secrets Blocks",
-    )
-    .option(
-      '--html <file>',
-      'also write a self-contained HTML page: ladder, layer tree, bytes, filters, timelines',
-    )
-    .option('-v, --verbose', 'print every layer and field under its packet')
-    .option(
-      '--step',
-      'pause at each packet with its layer tree (keys as in demo --step: n next, k same connection, t/l/i/u next TCP/TLS/IP/UDP, c continue, q quit)',
-    )
-    .option(
-      '--no-verify-checksums',
-      'show wrong checksums without refusing the packet (captures taken with checksum offload), as Wireshark does',
-    )
-    .action((file: string, o: TraceOptions) => runTrace(file, o, print));
 }
