@@ -259,24 +259,9 @@ export class IpSender {
     this.ctx.counters.inc('ipv4.tx');
     if (this.ctx.trace.enabled)
       traceEvent(this.ctx, cx, 'ipv4', 'out', summary4(p, bytes.length), fields4(p, bytes.length));
-    if (opts?.gso !== undefined && this.softwareGso && bytes.length > (iface.link.offloads?.tsoMax ?? 0)) {
-      const gso = opts.gso;
-      const n = this.cutSuperSegment(cx, iface, bytes, {
-        type: 'tcpv4',
-        size: gso.size,
-        hdrLen: IPV4_MIN_HEADER + gso.transportHeaderLength,
-      });
-      // inet_gso_segment gives the pieces id, id+1, ...: the next datagram's follows them.
-      if (n > 1) this.nextIpId = (this.nextIpId + n - 1) & 0xffff;
-      return;
-    }
-    const info =
-      opts === undefined ? undefined : this.offloadInfo(iface, bytes, IPV4_MIN_HEADER, opts, 'tcpv4');
-    cx.out.push(
-      info === undefined
-        ? { kind: 'transmit', iface, packet: bytes }
-        : { kind: 'transmit', iface, packet: bytes, info },
-    );
+    const n = this.toLink(cx, iface, bytes, IPV4_MIN_HEADER, 'tcpv4', opts);
+    // inet_gso_segment gives the pieces id, id+1, ...: the next datagram's follows them.
+    if (n > 1) this.nextIpId = (this.nextIpId + n - 1) & 0xffff;
   }
 
   private transmit6(
@@ -301,22 +286,38 @@ export class IpSender {
     this.ctx.counters.inc('ipv6.tx');
     if (this.ctx.trace.enabled)
       traceEvent(this.ctx, cx, 'ipv6', 'out', summary6(p, bytes.length), fields6(p, bytes.length));
-    if (opts?.gso !== undefined && this.softwareGso && bytes.length > (iface.link.offloads?.tsoMax ?? 0)) {
-      const gso = opts.gso;
-      this.cutSuperSegment(cx, iface, bytes, {
-        type: 'tcpv6',
+    // RFC 8200 has no Identification outside the Fragment header: nothing to advance here.
+    this.toLink(cx, iface, bytes, IPV6_HEADER_LENGTH, 'tcpv6', opts);
+  }
+
+  /**
+   * Queue an encoded datagram for the link: a super-segment the link cannot take is cut
+   * here (software GSO); anything else goes whole, with the PacketInfo its offloads need.
+   * Returns how many packets went (0 when a cut failed).
+   */
+  private toLink(
+    cx: Cx,
+    iface: HostInterface,
+    bytes: Uint8Array,
+    headerLength: number,
+    type: 'tcpv4' | 'tcpv6',
+    opts: SendOptions | undefined,
+  ): number {
+    const gso = opts?.gso;
+    if (gso !== undefined && this.softwareGso && bytes.length > (iface.link.offloads?.tsoMax ?? 0)) {
+      return this.cutSuperSegment(cx, iface, bytes, {
+        type,
         size: gso.size,
-        hdrLen: IPV6_HEADER_LENGTH + gso.transportHeaderLength,
+        hdrLen: headerLength + gso.transportHeaderLength,
       });
-      return;
     }
-    const info =
-      opts === undefined ? undefined : this.offloadInfo(iface, bytes, IPV6_HEADER_LENGTH, opts, 'tcpv6');
+    const info = opts === undefined ? undefined : this.offloadInfo(iface, bytes, headerLength, opts, type);
     cx.out.push(
       info === undefined
         ? { kind: 'transmit', iface, packet: bytes }
         : { kind: 'transmit', iface, packet: bytes, info },
     );
+    return 1;
   }
 
   /**
