@@ -2,9 +2,10 @@
  * What `stepwire demo --help`, `demo --list` and `serve --help` print about the scenarios and
  * the services, kept here as plain data so that help and usage errors load no protocol code
  * (the scenarios and services themselves import the whole stack: about a CPU-second of
- * module loading for a command that only prints text). The source of truth stays
- * SCENARIOS in @stepwire/sim and SERVICES in ../tun/services.ts; packages/cli/test/catalog.test.ts fails
- * when this copy differs from them in any character, and prints the entry to paste here.
+ * module loading for a command that only prints text). The sources of truth stay SCENARIOS
+ * in @stepwire/sim, SERVICES in ../tun/services.ts and MAX_WORKERS in ../tun/workers.ts:
+ * packages/cli/test/catalog.test.ts fails when this copy differs from them in any character,
+ * and its diff shows the entry to paste here.
  */
 
 /** A scenario's name, title and what to watch, as `stepwire demo --list` prints them. */
@@ -212,6 +213,9 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
     ],
   },
 ];
+
+/** At most this many `serve --workers` (MAX_WORKERS of ../tun/workers.ts), for serve's help. */
+export const SERVE_MAX_WORKERS = 64;
 
 /** Each service of `stepwire serve` as describeService() prints it. */
 export const SERVICE_LINES: readonly string[] = [

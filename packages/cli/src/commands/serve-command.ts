@@ -1,11 +1,10 @@
 import { Command } from 'commander';
 import { UsageError } from '../errors.ts';
-import { checkNamespaceFree, MAX_WORKERS } from '../tun/workers.ts';
-import { SERVICE_LINES } from './catalog.ts';
+import { SERVE_MAX_WORKERS as MAX_WORKERS, SERVICE_LINES } from './catalog.ts';
 
 /**
  * `stepwire serve`'s options, help and option checks. Help and usage errors load only this
- * file (and ../tun/workers.ts for its limits); serving imports ./serve.ts inside the action.
+ * file; serving imports ./serve.ts inside the action.
  */
 
 export interface ServeOptions {
@@ -98,7 +97,7 @@ export function serveCommand(print: (s: string) => void = (s) => process.stdout.
     )
     .action(async (o: ServeOptions) => {
       // A bad --workers is refused before the signal handlers go in.
-      workersOption(o);
+      if (workersOption(o) > 1) (await import('../tun/workers.ts')).checkNamespaceFree(o.netns);
       servingMode(o);
       const stop = waitForSignal();
       // The stack, TLS, HTTP and QUIC load only now that something will be served.
@@ -130,7 +129,10 @@ function waitForSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-/** --workers as a number: 1 to MAX_WORKERS, and more than 1 only with --tun and a namespace of its own. */
+/**
+ * --workers as a number: 1 to MAX_WORKERS, and more than 1 only with --tun (the caller then
+ * checks that the namespace is one the run makes itself: checkNamespaceFree in ../tun/workers.ts).
+ */
 export function workersOption(o: ServeOptions): number {
   if (o.workers === undefined) return 1;
   const n = Number(o.workers);
@@ -138,6 +140,5 @@ export function workersOption(o: ServeOptions): number {
     throw new UsageError(`--workers: expected 1 to ${MAX_WORKERS}, got '${o.workers}'`);
   if (n > 1 && !o.tun) throw new UsageError('--workers goes with --tun');
   if (o.offloads && !o.tun) throw new UsageError('--offloads goes with --tun');
-  if (n > 1) checkNamespaceFree(o.netns);
   return n;
 }

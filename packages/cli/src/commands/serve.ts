@@ -12,7 +12,7 @@ import { type LoopbackService, serveLoopback } from '../services/loopback.ts';
 import { describeService, SERVICES, startServices } from '../tun/services.ts';
 import { dropCount, TunSession } from '../tun/session.ts';
 import { ladderNotes, ladderTap, US } from '../tun/trace.ts';
-import { TunWorkers, workerPcapPath } from '../tun/workers.ts';
+import { checkNamespaceFree, TunWorkers, workerPcapPath } from '../tun/workers.ts';
 import { type ServeOptions, servingMode, workersOption } from './serve-command.ts';
 
 export type { ServeOptions } from './serve-command.ts';
@@ -34,6 +34,7 @@ function retimed(session: TunSession): TraceBus {
 export async function runServe(o: ServeOptions, print: (s: string) => void, stop: Promise<unknown>) {
   servingMode(o);
   const workers = workersOption(o);
+  if (workers > 1) checkNamespaceFree(o.netns);
   if ((o.cert === undefined) !== (o.key === undefined))
     throw new UsageError('--cert and --key go together: give both, or neither to use the serve CA');
   let identity: TlsIdentity;
