@@ -386,19 +386,24 @@ export class TcpConnection {
     const tcb = this.tcb;
     if (tcb.acks.now && SYNCHRONIZED.has(tcb.state)) sendAck(tcb);
     tcb.acks.now = false;
-    // A list the call filled is handed over and replaced; an empty one stays for the next
-    // call, and the output names a shared, frozen empty list instead (most calls fill only
-    // one of the two: a data segment in gives an event, an ACK in gives segments out).
-    const segs = tcb.out;
-    const evs = tcb.ev;
+    // The connection keeps its two lists: the output gets an exact-size copy of what a call
+    // put in one, or a shared, frozen empty list (most calls fill only one of the two: a
+    // data segment in gives an event, an ACK in gives segments out). A fresh list per call
+    // instead cost a 17-slot backing store on its first push, per call, for one or two items.
     const out: TcpOutput = {
-      segments: segs.length > 0 ? segs : (NO_SEGMENTS as TcpSegment[]),
-      events: evs.length > 0 ? evs : (NO_EVENTS as TcpEvent[]),
+      segments: handOver(tcb.out, NO_SEGMENTS as TcpSegment[]),
+      events: handOver(tcb.ev, NO_EVENTS as TcpEvent[]),
     };
     if (tcb.outEcn !== undefined) out.ecn = tcb.outEcn;
-    if (segs.length > 0) tcb.out = [];
     tcb.outEcn = undefined;
-    if (evs.length > 0) tcb.ev = [];
     return out;
   }
+}
+
+/** What `list` holds, as a new array of its own (or `none` when empty); `list` is emptied for reuse. */
+function handOver<T>(list: T[], none: T[]): T[] {
+  if (list.length === 0) return none;
+  const copy = list.slice();
+  while (list.length > 0) list.pop();
+  return copy;
 }
