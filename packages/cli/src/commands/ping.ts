@@ -1,9 +1,7 @@
 import { canonicalIp, PingError, type PingResult } from '@stepwire/ip';
-import { ladderHeader } from '@stepwire/sim';
 import { ParseError } from '@stepwire/wire';
 import { UsageError } from '../errors.ts';
 import { TunSession } from '../tun/session.ts';
-import { ladderNotes, ladderTap } from '../tun/trace.ts';
 import { requireTun } from './ping-command.ts';
 
 export interface PingOptions {
@@ -36,7 +34,10 @@ export async function runPing(
   const v6 = dst.includes(':');
   if (!v6 && o.size > 65507) throw new UsageError(`-s ${o.size} is too large for IPv4 (at most 65507)`);
 
-  const session = TunSession.open({ netns: o.netns, ...(o.trace ? { tap: ladderTap(print) } : {}) });
+  // The ladder (the dissector, and through @stepwire/sim the whole stack) loads only for
+  // --trace: a plain ping needs IP and the TUN session, a third of the start-up CPU.
+  const ladder = o.trace ? await loadLadder() : undefined;
+  const session = TunSession.open({ netns: o.netns, ...(ladder ? { tap: ladder.ladderTap(print) } : {}) });
   try {
     if (!session.host.lookupRoute(dst)) {
       throw new UsageError(
@@ -49,9 +50,9 @@ export async function runPing(
         ? `PING ${dst} (${dst}) from ${src}: ${o.size} data bytes`
         : `PING ${dst} (${dst}) from ${src}: ${o.size}(${o.size + 28}) bytes of data.`,
     );
-    if (o.trace) {
-      ladderNotes(session.trace, print);
-      print(ladderHeader());
+    if (ladder) {
+      ladder.ladderNotes(session.trace, print);
+      print(ladder.ladderHeader());
     }
     const rtts: number[] = [];
     const pending: Promise<void>[] = [];
@@ -103,6 +104,14 @@ export async function runPing(
   } finally {
     await session.close();
   }
+}
+
+async function loadLadder() {
+  const [{ ladderHeader }, { ladderNotes, ladderTap }] = await Promise.all([
+    import('@stepwire/sim'),
+    import('../tun/trace.ts'),
+  ]);
+  return { ladderHeader, ladderNotes, ladderTap };
 }
 
 const fmtMs = (ms: number) => ms.toFixed(3);
