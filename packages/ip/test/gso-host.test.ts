@@ -7,6 +7,7 @@ import {
   type Link,
   type LinkOffloads,
   MemoryLink,
+  type PacketHandler,
   type PacketInfo,
   PcapWriter,
   recordLink,
@@ -58,6 +59,8 @@ interface RunOptions {
   pcap?: boolean;
   /** B joins each instant's segments (Host.softwareGro, receiveBatch). */
   gro?: boolean;
+  /** With gro: the MemoryLink's own batches (its 'more' hint for a run of packets), not the Tap's. */
+  linkBatches?: boolean;
 }
 
 /**
@@ -88,12 +91,12 @@ class Tap implements Link {
   send(packet: Uint8Array, info?: PacketInfo): void {
     this.inner.send(packet, info);
   }
-  onPacket(handler: (packet: Uint8Array, info?: PacketInfo) => void): void {
-    this.inner.onPacket((p, info) => {
+  onPacket(handler: PacketHandler): void {
+    this.inner.onPacket((p, info, more) => {
       this.seen.push(p.length);
       const batch = this.batch;
       if (batch === undefined) {
-        handler(p, info);
+        handler(p, info, more);
         return;
       }
       if (this.queue.length === 0) {
@@ -141,7 +144,7 @@ async function bulk(o: RunOptions): Promise<Run> {
   const b = new Host({ name: 'B', clock, trace, softwareGso: o.softwareGso, softwareGro: o.gro === true });
   a.addInterface({ link: ra, ipv4: '198.18.0.1/24', ipv6: 'fd00:5757::1/64' });
   const ib = b.addInterface({ link: rb, ipv4: '198.18.0.2/24', ipv6: 'fd00:5757::2/64' });
-  if (o.gro) rb.batch = (items) => b.receiveBatch(items, ib);
+  if (o.gro && !o.linkBatches) rb.batch = (items) => b.receiveBatch(items, ib);
   const ta = new Tcp(a);
   const tb = new Tcp(b);
   const host = o.v6 ? 'fd00:5757::2' : '198.18.0.2';
@@ -323,6 +326,16 @@ describe('Host with softwareGro on a batching link', () => {
     expect(joined).toBeGreaterThan(runs);
     // What IP decoded at B: the packets that reached it, less those folded into runs.
     expect(r.b.counters.get('ipv6.rx')).toBe(r.atB.length - joined + runs);
+  });
+
+  it("over the MemoryLink's own batches (its 'more' for a run of packets to one end), the same", async () => {
+    const r = await bulk({ softwareGso: true, gro: true, linkBatches: true });
+    expectCut(r);
+    const runs = r.b.counters.get('ip.rx.gro-runs');
+    const joined = r.b.counters.get('ip.rx.gro-joined');
+    expect(runs).toBeGreaterThan(0);
+    expect(joined).toBeGreaterThan(runs);
+    expect(r.b.counters.get('ipv4.rx')).toBe(r.atB.length - joined + runs);
   });
 
   it('with loss and reordering: every byte, in order', async () => {

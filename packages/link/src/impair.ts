@@ -7,7 +7,7 @@ import {
   type TraceBus,
   updateChecksum,
 } from '@stepwire/wire';
-import type { Link, LinkOffloads, PacketInfo } from './link.ts';
+import type { Link, LinkOffloads, PacketHandler, PacketInfo } from './link.ts';
 
 /**
  * What a path does to packets, in the spirit of Linux netem (which this machine's kernel
@@ -284,7 +284,7 @@ export function markCe(packet: Uint8Array): Uint8Array | undefined {
 export class ImpairedLink implements Link {
   readonly name: string;
   readonly counters: Counters;
-  private handler: ((packet: Uint8Array, info?: PacketInfo) => void) | undefined;
+  private handler: PacketHandler | undefined;
   private closed = false;
   private readonly tx: Direction;
   private readonly rx: Direction;
@@ -332,9 +332,11 @@ export class ImpairedLink implements Link {
       host,
       'receive',
     );
-    inner.onPacket((p, info) => {
+    inner.onPacket((p, info, more) => {
       if (this.closed) return;
-      if (this.rxPerfect) this.deliver(p, info);
+      // A perfect direction passes the link's batch hint through; an impaired one delays,
+      // drops and reorders packets, so its deliveries are no batch.
+      if (this.rxPerfect) this.deliver(p, info, more);
       else this.rx.process(p, info);
     });
   }
@@ -371,7 +373,7 @@ export class ImpairedLink implements Link {
     else this.tx.process(packet, info);
   }
 
-  onPacket(handler: (packet: Uint8Array, info?: PacketInfo) => void): void {
+  onPacket(handler: PacketHandler): void {
     this.handler = handler;
   }
 
@@ -383,10 +385,11 @@ export class ImpairedLink implements Link {
     this.inner.close();
   }
 
-  private deliver(packet: Uint8Array, info?: PacketInfo): void {
+  private deliver(packet: Uint8Array, info?: PacketInfo, more?: boolean): void {
     if (this.closed) return;
-    if (this.handler) this.handler(packet, info);
-    else this.counters.inc('drop.no-handler');
+    if (this.handler === undefined) this.counters.inc('drop.no-handler');
+    else if (more === true) this.handler(packet, info, true);
+    else this.handler(packet, info);
   }
 }
 

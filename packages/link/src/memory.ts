@@ -1,6 +1,6 @@
 import { type Clock, type Counter, Counters, Prng, type Timer, type TraceBus } from '@stepwire/wire';
 import { type ImpairedLink, type Impairments, impair } from './impair.ts';
-import type { Link, LinkOffloads, PacketInfo } from './link.ts';
+import type { Link, LinkOffloads, PacketHandler, PacketInfo } from './link.ts';
 
 /**
  * Copies of packets in flight, cut from shared slabs: one allocation per SLAB_SIZE bytes
@@ -79,8 +79,12 @@ class Lane {
     this.ends = this.spareEnds;
     this.packets = this.sparePackets;
     this.infos = this.spareInfos;
-    for (let i = 0; i < packets.length; i++) {
-      (ends[i] as PipeEnd).arrive(packets[i] as Uint8Array, infos[i]);
+    // A run of packets to one end is that end's batch, as a NIC's NAPI poll: `more` tells
+    // its receiver another follows at once (software GRO may hold them to join them).
+    const last = packets.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const end = ends[i] as PipeEnd;
+      end.arrive(packets[i] as Uint8Array, infos[i], i < last && ends[i + 1] === end);
     }
     ends.length = 0;
     packets.length = 0;
@@ -114,7 +118,7 @@ function laneFor(clock: Clock): Lane {
 class PipeEnd implements Link {
   readonly counters = new Counters();
   peer: PipeEnd | undefined;
-  private handler: ((packet: Uint8Array, info?: PacketInfo) => void) | undefined;
+  private handler: PacketHandler | undefined;
   private closed = false;
   private readonly lane: Lane;
   // 'tx' and 'rx', counted per packet: held, taken on the first (see Counters.counter).
@@ -161,7 +165,7 @@ class PipeEnd implements Link {
     this.lane.enqueue(peer, this.lane.slab.copy(packet), info);
   }
 
-  onPacket(handler: (packet: Uint8Array, info?: PacketInfo) => void): void {
+  onPacket(handler: PacketHandler): void {
     this.handler = handler;
   }
 
@@ -170,15 +174,16 @@ class PipeEnd implements Link {
   }
 
   /** @internal From the lane. */
-  arrive(packet: Uint8Array, info: PacketInfo | undefined): void {
+  arrive(packet: Uint8Array, info: PacketInfo | undefined, more: boolean): void {
     if (this.closed) {
       this.counters.inc('drop.closed');
       return;
     }
     (this.rxCount ??= this.counters.counter('rx')).value++;
     if (info?.gso !== undefined) this.counters.inc('rx.gro');
-    if (this.handler) this.handler(packet, info);
-    else this.counters.inc('drop.no-handler');
+    if (this.handler === undefined) this.counters.inc('drop.no-handler');
+    else if (more) this.handler(packet, info, true);
+    else this.handler(packet, info);
   }
 }
 

@@ -111,6 +111,38 @@ describe('MemoryLink delivery', () => {
   });
 });
 
+describe("MemoryLink batches: the 'more' hint", () => {
+  it('a run of packets to one end says more until its last; packets of another end break the run', () => {
+    const clock = new VirtualClock();
+    const [a, b] = MemoryLink.pair({ clock });
+    const log: string[] = [];
+    b.onPacket((p, _info, more) => log.push(`b ${indexOf(p)}${more ? ' more' : ''}`));
+    a.onPacket((p, _info, more) => log.push(`a ${indexOf(p)}${more ? ' more' : ''}`));
+    for (const i of [0, 1, 2]) a.send(numbered(i));
+    b.send(numbered(3));
+    a.send(numbered(4));
+    clock.runUntilIdle();
+    expect(log).toEqual(['b 0 more', 'b 1 more', 'b 2', 'a 3', 'b 4']);
+  });
+
+  it('a burst delayed alike arrives as one run; receive-side impairments break runs up', () => {
+    const clock = new VirtualClock();
+    const [a, b] = MemoryLink.pair({ clock, impairments: { delay: 1 } });
+    const hints: (boolean | undefined)[] = [];
+    b.onPacket((_p, _info, more) => hints.push(more));
+    for (const i of [0, 1, 2]) a.send(numbered(i));
+    clock.runUntilIdle();
+    expect(hints).toEqual([true, true, undefined]);
+    const [c, d] = MemoryLink.pair({ clock });
+    const late = impair(d, { seed: 1, receive: { delay: 1 } }, clock);
+    const lateHints: (boolean | undefined)[] = [];
+    late.onPacket((_p, _info, more) => lateHints.push(more));
+    for (const i of [0, 1, 2]) c.send(numbered(i));
+    clock.runUntilIdle();
+    expect(lateHints).toEqual([undefined, undefined, undefined]);
+  });
+});
+
 describe('MemoryLink determinism', () => {
   const rough: Impairments = {
     loss: 0.1,
