@@ -65,6 +65,12 @@ export const IPV4_MAX_HEADER = 60;
 
 const LAYER = 'ipv4';
 
+/**
+ * The options of every decoded header that has none: one frozen array shared by all of
+ * them rather than a fresh [] per packet (most packets carry no options, RFC 791 §3.1).
+ */
+const NO_OPTIONS = Object.freeze([]) as readonly Ipv4Option[] as Ipv4Option[];
+
 export function decodeIpv4(bytes: Uint8Array, opts?: Ipv4DecodeOptions, info?: Ipv4DecodeInfo): Ipv4Packet {
   // The common packet (no options, whole) straight from its named offsets; anything else,
   // and every malformed packet, through the field-by-field reader below.
@@ -105,7 +111,7 @@ export function decodeIpv4(bytes: Uint8Array, opts?: Ipv4DecodeOptions, info?: I
       `header checksum 0x${headerChecksum.toString(16)} does not verify`,
     );
   }
-  const options = optionBytes.length === 0 ? [] : decodeIpv4Options(optionBytes);
+  const options = optionBytes.length === 0 ? NO_OPTIONS : decodeIpv4Options(optionBytes);
   if (info) {
     info.headerLength = headerLength;
     info.totalLength = totalLength;
@@ -170,7 +176,7 @@ function decodeIpv4Plain(
     protocol: bytes[IPV4.protocol] as number,
     src: formatIpv4(bytes, IPV4.src),
     dst: formatIpv4(bytes, IPV4.dst),
-    options: [],
+    options: NO_OPTIONS,
     // A new view rather than subarray (which looks up the species constructor each time).
     payload: new Uint8Array(
       bytes.buffer,
@@ -254,27 +260,24 @@ export function encodeIpv4Into(
   const dst = opts?.dstBytes ?? cachedAddressBytes(p.dst);
   if (src?.length !== 4 || dst?.length !== 4) throw new RangeError(`not IPv4 addresses: ${p.src} ${p.dst}`);
   const o = offset;
-  out[o + IPV4.versionIhl] = 0x40 | (headerLength >> 2);
-  out[o + IPV4.tos] = ((p.dscp & 0x3f) << 2) | (p.ecn & 3);
-  const tl = opts?.totalLength ?? total;
-  out[o + IPV4.totalLength] = tl >> 8;
-  out[o + IPV4.totalLength + 1] = tl & 0xff;
-  out[o + IPV4.identification] = p.identification >> 8;
-  out[o + IPV4.identification + 1] = p.identification & 0xff;
   const ff =
     (p.reservedFlag ? 0x8000 : 0) |
     (p.dontFragment ? 0x4000 : 0) |
     (p.moreFragments ? 0x2000 : 0) |
     (p.fragmentOffset & 0x1fff);
-  out[o + IPV4.flags] = ff >> 8;
-  out[o + IPV4.flags + 1] = ff & 0xff;
-  out[o + IPV4.ttl] = p.ttl;
-  out[o + IPV4.protocol] = p.protocol;
-  // The checksum is computed over the header with this field zero (RFC 791 §3.1).
-  out[o + IPV4.checksum] = 0;
-  out[o + IPV4.checksum + 1] = 0;
-  out.set(src, o + IPV4.src);
-  out.set(dst, o + IPV4.dst);
+  writeIpv4Fixed(
+    out,
+    o,
+    headerLength,
+    ((p.dscp & 0x3f) << 2) | (p.ecn & 3),
+    opts?.totalLength ?? total,
+    p.identification,
+    ff,
+    p.ttl,
+    p.protocol,
+    src,
+    dst,
+  );
   let at = o + IPV4_MIN_HEADER;
   for (const opt of p.options) {
     out[at++] = opt.type;
@@ -299,6 +302,85 @@ export function encodeIpv4Into(
   out[o + IPV4.checksum] = ck >> 8;
   out[o + IPV4.checksum + 1] = ck & 0xff;
   return total;
+}
+
+/**
+ * The 20 fixed header bytes at `o` from field values as they go on the wire (tos = DSCP and
+ * ECN, flagsFrag = flags and Fragment Offset), the checksum field zero — it is computed over
+ * the header with this field zero (RFC 791 §3.1), options included, by the caller.
+ */
+function writeIpv4Fixed(
+  out: Uint8Array,
+  o: number,
+  headerLength: number,
+  tos: number,
+  totalLength: number,
+  identification: number,
+  flagsFrag: number,
+  ttl: number,
+  protocol: number,
+  src: Uint8Array,
+  dst: Uint8Array,
+): void {
+  out[o + IPV4.versionIhl] = 0x40 | (headerLength >> 2);
+  out[o + IPV4.tos] = tos;
+  out[o + IPV4.totalLength] = totalLength >> 8;
+  out[o + IPV4.totalLength + 1] = totalLength & 0xff;
+  out[o + IPV4.identification] = identification >> 8;
+  out[o + IPV4.identification + 1] = identification & 0xff;
+  out[o + IPV4.flags] = flagsFrag >> 8;
+  out[o + IPV4.flags + 1] = flagsFrag & 0xff;
+  out[o + IPV4.ttl] = ttl;
+  out[o + IPV4.protocol] = protocol;
+  out[o + IPV4.checksum] = 0;
+  out[o + IPV4.checksum + 1] = 0;
+  out.set(src, o + IPV4.src);
+  out.set(dst, o + IPV4.dst);
+}
+
+/**
+ * The header of a datagram without options whose payload already sits in `out` right after
+ * it (a segment written with header room): what encodeIpv4Into writes for such a packet,
+ * from the fields themselves rather than an Ipv4Packet — the send path's common case, per
+ * segment, builds no packet value unless the ladder wants one. The values must fit their
+ * fields (TTL and protocol 0..255, identification 0..65535, ecn 0..3).
+ */
+export function writeIpv4HeaderBefore(
+  out: Uint8Array,
+  o: number,
+  payloadLength: number,
+  ecn: number,
+  identification: number,
+  dontFragment: boolean,
+  ttl: number,
+  protocol: number,
+  src: Uint8Array,
+  dst: Uint8Array,
+): void {
+  const total = IPV4_MIN_HEADER + payloadLength;
+  if (total > 0xffff) throw new RangeError(`IPv4 datagram of ${total} bytes exceeds 65535`);
+  if (o < 0 || o + total > out.length)
+    throw new RangeError(`IPv4 datagram of ${total} bytes does not fit at ${o} in ${out.length}`);
+  if (src.length !== 4 || dst.length !== 4) throw new RangeError('not IPv4 addresses');
+  writeIpv4Fixed(
+    out,
+    o,
+    IPV4_MIN_HEADER,
+    ecn & 3,
+    total,
+    identification,
+    dontFragment ? 0x4000 : 0,
+    ttl,
+    protocol,
+    src,
+    dst,
+  );
+  // RFC 791 §3.1: the one's complement of the one's complement sum of the header's words.
+  let sum = 0;
+  for (let i = o; i < o + IPV4_MIN_HEADER; i += 2) sum += readU16(out, i);
+  const ck = finishChecksum(sum);
+  out[o + IPV4.checksum] = ck >> 8;
+  out[o + IPV4.checksum + 1] = ck & 0xff;
 }
 
 /** Byte offsets of the fixed header's fields (RFC 791 §3.1). */

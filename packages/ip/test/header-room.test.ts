@@ -1,6 +1,7 @@
 import { fc, test as fcTest } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
-import { encodeIpv4, encodeIpv4Into, ipv4HeaderLength } from '../src/ipv4.ts';
+import { cachedAddressBytes } from '../src/address.ts';
+import { encodeIpv4, encodeIpv4Into, ipv4HeaderLength, writeIpv4HeaderBefore } from '../src/ipv4.ts';
 import { encodeIpv6, encodeIpv6Into, ipv6HeaderLength } from '../src/ipv6.ts';
 import { arbitraryIpv4Packet, arbitraryIpv6Packet } from '../src/testing.ts';
 
@@ -26,6 +27,34 @@ describe('IP header written in place', () => {
       const inPlace = { ...p, payload: buf.subarray(offset + hdr) };
       encodeIpv4Into(inPlace, buf, offset);
       expect(buf.subarray(offset)).toEqual(plain);
+    },
+  );
+
+  fcTest.prop([arbitraryIpv4Packet(1600), fc.integer({ min: 0, max: 48 })])(
+    'IPv4: writeIpv4HeaderBefore (the send path, from fields) equals encodeIpv4 of the same datagram',
+    (q, offset) => {
+      // What the send path originates: no options, not a fragment, DSCP 0.
+      const p = { ...q, dscp: 0, reservedFlag: false, moreFragments: false, fragmentOffset: 0, options: [] };
+      const plain = encodeIpv4(p);
+      const buf = new Uint8Array(offset + plain.length).fill(0x5a);
+      buf.set(p.payload, offset + 20);
+      const src = cachedAddressBytes(p.src);
+      const dst = cachedAddressBytes(p.dst);
+      if (src === undefined || dst === undefined) throw new Error('arbitrary address did not parse');
+      writeIpv4HeaderBefore(
+        buf,
+        offset,
+        p.payload.length,
+        p.ecn,
+        p.identification,
+        p.dontFragment,
+        p.ttl,
+        p.protocol,
+        src,
+        dst,
+      );
+      expect(buf.subarray(offset)).toEqual(plain);
+      expect(buf.subarray(0, offset).every((b) => b === 0x5a)).toBe(true);
     },
   );
 

@@ -16,6 +16,12 @@ import { icmpUnreachable, QUOTE_V4 } from './icmp-out.ts';
 import type { HostInterface } from './routing.ts';
 import { fields4, summary4 } from './trace.ts';
 
+/**
+ * The wire facts decodeIpv4 reports, refilled for each packet rather than allocated: they
+ * are read right after the decode, before anything that could receive another packet.
+ */
+const decodeInfo: Ipv4DecodeInfo = { headerLength: 0, totalLength: 0, headerChecksum: 0, checksumOk: false };
+
 /** One packet whose version nibble is 4, as it arrived on `iface`. */
 export function receive4(
   ctx: ReceiveContext,
@@ -24,7 +30,7 @@ export function receive4(
   iface: HostInterface,
   csum?: 'valid' | 'partial',
 ): void {
-  const info: Ipv4DecodeInfo = { headerLength: 0, totalLength: 0, headerChecksum: 0, checksumOk: false };
+  const info = decodeInfo;
   let p: Ipv4Packet;
   try {
     p = decodeIpv4(b, undefined, info);
@@ -40,11 +46,11 @@ export function receive4(
     );
     return;
   }
+  const { totalLength, headerLength } = info;
   ctx.counters.inc('ipv4.rx');
-  if (ctx.trace.enabled)
-    traceEvent(ctx, cx, 'ipv4', 'in', summary4(p, info.totalLength), fields4(p, info.totalLength));
-  const whole = info.totalLength === b.length ? b : view(b, 0, info.totalLength);
-  process4(ctx, cx, p, whole, info.headerLength, iface, csum);
+  if (ctx.trace.enabled) traceEvent(ctx, cx, 'ipv4', 'in', summary4(p, totalLength), fields4(p, totalLength));
+  const whole = totalLength === b.length ? b : view(b, 0, totalLength);
+  process4(ctx, cx, p, whole, headerLength, iface, csum);
 }
 
 /** A decoded datagram (or one put back together from its fragments) from its source checks on. */

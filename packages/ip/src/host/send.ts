@@ -15,7 +15,7 @@ import { cachedAddressBytes } from '../address.ts';
 import { completeChecksum } from '../checksum.ts';
 import { fragmentIpv4, fragmentIpv6 } from '../fragment.ts';
 import { GSO_MAX_SIZE, type GsoSegments, type GsoSpec, gsoSegment, TCP_GSO_FIELD } from '../gso.ts';
-import { encodeIpv4, encodeIpv4Into, IPV4_MIN_HEADER, type Ipv4Packet } from '../ipv4.ts';
+import { encodeIpv4, IPV4_MIN_HEADER, type Ipv4Packet, writeIpv4HeaderBefore } from '../ipv4.ts';
 import { encodeIpv6, encodeIpv6Into, IPV6_HEADER_LENGTH, type Ipv6Packet } from '../ipv6.ts';
 import type { SendOptions, SendResult } from '../types.ts';
 import { type CoreContext, type Cx, dropped, traceEvent } from './context.ts';
@@ -105,25 +105,19 @@ export class IpSender {
       return { ok: false, error: 'no-source' };
     }
     const mtu = this.ctx.pmtu.mtuVia(route.iface.link.mtu, opts.dst, cx.now);
-    // The header's addresses written from these bytes (encodeIpv4Into / encodeIpv6Into).
-    const addr: AddressBytes = { srcBytes, dstBytes };
+    // The header's addresses are written from these bytes (writeIpv4HeaderBefore,
+    // encodeIpv4Into / encodeIpv6Into).
     return v4
-      ? this.sendV4(cx, opts, src, addr, route.iface, mtu)
-      : this.sendV6(cx, opts, src, addr, route.iface, mtu);
+      ? this.sendV4(cx, opts, src, srcBytes, dstBytes, route.iface, mtu)
+      : this.sendV6(cx, opts, src, { srcBytes, dstBytes }, route.iface, mtu);
   }
 
-  private sendV4(
-    cx: Cx,
-    opts: SendOptions,
-    src: string,
-    addr: AddressBytes,
-    iface: HostInterface,
-    mtu: number,
-  ): SendResult {
-    const p: Ipv4Packet = {
+  /** The datagram sendV4 sends, as a value: for fragmenting, for the ladder, without header room. */
+  private packet4(opts: SendOptions, src: string, identification: number): Ipv4Packet {
+    return {
       dscp: 0,
       ecn: (opts.ecn ?? 0) & 3,
-      identification: this.nextIpId,
+      identification,
       reservedFlag: false,
       dontFragment: opts.dontFragment === true,
       moreFragments: false,
@@ -135,6 +129,18 @@ export class IpSender {
       options: [],
       payload: opts.payload,
     };
+  }
+
+  private sendV4(
+    cx: Cx,
+    opts: SendOptions,
+    src: string,
+    srcBytes: Uint8Array,
+    dstBytes: Uint8Array,
+    iface: HostInterface,
+    mtu: number,
+  ): SendResult {
+    const identification = this.nextIpId;
     this.nextIpId = (this.nextIpId + 1) & 0xffff;
     const size = IPV4_MIN_HEADER + opts.payload.length;
     if (opts.gso !== undefined) {
@@ -148,21 +154,21 @@ export class IpSender {
         this.ctx.counters.inc('ipv4.send.gso-unsupported');
         return { ok: false, error: 'too-big' };
       }
-      this.transmit4(cx, iface, p, addr, opts);
+      this.transmit4(cx, iface, opts, src, srcBytes, dstBytes, identification);
       return { ok: true };
     }
-    if (size > 0xffff || (size > mtu && p.dontFragment)) {
+    if (size > 0xffff || (size > mtu && opts.dontFragment === true)) {
       this.ctx.counters.inc('ipv4.send.too-big');
       return { ok: false, error: 'too-big', mtu };
     }
     if (size <= mtu) {
-      this.transmit4(cx, iface, p, addr, opts);
+      this.transmit4(cx, iface, opts, src, srcBytes, dstBytes, identification);
     } else {
       if (opts.csumOffset !== undefined) completeChecksum(opts.payload, 0, opts.csumOffset);
       // RFC 791 §2.3: a datagram larger than the link allows is fragmented unless DF is set.
       let frags: Ipv4Packet[];
       try {
-        frags = fragmentIpv4(p, mtu);
+        frags = fragmentIpv4(this.packet4(opts, src, identification), mtu);
       } catch (e) {
         // A link MTU below 68 (RFC 791's minimum) leaves no room for 8 octets of data.
         if (!(e instanceof RangeError)) throw e;
@@ -170,7 +176,8 @@ export class IpSender {
         return { ok: false, error: 'too-big', mtu };
       }
       this.ctx.counters.inc('ipv4.tx.fragments', frags.length);
-      for (const f of frags) this.transmit4(cx, iface, f, addr);
+      const addr: AddressBytes = { srcBytes, dstBytes };
+      for (const f of frags) this.transmitFragment4(cx, iface, f, addr);
     }
     return { ok: true };
   }
@@ -240,28 +247,56 @@ export class IpSender {
   private transmit4(
     cx: Cx,
     iface: HostInterface,
-    p: Ipv4Packet,
-    addr: AddressBytes,
-    opts?: SendOptions,
+    opts: SendOptions,
+    src: string,
+    srcBytes: Uint8Array,
+    dstBytes: Uint8Array,
+    identification: number,
   ): void {
     let bytes: Uint8Array;
-    const payload = p.payload;
-    if (opts !== undefined && (opts.headroom ?? 0) >= IPV4_MIN_HEADER && p.options.length === 0) {
+    const payload = opts.payload;
+    // The packet as a value only where it is read: encodeIpv4 and the ladder. With header
+    // room the header's fields go straight in front of the payload.
+    let p: Ipv4Packet | undefined;
+    if ((opts.headroom ?? 0) >= IPV4_MIN_HEADER) {
       bytes = new Uint8Array(
         payload.buffer,
         payload.byteOffset - IPV4_MIN_HEADER,
         IPV4_MIN_HEADER + payload.length,
       );
-      encodeIpv4Into(p, bytes, 0, addr);
+      writeIpv4HeaderBefore(
+        bytes,
+        0,
+        payload.length,
+        opts.ecn ?? 0,
+        identification,
+        opts.dontFragment === true,
+        opts.ttl ?? this.defaultTtl,
+        opts.protocol,
+        srcBytes,
+        dstBytes,
+      );
     } else {
-      bytes = encodeIpv4(p, addr);
+      p = this.packet4(opts, src, identification);
+      bytes = encodeIpv4(p, { srcBytes, dstBytes });
     }
     this.ctx.counters.inc('ipv4.tx');
-    if (this.ctx.trace.enabled)
+    if (this.ctx.trace.enabled) {
+      p ??= this.packet4(opts, src, identification);
       traceEvent(this.ctx, cx, 'ipv4', 'out', summary4(p, bytes.length), fields4(p, bytes.length));
+    }
     const n = this.toLink(cx, iface, bytes, IPV4_MIN_HEADER, 'tcpv4', opts);
     // inet_gso_segment gives the pieces id, id+1, ...: the next datagram's follows them.
     if (n > 1) this.nextIpId = (this.nextIpId + n - 1) & 0xffff;
+  }
+
+  /** Encode and queue one fragment (fragmentIpv4's): it has no header room, so it is copied. */
+  private transmitFragment4(cx: Cx, iface: HostInterface, p: Ipv4Packet, addr: AddressBytes): void {
+    const bytes = encodeIpv4(p, addr);
+    this.ctx.counters.inc('ipv4.tx');
+    if (this.ctx.trace.enabled)
+      traceEvent(this.ctx, cx, 'ipv4', 'out', summary4(p, bytes.length), fields4(p, bytes.length));
+    this.toLink(cx, iface, bytes, IPV4_MIN_HEADER, 'tcpv4', undefined);
   }
 
   private transmit6(
