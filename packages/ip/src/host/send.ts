@@ -35,6 +35,12 @@ interface AddressBytes {
  */
 const SOFTWARE_GSO: LinkOffloads = Object.freeze({ checksum: true, tsoMax: GSO_MAX_SIZE });
 
+/**
+ * The result of every send that went: one frozen object rather than a fresh { ok: true }
+ * per datagram (a caller reads it, never changes it).
+ */
+const SENT: SendResult = Object.freeze({ ok: true });
+
 /** What the send path reads of the host: its name, counters, tracing, routes and path MTUs. */
 export type SendContext = Pick<CoreContext, 'name' | 'counters' | 'trace' | 'routing' | 'pmtu'>;
 
@@ -155,7 +161,7 @@ export class IpSender {
         return { ok: false, error: 'too-big' };
       }
       this.transmit4(cx, iface, opts, src, srcBytes, dstBytes, identification);
-      return { ok: true };
+      return SENT;
     }
     if (size > 0xffff || (size > mtu && opts.dontFragment === true)) {
       this.ctx.counters.inc('ipv4.send.too-big');
@@ -179,7 +185,7 @@ export class IpSender {
       const addr: AddressBytes = { srcBytes, dstBytes };
       for (const f of frags) this.transmitFragment4(cx, iface, f, addr);
     }
-    return { ok: true };
+    return SENT;
   }
 
   private sendV6(
@@ -213,7 +219,7 @@ export class IpSender {
         return { ok: false, error: 'too-big' };
       }
       this.transmit6(cx, iface, p, addr, opts);
-      return { ok: true };
+      return SENT;
     }
     if (opts.payload.length > 0xffff || (size > mtu && opts.dontFragment === true)) {
       this.ctx.counters.inc('ipv6.send.too-big');
@@ -236,7 +242,7 @@ export class IpSender {
       this.ctx.counters.inc('ipv6.tx.fragments', frags.length);
       for (const f of frags) this.transmit6(cx, iface, f, addr);
     }
-    return { ok: true };
+    return SENT;
   }
 
   /**
