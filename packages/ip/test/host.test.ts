@@ -710,7 +710,10 @@ describe('Host: addressing and routing', () => {
     expect(h.sourceFor('203.0.113.1')).toBe('198.19.0.1');
     expect(h.sourceFor('203.0.114.1')).toBe('198.18.0.1');
     expect(h.lookupRoute('198.19.3.4')?.iface).toBe(i2);
+    // The last lookup is remembered: removing its route must forget it too.
+    expect(h.lookupRoute('203.0.113.1')?.iface).toBe(i2);
     expect(h.removeRoute('203.0.113.0/24')).toBe(true);
+    expect(h.lookupRoute('203.0.113.1')?.iface).toBe(i1);
     expect(h.sourceFor('203.0.113.1')).toBe('198.18.0.1');
     expect(h.send({ dst: 'fd00:2::1', protocol: 17, payload: new Uint8Array(1) }).ok).toBe(false);
     h.addRoute('::/0', i1);

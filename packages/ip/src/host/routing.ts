@@ -56,6 +56,13 @@ export class RoutingTable {
   /** Broadcast addresses that name this host: limited (RFC 919) and each prefix's directed one. */
   readonly broadcasts = new Set<string>(['255.255.255.255']);
   private readonly cache = new Map<string, RouteEntry | null>();
+  /**
+   * The last destination looked up and its answer, checked before the cache: a transport
+   * asks for the offloads and then sends, and a bulk flow sends to one address, so most
+   * lookups repeat the previous one (compared by identity first: the same string object).
+   */
+  private lastDst: string | undefined;
+  private lastRoute: RouteEntry | undefined;
   /** The loopback interface, set by the first addInterface call. */
   private loopbackIface: HostInterface | undefined;
 
@@ -90,7 +97,7 @@ export class RoutingTable {
       this.ownAddresses.set(ipv6.address, ipv6);
       this.routes.push({ prefix: ipv6, iface, connected: true });
     }
-    this.cache.clear();
+    this.forget();
     return iface;
   }
 
@@ -110,7 +117,7 @@ export class RoutingTable {
       connected: false,
     };
     this.routes.push(r);
-    this.cache.clear();
+    this.forget();
     return r;
   }
 
@@ -119,7 +126,7 @@ export class RoutingTable {
     const i = this.routes.findIndex((r) => r.prefix.text === text && !r.connected);
     if (i < 0) return false;
     this.routes.splice(i, 1);
-    this.cache.clear();
+    this.forget();
     return true;
   }
 
@@ -128,8 +135,13 @@ export class RoutingTable {
    * on `dstBytes` when the caller holds them (they must be dst's), else on dst parsed.
    */
   lookup(dst: string, dstBytes?: Uint8Array): RouteEntry | undefined {
+    if (dst === this.lastDst) return this.lastRoute;
     const hit = this.cache.get(dst);
-    if (hit !== undefined) return hit ?? undefined;
+    if (hit !== undefined) {
+      this.lastDst = dst;
+      this.lastRoute = hit ?? undefined;
+      return this.lastRoute;
+    }
     const b = dstBytes ?? cachedAddressBytes(dst);
     let best: RouteEntry | undefined;
     if (b !== undefined) {
@@ -154,7 +166,16 @@ export class RoutingTable {
     }
     if (this.cache.size > ROUTE_CACHE_LIMIT) this.cache.clear();
     this.cache.set(dst, best ?? null);
+    this.lastDst = dst;
+    this.lastRoute = best;
     return best;
+  }
+
+  /** Empty the lookup cache (the routes or addresses changed). */
+  private forget(): void {
+    this.cache.clear();
+    this.lastDst = undefined;
+    this.lastRoute = undefined;
   }
 
   /** RFC 1122 §3.3.4.3: the source is the address of the interface the route leaves by. */
