@@ -114,6 +114,8 @@ export class IpCore {
   /** The send path, with the IPv4 and IPv6 fragment identifiers it hands out (send.ts). */
   private readonly sender: IpSender;
   private readonly pingId: number;
+  /** See workAt. */
+  private readonly packetCx: { now: number; out: IpAction[] } = { now: 0, out: [] };
   private nextPingSeq = 1;
 
   constructor(opts: IpCoreOptions) {
@@ -275,7 +277,20 @@ export class IpCore {
 
   /** Route, fragment if it must (RFC 791 §2.3, RFC 8200 §5) and queue a datagram this host originates. */
   send(opts: SendOptions, now: number, out: IpAction[]): SendResult {
-    return this.sender.send({ now, out }, opts);
+    return this.sender.send(this.workAt(now, out), opts);
+  }
+
+  /**
+   * The Cx of the send or receive being worked, one object refilled per packet rather than
+   * a new one each time (these two run for every packet). Safe because the core is
+   * sans-I/O: nothing it calls can call back into it, and no piece keeps a Cx after the
+   * call it was handed to returns.
+   */
+  private workAt(now: number, out: IpAction[]): Cx {
+    const cx = this.packetCx;
+    cx.now = now;
+    cx.out = out;
+    return cx;
   }
 
   // ---- receive path -------------------------------------------------------------------
@@ -288,7 +303,7 @@ export class IpCore {
     out: IpAction[],
     info?: PacketInfo,
   ): void {
-    const cx: Cx = { now, out };
+    const cx = this.workAt(now, out);
     const via = iface ?? this.routing.ifaces[1] ?? this.loopback;
     const first = packet[0];
     if (first === undefined) {
