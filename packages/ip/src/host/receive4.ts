@@ -126,7 +126,8 @@ function process4(
     ttl: p.ttl,
     payload: p.payload,
     ecn: p.ecn,
-    original: view(b, 0, Math.min(b.length, headerLength + QUOTE_V4)),
+    // The whole datagram when it fits the quote (an ACK does): no view to build.
+    original: b.length <= headerLength + QUOTE_V4 ? b : view(b, 0, headerLength + QUOTE_V4),
   };
   if (csum !== undefined) d.csum = csum;
   if (p.protocol === IPPROTO_ICMP) icmpIn(ctx, cx, 4, d, broadcast || multicast, iface);

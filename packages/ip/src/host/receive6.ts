@@ -114,7 +114,8 @@ function process6(
     ttl: p.hopLimit,
     payload: p.payload,
     ecn: p.trafficClass & 3,
-    original: view(b, 0, Math.min(b.length, info.headerLength + QUOTE_V6)),
+    // The whole datagram when it fits the quote (an ACK does): no view to build.
+    original: b.length <= info.headerLength + QUOTE_V6 ? b : view(b, 0, info.headerLength + QUOTE_V6),
   };
   if (csum !== undefined) d.csum = csum;
   if (p.nextHeader === IPPROTO_ICMPV6) icmpIn(ctx, cx, 6, d, multicast, iface);
