@@ -41,11 +41,15 @@ export {
   turn,
 } from './run.ts';
 export {
+  about,
   findScenario,
   runScenario,
+  SCENARIO_ABOUT,
   SCENARIOS,
   type Scenario,
+  type ScenarioAbout,
   type ScenarioContext,
+  type ScenarioName,
   type ScenarioRun,
 } from './scenarios/index.ts';
 export { Sim, type SimHost, type SimOptions } from './sim.ts';

@@ -1,7 +1,7 @@
+import { SCENARIO_ABOUT } from '@stepwire/sim/about';
 import { Command } from 'commander';
 import { intIn, probability } from '../args.ts';
 import { UsageError } from '../errors.ts';
-import { SCENARIO_CATALOG } from './catalog.ts';
 import type { DemoOptions } from './demo.ts';
 
 /**
@@ -20,7 +20,7 @@ const TOUR = [
 ];
 
 function demoHelp(): string {
-  const width = Math.max(...SCENARIO_CATALOG.map((s) => s.name.length));
+  const width = Math.max(...SCENARIO_ABOUT.map((s) => s.name.length));
   return [
     '',
     'Without a scenario, a tour of the stack between two simulated hosts, A (198.18.0.1,',
@@ -29,7 +29,7 @@ function demoHelp(): string {
     ...TOUR.map((t, i) => `  ${i + 1}. ${t}`),
     '',
     'Scenarios (stepwire demo <name>; --list prints what to watch in each):',
-    ...SCENARIO_CATALOG.map((s) => `  ${s.name.padEnd(width)}  ${s.title}`),
+    ...SCENARIO_ABOUT.map((s) => `  ${s.name.padEnd(width)}  ${s.title}`),
     '',
     'Every run is deterministic: the same --seed prints the same ladder. The pcap is dated on',
     "the simulation's calendar (2026-01-01 plus simulated time); TLS secrets go to --keylog or",
@@ -89,7 +89,7 @@ export function demoCommand(print: (s: string) => void = (s) => process.stdout.w
 }
 
 export function listScenarios(print: (s: string) => void): void {
-  for (const s of SCENARIO_CATALOG) {
+  for (const s of SCENARIO_ABOUT) {
     print(`${s.name}: ${s.title}`);
     for (const w of s.watch) print(`    ${w}`);
     print('');

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { UsageError } from '../errors.ts';
-import { SERVE_MAX_WORKERS as MAX_WORKERS, SERVICE_LINES } from './catalog.ts';
+import { MAX_WORKERS } from '../tun/max-workers.ts';
+import { describeService, SERVICE_ABOUT } from '../tun/service-catalog.ts';
 
 /**
  * `stepwire serve`'s options, help and option checks. Help and usage errors load only this
@@ -79,7 +80,7 @@ export function serveCommand(print: (s: string) => void = (s) => process.stdout.
         '',
         'Makes the namespace (unless it exists) with the kernel at 198.18.0.1 / fd00:5757::1 and',
         'our stack at 198.18.0.2 / fd00:5757::2, then serves until SIGINT or SIGTERM:',
-        ...SERVICE_LINES.map((line) => `  ${line}`),
+        ...SERVICE_ABOUT.map((s) => `  ${describeService(s)}`),
         'and removes what it made. Everything stays inside the namespace.',
         '',
         'Examples:',

@@ -6,6 +6,9 @@ import { dualStackSocket, h3OverDatagrams, serveAltSvc, withAltSvc } from '../se
 import { createHttpApp } from '../services/http-app.ts';
 import { ephemeralServeIdentity, httpsOverTcp, type TlsIdentity } from '../services/https.ts';
 import { httpOverTcp, tcpDiscard, tcpEcho } from '../services/tcp-services.ts';
+import { describeService, type ServiceAbout, service } from './service-catalog.ts';
+
+export { describeService };
 
 /** What a service gets to run on: the Host and the transports built on it. */
 export interface ServiceContext {
@@ -39,61 +42,35 @@ export interface RunningService {
 }
 
 /**
- * One service of `stepwire serve`. A new layer adds its services by adding an entry to
- * SERVICES (and, if it needs a transport the context lacks, a field to ServiceContext):
- *   { name: 'tcp-echo', protocol: 'tcp', port: 7, rfc: 'RFC 862', description: 'echo',
- *     start: ({ tcp }) => tcpEcho(tcp, 7) }
+ * One service of `stepwire serve`. A new layer adds its services by adding its texts to
+ * ./service-catalog.ts and an entry to SERVICES (and, if it needs a transport the context
+ * lacks, a field to ServiceContext):
+ *   { ...service('tcp-echo'), start: ({ tcp }) => tcpEcho(tcp, 7) }
  */
-export interface ServiceSpec {
-  name: string;
-  protocol: 'icmp' | 'udp' | 'tcp';
-  /** Absent for services of the IP layer itself (ICMP echo). */
-  port?: number;
-  rfc: string;
-  description: string;
+export interface ServiceSpec extends ServiceAbout {
   start(ctx: ServiceContext): RunningService;
 }
 
 export const SERVICES: readonly ServiceSpec[] = [
   {
-    name: 'icmp-echo',
-    protocol: 'icmp',
-    rfc: 'RFC 792, RFC 4443 §4',
-    description: 'echo (ping), IPv4 and IPv6',
+    ...service('icmp-echo'),
     // The Host's echo responder answers on every address it has; nothing to start.
     start: () => ({ close() {} }),
   },
   {
-    name: 'udp-echo',
-    protocol: 'udp',
-    port: 7,
-    rfc: 'RFC 862',
-    description: 'echo, IPv4 and IPv6',
+    ...service('udp-echo'),
     start: ({ udp }) => udpEcho(udp, 7),
   },
   {
-    name: 'tcp-echo',
-    protocol: 'tcp',
-    port: 7,
-    rfc: 'RFC 862',
-    description: 'echo, IPv4 and IPv6',
+    ...service('tcp-echo'),
     start: ({ tcp }) => tcpEcho(tcp, 7),
   },
   {
-    name: 'tcp-discard',
-    protocol: 'tcp',
-    port: 9,
-    rfc: 'RFC 863',
-    description: 'discard, IPv4 and IPv6',
+    ...service('tcp-discard'),
     start: ({ tcp }) => tcpDiscard(tcp, 9),
   },
   {
-    name: 'http',
-    protocol: 'tcp',
-    port: 80,
-    rfc: 'RFC 9112, RFC 9113',
-    description:
-      'HTTP/1.1 and h2c (prior knowledge), our HTTP server over our TCP: GET /, GET /bytes/N, POST /echo, POST /sha256, GET /sse',
+    ...service('http'),
     start: ({ tcp }) => {
       // RFC 7838 §3, RFC 9114 §3.1.1: every response advertises HTTP/3 on UDP 443 (the h3 service below).
       // TCP Fast Open (RFC 7413): a kernel client with --tcp-fastopen gets its request taken from the SYN.
@@ -104,11 +81,7 @@ export const SERVICES: readonly ServiceSpec[] = [
     },
   },
   {
-    name: 'https',
-    protocol: 'tcp',
-    port: 443,
-    rfc: 'RFC 8446, RFC 9110 §4.2.2',
-    description: 'HTTPS: our TLS 1.3 over our TCP, ALPN h2 or http/1.1, the routes of port 80',
+    ...service('https'),
     start: ({ tcp, tls }) => {
       const svc = httpsOverTcp(tcp, 443, {
         identity: tls?.identity ?? ephemeralServeIdentity(),
@@ -123,11 +96,7 @@ export const SERVICES: readonly ServiceSpec[] = [
     },
   },
   {
-    name: 'h3',
-    protocol: 'udp',
-    port: 443,
-    rfc: 'RFC 9000, RFC 9001, RFC 9114',
-    description: 'HTTP/3: our QUIC over our UDP, TLS 1.3 with ALPN h3, the routes of port 80',
+    ...service('h3'),
     start: ({ host, udp, tls, qlogDir }) => {
       const v4 = udp.createSocket('udp4');
       const v6 = udp.createSocket('udp6');
@@ -161,12 +130,6 @@ export const SERVICES: readonly ServiceSpec[] = [
     },
   },
 ];
-
-/** 'udp 7 echo, IPv4 and IPv6 (RFC 862)', as serve prints it. */
-export function describeService(s: ServiceSpec): string {
-  const where = s.port === undefined ? s.protocol : `${s.protocol} ${s.port}`;
-  return `${where} ${s.description} (${s.rfc})`;
-}
 
 /**
  * Start every service, or none: if one fails to start (a port taken twice in the table),

@@ -35,6 +35,7 @@ import { Worker } from 'node:worker_threads';
 import { NETNS_DEFAULTS, netnsDown, netnsExists } from '@stepwire/link';
 import { UsageError } from '../errors.ts';
 import type { TlsIdentity } from '../services/https.ts';
+import { MAX_WORKERS } from './max-workers.ts';
 
 /** What a worker thread is started with (structured-clone data only: PEMs, not key objects). */
 export interface WorkerInit {
@@ -99,8 +100,6 @@ export interface TunWorkersOptions {
   reportIntervalMs?: number;
 }
 
-/** Most workers: a queue per worker, and Linux's TUN allows at most 256 queues (MAX_TAP_QUEUES). */
-export const MAX_WORKERS = 64;
 const MTU = 1500;
 const START_TIMEOUT_MS = 20_000;
 const CLOSE_TIMEOUT_MS = 5_000;

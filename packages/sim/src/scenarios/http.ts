@@ -10,17 +10,12 @@ import {
   ws,
 } from '@stepwire/http';
 import { Prng } from '@stepwire/wire';
+import { about } from './about.ts';
 import type { Scenario } from './scenario.ts';
 import { appTrace, httpAgent, httpServer, note, readAll } from './support.ts';
 
 export const httpKeepAlive: Scenario = {
-  name: 'http-keepalive',
-  title: 'HTTP/1.1 persistent connection: two requests, one TCP connection (RFC 9112 §9.3)',
-  watch: [
-    "One TCP handshake: A's pool opens a connection for the first request and keeps it when the response ends.",
-    "The second request goes out on the same connection ('reuse connection #N'): no second SYN.",
-    'Two request/response pairs, then A closes the idle connection after 2 s (its idle timeout).',
-  ],
+  ...about('http-keepalive'),
   link: { delay: 5 },
   async run({ net, result, step }) {
     const a = net.host('A');
@@ -46,13 +41,7 @@ export const httpKeepAlive: Scenario = {
 };
 
 export const httpPipelining: Scenario = {
-  name: 'http-pipelining',
-  title: 'HTTP/1.1 pipelining: three requests sent at once, answered strictly in order (RFC 9112 §9.3.2)',
-  watch: [
-    'A writes three GETs back to back on one connection, before any response: one segment carries all three.',
-    'B answers /slow after 300 ms and takes /b and /c only once it is out: they wait behind it (head-of-line blocking).',
-    'The responses come back in request order: slow, b, c.',
-  ],
+  ...about('http-pipelining'),
   link: { delay: 5 },
   async run({ net, result }) {
     const a = net.host('A');
@@ -81,13 +70,7 @@ export const httpPipelining: Scenario = {
 };
 
 export const httpLongPolling: Scenario = {
-  name: 'http-long-polling',
-  title: 'Long polling: the server holds the request until there is news, or until its timeout (RFC 6202 §2)',
-  watch: [
-    "A's GET /poll reaches B at once; B holds it: no response, only TCP's ACK, while nothing happens.",
-    'B publishes at t=1.5 s and the response leaves in that same instant.',
-    'The next poll finds nothing: B answers 204 when its 3 s hold ends, and A polls again.',
-  ],
+  ...about('http-long-polling'),
   link: { delay: 5 },
   async run({ net, result, step }) {
     const a = net.host('A');
@@ -132,14 +115,7 @@ export const httpLongPolling: Scenario = {
 };
 
 export const httpSse: Scenario = {
-  name: 'http-sse',
-  title:
-    'Server-Sent Events: events pushed on one response, a cut, a resume with Last-Event-ID (WHATWG HTML §9.2; a chunked response, RFC 9112 §7.1)',
-  watch: [
-    "One GET, one 200 text/event-stream response: events 1, 2, 3 go out on it, each id'd, 500 ms apart.",
-    "B's connection is cut (RST) after event 3; A waits its retry time (1 s) and connects again.",
-    'The new request carries Last-Event-ID: 3, and B resumes at event 4: nothing lost, nothing twice.',
-  ],
+  ...about('http-sse'),
   link: { delay: 5 },
   async run({ net, result, step }) {
     const a = net.host('A');
@@ -195,13 +171,7 @@ export const httpSse: Scenario = {
 };
 
 export const websocket: Scenario = {
-  name: 'websocket',
-  title: 'WebSocket: the Upgrade, masked frames, ping/pong and the closing handshake (RFC 6455)',
-  watch: [
-    "A's GET asks to Upgrade: websocket; B answers 101 Switching Protocols and the connection speaks frames.",
-    "Every frame from A is masked (a fresh key each); B's frames are not (RFC 6455 §5.1).",
-    'A pings, B pongs; then Close 1000 from A, Close back from B, and B closes TCP first (§7.1.1).',
-  ],
+  ...about('websocket'),
   link: { delay: 5 },
   async run({ net, result, step }) {
     const a = net.host('A');
@@ -265,14 +235,7 @@ export const websocket: Scenario = {
 };
 
 export const http2Multiplexing: Scenario = {
-  name: 'http2-multiplexing',
-  title:
-    'HTTP/2 multiplexing: three requests in flight on one connection, answered as each is ready (RFC 9113 §5)',
-  watch: [
-    'One TCP connection: the preface and SETTINGS each way, then HEADERS on streams 1, 3 and 5 at once.',
-    'B answers /b and /c (streams 3, 5) first, their DATA frames interleaved; the slow /a (stream 1) ends last.',
-    'Unlike http-pipelining, a slow response holds no other back (a lost TCP segment still would); each stream walks idle → open → half-closed → closed on its own.',
-  ],
+  ...about('http2-multiplexing'),
   link: { delay: 5 },
   async run({ net, result, step }) {
     const a = net.host('A');

@@ -1,4 +1,5 @@
 /** Every scenario, in the order `stepwire demo --list` shows them. */
+export { about, SCENARIO_ABOUT, type ScenarioAbout, type ScenarioName } from './about.ts';
 export { runScenario, type Scenario, type ScenarioContext, type ScenarioRun } from './scenario.ts';
 
 import {

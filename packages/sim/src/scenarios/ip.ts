@@ -1,15 +1,10 @@
 /** The IP scenarios: path MTU discovery and fragmentation. */
 import { PingError } from '@stepwire/ip';
+import { about } from './about.ts';
 import type { Scenario } from './scenario.ts';
 
 export const pingPmtu: Scenario = {
-  name: 'ping-pmtu',
-  title: 'Ping, and path MTU discovery through a router to a 1280-byte link (RFC 1191, RFC 8201)',
-  watch: [
-    "B's link has MTU 1280: a 1400-byte IPv4 ping without DF is fragmented by the router on the way.",
-    "With DF set the router answers 'unreachable code=4 mtu=1280' instead, and A records the path MTU.",
-    'IPv6 routers never fragment: Packet Too Big, and A fragments its retry itself (Fragment header).',
-  ],
+  ...about('ping-pmtu'),
   link: { delay: 5 },
   async run({ net, result, step }) {
     const a = net.host('A');
@@ -37,14 +32,7 @@ export const pingPmtu: Scenario = {
 };
 
 export const fragmentation: Scenario = {
-  name: 'fragmentation',
-  title:
-    'Fragmentation and reassembly: a 4000-byte UDP datagram over a 1500-byte MTU (RFC 791 §2.3, RFC 8200 §4.5)',
-  watch: [
-    'IPv4: three fragments with the same id, off=0/1480/2960, MF on all but the last.',
-    'IPv6: a Fragment header on each piece (off=0/1448/2896, M on all but the last).',
-    'B reassembles each datagram and echoes it, fragmented again, back to A.',
-  ],
+  ...about('fragmentation'),
   link: { delay: 5 },
   async run({ net, result, step }) {
     const a = net.host('A');

@@ -24,6 +24,7 @@ import {
 import { AntiReplayCache, certificateSigner, certificateVerifier, type SessionTicket } from '@stepwire/tls';
 import { Prng, TraceBus } from '@stepwire/wire';
 import { type NetHost, type Network, seededCrypto } from '../network.ts';
+import { about } from './about.ts';
 import type { Scenario } from './scenario.ts';
 
 /** QUIC's own events go on the ladder as they are: packets out (with their frames), state changes, key discards. */
@@ -181,14 +182,7 @@ async function h3Get(
 }
 
 export const quicHttp3: Scenario = {
-  name: 'quic',
-  title:
-    'QUIC v1 and HTTP/3: a handshake, a GET, then a resumed connection whose request rides in 0-RTT (RFC 9000, 9001, 9114)',
-  watch: [
-    "A's Initial packets carry the ClientHello in CRYPTO frames, each datagram padded to 1200 bytes (RFC 9000 §14.1); B answers with Initial and Handshake packets coalesced in one datagram.",
-    'Once the handshake is done B sends HANDSHAKE_DONE in a 1-RTT packet; the GET and its response travel as HTTP/3 HEADERS/DATA in STREAM frames.',
-    'The second connection resumes with the ticket: its GET leaves in 0-RTT packets right behind the Initial, before any answer from B.',
-  ],
+  ...about('quic'),
   link: { delay: 10 },
   async run({ net, result, step }) {
     const a = net.host('A');

@@ -7,6 +7,7 @@
 import type { TraceEvent } from '@stepwire/wire';
 import { type LadderLine, ladderHeader } from '../ladder.ts';
 import { createNetwork, type LinkOptions, type Network } from '../network.ts';
+import type { ScenarioAbout } from './about.ts';
 
 export interface ScenarioContext {
   net: Network;
@@ -16,11 +17,8 @@ export interface ScenarioContext {
   step(title: string): void;
 }
 
-export interface Scenario {
-  name: string;
-  title: string;
-  /** What to look for in the ladder, two or three lines. */
-  watch: string[];
+/** A scenario's name, title and what to watch come from ./about.ts (`...about(name)`). */
+export interface Scenario extends ScenarioAbout {
   /** The wire for this scenario (impairments, MTU); the user's --loss/--mtu do not apply. */
   link?: LinkOptions;
   run(ctx: ScenarioContext): Promise<void>;

@@ -1,17 +1,12 @@
 /** The TCP scenarios: handshakes, loss recovery, flow control, SYN cookies, Fast Open. */
 import { once } from 'node:events';
 import { encodeSegment, SYN, type TcpSocket } from '@stepwire/tcp';
+import { about } from './about.ts';
 import type { Scenario } from './scenario.ts';
 import { readAll, tcpEcho } from './support.ts';
 
 export const tcpHandshake: Scenario = {
-  name: 'tcp-handshake',
-  title: 'TCP three-way handshake, a little data, and the close (RFC 9293 §3.5, §3.6)',
-  watch: [
-    "A's SYN offers its options (mss, ws, sack, ts); B's SYN,ACK answers with its own; A's ACK completes it.",
-    'Each side goes CLOSED → SYN-SENT/SYN-RECEIVED → ESTABLISHED as its segment arrives.',
-    'A closes first: FIN each way, and A, the active closer, waits in TIME-WAIT for 2×MSL (60 s).',
-  ],
+  ...about('tcp-handshake'),
   link: { delay: 5 },
   async run({ net, result }) {
     const a = net.host('A');
@@ -26,13 +21,7 @@ export const tcpHandshake: Scenario = {
 };
 
 export const tcpSimultaneousOpen: Scenario = {
-  name: 'tcp-simultaneous-open',
-  title: 'Simultaneous open: both ends send SYN at once, and both close at once (RFC 9293 §3.5, §3.6)',
-  watch: [
-    'A and B each connect from port 5000 to the other: two SYNs cross on the wire, each side goes SYN-SENT → SYN-RECEIVED.',
-    'Each answers the SYN it got with a SYN,ACK; each SYN,ACK moves its receiver to ESTABLISHED (Figure 8 of RFC 9293).',
-    'Both close at once: the FINs cross, each side goes FIN-WAIT-1 → CLOSING → TIME-WAIT (Figure 13).',
-  ],
+  ...about('tcp-simultaneous-open'),
   link: { delay: 5 },
   async run({ net, result }) {
     const a = net.host('A');
@@ -52,13 +41,7 @@ export const tcpSimultaneousOpen: Scenario = {
 };
 
 export const tcpSackLoss: Scenario = {
-  name: 'tcp-sack-loss',
-  title: 'Loss recovery with SACK: 64 KiB over a wire that loses 5% of packets (RFC 2018, RFC 6675)',
-  watch: [
-    "After a loss B's ACKs carry sack=left-right blocks: what arrived beyond the hole.",
-    'A retransmits only the missing segment (the same seq again), not everything after it.',
-    'The dropped packets show as "link dropped" notes; the transfer still completes intact.',
-  ],
+  ...about('tcp-sack-loss'),
   link: { delay: 10, loss: 0.05 },
   async run({ net, result }) {
     const a = net.host('A');
@@ -85,13 +68,7 @@ export const tcpSackLoss: Scenario = {
 };
 
 export const tcpZeroWindow: Scenario = {
-  name: 'tcp-zero-window',
-  title: 'Flow control: a receiver that stops reading closes its window (RFC 9293 §3.8.6)',
-  watch: [
-    "B's application does not read and B's 8 KiB receive buffer fills: its ACKs say win=0.",
-    'A stops sending and probes the closed window with its persist timer, backing off.',
-    'When B reads again it announces the open window, and A sends the rest.',
-  ],
+  ...about('tcp-zero-window'),
   link: { delay: 5 },
   async run({ net, result }) {
     const a = net.host('A');
@@ -124,13 +101,7 @@ export const tcpZeroWindow: Scenario = {
 };
 
 export const synFloodCookies: Scenario = {
-  name: 'syn-flood-cookies',
-  title: 'A SYN flood fills the SYN queue; SYN cookies keep the server reachable (RFC 4987 §3.6)',
-  watch: [
-    "M sends SYNs it never completes (it drops B's SYN,ACKs): B's SYN queue of 4 fills.",
-    "With the queue full, B answers A's SYN with a cookie in its ISN and keeps no state.",
-    "A's ACK returns the cookie; B validates it and the connection is ESTABLISHED anyway.",
-  ],
+  ...about('syn-flood-cookies'),
   link: { delay: 5 },
   async run({ net, result, step }) {
     const a = net.host('A');
@@ -172,13 +143,7 @@ export const synFloodCookies: Scenario = {
 };
 
 export const tcpFastOpen: Scenario = {
-  name: 'tcp-fastopen',
-  title: 'TCP Fast Open: a cookie on the first connection, data in the SYN on the second (RFC 7413)',
-  watch: [
-    "First connection: A's SYN asks for a cookie (tfo=req); B's SYN,ACK brings one (tfo=8B).",
-    "Second connection: A's SYN carries the cookie and the request itself (len=9 in the SYN).",
-    "B's SYN,ACK acknowledges the data with the SYN (ack = seq + 1 + 9): no segment of its own carries the request.",
-  ],
+  ...about('tcp-fastopen'),
   link: { delay: 10 },
   async run({ net, result, step }) {
     const a = net.host('A');

@@ -1,15 +1,10 @@
 /** The TLS 1.3 scenarios: full handshake, HelloRetryRequest, resumption, 0-RTT, mutual auth, KeyUpdate. */
+import { about } from './about.ts';
 import type { Scenario } from './scenario.ts';
 import { tlsEcho, tlsExchange } from './support.ts';
 
 export const tlsFull: Scenario = {
-  name: 'tls-full',
-  title: 'A full TLS 1.3 handshake over TCP, then application data (RFC 8446 §2)',
-  watch: [
-    'ClientHello (suites, key share, SNI) → ServerHello: from here on everything is encrypted.',
-    "EncryptedExtensions, Certificate, CertificateVerify, Finished from B; A's state machine walks WAIT_SH → … → CONNECTED.",
-    'One round trip after the TCP handshake, A sends its data with its Finished.',
-  ],
+  ...about('tls-full'),
   link: { delay: 10 },
   async run({ net, result }) {
     const a = net.host('A');
@@ -26,13 +21,7 @@ export const tlsFull: Scenario = {
 };
 
 export const tlsHrr: Scenario = {
-  name: 'tls-hrr',
-  title: 'HelloRetryRequest: the client guessed a key-share group the server does not take (RFC 8446 §4.1.4)',
-  watch: [
-    'A sends a key share for X25519 only; B accepts P-256 only and answers HelloRetryRequest.',
-    'A sends a second ClientHello with a P-256 share; the handshake continues from there.',
-    'It costs one extra round trip: compare the time of CONNECTED with tls-full.',
-  ],
+  ...about('tls-hrr'),
   link: { delay: 10 },
   async run({ net, result }) {
     const a = net.host('A');
@@ -49,13 +38,7 @@ export const tlsHrr: Scenario = {
 };
 
 export const tlsResumption: Scenario = {
-  name: 'tls-resumption',
-  title: 'Session resumption with a ticket: PSK with (EC)DHE (RFC 8446 §2.2)',
-  watch: [
-    'After the first handshake B sends NewSessionTicket; A keeps it.',
-    'The second ClientHello offers the ticket as a pre_shared_key; B accepts it.',
-    'No Certificate and no CertificateVerify the second time: the PSK proves who B is.',
-  ],
+  ...about('tls-resumption'),
   link: { delay: 10 },
   async run({ net, result, step }) {
     const a = net.host('A');
@@ -73,13 +56,7 @@ export const tlsResumption: Scenario = {
 };
 
 export const tls0rtt: Scenario = {
-  name: 'tls-0rtt',
-  title: '0-RTT early data with a resumed session (RFC 8446 §2.3, §4.2.10)',
-  watch: [
-    "The second ClientHello offers the ticket (psk); A's request follows in the same first flight, under the early traffic key.",
-    'B takes the PSK (ServerHello … psk) and the data; A closes the early data with EndOfEarlyData before its Finished.',
-    'Early data can be replayed by an attacker: only idempotent requests belong there.',
-  ],
+  ...about('tls-0rtt'),
   link: { delay: 10 },
   async run({ net, result, step }) {
     const a = net.host('A');
@@ -106,13 +83,7 @@ export const tls0rtt: Scenario = {
 };
 
 export const tlsMtls: Scenario = {
-  name: 'tls-mtls',
-  title: 'Mutual TLS: the server asks for a client certificate (RFC 8446 §4.3.2, §4.4.2)',
-  watch: [
-    'B sends CertificateRequest along with its own Certificate.',
-    'A answers with its Certificate and CertificateVerify before its Finished.',
-    "B checks A's certificate against its CA; only then does the connection count as authorized.",
-  ],
+  ...about('tls-mtls'),
   link: { delay: 10 },
   async run({ net, result }) {
     const a = net.host('A');
@@ -136,13 +107,7 @@ export const tlsMtls: Scenario = {
 };
 
 export const tlsKeyUpdate: Scenario = {
-  name: 'tls-keyupdate',
-  title: 'KeyUpdate: fresh traffic keys in the middle of a connection (RFC 8446 §4.6.3)',
-  watch: [
-    'After the handshake A sends KeyUpdate(update_requested) and switches its sending keys.',
-    'B answers with its own KeyUpdate(update_not_requested) and switches too.',
-    'The data that follows is protected by the next generation of keys; nothing else changes.',
-  ],
+  ...about('tls-keyupdate'),
   link: { delay: 10 },
   async run({ net, result }) {
     const a = net.host('A');

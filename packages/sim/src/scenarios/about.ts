@@ -1,24 +1,21 @@
 /**
- * What `stepwire demo --help`, `demo --list` and `serve --help` print about the scenarios and
- * the services, kept here as plain data so that help and usage errors load no protocol code
- * (the scenarios and services themselves import the whole stack: about a CPU-second of
- * module loading for a command that only prints text). The sources of truth stay SCENARIOS
- * in @stepwire/sim, SERVICES in ../tun/services.ts and MAX_WORKERS in ../tun/workers.ts:
- * packages/cli/test/catalog.test.ts fails when this copy differs from them in any character,
- * and its diff shows the entry to paste here.
+ * What each scenario is about: its title and what to watch in its ladder, keyed by its name,
+ * in the order `stepwire demo --list` shows them. The one place these texts live: each
+ * scenario object spreads `...about(name)`, and the CLI's help reads this module through
+ * `@stepwire/sim/about` without loading the scenarios themselves (they import the whole
+ * stack, about a CPU-second of module loading for a command that only prints text). So this
+ * module imports nothing.
  */
 
-/** A scenario's name, title and what to watch, as `stepwire demo --list` prints them. */
-export interface ScenarioEntry {
+/** A scenario's name, its one-line title, and two or three lines of what to watch. */
+export interface ScenarioAbout {
   readonly name: string;
   readonly title: string;
   readonly watch: readonly string[];
 }
 
-/** Every scenario in the order of SCENARIOS. */
-export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
-  {
-    name: 'tcp-handshake',
+const TEXTS = {
+  'tcp-handshake': {
     title: 'TCP three-way handshake, a little data, and the close (RFC 9293 §3.5, §3.6)',
     watch: [
       "A's SYN offers its options (mss, ws, sack, ts); B's SYN,ACK answers with its own; A's ACK completes it.",
@@ -26,8 +23,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       'A closes first: FIN each way, and A, the active closer, waits in TIME-WAIT for 2×MSL (60 s).',
     ],
   },
-  {
-    name: 'tcp-simultaneous-open',
+  'tcp-simultaneous-open': {
     title: 'Simultaneous open: both ends send SYN at once, and both close at once (RFC 9293 §3.5, §3.6)',
     watch: [
       'A and B each connect from port 5000 to the other: two SYNs cross on the wire, each side goes SYN-SENT → SYN-RECEIVED.',
@@ -35,8 +31,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       'Both close at once: the FINs cross, each side goes FIN-WAIT-1 → CLOSING → TIME-WAIT (Figure 13).',
     ],
   },
-  {
-    name: 'tcp-sack-loss',
+  'tcp-sack-loss': {
     title: 'Loss recovery with SACK: 64 KiB over a wire that loses 5% of packets (RFC 2018, RFC 6675)',
     watch: [
       "After a loss B's ACKs carry sack=left-right blocks: what arrived beyond the hole.",
@@ -44,8 +39,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       'The dropped packets show as "link dropped" notes; the transfer still completes intact.',
     ],
   },
-  {
-    name: 'tcp-zero-window',
+  'tcp-zero-window': {
     title: 'Flow control: a receiver that stops reading closes its window (RFC 9293 §3.8.6)',
     watch: [
       "B's application does not read and B's 8 KiB receive buffer fills: its ACKs say win=0.",
@@ -53,8 +47,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       'When B reads again it announces the open window, and A sends the rest.',
     ],
   },
-  {
-    name: 'syn-flood-cookies',
+  'syn-flood-cookies': {
     title: 'A SYN flood fills the SYN queue; SYN cookies keep the server reachable (RFC 4987 §3.6)',
     watch: [
       "M sends SYNs it never completes (it drops B's SYN,ACKs): B's SYN queue of 4 fills.",
@@ -62,8 +55,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       "A's ACK returns the cookie; B validates it and the connection is ESTABLISHED anyway.",
     ],
   },
-  {
-    name: 'tcp-fastopen',
+  'tcp-fastopen': {
     title: 'TCP Fast Open: a cookie on the first connection, data in the SYN on the second (RFC 7413)',
     watch: [
       "First connection: A's SYN asks for a cookie (tfo=req); B's SYN,ACK brings one (tfo=8B).",
@@ -71,8 +63,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       "B's SYN,ACK acknowledges the data with the SYN (ack = seq + 1 + 9): no segment of its own carries the request.",
     ],
   },
-  {
-    name: 'tls-full',
+  'tls-full': {
     title: 'A full TLS 1.3 handshake over TCP, then application data (RFC 8446 §2)',
     watch: [
       'ClientHello (suites, key share, SNI) → ServerHello: from here on everything is encrypted.',
@@ -80,8 +71,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       'One round trip after the TCP handshake, A sends its data with its Finished.',
     ],
   },
-  {
-    name: 'tls-hrr',
+  'tls-hrr': {
     title:
       'HelloRetryRequest: the client guessed a key-share group the server does not take (RFC 8446 §4.1.4)',
     watch: [
@@ -90,8 +80,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       'It costs one extra round trip: compare the time of CONNECTED with tls-full.',
     ],
   },
-  {
-    name: 'tls-resumption',
+  'tls-resumption': {
     title: 'Session resumption with a ticket: PSK with (EC)DHE (RFC 8446 §2.2)',
     watch: [
       'After the first handshake B sends NewSessionTicket; A keeps it.',
@@ -99,8 +88,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       'No Certificate and no CertificateVerify the second time: the PSK proves who B is.',
     ],
   },
-  {
-    name: 'tls-0rtt',
+  'tls-0rtt': {
     title: '0-RTT early data with a resumed session (RFC 8446 §2.3, §4.2.10)',
     watch: [
       "The second ClientHello offers the ticket (psk); A's request follows in the same first flight, under the early traffic key.",
@@ -108,8 +96,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       'Early data can be replayed by an attacker: only idempotent requests belong there.',
     ],
   },
-  {
-    name: 'tls-mtls',
+  'tls-mtls': {
     title: 'Mutual TLS: the server asks for a client certificate (RFC 8446 §4.3.2, §4.4.2)',
     watch: [
       'B sends CertificateRequest along with its own Certificate.',
@@ -117,8 +104,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       "B checks A's certificate against its CA; only then does the connection count as authorized.",
     ],
   },
-  {
-    name: 'tls-keyupdate',
+  'tls-keyupdate': {
     title: 'KeyUpdate: fresh traffic keys in the middle of a connection (RFC 8446 §4.6.3)',
     watch: [
       'After the handshake A sends KeyUpdate(update_requested) and switches its sending keys.',
@@ -126,8 +112,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       'The data that follows is protected by the next generation of keys; nothing else changes.',
     ],
   },
-  {
-    name: 'ping-pmtu',
+  'ping-pmtu': {
     title: 'Ping, and path MTU discovery through a router to a 1280-byte link (RFC 1191, RFC 8201)',
     watch: [
       "B's link has MTU 1280: a 1400-byte IPv4 ping without DF is fragmented by the router on the way.",
@@ -135,8 +120,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       'IPv6 routers never fragment: Packet Too Big, and A fragments its retry itself (Fragment header).',
     ],
   },
-  {
-    name: 'fragmentation',
+  fragmentation: {
     title:
       'Fragmentation and reassembly: a 4000-byte UDP datagram over a 1500-byte MTU (RFC 791 §2.3, RFC 8200 §4.5)',
     watch: [
@@ -145,8 +129,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       'B reassembles each datagram and echoes it, fragmented again, back to A.',
     ],
   },
-  {
-    name: 'http-keepalive',
+  'http-keepalive': {
     title: 'HTTP/1.1 persistent connection: two requests, one TCP connection (RFC 9112 §9.3)',
     watch: [
       "One TCP handshake: A's pool opens a connection for the first request and keeps it when the response ends.",
@@ -154,8 +137,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       'Two request/response pairs, then A closes the idle connection after 2 s (its idle timeout).',
     ],
   },
-  {
-    name: 'http-pipelining',
+  'http-pipelining': {
     title: 'HTTP/1.1 pipelining: three requests sent at once, answered strictly in order (RFC 9112 §9.3.2)',
     watch: [
       'A writes three GETs back to back on one connection, before any response: one segment carries all three.',
@@ -163,8 +145,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       'The responses come back in request order: slow, b, c.',
     ],
   },
-  {
-    name: 'http-long-polling',
+  'http-long-polling': {
     title:
       'Long polling: the server holds the request until there is news, or until its timeout (RFC 6202 §2)',
     watch: [
@@ -173,8 +154,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       'The next poll finds nothing: B answers 204 when its 3 s hold ends, and A polls again.',
     ],
   },
-  {
-    name: 'http-sse',
+  'http-sse': {
     title:
       'Server-Sent Events: events pushed on one response, a cut, a resume with Last-Event-ID (WHATWG HTML §9.2; a chunked response, RFC 9112 §7.1)',
     watch: [
@@ -183,8 +163,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       'The new request carries Last-Event-ID: 3, and B resumes at event 4: nothing lost, nothing twice.',
     ],
   },
-  {
-    name: 'websocket',
+  websocket: {
     title: 'WebSocket: the Upgrade, masked frames, ping/pong and the closing handshake (RFC 6455)',
     watch: [
       "A's GET asks to Upgrade: websocket; B answers 101 Switching Protocols and the connection speaks frames.",
@@ -192,8 +171,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       'A pings, B pongs; then Close 1000 from A, Close back from B, and B closes TCP first (§7.1.1).',
     ],
   },
-  {
-    name: 'http2-multiplexing',
+  'http2-multiplexing': {
     title:
       'HTTP/2 multiplexing: three requests in flight on one connection, answered as each is ready (RFC 9113 §5)',
     watch: [
@@ -202,8 +180,7 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       'Unlike http-pipelining, a slow response holds no other back (a lost TCP segment still would); each stream walks idle → open → half-closed → closed on its own.',
     ],
   },
-  {
-    name: 'quic',
+  quic: {
     title:
       'QUIC v1 and HTTP/3: a handshake, a GET, then a resumed connection whose request rides in 0-RTT (RFC 9000, 9001, 9114)',
     watch: [
@@ -212,18 +189,16 @@ export const SCENARIO_CATALOG: readonly ScenarioEntry[] = [
       'The second connection resumes with the ticket: its GET leaves in 0-RTT packets right behind the Initial, before any answer from B.',
     ],
   },
-];
+} satisfies Record<string, Omit<ScenarioAbout, 'name'>>;
 
-/** At most this many `serve --workers` (MAX_WORKERS of ../tun/workers.ts), for serve's help. */
-export const SERVE_MAX_WORKERS = 64;
+/** A name that has texts here; a scenario whose name is misspelt fails to type-check. */
+export type ScenarioName = keyof typeof TEXTS;
 
-/** Each service of `stepwire serve` as describeService() prints it. */
-export const SERVICE_LINES: readonly string[] = [
-  'icmp echo (ping), IPv4 and IPv6 (RFC 792, RFC 4443 §4)',
-  'udp 7 echo, IPv4 and IPv6 (RFC 862)',
-  'tcp 7 echo, IPv4 and IPv6 (RFC 862)',
-  'tcp 9 discard, IPv4 and IPv6 (RFC 863)',
-  'tcp 80 HTTP/1.1 and h2c (prior knowledge), our HTTP server over our TCP: GET /, GET /bytes/N, POST /echo, POST /sha256, GET /sse (RFC 9112, RFC 9113)',
-  'tcp 443 HTTPS: our TLS 1.3 over our TCP, ALPN h2 or http/1.1, the routes of port 80 (RFC 8446, RFC 9110 §4.2.2)',
-  'udp 443 HTTP/3: our QUIC over our UDP, TLS 1.3 with ALPN h3, the routes of port 80 (RFC 9000, RFC 9001, RFC 9114)',
-];
+/** The title and what to watch of the scenario `name`, with the name, to spread into it. */
+export function about(name: ScenarioName): ScenarioAbout {
+  const { title, watch } = TEXTS[name];
+  return { name, title, watch };
+}
+
+/** Every scenario's texts, in the order of SCENARIOS (the CLI's help lists them so). */
+export const SCENARIO_ABOUT: readonly ScenarioAbout[] = (Object.keys(TEXTS) as ScenarioName[]).map(about);
