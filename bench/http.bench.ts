@@ -117,6 +117,24 @@ async function requestsPerSecond(keepAlive: boolean): Promise<BenchResult[]> {
   ];
 }
 
+/**
+ * `rounds` paired rounds — both servers measured back to back, which one first alternating —
+ * and the round with the median ratio (see requestsPerSecond for why not best-of-each).
+ */
+async function pairedMedian(
+  rounds: number,
+  measure: (server: 'ours' | 'node') => Promise<number>,
+): Promise<{ ours: number; node: number }> {
+  const all: { ours: number; node: number }[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const r = { ours: 0, node: 0 };
+    for (const server of i % 2 === 0 ? (['ours', 'node'] as const) : (['node', 'ours'] as const))
+      r[server] = await measure(server);
+    all.push(r);
+  }
+  return medianRound(all);
+}
+
 /** The round whose ours/node ratio is the median of the rounds' ratios. */
 function medianRound(rounds: { ours: number; node: number }[]): { ours: number; node: number } {
   const sorted = [...rounds].sort((a, b) => a.ours / a.node - b.ours / b.node);
@@ -213,19 +231,7 @@ async function inMemoryNewConnectionsPerCpuSecond(): Promise<BenchResult> {
   const node = http.createServer(handler as never);
   await inMemoryNewConnections(ours, 2000);
   await inMemoryNewConnections(node, 2000);
-  const rounds: { ours: number; node: number }[] = [];
-  for (let i = 0; i < 7; i++) {
-    const r = { ours: 0, node: 0 };
-    if (i % 2 === 0) {
-      r.ours = await inMemoryNewConnections(ours, 5000);
-      r.node = await inMemoryNewConnections(node, 5000);
-    } else {
-      r.node = await inMemoryNewConnections(node, 5000);
-      r.ours = await inMemoryNewConnections(ours, 5000);
-    }
-    rounds.push(r);
-  }
-  const m = medianRound(rounds);
+  const m = await pairedMedian(7, (server) => inMemoryNewConnections(server === 'ours' ? ours : node, 5000));
   return result(
     'http/1.1 server req per CPU-s in memory close',
     m.ours,
@@ -250,19 +256,7 @@ async function inMemoryRequestsPerSecond(): Promise<BenchResult> {
   // took two bests from different moments, 0.66–1.11x between runs on the shared machine
   await inMemory(ours, 5000);
   await inMemory(node, 5000);
-  const rounds: { ours: number; node: number }[] = [];
-  for (let i = 0; i < 7; i++) {
-    const r = { ours: 0, node: 0 };
-    if (i % 2 === 0) {
-      r.ours = await inMemory(ours, 20_000);
-      r.node = await inMemory(node, 20_000);
-    } else {
-      r.node = await inMemory(node, 20_000);
-      r.ours = await inMemory(ours, 20_000);
-    }
-    rounds.push(r);
-  }
-  const m = medianRound(rounds);
+  const m = await pairedMedian(7, (server) => inMemory(server === 'ours' ? ours : node, 20_000));
   return result('http/1.1 server req/s in memory', m.ours, 'req/s', 'node:http (same Duplex)', m.node);
 }
 
