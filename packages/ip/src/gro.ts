@@ -27,7 +27,7 @@
  * It travels with PacketInfo { csum 'valid', gso } as a GRO packet from the kernel does.
  */
 import type { PacketInfo } from '@stepwire/link';
-import { finishChecksum, sum16 } from '@stepwire/wire';
+import { finishChecksum, foldSum, readU16, readU32, sum16, writeU16 } from '@stepwire/wire';
 import { GSO_MAX_SIZE, pseudoSum, sumBytes, TCP_GSO_FIELD, view } from './gso.ts';
 import { IPV4, IPV4_MIN_HEADER } from './ipv4.ts';
 import { IPV6, IPV6_HEADER_LENGTH } from './ipv6.ts';
@@ -190,7 +190,7 @@ function candidate(
     // datagram, RFC 6864 §4: its Identification means nothing, so pieces may differ in it).
     if (b.length < IPV4_MIN_HEADER || b[IPV4.protocol] !== IPPROTO_TCP) return undefined;
     if (b[IPV4.flags] !== 0x40 || b[IPV4.flags + 1] !== 0) return undefined;
-    end = get16(b, IPV4.totalLength);
+    end = readU16(b, IPV4.totalLength);
     if (end > b.length || end < IPV4_MIN_HEADER + TCP_MIN_HEADER) return undefined;
     if (finishChecksum(sumBytes(b, 0, IPV4_MIN_HEADER)) !== 0) return undefined;
     l4 = IPV4_MIN_HEADER;
@@ -198,7 +198,7 @@ function candidate(
   } else if (first >> 4 === 6) {
     // IPv6 with TCP straight after the fixed header (RFC 8200 §3).
     if (b.length < IPV6_HEADER_LENGTH || b[IPV6.nextHeader] !== IPPROTO_TCP) return undefined;
-    end = IPV6_HEADER_LENGTH + get16(b, IPV6.payloadLength);
+    end = IPV6_HEADER_LENGTH + readU16(b, IPV6.payloadLength);
     if (end > b.length || end < IPV6_HEADER_LENGTH + TCP_MIN_HEADER) return undefined;
     l4 = IPV6_HEADER_LENGTH;
     v4 = false;
@@ -217,7 +217,7 @@ function candidate(
   }
   return {
     v4,
-    seq: get32(b, l4 + TCP_GSO_FIELD.seq),
+    seq: readU32(b, l4 + TCP_GSO_FIELD.seq),
     flags: b[l4 + TCP_GSO_FIELD.flags] ?? 0,
     l4,
     piece: { packet, hdrLen, dataLen, dataSum },
@@ -263,16 +263,16 @@ function join(run: Run): GroPacket {
     out.set(view(p.packet, p.hdrLen, p.dataLen), at);
     if (dataSum !== undefined && p.dataSum !== undefined) {
       // RFC 1071 §2(B): a part that starts at an odd offset adds its sum byte-swapped.
-      dataSum += (at - hdrLen) & 1 ? swap(fold(p.dataSum)) : p.dataSum;
+      dataSum += (at - hdrLen) & 1 ? swap(foldSum(p.dataSum)) : p.dataSum;
     } else dataSum = undefined;
     at += p.dataLen;
   }
   if (run.v4) {
-    put16(out, IPV4.totalLength, total);
-    put16(out, IPV4.checksum, 0);
-    put16(out, IPV4.checksum, finishChecksum(sumBytes(out, 0, IPV4_MIN_HEADER)));
+    writeU16(out, IPV4.totalLength, total);
+    writeU16(out, IPV4.checksum, 0);
+    writeU16(out, IPV4.checksum, finishChecksum(sumBytes(out, 0, IPV4_MIN_HEADER)));
   } else {
-    put16(out, IPV6.payloadLength, total - IPV6_HEADER_LENGTH);
+    writeU16(out, IPV6.payloadLength, total - IPV6_HEADER_LENGTH);
   }
   // The first segment's header with the last one's PSH and FIN (tcp_gro_complete's flags).
   const lastFlags = last.packet[l4 + TCP_GSO_FIELD.flags] ?? 0;
@@ -280,10 +280,10 @@ function join(run: Run): GroPacket {
     ((out[l4 + TCP_GSO_FIELD.flags] ?? 0) & ~(PSH | FIN)) | (lastFlags & (PSH | FIN));
   if (dataSum !== undefined) {
     const tcpLen = total - l4;
-    put16(out, l4 + TCP_GSO_FIELD.checksum, 0);
+    writeU16(out, l4 + TCP_GSO_FIELD.checksum, 0);
     // The pseudo-header with this packet's TCP length (below 2^16: one IP datagram).
     const ck = finishChecksum(pseudoSum(out, run.v4) + tcpLen + sumBytes(out, l4, hdrLen) + dataSum);
-    put16(out, l4 + TCP_GSO_FIELD.checksum, ck);
+    writeU16(out, l4 + TCP_GSO_FIELD.checksum, ck);
   }
   return {
     packet: out,
@@ -291,25 +291,6 @@ function join(run: Run): GroPacket {
   };
 }
 
-function fold(sum: number): number {
-  let s = sum;
-  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
-  return s;
-}
-
 function swap(v: number): number {
   return ((v & 0xff) << 8) | (v >> 8);
-}
-
-function get16(b: Uint8Array, at: number): number {
-  return ((b[at] ?? 0) << 8) | (b[at + 1] ?? 0);
-}
-
-function get32(b: Uint8Array, at: number): number {
-  return (((b[at] ?? 0) << 24) | ((b[at + 1] ?? 0) << 16) | ((b[at + 2] ?? 0) << 8) | (b[at + 3] ?? 0)) >>> 0;
-}
-
-function put16(b: Uint8Array, at: number, v: number): void {
-  b[at] = (v >> 8) & 0xff;
-  b[at + 1] = v & 0xff;
 }

@@ -25,7 +25,16 @@
  * super-segment costs one allocation rather than one per packet.
  */
 import type { PacketInfo } from '@stepwire/link';
-import { finishChecksum, ParseError, sum16 } from '@stepwire/wire';
+import {
+  finishChecksum,
+  foldSum,
+  ParseError,
+  readU16,
+  readU32,
+  sum16,
+  writeU16,
+  writeU32,
+} from '@stepwire/wire';
 import { IPV4, IPV4_MIN_HEADER } from './ipv4.ts';
 import { IPV6, IPV6_HEADER_LENGTH, NH_DESTINATION, NH_FRAGMENT, NH_HOP_BY_HOP, NH_ROUTING } from './ipv6.ts';
 import { IPPROTO_TCP } from './types.ts';
@@ -102,9 +111,9 @@ export function gsoSegment(
   const size = gso.size;
   const dataLen = end - hdrLen;
   const n = Math.max(1, Math.ceil(dataLen / size));
-  const seq0 = get32(packet, l4 + TCP_GSO_FIELD.seq);
-  const urgent = flags & URG ? get16(packet, l4 + TCP_GSO_FIELD.urgentPointer) : 0;
-  const id0 = v4 ? get16(packet, IPV4.identification) : 0;
+  const seq0 = readU32(packet, l4 + TCP_GSO_FIELD.seq);
+  const urgent = flags & URG ? readU16(packet, l4 + TCP_GSO_FIELD.urgentPointer) : 0;
+  const id0 = v4 ? readU16(packet, IPV4.identification) : 0;
   const ihl = v4 ? l4 : 0;
   // The pseudo-header's address part (RFC 9293 §3.1; RFC 8200 §8.1), the same for every
   // piece: each adds its own TCP length, which is below 2^16 either way.
@@ -126,17 +135,17 @@ export function gsoSegment(
     if (v4) {
       // RFC 791 §3.1: this packet's length and its own Identification (inet_gso_segment
       // numbers the pieces id, id+1, ...), then the header checksum over the new header.
-      put16(out, IPV4.totalLength, len);
-      put16(out, IPV4.identification, (id0 + k) & 0xffff);
-      put16(out, IPV4.checksum, 0);
-      put16(out, IPV4.checksum, finishChecksum(sumBytes(out, 0, ihl)));
+      writeU16(out, IPV4.totalLength, len);
+      writeU16(out, IPV4.identification, (id0 + k) & 0xffff);
+      writeU16(out, IPV4.checksum, 0);
+      writeU16(out, IPV4.checksum, finishChecksum(sumBytes(out, 0, ihl)));
     } else {
       // RFC 8200 §3: Payload Length counts extension headers and the upper layer.
-      put16(out, IPV6.payloadLength, len - IPV6_HEADER_LENGTH);
+      writeU16(out, IPV6.payloadLength, len - IPV6_HEADER_LENGTH);
     }
 
     // RFC 9293 §3.1 / §3.4: each piece's sequence number is that of its first data octet.
-    put32(out, l4 + TCP_GSO_FIELD.seq, (seq0 + k * size) >>> 0);
+    writeU32(out, l4 + TCP_GSO_FIELD.seq, (seq0 + k * size) >>> 0);
     let f = flags;
     if (k > 0) f &= ~CWR; // RFC 3168 §6.1.2: CWR on the first new data only (tcp_gso_segment)
     if (k < n - 1) f &= ~(FIN | PSH); // FIN and PSH belong after the last octet (tcp_gso_segment)
@@ -144,10 +153,10 @@ export function gsoSegment(
       // RFC 9293 §3.8.5: the urgent pointer is an offset from this segment's sequence
       // number; once the urgent point lies at or before it, this piece carries no URG.
       const up = urgent - k * size;
-      if (up > 0) put16(out, l4 + TCP_GSO_FIELD.urgentPointer, up);
+      if (up > 0) writeU16(out, l4 + TCP_GSO_FIELD.urgentPointer, up);
       else {
         f &= ~URG;
-        put16(out, l4 + TCP_GSO_FIELD.urgentPointer, 0);
+        writeU16(out, l4 + TCP_GSO_FIELD.urgentPointer, 0);
       }
     }
     out[l4 + TCP_GSO_FIELD.flags] = f;
@@ -155,11 +164,11 @@ export function gsoSegment(
     const tcpLen = doff + segLen;
     if (checksum === 'partial') {
       // The folded pseudo-header sum, not complemented: the link sums from l4 over it.
-      put16(out, l4 + TCP_GSO_FIELD.checksum, fold(pseudo + tcpLen));
+      writeU16(out, l4 + TCP_GSO_FIELD.checksum, foldSum(pseudo + tcpLen));
     } else {
-      put16(out, l4 + TCP_GSO_FIELD.checksum, 0);
+      writeU16(out, l4 + TCP_GSO_FIELD.checksum, 0);
       const ck = finishChecksum(sum16(view(out, l4, tcpLen), pseudo + tcpLen));
-      put16(out, l4 + TCP_GSO_FIELD.checksum, ck);
+      writeU16(out, l4 + TCP_GSO_FIELD.checksum, ck);
     }
     packets[k] = out;
   }
@@ -174,11 +183,11 @@ function ipv4Bounds(b: Uint8Array): { end: number; l4: number } {
   const ihl = (first & 0x0f) * 4;
   if (ihl < IPV4_MIN_HEADER || ihl > b.length)
     throw new ParseError('ipv4', 'ihl', IPV4.versionIhl, `header of ${ihl} bytes`);
-  const end = get16(b, IPV4.totalLength);
+  const end = readU16(b, IPV4.totalLength);
   if (end < ihl || end > b.length)
     throw new ParseError('ipv4', 'totalLength', IPV4.totalLength, `total length ${end} of ${b.length}`);
   // A fragment (MF or an offset) is no super-segment: GSO packets go whole, with DF.
-  if (get16(b, IPV4.flags) & 0x3fff) throw new ParseError('ipv4', 'flags', IPV4.flags, 'a fragment');
+  if (readU16(b, IPV4.flags) & 0x3fff) throw new ParseError('ipv4', 'flags', IPV4.flags, 'a fragment');
   const protocol = b[IPV4.protocol] ?? 0;
   if (protocol !== IPPROTO_TCP)
     throw new ParseError('ipv4', 'protocol', IPV4.protocol, `protocol ${protocol}`);
@@ -194,7 +203,7 @@ function ipv6Bounds(b: Uint8Array): { end: number; l4: number } {
   if (b.length < IPV6_HEADER_LENGTH) throw new ParseError('ipv6', 'versionClassFlow', 0, `${b.length} bytes`);
   const version = (b[IPV6.versionClassFlow] ?? 0) >> 4;
   if (version !== 6) throw new ParseError('ipv6', 'version', IPV6.versionClassFlow, `version ${version}`);
-  const end = IPV6_HEADER_LENGTH + get16(b, IPV6.payloadLength);
+  const end = IPV6_HEADER_LENGTH + readU16(b, IPV6.payloadLength);
   if (end > b.length)
     throw new ParseError('ipv6', 'payloadLength', IPV6.payloadLength, `ends at ${end} of ${b.length}`);
   let nh = b[IPV6.nextHeader] ?? 0;
@@ -235,30 +244,4 @@ export function sumBytes(b: Uint8Array, from: number, to: number): number {
  */
 export function view(b: Uint8Array, at: number, length: number): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset + at, length);
-}
-
-function fold(sum: number): number {
-  let s = sum;
-  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
-  return s;
-}
-
-function get16(b: Uint8Array, at: number): number {
-  return ((b[at] ?? 0) << 8) | (b[at + 1] ?? 0);
-}
-
-function get32(b: Uint8Array, at: number): number {
-  return (((b[at] ?? 0) << 24) | ((b[at + 1] ?? 0) << 16) | ((b[at + 2] ?? 0) << 8) | (b[at + 3] ?? 0)) >>> 0;
-}
-
-function put16(b: Uint8Array, at: number, v: number): void {
-  b[at] = (v >> 8) & 0xff;
-  b[at + 1] = v & 0xff;
-}
-
-function put32(b: Uint8Array, at: number, v: number): void {
-  b[at] = (v >>> 24) & 0xff;
-  b[at + 1] = (v >>> 16) & 0xff;
-  b[at + 2] = (v >>> 8) & 0xff;
-  b[at + 3] = v & 0xff;
 }

@@ -7,6 +7,7 @@ import {
   readU32,
   truncated,
   finishChecksum as wire_finishChecksum,
+  foldSum as wire_foldSum,
   sum16 as wire_sum16,
   writeU16,
   writeU32,
@@ -24,6 +25,7 @@ import {
 // some module loaders (esbuild/tsx, vite-node), and these run once per segment.
 const finishChecksum = wire_finishChecksum;
 const sum16 = wire_sum16;
+const foldSum = wire_foldSum;
 
 /**
  * The TCP header (RFC 9293 §3.1) as plain data.
@@ -230,7 +232,7 @@ export function encodeSegmentInto(
   // complements, which gives the checksum 'full' writes.
   const ck =
     mode === 'partial'
-      ? ~finishChecksum(pseudoSum) & 0xffff
+      ? foldSum(pseudoSum)
       : finishChecksum(
           sum16(at === 0 && total === out.length ? out : out.subarray(at, at + total), pseudoSum),
         );

@@ -138,10 +138,19 @@ let wordsA: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
 let bufferB: ArrayBufferLike | undefined;
 let wordsB: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
 
+/**
+ * Fold carries into 16 bits, without the complement (RFC 1071 §4.1's end-around carry): what
+ * a partial checksum field holds (the pseudo-header sum a NIC completes), or a sum to take
+ * apart again (RFC 1624 incremental updates).
+ */
+export function foldSum(sum: number): number {
+  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
+  return sum;
+}
+
 /** Fold carries into 16 bits and take the one's complement (RFC 1071 §4.1). */
 export function finishChecksum(sum: number): number {
-  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
-  return ~sum & 0xffff;
+  return ~foldSum(sum) & 0xffff;
 }
 
 export function internetChecksum(...chunks: Uint8Array[]): number {
@@ -156,7 +165,5 @@ export function internetChecksum(...chunks: Uint8Array[]): number {
  * summing the whole header again.
  */
 export function updateChecksum(hc: number, oldWord: number, newWord: number): number {
-  let sum = (~hc & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
+  return finishChecksum((~hc & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff));
 }

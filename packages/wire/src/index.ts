@@ -14,7 +14,7 @@ export {
   writeU16,
   writeU32,
 } from './bytes.ts';
-export { finishChecksum, internetChecksum, sum16, updateChecksum } from './checksum.ts';
+export { finishChecksum, foldSum, internetChecksum, sum16, updateChecksum } from './checksum.ts';
 export { type Clock, RealClock, type Timer, VirtualClock } from './clock.ts';
 export {
   CUBIC_ALPHA,
