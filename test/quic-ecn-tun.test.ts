@@ -6,7 +6,7 @@
  * marks, so each end's ACK_ECN counts are an independent oracle of the other's marking.
  * tshark, given the key log, reads the decrypted ACK_ECN frames from the session's pcap.
  *
- * The namespace ('sw-quic-ecn') is made by each TunSession and removed on close and again in
+ * The namespace ('sw-quic-ecn-<pid>') is made by each TunSession and removed on close and again in
  * afterAll; gtlsclient is killed by its PID if it outlives its timeout.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -35,7 +35,9 @@ import { TunSession } from '../packages/cli/src/tun/session.ts';
 import { selfSignedCertificate } from './support/peer-process.ts';
 import { tsharkFields } from './support/tshark.ts';
 
-const NS = 'sw-quic-ecn';
+// The PID in the name: two runs of this file at once (two checkouts, a loop) must not
+// remove each other's namespace.
+const NS = `sw-quic-ecn-${process.pid}`;
 const PORT = 443;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-quic-ecn-'));
 const children = new Set<ChildProcess>();

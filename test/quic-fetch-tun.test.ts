@@ -1,7 +1,7 @@
 /**
  * `stepwire fetch --http3 --tun`: our HTTP/3 client on our QUIC, UDP and IP over a TUN device,
  * against ngtcp2's gtlsserver running in the namespace on the kernel's side (198.18.0.1 and
- * fd00:5757::1). The namespace ('sw-quic-fetch') is made here with `netns up` and removed in
+ * fd00:5757::1). The namespace ('sw-quic-fetch-<pid>') is made here with `netns up` and removed in
  * afterAll, also on failure; gtlsserver is killed by its PID.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -16,7 +16,9 @@ import { runNetns } from '../packages/cli/src/commands/netns.ts';
 import { requireRootAndPrograms } from '../packages/cli/src/tun/kernel.ts';
 import { selfSignedCertificate } from './support/peer-process.ts';
 
-const NS = 'sw-quic-fetch';
+// The PID in the name: two runs of this file at once (two checkouts, a loop) must not
+// remove each other's namespace.
+const NS = `sw-quic-fetch-${process.pid}`;
 const dir = mkdtempSync(join(tmpdir(), 'sw-quic-fetch-tun-'));
 const { key, cert } = selfSignedCertificate(dir);
 const htdocs = join(dir, 'htdocs');

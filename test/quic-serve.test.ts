@@ -4,7 +4,7 @@
  * Independent peers: ngtcp2's gtlsclient (Debian ngtcp2-client, HTTP/3 by nghttp3) and curl.
  *   - `serve --loopback`: our QUIC on node:dgram at 127.0.0.1, our TLS/HTTP on node:net.
  *   - `serve --tun`: our QUIC on our UDP/IP over TUN; gtlsclient runs inside the namespace
- *     the serve process makes ('sw-quic-serve'), removed on exit and again in afterAll.
+ *     the serve process makes ('sw-quic-serve-<pid>'), removed on exit and again in afterAll.
  * Every child is killed by its PID; namespaces and directories are removed also on failure.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -19,7 +19,9 @@ import { requireRootAndPrograms, waitForLine } from '../packages/cli/src/tun/ker
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(root, 'packages/cli/bin/stepwire.js');
-const NS = 'sw-quic-serve';
+// The PID in the name: two runs of this file at once (two checkouts, a loop) must not
+// remove each other's namespace.
+const NS = `sw-quic-serve-${process.pid}`;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-quic-serve-'));
 const HOME = path.join(dir, 'home');
 const children = new Set<ChildProcess>();

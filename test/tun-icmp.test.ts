@@ -4,7 +4,7 @@
  * the oracle: its ping(8) must get every reply, its SNMP counters must see no checksum or
  * reassembly failures, and tshark must find nothing malformed in a capture of the session.
  *
- * Root only; fails (never skips) without it. Namespace 'sw-tun-icmp', removed in afterAll.
+ * Root only; fails (never skips) without it. Namespace 'sw-tun-icmp-<pid>', removed in afterAll.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,7 +15,9 @@ import { kernelSnmp, parsePingSummary, requireRootAndPrograms } from '../package
 import { dropCount, TunSession } from '../packages/cli/src/tun/session.ts';
 import { tsharkProblems } from './support/tshark.ts';
 
-const NS = 'sw-tun-icmp';
+// The PID in the name: two runs of this file at once (two checkouts, a loop) must not
+// remove each other's namespace.
+const NS = `sw-tun-icmp-${process.pid}`;
 let s: TunSession;
 let ns: Netns;
 

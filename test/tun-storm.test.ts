@@ -8,7 +8,7 @@
  * garbage, and its memory and reassembly buffers must stay bounded.
  *
  * Root only; fails (never skips) without root, python3-scapy or socat. Namespace
- * 'sw-tun-storm', removed in afterAll.
+ * 'sw-tun-storm-<pid>', removed in afterAll.
  */
 import { DEFAULT_REASSEMBLY_LIMITS } from '@stepwire/ip';
 import { type Netns, netnsExists } from '@stepwire/link';
@@ -23,7 +23,9 @@ import {
 import { dropCount, TunSession } from '../packages/cli/src/tun/session.ts';
 import { STORM } from './support/storm.ts';
 
-const NS = 'sw-tun-storm';
+// The PID in the name: two runs of this file at once (two checkouts, a loop) must not
+// remove each other's namespace.
+const NS = `sw-tun-storm-${process.pid}`;
 const COUNT = 3000;
 const SEED = 20260501;
 let s: TunSession;

@@ -3,7 +3,7 @@
  * must reassemble, echo both ways (socat against our echo service, our socket against a
  * kernel-side echo), and ICMP port unreachable turned into ECONNREFUSED on each side.
  *
- * Root only; fails (never skips) without it. Namespace 'sw-tun-udp', removed in afterAll.
+ * Root only; fails (never skips) without it. Namespace 'sw-tun-udp-<pid>', removed in afterAll.
  */
 
 import type { ChildProcess } from 'node:child_process';
@@ -15,7 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kernelSnmp, requireRootAndPrograms, waitForLine } from '../packages/cli/src/tun/kernel.ts';
 import { TunSession } from '../packages/cli/src/tun/session.ts';
 
-const NS = 'sw-tun-udp';
+// The PID in the name: two runs of this file at once (two checkouts, a loop) must not
+// remove each other's namespace.
+const NS = `sw-tun-udp-${process.pid}`;
 let s: TunSession;
 let ns: Netns;
 let echo: UdpEchoService;

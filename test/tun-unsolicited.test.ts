@@ -6,14 +6,16 @@
  * about an ICMP error or a multicast; ND and MLD are informational messages we do not run).
  *
  * This namespace keeps the kernel's IPv6 chatter on (quietIpv6: false). Root only; fails
- * (never skips) without it. Namespace 'sw-tun-unsol', removed in afterAll.
+ * (never skips) without it. Namespace 'sw-tun-unsol-<pid>', removed in afterAll.
  */
 import { type Netns, netnsExists } from '@stepwire/link';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireRootAndPrograms, waitUntil } from '../packages/cli/src/tun/kernel.ts';
 import { dropCount, TunSession } from '../packages/cli/src/tun/session.ts';
 
-const NS = 'sw-tun-unsol';
+// The PID in the name: two runs of this file at once (two checkouts, a loop) must not
+// remove each other's namespace.
+const NS = `sw-tun-unsol-${process.pid}`;
 let s: TunSession;
 let ns: Netns;
 const seen: string[] = [];

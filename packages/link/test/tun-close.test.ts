@@ -1,7 +1,7 @@
 /**
  * close() while the kernel floods the device: the reader thread ends, the fd and device go,
  * and a process whose only link was closed that way exits by itself. Namespaces
- * sw-link-close and sw-link-close-c, made and removed here; needs root.
+ * sw-link-close-<pid> and sw-link-close-c-<pid>, made and removed here; needs root.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -12,8 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netnsDown, netnsExists } from '../src/netns.ts';
 import { FLOOD, makeNs, requireRoot, type TestNs } from './tun-helpers.ts';
 
-const NS = 'sw-link-close';
-const CHILD_NS = 'sw-link-close-c';
+// The PID in the name: two runs of this file at once (two checkouts, a loop) must not
+// remove each other's namespace.
+const NS = `sw-link-close-${process.pid}`;
+const CHILD_NS = `sw-link-close-c-${process.pid}`;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../../..');
 

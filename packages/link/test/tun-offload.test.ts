@@ -1,5 +1,5 @@
 /**
- * TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD) against the kernel, in namespace sw-link-off
+ * TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD) against the kernel, in namespace sw-link-off-<pid>
  * made and removed here. Device swoff0 has offloads (kernel 198.18.0.1, us 198.18.0.2);
  * device swoff1 is plain (kernel 198.18.1.1, "beyond" 198.18.1.2), so the kernel can also
  * forward between them. TCP is played by hand here (the link package sits below tcp):
@@ -13,7 +13,9 @@ import { netnsDown } from '../src/netns.ts';
 import type { TunLink } from '../src/tun.ts';
 import { makeNs, requireRoot, type TestNs } from './tun-helpers.ts';
 
-const NS = 'sw-link-off';
+// The PID in the name: two runs of this file at once (two checkouts, a loop) must not
+// remove each other's namespace.
+const NS = `sw-link-off-${process.pid}`;
 const OFF = 'swoff0';
 const PLAIN = 'swoff1';
 

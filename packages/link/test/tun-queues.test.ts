@@ -1,13 +1,15 @@
 /**
  * IFF_MULTI_QUEUE: several TunLinks on one device, one per queue, inside namespace
- * sw-link-mq made and removed here (198.18.0.0/24). Needs root; fails without it.
+ * sw-link-mq-<pid> made and removed here (198.18.0.0/24). Needs root; fails without it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netnsDown } from '../src/netns.ts';
 import type { TunLink } from '../src/tun.ts';
 import { makeNs, requireRoot, type TestNs, udpEchoV4 } from './tun-helpers.ts';
 
-const NS = 'sw-link-mq';
+// The PID in the name: two runs of this file at once (two checkouts, a loop) must not
+// remove each other's namespace.
+const NS = `sw-link-mq-${process.pid}`;
 const DEV = 'swmq0';
 const FLOWS = 32;
 

@@ -17,16 +17,12 @@ import { Netns, netnsDown, netnsExists, netnsUp } from '../src/netns.ts';
 import { PcapWriter, recordLink } from '../src/pcap.ts';
 import { TunLink } from '../src/tun.ts';
 
-const NS = 'sw-link-test';
+// The PID in the names: two runs of this file at once (two checkouts, a loop) must not
+// remove each other's namespaces.
+const NS = `sw-link-test-${process.pid}`;
 const DEV = 'swlt0';
-const CHILD_NS = [
-  'sw-link-test-c1',
-  'sw-link-test-c2',
-  'sw-link-test-c3',
-  'sw-link-test-c4',
-  'sw-link-test-c5',
-];
-const UP_NS = 'sw-link-test-up';
+const CHILD_NS = [1, 2, 3, 4, 5].map((i) => `sw-link-test-c${i}-${process.pid}`);
+const UP_NS = `sw-link-test-up-${process.pid}`;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../../..');
 

@@ -1,7 +1,7 @@
 /**
  * UDP against the Linux kernel and node:dgram, the independent peer: our Host runs on a
  * TUN device whose other side is a network namespace made and removed here
- * (sw-udp-test, addresses 198.18.0.0/24 and fd00:5757::/64, MTU 1280). Programs in the
+ * (sw-udp-test-<pid>, addresses 198.18.0.0/24 and fd00:5757::/64, MTU 1280). Programs in the
  * namespace are small node:dgram scripts. The kernel verifies our checksums (a bad one is
  * dropped silently and the test times out) and we verify its.
  *
@@ -15,7 +15,9 @@ import { udpEcho } from '../src/echo.ts';
 import type { UdpSystemError } from '../src/errors.ts';
 import { Udp, type UdpSocket } from '../src/socket.ts';
 
-const NS = 'sw-udp-test';
+// The PID in the name: two runs of this file at once (two checkouts, a loop) must not
+// remove each other's namespace.
+const NS = `sw-udp-test-${process.pid}`;
 let ns: Netns;
 let host: Host;
 let udp: Udp;
