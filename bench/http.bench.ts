@@ -215,11 +215,8 @@ async function inMemoryNewConnections(
   return n / ((used.user + used.system) / 1e6);
 }
 
-/**
- * Connection: close in memory, per CPU-second, paired rounds as above. This is the line that
- * showed V8 pretenuring our per-request objects (GC was half the CPU of an exchange).
- */
-async function inMemoryNewConnectionsPerCpuSecond(): Promise<BenchResult> {
+/** Our server and node:http's with the same handler (a short text body), for the in-memory lines. */
+function inMemoryServers(): { ours: ReturnType<typeof createHttpServer>; node: http.Server } {
   const handler = (
     _req: unknown,
     res: { setHeader(n: string, v: string): unknown; end(b: string): unknown },
@@ -227,8 +224,15 @@ async function inMemoryNewConnectionsPerCpuSecond(): Promise<BenchResult> {
     res.setHeader('content-type', 'text/plain');
     res.end(BODY);
   };
-  const ours = createHttpServer(handler as never);
-  const node = http.createServer(handler as never);
+  return { ours: createHttpServer(handler as never), node: http.createServer(handler as never) };
+}
+
+/**
+ * Connection: close in memory, per CPU-second, paired rounds as above. This is the line that
+ * showed V8 pretenuring our per-request objects (GC was half the CPU of an exchange).
+ */
+async function inMemoryNewConnectionsPerCpuSecond(): Promise<BenchResult> {
+  const { ours, node } = inMemoryServers();
   await inMemoryNewConnections(ours, 2000);
   await inMemoryNewConnections(node, 2000);
   const m = await pairedMedian(7, (server) => inMemoryNewConnections(server === 'ours' ? ours : node, 5000));
@@ -242,15 +246,7 @@ async function inMemoryNewConnectionsPerCpuSecond(): Promise<BenchResult> {
 }
 
 async function inMemoryRequestsPerSecond(): Promise<BenchResult> {
-  const handler = (
-    _req: unknown,
-    res: { setHeader(n: string, v: string): unknown; end(b: string): unknown },
-  ) => {
-    res.setHeader('content-type', 'text/plain');
-    res.end(BODY);
-  };
-  const ours = createHttpServer(handler as never);
-  const node = http.createServer(handler as never);
+  const { ours, node } = inMemoryServers();
   // warm both up, then paired rounds (both servers back to back, which one first
   // alternating), the round with the median ratio reported — as the wrk lines: best-of-each
   // took two bests from different moments, 0.66–1.11x between runs on the shared machine
