@@ -198,6 +198,43 @@ async function bulk(o: RunOptions): Promise<Run> {
   };
 }
 
+/**
+ * An IPv4 TCP super-segment (198.18.0.1:1 → 198.18.0.2:2, ACK, seq 1) of `dataLength` bytes of
+ * `fill`, cut by gsoSegment into pieces of `size` data bytes.
+ */
+function cutV4(dataLength: number, fill: number, size: number): Uint8Array[] {
+  const tcp = encodeSegment(
+    {
+      srcPort: 1,
+      dstPort: 2,
+      seq: 1,
+      ack: 1,
+      flags: 0x10,
+      window: 1000,
+      urgentPointer: 0,
+      options: {},
+      payload: new Uint8Array(dataLength).fill(fill),
+    },
+    { src: '198.18.0.1', dst: '198.18.0.2' },
+  );
+  const packet = encodeIpv4({
+    dscp: 0,
+    ecn: 0,
+    identification: 1,
+    reservedFlag: false,
+    dontFragment: true,
+    moreFragments: false,
+    fragmentOffset: 0,
+    ttl: 64,
+    protocol: IPPROTO_TCP,
+    src: '198.18.0.1',
+    dst: '198.18.0.2',
+    options: [],
+    payload: tcp,
+  });
+  return gsoSegment(packet, { type: 'tcpv4', size, hdrLen: 40 }).packets;
+}
+
 function expectCut(r: Run): void {
   expect(r.received.length).toBe(r.sent.length);
   expect(r.received.equals(r.sent)).toBe(true);
@@ -372,10 +409,10 @@ describe('Host with softwareGro on a batching link', () => {
       readonly name = 'batch';
       readonly mtu = MTU;
       readonly counters = new Counters();
-      private h: ((p: Uint8Array, info?: PacketInfo, more?: boolean) => void) | undefined;
+      private h: PacketHandler | undefined;
       send(): void {}
-      onPacket(h: (p: Uint8Array, info?: PacketInfo) => void): void {
-        this.h = h as (p: Uint8Array, info?: PacketInfo, more?: boolean) => void;
+      onPacket(h: PacketHandler): void {
+        this.h = h;
       }
       close(): void {}
       deliver(packets: Uint8Array[], saysMore = true): void {
@@ -383,38 +420,7 @@ describe('Host with softwareGro on a batching link', () => {
           this.h?.(p, undefined, saysMore ? i < packets.length - 1 : undefined);
       }
     }
-    const pieces = (n: number, seq: number) => {
-      const tcp = encodeSegment(
-        {
-          srcPort: 1,
-          dstPort: 2,
-          seq,
-          ack: 1,
-          flags: 0x10,
-          window: 1000,
-          urgentPointer: 0,
-          options: {},
-          payload: new Uint8Array(n * 100).fill(5),
-        },
-        { src: '198.18.0.1', dst: '198.18.0.2' },
-      );
-      const packet = encodeIpv4({
-        dscp: 0,
-        ecn: 0,
-        identification: 1,
-        reservedFlag: false,
-        dontFragment: true,
-        moreFragments: false,
-        fragmentOffset: 0,
-        ttl: 64,
-        protocol: IPPROTO_TCP,
-        src: '198.18.0.1',
-        dst: '198.18.0.2',
-        options: [],
-        payload: tcp,
-      });
-      return gsoSegment(packet, { type: 'tcpv4', size: 100, hdrLen: 40 }).packets;
-    };
+    const pieces = (n: number) => cutV4(n * 100, 5, 100);
     const deliveries = (softwareGro: boolean, packets: Uint8Array[], saysMore = true) => {
       const clock = new VirtualClock();
       const link = new BatchLink();
@@ -425,11 +431,11 @@ describe('Host with softwareGro on a batching link', () => {
       link.deliver(packets, saysMore);
       return got;
     };
-    expect(deliveries(true, pieces(5, 1))).toEqual([500]);
-    expect(deliveries(true, pieces(5, 1), false)).toEqual([100, 100, 100, 100, 100]);
-    expect(deliveries(false, pieces(5, 1))).toEqual([100, 100, 100, 100, 100]);
+    expect(deliveries(true, pieces(5))).toEqual([500]);
+    expect(deliveries(true, pieces(5), false)).toEqual([100, 100, 100, 100, 100]);
+    expect(deliveries(false, pieces(5))).toEqual([100, 100, 100, 100, 100]);
     // 70 in one batch: the first 64 go up when the 64th arrives, the rest when the batch ends.
-    expect(deliveries(true, pieces(70, 1))).toEqual([6400, 600]);
+    expect(deliveries(true, pieces(70))).toEqual([6400, 600]);
   });
 
   it('receiveBatch without softwareGro (the default) hands each packet up as it came', () => {
@@ -440,36 +446,7 @@ describe('Host with softwareGro on a batching link', () => {
       const ib = b.addInterface({ link: lb, ipv4: '198.18.0.2/24' });
       const got: number[] = [];
       b.registerProtocol(IPPROTO_TCP, { receive: (d) => got.push(d.payload.length) });
-      const tcp = encodeSegment(
-        {
-          srcPort: 1,
-          dstPort: 2,
-          seq: 1,
-          ack: 1,
-          flags: 0x10,
-          window: 1000,
-          urgentPointer: 0,
-          options: {},
-          payload: new Uint8Array(4 * 1000).fill(3),
-        },
-        { src: '198.18.0.1', dst: '198.18.0.2' },
-      );
-      const packet = encodeIpv4({
-        dscp: 0,
-        ecn: 0,
-        identification: 1,
-        reservedFlag: false,
-        dontFragment: true,
-        moreFragments: false,
-        fragmentOffset: 0,
-        ttl: 64,
-        protocol: IPPROTO_TCP,
-        src: '198.18.0.1',
-        dst: '198.18.0.2',
-        options: [],
-        payload: tcp,
-      });
-      const { packets } = gsoSegment(packet, { type: 'tcpv4', size: 1000, hdrLen: 40 });
+      const packets = cutV4(4 * 1000, 3, 1000);
       b.receiveBatch(
         packets.map((p) => ({ packet: p })),
         ib,
