@@ -27,8 +27,8 @@
  * It travels with PacketInfo { csum 'valid', gso } as a GRO packet from the kernel does.
  */
 import type { PacketInfo } from '@stepwire/link';
-import { finishChecksum, foldSum, readU16, readU32, sum16, writeU16 } from '@stepwire/wire';
-import { GSO_MAX_SIZE, pseudoSum, sumBytes, TCP_GSO_FIELD, view } from './gso.ts';
+import { finishChecksum, foldSum, readU16, readU32, subview, sum16, writeU16 } from '@stepwire/wire';
+import { GSO_MAX_SIZE, pseudoSum, sumBytes, TCP_GSO_FIELD } from './gso.ts';
 import { IPV4, IPV4_MIN_HEADER } from './ipv4.ts';
 import { IPV6, IPV6_HEADER_LENGTH } from './ipv6.ts';
 import { IPPROTO_TCP } from './types.ts';
@@ -207,11 +207,11 @@ function candidate(
   if (doff < TCP_MIN_HEADER || l4 + doff > end) return undefined;
   const hdrLen = l4 + doff;
   const dataLen = end - hdrLen;
-  const packet = end === b.length ? b : view(b, 0, end);
+  const packet = end === b.length ? b : subview(b, 0, end);
   let dataSum: number | undefined;
   if (item.info?.csum === undefined) {
     // RFC 9293 §3.1: verified here, as TCP would; the joined packet is then marked valid.
-    dataSum = sum16(view(packet, hdrLen, dataLen));
+    dataSum = sum16(subview(packet, hdrLen, hdrLen + dataLen));
     const total = pseudoSum(packet, v4) + doff + dataLen + sumBytes(packet, l4, hdrLen) + dataSum;
     if (finishChecksum(total) !== 0) return undefined;
   }
@@ -256,11 +256,11 @@ function join(run: Run): GroPacket {
   const l4 = run.l4;
   const total = hdrLen + run.bytes;
   const out = new Uint8Array(total);
-  out.set(view(first.packet, 0, hdrLen), 0);
+  out.set(subview(first.packet, 0, hdrLen), 0);
   let at = hdrLen;
   let dataSum: number | undefined = 0;
   for (const p of run.pieces) {
-    out.set(view(p.packet, p.hdrLen, p.dataLen), at);
+    out.set(subview(p.packet, p.hdrLen, p.hdrLen + p.dataLen), at);
     if (dataSum !== undefined && p.dataSum !== undefined) {
       // RFC 1071 §2(B): a part that starts at an odd offset adds its sum byte-swapped.
       dataSum += (at - hdrLen) & 1 ? swap(foldSum(p.dataSum)) : p.dataSum;

@@ -31,6 +31,7 @@ import {
   ParseError,
   readU16,
   readU32,
+  subview,
   sum16,
   writeU16,
   writeU32,
@@ -128,7 +129,7 @@ export function gsoSegment(
     const segLen = Math.min(size, end - from);
     const len = hdrLen + segLen;
     buf.set(head, at);
-    if (segLen > 0) buf.set(view(packet, from, segLen), at + hdrLen);
+    if (segLen > 0) buf.set(subview(packet, from, from + segLen), at + hdrLen);
     const out = new Uint8Array(buf.buffer, at, len);
     at += len;
 
@@ -167,7 +168,7 @@ export function gsoSegment(
       writeU16(out, l4 + TCP_GSO_FIELD.checksum, foldSum(pseudo + tcpLen));
     } else {
       writeU16(out, l4 + TCP_GSO_FIELD.checksum, 0);
-      const ck = finishChecksum(sum16(view(out, l4, tcpLen), pseudo + tcpLen));
+      const ck = finishChecksum(sum16(subview(out, l4, l4 + tcpLen), pseudo + tcpLen));
       writeU16(out, l4 + TCP_GSO_FIELD.checksum, ck);
     }
     packets[k] = out;
@@ -236,12 +237,4 @@ export function sumBytes(b: Uint8Array, from: number, to: number): number {
   let sum = 0;
   for (let i = from; i < to; i += 2) sum += ((b[i] ?? 0) << 8) | (b[i + 1] ?? 0);
   return sum;
-}
-
-/**
- * Bytes [at, at + length) of `b` as a new view: subarray's result, without the species
- * constructor lookup V8 makes subarray pay (as core.ts's view), several times a piece.
- */
-export function view(b: Uint8Array, at: number, length: number): Uint8Array {
-  return new Uint8Array(b.buffer, b.byteOffset + at, length);
 }

@@ -192,6 +192,14 @@ export class ByteWriter {
 }
 
 /**
+ * Bytes [start, end) of `b` as a new view: what subarray returns, without the species-constructor
+ * lookup V8 makes subarray pay on every call (several times a packet on the hot paths).
+ */
+export function subview(b: Uint8Array, start: number, end: number): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset + start, end - start);
+}
+
+/**
  * Uninitialised bytes for a packet whose every byte the caller writes. Buffer.allocUnsafe
  * serves packet-sized requests from a shared slab, several times cheaper than
  * `new Uint8Array(n)`, which allocates and zeroes a backing store each time: the encoders

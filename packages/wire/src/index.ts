@@ -9,6 +9,7 @@ export {
   joinBytes,
   readU16,
   readU32,
+  subview,
   toHex,
   utf8,
   writeU16,

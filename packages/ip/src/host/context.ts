@@ -80,11 +80,3 @@ export function traceEvent(
 ): void {
   cx.out.push({ kind: 'trace', event: ipEvent(cx.now, ctx.name, layer, dir, summary, fields, reason, rfc) });
 }
-
-/**
- * Bytes [start, end) of `b` as a new view. The same as subarray, which V8 makes slower:
- * it looks up the species constructor each time, and this runs several times a packet.
- */
-export function view(b: Uint8Array, start: number, end: number): Uint8Array {
-  return new Uint8Array(b.buffer, b.byteOffset + start, end - start);
-}

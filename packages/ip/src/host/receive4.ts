@@ -6,11 +6,11 @@
  * and the datagram handed to ICMP (icmp-in.ts) and to the protocol registered for it, or
  * answered with protocol unreachable (RFC 1122 §3.2.2.1).
  */
-import { ParseError } from '@stepwire/wire';
+import { ParseError, subview } from '@stepwire/wire';
 import { ipv4BytesAt, isIpv4LimitedBroadcast, isIpv4Multicast } from '../address.ts';
 import { decodeIpv4, encodeIpv4, IPV4, type Ipv4DecodeInfo, type Ipv4Packet } from '../ipv4.ts';
 import { IPPROTO_ICMP, type IpDelivery } from '../types.ts';
-import { type Cx, dropped, type ReceiveContext, traceEvent, view } from './context.ts';
+import { type Cx, dropped, type ReceiveContext, traceEvent } from './context.ts';
 import { icmpIn } from './icmp-in.ts';
 import { icmpUnreachable, QUOTE_V4 } from './icmp-out.ts';
 import type { HostInterface } from './routing.ts';
@@ -49,7 +49,7 @@ export function receive4(
   const { totalLength, headerLength } = info;
   ctx.counters.inc('ipv4.rx');
   if (ctx.trace.enabled) traceEvent(ctx, cx, 'ipv4', 'in', summary4(p, totalLength), fields4(p, totalLength));
-  const whole = totalLength === b.length ? b : view(b, 0, totalLength);
+  const whole = totalLength === b.length ? b : subview(b, 0, totalLength);
   process4(ctx, cx, p, whole, headerLength, iface, csum);
 }
 
@@ -73,7 +73,7 @@ function process4(
     return;
   }
   const toUs = local.has(p.dst);
-  const dstBytes = toUs ? undefined : view(b, IPV4.dst, IPV4.dst + 4);
+  const dstBytes = toUs ? undefined : subview(b, IPV4.dst, IPV4.dst + 4);
   const broadcast = dstBytes !== undefined && (broadcasts.has(p.dst) || isIpv4LimitedBroadcast(dstBytes));
   // 224.0.0.1 all-systems (RFC 1112); other groups are not joined.
   const multicast = !toUs && p.dst === '224.0.0.1';
@@ -127,7 +127,7 @@ function process4(
     payload: p.payload,
     ecn: p.ecn,
     // The whole datagram when it fits the quote (an ACK does): no view to build.
-    original: b.length <= headerLength + QUOTE_V4 ? b : view(b, 0, headerLength + QUOTE_V4),
+    original: b.length <= headerLength + QUOTE_V4 ? b : subview(b, 0, headerLength + QUOTE_V4),
   };
   if (csum !== undefined) d.csum = csum;
   if (p.protocol === IPPROTO_ICMP) icmpIn(ctx, cx, 4, d, broadcast || multicast, iface);

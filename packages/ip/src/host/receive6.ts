@@ -8,7 +8,7 @@
  * fragments); last the upper layer, handed to ICMPv6 (icmp-in.ts) and to the protocol
  * registered for it, or answered with Parameter Problem pointing at the Next Header (§4).
  */
-import { ParseError } from '@stepwire/wire';
+import { ParseError, subview } from '@stepwire/wire';
 import { ipv6BytesAt, isIpv6Multicast, isUnspecified } from '../address.ts';
 import { ICMPV6_PARAM } from '../icmp.ts';
 import {
@@ -23,7 +23,7 @@ import {
   NH_NO_NEXT_HEADER,
 } from '../ipv6.ts';
 import { IPPROTO_ICMPV6, type IpDelivery } from '../types.ts';
-import { type Cx, dropped, type ReceiveContext, traceEvent, view } from './context.ts';
+import { type Cx, dropped, type ReceiveContext, traceEvent } from './context.ts';
 import { chainComplete, icmpIn } from './icmp-in.ts';
 import { paramProblem6, QUOTE_V6 } from './icmp-out.ts';
 import type { HostInterface } from './routing.ts';
@@ -49,7 +49,7 @@ export function receive6(
   const end = IPV6_HEADER_LENGTH + info.payloadLength;
   ctx.counters.inc('ipv6.rx');
   if (ctx.trace.enabled) traceEvent(ctx, cx, 'ipv6', 'in', summary6(p, end), fields6(p, end));
-  process6(ctx, cx, p, end === b.length ? b : view(b, 0, end), info, iface, csum);
+  process6(ctx, cx, p, end === b.length ? b : subview(b, 0, end), info, iface, csum);
 }
 
 /** A decoded datagram (or one put back together from its fragments) from its source checks on. */
@@ -115,7 +115,7 @@ function process6(
     payload: p.payload,
     ecn: p.trafficClass & 3,
     // The whole datagram when it fits the quote (an ACK does): no view to build.
-    original: b.length <= info.headerLength + QUOTE_V6 ? b : view(b, 0, info.headerLength + QUOTE_V6),
+    original: b.length <= info.headerLength + QUOTE_V6 ? b : subview(b, 0, info.headerLength + QUOTE_V6),
   };
   if (csum !== undefined) d.csum = csum;
   if (p.nextHeader === IPPROTO_ICMPV6) icmpIn(ctx, cx, 6, d, multicast, iface);
