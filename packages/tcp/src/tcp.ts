@@ -8,7 +8,7 @@ import {
   type IpProtocolHandler,
   type IpStack,
 } from '@stepwire/ip';
-import { type Counter, superSegments, TimerGroup } from '@stepwire/wire';
+import { type Counter, markWriteOnce, superSegments, TimerGroup } from '@stepwire/wire';
 import {
   type TcpEndpoint as TcpAddress,
   type TcpConnection,
@@ -356,8 +356,9 @@ function addressBytes(src: string, dst: string): { src: Uint8Array; dst: Uint8Ar
 /**
  * Buffers for outgoing packets, cut from shared slabs: a segment's buffer is written once
  * and handed down; nothing here is ever reused, so a link that keeps a packet (loopback)
- * or a receiver that keeps a view of it is safe. One allocation per SLAB bytes instead of
- * a zero-filled array per segment.
+ * or a receiver that keeps a view of it is safe, and the slabs say so (wire's
+ * markWriteOnce: a MemoryLink keeps their packets without copying them). One allocation
+ * per SLAB bytes instead of a zero-filled array per segment.
  */
 class PacketSlab {
   private buf = freshSlab(PACKET_SLAB);
@@ -387,5 +388,7 @@ const PACKET_SLAB = 128 * 1024;
  * and IP every byte of its header, before anyone sees them (as Buffer.allocUnsafe's pool).
  */
 function freshSlab(size: number): ArrayBuffer {
-  return Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer;
+  const b = Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer;
+  markWriteOnce(b);
+  return b;
 }

@@ -29,7 +29,7 @@ export {
 export { ParseError, truncated } from './errors.ts';
 export { hexdump } from './hexdump.ts';
 export { codeError, type SystemError, type SystemErrorCode, systemError } from './node-errors.ts';
-export { BufferPool, superSegments } from './pool.ts';
+export { BufferPool, isWriteOnce, markWriteOnce, superSegments } from './pool.ts';
 export { chooseEphemeralPort, EPHEMERAL_PORT_MAX, EPHEMERAL_PORT_MIN } from './ports.ts';
 export { Prng } from './prng.ts';
 export {

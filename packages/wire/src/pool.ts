@@ -60,3 +60,30 @@ export class BufferPool {
  * transmit loop sends.
  */
 export const superSegments = new BufferPool(65_536 + 64, 64);
+
+/**
+ * Buffers that packets are cut from once and never written again after they are sent
+ * (TCP's packet slabs: each segment gets fresh bytes, a retransmission is encoded anew).
+ * A link that must keep a packet past its send() (a MemoryLink delivering it later) copies
+ * it unless its buffer is one of these: the copy protects a sender that reuses its buffer,
+ * and these senders never do. The receiver then holds a view of the sender's slab, as it
+ * would of the link's copy (Linux hands the skb itself to a veth peer the same way).
+ */
+const writeOnce = new WeakSet<ArrayBufferLike>();
+/** The buffer asked about last, and the answer: packets of one slab come in runs. */
+let lastAsked: ArrayBufferLike | undefined;
+let lastAnswer = false;
+
+/** Declare that no byte of `buffer` is written after the packet that holds it is sent. */
+export function markWriteOnce(buffer: ArrayBufferLike): void {
+  writeOnce.add(buffer);
+  if (buffer === lastAsked) lastAnswer = true;
+}
+
+/** Whether `buffer` was declared write-once (markWriteOnce): a link may keep its packets without a copy. */
+export function isWriteOnce(buffer: ArrayBufferLike): boolean {
+  if (buffer === lastAsked) return lastAnswer;
+  lastAsked = buffer;
+  lastAnswer = writeOnce.has(buffer);
+  return lastAnswer;
+}
