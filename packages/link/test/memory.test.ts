@@ -1,4 +1,4 @@
-import { Counters, TraceBus, type TraceEvent, toHex, VirtualClock } from '@stepwire/wire';
+import { Counters, markWriteOnce, TraceBus, type TraceEvent, toHex, VirtualClock } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
 import { type Impairments, impair } from '../src/impair.ts';
 import type { Link } from '../src/link.ts';
@@ -65,6 +65,29 @@ describe('MemoryLink delivery', () => {
     expect(clock.now()).toBe(0);
     expect(a.counters.get('tx')).toBe(1);
     expect(b.counters.get('rx')).toBe(1);
+  });
+
+  it('keeps a packet of a write-once buffer itself (no copy), and copies any other', () => {
+    const clock = new VirtualClock();
+    const [a, b] = MemoryLink.pair({ clock });
+    const got: Uint8Array[] = [];
+    b.onPacket((p) => got.push(p));
+    const slab = new ArrayBuffer(256);
+    markWriteOnce(slab);
+    const sealed = new Uint8Array(slab, 64, 64);
+    sealed.set(numbered(3));
+    const plain = numbered(4);
+    a.send(sealed);
+    a.send(plain);
+    plain[0] = 0xff;
+    clock.runUntilIdle();
+    expect(got).toHaveLength(2);
+    // The same bytes in the sender's buffer, not a copy of them.
+    expect(got[0]!.buffer).toBe(slab);
+    expect(got[0]!.byteOffset).toBe(64);
+    expect(indexOf(got[0]!)).toBe(3);
+    expect(got[1]!.buffer).not.toBe(plain.buffer);
+    expect(indexOf(got[1]!)).toBe(4);
   });
 
   it('carries both directions and lets a handler answer without re-entrancy', () => {

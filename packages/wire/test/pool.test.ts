@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BufferPool } from '../src/pool.ts';
+import { BufferPool, isWriteOnce, markWriteOnce } from '../src/pool.ts';
 
 describe('BufferPool (super-segment buffers a link gives back)', () => {
   it('hands a given-back buffer out again, and only once however often it is given', () => {
@@ -20,5 +20,19 @@ describe('BufferPool (super-segment buffers a link gives back)', () => {
     const bufs = [pool.take(), pool.take(), pool.take()];
     for (const b of bufs) pool.give(b);
     expect(pool.held).toBe(2);
+  });
+});
+
+describe('write-once buffers (a link may keep their packets uncopied)', () => {
+  it('answers for the buffers marked, also for one asked about just before it was marked', () => {
+    const a = new ArrayBuffer(8);
+    const b = new ArrayBuffer(8);
+    expect(isWriteOnce(a)).toBe(false);
+    // Marked right after the question: the remembered answer must follow.
+    markWriteOnce(a);
+    expect(isWriteOnce(a)).toBe(true);
+    expect(isWriteOnce(b)).toBe(false);
+    expect(isWriteOnce(a)).toBe(true);
+    expect(isWriteOnce(new Uint8Array(4).buffer)).toBe(false);
   });
 });
