@@ -4,7 +4,10 @@
  * SACKed) and an RTT plus a reordering window has passed since this one went, this one is
  * lost. Reordering shorter than the window costs nothing, and a lost retransmission is
  * found like any other loss. The reordering window starts at min_RTT/4 and grows with
- * D-SACKs (§6.2 step 4).
+ * D-SACKs (§6.2 step 4); a D-SACK also shows the path reorders, and from then on RACK alone
+ * decides what is lost, DupThresh no longer (recovery.ts rackDecides). The window is bounded
+ * by SRTT (§6.2 step 4, as Linux): a segment reordered by more than about RTT + SRTT is
+ * resent, comes back as a D-SACK, and the window reduction is undone (RFC 3708).
  *
  * With TSO one sent entry is a super-segment that the link cuts into MSS-sized pieces, and
  * the pieces are SACKed, reordered and lost one by one. §6.1 keeps state per segment, so an
@@ -50,6 +53,12 @@ export interface RackState {
   rtt: number;
   /** RACK.min_RTT (from the segments' own delivery times). */
   minRtt: number;
+  /**
+   * The RTT of the latest never-retransmitted segment delivered (0 before the first): what
+   * the path gives a segment now, queue included, against which an ambiguous delivery of a
+   * retransmission is judged (delivered()).
+   */
+  originalRtt: number;
   /** RACK.fack: the highest end delivered. */
   fack: number;
   reorderingSeen: boolean;
@@ -75,6 +84,7 @@ export function newRackState(enabled: boolean): RackState {
     endSeq: 0,
     rtt: 0,
     minRtt: Number.POSITIVE_INFINITY,
+    originalRtt: 0,
     fack: 0,
     reorderingSeen: false,
     reoWndMult: 1,
@@ -218,6 +228,18 @@ function delivered(tcb: ControlBlock, i: number, cumulative = false): void {
   // everything sent before it lost. min_RTT alone cannot tell once a queue (BBR's Startup,
   // slow start's overshoot) holds the first copy longer than min_RTT.
   if (retransmitted && cumulative && r.ackEcr !== undefined && seqLt(r.ackEcr, tsValAt(tcb, xmit))) return;
+  // A SACK cannot be told apart that way: its TSecr echoes the segment that last advanced
+  // RCV.NXT (RFC 7323 §4.3), not the one SACKed. The copy that went again went through the
+  // same queue as the originals, so it cannot be delivered quicker than the latest original
+  // was; quicker, it is the first copy arriving late (reordered by more than RACK waited),
+  // and taking the retransmission's send time as RACK.xmit_ts would mark lost every
+  // original sent before it and still queued (seen: BBR's Startup queue, 100-200 segments
+  // marked at once, each coming back as a D-SACK). Linux's tcp_rack_advance has the same
+  // doubt and settles it with min_RTT only, which a queue longer than min_RTT defeats.
+  // Ignoring a real delivery costs little: a lost retransmission is still found from the
+  // delivery of any original sent after it.
+  if (retransmitted && !(cumulative && r.ackEcr !== undefined) && rtt < r.originalRtt) return;
+  if (!retransmitted) r.originalRtt = rtt;
   if (!retransmitted && rtt < r.minRtt) r.minRtt = rtt;
   if (xmit > r.xmitTs || (xmit === r.xmitTs && seqGt(end, r.endSeq))) {
     r.xmitTs = xmit;
@@ -235,6 +257,12 @@ function tsValAt(tcb: ControlBlock, t: number): number {
 export function rackOnDsack(tcb: ControlBlock): void {
   const r = tcb.rack;
   if (!r.enabled) return;
+  // A D-SACK says a first copy arrived after all, after we gave up on it: the path reorders
+  // (RFC 2883 §4.2; Linux's tcp_sacktag_one counts a D-SACKed retransmission as reordering).
+  // Step 3 alone never sees it when the late original is retransmitted before it arrives
+  // (step 3 skips retransmitted segments): reo_wnd would stay 0 in every recovery and each
+  // reordered segment would be taken for lost, however many D-SACKs said otherwise.
+  r.reorderingSeen = true;
   if (r.dsackRound === undefined || seqGeq(tcb.snd.una, r.dsackRound)) {
     r.dsackRound = tcb.snd.max;
     r.reoWndMult++;

@@ -267,6 +267,14 @@ function inSynchronized(tcb: ControlBlock, seg: TcpSegment, ipEcn: number | unde
         tcb.counters.pawsDisorderedAcks++;
       } else {
         tcb.counters.pawsDropped++;
+        // The old TSval of a data segment below RCV.NXT marks the first copy of something
+        // already received (a reordered original behind its retransmission): reported as a
+        // D-SACK (RFC 2883 §4, as Linux's tcp_send_dupack), or its sender never learns the
+        // retransmission was spurious (RFC 3708) nor that the path reorders (RFC 8985 §6.2).
+        if (seg.payload.length && seqLt(seq, tcb.rcv.nxt)) {
+          const end = seqAdd(seq, seg.payload.length);
+          tcb.noteDuplicate(seq, seqDiff(seqLt(end, tcb.rcv.nxt) ? end : tcb.rcv.nxt, seq));
+        }
         outOfWindowAck(tcb, seg);
         tcb.drop('paws');
         return;

@@ -51,6 +51,16 @@ export function pipe(tcb: ControlBlock): number {
   return Math.max(0, notLost + rexmitted - gone);
 }
 
+/**
+ * RFC 8985 §6.2 step 4: once the path has been seen to reorder, RACK does not start fast
+ * recovery by DupThresh, and (as Linux's tcp_xmit_retransmit_queue, which resends only
+ * what its loss detection marked) no hole is resent that RACK has not found lost: counting
+ * SACKed segments takes every reordered segment for lost, whatever RACK's window says.
+ */
+function rackDecides(tcb: ControlBlock): boolean {
+  return tcb.sackOk && tcb.rack.enabled && tcb.rack.reorderingSeen;
+}
+
 export function onDupAck(tcb: ControlBlock): void {
   tcb.recovery.dupAcks++;
   if (tcb.recovery.inRecovery) {
@@ -60,6 +70,7 @@ export function onDupAck(tcb: ControlBlock): void {
   // RFC 6582 §3.2 step 2 / RFC 6675 §5.1: no new recovery for losses from the window
   // that an earlier recovery or RTO already dealt with (SND.UNA still below recover).
   if (seqLt(tcb.snd.una, tcb.recovery.recover)) return;
+  if (rackDecides(tcb)) return; // RACK (rackLoss, after this) starts it if anything is lost
   const lost = tcb.sackOk
     ? tcb.recovery.dupAcks >= tcb.recovery.dupThresh ||
       tcb.scoreboard.lostBoundary(tcb.recovery.dupThresh, tcb.mss) !== undefined
@@ -279,6 +290,9 @@ export function sackRecoverySend(
   const from = seqGt(r.highRxt, una) ? r.highRxt : una;
   const hole = tcb.scoreboard.nextHole(from, hi);
   if (!hole) return 'none';
+  // With RACK deciding (rackDecides) its losses came from `relost` above; a hole it has not
+  // marked is not resent by DupThresh (rule 1) nor to use the window (rule 3).
+  if (rackDecides(tcb)) return 'none';
   const lost = tcb.scoreboard.lostBoundary(tcb.recovery.dupThresh, tcb.mss);
   const isLost = lost !== undefined && seqLt(hole.start, lost);
   if (!isLost && canSendNew(tcb)) return 'none';
