@@ -49,8 +49,9 @@ export const READER_ERRORS = [
  * The reader thread's program, run with `eval: true`. It is plain JavaScript in a string
  * so that it starts the same way everywhere (the workspace runs TypeScript through a
  * loader that a new thread would have to register again, slowly; the built package runs
- * JavaScript), and so that it is self-contained: it loads nothing but node:fs,
- * node:worker_threads and koffi (by the path the main thread resolved).
+ * JavaScript), and so that it is self-contained: it loads nothing but node:os,
+ * node:worker_threads and koffi (by the path the main thread resolved); poll() and read()
+ * are libc's, called through koffi.
  *
  * Loop: poll() the TUN fd and the wake eventfd (close() writes the eventfd; pollTimeoutMs
  * only re-checks STOP as a safety net); then read until EAGAIN, posting a batch every
@@ -60,13 +61,18 @@ export const READER_ERRORS = [
 export const READER_SOURCE = `
 'use strict';
 const { workerData, parentPort } = require('node:worker_threads');
-const fs = require('node:fs');
 const { fd, wakeFd, sab, maxRead, pollTimeoutMs, batch, maxInflight, koffiPath } = workerData;
 const koffi = require(koffiPath);
-const poll = koffi.load('libc.so.6').func('int poll(void *fds, unsigned long nfds, int timeout)');
+const libc = koffi.load('libc.so.6');
+const poll = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
+// read(2) through koffi rather than fs.readSync: each drain ends in EAGAIN, which readSync
+// reports by throwing an Error, and building it (message, stack trace captured through
+// optimized frames) was the largest piece of this thread's own JavaScript in a download
+// profile (one per batch). Here EAGAIN is a return value and an errno.
+const read = libc.func('long read(int fd, void *buf, unsigned long count)');
 const ctl = new Int32Array(sab, 0, ${CTL_BYTES / 4});
 const POLLIN = 1, BROKEN = 0x8 | 0x10 | 0x20;
-const EINTR = koffi.os.errno.EINTR;
+const { EINTR, EAGAIN } = koffi.os.errno;
 // struct pollfd { int fd; short events; short revents; } twice, in the host's byte order.
 const le = require('node:os').endianness() === 'LE';
 const pfd = Buffer.alloc(16);
@@ -115,15 +121,15 @@ function drain() {
       Atomics.wait(ctl, ${CTL.inflight}, Atomics.load(ctl, ${CTL.inflight}), pollTimeoutMs);
       continue;
     }
-    let len;
-    try {
-      len = fs.readSync(fd, cur, 0, maxRead, null);
-    } catch (e) {
-      if (e.code === 'EAGAIN' || e.code === 'EWOULDBLOCK' || e.code === 'EINTR') break;
+    const len = Number(read(fd, cur, maxRead));
+    if (len < 0) {
+      // EAGAIN (EWOULDBLOCK on Linux): the queue is empty. EINTR: a signal; poll again.
+      const errno = koffi.errno();
+      if (errno === EAGAIN || errno === EINTR) break;
       fail(${READER_ERRORS.indexOf('read failed')});
       return false;
     }
-    if (len <= 0) break;
+    if (len === 0) break;
     if (len > BIG) {
       msg.push(cur.buffer, len);
       list.push(cur.buffer);
