@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { Counters, superSegments } from '@stepwire/wire';
+import { type Counter, Counters, superSegments } from '@stepwire/wire';
 import type { Link, LinkOffloads, PacketHandler, PacketInfo } from './link.ts';
 import { koffiPath, makeEventFd, type OpenTunOptions, openTun, type TunDevice } from './tun-ffi.ts';
 import { CTL, CTL_BYTES, READER_ERRORS, READER_SOURCE, TX, WRITER_SOURCE } from './tun-reader.ts';
@@ -112,6 +112,13 @@ export class TunLink implements Link {
   private readonly tx: TxRing | undefined;
   private workersLeft: number;
   private loopDone!: () => void;
+  /**
+   * The per-packet counters, taken from `counters` on their first event (so they show in a
+   * snapshot only once they count something): one increment in place instead of a lookup
+   * by name per packet.
+   */
+  private readonly c: { rx?: Counter; rxGso?: Counter; wakeups?: Counter; tx?: Counter; txGso?: Counter } =
+    {};
   private stopError: Error | undefined;
 
   /** Create (or attach to) a TUN device and start reading from it. */
@@ -219,9 +226,9 @@ export class TunLink implements Link {
       } else {
         encodeVnetHdrInto(vnetHdrFromPacketInfo(info), this.hdr);
         fs.writevSync(fd, [this.hdr, packet]);
-        if (gso) this.counters.inc('tx.gso');
+        if (gso) (this.c.txGso ??= this.counters.counter('tx.gso')).value++;
       }
-      this.counters.inc('tx');
+      (this.c.tx ??= this.counters.counter('tx')).value++;
     } catch (e) {
       if (e instanceof RangeError) this.counters.inc('drop.bad-info');
       else this.counters.inc(`drop.write.${(e as NodeJS.ErrnoException).code ?? 'error'}`);
@@ -248,7 +255,7 @@ export class TunLink implements Link {
         return;
       }
       hdr = this.hdr;
-      if (gso) this.counters.inc('tx.gso');
+      if (gso) (this.c.txGso ??= this.counters.counter('tx.gso')).value++;
     }
     const put = tx.put(hdr, packet);
     // Copied into the ring (or dropped): the super-segment's buffer goes back to TCP's pool.
@@ -257,7 +264,7 @@ export class TunLink implements Link {
       this.counters.inc('drop.tx-full');
       return;
     }
-    this.counters.inc('tx');
+    (this.c.tx ??= this.counters.counter('tx')).value++;
     if (tx.queued() >= TX_KICK_BYTES) this.kick();
     else if (!this.kickPending) {
       this.kickPending = true;
@@ -344,7 +351,7 @@ export class TunLink implements Link {
     const slab = msg[0];
     let at = 0;
     let bytes = 0;
-    this.counters.inc('rx.wakeups');
+    (this.c.wakeups ??= this.counters.counter('rx.wakeups')).value++;
     for (let i = 1; i + 1 < msg.length; i += 2) {
       const where = msg[i];
       const len = msg[i + 1] as number;
@@ -362,7 +369,7 @@ export class TunLink implements Link {
   }
 
   private deliver(bytes: Uint8Array, more: boolean): void {
-    this.counters.inc('rx');
+    (this.c.rx ??= this.counters.counter('rx')).value++;
     if (!this.handler) {
       this.counters.inc('drop.no-handler');
       return;
@@ -388,7 +395,7 @@ export class TunLink implements Link {
           return;
         }
         info = got;
-        if (info?.gso) this.counters.inc('rx.gso');
+        if (info?.gso) (this.c.rxGso ??= this.counters.counter('rx.gso')).value++;
       }
     }
     try {
