@@ -65,12 +65,13 @@ function sumBigEndian(data: Uint8Array, n: number, initial: number): number {
 /**
  * The folded 16-bit sum of `data` (byteOffset a multiple of 4, little-endian host) in
  * network byte order, as sumBigEndian would give it once folded. Whole 32-bit words are
- * added into four independent double-precision sums (a load, a conversion and an add per
- * word: about 1.6 times as fast as splitting each word into its halves in 32-bit integer
- * arithmetic, measured on 1500-byte packets); each sum stays exact below 2^53, so they
- * are folded every 2^20 words. By RFC 1071 §2(C) a 32-bit sum folds to the same 16-bit
- * sum, and by §2(B) the little-endian total, folded, is the network-order sum with its
- * two bytes swapped.
+ * added as doubles, eight a turn: the eight in a tree of pairs (loads, conversions and the
+ * first adds do not wait on each other) and the tree into one sum. Measured on 1480-byte
+ * views of two 128 KiB slabs: 0.72 of the time of four separate sums, 0.57 of splitting
+ * each word into 16-bit halves. A turn adds less than 2^35, so the sum stays exact below
+ * 2^53 when folded every 2^20 words. By RFC 1071 §2(C) a 32-bit sum folds to the same
+ * 16-bit sum, and by §2(B) the little-endian total, folded, is the network-order sum with
+ * its two bytes swapped.
  */
 function sumNative(data: Uint8Array, n: number): number {
   const words = n >>> 2;
@@ -79,20 +80,18 @@ function sumNative(data: Uint8Array, n: number): number {
   const u = wordsOf(data.buffer, end);
   let acc = 0;
   let i = first;
-  const end4 = first + (words & ~3);
-  while (i < end4) {
-    const stop = Math.min(end4, i + 0x100000);
+  const end8 = first + (words & ~7);
+  while (i < end8) {
+    const stop = Math.min(end8, i + 0x100000);
     let a = 0;
-    let b = 0;
-    let c = 0;
-    let d = 0;
-    for (; i < stop; i += 4) {
-      a += u[i] as number;
-      b += u[i + 1] as number;
-      c += u[i + 2] as number;
-      d += u[i + 3] as number;
+    for (; i < stop; i += 8) {
+      a +=
+        (u[i] as number) +
+        (u[i + 1] as number) +
+        ((u[i + 2] as number) + (u[i + 3] as number)) +
+        ((u[i + 4] as number) + (u[i + 5] as number) + ((u[i + 6] as number) + (u[i + 7] as number)));
     }
-    acc += fold32(a) + fold32(b) + fold32(c) + fold32(d);
+    acc += fold32(a);
   }
   for (; i < end; i++) acc += u[i] as number;
   while (acc > 0xffff) acc = (acc % 0x10000) + Math.floor(acc / 0x10000);
