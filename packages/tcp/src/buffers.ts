@@ -12,6 +12,31 @@ export const writeChunks = new BufferPool(1 << 20, 4);
 export const WRITE_POOL_MIN = 1 << 19;
 
 /**
+ * The same for writes of 32–64 KiB (a stream's default chunk, what a pipe() or a bulk
+ * writer hands over): the send queue (256 KiB by default) holds a handful, and a buffer
+ * that comes back is written again while still in the CPU's cache, where a fresh one is
+ * cold memory for the copy (issue 13). At most half of a buffer is unused, and the pool
+ * keeps at most eight (512 KiB per process).
+ */
+export const writeChunks64k = new BufferPool(1 << 16, 8);
+export const WRITE_POOL_64K_MIN = 1 << 15;
+
+/** A copy of `chunk` for the send queue: from a pool when its size has one (see above). */
+export function writeCopy(chunk: Uint8Array): Uint8Array {
+  const n = chunk.length;
+  const buffer =
+    n >= WRITE_POOL_MIN && n <= writeChunks.size
+      ? writeChunks.take()
+      : n >= WRITE_POOL_64K_MIN && n <= writeChunks64k.size
+        ? writeChunks64k.take()
+        : // Unzeroed memory (the copy fills it all), not a zeroed array filled a second time.
+          Buffer.allocUnsafeSlow(n).buffer;
+  const copy = new Uint8Array(buffer, 0, n);
+  copy.set(chunk);
+  return copy;
+}
+
+/**
  * Byte queues kept as lists of chunks: appending never copies, and reading a range that
  * lies inside one chunk returns a view. The send queue keeps every unacknowledged byte;
  * the receive queue keeps in-order bytes the application has not read yet.
@@ -73,7 +98,9 @@ export class ChunkQueue {
       if (end > this.base) break;
       // A pooled write copy (socket.ts) is done once its last byte is acknowledged: nothing
       // else keeps a view of it (segments are encoded, copied, as they are sent).
-      writeChunks.give(this.chunks[this.head]!.buffer);
+      const buffer = this.chunks[this.head]!.buffer;
+      if (buffer.byteLength === writeChunks64k.size) writeChunks64k.give(buffer);
+      else writeChunks.give(buffer);
       this.chunks[this.head] = EMPTY;
       this.head++;
     }

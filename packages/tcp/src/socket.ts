@@ -1,7 +1,7 @@
 import { Duplex } from 'node:stream';
 import { formatIp, tryParseIp } from '@stepwire/ip';
 import type { Timer } from '@stepwire/wire';
-import { WRITE_POOL_MIN, writeChunks } from './buffers.ts';
+import { writeCopy } from './buffers.ts';
 import { type TcpConnectionOptions, type TcpEvent, USER_SEND_STATES } from './connection/index.ts';
 import { codeError, systemError, type TcpSystemError } from './errors.ts';
 import type { Tcb, TcbOwner, TcpSocketHost } from './types.ts';
@@ -412,16 +412,8 @@ export class TcpSocket extends Duplex implements TcbOwner {
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     // A plain Uint8Array copy, not a Buffer: every segment is a view of it, and a Buffer's
     // subarray builds a Buffer through its species constructor, a cost paid per segment.
-    // Unzeroed memory (the copy fills it all), not a zeroed array filled a second time.
     // A large write's copy comes from a pool the send queue refills once it is acknowledged.
-    const big = chunk.length >= WRITE_POOL_MIN && chunk.length <= writeChunks.size;
-    const copy = new Uint8Array(
-      big ? writeChunks.take() : Buffer.allocUnsafeSlow(chunk.length).buffer,
-      0,
-      chunk.length,
-    );
-    copy.set(chunk);
-    this.send(copy, cb, this.urgentChunks.has(chunk));
+    this.send(writeCopy(chunk), cb, this.urgentChunks.has(chunk));
   }
 
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
