@@ -19,7 +19,7 @@
  */
 import type { Link, PacketHandler, PacketInfo } from '@stepwire/link';
 import { describe, expect, it } from 'vitest';
-import { ACK } from '../src/segment.ts';
+import { ACK, type TcpSegment } from '../src/segment.ts';
 import { bytes, deliver, established } from './scenario.ts';
 import { bulkTransfer } from './support/bulk-path.ts';
 
@@ -169,5 +169,45 @@ describe('D-SACK for a duplicate that fails PAWS (RFC 2883 §4, RFC 7323 §5.3)'
     expect(out.segments[0]!.flags).toBe(ACK);
     expect(out.segments[0]!.options.sack).toEqual([{ left: seg.seq, right: (seg.seq + 10) >>> 0 }]);
     expect(a.readable).toBe(10);
+  });
+});
+
+describe('a lost retransmission at the tail of a recovery (RFC 8985 §7 probe, in recovery)', () => {
+  const ackFromB = (ack: number, extra: Partial<TcpSegment> = {}): TcpSegment => ({
+    srcPort: 80,
+    dstPort: 40000,
+    seq: 5001,
+    ack,
+    flags: ACK,
+    window: 65535,
+    urgentPointer: 0,
+    options: {},
+    payload: new Uint8Array(0),
+    ...extra,
+  });
+
+  it('is resent a PTO after it went, not after the RTO, when nothing sent after it can tell RACK', () => {
+    const { a } = established({ minRto: 1000 });
+    a.send(bytes(14600), 0);
+    for (let ack = 1001 + 1460; ack <= 1001 + 14600; ack += 1460) a.receive(ackFromB(ack), 10);
+    const una = 15601;
+    const seg = (i: number) => una + i * 1460;
+    expect(a.send(bytes(10 * 1460), 20).segments.length).toBe(10);
+    // Segment 0 is lost; 1-9 arrive and are SACKed (one ACK), the whole tail: no rescue
+    // (rule 4 wants an unSACKed tail) and no new data to send. Segment 0 is resent...
+    const out = a.receive(ackFromB(una, { options: { sack: [{ left: seg(1), right: seg(10) }] } }), 30);
+    expect(out.segments.map((x) => x.seq)).toEqual([seg(0)]);
+    // ...and that copy is lost too. Nothing later can be delivered for RACK to compare with.
+    const srtt = a.stats.srtt ?? Number.NaN;
+    const at = a.nextTimeout() ?? Number.NaN;
+    expect(at).toBeLessThan(30 + 3 * Math.max(srtt, 10)); // the RTO would be 30 + 1000
+    const probe = a.onTimeout(at);
+    expect(probe.segments.map((x) => x.seq)).toEqual([seg(0)]);
+    expect(a.stats.tailLossProbes).toBe(1);
+    // Once: with the probe outstanding, the next deadline is the RTO's (armed at 30).
+    expect(a.nextTimeout()).toBeGreaterThanOrEqual(1030);
+    a.receive(ackFromB(seg(10)), at + 10);
+    expect(a.stats.inRecovery).toBe(false);
+    expect(a.stats.timeouts).toBe(0);
   });
 });

@@ -68,6 +68,10 @@ export interface RackState {
   /** TLP.end_seq and TLP.is_retrans (§7.3): the probe outstanding, if any. */
   tlpEnd: number | undefined;
   tlpRetrans: boolean;
+  /** SND.MAX when the probe of a recovery's tail went (rackDetect), until SND.UNA passes it. */
+  recoveryProbeEnd: number | undefined;
+  /** When SND.UNA last moved (an ACK of new data restarts the PTO, §7.2). */
+  unaMovedAt: number;
   /** The TSecr of the ACK being processed (RFC 7323), or undefined (no timestamps, or a timer). */
   ackEcr: number | undefined;
 }
@@ -92,6 +96,8 @@ export function newRackState(enabled: boolean): RackState {
     dsackRound: undefined,
     tlpEnd: undefined,
     tlpRetrans: false,
+    recoveryProbeEnd: undefined,
+    unaMovedAt: Number.NEGATIVE_INFINITY,
     ackEcr: undefined,
   };
 }
@@ -153,6 +159,7 @@ export function rackForgetLost(tcb: ControlBlock): void {
 /** After an RTO every SACK is forgotten (RFC 2018 §8): so are the deliveries it reported. */
 export function rackOnRto(tcb: ControlBlock): void {
   const r = tcb.rack;
+  r.recoveryProbeEnd = undefined;
   for (let i = r.head; i < r.flags.length; i++) r.flags[i] = r.flags[i]! & ~(DELIVERED | LOST);
 }
 
@@ -299,6 +306,7 @@ export function rackDetect(tcb: ControlBlock): number[] {
   while (r.head < r.end.length && seqLeq(r.end[r.head]!, una)) {
     if (!(r.flags[r.head]! & DELIVERED)) delivered(tcb, r.head, true);
     r.head++;
+    r.unaMovedAt = tcb.now;
   }
   if (r.head > 1024 && r.head * 2 > r.end.length) {
     r.start.splice(0, r.head);
@@ -346,11 +354,15 @@ export function rackDetect(tcb: ControlBlock): number[] {
   const wnd = reoWnd(tcb, Math.floor(sb.sacked / tcb.mss));
   let timeout = 0;
   let lost = NONE;
+  let tail = -1; // the last sent of the segments sent after RACK.xmit_ts (none judged yet)
   for (let i = r.head; i < r.end.length; i++) {
     const f = r.flags[i]!;
     if (f & (DELIVERED | LOST)) continue;
     const xmit = r.xmit[i]!;
-    if (!(xmit < r.xmitTs || (xmit === r.xmitTs && seqLt(r.end[i]!, r.endSeq)))) continue;
+    if (!(xmit < r.xmitTs || (xmit === r.xmitTs && seqLt(r.end[i]!, r.endSeq)))) {
+      if (tail < 0 || xmit >= r.xmit[tail]!) tail = i;
+      continue;
+    }
     const remaining = xmit + r.rtt + wnd - tcb.now;
     if (remaining <= 0) {
       r.flags[i] = f | LOST;
@@ -360,8 +372,41 @@ export function rackDetect(tcb: ControlBlock): number[] {
       timeout = remaining;
     }
   }
-  tcb.timers.rack = timeout > 0 ? tcb.now + timeout : undefined;
+  let at = timeout > 0 ? tcb.now + timeout : undefined;
+  const probeAt = tail >= 0 ? recoveryProbeAt(tcb, Math.max(r.xmit[tail]!, r.unaMovedAt), wnd) : undefined;
+  if (probeAt !== undefined && probeAt <= tcb.now) {
+    // The probe: the tail segment is taken for lost and resent (rackLoss queues it).
+    r.flags[tail] = r.flags[tail]! | LOST;
+    if (lost === NONE) lost = [];
+    lost.push(seqLt(r.start[tail]!, una) ? una : r.start[tail]!, r.end[tail]!);
+    r.recoveryProbeEnd = tcb.snd.max;
+    tcb.counters.tailLossProbes++;
+  } else if (probeAt !== undefined && (at === undefined || probeAt < at)) {
+    at = probeAt;
+  }
+  tcb.timers.rack = at;
   return lost;
+}
+
+/**
+ * A tail probe inside a recovery: when, if at all. TLP (§7.2) is not armed in recovery,
+ * where RACK's timer is to find losses — but RACK judges a segment only by a later one
+ * delivered, and the last segment sent has none: a lost retransmission at the tail of the
+ * recovery (the send buffer full behind the hole it fills, nothing new to send) would wait
+ * for the RTO, 200 ms on TUN where the round trip is a few (seen: 2-4 per 20 MiB, each an
+ * idle fifth of a second). So, as TLP does for the tail of a flight (§7.3: resend the last
+ * segment), the last segment sent, undelivered a PTO (2·SRTT, and no less than RACK would
+ * wait) after it went and after SND.UNA last moved (`since`), is taken for lost and resent
+ * once; its ACK lets RACK judge the rest. One probe outstanding at a time; none after the
+ * RTO took over.
+ */
+function recoveryProbeAt(tcb: ControlBlock, since: number, wnd: number): number | undefined {
+  const r = tcb.rack;
+  if (r.recoveryProbeEnd !== undefined && seqGeq(tcb.snd.una, r.recoveryProbeEnd))
+    r.recoveryProbeEnd = undefined;
+  const srtt = tcb.rtt.srtt;
+  if (!tcb.recovery.inRecovery || r.recoveryProbeEnd !== undefined || srtt === undefined) return undefined;
+  return since + Math.max(2 * srtt, r.rtt + wnd, 1);
 }
 
 /** RFC 8985 §7.2: the worst-case delayed ACK, added when one segment is in flight. */
