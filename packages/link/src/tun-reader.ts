@@ -18,6 +18,21 @@
  * relaxed atomic word moves, and that copy alone took half of the main thread's time on a
  * 64 KB super-segment stream (0.4 GB/s measured in the profile).
  *
+ * Why a big packet's buffer is never reused: the stack keeps views of it (TCP's receive
+ * queue holds payload by reference, and the socket hands those views to the application as
+ * its chunks), so nothing can tell the reader when a buffer is free again. What that costs,
+ * measured (300 MB kernel -> us over a device with offloads, 2026-12-07): V8 counts every
+ * buffer as external memory, and as the main thread allocates little on its own heap no
+ * scavenge comes along to free the dead ones; external memory climbs 40-80 MB, then a
+ * mark-compact of the whole heap runs (every 30-200 ms). Those collections (V8's helper
+ * threads ~250 ms, plus marking steps on the main thread) and the page faults of fresh
+ * memory (~20k per 300 MB, half of this thread's read() time) were about a third of the
+ * process's CPU. An experiment that handed each buffer back to this thread 128 packets
+ * later (valid only because the consumer, a discard service, dropped the data) ran the same
+ * transfer at 6.2-6.5 Gbit/s instead of 2-3.6, helpers at 10-40 ms. Reuse needs a read
+ * API that copies into the application's own buffer (node:net's `onread`), so that TCP can
+ * give a link buffer back when its receive queue drops the last view of it.
+ *
  * Flow control: the bytes handed over and not yet delivered are counted in a shared Int32
  * (INFLIGHT); past `maxInflight` the reader waits for the main thread, and the kernel
  * queues (and past its queue length drops) meanwhile, as for any slow reader.
