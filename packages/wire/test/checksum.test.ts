@@ -1,5 +1,6 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
+import { SIMD_SUM_MAX, simdSum16 } from '../src/checksum-simd.ts';
 import { finishChecksum, fromHex, internetChecksum, sum16, updateChecksum } from '../src/index.ts';
 
 /** The plain definition of RFC 1071: a peer implementation to check the optimised one. */
@@ -38,8 +39,9 @@ describe('Internet checksum (RFC 1071)', () => {
   ])(
     'agrees with the reference at every alignment (aligned words and the DataView path)',
     (data, shift, initial) => {
-      // The same bytes at byteOffset 0..7 of a larger buffer: a multiple of 4 takes the
-      // native-word path (byte-swapped sum), any other the big-endian DataView one.
+      // The same bytes at byteOffset 0..7 of a larger buffer. Up to 64 KiB they go to the
+      // SIMD sum (checksum-simd.ts); longer ones take the native-word path at a multiple
+      // of 4 and the big-endian DataView one elsewhere ('folds long runs' below).
       const room = new Uint8Array(data.length + 8);
       room.set(data, shift);
       const view = room.subarray(shift, shift + data.length);
@@ -75,6 +77,32 @@ describe('Internet checksum (RFC 1071)', () => {
     const tail = new Uint8Array(growable, 1024, 2048);
     tail.fill(0xc3);
     expect(finishChecksum(sum16(tail))).toBe(referenceChecksum(tail.slice()));
+  });
+
+  it('has the WebAssembly SIMD sum on this runtime (Node 20+), and sums its longest input exactly', () => {
+    // Not a silent fallback: the packet-sized path is the SIMD one wherever the stack runs.
+    expect(simdSum16).toBeTypeOf('function');
+    const sum = simdSum16 as (d: Uint8Array) => number;
+    // The largest lane values: 4096 steps of 0xffff words (all ones sum to 0xffff).
+    const ones = new Uint8Array(SIMD_SUM_MAX).fill(0xff);
+    expect(finishChecksum(sum(ones))).toBe(0);
+    ones[SIMD_SUM_MAX - 1] = 0xfe;
+    expect(finishChecksum(sum(ones))).toBe(referenceChecksum(ones));
+  });
+
+  test.prop([
+    fc.integer({ min: 0, max: SIMD_SUM_MAX }),
+    fc.integer({ min: 0, max: 15 }),
+    fc.integer({ min: 0, max: 0xffffffff }),
+  ])('the SIMD sum agrees with the reference at every length, offset and contents', (n, shift, seed) => {
+    const room = new Uint8Array(n + 16);
+    let x = seed;
+    for (let i = 0; i < room.length; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      room[i] = x >>> 24;
+    }
+    const view = room.subarray(shift, shift + n);
+    expect(finishChecksum((simdSum16 as (d: Uint8Array) => number)(view))).toBe(referenceChecksum(view));
   });
 
   it('stays exact past 2^53 in the native sums (32 MiB of 0xff: over 2^21 largest words per sum)', () => {
