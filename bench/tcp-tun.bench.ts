@@ -306,13 +306,25 @@ function offloadSession(writer: 'main' | 'thread'): TunSession {
   }
 }
 
-/** One transfer each way for our session `s` in namespace `ns`: [kernel -> us, us -> kernel] in B/s. */
-async function oursOnce(s: TunSession, ns: string): Promise<[number, number]> {
+/**
+ * One transfer each way for our session `s` in namespace `ns`: [kernel -> us, us -> kernel]
+ * in B/s, then the CPU seconds (user + system) our process spent on each. A rate on this
+ * shared machine moves with other sessions' load; what the transfer cost us moves far less,
+ * and it counts every thread (the stack, the TUN reader and writer, V8's GC helpers).
+ */
+async function oursOnce(s: TunSession, ns: string): Promise<[number, number, number, number]> {
+  const cpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
+  const c0 = cpu();
   const [inRate] = await clientRuns(ns, s.ours.v4, 9, 1);
+  const c1 = cpu();
   const sink = await startSink(ns, s.kernel.v4, 1);
+  const c2 = cpu();
   await ourSend(s, s.kernel.v4, SINK_PORT);
   const [outRate] = await sink.rates;
-  return [inRate ?? 0, outRate ?? 0];
+  return [inRate ?? 0, outRate ?? 0, c1 - c0, cpu() - c2];
 }
 
 /** One transfer each way kernel to kernel over the veth pair: [peer -> NS, peer -> NS again]. */
@@ -417,12 +429,18 @@ export const tcpTunBenchmarks: Benchmark[] = [
         for (const writer of ['main', 'thread'] as const)
           sessions.push({ key: writer, s: offloadSession(writer), ns: OFF_NS[writer] });
         for (const x of sessions) discards.push(tcpDiscard(x.s.tcp, 9));
-        const rates: Record<string, { in: number[]; out: number[] }> = {};
-        for (const k of ['veth', ...sessions.map((x) => x.key)]) rates[k] = { in: [], out: [] };
-        const add = (k: string, [i, o]: [number, number]) => {
+        const rates: Record<string, { in: number[]; out: number[]; cpuIn: number[]; cpuOut: number[] }> = {};
+        for (const k of ['veth', ...sessions.map((x) => x.key)])
+          rates[k] = { in: [], out: [], cpuIn: [], cpuOut: [] };
+        const add = (k: string, [i, o, ci, co]: [number, number, number?, number?]) => {
           rates[k]?.in.push(i);
           rates[k]?.out.push(o);
+          if (ci !== undefined) rates[k]?.cpuIn.push(ci);
+          if (co !== undefined) rates[k]?.cpuOut.push(co);
         };
+        /** The least CPU our process spent on one transfer of BYTES (the least disturbed run). */
+        const cpuNote = (xs: number[] | undefined) =>
+          xs?.length ? `our process ${(Math.min(...xs) * 1000).toFixed(0)} CPU-ms per transfer` : '';
         for (let round = 0; round < RUNS; round++) {
           add('veth', await vethOnce());
           for (const x of sessions) add(x.key, await oursOnce(x.s, x.ns));
@@ -438,8 +456,18 @@ export const tcpTunBenchmarks: Benchmark[] = [
           );
         const [plain, soft, main, thread] = sessions;
         return [
-          line('kernel -> us over TUN', rates.plain!.in, veth.in, linkNote(plain!.s)),
-          line('us -> kernel over TUN', rates.plain!.out, veth.out, 'offloads off'),
+          line(
+            'kernel -> us over TUN',
+            rates.plain!.in,
+            veth.in,
+            `${linkNote(plain!.s)}; ${cpuNote(rates.plain?.cpuIn)}`,
+          ),
+          line(
+            'us -> kernel over TUN',
+            rates.plain!.out,
+            veth.out,
+            `offloads off; ${cpuNote(rates.plain?.cpuOut)}`,
+          ),
           line(
             'kernel -> us over TUN, software GRO',
             rates.soft!.in,
@@ -452,8 +480,18 @@ export const tcpTunBenchmarks: Benchmark[] = [
             veth.out,
             `plain device; ip tx.gso-segments ${soft!.s.host.counters.get('ip.tx.gso-segments')}`,
           ),
-          line('kernel -> us over TUN with offloads', rates.main!.in, veth.in, linkNote(main!.s)),
-          line('us -> kernel over TUN with offloads', rates.main!.out, veth.out, 'writes on the main thread'),
+          line(
+            'kernel -> us over TUN with offloads',
+            rates.main!.in,
+            veth.in,
+            `${linkNote(main!.s)}; ${cpuNote(rates.main?.cpuIn)}`,
+          ),
+          line(
+            'us -> kernel over TUN with offloads',
+            rates.main!.out,
+            veth.out,
+            `writes on the main thread; ${cpuNote(rates.main?.cpuOut)}`,
+          ),
           line(
             'kernel -> us over TUN, offloads, writer thread',
             rates.thread!.in,
