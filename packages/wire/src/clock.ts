@@ -29,13 +29,27 @@ export class RealClock implements Clock {
   }
 }
 
-interface Pending {
-  at: number;
-  seq: number;
-  fn: () => void;
-  cancelled: boolean;
+/**
+ * A timer of a VirtualClock: its own Timer, so arming one makes one object and no closure
+ * (a MemoryLink arms one per delivery run, a TCP driver one per deadline).
+ */
+class Pending implements Timer {
+  cancelled = false;
   /** Taken out of the heap to fire. */
-  fired: boolean;
+  fired = false;
+
+  constructor(
+    readonly at: number,
+    readonly seq: number,
+    readonly fn: () => void,
+    private readonly clock: VirtualClock,
+  ) {}
+
+  cancel(): void {
+    if (this.cancelled || this.fired) return;
+    this.cancelled = true;
+    this.clock.noteCancelled();
+  }
 }
 
 export class VirtualClock implements Clock {
@@ -54,23 +68,18 @@ export class VirtualClock implements Clock {
   }
 
   setTimer(at: number, fn: () => void): Timer {
-    const p: Pending = { at: Math.max(at, this.t), seq: this.seq++, fn, cancelled: false, fired: false };
+    const p = new Pending(Math.max(at, this.t), this.seq++, fn, this);
     this.push(p);
-    return {
-      cancel: () => {
-        if (p.cancelled || p.fired) return;
-        p.cancelled = true;
-        this.noteCancelled();
-      },
-    };
+    return p;
   }
 
   /**
-   * Lazy removal alone lets cancelled timers pile up when time hardly moves (a zero-delay
-   * link under load re-arms an idle timer per request, as node:http does): once they are
-   * half the heap, rebuild it without them, so memory stays proportional to live timers.
+   * @internal A timer of this clock was cancelled. Lazy removal alone lets cancelled timers
+   * pile up when time hardly moves (a zero-delay link under load re-arms an idle timer per
+   * request, as node:http does): once they are half the heap, rebuild it without them, so
+   * memory stays proportional to live timers.
    */
-  private noteCancelled(): void {
+  noteCancelled(): void {
     this.cancelledInHeap++;
     if (this.cancelledInHeap > 64 && this.cancelledInHeap * 2 > this.heap.length) {
       const live = this.heap.filter((p) => !p.cancelled);
