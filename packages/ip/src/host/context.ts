@@ -6,7 +6,7 @@
  * receive6.ts (and to its IpSender, send.ts), so they see what they need and nothing else.
  */
 import type { PacketInfo } from '@stepwire/link';
-import type { Counters, TraceEvent } from '@stepwire/wire';
+import type { Counter, Counters, TraceEvent } from '@stepwire/wire';
 import type { IcmpErrorReport, IpDelivery, SendOptions, SendResult } from '../types.ts';
 import type { EchoBook, EchoOutcome } from './echo.ts';
 import type { IcmpTokenBucket } from './icmp-rate.ts';
@@ -23,6 +23,41 @@ export type IpAction =
   | { kind: 'echo'; echo: number; outcome: EchoOutcome }
   | { kind: 'trace'; event: TraceEvent };
 
+/**
+ * 'ipv4.tx', 'ipv4.rx', 'ipv4.delivered' and their IPv6 twins: each held once it is first
+ * counted (see Counters.counter), so a datagram costs no Map lookup by name for them — three
+ * per packet were the last ones on the IPv4 path (issue 13).
+ */
+export class PacketCounters {
+  private tx4: Counter | undefined;
+  private rx4: Counter | undefined;
+  private delivered4: Counter | undefined;
+  private tx6: Counter | undefined;
+  private rx6: Counter | undefined;
+  private delivered6: Counter | undefined;
+
+  constructor(private readonly counters: Counters) {}
+
+  ipv4Tx(): void {
+    (this.tx4 ??= this.counters.counter('ipv4.tx')).value++;
+  }
+  ipv4Rx(): void {
+    (this.rx4 ??= this.counters.counter('ipv4.rx')).value++;
+  }
+  ipv4Delivered(): void {
+    (this.delivered4 ??= this.counters.counter('ipv4.delivered')).value++;
+  }
+  ipv6Tx(): void {
+    (this.tx6 ??= this.counters.counter('ipv6.tx')).value++;
+  }
+  ipv6Rx(): void {
+    (this.rx6 ??= this.counters.counter('ipv6.rx')).value++;
+  }
+  ipv6Delivered(): void {
+    (this.delivered6 ??= this.counters.counter('ipv6.delivered')).value++;
+  }
+}
+
 /** The time of the work and the list its results go to, passed down every call. */
 export interface Cx {
   readonly now: number;
@@ -32,6 +67,8 @@ export interface Cx {
 export interface CoreContext {
   readonly name: string;
   readonly counters: Counters;
+  /** The counters every datagram moves, held rather than looked up by name per packet. */
+  readonly perPacket: PacketCounters;
   readonly trace: { readonly enabled: boolean };
   readonly routing: RoutingTable;
   /** Protocols someone registered: datagrams and errors for them are handed up. */

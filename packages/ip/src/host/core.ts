@@ -35,7 +35,14 @@ import type { Link, LinkOffloads, PacketInfo } from '@stepwire/link';
 import type { Counters, Prng } from '@stepwire/wire';
 import { cachedAddressBytes } from '../address.ts';
 import type { IpAddress, IpDelivery, SendOptions, SendResult } from '../types.ts';
-import { type Cx, dropped, type IpAction, type ReceiveContext, traceEvent } from './context.ts';
+import {
+  type Cx,
+  dropped,
+  type IpAction,
+  PacketCounters,
+  type ReceiveContext,
+  traceEvent,
+} from './context.ts';
 import { EchoBook, type EchoStart, type PingOptions, sendEchoRequest } from './echo.ts';
 import { icmpUnreachable, offendingDatagram, sendIcmpError } from './icmp-out.ts';
 import { IcmpTokenBucket } from './icmp-rate.ts';
@@ -150,6 +157,7 @@ export class IpCore {
     this.ctx = {
       name: this.name,
       counters: this.counters,
+      perPacket: new PacketCounters(this.counters),
       trace: this.trace,
       routing: this.routing,
       protocols: this.protocols,

@@ -47,7 +47,7 @@ export function receive4(
     return;
   }
   const { totalLength, headerLength } = info;
-  ctx.counters.inc('ipv4.rx');
+  ctx.perPacket.ipv4Rx();
   if (ctx.trace.enabled) traceEvent(ctx, cx, 'ipv4', 'in', summary4(p, totalLength), fields4(p, totalLength));
   const whole = totalLength === b.length ? b : subview(b, 0, totalLength);
   process4(ctx, cx, p, whole, headerLength, iface, csum);
@@ -132,7 +132,7 @@ function process4(
   if (csum !== undefined) d.csum = csum;
   if (p.protocol === IPPROTO_ICMP) icmpIn(ctx, cx, 4, d, broadcast || multicast, iface);
   if (ctx.protocols.has(p.protocol)) {
-    ctx.counters.inc('ipv4.delivered');
+    ctx.perPacket.ipv4Delivered();
     cx.out.push({ kind: 'deliver', delivery: d });
     return;
   }

@@ -47,7 +47,7 @@ export function receive6(
     return;
   }
   const end = IPV6_HEADER_LENGTH + info.payloadLength;
-  ctx.counters.inc('ipv6.rx');
+  ctx.perPacket.ipv6Rx();
   if (ctx.trace.enabled) traceEvent(ctx, cx, 'ipv6', 'in', summary6(p, end), fields6(p, end));
   process6(ctx, cx, p, end === b.length ? b : subview(b, 0, end), info, iface, csum);
 }
@@ -120,7 +120,7 @@ function process6(
   if (csum !== undefined) d.csum = csum;
   if (p.nextHeader === IPPROTO_ICMPV6) icmpIn(ctx, cx, 6, d, multicast, iface);
   if (ctx.protocols.has(p.nextHeader)) {
-    ctx.counters.inc('ipv6.delivered');
+    ctx.perPacket.ipv6Delivered();
     cx.out.push({ kind: 'deliver', delivery: d });
     return;
   }

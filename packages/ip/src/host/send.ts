@@ -42,7 +42,7 @@ const SOFTWARE_GSO: LinkOffloads = Object.freeze({ checksum: true, tsoMax: GSO_M
 const SENT: SendResult = Object.freeze({ ok: true });
 
 /** What the send path reads of the host: its name, counters, tracing, routes and path MTUs. */
-export type SendContext = Pick<CoreContext, 'name' | 'counters' | 'trace' | 'routing' | 'pmtu'>;
+export type SendContext = Pick<CoreContext, 'name' | 'counters' | 'perPacket' | 'trace' | 'routing' | 'pmtu'>;
 
 export class IpSender {
   /** IPv4 Identification of the next datagram (RFC 791 §3.2, RFC 6864). */
@@ -286,7 +286,7 @@ export class IpSender {
       p = this.packet4(opts, src, identification);
       bytes = encodeIpv4(p, { srcBytes, dstBytes });
     }
-    this.ctx.counters.inc('ipv4.tx');
+    this.ctx.perPacket.ipv4Tx();
     if (this.ctx.trace.enabled) {
       p ??= this.packet4(opts, src, identification);
       traceEvent(this.ctx, cx, 'ipv4', 'out', summary4(p, bytes.length), fields4(p, bytes.length));
@@ -299,7 +299,7 @@ export class IpSender {
   /** Encode and queue one fragment (fragmentIpv4's): it has no header room, so it is copied. */
   private transmitFragment4(cx: Cx, iface: HostInterface, p: Ipv4Packet, addr: AddressBytes): void {
     const bytes = encodeIpv4(p, addr);
-    this.ctx.counters.inc('ipv4.tx');
+    this.ctx.perPacket.ipv4Tx();
     if (this.ctx.trace.enabled)
       traceEvent(this.ctx, cx, 'ipv4', 'out', summary4(p, bytes.length), fields4(p, bytes.length));
     this.toLink(cx, iface, bytes, IPV4_MIN_HEADER, 'tcpv4', undefined);
@@ -324,7 +324,7 @@ export class IpSender {
     } else {
       bytes = encodeIpv6(p, addr);
     }
-    this.ctx.counters.inc('ipv6.tx');
+    this.ctx.perPacket.ipv6Tx();
     if (this.ctx.trace.enabled)
       traceEvent(this.ctx, cx, 'ipv6', 'out', summary6(p, bytes.length), fields6(p, bytes.length));
     // RFC 8200 has no Identification outside the Fragment header: nothing to advance here.
