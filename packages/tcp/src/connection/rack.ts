@@ -360,7 +360,9 @@ export function rackDetect(tcb: ControlBlock): number[] {
     if (f & (DELIVERED | LOST)) continue;
     const xmit = r.xmit[i]!;
     if (!(xmit < r.xmitTs || (xmit === r.xmitTs && seqLt(r.end[i]!, r.endSeq)))) {
-      if (tail < 0 || xmit >= r.xmit[tail]!) tail = i;
+      // A FIN alone is no probe: no SACK block can report it (RFC 2018 §3), so its arrival
+      // above a hole would tell RACK nothing.
+      if ((tail < 0 || xmit >= r.xmit[tail]!) && !finAlone(tcb, r.start[i]!, r.end[i]!)) tail = i;
       continue;
     }
     const remaining = xmit + r.rtt + wnd - tcb.now;
@@ -386,6 +388,11 @@ export function rackDetect(tcb: ControlBlock): number[] {
   }
   tcb.timers.rack = at;
   return lost;
+}
+
+/** An entry that is our FIN and nothing else. */
+function finAlone(tcb: ControlBlock, start: number, end: number): boolean {
+  return tcb.finSent && end === seqAdd(start, 1) && start === tcb.finSeq();
 }
 
 /**

@@ -139,6 +139,11 @@ function prrUpdate(tcb: ControlBlock, delivered: number): void {
  * waiting for the RTO. HighRxt is not moved.
  */
 export function rescueRetransmission(tcb: ControlBlock): void {
+  // With RACK deciding (rackDecides) the tail of a recovery is probed by time instead (rack.ts
+  // recoveryProbeAt, after a PTO): the rescue goes at the first ACK that leaves room, while
+  // the tail is still in flight, and on the impaired TUN link 70-80% of rescues came back
+  // as D-SACKs (15-21 of 22-25 per 20 MiB).
+  if (rackDecides(tcb)) return;
   if (tcb.recovery.rescueRxt !== undefined && !seqGt(tcb.snd.una, tcb.recovery.rescueRxt)) return;
   if (tcb.cc.cwnd - pipe(tcb) < tcb.mss) return;
   const hi = tcb.scoreboard.highest;
