@@ -55,8 +55,8 @@ export interface IpDelivery {
    */
   csum?: 'valid' | 'partial';
   /**
-   * The original datagram's leading bytes (header + first payload bytes), kept so an
-   * upper layer can ask for an ICMP error quoting it (RFC 792, RFC 4443 §2.4(c)).
+   * The datagram as it arrived, header first, kept so an upper layer can ask for an ICMP
+   * error quoting its leading bytes (RFC 792, RFC 4443 §2.4(c); icmpQuote cuts the quote).
    */
   original: Uint8Array;
 }

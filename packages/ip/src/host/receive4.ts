@@ -12,7 +12,7 @@ import { decodeIpv4, encodeIpv4, IPV4, type Ipv4DecodeInfo, type Ipv4Packet } fr
 import { IPPROTO_ICMP, type IpDelivery } from '../types.ts';
 import { type Cx, dropped, type ReceiveContext, traceEvent } from './context.ts';
 import { icmpIn } from './icmp-in.ts';
-import { icmpUnreachable, QUOTE_V4 } from './icmp-out.ts';
+import { icmpUnreachable } from './icmp-out.ts';
 import type { HostInterface } from './routing.ts';
 import { fields4, summary4 } from './trace.ts';
 
@@ -126,8 +126,9 @@ function process4(
     ttl: p.ttl,
     payload: p.payload,
     ecn: p.ecn,
-    // The whole datagram when it fits the quote (an ACK does): no view to build.
-    original: b.length <= headerLength + QUOTE_V4 ? b : subview(b, 0, headerLength + QUOTE_V4),
+    // The datagram itself: an ICMP error quotes its leading bytes (icmpQuote cuts them
+    // then), so no view is built per packet for the error that almost never comes.
+    original: b,
   };
   if (csum !== undefined) d.csum = csum;
   if (p.protocol === IPPROTO_ICMP) icmpIn(ctx, cx, 4, d, broadcast || multicast, iface);

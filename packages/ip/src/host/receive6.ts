@@ -25,7 +25,7 @@ import {
 import { IPPROTO_ICMPV6, type IpDelivery } from '../types.ts';
 import { type Cx, dropped, type ReceiveContext, traceEvent } from './context.ts';
 import { chainComplete, icmpIn } from './icmp-in.ts';
-import { paramProblem6, QUOTE_V6 } from './icmp-out.ts';
+import { paramProblem6 } from './icmp-out.ts';
 import type { HostInterface } from './routing.ts';
 import { fields6, summary6 } from './trace.ts';
 
@@ -114,8 +114,9 @@ function process6(
     ttl: p.hopLimit,
     payload: p.payload,
     ecn: p.trafficClass & 3,
-    // The whole datagram when it fits the quote (an ACK does): no view to build.
-    original: b.length <= info.headerLength + QUOTE_V6 ? b : subview(b, 0, info.headerLength + QUOTE_V6),
+    // The datagram itself: an ICMP error quotes its leading bytes (icmpQuote cuts them
+    // then), so no view is built per packet for the error that almost never comes.
+    original: b,
   };
   if (csum !== undefined) d.csum = csum;
   if (p.nextHeader === IPPROTO_ICMPV6) icmpIn(ctx, cx, 6, d, multicast, iface);
