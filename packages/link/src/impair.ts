@@ -375,6 +375,11 @@ export class ImpairedLink implements Link {
 
   onPacket(handler: PacketHandler): void {
     this.handler = handler;
+    // With nothing to do on receive, the handler takes the inner link's packets itself: no
+    // hop through this wrapper per packet (a MemoryLink is always wrapped). The inner link
+    // closes with this one and counts what arrives without a handler under the same
+    // counters, so nothing seen from outside changes.
+    if (this.rxPerfect) this.inner.onPacket(handler);
   }
 
   close(): void {
@@ -382,6 +387,9 @@ export class ImpairedLink implements Link {
     this.closed = true;
     this.tx.cancelAll();
     this.rx.cancelAll();
+    // Whatever the inner link still hands over is ignored, as it was when every packet
+    // went through this wrapper (see onPacket).
+    if (this.rxPerfect) this.inner.onPacket(ignore);
     this.inner.close();
   }
 
@@ -392,6 +400,8 @@ export class ImpairedLink implements Link {
     else this.handler(packet, info);
   }
 }
+
+function ignore(): void {}
 
 /**
  * Wrap any Link (memory or TUN) with seeded impairments on send and, optionally, on
