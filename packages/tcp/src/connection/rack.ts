@@ -68,8 +68,8 @@ export interface RackState {
   /** TLP.end_seq and TLP.is_retrans (§7.3): the probe outstanding, if any. */
   tlpEnd: number | undefined;
   tlpRetrans: boolean;
-  /** SND.MAX when the probe of a recovery's tail went (rackDetect), until SND.UNA passes it. */
-  recoveryProbeEnd: number | undefined;
+  /** SND.UNA when the probe of a recovery's tail went (rackDetect), until SND.UNA moves. */
+  recoveryProbeUna: number | undefined;
   /** When SND.UNA last moved (an ACK of new data restarts the PTO, §7.2). */
   unaMovedAt: number;
   /** The TSecr of the ACK being processed (RFC 7323), or undefined (no timestamps, or a timer). */
@@ -96,7 +96,7 @@ export function newRackState(enabled: boolean): RackState {
     dsackRound: undefined,
     tlpEnd: undefined,
     tlpRetrans: false,
-    recoveryProbeEnd: undefined,
+    recoveryProbeUna: undefined,
     unaMovedAt: Number.NEGATIVE_INFINITY,
     ackEcr: undefined,
   };
@@ -159,7 +159,7 @@ export function rackForgetLost(tcb: ControlBlock): void {
 /** After an RTO every SACK is forgotten (RFC 2018 §8): so are the deliveries it reported. */
 export function rackOnRto(tcb: ControlBlock): void {
   const r = tcb.rack;
-  r.recoveryProbeEnd = undefined;
+  r.recoveryProbeUna = undefined;
   for (let i = r.head; i < r.flags.length; i++) r.flags[i] = r.flags[i]! & ~(DELIVERED | LOST);
 }
 
@@ -381,7 +381,7 @@ export function rackDetect(tcb: ControlBlock): number[] {
     r.flags[tail] = r.flags[tail]! | LOST;
     if (lost === NONE) lost = [];
     lost.push(seqLt(r.start[tail]!, una) ? una : r.start[tail]!, r.end[tail]!);
-    r.recoveryProbeEnd = tcb.snd.max;
+    r.recoveryProbeUna = una;
     tcb.counters.tailLossProbes++;
   } else if (probeAt !== undefined && (at === undefined || probeAt < at)) {
     at = probeAt;
@@ -404,15 +404,16 @@ function finAlone(tcb: ControlBlock, start: number, end: number): boolean {
  * idle fifth of a second). So, as TLP does for the tail of a flight (§7.3: resend the last
  * segment), the last segment sent, undelivered a PTO (2·SRTT, and no less than RACK would
  * wait) after it went and after SND.UNA last moved (`since`), is taken for lost and resent
- * once; its ACK lets RACK judge the rest. One probe outstanding at a time; none after the
- * RTO took over.
+ * once; its ACK lets RACK judge the rest. One probe while SND.UNA stays where it was (as
+ * TLP's one probe per flight); once it moves, the new tail may be probed in its turn — a
+ * probe lost in its turn, or one that repaired only the hole below, would otherwise leave
+ * the rest to the RTO (seen on TUN). None after the RTO took over.
  */
 function recoveryProbeAt(tcb: ControlBlock, since: number, wnd: number): number | undefined {
   const r = tcb.rack;
-  if (r.recoveryProbeEnd !== undefined && seqGeq(tcb.snd.una, r.recoveryProbeEnd))
-    r.recoveryProbeEnd = undefined;
+  if (r.recoveryProbeUna !== undefined && r.recoveryProbeUna !== tcb.snd.una) r.recoveryProbeUna = undefined;
   const srtt = tcb.rtt.srtt;
-  if (!tcb.recovery.inRecovery || r.recoveryProbeEnd !== undefined || srtt === undefined) return undefined;
+  if (!tcb.recovery.inRecovery || r.recoveryProbeUna !== undefined || srtt === undefined) return undefined;
   return since + Math.max(2 * srtt, r.rtt + wnd, 1);
 }
 
