@@ -98,9 +98,12 @@ export class ChunkQueue {
       if (end > this.base) break;
       // A pooled write copy (socket.ts) is done once its last byte is acknowledged: nothing
       // else keeps a view of it (segments are encoded, copied, as they are sent).
+      // Sizes first: a receive queue's chunks are views of packets (slabs of other sizes),
+      // one per segment, and need no pool's WeakSet lookup.
       const buffer = this.chunks[this.head]!.buffer;
-      if (buffer.byteLength === writeChunks64k.size) writeChunks64k.give(buffer);
-      else writeChunks.give(buffer);
+      const size = buffer.byteLength;
+      if (size === writeChunks64k.size) writeChunks64k.give(buffer);
+      else if (size === writeChunks.size) writeChunks.give(buffer);
       this.chunks[this.head] = EMPTY;
       this.head++;
     }
