@@ -370,7 +370,9 @@ export const tcpTunBenchmarks: Benchmark[] = [
           for (let i = 0; i < LOSSY_RUNS; i++) {
             const st = (await ourSend(s, s.kernel.v4, SINK_PORT, LOSSY_BYTES, cc, srtts))?.stats;
             if (!st) continue;
-            notes.push(`${st.retransmits} (rto ${st.timeouts}, undone ${st.spuriousRecoveries}, D-SACKs ${st.dsacksReceived})`);
+            notes.push(
+              `${st.retransmits} (rto ${st.timeouts}, undone ${st.spuriousRecoveries}, D-SACKs ${st.dsacksReceived})`,
+            );
             mss = st.mss;
           }
           const ours = await sink.rates;
