@@ -362,7 +362,10 @@ export class StreamSet {
   /** A stream whose both halves are done is forgotten; a peer's stream frees a slot (§4.6). */
   private maybeForget(e: StreamEntry): void {
     if ((e.send && !e.send.done) || (e.recv && !e.recv.done)) return;
-    if (e.recv?.stopPending || e.send?.resetPending) return;
+    // A pending flag left on a finished half is stale, not a reason to stay: RESET_STREAM is
+    // not needed once one copy is acknowledged (Reset Recvd is terminal, RFC 9000 §3.1), nor
+    // STOP_SENDING once the receiving half is done (§3.5, Recv/Size Known only). A lost copy
+    // re-arms resetPending before another copy's ACK is handled; the stream then stayed forever.
     this.streams.delete(e.id);
     if (streamInitiator(e.id) !== this.role) {
       const dir = streamDirection(e.id);
