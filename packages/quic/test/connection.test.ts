@@ -503,12 +503,19 @@ describe('QuicConnection over a lossy path (property)', () => {
           { loss: 0.1925814074929804, duplicate: 5e-324, reorder: 0.39514041598886257 },
           ['finish', 'finish', 'reset'],
         ],
+        // At 19% loss the server's first RTT sample came from a re-sent Initial ACK (6 s; such
+        // ACKs carry no Ack Delay, RFC 9000 §19.3), its Handshake PTO grew to 18 s, and the
+        // client's 30 s idle timer (RFC 9000 §10.1) ended the handshake: correct, not a leak.
+        [1299788895, { loss: 0.19249678729102018, duplicate: 5e-324, reorder: 5e-324 }, ['finish']],
       ],
     },
   )(
     'streams finished, reset or stopped from either side all end, and both sides forget them',
     (seed, imp, plan) => {
-      const { client, server, prng } = connectionPair(seed);
+      // The property is that streams end and are forgotten; an idle timeout under heavy loss
+      // (RFC 9000 §10.1, the RTT estimate inflated to seconds by a late ACK) ends the
+      // connection as specified and would prove nothing about streams, so none is set.
+      const { client, server, prng } = connectionPair(seed, { transport: { maxIdleTimeout: 0 } });
       const body = new Prng(seed).bytes(5000);
       const outcome = new Map<number, string>();
       const ids: number[] = [];
