@@ -115,7 +115,8 @@ describe('retransmission timer (RFC 6298)', () => {
   });
 
   it('after an RTO the loss window is one segment and slow start resumes (RFC 5681 §3.1)', () => {
-    const { a } = established(RTO_ONLY);
+    // Without F-RTO, whose probe would replace the go-back-N (frto-no-new-data.test.ts).
+    const { a } = established({ ...RTO_ONLY, frto: false });
     const sent = a.send(bytes(4380), 0);
     expect(sent.segments.length).toBe(3);
     const rto = a.onTimeout(a.nextTimeout()!);

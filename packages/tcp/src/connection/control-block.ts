@@ -10,6 +10,7 @@ import { RttEstimator } from '../rto.ts';
 import { OutOfOrderQueue, Scoreboard } from '../sack.ts';
 import { describeSegment, SYN, type TcpSegment } from '../segment.ts';
 import { type EcnState, newEcnState } from './ecn.ts';
+import type { FrtoState } from './frto.ts';
 import { newRackState, type RackState } from './rack.ts';
 import { STRICT_TRANSITIONS, type TcpInput, type TcpState, transitionFor } from './state.ts';
 import type {
@@ -323,8 +324,8 @@ export class ControlBlock {
   readonly scoreboard = new Scoreboard();
   readonly recovery: RecoveryState;
   readonly rack: RackState;
-  /** F-RTO (RFC 5682): 0 idle, 1 after the RTO's one retransmission, 2 after two new segments. */
-  readonly frto: { enabled: boolean; state: 0 | 1 | 2 };
+  /** F-RTO (RFC 5682 §3, frto.ts). */
+  readonly frto: FrtoState;
   readonly undo: UndoState = {
     active: false,
     fast: false,
@@ -450,7 +451,7 @@ export class ControlBlock {
     this.rcv = { irs: 0, nxt: 0, advRight: 0, shift: this.offerWs ? windowShiftFor(this.receiveBuffer) : 0 };
     this.ooo = new OutOfOrderQueue(opts.maxOutOfOrder ?? this.receiveBuffer);
     this.rack = newRackState(opts.rack ?? true);
-    this.frto = { enabled: opts.frto ?? true, state: 0 };
+    this.frto = { enabled: opts.frto ?? true, state: 0, recoveryPoint: iss, origEnd: iss, sackedOrig: 0 };
     this.ecn = newEcnState(opts.ecn);
     const minRto = opts.minRto ?? opts.rto?.min;
     this.rtt = new RttEstimator(minRto === undefined ? opts.rto : { ...opts.rto, min: minRto });

@@ -1,0 +1,234 @@
+/**
+ * F-RTO (RFC 5682 §3) when the whole send buffer is already in flight: a delay spike holds
+ * the last flight of a transfer (and its FIN) longer than the RTO, then delivers all of it.
+ * The timeout is spurious; with no new data to probe with, step 2b's window-limited
+ * alternative probes with the flight's last segment, and the ACKs of the late originals
+ * undo the timeout (step 3b) — no go-back-N resend of the window, whose every copy would
+ * come back as a D-SACK.
+ *
+ * Seeded links, fixed ISN secrets, a virtual clock: every run is the same.
+ */
+import { Host } from '@stepwire/ip';
+import { impair, type Link, MemoryLink, type PacketHandler, type PacketInfo } from '@stepwire/link';
+import { type Clock, VirtualClock } from '@stepwire/wire';
+import { describe, expect, it } from 'vitest';
+import type { TcpConnection } from '../src/connection.ts';
+import { ACK, type TcpSegment } from '../src/segment.ts';
+import { Tcp } from '../src/tcp.ts';
+import { bytes, established, lines } from './scenario.ts';
+
+/** A's side: notes when A has sent `size` bytes of data (IPv4, one segment per packet). */
+class LastDataWatch implements Link {
+  lastAt: number | undefined;
+  private sent = 0;
+  constructor(
+    private readonly inner: Link,
+    private readonly clock: Clock,
+    private readonly size: number,
+  ) {}
+  get name(): string {
+    return this.inner.name;
+  }
+  get mtu(): number {
+    return this.inner.mtu;
+  }
+  get counters(): Link['counters'] {
+    return this.inner.counters;
+  }
+  send(packet: Uint8Array, info?: PacketInfo): void {
+    if (this.lastAt === undefined && packet.length >= 40 && packet[9] === 6) {
+      const ihl = (packet[0]! & 0x0f) * 4;
+      this.sent += ((packet[2]! << 8) | packet[3]!) - ihl - (packet[ihl + 12]! >> 4) * 4;
+      if (this.sent >= this.size) this.lastAt = this.clock.now();
+    }
+    this.inner.send(packet, info);
+  }
+  onPacket(handler: PacketHandler): void {
+    this.inner.onPacket(handler);
+  }
+  close(): void {
+    this.inner.close();
+  }
+}
+
+/**
+ * B's side: from a moment near the end of the transfer (A has 40 segments left to send), every packet reaching B is held for `hold` ms
+ * and then delivered, in order (a delay spike: nothing is lost).
+ */
+class DelaySpike implements Link {
+  held = 0;
+  private until: number | undefined;
+  private readonly queue: Uint8Array[] = [];
+  constructor(
+    private readonly inner: Link,
+    private readonly clock: Clock,
+    private readonly from: () => number | undefined,
+    private readonly hold: number,
+  ) {}
+  get name(): string {
+    return this.inner.name;
+  }
+  get mtu(): number {
+    return this.inner.mtu;
+  }
+  get counters(): Link['counters'] {
+    return this.inner.counters;
+  }
+  send(packet: Uint8Array, info?: PacketInfo): void {
+    this.inner.send(packet, info);
+  }
+  onPacket(handler: PacketHandler): void {
+    this.inner.onPacket((p, info, more) => {
+      const from = this.from();
+      if (this.until === undefined && from !== undefined) {
+        this.until = from + this.hold;
+        this.clock.setTimer(this.until, () => {
+          for (const q of this.queue.splice(0)) handler(q);
+        });
+      }
+      if (this.until !== undefined && this.clock.now() < this.until) {
+        this.held++;
+        this.queue.push(p.slice()); // the link may reuse its buffer once the handler returns
+        return;
+      }
+      handler(p, info, more);
+    });
+  }
+  close(): void {
+    this.inner.close();
+  }
+}
+
+type Stats = TcpConnection['stats'];
+
+/**
+ * A (198.18.0.1) writes `size` bytes and its FIN to B over a seeded 100 Mbit/s, 10 ms path
+ * whose far end has the delay spike. Runs until A has everything acknowledged (as
+ * support/bulk-path.ts does, but on past B's last byte: the undo happens at A after it),
+ * and returns A's stats then and just before the RTO.
+ */
+async function spikeRun(cc: 'cubic' | 'newreno' | 'bbr', size: number) {
+  const clock = new VirtualClock();
+  const [la, lb] = MemoryLink.pair({ clock });
+  const watch = new LastDataWatch(la, clock, size - 40 * 1448);
+  const spike = new DelaySpike(lb, clock, () => watch.lastAt, 400);
+  const ha = new Host({ name: 'A', clock });
+  ha.addInterface({
+    link: impair(watch, { rateBps: 100e6, delay: 10, seed: 3 }, clock),
+    ipv4: '198.18.0.1/24',
+  });
+  const hb = new Host({ name: 'B', clock });
+  hb.addInterface({ link: impair(spike, { delay: 10, seed: 4 }, clock), ipv4: '198.18.0.2/24' });
+  const a = new Tcp(ha, {
+    isnSecret: new Uint8Array(16).fill(1),
+    connection: { congestion: cc, minRto: 200 },
+  });
+  const b = new Tcp(hb, { isnSecret: new Uint8Array(16).fill(2), connection: { receiveBuffer: 4 << 20 } });
+  let got = 0;
+  const srv = b.createServer((sock) => {
+    sock.on('data', (d: Buffer) => {
+      got += d.length;
+    });
+  });
+  srv.listen(80);
+  const sock = a.connect({ host: '198.18.0.2', port: 80 });
+  let conn: TcpConnection | undefined;
+  sock.on('connect', () => {
+    conn = sock.connection;
+    sock.end(new Uint8Array(size));
+  });
+  const turn = () => new Promise((r) => setImmediate(r));
+  await turn();
+  let before: Stats | undefined;
+  for (let i = 0; i < 100_000; i++) {
+    const at = clock.nextTimerAt();
+    if (at === undefined) break;
+    // The window before the RTO: once the ACKs sent before the spike are in, before any
+    // timer past them (the tail probe's, then the RTO's) fires.
+    if (before === undefined && conn && watch.lastAt !== undefined && at > watch.lastAt + 30)
+      before = conn.stats;
+    clock.advanceTo(at);
+    await turn();
+    if (conn && got === size && conn.stats.sndUna === conn.stats.sndMax) break;
+  }
+  sock.destroy();
+  srv.close();
+  if (!conn || !before) throw new Error('the transfer never reached the spike');
+  return { got, before, after: conn.stats, held: spike.held };
+}
+
+describe('F-RTO with the whole send buffer in flight (RFC 5682 §3 step 2b)', () => {
+  for (const cc of ['cubic', 'newreno', 'bbr'] as const) {
+    it(`${cc}: a delayed last flight makes the RTO spurious; it is undone without resending the window`, async () => {
+      const size = 200_000;
+      const { got, before, after: st, held } = await spikeRun(cc, size);
+      console.log(
+        `${cc}: held ${held} packets; before the RTO cwnd ${before.cwnd}, timeouts ${before.timeouts}; after: cwnd ${st.cwnd}, ssthresh ${st.ssthresh}, timeouts ${st.timeouts}, retransmits ${st.retransmits}, D-SACKs ${st.dsacksReceived}, undone ${st.spuriousRecoveries}`,
+      );
+      expect(got).toBe(size);
+      expect(before.timeouts).toBe(0);
+      // A real flight was held, more than a few segments, and the RTO fired during it.
+      expect(held).toBeGreaterThan(10);
+      expect(st.timeouts).toBe(1);
+      // Undone (step 3b) and the window back to what it was before the RTO.
+      expect(st.spuriousRecoveries).toBeGreaterThanOrEqual(1);
+      expect(st.cwnd).toBeGreaterThanOrEqual(before.cwnd);
+      // No go-back-N: the tail probe (RFC 8985 §7.3), the RTO's one retransmission (step 1)
+      // and F-RTO's probe of step 2b. Before, the fallback resent the held window: 41
+      // retransmissions with cubic and newreno, 9 with bbr (paced), none undone.
+      expect(st.retransmits).toBeLessThanOrEqual(3);
+    });
+  }
+});
+
+describe('F-RTO step 2b without new data, segment by segment', () => {
+  const ackFromB = (ack: number, sack?: [number, number]): TcpSegment => ({
+    srcPort: 80,
+    dstPort: 40000,
+    seq: 5001,
+    ack,
+    flags: ACK,
+    window: 65535,
+    urgentPointer: 0,
+    options: sack ? { sack: [{ left: sack[0], right: sack[1] }] } : {},
+    payload: new Uint8Array(0),
+  });
+  // Four segments, all the data there is, in flight (after a first write that grew cwnd);
+  // RACK-TLP off so the RTO fires first.
+  function timedOut() {
+    const { a } = established({ rack: false });
+    a.send(bytes(14600), 0);
+    for (let ack = 1001 + 1460; ack <= 1001 + 14600; ack += 1460) a.receive(ackFromB(ack), 10);
+    const seg = (i: number) => 15601 + i * 1460;
+    expect(a.send(bytes(4 * 1460), 20).segments.length).toBe(4);
+    const cwnd = a.stats.cwnd;
+    // Step 1: only the first segment again.
+    const rto = a.nextTimeout()!;
+    expect(lines(a.onTimeout(rto))).toEqual([`ACK seq=${seg(0)} ack=5001 win=65535 len=1460`]);
+    // Step 2b: its ACK, no new data to send: the last segment goes again as the probe.
+    expect(lines(a.receive(ackFromB(seg(1)), rto + 10))).toEqual([
+      `ACK seq=${seg(3)} ack=5001 win=65535 len=1460`,
+    ]);
+    return { a, seg, cwnd };
+  }
+
+  it('an ACK of a segment sent only before the timeout: spurious, undone, nothing resent', () => {
+    const { a, seg, cwnd } = timedOut();
+    expect(lines(a.receive(ackFromB(seg(2)), 2000))).toEqual([]);
+    expect(a.stats).toMatchObject({ spuriousRecoveries: 1, retransmits: 2, cwnd });
+  });
+
+  it('a SACK of one: spurious as well (step 3b counts SACKed data)', () => {
+    const { a, seg, cwnd } = timedOut();
+    a.receive(ackFromB(seg(1), [seg(2), seg(3)]), 2000);
+    expect(a.stats).toMatchObject({ spuriousRecoveries: 1, cwnd });
+  });
+
+  it('a duplicate ACK that SACKs only the probe: the rest is lost, go-back-N (step 3a)', () => {
+    const { a, seg } = timedOut();
+    const out = a.receive(ackFromB(seg(1), [seg(3), seg(4)]), 2000);
+    expect(lines(out)[0]).toBe(`ACK seq=${seg(1)} ack=5001 win=65535 len=1460`);
+    expect(a.stats.spuriousRecoveries).toBe(0);
+    expect(a.stats.cwnd).toBeLessThan(4 * 1460);
+  });
+});
