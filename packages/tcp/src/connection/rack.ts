@@ -422,8 +422,11 @@ const WC_DEL_ACK_T = 200;
 
 /**
  * RFC 8985 §7.2: (re)arm the probe timeout after sending or on an ACK, when a tail probe
- * may help: SACK on, not in recovery nor in the window of an RTO, no probe out, data
- * unacknowledged. PTO = 2*SRTT (+ WCDelAckT for a single segment), never past the RTO.
+ * may help: SACK on, no probe out, data unacknowledged, and not "in fast recovery, RTO
+ * recovery, or segments have been SACKed (i.e., RACK.segs_sacked is not zero)" — those
+ * cases have their own repair (fast recovery; go-back-N or F-RTO; RACK's reordering timer
+ * for a hole below SACKed data, which needs no probe to be found). PTO = 2*SRTT (+
+ * WCDelAckT for a single segment), never past the RTO.
  */
 export function tlpArm(tcb: ControlBlock): void {
   const r = tcb.rack;
@@ -437,6 +440,7 @@ export function tlpArm(tcb: ControlBlock): void {
     tcb.snd.una === tcb.snd.max ||
     tcb.snd.wnd === 0 || // a closed window is the persist timer's (RFC 9293 §3.8.6.1)
     seqLt(tcb.snd.una, tcb.recovery.recover) ||
+    tcb.scoreboard.sacked > 0 ||
     srtt === undefined
   ) {
     t.tlp = undefined;
@@ -447,6 +451,34 @@ export function tlpArm(tcb: ControlBlock): void {
   const at = tcb.now + Math.max(1, pto);
   t.tlp = t.rtx !== undefined && at >= t.rtx ? undefined : at;
 }
+
+/**
+ * RFC 8985 §7.3: what a probe that carries no new data resends — "the highest-sequence
+ * segment sent so far", up to one MSS, but never bytes already SACKed: the segment below
+ * the SACKed ranges at the top of the flight, cut where the next SACKed range ends. (§7.2
+ * arms no probe while anything is SACKed; a SACK can still come between the arming and
+ * the timer.) Undefined when everything above SND.UNA is SACKed: nothing to probe with.
+ */
+export function tlpProbeRange(tcb: ControlBlock): { start: number; end: number } | undefined {
+  const una = tcb.snd.una;
+  let end = tcb.snd.max;
+  const ranges = tcb.scoreboard.isEmpty ? NO_RANGES : tcb.scoreboard.ranges();
+  let k = ranges.length - 1;
+  for (; k >= 0; k--) {
+    const range = ranges[k]!;
+    if (seqGeq(range.left, end)) continue;
+    if (!seqGeq(range.right, end)) break; // the highest SACKed range below `end`
+    end = range.left; // the top of the flight is SACKed: look below it
+  }
+  if (!seqGt(end, una)) return undefined;
+  let start = seqAdd(end, -tcb.mss);
+  if (seqLt(start, una)) start = una;
+  const below = ranges[k];
+  if (below && seqGt(below.right, start)) start = below.right;
+  return { start, end };
+}
+
+const NO_RANGES: readonly SackBlock[] = [];
 
 /**
  * RFC 8985 §7.4 on each ACK: was the probe needed? A D-SACK for a retransmitted probe says

@@ -8,12 +8,13 @@ import * as wire from '@stepwire/wire';
 import { ACK } from '../segment.ts';
 import { type ControlBlock, EMPTY } from './control-block.ts';
 import { frtoStart } from './frto.ts';
+import { tlpProbeRange } from './rack.ts';
 import { onRtoRecovery, rackLoss } from './recovery.ts';
 import { emit, retransmitRange, sendSyn } from './segments.ts';
 import { sendNew, transmit } from './send.ts';
 import { KEEPALIVE_STATES, SEND_STATES, SYNCHRONIZED } from './state.ts';
 
-const { seqAdd, seqDiff, seqMax } = wire;
+const { seqAdd, seqDiff } = wire;
 
 /** The next time onTimeout must be called, or undefined when no timer is armed. */
 export function nextDeadline(tcb: ControlBlock): number | undefined {
@@ -163,8 +164,10 @@ function onProbeTimeout(tcb: ControlBlock): void {
   const before = tcb.snd.max;
   // New data only inside the peer's window (sendNew's override would send a byte past it).
   if (tcb.sendWindowAvailable() <= 0 || !sendNew(tcb, true) || tcb.snd.max === before) {
-    const start = seqMax(seqAdd(tcb.snd.max, -tcb.mss), tcb.snd.una);
-    retransmitRange(tcb, start, seqDiff(tcb.snd.max, start));
+    // The highest segment not SACKed (rack.ts tlpProbeRange); none: no probe, the RTO runs.
+    const probe = tlpProbeRange(tcb);
+    if (!probe) return;
+    retransmitRange(tcb, probe.start, seqDiff(probe.end, probe.start));
     r.tlpRetrans = true;
   } else {
     r.tlpRetrans = false;
