@@ -51,10 +51,13 @@ for (const gso of [false, true]) {
         );
         expect(r.got).toBe(SIZE);
         expect(r.st.timeouts).toBe(0);
-        expect(r.bps).toBeGreaterThan(0.6 * r.mathis);
-        // Window reductions that stood: not many more than the real losses (2% of ~1400
-        // segments); were each reordered segment a loss too there would be about twice as many.
-        expect(r.st.fastRetransmits - r.st.spuriousRecoveries).toBeLessThan(1.4 * r.drops);
+        // Bounds from what the code does (2026-12-07, seeds 5/6 here: 0.82-0.87 of the bound,
+        // 26-28 reductions that stood for 30 drops; seed pairs 1/2 to 13/14: 0.82-1.26 and
+        // 0.89-0.96 of the drops), with a modest margin so that a regression fails.
+        expect(r.bps).toBeGreaterThan(0.75 * r.mathis);
+        // Window reductions that stood: about the real losses (2% of ~1400 segments); were
+        // each reordered segment a loss too there would be about twice as many.
+        expect(r.st.fastRetransmits - r.st.spuriousRecoveries).toBeLessThan(1.1 * r.drops);
       });
     }
 
@@ -69,7 +72,11 @@ for (const gso of [false, true]) {
       // (2%), not a multiple of the losses: the ACK of a first copy still queued behind the others
       // in Startup is not taken for the ACK of its retransmission (RFC 8985 §6.2 step 2's
       // ambiguity, settled by the echoed timestamp), which would mark a whole flight lost.
-      expect(r.st.dsacksReceived).toBeLessThan(1.5 * r.drops);
+      // Measured 2026-12-07: 17 D-SACKs (14 with GSO) and 54-56 retransmissions for 30 drops
+      // here, at most 0.65 and 2.1 times the drops over seed pairs 1/2 to 13/14 (29 D-SACKs
+      // here before RK's RACK changes of that day, a bound of 0.8 fails them).
+      expect(r.st.dsacksReceived).toBeLessThan(0.8 * r.drops);
+      expect(r.st.retransmits).toBeLessThan(2.3 * r.drops);
       expect(r.bps).toBeGreaterThan(0.85 * RATE);
     });
   });
