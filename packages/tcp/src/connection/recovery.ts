@@ -1,8 +1,8 @@
 /**
  * Loss recovery: RFC 5681 fast retransmit and fast recovery, RFC 6582 NewReno without
- * SACK, RFC 6675 SACK-based recovery paced by RFC 6937 PRR (with the rescue retransmission
- * and detection of lost retransmissions). The window arithmetic itself sits behind the
- * CongestionControl interface (src/congestion/).
+ * SACK, RFC 6675 SACK-based recovery paced by RFC 6937 PRR (with detection of lost
+ * retransmissions, and the rescue retransmission until RACK decides alone, rackDecides).
+ * The window arithmetic itself sits behind the CongestionControl interface (src/congestion/).
  */
 import * as wire from '@stepwire/wire';
 import type { SackBlock } from '../options.ts';
