@@ -232,3 +232,38 @@ describe('F-RTO step 2b without new data, segment by segment', () => {
     expect(a.stats.cwnd).toBeLessThan(4 * 1460);
   });
 });
+
+describe('no F-RTO for a timeout inside a recovery (RFC 5682 §3 step 1)', () => {
+  const ackFromB = (ack: number, sack?: [number, number]): TcpSegment => ({
+    srcPort: 80,
+    dstPort: 40000,
+    seq: 5001,
+    ack,
+    flags: ACK,
+    window: 65535,
+    urgentPointer: 0,
+    options: sack ? { sack: [{ left: sack[0], right: sack[1] }] } : {},
+    payload: new Uint8Array(0),
+  });
+
+  it('an RTO during a fast recovery goes back to SND.UNA: its retransmissions are not taken for originals', () => {
+    const { a } = established({ rack: false });
+    a.send(bytes(14600), 0);
+    for (let ack = 1001 + 1460; ack <= 1001 + 14600; ack += 1460) a.receive(ackFromB(ack), 10);
+    const seg = (i: number) => 15601 + i * 1460;
+    const n = a.send(bytes(20 * 1460), 20).segments.length; // cwnd's worth; the rest waits
+    expect(n).toBeGreaterThan(6);
+    // Segment 0 lost: three duplicate ACKs SACKing 1-3 start a fast recovery (RFC 6675).
+    for (let i = 2; i <= 4; i++) a.receive(ackFromB(seg(0), [seg(1), seg(i)]), 30 + i);
+    expect(a.stats.inRecovery).toBe(true);
+    // Its retransmission is lost too: the RTO, which resends segment 0 once more.
+    const rto = a.nextTimeout()!;
+    expect(lines(a.onTimeout(rto))[0]).toBe(`ACK seq=${seg(0)} ack=5001 win=65535 len=1460`);
+    // That copy arrives: the receiver had 1-3, so the ACK covers them. With F-RTO this would
+    // be step 2 and new data would go; inside a recovery it is go-back-N from segment 4.
+    const out = a.receive(ackFromB(seg(4)), rto + 10);
+    expect(lines(out)[0]).toBe(`ACK seq=${seg(4)} ack=5001 win=65535 len=1460`);
+    a.receive(ackFromB(seg(6)), rto + 11);
+    expect(a.stats.spuriousRecoveries).toBe(0);
+  });
+});

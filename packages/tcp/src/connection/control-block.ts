@@ -451,7 +451,14 @@ export class ControlBlock {
     this.rcv = { irs: 0, nxt: 0, advRight: 0, shift: this.offerWs ? windowShiftFor(this.receiveBuffer) : 0 };
     this.ooo = new OutOfOrderQueue(opts.maxOutOfOrder ?? this.receiveBuffer);
     this.rack = newRackState(opts.rack ?? true);
-    this.frto = { enabled: opts.frto ?? true, state: 0, recoveryPoint: iss, origEnd: iss, sackedOrig: 0 };
+    this.frto = {
+      enabled: opts.frto ?? true,
+      state: 0,
+      recoveryPoint: iss,
+      origEnd: iss,
+      sackedOrig: 0,
+      recoveryUnderway: false,
+    };
     this.ecn = newEcnState(opts.ecn);
     const minRto = opts.minRto ?? opts.rto?.min;
     this.rtt = new RttEstimator(minRto === undefined ? opts.rto : { ...opts.rto, min: minRto });

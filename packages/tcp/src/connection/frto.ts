@@ -41,6 +41,11 @@ export interface FrtoState {
   origEnd: number;
   /** Step 3: bytes of [SND.UNA, origEnd) SACKed when it began (newly SACKed ones count). */
   sackedOrig: number;
+  /**
+   * A loss recovery was underway when the RTO fired (a fast recovery, or the window of an
+   * earlier RTO not yet acknowledged): set by onRtoRecovery (recovery.ts) before it resets them.
+   */
+  recoveryUnderway: boolean;
 }
 
 /** On an RTO (after the recovery state was reset): take the F-RTO path? Then resend one segment. */
@@ -48,8 +53,10 @@ export function frtoStart(tcb: ControlBlock): boolean {
   const f = tcb.frto;
   f.state = 0;
   // Not for a timeout of a retransmission (the second RTO in a row), nor without SACK, nor
-  // with one segment out (nothing to tell apart).
-  if (!f.enabled || !tcb.sackOk || tcb.retries !== 1) return false;
+  // with one segment out (nothing to tell apart). Nor inside a recovery (step 1: "If
+  // RecoveryPoint is larger than or equal to SND.UNA, do not enter step 2"): its
+  // retransmissions, once acknowledged, would pass for data sent only before the timeout.
+  if (!f.enabled || !tcb.sackOk || tcb.retries !== 1 || f.recoveryUnderway) return false;
   if (seqDiff(tcb.snd.max, tcb.snd.una) <= tcb.mss) return false;
   f.state = 1;
   f.recoveryPoint = tcb.snd.max;

@@ -228,6 +228,8 @@ export function onSackRecoveryAck(tcb: ControlBlock, delivered: number): void {
  */
 export function onRtoRecovery(tcb: ControlBlock): void {
   const r = tcb.recovery;
+  // RFC 5682 §3 step 1 (frto.ts): no F-RTO for a timeout inside a recovery.
+  tcb.frto.recoveryUnderway = r.inRecovery || seqLt(tcb.snd.una, r.recover);
   // An RTO inside an episode still undoes to the window before the episode (as Linux).
   if (!tcb.undo.active || tcb.undo.fast) beginUndo(tcb, false);
   tcb.cc.onRto(tcb.now, tcb.flightSize());
