@@ -267,3 +267,36 @@ describe('no F-RTO for a timeout inside a recovery (RFC 5682 §3 step 1)', () =>
     expect(a.stats.spuriousRecoveries).toBe(0);
   });
 });
+
+describe('F-RTO step 2: duplicate ACKs before the ACK of the retransmission (RFC 5682 §3)', () => {
+  const ackFromB = (ack: number, sack?: [number, number]): TcpSegment => ({
+    srcPort: 80,
+    dstPort: 40000,
+    seq: 5001,
+    ack,
+    flags: ACK,
+    window: 65535,
+    urgentPointer: 0,
+    options: sack ? { sack: [{ left: sack[0], right: sack[1] }] } : {},
+    payload: new Uint8Array(0),
+  });
+
+  it('feed the scoreboard and wait: the first segment is not sent a second time', () => {
+    const { a } = established({ rack: false });
+    a.send(bytes(14600), 0);
+    for (let ack = 1001 + 1460; ack <= 1001 + 14600; ack += 1460) a.receive(ackFromB(ack), 10);
+    const seg = (i: number) => 15601 + i * 1460;
+    const n = a.send(bytes(20 * 1460), 20).segments.length;
+    const rto = a.nextTimeout()!;
+    expect(lines(a.onTimeout(rto))).toEqual([`ACK seq=${seg(0)} ack=5001 win=65535 len=1460`]);
+    // Late SACKs of the old flight (segment 0 itself lost): nothing goes.
+    expect(lines(a.receive(ackFromB(seg(0), [seg(1), seg(2)]), rto + 5))).toEqual([]);
+    expect(lines(a.receive(ackFromB(seg(0), [seg(1), seg(3)]), rto + 6))).toEqual([]);
+    // The step 1 copy arrives: its ACK covers 0-2, and step 2b sends two new segments.
+    expect(lines(a.receive(ackFromB(seg(3)), rto + 10))).toEqual([
+      `ACK seq=${seg(n)} ack=5001 win=65535 len=1460`,
+      `ACK seq=${seg(n + 1)} ack=5001 win=65535 len=1460`,
+    ]);
+    expect(a.stats.retransmits).toBe(1);
+  });
+});

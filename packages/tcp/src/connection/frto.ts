@@ -1,8 +1,9 @@
 /**
  * F-RTO (RFC 5682 §3, the SACK-enhanced algorithm): after a retransmission timeout, tell a
  * spurious timeout (the ACKs were only late) from a real one before resending the whole
- * window. Only the first unacknowledged segment goes again (step 1); if the next ACK
- * advances SND.UNA, two new segments go instead of retransmissions (step 2b), and if the
+ * window. Only the first unacknowledged segment goes again (step 1); if the next ACK that
+ * advances SND.UNA (duplicate ACKs before it only feed the scoreboard) stops short of the
+ * window's end, two new segments go instead of retransmissions (step 2b), and if the
  * ACK after that acknowledges, cumulatively or by SACK, data that was sent before the
  * timeout and never since, the originals arrived: the timeout was spurious (step 3b), and
  * cwnd and ssthresh come back (the RFC 4015 response, as RFC 3708 undo does). Anything
@@ -77,10 +78,14 @@ function fallBack(tcb: ControlBlock): void {
 export function frtoOnAck(tcb: ControlBlock, advanced: boolean): void {
   const f = tcb.frto;
   if (f.state === 1) {
-    // Step 2a: a duplicate ACK, one for the whole window, or one that does not cover the
-    // step 1 retransmission (RFC 5682 §2 step 2a) decides nothing: conventional.
+    // Step 2: duplicate ACKs before the one for the retransmitted data only feed the
+    // scoreboard; F-RTO stays in step 2 (going back to SND.UNA there would send the first
+    // segment a second time while its step 1 copy is still on its way).
+    if (!advanced) return;
+    // Step 2a: an ACK for the whole window, or one that does not cover the step 1
+    // retransmission (RFC 5682 §2 step 2a), decides nothing: conventional.
     const una = tcb.snd.una;
-    if (!advanced || seqGeq(una, f.recoveryPoint) || seqLt(una, f.origEnd)) {
+    if (seqGeq(una, f.recoveryPoint) || seqLt(una, f.origEnd)) {
       fallBack(tcb);
       return;
     }
