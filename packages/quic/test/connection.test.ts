@@ -28,8 +28,9 @@ function echo(
   streams: number,
   imp: Impairment = {},
   limitMs = 120_000,
+  extra: Parameters<typeof connectionPair>[1] = {},
 ): Echo {
-  const { client, server, prng } = connectionPair(seed);
+  const { client, server, prng } = connectionPair(seed, extra);
   const received = new Map<number, Uint8Array>();
   const finished = new Set<number>();
   const events: string[] = [];
@@ -478,7 +479,10 @@ describe('QuicConnection over a lossy path (property)', () => {
     { numRuns: 12 },
   )('bytes arrive intact both ways and nothing throws', (seed, imp) => {
     const body = new Prng(seed).bytes(30_000);
-    const r = echo(seed, body, 3, imp, 600_000);
+    // No idle timeout, as in the two properties below: at up to 25% loss RFC 9000 §10.1's idle
+    // timer may end a connection whose RTT estimate grew to seconds, as specified; the claim
+    // here is intact bytes, and a deadlock still fails it by not finishing within the limit.
+    const r = echo(seed, body, 3, imp, 600_000, { transport: { maxIdleTimeout: 0 } });
     expect(r.finished.size).toBe(3);
     for (const [, got] of r.received) expect(bytesEqual(got, body)).toBe(true);
   });
