@@ -11,36 +11,24 @@ import type { Clock } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
 import { BBR_GAIN_CYCLE, BBR_HIGH_GAIN, BBR_TRANSITIONS, Bbr, type BbrState } from '../src/congestion/bbr.ts';
 import { bulkTransfer } from './support/bulk-path.ts';
+import { ThroughLink } from './support/through-link.ts';
 
 /** A link that notes when each packet leaves, and can add delay to everything after a given time. */
-class ProbeLink implements Link {
+class ProbeLink extends ThroughLink {
   readonly sent: { t: number; bytes: number }[] = [];
   constructor(
-    private readonly inner: Link,
+    inner: Link,
     private readonly clock: Clock,
     private readonly extraDelay?: { from: number; ms: number },
-  ) {}
-  get name() {
-    return this.inner.name;
+  ) {
+    super(inner);
   }
-  get mtu() {
-    return this.inner.mtu;
-  }
-  get counters() {
-    return this.inner.counters;
-  }
-  send(packet: Uint8Array, info?: PacketInfo): void {
+  override send(packet: Uint8Array, info?: PacketInfo): void {
     const now = this.clock.now();
     this.sent.push({ t: now, bytes: packet.length });
     const x = this.extraDelay;
     if (x && now >= x.from) this.clock.setTimer(now + x.ms, () => this.inner.send(packet, info));
     else this.inner.send(packet, info);
-  }
-  onPacket(handler: (p: Uint8Array, info?: PacketInfo) => void): void {
-    this.inner.onPacket(handler);
-  }
-  close(): void {
-    this.inner.close();
   }
 }
 

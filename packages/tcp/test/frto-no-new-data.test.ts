@@ -13,41 +13,27 @@ import { impair, type Link, MemoryLink, type PacketHandler, type PacketInfo } fr
 import { type Clock, VirtualClock } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
 import type { TcpConnection } from '../src/connection.ts';
-import { ACK, type TcpSegment } from '../src/segment.ts';
 import { Tcp } from '../src/tcp.ts';
-import { bytes, established, lines } from './scenario.ts';
+import { ackFromB, bytes, established, lines, sack } from './scenario.ts';
+import { ThroughLink, tcpPayloadLength4 } from './support/through-link.ts';
 
 /** A's side: notes when A has sent `size` bytes of data (IPv4, one segment per packet). */
-class LastDataWatch implements Link {
+class LastDataWatch extends ThroughLink {
   lastAt: number | undefined;
   private sent = 0;
   constructor(
-    private readonly inner: Link,
+    inner: Link,
     private readonly clock: Clock,
     private readonly size: number,
-  ) {}
-  get name(): string {
-    return this.inner.name;
+  ) {
+    super(inner);
   }
-  get mtu(): number {
-    return this.inner.mtu;
-  }
-  get counters(): Link['counters'] {
-    return this.inner.counters;
-  }
-  send(packet: Uint8Array, info?: PacketInfo): void {
-    if (this.lastAt === undefined && packet.length >= 40 && packet[9] === 6) {
-      const ihl = (packet[0]! & 0x0f) * 4;
-      this.sent += ((packet[2]! << 8) | packet[3]!) - ihl - (packet[ihl + 12]! >> 4) * 4;
+  override send(packet: Uint8Array, info?: PacketInfo): void {
+    if (this.lastAt === undefined) {
+      this.sent += Math.max(0, tcpPayloadLength4(packet) ?? 0);
       if (this.sent >= this.size) this.lastAt = this.clock.now();
     }
     this.inner.send(packet, info);
-  }
-  onPacket(handler: PacketHandler): void {
-    this.inner.onPacket(handler);
-  }
-  close(): void {
-    this.inner.close();
   }
 }
 
@@ -55,29 +41,19 @@ class LastDataWatch implements Link {
  * B's side: from a moment near the end of the transfer (A has 40 segments left to send), every packet reaching B is held for `hold` ms
  * and then delivered, in order (a delay spike: nothing is lost).
  */
-class DelaySpike implements Link {
+class DelaySpike extends ThroughLink {
   held = 0;
   private until: number | undefined;
   private readonly queue: Uint8Array[] = [];
   constructor(
-    private readonly inner: Link,
+    inner: Link,
     private readonly clock: Clock,
     private readonly from: () => number | undefined,
     private readonly hold: number,
-  ) {}
-  get name(): string {
-    return this.inner.name;
+  ) {
+    super(inner);
   }
-  get mtu(): number {
-    return this.inner.mtu;
-  }
-  get counters(): Link['counters'] {
-    return this.inner.counters;
-  }
-  send(packet: Uint8Array, info?: PacketInfo): void {
-    this.inner.send(packet, info);
-  }
-  onPacket(handler: PacketHandler): void {
+  override onPacket(handler: PacketHandler): void {
     this.inner.onPacket((p, info, more) => {
       const from = this.from();
       if (this.until === undefined && from !== undefined) {
@@ -93,9 +69,6 @@ class DelaySpike implements Link {
       }
       handler(p, info, more);
     });
-  }
-  close(): void {
-    this.inner.close();
   }
 }
 
@@ -182,17 +155,6 @@ describe('F-RTO with the whole send buffer in flight (RFC 5682 §3 step 2b)', ()
 });
 
 describe('F-RTO step 2b without new data, segment by segment', () => {
-  const ackFromB = (ack: number, sack?: [number, number]): TcpSegment => ({
-    srcPort: 80,
-    dstPort: 40000,
-    seq: 5001,
-    ack,
-    flags: ACK,
-    window: 65535,
-    urgentPointer: 0,
-    options: sack ? { sack: [{ left: sack[0], right: sack[1] }] } : {},
-    payload: new Uint8Array(0),
-  });
   // Four segments, all the data there is, in flight (after a first write that grew cwnd);
   // RACK-TLP off so the RTO fires first.
   function timedOut() {
@@ -220,13 +182,13 @@ describe('F-RTO step 2b without new data, segment by segment', () => {
 
   it('a SACK of one: spurious as well (step 3b counts SACKed data)', () => {
     const { a, seg, cwnd } = timedOut();
-    a.receive(ackFromB(seg(1), [seg(2), seg(3)]), 2000);
+    a.receive(ackFromB(seg(1), sack([seg(2), seg(3)])), 2000);
     expect(a.stats).toMatchObject({ spuriousRecoveries: 1, cwnd });
   });
 
   it('a duplicate ACK that SACKs only the probe: the rest is lost, go-back-N (step 3a)', () => {
     const { a, seg } = timedOut();
-    const out = a.receive(ackFromB(seg(1), [seg(3), seg(4)]), 2000);
+    const out = a.receive(ackFromB(seg(1), sack([seg(3), seg(4)])), 2000);
     expect(lines(out)[0]).toBe(`ACK seq=${seg(1)} ack=5001 win=65535 len=1460`);
     expect(a.stats.spuriousRecoveries).toBe(0);
     expect(a.stats.cwnd).toBeLessThan(4 * 1460);
@@ -234,18 +196,6 @@ describe('F-RTO step 2b without new data, segment by segment', () => {
 });
 
 describe('no F-RTO for a timeout inside a recovery (RFC 5682 §3 step 1)', () => {
-  const ackFromB = (ack: number, sack?: [number, number]): TcpSegment => ({
-    srcPort: 80,
-    dstPort: 40000,
-    seq: 5001,
-    ack,
-    flags: ACK,
-    window: 65535,
-    urgentPointer: 0,
-    options: sack ? { sack: [{ left: sack[0], right: sack[1] }] } : {},
-    payload: new Uint8Array(0),
-  });
-
   it('an RTO during a fast recovery goes back to SND.UNA: its retransmissions are not taken for originals', () => {
     const { a } = established({ rack: false });
     a.send(bytes(14600), 0);
@@ -254,7 +204,7 @@ describe('no F-RTO for a timeout inside a recovery (RFC 5682 §3 step 1)', () =>
     const n = a.send(bytes(20 * 1460), 20).segments.length; // cwnd's worth; the rest waits
     expect(n).toBeGreaterThan(6);
     // Segment 0 lost: three duplicate ACKs SACKing 1-3 start a fast recovery (RFC 6675).
-    for (let i = 2; i <= 4; i++) a.receive(ackFromB(seg(0), [seg(1), seg(i)]), 30 + i);
+    for (let i = 2; i <= 4; i++) a.receive(ackFromB(seg(0), sack([seg(1), seg(i)])), 30 + i);
     expect(a.stats.inRecovery).toBe(true);
     // Its retransmission is lost too: the RTO, which resends segment 0 once more.
     const rto = a.nextTimeout()!;
@@ -269,18 +219,6 @@ describe('no F-RTO for a timeout inside a recovery (RFC 5682 §3 step 1)', () =>
 });
 
 describe('F-RTO step 2: duplicate ACKs before the ACK of the retransmission (RFC 5682 §3)', () => {
-  const ackFromB = (ack: number, sack?: [number, number]): TcpSegment => ({
-    srcPort: 80,
-    dstPort: 40000,
-    seq: 5001,
-    ack,
-    flags: ACK,
-    window: 65535,
-    urgentPointer: 0,
-    options: sack ? { sack: [{ left: sack[0], right: sack[1] }] } : {},
-    payload: new Uint8Array(0),
-  });
-
   it('feed the scoreboard and wait: the first segment is not sent a second time', () => {
     const { a } = established({ rack: false });
     a.send(bytes(14600), 0);
@@ -290,8 +228,8 @@ describe('F-RTO step 2: duplicate ACKs before the ACK of the retransmission (RFC
     const rto = a.nextTimeout()!;
     expect(lines(a.onTimeout(rto))).toEqual([`ACK seq=${seg(0)} ack=5001 win=65535 len=1460`]);
     // Late SACKs of the old flight (segment 0 itself lost): nothing goes.
-    expect(lines(a.receive(ackFromB(seg(0), [seg(1), seg(2)]), rto + 5))).toEqual([]);
-    expect(lines(a.receive(ackFromB(seg(0), [seg(1), seg(3)]), rto + 6))).toEqual([]);
+    expect(lines(a.receive(ackFromB(seg(0), sack([seg(1), seg(2)])), rto + 5))).toEqual([]);
+    expect(lines(a.receive(ackFromB(seg(0), sack([seg(1), seg(3)])), rto + 6))).toEqual([]);
     // The step 1 copy arrives: its ACK covers 0-2, and step 2b sends two new segments.
     expect(lines(a.receive(ackFromB(seg(3)), rto + 10))).toEqual([
       `ACK seq=${seg(n)} ack=5001 win=65535 len=1460`,

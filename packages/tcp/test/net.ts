@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Host } from '@stepwire/ip';
 import { MemoryLink } from '@stepwire/link';
 import { Sim, type SimOptions } from '@stepwire/sim';
@@ -84,3 +85,18 @@ export function rawHosts(): { clock: VirtualClock; a: Host; b: Host } {
   b.addInterface({ link: lb, ipv4: '198.18.0.2/24' });
   return { clock, a, b };
 }
+
+/** `n` bytes of a xorshift stream from `seed`: writes differ, so a reused or misplaced buffer shows. */
+export function streamBytes(n: number, seed = 1): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
+
+export const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');

@@ -17,47 +17,31 @@
  *
  * Secrets and seeds are fixed, so every run is the same.
  */
-import type { Link, PacketHandler, PacketInfo } from '@stepwire/link';
+import type { PacketHandler } from '@stepwire/link';
 import { describe, expect, it } from 'vitest';
-import { ACK, type TcpSegment } from '../src/segment.ts';
-import { bytes, deliver, established } from './scenario.ts';
+import { ACK } from '../src/segment.ts';
+import { ackFromB, bytes, deliver, established } from './scenario.ts';
 import { bulkTransfer } from './support/bulk-path.ts';
+import { ThroughLink, tcpPayloadLength4 } from './support/through-link.ts';
 
 /**
  * B's side of the link, counting the data segments that reach B again after one with the
  * same sequence number did (a spurious retransmission, or its original arriving after it):
  * the figure does not rest on our receiver's D-SACKs. IPv4, one segment per packet.
  */
-class DuplicateTap implements Link {
+class DuplicateTap extends ThroughLink {
   duplicates = 0;
   private readonly seen = new Set<number>();
-  constructor(private readonly inner: Link) {}
-  get name(): string {
-    return this.inner.name;
-  }
-  get mtu(): number {
-    return this.inner.mtu;
-  }
-  get counters(): Link['counters'] {
-    return this.inner.counters;
-  }
-  send(packet: Uint8Array, info?: PacketInfo): void {
-    this.inner.send(packet, info);
-  }
-  onPacket(handler: PacketHandler): void {
+  override onPacket(handler: PacketHandler): void {
     this.inner.onPacket((p, info, more) => {
       this.see(p);
       handler(p, info, more);
     });
   }
-  close(): void {
-    this.inner.close();
-  }
   private see(p: Uint8Array): void {
-    if (p.length < 40 || p[9] !== 6) return; // IPv4 carrying TCP
+    const payload = tcpPayloadLength4(p);
+    if (payload === undefined || payload <= 0) return; // not IPv4 TCP, or no payload
     const ihl = (p[0]! & 0x0f) * 4;
-    const dataOffset = (p[ihl + 12]! >> 4) * 4;
-    if (((p[2]! << 8) | p[3]!) - ihl - dataOffset <= 0) return; // no payload
     const seq = new DataView(p.buffer, p.byteOffset + ihl + 4, 4).getUint32(0);
     if (this.seen.has(seq)) this.duplicates++;
     else this.seen.add(seq);
@@ -173,19 +157,6 @@ describe('D-SACK for a duplicate that fails PAWS (RFC 2883 §4, RFC 7323 §5.3)'
 });
 
 describe('a lost retransmission at the tail of a recovery (RFC 8985 §7 probe, in recovery)', () => {
-  const ackFromB = (ack: number, extra: Partial<TcpSegment> = {}): TcpSegment => ({
-    srcPort: 80,
-    dstPort: 40000,
-    seq: 5001,
-    ack,
-    flags: ACK,
-    window: 65535,
-    urgentPointer: 0,
-    options: {},
-    payload: new Uint8Array(0),
-    ...extra,
-  });
-
   it('is resent a PTO after it went, not after the RTO, when nothing sent after it can tell RACK', () => {
     const { a } = established({ minRto: 1000 });
     a.send(bytes(14600), 0);

@@ -1,19 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { TcpSegment } from '../src/segment.ts';
-import { bytes, client, deliver, established, kinds, lines, server } from './scenario.ts';
-
-const ackFromB = (ack: number, extra: Partial<TcpSegment> = {}): TcpSegment => ({
-  srcPort: 80,
-  dstPort: 40000,
-  seq: 5001,
-  ack,
-  flags: 0x10,
-  window: 65535,
-  urgentPointer: 0,
-  options: {},
-  payload: new Uint8Array(0),
-  ...extra,
-});
+import { ackFromB, bytes, client, deliver, established, kinds, lines, server, warmedUp } from './scenario.ts';
 
 // These follow the retransmission timer alone: without RACK-TLP, whose probe timeout
 // (about 2 RTT, RFC 8985 §7.2) would come first (see the RACK tests at the end).
@@ -412,20 +398,7 @@ describe('spurious retransmissions undone (RFC 3708 by D-SACK, RFC 4015 response
 });
 
 describe('RACK (RFC 8985): loss found by time', () => {
-  // Slow start with every ACK one RTT (10 ms) after its segments: RACK's min_RTT is 10.
-  function warm(opts = {}) {
-    const { a } = established(opts);
-    a.send(bytes(30 * 1460), 0);
-    let t = 0;
-    while (a.stats.sndUna !== a.stats.sndMax) {
-      t += 10;
-      a.receive(ackFromB(a.stats.sndMax), t);
-    }
-    const una = a.stats.sndUna;
-    const seg = (i: number) => una + i * 1460;
-    expect(a.send(bytes(2 * 1460), 100).segments.length).toBe(2);
-    return { a, seg };
-  }
+  const warm = (opts = {}) => warmedUp(2, opts);
   const sack = (left: number, right: number) => ({ options: { sack: [{ left, right }] } });
 
   it('one SACKed segment is enough: the earlier one is lost once RTT + reo_wnd passed (§6.2, §6.3)', () => {
@@ -482,15 +455,8 @@ describe('RACK (RFC 8985): loss found by time', () => {
 
 describe('TLP and a closed window', () => {
   it('sends no probe past a zero window: the persist timer owns it (RFC 9293 §3.8.6.1)', () => {
-    const { a } = established();
-    a.send(bytes(30 * 1460), 0);
-    let t = 0;
-    while (a.stats.sndUna !== a.stats.sndMax) {
-      t += 10;
-      a.receive(ackFromB(a.stats.sndMax), t);
-    }
-    const una = a.stats.sndUna;
-    a.send(bytes(4 * 1460), 100);
+    const { a, seg } = warmedUp(4);
+    const una = seg(0);
     // Half acknowledged, and the window shuts with the other half still out.
     a.receive(ackFromB(una + 2 * 1460, { window: 0 }), 110);
     // No tail probe: the next deadline is the RTO for what is in flight.

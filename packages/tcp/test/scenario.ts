@@ -4,7 +4,7 @@ import {
   type TcpEvent,
   type TcpOutput,
 } from '../src/connection.ts';
-import { describeSegment, type TcpSegment } from '../src/segment.ts';
+import { ACK, describeSegment, type TcpSegment } from '../src/segment.ts';
 
 export const A = { addr: '198.18.0.1', port: 40000 };
 export const B = { addr: '198.18.0.2', port: 80 };
@@ -57,3 +57,42 @@ export function established(
 }
 
 export const bytes = (n: number, fill = 0x61): Uint8Array => new Uint8Array(n).fill(fill);
+
+/** A pure ACK from B to A as `established` set them up (B's ISN 5000), with `extra` fields. */
+export const ackFromB = (ack: number, extra: Partial<TcpSegment> = {}): TcpSegment => ({
+  srcPort: B.port,
+  dstPort: A.port,
+  seq: 5001,
+  ack,
+  flags: ACK,
+  window: 65535,
+  urgentPointer: 0,
+  options: {},
+  payload: new Uint8Array(0),
+  ...extra,
+});
+
+/** SACK blocks [left, right) as `ackFromB`'s extra fields. */
+export const sack = (...blocks: [number, number][]): Partial<TcpSegment> => ({
+  options: { sack: blocks.map(([left, right]) => ({ left, right })) },
+});
+
+/**
+ * A's connection after slow start over a 10 ms RTT (every ACK 10 ms after its segments, so
+ * RACK's min_RTT is 10), then `tail` more full segments sent at t=100 and not yet
+ * acknowledged; `seg(i)` is the sequence number of the i-th of them.
+ */
+export function warmedUp(tail: number, o: Partial<TcpConnectionOptions> = {}) {
+  const { a } = established(o);
+  a.send(bytes(30 * 1460), 0);
+  let t = 0;
+  while (a.stats.sndUna !== a.stats.sndMax) {
+    t += 10;
+    a.receive(ackFromB(a.stats.sndMax), t);
+  }
+  const una = a.stats.sndUna;
+  const seg = (i: number) => una + i * 1460;
+  const sent = a.send(bytes(tail * 1460), 100).segments.length;
+  if (sent !== tail) throw new Error(`warmedUp: ${sent} of ${tail} segments went`);
+  return { a, seg };
+}

@@ -1,23 +1,10 @@
-import { createHash } from 'node:crypto';
 import { Host, parseIp } from '@stepwire/ip';
 import type { TraceEvent } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
 import { Tcp, type TcpSocket, type TcpSystemError } from '../src/index.ts';
-import { collect, once, rawHosts, tcpSim } from './net.ts';
+import { collect, once, rawHosts, sha, streamBytes, tcpSim } from './net.ts';
 
-function bytes(n: number, seed = 1): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
-
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const bytes = streamBytes;
 
 describe('TcpSocket over two simulated hosts', () => {
   it('echoes over IPv4, with addresses and byte counts like net.Socket', async () => {

@@ -6,37 +6,15 @@
 import { describe, expect, it } from 'vitest';
 import type { ControlBlock } from '../src/connection/control-block.ts';
 import type { TcpConnection } from '../src/connection.ts';
-import { ACK, type TcpSegment } from '../src/segment.ts';
-import { bytes, established, lines } from './scenario.ts';
+import { ackFromB, lines, sack, warmedUp } from './scenario.ts';
 
 function tcbOf(c: TcpConnection): ControlBlock {
   return (c as unknown as { tcb: ControlBlock }).tcb;
 }
 
-const ackFromB = (ack: number, ...sack: [number, number][]): TcpSegment => ({
-  srcPort: 80,
-  dstPort: 40000,
-  seq: 5001,
-  ack,
-  flags: ACK,
-  window: 65535,
-  urgentPointer: 0,
-  options: sack.length ? { sack: sack.map(([left, right]) => ({ left, right })) } : {},
-  payload: new Uint8Array(0),
-});
-
 // Slow start with every ACK 10 ms after its segments, then four segments, all the data.
 function warm() {
-  const { a } = established();
-  a.send(bytes(30 * 1460), 0);
-  let t = 0;
-  while (a.stats.sndUna !== a.stats.sndMax) {
-    t += 10;
-    a.receive(ackFromB(a.stats.sndMax), t);
-  }
-  const una = a.stats.sndUna;
-  const seg = (i: number) => una + i * 1460;
-  expect(a.send(bytes(4 * 1460), 100).segments.length).toBe(4);
+  const { a, seg } = warmedUp(4);
   return { a, seg, tcb: tcbOf(a) };
 }
 
@@ -45,7 +23,7 @@ describe('TLP with SACKed data (RFC 8985 §7.2, §7.3)', () => {
     const { a, seg, tcb } = warm();
     expect(tcb.timers.tlp).toBe(100 + 2 * a.stats.srtt!);
     // Segments 0-2 missing, 3 SACKed: one duplicate ACK, RACK's timer takes it from here.
-    expect(lines(a.receive(ackFromB(seg(0), [seg(3), seg(4)]), 110))).toEqual([]);
+    expect(lines(a.receive(ackFromB(seg(0), sack([seg(3), seg(4)])), 110))).toEqual([]);
     expect(tcb.timers.tlp).toBeUndefined();
     expect(tcb.timers.rack).toBeDefined();
     // RACK's verdict, no probe: the hole is resent, the SACKed tail never.
@@ -68,7 +46,7 @@ describe('TLP with SACKed data (RFC 8985 §7.2, §7.3)', () => {
       ],
     ] as const) {
       const { a, seg, tcb } = warm();
-      a.receive(ackFromB(seg(0), ...sacked.map(([l, r]) => [seg(l), seg(r)] as [number, number])), 110);
+      a.receive(ackFromB(seg(0), sack(...sacked.map(([l, r]) => [seg(l), seg(r)] as [number, number]))), 110);
       // The probe timer as it was armed before that SACK came (a SACK between the arming
       // and the timer), RACK's timer not yet due.
       tcb.timers.rack = undefined;
@@ -80,7 +58,7 @@ describe('TLP with SACKed data (RFC 8985 §7.2, §7.3)', () => {
 
   it('everything SACKed but the segment at SND.UNA: that one is the probe', () => {
     const { a, seg, tcb } = warm();
-    a.receive(ackFromB(seg(1), [seg(2), seg(4)]), 110);
+    a.receive(ackFromB(seg(1), sack([seg(2), seg(4)])), 110);
     tcb.timers.rack = undefined;
     tcb.timers.tlp = 111;
     // The highest unSACKed segment is segment 1, at SND.UNA: that is the probe.

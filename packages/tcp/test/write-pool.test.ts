@@ -1,23 +1,10 @@
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { writeChunks64k } from '../src/buffers.ts';
 import type { TcpSocket } from '../src/index.ts';
-import { collect, once, tcpSim } from './net.ts';
+import { collect, once, sha, streamBytes, tcpSim } from './net.ts';
 
 /** `n` bytes of a xorshift stream: every write differs, so a reused buffer shows. */
-function bytes(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
-
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const bytes = streamBytes;
 
 describe('the socket’s pool of 64 KiB write copies', () => {
   it('gives buffers back once acknowledged and reuses them, every byte intact over a lossy link', async () => {
