@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import { decodeIpv4, encodeIpv4, IPPROTO_UDP, type Ipv4Packet } from '@stepwire/ip';
+import { ipv4Packet } from '@stepwire/ip/testing';
 import { Sim } from '@stepwire/sim';
 import { decodeUdp, encodeUdp, udpEcho } from '@stepwire/udp';
 import { type Benchmark, rate, result } from './lib.ts';
@@ -8,21 +9,12 @@ const SRC = '198.18.0.1';
 const DST = '198.18.0.2';
 
 function packet(payload: Uint8Array): Ipv4Packet {
-  return {
-    dscp: 0,
-    ecn: 0,
-    identification: 1,
-    reservedFlag: false,
-    dontFragment: true,
-    moreFragments: false,
-    fragmentOffset: 0,
-    ttl: 64,
+  return ipv4Packet({
     protocol: IPPROTO_UDP,
     src: SRC,
     dst: DST,
-    options: [],
     payload,
-  };
+  });
 }
 
 /** Echo `total` datagrams with `window` in flight; returns echoed datagrams per second. */

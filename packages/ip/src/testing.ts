@@ -172,3 +172,25 @@ export function ipDelivery(d: Omit<IpDelivery, 'srcBytes' | 'dstBytes'>): IpDeli
 export function icmpErrorReport(e: Omit<IcmpErrorReport, 'srcBytes' | 'dstBytes'>): IcmpErrorReport {
   return { ...e, srcBytes: parseIp(e.src), dstBytes: parseIp(e.dst) };
 }
+
+/**
+ * An IPv4 packet built by hand: `fields` name what a test is about (protocol, addresses,
+ * payload, any header field it varies); the rest are a plain datagram's (no DSCP/ECN,
+ * identification 1, DF set, TTL 64, no options).
+ */
+export function ipv4Packet(
+  fields: Pick<Ipv4Packet, 'protocol' | 'src' | 'dst' | 'payload'> & Partial<Ipv4Packet>,
+): Ipv4Packet {
+  return {
+    dscp: 0,
+    ecn: 0,
+    identification: 1,
+    reservedFlag: false,
+    dontFragment: true,
+    moreFragments: false,
+    fragmentOffset: 0,
+    ttl: 64,
+    options: [],
+    ...fields,
+  };
+}

@@ -19,6 +19,7 @@ import type { GroPacket } from '../src/gro.ts';
 import { gsoSegment } from '../src/gso.ts';
 import { Host } from '../src/host.ts';
 import { encodeIpv4 } from '../src/ipv4.ts';
+import { ipv4Packet } from '../src/testing.ts';
 import { IPPROTO_TCP } from '../src/types.ts';
 
 /**
@@ -198,12 +199,9 @@ async function bulk(o: RunOptions): Promise<Run> {
   };
 }
 
-/**
- * An IPv4 TCP super-segment (198.18.0.1:1 → 198.18.0.2:2, ACK, seq 1) of `dataLength` bytes of
- * `fill`, cut by gsoSegment into pieces of `size` data bytes.
- */
-function cutV4(dataLength: number, fill: number, size: number): Uint8Array[] {
-  const tcp = encodeSegment(
+/** A TCP segment 198.18.0.1:1 → 198.18.0.2:2 (ACK, seq 1) of `dataLength` bytes of `fill`, encoded. */
+function ackSegmentV4(dataLength: number, fill: number): Uint8Array {
+  return encodeSegment(
     {
       srcPort: 1,
       dstPort: 2,
@@ -217,21 +215,19 @@ function cutV4(dataLength: number, fill: number, size: number): Uint8Array[] {
     },
     { src: '198.18.0.1', dst: '198.18.0.2' },
   );
-  const packet = encodeIpv4({
-    dscp: 0,
-    ecn: 0,
-    identification: 1,
-    reservedFlag: false,
-    dontFragment: true,
-    moreFragments: false,
-    fragmentOffset: 0,
-    ttl: 64,
-    protocol: IPPROTO_TCP,
-    src: '198.18.0.1',
-    dst: '198.18.0.2',
-    options: [],
-    payload: tcp,
-  });
+}
+
+/** That segment as an IPv4 super-segment, cut by gsoSegment into pieces of `size` data bytes. */
+function cutV4(dataLength: number, fill: number, size: number): Uint8Array[] {
+  const tcp = ackSegmentV4(dataLength, fill);
+  const packet = encodeIpv4(
+    ipv4Packet({
+      protocol: IPPROTO_TCP,
+      src: '198.18.0.1',
+      dst: '198.18.0.2',
+      payload: tcp,
+    }),
+  );
   return gsoSegment(packet, { type: 'tcpv4', size, hdrLen: 40 }).packets;
 }
 
@@ -307,20 +303,7 @@ describe('Host with softwareGso over a link without TSO', () => {
       b.addInterface({ link: lb, ipv4: '198.18.0.2/24' });
       const got: number[] = [];
       b.registerProtocol(IPPROTO_TCP, { receive: (d) => got.push(d.payload.length) });
-      const tcp = encodeSegment(
-        {
-          srcPort: 1,
-          dstPort: 2,
-          seq: 1,
-          ack: 1,
-          flags: 0x10,
-          window: 1000,
-          urgentPointer: 0,
-          options: {},
-          payload: new Uint8Array(5000).fill(9),
-        },
-        { src: '198.18.0.1', dst: '198.18.0.2' },
-      );
+      const tcp = ackSegmentV4(5000, 9);
       const r = a.send({
         dst: '198.18.0.2',
         protocol: IPPROTO_TCP,

@@ -7,7 +7,7 @@ import { completeChecksum } from '../src/checksum.ts';
 import { type GsoSpec, gsoSegment, TCP_GSO_FIELD } from '../src/gso.ts';
 import { decodeIpv4, encodeIpv4, type Ipv4Packet } from '../src/ipv4.ts';
 import { decodeIpv6, encodeIpv6, type Ipv6Packet } from '../src/ipv6.ts';
-import { arbitraryIpv4Packet, arbitraryIpv6Packet } from '../src/testing.ts';
+import { arbitraryIpv4Packet, arbitraryIpv6Packet, ipv4Packet } from '../src/testing.ts';
 import { IPPROTO_TCP } from '../src/types.ts';
 
 /**
@@ -199,21 +199,14 @@ describe('software GSO: cutting a TCP super-segment', () => {
     const c: Case = {
       ip: {
         v: 4,
-        p: {
-          dscp: 0,
+        p: ipv4Packet({
           ecn: 2,
           identification: 0xfffe,
-          reservedFlag: false,
-          dontFragment: true,
-          moreFragments: false,
-          fragmentOffset: 0,
-          ttl: 64,
           protocol: IPPROTO_TCP,
           src: '198.18.0.1',
           dst: '198.18.0.2',
-          options: [],
           payload: new Uint8Array(0),
-        },
+        }),
       },
       seg: {
         srcPort: 40000,
@@ -285,21 +278,12 @@ describe('software GSO: cutting a TCP super-segment', () => {
     const c: Case = {
       ip: {
         v: 4,
-        p: {
-          dscp: 0,
-          ecn: 0,
-          identification: 1,
-          reservedFlag: false,
-          dontFragment: true,
-          moreFragments: false,
-          fragmentOffset: 0,
-          ttl: 64,
+        p: ipv4Packet({
           protocol: IPPROTO_TCP,
           src: '198.18.0.1',
           dst: '198.18.0.2',
-          options: [],
           payload: new Uint8Array(0),
-        },
+        }),
       },
       seg: {
         srcPort: 1,

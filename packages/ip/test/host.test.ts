@@ -5,7 +5,7 @@ import { Host, PingError } from '../src/host.ts';
 import { decodeIcmpv6, encodeIcmpv4, encodeIcmpv6 } from '../src/icmp.ts';
 import { decodeIpv4, encodeIpv4 } from '../src/ipv4.ts';
 import { decodeIpv6, encodeIpv6, type Ipv6ExtensionHeader } from '../src/ipv6.ts';
-import { arbitraryIpv4Packet, arbitraryIpv6Packet } from '../src/testing.ts';
+import { arbitraryIpv4Packet, arbitraryIpv6Packet, ipv4Packet } from '../src/testing.ts';
 import type { IcmpErrorReport, IpDelivery } from '../src/types.ts';
 import { pipe } from './pipe.ts';
 
@@ -355,21 +355,14 @@ describe('Host: ICMP errors', () => {
 
   it('ignores errors quoting datagrams it did not send', () => {
     const { a } = pair();
-    const quoted = encodeIpv4({
-      dscp: 0,
-      ecn: 0,
-      identification: 1,
-      reservedFlag: false,
-      dontFragment: true,
-      moreFragments: false,
-      fragmentOffset: 0,
-      ttl: 64,
-      protocol: 17,
-      src: '198.18.0.77',
-      dst: '198.18.0.9',
-      options: [],
-      payload: new Uint8Array(8),
-    });
+    const quoted = encodeIpv4(
+      ipv4Packet({
+        protocol: 17,
+        src: '198.18.0.77',
+        dst: '198.18.0.9',
+        payload: new Uint8Array(8),
+      }),
+    );
     const fn = encodeIcmpv4({ kind: 'destination-unreachable', code: 4, nextHopMtu: 600, original: quoted });
     a.receive(
       encodeIpv4({ ...decodeIpv4(quoted), src: '198.18.0.254', dst: '198.18.0.1', protocol: 1, payload: fn }),
@@ -560,21 +553,15 @@ describe('Host: addressing and routing', () => {
       data: new Uint8Array(0),
     });
     b.receive(
-      encodeIpv4({
-        dscp: 0,
-        ecn: 0,
-        identification: 1,
-        reservedFlag: false,
-        dontFragment: false,
-        moreFragments: false,
-        fragmentOffset: 0,
-        ttl: 64,
-        protocol: 1,
-        src: '127.0.0.1',
-        dst: '198.18.0.2',
-        options: [],
-        payload: echo,
-      }),
+      encodeIpv4(
+        ipv4Packet({
+          dontFragment: false,
+          protocol: 1,
+          src: '127.0.0.1',
+          dst: '198.18.0.2',
+          payload: echo,
+        }),
+      ),
     );
     expect(b.counters.get('ipv4.drop.bad-source')).toBe(1);
     expect(b.counters.get('icmpv4.echo.replied')).toBe(0);
@@ -760,21 +747,15 @@ describe('Host: hostile input', () => {
       encodeIpv6({ ...p, dst: 'fd00:5757::2', src: 'fd00:5757::1' }),
     );
     const icmp = fc.uint8Array({ minLength: 0, maxLength: 80 }).map((body) =>
-      encodeIpv4({
-        dscp: 0,
-        ecn: 0,
-        identification: 1,
-        reservedFlag: false,
-        dontFragment: false,
-        moreFragments: false,
-        fragmentOffset: 0,
-        ttl: 64,
-        protocol: 1,
-        src: '198.18.0.1',
-        dst: '198.18.0.2',
-        options: [],
-        payload: body,
-      }),
+      encodeIpv4(
+        ipv4Packet({
+          dontFragment: false,
+          protocol: 1,
+          src: '198.18.0.1',
+          dst: '198.18.0.2',
+          payload: body,
+        }),
+      ),
     );
     let before = b.counters.total();
     fc.assert(

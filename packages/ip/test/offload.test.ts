@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { pseudoHeaderSum } from '../src/checksum.ts';
 import { Host } from '../src/host.ts';
 import { encodeIpv4 } from '../src/ipv4.ts';
+import { ipv4Packet } from '../src/testing.ts';
 import { IPPROTO_TCP, type IpDelivery } from '../src/types.ts';
 
 /**
@@ -130,19 +131,11 @@ describe('IP with link offloads', () => {
 });
 
 function ipv4Of(payload: Uint8Array) {
-  return {
-    dscp: 0,
-    ecn: 0,
-    identification: 1,
-    reservedFlag: false,
+  return ipv4Packet({
     dontFragment: false,
-    moreFragments: false,
-    fragmentOffset: 0,
-    ttl: 64,
     protocol: IPPROTO_TCP,
     src: '198.18.0.1',
     dst: '198.18.0.2',
-    options: [],
     payload,
-  };
+  });
 }

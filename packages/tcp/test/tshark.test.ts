@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeIpv4, encodeIpv6 } from '@stepwire/ip';
+import { ipv4Packet } from '@stepwire/ip/testing';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeSegment, type PseudoHeader, type TcpSegment } from '../src/segment.ts';
@@ -32,21 +33,14 @@ function ipPacket(tcp: Uint8Array, p: PseudoHeader<string>): Uint8Array {
       payload: tcp,
     });
   }
-  return encodeIpv4({
-    dscp: 0,
-    ecn: 0,
-    identification: 1,
-    reservedFlag: false,
-    dontFragment: true,
-    moreFragments: false,
-    fragmentOffset: 0,
-    ttl: 64,
-    protocol: 6,
-    src: p.src,
-    dst: p.dst,
-    options: [],
-    payload: tcp,
-  });
+  return encodeIpv4(
+    ipv4Packet({
+      protocol: 6,
+      src: p.src,
+      dst: p.dst,
+      payload: tcp,
+    }),
+  );
 }
 
 /** A classic little-endian pcap (LINKTYPE_RAW = 101), written by hand to keep the oracle independent. */

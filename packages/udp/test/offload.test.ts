@@ -6,6 +6,7 @@
  * checksum is still dropped (RFC 1122 §4.1.3.4).
  */
 import { encodeIpv4, Host } from '@stepwire/ip';
+import { ipv4Packet } from '@stepwire/ip/testing';
 import { MemoryLink, type PacketInfo } from '@stepwire/link';
 import { VirtualClock } from '@stepwire/wire';
 import { describe, expect, it } from 'vitest';
@@ -35,21 +36,14 @@ function packet(text: string, spoil: boolean): Uint8Array {
     { src: A4, dst: B4 },
   );
   if (spoil) udp[7] = (udp[7]! + 1) & 0xff;
-  return encodeIpv4({
-    dscp: 0,
-    ecn: 0,
-    identification: 1,
-    reservedFlag: false,
-    dontFragment: true,
-    moreFragments: false,
-    fragmentOffset: 0,
-    ttl: 64,
-    protocol: 17,
-    src: A4,
-    dst: B4,
-    options: [],
-    payload: udp,
-  });
+  return encodeIpv4(
+    ipv4Packet({
+      protocol: 17,
+      src: A4,
+      dst: B4,
+      payload: udp,
+    }),
+  );
 }
 
 describe('UDP with link checksum offload', () => {
