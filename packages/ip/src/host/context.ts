@@ -104,6 +104,27 @@ export function dropped(
     cx.out.push({ kind: 'trace', event: dropEvent(cx.now, ctx.name, layer, counter, detail, rfc) });
 }
 
+/**
+ * A reassembled datagram as bytes again. Fragments may add up to more than one datagram can
+ * carry (RFC 791 §3.2's 65,535 bytes, RFC 8200 §4.5's payload length): that one is dropped
+ * and counted, and undefined returned.
+ */
+export function encodeReassembled<P>(
+  ctx: Tracing,
+  cx: Cx,
+  layer: 'ipv4' | 'ipv6',
+  encode: (p: P) => Uint8Array,
+  packet: P,
+): Uint8Array | undefined {
+  try {
+    return encode(packet);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    dropped(ctx, cx, layer, 'reasm.drop.too-long', e.message);
+    return undefined;
+  }
+}
+
 /** Queue a trace event (the caller has checked `trace.enabled` before building its text). */
 export function traceEvent(
   ctx: Tracing,

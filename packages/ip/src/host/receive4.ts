@@ -10,7 +10,7 @@ import { ParseError, subview } from '@stepwire/wire';
 import { ipv4BytesAt, isIpv4LimitedBroadcast, isIpv4Multicast } from '../address.ts';
 import { decodeIpv4, encodeIpv4, IPV4, type Ipv4DecodeInfo, type Ipv4Packet } from '../ipv4.ts';
 import { IPPROTO_ICMP, type IpDelivery } from '../types.ts';
-import { type Cx, dropped, type ReceiveContext, traceEvent } from './context.ts';
+import { type Cx, dropped, encodeReassembled, type ReceiveContext, traceEvent } from './context.ts';
 import { icmpIn } from './icmp-in.ts';
 import { icmpUnreachable } from './icmp-out.ts';
 import type { HostInterface } from './routing.ts';
@@ -93,14 +93,8 @@ function process4(
     const done = ctx.reassembly.add4(p, b, headerLength, cx.now);
     if (done === undefined) return;
     const whole = { ...done.header, moreFragments: false, fragmentOffset: 0, payload: done.payload };
-    let full: Uint8Array;
-    try {
-      full = encodeIpv4(whole);
-    } catch (e) {
-      if (!(e instanceof RangeError)) throw e;
-      dropped(ctx, cx, 'ipv4', 'reasm.drop.too-long', e.message);
-      return;
-    }
+    const full = encodeReassembled(ctx, cx, 'ipv4', encodeIpv4, whole);
+    if (full === undefined) return;
     if (ctx.trace.enabled) {
       traceEvent(
         ctx,

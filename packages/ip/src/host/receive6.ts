@@ -23,7 +23,7 @@ import {
   NH_NO_NEXT_HEADER,
 } from '../ipv6.ts';
 import { IPPROTO_ICMPV6, type IpDelivery } from '../types.ts';
-import { type Cx, dropped, type ReceiveContext, traceEvent } from './context.ts';
+import { type Cx, dropped, encodeReassembled, type ReceiveContext, traceEvent } from './context.ts';
 import { chainComplete, icmpIn } from './icmp-in.ts';
 import { paramProblem6 } from './icmp-out.ts';
 import type { HostInterface } from './routing.ts';
@@ -231,14 +231,8 @@ function fragment6(
     nextHeader: chain.nextHeader,
     payload: whole.payload.subarray(chain.payloadOffset),
   };
-  let full: Uint8Array;
-  try {
-    full = encodeIpv6(rebuilt);
-  } catch (e) {
-    if (!(e instanceof RangeError)) throw e;
-    dropped(ctx, cx, 'ipv6', 'reasm.drop.too-long', e.message);
-    return;
-  }
+  const full = encodeReassembled(ctx, cx, 'ipv6', encodeIpv6, rebuilt);
+  if (full === undefined) return;
   const info = { extOffsets: [] as number[] } as Ipv6DecodeInfo;
   const again = decodeIpv6(full, undefined, info);
   if (ctx.trace.enabled) {
