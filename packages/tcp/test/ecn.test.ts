@@ -12,6 +12,7 @@ import { CWR, ECE, encodeSegment, SYN, type TcpSegment } from '../src/segment.ts
 import { Tcp } from '../src/tcp.ts';
 import { collect, tcpSim } from './net.ts';
 import { bytes, client, deliver, established, server } from './scenario.ts';
+import { oneWay } from './support/bulk-path.ts';
 
 const CE = 3;
 const ECT0 = 2;
@@ -227,31 +228,19 @@ function marked(ecn: boolean, ceMark: number) {
 
 async function bulk(ecn: boolean, ceMark: number, size: number) {
   const { clock, a, b, link } = marked(ecn, ceMark);
-  let got = 0;
-  const srv = b.createServer((sock) => {
-    sock.on('data', (d: Buffer) => {
-      got += d.length;
-    });
-  });
-  srv.listen(80);
-  const sock = a.connect({ host: '198.18.0.2', port: 80 });
-  let conn: TcpConnection | undefined;
-  sock.on('connect', () => {
-    conn = sock.connection;
-    sock.end(new Uint8Array(size));
-  });
+  const t = oneWay(clock, a, b, size);
   const turn = () => new Promise((r) => setImmediate(r));
   await turn(); // connect() begins on the next turn
-  for (let i = 0; i < 200_000 && got < size; i++) {
+  for (let i = 0; i < 200_000 && t.got < size; i++) {
     const at = clock.nextTimerAt();
     if (at === undefined) break;
     clock.advanceTo(at);
     await turn();
   }
-  if (!conn) throw new Error('never connected');
-  const st = conn.stats;
-  sock.destroy();
-  srv.close();
+  if (!t.conn) throw new Error('never connected');
+  const st = t.conn.stats;
+  const got = t.got;
+  t.close();
   return { got, st, marks: link.counters.get('ce-marked') };
 }
 

@@ -15,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import type { TcpConnection } from '../src/connection.ts';
 import { Tcp } from '../src/tcp.ts';
 import { ackFromB, bytes, established, lines, sack } from './scenario.ts';
+import { oneWay } from './support/bulk-path.ts';
 import { ThroughLink, tcpPayloadLength4 } from './support/through-link.ts';
 
 /** A's side: notes when A has sent `size` bytes of data (IPv4, one segment per packet). */
@@ -97,19 +98,7 @@ async function spikeRun(cc: 'cubic' | 'newreno' | 'bbr', size: number) {
     connection: { congestion: cc, minRto: 200 },
   });
   const b = new Tcp(hb, { isnSecret: new Uint8Array(16).fill(2), connection: { receiveBuffer: 4 << 20 } });
-  let got = 0;
-  const srv = b.createServer((sock) => {
-    sock.on('data', (d: Buffer) => {
-      got += d.length;
-    });
-  });
-  srv.listen(80);
-  const sock = a.connect({ host: '198.18.0.2', port: 80 });
-  let conn: TcpConnection | undefined;
-  sock.on('connect', () => {
-    conn = sock.connection;
-    sock.end(new Uint8Array(size));
-  });
+  const t = oneWay(clock, a, b, size);
   const turn = () => new Promise((r) => setImmediate(r));
   await turn();
   let before: Stats | undefined;
@@ -118,16 +107,15 @@ async function spikeRun(cc: 'cubic' | 'newreno' | 'bbr', size: number) {
     if (at === undefined) break;
     // The window before the RTO: once the ACKs sent before the spike are in, before any
     // timer past them (the tail probe's, then the RTO's) fires.
-    if (before === undefined && conn && watch.lastAt !== undefined && at > watch.lastAt + 30)
-      before = conn.stats;
+    if (before === undefined && t.conn && watch.lastAt !== undefined && at > watch.lastAt + 30)
+      before = t.conn.stats;
     clock.advanceTo(at);
     await turn();
-    if (conn && got === size && conn.stats.sndUna === conn.stats.sndMax) break;
+    if (t.conn && t.got === size && t.conn.stats.sndUna === t.conn.stats.sndMax) break;
   }
-  sock.destroy();
-  srv.close();
-  if (!conn || !before) throw new Error('the transfer never reached the spike');
-  return { got, before, after: conn.stats, held: spike.held };
+  t.close();
+  if (!t.conn || !before) throw new Error('the transfer never reached the spike');
+  return { got: t.got, before, after: t.conn.stats, held: spike.held };
 }
 
 describe('F-RTO with the whole send buffer in flight (RFC 5682 §3 step 2b)', () => {

@@ -51,6 +51,47 @@ export interface BulkRun {
   end: number;
 }
 
+/** A one-way transfer in progress: what B has received, A's connection once it is up. */
+export interface OneWay {
+  got: number;
+  conn: TcpConnection | undefined;
+  /** When A connected and wrote, and when B had every byte (NaN until then). */
+  startedAt: number;
+  doneAt: number;
+  close(): void;
+}
+
+/**
+ * B listens on port 80 and counts what arrives; A connects to 198.18.0.2:80 and, once
+ * connected, writes `size` bytes and its FIN. The caller drives the clock.
+ */
+export function oneWay(clock: Clock, a: Tcp, b: Tcp, size: number): OneWay {
+  const t: OneWay = {
+    got: 0,
+    conn: undefined,
+    startedAt: 0,
+    doneAt: Number.NaN,
+    close() {
+      sock.destroy();
+      srv.close();
+    },
+  };
+  const srv = b.createServer((s) => {
+    s.on('data', (d: Buffer) => {
+      t.got += d.length;
+      if (t.got === size) t.doneAt = clock.now();
+    });
+  });
+  srv.listen(80);
+  const sock = a.connect({ host: '198.18.0.2', port: 80 });
+  sock.on('connect', () => {
+    t.conn = sock.connection;
+    t.startedAt = clock.now();
+    sock.end(new Uint8Array(size));
+  });
+  return t;
+}
+
 export async function bulkTransfer(o: BulkPathOptions): Promise<BulkRun> {
   const clock = new VirtualClock();
   const [la, lb] = MemoryLink.pair({ clock });
@@ -68,36 +109,19 @@ export async function bulkTransfer(o: BulkPathOptions): Promise<BulkRun> {
     isnSecret: new Uint8Array(16).fill(fillB),
     connection: { receiveBuffer: o.receiveBuffer ?? 4 << 20 },
   });
-  let got = 0;
-  let doneAt = Number.NaN;
-  const srv = b.createServer((sock) => {
-    sock.on('data', (d: Buffer) => {
-      got += d.length;
-      if (got === o.size) doneAt = clock.now();
-    });
-  });
-  srv.listen(80);
-  const sock = a.connect({ host: '198.18.0.2', port: 80 });
-  let conn: TcpConnection | undefined;
-  let start = 0;
-  sock.on('connect', () => {
-    conn = sock.connection;
-    start = clock.now();
-    sock.end(new Uint8Array(o.size));
-  });
+  const t = oneWay(clock, a, b, o.size);
   const until = o.until ?? Number.POSITIVE_INFINITY;
   // Streams run their callbacks on later turns of the event loop: one turn per timer.
   const turn = () => new Promise((r) => setImmediate(r));
   await turn();
-  for (let i = 0; i < o.maxSteps && got < o.size && clock.now() < until; i++) {
+  for (let i = 0; i < o.maxSteps && t.got < o.size && clock.now() < until; i++) {
     const at = clock.nextTimerAt();
     if (at === undefined) break;
     clock.advanceTo(at);
     await turn();
   }
   const end = clock.now();
-  sock.destroy();
-  srv.close();
-  if (!conn) throw new Error('never connected');
-  return { got, bps: (o.size * 8 * 1000) / (doneAt - start), conn, forward, end };
+  t.close();
+  if (!t.conn) throw new Error('never connected');
+  return { got: t.got, bps: (o.size * 8 * 1000) / (t.doneAt - t.startedAt), conn: t.conn, forward, end };
 }
